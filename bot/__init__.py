@@ -1,0 +1,1 @@
+"""Tripwire: a self-hosted Discord bot that watches crypto markets."""
