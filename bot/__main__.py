@@ -1,0 +1,122 @@
+"""Command-line entry point: ``tripwire run | replay | check-config | show-config | db ...``.
+
+User mistakes (a bad config, a missing token, an unusable database) end with one clear line on stderr
+and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import cli_db, cli_replay, cli_run
+from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
+from bot.errors import UserError
+from storage.db import DatabaseError
+
+log = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+DEFAULT_CONFIG = "tripwire.toml"
+
+
+def setup_logging(verbosity: int) -> None:
+    """Configure logging once for the whole process: a plain readable format on stderr."""
+    level = logging.INFO
+    if verbosity > 0:
+        level = logging.DEBUG
+    elif verbosity < 0:
+        level = logging.WARNING if verbosity == -1 else logging.ERROR
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    # discord.py logs every HTTP request at DEBUG/INFO; only its warnings matter to an operator.
+    logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("discord.gateway").setLevel(max(level, logging.INFO))
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file and print a one-line summary."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return EXIT_USAGE
+    print(summary(config))
+    return 0
+
+
+def cmd_show_config(args: argparse.Namespace) -> int:
+    """Print the effective configuration as JSON with secrets redacted."""
+    config = load_config(args.config)
+    print(json.dumps(redacted_dump(config, load_secrets()), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tripwire",
+        description="Self-hosted Discord bot that watches crypto markets and alerts your community.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for all)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the live bot (feeds, alerts, Discord)")
+    run.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    run.add_argument(
+        "--no-discord", action="store_true", help="print alerts to the console instead of Discord"
+    )
+    run.set_defaults(handler=cli_run.cmd_run)
+
+    cli_replay.add_parser(sub)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to check")
+    check.set_defaults(handler=cmd_check_config)
+
+    show = sub.add_parser("show-config", help="print the effective config (secrets redacted)")
+    show.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to show")
+    show.set_defaults(handler=cmd_show_config)
+
+    cli_db.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tripwire command line and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose - args.quiet)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"tripwire: config: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UserError, DatabaseError) as exc:
+        print(f"tripwire: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tripwire: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

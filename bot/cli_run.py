@@ -1,0 +1,25 @@
+"""``tripwire run``: the live bot."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.config import load_config, load_secrets
+from bot.errors import UserError
+
+NO_TOKEN_HELP = (
+    "no Discord bot token: set TRIPWIRE_DISCORD_TOKEN in the environment (or in a .env file here, or point "
+    "TRIPWIRE_DISCORD_TOKEN_FILE at a file holding it). Create a bot at "
+    "https://discord.com/developers/applications to get one. To see Tripwire work without Discord, try "
+    "`tripwire replay` (the January 2026 squeeze on bundled data) or `tripwire run --no-discord`."
+)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the live bot."""
+    config = load_config(args.config)
+    secrets = load_secrets()
+    token = None if args.no_discord or not config.discord.enabled else secrets.token()
+    if token is None and not args.no_discord and config.discord.enabled:
+        raise UserError(NO_TOKEN_HELP)
+    raise UserError("live mode is not available in this build yet; use `tripwire replay`")

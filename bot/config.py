@@ -1,0 +1,494 @@
+"""Load and validate Tripwire's TOML configuration and environment secrets.
+
+The config is read once at start (tomllib → pydantic), validated as a whole, and passed into whatever
+needs it; nothing reads it at import time. Every problem is reported with its TOML path
+(``rules[3].level: Input should be greater than 0``) so ``tripwire check-config`` can list them all at
+once. Secrets never come from the TOML file: they are read from the environment (or a ``.env`` file, or a
+file named by ``TRIPWIRE_DISCORD_TOKEN_FILE``) and redacted wherever the config is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
+from detectors.registry import detector_classes
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+SPOT_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h")
+# Keys that look like secrets; finding one in the TOML file is an error that says where it belongs.
+SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "api_key", "api_secret", "password"}
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetentionConfig(StrictModel):
+    """How long observations are kept before `tripwire db prune` (and the daily job) removes them."""
+
+    liquidations_days: int = Field(30, ge=1, le=3650)
+    candles_1m_days: int = Field(90, ge=1, le=3650)
+    candles_other_days: int = Field(3650, ge=1, le=36500)
+    funding_days: int = Field(730, ge=1, le=36500)
+    open_interest_days: int = Field(90, ge=1, le=3650)
+    alert_events_days: int = Field(365, ge=1, le=36500)
+    delivered_outbox_days: int = Field(14, ge=1, le=3650)
+
+
+class StorageConfig(StrictModel):
+    """Where the SQLite database lives and what it keeps."""
+
+    path: Path = Path("tripwire.db")
+    retention: RetentionConfig = RetentionConfig()
+
+
+class FeedConfig(StrictModel):
+    """Settings every feed shares."""
+
+    enabled: bool = True
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # A feed with no successful poll/message for this long is reported stale (and holds its alerts back).
+    stale_after_seconds: float = Field(300.0, ge=10, le=86400)
+
+
+class BinanceSpotFeedConfig(FeedConfig):
+    """Spot candles from Binance's public market-data REST API."""
+
+    base_url: str = "https://data-api.binance.vision"
+    interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "1m"
+    poll_seconds: float = Field(15.0, ge=5, le=3600)
+    backfill_days: float = Field(7.0, ge=0, le=30)
+    # Where to get candles when Binance answers HTTP 451 (restricted location).
+    fallback: Literal["coinbase", "kraken", "none"] = "coinbase"
+
+
+class CoinbaseFeedConfig(FeedConfig):
+    """Coinbase Exchange candles (spot fallback)."""
+
+    base_url: str = "https://api.exchange.coinbase.com"
+
+
+class KrakenFeedConfig(FeedConfig):
+    """Kraken OHLC (spot fallback)."""
+
+    base_url: str = "https://api.kraken.com"
+
+
+class BinanceFuturesFeedConfig(FeedConfig):
+    """Binance USD-M futures: liquidation stream, funding and open interest."""
+
+    rest_url: str = "https://fapi.binance.com"
+    ws_url: str = "wss://fstream.binance.com/market"
+    liquidations: bool = True
+    funding_poll_seconds: float = Field(60.0, ge=10, le=3600)
+    open_interest_poll_seconds: float = Field(60.0, ge=10, le=3600)
+    backfill_days: float = Field(7.0, ge=0, le=30)
+
+
+class BybitFeedConfig(FeedConfig):
+    """Bybit v5: allLiquidation stream and linear tickers (funding, open interest)."""
+
+    rest_url: str = "https://api.bybit.com"
+    ws_url: str = "wss://stream.bybit.com/v5/public/linear"
+    liquidations: bool = True
+    tickers_poll_seconds: float = Field(60.0, ge=10, le=3600)
+
+
+class OkxFeedConfig(FeedConfig):
+    """OKX v5 liquidation orders (websocket, or REST polling)."""
+
+    rest_url: str = "https://www.okx.com"
+    ws_url: str = "wss://ws.okx.com:8443/ws/v5/public"
+    mode: Literal["websocket", "rest"] = "websocket"
+    rest_poll_seconds: float = Field(30.0, ge=2, le=3600)
+
+
+class FearGreedFeedConfig(FeedConfig):
+    """The Crypto Fear & Greed Index from alternative.me (daily)."""
+
+    base_url: str = "https://api.alternative.me"
+    poll_seconds: float = Field(3600.0, ge=300, le=86400)
+    backfill_days: int = Field(400, ge=0, le=5000)
+    stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
+
+
+class FeedsConfig(StrictModel):
+    """Every market-data source."""
+
+    binance_spot: BinanceSpotFeedConfig = BinanceSpotFeedConfig()
+    coinbase: CoinbaseFeedConfig = CoinbaseFeedConfig()
+    kraken: KrakenFeedConfig = KrakenFeedConfig()
+    binance_futures: BinanceFuturesFeedConfig = BinanceFuturesFeedConfig()
+    bybit: BybitFeedConfig = BybitFeedConfig()
+    okx: OkxFeedConfig = OkxFeedConfig()
+    fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
+
+
+class EngineConfig(StrictModel):
+    """How often rules are evaluated and how alerts are throttled."""
+
+    evaluate_seconds: float = Field(15.0, ge=1, le=3600)
+    # An alert whose market time is older than this when it is recorded is marked late.
+    late_after_seconds: float = Field(300.0, ge=0, le=86400)
+    default_cooldown_seconds: int = Field(900, ge=0, le=7 * 86400)
+    # Alerts for one channel arriving within this window become one message.
+    group_window_seconds: float = Field(20.0, ge=0, le=600)
+    # Hard cap per channel; beyond it alerts are summarised in one message.
+    channel_max_per_minute: int = Field(10, ge=1, le=60)
+    inhibit_lesser_alerts: bool = True
+
+
+class RouteConfig(StrictModel):
+    """Send alerts of config-file rules matching these filters to a Discord channel."""
+
+    guild_id: int = Field(gt=0)
+    channel_id: int = Field(gt=0)
+    role_id: int | None = Field(None, gt=0)
+    symbols: list[str] = []
+    detectors: list[str] = []
+    min_severity: Severity = "info"
+
+
+class DiscordConfig(StrictModel):
+    """The Discord front end."""
+
+    enabled: bool = True
+    # Guilds to sync slash commands to immediately; empty syncs globally (can take up to an hour).
+    guild_ids: list[int] = []
+    ops_channel_id: int | None = Field(None, gt=0)
+    max_rules_per_user: int = Field(20, ge=1, le=500)
+    max_rules_per_guild: int = Field(200, ge=1, le=5000)
+    # Show one symbol's price in the bot's presence (updated at most once a minute).
+    presence_symbol: str | None = None
+    # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+
+class HttpConfig(StrictModel):
+    """The optional /healthz and /metrics server."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=1, le=65535)
+
+
+class RuleCommon(StrictModel):
+    """Options every rule has, whatever its detector."""
+
+    id: str = Field(pattern=RULE_ID_PATTERN)
+    detector: str
+    symbol: str = MARKET_SYMBOL
+    enabled: bool = True
+    repeat: bool = True
+    cooldown_seconds: int | None = Field(None, ge=0, le=30 * 86400)
+    pending_seconds: int = Field(0, ge=0, le=86400)
+    note: str | None = Field(None, max_length=300)
+    role_id: int | None = Field(None, gt=0)
+    channel_id: int | None = Field(None, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """A validated rule from the config file: common options plus the detector's typed settings."""
+
+    common: RuleCommon
+    settings: DetectorSettings
+
+    @property
+    def id(self) -> str:
+        """Return the rule id."""
+        return self.common.id
+
+
+class Config(StrictModel):
+    """The whole validated configuration."""
+
+    symbols: list[str] = Field(min_length=1)
+    storage: StorageConfig = StorageConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    engine: EngineConfig = EngineConfig()
+    discord: DiscordConfig = DiscordConfig()
+    http: HttpConfig = HttpConfig()
+    routes: list[RouteConfig] = []
+    rules: list[dict[str, Any]] = []
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_are_pairs(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            if not SYMBOL_PATTERN.match(symbol):
+                raise ValueError(f"{symbol!r} is not a symbol like BTCUSDT (upper-case letters and digits)")
+        if len(set(value)) != len(value):
+            raise ValueError("symbols are listed twice")
+        return value
+
+    def rule_specs(self) -> list[RuleSpec]:
+        """Return the rules as validated RuleSpecs (the config was validated when it was loaded)."""
+        return [_rule_spec(raw) for raw in self.rules]
+
+
+class Secrets(BaseSettings):
+    """Secrets from the environment (``TRIPWIRE_*``) or a ``.env`` file; never from the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIPWIRE_", env_file=".env", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    discord_token_file: Path | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+
+    def token(self) -> str | None:
+        """Return the Discord token from the environment or the secrets file it names."""
+        if self.discord_token is not None and self.discord_token.get_secret_value().strip():
+            return self.discord_token.get_secret_value().strip()
+        if self.discord_token_file is not None:
+            try:
+                text = self.discord_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    [Problem("TRIPWIRE_DISCORD_TOKEN_FILE", f"cannot read {exc.filename}: {exc.strerror}")]
+                ) from None
+            return text or None
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One configuration problem at a TOML path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _loc_to_path(loc: Iterable[Any]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _problems_from(error: ValidationError, prefix: str = "") -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        path = _loc_to_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown option (check the spelling; config.example.toml lists every option)"
+        problems.append(Problem(path, message))
+    return problems
+
+
+def _find_secrets(data: Any, path: str = "") -> list[Problem]:
+    problems: list[Problem] = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if str(key).lower() in SECRET_KEYS:
+                problems.append(
+                    Problem(
+                        sub,
+                        "secrets are not read from the config file; set TRIPWIRE_DISCORD_TOKEN in the "
+                        "environment (or in a .env file next to where you run tripwire, or point "
+                        "TRIPWIRE_DISCORD_TOKEN_FILE at a file holding it) and remove it from here",
+                    )
+                )
+            else:
+                problems += _find_secrets(value, sub)
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            problems += _find_secrets(item, f"{path}[{i}]")
+    return problems
+
+
+_COMMON_KEYS = set(RuleCommon.model_fields)
+
+
+def _rule_spec(raw: Mapping[str, Any]) -> RuleSpec:
+    common = RuleCommon.model_validate({k: v for k, v in raw.items() if k in _COMMON_KEYS})
+    cls = detector_classes()[common.detector]
+    settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+    return RuleSpec(common, settings)
+
+
+def _check_rules(rules: Any, symbols: list[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    if not isinstance(rules, list):
+        return problems  # already reported as a type error of `rules`
+    classes = detector_classes()
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(rules):
+        if not isinstance(raw, Mapping):
+            continue
+        where = f"rules[{i}]"
+        common_raw = {k: v for k, v in raw.items() if k in _COMMON_KEYS}
+        try:
+            common = RuleCommon.model_validate(common_raw)
+        except ValidationError as exc:
+            problems += _problems_from(exc, where)
+            continue
+        if common.id in seen:
+            problems.append(
+                Problem(f"{where}.id", f"rule id {common.id!r} is already used by rules[{seen[common.id]}]")
+            )
+        seen.setdefault(common.id, i)
+        cls = classes.get(common.detector)
+        if cls is None:
+            problems.append(
+                Problem(
+                    f"{where}.detector", f"unknown detector {common.detector!r}; known: {', '.join(classes)}"
+                )
+            )
+            continue
+        if cls.market_wide:
+            if "symbol" in raw and common.symbol != MARKET_SYMBOL:
+                problems.append(
+                    Problem(
+                        f"{where}.symbol", f"{common.detector} watches the whole market; remove the symbol"
+                    )
+                )
+        elif "symbol" not in raw:
+            problems.append(Problem(f"{where}.symbol", "a symbol is required for this detector"))
+        elif common.symbol not in symbols:
+            problems.append(
+                Problem(
+                    f"{where}.symbol",
+                    f"unknown symbol {common.symbol!r}; add it to `symbols` ({', '.join(symbols)})",
+                )
+            )
+        try:
+            cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+        except ValidationError as exc:
+            problems += _problems_from(exc, where)
+    return problems
+
+
+def _check_routes(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    classes = detector_classes()
+    for i, route in enumerate(config.routes):
+        for j, symbol in enumerate(route.symbols):
+            if symbol not in config.symbols:
+                problems.append(Problem(f"routes[{i}].symbols[{j}]", f"unknown symbol {symbol!r}"))
+        for j, name in enumerate(route.detectors):
+            if name not in classes:
+                problems.append(Problem(f"routes[{i}].detectors[{j}]", f"unknown detector {name!r}"))
+    if config.discord.presence_symbol and config.discord.presence_symbol not in config.symbols:
+        problems.append(
+            Problem("discord.presence_symbol", f"unknown symbol {config.discord.presence_symbol!r}")
+        )
+    return problems
+
+
+def parse_config(data: Mapping[str, Any]) -> Config:
+    """Validate parsed TOML data into a Config, raising ConfigError with every problem found."""
+    problems = _find_secrets(data)
+    secret_paths = {p.path for p in problems}
+    raw_symbols = data.get("symbols")
+    symbols = [s for s in raw_symbols if isinstance(s, str)] if isinstance(raw_symbols, list) else []
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        # A secret key is also an unknown option; report it once, with directions.
+        others = [p for p in _problems_from(exc) if p.path not in secret_paths]
+        # Rules are checked even when another section is wrong, so one run lists every problem.
+        raise ConfigError(problems + others + _check_rules(data.get("rules", []), symbols)) from None
+    problems += _check_rules(config.rules, config.symbols) + _check_routes(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file, raising ConfigError with every problem found."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("", f"config file {file} does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("", f"cannot read config file {file}: {exc}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("", f"{file} is not valid TOML: {exc}")]) from None
+    return parse_config(data)
+
+
+def load_secrets() -> Secrets:
+    """Read secrets from the environment and an optional .env file in the working directory."""
+    return Secrets()
+
+
+def redacted_dump(config: Config, secrets: Secrets) -> dict[str, Any]:
+    """Return the effective config as plain data, with secrets shown only as set or unset."""
+    data = config.model_dump(mode="json")
+    token = None
+    try:
+        token = secrets.token()
+    except ConfigError:
+        token = None
+    data["secrets"] = {"TRIPWIRE_DISCORD_TOKEN": "<set, redacted>" if token else "<unset>"}
+    return data
+
+
+def summary(config: Config) -> str:
+    """Return a one-line description of a valid config."""
+    feeds = [name for name, feed in config.feeds if getattr(feed, "enabled", False)]
+    detectors = sorted({raw["detector"] for raw in config.rules})
+    return (
+        f"config OK: {len(config.symbols)} symbols ({', '.join(config.symbols)}), "
+        f"{len(config.rules)} rules using {len(detectors)} detectors, {len(config.routes)} routes, "
+        f"feeds: {', '.join(feeds) or 'none'}, database {config.storage.path}"
+    )
+
+
+__all__ = [
+    "SEVERITIES",
+    "Config",
+    "ConfigError",
+    "Problem",
+    "RuleSpec",
+    "Secrets",
+    "load_config",
+    "load_secrets",
+    "parse_config",
+    "redacted_dump",
+    "summary",
+]

@@ -1,0 +1,242 @@
+"""The detector contract: pure functions from a market snapshot and a small state dict to signals.
+
+A detector is a class with ``name``, ``description``, ``Settings`` (a pydantic model) and a synchronous,
+I/O-free ``evaluate(snapshot, state) -> list[Signal]``. It never reads the wall clock (``snapshot.now``
+is the time), never touches the network or the database, and keeps what it must remember between
+evaluations in ``state`` (a JSON-serialisable dict the engine persists with the alert state).
+
+``evaluate`` returns the conditions that are *active* at ``snapshot.now``. The engine fires an alert once
+when a condition becomes active (after the rule's pending period), and resolves it when the condition is no
+longer returned. Edge-triggered detectors (a level crossing) therefore return their signal from the
+crossing until the detector re-arms (price back beyond the hysteresis band); state-like detectors (a
+liquidation cascade) return it for as long as the state lasts and mark it ``stateful`` so its end is
+announced.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+Severity = Literal["info", "warning", "critical"]
+Direction = Literal["up", "down", "neutral"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+MARKET_SYMBOL = "MARKET"
+"""Symbol used by market-wide rules (Fear & Greed), which watch no single trading pair."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A condition a detector found active for one rule at ``at`` (market time, UTC ms)."""
+
+    rule_id: str
+    symbol: str
+    kind: str
+    severity: Severity
+    title: str
+    values: Mapping[str, Any]
+    at: int
+    key: str = ""
+    stateful: bool = False
+    direction: Direction = "neutral"
+    # Data kinds the signal was computed from ("candles", "liquidations", ...), so the engine can hold it
+    # back while one of those feeds is stale.
+    sources: tuple[str, ...] = field(default=())
+
+
+class Bar(NamedTuple):
+    """A candle as detectors see it: open time, OHLC, base volume and its interval length (ms)."""
+
+    open_time: int
+    o: float
+    h: float
+    l: float  # noqa: E741 - OHLC letter
+    c: float
+    volume: float
+    interval_ms: int
+
+    @property
+    def close_time(self) -> int:
+        """Return the time the candle closes (exclusive end)."""
+        return self.open_time + self.interval_ms
+
+
+class LiquidationWindow(NamedTuple):
+    """Liquidated USD by position side over a window, with a per-source breakdown."""
+
+    long_usd: float
+    short_usd: float
+    by_source: Mapping[str, tuple[float, float]]
+
+    @property
+    def total_usd(self) -> float:
+        """Return long plus short."""
+        return self.long_usd + self.short_usd
+
+
+class FundingPoint(NamedTuple):
+    """A funding rate (decimal per interval) at ``ts``; ``settled`` False for an estimate."""
+
+    ts: int
+    rate: float
+    settled: bool
+    source: str
+
+
+class OpenInterestPoint(NamedTuple):
+    """Open interest at ``ts`` in USD and contracts (either may be None)."""
+
+    ts: int
+    usd: float | None
+    contracts: float | None
+    source: str
+
+
+class FearGreedPoint(NamedTuple):
+    """A daily Fear & Greed value with its published classification."""
+
+    ts: int
+    date: str
+    value: int
+    classification: str | None
+
+
+class Snapshot(Protocol):
+    """A read-only view of one symbol's recent history as it was known at ``now``."""
+
+    @property
+    def symbol(self) -> str:
+        """Return the symbol this view is for."""
+
+    @property
+    def now(self) -> int:
+        """Return the evaluation time (UTC ms); nothing after it is visible."""
+
+    @property
+    def base_interval(self) -> str | None:
+        """Return the finest candle interval stored for the symbol, or None before any candle."""
+
+    def candles(
+        self, interval: str | None = None, *, count: int | None = None, since: int | None = None
+    ) -> Sequence[Bar]:
+        """Return closed candles (close time <= now), oldest first, at ``interval`` (default: base).
+
+        An interval finer than the base interval returns base candles (check ``Bar.interval_ms``).
+        ``count`` keeps the newest N; ``since`` keeps candles opening at or after it.
+        """
+
+    def forming(self, interval: str | None = None) -> Bar | None:
+        """Return the candle still open at ``now`` (built from what is known so far), or None."""
+
+    def last_price(self) -> tuple[int, float] | None:
+        """Return (time, price) of the newest known trade price (forming candle close, else last close)."""
+
+    def liquidations(self, start: int, end: int | None = None) -> LiquidationWindow:
+        """Sum liquidated USD by position side over [start, min(end, now)), across sources."""
+
+    def liquidation_buckets(self, bucket_ms: int, start: int) -> Sequence[tuple[int, float, float]]:
+        """Return (bucket_start, long_usd, short_usd) for each bucket from ``start`` up to ``now``."""
+
+    def funding(
+        self, *, count: int | None = None, since: int | None = None, settled_only: bool = False
+    ) -> Sequence[FundingPoint]:
+        """Return funding points (preferred source) with ts <= now, oldest first."""
+
+    def open_interest(
+        self, *, count: int | None = None, since: int | None = None
+    ) -> Sequence[OpenInterestPoint]:
+        """Return open-interest points (preferred source) with ts <= now, oldest first."""
+
+    def fear_greed(self, *, count: int | None = None, since: int | None = None) -> Sequence[FearGreedPoint]:
+        """Return daily Fear & Greed values published at or before now, oldest first."""
+
+    def peer(self, symbol: str) -> Snapshot | None:
+        """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""
+
+
+class DetectorSettings(BaseModel):
+    """Base for detector Settings: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Detector(ABC):
+    """Base class of every detector plugin; one instance per rule."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Settings: ClassVar[type[DetectorSettings]]
+    # A market-wide detector ignores the rule's symbol (its rules use MARKET_SYMBOL).
+    market_wide: ClassVar[bool] = False
+    # Data kinds this detector reads; a stale feed of one of them holds its alerts back.
+    uses: ClassVar[tuple[str, ...]] = ("candles",)
+
+    def __init__(self, rule_id: str, symbol: str, settings: DetectorSettings) -> None:
+        if not isinstance(settings, self.Settings):
+            raise TypeError(f"{self.name} needs {self.Settings.__name__}, got {type(settings).__name__}")
+        self.rule_id = rule_id
+        self.symbol = symbol
+        self.settings = settings
+
+    @abstractmethod
+    def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
+        """Return the conditions active at ``snapshot.now``, updating ``state`` in place."""
+
+    def signal(
+        self,
+        *,
+        kind: str,
+        severity: Severity,
+        title: str,
+        values: Mapping[str, Any],
+        at: int,
+        key: str = "",
+        stateful: bool = False,
+        direction: Direction = "neutral",
+    ) -> Signal:
+        """Build a Signal for this rule."""
+        return Signal(
+            rule_id=self.rule_id,
+            symbol=self.symbol,
+            kind=kind,
+            severity=severity,
+            title=title,
+            values=dict(values),
+            at=at,
+            key=key,
+            stateful=stateful,
+            direction=direction,
+            sources=self.uses,
+        )
+
+
+def short_symbol(symbol: str) -> str:
+    """Return the base asset of a USDT/USDC/USD pair for titles ("BTCUSDT" -> "BTC")."""
+    for quote in ("USDT", "USDC", "FDUSD", "BUSD", "USD"):
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)]
+    return symbol
+
+
+def format_price(value: float) -> str:
+    """Format a price the way traders write it: $95,000 or $3,402.89 or $0.04499."""
+    if abs(value) >= 1000:
+        text = f"{value:,.2f}"
+        return "$" + (text[:-3] if text.endswith(".00") else text)
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.6g}"
+
+
+def format_usd(value: float) -> str:
+    """Format a USD amount compactly: $109.0M, $2.4B, $950k."""
+    magnitude = abs(value)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if magnitude >= size:
+            return f"${value / size:,.1f}{unit}"
+    return f"${value:,.0f}"

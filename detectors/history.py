@@ -1,0 +1,573 @@
+"""In-memory rolling market history that detectors read through point-in-time views.
+
+Feeds (live) and the replay loader write the same observation rows to SQLite and to a MarketHistory; the
+engine evaluates detectors on ``history.view(symbol, now)``. Series are columnar (``array``), bounded by a
+retention per interval, and higher candle intervals are aggregated incrementally as base candles arrive, so
+an evaluation costs a bisect and a short slice, never a rescan of history.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from detectors.base import Bar, FearGreedPoint, FundingPoint, LiquidationWindow, OpenInterestPoint
+from storage.rows import INTERVAL_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
+
+DAY_MS = 86_400_000
+# Binance (and most venues) open weekly candles on Monday 00:00 UTC; the epoch was a Thursday.
+WEEK_OFFSET_MS = 4 * DAY_MS
+
+# How much history each candle interval keeps in memory (the database keeps more).
+DEFAULT_RETENTION_MS: dict[str, int] = {
+    "1m": 2 * DAY_MS,
+    "3m": 3 * DAY_MS,
+    "5m": 4 * DAY_MS,
+    "15m": 8 * DAY_MS,
+    "30m": 15 * DAY_MS,
+    "1h": 70 * DAY_MS,
+    "2h": 100 * DAY_MS,
+    "4h": 200 * DAY_MS,
+    "6h": 300 * DAY_MS,
+    "8h": 400 * DAY_MS,
+    "12h": 500 * DAY_MS,
+    "1d": 800 * DAY_MS,
+    "1w": 3650 * DAY_MS,
+}
+LIQUIDATION_RETENTION_MS = 8 * DAY_MS
+FUNDING_RETENTION_MS = 120 * DAY_MS
+OPEN_INTEREST_RETENTION_MS = 8 * DAY_MS
+MINUTE_MS = 60_000
+
+
+def bucket_start(ts: int, length_ms: int) -> int:
+    """Return the start of the UTC-aligned bucket of ``length_ms`` containing ``ts`` (weeks start Monday)."""
+    if length_ms == INTERVAL_MS["1w"]:
+        return (ts - WEEK_OFFSET_MS) // length_ms * length_ms + WEEK_OFFSET_MS
+    return ts // length_ms * length_ms
+
+
+class BarSeries:
+    """Closed candles of one interval in parallel arrays, sorted by open time."""
+
+    __slots__ = ("c", "h", "interval_ms", "l", "o", "retention_ms", "t", "v")
+
+    def __init__(self, interval_length_ms: int, retention_ms: int) -> None:
+        self.interval_ms = interval_length_ms
+        self.retention_ms = retention_ms
+        self.t = array("q")
+        self.o = array("d")
+        self.h = array("d")
+        self.l = array("d")
+        self.c = array("d")
+        self.v = array("d")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def put(self, open_time: int, o: float, h: float, low: float, c: float, v: float) -> None:
+        """Insert or replace the candle opening at ``open_time`` (appending is the common case)."""
+        t = self.t
+        if not t or open_time > t[-1]:
+            t.append(open_time)
+            self.o.append(o)
+            self.h.append(h)
+            self.l.append(low)
+            self.c.append(c)
+            self.v.append(v)
+            self._prune(open_time)
+            return
+        i = bisect_left(t, open_time)
+        if i < len(t) and t[i] == open_time:
+            self.o[i], self.h[i], self.l[i], self.c[i], self.v[i] = o, h, low, c, v
+            return
+        if t and open_time < t[-1] - self.retention_ms:
+            return  # older than what we keep in memory
+        t.insert(i, open_time)
+        self.o.insert(i, o)
+        self.h.insert(i, h)
+        self.l.insert(i, low)
+        self.c.insert(i, c)
+        self.v.insert(i, v)
+
+    def _prune(self, newest: int) -> None:
+        # Prune in chunks (not on every append) so the cost of deleting from the front stays amortised.
+        cutoff = newest - self.retention_ms
+        if len(self.t) > 64 and self.t[0] < cutoff - self.retention_ms // 8:
+            k = bisect_left(self.t, cutoff)
+            for arr in (self.t, self.o, self.h, self.l, self.c, self.v):
+                del arr[:k]
+
+    def bar(self, i: int) -> Bar:
+        """Return the i-th candle as a Bar."""
+        return Bar(self.t[i], self.o[i], self.h[i], self.l[i], self.c[i], self.v[i], self.interval_ms)
+
+    def closed_until(self, now: int) -> int:
+        """Return the number of leading candles closed by ``now`` (close time <= now)."""
+        return bisect_right(self.t, now - self.interval_ms)
+
+    def slice(self, end: int, count: int | None, since: int | None) -> list[Bar]:
+        """Return Bars [start, end) where start honours ``count`` and ``since``."""
+        start = 0
+        if since is not None:
+            start = bisect_left(self.t, since, 0, end)
+        if count is not None:
+            start = max(start, end - count)
+        t, o, h, low, c, v, ms = self.t, self.o, self.h, self.l, self.c, self.v, self.interval_ms
+        return [Bar(t[i], o[i], h[i], low[i], c[i], v[i], ms) for i in range(start, end)]
+
+
+@dataclass(slots=True)
+class _Partial:
+    """The bucket of an aggregated interval that is still accumulating base candles."""
+
+    start: int
+    complete_from_start: bool = False
+    empty: bool = True
+    o: float = 0.0
+    h: float = 0.0
+    low: float = 0.0
+    c: float = 0.0
+    v: float = 0.0
+
+    def add(
+        self, open_time: int, bar_open: float, bar_high: float, bar_low: float, bar_close: float, vol: float
+    ) -> None:
+        """Fold one base candle into the bucket."""
+        if self.empty:
+            # A bucket is only trustworthy if its first base candle opens at the bucket start: a series
+            # that begins mid-day must not produce a daily candle with the wrong open, high and low.
+            self.complete_from_start = open_time == self.start
+            self.o, self.h, self.low = bar_open, bar_high, bar_low
+            self.empty = False
+        else:
+            self.h = max(self.h, bar_high)
+            self.low = min(self.low, bar_low)
+        self.c = bar_close
+        self.v += vol
+
+
+class _SourceSeries:
+    """A time-sorted sparse series of (ts, a, b) floats for one source, with bounded retention."""
+
+    __slots__ = ("a", "b", "retention_ms", "t")
+
+    def __init__(self, retention_ms: int) -> None:
+        self.retention_ms = retention_ms
+        self.t = array("q")
+        self.a = array("d")
+        self.b = array("d")
+
+    def add(self, ts: int, a: float, b: float, *, accumulate: bool) -> None:
+        t = self.t
+        if not t or ts > t[-1]:
+            t.append(ts)
+            self.a.append(a)
+            self.b.append(b)
+            cutoff = ts - self.retention_ms
+            if len(t) > 64 and t[0] < cutoff - self.retention_ms // 8:
+                k = bisect_left(t, cutoff)
+                del t[:k], self.a[:k], self.b[:k]
+            return
+        i = bisect_left(t, ts)
+        if i < len(t) and t[i] == ts:
+            if accumulate:
+                self.a[i] += a
+                self.b[i] += b
+            else:
+                self.a[i], self.b[i] = a, b
+            return
+        t.insert(i, ts)
+        self.a.insert(i, a)
+        self.b.insert(i, b)
+
+
+@dataclass(slots=True)
+class _SymbolHistory:
+    """Everything kept in memory for one symbol."""
+
+    base_ms: int | None = None
+    series: dict[int, BarSeries] = field(default_factory=dict)
+    partial: dict[int, _Partial] = field(default_factory=dict)
+    # Higher intervals aggregated from the base series for this symbol (initialised on first request).
+    aggregated: set[int] = field(default_factory=set)
+    forming: Bar | None = None
+    # Liquidations per source in per-minute buckets: a = long USD, b = short USD.
+    liquidations: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Funding per source: a = rate, b = 1.0 when settled.
+    funding: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Open interest per source: a = USD (nan if unknown), b = contracts (nan if unknown).
+    open_interest: dict[str, _SourceSeries] = field(default_factory=dict)
+    last_source: str | None = None
+
+
+NAN = float("nan")
+
+
+class MarketHistory:
+    """Rolling in-memory history of every watched symbol, fed with observation rows."""
+
+    def __init__(self, retention_ms: dict[str, int] | None = None) -> None:
+        self._retention = dict(DEFAULT_RETENTION_MS)
+        if retention_ms:
+            self._retention.update(retention_ms)
+        self._symbols: dict[str, _SymbolHistory] = {}
+        self._fear_greed: list[FearGreedPoint] = []
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def _symbol(self, symbol: str) -> _SymbolHistory:
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            sym = self._symbols[symbol] = _SymbolHistory()
+        return sym
+
+    def symbols(self) -> list[str]:
+        """Return the symbols that have any data."""
+        return sorted(self._symbols)
+
+    def add_candles(self, rows: Iterable[Candle]) -> None:
+        """Add candles; closed ones extend the series, an open one becomes the forming candle."""
+        for row in rows:
+            sym = self._symbol(row.symbol)
+            ms = interval_ms(row.interval)
+            if sym.base_ms is None or ms < sym.base_ms:
+                self._rebase(sym, ms)
+            sym.last_source = row.source
+            if not row.closed:
+                if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
+                    sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)
+                continue
+            if ms != sym.base_ms:
+                # A stored higher-interval candle (e.g. fetched 1d history): keep it as-is.
+                self._series(sym, ms).put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
+                continue
+            base = self._series(sym, ms)
+            is_new = not base.t or row.open_time > base.t[-1]
+            base.put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
+            if sym.forming is not None and sym.forming.open_time <= row.open_time:
+                sym.forming = None
+            if is_new:
+                self._aggregate(sym, row.open_time, row.o, row.h, row.l, row.c, row.volume)
+
+    def _series(self, sym: _SymbolHistory, ms: int) -> BarSeries:
+        series = sym.series.get(ms)
+        if series is None:
+            name = _interval_name(ms)
+            series = sym.series[ms] = BarSeries(ms, self._retention.get(name, 70 * DAY_MS))
+        return series
+
+    def _rebase(self, sym: _SymbolHistory, ms: int) -> None:
+        # A finer interval arrived (e.g. live 1m after a 1h backfill): it becomes the base from now on;
+        # already stored coarser candles stay as they are.
+        sym.base_ms = ms
+        sym.partial = {}
+        sym.aggregated = set()
+
+    def _aggregate(
+        self, sym: _SymbolHistory, open_time: int, o: float, h: float, low: float, c: float, v: float
+    ) -> None:
+        assert sym.base_ms is not None
+        close_time = open_time + sym.base_ms
+        for ms in sym.aggregated:
+            start = bucket_start(open_time, ms)
+            part = sym.partial.get(ms)
+            if part is None or part.start != start:
+                part = sym.partial[ms] = _Partial(start)
+            part.add(open_time, o, h, low, c, v)
+            if close_time >= start + ms:
+                if part.complete_from_start:
+                    self._series(sym, ms).put(start, part.o, part.h, part.low, part.c, part.v)
+                del sym.partial[ms]
+
+    def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
+        """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""
+        sym = self._symbols.get(symbol)
+        if sym is None or sym.base_ms is None:
+            return None
+        if ms <= sym.base_ms:
+            return sym.series.get(sym.base_ms)
+        if ms in sym.aggregated:
+            return sym.series.get(ms) or self._series(sym, ms)
+        target = self._series(sym, ms)
+        base = sym.series.get(sym.base_ms)
+        part: _Partial | None = None
+        if base is not None:
+            for i in range(len(base)):
+                t = base.t[i]
+                start = bucket_start(t, ms)
+                if part is None or part.start != start:
+                    part = _Partial(start)
+                part.add(t, base.o[i], base.h[i], base.l[i], base.c[i], base.v[i])
+                if t + sym.base_ms >= start + ms:
+                    if part.complete_from_start:
+                        target.put(start, part.o, part.h, part.low, part.c, part.v)
+                    part = None
+        if part is not None:
+            sym.partial[ms] = part
+        sym.aggregated.add(ms)
+        return target
+
+    def add_liquidations(self, rows: Iterable[Liquidation]) -> None:
+        """Add liquidation events or buckets, summed per source into one-minute buckets."""
+        for row in rows:
+            sym = self._symbol(row.symbol)
+            series = sym.liquidations.get(row.source)
+            if series is None:
+                series = sym.liquidations[row.source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+            minute = row.ts - row.ts % MINUTE_MS
+            if row.side == "long":
+                series.add(minute, row.usd, 0.0, accumulate=True)
+            else:
+                series.add(minute, 0.0, row.usd, accumulate=True)
+
+    def set_liquidation_bucket(
+        self, symbol: str, source: str, ts: int, long_usd: float, short_usd: float
+    ) -> None:
+        """Set (not add) an aggregated bucket's totals, for sources that revise a bucket in place."""
+        sym = self._symbol(symbol)
+        series = sym.liquidations.get(source)
+        if series is None:
+            series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+        series.add(ts - ts % MINUTE_MS, long_usd, short_usd, accumulate=False)
+
+    def add_funding(self, rows: Iterable[Funding]) -> None:
+        """Add funding rates."""
+        for row in rows:
+            sym = self._symbol(row.symbol)
+            series = sym.funding.get(row.source)
+            if series is None:
+                series = sym.funding[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+            series.add(row.ts, row.rate, 1.0 if row.settled else 0.0, accumulate=False)
+
+    def add_open_interest(self, rows: Iterable[OpenInterest]) -> None:
+        """Add open-interest points."""
+        for row in rows:
+            sym = self._symbol(row.symbol)
+            series = sym.open_interest.get(row.source)
+            if series is None:
+                series = sym.open_interest[row.source] = _SourceSeries(OPEN_INTEREST_RETENTION_MS)
+            usd = row.usd if row.usd is not None else NAN
+            contracts = row.contracts if row.contracts is not None else NAN
+            series.add(row.ts, usd, contracts, accumulate=False)
+
+    def add_fear_greed(self, rows: Iterable[FearGreed]) -> None:
+        """Add daily Fear & Greed values (kept whole: a few thousand rows)."""
+        points = self._fear_greed
+        for row in rows:
+            point = FearGreedPoint(row.ts, row.date, row.value, row.classification)
+            if not points or row.ts > points[-1].ts:
+                points.append(point)
+                continue
+            i = bisect_left([p.ts for p in points], row.ts)
+            if i < len(points) and points[i].ts == row.ts:
+                old = points[i]
+                points[i] = (
+                    point if point.classification else point._replace(classification=old.classification)
+                )
+            else:
+                points.insert(i, point)
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def view(self, symbol: str, now: int) -> SymbolView:
+        """Return the point-in-time view of ``symbol`` at ``now``."""
+        return SymbolView(self, symbol, now)
+
+    def last_time(self, symbol: str) -> int | None:
+        """Return the close time of the newest closed base candle of a symbol."""
+        sym = self._symbols.get(symbol)
+        if sym is None or sym.base_ms is None:
+            return None
+        base = sym.series.get(sym.base_ms)
+        if base is None or not base.t:
+            return None
+        return base.t[-1] + sym.base_ms
+
+
+def _interval_name(ms: int) -> str:
+    for name, length in INTERVAL_MS.items():
+        if length == ms:
+            return name
+    return f"{ms}ms"
+
+
+class SymbolView:
+    """A read-only view of one symbol's history at ``now`` (implements detectors.base.Snapshot)."""
+
+    __slots__ = ("_history", "_now", "_sym", "_symbol")
+
+    def __init__(self, history: MarketHistory, symbol: str, now: int) -> None:
+        self._history = history
+        self._symbol = symbol
+        self._now = now
+        self._sym = history._symbols.get(symbol)
+
+    @property
+    def symbol(self) -> str:
+        """Return the symbol this view is for."""
+        return self._symbol
+
+    @property
+    def now(self) -> int:
+        """Return the evaluation time."""
+        return self._now
+
+    @property
+    def base_interval(self) -> str | None:
+        """Return the finest candle interval known for the symbol."""
+        if self._sym is None or self._sym.base_ms is None:
+            return None
+        return _interval_name(self._sym.base_ms)
+
+    def _series_for(self, interval: str | None) -> BarSeries | None:
+        sym = self._sym
+        if sym is None or sym.base_ms is None:
+            return None
+        ms = sym.base_ms if interval is None else max(interval_ms(interval), sym.base_ms)
+        return self._history.ensure_aggregated(self._symbol, ms)
+
+    def candles(
+        self, interval: str | None = None, *, count: int | None = None, since: int | None = None
+    ) -> list[Bar]:
+        """Return closed candles, oldest first (see Snapshot.candles)."""
+        series = self._series_for(interval)
+        if series is None:
+            return []
+        return series.slice(series.closed_until(self._now), count, since)
+
+    def forming(self, interval: str | None = None) -> Bar | None:
+        """Return the candle still open at now, aggregated from what is known (see Snapshot.forming)."""
+        sym = self._sym
+        if sym is None or sym.base_ms is None:
+            return None
+        live = sym.forming if sym.forming is not None and sym.forming.open_time <= self._now else None
+        ms = sym.base_ms if interval is None else max(interval_ms(interval), sym.base_ms)
+        if ms == sym.base_ms:
+            return live
+        start = bucket_start(self._now, ms)
+        base = sym.series[sym.base_ms]
+        lo = bisect_left(base.t, start)
+        hi = base.closed_until(self._now)
+        bars = [base.bar(i) for i in range(lo, hi)]
+        if live is not None and live.open_time >= start:
+            bars.append(live)
+        if not bars:
+            return None
+        return Bar(
+            start,
+            bars[0].o,
+            max(b.h for b in bars),
+            min(b.l for b in bars),
+            bars[-1].c,
+            sum(b.volume for b in bars),
+            ms,
+        )
+
+    def last_price(self) -> tuple[int, float] | None:
+        """Return (time, price) of the newest known price."""
+        sym = self._sym
+        if sym is None or sym.base_ms is None:
+            return None
+        if sym.forming is not None and sym.forming.open_time <= self._now:
+            return (self._now, sym.forming.c)
+        base = sym.series.get(sym.base_ms)
+        if base is None:
+            return None
+        n = base.closed_until(self._now)
+        if n == 0:
+            return None
+        return (base.t[n - 1] + base.interval_ms, base.c[n - 1])
+
+    def liquidations(self, start: int, end: int | None = None) -> LiquidationWindow:
+        """Sum liquidated USD by side over [start, min(end, now)) across sources."""
+        sym = self._sym
+        stop = self._now if end is None else min(end, self._now)
+        if sym is None or stop <= start:
+            return LiquidationWindow(0.0, 0.0, {})
+        long_total = short_total = 0.0
+        by_source: dict[str, tuple[float, float]] = {}
+        for source, series in sym.liquidations.items():
+            lo = bisect_left(series.t, start)
+            hi = bisect_left(series.t, stop)
+            if hi <= lo:
+                continue
+            long_usd = sum(series.a[lo:hi])
+            short_usd = sum(series.b[lo:hi])
+            by_source[source] = (long_usd, short_usd)
+            long_total += long_usd
+            short_total += short_usd
+        return LiquidationWindow(long_total, short_total, by_source)
+
+    def liquidation_buckets(self, bucket_ms: int, start: int) -> list[tuple[int, float, float]]:
+        """Return (bucket_start, long_usd, short_usd) per bucket from ``start`` to now, zeros included."""
+        first = bucket_start(start, bucket_ms)
+        count = max(0, (self._now - first + bucket_ms - 1) // bucket_ms)
+        longs = [0.0] * count
+        shorts = [0.0] * count
+        sym = self._sym
+        if sym is not None:
+            for series in sym.liquidations.values():
+                lo = bisect_left(series.t, first)
+                hi = bisect_left(series.t, self._now)
+                for i in range(lo, hi):
+                    k = (series.t[i] - first) // bucket_ms
+                    longs[k] += series.a[i]
+                    shorts[k] += series.b[i]
+        return [(first + k * bucket_ms, longs[k], shorts[k]) for k in range(count)]
+
+    def funding(
+        self, *, count: int | None = None, since: int | None = None, settled_only: bool = False
+    ) -> list[FundingPoint]:
+        """Return funding points of the preferred source with ts <= now, oldest first."""
+        sym = self._sym
+        if sym is None or not sym.funding:
+            return []
+        source, series = next(iter(sym.funding.items()))
+        hi = bisect_right(series.t, self._now)
+        lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
+        points = [
+            FundingPoint(series.t[i], series.a[i], series.b[i] == 1.0, source)
+            for i in range(lo, hi)
+            if not settled_only or series.b[i] == 1.0
+        ]
+        return points[-count:] if count is not None else points
+
+    def open_interest(self, *, count: int | None = None, since: int | None = None) -> list[OpenInterestPoint]:
+        """Return open-interest points of the preferred source with ts <= now, oldest first."""
+        sym = self._sym
+        if sym is None or not sym.open_interest:
+            return []
+        # The first source that delivered data stays preferred, so a detector never compares one venue's
+        # open interest with another's.
+        source, series = next(iter(sym.open_interest.items()))
+        hi = bisect_right(series.t, self._now)
+        lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
+        if count is not None:
+            lo = max(lo, hi - count)
+        return [
+            OpenInterestPoint(
+                series.t[i],
+                None if series.a[i] != series.a[i] else series.a[i],
+                None if series.b[i] != series.b[i] else series.b[i],
+                source,
+            )
+            for i in range(lo, hi)
+        ]
+
+    def fear_greed(self, *, count: int | None = None, since: int | None = None) -> Sequence[FearGreedPoint]:
+        """Return daily Fear & Greed values published at or before now, oldest first."""
+        points = self._history._fear_greed
+        hi = bisect_right(points, self._now, key=lambda p: p.ts)
+        lo = bisect_left(points, since, 0, hi, key=lambda p: p.ts) if since is not None else 0
+        if count is not None:
+            lo = max(lo, hi - count)
+        return points[lo:hi]
+
+    def peer(self, symbol: str) -> SymbolView | None:
+        """Return another symbol's view at the same now, or None if it has no data."""
+        if symbol not in self._history._symbols:
+            return None
+        return SymbolView(self._history, symbol, self._now)

@@ -1,0 +1,163 @@
+"""Price crosses a level: edge-triggered, with a hysteresis band and optional candle-close confirmation."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+
+_CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "the week"}
+
+
+class LevelCrossSettings(DetectorSettings):
+    """Options of a level_cross rule."""
+
+    level: float = Field(gt=0, description="Price level in the quote currency (USDT).")
+    direction: Literal["up", "down", "either"] = Field("either", description="Which crossing fires.")
+    hysteresis_pct: float = Field(
+        0.5, ge=0, le=20, description="Re-arm only after price comes back this far (%) beyond the level."
+    )
+    confirm: Literal["1h", "4h", "1d", "1w"] | None = Field(
+        None, description="Fire only on the close of a candle of this interval beyond the level."
+    )
+    use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+
+def cross_state_step(
+    state: dict[str, Any],
+    level: float,
+    band: float,
+    high: float,
+    low: float,
+    close: float,
+    at: int,
+) -> list[str]:
+    """Advance the arm/latch state by one price observation and return the directions that crossed.
+
+    ``high``/``low`` are the prices tested for crossing up/down (equal to ``close`` when evaluating
+    closes). Arming: the up side is armed while price is at or below the level and re-armed only after
+    price falls below ``level - band``; the down side mirrors it. Shared with round_levels.
+    """
+    crossed: list[str] = []
+    if state.get("armed_up") is None:
+        # First observation: learn which side we are on; a rule never fires on what it was created into.
+        state["armed_up"] = close <= level
+        state["armed_down"] = close >= level
+        return crossed
+    if state["armed_up"] and high > level:
+        state["armed_up"] = False
+        crossed.append("up")
+    if state["armed_down"] and low < level:
+        state["armed_down"] = False
+        crossed.append("down")
+    if not state["armed_up"] and low < level - band:
+        state["armed_up"] = True
+        _release(state, "up")
+    if not state["armed_down"] and high > level + band:
+        state["armed_down"] = True
+        _release(state, "down")
+    for direction in crossed:
+        state.setdefault("latch", {})[direction] = {"at": at, "price": high if direction == "up" else low}
+    return crossed
+
+
+def _release(state: dict[str, Any], direction: str) -> None:
+    latch = state.get("latch", {}).get(direction)
+    if latch is None:
+        return
+    if latch.get("seen"):
+        del state["latch"][direction]
+    else:
+        # Crossed and came back within one catch-up batch: keep it for one evaluation so the engine
+        # still reports the crossing (once, late) instead of losing it.
+        latch["release"] = True
+
+
+def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the active latches and mark them seen, dropping those released after being reported."""
+    latches: dict[str, dict[str, Any]] = state.get("latch", {})
+    active = {}
+    for direction, latch in list(latches.items()):
+        if latch.get("seen") and latch.get("release"):
+            del latches[direction]
+            continue
+        latch["seen"] = True
+        active[direction] = latch
+    return active
+
+
+class LevelCross(Detector):
+    """Price crosses a level up, down or either way."""
+
+    name: ClassVar[str] = "level_cross"
+    description: ClassVar[str] = (
+        "Price crosses a level (edge-triggered, hysteresis, optional candle-close confirmation)"
+    )
+    Settings: ClassVar[type[DetectorSettings]] = LevelCrossSettings
+    uses: ClassVar[tuple[str, ...]] = ("candles",)
+
+    def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
+        """Process the candles closed since the last evaluation and return the latched crossings."""
+        settings = self.settings
+        assert isinstance(settings, LevelCrossSettings)
+        level = settings.level
+        band = level * settings.hysteresis_pct / 100
+        interval = settings.confirm
+        last_t = state.get("t")
+        bars: list[Bar] = list(snapshot.candles(interval, since=None if last_t is None else last_t + 1))
+        if last_t is None and bars:
+            bars = bars[-1:]  # first evaluation: only learn the current side
+        for bar in bars:
+            wick = settings.use_wicks and interval is None
+            high = bar.h if wick else bar.c
+            low = bar.l if wick else bar.c
+            cross_state_step(state, level, band, high, low, bar.c, bar.close_time)
+            state["t"] = bar.open_time
+            state["close"] = bar.c
+        if settings.use_wicks and interval is None:
+            forming = snapshot.forming()
+            if forming is not None and state.get("armed_up") is not None:
+                # The candle still forming can already have crossed: tell people now, not at its close.
+                probe = dict(state)
+                probe["latch"] = {k: dict(v) for k, v in state.get("latch", {}).items()}
+                crossed = cross_state_step(probe, level, band, forming.h, forming.l, forming.c, snapshot.now)
+                if crossed:
+                    state.update(probe)
+        signals = []
+        for direction, latch in take_latches(state).items():
+            if settings.direction not in ("either", direction):
+                continue
+            signals.append(self._signal(direction, latch, snapshot))
+        return signals
+
+    def _signal(self, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:
+        settings = self.settings
+        assert isinstance(settings, LevelCrossSettings)
+        asset = short_symbol(self.symbol)
+        level_text = format_price(settings.level)
+        if settings.confirm:
+            verb = (
+                "closed" + f" {_CLOSE_WORDS[settings.confirm]} " + ("above" if direction == "up" else "below")
+            )
+            title = f"{asset} {verb} {level_text}"
+            basis = f"{settings.confirm} close"
+        else:
+            title = f"{asset} {'broke above' if direction == 'up' else 'fell below'} {level_text}"
+            basis = "wick (high/low)" if settings.use_wicks else f"{snapshot.base_interval or 'candle'} close"
+        return self.signal(
+            kind=f"cross_{direction}",
+            severity="warning",
+            title=title,
+            values={
+                "level": settings.level,
+                "price": latch["price"],
+                "direction": direction,
+                "basis": basis,
+                "hysteresis_pct": settings.hysteresis_pct,
+            },
+            at=int(latch["at"]),
+            key=direction,
+            direction="up" if direction == "up" else "down",
+        )

@@ -1,0 +1,185 @@
+"""Open Tripwire's SQLite database safely and bring its schema up to date.
+
+The schema version lives in ``PRAGMA user_version``; migrations are the numbered ``NNNN_name.sql`` files
+in ``storage/migrations``, applied in order, each in its own transaction. A file that is not a SQLite
+database, is corrupt, or was written by a newer Tripwire is refused and never modified.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class DatabaseError(Exception):
+    """A database file that Tripwire must not use, with a message meant for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema change."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> tuple[Migration, ...]:
+    """Return every bundled migration, ordered by version, checking the numbering has no gaps."""
+    found: list[Migration] = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise RuntimeError(f"migration numbering has a gap or duplicate at {migration.version:04d}")
+    return tuple(found)
+
+
+def latest_version() -> int:
+    """Return the schema version this Tripwire writes."""
+    return len(load_migrations())
+
+
+def _check_file_is_sqlite(path: Path) -> None:
+    """Refuse a non-empty file that does not start with SQLite's header, before sqlite3 touches it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path} is not a SQLite database (wrong file header); refusing to touch it. "
+            "Point storage.path at another file or move this one away."
+        )
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a connection with the pragmas Tripwire relies on (WAL, foreign keys, busy timeout)."""
+    target = str(path)
+    if target != ":memory:":
+        _check_file_is_sqlite(Path(target))
+    # isolation_level=None: transactions are explicit (BEGIN/COMMIT in Repo.transaction), so a half
+    # applied state change can never be committed implicitly by the sqlite3 module.
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+        # Refuse a newer schema before any pragma below rewrites the file header (WAL mode does).
+        check_version(conn, target)
+        if target != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("SQLite refused WAL mode for %s (got %s); continuing", target, mode)
+        # NORMAL is safe in WAL mode: a power cut can lose the last commits, never corrupt the file.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+    except DatabaseError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DatabaseError(
+            f"{target} is corrupt or not a SQLite database ({exc}); refusing to touch it"
+        ) from exc
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """Return the database's ``user_version``."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_version(conn: sqlite3.Connection, where: str) -> int:
+    """Return the schema version, refusing a database written by a newer Tripwire."""
+    version = schema_version(conn)
+    newest = latest_version()
+    if version > newest:
+        raise DatabaseError(
+            f"{where} has schema version {version}, newer than this Tripwire understands ({newest}); "
+            "upgrade Tripwire or point storage.path at another file. The file was not modified."
+        )
+    return version
+
+
+def _backup_before_migrating(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Copy the database aside before changing an existing schema, so a failed upgrade loses nothing."""
+    backup = path.with_name(f"{path.name}.v{version}.bak")
+    with sqlite3.connect(str(backup)) as dest:
+        conn.backup(dest)
+    dest.close()
+    return backup
+
+
+def migrate(
+    conn: sqlite3.Connection, where: str = "database", *, backup_path: Path | None = None
+) -> list[int]:
+    """Apply pending migrations in order and return the versions applied."""
+    current = check_version(conn, where)
+    pending = [m for m in load_migrations() if m.version > current]
+    if pending and current > 0 and backup_path is not None:
+        saved = _backup_before_migrating(conn, backup_path, current)
+        log.info("backed up %s (schema v%d) to %s before migrating", where, current, saved)
+    applied: list[int] = []
+    for migration in pending:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_statements(migration.sql):
+                conn.execute(statement)
+            # PRAGMA does not accept bound parameters; the version is an int we produced.
+            conn.execute(f"PRAGMA user_version = {migration.version:d}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+        log.info("migrated %s to schema v%d (%s)", where, migration.version, migration.name)
+    return applied
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a migration script into statements (executescript would commit the open transaction)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        stripped = line.strip()
+        if not buffer and (not stripped or stripped.startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise RuntimeError(f"migration ends with an incomplete statement: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path``, migrated to the latest schema."""
+    target = Path(path) if str(path) != ":memory:" else None
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    where = str(path)
+    try:
+        if migrate_schema:
+            migrate(conn, where, backup_path=target)
+        else:
+            check_version(conn, where)
+    except Exception:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn)

@@ -1,0 +1,989 @@
+"""Typed reads and writes: the only module that speaks SQL to Tripwire's database.
+
+Writes of observations are idempotent upserts on each table's natural key, so a re-poll or a replay
+restarted on the same file never duplicates a row. Every method that changes several tables takes part in
+the caller's ``transaction()``, which is how the engine writes an alert's state and its outbox row together.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+
+OBSERVATION_TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+STATE_TABLES = (
+    "rules",
+    "detector_state",
+    "alert_state",
+    "alert_events",
+    "outbox",
+    "silences",
+    "guild_settings",
+)
+
+
+# --- row types returned by reads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationTotals:
+    """Liquidated USD by position side and source over a window."""
+
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+    count: int = 0
+    by_source: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def total_usd(self) -> float:
+        """Return long plus short."""
+        return self.long_usd + self.short_usd
+
+
+@dataclass(frozen=True, slots=True)
+class SpanStat:
+    """Row count and time span of one (table, source, symbol) slice, for ``tripwire db stats``."""
+
+    table: str
+    source: str
+    symbol: str
+    rows: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStats:
+    """Rows per table plus time spans per source and symbol."""
+
+    rows_per_table: dict[str, int]
+    spans: list[SpanStat]
+    schema_version: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    """A stored alert rule; ``settings`` are the detector's own options, already validated."""
+
+    id: str
+    origin: str
+    detector: str
+    symbol: str
+    settings: dict[str, Any]
+    guild_id: int | None = None
+    owner_id: int | None = None
+    channel_id: int | None = None
+    role_id: int | None = None
+    deliver: str = "channel"
+    note: str | None = None
+    repeat: bool = True
+    cooldown_s: int = 0
+    pending_s: int = 0
+    expires_at: int | None = None
+    enabled: bool = True
+    status_reason: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStateRow:
+    """The lifecycle state of one dedupe key."""
+
+    dedupe_key: str
+    rule_id: str
+    status: str
+    since: int
+    pending_count: int = 0
+    fired_at: int | None = None
+    last_seen: int | None = None
+    last_event_id: int | None = None
+    fire_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEventRow:
+    """One recorded alert event (firing or resolved)."""
+
+    id: int
+    dedupe_key: str
+    rule_id: str
+    detector: str
+    symbol: str
+    guild_id: int | None
+    state: str
+    kind: str
+    severity: str
+    title: str
+    values: dict[str, Any]
+    rule: dict[str, Any]
+    at: int
+    recorded_at: int
+    late: bool
+    silenced_by: int | None
+    inhibited_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One queued delivery."""
+
+    id: int
+    event_id: int | None
+    sink: str
+    target: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: int
+    created_at: int
+    delivered_at: int | None
+    remote_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    """A silence: alerts matching every non-null matcher between starts_at and ends_at are muted."""
+
+    id: int
+    guild_id: int | None
+    symbol: str | None
+    detector: str | None
+    rule_id: str | None
+    severity: str | None
+    starts_at: int
+    ends_at: int
+    created_by: int | None
+    reason: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettingsRow:
+    """A guild's default alert and ops channels plus free-form settings."""
+
+    guild_id: int
+    alert_channel_id: int | None
+    ops_channel_id: int | None
+    settings: dict[str, Any]
+    updated_at: int
+
+
+_RULE_COLUMNS = (
+    "id, origin, detector, symbol, settings, guild_id, owner_id, channel_id, role_id, deliver, note, "
+    "repeat, cooldown_s, pending_s, expires_at, enabled, status_reason, created_at, updated_at"
+)
+_EVENT_COLUMNS = (
+    "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
+    "rule_json, at, recorded_at, late, silenced_by, inhibited_by"
+)
+_OUTBOX_COLUMNS = (
+    "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
+    "delivered_at, remote_id, error"
+)
+
+
+def _candle(row: Sequence[Any]) -> Candle:
+    symbol, interval, open_time, source, o, h, low, c, volume, quote_volume, closed = row
+    return Candle(symbol, interval, open_time, source, o, h, low, c, volume, quote_volume, bool(closed))
+
+
+def _rule(row: Sequence[Any]) -> RuleRow:
+    return RuleRow(
+        id=row[0],
+        origin=row[1],
+        detector=row[2],
+        symbol=row[3],
+        settings=json.loads(row[4]),
+        guild_id=row[5],
+        owner_id=row[6],
+        channel_id=row[7],
+        role_id=row[8],
+        deliver=row[9],
+        note=row[10],
+        repeat=bool(row[11]),
+        cooldown_s=row[12],
+        pending_s=row[13],
+        expires_at=row[14],
+        enabled=bool(row[15]),
+        status_reason=row[16],
+        created_at=row[17],
+        updated_at=row[18],
+    )
+
+
+def _event(row: Sequence[Any]) -> AlertEventRow:
+    return AlertEventRow(
+        id=row[0],
+        dedupe_key=row[1],
+        rule_id=row[2],
+        detector=row[3],
+        symbol=row[4],
+        guild_id=row[5],
+        state=row[6],
+        kind=row[7],
+        severity=row[8],
+        title=row[9],
+        values=json.loads(row[10]),
+        rule=json.loads(row[11]),
+        at=row[12],
+        recorded_at=row[13],
+        late=bool(row[14]),
+        silenced_by=row[15],
+        inhibited_by=row[16],
+    )
+
+
+def _outbox(row: Sequence[Any]) -> OutboxRow:
+    return OutboxRow(
+        id=row[0],
+        event_id=row[1],
+        sink=row[2],
+        target=row[3],
+        kind=row[4],
+        payload=json.loads(row[5]),
+        status=row[6],
+        attempts=row[7],
+        next_attempt_at=row[8],
+        created_at=row[9],
+        delivered_at=row[10],
+        remote_id=row[11],
+        error=row[12],
+    )
+
+
+def _lo(start: int | None) -> int:
+    return start if start is not None else -(2**62)
+
+
+def _hi(end: int | None) -> int:
+    return end if end is not None else 2**62
+
+
+def _dumps(value: Any) -> str:
+    # sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Repo:
+    """Typed access to one Tripwire database."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self._depth = 0
+
+    # --- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block atomically; nested calls join the outer transaction through a savepoint."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.conn.close()
+
+    # --- observation writes ------------------------------------------------------------------------
+
+    def upsert_candles(self, rows: Iterable[Candle]) -> int:
+        """Insert or update candles on (symbol, interval, open_time, source); return rows written."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume, quote_volume,"
+                " closed) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (symbol, interval, open_time, source)"
+                " DO UPDATE SET o=excluded.o, h=excluded.h, l=excluded.l, c=excluded.c,"
+                " volume=excluded.volume, quote_volume=excluded.quote_volume, closed=excluded.closed",
+                rows,
+            )
+        return cur.rowcount
+
+    def insert_liquidations(self, rows: Iterable[Liquidation]) -> int:
+        """Insert liquidation events, ignoring exact repeats of an already stored event."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
+                " VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+        return cur.rowcount
+
+    def upsert_liquidation_buckets(self, rows: Iterable[Liquidation]) -> int:
+        """Insert or replace aggregated liquidation buckets (price = qty = 0), whose totals may be revised."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT (symbol, ts, source, side, price, qty) DO UPDATE SET usd=excluded.usd",
+                rows,
+            )
+        return cur.rowcount
+
+    def upsert_funding(self, rows: Iterable[Funding]) -> int:
+        """Insert or update funding rates on (symbol, ts, source)."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO funding (symbol, ts, source, rate, mark_price, next_funding_time, settled)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (symbol, ts, source) DO UPDATE SET rate=excluded.rate,"
+                " mark_price=excluded.mark_price, next_funding_time=excluded.next_funding_time,"
+                " settled=excluded.settled",
+                rows,
+            )
+        return cur.rowcount
+
+    def upsert_open_interest(self, rows: Iterable[OpenInterest]) -> int:
+        """Insert or update open interest on (symbol, ts, source)."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO open_interest (symbol, ts, source, contracts, usd) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (symbol, ts, source) DO UPDATE SET contracts=excluded.contracts,"
+                " usd=excluded.usd",
+                rows,
+            )
+        return cur.rowcount
+
+    def upsert_fear_greed(self, rows: Iterable[FearGreed]) -> int:
+        """Insert or update daily Fear & Greed values on their date."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO fear_greed (date, ts, value, classification, source) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (date) DO UPDATE SET value=excluded.value,"
+                " classification=COALESCE(excluded.classification, fear_greed.classification),"
+                " source=excluded.source",
+                rows,
+            )
+        return cur.rowcount
+
+    # --- observation reads -------------------------------------------------------------------------
+
+    def candles(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[Candle]:
+        """Return candles with start <= open_time < end, oldest first (one source, or all if None)."""
+        sql = (
+            "SELECT symbol, interval, open_time, source, o, h, l, c, volume, quote_volume, closed"
+            " FROM candles WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?"
+        )
+        params: list[Any] = [symbol, interval, _lo(start), _hi(end)]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        sql += " ORDER BY open_time"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_candle(r) for r in self.conn.execute(sql, params)]
+
+    def latest_candles(
+        self, symbol: str, interval: str, count: int, *, source: str | None = None
+    ) -> list[Candle]:
+        """Return the newest ``count`` candles, oldest first."""
+        sql = (
+            "SELECT symbol, interval, open_time, source, o, h, l, c, volume, quote_volume, closed"
+            " FROM candles WHERE symbol = ? AND interval = ?"
+        )
+        params: list[Any] = [symbol, interval]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        sql += " ORDER BY open_time DESC LIMIT ?"
+        params.append(count)
+        rows = [_candle(r) for r in self.conn.execute(sql, params)]
+        rows.reverse()
+        return rows
+
+    def last_candle_time(
+        self, symbol: str, interval: str, source: str, *, closed_only: bool = True
+    ) -> int | None:
+        """Return the open time of the newest stored candle for a source, or None."""
+        sql = "SELECT MAX(open_time) FROM candles WHERE symbol = ? AND interval = ? AND source = ?"
+        if closed_only:
+            sql += " AND closed = 1"
+        value = self.conn.execute(sql, (symbol, interval, source)).fetchone()[0]
+        return int(value) if value is not None else None
+
+    def liquidations(self, symbol: str, start: int, end: int) -> list[Liquidation]:
+        """Return liquidation rows of a symbol with start <= ts < end, oldest first."""
+        return [
+            Liquidation(*r)
+            for r in self.conn.execute(
+                "SELECT symbol, ts, source, side, price, qty, usd FROM liquidations"
+                " WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (symbol, start, end),
+            )
+        ]
+
+    def liquidation_totals(self, symbol: str | None, start: int, end: int) -> LiquidationTotals:
+        """Sum liquidated USD by source and position side over [start, end)."""
+        if symbol is None:
+            rows = self.conn.execute(
+                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE ts >= ? AND ts < ?"
+                " GROUP BY source, side",
+                (start, end),
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE symbol = ? AND ts >= ?"
+                " AND ts < ? GROUP BY source, side",
+                (symbol, start, end),
+            ).fetchall()
+        by_source: dict[str, list[float]] = {}
+        long_usd = short_usd = 0.0
+        count = 0
+        for source, side, usd, n in rows:
+            pair = by_source.setdefault(source, [0.0, 0.0])
+            if side == "long":
+                pair[0] += usd
+                long_usd += usd
+            else:
+                pair[1] += usd
+                short_usd += usd
+            count += n
+        return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
+
+    def largest_liquidations(
+        self, symbol: str | None, start: int, end: int, limit: int = 5
+    ) -> list[Liquidation]:
+        """Return the biggest single liquidation events in the window (aggregated buckets excluded)."""
+        where = "ts >= ? AND ts < ? AND qty > 0"
+        params: list[Any] = [start, end]
+        if symbol is not None:
+            where = "symbol = ? AND " + where
+            params.insert(0, symbol)
+        params.append(limit)
+        return [
+            Liquidation(*r)
+            for r in self.conn.execute(
+                f"SELECT symbol, ts, source, side, price, qty, usd FROM liquidations WHERE {where}"
+                " ORDER BY usd DESC LIMIT ?",
+                params,
+            )
+        ]
+
+    def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[Funding]:
+        """Return funding rows with start <= ts < end, oldest first."""
+        return [
+            Funding(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+            for r in self.conn.execute(
+                "SELECT symbol, ts, source, rate, mark_price, next_funding_time, settled FROM funding"
+                " WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (symbol, _lo(start), _hi(end)),
+            )
+        ]
+
+    def latest_funding(self, symbol: str) -> Funding | None:
+        """Return the newest funding row for a symbol from any source."""
+        row = self.conn.execute(
+            "SELECT symbol, ts, source, rate, mark_price, next_funding_time, settled FROM funding"
+            " WHERE symbol = ? ORDER BY ts DESC LIMIT 1",
+            (symbol,),
+        ).fetchone()
+        return Funding(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6])) if row else None
+
+    def open_interest(
+        self, symbol: str, start: int | None = None, end: int | None = None
+    ) -> list[OpenInterest]:
+        """Return open-interest rows with start <= ts < end, oldest first."""
+        return [
+            OpenInterest(*r)
+            for r in self.conn.execute(
+                "SELECT symbol, ts, source, contracts, usd FROM open_interest"
+                " WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (symbol, _lo(start), _hi(end)),
+            )
+        ]
+
+    def fear_greed(self, start: int | None = None, end: int | None = None) -> list[FearGreed]:
+        """Return Fear & Greed rows with start <= ts < end, oldest first."""
+        return [
+            FearGreed(*r)
+            for r in self.conn.execute(
+                "SELECT date, ts, value, classification, source FROM fear_greed"
+                " WHERE ts >= ? AND ts < ? ORDER BY ts",
+                (_lo(start), _hi(end)),
+            )
+        ]
+
+    def latest_fear_greed(self) -> FearGreed | None:
+        """Return the newest Fear & Greed row."""
+        row = self.conn.execute(
+            "SELECT date, ts, value, classification, source FROM fear_greed ORDER BY ts DESC LIMIT 1"
+        ).fetchone()
+        return FearGreed(*row) if row else None
+
+    # --- rules ---------------------------------------------------------------------------------------
+
+    def save_rule(self, rule: RuleRow) -> None:
+        """Insert or replace a rule (its id is the key)."""
+        self.conn.execute(
+            f"INSERT INTO rules ({_RULE_COLUMNS}) VALUES ({','.join('?' * 19)})"
+            " ON CONFLICT (id) DO UPDATE SET origin=excluded.origin, detector=excluded.detector,"
+            " symbol=excluded.symbol, settings=excluded.settings, guild_id=excluded.guild_id,"
+            " owner_id=excluded.owner_id, channel_id=excluded.channel_id, role_id=excluded.role_id,"
+            " deliver=excluded.deliver, note=excluded.note, repeat=excluded.repeat,"
+            " cooldown_s=excluded.cooldown_s, pending_s=excluded.pending_s, expires_at=excluded.expires_at,"
+            " enabled=excluded.enabled, status_reason=excluded.status_reason,"
+            " updated_at=excluded.updated_at",
+            (
+                rule.id,
+                rule.origin,
+                rule.detector,
+                rule.symbol,
+                _dumps(rule.settings),
+                rule.guild_id,
+                rule.owner_id,
+                rule.channel_id,
+                rule.role_id,
+                rule.deliver,
+                rule.note,
+                int(rule.repeat),
+                rule.cooldown_s,
+                rule.pending_s,
+                rule.expires_at,
+                int(rule.enabled),
+                rule.status_reason,
+                rule.created_at,
+                rule.updated_at,
+            ),
+        )
+
+    def rule(self, rule_id: str) -> RuleRow | None:
+        """Return one rule by id."""
+        row = self.conn.execute(f"SELECT {_RULE_COLUMNS} FROM rules WHERE id = ?", (rule_id,)).fetchone()
+        return _rule(row) if row else None
+
+    def rules(
+        self,
+        *,
+        guild_id: int | None = None,
+        owner_id: int | None = None,
+        origin: str | None = None,
+        enabled_only: bool = False,
+    ) -> list[RuleRow]:
+        """Return rules filtered by guild, owner, origin and enabled flag, in id order."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("guild_id", guild_id), ("owner_id", owner_id), ("origin", origin)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if enabled_only:
+            clauses.append("enabled = 1")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [
+            _rule(r)
+            for r in self.conn.execute(f"SELECT {_RULE_COLUMNS} FROM rules{where} ORDER BY id", params)
+        ]
+
+    def count_rules(self, *, guild_id: int | None = None, owner_id: int | None = None) -> int:
+        """Count rules of a guild and/or owner (for quotas)."""
+        clauses = ["1 = 1"]
+        params: list[Any] = []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(guild_id)
+        if owner_id is not None:
+            clauses.append("owner_id = ?")
+            params.append(owner_id)
+        return int(
+            self.conn.execute(f"SELECT COUNT(*) FROM rules WHERE {' AND '.join(clauses)}", params).fetchone()[
+                0
+            ]
+        )
+
+    def set_rule_enabled(self, rule_id: str, enabled: bool, reason: str | None, now: int) -> bool:
+        """Enable or disable a rule with a reason; return False when no such rule exists."""
+        cur = self.conn.execute(
+            "UPDATE rules SET enabled = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            (int(enabled), reason, now, rule_id),
+        )
+        return cur.rowcount > 0
+
+    def delete_rule(self, rule_id: str) -> bool:
+        """Delete a rule and (by cascade) its detector and alert state; keep its history."""
+        return self.conn.execute("DELETE FROM rules WHERE id = ?", (rule_id,)).rowcount > 0
+
+    def delete_config_rules_except(self, keep_ids: Iterable[str]) -> int:
+        """Delete config-file rules that are no longer in the file; return how many went."""
+        keep = list(keep_ids)
+        placeholders = ",".join("?" * len(keep)) or "''"
+        cur = self.conn.execute(
+            f"DELETE FROM rules WHERE origin = 'config' AND id NOT IN ({placeholders})",
+            keep,
+        )
+        return cur.rowcount
+
+    # --- detector and alert state ------------------------------------------------------------------
+
+    def detector_state(self, rule_id: str) -> tuple[dict[str, Any], int] | None:
+        """Return (state, evaluated_at) for a rule, or None before its first evaluation."""
+        row = self.conn.execute(
+            "SELECT state, evaluated_at FROM detector_state WHERE rule_id = ?", (rule_id,)
+        ).fetchone()
+        return (json.loads(row[0]), int(row[1])) if row else None
+
+    def all_detector_states(self) -> dict[str, tuple[dict[str, Any], int]]:
+        """Return every rule's (state, evaluated_at)."""
+        return {
+            r[0]: (json.loads(r[1]), int(r[2]))
+            for r in self.conn.execute("SELECT rule_id, state, evaluated_at FROM detector_state")
+        }
+
+    def save_detector_state(self, rule_id: str, state: dict[str, Any], evaluated_at: int) -> None:
+        """Store a rule's detector state and the time it was evaluated at."""
+        self.conn.execute(
+            "INSERT INTO detector_state (rule_id, state, evaluated_at) VALUES (?,?,?)"
+            " ON CONFLICT (rule_id) DO UPDATE SET state=excluded.state, evaluated_at=excluded.evaluated_at",
+            (rule_id, _dumps(state), evaluated_at),
+        )
+
+    def alert_states(self, rule_id: str | None = None) -> list[AlertStateRow]:
+        """Return alert states (of one rule, or all) that are pending or firing."""
+        sql = (
+            "SELECT dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen, last_event_id,"
+            " fire_count FROM alert_state WHERE status != 'resolved'"
+        )
+        params: tuple[Any, ...] = ()
+        if rule_id is not None:
+            sql += " AND rule_id = ?"
+            params = (rule_id,)
+        return [AlertStateRow(*r) for r in self.conn.execute(sql, params)]
+
+    def alert_state(self, dedupe_key: str) -> AlertStateRow | None:
+        """Return the state of one dedupe key, resolved ones included."""
+        row = self.conn.execute(
+            "SELECT dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen, last_event_id,"
+            " fire_count FROM alert_state WHERE dedupe_key = ?",
+            (dedupe_key,),
+        ).fetchone()
+        return AlertStateRow(*row) if row else None
+
+    def save_alert_state(self, state: AlertStateRow) -> None:
+        """Insert or replace the state of a dedupe key."""
+        self.conn.execute(
+            "INSERT INTO alert_state (dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen,"
+            " last_event_id, fire_count) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO UPDATE SET"
+            " status=excluded.status, since=excluded.since, pending_count=excluded.pending_count,"
+            " fired_at=excluded.fired_at, last_seen=excluded.last_seen, last_event_id=excluded.last_event_id,"
+            " fire_count=excluded.fire_count",
+            (
+                state.dedupe_key,
+                state.rule_id,
+                state.status,
+                state.since,
+                state.pending_count,
+                state.fired_at,
+                state.last_seen,
+                state.last_event_id,
+                state.fire_count,
+            ),
+        )
+
+    # --- alert events --------------------------------------------------------------------------------
+
+    def insert_event(
+        self,
+        *,
+        dedupe_key: str,
+        rule_id: str,
+        detector: str,
+        symbol: str,
+        guild_id: int | None,
+        state: str,
+        kind: str,
+        severity: str,
+        title: str,
+        values: dict[str, Any],
+        rule: dict[str, Any],
+        at: int,
+        recorded_at: int,
+        late: bool = False,
+        silenced_by: int | None = None,
+        inhibited_by: int | None = None,
+    ) -> int | None:
+        """Record an alert event; return its id, or None when the same (key, state, at) already exists."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO alert_events (dedupe_key, rule_id, detector, symbol, guild_id, state,"
+            " kind, severity, title, values_json, rule_json, at, recorded_at, late, silenced_by,"
+            " inhibited_by)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                dedupe_key,
+                rule_id,
+                detector,
+                symbol,
+                guild_id,
+                state,
+                kind,
+                severity,
+                title,
+                _dumps(values),
+                _dumps(rule),
+                at,
+                recorded_at,
+                int(late),
+                silenced_by,
+                inhibited_by,
+            ),
+        )
+        return cur.lastrowid if cur.rowcount else None
+
+    def event(self, event_id: int) -> AlertEventRow | None:
+        """Return one alert event by id."""
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id = ?", (event_id,)
+        ).fetchone()
+        return _event(row) if row else None
+
+    def events(
+        self,
+        *,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        guild_id: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[AlertEventRow]:
+        """Return alert events filtered by symbol, rule, guild and time."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("symbol", symbol), ("rule_id", rule_id), ("guild_id", guild_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if newest_first else "ASC"
+        params += [limit, offset]
+        return [
+            _event(r)
+            for r in self.conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events{where}"
+                f" ORDER BY at {order}, id {order} LIMIT ? OFFSET ?",
+                params,
+            )
+        ]
+
+    # --- outbox ----------------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        *,
+        event_id: int | None,
+        sink: str,
+        target: str,
+        kind: str,
+        payload: dict[str, Any],
+        now: int,
+    ) -> int:
+        """Queue one delivery, due now; return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO outbox (event_id, sink, target, kind, payload, next_attempt_at, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (event_id, sink, target, kind, _dumps(payload), now, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
+        """Return pending deliveries of a sink that are due, oldest first."""
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sink = ? AND status = 'pending'"
+                " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (sink, now, limit),
+            )
+        ]
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        """Return one outbox row."""
+        row = self.conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        return _outbox(row) if row else None
+
+    def mark_delivered(self, outbox_id: int, now: int, remote_id: str | None = None) -> None:
+        """Mark a delivery done, remembering the remote message id (for later edits)."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, remote_id = ?,"
+            " attempts = attempts + 1, error = NULL WHERE id = ?",
+            (now, remote_id, outbox_id),
+        )
+
+    def mark_retry(self, outbox_id: int, next_attempt_at: int, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE id = ?",
+            (next_attempt_at, error[:500], outbox_id),
+        )
+
+    def mark_failed(self, outbox_id: int, error: str, *, status: str = "failed") -> None:
+        """Give up on a delivery ('failed', or 'dropped' when it was deliberately not sent)."""
+        self.conn.execute(
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?",
+            (status, error[:500], outbox_id),
+        )
+
+    def outbox_depth(self, sink: str | None = None) -> int:
+        """Count pending deliveries (of one sink, or all)."""
+        if sink is None:
+            return int(
+                self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+            )
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND sink = ?", (sink,)
+            ).fetchone()[0]
+        )
+
+    def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
+        """Return the delivered outbox row of an event on a sink (to edit its message later)."""
+        row = self.conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND sink = ? AND status = 'delivered'"
+            " ORDER BY id LIMIT 1",
+            (event_id, sink),
+        ).fetchone()
+        return _outbox(row) if row else None
+
+    # --- silences ------------------------------------------------------------------------------------
+
+    def add_silence(
+        self,
+        *,
+        guild_id: int | None,
+        starts_at: int,
+        ends_at: int,
+        symbol: str | None = None,
+        detector: str | None = None,
+        rule_id: str | None = None,
+        severity: str | None = None,
+        created_by: int | None = None,
+        reason: str | None = None,
+        now: int,
+    ) -> int:
+        """Store a silence and return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO silences (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at,"
+            " created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by, reason, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def active_silences(self, now: int, guild_id: int | None = None) -> list[SilenceRow]:
+        """Return silences in force at ``now`` (of one guild plus global ones, or all when None)."""
+        sql = (
+            "SELECT id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by,"
+            " reason, created_at FROM silences WHERE starts_at <= ? AND ends_at > ?"
+        )
+        params: list[Any] = [now, now]
+        if guild_id is not None:
+            sql += " AND (guild_id = ? OR guild_id IS NULL)"
+            params.append(guild_id)
+        return [SilenceRow(*r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def delete_silence(self, silence_id: int, guild_id: int | None) -> bool:
+        """Delete a silence of a guild; return False when it does not exist there."""
+        cur = self.conn.execute("DELETE FROM silences WHERE id = ? AND guild_id IS ?", (silence_id, guild_id))
+        return cur.rowcount > 0
+
+    # --- guild settings ------------------------------------------------------------------------------
+
+    def guild_settings(self, guild_id: int) -> GuildSettingsRow | None:
+        """Return a guild's settings, or None if never set."""
+        row = self.conn.execute(
+            "SELECT guild_id, alert_channel_id, ops_channel_id, settings, updated_at FROM guild_settings"
+            " WHERE guild_id = ?",
+            (guild_id,),
+        ).fetchone()
+        return GuildSettingsRow(row[0], row[1], row[2], json.loads(row[3]), row[4]) if row else None
+
+    def all_guild_settings(self) -> list[GuildSettingsRow]:
+        """Return the settings of every guild."""
+        return [
+            GuildSettingsRow(r[0], r[1], r[2], json.loads(r[3]), r[4])
+            for r in self.conn.execute(
+                "SELECT guild_id, alert_channel_id, ops_channel_id, settings, updated_at FROM guild_settings"
+            )
+        ]
+
+    def save_guild_settings(self, row: GuildSettingsRow) -> None:
+        """Insert or replace a guild's settings."""
+        self.conn.execute(
+            "INSERT INTO guild_settings (guild_id, alert_channel_id, ops_channel_id, settings, updated_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (guild_id) DO UPDATE SET"
+            " alert_channel_id=excluded.alert_channel_id, ops_channel_id=excluded.ops_channel_id,"
+            " settings=excluded.settings, updated_at=excluded.updated_at",
+            (row.guild_id, row.alert_channel_id, row.ops_channel_id, _dumps(row.settings), row.updated_at),
+        )
+
+    # --- statistics ----------------------------------------------------------------------------------
+
+    def stats(self) -> DatabaseStats:
+        """Count rows per table and the time span per (table, source, symbol) of observations."""
+        rows_per_table = {
+            table: int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in OBSERVATION_TABLES + STATE_TABLES
+        }
+        spans: list[SpanStat] = []
+        span_queries = {
+            "candles": "SELECT source, symbol || ' ' || interval, COUNT(*), MIN(open_time), MAX(open_time)"
+            " FROM candles GROUP BY source, symbol, interval",
+            "liquidations": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM liquidations"
+            " GROUP BY source, symbol",
+            "funding": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM funding"
+            " GROUP BY source, symbol",
+            "open_interest": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM open_interest"
+            " GROUP BY source, symbol",
+            "fear_greed": "SELECT source, '-', COUNT(*), MIN(ts), MAX(ts) FROM fear_greed GROUP BY source",
+        }
+        for table, sql in span_queries.items():
+            for source, symbol, count, first, last in self.conn.execute(sql):
+                spans.append(SpanStat(table, source, symbol, int(count), first, last))
+        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return DatabaseStats(rows_per_table, spans, version, page_count * page_size)

@@ -1,0 +1,127 @@
+"""Config loading: the example file, every kind of error with its path, secrets."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError, load_config, load_secrets, parse_config, redacted_dump
+from detectors.registry import detector_classes
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _example() -> dict[str, Any]:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return [str(p) for p in info.value.problems]
+
+
+def test_example_config_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.symbols == ["BTCUSDT", "ETHUSDT"]
+    specs = config.rule_specs()
+    assert len(specs) == len(config.rules) > 0
+    assert {s.common.detector for s in specs} <= set(detector_classes())
+
+
+def test_example_documents_every_detector() -> None:
+    used = {rule["detector"] for rule in _example()["rules"]}
+    assert set(detector_classes()) <= used, "every detector needs an example rule in config.example.toml"
+    text = EXAMPLE.read_text()
+    for name in detector_classes():
+        assert f"# {name}:" in text, f"{name} needs a comment explaining it in config.example.toml"
+
+
+def test_unknown_key_is_reported_with_its_path() -> None:
+    data = _example()
+    data["feeds"]["binance_spot"]["pol_seconds"] = 10
+    assert "feeds.binance_spot.pol_seconds: unknown option" in _problems(data)[0]
+
+
+def test_wrong_type_is_reported_with_its_path() -> None:
+    data = _example()
+    data["engine"]["evaluate_seconds"] = "often"
+    assert _problems(data)[0].startswith("engine.evaluate_seconds: ")
+
+
+def test_interval_below_source_minimum() -> None:
+    data = _example()
+    data["feeds"]["fear_greed"]["poll_seconds"] = 60
+    assert _problems(data) == ["feeds.fear_greed.poll_seconds: Input should be greater than or equal to 300"]
+
+
+def test_rule_setting_error_has_rule_index_path() -> None:
+    data = _example()
+    data["rules"][3]["level"] = -1
+    assert _problems(data) == ["rules[3].level: Input should be greater than 0"]
+
+
+def test_unknown_detector_and_symbol_and_rule_option() -> None:
+    data = _example()
+    data["rules"][0]["detector"] = "moon_detector"
+    data["rules"][1]["symbol"] = "DOGEUSDT"
+    data["rules"][2]["levle"] = 3
+    problems = _problems(data)
+    assert problems[0].startswith("rules[0].detector: unknown detector 'moon_detector'")
+    assert problems[1].startswith("rules[1].symbol: unknown symbol 'DOGEUSDT'")
+    assert problems[2].startswith("rules[2].levle: unknown option")
+
+
+def test_duplicate_rule_ids_and_all_problems_at_once() -> None:
+    data = _example()
+    data["rules"][1]["id"] = data["rules"][0]["id"]
+    data["rules"][2]["level"] = 0
+    problems = _problems(data)
+    assert len(problems) == 2
+    assert "already used by rules[0]" in problems[0]
+
+
+def test_token_in_toml_is_refused_with_directions() -> None:
+    data = _example()
+    data["discord"]["token"] = "MTIz.abc.def"
+    (problem,) = _problems(data)
+    assert problem.startswith("discord.token: secrets are not read from the config file")
+    assert "TRIPWIRE_DISCORD_TOKEN" in problem
+    assert "MTIz" not in problem
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("symbols = [\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_secrets_come_from_environment_and_are_redacted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN", "super-secret-token")
+    secrets = load_secrets()
+    assert secrets.token() == "super-secret-token"
+    dumped = redacted_dump(load_config(EXAMPLE), secrets)
+    assert "super-secret-token" not in repr(dumped)
+    assert dumped["secrets"]["TRIPWIRE_DISCORD_TOKEN"] == "<set, redacted>"
+
+
+def test_token_file_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRIPWIRE_DISCORD_TOKEN", raising=False)
+    (tmp_path / ".env").write_text("TRIPWIRE_DISCORD_TOKEN=from-dotenv\n")
+    assert load_secrets().token() == "from-dotenv"
+    (tmp_path / ".env").unlink()
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN_FILE", str(token_file))
+    assert load_secrets().token() == "from-file"

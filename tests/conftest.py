@@ -1,0 +1,30 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import open_database
+from storage.repo import Repo
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture
+def repo() -> Iterator[Repo]:
+    """Yield a Repo over a fresh in-memory database at the latest schema."""
+    db = open_database(":memory:")
+    yield Repo(db)
+    db.conn.close()
+
+
+@pytest.fixture
+def file_repo(tmp_path: Path) -> Iterator[Repo]:
+    """Yield a Repo over a fresh database file (WAL mode, as in production)."""
+    db = open_database(tmp_path / "tripwire.db")
+    yield Repo(db)
+    db.conn.close()

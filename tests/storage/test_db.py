@@ -1,0 +1,110 @@
+"""Opening, migrating and refusing databases."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage import db as dbmod
+from storage.db import DatabaseError, latest_version, load_migrations, open_database, schema_version
+
+
+def test_fresh_file_is_created_in_wal_mode_at_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "t.db"
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == latest_version() >= 1
+        assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert {
+            "candles",
+            "liquidations",
+            "funding",
+            "open_interest",
+            "fear_greed",
+            "rules",
+            "outbox",
+        } <= set(db.table_names())
+    finally:
+        db.conn.close()
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [m.version for m in load_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+@pytest.mark.parametrize("start", range(0, len(load_migrations())))
+def test_migrates_from_every_earlier_version(
+    tmp_path: Path, start: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    all_migrations = load_migrations()
+    # Build a database as an older Tripwire left it, by applying only the first `start` migrations.
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations[:start])
+    if start:
+        open_database(path).conn.close()
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations)
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == len(all_migrations)
+        tables = set(db.table_names())
+        assert "alert_events" in tables and "guild_settings" in tables
+    finally:
+        db.conn.close()
+    if start:
+        # An existing database is backed up before its schema changes.
+        assert (tmp_path / f"old.db.v{start}.bak").exists()
+
+
+def test_newer_version_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE x (a)")
+    conn.execute(f"PRAGMA user_version = {latest_version() + 5}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match="newer than this Tripwire"):
+        open_database(path)
+    assert path.read_bytes() == before
+
+
+def test_non_sqlite_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 20)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match="not a SQLite database"):
+        open_database(path)
+    assert path.read_bytes() == before
+
+
+def test_corrupt_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.db"
+    open_database(path).conn.close()
+    data = bytearray(path.read_bytes())
+    # Keep the header magic but destroy the rest of page 1 (the schema table).
+    data[16:4096] = b"\xff" * (4096 - 16)
+    path.write_bytes(bytes(data))
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with pytest.raises(DatabaseError, match="corrupt"):
+        open_database(path)
+
+
+def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = (
+        *load_migrations(),
+        dbmod.Migration(latest_version() + 1, "broken", "CREATE TABLE ok (a);\nNOT SQL;"),
+    )
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: broken)
+    path = tmp_path / "t.db"
+    with pytest.raises(sqlite3.OperationalError):
+        open_database(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(broken) - 1
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'ok'").fetchone() is None
+    finally:
+        conn.close()

@@ -1,0 +1,119 @@
+"""Typed reads and writes: idempotent upserts, range reads, stats."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.repo import Repo, RuleRow
+from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+
+H = 3_600_000
+T0 = 1_768_341_600_000  # 2026-01-13 22:00 UTC
+
+
+def _candles(n: int, close: float = 100.0) -> list[Candle]:
+    return [
+        Candle("BTCUSDT", "1h", T0 + i * H, "binance", close, close + 1, close - 1, close + i, 10.0)
+        for i in range(n)
+    ]
+
+
+def test_candle_upsert_is_idempotent_and_updates_values(repo: Repo) -> None:
+    repo.upsert_candles(_candles(3))
+    repo.upsert_candles(_candles(3))
+    assert len(repo.candles("BTCUSDT", "1h")) == 3
+    # A re-poll of the still-open candle replaces it with the final values.
+    repo.upsert_candles([Candle("BTCUSDT", "1h", T0 + 2 * H, "binance", 1, 2, 0.5, 1.5, 99.0, None, True)])
+    rows = repo.candles("BTCUSDT", "1h")
+    assert len(rows) == 3 and rows[-1].c == 1.5 and rows[-1].volume == 99.0
+
+
+def test_candle_reads_honour_range_source_and_limit(repo: Repo) -> None:
+    repo.upsert_candles(_candles(5))
+    repo.upsert_candles([c._replace(source="coinbase") for c in _candles(2)])
+    assert [c.open_time for c in repo.candles("BTCUSDT", "1h", T0 + H, T0 + 3 * H, source="binance")] == [
+        T0 + H,
+        T0 + 2 * H,
+    ]
+    assert len(repo.candles("BTCUSDT", "1h", source="coinbase")) == 2
+    assert [c.open_time for c in repo.latest_candles("BTCUSDT", "1h", 2, source="binance")] == [
+        T0 + 3 * H,
+        T0 + 4 * H,
+    ]
+    assert repo.last_candle_time("BTCUSDT", "1h", "binance") == T0 + 4 * H
+    assert repo.last_candle_time("ETHUSDT", "1h", "binance") is None
+
+
+def test_liquidation_repeats_are_ignored_and_totals_split_by_side(repo: Repo) -> None:
+    events = [
+        Liquidation("BTCUSDT", T0 + 1, "binance", "short", 95000.0, 0.5, 47500.0),
+        Liquidation("BTCUSDT", T0 + 2, "bybit", "short", 95100.0, 1.0, 95100.0),
+        Liquidation("BTCUSDT", T0 + 3, "okx", "long", 94000.0, 0.1, 9400.0),
+    ]
+    repo.insert_liquidations(events)
+    repo.insert_liquidations(events)  # a re-poll of the same REST page
+    totals = repo.liquidation_totals("BTCUSDT", T0, T0 + H)
+    assert totals.count == 3
+    assert totals.short_usd == pytest.approx(142600.0)
+    assert totals.long_usd == pytest.approx(9400.0)
+    assert totals.by_source["bybit"] == (0.0, 95100.0)
+    assert [e.source for e in repo.largest_liquidations("BTCUSDT", T0, T0 + H, limit=2)] == [
+        "bybit",
+        "binance",
+    ]
+
+
+def test_liquidation_buckets_are_replaced_not_added(repo: Repo) -> None:
+    bucket = Liquidation("BTCUSDT", T0, "coinglass", "short", 0.0, 0.0, 100.0)
+    repo.upsert_liquidation_buckets([bucket])
+    repo.upsert_liquidation_buckets([bucket._replace(usd=109_000_000.0)])
+    assert repo.liquidation_totals(None, T0, T0 + H).short_usd == 109_000_000.0
+
+
+def test_funding_oi_and_fear_greed_upserts(repo: Repo) -> None:
+    repo.upsert_funding([Funding("BTCUSDT", T0, "binance", -0.0001, 95000.0)])
+    repo.upsert_funding([Funding("BTCUSDT", T0, "binance", -0.00005, 95000.0)])
+    assert [f.rate for f in repo.funding("BTCUSDT")] == [-0.00005]
+    repo.upsert_open_interest([OpenInterest("BTCUSDT", T0, "binance", 95000.0, 9.1e9)] * 2)
+    assert len(repo.open_interest("BTCUSDT")) == 1
+    repo.upsert_fear_greed([FearGreed("2026-01-15", T0, 61, "Greed")])
+    # A source without labels (the long history file) must not erase a known label.
+    repo.upsert_fear_greed([FearGreed("2026-01-15", T0, 61, None)])
+    latest = repo.latest_fear_greed()
+    assert latest is not None and latest.classification == "Greed"
+
+
+def test_transaction_rolls_back_everything_on_error(repo: Repo) -> None:
+    with pytest.raises(RuntimeError), repo.transaction():
+        repo.upsert_candles(_candles(2))
+        repo.save_rule(RuleRow("r1", "config", "level_cross", "BTCUSDT", {"level": 1.0}))
+        raise RuntimeError("crash mid-tick")
+    assert repo.candles("BTCUSDT", "1h") == []
+    assert repo.rule("r1") is None
+
+
+def test_rules_round_trip_and_quota_count(repo: Repo) -> None:
+    rule = RuleRow("r1", "discord", "level_cross", "BTCUSDT", {"level": 95000.0}, guild_id=7, owner_id=9)
+    repo.save_rule(rule)
+    assert repo.rule("r1") == rule
+    assert repo.count_rules(guild_id=7, owner_id=9) == 1
+    assert repo.set_rule_enabled("r1", False, "paused by admin", 5)
+    stored = repo.rule("r1")
+    assert stored is not None and not stored.enabled and stored.status_reason == "paused by admin"
+    assert repo.delete_rule("r1") and repo.rule("r1") is None
+
+
+def test_stats_counts_rows_and_spans(repo: Repo) -> None:
+    repo.upsert_candles(_candles(4))
+    repo.insert_liquidations([Liquidation("ETHUSDT", T0, "okx", "long", 3000.0, 1.0, 3000.0)])
+    stats = repo.stats()
+    assert stats.rows_per_table["candles"] == 4
+    assert stats.rows_per_table["liquidations"] == 1
+    span = next(s for s in stats.spans if s.table == "candles")
+    assert (span.source, span.symbol, span.rows, span.first_ts, span.last_ts) == (
+        "binance",
+        "BTCUSDT 1h",
+        4,
+        T0,
+        T0 + 3 * H,
+    )
