@@ -1,0 +1,124 @@
+"""The one door observations come in through: store them, update the in-memory history, tell listeners.
+
+Every feed (live pollers and streams) and the replay loader hand their normalised rows to an Ingest.
+It writes them to SQLite in one batch per call, adds them to the MarketHistory the detectors read, and
+notifies listeners (the engine, to evaluate affected rules at once instead of waiting for its next tick).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+
+from detectors.history import MarketHistory
+from storage.repo import Repo
+from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+
+log = logging.getLogger(__name__)
+
+# Listener(kind, symbols): kind is "candles", "liquidations", "funding", "open_interest" or "fear_greed".
+Listener = Callable[[str, frozenset[str]], None]
+
+# How many recent liquidation keys are remembered to drop repeats (a REST re-poll, a websocket replaying
+# its last frame after a reconnect) before they reach the in-memory totals. The database ignores repeats
+# on its own through the primary key; the in-memory sums cannot, so they are filtered here.
+RECENT_LIQUIDATION_KEYS = 200_000
+
+
+class Ingest:
+    """Store observation rows and fan them out to the history and listeners."""
+
+    def __init__(self, repo: Repo, history: MarketHistory) -> None:
+        self.repo = repo
+        self.history = history
+        self.counts: Counter[str] = Counter()  # rows ingested per "kind:source", for /metrics
+        self._listeners: list[Listener] = []
+        self._recent_liquidations: OrderedDict[tuple[str, int, str, str, float, float], None] = OrderedDict()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(kind, symbols)`` after every batch that was stored."""
+        self._listeners.append(listener)
+
+    def _notify(self, kind: str, symbols: frozenset[str]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, symbols)
+            except Exception:
+                log.exception("ingest listener failed for %s %s", kind, sorted(symbols))
+
+    def _count(
+        self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest | FearGreed]
+    ) -> None:
+        for row in rows:
+            self.counts[f"{kind}:{row.source}"] += 1
+
+    def candles(self, rows: Sequence[Candle]) -> None:
+        """Store candles (upsert) and update the history."""
+        if not rows:
+            return
+        self.repo.upsert_candles(rows)
+        self.history.add_candles(rows)
+        self._count("candles", rows)
+        self._notify("candles", frozenset(r.symbol for r in rows))
+
+    def liquidations(self, rows: Sequence[Liquidation]) -> int:
+        """Store new liquidation events, dropping repeats; return how many were new."""
+        fresh: list[Liquidation] = []
+        recent = self._recent_liquidations
+        for row in rows:
+            key = (row.symbol, row.ts, row.source, row.side, row.price, row.qty)
+            if key in recent:
+                continue
+            recent[key] = None
+            fresh.append(row)
+        while len(recent) > RECENT_LIQUIDATION_KEYS:
+            recent.popitem(last=False)
+        if not fresh:
+            return 0
+        self.repo.insert_liquidations(fresh)
+        self.history.add_liquidations(fresh)
+        self._count("liquidations", fresh)
+        self._notify("liquidations", frozenset(r.symbol for r in fresh))
+        return len(fresh)
+
+    def liquidation_buckets(self, rows: Sequence[Liquidation]) -> None:
+        """Store aggregated liquidation buckets (one row per side per bucket), replacing earlier totals."""
+        if not rows:
+            return
+        self.repo.upsert_liquidation_buckets(rows)
+        totals: dict[tuple[str, str, int], list[float]] = {}
+        for row in rows:
+            pair = totals.setdefault((row.symbol, row.source, row.ts), [0.0, 0.0])
+            pair[0 if row.side == "long" else 1] += row.usd
+        for (symbol, source, ts), (long_usd, short_usd) in totals.items():
+            self.history.set_liquidation_bucket(symbol, source, ts, long_usd, short_usd)
+        self._count("liquidations", rows)
+        self._notify("liquidations", frozenset(r.symbol for r in rows))
+
+    def funding(self, rows: Sequence[Funding]) -> None:
+        """Store funding rates and update the history."""
+        if not rows:
+            return
+        self.repo.upsert_funding(rows)
+        self.history.add_funding(rows)
+        self._count("funding", rows)
+        self._notify("funding", frozenset(r.symbol for r in rows))
+
+    def open_interest(self, rows: Sequence[OpenInterest]) -> None:
+        """Store open-interest points and update the history."""
+        if not rows:
+            return
+        self.repo.upsert_open_interest(rows)
+        self.history.add_open_interest(rows)
+        self._count("open_interest", rows)
+        self._notify("open_interest", frozenset(r.symbol for r in rows))
+
+    def fear_greed(self, rows: Sequence[FearGreed]) -> None:
+        """Store Fear & Greed values and update the history."""
+        if not rows:
+            return
+        self.repo.upsert_fear_greed(rows)
+        self.history.add_fear_greed(rows)
+        self._count("fear_greed", rows)
+        self._notify("fear_greed", frozenset())
