@@ -146,7 +146,13 @@ def migrate(
             conn.execute("ROLLBACK")
             raise
         applied.append(migration.version)
-        log.info("migrated %s to schema v%d (%s)", where, migration.version, migration.name)
+        log.log(
+            logging.DEBUG if where == ":memory:" else logging.INFO,
+            "migrated %s to schema v%d (%s)",
+            where,
+            migration.version,
+            migration.name,
+        )
     return applied
 
 

@@ -108,6 +108,7 @@ class AlertStateRow:
     last_seen: int | None = None
     last_event_id: int | None = None
     fire_count: int = 0
+    stateful: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,22 @@ _OUTBOX_COLUMNS = (
 def _candle(row: Sequence[Any]) -> Candle:
     symbol, interval, open_time, source, o, h, low, c, volume, quote_volume, closed = row
     return Candle(symbol, interval, open_time, source, o, h, low, c, volume, quote_volume, bool(closed))
+
+
+def _alert_state(row: Sequence[Any]) -> AlertStateRow:
+    key, rule_id, status, since, pending_count, fired_at, last_seen, last_event_id, fire_count, stateful = row
+    return AlertStateRow(
+        key,
+        rule_id,
+        status,
+        since,
+        pending_count,
+        fired_at,
+        last_seen,
+        last_event_id,
+        fire_count,
+        bool(stateful),
+    )
 
 
 def _rule(row: Sequence[Any]) -> RuleRow:
@@ -673,35 +690,40 @@ class Repo:
             (rule_id, _dumps(state), evaluated_at),
         )
 
-    def alert_states(self, rule_id: str | None = None) -> list[AlertStateRow]:
-        """Return alert states (of one rule, or all) that are pending or firing."""
+    def alert_states(
+        self, rule_id: str | None = None, *, include_resolved: bool = False
+    ) -> list[AlertStateRow]:
+        """Return alert states (of one rule, or all); resolved ones only when asked (cooldown needs them)."""
         sql = (
             "SELECT dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen, last_event_id,"
-            " fire_count FROM alert_state WHERE status != 'resolved'"
+            " fire_count, stateful FROM alert_state WHERE 1 = 1"
         )
-        params: tuple[Any, ...] = ()
+        params: list[Any] = []
+        if not include_resolved:
+            sql += " AND status != 'resolved'"
         if rule_id is not None:
             sql += " AND rule_id = ?"
-            params = (rule_id,)
-        return [AlertStateRow(*r) for r in self.conn.execute(sql, params)]
+            params.append(rule_id)
+        return [_alert_state(r) for r in self.conn.execute(sql, params)]
 
     def alert_state(self, dedupe_key: str) -> AlertStateRow | None:
         """Return the state of one dedupe key, resolved ones included."""
         row = self.conn.execute(
             "SELECT dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen, last_event_id,"
-            " fire_count FROM alert_state WHERE dedupe_key = ?",
+            " fire_count, stateful FROM alert_state WHERE dedupe_key = ?",
             (dedupe_key,),
         ).fetchone()
-        return AlertStateRow(*row) if row else None
+        return _alert_state(row) if row else None
 
     def save_alert_state(self, state: AlertStateRow) -> None:
         """Insert or replace the state of a dedupe key."""
         self.conn.execute(
             "INSERT INTO alert_state (dedupe_key, rule_id, status, since, pending_count, fired_at, last_seen,"
-            " last_event_id, fire_count) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO UPDATE SET"
-            " status=excluded.status, since=excluded.since, pending_count=excluded.pending_count,"
-            " fired_at=excluded.fired_at, last_seen=excluded.last_seen, last_event_id=excluded.last_event_id,"
-            " fire_count=excluded.fire_count",
+            " last_event_id, fire_count, stateful) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key)"
+            " DO UPDATE SET status=excluded.status, since=excluded.since,"
+            " pending_count=excluded.pending_count, fired_at=excluded.fired_at, last_seen=excluded.last_seen,"
+            " last_event_id=excluded.last_event_id,"
+            " fire_count=excluded.fire_count, stateful=excluded.stateful",
             (
                 state.dedupe_key,
                 state.rule_id,
@@ -712,6 +734,7 @@ class Repo:
                 state.last_seen,
                 state.last_event_id,
                 state.fire_count,
+                int(state.stateful),
             ),
         )
 
@@ -878,6 +901,13 @@ class Repo:
                 "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND sink = ?", (sink,)
             ).fetchone()[0]
         )
+
+    def next_outbox_due(self) -> int | None:
+        """Return when the earliest pending delivery is due, or None when nothing is pending."""
+        value = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        ).fetchone()[0]
+        return int(value) if value is not None else None
 
     def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
         """Return the delivered outbox row of an event on a sink (to edit its message later)."""

@@ -111,7 +111,9 @@ CREATE TABLE alert_state (
     fired_at INTEGER,
     last_seen INTEGER,
     last_event_id INTEGER,
-    fire_count INTEGER NOT NULL DEFAULT 0
+    fire_count INTEGER NOT NULL DEFAULT 0,
+    -- 1 when the alert is a state (cascade, funding extreme) whose end is announced.
+    stateful INTEGER NOT NULL DEFAULT 0 CHECK (stateful IN (0, 1))
 );
 CREATE INDEX alert_state_rule ON alert_state (rule_id);
 

@@ -1,0 +1,474 @@
+"""The alert engine: signals in, alert events and outbox rows out, with a lifecycle that survives restarts.
+
+For each rule the engine runs its detector on a point-in-time view of the history and compares the active
+conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_id:key``):
+
+* a condition that appears becomes **pending**; it **fires** once it has been active for the rule's
+  ``pending_s`` and the rule's cooldown since its last firing has passed (and no feed it depends on is
+  stale). Firing records an alert event and queues one outbox row per delivery target, in the same
+  transaction as the state change, so a crash can neither lose nor repeat it;
+* a condition that disappears **resolves**: a firing alert records a resolved event (delivered when the
+  alert was a state, such as a cascade, whose end people want to know);
+* one-shot rules are disabled after their first firing; expired rules are disabled.
+
+Detector state and each rule's ``evaluated_at`` are kept in memory and flushed with the same transaction,
+so a restarted replay skips every tick it had already committed, and a restarted live bot evaluates once
+at ``now`` on the backfilled history: a crossing missed while it was down is reported once, marked late.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from bot.rules import ActiveRule, instantiate
+from detectors.base import MARKET_SYMBOL, SEVERITIES, Signal
+from detectors.history import MarketHistory
+from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one alert is delivered: a sink ('discord', 'console', 'webhook') and its address there."""
+
+    sink: str
+    address: str
+    guild_id: int | None = None
+    role_id: int | None = None
+
+
+class Router(Protocol):
+    """Decides where a rule's alerts go."""
+
+    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the delivery targets for an alert of ``rule`` with ``severity``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """What the engine recorded in one evaluation (returned for callers, metrics and tests)."""
+
+    event_id: int
+    rule_id: str
+    dedupe_key: str
+    state: str
+    title: str
+    at: int
+    late: bool
+    silenced: bool
+    queued: int
+
+
+def severity_at_least(severity: str, minimum: str) -> bool:
+    """Return True when ``severity`` ranks at or above ``minimum`` (info < warning < critical)."""
+    order: tuple[str, ...] = SEVERITIES
+    return order.index(severity) >= order.index(minimum)
+
+
+def silence_matches(silence: SilenceRow, rule: RuleRow, severity: str, guild_id: int | None) -> bool:
+    """Return True when every matcher the silence sets equals the alert's value."""
+    if silence.guild_id is not None and silence.guild_id != guild_id:
+        return False
+    checks = (
+        (silence.symbol, rule.symbol),
+        (silence.detector, rule.detector),
+        (silence.rule_id, rule.id),
+        (silence.severity, severity),
+    )
+    return all(want is None or want == have for want, have in checks)
+
+
+class Engine:
+    """Evaluate rules against the history and keep alert lifecycles in SQLite."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        history: MarketHistory,
+        router: Router,
+        *,
+        late_after_ms: int = 300_000,
+        stale_kinds: Callable[[str], set[str]] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.history = history
+        self.router = router
+        self.late_after_ms = late_after_ms
+        self._stale_kinds = stale_kinds
+        self._rules: dict[str, ActiveRule] = {}
+        self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
+        self._alerts: dict[str, dict[str, AlertStateRow]] = {}
+        self._dirty: set[str] = set()
+        self._failing: set[str] = set()
+        self.fired = 0
+        self.silenced = 0
+        self.resolved = 0
+
+    # --- rules -------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load enabled rules, detector states and open alert states from the database."""
+        self._rules = {}
+        for row in self.repo.rules(enabled_only=True):
+            self._activate(row)
+        self._detector_state = self.repo.all_detector_states()
+        self._alerts = {}
+        for state in self.repo.alert_states(include_resolved=True):
+            self._alerts.setdefault(state.rule_id, {})[state.dedupe_key] = state
+        self._dirty.clear()
+
+    def _activate(self, row: RuleRow) -> None:
+        try:
+            self._rules[row.id] = ActiveRule(row, instantiate(row))
+        except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
+            log.error("rule %s (%s) cannot run and is skipped: %s", row.id, row.detector, exc)
+
+    def refresh_rule(self, rule_id: str) -> None:
+        """Pick up a rule that was added, changed, paused or removed in the database."""
+        self._rules.pop(rule_id, None)
+        row = self.repo.rule(rule_id)
+        if row is None:
+            self._detector_state.pop(rule_id, None)
+            self._alerts.pop(rule_id, None)
+            self._dirty.discard(rule_id)
+            return
+        if row.enabled:
+            self._activate(row)
+        stored = self.repo.detector_state(rule_id)
+        if stored is None:
+            self._detector_state.pop(rule_id, None)
+        self._alerts[rule_id] = {
+            s.dedupe_key: s for s in self.repo.alert_states(rule_id, include_resolved=True)
+        }
+
+    def rules(self) -> list[ActiveRule]:
+        """Return the rules being evaluated."""
+        return list(self._rules.values())
+
+    def wanted_intervals(self) -> set[str]:
+        """Return candle intervals the rules' settings mention (to pre-aggregate them)."""
+        intervals: set[str] = set()
+        for rule in self._rules.values():
+            for name in ("interval", "confirm"):
+                value = getattr(rule.detector.settings, name, None)
+                if isinstance(value, str):
+                    intervals.add(value)
+        return intervals
+
+    # --- evaluation ----------------------------------------------------------------------------------
+
+    def evaluate(
+        self, now: int, symbols: Iterable[str] | None = None, *, flush: bool = True
+    ) -> list[RecordedEvent]:
+        """Evaluate the rules (of ``symbols``, or all) at ``now`` and record what changed.
+
+        Each rule is evaluated at most once per ``now``; ticks at or before a rule's last evaluation are
+        skipped, which is what makes a restarted replay resume instead of repeating.
+        """
+        wanted = None if symbols is None else set(symbols)
+        recorded: list[RecordedEvent] = []
+        silences: list[SilenceRow] | None = None
+        with self.repo.transaction():
+            for rule in list(self._rules.values()):
+                row = rule.row
+                market_wide = rule.detector.market_wide
+                if wanted is not None and not market_wide and row.symbol not in wanted:
+                    continue
+                if row.expires_at is not None and now >= row.expires_at:
+                    self._disable(row, "expired", now)
+                    continue
+                stored = self._detector_state.get(row.id)
+                if stored is not None and stored[1] >= now:
+                    continue
+                state: dict[str, Any] = stored[0] if stored is not None else {}
+                view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
+                try:
+                    signals = rule.detector.evaluate(view, state)
+                except Exception:
+                    if row.id not in self._failing:
+                        log.exception(
+                            "detector %s failed on rule %s; it will be retried", row.detector, row.id
+                        )
+                        self._failing.add(row.id)
+                    continue
+                self._failing.discard(row.id)
+                self._detector_state[row.id] = (state, now)
+                self._dirty.add(row.id)
+                if silences is None and (signals or self._alerts.get(row.id)):
+                    silences = self.repo.active_silences(now)
+                self._apply(rule, signals, now, silences or [], recorded)
+            if flush:
+                self.flush()
+        return recorded
+
+    def flush(self) -> None:
+        """Write the detector state of every rule evaluated since the last flush."""
+        if not self._dirty:
+            return
+        with self.repo.transaction():
+            for rule_id in self._dirty:
+                stored = self._detector_state.get(rule_id)
+                if stored is not None and rule_id in self._rules:
+                    self.repo.save_detector_state(rule_id, stored[0], stored[1])
+        self._dirty.clear()
+
+    def _apply(
+        self,
+        rule: ActiveRule,
+        signals: list[Signal],
+        now: int,
+        silences: list[SilenceRow],
+        recorded: list[RecordedEvent],
+    ) -> None:
+        row = rule.row
+        alerts = self._alerts.setdefault(row.id, {})
+        active: set[str] = set()
+        for signal in signals:
+            key = f"{row.id}:{signal.key}" if signal.key else row.id
+            active.add(key)
+            state = alerts.get(key)
+            if state is None or state.status == "resolved":
+                state = AlertStateRow(
+                    dedupe_key=key,
+                    rule_id=row.id,
+                    status="pending",
+                    since=now,
+                    pending_count=0,
+                    fired_at=state.fired_at if state else None,
+                    last_seen=now,
+                    last_event_id=state.last_event_id if state else None,
+                    fire_count=state.fire_count if state else 0,
+                    stateful=signal.stateful,
+                )
+                self.repo.save_alert_state(state)
+            if state.status == "pending":
+                state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
+                if self._ready(row, state, signal, now):
+                    state = self._fire(rule, state, signal, now, silences, recorded)
+                    if not row.repeat:
+                        self._disable(row, "fired once (one-shot rule)", now)
+                self.repo.save_alert_state(state)
+            alerts[key] = state
+        for key, state in list(alerts.items()):
+            if key in active or state.status == "resolved":
+                continue
+            if state.status == "firing":
+                self._resolve(rule, state, now, silences, recorded)
+            state = replace(state, status="resolved", since=now)
+            self.repo.save_alert_state(state)
+            alerts[key] = state
+
+    def _ready(self, row: RuleRow, state: AlertStateRow, signal: Signal, now: int) -> bool:
+        if now - state.since < row.pending_s * 1000:
+            return False
+        if state.fired_at is not None and now - state.fired_at < row.cooldown_s * 1000:
+            return False
+        if self._stale_kinds is not None and signal.sources:
+            stale = self._stale_kinds(row.symbol)
+            if stale.intersection(signal.sources):
+                return False  # held back until the feed is fresh again; the watchdog reports the feed
+        return True
+
+    def _targets(
+        self, row: RuleRow, severity: str, silences: list[SilenceRow]
+    ) -> tuple[list[Target], int | None]:
+        targets = self.router.targets(row, severity)
+        kept: list[Target] = []
+        silenced_by: int | None = None
+        for target in targets:
+            match = next((s for s in silences if silence_matches(s, row, severity, target.guild_id)), None)
+            if match is None:
+                kept.append(target)
+            elif silenced_by is None:
+                silenced_by = match.id
+        if targets and not kept:
+            return [], silenced_by
+        return kept, None
+
+    def _fire(
+        self,
+        rule: ActiveRule,
+        state: AlertStateRow,
+        signal: Signal,
+        now: int,
+        silences: list[SilenceRow],
+        recorded: list[RecordedEvent],
+    ) -> AlertStateRow:
+        row = rule.row
+        late = now - signal.at > self.late_after_ms
+        targets, silenced_by = self._targets(row, signal.severity, silences)
+        values = dict(signal.values)
+        event_id = self.repo.insert_event(
+            dedupe_key=state.dedupe_key,
+            rule_id=row.id,
+            detector=row.detector,
+            symbol=signal.symbol,
+            guild_id=row.guild_id,
+            state="firing",
+            kind=signal.kind,
+            severity=signal.severity,
+            title=signal.title,
+            values=values,
+            rule=_rule_snapshot(row),
+            at=signal.at,
+            recorded_at=now,
+            late=late,
+            silenced_by=silenced_by,
+        )
+        fired = replace(state, status="firing", fired_at=now, fire_count=state.fire_count + 1)
+        if event_id is None:
+            # Already recorded (a replay restarted on the same database): keep state, queue nothing.
+            return fired
+        payload = _payload(row, signal, event_id, "firing", signal.title, values, signal.at, late)
+        for target in targets:
+            self.repo.enqueue(
+                event_id=event_id,
+                sink=target.sink,
+                target=target.address,
+                kind="alert",
+                payload={**payload, "guild_id": target.guild_id, "role_id": target.role_id},
+                now=now,
+            )
+        self.fired += 1
+        if silenced_by is not None:
+            self.silenced += 1
+        recorded.append(
+            RecordedEvent(
+                event_id,
+                row.id,
+                state.dedupe_key,
+                "firing",
+                signal.title,
+                signal.at,
+                late,
+                silenced_by is not None,
+                len(targets),
+            )
+        )
+        return replace(fired, last_event_id=event_id)
+
+    def _resolve(
+        self,
+        rule: ActiveRule,
+        state: AlertStateRow,
+        now: int,
+        silences: list[SilenceRow],
+        recorded: list[RecordedEvent],
+    ) -> None:
+        row = rule.row
+        fired = self.repo.event(state.last_event_id) if state.last_event_id is not None else None
+        if fired is None:
+            return
+        duration_s = max(0, (now - (state.fired_at or now)) // 1000)
+        values = {**fired.values, "duration_s": duration_s, "fired_event_id": fired.id}
+        title = f"Ended: {fired.title}"
+        targets, silenced_by = self._targets(row, fired.severity, silences) if state.stateful else ([], None)
+        event_id = self.repo.insert_event(
+            dedupe_key=state.dedupe_key,
+            rule_id=row.id,
+            detector=row.detector,
+            symbol=fired.symbol,
+            guild_id=row.guild_id,
+            state="resolved",
+            kind=fired.kind,
+            severity=fired.severity,
+            title=title,
+            values=values,
+            rule=_rule_snapshot(row),
+            at=now,
+            recorded_at=now,
+            silenced_by=silenced_by,
+        )
+        if event_id is None:
+            return
+        payload = {
+            "event_id": event_id,
+            "fired_event_id": fired.id,
+            "state": "resolved",
+            "rule_id": row.id,
+            "detector": row.detector,
+            "symbol": fired.symbol,
+            "kind": fired.kind,
+            "severity": fired.severity,
+            "title": title,
+            "values": values,
+            "at": now,
+            "late": False,
+            "direction": fired.values.get("direction", "neutral"),
+            "note": row.note,
+            "stateful": True,
+        }
+        for target in targets:
+            self.repo.enqueue(
+                event_id=event_id,
+                sink=target.sink,
+                target=target.address,
+                kind="resolve",
+                payload={**payload, "guild_id": target.guild_id, "role_id": None},
+                now=now,
+            )
+        self.resolved += 1
+        recorded.append(
+            RecordedEvent(
+                event_id,
+                row.id,
+                state.dedupe_key,
+                "resolved",
+                title,
+                now,
+                False,
+                silenced_by is not None,
+                len(targets),
+            )
+        )
+
+    def _disable(self, row: RuleRow, reason: str, now: int) -> None:
+        self.repo.set_rule_enabled(row.id, False, reason, now)
+        self._rules.pop(row.id, None)
+        log.info("rule %s disabled: %s", row.id, reason)
+
+
+def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
+    """Return the rule as it was when the alert fired (for /why and history)."""
+    return {
+        "id": row.id,
+        "detector": row.detector,
+        "symbol": row.symbol,
+        "settings": row.settings,
+        "origin": row.origin,
+        "repeat": row.repeat,
+        "cooldown_s": row.cooldown_s,
+        "pending_s": row.pending_s,
+    }
+
+
+def _payload(
+    row: RuleRow,
+    signal: Signal,
+    event_id: int,
+    state: str,
+    title: str,
+    values: Mapping[str, Any],
+    at: int,
+    late: bool,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "state": state,
+        "rule_id": row.id,
+        "detector": row.detector,
+        "symbol": signal.symbol,
+        "kind": signal.kind,
+        "severity": signal.severity,
+        "title": title,
+        "values": dict(values),
+        "at": at,
+        "late": late,
+        "direction": signal.direction,
+        "note": row.note,
+        "stateful": signal.stateful,
+    }

@@ -1,0 +1,83 @@
+"""Print alerts to a text stream: readable lines for people, or one JSON object per line for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from bot.notify.outbox import Delivered, Outcome
+from storage.repo import OutboxRow
+
+
+def iso_utc(ms: int) -> str:
+    """Format epoch ms as an ISO-8601 UTC time (``2026-01-13T23:00:00Z``)."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.6g}"
+
+
+def alert_line(payload: dict[str, Any]) -> str:
+    """Return one readable line for an alert payload."""
+    when = datetime.fromtimestamp(payload["at"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    marks = []
+    if payload.get("late"):
+        marks.append("LATE")
+    if payload.get("state") == "resolved":
+        marks.append("resolved")
+    mark = f" ({', '.join(marks)})" if marks else ""
+    shown = [
+        f"{k}={_number(v)}"
+        for k, v in payload.get("values", {}).items()
+        if not isinstance(v, dict | list) and k not in ("direction", "fired_event_id")
+    ][:6]
+    details = f"  [{', '.join(shown)}]" if shown else ""
+    return (
+        f"{when}  {payload['symbol']:<8} {payload['severity']:<8} {payload['title']}{mark}"
+        f"  <{payload['rule_id']}>{details}"
+    )
+
+
+def alert_json(payload: dict[str, Any]) -> str:
+    """Return the JSON line of an alert payload in the replay's documented format."""
+    return json.dumps(
+        {
+            "at": iso_utc(payload["at"]),
+            "rule": payload["rule_id"],
+            "detector": payload["detector"],
+            "symbol": payload["symbol"],
+            "state": payload["state"],
+            "severity": payload["severity"],
+            "title": payload["title"],
+            "values": payload.get("values", {}),
+        },
+        sort_keys=False,
+        separators=(",", ":"),
+    )
+
+
+class ConsoleSink:
+    """Write every alert and resolve notice to a stream."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO, fmt: Literal["text", "jsonl"] = "text") -> None:
+        self.stream = stream
+        self.fmt = fmt
+
+    async def deliver(self, rows: Sequence[OutboxRow]) -> list[Outcome]:
+        """Print each row and report it delivered."""
+        outcomes: list[Outcome] = []
+        for row in rows:
+            text = alert_json(row.payload) if self.fmt == "jsonl" else alert_line(row.payload)
+            self.stream.write(text + "\n")
+            outcomes.append(Delivered(row.id))
+        self.stream.flush()
+        return outcomes

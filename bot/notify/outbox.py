@@ -1,0 +1,153 @@
+"""Deliver queued alerts from the durable outbox to their sinks, exactly once where the sink allows.
+
+The engine writes outbox rows in the same transaction as the alert state; this dispatcher only reads due
+rows, hands them to the sink named in the row, and records the outcome: delivered (with the remote message
+id, for later edits), retry later (transient error, with backoff), or failed (permanent: the channel is
+gone, the bot lacks access). A row is marked delivered only after the sink confirmed it, so a crash in
+between re-sends it; the Discord sink passes the outbox id as the message nonce with ``enforce_nonce`` so
+Discord itself drops such a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.repo import OutboxRow, Repo
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+MAX_BACKOFF_MS = 10 * 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The sink accepted the row; ``remote_id`` identifies what it created (a Discord message id)."""
+
+    outbox_id: int
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A transient failure; try again after ``after_ms`` (None: the dispatcher's backoff)."""
+
+    outbox_id: int
+    error: str
+    after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A permanent failure (or a deliberate drop); the row will not be tried again."""
+
+    outbox_id: int
+    error: str
+    dropped: bool = False
+
+
+Outcome = Delivered | Retry | Failed
+
+
+class Sink(Protocol):
+    """A delivery channel for outbox rows."""
+
+    name: str
+
+    async def deliver(self, rows: Sequence[OutboxRow]) -> list[Outcome]:
+        """Deliver due rows (all of this sink) and return one outcome per row handled."""
+
+
+def backoff_ms(attempts: int, rng: random.Random) -> int:
+    """Return an exponential backoff with full jitter for the n-th failed attempt, capped."""
+    ceiling = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
+    return int(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+class OutboxDispatcher:
+    """Move due outbox rows to their sinks and record each outcome."""
+
+    def __init__(
+        self, repo: Repo, sinks: Sequence[Sink], now_ms: Callable[[], int], *, batch: int = 100
+    ) -> None:
+        self.repo = repo
+        self.sinks = {sink.name: sink for sink in sinks}
+        self.now_ms = now_ms
+        self.batch = batch
+        self.delivered = 0
+        self.failed = 0
+        self.retried = 0
+        self._rng = random.Random()
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask the running loop to look for due rows now (called after the engine queued something)."""
+        self._wakeup.set()
+
+    async def run_once(self) -> int:
+        """Deliver every row that is due now; return how many rows were handled."""
+        handled = 0
+        for name, sink in self.sinks.items():
+            while True:
+                rows = self.repo.due_outbox(name, self.now_ms(), self.batch)
+                if not rows:
+                    break
+                outcomes = await sink.deliver(rows)
+                self._record(rows, outcomes)
+                handled += len(outcomes)
+                if not outcomes or len(rows) < self.batch:
+                    break
+        return handled
+
+    def _record(self, rows: Sequence[OutboxRow], outcomes: Sequence[Outcome]) -> None:
+        attempts = {row.id: row.attempts for row in rows}
+        now = self.now_ms()
+        with self.repo.transaction():
+            for outcome in outcomes:
+                if isinstance(outcome, Delivered):
+                    self.repo.mark_delivered(outcome.outbox_id, now, outcome.remote_id)
+                    self.delivered += 1
+                elif isinstance(outcome, Retry):
+                    tried = attempts.get(outcome.outbox_id, 0) + 1
+                    if tried >= MAX_ATTEMPTS:
+                        self.repo.mark_failed(
+                            outcome.outbox_id, f"gave up after {tried} attempts: {outcome.error}"
+                        )
+                        self.failed += 1
+                        log.error(
+                            "outbox %d: gave up after %d attempts: %s",
+                            outcome.outbox_id,
+                            tried,
+                            outcome.error,
+                        )
+                        continue
+                    delay = outcome.after_ms if outcome.after_ms is not None else backoff_ms(tried, self._rng)
+                    self.repo.mark_retry(outcome.outbox_id, now + delay, outcome.error)
+                    self.retried += 1
+                else:
+                    status = "dropped" if outcome.dropped else "failed"
+                    self.repo.mark_failed(outcome.outbox_id, outcome.error, status=status)
+                    self.failed += 1
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        """Deliver continuously until ``stop`` is set, sleeping when nothing is due."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("outbox delivery pass failed; retrying shortly")
+                handled = 0
+            if handled:
+                continue
+            self._wakeup.clear()
+            waiters = [asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
