@@ -224,12 +224,10 @@ def short_symbol(symbol: str) -> str:
 
 
 def format_price(value: float) -> str:
-    """Format a price the way traders write it: $95,000 or $3,402.89 or $0.04499."""
-    if abs(value) >= 1000:
+    """Format a price the way traders write it: $95,000, $3,402.89, $250 or $0.04499."""
+    if abs(value) >= 1:
         text = f"{value:,.2f}"
         return "$" + (text[:-3] if text.endswith(".00") else text)
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
     return f"${value:.6g}"
 
 
