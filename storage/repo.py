@@ -494,6 +494,27 @@ class Repo:
             count += n
         return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
 
+    def liquidation_minutes(self, symbol: str, start: int, end: int) -> list[tuple[str, int, float, float]]:
+        """Return (source, minute, long_usd, short_usd) sums per one-minute bucket, oldest first."""
+        return [
+            (r[0], int(r[1]), float(r[2]), float(r[3]))
+            for r in self.conn.execute(
+                "SELECT source, ts - ts % 60000 AS minute,"
+                " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+                " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
+                " FROM liquidations WHERE symbol = ? AND ts >= ? AND ts < ?"
+                " GROUP BY source, minute ORDER BY minute",
+                (symbol, start, end),
+            )
+        ]
+
+    def candle_intervals(self, symbol: str) -> list[str]:
+        """Return the candle intervals stored for a symbol."""
+        return [
+            r[0]
+            for r in self.conn.execute("SELECT DISTINCT interval FROM candles WHERE symbol = ?", (symbol,))
+        ]
+
     def largest_liquidations(
         self, symbol: str | None, start: int, end: int, limit: int = 5
     ) -> list[Liquidation]:
