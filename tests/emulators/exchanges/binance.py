@@ -115,14 +115,17 @@ class WeightLimiter:
         self.window = window
         self.ban_seconds = ban_seconds
         self._now = now
+        # Binance aligns windows to the wall-clock minute; here they are aligned to the limiter's start,
+        # so a test with a short window knows where the window boundaries fall.
+        self._epoch = now()
         self.used = 0
-        self._window_start = self._align(now())
+        self._window_start = self._epoch
         self._limited_until = 0.0
         self._banned_until = 0.0
         self.bans = 0
 
     def _align(self, t: float) -> float:
-        return math.floor(t / self.window) * self.window
+        return self._epoch + math.floor((t - self._epoch) / self.window) * self.window
 
     def charge(self, weight: int) -> tuple[int, float | None]:
         """Count one request of this weight; return (HTTP status, Retry-After seconds or None)."""
