@@ -144,7 +144,7 @@ async def test_spot_klines_errors_use_binance_codes(
         assert body == {"code": -1121, "msg": "Invalid symbol."}
 
 
-# -- weight, 429/418, 451 ------------------------------------------------------------------------------------
+# -- weight, 429/418, 451 ----------------------------------------------------------------------------------
 async def test_used_weight_header_accumulates_then_429_then_418(
     make_emulator: EmulatorFactory, http: aiohttp.ClientSession
 ) -> None:
@@ -230,7 +230,7 @@ async def test_geo_block_answers_451_with_binances_body_everywhere(
         assert resp.status == 200
 
 
-# -- USD-M REST ----------------------------------------------------------------------------------------------
+# -- USD-M REST --------------------------------------------------------------------------------------------
 async def test_funding_rate_rows_equal_the_csv_and_end_time_is_inclusive(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
