@@ -12,7 +12,8 @@ import pytest
 
 from tests.emulators._helpers import assert_quiet, get, ms, recv, recv_json, rows
 from tests.emulators.conftest import EmulatorFactory
-from tests.emulators.exchanges import ExchangeEmulator
+from tests.emulators.exchanges import Dataset, ExchangeEmulator
+from tests.emulators.exchanges.data import Candle
 
 BREAKOUT = ms("2026-01-13T22:00")
 GEO_MSG = (
@@ -142,6 +143,28 @@ async def test_spot_klines_errors_use_binance_codes(
     assert headers["X-MBX-USED-WEIGHT-1M"] == "2"  # a rejected request still costs weight
     if code == -1121:
         assert body == {"code": -1121, "msg": "Invalid symbol."}
+
+
+async def test_candles_set_explicitly_are_served_and_derived(
+    make_emulator: EmulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    emu = await make_emulator(dataset=Dataset())
+    hour = Candle(
+        BREAKOUT, Decimal(100), Decimal(130), Decimal(90), Decimal(120), Decimal(60), Decimal(6600), 600
+    )
+    emu.data.set_candles("SOLUSDT", [hour])
+    url = emu.base_url + "/api/v3/klines"
+    _, _, hourly = await get(http, url, symbol="SOLUSDT", interval="1h")
+    assert hourly[0][:6] == [
+        BREAKOUT,
+        "100.00000000",
+        "130.00000000",
+        "90.00000000",
+        "120.00000000",
+        "60.00000000",
+    ]
+    _, _, minutes = await get(http, url, symbol="SOLUSDT", interval="1m")
+    assert len(minutes) == 60 and sum(Decimal(m[5]) for m in minutes) == 60
 
 
 # -- weight, 429/418, 451 ----------------------------------------------------------------------------------
@@ -400,6 +423,7 @@ async def test_server_pings_and_a_client_that_pongs_stays_connected(
 ) -> None:
     policy = exchange_emu.ws_policy("binance")
     policy.ping_interval, policy.pong_timeout = 0.05, 0.15
+    policy.max_incoming_per_s = None  # 20 pongs/s here: far above Binance's real ping rate
     async with http.ws_connect(exchange_emu.ws_url + "/market/ws/!forceOrder@arr", autoping=False) as ws:
         deadline = time.monotonic() + 0.4  # well past the pong timeout, answering every ping
         while time.monotonic() < deadline:
@@ -427,11 +451,29 @@ async def test_connection_is_dropped_at_its_max_lifetime(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
     exchange_emu.ws_policy("binance").max_lifetime = 0.3
-    async with http.ws_connect(exchange_emu.ws_url + "/market/stream?streams=!forceOrder@arr") as ws:
+    url = exchange_emu.ws_url + "/market/stream?streams=!forceOrder@arr"
+    async with http.ws_connect(url) as ws:
         started = time.monotonic()
         msg = await recv(ws)
         assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1000)
         assert 0.25 <= time.monotonic() - started < 1.0
+    async with http.ws_connect(url) as again:  # a client reconnects and is served again
+        await exchange_emu.wait_ws("binance")
+        assert await exchange_emu.push_ws("binance", exchange_emu.data.live_frames["binance"][0]) == 1
+        assert (await recv_json(again))["stream"] == "!forceOrder@arr"
+    assert exchange_emu.ws_venue("binance").total_connections == 2
+
+
+async def test_more_than_ten_incoming_messages_a_second_disconnects(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    async with http.ws_connect(exchange_emu.ws_url + "/market/ws") as ws:
+        for i in range(10):
+            await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": i})
+            assert (await recv_json(ws))["id"] == i
+        await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 10})
+        msg = await recv(ws)
+        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR) and ws.close_code == 1006
 
 
 async def test_replay_streams_the_recorded_force_orders(

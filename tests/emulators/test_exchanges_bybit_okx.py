@@ -227,6 +227,13 @@ async def test_okx_liquidation_orders_filters_and_pages(
     times = [int(d["ts"]) for d in details]
     assert times == sorted(times, reverse=True) and times[0] == ms(btc[-1]["datetime"])
     assert set(details[0]) == {"bkLoss", "bkPx", "ccy", "posSide", "side", "sz", "ts"}
+    newest = btc[-1]  # the recorded row of the newest detail
+    assert (details[0]["posSide"], details[0]["sz"], details[0]["bkPx"]) == (
+        "long",
+        newest["size"],
+        newest["price"],
+    )
+    assert details[0]["side"] == "sell"  # the forced order that closes a long is a sell
 
     _, _, older = await get(http, url, instType="SWAP", uly="BTC-USDT", after=times[-1])
     assert all(int(d["ts"]) < times[-1] for d in older["data"][0]["details"])

@@ -16,8 +16,8 @@ from .ws import WsPolicy
 
 
 def binance_ws_policy() -> WsPolicy:
-    """Return Binance USD-M's documented rules: ping every 3 min, pong within 10 min, 24 h lifetime."""
-    return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0)
+    """Return Binance USD-M's documented rules: 3 min pings, 10 min pong, 24 h lifetime, 10 msgs/s in."""
+    return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0, max_incoming_per_s=10)
 
 
 def bybit_ws_policy() -> WsPolicy:
