@@ -238,6 +238,18 @@ async def test_ws_refuse_next_connections(
         assert (await recv(ws)).data == "pong"
 
 
+async def test_ws_refuse_is_per_venue(exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession) -> None:
+    exchange_emu.ws_refuse("binance-legacy", times=1, status=429)
+    async with http.ws_connect(
+        exchange_emu.ws_url + "/ws/v5/public"
+    ) as okx:  # OKX's path starts with /ws too
+        await okx.send_str("ping")
+        assert (await recv(okx)).data == "pong"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+        await http.ws_connect(exchange_emu.ws_url + "/ws/!forceOrder@arr")
+    assert err.value.status == 429
+
+
 async def test_raw_text_push_reaches_every_connection(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:

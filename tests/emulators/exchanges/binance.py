@@ -147,12 +147,6 @@ class WeightLimiter:
         self.used += weight
         return 200, None
 
-    def reset(self) -> None:
-        """Forget used weight, limits and bans."""
-        self.used = 0
-        self._limited_until = self._banned_until = 0.0
-        self.bans = 0
-
 
 def _kline_row(
     candle: Candle, step: int, offset: int, price_places: int, qty_places: int, quote_places: int

@@ -77,7 +77,8 @@ class WsVenue:
     ) -> web.StreamResponse:
         """Run one websocket connection until either side closes it; `initial` are URL subscriptions."""
         # autoping=False: the emulator answers pings itself, so "go silent" can stop answering them.
-        ws = web.WebSocketResponse(autoping=False)
+        # timeout bounds how long a close waits for the client's close reply (aiohttp's default is 10 s).
+        ws = web.WebSocketResponse(autoping=False, timeout=1.0)
         await ws.prepare(request)
         conn = WsConn(ws=ws, request=request, kind=kind, subscriptions=set(initial))
         self.conns.add(conn)
@@ -130,6 +131,12 @@ class WsVenue:
 
     async def _watch(self, conn: WsConn) -> None:
         """Apply the venue's ping, pong, lifetime and idle rules to one connection."""
+        try:
+            await self._enforce(conn)
+        except ConnectionError:
+            log.debug("%s: connection went away while the watchdog acted on it", self.name)
+
+    async def _enforce(self, conn: WsConn) -> None:
         p = self.policy
         while not conn.ws.closed:
             now = time.monotonic()
