@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import Context, fixed, json_response
-from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, Candle, select_window
+from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, Candle
 from .ws import WsConn, WsVenue
 
 log = logging.getLogger(__name__)
@@ -266,14 +266,7 @@ class BinanceVenue:
             log.warning("binance klines: interval %s is not emulated; answering []", interval)
             return []
         clock = self.ctx.clock
-        rows = select_window(
-            series,
-            lambda c: c.open_time,
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=clock.recorded_now_ms(),
-        )
+        rows = self.ctx.window(series, lambda c: c.open_time, start=start, end=end, limit=limit)
         step = INTERVAL_MS[interval]
         # Spot strings carry 8 decimals; USD-M BTC/ETH carry 2 (price), 3 (qty), 5 (quote) as in the
         # recorded /fapi/v1/klines fixture. USD-M candles are the spot recording standing in (no
@@ -365,14 +358,7 @@ class BinanceVenue:
         start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
         limit = min(_int_param(request, "limit") or 100, 1000)
         clock = self.ctx.clock
-        picked = select_window(
-            rows,
-            lambda r: r.funding_time,
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=clock.recorded_now_ms(),
-        )
+        picked = self.ctx.window(rows, lambda r: r.funding_time, start=start, end=end, limit=limit)
         return [
             {
                 "symbol": symbol,
@@ -438,14 +424,7 @@ class BinanceVenue:
         now = clock.recorded_now_ms()
         oldest = now - self.ctx.config.oi_hist_days * DAY_MS  # Binance keeps only the latest 30 days
         points = [p for p in self._oi_points(symbol, period) if p[0] >= oldest]
-        picked = select_window(
-            points,
-            lambda p: p[0],
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=now,
-        )
+        picked = self.ctx.window(points, lambda p: p[0], start=start, end=end, limit=limit)
         return [
             {
                 "symbol": symbol,
