@@ -15,17 +15,23 @@ from .server import ExchangeEmulator
 def feeds_toml(base_url: str, ws_url: str) -> str:
     """Return the [feeds.*] TOML snippet pointing every feed of the bot at the emulator.
 
-    The key names are a proposal for the bot's config (one table per feed module named in DESIGN.md);
-    the URLs are what matters: every REST venue lives at the base URL, every websocket at its real path.
+    Key names are those of ``bot/config.py``; every REST venue lives at the base URL, every websocket at
+    its real path.
     """
     return f"""\
-# Tripwire feeds pointed at the local exchange emulator
+# Tripwire feeds pointed at the local exchange emulator (paste over the [feeds.*] tables)
 [feeds.binance_spot]
-rest_url = "{base_url}"
+base_url = "{base_url}"
+
+[feeds.coinbase]
+base_url = "{base_url}"
+
+[feeds.kraken]
+base_url = "{base_url}"
 
 [feeds.binance_futures]
 rest_url = "{base_url}"
-ws_url = "{ws_url}/market/stream?streams=!forceOrder@arr"
+ws_url = "{ws_url}/market"
 
 [feeds.bybit]
 rest_url = "{base_url}"
@@ -36,11 +42,7 @@ rest_url = "{base_url}"
 ws_url = "{ws_url}/ws/v5/public"
 
 [feeds.fear_greed]
-rest_url = "{base_url}"
-
-[feeds.spot_fallback]
-coinbase_url = "{base_url}"
-kraken_url = "{base_url}"
+base_url = "{base_url}"
 """
 
 
