@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.config import parse_config
+from tests.conftest import ROOT
 from tests.emulators._helpers import get, ms, recv_json
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import Clock, free_port
@@ -86,7 +88,20 @@ async def test_shift_to_now_serves_fresh_candles_and_stamps_live_frames(
 def test_feeds_toml_is_valid_and_points_everything_at_the_emulator() -> None:
     config = tomllib.loads(feeds_toml("http://127.0.0.1:8766", "ws://127.0.0.1:8766"))
     feeds = config["feeds"]
-    assert set(feeds) == {"binance_spot", "binance_futures", "bybit", "okx", "fear_greed", "spot_fallback"}
+    # The snippet must be accepted by the bot's own config validation, over the example file.
+    example = tomllib.loads((ROOT / "config.example.toml").read_text())
+    for name, table in feeds.items():
+        example["feeds"][name].update(table)
+    assert parse_config(example).feeds.okx.ws_url == "ws://127.0.0.1:8766/ws/v5/public"
+    assert set(feeds) == {
+        "binance_spot",
+        "coinbase",
+        "kraken",
+        "binance_futures",
+        "bybit",
+        "okx",
+        "fear_greed",
+    }
     urls = [url for table in feeds.values() for url in table.values()]
     assert all(url.startswith(("http://127.0.0.1:8766", "ws://127.0.0.1:8766/")) for url in urls)
     assert feeds["okx"]["ws_url"] == "ws://127.0.0.1:8766/ws/v5/public"
@@ -112,7 +127,7 @@ async def test_command_line_serves_prints_config_and_stops_on_sigint(http: aioht
         assert proc.stdout is not None
         printed = ""
         async with asyncio.timeout(15):
-            while "kraken_url" not in printed:
+            while "[feeds.fear_greed]" not in printed:
                 line = await proc.stdout.readline()
                 assert line, "the emulator exited before printing its config"
                 printed += line.decode()
