@@ -320,8 +320,8 @@ class Driver:
         self,
         record: InteractionRecord,
         *,
-        timeout: float,
-        wait_for_followup: bool,  # noqa: ASYNC109
+        timeout: float,  # noqa: ASYNC109
+        wait_for_followup: bool,
     ) -> InteractionReply:
         """Wait until the interaction is answered (and a deferred answer completed), then describe it."""
 
@@ -336,8 +336,8 @@ class Driver:
                     f"the bot did not answer interaction {record.id} ({_describe(record)}) within {timeout}s"
                 ) from None
             raise InteractionTimeout(
-                f"the bot deferred interaction {record.id} ({_describe(record)}) but sent no followup or edit "
-                f"within {timeout}s"
+                f"the bot deferred interaction {record.id} ({_describe(record)}) but sent no followup "
+                f"or edit within {timeout}s"
             ) from None
         return self.reply(record)
 

@@ -30,7 +30,8 @@ class Fault:
     retry_after: float = 0.5
     is_global: bool = False
     delay: float = 0.0
-    # Without a Via header discord.py (http.py HTTPClient.request) treats a 429 as a Cloudflare ban and raises.
+    # Without a Via header discord.py (http.py HTTPClient.request) takes a 429 for a Cloudflare ban
+    # and raises at once instead of retrying.
     via: bool = True
     # Raw body to send instead of the JSON one (e.g. an HTML error page from a proxy).
     raw_body: str | None = None

@@ -102,7 +102,11 @@ class Connection:
             self.queue.put_nowait((code, reason))
 
     async def writer(self) -> None:
-        """Send queued frames as TEXT (discord.py only decompresses BINARY frames, gateway.received_message)."""
+        """Send queued frames as plain TEXT JSON.
+
+        discord.py (gateway.py received_message) only decompresses BINARY frames, so the `compress`
+        query parameter can be ignored.
+        """
         while True:
             item = await self.queue.get()
             if item is None:
@@ -361,7 +365,7 @@ class Gateway:
             conn.send({"op": RECONNECT, "d": None, "s": None, "t": None})
 
     def invalidate(self, resumable: bool) -> None:
-        """Send op 9 INVALID SESSION; with resumable=False the session is gone and the client must IDENTIFY."""
+        """Send op 9 INVALID SESSION; resumable=False ends the session, so the client must IDENTIFY."""
         for conn in self._live():
             session = self._detach(conn)
             if session is not None and not resumable:

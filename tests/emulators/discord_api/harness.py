@@ -1,12 +1,13 @@
 """Point discord.py at an emulator and run a bot against it with test-friendly client options.
 
 Client options tests should use (see `client_options()`):
-- guild_ready_timeout=0.1: on_ready fires after no GUILD_CREATE for this long (state._delay_ready, default 2 s).
+- guild_ready_timeout=0.1: on_ready fires once no GUILD_CREATE came for this long
+  (state.py _delay_ready; default 2 s).
 - heartbeat_timeout: how long the client waits for *any* frame before closing 4000 and RESUMEing
   (gateway.poll_event); keep it small when a test makes the gateway go silent.
 - chunk_guilds_at_startup=False: the emulator sends every member anyway, but this avoids op 8 waits.
-- before_identify_hook: every IDENTIFY but the first sleeps 5 s (client.before_identify_hook); `no_identify_delay`
-  replaces it on the bot instance.
+- before_identify_hook: every IDENTIFY but the first sleeps 5 s (client.py before_identify_hook);
+  `no_identify_delay` replaces it on the bot instance (BotRunner does this).
 """
 
 from __future__ import annotations

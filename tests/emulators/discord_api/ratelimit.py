@@ -86,6 +86,8 @@ class RateLimiter:
                         "Retry-After": str(math.ceil(retry)),
                     },
                 )
+            # Every request reaching Discord counts toward the global limit, even one a route bucket refuses.
+            glob.count += 1
         rule = self.rule_for(route)
         key = (route, major)
         window = self._windows.get(key)
@@ -104,8 +106,6 @@ class RateLimiter:
             headers["Retry-After"] = str(math.ceil(reset_after))
             return Decision(allowed=False, headers=headers, retry_after=reset_after)
         window.count += 1
-        if counts_global:
-            self._global.count += 1
         headers["X-RateLimit-Remaining"] = str(window.limit - window.count)
         return Decision(allowed=True, headers=headers)
 

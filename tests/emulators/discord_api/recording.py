@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from aiohttp.multipart import parse_content_disposition
 
 from .faults import path_matches
@@ -39,6 +40,10 @@ class ParsedBody:
     def files(self) -> list[BodyPart]:
         """Return the parts that carry a file."""
         return [p for p in self.parts if p.filename is not None]
+
+
+#: Where the middleware stores the parsed body on the request.
+BODY_KEY = web.RequestKey("body", ParsedBody)
 
 
 def _boundary(content_type: str) -> str | None:
@@ -124,6 +129,7 @@ class RecordedRequest:
     at: float
     status: int = 0
     injected: bool = False
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .payloads import application_payload, error_body, member_payload, user_payload
-from .recording import ParsedBody
+from .recording import BODY_KEY, ParsedBody
 from .world import ApiError, invalid_form
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ def error_response(error: ApiError) -> web.Response:
 
 def body_of(request: web.Request) -> ParsedBody:
     """Return the body the middleware parsed."""
-    body = request.get("body")
-    return body if isinstance(body, ParsedBody) else ParsedBody()
+    return request.get(BODY_KEY) or ParsedBody()
 
 
 def json_object(request: web.Request) -> dict[str, Any]:
@@ -211,7 +210,9 @@ class RestApi:
             item["version"] = str(self.world.snowflake())
             item.setdefault("description", "")
             item.setdefault("options", [])
-            item.setdefault("default_member_permissions", None)
+            # Discord stores and echoes the bitfield as a string; discord.py sends an int.
+            perms = item.get("default_member_permissions")
+            item["default_member_permissions"] = None if perms is None else str(int(perms))
             if scope is not None:
                 item["guild_id"] = str(scope)
             stored.append(item)

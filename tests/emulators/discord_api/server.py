@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from .gateway import PRIVILEGED_INTENTS, Gateway
 from .interactions_rest import InteractionApi
 from .payloads import member_payload, user_payload
 from .ratelimit import RateLimiter
-from .recording import RecordedPart, RecordedRequest, Recorder, parse_body
+from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
 from .state import EmulatorConfig, StoredMessage, default_config
 from .world import ApiError, World
@@ -134,10 +135,8 @@ class DiscordEmulator:
                 self._changed = asyncio.Event()
             self._changed.clear()
             # The short cap re-checks conditions that change without a notify (e.g. time passing).
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
-            except TimeoutError:
-                pass
 
     # -- middleware --------------------------------------------------------------------------------
 
@@ -152,7 +151,7 @@ class DiscordEmulator:
         api_path = path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX + "/") else path
         raw = await request.read()
         body = parse_body(raw, request.headers.get("Content-Type", ""))
-        request["body"] = body
+        request[BODY_KEY] = body
         resource = request.match_info.route.resource
         template = resource.canonical.removeprefix(API_PREFIX) if resource is not None else None
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
@@ -173,6 +172,7 @@ class DiscordEmulator:
         except ApiError as error:
             response = error_response(error)
         record.status = response.status
+        record.response_headers = dict(response.headers)
         if response.status == 429:
             self.served_429.append(record)
         self.notify()

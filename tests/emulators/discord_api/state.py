@@ -162,7 +162,8 @@ class RateLimitConfig:
     webhook: RateLimitRule = field(default_factory=lambda: RateLimitRule(5, 2.0))
     # Every other bot route, per route and major parameter.
     default: RateLimitRule = field(default_factory=lambda: RateLimitRule(50, 1.0))
-    # Route-specific overrides keyed by "METHOD /template", e.g. "PATCH /channels/{channel_id}/messages/{message_id}".
+    # Route-specific overrides keyed by "METHOD /template",
+    # e.g. "PATCH /channels/{channel_id}/messages/{message_id}".
     routes: dict[str, RateLimitRule] = field(default_factory=dict)
     # Requests per second across all bot-authenticated routes.
     global_per_second: int = 50
@@ -266,7 +267,7 @@ class StoredAttachment:
 
     id: int
     filename: str
-    data: bytes
+    data: bytes = field(repr=False)
     content_type: str | None
     url: str
     description: str | None = None
@@ -279,7 +280,7 @@ class StoredAttachment:
         return len(self.data)
 
     def to_payload(self) -> dict[str, Any]:
-        """Return the attachment object Discord sends (discord/message.py Attachment needs id/size/filename/url/proxy_url)."""
+        """Return the attachment object; discord/message.py Attachment requires url and proxy_url."""
         payload: dict[str, Any] = {
             "id": str(self.id),
             "filename": self.filename,
@@ -302,15 +303,22 @@ class StoredMessage:
 
     id: int
     channel_id: int
-    payload: dict[str, Any]
-    attachment_files: list[StoredAttachment] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    payload: dict[str, Any] = field(repr=False)
+    attachment_files: list[StoredAttachment] = field(default_factory=list, repr=False)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
     deleted: bool = False
     # "channel" (REST send), "interaction" (callback), "followup", "user" (sent by a simulated user).
     source: str = "channel"
     interaction_id: int | None = None
     # True while a deferred ("thinking") response is still waiting for its content.
     loading: bool = False
+
+    def __repr__(self) -> str:
+        files = [a.filename for a in self.attachment_files]
+        return (
+            f"<StoredMessage id={self.id} channel={self.channel_id} content={self.content!r} "
+            f"embeds={len(self.embeds)} files={files} edits={self.edits} deleted={self.deleted}>"
+        )
 
     @property
     def content(self) -> str:
