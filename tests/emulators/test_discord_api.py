@@ -114,7 +114,7 @@ class RecordingBot(commands.Bot):
 
 
 def install_commands(bot: commands.Bot) -> None:
-    """Add /price (autocomplete), /chart (deferred, embed + PNG), /panel (button), /alert add level, /alert list."""
+    """Add /price (autocomplete), /chart (deferred + PNG), /panel (button), /slow and the /alert group."""
 
     @app_commands.command(name="price", description="Show the last price of a symbol")
     @app_commands.describe(symbol="Trading pair, e.g. BTCUSDT")

@@ -10,6 +10,7 @@ from .faults import Fault
 from .harness import (
     TEST_CLIENT_OPTIONS,
     BotRunner,
+    RemoteEmulator,
     client_options,
     connected_bot,
     no_identify_delay,
@@ -45,6 +46,7 @@ __all__ = [
     "RateLimitConfig",
     "RateLimitRule",
     "RecordedRequest",
+    "RemoteEmulator",
     "RoleConfig",
     "StoredAttachment",
     "StoredMessage",

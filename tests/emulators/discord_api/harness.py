@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import discord
 import discord.gateway
@@ -39,8 +40,29 @@ def client_options(**overrides: Any) -> dict[str, Any]:
     return {**TEST_CLIENT_OPTIONS, **overrides}
 
 
+class Endpoints(Protocol):
+    """Anything with the two URLs discord.py needs: a DiscordEmulator or a RemoteEmulator."""
+
+    @property
+    def api_base(self) -> str:
+        """Return the REST base, e.g. http://127.0.0.1:8765/api/v10."""
+
+    @property
+    def gateway_url(self) -> str:
+        """Return the gateway websocket URL, e.g. ws://127.0.0.1:8765/."""
+
+
+@dataclass(frozen=True)
+class RemoteEmulator:
+    """URLs and token of an emulator in another process (`python -m tests.emulators.discord_api`)."""
+
+    api_base: str
+    gateway_url: str
+    token: str = "emulator-bot-token"
+
+
 @contextlib.contextmanager
-def patch_discord_py(emu: DiscordEmulator) -> Iterator[None]:
+def patch_discord_py(emu: Endpoints) -> Iterator[None]:
     """Send discord.py's REST and gateway traffic to the emulator, restoring the real URLs afterwards.
 
     Route.BASE is read each time a Route is built (http.py Route.__init__), webhook/interaction calls
@@ -65,10 +87,11 @@ async def no_identify_delay(shard_id: int | None, *, initial: bool = False) -> N
 class BotRunner:
     """Log a bot in, run connect() in a task, wait for on_ready, and shut it down cleanly."""
 
-    def __init__(self, bot: discord.Client, emu: DiscordEmulator, *, token: str | None = None) -> None:
+    def __init__(
+        self, bot: discord.Client, emu: DiscordEmulator | RemoteEmulator, *, token: str | None = None
+    ) -> None:
         self.bot = bot
-        self.emu = emu
-        self.token = token or emu.config.token
+        self.token = token or (emu.token if isinstance(emu, RemoteEmulator) else emu.config.token)
         self.task: asyncio.Task[None] | None = None
         bot.before_identify_hook = no_identify_delay  # type: ignore[method-assign]
 
@@ -116,7 +139,7 @@ class BotRunner:
 @contextlib.asynccontextmanager
 async def connected_bot(
     bot: ClientT,
-    emu: DiscordEmulator,
+    emu: DiscordEmulator | RemoteEmulator,
     *,
     token: str | None = None,
     timeout: float = 5.0,  # noqa: ASYNC109
