@@ -82,6 +82,7 @@ class RecordingBot(commands.Bot):
         self.resumed_count = 0
         self.removed_members: list[int] = []
         self.deleted_channels: list[int] = []
+        self.seen_messages: list[tuple[int, str]] = []
         self.app_errors: list[BaseException] = []
         self.tree.on_error = self._on_app_error  # type: ignore[method-assign]
 
@@ -103,6 +104,11 @@ class RecordingBot(commands.Bot):
     async def on_member_remove(self, member: discord.Member) -> None:
         """Record members that left."""
         self.removed_members.append(member.id)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Record (author id, content) of messages from others, as the gateway delivered them."""
+        if message.author != self.user:
+            self.seen_messages.append((message.author.id, message.content))
 
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         """Record deleted channels."""
@@ -143,6 +149,20 @@ def install_commands(bot: commands.Bot) -> None:
         await asyncio.sleep(0.4)
         await interaction.response.send_message("too late")
 
+    @app_commands.command(name="report", description="Edits its own answer")
+    async def report(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.edit_original_response(content="step 1")
+        original = await interaction.original_response()
+        extra = await interaction.followup.send(f"original said {original.content}", wait=True)
+        await extra.edit(content="followup edited")
+        await interaction.edit_original_response(content="done")
+
+    @app_commands.command(name="oops", description="Takes its answer back")
+    async def oops(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("temporary")
+        await interaction.delete_original_response()
+
     alert = app_commands.Group(
         name="alert", description="Manage alerts", default_permissions=discord.Permissions(manage_guild=True)
     )
@@ -164,7 +184,7 @@ def install_commands(bot: commands.Bot) -> None:
     async def list_alerts(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("No alerts yet.", ephemeral=True)
 
-    for command in (price, chart, panel, slow, alert):
+    for command in (price, chart, panel, slow, report, oops, alert):
         bot.tree.add_command(command, guild=GUILD)
 
 
@@ -231,7 +251,7 @@ async def test_tree_sync_stores_guild_commands_with_stable_ids(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
     stored = discord_emu.commands_synced(GUILD_ID)
-    assert sorted(c["name"] for c in stored) == ["alert", "chart", "panel", "price", "slow"]
+    assert sorted(c["name"] for c in stored) == ["alert", "chart", "oops", "panel", "price", "report", "slow"]
     assert discord_emu.commands_synced() == []  # nothing global
     alert = next(c for c in stored if c["name"] == "alert")
     assert alert["default_member_permissions"] == str(MANAGE_GUILD)
@@ -314,6 +334,28 @@ async def test_deferred_command_followup_carries_png_bytes(
     followup = discord_emu.requests_matching("POST", "/webhooks/*/*")[-1]
     assert followup.query["wait"] == "1"
     assert [p.name for p in followup.parts] == ["payload_json", "files[0]"]
+
+
+async def test_original_response_and_followup_edits(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
+    reply = await discord_emu.slash("report", channel_id=ALERTS_CHANNEL_ID)
+    assert reply.ephemeral and reply.deferred
+    original = reply.message
+    assert original is not None
+    await discord_emu.wait_until(lambda: original.content == "done")
+    # Filling the deferred message is not an edit; "step 1" -> "done" is.
+    assert [h["content"] for h in original.history] == ["step 1"]
+    record = discord_emu.world.interactions[reply.interaction_id]
+    followup = discord_emu.message(record.followup_ids[0])
+    assert followup.content == "followup edited" and followup.history[0]["content"] == "original said step 1"
+    assert discord_emu.requests_matching("GET", "/webhooks/*/*/messages/@original")
+    assert discord_emu.requests_matching("PATCH", f"/webhooks/*/*/messages/{followup.id}")
+
+
+async def test_delete_original_response(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
+    reply = await discord_emu.slash("oops", channel_id=ALERTS_CHANNEL_ID)
+    assert reply.message is not None
+    await discord_emu.wait_until(lambda: reply.message is not None and reply.message.deleted)
+    assert discord_emu.messages_in(ALERTS_CHANNEL_ID) == []
 
 
 async def test_autocomplete_returns_the_bots_choices(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
@@ -416,6 +458,27 @@ async def test_discord_validation_errors_reach_the_bot(
         await channel.send(embed=discord.Embed(title="t" * 257))
     assert "In embeds.0.title" in big_embed.value.text
     assert discord_emu.messages_in(ALERTS_CHANNEL_ID) == []
+
+
+async def test_message_content_needs_the_intent(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
+    assert bot.user is not None
+    discord_emu.user_message(GENERAL_CHANNEL_ID, MEMBER_ID, "hello bot")
+    discord_emu.user_message(GENERAL_CHANNEL_ID, MEMBER_ID, f"<@{bot.user.id}> price?")
+    await discord_emu.wait_until(lambda: len(bot.seen_messages) == 2)
+    # Without Intents.message_content Discord blanks content, except where the bot is mentioned.
+    assert bot.seen_messages == [(MEMBER_ID, ""), (MEMBER_ID, f"<@{bot.user.id}> price?")]
+
+
+async def test_member_chunk_request_gets_every_member(
+    discord_emu: DiscordEmulator, bot: RecordingBot
+) -> None:
+    guild = bot.get_guild(GUILD_ID)
+    assert guild is not None
+    members = await asyncio.wait_for(guild.chunk(), timeout=5)
+    assert bot.user is not None
+    assert sorted(m.id for m in members) == sorted([OWNER_ID, MEMBER_ID, CLOSED_DMS_ID, MOD_ID, bot.user.id])
+    # discord.py sends the guild id as an int in op 8 (gateway.py request_chunks).
+    assert [op.d["guild_id"] for op in discord_emu.gateway.received if op.op == 8] == [GUILD_ID]
 
 
 # -- rate limits ----------------------------------------------------------------------------------

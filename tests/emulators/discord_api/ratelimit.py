@@ -18,7 +18,8 @@ def _ceil_ms(seconds: float) -> float:
     discord.py (http.py Ratelimit.update) sleeps exactly X-RateLimit-Reset-After; rounding down would wake
     the client a hair before the window ends and earn it a 429.
     """
-    return math.ceil(max(seconds, 0.0) * 1000) / 1000
+    # round() first so float noise (0.8000000000000007) does not add a millisecond.
+    return math.ceil(round(max(seconds, 0.0) * 1000, 6)) / 1000
 
 
 def bucket_hash(route: str) -> str:

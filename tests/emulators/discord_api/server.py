@@ -25,7 +25,8 @@ from .world import ApiError, World
 
 log = logging.getLogger(__name__)
 
-# Routes that Discord serves without a bot token (the interaction token is the credential).
+# Routes that Discord serves without a bot token (the interaction token is the credential);
+# GET /gateway is public too.
 _TOKEN_ROUTES = ("/interactions/", "/webhooks/")
 # Discord does not rate limit interaction callbacks through the bot's buckets.
 _UNLIMITED_ROUTES = ("POST /interactions/{interaction_id}/{interaction_token}/callback",)
@@ -199,7 +200,7 @@ class DiscordEmulator:
             return response
         assert record.route is not None
         template = record.route.split(" ", 1)[1]
-        if not template.startswith(_TOKEN_ROUTES):
+        if not template.startswith(_TOKEN_ROUTES) and template != "/gateway":
             expected = f"Bot {self.config.token}"
             if request.headers.get("Authorization") != expected:
                 return json_response({"message": "401: Unauthorized", "code": 0}, 401)
