@@ -184,6 +184,12 @@ def install_commands(bot: commands.Bot) -> None:
     async def list_alerts(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("No alerts yet.", ephemeral=True)
 
+    @bot.tree.command(name="about", description="What this bot does")  # global: usable in DMs too
+    async def about(interaction: discord.Interaction) -> None:
+        where = type(interaction.channel).__name__
+        await interaction.response.send_message(f"Tripwire watches crypto markets ({where}).")
+
+    command: app_commands.Command[Any, ..., None] | app_commands.Group
     for command in (price, chart, panel, slow, report, oops, alert):
         bot.tree.add_command(command, guild=GUILD)
 
@@ -217,7 +223,8 @@ async def test_login_connects_and_receives_ready_and_guild(
     assert guild is not None and guild.name == "Tripwire Test Server"
     assert sorted(c.name for c in guild.text_channels) == ["alerts", "general", "staff-only"]
     assert guild.member_count == len(guild.members) == 5  # four users + the bot: nothing left to chunk
-    assert guild.get_member(MOD_ID) is not None and guild.get_member(MOD_ID).guild_permissions.manage_guild
+    mod = guild.get_member(MOD_ID)
+    assert mod is not None and mod.guild_permissions.manage_guild
     hidden = text_channel(bot, PRIVATE_CHANNEL_ID)
     assert not hidden.permissions_for(guild.me).view_channel
     identify = discord_emu.gateway.identifies[0]
@@ -295,6 +302,17 @@ async def test_subcommand_group_reply_is_ephemeral_and_resolves_channel(
     assert data["options"][0]["options"][0]["options"][1] == {"name": "price", "type": 10, "value": 95000.0}
     assert discord_emu.messages_in(GENERAL_CHANNEL_ID) == []  # ephemeral: not in the channel for others
     assert bot.app_errors == []
+
+
+async def test_global_command_in_a_dm(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
+    with pytest.raises(LookupError):  # not synced yet: a user could not invoke it
+        await discord_emu.slash("about", in_dm=True, user_id=MEMBER_ID)
+    await bot.tree.sync()
+    reply = await discord_emu.slash("about", in_dm=True, user_id=MEMBER_ID)
+    assert reply.content == "Tripwire watches crypto markets (DMChannel)."
+    assert [m.content for m in discord_emu.dm_messages_to(MEMBER_ID)] == [reply.content]
+    payload = discord_emu.world.interactions[reply.interaction_id].payload
+    assert "guild_id" not in payload and payload["user"]["id"] == str(MEMBER_ID) and payload["context"] == 1
 
 
 async def test_command_above_user_permissions_is_not_offered(
@@ -505,6 +523,23 @@ async def test_discord_py_honours_bucket_headers_so_no_429(
     assert {"X-RateLimit-Reset", "X-RateLimit-Reset-After", "X-RateLimit-Bucket"} <= set(first)
 
 
+async def test_concurrent_sends_use_one_bucket_per_channel(
+    discord_emu: DiscordEmulator, bot: RecordingBot
+) -> None:
+    discord_emu.config.rate_limits.message_create = RateLimitRule(5, 1.0)
+    channels = [text_channel(bot, ALERTS_CHANNEL_ID), text_channel(bot, GENERAL_CHANNEL_ID)]
+    started = time.monotonic()
+    await asyncio.gather(*(c.send(f"{c.name} {i}") for i in range(6) for c in channels))
+    elapsed = time.monotonic() - started
+    assert discord_emu.count_429 == 0
+    for channel in channels:
+        assert [m.content for m in discord_emu.messages_in(channel.id)] == [
+            f"{channel.name} {i}" for i in range(6)
+        ]
+    # Six per channel need two windows per channel; the channels wait side by side, not one after another.
+    assert 0.9 <= elapsed < 1.9
+
+
 async def test_rate_limit_enforced_for_a_client_ignoring_headers(discord_emu: DiscordEmulator) -> None:
     import aiohttp
 
@@ -544,9 +579,20 @@ async def test_injected_global_429_blocks_then_retries(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
     discord_emu.fail_next("POST", "/channels/*/messages", 429, retry_after=0.3, is_global=True)
-    await text_channel(bot, ALERTS_CHANNEL_ID).send("after global 429")
+    started = time.monotonic()
+    # The global 429 on the send also holds back the unrelated GET (http.py HTTPClient._global_over).
+    await asyncio.gather(
+        text_channel(bot, ALERTS_CHANNEL_ID).send("after global 429"), _fetch_later(bot, started)
+    )
     assert [m.content for m in discord_emu.messages_in(ALERTS_CHANNEL_ID)] == ["after global 429"]
+    fetch = discord_emu.requests_matching("GET", f"/users/{MEMBER_ID}")[0]
+    assert fetch.at - started >= 0.3
     assert discord_emu.served_429[0].response_headers["X-RateLimit-Global"] == "true"
+
+
+async def _fetch_later(bot: discord.Client, started: float) -> None:
+    await asyncio.sleep(0.1)
+    await bot.fetch_user(MEMBER_ID)
 
 
 async def test_429_without_via_header_is_not_retried(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
@@ -589,7 +635,7 @@ async def test_injected_404_with_code_and_delay(discord_emu: DiscordEmulator, bo
 async def test_op7_reconnect_resumes_and_replays_missed_events(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
-    session_id = discord_emu.gateway.identifies and next(iter(discord_emu.gateway.sessions))
+    session_id = next(iter(discord_emu.gateway.sessions))
     discord_emu.gateway_reconnect()
     discord_emu.remove_member(GUILD_ID, MEMBER_ID)  # happens while the bot is away
     await discord_emu.wait_until(lambda: bot.resumed_count == 1)

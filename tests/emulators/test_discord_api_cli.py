@@ -31,7 +31,7 @@ class PriceBot(discord.Client):
 
 
 async def _read_until(stream: asyncio.StreamReader, pattern: str, timeout: float = 10.0) -> re.Match[str]:  # noqa: ASYNC109
-    lines = []
+    lines: list[str] = []
     async with asyncio.timeout(timeout):
         while True:
             line = (await stream.readline()).decode()

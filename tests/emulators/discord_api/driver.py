@@ -75,7 +75,7 @@ class InteractionReply:
         """Return the id of the message the reply lives in."""
         return self.message.id if self.message else None
 
-    def buttons(self) -> list[dict[str, Any]]:
+    def buttons(self) -> list[Mapping[str, Any]]:
         """Return every button (component type 2) in the reply, flattened."""
         return [c for c in walk_components(self.components) if c.get("type") == 2]
 

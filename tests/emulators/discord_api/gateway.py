@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import itertools
 import json
@@ -177,8 +176,10 @@ class Gateway:
             if conn.session is not None and conn.session.conn is conn:
                 conn.session.conn = None
             conn.queue.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await asyncio.wait_for(writer, timeout=2)
+            except (TimeoutError, asyncio.CancelledError):
+                writer.cancel()
             self.emu.notify()
         return ws
 

@@ -212,6 +212,7 @@ class World:
         by_index = {idx: part for part in files if (idx := _file_index(part)) is not None}
         described = body.get("attachments")
         result: list[StoredAttachment] = []
+        entries: list[dict[str, Any]]
         if described is None:
             entries = [{"id": idx} for idx in sorted(by_index)]
             result.extend(keep)
