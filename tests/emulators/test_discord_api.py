@@ -16,7 +16,6 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from tests.emulators.conftest import ConnectBot
 from tests.emulators.discord_api import (
     BotRunner,
     DiscordEmulator,
@@ -24,6 +23,7 @@ from tests.emulators.discord_api import (
     RateLimitRule,
     client_options,
 )
+from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,
     CLOSED_DMS_ID,
@@ -69,6 +69,12 @@ class PanelView(discord.ui.View):
     async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[PanelView]) -> None:
         """Edit the panel in place (callback type 7)."""
         await interaction.response.edit_message(content=f"Alerts: 0 (refreshed by {interaction.user.name})")
+
+    @discord.ui.button(label="Mute", style=discord.ButtonStyle.secondary, custom_id="panel:mute")
+    async def mute(self, interaction: discord.Interaction, button: discord.ui.Button[PanelView]) -> None:
+        """Acknowledge first (callback type 6), then edit the panel through @original."""
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="Alerts: muted")
 
 
 class RecordingBot(commands.Bot):
@@ -386,7 +392,7 @@ async def test_autocomplete_returns_the_bots_choices(discord_emu: DiscordEmulato
 
 async def test_button_click_updates_the_message(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
     panel = await discord_emu.slash("panel", user_id=MEMBER_ID)
-    assert [b["custom_id"] for b in panel.buttons()] == ["panel:refresh"]
+    assert [b["custom_id"] for b in panel.buttons()] == ["panel:refresh", "panel:mute"]
     clicked = await discord_emu.click(panel, "panel:refresh", user_id=OWNER_ID)
     assert clicked.callback_type == 7
     assert clicked.message_id == panel.message_id
@@ -395,6 +401,10 @@ async def test_button_click_updates_the_message(discord_emu: DiscordEmulator, bo
     assert clicked.message.history[0]["content"] == "Alerts: 0"
     with pytest.raises(LookupError):
         await discord_emu.click(panel, "panel:nope")
+    muted = await discord_emu.click(panel, "panel:mute")
+    assert muted.callback_type == 6 and muted.deferred
+    assert muted.message_id == panel.message_id and muted.content == "Alerts: muted"
+    assert len(discord_emu.messages_in(discord_emu.message(panel.message_id or 0).channel_id)) == 1
 
 
 async def test_interaction_answered_after_three_seconds_is_unknown(
