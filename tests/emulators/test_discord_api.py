@@ -57,6 +57,7 @@ def tiny_png(width: int, height: int) -> bytes:
 
 
 CHART_PNG = tiny_png(6, 4)
+EXPORT_CSV = b"symbol,level\r\nBTCUSDT,95000\r\nETHUSDT,3500\r\n"
 
 
 class PanelView(discord.ui.View):
@@ -164,6 +165,11 @@ def install_commands(bot: commands.Bot) -> None:
         await extra.edit(content="followup edited")
         await interaction.edit_original_response(content="done")
 
+    @app_commands.command(name="export", description="Export alerts as CSV")
+    async def export(interaction: discord.Interaction) -> None:
+        data = discord.File(io.BytesIO(EXPORT_CSV), "alerts.csv")
+        await interaction.response.send_message("Your alerts:", file=data, ephemeral=True)
+
     @app_commands.command(name="oops", description="Takes its answer back")
     async def oops(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("temporary")
@@ -196,7 +202,7 @@ def install_commands(bot: commands.Bot) -> None:
         await interaction.response.send_message(f"Tripwire watches crypto markets ({where}).")
 
     command: app_commands.Command[Any, ..., None] | app_commands.Group
-    for command in (price, chart, panel, slow, report, oops, alert):
+    for command in (price, chart, panel, slow, report, export, oops, alert):
         bot.tree.add_command(command, guild=GUILD)
 
 
@@ -264,7 +270,16 @@ async def test_tree_sync_stores_guild_commands_with_stable_ids(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
     stored = discord_emu.commands_synced(GUILD_ID)
-    assert sorted(c["name"] for c in stored) == ["alert", "chart", "oops", "panel", "price", "report", "slow"]
+    assert sorted(c["name"] for c in stored) == [
+        "alert",
+        "chart",
+        "export",
+        "oops",
+        "panel",
+        "price",
+        "report",
+        "slow",
+    ]
     assert discord_emu.commands_synced() == []  # nothing global
     alert = next(c for c in stored if c["name"] == "alert")
     assert alert["default_member_permissions"] == str(MANAGE_GUILD)
@@ -358,6 +373,21 @@ async def test_deferred_command_followup_carries_png_bytes(
     followup = discord_emu.requests_matching("POST", "/webhooks/*/*")[-1]
     assert followup.query["wait"] == "1"
     assert [p.name for p in followup.parts] == ["payload_json", "files[0]"]
+
+
+async def test_initial_response_with_file_is_multipart(
+    discord_emu: DiscordEmulator, bot: RecordingBot
+) -> None:
+    reply = await discord_emu.slash("export")
+    assert reply.ephemeral and reply.content == "Your alerts:"
+    assert [(a.filename, a.data, a.content_type) for a in reply.attachments] == [
+        ("alerts.csv", EXPORT_CSV, "text/csv")
+    ]
+    callback = discord_emu.requests_matching("POST", "/interactions/*/*/callback")[-1]
+    assert [p.name for p in callback.parts] == ["payload_json", "files[0]"]
+    assert callback.json["type"] == 4 and callback.json["data"]["attachments"] == [
+        {"id": 0, "filename": "alerts.csv"}
+    ]
 
 
 async def test_original_response_and_followup_edits(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
@@ -694,6 +724,21 @@ async def test_close_4004_surfaces_connection_closed(discord_emu: DiscordEmulato
     assert info.value.code == 4004
     assert runner.bot.is_closed()
     await runner.stop()
+
+
+async def test_missing_heartbeat_acks_on_an_idle_gateway_lead_to_resume(
+    discord_emu: DiscordEmulator, connected_bot: ConnectBot
+) -> None:
+    discord_emu.gateway.heartbeat_interval_ms = 200
+    async with connected_bot(lambda: RecordingBot(heartbeat_timeout=1.0)) as connected:
+        test_bot = cast(RecordingBot, connected)
+        first = discord_emu.gateway.connections[0]
+        discord_emu.gateway_stop_acking()
+        beats = first.heartbeats
+        await discord_emu.wait_until(lambda: test_bot.resumed_count == 1, timeout=5)
+        # The client kept beating without ACKs, then gave up after heartbeat_timeout of silence.
+        assert first.heartbeats >= beats + 3
+        assert len(discord_emu.gateway.identifies) == 1 and first.client_close_code == 4000
 
 
 async def test_silent_gateway_times_out_and_resumes(
