@@ -9,6 +9,7 @@ one evaluation per event-loop turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -80,7 +81,5 @@ class LiveEvaluator:
         """Evaluate every rule on the configured interval until ``stop`` is set."""
         while not stop.is_set():
             self.evaluate(None)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
-            except TimeoutError:
-                pass
