@@ -475,6 +475,18 @@ async def test_channel_send_with_embed_and_file_then_edit_and_delete(
     assert stored.deleted and discord_emu.messages_in(ALERTS_CHANNEL_ID) == []
 
 
+async def test_enforced_nonce_returns_the_earlier_message_instead_of_a_second(
+    discord_emu: DiscordEmulator, bot: RecordingBot
+) -> None:
+    channel = text_channel(bot, ALERTS_CHANNEL_ID)
+    first = await channel.send("alert 17", nonce="tripwire-17")
+    again = await channel.send("alert 17", nonce="tripwire-17")  # discord.py sets enforce_nonce
+    other = await channel.send("alert 18", nonce="tripwire-18")
+    assert again.id == first.id and other.id != first.id
+    contents = [m.payload["content"] for m in discord_emu.messages_in(ALERTS_CHANNEL_ID)]
+    assert contents == ["alert 17", "alert 18"]
+
+
 async def test_dm_delivered_and_closed_dms_forbidden(discord_emu: DiscordEmulator, bot: RecordingBot) -> None:
     user = await bot.fetch_user(MEMBER_ID)
     await user.send("Your alert fired: BTCUSDT crossed 95,000")

@@ -273,6 +273,13 @@ class RestApi:
             raise ApiError(403, 50007)
         body = body_of(request)
         data = json_object(request)
+        # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
+        # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
+        nonce = data.get("nonce")
+        if data.get("enforce_nonce") and nonce is not None:
+            earlier = self.world.message_with_nonce(channel.id, str(nonce))
+            if earlier is not None:
+                return json_response(earlier.payload)
         msg = self.world.build_message(channel.id, data, body.files)
         self.world.add_message(msg)
         self.emu.notify()

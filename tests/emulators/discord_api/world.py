@@ -369,6 +369,13 @@ class World:
             meta["interacted_message_id"] = str(interaction.component_message_id)
         return meta
 
+    def message_with_nonce(self, channel_id: int, nonce: str) -> StoredMessage | None:
+        """Return the bot's message in a channel that carried ``nonce`` (enforce_nonce deduplication)."""
+        for msg in self.messages.values():
+            if msg.channel_id == channel_id and str(msg.payload.get("nonce")) == nonce:
+                return msg
+        return None
+
     def add_message(self, message: StoredMessage) -> StoredMessage:
         """Store a built message and announce MESSAGE_CREATE."""
         self.messages[message.id] = message
