@@ -534,6 +534,38 @@ class Repo:
             )
         ]
 
+    def largest_liquidation_buckets(
+        self, symbol: str | None, start: int, end: int, limit: int = 5
+    ) -> list[Liquidation]:
+        """Return the biggest aggregated buckets (price = qty = 0, one per side) in the window, for sources
+        that only publish totals (CoinGlass hourly), so "the largest" still means something there."""
+        where = "ts >= ? AND ts < ? AND qty = 0 AND usd > 0"
+        params: list[Any] = [start, end]
+        if symbol is not None:
+            where = "symbol = ? AND " + where
+            params.insert(0, symbol)
+        params.append(limit)
+        return [
+            Liquidation(*r)
+            for r in self.conn.execute(
+                f"SELECT symbol, ts, source, side, price, qty, usd FROM liquidations WHERE {where}"
+                " ORDER BY usd DESC LIMIT ?",
+                params,
+            )
+        ]
+
+    def last_liquidation_time(self, symbol: str | None, before: int) -> int | None:
+        """Return the time of the newest liquidation row (of a symbol, or any) before ``before``."""
+        if symbol is None:
+            value = self.conn.execute("SELECT MAX(ts) FROM liquidations WHERE ts < ?", (before,)).fetchone()[
+                0
+            ]
+        else:
+            value = self.conn.execute(
+                "SELECT MAX(ts) FROM liquidations WHERE symbol = ? AND ts < ?", (symbol, before)
+            ).fetchone()[0]
+        return int(value) if value is not None else None
+
     def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[Funding]:
         """Return funding rows with start <= ts < end, oldest first."""
         return [
@@ -852,6 +884,19 @@ class Repo:
             )
         ]
 
+    def guild_events(
+        self, guild_id: int, *, limit: int = 5, before: int | None = None
+    ) -> list[AlertEventRow]:
+        """Return the newest firing events of a guild's rules and of config-file rules (guild NULL)."""
+        return [
+            _event(r)
+            for r in self.conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE (guild_id = ? OR guild_id IS NULL)"
+                " AND state = 'firing' AND at < ? ORDER BY at DESC, id DESC LIMIT ?",
+                (guild_id, _hi(before), limit),
+            )
+        ]
+
     # --- outbox ----------------------------------------------------------------------------------------
 
     def enqueue(
@@ -1012,6 +1057,12 @@ class Repo:
         )
 
     # --- statistics ----------------------------------------------------------------------------------
+
+    def size_bytes(self) -> int:
+        """Return the database size (pages in use times page size; the WAL file is not counted)."""
+        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        return page_count * page_size
 
     def stats(self) -> DatabaseStats:
         """Count rows per table and the time span per (table, source, symbol) of observations."""

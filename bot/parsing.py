@@ -1,0 +1,122 @@
+"""Turn what people type into command options (durations, symbols) into values, or say what is wrong.
+
+Shared by the Discord front end (its transformers) and the service; nothing here imports discord. Every
+failure is a ``UserError`` whose message quotes the offending input safely and says what would work.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.errors import UserError
+
+# Longest piece of user input echoed back in an error message (Discord shows it in a 2000-char reply).
+ECHO_LIMIT = 40
+
+_UNITS: dict[str, int] = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86_400,
+    "day": 86_400,
+    "days": 86_400,
+    "w": 604_800,
+    "wk": 604_800,
+    "week": 604_800,
+    "weeks": 604_800,
+}
+_PART = re.compile(r"(\d{1,7})\s*([a-z]+)")
+_SYMBOL_JUNK = re.compile(r"[\s/_\-:.]")
+
+
+def echo(text: object) -> str:
+    """Return user input fit to quote in a reply: one line, short, no mentions or code-block breakers."""
+    value = " ".join(str(text).split())
+    if len(value) > ECHO_LIMIT:
+        value = value[: ECHO_LIMIT - 1] + "…"
+    # A zero-width space after @ keeps "@everyone" from ever reading as a mention; backticks would end
+    # the inline-code span the value is shown in.
+    return "`" + value.replace("`", "'").replace("@", "@\u200b") + "`" if value else "(empty)"
+
+
+def parse_duration(
+    text: str, *, what: str = "duration", minimum_s: int = 0, maximum_s: int | None = None
+) -> int:
+    """Parse ``15m``, ``2h``, ``1d``, ``1h30m``, ``90s`` or ``1 week`` into seconds (``0`` means none)."""
+    raw = text.strip().lower()
+    if raw in ("0", "0s", "none", "off"):
+        seconds = 0
+    else:
+        compact = raw.replace(",", " ")
+        total = 0
+        position = 0
+        for match in _PART.finditer(compact):
+            gap = compact[position : match.start()]
+            unit = _UNITS.get(match.group(2))
+            if gap.strip() or unit is None:
+                raise _bad_duration(text, what)
+            total += int(match.group(1)) * unit
+            position = match.end()
+        if position == 0 or compact[position:].strip():
+            raise _bad_duration(text, what)
+        seconds = total
+    if seconds < minimum_s:
+        raise UserError(f"The {what} must be at least {format_duration(minimum_s)}; you gave {echo(text)}.")
+    if maximum_s is not None and seconds > maximum_s:
+        raise UserError(f"The {what} can be at most {format_duration(maximum_s)}; you gave {echo(text)}.")
+    return seconds
+
+
+def _bad_duration(text: str, what: str) -> UserError:
+    return UserError(
+        f"I could not read {echo(text)} as a {what}. Write a number with a unit, like `15m`, `2h`, "
+        "`1d`, `1w` or `1h30m`."
+    )
+
+
+def format_duration(seconds: int | float) -> str:
+    """Format seconds compactly for people: ``45s``, ``15m``, ``2h 30m``, ``3d 4h``, ``2w``."""
+    remaining = round(seconds)
+    if remaining <= 0:
+        return "0s"
+    parts: list[str] = []
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def resolve_symbol(text: str, known: Sequence[str]) -> str:
+    """Return the configured symbol ``text`` names (``btc``, ``BTC/USDT``, ``btcusdt``: BTCUSDT)."""
+    cleaned = _SYMBOL_JUNK.sub("", text).upper()
+    if cleaned in known:
+        return cleaned
+    for quote in ("USDT", "USDC", "USD"):
+        if cleaned and cleaned + quote in known:
+            return cleaned + quote
+    listed = ", ".join(known) if known else "none yet"
+    raise UserError(f"Unknown symbol {echo(text)}. Tripwire watches: {listed}.")
+
+
+def symbol_matches(current: str, known: Sequence[str], limit: int = 25) -> list[str]:
+    """Return the known symbols matching what was typed so far (prefix matches first), at most ``limit``."""
+    typed = _SYMBOL_JUNK.sub("", current).upper()
+    starts = [s for s in known if s.startswith(typed)]
+    contains = [s for s in known if typed in s and s not in starts]
+    return (starts + contains)[:limit]
