@@ -1,0 +1,135 @@
+"""The Discord bot: a ``commands.Bot`` built from the config and the service, with Tripwire's cogs.
+
+It asks for no privileged intent (slash commands need none), mentions nobody unless a message says
+otherwise (``AllowedMentions.none()``), syncs its commands to the configured guilds at start (instant) or
+globally (Discord takes up to an hour to show them), and can be pointed at the local Discord emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord.ext import commands
+
+from bot.config import Config, Secrets
+from bot.discord.cogs.admin import AdminCog
+from bot.discord.cogs.alerts import AlertCog
+from bot.discord.cogs.market import MarketCog
+from bot.discord.errors import TripwireTree
+from bot.service import Service
+from detectors.base import Detector
+
+log = logging.getLogger(__name__)
+
+
+class EndpointOverride:
+    """Point discord.py's REST base and gateway URL elsewhere (the emulator), and put them back.
+
+    discord.py reads ``Route.BASE`` each time it builds a request (interaction and webhook calls too) and
+    connects to ``DiscordWebSocket.DEFAULT_GATEWAY`` without asking ``GET /gateway``, so these two class
+    attributes are the whole switch. They are process-wide, hence restored when the bot closes.
+    """
+
+    def __init__(self, api_base: str | None, gateway_url: str | None) -> None:
+        self.api_base = api_base
+        self.gateway_url = gateway_url
+        self._saved: tuple[str, yarl.URL] | None = None
+
+    def apply(self) -> None:
+        """Set the overrides that are configured (nothing when neither is)."""
+        if self._saved is not None or (self.api_base is None and self.gateway_url is None):
+            return
+        self._saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        if self.api_base is not None:
+            discord.http.Route.BASE = self.api_base.rstrip("/")
+            log.warning("Discord REST calls go to %s (not Discord)", discord.http.Route.BASE)
+        if self.gateway_url is not None:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+            log.warning("Discord gateway is %s (not Discord)", self.gateway_url)
+
+    def restore(self) -> None:
+        """Put the URLs back as they were before ``apply``."""
+        if self._saved is not None:
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+            self._saved = None
+
+
+def bot_intents() -> discord.Intents:
+    """Return the intents Tripwire needs: guilds only (channels and roles for options; no privileged one)."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
+class TripwireBot(commands.Bot):
+    """Tripwire's Discord front end: slash commands answered through the service; alerts are sent with it."""
+
+    def __init__(
+        self,
+        config: Config,
+        service: Service,
+        *,
+        secrets: Secrets | None = None,
+        detectors: Mapping[str, type[Detector]] | None = None,
+        sync_commands: bool = True,
+        **options: Any,
+    ) -> None:
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            help_command=None,
+            tree_cls=TripwireTree,
+            **options,
+        )
+        self.config = config
+        self.service = service
+        self.detectors = detectors
+        self.sync_commands = sync_commands
+        discord_config = config.discord
+        self.endpoints = EndpointOverride(
+            discord_config.api_base or (secrets.discord_api_base if secrets else None),
+            discord_config.gateway_url or (secrets.discord_gateway_url if secrets else None),
+        )
+        self.endpoints.apply()
+
+    async def setup_hook(self) -> None:
+        """Add the cogs and sync the slash commands."""
+        await self.add_cog(MarketCog(self.service))
+        await self.add_cog(AlertCog(self.service, self.detectors))
+        await self.add_cog(AdminCog(self.service))
+        if self.sync_commands:
+            await self.sync_app_commands()
+
+    async def sync_app_commands(self) -> None:
+        """Sync commands to each configured guild (shown at once), or globally when none is configured."""
+        guild_ids = self.config.discord.guild_ids
+        if not guild_ids:
+            synced = await self.tree.sync()
+            log.info(
+                "synced %d slash commands globally (Discord may take up to an hour to show them)", len(synced)
+            )
+            return
+        for guild_id in guild_ids:
+            guild = discord.Object(guild_id)
+            # Guild commands appear instantly; global ones are copied so both stay one definition.
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to guild %s", len(synced), guild_id)
+
+    async def on_ready(self) -> None:
+        """Log who we are and where."""
+        log.info("connected to Discord as %s in %d guild(s)", self.user, len(self.guilds))
+
+    async def close(self) -> None:
+        """Close the connection and restore any endpoint override."""
+        try:
+            await super().close()
+        finally:
+            self.endpoints.restore()

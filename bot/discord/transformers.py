@@ -1,0 +1,130 @@
+"""Reusable option parsing (RoboDanny's pattern): each transformer turns raw option text into a value or
+raises ``InvalidOption``, which the error funnel answers ephemerally with the message.
+
+Discord clients do not validate free text, and a user (or another client) can send anything, so every
+transformer accepts any string without crashing and says what it expected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+
+from bot.errors import UserError
+from bot.parsing import parse_duration
+from bot.service import MAX_COOLDOWN_S, MAX_EXPIRY_S, MAX_WINDOW_S, MIN_WINDOW_S, Service
+
+log = logging.getLogger(__name__)
+
+# Discord shows at most 25 autocomplete choices, each name and value at most 100 characters.
+MAX_CHOICES = 25
+
+
+class InvalidOption(app_commands.AppCommandError):
+    """An option value that cannot be used; ``message`` tells the user what was wrong."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def service_of(interaction: discord.Interaction[Any]) -> Service:
+    """Return the Service of the bot handling ``interaction``."""
+    service = getattr(interaction.client, "service", None)
+    if not isinstance(service, Service):
+        raise RuntimeError("the Discord client has no Tripwire service attached")
+    return service
+
+
+def is_manager(interaction: discord.Interaction[Any]) -> bool:
+    """Return whether the invoking member may manage the server's alerts (Manage Server or admin)."""
+    permissions = interaction.permissions
+    return interaction.guild_id is not None and (permissions.manage_guild or permissions.administrator)
+
+
+class SymbolTransformer(app_commands.Transformer):
+    """A configured symbol, typed loosely (``btc``, ``ETH/USDT``), with autocomplete."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        """Return the configured symbol the text names."""
+        try:
+            return service_of(interaction).resolve_symbol(str(value))
+        except UserError as exc:
+            raise InvalidOption(exc.message) from None
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the configured symbols matching what was typed."""
+        return [Choice(name=s, value=s) for s in service_of(interaction).symbol_choices(str(value))]
+
+
+class DurationTransformer(app_commands.Transformer):
+    """A duration such as ``15m``, ``2h`` or ``1d``, in seconds, within bounds, with suggestions."""
+
+    def __init__(self, what: str, minimum_s: int, maximum_s: int, suggestions: Sequence[str]) -> None:
+        self.what = what
+        self.minimum_s = minimum_s
+        self.maximum_s = maximum_s
+        self.suggestions = list(suggestions)
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        """Return the duration in seconds."""
+        try:
+            return parse_duration(
+                str(value), what=self.what, minimum_s=self.minimum_s, maximum_s=self.maximum_s
+            )
+        except UserError as exc:
+            raise InvalidOption(exc.message) from None
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the suggestions starting with what was typed (or what was typed, if it parses)."""
+        typed = str(value).strip().lower()
+        offered = [s for s in self.suggestions if s.startswith(typed)] or []
+        if typed and typed not in offered:
+            try:
+                parse_duration(typed, what=self.what, minimum_s=self.minimum_s, maximum_s=self.maximum_s)
+            except UserError:
+                pass
+            else:
+                offered.insert(0, typed[:100])
+        return [Choice(name=s, value=s) for s in offered[:MAX_CHOICES]]
+
+
+class RuleIdTransformer(app_commands.Transformer):
+    """An alert rule id of this server, with autocomplete of the rules the member may change."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        """Return the id as typed (the service checks it exists in this guild)."""
+        return " ".join(str(value).split())[:100]
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the rules matching what was typed: all of the server's for admins, else the member's."""
+        if interaction.guild_id is None:
+            return []
+        choices = service_of(interaction).rule_choices(
+            interaction.guild_id, interaction.user.id, is_admin=is_manager(interaction), current=str(value)
+        )
+        return [Choice(name=label, value=rule_id) for rule_id, label in choices]
+
+
+Symbol = app_commands.Transform[str, SymbolTransformer]
+RuleId = app_commands.Transform[str, RuleIdTransformer]
+Window = app_commands.Transform[
+    int, DurationTransformer("window", MIN_WINDOW_S, MAX_WINDOW_S, ["1h", "4h", "12h", "24h", "3d", "7d"])
+]
+Cooldown = app_commands.Transform[
+    int, DurationTransformer("cooldown", 0, MAX_COOLDOWN_S, ["0", "5m", "15m", "1h", "4h", "1d"])
+]
+Expiry = app_commands.Transform[
+    int, DurationTransformer("expiry", 60, MAX_EXPIRY_S, ["1h", "1d", "7d", "30d"])
+]

@@ -1,0 +1,97 @@
+"""Fixtures for end-to-end tests: the real Tripwire bot, on a database seeded with the bundled scenario,
+connected to the local Discord emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.config import Config, parse_config
+from bot.discord.client import TripwireBot
+from bot.engine import Engine
+from bot.routing import AlertRouter
+from bot.service import FeedStatusView, Service
+from detectors.history import MarketHistory
+from storage.repo import Repo
+from tests.bot.scenario import BREAKOUT_DAY_NOON, seed
+from tests.emulators.discord_api import DiscordEmulator, client_options
+from tests.emulators.discord_api.fixtures import ConnectBot
+from tests.emulators.discord_api.state import GUILD_ID
+
+
+class Clock:
+    """A settable clock standing in for wall time."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class FixedFeeds:
+    """Feed health as the feed registry would report it."""
+
+    def __init__(self, statuses: list[FeedStatusView]) -> None:
+        self.list = statuses
+
+    def statuses(self) -> list[FeedStatusView]:
+        return list(self.list)
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(
+        {
+            "symbols": ["BTCUSDT", "ETHUSDT"],
+            "discord": {"guild_ids": [GUILD_ID], "max_rules_per_user": 5, "max_rules_per_guild": 8},
+        }
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(BREAKOUT_DAY_NOON)
+
+
+@pytest.fixture
+def history(repo: Repo) -> MarketHistory:
+    return seed(repo)
+
+
+@pytest.fixture
+def engine(repo: Repo, history: MarketHistory) -> Engine:
+    engine = Engine(repo, history, AlertRouter(repo, [], console=False, discord=True))
+    engine.load()
+    return engine
+
+
+@pytest.fixture
+def feeds(clock: Clock) -> FixedFeeds:
+    return FixedFeeds(
+        [
+            FeedStatusView("binance_spot", "ok", clock.now - 4_000, 4.0),
+            FeedStatusView("binance_futures", "stale", clock.now - 900_000, 900.0, "no message for 15m"),
+        ]
+    )
+
+
+@pytest.fixture
+def service(repo: Repo, engine: Engine, config: Config, clock: Clock, feeds: FixedFeeds) -> Service:
+    return Service(repo, engine, config, clock, feeds, started_at=clock.now - 3_600_000)
+
+
+@pytest.fixture
+def make_bot(config: Config, service: Service) -> Callable[[], TripwireBot]:
+    return lambda: TripwireBot(config, service, **client_options())
+
+
+@pytest.fixture
+async def tripwire(
+    discord_emu: DiscordEmulator, connected_bot: ConnectBot, make_bot: Callable[[], TripwireBot]
+) -> AsyncIterator[TripwireBot]:
+    """Yield the Tripwire bot logged in to the emulator, commands synced, ready."""
+    async with connected_bot(make_bot) as bot:
+        assert isinstance(bot, TripwireBot)
+        yield bot
