@@ -4,40 +4,23 @@ connected to the local Discord emulator."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
+from bot.notify.discord_sink import DiscordSink
 from bot.routing import AlertRouter
 from bot.service import FeedStatusView, Service
 from detectors.history import MarketHistory
 from storage.repo import Repo
+from tests.bot.discord.support import Clock, FixedFeeds
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import GUILD_ID
-
-
-class Clock:
-    """A settable clock standing in for wall time."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class FixedFeeds:
-    """Feed health as the feed registry would report it."""
-
-    def __init__(self, statuses: list[FeedStatusView]) -> None:
-        self.list = statuses
-
-    def statuses(self) -> list[FeedStatusView]:
-        return list(self.list)
 
 
 @pytest.fixture
@@ -95,3 +78,13 @@ async def tripwire(
     async with connected_bot(make_bot) as bot:
         assert isinstance(bot, TripwireBot)
         yield bot
+
+
+@pytest.fixture
+def make_sink(repo: Repo, engine: Engine, clock: Clock) -> Callable[..., DiscordSink]:
+    """Return ``make(bot, **options)`` building the Discord sink on the test's repo, engine and clock."""
+
+    def make(bot: TripwireBot, **options: Any) -> DiscordSink:
+        return DiscordSink(bot, repo, engine, clock, **options)
+
+    return make

@@ -1,0 +1,350 @@
+"""Alerts from the outbox to Discord through the real bot and the emulator: the replayed crossing, faults,
+broken channels, closed DMs, re-sends and bursts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from bot.config import Config
+from bot.discord.client import TripwireBot
+from bot.engine import Engine
+from bot.notify.discord_sink import DiscordSink, Rate, nonce_for
+from bot.notify.outbox import Delivered, OutboxDispatcher
+from bot.replay import run_replay
+from bot.routing import AlertRouter
+from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleOptions, Service
+from feeds.replay import parse_time
+from storage.repo import Repo
+from tests.bot.discord.support import Clock, bot_messages, drain, queue_alerts, rows, titles
+from tests.bot.scenario import scenario_data
+from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
+from tests.emulators.discord_api.state import (
+    ALERTS_CHANNEL_ID,
+    CLOSED_DMS_ID,
+    GENERAL_CHANNEL_ID,
+    GUILD_ID,
+    MEMBER_ID,
+    MOD_ROLE_ID,
+    OWNER_ID,
+    PRIVATE_CHANNEL_ID,
+)
+
+MakeSink = Callable[..., DiscordSink]
+TITLES = [f"BTC alert {n}" for n in range(1, 5)]
+
+
+def add_rule(service: Service, channel_id: int | None = None, **options: object) -> str:
+    """Create a BTC 95k rule in the test guild as its owner and return its id."""
+    rule = service.add_rule(
+        GUILD_ID,
+        OWNER_ID,
+        "level_cross",
+        "BTCUSDT",
+        {"level": 95000, "direction": "up"},
+        RuleOptions(channel_id=channel_id, **options),  # type: ignore[arg-type]
+        is_admin=True,
+    )
+    return rule.id
+
+
+async def test_a_replayed_crossing_posts_one_alert_pinging_only_the_rules_role(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    config: Config,
+    make_sink: MakeSink,
+) -> None:
+    await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
+    reply = await discord_emu.slash(
+        "alert add level_cross",
+        {
+            "symbol": "btc",
+            "level": 95000,
+            "direction": "up",
+            "role": MOD_ROLE_ID,
+            "note": "@everyone @here <@&999> the level analysts watched",
+        },
+        user_id=OWNER_ID,
+    )
+    assert reply.ephemeral and reply.embeds[0]["title"].startswith("Alert btc-level-")
+    rule_id = reply.embeds[0]["footer"]["text"].removeprefix("rule ")
+
+    summary = await run_replay(
+        config,
+        scenario_data(),
+        repo,
+        [make_sink(tripwire)],
+        lambda r: AlertRouter(r, [], console=False, discord=True),
+        start=parse_time("2026-01-13T00:00Z"),
+        end=parse_time("2026-01-14T03:00Z"),
+    )
+
+    assert summary.fired == 1 and summary.delivered == 1
+    [alert] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert alert.content == f"<@&{MOD_ROLE_ID}>"
+    embed = alert.embeds[0]
+    assert embed["title"] == "BTC broke above $95,000"
+    assert embed["color"] == 0x2ECC71  # up
+    assert "the level analysts watched" in embed["description"] and "<t:" in embed["description"]
+    assert embed["footer"]["text"].startswith(f"rule {rule_id} · level_cross · BTCUSDT · source binance")
+    [request] = discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+    assert request.json is not None
+    # Only the rule's role may ping: no @everyone/@here, no users, no other role, whatever the note says.
+    assert request.json["allowed_mentions"] == {"parse": [], "roles": [MOD_ROLE_ID]}
+    assert request.json["enforce_nonce"] is True and request.json["nonce"].startswith("tw")
+    assert bot_messages(discord_emu, GENERAL_CHANNEL_ID) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "injected"),
+    [
+        ({"status": 429, "retry_after": 0.2}, "route 429 with Retry-After"),
+        ({"status": 429, "retry_after": 0.2, "is_global": True}, "global 429"),
+        ({"status": 429, "via": False}, "429 without Via (discord.py gives up at once)"),
+        ({"status": 500}, "500, retried by discord.py"),
+        ({"status": 503, "times": 2}, "503, which discord.py does not retry"),
+    ],
+    ids=["route-429", "global-429", "429-no-via", "500", "503x2"],
+)
+async def test_rest_faults_delay_but_never_lose_or_repeat_an_alert(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    fault: dict[str, object],
+    injected: str,
+) -> None:
+    ids = queue_alerts(
+        repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES, rule_id="r1", guild_id=GUILD_ID, now=clock.now
+    )
+    hit = discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", **fault)  # type: ignore[arg-type]
+    # Failed attempts count against the sink's per-channel pacing too; a wider window keeps this quick.
+    dispatcher = OutboxDispatcher(repo, [make_sink(tripwire, channel_rate=Rate(10, 1.0))], clock)
+
+    await drain(repo, dispatcher, clock)
+
+    assert hit.hits == hit.times, injected
+    messages = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert titles(messages) == TITLES
+    delivered = rows(repo, ids)
+    assert [r.status for r in delivered] == ["delivered"] * 4
+    assert [r.remote_id for r in delivered] == [str(m.id) for m in messages]
+    assert discord_emu.count_429 == (hit.times if fault["status"] == 429 else 0)
+
+
+@pytest.mark.parametrize("fault", ["op7", "op9", "close4000"])
+async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    fault: str,
+) -> None:
+    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
+    first = [f"{t} (before)" for t in TITLES]
+    queue_alerts(repo, f"channel:{ALERTS_CHANNEL_ID}", first, rule_id="r1", guild_id=GUILD_ID, now=clock.now)
+    sink = make_sink(tripwire, channel_rate=Rate(2, 0.3))
+    dispatcher = OutboxDispatcher(repo, [sink], clock)
+    sessions = len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes)
+    delivering = asyncio.create_task(drain(repo, dispatcher, clock))
+    await discord_emu.wait_until(lambda: len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) >= 1)
+    if fault == "op7":
+        discord_emu.gateway_reconnect()
+    elif fault == "op9":
+        discord_emu.gateway_invalidate(resumable=False)
+    else:
+        discord_emu.gateway_close(4000)
+    # More alerts arrive while the bot reconnects.
+    second = [f"{t} (during)" for t in TITLES]
+    queue_alerts(repo, f"channel:{ALERTS_CHANNEL_ID}", second, rule_id="r1", guild_id=GUILD_ID, now=clock.now)
+    await delivering
+    await drain(repo, dispatcher, clock)
+
+    assert titles(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == first + second
+    await discord_emu.wait_until(
+        lambda: len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes) > sessions
+    )
+    # The bot came back: it still answers commands after the fault.
+    reply = await discord_emu.slash("price", {"symbol": "BTCUSDT"})
+    assert reply.embeds[0]["title"].startswith("BTC is at $")
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "reason"),
+    [
+        (GENERAL_CHANNEL_ID, "the channel no longer exists (Unknown Channel)"),
+        (PRIVATE_CHANNEL_ID, "Tripwire cannot see the channel (Missing Access)"),
+    ],
+    ids=["deleted-10003", "hidden-50001"],
+)
+async def test_an_unusable_channel_breaks_the_rule_and_tells_the_ops_channel_once(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    engine: Engine,
+    service: Service,
+    clock: Clock,
+    make_sink: MakeSink,
+    channel_id: int,
+    reason: str,
+) -> None:
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, ALERTS_CHANNEL_ID)
+    rule_id = add_rule(service, channel_id)
+    if channel_id == GENERAL_CHANNEL_ID:
+        discord_emu.delete_channel(GENERAL_CHANNEL_ID)
+    ids = queue_alerts(
+        repo, f"channel:{channel_id}", TITLES, rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
+    )
+    dispatcher = OutboxDispatcher(repo, [make_sink(tripwire)], clock)
+
+    await drain(repo, dispatcher, clock)
+    ids += queue_alerts(
+        repo, f"channel:{channel_id}", ["late one"], rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
+    )
+    await drain(repo, dispatcher, clock)
+
+    assert [r.status for r in rows(repo, ids)] == ["failed"] * 5
+    # The first failure ends the pass's attempts on that channel; the late row tries once more.
+    assert len(discord_emu.requests_matching("POST", f"/channels/{channel_id}/messages")) == 2
+    rule = repo.rule(rule_id)
+    assert rule is not None and not rule.enabled and rule.status_reason == f"{BROKEN_PREFIX}{reason}"
+    assert rule_id not in [r.id for r in engine.rules()]
+    [ops] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert (
+        f"`{rule_id}`" in ops.embeds[0]["description"]
+        and f"/alert resume {rule_id}" in ops.embeds[0]["description"]
+    )
+    assert ops.content == "" and discord_emu.requests_matching(
+        "POST", f"/channels/{ALERTS_CHANNEL_ID}/messages"
+    )[0].json["allowed_mentions"] == {"parse": []}  # type: ignore[index]
+    listing = await discord_emu.slash("alert list", user_id=OWNER_ID)
+    assert f"⚠️ {BROKEN_PREFIX}{reason}" in listing.embeds[0]["description"]
+
+
+async def test_missing_permissions_is_permanent_too(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    service: Service,
+    clock: Clock,
+    make_sink: MakeSink,
+) -> None:
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    rule_id = add_rule(service, ALERTS_CHANNEL_ID)
+    discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 403, code=50013, times=1)
+    queue_alerts(
+        repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
+    )
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    rule = repo.rule(rule_id)
+    assert rule is not None and rule.status_reason is not None and "Missing Permissions" in rule.status_reason
+    assert len(bot_messages(discord_emu, GENERAL_CHANNEL_ID)) == 1
+    assert bot_messages(discord_emu, ALERTS_CHANNEL_ID) == []
+
+
+async def test_closed_dms_pause_the_rule_and_open_ones_get_the_alert(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    service: Service,
+    clock: Clock,
+    make_sink: MakeSink,
+) -> None:
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    closed = add_rule(service, deliver="dm")
+    open_rule = service.add_rule(
+        GUILD_ID, MEMBER_ID, "level_cross", "BTCUSDT", {"level": 96000}, RuleOptions(deliver="dm")
+    ).id
+    blocked = queue_alerts(
+        repo, f"user:{CLOSED_DMS_ID}", TITLES[:2], rule_id=closed, guild_id=GUILD_ID, now=clock.now
+    )
+    queue_alerts(repo, f"user:{MEMBER_ID}", TITLES[:1], rule_id=open_rule, guild_id=GUILD_ID, now=clock.now)
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    assert [r.status for r in rows(repo, blocked)] == ["failed", "failed"]
+    rule = repo.rule(closed)
+    assert rule is not None and not rule.enabled and rule.status_reason == DMS_CLOSED_REASON
+    assert titles(discord_emu.dm_messages_to(MEMBER_ID)) == TITLES[:1]
+    assert (
+        bot_messages(discord_emu, GENERAL_CHANNEL_ID) == []
+    )  # closed DMs are the member's choice, not ops news
+
+
+async def test_a_resend_after_a_crash_returns_the_first_message(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+) -> None:
+    [row_id] = queue_alerts(
+        repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id="r1", guild_id=GUILD_ID, now=clock.now
+    )
+    row = rows(repo, [row_id])[0]
+    sink = make_sink(tripwire)
+
+    first = await sink.deliver([row])
+    # The process died before the outbox row was marked delivered: the same row is sent again.
+    again = await make_sink(tripwire).deliver([row])
+
+    assert isinstance(first[0], Delivered) and first == again
+    assert len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == 1
+    sent = discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+    assert [r.json["nonce"] for r in sent if r.json] == [nonce_for(row)] * 2
+
+
+async def test_a_burst_to_one_channel_never_meets_a_429(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+) -> None:
+    # Discord allows 5 messages per 5 s per channel; the emulator runs that window 5x faster here, and the
+    # sink is told the same limit (its default is Discord's own).
+    discord_emu.config.rate_limits.message_create = RateLimitRule(5, 1.0)
+    burst = [f"Alert {n}" for n in range(12)]
+    queue_alerts(repo, f"channel:{ALERTS_CHANNEL_ID}", burst, rule_id="r1", guild_id=GUILD_ID, now=clock.now)
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire, channel_rate=Rate(5, 1.0))], clock), clock)
+
+    assert titles(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == burst
+    assert discord_emu.count_429 == 0
+
+
+@pytest.mark.parametrize("paced", [True, False], ids=["global-pacing", "control-without-pacing"])
+async def test_a_burst_across_channels_stays_under_the_global_limit(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    paced: bool,
+) -> None:
+    # discord.py learns per-route buckets from responses but has no pre-emptive global limiter; only the
+    # sink's own global pacing keeps a many-channel burst under Discord's global requests-per-second.
+    discord_emu.config.rate_limits.global_per_second = 6
+    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
+    await asyncio.sleep(1.0)  # let the emulator's global window that counted login and sync run out
+    channels = [ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID]
+    for channel in channels:
+        queue_alerts(
+            repo,
+            f"channel:{channel}",
+            [f"{channel}-{n}" for n in range(5)],
+            rule_id="r1",
+            guild_id=GUILD_ID,
+            now=clock.now,
+        )
+    sink = make_sink(
+        tripwire, channel_rate=Rate(50, 1.0), global_rate=Rate(5, 1.0) if paced else Rate(1000, 1.0)
+    )
+
+    await drain(repo, OutboxDispatcher(repo, [sink], clock), clock)
+
+    for channel in channels:
+        assert titles(bot_messages(discord_emu, channel)) == [f"{channel}-{n}" for n in range(5)]
+    if paced:
+        assert discord_emu.count_429 == 0
+    else:
+        assert discord_emu.count_429 > 0  # the control: without pacing the same burst is refused
