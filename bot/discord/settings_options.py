@@ -141,7 +141,6 @@ def option_for(name: str, info: FieldInfo) -> DetectorOption:
         # `float | None = 0.05`: leaving the option out keeps 0.05, so "off" must be typeable.
         annotation = str
         parse = "nullable"
-        description = f"{description} ('off' to disable)"
     elif origin is Literal:
         values = get_args(inner)
         if all(isinstance(v, str) for v in values):
@@ -164,15 +163,24 @@ def option_for(name: str, info: FieldInfo) -> DetectorOption:
     elif origin in (list, tuple, set, frozenset) or inner in (list, tuple, set, frozenset):
         annotation = str
         parse = "list"
-        description = f"{description} (comma-separated)"
     else:
         # Anything else (a date, a nested model) is typed as text and parsed by pydantic.
         annotation = str
-    if not required and default is not None and parse != "nullable":
-        hint = f" (default {_show(default)})"
-        if len(description.rstrip(".")) + len(hint) <= MAX_DESCRIPTION:
-            description = description.rstrip(".") + hint
-    return DetectorOption(name, option_name, annotation, shorten(description), required, choices, parse)
+    essential = {"list": ["comma-separated"], "nullable": ["'off' to disable"], "value": []}[parse]
+    hint = [f"default {_show(default)}"] if default not in (None, [], ()) else []
+    return DetectorOption(
+        name, option_name, annotation, _describe(description, essential, hint), required, choices, parse
+    )
+
+
+def _describe(text: str, essential: list[str], optional: list[str]) -> str:
+    """Return ``text (notes)`` within Discord's limit: optional notes go first, essential ones never."""
+    base = " ".join(text.split()).rstrip(". ")
+    for notes in (essential + optional, essential):
+        suffix = f" ({'; '.join(notes)})" if notes else ""
+        if len(base) + len(suffix) <= MAX_DESCRIPTION:
+            return base + suffix
+    return shorten(base, MAX_DESCRIPTION - len(suffix)) + suffix
 
 
 def _show(value: Any) -> str:
