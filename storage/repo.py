@@ -165,6 +165,7 @@ class SilenceRow:
     severity: str | None
     starts_at: int
     ends_at: int
+    recurrence: str | None
     created_by: int | None
     reason: str | None
     created_at: int
@@ -188,6 +189,10 @@ _RULE_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
     "rule_json, at, recorded_at, late, silenced_by, inhibited_by"
+)
+_SILENCE_COLUMNS = (
+    "id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, recurrence, created_by, reason,"
+    " created_at"
 )
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
@@ -930,6 +935,13 @@ class Repo:
         ).fetchone()[0]
         return int(value) if value is not None else None
 
+    def outbox_targets(self, event_id: int) -> set[tuple[str, str]]:
+        """Return the (sink, target) pairs an event was queued for."""
+        return {
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
+        }
+
     def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
         """Return the delivered outbox row of an event on a sink (to edit its message later)."""
         row = self.conn.execute(
@@ -951,30 +963,60 @@ class Repo:
         detector: str | None = None,
         rule_id: str | None = None,
         severity: str | None = None,
+        recurrence: str | None = None,
         created_by: int | None = None,
         reason: str | None = None,
         now: int,
     ) -> int:
-        """Store a silence and return its id."""
+        """Store a silence (or a recurring mute window) and return its id."""
         cur = self.conn.execute(
             "INSERT INTO silences (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at,"
-            " created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by, reason, now),
+            " recurrence, created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                guild_id,
+                symbol,
+                detector,
+                rule_id,
+                severity,
+                starts_at,
+                ends_at,
+                recurrence,
+                created_by,
+                reason,
+                now,
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def active_silences(self, now: int, guild_id: int | None = None) -> list[SilenceRow]:
-        """Return silences in force at ``now`` (of one guild plus global ones, or all when None)."""
+        """Return silences in force at ``now`` (of one guild plus global ones, or all when None).
+
+        A recurring mute window is in force when ``now`` falls within its length of the latest repetition
+        of ``starts_at`` (every day or every week).
+        """
         sql = (
-            "SELECT id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by,"
-            " reason, created_at FROM silences WHERE starts_at <= ? AND ends_at > ?"
+            f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE starts_at <= ? AND ("
+            " (recurrence IS NULL AND ends_at > ?)"
+            " OR (recurrence = 'daily' AND (? - starts_at) % 86400000 < ends_at - starts_at)"
+            " OR (recurrence = 'weekly' AND (? - starts_at) % 604800000 < ends_at - starts_at))"
         )
-        params: list[Any] = [now, now]
+        params: list[Any] = [now, now, now, now]
         if guild_id is not None:
             sql += " AND (guild_id = ? OR guild_id IS NULL)"
             params.append(guild_id)
         return [SilenceRow(*r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def silences(self, guild_id: int | None, now: int) -> list[SilenceRow]:
+        """Return a guild's silences that have not ended (recurring ones always), for listing."""
+        return [
+            SilenceRow(*r)
+            for r in self.conn.execute(
+                f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE guild_id IS ? AND (recurrence IS NOT NULL"
+                " OR ends_at > ?) ORDER BY id",
+                (guild_id, now),
+            )
+        ]
 
     def delete_silence(self, silence_id: int, guild_id: int | None) -> bool:
         """Delete a silence of a guild; return False when it does not exist there."""

@@ -170,6 +170,9 @@ CREATE TABLE silences (
     severity TEXT,
     starts_at INTEGER NOT NULL,
     ends_at INTEGER NOT NULL,
+    -- NULL: one window [starts_at, ends_at). 'daily'/'weekly': a mute window that repeats every day/week,
+    -- lasting (ends_at - starts_at) from the time of day/week of starts_at (e.g. a maintenance hour).
+    recurrence TEXT CHECK (recurrence IN ('daily', 'weekly')),
     created_by INTEGER,
     reason TEXT,
     created_at INTEGER NOT NULL,
