@@ -18,7 +18,15 @@ import sqlite_utils
 
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 
-OBSERVATION_TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+HOUR_MS = 3_600_000
+OBSERVATION_TABLES = (
+    "candles",
+    "liquidations",
+    "liquidation_hourly",
+    "funding",
+    "open_interest",
+    "fear_greed",
+)
 STATE_TABLES = (
     "rules",
     "detector_state",
@@ -472,32 +480,55 @@ class Repo:
         ]
 
     def liquidation_totals(self, symbol: str | None, start: int, end: int) -> LiquidationTotals:
-        """Sum liquidated USD by source and position side over [start, end)."""
-        if symbol is None:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE ts >= ? AND ts < ?"
-                " GROUP BY source, side",
-                (start, end),
-            ).fetchall()
+        """Sum liquidated USD by source and position side over [start, end).
+
+        Whole hours come from the trigger-maintained hourly table; only the partial hours at either end
+        read raw rows, so a 7-day window costs the same during a cascade as on a quiet day.
+        """
+        first_hour = -(-start // HOUR_MS) * HOUR_MS
+        last_hour = end // HOUR_MS * HOUR_MS
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        raw_sql = (
+            "SELECT source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+            " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*)"
+            f" FROM liquidations WHERE {where}ts >= ? AND ts < ? GROUP BY source"
+        )
+        parts: list[tuple[str, float, float, int]] = []
+        if first_hour >= last_hour:
+            parts += self.conn.execute(raw_sql, [*params, start, end]).fetchall()
         else:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE symbol = ? AND ts >= ?"
-                " AND ts < ? GROUP BY source, side",
-                (symbol, start, end),
+            parts += self.conn.execute(
+                "SELECT source, SUM(long_usd), SUM(short_usd), SUM(events) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY source",
+                [*params, first_hour, last_hour],
             ).fetchall()
+            if start < first_hour:
+                parts += self.conn.execute(raw_sql, [*params, start, first_hour]).fetchall()
+            if last_hour < end:
+                parts += self.conn.execute(raw_sql, [*params, last_hour, end]).fetchall()
         by_source: dict[str, list[float]] = {}
         long_usd = short_usd = 0.0
         count = 0
-        for source, side, usd, n in rows:
+        for source, long_part, short_part, n in parts:
             pair = by_source.setdefault(source, [0.0, 0.0])
-            if side == "long":
-                pair[0] += usd
-                long_usd += usd
-            else:
-                pair[1] += usd
-                short_usd += usd
-            count += n
+            pair[0] += long_part or 0.0
+            pair[1] += short_part or 0.0
+            long_usd += long_part or 0.0
+            short_usd += short_part or 0.0
+            count += n or 0
         return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
+
+    def liquidation_hours(self, symbol: str | None, start: int, end: int) -> list[tuple[int, float, float]]:
+        """Return (hour, long_usd, short_usd) per hour in [start, end) across sources, oldest first."""
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        return [
+            (int(r[0]), float(r[1]), float(r[2]))
+            for r in self.conn.execute(
+                "SELECT hour, SUM(long_usd), SUM(short_usd) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
+                [*params, start, end],
+            )
+        ]
 
     def liquidation_minutes(self, symbol: str, start: int, end: int) -> list[tuple[str, int, float, float]]:
         """Return (source, minute, long_usd, short_usd) sums per one-minute bucket, oldest first."""

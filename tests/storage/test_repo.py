@@ -63,6 +63,37 @@ def test_liquidation_repeats_are_ignored_and_totals_split_by_side(repo: Repo) ->
     ]
 
 
+def test_hourly_rollup_matches_raw_rows_for_any_window(repo: Repo) -> None:
+    # Synthetic events every 7 minutes over 10 hours, alternating sides and venues.
+    events = [
+        Liquidation(
+            "BTCUSDT",
+            T0 + i * 7 * 60_000,
+            ("binance", "bybit")[i % 2],
+            ("long", "short")[i % 3 == 0],
+            1.0,
+            1.0 + i,
+            100.0 + i,
+        )
+        for i in range(86)
+    ]
+    repo.insert_liquidations(events)
+    repo.insert_liquidations(events[:10])  # ignored repeats must not reach the hourly totals
+    for start, end in [
+        (T0, T0 + 10 * H),
+        (T0 + 13 * 60_000, T0 + 5 * H + 1),
+        (T0 + 61 * 60_000, T0 + 62 * 60_000),
+    ]:
+        inside = [e for e in events if start <= e.ts < end]
+        totals = repo.liquidation_totals("BTCUSDT", start, end)
+        assert totals.count == len(inside)
+        assert totals.long_usd == pytest.approx(sum(e.usd for e in inside if e.side == "long"))
+        assert totals.short_usd == pytest.approx(sum(e.usd for e in inside if e.side == "short"))
+        assert repo.liquidation_totals(None, start, end) == totals
+    hours = repo.liquidation_hours("BTCUSDT", T0, T0 + 2 * H)
+    assert [h for h, _, _ in hours] == [T0, T0 + H]
+
+
 def test_liquidation_buckets_are_replaced_not_added(repo: Repo) -> None:
     bucket = Liquidation("BTCUSDT", T0, "coinglass", "short", 0.0, 0.0, 100.0)
     repo.upsert_liquidation_buckets([bucket])
