@@ -45,13 +45,19 @@ class StrictModel(BaseModel):
 class RetentionConfig(StrictModel):
     """How long observations are kept before `tripwire db prune` (and the daily job) removes them."""
 
+    # Raw liquidation events (one row per forced order); older ones are folded into hourly totals.
     liquidations_days: int = Field(30, ge=1, le=3650)
+    # Hourly liquidation totals per source and side (folded raw events, or an aggregated source's rows).
+    liquidations_hourly_days: int = Field(3650, ge=1, le=36500)
     candles_1m_days: int = Field(90, ge=1, le=3650)
     candles_other_days: int = Field(3650, ge=1, le=36500)
     funding_days: int = Field(730, ge=1, le=36500)
     open_interest_days: int = Field(90, ge=1, le=3650)
     alert_events_days: int = Field(365, ge=1, le=36500)
     delivered_outbox_days: int = Field(14, ge=1, le=3650)
+    # Fold 1m candles into 1h candles and raw liquidations into hourly totals before deleting them, so
+    # charts and long-range comparisons keep working after the detail is gone.
+    downsample: bool = True
 
 
 class StorageConfig(StrictModel):
