@@ -1,4 +1,4 @@
-"""Command-line entry point: ``tripwire run | replay | check-config | show-config | db ...``.
+"""Command-line entry point: ``tripwire run | replay | check-config | show-config | db ... | healthcheck``.
 
 User mistakes (a bad config, a missing token, an unusable database) end with one clear line on stderr
 and a non-zero exit status, never a traceback.
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_db, cli_replay, cli_run
+from bot import cli_db, cli_health, cli_replay, cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_show_config)
 
     cli_db.add_parser(sub)
+    cli_health.add_parser(sub)
     return parser
 
 
