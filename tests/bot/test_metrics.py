@@ -24,6 +24,7 @@ def test_every_metric_type_renders_and_parses_back() -> None:
     errors.inc(2, kind="timeout")
     errors.inc(kind='quote " backslash \\ newline \n end')
     registry.counter("t_plain", "A counter without labels.")
+    assert errors.value(kind="timeout") == 3 and errors.value(kind="never") == 0
     depth = registry.gauge("t_depth", "Help with a backslash \\ and\na second line.")
     depth.set(7)
     depth.inc(-2)
