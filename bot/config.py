@@ -45,9 +45,9 @@ class StrictModel(BaseModel):
 class RetentionConfig(StrictModel):
     """How long observations are kept before `tripwire db prune` (and the daily job) removes them."""
 
-    # Raw liquidation events (one row per forced order); older ones are folded into hourly totals.
+    # Liquidation rows (each forced order, or an aggregated source's buckets); their hourly totals stay.
     liquidations_days: int = Field(30, ge=1, le=3650)
-    # Hourly liquidation totals per source and side (folded raw events, or an aggregated source's rows).
+    # The hourly liquidation totals per symbol and source (the liquidation_hourly rollup).
     liquidations_hourly_days: int = Field(3650, ge=1, le=36500)
     candles_1m_days: int = Field(90, ge=1, le=3650)
     candles_other_days: int = Field(3650, ge=1, le=36500)
@@ -55,8 +55,8 @@ class RetentionConfig(StrictModel):
     open_interest_days: int = Field(90, ge=1, le=3650)
     alert_events_days: int = Field(365, ge=1, le=36500)
     delivered_outbox_days: int = Field(14, ge=1, le=3650)
-    # Fold 1m candles into 1h candles and raw liquidations into hourly totals before deleting them, so
-    # charts and long-range comparisons keep working after the detail is gone.
+    # Fold 1m candles into 1h candles before deleting them, so charts and long-range detectors keep
+    # working after the minutes are gone.
     downsample: bool = True
 
 

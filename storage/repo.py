@@ -38,7 +38,6 @@ STATE_TABLES = (
 )
 
 
-HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 # Outbox statuses that are final: such rows are only history and may be pruned.
 FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")
@@ -1178,8 +1177,10 @@ class Repo:
         """Delete rows older than the policy allows, in chunks of about ``chunk_rows`` per transaction.
 
         Rules, detector and alert state, Fear & Greed values (one row a day) and pending deliveries are
-        never touched. With ``policy.downsample``, 1m candles and raw liquidations are folded into hourly
-        rows in the same transaction that deletes them, so no moment exists where the hour is missing.
+        never touched. Liquidation rows need no folding: the trigger-kept ``liquidation_hourly`` rollup
+        already holds their hourly totals and has its own, longer, retention. With ``policy.downsample``,
+        1m candles are folded into 1h candles in the same transaction that deletes them, so no moment
+        exists where the hour is missing.
         """
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
@@ -1187,12 +1188,13 @@ class Repo:
             # Inside a caller's transaction every chunk would join it and hold the write lock throughout.
             raise RuntimeError("prune() runs its own short transactions; call it outside transaction()")
         pruner = _Pruner(self, now, dry_run, chunk_rows, on_chunk)
-        raw_liq_cutoff = _floor_hour(now - policy.liquidations_days * DAY_MS)
-        pruner.fold_liquidations(raw_liq_cutoff, policy.downsample)
+        # Whole hours only: liquidation_totals() reads whole hours from the rollup and the partial hours at
+        # a window's ends from raw rows, so an hour must never be half pruned.
         pruner.delete_per_symbol(
-            "liquidations",
-            "qty = 0 AND ts < ?",
-            now - policy.liquidations_hourly_days * DAY_MS,
+            "liquidations", "ts < ?", _floor_hour(now - policy.liquidations_days * DAY_MS)
+        )
+        pruner.delete_per_symbol(
+            "liquidation_hourly", "hour < ?", _floor_hour(now - policy.liquidations_hourly_days * DAY_MS)
         )
         pruner.fold_candles(_floor_hour(now - policy.candles_1m_days * DAY_MS), policy.downsample)
         pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
@@ -1238,6 +1240,7 @@ def _floor_hour(ts: int) -> int:
 _KEYS = {
     "candles": "symbol, interval, open_time, source",
     "liquidations": "symbol, ts, source, side, price, qty",
+    "liquidation_hourly": "symbol, hour, source",
     "funding": "symbol, ts, source",
     "open_interest": "symbol, ts, source",
 }
@@ -1256,9 +1259,18 @@ class _Pruner:
         self.chunk_rows = chunk_rows
         self.on_chunk = on_chunk
         self.deleted: dict[str, int] = {
-            t: 0 for t in ("candles", "liquidations", "funding", "open_interest", "outbox", "alert_events")
+            t: 0
+            for t in (
+                "candles",
+                "liquidations",
+                "liquidation_hourly",
+                "funding",
+                "open_interest",
+                "outbox",
+                "alert_events",
+            )
         }
-        self.downsampled: dict[str, int] = {"candles": 0, "liquidations": 0}
+        self.downsampled: dict[str, int] = {"candles": 0}
         self.chunks = 0
 
     def _committed(self, table: str, rows: int) -> None:
@@ -1335,45 +1347,28 @@ class _Pruner:
 
     def fold_candles(self, cutoff: int, downsample: bool) -> None:
         """Delete 1m candles before ``cutoff`` (an hour boundary), first writing their 1h candles."""
-        self._fold(
-            "candles", "open_time", "interval = '1m'", _FOLD_CANDLES, _COUNT_CANDLE_FOLDS, cutoff, downsample
-        )
-
-    def fold_liquidations(self, cutoff: int, downsample: bool) -> None:
-        """Delete raw liquidations before ``cutoff`` (an hour boundary), first adding them to totals."""
-        self._fold(
-            "liquidations", "ts", "qty > 0", _FOLD_LIQUIDATIONS, _COUNT_LIQUIDATION_FOLDS, cutoff, downsample
-        )
-
-    def _fold(
-        self,
-        table: str,
-        time_col: str,
-        detail: str,
-        fold_sql: str,
-        count_sql: str,
-        cutoff: int,
-        downsample: bool,
-    ) -> None:
-        """Fold and delete detail rows window by window; fold and delete share one transaction."""
-        for symbol in self._distinct(table, "symbol"):
+        minute = "symbol = ? AND interval = '1m'"
+        for symbol in self._distinct("candles", "symbol"):
             if self.dry_run:
-                where = f"symbol = ? AND {detail} AND {time_col} < ?"
-                count = self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (symbol, cutoff))
-                self.deleted[table] += int(count.fetchone()[0])
+                count = self.conn.execute(
+                    f"SELECT COUNT(*) FROM candles WHERE {minute} AND open_time < ?", (symbol, cutoff)
+                )
+                self.deleted["candles"] += int(count.fetchone()[0])
                 if downsample:
-                    folds = self.conn.execute(count_sql, (symbol, cutoff)).fetchone()[0]
-                    self.downsampled[table] += int(folds)
+                    folds = self.conn.execute(_COUNT_CANDLE_FOLDS, (symbol, cutoff)).fetchone()[0]
+                    self.downsampled["candles"] += int(folds)
                 continue
-            delete = (
-                f"DELETE FROM {table} WHERE symbol = ? AND {detail} AND {time_col} >= ? AND {time_col} < ?"
-            )
-            for start, end in list(self._fold_windows(table, time_col, detail, symbol, cutoff)):
+            delete = f"DELETE FROM candles WHERE {minute} AND open_time >= ? AND open_time < ?"
+            for start, end in list(
+                self._fold_windows("candles", "open_time", "interval = '1m'", symbol, cutoff)
+            ):
                 with self.repo.transaction():
                     if downsample:
-                        self.downsampled[table] += self.conn.execute(fold_sql, (symbol, start, end)).rowcount
+                        self.downsampled["candles"] += self.conn.execute(
+                            _FOLD_CANDLES, (symbol, start, end)
+                        ).rowcount
                     removed = self.conn.execute(delete, (symbol, start, end)).rowcount
-                self._committed(table, removed)
+                self._committed("candles", removed)
 
     def delete_outbox(self, cutoff: int) -> None:
         """Delete final deliveries older than ``cutoff``, keeping pending ones and open alerts' messages."""
@@ -1422,18 +1417,6 @@ WHERE true
 ON CONFLICT (symbol, interval, open_time, source) DO NOTHING
 """
 
-# Raw events of one (source, side, hour) become one total row (price = qty = 0, the aggregated-row
-# convention of the schema). A total already there can only be an earlier fold of the same hour, so the
-# sums add up.
-_FOLD_LIQUIDATIONS = """
-INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd)
-SELECT symbol, ts - ts % 3600000 AS hour, source, side, 0, 0, SUM(usd)
-FROM liquidations
-WHERE symbol = ? AND qty > 0 AND ts >= ? AND ts < ?
-GROUP BY source, side, hour
-ON CONFLICT (symbol, ts, source, side, price, qty) DO UPDATE SET usd = liquidations.usd + excluded.usd
-"""
-
 # Dry run: the hours a fold would write (candle hours the source has no 1h candle for yet).
 _COUNT_CANDLE_FOLDS = """
 SELECT COUNT(*) FROM (
@@ -1442,11 +1425,5 @@ SELECT COUNT(*) FROM (
         AND NOT EXISTS (SELECT 1 FROM candles x WHERE x.symbol = m.symbol AND x.interval = '1h'
             AND x.open_time = m.open_time - m.open_time % 3600000 AND x.source = m.source)
     GROUP BY m.source, m.open_time / 3600000
-)
-"""
-
-_COUNT_LIQUIDATION_FOLDS = """
-SELECT COUNT(*) FROM (
-    SELECT 1 FROM liquidations WHERE symbol = ? AND qty > 0 AND ts < ? GROUP BY source, side, ts / 3600000
 )
 """

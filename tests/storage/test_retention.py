@@ -95,28 +95,35 @@ def test_rows_older_than_the_policy_go_and_newer_ones_stay(file_repo: Repo) -> N
             Candle("BTCUSDT", "5m", other_cut - 5 * MIN, "binance", 1, 2, 0.5, 1.5, 10.0),
         ]
     )
-    hourly_cut = NOW - 10 * DAY_MS
-    repo.upsert_liquidation_buckets(
-        [
-            Liquidation("BTCUSDT", hourly_cut - HOUR_MS, "coinglass", "short", 0, 0, 1e6),
-            Liquidation("BTCUSDT", hourly_cut + HOUR_MS, "coinglass", "short", 0, 0, 2e6),
-        ]
-    )
+    # An aggregated source's hourly buckets: the rows go after liquidations_days (2), their totals in the
+    # rollup after liquidations_hourly_days (10).
+    hourly_cut = NOW - 10 * DAY_MS - 30 * MIN
+    buckets = [
+        Liquidation("BTCUSDT", hourly_cut - HOUR_MS, "coinglass", "short", 0, 0, 1e6),
+        Liquidation("BTCUSDT", hourly_cut, "coinglass", "short", 0, 0, 2e6),
+        Liquidation("BTCUSDT", NOW - DAY_MS, "coinglass", "long", 0, 0, 3e6),
+    ]
+    repo.upsert_liquidation_buckets(buckets)
     result = repo.prune(POLICY, NOW)
     assert [r.ts for r in repo.funding("BTCUSDT")] == [funding_cut]
     assert [r.ts for r in repo.open_interest("ETHUSDT")] == [oi_cut]
     assert [c.open_time for c in repo.candles("BTCUSDT", "1h")] == [other_cut + HOUR_MS]
     assert repo.candles("BTCUSDT", "5m") == []
-    assert [r.ts for r in repo.liquidations("BTCUSDT", 0, NOW)] == [hourly_cut + HOUR_MS]
+    assert repo.liquidations("BTCUSDT", 0, NOW) == [buckets[2]]
+    assert repo.liquidation_hours("BTCUSDT", 0, NOW) == [
+        (hourly_cut, 0.0, 2e6),
+        (NOW - DAY_MS - 30 * MIN, 3e6, 0.0),
+    ]
     assert result.deleted == {
         "candles": 2,
-        "liquidations": 1,
+        "liquidations": 2,
+        "liquidation_hourly": 1,
         "funding": 1,
         "open_interest": 1,
         "outbox": 0,
         "alert_events": 0,
     }
-    assert not result.dry_run and result.total_deleted == 5
+    assert not result.dry_run and result.total_deleted == 7
 
 
 def test_outbox_keeps_pending_rows_of_any_age_and_open_alerts_messages(file_repo: Repo) -> None:
@@ -209,7 +216,7 @@ def test_one_minute_candles_fold_into_hourly_candles_before_they_go(file_repo: R
     assert result.downsampled["candles"] == 3
 
 
-def test_raw_liquidations_fold_into_hourly_totals_per_source_and_side(file_repo: Repo) -> None:
+def test_raw_liquidations_go_and_their_hourly_totals_stay(file_repo: Repo) -> None:
     repo = file_repo
     cutoff = NOW - 2 * DAY_MS - 30 * MIN
     hour = cutoff - HOUR_MS
@@ -222,32 +229,26 @@ def test_raw_liquidations_fold_into_hourly_totals_per_source_and_side(file_repo:
             Liquidation("BTCUSDT", cutoff + 5, "binance", "short", 96000.0, 1.0, 96000.0),
         ]
     )
-    before = repo.liquidation_totals("BTCUSDT", 0, NOW)
+    before = repo.liquidation_totals("BTCUSDT", hour, NOW)
     result = repo.prune(POLICY, NOW)
-    after = repo.liquidation_totals("BTCUSDT", 0, NOW)
+    assert [r.ts for r in repo.liquidations("BTCUSDT", 0, NOW)] == [cutoff + 5]
+    # Whole hours are read from the rollup, which pruning the raw rows leaves alone.
+    after = repo.liquidation_totals("BTCUSDT", hour, NOW)
     assert _same_totals(after.by_source, before.by_source)
-    folded = repo.liquidations("BTCUSDT", hour, cutoff)
-    assert sorted((r.source, r.side, r.usd, r.price, r.qty) for r in folded) == [
-        ("binance", "long", 94000.0, 0, 0),
-        ("binance", "short", 285200.0, 0, 0),
-        ("bybit", "short", 47500.0, 0, 0),
-    ]
-    assert [r.ts for r in repo.liquidations("BTCUSDT", cutoff, NOW)] == [cutoff + 5]
-    # Single events after folding are only the recent ones.
-    assert [r.ts for r in repo.largest_liquidations("BTCUSDT", 0, NOW)] == [cutoff + 5]
-    assert result.deleted["liquidations"] == 4 and result.downsampled["liquidations"] == 3
+    assert after.count == before.count == 5
+    assert repo.liquidation_hours("BTCUSDT", hour, cutoff) == [(hour, 94000.0, 332700.0)]
+    assert result.deleted["liquidations"] == 4 and result.deleted["liquidation_hourly"] == 0
+    assert result.downsampled == {"candles": 0}
 
 
 def test_without_downsampling_old_detail_is_just_deleted(file_repo: Repo) -> None:
     repo = file_repo
     cutoff = NOW - 2 * DAY_MS - 30 * MIN
     repo.upsert_candles(_minute_candles(cutoff - HOUR_MS, 120))
-    repo.insert_liquidations([Liquidation("BTCUSDT", cutoff - 1, "binance", "short", 1.0, 1.0, 1.0)])
     result = repo.prune(POLICY.model_copy(update={"downsample": False}), NOW)
     assert repo.candles("BTCUSDT", "1h") == []
     assert len(repo.candles("BTCUSDT", "1m")) == 60
-    assert repo.liquidations("BTCUSDT", 0, NOW) == []
-    assert result.downsampled == {"candles": 0, "liquidations": 0}
+    assert result.downsampled == {"candles": 0} and result.deleted["candles"] == 60
 
 
 def _fill_everything(repo: Repo) -> None:
@@ -257,6 +258,13 @@ def _fill_everything(repo: Repo) -> None:
     repo.upsert_candles(_minute_candles(cutoff - 5 * HOUR_MS, 6 * 60, symbol="ETHUSDT"))
     repo.insert_liquidations(
         [Liquidation("BTCUSDT", cutoff - i * MIN, "binance", "short", 1.0, 1.0, 1.0) for i in range(1, 500)]
+    )
+    # 11 days old: past the rollup's retention too, one hourly row each.
+    repo.insert_liquidations(
+        [
+            Liquidation("ETHUSDT", NOW - 11 * DAY_MS - i * HOUR_MS, "okx", "long", 1.0, 1.0, 1.0)
+            for i in range(300)
+        ]
     )
     repo.upsert_funding(
         [Funding("BTCUSDT", NOW - 6 * DAY_MS - i * HOUR_MS, "binance", 0.0001) for i in range(300)]
@@ -308,6 +316,7 @@ def test_each_chunk_is_its_own_short_transaction(file_repo: Repo, tmp_path: Path
     assert {table for table, _ in chunks} == {
         "candles",
         "liquidations",
+        "liquidation_hourly",
         "funding",
         "open_interest",
         "outbox",
@@ -355,7 +364,7 @@ def test_vacuum_returns_freed_space_to_the_disk(tmp_path: Path) -> None:
     ),
     days=st.integers(1, 4),
 )
-def test_folding_keeps_every_dollar_and_every_recent_event(
+def test_pruning_raw_liquidations_keeps_every_dollar_and_every_recent_event(
     events: list[tuple[int, str, str, int]], days: int
 ) -> None:
     db = open_database(":memory:")
