@@ -58,6 +58,13 @@ class DispatcherCounts(Protocol):
     retried: int
 
 
+class EvaluatorCounts(Protocol):
+    """The live evaluator's counters."""
+
+    evaluations: int
+    last_duration_s: float
+
+
 @dataclass(frozen=True, slots=True)
 class Instruments:
     """The metrics code updates directly (the rest are read at scrape time)."""
@@ -91,6 +98,7 @@ def register_tripwire_metrics(
     feeds: Callable[[], Iterable[FeedHealthView]] | None = None,
     engine: EngineCounts | None = None,
     dispatcher: DispatcherCounts | None = None,
+    evaluator: EvaluatorCounts | None = None,
     outbox_depth: Callable[[], int] | None = None,
     gateway_latency: Callable[[], float | None] | None = None,
     started_at: float | None = None,
@@ -148,6 +156,17 @@ def register_tripwire_metrics(
                 ("failed",): float(outbox.failed),
                 ("retried",): float(outbox.retried),
             },
+        )
+    if evaluator is not None:
+        live = evaluator
+        registry.counter_from(
+            "tripwire_evaluations", "Evaluation passes over the rules.", [], lambda: float(live.evaluations)
+        )
+        registry.gauge_from(
+            "tripwire_evaluation_last_duration_seconds",
+            "Time the last evaluation pass took.",
+            [],
+            lambda: live.last_duration_s,
         )
     if outbox_depth is not None:
         registry.gauge_from("tripwire_outbox_depth", "Deliveries waiting in the outbox.", [], outbox_depth)

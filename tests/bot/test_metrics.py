@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.engine import Engine
 from bot.instruments import ingest_counts, register_tripwire_metrics
+from bot.live import LiveEvaluator
 from bot.metrics import Registry, format_value, render
+from bot.notify.outbox import OutboxDispatcher
 from detectors.history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import PruneResult, Repo
@@ -134,20 +137,6 @@ def test_empty_registry_renders_nothing() -> None:
     assert Registry().render() == render([]) == ""
 
 
-@dataclass
-class _Engine:
-    fired: int = 3
-    silenced: int = 1
-    resolved: int = 2
-
-
-@dataclass
-class _Dispatcher:
-    delivered: int = 5
-    failed: int = 1
-    retried: int = 4
-
-
 @dataclass(frozen=True)
 class _Feed:
     name: str
@@ -164,7 +153,13 @@ def test_tripwire_metrics_read_the_live_objects(repo: Repo) -> None:
             Liquidation("ETHUSDT", 2, "bybit", "long", 3300.0, 2.0, 6600.0),
         ]
     )
-    engine = _Engine()
+    # The real objects, so a renamed counter attribute breaks this test rather than the metrics.
+    engine = Engine(repo, MarketHistory(), router=None)  # type: ignore[arg-type]
+    engine.fired, engine.silenced, engine.resolved = 3, 1, 2
+    dispatcher = OutboxDispatcher(repo, [], lambda: 0)
+    dispatcher.delivered, dispatcher.failed, dispatcher.retried = 5, 1, 4
+    evaluator = LiveEvaluator(engine, lambda: 0, interval_seconds=15)
+    evaluator.evaluations, evaluator.last_duration_s = 7, 0.004
     latency: list[float | None] = [math.inf]
     feeds = [
         _Feed("binance_spot", "ok", 1500),
@@ -177,7 +172,8 @@ def test_tripwire_metrics_read_the_live_objects(repo: Repo) -> None:
         ingested=lambda: ingest.counts,
         feeds=lambda: feeds,
         engine=engine,
-        dispatcher=_Dispatcher(),
+        dispatcher=dispatcher,
+        evaluator=evaluator,
         outbox_depth=repo.outbox_depth,
         gateway_latency=lambda: latency[0],
         started_at=1_768_867_200.0,
@@ -203,6 +199,8 @@ def test_tripwire_metrics_read_the_live_objects(repo: Repo) -> None:
     assert values("tripwire_discord_errors", "kind") == {"rate_limited": 1}
     assert values("tripwire_retention_deleted_rows", "table") == {"candles": 10, "outbox": 0}
     assert histogram_rows(families["tripwire_evaluation_duration_seconds"])[2] == 1
+    assert families["tripwire_evaluations"].samples[0].value == 7
+    assert families["tripwire_evaluation_last_duration_seconds"].samples[0].value == 0.004
     assert families["tripwire_start_time_seconds"].samples[0].value == 1_768_867_200.0
     assert families["tripwire_build_info"].samples[0].value == 1
 
