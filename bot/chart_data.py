@@ -67,18 +67,28 @@ def _checked_interval(interval: str) -> int:
         raise UserError(str(exc)) from None
 
 
+def _no_candles(repo: Repo, symbol: str) -> UserError:
+    stored = ", ".join(repo.candle_symbols()) or "none"
+    return UserError(f"no candles of {symbol} are stored (symbols with candles: {stored})")
+
+
+def stored_span(repo: Repo, symbol: str) -> tuple[int, int]:
+    """Return (first open, last close) of a symbol's stored candles, any interval or source."""
+    cover = repo.candle_coverage(symbol)
+    if not cover:
+        raise _no_candles(repo, symbol)
+    first = min(c.first_open for c in cover)
+    last = max(c.last_open + interval_ms(c.interval) for c in cover)
+    return first, last
+
+
 def _coverage(repo: Repo, symbol: str, start: int, end: int) -> list[CandleCoverage]:
     if end <= start:
         raise UserError(f"the window ends ({utc_text(end)}) before it starts ({utc_text(start)})")
     cover = repo.candle_coverage(symbol, start, end)
     if cover:
         return cover
-    everything = repo.candle_coverage(symbol)
-    if not everything:
-        stored = ", ".join(repo.candle_symbols()) or "none"
-        raise UserError(f"no candles of {symbol} are stored (symbols with candles: {stored})")
-    first = min(c.first_open for c in everything)
-    last = max(c.last_open for c in everything)
+    first, last = stored_span(repo, symbol)
     raise UserError(
         f"no {symbol} candles between {utc_text(start)} and {utc_text(end)} UTC "
         f"(stored: {utc_text(first)} to {utc_text(last)})"
@@ -206,7 +216,7 @@ def _liquidations(repo: Repo, symbol: str, start: int, end: int, ms: int) -> tup
     )
 
 
-def _subtitle(window: CandleWindow, start: int, end: int, with_liquidations: bool) -> str:
+def _subtitle(window: CandleWindow, start: int, end: int, liquidation_sources: list[str]) -> str:
     bars = window.bars
     change = (bars[-1].c / bars[0].o - 1) * 100 if bars[0].o else 0.0
     source = (
@@ -219,8 +229,8 @@ def _subtitle(window: CandleWindow, start: int, end: int, with_liquidations: boo
         f"last {_level_text(bars[-1].c)} ({change:+.2f}%)",
         f"candles: {source}",
     ]
-    if with_liquidations:
-        parts.append("liquidations: all stored sources")
+    if liquidation_sources:
+        parts.append(f"liquidations: {', '.join(liquidation_sources)}")
     return "  ·  ".join(parts)
 
 
@@ -258,7 +268,7 @@ def chart_spec_from_repo(
         interval=chosen,
         candles=window.bars,
         title=title or f"{symbol} · {chosen}",
-        subtitle=_subtitle(window, start, end, bool(liquidations)),
+        subtitle=_subtitle(window, start, end, sorted(repo.liquidation_totals(symbol, first, end).by_source)),
         liquidations=liquidations,
         levels=levels_from_rules(rules, symbol),
         markers=markers_from_events((e for e in events if e.symbol == symbol), window.bars, first, end),
