@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_chart, cli_db, cli_replay, cli_run
+from bot import cli_backtest, cli_chart, cli_db, cli_replay, cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_replay.add_parser(sub)
     cli_chart.add_parser(sub)
+    cli_backtest.add_parser(sub)
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to check")
