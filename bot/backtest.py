@@ -28,7 +28,6 @@ from bot.errors import UserError
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
 from bot.rules import rule_row_from_spec
-from detectors.base import MARKET_SYMBOL
 from detectors.registry import detector_classes
 from feeds.replay import recorded_from_repo
 from storage.db import open_database
@@ -132,6 +131,11 @@ class _Collector:
         return [Delivered(row.id) for row in rows]
 
 
+def _defaults() -> Config:
+    # A Config needs one watched symbol to be valid; only its engine defaults are used here.
+    return Config(symbols=["BTCUSDT"])
+
+
 def _problems(exc: ConfigError) -> str:
     return "; ".join(str(p) for p in exc.problems)
 
@@ -142,7 +146,7 @@ def resolve_rule(repo: Repo, rule: RuleInput, config: Config | None = None) -> R
     A table is validated by its detector's Settings (``UserError`` listing the problems); it needs no
     id. The default cooldown of a table or spec without one comes from ``config``.
     """
-    config = config or Config(symbols=["BTCUSDT"])
+    config = config or _defaults()
     if isinstance(rule, RuleRow):
         return rule
     if isinstance(rule, str):
@@ -231,14 +235,9 @@ async def run_backtest(
     # Every Fear & Greed value up to the end: a few thousand rows, and "highest since October" needs them.
     data = recorded_from_repo(repo, symbols, begin - warmup, stop, fear_greed_since=0)
 
-    base = config or Config(symbols=["BTCUSDT"])
-    replay_config = base.model_copy(
-        update={
-            "symbols": [row.symbol if row.symbol != MARKET_SYMBOL else "BTCUSDT"],
-            "rules": [],
-            "routes": [],
-        }
-    )
+    # The engine settings (late threshold) of the caller's config, none of its rules: the sandbox holds
+    # only the rule under test.
+    replay_config = (config or _defaults()).model_copy(update={"rules": [], "routes": []})
     db = open_database(":memory:")
     sandbox = Repo(db)
     try:

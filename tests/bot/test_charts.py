@@ -26,6 +26,7 @@ from bot.routing import AlertRouter
 from feeds.replay import load_directory, parse_time
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
+from storage.rows import Candle
 from tests.conftest import ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -244,3 +245,27 @@ def test_unusable_requests_are_user_errors(
 def test_a_spec_without_candles_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one candle"):
         ChartSpec("BTCUSDT", "1h", (), "empty")
+
+
+def test_minute_candles_are_aggregated_over_days_with_the_partial_hour_last(repo: Repo) -> None:
+    # Synthetic 1m candles (three days and 30 minutes of a made-up price): more than the two days of
+    # 1m the in-memory history keeps by default, which a chart must not silently cut.
+    t0 = parse_time("2026-01-10")
+    minutes = 3 * 24 * 60 + 30
+    repo.upsert_candles(
+        [
+            Candle("BTCUSDT", "1m", t0 + i * 60_000, "binance", 100 + i, 101 + i, 99 + i, 100.5 + i, 1.0)
+            for i in range(minutes)
+        ]
+    )
+    end = t0 + minutes * 60_000
+    spec = chart_spec_from_repo(repo, "BTCUSDT", "1h", t0, end, rules=[], events=[])
+    assert len(spec.candles) == 73
+    assert spec.candles[0].open_time == t0 and spec.candles[-1].open_time == t0 + 72 * H
+    first, last = spec.candles[0], spec.candles[-1]
+    assert (first.o, first.h, first.l, first.c, first.volume) == (100, 160, 99, 159.5, 60)
+    # The hour still forming at the end of the window holds its 30 minutes so far.
+    assert last.volume == 30 and last.c == 100.5 + minutes - 1
+    assert "candles: binance 1m, aggregated" in spec.subtitle
+    # Without an interval: the finest one that fits the window in at most 200 candles (30m: 146 of them).
+    assert chart_spec_from_repo(repo, "BTCUSDT", None, t0, end, rules=[], events=[]).interval == "30m"
