@@ -268,9 +268,32 @@ async def run_backtest(
     )
 
 
-def backtest(repo: Repo, rule: RuleInput, **options: Any) -> BacktestResult:
+def backtest(
+    repo: Repo,
+    rule: RuleInput,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    days: float | None = None,
+    config: Config | None = None,
+    limits: BacktestLimits | None = None,
+    chart: bool = True,
+    theme: Theme = "dark",
+) -> BacktestResult:
     """Run ``run_backtest`` to completion (for the CLI, or ``asyncio.to_thread`` from the bot)."""
-    return asyncio.run(run_backtest(repo, rule, **options))
+    return asyncio.run(
+        run_backtest(
+            repo,
+            rule,
+            start=start,
+            end=end,
+            days=days,
+            config=config,
+            limits=limits,
+            chart=chart,
+            theme=theme,
+        )
+    )
 
 
 def _alert(event: AlertEventRow, announced: bool) -> BacktestAlert:

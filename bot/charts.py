@@ -2,8 +2,9 @@
 
 Everything here is a pure function of a ``ChartSpec``: no database, no Discord, no pyplot. Figures are
 built as ``matplotlib.figure.Figure`` objects and drawn by the Agg canvas, never through pyplot's global
-figure manager, so several charts can render at once in worker threads (the Discord front end renders
-with ``asyncio.to_thread`` to keep the event loop free).
+figure manager, so several charts can render at once in worker threads. The intended use from the bot:
+build the spec on the event loop (``bot.chart_data``: a few indexed queries, milliseconds), then
+``await asyncio.to_thread(render_chart, spec)`` for the 0.1-0.3 s of drawing.
 
 Theme: the PNG has an opaque background in the palette of the chosen theme (``dark`` matches Discord's
 dark chat background, ``light`` its light one). An opaque image reads the same in either Discord theme;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
@@ -162,7 +163,8 @@ class ChartSpec:
     width_px: int = 1200
     height_px: int = 700
     line_threshold: int = LINE_THRESHOLD
-    volume_unit: str = field(default="")
+    # Base asset the volume is counted in ("BTC"), shown on the volume panel.
+    volume_unit: str = ""
 
     def __post_init__(self) -> None:
         if not self.candles:
@@ -201,15 +203,13 @@ def _price_text(value: float) -> str:
 
 
 def _compact(value: float, prefix: str = "") -> str:
+    """Return 950, 1.5k, 12k, 109M: one decimal only while it still matters."""
     magnitude = abs(value)
     sign = "-" if value < 0 else ""
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if magnitude >= size:
-            return (
-                f"{sign}{prefix}{magnitude / size:,.0f}{unit}"
-                if magnitude >= 10 * size
-                else (f"{sign}{prefix}{magnitude / size:,.1f}{unit}")
-            )
+            digits = 0 if magnitude >= 10 * size else 1
+            return f"{sign}{prefix}{magnitude / size:,.{digits}f}{unit}"
     return f"{sign}{prefix}{magnitude:,.0f}"
 
 

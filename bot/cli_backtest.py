@@ -13,7 +13,7 @@ from bot.backtest import BacktestAlert, BacktestLimits, BacktestResult, RuleInpu
 from bot.chart_data import utc_text
 from bot.charts import PALETTES
 from bot.cli_common import open_existing, scenario_data_repo, time_option
-from bot.config import load_config
+from bot.config import RuleSpec, load_config
 from bot.errors import UserError
 from bot.notify.console import alert_json, alert_line
 from storage.repo import Repo, RuleRow
@@ -45,11 +45,10 @@ def summary_line(result: BacktestResult) -> str:
     )
 
 
-def _find_rule(rule_id: str, config_rules: dict[str, Any], repo: Repo, config_name: str) -> RuleInput:
+def _find_rule(rule_id: str, config_rules: dict[str, RuleSpec], repo: Repo, config_name: str) -> RuleInput:
     # The config file first: it is what the user is editing and wants to try before it goes live.
     if rule_id in config_rules:
-        spec: RuleInput = config_rules[rule_id]
-        return spec
+        return config_rules[rule_id]
     if repo.rule(rule_id) is not None:
         return rule_id
     known = ", ".join(config_rules) or "none"
