@@ -12,7 +12,7 @@ from typing import Any
 from bot.backtest import BacktestAlert, BacktestLimits, BacktestResult, RuleInput, backtest
 from bot.chart_data import utc_text
 from bot.charts import PALETTES
-from bot.cli_common import open_existing, scenario_data_repo, time_option
+from bot.cli_common import check_writable, open_existing, scenario_data_repo, time_option, write_output
 from bot.config import RuleSpec, load_config
 from bot.errors import UserError
 from bot.notify.console import alert_json, alert_line
@@ -57,6 +57,8 @@ def _find_rule(rule_id: str, config_rules: dict[str, RuleSpec], repo: Repo, conf
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Backtest one rule (default data: the bundled scenario) and print its alerts and a summary."""
+    if args.chart is not None:
+        check_writable(args.chart)
     with ExitStack() as stack:
         scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
         config_path = Path(args.config) if args.config else scenario / "config.example.toml"
@@ -82,10 +84,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.chart is not None:
         if result.chart_png is None:
             raise UserError(f"no chart for {result.rule.id}: it watches no symbol's candles")
-        try:
-            Path(args.chart).write_bytes(result.chart_png)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.chart}: {exc.strerror or exc}") from None
+        write_output(args.chart, result.chart_png)
     print(summary_line(result), file=sys.stderr if args.format == "jsonl" else sys.stdout)
     return 0
 

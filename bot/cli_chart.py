@@ -9,9 +9,15 @@ from pathlib import Path
 
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.charts import PALETTES, render_chart
-from bot.cli_common import DAY_MS, open_existing, scenario_replayed_repo, time_option
+from bot.cli_common import (
+    DAY_MS,
+    check_writable,
+    open_existing,
+    scenario_replayed_repo,
+    time_option,
+    write_output,
+)
 from bot.config import load_config
-from bot.errors import UserError
 from bot.rules import rule_row_from_spec
 from storage.repo import RuleRow
 from storage.rows import INTERVAL_MS
@@ -22,6 +28,7 @@ DEFAULT_DAYS = 7
 def cmd_chart(args: argparse.Namespace) -> int:
     """Render a chart from a database (default: the bundled scenario, replayed) into a PNG file."""
     symbol = args.symbol.strip().upper()
+    check_writable(args.out)
     with ExitStack() as stack:
         scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
         config_path = Path(args.config) if args.config else scenario / "config.example.toml"
@@ -41,10 +48,7 @@ def cmd_chart(args: argparse.Namespace) -> int:
             rules = [rule_row_from_spec(spec, config, 0) for spec in config.rule_specs()]
         spec = chart_spec_from_repo(repo, symbol, args.interval, start, end, rules, theme=args.theme)
         png = render_chart(spec)
-    try:
-        Path(args.out).write_bytes(png)
-    except OSError as exc:
-        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    write_output(args.out, png)
     marked = len(spec.markers)
     print(
         f"wrote {args.out}: {symbol} {spec.interval}, {len(spec.candles)} candles, "

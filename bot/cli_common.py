@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -35,6 +36,26 @@ def time_option(text: str | None, option: str, *, end_of_day: bool = False) -> i
     if end_of_day and _DATE_ONLY.match(text.strip()):
         value += DAY_MS
     return value
+
+
+def check_writable(path: str) -> None:
+    """Fail before any slow work when ``path`` cannot be written (missing directory, no permission)."""
+    target = Path(path)
+    directory = target.parent
+    if target.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    if not directory.is_dir():
+        raise UserError(f"cannot write {path}: No such file or directory")
+    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UserError(f"cannot write {path}: Permission denied")
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write a file, turning an OS error into a one-line UserError."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def open_existing(path: str) -> Repo:
