@@ -93,3 +93,10 @@ def test_unwritable_output_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["-q", "chart", "-s", "BTCUSDT", "--out", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"tripwire: cannot write {target}: No such file or directory"]
+
+
+def test_a_directory_as_output_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-q", "chart", "-s", "BTCUSDT", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"tripwire: cannot write {tmp_path}: it is a directory"
