@@ -154,7 +154,11 @@ class EngineConfig(StrictModel):
     group_window_seconds: float = Field(20.0, ge=0, le=600)
     # Hard cap per channel; beyond it alerts are summarised in one message.
     channel_max_per_minute: int = Field(10, ge=1, le=60)
+    # While an alert of an `inhibitors` detector fires for a symbol, new alerts of the `inhibited`
+    # detectors for that symbol are folded into its message instead of posted on their own.
     inhibit_lesser_alerts: bool = True
+    inhibitors: list[str] = ["liquidation_cascade", "squeeze"]
+    inhibited: list[str] = ["round_levels", "pct_move", "volume_spike"]
 
 
 class RouteConfig(StrictModel):

@@ -11,9 +11,15 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 
-from detectors.history import MarketHistory
+from detectors.history import (
+    DEFAULT_RETENTION_MS,
+    FUNDING_RETENTION_MS,
+    LIQUIDATION_RETENTION_MS,
+    OPEN_INTEREST_RETENTION_MS,
+    MarketHistory,
+)
 from storage.repo import Repo
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +128,32 @@ class Ingest:
         self.history.add_fear_greed(rows)
         self._count("fear_greed", rows)
         self._notify("fear_greed", frozenset())
+
+    def warm_up(self, symbols: Sequence[str], now: int) -> int:
+        """Load what the in-memory history keeps from the database (at start), returning rows loaded.
+
+        Only the windows the history retains are read, and liquidations are read as per-minute sums, so
+        start-up stays fast however large the database has grown.
+        """
+        loaded = 0
+        history = self.history
+        for symbol in symbols:
+            # Coarse intervals first, so the finest becomes the base the others are aggregated from.
+            for interval in sorted(self.repo.candle_intervals(symbol), key=interval_ms, reverse=True):
+                keep = DEFAULT_RETENTION_MS.get(interval, DEFAULT_RETENTION_MS["1h"])
+                rows = self.repo.candles(symbol, interval, now - keep, now + interval_ms(interval))
+                history.add_candles(rows)
+                loaded += len(rows)
+            for source, minute, long_usd, short_usd in self.repo.liquidation_minutes(
+                symbol, now - LIQUIDATION_RETENTION_MS, now + 1
+            ):
+                history.set_liquidation_bucket(symbol, source, minute, long_usd, short_usd)
+                loaded += 1
+            funding = self.repo.funding(symbol, now - FUNDING_RETENTION_MS, now + 1)
+            history.add_funding(funding)
+            interest = self.repo.open_interest(symbol, now - OPEN_INTEREST_RETENTION_MS, now + 1)
+            history.add_open_interest(interest)
+            loaded += len(funding) + len(interest)
+        fear_greed = self.repo.fear_greed(None, now + 1)
+        history.add_fear_greed(fear_greed)
+        return loaded + len(fear_greed)

@@ -18,7 +18,15 @@ import sqlite_utils
 
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 
-OBSERVATION_TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+HOUR_MS = 3_600_000
+OBSERVATION_TABLES = (
+    "candles",
+    "liquidations",
+    "liquidation_hourly",
+    "funding",
+    "open_interest",
+    "fear_greed",
+)
 STATE_TABLES = (
     "rules",
     "detector_state",
@@ -176,6 +184,7 @@ class SilenceRow:
     severity: str | None
     starts_at: int
     ends_at: int
+    recurrence: str | None
     created_by: int | None
     reason: str | None
     created_at: int
@@ -199,6 +208,10 @@ _RULE_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
     "rule_json, at, recorded_at, late, silenced_by, inhibited_by"
+)
+_SILENCE_COLUMNS = (
+    "id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, recurrence, created_by, reason,"
+    " created_at"
 )
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
@@ -498,31 +511,42 @@ class Repo:
         ]
 
     def liquidation_totals(self, symbol: str | None, start: int, end: int) -> LiquidationTotals:
-        """Sum liquidated USD by source and position side over [start, end)."""
-        if symbol is None:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE ts >= ? AND ts < ?"
-                " GROUP BY source, side",
-                (start, end),
-            ).fetchall()
+        """Sum liquidated USD by source and position side over [start, end).
+
+        Whole hours come from the trigger-maintained hourly table; only the partial hours at either end
+        read raw rows, so a 7-day window costs the same during a cascade as on a quiet day.
+        """
+        first_hour = -(-start // HOUR_MS) * HOUR_MS
+        last_hour = end // HOUR_MS * HOUR_MS
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        raw_sql = (
+            "SELECT source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+            " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*)"
+            f" FROM liquidations WHERE {where}ts >= ? AND ts < ? GROUP BY source"
+        )
+        parts: list[tuple[str, float, float, int]] = []
+        if first_hour >= last_hour:
+            parts += self.conn.execute(raw_sql, [*params, start, end]).fetchall()
         else:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE symbol = ? AND ts >= ?"
-                " AND ts < ? GROUP BY source, side",
-                (symbol, start, end),
+            parts += self.conn.execute(
+                "SELECT source, SUM(long_usd), SUM(short_usd), SUM(events) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY source",
+                [*params, first_hour, last_hour],
             ).fetchall()
+            if start < first_hour:
+                parts += self.conn.execute(raw_sql, [*params, start, first_hour]).fetchall()
+            if last_hour < end:
+                parts += self.conn.execute(raw_sql, [*params, last_hour, end]).fetchall()
         by_source: dict[str, list[float]] = {}
         long_usd = short_usd = 0.0
         count = 0
-        for source, side, usd, n in rows:
+        for source, long_part, short_part, n in parts:
             pair = by_source.setdefault(source, [0.0, 0.0])
-            if side == "long":
-                pair[0] += usd
-                long_usd += usd
-            else:
-                pair[1] += usd
-                short_usd += usd
-            count += n
+            pair[0] += long_part or 0.0
+            pair[1] += short_part or 0.0
+            long_usd += long_part or 0.0
+            short_usd += short_part or 0.0
+            count += n or 0
         return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
 
     def liquidation_buckets(
@@ -531,18 +555,60 @@ class Repo:
         """Return (bucket_start, long_usd, short_usd) of each non-empty bucket with start <= ts < end.
 
         Buckets are ``bucket_ms`` long, aligned on multiples of it shifted by ``phase_ms`` (weeks start on
-        a Monday, not on the epoch's Thursday). Summing in SQL keeps a chart of a busy week from pulling
-        tens of thousands of single liquidations into Python.
+        a Monday, not on the epoch's Thursday). Buckets of whole hours are summed from the hourly rollup
+        (a busy week is a few hundred rows, and it outlives pruned raw rows); finer ones from raw rows.
         """
+        if bucket_ms % HOUR_MS == 0 and phase_ms % HOUR_MS == 0:
+            sql = (
+                "SELECT ((hour - :phase) / :b) * :b + :phase AS bucket, SUM(long_usd), SUM(short_usd)"
+                " FROM liquidation_hourly WHERE symbol = :symbol AND hour >= :start AND hour < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
+        else:
+            sql = (
+                "SELECT ((ts - :phase) / :b) * :b + :phase AS bucket,"
+                " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+                " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
+                " FROM liquidations WHERE symbol = :symbol AND ts >= :start AND ts < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
         rows = self.conn.execute(
-            "SELECT ((ts - :phase) / :b) * :b + :phase AS bucket,"
-            " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
-            " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
-            " FROM liquidations WHERE symbol = :symbol AND ts >= :start AND ts < :end"
-            " GROUP BY bucket ORDER BY bucket",
-            {"phase": phase_ms, "b": bucket_ms, "symbol": symbol, "start": start, "end": end},
+            sql, {"phase": phase_ms, "b": bucket_ms, "symbol": symbol, "start": start, "end": end}
         )
         return [(int(b), float(long_usd), float(short_usd)) for b, long_usd, short_usd in rows]
+
+    def liquidation_hours(self, symbol: str | None, start: int, end: int) -> list[tuple[int, float, float]]:
+        """Return (hour, long_usd, short_usd) per hour in [start, end) across sources, oldest first."""
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        return [
+            (int(r[0]), float(r[1]), float(r[2]))
+            for r in self.conn.execute(
+                "SELECT hour, SUM(long_usd), SUM(short_usd) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
+                [*params, start, end],
+            )
+        ]
+
+    def liquidation_minutes(self, symbol: str, start: int, end: int) -> list[tuple[str, int, float, float]]:
+        """Return (source, minute, long_usd, short_usd) sums per one-minute bucket, oldest first."""
+        return [
+            (r[0], int(r[1]), float(r[2]), float(r[3]))
+            for r in self.conn.execute(
+                "SELECT source, ts - ts % 60000 AS minute,"
+                " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+                " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
+                " FROM liquidations WHERE symbol = ? AND ts >= ? AND ts < ?"
+                " GROUP BY source, minute ORDER BY minute",
+                (symbol, start, end),
+            )
+        ]
+
+    def candle_intervals(self, symbol: str) -> list[str]:
+        """Return the candle intervals stored for a symbol."""
+        return [
+            r[0]
+            for r in self.conn.execute("SELECT DISTINCT interval FROM candles WHERE symbol = ?", (symbol,))
+        ]
 
     def largest_liquidations(
         self, symbol: str | None, start: int, end: int, limit: int = 5
@@ -959,6 +1025,13 @@ class Repo:
         ).fetchone()[0]
         return int(value) if value is not None else None
 
+    def outbox_targets(self, event_id: int) -> set[tuple[str, str]]:
+        """Return the (sink, target) pairs an event was queued for."""
+        return {
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
+        }
+
     def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
         """Return the delivered outbox row of an event on a sink (to edit its message later)."""
         row = self.conn.execute(
@@ -980,30 +1053,60 @@ class Repo:
         detector: str | None = None,
         rule_id: str | None = None,
         severity: str | None = None,
+        recurrence: str | None = None,
         created_by: int | None = None,
         reason: str | None = None,
         now: int,
     ) -> int:
-        """Store a silence and return its id."""
+        """Store a silence (or a recurring mute window) and return its id."""
         cur = self.conn.execute(
             "INSERT INTO silences (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at,"
-            " created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by, reason, now),
+            " recurrence, created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                guild_id,
+                symbol,
+                detector,
+                rule_id,
+                severity,
+                starts_at,
+                ends_at,
+                recurrence,
+                created_by,
+                reason,
+                now,
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def active_silences(self, now: int, guild_id: int | None = None) -> list[SilenceRow]:
-        """Return silences in force at ``now`` (of one guild plus global ones, or all when None)."""
+        """Return silences in force at ``now`` (of one guild plus global ones, or all when None).
+
+        A recurring mute window is in force when ``now`` falls within its length of the latest repetition
+        of ``starts_at`` (every day or every week).
+        """
         sql = (
-            "SELECT id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by,"
-            " reason, created_at FROM silences WHERE starts_at <= ? AND ends_at > ?"
+            f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE starts_at <= ? AND ("
+            " (recurrence IS NULL AND ends_at > ?)"
+            " OR (recurrence = 'daily' AND (? - starts_at) % 86400000 < ends_at - starts_at)"
+            " OR (recurrence = 'weekly' AND (? - starts_at) % 604800000 < ends_at - starts_at))"
         )
-        params: list[Any] = [now, now]
+        params: list[Any] = [now, now, now, now]
         if guild_id is not None:
             sql += " AND (guild_id = ? OR guild_id IS NULL)"
             params.append(guild_id)
         return [SilenceRow(*r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def silences(self, guild_id: int | None, now: int) -> list[SilenceRow]:
+        """Return a guild's silences that have not ended (recurring ones always), for listing."""
+        return [
+            SilenceRow(*r)
+            for r in self.conn.execute(
+                f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE guild_id IS ? AND (recurrence IS NOT NULL"
+                " OR ends_at > ?) ORDER BY id",
+                (guild_id, now),
+            )
+        ]
 
     def delete_silence(self, silence_id: int, guild_id: int | None) -> bool:
         """Delete a silence of a guild; return False when it does not exist there."""

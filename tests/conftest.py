@@ -9,6 +9,19 @@ import pytest
 
 from storage.db import open_database
 from storage.repo import Repo
+from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
+from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
+
+# Emulator fixtures are shared by every test package (feeds and bot end-to-end tests use them too).
+__all__ = [
+    "connected_bot",
+    "discord_config",
+    "discord_emu",
+    "exchange_emu",
+    "http",
+    "make_emulator",
+    "recorded_data",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -1,0 +1,66 @@
+"""Pytest fixtures: a running Discord emulator with discord.py pointed at it, and a bot connector.
+
+tests/emulators/conftest.py imports them; a conftest elsewhere gets them with one line:
+
+    from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu  # noqa: F401
+
+Then:
+
+    async def test_something(discord_emu, connected_bot):
+        async with connected_bot(make_my_bot) as bot:      # a factory or a discord.Client instance
+            reply = await discord_emu.slash("price", {"symbol": "BTCUSDT"})
+
+Override `discord_config` in a test module (or with @pytest.mark.parametrize(..., indirect=True)) to
+change guilds, rate limits or timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+import discord
+import pytest
+
+from .harness import connected_bot as _connected_bot
+from .harness import patch_discord_py
+from .server import DiscordEmulator
+from .state import EmulatorConfig, default_config
+
+BotSource = discord.Client | Callable[[], discord.Client]
+ConnectBot = Callable[..., AbstractAsyncContextManager[discord.Client]]
+
+
+@pytest.fixture
+def discord_config() -> EmulatorConfig:
+    """Return the default one-guild world with a 0.5 s heartbeat (fast, yet well under heartbeat_timeout)."""
+    return default_config(heartbeat_interval_ms=500)
+
+
+def _pending_tasks() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()}
+
+
+@pytest.fixture
+async def discord_emu(discord_config: EmulatorConfig) -> AsyncIterator[DiscordEmulator]:
+    """Yield a running emulator with discord.py's REST base and gateway URL patched to it."""
+    before = _pending_tasks()
+    async with DiscordEmulator(discord_config) as emu:
+        with patch_discord_py(emu):
+            yield emu
+    # Give cancelled tasks one loop turn to finish, then fail on anything the test left running.
+    await asyncio.sleep(0)
+    leaked = [t for t in _pending_tasks() - before if not t.get_name().startswith("pytest")]
+    assert not leaked, f"tasks left running after the test: {leaked}"
+
+
+@pytest.fixture
+def connected_bot(discord_emu: DiscordEmulator) -> ConnectBot:
+    """Return `connect(bot_or_factory, **kw)`: an async context manager yielding a ready, connected bot."""
+
+    def connect(source: BotSource, **kwargs: object) -> AbstractAsyncContextManager[discord.Client]:
+        bot = source if isinstance(source, discord.Client) else source()
+        return _connected_bot(bot, discord_emu, **kwargs)  # type: ignore[arg-type]
+
+    return connect

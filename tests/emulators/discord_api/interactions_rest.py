@@ -1,0 +1,240 @@
+"""REST handlers for interaction callbacks and interaction webhooks (followups, @original edits)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .recording import BodyPart
+from .rest import API_PREFIX, body_of, json_object, json_response
+from .state import InteractionRecord, StoredMessage
+from .world import EPHEMERAL, LOADING, MESSAGE_CHAT_INPUT_COMMAND, MESSAGE_DEFAULT, ApiError, invalid_form
+
+if TYPE_CHECKING:
+    from .server import DiscordEmulator
+
+# Interaction types (discord/enums.py InteractionType).
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+
+# Callback types (discord/enums.py InteractionResponseType).
+CHANNEL_MESSAGE = 4
+DEFERRED_CHANNEL_MESSAGE = 5
+DEFERRED_UPDATE_MESSAGE = 6
+UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
+MODAL = 9
+
+# Which callback types Discord accepts for which interaction type.
+_ALLOWED_CALLBACKS: dict[int, set[int]] = {
+    APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
+    MESSAGE_COMPONENT: {
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+        MODAL,
+    },
+    AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
+    MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE},
+}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true")
+
+
+class InteractionApi:
+    """Route table and handlers for interaction responses, which Discord accepts without a bot token."""
+
+    def __init__(self, emu: DiscordEmulator) -> None:
+        self.emu = emu
+        self.world = emu.world
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the aiohttp routes this class serves."""
+        p = API_PREFIX
+        hook = p + "/webhooks/{webhook_id}/{webhook_token}"
+        return [
+            web.post(p + "/interactions/{interaction_id}/{interaction_token}/callback", self.callback),
+            web.post(hook, self.execute),
+            web.get(hook + "/messages/{message_id}", self.get_message),
+            web.patch(hook + "/messages/{message_id}", self.edit_message),
+            web.delete(hook + "/messages/{message_id}", self.delete_message),
+        ]
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _by_token(self, request: web.Request) -> InteractionRecord:
+        """Return the interaction behind a webhook URL, or 404 10015 Unknown Webhook."""
+        record = self.world.interactions_by_token.get(request.match_info["webhook_token"])
+        if record is None or request.match_info["webhook_id"] != str(self.emu.config.application_id):
+            raise ApiError(404, 10015)
+        return record
+
+    def _target(self, record: InteractionRecord, raw_id: str) -> StoredMessage:
+        """Return @original or a followup of this interaction, or 404 10008."""
+        if raw_id == "@original":
+            message_id = record.original_message_id
+        elif raw_id.isdigit() and int(raw_id) in [*record.followup_ids, record.original_message_id]:
+            message_id = int(raw_id)
+        else:
+            message_id = None
+        msg = self.world.messages.get(message_id) if message_id is not None else None
+        if msg is None or msg.deleted:
+            raise ApiError(404, 10008)
+        return msg
+
+    def _new_message(
+        self,
+        record: InteractionRecord,
+        data: dict[str, Any],
+        files: list[BodyPart],
+        source: str,
+        *,
+        allow_empty: bool = False,
+    ) -> StoredMessage:
+        if record.channel_id is None:
+            raise ApiError(404, 10003)
+        kind = MESSAGE_CHAT_INPUT_COMMAND if record.type == APPLICATION_COMMAND else MESSAGE_DEFAULT
+        msg = self.world.build_message(
+            record.channel_id,
+            data,
+            files,
+            source=source,
+            allow_ephemeral=True,
+            interaction=record,
+            message_type=kind,
+            allow_empty=allow_empty,
+        )
+        msg.interaction_id = record.id
+        return msg
+
+    # -- callback ----------------------------------------------------------------------------------
+
+    async def callback(self, request: web.Request) -> web.Response:
+        """POST /interactions/{id}/{token}/callback: the one initial response (types 4-9)."""
+        raw_id = request.match_info["interaction_id"]
+        record = self.world.interactions.get(int(raw_id)) if raw_id.isdigit() else None
+        if record is None or record.token != request.match_info["interaction_token"]:
+            raise ApiError(404, 10062)
+        if record.callback is not None:
+            raise ApiError(400, 40060)
+        timeout = self.emu.config.interaction_ack_timeout
+        if timeout is not None and time.monotonic() - record.created_at > timeout:
+            # Discord invalidates the token of an interaction not answered within 3 s.
+            raise ApiError(404, 10062)
+        body = json_object(request)
+        files = body_of(request).files
+        try:
+            ctype = int(body["type"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise invalid_form("type", "BASE_TYPE_REQUIRED", "This field is required") from exc
+        if ctype not in _ALLOWED_CALLBACKS.get(record.type, set()):
+            raise invalid_form(
+                "type", "INTERACTION_CALLBACK_TYPE_INVALID", "Interaction callback type is invalid"
+            )
+        data = body.get("data") or {}
+        message: StoredMessage | None = None
+        if ctype == CHANNEL_MESSAGE:
+            message = self._new_message(record, data, files, "interaction")
+            record.original_message_id = message.id
+            record.completed = True
+            self.world.add_message(message)
+        elif ctype == DEFERRED_CHANNEL_MESSAGE:
+            if record.channel_id is None:
+                raise ApiError(404, 10003)
+            # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
+            flags = int(data.get("flags") or 0) & EPHEMERAL
+            message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
+            message.payload["flags"] = flags | LOADING
+            message.loading = True
+            record.original_message_id = message.id
+            self.world.add_message(message)
+        elif ctype in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
+            target = self.world.messages.get(record.component_message_id or 0)
+            if target is None or target.deleted:
+                raise ApiError(404, 10008)
+            record.original_message_id = target.id
+            if ctype == UPDATE_MESSAGE:
+                self.world.edit_message(target, data, files)
+                record.completed = True
+            message = target
+        elif ctype == AUTOCOMPLETE_RESULT:
+            choices = list(data.get("choices") or [])
+            if len(choices) > 25:
+                raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            record.choices = choices
+            record.completed = True
+        elif ctype == MODAL:
+            record.modal = data
+            record.completed = True
+        record.callback = body
+        record.callback_type = ctype
+        self.emu.notify()
+        if not _truthy(request.query.get("with_response")):
+            return web.Response(status=204)
+        interaction: dict[str, Any] = {"id": str(record.id), "type": record.type}
+        response: dict[str, Any] = {"interaction": interaction}
+        if message is not None:
+            interaction["response_message_id"] = str(message.id)
+            interaction["response_message_loading"] = message.loading
+            interaction["response_message_ephemeral"] = message.ephemeral
+            response["resource"] = {"type": ctype, "message": message.payload}
+        else:
+            response["resource"] = {"type": ctype}
+        return json_response(response)
+
+    # -- webhook messages --------------------------------------------------------------------------
+
+    async def execute(self, request: web.Request) -> web.Response:
+        """POST /webhooks/{app}/{token}: a followup; after a defer the first one fills the loading message."""
+        record = self._by_token(request)
+        if record.callback is None:
+            raise ApiError(404, 10015)
+        body = json_object(request)
+        files = body_of(request).files
+        original = self.world.messages.get(record.original_message_id or 0)
+        if original is not None and original.loading and record.callback_type == DEFERRED_CHANNEL_MESSAGE:
+            # Discord: the first followup after a deferred response replaces the "thinking" message and
+            # keeps the ephemeral choice made at defer time; later followups are independent.
+            body = {k: v for k, v in body.items() if k != "flags"}
+            self.world.edit_message(original, body, files)
+            msg = original
+        else:
+            msg = self._new_message(record, body, files, "followup")
+            record.followup_ids.append(msg.id)
+            self.world.add_message(msg)
+        if record.callback_type in (DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE):
+            record.completed = True
+        self.emu.notify()
+        if not _truthy(request.query.get("wait")):
+            return web.Response(status=204)
+        return json_response(msg.payload)
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        """GET @original or a followup."""
+        record = self._by_token(request)
+        return json_response(self._target(record, request.match_info["message_id"]).payload)
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        """PATCH @original or a followup; completes a deferred response."""
+        record = self._by_token(request)
+        msg = self._target(record, request.match_info["message_id"])
+        self.world.edit_message(msg, json_object(request), body_of(request).files)
+        if msg.id == record.original_message_id:
+            record.completed = True
+        self.emu.notify()
+        return json_response(msg.payload)
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        """DELETE @original or a followup: 204."""
+        record = self._by_token(request)
+        msg = self._target(record, request.match_info["message_id"])
+        self.world.delete_message(msg)
+        self.emu.notify()
+        return web.Response(status=204)

@@ -1,0 +1,321 @@
+"""REST handlers for bot-authenticated routes under /api/v10: identity, commands, channels, DMs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .payloads import application_payload, error_body, member_payload, user_payload
+from .recording import BODY_KEY, ParsedBody
+from .world import ApiError, invalid_form
+
+if TYPE_CHECKING:
+    from .server import DiscordEmulator
+
+API_PREFIX = "/api/v10"
+
+# Command names: 1-32 chars, lowercase letters/digits/-/_ (Discord "Application Command Naming").
+_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Return JSON with Content-Type exactly `application/json`.
+
+    discord.py (http.py json_or_text) compares the header with `==`; aiohttp's web.json_response adds
+    "; charset=utf-8", which would make discord.py treat the body as a string.
+    """
+    all_headers = {"Content-Type": "application/json"}
+    all_headers.update(headers or {})
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=all_headers)
+
+
+def error_response(error: ApiError) -> web.Response:
+    """Return the JSON error Discord sends for an ApiError."""
+    return json_response(error_body(error.code, error.message, error.errors), status=error.status)
+
+
+def body_of(request: web.Request) -> ParsedBody:
+    """Return the body the middleware parsed."""
+    return request.get(BODY_KEY) or ParsedBody()
+
+
+def json_object(request: web.Request) -> dict[str, Any]:
+    """Return the request's JSON object (or payload_json) or raise 400 50035."""
+    data = body_of(request).json
+    if not isinstance(data, dict):
+        raise ApiError(400, 50035, "Invalid Form Body")
+    return data
+
+
+def snowflake_param(request: web.Request, name: str, not_found_code: int) -> int:
+    """Return a path snowflake; a non-numeric one is a 404 as on Discord."""
+    raw = request.match_info[name]
+    if not raw.isdigit():
+        raise ApiError(404, not_found_code)
+    return int(raw)
+
+
+def validate_commands(commands: Any) -> list[dict[str, Any]]:
+    """Check a bulk-overwrite body the way Discord does (400 50035 becomes CommandSyncFailure)."""
+    if not isinstance(commands, list):
+        raise invalid_form("_root", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+    seen: set[tuple[str, int]] = set()
+    for i, cmd in enumerate(commands):
+        name = str(cmd.get("name") or "")
+        ctype = int(cmd.get("type") or 1)
+        if not _COMMAND_NAME.match(name) or (ctype == 1 and name != name.lower()):
+            raise invalid_form(f"{i}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+        if (name, ctype) in seen:
+            raise invalid_form(
+                f"{i}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
+            )
+        seen.add((name, ctype))
+        if ctype == 1 and not 1 <= len(str(cmd.get("description") or "")) <= 100:
+            raise invalid_form(
+                f"{i}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
+        _validate_options(cmd.get("options") or [], f"{i}.options")
+    return commands
+
+
+def _validate_options(options: list[dict[str, Any]], path: str) -> None:
+    if len(options) > 25:
+        raise invalid_form(path, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    required_done = False
+    for j, opt in enumerate(options):
+        name = str(opt.get("name") or "")
+        if not _COMMAND_NAME.match(name) or name != name.lower():
+            raise invalid_form(
+                f"{path}.{j}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            )
+        if not 1 <= len(str(opt.get("description") or "")) <= 100:
+            raise invalid_form(
+                f"{path}.{j}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
+        if len(opt.get("choices") or []) > 25:
+            raise invalid_form(
+                f"{path}.{j}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+            )
+        # Discord rejects required options after optional ones.
+        if opt.get("required") and required_done:
+            raise invalid_form(
+                f"{path}.{j}.required",
+                "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                "Required options must be placed before non-required options",
+            )
+        if opt.get("type") not in (1, 2) and not opt.get("required"):
+            required_done = True
+        if opt.get("type") in (1, 2):
+            _validate_options(opt.get("options") or [], f"{path}.{j}.options")
+
+
+class RestApi:
+    """Route table and handlers for the bot's REST calls."""
+
+    def __init__(self, emu: DiscordEmulator) -> None:
+        self.emu = emu
+        self.world = emu.world
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the aiohttp routes this class serves."""
+        p = API_PREFIX
+        return [
+            web.get(p + "/users/@me", self.get_me),
+            web.get(p + "/users/{user_id}", self.get_user),
+            web.post(p + "/users/@me/channels", self.create_dm),
+            web.get(p + "/oauth2/applications/@me", self.get_application),
+            web.get(p + "/gateway", self.get_gateway),
+            web.get(p + "/gateway/bot", self.get_gateway_bot),
+            web.get(p + "/applications/{application_id}/commands", self.get_commands),
+            web.put(p + "/applications/{application_id}/commands", self.put_commands),
+            web.get(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
+            web.put(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            web.get(p + "/guilds/{guild_id}", self.get_guild),
+            web.get(p + "/guilds/{guild_id}/members/{user_id}", self.get_member),
+            web.get(p + "/channels/{channel_id}", self.get_channel),
+            web.get(p + "/channels/{channel_id}/messages", self.list_messages),
+            web.post(p + "/channels/{channel_id}/messages", self.create_message),
+            web.get(p + "/channels/{channel_id}/messages/{message_id}", self.get_message),
+            web.patch(p + "/channels/{channel_id}/messages/{message_id}", self.edit_message),
+            web.delete(p + "/channels/{channel_id}/messages/{message_id}", self.delete_message),
+        ]
+
+    # -- identity ----------------------------------------------------------------------------------
+
+    async def get_me(self, request: web.Request) -> web.Response:
+        """GET /users/@me: the bot user (discord.py login's first call)."""
+        data = user_payload(self.emu.config.bot)
+        data.update({"verified": True, "mfa_enabled": False, "flags": 0, "email": None, "locale": "en-US"})
+        return json_response(data)
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        """GET /users/{id}: a known user or 404 10013."""
+        return json_response(user_payload(self.world.user(snowflake_param(request, "user_id", 10013))))
+
+    async def get_application(self, request: web.Request) -> web.Response:
+        """GET /oauth2/applications/@me: the application (sets Client.application_id)."""
+        return json_response(application_payload(self.emu.config))
+
+    async def get_gateway(self, request: web.Request) -> web.Response:
+        """GET /gateway: the websocket URL (plain clients never call it; sharded ones call /gateway/bot)."""
+        return json_response({"url": self.emu.gateway_url})
+
+    async def get_gateway_bot(self, request: web.Request) -> web.Response:
+        """GET /gateway/bot: URL, one shard and the session start limit (AutoShardedClient reads these)."""
+        return json_response(
+            {
+                "url": self.emu.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 86_400_000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    # -- application commands ----------------------------------------------------------------------
+
+    def _scope(self, request: web.Request) -> int | None:
+        app_id = snowflake_param(request, "application_id", 10002)
+        if app_id != self.emu.config.application_id:
+            raise ApiError(403, 50001)
+        if "guild_id" not in request.match_info:
+            return None
+        guild_id = snowflake_param(request, "guild_id", 10004)
+        if guild_id not in self.world.guilds:
+            raise ApiError(403, 50001)
+        return guild_id
+
+    async def get_commands(self, request: web.Request) -> web.Response:
+        """GET the stored global or guild commands."""
+        return json_response(self.world.commands.get(self._scope(request), []))
+
+    async def put_commands(self, request: web.Request) -> web.Response:
+        """PUT (bulk overwrite) commands; ids stay stable for a name that already existed, as on Discord."""
+        scope = self._scope(request)
+        commands = validate_commands(body_of(request).json)
+        old = {(c["name"], c.get("type", 1)): c for c in self.world.commands.get(scope, [])}
+        stored = []
+        for cmd in commands:
+            item = dict(cmd)
+            item.setdefault("type", 1)
+            prev = old.get((item["name"], item["type"]))
+            item["id"] = prev["id"] if prev else str(self.world.snowflake())
+            item["application_id"] = str(self.emu.config.application_id)
+            item["version"] = str(self.world.snowflake())
+            item.setdefault("description", "")
+            item.setdefault("options", [])
+            # Discord stores and echoes the bitfield as a string; discord.py sends an int.
+            perms = item.get("default_member_permissions")
+            item["default_member_permissions"] = None if perms is None else str(int(perms))
+            if scope is not None:
+                item["guild_id"] = str(scope)
+            stored.append(item)
+        self.world.commands[scope] = stored
+        self.world.command_sync_count[scope] = self.world.command_sync_count.get(scope, 0) + 1
+        self.emu.notify()
+        return json_response(stored)
+
+    # -- guilds ------------------------------------------------------------------------------------
+
+    async def get_guild(self, request: web.Request) -> web.Response:
+        """GET /guilds/{id}: the guild without members/channels, as REST returns it."""
+        guild_id = snowflake_param(request, "guild_id", 10004)
+        guild = self.world.guilds.get(guild_id)
+        if guild is None:
+            raise ApiError(404, 10004)
+        data = self.emu.gateway.guild_payload(guild)
+        for key in ("members", "channels", "threads", "presences", "voice_states", "member_count"):
+            data.pop(key, None)
+        data["approximate_member_count"] = len(guild.members) + 1
+        return json_response(data)
+
+    async def get_member(self, request: web.Request) -> web.Response:
+        """GET /guilds/{id}/members/{user}: a member or 404 10007."""
+        guild = self.world.guilds.get(snowflake_param(request, "guild_id", 10004))
+        if guild is None:
+            raise ApiError(404, 10004)
+        user_id = snowflake_param(request, "user_id", 10013)
+        member = guild.member(user_id)
+        if member is None:
+            raise ApiError(404, 10007)
+        return json_response(member_payload(member))
+
+    # -- channels and messages ---------------------------------------------------------------------
+
+    async def get_channel(self, request: web.Request) -> web.Response:
+        """GET /channels/{id}: 404 10003 if unknown or deleted, 403 50001 if hidden from the bot."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        return json_response(self.world.channel_json(channel))
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """GET /channels/{id}/messages: newest first, honouring limit/before/after."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        limit = max(1, min(100, int(request.query.get("limit", "50"))))
+        before = int(request.query.get("before", "0") or 0)
+        after = int(request.query.get("after", "0") or 0)
+        msgs = [
+            m for m in self.world.messages_in(channel.id) if (not before or m.id < before) and m.id > after
+        ]
+        # With `after` Discord returns the oldest `limit` messages after it; otherwise the newest ones.
+        selected = msgs[:limit] if after else msgs[-limit:]
+        return json_response([m.payload for m in reversed(selected)])
+
+    async def create_message(self, request: web.Request) -> web.Response:
+        """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
+            raise ApiError(403, 50007)
+        body = body_of(request)
+        data = json_object(request)
+        # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
+        # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
+        nonce = data.get("nonce")
+        if data.get("enforce_nonce") and nonce is not None:
+            earlier = self.world.message_with_nonce(channel.id, str(nonce))
+            if earlier is not None:
+                return json_response(earlier.payload)
+        msg = self.world.build_message(channel.id, data, body.files)
+        self.world.add_message(msg)
+        self.emu.notify()
+        return json_response(msg.payload)
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        """GET one message."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
+        return json_response(msg.payload)
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        """PATCH a message the bot sent; editing another user's message gives 403 50005."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
+        if msg.payload["author"]["id"] != str(self.emu.config.bot.id):
+            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        self.world.edit_message(msg, json_object(request), body_of(request).files)
+        self.emu.notify()
+        return json_response(msg.payload)
+
+    async def delete_message(self, request: web.Request) -> web.Response:
+        """DELETE a message: 204 with no body."""
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
+        self.world.delete_message(msg)
+        self.emu.notify()
+        return web.Response(status=204)
+
+    async def create_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {recipient_id}: the DM channel (created once, then reused)."""
+        data = json_object(request)
+        try:
+            user_id = int(data["recipient_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise invalid_form("recipient_id", "BASE_TYPE_REQUIRED", "This field is required") from exc
+        channel = self.world.open_dm(user_id)
+        self.emu.notify()
+        return json_response(self.world.channel_json(channel))

@@ -1,0 +1,124 @@
+"""Send a slash command through a running emulator and print the bot's reply.
+
+    python -m tests.emulators.discord_api.send_command --port 8765 /price symbol:BTCUSDT
+    python -m tests.emulators.discord_api.send_command --port 8765 /alert add level symbol:BTCUSDT price:95000
+    python -m tests.emulators.discord_api.send_command --port 8765 --autocomplete symbol /price symbol:bt
+
+Words before the first `name:value` are the command and its subcommand path; values are converted to
+the option types the bot synced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from .render import describe_embed
+
+
+def parse_command(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Split ["/alert", "add", "symbol:BTC"] into (["alert", "add"], {"symbol": "BTC"})."""
+    path: list[str] = []
+    options: dict[str, str] = {}
+    for word in words:
+        name, sep, value = word.partition(":")
+        if sep and name:
+            options[name] = value
+        elif options:
+            raise ValueError(f"{word!r}: subcommands must come before options")
+        else:
+            path.extend(word.lstrip("/").split())
+    if not path:
+        raise ValueError("no command given")
+    return path, options
+
+
+def post(url: str, payload: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any]]:
+    """POST JSON and return (status, JSON body), also for error statuses."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def format_reply(reply: dict[str, Any]) -> str:
+    """Return the reply as the user would read it."""
+    kind = "ephemeral" if reply.get("ephemeral") else "public"
+    if reply.get("deferred"):
+        kind += ", deferred"
+    lines = [f"reply ({kind})"]
+    if reply.get("content"):
+        lines.append(f"  {reply['content']}")
+    lines.extend(f"  embed {describe_embed(e)}" for e in reply.get("embeds") or [])
+    for att in reply.get("attachments") or []:
+        lines.append(f"  file {att['filename']} ({att['size']} bytes, {att['content_type']}) {att['url']}")
+    for row in reply.get("components") or []:
+        for comp in row.get("components") or []:
+            if comp.get("type") == 2:
+                lines.append(f"  button [{comp.get('label')}] custom_id={comp.get('custom_id')}")
+    for followup in reply.get("followups") or []:
+        lines.append(f"  followup {followup.get('content')!r} ({len(followup.get('embeds') or [])} embeds)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Send the command and print the reply; exit 1 on an error or timeout."""
+    parser = argparse.ArgumentParser(prog="python -m tests.emulators.discord_api.send_command")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--guild", help="guild id (default: the first guild)")
+    parser.add_argument("--channel", help="channel id (default: the guild's first channel)")
+    parser.add_argument("--user", help="invoking user id (default: the guild's first member)")
+    parser.add_argument("--permissions", help="member permissions bitfield, e.g. 8 for Administrator")
+    parser.add_argument("--autocomplete", metavar="OPTION", help="ask for autocomplete choices of OPTION")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    parser.add_argument("command", nargs="+", help="/name [group] [sub] option:value ...")
+    args = parser.parse_args(argv)
+    try:
+        path, options = parse_command(args.command)
+    except ValueError as exc:
+        parser.error(str(exc))
+    payload: dict[str, Any] = {
+        "name": path,
+        "options": options,
+        "guild_id": args.guild,
+        "channel_id": args.channel,
+        "user_id": args.user,
+        "permissions": args.permissions,
+        "timeout": args.timeout,
+    }
+    base = f"http://{args.host}:{args.port}/_control"
+    endpoint = "/slash"
+    if args.autocomplete:
+        payload["focused"] = args.autocomplete
+        endpoint = "/autocomplete"
+    try:
+        status, body = post(base + endpoint, payload, args.timeout + 5)
+    except OSError as exc:
+        print(f"cannot reach the emulator at {base}: {exc}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"error {status}: {body.get('error', body)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body, indent=2))
+    elif args.autocomplete:
+        for choice in body["choices"]:
+            print(f"{choice['name']} = {choice['value']!r}")
+    else:
+        print(format_reply(body))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,380 @@
+"""Configuration of the emulated Discord world and the state the emulator keeps while it runs."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# Discord's epoch (2015-01-01T00:00:00Z) in milliseconds; snowflakes encode milliseconds since then.
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+# Permission bits, as in discord/permissions.py (Permissions.<name>.flag).
+ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+USE_APPLICATION_COMMANDS = 1 << 31
+ALL_PERMISSIONS = (1 << 53) - 1
+
+#: What @everyone may do in a freshly created Discord server (the parts a bot cares about).
+DEFAULT_EVERYONE_PERMISSIONS = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_APPLICATION_COMMANDS
+)
+
+# Channel types (discord/enums.py ChannelType).
+GUILD_TEXT = 0
+DM = 1
+
+# 10 MiB: the upload limit Discord gives bots in servers without boosts; sent as attachment_size_limit.
+DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+
+
+class SnowflakeFactory:
+    """Make real Discord snowflakes, so `discord.utils.snowflake_time()` gives the creation time."""
+
+    def __init__(self, worker: int = 1) -> None:
+        self._worker = worker & 0x1F
+        self._increment = itertools.count()
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def __call__(self) -> int:
+        """Return a new snowflake, strictly greater than the previous one."""
+        with self._lock:
+            ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+            value = (ms << 22) | (self._worker << 17) | (next(self._increment) & 0xFFF)
+            self._last = max(value, self._last + 1)
+            return self._last
+
+
+@dataclass
+class UserConfig:
+    """A Discord user (or the bot user) that the emulated world knows."""
+
+    id: int
+    username: str
+    bot: bool = False
+    global_name: str | None = None
+    # A user who blocks DMs from server members: sending them a DM gives 403 code 50007.
+    dms_closed: bool = False
+
+
+@dataclass
+class RoleConfig:
+    """A guild role; the role whose id equals the guild id is @everyone."""
+
+    id: int
+    name: str
+    permissions: int = 0
+    position: int = 1
+    color: int = 0
+
+
+@dataclass
+class ChannelConfig:
+    """A text channel in a guild."""
+
+    id: int
+    name: str
+    type: int = GUILD_TEXT
+    position: int = 0
+    topic: str | None = None
+    # False models a channel whose overwrites deny the bot VIEW_CHANNEL: REST gives 403 code 50001.
+    bot_can_view: bool = True
+
+
+@dataclass
+class MemberConfig:
+    """A user's membership of a guild."""
+
+    user: UserConfig
+    roles: list[int] = field(default_factory=list)
+    nick: str | None = None
+
+
+@dataclass
+class GuildConfig:
+    """A guild (server) the bot is in, with its roles, text channels and members."""
+
+    id: int
+    name: str
+    owner_id: int
+    channels: list[ChannelConfig] = field(default_factory=list)
+    members: list[MemberConfig] = field(default_factory=list)
+    roles: list[RoleConfig] = field(default_factory=list)
+    everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS
+    # The bot's own computed permissions, sent as app_permissions in interactions.
+    bot_permissions: int = DEFAULT_EVERYONE_PERMISSIONS
+
+    def everyone_role(self) -> RoleConfig:
+        """Return the @everyone role (created on demand, id = guild id)."""
+        for role in self.roles:
+            if role.id == self.id:
+                return role
+        role = RoleConfig(id=self.id, name="@everyone", permissions=self.everyone_permissions, position=0)
+        self.roles.insert(0, role)
+        return role
+
+    def member(self, user_id: int) -> MemberConfig | None:
+        """Return the member with this user id, if any."""
+        return next((m for m in self.members if m.user.id == user_id), None)
+
+    def permissions_of(self, user_id: int) -> int:
+        """Compute a member's guild-level permissions the way Discord does (owner and admin get all)."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.member(user_id)
+        value = self.everyone_role().permissions
+        if member is not None:
+            for role in self.roles:
+                if role.id in member.roles:
+                    value |= role.permissions
+        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
+
+@dataclass
+class RateLimitRule:
+    """`limit` requests per `per` seconds in one bucket."""
+
+    limit: int
+    per: float
+
+
+@dataclass
+class RateLimitConfig:
+    """Per-route buckets and the global limit, with Discord's defaults for message creation."""
+
+    enabled: bool = True
+    # POST /channels/{channel_id}/messages: 5 per 5 s per channel, as Discord documents for bots.
+    message_create: RateLimitRule = field(default_factory=lambda: RateLimitRule(5, 5.0))
+    # Followups/edits through an interaction token (per webhook id + token).
+    webhook: RateLimitRule = field(default_factory=lambda: RateLimitRule(5, 2.0))
+    # Every other bot route, per route and major parameter.
+    default: RateLimitRule = field(default_factory=lambda: RateLimitRule(50, 1.0))
+    # Route-specific overrides keyed by "METHOD /template",
+    # e.g. "PATCH /channels/{channel_id}/messages/{message_id}".
+    routes: dict[str, RateLimitRule] = field(default_factory=dict)
+    # Requests per second across all bot-authenticated routes.
+    global_per_second: int = 50
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything needed to start an emulator: identities, guilds, timings and limits."""
+
+    token: str = "emulator-bot-token"
+    bot: UserConfig = field(
+        default_factory=lambda: UserConfig(id=1_190_000_000_000_000_001, username="Tripwire", bot=True)
+    )
+    application_id: int = 1_190_000_000_000_000_001
+    application_name: str = "Tripwire"
+    app_owner: UserConfig = field(
+        default_factory=lambda: UserConfig(id=1_190_000_000_000_000_100, username="owner")
+    )
+    guilds: list[GuildConfig] = field(default_factory=list)
+    # Users known to the world but not in any guild (for DMs and user options).
+    users: list[UserConfig] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+    heartbeat_interval_ms: int = 41_250
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT
+    # Discord drops an interaction not answered within 3 s (callback then gives 404 code 10062).
+    # None disables the check.
+    interaction_ack_timeout: float | None = 3.0
+
+    def all_users(self) -> dict[int, UserConfig]:
+        """Return every user the world knows by id (bot, app owner, members, extra users)."""
+        users: dict[int, UserConfig] = {self.bot.id: self.bot, self.app_owner.id: self.app_owner}
+        for guild in self.guilds:
+            for member in guild.members:
+                users[member.user.id] = member.user
+        for user in self.users:
+            users[user.id] = user
+        return users
+
+
+# Stable ids for the default world, so tests and the standalone CLI can name them.
+GUILD_ID = 1_190_000_000_000_001_000
+ALERTS_CHANNEL_ID = 1_190_000_000_000_001_101
+GENERAL_CHANNEL_ID = 1_190_000_000_000_001_102
+PRIVATE_CHANNEL_ID = 1_190_000_000_000_001_103
+MOD_ROLE_ID = 1_190_000_000_000_001_201
+OWNER_ID = 1_190_000_000_000_002_001
+MEMBER_ID = 1_190_000_000_000_002_002
+CLOSED_DMS_ID = 1_190_000_000_000_002_003
+MOD_ID = 1_190_000_000_000_002_004
+
+
+def default_config(**overrides: Any) -> EmulatorConfig:
+    """Return a one-guild world: #alerts, #general, a channel hidden from the bot, four members."""
+    owner = UserConfig(id=OWNER_ID, username="alice", global_name="Alice")
+    member = UserConfig(id=MEMBER_ID, username="bob", global_name="Bob")
+    closed = UserConfig(id=CLOSED_DMS_ID, username="carol", global_name="Carol", dms_closed=True)
+    mod = UserConfig(id=MOD_ID, username="dave", global_name="Dave")
+    guild = GuildConfig(
+        id=GUILD_ID,
+        name="Tripwire Test Server",
+        owner_id=OWNER_ID,
+        roles=[RoleConfig(id=MOD_ROLE_ID, name="Moderator", permissions=MANAGE_GUILD, position=1)],
+        channels=[
+            ChannelConfig(id=ALERTS_CHANNEL_ID, name="alerts", position=0),
+            ChannelConfig(id=GENERAL_CHANNEL_ID, name="general", position=1),
+            ChannelConfig(id=PRIVATE_CHANNEL_ID, name="staff-only", position=2, bot_can_view=False),
+        ],
+        members=[
+            MemberConfig(user=owner),
+            MemberConfig(user=member),
+            MemberConfig(user=closed),
+            MemberConfig(user=mod, roles=[MOD_ROLE_ID]),
+        ],
+    )
+    config = EmulatorConfig(guilds=[guild], app_owner=owner)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@dataclass
+class ChannelRecord:
+    """A channel as the emulator tracks it at run time (guild text channel or DM)."""
+
+    id: int
+    type: int
+    name: str | None = None
+    guild_id: int | None = None
+    position: int = 0
+    topic: str | None = None
+    recipient_id: int | None = None
+    bot_can_view: bool = True
+    deleted: bool = False
+
+
+@dataclass
+class StoredAttachment:
+    """A file the bot uploaded, with its exact bytes."""
+
+    id: int
+    filename: str
+    data: bytes = field(repr=False)
+    content_type: str | None
+    url: str
+    description: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Return the size in bytes."""
+        return len(self.data)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the attachment object; discord/message.py Attachment requires url and proxy_url."""
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url,
+            "content_type": self.content_type,
+        }
+        if self.description is not None:
+            payload["description"] = self.description
+        if self.width is not None and self.height is not None:
+            payload["width"] = self.width
+            payload["height"] = self.height
+        return payload
+
+
+@dataclass
+class StoredMessage:
+    """A message as it stands now, plus every earlier version and whether it was deleted."""
+
+    id: int
+    channel_id: int
+    payload: dict[str, Any] = field(repr=False)
+    attachment_files: list[StoredAttachment] = field(default_factory=list, repr=False)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    deleted: bool = False
+    # "channel" (REST send), "interaction" (callback), "followup", "user" (sent by a simulated user).
+    source: str = "channel"
+    interaction_id: int | None = None
+    # True while a deferred ("thinking") response is still waiting for its content.
+    loading: bool = False
+
+    def __repr__(self) -> str:
+        files = [a.filename for a in self.attachment_files]
+        return (
+            f"<StoredMessage id={self.id} channel={self.channel_id} content={self.content!r} "
+            f"embeds={len(self.embeds)} files={files} edits={self.edits} deleted={self.deleted}>"
+        )
+
+    @property
+    def content(self) -> str:
+        """Return the current text content."""
+        return str(self.payload.get("content") or "")
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        """Return the current embeds as dicts."""
+        return list(self.payload.get("embeds") or [])
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """Return the current component rows as dicts."""
+        return list(self.payload.get("components") or [])
+
+    @property
+    def flags(self) -> int:
+        """Return the message flags bitfield."""
+        return int(self.payload.get("flags") or 0)
+
+    @property
+    def ephemeral(self) -> bool:
+        """Return whether only the invoking user can see the message (flag 64)."""
+        return bool(self.flags & 64)
+
+    @property
+    def attachments(self) -> list[StoredAttachment]:
+        """Return the current attachments with their bytes."""
+        return list(self.attachment_files)
+
+    @property
+    def edits(self) -> int:
+        """Return how many times the message was edited."""
+        return len(self.history)
+
+
+@dataclass
+class InteractionRecord:
+    """One interaction the emulator dispatched and everything the bot did in answer."""
+
+    id: int
+    token: str
+    type: int
+    payload: dict[str, Any]
+    channel_id: int | None
+    guild_id: int | None
+    user_id: int
+    created_at: float
+    callback: dict[str, Any] | None = None
+    callback_type: int | None = None
+    original_message_id: int | None = None
+    followup_ids: list[int] = field(default_factory=list)
+    # Message the component was on (type 3 interactions).
+    component_message_id: int | None = None
+    # Set once a deferred (5/6) response got its content via edit or first followup.
+    completed: bool = False
+    choices: list[dict[str, Any]] | None = None
+    modal: dict[str, Any] | None = None

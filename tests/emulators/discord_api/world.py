@@ -1,0 +1,463 @@
+"""The emulated Discord world at run time: channels, messages, commands and interactions."""
+
+from __future__ import annotations
+
+import copy
+import mimetypes
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .payloads import channel_payload, iso_now, member_payload, snowflake_iso, user_payload
+from .recording import BodyPart
+from .state import (
+    DM,
+    ChannelRecord,
+    EmulatorConfig,
+    GuildConfig,
+    InteractionRecord,
+    SnowflakeFactory,
+    StoredAttachment,
+    StoredMessage,
+    UserConfig,
+)
+
+# Message flags (discord/flags.py MessageFlags).
+SUPPRESS_EMBEDS = 1 << 2
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_COMPONENTS_V2 = 1 << 15
+# Flags a bot may set when creating a message; anything else is silently dropped, as Discord does.
+SETTABLE_FLAGS = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+
+# Message types (discord/enums.py MessageType).
+MESSAGE_DEFAULT = 0
+MESSAGE_CHAT_INPUT_COMMAND = 20
+
+_MENTION = re.compile(r"<@!?(\d+)>")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ApiError(Exception):
+    """An error Discord would answer with: HTTP status plus JSON error code and optional field errors."""
+
+    def __init__(
+        self, status: int, code: int, message: str | None = None, errors: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"{status} code {code}: {message or ''}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+
+
+def _field_error(path: str, code: str, message: str) -> dict[str, Any]:
+    """Build Discord's nested `errors` object for one field path like "embeds.0.title"."""
+    node: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for key in reversed(path.split(".")):
+        node = {key: node}
+    return node
+
+
+def invalid_form(path: str, code: str, message: str) -> ApiError:
+    """Return a 400 code 50035 Invalid Form Body error for one field."""
+    return ApiError(400, 50035, "Invalid Form Body", _field_error(path, code, message))
+
+
+def _too_long(path: str, limit: int) -> ApiError:
+    return invalid_form(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
+# Embed limits from Discord's docs ("Embed Limits").
+_EMBED_TEXT_LIMITS = (("title", 256), ("description", 4096))
+
+
+def validate_embeds(embeds: list[dict[str, Any]]) -> None:
+    """Raise the 400 Discord gives for embeds over its documented limits."""
+    if len(embeds) > 10:
+        raise _too_long("embeds", 10)
+    total = 0
+    for i, embed in enumerate(embeds):
+        for key, limit in _EMBED_TEXT_LIMITS:
+            text = embed.get(key) or ""
+            if len(text) > limit:
+                raise _too_long(f"embeds.{i}.{key}", limit)
+            total += len(text)
+        fields = embed.get("fields") or []
+        if len(fields) > 25:
+            raise _too_long(f"embeds.{i}.fields", 25)
+        for j, fld in enumerate(fields):
+            for key, limit in (("name", 256), ("value", 1024)):
+                text = str(fld.get(key) or "")
+                if not text:
+                    raise invalid_form(
+                        f"embeds.{i}.fields.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required"
+                    )
+                if len(text) > limit:
+                    raise _too_long(f"embeds.{i}.fields.{j}.{key}", limit)
+                total += len(text)
+        footer = (embed.get("footer") or {}).get("text") or ""
+        author = (embed.get("author") or {}).get("name") or ""
+        if len(footer) > 2048:
+            raise _too_long(f"embeds.{i}.footer.text", 2048)
+        if len(author) > 256:
+            raise _too_long(f"embeds.{i}.author.name", 256)
+        total += len(footer) + len(author)
+    if total > 6000:
+        raise invalid_form("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Return (width, height) of a PNG from its IHDR chunk, or None for other data."""
+    if len(data) >= 24 and data.startswith(_PNG_SIGNATURE):
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return None
+
+
+def _file_index(part: BodyPart) -> int | None:
+    """Return N for a part named files[N] (discord/http.py handle_message_parameters names them so)."""
+    match = re.fullmatch(r"files\[(\d+)\]", part.name)
+    if match:
+        return int(match.group(1))
+    match = re.fullmatch(r"file(\d*)", part.name)
+    if match:
+        return int(match.group(1) or 0)
+    return None
+
+
+class World:
+    """Hold and change the emulated state; tell listeners about message events."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.snowflake = SnowflakeFactory()
+        self.users: dict[int, UserConfig] = config.all_users()
+        self.guilds: dict[int, GuildConfig] = {g.id: g for g in config.guilds}
+        self.channels: dict[int, ChannelRecord] = {}
+        self.dm_channels: dict[int, int] = {}
+        self.messages: dict[int, StoredMessage] = {}
+        self.channel_messages: dict[int, list[int]] = {}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}
+        self.command_sync_count: dict[int | None, int] = {}
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.interactions_by_token: dict[str, InteractionRecord] = {}
+        self.base_url = "http://127.0.0.1"
+        # Called as listener(event, message) for "MESSAGE_CREATE" / "MESSAGE_UPDATE" / "MESSAGE_DELETE".
+        self.message_listeners: list[Callable[[str, StoredMessage], None]] = []
+        for guild in config.guilds:
+            guild.everyone_role()
+            for ch in guild.channels:
+                self.channels[ch.id] = ChannelRecord(
+                    id=ch.id,
+                    type=ch.type,
+                    name=ch.name,
+                    guild_id=guild.id,
+                    position=ch.position,
+                    topic=ch.topic,
+                    bot_can_view=ch.bot_can_view,
+                )
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def guild_channels(self, guild_id: int) -> list[ChannelRecord]:
+        """Return the guild's channels in position order (deleted ones included)."""
+        return sorted(
+            (c for c in self.channels.values() if c.guild_id == guild_id), key=lambda c: (c.position, c.id)
+        )
+
+    def channel_for_bot(self, channel_id: int) -> ChannelRecord:
+        """Return a channel the bot may use, or raise 404 10003 / 403 50001 like Discord."""
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.deleted:
+            raise ApiError(404, 10003)
+        if not channel.bot_can_view:
+            raise ApiError(403, 50001)
+        return channel
+
+    def message_in(self, channel_id: int, message_id: int) -> StoredMessage:
+        """Return a live message in a channel, or raise 404 10008."""
+        msg = self.messages.get(message_id)
+        if msg is None or msg.deleted or msg.channel_id != channel_id:
+            raise ApiError(404, 10008)
+        return msg
+
+    def user(self, user_id: int) -> UserConfig:
+        """Return a known user, or raise 404 10013."""
+        user = self.users.get(user_id)
+        if user is None:
+            raise ApiError(404, 10013)
+        return user
+
+    def open_dm(self, user_id: int) -> ChannelRecord:
+        """Return the DM channel with a user, creating it (Discord returns the same channel each time)."""
+        self.user(user_id)
+        channel_id = self.dm_channels.get(user_id)
+        if channel_id is None:
+            channel_id = self.snowflake()
+            self.channels[channel_id] = ChannelRecord(id=channel_id, type=DM, recipient_id=user_id)
+            self.dm_channels[user_id] = channel_id
+        return self.channels[channel_id]
+
+    def channel_json(self, channel: ChannelRecord) -> dict[str, Any]:
+        """Return the channel object Discord would send for this channel."""
+        return channel_payload(channel, self.config)
+
+    # -- messages ----------------------------------------------------------------------------------
+
+    def _attachments(
+        self, channel_id: int, body: dict[str, Any], files: list[BodyPart], keep: list[StoredAttachment]
+    ) -> list[StoredAttachment]:
+        """Turn body `attachments` + files[N] parts into stored attachments (kept ones first by id)."""
+        by_index = {idx: part for part in files if (idx := _file_index(part)) is not None}
+        described = body.get("attachments")
+        result: list[StoredAttachment] = []
+        entries: list[dict[str, Any]]
+        if described is None:
+            entries = [{"id": idx} for idx in sorted(by_index)]
+            result.extend(keep)
+        else:
+            entries = []
+            existing = {a.id: a for a in keep}
+            for i, entry in enumerate(described):
+                try:
+                    ident = int(entry.get("id"))
+                except (TypeError, ValueError) as exc:
+                    raise invalid_form(
+                        f"attachments.{i}.id", "BASE_TYPE_REQUIRED", "This field is required"
+                    ) from exc
+                if ident in existing:
+                    result.append(existing[ident])
+                elif ident in by_index:
+                    entries.append(entry)
+                else:
+                    raise invalid_form(
+                        f"attachments.{i}", "ATTACHMENT_NOT_FOUND", "Attachment data not found"
+                    )
+        total = 0
+        for entry in entries:
+            part = by_index[int(entry["id"])]
+            filename = str(entry.get("filename") or part.filename or "file")
+            att_id = self.snowflake()
+            size = png_size(part.data)
+            result.append(
+                StoredAttachment(
+                    id=att_id,
+                    filename=filename,
+                    data=part.data,
+                    content_type=mimetypes.guess_type(filename)[0] or part.content_type,
+                    url=f"{self.base_url}/_cdn/attachments/{channel_id}/{att_id}/{filename}",
+                    description=entry.get("description"),
+                    width=size[0] if size else None,
+                    height=size[1] if size else None,
+                )
+            )
+            total += len(part.data)
+        if total > self.config.attachment_size_limit:
+            raise ApiError(413, 40005)
+        return result
+
+    @staticmethod
+    def _embeds(embeds: list[dict[str, Any]], attachments: list[StoredAttachment]) -> list[dict[str, Any]]:
+        """Normalise embeds as Discord echoes them: type "rich", attachment:// URLs resolved."""
+        by_name = {a.filename: a for a in attachments}
+        result = []
+        for raw in embeds:
+            embed = copy.deepcopy(raw)
+            embed.setdefault("type", "rich")
+            for key in ("image", "thumbnail", "footer", "author"):
+                sub = embed.get(key)
+                if not isinstance(sub, dict):
+                    continue
+                url_key = "url" if key in ("image", "thumbnail") else "icon_url"
+                url = sub.get(url_key)
+                if isinstance(url, str) and url.startswith("attachment://"):
+                    att = by_name.get(url.removeprefix("attachment://"))
+                    if att is not None:
+                        sub[url_key] = att.url
+                        sub["proxy_" + url_key] = att.url
+                        if att.width is not None and key in ("image", "thumbnail"):
+                            sub["width"], sub["height"] = att.width, att.height
+            result.append(embed)
+        return result
+
+    def _mentions(self, content: str) -> list[dict[str, Any]]:
+        users = [self.users[int(m)] for m in _MENTION.findall(content) if int(m) in self.users]
+        return [user_payload(u) for u in users]
+
+    def build_message(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        files: list[BodyPart],
+        *,
+        author: UserConfig | None = None,
+        source: str = "channel",
+        allow_ephemeral: bool = False,
+        interaction: InteractionRecord | None = None,
+        message_type: int = MESSAGE_DEFAULT,
+        allow_empty: bool = False,
+    ) -> StoredMessage:
+        """Validate a create-message body and return the stored message (not yet announced)."""
+        content = body.get("content")
+        content = "" if content is None else str(content)
+        if len(content) > 2000:
+            raise _too_long("content", 2000)
+        raw_embeds = list(body.get("embeds") or [])
+        if body.get("embed"):
+            raw_embeds.append(body["embed"])
+        validate_embeds(raw_embeds)
+        components = list(body.get("components") or [])
+        if len(components) > 5 and not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
+            raise _too_long("components", 5)
+        attachments = self._attachments(channel_id, body, files, [])
+        if not allow_empty and not (
+            content or raw_embeds or attachments or components or body.get("sticker_ids") or body.get("poll")
+        ):
+            raise ApiError(400, 50006)
+        flags = int(body.get("flags") or 0) & (SETTABLE_FLAGS | (EPHEMERAL if allow_ephemeral else 0))
+        author = author or self.config.bot
+        message_id = self.snowflake()
+        payload: dict[str, Any] = {
+            "id": str(message_id),
+            "type": message_type,
+            "channel_id": str(channel_id),
+            "content": content,
+            "author": user_payload(author),
+            "embeds": self._embeds(raw_embeds, attachments),
+            "attachments": [a.to_payload() for a in attachments],
+            "components": components,
+            "mentions": self._mentions(content),
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(body.get("tts", False)),
+            "timestamp": snowflake_iso(message_id),
+            "edited_timestamp": None,
+            "flags": flags,
+        }
+        if body.get("nonce") is not None:
+            payload["nonce"] = body["nonce"]
+        if body.get("message_reference"):
+            payload["message_reference"] = body["message_reference"]
+        if interaction is not None:
+            payload["webhook_id"] = str(self.config.application_id)
+            payload["application_id"] = str(self.config.application_id)
+            payload["interaction_metadata"] = self.interaction_metadata(interaction)
+        return StoredMessage(
+            id=message_id,
+            channel_id=channel_id,
+            payload=payload,
+            attachment_files=attachments,
+            source=source,
+            interaction_id=interaction.id if interaction else None,
+        )
+
+    def interaction_metadata(self, interaction: InteractionRecord) -> dict[str, Any]:
+        """Return the interaction_metadata Discord attaches to messages made by an interaction."""
+        user = self.users.get(interaction.user_id) or UserConfig(id=interaction.user_id, username="unknown")
+        owners = {"0": str(interaction.guild_id)} if interaction.guild_id else {"1": str(interaction.user_id)}
+        meta: dict[str, Any] = {
+            "id": str(interaction.id),
+            "type": interaction.type,
+            "user": user_payload(user),
+            "authorizing_integration_owners": owners,
+        }
+        if interaction.original_message_id is not None:
+            meta["original_response_message_id"] = str(interaction.original_message_id)
+        if interaction.component_message_id is not None:
+            meta["interacted_message_id"] = str(interaction.component_message_id)
+        return meta
+
+    def message_with_nonce(self, channel_id: int, nonce: str) -> StoredMessage | None:
+        """Return the bot's message in a channel that carried ``nonce`` (enforce_nonce deduplication)."""
+        for msg in self.messages.values():
+            if msg.channel_id == channel_id and str(msg.payload.get("nonce")) == nonce:
+                return msg
+        return None
+
+    def add_message(self, message: StoredMessage) -> StoredMessage:
+        """Store a built message and announce MESSAGE_CREATE."""
+        self.messages[message.id] = message
+        self.channel_messages.setdefault(message.channel_id, []).append(message.id)
+        self._announce("MESSAGE_CREATE", message)
+        return message
+
+    def edit_message(
+        self,
+        message: StoredMessage,
+        body: dict[str, Any],
+        files: list[BodyPart],
+        *,
+        record_history: bool = True,
+    ) -> StoredMessage:
+        """Apply an edit body (only keys present change), keeping the previous version in history."""
+        before = copy.deepcopy(message.payload)
+        payload = message.payload
+        if "content" in body:
+            content = "" if body["content"] is None else str(body["content"])
+            if len(content) > 2000:
+                raise _too_long("content", 2000)
+            payload["content"] = content
+            payload["mentions"] = self._mentions(content)
+        if "attachments" in body or files:
+            message.attachment_files = self._attachments(
+                message.channel_id, body, files, message.attachment_files
+            )
+            payload["attachments"] = [a.to_payload() for a in message.attachment_files]
+        if "embeds" in body or "embed" in body:
+            raw = list(body.get("embeds") or [])
+            if body.get("embed"):
+                raw.append(body["embed"])
+            validate_embeds(raw)
+            payload["embeds"] = self._embeds(raw, message.attachment_files)
+        if "components" in body:
+            payload["components"] = list(body.get("components") or [])
+        if "flags" in body and body["flags"] is not None:
+            keep = payload.get("flags", 0) & EPHEMERAL
+            payload["flags"] = (int(body["flags"]) & SETTABLE_FLAGS) | keep
+        if message.loading:
+            # Filling a deferred "thinking" message is its first content, not an edit.
+            message.loading = False
+            payload["flags"] = int(payload.get("flags", 0)) & ~LOADING
+        elif record_history:
+            message.history.append(before)
+            payload["edited_timestamp"] = iso_now()
+        self._announce("MESSAGE_UPDATE", message)
+        return message
+
+    def delete_message(self, message: StoredMessage) -> None:
+        """Mark a message deleted and announce MESSAGE_DELETE."""
+        message.deleted = True
+        self._announce("MESSAGE_DELETE", message)
+
+    def _announce(self, event: str, message: StoredMessage) -> None:
+        for listener in list(self.message_listeners):
+            listener(event, message)
+
+    def gateway_message(self, message: StoredMessage) -> dict[str, Any]:
+        """Return the message as a gateway event carries it (adds guild_id and the author's member)."""
+        payload = copy.deepcopy(message.payload)
+        channel = self.channels.get(message.channel_id)
+        if channel is not None and channel.guild_id is not None:
+            payload["guild_id"] = str(channel.guild_id)
+            guild = self.guilds[channel.guild_id]
+            member = guild.member(int(payload["author"]["id"]))
+            if member is not None:
+                data = member_payload(member)
+                data.pop("user")
+                payload["member"] = data
+        return payload
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def messages_in(
+        self, channel_id: int, *, include_deleted: bool = False, include_ephemeral: bool = False
+    ) -> list[StoredMessage]:
+        """Return the channel's messages in send order."""
+        result = []
+        for mid in self.channel_messages.get(channel_id, []):
+            msg = self.messages[mid]
+            if (include_deleted or not msg.deleted) and (include_ephemeral or not msg.ephemeral):
+                result.append(msg)
+        return result
