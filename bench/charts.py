@@ -15,13 +15,14 @@ import math
 import statistics
 import sys
 from collections.abc import Callable
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
 from bench.common import Figure, machine, parser, report, timer
 from bot.backtest import BacktestLimits, backtest
 from bot.chart_data import chart_spec_from_repo
-from bot.charts import build_figure, render_png
+from bot.charts import render_chart
 from bot.cli_common import scenario_replayed_repo
 from bot.config import load_config
 from feeds.replay import parse_time
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     for theme in ("dark", "light"):
         spec = chart_spec_from_repo(repo, "BTCUSDT", "1h", start, end, theme=theme)
-        seconds = median_seconds(runs, lambda spec=spec: render_png(build_figure(spec)))
-        size = len(render_png(build_figure(spec)))
+        seconds = median_seconds(runs, partial(render_chart, spec))
+        size = len(render_chart(spec))
         figures.append(
             Figure(
                 f"week of 1h ({theme}): figure + PNG",
