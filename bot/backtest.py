@@ -232,8 +232,10 @@ async def run_backtest(
             f"{limits.max_candles:,} (shorten the window)"
         )
     warmup = int(limits.warmup_days * DAY_MS)
-    # Every Fear & Greed value up to the end: a few thousand rows, and "highest since October" needs them.
-    data = recorded_from_repo(repo, symbols, begin - warmup, stop, fear_greed_since=0)
+    # A detector that reads Fear & Greed gets every stored value ("highest since October" needs the long
+    # past; it is a few thousand rows); for the others, replaying eight years of daily ticks is waste.
+    since = 0 if "fear_greed" in cls.uses else begin - warmup
+    data = recorded_from_repo(repo, symbols, begin - warmup, stop, fear_greed_since=since)
 
     # The engine settings (late threshold) of the caller's config, none of its rules: the sandbox holds
     # only the rule under test.
