@@ -357,6 +357,39 @@ def _rule_spec(raw: Mapping[str, Any]) -> RuleSpec:
     return RuleSpec(common, settings)
 
 
+def parse_rule(raw: Mapping[str, Any]) -> RuleSpec:
+    """Validate one rule given as a table (common options plus its detector's settings).
+
+    Raises ConfigError listing every problem, each at its option name (``level: Input should be greater
+    than 0``). Used for rules that arrive one at a time (a backtest, a rule typed in Discord); the config
+    file's rules are checked together by ``parse_config``, which also knows the watched symbols.
+    """
+    try:
+        common = RuleCommon.model_validate({k: v for k, v in raw.items() if k in _COMMON_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc)) from None
+    classes = detector_classes()
+    cls = classes.get(common.detector)
+    if cls is None:
+        raise ConfigError(
+            [Problem("detector", f"unknown detector {common.detector!r}; known: {', '.join(classes)}")]
+        )
+    problems: list[Problem] = []
+    if cls.market_wide and common.symbol != MARKET_SYMBOL:
+        problems.append(Problem("symbol", f"{common.detector} watches the whole market; remove the symbol"))
+    elif not cls.market_wide and "symbol" not in raw:
+        problems.append(Problem("symbol", "a symbol is required for this detector"))
+    elif not cls.market_wide and not SYMBOL_PATTERN.match(common.symbol):
+        problems.append(Problem("symbol", f"{common.symbol!r} is not a symbol like BTCUSDT"))
+    try:
+        settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+    except ValidationError as exc:
+        problems += _problems_from(exc)
+    if problems:
+        raise ConfigError(problems)
+    return RuleSpec(common, settings)
+
+
 def _check_rules(rules: Any, symbols: list[str]) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(rules, list):
@@ -499,6 +532,7 @@ __all__ = [
     "load_config",
     "load_secrets",
     "parse_config",
+    "parse_rule",
     "redacted_dump",
     "summary",
 ]

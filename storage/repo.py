@@ -74,6 +74,17 @@ class SpanStat:
 
 
 @dataclass(frozen=True, slots=True)
+class CandleCoverage:
+    """How many candles of one (interval, source) a symbol has in a window, and their open-time span."""
+
+    interval: str
+    source: str
+    rows: int
+    first_open: int
+    last_open: int
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseStats:
     """Rows per table plus time spans per source and symbol."""
 
@@ -519,14 +530,34 @@ class Repo:
         value = self.conn.execute(sql, (symbol, interval, source)).fetchone()[0]
         return int(value) if value is not None else None
 
-    def liquidations(self, symbol: str, start: int, end: int) -> list[Liquidation]:
+    def candle_symbols(self) -> list[str]:
+        """Return every symbol that has stored candles, sorted."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT symbol FROM candles ORDER BY symbol")]
+
+    def candle_coverage(
+        self, symbol: str, start: int | None = None, end: int | None = None
+    ) -> list[CandleCoverage]:
+        """Count a symbol's candles per (interval, source) with start <= open_time < end."""
+        return [
+            CandleCoverage(interval, source, int(rows), int(first), int(last))
+            for interval, source, rows, first, last in self.conn.execute(
+                "SELECT interval, source, COUNT(*), MIN(open_time), MAX(open_time) FROM candles"
+                " WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY interval, source"
+                " ORDER BY interval, source",
+                (symbol, _lo(start), _hi(end)),
+            )
+        ]
+
+    def liquidations(
+        self, symbol: str, start: int | None = None, end: int | None = None
+    ) -> list[Liquidation]:
         """Return liquidation rows of a symbol with start <= ts < end, oldest first."""
         return [
             Liquidation(*r)
             for r in self.conn.execute(
                 "SELECT symbol, ts, source, side, price, qty, usd FROM liquidations"
                 " WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
-                (symbol, start, end),
+                (symbol, _lo(start), _hi(end)),
             )
         ]
 
@@ -568,6 +599,34 @@ class Repo:
             short_usd += short_part or 0.0
             count += n or 0
         return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
+
+    def liquidation_buckets(
+        self, symbol: str, start: int, end: int, bucket_ms: int, *, phase_ms: int = 0
+    ) -> list[tuple[int, float, float]]:
+        """Return (bucket_start, long_usd, short_usd) of each non-empty bucket with start <= ts < end.
+
+        Buckets are ``bucket_ms`` long, aligned on multiples of it shifted by ``phase_ms`` (weeks start on
+        a Monday, not on the epoch's Thursday). Buckets of whole hours are summed from the hourly rollup
+        (a busy week is a few hundred rows, and it outlives pruned raw rows); finer ones from raw rows.
+        """
+        if bucket_ms % HOUR_MS == 0 and phase_ms % HOUR_MS == 0:
+            sql = (
+                "SELECT ((hour - :phase) / :b) * :b + :phase AS bucket, SUM(long_usd), SUM(short_usd)"
+                " FROM liquidation_hourly WHERE symbol = :symbol AND hour >= :start AND hour < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
+        else:
+            sql = (
+                "SELECT ((ts - :phase) / :b) * :b + :phase AS bucket,"
+                " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+                " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
+                " FROM liquidations WHERE symbol = :symbol AND ts >= :start AND ts < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
+        rows = self.conn.execute(
+            sql, {"phase": phase_ms, "b": bucket_ms, "symbol": symbol, "start": start, "end": end}
+        )
+        return [(int(b), float(long_usd), float(short_usd)) for b, long_usd, short_usd in rows]
 
     def liquidation_hours(self, symbol: str | None, start: int, end: int) -> list[tuple[int, float, float]]:
         """Return (hour, long_usd, short_usd) per hour in [start, end) across sources, oldest first."""
