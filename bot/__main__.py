@@ -1,4 +1,4 @@
-"""Command-line entry point: ``tripwire run | replay | chart | backtest | check-config | db ... | healthcheck``.
+"""Command-line entry point: ``tripwire run | replay | chart | backtest | check-config | db | ...``.
 
 User mistakes (a bad config, a missing token, an unusable database) end with one clear line on stderr
 and a non-zero exit status, never a traceback.
