@@ -7,6 +7,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.latch import release_latch, set_latch, take_latches
+
+__all__ = ["LevelCross", "LevelCrossSettings", "cross_state_step", "take_latches"]
 
 _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "the week"}
 
@@ -54,38 +57,13 @@ def cross_state_step(
         crossed.append("down")
     if not state["armed_up"] and low < level - band:
         state["armed_up"] = True
-        _release(state, "up")
+        release_latch(state, "up")
     if not state["armed_down"] and high > level + band:
         state["armed_down"] = True
-        _release(state, "down")
+        release_latch(state, "down")
     for direction in crossed:
-        state.setdefault("latch", {})[direction] = {"at": at, "price": high if direction == "up" else low}
+        set_latch(state, direction, {"at": at, "price": high if direction == "up" else low})
     return crossed
-
-
-def _release(state: dict[str, Any], direction: str) -> None:
-    latch = state.get("latch", {}).get(direction)
-    if latch is None:
-        return
-    if latch.get("seen"):
-        del state["latch"][direction]
-    else:
-        # Crossed and came back within one catch-up batch: keep it for one evaluation so the engine
-        # still reports the crossing (once, late) instead of losing it.
-        latch["release"] = True
-
-
-def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Return the active latches and mark them seen, dropping those released after being reported."""
-    latches: dict[str, dict[str, Any]] = state.get("latch", {})
-    active = {}
-    for direction, latch in list(latches.items()):
-        if latch.get("seen") and latch.get("release"):
-            del latches[direction]
-            continue
-        latch["seen"] = True
-        active[direction] = latch
-    return active
 
 
 class LevelCross(Detector):
