@@ -12,6 +12,7 @@ then stays disarmed (and latched) until its re-arm condition holds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from detectors.base import Detector, Signal
@@ -87,11 +88,32 @@ def is_armed(state: dict[str, Any], key: str) -> bool:
     return key not in state.get("off", ())
 
 
+def cached_signal(detector: Detector, key: str, stamp: Any, build: Callable[[], Signal]) -> Signal:
+    """Return the Signal built for ``key`` at ``stamp`` last time, or build it.
+
+    A latched condition is returned on every evaluation until it re-arms (for a level crossing that can be
+    days of evaluations every few seconds); rebuilding its title each time was most of the cost of an
+    evaluation. The cache lives on the detector instance and is only an optimisation: the same latch
+    (same stamp) always builds the same Signal.
+    """
+    cache: dict[str, tuple[Any, Signal]] = detector.__dict__.setdefault("_signal_cache", {})
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    signal = build()
+    cache[key] = (stamp, signal)
+    if len(cache) > 64:  # keys come and go (one per level, per day): forget the stale ones
+        for stale in [k for k, (_, s) in cache.items() if s.at < signal.at][: len(cache) - 32]:
+            del cache[stale]
+    return signal
+
+
 def latched_signals(detector: Detector, state: dict[str, Any]) -> list[Signal]:
     """Return a Signal for every active latch whose payload was built by ``edge``."""
     signals = []
     for key, latch in take_latches(state).items():
         payload = latch.get("signal")
         if payload is not None:
-            signals.append(detector.signal(key=key, **payload))
+            stamp = (payload["at"], payload["kind"], payload["title"])
+            signals.append(cached_signal(detector, key, stamp, partial(detector.signal, key=key, **payload)))
     return signals

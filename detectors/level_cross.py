@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
-from detectors.latch import release_latch, set_latch, take_latches
+from detectors.latch import cached_signal, release_latch, set_latch, take_latches
+from storage.rows import interval_ms
 
 __all__ = ["LevelCross", "LevelCrossSettings", "cross_state_step", "take_latches"]
 
@@ -84,6 +86,10 @@ class LevelCross(Detector):
         band = level * settings.hysteresis_pct / 100
         interval = settings.confirm
         last_t = state.get("t")
+        if interval is not None and last_t is not None and snapshot.now < last_t + 2 * interval_ms(interval):
+            # No candle of the confirmation interval can have closed since the last one processed (the
+            # next one opens a length later and closes a length after that): answer from the latches.
+            return self._latched(state, snapshot)
         bars: list[Bar] = list(snapshot.candles(interval, since=None if last_t is None else last_t + 1))
         if last_t is None and bars:
             bars = bars[-1:]  # first evaluation: only learn the current side
@@ -103,11 +109,17 @@ class LevelCross(Detector):
                 crossed = cross_state_step(probe, level, band, forming.h, forming.l, forming.c, snapshot.now)
                 if crossed:
                     state.update(probe)
+        return self._latched(state, snapshot)
+
+    def _latched(self, state: dict[str, Any], snapshot: Snapshot) -> list[Signal]:
+        settings = self.settings
+        assert isinstance(settings, LevelCrossSettings)
         signals = []
         for direction, latch in take_latches(state).items():
             if settings.direction not in ("either", direction):
                 continue
-            signals.append(self._signal(direction, latch, snapshot))
+            build = partial(self._signal, direction, latch, snapshot)
+            signals.append(cached_signal(self, direction, (latch["at"], latch["price"]), build))
         return signals
 
     def _signal(self, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:

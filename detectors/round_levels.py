@@ -9,12 +9,13 @@ comes back, so dropping it loses nothing and the state stays a handful of entrie
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
-from detectors.latch import release_latch, take_latches
+from detectors.latch import cached_signal, release_latch, take_latches
 from detectors.level_cross import cross_state_step
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
@@ -81,7 +82,9 @@ class RoundLevels(Detector):
                 release_latch(sub, "down")
             for direction, latch in take_latches(sub).items():
                 if s.direction in ("either", direction):
-                    signals.append(self._signal(level, direction, latch, snapshot))
+                    build = partial(self._signal, level, direction, latch, snapshot)
+                    stamp = (latch["at"], latch["price"])
+                    signals.append(cached_signal(self, f"{direction}:{key}", stamp, build))
             if not sub.get("latch") and not self._near(level, close):
                 del levels[key]  # far from price and nothing to report: its state is the default again
         if not levels:
@@ -106,6 +109,8 @@ class RoundLevels(Detector):
         lo, hi = min(prev, low, close), max(prev, high, close)
         widen = self._band(hi)
         first, last = math.ceil((lo - widen) / s.step), math.floor((hi + widen) / s.step)
+        if first > last and not levels:
+            return  # no level anywhere near this candle: nothing to track (the common case)
         ks = range(first, last + 1)
         if len(ks) > MAX_LEVELS_PER_CANDLE:
             middle = round(close / s.step)
