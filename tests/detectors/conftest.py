@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import pytest
+
 from bot.config import load_config
 from detectors.base import MARKET_SYMBOL, Detector, Signal
 from detectors.history import MarketHistory
@@ -234,3 +236,13 @@ def example_rules() -> list[Detector]:
         cls = get_detector(spec.common.detector)
         detectors.append(cls(spec.id, spec.common.symbol, spec.settings))
     return detectors
+
+
+JANUARY = (ms("2026-01-01 00:00"), ms("2026-01-21 00:00"))
+
+
+@pytest.fixture(scope="session")
+def january() -> dict[str, Run]:
+    """Return every rule of config.example.toml stepped hourly through 2026-01-01..20 of the real data."""
+    history = real_history()
+    return {d.rule_id: run(d, history, *JANUARY) for d in example_rules()}
