@@ -110,13 +110,16 @@ class Run:
     state: dict[str, Any] = field(default_factory=dict)
     steps: list[tuple[int, list[Signal]]] = field(default_factory=list)
     activations: list[tuple[int, Signal]] = field(default_factory=list)
+    largest_state: int = 0  # characters of the largest JSON state seen
     _active: set[str] = field(default_factory=set)
 
     def at(self, history: MarketHistory, now: int) -> list[Signal]:
         """Evaluate at ``now`` with the persisted state (round-tripped through JSON) and record the result."""
         view = history.view(self.detector.symbol, now)
         signals = self.detector.evaluate(view, self.state)
-        self.state = json.loads(json.dumps(self.state))
+        text = json.dumps(self.state)
+        self.largest_state = max(self.largest_state, len(text))
+        self.state = json.loads(text)
         self.steps.append((now, signals))
         keys = set()
         for signal in signals:
