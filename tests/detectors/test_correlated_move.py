@@ -73,6 +73,12 @@ def test_stays_one_alert_while_they_keep_moving_and_re_arms() -> None:
     assert [(now - T0) // HOUR for now, _ in result.activations] == [6, 13]
 
 
+def test_first_evaluation_inside_a_joint_move_does_not_fire() -> None:
+    rows = bars(UP, symbol="BTCUSDT") + bars([*FLAT, 104, 107], symbol="ETHUSDT")
+    detector = make("correlated_move", symbols=["ETHUSDT"], pct=5, window_hours=3)
+    assert run(detector, history_of(rows), T0 + 6 * HOUR, T0 + 6 * HOUR).activations == []
+
+
 def test_a_missing_peer_is_skipped() -> None:
     assert stepped({"BTCUSDT": UP}, symbols=["ETHUSDT"]).activations == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.detectors.conftest import Run, iso
+from tests.detectors.conftest import HOUR, JANUARY, Run, example_rules, iso, real_history, run
 
 
 def test_quiet_days_fire_at_most_two_alerts_per_symbol_per_day(january: dict[str, Run]) -> None:
@@ -41,3 +41,14 @@ def test_the_squeeze_hour_is_reported_by_every_kind_of_rule(january: dict[str, R
         "btc-liquidations",
         "btc-squeeze",
     } <= at_23
+
+
+def test_catching_up_every_six_hours_reports_events_once_and_invents_none(january: dict[str, Run]) -> None:
+    history = real_history()
+    for detector in example_rules():
+        hourly = {(s.key, s.at) for _, s in january[detector.rule_id].activations}
+        gapped = [(s.key, s.at) for _, s in run(detector, history, *JANUARY, 6 * HOUR).activations]
+        assert len(gapped) == len(set(gapped)), detector.rule_id  # each reported once
+        assert set(gapped) <= hourly, detector.rule_id  # same event, same market time, only later
+        # Two events of one key within one gap are reported as the latest; none is lost entirely.
+        assert bool(gapped) == bool(hourly), detector.rule_id

@@ -89,3 +89,19 @@ def test_real_round_levels(january: dict[str, Run]) -> None:
     btc_ups = [(now, s.key) for now, s in january["btc-round-5k"].activations if s.direction == "up"]
     assert (ms("2026-01-13 23:00"), "up:95000") in btc_ups
     assert all(key != "up:95000" for now, key in btc_ups if now < ms("2026-01-13 23:00"))
+
+
+def test_first_evaluation_never_fires() -> None:
+    history = history_of(bars([98, 121, 122]))
+    detector = make("round_levels", step=10)
+    assert run(detector, history, T0 + 2 * HOUR, T0 + 3 * HOUR).activations == []  # created after the jump
+    assert len(run(detector, history, T0 + HOUR, T0 + 3 * HOUR).activations) == 3  # watching before it
+
+
+def test_catch_up_reports_each_level_crossed_meanwhile_once() -> None:
+    history = history_of(bars([98, 99, 112, 113, 114]))
+    result = Run(make("round_levels", step=10, hysteresis_pct=1.0))
+    result.at(history, T0 + HOUR)
+    late = result.at(history, T0 + 5 * HOUR)
+    assert sorted((s.key, s.at) for s in late) == [("up:100", T0 + 3 * HOUR), ("up:110", T0 + 3 * HOUR)]
+    assert [s.key for s in result.at(history, T0 + 6 * HOUR)] == ["up:110"]  # 100 is a step behind now
