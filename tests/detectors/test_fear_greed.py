@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ def label(value: int) -> str:
     return next(name for top, name in LABELS if value <= top)
 
 
-def days(values: list[int | None], *, labelled: bool = True) -> list[FearGreed]:
+def days(values: Sequence[int | None], *, labelled: bool = True) -> list[FearGreed]:
     """Return SYNTHETIC daily values from T0 (None: a day not published)."""
     return [
         FearGreed(iso(T0 + d * DAY)[:10], T0 + d * DAY, v, label(v) if labelled else None)
@@ -27,7 +28,7 @@ def days(values: list[int | None], *, labelled: bool = True) -> list[FearGreed]:
     ]
 
 
-def daily_run(values: list[int | None], *, labelled: bool = True, **options: Any) -> Run:
+def daily_run(values: Sequence[int | None], *, labelled: bool = True, **options: Any) -> Run:
     """Step a fear_greed rule every 6 hours over the synthetic days."""
     options.setdefault("record_days", 0)
     history = history_of(days(values, labelled=labelled))

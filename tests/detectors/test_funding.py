@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from detectors.funding import FundingSettings
 from storage.rows import Funding
-from tests.detectors.conftest import DATA, HOUR, T0, Run, history_of, iso, make, ms, real_history, run
+from tests.conftest import DATA
+from tests.detectors.conftest import HOUR, T0, Run, history_of, iso, make, ms, real_history, run
 
 EIGHT = 8 * HOUR
 

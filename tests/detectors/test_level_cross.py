@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -120,7 +121,8 @@ def test_wicks_fire_on_the_forming_candle_before_it_closes() -> None:
 @given(st.lists(st.floats(96, 104, allow_nan=False), min_size=2, max_size=60))
 def test_never_fires_twice_without_re_arming(closes: list[float]) -> None:
     result = hourly_run(closes, level=100, hysteresis_pct=1.0)
-    for direction, rearm in (("up", lambda c: c < 99), ("down", lambda c: c > 101)):
+    rearms: dict[str, Callable[[float], bool]] = {"up": lambda c: c < 99, "down": lambda c: c > 101}
+    for direction, rearm in rearms.items():
         fired = [(now - T0) // HOUR for now, s in result.activations if s.key == direction]
         for first, second in itertools.pairwise(fired):
             between = closes[first : second - 1]  # closes after the first crossing, before the second

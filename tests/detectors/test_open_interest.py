@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from storage.rows import OpenInterest
 from tests.detectors.conftest import HOUR, T0, Run, history_of, make, ms, run
 
 
-def series(usd: list[float | None], contracts: list[float | None] | None = None) -> list[OpenInterest]:
+def series(
+    usd: Sequence[float | None], contracts: Sequence[float | None] | None = None
+) -> list[OpenInterest]:
     """Return SYNTHETIC hourly open interest (None: that hour is missing)."""
     contracts = contracts or [None] * len(usd)
     return [

@@ -120,6 +120,11 @@ def prices(steps: list[float], scale: float = 100.0) -> list[float]:
     return path
 
 
+def events(result: Run) -> set[tuple[int, str, int]]:
+    """Return (evaluation time, key, market time) of each activation."""
+    return {(now, s.key, s.at) for now, s in result.activations}
+
+
 @settings(max_examples=120, deadline=None)
 @given(walks)
 def test_either_is_up_and_down_together(steps: list[float]) -> None:
@@ -127,8 +132,7 @@ def test_either_is_up_and_down_together(steps: list[float]) -> None:
     either = hourly_run(closes, pct=5, window_hours=4)
     up = hourly_run(closes, pct=5, window_hours=4, direction="up")
     down = hourly_run(closes, pct=5, window_hours=4, direction="down")
-    key = lambda r: {(now, s.key, s.at) for now, s in r.activations}  # noqa: E731
-    assert key(either) == key(up) | key(down)
+    assert events(either) == events(up) | events(down)
 
 
 @settings(max_examples=120, deadline=None)

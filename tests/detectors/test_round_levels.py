@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from tests.detectors.conftest import HOUR, T0, Run, bars, history_of, make, ms, run
 
 
-def hourly_run(closes: list[float], **options: Any) -> Run:
+def hourly_run(closes: Sequence[float], **options: Any) -> Run:
     """Step a round_levels rule at every close of synthetic hourly candles."""
     return run(make("round_levels", **options), history_of(bars(closes)), T0 + HOUR, T0 + len(closes) * HOUR)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from detectors.open_interest import OiChange
@@ -62,7 +64,7 @@ def test_classify_table(e: Evidence, label: str | None) -> None:
     assert classify(e, SqueezeSettings()) == label
 
 
-def synthetic_market(squeeze_hour: int = 5) -> list[list[object]]:
+def synthetic_market(squeeze_hour: int = 5) -> list[Sequence[object]]:
     """Return SYNTHETIC rows: quiet hours, then an hour of +2% with $40M of shorts liquidated, OI dipping."""
     closes = [100.0] * squeeze_hour + [102.0, 102.0, 102.0]
     liquidations = [
