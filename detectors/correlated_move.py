@@ -79,7 +79,9 @@ class CorrelatedMove(Detector):
         for symbol in s.symbols:
             peer = snapshot.peer(symbol)
             if peer is not None:
-                since = end_times[0] - window - interval_ms(s.interval)
+                # A peer's candles may be coarser than this symbol's (hourly history only): reach back far
+                # enough for the candle closing at the window's start in either case.
+                since = end_times[0] - window - 2 * max(interval_ms(s.interval), HOUR_MS)
                 moves[symbol] = _moves(peer.candles(s.interval, since=since), end_times, window)
         for end in end_times:
             changes = {sym: m[end] for sym, m in moves.items() if end in m}

@@ -101,14 +101,12 @@ class RangeBreakout(Detector):
         complete = len(daily) >= s.days and daily[0].open_time == day - s.days * DAY_MS
         state["day"] = day
         state["ref"] = [max(b.h for b in daily), min(b.l for b in daily)] if complete else None
-        today = snapshot.forming("1d") if first else None
-        if today is not None and today.open_time == day and bar.close_time > today.open_time:
-            # First evaluation mid-day: today's earlier candles were never processed; take them from the
-            # day's candle so far, without the candle about to be checked.
+        state["today"] = None
+        if first:
+            # First evaluation mid-day: today's earlier candles were never processed; read them once.
             earlier = [b for b in snapshot.candles(s.interval, since=day) if b.open_time < bar.open_time]
-            state["today"] = [max(b.h for b in earlier), min(b.l for b in earlier)] if earlier else None
-        else:
-            state["today"] = None
+            if earlier:
+                state["today"] = [max(b.h for b in earlier), min(b.l for b in earlier)]
 
     def _check(self, snapshot: Snapshot, state: dict[str, Any], bar: Bar, *, learn: bool) -> None:
         s = self.settings
