@@ -38,7 +38,9 @@ def release_latch(state: dict[str, Any], key: str) -> None:
 
 def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Return the active latches and mark them seen, dropping those released after being reported."""
-    latches: dict[str, dict[str, Any]] = state.get("latch", {})
+    latches: dict[str, dict[str, Any]] | None = state.get("latch")
+    if not latches:
+        return {}  # the usual case, on every evaluation: keep it cheap
     active = {}
     for key, latch in list(latches.items()):
         if latch.get("seen") and latch.get("release"):
@@ -46,7 +48,7 @@ def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         latch["seen"] = True
         active[key] = latch
-    if not latches and "latch" in state:
+    if not latches:
         del state["latch"]  # keep the persisted state small
     return active
 
@@ -110,6 +112,8 @@ def cached_signal(detector: Detector, key: str, stamp: Any, build: Callable[[], 
 
 def latched_signals(detector: Detector, state: dict[str, Any]) -> list[Signal]:
     """Return a Signal for every active latch whose payload was built by ``edge``."""
+    if "latch" not in state:
+        return []
     signals = []
     for key, latch in take_latches(state).items():
         payload = latch.get("signal")

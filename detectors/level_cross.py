@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -90,11 +91,11 @@ class LevelCross(Detector):
             # No candle of the confirmation interval can have closed since the last one processed (the
             # next one opens a length later and closes a length after that): answer from the latches.
             return self._latched(state, snapshot)
-        bars: list[Bar] = list(snapshot.candles(interval, since=None if last_t is None else last_t + 1))
+        bars: Sequence[Bar] = snapshot.candles(interval, since=None if last_t is None else last_t + 1)
         if last_t is None and bars:
             bars = bars[-1:]  # first evaluation: only learn the current side
+        wick = settings.use_wicks and interval is None
         for bar in bars:
-            wick = settings.use_wicks and interval is None
             high = bar.h if wick else bar.c
             low = bar.l if wick else bar.c
             cross_state_step(state, level, band, high, low, bar.c, bar.close_time)

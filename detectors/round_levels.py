@@ -59,23 +59,36 @@ class RoundLevels(Detector):
         s = self.settings
         assert isinstance(s, RoundLevelsSettings)
         last_t = state.get("t")
-        bars = list(snapshot.candles(s.confirm, since=None if last_t is None else last_t + 1))
+        bars = snapshot.candles(s.confirm, since=None if last_t is None else last_t + 1)
         if last_t is None:
             if bars:
                 # First evaluation: only learn where price is; no level fires on what it was created into.
                 state["t"], state["close"] = bars[-1].open_time, bars[-1].c
             return []
-        levels: dict[str, dict[str, Any]] = state.setdefault("levels", {})
+        levels: dict[str, dict[str, Any]] = state.get("levels") or {}
         wick = s.use_wicks and s.confirm is None
+        step, band_ratio = s.step, s.hysteresis_pct / 100
         for bar in bars:
+            prev = float(state["close"])
             high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
-            self._step(levels, float(state["close"]), high, low, bar.c, bar.close_time)
+            lo, hi = min(prev, low, bar.c), max(prev, high, bar.c)
+            widen = hi * band_ratio
+            # Levels this candle can cross or come near: between the previous close and the candle's
+            # extremes, widened by the band so a level price merely approaches starts being tracked. Far
+            # from every level with nothing tracked (the common case) there is nothing to do.
+            first, last = math.ceil((lo - widen) / step), math.floor((hi + widen) / step)
+            if first <= last or levels:
+                self._step(levels, range(first, last + 1), prev, high, low, bar.c, bar.close_time)
             state["t"], state["close"] = bar.open_time, bar.c
+        if not levels:
+            state.pop("levels", None)
+            return []
+        state["levels"] = levels
         close = float(state["close"])
         signals = []
         for key, sub in list(levels.items()):
             level = float(key)
-            if abs(close - level) > max(s.step, self._band(level)):
+            if abs(close - level) > max(step, self._band(level)):
                 # A step or more away, the crossing is old news (price has moved on to the next level);
                 # dropping it is safe because a level that far off is in its default state anyway.
                 release_latch(sub, "up")
@@ -100,18 +113,17 @@ class RoundLevels(Detector):
         return abs(close - level) <= self._band(level)
 
     def _step(
-        self, levels: dict[str, dict[str, Any]], prev: float, high: float, low: float, close: float, at: int
+        self,
+        levels: dict[str, dict[str, Any]],
+        ks: range,
+        prev: float,
+        high: float,
+        low: float,
+        close: float,
+        at: int,
     ) -> None:
         s = self.settings
         assert isinstance(s, RoundLevelsSettings)
-        # Levels this candle can cross or come near: between the previous close and the candle's extremes,
-        # widened by the band so a level price merely approaches starts being tracked.
-        lo, hi = min(prev, low, close), max(prev, high, close)
-        widen = self._band(hi)
-        first, last = math.ceil((lo - widen) / s.step), math.floor((hi + widen) / s.step)
-        if first > last and not levels:
-            return  # no level anywhere near this candle: nothing to track (the common case)
-        ks = range(first, last + 1)
         if len(ks) > MAX_LEVELS_PER_CANDLE:
             middle = round(close / s.step)
             ks = range(middle - MAX_LEVELS_PER_CANDLE // 2, middle + MAX_LEVELS_PER_CANDLE // 2 + 1)
