@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.base import format_price
 from storage.rows import Candle
 from tests.detectors.conftest import DAY, HOUR, T0, Run, bars, history_of, make, ms, run
 
@@ -81,7 +82,7 @@ def test_daily_close_confirmation() -> None:
     closes = [99.0] * 24 + [99.0] * 12 + [101.0] * 11 + [99.5] + [99.0] * 23 + [100.5]
     result = hourly_run(closes, level=100, confirm="1d", direction="up")
     assert [(now, s.at, s.title) for now, s in result.activations] == [
-        (T0 + 3 * DAY, T0 + 3 * DAY, "BTC closed the day above $100.00")
+        (T0 + 3 * DAY, T0 + 3 * DAY, f"BTC closed the day above {format_price(100)}")
     ]
     assert result.activations[0][1].values["basis"] == "1d close"
 
@@ -92,7 +93,7 @@ def test_weekly_close_uses_monday_weeks() -> None:
     rows = bars(closes, interval="1d")
     result = run(make("level_cross", level=100, confirm="1w"), history_of(rows), T0 + DAY, T0 + 14 * DAY, DAY)
     assert [(now, s.title) for now, s in result.activations] == [
-        (T0 + 14 * DAY, "BTC closed the week above $100.00")
+        (T0 + 14 * DAY, f"BTC closed the week above {format_price(100)}")
     ]
 
 

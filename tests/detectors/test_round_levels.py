@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.base import format_price
 from tests.detectors.conftest import HOUR, T0, Run, bars, history_of, make, ms, run
 
 
@@ -64,7 +65,7 @@ def test_confirm_uses_the_close_of_the_interval() -> None:
     closes = [99.0] * 12 + [101.0] * 11 + [99.5] + [99.0] * 23 + [100.5]  # synthetic, two UTC days
     result = hourly_run(closes, step=10, confirm="1d")
     assert [(s.key, s.title) for _, s in result.activations] == [
-        ("up:100", "BTC closed the day above $100.00 (round level)")
+        ("up:100", f"BTC closed the day above {format_price(100)} (round level)")
     ]
 
 

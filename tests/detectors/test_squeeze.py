@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from detectors.base import format_price
 from detectors.open_interest import OiChange
 from detectors.squeeze import Evidence, SqueezeSettings, classify
 from storage.rows import Funding, Liquidation, OpenInterest
@@ -99,7 +100,7 @@ def test_labels_the_squeeze_hour_with_its_evidence_and_resolves() -> None:
     assert values["short_liquidated_usd"] == 40 * M and values["long_liquidated_usd"] == 0
     assert values["oi_change_pct"] == pytest.approx(-1.0)
     assert values["funding_before_pct"] == values["funding_after_pct"] == pytest.approx(-0.004)
-    assert values["evidence"][0] == "price +2.0% in 1h ($100.00 → $102.00)"
+    assert values["evidence"][0] == f"price +2.0% in 1h ({format_price(100)} → {format_price(102)})"
     # Stateful: active for the window that showed it, gone at the next close.
     assert [bool(signals) for _, signals in result.steps] == [False] * 5 + [True, False, False]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from detectors.base import format_price
 from tests.detectors.conftest import HOUR, T0, Run, bars, history_of, make, ms, run
 
 
@@ -39,7 +40,9 @@ def test_direction_title_and_values() -> None:
     result = hourly_run([*BASE, 50], closes=[100, 100, 100, 100, 100, 98], multiple=4, window=4)
     (now, signal), *_ = result.activations
     assert signal.direction == "down" and signal.at == now == T0 + 6 * HOUR
-    assert signal.title == "BTC volume spike: 50.00 BTC in 1h, 5.0× the 4h average (price -2.0% to $98.00)"
+    assert signal.title == (
+        f"BTC volume spike: 50.00 BTC in 1h, 5.0× the 4h average (price -2.0% to {format_price(98)})"
+    )
     assert signal.values["candle_open_time"] == T0 + 5 * HOUR
     assert signal.values["average_volume"] == 10.0
     assert signal.severity == "info"
