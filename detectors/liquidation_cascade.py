@@ -88,12 +88,16 @@ class LiquidationCascade(Detector):
     def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
         s = self.settings
         assert isinstance(s, LiquidationCascadeSettings)
-        window = s.window_minutes * MINUTE_MS
-        current = snapshot.liquidations(end - window, end)
+        # The window is the last window_minutes whole minutes plus the minute in progress: liquidations are
+        # kept in minute buckets (hourly ones for some sources), and a window starting a few milliseconds
+        # past a bucket's start would drop that whole bucket (an evaluation at 16:00:00.009, the time of a
+        # funding settlement, lost the 15:00 hour).
+        start = end - end % MINUTE_MS - s.window_minutes * MINUTE_MS
+        current = snapshot.liquidations(start, end)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
-        before = snapshot.liquidations(end - window - s.baseline_hours * HOUR_MS, end - window)
-        scale = window / (s.baseline_hours * HOUR_MS)
+        before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+        scale = s.window_minutes * MINUTE_MS / (s.baseline_hours * HOUR_MS)
         for side in SIDES:
             if s.side not in ("either", side):
                 continue
@@ -104,12 +108,12 @@ class LiquidationCascade(Detector):
                 side,
                 active=usd >= s.min_usd and usd >= s.multiple * baseline,
                 rearm=usd < s.min_usd * s.calm_ratio,
-                build=partial(self._payload, side, usd, baseline, current, end),
+                build=partial(self._payload, side, usd, baseline, current, start, end),
                 learn=learn,
             )
 
     def _payload(
-        self, side: str, usd: float, baseline: float, window: LiquidationWindow, end: int
+        self, side: str, usd: float, baseline: float, window: LiquidationWindow, start: int, end: int
     ) -> dict[str, Any]:
         s = self.settings
         assert isinstance(s, LiquidationCascadeSettings)
@@ -126,7 +130,7 @@ class LiquidationCascade(Detector):
                 "baseline_usd": round(baseline, 2),
                 "multiple_of_baseline": round(usd / baseline, 2) if baseline > 0 else None,
                 "window_minutes": s.window_minutes,
-                "window_start": end - s.window_minutes * MINUTE_MS,
+                "window_start": start,
                 "by_source": {
                     src: round(long_usd if side == "long" else short_usd, 2)
                     for src, (long_usd, short_usd) in sorted(window.by_source.items())

@@ -145,3 +145,17 @@ def test_eth_cascade_from_a_synthetic_series() -> None:
     assert [(s.key, s.at, round(s.values["usd"] / M, 1)) for _, s in result.activations] == [
         ("short", ms("2026-01-13 23:00"), 60.5)  # 60M + the hour's synthetic 0.5M background
     ]
+
+
+def test_an_hourly_bucket_survives_an_evaluation_milliseconds_after_the_hour() -> None:
+    # SYNTHETIC hourly buckets, like CoinGlass': $30M of shorts in the 15:00 hour on a quiet background.
+    hours = [(START + h * HOUR, 30 * M if h == 5 else 0.1 * M) for h in range(8)]
+    rows = [Liquidation("BTCUSDT", ts, "coinglass", "short", 0.0, 0.0, usd) for ts, usd in hours]
+    detector = make("liquidation_cascade", min_usd=10 * M)
+    result = Run(detector)
+    history = history_of(background(0.1 * M), rows)
+    result.at(history, START + 5 * HOUR)
+    # The engine also evaluates when a funding settlement arrives, stamped a few ms past the hour.
+    assert [s.key for s in result.at(history, START + 6 * HOUR + 9)] == ["short"]
+    assert [s.key for s in result.at(history, START + 6 * HOUR + 30_000)] == ["short"]
+    assert result.at(history, START + 6 * HOUR + 61_000) == []  # the hour has left the 60-minute window
