@@ -201,6 +201,9 @@ class _SymbolHistory:
     # Settled rates only, per source, in the order sources first delivered one: settlement-time detectors
     # read them without wading through the estimates polled in between (one a minute per source).
     funding_settled: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Sources that delivered estimates (the rate between settlements), in order of first delivery: a query
+    # for every point wants the finest series, not one with a point every 8h.
+    funding_estimated: dict[str, None] = field(default_factory=dict)
     # Open interest per source: a = USD (nan if unknown), b = contracts (nan if unknown).
     open_interest: dict[str, _SourceSeries] = field(default_factory=dict)
     last_source: str | None = None
@@ -349,6 +352,7 @@ class MarketHistory:
                     settled = sym.funding_settled[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
                 settled.add(row.ts, row.rate, 1.0, accumulate=False)
             else:
+                sym.funding_estimated.setdefault(row.source, None)
                 i = bisect_left(series.t, row.ts)
                 if i < len(series.t) and series.t[i] == row.ts and series.b[i] == 1.0:
                     continue  # an estimate never replaces the rate actually settled at that time
@@ -535,16 +539,24 @@ class SymbolView:
     ) -> list[FundingPoint]:
         """Return funding points of the preferred source with ts <= now, oldest first.
 
-        With ``settled_only`` the preferred source is the first that delivered a settled rate (a source
-        that only publishes estimates has nothing to offer there).
+        The preferred source is the first that delivered an estimate (the finest series: a rate every
+        poll, settlements included when the same source reports them), else the first that delivered
+        anything; with ``settled_only`` it is the first that delivered a settled rate.
         """
         sym = self._sym
         if sym is None:
             return []
-        pool = sym.funding_settled if settled_only else sym.funding
-        if not pool:
+        if settled_only:
+            if not sym.funding_settled:
+                return []
+            source, series = next(iter(sym.funding_settled.items()))
+        elif sym.funding_estimated:
+            source = next(iter(sym.funding_estimated))
+            series = sym.funding[source]
+        elif sym.funding:
+            source, series = next(iter(sym.funding.items()))
+        else:
             return []
-        source, series = next(iter(pool.items()))
         hi = bisect_right(series.t, self._now)
         lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
         if count is not None:

@@ -46,3 +46,18 @@ def test_nothing_after_now_is_visible() -> None:
     view = history_of(ESTIMATES + SETTLED).view("BTCUSDT", T0 + 8 * HOUR - 1)
     assert [p.ts for p in view.funding(settled_only=True)] == [T0]
     assert view.funding()[-1].ts == T0 + 7 * HOUR
+
+
+def test_all_points_come_from_the_source_with_estimates() -> None:
+    # Settlements only from one source (delivered first, as a replay plays older files first), hourly
+    # estimates from another: a detector asking for every point wants the hourly series.
+    coinglass = [
+        Funding("BTCUSDT", T0 + h * HOUR, "coinglass", -0.00007 + h * 1e-6, settled=False) for h in range(17)
+    ]
+    view = history_of(SETTLED + coinglass).view("BTCUSDT", T0 + 16 * HOUR)
+    points = view.funding(since=T0 + 10 * HOUR)
+    assert [(p.ts - T0) // HOUR for p in points] == [10, 11, 12, 13, 14, 15, 16]
+    assert {p.source for p in points} == {"coinglass"}
+    assert {p.source for p in view.funding(settled_only=True)} == {"binance"}
+    only_settled = history_of(SETTLED).view("BTCUSDT", T0 + 16 * HOUR)
+    assert len(only_settled.funding()) == 3  # no estimates anywhere: the settlements are all there is
