@@ -1,4 +1,4 @@
-"""Command-line entry point: ``tripwire run | replay | check-config | show-config | db ...``.
+"""Command-line entry point: ``tripwire run | replay | chart | backtest | check-config | db | ...``.
 
 User mistakes (a bad config, a missing token, an unusable database) end with one clear line on stderr
 and a non-zero exit status, never a traceback.
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_db, cli_replay, cli_run
+from bot import cli_backtest, cli_chart, cli_db, cli_health, cli_replay, cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cli_run.cmd_run)
 
     cli_replay.add_parser(sub)
+    cli_chart.add_parser(sub)
+    cli_backtest.add_parser(sub)
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to check")
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_show_config)
 
     cli_db.add_parser(sub)
+    cli_health.add_parser(sub)
     return parser
 
 

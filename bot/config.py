@@ -45,13 +45,19 @@ class StrictModel(BaseModel):
 class RetentionConfig(StrictModel):
     """How long observations are kept before `tripwire db prune` (and the daily job) removes them."""
 
+    # Liquidation rows (each forced order, or an aggregated source's buckets); their hourly totals stay.
     liquidations_days: int = Field(30, ge=1, le=3650)
+    # The hourly liquidation totals per symbol and source (the liquidation_hourly rollup).
+    liquidations_hourly_days: int = Field(3650, ge=1, le=36500)
     candles_1m_days: int = Field(90, ge=1, le=3650)
     candles_other_days: int = Field(3650, ge=1, le=36500)
     funding_days: int = Field(730, ge=1, le=36500)
     open_interest_days: int = Field(90, ge=1, le=3650)
     alert_events_days: int = Field(365, ge=1, le=36500)
     delivered_outbox_days: int = Field(14, ge=1, le=3650)
+    # Fold 1m candles into 1h candles before deleting them, so charts and long-range detectors keep
+    # working after the minutes are gone.
+    downsample: bool = True
 
 
 class StorageConfig(StrictModel):
@@ -154,7 +160,11 @@ class EngineConfig(StrictModel):
     group_window_seconds: float = Field(20.0, ge=0, le=600)
     # Hard cap per channel; beyond it alerts are summarised in one message.
     channel_max_per_minute: int = Field(10, ge=1, le=60)
+    # While an alert of an `inhibitors` detector fires for a symbol, new alerts of the `inhibited`
+    # detectors for that symbol are folded into its message instead of posted on their own.
     inhibit_lesser_alerts: bool = True
+    inhibitors: list[str] = ["liquidation_cascade", "squeeze"]
+    inhibited: list[str] = ["round_levels", "pct_move", "volume_spike"]
 
 
 class RouteConfig(StrictModel):
@@ -347,6 +357,39 @@ def _rule_spec(raw: Mapping[str, Any]) -> RuleSpec:
     return RuleSpec(common, settings)
 
 
+def parse_rule(raw: Mapping[str, Any]) -> RuleSpec:
+    """Validate one rule given as a table (common options plus its detector's settings).
+
+    Raises ConfigError listing every problem, each at its option name (``level: Input should be greater
+    than 0``). Used for rules that arrive one at a time (a backtest, a rule typed in Discord); the config
+    file's rules are checked together by ``parse_config``, which also knows the watched symbols.
+    """
+    try:
+        common = RuleCommon.model_validate({k: v for k, v in raw.items() if k in _COMMON_KEYS})
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc)) from None
+    classes = detector_classes()
+    cls = classes.get(common.detector)
+    if cls is None:
+        raise ConfigError(
+            [Problem("detector", f"unknown detector {common.detector!r}; known: {', '.join(classes)}")]
+        )
+    problems: list[Problem] = []
+    if cls.market_wide and common.symbol != MARKET_SYMBOL:
+        problems.append(Problem("symbol", f"{common.detector} watches the whole market; remove the symbol"))
+    elif not cls.market_wide and "symbol" not in raw:
+        problems.append(Problem("symbol", "a symbol is required for this detector"))
+    elif not cls.market_wide and not SYMBOL_PATTERN.match(common.symbol):
+        problems.append(Problem("symbol", f"{common.symbol!r} is not a symbol like BTCUSDT"))
+    try:
+        settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+    except ValidationError as exc:
+        problems += _problems_from(exc)
+    if problems:
+        raise ConfigError(problems)
+    return RuleSpec(common, settings)
+
+
 def _check_rules(rules: Any, symbols: list[str]) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(rules, list):
@@ -489,6 +532,7 @@ __all__ = [
     "load_config",
     "load_secrets",
     "parse_config",
+    "parse_rule",
     "redacted_dump",
     "summary",
 ]

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from bot.config import EngineConfig
 from bot.rules import ActiveRule, instantiate
 from detectors.base import MARKET_SYMBOL, SEVERITIES, Signal
 from detectors.history import MarketHistory
@@ -63,6 +64,14 @@ class RecordedEvent:
     queued: int
 
 
+@dataclass(frozen=True, slots=True)
+class Inhibition:
+    """While an ``inhibitors`` alert fires for a symbol, fold new ``inhibited`` alerts of it into it."""
+
+    inhibitors: frozenset[str]
+    inhibited: frozenset[str]
+
+
 def severity_at_least(severity: str, minimum: str) -> bool:
     """Return True when ``severity`` ranks at or above ``minimum`` (info < warning < critical)."""
     order: tuple[str, ...] = SEVERITIES
@@ -93,13 +102,16 @@ class Engine:
         *,
         late_after_ms: int = 300_000,
         stale_kinds: Callable[[str], set[str]] | None = None,
+        inhibition: Inhibition | None = None,
     ) -> None:
         self.repo = repo
         self.history = history
         self.router = router
         self.late_after_ms = late_after_ms
         self._stale_kinds = stale_kinds
+        self.inhibition = inhibition
         self._rules: dict[str, ActiveRule] = {}
+        self._order: list[ActiveRule] | None = None
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
@@ -122,6 +134,7 @@ class Engine:
         self._dirty.clear()
 
     def _activate(self, row: RuleRow) -> None:
+        self._order = None
         try:
             self._rules[row.id] = ActiveRule(row, instantiate(row))
         except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
@@ -130,6 +143,7 @@ class Engine:
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._rules.pop(rule_id, None)
+        self._order = None
         row = self.repo.rule(rule_id)
         if row is None:
             self._detector_state.pop(rule_id, None)
@@ -146,8 +160,13 @@ class Engine:
         }
 
     def rules(self) -> list[ActiveRule]:
-        """Return the rules being evaluated."""
-        return list(self._rules.values())
+        """Return the rules being evaluated, in evaluation order."""
+        if self._order is None:
+            # Inhibitors first, so a cascade firing in the same evaluation as a round-level break is
+            # already known when the lesser alert is recorded and can absorb it.
+            major = self.inhibition.inhibitors if self.inhibition else frozenset()
+            self._order = sorted(self._rules.values(), key=lambda r: (r.row.detector not in major, r.id))
+        return list(self._order)
 
     def wanted_intervals(self) -> set[str]:
         """Return candle intervals the rules' settings mention (to pre-aggregate them)."""
@@ -173,7 +192,7 @@ class Engine:
         recorded: list[RecordedEvent] = []
         silences: list[SilenceRow] | None = None
         with self.repo.transaction():
-            for rule in list(self._rules.values()):
+            for rule in self.rules():
                 row = rule.row
                 market_wide = rule.detector.market_wide
                 if wanted is not None and not market_wide and row.symbol not in wanted:
@@ -301,6 +320,9 @@ class Engine:
         row = rule.row
         late = now - signal.at > self.late_after_ms
         targets, silenced_by = self._targets(row, signal.severity, silences)
+        parent = self._inhibiting_event(row)
+        parent_targets = self.repo.outbox_targets(parent) if parent is not None else set()
+        folded = {(t.sink, t.address) for t in targets} & parent_targets
         values = dict(signal.values)
         event_id = self.repo.insert_event(
             dedupe_key=state.dedupe_key,
@@ -318,6 +340,7 @@ class Engine:
             recorded_at=now,
             late=late,
             silenced_by=silenced_by,
+            inhibited_by=parent if folded else None,
         )
         fired = replace(state, status="firing", fired_at=now, fire_count=state.fire_count + 1)
         if event_id is None:
@@ -325,12 +348,19 @@ class Engine:
             return fired
         payload = _payload(row, signal, event_id, "firing", signal.title, values, signal.at, late)
         for target in targets:
+            is_folded = (target.sink, target.address) in folded
             self.repo.enqueue(
                 event_id=event_id,
                 sink=target.sink,
                 target=target.address,
-                kind="alert",
-                payload={**payload, "guild_id": target.guild_id, "role_id": target.role_id},
+                kind="fold" if is_folded else "alert",
+                payload={
+                    **payload,
+                    "guild_id": target.guild_id,
+                    # A folded alert is a line in the parent's message: it mentions nobody itself.
+                    "role_id": None if is_folded else target.role_id,
+                    "parent_event_id": parent if is_folded else None,
+                },
                 now=now,
             )
         self.fired += 1
@@ -426,10 +456,48 @@ class Engine:
             )
         )
 
+    def _inhibiting_event(self, row: RuleRow) -> int | None:
+        """Return the event id of a firing inhibitor alert for the rule's symbol, if the rule is lesser."""
+        policy = self.inhibition
+        if policy is None or row.detector not in policy.inhibited:
+            return None
+        best: tuple[int, int] | None = None
+        for other in self._rules.values():
+            if other.row.symbol != row.symbol or other.row.detector not in policy.inhibitors:
+                continue
+            for state in self._alerts.get(other.id, {}).values():
+                if state.status == "firing" and state.last_event_id is not None:
+                    candidate = (state.fired_at or 0, state.last_event_id)
+                    best = candidate if best is None or candidate > best else best
+        return best[1] if best else None
+
     def _disable(self, row: RuleRow, reason: str, now: int) -> None:
         self.repo.set_rule_enabled(row.id, False, reason, now)
         self._rules.pop(row.id, None)
+        self._order = None
         log.info("rule %s disabled: %s", row.id, reason)
+
+
+def make_engine(
+    config: EngineConfig,
+    repo: Repo,
+    history: MarketHistory,
+    router: Router,
+    *,
+    stale_kinds: Callable[[str], set[str]] | None = None,
+) -> Engine:
+    """Build an Engine from the ``[engine]`` config section."""
+    inhibition = None
+    if config.inhibit_lesser_alerts:
+        inhibition = Inhibition(frozenset(config.inhibitors), frozenset(config.inhibited))
+    return Engine(
+        repo,
+        history,
+        router,
+        late_after_ms=int(config.late_after_seconds * 1000),
+        stale_kinds=stale_kinds,
+        inhibition=inhibition,
+    )
 
 
 def _rule_snapshot(row: RuleRow) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.config import Config
-from bot.engine import Engine, Router
+from bot.engine import Router, make_engine
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.rules import sync_config_rules
 from detectors.history import MarketHistory
@@ -119,9 +119,7 @@ async def run_replay(
     history = MarketHistory()
     ingest = Ingest(repo, history)
     sync_config_rules(repo, config, first_tick)
-    engine = Engine(
-        repo, history, router_factory(repo), late_after_ms=int(config.engine.late_after_seconds * 1000)
-    )
+    engine = make_engine(config.engine, repo, history, router_factory(repo))
     engine.load()
     dispatcher = OutboxDispatcher(repo, sinks, clock)
     # Deliver whatever a previous, interrupted run of this replay had queued but not sent.

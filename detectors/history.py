@@ -198,6 +198,12 @@ class _SymbolHistory:
     liquidations: dict[str, _SourceSeries] = field(default_factory=dict)
     # Funding per source: a = rate, b = 1.0 when settled.
     funding: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Settled rates only, per source, in the order sources first delivered one: settlement-time detectors
+    # read them without wading through the estimates polled in between (one a minute per source).
+    funding_settled: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Sources that delivered estimates (the rate between settlements), in order of first delivery: a query
+    # for every point wants the finest series, not one with a point every 8h.
+    funding_estimated: dict[str, None] = field(default_factory=dict)
     # Open interest per source: a = USD (nan if unknown), b = contracts (nan if unknown).
     open_interest: dict[str, _SourceSeries] = field(default_factory=dict)
     last_source: str | None = None
@@ -340,6 +346,16 @@ class MarketHistory:
             series = sym.funding.get(row.source)
             if series is None:
                 series = sym.funding[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+            if row.settled:
+                settled = sym.funding_settled.get(row.source)
+                if settled is None:
+                    settled = sym.funding_settled[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+                settled.add(row.ts, row.rate, 1.0, accumulate=False)
+            else:
+                sym.funding_estimated.setdefault(row.source, None)
+                i = bisect_left(series.t, row.ts)
+                if i < len(series.t) and series.t[i] == row.ts and series.b[i] == 1.0:
+                    continue  # an estimate never replaces the rate actually settled at that time
             series.add(row.ts, row.rate, 1.0 if row.settled else 0.0, accumulate=False)
 
     def add_open_interest(self, rows: Iterable[OpenInterest]) -> None:
@@ -521,19 +537,31 @@ class SymbolView:
     def funding(
         self, *, count: int | None = None, since: int | None = None, settled_only: bool = False
     ) -> list[FundingPoint]:
-        """Return funding points of the preferred source with ts <= now, oldest first."""
+        """Return funding points of the preferred source with ts <= now, oldest first.
+
+        The preferred source is the first that delivered an estimate (the finest series: a rate every
+        poll, settlements included when the same source reports them), else the first that delivered
+        anything; with ``settled_only`` it is the first that delivered a settled rate.
+        """
         sym = self._sym
-        if sym is None or not sym.funding:
+        if sym is None:
             return []
-        source, series = next(iter(sym.funding.items()))
+        if settled_only:
+            if not sym.funding_settled:
+                return []
+            source, series = next(iter(sym.funding_settled.items()))
+        elif sym.funding_estimated:
+            source = next(iter(sym.funding_estimated))
+            series = sym.funding[source]
+        elif sym.funding:
+            source, series = next(iter(sym.funding.items()))
+        else:
+            return []
         hi = bisect_right(series.t, self._now)
         lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
-        points = [
-            FundingPoint(series.t[i], series.a[i], series.b[i] == 1.0, source)
-            for i in range(lo, hi)
-            if not settled_only or series.b[i] == 1.0
-        ]
-        return points[-count:] if count is not None else points
+        if count is not None:
+            lo = max(lo, hi - count)
+        return [FundingPoint(series.t[i], series.a[i], series.b[i] == 1.0, source) for i in range(lo, hi)]
 
     def open_interest(self, *, count: int | None = None, since: int | None = None) -> list[OpenInterestPoint]:
         """Return open-interest points of the preferred source with ts <= now, oldest first."""

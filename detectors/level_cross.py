@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.latch import cached_signal, release_latch, set_latch, take_latches
+from storage.rows import interval_ms
+
+__all__ = ["LevelCross", "LevelCrossSettings", "cross_state_step", "take_latches"]
 
 _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "the week"}
 
@@ -54,38 +60,13 @@ def cross_state_step(
         crossed.append("down")
     if not state["armed_up"] and low < level - band:
         state["armed_up"] = True
-        _release(state, "up")
+        release_latch(state, "up")
     if not state["armed_down"] and high > level + band:
         state["armed_down"] = True
-        _release(state, "down")
+        release_latch(state, "down")
     for direction in crossed:
-        state.setdefault("latch", {})[direction] = {"at": at, "price": high if direction == "up" else low}
+        set_latch(state, direction, {"at": at, "price": high if direction == "up" else low})
     return crossed
-
-
-def _release(state: dict[str, Any], direction: str) -> None:
-    latch = state.get("latch", {}).get(direction)
-    if latch is None:
-        return
-    if latch.get("seen"):
-        del state["latch"][direction]
-    else:
-        # Crossed and came back within one catch-up batch: keep it for one evaluation so the engine
-        # still reports the crossing (once, late) instead of losing it.
-        latch["release"] = True
-
-
-def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Return the active latches and mark them seen, dropping those released after being reported."""
-    latches: dict[str, dict[str, Any]] = state.get("latch", {})
-    active = {}
-    for direction, latch in list(latches.items()):
-        if latch.get("seen") and latch.get("release"):
-            del latches[direction]
-            continue
-        latch["seen"] = True
-        active[direction] = latch
-    return active
 
 
 class LevelCross(Detector):
@@ -106,11 +87,15 @@ class LevelCross(Detector):
         band = level * settings.hysteresis_pct / 100
         interval = settings.confirm
         last_t = state.get("t")
-        bars: list[Bar] = list(snapshot.candles(interval, since=None if last_t is None else last_t + 1))
+        if interval is not None and last_t is not None and snapshot.now < last_t + 2 * interval_ms(interval):
+            # No candle of the confirmation interval can have closed since the last one processed (the
+            # next one opens a length later and closes a length after that): answer from the latches.
+            return self._latched(state, snapshot)
+        bars: Sequence[Bar] = snapshot.candles(interval, since=None if last_t is None else last_t + 1)
         if last_t is None and bars:
             bars = bars[-1:]  # first evaluation: only learn the current side
+        wick = settings.use_wicks and interval is None
         for bar in bars:
-            wick = settings.use_wicks and interval is None
             high = bar.h if wick else bar.c
             low = bar.l if wick else bar.c
             cross_state_step(state, level, band, high, low, bar.c, bar.close_time)
@@ -125,11 +110,17 @@ class LevelCross(Detector):
                 crossed = cross_state_step(probe, level, band, forming.h, forming.l, forming.c, snapshot.now)
                 if crossed:
                     state.update(probe)
+        return self._latched(state, snapshot)
+
+    def _latched(self, state: dict[str, Any], snapshot: Snapshot) -> list[Signal]:
+        settings = self.settings
+        assert isinstance(settings, LevelCrossSettings)
         signals = []
         for direction, latch in take_latches(state).items():
             if settings.direction not in ("either", direction):
                 continue
-            signals.append(self._signal(direction, latch, snapshot))
+            build = partial(self._signal, direction, latch, snapshot)
+            signals.append(cached_signal(self, direction, (latch["at"], latch["price"]), build))
         return signals
 
     def _signal(self, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:

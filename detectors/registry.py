@@ -18,7 +18,19 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "tripwire.detectors"
 
 # "module:Class" of every built-in detector, in the order they are documented.
-BUILTIN_DETECTORS: tuple[str, ...] = ("detectors.level_cross:LevelCross",)
+BUILTIN_DETECTORS: tuple[str, ...] = (
+    "detectors.level_cross:LevelCross",
+    "detectors.round_levels:RoundLevels",
+    "detectors.range_breakout:RangeBreakout",
+    "detectors.pct_move:PctMove",
+    "detectors.volume_spike:VolumeSpike",
+    "detectors.liquidation_cascade:LiquidationCascade",
+    "detectors.squeeze:Squeeze",
+    "detectors.funding:Funding",
+    "detectors.open_interest:OpenInterest",
+    "detectors.fear_greed:FearGreed",
+    "detectors.correlated_move:CorrelatedMove",
+)
 
 
 def _load(spec: str) -> type[Detector]:
@@ -45,6 +57,8 @@ def detector_classes() -> dict[str, type[Detector]]:
         if not (isinstance(cls, type) and issubclass(cls, Detector)):
             log.error("detector plugin %s is not a Detector subclass; skipping it", entry.value)
             continue
+        if found.get(cls.name) is cls:
+            continue  # a built-in, also published under the entry-point group (as pyproject.toml does)
         if cls.name in found:
             log.error("detector plugin %s reuses the name %r; skipping it", entry.value, cls.name)
             continue

@@ -20,6 +20,9 @@ coin such as ``..._btc_...`` means BTCUSDT). A file that matches no kind is an e
 A row becomes *available* when a live feed could have known it: a candle at its close, an hourly
 liquidation/open-interest/funding bucket at the end of its hour, a funding settlement at its funding time,
 a Fear & Greed value at 00:00 UTC of its publication day. Replay walks these availability times in order.
+
+``recorded_from_repo`` builds the same timeline from rows already stored in a database (for backtests),
+and ``store_recorded`` writes a timeline's rows into one without replaying it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
 
+from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
 HOUR_MS = 3_600_000
@@ -336,3 +340,64 @@ def load_directory(directory: Path) -> RecordedData:
     for path in files:
         load_file(path, data)
     return data
+
+
+def _is_bucket(row: Liquidation) -> bool:
+    # Aggregated sources store one row per side per bucket with price = qty = 0 (see the schema).
+    return row.price == 0 and row.qty == 0
+
+
+def recorded_from_repo(
+    repo: Repo,
+    symbols: Iterable[str],
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    fear_greed_since: int | None = None,
+) -> RecordedData:
+    """Read stored rows of ``symbols`` with start <= time < end into a timeline, as the CSV loader would.
+
+    Rows are placed at the time a live feed could have known them, by the loader's rules: a closed candle
+    at its close (a candle stored while still forming is left out: what it looked like then is not
+    stored), an aggregated liquidation bucket at the end of its hour (CoinGlass, the only bucketed
+    source, is hourly), a single liquidation, funding rate or open-interest point at its own time, a Fear
+    & Greed value at 00:00 UTC of its publication day. Fear & Greed rows are read from
+    ``fear_greed_since`` (default ``start``), since market-wide detectors compare with a long past.
+    """
+    data = RecordedData()
+    batches = data.batches
+    for symbol in sorted(set(symbols)):
+        for cover in repo.candle_coverage(symbol, start, end):
+            length = interval_ms(cover.interval)
+            for candle in repo.candles(symbol, cover.interval, start, end, source=cover.source):
+                if candle.closed:
+                    batches[candle.open_time + length].candles.append(candle)
+        for row in repo.liquidations(symbol, start, end):
+            if _is_bucket(row):
+                batches[row.ts + HOUR_MS].liquidation_buckets.append(row)
+            else:
+                batches[row.ts].liquidations.append(row)
+        # Sorted by (time, source) so the source a detector prefers (the first one seen) does not depend
+        # on the order SQLite happens to return rows of the same instant in.
+        for funding in sorted(repo.funding(symbol, start, end), key=lambda f: (f.ts, f.source)):
+            batches[funding.ts].funding.append(funding)
+        for point in sorted(repo.open_interest(symbol, start, end), key=lambda p: (p.ts, p.source)):
+            batches[point.ts].open_interest.append(point)
+    for value in repo.fear_greed(fear_greed_since if fear_greed_since is not None else start, end):
+        batches[value.ts].fear_greed.append(value)
+    return data
+
+
+def store_recorded(repo: Repo, data: RecordedData) -> int:
+    """Write every row of a timeline into ``repo`` in one transaction (idempotent); return the count."""
+    written = 0
+    with repo.transaction():
+        for _, batch in data.timeline():
+            repo.upsert_candles(batch.candles)
+            repo.upsert_liquidation_buckets(batch.liquidation_buckets)
+            repo.insert_liquidations(batch.liquidations)
+            repo.upsert_funding(batch.funding)
+            repo.upsert_open_interest(batch.open_interest)
+            repo.upsert_fear_greed(batch.fear_greed)
+            written += len(batch)
+    return written

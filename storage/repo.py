@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 
-OBSERVATION_TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+HOUR_MS = 3_600_000
+OBSERVATION_TABLES = (
+    "candles",
+    "liquidations",
+    "liquidation_hourly",
+    "funding",
+    "open_interest",
+    "fear_greed",
+)
 STATE_TABLES = (
     "rules",
     "detector_state",
@@ -28,6 +36,11 @@ STATE_TABLES = (
     "silences",
     "guild_settings",
 )
+
+
+DAY_MS = 86_400_000
+# Outbox statuses that are final: such rows are only history and may be pruned.
+FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")
 
 
 # --- row types returned by reads -------------------------------------------------------------------
@@ -58,6 +71,17 @@ class SpanStat:
     rows: int
     first_ts: int | None
     last_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CandleCoverage:
+    """How many candles of one (interval, source) a symbol has in a window, and their open-time span."""
+
+    interval: str
+    source: str
+    rows: int
+    first_open: int
+    last_open: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +189,7 @@ class SilenceRow:
     severity: str | None
     starts_at: int
     ends_at: int
+    recurrence: str | None
     created_by: int | None
     reason: str | None
     created_at: int
@@ -181,6 +206,52 @@ class GuildSettingsRow:
     updated_at: int
 
 
+class RetentionPolicy(Protocol):
+    """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
+
+    @property
+    def liquidations_days(self) -> int: ...
+    @property
+    def liquidations_hourly_days(self) -> int: ...
+    @property
+    def candles_1m_days(self) -> int: ...
+    @property
+    def candles_other_days(self) -> int: ...
+    @property
+    def funding_days(self) -> int: ...
+    @property
+    def open_interest_days(self) -> int: ...
+    @property
+    def alert_events_days(self) -> int: ...
+    @property
+    def delivered_outbox_days(self) -> int: ...
+    @property
+    def downsample(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What one prune removed (or, in a dry run, would remove) and what it folded into coarser rows."""
+
+    # Rows deleted per table; in a dry run, rows that would be deleted.
+    deleted: dict[str, int]
+    # Coarse rows written by downsampling ("candles": 1h candles, "liquidations": hourly totals); in a
+    # dry run, hours that would be folded.
+    downsampled: dict[str, int]
+    dry_run: bool
+    # Write transactions used; each held the write lock for at most one chunk.
+    chunks: int
+
+    @property
+    def total_deleted(self) -> int:
+        """Return the number of rows deleted over all tables."""
+        return sum(self.deleted.values())
+
+
+# Called after every committed chunk with (table, rows deleted in it); the write lock is free then.
+ChunkListener = Callable[[str, int], None]
+
+
 _RULE_COLUMNS = (
     "id, origin, detector, symbol, settings, guild_id, owner_id, channel_id, role_id, deliver, note, "
     "repeat, cooldown_s, pending_s, expires_at, enabled, status_reason, created_at, updated_at"
@@ -188,6 +259,10 @@ _RULE_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
     "rule_json, at, recorded_at, late, silenced_by, inhibited_by"
+)
+_SILENCE_COLUMNS = (
+    "id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, recurrence, created_by, reason,"
+    " created_at"
 )
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
@@ -455,44 +530,115 @@ class Repo:
         value = self.conn.execute(sql, (symbol, interval, source)).fetchone()[0]
         return int(value) if value is not None else None
 
-    def liquidations(self, symbol: str, start: int, end: int) -> list[Liquidation]:
+    def candle_symbols(self) -> list[str]:
+        """Return every symbol that has stored candles, sorted."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT symbol FROM candles ORDER BY symbol")]
+
+    def candle_coverage(
+        self, symbol: str, start: int | None = None, end: int | None = None
+    ) -> list[CandleCoverage]:
+        """Count a symbol's candles per (interval, source) with start <= open_time < end."""
+        return [
+            CandleCoverage(interval, source, int(rows), int(first), int(last))
+            for interval, source, rows, first, last in self.conn.execute(
+                "SELECT interval, source, COUNT(*), MIN(open_time), MAX(open_time) FROM candles"
+                " WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY interval, source"
+                " ORDER BY interval, source",
+                (symbol, _lo(start), _hi(end)),
+            )
+        ]
+
+    def liquidations(
+        self, symbol: str, start: int | None = None, end: int | None = None
+    ) -> list[Liquidation]:
         """Return liquidation rows of a symbol with start <= ts < end, oldest first."""
         return [
             Liquidation(*r)
             for r in self.conn.execute(
                 "SELECT symbol, ts, source, side, price, qty, usd FROM liquidations"
                 " WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
-                (symbol, start, end),
+                (symbol, _lo(start), _hi(end)),
             )
         ]
 
     def liquidation_totals(self, symbol: str | None, start: int, end: int) -> LiquidationTotals:
-        """Sum liquidated USD by source and position side over [start, end)."""
-        if symbol is None:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE ts >= ? AND ts < ?"
-                " GROUP BY source, side",
-                (start, end),
-            ).fetchall()
+        """Sum liquidated USD by source and position side over [start, end).
+
+        Whole hours come from the trigger-maintained hourly table; only the partial hours at either end
+        read raw rows, so a 7-day window costs the same during a cascade as on a quiet day.
+        """
+        first_hour = -(-start // HOUR_MS) * HOUR_MS
+        last_hour = end // HOUR_MS * HOUR_MS
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        raw_sql = (
+            "SELECT source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+            " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*)"
+            f" FROM liquidations WHERE {where}ts >= ? AND ts < ? GROUP BY source"
+        )
+        parts: list[tuple[str, float, float, int]] = []
+        if first_hour >= last_hour:
+            parts += self.conn.execute(raw_sql, [*params, start, end]).fetchall()
         else:
-            rows = self.conn.execute(
-                "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations WHERE symbol = ? AND ts >= ?"
-                " AND ts < ? GROUP BY source, side",
-                (symbol, start, end),
+            parts += self.conn.execute(
+                "SELECT source, SUM(long_usd), SUM(short_usd), SUM(events) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY source",
+                [*params, first_hour, last_hour],
             ).fetchall()
+            if start < first_hour:
+                parts += self.conn.execute(raw_sql, [*params, start, first_hour]).fetchall()
+            if last_hour < end:
+                parts += self.conn.execute(raw_sql, [*params, last_hour, end]).fetchall()
         by_source: dict[str, list[float]] = {}
         long_usd = short_usd = 0.0
         count = 0
-        for source, side, usd, n in rows:
+        for source, long_part, short_part, n in parts:
             pair = by_source.setdefault(source, [0.0, 0.0])
-            if side == "long":
-                pair[0] += usd
-                long_usd += usd
-            else:
-                pair[1] += usd
-                short_usd += usd
-            count += n
+            pair[0] += long_part or 0.0
+            pair[1] += short_part or 0.0
+            long_usd += long_part or 0.0
+            short_usd += short_part or 0.0
+            count += n or 0
         return LiquidationTotals(long_usd, short_usd, count, {k: (v[0], v[1]) for k, v in by_source.items()})
+
+    def liquidation_buckets(
+        self, symbol: str, start: int, end: int, bucket_ms: int, *, phase_ms: int = 0
+    ) -> list[tuple[int, float, float]]:
+        """Return (bucket_start, long_usd, short_usd) of each non-empty bucket with start <= ts < end.
+
+        Buckets are ``bucket_ms`` long, aligned on multiples of it shifted by ``phase_ms`` (weeks start on
+        a Monday, not on the epoch's Thursday). Buckets of whole hours are summed from the hourly rollup
+        (a busy week is a few hundred rows, and it outlives pruned raw rows); finer ones from raw rows.
+        """
+        if bucket_ms % HOUR_MS == 0 and phase_ms % HOUR_MS == 0:
+            sql = (
+                "SELECT ((hour - :phase) / :b) * :b + :phase AS bucket, SUM(long_usd), SUM(short_usd)"
+                " FROM liquidation_hourly WHERE symbol = :symbol AND hour >= :start AND hour < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
+        else:
+            sql = (
+                "SELECT ((ts - :phase) / :b) * :b + :phase AS bucket,"
+                " SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+                " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END)"
+                " FROM liquidations WHERE symbol = :symbol AND ts >= :start AND ts < :end"
+                " GROUP BY bucket ORDER BY bucket"
+            )
+        rows = self.conn.execute(
+            sql, {"phase": phase_ms, "b": bucket_ms, "symbol": symbol, "start": start, "end": end}
+        )
+        return [(int(b), float(long_usd), float(short_usd)) for b, long_usd, short_usd in rows]
+
+    def liquidation_hours(self, symbol: str | None, start: int, end: int) -> list[tuple[int, float, float]]:
+        """Return (hour, long_usd, short_usd) per hour in [start, end) across sources, oldest first."""
+        where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        return [
+            (int(r[0]), float(r[1]), float(r[2]))
+            for r in self.conn.execute(
+                "SELECT hour, SUM(long_usd), SUM(short_usd) FROM liquidation_hourly"
+                f" WHERE {where}hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
+                [*params, start, end],
+            )
+        ]
 
     def liquidation_minutes(self, symbol: str, start: int, end: int) -> list[tuple[str, int, float, float]]:
         """Return (source, minute, long_usd, short_usd) sums per one-minute bucket, oldest first."""
@@ -975,6 +1121,13 @@ class Repo:
         ).fetchone()[0]
         return int(value) if value is not None else None
 
+    def outbox_targets(self, event_id: int) -> set[tuple[str, str]]:
+        """Return the (sink, target) pairs an event was queued for."""
+        return {
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
+        }
+
     def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
         """Return the delivered outbox row of an event on a sink (to edit its message later)."""
         row = self.conn.execute(
@@ -996,30 +1149,60 @@ class Repo:
         detector: str | None = None,
         rule_id: str | None = None,
         severity: str | None = None,
+        recurrence: str | None = None,
         created_by: int | None = None,
         reason: str | None = None,
         now: int,
     ) -> int:
-        """Store a silence and return its id."""
+        """Store a silence (or a recurring mute window) and return its id."""
         cur = self.conn.execute(
             "INSERT INTO silences (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at,"
-            " created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by, reason, now),
+            " recurrence, created_by, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                guild_id,
+                symbol,
+                detector,
+                rule_id,
+                severity,
+                starts_at,
+                ends_at,
+                recurrence,
+                created_by,
+                reason,
+                now,
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def active_silences(self, now: int, guild_id: int | None = None) -> list[SilenceRow]:
-        """Return silences in force at ``now`` (of one guild plus global ones, or all when None)."""
+        """Return silences in force at ``now`` (of one guild plus global ones, or all when None).
+
+        A recurring mute window is in force when ``now`` falls within its length of the latest repetition
+        of ``starts_at`` (every day or every week).
+        """
         sql = (
-            "SELECT id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, created_by,"
-            " reason, created_at FROM silences WHERE starts_at <= ? AND ends_at > ?"
+            f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE starts_at <= ? AND ("
+            " (recurrence IS NULL AND ends_at > ?)"
+            " OR (recurrence = 'daily' AND (? - starts_at) % 86400000 < ends_at - starts_at)"
+            " OR (recurrence = 'weekly' AND (? - starts_at) % 604800000 < ends_at - starts_at))"
         )
-        params: list[Any] = [now, now]
+        params: list[Any] = [now, now, now, now]
         if guild_id is not None:
             sql += " AND (guild_id = ? OR guild_id IS NULL)"
             params.append(guild_id)
         return [SilenceRow(*r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def silences(self, guild_id: int | None, now: int) -> list[SilenceRow]:
+        """Return a guild's silences that have not ended (recurring ones always), for listing."""
+        return [
+            SilenceRow(*r)
+            for r in self.conn.execute(
+                f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE guild_id IS ? AND (recurrence IS NOT NULL"
+                " OR ends_at > ?) ORDER BY id",
+                (guild_id, now),
+            )
+        ]
 
     def delete_silence(self, silence_id: int, guild_id: int | None) -> bool:
         """Delete a silence of a guild; return False when it does not exist there."""
@@ -1089,3 +1272,268 @@ class Repo:
         page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
         version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         return DatabaseStats(rows_per_table, spans, version, page_count * page_size)
+
+    # --- retention and maintenance -------------------------------------------------------------------
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: int,
+        *,
+        dry_run: bool = False,
+        chunk_rows: int = 5000,
+        on_chunk: ChunkListener | None = None,
+    ) -> PruneResult:
+        """Delete rows older than the policy allows, in chunks of about ``chunk_rows`` per transaction.
+
+        Rules, detector and alert state, Fear & Greed values (one row a day) and pending deliveries are
+        never touched. Liquidation rows need no folding: the trigger-kept ``liquidation_hourly`` rollup
+        already holds their hourly totals and has its own, longer, retention. With ``policy.downsample``,
+        1m candles are folded into 1h candles in the same transaction that deletes them, so no moment
+        exists where the hour is missing.
+        """
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        if self._depth:
+            # Inside a caller's transaction every chunk would join it and hold the write lock throughout.
+            raise RuntimeError("prune() runs its own short transactions; call it outside transaction()")
+        pruner = _Pruner(self, now, dry_run, chunk_rows, on_chunk)
+        # Whole hours only: liquidation_totals() reads whole hours from the rollup and the partial hours at
+        # a window's ends from raw rows, so an hour must never be half pruned.
+        pruner.delete_per_symbol(
+            "liquidations", "ts < ?", _floor_hour(now - policy.liquidations_days * DAY_MS)
+        )
+        pruner.delete_per_symbol(
+            "liquidation_hourly", "hour < ?", _floor_hour(now - policy.liquidations_hourly_days * DAY_MS)
+        )
+        pruner.fold_candles(_floor_hour(now - policy.candles_1m_days * DAY_MS), policy.downsample)
+        pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
+        pruner.delete_per_symbol("funding", "ts < ?", now - policy.funding_days * DAY_MS)
+        pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
+        # The outbox goes before the events, so an event's delivery rows are gone before the event is.
+        pruner.delete_outbox(now - policy.delivered_outbox_days * DAY_MS)
+        pruner.delete_events(now - policy.alert_events_days * DAY_MS)
+        if not dry_run and pruner.chunks:
+            # Lets SQLite refresh its planner statistics after large deletions (cheap when nothing to do).
+            self.conn.execute("PRAGMA optimize")
+        return PruneResult(pruner.deleted, pruner.downsampled, dry_run, pruner.chunks)
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rebuild the database file to return free pages to the disk; return (bytes before, after)."""
+        before = self._used_bytes()
+        # VACUUM cannot run inside a transaction; Repo.transaction() is never open here.
+        self.conn.execute("VACUUM")
+        # In WAL mode VACUUM writes the whole new file through the WAL: checkpoint and truncate it, or the
+        # -wal file would keep the size that was just freed.
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, self._used_bytes()
+
+    def free_bytes(self) -> int:
+        """Return the bytes in free pages (reused by new rows; only VACUUM gives them back to the disk)."""
+        free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        return free * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+
+    def _used_bytes(self) -> int:
+        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        return pages * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+
+    def ping(self) -> None:
+        """Run a trivial read, raising sqlite3.Error when the database cannot be read."""
+        self.conn.execute("SELECT 1 FROM rules LIMIT 1").fetchall()
+
+
+def _floor_hour(ts: int) -> int:
+    return ts - ts % HOUR_MS
+
+
+# Primary-key columns of the tables pruned row by row (WITHOUT ROWID tables have no rowid to delete by).
+_KEYS = {
+    "candles": "symbol, interval, open_time, source",
+    "liquidations": "symbol, ts, source, side, price, qty",
+    "liquidation_hourly": "symbol, hour, source",
+    "funding": "symbol, ts, source",
+    "open_interest": "symbol, ts, source",
+}
+
+
+class _Pruner:
+    """One prune pass: chunked deletes and folds, each chunk its own short write transaction."""
+
+    def __init__(
+        self, repo: Repo, now: int, dry_run: bool, chunk_rows: int, on_chunk: ChunkListener | None
+    ) -> None:
+        self.repo = repo
+        self.conn = repo.conn
+        self.now = now
+        self.dry_run = dry_run
+        self.chunk_rows = chunk_rows
+        self.on_chunk = on_chunk
+        self.deleted: dict[str, int] = {
+            t: 0
+            for t in (
+                "candles",
+                "liquidations",
+                "liquidation_hourly",
+                "funding",
+                "open_interest",
+                "outbox",
+                "alert_events",
+            )
+        }
+        self.downsampled: dict[str, int] = {"candles": 0}
+        self.chunks = 0
+
+    def _committed(self, table: str, rows: int) -> None:
+        self.chunks += 1
+        self.deleted[table] += rows
+        if self.on_chunk is not None:
+            self.on_chunk(table, rows)
+
+    def _distinct(
+        self, table: str, column: str, where: str = "1 = 1", params: Sequence[Any] = ()
+    ) -> list[str]:
+        """Return the distinct values of a leading key column by index seeks, not a full scan."""
+        values: list[str] = []
+        last = ""
+        while True:
+            row = self.conn.execute(
+                f"SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > ?", (*params, last)
+            ).fetchone()
+            if row[0] is None:
+                return values
+            last = row[0]
+            values.append(last)
+
+    def _delete_limited(self, table: str, where: str, params: Sequence[Any]) -> None:
+        """Delete matching rows ``chunk_rows`` at a time (SQLite here has no DELETE ... LIMIT)."""
+        key = _KEYS.get(table, "id")
+        if self.dry_run:
+            count = self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+            self.deleted[table] += int(count)
+            return
+        sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+        while True:
+            with self.repo.transaction():
+                removed = self.conn.execute(sql, (*params, self.chunk_rows)).rowcount
+            if removed == 0:
+                return
+            self._committed(table, removed)
+            if removed < self.chunk_rows:
+                return
+
+    def delete_per_symbol(self, table: str, where: str, cutoff: int) -> None:
+        """Delete old rows symbol by symbol, so each chunk is a range scan of the primary key."""
+        for symbol in self._distinct(table, "symbol"):
+            self._delete_limited(table, f"symbol = ? AND {where}", (symbol, cutoff))
+
+    def delete_other_candles(self, cutoff: int) -> None:
+        """Delete candles of every interval but 1m older than ``cutoff``."""
+        for symbol in self._distinct("candles", "symbol"):
+            for interval in self._distinct("candles", "interval", "symbol = ?", (symbol,)):
+                if interval != "1m":
+                    self._delete_limited(
+                        "candles", "symbol = ? AND interval = ? AND open_time < ?", (symbol, interval, cutoff)
+                    )
+
+    def _fold_windows(
+        self, table: str, time_col: str, where: str, symbol: str, cutoff: int
+    ) -> Iterator[tuple[int, int]]:
+        """Yield [start, end) windows of whole hours before ``cutoff`` that hold rows, oldest first."""
+        # About chunk_rows one-minute rows per window (more when several sources write the same symbol).
+        span = max(1, self.chunk_rows // 60) * HOUR_MS
+        start_from = -(2**62)
+        while True:
+            first = self.conn.execute(
+                f"SELECT MIN({time_col}) FROM {table} WHERE symbol = ? AND {where}"
+                f" AND {time_col} >= ? AND {time_col} < ?",
+                (symbol, start_from, cutoff),
+            ).fetchone()[0]
+            if first is None:
+                return
+            start = _floor_hour(int(first))
+            end = min(cutoff, start + span)
+            yield start, end
+            start_from = end
+
+    def fold_candles(self, cutoff: int, downsample: bool) -> None:
+        """Delete 1m candles before ``cutoff`` (an hour boundary), first writing their 1h candles."""
+        minute = "symbol = ? AND interval = '1m'"
+        for symbol in self._distinct("candles", "symbol"):
+            if self.dry_run:
+                count = self.conn.execute(
+                    f"SELECT COUNT(*) FROM candles WHERE {minute} AND open_time < ?", (symbol, cutoff)
+                )
+                self.deleted["candles"] += int(count.fetchone()[0])
+                if downsample:
+                    folds = self.conn.execute(_COUNT_CANDLE_FOLDS, (symbol, cutoff)).fetchone()[0]
+                    self.downsampled["candles"] += int(folds)
+                continue
+            delete = f"DELETE FROM candles WHERE {minute} AND open_time >= ? AND open_time < ?"
+            for start, end in list(
+                self._fold_windows("candles", "open_time", "interval = '1m'", symbol, cutoff)
+            ):
+                with self.repo.transaction():
+                    if downsample:
+                        self.downsampled["candles"] += self.conn.execute(
+                            _FOLD_CANDLES, (symbol, start, end)
+                        ).rowcount
+                    removed = self.conn.execute(delete, (symbol, start, end)).rowcount
+                self._committed("candles", removed)
+
+    def delete_outbox(self, cutoff: int) -> None:
+        """Delete final deliveries older than ``cutoff``, keeping pending ones and open alerts' messages."""
+        statuses = ",".join(f"'{s}'" for s in FINAL_OUTBOX_STATUSES)
+        self._delete_limited(
+            "outbox",
+            f"status IN ({statuses}) AND COALESCE(delivered_at, created_at) < ?"
+            # A firing alert's message is edited when it resolves: keep the row holding its message id.
+            " AND (event_id IS NULL OR event_id NOT IN (SELECT last_event_id FROM alert_state"
+            " WHERE status != 'resolved' AND last_event_id IS NOT NULL))",
+            (cutoff,),
+        )
+
+    def delete_events(self, cutoff: int) -> None:
+        """Delete alert events older than ``cutoff``, keeping each alert's last event and undelivered ones."""
+        self._delete_limited(
+            "alert_events",
+            "at < ? AND id NOT IN (SELECT last_event_id FROM alert_state WHERE last_event_id IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = alert_events.id"
+            " AND o.status = 'pending')",
+            (cutoff,),
+        )
+
+
+# One 1h candle per (source, hour) from that hour's 1m candles: first open, last close, extremes, summed
+# volumes. An hour with missing minutes (the bot was down) is folded from what exists. A 1h candle the
+# source already provided is kept as it is (DO NOTHING): the exchange's own bar is the better one.
+_FOLD_CANDLES = """
+INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume, quote_volume, closed)
+SELECT g.symbol, '1h', g.hour, g.source,
+    (SELECT o FROM candles f WHERE f.symbol = g.symbol AND f.interval = '1m' AND f.open_time = g.first_t
+        AND f.source = g.source),
+    g.h, g.l,
+    (SELECT c FROM candles f WHERE f.symbol = g.symbol AND f.interval = '1m' AND f.open_time = g.last_t
+        AND f.source = g.source),
+    g.volume, g.quote_volume, 1
+FROM (
+    SELECT symbol, source, open_time - open_time % 3600000 AS hour, MIN(open_time) AS first_t,
+        MAX(open_time) AS last_t, MAX(h) AS h, MIN(l) AS l, SUM(volume) AS volume,
+        SUM(quote_volume) AS quote_volume
+    FROM candles
+    WHERE symbol = ? AND interval = '1m' AND open_time >= ? AND open_time < ?
+    GROUP BY source, hour
+) AS g
+WHERE true
+ON CONFLICT (symbol, interval, open_time, source) DO NOTHING
+"""
+
+# Dry run: the hours a fold would write (candle hours the source has no 1h candle for yet).
+_COUNT_CANDLE_FOLDS = """
+SELECT COUNT(*) FROM (
+    SELECT 1 FROM candles m
+    WHERE m.symbol = ? AND m.interval = '1m' AND m.open_time < ?
+        AND NOT EXISTS (SELECT 1 FROM candles x WHERE x.symbol = m.symbol AND x.interval = '1h'
+            AND x.open_time = m.open_time - m.open_time % 3600000 AND x.source = m.source)
+    GROUP BY m.source, m.open_time / 3600000
+)
+"""

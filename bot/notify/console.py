@@ -32,6 +32,8 @@ def alert_line(payload: dict[str, Any]) -> str:
         marks.append("LATE")
     if payload.get("state") == "resolved":
         marks.append("resolved")
+    if payload.get("parent_event_id") is not None:
+        marks.append(f"folded into alert #{payload['parent_event_id']}")
     mark = f" ({', '.join(marks)})" if marks else ""
     shown = [
         f"{k}={_number(v)}"

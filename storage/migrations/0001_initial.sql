@@ -32,8 +32,48 @@ CREATE TABLE liquidations (
     usd REAL NOT NULL,
     PRIMARY KEY (symbol, ts, source, side, price, qty)
 ) WITHOUT ROWID;
--- For "all symbols over the last N hours" (/liquidations without a symbol, the large-liquidation feed).
+-- For "all symbols over the last N hours" (the large-liquidation feed, pruning by age).
 CREATE INDEX liquidations_ts ON liquidations (ts, usd);
+
+-- Hourly totals per symbol and source, kept by triggers on every stored (not ignored) row, so
+-- /liquidations over a day or a week reads a few hundred rows instead of millions during a cascade.
+-- Kept longer than the raw rows (pruning raw liquidations leaves the hourly history in place).
+CREATE TABLE liquidation_hourly (
+    symbol TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    long_usd REAL NOT NULL DEFAULT 0,
+    short_usd REAL NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (symbol, hour, source)
+) WITHOUT ROWID;
+CREATE INDEX liquidation_hourly_hour ON liquidation_hourly (hour);
+
+CREATE TRIGGER liquidations_hourly_insert AFTER INSERT ON liquidations
+BEGIN
+    INSERT INTO liquidation_hourly (symbol, hour, source, long_usd, short_usd, events)
+    VALUES (
+        NEW.symbol,
+        NEW.ts - NEW.ts % 3600000,
+        NEW.source,
+        CASE WHEN NEW.side = 'long' THEN NEW.usd ELSE 0 END,
+        CASE WHEN NEW.side = 'short' THEN NEW.usd ELSE 0 END,
+        1
+    )
+    ON CONFLICT (symbol, hour, source) DO UPDATE SET
+        long_usd = long_usd + excluded.long_usd,
+        short_usd = short_usd + excluded.short_usd,
+        events = events + 1;
+END;
+
+-- Aggregated sources revise a bucket's total in place: move the hourly total by the difference.
+CREATE TRIGGER liquidations_hourly_update AFTER UPDATE OF usd ON liquidations
+BEGIN
+    UPDATE liquidation_hourly SET
+        long_usd = long_usd + CASE WHEN NEW.side = 'long' THEN NEW.usd - OLD.usd ELSE 0 END,
+        short_usd = short_usd + CASE WHEN NEW.side = 'short' THEN NEW.usd - OLD.usd ELSE 0 END
+    WHERE symbol = NEW.symbol AND hour = NEW.ts - NEW.ts % 3600000 AND source = NEW.source;
+END;
 
 -- rate is a decimal per funding interval (0.0001 = 0.01 %). settled = 1 for a settlement (history)
 -- row at its funding time, 0 for a current estimate polled between settlements.
@@ -170,6 +210,9 @@ CREATE TABLE silences (
     severity TEXT,
     starts_at INTEGER NOT NULL,
     ends_at INTEGER NOT NULL,
+    -- NULL: one window [starts_at, ends_at). 'daily'/'weekly': a mute window that repeats every day/week,
+    -- lasting (ends_at - starts_at) from the time of day/week of starts_at (e.g. a maintenance hour).
+    recurrence TEXT CHECK (recurrence IN ('daily', 'weekly')),
     created_by INTEGER,
     reason TEXT,
     created_at INTEGER NOT NULL,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, load_config, load_secrets, parse_config, redacted_dump
+from bot.config import ConfigError, load_config, load_secrets, parse_config, parse_rule, redacted_dump
 from detectors.registry import detector_classes
 from tests.conftest import ROOT
 
@@ -125,3 +125,46 @@ def test_token_file_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     token_file.write_text("from-file\n")
     monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN_FILE", str(token_file))
     assert load_secrets().token() == "from-file"
+
+
+def test_parse_rule_validates_one_rule_table() -> None:
+    spec = parse_rule(
+        {"id": "x", "detector": "level_cross", "symbol": "BTCUSDT", "level": 95000, "cooldown_seconds": 60}
+    )
+    assert spec.id == "x" and spec.common.cooldown_seconds == 60
+    assert spec.settings.model_dump()["level"] == 95000
+
+
+@pytest.mark.parametrize(
+    ("raw", "problems"),
+    [
+        (
+            {"id": "x", "detector": "level_cross", "symbol": "BTCUSDT", "level": 0, "colour": "red"},
+            [
+                "level: Input should be greater than 0",
+                "colour: unknown option (check the spelling; config.example.toml lists every option)",
+            ],
+        ),
+        (
+            {"id": "x", "detector": "level_cross", "level": 1},
+            ["symbol: a symbol is required for this detector"],
+        ),
+        (
+            {"id": "x", "detector": "level_cross", "symbol": "btc", "level": 1},
+            ["symbol: 'btc' is not a symbol like BTCUSDT"],
+        ),
+        (
+            {"id": "Bad Id", "detector": "level_cross"},
+            ["id: String should match pattern '^[a-z0-9][a-z0-9_-]{0,39}$'"],
+        ),
+    ],
+)
+def test_parse_rule_names_each_problem_by_option(raw: dict[str, Any], problems: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_rule(raw)
+    assert [str(p) for p in info.value.problems] == problems
+
+
+def test_parse_rule_rejects_an_unknown_detector() -> None:
+    with pytest.raises(ConfigError, match=r"detector: unknown detector 'nope'; known: .*level_cross"):
+        parse_rule({"id": "x", "detector": "nope", "symbol": "BTCUSDT"})

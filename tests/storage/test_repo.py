@@ -63,6 +63,37 @@ def test_liquidation_repeats_are_ignored_and_totals_split_by_side(repo: Repo) ->
     ]
 
 
+def test_hourly_rollup_matches_raw_rows_for_any_window(repo: Repo) -> None:
+    # Synthetic events every 7 minutes over 10 hours, alternating sides and venues.
+    events = [
+        Liquidation(
+            "BTCUSDT",
+            T0 + i * 7 * 60_000,
+            ("binance", "bybit")[i % 2],
+            ("long", "short")[i % 3 == 0],
+            1.0,
+            1.0 + i,
+            100.0 + i,
+        )
+        for i in range(86)
+    ]
+    repo.insert_liquidations(events)
+    repo.insert_liquidations(events[:10])  # ignored repeats must not reach the hourly totals
+    for start, end in [
+        (T0, T0 + 10 * H),
+        (T0 + 13 * 60_000, T0 + 5 * H + 1),
+        (T0 + 61 * 60_000, T0 + 62 * 60_000),
+    ]:
+        inside = [e for e in events if start <= e.ts < end]
+        totals = repo.liquidation_totals("BTCUSDT", start, end)
+        assert totals.count == len(inside)
+        assert totals.long_usd == pytest.approx(sum(e.usd for e in inside if e.side == "long"))
+        assert totals.short_usd == pytest.approx(sum(e.usd for e in inside if e.side == "short"))
+        assert repo.liquidation_totals(None, start, end) == totals
+    hours = repo.liquidation_hours("BTCUSDT", T0, T0 + 2 * H)
+    assert [h for h, _, _ in hours] == [T0, T0 + H]
+
+
 def test_liquidation_buckets_are_replaced_not_added(repo: Repo) -> None:
     bucket = Liquidation("BTCUSDT", T0, "coinglass", "short", 0.0, 0.0, 100.0)
     repo.upsert_liquidation_buckets([bucket])
@@ -117,3 +148,59 @@ def test_stats_counts_rows_and_spans(repo: Repo) -> None:
         T0,
         T0 + 3 * H,
     )
+
+
+def test_candle_coverage_counts_each_interval_and_source_in_the_window(repo: Repo) -> None:
+    repo.upsert_candles(_candles(5))
+    repo.upsert_candles([Candle("BTCUSDT", "1m", T0, "coinbase", 1, 2, 0.5, 1.5, 10.0)])
+    repo.upsert_candles([Candle("ETHUSDT", "1h", T0, "binance", 1, 2, 0.5, 1.5, 10.0)])
+    cover = {
+        (c.interval, c.source): (c.rows, c.first_open, c.last_open) for c in repo.candle_coverage("BTCUSDT")
+    }
+    assert cover == {("1h", "binance"): (5, T0, T0 + 4 * H), ("1m", "coinbase"): (1, T0, T0)}
+    window = repo.candle_coverage("BTCUSDT", T0 + H, T0 + 3 * H)
+    assert [(c.interval, c.rows, c.first_open, c.last_open) for c in window] == [
+        ("1h", 2, T0 + H, T0 + 2 * H)
+    ]
+    assert repo.candle_symbols() == ["BTCUSDT", "ETHUSDT"]
+
+
+def test_liquidation_buckets_sum_by_side_on_an_aligned_grid(repo: Repo) -> None:
+    repo.insert_liquidations(
+        [
+            Liquidation("BTCUSDT", T0 + 60_000, "binance", "short", 95_000.0, 1.0, 95_000.0),
+            Liquidation("BTCUSDT", T0 + 120_000, "bybit", "short", 95_100.0, 2.0, 190_200.0),
+            Liquidation("BTCUSDT", T0 + H + 5, "binance", "long", 94_000.0, 1.0, 94_000.0),
+            Liquidation("ETHUSDT", T0, "binance", "long", 3_300.0, 1.0, 3_300.0),
+        ]
+    )
+    assert repo.liquidation_buckets("BTCUSDT", T0, T0 + 2 * H, H) == [
+        (T0, 0.0, 285_200.0),
+        (T0 + H, 94_000.0, 0.0),
+    ]
+    # On a 4h grid shifted by one hour, buckets open at 01:00, 05:00, ..., 21:00: T0 (22:00) and the
+    # 23:00 liquidation both fall in the one opening at 21:00.
+    assert repo.liquidation_buckets("BTCUSDT", T0, T0 + 2 * H, 4 * H, phase_ms=H) == [
+        (T0 - H, 94_000.0, 285_200.0)
+    ]
+    # Buckets finer than an hour are summed from the raw rows.
+    assert repo.liquidation_buckets("BTCUSDT", T0, T0 + 2 * H, 15 * 60_000) == [
+        (T0, 0.0, 285_200.0),
+        (T0 + H, 94_000.0, 0.0),
+    ]
+
+
+def test_silences_one_off_and_recurring_windows(repo: Repo) -> None:
+    week = 7 * 24 * H
+    one_off = repo.add_silence(guild_id=1, starts_at=T0, ends_at=T0 + H, symbol="BTCUSDT", now=T0)
+    weekly = repo.add_silence(guild_id=1, starts_at=T0, ends_at=T0 + 2 * H, recurrence="weekly", now=T0)
+    other_guild = repo.add_silence(guild_id=2, starts_at=T0, ends_at=T0 + H, now=T0)
+    assert {s.id for s in repo.active_silences(T0 + 1, guild_id=1)} == {one_off, weekly}
+    assert {s.id for s in repo.active_silences(T0 + 90 * 60_000, guild_id=1)} == {weekly}  # one-off ended
+    assert repo.active_silences(T0 + 3 * H, guild_id=1) == []
+    # The mute window comes back a week later, for the same two hours.
+    assert {s.id for s in repo.active_silences(T0 + week + H, guild_id=1)} == {weekly}
+    assert repo.active_silences(T0 + week + 2 * H) == []
+    assert {s.id for s in repo.active_silences(T0 + 1)} == {one_off, weekly, other_guild}
+    assert [s.id for s in repo.silences(1, T0 + 3 * H)] == [weekly]
+    assert repo.delete_silence(weekly, 1) and not repo.delete_silence(other_guild, 1)

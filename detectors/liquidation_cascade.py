@@ -1,0 +1,143 @@
+"""Liquidations pile up: a rolling window's liquidated USD of one position side is over an absolute
+threshold and over M times its recent baseline; the alert lasts until the window calms down."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from detectors.base import (
+    Detector,
+    DetectorSettings,
+    LiquidationWindow,
+    Signal,
+    Snapshot,
+    format_usd,
+    short_symbol,
+)
+from detectors.latch import edge, latched_signals
+from detectors.text import HOUR_MS, MINUTE_MS, format_window
+
+# After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
+MAX_CATCH_UP_MS = 7 * 24 * HOUR_MS
+SIDES = ("long", "short")
+
+
+class LiquidationCascadeSettings(DetectorSettings):
+    """Options of a liquidation_cascade rule."""
+
+    side: Literal["long", "short", "either"] = Field(
+        "either", description="Which liquidated positions to watch (each side is its own alert)."
+    )
+    window_minutes: int = Field(60, ge=1, le=24 * 60, description="Rolling window summed (minutes).")
+    min_usd: float = Field(
+        20_000_000, gt=0, description="Liquidated USD of one side in the window needed to fire."
+    )
+    multiple: float = Field(
+        5.0,
+        ge=1,
+        le=10_000,
+        description="...and at least this × the side's average window over the baseline.",
+    )
+    baseline_hours: int = Field(
+        24, ge=1, le=7 * 24, description="Period before the window the baseline covers."
+    )
+    calm_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The cascade is over once the window falls below this fraction of min_usd.",
+    )
+
+
+class LiquidationCascade(Detector):
+    """Liquidated USD in a rolling window over a threshold and a multiple of its baseline."""
+
+    name: ClassVar[str] = "liquidation_cascade"
+    description: ClassVar[str] = (
+        "Liquidations of longs or shorts in a rolling window over a USD threshold and M× their baseline"
+    )
+    Settings: ClassVar[type[DetectorSettings]] = LiquidationCascadeSettings
+    uses: ClassVar[tuple[str, ...]] = ("liquidations",)
+
+    def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
+        """Evaluate the window ending now (and the windows missed during an outage); return the cascades."""
+        s = self.settings
+        assert isinstance(s, LiquidationCascadeSettings)
+        window = s.window_minutes * MINUTE_MS
+        now = snapshot.now
+        last = state.get("now")
+        if last is None:
+            self._step(snapshot, now, learn=True, state=state)
+            state["now"] = now
+            return []
+        if now <= last:
+            return latched_signals(self, state)
+        # Windows that ended while nobody was looking, one window apart, so a cascade that began and ended
+        # during an outage is still reported (once, late).
+        t = max(last, now - MAX_CATCH_UP_MS) + window
+        while t < now:
+            self._step(snapshot, t, learn=False, state=state)
+            t += window
+        self._step(snapshot, now, learn=False, state=state)
+        state["now"] = now
+        return latched_signals(self, state)
+
+    def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
+        s = self.settings
+        assert isinstance(s, LiquidationCascadeSettings)
+        # The window is the last window_minutes whole minutes plus the minute in progress: liquidations are
+        # kept in minute buckets (hourly ones for some sources), and a window starting a few milliseconds
+        # past a bucket's start would drop that whole bucket (an evaluation at 16:00:00.009, the time of a
+        # funding settlement, lost the 15:00 hour).
+        start = end - end % MINUTE_MS - s.window_minutes * MINUTE_MS
+        current = snapshot.liquidations(start, end)
+        if current.total_usd == 0 and not state.get("off"):
+            return  # nothing liquidated and nothing to re-arm: skip the baseline sum
+        before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+        scale = s.window_minutes * MINUTE_MS / (s.baseline_hours * HOUR_MS)
+        for side in SIDES:
+            if s.side not in ("either", side):
+                continue
+            usd = current.long_usd if side == "long" else current.short_usd
+            baseline = (before.long_usd if side == "long" else before.short_usd) * scale
+            edge(
+                state,
+                side,
+                active=usd >= s.min_usd and usd >= s.multiple * baseline,
+                rearm=usd < s.min_usd * s.calm_ratio,
+                build=partial(self._payload, side, usd, baseline, current, start, end),
+                learn=learn,
+            )
+
+    def _payload(
+        self, side: str, usd: float, baseline: float, window: LiquidationWindow, start: int, end: int
+    ) -> dict[str, Any]:
+        s = self.settings
+        assert isinstance(s, LiquidationCascadeSettings)
+        length = format_window(s.window_minutes * MINUTE_MS)
+        other = window.short_usd if side == "long" else window.long_usd
+        return {
+            "kind": f"{side}_liquidations",
+            "severity": "critical" if usd >= 5 * s.min_usd else "warning",
+            "title": f"{format_usd(usd)} of {short_symbol(self.symbol)} {side}s liquidated in {length}",
+            "values": {
+                "side": side,
+                "usd": round(usd, 2),
+                "other_side_usd": round(other, 2),
+                "baseline_usd": round(baseline, 2),
+                "multiple_of_baseline": round(usd / baseline, 2) if baseline > 0 else None,
+                "window_minutes": s.window_minutes,
+                "window_start": start,
+                "by_source": {
+                    src: round(long_usd if side == "long" else short_usd, 2)
+                    for src, (long_usd, short_usd) in sorted(window.by_source.items())
+                },
+            },
+            "at": end,
+            "stateful": True,
+            # Longs liquidated are forced sells (price falling); shorts are forced buys (price rising).
+            "direction": "down" if side == "long" else "up",
+        }

@@ -1,0 +1,169 @@
+"""Price crosses a "psychological" round level: every multiple of a step, with no rule per level.
+
+Each level behaves exactly like a level_cross rule (same arm/latch step, hysteresis, confirmation and
+wicks). Only levels within their hysteresis band of the last close keep state: a level farther away is
+fully re-armed on the side price is on, which is exactly the state it is re-created with when price
+comes back, so dropping it loses nothing and the state stays a handful of entries.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from detectors.base import Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.latch import cached_signal, release_latch, take_latches
+from detectors.level_cross import cross_state_step
+
+# A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
+MAX_LEVELS_PER_CANDLE = 20
+_CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "the week"}
+
+
+class RoundLevelsSettings(DetectorSettings):
+    """Options of a round_levels rule."""
+
+    step: float = Field(
+        gt=0, description="Levels are the multiples of this (e.g. 5000 for BTC, 250 for ETH)."
+    )
+    direction: Literal["up", "down", "either"] = Field("either", description="Which crossings fire.")
+    hysteresis_pct: float = Field(
+        0.5, ge=0, le=20, description="Re-arm a level only after price comes back this far (%) beyond it."
+    )
+    confirm: Literal["1h", "4h", "1d", "1w"] | None = Field(
+        None, description="Fire only on the close of a candle of this interval beyond the level."
+    )
+    use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+
+def level_key(level: float) -> str:
+    """Return the state key of a level: its shortest exact text (95000, 2.5)."""
+    return f"{level:.12g}"
+
+
+class RoundLevels(Detector):
+    """Price crosses any multiple of a step."""
+
+    name: ClassVar[str] = "round_levels"
+    description: ClassVar[str] = (
+        "Price crosses any multiple of a step (round numbers), like level_cross for each"
+    )
+    Settings: ClassVar[type[DetectorSettings]] = RoundLevelsSettings
+    uses: ClassVar[tuple[str, ...]] = ("candles",)
+
+    def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
+        """Process the candles closed since the last evaluation; return the latched crossings."""
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        last_t = state.get("t")
+        bars = snapshot.candles(s.confirm, since=None if last_t is None else last_t + 1)
+        if last_t is None:
+            if bars:
+                # First evaluation: only learn where price is; no level fires on what it was created into.
+                state["t"], state["close"] = bars[-1].open_time, bars[-1].c
+            return []
+        levels: dict[str, dict[str, Any]] = state.get("levels") or {}
+        wick = s.use_wicks and s.confirm is None
+        step, band_ratio = s.step, s.hysteresis_pct / 100
+        for bar in bars:
+            prev = float(state["close"])
+            high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
+            lo, hi = min(prev, low, bar.c), max(prev, high, bar.c)
+            widen = hi * band_ratio
+            # Levels this candle can cross or come near: between the previous close and the candle's
+            # extremes, widened by the band so a level price merely approaches starts being tracked. Far
+            # from every level with nothing tracked (the common case) there is nothing to do.
+            first, last = math.ceil((lo - widen) / step), math.floor((hi + widen) / step)
+            if first <= last or levels:
+                self._step(levels, range(first, last + 1), prev, high, low, bar.c, bar.close_time)
+            state["t"], state["close"] = bar.open_time, bar.c
+        if not levels:
+            state.pop("levels", None)
+            return []
+        state["levels"] = levels
+        close = float(state["close"])
+        signals = []
+        for key, sub in list(levels.items()):
+            level = float(key)
+            if abs(close - level) > max(step, self._band(level)):
+                # A step or more away, the crossing is old news (price has moved on to the next level);
+                # dropping it is safe because a level that far off is in its default state anyway.
+                release_latch(sub, "up")
+                release_latch(sub, "down")
+            for direction, latch in take_latches(sub).items():
+                if s.direction in ("either", direction):
+                    build = partial(self._signal, level, direction, latch, snapshot)
+                    stamp = (latch["at"], latch["price"])
+                    signals.append(cached_signal(self, f"{direction}:{key}", stamp, build))
+            if not sub.get("latch") and not self._near(level, close):
+                del levels[key]  # far from price and nothing to report: its state is the default again
+        if not levels:
+            del state["levels"]
+        return signals
+
+    def _band(self, level: float) -> float:
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        return level * s.hysteresis_pct / 100
+
+    def _near(self, level: float, close: float) -> bool:
+        return abs(close - level) <= self._band(level)
+
+    def _step(
+        self,
+        levels: dict[str, dict[str, Any]],
+        ks: range,
+        prev: float,
+        high: float,
+        low: float,
+        close: float,
+        at: int,
+    ) -> None:
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        if len(ks) > MAX_LEVELS_PER_CANDLE:
+            middle = round(close / s.step)
+            ks = range(middle - MAX_LEVELS_PER_CANDLE // 2, middle + MAX_LEVELS_PER_CANDLE // 2 + 1)
+        candidates = {level_key(k * s.step): k * s.step for k in ks if k > 0}
+        for key in levels:
+            candidates.setdefault(key, float(key))
+        for key, level in sorted(candidates.items(), key=lambda kv: kv[1]):
+            sub = levels.get(key)
+            if sub is None:
+                # Not tracked: it is in its default state for the side the previous close was on.
+                sub = {"armed_up": prev <= level, "armed_down": prev >= level}
+            cross_state_step(sub, level, self._band(level), high, low, close, at)
+            if sub.get("latch") or self._near(level, close) or key in levels:
+                levels[key] = sub
+
+    def _signal(self, level: float, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        asset = short_symbol(self.symbol)
+        above = direction == "up"
+        if s.confirm:
+            side = "above" if above else "below"
+            title = f"{asset} closed {_CLOSE_WORDS[s.confirm]} {side} {format_price(level)}"
+            basis = f"{s.confirm} close"
+        else:
+            title = f"{asset} {'broke above' if above else 'fell below'} {format_price(level)}"
+            basis = "wick (high/low)" if s.use_wicks else f"{snapshot.base_interval or 'candle'} close"
+        return self.signal(
+            kind=f"cross_{direction}",
+            severity="info",
+            title=f"{title} (round level)",
+            values={
+                "level": level,
+                "step": s.step,
+                "price": latch["price"],
+                "direction": direction,
+                "basis": basis,
+                "hysteresis_pct": s.hysteresis_pct,
+            },
+            at=int(latch["at"]),
+            key=f"{direction}:{level_key(level)}",
+            direction="up" if above else "down",
+        )

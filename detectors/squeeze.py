@@ -1,0 +1,226 @@
+"""Say *which* thing a sharp move is: price, liquidations by side, open interest and funding together.
+
+- mechanical short squeeze: price up, mostly shorts liquidated, open interest flat or falling, funding not
+  spiking (shorts forced out, no new leveraged longs: the January 2026 case);
+- leveraged long build-up: price up while open interest and funding rise (new leveraged longs);
+- long squeeze / capitulation and leveraged short build-up: the mirror cases for falls.
+The alert's values state the evidence for its label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from pydantic import Field
+
+from detectors.bars import bar_closing_at, new_closed_bars
+from detectors.base import (
+    Detector,
+    DetectorSettings,
+    FundingPoint,
+    Signal,
+    Snapshot,
+    format_price,
+    format_usd,
+    short_symbol,
+)
+from detectors.latch import edge, latched_signals
+from detectors.open_interest import OiChange, oi_change
+from detectors.pct_move import change_pct
+from detectors.series import point_at
+from detectors.text import HOUR_MS, format_pct, format_rate, format_window
+from storage.rows import interval_ms
+
+LABELS: dict[str, str] = {
+    "short_squeeze": "mechanical short squeeze",
+    "long_buildup": "leveraged long build-up",
+    "long_squeeze": "long squeeze / capitulation",
+    "short_buildup": "leveraged short build-up",
+}
+# Funding settles every 8h on most venues; a point older than this is no evidence of the rate now.
+FUNDING_MAX_AGE_MS = 9 * HOUR_MS
+
+
+class SqueezeSettings(DetectorSettings):
+    """Options of a squeeze rule."""
+
+    interval: Literal["15m", "1h", "4h"] = Field(
+        "1h", description="Candle size the window is made of (also how often it is checked)."
+    )
+    window: int = Field(1, ge=1, le=48, description="How many candles the move is measured over.")
+    move_pct: float = Field(1.5, gt=0, le=100, description="Smallest price move (%) worth a label.")
+    min_liquidated_usd: float = Field(
+        10_000_000, ge=0, description="A squeeze needs at least this much USD of one side liquidated."
+    )
+    dominance: float = Field(
+        2.0, ge=1, description="...and that side at least this × the other side's liquidations."
+    )
+    oi_flat_pct: float = Field(
+        1.0, ge=0, description="Open interest rising less than this (%) counts as flat or falling."
+    )
+    oi_build_pct: float = Field(
+        2.0, gt=0, description="Open interest rising at least this (%) is a build-up."
+    )
+    funding_spike_pct: float = Field(
+        0.03,
+        gt=0,
+        description="Funding beyond this (% per funding interval, the move's way) counts as spiking.",
+    )
+
+
+class Evidence(NamedTuple):
+    """What the window shows."""
+
+    start: int
+    end: int
+    price_from: float
+    price_to: float
+    change: float
+    long_usd: float
+    short_usd: float
+    oi: OiChange | None
+    funding_before: float | None
+    funding_after: float | None
+
+
+def classify(e: Evidence, s: SqueezeSettings) -> str | None:
+    """Return the label key the evidence supports, or None."""
+    if abs(e.change) < s.move_pct or e.oi is None or e.funding_after is None:
+        return None
+    up = e.change > 0
+    sign = 1.0 if up else -1.0
+    forced, other = (e.short_usd, e.long_usd) if up else (e.long_usd, e.short_usd)
+    before = e.funding_before if e.funding_before is not None else e.funding_after
+    funding_moving_with_price = sign * (e.funding_after - before) > 0
+    if e.oi.pct >= s.oi_build_pct and funding_moving_with_price:
+        return "long_buildup" if up else "short_buildup"
+    funding_spiking = sign * e.funding_after * 100 >= s.funding_spike_pct
+    if (
+        forced >= s.min_liquidated_usd
+        and forced >= s.dominance * other
+        and e.oi.pct <= s.oi_flat_pct
+        and not funding_spiking
+    ):
+        return "short_squeeze" if up else "long_squeeze"
+    return None
+
+
+class Squeeze(Detector):
+    """Label a sharp move: mechanical squeeze, leveraged build-up, or their mirror cases."""
+
+    name: ClassVar[str] = "squeeze"
+    description: ClassVar[str] = (
+        "Labels a sharp move from liquidations, open interest and funding: squeeze or leveraged build-up"
+    )
+    Settings: ClassVar[type[DetectorSettings]] = SqueezeSettings
+    uses: ClassVar[tuple[str, ...]] = ("candles", "liquidations", "open_interest", "funding")
+
+    def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
+        """Label every window ending at a candle closed since the last evaluation; return the active label."""
+        s = self.settings
+        assert isinstance(s, SqueezeSettings)
+        step = new_closed_bars(snapshot, state, s.interval, s.window)
+        if step is None:
+            return latched_signals(self, state)
+        bars = step.bars
+        length = interval_ms(s.interval)
+        for i in range(step.first_new, len(bars)):
+            bar = bars[i]
+            span = s.window * max(length, bar.interval_ms)
+            ref = bar_closing_at(bars, i - span // bar.interval_ms, bar.close_time - span)
+            if ref is None:
+                if step.learn:
+                    return []
+                state["t"] = bar.open_time
+                continue
+            evidence = gather(snapshot, ref.close_time, bar.close_time, ref.c, bar.c)
+            label = classify(evidence, s)
+            for key in LABELS:
+                edge(
+                    state,
+                    key,
+                    active=label == key,
+                    rearm=label != key,
+                    build=partial(self._payload, evidence, label or ""),
+                    learn=step.learn,
+                )
+            state["t"] = bar.open_time
+        return [] if step.learn else latched_signals(self, state)
+
+    def _payload(self, e: Evidence, label: str) -> dict[str, Any]:
+        s = self.settings
+        assert isinstance(s, SqueezeSettings)
+        up = e.change > 0
+        window = format_window(e.end - e.start)
+        forced_side = "shorts" if up else "longs"
+        forced = e.short_usd if up else e.long_usd
+        evidence = [
+            f"price {format_pct(e.change)} in {window} ({format_price(e.price_from)} → "
+            f"{format_price(e.price_to)})",
+            f"{format_usd(e.short_usd)} of shorts and {format_usd(e.long_usd)} of longs liquidated",
+        ]
+        if e.oi is not None:
+            evidence.append(f"open interest {format_pct(e.oi.pct)} ({e.oi.describe()})")
+        if e.funding_after is not None:
+            before = format_rate(e.funding_before) if e.funding_before is not None else "?"
+            evidence.append(f"funding {before} → {format_rate(e.funding_after)}")
+        squeeze = label in ("short_squeeze", "long_squeeze")
+        headline = (
+            f"{format_pct(e.change)} in {window}, {format_usd(forced)} of {forced_side} liquidated"
+            if squeeze
+            else f"{format_pct(e.change)} in {window}, open interest {format_pct(e.oi.pct) if e.oi else '?'}"
+        )
+        return {
+            "kind": label,
+            "severity": "warning" if squeeze else "info",
+            "title": f"{short_symbol(self.symbol)}: {LABELS[label]} ({headline})",
+            "values": {
+                "label": LABELS[label],
+                "price_change_pct": round(e.change, 3),
+                "price_from": e.price_from,
+                "price_to": e.price_to,
+                "short_liquidated_usd": round(e.short_usd, 2),
+                "long_liquidated_usd": round(e.long_usd, 2),
+                "oi_change_pct": round(e.oi.pct, 3) if e.oi else None,
+                "oi_from": e.oi.before if e.oi else None,
+                "oi_to": e.oi.after if e.oi else None,
+                "oi_basis": e.oi.basis if e.oi else None,
+                "funding_before_pct": _pct(e.funding_before),
+                "funding_after_pct": _pct(e.funding_after),
+                "window_start": e.start,
+                "window_end": e.end,
+                "evidence": evidence,
+            },
+            "at": e.end,
+            "stateful": True,
+            "direction": "up" if up else "down",
+        }
+
+
+def _pct(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 6)
+
+
+def gather(snapshot: Snapshot, start: int, end: int, price_from: float, price_to: float) -> Evidence:
+    """Collect the price, liquidation, open-interest and funding evidence for the window [start, end)."""
+    liquidated = snapshot.liquidations(start, end)
+    oi_age = max(HOUR_MS, end - start)
+    oi_points = snapshot.open_interest(since=start - oi_age)
+    oi = oi_change(point_at(oi_points, start, oi_age), point_at(oi_points, end, oi_age))
+    funding: Sequence[FundingPoint] = snapshot.funding(since=start - FUNDING_MAX_AGE_MS)
+    before = point_at(funding, start, FUNDING_MAX_AGE_MS)
+    after = point_at(funding, end, FUNDING_MAX_AGE_MS)
+    return Evidence(
+        start=start,
+        end=end,
+        price_from=price_from,
+        price_to=price_to,
+        change=change_pct(price_to, price_from),
+        long_usd=liquidated.long_usd,
+        short_usd=liquidated.short_usd,
+        oi=oi,
+        funding_before=before.rate if before is not None else None,
+        funding_after=after.rate if after is not None else None,
+    )

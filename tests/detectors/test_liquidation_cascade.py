@@ -1,0 +1,161 @@
+"""liquidation_cascade: a rolling window of liquidations over a threshold and a multiple of its baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from detectors.history import MarketHistory
+from storage.rows import Liquidation, Side
+from tests.detectors.conftest import HOUR, T0, Run, example_rules, history_of, make, ms, real_history, run
+
+MINUTE = 60_000
+M = 1_000_000.0
+START = T0 + 24 * HOUR  # synthetic events start after a day of background
+SIDES: tuple[Side, ...] = ("long", "short")
+
+
+def background(usd_per_hour: float, symbol: str = "BTCUSDT") -> list[Liquidation]:
+    """Return synthetic background liquidations: usd_per_hour of each side, one event every 10 minutes."""
+    rows = []
+    for k in range(0, 48 * 6):
+        ts = T0 + k * 10 * MINUTE
+        for side in SIDES:
+            rows.append(Liquidation(symbol, ts, "binance", side, 0.0, 0.0, usd_per_hour / 6))
+    return rows
+
+
+def burst(
+    side: Side, usd: float, start: int = START + 2 * HOUR, minutes: int = 30, source: str = "binance"
+) -> list[Liquidation]:
+    """Return synthetic liquidations of ``usd`` spread over ``minutes`` (one event a minute)."""
+    return [
+        Liquidation("BTCUSDT", start + m * MINUTE, source, side, 0.0, 0.0, usd / minutes)
+        for m in range(minutes)
+    ]
+
+
+def stepped(history: MarketHistory, **options: Any) -> Run:
+    """Step a cascade rule every 10 minutes from START for 8 hours."""
+    options.setdefault("min_usd", 10 * M)
+    return run(make("liquidation_cascade", **options), history, START, START + 8 * HOUR, 10 * MINUTE)
+
+
+CASES = [
+    pytest.param(0.1 * M, [("short", 12 * M)], {}, ["short"], id="shorts-over-threshold"),
+    pytest.param(0.1 * M, [("short", 8 * M)], {}, [], id="under-threshold"),
+    pytest.param(3 * M, [("short", 10.5 * M)], {}, [], id="under-5x-a-busy-baseline"),
+    pytest.param(3 * M, [("short", 16 * M)], {}, ["short"], id="over-5x-a-busy-baseline"),
+    pytest.param(0.1 * M, [("long", 12 * M)], {"side": "short"}, [], id="side-filter"),
+    pytest.param(0.1 * M, [("long", 12 * M), ("short", 11 * M)], {}, ["long", "short"], id="both-sides"),
+]
+
+
+@pytest.mark.parametrize(("noise", "bursts", "options", "expected"), CASES)
+def test_cascades_table(
+    noise: float, bursts: list[tuple[Side, float]], options: dict[str, Any], expected: list[str]
+) -> None:
+    rows = background(noise)
+    for side, usd in bursts:
+        rows += burst(side, usd)
+    result = stepped(history_of(rows), **options)
+    assert sorted(s.key for _, s in result.activations) == expected
+
+
+def test_fires_as_the_window_crosses_and_resolves_when_calm() -> None:
+    # Synthetic: 12M of shorts over 30 minutes from START + 2h, on 0.1M/h of background.
+    result = stepped(history_of(background(0.1 * M), burst("short", 12 * M)))
+    ((now, signal),) = result.activations
+    # After 25 minutes 10M is reached; the first evaluation at or after it is START + 2h30.
+    assert now == signal.at == START + 2 * HOUR + 30 * MINUTE
+    assert signal.stateful and signal.direction == "up" and signal.kind == "short_liquidations"
+    assert signal.title == "$12.1M of BTC shorts liquidated in 1h"  # the burst and 0.1M of background
+    assert signal.severity == "warning"
+    active = [n for n, signals in result.steps if signals]
+    # Active until the 1h window holds less than 5M (half of min_usd): the burst leaves it at 3h05-3h20.
+    assert active[0] == START + 2 * HOUR + 30 * MINUTE and active[-1] == START + 3 * HOUR + 10 * MINUTE
+
+
+def test_sums_across_exchanges_and_reports_each() -> None:
+    rows = (
+        background(0.1 * M)
+        + burst("short", 5 * M)
+        + burst("short", 4 * M, source="bybit")
+        + burst("short", 3 * M, source="okx")
+    )
+    ((_, signal),) = stepped(history_of(rows)).activations
+    assert set(signal.values["by_source"]) == {"binance", "bybit", "okx"}
+    assert signal.values["by_source"]["okx"] == pytest.approx(3 * M)
+    assert signal.values["usd"] == pytest.approx(sum(signal.values["by_source"].values()))
+
+
+def test_first_evaluation_inside_a_cascade_does_not_fire_but_the_next_cascade_does() -> None:
+    rows = (
+        background(0.1 * M)
+        + burst("short", 12 * M, start=START - 40 * MINUTE)
+        + burst("short", 12 * M, start=START + 4 * HOUR)
+    )
+    result = stepped(history_of(rows))
+    assert [now for now, _ in result.activations] == [START + 4 * HOUR + 30 * MINUTE]
+
+
+def test_catch_up_reports_a_missed_cascade_once() -> None:
+    history = history_of(background(0.1 * M), burst("short", 12 * M))
+    result = Run(make("liquidation_cascade", min_usd=10 * M))
+    result.at(history, START)
+    late = result.at(history, START + 6 * HOUR)  # the burst began and ended meanwhile
+    assert [(s.key, s.at) for s in late] == [("short", START + 3 * HOUR)]
+    assert late[0].values["usd"] == pytest.approx(12.1 * M)
+    assert result.at(history, START + 6 * HOUR + 10 * MINUTE) == []
+
+
+def test_real_btc_short_cascade_of_the_13th(january: dict[str, Run]) -> None:
+    result = january["btc-liquidations"]
+    fired = {now: s for now, s in result.activations}
+    signal = fired[ms("2026-01-13 23:00")]
+    assert signal.key == "short" and signal.title == "$109.0M of BTC shorts liquidated in 1h"
+    assert signal.values["usd"] == pytest.approx(109.0 * M, rel=0.001)
+    assert signal.values["other_side_usd"] == pytest.approx(9.9 * M, rel=0.01)
+    assert signal.values["multiple_of_baseline"] > 50
+    assert signal.severity == "critical"
+    # It calms down within the next hour: the condition is no longer returned at 00:00.
+    assert dict(result.steps)[ms("2026-01-14 00:00")] == []
+
+
+def test_eth_cascade_from_a_synthetic_series() -> None:
+    # There is no ETH liquidation series in the data: this one is SYNTHETIC. $60M of ETH shorts spread over
+    # the real 2026-01-13 22:00 hour on three venues, on a background of $0.5M of each side per hour.
+    rows = []
+    for hour in range(48):
+        ts = ms("2026-01-12 00:00") + hour * HOUR
+        for side in SIDES:
+            rows.append(Liquidation("ETHUSDT", ts, "synthetic", side, 0.0, 0.0, 0.5 * M))
+    for minute in range(60):
+        for source, usd in (("binance", 30 * M), ("bybit", 20 * M), ("okx", 10 * M)):
+            rows.append(
+                Liquidation(
+                    "ETHUSDT", ms("2026-01-13 22:00") + minute * MINUTE, source, "short", 0.0, 0.0, usd / 60
+                )
+            )
+    history = real_history()
+    history.add_liquidations(rows)
+    detector = next(d for d in example_rules() if d.rule_id == "eth-liquidations")
+    result = run(detector, history, ms("2026-01-13 00:00"), ms("2026-01-14 06:00"))
+    assert [(s.key, s.at, round(s.values["usd"] / M, 1)) for _, s in result.activations] == [
+        ("short", ms("2026-01-13 23:00"), 60.5)  # 60M + the hour's synthetic 0.5M background
+    ]
+
+
+def test_an_hourly_bucket_survives_an_evaluation_milliseconds_after_the_hour() -> None:
+    # SYNTHETIC hourly buckets, like CoinGlass': $30M of shorts in the 15:00 hour on a quiet background.
+    hours = [(START + h * HOUR, 30 * M if h == 5 else 0.1 * M) for h in range(8)]
+    rows = [Liquidation("BTCUSDT", ts, "coinglass", "short", 0.0, 0.0, usd) for ts, usd in hours]
+    detector = make("liquidation_cascade", min_usd=10 * M)
+    result = Run(detector)
+    history = history_of(background(0.1 * M), rows)
+    result.at(history, START + 5 * HOUR)
+    # The engine also evaluates when a funding settlement arrives, stamped a few ms past the hour.
+    assert [s.key for s in result.at(history, START + 6 * HOUR + 9)] == ["short"]
+    assert [s.key for s in result.at(history, START + 6 * HOUR + 30_000)] == ["short"]
+    assert result.at(history, START + 6 * HOUR + 61_000) == []  # the hour has left the 60-minute window
