@@ -452,6 +452,10 @@ def _check_routes(config: Config) -> list[Problem]:
         for j, name in enumerate(route.detectors):
             if name not in classes:
                 problems.append(Problem(f"routes[{i}].detectors[{j}]", f"unknown detector {name!r}"))
+    for field in ("inhibitors", "inhibited"):
+        for j, name in enumerate(getattr(config.engine, field)):
+            if name not in classes:
+                problems.append(Problem(f"engine.{field}[{j}]", f"unknown detector {name!r}"))
     if config.discord.presence_symbol and config.discord.presence_symbol not in config.symbols:
         problems.append(
             Problem("discord.presence_symbol", f"unknown symbol {config.discord.presence_symbol!r}")

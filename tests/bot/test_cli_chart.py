@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,15 @@ def test_chart_of_the_bundled_week(tmp_path: Path, capsys: pytest.CaptureFixture
     png = out.read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) < 1_000_000
     line = capsys.readouterr().out.strip()
-    # The bare --to date covers that whole day: 7 days of hourly candles; the scenario's rules fired twice.
+    # The bare --to date covers that whole day: 7 days of hourly candles, with a marker for every BTC
+    # alert the scenario's rules fired in it.
     assert line.startswith(f"wrote {out}: BTCUSDT 1h, 168 candles, 2026-01-10 00:00 → 2026-01-17 00:00 UTC")
-    assert "2 alerts marked" in line
+    assert main(["-q", "replay", "--format", "jsonl", "--no-progress", "--to", "2026-01-17"]) == 0
+    alerts = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    fired = [
+        a for a in alerts if a["symbol"] == "BTCUSDT" and a["state"] == "firing" and a["at"] >= "2026-01-10"
+    ]
+    assert f"{len(fired)} alerts marked" in line
 
 
 def test_chart_from_a_database_file_with_a_light_theme(

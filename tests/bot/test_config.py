@@ -168,3 +168,9 @@ def test_parse_rule_names_each_problem_by_option(raw: dict[str, Any], problems: 
 def test_parse_rule_rejects_an_unknown_detector() -> None:
     with pytest.raises(ConfigError, match=r"detector: unknown detector 'nope'; known: .*level_cross"):
         parse_rule({"id": "x", "detector": "nope", "symbol": "BTCUSDT"})
+
+
+def test_readme_lists_every_detector() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in detector_classes():
+        assert f"| `{name}` |" in readme, f"README's detector table lacks {name}"

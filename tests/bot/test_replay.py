@@ -59,3 +59,71 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     assert "--from: 'yesterday-ish' is not a date" in capsys.readouterr().err
     assert main(["replay", "--data", str(tmp_path)]) == 2
     assert "holds no .csv files" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def scenario_alerts() -> list[dict[str, object]]:
+    """Replay the bundled scenario once for the acceptance checks below."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["-q", "replay", "--format", "jsonl", "--no-progress"]) == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def fired(
+    alerts: list[dict[str, object]], detector: str, symbol: str | None = None
+) -> list[dict[str, object]]:
+    return [
+        a
+        for a in alerts
+        if a["detector"] == detector and a["state"] == "firing" and (symbol is None or a["symbol"] == symbol)
+    ]
+
+
+def test_breakout_hour_volume_spike_for_btc_and_eth(scenario_alerts: list[dict[str, object]]) -> None:
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        spikes = fired(scenario_alerts, "volume_spike", symbol)
+        assert "2026-01-13T23:00:00Z" in [a["at"] for a in spikes], symbol
+
+
+def test_eth_percent_move_fires_on_the_13th_or_14th(scenario_alerts: list[dict[str, object]]) -> None:
+    moves = fired(scenario_alerts, "pct_move", "ETHUSDT")
+    assert any(str(a["at"]).startswith(("2026-01-13", "2026-01-14")) for a in moves)
+
+
+def test_fear_greed_regime_change_to_greed_on_the_15th(scenario_alerts: list[dict[str, object]]) -> None:
+    (greed,) = [a for a in fired(scenario_alerts, "fear_greed") if a["at"] == "2026-01-15T00:00:00Z"]
+    values = greed["values"]
+    assert isinstance(values, dict)
+    assert values["value"] == 61 and values["classification"] == "Greed"
+    assert values["highest_since"] == "2025-10-10"  # the last day the index stood higher
+
+
+def test_squeeze_labels_the_breakout_hour_mechanical_with_evidence(
+    scenario_alerts: list[dict[str, object]],
+) -> None:
+    (squeeze,) = [
+        a for a in fired(scenario_alerts, "squeeze", "BTCUSDT") if a["at"] == "2026-01-13T23:00:00Z"
+    ]
+    values = squeeze["values"]
+    assert isinstance(values, dict)
+    assert values["label"] == "mechanical short squeeze"
+    assert values["short_liquidated_usd"] == pytest.approx(109_000_000, rel=0.01)
+    assert -1.5 < values["oi_change_pct"] < 0  # open interest slightly down
+    assert values["funding_after_pct"] < 0  # funding negative: no new leveraged longs
+    cascade = fired(scenario_alerts, "liquidation_cascade", "BTCUSDT")
+    assert "2026-01-13T23:00:00Z" in [a["at"] for a in cascade]
+
+
+def test_quiet_days_stay_quiet(scenario_alerts: list[dict[str, object]]) -> None:
+    per_day: dict[tuple[str, str], int] = {}
+    for alert in scenario_alerts:
+        day = str(alert["at"])[:10]
+        if alert["state"] == "firing" and "2026-01-09" <= day <= "2026-01-12":
+            key = (str(alert["symbol"]), day)
+            per_day[key] = per_day.get(key, 0) + 1
+    assert per_day, "the quiet days are replayed"
+    assert max(per_day.values()) <= 2, per_day

@@ -98,8 +98,6 @@ def test_a_candle_still_forming_is_left_out(repo: Repo) -> None:
 
 def test_replaying_from_the_repo_gives_the_same_alerts_as_replaying_the_csvs(stored: Repo) -> None:
     from_csv = alerts_of(bundled())
-    assert [(a[0], a[1]) for a in from_csv if a[1] == "firing"] == [
-        ("btc-95k", "firing"),
-        ("btc-95k-daily-close", "firing"),
-    ]
+    fired = [a[0] for a in from_csv if a[1] == "firing"]
+    assert fired.count("btc-95k") == 1 and fired.count("btc-95k-daily-close") == 1
     assert alerts_of(recorded_from_repo(stored, ["BTCUSDT", "ETHUSDT"])) == from_csv
