@@ -9,6 +9,7 @@ import pytest
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.service import Service
+from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.support import Clock, FixedFeeds
@@ -48,7 +49,7 @@ async def test_commands_are_synced_to_the_configured_guild_only(
     assert synced["price"]["default_member_permissions"] is None
     assert synced["alert"]["contexts"] == [0]  # guild only
     add = next(o for o in synced["alert"]["options"] if o["name"] == "add")
-    assert [o["name"] for o in add["options"]] == ["level_cross"]
+    assert sorted(o["name"] for o in add["options"]) == sorted(detector_classes())
 
 
 async def test_price(tripwire: TripwireBot, discord_emu: DiscordEmulator) -> None:
