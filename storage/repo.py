@@ -1128,6 +1128,26 @@ class Repo:
             for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
         }
 
+    def event_delivery(self, event_id: int, sink: str, target: str) -> OutboxRow | None:
+        """Return the outbox row that posts an event (not a fold into it) to one target, any status."""
+        row = self.conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND sink = ? AND target = ?"
+            " AND kind != 'fold' ORDER BY id LIMIT 1",
+            (event_id, sink, target),
+        ).fetchone()
+        return _outbox(row) if row else None
+
+    def delivered_folds(self, parent_event_id: int, sink: str, target: str) -> list[OutboxRow]:
+        """Return the delivered rows folded into an event's message on one target, oldest first."""
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sink = ? AND target = ? AND kind = 'fold'"
+                " AND status = 'delivered' AND json_extract(payload, '$.parent_event_id') = ? ORDER BY id",
+                (sink, target, parent_event_id),
+            )
+        ]
+
     def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
         """Return the delivered outbox row of an event on a sink (to edit its message later)."""
         row = self.conn.execute(

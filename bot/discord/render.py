@@ -427,8 +427,10 @@ def alert_colour(payload: Mapping[str, Any]) -> discord.Colour:
     return CRITICAL if payload.get("severity") == "critical" else WARNING
 
 
-def alert_embed(payload: Mapping[str, Any], source: str | None = None) -> discord.Embed:
-    """Render an alert (or resolve notice) payload from the outbox."""
+def alert_embed(
+    payload: Mapping[str, Any], source: str | None = None, folded: Sequence[Mapping[str, Any]] = ()
+) -> discord.Embed:
+    """Render an alert (or resolve notice) payload from the outbox, listing the alerts folded into it."""
     at = int(payload.get("at") or 0)
     lines = []
     note = payload.get("note")
@@ -451,6 +453,19 @@ def alert_embed(payload: Mapping[str, Any], source: str | None = None) -> discor
         ]
         for key, value in shown[:12]:
             embed.add_field(name=_label(str(key)), value=_value(str(key), value))
+    if folded:
+        # Lesser alerts of the symbol while this one fires (engine inhibition): newest last, the oldest
+        # dropped first when the 1024-character field limit is reached.
+        lines = [f"• {item.get('title', '?')} · {ts(int(item.get('at') or 0))}" for item in folded]
+        kept: list[str] = []
+        for line in reversed(lines):
+            if sum(len(x) + 1 for x in kept) + len(line) > FIELD_VALUE_LIMIT - 40:
+                kept.append(f"… and {len(lines) - len(kept)} earlier")
+                break
+            kept.append(line)
+        embed.add_field(
+            name=f"Also while this lasts ({len(lines)})", value="\n".join(reversed(kept)), inline=False
+        )
     parts = [f"rule {payload.get('rule_id', '?')}", str(payload.get("detector", "?"))]
     symbol = payload.get("symbol")
     if symbol:

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
 UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
 UNKNOWN_USER = 10013
 MISSING_ACCESS = 50001
 CANNOT_DM_USER = 50007
@@ -198,6 +199,7 @@ class DiscordSink:
             return
         dead: str | None = None
         waiting: Retry | None = None
+        sent: dict[int, tuple[OutboxRow, str]] = {}
         for row in rows:
             if dead is not None:
                 # The target failed permanently a moment ago: don't knock on the same door again.
@@ -210,13 +212,15 @@ class DiscordSink:
                     row.id, f"waiting behind outbox {waiting.outbox_id}", waiting.after_ms
                 )
                 continue
-            outcome, target_dead = await self._send(kind, int(raw_id), row, sources)
+            outcome, target_dead = await self._deliver_row(kind, int(raw_id), row, sources, sent)
             if target_dead:
                 dead = outcome.error if isinstance(outcome, Failed) else "target unusable"
             elif isinstance(outcome, Retry):
                 if outcome.after_ms is None:
                     outcome = Retry(row.id, outcome.error, backoff_ms(row.attempts + 1, self._rng))
                 waiting = outcome
+            elif isinstance(outcome, Delivered) and outcome.remote_id is not None:
+                sent[row.id] = (row, outcome.remote_id)
             results[row.id] = outcome
 
     # --- sending ---------------------------------------------------------------------------------------
@@ -227,32 +231,114 @@ class DiscordSink:
             channel = self._channels[target] = _Channel(self.channel_rate)
         return channel
 
-    async def _messageable(self, kind: str, ident: int) -> discord.abc.Messageable:
+    async def _messageable(self, kind: str, ident: int) -> discord.PartialMessageable | discord.DMChannel:
         if kind == "channel":
             # A partial messageable needs no cache: it posts to /channels/{id}/messages, which is all a
             # send needs, and keeps working while the gateway reconnects and the cache is rebuilt.
             return self.client.get_partial_messageable(ident)
         return await self.client.create_dm(discord.Object(ident))
 
-    async def _send(
-        self, kind: str, ident: int, row: OutboxRow, sources: dict[str, str | None]
+    async def _deliver_row(
+        self,
+        kind: str,
+        ident: int,
+        row: OutboxRow,
+        sources: dict[str, str | None],
+        sent: Mapping[int, tuple[OutboxRow, str]],
     ) -> tuple[Outcome, bool]:
-        """Send one row; return its outcome and whether the target itself is unusable for good."""
+        """Deliver one row; return its outcome and whether the target itself is unusable for good."""
         try:
+            if row.kind == "fold":
+                parent = self._fold_parent(row, sent)
+                if isinstance(parent, Retry):
+                    return parent, False
+                if parent is not None:
+                    outcome = await self._attempt(
+                        row, kind, ident, self._fold(kind, ident, row, parent, sources, sent)
+                    )
+                    if not (isinstance(outcome[0], Failed) and "Unknown Message" in outcome[0].error):
+                        return outcome
+                    # The message it folds into was deleted: post the alert on its own instead.
             content, embed, mentions = self._render(row, sources)
         except Exception:
             log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
             return Failed(row.id, "payload cannot be rendered"), False
+        return await self._attempt(row, kind, ident, self._post(kind, ident, row, content, embed, mentions))
+
+    async def _post(
+        self,
+        kind: str,
+        ident: int,
+        row: OutboxRow,
+        content: str | None,
+        embed: discord.Embed,
+        mentions: discord.AllowedMentions,
+    ) -> str:
+        destination = await self._messageable(kind, ident)
+        message = await destination.send(
+            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row)
+        )
+        return str(message.id)
+
+    async def _fold(
+        self,
+        kind: str,
+        ident: int,
+        row: OutboxRow,
+        parent: tuple[OutboxRow, str],
+        sources: dict[str, str | None],
+        sent: Mapping[int, tuple[OutboxRow, str]],
+    ) -> str:
+        """Edit the parent alert's message to list this folded alert with those folded before it."""
+        parent_row, message_id = parent
+        parent_event = parent_row.event_id
+        assert parent_event is not None
+        earlier = [r.payload for r in self.repo.delivered_folds(parent_event, self.name, row.target)]
+        earlier += [
+            r.payload
+            for r, _ in sent.values()
+            if r.kind == "fold" and r.payload.get("parent_event_id") == parent_event
+        ]
+        symbol = str(parent_row.payload.get("symbol") or "")
+        if symbol not in sources:
+            sources[symbol] = self._source(symbol, parent_row.payload)
+        embed = render.alert_embed(parent_row.payload, sources[symbol], folded=[*earlier, row.payload])
+        destination = await self._messageable(kind, ident)
+        # An edit never pings anyone again; the parent keeps its content (its role mention) as it was.
+        await destination.get_partial_message(int(message_id)).edit(
+            embed=embed, allowed_mentions=discord.AllowedMentions.none()
+        )
+        return message_id
+
+    def _fold_parent(
+        self, row: OutboxRow, sent: Mapping[int, tuple[OutboxRow, str]]
+    ) -> tuple[OutboxRow, str] | Retry | None:
+        """Return the parent alert's row and message id, a Retry while it is unsent, or None to post alone."""
+        parent_event = row.payload.get("parent_event_id")
+        if not isinstance(parent_event, int):
+            return None
+        parent = self.repo.event_delivery(parent_event, self.name, row.target)
+        if parent is None or parent.status in ("failed", "dropped"):
+            return None
+        if parent.id in sent:
+            return sent[parent.id]
+        if parent.status == "pending":
+            return Retry(row.id, f"waiting for outbox {parent.id}, the alert it folds into", 2_000)
+        return (parent, parent.remote_id) if parent.remote_id else None
+
+    async def _attempt(
+        self, row: OutboxRow, kind: str, ident: int, request: Awaitable[str]
+    ) -> tuple[Outcome, bool]:
+        """Run one request under the target's and the global pacing, and classify how it ended."""
         pacing = self._channel(row.target)
         async with pacing.lock, pacing.window.slot(), self._global.slot():
             try:
-                destination = await self._messageable(kind, ident)
-                message = await destination.send(
-                    content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row)
-                )
+                remote_id = await request
             except discord.Forbidden as exc:
                 return self._forbidden(row, kind, ident, exc), True
             except discord.NotFound as exc:
+                if exc.code == UNKNOWN_MESSAGE:
+                    return Failed(row.id, "Unknown Message: the message to edit was deleted"), False
                 return self._not_found(row, kind, ident, exc), True
             except discord.RateLimited as exc:
                 # discord.py raises this instead of sleeping when Discord asks for a long wait.
@@ -264,7 +350,12 @@ class DiscordSink:
                 return self._http_error(row, exc), False
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return Retry(row.id, f"network error: {type(exc).__name__}: {exc}"), False
-        return Delivered(row.id, str(message.id)), False
+            except Exception as exc:
+                # A bug must not stop the other rows of the pass; the dispatcher gives up on this one after
+                # its retries instead of looping on it.
+                log.exception("outbox %d: unexpected error while delivering to %s", row.id, row.target)
+                return Retry(row.id, f"unexpected error: {type(exc).__name__}: {exc}"), False
+        return Delivered(row.id, remote_id), False
 
     def _render(
         self, row: OutboxRow, sources: dict[str, str | None]

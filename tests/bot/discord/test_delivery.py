@@ -18,7 +18,7 @@ from bot.routing import AlertRouter
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleOptions, Service
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock, bot_messages, drain, queue_alerts, rows, titles
+from tests.bot.discord.support import Clock, alert_payload, bot_messages, drain, queue_alerts, rows, titles
 from tests.bot.scenario import scenario_data
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
@@ -348,3 +348,98 @@ async def test_a_burst_across_channels_stays_under_the_global_limit(
         assert discord_emu.count_429 == 0
     else:
         assert discord_emu.count_429 > 0  # the control: without pacing the same burst is refused
+
+
+def record_event(repo: Repo, rule_id: str, title: str, at: int) -> int:
+    """Record a firing alert event and return its id."""
+    with repo.transaction():
+        event_id = repo.insert_event(
+            dedupe_key=f"{rule_id}:{at}",
+            rule_id=rule_id,
+            detector="level_cross",
+            symbol="BTCUSDT",
+            guild_id=GUILD_ID,
+            state="firing",
+            kind="cross_up",
+            severity="warning",
+            title=title,
+            values={},
+            rule={},
+            at=at,
+            recorded_at=at,
+        )
+    assert event_id is not None
+    return event_id
+
+
+def queue(repo: Repo, kind: str, event_id: int, payload: dict[str, object], now: int) -> int:
+    """Queue one row of ``kind`` for the alerts channel."""
+    with repo.transaction():
+        return repo.enqueue(
+            event_id=event_id,
+            sink="discord",
+            target=f"channel:{ALERTS_CHANNEL_ID}",
+            kind=kind,
+            payload=payload,
+            now=now,
+        )
+
+
+async def test_folded_alerts_are_added_to_the_message_they_fold_into(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+) -> None:
+    at = clock.now
+    parent = record_event(repo, "cascade", "BTC shorts liquidated: $109M in 1h", at)
+    payload = alert_payload(
+        "cascade", "BTC shorts liquidated: $109M in 1h", guild_id=GUILD_ID, role_id=MOD_ROLE_ID
+    )
+    queue(repo, "alert", parent, {**payload, "event_id": parent}, clock.now)
+    fold_ids: list[int] = []
+    for n, title in enumerate(["BTC broke above $95,000", "BTC up 3.1% in 4h"]):
+        child = record_event(repo, f"lesser{n}", title, at + n + 1)
+        fold = {
+            **alert_payload(f"lesser{n}", title, guild_id=GUILD_ID, at=at + n + 1),
+            "parent_event_id": parent,
+        }
+        fold_ids.append(queue(repo, "fold", child, fold, clock.now))
+        # The first fold goes out in the same pass as its parent, the second in a later one.
+        await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    [message] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert message.content == f"<@&{MOD_ROLE_ID}>" and message.edits == 2
+    also = message.embeds[0]["fields"][-1]
+    assert also["name"] == "Also while this lasts (2)"
+    assert (
+        also["value"].startswith("• BTC broke above $95,000 · <t:") and "• BTC up 3.1% in 4h" in also["value"]
+    )
+    edits = discord_emu.requests_matching("PATCH", f"/channels/{ALERTS_CHANNEL_ID}/messages/{message.id}")
+    assert [r.json["allowed_mentions"] for r in edits if r.json] == [{"parse": []}] * 2
+    folds = rows(repo, fold_ids)
+    assert [(r.status, r.attempts, r.remote_id) for r in folds] == [("delivered", 1, str(message.id))] * 2
+
+
+async def test_a_fold_whose_message_is_gone_is_posted_on_its_own_without_a_ping(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+) -> None:
+    parent = record_event(repo, "cascade", "Cascade", clock.now)
+    queue(
+        repo,
+        "alert",
+        parent,
+        {**alert_payload("cascade", "Cascade", guild_id=GUILD_ID, role_id=MOD_ROLE_ID)},
+        clock.now,
+    )
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+    [original] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    discord_emu.world.delete_message(original)
+    child = record_event(repo, "lesser", "Lesser", clock.now + 1)
+    fold = {
+        **alert_payload("lesser", "Lesser", guild_id=GUILD_ID, role_id=MOD_ROLE_ID),
+        "parent_event_id": parent,
+    }
+    queue(repo, "fold", child, fold, clock.now)
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    [alone] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert alone.embeds[0]["title"] == "Lesser" and alone.content == ""

@@ -18,7 +18,7 @@ from bot.discord.errors import MAX_CONTENT, SOMETHING_WENT_WRONG
 from bot.discord.settings_options import detector_options, settings_from_values
 from bot.engine import Engine
 from bot.errors import UserError
-from bot.parsing import echo, parse_duration, resolve_symbol
+from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
 from bot.routing import AlertRouter
 from bot.service import RuleOptions, Service
 from detectors.base import Detector
@@ -96,7 +96,8 @@ def test_symbols_resolve_to_a_configured_one_or_list_them(text: str) -> None:
 @given(TEXT)
 def test_echoed_input_cannot_mention_or_break_out_of_its_code_span(text: str) -> None:
     shown = echo(text)
-    assert len(shown) <= 42 and "@everyone" not in shown and "@here" not in shown
+    # At most ECHO_LIMIT characters of input, each "@" followed by a zero-width space, in backticks.
+    assert len(shown) <= 2 * ECHO_LIMIT + 2 and "@everyone" not in shown and "@here" not in shown
     assert shown == "(empty)" or (shown.startswith("`") and shown.endswith("`") and shown.count("`") == 2)
 
 
