@@ -390,9 +390,10 @@ def status_embed(view: StatusView) -> discord.Embed:
 
 
 def _label(key: str) -> str:
-    for suffix, unit in (("_pct", " %"), ("_usd", " (USD)"), ("_s", "")):
+    # The unit shows in the value ("0.50%", "$2.1M", "15m"), so the name drops its suffix.
+    for suffix in ("_pct", "_usd", "_s"):
         if key.endswith(suffix) and len(key) > len(suffix):
-            key = key[: -len(suffix)] + unit
+            key = key[: -len(suffix)]
             break
     return key.replace("_", " ").strip().capitalize()
 

@@ -1,0 +1,53 @@
+"""Alert and ops embeds: plain-words titles, colours by direction, numbers as fields, Discord timestamps,
+rule and source in the footer."""
+
+from __future__ import annotations
+
+from bot.discord import render
+from tests.bot.discord.support import alert_payload
+
+
+def test_an_alert_embed_has_the_numbers_a_timestamp_and_its_rule_and_source() -> None:
+    payload = {
+        **alert_payload("btc-level-7f3a", "BTC broke above $95,000", guild_id=1, note="watch"),
+        "late": True,
+    }
+    payload["values"] = {
+        **payload["values"],
+        "hysteresis_pct": 0.5,
+        "short_usd": 108_990_314.9,
+        "duration_s": 5400,
+    }
+    embed = render.alert_embed(payload, "binance").to_dict()
+    assert embed["title"] == "BTC broke above $95,000"
+    assert embed["color"] == render.UP.value
+    assert embed["description"].startswith("📝 watch\n<t:1768345200:R> · <t:1768345200:f>")
+    assert "late" in embed["description"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields == {
+        "Level": "$95,000",
+        "Price": "$95,400.50",
+        "Basis": "1h close",
+        "Hysteresis": "0.50%",
+        "Short": "$109.0M",
+        "Duration": "1h 30m",
+    }
+    assert embed["footer"]["text"] == "rule btc-level-7f3a · level_cross · BTCUSDT · source binance"
+    assert embed["timestamp"].startswith("2026-01-13T23:00:00")
+
+
+def test_colours_follow_direction_state_and_severity() -> None:
+    base = alert_payload("r", "t", guild_id=None)
+    assert render.alert_colour({**base, "direction": "down"}) == render.DOWN
+    assert render.alert_colour({**base, "state": "resolved"}) == render.ENDED
+    assert render.alert_colour({**base, "direction": "neutral", "severity": "critical"}) == render.CRITICAL
+    assert render.alert_colour({**base, "direction": "neutral"}) == render.WARNING
+
+
+def test_an_ops_embed_names_the_rule() -> None:
+    embed = render.ops_embed({"title": "An alert cannot be delivered", "text": "fix it", "rule_id": "r1"})
+    assert (embed.title, embed.description, embed.footer.text) == (
+        "An alert cannot be delivered",
+        "fix it",
+        "rule r1",
+    )
