@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.discord.transformers import is_manager
+from bot.errors import UserError
 
 
 def require_manage_guild(interaction: discord.Interaction[Any]) -> bool:
@@ -25,3 +26,33 @@ def require_manage_guild(interaction: discord.Interaction[Any]) -> bool:
 
 
 manage_guild_only = app_commands.check(require_manage_guild)
+
+
+def check_postable(interaction: discord.Interaction[Any], channel: discord.abc.GuildChannel) -> None:
+    """Raise UserError unless ``channel`` belongs to this server and the bot can post embeds in it.
+
+    A crafted interaction can name a channel of another server the bot is in; and a channel the bot cannot
+    see or write to would only turn the rule broken at its first alert, so say it now.
+    """
+    if channel.guild.id != interaction.guild_id:
+        raise UserError("Pick a channel of this server.")
+    me = channel.guild.me
+    if me is None:
+        return  # the bot's own member is not cached yet: the first delivery will tell
+    permissions = channel.permissions_for(me)
+    needed = (
+        (permissions.view_channel, "View Channel"),
+        (permissions.send_messages, "Send Messages"),
+        (permissions.embed_links, "Embed Links"),
+    )
+    missing = [name for granted, name in needed if not granted]
+    if missing:
+        raise UserError(f"I cannot post in {channel.mention}: I need {', '.join(missing)} there.")
+
+
+def check_own_role(interaction: discord.Interaction[Any], role: discord.Role) -> None:
+    """Raise UserError unless ``role`` is a role of this server other than @everyone."""
+    if role.guild.id != interaction.guild_id:
+        raise UserError("Pick a role of this server.")
+    if role.is_default():
+        raise UserError("Alerts never ping @everyone; pick a role made for alerts.")

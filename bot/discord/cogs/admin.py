@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
-from bot.discord.checks import manage_guild_only
+from bot.discord.checks import check_postable, manage_guild_only
 from bot.service import Service
 
 
@@ -35,6 +35,9 @@ class AdminCog(commands.Cog, name="Admin"):
     ) -> None:
         """Store the server's channels (or show them when none is given)."""
         assert interaction.guild_id is not None  # guild_only and the check guarantee it
+        for channel in (alert_channel, ops_channel):
+            if channel is not None:
+                check_postable(interaction, channel)
         view = self.service.setup(
             interaction.guild_id,
             alert_channel.id if alert_channel is not None else None,

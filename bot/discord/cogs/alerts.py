@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
-from bot.discord.checks import manage_guild_only, require_manage_guild
+from bot.discord.checks import check_own_role, check_postable, manage_guild_only, require_manage_guild
 from bot.discord.settings_options import (
     OPTION_NAME,
     DetectorOption,
@@ -128,6 +128,10 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         channel = values.pop("channel", None)
         role = values.pop("role", None)
         repeat = values.pop("repeat", None)
+        if channel is not None:
+            check_postable(interaction, channel)
+        if role is not None:
+            check_own_role(interaction, role)
         options = RuleOptions(
             channel_id=channel.id if channel is not None else None,
             role_id=role.id if role is not None else None,

@@ -25,6 +25,7 @@ from tests.emulators.discord_api.state import (
     MOD_ID,
     MOD_ROLE_ID,
     OWNER_ID,
+    PRIVATE_CHANNEL_ID,
 )
 
 COMMANDS = {"price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"}
@@ -171,6 +172,10 @@ async def test_alert_add_valid_and_invalid(
             "Invalid level_cross options: `hysteresis_pct`: Input should be less than or equal to 20",
         ),
         ({"symbol": "BTCUSDT", "level": 1, "role": GUILD_ID}, "Alerts never ping @everyone"),
+        (
+            {"symbol": "BTCUSDT", "level": 1, "channel": PRIVATE_CHANNEL_ID},
+            f"I cannot post in <#{PRIVATE_CHANNEL_ID}>: I need View Channel, Send Messages, Embed Links",
+        ),
     ]:
         bad = await discord_emu.slash("alert add level_cross", options, user_id=OWNER_ID)
         assert bad.ephemeral and bad.content.startswith(message), (options, bad.content)
@@ -248,6 +253,8 @@ async def test_setup(tripwire: TripwireBot, discord_emu: DiscordEmulator, servic
     )
     assert saved.embeds[0]["title"] == "Server settings saved"
     assert service.guild_setup(GUILD_ID).ops_channel_id == GENERAL_CHANNEL_ID
+    hidden = await discord_emu.slash("setup", {"ops_channel": PRIVATE_CHANNEL_ID}, user_id=OWNER_ID)
+    assert hidden.ephemeral and hidden.content.startswith(f"I cannot post in <#{PRIVATE_CHANNEL_ID}>")
     refused = await discord_emu.slash(
         "setup", {"alert_channel": GENERAL_CHANNEL_ID}, user_id=MEMBER_ID, check_permissions=False
     )

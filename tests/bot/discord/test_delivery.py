@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import discord.http
 import pytest
 
 from bot.config import Config
@@ -443,3 +444,29 @@ async def test_a_fold_whose_message_is_gone_is_posted_on_its_own_without_a_ping(
 
     [alone] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
     assert alone.embeds[0]["title"] == "Lesser" and alone.content == ""
+
+
+async def test_a_network_failure_is_retried_later(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = queue_alerts(
+        repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:2], rule_id="r1", guild_id=GUILD_ID, now=clock.now
+    )
+    dispatcher = OutboxDispatcher(repo, [make_sink(tripwire)], clock)
+    with monkeypatch.context() as patched:
+        # Nothing listens on the discard port: the connection is refused, as when the network is down.
+        patched.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")
+        await dispatcher.run_once()
+    first = rows(repo, ids)
+    assert [r.status for r in first] == ["pending", "pending"] and first[0].error is not None
+    assert first[0].error.startswith("network error: ClientConnectorError")
+    assert first[1].error == f"waiting behind outbox {ids[0]}"  # keeps its place in the channel's order
+
+    await drain(repo, dispatcher, clock)
+
+    assert titles(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == TITLES[:2]
