@@ -25,6 +25,7 @@ from tests.emulators.discord_api.state import GUILD_ID
 
 @pytest.fixture
 def config() -> Config:
+    """Return a config with two symbols, the emulator's guild and small quotas."""
     return parse_config(
         {
             "symbols": ["BTCUSDT", "ETHUSDT"],
@@ -35,16 +36,19 @@ def config() -> Config:
 
 @pytest.fixture
 def clock() -> Clock:
+    """Return a clock set to the day after BTC broke $95,000."""
     return Clock(BREAKOUT_DAY_NOON)
 
 
 @pytest.fixture
 def history(repo: Repo) -> MarketHistory:
+    """Seed the database with the bundled scenario and return the in-memory history."""
     return seed(repo)
 
 
 @pytest.fixture
 def engine(repo: Repo, history: MarketHistory) -> Engine:
+    """Return the engine the service refreshes rules in."""
     engine = Engine(repo, history, AlertRouter(repo, [], console=False, discord=True))
     engine.load()
     return engine
@@ -52,6 +56,7 @@ def engine(repo: Repo, history: MarketHistory) -> Engine:
 
 @pytest.fixture
 def feeds(clock: Clock) -> FixedFeeds:
+    """Return feed health with one healthy and one stale feed."""
     return FixedFeeds(
         [
             FeedStatusView("binance_spot", "ok", clock.now - 4_000, 4.0),
@@ -62,11 +67,13 @@ def feeds(clock: Clock) -> FixedFeeds:
 
 @pytest.fixture
 def service(repo: Repo, engine: Engine, config: Config, clock: Clock, feeds: FixedFeeds) -> Service:
+    """Return the service, started an hour before the clock."""
     return Service(repo, engine, config, clock, feeds, started_at=clock.now - 3_600_000)
 
 
 @pytest.fixture
 def make_bot(config: Config, service: Service) -> Callable[[], TripwireBot]:
+    """Return a factory of Tripwire bots with the emulator-friendly client options."""
     return lambda: TripwireBot(config, service, **client_options())
 
 
