@@ -33,6 +33,8 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 SPOT_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h")
 # Keys that look like secrets; finding one in the TOML file is an error that says where it belongs.
+# What alerts of one channel may be grouped by, besides the channel (bot.notify.grouping reads them).
+GroupKey = Literal["symbol", "detector", "rule", "severity"]
 SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "api_key", "api_secret", "password"}
 
 
@@ -158,6 +160,8 @@ class EngineConfig(StrictModel):
     default_cooldown_seconds: int = Field(900, ge=0, le=7 * 86400)
     # Alerts for one channel arriving within this window become one message.
     group_window_seconds: float = Field(20.0, ge=0, le=600)
+    # Besides the channel, what alerts must share to be grouped (e.g. ["symbol"]: one message per symbol).
+    group_by: list[GroupKey] = []
     # Hard cap per channel; beyond it alerts are summarised in one message.
     channel_max_per_minute: int = Field(10, ge=1, le=60)
     # While an alert of an `inhibitors` detector fires for a symbol, new alerts of the `inhibited`
@@ -194,6 +198,15 @@ class DiscordConfig(StrictModel):
     gateway_url: str | None = None
 
 
+class WatchdogConfig(StrictModel):
+    """Feed-health reports in the ops channels."""
+
+    enabled: bool = True
+    # A feed must stay stale (or fresh again) this long before it is reported, so a flapping feed is
+    # reported once instead of at every flap.
+    debounce_seconds: float = Field(120.0, ge=0, le=86400)
+
+
 class HttpConfig(StrictModel):
     """The optional /healthz and /metrics server."""
 
@@ -215,6 +228,9 @@ class RuleCommon(StrictModel):
     note: str | None = Field(None, max_length=300)
     role_id: int | None = Field(None, gt=0)
     channel_id: int | None = Field(None, gt=0)
+    # When a state-like alert (cascade, squeeze, funding extreme) ends: "edit" its message to say so and how
+    # long it lasted, "message" (edit it and post a notice too), or "none".
+    resolve_notice: Literal["edit", "message", "none"] = "edit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +255,7 @@ class Config(StrictModel):
     engine: EngineConfig = EngineConfig()
     discord: DiscordConfig = DiscordConfig()
     http: HttpConfig = HttpConfig()
+    watchdog: WatchdogConfig = WatchdogConfig()
     routes: list[RouteConfig] = []
     rules: list[dict[str, Any]] = []
 

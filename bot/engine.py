@@ -396,7 +396,9 @@ class Engine:
         duration_s = max(0, (now - (state.fired_at or now)) // 1000)
         values = {**fired.values, "duration_s": duration_s, "fired_event_id": fired.id}
         title = f"Ended: {fired.title}"
-        targets, silenced_by = self._targets(row, fired.severity, silences) if state.stateful else ([], None)
+        # A rule may ask for no resolve notice at all; the event is still recorded for history.
+        announced = state.stateful and row.resolve_notice != "none"
+        targets, silenced_by = self._targets(row, fired.severity, silences) if announced else ([], None)
         event_id = self.repo.insert_event(
             dedupe_key=state.dedupe_key,
             rule_id=row.id,
@@ -431,6 +433,8 @@ class Engine:
             "direction": fired.values.get("direction", "neutral"),
             "note": row.note,
             "stateful": True,
+            # "edit": the sink edits the alert's message; "message": it also posts a notice.
+            "resolve_notice": row.resolve_notice,
         }
         for target in targets:
             self.repo.enqueue(

@@ -54,6 +54,7 @@ def rule_row_from_spec(spec: RuleSpec, config: Config, now: int) -> RuleRow:
         status_reason=None if common.enabled else "disabled in the config file",
         created_at=now,
         updated_at=now,
+        resolve_notice=common.resolve_notice,
     )
 
 

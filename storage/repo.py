@@ -33,6 +33,7 @@ STATE_TABLES = (
     "alert_state",
     "alert_events",
     "outbox",
+    "message_groups",
     "silences",
     "guild_settings",
 )
@@ -117,6 +118,8 @@ class RuleRow:
     status_reason: str | None = None
     created_at: int = 0
     updated_at: int = 0
+    # How the end of a state-like alert is told: "edit" its message, "message" (edit and post), "none".
+    resolve_notice: str = "edit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,8 @@ class OutboxRow:
     delivered_at: int | None
     remote_id: str | None
     error: str | None
+    # The message group (one Discord message) this row is shown in, once the sink placed it.
+    group_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +198,21 @@ class SilenceRow:
     created_by: int | None
     reason: str | None
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageGroupRow:
+    """One delivered (or about to be delivered) message holding one or more outbox rows."""
+
+    id: int
+    sink: str
+    target: str
+    kind: str
+    group_key: str
+    window_ends_at: int
+    created_at: int
+    remote_id: str | None
+    gone: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +274,8 @@ ChunkListener = Callable[[str, int], None]
 
 _RULE_COLUMNS = (
     "id, origin, detector, symbol, settings, guild_id, owner_id, channel_id, role_id, deliver, note, "
-    "repeat, cooldown_s, pending_s, expires_at, enabled, status_reason, created_at, updated_at"
+    "repeat, cooldown_s, pending_s, expires_at, enabled, status_reason, created_at, updated_at,"
+    " resolve_notice"
 )
 _EVENT_COLUMNS = (
     "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
@@ -264,9 +285,10 @@ _SILENCE_COLUMNS = (
     "id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, recurrence, created_by, reason,"
     " created_at"
 )
+_GROUP_COLUMNS = "id, sink, target, kind, group_key, window_ends_at, created_at, remote_id, gone"
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
-    "delivered_at, remote_id, error"
+    "delivered_at, remote_id, error, group_id"
 )
 
 
@@ -312,6 +334,7 @@ def _rule(row: Sequence[Any]) -> RuleRow:
         status_reason=row[16],
         created_at=row[17],
         updated_at=row[18],
+        resolve_notice=row[19],
     )
 
 
@@ -352,6 +375,21 @@ def _outbox(row: Sequence[Any]) -> OutboxRow:
         delivered_at=row[10],
         remote_id=row[11],
         error=row[12],
+        group_id=row[13],
+    )
+
+
+def _group(row: Sequence[Any]) -> MessageGroupRow:
+    return MessageGroupRow(
+        id=row[0],
+        sink=row[1],
+        target=row[2],
+        kind=row[3],
+        group_key=row[4],
+        window_ends_at=row[5],
+        created_at=row[6],
+        remote_id=row[7],
+        gone=bool(row[8]),
     )
 
 
@@ -768,14 +806,14 @@ class Repo:
     def save_rule(self, rule: RuleRow) -> None:
         """Insert or replace a rule (its id is the key)."""
         self.conn.execute(
-            f"INSERT INTO rules ({_RULE_COLUMNS}) VALUES ({','.join('?' * 19)})"
+            f"INSERT INTO rules ({_RULE_COLUMNS}) VALUES ({','.join('?' * 20)})"
             " ON CONFLICT (id) DO UPDATE SET origin=excluded.origin, detector=excluded.detector,"
             " symbol=excluded.symbol, settings=excluded.settings, guild_id=excluded.guild_id,"
             " owner_id=excluded.owner_id, channel_id=excluded.channel_id, role_id=excluded.role_id,"
             " deliver=excluded.deliver, note=excluded.note, repeat=excluded.repeat,"
             " cooldown_s=excluded.cooldown_s, pending_s=excluded.pending_s, expires_at=excluded.expires_at,"
             " enabled=excluded.enabled, status_reason=excluded.status_reason,"
-            " updated_at=excluded.updated_at",
+            " updated_at=excluded.updated_at, resolve_notice=excluded.resolve_notice",
             (
                 rule.id,
                 rule.origin,
@@ -796,6 +834,7 @@ class Repo:
                 rule.status_reason,
                 rule.created_at,
                 rule.updated_at,
+                rule.resolve_notice,
             ),
         )
 
@@ -1229,6 +1268,98 @@ class Repo:
         cur = self.conn.execute("DELETE FROM silences WHERE id = ? AND guild_id IS ?", (silence_id, guild_id))
         return cur.rowcount > 0
 
+    # --- message groups (one Discord message holding several outbox rows) ----------------------------
+
+    def create_message_group(
+        self, *, sink: str, target: str, kind: str, group_key: str, window_ends_at: int, now: int
+    ) -> int:
+        """Store a new message group and return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO message_groups (sink, target, kind, group_key, window_ends_at, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (sink, target, kind, group_key, window_ends_at, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def message_group(self, group_id: int) -> MessageGroupRow | None:
+        """Return one message group."""
+        row = self.conn.execute(
+            f"SELECT {_GROUP_COLUMNS} FROM message_groups WHERE id = ?", (group_id,)
+        ).fetchone()
+        return _group(row) if row else None
+
+    def recent_message_groups(self, sink: str, target: str, since: int) -> list[MessageGroupRow]:
+        """Return a target's message groups created at or after ``since``, oldest first."""
+        return [
+            _group(r)
+            for r in self.conn.execute(
+                f"SELECT {_GROUP_COLUMNS} FROM message_groups"
+                " WHERE sink = ? AND target = ? AND created_at >= ? ORDER BY id",
+                (sink, target, since),
+            )
+        ]
+
+    def assign_to_group(self, outbox_ids: Iterable[int], group_id: int | None) -> None:
+        """Place pending outbox rows in a message group (None takes them out of it again)."""
+        self.conn.executemany(
+            "UPDATE outbox SET group_id = ? WHERE id = ? AND status = 'pending'",
+            [(group_id, outbox_id) for outbox_id in outbox_ids],
+        )
+
+    def set_group_message(self, group_id: int, remote_id: str) -> None:
+        """Record the message id Discord confirmed for a group's first send."""
+        self.conn.execute("UPDATE message_groups SET remote_id = ? WHERE id = ?", (remote_id, group_id))
+
+    def mark_group_gone(self, group_id: int) -> None:
+        """Record that a group's message was deleted, so nothing is added to it any more."""
+        self.conn.execute("UPDATE message_groups SET gone = 1 WHERE id = ?", (group_id,))
+
+    def group_rows(self, group_id: int) -> list[OutboxRow]:
+        """Return the pending and delivered outbox rows a group's message shows, oldest first."""
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE group_id = ?"
+                " AND status IN ('pending', 'delivered') ORDER BY id",
+                (group_id,),
+            )
+        ]
+
+    def event_row(self, event_id: int, sink: str, target: str) -> OutboxRow | None:
+        """Return the row showing an event on a target (its alert, or its line folded into another)."""
+        row = self.conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND sink = ? AND target = ?"
+            " AND kind IN ('alert', 'fold') ORDER BY id LIMIT 1",
+            (event_id, sink, target),
+        ).fetchone()
+        return _outbox(row) if row else None
+
+    def resolve_rows(self, event_ids: Iterable[int], sink: str, target: str) -> list[OutboxRow]:
+        """Return the pending and delivered resolve rows of a target that end any of ``event_ids``."""
+        wanted = sorted(set(event_ids))
+        if not wanted:
+            return []
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sink = ? AND target = ? AND kind = 'resolve'"
+                " AND status IN ('pending', 'delivered')"
+                f" AND json_extract(payload, '$.fired_event_id') IN ({','.join('?' * len(wanted))})"
+                " ORDER BY id",
+                (sink, target, *wanted),
+            )
+        ]
+
+    def last_feed_report(self, feed: str) -> str | None:
+        """Return the feed state ('stale' or 'fresh') the last ops message about ``feed`` announced."""
+        row = self.conn.execute(
+            "SELECT json_extract(payload, '$.feed_state') FROM outbox WHERE kind = 'ops'"
+            " AND json_extract(payload, '$.feed') = ? ORDER BY id DESC LIMIT 1",
+            (feed,),
+        ).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
     # --- guild settings ------------------------------------------------------------------------------
 
     def guild_settings(self, guild_id: int) -> GuildSettingsRow | None:
@@ -1332,6 +1463,7 @@ class Repo:
         pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
         # The outbox goes before the events, so an event's delivery rows are gone before the event is.
         pruner.delete_outbox(now - policy.delivered_outbox_days * DAY_MS)
+        pruner.delete_message_groups(now - policy.delivered_outbox_days * DAY_MS)
         pruner.delete_events(now - policy.alert_events_days * DAY_MS)
         if not dry_run and pruner.chunks:
             # Lets SQLite refresh its planner statistics after large deletions (cheap when nothing to do).
@@ -1397,6 +1529,7 @@ class _Pruner:
                 "funding",
                 "open_interest",
                 "outbox",
+                "message_groups",
                 "alert_events",
             )
         }
@@ -1503,12 +1636,26 @@ class _Pruner:
     def delete_outbox(self, cutoff: int) -> None:
         """Delete final deliveries older than ``cutoff``, keeping pending ones and open alerts' messages."""
         statuses = ",".join(f"'{s}'" for s in FINAL_OUTBOX_STATUSES)
+        open_alerts = (
+            "SELECT last_event_id FROM alert_state WHERE status != 'resolved' AND last_event_id IS NOT NULL"
+        )
         self._delete_limited(
             "outbox",
             f"status IN ({statuses}) AND COALESCE(delivered_at, created_at) < ?"
             # A firing alert's message is edited when it resolves: keep the row holding its message id.
-            " AND (event_id IS NULL OR event_id NOT IN (SELECT last_event_id FROM alert_state"
-            " WHERE status != 'resolved' AND last_event_id IS NOT NULL))",
+            f" AND (event_id IS NULL OR event_id NOT IN ({open_alerts}))"
+            # An edit re-renders every row a grouped message holds: keep a group's rows while one is kept.
+            " AND (group_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox k WHERE k.group_id = outbox.group_id"
+            f" AND (k.status NOT IN ({statuses}) OR COALESCE(k.delivered_at, k.created_at) >= ?"
+            f" OR k.event_id IN ({open_alerts}))))",
+            (cutoff, cutoff),
+        )
+
+    def delete_message_groups(self, cutoff: int) -> None:
+        """Delete message groups older than ``cutoff`` that no longer hold any outbox row."""
+        self._delete_limited(
+            "message_groups",
+            "created_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.group_id = message_groups.id)",
             (cutoff,),
         )
 

@@ -1,12 +1,19 @@
 """Deliver outbox rows to Discord channels (``channel:<id>``) and direct messages (``user:<id>``).
 
-* **Once**: every send carries a nonce derived from the outbox row, and discord.py sets ``enforce_nonce``,
-  so a row re-sent after a crash (sent, but not yet marked delivered) makes Discord return the message it
-  already created instead of posting a second one.
-* **Paced**: at most one send in flight per channel, no more than Discord's documented 5 messages per 5 s
-  per channel, and a global ceiling below Discord's 50 requests/s. discord.py also waits out its buckets
-  when ``X-RateLimit-Remaining`` reaches 0, but only after it has learnt them from a response; pacing here
-  keeps a burst (a cascade across many symbols) from ever meeting a 429.
+* **Grouped**: ``bot.notify.grouping`` decides which message each row goes into: alerts of a channel
+  arriving within the group window share one message, edited as more arrive; folded lesser alerts and
+  resolve notices are edited into the message of their alert; past the channel's per-minute cap, alerts
+  go into one "+N more alerts" summary. A message is rendered from the rows it holds, so every edit can
+  be repeated.
+* **Once**: a message's rows are recorded (``outbox.group_id``) before it is sent and do not change until
+  Discord confirmed the send; the send carries a nonce derived from that group and discord.py sets
+  ``enforce_nonce``, so a group re-sent after a crash makes Discord return the message it already created
+  instead of posting a second one. Rows added later go in by editing the confirmed message, and a row is
+  marked delivered only after the request showing it succeeded.
+* **Paced**: at most one request in flight per channel, no more than Discord's documented 5 messages per
+  5 s per channel, and a global ceiling below Discord's 50 requests/s. discord.py also waits out its
+  buckets when ``X-RateLimit-Remaining`` reaches 0, but only after it has learnt them from a response;
+  pacing here keeps a burst (a cascade across many symbols) from ever meeting a 429.
 * **Classified**: transient failures (5xx, timeouts, a 429 discord.py gave up on) become ``Retry``;
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
@@ -23,17 +30,18 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 import discord
 import discord.abc
 
-from bot.discord import render
+from bot.discord import render_groups
+from bot.notify.grouping import GroupingPolicy, GroupPlanner, Message, pinged_role
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
-from storage.repo import OutboxRow, Repo
+from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,9 @@ _BROKEN_CODES = {
     MISSING_PERMISSIONS: "Tripwire may not post there (Missing Permissions: it needs Send Messages and "
     "Embed Links)",
 }
+UNKNOWN_MESSAGE_ERROR = "Unknown Message"
+# A fold or resolve waiting for the alert it belongs to is tried again this soon.
+FOLLOW_RETRY_MS = 2_000
 # Discord accepts a nonce of at most 25 characters.
 NONCE_LIMIT = 25
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -66,11 +77,24 @@ def _base36(value: int) -> str:
             return digits
 
 
-def nonce_for(row: OutboxRow) -> str:
-    """Return the message nonce of an outbox row: stable across retries, unique across databases' ids."""
-    # The creation time keeps two databases (or a recreated one) whose ids restart at 1 from sharing a
-    # nonce within Discord's deduplication window.
-    return f"tw{row.id}.{_base36(row.created_at)}"[:NONCE_LIMIT]
+def group_nonce(group: MessageGroupRow) -> str:
+    """Return the nonce of a grouped message's first send: the same for every re-send of that group."""
+    return f"twg{group.id}.{_base36(group.created_at)}"[:NONCE_LIMIT]
+
+
+def _rows_of(message: Message) -> list[OutboxRow]:
+    """Return every row a message's requests settle, each once, in order."""
+    seen: dict[int, OutboxRow] = {}
+    for row in (*message.initial, *message.added, *message.dependents):
+        seen.setdefault(row.id, row)
+    return list(seen.values())
+
+
+def _settle(results: dict[int, Outcome], outcome: Outcome) -> None:
+    """Record a row's outcome; a failure of one of its requests outweighs another's success."""
+    known = results.get(outcome.outbox_id)
+    if known is None or isinstance(known, Delivered):
+        results[outcome.outbox_id] = outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,7 @@ class DiscordSink:
         global_rate: Rate = Rate(40, 1.0),
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
+        grouping: GroupingPolicy | None = None,
     ) -> None:
         self.client = client
         self.repo = repo
@@ -154,6 +179,10 @@ class DiscordSink:
         self._channels: dict[str, _Channel] = {}
         self._reported: set[tuple[str, str]] = set()
         self._rng = random.Random()
+        # Without a policy every alert is a message of its own and there is no cap (the composition root
+        # passes the [engine] one: GroupingPolicy.from_config).
+        self.grouping = grouping if grouping is not None else GroupingPolicy(window_ms=0, max_per_minute=0)
+        self.planner = GroupPlanner(repo, self.name, self.grouping)
 
     # --- the Sink protocol ---------------------------------------------------------------------------
 
@@ -197,31 +226,65 @@ class DiscordSink:
                 )
                 results[row.id] = Failed(row.id, f"bad Discord target {target!r}")
             return
+        ident = int(raw_id)
+        due = [row for row in self._current(rows, results) if self._renders(row, sources, results)]
+        plan = self.planner.plan(target, due, self.now_ms())
+        for wait in plan.waiting:
+            results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS)
         dead: str | None = None
         waiting: Retry | None = None
-        sent: dict[int, tuple[OutboxRow, str]] = {}
-        for row in rows:
+        for message in plan.messages:
+            involved = _rows_of(message)
             if dead is not None:
                 # The target failed permanently a moment ago: don't knock on the same door again.
-                results[row.id] = Failed(row.id, dead)
+                for row in involved:
+                    _settle(results, Failed(row.id, dead))
                 continue
             if waiting is not None:
                 # Keep a channel's alerts in order: the rows behind one that must wait become due with it
                 # (the dispatcher sends due rows oldest first).
-                results[row.id] = Retry(
-                    row.id, f"waiting behind outbox {waiting.outbox_id}", waiting.after_ms
-                )
+                behind = f"waiting behind outbox {waiting.outbox_id}"
+                for row in involved:
+                    _settle(results, Retry(row.id, behind, waiting.after_ms))
                 continue
-            outcome, target_dead = await self._deliver_row(kind, int(raw_id), row, sources, sent)
+            failure, target_dead = await self._deliver_message(kind, ident, target, message, results, sources)
             if target_dead:
-                dead = outcome.error if isinstance(outcome, Failed) else "target unusable"
-            elif isinstance(outcome, Retry):
-                if outcome.after_ms is None:
-                    outcome = Retry(row.id, outcome.error, backoff_ms(row.attempts + 1, self._rng))
-                waiting = outcome
-            elif isinstance(outcome, Delivered) and outcome.remote_id is not None:
-                sent[row.id] = (row, outcome.remote_id)
-            results[row.id] = outcome
+                dead = failure.error if isinstance(failure, Failed) else "target unusable"
+            elif isinstance(failure, Retry):
+                waiting = failure
+        for row in due:
+            if row.id not in results:
+                log.warning("outbox %d: not placed in any message this pass; retrying", row.id)
+                results[row.id] = Retry(row.id, "not placed in a message", FOLLOW_RETRY_MS)
+
+    def _current(self, rows: Sequence[OutboxRow], results: dict[int, Outcome]) -> list[OutboxRow]:
+        """Re-read rows (a pass placed them in groups since they were fetched); settle finished ones."""
+        current: list[OutboxRow] = []
+        for given in rows:
+            row = self.repo.outbox_row(given.id)
+            if row is None:
+                results[given.id] = Failed(given.id, "the outbox row no longer exists", dropped=True)
+            elif row.status == "delivered":
+                results[row.id] = Delivered(row.id, row.remote_id)
+            elif row.status != "pending":
+                results[row.id] = Failed(row.id, row.error or row.status, dropped=row.status == "dropped")
+            else:
+                current.append(row)
+        return current
+
+    def _renders(self, row: OutboxRow, sources: dict[str, str | None], results: dict[int, Outcome]) -> bool:
+        """Check a row renders on its own, so one bad payload cannot hold back the message it would join."""
+        try:
+            render_groups.message_embed(
+                "ops" if row.kind == "ops" else "alerts",
+                render_groups.lines_of([row]),
+                self._source_of(sources),
+            )
+        except Exception:
+            log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
+            results[row.id] = Failed(row.id, "payload cannot be rendered")
+            return False
+        return True
 
     # --- sending ---------------------------------------------------------------------------------------
 
@@ -238,93 +301,162 @@ class DiscordSink:
             return self.client.get_partial_messageable(ident)
         return await self.client.create_dm(discord.Object(ident))
 
-    async def _deliver_row(
+    async def _deliver_message(
         self,
         kind: str,
         ident: int,
-        row: OutboxRow,
+        target: str,
+        message: Message,
+        results: dict[int, Outcome],
         sources: dict[str, str | None],
-        sent: Mapping[int, tuple[OutboxRow, str]],
-    ) -> tuple[Outcome, bool]:
-        """Deliver one row; return its outcome and whether the target itself is unusable for good."""
-        try:
-            if row.kind == "fold":
-                parent = self._fold_parent(row, sent)
-                if isinstance(parent, Retry):
-                    return parent, False
-                if parent is not None:
-                    outcome = await self._attempt(
-                        row, kind, ident, self._fold(kind, ident, row, parent, sources, sent)
+    ) -> tuple[Outcome | None, bool]:
+        """Post and/or edit one grouped message; settle its rows; return a failure and if the target died."""
+        if message.needs_send:
+            group = message.group
+            if group is None:
+                # The rows a group is created with are committed before the send and never change until
+                # Discord's answer is recorded: a re-send after a crash is the same message, same nonce.
+                with self.repo.transaction():
+                    group_id = self.repo.create_message_group(
+                        sink=self.name,
+                        target=target,
+                        kind=message.kind,
+                        group_key=message.key,
+                        window_ends_at=message.window_ends_at,
+                        now=message.created_at,
                     )
-                    if not (isinstance(outcome[0], Failed) and "Unknown Message" in outcome[0].error):
-                        return outcome
-                    # The message it folds into was deleted: post the alert on its own instead.
-            content, embed, mentions = self._render(row, sources)
-        except Exception:
-            log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
-            return Failed(row.id, "payload cannot be rendered"), False
-        return await self._attempt(row, kind, ident, self._post(kind, ident, row, content, embed, mentions))
+                    self.repo.assign_to_group([r.id for r in message.initial], group_id)
+                group = self.repo.message_group(group_id)
+                assert group is not None
+                message.group = group
+            members = self.repo.group_rows(group.id)
+            content, mentions = self._mentions(message.kind, members)
+            embed = self._embed(message.kind, members, target, sources)
+            first = (message.initial or _rows_of(message))[0]
+            outcome, dead = await self._attempt(
+                first, kind, ident, self._send(kind, ident, content, embed, mentions, group_nonce(group))
+            )
+            if not isinstance(outcome, Delivered) or outcome.remote_id is None:
+                return self._fail(_rows_of(message), outcome, dead, kind, ident, results), dead
+            with self.repo.transaction():
+                self.repo.set_group_message(group.id, outcome.remote_id)
+            message.group = replace(group, remote_id=outcome.remote_id)
+            for row in message.initial:
+                _settle(results, Delivered(row.id, outcome.remote_id))
+        if message.needs_edit:
+            return await self._extend(kind, ident, target, message, results, sources)
+        return None, False
 
-    async def _post(
+    async def _extend(
         self,
         kind: str,
         ident: int,
-        row: OutboxRow,
+        target: str,
+        message: Message,
+        results: dict[int, Outcome],
+        sources: dict[str, str | None],
+    ) -> tuple[Outcome | None, bool]:
+        """Edit a confirmed message to show the rows added to it (an edit can be repeated after a crash)."""
+        group = message.group
+        assert group is not None and group.remote_id is not None
+        if message.added:
+            with self.repo.transaction():
+                self.repo.assign_to_group([r.id for r in message.added], group.id)
+        members = self.repo.group_rows(group.id)
+        embed = self._embed(message.kind, members, target, sources)
+        involved = message.added + message.dependents
+        outcome, dead = await self._attempt(
+            involved[0], kind, ident, self._edit(kind, ident, group.remote_id, embed)
+        )
+        if isinstance(outcome, Failed) and outcome.error.startswith(UNKNOWN_MESSAGE_ERROR):
+            # Someone deleted the message: nothing joins it any more, and its new rows are placed afresh
+            # (a fold or resolve notice is then posted as a line of its own).
+            with self.repo.transaction():
+                self.repo.mark_group_gone(group.id)
+                self.repo.assign_to_group([r.id for r in message.added], None)
+            for row in message.added:
+                _settle(results, Retry(row.id, "the message it was added to was deleted", 0))
+            return None, False
+        if not isinstance(outcome, Delivered):
+            return self._fail(involved, outcome, dead, kind, ident, results), dead
+        for row in message.added:
+            _settle(results, Delivered(row.id, group.remote_id))
+        return None, False
+
+    def _fail(
+        self,
+        rows: Sequence[OutboxRow],
+        outcome: Outcome,
+        dead: bool,
+        kind: str,
+        ident: int,
+        results: dict[int, Outcome],
+    ) -> Outcome:
+        """Give every row of a failed request the request's outcome; return it (with a backoff set)."""
+        first = rows[0]
+        if isinstance(outcome, Retry) and outcome.after_ms is None:
+            outcome = Retry(first.id, outcome.error, backoff_ms(first.attempts + 1, self._rng))
+        reported = {first.payload.get("rule_id")}
+        for row in rows:
+            if isinstance(outcome, Retry):
+                _settle(results, Retry(row.id, outcome.error, outcome.after_ms))
+            else:
+                assert isinstance(outcome, Failed)
+                _settle(results, Failed(row.id, outcome.error, outcome.dropped))
+                if dead and row.payload.get("rule_id") not in reported:
+                    # Every rule whose alert was in the message is broken by the same cause.
+                    reported.add(row.payload.get("rule_id"))
+                    self._mark_broken(row, kind, ident, outcome.error.partition(": ")[2] or outcome.error)
+        return outcome
+
+    def _mentions(
+        self, group_kind: str, members: Sequence[OutboxRow]
+    ) -> tuple[str | None, discord.AllowedMentions]:
+        """Return the content and allowed mentions of a group's first send: its alerts' roles only."""
+        if group_kind != "alerts":
+            return None, discord.AllowedMentions.none()
+        roles = sorted({r for r in (pinged_role(m) for m in members) if r is not None})
+        if not roles:
+            return None, discord.AllowedMentions.none()
+        # Only the rules' own roles may be pinged: never @everyone/@here, users or other roles, whatever
+        # the note or title contain.
+        mentions = discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(r) for r in roles], replied_user=False
+        )
+        return " ".join(f"<@&{r}>" for r in roles), mentions
+
+    def _embed(
+        self, group_kind: str, members: Sequence[OutboxRow], target: str, sources: dict[str, str | None]
+    ) -> discord.Embed:
+        events = [m.event_id for m in members if m.kind in ("alert", "fold") and m.event_id is not None]
+        resolves = self.repo.resolve_rows(events, self.name, target)
+        return render_groups.message_embed(
+            group_kind,
+            render_groups.lines_of(members, resolves),
+            self._source_of(sources),
+            cap=self.grouping.max_per_minute or None,
+        )
+
+    async def _send(
+        self,
+        kind: str,
+        ident: int,
         content: str | None,
         embed: discord.Embed,
         mentions: discord.AllowedMentions,
+        nonce: str,
     ) -> str:
         destination = await self._messageable(kind, ident)
-        message = await destination.send(
-            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row)
-        )
+        message = await destination.send(content=content, embed=embed, allowed_mentions=mentions, nonce=nonce)
         return str(message.id)
 
-    async def _fold(
-        self,
-        kind: str,
-        ident: int,
-        row: OutboxRow,
-        parent: tuple[OutboxRow, str],
-        sources: dict[str, str | None],
-        sent: Mapping[int, tuple[OutboxRow, str]],
-    ) -> str:
-        """Edit the parent alert's message to list this folded alert with those folded before it."""
-        parent_row, message_id = parent
-        parent_event = parent_row.event_id
-        assert parent_event is not None
-        earlier = [r.payload for r in self.repo.delivered_folds(parent_event, self.name, row.target)]
-        earlier += [
-            r.payload
-            for r, _ in sent.values()
-            if r.kind == "fold" and r.payload.get("parent_event_id") == parent_event
-        ]
-        symbol = str(parent_row.payload.get("symbol") or "")
-        if symbol not in sources:
-            sources[symbol] = self._source(symbol, parent_row.payload)
-        embed = render.alert_embed(parent_row.payload, sources[symbol], folded=[*earlier, row.payload])
+    async def _edit(self, kind: str, ident: int, message_id: str, embed: discord.Embed) -> str:
         destination = await self._messageable(kind, ident)
-        # An edit never pings anyone again; the parent keeps its content (its role mention) as it was.
+        # An edit never pings anyone again; the message keeps its content (its role mentions) as it was.
         await destination.get_partial_message(int(message_id)).edit(
             embed=embed, allowed_mentions=discord.AllowedMentions.none()
         )
         return message_id
-
-    def _fold_parent(
-        self, row: OutboxRow, sent: Mapping[int, tuple[OutboxRow, str]]
-    ) -> tuple[OutboxRow, str] | Retry | None:
-        """Return the parent alert's row and message id, a Retry while it is unsent, or None to post alone."""
-        parent_event = row.payload.get("parent_event_id")
-        if not isinstance(parent_event, int):
-            return None
-        parent = self.repo.event_delivery(parent_event, self.name, row.target)
-        if parent is None or parent.status in ("failed", "dropped"):
-            return None
-        if parent.id in sent:
-            return sent[parent.id]
-        if parent.status == "pending":
-            return Retry(row.id, f"waiting for outbox {parent.id}, the alert it folds into", 2_000)
-        return (parent, parent.remote_id) if parent.remote_id else None
 
     async def _attempt(
         self, row: OutboxRow, kind: str, ident: int, request: Awaitable[str]
@@ -357,25 +489,13 @@ class DiscordSink:
                 return Retry(row.id, f"unexpected error: {type(exc).__name__}: {exc}"), False
         return Delivered(row.id, remote_id), False
 
-    def _render(
-        self, row: OutboxRow, sources: dict[str, str | None]
-    ) -> tuple[str | None, discord.Embed, discord.AllowedMentions]:
-        payload = row.payload
-        if row.kind == "ops":
-            return None, render.ops_embed(payload), discord.AllowedMentions.none()
-        symbol = str(payload.get("symbol") or "")
-        if symbol not in sources:
-            sources[symbol] = self._source(symbol, payload)
-        embed = render.alert_embed(payload, sources[symbol])
-        role_id = payload.get("role_id")
-        if row.kind == "alert" and isinstance(role_id, int) and role_id != payload.get("guild_id"):
-            # Only the rule's own role may be pinged: never @everyone/@here, users or other roles, whatever
-            # the note or title contain.
-            mentions = discord.AllowedMentions(
-                everyone=False, users=False, roles=[discord.Object(role_id)], replied_user=False
-            )
-            return f"<@&{role_id}>", embed, mentions
-        return None, embed, discord.AllowedMentions.none()
+    def _source_of(self, sources: dict[str, str | None]) -> Callable[[str, Mapping[str, Any]], str | None]:
+        def source_of(symbol: str, payload: Mapping[str, Any]) -> str | None:
+            if symbol not in sources:
+                sources[symbol] = self._source(symbol, payload)
+            return sources[symbol]
+
+        return source_of
 
     def _source(self, symbol: str, payload: Mapping[str, Any]) -> str | None:
         given = payload.get("source")

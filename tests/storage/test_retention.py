@@ -121,6 +121,7 @@ def test_rows_older_than_the_policy_go_and_newer_ones_stay(file_repo: Repo) -> N
         "funding": 1,
         "open_interest": 1,
         "outbox": 0,
+        "message_groups": 0,
         "alert_events": 0,
     }
     assert not result.dry_run and result.total_deleted == 7

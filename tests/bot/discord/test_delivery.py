@@ -12,7 +12,7 @@ import pytest
 from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
-from bot.notify.discord_sink import DiscordSink, Rate, nonce_for
+from bot.notify.discord_sink import DiscordSink, Rate, group_nonce
 from bot.notify.outbox import Delivered, OutboxDispatcher
 from bot.replay import run_replay
 from bot.routing import AlertRouter
@@ -285,17 +285,25 @@ async def test_a_resend_after_a_crash_returns_the_first_message(
     [row_id] = queue_alerts(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id="r1", guild_id=GUILD_ID, now=clock.now
     )
-    row = rows(repo, [row_id])[0]
-    sink = make_sink(tripwire)
 
-    first = await sink.deliver([row])
-    # The process died before the outbox row was marked delivered: the same row is sent again.
-    again = await make_sink(tripwire).deliver([row])
+    first = await make_sink(tripwire).deliver(rows(repo, [row_id]))
+    # The process died after Discord created the message but before its id was recorded: the same group
+    # is sent again under the same nonce, and Discord returns the message it already created.
+    [row] = rows(repo, [row_id])
+    assert row.status == "pending" and row.group_id is not None
+    repo.conn.execute("UPDATE message_groups SET remote_id = NULL WHERE id = ?", (row.group_id,))
+    again = await make_sink(tripwire).deliver(rows(repo, [row_id]))
+    # ...and died once more after recording the message id but before marking the row: an edit shows the
+    # same row again instead of a send.
+    third = await make_sink(tripwire).deliver(rows(repo, [row_id]))
 
-    assert isinstance(first[0], Delivered) and first == again
-    assert len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == 1
+    assert isinstance(first[0], Delivered) and first == again == third
+    [message] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert message.embeds[0]["title"] == TITLES[0] and message.edits == 1
     sent = discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
-    assert [r.json["nonce"] for r in sent if r.json] == [nonce_for(row)] * 2
+    group = repo.message_group(row.group_id)
+    assert group is not None and group.remote_id == str(message.id)
+    assert [r.json["nonce"] for r in sent if r.json] == [group_nonce(group)] * 2
 
 
 async def test_a_burst_to_one_channel_never_meets_a_429(
@@ -403,18 +411,19 @@ async def test_folded_alerts_are_added_to_the_message_they_fold_into(
             "parent_event_id": parent,
         }
         fold_ids.append(queue(repo, "fold", child, fold, clock.now))
-        # The first fold goes out in the same pass as its parent, the second in a later one.
+        # The first fold is queued with its parent and goes out in the parent's first send; the second
+        # comes in a later pass and is edited in.
         await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
 
     [message] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
-    assert message.content == f"<@&{MOD_ROLE_ID}>" and message.edits == 2
+    assert message.content == f"<@&{MOD_ROLE_ID}>" and message.edits == 1
     also = message.embeds[0]["fields"][-1]
     assert also["name"] == "Also while this lasts (2)"
     assert (
         also["value"].startswith("• BTC broke above $95,000 · <t:") and "• BTC up 3.1% in 4h" in also["value"]
     )
     edits = discord_emu.requests_matching("PATCH", f"/channels/{ALERTS_CHANNEL_ID}/messages/{message.id}")
-    assert [r.json["allowed_mentions"] for r in edits if r.json] == [{"parse": []}] * 2
+    assert [r.json["allowed_mentions"] for r in edits if r.json] == [{"parse": []}]
     folds = rows(repo, fold_ids)
     assert [(r.status, r.attempts, r.remote_id) for r in folds] == [("delivered", 1, str(message.id))] * 2
 
