@@ -399,6 +399,9 @@ class Engine:
         # A rule may ask for no resolve notice at all; the event is still recorded for history.
         announced = state.stateful and row.resolve_notice != "none"
         targets, silenced_by = self._targets(row, fired.severity, silences) if announced else ([], None)
+        # Only where the alert itself was shown: the end of a silenced alert is news to nobody.
+        shown = self.repo.outbox_targets(fired.id) if targets else set()
+        targets = [t for t in targets if (t.sink, t.address) in shown]
         event_id = self.repo.insert_event(
             dedupe_key=state.dedupe_key,
             rule_id=row.id,

@@ -107,15 +107,19 @@ async def run_replay(
     start: int | None = None,
     end: int | None = None,
     progress: TextIO | None = None,
+    clock: SimulatedClock | None = None,
 ) -> ReplaySummary:
     """Replay ``data`` from ``start`` to ``end`` (UTC ms) and return a summary.
 
-    Rows available before ``start`` are ingested as history without evaluating rules (warm-up).
+    Rows available before ``start`` are ingested as history without evaluating rules (warm-up). Pass
+    ``clock`` to share the simulated clock with sinks built beforehand (the Discord sink's grouping
+    windows and cap are in simulated time too).
     """
     began = time.monotonic()
     timeline = [(t, b) for t, b in data.timeline() if end is None or t <= end]
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
-    clock = SimulatedClock(first_tick)
+    clock = clock if clock is not None else SimulatedClock(first_tick)
+    clock.now = first_tick
     history = MarketHistory()
     ingest = Ingest(repo, history)
     sync_config_rules(repo, config, first_tick)

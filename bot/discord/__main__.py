@@ -27,6 +27,7 @@ from bot.engine import make_engine
 from bot.errors import UserError
 from bot.live import LiveEvaluator
 from bot.notify.discord_sink import DiscordSink
+from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.replay import run_replay
 from bot.routing import AlertRouter
@@ -95,7 +96,14 @@ async def run(args: argparse.Namespace) -> int:
     engine.load()
     service = Service(repo, engine, config, now_ms)
     bot = TripwireBot(config, service, secrets=secrets)
-    sink = DiscordSink(bot, repo, engine, now_ms, ops_channel_id=config.discord.ops_channel_id)
+    sink = DiscordSink(
+        bot,
+        repo,
+        engine,
+        now_ms,
+        ops_channel_id=config.discord.ops_channel_id,
+        grouping=GroupingPolicy.from_config(config.engine),
+    )
     dispatcher = OutboxDispatcher(repo, [sink], now_ms)
     evaluator = LiveEvaluator(
         engine,

@@ -126,6 +126,8 @@ def line_text(line: Line) -> str:
         text += " · ⏱ late"
     if line.ended is not None:
         text += f" · {ended_text(line.ended)}"
+    elif payload.get("state") == "resolved":
+        text += f" · {ended_text(payload)}"  # a resolve notice told as a line of its own
     for folded in line.folded:
         text += f"\n  ↳ {folded.get('title', '?')}"
     return text
