@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from bot.config import RULE_ID_PATTERN, Config
 from bot.errors import UserError
 from bot.parsing import echo, format_duration, resolve_symbol, symbol_matches
+from bot.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
 from storage.repo import AlertEventRow, GuildSettingsRow, Repo, RuleRow
@@ -377,8 +378,8 @@ def describe_settings(settings: Mapping[str, Any], defaults: Mapping[str, Any] |
     return " ".join(parts)
 
 
-class Service:
-    """Answer market queries and manage rules and guild settings for the chat front ends."""
+class Service(SilenceCommands):
+    """Answer market queries and manage rules, silences and guild settings for the chat front ends."""
 
     def __init__(
         self,

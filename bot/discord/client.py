@@ -21,6 +21,7 @@ from bot.config import Config, Secrets
 from bot.discord.cogs.admin import AdminCog
 from bot.discord.cogs.alerts import AlertCog
 from bot.discord.cogs.market import MarketCog
+from bot.discord.cogs.silences import SilenceCog
 from bot.discord.errors import TripwireTree
 from bot.service import Service
 from detectors.base import Detector
@@ -104,6 +105,7 @@ class TripwireBot(commands.Bot):
         await self.add_cog(MarketCog(self.service))
         await self.add_cog(AlertCog(self.service, self.detectors))
         await self.add_cog(AdminCog(self.service))
+        await self.add_cog(SilenceCog(self.service))
         if self.sync_commands:
             await self.sync_app_commands()
 

@@ -28,7 +28,7 @@ from tests.emulators.discord_api.state import (
     PRIVATE_CHANNEL_ID,
 )
 
-COMMANDS = {"price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"}
+COMMANDS = {"price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status", "silence"}
 
 
 async def add_btc_rule(emu: DiscordEmulator, level: float = 95000, user_id: int = OWNER_ID) -> str:
@@ -47,6 +47,7 @@ async def test_commands_are_synced_to_the_configured_guild_only(
     assert discord_emu.commands_synced(None) == []
     assert synced["alert"]["default_member_permissions"] == str(MANAGE_GUILD)
     assert synced["setup"]["default_member_permissions"] == str(MANAGE_GUILD)
+    assert synced["silence"]["default_member_permissions"] == str(MANAGE_GUILD)
     assert synced["price"]["default_member_permissions"] is None
     assert synced["alert"]["contexts"] == [0]  # guild only
     add = next(o for o in synced["alert"]["options"] if o["name"] == "add")
