@@ -1351,6 +1351,16 @@ class Repo:
             )
         ]
 
+    def count_feed_reports(self, feed: str, state: str, since: int) -> int:
+        """Count the reports of ``feed`` turning ``state`` queued at or after ``since`` (one per change)."""
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(DISTINCT created_at) FROM outbox WHERE kind = 'ops' AND created_at >= ?"
+                " AND json_extract(payload, '$.feed') = ? AND json_extract(payload, '$.feed_state') = ?",
+                (since, feed, state),
+            ).fetchone()[0]
+        )
+
     def last_feed_report(self, feed: str) -> str | None:
         """Return the feed state ('stale' or 'fresh') the last ops message about ``feed`` announced."""
         row = self.conn.execute(
