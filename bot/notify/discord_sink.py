@@ -30,7 +30,8 @@ import aiohttp
 import discord
 import discord.abc
 
-from bot.discord import render
+from bot.discord import render, render_liq
+from bot.liqfeed import LIQFEED_KIND
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
 from storage.repo import OutboxRow, Repo
@@ -363,6 +364,8 @@ class DiscordSink:
         payload = row.payload
         if row.kind == "ops":
             return None, render.ops_embed(payload), discord.AllowedMentions.none()
+        if row.kind == LIQFEED_KIND:
+            return None, render_liq.liqfeed_embed(payload), discord.AllowedMentions.none()
         symbol = str(payload.get("symbol") or "")
         if symbol not in sources:
             sources[symbol] = self._source(symbol, payload)
