@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.liqfeed_settings import FeedSettings
+from bot.liqfeed_settings import FeedSettings, LiqFeedService
+from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation
 
@@ -316,3 +317,23 @@ class LiquidationFeed:
                     waiter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def build_liquidation_feed(
+    repo: Repo,
+    ingest: Ingest,
+    symbols: Sequence[str],
+    now_ms: Callable[[], int],
+    *,
+    pacing: Pacing | None = None,
+    on_queued: Callable[[], None] | None = None,
+) -> tuple[LiquidationFeed, LiqFeedService]:
+    """Build the feed and its /liqfeed service, load every server's stored feed, and listen to ingest.
+
+    The composition root then runs ``feed.run(stop)`` and passes the service to ``TripwireBot(liqfeed=...)``.
+    """
+    feed = LiquidationFeed(repo, now_ms, pacing=pacing, on_queued=on_queued)
+    service = LiqFeedService(repo, symbols, now_ms, runtime=feed)
+    feed.load(service.all_settings())
+    ingest.subscribe_rows("liquidations", feed.on_rows)
+    return feed, service

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from bot.errors import UserError
-from bot.liqfeed import LIQFEED_KIND, LiquidationFeed, Pacing, Totals, size_marker
+from bot.liqfeed import LIQFEED_KIND, LiquidationFeed, Pacing, Totals, build_liquidation_feed, size_marker
 from bot.liqfeed_settings import FeedSettings, LiqFeedService
+from detectors.history import MarketHistory
+from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation
 from tests.bot.discord.support import Clock
@@ -264,3 +266,21 @@ def test_settings_are_validated_stored_and_handed_to_the_feed(
     assert service.off(GUILD).settings is None and feed.mode(GUILD) is None
     with pytest.raises(UserError, match="no liquidation feed"):
         service.off(GUILD)
+
+
+def test_a_restarted_feed_picks_up_the_stored_settings_and_listens_to_ingest(
+    repo: Repo, clock: Clock
+) -> None:
+    before, _ = build_liquidation_feed(repo, Ingest(repo, MarketHistory()), ["BTCUSDT"], clock)
+    LiqFeedService(repo, ["BTCUSDT"], clock, runtime=before).set(GUILD, 7, CHANNEL, 500_000)
+    # A new process: nothing but the database is left.
+    ingest = Ingest(repo, MarketHistory())
+    woken: list[int] = []
+    feed, service = build_liquidation_feed(
+        repo, ingest, ["BTCUSDT"], clock, on_queued=lambda: woken.append(1)
+    )
+    assert service.show(GUILD).mode == "live" and service.runtime is feed
+    ingest.liquidations([liq(1, T0, usd=600_000), liq(2, T0, usd=400_000)])
+    clock.now = T0 + 2_000
+    assert feed.tick() == 1 and woken == [1]
+    assert [e["usd"] for e in queued(repo)[0]["events"]] == [600_000]
