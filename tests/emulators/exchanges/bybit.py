@@ -1,0 +1,161 @@
+"""Bybit v5: the public linear websocket (allLiquidation.{symbol}) and GET /v5/market/tickers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from .context import Context, fixed, json_response
+from .data import DAY_MS, HOUR_MS, plain
+from .ws import WsConn, WsVenue
+
+# Topics whose subscription is accepted. Only allLiquidation frames are ever pushed (by replay or by a
+# test); the others are accepted so that a client subscribing to more than liquidations is not refused.
+KNOWN_TOPIC_PREFIXES = ("allLiquidation.", "tickers.", "publicTrade.", "orderbook.", "kline.")
+CATEGORIES = ("spot", "linear", "inverse", "option")
+
+
+def bybit_envelope(result: Any, ret_code: int = 0, ret_msg: str = "OK", *, now_ms: int) -> dict[str, Any]:
+    """Wrap a result in Bybit's v5 envelope {"retCode","retMsg","result","retExtInfo","time"}."""
+    return {"retCode": ret_code, "retMsg": ret_msg, "result": result, "retExtInfo": {}, "time": now_ms}
+
+
+class BybitVenue:
+    """Bybit v5 public linear market data on one emulated host."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ws = WsVenue("bybit", ctx.config.bybit_ws)
+
+    def routes(self) -> list[web.RouteDef]:
+        """Return the HTTP and websocket routes of Bybit v5."""
+        return [
+            web.get("/v5/market/tickers", self.tickers),
+            web.get("/v5/public/linear", self.ws_linear),
+        ]
+
+    # -- REST ------------------------------------------------------------------------------------------
+    def _ticker(self, symbol: str) -> dict[str, str] | None:
+        """Build the linear ticker of a symbol with recorded price, open interest and funding.
+
+        The values are Binance's (spot candles for prices, CoinGlass's Binance BTCUSDT open interest and
+        funding) standing in for Bybit's, since no Bybit series was recorded. Mark and index price are
+        the last price. Order-book fields (bid1/ask1) are left out: no order book was recorded.
+        """
+        data, now = self.ctx.data, self.ctx.clock.recorded_now_ms()
+        candle = data.candle_at(symbol, now)
+        hour = data.market_hour_at(symbol, now)
+        ago_24h, ago_1h = data.candle_at(symbol, now - DAY_MS), data.candle_at(symbol, now - HOUR_MS)
+        if candle is None or hour is None or ago_24h is None or ago_1h is None:
+            return None
+        window = [c for c in data.spot[symbol] if now - DAY_MS < c.open_time <= now]
+        last = candle.close
+        return {
+            "symbol": symbol,
+            "lastPrice": fixed(last, 2),
+            "indexPrice": fixed(last, 2),
+            "markPrice": fixed(last, 2),
+            "prevPrice24h": fixed(ago_24h.close, 2),
+            "price24hPcnt": fixed(last / ago_24h.close - 1, 6),
+            "highPrice24h": fixed(max(c.high for c in window), 2),
+            "lowPrice24h": fixed(min(c.low for c in window), 2),
+            "prevPrice1h": fixed(ago_1h.close, 2),
+            "openInterest": fixed(hour.oi_close_usd / hour.price_close, 3),
+            "openInterestValue": fixed(hour.oi_close_usd, 2),
+            "turnover24h": fixed(sum((c.quote_volume for c in window), Decimal(0)), 4),
+            "volume24h": fixed(sum((c.volume for c in window), Decimal(0)), 3),
+            "fundingRate": plain(fixed(hour.funding_close_pct / 100, 8)),
+            "nextFundingTime": str(self.ctx.next_funding_ms()),
+            "predictedDeliveryPrice": "",
+            "basisRate": "",
+            "deliveryFeeRate": "",
+            "deliveryTime": "0",
+            "fundingIntervalHour": "8",
+        }
+
+    async def tickers(self, request: web.Request) -> web.Response:
+        """GET /v5/market/tickers?category=linear[&symbol=]: HTTP 200 even for errors, as Bybit does."""
+        now = self.ctx.clock.now_ms()
+        category = request.query.get("category", "")
+        if category not in CATEGORIES:
+            return json_response(bybit_envelope({}, 10001, "Illegal category", now_ms=now))
+        if category != "linear":
+            return json_response(bybit_envelope({"category": category, "list": []}, now_ms=now))
+        symbol = request.query.get("symbol")
+        symbols = [symbol] if symbol else sorted(self.ctx.data.market_hours)
+        items = [t for t in (self._ticker(s) for s in symbols) if t is not None]
+        if symbol and not items:
+            return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
+        return json_response(bybit_envelope({"category": "linear", "list": items}, now_ms=now))
+
+    # -- websocket ---------------------------------------------------------------------------------------
+    async def ws_linear(self, request: web.Request) -> web.StreamResponse:
+        """Serve wss://stream.bybit.com/v5/public/linear."""
+        return await self.ws.serve(request, "linear", self._on_text)
+
+    async def _on_text(self, conn: WsConn, text: str) -> None:
+        try:
+            message = json.loads(text)
+            op = message["op"]
+        except (ValueError, KeyError, TypeError):
+            await self.ws.send(
+                conn, {"success": False, "ret_msg": "error:invalid op", "conn_id": conn.conn_id, "op": ""}
+            )
+            return
+        req_id = str(message.get("req_id", ""))
+        reply = {"success": True, "ret_msg": "", "conn_id": conn.conn_id, "req_id": req_id, "op": op}
+        if op == "ping":
+            # The linear/inverse pong documented in docs/v5/websocket/wss-authentication.mdx.
+            reply["ret_msg"] = "pong"
+        elif op in ("subscribe", "unsubscribe"):
+            args = [str(a) for a in message.get("args", [])]
+            error = self._topic_error(conn, op, args)
+            if error:
+                reply.update(success=False, ret_msg=error)
+            elif op == "subscribe":
+                conn.subscriptions.update(args)
+            else:
+                conn.subscriptions.difference_update(args)
+        else:
+            reply.update(success=False, ret_msg=f"error:unsupported op {op}")
+        await self.ws.send(conn, reply)
+
+    @staticmethod
+    def _topic_error(conn: WsConn, op: str, args: list[str]) -> str:
+        # Failure texts are Bybit's "error:<reason>,topic:<topic>" form; their exact wording is not in
+        # the public docs [unverified]. The retired liquidation.{symbol} topic is refused so that a feed
+        # still using it fails loudly here.
+        for topic in args:
+            if not topic.startswith(KNOWN_TOPIC_PREFIXES):
+                return f"error:handler not found,topic:{topic}"
+            if op == "subscribe" and topic in conn.subscriptions:
+                return f"error:already subscribed,topic:{topic}"
+        return ""
+
+    async def push(self, frame: Any) -> int:
+        """Push an allLiquidation frame to connections subscribed to its topic; a str goes to all."""
+        if isinstance(frame, str):
+            return await self.ws.broadcast(lambda conn: frame)
+        topic = frame.get("topic")
+        return await self.ws.broadcast(lambda conn: frame if topic in conn.subscriptions else None)
+
+    def replay_frames(self) -> Iterator[dict[str, Any]]:
+        """Yield the recorded allLiquidation frames forever, restamped to now when shifted.
+
+        Only two live Bybit frames were captured (ICPUSDT, MARSCOINUSDT), so replay alternates them.
+        """
+        frames = self.ctx.data.live_frames["bybit"]
+        while True:
+            for recorded in frames:
+                frame = copy.deepcopy(recorded)
+                if self.ctx.clock.shifted:
+                    now = self.ctx.clock.now_ms()
+                    for item in frame["data"]:
+                        item["T"] = now - (recorded["ts"] - item["T"])
+                    frame["ts"] = now
+                yield frame

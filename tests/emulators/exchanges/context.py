@@ -1,0 +1,81 @@
+"""Configuration and shared state handed to every venue of one emulator instance."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .clock import Clock, ShiftTo
+from .data import DATA_DIR, HOUR_MS, Dataset
+from .ws import WsPolicy
+
+
+def binance_ws_policy() -> WsPolicy:
+    """Return Binance USD-M's documented rules: ping every 3 min, pong within 10 min, 24 h lifetime."""
+    return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0)
+
+
+def bybit_ws_policy() -> WsPolicy:
+    """Return Bybit's rule: a connection with no ping-pong and no data is cut after about 10 min."""
+    return WsPolicy(idle_timeout=600.0)
+
+
+def okx_ws_policy() -> WsPolicy:
+    """Return OKX's rule: no data for 30 s closes the connection with 4004 "No data received in 30s"."""
+    return WsPolicy(idle_timeout=30.0, idle_close_code=4004, idle_close_reason="No data received in 30s")
+
+
+@dataclass
+class EmulatorConfig:
+    """Every option of one emulator instance; the defaults are the exchanges' documented values."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: an ephemeral port
+    data_dir: Path = DATA_DIR
+    shift_to: ShiftTo = None  # None: recorded times; "now" or an epoch ms: see Clock
+    freeze_clock: bool | None = None  # default: frozen when unshifted, running when shifted
+    liq_rate: float = 0.0  # recorded liquidation frames replayed per second per venue; 0: off
+    # Binance REST limits (spot: 6,000 weight/min per IP; USD-M: 2,400 in the exchangeInfo example).
+    spot_weight_limit: int = 6000
+    futures_weight_limit: int = 2400
+    weight_window: float = 60.0  # seconds; the header is still called X-MBX-USED-WEIGHT-1M
+    ban_seconds: float = 120.0  # first 418 ban; Binance doubles it for repeat offenders, up to 3 days
+    geo_block: bool = False  # answer every Binance request with 451, as for a US IP
+    oi_hist_days: int = 30  # /futures/data/openInterestHist serves only the latest 30 days
+    binance_ws: WsPolicy = field(default_factory=binance_ws_policy)
+    bybit_ws: WsPolicy = field(default_factory=bybit_ws_policy)
+    okx_ws: WsPolicy = field(default_factory=okx_ws_policy)
+
+
+class Context:
+    """What the venues share: configuration, the recorded data and the clock."""
+
+    def __init__(self, config: EmulatorConfig, dataset: Dataset | None = None) -> None:
+        self.config = config
+        self.data = dataset if dataset is not None else Dataset(config.data_dir)
+        self.clock = Clock.create(config.shift_to, self.data.recorded_end_ms, frozen=config.freeze_clock)
+
+    def next_funding_ms(self, interval_ms: int = 8 * HOUR_MS) -> int:
+        """Return the next funding time strictly after now (served timeline, 00/08/16 UTC grid)."""
+        now = self.clock.now_ms()
+        return now - now % interval_ms + interval_ms
+
+
+def fixed(value: Decimal, places: int) -> str:
+    """Format a decimal with a fixed number of places, as Binance's string fields are."""
+    return f"{value:.{places}f}"
+
+
+def compact_json(obj: Any) -> str:
+    """Serialise like the exchanges do: no spaces, non-ASCII symbols (币安人生USDT) as UTF-8."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    """Return a compact JSON response."""
+    return web.json_response(obj, status=status, dumps=compact_json)

@@ -1,0 +1,482 @@
+"""Load the real recorded data under tests/data and derive what the emulator serves from it.
+
+Everything here is read from the files described in tests/data/README.md. Where the emulator needs
+a resolution or a field the recordings do not have, the derived value is built in one named function
+below and marked `synthetic` (candles) or said so in the docstring of the function that makes it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+FIXTURES_DIR = DATA_DIR / "fixtures"
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+# Intervals the emulator can serve from hourly recordings. Sub-hour ones are synthetic (see
+# derive_minutes); multi-hour ones are exact aggregates of the real hourly candles.
+INTERVAL_MS: dict[str, int] = {
+    "1m": MINUTE_MS,
+    "3m": 3 * MINUTE_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "30m": 30 * MINUTE_MS,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "4h": 4 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "8h": 8 * HOUR_MS,
+    "12h": 12 * HOUR_MS,
+    "1d": DAY_MS,
+}
+
+SPOT_FILES = {
+    "BTCUSDT": "binance_spot_BTCUSDT_1h_2026-01-01_2026-01-20.csv",
+    "ETHUSDT": "binance_spot_ETHUSDT_1h_2026-01-09_2026-01-20.csv",
+}
+FUNDING_FILE = "binance_fapi_fundingRate_BTCUSDT_2025-10-01_2026-01-20.csv"
+COINGLASS_FILE = "coinglass_btc_price_liq_funding_oi_1h_2025-12-04_2026-01-20.csv"
+FNG_LABELLED_FILE = "alternative_me_fear_greed_2025-12-01_2026-01-20.csv"
+FNG_LONG_FILE = "alternative_me_fear_greed_2018-02-01_2026-01-20.csv"
+FORCE_ORDER_FILE = "binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv"
+OKX_LIQ_FILE = "okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv"
+LIVE_FRAMES_FILE = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
+COMBINED_FRAME_FILE = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
+PREMIUM_INDEX_FILE = "binance_fapi_v1_premiumIndex_all_symbols_20250617.json"
+
+T = TypeVar("T")
+
+
+def parse_utc_ms(text: str) -> int:
+    """Parse an ISO-like timestamp from the CSVs (zone missing means UTC) into epoch ms."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def plain(value: Decimal | str) -> str:
+    """Write a number without exponent notation, as exchanges do in their string fields."""
+    text = format(Decimal(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle on the recorded timeline (open_time in UTC epoch ms)."""
+
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades: int
+    synthetic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRow:
+    """One real Binance /fapi/v1/fundingRate row, fields kept as the strings Binance sent."""
+
+    funding_time: int
+    funding_rate: str
+    mark_price: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketHour:
+    """One CoinGlass hour for BTC: price, liquidations (USD), Binance funding and open interest (USD)."""
+
+    ts: int
+    price_open: Decimal
+    price_high: Decimal
+    price_low: Decimal
+    price_close: Decimal
+    liq_long_usd: Decimal
+    liq_short_usd: Decimal
+    funding_close_pct: Decimal
+    oi_open_usd: Decimal
+    oi_close_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FearGreedDay:
+    """One alternative.me value dated by its publication day (00:00 UTC)."""
+
+    day_ms: int
+    value: int
+    classification: str
+    label_derived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForceOrder:
+    """One recorded Binance !forceOrder@arr event (side is the forced order's side)."""
+
+    ts_ms: int
+    symbol: str
+    side: str
+    avg_price: str
+    qty: str
+
+
+@dataclass(frozen=True, slots=True)
+class OkxLiquidation:
+    """One recorded OKX liquidation-orders detail (sz in contracts, bk_px bankruptcy price)."""
+
+    ts_ms: int
+    uly: str
+    pos_side: str
+    sz: str
+    bk_px: str
+
+
+def classify_fear_greed(value: int) -> str:
+    """Label a Fear & Greed value for days the labelled file does not cover.
+
+    These labels are emulator-derived, not published ones. The lower bands come from the labelled
+    recording itself (25 is "Extreme Fear", 26..44 "Fear", 48..50 "Neutral", 61 "Greed"; its README adds
+    46 "Fear" and 47 "Neutral"). The upper cut points (Neutral up to 54, Greed up to 74) are the widely
+    cited split, which the recording neither confirms nor contradicts.
+    """
+    if value <= 25:
+        return "Extreme Fear"
+    if value <= 46:
+        return "Fear"
+    if value <= 54:
+        return "Neutral"
+    if value <= 74:
+        return "Greed"
+    return "Extreme Greed"
+
+
+def derive_minutes(hour: Candle) -> list[Candle]:
+    """Split one real hourly candle into 60 SYNTHETIC one-minute candles.
+
+    The recordings are hourly; a client asking for 1m candles still needs a plausible, consistent
+    series. The price walks in straight lines open -> low -> high -> close (or open -> high -> low ->
+    close for a falling hour), touching the extremes at minutes 20 and 40, and volume, quote volume and
+    trade count are spread evenly. Aggregating the 60 candles gives back the hour's open, high, low,
+    close, volume, quote volume and trade count exactly. Every candle returned has synthetic=True.
+    """
+    o, h, low, c = hour.open, hour.high, hour.low, hour.close
+    first, second = (low, h) if c >= o else (h, low)
+    waypoints = [(0, o), (20, first), (40, second), (60, c)]
+    tick = Decimal("0.01")
+
+    def price_at(minute: int) -> Decimal:
+        for (m0, p0), (m1, p1) in itertools.pairwise(waypoints):
+            if m0 <= minute <= m1:
+                return (p0 + (p1 - p0) * Decimal(minute - m0) / Decimal(m1 - m0)).quantize(tick)
+        raise AssertionError(minute)
+
+    def spread(total: Decimal) -> list[Decimal]:
+        part = (total / 60).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+        return [part] * 59 + [total - part * 59]
+
+    volumes, quotes = spread(hour.volume), spread(hour.quote_volume)
+    trades = [hour.trades // 60] * 59 + [hour.trades - (hour.trades // 60) * 59]
+    minutes = []
+    for i in range(60):
+        p_open, p_close = price_at(i), price_at(i + 1)
+        minutes.append(
+            Candle(
+                open_time=hour.open_time + i * MINUTE_MS,
+                open=p_open,
+                high=max(p_open, p_close),
+                low=min(p_open, p_close),
+                close=p_close,
+                volume=volumes[i],
+                quote_volume=quotes[i],
+                trades=trades[i],
+                synthetic=True,
+            )
+        )
+    return minutes
+
+
+def aggregate(candles: Sequence[Candle], step_ms: int) -> list[Candle]:
+    """Aggregate candles into epoch-aligned buckets of step_ms (UTC days for 1d).
+
+    A bucket is emitted only if its first constituent candle exists, so a recording that starts
+    mid-day does not produce a daily candle with a wrong open. The result is synthetic only if an
+    input was.
+    """
+    out: list[Candle] = []
+    bucket: list[Candle] = []
+    for candle in candles:
+        start = candle.open_time - candle.open_time % step_ms
+        if bucket and bucket[0].open_time - bucket[0].open_time % step_ms != start:
+            out.append(_merge(bucket, step_ms))
+            bucket = []
+        bucket.append(candle)
+    if bucket:
+        out.append(_merge(bucket, step_ms))
+    return [c for c in out if c.open_time % step_ms == 0]
+
+
+def _merge(bucket: Sequence[Candle], step_ms: int) -> Candle:
+    first = bucket[0]
+    return Candle(
+        open_time=first.open_time,
+        open=first.open,
+        high=max(c.high for c in bucket),
+        low=min(c.low for c in bucket),
+        close=bucket[-1].close,
+        volume=sum((c.volume for c in bucket), Decimal(0)),
+        quote_volume=sum((c.quote_volume for c in bucket), Decimal(0)),
+        trades=sum(c.trades for c in bucket),
+        synthetic=any(c.synthetic for c in bucket),
+    )
+
+
+def select_window(
+    rows: Sequence[T],
+    key: Callable[[T], int],
+    *,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    cutoff: int | None,
+) -> list[T]:
+    """Pick rows the way Binance's history endpoints do (rows sorted ascending by key).
+
+    With a start: the oldest `limit` rows from start on. With only an end: the newest `limit` rows up
+    to end. With neither: the newest `limit` rows. Bounds are inclusive. Rows after `cutoff` (the
+    emulated "now") do not exist yet.
+    """
+    hi = len(rows) if cutoff is None else bisect.bisect_right(rows, cutoff, key=key)
+    if end is not None:
+        hi = min(hi, bisect.bisect_right(rows, end, key=key))
+    lo = 0 if start is None else bisect.bisect_left(rows, start, key=key)
+    if lo >= hi:
+        return []
+    if start is not None:
+        return list(rows[lo : min(hi, lo + limit)])
+    return list(rows[max(lo, hi - limit) : hi])
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load_btc_spot(path: Path) -> list[Candle]:
+    """Load the real BTCUSDT hourly candles (all Binance kline fields except taker-buy volumes)."""
+    return [
+        Candle(
+            open_time=parse_utc_ms(r["timestamp"]),
+            open=Decimal(r["open"]),
+            high=Decimal(r["high"]),
+            low=Decimal(r["low"]),
+            close=Decimal(r["close"]),
+            volume=Decimal(r["volume"]),
+            quote_volume=Decimal(r["quote_volume"]),
+            trades=int(r["trade_count"]),
+        )
+        for r in _read_csv(path)
+    ]
+
+
+def load_eth_spot(path: Path) -> list[Candle]:
+    """Load the real ETHUSDT hourly candles.
+
+    The ETH file records OHLC and base volume only. Its quote volume is an ESTIMATE made here
+    (volume x typical price (h+l+c)/3), and its trade count is 0 because it was not recorded.
+    """
+    candles = []
+    for r in _read_csv(path):
+        h, low, c, v = Decimal(r["high"]), Decimal(r["low"]), Decimal(r["close"]), Decimal(r["volume"])
+        candles.append(
+            Candle(
+                open_time=parse_utc_ms(r["timestamp"]),
+                open=Decimal(r["open"]),
+                high=h,
+                low=low,
+                close=c,
+                volume=v,
+                quote_volume=(v * (h + low + c) / 3).quantize(Decimal("0.00000001")),
+                trades=0,
+            )
+        )
+    return candles
+
+
+def load_funding(path: Path) -> list[FundingRow]:
+    """Load the real Binance BTCUSDT funding history (decimal rate per 8 h)."""
+    return [FundingRow(int(r["fundingTime"]), r["fundingRate"], r["markPrice"]) for r in _read_csv(path)]
+
+
+def load_market_hours(path: Path) -> list[MarketHour]:
+    """Load the CoinGlass BTC hourly file: price, liquidations, funding (percent), OI (USD)."""
+    return [
+        MarketHour(
+            ts=int(r["timestamp"]),
+            price_open=Decimal(r["price_open"]),
+            price_high=Decimal(r["price_high"]),
+            price_low=Decimal(r["price_low"]),
+            price_close=Decimal(r["price_close"]),
+            liq_long_usd=Decimal(r["liquidation_long_usd"]),
+            liq_short_usd=Decimal(r["liquidation_short_usd"]),
+            funding_close_pct=Decimal(r["funding_close"]),
+            oi_open_usd=Decimal(r["oi_open"]),
+            oi_close_usd=Decimal(r["oi_close"]),
+        )
+        for r in _read_csv(path)
+    ]
+
+
+def load_fear_greed(labelled: Path, long: Path) -> list[FearGreedDay]:
+    """Merge the two Fear & Greed files, ascending; published labels win where they exist."""
+    published = {r["date"]: (int(r["value"]), r["classification"]) for r in _read_csv(labelled)}
+    days = []
+    for r in _read_csv(long):
+        value = int(r["fng"])
+        if r["date"] in published:
+            days.append(FearGreedDay(parse_utc_ms(r["date"]), value, published[r["date"]][1], False))
+        else:
+            days.append(FearGreedDay(parse_utc_ms(r["date"]), value, classify_fear_greed(value), True))
+    known = {d.day_ms for d in days}
+    for date, (value, label) in published.items():
+        if parse_utc_ms(date) not in known:
+            days.append(FearGreedDay(parse_utc_ms(date), value, label, False))
+    return sorted(days, key=lambda d: d.day_ms)
+
+
+def load_force_orders(path: Path) -> list[ForceOrder]:
+    """Load the recorded Binance liquidation events, numbers rewritten without exponent notation.
+
+    The collector stored floats (5.99e-05); Binance sends plain decimal strings, so they are restored.
+    """
+    return [
+        ForceOrder(
+            ts_ms=parse_utc_ms(r["timestamp"]),
+            symbol=r["symbol"],
+            side=r["side"],
+            avg_price=plain(r["avg_price"]),
+            qty=plain(r["filled_qty"]),
+        )
+        for r in _read_csv(path)
+    ]
+
+
+def load_okx_liquidations(path: Path) -> list[OkxLiquidation]:
+    """Load the recorded OKX SWAP liquidation details, ascending by time (stable for equal times)."""
+    rows = [
+        OkxLiquidation(
+            ts_ms=parse_utc_ms(r["datetime"]),
+            uly=r["uly"],
+            pos_side=r["pos_side"],
+            sz=plain(r["size"]),
+            bk_px=plain(r["price"]),
+        )
+        for r in _read_csv(path)
+    ]
+    return sorted(rows, key=lambda r: r.ts_ms)
+
+
+def load_live_frames(*paths: Path) -> dict[str, list[dict[str, Any]]]:
+    """Sort the live captured websocket frames by venue (HTX and Aster frames are not served).
+
+    Binance frames are kept as the raw event; a combined-stream frame contributes its `data`.
+    """
+    frames: dict[str, list[dict[str, Any]]] = {"binance": [], "bybit": [], "okx": []}
+    lines = [line for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        if not line.strip():
+            continue
+        frame = json.loads(line)
+        if str(frame.get("topic", "")).startswith("allLiquidation."):
+            frames["bybit"].append(frame)
+        elif frame.get("arg", {}).get("channel") == "liquidation-orders":
+            frames["okx"].append(frame)
+        elif frame.get("e") == "forceOrder":
+            frames["binance"].append(frame)
+        elif frame.get("stream") == "!forceOrder@arr":
+            frames["binance"].append(frame["data"])
+    return frames
+
+
+class Dataset:
+    """All recorded data the emulator serves, loaded once; derived series are built lazily."""
+
+    def __init__(self, data_dir: Path = DATA_DIR) -> None:
+        self.data_dir = data_dir
+        fixtures = data_dir / "fixtures"
+        self.spot: dict[str, list[Candle]] = {
+            "BTCUSDT": load_btc_spot(data_dir / SPOT_FILES["BTCUSDT"]),
+            "ETHUSDT": load_eth_spot(data_dir / SPOT_FILES["ETHUSDT"]),
+        }
+        self.funding: dict[str, list[FundingRow]] = {"BTCUSDT": load_funding(data_dir / FUNDING_FILE)}
+        self.market_hours: dict[str, list[MarketHour]] = {
+            "BTCUSDT": load_market_hours(data_dir / COINGLASS_FILE)
+        }
+        self.fear_greed = load_fear_greed(data_dir / FNG_LABELLED_FILE, data_dir / FNG_LONG_FILE)
+        self.force_orders = load_force_orders(fixtures / FORCE_ORDER_FILE)
+        self.okx_liquidations = load_okx_liquidations(fixtures / OKX_LIQ_FILE)
+        self.live_frames = load_live_frames(fixtures / LIVE_FRAMES_FILE, fixtures / COMBINED_FRAME_FILE)
+        self.premium_index_fixture: list[dict[str, Any]] = json.loads(
+            (fixtures / PREMIUM_INDEX_FILE).read_text(encoding="utf-8")
+        )
+        self._derived: dict[tuple[str, str], list[Candle]] = {}
+
+    @cached_property
+    def recorded_end_ms(self) -> int:
+        """Return the last recorded instant: the end of the last BTCUSDT hourly candle, minus 1 ms."""
+        return self.spot["BTCUSDT"][-1].open_time + HOUR_MS - 1
+
+    def candles(self, symbol: str, interval: str) -> list[Candle] | None:
+        """Return the candle series for symbol/interval, or None if it cannot be served."""
+        hourly = self.spot.get(symbol)
+        if hourly is None or interval not in INTERVAL_MS:
+            return None
+        if interval == "1h":
+            return hourly
+        key = (symbol, interval)
+        if key not in self._derived:
+            step = INTERVAL_MS[interval]
+            if step < HOUR_MS:
+                minutes = self._derived.get((symbol, "1m"))
+                if minutes is None:
+                    minutes = [m for hour in hourly for m in derive_minutes(hour)]
+                    self._derived[(symbol, "1m")] = minutes
+                self._derived[key] = minutes if step == MINUTE_MS else aggregate(minutes, step)
+            else:
+                self._derived[key] = aggregate(hourly, step)
+        return self._derived[key]
+
+    def market_hour_at(self, symbol: str, recorded_ms: int) -> MarketHour | None:
+        """Return the latest CoinGlass hour that opened at or before recorded_ms."""
+        hours = self.market_hours.get(symbol)
+        if not hours:
+            return None
+        i = bisect.bisect_right(hours, recorded_ms, key=lambda h: h.ts)
+        return hours[i - 1] if i else None
+
+    def candle_at(self, symbol: str, recorded_ms: int) -> Candle | None:
+        """Return the latest real hourly candle that opened at or before recorded_ms."""
+        hourly = self.spot.get(symbol, [])
+        i = bisect.bisect_right(hourly, recorded_ms, key=lambda c: c.open_time)
+        return hourly[i - 1] if i else None
+
+    def with_candles(self, symbol: str, hourly: list[Candle]) -> None:
+        """Replace a symbol's hourly candles (tests setting REST data explicitly) and drop derived ones."""
+        self.spot[symbol] = sorted(hourly, key=lambda c: c.open_time)
+        self._derived = {k: v for k, v in self._derived.items() if k[0] != symbol}
