@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import Context, fixed, json_response
-from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, Candle, select_window
+from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, Candle
 from .ws import WsConn, WsVenue
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,17 @@ class WeightLimiter:
         self.window = window
         self.ban_seconds = ban_seconds
         self._now = now
+        # Binance aligns windows to the wall-clock minute; here they are aligned to the limiter's start,
+        # so a test with a short window knows where the window boundaries fall.
+        self._epoch = now()
         self.used = 0
-        self._window_start = self._align(now())
+        self._window_start = self._epoch
         self._limited_until = 0.0
         self._banned_until = 0.0
         self.bans = 0
 
     def _align(self, t: float) -> float:
-        return math.floor(t / self.window) * self.window
+        return self._epoch + math.floor((t - self._epoch) / self.window) * self.window
 
     def charge(self, weight: int) -> tuple[int, float | None]:
         """Count one request of this weight; return (HTTP status, Retry-After seconds or None)."""
@@ -143,12 +146,6 @@ class WeightLimiter:
             return 429, self._limited_until - now
         self.used += weight
         return 200, None
-
-    def reset(self) -> None:
-        """Forget used weight, limits and bans."""
-        self.used = 0
-        self._limited_until = self._banned_until = 0.0
-        self.bans = 0
 
 
 def _kline_row(
@@ -269,14 +266,7 @@ class BinanceVenue:
             log.warning("binance klines: interval %s is not emulated; answering []", interval)
             return []
         clock = self.ctx.clock
-        rows = select_window(
-            series,
-            lambda c: c.open_time,
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=clock.recorded_now_ms(),
-        )
+        rows = self.ctx.window(series, lambda c: c.open_time, start=start, end=end, limit=limit)
         step = INTERVAL_MS[interval]
         # Spot strings carry 8 decimals; USD-M BTC/ETH carry 2 (price), 3 (qty), 5 (quote) as in the
         # recorded /fapi/v1/klines fixture. USD-M candles are the spot recording standing in (no
@@ -368,14 +358,7 @@ class BinanceVenue:
         start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
         limit = min(_int_param(request, "limit") or 100, 1000)
         clock = self.ctx.clock
-        picked = select_window(
-            rows,
-            lambda r: r.funding_time,
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=clock.recorded_now_ms(),
-        )
+        picked = self.ctx.window(rows, lambda r: r.funding_time, start=start, end=end, limit=limit)
         return [
             {
                 "symbol": symbol,
@@ -441,14 +424,7 @@ class BinanceVenue:
         now = clock.recorded_now_ms()
         oldest = now - self.ctx.config.oi_hist_days * DAY_MS  # Binance keeps only the latest 30 days
         points = [p for p in self._oi_points(symbol, period) if p[0] >= oldest]
-        picked = select_window(
-            points,
-            lambda p: p[0],
-            start=None if start is None else clock.recorded(start),
-            end=None if end is None else clock.recorded(end),
-            limit=limit,
-            cutoff=now,
-        )
+        picked = self.ctx.window(points, lambda p: p[0], start=start, end=end, limit=limit)
         return [
             {
                 "symbol": symbol,

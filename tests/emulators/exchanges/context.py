@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from .clock import Clock, ShiftTo
-from .data import DATA_DIR, HOUR_MS, Dataset
+from .data import DATA_DIR, HOUR_MS, Dataset, select_window
 from .ws import WsPolicy
+
+T = TypeVar("T")
 
 
 def binance_ws_policy() -> WsPolicy:
-    """Return Binance USD-M's documented rules: ping every 3 min, pong within 10 min, 24 h lifetime."""
-    return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0)
+    """Return Binance USD-M's documented rules: 3 min pings, 10 min pong, 24 h lifetime, 10 msgs/s in."""
+    return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0, max_incoming_per_s=10)
 
 
 def bybit_ws_policy() -> WsPolicy:
@@ -59,6 +62,20 @@ class Context:
         self.config = config
         self.data = dataset if dataset is not None else Dataset(config.data_dir)
         self.clock = Clock.create(config.shift_to, self.data.recorded_end_ms, frozen=config.freeze_clock)
+
+    def window(
+        self, rows: Sequence[T], key: Callable[[T], int], *, start: int | None, end: int | None, limit: int
+    ) -> list[T]:
+        """Select rows by client-supplied (served) time bounds, hiding rows after "now"."""
+        clock = self.clock
+        return select_window(
+            rows,
+            key,
+            start=None if start is None else clock.recorded(start),
+            end=None if end is None else clock.recorded(end),
+            limit=limit,
+            cutoff=clock.recorded_now_ms(),
+        )
 
     def next_funding_ms(self, interval_ms: int = 8 * HOUR_MS) -> int:
         """Return the next funding time strictly after now (served timeline, 00/08/16 UTC grid)."""

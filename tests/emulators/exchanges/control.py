@@ -45,6 +45,7 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
     """Return the /_control/ routes bound to one emulator."""
 
     async def state(request: web.Request) -> web.Response:
+        """Report the clock, connections, active faults and replay counts."""
         return web.json_response(
             {
                 "base_url": emu.base_url,
@@ -62,13 +63,16 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
         )
 
     async def requests(request: web.Request) -> web.Response:
+        """List recorded requests, optionally those matching ?route=."""
         return web.json_response([r.to_json() for r in emu.requests(request.query.get("route"))])
 
     async def clear_requests(request: web.Request) -> web.Response:
+        """Forget the recorded requests."""
         emu.log.clear()
         return web.json_response({"ok": True})
 
     async def add_fault(request: web.Request) -> web.Response:
+        """Activate a fault described as JSON (the fields of faults.Fault)."""
         try:
             fault = emu.add_fault(Fault.from_json(await _json(request)))
         except (TypeError, ValueError) as exc:
@@ -76,6 +80,7 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
         return web.json_response(_fault_json(fault))
 
     async def clear_faults(request: web.Request) -> web.Response:
+        """Remove every fault, or the one named in the path."""
         fault_id = request.match_info.get("fault_id")
         if fault_id is None:
             emu.clear_faults()
@@ -83,6 +88,7 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
         return web.json_response({"ok": emu.faults.remove(int(fault_id))})
 
     async def set_rest(request: web.Request) -> web.Response:
+        """Answer a route with a fixed JSON payload until cleared."""
         spec = await _json(request)
         fault = emu.set_rest(
             spec["route"], spec["payload"], status=spec.get("status", 200), query=spec.get("query")
@@ -90,6 +96,7 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
         return web.json_response(_fault_json(fault))
 
     async def ws_action(request: web.Request) -> web.Response:
+        """Push, close, drop, silence or refuse a venue's websocket connections."""
         venue, action = request.match_info["venue"], request.match_info["action"]
         spec = await _json(request)
         try:
@@ -111,6 +118,7 @@ def control_routes(emu: ExchangeEmulator) -> list[web.RouteDef]:
         return web.json_response({"result": result})
 
     async def geo_block(request: web.Request) -> web.Response:
+        """Turn Binance's 451 geo-block on or off."""
         emu.set_geo_block(bool((await _json(request)).get("on", True)))
         return web.json_response({"geo_block": emu.binance.geo_block})
 

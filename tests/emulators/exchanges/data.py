@@ -476,7 +476,7 @@ class Dataset:
         i = bisect.bisect_right(hourly, recorded_ms, key=lambda c: c.open_time)
         return hourly[i - 1] if i else None
 
-    def with_candles(self, symbol: str, hourly: list[Candle]) -> None:
-        """Replace a symbol's hourly candles (tests setting REST data explicitly) and drop derived ones."""
+    def set_candles(self, symbol: str, hourly: list[Candle]) -> None:
+        """Replace or add a symbol's hourly candles (tests setting data explicitly); derived ones follow."""
         self.spot[symbol] = sorted(hourly, key=lambda c: c.open_time)
         self._derived = {k: v for k, v in self._derived.items() if k[0] != symbol}

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import Context, fixed, json_response
-from .data import Candle, select_window
+from .data import Candle
 
 COINBASE_PRODUCTS = {"BTC-USD": "BTCUSDT", "ETH-USD": "ETHUSDT"}
 # Coinbase accepts exactly these granularities (seconds); anything else is rejected.
@@ -90,13 +90,12 @@ class FallbackVenue:
             )
         clock = self.ctx.clock
         series = self.ctx.data.candles(symbol, interval) or []
-        rows = select_window(
+        rows = self.ctx.window(
             series,
             lambda c: c.open_time,
-            start=None if start is None else clock.recorded(start * 1000),
-            end=None if end is None else clock.recorded(end * 1000),
+            start=None if start is None else start * 1000,
+            end=None if end is None else end * 1000,
             limit=COINBASE_MAX_CANDLES,
-            cutoff=clock.recorded_now_ms(),
         )
         return json_response(
             [
@@ -135,13 +134,8 @@ class FallbackVenue:
         interval = KRAKEN_INTERVALS[minutes]
         clock = self.ctx.clock
         series = (self.ctx.data.candles(symbol, interval) if interval else None) or []
-        window = select_window(
-            series,
-            lambda c: c.open_time,
-            start=None,
-            end=None,
-            limit=KRAKEN_MAX_ENTRIES,
-            cutoff=clock.recorded_now_ms(),
+        window = self.ctx.window(
+            series, lambda c: c.open_time, start=None, end=None, limit=KRAKEN_MAX_ENTRIES
         )
         last = clock.served(window[-2].open_time) // 1000 if len(window) >= 2 else 0
         entries = [

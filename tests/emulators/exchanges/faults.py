@@ -28,6 +28,7 @@ FAULT_KINDS: tuple[str, ...] = (
 CONTROL_PREFIX = "/_control/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Route = str | tuple[str, ...]  # a path or shell-style pattern, or several
 
 
 @dataclass
@@ -60,11 +61,11 @@ class RequestRecord:
 class Fault:
     """A fault for the next `times` requests whose path matches `route` (None: until cleared).
 
-    `route` is an exact path or a shell-style pattern ("/fapi/*"); `query` narrows the match to requests
-    carrying those parameter values.
+    `route` is an exact path or a shell-style pattern ("/fapi/*"), or a tuple of them; `query` narrows the
+    match to requests carrying those parameter values.
     """
 
-    route: str
+    route: Route
     kind: FaultKind
     times: int | None = 1
     method: str | None = None
@@ -92,7 +93,8 @@ class Fault:
 
     def matches(self, request: web.BaseRequest) -> bool:
         """Tell whether this fault applies to the request."""
-        if self.exhausted or not fnmatchcase(request.path, self.route):
+        routes = (self.route,) if isinstance(self.route, str) else self.route
+        if self.exhausted or not any(fnmatchcase(request.path, r) for r in routes):
             return False
         if self.method is not None and request.method != self.method.upper():
             return False
@@ -102,6 +104,8 @@ class Fault:
     def from_json(cls, spec: Mapping[str, Any]) -> Fault:
         """Build a fault from the control endpoint's JSON (body as text, payload as JSON)."""
         spec = dict(spec)
+        if isinstance(spec.get("route"), list):
+            spec["route"] = tuple(spec["route"])
         if "payload" in spec:
             spec["body"] = json.dumps(spec.pop("payload")).encode()
         if isinstance(spec.get("body"), str):
@@ -157,7 +161,7 @@ class FaultInjector:
         self.faults.append(fault)
         return fault
 
-    def clear(self, route: str | None = None) -> None:
+    def clear(self, route: Route | None = None) -> None:
         """Remove all faults, or those registered for exactly this route."""
         self.faults = [f for f in self.faults if route is not None and f.route != route]
 

@@ -165,26 +165,15 @@ class OkxVenue:
             message = json.loads(text)
             op, args = message["op"], message.get("args", [])
         except (ValueError, KeyError, TypeError):
-            await self.ws.send(
-                conn,
-                {
-                    "event": "error",
-                    "code": "60012",
-                    "msg": f"Invalid request: {text}",
-                    "connId": conn.conn_id,
-                },
-            )
-            return
+            op, args = None, []
         if op not in ("subscribe", "unsubscribe"):
-            await self.ws.send(
-                conn,
-                {
-                    "event": "error",
-                    "code": "60012",
-                    "msg": f"Invalid request: {text}",
-                    "connId": conn.conn_id,
-                },
-            )
+            error = {
+                "event": "error",
+                "code": "60012",
+                "msg": f"Invalid request: {text}",
+                "connId": conn.conn_id,
+            }
+            await self.ws.send(conn, error)
             return
         for arg in args:
             channel, inst_type = arg.get("channel"), arg.get("instType")

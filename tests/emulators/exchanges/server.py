@@ -19,7 +19,7 @@ from .context import Context, EmulatorConfig
 from .control import control_routes
 from .data import Dataset
 from .fallback import FallbackVenue
-from .faults import Fault, FaultInjector, RequestLog, RequestRecord
+from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
 from .okx import OkxVenue
 from .replay import Replayer
@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 WS_VENUES = ("binance", "binance-legacy", "bybit", "okx")
 # Paths of each venue's websocket handshake, for refusing connections through the fault middleware.
-WS_ROUTES = {
+WS_ROUTES: dict[str, Route] = {
     "binance": "/market/*",
-    "binance-legacy": "/ws*",
+    "binance-legacy": ("/ws", "/ws/*@*", "/stream"),  # not /ws/v5/public, which is OKX's
     "bybit": "/v5/public/*",
     "okx": "/ws/v5/public",
 }
@@ -162,7 +162,7 @@ class ExchangeEmulator:
 
     def fail(
         self,
-        route: str,
+        route: Route,
         status: int,
         *,
         retry_after: float | None = None,
@@ -190,14 +190,14 @@ class ExchangeEmulator:
         )
 
     def delay(
-        self, route: str, seconds: float, *, times: int | None = 1, query: Mapping[str, str] | None = None
+        self, route: Route, seconds: float, *, times: int | None = 1, query: Mapping[str, str] | None = None
     ) -> Fault:
         """Hold the next matching requests for `seconds` before answering normally."""
         return self.faults.add(Fault(route, "delay", times=times, seconds=seconds, query=query))
 
     def malformed(
         self,
-        route: str,
+        route: Route,
         body: bytes | str = b'{"code":0,"msg":',
         *,
         status: int = 200,
@@ -210,17 +210,17 @@ class ExchangeEmulator:
             Fault(route, "body", times=times, status=status, body=raw, content_type=content_type)
         )
 
-    def truncate(self, route: str, *, extra_bytes: int = 100, times: int | None = 1) -> Fault:
+    def truncate(self, route: Route, *, extra_bytes: int = 100, times: int | None = 1) -> Fault:
         """Send half the real body under a Content-Length `extra_bytes` larger, then close the connection."""
         return self.faults.add(Fault(route, "truncate", times=times, extra_bytes=extra_bytes))
 
-    def cut_json(self, route: str, *, times: int | None = 1) -> Fault:
+    def cut_json(self, route: Route, *, times: int | None = 1) -> Fault:
         """Send a complete response whose JSON document is cut in half."""
         return self.faults.add(Fault(route, "cut_json", times=times))
 
     def mangle(
         self,
-        route: str,
+        route: Route,
         *,
         drop: Sequence[str | int] = (),
         retype: Mapping[str | int, Any] | None = None,
@@ -232,13 +232,13 @@ class ExchangeEmulator:
             Fault(route, "mangle", times=times, drop_fields=drop, retype=retype or {}, every=every)
         )
 
-    def drop(self, route: str, *, times: int | None = 1) -> Fault:
+    def drop(self, route: Route, *, times: int | None = 1) -> Fault:
         """Close the connection of the next matching requests without any response."""
         return self.faults.add(Fault(route, "drop", times=times))
 
     def set_rest(
         self,
-        route: str,
+        route: Route,
         payload: Any,
         *,
         status: int = 200,
@@ -260,7 +260,7 @@ class ExchangeEmulator:
             )
         )
 
-    def clear_faults(self, route: str | None = None) -> None:
+    def clear_faults(self, route: Route | None = None) -> None:
         """Remove every fault and REST override (or those registered for exactly `route`)."""
         self.faults.clear(route)
 

@@ -9,6 +9,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ class WsPolicy:
     idle_timeout: float | None = None
     idle_close_code: int = 1000
     idle_close_reason: str = ""
+    # Incoming frames (text, ping, pong) allowed per second; more drops the connection (Binance USD-M: 10).
+    max_incoming_per_s: int | None = None
 
 
 @dataclass(eq=False)
@@ -49,7 +52,8 @@ class WsConn:
     last_ping: float = field(default_factory=time.monotonic)
     ping_sent: float | None = None  # the oldest server ping not answered yet
     pongs: int = 0
-    received: list[str] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)  # every text frame the client sent
+    incoming: deque[float] = field(default_factory=deque)
 
 
 TextHandler = Callable[[WsConn, str], Awaitable[None]]
@@ -73,7 +77,8 @@ class WsVenue:
     ) -> web.StreamResponse:
         """Run one websocket connection until either side closes it; `initial` are URL subscriptions."""
         # autoping=False: the emulator answers pings itself, so "go silent" can stop answering them.
-        ws = web.WebSocketResponse(autoping=False)
+        # timeout bounds how long a close waits for the client's close reply (aiohttp's default is 10 s).
+        ws = web.WebSocketResponse(autoping=False, timeout=1.0)
         await ws.prepare(request)
         conn = WsConn(ws=ws, request=request, kind=kind, subscriptions=set(initial))
         self.conns.add(conn)
@@ -83,6 +88,14 @@ class WsVenue:
         try:
             async for msg in ws:
                 conn.last_rx = time.monotonic()
+                if self._over_rate(conn):
+                    log.info(
+                        "%s: more than %s incoming messages/s, disconnecting",
+                        self.name,
+                        self.policy.max_incoming_per_s,
+                    )
+                    await self._end(conn, None, b"")
+                    break
                 if msg.type == WSMsgType.PING:
                     if not self.silent:
                         await ws.pong(msg.data)
@@ -107,8 +120,23 @@ class WsVenue:
             self._poke()
         return ws
 
+    def _over_rate(self, conn: WsConn) -> bool:
+        limit = self.policy.max_incoming_per_s
+        if limit is None:
+            return False
+        conn.incoming.append(conn.last_rx)
+        while conn.incoming and conn.incoming[0] <= conn.last_rx - 1.0:
+            conn.incoming.popleft()
+        return len(conn.incoming) > limit
+
     async def _watch(self, conn: WsConn) -> None:
         """Apply the venue's ping, pong, lifetime and idle rules to one connection."""
+        try:
+            await self._enforce(conn)
+        except ConnectionError:
+            log.debug("%s: connection went away while the watchdog acted on it", self.name)
+
+    async def _enforce(self, conn: WsConn) -> None:
         p = self.policy
         while not conn.ws.closed:
             now = time.monotonic()

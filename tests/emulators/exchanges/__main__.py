@@ -1,0 +1,95 @@
+"""Run the exchange emulator standalone: python -m tests.emulators.exchanges --port 8766 --shift-to-now."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from .server import ExchangeEmulator
+
+
+def feeds_toml(base_url: str, ws_url: str) -> str:
+    """Return the [feeds.*] TOML snippet pointing every feed of the bot at the emulator.
+
+    The key names are a proposal for the bot's config (one table per feed module named in DESIGN.md);
+    the URLs are what matters: every REST venue lives at the base URL, every websocket at its real path.
+    """
+    return f"""\
+# Tripwire feeds pointed at the local exchange emulator
+[feeds.binance_spot]
+rest_url = "{base_url}"
+
+[feeds.binance_futures]
+rest_url = "{base_url}"
+ws_url = "{ws_url}/market/stream?streams=!forceOrder@arr"
+
+[feeds.bybit]
+rest_url = "{base_url}"
+ws_url = "{ws_url}/v5/public/linear"
+
+[feeds.okx]
+rest_url = "{base_url}"
+ws_url = "{ws_url}/ws/v5/public"
+
+[feeds.fear_greed]
+rest_url = "{base_url}"
+
+[feeds.spot_fallback]
+coinbase_url = "{base_url}"
+kraken_url = "{base_url}"
+"""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m tests.emulators.exchanges", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8766)
+    shift = parser.add_mutually_exclusive_group()
+    shift.add_argument(
+        "--shift-to-now", action="store_true", help="shift every served time so the recording ends today"
+    )
+    shift.add_argument("--shift-to", type=int, metavar="EPOCH_MS", help="shift so the recording ends then")
+    parser.add_argument(
+        "--liq-rate",
+        type=float,
+        default=5.0,
+        help="recorded liquidation frames per second per venue (0: off)",
+    )
+    parser.add_argument("--geo-block", action="store_true", help="answer every Binance request with 451")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Start the emulator, print where it listens and run until interrupted."""
+    shift_to = "now" if args.shift_to_now else args.shift_to
+    emu = ExchangeEmulator(
+        host=args.host, port=args.port, shift_to=shift_to, liq_rate=args.liq_rate, geo_block=args.geo_block
+    )
+    await emu.start()
+    print(f"exchange emulator on {emu.base_url} (websockets on {emu.ws_url})")
+    print(f"fault control: {emu.base_url}/_control/state\n")
+    print(feeds_toml(emu.base_url, emu.ws_url), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await emu.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
