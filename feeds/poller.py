@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from feeds.backoff import Backoff
 from feeds.base import NowMs
@@ -13,6 +14,8 @@ from feeds.health import FeedHealth
 from feeds.logonce import FailureLog
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A sync fetches and ingests; it returns the newest data time it saw (for the feed's lag), or None.
 Sync = Callable[[], Awaitable[int | None]]
@@ -74,3 +77,27 @@ class Poller:
         self.not_before = self.now_ms() + int(wait * 1000)
         level = logging.ERROR if exc_info is not None else logging.WARNING
         self.failures.failure(self.name, message, level=level, exc_info=exc_info)
+
+
+async def each_symbol(
+    symbols: Sequence[str],
+    call: Callable[[str], Awaitable[T]],
+    failures: FailureLog,
+    key: str,
+) -> list[T]:
+    """Run ``call(symbol)`` for every symbol; a symbol the venue rejects (HTTP 4xx, an API error) is skipped.
+
+    A watched spot pair may have no perpetual on a venue; that is worth a log line (once per interval),
+    not a dead feed. Anything else (timeouts, 5xx, rate limits, garbage) fails the whole poll.
+    """
+    results: list[T] = []
+    for symbol in symbols:
+        try:
+            results.append(await call(symbol))
+        except FeedError as exc:
+            if exc.kind not in ("http", "api"):
+                raise
+            failures.failure(f"{key}:{symbol}", str(exc))
+        else:
+            failures.success(f"{key}:{symbol}")
+    return results
