@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -125,3 +125,37 @@ def registry(clock: ManualClock) -> HealthRegistry:
 def failures(clock: ManualClock) -> FailureLog:
     """Return a failure log on the manual clock."""
     return FailureLog(logging.getLogger("tests.feeds"), clock, interval_s=60.0)
+
+
+FeedFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def build(
+    emu: ExchangeEmulator,
+    session: aiohttp.ClientSession,
+    ingest: Ingest,
+    registry: HealthRegistry,
+    failures: FailureLog,
+    clock: ManualClock,
+) -> FeedFactory:
+    """Build one feed the way the FeedManager does, pointed at the emulator, on the test's clock.
+
+    ``build("okx", okx={"mode": "rest"})``; ``also`` enables more sections (a spot fallback).
+    """
+    from feeds.scheduler import build_feeds
+    from tests.feeds.helpers import emulator_feeds_config
+
+    def make(
+        name: str,
+        *,
+        symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+        also: Sequence[str] = (),
+        tuning: Tuning = FAST,
+        **sections: Any,
+    ) -> Any:
+        config = emulator_feeds_config(emu.base_url, emu.ws_url, only={name, *also}, **sections)
+        (feed,) = build_feeds(config, symbols, ingest, session, clock, registry, failures, tuning)
+        return feed
+
+    return make

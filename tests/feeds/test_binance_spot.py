@@ -198,7 +198,7 @@ async def test_poll_stores_the_forming_candle_then_its_closed_version(
     assert by_time[_ms("2026-01-20T22:00")].closed and not by_time[_ms("2026-01-20T23:00")].closed
 
 
-# --- 451: switch to the fallback, say so once ---------------------------------------------------------
+# --- 451: switch to the fallback, say so once ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fallback", ["coinbase", "kraken"])
