@@ -119,12 +119,14 @@ class FeedHealth:
         self.consecutive_failures += 1
 
     def set_connected(self, connected: bool, error: str | None = None) -> None:
-        """Record a stream's connection going up or down."""
+        """Record a stream's connection going up or down (a connect alone does not end a failure streak)."""
         self.connected = connected
-        if connected:
-            self.consecutive_failures = 0
-        elif error is not None:
+        if not connected and error is not None:
             self.failure(error)
+
+    def clear_failures(self) -> None:
+        """End a failure streak without new data (a connection stayed up long enough to count as stable)."""
+        self.consecutive_failures = 0
 
     def state(self, now: int | None = None) -> FeedState:
         """Return the state at ``now`` (default: the clock's now)."""

@@ -146,7 +146,6 @@ class WebSocketStream(ABC):
                 await asyncio.sleep(max(exc.retry_after or 0.0, self.backoff.next_delay()))
                 continue
             self.health.set_connected(True)
-            self.failures.success(self.name)
             return ws
 
     async def _open(self) -> WS:
@@ -205,7 +204,8 @@ class WebSocketStream(ABC):
     async def _read(self, ws: WS, rotate_at: float) -> str:
         """Read until the socket ends or must be replaced (at ``rotate_at``, loop time); return why."""
         loop = asyncio.get_running_loop()
-        last_rx = last_data = last_ping = loop.time()
+        opened = last_rx = last_data = last_ping = loop.time()
+        stable = False
         await self.send_ping(ws)  # an immediate ping proves the connection end to end
         dead_after = self.ping_interval_s + self.tuning.pong_timeout_s
         while True:
@@ -231,6 +231,11 @@ class WebSocketStream(ABC):
                     last_data = now
             if self.buffer is not None:
                 self.buffer.flush_if_due()
+            if not stable and now - opened >= self.tuning.stable_after_s:
+                # Up for a while without trouble: a failure streak is over even if no data came.
+                stable = True
+                self.health.clear_failures()
+                self.failures.success(self.name)
             if now - last_rx >= dead_after:
                 silent = now - last_rx
                 return f"{self.name}: nothing received for {silent:.1f}s, not even a pong (silent socket)"
