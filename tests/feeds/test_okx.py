@@ -6,13 +6,13 @@ from datetime import datetime
 
 import pytest
 
+from feeds.health import FeedState, HealthRegistry
+from feeds.ingest import Ingest
 from feeds.okx import Contract, OkxFeed, parse_instruments, parse_liquidation_items, position_side
 from feeds.parse import BadItem
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.feeds.conftest import FeedFactory
 from tests.feeds.helpers import FIXTURES, csv_rows, live_frames, running, wait_for
-from feeds.health import FeedState, HealthRegistry
-from feeds.ingest import Ingest
 
 OKX_CSV = FIXTURES / "okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv"
 # ctVal as given with the recorded excerpt (0.01 BTC, 0.1 ETH per contract) and by the emulator.
