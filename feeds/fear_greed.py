@@ -74,8 +74,10 @@ class FearGreedFeed(Feed):
         self.failures = failures
         self.now_ms = now_ms
         stale = config.stale_after_seconds
-        # Market-wide: symbols=None, it is current for every symbol or for none.
-        self.health = registry.register(self.name, {"fear_greed"}, None, stale_after_s=stale, max_lag_s=stale)
+        # Market-wide (symbols=None). A value is a day's: the newest may be a day old plus stale_after.
+        self.health = registry.register(
+            self.name, {"fear_greed"}, None, stale_after_s=stale, max_lag_s=stale + DAY_MS / 1000
+        )
         backoff = Backoff(tuning.poll_backoff_base_s, tuning.poll_backoff_cap_s)
         self.poller = Poller(self.name, self.poll, self.health, failures, now_ms, backoff)
 

@@ -42,17 +42,38 @@ FAST = Tuning(
 
 
 class ManualClock:
-    """A ``now_ms`` callable that only moves when the test says so."""
+    """A ``now_ms`` callable that only moves when the test says so.
+
+    Emulators started by ``make_emulator`` follow it: their (frozen) "now" is set with it, so what they
+    serve and what the feeds believe the time is never drift apart.
+    """
 
     def __init__(self, start_ms: int = RECORDED_END_MS) -> None:
-        self.ms = start_ms
+        self._ms = start_ms
+        self._followers: list[ExchangeEmulator] = []
 
     def __call__(self) -> int:
-        return self.ms
+        return self._ms
+
+    @property
+    def ms(self) -> int:
+        """Return the current time."""
+        return self._ms
+
+    @ms.setter
+    def ms(self, value: int) -> None:
+        self._ms = value
+        for emu in self._followers:
+            emu.clock.anchor_ms = value
 
     def advance(self, seconds: float) -> None:
         """Move time forward."""
-        self.ms += int(seconds * 1000)
+        self.ms = self._ms + int(seconds * 1000)
+
+    def follow(self, emu: ExchangeEmulator) -> None:
+        """Make an (unshifted, frozen) emulator's now this clock's now."""
+        self._followers.append(emu)
+        emu.clock.anchor_ms = self._ms
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +96,14 @@ EmulatorFactory = Callable[..., Awaitable[ExchangeEmulator]]
 
 
 @pytest.fixture
-async def make_emulator(recorded_data: Dataset) -> AsyncIterator[EmulatorFactory]:
-    """Start emulators with EmulatorConfig overrides; every one is stopped after the test."""
+async def make_emulator(recorded_data: Dataset, clock: ManualClock) -> AsyncIterator[EmulatorFactory]:
+    """Start emulators (following the test's clock) with EmulatorConfig overrides; all stopped after."""
     started: list[ExchangeEmulator] = []
 
     async def make(**overrides: Any) -> ExchangeEmulator:
         overrides.setdefault("dataset", recorded_data)
         emu = await ExchangeEmulator(**overrides).start()
+        clock.follow(emu)
         started.append(emu)
         return emu
 

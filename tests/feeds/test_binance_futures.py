@@ -191,10 +191,9 @@ async def test_open_interest_backfill_resumes_after_the_last_stored_point(
 ) -> None:
     feed: BinanceFuturesFeed = build("binance_futures", symbols=["BTCUSDT"])
     clock.ms = ms("2026-01-20T12:00")
-    emu.clock.anchor_ms = clock.ms
     await feed.oi_poller.run(feed.backfill_open_interest)
     emu.log.clear()
-    clock.ms = emu.clock.anchor_ms = ms("2026-01-20T23:59:59")
+    clock.ms = ms("2026-01-20T23:59:59")
     await feed.oi_poller.run(feed.backfill_open_interest)
     (request,) = emu.requests("/futures/data/openInterestHist")
     assert int(request.query["startTime"]) == ms("2026-01-20T12:00") + 1

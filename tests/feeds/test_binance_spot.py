@@ -186,13 +186,12 @@ async def test_poll_stores_the_forming_candle_then_its_closed_version(
     failures: FailureLog,
     clock: ManualClock,
 ) -> None:
-    emu.clock.anchor_ms = _ms("2026-01-20T22:30")  # the emulator's now
-    clock.ms = _ms("2026-01-20T22:30")
+    clock.ms = _ms("2026-01-20T22:30")  # the emulator follows the test clock
     feed = make_spot(emu.base_url, session, ingest, registry, failures, clock, symbols=("BTCUSDT",))
     await feed.backfill()
     last = ingest.repo.latest_candles("BTCUSDT", "1h", 1)[0]
     assert last.open_time == _ms("2026-01-20T22:00") and not last.closed
-    emu.clock.anchor_ms = clock.ms = _ms("2026-01-20T23:00:30")
+    clock.ms = _ms("2026-01-20T23:00:30")
     assert await feed.poller.run()
     by_time = {c.open_time: c for c in ingest.repo.candles("BTCUSDT", "1h", _ms("2026-01-20T22:00"))}
     assert by_time[_ms("2026-01-20T22:00")].closed and not by_time[_ms("2026-01-20T23:00")].closed

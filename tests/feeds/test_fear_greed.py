@@ -96,10 +96,10 @@ async def test_restart_after_days_down_asks_for_the_missing_days(
     emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
 ) -> None:
     feed: FearGreedFeed = build("fear_greed")
-    clock.ms = emu.clock.anchor_ms = ms("2026-01-10T12:00")
+    clock.ms = ms("2026-01-10T12:00")
     await feed.backfill()
     assert ingest.repo.latest_fear_greed().date == "2026-01-10"  # type: ignore[union-attr]
-    clock.ms = emu.clock.anchor_ms = ms("2026-01-20T12:00")
+    clock.ms = ms("2026-01-20T12:00")
     await feed.backfill()
     assert emu.requests("/fng/")[-1].query["limit"] == "12"
     dates = [r.date for r in ingest.repo.fear_greed()]
