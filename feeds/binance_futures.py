@@ -292,7 +292,7 @@ class BinanceFuturesFeed(Feed):
         await self.funding_poller.run(self.backfill_funding)
         await self.oi_poller.run(self.backfill_open_interest)
 
-    # --- per-symbol helpers ---------------------------------------------------------------------------
+    # --- per-symbol helpers ---------------------------------------------------------------------------------
 
     async def _each_symbol(
         self, what: str, call: Callable[[str], Awaitable[T]], symbols: Sequence[str] | None = None
@@ -304,7 +304,7 @@ class BinanceFuturesFeed(Feed):
     def _bound(self, days: float) -> int:
         return self.now_ms() - int(days * DAY_MS)
 
-    # --- funding ------------------------------------------------------------------------------------------
+    # --- funding --------------------------------------------------------------------------------------------
 
     async def _premium(self, symbol: str) -> Funding | None:
         payload = await self.http.get_json("/fapi/v1/premiumIndex", {"symbol": symbol}, weight=1)
@@ -368,7 +368,7 @@ class BinanceFuturesFeed(Feed):
 
         await self._each_symbol("funding", one, symbols)
 
-    # --- open interest -------------------------------------------------------------------------------------
+    # --- open interest --------------------------------------------------------------------------------------
 
     async def _open_interest(self, symbol: str) -> OpenInterest:
         if symbol not in self.marks:

@@ -282,7 +282,7 @@ class OkxFeed(Feed):
         except FeedError as exc:
             self.failures.failure(f"{self.name}.instruments", str(exc))
 
-    # --- contract values ---------------------------------------------------------------------------------
+    # --- contract values ------------------------------------------------------------------------------------
 
     async def refresh_instruments_if_needed(self) -> None:
         """Re-read SWAP contract values when missing, old, or after an unknown swap showed up."""
@@ -316,7 +316,7 @@ class OkxFeed(Feed):
                 return contract.inst_family
         return None
 
-    # --- REST mode ---------------------------------------------------------------------------------------
+    # --- REST mode ------------------------------------------------------------------------------------------
 
     async def poll_rest(self) -> int | None:
         """Fetch the liquidations since the previous poll."""

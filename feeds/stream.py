@@ -75,7 +75,7 @@ class WebSocketStream(ABC):
         self.connections = 0  # connections opened, for tests and /metrics
         self.reconnect_reasons: list[str] = []
 
-    # --- hooks ----------------------------------------------------------------------------------------
+    # --- hooks ----------------------------------------------------------------------------------------------
 
     async def on_open(self, ws: WS) -> None:
         """Send subscriptions after connecting (default: none, the URL names the stream)."""
@@ -92,7 +92,7 @@ class WebSocketStream(ABC):
         Raise FeedError to drop the connection (a refused subscription, an error event).
         """
 
-    # --- loop -------------------------------------------------------------------------------------------
+    # --- loop -----------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect, read and reconnect until cancelled; always close the socket and flush on the way out."""

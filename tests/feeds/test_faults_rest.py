@@ -285,7 +285,7 @@ async def test_broken_bodies(
     await _fails_then_recovers(case, case.poller(feed), emu, ingest, registry, clock, kind=kind, wait_s=10)
 
 
-# --- items with missing or wrong-typed fields: skipped, the rest kept -----------------------------------------
+# --- items with missing or wrong-typed fields: skipped, the rest kept ---------------------------------------
 
 
 @dataclass(frozen=True)
@@ -368,7 +368,7 @@ async def test_items_with_missing_or_wrong_fields_are_skipped_and_the_rest_kept(
     assert all(s.state is not FeedState.DEGRADED for s in registry.snapshots())  # not a failure
 
 
-# --- request weight ---------------------------------------------------------------------------------------
+# --- request weight -----------------------------------------------------------------------------------------
 
 
 async def test_weight_header_keeps_the_poller_under_the_limit(
