@@ -65,6 +65,9 @@ class Tuning:
     data_silence_s: float | None = None
     # Binance closes every connection after 24 h; reconnect ahead of it, overlapping the new connection.
     binance_max_lifetime_s: float = 23.5 * HOUR_S
+    # After the replacement is up, the old connection is still read this long: Binance sends at most one
+    # event per symbol per second, so anything sent to the old one before the switch is in by then.
+    rotate_drain_s: float = 1.0
     # Liquidation events are written in batches: every flush_interval_s or flush_max_events events.
     flush_interval_s: float = 0.2
     flush_max_events: int = 500

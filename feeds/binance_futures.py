@@ -192,7 +192,7 @@ class ForceOrderStream(WebSocketStream):
         frame = frame_json(text_frame)
         if isinstance(frame, dict) and "id" in frame and ("result" in frame or "error" in frame):
             if frame.get("error"):
-                raise FeedError("api", f"{self.name}: {frame['error']}")
+                raise FeedError("api", f"{frame['error']}")
             self.health.alive()  # a reply to SUBSCRIBE/LIST_SUBSCRIPTIONS
             return False
         parsed = parse_force_order_frame(frame, self.watched)

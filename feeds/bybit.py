@@ -151,10 +151,10 @@ class BybitLiquidationStream(WebSocketStream):
         """Handle acks, pongs and liquidation frames."""
         frame = frame_json(text_frame)
         if not isinstance(frame, dict):
-            raise FeedError("malformed", f"{self.name}: frame is not an object")
+            raise FeedError("malformed", "frame is not an object")
         if "op" in frame:
             if frame.get("success") is False:
-                raise FeedError("api", f"{self.name}: {frame.get('op')} refused: {frame.get('ret_msg')}")
+                raise FeedError("api", f"{frame.get('op')} refused: {frame.get('ret_msg')}")
             self.health.alive()
             return False
         topic = frame.get("topic")

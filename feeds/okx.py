@@ -193,10 +193,10 @@ class OkxLiquidationStream(WebSocketStream):
             return False
         frame = frame_json(text_frame)
         if not isinstance(frame, dict):
-            raise FeedError("malformed", f"{self.name}: frame is not an object")
+            raise FeedError("malformed", "frame is not an object")
         event = frame.get("event")
         if event == "error":
-            raise FeedError("api", f"{self.name}: {frame.get('code')} {str(frame.get('msg'))[:120]}")
+            raise FeedError("api", f"{frame.get('code')} {str(frame.get('msg'))[:120]}")
         if event is not None:
             self.health.alive()  # subscribe/unsubscribe acknowledged
             return False

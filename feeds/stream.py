@@ -177,18 +177,18 @@ class WebSocketStream(ABC):
             status = exc.status
             retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             if status == 451:
-                return FeedError("geo_blocked", f"{self.name}: handshake refused with HTTP 451")
+                return FeedError("geo_blocked", "handshake refused with HTTP 451")
             if status in (418, 429):
                 kind: ErrorKind = "banned" if status == 418 else "rate_limited"
-                return FeedError(kind, f"{self.name}: handshake HTTP {status}", retry_after=retry_after)
+                return FeedError(kind, f"handshake HTTP {status}", retry_after=retry_after)
             if status >= 500:
-                return FeedError("server", f"{self.name}: handshake HTTP {status}", retry_after=retry_after)
-            return FeedError("http", f"{self.name}: handshake HTTP {status}")
+                return FeedError("server", f"handshake HTTP {status}", retry_after=retry_after)
+            return FeedError("http", f"handshake HTTP {status}")
         if isinstance(exc, TimeoutError):
-            return FeedError("timeout", f"{self.name}: no connection within {self.tuning.connect_timeout_s}s")
+            return FeedError("timeout", f"no connection within {self.tuning.connect_timeout_s}s")
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return FeedError("connection", f"{self.name}: cannot connect ({exc.os_error})")
-        return FeedError("connection", f"{self.name}: {type(exc).__name__} {exc}")
+            return FeedError("connection", f"cannot connect ({exc.os_error})")
+        return FeedError("connection", f"{type(exc).__name__} {exc}")
 
     async def _guarded_read(self, ws: WS, rotate_at: float) -> str:
         try:
@@ -238,9 +238,9 @@ class WebSocketStream(ABC):
                 self.failures.success(self.name)
             if now - last_rx >= dead_after:
                 silent = now - last_rx
-                return f"{self.name}: nothing received for {silent:.1f}s, not even a pong (silent socket)"
+                return f"nothing received for {silent:.1f}s, not even a pong (silent socket)"
             if now - last_data >= self.data_silence_s:
-                return f"{self.name}: no data for {now - last_data:.1f}s (subscription lost?)"
+                return f"no data for {now - last_data:.1f}s (subscription lost?)"
             if now >= rotate_at:
                 return _ROTATE
             next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
@@ -270,10 +270,10 @@ class WebSocketStream(ABC):
         if kind is aiohttp.WSMsgType.BINARY:
             return None, False
         if kind is aiohttp.WSMsgType.ERROR:
-            return f"{self.name}: websocket error ({msg.data})", False
+            return f"websocket error ({msg.data})", False
         # CLOSE, CLOSING, CLOSED: the server (or the network) ended it.
         extra = f" {msg.extra}" if kind is aiohttp.WSMsgType.CLOSE and msg.extra else ""
-        return f"{self.name}: closed by the server (code {ws.close_code}{extra})", False
+        return f"closed by the server (code {ws.close_code}{extra})", False
 
     async def _rotate(self, old: WS) -> WS | None:
         """Open the replacement before closing the old connection, so no event falls in between."""
@@ -284,9 +284,27 @@ class WebSocketStream(ABC):
             return None
         log.info("%s: replaced the connection ahead of the venue's lifetime limit", self.name)
         self.reconnect_reasons.append("lifetime")
+        await self._drain(old)
         await self._close(old)
         self._flush()
         return new
+
+    async def _drain(self, old: WS) -> None:
+        """Keep reading the old connection a moment: events sent to it before the new one was subscribed
+        are still on their way (every later event also reaches the new one; Ingest drops the repeats)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.tuning.rotate_drain_s
+        while (left := until - loop.time()) > 0:
+            try:
+                msg = await old.receive(timeout=max(0.001, left))
+            except TimeoutError:
+                return
+            try:
+                ended, _ = await self._handle(old, msg)
+            except FeedError:
+                return
+            if ended is not None:
+                return
 
     def _lost(self, reason: str) -> None:
         self.reconnect_reasons.append(reason)

@@ -34,6 +34,7 @@ FAST = Tuning(
     okx_ping_interval_s=0.2,
     pong_timeout_s=0.2,
     data_silence_s=5.0,
+    rotate_drain_s=0.05,
     flush_interval_s=0.02,
     flush_max_events=50,
     log_interval_s=60.0,

@@ -86,3 +86,30 @@ def emulator_feeds_config(
             options["enabled"] = False
         options.update(sections.get(name, {}))
     return FeedsConfig.model_validate(data)
+
+
+class StateTrail:
+    """Record the distinct states a feed's health passes through while the block runs (sampled every ms)."""
+
+    def __init__(self, health: Any) -> None:
+        self.health = health
+        self.states: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            state = str(self.health.state())
+            if not self.states or self.states[-1] != state:
+                self.states.append(state)
+            await asyncio.sleep(0.001)
+
+    async def __aenter__(self) -> StateTrail:
+        self._task = asyncio.create_task(self._sample())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
