@@ -109,8 +109,11 @@ def integer(value: Any, name: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 20:
-        return int(value)
+    if isinstance(value, str) and len(value) <= 20 and value.strip().lstrip("-").isascii():
+        try:
+            return int(value)
+        except ValueError:
+            pass
     raise BadItem(f"field {name!r} is not an integer: {_show(value)}")
 
 
