@@ -65,19 +65,19 @@ def emulator_feeds_config(
 ) -> Any:
     """Return a FeedsConfig pointing every source at the emulator (``only``: the enabled sections).
 
-    ``sections`` override options per section, e.g. ``okx={"mode": "rest"}``.
+    The URLs come from the emulator's own Tripwire snippet (so the FeedManager test proves the snippet
+    reaches every source); short timeouts and backfills are added, and ``sections`` override options
+    per section, e.g. ``okx={"mode": "rest"}``.
     """
-    from bot.config import FeedsConfig
+    import tomllib
 
-    data: dict[str, dict[str, Any]] = {
-        "binance_spot": {"base_url": base_url, "interval": "1h", "backfill_days": 2},
-        "coinbase": {"base_url": base_url},
-        "kraken": {"base_url": base_url},
-        "binance_futures": {"rest_url": base_url, "ws_url": f"{ws_url}/market", "backfill_days": 2},
-        "bybit": {"rest_url": base_url, "ws_url": f"{ws_url}/v5/public/linear"},
-        "okx": {"rest_url": base_url, "ws_url": f"{ws_url}/ws/v5/public"},
-        "fear_greed": {"base_url": base_url, "backfill_days": 60},
-    }
+    from bot.config import FeedsConfig
+    from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
+
+    data: dict[str, dict[str, Any]] = tomllib.loads(tripwire_feeds_toml(base_url, ws_url))["feeds"]
+    data["binance_spot"] |= {"interval": "1h", "backfill_days": 2}
+    data["binance_futures"] |= {"backfill_days": 2}
+    data["fear_greed"] |= {"backfill_days": 60}
     for name, options in data.items():
         options.setdefault("timeout_seconds", 0.5)
         if name != "fear_greed":
