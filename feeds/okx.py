@@ -55,8 +55,10 @@ CHANNEL = "liquidation-orders"
 REST_PAGE_LIMIT = 100  # documented maximum
 # The REST endpoint keeps roughly the last day [unverified]; older pages are not asked for.
 REST_HISTORY_MS = 86_400_000
-# An unknown swap triggers a re-read of the instruments, at most this often.
+# An unknown swap triggers a re-read of the instruments, at most this often; the websocket mode's job
+# checks whether one is due every INSTRUMENTS_CHECK_S.
 INSTRUMENTS_RETRY_MS = 60_000
+INSTRUMENTS_CHECK_S = 60.0
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"sell": "long", "buy": "short"}
 
@@ -179,7 +181,12 @@ class OkxLiquidationStream(WebSocketStream):
 
     async def on_open(self, ws: WS) -> None:
         """Read contract values if needed, then subscribe to every swap's liquidations."""
-        await self.feed.refresh_instruments_if_needed()
+        try:
+            await self.feed.refresh_instruments_if_needed()
+        except FeedError as exc:
+            # The stream still runs; swaps without a known ctVal are skipped until the instruments
+            # job manages to read them.
+            self.failures.failure(f"{self.feed.name}.instruments", str(exc))
         await ws.send_str(json.dumps({"op": "subscribe", "args": [{"channel": CHANNEL, "instType": "SWAP"}]}))
 
     async def send_ping(self, ws: WS) -> None:
@@ -250,8 +257,22 @@ class OkxFeed(Feed):
         )
         self.stream: OkxLiquidationStream | None = None
         self.poller: Poller | None = None
+        self.instruments_poller: Poller | None = None
         if config.mode == "websocket":
             self.stream = OkxLiquidationStream(self, session, self.health, failures, tuning)
+            # Contract values are not market data: this entry provides no kind, it shows in /status.
+            # (In REST mode every poll reads them when due.)
+            instruments_health = registry.register(
+                f"{self.name}.instruments", set(), None, stale_after_s=tuning.okx_instruments_refresh_s * 2
+            )
+            self.instruments_poller = Poller(
+                f"{self.name}.instruments",
+                self._instruments,
+                instruments_health,
+                failures,
+                now_ms,
+                Backoff(tuning.poll_backoff_base_s, tuning.poll_backoff_cap_s),
+            )
         else:
             backoff = Backoff(tuning.poll_backoff_base_s, tuning.poll_backoff_cap_s)
             self.poller = Poller(
@@ -259,10 +280,15 @@ class OkxFeed(Feed):
             )
 
     def jobs(self) -> list[PollJob]:
-        """Return the REST liquidation poll (REST mode only)."""
-        if self.poller is None:
-            return []
-        return [PollJob(self.poller.name, self.config.rest_poll_seconds, self.poller.run)]
+        """Return the REST liquidation poll (REST mode), or the contract-value refresh (websocket mode)."""
+        if self.poller is not None:
+            return [PollJob(self.poller.name, self.config.rest_poll_seconds, self.poller.run)]
+        assert self.instruments_poller is not None
+        return [PollJob(self.instruments_poller.name, INSTRUMENTS_CHECK_S, self.instruments_poller.run)]
+
+    async def _instruments(self) -> int | None:
+        await self.refresh_instruments_if_needed()
+        return None
 
     def streams(self) -> list[Stream]:
         """Return the liquidation stream (websocket mode only)."""
@@ -277,10 +303,8 @@ class OkxFeed(Feed):
         if self.poller is not None:
             await self.poller.run(lambda: self.sync_rest(self.tuning.backfill_max_pages))
             return
-        try:
-            await self.refresh_instruments_if_needed()
-        except FeedError as exc:
-            self.failures.failure(f"{self.name}.instruments", str(exc))
+        if self.instruments_poller is not None:
+            await self.instruments_poller.run()
 
     # --- contract values ------------------------------------------------------------------------------------
 

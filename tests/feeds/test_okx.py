@@ -11,7 +11,7 @@ from feeds.ingest import Ingest
 from feeds.okx import Contract, OkxFeed, parse_instruments, parse_liquidation_items, position_side
 from feeds.parse import BadItem
 from tests.emulators.exchanges import ExchangeEmulator
-from tests.feeds.conftest import FeedFactory
+from tests.feeds.conftest import FeedFactory, ManualClock
 from tests.feeds.helpers import FIXTURES, csv_rows, live_frames, running, wait_for
 
 OKX_CSV = FIXTURES / "okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv"
@@ -182,3 +182,30 @@ async def test_rest_mode_backfills_what_okx_keeps_then_polls_only_new_records(
     assert len(emu.requests("/api/v5/public/liquidation-orders")) == 2
     assert len(_okx_rows(ingest)) == 215
     assert registry.get("okx.liquidations").state() is FeedState.OK
+
+
+async def test_stream_runs_while_instruments_are_unreachable_and_catches_up(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
+) -> None:
+    emu.fail("/api/v5/public/instruments", 503, times=None)
+    feed: OkxFeed = build("okx")
+    assert feed.stream is not None and feed.instruments_poller is not None
+    await feed.backfill()
+    assert feed.contracts == {}
+    frame = next(f for f in live_frames() if f.get("arg", {}).get("channel") == "liquidation-orders")
+    # The captured frame, moved to BTC-USDT-SWAP (values as captured).
+    frame["data"][0] |= {"instId": "BTC-USDT-SWAP", "instFamily": "BTC-USDT", "uly": "BTC-USDT"}
+    async with running(feed.stream):
+        await emu.wait_ws("okx", subscribed="liquidation-orders:SWAP")  # connected anyway
+        assert await emu.push_ws("okx", frame) == 1
+        await wait_for(
+            lambda: feed.stream is not None and feed.stream.health.last_success is not None, what="frame"
+        )
+        assert _okx_rows(ingest) == []  # no ctVal: skipped, not guessed
+        emu.clear_faults()
+        clock.advance(61)
+        assert await feed.instruments_poller.run()  # the scheduled job
+        assert await emu.push_ws("okx", frame) == 1
+        await wait_for(lambda: len(_okx_rows(ingest)) == 1, what="the liquidation once ctVal is known")
+    (row,) = _okx_rows(ingest)
+    assert row[2] == "short" and row[3] == pytest.approx(2137 * 0.01)

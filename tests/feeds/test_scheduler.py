@@ -70,6 +70,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "binance_futures.funding",
             "binance_futures.open_interest",
             "bybit.tickers",
+            "okx.instruments",
             "fear_greed",
             "health",
         }
