@@ -185,7 +185,11 @@ async def test_rest_mode_backfills_what_okx_keeps_then_polls_only_new_records(
 
 
 async def test_stream_runs_while_instruments_are_unreachable_and_catches_up(
-    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
+    emu: ExchangeEmulator,
+    build: FeedFactory,
+    ingest: Ingest,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     emu.fail("/api/v5/public/instruments", 503, times=None)
     feed: OkxFeed = build("okx")
@@ -198,9 +202,7 @@ async def test_stream_runs_while_instruments_are_unreachable_and_catches_up(
     async with running(feed.stream):
         await emu.wait_ws("okx", subscribed="liquidation-orders:SWAP")  # connected anyway
         assert await emu.push_ws("okx", frame) == 1
-        await wait_for(
-            lambda: feed.stream is not None and feed.stream.health.last_success is not None, what="frame"
-        )
+        await wait_for(lambda: "no contract value known for BTC-USDT-SWAP" in caplog.text, what="the skip")
         assert _okx_rows(ingest) == []  # no ctVal: skipped, not guessed
         emu.clear_faults()
         clock.advance(61)
