@@ -23,6 +23,7 @@ from feeds.health import FeedState, HealthRegistry
 from feeds.ingest import Ingest
 from feeds.stream import WebSocketStream
 from tests.emulators.exchanges import ExchangeEmulator
+from tests.emulators.exchanges.server import WS_ROUTES
 from tests.feeds.conftest import FAST, FeedFactory
 from tests.feeds.helpers import FIXTURES, StateTrail, jsonl, live_frames, running, wait_for
 
@@ -304,3 +305,17 @@ async def test_okx_idle_close_without_pings_is_survived(
         await emu.wait_ws("okx", subscribed="liquidation-orders:SWAP")
         await push_and_store(emu, VENUES[2], ingest)
     assert "code 4004" in stream.reconnect_reasons[0]
+
+
+async def test_handshake_429_waits_for_retry_after(
+    venue: Venue, emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest
+) -> None:
+    route = WS_ROUTES[venue.name]
+    emu.fail(route, 429, retry_after=0.5)  # the reconnect backoff alone would retry within 20 ms
+    stream = venue.build(build)
+    async with running(stream):
+        await emu.wait_ws(venue.name, subscribed=venue.subscribed, within=3.0)
+        await push_and_store(emu, venue, ingest)
+    refused, accepted = emu.requests(route)[:2]
+    assert refused.status == 429 and accepted.time - refused.time >= 0.5
+    assert stream.reconnect_reasons[0].startswith("rate_limited: handshake HTTP 429")
