@@ -366,7 +366,7 @@ class BinanceFuturesFeed(Feed):
                     break
                 start = newest + 1
 
-        await self._each_symbol("funding", one, symbols)
+        await self._each_symbol("funding_history", one, symbols)
 
     # --- open interest --------------------------------------------------------------------------------------
 

@@ -6,10 +6,10 @@
 2. read frames, handing text to ``on_text``; buffered liquidations are flushed on time;
 3. ping at once and then every ``ping_interval`` (protocol ping or the venue's text/JSON ping), and treat
    "nothing at all received for ping_interval + pong_timeout" as a dead socket;
-4. treat "no data frame for data_silence" as a lost subscription, and reconnect;
-5. before a venue's hard connection lifetime (Binance: 24 h) open the next connection first, then close
-   the old one, so the switch loses no event (repeats are dropped by Ingest);
-6. on any end, reconnect after an exponential backoff with jitter and a cap (reset once a connection
+4. before a venue's hard connection lifetime (Binance: 24 h), and after "no data frame for data_silence"
+   while pongs still come (a lost subscription, or a quiet market), open the next connection first, then
+   close the old one: the switch loses no event (repeats are dropped by Ingest) and is not a failure;
+5. on any other end, reconnect after an exponential backoff with jitter and a cap (reset once a connection
    stayed up for ``stable_after``), reporting health and logging once per interval.
 """
 
@@ -34,7 +34,12 @@ from feeds.logonce import FailureLog
 log = logging.getLogger(__name__)
 
 WS = aiohttp.ClientWebSocketResponse
-_ROTATE = "rotate"
+
+
+class _Replace(str):
+    """Why a working connection is replaced (new one first, then the old one closed): no gap, no failure."""
+
+
 # A close handshake with a silent server must not hold a reconnect up (aiohttp waits 10 s by default).
 _CLOSE_TIMEOUT_S = 2.0
 # The largest frame accepted; a Bybit cascade snapshot can be big, a runaway frame cannot be unbounded.
@@ -106,8 +111,8 @@ class WebSocketStream(ABC):
                     opened = loop.time()
                     rotate_at = self._rotate_deadline(opened)
                 outcome = await self._guarded_read(ws, rotate_at)
-                if outcome == _ROTATE:
-                    replacement = await self._rotate(ws)
+                if isinstance(outcome, _Replace):
+                    replacement = await self._rotate(ws, outcome)
                     if replacement is None:
                         # Keep the old one; the venue ends it at its limit and a normal reconnect follows.
                         rotate_at = loop.time() + self.tuning.reconnect_cap_s
@@ -240,9 +245,11 @@ class WebSocketStream(ABC):
                 silent = now - last_rx
                 return f"nothing received for {silent:.1f}s, not even a pong (silent socket)"
             if now - last_data >= self.data_silence_s:
-                return f"no data for {now - last_data:.1f}s (subscription lost?)"
+                # Pongs still come, so the socket is alive; a lost subscription looks like this, and so
+                # does a quiet market. Replacing the connection (gap-free) covers both at no cost.
+                return _Replace(f"no data for {now - last_data:.1f}s (subscription lost?)")
             if now >= rotate_at:
-                return _ROTATE
+                return _Replace("lifetime")
             next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
             if now >= next_ping:
                 await self.send_ping(ws)
@@ -275,15 +282,15 @@ class WebSocketStream(ABC):
         extra = f" {msg.extra}" if kind is aiohttp.WSMsgType.CLOSE and msg.extra else ""
         return f"closed by the server (code {ws.close_code}{extra})", False
 
-    async def _rotate(self, old: WS) -> WS | None:
+    async def _rotate(self, old: WS, reason: str) -> WS | None:
         """Open the replacement before closing the old connection, so no event falls in between."""
         try:
             new = await self._open()
         except FeedError as exc:
             self.failures.failure(self.name, f"could not open the replacement connection: {exc}")
             return None
-        log.info("%s: replaced the connection ahead of the venue's lifetime limit", self.name)
-        self.reconnect_reasons.append("lifetime")
+        log.info("%s: replaced a working connection (%s)", self.name, reason)
+        self.reconnect_reasons.append(reason)
         await self._drain(old)
         await self._close(old)
         self._flush()
