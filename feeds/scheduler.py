@@ -153,6 +153,7 @@ class FeedManager:
         self._stream_tasks: list[asyncio.Task[None]] = []
         self._running_jobs: set[asyncio.Task[object]] = set()
         self.started = False
+        self._stopping = False
 
     async def start(self) -> None:
         """Build the feeds, backfill what is missing, then start the pollers and websockets."""
@@ -225,6 +226,10 @@ class FeedManager:
             try:
                 await run()
             except asyncio.CancelledError:
+                if self._stopping:
+                    # Our own stop() (or the scheduler's shutdown) ended this poll: a normal end, which
+                    # keeps APScheduler from logging the cancellation as a failed job.
+                    return
                 raise
             except Exception:  # pollers catch their own errors; this is the last net for a bug
                 log.exception("feed job failed")
@@ -247,6 +252,7 @@ class FeedManager:
 
     async def stop(self) -> None:
         """Stop polls and websockets, flush buffered data, close the session if it is ours."""
+        self._stopping = True
         if self.scheduler is not None:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
@@ -270,3 +276,4 @@ class FeedManager:
             await self.session.close()
             self.session = None
         self.started = False
+        self._stopping = False
