@@ -253,11 +253,11 @@ class FeedManager:
     async def stop(self) -> None:
         """Stop polls and websockets, flush buffered data, close the session if it is ours."""
         self._stopping = True
-        if self.scheduler is not None:
-            if self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
-            self.scheduler = None
-            # The asyncio scheduler shuts down on the next loop iteration; let it cancel its jobs.
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None and scheduler.running:
+            # Pause first (nothing new is submitted) and let a job submitted just now take its first
+            # step: APScheduler's shutdown cancels jobs that have not started, and logs each as failed.
+            scheduler.pause()
             await asyncio.sleep(0)
         tasks = [*self._stream_tasks, *self._running_jobs]
         for task in tasks:
@@ -267,6 +267,9 @@ class FeedManager:
                 await task
         self._stream_tasks.clear()
         self._running_jobs.clear()
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # the asyncio scheduler shuts down on the next loop iteration
         for feed in self.feeds:
             try:
                 await feed.aclose()
