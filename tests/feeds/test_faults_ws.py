@@ -321,3 +321,14 @@ async def test_handshake_429_waits_for_retry_after(
     refused, accepted = emu.requests(route)[:2]
     assert refused.status == 429 and accepted.time - refused.time >= 0.5
     assert stream.reconnect_reasons[0].startswith("rate_limited: handshake HTTP 429")
+
+
+async def test_handshake_timeout_is_retried(
+    venue: Venue, emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest
+) -> None:
+    emu.delay(WS_ROUTES[venue.name], 2.0)  # the first handshake hangs
+    stream = venue.build(build, tuning=dataclasses.replace(FAST, connect_timeout_s=0.2))
+    async with running(stream):
+        await emu.wait_ws(venue.name, subscribed=venue.subscribed, within=3.0)
+        await push_and_store(emu, venue, ingest)
+    assert stream.reconnect_reasons[0] == "timeout: no connection within 0.2s"
