@@ -247,6 +247,11 @@ class Engine:
         alerts = self._alerts.setdefault(row.id, {})
         active: set[str] = set()
         for signal in signals:
+            if signal.at < row.created_at:
+                # Something that happened before the rule existed (history a fresh install backfills, or
+                # data that arrived late) is not news to report; catch-up after downtime still reports
+                # what happened while the bot was down, because the rule existed then.
+                continue
             key = f"{row.id}:{signal.key}" if signal.key else row.id
             active.add(key)
             state = alerts.get(key)
