@@ -25,6 +25,8 @@ from bot.config import Config, Secrets
 from bot.engine import Engine, make_engine
 from bot.instruments import register_tripwire_metrics
 from bot.lifecycle import Shutdown
+from bot.liqfeed import LiquidationFeed, build_liquidation_feed
+from bot.liqfeed_settings import LiqFeedService
 from bot.live import LiveEvaluator
 from bot.maintenance import schedule_retention
 from bot.metrics import Registry
@@ -82,6 +84,7 @@ class Parts:
     service: Service
     bot: Any | None
     web: WebServer | None
+    liqfeed: LiquidationFeed | None = None
 
 
 class App:
@@ -142,7 +145,13 @@ class App:
         engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
         engine.load()
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health))
-        bot = self._build_bot(service) if self.discord_enabled else None
+        # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
+        liqfeed, liqfeeds = (
+            build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
+            if self.discord_enabled
+            else (None, None)
+        )
+        bot = self._build_bot(service, liqfeeds) if self.discord_enabled else None
         sinks: list[Sink] = []
         if self.console is not None:
             sinks.append(ConsoleSink(self.console))
@@ -162,6 +171,9 @@ class App:
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")
         self._spawn(evaluator.run(self._stop), "evaluate")
+        if liqfeed is not None:
+            liqfeed.on_queued = dispatcher.wake
+            self._spawn(liqfeed.run(self._stop), "liqfeed")
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
@@ -179,7 +191,7 @@ class App:
             await web.start()
             self.shutdown.register("web server", web.stop)
         self.parts = Parts(
-            repo, history, ingest, engine, dispatcher, evaluator, health, feeds, service, bot, web
+            repo, history, ingest, engine, dispatcher, evaluator, health, feeds, service, bot, web, liqfeed
         )
         log.info(
             "ready in %.2f s: %d rules, %d symbols, Discord %s",
@@ -194,10 +206,12 @@ class App:
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
-    def _build_bot(self, service: Service) -> Any:
+    def _build_bot(self, service: Service, liqfeeds: LiqFeedService | None) -> Any:
         from bot.discord.client import TripwireBot
 
-        return TripwireBot(self.config, service, secrets=self.secrets, **self.discord_options)
+        return TripwireBot(
+            self.config, service, secrets=self.secrets, liqfeed=liqfeeds, **self.discord_options
+        )
 
     async def _start_discord(self, bot: Any) -> None:
         assert self.token is not None
@@ -237,7 +251,7 @@ class App:
     def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
         async def stop() -> None:
             self._stop.set()
-            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate")]
+            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed")]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
             with contextlib.suppress(Exception):

@@ -1,10 +1,11 @@
 """/liqfeed and /liqprice end to end: the real bot on the Discord emulator, liquidations through Ingest, the
 feed's messages through the outbox and the real Discord sink.
 
-The exchange feeds are not on this branch yet, so events enter through ``Ingest.liquidations`` (the one door
-the feeds use) as the rows the feeds branch's parsers make of each exchange's frame: the exchange as
+Events enter through ``Ingest.liquidations`` (the one door the exchange feeds use), so the tests control the
+clock the feed's windows run on. They are the rows the feeds make of each exchange's frame: the exchange as
 ``source``, the side of the *position* (a Binance forced SELL, a Bybit ``S: "Buy"`` and an OKX ``posSide:
-"long"`` are all a liquidated long) and ``usd = price × qty``. Each row below names the frame it stands for.
+"long"`` are all a liquidated long) and ``usd = price × qty``; each row below names the frame it stands
+for. ``tests/bot/test_app_liqfeed.py`` pushes such frames through the real feeds of ``tripwire run``.
 """
 
 from __future__ import annotations
