@@ -29,6 +29,11 @@ def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp() * 1000)
 
 
+# No test here times a request out; a generous limit keeps a loaded CI machine (serving 1,000 candles
+# per page) from failing them.
+REQUEST_TIMEOUT_S = 5.0
+
+
 def make_spot(
     url: str,
     session: aiohttp.ClientSession,
@@ -49,13 +54,18 @@ def make_spot(
         interval=interval,  # type: ignore[arg-type]
         backfill_days=backfill_days,
         fallback=fallback,  # type: ignore[arg-type]
-        timeout_seconds=0.5,
+        timeout_seconds=REQUEST_TIMEOUT_S,
         stale_after_seconds=60,
     )
     http = HttpClient(
-        session, "binance_spot", url, timeout_s=0.5, now_ms=clock, budget=WeightBudget(5000, clock)
+        session,
+        "binance_spot",
+        url,
+        timeout_s=REQUEST_TIMEOUT_S,
+        now_ms=clock,
+        budget=WeightBudget(5000, clock),
     )
-    other = HttpClient(session, fallback, fallback_url or url, timeout_s=0.5, now_ms=clock)
+    other = HttpClient(session, fallback, fallback_url or url, timeout_s=REQUEST_TIMEOUT_S, now_ms=clock)
     source = {"coinbase": CoinbaseCandles(other), "kraken": KrakenCandles(other)}.get(fallback)
     return SpotCandleFeed(
         config, symbols, ingest, BinanceKlines(http), source, registry, failures, clock, FAST
