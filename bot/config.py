@@ -87,6 +87,9 @@ class BinanceSpotFeedConfig(FeedConfig):
     backfill_days: float = Field(7.0, ge=0, le=30)
     # Where to get candles when Binance answers HTTP 451 (restricted location).
     fallback: Literal["coinbase", "kraken", "none"] = "coinbase"
+    # Request weight the bot lets itself use per minute (X-MBX-USED-WEIGHT-1M); Binance allows 6,000 per
+    # IP and bans (HTTP 418) an IP that keeps going after a 429, so leave room for other clients.
+    max_weight_per_minute: int = Field(5000, ge=10, le=6000)
 
 
 class CoinbaseFeedConfig(FeedConfig):
@@ -110,6 +113,8 @@ class BinanceFuturesFeedConfig(FeedConfig):
     funding_poll_seconds: float = Field(60.0, ge=10, le=3600)
     open_interest_poll_seconds: float = Field(60.0, ge=10, le=3600)
     backfill_days: float = Field(7.0, ge=0, le=30)
+    # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
+    max_weight_per_minute: int = Field(2000, ge=10, le=2400)
 
 
 class BybitFeedConfig(FeedConfig):

@@ -103,8 +103,11 @@ class Engine:
         late_after_ms: int = 300_000,
         stale_kinds: Callable[[str], set[str]] | None = None,
         inhibition: Inhibition | None = None,
+        report_before_creation: bool = False,
     ) -> None:
         self.repo = repo
+        # Live: events older than the rule are not news. Replays and backtests play history on purpose.
+        self.report_before_creation = report_before_creation
         self.history = history
         self.router = router
         self.late_after_ms = late_after_ms
@@ -247,6 +250,11 @@ class Engine:
         alerts = self._alerts.setdefault(row.id, {})
         active: set[str] = set()
         for signal in signals:
+            if signal.at < row.created_at and not self.report_before_creation:
+                # Something that happened before the rule existed (history a fresh install backfills, or
+                # data that arrived late) is not news to report; catch-up after downtime still reports
+                # what happened while the bot was down, because the rule existed then.
+                continue
             key = f"{row.id}:{signal.key}" if signal.key else row.id
             active.add(key)
             state = alerts.get(key)
@@ -492,8 +500,9 @@ def make_engine(
     router: Router,
     *,
     stale_kinds: Callable[[str], set[str]] | None = None,
+    report_before_creation: bool = False,
 ) -> Engine:
-    """Build an Engine from the ``[engine]`` config section."""
+    """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays)."""
     inhibition = None
     if config.inhibit_lesser_alerts:
         inhibition = Inhibition(frozenset(config.inhibitors), frozenset(config.inhibited))
@@ -504,6 +513,7 @@ def make_engine(
         late_after_ms=int(config.late_after_seconds * 1000),
         stale_kinds=stale_kinds,
         inhibition=inhibition,
+        report_before_creation=report_before_creation,
     )
 
 

@@ -20,9 +20,11 @@ from discord.ext import commands
 from bot.config import Config, Secrets
 from bot.discord.cogs.admin import AdminCog
 from bot.discord.cogs.alerts import AlertCog
+from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.errors import TripwireTree
+from bot.liqfeed_settings import LiqFeedService
 from bot.service import Service
 from detectors.base import Detector
 
@@ -78,6 +80,7 @@ class TripwireBot(commands.Bot):
         *,
         secrets: Secrets | None = None,
         detectors: Mapping[str, type[Detector]] | None = None,
+        liqfeed: LiqFeedService | None = None,
         sync_commands: bool = True,
         **options: Any,
     ) -> None:
@@ -92,6 +95,9 @@ class TripwireBot(commands.Bot):
         self.config = config
         self.service = service
         self.detectors = detectors
+        # Without a running feed (liqfeed None) /liqfeed still stores settings; a feed started later
+        # reads them.
+        self.liqfeed = liqfeed or LiqFeedService(service.repo, config.symbols, service.now_ms)
         self.sync_commands = sync_commands
         discord_config = config.discord
         self.endpoints = EndpointOverride(
@@ -106,6 +112,8 @@ class TripwireBot(commands.Bot):
         await self.add_cog(AlertCog(self.service, self.detectors))
         await self.add_cog(AdminCog(self.service))
         await self.add_cog(SilenceCog(self.service))
+        await self.add_cog(LiqFeedCog(self.liqfeed))
+        await self.add_cog(LiqPriceCog(self.service))
         if self.sync_commands:
             await self.sync_app_commands()
 

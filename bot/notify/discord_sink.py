@@ -37,8 +37,9 @@ import aiohttp
 import discord
 import discord.abc
 
-from bot.discord import render_groups
-from bot.notify.grouping import GroupingPolicy, GroupPlanner, Message, pinged_role
+from bot.discord import render, render_groups, render_liq
+from bot.liqfeed import LIQFEED_KIND
+from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, message_kind, pinged_role
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
 from storage.repo import MessageGroupRow, OutboxRow, Repo
@@ -275,11 +276,7 @@ class DiscordSink:
     def _renders(self, row: OutboxRow, sources: dict[str, str | None], results: dict[int, Outcome]) -> bool:
         """Check a row renders on its own, so one bad payload cannot hold back the message it would join."""
         try:
-            render_groups.message_embed(
-                "ops" if row.kind == "ops" else "alerts",
-                render_groups.lines_of([row]),
-                self._source_of(sources),
-            )
+            self._embed(message_kind(row), [row], row.target, sources, resolves=False)
         except Exception:
             log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
             results[row.id] = Failed(row.id, "payload cannot be rendered")
@@ -426,16 +423,30 @@ class DiscordSink:
         return " ".join(f"<@&{r}>" for r in roles), mentions
 
     def _embed(
-        self, group_kind: str, members: Sequence[OutboxRow], target: str, sources: dict[str, str | None]
+        self,
+        group_kind: str,
+        members: Sequence[OutboxRow],
+        target: str,
+        sources: dict[str, str | None],
+        *,
+        resolves: bool = True,
     ) -> discord.Embed:
+        if group_kind == SINGLE:
+            return self._single(members[0])
         events = [m.event_id for m in members if m.kind in ("alert", "fold") and m.event_id is not None]
-        resolves = self.repo.resolve_rows(events, self.name, target)
+        ended = self.repo.resolve_rows(events, self.name, target) if resolves else []
         return render_groups.message_embed(
             group_kind,
-            render_groups.lines_of(members, resolves),
+            render_groups.lines_of(members, ended),
             self._source_of(sources),
             cap=self.grouping.max_per_minute or None,
         )
+
+    def _single(self, row: OutboxRow) -> discord.Embed:
+        """Render a row that is a message of its own, never grouped (the large-liquidation feed's)."""
+        if row.kind == LIQFEED_KIND:
+            return render_liq.liqfeed_embed(row.payload)
+        return render.ops_embed(row.payload)  # a kind this sink does not know: shown as a notice
 
     async def _send(
         self,

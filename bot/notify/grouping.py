@@ -27,6 +27,10 @@ from typing import Any, Protocol
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 MINUTE_MS = 60_000
+# A message holding one row that is never grouped: the large-liquidation feed batches its own messages.
+SINGLE = "single"
+# Row kinds the planner groups, folds or edits in; any other kind is a message of its own.
+GROUPED_KINDS = ("alert", "fold", "resolve", "ops")
 # Alert lines one grouped message lists before a new message starts (a 4096-character embed description
 # holds about this many lines with their folded alerts).
 MAX_LINES = 25
@@ -122,6 +126,13 @@ def group_key(row: OutboxRow, group_by: Sequence[str]) -> str:
     if row.kind == "ops":
         return ""
     return "|".join(f"{name}={row.payload.get(_KEY_FIELDS.get(name, name), '')}" for name in group_by)
+
+
+def message_kind(row: OutboxRow) -> str:
+    """Return the kind of message a row starts when it is on a line of its own."""
+    if row.kind not in GROUPED_KINDS:
+        return SINGLE
+    return "ops" if row.kind == "ops" else "alerts"
 
 
 def pinged_role(row: OutboxRow) -> int | None:
@@ -240,7 +251,11 @@ class _PassState:
 
     def _into_line(self, row: OutboxRow) -> None:
         """Put a row on a line of its own: into the current group of its kind and key, or a new message."""
-        kind = "ops" if row.kind == "ops" else "alerts"
+        kind = message_kind(row)
+        if kind == SINGLE:
+            # Its own message, whatever the window or the cap (the feed paces and summarises itself).
+            self._join(self._new(SINGLE, f"row {row.id}", row.created_at), row, None)
+            return
         key = group_key(row, self.policy.group_by)
         role = pinged_role(row)
         current = self._latest(kind, key)

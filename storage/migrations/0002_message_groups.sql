@@ -11,7 +11,8 @@ CREATE TABLE message_groups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sink TEXT NOT NULL,
     target TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('alerts', 'ops', 'summary')),
+    -- 'single': a row that is never grouped (the large-liquidation feed batches its own messages).
+    kind TEXT NOT NULL CHECK (kind IN ('alerts', 'ops', 'summary', 'single')),
     -- The configured grouping key values (e.g. the symbol with [engine] group_by = ["symbol"]).
     group_key TEXT NOT NULL DEFAULT '',
     -- Rows queued before this time may join (created_at of the first row + the group window).

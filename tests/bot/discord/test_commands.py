@@ -28,7 +28,19 @@ from tests.emulators.discord_api.state import (
     PRIVATE_CHANNEL_ID,
 )
 
-COMMANDS = {"price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status", "silence"}
+COMMANDS = {
+    "price",
+    "liquidations",
+    "funding",
+    "oi",
+    "fng",
+    "alert",
+    "setup",
+    "status",
+    "liqfeed",
+    "liqprice",
+    "silence",
+}
 
 
 async def add_btc_rule(emu: DiscordEmulator, level: float = 95000, user_id: int = OWNER_ID) -> str:
