@@ -31,11 +31,13 @@ from bot.live import LiveEvaluator
 from bot.maintenance import schedule_retention
 from bot.metrics import Registry
 from bot.notify.console import ConsoleSink
+from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.readiness import Check, database_check, discord_check, feeds_check
 from bot.routing import AlertRouter
 from bot.rules import sync_config_rules
 from bot.service import FeedStatusView, Service
+from bot.watchdog import FeedWatchdog, watch
 from bot.web import WebServer
 from detectors.base import MARKET_SYMBOL
 from detectors.history import MarketHistory
@@ -85,6 +87,7 @@ class Parts:
     bot: Any | None
     web: WebServer | None
     liqfeed: LiquidationFeed | None = None
+    watchdog: FeedWatchdog | None = None
 
 
 class App:
@@ -159,9 +162,17 @@ class App:
             from bot.notify.discord_sink import DiscordSink
 
             sinks.append(
-                DiscordSink(bot, repo, engine, self.now_ms, ops_channel_id=config.discord.ops_channel_id)
+                DiscordSink(
+                    bot,
+                    repo,
+                    engine,
+                    self.now_ms,
+                    ops_channel_id=config.discord.ops_channel_id,
+                    grouping=GroupingPolicy.from_config(config.engine),
+                )
             )
         dispatcher = OutboxDispatcher(repo, sinks, self.now_ms)
+        watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
             engine,
             self.now_ms,
@@ -174,6 +185,8 @@ class App:
         if liqfeed is not None:
             liqfeed.on_queued = dispatcher.wake
             self._spawn(liqfeed.run(self._stop), "liqfeed")
+        if watchdog is not None:
+            self._spawn(watchdog.run(self._stop), "watchdog")
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
@@ -193,6 +206,7 @@ class App:
         self.parts = Parts(
             repo, history, ingest, engine, dispatcher, evaluator, health, feeds, service, bot, web, liqfeed
         )
+        self.parts.watchdog = watchdog
         log.info(
             "ready in %.2f s: %d rules, %d symbols, Discord %s",
             time.monotonic() - started,
@@ -202,6 +216,23 @@ class App:
         )
         self.ready.set()
         return self.parts
+
+    def _build_watchdog(
+        self, repo: Repo, health: HealthRegistry, dispatcher: OutboxDispatcher
+    ) -> FeedWatchdog | None:
+        """Report feeds turning stale and back in the ops channels (Discord only: that is where they are)."""
+        settings = self.config.watchdog
+        if not settings.enabled:
+            return None
+        watchdog = FeedWatchdog(
+            repo,
+            self.now_ms,
+            debounce_ms=int(settings.debounce_seconds * 1000),
+            ops_channel_id=self.config.discord.ops_channel_id,
+            on_queued=dispatcher.wake,
+        )
+        watch(health, watchdog)
+        return watchdog
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -251,7 +282,7 @@ class App:
     def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
         async def stop() -> None:
             self._stop.set()
-            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed")]
+            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog")]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
             with contextlib.suppress(Exception):

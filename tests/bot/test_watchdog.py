@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from bot.watchdog import FeedChange, FeedWatchdog
+from bot.watchdog import FeedChange, FeedWatchdog, watch
+from feeds.health import HealthRegistry
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
 
 T0 = 1_768_345_200_000  # 2026-01-13 23:00 UTC
@@ -153,11 +154,8 @@ def test_without_any_ops_channel_the_change_is_logged(repo: Repo, caplog: pytest
 
 
 def test_the_registry_of_the_feeds_drives_the_watchdog(repo: Repo, watchdog: FeedWatchdog) -> None:
-    health = pytest.importorskip("feeds.health", reason="the feed-health registry lives on the feeds branch")
-    from bot.watchdog import watch
-
     clock = [T0]
-    registry = health.HealthRegistry(lambda: clock[0])
+    registry = HealthRegistry(lambda: clock[0])
     futures = registry.register("binance_futures", ["liquidations"], None, stale_after_s=60)
     watch(registry, watchdog)
     futures.success(T0)
