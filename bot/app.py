@@ -159,7 +159,7 @@ class App:
         if self.console is not None:
             sinks.append(ConsoleSink(self.console))
         if bot is not None:
-            from bot.notify.discord_sink import DiscordSink
+            from bot.notify.discord_sink import DiscordSink, Rate
 
             sinks.append(
                 DiscordSink(
@@ -168,6 +168,7 @@ class App:
                     engine,
                     self.now_ms,
                     ops_channel_id=config.discord.ops_channel_id,
+                    channel_rate=Rate(*config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(config.engine),
                 )
             )

@@ -8,8 +8,9 @@ import sys
 from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from bot.config import load_config
+from bot.config import load_config, load_secrets
 from bot.errors import UserError
 from bot.notify.console import ConsoleSink
 from bot.notify.outbox import Sink
@@ -54,6 +55,16 @@ def _summary_line(summary: ReplaySummary) -> str:
     )
 
 
+def _discord_token() -> str:
+    token = load_secrets().token()
+    if token is None:
+        raise UserError(
+            "--discord needs the bot token in TRIPWIRE_DISCORD_TOKEN (or a .env file, or the file named by "
+            "TRIPWIRE_DISCORD_TOKEN_FILE)"
+        )
+    return token
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay recorded data (default: the bundled January 2026 scenario) and print the alerts."""
     with ExitStack() as stack:
@@ -71,23 +82,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
             data = load_directory(data_dir)
         except ReplayDataError as exc:
             raise UserError(str(exc)) from None
+        token = _discord_token() if args.discord else None
         db = open_database(args.db or ":memory:")
         stack.callback(db.conn.close)
         repo = Repo(db)
         sinks: list[Sink] = [ConsoleSink(sys.stdout, args.format)]
         progress = sys.stderr if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
-        summary = asyncio.run(
-            run_replay(
-                config,
-                data,
-                repo,
-                sinks,
-                lambda r: AlertRouter(r, config.routes, console=True, discord=False),
-                start=start,
-                end=end,
-                progress=progress,
+        options: dict[str, Any] = {"start": start, "end": end, "progress": progress, "pace": args.pace}
+        if token is not None:
+            # Imported here: a replay to the console needs no discord.py.
+            from bot.replay_discord import replay_to_discord
+
+            summary = asyncio.run(
+                replay_to_discord(
+                    config,
+                    load_secrets(),
+                    token,
+                    data,
+                    repo,
+                    sinks,
+                    lambda r: AlertRouter(r, config.routes, console=True, discord=True),
+                    **options,
+                )
             )
-        )
+        else:
+            summary = asyncio.run(
+                run_replay(
+                    config,
+                    data,
+                    repo,
+                    sinks,
+                    lambda r: AlertRouter(r, config.routes, console=True, discord=False),
+                    **options,
+                )
+            )
         print(_summary_line(summary), file=sys.stderr if args.format == "jsonl" else sys.stdout)
     return 0
 
@@ -117,5 +145,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     replay.add_argument("--format", choices=("text", "jsonl"), default="text", help="alert output format")
     replay.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr"
+    )
+    replay.add_argument(
+        "--discord",
+        action="store_true",
+        help="also post the alerts to Discord, through the live bot's delivery (token from the environment; "
+        "the config's [[routes]] or the database's Discord rules say where)",
+    )
+    replay.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long (wall clock) per simulated hour, e.g. to watch alerts arrive (default: no wait)",
     )
     replay.set_defaults(handler=cmd_replay)

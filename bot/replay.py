@@ -9,6 +9,7 @@ what it had already committed and neither repeats nor loses an alert.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.config import Config
-from bot.engine import Router, make_engine
+from bot.engine import Engine, Router, make_engine
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.rules import sync_config_rules
 from detectors.history import MarketHistory
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 # Commit and deliver at least this often (wall-clock seconds): keeps output flowing on long replays while
 # amortising transaction cost over many ticks.
 COMMIT_EVERY_SECONDS = 0.25
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +110,32 @@ async def run_replay(
     end: int | None = None,
     progress: TextIO | None = None,
     clock: SimulatedClock | None = None,
+    pace: float = 0.0,
+    on_engine: Callable[[Engine], None] | None = None,
 ) -> ReplaySummary:
     """Replay ``data`` from ``start`` to ``end`` (UTC ms) and return a summary.
 
     Rows available before ``start`` are ingested as history without evaluating rules (warm-up). Pass
     ``clock`` to share the simulated clock with sinks built beforehand (the Discord sink's grouping
-    windows and cap are in simulated time too).
+    windows and cap are in simulated time too). With ``pace`` the replay waits that many wall-clock
+    seconds per simulated hour between the ticks it has not evaluated before, committing each tick on its
+    own (a restarted replay runs through what it had already done at full speed). ``on_engine`` is given
+    the engine once it is loaded (for sinks that switch rules off when their channel breaks).
     """
     began = time.monotonic()
     timeline = [(t, b) for t, b in data.timeline() if end is None or t <= end]
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
+    # Where an interrupted run of this replay on the same database had got to.
+    resumed_at = max((at for _, at in repo.all_detector_states().values()), default=first_tick)
     clock = clock if clock is not None else SimulatedClock(first_tick)
-    clock.now = first_tick
+    clock.now = max(first_tick, resumed_at)
     history = MarketHistory()
     ingest = Ingest(repo, history)
     sync_config_rules(repo, config, first_tick)
     engine = make_engine(config.engine, repo, history, router_factory(repo), report_before_creation=True)
     engine.load()
+    if on_engine is not None:
+        on_engine(engine)
     dispatcher = OutboxDispatcher(repo, sinks, clock)
     # Deliver whatever a previous, interrupted run of this replay had queued but not sent.
     await dispatcher.run_once()
@@ -132,19 +143,24 @@ async def run_replay(
     rows = evaluated = 0
     last_commit = time.monotonic()
     index = 0
+    previous: int | None = None
     while index < len(timeline):
+        tick = timeline[index][0]
+        if pace > 0 and previous is not None and tick >= first_tick and tick > resumed_at:
+            await asyncio.sleep(min(pace * 24, pace * (tick - previous) / HOUR_MS))
         with repo.transaction():
             while index < len(timeline):
                 tick, batch = timeline[index]
                 index += 1
+                previous = tick
                 clock.now = tick
                 _ingest_batch(ingest, batch)
                 rows += len(batch)
                 if tick >= first_tick:
                     recorded = engine.evaluate(tick, flush=False)
                     evaluated += 1
-                    if recorded:
-                        break  # commit now so the alert is delivered promptly
+                    if recorded or (pace > 0 and tick > resumed_at):
+                        break  # commit now so the alert is delivered promptly (or the pace is kept)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_SECONDS:
                     break
             engine.flush()

@@ -26,7 +26,7 @@ from bot.discord.client import TripwireBot
 from bot.engine import make_engine
 from bot.errors import UserError
 from bot.live import LiveEvaluator
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord_sink import DiscordSink, Rate
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.replay import run_replay
@@ -102,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
         engine,
         now_ms,
         ops_channel_id=config.discord.ops_channel_id,
+        channel_rate=Rate(*config.discord.channel_rate),
         grouping=GroupingPolicy.from_config(config.engine),
     )
     dispatcher = OutboxDispatcher(repo, [sink], now_ms)

@@ -1,0 +1,61 @@
+"""Durability: ``tripwire replay --discord`` killed with SIGKILL at random points 20+ times and restarted on
+the same database leaves the Discord emulator exactly as one uninterrupted run does: no alert lost, none
+duplicated, every grouped message the same (see tests/bot/durability.py; bench/durability.py does 100+)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from tests.bot.durability import (
+    CHANNELS,
+    alert_lines,
+    compare,
+    describe,
+    emulator,
+    run_durability,
+)
+
+KILLS = 21
+
+
+async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrupted_one_posts(
+    tmp_path: Path,
+) -> None:
+    seed = random.randrange(1_000_000)
+    outcome = await run_durability(tmp_path, KILLS, seed=seed)
+
+    report = f"seed {seed}: {json.dumps(describe(outcome), indent=1)}"
+    assert outcome.kills >= 20 and outcome.kills_in_a_request >= 7, report
+    # Enough to compare: the breakout week's grouped messages, their edits and lines in both channels.
+    assert outcome.messages >= 15 and outcome.lines >= 25, report
+    assert outcome.lost == [], report
+    assert outcome.duplicated == [], report
+    assert outcome.differing_messages == [], report
+
+
+async def test_the_comparison_sees_a_lost_and_a_repeated_alert() -> None:
+    async with emulator() as baseline, emulator() as killed:
+        for emu in (baseline, killed):
+            for title in ("BTC broke above $95,000", "ETH +7.6% in 24h"):
+                emu.world.add_message(
+                    emu.world.build_message(
+                        CHANNELS[0],
+                        {"embeds": [{"title": title, "timestamp": "2026-01-13T23:00:00+00:00"}]},
+                        [],
+                    )
+                )
+        gone = killed.messages_in(CHANNELS[0])[1]
+        killed.world.delete_message(gone)
+        again = {"embeds": [{"title": "BTC broke above $95,000", "timestamp": "2026-01-13T23:00:00+00:00"}]}
+        killed.world.add_message(killed.world.build_message(CHANNELS[0], again, []))
+
+        messages, lines, lost, duplicated, differing = compare(baseline, killed)
+
+    assert (messages, lines) == (2, 2)
+    assert lost == [f"#{CHANNELS[0]}: ETH +7.6% in 24h @2026-01-13T23:00:00+00:00"]
+    assert duplicated == [f"#{CHANNELS[0]}: BTC broke above $95,000 @2026-01-13T23:00:00+00:00"]
+    assert differing and alert_lines(killed.messages_in(CHANNELS[0])[0]) == [
+        "BTC broke above $95,000 @2026-01-13T23:00:00+00:00"
+    ]
