@@ -14,10 +14,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import discord
 
 from bot.config import Config, Secrets
-from bot.discord.client import EndpointOverride
+from bot.discord.client import EndpointOverride, bot_intents
 from bot.engine import Engine, Router
 from bot.errors import UserError
 from bot.notify.discord_sink import DiscordSink, Rate
@@ -73,17 +74,17 @@ async def replay_to_discord(
         config.discord.gateway_url or secrets.discord_gateway_url,
     )
     endpoints.apply()
-    # Posting needs no cache: no intents, and no 2 s wait for GUILD_CREATEs before READY.
+    # Posting needs no cache: no waiting 2 s for every GUILD_CREATE before READY.
     options: dict[str, Any] = {"guild_ready_timeout": 0.1, **(client_options or {})}
-    client = discord.Client(
-        intents=discord.Intents.none(), allowed_mentions=discord.AllowedMentions.none(), **options
-    )
+    client = discord.Client(intents=bot_intents(), allowed_mentions=discord.AllowedMentions.none(), **options)
     try:
         async with client:
             try:
                 await client.login(token)
             except discord.LoginFailure:
                 raise UserError("--discord: Discord refused the token (TRIPWIRE_DISCORD_TOKEN)") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise UserError(f"--discord: could not connect to Discord: {exc}") from None
             connection = asyncio.create_task(client.connect(), name="discord-connect")
             try:
                 await _until_ready(client, connection)
