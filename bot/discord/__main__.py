@@ -29,7 +29,7 @@ from bot.live import LiveEvaluator
 from bot.notify.discord_sink import DiscordSink, Rate
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
-from bot.replay import run_replay
+from bot.replay import SimulatedClock, run_replay
 from bot.routing import AlertRouter
 from bot.rules import sync_config_rules
 from bot.service import Service
@@ -123,14 +123,26 @@ async def run(args: argparse.Namespace) -> int:
             await bot.wait_until_ready()
             print("connected; press Ctrl-C to stop", flush=True)
             if args.replay_from:
+                # The replay's own sink runs on the simulated clock, as its grouping windows and cap must.
+                replay_clock = SimulatedClock(0)
+                replay_sink = DiscordSink(
+                    bot,
+                    repo,
+                    engine,
+                    replay_clock,
+                    ops_channel_id=config.discord.ops_channel_id,
+                    channel_rate=Rate(*config.discord.channel_rate),
+                    grouping=GroupingPolicy.from_config(config.engine),
+                )
                 summary = await run_replay(
                     config,
                     data,
                     repo,
-                    [sink],
+                    [replay_sink],
                     lambda r: AlertRouter(r, config.routes, console=False, discord=True),
                     start=parse_time(args.replay_from),
                     end=parse_time(args.replay_to) if args.replay_to else None,
+                    clock=replay_clock,
                 )
                 print(f"replayed: {summary.fired} alerts fired, {summary.delivered} delivered", flush=True)
                 engine.load()  # the replay's engine moved the rules' state on
