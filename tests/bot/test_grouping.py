@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.notify.grouping import GroupingPolicy, GroupPlanner, Message, Plan, group_key
@@ -226,3 +226,55 @@ def test_any_burst_is_planned_within_the_rules(
         ordinary_new = sum(1 for m in second.messages if m.group is None and m.kind == "alerts")
         assert stored + ordinary_new <= max(cap, stored), "no new ordinary message once the minute is capped"
     repo.close()
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    kind=st.sampled_from(["alerts", "summary", "ops"]),
+    titles=st.lists(TEXT, min_size=1, max_size=40),
+    folds=st.integers(0, 30),
+    ended=st.booleans(),
+)
+def test_any_grouped_message_renders_within_discords_limits(
+    kind: str, titles: list[str], folds: int, ended: bool
+) -> None:
+    from bot.discord import render
+    from bot.discord.render_groups import lines_of, message_embed
+
+    rows: list[OutboxRow] = []
+    for n, title in enumerate(titles):
+        payload = {"title": title, "text": title, "at": T0 + n, "rule_id": f"r{n}", "symbol": "BTCUSDT"}
+        rows.append(
+            OutboxRow(
+                n + 1, n + 1, "discord", TARGET, "alert", payload, "pending", 0, T0, T0, None, None, None
+            )
+        )
+    for n in range(folds):
+        payload = {
+            "title": f"fold {n} " + titles[0],
+            "parent_event_id": 1,
+            "event_id": 1000 + n,
+            "rule_id": "f",
+        }
+        rows.append(
+            OutboxRow(
+                1000 + n, 1000 + n, "discord", TARGET, "fold", payload, "pending", 0, T0, T0, None, None, None
+            )
+        )
+    assume(not any("ended" in t for t in titles))
+    end = {"fired_event_id": 1, "values": {"duration_s": 3600}, "at": T0 + 3_600_000}
+    resolves = [
+        OutboxRow(5000, 5000, "discord", TARGET, "resolve", end, "pending", 0, T0, T0, None, None, None)
+    ]
+
+    embed = message_embed(kind, lines_of(rows, resolves if ended else []), lambda _s, _p: "binance", cap=10)
+
+    assert len(embed) <= render.TOTAL_LIMIT and len(embed.description or "") <= render.DESCRIPTION_LIMIT
+    assert len(embed.title or "") <= render.TITLE_LIMIT and len(embed.fields) <= render.FIELD_LIMIT
+    if kind == "alerts" and len(titles) > 1:
+        assert embed.title == f"{len(titles)} alerts: BTC"
+        # The first line (the alert that ended) is always shown whole, so its end is always told.
+        assert ("ended after 1h" in (embed.description or "")) == ended

@@ -4,6 +4,8 @@ bad input, and a silence muting the replayed breakout's BTC alerts until it ends
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.discord.client import TripwireBot
 from bot.service import Service
@@ -18,6 +20,7 @@ from tests.bot.discord.noise_support import (
     scenario_config,
 )
 from tests.bot.discord.support import Clock, bot_messages, titles
+from tests.bot.discord.test_properties import check_reply_content
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,
@@ -124,3 +127,32 @@ async def test_a_silence_mutes_the_breakout_then_alerts_resume_when_it_ends(
     assert status.last_alerts and all(a.silenced for a in status.last_alerts if a.symbol == "BTCUSDT")
     reply = await discord_emu.slash("status", user_id=OWNER_ID)
     assert "(silenced)" in next(f["value"] for f in reply.embeds[0]["fields"] if f["name"] == "Last alerts")
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80).filter(str.strip)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(duration=TEXT, until=TEXT, starts=TEXT, reason=TEXT, silence=TEXT)
+async def test_silence_commands_with_any_text_answer_or_explain(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    duration: str,
+    until: str,
+    starts: str,
+    reason: str,
+    silence: str,
+) -> None:
+    for options in ({"duration": duration, "starts": starts, "reason": reason}, {"until": until}):
+        reply = await discord_emu.slash("silence add", options, user_id=OWNER_ID)
+        check_reply_content(reply.content, reply.ephemeral, bool(reply.embeds))
+    reply = await discord_emu.slash("silence remove", {"silence": silence}, user_id=OWNER_ID)
+    check_reply_content(reply.content, reply.ephemeral, bool(reply.embeds))
+    assert (
+        len(
+            await discord_emu.autocomplete(
+                "silence remove", {"silence": silence}, "silence", user_id=OWNER_ID
+            )
+        )
+        <= 25
+    )
