@@ -4,6 +4,7 @@ duplicated, every grouped message the same (see tests/bot/durability.py; bench/d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -24,7 +25,10 @@ async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrup
     tmp_path: Path,
 ) -> None:
     seed = random.randrange(1_000_000)
+    before = asyncio.all_tasks()
     outcome = await run_durability(tmp_path, KILLS, seed=seed)
+    await asyncio.sleep(0)
+    assert {t for t in asyncio.all_tasks() - before if not t.done()} == set(), "tasks left running"
 
     report = f"seed {seed}: {json.dumps(describe(outcome), indent=1)}"
     assert outcome.kills >= 20 and outcome.kills_in_a_request >= 7, report

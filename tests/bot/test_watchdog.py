@@ -3,6 +3,7 @@ across flapping and restarts."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -170,3 +171,30 @@ def test_the_registry_of_the_feeds_drives_the_watchdog(repo: Repo, watchdog: Fee
     watchdog.check(T0 + 400 * S + DEBOUNCE)
     assert said(repo) == [("binance_futures", "stale"), ("binance_futures", "fresh")]
     assert "Last error: connection refused" in reports(repo)[0].payload["text"]
+
+
+async def test_the_watchdog_checks_on_a_timer_and_wakes_delivery_until_stopped(repo: Repo) -> None:
+    woken: list[int] = []
+    now = [T0]
+    watchdog = FeedWatchdog(
+        repo,
+        lambda: now[0],
+        debounce_ms=DEBOUNCE,
+        ops_channel_id=CONFIG_OPS,
+        on_queued=lambda: woken.append(1),
+    )
+    stop = asyncio.Event()
+    before = asyncio.all_tasks()
+    running = asyncio.create_task(watchdog.run(stop, interval_s=0.01))
+    watchdog.on_change(change("stale", T0))
+    await asyncio.sleep(0.05)
+    assert reports(repo) == [] and woken == []
+    now[0] = T0 + DEBOUNCE
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if woken:
+            break
+    stop.set()
+    await asyncio.wait_for(running, 1)
+    assert woken == [1] and said(repo) == [("binance_futures", "stale")] and watchdog.reports == 1
+    assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
