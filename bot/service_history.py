@@ -163,6 +163,15 @@ class WhyView:
         return max(0.0, (self.recorded_at - self.at) / 1000)
 
 
+def span_text(seconds: int) -> str:
+    """Return a window as people ask for one: ``7d``, ``30d``, ``12h`` (not ``1w``, ``4w 2d``)."""
+    if seconds % 86_400 == 0:
+        return f"{seconds // 86_400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return format_duration(seconds)
+
+
 def _line(event: AlertEventRow) -> AlertLine:
     return AlertLine(
         event_id=event.id,
@@ -399,4 +408,4 @@ class HistoryService:
             events = self.repo.scoped_events(scope, symbol=name, since=start, until=end + 1, limit=1000)
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
         # Name the interval drawn, which chart_data picks when none was asked for.
-        return replace(spec, title=f"{name} · {spec.interval} · last {format_duration(window)}")
+        return replace(spec, title=f"{name} · {spec.interval} · last {span_text(window)}")

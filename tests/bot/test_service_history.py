@@ -268,7 +268,7 @@ def test_chart_draws_the_guilds_levels_and_alerts_and_checks_its_options(
     scope = history.scope(GUILD_ID, OWNER_ID)
     spec = history.chart("btc", "1h", 7 * 86_400, scope=scope)
     assert (spec.symbol, spec.interval, len(spec.candles)) == ("BTCUSDT", "1h", 168)
-    assert spec.title == "BTCUSDT · 1h · last 1w"
+    assert spec.title == "BTCUSDT · 1h · last 7d"
     assert [line.price for line in spec.levels] == [95000.0]
     assert CROSSING_AT in {m.at for m in spec.markers}
     bare = history.chart("BTCUSDT", None, 86_400)

@@ -28,7 +28,10 @@ from tests.emulators.discord_api.state import (
     PRIVATE_CHANNEL_ID,
 )
 
-COMMANDS = {"price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"}
+COMMANDS = {
+    *("price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"),
+    *("chart", "history", "why"),
+}
 
 
 async def add_btc_rule(emu: DiscordEmulator, level: float = 95000, user_id: int = OWNER_ID) -> str:
