@@ -403,7 +403,7 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float) and math.isfinite(value):
-        if key.endswith("_usd"):
+        if key == "usd" or key.endswith("_usd"):  # a cascade's own total is plain "usd"
             return format_usd(float(value))
         if key.endswith("_pct"):
             return f"{value:.2f}%"

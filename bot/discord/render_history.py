@@ -17,7 +17,7 @@ from bot.discord.render import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fi
 from bot.parsing import format_duration
 from bot.service_backtest import BacktestPreview
 from bot.service_history import AlertLine, HistoryPage, WhyView
-from detectors.base import short_symbol
+from detectors.base import MARKET_SYMBOL, short_symbol
 
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 # Firings listed by /alert test before the rest are counted.
@@ -70,15 +70,19 @@ def history_embed(page: HistoryPage) -> discord.Embed:
 
 def why_embed(view: WhyView) -> discord.Embed:
     """Render /why: the values that made it fire, the rule then and now, the data and the delivery."""
-    verb = "ended" if view.state == "resolved" else "fired"
+    ended = view.state == "resolved"
+    title = view.title.removeprefix("Ended: ") if ended else view.title
     embed = discord.Embed(
-        title=f"Why #{view.event_id} {verb}: {view.title}",
+        title=f"Why #{view.event_id} {'ended' if ended else 'fired'}: {title}",
         description=(
             f"{ts(view.at, 'f')} ({ts(view.at)}) · `{view.detector}` on {view.symbol} · {view.severity}"
         ),
         colour=render.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
     )
-    shown = [(k, v) for k, v in view.values.items() if not isinstance(v, dict | list)]
+    # The alert an end notice belongs to is named under Delivery; nested values do not fit a field.
+    shown = [
+        (k, v) for k, v in view.values.items() if k != "fired_event_id" and not isinstance(v, dict | list)
+    ]
     for key, value in shown[:MAX_VALUE_FIELDS]:
         name, text = render.value_field(str(key), value)
         embed.add_field(name=name, value=text)
@@ -178,12 +182,14 @@ def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None)
         title=f"Backtest: {name} would have fired {count} {times} in {period}".replace("`", ""),
         colour=NEUTRAL,
     )
-    asset = short_symbol(rule.symbol)
+    where = "market-wide" if rule.symbol == MARKET_SYMBOL else f"on {short_symbol(rule.symbol)}"
+    span = f"{ts(result.start, 'f')} → {ts(result.end, 'f')}"
+    if result.candles:
+        span += f" · {result.candles:,} candles"
+    engine = f"cooldown {format_duration(rule.cooldown_s)}" + (", one-shot" if not rule.repeat else "")
     lines = [
-        f"`{rule.detector}` on {asset} · {summary or 'defaults'}",
-        f"{ts(result.start, 'f')} → {ts(result.end, 'f')} · {result.candles:,} candles · the live bot's "
-        f"detector and engine (cooldown {format_duration(rule.cooldown_s)}"
-        + (", one-shot)" if not rule.repeat else ")"),
+        f"`{rule.detector}` {where} · {summary or 'defaults'}",
+        f"{span} · the live bot's detector and engine ({engine})",
     ]
     embed.description = "\n".join(lines)
     if result.fired:
