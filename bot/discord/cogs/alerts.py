@@ -74,8 +74,11 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     def detector_command(
         self, cls: type[Detector], handler: RuleHandler | None = None, extra: Sequence[ExtraOption] = ()
     ) -> app_commands.Command[Any, ..., None]:
-        """Build ``/alert add <cls.name>`` with the detector's settings as typed options (or, given a
-        ``handler`` and ``extra`` options, another command taking the same options: ``/alert test``)."""
+        """Build ``/alert add <cls.name>`` with the detector's settings as typed options.
+
+        With a ``handler`` (and ``extra`` options) it builds another command taking the same options, for
+        the handler to act on instead of creating the rule: ``/alert test <cls.name>``.
+        """
         if not OPTION_NAME.match(cls.name):
             raise UnsupportedSettings(f"{cls.name!r} is not a valid Discord command name")
         specs = detector_options(cls.Settings, [*COMMON_OPTIONS, *(name for name, _, _ in extra)])
