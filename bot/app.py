@@ -156,10 +156,18 @@ class App:
         if self.console is not None:
             sinks.append(ConsoleSink(self.console))
         if bot is not None:
+            from bot.notify.alert_charts import AlertCharts
             from bot.notify.discord_sink import DiscordSink
 
             sinks.append(
-                DiscordSink(bot, repo, engine, self.now_ms, ops_channel_id=config.discord.ops_channel_id)
+                DiscordSink(
+                    bot,
+                    repo,
+                    engine,
+                    self.now_ms,
+                    ops_channel_id=config.discord.ops_channel_id,
+                    attachments=AlertCharts(repo),
+                )
             )
         dispatcher = OutboxDispatcher(repo, sinks, self.now_ms)
         evaluator = LiveEvaluator(

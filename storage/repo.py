@@ -206,6 +206,20 @@ class GuildSettingsRow:
     updated_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class EventScope:
+    """The alert events one guild may see: its own rules' events and those of config rules routed to it."""
+
+    guild_id: int
+    # Config-file rule id -> the severities of its alerts that are routed to the guild (a route's
+    # min_severity can keep a guild's channel from getting a rule's info alerts).
+    routed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Delivery targets inside the guild ("channel:<id>"): an event queued for one of them was sent there.
+    targets: tuple[str, ...] = ()
+    # Rules whose alerts stay private even in the guild: other members' direct-message alerts.
+    hidden_rules: tuple[str, ...] = ()
+
+
 class RetentionPolicy(Protocol):
     """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
 
@@ -756,6 +770,34 @@ class Repo:
             )
         ]
 
+    def newest_observations(
+        self, kind: str, symbol: str, since: int, until: int
+    ) -> list[tuple[str, str, int]]:
+        """Return (detail, source, newest time) per source of one kind of row with since <= time <= until.
+
+        ``kind`` is candles (detail: the interval; time: the newest open), liquidations (detail "events" or
+        "hourly"), funding, open_interest or fear_greed (symbol ignored).
+        """
+        queries = {
+            "candles": "SELECT interval, source, MAX(open_time) FROM candles WHERE symbol = :symbol"
+            " AND open_time >= :since AND open_time <= :until GROUP BY interval, source",
+            "liquidations": "SELECT 'events', source, MAX(ts) FROM liquidations WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source"
+            " UNION ALL SELECT 'hourly', source, MAX(hour) FROM liquidation_hourly WHERE symbol = :symbol"
+            " AND hour >= :since AND hour <= :until GROUP BY source",
+            "funding": "SELECT '', source, MAX(ts) FROM funding WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source",
+            "open_interest": "SELECT '', source, MAX(ts) FROM open_interest WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source",
+            "fear_greed": "SELECT '', source, MAX(ts) FROM fear_greed"
+            " WHERE ts >= :since AND ts <= :until GROUP BY source",
+        }
+        sql = queries.get(kind)
+        if sql is None:
+            raise ValueError(f"unknown observation kind {kind!r}; use one of {', '.join(queries)}")
+        rows = self.conn.execute(sql, {"symbol": symbol, "since": since, "until": until})
+        return sorted((str(d), str(s), int(t)) for d, s, t in rows if t is not None)
+
     def latest_fear_greed(self) -> FearGreed | None:
         """Return the newest Fear & Greed row."""
         row = self.conn.execute(
@@ -1040,6 +1082,120 @@ class Repo:
                 f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE (guild_id = ? OR guild_id IS NULL)"
                 " AND state = 'firing' AND at < ? ORDER BY at DESC, id DESC LIMIT ?",
                 (guild_id, _hi(before), limit),
+            )
+        ]
+
+    def _scope_clause(self, scope: EventScope) -> tuple[str, list[Any]]:
+        """Return a WHERE fragment (and its parameters) matching the events ``scope`` may see."""
+        params: list[Any] = [scope.guild_id]
+        # A config rule's event has no guild of its own: it is the guild's when the rule is routed there
+        # now, or when it was queued for delivery there (routes change; the outbox remembers).
+        shared: list[str] = []
+        by_severities: dict[tuple[str, ...], list[str]] = {}
+        for rule_id, severities in scope.routed.items():
+            if severities:
+                by_severities.setdefault(tuple(sorted(severities)), []).append(rule_id)
+        for severities, rule_ids in sorted(by_severities.items()):
+            shared.append(
+                f"(rule_id IN ({','.join('?' * len(rule_ids))})"
+                f" AND severity IN ({','.join('?' * len(severities))}))"
+            )
+            params += [*rule_ids, *severities]
+        delivered = "json_extract(payload, '$.guild_id') = ?"
+        params.append(scope.guild_id)
+        if scope.targets:
+            delivered = f"({delivered} OR target IN ({','.join('?' * len(scope.targets))}))"
+            params += list(scope.targets)
+        shared.append(f"id IN (SELECT event_id FROM outbox WHERE event_id IS NOT NULL AND {delivered})")
+        clause = f"(guild_id = ? OR (guild_id IS NULL AND ({' OR '.join(shared)})))"
+        if scope.hidden_rules:
+            clause += f" AND rule_id NOT IN ({','.join('?' * len(scope.hidden_rules))})"
+            params += list(scope.hidden_rules)
+        return clause, params
+
+    def _scoped_where(
+        self,
+        scope: EventScope,
+        symbol: str | None,
+        rule_id: str | None,
+        since: int | None,
+        until: int | None,
+        max_id: int | None,
+        state: str | None,
+    ) -> tuple[str, list[Any]]:
+        clause, params = self._scope_clause(scope)
+        clauses = [clause]
+        for column, value in (("symbol", symbol), ("rule_id", rule_id), ("state", state)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until)
+        if max_id is not None:
+            clauses.append("id <= ?")
+            params.append(max_id)
+        return " AND ".join(clauses), params
+
+    def scoped_events(
+        self,
+        scope: EventScope,
+        *,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_id: int | None = None,
+        state: str | None = "firing",
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[AlertEventRow]:
+        """Return the events a guild may see, newest first; ``max_id`` pins a list being paged through."""
+        where, params = self._scoped_where(scope, symbol, rule_id, since, until, max_id, state)
+        return [
+            _event(r)
+            for r in self.conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE {where}"
+                " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        ]
+
+    def count_scoped_events(
+        self,
+        scope: EventScope,
+        *,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_id: int | None = None,
+        state: str | None = "firing",
+    ) -> tuple[int, int | None]:
+        """Return how many events ``scoped_events`` would list in all, and the newest id among them."""
+        where, params = self._scoped_where(scope, symbol, rule_id, since, until, max_id, state)
+        count, newest = self.conn.execute(
+            f"SELECT COUNT(*), MAX(id) FROM alert_events WHERE {where}", params
+        ).fetchone()
+        return int(count), int(newest) if newest is not None else None
+
+    def scoped_event(self, event_id: int, scope: EventScope) -> AlertEventRow | None:
+        """Return one event by id if the guild may see it, else None (whether or not it exists)."""
+        clause, params = self._scope_clause(scope)
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id = ? AND {clause}", [event_id, *params]
+        ).fetchone()
+        return _event(row) if row else None
+
+    def event_outbox(self, event_id: int) -> list[OutboxRow]:
+        """Return every delivery queued for an event (alerts, folds and resolve notices), oldest first."""
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? ORDER BY id", (event_id,)
             )
         ]
 

@@ -26,6 +26,7 @@ from bot.discord.client import TripwireBot
 from bot.engine import make_engine
 from bot.errors import UserError
 from bot.live import LiveEvaluator
+from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
 from bot.replay import run_replay
@@ -95,7 +96,9 @@ async def run(args: argparse.Namespace) -> int:
     engine.load()
     service = Service(repo, engine, config, now_ms)
     bot = TripwireBot(config, service, secrets=secrets)
-    sink = DiscordSink(bot, repo, engine, now_ms, ops_channel_id=config.discord.ops_channel_id)
+    sink = DiscordSink(
+        bot, repo, engine, now_ms, ops_channel_id=config.discord.ops_channel_id, attachments=AlertCharts(repo)
+    )
     dispatcher = OutboxDispatcher(repo, [sink], now_ms)
     evaluator = LiveEvaluator(
         engine,

@@ -20,6 +20,9 @@ from discord.ext import commands
 from bot.config import Config, Secrets
 from bot.discord.cogs.admin import AdminCog
 from bot.discord.cogs.alerts import AlertCog
+from bot.discord.cogs.backtest import AlertTestCog
+from bot.discord.cogs.charts import ChartCog
+from bot.discord.cogs.history import HistoryCog
 from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
 from bot.discord.errors import TripwireTree
@@ -108,10 +111,16 @@ class TripwireBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Add the cogs and sync the slash commands."""
         await self.add_cog(MarketCog(self.service))
-        await self.add_cog(AlertCog(self.service, self.detectors))
+        alerts = AlertCog(self.service, self.detectors)
+        # /alert test lives inside /alert: its group is added before the /alert group is registered.
+        tests = AlertTestCog(self.service, alerts, self.detectors)
+        await self.add_cog(alerts)
+        await self.add_cog(tests)
         await self.add_cog(AdminCog(self.service))
         await self.add_cog(LiqFeedCog(self.liqfeed))
         await self.add_cog(LiqPriceCog(self.service))
+        await self.add_cog(HistoryCog(self.service))
+        await self.add_cog(ChartCog(self.service))
         if self.sync_commands:
             await self.sync_app_commands()
 

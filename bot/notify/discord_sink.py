@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ import discord.abc
 
 from bot.discord import render, render_liq
 from bot.liqfeed import LIQFEED_KIND
+from bot.notify.alert_charts import Attachment, AttachmentHook
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
 from storage.repo import OutboxRow, Repo
@@ -142,6 +144,7 @@ class DiscordSink:
         global_rate: Rate = Rate(40, 1.0),
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
+        attachments: AttachmentHook | None = None,
     ) -> None:
         self.client = client
         self.repo = repo
@@ -155,6 +158,8 @@ class DiscordSink:
         self._channels: dict[str, _Channel] = {}
         self._reported: set[tuple[str, str]] = set()
         self._rng = random.Random()
+        # Asked for a file (an alert's chart) before each alert is posted; see bot.notify.alert_charts.
+        self.attachments = attachments
 
     # --- the Sink protocol ---------------------------------------------------------------------------
 
@@ -264,7 +269,21 @@ class DiscordSink:
         except Exception:
             log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
             return Failed(row.id, "payload cannot be rendered"), False
-        return await self._attempt(row, kind, ident, self._post(kind, ident, row, content, embed, mentions))
+        # Drawn before taking the channel's turn, so a slow chart never holds up another alert's send.
+        attachment = await self._attachment(row)
+        return await self._attempt(
+            row, kind, ident, self._post(kind, ident, row, content, embed, mentions, attachment)
+        )
+
+    async def _attachment(self, row: OutboxRow) -> Attachment | None:
+        if self.attachments is None:
+            return None
+        try:
+            return await self.attachments(row)
+        except Exception:
+            # An extra must never cost the alert itself.
+            log.exception("outbox %d: the attachment hook failed; posting without it", row.id)
+            return None
 
     async def _post(
         self,
@@ -274,10 +293,16 @@ class DiscordSink:
         content: str | None,
         embed: discord.Embed,
         mentions: discord.AllowedMentions,
+        attachment: Attachment | None = None,
     ) -> str:
         destination = await self._messageable(kind, ident)
+        extra: dict[str, Any] = {}
+        if attachment is not None:
+            # A fresh File each attempt (a retry re-reads it); attachment:// shows it inside the embed.
+            embed.set_image(url=f"attachment://{attachment.filename}")
+            extra["file"] = discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
         message = await destination.send(
-            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row)
+            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row), **extra
         )
         return str(message.id)
 

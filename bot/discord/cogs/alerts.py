@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Optional
 
 import discord
@@ -34,6 +34,13 @@ COMMON_OPTIONS = ("symbol", "channel", "role", "note", "repeat", "cooldown", "ex
 # Discord allows 25 subcommands in a group.
 MAX_SUBCOMMANDS = 25
 
+# What a command built from a detector's options does with them (``AlertCog.add_rule`` for /alert add).
+RuleHandler = Callable[
+    [discord.Interaction[Any], type[Detector], Sequence[DetectorOption], dict[str, Any]], Awaitable[None]
+]
+# An option a command has besides the detector's and the common ones: (name, annotation, description).
+ExtraOption = tuple[str, Any, str]
+
 
 def _guild(interaction: discord.Interaction[Any]) -> int:
     if interaction.guild_id is None:
@@ -54,7 +61,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
                 log.error("more than %d detectors: /alert add %s is left out", MAX_SUBCOMMANDS, name)
                 continue
             try:
-                self.add_group.add_command(self._add_command(cls))
+                self.add_group.add_command(self.detector_command(cls))
             except UnsupportedSettings as exc:
                 # A plugin whose settings Discord cannot express must not stop the bot; its rules can still
                 # come from the config file.
@@ -64,15 +71,21 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         group.add_command(self.add_group)
         super().__init__()
 
-    def _add_command(self, cls: type[Detector]) -> app_commands.Command[Any, ..., None]:
-        """Build ``/alert add <cls.name>`` with the detector's settings as typed options."""
+    def detector_command(
+        self, cls: type[Detector], handler: RuleHandler | None = None, extra: Sequence[ExtraOption] = ()
+    ) -> app_commands.Command[Any, ..., None]:
+        """Build ``/alert add <cls.name>`` with the detector's settings as typed options.
+
+        With a ``handler`` (and ``extra`` options) it builds another command taking the same options, for
+        the handler to act on instead of creating the rule: ``/alert test <cls.name>``.
+        """
         if not OPTION_NAME.match(cls.name):
             raise UnsupportedSettings(f"{cls.name!r} is not a valid Discord command name")
-        specs = detector_options(cls.Settings, COMMON_OPTIONS)
-        cog = self
+        specs = detector_options(cls.Settings, [*COMMON_OPTIONS, *(name for name, _, _ in extra)])
+        act = handler or self.add_rule
 
         async def add_alert(interaction: discord.Interaction[Any], **values: Any) -> None:
-            await cog.add_rule(interaction, cls, specs, values)
+            await act(interaction, cls, specs, values)
 
         parameters = [
             inspect.Parameter(
@@ -104,6 +117,8 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         option("repeat", bool, "Fire again after it re-arms (default yes); no: fire once, then stop", False)
         option("cooldown", Cooldown, "Least time between two alerts, e.g. 15m (default: the server's)", False)
         option("expires", Expiry, "Stop watching after this long, e.g. 7d (default: never)", False)
+        for name, annotation, description in extra:
+            option(name, annotation, description, False)
         # discord.py builds the command's options from the callback's signature and these attributes (set
         # by @describe and @choices on ordinary commands).
         add_alert.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -125,21 +140,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         values: dict[str, Any],
     ) -> None:
         """Create the rule the /alert add options describe."""
-        channel = values.pop("channel", None)
-        role = values.pop("role", None)
-        repeat = values.pop("repeat", None)
-        if channel is not None:
-            check_postable(interaction, channel)
-        if role is not None:
-            check_own_role(interaction, role)
-        options = RuleOptions(
-            channel_id=channel.id if channel is not None else None,
-            role_id=role.id if role is not None else None,
-            note=values.pop("note", None),
-            repeat=True if repeat is None else bool(repeat),
-            cooldown_s=values.pop("cooldown", None),
-            expires_in_s=values.pop("expires", None),
-        )
+        options = self.rule_options(interaction, values)
         symbol = values.pop("symbol", None)
         view = self.service.add_rule(
             _guild(interaction),
@@ -152,6 +153,24 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         )
         embed = render.rule_embed(view, f"Alert {view.id} created")
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    def rule_options(self, interaction: discord.Interaction[Any], values: dict[str, Any]) -> RuleOptions:
+        """Take the common options (channel, role, note, ...) out of ``values``, checked, as RuleOptions."""
+        channel = values.pop("channel", None)
+        role = values.pop("role", None)
+        repeat = values.pop("repeat", None)
+        if channel is not None:
+            check_postable(interaction, channel)
+        if role is not None:
+            check_own_role(interaction, role)
+        return RuleOptions(
+            channel_id=channel.id if channel is not None else None,
+            role_id=role.id if role is not None else None,
+            note=values.pop("note", None),
+            repeat=True if repeat is None else bool(repeat),
+            cooldown_s=values.pop("cooldown", None),
+            expires_in_s=values.pop("expires", None),
+        )
 
     @app_commands.command(
         name="list", description="This server's alerts, with the price's distance to levels"

@@ -29,16 +29,9 @@ from tests.emulators.discord_api.state import (
 )
 
 COMMANDS = {
-    "price",
-    "liquidations",
-    "funding",
-    "oi",
-    "fng",
-    "alert",
-    "setup",
-    "status",
-    "liqfeed",
-    "liqprice",
+    *("price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"),
+    *("chart", "history", "why"),
+    *("liqfeed", "liqprice"),
 }
 
 

@@ -26,7 +26,7 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 MANAGE_GUILD = 1 << 5
 # Commands that change alerts or settings: they need Manage Server, declared and checked at run time.
-MANAGING = ("alert add", "alert remove", "alert pause", "alert resume", "setup", "liqfeed")
+MANAGING = ("alert add", "alert test", "alert remove", "alert pause", "alert resume", "setup", "liqfeed")
 
 
 @pytest.fixture
