@@ -34,19 +34,24 @@ def closed_dms_notice(rule_ids: list[str]) -> str:
     )
 
 
-def pause_for_closed_dms(repo: Repo, user_id: int, now: int) -> list[str]:
+def pause_for_closed_dms(repo: Repo, user_id: int, now: int, rule_id: str | None = None) -> list[str]:
     """Pause every running personal rule of ``user_id`` (their DMs are closed) and leave them a notice.
 
     Discord refuses all DMs to a member who closed them, so every one of their personal rules would fail
-    the same way; pausing them all at once keeps each from trying once more. Returns the paused ids (none
-    when they were already paused: the member was told then).
+    the same way; pausing them all at once keeps each from trying once more. ``rule_id`` (the rule of the
+    refused message) is paused too. Returns the paused ids (none when they were already paused: the member
+    was told then).
     """
     with repo.transaction():
         running = [r for r in repo.rules(owner_id=user_id, enabled_only=True) if r.deliver == "dm"]
+        refused = repo.rule(rule_id) if rule_id is not None else None
+        if refused is not None and refused.enabled and refused.id not in {r.id for r in running}:
+            running.append(refused)
         for rule in running:
             repo.set_rule_enabled(rule.id, False, DMS_CLOSED_REASON, now)
         if running:
-            paused = [r.id for r in repo.rules(owner_id=user_id) if r.status_reason == DMS_CLOSED_REASON]
+            owned = [r.id for r in repo.rules(owner_id=user_id) if r.status_reason == DMS_CLOSED_REASON]
+            paused = owned + [r.id for r in running if r.id not in owned]
             repo.save_notice(user_id, DMS_CLOSED_NOTICE, closed_dms_notice(paused), now)
     if running:
         log.info("user %s does not accept DMs; paused rules %s", user_id, ", ".join(r.id for r in running))
