@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.personal import FORGOTTEN_REASON
+from bot.personal import FORGOTTEN_REASON, pause_for_departure
 from bot.service import RuleRefresher
 from storage.repo import Repo, RuleRow
 
@@ -105,6 +105,13 @@ class PrivacyService:
             self.engine.refresh_rule(rule_id)
         log.info("deleted the data of user %s: %s", user_id, counts)
         return ForgetView(user_id, dict(counts), tuple(removed))
+
+    def member_left(self, guild_id: int, user_id: int) -> list[str]:
+        """Pause a member's personal alerts of a server they left (their data stays until /privacy)."""
+        paused = pause_for_departure(self.repo, guild_id, user_id, self.now_ms())
+        for rule_id in paused:
+            self.engine.refresh_rule(rule_id)
+        return paused
 
     def pending_notices(self, user_id: int) -> list[tuple[int, str]]:
         """Return the (id, text) of the notices owed to ``user_id``, oldest first."""
