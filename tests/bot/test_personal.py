@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.backtest import backtest
 from bot.config import Config, parse_config
 from bot.engine import Engine
 from bot.errors import UserError
@@ -16,8 +17,10 @@ from bot.privacy import PrivacyService
 from bot.routing import AlertRouter
 from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
 from detectors.history import MarketHistory
+from feeds.replay import load_directory, parse_time, store_recorded
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON
+from tests.conftest import ROOT
 
 GUILD = 1001
 OTHER_GUILD = 1002
@@ -225,3 +228,16 @@ def test_notices_are_handed_out_once(service: Service, repo: Repo, engine: Engin
     assert "could not send you a direct message" in text
     privacy.notices_shown([notice_id])
     assert privacy.pending_notices(MEMBER) == []
+
+
+def test_a_personal_alert_backtests_like_a_channel_one_even_while_paused(
+    service: Service, repo: Repo
+) -> None:
+    store_recorded(repo, load_directory(ROOT / "bot" / "scenario"))
+    rule_id = service.add_rule(
+        GUILD, MEMBER, "level_cross", "BTCUSDT", {"level": 95000, "direction": "up"}, DM, is_admin=False
+    ).id
+    pause_for_closed_dms(repo, MEMBER, BREAKOUT_DAY_NOON)
+    result = backtest(repo, rule_id, chart=False)
+    assert [a.at for a in result.fired] == [parse_time("2026-01-13T23:00Z")]
+    assert result.rule.deliver == "dm" and result.rule.owner_id == MEMBER
