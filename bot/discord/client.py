@@ -27,8 +27,7 @@ from bot.discord.cogs.admin import AdminCog
 from bot.discord.cogs.alerts import AlertCog
 from bot.discord.cogs.digests import DigestCog
 from bot.discord.cogs.market import MarketCog
-from bot.discord.cogs.privacy import PrivacyCog
-from bot.discord.errors import TripwireTree
+from bot.discord.cogs.privacy import NoticeTree, PrivacyCog
 from bot.discord.presence import PresenceTicker
 from bot.privacy import PrivacyService
 from bot.service import Service
@@ -98,7 +97,7 @@ class TripwireBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=bot_intents(members=config.discord.members_intent),
             help_command=None,
-            tree_cls=TripwireTree,
+            tree_cls=NoticeTree,
             **options,
         )
         self.config = config

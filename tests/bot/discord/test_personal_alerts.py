@@ -10,12 +10,13 @@ from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
-from bot.personal import MEMBER_LEFT_REASON
+from bot.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
 from bot.replay import run_replay
 from bot.routing import AlertRouter
-from bot.service import DMS_CLOSED_REASON, Service
+from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
 from feeds.replay import parse_time
 from storage.repo import Repo
+from tests.bot.discord.support import Clock
 from tests.bot.scenario import scenario_data
 from tests.emulators.discord_api import DiscordEmulator, InteractionReply, StoredMessage, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
@@ -119,6 +120,21 @@ async def test_closed_dms_pause_the_alerts_and_the_member_is_told_once_at_their_
     # Another replay of the crossing queues nothing: the rules stay paused, no DM is retried.
     await replay_crossing(config, repo, make_sink(tripwire))
     assert len(discord_emu.requests_matching("POST", "/channels/*/messages", status=403)) == 1
+
+
+async def test_the_notice_also_follows_a_command_that_failed(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, service: Service, clock: Clock
+) -> None:
+    # Added without a command: the notice must wait for the one below, not follow the /alert add.
+    rule_id = service.add_rule(
+        GUILD_ID, CLOSED_DMS_ID, "level_cross", "BTCUSDT", {"level": 95000}, RuleOptions(deliver="dm")
+    ).id
+    pause_for_closed_dms(repo, CLOSED_DMS_ID, clock.now)  # as the sink does on a 50007
+    bad = await discord_emu.slash("price", {"symbol": "doge"}, user_id=CLOSED_DMS_ID)
+    assert bad.ephemeral and bad.content.startswith("Unknown symbol")
+    await discord_emu.wait_until(lambda: len(followups_after(discord_emu, bad)) == 1)
+    [notice] = followups_after(discord_emu, bad)
+    assert notice.ephemeral and f"`/alert resume {rule_id}`" in notice.content
 
 
 async def test_the_personal_quota_holds(
