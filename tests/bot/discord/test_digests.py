@@ -53,6 +53,10 @@ class Scheduled:
             repo, config.symbols, clock, max_per_guild=3, jobs=self.jobs, on_queued=self.dispatcher.wake
         )
 
+    def deliver_with(self, sink: DiscordSink) -> None:
+        """Deliver through ``sink`` (built once the bot it posts with exists)."""
+        self.dispatcher.sinks[sink.name] = sink
+
     def start(self) -> list[int]:
         """Start APScheduler and restore the jobs from the database (what the bot does at start)."""
         self.scheduler.start()
@@ -105,7 +109,7 @@ async def test_a_digest_posts_on_schedule_under_a_simulated_clock(
     bot = TripwireBot(config, service, digests=pieces.service, **client_options())
     try:
         async with connected_bot(bot):
-            pieces.dispatcher.sinks["discord"] = make_sink(bot)
+            pieces.deliver_with(make_sink(bot))
             pieces.start()
             reply = await discord_emu.slash(
                 "digest set",
