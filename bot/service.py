@@ -648,6 +648,14 @@ class Service:
             raise settings_error(detector, exc) from None
         return name, validated.model_dump(mode="json")
 
+    def check_delivery(self, options: RuleOptions, *, is_admin: bool) -> None:
+        """Refuse a channel alert to a member without Manage Server (their alerts come by DM)."""
+        if options.deliver == "channel" and not is_admin:
+            raise UserError(
+                "Alerts in channels need the Manage Server permission; use `deliver: dm` to get this alert "
+                "by direct message."
+            )
+
     def add_rule(
         self,
         guild_id: int,
@@ -662,15 +670,9 @@ class Service:
         """Validate and store a new rule of ``detector`` in a guild, then hand it to the engine."""
         options = options or RuleOptions()
         name, stored_settings = self.validate_rule(detector, symbol, settings)
-        if options.deliver == "channel" and not is_admin:
-            raise UserError("Alerts in channels need the Manage Server permission.")
+        self.check_delivery(options, is_admin=is_admin)
         self._check_options(guild_id, options)
-        owned = self.repo.count_rules(guild_id=guild_id, owner_id=user_id)
-        if owned >= self.config.discord.max_rules_per_user:
-            raise UserError(
-                f"You already have {owned} alerts here, the most one member may have "
-                f"({self.config.discord.max_rules_per_user}). Remove one with /alert remove first."
-            )
+        self._check_user_quota(guild_id, user_id, options.deliver)
         total = self.repo.count_rules(guild_id=guild_id)
         if total >= self.config.discord.max_rules_per_guild:
             raise UserError(
@@ -713,7 +715,27 @@ class Service:
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
         return self._view(row, now)
 
+    def _check_user_quota(self, guild_id: int, user_id: int, deliver: str) -> None:
+        limit = self.config.discord.max_rules_per_user
+        if deliver == "dm":
+            # One inbox however many servers: personal alerts count across all of them.
+            personal = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            if personal >= limit:
+                raise UserError(
+                    f"You already have {personal} personal alerts, the most one member may have ({limit}). "
+                    "Remove one with /alert remove first."
+                )
+            return
+        owned = self.repo.count_rules(guild_id=guild_id, owner_id=user_id)
+        if owned >= limit:
+            raise UserError(
+                f"You already have {owned} alerts here, the most one member may have "
+                f"({limit}). Remove one with /alert remove first."
+            )
+
     def _check_options(self, guild_id: int, options: RuleOptions) -> None:
+        if options.deliver == "dm" and (options.channel_id is not None or options.role_id is not None):
+            raise UserError("An alert delivered by DM has no channel or role; leave those options out.")
         if options.note is not None and len(options.note) > MAX_NOTE_CHARS:
             raise UserError(
                 f"The note can be at most {MAX_NOTE_CHARS} characters ({len(options.note)} given)."
@@ -740,6 +762,12 @@ class Service:
             raise UserError(
                 f"Alert `{row.id}` belongs to someone else; only its owner or an admin can change it."
             )
+        if not is_admin and row.deliver != "dm":
+            # A member manages their personal alerts; the server's channel alerts need Manage Server, even
+            # the ones they created while they had it.
+            raise UserError(
+                f"Alert `{row.id}` posts in a channel; changing it needs the Manage Server permission."
+            )
         return row
 
     def list_rules(self, guild_id: int, user_id: int, *, is_admin: bool) -> list[RuleView]:
@@ -755,6 +783,8 @@ class Service:
         """Return (rule id, label) pairs for autocomplete, matching what was typed, at most 25."""
         typed = current.strip().lower()
         rows = self.repo.rules(guild_id=guild_id, owner_id=None if is_admin else user_id)
+        # What a member may change: their personal alerts (see _guild_rule).
+        rows = rows if is_admin else [r for r in rows if r.deliver == "dm"]
         found = [r for r in rows if typed in r.id or typed in r.symbol.lower()]
         return [(r.id, f"{r.id} · {r.symbol} {self._view(r, 0).summary}"[:100]) for r in found[:25]]
 

@@ -1,19 +1,24 @@
 """/alert: one ``/alert add <detector>`` subcommand per detector, generated from its Settings, plus list,
-remove, pause and resume."""
+remove, pause and resume.
+
+Every member sees these commands: a member adds, lists and changes their own personal alerts (delivered by
+DM); the server's channel alerts need Manage Server. That is decided when the command runs (the service
+checks who may do what), not by hiding the group, which would hide personal alerts from members too.
+"""
 
 from __future__ import annotations
 
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
-from bot.discord.checks import check_own_role, check_postable, manage_guild_only, require_manage_guild
+from bot.discord.checks import check_own_role, check_postable
 from bot.discord.settings_options import (
     OPTION_NAME,
     DetectorOption,
@@ -30,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Options every /alert add subcommand has besides the detector's own; a detector setting may not reuse
 # one of these names.
-COMMON_OPTIONS = ("symbol", "channel", "role", "note", "repeat", "cooldown", "expires")
+COMMON_OPTIONS = ("symbol", "deliver", "channel", "role", "note", "repeat", "cooldown", "expires")
 # Discord allows 25 subcommands in a group.
 MAX_SUBCOMMANDS = 25
 
@@ -49,7 +54,6 @@ def _guild(interaction: discord.Interaction[Any]) -> int:
 
 
 @app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
 class AlertCog(commands.GroupCog, group_name="alert", group_description="Create and manage market alerts"):
     """Create alerts from any detector, list them, remove, pause and resume them."""
 
@@ -110,6 +114,12 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         for spec in specs:
             option(spec.name, spec.annotation, spec.description, spec.required)
         option(
+            "deliver",
+            Literal["dm", "channel"],
+            "dm: to you by direct message (default for members); channel: needs Manage Server",
+            False,
+        )
+        option(
             "channel", discord.TextChannel, "Channel to post in (default: the server's alert channel)", False
         )
         option("role", discord.Role, "Role to mention with the alert; nothing else is ever pinged", False)
@@ -129,7 +139,6 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         command: app_commands.Command[Any, ..., None] = app_commands.Command(
             name=cls.name, description=shorten(cls.description), callback=add_alert
         )
-        command.add_check(require_manage_guild)
         return command
 
     async def add_rule(
@@ -140,6 +149,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         values: dict[str, Any],
     ) -> None:
         """Create the rule the /alert add options describe."""
+        admin = is_manager(interaction)
         options = self.rule_options(interaction, values)
         symbol = values.pop("symbol", None)
         view = self.service.add_rule(
@@ -149,13 +159,19 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
             symbol,
             settings_from_values(specs, values),
             options,
-            is_admin=is_manager(interaction),
+            is_admin=admin,
         )
         embed = render.rule_embed(view, f"Alert {view.id} created")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     def rule_options(self, interaction: discord.Interaction[Any], values: dict[str, Any]) -> RuleOptions:
         """Take the common options (channel, role, note, ...) out of ``values``, checked, as RuleOptions."""
+        asked = values.pop("deliver", None)
+        # A member can only have personal alerts, so leaving `deliver` out means a DM for them; asking for a
+        # channel anyway gets the service's explanation.
+        deliver: Literal["channel", "dm"] = (
+            "dm" if asked == "dm" or (asked is None and not is_manager(interaction)) else "channel"
+        )
         channel = values.pop("channel", None)
         role = values.pop("role", None)
         repeat = values.pop("repeat", None)
@@ -170,6 +186,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
             repeat=True if repeat is None else bool(repeat),
             cooldown_s=values.pop("cooldown", None),
             expires_in_s=values.pop("expires", None),
+            deliver=deliver,
         )
 
     @app_commands.command(
@@ -185,27 +202,30 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
 
     @app_commands.command(name="remove", description="Delete an alert (its history is kept)")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def remove(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Delete an alert."""
-        view = self.service.remove_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.remove_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} removed")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="pause", description="Stop an alert until it is resumed")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def pause(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Pause an alert."""
-        view = self.service.pause_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.pause_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} paused")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="resume", description="Start a paused (or repaired) alert again")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def resume(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Resume an alert."""
-        view = self.service.resume_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.resume_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} resumed")
         await interaction.response.send_message(embed=embed, ephemeral=True)

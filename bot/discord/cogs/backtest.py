@@ -165,6 +165,8 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         """Backtest the rule /alert test's options describe (those of /alert add)."""
         days = self.tester.check_period(values.pop("period", None))
         options = self.alerts.rule_options(interaction, values)
+        # Refused now rather than when "Enable this rule" is pressed after a backtest that cannot be used.
+        self.service.check_delivery(options, is_admin=is_manager(interaction))
         symbol = values.pop("symbol", None)
         draft = self.tester.draft(cls.name, symbol, settings_from_values(specs, values), options)
         checks = self._add_checks(cls.name)
