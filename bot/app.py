@@ -2,7 +2,8 @@
 
 Start order (each part registers its stop with the Shutdown coordinator, which stops them in reverse):
 database → in-memory history (warmed from the database) → engine → outbox delivery → evaluation loop →
-Discord (when enabled) → feeds (backfill, then pollers and streams) → daily retention → web server.
+Discord (when enabled) → feeds (backfill, then pollers and streams) → scheduled jobs (retention, digests)
+→ web server.
 Stopping reverses it: no new observations arrive while the outbox is flushed, and the database closes last.
 
 ``App`` takes its clock, output stream and Discord client options as arguments so tests can run the same
@@ -22,6 +23,8 @@ from typing import Any, TextIO
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Config, Secrets
+from bot.digests.jobs import DigestJobs
+from bot.digests.service import DigestService
 from bot.engine import Engine, make_engine
 from bot.instruments import register_tripwire_metrics
 from bot.lifecycle import Shutdown
@@ -115,6 +118,7 @@ class App:
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._dispatcher: OutboxDispatcher | None = None
 
     @property
     def discord_enabled(self) -> bool:
@@ -154,11 +158,31 @@ class App:
             if self.discord_enabled
             else (None, None)
         )
-        bot = self._build_bot(service, liqfeeds) if self.discord_enabled else None
+        # One scheduler for the bot's own timed jobs: the daily retention prune and the digests.
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule_retention(scheduler, config.storage.path, config.storage.retention, self.now_ms)
+        digest_jobs = DigestJobs(
+            scheduler,
+            repo,
+            config.symbols,
+            self.now_ms,
+            late_after_ms=int(config.engine.late_after_seconds * 1000),
+            on_queued=self._wake_outbox,
+        )
+        digests = DigestService(
+            repo,
+            config.symbols,
+            self.now_ms,
+            max_per_guild=config.discord.max_digests_per_guild,
+            jobs=digest_jobs,
+            on_queued=self._wake_outbox,
+        )
+        bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
         sinks: list[Sink] = []
         if self.console is not None:
             sinks.append(ConsoleSink(self.console))
         if bot is not None:
+            from bot.notify.alert_charts import AlertCharts
             from bot.notify.discord_sink import DiscordSink, Rate
 
             sinks.append(
@@ -170,9 +194,11 @@ class App:
                     ops_channel_id=config.discord.ops_channel_id,
                     channel_rate=Rate(*config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(config.engine),
+                    attachments=AlertCharts(repo),
                 )
             )
         dispatcher = OutboxDispatcher(repo, sinks, self.now_ms)
+        self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
             engine,
@@ -195,10 +221,12 @@ class App:
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        schedule_retention(scheduler, config.storage.path, config.storage.retention, self.now_ms)
         scheduler.start()
-        self.shutdown.register("maintenance", self._stop_scheduler(scheduler))
+        if bot is not None:
+            # Restores every stored digest as a job and posts, once and marked late, one that fell due
+            # while the bot was down.
+            digest_jobs.start()
+        self.shutdown.register("scheduled jobs", self._stop_scheduler(scheduler))
         web = None
         if config.http.enabled:
             web = self._build_web(repo, ingest, health, engine, dispatcher, evaluator, bot)
@@ -238,12 +266,21 @@ class App:
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
-    def _build_bot(self, service: Service, liqfeeds: LiqFeedService | None) -> Any:
+    def _build_bot(self, service: Service, liqfeeds: LiqFeedService | None, digests: DigestService) -> Any:
         from bot.discord.client import TripwireBot
 
         return TripwireBot(
-            self.config, service, secrets=self.secrets, liqfeed=liqfeeds, **self.discord_options
+            self.config,
+            service,
+            secrets=self.secrets,
+            liqfeed=liqfeeds,
+            digests=digests,
+            **self.discord_options,
         )
+
+    def _wake_outbox(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     async def _start_discord(self, bot: Any) -> None:
         assert self.token is not None

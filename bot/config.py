@@ -198,6 +198,12 @@ class DiscordConfig(StrictModel):
     max_rules_per_guild: int = Field(200, ge=1, le=5000)
     # Show one symbol's price in the bot's presence (updated at most once a minute).
     presence_symbol: str | None = None
+    # Scheduled digests (/digest set) one server may have.
+    max_digests_per_guild: int = Field(10, ge=1, le=100)
+    # Ask for the privileged Server Members intent (enable it in the Developer Portal first) to pause a
+    # member's personal alerts the moment they leave a server; without it they are paused when their next
+    # alert finds them gone.
+    members_intent: bool = False
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None

@@ -528,6 +528,9 @@ def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
         "repeat": row.repeat,
         "cooldown_s": row.cooldown_s,
         "pending_s": row.pending_s,
+        # Whose personal alert this was: /privacy deletes its history, digests leave it out.
+        "owner_id": row.owner_id,
+        "deliver": row.deliver,
     }
 
 

@@ -17,7 +17,9 @@
 * **Classified**: transient failures (5xx, timeouts, a 429 discord.py gave up on) become ``Retry``;
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
-  instead of retrying forever. Closed DMs (50007) pause the rule and record why.
+  instead of retrying forever. Closed DMs (50007) pause the member's personal alerts and leave them a
+  notice (``bot.personal``); a personal alert whose owner left its server is not sent (``member_check``).
+* Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 import time
@@ -37,11 +40,16 @@ import aiohttp
 import discord
 import discord.abc
 
+from bot.digests.posting import DIGEST_KIND
 from bot.discord import render, render_groups, render_liq
 from bot.liqfeed import LIQFEED_KIND
+from bot.notify.alert_charts import Attachment, AttachmentHook
+from bot.notify.digest_delivery import digest_message, switch_off_digest
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, message_kind, pinged_role
+from bot.notify.member_check import MemberCheck
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
-from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
+from bot.personal import pause_for_closed_dms
+from bot.service import BROKEN_PREFIX, RuleRefresher
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 log = logging.getLogger(__name__)
@@ -167,6 +175,7 @@ class DiscordSink:
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
         grouping: GroupingPolicy | None = None,
+        attachments: AttachmentHook | None = None,
     ) -> None:
         self.client = client
         self.repo = repo
@@ -184,6 +193,9 @@ class DiscordSink:
         # passes the [engine] one: GroupingPolicy.from_config).
         self.grouping = grouping if grouping is not None else GroupingPolicy(window_ms=0, max_per_minute=0)
         self.planner = GroupPlanner(repo, self.name, self.grouping)
+        # Asked for a file (an alert's chart) before each alert is posted; see bot.notify.alert_charts.
+        self.attachments = attachments
+        self.members = MemberCheck(client, repo, rules, now_ms)
 
     # --- the Sink protocol ---------------------------------------------------------------------------
 
@@ -229,6 +241,8 @@ class DiscordSink:
             return
         ident = int(raw_id)
         due = [row for row in self._current(rows, results) if self._renders(row, sources, results)]
+        if kind == "user":
+            due = await self._still_members(due, ident, results)
         plan = self.planner.plan(target, due, self.now_ms())
         for wait in plan.waiting:
             results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS)
@@ -273,8 +287,24 @@ class DiscordSink:
                 current.append(row)
         return current
 
+    async def _still_members(
+        self, rows: Sequence[OutboxRow], user_id: int, results: dict[int, Outcome]
+    ) -> list[OutboxRow]:
+        """Drop (and settle) the personal alerts whose owner left the alert's server."""
+        kept: list[OutboxRow] = []
+        for row in rows:
+            async with self._global.slot():
+                departed = await self.members.departed(row, user_id)
+            if departed is None:
+                kept.append(row)
+            else:
+                results[row.id] = departed
+        return kept
+
     def _renders(self, row: OutboxRow, sources: dict[str, str | None], results: dict[int, Outcome]) -> bool:
         """Check a row renders on its own, so one bad payload cannot hold back the message it would join."""
+        if message_kind(row) == SINGLE:
+            return True  # drawn when it is sent (a digest's chart), failures retried like a send's
         try:
             self._embed(message_kind(row), [row], row.target, sources, resolves=False)
         except Exception:
@@ -327,12 +357,17 @@ class DiscordSink:
                 assert group is not None
                 message.group = group
             members = self.repo.group_rows(group.id)
-            content, mentions = self._mentions(message.kind, members)
-            embed = self._embed(message.kind, members, target, sources)
             first = (message.initial or _rows_of(message))[0]
-            outcome, dead = await self._attempt(
-                first, kind, ident, self._send(kind, ident, content, embed, mentions, group_nonce(group))
-            )
+            request: Awaitable[str]
+            if message.kind == SINGLE:
+                request = self._send_single(kind, ident, members[0], group_nonce(group))
+            else:
+                content, mentions = self._mentions(message.kind, members)
+                embed = self._embed(message.kind, members, target, sources)
+                # Drawn before taking the channel's turn, so a slow chart never holds up another send.
+                chart = await self._chart(message.kind, members)
+                request = self._send(kind, ident, content, embed, mentions, group_nonce(group), chart)
+            outcome, dead = await self._attempt(first, kind, ident, request)
             if not isinstance(outcome, Delivered) or outcome.remote_id is None:
                 return self._fail(_rows_of(message), outcome, dead, kind, ident, results), dead
             with self.repo.transaction():
@@ -343,6 +378,16 @@ class DiscordSink:
         if message.needs_edit:
             return await self._extend(kind, ident, target, message, results, sources)
         return None, False
+
+    async def _attachment(self, row: OutboxRow) -> Attachment | None:
+        if self.attachments is None:
+            return None
+        try:
+            return await self.attachments(row)
+        except Exception:
+            # An extra must never cost the alert itself.
+            log.exception("outbox %d: the attachment hook failed; posting without it", row.id)
+            return None
 
     async def _extend(
         self,
@@ -361,6 +406,10 @@ class DiscordSink:
                 self.repo.assign_to_group([r.id for r in message.added], group.id)
         members = self.repo.group_rows(group.id)
         embed = self._embed(message.kind, members, target, sources)
+        chart = await self._chart(message.kind, members)
+        if chart is not None:
+            # The chart uploaded with the first send stays attached; the new embed keeps showing it.
+            embed.set_image(url=f"attachment://{chart.filename}")
         involved = message.added + message.dependents
         outcome, dead = await self._attempt(
             involved[0], kind, ident, self._edit(kind, ident, group.remote_id, embed)
@@ -448,6 +497,13 @@ class DiscordSink:
             return render_liq.liqfeed_embed(row.payload)
         return render.ops_embed(row.payload)  # a kind this sink does not know: shown as a notice
 
+    async def _chart(self, group_kind: str, members: Sequence[OutboxRow]) -> Attachment | None:
+        """Return the chart of a message's first alert (charts on alerts), if it has one."""
+        first = next((m for m in members if m.kind == "alert"), None)
+        if group_kind != "alerts" or first is None:
+            return None
+        return await self._attachment(first)
+
     async def _send(
         self,
         kind: str,
@@ -456,9 +512,31 @@ class DiscordSink:
         embed: discord.Embed,
         mentions: discord.AllowedMentions,
         nonce: str,
+        attachment: Attachment | None = None,
     ) -> str:
         destination = await self._messageable(kind, ident)
-        message = await destination.send(content=content, embed=embed, allowed_mentions=mentions, nonce=nonce)
+        extra: dict[str, Any] = {}
+        if attachment is not None:
+            # A fresh File each attempt (a retry re-reads it); attachment:// shows it inside the embed.
+            embed.set_image(url=f"attachment://{attachment.filename}")
+            extra["file"] = discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
+        message = await destination.send(
+            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce, **extra
+        )
+        return str(message.id)
+
+    async def _send_single(self, kind: str, ident: int, row: OutboxRow, nonce: str) -> str:
+        """Post a row that is a message of its own: a digest with its files, or the liquidation feed's."""
+        destination = await self._messageable(kind, ident)
+        if row.kind == DIGEST_KIND:
+            embed, files = await digest_message(self.repo, row.payload)
+            message = await destination.send(
+                embed=embed, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+            )
+        else:
+            message = await destination.send(
+                embed=self._single(row), allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+            )
         return str(message.id)
 
     async def _edit(self, kind: str, ident: int, message_id: str, embed: discord.Embed) -> str:
@@ -563,6 +641,12 @@ class DiscordSink:
             # Never report a failed report: that could loop. The log is the last resort.
             log.error("ops message %d could not be posted in %s: %s", row.id, where, reason)
             return
+        if row.kind == DIGEST_KIND:
+            with self.repo.transaction():
+                text = switch_off_digest(self.repo, row, reason, self.now_ms())
+                if text is not None:
+                    self._tell_ops(row, where, text, None)
+            return
         rule_id = row.payload.get("rule_id")
         rule = self.repo.rule(rule_id) if isinstance(rule_id, str) else None
         now = self.now_ms()
@@ -628,11 +712,10 @@ class DiscordSink:
         )
 
     def _pause_for_closed_dms(self, row: OutboxRow, user_id: int) -> None:
-        rule_id = row.payload.get("rule_id")
-        rule = self.repo.rule(rule_id) if isinstance(rule_id, str) else None
-        log.info("user %s does not accept DMs; pausing rule %s", user_id, rule_id)
-        if rule is None or not rule.enabled:
-            return
-        with self.repo.transaction():
-            self.repo.set_rule_enabled(rule.id, False, DMS_CLOSED_REASON, self.now_ms())
-        self.rules.refresh_rule(rule.id)
+        log.info("user %s does not accept DMs (outbox %d)", user_id, row.id)
+        refused = row.payload.get("rule_id")
+        paused = pause_for_closed_dms(
+            self.repo, user_id, self.now_ms(), refused if isinstance(refused, str) else None
+        )
+        for rule_id in paused:
+            self.rules.refresh_rule(rule_id)

@@ -44,8 +44,9 @@ class Case:
     geo_block: bool = False  # for the spot fallbacks: Binance answers 451 first
     timeout_section: str = ""
 
-    def build(self, build: FeedFactory, emu: ExchangeEmulator, timeout: float = 0.2) -> Any:
-        """Build the feed with a short timeout and switch a spot feed to its fallback if needed."""
+    def build(self, build: FeedFactory, emu: ExchangeEmulator, timeout: float = 3.0) -> Any:
+        """Build the feed (a timeout a loaded machine cannot trip by accident unless a test shortens it)
+        and switch a spot feed to its fallback if needed."""
         section = self.timeout_section or self.feed
         options = {k: dict(v) for k, v in self.options.items()}
         options.setdefault(section, {})["timeout_seconds"] = timeout
@@ -168,7 +169,7 @@ async def test_timeout(
     registry: HealthRegistry,
     clock: ManualClock,
 ) -> None:
-    feed = case.build(build, emu)
+    feed = case.build(build, emu, timeout=0.2)
     emu.delay(case.route, 5.0)
     await _fails_then_recovers(
         case, case.poller(feed), emu, ingest, registry, clock, kind="timeout", wait_s=10

@@ -1,4 +1,4 @@
--- Schema v2: noise control. Alerts for one channel are delivered as grouped messages, and a rule says how
+-- Schema v3: noise control. Alerts for one channel are delivered as grouped messages, and a rule says how
 -- its resolve notices are told.
 
 -- One Discord message (or the message about to be posted) holding one or more outbox rows: alerts arriving
