@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.discord.client import TripwireBot
+from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink, Rate
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
@@ -209,3 +210,21 @@ async def test_an_alert_added_to_a_deleted_message_is_posted_anew(
     assert titles([again]) == ["second"]
     [row] = rows(repo, ids)
     assert row.status == "delivered" and row.remote_id == str(again.id)
+
+
+async def test_a_grouped_message_keeps_its_first_alerts_chart_through_its_edits(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
+) -> None:
+    config = scenario_config()
+
+    await replay(
+        tripwire, repo, config, BREAKOUT_FROM, RESOLVED_BY, attachments=AlertCharts(repo, everywhere=True)
+    )
+
+    first = bot_messages(discord_emu, ALERTS_CHANNEL_ID)[0]
+    [chart] = first.attachments
+    cascade = repo.events(rule_id="btc-liquidations", limit=1, newest_first=False)[0]
+    assert chart.filename == f"alert-{cascade.id}.png" and chart.data.startswith(b"\x89PNG")
+    # Edited when the cascade and the squeeze ended, it still shows the chart inside its embed.
+    assert first.edits == 1 and "ended after 1h" in first.embeds[0]["description"]
+    assert first.embeds[0]["image"]["url"] == chart.url
