@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
-from bot.charts import Theme, render_chart
+from bot.chart_spec import Theme
 from bot.config import Config, ConfigError, RuleSpec, parse_rule
 from bot.engine import Target
 from bot.errors import UserError
@@ -336,4 +336,6 @@ def _chart(
         # The alerts are the answer; a chart that cannot be drawn (no candles in the window) is not fatal.
         log.info("no chart for the backtest of %s: %s", row.id, exc)
         return None
+    from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
     return render_chart(spec)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.charts import (
+from bot.chart_spec import (
     LINE_THRESHOLD,
     AlertMarker,
     ChartSpec,
@@ -25,7 +25,6 @@ from bot.charts import (
     LiquidationBar,
     MarkerDirection,
     Theme,
-    render_chart,
 )
 from bot.errors import UserError
 from detectors.base import Bar, short_symbol
@@ -327,4 +326,6 @@ def event_chart_spec(
 
 def render_event_chart(repo: Repo, event: AlertEventRow, *, theme: Theme = "dark") -> bytes:
     """Render the chart of the moments before an alert as PNG bytes (for the alert's embed)."""
+    from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
     return render_chart(event_chart_spec(repo, event, theme=theme))

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.backtest import BacktestAlert, BacktestLimits, BacktestResult, RuleInput, backtest
 from bot.chart_data import utc_text
-from bot.charts import PALETTES
+from bot.chart_spec import PALETTES
 from bot.cli_common import check_writable, open_existing, scenario_data_repo, time_option, write_output
 from bot.config import RuleSpec, load_config
 from bot.errors import UserError

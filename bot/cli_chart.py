@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
-from bot.charts import PALETTES, render_chart
+from bot.chart_spec import PALETTES
 from bot.cli_common import (
     DAY_MS,
     check_writable,
@@ -47,6 +47,8 @@ def cmd_chart(args: argparse.Namespace) -> int:
             # The levels of the file being edited, even before its rules have run against this database.
             rules = [rule_row_from_spec(spec, config, 0) for spec in config.rule_specs()]
         spec = chart_spec_from_repo(repo, symbol, args.interval, start, end, rules, theme=args.theme)
+        from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
         png = render_chart(spec)
     write_output(args.out, png)
     marked = len(spec.markers)

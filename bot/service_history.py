@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.chart_data import chart_spec_from_repo
-from bot.charts import ChartSpec, Theme
+from bot.chart_spec import ChartSpec, Theme
 from bot.errors import UserError
 from bot.parsing import echo, format_duration
 from bot.routing import AlertRouter

@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from bot.chart_data import chart_spec_from_repo
-from bot.charts import ChartSpec
+from bot.chart_spec import ChartSpec
 from bot.digests.content import Digest, from_payload
 from bot.digests.service import DigestView
 from bot.digests.text import sections, status, title

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.backtest import BacktestAlert
-from bot.charts import ChartSpec
+from bot.chart_spec import ChartSpec
 from bot.discord import render
 from bot.discord.render import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, ts
 from bot.parsing import format_duration

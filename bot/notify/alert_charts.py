@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.chart_data import event_chart_spec
-from bot.charts import Theme, render_chart
+from bot.chart_spec import Theme
 from bot.errors import UserError
 from bot.service import CHART_ALERTS
 from detectors.base import MARKET_SYMBOL
@@ -85,6 +85,8 @@ class AlertCharts:
             return None
         async with self._slots:
             try:
+                from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
                 png = await asyncio.to_thread(render_chart, spec)
             except Exception:
                 log.exception("drawing the chart of alert %d failed; posting it without", event.id)

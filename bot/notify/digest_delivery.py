@@ -10,7 +10,6 @@ from typing import Any
 
 import discord
 
-from bot.charts import render_chart
 from bot.digests.content import from_payload
 from bot.discord.digest_render import CHART_FILE, digest_chart_spec, digest_embed
 from bot.service import BROKEN_PREFIX
@@ -30,6 +29,8 @@ async def digest_message(repo: Repo, payload: dict[str, Any]) -> tuple[discord.E
         return embed, []
     try:
         # matplotlib takes a noticeable fraction of a second: keep the event loop (the gateway) free.
+        from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
         png = await asyncio.to_thread(render_chart, spec)
     except Exception:
         log.exception("digest %s: the chart could not be drawn; posting without it", payload.get("digest_id"))

@@ -11,7 +11,6 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.charts import render_chart
 from bot.discord.render_history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import ChartWindow, guild_scope
@@ -53,6 +52,8 @@ class ChartCog(commands.Cog, name="Charts"):
         await interaction.response.defer(thinking=True)
         spec = self.history.chart(symbol, interval, window, scope=guild_scope(interaction))
         # matplotlib (Agg) is CPU-bound: render in a worker thread so the bot keeps answering meanwhile.
+        from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
         png = await asyncio.to_thread(render_chart, spec)
         filename = chart_filename(spec.symbol, spec.interval)
         await interaction.followup.send(
