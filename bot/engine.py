@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.config import EngineConfig
+from bot.quiet import QuietRules
 from bot.rules import ActiveRule, instantiate
-from detectors.base import MARKET_SYMBOL, SEVERITIES, Signal
+from detectors.base import MARKET_SYMBOL, SEVERITIES, Quiet, Signal
 from detectors.history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
@@ -116,6 +118,12 @@ class Engine:
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
         self._failing: set[str] = set()
+        # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
+        self._quiet = QuietRules(history)
+        self._due_rules: list[ActiveRule] | None = None  # rules awake, in evaluation order
+        self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
+        self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
+        self._silences_at = 0
         self.fired = 0
         self.silenced = 0
         self.resolved = 0
@@ -132,9 +140,11 @@ class Engine:
         for state in self.repo.alert_states(include_resolved=True):
             self._alerts.setdefault(state.rule_id, {})[state.dedupe_key] = state
         self._dirty.clear()
+        self._wake_all()
 
     def _activate(self, row: RuleRow) -> None:
         self._order = None
+        self._wake_all()
         try:
             self._rules[row.id] = ActiveRule(row, instantiate(row))
         except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
@@ -144,6 +154,7 @@ class Engine:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._rules.pop(rule_id, None)
         self._order = None
+        self._wake_all()
         row = self.repo.rule(rule_id)
         if row is None:
             self._detector_state.pop(rule_id, None)
@@ -188,11 +199,14 @@ class Engine:
         Each rule is evaluated at most once per ``now``; ticks at or before a rule's last evaluation are
         skipped, which is what makes a restarted replay resume instead of repeating.
         """
+        due = self._due(now, symbols)
         wanted = None if symbols is None else set(symbols)
         recorded: list[RecordedEvent] = []
-        silences: list[SilenceRow] | None = None
-        with self.repo.transaction():
-            for rule in self.rules():
+        self._silences = None
+        self._silences_at = now
+        self._tx = None
+        try:
+            for rule in due:
                 row = rule.row
                 market_wide = rule.detector.market_wide
                 if wanted is not None and not market_wide and row.symbol not in wanted:
@@ -217,12 +231,77 @@ class Engine:
                 self._failing.discard(row.id)
                 self._detector_state[row.id] = (state, now)
                 self._dirty.add(row.id)
-                if silences is None and (signals or self._alerts.get(row.id)):
-                    silences = self.repo.active_silences(now)
-                self._apply(rule, signals, now, silences or [], recorded)
+                alerts = self._alerts.get(row.id)
+                if signals or alerts:
+                    self._apply(rule, signals, now, recorded)
+                quiet = rule.detector.quiet(state, now)
+                if quiet is not None and row.id in self._rules and not _any_pending(self._alerts.get(row.id)):
+                    self._sleep(rule, quiet, now)
             if flush:
                 self.flush()
+        except BaseException as exc:
+            tx, self._tx = self._tx, None
+            if tx is not None:
+                tx.__exit__(type(exc), exc, exc.__traceback__)  # rolls back, and re-raises here
+            raise
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
         return recorded
+
+    def _active_silences(self) -> list[SilenceRow]:
+        """Return the silences active at this evaluation's time, read once, when an alert needs them."""
+        if self._silences is None:
+            self._silences = self.repo.active_silences(self._silences_at)
+        return self._silences
+
+    # --- quiet rules -------------------------------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        self._quiet.clear()
+        self._due_rules = None
+
+    def _due(self, now: int, symbols: Iterable[str] | None) -> list[ActiveRule]:
+        """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
+        quiet = self._quiet
+        if quiet.wake(now):
+            self._due_rules = None
+        if quiet.clocked:
+            self._advance_clocks(now, symbols)
+        if self._due_rules is None:
+            asleep = quiet.asleep
+            self._due_rules = [rule for rule in self.rules() if rule.row.id not in asleep]
+        return self._due_rules
+
+    def _advance_clocks(self, now: int, symbols: Iterable[str] | None) -> None:
+        """Move the time a quiet rule records in its state to ``now``, as its evaluation would have."""
+        wanted = None if symbols is None else set(symbols)
+        asleep = self._quiet.asleep
+        clocked = self._quiet.clocked
+        for rule_id, (generation, key) in list(clocked.items()):
+            if asleep.get(rule_id) != generation:
+                del clocked[rule_id]
+                continue
+            rule = self._rules[rule_id]
+            if wanted is not None and not rule.detector.market_wide and rule.row.symbol not in wanted:
+                continue  # the rule would not have been evaluated either
+            stored = self._detector_state[rule_id]
+            if stored[1] < now:
+                stored[0][key] = now
+                self._detector_state[rule_id] = (stored[0], now)
+                self._dirty.add(rule_id)
+
+    def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
+        """Put a rule to sleep while evaluating it again would change nothing."""
+        symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
+        if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
+            self._due_rules = None
+
+    def _begin(self) -> None:
+        """Open the evaluation's transaction at its first write: most evaluations write nothing."""
+        if self._tx is None:
+            self._tx = self.repo.transaction()
+            self._tx.__enter__()
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
@@ -240,7 +319,6 @@ class Engine:
         rule: ActiveRule,
         signals: list[Signal],
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
     ) -> None:
         row = rule.row
@@ -263,23 +341,27 @@ class Engine:
                     fire_count=state.fire_count if state else 0,
                     stateful=signal.stateful,
                 )
-                self.repo.save_alert_state(state)
+                self._save_alert_state(state)
             if state.status == "pending":
                 state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
                 if self._ready(row, state, signal, now):
-                    state = self._fire(rule, state, signal, now, silences, recorded)
+                    state = self._fire(rule, state, signal, now, recorded)
                     if not row.repeat:
                         self._disable(row, "fired once (one-shot rule)", now)
-                self.repo.save_alert_state(state)
+                self._save_alert_state(state)
             alerts[key] = state
         for key, state in list(alerts.items()):
             if key in active or state.status == "resolved":
                 continue
             if state.status == "firing":
-                self._resolve(rule, state, now, silences, recorded)
+                self._resolve(rule, state, now, recorded)
             state = replace(state, status="resolved", since=now)
-            self.repo.save_alert_state(state)
+            self._save_alert_state(state)
             alerts[key] = state
+
+    def _save_alert_state(self, state: AlertStateRow) -> None:
+        self._begin()
+        self.repo.save_alert_state(state)
 
     def _ready(self, row: RuleRow, state: AlertStateRow, signal: Signal, now: int) -> bool:
         if now - state.since < row.pending_s * 1000:
@@ -292,10 +374,9 @@ class Engine:
                 return False  # held back until the feed is fresh again; the watchdog reports the feed
         return True
 
-    def _targets(
-        self, row: RuleRow, severity: str, silences: list[SilenceRow]
-    ) -> tuple[list[Target], int | None]:
+    def _targets(self, row: RuleRow, severity: str) -> tuple[list[Target], int | None]:
         targets = self.router.targets(row, severity)
+        silences = self._active_silences()
         kept: list[Target] = []
         silenced_by: int | None = None
         for target in targets:
@@ -314,12 +395,12 @@ class Engine:
         state: AlertStateRow,
         signal: Signal,
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
     ) -> AlertStateRow:
+        self._begin()
         row = rule.row
         late = now - signal.at > self.late_after_ms
-        targets, silenced_by = self._targets(row, signal.severity, silences)
+        targets, silenced_by = self._targets(row, signal.severity)
         parent = self._inhibiting_event(row)
         parent_targets = self.repo.outbox_targets(parent) if parent is not None else set()
         folded = {(t.sink, t.address) for t in targets} & parent_targets
@@ -386,9 +467,9 @@ class Engine:
         rule: ActiveRule,
         state: AlertStateRow,
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
     ) -> None:
+        self._begin()
         row = rule.row
         fired = self.repo.event(state.last_event_id) if state.last_event_id is not None else None
         if fired is None:
@@ -396,7 +477,7 @@ class Engine:
         duration_s = max(0, (now - (state.fired_at or now)) // 1000)
         values = {**fired.values, "duration_s": duration_s, "fired_event_id": fired.id}
         title = f"Ended: {fired.title}"
-        targets, silenced_by = self._targets(row, fired.severity, silences) if state.stateful else ([], None)
+        targets, silenced_by = self._targets(row, fired.severity) if state.stateful else ([], None)
         event_id = self.repo.insert_event(
             dedupe_key=state.dedupe_key,
             rule_id=row.id,
@@ -472,9 +553,12 @@ class Engine:
         return best[1] if best else None
 
     def _disable(self, row: RuleRow, reason: str, now: int) -> None:
+        self._begin()
         self.repo.set_rule_enabled(row.id, False, reason, now)
         self._rules.pop(row.id, None)
         self._order = None
+        self._quiet.forget(row.id)
+        self._due_rules = None
         log.info("rule %s disabled: %s", row.id, reason)
 
 
@@ -498,6 +582,13 @@ def make_engine(
         stale_kinds=stale_kinds,
         inhibition=inhibition,
     )
+
+
+def _any_pending(alerts: Mapping[str, AlertStateRow] | None) -> bool:
+    # A pending alert is counted and may fire as time passes (pending period, cooldown): not quiet.
+    if not alerts:
+        return False
+    return any(state.status == "pending" for state in alerts.values())
 
 
 def _rule_snapshot(row: RuleRow) -> dict[str, Any]:

@@ -117,7 +117,7 @@ async def run_replay(
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
     clock = SimulatedClock(first_tick)
     history = MarketHistory()
-    ingest = Ingest(repo, history)
+    ingest = Ingest(repo, history, defer_writes=True)
     sync_config_rules(repo, config, first_tick)
     engine = make_engine(config.engine, repo, history, router_factory(repo))
     engine.load()
@@ -143,6 +143,7 @@ async def run_replay(
                         break  # commit now so the alert is delivered promptly
                 if time.monotonic() - last_commit >= COMMIT_EVERY_SECONDS:
                     break
+            ingest.flush()
             engine.flush()
         last_commit = time.monotonic()
         await dispatcher.run_once()

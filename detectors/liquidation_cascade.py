@@ -12,12 +12,13 @@ from detectors.base import (
     Detector,
     DetectorSettings,
     LiquidationWindow,
+    Quiet,
     Signal,
     Snapshot,
     format_usd,
     short_symbol,
 )
-from detectors.latch import edge, latched_signals
+from detectors.latch import edge, latched_signals, latches_settled
 from detectors.text import HOUR_MS, MINUTE_MS, format_window
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
@@ -85,6 +86,17 @@ class LiquidationCascade(Detector):
         state["now"] = now
         return latched_signals(self, state)
 
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return quiet until the next minute, unless liquidations of the symbol change.
+
+        The window ends now but starts at a whole minute, and liquidations are kept in minute buckets: until
+        the next minute begins, the same rows give the same sums, so evaluating changes nothing but
+        ``state["now"]``, which the engine keeps current.
+        """
+        if state.get("now") != now or not latches_settled(state):
+            return None
+        return Quiet(until=now - now % MINUTE_MS + MINUTE_MS, unchanged=("liquidations",), now_key="now")
+
     def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
         s = self.settings
         assert isinstance(s, LiquidationCascadeSettings)
@@ -96,17 +108,25 @@ class LiquidationCascade(Detector):
         current = snapshot.liquidations(start, end)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
-        before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+        before: LiquidationWindow | None = None
         scale = s.window_minutes * MINUTE_MS / (s.baseline_hours * HOUR_MS)
         for side in SIDES:
             if s.side not in ("either", side):
                 continue
             usd = current.long_usd if side == "long" else current.short_usd
-            baseline = (before.long_usd if side == "long" else before.short_usd) * scale
+            baseline = 0.0
+            active = False
+            if usd >= s.min_usd:
+                # The baseline (a day of minute buckets) only matters once the window is over min_usd:
+                # summing it at every evaluation was most of a year's replay (bench.replay, py-spy).
+                if before is None:
+                    before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+                baseline = (before.long_usd if side == "long" else before.short_usd) * scale
+                active = usd >= s.multiple * baseline
             edge(
                 state,
                 side,
-                active=usd >= s.min_usd and usd >= s.multiple * baseline,
+                active=active,
                 rearm=usd < s.min_usd * s.calm_ratio,
                 build=partial(self._payload, side, usd, baseline, current, start, end),
                 learn=learn,
