@@ -120,7 +120,10 @@ class Engine:
         self._failing: set[str] = set()
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
-        self._due_rules: list[ActiveRule] | None = None  # rules awake, in evaluation order
+        self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
+        self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
+        self._position: dict[str, int] = {}  # rule id -> place in evaluation order
+        self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
         self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
         self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
         self._silences_at = 0
@@ -137,8 +140,11 @@ class Engine:
             self._activate(row)
         self._detector_state = self.repo.all_detector_states()
         self._alerts = {}
+        self._open_alerts = set()
         for state in self.repo.alert_states(include_resolved=True):
             self._alerts.setdefault(state.rule_id, {})[state.dedupe_key] = state
+            if state.status != "resolved":
+                self._open_alerts.add(state.rule_id)
         self._dirty.clear()
         self._wake_all()
 
@@ -169,6 +175,9 @@ class Engine:
         self._alerts[rule_id] = {
             s.dedupe_key: s for s in self.repo.alert_states(rule_id, include_resolved=True)
         }
+        self._open_alerts.discard(rule_id)
+        if any(s.status != "resolved" for s in self._alerts[rule_id].values()):
+            self._open_alerts.add(rule_id)
 
     def rules(self) -> list[ActiveRule]:
         """Return the rules being evaluated, in evaluation order."""
@@ -231,11 +240,14 @@ class Engine:
                 self._failing.discard(row.id)
                 self._detector_state[row.id] = (state, now)
                 self._dirty.add(row.id)
-                alerts = self._alerts.get(row.id)
-                if signals or alerts:
+                # Without signals and without an open alert there is nothing to apply.
+                pending = (
                     self._apply(rule, signals, now, recorded)
+                    if signals or row.id in self._open_alerts
+                    else False
+                )
                 quiet = rule.detector.quiet(state, now)
-                if quiet is not None and row.id in self._rules and not _any_pending(self._alerts.get(row.id)):
+                if quiet is not None and not pending and row.id in self._rules:
                     self._sleep(rule, quiet, now)
             if flush:
                 self.flush()
@@ -259,18 +271,26 @@ class Engine:
 
     def _wake_all(self) -> None:
         self._quiet.clear()
+        self._awake = None
         self._due_rules = None
 
     def _due(self, now: int, symbols: Iterable[str] | None) -> list[ActiveRule]:
         """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
         quiet = self._quiet
-        if quiet.wake(now):
-            self._due_rules = None
+        woken = quiet.wake(now)
         if quiet.clocked:
             self._advance_clocks(now, symbols)
+        if self._awake is None:
+            order = self.rules()
+            self._position = {rule.row.id: i for i, rule in enumerate(order)}
+            self._awake = {rule.row.id for rule in order if rule.row.id not in quiet.asleep}
+            self._due_rules = None
+        if woken:
+            self._awake.update(woken)
+            self._due_rules = None
         if self._due_rules is None:
-            asleep = quiet.asleep
-            self._due_rules = [rule for rule in self.rules() if rule.row.id not in asleep]
+            position, rules = self._position, self._rules
+            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
         return self._due_rules
 
     def _advance_clocks(self, now: int, symbols: Iterable[str] | None) -> None:
@@ -295,6 +315,8 @@ class Engine:
         """Put a rule to sleep while evaluating it again would change nothing."""
         symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
         if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
+            if self._awake is not None:
+                self._awake.discard(rule.row.id)
             self._due_rules = None
 
     def _begin(self) -> None:
@@ -320,10 +342,12 @@ class Engine:
         signals: list[Signal],
         now: int,
         recorded: list[RecordedEvent],
-    ) -> None:
+    ) -> bool:
+        """Move the rule's alerts to the signals; return True when one of them is left pending."""
         row = rule.row
         alerts = self._alerts.setdefault(row.id, {})
         active: set[str] = set()
+        pending = False
         for signal in signals:
             key = f"{row.id}:{signal.key}" if signal.key else row.id
             active.add(key)
@@ -350,6 +374,8 @@ class Engine:
                         self._disable(row, "fired once (one-shot rule)", now)
                 self._save_alert_state(state)
             alerts[key] = state
+            # A pending alert is counted and may fire as time passes (pending period, cooldown).
+            pending = pending or state.status == "pending"
         for key, state in list(alerts.items()):
             if key in active or state.status == "resolved":
                 continue
@@ -358,6 +384,12 @@ class Engine:
             state = replace(state, status="resolved", since=now)
             self._save_alert_state(state)
             alerts[key] = state
+        # Every alert not active now is resolved; the active ones are pending or firing.
+        if active:
+            self._open_alerts.add(row.id)
+        else:
+            self._open_alerts.discard(row.id)
+        return pending
 
     def _save_alert_state(self, state: AlertStateRow) -> None:
         self._begin()
@@ -558,6 +590,7 @@ class Engine:
         self._rules.pop(row.id, None)
         self._order = None
         self._quiet.forget(row.id)
+        self._awake = None
         self._due_rules = None
         log.info("rule %s disabled: %s", row.id, reason)
 
@@ -582,13 +615,6 @@ def make_engine(
         stale_kinds=stale_kinds,
         inhibition=inhibition,
     )
-
-
-def _any_pending(alerts: Mapping[str, AlertStateRow] | None) -> bool:
-    # A pending alert is counted and may fire as time passes (pending period, cooldown): not quiet.
-    if not alerts:
-        return False
-    return any(state.status == "pending" for state in alerts.values())
 
 
 def _rule_snapshot(row: RuleRow) -> dict[str, Any]:

@@ -48,29 +48,28 @@ class QuietRules:
         """Wake one rule (it was disabled)."""
         self.asleep.pop(rule_id, None)
 
-    def wake(self, now: int) -> bool:
-        """Wake the rules whose time came or whose data changed by ``now``; return True if any woke."""
+    def wake(self, now: int) -> list[str]:
+        """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
         asleep = self.asleep
-        woke = False
+        woke: list[str] = []
         timers = self._timers
         while timers and timers[0][0] <= now:
             _, generation, rule_id = heapq.heappop(timers)
             if asleep.get(rule_id) == generation:
                 del asleep[rule_id]
-                woke = True
-        for key, watch in list(self._watches.items()):
+                woke.append(rule_id)
+        for watch in self._watches.values():
             changes = watch.mark[0]
             if changes == watch.checked:
                 continue  # watchers registered since the last check saw this count too
             watch.checked = changes
-            for rule_id, (generation, seen) in list(watch.rules.items()):
+            rules = watch.rules
+            for rule_id, (generation, seen) in list(rules.items()):
                 if asleep.get(rule_id) != generation:
-                    del watch.rules[rule_id]  # from an older sleep
+                    del rules[rule_id]  # from an older sleep
                 elif seen != changes:
-                    del watch.rules[rule_id], asleep[rule_id]
-                    woke = True
-            if not watch.rules:
-                del self._watches[key]
+                    del rules[rule_id], asleep[rule_id]
+                    woke.append(rule_id)
         return woke
 
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:

@@ -62,6 +62,7 @@ class LiquidationCascade(Detector):
     )
     Settings: ClassVar[type[DetectorSettings]] = LiquidationCascadeSettings
     uses: ClassVar[tuple[str, ...]] = ("liquidations",)
+    _last_window: tuple[int, float, float] | None = None  # (end, long USD, short USD) of the last window
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Evaluate the window ending now (and the windows missed during an outage); return the cascades."""
@@ -95,6 +96,13 @@ class LiquidationCascade(Detector):
         """
         if state.get("now") != now or not latches_settled(state):
             return None
+        s = self.settings
+        assert isinstance(s, LiquidationCascadeSettings)
+        last = self._last_window
+        if not state.get("off") and last is not None and last[0] == now and max(last[1], last[2]) < s.min_usd:
+            # Every side armed and under min_usd: as time passes without new rows the window only loses
+            # buckets, so nothing can fire (and nothing waits to re-arm) until liquidations change.
+            return Quiet(unchanged=("liquidations",), now_key="now")
         return Quiet(until=now - now % MINUTE_MS + MINUTE_MS, unchanged=("liquidations",), now_key="now")
 
     def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
@@ -106,6 +114,8 @@ class LiquidationCascade(Detector):
         # funding settlement, lost the 15:00 hour).
         start = end - end % MINUTE_MS - s.window_minutes * MINUTE_MS
         current = snapshot.liquidations(start, end)
+        # Kept on the instance, not in the persisted state: only quiet() reads it, for this very evaluation.
+        self._last_window = (end, current.long_usd, current.short_usd)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
         before: LiquidationWindow | None = None
