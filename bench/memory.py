@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, machine, parser, peak_rss_mb, report
+from feeds.ingest import RECENT_LIQUIDATION_KEYS
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -187,8 +188,9 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
         loaded = len(engine.rules())
         assert service.symbols, "service constructed"
         peak = peak_rss_mb()
+        keys = ingest.remembered_liquidations
         repo.close()
-    return {"baseline_mb": baseline, "peak_mb": peak, "rows": rows, "rules": loaded}
+    return {"baseline_mb": baseline, "peak_mb": peak, "rows": rows, "rules": loaded, "keys": keys}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
             note=f"{result['rows']:,.0f} synthetic rows in history and database",
         ),
         Figure("  import-only baseline", result["baseline_mb"], "MB"),
+        Figure(
+            "  liquidation keys remembered to drop repeats",
+            result["keys"],
+            "keys",
+            note=f"a busy live bot holds up to {RECENT_LIQUIDATION_KEYS:,} (about 110 bytes each)",
+        ),
         Figure("  peak / import-only baseline", result["peak_mb"] / result["baseline_mb"], "x"),
     ]
     print(f"machine: {machine()}")
