@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_backtest, cli_chart, cli_db, cli_health, cli_replay, cli_run
+from bot import cli_backtest, cli_chart, cli_db, cli_digest, cli_health, cli_replay, cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_replay.add_parser(sub)
     cli_chart.add_parser(sub)
     cli_backtest.add_parser(sub)
+    cli_digest.add_parser(sub)
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to check")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 
 from bot.config import load_config, load_secrets
 from bot.errors import UserError
@@ -16,10 +18,17 @@ NO_TOKEN_HELP = (
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Start the live bot."""
+    """Start the live bot and serve until SIGTERM/SIGINT."""
     config = load_config(args.config)
     secrets = load_secrets()
-    token = None if args.no_discord or not config.discord.enabled else secrets.token()
-    if token is None and not args.no_discord and config.discord.enabled:
-        raise UserError(NO_TOKEN_HELP)
-    raise UserError("live mode is not available in this build yet; use `tripwire replay`")
+    token = None
+    if not args.no_discord and config.discord.enabled:
+        token = secrets.token()
+        if token is None:
+            raise UserError(NO_TOKEN_HELP)
+    # Imported here so `tripwire --help` and the other commands do not pay for discord.py and aiohttp.
+    from bot.app import App
+
+    console = sys.stdout if (args.no_discord or args.console or not config.discord.enabled) else None
+    app = App(config, secrets, token=token, console=console)
+    return asyncio.run(app.run())

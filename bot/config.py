@@ -85,6 +85,9 @@ class BinanceSpotFeedConfig(FeedConfig):
     backfill_days: float = Field(7.0, ge=0, le=30)
     # Where to get candles when Binance answers HTTP 451 (restricted location).
     fallback: Literal["coinbase", "kraken", "none"] = "coinbase"
+    # Request weight the bot lets itself use per minute (X-MBX-USED-WEIGHT-1M); Binance allows 6,000 per
+    # IP and bans (HTTP 418) an IP that keeps going after a 429, so leave room for other clients.
+    max_weight_per_minute: int = Field(5000, ge=10, le=6000)
 
 
 class CoinbaseFeedConfig(FeedConfig):
@@ -108,6 +111,8 @@ class BinanceFuturesFeedConfig(FeedConfig):
     funding_poll_seconds: float = Field(60.0, ge=10, le=3600)
     open_interest_poll_seconds: float = Field(60.0, ge=10, le=3600)
     backfill_days: float = Field(7.0, ge=0, le=30)
+    # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
+    max_weight_per_minute: int = Field(2000, ge=10, le=2400)
 
 
 class BybitFeedConfig(FeedConfig):
@@ -189,6 +194,12 @@ class DiscordConfig(StrictModel):
     max_rules_per_guild: int = Field(200, ge=1, le=5000)
     # Show one symbol's price in the bot's presence (updated at most once a minute).
     presence_symbol: str | None = None
+    # Scheduled digests (/digest set) one server may have.
+    max_digests_per_guild: int = Field(10, ge=1, le=100)
+    # Ask for the privileged Server Members intent (enable it in the Developer Portal first) to pause a
+    # member's personal alerts the moment they leave a server; without it they are paused when their next
+    # alert finds them gone.
+    members_intent: bool = False
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None

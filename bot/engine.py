@@ -105,8 +105,11 @@ class Engine:
         late_after_ms: int = 300_000,
         stale_kinds: Callable[[str], set[str]] | None = None,
         inhibition: Inhibition | None = None,
+        report_before_creation: bool = False,
     ) -> None:
         self.repo = repo
+        # Live: events older than the rule are not news. Replays and backtests play history on purpose.
+        self.report_before_creation = report_before_creation
         self.history = history
         self.router = router
         self.late_after_ms = late_after_ms
@@ -349,6 +352,11 @@ class Engine:
         active: set[str] = set()
         pending = False
         for signal in signals:
+            if signal.at < row.created_at and not self.report_before_creation:
+                # Something that happened before the rule existed (history a fresh install backfills, or
+                # data that arrived late) is not news to report; catch-up after downtime still reports
+                # what happened while the bot was down, because the rule existed then.
+                continue
             key = f"{row.id}:{signal.key}" if signal.key else row.id
             active.add(key)
             state = alerts.get(key)
@@ -602,8 +610,9 @@ def make_engine(
     router: Router,
     *,
     stale_kinds: Callable[[str], set[str]] | None = None,
+    report_before_creation: bool = False,
 ) -> Engine:
-    """Build an Engine from the ``[engine]`` config section."""
+    """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays)."""
     inhibition = None
     if config.inhibit_lesser_alerts:
         inhibition = Inhibition(frozenset(config.inhibitors), frozenset(config.inhibited))
@@ -614,6 +623,7 @@ def make_engine(
         late_after_ms=int(config.late_after_seconds * 1000),
         stale_kinds=stale_kinds,
         inhibition=inhibition,
+        report_before_creation=report_before_creation,
     )
 
 
@@ -628,6 +638,9 @@ def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
         "repeat": row.repeat,
         "cooldown_s": row.cooldown_s,
         "pending_s": row.pending_s,
+        # Whose personal alert this was: /privacy deletes its history, digests leave it out.
+        "owner_id": row.owner_id,
+        "deliver": row.deliver,
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from bot.errors import UserError
 
@@ -120,3 +121,41 @@ def symbol_matches(current: str, known: Sequence[str], limit: int = 25) -> list[
     starts = [s for s in known if s.startswith(typed)]
     contains = [s for s in known if typed in s and s not in starts]
     return (starts + contains)[:limit]
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ t]\d{2}:\d{2}(:\d{2})?)?(z|utc|[+-]\d{2}:?\d{2})?$")
+_ALERT_ID = re.compile(r"^(?:alert\s*)?#?\s*(\d{1,15})$")
+
+
+def parse_since(text: str, now_ms: int) -> int:
+    """Parse how far back to look, ``24h``/``7d`` (ago) or a UTC date/time (``2026-01-13 21:00``), into ms."""
+    raw = " ".join(text.strip().lower().split())
+    if _DATE.match(raw):
+        iso = raw.replace(" ", "T", 1).removesuffix("utc").replace("z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(iso)
+        except ValueError:
+            raise UserError(f"{echo(text)} is not a date that exists; write it as `2026-01-13`.") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        since = int(moment.timestamp() * 1000)
+    else:
+        try:
+            seconds = parse_duration(raw, what="time", minimum_s=1)
+        except UserError:
+            raise UserError(
+                f"I could not read {echo(text)} as a time. Write how long ago, like `24h` or `7d`, or a UTC "
+                "date, like `2026-01-13` or `2026-01-13 21:00`."
+            ) from None
+        since = now_ms - seconds * 1000
+    if since > now_ms:
+        raise UserError(f"{echo(text)} is in the future; `since` asks from when in the past.")
+    return since
+
+
+def parse_alert_id(text: str) -> int:
+    """Parse an alert number as /history shows it (``38`` or ``#38``)."""
+    match = _ALERT_ID.match(" ".join(str(text).strip().lower().split()))
+    if match is None or int(match.group(1)) == 0:
+        raise UserError(f"{echo(text)} is not an alert number; /history lists them (like `#38`).")
+    return int(match.group(1))

@@ -119,7 +119,7 @@ async def run_replay(
     history = MarketHistory()
     ingest = Ingest(repo, history, defer_writes=True)
     sync_config_rules(repo, config, first_tick)
-    engine = make_engine(config.engine, repo, history, router_factory(repo))
+    engine = make_engine(config.engine, repo, history, router_factory(repo), report_before_creation=True)
     engine.load()
     dispatcher = OutboxDispatcher(repo, sinks, clock)
     # Deliver whatever a previous, interrupted run of this replay had queued but not sent.

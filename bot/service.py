@@ -46,6 +46,8 @@ MAX_EXPIRY_S = 365 * 86_400
 BROKEN_PREFIX = "broken: "
 DMS_CLOSED_REASON = "paused: the member's DMs are closed"
 PAUSED_REASON = "paused by "
+# Key of a guild's settings (guild_settings.settings) that attaches a chart to its alerts.
+CHART_ALERTS = "chart_alerts"
 _RULE_ID = re.compile(RULE_ID_PATTERN)
 
 
@@ -293,6 +295,7 @@ class GuildSetupView:
     alert_channel_id: int | None
     ops_channel_id: int | None
     changed: bool
+    chart_alerts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,19 +627,10 @@ class Service:
                 return candidate
         raise RuntimeError("could not find a free rule id after 20 tries")
 
-    def add_rule(
-        self,
-        guild_id: int,
-        user_id: int,
-        detector: str,
-        symbol: str | None,
-        settings: Mapping[str, Any],
-        options: RuleOptions | None = None,
-        *,
-        is_admin: bool = False,
-    ) -> RuleView:
-        """Validate and store a new rule of ``detector`` in a guild, then hand it to the engine."""
-        options = options or RuleOptions()
+    def validate_rule(
+        self, detector: str, symbol: str | None, settings: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
         cls = self._detector(detector)
         if cls.market_wide:
             name = MARKET_SYMBOL
@@ -652,22 +646,39 @@ class Service:
             validated = cls.Settings.model_validate(dict(settings))
         except ValidationError as exc:
             raise settings_error(detector, exc) from None
+        return name, validated.model_dump(mode="json")
+
+    def check_delivery(self, options: RuleOptions, *, is_admin: bool) -> None:
+        """Refuse a channel alert to a member without Manage Server (their alerts come by DM)."""
         if options.deliver == "channel" and not is_admin:
-            raise UserError("Alerts in channels need the Manage Server permission.")
-        self._check_options(guild_id, options)
-        owned = self.repo.count_rules(guild_id=guild_id, owner_id=user_id)
-        if owned >= self.config.discord.max_rules_per_user:
             raise UserError(
-                f"You already have {owned} alerts here, the most one member may have "
-                f"({self.config.discord.max_rules_per_user}). Remove one with /alert remove first."
+                "Alerts in channels need the Manage Server permission; use `deliver: dm` to get this alert "
+                "by direct message."
             )
+
+    def add_rule(
+        self,
+        guild_id: int,
+        user_id: int,
+        detector: str,
+        symbol: str | None,
+        settings: Mapping[str, Any],
+        options: RuleOptions | None = None,
+        *,
+        is_admin: bool = False,
+    ) -> RuleView:
+        """Validate and store a new rule of ``detector`` in a guild, then hand it to the engine."""
+        options = options or RuleOptions()
+        name, stored_settings = self.validate_rule(detector, symbol, settings)
+        self.check_delivery(options, is_admin=is_admin)
+        self._check_options(guild_id, options)
+        self._check_user_quota(guild_id, user_id, options.deliver)
         total = self.repo.count_rules(guild_id=guild_id)
         if total >= self.config.discord.max_rules_per_guild:
             raise UserError(
                 f"This server already has {total} alerts, the most allowed "
                 f"({self.config.discord.max_rules_per_guild}). Remove one with /alert remove first."
             )
-        stored_settings = validated.model_dump(mode="json")
         for existing in self.repo.rules(guild_id=guild_id):
             if (
                 existing.detector == detector
@@ -704,7 +715,27 @@ class Service:
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
         return self._view(row, now)
 
+    def _check_user_quota(self, guild_id: int, user_id: int, deliver: str) -> None:
+        limit = self.config.discord.max_rules_per_user
+        if deliver == "dm":
+            # One inbox however many servers: personal alerts count across all of them.
+            personal = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            if personal >= limit:
+                raise UserError(
+                    f"You already have {personal} personal alerts, the most one member may have ({limit}). "
+                    "Remove one with /alert remove first."
+                )
+            return
+        owned = self.repo.count_rules(guild_id=guild_id, owner_id=user_id)
+        if owned >= limit:
+            raise UserError(
+                f"You already have {owned} alerts here, the most one member may have "
+                f"({limit}). Remove one with /alert remove first."
+            )
+
     def _check_options(self, guild_id: int, options: RuleOptions) -> None:
+        if options.deliver == "dm" and (options.channel_id is not None or options.role_id is not None):
+            raise UserError("An alert delivered by DM has no channel or role; leave those options out.")
         if options.note is not None and len(options.note) > MAX_NOTE_CHARS:
             raise UserError(
                 f"The note can be at most {MAX_NOTE_CHARS} characters ({len(options.note)} given)."
@@ -731,6 +762,12 @@ class Service:
             raise UserError(
                 f"Alert `{row.id}` belongs to someone else; only its owner or an admin can change it."
             )
+        if not is_admin and row.deliver != "dm":
+            # A member manages their personal alerts; the server's channel alerts need Manage Server, even
+            # the ones they created while they had it.
+            raise UserError(
+                f"Alert `{row.id}` posts in a channel; changing it needs the Manage Server permission."
+            )
         return row
 
     def list_rules(self, guild_id: int, user_id: int, *, is_admin: bool) -> list[RuleView]:
@@ -746,6 +783,8 @@ class Service:
         """Return (rule id, label) pairs for autocomplete, matching what was typed, at most 25."""
         typed = current.strip().lower()
         rows = self.repo.rules(guild_id=guild_id, owner_id=None if is_admin else user_id)
+        # What a member may change: their personal alerts (see _guild_rule).
+        rows = rows if is_admin else [r for r in rows if r.deliver == "dm"]
         found = [r for r in rows if typed in r.id or typed in r.symbol.lower()]
         return [(r.id, f"{r.id} · {r.symbol} {self._view(r, 0).summary}"[:100]) for r in found[:25]]
 
@@ -797,6 +836,14 @@ class Service:
         order = list(cls.Settings.model_fields) if cls is not None else []
         return dict(sorted(settings.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
+    def ordered_settings(self, detector: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a rule's settings in the order its detector declares them."""
+        return self._ordered(detector, settings)
+
+    def summarize(self, detector: str, settings: Mapping[str, Any]) -> str:
+        """Return a rule's settings compactly, leaving out its detector's defaults."""
+        return describe_settings(self._ordered(detector, settings), self._defaults(detector))
+
     def _summary(self, row: RuleRow) -> str:
         return describe_settings(self._ordered(row.detector, row.settings), self._defaults(row.detector))
 
@@ -847,15 +894,23 @@ class Service:
             current.alert_channel_id if current else None,
             current.ops_channel_id if current else None,
             changed=False,
+            chart_alerts=bool(current.settings.get(CHART_ALERTS)) if current else False,
         )
 
     def setup(
-        self, guild_id: int, alert_channel_id: int | None = None, ops_channel_id: int | None = None
+        self,
+        guild_id: int,
+        alert_channel_id: int | None = None,
+        ops_channel_id: int | None = None,
+        chart_alerts: bool | None = None,
     ) -> GuildSetupView:
-        """Set the guild's default alert channel and/or ops channel (None keeps the current one)."""
+        """Set the guild's default alert channel, ops channel and charts on alerts (None keeps each)."""
         current = self.repo.guild_settings(guild_id)
-        if alert_channel_id is None and ops_channel_id is None:
+        if alert_channel_id is None and ops_channel_id is None and chart_alerts is None:
             return self.guild_setup(guild_id)
+        settings = dict(current.settings) if current else {}
+        if chart_alerts is not None:
+            settings[CHART_ALERTS] = chart_alerts
         row = GuildSettingsRow(
             guild_id=guild_id,
             alert_channel_id=alert_channel_id
@@ -864,18 +919,25 @@ class Service:
             ops_channel_id=ops_channel_id
             if ops_channel_id is not None
             else (current.ops_channel_id if current else None),
-            settings=dict(current.settings) if current else {},
+            settings=settings,
             updated_at=self.now_ms(),
         )
         with self.repo.transaction():
             self.repo.save_guild_settings(row)
         log.info(
-            "guild %s set alert channel %s, ops channel %s",
+            "guild %s set alert channel %s, ops channel %s, charts on alerts %s",
             guild_id,
             row.alert_channel_id,
             row.ops_channel_id,
+            bool(settings.get(CHART_ALERTS)),
         )
-        return GuildSetupView(guild_id, row.alert_channel_id, row.ops_channel_id, changed=True)
+        return GuildSetupView(
+            guild_id,
+            row.alert_channel_id,
+            row.ops_channel_id,
+            changed=True,
+            chart_alerts=bool(settings.get(CHART_ALERTS)),
+        )
 
     def status(self, guild_id: int | None = None) -> StatusView:
         """Return feed health, the last alerts, version, uptime, database size and rule counts."""
@@ -908,6 +970,7 @@ class Service:
 
 __all__ = [
     "BROKEN_PREFIX",
+    "CHART_ALERTS",
     "DMS_CLOSED_REASON",
     "AlertSummary",
     "FearGreedSince",

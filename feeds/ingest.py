@@ -11,7 +11,7 @@ import logging
 import struct
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from detectors.history import (
     DEFAULT_RETENTION_MS,
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Listener(kind, symbols): kind is "candles", "liquidations", "funding", "open_interest" or "fear_greed".
 Listener = Callable[[str, frozenset[str]], None]
+# RowListener(rows): the liquidation events of one batch that were new (the live large-liquidation feed).
+RowListener = Callable[[Sequence[Liquidation]], None]
 
 # How many recent liquidation keys are remembered to drop repeats (a REST re-poll, a websocket replaying
 # its last frame after a reconnect) before they reach the in-memory totals. The database ignores repeats
@@ -54,6 +56,7 @@ class Ingest:
         self.history = history
         self.counts: Counter[str] = Counter()  # rows ingested per "kind:source", for /metrics
         self._listeners: list[Listener] = []
+        self._row_listeners: list[RowListener] = []
         self._recent_liquidations: set[bytes] = set()
         self._recent_order: deque[bytes] = deque()  # the same keys, oldest first
         self._key_names: dict[tuple[str, str, str], int] = {}  # (symbol, source, side) -> its number
@@ -90,6 +93,16 @@ class Ingest:
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(kind, symbols)`` after every batch that was stored."""
         self._listeners.append(listener)
+
+    def subscribe_rows(self, kind: Literal["liquidations"], listener: RowListener) -> None:
+        """Call ``listener(rows)`` with the new liquidation events of every stored batch (repeats dropped).
+
+        Only individual events reach it, never aggregated buckets (hourly totals are not "a liquidation").
+        It runs on the ingest path, so it must only take note of the rows and return.
+        """
+        if kind != "liquidations":
+            raise ValueError(f"rows of kind {kind!r} cannot be subscribed to; only 'liquidations'")
+        self._row_listeners.append(listener)
 
     def _notify(self, kind: str, symbols: frozenset[str]) -> None:
         for listener in self._listeners:
@@ -137,6 +150,11 @@ class Ingest:
         self.history.add_liquidations(fresh)
         self._count("liquidations", fresh)
         self._notify("liquidations", frozenset(r.symbol for r in fresh))
+        for listener in self._row_listeners:
+            try:
+                listener(fresh)
+            except Exception:
+                log.exception("liquidation row listener failed for %d rows", len(fresh))
         return len(fresh)
 
     def liquidation_buckets(self, rows: Sequence[Liquidation]) -> None:

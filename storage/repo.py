@@ -35,6 +35,8 @@ STATE_TABLES = (
     "outbox",
     "silences",
     "guild_settings",
+    "digests",
+    "member_notices",
 )
 
 
@@ -206,6 +208,63 @@ class GuildSettingsRow:
     updated_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class EventScope:
+    """The alert events one guild may see: its own rules' events and those of config rules routed to it."""
+
+    guild_id: int
+    # Config-file rule id -> the severities of its alerts that are routed to the guild (a route's
+    # min_severity can keep a guild's channel from getting a rule's info alerts).
+    routed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Delivery targets inside the guild ("channel:<id>"): an event queued for one of them was sent there.
+    targets: tuple[str, ...] = ()
+    # Rules whose alerts stay private even in the guild: other members' direct-message alerts.
+    hidden_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """A scheduled market digest of a guild, posted in one channel (see migration 0002 for the schedule)."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    minute_of_day: int
+    every_hours: int
+    weekdays: int
+    contents: tuple[str, ...]
+    last_slot_at: int
+    enabled: bool = True
+    status_reason: str | None = None
+    created_by: int | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberNoticeRow:
+    """Something to tell a member privately the next time they use a command."""
+
+    id: int
+    user_id: int
+    kind: str
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """What the database holds about one Discord user (what /privacy shows)."""
+
+    personal_rules: list[RuleRow]
+    created_rules: list[RuleRow]
+    personal_events: int
+    dm_deliveries: int
+    notices: int
+    digests_created: int
+    silences_created: int
+
+
 class RetentionPolicy(Protocol):
     """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
 
@@ -352,6 +411,30 @@ def _outbox(row: Sequence[Any]) -> OutboxRow:
         delivered_at=row[10],
         remote_id=row[11],
         error=row[12],
+    )
+
+
+_DIGEST_COLUMNS = (
+    "id, guild_id, channel_id, minute_of_day, every_hours, weekdays, contents, last_slot_at, enabled,"
+    " status_reason, created_by, created_at, updated_at"
+)
+
+
+def _digest(row: Sequence[Any]) -> DigestRow:
+    return DigestRow(
+        id=row[0],
+        guild_id=row[1],
+        channel_id=row[2],
+        minute_of_day=row[3],
+        every_hours=row[4],
+        weekdays=row[5],
+        contents=tuple(part for part in str(row[6]).split(",") if part),
+        last_slot_at=row[7],
+        enabled=bool(row[8]),
+        status_reason=row[9],
+        created_by=row[10],
+        created_at=row[11],
+        updated_at=row[12],
     )
 
 
@@ -756,6 +839,34 @@ class Repo:
             )
         ]
 
+    def newest_observations(
+        self, kind: str, symbol: str, since: int, until: int
+    ) -> list[tuple[str, str, int]]:
+        """Return (detail, source, newest time) per source of one kind of row with since <= time <= until.
+
+        ``kind`` is candles (detail: the interval; time: the newest open), liquidations (detail "events" or
+        "hourly"), funding, open_interest or fear_greed (symbol ignored).
+        """
+        queries = {
+            "candles": "SELECT interval, source, MAX(open_time) FROM candles WHERE symbol = :symbol"
+            " AND open_time >= :since AND open_time <= :until GROUP BY interval, source",
+            "liquidations": "SELECT 'events', source, MAX(ts) FROM liquidations WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source"
+            " UNION ALL SELECT 'hourly', source, MAX(hour) FROM liquidation_hourly WHERE symbol = :symbol"
+            " AND hour >= :since AND hour <= :until GROUP BY source",
+            "funding": "SELECT '', source, MAX(ts) FROM funding WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source",
+            "open_interest": "SELECT '', source, MAX(ts) FROM open_interest WHERE symbol = :symbol"
+            " AND ts >= :since AND ts <= :until GROUP BY source",
+            "fear_greed": "SELECT '', source, MAX(ts) FROM fear_greed"
+            " WHERE ts >= :since AND ts <= :until GROUP BY source",
+        }
+        sql = queries.get(kind)
+        if sql is None:
+            raise ValueError(f"unknown observation kind {kind!r}; use one of {', '.join(queries)}")
+        rows = self.conn.execute(sql, {"symbol": symbol, "since": since, "until": until})
+        return sorted((str(d), str(s), int(t)) for d, s, t in rows if t is not None)
+
     def latest_fear_greed(self) -> FearGreed | None:
         """Return the newest Fear & Greed row."""
         row = self.conn.execute(
@@ -1043,6 +1154,120 @@ class Repo:
             )
         ]
 
+    def _scope_clause(self, scope: EventScope) -> tuple[str, list[Any]]:
+        """Return a WHERE fragment (and its parameters) matching the events ``scope`` may see."""
+        params: list[Any] = [scope.guild_id]
+        # A config rule's event has no guild of its own: it is the guild's when the rule is routed there
+        # now, or when it was queued for delivery there (routes change; the outbox remembers).
+        shared: list[str] = []
+        by_severities: dict[tuple[str, ...], list[str]] = {}
+        for rule_id, severities in scope.routed.items():
+            if severities:
+                by_severities.setdefault(tuple(sorted(severities)), []).append(rule_id)
+        for severities, rule_ids in sorted(by_severities.items()):
+            shared.append(
+                f"(rule_id IN ({','.join('?' * len(rule_ids))})"
+                f" AND severity IN ({','.join('?' * len(severities))}))"
+            )
+            params += [*rule_ids, *severities]
+        delivered = "json_extract(payload, '$.guild_id') = ?"
+        params.append(scope.guild_id)
+        if scope.targets:
+            delivered = f"({delivered} OR target IN ({','.join('?' * len(scope.targets))}))"
+            params += list(scope.targets)
+        shared.append(f"id IN (SELECT event_id FROM outbox WHERE event_id IS NOT NULL AND {delivered})")
+        clause = f"(guild_id = ? OR (guild_id IS NULL AND ({' OR '.join(shared)})))"
+        if scope.hidden_rules:
+            clause += f" AND rule_id NOT IN ({','.join('?' * len(scope.hidden_rules))})"
+            params += list(scope.hidden_rules)
+        return clause, params
+
+    def _scoped_where(
+        self,
+        scope: EventScope,
+        symbol: str | None,
+        rule_id: str | None,
+        since: int | None,
+        until: int | None,
+        max_id: int | None,
+        state: str | None,
+    ) -> tuple[str, list[Any]]:
+        clause, params = self._scope_clause(scope)
+        clauses = [clause]
+        for column, value in (("symbol", symbol), ("rule_id", rule_id), ("state", state)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until)
+        if max_id is not None:
+            clauses.append("id <= ?")
+            params.append(max_id)
+        return " AND ".join(clauses), params
+
+    def scoped_events(
+        self,
+        scope: EventScope,
+        *,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_id: int | None = None,
+        state: str | None = "firing",
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[AlertEventRow]:
+        """Return the events a guild may see, newest first; ``max_id`` pins a list being paged through."""
+        where, params = self._scoped_where(scope, symbol, rule_id, since, until, max_id, state)
+        return [
+            _event(r)
+            for r in self.conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE {where}"
+                " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+        ]
+
+    def count_scoped_events(
+        self,
+        scope: EventScope,
+        *,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        max_id: int | None = None,
+        state: str | None = "firing",
+    ) -> tuple[int, int | None]:
+        """Return how many events ``scoped_events`` would list in all, and the newest id among them."""
+        where, params = self._scoped_where(scope, symbol, rule_id, since, until, max_id, state)
+        count, newest = self.conn.execute(
+            f"SELECT COUNT(*), MAX(id) FROM alert_events WHERE {where}", params
+        ).fetchone()
+        return int(count), int(newest) if newest is not None else None
+
+    def scoped_event(self, event_id: int, scope: EventScope) -> AlertEventRow | None:
+        """Return one event by id if the guild may see it, else None (whether or not it exists)."""
+        clause, params = self._scope_clause(scope)
+        row = self.conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE id = ? AND {clause}", [event_id, *params]
+        ).fetchone()
+        return _event(row) if row else None
+
+    def event_outbox(self, event_id: int) -> list[OutboxRow]:
+        """Return every delivery queued for an event (alerts, folds and resolve notices), oldest first."""
+        return [
+            _outbox(r)
+            for r in self.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? ORDER BY id", (event_id,)
+            )
+        ]
+
     # --- outbox ----------------------------------------------------------------------------------------
 
     def enqueue(
@@ -1258,6 +1483,202 @@ class Repo:
             " settings=excluded.settings, updated_at=excluded.updated_at",
             (row.guild_id, row.alert_channel_id, row.ops_channel_id, _dumps(row.settings), row.updated_at),
         )
+
+    # --- personal data, notices and digests (issue 9) ------------------------------------------------
+
+    def personal_event_ids(self, user_id: int) -> list[int]:
+        """Return the ids of the alert events of a member's personal (DM) rules, removed rules included."""
+        return [
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT id FROM alert_events WHERE rule_id IN"
+                " (SELECT id FROM rules WHERE owner_id = ? AND deliver = 'dm')"
+                " OR (json_extract(rule_json, '$.owner_id') = ?"
+                " AND json_extract(rule_json, '$.deliver') = 'dm')"
+                " OR id IN (SELECT event_id FROM outbox WHERE target = ? AND event_id IS NOT NULL)"
+                " ORDER BY id",
+                (user_id, user_id, f"user:{user_id}"),
+            )
+        ]
+
+    def member_data(self, user_id: int) -> MemberData:
+        """Return what is stored about a Discord user: their rules, alert history, DMs and other traces."""
+        owned = self.rules(owner_id=user_id)
+
+        def count(sql: str, *params: Any) -> int:
+            return int(self.conn.execute(sql, params).fetchone()[0])
+
+        return MemberData(
+            personal_rules=[r for r in owned if r.deliver == "dm"],
+            created_rules=[r for r in owned if r.deliver != "dm"],
+            personal_events=len(self.personal_event_ids(user_id)),
+            dm_deliveries=count("SELECT COUNT(*) FROM outbox WHERE target = ?", f"user:{user_id}"),
+            notices=count("SELECT COUNT(*) FROM member_notices WHERE user_id = ?", user_id),
+            digests_created=count("SELECT COUNT(*) FROM digests WHERE created_by = ?", user_id),
+            silences_created=count("SELECT COUNT(*) FROM silences WHERE created_by = ?", user_id),
+        )
+
+    def forget_member(self, user_id: int, replacement_reason: str) -> tuple[list[str], dict[str, int]]:
+        """Delete a user's personal rules, their history, DMs and notices; clear their id from the rest.
+
+        Server rules, digests and silences they created belong to the server and stay, without their id;
+        a pause reason naming them becomes ``replacement_reason``. Returns the removed rule ids and the
+        rows changed per kind. Run it inside ``transaction()``.
+        """
+        events = self.personal_event_ids(user_id)
+        target = f"user:{user_id}"
+        removed = [r.id for r in self.rules(owner_id=user_id) if r.deliver == "dm"]
+        counts: dict[str, int] = {}
+        marks = ",".join("?" * len(events))
+        outbox = self.conn.execute("DELETE FROM outbox WHERE target = ?", (target,)).rowcount
+        if events:
+            outbox += self.conn.execute(f"DELETE FROM outbox WHERE event_id IN ({marks})", events).rowcount
+            self.conn.execute(f"DELETE FROM alert_events WHERE id IN ({marks})", events)
+        counts["alert_events"] = len(events)
+        counts["outbox"] = outbox
+        counts["rules"] = self.conn.execute(
+            "DELETE FROM rules WHERE owner_id = ? AND deliver = 'dm'", (user_id,)
+        ).rowcount
+        counts["member_notices"] = self.conn.execute(
+            "DELETE FROM member_notices WHERE user_id = ?", (user_id,)
+        ).rowcount
+        counts["rules_unowned"] = self.conn.execute(
+            "UPDATE rules SET owner_id = NULL WHERE owner_id = ?", (user_id,)
+        ).rowcount
+        self.conn.execute(
+            "UPDATE rules SET status_reason = ? WHERE status_reason LIKE ?",
+            (replacement_reason, f"%<@{user_id}>%"),
+        )
+        counts["digests_unowned"] = self.conn.execute(
+            "UPDATE digests SET created_by = NULL WHERE created_by = ?", (user_id,)
+        ).rowcount
+        counts["silences_unowned"] = self.conn.execute(
+            "UPDATE silences SET created_by = NULL WHERE created_by = ?", (user_id,)
+        ).rowcount
+        return removed, counts
+
+    def save_notice(self, user_id: int, kind: str, text: str, now: int) -> None:
+        """Store (or replace) the notice of one kind owed to a member."""
+        self.conn.execute(
+            "INSERT INTO member_notices (user_id, kind, text, created_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (user_id, kind) DO UPDATE SET text = excluded.text,"
+            " created_at = excluded.created_at",
+            (user_id, kind, text, now),
+        )
+
+    def notices(self, user_id: int) -> list[MemberNoticeRow]:
+        """Return the notices owed to a member, oldest first."""
+        return [
+            MemberNoticeRow(*r)
+            for r in self.conn.execute(
+                "SELECT id, user_id, kind, text, created_at FROM member_notices WHERE user_id = ?"
+                " ORDER BY id",
+                (user_id,),
+            )
+        ]
+
+    def delete_notices(self, ids: Iterable[int]) -> int:
+        """Delete notices (once shown); return how many went."""
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        marks = ",".join("?" * len(wanted))
+        return self.conn.execute(f"DELETE FROM member_notices WHERE id IN ({marks})", wanted).rowcount
+
+    def channel_events(
+        self, guild_id: int | None, start: int, end: int, *, limit: int = 10
+    ) -> tuple[list[AlertEventRow], int]:
+        """Return the newest firing events in [start, end) posted for a guild (its channel rules and the
+        config file's rules; never members' personal alerts), and how many there were in all."""
+        where = (
+            "state = 'firing' AND at >= ? AND at < ? AND (guild_id = ? OR guild_id IS NULL)"
+            " AND COALESCE(json_extract(rule_json, '$.deliver'), 'channel') != 'dm'"
+            " AND rule_id NOT IN (SELECT id FROM rules WHERE deliver = 'dm')"
+        )
+        params: list[Any] = [start, end, guild_id]
+        total = int(
+            self.conn.execute(f"SELECT COUNT(*) FROM alert_events WHERE {where}", params).fetchone()[0]
+        )
+        rows = [
+            _event(r)
+            for r in self.conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events WHERE {where} ORDER BY at DESC, id DESC LIMIT ?",
+                [*params, limit],
+            )
+        ]
+        return rows, total
+
+    def save_digest(self, row: DigestRow) -> int:
+        """Insert a digest, or replace the one of the same channel (keeping its id); return the id."""
+        self.conn.execute(
+            "INSERT INTO digests (guild_id, channel_id, minute_of_day, every_hours, weekdays, contents,"
+            " last_slot_at, enabled, status_reason, created_by, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (guild_id, channel_id) DO UPDATE SET"
+            " minute_of_day = excluded.minute_of_day, every_hours = excluded.every_hours,"
+            " weekdays = excluded.weekdays, contents = excluded.contents,"
+            " last_slot_at = excluded.last_slot_at, enabled = excluded.enabled,"
+            " status_reason = excluded.status_reason, created_by = excluded.created_by,"
+            " updated_at = excluded.updated_at",
+            (
+                row.guild_id,
+                row.channel_id,
+                row.minute_of_day,
+                row.every_hours,
+                row.weekdays,
+                ",".join(row.contents),
+                row.last_slot_at,
+                int(row.enabled),
+                row.status_reason,
+                row.created_by,
+                row.created_at,
+                row.updated_at,
+            ),
+        )
+        found = self.conn.execute(
+            "SELECT id FROM digests WHERE guild_id = ? AND channel_id = ?", (row.guild_id, row.channel_id)
+        ).fetchone()
+        return int(found[0])
+
+    def digest(self, digest_id: int) -> DigestRow | None:
+        """Return one digest by id."""
+        row = self.conn.execute(
+            f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE id = ?", (digest_id,)
+        ).fetchone()
+        return _digest(row) if row else None
+
+    def digests(self, guild_id: int | None = None) -> list[DigestRow]:
+        """Return the digests of a guild (or of all guilds), in id order."""
+        if guild_id is None:
+            rows = self.conn.execute(f"SELECT {_DIGEST_COLUMNS} FROM digests ORDER BY id")
+        else:
+            rows = self.conn.execute(
+                f"SELECT {_DIGEST_COLUMNS} FROM digests WHERE guild_id = ? ORDER BY id", (guild_id,)
+            )
+        return [_digest(r) for r in rows]
+
+    def delete_digest(self, digest_id: int) -> bool:
+        """Delete a digest; return False when it does not exist."""
+        return self.conn.execute("DELETE FROM digests WHERE id = ?", (digest_id,)).rowcount > 0
+
+    def claim_digest_slot(self, digest_id: int, slot: int, now: int) -> bool:
+        """Record that the digest of ``slot`` is being queued; False when it (or a later one) already was.
+
+        The compare-and-set is what keeps a slot from being posted twice (a job firing while the catch-up
+        after a restart runs, or two processes on one database).
+        """
+        cur = self.conn.execute(
+            "UPDATE digests SET last_slot_at = ?, updated_at = ? WHERE id = ? AND last_slot_at < ?",
+            (slot, now, digest_id, slot),
+        )
+        return cur.rowcount > 0
+
+    def set_digest_enabled(self, digest_id: int, enabled: bool, reason: str | None, now: int) -> bool:
+        """Switch a digest on or off with a reason; return False when no such digest exists."""
+        cur = self.conn.execute(
+            "UPDATE digests SET enabled = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            (int(enabled), reason, now, digest_id),
+        )
+        return cur.rowcount > 0
 
     # --- statistics ----------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ This is how to try Tripwire against the local Discord emulator (``python -m test
 before ``tripwire run`` wires feeds, engine and Discord together: it loads the bundled January 2026 data
 into a database, connects the bot (slash commands answer from that data, as of ``--at``), delivers the
 outbox through the Discord sink, and with ``--replay-from`` plays the scenario so alerts of the rules
-created with ``/alert add`` (and the config's routed rules) are posted. The token and, for the emulator,
+created with ``/alert add`` (and the config's routed rules) are posted. Digests scheduled with ``/digest set``
+run as APScheduler jobs rebuilt from the database at start (a slot missed while it was down is posted once,
+late). The token and, for the emulator,
 ``TRIPWIRE_DISCORD_API_BASE``/``TRIPWIRE_DISCORD_GATEWAY_URL`` come from the environment.
 """
 
@@ -18,14 +20,20 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from importlib import resources
 from pathlib import Path
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from bot.config import ConfigError, load_config, load_secrets
+from bot.digests.jobs import DigestJobs
+from bot.digests.service import DigestService
 from bot.discord.client import TripwireBot
 from bot.engine import make_engine
 from bot.errors import UserError
 from bot.live import LiveEvaluator
+from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
 from bot.replay import run_replay
@@ -94,8 +102,31 @@ async def run(args: argparse.Namespace) -> int:
     )
     engine.load()
     service = Service(repo, engine, config, now_ms)
-    bot = TripwireBot(config, service, secrets=secrets)
-    sink = DiscordSink(bot, repo, engine, now_ms, ops_channel_id=config.discord.ops_channel_id)
+
+    def wake() -> None:
+        dispatcher.wake()
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    jobs = DigestJobs(
+        scheduler,
+        repo,
+        config.symbols,
+        now_ms,
+        late_after_ms=int(config.engine.late_after_seconds * 1000),
+        on_queued=wake,
+    )
+    digests = DigestService(
+        repo,
+        config.symbols,
+        now_ms,
+        max_per_guild=config.discord.max_digests_per_guild,
+        jobs=jobs,
+        on_queued=wake,
+    )
+    bot = TripwireBot(config, service, secrets=secrets, digests=digests)
+    sink = DiscordSink(
+        bot, repo, engine, now_ms, ops_channel_id=config.discord.ops_channel_id, attachments=AlertCharts(repo)
+    )
     dispatcher = OutboxDispatcher(repo, [sink], now_ms)
     evaluator = LiveEvaluator(
         engine,
@@ -125,6 +156,8 @@ async def run(args: argparse.Namespace) -> int:
                 )
                 print(f"replayed: {summary.fired} alerts fired, {summary.delivered} delivered", flush=True)
                 engine.load()  # the replay's engine moved the rules' state on
+            scheduler.start()
+            jobs.start()
             tasks = [
                 asyncio.create_task(dispatcher.run(stop), name="outbox"),
                 asyncio.create_task(evaluator.run(stop), name="evaluate"),
@@ -137,6 +170,8 @@ async def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await connection
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         db.conn.close()
     return 0
 

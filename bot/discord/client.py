@@ -1,12 +1,16 @@
 """The Discord bot: a ``commands.Bot`` built from the config and the service, with Tripwire's cogs.
 
-It asks for no privileged intent (slash commands need none), mentions nobody unless a message says
-otherwise (``AllowedMentions.none()``), syncs its commands to the configured guilds at start (instant) or
-globally (Discord takes up to an hour to show them), and can be pointed at the local Discord emulator.
+It asks for no privileged intent unless ``[discord] members_intent`` is set (slash commands need none;
+that one only lets personal alerts pause the moment their owner leaves a server), mentions nobody unless
+a message says otherwise (``AllowedMentions.none()``), syncs its commands to the configured guilds at
+start (instant) or globally (Discord takes up to an hour to show them), and can be pointed at the local
+Discord emulator. With ``[discord] presence_symbol`` its presence shows that symbol's price.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -18,10 +22,19 @@ import yarl
 from discord.ext import commands
 
 from bot.config import Config, Secrets
+from bot.digests.service import DigestService
 from bot.discord.cogs.admin import AdminCog
 from bot.discord.cogs.alerts import AlertCog
+from bot.discord.cogs.backtest import AlertTestCog
+from bot.discord.cogs.charts import ChartCog
+from bot.discord.cogs.digests import DigestCog
+from bot.discord.cogs.history import HistoryCog
+from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
-from bot.discord.errors import TripwireTree
+from bot.discord.cogs.privacy import NoticeTree, PrivacyCog
+from bot.discord.presence import PresenceTicker
+from bot.liqfeed_settings import LiqFeedService
+from bot.privacy import PrivacyService
 from bot.service import Service
 from detectors.base import Detector
 
@@ -60,10 +73,12 @@ class EndpointOverride:
             self._saved = None
 
 
-def bot_intents() -> discord.Intents:
-    """Return the intents Tripwire needs: guilds only (channels and roles for options; no privileged one)."""
+def bot_intents(*, members: bool = False) -> discord.Intents:
+    """Return the intents Tripwire needs: guilds (channels and roles for options), and the privileged
+    members intent only when asked for (to see members leave)."""
     intents = discord.Intents.none()
     intents.guilds = True
+    intents.members = members
     return intents
 
 
@@ -77,21 +92,38 @@ class TripwireBot(commands.Bot):
         *,
         secrets: Secrets | None = None,
         detectors: Mapping[str, type[Detector]] | None = None,
+        liqfeed: LiqFeedService | None = None,
         sync_commands: bool = True,
+        digests: DigestService | None = None,
+        privacy: PrivacyService | None = None,
         **options: Any,
     ) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=bot_intents(),
+            intents=bot_intents(members=config.discord.members_intent),
             help_command=None,
-            tree_cls=TripwireTree,
+            tree_cls=NoticeTree,
             **options,
         )
         self.config = config
         self.service = service
         self.detectors = detectors
+        # Without a running feed (liqfeed None) /liqfeed still stores settings; a feed started later
+        # reads them.
+        self.liqfeed = liqfeed or LiqFeedService(service.repo, config.symbols, service.now_ms)
         self.sync_commands = sync_commands
+        # Without a scheduler (tests, a front end alone) digests are stored and posted on request only.
+        self.digests = digests or DigestService(
+            service.repo,
+            config.symbols,
+            service.now_ms,
+            max_per_guild=config.discord.max_digests_per_guild,
+        )
+        self.privacy = privacy or PrivacyService(service.repo, service.engine, service.now_ms)
+        symbol = config.discord.presence_symbol
+        self.presence = PresenceTicker(self, service, symbol) if symbol else None
+        self._presence_task: asyncio.Task[None] | None = None
         discord_config = config.discord
         self.endpoints = EndpointOverride(
             discord_config.api_base or (secrets.discord_api_base if secrets else None),
@@ -102,8 +134,20 @@ class TripwireBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Add the cogs and sync the slash commands."""
         await self.add_cog(MarketCog(self.service))
-        await self.add_cog(AlertCog(self.service, self.detectors))
+        alerts = AlertCog(self.service, self.detectors)
+        # /alert test lives inside /alert: its group is added before the /alert group is registered.
+        tests = AlertTestCog(self.service, alerts, self.detectors)
+        await self.add_cog(alerts)
+        await self.add_cog(tests)
         await self.add_cog(AdminCog(self.service))
+        await self.add_cog(LiqFeedCog(self.liqfeed))
+        await self.add_cog(LiqPriceCog(self.service))
+        await self.add_cog(HistoryCog(self.service))
+        await self.add_cog(ChartCog(self.service))
+        await self.add_cog(DigestCog(self.digests))
+        await self.add_cog(PrivacyCog(self.privacy))
+        if self.presence is not None:
+            self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
         if self.sync_commands:
             await self.sync_app_commands()
 
@@ -126,9 +170,16 @@ class TripwireBot(commands.Bot):
     async def on_ready(self) -> None:
         """Log who we are and where."""
         log.info("connected to Discord as %s in %d guild(s)", self.user, len(self.guilds))
+        if self.presence is not None:
+            self.presence.reset()  # a new session starts without a presence
 
     async def close(self) -> None:
         """Close the connection and restore any endpoint override."""
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presence_task
+            self._presence_task = None
         try:
             await super().close()
         finally:

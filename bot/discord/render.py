@@ -328,6 +328,7 @@ def setup_embed(view: GuildSetupView) -> discord.Embed:
     embed = discord.Embed(title=title, colour=NEUTRAL)
     embed.add_field(name="Default alert channel", value=alert)
     embed.add_field(name="Ops channel", value=ops)
+    embed.add_field(name="Charts on alerts", value="on" if view.chart_alerts else "off")
     return fit(embed)
 
 
@@ -402,7 +403,7 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float) and math.isfinite(value):
-        if key.endswith("_usd"):
+        if key == "usd" or key.endswith("_usd"):  # a cascade's own total is plain "usd"
             return format_usd(float(value))
         if key.endswith("_pct"):
             return f"{value:.2f}%"
@@ -414,6 +415,11 @@ def _value(key: str, value: Any) -> str:
             return f"{value:,}"
         return f"{value:,.6g}"
     return str(value)
+
+
+def value_field(key: str, value: Any) -> tuple[str, str]:
+    """Return the (name, value) an alert embed shows for one of the alert's values."""
+    return _label(key), _value(key, value)
 
 
 def alert_colour(payload: Mapping[str, Any]) -> discord.Colour:
@@ -473,6 +479,9 @@ def alert_embed(
         parts.append(str(symbol))
     if source:
         parts.append(f"source {source}")
+    event_id = payload.get("event_id")
+    if isinstance(event_id, int) and event_id > 0:
+        parts.append(f"/why {event_id}")  # the stored evidence behind the alert, on request
     embed.set_footer(text=" · ".join(parts))
     return fit(embed)
 

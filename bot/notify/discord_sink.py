@@ -10,7 +10,9 @@
 * **Classified**: transient failures (5xx, timeouts, a 429 discord.py gave up on) become ``Retry``;
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
-  instead of retrying forever. Closed DMs (50007) pause the rule and record why.
+  instead of retrying forever. Closed DMs (50007) pause the member's personal alerts and leave them a
+  notice (``bot.personal``); a personal alert whose owner left its server is not sent (``member_check``).
+* Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 import time
@@ -30,9 +33,15 @@ import aiohttp
 import discord
 import discord.abc
 
-from bot.discord import render
+from bot.digests.posting import DIGEST_KIND
+from bot.discord import render, render_liq
+from bot.liqfeed import LIQFEED_KIND
+from bot.notify.alert_charts import Attachment, AttachmentHook
+from bot.notify.digest_delivery import digest_message, switch_off_digest
+from bot.notify.member_check import MemberCheck
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
-from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleRefresher
+from bot.personal import pause_for_closed_dms
+from bot.service import BROKEN_PREFIX, RuleRefresher
 from storage.repo import OutboxRow, Repo
 
 log = logging.getLogger(__name__)
@@ -141,6 +150,7 @@ class DiscordSink:
         global_rate: Rate = Rate(40, 1.0),
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
+        attachments: AttachmentHook | None = None,
     ) -> None:
         self.client = client
         self.repo = repo
@@ -154,6 +164,9 @@ class DiscordSink:
         self._channels: dict[str, _Channel] = {}
         self._reported: set[tuple[str, str]] = set()
         self._rng = random.Random()
+        # Asked for a file (an alert's chart) before each alert is posted; see bot.notify.alert_charts.
+        self.attachments = attachments
+        self.members = MemberCheck(client, repo, rules, now_ms)
 
     # --- the Sink protocol ---------------------------------------------------------------------------
 
@@ -247,6 +260,13 @@ class DiscordSink:
         sent: Mapping[int, tuple[OutboxRow, str]],
     ) -> tuple[Outcome, bool]:
         """Deliver one row; return its outcome and whether the target itself is unusable for good."""
+        if row.kind == DIGEST_KIND:
+            return await self._attempt(row, kind, ident, self._post_digest(kind, ident, row))
+        if kind == "user":
+            async with self._global.slot():
+                departed = await self.members.departed(row, ident)
+            if departed is not None:
+                return departed, False
         try:
             if row.kind == "fold":
                 parent = self._fold_parent(row, sent)
@@ -263,7 +283,21 @@ class DiscordSink:
         except Exception:
             log.exception("outbox %d: cannot render payload of kind %s", row.id, row.kind)
             return Failed(row.id, "payload cannot be rendered"), False
-        return await self._attempt(row, kind, ident, self._post(kind, ident, row, content, embed, mentions))
+        # Drawn before taking the channel's turn, so a slow chart never holds up another alert's send.
+        attachment = await self._attachment(row)
+        return await self._attempt(
+            row, kind, ident, self._post(kind, ident, row, content, embed, mentions, attachment)
+        )
+
+    async def _attachment(self, row: OutboxRow) -> Attachment | None:
+        if self.attachments is None:
+            return None
+        try:
+            return await self.attachments(row)
+        except Exception:
+            # An extra must never cost the alert itself.
+            log.exception("outbox %d: the attachment hook failed; posting without it", row.id)
+            return None
 
     async def _post(
         self,
@@ -273,10 +307,24 @@ class DiscordSink:
         content: str | None,
         embed: discord.Embed,
         mentions: discord.AllowedMentions,
+        attachment: Attachment | None = None,
     ) -> str:
         destination = await self._messageable(kind, ident)
+        extra: dict[str, Any] = {}
+        if attachment is not None:
+            # A fresh File each attempt (a retry re-reads it); attachment:// shows it inside the embed.
+            embed.set_image(url=f"attachment://{attachment.filename}")
+            extra["file"] = discord.File(io.BytesIO(attachment.data), filename=attachment.filename)
         message = await destination.send(
-            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row)
+            content=content, embed=embed, allowed_mentions=mentions, nonce=nonce_for(row), **extra
+        )
+        return str(message.id)
+
+    async def _post_digest(self, kind: str, ident: int, row: OutboxRow) -> str:
+        embed, files = await digest_message(self.repo, row.payload)
+        destination = await self._messageable(kind, ident)
+        message = await destination.send(
+            embed=embed, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce_for(row)
         )
         return str(message.id)
 
@@ -363,6 +411,8 @@ class DiscordSink:
         payload = row.payload
         if row.kind == "ops":
             return None, render.ops_embed(payload), discord.AllowedMentions.none()
+        if row.kind == LIQFEED_KIND:
+            return None, render_liq.liqfeed_embed(payload), discord.AllowedMentions.none()
         symbol = str(payload.get("symbol") or "")
         if symbol not in sources:
             sources[symbol] = self._source(symbol, payload)
@@ -432,6 +482,12 @@ class DiscordSink:
             # Never report a failed report: that could loop. The log is the last resort.
             log.error("ops message %d could not be posted in %s: %s", row.id, where, reason)
             return
+        if row.kind == DIGEST_KIND:
+            with self.repo.transaction():
+                text = switch_off_digest(self.repo, row, reason, self.now_ms())
+                if text is not None:
+                    self._tell_ops(row, where, text, None)
+            return
         rule_id = row.payload.get("rule_id")
         rule = self.repo.rule(rule_id) if isinstance(rule_id, str) else None
         now = self.now_ms()
@@ -497,11 +553,10 @@ class DiscordSink:
         )
 
     def _pause_for_closed_dms(self, row: OutboxRow, user_id: int) -> None:
-        rule_id = row.payload.get("rule_id")
-        rule = self.repo.rule(rule_id) if isinstance(rule_id, str) else None
-        log.info("user %s does not accept DMs; pausing rule %s", user_id, rule_id)
-        if rule is None or not rule.enabled:
-            return
-        with self.repo.transaction():
-            self.repo.set_rule_enabled(rule.id, False, DMS_CLOSED_REASON, self.now_ms())
-        self.rules.refresh_rule(rule.id)
+        log.info("user %s does not accept DMs (outbox %d)", user_id, row.id)
+        refused = row.payload.get("rule_id")
+        paused = pause_for_closed_dms(
+            self.repo, user_id, self.now_ms(), refused if isinstance(refused, str) else None
+        )
+        for rule_id in paused:
+            self.rules.refresh_rule(rule_id)

@@ -195,3 +195,18 @@ def test_unknown_detector_rule_is_skipped_not_fatal(repo: Repo, caplog: pytest.L
     engine = make_engine(repo, market)
     assert [r.id for r in engine.rules()] == ["lvl"]
     assert any("ghost" in r.getMessage() for r in caplog.records)
+
+
+def test_events_before_the_rule_existed_are_not_reported(repo: Repo) -> None:
+    market = Market(repo)
+    repo.save_rule(rule(created_at=T0 + 10 * M))
+    engine = make_engine(repo, market, late_after_ms=5 * M)
+    engine.evaluate(market.close(99))
+    # A backfill brings candles from before the rule was created, crossing the level in them.
+    for price in (99.5, 101, 102):
+        now = market.close(price)
+    assert engine.evaluate(now) == []
+    for price in [98] * 8 + [101]:  # re-armed, then a crossing after the rule existed
+        now = market.close(price)
+    (event,) = engine.evaluate(now)
+    assert event.state == "firing" and event.at == T0 + 13 * M

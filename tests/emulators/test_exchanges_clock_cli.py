@@ -8,17 +8,13 @@ import os
 import signal
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import aiohttp
 
-from bot.config import parse_config
-from tests.conftest import ROOT
 from tests.emulators._helpers import get, ms, recv_json
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import Clock, free_port
-from tests.emulators.exchanges.__main__ import feeds_toml
 
 DAY = 86_400_000
 BREAKOUT = ms("2026-01-13T22:00")
@@ -83,28 +79,6 @@ async def test_shift_to_now_serves_fresh_candles_and_stamps_live_frames(
     async with http.ws_connect(emu.ws_url + "/market/ws/!forceOrder@arr") as ws:
         event = await recv_json(ws)
     assert abs(event["E"] - time.time() * 1000) < 5000 and event["E"] == event["o"]["T"]
-
-
-def test_feeds_toml_is_valid_and_points_everything_at_the_emulator() -> None:
-    config = tomllib.loads(feeds_toml("http://127.0.0.1:8766", "ws://127.0.0.1:8766"))
-    feeds = config["feeds"]
-    # The snippet must be accepted by the bot's own config validation, over the example file.
-    example = tomllib.loads((ROOT / "config.example.toml").read_text())
-    for name, table in feeds.items():
-        example["feeds"][name].update(table)
-    assert parse_config(example).feeds.okx.ws_url == "ws://127.0.0.1:8766/ws/v5/public"
-    assert set(feeds) == {
-        "binance_spot",
-        "coinbase",
-        "kraken",
-        "binance_futures",
-        "bybit",
-        "okx",
-        "fear_greed",
-    }
-    urls = [url for table in feeds.values() for url in table.values()]
-    assert all(url.startswith(("http://127.0.0.1:8766", "ws://127.0.0.1:8766/")) for url in urls)
-    assert feeds["okx"]["ws_url"] == "ws://127.0.0.1:8766/ws/v5/public"
 
 
 async def test_command_line_serves_prints_config_and_stops_on_sigint(http: aiohttp.ClientSession) -> None:

@@ -19,10 +19,13 @@ class AdminCog(commands.Cog, name="Admin"):
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    @app_commands.command(name="setup", description="Set this server's default alert channel and ops channel")
+    @app_commands.command(
+        name="setup", description="Set this server's alert channel, ops channel and charts on alerts"
+    )
     @app_commands.describe(
         alert_channel="Where alerts go unless an alert names its own channel",
         ops_channel="Where Tripwire reports delivery problems and feed health",
+        chart_alerts="Attach a chart of the hours before each alert to its message",
     )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
@@ -32,6 +35,7 @@ class AdminCog(commands.Cog, name="Admin"):
         interaction: discord.Interaction[Any],
         alert_channel: discord.TextChannel | None = None,
         ops_channel: discord.TextChannel | None = None,
+        chart_alerts: bool | None = None,
     ) -> None:
         """Store the server's channels (or show them when none is given)."""
         assert interaction.guild_id is not None  # guild_only and the check guarantee it
@@ -42,6 +46,7 @@ class AdminCog(commands.Cog, name="Admin"):
             interaction.guild_id,
             alert_channel.id if alert_channel is not None else None,
             ops_channel.id if ops_channel is not None else None,
+            chart_alerts,
         )
         await interaction.response.send_message(embed=render.setup_embed(view), ephemeral=True)
 

@@ -1,19 +1,24 @@
 """/alert: one ``/alert add <detector>`` subcommand per detector, generated from its Settings, plus list,
-remove, pause and resume."""
+remove, pause and resume.
+
+Every member sees these commands: a member adds, lists and changes their own personal alerts (delivered by
+DM); the server's channel alerts need Manage Server. That is decided when the command runs (the service
+checks who may do what), not by hiding the group, which would hide personal alerts from members too.
+"""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
-from bot.discord.checks import check_own_role, check_postable, manage_guild_only, require_manage_guild
+from bot.discord.checks import check_own_role, check_postable
 from bot.discord.settings_options import (
     OPTION_NAME,
     DetectorOption,
@@ -30,9 +35,16 @@ log = logging.getLogger(__name__)
 
 # Options every /alert add subcommand has besides the detector's own; a detector setting may not reuse
 # one of these names.
-COMMON_OPTIONS = ("symbol", "channel", "role", "note", "repeat", "cooldown", "expires")
+COMMON_OPTIONS = ("symbol", "deliver", "channel", "role", "note", "repeat", "cooldown", "expires")
 # Discord allows 25 subcommands in a group.
 MAX_SUBCOMMANDS = 25
+
+# What a command built from a detector's options does with them (``AlertCog.add_rule`` for /alert add).
+RuleHandler = Callable[
+    [discord.Interaction[Any], type[Detector], Sequence[DetectorOption], dict[str, Any]], Awaitable[None]
+]
+# An option a command has besides the detector's and the common ones: (name, annotation, description).
+ExtraOption = tuple[str, Any, str]
 
 
 def _guild(interaction: discord.Interaction[Any]) -> int:
@@ -42,7 +54,6 @@ def _guild(interaction: discord.Interaction[Any]) -> int:
 
 
 @app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
 class AlertCog(commands.GroupCog, group_name="alert", group_description="Create and manage market alerts"):
     """Create alerts from any detector, list them, remove, pause and resume them."""
 
@@ -54,7 +65,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
                 log.error("more than %d detectors: /alert add %s is left out", MAX_SUBCOMMANDS, name)
                 continue
             try:
-                self.add_group.add_command(self._add_command(cls))
+                self.add_group.add_command(self.detector_command(cls))
             except UnsupportedSettings as exc:
                 # A plugin whose settings Discord cannot express must not stop the bot; its rules can still
                 # come from the config file.
@@ -64,15 +75,21 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         group.add_command(self.add_group)
         super().__init__()
 
-    def _add_command(self, cls: type[Detector]) -> app_commands.Command[Any, ..., None]:
-        """Build ``/alert add <cls.name>`` with the detector's settings as typed options."""
+    def detector_command(
+        self, cls: type[Detector], handler: RuleHandler | None = None, extra: Sequence[ExtraOption] = ()
+    ) -> app_commands.Command[Any, ..., None]:
+        """Build ``/alert add <cls.name>`` with the detector's settings as typed options.
+
+        With a ``handler`` (and ``extra`` options) it builds another command taking the same options, for
+        the handler to act on instead of creating the rule: ``/alert test <cls.name>``.
+        """
         if not OPTION_NAME.match(cls.name):
             raise UnsupportedSettings(f"{cls.name!r} is not a valid Discord command name")
-        specs = detector_options(cls.Settings, COMMON_OPTIONS)
-        cog = self
+        specs = detector_options(cls.Settings, [*COMMON_OPTIONS, *(name for name, _, _ in extra)])
+        act = handler or self.add_rule
 
         async def add_alert(interaction: discord.Interaction[Any], **values: Any) -> None:
-            await cog.add_rule(interaction, cls, specs, values)
+            await act(interaction, cls, specs, values)
 
         parameters = [
             inspect.Parameter(
@@ -97,6 +114,12 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         for spec in specs:
             option(spec.name, spec.annotation, spec.description, spec.required)
         option(
+            "deliver",
+            Literal["dm", "channel"],
+            "dm: to you by direct message (default for members); channel: needs Manage Server",
+            False,
+        )
+        option(
             "channel", discord.TextChannel, "Channel to post in (default: the server's alert channel)", False
         )
         option("role", discord.Role, "Role to mention with the alert; nothing else is ever pinged", False)
@@ -104,6 +127,8 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         option("repeat", bool, "Fire again after it re-arms (default yes); no: fire once, then stop", False)
         option("cooldown", Cooldown, "Least time between two alerts, e.g. 15m (default: the server's)", False)
         option("expires", Expiry, "Stop watching after this long, e.g. 7d (default: never)", False)
+        for name, annotation, description in extra:
+            option(name, annotation, description, False)
         # discord.py builds the command's options from the callback's signature and these attributes (set
         # by @describe and @choices on ordinary commands).
         add_alert.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -114,7 +139,6 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         command: app_commands.Command[Any, ..., None] = app_commands.Command(
             name=cls.name, description=shorten(cls.description), callback=add_alert
         )
-        command.add_check(require_manage_guild)
         return command
 
     async def add_rule(
@@ -125,21 +149,8 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         values: dict[str, Any],
     ) -> None:
         """Create the rule the /alert add options describe."""
-        channel = values.pop("channel", None)
-        role = values.pop("role", None)
-        repeat = values.pop("repeat", None)
-        if channel is not None:
-            check_postable(interaction, channel)
-        if role is not None:
-            check_own_role(interaction, role)
-        options = RuleOptions(
-            channel_id=channel.id if channel is not None else None,
-            role_id=role.id if role is not None else None,
-            note=values.pop("note", None),
-            repeat=True if repeat is None else bool(repeat),
-            cooldown_s=values.pop("cooldown", None),
-            expires_in_s=values.pop("expires", None),
-        )
+        admin = is_manager(interaction)
+        options = self.rule_options(interaction, values)
         symbol = values.pop("symbol", None)
         view = self.service.add_rule(
             _guild(interaction),
@@ -148,10 +159,35 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
             symbol,
             settings_from_values(specs, values),
             options,
-            is_admin=is_manager(interaction),
+            is_admin=admin,
         )
         embed = render.rule_embed(view, f"Alert {view.id} created")
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    def rule_options(self, interaction: discord.Interaction[Any], values: dict[str, Any]) -> RuleOptions:
+        """Take the common options (channel, role, note, ...) out of ``values``, checked, as RuleOptions."""
+        asked = values.pop("deliver", None)
+        # A member can only have personal alerts, so leaving `deliver` out means a DM for them; asking for a
+        # channel anyway gets the service's explanation.
+        deliver: Literal["channel", "dm"] = (
+            "dm" if asked == "dm" or (asked is None and not is_manager(interaction)) else "channel"
+        )
+        channel = values.pop("channel", None)
+        role = values.pop("role", None)
+        repeat = values.pop("repeat", None)
+        if channel is not None:
+            check_postable(interaction, channel)
+        if role is not None:
+            check_own_role(interaction, role)
+        return RuleOptions(
+            channel_id=channel.id if channel is not None else None,
+            role_id=role.id if role is not None else None,
+            note=values.pop("note", None),
+            repeat=True if repeat is None else bool(repeat),
+            cooldown_s=values.pop("cooldown", None),
+            expires_in_s=values.pop("expires", None),
+            deliver=deliver,
+        )
 
     @app_commands.command(
         name="list", description="This server's alerts, with the price's distance to levels"
@@ -166,27 +202,30 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
 
     @app_commands.command(name="remove", description="Delete an alert (its history is kept)")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def remove(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Delete an alert."""
-        view = self.service.remove_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.remove_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} removed")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="pause", description="Stop an alert until it is resumed")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def pause(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Pause an alert."""
-        view = self.service.pause_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.pause_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} paused")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="resume", description="Start a paused (or repaired) alert again")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
-    @manage_guild_only
     async def resume(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Resume an alert."""
-        view = self.service.resume_rule(_guild(interaction), interaction.user.id, rule, is_admin=True)
+        view = self.service.resume_rule(
+            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+        )
         embed = render.rule_embed(view, f"Alert {view.id} resumed")
         await interaction.response.send_message(embed=embed, ephemeral=True)

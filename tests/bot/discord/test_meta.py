@@ -25,8 +25,10 @@ from tests.bot.discord.detectors_for_tests import Clashing, KitchenSink, Kitchen
 README = Path(__file__).resolve().parents[3] / "README.md"
 NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 MANAGE_GUILD = 1 << 5
-# Commands that change alerts or settings: they need Manage Server, declared and checked at run time.
-MANAGING = ("alert add", "alert remove", "alert pause", "alert resume", "setup")
+# Commands that change server settings: they need Manage Server, declared and checked at run time. The
+# /alert commands are every member's (their personal alerts); the service checks what each may change.
+MANAGING = ("setup", "digest", "liqfeed")
+MEMBERS = ("alert", "privacy")
 
 
 @pytest.fixture
@@ -115,7 +117,7 @@ async def test_managing_commands_need_manage_server_declared_and_at_run_time(bot
         assert (require_manage_guild in command.checks) == managing, command.qualified_name
         if managing:
             assert declared, command.qualified_name
-    for name in ("price", "liquidations", "funding", "oi", "fng", "status"):
+    for name in ("price", "liquidations", "funding", "oi", "fng", "status", "liqprice", *MEMBERS):
         command = bot.tree.get_command(name)
         assert command is not None and command.default_permissions is None
 

@@ -10,40 +10,7 @@ import signal
 from collections.abc import Sequence
 
 from .server import ExchangeEmulator
-
-
-def feeds_toml(base_url: str, ws_url: str) -> str:
-    """Return the [feeds.*] TOML snippet pointing every feed of the bot at the emulator.
-
-    Key names are those of ``bot/config.py``; every REST venue lives at the base URL, every websocket at
-    its real path.
-    """
-    return f"""\
-# Tripwire feeds pointed at the local exchange emulator (paste over the [feeds.*] tables)
-[feeds.binance_spot]
-base_url = "{base_url}"
-
-[feeds.coinbase]
-base_url = "{base_url}"
-
-[feeds.kraken]
-base_url = "{base_url}"
-
-[feeds.binance_futures]
-rest_url = "{base_url}"
-ws_url = "{ws_url}/market"
-
-[feeds.bybit]
-rest_url = "{base_url}"
-ws_url = "{ws_url}/v5/public/linear"
-
-[feeds.okx]
-rest_url = "{base_url}"
-ws_url = "{ws_url}/ws/v5/public"
-
-[feeds.fear_greed]
-base_url = "{base_url}"
-"""
+from .tripwire_toml import tripwire_feeds_toml
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -75,7 +42,7 @@ async def serve(args: argparse.Namespace) -> None:
     await emu.start()
     print(f"exchange emulator on {emu.base_url} (websockets on {emu.ws_url})")
     print(f"fault control: {emu.base_url}/_control/state\n")
-    print(feeds_toml(emu.base_url, emu.ws_url), flush=True)
+    print(tripwire_feeds_toml(emu.base_url, emu.ws_url), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

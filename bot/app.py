@@ -1,0 +1,378 @@
+"""Composition root: build every part of the live bot from a Config, start it, stop it in order.
+
+Start order (each part registers its stop with the Shutdown coordinator, which stops them in reverse):
+database → in-memory history (warmed from the database) → engine → outbox delivery → evaluation loop →
+Discord (when enabled) → feeds (backfill, then pollers and streams) → scheduled jobs (retention, digests)
+→ web server.
+Stopping reverses it: no new observations arrive while the outbox is flushed, and the database closes last.
+
+``App`` takes its clock, output stream and Discord client options as arguments so tests can run the same
+wiring against the local exchange and Discord emulators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Config, Secrets
+from bot.digests.jobs import DigestJobs
+from bot.digests.service import DigestService
+from bot.engine import Engine, make_engine
+from bot.instruments import register_tripwire_metrics
+from bot.lifecycle import Shutdown
+from bot.liqfeed import LiquidationFeed, build_liquidation_feed
+from bot.liqfeed_settings import LiqFeedService
+from bot.live import LiveEvaluator
+from bot.maintenance import schedule_retention
+from bot.metrics import Registry
+from bot.notify.console import ConsoleSink
+from bot.notify.outbox import OutboxDispatcher, Sink
+from bot.readiness import Check, database_check, discord_check, feeds_check
+from bot.routing import AlertRouter
+from bot.rules import sync_config_rules
+from bot.service import FeedStatusView, Service
+from bot.web import WebServer
+from detectors.base import MARKET_SYMBOL
+from detectors.history import MarketHistory
+from feeds.base import system_now_ms
+from feeds.health import HealthRegistry
+from feeds.ingest import Ingest
+from feeds.scheduler import FeedManager
+from storage.db import open_database
+from storage.repo import Repo
+
+log = logging.getLogger(__name__)
+
+
+class HealthStatuses:
+    """Adapt the feed-health registry to what /status shows."""
+
+    def __init__(self, health: HealthRegistry) -> None:
+        self.health = health
+
+    def statuses(self) -> list[FeedStatusView]:
+        """Return every feed's state, last success, lag and last error."""
+        return [
+            FeedStatusView(
+                name=snap.name,
+                state=str(snap.state) if snap.active else "disabled",
+                last_success_ms=snap.last_success,
+                lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
+                detail=snap.note or snap.last_error,
+            )
+            for snap in self.health.snapshots()
+        ]
+
+
+@dataclass(slots=True)
+class Parts:
+    """What a started App is made of (for tests and /status)."""
+
+    repo: Repo
+    history: MarketHistory
+    ingest: Ingest
+    engine: Engine
+    dispatcher: OutboxDispatcher
+    evaluator: LiveEvaluator
+    health: HealthRegistry
+    feeds: FeedManager
+    service: Service
+    bot: Any | None
+    web: WebServer | None
+    liqfeed: LiquidationFeed | None = None
+
+
+class App:
+    """The live bot: feeds, engine, delivery, Discord front end, maintenance and the web server."""
+
+    def __init__(
+        self,
+        config: Config,
+        secrets: Secrets,
+        *,
+        token: str | None,
+        console: TextIO | None = None,
+        now_ms: Callable[[], int] = system_now_ms,
+        discord_options: dict[str, Any] | None = None,
+        shutdown: Shutdown | None = None,
+    ) -> None:
+        self.config = config
+        self.secrets = secrets
+        self.token = token
+        self.console = console
+        self.now_ms = now_ms
+        self.discord_options = discord_options or {}
+        self.shutdown = shutdown or Shutdown()
+        self.parts: Parts | None = None
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._dispatcher: OutboxDispatcher | None = None
+
+    @property
+    def discord_enabled(self) -> bool:
+        """Return True when alerts go to Discord (a token is set and Discord is enabled)."""
+        return self.token is not None and self.config.discord.enabled
+
+    async def start(self) -> Parts:
+        """Build and start every part; return them once the bot is ready to serve."""
+        started = time.monotonic()
+        config = self.config
+        now = self.now_ms()
+        db = open_database(config.storage.path)
+        repo = Repo(db)
+        self.shutdown.register("database", self._close_database(repo))
+        history = MarketHistory()
+        ingest = Ingest(repo, history)
+        loaded = ingest.warm_up([*config.symbols, MARKET_SYMBOL], now)
+        added, changed, removed = sync_config_rules(repo, config, now)
+        log.info(
+            "database %s: %d rows warmed into memory; config rules: %d added, %d changed, %d removed",
+            config.storage.path,
+            loaded,
+            added,
+            changed,
+            removed,
+        )
+        health = HealthRegistry(self.now_ms)
+        router = AlertRouter(
+            repo, config.routes, console=self.console is not None, discord=self.discord_enabled
+        )
+        engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
+        engine.load()
+        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health))
+        # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
+        liqfeed, liqfeeds = (
+            build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
+            if self.discord_enabled
+            else (None, None)
+        )
+        # One scheduler for the bot's own timed jobs: the daily retention prune and the digests.
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule_retention(scheduler, config.storage.path, config.storage.retention, self.now_ms)
+        digest_jobs = DigestJobs(
+            scheduler,
+            repo,
+            config.symbols,
+            self.now_ms,
+            late_after_ms=int(config.engine.late_after_seconds * 1000),
+            on_queued=self._wake_outbox,
+        )
+        digests = DigestService(
+            repo,
+            config.symbols,
+            self.now_ms,
+            max_per_guild=config.discord.max_digests_per_guild,
+            jobs=digest_jobs,
+            on_queued=self._wake_outbox,
+        )
+        bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
+        sinks: list[Sink] = []
+        if self.console is not None:
+            sinks.append(ConsoleSink(self.console))
+        if bot is not None:
+            from bot.notify.alert_charts import AlertCharts
+            from bot.notify.discord_sink import DiscordSink
+
+            sinks.append(
+                DiscordSink(
+                    bot,
+                    repo,
+                    engine,
+                    self.now_ms,
+                    ops_channel_id=config.discord.ops_channel_id,
+                    attachments=AlertCharts(repo),
+                )
+            )
+        dispatcher = OutboxDispatcher(repo, sinks, self.now_ms)
+        self._dispatcher = dispatcher
+        evaluator = LiveEvaluator(
+            engine,
+            self.now_ms,
+            interval_seconds=config.engine.evaluate_seconds,
+            on_recorded=lambda _events: dispatcher.wake(),
+        )
+        ingest.subscribe(evaluator.notify)
+        self._spawn(dispatcher.run(self._stop), "outbox")
+        self._spawn(evaluator.run(self._stop), "evaluate")
+        if liqfeed is not None:
+            liqfeed.on_queued = dispatcher.wake
+            self._spawn(liqfeed.run(self._stop), "liqfeed")
+        self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
+        if bot is not None:
+            await self._start_discord(bot)
+        feeds = FeedManager(config.feeds, config.symbols, ingest, None, self.now_ms, health)
+        # Backfill can take a while on a cold start; the bot answers commands meanwhile.
+        self._spawn(self._start_feeds(feeds), "feeds-start")
+        self.shutdown.register("feeds", self._stop_feeds(feeds))
+        scheduler.start()
+        if bot is not None:
+            # Restores every stored digest as a job and posts, once and marked late, one that fell due
+            # while the bot was down.
+            digest_jobs.start()
+        self.shutdown.register("scheduled jobs", self._stop_scheduler(scheduler))
+        web = None
+        if config.http.enabled:
+            web = self._build_web(repo, ingest, health, engine, dispatcher, evaluator, bot)
+            await web.start()
+            self.shutdown.register("web server", web.stop)
+        self.parts = Parts(
+            repo, history, ingest, engine, dispatcher, evaluator, health, feeds, service, bot, web, liqfeed
+        )
+        log.info(
+            "ready in %.2f s: %d rules, %d symbols, Discord %s",
+            time.monotonic() - started,
+            len(engine.rules()),
+            len(config.symbols),
+            "on" if bot is not None else "off (console)",
+        )
+        self.ready.set()
+        return self.parts
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    def _build_bot(self, service: Service, liqfeeds: LiqFeedService | None, digests: DigestService) -> Any:
+        from bot.discord.client import TripwireBot
+
+        return TripwireBot(
+            self.config,
+            service,
+            secrets=self.secrets,
+            liqfeed=liqfeeds,
+            digests=digests,
+            **self.discord_options,
+        )
+
+    def _wake_outbox(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+
+    async def _start_discord(self, bot: Any) -> None:
+        assert self.token is not None
+        await bot.login(self.token)
+        connection = asyncio.create_task(bot.connect(), name="discord-connect")
+        self._tasks.append(connection)
+
+        async def close_discord() -> None:
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connection
+
+        self.shutdown.register("discord", close_discord)
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait({ready, connection}, return_when=asyncio.FIRST_COMPLETED)
+        if connection in done:
+            ready.cancel()
+            connection.result()  # re-raise why the gateway connection ended (bad token, 4004, ...)
+
+    async def _start_feeds(self, feeds: FeedManager) -> None:
+        try:
+            await feeds.start()
+        except Exception:
+            log.exception("feeds failed to start; alerts will wait for data")
+
+    def _stop_feeds(self, feeds: FeedManager) -> Callable[[], Any]:
+        async def stop() -> None:
+            # A stop during the backfill must end the start first, or it would start streams afterwards.
+            starting = [t for t in self._tasks if t.get_name() == "feeds-start" and not t.done()]
+            for task in starting:
+                task.cancel()
+            await asyncio.gather(*starting, return_exceptions=True)
+            await feeds.stop()
+
+        return stop
+
+    def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
+        async def stop() -> None:
+            self._stop.set()
+            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed")]
+            await asyncio.gather(*loops, return_exceptions=True)
+            # One last pass so what the final evaluation queued is delivered before the database closes.
+            with contextlib.suppress(Exception):
+                await dispatcher.run_once()
+
+        return stop
+
+    def _stop_scheduler(self, scheduler: AsyncIOScheduler) -> Callable[[], Any]:
+        async def stop() -> None:
+            scheduler.shutdown(wait=False)
+
+        return stop
+
+    def _close_database(self, repo: Repo) -> Callable[[], Any]:
+        async def close() -> None:
+            for task in self._tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            repo.close()
+
+        return close
+
+    def _build_web(
+        self,
+        repo: Repo,
+        ingest: Ingest,
+        health: HealthRegistry,
+        engine: Engine,
+        dispatcher: OutboxDispatcher,
+        evaluator: LiveEvaluator,
+        bot: Any | None,
+    ) -> WebServer:
+        registry = Registry()
+        register_tripwire_metrics(
+            registry,
+            ingested=lambda: ingest.counts,
+            feeds=health.snapshots,
+            engine=engine,
+            dispatcher=dispatcher,
+            evaluator=evaluator,
+            outbox_depth=repo.outbox_depth,
+            gateway_latency=(lambda: bot.latency if bot is not None and bot.is_ready() else None),
+        )
+        checks: dict[str, Check] = {
+            "database": database_check(repo.ping),
+            "feeds": feeds_check(health.snapshots),
+        }
+        if bot is not None:
+            checks["discord"] = discord_check(lambda: bot.is_ready() and not bot.is_closed())
+        return WebServer.from_config(self.config.http, registry, checks)
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT (or a fatal error), then stop in order; return an exit code."""
+        loop = asyncio.get_running_loop()
+        uninstall = self.shutdown.install_signal_handlers(loop)
+        code = 0
+        try:
+            await self.start()
+            code = await self._serve()
+        finally:
+            report = await self.shutdown.run()
+            uninstall()
+        return code if report.clean else max(code, 1)
+
+    async def _serve(self) -> int:
+        """Wait for a shutdown request, or for the Discord connection to end on its own (exit 1)."""
+        waiting = asyncio.create_task(self.shutdown.wait(), name="shutdown-wait")
+        connection = next((t for t in self._tasks if t.get_name() == "discord-connect"), None)
+        watched: set[asyncio.Task[Any]] = {waiting} if connection is None else {waiting, connection}
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if connection is not None and connection in done and not self.shutdown.requested:
+            exc = None if connection.cancelled() else connection.exception()
+            log.error("Discord connection ended: %s", exc or "closed by Discord")
+            return 1
+        return 0
+
+    async def stop(self) -> None:
+        """Stop everything (for tests and embedding)."""
+        await self.shutdown.run()

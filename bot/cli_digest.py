@@ -1,0 +1,68 @@
+"""``tripwire digest``: print the market digest a schedule would have posted at a given time."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import ExitStack
+from importlib import resources
+from pathlib import Path
+
+from bot.cli_common import open_existing, scenario_replayed_repo, time_option
+from bot.config import load_config
+from bot.digests.content import SECTIONS, build_digest, parse_contents
+from bot.digests.schedule import EVERY_HOURS
+from bot.digests.text import digest_text
+from bot.errors import UserError
+
+HOUR_MS = 3_600_000
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Build the digest of the period ending at --at from a database (default: the bundled scenario)."""
+    at = time_option(args.at, "--at")
+    if at is None:
+        raise UserError("--at is required")
+    sections = parse_contents(args.contents)
+    with ExitStack() as stack:
+        scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
+        config = load_config(Path(args.config) if args.config else scenario / "config.example.toml")
+        # The scenario is replayed, not only loaded, so the alerts the example rules raised are listed.
+        repo = open_existing(args.db) if args.db else scenario_replayed_repo(scenario, config)
+        stack.callback(repo.close)
+        digest = build_digest(repo, config.symbols, at, args.hours * HOUR_MS, sections, guild_id=args.guild)
+    print(digest_text(digest))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the `digest` command."""
+    digest = sub.add_parser(
+        "digest",
+        help="print the market digest of the period ending at a given time",
+        description="Print the digest /digest posts for the period before --at: prices and change, "
+        "liquidations by side, funding and open interest, Fear & Greed, the alerts fired. With no --db: the "
+        "bundled January 2026 scenario, replayed with the rules of config.example.toml (or --config).",
+    )
+    digest.add_argument(
+        "--at", required=True, metavar="TIME", help="end of the period, UTC (e.g. 2026-01-15T00:00Z)"
+    )
+    digest.add_argument(
+        "--hours",
+        type=int,
+        choices=EVERY_HOURS,
+        default=24,
+        help="hours covered, as a schedule repeating every that many hours would (default 24)",
+    )
+    digest.add_argument(
+        "--contents",
+        metavar="LIST",
+        help=f"comma-separated sections of {', '.join(SECTIONS)} (default: all but chart)",
+    )
+    digest.add_argument(
+        "--guild", type=int, metavar="ID", help="list the alerts of this server too (with --db)"
+    )
+    digest.add_argument("--config", "-c", metavar="PATH", help="config with the symbols and rules")
+    digest.add_argument(
+        "--db", metavar="FILE", help="database to read (default: the bundled scenario in memory)"
+    )
+    digest.set_defaults(handler=cmd_digest)

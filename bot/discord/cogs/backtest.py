@@ -1,0 +1,232 @@
+"""/alert test: run a rule over the stored history before it goes live, then enable it with one button.
+
+``/alert test <detector>`` takes exactly the options of ``/alert add <detector>`` (built by the same
+``AlertCog.detector_command`` from the detector's Settings, with the same permission checks) plus
+``period``; ``/alert test existing`` backtests a rule the server already has. The replay runs in a worker
+thread, and the answer is private: how often the rule would have fired, when, and its chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord import render
+from bot.discord.cogs.alerts import MAX_SUBCOMMANDS, AlertCog, ExtraOption
+from bot.discord.render_history import backtest_embed
+from bot.discord.settings_options import DetectorOption, UnsupportedSettings, settings_from_values
+from bot.discord.transformers import is_manager
+from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
+from bot.discord.views import OwnedView, ViewTracker
+from bot.service import RuleView, Service
+from bot.service_backtest import BacktestPreview, BacktestService, RuleDraft
+from detectors.base import Detector
+from storage.repo import RuleRow
+
+log = logging.getLogger(__name__)
+
+# The Enable button answers this long after the test (an interaction token lives 15 minutes).
+ENABLE_TIMEOUT_S = 600.0
+# Backtests run at once; more wait their turn (each holds a worker thread and a core for up to seconds).
+MAX_CONCURRENT_BACKTESTS = 2
+PERIOD_OPTION: ExtraOption = (
+    "period",
+    BacktestPeriod,
+    "How much stored history to test over, e.g. 7d or 30d (default 30d, at most 90d)",
+)
+EXISTING = "existing"
+CHART_FILENAME = "backtest.png"
+
+Check = Callable[[discord.Interaction[Any]], Any]
+
+
+def _guild(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+class EnableRuleView(OwnedView):
+    """The "Enable this rule" button under a backtest: creates (or resumes) the rule once."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        enable: Callable[[discord.Interaction[Any]], RuleView],
+        *,
+        timeout: float,
+        done: str = "created",
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self._enable = enable
+        self.done = done
+        self._lock = asyncio.Lock()
+        self.created: RuleView | None = None
+
+    @discord.ui.button(label="Enable this rule", style=discord.ButtonStyle.success)
+    async def enable(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        """Create the rule (same checks and quotas as /alert add), unless this button already did."""
+        async with self._lock:
+            if self.created is not None:
+                # A second press (a double click, or a client that missed the disabled button) creates
+                # nothing: the view stays listening so it can say so instead of leaving it unanswered.
+                await interaction.response.send_message(
+                    f"Already enabled as `{self.created.id}`.", ephemeral=True
+                )
+                return
+            rule = self._enable(interaction)
+            self.created = rule
+            button.disabled = True
+            button.label = f"Enabled as {rule.id}"[:80]  # Discord: button labels are at most 80 characters
+            await interaction.response.edit_message(view=self)
+        created = render.rule_embed(rule, f"Alert {rule.id} {self.done}")
+        await interaction.followup.send(embed=created, ephemeral=True)
+
+
+class AlertTestCog(commands.Cog, name="Backtests"):
+    """Backtest alerts before creating them (the ``/alert test`` group inside ``/alert``)."""
+
+    def __init__(
+        self,
+        service: Service,
+        alerts: AlertCog,
+        detectors: Mapping[str, type[Detector]] | None = None,
+        *,
+        view_timeout_s: float = ENABLE_TIMEOUT_S,
+    ) -> None:
+        self.service = service
+        self.alerts = alerts
+        self.tester = BacktestService(service)
+        self.view_timeout_s = view_timeout_s
+        self.views = ViewTracker()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_BACKTESTS)
+        self.group = self._build_group(detectors if detectors is not None else service.detectors)
+        group = alerts.app_command
+        assert group is not None, "AlertCog is a GroupCog"
+        group.add_command(self.group)
+
+    async def cog_unload(self) -> None:
+        """Stop the Enable buttons' timeouts when the bot closes."""
+        self.views.stop_all()
+
+    def _build_group(self, detectors: Mapping[str, type[Detector]]) -> app_commands.Group:
+        group = app_commands.Group(name="test", description="Backtest an alert on stored history first")
+        group.add_command(self._existing_command())
+        offered = {c.name for c in self.alerts.add_group.commands}
+        for name, cls in detectors.items():
+            if name not in offered:
+                continue  # /alert add has no such subcommand (its options could not be built)
+            if name == EXISTING or len(group.commands) >= MAX_SUBCOMMANDS:
+                log.error("/alert test %s is left out (name taken or more than %d)", name, MAX_SUBCOMMANDS)
+                continue
+            try:
+                group.add_command(self.alerts.detector_command(cls, self.test_options, [PERIOD_OPTION]))
+            except UnsupportedSettings as exc:
+                # `period` pushed the detector's options past a Discord limit: /alert add still works.
+                log.error("detector %s gets no /alert test subcommand: %s", name, exc)
+        return group
+
+    def _existing_command(self) -> app_commands.Command[Any, ..., None]:
+        cog = self
+
+        @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a", period=PERIOD_OPTION[2])
+        async def test_existing(
+            interaction: discord.Interaction[Any], rule: VisibleRule, period: BacktestPeriod | None = None
+        ) -> None:
+            await cog.test_existing(interaction, rule, period)
+
+        command: app_commands.Command[Any, ..., None] = app_commands.Command(
+            name=EXISTING, description="Backtest one of this server's alerts", callback=test_existing
+        )
+        for check in self._add_checks():
+            command.add_check(check)
+        return command
+
+    def _add_checks(self, detector: str | None = None) -> Sequence[Check]:
+        """Return the run-time checks of /alert add (of ``detector``, or of any detector)."""
+        commands_ = [c for c in self.alerts.add_group.commands if detector is None or c.name == detector]
+        found = commands_[0] if commands_ else None
+        return list(found.checks) if isinstance(found, app_commands.Command) else []
+
+    async def test_options(
+        self,
+        interaction: discord.Interaction[Any],
+        cls: type[Detector],
+        specs: Sequence[DetectorOption],
+        values: dict[str, Any],
+    ) -> None:
+        """Backtest the rule /alert test's options describe (those of /alert add)."""
+        days = self.tester.check_period(values.pop("period", None))
+        options = self.alerts.rule_options(interaction, values)
+        # Refused now rather than when "Enable this rule" is pressed after a backtest that cannot be used.
+        self.service.check_delivery(options, is_admin=is_manager(interaction))
+        symbol = values.pop("symbol", None)
+        draft = self.tester.draft(cls.name, symbol, settings_from_values(specs, values), options)
+        checks = self._add_checks(cls.name)
+        guild_id = _guild(interaction)
+
+        def enable(press: discord.Interaction[Any]) -> RuleView:
+            for check in checks:
+                check(press)  # the same permission checks as /alert add, for the member pressing
+            return self.tester.enable(guild_id, press.user.id, draft, is_admin=is_manager(press))
+
+        await self._answer(interaction, self.tester.draft_row(draft), days, draft, enable, "created")
+
+    async def test_existing(
+        self, interaction: discord.Interaction[Any], rule_id: str, period: int | None
+    ) -> None:
+        """Backtest a rule the server already has (offering to resume it when it is paused)."""
+        days = self.tester.check_period(period)
+        scope = guild_scope(interaction)
+        if scope is None:
+            raise app_commands.NoPrivateMessage()
+        row = self.tester.existing(scope, rule_id)
+        guild_id = scope.guild_id
+        checks = self._add_checks()
+
+        def resume(press: discord.Interaction[Any]) -> RuleView:
+            for check in checks:
+                check(press)
+            return self.tester.resume(guild_id, press.user.id, row.id, is_admin=is_manager(press))
+
+        # A paused rule of this server can be switched on from here; a running or config one cannot.
+        paused = not row.enabled and row.guild_id == guild_id
+        await self._answer(interaction, row, days, None, resume if paused else None, "resumed")
+
+    async def _answer(
+        self,
+        interaction: discord.Interaction[Any],
+        row: RuleRow,
+        days: float,
+        draft: RuleDraft | None,
+        enable: Callable[[discord.Interaction[Any]], RuleView] | None,
+        done: str,
+    ) -> None:
+        # Everything the member typed was checked above; the replay takes from a fraction of a second to
+        # a few seconds, past Discord's 3 s to answer.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        end = self.service.now_ms()
+        async with self._slots:
+            # The replay is CPU-bound work on a private in-memory database: off the event loop.
+            result = await asyncio.to_thread(self.tester.run, row, days, end)
+        preview = BacktestPreview(days, result, draft)
+        summary = self.service.summarize(row.detector, row.settings)
+        png = result.chart_png
+        embed = backtest_embed(preview, summary, CHART_FILENAME if png else None)
+        extra: dict[str, Any] = {}
+        if png:
+            extra["file"] = discord.File(io.BytesIO(png), filename=CHART_FILENAME)
+        view: EnableRuleView | None = None
+        if enable is not None:
+            view = EnableRuleView(interaction.user.id, enable, timeout=self.view_timeout_s, done=done)
+            self.views.add(view)
+            view.attach(interaction)
+            extra["view"] = view
+        await interaction.followup.send(embed=embed, ephemeral=True, **extra)

@@ -1,0 +1,60 @@
+"""/chart: candles, volume, liquidations by side, the server's levels and where its alerts fired, as a PNG."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+from discord.ext import commands
+
+from bot.charts import render_chart
+from bot.discord.render_history import chart_embed, chart_filename
+from bot.discord.transformers import Symbol
+from bot.discord.transformers_history import ChartWindow, guild_scope
+from bot.service import Service
+from bot.service_history import HistoryService
+from storage.rows import INTERVAL_MS
+
+# Every stored interval can be asked for (13 of them: within Discord's 25 choices per option).
+INTERVAL_CHOICES = [Choice(name=name, value=name) for name in INTERVAL_MS]
+
+
+class ChartCog(commands.Cog, name="Charts"):
+    """Draw a symbol's recent market with this server's alert levels and alerts."""
+
+    def __init__(self, service: Service) -> None:
+        self.history = HistoryService(service)
+
+    @app_commands.command(
+        name="chart", description="Price chart: candles, volume, liquidations, the server's levels and alerts"
+    )
+    @app_commands.describe(
+        symbol="Trading pair, e.g. BTCUSDT (or just btc)",
+        interval="Candle size (default: the finest that shows the window in 200 candles)",
+        window="How far back, e.g. 24h, 7d, 30d (default 7d, at most 90d)",
+    )
+    @app_commands.choices(interval=INTERVAL_CHOICES)
+    async def chart(
+        self,
+        interaction: discord.Interaction[Any],
+        symbol: Symbol,
+        interval: str | None = None,
+        window: ChartWindow | None = None,
+    ) -> None:
+        """Post the chart of a symbol over a window."""
+        # Check the options before deferring: after defer() the first followup keeps the defer's (public)
+        # visibility, so a mistake is only private while the interaction is still unanswered.
+        self.history.check_chart(symbol, interval, window)
+        # Drawing takes a few hundred milliseconds; answer within Discord's 3 s first.
+        await interaction.response.defer(thinking=True)
+        spec = self.history.chart(symbol, interval, window, scope=guild_scope(interaction))
+        # matplotlib (Agg) is CPU-bound: render in a worker thread so the bot keeps answering meanwhile.
+        png = await asyncio.to_thread(render_chart, spec)
+        filename = chart_filename(spec.symbol, spec.interval)
+        await interaction.followup.send(
+            embed=chart_embed(spec, filename), file=discord.File(io.BytesIO(png), filename=filename)
+        )

@@ -1,0 +1,102 @@
+"""/history (the server's past alerts, paged with buttons) and /why (the evidence behind one alert)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.render_history import history_embed, why_embed
+from bot.discord.transformers import Symbol
+from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
+from bot.discord.views import OwnedView, ViewTracker
+from bot.service import Service
+from bot.service_history import HistoryPage, HistoryQuery, HistoryService
+
+# How long the page buttons answer after the last press.
+PAGE_TIMEOUT_S = 300.0
+
+
+def _guild(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+class HistoryPager(OwnedView):
+    """Previous/next buttons over a pinned /history list; only its invoker may turn the pages."""
+
+    def __init__(self, history: HistoryService, page: HistoryPage, owner_id: int, *, timeout: float) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.history = history
+        self.page = page
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = not self.page.has_previous
+        self.next.disabled = not self.page.has_next
+
+    async def _turn(self, interaction: discord.Interaction[Any], step: int) -> None:
+        self.page = self.history.history(self.page.query, self.page.page + step, self.page.page_size)
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=history_embed(self.page), view=self)
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        """Show the page before (newer alerts)."""
+        await self._turn(interaction, -1)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        """Show the page after (older alerts)."""
+        await self._turn(interaction, +1)
+
+
+class HistoryCog(commands.Cog, name="History"):
+    """Look back at the server's alerts and at why one fired."""
+
+    def __init__(self, service: Service, *, page_timeout_s: float = PAGE_TIMEOUT_S) -> None:
+        self.history = HistoryService(service)
+        self.page_timeout_s = page_timeout_s
+        self.views = ViewTracker()
+
+    async def cog_unload(self) -> None:
+        """Stop the page buttons' timeouts when the bot closes."""
+        self.views.stop_all()
+
+    @app_commands.command(name="history", description="This server's past alerts, newest first")
+    @app_commands.describe(
+        symbol="Only alerts of this trading pair",
+        rule="Only alerts of this rule (its id, e.g. btc-95k)",
+        since="From when: how long ago (24h, 7d) or a UTC date (2026-01-13)",
+    )
+    @app_commands.guild_only()
+    async def history_command(
+        self,
+        interaction: discord.Interaction[Any],
+        symbol: Symbol | None = None,
+        rule: VisibleRule | None = None,
+        since: Since | None = None,
+    ) -> None:
+        """List the server's alerts, silenced, folded and late ones marked, a page at a time."""
+        query = HistoryQuery(
+            _guild(interaction), interaction.user.id, frozenset(channel_ids(interaction)), symbol, rule, since
+        )
+        page = self.history.history(query)
+        if page.pages <= 1:
+            await interaction.response.send_message(embed=history_embed(page))
+            return
+        view = HistoryPager(self.history, page, interaction.user.id, timeout=self.page_timeout_s)
+        self.views.add(view)
+        view.attach(interaction)
+        await interaction.response.send_message(embed=history_embed(page), view=view)
+
+    @app_commands.command(name="why", description="Why an alert fired: its values, the rule and the data")
+    @app_commands.describe(alert_id="The alert's number from /history or its message's footer, e.g. 38")
+    @app_commands.guild_only()
+    async def why(self, interaction: discord.Interaction[Any], alert_id: AlertId) -> None:
+        """Show the stored evidence of one of the server's alerts."""
+        view = self.history.why(_guild(interaction), interaction.user.id, alert_id, channel_ids(interaction))
+        await interaction.response.send_message(embed=why_embed(view))

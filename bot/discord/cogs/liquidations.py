@@ -1,0 +1,116 @@
+"""/liqfeed (a server's live feed of large liquidations; Manage Server) and /liqprice (the calculator)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord import render_liq
+from bot.discord.checks import check_postable, manage_guild_only
+from bot.discord.transformers import Symbol
+from bot.liqfeed_settings import MAX_USD, MIN_USD, LiqFeedService
+from bot.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
+from bot.service import Service
+
+
+def _guild(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class LiqFeedCog(
+    commands.GroupCog, group_name="liqfeed", group_description="A live feed of large liquidations"
+):
+    """Set, show and switch off the server's large-liquidation feed."""
+
+    def __init__(self, feeds: LiqFeedService) -> None:
+        self.feeds = feeds
+        super().__init__()
+
+    @app_commands.command(name="set", description="Post every liquidation at or above a size in a channel")
+    @app_commands.describe(
+        channel="Where the feed posts",
+        min_usd="Smallest liquidated position posted, in USD (at least 10,000)",
+        symbols="Only these symbols, comma-separated (all watched symbols when left out)",
+        exchanges="Only these exchanges: binance, bybit, okx, comma-separated (all when left out)",
+    )
+    @manage_guild_only
+    async def set_feed(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel,
+        min_usd: app_commands.Range[float, MIN_USD, MAX_USD],
+        symbols: str | None = None,
+        exchanges: str | None = None,
+    ) -> None:
+        """Start (or replace) the server's feed."""
+        check_postable(interaction, channel)
+        view = self.feeds.set(
+            _guild(interaction), interaction.user.id, channel.id, min_usd, symbols, exchanges
+        )
+        await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
+
+    @app_commands.command(name="off", description="Stop the server's liquidation feed")
+    @manage_guild_only
+    async def off(self, interaction: discord.Interaction[Any]) -> None:
+        """Switch the feed off."""
+        view = self.feeds.off(_guild(interaction))
+        await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
+
+    @app_commands.command(
+        name="show", description="The server's liquidation feed: channel, threshold, filters"
+    )
+    @manage_guild_only
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        """Show the feed's settings and whether it posts live or summaries now."""
+        view = self.feeds.show(_guild(interaction))
+        await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
+
+
+class LiqPriceCog(commands.Cog, name="LiqPrice"):
+    """Estimate where a leveraged position is liquidated."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    @app_commands.command(
+        name="liqprice", description="Estimated liquidation price of an isolated USDⓈ-M perpetual position"
+    )
+    @app_commands.describe(
+        symbol="Trading pair, e.g. BTCUSDT (or just btc)",
+        side="The position: long or short",
+        entry="Entry price in USD",
+        leverage="Leverage, 1 to 125",
+        margin_mode="Isolated (cross margin depends on the whole wallet and is refused)",
+        maintenance_margin_rate="Maintenance margin rate in % (default: Binance's tier for BTC/ETH, else 1%)",
+        size_usd="Position size (notional) in USD; picks the exchange's margin tier",
+    )
+    async def liqprice(
+        self,
+        interaction: discord.Interaction[Any],
+        symbol: Symbol,
+        side: Literal["long", "short"],
+        entry: app_commands.Range[float, 0.0, None],
+        leverage: app_commands.Range[float, MIN_LEVERAGE, MAX_LEVERAGE],
+        margin_mode: Literal["isolated", "cross"] = "isolated",
+        maintenance_margin_rate: app_commands.Range[float, 0.0, 100.0] | None = None,
+        size_usd: app_commands.Range[float, 1.0, MAX_SIZE_USD] | None = None,
+    ) -> None:
+        """Show the estimated liquidation price, its distance, and the assumptions."""
+        view = quote(
+            self.service,
+            symbol,
+            side,
+            entry,
+            leverage,
+            margin_mode=margin_mode,
+            mmr_pct=maintenance_margin_rate,
+            size_usd=size_usd,
+        )
+        await interaction.response.send_message(embed=render_liq.liqprice_embed(view))

@@ -1,0 +1,122 @@
+"""Option parsing for /history, /why, /chart and /alert test: a time to look back from, an alert number,
+a rule the server can see, a chart window and a backtest period, each with autocomplete.
+
+Like ``transformers``, every one accepts any text and raises ``InvalidOption`` saying what would work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+
+from bot.backtest import BacktestLimits
+from bot.discord.transformers import MAX_CHOICES, DurationTransformer, InvalidOption, service_of
+from bot.errors import UserError
+from bot.parsing import parse_alert_id, parse_since
+from bot.service_history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
+from storage.repo import EventScope
+
+DAY_S = 86_400
+
+
+def channel_ids(interaction: discord.Interaction[Any]) -> list[int]:
+    """Return the ids of the server's channels the bot knows (config routes may name any of them)."""
+    guild = interaction.guild
+    return [channel.id for channel in guild.channels] if guild is not None else []
+
+
+def history_of(interaction: discord.Interaction[Any]) -> HistoryService:
+    """Return a HistoryService over the bot's service."""
+    return HistoryService(service_of(interaction))
+
+
+def guild_scope(interaction: discord.Interaction[Any]) -> EventScope | None:
+    """Return the alerts the invoking member may see in this server, or None outside a server."""
+    if interaction.guild_id is None:
+        return None
+    return history_of(interaction).scope(interaction.guild_id, interaction.user.id, channel_ids(interaction))
+
+
+class SinceTransformer(app_commands.Transformer):
+    """How far back to look: ``24h``, ``7d`` (ago) or a UTC date such as ``2026-01-13``; epoch ms."""
+
+    suggestions = ("24h", "7d", "30d", "90d")
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        """Return the moment, in UTC epoch milliseconds."""
+        try:
+            return parse_since(str(value), service_of(interaction).now_ms())
+        except UserError as exc:
+            raise InvalidOption(exc.message) from None
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the usual spans, or what was typed when it reads as a time."""
+        typed = str(value).strip()
+        offered = [s for s in self.suggestions if s.startswith(typed.lower())]
+        if typed and typed not in offered:
+            try:
+                parse_since(typed, service_of(interaction).now_ms())
+            except UserError:
+                pass
+            else:
+                offered.insert(0, typed[:100])
+        return [Choice(name=s, value=s) for s in offered[:MAX_CHOICES]]
+
+
+class AlertIdTransformer(app_commands.Transformer):
+    """An alert's number (``38`` or ``#38``), with autocomplete of the server's recent alerts."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        """Return the alert number (the service checks the server may see it)."""
+        try:
+            return parse_alert_id(str(value))
+        except UserError as exc:
+            raise InvalidOption(exc.message) from None
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the newest alerts the member may see whose number or title matches what was typed."""
+        scope = guild_scope(interaction)
+        if scope is None:
+            return []
+        choices = history_of(interaction).alert_choices(scope, str(value))
+        return [Choice(name=label, value=ident) for ident, label in choices]
+
+
+class VisibleRuleTransformer(app_commands.Transformer):
+    """A rule id of this server or of a config rule routed to it, with autocomplete."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        """Return the id as typed, whitespace tidied (the service checks what it names)."""
+        return " ".join(str(value).split())[:100]
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the rules whose alerts this member may see."""
+        scope = guild_scope(interaction)
+        if scope is None:
+            return []
+        choices = history_of(interaction).rule_choices(scope, str(value))
+        return [Choice(name=label, value=rule_id) for rule_id, label in choices]
+
+
+Since = app_commands.Transform[int, SinceTransformer]
+AlertId = app_commands.Transform[int, AlertIdTransformer]
+VisibleRule = app_commands.Transform[str, VisibleRuleTransformer]
+ChartWindow = app_commands.Transform[
+    int,
+    DurationTransformer("window", MIN_CHART_WINDOW_S, MAX_CHART_WINDOW_S, ["24h", "3d", "7d", "30d", "90d"]),
+]
+BacktestPeriod = app_commands.Transform[
+    int,
+    DurationTransformer(
+        "period", DAY_S, int(BacktestLimits().max_days) * DAY_S, ["7d", "14d", "30d", "60d", "90d"]
+    ),
+]

@@ -1,0 +1,208 @@
+"""Spot candles from Binance ``/api/v3/klines``, with a fallback venue for regions Binance blocks.
+
+Each poll fetches, per watched symbol, everything from the newest stored *closed* candle onwards (at
+most ``backfill_days`` back), so the same code is the start-up backfill, the regular poll, and the
+catch-up after an outage: a restart leaves no hole. The last candle of a page is usually still forming
+(``closed=False``); it is stored as such and replaced by the closed one on a later poll.
+
+When Binance answers HTTP 451 (a restricted location, e.g. a US IP), the feed says so once and switches
+for good to the configured fallback (Coinbase Exchange or Kraken candles), which then reports health
+under its own name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bot.config import BinanceSpotFeedConfig
+from feeds.backoff import Backoff
+from feeds.base import Feed, NowMs, PollJob, Tuning
+from feeds.candles import CandleSource, check_ohlc
+from feeds.errors import FeedError
+from feeds.health import HealthRegistry
+from feeds.http import HttpClient
+from feeds.ingest import Ingest
+from feeds.logonce import FailureLog
+from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
+from feeds.poller import Poller
+from storage.rows import Candle, interval_ms
+
+log = logging.getLogger(__name__)
+
+SOURCE = "binance"
+KLINES_PATH = "/api/v3/klines"
+# Documented: limit max 1000 per request, weight 2 per request whatever the limit.
+KLINES_MAX_LIMIT = 1000
+KLINES_WEIGHT = 2
+DAY_MS = 86_400_000
+
+
+def parse_klines(payload: Any, symbol: str, interval: str, now_ms: int) -> Parsed[Candle]:
+    """Parse a klines array (12-element rows, prices as strings); the candle not yet over is open."""
+    step = interval_ms(interval)
+
+    def one(item: Any) -> Candle:
+        if not isinstance(item, list) or len(item) < 8:
+            raise BadItem("kline is not an array of at least 8 fields")
+        open_time = check_ts(integer(item[0], "open time"), "open time")
+        o, h, low, c, volume = (number(item[i], name) for i, name in enumerate(("o", "h", "l", "c", "v"), 1))
+        quote = number(item[7], "quote volume")
+        check_ohlc(o, h, low, c, volume)
+        return Candle(
+            symbol, interval, open_time, SOURCE, o, h, low, c, volume, quote, open_time + step <= now_ms
+        )
+
+    return parse_items(items_list(payload, "klines"), one)
+
+
+class BinanceKlines:
+    """Binance spot klines as a CandleSource."""
+
+    source = SOURCE
+    page_limit = KLINES_MAX_LIMIT
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    async def fetch(self, symbol: str, interval: str, start_ms: int, now_ms: int) -> Parsed[Candle]:
+        """Return up to 1000 candles opening at or after ``start_ms``."""
+        payload = await self.http.get_json(
+            KLINES_PATH,
+            {"symbol": symbol, "interval": interval, "startTime": start_ms, "limit": KLINES_MAX_LIMIT},
+            weight=KLINES_WEIGHT,
+        )
+        return parse_klines(payload, symbol, interval, now_ms)
+
+
+class SpotCandleFeed(Feed):
+    """Poll spot candles for the watched symbols from Binance, or from the fallback after a 451."""
+
+    name = "binance_spot"
+
+    def __init__(
+        self,
+        config: BinanceSpotFeedConfig,
+        symbols: Sequence[str],
+        ingest: Ingest,
+        primary: CandleSource,
+        fallback: CandleSource | None,
+        registry: HealthRegistry,
+        failures: FailureLog,
+        now_ms: NowMs,
+        tuning: Tuning,
+        *,
+        fallback_stale_after_s: float | None = None,
+    ) -> None:
+        self.config = config
+        self.symbols = list(symbols)
+        self.ingest = ingest
+        self.primary = primary
+        self.fallback = fallback
+        self.now_ms = now_ms
+        self.tuning = tuning
+        self.failures = failures
+        self.interval = config.interval
+        self.step = interval_ms(config.interval)
+        max_lag = config.stale_after_seconds + self.step / 1000
+        self.health = registry.register(
+            self.name, {"candles"}, self.symbols, stale_after_s=config.stale_after_seconds, max_lag_s=max_lag
+        )
+        self.fallback_health = None
+        if fallback is not None:
+            stale = fallback_stale_after_s or config.stale_after_seconds
+            self.fallback_health = registry.register(
+                fallback.source,
+                {"candles"},
+                self.symbols,
+                stale_after_s=stale,
+                max_lag_s=stale + self.step / 1000,
+                active=False,
+            )
+        self.active: CandleSource = primary
+        self.switched = False
+        backoff = Backoff(tuning.poll_backoff_base_s, tuning.poll_backoff_cap_s)
+        self.poller = Poller(self.name, self.poll, self.health, failures, now_ms, backoff)
+
+    def jobs(self) -> list[PollJob]:
+        """Return the candle poll."""
+        return [PollJob(self.name, self.config.poll_seconds, self.poller.run)]
+
+    async def backfill(self) -> None:
+        """Fetch what is missing since the last stored candle, at most ``backfill_days`` back."""
+        await self.poller.run(lambda: self.sync(self.tuning.backfill_max_pages))
+
+    async def poll(self) -> int | None:
+        """Fetch new candles (a few pages at most; the next poll continues where this one stopped)."""
+        return await self.sync(self.tuning.poll_max_pages)
+
+    async def sync(self, max_pages: int) -> int | None:
+        """Bring every watched symbol up to date; return the newest candle open time seen."""
+        try:
+            return await self._sync_all(max_pages)
+        except FeedError as exc:
+            if exc.kind != "geo_blocked" or self.switched:
+                raise
+            self._switch_to_fallback(exc)
+            return await self._sync_all(max_pages)
+
+    def _switch_to_fallback(self, exc: FeedError) -> None:
+        if self.fallback is None or self.fallback_health is None:
+            self.failures.once(
+                f"{self.name}:451",
+                "%s: Binance refuses this location (HTTP 451) and feeds.binance_spot.fallback is 'none':"
+                ' no spot candles. Set fallback = "coinbase" or "kraken".',
+                self.name,
+                level=logging.ERROR,
+            )
+            raise exc
+        self.failures.once(
+            f"{self.name}:451",
+            "%s: Binance refuses this location (HTTP 451); spot candles now come from %s",
+            self.name,
+            self.fallback.source,
+        )
+        self.switched = True
+        self.active = self.fallback
+        self.health.active = False
+        self.health.note = f"HTTP 451 restricted location; candles from {self.fallback.source}"
+        self.health.failure(str(exc))
+        self.fallback_health.active = True
+        self.poller.health = self.fallback_health
+
+    async def _sync_all(self, max_pages: int) -> int | None:
+        newest: int | None = None
+        skipped: list[str] = []
+        for symbol in self.symbols:
+            latest, bad = await self._sync_symbol(symbol, max_pages)
+            skipped += bad
+            if latest is not None and (newest is None or latest > newest):
+                newest = latest
+        self.failures.skipped(f"{self.active.source}:candles", skipped)
+        return newest
+
+    def _start(self, symbol: str, now: int) -> int:
+        oldest = now - int(self.config.backfill_days * DAY_MS)
+        oldest = min(oldest, now - 2 * self.step)  # always ask for at least the last closed candle
+        oldest -= oldest % self.step
+        last = self.ingest.repo.last_candle_time(symbol, self.interval, self.active.source)
+        return oldest if last is None else max(last, oldest)
+
+    async def _sync_symbol(self, symbol: str, max_pages: int) -> tuple[int | None, list[str]]:
+        now = self.now_ms()
+        start = self._start(symbol, now)
+        newest: int | None = None
+        skipped: list[str] = []
+        for _ in range(max_pages):
+            page = await self.active.fetch(symbol, self.interval, start, now)
+            skipped += page.skipped
+            rows = sorted((r for r in page.rows if r.open_time >= start), key=lambda r: r.open_time)
+            if not rows:
+                break
+            self.ingest.candles(rows)
+            newest = rows[-1].open_time
+            start = rows[-1].open_time + self.step
+            if not rows[-1].closed or start >= now:
+                break  # reached the present
+        return newest, skipped

@@ -1,0 +1,202 @@
+"""One venue's REST access over the shared aiohttp session: timeouts, classification, rate limits.
+
+``HttpClient.get_json`` either returns the decoded JSON document or raises a ``FeedError`` whose kind
+says what went wrong. It also enforces, per venue:
+
+- **Retry-After**: after a 429 or 418 (or a 5xx carrying Retry-After) no request is sent to that venue
+  until the time has passed; the call fails at once with the remaining wait instead. Binance bans an IP
+  that keeps sending after a 429 (418, from 2 minutes up to 3 days), so honouring it matters.
+- **Request weight** (Binance): every response carries ``X-MBX-USED-WEIGHT-1M``, the weight this IP used
+  in the current minute. ``WeightBudget`` refuses a request that would push it over our budget (kept
+  below Binance's documented 6,000/min spot, 2,400/min USD-M) until the next window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from feeds.base import NowMs
+from feeds.errors import ErrorKind, FeedError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+Params = Mapping[str, str | int]
+
+
+class WeightBudget:
+    """Binance request weight used in the current window, from the response headers."""
+
+    def __init__(self, limit: int, now_ms: NowMs, window_s: float = 60.0) -> None:
+        if limit <= 0:
+            raise ValueError("weight limit must be positive")
+        self.limit = limit
+        self.now_ms = now_ms
+        self.window_ms = max(1, int(window_s * 1000))
+        self.used = 0
+        self._window = self._index(now_ms())
+
+    def _index(self, now: int) -> int:
+        return now // self.window_ms
+
+    def _roll(self, now: int) -> None:
+        index = self._index(now)
+        if index != self._window:
+            self._window = index
+            self.used = 0
+
+    def reserve(self, weight: int) -> None:
+        """Count a request about to be sent, or raise FeedError("budget") if it would exceed the limit."""
+        now = self.now_ms()
+        self._roll(now)
+        if self.used + weight > self.limit:
+            wait_ms = (self._window + 1) * self.window_ms - now
+            raise FeedError(
+                "budget",
+                f"request weight {self.used}+{weight} would exceed our budget of {self.limit} per window;"
+                f" waiting {wait_ms / 1000:.1f}s for the next one",
+                retry_after=wait_ms / 1000,
+            )
+        self.used += weight
+
+    def observe(self, header: str | None) -> None:
+        """Take the venue's own count of the weight used in this window (authoritative)."""
+        if header is None:
+            return
+        try:
+            used = int(header)
+        except ValueError:
+            return
+        self._roll(self.now_ms())
+        self.used = used
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Return Retry-After in seconds (Binance sends whole seconds); None if absent or not a number."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class HttpClient:
+    """GET JSON from one venue, with a timeout on everything and every failure classified."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        venue: str,
+        base_url: str,
+        *,
+        timeout_s: float,
+        now_ms: NowMs,
+        budget: WeightBudget | None = None,
+        default_retry_after_429_s: float = 60.0,
+        default_retry_after_418_s: float = 120.0,
+    ) -> None:
+        self.session = session
+        self.venue = venue
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.now_ms = now_ms
+        self.budget = budget
+        self.default_429 = default_retry_after_429_s
+        self.default_418 = default_retry_after_418_s
+        self.blocked_until = 0  # epoch ms before which nothing is sent (Retry-After)
+        self._blocked_kind: ErrorKind = "rate_limited"
+        self.requests = 0  # requests actually sent, for /metrics and tests
+
+    def _check_gate(self, path: str) -> None:
+        now = self.now_ms()
+        if now < self.blocked_until:
+            wait = (self.blocked_until - now) / 1000
+            raise FeedError(
+                self._blocked_kind,
+                f"{self.venue} {path}: not sent, honouring Retry-After for {wait:.1f}s more",
+                retry_after=wait,
+            )
+
+    def _block(self, seconds: float, kind: ErrorKind) -> None:
+        until = self.now_ms() + int(seconds * 1000)
+        if until > self.blocked_until:
+            self.blocked_until = until
+            self._blocked_kind = kind
+
+    async def get_json(self, path: str, params: Params | None = None, *, weight: int = 1) -> Any:
+        """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError."""
+        self._check_gate(path)
+        if self.budget is not None:
+            self.budget.reserve(weight)
+        where = f"{self.venue} {path}"
+        self.requests += 1
+        try:
+            async with self.session.get(
+                self.base_url + path, params=dict(params or {}), timeout=self.timeout
+            ) as response:
+                body = await response.read()
+                status = response.status
+                headers = response.headers
+        except TimeoutError:
+            raise FeedError("timeout", f"{where}: no answer within {self.timeout.total}s") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise FeedError("truncated", f"{where}: body cut short ({_first_line(exc)})") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise FeedError("connection", f"{where}: cannot connect ({_first_line(exc.os_error)})") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise FeedError("connection", f"{where}: {type(exc).__name__} {_first_line(exc)}") from None
+        if self.budget is not None:
+            self.budget.observe(headers.get(WEIGHT_HEADER))
+        if status != 200:
+            self._raise_for_status(where, status, headers, body)
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FeedError("malformed", f"{where}: invalid JSON ({_first_line(exc)})") from None
+
+    def _raise_for_status(self, where: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        detail = _error_detail(body)
+        if status == 429:
+            wait = self.default_429 if retry_after is None else retry_after
+            self._block(wait, "rate_limited")
+            message = f"{where}: HTTP 429 ({detail}); waiting {wait:g}s"
+            raise FeedError("rate_limited", message, retry_after=wait)
+        if status == 418:
+            wait = self.default_418 if retry_after is None else retry_after
+            self._block(wait, "banned")
+            message = f"{where}: HTTP 418 IP ban ({detail}); waiting {wait:g}s"
+            raise FeedError("banned", message, retry_after=wait)
+        if status == 451:
+            raise FeedError("geo_blocked", f"{where}: HTTP 451 restricted location ({detail})")
+        if status >= 500:
+            if retry_after is not None:
+                self._block(retry_after, "rate_limited")
+            raise FeedError("server", f"{where}: HTTP {status} ({detail})", retry_after=retry_after)
+        raise FeedError("http", f"{where}: HTTP {status} ({detail})")
+
+
+def _error_detail(body: bytes) -> str:
+    """Return the venue's error message from a body ({"code","msg"} on Binance), shortened."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body[:80].decode("utf-8", "replace").strip() or "empty body"
+    if isinstance(data, dict):
+        for key in ("msg", "message", "retMsg", "error"):
+            if data.get(key):
+                return str(data[key])[:120]
+    return str(data)[:80]
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc) if exc is not None else ""
+    return (text.splitlines() or [""])[0][:160] or type(exc).__name__

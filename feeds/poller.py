@@ -1,0 +1,103 @@
+"""Run one REST sync under the rules every poller shares: wait, back off, report health, never crash."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from feeds.backoff import Backoff
+from feeds.base import NowMs
+from feeds.errors import FeedError
+from feeds.health import FeedHealth
+from feeds.logonce import FailureLog
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A sync fetches and ingests; it returns the newest data time it saw (for the feed's lag), or None.
+Sync = Callable[[], Awaitable[int | None]]
+
+
+class Poller:
+    """One poll of one feed: skipped while a Retry-After or backoff wait runs, else sync and report.
+
+    After a failure the next attempt waits for the longer of the venue's Retry-After and an exponential
+    backoff, so a venue in trouble is asked less and less often (up to the backoff cap) instead of being
+    hammered every interval; one success resets it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sync: Sync,
+        health: FeedHealth,
+        failures: FailureLog,
+        now_ms: NowMs,
+        backoff: Backoff,
+    ) -> None:
+        self.name = name
+        self.sync = sync
+        self.health = health
+        self.failures = failures
+        self.now_ms = now_ms
+        self.backoff = backoff
+        self.not_before = 0  # epoch ms
+        self.runs = 0
+        self.skips = 0
+
+    async def run(self, sync: Sync | None = None) -> bool:
+        """Poll once (with ``sync``, default the poller's own) unless told to wait; return True on success."""
+        now = self.now_ms()
+        if now < self.not_before:
+            self.skips += 1
+            return False
+        self.runs += 1
+        try:
+            newest = await (sync or self.sync)()
+        except asyncio.CancelledError:
+            raise
+        except FeedError as exc:
+            self._failed(str(exc), exc.retry_after)
+            return False
+        except Exception as exc:  # a bug or a payload nobody foresaw: report it, keep the loop alive
+            self._failed(f"unexpected {type(exc).__name__}: {exc}", None, exc_info=exc)
+            return False
+        self.health.success(newest)
+        self.backoff.reset()
+        self.not_before = 0
+        self.failures.success(self.name)
+        return True
+
+    def _failed(self, message: str, retry_after: float | None, exc_info: BaseException | None = None) -> None:
+        self.health.failure(message)
+        wait = max(retry_after or 0.0, self.backoff.next_delay())
+        self.not_before = self.now_ms() + int(wait * 1000)
+        level = logging.ERROR if exc_info is not None else logging.WARNING
+        self.failures.failure(self.name, message, level=level, exc_info=exc_info)
+
+
+async def each_symbol(
+    symbols: Sequence[str],
+    call: Callable[[str], Awaitable[T]],
+    failures: FailureLog,
+    key: str,
+) -> list[T]:
+    """Run ``call(symbol)`` for every symbol; a symbol the venue rejects (HTTP 4xx, an API error) is skipped.
+
+    A watched spot pair may have no perpetual on a venue; that is worth a log line (once per interval),
+    not a dead feed. Anything else (timeouts, 5xx, rate limits, garbage) fails the whole poll.
+    """
+    results: list[T] = []
+    for symbol in symbols:
+        try:
+            results.append(await call(symbol))
+        except FeedError as exc:
+            if exc.kind not in ("http", "api"):
+                raise
+            failures.failure(f"{key}:{symbol}", str(exc))
+        else:
+            failures.success(f"{key}:{symbol}")
+    return results

@@ -1,0 +1,342 @@
+"""A websocket that never dies silently: connect, subscribe, keep alive, notice silence, reconnect.
+
+``WebSocketStream.run()`` loops until cancelled:
+
+1. connect (bounded by a timeout) and send the venue's subscriptions (``on_open``);
+2. read frames, handing text to ``on_text``; buffered liquidations are flushed on time;
+3. ping at once and then every ``ping_interval`` (protocol ping or the venue's text/JSON ping), and treat
+   "nothing at all received for ping_interval + pong_timeout" as a dead socket;
+4. before a venue's hard connection lifetime (Binance: 24 h), and after "no data frame for data_silence"
+   while pongs still come (a lost subscription, or a quiet market), open the next connection first, then
+   close the old one: the switch loses no event (repeats are dropped by Ingest) and is not a failure;
+5. on any other end, reconnect after an exponential backoff with jitter and a cap (reset once a connection
+   stayed up for ``stable_after``), reporting health and logging once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from abc import ABC, abstractmethod
+from typing import Any
+
+import aiohttp
+
+from feeds.backoff import Backoff
+from feeds.base import Tuning
+from feeds.batch import LiquidationBuffer
+from feeds.errors import ErrorKind, FeedError
+from feeds.health import FeedHealth
+from feeds.http import parse_retry_after
+from feeds.logonce import FailureLog
+
+log = logging.getLogger(__name__)
+
+WS = aiohttp.ClientWebSocketResponse
+
+
+class _Replace(str):
+    """Why a working connection is replaced (new one first, then the old one closed): no gap, no failure."""
+
+
+# A close handshake with a silent server must not hold a reconnect up (aiohttp waits 10 s by default).
+_CLOSE_TIMEOUT_S = 2.0
+# The largest frame accepted; a Bybit cascade snapshot can be big, a runaway frame cannot be unbounded.
+_MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
+class WebSocketStream(ABC):
+    """One long-lived websocket subscription with reconnects, keep-alive and staleness detection."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        session: aiohttp.ClientSession,
+        health: FeedHealth,
+        failures: FailureLog,
+        tuning: Tuning,
+        *,
+        ping_interval_s: float,
+        ping_when_idle: bool,
+        data_silence_s: float,
+        max_lifetime_s: float | None = None,
+        buffer: LiquidationBuffer | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.session = session
+        self.health = health
+        self.failures = failures
+        self.tuning = tuning
+        self.ping_interval_s = ping_interval_s
+        # OKX wants a ping only after N quiet seconds; Bybit and Binance get one every N seconds.
+        self.ping_when_idle = ping_when_idle
+        self.data_silence_s = data_silence_s
+        self.max_lifetime_s = max_lifetime_s
+        self.buffer = buffer
+        self.backoff = Backoff(tuning.reconnect_base_s, tuning.reconnect_cap_s)
+        self.connections = 0  # connections opened, for tests and /metrics
+        self.reconnect_reasons: list[str] = []
+
+    # --- hooks ----------------------------------------------------------------------------------------------
+
+    async def on_open(self, ws: WS) -> None:
+        """Send subscriptions after connecting (default: none, the URL names the stream)."""
+        return None
+
+    async def send_ping(self, ws: WS) -> None:
+        """Send a keep-alive (default: a websocket protocol ping)."""
+        await ws.ping()
+
+    @abstractmethod
+    def on_text(self, text: str) -> bool:
+        """Handle one text frame; return True if it carried market data (not an ack or a pong).
+
+        Raise FeedError to drop the connection (a refused subscription, an error event).
+        """
+
+    # --- loop -----------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, read and reconnect until cancelled; always close the socket and flush on the way out."""
+        ws: WS | None = None
+        loop = asyncio.get_running_loop()
+        opened = rotate_at = 0.0
+        try:
+            while True:
+                if ws is None:
+                    ws = await self._connect_until_open()
+                    opened = loop.time()
+                    rotate_at = self._rotate_deadline(opened)
+                outcome = await self._guarded_read(ws, rotate_at)
+                if isinstance(outcome, _Replace):
+                    replacement = await self._rotate(ws, outcome)
+                    if replacement is None:
+                        # Keep the old one; the venue ends it at its limit and a normal reconnect follows.
+                        rotate_at = loop.time() + self.tuning.reconnect_cap_s
+                    else:
+                        ws = replacement
+                        opened = loop.time()
+                        rotate_at = self._rotate_deadline(opened)
+                    continue
+                await self._close(ws)
+                ws = None
+                self._lost(outcome)
+                if loop.time() - opened >= self.tuning.stable_after_s:
+                    self.backoff.reset()
+                await asyncio.sleep(self.backoff.next_delay())
+        finally:
+            if ws is not None:
+                await self._close(ws)
+            self._flush()
+
+    def _rotate_deadline(self, opened: float) -> float:
+        return float("inf") if self.max_lifetime_s is None else opened + self.max_lifetime_s
+
+    async def _connect_until_open(self) -> WS:
+        while True:
+            try:
+                ws = await self._open()
+            except FeedError as exc:
+                self._lost(str(exc))
+                if exc.kind == "geo_blocked":
+                    self.failures.once(
+                        f"{self.name}:451",
+                        "%s: the venue refuses connections from this region (HTTP 451); retrying every %.0fs",
+                        self.name,
+                        self.tuning.reconnect_cap_s,
+                    )
+                await asyncio.sleep(max(exc.retry_after or 0.0, self.backoff.next_delay()))
+                continue
+            self.health.set_connected(True)
+            return ws
+
+    async def _open(self) -> WS:
+        """Connect and subscribe, or raise a classified FeedError."""
+        ws: WS | None = None
+        try:
+            async with asyncio.timeout(self.tuning.connect_timeout_s):
+                ws = await self.session.ws_connect(
+                    self.url,
+                    autoping=False,  # pings and pongs are handled here, so a silent socket is noticed
+                    heartbeat=None,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT_S),
+                    max_msg_size=_MAX_FRAME_BYTES,
+                )
+                await self.on_open(ws)
+        except BaseException as exc:
+            if ws is not None:
+                await self._close(ws)
+            if isinstance(exc, Exception):
+                raise self._classify(exc) from None
+            raise
+        self.connections += 1
+        return ws
+
+    def _classify(self, exc: Exception) -> FeedError:
+        if isinstance(exc, FeedError):
+            return exc
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            status = exc.status
+            retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            if status == 451:
+                return FeedError("geo_blocked", "handshake refused with HTTP 451")
+            if status in (418, 429):
+                kind: ErrorKind = "banned" if status == 418 else "rate_limited"
+                return FeedError(kind, f"handshake HTTP {status}", retry_after=retry_after)
+            if status >= 500:
+                return FeedError("server", f"handshake HTTP {status}", retry_after=retry_after)
+            return FeedError("http", f"handshake HTTP {status}")
+        if isinstance(exc, TimeoutError):
+            return FeedError("timeout", f"no connection within {self.tuning.connect_timeout_s}s")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return FeedError("connection", f"cannot connect ({exc.os_error})")
+        return FeedError("connection", f"{type(exc).__name__} {exc}")
+
+    async def _guarded_read(self, ws: WS, rotate_at: float) -> str:
+        try:
+            return await self._read(ws, rotate_at)
+        except FeedError as exc:
+            return str(exc)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            return f"connection lost ({type(exc).__name__} {exc})"
+        except Exception as exc:  # a bug must cost a reconnect, not the stream
+            self.failures.failure(f"{self.name}:bug", f"unexpected {type(exc).__name__}: {exc}", exc_info=exc)
+            return f"unexpected {type(exc).__name__}"
+
+    async def _read(self, ws: WS, rotate_at: float) -> str:
+        """Read until the socket ends or must be replaced (at ``rotate_at``, loop time); return why."""
+        loop = asyncio.get_running_loop()
+        opened = last_rx = last_data = last_ping = loop.time()
+        stable = False
+        await self.send_ping(ws)  # an immediate ping proves the connection end to end
+        dead_after = self.ping_interval_s + self.tuning.pong_timeout_s
+        while True:
+            now = loop.time()
+            next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
+            deadlines = [next_ping, last_rx + dead_after, last_data + self.data_silence_s, rotate_at]
+            flush_at = self.buffer.due() if self.buffer is not None else None
+            if flush_at is not None:
+                deadlines.append(flush_at)
+            # receive(timeout=0) would mean "no timeout" to aiohttp: never pass less than a millisecond.
+            wait = max(0.001, min(deadlines) - now)
+            try:
+                msg = await ws.receive(timeout=wait)
+            except TimeoutError:
+                msg = None
+            now = loop.time()
+            if msg is not None:
+                ended, is_data = await self._handle(ws, msg)
+                if ended is not None:
+                    return ended
+                last_rx = now
+                if is_data:
+                    last_data = now
+            if self.buffer is not None:
+                self.buffer.flush_if_due()
+            if not stable and now - opened >= self.tuning.stable_after_s:
+                # Up for a while without trouble: a failure streak is over even if no data came.
+                stable = True
+                self.health.clear_failures()
+                self.failures.success(self.name)
+            if now - last_rx >= dead_after:
+                silent = now - last_rx
+                return f"nothing received for {silent:.1f}s, not even a pong (silent socket)"
+            if now - last_data >= self.data_silence_s:
+                # Pongs still come, so the socket is alive; a lost subscription looks like this, and so
+                # does a quiet market. Replacing the connection (gap-free) covers both at no cost.
+                return _Replace(f"no data for {now - last_data:.1f}s (subscription lost?)")
+            if now >= rotate_at:
+                return _Replace("lifetime")
+            next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
+            if now >= next_ping:
+                await self.send_ping(ws)
+                last_ping = now
+
+    async def _handle(self, ws: WS, msg: aiohttp.WSMessage) -> tuple[str | None, bool]:
+        """Handle one message; return (why the connection ended or None, whether it carried data)."""
+        kind = msg.type
+        if kind is aiohttp.WSMsgType.TEXT:
+            try:
+                return None, self.on_text(str(msg.data))
+            except FeedError as exc:
+                if exc.kind != "malformed":
+                    raise
+                # One garbled frame costs that frame only, not the connection.
+                self.failures.skipped(f"{self.name}:frame", [exc.message])
+                return None, False
+        if kind is aiohttp.WSMsgType.PING:
+            await ws.pong(msg.data)
+            self.health.alive()
+            return None, False
+        if kind is aiohttp.WSMsgType.PONG:
+            self.health.alive()
+            return None, False
+        if kind is aiohttp.WSMsgType.BINARY:
+            return None, False
+        if kind is aiohttp.WSMsgType.ERROR:
+            return f"websocket error ({msg.data})", False
+        # CLOSE, CLOSING, CLOSED: the server (or the network) ended it.
+        extra = f" {msg.extra}" if kind is aiohttp.WSMsgType.CLOSE and msg.extra else ""
+        return f"closed by the server (code {ws.close_code}{extra})", False
+
+    async def _rotate(self, old: WS, reason: str) -> WS | None:
+        """Open the replacement before closing the old connection, so no event falls in between."""
+        try:
+            new = await self._open()
+        except FeedError as exc:
+            self.failures.failure(self.name, f"could not open the replacement connection: {exc}")
+            return None
+        log.info("%s: replaced a working connection (%s)", self.name, reason)
+        self.reconnect_reasons.append(reason)
+        await self._drain(old)
+        await self._close(old)
+        self._flush()
+        return new
+
+    async def _drain(self, old: WS) -> None:
+        """Keep reading the old connection a moment: events sent to it before the new one was subscribed
+        are still on their way (every later event also reaches the new one; Ingest drops the repeats)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.tuning.rotate_drain_s
+        while (left := until - loop.time()) > 0:
+            try:
+                msg = await old.receive(timeout=max(0.001, left))
+            except TimeoutError:
+                return
+            try:
+                ended, _ = await self._handle(old, msg)
+            except FeedError:
+                return
+            if ended is not None:
+                return
+
+    def _lost(self, reason: str) -> None:
+        self.reconnect_reasons.append(reason)
+        self.health.set_connected(False, reason)
+        self.failures.failure(self.name, reason)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer is None:
+            return
+        try:
+            self.buffer.flush()
+        except Exception as exc:  # the database failing must not take the stream down
+            self.failures.failure(f"{self.name}:write", f"cannot store liquidations: {exc}", exc_info=exc)
+
+    async def _close(self, ws: WS) -> None:
+        try:
+            await ws.close()
+        except Exception as exc:
+            log.debug("%s: error while closing: %s", self.name, exc)
+
+
+def frame_json(text: str) -> Any:
+    """Decode a text frame, raising FeedError('malformed') for invalid JSON."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise FeedError("malformed", f"invalid JSON frame ({exc})") from None

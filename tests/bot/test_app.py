@@ -1,0 +1,126 @@
+"""`tripwire run` end to end: the real app against the local exchange and Discord emulators."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.__main__ import main
+from bot.app import App
+from bot.config import Config, Secrets, parse_config
+from storage.db import open_database
+from storage.repo import Repo
+from tests.emulators.discord_api import DiscordEmulator, client_options
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
+from tests.emulators.exchanges import ExchangeEmulator
+from tests.emulators.exchanges.fixtures import EmulatorFactory
+from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
+from tests.feeds.helpers import wait_for
+
+TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+
+
+def live_config(emu: ExchangeEmulator, db: Path, **extra: Any) -> Config:
+    """Return a config for BTCUSDT (the symbol the emulator has every kind of data for) on the emulator."""
+    data: dict[str, Any] = {
+        "symbols": ["BTCUSDT"],
+        "storage": {"path": str(db)},
+        **tomllib.loads(tripwire_feeds_toml(emu.base_url, emu.ws_url)),
+        **extra,
+    }
+    return parse_config(data)
+
+
+def row_counts(app: App) -> dict[str, int]:
+    assert app.parts is not None
+    stats = app.parts.repo.stats()
+    return {table: stats.rows_per_table[table] for table in TABLES}
+
+
+async def test_run_without_discord_ingests_every_source_and_stops_clean(
+    make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = await make_emulator(shift_to="now", liq_rate=40)
+    db = tmp_path / "live.db"
+    app = App(live_config(emu, db), Secrets(), token=None, console=io.StringIO())
+    before = set(asyncio.all_tasks())
+    await app.start()
+    try:
+        await wait_for(lambda: all(row_counts(app).values()), within=20, what="rows of every kind")
+        assert app.parts is not None and app.parts.health.stale_kinds("BTCUSDT") == set()
+    finally:
+        await app.stop()
+    await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() - before if not t.done()]
+    assert not leaked, leaked
+    # The database was closed cleanly and `tripwire db stats` shows what was ingested.
+    assert main(["db", "stats", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    for table in TABLES:
+        line = next(line for line in out.splitlines() if line.strip().startswith(table + " "))
+        assert not line.strip().endswith(" 0 rows"), line
+
+
+async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
+    make_emulator: EmulatorFactory, discord_emu: DiscordEmulator, tmp_path: Path
+) -> None:
+    emu = await make_emulator(shift_to="now")  # no recorded liquidations: only the one pushed below
+    config = live_config(
+        emu,
+        tmp_path / "live.db",
+        discord={
+            "guild_ids": [GUILD_ID],
+            "api_base": discord_emu.api_base,
+            "gateway_url": discord_emu.gateway_url,
+        },
+        routes=[{"guild_id": GUILD_ID, "channel_id": ALERTS_CHANNEL_ID, "role_id": MOD_ROLE_ID}],
+        rules=[
+            {
+                "id": "btc-cascade",
+                "detector": "liquidation_cascade",
+                "symbol": "BTCUSDT",
+                "min_usd": 1_000_000,
+                "multiple": 1,
+            }
+        ],
+    )
+    app = App(
+        config,
+        Secrets(),
+        token=discord_emu.config.token,
+        discord_options=client_options(),
+    )
+    await app.start()
+    try:
+        assert app.parts is not None and app.parts.bot is not None
+        await discord_emu.wait_until(lambda: discord_emu.commands_synced(GUILD_ID) != [], timeout=10)
+        await wait_for(
+            lambda: len(emu.ws_connections("binance")) > 0, within=10, what="the liquidation stream"
+        )
+        now = int(time.time() * 1000)
+        # A forced BUY closes a short: $4.75M of BTC shorts liquidated on Binance.
+        frame = {
+            "e": "forceOrder",
+            "E": now,
+            "o": {"s": "BTCUSDT", "S": "BUY", "o": "LIMIT", "f": "IOC", "q": "50", "p": "95000",
+                  "ap": "95000", "X": "FILLED", "l": "50", "z": "50", "T": now},
+        }  # fmt: skip
+        assert await emu.push_ws("binance", frame) >= 1
+        await discord_emu.wait_until(lambda: discord_emu.messages_in(ALERTS_CHANNEL_ID), timeout=15)
+        (message,) = discord_emu.messages_in(ALERTS_CHANNEL_ID)
+        assert "BTC shorts liquidated" in message.embeds[0]["title"]
+        assert f"<@&{MOD_ROLE_ID}>" in (message.payload["content"] or "")
+        (request,) = [
+            r for r in discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+        ]
+        allowed = request.json["allowed_mentions"]
+        assert allowed["parse"] == [] and [int(r) for r in allowed["roles"]] == [MOD_ROLE_ID]
+    finally:
+        await app.stop()
+    assert Repo(open_database(tmp_path / "live.db")).outbox_depth() == 0
