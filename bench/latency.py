@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args_parser.add_argument("--seconds", type=float, default=60.0)
     args_parser.add_argument("--rate", type=int, default=1000, help="events per second")
     args = args_parser.parse_args(argv)
-    seconds = 3.0 if args.smoke else args.seconds
+    seconds = 1.0 if args.smoke else args.seconds
     rate = 200 if args.smoke else args.rate
     symbols = ["BTCUSDT", "ETHUSDT", *[f"SYN{i:03d}USDT" for i in range(8 if args.smoke else 198)]]
     feed = asyncio.run(run(seconds, rate, symbols, feed_layer=True))
