@@ -61,6 +61,14 @@ def build(repo: Repo, rows: int, events: int, seed: int = 7) -> float:
         conn.execute("BEGIN")
         conn.executemany("INSERT OR IGNORE INTO liquidations VALUES (?,?,?,?,?,?,?)", batch)
         conn.execute("COMMIT")
+    # Raw inserts bypass Repo, which keeps the hourly totals (storage.hourly): roll them up once here.
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO liquidation_hourly (symbol, hour, source, long_usd, short_usd, events)"
+        " SELECT symbol, ts - ts % 3600000, source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+        " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*) FROM liquidations GROUP BY 1, 2, 3"
+    )
+    conn.execute("COMMIT")
     with repo.transaction():
         for i in range(events):
             repo.insert_event(

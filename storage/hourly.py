@@ -35,10 +35,16 @@ def storable(row: Liquidation) -> bool:
     ``INSERT OR IGNORE`` skips a row breaking NOT NULL or CHECK (NaN is NULL to SQLite), so it is skipped
     here too rather than counted.
     """
-    numbers = (row.ts, row.price, row.qty, row.usd)
-    if any(n is None or (isinstance(n, float) and math.isnan(n)) for n in numbers):
-        return False
-    return row.symbol is not None and row.source is not None and row.side in ("long", "short")
+    symbol, ts, source, side, price, qty, usd = row
+    # x == x is False for NaN only; None passes it, so it is checked apart.
+    return (
+        (side == "long" or side == "short")
+        and price == price
+        and qty == qty
+        and usd == usd
+        and None not in (symbol, ts, source, price, qty, usd)
+        and not (isinstance(ts, float) and math.isnan(ts))
+    )
 
 
 def primary_key(row: Sequence[Any]) -> PrimaryKey:

@@ -452,6 +452,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class _AlreadyStored(Exception):
+    """Some rows of a liquidation batch were stored before (rolls the batch's insert back)."""
+
+
 class Repo:
     """Typed access to one Tripwire database."""
 
@@ -512,18 +516,30 @@ class Repo:
         batch = list(rows)
         if not batch:
             return 0
+        insert = (
+            "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
+            " VALUES (?,?,?,?,?,?,?)"
+        )
         with self.transaction():
-            seen = hourly.stored_keys(self.conn, batch)
+            # Repeats within the batch are dropped here; repeats of stored rows are rare (a re-poll, a
+            # replayed frame), so the batch is inserted first and only looked up when SQLite ignored some.
+            unique: set[hourly.PrimaryKey] = set()
             fresh: list[Liquidation] = []
             for row in batch:
                 key = hourly.primary_key(row)
-                if key not in seen and hourly.storable(row):
-                    seen.add(key)
+                if key not in unique and hourly.storable(row):
+                    unique.add(key)
                     fresh.append(row)
-            self.conn.executemany(
-                "INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES (?,?,?,?,?,?,?)",
-                fresh,
-            )
+            before = self.conn.total_changes
+            try:
+                with self.transaction():
+                    self.conn.executemany(insert, fresh)
+                    if self.conn.total_changes - before != len(fresh):
+                        raise _AlreadyStored  # undone: which rows are new must be known for the totals
+            except _AlreadyStored:
+                stored = hourly.stored_keys(self.conn, fresh)
+                fresh = [row for row in fresh if hourly.primary_key(row) not in stored]
+                self.conn.executemany(insert, fresh)
             totals = hourly.HourlyTotals(self.conn)
             for row in fresh:
                 totals.inserted(row)
