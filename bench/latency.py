@@ -62,7 +62,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(
-    seconds: float, rate: int, symbols: list[str], *, feed_layer: bool, seed: int = 9
+    seconds: float,
+    rate: int,
+    symbols: list[str],
+    *,
+    feed_layer: bool,
+    tuning: Tuning | None = None,
+    seed: int = 9,
 ) -> list[float]:
     """Play the stream for ``seconds`` and return the latencies (ms) of the alerts it caused."""
     rng = random.Random(seed)
@@ -108,7 +114,7 @@ async def run(
                 HealthRegistry(wall_ms),
                 FailureLog(logging.getLogger("bench.latency"), wall_ms),
                 wall_ms,
-                Tuning(),
+                tuning or Tuning(),
             )
             assert feed.stream is not None
             handle, buffer = feed.stream.on_text, feed.buffer
@@ -171,11 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     args_parser = parser(__doc__ or "")
     args_parser.add_argument("--seconds", type=float, default=60.0)
     args_parser.add_argument("--rate", type=int, default=1000, help="events per second")
+    args_parser.add_argument(
+        "--flush-interval",
+        type=float,
+        help="LiquidationBuffer flush interval in s (default: the live Tuning's), to try another one",
+    )
     args = args_parser.parse_args(argv)
+    tuning = Tuning(flush_interval_s=args.flush_interval) if args.flush_interval is not None else Tuning()
     seconds = 1.0 if args.smoke else args.seconds
     rate = 200 if args.smoke else args.rate
     symbols = ["BTCUSDT", "ETHUSDT", *[f"SYN{i:03d}USDT" for i in range(8 if args.smoke else 198)]]
-    feed = asyncio.run(run(seconds, rate, symbols, feed_layer=True))
+    feed = asyncio.run(run(seconds, rate, symbols, feed_layer=True, tuning=tuning))
     direct = asyncio.run(run(min(seconds, 20.0), rate, symbols, feed_layer=False))
     p99, direct_p99 = percentile(feed, 0.99), percentile(direct, 0.99)
     figures = [
@@ -190,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         Figure("  p99 ratio feed layer / baseline", p99 / max(direct_p99, 1e-9), "x"),
     ]
     print(f"machine: {machine()}")
-    print(f"stream: {rate:,} SYNTHETIC liquidations/s for {seconds:g} s over {len(symbols)} symbols")
+    print(
+        f"stream: {rate:,} SYNTHETIC liquidations/s for {seconds:g} s over {len(symbols)} symbols; "
+        f"feed buffer flushed every {tuning.flush_interval_s:g} s or {tuning.flush_max_events} events"
+    )
     ok = report("latency", figures)
     return 0 if ok or args.smoke else 1
 
