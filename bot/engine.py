@@ -14,6 +14,10 @@ conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_i
 Detector state and each rule's ``evaluated_at`` are kept in memory and flushed with the same transaction,
 so a restarted replay skips every tick it had already committed, and a restarted live bot evaluates once
 at ``now`` on the backfilled history: a crossing missed while it was down is reported once, marked late.
+
+A rule whose detector says it is quiet (``Detector.quiet``) is not evaluated again until its time comes or
+the data it reads changes; its ``evaluated_at`` stays that of its last real evaluation, so a restarted
+replay evaluates the skipped ticks again, to the same result.
 """
 
 from __future__ import annotations
