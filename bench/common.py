@@ -60,14 +60,32 @@ def timer() -> Iterator[Callable[[], float]]:
 
 
 def peak_rss_mb() -> float:
-    """Return this process's peak resident set size in MB."""
+    """Return this process's peak resident set size in MB.
+
+    Linux's VmHWM belongs to the process's own memory; ru_maxrss is carried over fork and exec, so a child
+    started by a large parent (``python -m bench`` after the replay) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> str:
     """Describe the machine the figures come from."""
     cores = os.cpu_count()
-    return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, {platform.system()}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    python = platform.python_version()
+    return f"{cpu} ({platform.machine()}), {cores} cores, Python {python}, {platform.system()}"
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -14,18 +14,24 @@ conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_i
 Detector state and each rule's ``evaluated_at`` are kept in memory and flushed with the same transaction,
 so a restarted replay skips every tick it had already committed, and a restarted live bot evaluates once
 at ``now`` on the backfilled history: a crossing missed while it was down is reported once, marked late.
+
+A rule whose detector says it is quiet (``Detector.quiet``) is not evaluated again until its time comes or
+the data it reads changes; its ``evaluated_at`` stays that of its last real evaluation, so a restarted
+replay evaluates the skipped ticks again, to the same result.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.config import EngineConfig
+from bot.quiet import QuietRules
 from bot.rules import ActiveRule, instantiate
-from detectors.base import MARKET_SYMBOL, SEVERITIES, Signal
+from detectors.base import MARKET_SYMBOL, SEVERITIES, Quiet, Signal
 from detectors.history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
@@ -119,6 +125,15 @@ class Engine:
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
         self._failing: set[str] = set()
+        # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
+        self._quiet = QuietRules(history)
+        self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
+        self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
+        self._position: dict[str, int] = {}  # rule id -> place in evaluation order
+        self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
+        self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
+        self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
+        self._silences_at = 0
         self.fired = 0
         self.silenced = 0
         self.resolved = 0
@@ -132,12 +147,17 @@ class Engine:
             self._activate(row)
         self._detector_state = self.repo.all_detector_states()
         self._alerts = {}
+        self._open_alerts = set()
         for state in self.repo.alert_states(include_resolved=True):
             self._alerts.setdefault(state.rule_id, {})[state.dedupe_key] = state
+            if state.status != "resolved":
+                self._open_alerts.add(state.rule_id)
         self._dirty.clear()
+        self._wake_all()
 
     def _activate(self, row: RuleRow) -> None:
         self._order = None
+        self._wake_all()
         try:
             self._rules[row.id] = ActiveRule(row, instantiate(row))
         except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
@@ -147,6 +167,7 @@ class Engine:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._rules.pop(rule_id, None)
         self._order = None
+        self._wake_all()
         row = self.repo.rule(rule_id)
         if row is None:
             self._detector_state.pop(rule_id, None)
@@ -161,6 +182,9 @@ class Engine:
         self._alerts[rule_id] = {
             s.dedupe_key: s for s in self.repo.alert_states(rule_id, include_resolved=True)
         }
+        self._open_alerts.discard(rule_id)
+        if any(s.status != "resolved" for s in self._alerts[rule_id].values()):
+            self._open_alerts.add(rule_id)
 
     def rules(self) -> list[ActiveRule]:
         """Return the rules being evaluated, in evaluation order."""
@@ -191,11 +215,14 @@ class Engine:
         Each rule is evaluated at most once per ``now``; ticks at or before a rule's last evaluation are
         skipped, which is what makes a restarted replay resume instead of repeating.
         """
+        due = self._due(now, symbols)
         wanted = None if symbols is None else set(symbols)
         recorded: list[RecordedEvent] = []
-        silences: list[SilenceRow] | None = None
-        with self.repo.transaction():
-            for rule in self.rules():
+        self._silences = None
+        self._silences_at = now
+        self._tx = None
+        try:
+            for rule in due:
                 row = rule.row
                 market_wide = rule.detector.market_wide
                 if wanted is not None and not market_wide and row.symbol not in wanted:
@@ -220,12 +247,90 @@ class Engine:
                 self._failing.discard(row.id)
                 self._detector_state[row.id] = (state, now)
                 self._dirty.add(row.id)
-                if silences is None and (signals or self._alerts.get(row.id)):
-                    silences = self.repo.active_silences(now)
-                self._apply(rule, signals, now, silences or [], recorded)
+                # Without signals and without an open alert there is nothing to apply.
+                pending = (
+                    self._apply(rule, signals, now, recorded)
+                    if signals or row.id in self._open_alerts
+                    else False
+                )
+                quiet = rule.detector.quiet(state, now)
+                if quiet is not None and not pending and row.id in self._rules:
+                    self._sleep(rule, quiet, now)
             if flush:
                 self.flush()
+        except BaseException as exc:
+            tx, self._tx = self._tx, None
+            if tx is not None:
+                tx.__exit__(type(exc), exc, exc.__traceback__)  # rolls back, and re-raises here
+            raise
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
         return recorded
+
+    def _active_silences(self) -> list[SilenceRow]:
+        """Return the silences active at this evaluation's time, read once, when an alert needs them."""
+        if self._silences is None:
+            self._silences = self.repo.active_silences(self._silences_at)
+        return self._silences
+
+    # --- quiet rules -------------------------------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        self._quiet.clear()
+        self._awake = None
+        self._due_rules = None
+
+    def _due(self, now: int, symbols: Iterable[str] | None) -> list[ActiveRule]:
+        """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
+        quiet = self._quiet
+        woken = quiet.wake(now)
+        if quiet.clocked:
+            self._advance_clocks(now, symbols)
+        if self._awake is None:
+            order = self.rules()
+            self._position = {rule.row.id: i for i, rule in enumerate(order)}
+            self._awake = {rule.row.id for rule in order if rule.row.id not in quiet.asleep}
+            self._due_rules = None
+        if woken:
+            self._awake.update(woken)
+            self._due_rules = None
+        if self._due_rules is None:
+            position, rules = self._position, self._rules
+            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
+        return self._due_rules
+
+    def _advance_clocks(self, now: int, symbols: Iterable[str] | None) -> None:
+        """Move the time a quiet rule records in its state to ``now``, as its evaluation would have."""
+        wanted = None if symbols is None else set(symbols)
+        asleep = self._quiet.asleep
+        clocked = self._quiet.clocked
+        for rule_id, (generation, key) in list(clocked.items()):
+            if asleep.get(rule_id) != generation:
+                del clocked[rule_id]
+                continue
+            rule = self._rules[rule_id]
+            if wanted is not None and not rule.detector.market_wide and rule.row.symbol not in wanted:
+                continue  # the rule would not have been evaluated either
+            stored = self._detector_state[rule_id]
+            if stored[1] < now:
+                stored[0][key] = now
+                self._detector_state[rule_id] = (stored[0], now)
+                self._dirty.add(rule_id)
+
+    def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
+        """Put a rule to sleep while evaluating it again would change nothing."""
+        symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
+        if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
+            if self._awake is not None:
+                self._awake.discard(rule.row.id)
+            self._due_rules = None
+
+    def _begin(self) -> None:
+        """Open the evaluation's transaction at its first write: most evaluations write nothing."""
+        if self._tx is None:
+            self._tx = self.repo.transaction()
+            self._tx.__enter__()
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
@@ -243,12 +348,13 @@ class Engine:
         rule: ActiveRule,
         signals: list[Signal],
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
-    ) -> None:
+    ) -> bool:
+        """Move the rule's alerts to the signals; return True when one of them is left pending."""
         row = rule.row
         alerts = self._alerts.setdefault(row.id, {})
         active: set[str] = set()
+        pending = False
         for signal in signals:
             if signal.at < row.created_at and not self.report_before_creation:
                 # Something that happened before the rule existed (history a fresh install backfills, or
@@ -271,23 +377,35 @@ class Engine:
                     fire_count=state.fire_count if state else 0,
                     stateful=signal.stateful,
                 )
-                self.repo.save_alert_state(state)
+                self._save_alert_state(state)
             if state.status == "pending":
                 state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
                 if self._ready(row, state, signal, now):
-                    state = self._fire(rule, state, signal, now, silences, recorded)
+                    state = self._fire(rule, state, signal, now, recorded)
                     if not row.repeat:
                         self._disable(row, "fired once (one-shot rule)", now)
-                self.repo.save_alert_state(state)
+                self._save_alert_state(state)
             alerts[key] = state
+            # A pending alert is counted and may fire as time passes (pending period, cooldown).
+            pending = pending or state.status == "pending"
         for key, state in list(alerts.items()):
             if key in active or state.status == "resolved":
                 continue
             if state.status == "firing":
-                self._resolve(rule, state, now, silences, recorded)
+                self._resolve(rule, state, now, recorded)
             state = replace(state, status="resolved", since=now)
-            self.repo.save_alert_state(state)
+            self._save_alert_state(state)
             alerts[key] = state
+        # Every alert not active now is resolved; the active ones are pending or firing.
+        if active:
+            self._open_alerts.add(row.id)
+        else:
+            self._open_alerts.discard(row.id)
+        return pending
+
+    def _save_alert_state(self, state: AlertStateRow) -> None:
+        self._begin()
+        self.repo.save_alert_state(state)
 
     def _ready(self, row: RuleRow, state: AlertStateRow, signal: Signal, now: int) -> bool:
         if now - state.since < row.pending_s * 1000:
@@ -300,10 +418,9 @@ class Engine:
                 return False  # held back until the feed is fresh again; the watchdog reports the feed
         return True
 
-    def _targets(
-        self, row: RuleRow, severity: str, silences: list[SilenceRow]
-    ) -> tuple[list[Target], int | None]:
+    def _targets(self, row: RuleRow, severity: str) -> tuple[list[Target], int | None]:
         targets = self.router.targets(row, severity)
+        silences = self._active_silences()
         kept: list[Target] = []
         silenced_by: int | None = None
         for target in targets:
@@ -322,12 +439,12 @@ class Engine:
         state: AlertStateRow,
         signal: Signal,
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
     ) -> AlertStateRow:
+        self._begin()
         row = rule.row
         late = now - signal.at > self.late_after_ms
-        targets, silenced_by = self._targets(row, signal.severity, silences)
+        targets, silenced_by = self._targets(row, signal.severity)
         parent = self._inhibiting_event(row)
         parent_targets = self.repo.outbox_targets(parent) if parent is not None else set()
         folded = {(t.sink, t.address) for t in targets} & parent_targets
@@ -394,9 +511,9 @@ class Engine:
         rule: ActiveRule,
         state: AlertStateRow,
         now: int,
-        silences: list[SilenceRow],
         recorded: list[RecordedEvent],
     ) -> None:
+        self._begin()
         row = rule.row
         fired = self.repo.event(state.last_event_id) if state.last_event_id is not None else None
         if fired is None:
@@ -406,7 +523,7 @@ class Engine:
         title = f"Ended: {fired.title}"
         # A rule may ask for no resolve notice at all; the event is still recorded for history.
         announced = state.stateful and row.resolve_notice != "none"
-        targets, silenced_by = self._targets(row, fired.severity, silences) if announced else ([], None)
+        targets, silenced_by = self._targets(row, fired.severity) if announced else ([], None)
         # Only where the alert itself was shown: the end of a silenced alert is news to nobody.
         shown = self.repo.outbox_targets(fired.id) if targets else set()
         targets = [t for t in targets if (t.sink, t.address) in shown]
@@ -487,9 +604,13 @@ class Engine:
         return best[1] if best else None
 
     def _disable(self, row: RuleRow, reason: str, now: int) -> None:
+        self._begin()
         self.repo.set_rule_enabled(row.id, False, reason, now)
         self._rules.pop(row.id, None)
         self._order = None
+        self._quiet.forget(row.id)
+        self._awake = None
+        self._due_rules = None
         log.info("rule %s disabled: %s", row.id, reason)
 
 

@@ -130,7 +130,7 @@ async def run_replay(
     clock = clock if clock is not None else SimulatedClock(first_tick)
     clock.now = max(first_tick, resumed_at)
     history = MarketHistory()
-    ingest = Ingest(repo, history)
+    ingest = Ingest(repo, history, defer_writes=True)
     sync_config_rules(repo, config, first_tick)
     engine = make_engine(config.engine, repo, history, router_factory(repo), report_before_creation=True)
     engine.load()
@@ -163,6 +163,7 @@ async def run_replay(
                         break  # commit now so the alert is delivered promptly (or the pace is kept)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_SECONDS:
                     break
+            ingest.flush()
             engine.flush()
         last_commit = time.monotonic()
         await dispatcher.run_once()

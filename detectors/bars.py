@@ -12,7 +12,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from detectors.base import Bar, Snapshot
+from detectors.base import Bar, Quiet, Snapshot
+from detectors.latch import latches_settled
 from storage.rows import interval_ms
 
 # A catch-up after a long outage processes at most this many candles (the newest ones).
@@ -52,6 +53,22 @@ def new_closed_bars(snapshot: Snapshot, state: dict[str, Any], interval: str, co
     bars = snapshot.candles(interval, count=context + expected)
     first = bisect_right(bars, last_t, key=lambda b: b.open_time)
     return NewBars(bars, first, False)
+
+
+def quiet_until_next_bar(state: dict[str, Any], interval: str) -> Quiet | None:
+    """Return the Quiet of a detector stepping through ``new_closed_bars``: until a new candle can close.
+
+    Before ``state["t"] + 2 * interval`` ``new_closed_bars`` answers None from arithmetic alone, whatever the
+    data, and the detector only returns its latches; so nothing can change before then once they settled.
+    Before its first candle was processed (too little history to learn from) the detector has only read
+    the symbol's candles: the same candles give the same answer.
+    """
+    if not latches_settled(state):
+        return None
+    last_t = state.get("t")
+    if last_t is None:
+        return Quiet(unchanged=("candles",))
+    return Quiet(until=int(last_t) + 2 * interval_ms(interval))
 
 
 def bar_closing_at(bars: Sequence[Bar], hint: int, close_time: int) -> Bar | None:

@@ -106,6 +106,20 @@ class FearGreedPoint(NamedTuple):
     classification: str | None
 
 
+class Quiet(NamedTuple):
+    """How long evaluating a rule again cannot change anything (see ``Detector.quiet``).
+
+    The rule stays quiet while the time is before ``until`` (None: at any time) and no row of a kind in
+    ``unchanged`` ("candles", "liquidations", "funding", "open_interest", "fear_greed") is added, revised or
+    becomes visible. ``now_key`` names a state entry ``evaluate`` sets to the evaluation time: the engine
+    keeps it current while the rule is quiet, the one change an evaluation would have made.
+    """
+
+    until: int | None = None
+    unchanged: tuple[str, ...] = ()
+    now_key: str | None = None
+
+
 class Snapshot(Protocol):
     """A read-only view of one symbol's recent history as it was known at ``now``."""
 
@@ -186,6 +200,16 @@ class Detector(ABC):
     @abstractmethod
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Return the conditions active at ``snapshot.now``, updating ``state`` in place."""
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return how long evaluating again after ``now`` would return the same and leave ``state`` as it is.
+
+        Called with the state ``evaluate`` just left at ``now``. The engine skips the rule's evaluations while
+        it stays quiet, so the answer must be exact, never hopeful; None (the default, and the answer for a
+        detector whose result moves with the clock, such as a rolling window ending now) means "evaluate
+        every time".
+        """
+        return None
 
     def signal(
         self,

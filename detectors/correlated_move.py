@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from detectors.bars import bar_closing_at, new_closed_bars
-from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, short_symbol
+from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
+from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals
 from detectors.pct_move import change_pct
 from detectors.text import HOUR_MS, format_pct, format_window
@@ -102,6 +102,12 @@ class CorrelatedMove(Detector):
                 )
         state["t"] = bars[-1].open_time
         return [] if step.learn else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return the time the next candle of the rule's interval can close: nothing changes before it."""
+        s = self.settings
+        assert isinstance(s, CorrelatedMoveSettings)
+        return quiet_until_next_bar(state, s.interval)
 
     def _payload(
         self,

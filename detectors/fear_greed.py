@@ -13,8 +13,8 @@ from typing import Any, ClassVar, NamedTuple
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorSettings, FearGreedPoint, Signal, Snapshot
-from detectors.latch import latched_signals, release_latch, set_latch
+from detectors.base import Detector, DetectorSettings, FearGreedPoint, Quiet, Signal, Snapshot
+from detectors.latch import latched_signals, latches_settled, release_latch, set_latch
 from detectors.text import DAY_MS
 
 
@@ -92,6 +92,10 @@ class FearGreed(Detector):
             if point.ts > last:
                 self._step(state, point, history)
         return latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return quiet until a new Fear & Greed value arrives: evaluate reads nothing else."""
+        return Quiet(unchanged=("fear_greed",)) if latches_settled(state) else None
 
     def _step(self, state: dict[str, Any], point: FearGreedPoint, history: Sequence[FearGreedPoint]) -> None:
         s = self.settings

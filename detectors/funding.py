@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorSettings, FundingPoint, Signal, Snapshot, short_symbol
-from detectors.latch import edge, latched_signals, release_latch, set_latch
+from detectors.base import Detector, DetectorSettings, FundingPoint, Quiet, Signal, Snapshot, short_symbol
+from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
 from detectors.text import HOUR_MS, format_rate, format_window
 
 FLIP_KEYS = ("flip_negative", "flip_positive")
@@ -62,6 +62,17 @@ class Funding(Detector):
         for point in snapshot.funding(since=last + 1, settled_only=True):
             self._step(state, point)
         return latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return quiet for the hour after a settlement, then until new funding rows arrive."""
+        if not latches_settled(state):
+            return None
+        last = state.get("ts")
+        if last is not None and now < last + HOUR_MS:
+            return Quiet(until=int(last) + HOUR_MS)  # evaluate's own shortcut, whatever the data
+        # Past that hour (or before any settlement) evaluate reads the settled rates up to now: the same
+        # rows give the same answer.
+        return Quiet(unchanged=("funding",))
 
     def _learn(self, snapshot: Snapshot, state: dict[str, Any]) -> None:
         recent = snapshot.funding(count=12, settled_only=True)

@@ -40,6 +40,10 @@ LIQUIDATION_RETENTION_MS = 8 * DAY_MS
 FUNDING_RETENTION_MS = 120 * DAY_MS
 OPEN_INTEREST_RETENTION_MS = 8 * DAY_MS
 MINUTE_MS = 60_000
+# Data kinds whose changes are counted for rules that wait on them (detectors.base.Quiet.unchanged);
+# Fear & Greed is market-wide, so its changes are counted under one key for every symbol.
+TRACKED_KINDS = frozenset({"candles", "liquidations", "funding", "open_interest", "fear_greed"})
+_MARKET_KEY = "*"
 
 
 def bucket_start(ts: int, length_ms: int) -> int:
@@ -221,6 +225,9 @@ class MarketHistory:
             self._retention.update(retention_ms)
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
+        # (symbol, kind) -> [rows added or revised, newest row time] for TRACKED_KINDS: the engine compares
+        # them to wake a quiet rule only when what it reads changed or became visible.
+        self._marks: dict[tuple[str, str], list[int]] = {}
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -229,6 +236,29 @@ class MarketHistory:
         if sym is None:
             sym = self._symbols[symbol] = _SymbolHistory()
         return sym
+
+    def _mark(self, symbol: str, kind: str, ts: int) -> None:
+        mark = self._marks.get((symbol, kind))
+        if mark is None:
+            self._marks[(symbol, kind)] = [1, ts]  # first row of this kind for the symbol
+        else:
+            mark[0] += 1
+            if ts > mark[1]:
+                mark[1] = ts
+
+    def change_counter(self, symbol: str, kind: str) -> list[int] | None:
+        """Return the live [rows added or revised, newest row time] of a tracked kind, else None.
+
+        A row is visible to views at or after its time (a closed candle at its close, a liquidation bucket
+        once its minute began). The list is updated in place as rows come; callers only read it.
+        """
+        if kind not in TRACKED_KINDS:
+            return None
+        key = (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
+        mark = self._marks.get(key)
+        if mark is None:
+            mark = self._marks[key] = [0, 0]
+        return mark
 
     def symbols(self) -> list[str]:
         """Return the symbols that have any data."""
@@ -239,6 +269,8 @@ class MarketHistory:
         for row in rows:
             sym = self._symbol(row.symbol)
             ms = interval_ms(row.interval)
+            # A closed candle is visible from its close, the forming one from its open.
+            self._mark(row.symbol, "candles", row.open_time + ms if row.closed else row.open_time)
             if sym.base_ms is None or ms < sym.base_ms:
                 self._rebase(sym, ms)
             sym.last_source = row.source
@@ -324,6 +356,7 @@ class MarketHistory:
             if series is None:
                 series = sym.liquidations[row.source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
             minute = row.ts - row.ts % MINUTE_MS
+            self._mark(row.symbol, "liquidations", minute + 1)  # a bucket is visible once its minute began
             if row.side == "long":
                 series.add(minute, row.usd, 0.0, accumulate=True)
             else:
@@ -337,11 +370,13 @@ class MarketHistory:
         series = sym.liquidations.get(source)
         if series is None:
             series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+        self._mark(symbol, "liquidations", ts - ts % MINUTE_MS + 1)
         series.add(ts - ts % MINUTE_MS, long_usd, short_usd, accumulate=False)
 
     def add_funding(self, rows: Iterable[Funding]) -> None:
         """Add funding rates."""
         for row in rows:
+            self._mark(row.symbol, "funding", row.ts)
             sym = self._symbol(row.symbol)
             series = sym.funding.get(row.source)
             if series is None:
@@ -361,6 +396,7 @@ class MarketHistory:
     def add_open_interest(self, rows: Iterable[OpenInterest]) -> None:
         """Add open-interest points."""
         for row in rows:
+            self._mark(row.symbol, "open_interest", row.ts)
             sym = self._symbol(row.symbol)
             series = sym.open_interest.get(row.source)
             if series is None:
@@ -373,6 +409,7 @@ class MarketHistory:
         """Add daily Fear & Greed values (kept whole: a few thousand rows)."""
         points = self._fear_greed
         for row in rows:
+            self._mark(_MARKET_KEY, "fear_greed", row.ts)
             point = FearGreedPoint(row.ts, row.date, row.value, row.classification)
             if not points or row.ts > points[-1].ts:
                 points.append(point)

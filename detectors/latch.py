@@ -53,6 +53,18 @@ def take_latches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return active
 
 
+def latches_settled(state: dict[str, Any]) -> bool:
+    """Return True when taking the latches again would change nothing (all reported, none released).
+
+    After an evaluation every latch is marked seen; a latch also marked released is dropped by the next
+    ``take_latches``, so until then evaluating again is not a no-op.
+    """
+    latches: dict[str, dict[str, Any]] | None = state.get("latch")
+    if not latches:
+        return True
+    return all(latch.get("seen") and not latch.get("release") for latch in latches.values())
+
+
 def edge(
     state: dict[str, Any],
     key: str,

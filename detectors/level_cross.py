@@ -8,8 +8,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
-from detectors.latch import cached_signal, release_latch, set_latch, take_latches
+from detectors.base import (
+    Bar,
+    Detector,
+    DetectorSettings,
+    Quiet,
+    Signal,
+    Snapshot,
+    format_price,
+    short_symbol,
+)
+from detectors.latch import cached_signal, latches_settled, release_latch, set_latch, take_latches
 from storage.rows import interval_ms
 
 __all__ = ["LevelCross", "LevelCrossSettings", "cross_state_step", "take_latches"]
@@ -111,6 +120,20 @@ class LevelCross(Detector):
                 if crossed:
                     state.update(probe)
         return self._latched(state, snapshot)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return when evaluating again can change something: a new candle; None when probing wicks."""
+        settings = self.settings
+        assert isinstance(settings, LevelCrossSettings)
+        last_t = state.get("t")
+        if not latches_settled(state):
+            return None
+        if settings.confirm is not None and last_t is not None:
+            return Quiet(until=int(last_t) + 2 * interval_ms(settings.confirm))  # evaluate's own shortcut
+        if settings.use_wicks and settings.confirm is None:
+            return None  # the forming candle is probed at every evaluation
+        # Otherwise evaluate reads closed candles only: the same candles give the same answer.
+        return Quiet(unchanged=("candles",))
 
     def _latched(self, state: dict[str, Any], snapshot: Snapshot) -> list[Signal]:
         settings = self.settings

@@ -12,12 +12,13 @@ from detectors.base import (
     Detector,
     DetectorSettings,
     LiquidationWindow,
+    Quiet,
     Signal,
     Snapshot,
     format_usd,
     short_symbol,
 )
-from detectors.latch import edge, latched_signals
+from detectors.latch import edge, latched_signals, latches_settled
 from detectors.text import HOUR_MS, MINUTE_MS, format_window
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
@@ -61,6 +62,7 @@ class LiquidationCascade(Detector):
     )
     Settings: ClassVar[type[DetectorSettings]] = LiquidationCascadeSettings
     uses: ClassVar[tuple[str, ...]] = ("liquidations",)
+    _last_window: tuple[int, float, float] | None = None  # (end, long USD, short USD) of the last window
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Evaluate the window ending now (and the windows missed during an outage); return the cascades."""
@@ -85,6 +87,24 @@ class LiquidationCascade(Detector):
         state["now"] = now
         return latched_signals(self, state)
 
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return quiet until the next minute, unless liquidations of the symbol change.
+
+        The window ends now but starts at a whole minute, and liquidations are kept in minute buckets: until
+        the next minute begins, the same rows give the same sums, so evaluating changes nothing but
+        ``state["now"]``, which the engine keeps current.
+        """
+        if state.get("now") != now or not latches_settled(state):
+            return None
+        s = self.settings
+        assert isinstance(s, LiquidationCascadeSettings)
+        last = self._last_window
+        if not state.get("off") and last is not None and last[0] == now and max(last[1], last[2]) < s.min_usd:
+            # Every side armed and under min_usd: as time passes without new rows the window only loses
+            # buckets, so nothing can fire (and nothing waits to re-arm) until liquidations change.
+            return Quiet(unchanged=("liquidations",), now_key="now")
+        return Quiet(until=now - now % MINUTE_MS + MINUTE_MS, unchanged=("liquidations",), now_key="now")
+
     def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
         s = self.settings
         assert isinstance(s, LiquidationCascadeSettings)
@@ -94,19 +114,29 @@ class LiquidationCascade(Detector):
         # funding settlement, lost the 15:00 hour).
         start = end - end % MINUTE_MS - s.window_minutes * MINUTE_MS
         current = snapshot.liquidations(start, end)
+        # Kept on the instance, not in the persisted state: only quiet() reads it, for this very evaluation.
+        self._last_window = (end, current.long_usd, current.short_usd)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
-        before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+        before: LiquidationWindow | None = None
         scale = s.window_minutes * MINUTE_MS / (s.baseline_hours * HOUR_MS)
         for side in SIDES:
             if s.side not in ("either", side):
                 continue
             usd = current.long_usd if side == "long" else current.short_usd
-            baseline = (before.long_usd if side == "long" else before.short_usd) * scale
+            baseline = 0.0
+            active = False
+            if usd >= s.min_usd:
+                # The baseline (a day of minute buckets) only matters once the window is over min_usd:
+                # summing it at every evaluation was most of a year's replay (bench.replay, py-spy).
+                if before is None:
+                    before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
+                baseline = (before.long_usd if side == "long" else before.short_usd) * scale
+                active = usd >= s.multiple * baseline
             edge(
                 state,
                 side,
-                active=usd >= s.min_usd and usd >= s.multiple * baseline,
+                active=active,
                 rearm=usd < s.min_usd * s.calm_ratio,
                 build=partial(self._payload, side, usd, baseline, current, start, end),
                 learn=learn,

@@ -11,12 +11,13 @@ from detectors.base import (
     Detector,
     DetectorSettings,
     OpenInterestPoint,
+    Quiet,
     Signal,
     Snapshot,
     format_usd,
     short_symbol,
 )
-from detectors.latch import edge, latched_signals
+from detectors.latch import edge, latched_signals, latches_settled
 from detectors.series import point_at
 from detectors.text import HOUR_MS, MINUTE_MS, format_amount, format_pct, format_window
 
@@ -107,6 +108,10 @@ class OpenInterest(Detector):
                 )
         state["ts"] = top.ts
         return [] if last is None else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return quiet until new open-interest rows arrive: evaluate reads nothing else."""
+        return Quiet(unchanged=("open_interest",)) if latches_settled(state) else None
 
     def _payload(self, change: OiChange) -> dict[str, Any]:
         s = self.settings

@@ -6,8 +6,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from detectors.bars import bar_closing_at, new_closed_bars
-from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
+from detectors.base import (
+    Bar,
+    Detector,
+    DetectorSettings,
+    Quiet,
+    Signal,
+    Snapshot,
+    format_price,
+    short_symbol,
+)
 from detectors.latch import edge, latched_signals
 from detectors.text import HOUR_MS, format_pct, format_window
 from storage.rows import interval_ms
@@ -75,6 +84,12 @@ class PctMove(Detector):
             self._step(state, bar, ref, window_ms, learn=step.learn)
             state["t"] = bar.open_time
         return [] if step.learn else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return the time the next candle of the rule's interval can close: nothing changes before it."""
+        s = self.settings
+        assert isinstance(s, PctMoveSettings)
+        return quiet_until_next_bar(state, s.interval)
 
     def _step(self, state: dict[str, Any], bar: Bar, ref: Bar, window_ms: int, *, learn: bool) -> None:
         s = self.settings

@@ -14,8 +14,17 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
-from detectors.bars import new_closed_bars
-from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.bars import new_closed_bars, quiet_until_next_bar
+from detectors.base import (
+    Bar,
+    Detector,
+    DetectorSettings,
+    Quiet,
+    Signal,
+    Snapshot,
+    format_price,
+    short_symbol,
+)
 from detectors.history import bucket_start
 from detectors.latch import edge, is_armed, latched_signals
 from detectors.text import DAY_MS, format_age, iso_date, with_article
@@ -93,6 +102,12 @@ class RangeBreakout(Detector):
             self._check(snapshot, state, bar, learn=step.learn)
             state["t"] = bar.open_time
         return [] if step.learn else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return the time the next candle of the rule's interval can close: nothing changes before it."""
+        s = self.settings
+        assert isinstance(s, RangeBreakoutSettings)
+        return quiet_until_next_bar(state, s.interval)
 
     def _new_day(self, snapshot: Snapshot, state: dict[str, Any], day: int, bar: Bar, *, first: bool) -> None:
         s = self.settings

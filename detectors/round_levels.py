@@ -14,9 +14,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
-from detectors.latch import cached_signal, release_latch, take_latches
+from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, format_price, short_symbol
+from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
 from detectors.level_cross import cross_state_step
+from storage.rows import interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
 MAX_LEVELS_PER_CANDLE = 20
@@ -103,6 +104,23 @@ class RoundLevels(Detector):
         if not levels:
             del state["levels"]
         return signals
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return when evaluating again can change something: a new candle (of the confirm interval).
+
+        Far levels drop their latches at the evaluation after they were reported; a released latch anywhere
+        means that evaluation is still to come.
+        """
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        last_t = state.get("t")
+        levels: dict[str, dict[str, Any]] = state.get("levels") or {}
+        if not all(latches_settled(sub) for sub in levels.values()):
+            return None
+        if s.confirm is not None and last_t is not None:
+            # Candles of that interval opening after last_t cannot close before last_t + 1 + its length.
+            return Quiet(until=int(last_t) + 1 + interval_ms(s.confirm))
+        return Quiet(unchanged=("candles",))  # evaluate reads closed candles only
 
     def _band(self, level: float) -> float:
         s = self.settings

@@ -15,11 +15,12 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
-from detectors.bars import bar_closing_at, new_closed_bars
+from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Detector,
     DetectorSettings,
     FundingPoint,
+    Quiet,
     Signal,
     Snapshot,
     format_price,
@@ -148,6 +149,12 @@ class Squeeze(Detector):
                 )
             state["t"] = bar.open_time
         return [] if step.learn else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return the time the next candle of the rule's interval can close: nothing changes before it."""
+        s = self.settings
+        assert isinstance(s, SqueezeSettings)
+        return quiet_until_next_bar(state, s.interval)
 
     def _payload(self, e: Evidence, label: str) -> dict[str, Any]:
         s = self.settings

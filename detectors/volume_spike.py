@@ -7,8 +7,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from detectors.bars import new_closed_bars
-from detectors.base import Bar, Detector, DetectorSettings, Signal, Snapshot, format_price, short_symbol
+from detectors.bars import new_closed_bars, quiet_until_next_bar
+from detectors.base import (
+    Bar,
+    Detector,
+    DetectorSettings,
+    Quiet,
+    Signal,
+    Snapshot,
+    format_price,
+    short_symbol,
+)
 from detectors.latch import edge, latched_signals
 from detectors.text import format_amount, format_pct, format_window
 
@@ -62,6 +71,12 @@ class VolumeSpike(Detector):
             )
             state["t"] = bar.open_time
         return [] if step.learn else latched_signals(self, state)
+
+    def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
+        """Return the time the next candle of the rule's interval can close: nothing changes before it."""
+        s = self.settings
+        assert isinstance(s, VolumeSpikeSettings)
+        return quiet_until_next_bar(state, s.interval)
 
     def _payload(self, bar: Bar, average: float, ratio: float) -> dict[str, Any]:
         s = self.settings

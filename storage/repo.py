@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from storage import hourly
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 
 HOUR_MS = 3_600_000
@@ -489,6 +490,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class _AlreadyStored(Exception):
+    """Some rows of a liquidation batch were stored before (rolls the batch's insert back)."""
+
+
 class Repo:
     """Typed access to one Tripwire database."""
 
@@ -542,24 +547,67 @@ class Repo:
         return cur.rowcount
 
     def insert_liquidations(self, rows: Iterable[Liquidation]) -> int:
-        """Insert liquidation events, ignoring exact repeats of an already stored event."""
+        """Insert liquidation events, ignoring exact repeats of an already stored event; return rows stored.
+
+        The hourly totals move with the stored rows in the same transaction (storage.hourly).
+        """
+        batch = list(rows)
+        if not batch:
+            return 0
+        insert = (
+            "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
+            " VALUES (?,?,?,?,?,?,?)"
+        )
         with self.transaction():
-            cur = self.conn.executemany(
-                "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
-                " VALUES (?,?,?,?,?,?,?)",
-                rows,
-            )
-        return cur.rowcount
+            # Repeats within the batch are dropped here; repeats of stored rows are rare (a re-poll, a
+            # replayed frame), so the batch is inserted first and only looked up when SQLite ignored some.
+            unique: set[hourly.PrimaryKey] = set()
+            fresh: list[Liquidation] = []
+            for row in batch:
+                key = hourly.primary_key(row)
+                if key not in unique and hourly.storable(row):
+                    unique.add(key)
+                    fresh.append(row)
+            before = self.conn.total_changes
+            try:
+                with self.transaction():
+                    self.conn.executemany(insert, fresh)
+                    if self.conn.total_changes - before != len(fresh):
+                        raise _AlreadyStored  # undone: which rows are new must be known for the totals
+            except _AlreadyStored:
+                stored = hourly.stored_keys(self.conn, fresh)
+                fresh = [row for row in fresh if hourly.primary_key(row) not in stored]
+                self.conn.executemany(insert, fresh)
+            totals = hourly.HourlyTotals(self.conn)
+            for row in fresh:
+                totals.inserted(row)
+            totals.save()
+        return len(fresh)
 
     def upsert_liquidation_buckets(self, rows: Iterable[Liquidation]) -> int:
         """Insert or replace aggregated liquidation buckets (price = qty = 0), whose totals may be revised."""
+        written = 0
         with self.transaction():
-            cur = self.conn.executemany(
-                "INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES (?,?,?,?,?,?,?)"
-                " ON CONFLICT (symbol, ts, source, side, price, qty) DO UPDATE SET usd=excluded.usd",
-                rows,
-            )
-        return cur.rowcount
+            totals = hourly.HourlyTotals(self.conn)
+            for row in rows:
+                old = self.conn.execute(
+                    "SELECT usd FROM liquidations WHERE symbol = ? AND ts = ? AND source = ? AND side = ?"
+                    " AND price = ? AND qty = ?",
+                    hourly.primary_key(row),
+                ).fetchone()
+                cur = self.conn.execute(
+                    "INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd)"
+                    " VALUES (?,?,?,?,?,?,?)"
+                    " ON CONFLICT (symbol, ts, source, side, price, qty) DO UPDATE SET usd=excluded.usd",
+                    row,
+                )
+                written += cur.rowcount
+                if old is None:
+                    totals.inserted(row)
+                else:
+                    totals.revised(row, old[0])
+            totals.save()
+        return written
 
     def upsert_funding(self, rows: Iterable[Funding]) -> int:
         """Insert or update funding rates on (symbol, ts, source)."""
