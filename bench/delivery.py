@@ -6,10 +6,9 @@ dispatcher and Discord sink deliver while the alerts are queued into the outbox 
 them (one ``alert`` row per alert and channel, half to #alerts and half to #general), 50 per second.
 
 Targets: no response 429, every alert delivered, and at most 30 messages, which needs alerts for one
-channel grouped into one message (being built on branch ``noise``). Until grouping lands each alert is its
-own message, so at 1 message/s per channel the burst takes minutes: the run stops waiting at ``--deadline``
-seconds and says how many were delivered by then. The baseline is the burst's own alert count: the
-messages/alerts ratio is what grouping brings.
+channel grouped into one message (``[engine] group_window_seconds`` and the per-channel cap). The run stops
+waiting at ``--deadline`` seconds and says how many were delivered by then. The baseline is the burst's
+own alert count: the messages/alerts ratio is what grouping brings.
 
     python -m bench.delivery [--smoke] [--alerts N] [--deadline S]
 """
@@ -26,6 +25,7 @@ from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
+from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.routing import AlertRouter
 from bot.service import Service
@@ -58,7 +58,10 @@ async def burst(alerts: int, seconds: float, deadline: float) -> dict[str, float
             async with connected_bot(bot, emu):
                 await asyncio.sleep(1.1)  # let the global window that counted login and sync run out
                 before_429 = emu.count_429
-                sink = DiscordSink(bot, repo, engine, wall_ms)
+                # Built as `tripwire run` builds it: grouping per the default [engine] settings.
+                sink = DiscordSink(
+                    bot, repo, engine, wall_ms, grouping=GroupingPolicy.from_config(config.engine)
+                )
                 dispatcher = OutboxDispatcher(repo, [sink], wall_ms)
                 stop = asyncio.Event()
                 runner = asyncio.create_task(dispatcher.run(stop, idle_seconds=0.05))
