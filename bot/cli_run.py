@@ -29,6 +29,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Imported here so `tripwire --help` and the other commands do not pay for discord.py and aiohttp.
     from bot.app import App
 
-    console = sys.stdout if (args.no_discord or args.console or not config.discord.enabled) else None
-    app = App(config, secrets, token=token, console=console)
+    # Without Discord the alerts go to the console, or nobody would see them.
+    app = App(config, secrets, token=token, console=sys.stdout if token is None else None)
     return asyncio.run(app.run())
