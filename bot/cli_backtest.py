@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bot.backtest import BacktestAlert, BacktestLimits, BacktestResult, RuleInput, backtest
 from bot.chart_data import utc_text
 from bot.chart_spec import PALETTES
-from bot.cli_common import check_writable, open_existing, scenario_data_repo, time_option, write_output
-from bot.config import RuleSpec, load_config
+from bot.cli_common import (
+    EXAMPLE_CONFIG,
+    add_format_option,
+    bundled_scenario,
+    check_writable,
+    config_or_example,
+    open_existing,
+    scenario_data_repo,
+    time_option,
+    write_output,
+)
+from bot.config import RuleSpec
 from bot.errors import UserError
 from bot.notify.console import alert_json, alert_line
 from storage.repo import Repo, RuleRow
@@ -60,12 +69,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.chart is not None:
         check_writable(args.chart)
     with ExitStack() as stack:
-        scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
-        config_path = Path(args.config) if args.config else scenario / "config.example.toml"
-        config = load_config(config_path)
+        scenario = bundled_scenario(stack)
+        config = config_or_example(args.config, scenario)
         repo = open_existing(args.db) if args.db else scenario_data_repo(scenario)
         stack.callback(repo.close)
-        rule = _find_rule(args.rule, {s.id: s for s in config.rule_specs()}, repo, config_path.name)
+        config_name = Path(args.config).name if args.config else EXAMPLE_CONFIG
+        rule = _find_rule(args.rule, {s.id: s for s in config.rule_specs()}, repo, config_name)
         result = backtest(
             repo,
             rule,
@@ -119,7 +128,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--db", metavar="FILE", help="database with the history (default: the bundled scenario)"
     )
-    parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="alert output format")
+    add_format_option(parser)
     parser.add_argument(
         "--chart", metavar="FILE", help="also write a PNG chart of the window with the alerts"
     )

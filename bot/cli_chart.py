@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 from contextlib import ExitStack
-from importlib import resources
-from pathlib import Path
 
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.chart_spec import PALETTES
 from bot.cli_common import (
     DAY_MS,
+    bundled_scenario,
     check_writable,
-    open_existing,
-    scenario_replayed_repo,
+    config_or_example,
+    history_repo,
     time_option,
     write_output,
 )
-from bot.config import load_config
 from bot.rules import rule_row_from_spec
 from storage.repo import RuleRow
 from storage.rows import INTERVAL_MS
@@ -30,11 +28,9 @@ def cmd_chart(args: argparse.Namespace) -> int:
     symbol = args.symbol.strip().upper()
     check_writable(args.out)
     with ExitStack() as stack:
-        scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
-        config_path = Path(args.config) if args.config else scenario / "config.example.toml"
-        config = load_config(config_path)
-        # The scenario is replayed, not only loaded, so the alerts of the example rules are marked.
-        repo = open_existing(args.db) if args.db else scenario_replayed_repo(scenario, config)
+        scenario = bundled_scenario(stack)
+        config = config_or_example(args.config, scenario)
+        repo = history_repo(args.db, scenario, config)  # with no --db the example rules' alerts are marked
         stack.callback(repo.close)
         start = time_option(args.start, "--from")
         end = time_option(args.end, "--to", end_of_day=True)

@@ -1,23 +1,44 @@
-"""Pieces the `chart` and `backtest` commands share: time options and the bundled scenario database."""
+"""Pieces the commands share: the bundled scenario and its config, time options, databases, output files."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from importlib import resources
 from pathlib import Path
 
-from bot.cli_replay import SCENARIO_START
-from bot.config import Config
+from bot.config import Config, load_config
 from bot.errors import UserError
 from bot.replay import run_replay
 from bot.routing import AlertRouter
-from feeds.replay import ReplayDataError, load_directory, parse_time, store_recorded
+from feeds.replay import RecordedData, ReplayDataError, load_directory, parse_time, store_recorded
 from storage.db import open_database
 from storage.repo import Repo
 
 DAY_MS = 86_400_000
+# The bundled scenario: the real data of 2026-01-01..20 (the January 2026 short squeeze).
+SCENARIO_START = "2026-01-01T00:00:00Z"
+EXAMPLE_CONFIG = "config.example.toml"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def bundled_scenario(stack: ExitStack) -> Path:
+    """Return the directory of the bundled scenario (its CSV files and config), valid while ``stack`` is."""
+    return stack.enter_context(resources.as_file(resources.files("bot.scenario")))
+
+
+def config_or_example(path: str | None, scenario: Path) -> Config:
+    """Load the config file at ``path``, or the bundled ``config.example.toml`` when none is given."""
+    return load_config(Path(path) if path else scenario / EXAMPLE_CONFIG)
+
+
+def add_format_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--format text|jsonl``: how alerts are printed (as ``tripwire replay`` prints them)."""
+    parser.add_argument("--format", choices=("text", "jsonl"), default="text", help="alert output format")
 
 
 def time_option(text: str | None, option: str, *, end_of_day: bool = False) -> int | None:
@@ -65,12 +86,27 @@ def open_existing(path: str) -> Repo:
     return Repo(open_database(path))
 
 
-def scenario_data_repo(scenario: Path) -> Repo:
-    """Return an in-memory database holding the bundled scenario's rows (no rules, no alerts)."""
+@contextmanager
+def unmigrated(path: Path) -> Iterator[Repo]:
+    """Open a database file as it is (its schema left alone) and close it after the block."""
+    repo = Repo(open_database(path, migrate_schema=False))
     try:
-        data = load_directory(scenario)
+        yield repo
+    finally:
+        repo.close()
+
+
+def load_recorded(directory: Path) -> RecordedData:
+    """Read a directory of recorded CSV files, or raise UserError saying what is wrong with it."""
+    try:
+        return load_directory(directory)
     except ReplayDataError as exc:
         raise UserError(str(exc)) from None
+
+
+def scenario_data_repo(scenario: Path) -> Repo:
+    """Return an in-memory database holding the bundled scenario's rows (no rules, no alerts)."""
+    data = load_recorded(scenario)
     repo = Repo(open_database(":memory:"))
     store_recorded(repo, data)
     return repo
@@ -78,10 +114,7 @@ def scenario_data_repo(scenario: Path) -> Repo:
 
 def scenario_replayed_repo(scenario: Path, config: Config) -> Repo:
     """Return an in-memory database with the bundled scenario replayed through ``config``'s rules."""
-    try:
-        data = load_directory(scenario)
-    except ReplayDataError as exc:
-        raise UserError(str(exc)) from None
+    data = load_recorded(scenario)
     repo = Repo(open_database(":memory:"))
     asyncio.run(
         run_replay(
@@ -94,3 +127,8 @@ def scenario_replayed_repo(scenario: Path, config: Config) -> Repo:
         )
     )
     return repo
+
+
+def history_repo(db: str | None, scenario: Path, config: Config) -> Repo:
+    """Return the database ``--db`` names, or the bundled scenario replayed so its alerts are there too."""
+    return open_existing(db) if db else scenario_replayed_repo(scenario, config)

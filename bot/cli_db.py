@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.chart_data import utc_text
+from bot.cli_common import unmigrated
 from bot.config import RetentionConfig, load_config
 from bot.errors import UserError
 from bot.maintenance import describe, prune_file
@@ -22,17 +23,15 @@ def _database_path(args: argparse.Namespace) -> Path:
 
 
 def _iso(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return "-" if ts is None else utc_text(ts)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Create the database or bring its schema up to date."""
     path = _database_path(args)
-    db = open_database(path)
-    version = Repo(db).stats().schema_version
-    db.conn.close()
+    repo = Repo(open_database(path))
+    version = repo.stats().schema_version
+    repo.close()
     print(f"{path}: schema v{version}, up to date")
     return 0
 
@@ -43,11 +42,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"{path} does not exist yet; run `tripwire db migrate` or start the bot first")
         return 2
-    db = open_database(path, migrate_schema=False)
-    try:
-        stats = Repo(db).stats()
-    finally:
-        db.conn.close()
+    with unmigrated(path) as repo:
+        stats = repo.stats()
     print(f"{path}: schema v{stats.schema_version}, {stats.size_bytes / 1e6:.1f} MB")
     width = max(len(t) for t in stats.rows_per_table)
     for table, count in stats.rows_per_table.items():
@@ -82,11 +78,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing was deleted")
         return 0
-    db = open_database(path, migrate_schema=False)
-    try:
-        free = Repo(db).free_bytes()
-    finally:
-        db.conn.close()
+    with unmigrated(path) as repo:
+        free = repo.free_bytes()
     if free:
         print(
             f"{free / 1e6:.1f} MB are free inside the file and will be reused by new rows; "
@@ -110,11 +103,8 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
         f"vacuuming {path} ({size / 1e6:.1f} MB); this holds the write lock until it is done, "
         "so on a large database stop the bot first"
     )
-    db = open_database(path, migrate_schema=False)
-    try:
-        before, after = Repo(db).vacuum()
-    finally:
-        db.conn.close()
+    with unmigrated(path) as repo:
+        before, after = repo.vacuum()
     print(f"{path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
     return 0
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 from contextlib import ExitStack
-from importlib import resources
-from pathlib import Path
 
-from bot.cli_common import open_existing, scenario_replayed_repo, time_option
-from bot.config import load_config
+from bot.cli_common import bundled_scenario, config_or_example, history_repo, time_option
 from bot.digests.content import SECTIONS, build_digest, parse_contents
 from bot.digests.schedule import EVERY_HOURS
 from bot.digests.text import digest_text
@@ -24,10 +21,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
         raise UserError("--at is required")
     sections = parse_contents(args.contents)
     with ExitStack() as stack:
-        scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
-        config = load_config(Path(args.config) if args.config else scenario / "config.example.toml")
-        # The scenario is replayed, not only loaded, so the alerts the example rules raised are listed.
-        repo = open_existing(args.db) if args.db else scenario_replayed_repo(scenario, config)
+        scenario = bundled_scenario(stack)
+        config = config_or_example(args.config, scenario)
+        repo = history_repo(args.db, scenario, config)  # with no --db the example rules' alerts are listed
         stack.callback(repo.close)
         digest = build_digest(repo, config.symbols, at, args.hours * HOUR_MS, sections, guild_id=args.guild)
     print(digest_text(digest))

@@ -14,9 +14,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bot.cli_common import unmigrated
 from bot.config import ConfigError, HttpConfig, load_config
-from storage.db import DatabaseError, open_database
-from storage.repo import Repo
+from storage.db import DatabaseError
 
 # Docker reserves exit code 2 for health checks; every failure here is 1.
 UNHEALTHY = 1
@@ -53,11 +53,8 @@ def _probe_database(path: Path) -> int:
         print(f"unhealthy: database {path} does not exist (yet)", file=sys.stderr)
         return UNHEALTHY
     try:
-        db = open_database(path, migrate_schema=False)
-        try:
-            Repo(db).ping()
-        finally:
-            db.conn.close()
+        with unmigrated(path) as repo:
+            repo.ping()
     except (DatabaseError, OSError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return UNHEALTHY

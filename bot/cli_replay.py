@@ -5,23 +5,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot.config import load_config, load_secrets
+from bot.cli_common import (
+    SCENARIO_START,
+    add_format_option,
+    bundled_scenario,
+    config_or_example,
+    load_recorded,
+    time_option,
+)
+from bot.config import Config, Secrets, load_secrets
 from bot.errors import UserError
 from bot.notify.console import ConsoleSink
 from bot.notify.outbox import Sink
 from bot.replay import ReplaySummary, run_replay
 from bot.routing import AlertRouter
-from feeds.replay import ReplayDataError, load_directory, parse_time
+from feeds.replay import RecordedData, parse_time
 from storage.db import open_database
 from storage.repo import Repo
-
-# The bundled scenario: the real data of 2026-01-01..20 (the January 2026 short squeeze).
-SCENARIO_START = "2026-01-01T00:00:00Z"
 
 FORMATS_HELP = """\
 --data reads every *.csv file of a directory, recognised by its header row:
@@ -37,17 +42,6 @@ A file that matches none of these is an error.
 """
 
 
-def _time(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise UserError(
-            f"{option}: {text!r} is not a date or time (use e.g. 2026-01-13 or 2026-01-13T22:00Z)"
-        ) from None
-
-
 def _summary_line(summary: ReplaySummary) -> str:
     return (
         f"replayed {summary.rows:,} rows over {summary.ticks:,} steps: {summary.fired} alerts fired, "
@@ -55,67 +49,69 @@ def _summary_line(summary: ReplaySummary) -> str:
     )
 
 
-def _discord_token() -> str:
-    token = load_secrets().token()
+def _discord_login() -> tuple[Secrets, str]:
+    """Return the secrets and the bot token a replay to Discord needs, or say where the token goes."""
+    secrets = load_secrets()
+    token = secrets.token()
     if token is None:
         raise UserError(
             "--discord needs the bot token in TRIPWIRE_DISCORD_TOKEN (or a .env file, or the file named by "
             "TRIPWIRE_DISCORD_TOKEN_FILE)"
         )
-    return token
+    return secrets, token
+
+
+def _replay(
+    config: Config,
+    data: RecordedData,
+    repo: Repo,
+    sinks: Sequence[Sink],
+    login: tuple[Secrets, str] | None,
+    **options: Any,
+) -> Coroutine[Any, Any, ReplaySummary]:
+    """Return the replay to run: to ``sinks``, and to Discord too when logged in."""
+
+    def router(r: Repo) -> AlertRouter:
+        return AlertRouter(r, config.routes, console=True, discord=login is not None)
+
+    if login is None:
+        return run_replay(config, data, repo, sinks, router, **options)
+    # Imported here: a replay to the console needs no discord.py.
+    from bot.replay_discord import replay_to_discord
+
+    secrets, token = login
+    return replay_to_discord(config, secrets, token, data, repo, sinks, router, **options)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay recorded data (default: the bundled January 2026 scenario) and print the alerts."""
     with ExitStack() as stack:
-        scenario = stack.enter_context(resources.as_file(resources.files("bot.scenario")))
-        data_dir = Path(args.data) if args.data else scenario
-        config_path = Path(args.config) if args.config else scenario / "config.example.toml"
-        config = load_config(config_path)
-        start = _time(args.start, "--from")
+        scenario = bundled_scenario(stack)
+        config = config_or_example(args.config, scenario)
+        start = time_option(args.start, "--from")
         if start is None and not args.data:
             start = parse_time(SCENARIO_START)
-        end = _time(args.end, "--to")
+        end = time_option(args.end, "--to")
         if start is not None and end is not None and end < start:
             raise UserError("--to is before --from")
-        try:
-            data = load_directory(data_dir)
-        except ReplayDataError as exc:
-            raise UserError(str(exc)) from None
-        token = _discord_token() if args.discord else None
-        db = open_database(args.db or ":memory:")
-        stack.callback(db.conn.close)
-        repo = Repo(db)
-        sinks: list[Sink] = [ConsoleSink(sys.stdout, args.format)]
+        data = load_recorded(Path(args.data) if args.data else scenario)
+        login = _discord_login() if args.discord else None
+        repo = Repo(open_database(args.db or ":memory:"))
+        stack.callback(repo.close)
         progress = sys.stderr if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
-        options: dict[str, Any] = {"start": start, "end": end, "progress": progress, "pace": args.pace}
-        if token is not None:
-            # Imported here: a replay to the console needs no discord.py.
-            from bot.replay_discord import replay_to_discord
-
-            summary = asyncio.run(
-                replay_to_discord(
-                    config,
-                    load_secrets(),
-                    token,
-                    data,
-                    repo,
-                    sinks,
-                    lambda r: AlertRouter(r, config.routes, console=True, discord=True),
-                    **options,
-                )
+        summary = asyncio.run(
+            _replay(
+                config,
+                data,
+                repo,
+                [ConsoleSink(sys.stdout, args.format)],
+                login,
+                start=start,
+                end=end,
+                progress=progress,
+                pace=args.pace,
             )
-        else:
-            summary = asyncio.run(
-                run_replay(
-                    config,
-                    data,
-                    repo,
-                    sinks,
-                    lambda r: AlertRouter(r, config.routes, console=True, discord=False),
-                    **options,
-                )
-            )
+        )
         print(_summary_line(summary), file=sys.stderr if args.format == "jsonl" else sys.stdout)
     return 0
 
@@ -142,7 +138,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     replay.add_argument(
         "--db", metavar="FILE", help="database file (default: in memory); a replay restarted on it resumes"
     )
-    replay.add_argument("--format", choices=("text", "jsonl"), default="text", help="alert output format")
+    add_format_option(replay)
     replay.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr"
     )
