@@ -16,6 +16,13 @@ from bot.discord.transformers import is_manager
 from bot.errors import UserError
 
 
+def guild_id_of(interaction: discord.Interaction[Any]) -> int:
+    """Return the id of the server the command was used in; outside a server, fail the check."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
+
+
 def require_manage_guild(interaction: discord.Interaction[Any]) -> bool:
     """Pass members with Manage Server (or Administrator) in a guild; raise a check failure otherwise."""
     if interaction.guild_id is None:

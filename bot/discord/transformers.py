@@ -8,8 +8,9 @@ transformer accepts any string without crashing and says what it expected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -33,6 +34,33 @@ class InvalidOption(app_commands.AppCommandError):
         self.message = message
 
 
+@contextmanager
+def option_input() -> Iterator[None]:
+    """Re-raise a UserError from reading an option's text as InvalidOption (answered privately)."""
+    try:
+        yield
+    except UserError as exc:
+        raise InvalidOption(exc.message) from None
+
+
+def tidy(value: Any) -> str:
+    """Return typed text on one line, spaces folded, at most 100 characters (Discord's choice limit)."""
+    return " ".join(str(value).split())[:100]
+
+
+def suggest(typed: str, usual: Sequence[str], reads: Callable[[str], object]) -> list[Choice[str]]:
+    """Offer the usual values starting with what was typed, led by the typed text when ``reads`` takes it."""
+    offered = [s for s in usual if s.startswith(typed.lower())]
+    if typed and typed not in offered:
+        try:
+            reads(typed)
+        except UserError:
+            pass
+        else:
+            offered.insert(0, typed[:100])
+    return [Choice(name=s, value=s) for s in offered[:MAX_CHOICES]]
+
+
 def service_of(interaction: discord.Interaction[Any]) -> Service:
     """Return the Service of the bot handling ``interaction``."""
     service = getattr(interaction.client, "service", None)
@@ -52,10 +80,8 @@ class SymbolTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
         """Return the configured symbol the text names."""
-        try:
+        with option_input():
             return service_of(interaction).resolve_symbol(str(value))
-        except UserError as exc:
-            raise InvalidOption(exc.message) from None
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
@@ -73,29 +99,20 @@ class DurationTransformer(app_commands.Transformer):
         self.maximum_s = maximum_s
         self.suggestions = list(suggestions)
 
+    def seconds(self, text: str) -> int:
+        """Return the duration ``text`` gives in seconds, or raise UserError."""
+        return parse_duration(text, what=self.what, minimum_s=self.minimum_s, maximum_s=self.maximum_s)
+
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
         """Return the duration in seconds."""
-        try:
-            return parse_duration(
-                str(value), what=self.what, minimum_s=self.minimum_s, maximum_s=self.maximum_s
-            )
-        except UserError as exc:
-            raise InvalidOption(exc.message) from None
+        with option_input():
+            return self.seconds(str(value))
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
     ) -> list[Choice[str]]:
         """Offer the suggestions starting with what was typed (or what was typed, if it parses)."""
-        typed = str(value).strip().lower()
-        offered = [s for s in self.suggestions if s.startswith(typed)] or []
-        if typed and typed not in offered:
-            try:
-                parse_duration(typed, what=self.what, minimum_s=self.minimum_s, maximum_s=self.maximum_s)
-            except UserError:
-                pass
-            else:
-                offered.insert(0, typed[:100])
-        return [Choice(name=s, value=s) for s in offered[:MAX_CHOICES]]
+        return suggest(str(value).strip().lower(), self.suggestions, self.seconds)
 
 
 class RuleIdTransformer(app_commands.Transformer):
@@ -103,7 +120,7 @@ class RuleIdTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
         """Return the id as typed (the service checks it exists in this guild)."""
-        return " ".join(str(value).split())[:100]
+        return tidy(value)
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
@@ -115,6 +132,36 @@ class RuleIdTransformer(app_commands.Transformer):
             interaction.guild_id, interaction.user.id, is_admin=is_manager(interaction), current=str(value)
         )
         return [Choice(name=label, value=rule_id) for rule_id, label in choices]
+
+
+class NumberTransformer(app_commands.Transformer):
+    """One of this server's numbered things (``3`` or ``#3``: a silence, a digest), with autocomplete."""
+
+    # What to say when the text is not a number, e.g. "Pick a silence from the list ...".
+    hint: ClassVar[str]
+
+    def matching(
+        self, interaction: discord.Interaction[Any], guild_id: int, typed: str
+    ) -> list[tuple[int, str]]:
+        """Return (number, label) pairs of the server's things matching what was typed."""
+        raise NotImplementedError
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        """Return the number typed (the service checks it is this server's)."""
+        text = str(value).strip().lstrip("#")
+        # isascii: "²".isdigit() is true, but int() refuses it.
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise InvalidOption(self.hint)
+        return int(text)
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the server's things matching what was typed."""
+        if interaction.guild_id is None:
+            return []
+        found = self.matching(interaction, interaction.guild_id, str(value))
+        return [Choice(name=label, value=str(number)) for number, label in found]
 
 
 Symbol = app_commands.Transform[str, SymbolTransformer]

@@ -13,8 +13,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 
 from bot.backtest import BacktestLimits
-from bot.discord.transformers import MAX_CHOICES, DurationTransformer, InvalidOption, service_of
-from bot.errors import UserError
+from bot.discord.transformers import DurationTransformer, option_input, service_of, suggest, tidy
 from bot.parsing import parse_alert_id, parse_since
 from bot.service_history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
 from storage.repo import EventScope
@@ -47,25 +46,15 @@ class SinceTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
         """Return the moment, in UTC epoch milliseconds."""
-        try:
+        with option_input():
             return parse_since(str(value), service_of(interaction).now_ms())
-        except UserError as exc:
-            raise InvalidOption(exc.message) from None
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
     ) -> list[Choice[str]]:
         """Offer the usual spans, or what was typed when it reads as a time."""
-        typed = str(value).strip()
-        offered = [s for s in self.suggestions if s.startswith(typed.lower())]
-        if typed and typed not in offered:
-            try:
-                parse_since(typed, service_of(interaction).now_ms())
-            except UserError:
-                pass
-            else:
-                offered.insert(0, typed[:100])
-        return [Choice(name=s, value=s) for s in offered[:MAX_CHOICES]]
+        now = service_of(interaction).now_ms()
+        return suggest(str(value).strip(), self.suggestions, lambda typed: parse_since(typed, now))
 
 
 class AlertIdTransformer(app_commands.Transformer):
@@ -73,10 +62,8 @@ class AlertIdTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
         """Return the alert number (the service checks the server may see it)."""
-        try:
+        with option_input():
             return parse_alert_id(str(value))
-        except UserError as exc:
-            raise InvalidOption(exc.message) from None
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
@@ -94,7 +81,7 @@ class VisibleRuleTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
         """Return the id as typed, whitespace tidied (the service checks what it names)."""
-        return " ".join(str(value).split())[:100]
+        return tidy(value)
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str

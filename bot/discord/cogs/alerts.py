@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
-from bot.discord.checks import check_own_role, check_postable
+from bot.discord.checks import check_own_role, check_postable, guild_id_of
 from bot.discord.settings_options import (
     OPTION_NAME,
     DetectorOption,
@@ -45,12 +45,6 @@ RuleHandler = Callable[
 ]
 # An option a command has besides the detector's and the common ones: (name, annotation, description).
 ExtraOption = tuple[str, Any, str]
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 @app_commands.guild_only()
@@ -153,7 +147,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         options = self.rule_options(interaction, values)
         symbol = values.pop("symbol", None)
         view = self.service.add_rule(
-            _guild(interaction),
+            guild_id_of(interaction),
             interaction.user.id,
             cls.name,
             symbol,
@@ -195,7 +189,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     async def list_rules(self, interaction: discord.Interaction[Any]) -> None:
         """List the server's alerts (admins) or the member's own."""
         admin = is_manager(interaction)
-        rules = self.service.list_rules(_guild(interaction), interaction.user.id, is_admin=admin)
+        rules = self.service.list_rules(guild_id_of(interaction), interaction.user.id, is_admin=admin)
         await interaction.response.send_message(
             embed=render.rules_embed(rules, everyone=admin), ephemeral=True
         )
@@ -205,7 +199,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     async def remove(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Delete an alert."""
         view = self.service.remove_rule(
-            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
         )
         embed = render.rule_embed(view, f"Alert {view.id} removed")
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -215,7 +209,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     async def pause(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Pause an alert."""
         view = self.service.pause_rule(
-            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
         )
         embed = render.rule_embed(view, f"Alert {view.id} paused")
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -225,7 +219,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     async def resume(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Resume an alert."""
         view = self.service.resume_rule(
-            _guild(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
+            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
         )
         embed = render.rule_embed(view, f"Alert {view.id} resumed")
         await interaction.response.send_message(embed=embed, ephemeral=True)

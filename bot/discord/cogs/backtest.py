@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render
+from bot.discord.checks import guild_id_of
 from bot.discord.cogs.alerts import MAX_SUBCOMMANDS, AlertCog, ExtraOption
 from bot.discord.render_history import backtest_embed
 from bot.discord.settings_options import DetectorOption, UnsupportedSettings, settings_from_values
@@ -45,12 +46,6 @@ EXISTING = "existing"
 CHART_FILENAME = "backtest.png"
 
 Check = Callable[[discord.Interaction[Any]], Any]
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 class EnableRuleView(OwnedView):
@@ -170,7 +165,7 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         symbol = values.pop("symbol", None)
         draft = self.tester.draft(cls.name, symbol, settings_from_values(specs, values), options)
         checks = self._add_checks(cls.name)
-        guild_id = _guild(interaction)
+        guild_id = guild_id_of(interaction)
 
         def enable(press: discord.Interaction[Any]) -> RuleView:
             for check in checks:

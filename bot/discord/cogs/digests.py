@@ -6,20 +6,14 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.digests.content import SECTIONS, parse_contents
 from bot.digests.service import DigestService
-from bot.discord.checks import check_postable, manage_guild_only
+from bot.discord.checks import check_postable, guild_id_of, manage_guild_only
 from bot.discord.digest_render import digest_set_embed, digests_embed
+from bot.discord.transformers import NumberTransformer
 from bot.errors import UserError
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 def digests_of(interaction: discord.Interaction[Any]) -> DigestService:
@@ -30,24 +24,16 @@ def digests_of(interaction: discord.Interaction[Any]) -> DigestService:
     return digests
 
 
-class DigestIdTransformer(app_commands.Transformer):
+class DigestIdTransformer(NumberTransformer):
     """A digest of this server by number (``3`` or ``#3``), with autocomplete."""
 
-    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
-        """Return the digest id typed (the service checks it is this server's)."""
-        text = str(value).strip().lstrip("#")
-        if not text.isdigit() or len(text) > 18:
-            raise UserError("Pick a digest from the list (/digest list shows them).")
-        return int(text)
+    hint = "Pick a digest from the list (/digest list shows them)."
 
-    async def autocomplete(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], value: str
-    ) -> list[Choice[str]]:
-        """Offer the server's digests matching what was typed."""
-        if interaction.guild_id is None:
-            return []
-        found = digests_of(interaction).choices(interaction.guild_id, str(value))
-        return [Choice(name=label, value=str(digest_id)) for digest_id, label in found]
+    def matching(
+        self, interaction: discord.Interaction[Any], guild_id: int, typed: str
+    ) -> list[tuple[int, str]]:
+        """Return the server's digests matching what was typed."""
+        return digests_of(interaction).choices(guild_id, typed)
 
 
 DigestId = app_commands.Transform[int, DigestIdTransformer]
@@ -88,7 +74,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="Sched
         ):
             raise UserError(f"I cannot attach the chart in {channel.mention}: I need Attach Files there.")
         view = self.digests.set_digest(
-            _guild(interaction), interaction.user.id, channel.id, time, days, contents
+            guild_id_of(interaction), interaction.user.id, channel.id, time, days, contents
         )
         await interaction.response.send_message(
             embed=digest_set_embed(view, f"Digest #{view.id} scheduled"), ephemeral=True
@@ -98,7 +84,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="Sched
     @manage_guild_only
     async def list_digests(self, interaction: discord.Interaction[Any]) -> None:
         """List the server's digests."""
-        views = self.digests.list_digests(_guild(interaction))
+        views = self.digests.list_digests(guild_id_of(interaction))
         await interaction.response.send_message(embed=digests_embed(views), ephemeral=True)
 
     @app_commands.command(name="remove", description="Stop and delete a digest")
@@ -106,7 +92,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="Sched
     @manage_guild_only
     async def remove(self, interaction: discord.Interaction[Any], digest: DigestId) -> None:
         """Delete a digest."""
-        view = self.digests.remove_digest(_guild(interaction), digest)
+        view = self.digests.remove_digest(guild_id_of(interaction), digest)
         await interaction.response.send_message(
             embed=digest_set_embed(view, f"Digest #{view.id} removed"), ephemeral=True
         )
@@ -116,7 +102,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="Sched
     @manage_guild_only
     async def now(self, interaction: discord.Interaction[Any], digest: DigestId) -> None:
         """Queue a digest at once (its schedule is unchanged)."""
-        view = self.digests.post_now(_guild(interaction), digest)
+        view = self.digests.post_now(guild_id_of(interaction), digest)
         await interaction.response.send_message(
             embed=digest_set_embed(view, f"Digest #{view.id} is on its way to its channel"), ephemeral=True
         )

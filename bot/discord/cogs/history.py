@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.checks import guild_id_of
 from bot.discord.render_history import history_embed, why_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
@@ -17,12 +18,6 @@ from bot.service_history import HistoryPage, HistoryQuery, HistoryService
 
 # How long the page buttons answer after the last press.
 PAGE_TIMEOUT_S = 300.0
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 class HistoryPager(OwnedView):
@@ -82,7 +77,12 @@ class HistoryCog(commands.Cog, name="History"):
     ) -> None:
         """List the server's alerts, silenced, folded and late ones marked, a page at a time."""
         query = HistoryQuery(
-            _guild(interaction), interaction.user.id, frozenset(channel_ids(interaction)), symbol, rule, since
+            guild_id_of(interaction),
+            interaction.user.id,
+            frozenset(channel_ids(interaction)),
+            symbol,
+            rule,
+            since,
         )
         page = self.history.history(query)
         if page.pages <= 1:
@@ -98,5 +98,7 @@ class HistoryCog(commands.Cog, name="History"):
     @app_commands.guild_only()
     async def why(self, interaction: discord.Interaction[Any], alert_id: AlertId) -> None:
         """Show the stored evidence of one of the server's alerts."""
-        view = self.history.why(_guild(interaction), interaction.user.id, alert_id, channel_ids(interaction))
+        view = self.history.why(
+            guild_id_of(interaction), interaction.user.id, alert_id, channel_ids(interaction)
+        )
         await interaction.response.send_message(embed=why_embed(view))

@@ -9,17 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord import render_liq
-from bot.discord.checks import check_postable, manage_guild_only
+from bot.discord.checks import check_postable, guild_id_of, manage_guild_only
 from bot.discord.transformers import Symbol
 from bot.liqfeed_settings import MAX_USD, MIN_USD, LiqFeedService
 from bot.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
 from bot.service import Service
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 @app_commands.guild_only()
@@ -52,7 +46,7 @@ class LiqFeedCog(
         """Start (or replace) the server's feed."""
         check_postable(interaction, channel)
         view = self.feeds.set(
-            _guild(interaction), interaction.user.id, channel.id, min_usd, symbols, exchanges
+            guild_id_of(interaction), interaction.user.id, channel.id, min_usd, symbols, exchanges
         )
         await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
 
@@ -60,7 +54,7 @@ class LiqFeedCog(
     @manage_guild_only
     async def off(self, interaction: discord.Interaction[Any]) -> None:
         """Switch the feed off."""
-        view = self.feeds.off(_guild(interaction))
+        view = self.feeds.off(guild_id_of(interaction))
         await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
 
     @app_commands.command(
@@ -69,7 +63,7 @@ class LiqFeedCog(
     @manage_guild_only
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         """Show the feed's settings and whether it posts live or summaries now."""
-        view = self.feeds.show(_guild(interaction))
+        view = self.feeds.show(guild_id_of(interaction))
         await interaction.response.send_message(embed=render_liq.liqfeed_settings_embed(view), ephemeral=True)
 
 

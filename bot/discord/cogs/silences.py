@@ -10,25 +10,20 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.discord import render_silences
-from bot.discord.checks import manage_guild_only
+from bot.discord.checks import guild_id_of, manage_guild_only
 from bot.discord.transformers import (
     MAX_CHOICES,
     DurationTransformer,
-    InvalidOption,
+    NumberTransformer,
     RuleId,
     Symbol,
+    option_input,
     service_of,
+    tidy,
 )
-from bot.errors import UserError
 from bot.service import Service
 from bot.silences import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
 from detectors.base import SEVERITIES
-
-
-def _guild(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild_id
 
 
 class MomentTransformer(app_commands.Transformer):
@@ -36,10 +31,8 @@ class MomentTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
         """Return the time in epoch ms."""
-        try:
+        with option_input():
             return parse_moment(str(value), service_of(interaction).now_ms())
-        except UserError as exc:
-            raise InvalidOption(exc.message) from None
 
 
 class DetectorTransformer(app_commands.Transformer):
@@ -47,7 +40,7 @@ class DetectorTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
         """Return the detector name as typed (the service checks it exists)."""
-        return " ".join(str(value).split())[:100]
+        return tidy(value)
 
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
@@ -58,26 +51,16 @@ class DetectorTransformer(app_commands.Transformer):
         return [Choice(name=n, value=n) for n in names[:MAX_CHOICES]]
 
 
-class SilenceIdTransformer(app_commands.Transformer):
+class SilenceIdTransformer(NumberTransformer):
     """One of this server's silences, by number (``12`` or ``#12``), with autocomplete."""
 
-    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
-        """Return the silence id."""
-        text = str(value).strip().lstrip("#")
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
-            raise InvalidOption(
-                "Pick a silence from the list (its number, like `#3`); /silence list shows them."
-            )
-        return int(text)
+    hint = "Pick a silence from the list (its number, like `#3`); /silence list shows them."
 
-    async def autocomplete(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], value: str
-    ) -> list[Choice[str]]:
-        """Offer the server's silences matching what was typed."""
-        if interaction.guild_id is None:
-            return []
-        choices = service_of(interaction).silence_choices(interaction.guild_id, str(value))
-        return [Choice(name=label, value=str(silence_id)) for silence_id, label in choices]
+    def matching(
+        self, interaction: discord.Interaction[Any], guild_id: int, typed: str
+    ) -> list[tuple[int, str]]:
+        """Return the server's silences matching what was typed."""
+        return service_of(interaction).silence_choices(guild_id, typed)
 
 
 Moment = app_commands.Transform[int, MomentTransformer]
@@ -130,7 +113,7 @@ class SilenceCog(commands.GroupCog, group_name="silence", group_description="Mut
     ) -> None:
         """Add a silence."""
         view = self.service.add_silence(
-            _guild(interaction),
+            guild_id_of(interaction),
             interaction.user.id,
             symbol=symbol,
             detector=detector,
@@ -149,7 +132,7 @@ class SilenceCog(commands.GroupCog, group_name="silence", group_description="Mut
     @manage_guild_only
     async def list_silences(self, interaction: discord.Interaction[Any]) -> None:
         """List the server's silences."""
-        views = self.service.list_silences(_guild(interaction))
+        views = self.service.list_silences(guild_id_of(interaction))
         await interaction.response.send_message(embed=render_silences.silences_embed(views), ephemeral=True)
 
     @app_commands.command(name="remove", description="End a silence now")
@@ -157,6 +140,6 @@ class SilenceCog(commands.GroupCog, group_name="silence", group_description="Mut
     @manage_guild_only
     async def remove(self, interaction: discord.Interaction[Any], silence: SilenceId) -> None:
         """Remove a silence."""
-        view = self.service.remove_silence(_guild(interaction), silence)
+        view = self.service.remove_silence(guild_id_of(interaction), silence)
         embed = render_silences.silence_embed(view, f"Silence #{view.id} removed")
         await interaction.response.send_message(embed=embed, ephemeral=True)

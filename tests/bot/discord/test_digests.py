@@ -226,6 +226,10 @@ async def test_digest_now_list_and_remove(
     assert removed.embeds[0]["title"] == f"Digest #{digest_id} removed" and repo.digests() == []
     missing = await discord_emu.slash("digest now", {"digest": str(digest_id)}, user_id=OWNER_ID)
     assert missing.ephemeral and missing.content.startswith(f"There is no digest #{digest_id}")
+    # Not a number at all ("²" is a digit to str.isdigit, not to int): a private hint, not a crash.
+    for typed in ("abc", "²", "#" + "9" * 19):
+        wrong = await discord_emu.slash("digest remove", {"digest": typed}, user_id=OWNER_ID)
+        assert wrong.ephemeral and wrong.content == "Pick a digest from the list (/digest list shows them)."
 
 
 async def test_a_digest_whose_channel_is_gone_switches_off_and_tells_the_ops_channel(
