@@ -7,8 +7,9 @@ failure is a ``UserError`` whose message quotes the offending input safely and s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.errors import UserError
 
@@ -39,6 +40,7 @@ _UNITS: dict[str, int] = {
     "week": 604_800,
     "weeks": 604_800,
 }
+_T = TypeVar("_T")
 _PART = re.compile(r"(\d{1,7})\s*([a-z]+)")
 _SYMBOL_JUNK = re.compile(r"[\s/_\-:.]")
 
@@ -51,6 +53,40 @@ def echo(text: object) -> str:
     # A zero-width space after @ keeps "@everyone" from ever reading as a mention; backticks would end
     # the inline-code span the value is shown in.
     return "`" + value.replace("`", "'").replace("@", "@\u200b") + "`" if value else "(empty)"
+
+
+def check_length(text: str | None, what: str, limit: int) -> None:
+    """Refuse a text (a note, a reason) longer than ``limit`` characters, saying how long it was."""
+    if text is not None and len(text) > limit:
+        raise UserError(f"The {what} can be at most {limit} characters ({len(text)} given).")
+
+
+def optional_text(text: str | None) -> str | None:
+    """Return ``text`` without surrounding spaces, or None when nothing is left (nothing to show)."""
+    stripped = text.strip() if text is not None else ""
+    return stripped or None
+
+
+def check_quota(count: int, limit: int, what: str, remove_command: str) -> None:
+    """Refuse one more of a server's ``what`` (alerts, digests, silences) once it has ``limit`` of them."""
+    if count >= limit:
+        raise UserError(
+            f"This server already has {count} {what}, the most allowed ({limit}). "
+            f"Remove one with {remove_command} first."
+        )
+
+
+def known_detector(name: str, detectors: Mapping[str, _T]) -> _T:
+    """Return the detector called ``name``, or raise UserError listing the known ones."""
+    found = detectors.get(name)
+    if found is None:
+        raise UserError(f"Unknown alert type {echo(name)}. Known: {', '.join(detectors)}.")
+    return found
+
+
+def no_such_rule(rule_id: str) -> UserError:
+    """Return the error for an alert id this server does not have (the same when another server has it)."""
+    return UserError(f"There is no alert {echo(rule_id)} in this server; /alert list shows them.")
 
 
 def parse_duration(

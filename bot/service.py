@@ -21,7 +21,17 @@ from pydantic import ValidationError
 
 from bot.config import RULE_ID_PATTERN, Config
 from bot.errors import UserError
-from bot.parsing import echo, format_duration, resolve_symbol, symbol_matches
+from bot.parsing import (
+    check_length,
+    check_quota,
+    echo,
+    format_duration,
+    known_detector,
+    no_such_rule,
+    optional_text,
+    resolve_symbol,
+    symbol_matches,
+)
 from bot.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
@@ -613,12 +623,6 @@ class Service(SilenceCommands):
         """Return the names of the detectors rules can use."""
         return list(self.detectors)
 
-    def _detector(self, name: str) -> type[Detector]:
-        cls = self.detectors.get(name)
-        if cls is None:
-            raise UserError(f"Unknown alert type {echo(name)}. Known: {', '.join(self.detectors)}.")
-        return cls
-
     def _new_rule_id(self, detector: str, symbol: str) -> str:
         asset = "market" if symbol == MARKET_SYMBOL else short_symbol(symbol).lower()
         kind = detector.split("_")[0].lower()
@@ -632,7 +636,7 @@ class Service(SilenceCommands):
         self, detector: str, symbol: str | None, settings: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
-        cls = self._detector(detector)
+        cls = known_detector(detector, self.detectors)
         if cls.market_wide:
             name = MARKET_SYMBOL
         elif symbol is None:
@@ -674,12 +678,12 @@ class Service(SilenceCommands):
         self.check_delivery(options, is_admin=is_admin)
         self._check_options(guild_id, options)
         self._check_user_quota(guild_id, user_id, options.deliver)
-        total = self.repo.count_rules(guild_id=guild_id)
-        if total >= self.config.discord.max_rules_per_guild:
-            raise UserError(
-                f"This server already has {total} alerts, the most allowed "
-                f"({self.config.discord.max_rules_per_guild}). Remove one with /alert remove first."
-            )
+        check_quota(
+            self.repo.count_rules(guild_id=guild_id),
+            self.config.discord.max_rules_per_guild,
+            "alerts",
+            "/alert remove",
+        )
         for existing in self.repo.rules(guild_id=guild_id):
             if (
                 existing.detector == detector
@@ -703,7 +707,7 @@ class Service(SilenceCommands):
             channel_id=options.channel_id,
             role_id=options.role_id,
             deliver=options.deliver,
-            note=options.note.strip() if options.note and options.note.strip() else None,
+            note=optional_text(options.note),
             repeat=options.repeat,
             cooldown_s=self.config.engine.default_cooldown_seconds if cooldown is None else cooldown,
             expires_at=now + options.expires_in_s * 1000 if options.expires_in_s else None,
@@ -737,10 +741,7 @@ class Service(SilenceCommands):
     def _check_options(self, guild_id: int, options: RuleOptions) -> None:
         if options.deliver == "dm" and (options.channel_id is not None or options.role_id is not None):
             raise UserError("An alert delivered by DM has no channel or role; leave those options out.")
-        if options.note is not None and len(options.note) > MAX_NOTE_CHARS:
-            raise UserError(
-                f"The note can be at most {MAX_NOTE_CHARS} characters ({len(options.note)} given)."
-            )
+        check_length(options.note, "note", MAX_NOTE_CHARS)
         if options.cooldown_s is not None and not 0 <= options.cooldown_s <= MAX_COOLDOWN_S:
             raise UserError(f"The cooldown must be between 0 and {format_duration(MAX_COOLDOWN_S)}.")
         if options.expires_in_s is not None and not 60 <= options.expires_in_s <= MAX_EXPIRY_S:
@@ -758,7 +759,7 @@ class Service(SilenceCommands):
     def _guild_rule(self, guild_id: int, user_id: int, rule_id: str, is_admin: bool) -> RuleRow:
         row = self.repo.rule(rule_id.strip())
         if row is None or row.guild_id != guild_id:
-            raise UserError(f"There is no alert {echo(rule_id)} in this server; /alert list shows them.")
+            raise no_such_rule(rule_id)
         if not is_admin and row.owner_id != user_id:
             raise UserError(
                 f"Alert `{row.id}` belongs to someone else; only its owner or an admin can change it."

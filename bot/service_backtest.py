@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.backtest import UNNAMED_RULE_ID, BacktestLimits, BacktestResult, backtest
 from bot.errors import UserError
-from bot.parsing import echo, format_duration
+from bot.parsing import format_duration, no_such_rule
 from bot.service import RuleOptions, RuleView, Service
 from storage.repo import EventScope, RuleRow
 
@@ -91,7 +91,7 @@ class BacktestService:
             (row.guild_id == scope.guild_id and row.id not in scope.hidden_rules) or row.id in scope.routed
         )
         if row is None or not visible:
-            raise UserError(f"There is no alert {echo(rule_id)} in this server; /alert list shows them.")
+            raise no_such_rule(rule_id)
         return row
 
     def run(self, rule: RuleRow, days: float, end: int) -> BacktestResult:

@@ -16,7 +16,16 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import Config
 from bot.errors import UserError
-from bot.parsing import echo, format_duration, resolve_symbol
+from bot.parsing import (
+    check_length,
+    check_quota,
+    echo,
+    format_duration,
+    known_detector,
+    no_such_rule,
+    optional_text,
+    resolve_symbol,
+)
 from detectors.base import SEVERITIES, Detector
 from storage.repo import Repo, SilenceRow
 
@@ -146,25 +155,23 @@ class SilenceCommands:
         """Mute a guild's alerts matching every given matcher for a while, or on a daily/weekly schedule."""
         now = self.now_ms()
         name = resolve_symbol(symbol, self.config.symbols) if symbol is not None else None
-        if detector is not None and detector not in self.detectors:
-            raise UserError(f"Unknown alert type {echo(detector)}. Known: {', '.join(self.detectors)}.")
+        if detector is not None:
+            known_detector(detector, self.detectors)
         if severity is not None and severity not in SEVERITIES:
             raise UserError(f"Unknown severity {echo(severity)}; use one of {', '.join(SEVERITIES)}.")
         rule = self._silenced_rule(guild_id, rule_id) if rule_id is not None else None
         if recurrence is not None and recurrence not in PERIODS:
             raise UserError(f"Repeat {echo(recurrence)} is not daily or weekly.")
-        if reason is not None and len(reason) > MAX_REASON_CHARS:
-            raise UserError(f"The reason can be at most {MAX_REASON_CHARS} characters ({len(reason)} given).")
+        check_length(reason, "reason", MAX_REASON_CHARS)
         start = now if starts_at is None else starts_at
         end = self._end(start, duration_s, until, recurrence)
         if recurrence is None and end <= now:
             raise UserError(f"That silence would already be over (it ends <t:{end // 1000}:R>).")
         if recurrence is None and start > now + MAX_SILENCE_S * 1000:
             raise UserError("A silence can start at most a year from now.")
-        if len(self.repo.silences(guild_id, now)) >= MAX_SILENCES_PER_GUILD:
-            raise UserError(
-                f"This server already has {MAX_SILENCES_PER_GUILD} silences; remove one with /silence remove."
-            )
+        check_quota(
+            len(self.repo.silences(guild_id, now)), MAX_SILENCES_PER_GUILD, "silences", "/silence remove"
+        )
         with self.repo.transaction():
             silence_id = self.repo.add_silence(
                 guild_id=guild_id,
@@ -176,7 +183,7 @@ class SilenceCommands:
                 severity=severity,
                 recurrence=recurrence,
                 created_by=user_id,
-                reason=reason.strip() if reason and reason.strip() else None,
+                reason=optional_text(reason),
                 now=now,
             )
         return self._silence_view(guild_id, silence_id, now)
@@ -185,7 +192,7 @@ class SilenceCommands:
         row = self.repo.rule(rule_id.strip())
         # Config-file rules have no guild and may be routed to any server: those may be silenced too.
         if row is None or (row.guild_id is not None and row.guild_id != guild_id):
-            raise UserError(f"There is no alert {echo(rule_id)} in this server; /alert list shows them.")
+            raise no_such_rule(rule_id)
         return row.id
 
     @staticmethod

@@ -16,6 +16,7 @@ from bot.digests.content import parse_contents
 from bot.digests.posting import queue_digest, schedule_of
 from bot.digests.schedule import Schedule, parse_days, parse_time
 from bot.errors import UserError
+from bot.parsing import check_quota
 from storage.repo import DigestRow, Repo
 
 log = logging.getLogger(__name__)
@@ -91,11 +92,8 @@ class DigestService:
         schedule = Schedule(minute, every, parse_days(days))
         sections = parse_contents(contents)
         existing = {d.channel_id: d for d in self.repo.digests(guild_id)}
-        if channel_id not in existing and len(existing) >= self.max_per_guild:
-            raise UserError(
-                f"This server already has {len(existing)} digests, the most allowed ({self.max_per_guild}). "
-                "Remove one with /digest remove first."
-            )
+        if channel_id not in existing:  # setting a channel's digest again replaces it
+            check_quota(len(existing), self.max_per_guild, "digests", "/digest remove")
         now = self.now_ms()
         old = existing.get(channel_id)
         row = DigestRow(
