@@ -788,7 +788,10 @@ class Service(SilenceCommands):
         # What a member may change: their personal alerts (see _guild_rule).
         rows = rows if is_admin else [r for r in rows if r.deliver == "dm"]
         found = [r for r in rows if typed in r.id or typed in r.symbol.lower()]
-        return [(r.id, f"{r.id} · {r.symbol} {self._view(r, 0).summary}"[:100]) for r in found[:25]]
+        # Labels need only the settings: no price is read while someone types.
+        return [
+            (r.id, f"{r.id} · {r.symbol} {self.summarize(r.detector, r.settings)}"[:100]) for r in found[:25]
+        ]
 
     def remove_rule(self, guild_id: int, user_id: int, rule_id: str, *, is_admin: bool) -> RuleView:
         """Delete a rule of the guild (its alert history is kept) and tell the engine."""
@@ -832,22 +835,16 @@ class Service(SilenceCommands):
             name: info.default for name, info in cls.Settings.model_fields.items() if not info.is_required()
         }
 
-    def _ordered(self, detector: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    def ordered_settings(self, detector: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a rule's settings in the order its detector declares them."""
         # Stored JSON has sorted keys; people read options in the order the detector declares them.
         cls = self.detectors.get(detector)
         order = list(cls.Settings.model_fields) if cls is not None else []
         return dict(sorted(settings.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
-    def ordered_settings(self, detector: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """Return a rule's settings in the order its detector declares them."""
-        return self._ordered(detector, settings)
-
     def summarize(self, detector: str, settings: Mapping[str, Any]) -> str:
         """Return a rule's settings compactly, leaving out its detector's defaults."""
-        return describe_settings(self._ordered(detector, settings), self._defaults(detector))
-
-    def _summary(self, row: RuleRow) -> str:
-        return describe_settings(self._ordered(row.detector, row.settings), self._defaults(row.detector))
+        return describe_settings(self.ordered_settings(detector, settings), self._defaults(detector))
 
     def _view(self, row: RuleRow, now: int, prices: dict[str, float | None] | None = None) -> RuleView:
         level_value = row.settings.get("level")
@@ -866,10 +863,8 @@ class Service(SilenceCommands):
             id=row.id,
             detector=row.detector,
             symbol=row.symbol,
-            settings=self._ordered(row.detector, row.settings),
-            summary=describe_settings(
-                self._ordered(row.detector, row.settings), self._defaults(row.detector)
-            ),
+            settings=self.ordered_settings(row.detector, row.settings),
+            summary=self.summarize(row.detector, row.settings),
             guild_id=row.guild_id,
             owner_id=row.owner_id,
             channel_id=row.channel_id,

@@ -236,6 +236,21 @@ def test_rule_choices_match_what_was_typed(service: Service) -> None:
     assert service.rule_choices(GUILD, MEMBER, is_admin=False, current="") == []
 
 
+def test_rule_choices_read_no_market_data_while_someone_types(
+    service: Service, repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.setup(GUILD, ALERTS, None)
+    service.add_rule(GUILD, ADMIN, "level_cross", "BTCUSDT", {"level": 95000}, is_admin=True)
+
+    def no_candles(*args: object, **kwargs: object) -> None:
+        raise AssertionError("autocomplete read candles")
+
+    monkeypatch.setattr(repo, "candles", no_candles)
+    monkeypatch.setattr(repo, "candle_intervals", no_candles)
+    [(rule_id, label)] = service.rule_choices(GUILD, ADMIN, is_admin=True, current="btc")
+    assert label == f"{rule_id} · BTCUSDT level=$95,000"
+
+
 def test_setup_keeps_what_is_not_given_and_status_reports_it(service: Service, clock: Clock) -> None:
     assert service.setup(GUILD, ALERTS, None).changed
     view = service.setup(GUILD, None, 3002)
