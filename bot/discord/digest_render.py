@@ -18,7 +18,7 @@ from bot.chart_spec import ChartSpec
 from bot.digests.content import Digest, from_payload
 from bot.digests.service import DigestView
 from bot.digests.text import sections, status, title
-from bot.discord.render import ENDED, NEUTRAL, WARNING, fit, ts
+from bot.discord.render import DESCRIPTION_LIMIT, ENDED, NEUTRAL, WARNING, fit, fit_lines, ts
 from bot.errors import UserError
 from storage.repo import Repo
 
@@ -98,10 +98,9 @@ def digests_embed(views: Sequence[DigestView]) -> discord.Embed:
         if not view.enabled:
             line += f" · ⚠️ {view.status_reason or 'off'}"
         lines.append(line)
+    description = "\n".join(fit_lines(lines, DESCRIPTION_LIMIT))
     return fit(
-        discord.Embed(
-            title=f"This server's digests ({len(views)})", description="\n".join(lines), colour=NEUTRAL
-        )
+        discord.Embed(title=f"This server's digests ({len(views)})", description=description, colour=NEUTRAL)
     )
 
 

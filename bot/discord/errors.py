@@ -13,13 +13,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.discord.render import CONTENT_LIMIT, cut
 from bot.discord.transformers import InvalidOption
 from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Discord rejects message content longer than 2000 characters (error 50035).
-MAX_CONTENT = 2000
 SOMETHING_WENT_WRONG = "Something went wrong on my side; it has been logged. Please try again later."
 _PERMISSION_NAMES = {"manage_guild": "Manage Server", "administrator": "Administrator"}
 
@@ -63,7 +62,7 @@ def command_name(interaction: discord.Interaction[Any]) -> str:
 
 async def reply_privately(interaction: discord.Interaction[Any], message: str) -> None:
     """Answer ephemerally, whether or not the interaction was already answered or deferred."""
-    text = message if len(message) <= MAX_CONTENT else message[: MAX_CONTENT - 1] + "…"
+    text = cut(message, CONTENT_LIMIT)
     if interaction.response.is_done():
         # After defer() the first followup fills the "thinking" message and keeps the defer's
         # visibility; commands defer only after their input was checked, so this is rare.

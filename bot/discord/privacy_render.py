@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.discord.render import ENDED, NEUTRAL, WARNING, fit
+from bot.discord.render import ENDED, FIELD_VALUE_LIMIT, NEUTRAL, WARNING, fit, fit_lines
 from bot.privacy import ForgetView, PrivacyView, StoredRule
 from detectors.base import short_symbol
 
@@ -18,11 +18,9 @@ def _rules(rules: Sequence[StoredRule]) -> str:
         f"`{r.id}` {short_symbol(r.symbol)} {r.detector}"
         + (f" (server {r.guild_id})" if r.guild_id else "")
         + ("" if r.enabled else " · paused")
-        for r in rules[:_MAX_LISTED]
+        for r in rules
     ]
-    if len(rules) > _MAX_LISTED:
-        lines.append(f"… and {len(rules) - _MAX_LISTED} more")
-    return "\n".join(lines)
+    return "\n".join(fit_lines(lines, FIELD_VALUE_LIMIT, most=_MAX_LISTED))
 
 
 def privacy_embed(view: PrivacyView) -> discord.Embed:

@@ -10,7 +10,7 @@ otherwise answers with a 400 and no message at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,10 @@ FIELD_VALUE_LIMIT = 1024
 FOOTER_LIMIT = 2048
 AUTHOR_LIMIT = 256
 TOTAL_LIMIT = 6000
+# Discord rejects message content longer than 2000 characters (error 50035).
+CONTENT_LIMIT = 2000
+# Room kept for the "… and N more" line that ends a list cut short.
+_MORE_RESERVE = 40
 
 UP = discord.Colour(0x2ECC71)
 DOWN = discord.Colour(0xE74C3C)
@@ -50,16 +54,39 @@ CRITICAL = discord.Colour(0xC0392B)
 _HIDDEN_VALUES = {"direction", "fired_event_id"}
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """Return ``text`` shortened to ``limit`` characters, ending in "…" when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_lines(
+    lines: Sequence[str],
+    limit: int,
+    *,
+    most: int | None = None,
+    more: Callable[[int], str] = lambda left: f"… and {left} more",
+) -> list[str]:
+    """Return the first ``lines`` (at most ``most``) that fit in ``limit`` characters joined by newlines,
+    then a ``more`` line counting the rest: a list cut at a line, never in the middle of one."""
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        room = limit - (0 if last else _MORE_RESERVE)
+        if (most is not None and index >= most) or used + len(line) > room:
+            kept.append(more(len(lines) - index))
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return kept
 
 
 def fit(embed: discord.Embed) -> discord.Embed:
     """Trim an embed in place to Discord's limits and return it."""
     if embed.title:
-        embed.title = _cut(embed.title, TITLE_LIMIT)
+        embed.title = cut(embed.title, TITLE_LIMIT)
     if embed.description:
-        embed.description = _cut(embed.description, DESCRIPTION_LIMIT)
+        embed.description = cut(embed.description, DESCRIPTION_LIMIT)
     fields = embed.fields
     if len(fields) > FIELD_LIMIT:
         for index in range(len(fields) - 1, FIELD_LIMIT - 1, -1):
@@ -67,19 +94,19 @@ def fit(embed: discord.Embed) -> discord.Embed:
     for index, item in enumerate(embed.fields):
         embed.set_field_at(
             index,
-            name=_cut(item.name or "\u200b", FIELD_NAME_LIMIT),
-            value=_cut(item.value or "\u200b", FIELD_VALUE_LIMIT),
+            name=cut(item.name or "\u200b", FIELD_NAME_LIMIT),
+            value=cut(item.value or "\u200b", FIELD_VALUE_LIMIT),
             inline=bool(item.inline),
         )
     if embed.footer.text:
-        embed.set_footer(text=_cut(embed.footer.text, FOOTER_LIMIT), icon_url=embed.footer.icon_url)
+        embed.set_footer(text=cut(embed.footer.text, FOOTER_LIMIT), icon_url=embed.footer.icon_url)
     # The 6000-character total counts title, description, field names and values, footer and author:
     # drop fields from the end, then shorten the description, until it fits.
     while len(embed) > TOTAL_LIMIT and embed.fields:
         embed.remove_field(len(embed.fields) - 1)
     if len(embed) > TOTAL_LIMIT and embed.description:
         excess = len(embed) - TOTAL_LIMIT
-        embed.description = _cut(embed.description, max(1, len(embed.description) - excess - 1))
+        embed.description = cut(embed.description, max(1, len(embed.description) - excess - 1))
     return embed
 
 
@@ -304,16 +331,7 @@ def rules_embed(rules: Sequence[RuleView], *, everyone: bool) -> discord.Embed:
         return discord.Embed(
             title=f"{whose}: none yet", description="Create one with /alert add.", colour=NEUTRAL
         )
-    lines: list[str] = []
-    used = 0
-    for index, rule in enumerate(rules):
-        line = _rule_line(rule)
-        more = f"\n… and {len(rules) - index} more"
-        if used + len(line) + 1 + len(more) > DESCRIPTION_LIMIT:
-            lines.append(more.strip())
-            break
-        lines.append(line)
-        used += len(line) + 1
+    lines = fit_lines([_rule_line(rule) for rule in rules], DESCRIPTION_LIMIT)
     active = sum(1 for r in rules if r.enabled)
     embed = discord.Embed(title=f"{whose} ({active} active of {len(rules)})", description="\n".join(lines))
     embed.colour = NEUTRAL
@@ -464,14 +482,9 @@ def alert_embed(
         # Lesser alerts of the symbol while this one fires (engine inhibition): newest last, the oldest
         # dropped first when the 1024-character field limit is reached.
         lines = [f"• {item.get('title', '?')} · {ts(int(item.get('at') or 0))}" for item in folded]
-        kept: list[str] = []
-        for line in reversed(lines):
-            if sum(len(x) + 1 for x in kept) + len(line) > FIELD_VALUE_LIMIT - 40:
-                kept.append(f"… and {len(lines) - len(kept)} earlier")
-                break
-            kept.append(line)
+        newest_first = fit_lines(lines[::-1], FIELD_VALUE_LIMIT, more=lambda left: f"… and {left} earlier")
         embed.add_field(
-            name=f"Also while this lasts ({len(lines)})", value="\n".join(reversed(kept)), inline=False
+            name=f"Also while this lasts ({len(lines)})", value="\n".join(newest_first[::-1]), inline=False
         )
     parts = [f"rule {payload.get('rule_id', '?')}", str(payload.get("detector", "?"))]
     symbol = payload.get("symbol")

@@ -19,8 +19,6 @@ from bot.parsing import format_duration
 from detectors.base import short_symbol
 from storage.repo import OutboxRow
 
-# A list keeps this much of the description free for its "… and N more" line.
-_RESERVE = 60
 SourceOf = Callable[[str, Mapping[str, Any]], str | None]
 
 
@@ -163,15 +161,9 @@ def _colour(lines: Sequence[Line]) -> discord.Colour:
 
 
 def _list_embed(lines: Sequence[Line], title: str, intro: str | None, *, summary: bool) -> discord.Embed:
-    texts = [line_text(line) for line in lines]
-    shown: list[str] = [intro] if intro else []
-    used = sum(len(t) + 1 for t in shown)
-    for index, text in enumerate(texts):
-        if used + len(text) + 1 > render.DESCRIPTION_LIMIT - _RESERVE:
-            shown.append(f"… and {len(texts) - index} more")
-            break
-        shown.append(text)
-        used += len(text) + 1
+    head = [intro] if intro else []
+    room = render.DESCRIPTION_LIMIT - sum(len(text) + 1 for text in head)
+    shown = head + render.fit_lines([line_text(line) for line in lines], room)
     first = int(lines[0].row.payload.get("at") or 0) if lines else 0
     embed = discord.Embed(
         title=title,

@@ -13,7 +13,7 @@ import discord
 from bot.backtest import BacktestAlert
 from bot.chart_spec import ChartSpec
 from bot.discord import render
-from bot.discord.render import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, ts
+from bot.discord.render import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
 from bot.service_backtest import BacktestPreview
 from bot.service_history import AlertLine, HistoryPage, WhyView
@@ -55,13 +55,9 @@ def history_embed(page: HistoryPage) -> discord.Embed:
     if not page.items:
         embed.description = f"No alerts match ({' · '.join(scope)})."
         return fit(embed)
-    lines: list[str] = [f"{' · '.join(scope)} · newest first"]
-    for item in page.items:
-        line = _history_line(item)
-        if sum(len(x) + 1 for x in lines) + len(line) > DESCRIPTION_LIMIT:
-            break
-        lines.append(line)
-    embed.description = "\n".join(lines)
+    heading = f"{' · '.join(scope)} · newest first"
+    items = fit_lines([_history_line(item) for item in page.items], DESCRIPTION_LIMIT - len(heading) - 1)
+    embed.description = "\n".join([heading, *items])
     embed.set_footer(
         text=f"page {page.page + 1}/{page.pages} · {page.total} alerts · /why <number> explains one"
     )
@@ -151,8 +147,7 @@ def _delivery(view: WhyView) -> str:
         else:
             reason = line.error or "no reason given"
             lines.append(f"not delivered to {_where(line.target)} ({line.status}: {reason})")
-    text = "\n".join(lines) or "not delivered in this server"
-    return text if len(text) <= FIELD_VALUE_LIMIT else text[: FIELD_VALUE_LIMIT - 1] + "…"
+    return "\n".join(fit_lines(lines, FIELD_VALUE_LIMIT)) or "not delivered in this server"
 
 
 def chart_embed(spec: ChartSpec, filename: str) -> discord.Embed:
@@ -163,11 +158,8 @@ def chart_embed(spec: ChartSpec, filename: str) -> discord.Embed:
 
 
 def _firings(alerts: Sequence[BacktestAlert]) -> str:
-    lines = [f"{ts(a.at, 'f')} ({ts(a.at)}) · {a.title}" for a in alerts[:MAX_FIRINGS_SHOWN]]
-    if len(alerts) > MAX_FIRINGS_SHOWN:
-        lines.append(f"… and {len(alerts) - MAX_FIRINGS_SHOWN} more")
-    text = "\n".join(lines)
-    return text if len(text) <= FIELD_VALUE_LIMIT else text[: FIELD_VALUE_LIMIT - 1] + "…"
+    lines = [f"{ts(a.at, 'f')} ({ts(a.at)}) · {a.title}" for a in alerts]
+    return "\n".join(fit_lines(lines, FIELD_VALUE_LIMIT, most=MAX_FIRINGS_SHOWN))
 
 
 def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None) -> discord.Embed:

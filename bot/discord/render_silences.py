@@ -47,15 +47,7 @@ def silences_embed(views: Sequence[SilenceView]) -> discord.Embed:
             title="No silences", description="Mute alerts with /silence add.", colour=render.NEUTRAL
         )
     active = sum(1 for v in views if v.active)
-    lines: list[str] = []
-    used = 0
-    for index, view in enumerate(views):
-        line = silence_line(view)
-        if used + len(line) + 40 > render.DESCRIPTION_LIMIT:
-            lines.append(f"… and {len(views) - index} more")
-            break
-        lines.append(line)
-        used += len(line) + 1
+    lines = render.fit_lines([silence_line(view) for view in views], render.DESCRIPTION_LIMIT)
     embed = discord.Embed(
         title=f"Silences ({active} in force of {len(views)})",
         description="\n".join(lines),

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import Config, parse_config
-from bot.discord.errors import MAX_CONTENT
+from bot.discord.render import CONTENT_LIMIT
 from bot.engine import Engine, silence_matches
 from bot.errors import UserError
 from bot.routing import AlertRouter
@@ -176,7 +176,7 @@ def test_any_time_text_is_a_time_or_a_readable_error(text: str) -> None:
         moment = parse_moment(text, NOW)
     except UserError as error:
         assert (
-            error.message.strip() and len(error.message) <= MAX_CONTENT and "@everyone" not in error.message
+            error.message.strip() and len(error.message) <= CONTENT_LIMIT and "@everyone" not in error.message
         )
     else:
         assert datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1000 <= moment

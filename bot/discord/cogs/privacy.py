@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot.discord.errors import TripwireTree
 from bot.discord.privacy_render import forget_embed, privacy_embed
+from bot.discord.render import CONTENT_LIMIT, cut
 from bot.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ async def show_notices(privacy: PrivacyService, interaction: discord.Interaction
         return
     text = "\n\n".join(body for _, body in notices)
     try:
-        await interaction.followup.send(text[:2000], ephemeral=True)
+        await interaction.followup.send(cut(text, CONTENT_LIMIT), ephemeral=True)
     except discord.HTTPException as exc:
         log.warning("could not show %d notice(s) to user %s: %s", len(notices), interaction.user.id, exc)
         return

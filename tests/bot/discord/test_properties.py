@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from bot.config import parse_config
 from bot.discord import render
 from bot.discord.client import TripwireBot
-from bot.discord.errors import MAX_CONTENT, SOMETHING_WENT_WRONG
+from bot.discord.errors import SOMETHING_WENT_WRONG
+from bot.discord.render import CONTENT_LIMIT
 from bot.discord.settings_options import detector_options, settings_from_values
 from bot.engine import Engine
 from bot.errors import UserError
@@ -45,7 +46,7 @@ E2E = settings(max_examples=15, deadline=None, suppress_health_check=[HealthChec
 
 def clear(error: UserError) -> None:
     """Check a UserError reads as a message for a person: one short, non-empty text."""
-    assert error.message.strip() and len(error.message) <= MAX_CONTENT
+    assert error.message.strip() and len(error.message) <= CONTENT_LIMIT
     assert "Traceback" not in error.message and "@everyone" not in error.message
 
 
@@ -214,7 +215,7 @@ def check_reply_content(content: str, ephemeral: bool, has_embed: bool) -> None:
     """An answer has an embed; anything else is a private message saying what was wrong."""
     if has_embed:
         return
-    assert ephemeral and content and len(content) <= MAX_CONTENT
+    assert ephemeral and content and len(content) <= CONTENT_LIMIT
     assert content != SOMETHING_WENT_WRONG
 
 

@@ -51,3 +51,14 @@ def test_an_ops_embed_names_the_rule() -> None:
         "fix it",
         "rule r1",
     )
+
+
+def test_a_list_is_cut_at_a_line_and_says_how_many_more() -> None:
+    lines = [f"line {i:02d} " + "x" * 90 for i in range(30)]  # 98 characters each
+    kept = render.fit_lines(lines, 1024)
+    assert kept[:-1] == lines[: len(kept) - 1] and kept[-1] == f"… and {31 - len(kept)} more"
+    assert len("\n".join(kept)) <= 1024
+    # A list that fits whole has no "more" line, even when it fills the limit to the last character.
+    assert render.fit_lines(lines[:3], 3 * 98 + 2) == lines[:3]
+    assert render.fit_lines(lines, 10_000, most=5) == [*lines[:5], "… and 25 more"]
+    assert render.fit_lines(lines[:2], 150, more=lambda left: f"{left} earlier") == [lines[0], "1 earlier"]
