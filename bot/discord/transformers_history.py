@@ -6,6 +6,7 @@ Like ``transformers``, every one accepts any text and raises ``InvalidOption`` s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -39,6 +40,20 @@ def guild_scope(interaction: discord.Interaction[Any]) -> EventScope | None:
     return history_of(interaction).scope(interaction.guild_id, interaction.user.id, channel_ids(interaction))
 
 
+def visible_choices(
+    interaction: discord.Interaction[Any],
+    typed: str,
+    choices: Callable[[HistoryService, EventScope, str], list[tuple[str, str]]],
+) -> list[Choice[str]]:
+    """Offer what ``choices`` finds among what the invoking member may see here (nothing outside a server)."""
+    scope = guild_scope(interaction)
+    if scope is None:
+        return []
+    return [
+        Choice(name=label, value=value) for value, label in choices(history_of(interaction), scope, typed)
+    ]
+
+
 class SinceTransformer(app_commands.Transformer):
     """How far back to look: ``24h``, ``7d`` (ago) or a UTC date such as ``2026-01-13``; epoch ms."""
 
@@ -69,11 +84,7 @@ class AlertIdTransformer(app_commands.Transformer):
         self, interaction: discord.Interaction[Any], value: str
     ) -> list[Choice[str]]:
         """Offer the newest alerts the member may see whose number or title matches what was typed."""
-        scope = guild_scope(interaction)
-        if scope is None:
-            return []
-        choices = history_of(interaction).alert_choices(scope, str(value))
-        return [Choice(name=label, value=ident) for ident, label in choices]
+        return visible_choices(interaction, str(value), HistoryService.alert_choices)
 
 
 class VisibleRuleTransformer(app_commands.Transformer):
@@ -87,11 +98,7 @@ class VisibleRuleTransformer(app_commands.Transformer):
         self, interaction: discord.Interaction[Any], value: str
     ) -> list[Choice[str]]:
         """Offer the rules whose alerts this member may see."""
-        scope = guild_scope(interaction)
-        if scope is None:
-            return []
-        choices = history_of(interaction).rule_choices(scope, str(value))
-        return [Choice(name=label, value=rule_id) for rule_id, label in choices]
+        return visible_choices(interaction, str(value), HistoryService.rule_choices)
 
 
 Since = app_commands.Transform[int, SinceTransformer]

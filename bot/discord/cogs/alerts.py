@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Protocol
 
 import discord
 from discord import app_commands
@@ -28,7 +28,7 @@ from bot.discord.settings_options import (
     shorten,
 )
 from bot.discord.transformers import Cooldown, Expiry, RuleId, Symbol, is_manager
-from bot.service import MAX_NOTE_CHARS, RuleOptions, Service
+from bot.service import MAX_NOTE_CHARS, RuleOptions, RuleView, Service
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,13 @@ RuleHandler = Callable[
 ]
 # An option a command has besides the detector's and the common ones: (name, annotation, description).
 ExtraOption = tuple[str, Any, str]
+
+
+class RuleChange(Protocol):
+    """A service method changing one rule of a guild for a member: remove, pause or resume."""
+
+    def __call__(self, guild_id: int, user_id: int, rule_id: str, *, is_admin: bool) -> RuleView:
+        """Change the rule and return it as it is now."""
 
 
 @app_commands.guild_only()
@@ -194,32 +201,28 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
             embed=render.rules_embed(rules, everyone=admin), ephemeral=True
         )
 
+    async def _change(
+        self, interaction: discord.Interaction[Any], change: RuleChange, rule: str, done: str
+    ) -> None:
+        """Apply one of the service's rule changes for the invoking member and show the rule after it."""
+        view = change(guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction))
+        embed = render.rule_embed(view, f"Alert {view.id} {done}")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
     @app_commands.command(name="remove", description="Delete an alert (its history is kept)")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
     async def remove(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Delete an alert."""
-        view = self.service.remove_rule(
-            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
-        )
-        embed = render.rule_embed(view, f"Alert {view.id} removed")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await self._change(interaction, self.service.remove_rule, rule, "removed")
 
     @app_commands.command(name="pause", description="Stop an alert until it is resumed")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
     async def pause(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Pause an alert."""
-        view = self.service.pause_rule(
-            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
-        )
-        embed = render.rule_embed(view, f"Alert {view.id} paused")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await self._change(interaction, self.service.pause_rule, rule, "paused")
 
     @app_commands.command(name="resume", description="Start a paused (or repaired) alert again")
     @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a")
     async def resume(self, interaction: discord.Interaction[Any], rule: RuleId) -> None:
         """Resume an alert."""
-        view = self.service.resume_rule(
-            guild_id_of(interaction), interaction.user.id, rule, is_admin=is_manager(interaction)
-        )
-        embed = render.rule_embed(view, f"Alert {view.id} resumed")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await self._change(interaction, self.service.resume_rule, rule, "resumed")
