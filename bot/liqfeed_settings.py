@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from bot.errors import UserError
 from bot.parsing import echo, resolve_symbol
 from detectors.base import format_usd
-from storage.repo import GuildSettingsRow, Repo
+from storage.repo import Repo
 from storage.rows import Liquidation
 
 log = logging.getLogger(__name__)
@@ -194,21 +194,12 @@ class LiqFeedService:
         return self.runtime.mode(guild_id) if self.runtime is not None and settings is not None else None
 
     def _store(self, guild_id: int, settings: FeedSettings | None) -> None:
-        current = self.repo.guild_settings(guild_id)
-        stored = dict(current.settings) if current is not None else {}
         if settings is None:
-            stored.pop(SETTINGS_KEY, None)
+            self.repo.update_guild_settings(guild_id, self.now_ms(), drop=[SETTINGS_KEY])
         else:
-            stored[SETTINGS_KEY] = settings.to_json()
-        row = GuildSettingsRow(
-            guild_id=guild_id,
-            alert_channel_id=current.alert_channel_id if current else None,
-            ops_channel_id=current.ops_channel_id if current else None,
-            settings=stored,
-            updated_at=self.now_ms(),
-        )
-        with self.repo.transaction():
-            self.repo.save_guild_settings(row)
+            self.repo.update_guild_settings(
+                guild_id, self.now_ms(), settings={SETTINGS_KEY: settings.to_json()}
+            )
         if self.runtime is not None:
             self.runtime.feed_changed(guild_id, settings)
 

@@ -35,7 +35,7 @@ from bot.parsing import (
 from bot.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
-from storage.repo import AlertEventRow, GuildSettingsRow, Repo, RuleRow
+from storage.repo import AlertEventRow, Repo, RuleRow
 from storage.rows import INTERVAL_MS, Candle, Funding, OpenInterest
 
 log = logging.getLogger(__name__)
@@ -902,38 +902,25 @@ class Service(SilenceCommands):
         chart_alerts: bool | None = None,
     ) -> GuildSetupView:
         """Set the guild's default alert channel, ops channel and charts on alerts (None keeps each)."""
-        current = self.repo.guild_settings(guild_id)
         if alert_channel_id is None and ops_channel_id is None and chart_alerts is None:
             return self.guild_setup(guild_id)
-        settings = dict(current.settings) if current else {}
-        if chart_alerts is not None:
-            settings[CHART_ALERTS] = chart_alerts
-        row = GuildSettingsRow(
-            guild_id=guild_id,
-            alert_channel_id=alert_channel_id
-            if alert_channel_id is not None
-            else (current.alert_channel_id if current else None),
-            ops_channel_id=ops_channel_id
-            if ops_channel_id is not None
-            else (current.ops_channel_id if current else None),
-            settings=settings,
-            updated_at=self.now_ms(),
+        row = self.repo.update_guild_settings(
+            guild_id,
+            self.now_ms(),
+            alert_channel_id=alert_channel_id,
+            ops_channel_id=ops_channel_id,
+            settings={CHART_ALERTS: chart_alerts} if chart_alerts is not None else None,
         )
-        with self.repo.transaction():
-            self.repo.save_guild_settings(row)
+        charts = bool(row.settings.get(CHART_ALERTS))
         log.info(
             "guild %s set alert channel %s, ops channel %s, charts on alerts %s",
             guild_id,
             row.alert_channel_id,
             row.ops_channel_id,
-            bool(settings.get(CHART_ALERTS)),
+            charts,
         )
         return GuildSetupView(
-            guild_id,
-            row.alert_channel_id,
-            row.ops_channel_id,
-            changed=True,
-            chart_alerts=bool(settings.get(CHART_ALERTS)),
+            guild_id, row.alert_channel_id, row.ops_channel_id, changed=True, chart_alerts=charts
         )
 
     def status(self, guild_id: int | None = None) -> StatusView:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -501,6 +501,10 @@ class Repo:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self._depth = 0
+        # Guild settings as stored, by guild (None: none stored). Every alert routed to a guild's default
+        # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
+        # them: forgotten on every save and on every rollback.
+        self._guild_settings_rows: dict[int, tuple[Any, ...] | None] = {}
 
     # --- transactions ------------------------------------------------------------------------------
 
@@ -516,6 +520,7 @@ class Repo:
             yield
         except BaseException:
             self._depth -= 1
+            self._guild_settings_rows.clear()  # they may hold a write that is being undone
             if self._depth == 0:
                 self.conn.execute("ROLLBACK")
             else:
@@ -1647,11 +1652,16 @@ class Repo:
 
     def guild_settings(self, guild_id: int) -> GuildSettingsRow | None:
         """Return a guild's settings, or None if never set."""
-        row = self.conn.execute(
-            "SELECT guild_id, alert_channel_id, ops_channel_id, settings, updated_at FROM guild_settings"
-            " WHERE guild_id = ?",
-            (guild_id,),
-        ).fetchone()
+        if guild_id in self._guild_settings_rows:
+            row = self._guild_settings_rows[guild_id]
+        else:
+            row = self.conn.execute(
+                "SELECT guild_id, alert_channel_id, ops_channel_id, settings, updated_at FROM guild_settings"
+                " WHERE guild_id = ?",
+                (guild_id,),
+            ).fetchone()
+            self._guild_settings_rows[guild_id] = row
+        # Built afresh from the stored row each time: callers get a settings dict of their own.
         return GuildSettingsRow(row[0], row[1], row[2], json.loads(row[3]), row[4]) if row else None
 
     def all_guild_settings(self) -> list[GuildSettingsRow]:
@@ -1672,6 +1682,38 @@ class Repo:
             " settings=excluded.settings, updated_at=excluded.updated_at",
             (row.guild_id, row.alert_channel_id, row.ops_channel_id, _dumps(row.settings), row.updated_at),
         )
+        self._guild_settings_rows.pop(row.guild_id, None)
+
+    def update_guild_settings(
+        self,
+        guild_id: int,
+        now: int,
+        *,
+        alert_channel_id: int | None = None,
+        ops_channel_id: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+        drop: Iterable[str] = (),
+    ) -> GuildSettingsRow:
+        """Change part of a guild's settings in one transaction and return them: a channel given replaces
+        the stored one (None keeps it), ``settings`` keys are set and ``drop`` keys removed."""
+        with self.transaction():
+            current = self.guild_settings(guild_id)
+            merged = {**(current.settings if current else {}), **(settings or {})}
+            for key in drop:
+                merged.pop(key, None)
+            row = GuildSettingsRow(
+                guild_id=guild_id,
+                alert_channel_id=alert_channel_id
+                if alert_channel_id is not None
+                else (current.alert_channel_id if current else None),
+                ops_channel_id=ops_channel_id
+                if ops_channel_id is not None
+                else (current.ops_channel_id if current else None),
+                settings=merged,
+                updated_at=now,
+            )
+            self.save_guild_settings(row)
+        return row
 
     # --- personal data, notices and digests (issue 9) ------------------------------------------------
 

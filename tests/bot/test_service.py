@@ -251,6 +251,38 @@ def test_rule_choices_read_no_market_data_while_someone_types(
     assert label == f"{rule_id} · BTCUSDT level=$95,000"
 
 
+def test_guild_settings_are_read_once_and_every_change_is_seen_at_once(service: Service, repo: Repo) -> None:
+    router = AlertRouter(repo, [], console=False, discord=True)
+    service.setup(GUILD, ALERTS - 1, None)
+    rule = service.add_rule(GUILD, ADMIN, "level_cross", "BTCUSDT", {"level": 95000}, is_admin=True)
+    row = repo.rule(rule.id)
+    assert row is not None
+    queries: list[str] = []
+    repo.conn.set_trace_callback(queries.append)
+    try:
+        service.setup(GUILD, ALERTS, None)
+        queries.clear()
+        for _ in range(3):  # three alerts routed to the server's default channel: one read
+            assert [t.address for t in router.targets(row, "warning")] == [f"channel:{ALERTS}"]
+        assert sum("FROM guild_settings" in q for q in queries) == 1
+        service.setup(GUILD, ALERTS + 1, None, chart_alerts=True)
+        assert [t.address for t in router.targets(row, "warning")] == [f"channel:{ALERTS + 1}"]
+        with pytest.raises(RuntimeError), repo.transaction():
+            repo.update_guild_settings(GUILD, 0, alert_channel_id=ALERTS + 2)
+            assert [t.address for t in router.targets(row, "warning")] == [f"channel:{ALERTS + 2}"]
+            raise RuntimeError("undo the change")
+        assert [t.address for t in router.targets(row, "warning")] == [f"channel:{ALERTS + 1}"]
+    finally:
+        repo.conn.set_trace_callback(None)
+    # A change keeps what it does not name: the channel and the liquidation feed's key beside the charts.
+    repo.update_guild_settings(GUILD, 0, settings={"liqfeed": {"channel_id": 1}})
+    repo.update_guild_settings(GUILD, 0, drop=["liqfeed"])
+    assert service.guild_setup(GUILD) == service.setup(GUILD)
+    assert (
+        service.guild_setup(GUILD).chart_alerts and service.guild_setup(GUILD).alert_channel_id == ALERTS + 1
+    )
+
+
 def test_setup_keeps_what_is_not_given_and_status_reports_it(service: Service, clock: Clock) -> None:
     assert service.setup(GUILD, ALERTS, None).changed
     view = service.setup(GUILD, None, 3002)
