@@ -14,10 +14,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import pytest
+
 from bot.config import Config, parse_config
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
 from bot.routing import AlertRouter
+from detectors.history import MarketHistory
 from storage.db import open_database
 from storage.repo import OutboxRow, Repo
 from tests.bot.scenario import scenario_data
@@ -71,6 +74,23 @@ def _replayed() -> Repo:
 def load_replayed(repo: Repo) -> None:
     """Fill ``repo`` (a fresh database) with the replayed scenario: market data, rules, alerts, outbox."""
     _replayed().conn.backup(repo.conn)
+
+
+# Fixtures for the modules that import them: ``config`` and ``history`` of the replayed scenario, in place of
+# the plain ones of tests/bot/discord/conftest.py.
+
+
+@pytest.fixture(name="config")
+def replayed_config() -> Config:
+    """Return the example config, its rules routed to the emulator's guild."""
+    return history_config()
+
+
+@pytest.fixture(name="history")
+def replayed_history(repo: Repo) -> MarketHistory:
+    """Fill the database with the replayed scenario: market data, the example rules and their alerts."""
+    load_replayed(repo)
+    return MarketHistory()
 
 
 def crossing_event_id(repo: Repo) -> int:

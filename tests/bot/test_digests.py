@@ -17,6 +17,7 @@ from detectors.base import format_usd
 from feeds.replay import parse_time as at
 from storage.repo import Repo
 from tests.bot.scenario import seed
+from tests.bot.support import Clock
 from tests.conftest import DATA
 
 GUILD = 1001
@@ -26,16 +27,6 @@ OTHER_CHANNEL = 3002
 DAY = 86_400_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 LATE_AFTER = 300_000
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 class Jobs:

@@ -14,7 +14,7 @@ from detectors.history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation
-from tests.bot.discord.support import Clock
+from tests.bot.support import Clock
 
 T0 = 1_768_392_000_000  # 2026-01-14 12:00 UTC
 GUILD, CHANNEL = 111, 222

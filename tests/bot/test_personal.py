@@ -3,9 +3,6 @@ report and deletion, checked against the database rows."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-
 import pytest
 
 from bot.backtest import backtest
@@ -14,12 +11,11 @@ from bot.engine import Engine
 from bot.errors import UserError
 from bot.personal import FORGOTTEN_REASON, MEMBER_LEFT_REASON, pause_for_closed_dms, pause_for_departure
 from bot.privacy import PrivacyService
-from bot.routing import AlertRouter
 from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
-from detectors.history import MarketHistory
 from feeds.replay import load_directory, parse_time, store_recorded
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON
+from tests.bot.support import Clock, discord_engine, numbered_ids
 from tests.conftest import ROOT
 
 GUILD = 1001
@@ -31,16 +27,6 @@ ALERTS = 3001
 DM = RuleOptions(deliver="dm")
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
 @pytest.fixture
 def config() -> Config:
     return parse_config(
@@ -50,13 +36,12 @@ def config() -> Config:
 
 @pytest.fixture
 def engine(repo: Repo) -> Engine:
-    return Engine(repo, MarketHistory(), AlertRouter(repo, [], console=False, discord=True))
+    return discord_engine(repo)
 
 
 @pytest.fixture
-def service(repo: Repo, engine: Engine, config: Config) -> Iterator[Service]:
-    counter = itertools.count()
-    yield Service(repo, engine, config, Clock(BREAKOUT_DAY_NOON), new_suffix=lambda: f"{next(counter):04x}")
+def service(repo: Repo, engine: Engine, config: Config) -> Service:
+    return Service(repo, engine, config, Clock(BREAKOUT_DAY_NOON), new_suffix=numbered_ids())
 
 
 def personal(service: Service, level: float, *, user: int = MEMBER, guild: int = GUILD) -> str:

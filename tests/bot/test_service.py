@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-
 import pytest
 
 from bot.config import Config, parse_config
@@ -12,33 +9,16 @@ from bot.engine import Engine
 from bot.errors import UserError
 from bot.routing import AlertRouter
 from bot.service import DMS_CLOSED_REASON, FeedStatusView, RuleOptions, Service, next_funding_time
-from detectors.history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, FNG_61_DAY, seed
+from tests.bot.support import Clock, FixedFeeds, discord_engine, numbered_ids
 
 GUILD = 1001
 OTHER_GUILD = 1002
 ADMIN = 2001
 MEMBER = 2002
 ALERTS = 3001
-
-
-class Feeds:
-    """A fixed feed-health report."""
-
-    def statuses(self) -> list[FeedStatusView]:
-        return [FeedStatusView("binance_spot", "ok", BREAKOUT_DAY_NOON - 5_000, 5.0)]
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
@@ -55,14 +35,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 def engine(repo: Repo) -> Engine:
-    return Engine(repo, MarketHistory(), AlertRouter(repo, [], console=False, discord=True))
+    return discord_engine(repo)
 
 
 @pytest.fixture
-def service(repo: Repo, engine: Engine, config: Config, clock: Clock) -> Iterator[Service]:
+def service(repo: Repo, engine: Engine, config: Config, clock: Clock) -> Service:
     seed(repo)
-    counter = itertools.count()
-    yield Service(repo, engine, config, clock, Feeds(), new_suffix=lambda: f"{next(counter):04x}")
+    feeds = FixedFeeds([FeedStatusView("binance_spot", "ok", BREAKOUT_DAY_NOON - 5_000, 5.0)])
+    return Service(repo, engine, config, clock, feeds, new_suffix=numbered_ids())
 
 
 def test_price_is_the_last_close_as_of_now_with_its_24h_range(service: Service) -> None:

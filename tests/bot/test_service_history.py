@@ -17,9 +17,9 @@ from bot.service_history import HistoryQuery, HistoryService
 from detectors.history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
-from tests.bot.discord.support import Clock
 from tests.bot.history_support import CROSSING_AT, crossing_event_id, history_config, load_replayed
 from tests.bot.scenario import BREAKOUT_DAY_NOON
+from tests.bot.support import Clock
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
 
 OTHER_GUILD = 1_190_000_000_000_009_000

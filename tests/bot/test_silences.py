@@ -11,15 +11,14 @@ from hypothesis import strategies as st
 
 from bot.config import Config, parse_config
 from bot.discord.render import CONTENT_LIMIT
-from bot.engine import Engine, silence_matches
+from bot.engine import silence_matches
 from bot.errors import UserError
-from bot.routing import AlertRouter
 from bot.service import RuleOptions, Service
 from bot.silences import DAY_MS, MAX_SILENCES_PER_GUILD, WEEK_MS, parse_moment, window
-from detectors.history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo, RuleRow, SilenceRow
 from tests.bot.scenario import BREAKOUT_DAY_NOON
+from tests.bot.support import Clock, discord_engine
 
 GUILD = 1001
 OTHER_GUILD = 1002
@@ -27,16 +26,6 @@ ADMIN = 2001
 ALERTS = 3001
 HOUR = 3_600_000
 NOW = BREAKOUT_DAY_NOON  # Wednesday 2026-01-14 12:00 UTC
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
@@ -47,8 +36,7 @@ def clock() -> Clock:
 @pytest.fixture
 def service(repo: Repo, clock: Clock) -> Service:
     config: Config = parse_config({"symbols": ["BTCUSDT", "ETHUSDT"]})
-    engine = Engine(repo, MarketHistory(), AlertRouter(repo, [], console=False, discord=True))
-    service = Service(repo, engine, config, clock)
+    service = Service(repo, discord_engine(repo), config, clock)
     service.setup(GUILD, ALERTS, None)
     return service
 

@@ -16,8 +16,8 @@ from bot.routing import AlertRouter
 from bot.service import FeedStatusView, Service
 from detectors.history import MarketHistory
 from storage.repo import Repo
-from tests.bot.discord.support import Clock, FixedFeeds
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed
+from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import GUILD_ID

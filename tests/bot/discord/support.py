@@ -1,13 +1,13 @@
-"""Helpers for the end-to-end tests: a settable clock, fixed feed health, queueing alerts the way the engine
-does, and draining the outbox."""
+"""Helpers for the end-to-end tests: queueing alerts the way the engine does, draining the outbox, and what
+the emulator shows."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.notify.outbox import OutboxDispatcher
-from bot.service import FeedStatusView
 from storage.repo import OutboxRow, Repo
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, StoredMessage
 
 
@@ -67,26 +67,6 @@ def queue_alerts(
                 )
             )
     return ids
-
-
-class Clock:
-    """A settable clock standing in for wall time."""
-
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class FixedFeeds:
-    """Feed health as the feed registry would report it."""
-
-    def __init__(self, statuses: list[FeedStatusView]) -> None:
-        self.list = statuses
-
-    def statuses(self) -> list[FeedStatusView]:
-        return list(self.list)
 
 
 async def drain(repo: Repo, dispatcher: OutboxDispatcher, clock: Clock, *, rounds: int = 30) -> None:

@@ -16,8 +16,8 @@ from bot.discord.views import NOT_YOURS
 from detectors.history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock
 from tests.bot.history_support import CROSSING_AT, history_config, load_replayed
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, InteractionReply
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, MOD_ID, OWNER_ID
 

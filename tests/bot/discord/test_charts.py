@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink
@@ -16,26 +15,18 @@ from bot.service import CHART_ALERTS
 from detectors.base import MARKET_SYMBOL
 from detectors.history import MarketHistory
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
-from tests.bot.discord.support import Clock, alert_payload, bot_messages, drain
-from tests.bot.history_support import crossing_event_id, history_config, load_replayed
+from tests.bot.discord.support import alert_payload, bot_messages, drain
+from tests.bot.history_support import (  # noqa: F401 - the replayed_* are this module's fixtures
+    crossing_event_id,
+    replayed_config,
+    replayed_history,
+)
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
 
 PNG = b"\x89PNG\r\n\x1a\n"
 MakeSink = Callable[..., DiscordSink]
-
-
-@pytest.fixture
-def config() -> Config:
-    """Return the example config, its rules routed to the emulator's guild."""
-    return history_config()
-
-
-@pytest.fixture
-def history(repo: Repo) -> MarketHistory:
-    """Fill the database with the replayed scenario: market data, the example rules and their alerts."""
-    load_replayed(repo)
-    return MarketHistory()
 
 
 async def test_chart_posts_a_png_after_a_deferred_reply(

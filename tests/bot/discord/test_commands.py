@@ -12,8 +12,8 @@ from bot.service import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock, FixedFeeds
 from tests.bot.scenario import FNG_61_DAY
+from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import (

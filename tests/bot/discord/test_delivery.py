@@ -19,8 +19,9 @@ from bot.routing import AlertRouter
 from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleOptions, Service
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock, alert_payload, bot_messages, drain, queue_alerts, rows, titles
+from tests.bot.discord.support import alert_payload, bot_messages, drain, queue_alerts, rows, titles
 from tests.bot.scenario import scenario_data
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,

@@ -19,7 +19,8 @@ from bot.notify.outbox import OutboxDispatcher
 from bot.service import Service
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock, bot_messages, drain
+from tests.bot.discord.support import bot_messages, drain
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import (

@@ -25,7 +25,8 @@ from tests.bot.discord.noise_support import (
     replay,
     scenario_config,
 )
-from tests.bot.discord.support import Clock, bot_messages, drain, queue_alerts, rows, titles
+from tests.bot.discord.support import bot_messages, drain, queue_alerts, rows, titles
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 

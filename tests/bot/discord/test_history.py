@@ -10,32 +10,22 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.history import HistoryCog
 from bot.discord.views import NOT_YOURS
-from detectors.history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock
-from tests.bot.history_support import CROSSING_AT, crossing_event_id, history_config, load_replayed
+from tests.bot.history_support import (  # noqa: F401 - the replayed_* are this module's fixtures
+    CROSSING_AT,
+    crossing_event_id,
+    replayed_config,
+    replayed_history,
+)
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, InteractionReply
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
 
 NUMBER = re.compile(r"\*\*#(\d+)\*\*")
-
-
-@pytest.fixture
-def config() -> Config:
-    """Return the example config, its rules routed to the emulator's guild."""
-    return history_config()
-
-
-@pytest.fixture
-def history(repo: Repo) -> MarketHistory:
-    """Fill the database with the replayed scenario: market data, the example rules and their alerts."""
-    load_replayed(repo)
-    return MarketHistory()
 
 
 def numbers(reply: InteractionReply) -> list[int]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
 from bot.errors import UserError
@@ -23,10 +21,15 @@ from detectors.history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import INTERVAL_MS
-from tests.bot.discord.support import Clock
 from tests.bot.discord.test_properties import E2E, TEXT, check_reply_content, clear
-from tests.bot.history_support import history_config, load_replayed
+from tests.bot.history_support import (  # noqa: F401 - the replayed_* are this module's fixtures
+    history_config,
+    load_replayed,
+    replayed_config,
+    replayed_history,
+)
 from tests.bot.scenario import BREAKOUT_DAY_NOON
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import GUILD_ID, MEMBER_ID, OWNER_ID
 
@@ -140,19 +143,6 @@ def test_a_backtest_period_is_one_to_ninety_days_or_refused(period: int | None) 
 
 
 # --- through Discord --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def config() -> Config:
-    """Return the example config, its rules routed to the emulator's guild."""
-    return history_config()
-
-
-@pytest.fixture
-def history(repo: Repo) -> MarketHistory:
-    """Fill the database with the replayed scenario."""
-    load_replayed(repo)
-    return MarketHistory()
 
 
 @E2E

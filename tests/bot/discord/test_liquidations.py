@@ -26,7 +26,8 @@ from detectors.history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation
-from tests.bot.discord.support import Clock, bot_messages, drain, titles
+from tests.bot.discord.support import bot_messages, drain, titles
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,

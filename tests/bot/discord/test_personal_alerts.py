@@ -16,8 +16,8 @@ from bot.routing import AlertRouter
 from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.discord.support import Clock
 from tests.bot.scenario import scenario_data
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, InteractionReply, StoredMessage, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import (

@@ -9,7 +9,7 @@ from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.presence import presence_text
 from bot.service import PriceView, Service
-from tests.bot.discord.support import Clock
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import GUILD_ID

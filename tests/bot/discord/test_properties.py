@@ -27,8 +27,8 @@ from detectors.registry import detector_classes
 from storage.db import open_database
 from storage.repo import Repo
 from tests.bot.discord.detectors_for_tests import KitchenSink
-from tests.bot.discord.support import Clock
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, OWNER_ID
 

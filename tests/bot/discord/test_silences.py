@@ -19,8 +19,9 @@ from tests.bot.discord.noise_support import (
     replay,
     scenario_config,
 )
-from tests.bot.discord.support import Clock, bot_messages, titles
+from tests.bot.discord.support import bot_messages, titles
 from tests.bot.discord.test_properties import check_reply_content
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,

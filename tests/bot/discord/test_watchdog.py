@@ -21,8 +21,9 @@ from feeds.ingest import Ingest
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.noise_support import BTC_LINES, ETH_LINES, listed, scenario_config
-from tests.bot.discord.support import Clock, bot_messages, drain
+from tests.bot.discord.support import bot_messages, drain
 from tests.bot.scenario import scenario_data
+from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID
 
