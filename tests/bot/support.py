@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 from bot.engine import Engine
 from bot.routing import AlertRouter
@@ -46,3 +47,40 @@ def numbered_ids() -> Callable[[], str]:
     """Return rule-id suffixes 0000, 0001, ... (a Service's ``new_suffix``), so tests know the ids made."""
     counter = itertools.count()
     return lambda: f"{next(counter):04x}"
+
+
+def record_firing(
+    repo: Repo,
+    rule_id: str,
+    title: str,
+    at: int,
+    *,
+    guild_id: int | None,
+    dedupe_key: str | None = None,
+    symbol: str = "BTCUSDT",
+    severity: str = "warning",
+    rule: dict[str, Any] | None = None,
+    recorded_at: int | None = None,
+    **marks: Any,
+) -> int:
+    """Record a firing level_cross alert of ``rule_id`` as the engine would (in a transaction of its own, or
+    the caller's) and return its event id; ``marks`` are ``late``, ``silenced_by``, ``inhibited_by``."""
+    with repo.transaction():
+        event_id = repo.insert_event(
+            dedupe_key=dedupe_key if dedupe_key is not None else f"{rule_id}:{at}",
+            rule_id=rule_id,
+            detector="level_cross",
+            symbol=symbol,
+            guild_id=guild_id,
+            state="firing",
+            kind="cross_up",
+            severity=severity,
+            title=title,
+            values={},
+            rule=rule if rule is not None else {},
+            at=at,
+            recorded_at=recorded_at if recorded_at is not None else at,
+            **marks,
+        )
+    assert event_id is not None, f"{rule_id} fired at {at} was already recorded"
+    return event_id

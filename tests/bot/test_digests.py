@@ -17,7 +17,7 @@ from detectors.base import format_usd
 from feeds.replay import parse_time as at
 from storage.repo import Repo
 from tests.bot.scenario import seed
-from tests.bot.support import Clock
+from tests.bot.support import Clock, record_firing
 from tests.conftest import DATA
 
 GUILD = 1001
@@ -187,20 +187,8 @@ def test_a_digest_leaves_out_personal_alerts(repo: Repo) -> None:
             ("config", None, "channel"),
             ("mine", GUILD, "dm"),
         ):
-            repo.insert_event(
-                dedupe_key=rule_id,
-                rule_id=rule_id,
-                detector="level_cross",
-                symbol="BTCUSDT",
-                guild_id=guild,
-                state="firing",
-                kind="cross_up",
-                severity="warning",
-                title=f"alert of {rule_id}",
-                values={},
-                rule={"deliver": deliver},
-                at=moment,
-                recorded_at=moment,
+            record_firing(
+                repo, rule_id, f"alert of {rule_id}", moment, guild_id=guild, rule={"deliver": deliver}
             )
     digest = build_digest(repo, SYMBOLS, moment + 1, DAY, ("alerts",), guild_id=GUILD)
     assert sorted(a.rule_id for a in digest.alerts) == ["config", "server"] and digest.alerts_total == 2

@@ -15,7 +15,7 @@ from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
 from feeds.replay import load_directory, parse_time, store_recorded
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON
-from tests.bot.support import Clock, discord_engine, numbered_ids
+from tests.bot.support import Clock, discord_engine, numbered_ids, record_firing
 from tests.conftest import ROOT
 
 GUILD = 1001
@@ -130,22 +130,15 @@ def _count(repo: Repo, sql: str, *params: object) -> int:
 def _fired(repo: Repo, rule_id: str, at: int, *, deliver: str, owner: int | None, target: str | None) -> int:
     """Record a firing event of a rule (as the engine does) and queue it to ``target``."""
     with repo.transaction():
-        event_id = repo.insert_event(
-            dedupe_key=rule_id,
-            rule_id=rule_id,
-            detector="level_cross",
-            symbol="BTCUSDT",
+        event_id = record_firing(
+            repo,
+            rule_id,
+            "BTC broke above $95,000",
+            at,
             guild_id=GUILD,
-            state="firing",
-            kind="cross_up",
-            severity="warning",
-            title="BTC broke above $95,000",
-            values={},
+            dedupe_key=rule_id,
             rule={"id": rule_id, "owner_id": owner, "deliver": deliver},
-            at=at,
-            recorded_at=at,
         )
-        assert event_id is not None
         if target is not None:
             repo.enqueue(event_id=event_id, sink="discord", target=target, kind="alert", payload={}, now=at)
     return event_id

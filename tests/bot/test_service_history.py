@@ -19,7 +19,7 @@ from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from tests.bot.history_support import CROSSING_AT, crossing_event_id, history_config, load_replayed
 from tests.bot.scenario import BREAKOUT_DAY_NOON
-from tests.bot.support import Clock
+from tests.bot.support import Clock, record_firing
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
 
 OTHER_GUILD = 1_190_000_000_000_009_000
@@ -67,22 +67,7 @@ def test_history_lists_the_guilds_alerts_newest_first_on_pinned_pages(
     assert stamps == sorted(stamps, reverse=True)
     assert all(i.at <= BREAKOUT_DAY_NOON for i in first.items)
     # An alert recorded while someone pages does not shift the pages they are turning.
-    with replayed.transaction():
-        replayed.insert_event(
-            dedupe_key="new",
-            rule_id="btc-95k",
-            detector="level_cross",
-            symbol="BTCUSDT",
-            guild_id=None,
-            state="firing",
-            kind="cross_up",
-            severity="warning",
-            title="a newer alert",
-            values={},
-            rule={},
-            at=BREAKOUT_DAY_NOON,
-            recorded_at=BREAKOUT_DAY_NOON,
-        )
+    record_firing(replayed, "btc-95k", "a newer alert", BREAKOUT_DAY_NOON, guild_id=None, dedupe_key="new")
     second = history.history(first.query, 1)
     assert second.total == first.total and second.items[0].at <= first.items[-1].at
     assert history.history(first.query, 0).items == first.items
@@ -104,24 +89,17 @@ def test_history_filters_and_marks_folded_silenced_and_late_alerts(
     assert all(i.at >= CROSSING_AT for i in eth.items)
     folded = [i for i in history.history(HistoryQuery(GUILD_ID, OWNER_ID, since=CROSSING_AT)).items]
     assert any(i.folded_into is not None for i in folded), "the replay folds round levels into the cascade"
-    with replayed.transaction():
-        replayed.insert_event(
-            dedupe_key="muted",
-            rule_id="btc-95k",
-            detector="level_cross",
-            symbol="BTCUSDT",
-            guild_id=None,
-            state="firing",
-            kind="cross_up",
-            severity="warning",
-            title="late and muted",
-            values={},
-            rule={},
-            at=BREAKOUT_DAY_NOON - 7_200_000,
-            recorded_at=BREAKOUT_DAY_NOON,
-            late=True,
-            silenced_by=3,
-        )
+    record_firing(
+        replayed,
+        "btc-95k",
+        "late and muted",
+        BREAKOUT_DAY_NOON - 7_200_000,
+        guild_id=None,
+        dedupe_key="muted",
+        recorded_at=BREAKOUT_DAY_NOON,
+        late=True,
+        silenced_by=3,
+    )
     [line] = [
         i for i in history.history(HistoryQuery(GUILD_ID, OWNER_ID)).items if i.title == "late and muted"
     ]
@@ -184,23 +162,15 @@ def test_another_members_direct_message_alerts_stay_private(service: Service, re
         RuleOptions(deliver="dm"),
         is_admin=False,
     )
-    with replayed.transaction():
-        event_id = replayed.insert_event(
-            dedupe_key="dm",
-            rule_id=rule.id,
-            detector="level_cross",
-            symbol="BTCUSDT",
-            guild_id=GUILD_ID,
-            state="firing",
-            kind="cross_up",
-            severity="info",
-            title="a personal alert",
-            values={},
-            rule={},
-            at=CROSSING_AT,
-            recorded_at=CROSSING_AT,
-        )
-    assert event_id is not None
+    event_id = record_firing(
+        replayed,
+        rule.id,
+        "a personal alert",
+        CROSSING_AT,
+        guild_id=GUILD_ID,
+        dedupe_key="dm",
+        severity="info",
+    )
     history = HistoryService(service)
     mine = history.history(HistoryQuery(GUILD_ID, MEMBER_ID, rule_id=rule.id))
     assert [i.title for i in mine.items] == ["a personal alert"]

@@ -21,7 +21,7 @@ from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.support import alert_payload, bot_messages, drain, queue_alerts, rows, titles
 from tests.bot.scenario import scenario_data
-from tests.bot.support import Clock
+from tests.bot.support import Clock, record_firing
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,
@@ -360,28 +360,6 @@ async def test_a_burst_across_channels_stays_under_the_global_limit(
         assert discord_emu.count_429 > 0  # the control: without pacing the same burst is refused
 
 
-def record_event(repo: Repo, rule_id: str, title: str, at: int) -> int:
-    """Record a firing alert event and return its id."""
-    with repo.transaction():
-        event_id = repo.insert_event(
-            dedupe_key=f"{rule_id}:{at}",
-            rule_id=rule_id,
-            detector="level_cross",
-            symbol="BTCUSDT",
-            guild_id=GUILD_ID,
-            state="firing",
-            kind="cross_up",
-            severity="warning",
-            title=title,
-            values={},
-            rule={},
-            at=at,
-            recorded_at=at,
-        )
-    assert event_id is not None
-    return event_id
-
-
 def queue(repo: Repo, kind: str, event_id: int, payload: dict[str, object], now: int) -> int:
     """Queue one row of ``kind`` for the alerts channel."""
     with repo.transaction():
@@ -399,14 +377,14 @@ async def test_folded_alerts_are_added_to_the_message_they_fold_into(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
 ) -> None:
     at = clock.now
-    parent = record_event(repo, "cascade", "BTC shorts liquidated: $109M in 1h", at)
+    parent = record_firing(repo, "cascade", "BTC shorts liquidated: $109M in 1h", at, guild_id=GUILD_ID)
     payload = alert_payload(
         "cascade", "BTC shorts liquidated: $109M in 1h", guild_id=GUILD_ID, role_id=MOD_ROLE_ID
     )
     queue(repo, "alert", parent, {**payload, "event_id": parent}, clock.now)
     fold_ids: list[int] = []
     for n, title in enumerate(["BTC broke above $95,000", "BTC up 3.1% in 4h"]):
-        child = record_event(repo, f"lesser{n}", title, at + n + 1)
+        child = record_firing(repo, f"lesser{n}", title, at + n + 1, guild_id=GUILD_ID)
         fold = {
             **alert_payload(f"lesser{n}", title, guild_id=GUILD_ID, at=at + n + 1),
             "parent_event_id": parent,
@@ -432,7 +410,7 @@ async def test_folded_alerts_are_added_to_the_message_they_fold_into(
 async def test_a_fold_whose_message_is_gone_is_posted_on_its_own_without_a_ping(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
 ) -> None:
-    parent = record_event(repo, "cascade", "Cascade", clock.now)
+    parent = record_firing(repo, "cascade", "Cascade", clock.now, guild_id=GUILD_ID)
     queue(
         repo,
         "alert",
@@ -443,7 +421,7 @@ async def test_a_fold_whose_message_is_gone_is_posted_on_its_own_without_a_ping(
     await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
     [original] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
     discord_emu.world.delete_message(original)
-    child = record_event(repo, "lesser", "Lesser", clock.now + 1)
+    child = record_firing(repo, "lesser", "Lesser", clock.now + 1, guild_id=GUILD_ID)
     fold = {
         **alert_payload("lesser", "Lesser", guild_id=GUILD_ID, role_id=MOD_ROLE_ID),
         "parent_event_id": parent,
