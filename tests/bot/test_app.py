@@ -37,6 +37,11 @@ def live_config(emu: ExchangeEmulator, db: Path, **extra: Any) -> Config:
     return parse_config(data)
 
 
+def on_emulator(discord_emu: DiscordEmulator) -> dict[str, Any]:
+    """Return the ``[discord]`` table of a config talking to the Discord emulator's guild."""
+    return {"guild_ids": [GUILD_ID], "api_base": discord_emu.api_base, "gateway_url": discord_emu.gateway_url}
+
+
 def row_counts(app: App) -> dict[str, int]:
     assert app.parts is not None
     stats = app.parts.repo.stats()
@@ -74,11 +79,7 @@ async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
     config = live_config(
         emu,
         tmp_path / "live.db",
-        discord={
-            "guild_ids": [GUILD_ID],
-            "api_base": discord_emu.api_base,
-            "gateway_url": discord_emu.gateway_url,
-        },
+        discord=on_emulator(discord_emu),
         routes=[{"guild_id": GUILD_ID, "channel_id": ALERTS_CHANNEL_ID, "role_id": MOD_ROLE_ID}],
         rules=[
             {

@@ -10,7 +10,7 @@ from bot.app import App
 from bot.config import Secrets
 from storage.db import open_database
 from storage.repo import Repo
-from tests.bot.test_app import live_config
+from tests.bot.test_app import live_config, on_emulator
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, OWNER_ID
 from tests.emulators.exchanges.fixtures import EmulatorFactory
@@ -21,15 +21,7 @@ async def test_liquidations_from_all_three_exchanges_reach_the_feed_channel_with
     make_emulator: EmulatorFactory, discord_emu: DiscordEmulator, tmp_path: Path
 ) -> None:
     emu = await make_emulator(shift_to="now")  # no recorded liquidations: only the frames pushed below
-    config = live_config(
-        emu,
-        tmp_path / "live.db",
-        discord={
-            "guild_ids": [GUILD_ID],
-            "api_base": discord_emu.api_base,
-            "gateway_url": discord_emu.gateway_url,
-        },
-    )
+    config = live_config(emu, tmp_path / "live.db", discord=on_emulator(discord_emu))
     app = App(config, Secrets(), token=discord_emu.config.token, discord_options=client_options())
     before = set(asyncio.all_tasks())
     await app.start()

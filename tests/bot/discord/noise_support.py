@@ -6,6 +6,8 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+import pytest
+
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.notify.discord_sink import DiscordSink, Rate
@@ -17,7 +19,7 @@ from storage.repo import OutboxRow, Repo
 from tests.bot.discord.support import rows
 from tests.bot.scenario import scenario_data
 from tests.conftest import ROOT
-from tests.emulators.discord_api import StoredMessage
+from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 
 BREAKOUT_FROM = parse_time("2026-01-13T22:00Z")
@@ -37,6 +39,13 @@ ETH_LINES = [
     "ETH broke above $3,250 (round level)",
     "ETH volume spike: 119,773 ETH in 1h, 9.3× the 24h average (price +3.8% to $3,331.18)",
 ]
+
+
+@pytest.fixture(name="roomy_rate_limits", autouse=True)
+def roomy_message_limits(discord_emu: DiscordEmulator) -> None:
+    """Let the emulator take a replay's bursts quickly, in every test of a module importing this fixture
+    (the sink's own pacing is what is under test elsewhere)."""
+    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
 
 
 def scenario_config(rules: dict[str, dict[str, Any]] | None = None, **engine: Any) -> Config:

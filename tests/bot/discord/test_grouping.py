@@ -4,8 +4,6 @@ delivery staying exactly-once across crashes and deleted messages."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink, Rate
@@ -23,18 +21,13 @@ from tests.bot.discord.noise_support import (
     folded_under,
     listed,
     replay,
+    roomy_message_limits,  # noqa: F401 - an autouse fixture
     scenario_config,
 )
 from tests.bot.discord.support import bot_messages, drain, queue_alerts, rows, titles
 from tests.bot.support import Clock
-from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
+from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
-
-
-@pytest.fixture(autouse=True)
-def roomy_rate_limits(discord_emu: DiscordEmulator) -> None:
-    """Let the emulator take bursts quickly (the sink's own pacing is what is under test elsewhere)."""
-    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
 
 
 async def test_the_breakout_hour_is_one_grouped_message_per_channel(

@@ -17,12 +17,13 @@ from tests.bot.discord.noise_support import (
     RESOLVED_BY,
     listed,
     replay,
+    roomy_message_limits,  # noqa: F401 - an autouse fixture
     scenario_config,
 )
 from tests.bot.discord.support import bot_messages, titles
 from tests.bot.discord.test_properties import check_reply_content
 from tests.bot.support import Clock
-from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
+from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,
     GENERAL_CHANNEL_ID,
@@ -30,12 +31,6 @@ from tests.emulators.discord_api.state import (
     MEMBER_ID,
     OWNER_ID,
 )
-
-
-@pytest.fixture(autouse=True)
-def roomy_rate_limits(discord_emu: DiscordEmulator) -> None:
-    """Let the emulator take the replay's messages without pacing waits."""
-    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
 
 
 async def test_add_list_and_remove_a_silence(
