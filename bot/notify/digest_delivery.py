@@ -10,8 +10,9 @@ from typing import Any
 
 import discord
 
+from bot.digests.chart import digest_chart_spec
 from bot.digests.content import from_payload
-from bot.discord.digest_render import CHART_FILE, digest_chart_spec, digest_embed
+from bot.discord.digest_render import CHART_FILE, digest_embed
 from bot.service import BROKEN_PREFIX
 from storage.repo import OutboxRow, Repo
 
