@@ -323,8 +323,10 @@ class App:
             loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog")]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
-            with contextlib.suppress(Exception):
+            try:
                 await dispatcher.run_once()
+            except Exception:
+                log.exception("the last delivery pass failed; what it held stays queued for the next start")
 
         return stop
 

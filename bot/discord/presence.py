@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import aiohttp
 import discord
 
 from bot.errors import UserError
@@ -80,7 +81,10 @@ class PresenceTicker:
         while not self.client.is_closed():
             try:
                 await self.update()
-            except Exception as exc:
-                # The gateway is reconnecting (a closed socket), or a bug: the ticker must outlive either.
+            except (discord.ClientException, discord.ConnectionClosed, aiohttp.ClientError, OSError) as exc:
+                # The gateway is reconnecting (no socket, or a closed one): the next minute tries again.
                 log.warning("presence update failed: %s: %s", type(exc).__name__, exc)
+            except Exception:
+                # A bug: logged with its traceback, and the ticker outlives it too.
+                log.exception("presence update failed")
             await asyncio.sleep(self.min_interval_s)

@@ -3,11 +3,17 @@ minute and only when it changed, and sent again after a new session."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
+from unittest.mock import create_autospec
+
+import discord
+import pytest
 
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
-from bot.discord.presence import presence_text
+from bot.discord.presence import PresenceTicker, presence_text
 from bot.service import PriceView, Service
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -95,3 +101,23 @@ async def test_without_a_presence_symbol_no_presence_is_sent(
     async with connected_bot(bot):
         await discord_emu.slash("price", {"symbol": "BTCUSDT"})
     assert discord_emu.gateway.presence_updates == []
+
+
+async def test_a_failed_update_is_logged_by_kind_and_the_ticker_keeps_going(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = create_autospec(discord.Client, instance=True)
+    client.is_closed.side_effect = [False, False, False, True]
+    # The gateway reconnecting, then a bug, then a presence that goes through.
+    client.change_presence.side_effect = [
+        discord.ConnectionClosed(None, shard_id=None, code=1006),
+        KeyError("bug"),
+        None,
+    ]
+    ticker = PresenceTicker(client, service, "BTCUSDT", min_interval_s=0)
+    with caplog.at_level(logging.WARNING, logger="bot.discord.presence"):
+        await asyncio.wait_for(ticker.run(), timeout=5)
+    reconnecting, bug = caplog.records
+    assert reconnecting.levelno == logging.WARNING and reconnecting.exc_info is None
+    assert bug.levelno == logging.ERROR and bug.exc_info is not None and bug.exc_info[0] is KeyError
+    assert ticker.shown == presence_text(service.price("BTCUSDT"))
