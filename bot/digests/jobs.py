@@ -105,5 +105,5 @@ class DigestJobs:
         return queued
 
     async def run(self, digest_id: int) -> None:
-        """The job: post the digest of the slot that just came (APScheduler calls it at the slot)."""
+        """Post the digest of the slot that just came (the job APScheduler runs at each slot)."""
         self.post(digest_id)
