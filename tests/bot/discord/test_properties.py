@@ -22,7 +22,7 @@ from bot.errors import UserError
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
 from bot.routing import AlertRouter
 from bot.service import RuleOptions, Service
-from detectors.base import Detector
+from detectors.base import MARKET_SYMBOL, Detector
 from detectors.registry import detector_classes
 from storage.db import open_database
 from storage.repo import Repo
@@ -137,11 +137,14 @@ def test_option_values_of_the_right_discord_type_become_settings_or_one_error(
         else:
             values[option.name] = data.draw(TEXT)
     try:
-        SERVICE.add_rule(
+        rule = SERVICE.add_rule(
             GUILD_ID, OWNER_ID, detector, "ETHUSDT", settings_from_values(options, values), is_admin=True
         )
     except UserError as error:
         clear(error)
+    else:
+        expected = MARKET_SYMBOL if DETECTORS[detector].market_wide else "ETHUSDT"
+        assert (rule.detector, rule.symbol) == (detector, expected)
 
 
 @given(st.one_of(st.none(), TEXT), st.integers(-(2**31), 2**31))
@@ -154,9 +157,12 @@ def test_market_queries_answer_or_explain(symbol: str | None, window_s: int) -> 
     ]
     for call in calls:
         try:
-            call()
+            view = call()
         except UserError as error:
             clear(error)
+        else:
+            # An answer is about a watched symbol (or every symbol: /liquidations without one).
+            assert view.symbol in SERVICE.symbols or (view.symbol is None and symbol is None)
 
 
 @given(TEXT, st.booleans())
