@@ -129,22 +129,7 @@ class App:
         """Build and start every part; return them once the bot is ready to serve."""
         started = time.monotonic()
         config = self.config
-        now = self.now_ms()
-        db = open_database(config.storage.path)
-        repo = Repo(db)
-        self.shutdown.register("database", self._close_database(repo))
-        history = MarketHistory()
-        ingest = Ingest(repo, history)
-        loaded = ingest.warm_up([*config.symbols, MARKET_SYMBOL], now)
-        added, changed, removed = sync_config_rules(repo, config, now)
-        log.info(
-            "database %s: %d rows warmed into memory; config rules: %d added, %d changed, %d removed",
-            config.storage.path,
-            loaded,
-            added,
-            changed,
-            removed,
-        )
+        repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter(
             repo, config.routes, console=self.console is not None, discord=self.discord_enabled
@@ -161,43 +146,9 @@ class App:
         # One scheduler for the bot's own timed jobs: the daily retention prune and the digests.
         scheduler = AsyncIOScheduler(timezone="UTC")
         schedule_retention(scheduler, config.storage.path, config.storage.retention, self.now_ms)
-        digest_jobs = DigestJobs(
-            scheduler,
-            repo,
-            config.symbols,
-            self.now_ms,
-            late_after_ms=int(config.engine.late_after_seconds * 1000),
-            on_queued=self._wake_outbox,
-        )
-        digests = DigestService(
-            repo,
-            config.symbols,
-            self.now_ms,
-            max_per_guild=config.discord.max_digests_per_guild,
-            jobs=digest_jobs,
-            on_queued=self._wake_outbox,
-        )
+        digest_jobs, digests = self._build_digests(scheduler, repo)
         bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
-        sinks: list[Sink] = []
-        if self.console is not None:
-            sinks.append(ConsoleSink(self.console))
-        if bot is not None:
-            from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink, Rate
-
-            sinks.append(
-                DiscordSink(
-                    bot,
-                    repo,
-                    engine,
-                    self.now_ms,
-                    ops_channel_id=config.discord.ops_channel_id,
-                    channel_rate=Rate(*config.discord.channel_rate),
-                    grouping=GroupingPolicy.from_config(config.engine),
-                    attachments=AlertCharts(repo),
-                )
-            )
-        dispatcher = OutboxDispatcher(repo, sinks, self.now_ms)
+        dispatcher = OutboxDispatcher(repo, self._build_sinks(bot, repo, engine), self.now_ms)
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
@@ -233,9 +184,20 @@ class App:
             await web.start()
             self.shutdown.register("web server", web.stop)
         self.parts = Parts(
-            repo, history, ingest, engine, dispatcher, evaluator, health, feeds, service, bot, web, liqfeed
+            repo,
+            history,
+            ingest,
+            engine,
+            dispatcher,
+            evaluator,
+            health,
+            feeds,
+            service,
+            bot,
+            web,
+            liqfeed,
+            watchdog,
         )
-        self.parts.watchdog = watchdog
         log.info(
             "ready in %.2f s: %d rules, %d symbols, Discord %s",
             time.monotonic() - started,
@@ -245,6 +207,72 @@ class App:
         )
         self.ready.set()
         return self.parts
+
+    def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
+        """Open the database (closed last at shutdown), warm the in-memory history from it and store the
+        config file's rules."""
+        config = self.config
+        now = self.now_ms()
+        repo = Repo(open_database(config.storage.path))
+        self.shutdown.register("database", self._close_database(repo))
+        history = MarketHistory()
+        ingest = Ingest(repo, history)
+        loaded = ingest.warm_up([*config.symbols, MARKET_SYMBOL], now)
+        added, changed, removed = sync_config_rules(repo, config, now)
+        log.info(
+            "database %s: %d rows warmed into memory; config rules: %d added, %d changed, %d removed",
+            config.storage.path,
+            loaded,
+            added,
+            changed,
+            removed,
+        )
+        return repo, history, ingest
+
+    def _build_digests(self, scheduler: AsyncIOScheduler, repo: Repo) -> tuple[DigestJobs, DigestService]:
+        """Return the digests' scheduled jobs and the /digest service that changes them."""
+        config = self.config
+        jobs = DigestJobs(
+            scheduler,
+            repo,
+            config.symbols,
+            self.now_ms,
+            late_after_ms=int(config.engine.late_after_seconds * 1000),
+            on_queued=self._wake_outbox,
+        )
+        digests = DigestService(
+            repo,
+            config.symbols,
+            self.now_ms,
+            max_per_guild=config.discord.max_digests_per_guild,
+            jobs=jobs,
+            on_queued=self._wake_outbox,
+        )
+        return jobs, digests
+
+    def _build_sinks(self, bot: Any | None, repo: Repo, engine: Engine) -> list[Sink]:
+        """Return where the outbox delivers: the console, and Discord (charts on alerts included)."""
+        sinks: list[Sink] = []
+        if self.console is not None:
+            sinks.append(ConsoleSink(self.console))
+        if bot is not None:
+            # Imported here: a bot without Discord never loads discord.py.
+            from bot.notify.alert_charts import AlertCharts
+            from bot.notify.discord_sink import DiscordSink, Rate
+
+            sinks.append(
+                DiscordSink(
+                    bot,
+                    repo,
+                    engine,
+                    self.now_ms,
+                    ops_channel_id=self.config.discord.ops_channel_id,
+                    channel_rate=Rate(*self.config.discord.channel_rate),
+                    grouping=GroupingPolicy.from_config(self.config.engine),
+                    attachments=AlertCharts(repo),
+                )
+            )
+        return sinks
 
     def _build_watchdog(
         self, repo: Repo, health: HealthRegistry, dispatcher: OutboxDispatcher
