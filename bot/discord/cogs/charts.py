@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.chart_spec import ChartSpec
 from bot.discord.render_history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import ChartWindow, guild_scope
@@ -50,11 +51,17 @@ class ChartCog(commands.Cog, name="Charts"):
         self.history.check_chart(symbol, interval, window)
         # Drawing takes a few hundred milliseconds; answer within Discord's 3 s first.
         await interaction.response.defer(thinking=True)
-        spec = self.history.chart(symbol, interval, window, scope=guild_scope(interaction))
-        # matplotlib (Agg) is CPU-bound: render in a worker thread so the bot keeps answering meanwhile.
-        from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+        scope = guild_scope(interaction)
 
-        png = await asyncio.to_thread(render_chart, spec)
+        def draw() -> tuple[ChartSpec, bytes]:
+            # Both halves run in a worker thread so the bot keeps answering meanwhile: reading the window
+            # (90 days of stored 1m candles are 130,000 rows to aggregate) and matplotlib's CPU-bound drawing.
+            spec = self.history.chart(symbol, interval, window, scope=scope)
+            from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+
+            return spec, render_chart(spec)
+
+        spec, png = await asyncio.to_thread(draw)
         filename = chart_filename(spec.symbol, spec.interval)
         await interaction.followup.send(
             embed=chart_embed(spec, filename), file=discord.File(io.BytesIO(png), filename=filename)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from bot.chart_spec import ChartSpec
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord_sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
 from bot.service import CHART_ALERTS
+from bot.service_history import HistoryService
 from detectors.base import MARKET_SYMBOL
 from detectors.history import MarketHistory
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
@@ -159,3 +163,18 @@ async def test_charts_on_alerts_skip_market_wide_alerts_and_deliveries_that_are_
     attachment = await charts(row())
     assert attachment is not None and attachment.data.startswith(PNG)
     assert (await charts(row())) == attachment, "drawn once per alert"
+
+
+async def test_chart_reads_and_draws_off_the_event_loop(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    chart = HistoryService.chart
+
+    def recorded(self: HistoryService, *args: Any, **kwargs: Any) -> ChartSpec:
+        threads.append(threading.current_thread())
+        return chart(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistoryService, "chart", recorded)
+    reply = await discord_emu.slash("chart", {"symbol": "btc", "window": "90d"}, user_id=MEMBER_ID)
+    assert reply.attachments and threads and threads[0] is not threading.main_thread()
