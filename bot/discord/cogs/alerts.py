@@ -150,20 +150,26 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         values: dict[str, Any],
     ) -> None:
         """Create the rule the /alert add options describe."""
-        admin = is_manager(interaction)
-        options = self.rule_options(interaction, values)
-        symbol = values.pop("symbol", None)
+        symbol, settings, options = self.described_rule(interaction, specs, values)
         view = self.service.add_rule(
             guild_id_of(interaction),
             interaction.user.id,
             cls.name,
             symbol,
-            settings_from_values(specs, values),
+            settings,
             options,
-            is_admin=admin,
+            is_admin=is_manager(interaction),
         )
         embed = render.rule_embed(view, f"Alert {view.id} created")
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    def described_rule(
+        self, interaction: discord.Interaction[Any], specs: Sequence[DetectorOption], values: dict[str, Any]
+    ) -> tuple[str | None, dict[str, Any], RuleOptions]:
+        """Split the values of an /alert add (or /alert test) command into symbol, settings and options."""
+        options = self.rule_options(interaction, values)
+        symbol = values.pop("symbol", None)
+        return symbol, settings_from_values(specs, values), options
 
     def rule_options(self, interaction: discord.Interaction[Any], values: dict[str, Any]) -> RuleOptions:
         """Take the common options (channel, role, note, ...) out of ``values``, checked, as RuleOptions."""

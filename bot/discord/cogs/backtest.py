@@ -22,7 +22,7 @@ from bot.discord import render
 from bot.discord.checks import guild_id_of
 from bot.discord.cogs.alerts import MAX_SUBCOMMANDS, AlertCog, ExtraOption
 from bot.discord.render_history import backtest_embed
-from bot.discord.settings_options import DetectorOption, UnsupportedSettings, settings_from_values
+from bot.discord.settings_options import DetectorOption, UnsupportedSettings
 from bot.discord.transformers import is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
 from bot.discord.views import OwnedView, ViewTracker
@@ -159,11 +159,10 @@ class AlertTestCog(commands.Cog, name="Backtests"):
     ) -> None:
         """Backtest the rule /alert test's options describe (those of /alert add)."""
         days = self.tester.check_period(values.pop("period", None))
-        options = self.alerts.rule_options(interaction, values)
+        symbol, settings, options = self.alerts.described_rule(interaction, specs, values)
         # Refused now rather than when "Enable this rule" is pressed after a backtest that cannot be used.
         self.service.check_delivery(options, is_admin=is_manager(interaction))
-        symbol = values.pop("symbol", None)
-        draft = self.tester.draft(cls.name, symbol, settings_from_values(specs, values), options)
+        draft = self.tester.draft(cls.name, symbol, settings, options)
         checks = self._add_checks(cls.name)
         guild_id = guild_id_of(interaction)
 
