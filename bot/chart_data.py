@@ -322,10 +322,3 @@ def event_chart_spec(
         height_px=560,
         volume_unit=short_symbol(event.symbol),
     )
-
-
-def render_event_chart(repo: Repo, event: AlertEventRow, *, theme: Theme = "dark") -> bytes:
-    """Render the chart of the moments before an alert as PNG bytes (for the alert's embed)."""
-    from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
-
-    return render_chart(event_chart_spec(repo, event, theme=theme))

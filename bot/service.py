@@ -619,10 +619,6 @@ class Service(SilenceCommands):
 
     # --- rules ---------------------------------------------------------------------------------------
 
-    def detector_names(self) -> list[str]:
-        """Return the names of the detectors rules can use."""
-        return list(self.detectors)
-
     def _new_rule_id(self, detector: str, symbol: str) -> str:
         asset = "market" if symbol == MARKET_SYMBOL else short_symbol(symbol).lower()
         kind = detector.split("_")[0].lower()

@@ -20,9 +20,9 @@ Group membership is committed before each request, and a row is marked delivered
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
@@ -357,15 +357,3 @@ def _is_line(row: OutboxRow, members: Sequence[OutboxRow]) -> bool:
     if row.kind == "resolve":
         return row.payload.get("fired_event_id") not in events
     return True
-
-
-def attached_to(members: Sequence[OutboxRow]) -> Mapping[int, Any]:
-    """Return, for each member shown under another line, the event id of that line."""
-    events = {m.event_id for m in members if m.kind in ("alert", "fold")}
-    found: dict[int, Any] = {}
-    for row in members:
-        if row.kind == "fold" and row.payload.get("parent_event_id") in events:
-            found[row.id] = row.payload["parent_event_id"]
-        elif row.kind == "resolve" and row.payload.get("fired_event_id") in events:
-            found[row.id] = row.payload["fired_event_id"]
-    return found
