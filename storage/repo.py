@@ -897,15 +897,6 @@ class Repo:
             )
         ]
 
-    def latest_funding(self, symbol: str) -> Funding | None:
-        """Return the newest funding row for a symbol from any source."""
-        row = self.conn.execute(
-            "SELECT symbol, ts, source, rate, mark_price, next_funding_time, settled FROM funding"
-            " WHERE symbol = ? ORDER BY ts DESC LIMIT 1",
-            (symbol,),
-        ).fetchone()
-        return Funding(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6])) if row else None
-
     def open_interest(
         self, symbol: str, start: int | None = None, end: int | None = None
     ) -> list[OpenInterest]:
@@ -1444,35 +1435,6 @@ class Repo:
             (r[0], r[1])
             for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
         }
-
-    def event_delivery(self, event_id: int, sink: str, target: str) -> OutboxRow | None:
-        """Return the outbox row that posts an event (not a fold into it) to one target, any status."""
-        row = self.conn.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND sink = ? AND target = ?"
-            " AND kind != 'fold' ORDER BY id LIMIT 1",
-            (event_id, sink, target),
-        ).fetchone()
-        return _outbox(row) if row else None
-
-    def delivered_folds(self, parent_event_id: int, sink: str, target: str) -> list[OutboxRow]:
-        """Return the delivered rows folded into an event's message on one target, oldest first."""
-        return [
-            _outbox(r)
-            for r in self.conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sink = ? AND target = ? AND kind = 'fold'"
-                " AND status = 'delivered' AND json_extract(payload, '$.parent_event_id') = ? ORDER BY id",
-                (sink, target, parent_event_id),
-            )
-        ]
-
-    def delivered_for_event(self, event_id: int, sink: str) -> OutboxRow | None:
-        """Return the delivered outbox row of an event on a sink (to edit its message later)."""
-        row = self.conn.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND sink = ? AND status = 'delivered'"
-            " ORDER BY id LIMIT 1",
-            (event_id, sink),
-        ).fetchone()
-        return _outbox(row) if row else None
 
     # --- silences ------------------------------------------------------------------------------------
 
