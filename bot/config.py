@@ -491,6 +491,21 @@ def _check_routes(config: Config) -> list[Problem]:
         problems.append(
             Problem("discord.presence_symbol", f"unknown symbol {config.discord.presence_symbol!r}")
         )
+    return problems + _check_everyone_roles(config)
+
+
+def _check_everyone_roles(config: Config) -> list[Problem]:
+    """Refuse a role id that is a configured guild's id: that is the guild's @everyone role."""
+    guilds = {route.guild_id for route in config.routes} | set(config.discord.guild_ids)
+    why = "is the @everyone role of a configured server; Tripwire never pings everyone, use a role of its own"
+    problems = [
+        Problem(f"routes[{i}].role_id", why)
+        for i, route in enumerate(config.routes)
+        if route.role_id in guilds
+    ]
+    for i, raw in enumerate(config.rules):
+        if raw.get("role_id") in guilds:
+            problems.append(Problem(f"rules[{i}].role_id", why))
     return problems
 
 

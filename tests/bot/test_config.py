@@ -174,3 +174,12 @@ def test_readme_lists_every_detector() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in detector_classes():
         assert f"| `{name}` |" in readme, f"README's detector table lacks {name}"
+
+
+def test_a_servers_everyone_role_is_refused_as_an_alert_role() -> None:
+    data = _example()
+    data["routes"] = [{"guild_id": 42, "channel_id": 7, "role_id": 42}]
+    data["rules"][0]["role_id"] = 42
+    problems = _problems(data)
+    assert [p.split(":")[0] for p in problems] == ["routes[0].role_id", "rules[0].role_id"]
+    assert all("@everyone" in p for p in problems)
