@@ -350,17 +350,30 @@ class MarketHistory:
 
     def add_liquidations(self, rows: Iterable[Liquidation]) -> None:
         """Add liquidation events or buckets, summed per source into one-minute buckets."""
-        for row in rows:
-            sym = self._symbol(row.symbol)
-            series = sym.liquidations.get(row.source)
+        symbols = self._symbols
+        for symbol, ts, source, side, _, _, usd in rows:
+            sym = symbols.get(symbol)
+            if sym is None:
+                sym = self._symbol(symbol)
+            series = sym.liquidations.get(source)
             if series is None:
-                series = sym.liquidations[row.source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
-            minute = row.ts - row.ts % MINUTE_MS
-            self._mark(row.symbol, "liquidations", minute + 1)  # a bucket is visible once its minute began
-            if row.side == "long":
-                series.add(minute, row.usd, 0.0, accumulate=True)
+                series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+            minute = ts - ts % MINUTE_MS
+            self._mark(symbol, "liquidations", minute + 1)  # a bucket is visible once its minute began
+            t = series.t
+            if t and t[-1] == minute:
+                # The minute still filling (most events of a burst): add in place, as ``add`` would (the
+                # other side's + 0.0 included, which turns a -0.0 total into 0.0 there too).
+                if side == "long":
+                    series.a[-1] += usd
+                    series.b[-1] += 0.0
+                else:
+                    series.a[-1] += 0.0
+                    series.b[-1] += usd
+            elif side == "long":
+                series.add(minute, usd, 0.0, accumulate=True)
             else:
-                series.add(minute, 0.0, row.usd, accumulate=True)
+                series.add(minute, 0.0, usd, accumulate=True)
 
     def set_liquidation_bucket(
         self, symbol: str, source: str, ts: int, long_usd: float, short_usd: float

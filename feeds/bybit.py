@@ -27,7 +27,22 @@ from feeds.health import FeedHealth, HealthRegistry
 from feeds.http import HttpClient
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
-from feeds.parse import BadItem, Parsed, envelope, integer, items_list, num, parse_items, text, ts_ms
+from feeds.parse import (
+    UNSURE,
+    BadItem,
+    Parsed,
+    Unsure,
+    envelope,
+    fast_positive,
+    fast_ts,
+    integer,
+    items_list,
+    num,
+    parse_items,
+    parse_items_fast,
+    text,
+    ts_ms,
+)
 from feeds.poller import Poller, each_symbol
 from feeds.stream import WS, WebSocketStream, frame_json
 from storage.rows import Funding, Liquidation, OpenInterest, Side
@@ -47,6 +62,24 @@ def parse_all_liquidation(frame: Any, watched: frozenset[str] | None) -> Parsed[
     """Parse an ``allLiquidation`` frame; ``S`` Buy means a long position was liquidated."""
     data = envelope(frame, "data", "allLiquidation frame")
 
+    def fast(item: Any) -> Liquidation | Unsure | None:
+        if type(item) is not dict:
+            return UNSURE
+        symbol = item.get("s")
+        if type(symbol) is not str or not symbol:
+            return UNSURE
+        symbol = symbol.upper()
+        if watched is not None and symbol not in watched:
+            return None
+        position_side = item.get("S")
+        side = _POSITION_SIDE.get(position_side) if type(position_side) is str else None
+        price = fast_positive(item.get("p"))
+        qty = fast_positive(item.get("v"))
+        ts = fast_ts(item.get("T"))
+        if side is None or price is None or qty is None or ts is None:
+            return UNSURE
+        return Liquidation(symbol, ts, SOURCE, side, price, qty, price * qty)
+
     def one(item: Any) -> Liquidation | None:
         symbol = text(item, "s").upper()
         if watched is not None and symbol not in watched:
@@ -58,7 +91,7 @@ def parse_all_liquidation(frame: Any, watched: frozenset[str] | None) -> Parsed[
         qty = num(item, "v", positive=True)
         return Liquidation(symbol, ts_ms(item, "T"), SOURCE, side, price, qty, price * qty)
 
-    return parse_items(items_list(data, "allLiquidation data"), one)
+    return parse_items_fast(items_list(data, "allLiquidation data"), fast, one)
 
 
 def parse_tickers(

@@ -32,15 +32,20 @@ from feeds.http import HttpClient
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
+    UNSURE,
     BadItem,
     Parsed,
+    Unsure,
     envelope,
+    fast_positive,
+    fast_ts,
     get,
     items_list,
     num,
     obj,
     okx_symbol,
     parse_items,
+    parse_items_fast,
     text,
     ts_ms,
 )
@@ -138,6 +143,26 @@ def parse_liquidation_items(
             parsed.skipped.extend(f"no contract value known for {inst_id}" for _ in details)
             continue
 
+        def fast(
+            detail: Any, symbol: str = symbol, contract: Contract = contract
+        ) -> Liquidation | Unsure | None:
+            if type(detail) is not dict:
+                return UNSURE
+            side = detail.get("posSide")
+            if side != "long" and side != "short":
+                order_side = detail.get("side")
+                if type(order_side) is not str:
+                    return UNSURE
+                side = _ORDER_SIDE_TO_POSITION.get(order_side.lower())
+            price = fast_positive(detail.get("bkPx"))
+            contracts = fast_positive(detail.get("sz"))
+            ts = fast_ts(detail.get("ts"))
+            if side is None or price is None or contracts is None or ts is None:
+                return UNSURE
+            size = contracts * contract.ct_val * contract.ct_mult
+            usd, qty = (size, size / price) if contract.inverse else (size * price, size)
+            return Liquidation(symbol, ts, SOURCE, side, price, qty, usd)
+
         def one(detail: Any, symbol: str = symbol, contract: Contract = contract) -> Liquidation:
             side = position_side(detail)
             price = num(detail, "bkPx", positive=True)
@@ -145,7 +170,7 @@ def parse_liquidation_items(
             usd, qty = (size, size / price) if contract.inverse else (size * price, size)
             return Liquidation(symbol, ts_ms(detail, "ts"), SOURCE, side, price, qty, usd)
 
-        found = parse_items(details, one)
+        found = parse_items_fast(details, fast, one)
         parsed.rows += found.rows
         parsed.skipped += found.skipped
     return parsed, unknown

@@ -551,38 +551,60 @@ class Repo:
 
         The hourly totals move with the stored rows in the same transaction (storage.hourly).
         """
-        batch = list(rows)
+        return len(self.store_liquidations(rows))
+
+    def store_liquidations(self, rows: Iterable[Liquidation]) -> list[Liquidation]:
+        """Insert liquidation events like ``insert_liquidations``; return the rows that were stored.
+
+        A row is stored unless an event with its primary key is stored already (or comes earlier in the
+        batch), or SQLite refuses it (a NULL or NaN column, an unknown side): the database itself says
+        which events are new, so callers need no memory of their own to drop repeats.
+        """
+        batch = rows if isinstance(rows, list) else list(rows)
         if not batch:
-            return 0
+            return []
         insert = (
             "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
             " VALUES (?,?,?,?,?,?,?)"
         )
+        conn = self.conn
+        try:
+            with self.transaction():
+                # Repeats are rare (a re-poll, a replayed frame, a row SQLite refuses), so the batch is
+                # inserted as it is and only sorted out when SQLite ignored some of it: checking every row
+                # in Python first was a quarter of a stored event's cost (bench.ingest, py-spy). Outside any
+                # transaction this one is simply rolled back then: the savepoint a nested attempt needs
+                # copies every page it touches to a temporary file first (a fifth of the write's cost).
+                before = conn.total_changes
+                conn.executemany(insert, batch)
+                if conn.total_changes - before != len(batch):
+                    raise _AlreadyStored  # undone: which rows are new must be known for the totals
+                self._count_hourly(batch)
+            return batch
+        except _AlreadyStored:
+            pass
         with self.transaction():
-            # Repeats within the batch are dropped here; repeats of stored rows are rare (a re-poll, a
-            # replayed frame), so the batch is inserted first and only looked up when SQLite ignored some.
-            unique: set[hourly.PrimaryKey] = set()
-            fresh: list[Liquidation] = []
-            for row in batch:
-                key = hourly.primary_key(row)
-                if key not in unique and hourly.storable(row):
-                    unique.add(key)
-                    fresh.append(row)
-            before = self.conn.total_changes
-            try:
-                with self.transaction():
-                    self.conn.executemany(insert, fresh)
-                    if self.conn.total_changes - before != len(fresh):
-                        raise _AlreadyStored  # undone: which rows are new must be known for the totals
-            except _AlreadyStored:
-                stored = hourly.stored_keys(self.conn, fresh)
-                fresh = [row for row in fresh if hourly.primary_key(row) not in stored]
-                self.conn.executemany(insert, fresh)
-            totals = hourly.HourlyTotals(self.conn)
-            for row in fresh:
-                totals.inserted(row)
-            totals.save()
-        return len(fresh)
+            fresh = self._new_liquidations(batch)
+            conn.executemany(insert, fresh)
+            self._count_hourly(fresh)
+        return fresh
+
+    def _count_hourly(self, stored: list[Liquidation]) -> None:
+        totals = hourly.HourlyTotals(self.conn)
+        totals.inserted_all(stored)
+        totals.save()
+
+    def _new_liquidations(self, batch: list[Liquidation]) -> list[Liquidation]:
+        """Return the rows of ``batch`` SQLite would store: storable, first of their key, not yet stored."""
+        unique: set[hourly.PrimaryKey] = set()
+        candidates: list[Liquidation] = []
+        for row in batch:
+            key = hourly.primary_key(row)
+            if key not in unique and hourly.storable(row):
+                unique.add(key)
+                candidates.append(row)
+        stored = hourly.stored_keys(self.conn, candidates)
+        return [row for row in candidates if hourly.primary_key(row) not in stored]
 
     def upsert_liquidation_buckets(self, rows: Iterable[Liquidation]) -> int:
         """Insert or replace aggregated liquidation buckets (price = qty = 0), whose totals may be revised."""
