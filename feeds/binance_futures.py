@@ -124,11 +124,7 @@ def parse_force_order_frame(frame: Any, watched: frozenset[str] | None) -> Parse
     if isinstance(frame, dict) and "data" in frame and "stream" in frame:
         frame = frame["data"]
     events = frame if isinstance(frame, list) else [frame]
-    return parse_items_fast(
-        events,
-        lambda event: _force_order_fast(event, watched),
-        lambda event: _force_order_strict(event, watched),
-    )
+    return parse_items_fast(events, _force_order_fast, _force_order_strict, watched)
 
 
 def parse_premium_index(payload: Any, watched: frozenset[str] | None) -> Parsed[Funding]:

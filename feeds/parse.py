@@ -9,6 +9,7 @@ Anything wrong with the payload as a whole (not a list, not an object) is a ``Pa
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -65,25 +66,29 @@ _FAST_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
 
 
 def parse_items_fast(
-    items: Iterable[Any], fast: Callable[[Any], T | Unsure | None], strict: Callable[[Any], T | None]
+    items: Iterable[Any],
+    fast: Callable[..., T | Unsure | None],
+    strict: Callable[..., T | None],
+    *context: Any,
 ) -> Parsed[T]:
     """Like ``parse_items``, trying ``fast`` first and ``strict`` on any item ``fast`` returns UNSURE for.
 
-    ``fast`` reads a well-formed item with plain dict lookups and type checks and must return exactly what
-    ``strict`` returns for every item it accepts (tests/feeds/test_fast_parsers.py checks it on arbitrary
-    and garbled payloads); anything unusual goes to ``strict``, which says what is wrong. Reading every field
-    through ``get``/``num``/``ts_ms`` was a fifth of a liquidation's ingest cost (bench.ingest, py-spy).
+    Both are called as ``reader(item, *context)``. ``fast`` reads a well-formed item with plain dict lookups
+    and type checks and must return exactly what ``strict`` returns for every item it accepts
+    (tests/feeds/test_fast_parsers.py checks it on arbitrary and garbled payloads); anything unusual goes to
+    ``strict``, which says what is wrong. Reading every field through ``get``/``num``/``ts_ms`` was a fifth
+    of a liquidation's ingest cost (bench.ingest, py-spy).
     """
     parsed: Parsed[T] = Parsed()
     rows = parsed.rows
     for item in items:
         try:
-            fast_row = fast(item)
+            fast_row = fast(item, *context)
         except _FAST_ERRORS:
             fast_row = UNSURE
         if fast_row is UNSURE:
             try:
-                row = strict(item)
+                row = strict(item, *context)
             except BadItem as exc:
                 parsed.skipped.append(str(exc))
                 continue
@@ -218,6 +223,7 @@ def _show(value: Any) -> str:
 # --- symbols ------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def okx_symbol(inst_id: str) -> str:
     """Return the config form of an OKX instrument id: ``BTC-USDT-SWAP`` -> ``BTCUSDT``."""
     base = inst_id.upper()

@@ -47,15 +47,17 @@ def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
     return ("row", repr(row))
 
 
-def fast_outcome(fast: Callable[[Any], Any], strict: Callable[[Any], Any], item: Any) -> tuple[str, Any]:
-    parsed = parse_items_fast([item], fast, strict)
+def fast_outcome(
+    fast: Callable[..., Any], strict: Callable[..., Any], item: Any, *context: Any
+) -> tuple[str, Any]:
+    parsed = parse_items_fast([item], fast, strict, *context)
     if parsed.skipped:
         return ("skip", parsed.skipped[0])
     return ("row", repr(parsed.rows[0])) if parsed.rows else ("none", None)
 
 
-def strict_outcome(strict: Callable[[Any], Any], item: Any) -> tuple[str, Any]:
-    parsed = parse_items([item], strict)
+def strict_outcome(strict: Callable[..., Any], item: Any, *context: Any) -> tuple[str, Any]:
+    parsed = parse_items([item], lambda one: strict(one, *context))
     if parsed.skipped:
         return ("skip", parsed.skipped[0])
     return ("row", repr(parsed.rows[0])) if parsed.rows else ("none", None)
@@ -75,83 +77,50 @@ def garble(item: dict[str, Any], data: st.DataObject) -> Any:
     return out
 
 
-def binance_readers(watched: frozenset[str] | None) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    fast, strict = binance_futures._force_order_fast, binance_futures._force_order_strict
-    return (lambda e: fast(e, watched)), (lambda e: strict(e, watched))
+READERS = {
+    "binance": (binance_futures._force_order_fast, binance_futures._force_order_strict, BINANCE),
+    "bybit": (bybit._item_fast, bybit._item_strict, BYBIT),
+}
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), watched=st.sampled_from([None, WATCHED]))
-def test_binance_fast_reader_agrees_with_the_strict_one(data: st.DataObject, watched: Any) -> None:
-    fast, strict = binance_readers(watched)
-    item = garble(BINANCE, data)
-    assert fast_outcome(fast, strict, item) == strict_outcome(strict, item)
-    assert outcome(lambda: binance_futures.parse_force_order(item, watched)) == strict_outcome(strict, item)
-
-
-def _bybit_readers(watched: frozenset[str] | None) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """Return Bybit's fast and strict readers as parse_all_liquidation builds them."""
-    readers: dict[str, Callable[[Any], Any]] = {}
-
-    def spy(items: Any, fast: Callable[[Any], Any], strict: Callable[[Any], Any]) -> Any:
-        readers["fast"], readers["strict"] = fast, strict
-        return parse_items_fast(items, fast, strict)
-
-    original = bybit.parse_items_fast
-    bybit.parse_items_fast = spy  # type: ignore[assignment]
-    try:
-        bybit.parse_all_liquidation({"data": []}, watched)
-    finally:
-        bybit.parse_items_fast = original
-    return readers["fast"], readers["strict"]
-
-
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), watched=st.sampled_from([None, WATCHED]))
-def test_bybit_fast_reader_agrees_with_the_strict_one(data: st.DataObject, watched: Any) -> None:
-    fast, strict = _bybit_readers(watched)
-    item = garble(BYBIT, data)
-    assert fast_outcome(fast, strict, item) == strict_outcome(strict, item)
+@given(data=st.data(), venue=st.sampled_from(sorted(READERS)), watched=st.sampled_from([None, WATCHED]))
+def test_binance_and_bybit_fast_readers_agree_with_the_strict_ones(
+    data: st.DataObject, venue: str, watched: Any
+) -> None:
+    fast, strict, real = READERS[venue]
+    item = garble(real, data)
+    assert fast_outcome(fast, strict, item, watched) == strict_outcome(strict, item, watched)
+    if venue == "binance":
+        got = outcome(lambda: binance_futures.parse_force_order(item, watched))
+        assert got == strict_outcome(strict, item, watched)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), inverse=st.booleans())
 def test_okx_fast_reader_agrees_with_the_strict_one(data: st.DataObject, inverse: bool) -> None:
     detail = garble(OKX, data)
-    inst = "BTC-USD-SWAP" if inverse else "BTC-USDT-SWAP"
+    contract = INVERSE if inverse else CONTRACT
+    fast, strict = okx._detail_fast, okx._detail_strict
+    want = strict_outcome(strict, detail, "BTCUSDT", contract)
+    assert fast_outcome(fast, strict, detail, "BTCUSDT", contract) == want
+    # And through the frame parser, with the item around the detail garbled too.
+    item = garble({"instId": "BTC-USD-SWAP" if inverse else "BTC-USDT-SWAP", "details": [detail]}, data)
     contracts = {"BTC-USD-SWAP": INVERSE, "BTC-USDT-SWAP": CONTRACT}
-    got, _ = okx.parse_liquidation_items([{"instId": inst, "details": [detail]}], contracts, None)
-    readers: dict[str, Callable[[Any], Any]] = {}
-
-    def strict_only(items: Any, fast: Callable[[Any], Any], strict: Callable[[Any], Any]) -> Any:
-        readers["fast"] = fast
-        return parse_items(items, strict)
-
+    got, _ = okx.parse_liquidation_items([item], contracts, None)
     original = okx.parse_items_fast
-    okx.parse_items_fast = strict_only  # type: ignore[assignment]
+    okx.parse_items_fast = lambda items, _fast, strict, *context: parse_items(  # type: ignore[assignment]
+        items, lambda one: strict(one, *context)
+    )
     try:
-        want, _ = okx.parse_liquidation_items([{"instId": inst, "details": [detail]}], contracts, None)
+        expected, _ = okx.parse_liquidation_items([item], contracts, None)
     finally:
         okx.parse_items_fast = original
-    assert (repr(got.rows), got.skipped) == (repr(want.rows), want.skipped)
+    assert (repr(got.rows), got.skipped) == (repr(expected.rows), expected.skipped)
 
 
 def test_the_fast_readers_take_the_real_frames_themselves() -> None:
-    """Real frames never need the strict readers (else the fast path buys nothing)."""
-    fast, _ = binance_readers(None)
-    assert fast(BINANCE) is not UNSURE
-    bybit_fast, _ = _bybit_readers(None)
-    assert bybit_fast(BYBIT) is not UNSURE
-    readers: dict[str, Callable[[Any], Any]] = {}
-
-    def spy(items: Any, fast: Callable[[Any], Any], strict: Callable[[Any], Any]) -> Any:
-        readers["fast"] = fast
-        return parse_items_fast(items, fast, strict)
-
-    original = okx.parse_items_fast
-    okx.parse_items_fast = spy  # type: ignore[assignment]
-    try:
-        okx.parse_liquidation_items([{"instId": "BTC-USDT-SWAP", "details": [OKX]}], CONTRACTS, None)
-    finally:
-        okx.parse_items_fast = original
-    assert readers["fast"](OKX) is not UNSURE
+    """Real items never need the strict readers (else the fast path buys nothing)."""
+    assert binance_futures._force_order_fast(BINANCE, None) is not UNSURE
+    assert bybit._item_fast(BYBIT, None) is not UNSURE
+    assert okx._detail_fast(OKX, "BTCUSDT", CONTRACT) is not UNSURE
