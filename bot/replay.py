@@ -123,7 +123,9 @@ async def run_replay(
     the engine once it is loaded (for sinks that switch rules off when their channel breaks).
     """
     began = time.monotonic()
-    timeline = [(t, b) for t, b in data.timeline() if end is None or t <= end]
+    timeline = data.timeline()
+    if end is not None:
+        timeline = [(t, b) for t, b in timeline if t <= end]
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
     # Where an interrupted run of this replay on the same database had got to.
     resumed_at = max((at for _, at in repo.all_detector_states().values()), default=first_tick)

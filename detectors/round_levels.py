@@ -69,7 +69,16 @@ class RoundLevels(Detector):
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
         wick = s.use_wicks and s.confirm is None
         step, band_ratio = s.step, s.hysteresis_pct / 100
+        # Candles closing where no level's state can move (the band quiet() sleeps on) only move state["t"]
+        # and state["close"]: skip their steps until one leaves it (a day of them after a long sleep).
+        settled = all(latches_settled(sub) for sub in levels.values())
+        skip = self._quiet_closes(state, levels) if settled and s.confirm is None else None
         for bar in bars:
+            if skip is not None:
+                if skip[0] <= bar.c <= skip[1] and (not wick or (skip[0] <= bar.l and bar.h <= skip[1])):
+                    state["t"], state["close"] = bar.open_time, bar.c
+                    continue
+                skip = None
             prev = float(state["close"])
             high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
             lo, hi = min(prev, low, bar.c), max(prev, high, bar.c)

@@ -69,4 +69,6 @@ def test_skipping_quiet_rules_records_the_alerts_evaluating_every_tick_records(
     assert len({row[2] for row in skipped}) == len(RULES), "every rule fires at least once"
     for detector in (RoundLevels, LevelCross, LiquidationCascade, OpenInterest):
         monkeypatch.setattr(detector, "quiet", lambda self, state, now: None)
+    # round_levels also steps over candles inside that band at once when it catches up: not here.
+    monkeypatch.setattr(RoundLevels, "_quiet_closes", lambda self, state, levels: None)
     assert alerts(3) == skipped
