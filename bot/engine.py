@@ -299,9 +299,11 @@ class Engine:
         woken = quiet.wake(now)
         if woken and quiet.clocked:
             self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
-        self._now_any = max(self._now_any, now)
+        if now > self._now_any:
+            self._now_any = now
         if symbols is None:
-            self._now_all = max(self._now_all, now)
+            if now > self._now_all:
+                self._now_all = now
         else:
             now_of = self._now_of
             for symbol in symbols:

@@ -11,6 +11,7 @@ costs only the rules that can change.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,11 @@ class _Watch:
 
     mark: list[Any]  # the history's live [changes, newest row time, USD added]
     checked: int  # mark[0] when the watchers were last compared
-    # rule id -> (generation, changes, USD added, Quiet.usd_below) when it went to sleep
-    rules: dict[str, tuple[int, int, float, float | None]] = field(default_factory=dict)
+    # rule id -> (generation, changes when it went to sleep, USD added at which it wakes: -inf for any change)
+    rules: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    # No watcher wakes before mark[2] reaches this (-inf when one wakes at any change): a cascade waiting for
+    # a few million USD is not looked at for each of the thousands of liquidations before.
+    usd_threshold: float = math.inf
 
 
 class QuietRules:
@@ -66,9 +70,17 @@ class QuietRules:
 
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
+        timers = self._timers
+        if (not timers or timers[0][0] > now) and not self.history.has_tripped():
+            # The usual tick: nothing due, so only the watched counters can have moved.
+            for watch in self._watches.values():
+                mark = watch.mark
+                if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
+                    break
+            else:
+                return []
         asleep = self.asleep
         woke: list[str] = []
-        timers = self._timers
         while timers and timers[0][0] <= now:
             _, generation, rule_id = heapq.heappop(timers)
             if asleep.get(rule_id) == generation:
@@ -81,12 +93,16 @@ class QuietRules:
                 continue  # watchers registered since the last check saw this count too
             watch.checked = changes
             rules = watch.rules
-            for rule_id, (generation, seen, usd_seen, usd_below) in list(rules.items()):
+            threshold = math.inf
+            for rule_id, (generation, seen, wake_usd) in list(rules.items()):
                 if asleep.get(rule_id) != generation:
                     del rules[rule_id]  # from an older sleep
-                elif seen != changes and (usd_below is None or not mark[2] - usd_seen < usd_below):
+                elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
                     del rules[rule_id], asleep[rule_id]
                     woke.append(rule_id)
+                else:
+                    threshold = min(threshold, wake_usd)
+            watch.usd_threshold = threshold
         if self.history.has_tripped():
             for tripped in self.history.take_tripped():
                 rule_id, generation = tripped.owner
@@ -130,7 +146,11 @@ class QuietRules:
             watch = self._watches.get(key)
             if watch is None:
                 watch = self._watches[key] = _Watch(mark, mark[0])
-            watch.rules[rule_id] = (generation, mark[0], mark[2], usd_below)
+            wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
+            if wake_usd != wake_usd:
+                wake_usd = -math.inf  # not a number: any change wakes it
+            watch.rules[rule_id] = (generation, mark[0], wake_usd)
+            watch.usd_threshold = min(watch.usd_threshold, wake_usd)
         self._unwatch(rule_id)
         if closes is not None:
             low, high = closes

@@ -310,22 +310,20 @@ class MarketHistory:
     def _check_closes(self, symbol: str, row: Candle | None) -> None:
         """Trip the watches of ``symbol`` that a new closed base candle (None: any other change) leaves."""
         watches = self._close_watches[symbol]
-        kept: list[CloseWatch] = []
-        for watch in watches:
-            low, high = watch.low, watch.high
-            if (
-                row is not None
-                and low <= row.c <= high
-                and (not watch.wicks or (low <= row.l and row.h <= high))
-            ):
-                kept.append(watch)
-            else:
-                self._tripped.append(watch)
-        if len(kept) != len(watches):
-            if kept:
-                self._close_watches[symbol] = kept
-            else:
-                del self._close_watches[symbol]
+        inside = [
+            watch
+            for watch in watches
+            if row is not None
+            and watch.low <= row.c <= watch.high
+            and (not watch.wicks or (watch.low <= row.l and row.h <= watch.high))
+        ]
+        if len(inside) == len(watches):
+            return  # the usual candle: inside every band
+        self._tripped.extend(watch for watch in watches if watch not in inside)
+        if inside:
+            self._close_watches[symbol] = inside
+        else:
+            del self._close_watches[symbol]
 
     def symbols(self) -> list[str]:
         """Return the symbols that have any data."""
