@@ -131,6 +131,10 @@ class Engine:
         self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
         self._position: dict[str, int] = {}  # rule id -> place in evaluation order
         self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
+        # The latest evaluation time of every rule (symbols=None), per symbol, and of any rule: a quiet
+        # rule's clock (Quiet.now_key) is what it would have been evaluated at last, set when it is read.
+        self._now_all = self._now_any = -(2**62)
+        self._now_of: dict[str, int] = {}
         self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
         self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
         self._silences_at = 0
@@ -142,6 +146,7 @@ class Engine:
 
     def load(self) -> None:
         """Load enabled rules, detector states and open alert states from the database."""
+        self._settle_clocks(self._quiet.clocked)
         self._rules = {}
         for row in self.repo.rules(enabled_only=True):
             self._activate(row)
@@ -165,6 +170,7 @@ class Engine:
 
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
+        self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
         self._order = None
         self._wake_all()
@@ -216,6 +222,11 @@ class Engine:
         skipped, which is what makes a restarted replay resume instead of repeating.
         """
         due = self._due(now, symbols)
+        if not due:
+            # Every rule asleep: the usual tick of a replay (most of a year's 1.5M, bench.replay).
+            if flush:
+                self.flush()
+            return []
         wanted = None if symbols is None else set(symbols)
         recorded: list[RecordedEvent] = []
         self._silences = None
@@ -277,6 +288,7 @@ class Engine:
     # --- quiet rules -------------------------------------------------------------------------------
 
     def _wake_all(self) -> None:
+        self._settle_clocks(self._quiet.clocked)
         self._quiet.clear()
         self._awake = None
         self._due_rules = None
@@ -285,8 +297,18 @@ class Engine:
         """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
         quiet = self._quiet
         woken = quiet.wake(now)
-        if quiet.clocked:
-            self._advance_clocks(now, symbols)
+        if woken and quiet.clocked:
+            self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
+        if now > self._now_any:
+            self._now_any = now
+        if symbols is None:
+            if now > self._now_all:
+                self._now_all = now
+        else:
+            now_of = self._now_of
+            for symbol in symbols:
+                if now_of.get(symbol, -(2**62)) < now:
+                    now_of[symbol] = now
         if self._awake is None:
             order = self.rules()
             self._position = {rule.row.id: i for i, rule in enumerate(order)}
@@ -300,23 +322,30 @@ class Engine:
             self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
         return self._due_rules
 
-    def _advance_clocks(self, now: int, symbols: Iterable[str] | None) -> None:
-        """Move the time a quiet rule records in its state to ``now``, as its evaluation would have."""
-        wanted = None if symbols is None else set(symbols)
-        asleep = self._quiet.asleep
+    def _settle_clocks(self, rule_ids: Iterable[str]) -> None:
+        """Move the time quiet rules record in their state (Quiet.now_key) to their latest evaluation time.
+
+        Each evaluation used to move every sleeping clock to its own time (1.5 us a tick of a year's replay,
+        bench.replay); the clock is only read when the rule is evaluated again or its state is written, so
+        it is set then, to the same value: the latest evaluation of the rule's symbol since it fell asleep.
+        """
         clocked = self._quiet.clocked
-        for rule_id, (generation, key) in list(clocked.items()):
-            if asleep.get(rule_id) != generation:
-                del clocked[rule_id]
+        for rule_id in list(rule_ids):
+            entry = clocked.pop(rule_id, None)
+            rule = self._rules.get(rule_id)
+            if entry is None or rule is None:
                 continue
-            rule = self._rules[rule_id]
-            if wanted is not None and not rule.detector.market_wide and rule.row.symbol not in wanted:
-                continue  # the rule would not have been evaluated either
+            if rule.detector.market_wide:
+                clock = self._now_any
+            else:
+                clock = max(self._now_all, self._now_of.get(rule.row.symbol, -(2**62)))
             stored = self._detector_state[rule_id]
-            if stored[1] < now:
-                stored[0][key] = now
-                self._detector_state[rule_id] = (stored[0], now)
+            if stored[1] < clock:
+                stored[0][entry[1]] = clock
+                self._detector_state[rule_id] = (stored[0], clock)
                 self._dirty.add(rule_id)
+            if self._quiet.asleep.get(rule_id) == entry[0]:
+                clocked[rule_id] = entry  # still asleep: its clock keeps moving
 
     def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
         """Put a rule to sleep while evaluating it again would change nothing."""
@@ -334,6 +363,8 @@ class Engine:
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
+        if self._quiet.clocked:
+            self._settle_clocks(self._quiet.clocked)
         if not self._dirty:
             return
         with self.repo.transaction():
@@ -606,6 +637,7 @@ class Engine:
     def _disable(self, row: RuleRow, reason: str, now: int) -> None:
         self._begin()
         self.repo.set_rule_enabled(row.id, False, reason, now)
+        self._settle_clocks([row.id])
         self._rules.pop(row.id, None)
         self._order = None
         self._quiet.forget(row.id)

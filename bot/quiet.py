@@ -11,19 +11,29 @@ costs only the rules that can change.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from detectors.base import Quiet
-from detectors.history import MarketHistory
+from detectors.history import CloseWatch, MarketHistory
+
+# A rule sleeping on its closes staying within a band (Quiet.closes_within) is woken at least this often, so
+# the candles it has not read yet are still in memory when it reads them (one-minute ones are kept 2 days).
+CLOSES_WATCH_MAX_MS = 86_400_000
 
 
 @dataclass(slots=True)
 class _Watch:
     """The rules waiting for one (symbol, kind) of data to change."""
 
-    mark: list[int]  # the history's live [changes, newest row time]
+    mark: list[Any]  # the history's live [changes, newest row time, USD added]
     checked: int  # mark[0] when the watchers were last compared
-    rules: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule id -> (generation, changes)
+    # rule id -> (generation, changes when it went to sleep, USD added at which it wakes: -inf for any change)
+    rules: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    # No watcher wakes before mark[2] reaches this (-inf when one wakes at any change): a cascade waiting for
+    # a few million USD is not looked at for each of the thousands of liquidations before.
+    usd_threshold: float = math.inf
 
 
 class QuietRules:
@@ -36,6 +46,7 @@ class QuietRules:
         self._generation = 0
         self._timers: list[tuple[int, int, str]] = []  # heap of (wake at, generation, rule id)
         self._watches: dict[tuple[str, str], _Watch] = {}
+        self._closes: dict[str, tuple[str, CloseWatch]] = {}  # rule id -> (symbol, its close watch)
 
     def clear(self) -> None:
         """Wake every rule (the rule set changed)."""
@@ -43,33 +54,66 @@ class QuietRules:
         self.clocked.clear()
         self._timers.clear()
         self._watches.clear()
+        for symbol, watch in self._closes.values():
+            self.history.unwatch_closes(symbol, watch)
+        self._closes.clear()
 
     def forget(self, rule_id: str) -> None:
         """Wake one rule (it was disabled)."""
         self.asleep.pop(rule_id, None)
+        self._unwatch(rule_id)
+
+    def _unwatch(self, rule_id: str) -> None:
+        entry = self._closes.pop(rule_id, None)
+        if entry is not None:
+            self.history.unwatch_closes(*entry)
 
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
+        timers = self._timers
+        if (not timers or timers[0][0] > now) and not self.history.has_tripped():
+            # The usual tick: nothing due, so only the watched counters can have moved.
+            for watch in self._watches.values():
+                mark = watch.mark
+                if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
+                    break
+            else:
+                return []
         asleep = self.asleep
         woke: list[str] = []
-        timers = self._timers
         while timers and timers[0][0] <= now:
             _, generation, rule_id = heapq.heappop(timers)
             if asleep.get(rule_id) == generation:
                 del asleep[rule_id]
                 woke.append(rule_id)
         for watch in self._watches.values():
-            changes = watch.mark[0]
+            mark = watch.mark
+            changes = mark[0]
             if changes == watch.checked:
                 continue  # watchers registered since the last check saw this count too
             watch.checked = changes
             rules = watch.rules
-            for rule_id, (generation, seen) in list(rules.items()):
+            threshold = math.inf
+            for rule_id, (generation, seen, wake_usd) in list(rules.items()):
                 if asleep.get(rule_id) != generation:
                     del rules[rule_id]  # from an older sleep
-                elif seen != changes:
+                elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
                     del rules[rule_id], asleep[rule_id]
                     woke.append(rule_id)
+                else:
+                    threshold = min(threshold, wake_usd)
+            watch.usd_threshold = threshold
+        if self.history.has_tripped():
+            for tripped in self.history.take_tripped():
+                rule_id, generation = tripped.owner
+                if asleep.get(rule_id) == generation:
+                    del asleep[rule_id]
+                    woke.append(rule_id)
+                if rule_id in self._closes and self._closes[rule_id][1] is tripped:
+                    del self._closes[rule_id]
+        if self._closes:
+            for rule_id in woke:
+                self._unwatch(rule_id)
         return woke
 
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
@@ -77,12 +121,18 @@ class QuietRules:
         until = quiet.until
         if expires_at is not None:
             until = expires_at if until is None else min(until, expires_at)  # wake to disable it on time
-        watched: list[tuple[tuple[str, str], list[int]]] = []
+        watched: list[tuple[tuple[str, str], list[Any], float | None]] = []
+        closes = None
         for kind in quiet.unchanged:
             mark = self.history.change_counter(symbol, kind)
             if mark is None or mark[1] > now:
                 return False  # an untracked kind, or rows still to become visible: stay awake
-            watched.append(((symbol, kind), mark))
+            if kind == "candles" and quiet.closes_within is not None:
+                closes = quiet.closes_within
+                latest = now + CLOSES_WATCH_MAX_MS
+                until = latest if until is None else min(until, latest)
+                continue
+            watched.append(((symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
         if (until is None and not watched) or (until is not None and until <= now):
             return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
         self._generation += 1
@@ -92,9 +142,19 @@ class QuietRules:
             self.clocked[rule_id] = (generation, quiet.now_key)
         if until is not None:
             heapq.heappush(self._timers, (until, generation, rule_id))
-        for key, mark in watched:
+        for key, mark, usd_below in watched:
             watch = self._watches.get(key)
             if watch is None:
                 watch = self._watches[key] = _Watch(mark, mark[0])
-            watch.rules[rule_id] = (generation, mark[0])
+            wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
+            if wake_usd != wake_usd:
+                wake_usd = -math.inf  # not a number: any change wakes it
+            watch.rules[rule_id] = (generation, mark[0], wake_usd)
+            watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+        self._unwatch(rule_id)
+        if closes is not None:
+            low, high = closes
+            owner = (rule_id, generation)
+            close_watch = self.history.watch_closes(symbol, low, high, wicks=quiet.wicks, owner=owner)
+            self._closes[rule_id] = (symbol, close_watch)
         return True

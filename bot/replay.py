@@ -90,13 +90,32 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _ingest_batch(ingest: Ingest, batch: Batch) -> None:
-    ingest.candles(batch.candles)
-    ingest.liquidation_buckets(batch.liquidation_buckets)
-    ingest.liquidations(batch.liquidations)
-    ingest.funding(batch.funding)
-    ingest.open_interest(batch.open_interest)
-    ingest.fear_greed(batch.fear_greed)
+def _ingest_batch(ingest: Ingest, batch: Batch) -> int:
+    """Hand an instant's rows to Ingest, kind by kind; return how many there were.
+
+    Only the kinds present are called: six calls per instant, most with nothing, were a tenth of a year's
+    replay (bench.replay, py-spy).
+    """
+    rows = 0
+    if batch.candles:
+        ingest.candles(batch.candles)
+        rows += len(batch.candles)
+    if batch.liquidation_buckets:
+        ingest.liquidation_buckets(batch.liquidation_buckets)
+        rows += len(batch.liquidation_buckets)
+    if batch.liquidations:
+        ingest.liquidations(batch.liquidations)
+        rows += len(batch.liquidations)
+    if batch.funding:
+        ingest.funding(batch.funding)
+        rows += len(batch.funding)
+    if batch.open_interest:
+        ingest.open_interest(batch.open_interest)
+        rows += len(batch.open_interest)
+    if batch.fear_greed:
+        ingest.fear_greed(batch.fear_greed)
+        rows += len(batch.fear_greed)
+    return rows
 
 
 async def run_replay(
@@ -123,7 +142,9 @@ async def run_replay(
     the engine once it is loaded (for sinks that switch rules off when their channel breaks).
     """
     began = time.monotonic()
-    timeline = [(t, b) for t, b in data.timeline() if end is None or t <= end]
+    timeline = data.timeline()
+    if end is not None:
+        timeline = [(t, b) for t, b in timeline if t <= end]
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
     # Where an interrupted run of this replay on the same database had got to.
     resumed_at = max((at for _, at in repo.all_detector_states().values()), default=first_tick)
@@ -154,8 +175,7 @@ async def run_replay(
                 index += 1
                 previous = tick
                 clock.now = tick
-                _ingest_batch(ingest, batch)
-                rows += len(batch)
+                rows += _ingest_batch(ingest, batch)
                 if tick >= first_tick:
                     recorded = engine.evaluate(tick, flush=False)
                     evaluated += 1

@@ -113,11 +113,21 @@ class Quiet(NamedTuple):
     ``unchanged`` ("candles", "liquidations", "funding", "open_interest", "fear_greed") is added, revised or
     becomes visible. ``now_key`` names a state entry ``evaluate`` sets to the evaluation time: the engine
     keeps it current while the rule is quiet, the one change an evaluation would have made.
+
+    Two refinements say which new rows cannot matter either. ``closes_within`` (with "candles" unchanged):
+    new closed base candles closing within [low, high] (their high and low too, with ``wicks``) do not wake
+    the rule; any other candle change does. The detector's state may then lag behind the candles it has
+    not read, so it must read every closed candle since the last one it processed when it is evaluated
+    again (they stay in memory for two days; the engine wakes such a rule daily). ``usd_below`` (with
+    "liquidations" unchanged): liquidations of the symbol adding less than this USD in all do not wake it.
     """
 
     until: int | None = None
     unchanged: tuple[str, ...] = ()
     now_key: str | None = None
+    closes_within: tuple[float, float] | None = None
+    wicks: bool = False
+    usd_below: float | None = None
 
 
 class Snapshot(Protocol):
@@ -162,9 +172,9 @@ class Snapshot(Protocol):
         """Return funding points (preferred source) with ts <= now, oldest first."""
 
     def open_interest(
-        self, *, count: int | None = None, since: int | None = None
+        self, *, count: int | None = None, since: int | None = None, until: int | None = None
     ) -> Sequence[OpenInterestPoint]:
-        """Return open-interest points (preferred source) with ts <= now, oldest first."""
+        """Return open-interest points (preferred source) with ts <= now (and <= ``until``), oldest first."""
 
     def fear_greed(self, *, count: int | None = None, since: int | None = None) -> Sequence[FearGreedPoint]:
         """Return daily Fear & Greed values published at or before now, oldest first."""

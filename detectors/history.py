@@ -12,6 +12,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from detectors.base import Bar, FearGreedPoint, FundingPoint, LiquidationWindow, OpenInterestPoint
 from storage.rows import INTERVAL_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
@@ -216,6 +217,16 @@ class _SymbolHistory:
 NAN = float("nan")
 
 
+@dataclass(slots=True, eq=False)
+class CloseWatch:
+    """A watch on a symbol's closes (``MarketHistory.watch_closes``); ``owner`` is the watcher's own tag."""
+
+    low: float
+    high: float
+    wicks: bool
+    owner: Any
+
+
 class MarketHistory:
     """Rolling in-memory history of every watched symbol, fed with observation rows."""
 
@@ -225,9 +236,13 @@ class MarketHistory:
             self._retention.update(retention_ms)
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
-        # (symbol, kind) -> [rows added or revised, newest row time] for TRACKED_KINDS: the engine compares
-        # them to wake a quiet rule only when what it reads changed or became visible.
-        self._marks: dict[tuple[str, str], list[int]] = {}
+        # (symbol, kind) -> [rows added or revised, newest row time, USD added] for TRACKED_KINDS: the engine
+        # compares them to wake a quiet rule only when what it reads changed or became visible. The third
+        # entry bounds how much any liquidation window of the symbol can have grown (a cascade waits on it).
+        self._marks: dict[tuple[str, str], list[Any]] = {}
+        # symbol -> watches of its closes (``watch_closes``), and the watches tripped since last taken.
+        self._close_watches: dict[str, list[CloseWatch]] = {}
+        self._tripped: list[CloseWatch] = []
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -237,28 +252,78 @@ class MarketHistory:
             sym = self._symbols[symbol] = _SymbolHistory()
         return sym
 
-    def _mark(self, symbol: str, kind: str, ts: int) -> None:
+    def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
         mark = self._marks.get((symbol, kind))
         if mark is None:
-            self._marks[(symbol, kind)] = [1, ts]  # first row of this kind for the symbol
+            self._marks[(symbol, kind)] = [1, ts, usd]  # first row of this kind for the symbol
         else:
             mark[0] += 1
             if ts > mark[1]:
                 mark[1] = ts
+            mark[2] += usd
 
-    def change_counter(self, symbol: str, kind: str) -> list[int] | None:
-        """Return the live [rows added or revised, newest row time] of a tracked kind, else None.
+    def change_counter(self, symbol: str, kind: str) -> list[Any] | None:
+        """Return the live [rows added or revised, newest row time, USD added] of a tracked kind, else None.
 
         A row is visible to views at or after its time (a closed candle at its close, a liquidation bucket
-        once its minute began). The list is updated in place as rows come; callers only read it.
+        once its minute began). For liquidations the third entry grows by at least what any sum of the
+        symbol's liquidations over a window can have grown by (the absolute USD of every event, the rise of
+        every revised bucket; NaN once a row had none); it stays 0.0 for other kinds. The list is updated in
+        place as rows come; callers only read it.
         """
         if kind not in TRACKED_KINDS:
             return None
         key = (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
         mark = self._marks.get(key)
         if mark is None:
-            mark = self._marks[key] = [0, 0]
+            mark = self._marks[key] = [0, 0, 0.0]
         return mark
+
+    def watch_closes(self, symbol: str, low: float, high: float, *, wicks: bool, owner: Any) -> CloseWatch:
+        """Watch a symbol's new closed base candles: the watch trips once one closes outside [low, high].
+
+        With ``wicks`` the candle's high and low must stay inside too. Any other change to the symbol's
+        candles (a revised or late candle, a forming one, another interval, a finer base) trips it at once.
+        A tripped watch is handed out once by ``take_tripped`` and is then gone.
+        """
+        watch = CloseWatch(low, high, wicks, owner)
+        self._close_watches.setdefault(symbol, []).append(watch)
+        return watch
+
+    def unwatch_closes(self, symbol: str, watch: CloseWatch) -> None:
+        """Drop a watch that has not tripped (its owner no longer waits on it)."""
+        watches = self._close_watches.get(symbol)
+        if watches is not None and watch in watches:
+            watches.remove(watch)
+            if not watches:
+                del self._close_watches[symbol]
+
+    def has_tripped(self) -> bool:
+        """Return True when a watch tripped since ``take_tripped`` was last called."""
+        return bool(self._tripped)
+
+    def take_tripped(self) -> list[CloseWatch]:
+        """Return the watches tripped since the last call."""
+        tripped, self._tripped = self._tripped, []
+        return tripped
+
+    def _check_closes(self, symbol: str, row: Candle | None) -> None:
+        """Trip the watches of ``symbol`` that a new closed base candle (None: any other change) leaves."""
+        watches = self._close_watches[symbol]
+        inside = [
+            watch
+            for watch in watches
+            if row is not None
+            and watch.low <= row.c <= watch.high
+            and (not watch.wicks or (watch.low <= row.l and row.h <= watch.high))
+        ]
+        if len(inside) == len(watches):
+            return  # the usual candle: inside every band
+        self._tripped.extend(watch for watch in watches if watch not in inside)
+        if inside:
+            self._close_watches[symbol] = inside
+        else:
+            del self._close_watches[symbol]
 
     def symbols(self) -> list[str]:
         """Return the symbols that have any data."""
@@ -266,24 +331,39 @@ class MarketHistory:
 
     def add_candles(self, rows: Iterable[Candle]) -> None:
         """Add candles; closed ones extend the series, an open one becomes the forming candle."""
+        watched = self._close_watches
+        symbols, marks = self._symbols, self._marks
         for row in rows:
-            sym = self._symbol(row.symbol)
-            ms = interval_ms(row.interval)
+            sym = symbols.get(row.symbol) or self._symbol(row.symbol)
+            ms = INTERVAL_MS.get(row.interval) or interval_ms(row.interval)
             # A closed candle is visible from its close, the forming one from its open.
-            self._mark(row.symbol, "candles", row.open_time + ms if row.closed else row.open_time)
+            visible = row.open_time + ms if row.closed else row.open_time
+            mark = marks.get((row.symbol, "candles"))
+            if mark is None:
+                self._mark(row.symbol, "candles", visible)
+            else:  # _mark inlined (a million calls in a year's replay, bench.replay)
+                mark[0] += 1
+                if visible > mark[1]:
+                    mark[1] = visible
             if sym.base_ms is None or ms < sym.base_ms:
                 self._rebase(sym, ms)
+                if row.symbol in watched:
+                    self._check_closes(row.symbol, None)  # the candles detectors read are another series now
             sym.last_source = row.source
-            if not row.closed:
-                if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
-                    sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)
-                continue
-            if ms != sym.base_ms:
+            if not row.closed or ms != sym.base_ms:
+                if row.symbol in watched:
+                    self._check_closes(row.symbol, None)
+                if not row.closed:
+                    if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
+                        sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)
+                    continue
                 # A stored higher-interval candle (e.g. fetched 1d history): keep it as-is.
                 self._series(sym, ms).put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
                 continue
             base = self._series(sym, ms)
             is_new = not base.t or row.open_time > base.t[-1]
+            if row.symbol in watched:
+                self._check_closes(row.symbol, row if is_new else None)
             base.put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
             if sym.forming is not None and sym.forming.open_time <= row.open_time:
                 sym.forming = None
@@ -309,16 +389,28 @@ class MarketHistory:
     ) -> None:
         assert sym.base_ms is not None
         close_time = open_time + sym.base_ms
+        partial = sym.partial
         for ms in sym.aggregated:
-            start = bucket_start(open_time, ms)
-            part = sym.partial.get(ms)
-            if part is None or part.start != start:
-                part = sym.partial[ms] = _Partial(start)
-            part.add(open_time, o, h, low, c, v)
-            if close_time >= start + ms:
+            part = partial.get(ms)
+            if part is None or open_time < part.start or open_time - part.start >= ms:
+                part = partial[ms] = _Partial(bucket_start(open_time, ms))
+            # _Partial.add inlined (the same comparisons as its max and min): a call per interval per base
+            # candle was a tenth of a year's replay (bench.replay, py-spy).
+            if part.empty:
+                part.complete_from_start = open_time == part.start
+                part.o, part.h, part.low = o, h, low
+                part.empty = False
+            else:
+                if h > part.h:
+                    part.h = h
+                if low < part.low:
+                    part.low = low
+            part.c = c
+            part.v += v
+            if close_time - part.start >= ms:
                 if part.complete_from_start:
-                    self._series(sym, ms).put(start, part.o, part.h, part.low, part.c, part.v)
-                del sym.partial[ms]
+                    self._series(sym, ms).put(part.start, part.o, part.h, part.low, part.c, part.v)
+                del partial[ms]
 
     def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
         """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""
@@ -350,17 +442,31 @@ class MarketHistory:
 
     def add_liquidations(self, rows: Iterable[Liquidation]) -> None:
         """Add liquidation events or buckets, summed per source into one-minute buckets."""
-        for row in rows:
-            sym = self._symbol(row.symbol)
-            series = sym.liquidations.get(row.source)
+        symbols = self._symbols
+        for symbol, ts, source, side, _, _, usd in rows:
+            sym = symbols.get(symbol)
+            if sym is None:
+                sym = self._symbol(symbol)
+            series = sym.liquidations.get(source)
             if series is None:
-                series = sym.liquidations[row.source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
-            minute = row.ts - row.ts % MINUTE_MS
-            self._mark(row.symbol, "liquidations", minute + 1)  # a bucket is visible once its minute began
-            if row.side == "long":
-                series.add(minute, row.usd, 0.0, accumulate=True)
+                series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+            minute = ts - ts % MINUTE_MS
+            # A bucket is visible once its minute began; no window sum can grow by more than |usd|.
+            self._mark(symbol, "liquidations", minute + 1, abs(usd))
+            t = series.t
+            if t and t[-1] == minute:
+                # The minute still filling (most events of a burst): add in place, as ``add`` would (the
+                # other side's + 0.0 included, which turns a -0.0 total into 0.0 there too).
+                if side == "long":
+                    series.a[-1] += usd
+                    series.b[-1] += 0.0
+                else:
+                    series.a[-1] += 0.0
+                    series.b[-1] += usd
+            elif side == "long":
+                series.add(minute, usd, 0.0, accumulate=True)
             else:
-                series.add(minute, 0.0, row.usd, accumulate=True)
+                series.add(minute, 0.0, usd, accumulate=True)
 
     def set_liquidation_bucket(
         self, symbol: str, source: str, ts: int, long_usd: float, short_usd: float
@@ -370,8 +476,18 @@ class MarketHistory:
         series = sym.liquidations.get(source)
         if series is None:
             series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
-        self._mark(symbol, "liquidations", ts - ts % MINUTE_MS + 1)
-        series.add(ts - ts % MINUTE_MS, long_usd, short_usd, accumulate=False)
+        minute = ts - ts % MINUTE_MS
+        i = bisect_left(series.t, minute)
+        old_long, old_short = (
+            (series.a[i], series.b[i]) if i < len(series.t) and series.t[i] == minute else (0, 0)
+        )
+        # What a window sum can gain from the revision: the rise of each side (NaN if either is not a number).
+        rise = 0.0
+        for gain in (long_usd - old_long, short_usd - old_short):
+            if not gain <= 0:
+                rise += gain
+        self._mark(symbol, "liquidations", minute + 1, rise)
+        series.add(minute, long_usd, short_usd, accumulate=False)
 
     def add_funding(self, rows: Iterable[Funding]) -> None:
         """Add funding rates."""
@@ -600,15 +716,17 @@ class SymbolView:
             lo = max(lo, hi - count)
         return [FundingPoint(series.t[i], series.a[i], series.b[i] == 1.0, source) for i in range(lo, hi)]
 
-    def open_interest(self, *, count: int | None = None, since: int | None = None) -> list[OpenInterestPoint]:
-        """Return open-interest points of the preferred source with ts <= now, oldest first."""
+    def open_interest(
+        self, *, count: int | None = None, since: int | None = None, until: int | None = None
+    ) -> list[OpenInterestPoint]:
+        """Return open-interest points of the preferred source with ts <= now (and <= until), oldest first."""
         sym = self._sym
         if sym is None or not sym.open_interest:
             return []
         # The first source that delivered data stays preferred, so a detector never compares one venue's
         # open interest with another's.
         source, series = next(iter(sym.open_interest.items()))
-        hi = bisect_right(series.t, self._now)
+        hi = bisect_right(series.t, self._now if until is None else min(until, self._now))
         lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
         if count is not None:
             lo = max(lo, hi - count)

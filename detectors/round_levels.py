@@ -16,7 +16,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, format_price, short_symbol
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
-from detectors.level_cross import cross_state_step
+from detectors.level_cross import cross_state_step, quiet_closes
 from storage.rows import interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
@@ -69,7 +69,16 @@ class RoundLevels(Detector):
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
         wick = s.use_wicks and s.confirm is None
         step, band_ratio = s.step, s.hysteresis_pct / 100
+        # Candles closing where no level's state can move (the band quiet() sleeps on) only move state["t"]
+        # and state["close"]: skip their steps until one leaves it (a day of them after a long sleep).
+        settled = all(latches_settled(sub) for sub in levels.values())
+        skip = self._quiet_closes(state, levels) if settled and s.confirm is None else None
         for bar in bars:
+            if skip is not None:
+                if skip[0] <= bar.c <= skip[1] and (not wick or (skip[0] <= bar.l and bar.h <= skip[1])):
+                    state["t"], state["close"] = bar.open_time, bar.c
+                    continue
+                skip = None
             prev = float(state["close"])
             high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
             lo, hi = min(prev, low, bar.c), max(prev, high, bar.c)
@@ -120,7 +129,52 @@ class RoundLevels(Detector):
         if s.confirm is not None and last_t is not None:
             # Candles of that interval opening after last_t cannot close before last_t + 1 + its length.
             return Quiet(until=int(last_t) + 1 + interval_ms(s.confirm))
-        return Quiet(unchanged=("candles",))  # evaluate reads closed candles only
+        # Evaluate reads closed candles only; new ones closing where no level's state can move only advance
+        # state["t"] and state["close"] (it reads every candle since then when it runs again). Waking at every
+        # candle was a fifth of a year's replay (bench.replay, py-spy).
+        closes = self._quiet_closes(state, levels) if last_t is not None else None
+        return Quiet(unchanged=("candles",), closes_within=closes, wicks=s.use_wicks)
+
+    def _quiet_closes(
+        self, state: dict[str, Any], levels: dict[str, dict[str, Any]]
+    ) -> tuple[float, float] | None:
+        """Return the prices [low, high] candles may close in (wicks too) without any level's state moving.
+
+        Within it every tracked level keeps its arm flags (``quiet_closes`` of level_cross), stays near price
+        (or, latched, within a step) so it is neither dropped nor released, and no other level is crossed
+        or come near, so none starts being tracked. Each bound gives way by a billionth for the rounding of
+        a level's value (k * step, or read back from its key). None when the last close is not inside.
+        """
+        s = self.settings
+        assert isinstance(s, RoundLevelsSettings)
+        step = s.step
+        close = float(state["close"])
+        low, high = -math.inf, math.inf
+        for key, sub in levels.items():
+            level = float(key)
+            band = self._band(level)
+            margin = 1e-9 * max(abs(level), step)
+            flags = quiet_closes(sub, level, s)
+            if flags is None:
+                return None
+            reach = max(step, band) if sub.get("latch") else band
+            low = max(low, flags[0], level - reach) + margin
+            high = min(high, flags[1], level + reach) - margin
+        # The nearest levels above and below the close that are not tracked: they must not come near.
+        k = math.floor(close / step)
+        up, down = k + 1, k
+        while level_key(up * step) in levels:
+            up += 1
+        while down > 0 and level_key(down * step) in levels:
+            down -= 1
+        if down > 0 and down * step >= close:
+            return None  # the close sits on an untracked level
+        above = up * step
+        high = min(high, above - self._band(above) - 1e-9 * max(above, step))
+        if down > 0:
+            below = down * step
+            low = max(low, below + self._band(below) + 1e-9 * max(below, step))
+        return (low, high) if low <= close <= high else None
 
     def _band(self, level: float) -> float:
         s = self.settings

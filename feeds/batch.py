@@ -43,11 +43,12 @@ class LiquidationBuffer:
 
     def add(self, rows: Iterable[Liquidation]) -> None:
         """Queue rows; flush at once when the batch is full."""
-        for row in rows:
-            if self._first_at is None:
-                self._first_at = self.clock()
-            self._rows.append(row)
-        if len(self._rows) >= self.max_events:
+        pending = self._rows
+        before = len(pending)
+        pending.extend(rows)
+        if self._first_at is None and len(pending) > before:
+            self._first_at = self.clock()
+        if len(pending) >= self.max_events:
             self.flush()
 
     def due(self) -> float | None:

@@ -29,15 +29,20 @@ from feeds.http import HttpClient
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
+    UNSURE,
     BadItem,
     Parsed,
+    Unsure,
     check_ts,
+    fast_positive,
+    fast_ts,
     get,
     integer,
     items_list,
     num,
     obj,
     parse_items,
+    parse_items_fast,
     text,
     ts_ms,
 )
@@ -69,6 +74,35 @@ _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"SELL": "long", "BUY": "short"}
 
 def parse_force_order(event: Any, watched: frozenset[str] | None) -> Liquidation | None:
     """Turn one ``forceOrder`` event into a liquidation row (None for an unwatched symbol)."""
+    row = _force_order_fast(event, watched)
+    return _force_order_strict(event, watched) if row is UNSURE else row
+
+
+def _force_order_fast(event: Any, watched: frozenset[str] | None) -> Liquidation | Unsure | None:
+    """Read a well-formed ``forceOrder`` event, or return UNSURE (see ``parse_items_fast``)."""
+    if type(event) is not dict or event.get("e") != "forceOrder":
+        return UNSURE
+    order = event.get("o")
+    if type(order) is not dict:
+        return UNSURE
+    symbol = order.get("s")
+    if type(symbol) is not str or not symbol:
+        return UNSURE
+    symbol = symbol.upper()
+    if watched is not None and symbol not in watched:
+        return None
+    order_side = order.get("S")
+    side = _ORDER_SIDE_TO_POSITION.get(order_side.upper()) if type(order_side) is str else None
+    price = fast_positive(order.get("ap"))
+    qty = fast_positive(order.get("z"))
+    ts = fast_ts(order.get("T"))
+    if side is None or price is None or qty is None or ts is None:
+        return UNSURE  # a zero average price or filled size falls back to the order's own fields there
+    return Liquidation(symbol, ts, SOURCE, side, price, qty, price * qty)
+
+
+def _force_order_strict(event: Any, watched: frozenset[str] | None) -> Liquidation | None:
+    """Read a ``forceOrder`` event field by field, raising BadItem with the reason."""
     if text(event, "e") != "forceOrder":
         raise BadItem(f"event type {event['e']!r} is not forceOrder")
     order = obj(get(event, "o"), "field 'o'")
@@ -90,7 +124,7 @@ def parse_force_order_frame(frame: Any, watched: frozenset[str] | None) -> Parse
     if isinstance(frame, dict) and "data" in frame and "stream" in frame:
         frame = frame["data"]
     events = frame if isinstance(frame, list) else [frame]
-    return parse_items(events, lambda event: parse_force_order(event, watched))
+    return parse_items_fast(events, _force_order_fast, _force_order_strict, watched)
 
 
 def parse_premium_index(payload: Any, watched: frozenset[str] | None) -> Parsed[Funding]:

@@ -27,7 +27,22 @@ from feeds.health import FeedHealth, HealthRegistry
 from feeds.http import HttpClient
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
-from feeds.parse import BadItem, Parsed, envelope, integer, items_list, num, parse_items, text, ts_ms
+from feeds.parse import (
+    UNSURE,
+    BadItem,
+    Parsed,
+    Unsure,
+    envelope,
+    fast_positive,
+    fast_ts,
+    integer,
+    items_list,
+    num,
+    parse_items,
+    parse_items_fast,
+    text,
+    ts_ms,
+)
 from feeds.poller import Poller, each_symbol
 from feeds.stream import WS, WebSocketStream, frame_json
 from storage.rows import Funding, Liquidation, OpenInterest, Side
@@ -46,19 +61,40 @@ _POSITION_SIDE: dict[str, Side] = {"Buy": "long", "Sell": "short"}
 def parse_all_liquidation(frame: Any, watched: frozenset[str] | None) -> Parsed[Liquidation]:
     """Parse an ``allLiquidation`` frame; ``S`` Buy means a long position was liquidated."""
     data = envelope(frame, "data", "allLiquidation frame")
+    return parse_items_fast(items_list(data, "allLiquidation data"), _item_fast, _item_strict, watched)
 
-    def one(item: Any) -> Liquidation | None:
-        symbol = text(item, "s").upper()
-        if watched is not None and symbol not in watched:
-            return None
-        side = _POSITION_SIDE.get(text(item, "S"))
-        if side is None:
-            raise BadItem(f"side {item['S']!r} is neither Buy nor Sell")
-        price = num(item, "p", positive=True)
-        qty = num(item, "v", positive=True)
-        return Liquidation(symbol, ts_ms(item, "T"), SOURCE, side, price, qty, price * qty)
 
-    return parse_items(items_list(data, "allLiquidation data"), one)
+def _item_fast(item: Any, watched: frozenset[str] | None) -> Liquidation | Unsure | None:
+    """Read a well-formed ``allLiquidation`` item, or return UNSURE (see ``parse_items_fast``)."""
+    if type(item) is not dict:
+        return UNSURE
+    symbol = item.get("s")
+    if type(symbol) is not str or not symbol:
+        return UNSURE
+    symbol = symbol.upper()
+    if watched is not None and symbol not in watched:
+        return None
+    position_side = item.get("S")
+    side = _POSITION_SIDE.get(position_side) if type(position_side) is str else None
+    price = fast_positive(item.get("p"))
+    qty = fast_positive(item.get("v"))
+    ts = fast_ts(item.get("T"))
+    if side is None or price is None or qty is None or ts is None:
+        return UNSURE
+    return Liquidation(symbol, ts, SOURCE, side, price, qty, price * qty)
+
+
+def _item_strict(item: Any, watched: frozenset[str] | None) -> Liquidation | None:
+    """Read an ``allLiquidation`` item field by field, raising BadItem with the reason."""
+    symbol = text(item, "s").upper()
+    if watched is not None and symbol not in watched:
+        return None
+    side = _POSITION_SIDE.get(text(item, "S"))
+    if side is None:
+        raise BadItem(f"side {item['S']!r} is neither Buy nor Sell")
+    price = num(item, "p", positive=True)
+    qty = num(item, "v", positive=True)
+    return Liquidation(symbol, ts_ms(item, "T"), SOURCE, side, price, qty, price * qty)
 
 
 def parse_tickers(

@@ -32,15 +32,20 @@ from feeds.http import HttpClient
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
+    UNSURE,
     BadItem,
     Parsed,
+    Unsure,
     envelope,
+    fast_positive,
+    fast_ts,
     get,
     items_list,
     num,
     obj,
     okx_symbol,
     parse_items,
+    parse_items_fast,
     text,
     ts_ms,
 )
@@ -123,12 +128,15 @@ def parse_liquidation_items(
     parsed: Parsed[Liquidation] = Parsed()
     unknown: set[str] = set()
     for item in items:
-        try:
-            inst_id = text(item, "instId")
-            details = items_list(get(item, "details"), "details")
-        except (BadItem, PayloadError) as exc:
-            parsed.skipped.append(str(exc))
-            continue
+        inst_id = item.get("instId") if type(item) is dict else None
+        details = item.get("details") if type(item) is dict else None
+        if type(inst_id) is not str or not inst_id or type(details) is not list:
+            try:
+                inst_id = text(item, "instId")
+                details = items_list(get(item, "details"), "details")
+            except (BadItem, PayloadError) as exc:
+                parsed.skipped.append(str(exc))
+                continue
         symbol = okx_symbol(inst_id)
         if watched is not None and symbol not in watched:
             continue
@@ -137,18 +145,39 @@ def parse_liquidation_items(
             unknown.add(inst_id)
             parsed.skipped.extend(f"no contract value known for {inst_id}" for _ in details)
             continue
-
-        def one(detail: Any, symbol: str = symbol, contract: Contract = contract) -> Liquidation:
-            side = position_side(detail)
-            price = num(detail, "bkPx", positive=True)
-            size = num(detail, "sz", positive=True) * contract.ct_val * contract.ct_mult
-            usd, qty = (size, size / price) if contract.inverse else (size * price, size)
-            return Liquidation(symbol, ts_ms(detail, "ts"), SOURCE, side, price, qty, usd)
-
-        found = parse_items(details, one)
+        found = parse_items_fast(details, _detail_fast, _detail_strict, symbol, contract)
         parsed.rows += found.rows
         parsed.skipped += found.skipped
     return parsed, unknown
+
+
+def _detail_fast(detail: Any, symbol: str, contract: Contract) -> Liquidation | Unsure | None:
+    """Read a well-formed liquidation detail, or return UNSURE (see ``parse_items_fast``)."""
+    if type(detail) is not dict:
+        return UNSURE
+    side = detail.get("posSide")
+    if side != "long" and side != "short":
+        order_side = detail.get("side")
+        if type(order_side) is not str:
+            return UNSURE
+        side = _ORDER_SIDE_TO_POSITION.get(order_side.lower())
+    price = fast_positive(detail.get("bkPx"))
+    size_contracts = fast_positive(detail.get("sz"))
+    ts = fast_ts(detail.get("ts"))
+    if side is None or price is None or size_contracts is None or ts is None:
+        return UNSURE
+    size = size_contracts * contract.ct_val * contract.ct_mult
+    usd, qty = (size, size / price) if contract.inverse else (size * price, size)
+    return Liquidation(symbol, ts, SOURCE, side, price, qty, usd)
+
+
+def _detail_strict(detail: Any, symbol: str, contract: Contract) -> Liquidation:
+    """Read a liquidation detail field by field, raising BadItem with the reason."""
+    side = position_side(detail)
+    price = num(detail, "bkPx", positive=True)
+    size = num(detail, "sz", positive=True) * contract.ct_val * contract.ct_mult
+    usd, qty = (size, size / price) if contract.inverse else (size * price, size)
+    return Liquidation(symbol, ts_ms(detail, "ts"), SOURCE, side, price, qty, usd)
 
 
 # --- the feed -----------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ Anything wrong with the payload as a whole (not a list, not an object) is a ``Pa
 
 from __future__ import annotations
 
+import enum
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from feeds.errors import PayloadError
 
@@ -50,6 +52,76 @@ def parse_items(items: Iterable[Any], parse_one: Callable[[Any], T | None]) -> P
         if row is not None:
             parsed.rows.append(row)
     return parsed
+
+
+class Unsure(enum.Enum):
+    """What a fast reader (``parse_items_fast``) returns for an item it cannot vouch for."""
+
+    UNSURE = "unsure"
+
+
+UNSURE: Final = Unsure.UNSURE
+# Fast readers are written not to raise; should one still do so on an odd item, the strict reader decides.
+_FAST_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+def parse_items_fast(
+    items: Iterable[Any],
+    fast: Callable[..., T | Unsure | None],
+    strict: Callable[..., T | None],
+    *context: Any,
+) -> Parsed[T]:
+    """Like ``parse_items``, trying ``fast`` first and ``strict`` on any item ``fast`` returns UNSURE for.
+
+    Both are called as ``reader(item, *context)``. ``fast`` reads a well-formed item with plain dict lookups
+    and type checks and must return exactly what ``strict`` returns for every item it accepts
+    (tests/feeds/test_fast_parsers.py checks it on arbitrary and garbled payloads); anything unusual goes to
+    ``strict``, which says what is wrong. Reading every field through ``get``/``num``/``ts_ms`` was a fifth
+    of a liquidation's ingest cost (bench.ingest, py-spy).
+    """
+    parsed: Parsed[T] = Parsed()
+    rows = parsed.rows
+    for item in items:
+        try:
+            fast_row = fast(item, *context)
+        except _FAST_ERRORS:
+            fast_row = UNSURE
+        if fast_row is UNSURE:
+            try:
+                row = strict(item, *context)
+            except BadItem as exc:
+                parsed.skipped.append(str(exc))
+                continue
+        else:
+            row = fast_row
+        if row is not None:
+            rows.append(row)
+    return parsed
+
+
+def fast_ts(value: Any) -> int | None:
+    """Return a plausible epoch-ms time given as an int or a string of ASCII digits, else None.
+
+    Accepts a subset of what ``ts_ms`` accepts, with the same result.
+    """
+    if type(value) is str:
+        if not (value.isdigit() and value.isascii() and len(value) <= 20):
+            return None
+        value = int(value)
+    elif type(value) is not int:
+        return None
+    return value if MIN_TS_MS <= value < MAX_TS_MS else None
+
+
+def fast_positive(value: Any) -> float | None:
+    """Return a finite positive number given as a decimal string, else None (a subset of ``num``)."""
+    if type(value) is not str:
+        return None
+    try:
+        result = float(value)
+    except ValueError:
+        return None
+    return result if 0.0 < result < math.inf else None
 
 
 def obj(value: Any, what: str = "item") -> dict[str, Any]:
@@ -151,6 +223,7 @@ def _show(value: Any) -> str:
 # --- symbols ------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def okx_symbol(inst_id: str) -> str:
     """Return the config form of an OKX instrument id: ``BTC-USDT-SWAP`` -> ``BTCUSDT``."""
     base = inst_id.upper()

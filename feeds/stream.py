@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
 import aiohttp
+import orjson
 
 from feeds.backoff import Backoff
 from feeds.base import Tuning
@@ -336,7 +336,9 @@ class WebSocketStream(ABC):
 
 def frame_json(text: str) -> Any:
     """Decode a text frame, raising FeedError('malformed') for invalid JSON."""
+    # orjson: a frame took a third of the time json.loads takes, 11% of a liquidation's ingest
+    # (bench.ingest). It is strict JSON: NaN, Infinity or a number beyond a double are malformed frames.
     try:
-        return json.loads(text)
+        return orjson.loads(text)
     except ValueError as exc:
         raise FeedError("malformed", f"invalid JSON frame ({exc})") from None

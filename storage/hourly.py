@@ -107,6 +107,26 @@ class HourlyTotals:
         totals[0 if long_side else 1] += row.usd
         totals[2] += 1
 
+    def inserted_all(self, rows: Sequence[Liquidation]) -> None:
+        """Count stored rows in order, as ``inserted`` does one by one (inlined: one call per batch).
+
+        The per-row method call and its lookups were a third of what keeping the totals cost (bench.ingest,
+        py-spy); the arithmetic is the same, in the same order.
+        """
+        totals_of = self._totals
+        get = self._get
+        for symbol, ts, source, side, _, _, usd in rows:
+            key = (symbol, ts - ts % HOUR_MS, source)
+            totals = totals_of[key] if key in totals_of else get(key)
+            if totals is None:
+                if side == "long":
+                    totals_of[key] = [usd, 0.0, 1]
+                else:
+                    totals_of[key] = [0.0, usd, 1]
+            else:
+                totals[0 if side == "long" else 1] += usd
+                totals[2] += 1
+
     def revised(self, row: Liquidation, old_usd: float) -> None:
         """Move the hour's total by a revised row's difference (the update trigger; no row, no change)."""
         totals = self._get((row.symbol, hour_of(row.ts), row.source))

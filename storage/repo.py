@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -490,6 +491,66 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Rows are written with multi-row INSERT statements of power-of-two sizes up to this: a statement per row
+# (executemany) cost 40% more (bench.replay's storage floor), and a few fixed sizes keep every statement in
+# the connection's cache. 1024 rows x 11 columns stays under SQLite's 32766 bound parameters.
+_ROWS_PER_STATEMENT = 1024
+
+
+class _MultiRowInsert:
+    """An INSERT whose VALUES list is repeated for many rows at once, prepared per power-of-two size."""
+
+    def __init__(self, head: str, columns: int, tail: str = "") -> None:
+        self.head = head
+        self.tail = tail
+        self.group = "(" + ",".join("?" * columns) + ")"
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        """Return the statement inserting ``rows`` rows."""
+        text = self._sql.get(rows)
+        if text is None:
+            text = self._sql[rows] = self.head + ",".join([self.group] * rows) + self.tail
+        return text
+
+    def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert ``rows`` in order, in as few statements as the fixed sizes allow; return rows changed."""
+        changed = 0
+        start, total = 0, len(rows)
+        while start < total:
+            size = _ROWS_PER_STATEMENT
+            while size > total - start:
+                size //= 2
+            chunk = rows[start : start + size]
+            changed += conn.execute(self.sql(size), list(chain.from_iterable(chunk))).rowcount
+            start += size
+        return changed
+
+
+_INSERT_CANDLES = _MultiRowInsert(
+    "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume, quote_volume, closed)"
+    " VALUES ",
+    11,
+    " ON CONFLICT (symbol, interval, open_time, source) DO UPDATE SET o=excluded.o, h=excluded.h,"
+    " l=excluded.l, c=excluded.c, volume=excluded.volume, quote_volume=excluded.quote_volume,"
+    " closed=excluded.closed",
+)
+_INSERT_LIQUIDATIONS = _MultiRowInsert(
+    "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES ", 7
+)
+_INSERT_FUNDING = _MultiRowInsert(
+    "INSERT INTO funding (symbol, ts, source, rate, mark_price, next_funding_time, settled) VALUES ",
+    7,
+    " ON CONFLICT (symbol, ts, source) DO UPDATE SET rate=excluded.rate, mark_price=excluded.mark_price,"
+    " next_funding_time=excluded.next_funding_time, settled=excluded.settled",
+)
+_INSERT_OPEN_INTEREST = _MultiRowInsert(
+    "INSERT INTO open_interest (symbol, ts, source, contracts, usd) VALUES ",
+    5,
+    " ON CONFLICT (symbol, ts, source) DO UPDATE SET contracts=excluded.contracts, usd=excluded.usd",
+)
+
+
 class _AlreadyStored(Exception):
     """Some rows of a liquidation batch were stored before (rolls the batch's insert back)."""
 
@@ -541,53 +602,65 @@ class Repo:
 
     def upsert_candles(self, rows: Iterable[Candle]) -> int:
         """Insert or update candles on (symbol, interval, open_time, source); return rows written."""
+        batch = rows if isinstance(rows, list) else list(rows)
         with self.transaction():
-            cur = self.conn.executemany(
-                "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume, quote_volume,"
-                " closed) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (symbol, interval, open_time, source)"
-                " DO UPDATE SET o=excluded.o, h=excluded.h, l=excluded.l, c=excluded.c,"
-                " volume=excluded.volume, quote_volume=excluded.quote_volume, closed=excluded.closed",
-                rows,
-            )
-        return cur.rowcount
+            return _INSERT_CANDLES.run(self.conn, batch)
 
     def insert_liquidations(self, rows: Iterable[Liquidation]) -> int:
         """Insert liquidation events, ignoring exact repeats of an already stored event; return rows stored.
 
         The hourly totals move with the stored rows in the same transaction (storage.hourly).
         """
-        batch = list(rows)
+        return len(self.store_liquidations(rows))
+
+    def store_liquidations(self, rows: Iterable[Liquidation]) -> list[Liquidation]:
+        """Insert liquidation events like ``insert_liquidations``; return the rows that were stored.
+
+        A row is stored unless an event with its primary key is stored already (or comes earlier in the
+        batch), or SQLite refuses it (a NULL or NaN column, an unknown side): the database itself says
+        which events are new, so callers need no memory of their own to drop repeats.
+        """
+        batch = rows if isinstance(rows, list) else list(rows)
         if not batch:
-            return 0
-        insert = (
-            "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd)"
-            " VALUES (?,?,?,?,?,?,?)"
-        )
+            return []
+        conn = self.conn
+        try:
+            with self.transaction():
+                # Repeats are rare (a re-poll, a replayed frame, a row SQLite refuses), so the batch is
+                # inserted as it is and only sorted out when SQLite ignored some of it: checking every row
+                # in Python first was a quarter of a stored event's cost (bench.ingest, py-spy). Outside any
+                # transaction this one is simply rolled back then: the savepoint a nested attempt needs
+                # copies every page it touches to a temporary file first (a fifth of the write's cost).
+                before = conn.total_changes
+                _INSERT_LIQUIDATIONS.run(conn, batch)
+                if conn.total_changes - before != len(batch):
+                    raise _AlreadyStored  # undone: which rows are new must be known for the totals
+                self._count_hourly(batch)
+            return batch
+        except _AlreadyStored:
+            pass
         with self.transaction():
-            # Repeats within the batch are dropped here; repeats of stored rows are rare (a re-poll, a
-            # replayed frame), so the batch is inserted first and only looked up when SQLite ignored some.
-            unique: set[hourly.PrimaryKey] = set()
-            fresh: list[Liquidation] = []
-            for row in batch:
-                key = hourly.primary_key(row)
-                if key not in unique and hourly.storable(row):
-                    unique.add(key)
-                    fresh.append(row)
-            before = self.conn.total_changes
-            try:
-                with self.transaction():
-                    self.conn.executemany(insert, fresh)
-                    if self.conn.total_changes - before != len(fresh):
-                        raise _AlreadyStored  # undone: which rows are new must be known for the totals
-            except _AlreadyStored:
-                stored = hourly.stored_keys(self.conn, fresh)
-                fresh = [row for row in fresh if hourly.primary_key(row) not in stored]
-                self.conn.executemany(insert, fresh)
-            totals = hourly.HourlyTotals(self.conn)
-            for row in fresh:
-                totals.inserted(row)
-            totals.save()
-        return len(fresh)
+            fresh = self._new_liquidations(batch)
+            _INSERT_LIQUIDATIONS.run(conn, fresh)
+            self._count_hourly(fresh)
+        return fresh
+
+    def _count_hourly(self, stored: list[Liquidation]) -> None:
+        totals = hourly.HourlyTotals(self.conn)
+        totals.inserted_all(stored)
+        totals.save()
+
+    def _new_liquidations(self, batch: list[Liquidation]) -> list[Liquidation]:
+        """Return the rows of ``batch`` SQLite would store: storable, first of their key, not yet stored."""
+        unique: set[hourly.PrimaryKey] = set()
+        candidates: list[Liquidation] = []
+        for row in batch:
+            key = hourly.primary_key(row)
+            if key not in unique and hourly.storable(row):
+                unique.add(key)
+                candidates.append(row)
+        stored = hourly.stored_keys(self.conn, candidates)
+        return [row for row in candidates if hourly.primary_key(row) not in stored]
 
     def upsert_liquidation_buckets(self, rows: Iterable[Liquidation]) -> int:
         """Insert or replace aggregated liquidation buckets (price = qty = 0), whose totals may be revised."""
@@ -616,26 +689,15 @@ class Repo:
 
     def upsert_funding(self, rows: Iterable[Funding]) -> int:
         """Insert or update funding rates on (symbol, ts, source)."""
+        batch = rows if isinstance(rows, list) else list(rows)
         with self.transaction():
-            cur = self.conn.executemany(
-                "INSERT INTO funding (symbol, ts, source, rate, mark_price, next_funding_time, settled)"
-                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (symbol, ts, source) DO UPDATE SET rate=excluded.rate,"
-                " mark_price=excluded.mark_price, next_funding_time=excluded.next_funding_time,"
-                " settled=excluded.settled",
-                rows,
-            )
-        return cur.rowcount
+            return _INSERT_FUNDING.run(self.conn, batch)
 
     def upsert_open_interest(self, rows: Iterable[OpenInterest]) -> int:
         """Insert or update open interest on (symbol, ts, source)."""
+        batch = rows if isinstance(rows, list) else list(rows)
         with self.transaction():
-            cur = self.conn.executemany(
-                "INSERT INTO open_interest (symbol, ts, source, contracts, usd) VALUES (?,?,?,?,?)"
-                " ON CONFLICT (symbol, ts, source) DO UPDATE SET contracts=excluded.contracts,"
-                " usd=excluded.usd",
-                rows,
-            )
-        return cur.rowcount
+            return _INSERT_OPEN_INTEREST.run(self.conn, batch)
 
     def upsert_fear_greed(self, rows: Iterable[FearGreed]) -> int:
         """Insert or update daily Fear & Greed values on their date."""

@@ -60,3 +60,41 @@ def test_only_liquidations_can_be_subscribed_to(repo: Repo) -> None:
     ingest = Ingest(repo, MarketHistory())
     with pytest.raises(ValueError, match="only 'liquidations'"):
         ingest.subscribe_rows("candles", lambda rows: None)  # type: ignore[arg-type]
+
+
+def _history_usd(history: MarketHistory, symbol: str) -> float:
+    return history.view(symbol, T0 + 3_600_000).liquidations(T0 - 60_000).total_usd
+
+
+def test_a_repeat_of_any_stored_event_is_dropped_before_the_history_even_after_a_restart(repo: Repo) -> None:
+    ingest = Ingest(repo, MarketHistory())
+    assert ingest.liquidations([LONG, SHORT]) == 2
+    assert ingest.remembered_liquidations == 0  # the database says what is new: no keys kept in memory
+    # A restarted bot: the history is warmed up from the database, then a re-poll brings the same events.
+    history = MarketHistory()
+    restarted = Ingest(repo, history)
+    restarted.warm_up(["BTCUSDT", "ETHUSDT"], T0 + 60_000)
+    assert _history_usd(history, "BTCUSDT") == LONG.usd
+    assert restarted.liquidations([LONG, LONG._replace(ts=T0 + 7)]) == 1
+    assert _history_usd(history, "BTCUSDT") == 2 * LONG.usd  # the repeat was not counted twice
+
+
+def test_a_row_the_database_refuses_never_reaches_the_history(repo: Repo) -> None:
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    broken = LONG._replace(ts=T0 + 9, usd=float("nan"))
+    assert ingest.liquidations([broken, SHORT, SHORT]) == 1
+    assert _history_usd(history, "BTCUSDT") == 0.0 and _history_usd(history, "ETHUSDT") == SHORT.usd
+
+
+def test_deferred_writes_drop_repeats_by_their_recent_keys(repo: Repo) -> None:
+    history = MarketHistory()
+    ingest = Ingest(repo, history, defer_writes=True)
+    assert ingest.liquidations([LONG, SHORT]) == 2
+    assert ingest.liquidations([LONG, SHORT._replace(ts=T0 + 6)]) == 1  # two recorded files, one event
+    assert ingest.remembered_liquidations == 3
+    assert repo.liquidations("BTCUSDT", 0, 2**62) == []  # not written yet
+    with repo.transaction():
+        ingest.flush()
+    assert len(repo.liquidations("ETHUSDT", 0, 2**62)) == 2
+    assert _history_usd(history, "BTCUSDT") == LONG.usd
