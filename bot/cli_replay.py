@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -43,10 +44,19 @@ A file that matches none of these is an error.
 
 
 def _summary_line(summary: ReplaySummary) -> str:
-    return (
+    line = (
         f"replayed {summary.rows:,} rows over {summary.ticks:,} steps: {summary.fired} alerts fired, "
         f"{summary.resolved} resolved, {summary.delivered} delivered, in {summary.seconds:.1f} s"
     )
+    if summary.resumed_after is not None:
+        # Without this a replay on a database a live bot (or a finished replay) used reports 0 alerts and
+        # looks broken.
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary.resumed_after / 1000))
+        line += (
+            f"\nresumed after {when}: this database had already been played up to there, so nothing "
+            "before it was evaluated again (use another --db, or none, to start over)"
+        )
+    return line
 
 
 def _discord_login() -> tuple[Secrets, str]:

@@ -47,6 +47,9 @@ class ReplaySummary:
     seconds: float
     first: int | None
     last: int | None
+    # When this database had already been played up to a later time than the start: ticks up to here
+    # were not evaluated again (an interrupted replay resuming, or a database a live bot has used).
+    resumed_after: int | None = None
 
 
 class SimulatedClock:
@@ -200,6 +203,7 @@ async def run_replay(
         seconds=time.monotonic() - began,
         first=timeline[0][0] if timeline else None,
         last=timeline[-1][0] if timeline else None,
+        resumed_after=resumed_at if resumed_at > first_tick else None,
     )
 
 

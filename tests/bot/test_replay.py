@@ -54,6 +54,19 @@ def test_replay_interrupted_and_resumed_on_same_db_matches_one_run(
     assert replay_jsonl(capsys, "--db", db) == []  # a third run has nothing left to say
 
 
+def test_replay_on_an_already_played_db_says_it_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "replay.db")
+    assert main(["-q", "replay", "--no-progress", "--db", db, "--to", "2026-01-13T23:30Z"]) == 0
+    assert "resumed after" not in capsys.readouterr().out  # a fresh database starts at the start
+    assert main(["-q", "replay", "--no-progress", "--db", db, "--to", "2026-01-13T23:30Z"]) == 0
+    last_lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert "0 alerts fired" in last_lines[0]
+    assert last_lines[1].startswith("resumed after 2026-01-13 23:")
+    assert "use another --db" in last_lines[1]
+
+
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--from", "yesterday-ish"]) == 2
     assert "--from: 'yesterday-ish' is not a date" in capsys.readouterr().err
