@@ -102,8 +102,8 @@ def register_tripwire_metrics(
     outbox_depth: Callable[[], int] | None = None,
     gateway_latency: Callable[[], float | None] | None = None,
     started_at: float | None = None,
-) -> Instruments:
-    """Register Tripwire's metrics on ``registry`` and return the ones code updates itself."""
+) -> None:
+    """Register Tripwire's metrics read at scrape time on ``registry`` (see ``tripwire_instruments``)."""
     version = tripwire_version()
     registry.gauge_from(
         "tripwire_build_info", "Tripwire version running (always 1).", ["version"], lambda: {(version,): 1.0}
@@ -181,6 +181,15 @@ def register_tripwire_metrics(
         registry.gauge_from(
             "tripwire_discord_gateway_latency_seconds", "Discord gateway heartbeat latency.", [], latency
         )
+
+
+def tripwire_instruments(registry: Registry) -> Instruments:
+    """Register the metrics code updates itself on ``registry`` and return them.
+
+    Kept apart from ``register_tripwire_metrics``: the app builds these first and hands them to the parts
+    that update them (the Discord sink, the evaluator, the retention job), which exist before the objects
+    the scrape-time metrics read.
+    """
     return Instruments(
         registry=registry,
         evaluation_seconds=registry.histogram(
@@ -189,7 +198,10 @@ def register_tripwire_metrics(
             buckets=EVALUATION_BUCKETS,
         ),
         discord_errors=registry.counter(
-            "tripwire_discord_errors", "Discord API errors by kind (rate_limited, forbidden, ...).", ["kind"]
+            "tripwire_discord_errors",
+            "Discord API errors met while delivering, by kind (forbidden, not_found, rate_limited, "
+            "server_error, unauthorized, rejected, network).",
+            ["kind"],
         ),
         retention_deleted=registry.counter(
             "tripwire_retention_deleted_rows", "Rows deleted by the retention job, by table.", ["table"]

@@ -29,11 +29,13 @@ class LiveEvaluator:
         *,
         interval_seconds: float,
         on_recorded: Callable[[list[RecordedEvent]], None] | None = None,
+        on_duration: Callable[[float], None] | None = None,
     ) -> None:
         self.engine = engine
         self.now_ms = now_ms
         self.interval_seconds = interval_seconds
         self.on_recorded = on_recorded
+        self.on_duration = on_duration  # told each pass's seconds (the evaluation-duration histogram)
         self.evaluations = 0
         self.last_duration_s = 0.0
         self._pending: set[str] = set()
@@ -73,6 +75,8 @@ class LiveEvaluator:
             return []
         self.last_duration_s = time.perf_counter() - started
         self.evaluations += 1
+        if self.on_duration is not None:
+            self.on_duration(self.last_duration_s)
         if recorded and self.on_recorded is not None:
             self.on_recorded(recorded)
         return recorded

@@ -74,6 +74,27 @@ FOLLOW_RETRY_MS = 2_000
 # Discord accepts a nonce of at most 25 characters.
 NONCE_LIMIT = 25
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# What a delivery request can fail with that is Discord's or the network's doing, not a bug of ours.
+_REQUEST_ERRORS = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, TimeoutError, OSError)
+
+
+def error_kind(exc: BaseException) -> str:
+    """Return the metric label of a failed Discord request: forbidden, not_found, rate_limited, ..."""
+    if isinstance(exc, discord.Forbidden):
+        return "forbidden"
+    if isinstance(exc, discord.NotFound):
+        return "not_found"
+    if isinstance(exc, discord.RateLimited):
+        return "rate_limited"
+    if isinstance(exc, discord.DiscordServerError):
+        return "server_error"
+    if isinstance(exc, discord.HTTPException):
+        if exc.status == 429:
+            return "rate_limited"
+        if exc.status == 401:
+            return "unauthorized"
+        return "rejected"
+    return "network"
 
 
 def _base36(value: int) -> str:
@@ -176,8 +197,11 @@ class DiscordSink:
         not_ready_retry_ms: int = 5_000,
         grouping: GroupingPolicy | None = None,
         attachments: AttachmentHook | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
+        # Told the kind of each Discord error a delivery meets (the tripwire_discord_errors metric).
+        self.on_error = on_error
         self.repo = repo
         self.rules = rules
         self.now_ms = now_ms
@@ -555,28 +579,34 @@ class DiscordSink:
         async with pacing.lock, pacing.window.slot(), self._global.slot():
             try:
                 remote_id = await request
-            except discord.Forbidden as exc:
-                return self._forbidden(row, kind, ident, exc), True
-            except discord.NotFound as exc:
-                if exc.code == UNKNOWN_MESSAGE:
-                    return Failed(row.id, "Unknown Message: the message to edit was deleted"), False
-                return self._not_found(row, kind, ident, exc), True
-            except discord.RateLimited as exc:
-                # discord.py raises this instead of sleeping when Discord asks for a long wait.
-                wait_ms = int(exc.retry_after * 1000) + 250
-                return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms), False
-            except discord.DiscordServerError as exc:
-                return Retry(row.id, f"Discord server error {exc.status}"), False
-            except discord.HTTPException as exc:
-                return self._http_error(row, exc), False
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return Retry(row.id, f"network error: {type(exc).__name__}: {exc}"), False
+            except _REQUEST_ERRORS as exc:
+                if self.on_error is not None:
+                    self.on_error(error_kind(exc))
+                return self._failure(row, kind, ident, exc)
             except Exception as exc:
                 # A bug must not stop the other rows of the pass; the dispatcher gives up on this one after
                 # its retries instead of looping on it.
                 log.exception("outbox %d: unexpected error while delivering to %s", row.id, row.target)
                 return Retry(row.id, f"unexpected error: {type(exc).__name__}: {exc}"), False
         return Delivered(row.id, remote_id), False
+
+    def _failure(self, row: OutboxRow, kind: str, ident: int, exc: Exception) -> tuple[Outcome, bool]:
+        """Return how a request that failed with ``exc`` ends for ``row``, and whether its target broke."""
+        if isinstance(exc, discord.Forbidden):
+            return self._forbidden(row, kind, ident, exc), True
+        if isinstance(exc, discord.NotFound):
+            if exc.code == UNKNOWN_MESSAGE:
+                return Failed(row.id, "Unknown Message: the message to edit was deleted"), False
+            return self._not_found(row, kind, ident, exc), True
+        if isinstance(exc, discord.RateLimited):
+            # discord.py raises this instead of sleeping when Discord asks for a long wait.
+            wait_ms = int(exc.retry_after * 1000) + 250
+            return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms), False
+        if isinstance(exc, discord.DiscordServerError):
+            return Retry(row.id, f"Discord server error {exc.status}"), False
+        if isinstance(exc, discord.HTTPException):
+            return self._http_error(row, exc), False
+        return Retry(row.id, f"network error: {type(exc).__name__}: {exc}"), False
 
     def _source_of(self, sources: dict[str, str | None]) -> Callable[[str, Mapping[str, Any]], str | None]:
         def source_of(symbol: str, payload: Mapping[str, Any]) -> str | None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import time
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.__main__ import main
 from bot.app import App
 from bot.config import Config, Secrets, parse_config
+from bot.maintenance import JOB_ID as RETENTION_JOB_ID
 from storage.db import open_database
 from storage.repo import Repo
+from tests.bot.promtext import parse_strict
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 from tests.emulators.exchanges import ExchangeEmulator
@@ -72,6 +76,41 @@ async def test_run_without_discord_ingests_every_source_and_stops_clean(
         assert not line.strip().endswith(" 0 rows"), line
 
 
+def free_port() -> int:
+    """Return a TCP port nothing listens on now (the config refuses port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def scrape(app: App) -> dict[str, Any]:
+    """Return the metric families the app serves on /metrics."""
+    assert app.parts is not None and app.parts.web is not None
+    async with aiohttp.ClientSession() as session, session.get(f"{app.parts.web.url}/metrics") as resp:
+        assert resp.status == 200
+        return parse_strict(await resp.text())
+
+
+async def check_metrics_are_kept(app: App, discord_emu: DiscordEmulator) -> None:
+    """Check that the metrics the parts update themselves move in the running app."""
+    assert app.parts is not None and app.parts.scheduler is not None
+    families = await scrape(app)
+    (count,) = [
+        s for s in families["tripwire_evaluation_duration_seconds"].samples if s.name.endswith("_count")
+    ]
+    assert count.value >= 1  # the evaluation that raised the cascade was timed
+    # The 503 the emulator answered the first post with (discord.py does not retry a 503; the outbox did).
+    assert {s.labels["kind"]: s.value for s in families["tripwire_discord_errors"].samples} == {
+        "server_error": 1
+    }
+    assert families["tripwire_retention_last_success_timestamp_seconds"].samples == []  # never ran yet
+    # The daily retention job, run now, reports what it did.
+    job = app.parts.scheduler.get_job(RETENTION_JOB_ID)
+    assert await job.func(*job.args, **job.kwargs) is not None
+    families = await scrape(app)
+    assert families["tripwire_retention_last_success_timestamp_seconds"].samples[0].value > 0
+
+
 async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
     make_emulator: EmulatorFactory, discord_emu: DiscordEmulator, tmp_path: Path
 ) -> None:
@@ -80,6 +119,7 @@ async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
         emu,
         tmp_path / "live.db",
         discord=on_emulator(discord_emu),
+        http={"enabled": True, "port": free_port()},
         routes=[{"guild_id": GUILD_ID, "channel_id": ALERTS_CHANNEL_ID, "role_id": MOD_ROLE_ID}],
         rules=[
             {
@@ -112,16 +152,21 @@ async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
             "o": {"s": "BTCUSDT", "S": "BUY", "o": "LIMIT", "f": "IOC", "q": "50", "p": "95000",
                   "ap": "95000", "X": "FILLED", "l": "50", "z": "50", "T": now},
         }  # fmt: skip
+        refused = discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 503)
         assert await emu.push_ws("binance", frame) >= 1
         await discord_emu.wait_until(lambda: discord_emu.messages_in(ALERTS_CHANNEL_ID), timeout=15)
+        assert refused.hits == 1
         (message,) = discord_emu.messages_in(ALERTS_CHANNEL_ID)
         assert "BTC shorts liquidated" in message.embeds[0]["title"]
         assert f"<@&{MOD_ROLE_ID}>" in (message.payload["content"] or "")
         (request,) = [
-            r for r in discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+            r
+            for r in discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+            if r.status == 200
         ]
         allowed = request.json["allowed_mentions"]
         assert allowed["parse"] == [] and [int(r) for r in allowed["roles"]] == [MOD_ROLE_ID]
+        await check_metrics_are_kept(app, discord_emu)
     finally:
         await app.stop()
     assert Repo(open_database(tmp_path / "live.db")).outbox_depth() == 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.engine import Engine
-from bot.instruments import ingest_counts, register_tripwire_metrics
+from bot.instruments import ingest_counts, register_tripwire_metrics, tripwire_instruments
 from bot.live import LiveEvaluator
 from bot.metrics import Registry, format_value, render
 from bot.notify.outbox import OutboxDispatcher
@@ -167,7 +167,7 @@ def test_tripwire_metrics_read_the_live_objects(repo: Repo) -> None:
         _Feed("bybit", "degraded", 20_000),
     ]
     registry = Registry()
-    instruments = register_tripwire_metrics(
+    register_tripwire_metrics(
         registry,
         ingested=lambda: ingest.counts,
         feeds=lambda: feeds,
@@ -178,6 +178,7 @@ def test_tripwire_metrics_read_the_live_objects(repo: Repo) -> None:
         gateway_latency=lambda: latency[0],
         started_at=1_768_867_200.0,
     )
+    instruments = tripwire_instruments(registry)
     instruments.evaluation_seconds.observe(0.003)
     instruments.discord_errors.inc(kind="rate_limited")
     instruments.record_retention(PruneResult({"candles": 10, "outbox": 0}, {}, False, 1))

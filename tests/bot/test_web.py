@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bot.config import HttpConfig
-from bot.instruments import register_tripwire_metrics
+from bot.instruments import register_tripwire_metrics, tripwire_instruments
 from bot.metrics import Registry
 from bot.readiness import CheckResult, database_check, discord_check, feeds_check
 from bot.web import WebServer, WebServerError
@@ -37,7 +37,8 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def test_healthz_and_metrics(client: aiohttp.ClientSession, repo: Repo) -> None:
     registry = Registry()
-    instruments = register_tripwire_metrics(registry, outbox_depth=repo.outbox_depth)
+    register_tripwire_metrics(registry, outbox_depth=repo.outbox_depth)
+    instruments = tripwire_instruments(registry)
     instruments.discord_errors.inc(kind='weird "kind"\n')
     async with WebServer(registry, port=0) as server:
         async with client.get(f"{server.url}/healthz") as resp:

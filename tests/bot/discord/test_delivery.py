@@ -101,13 +101,13 @@ async def test_a_replayed_crossing_posts_one_alert_pinging_only_the_rules_role(
 
 
 @pytest.mark.parametrize(
-    ("fault", "injected"),
+    ("fault", "injected", "errors_met"),
     [
-        ({"status": 429, "retry_after": 0.2}, "route 429 with Retry-After"),
-        ({"status": 429, "retry_after": 0.2, "is_global": True}, "global 429"),
-        ({"status": 429, "via": False}, "429 without Via (discord.py gives up at once)"),
-        ({"status": 500}, "500, retried by discord.py"),
-        ({"status": 503, "times": 2}, "503, which discord.py does not retry"),
+        ({"status": 429, "retry_after": 0.2}, "route 429 with Retry-After", []),
+        ({"status": 429, "retry_after": 0.2, "is_global": True}, "global 429", []),
+        ({"status": 429, "via": False}, "429 without Via (discord.py gives up at once)", ["rate_limited"]),
+        ({"status": 500}, "500, retried by discord.py", []),
+        ({"status": 503, "times": 2}, "503, which discord.py does not retry", ["server_error"] * 2),
     ],
     ids=["route-429", "global-429", "429-no-via", "500", "503x2"],
 )
@@ -119,17 +119,22 @@ async def test_rest_faults_delay_but_never_lose_or_repeat_an_alert(
     make_sink: MakeSink,
     fault: dict[str, object],
     injected: str,
+    errors_met: list[str],
 ) -> None:
     ids = queue_alerts(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES, rule_id="r1", guild_id=GUILD_ID, now=clock.now
     )
     hit = discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", **fault)  # type: ignore[arg-type]
     # Failed attempts count against the sink's per-channel pacing too; a wider window keeps this quick.
-    dispatcher = OutboxDispatcher(repo, [make_sink(tripwire, channel_rate=Rate(10, 1.0))], clock)
+    errors: list[str] = []  # what the sink reports to the tripwire_discord_errors metric
+    sink = make_sink(tripwire, channel_rate=Rate(10, 1.0), on_error=errors.append)
+    dispatcher = OutboxDispatcher(repo, [sink], clock)
 
     await drain(repo, dispatcher, clock)
 
     assert hit.hits == hit.times, injected
+    # Only what reached the sink counts: discord.py sleeps through a 429 with Via and retries a 500 itself.
+    assert errors == errors_met, injected
     messages = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
     assert titles(messages) == TITLES
     delivered = rows(repo, ids)
@@ -243,8 +248,10 @@ async def test_missing_permissions_is_permanent_too(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
     )
 
-    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+    errors: list[str] = []
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire, on_error=errors.append)], clock), clock)
 
+    assert errors == ["forbidden"]
     rule = repo.rule(rule_id)
     assert rule is not None and rule.status_reason is not None and "Missing Permissions" in rule.status_reason
     assert len(bot_messages(discord_emu, GENERAL_CHANNEL_ID)) == 1
