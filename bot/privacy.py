@@ -2,7 +2,8 @@
 
 Plain Python (no ``import discord``), returning frozen views like ``bot.service``. What is "about" a member:
 their personal (DM) rules with their alert history and direct messages, notices owed to them, and their
-user id on things they created for a server (server alerts, digests, silences). Deleting removes the first
+user id on things they created for a server (server alerts and the copies of them their past alerts keep,
+digests, silences, the liquidation feed's "set by"). Deleting removes the first
 group and clears the id from the second: a server's alerts and digests keep running for the server.
 """
 
@@ -42,6 +43,8 @@ class PrivacyView:
     notices: int
     digests_created: int
     silences_created: int
+    liqfeeds_set: int
+    server_events_naming: int
 
     @property
     def empty(self) -> bool:
@@ -54,6 +57,8 @@ class PrivacyView:
             or self.notices
             or self.digests_created
             or self.silences_created
+            or self.liqfeeds_set
+            or self.server_events_naming
         )
 
 
@@ -95,6 +100,8 @@ class PrivacyService:
             notices=data.notices,
             digests_created=data.digests_created,
             silences_created=data.silences_created,
+            liqfeeds_set=data.liqfeeds_set,
+            server_events_naming=data.server_events_naming,
         )
 
     def forget(self, user_id: int) -> ForgetView:

@@ -285,6 +285,8 @@ class MemberData:
     notices: int
     digests_created: int
     silences_created: int
+    liqfeeds_set: int  # servers whose liquidation feed they set up (their id is kept as "set by")
+    server_events_naming: int  # past alerts of server rules they created (the rule copy keeps its owner)
 
 
 class RetentionPolicy(Protocol):
@@ -1771,6 +1773,15 @@ class Repo:
             notices=count("SELECT COUNT(*) FROM member_notices WHERE user_id = ?", user_id),
             digests_created=count("SELECT COUNT(*) FROM digests WHERE created_by = ?", user_id),
             silences_created=count("SELECT COUNT(*) FROM silences WHERE created_by = ?", user_id),
+            liqfeeds_set=count(
+                "SELECT COUNT(*) FROM guild_settings WHERE json_extract(settings, '$.liqfeed.set_by') = ?",
+                user_id,
+            ),
+            server_events_naming=count(
+                "SELECT COUNT(*) FROM alert_events WHERE json_extract(rule_json, '$.owner_id') = ?"
+                " AND json_extract(rule_json, '$.deliver') IS NOT 'dm'",
+                user_id,
+            ),
         )
 
     def forget_member(self, user_id: int, replacement_reason: str) -> tuple[list[str], dict[str, int]]:
@@ -1810,6 +1821,18 @@ class Repo:
         counts["silences_unowned"] = self.conn.execute(
             "UPDATE silences SET created_by = NULL WHERE created_by = ?", (user_id,)
         ).rowcount
+        # The copy of a server rule each of its past alerts keeps (for /why) names its creator too.
+        counts["alert_events_unowned"] = self.conn.execute(
+            "UPDATE alert_events SET rule_json = json_set(rule_json, '$.owner_id', NULL)"
+            " WHERE json_extract(rule_json, '$.owner_id') = ?",
+            (user_id,),
+        ).rowcount
+        counts["liqfeeds_unowned"] = self.conn.execute(
+            "UPDATE guild_settings SET settings = json_set(settings, '$.liqfeed.set_by', NULL)"
+            " WHERE json_extract(settings, '$.liqfeed.set_by') = ?",
+            (user_id,),
+        ).rowcount
+        self._guild_settings_rows.clear()  # the cached rows may hold the old "set by"
         return removed, counts
 
     def save_notice(self, user_id: int, kind: str, text: str, now: int) -> None:

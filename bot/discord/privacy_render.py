@@ -35,7 +35,7 @@ def privacy_embed(view: PrivacyView) -> discord.Embed:
         title="What Tripwire stores about you",
         description="Your user id, with the items below. **Delete all of it** removes your personal alerts, "
         "their history, the direct messages queued or sent to you and any notice for you; server alerts, "
-        "digests and silences you created stay with their server, without your id.",
+        "digests, silences and liquidation feeds you set up stay with their server, without your id.",
         colour=WARNING,
     )
     if view.personal_rules:
@@ -53,10 +53,16 @@ def privacy_embed(view: PrivacyView) -> discord.Embed:
             value=_rules(view.created_rules),
             inline=False,
         )
-    if view.digests_created or view.silences_created:
+    if view.digests_created or view.silences_created or view.liqfeeds_set:
         embed.add_field(
             name="Also created by you",
-            value=f"{view.digests_created} digests, {view.silences_created} silences",
+            value=f"{view.digests_created} digests, {view.silences_created} silences, "
+            f"{view.liqfeeds_set} liquidation feeds",
+        )
+    if view.server_events_naming:
+        embed.add_field(
+            name="Server alert history naming you",
+            value=f"{view.server_events_naming} past alerts of server alerts you created",
         )
     return fit(embed)
 
@@ -69,8 +75,10 @@ def forget_embed(view: ForgetView) -> discord.Embed:
         "history",
         f"{deleted.get('outbox', 0)} direct messages (queued or sent) and {deleted.get('member_notices', 0)} "
         "notices",
-        f"your id removed from {deleted.get('rules_unowned', 0)} server alerts, "
-        f"{deleted.get('digests_unowned', 0)} digests and {deleted.get('silences_unowned', 0)} silences",
+        f"your id removed from {deleted.get('rules_unowned', 0)} server alerts "
+        f"(and {deleted.get('alert_events_unowned', 0)} of their past alerts), "
+        f"{deleted.get('digests_unowned', 0)} digests, {deleted.get('silences_unowned', 0)} silences and "
+        f"{deleted.get('liqfeeds_unowned', 0)} liquidation feeds",
     ]
     return fit(
         discord.Embed(

@@ -9,6 +9,7 @@ from bot.backtest import backtest
 from bot.config import Config, parse_config
 from bot.engine import Engine
 from bot.errors import UserError
+from bot.liqfeed_settings import LiqFeedService
 from bot.personal import FORGOTTEN_REASON, MEMBER_LEFT_REASON, pause_for_closed_dms, pause_for_departure
 from bot.privacy import PrivacyService
 from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
@@ -164,6 +165,8 @@ def test_privacy_reports_then_deletes_what_is_stored_about_a_member(
     with repo.transaction():
         repo.save_notice(MEMBER, "dms_closed", "closed", now)
         repo.add_silence(guild_id=GUILD, starts_at=now, ends_at=now + 60_000, created_by=MEMBER, now=now)
+    liqfeeds = LiqFeedService(repo, ["BTCUSDT"], service.now_ms)
+    liqfeeds.set(GUILD, MEMBER, ALERTS, 100_000)
 
     report = privacy.report(MEMBER)
     assert [r.id for r in report.personal_rules] == [kept]
@@ -174,6 +177,7 @@ def test_privacy_reports_then_deletes_what_is_stored_about_a_member(
         1,
         1,
     )
+    assert (report.liqfeeds_set, report.server_events_naming) == (1, 1)
 
     gone = privacy.forget(MEMBER)
 
@@ -193,6 +197,10 @@ def test_privacy_reports_then_deletes_what_is_stored_about_a_member(
     assert repo.event(other_event) is not None and repo.event(server_event) is not None
     server_row = repo.rule(server)
     assert server_row is not None and server_row.owner_id is None
+    kept_event = repo.event(server_event)
+    assert kept_event is not None and kept_event.rule["owner_id"] is None and kept_event.rule["id"] == server
+    feed = liqfeeds.settings(GUILD)  # the server's liquidation feed runs on, no longer naming its setter
+    assert feed is not None and feed.set_by is None and feed.min_usd == 100_000
     assert server_row.status_reason == FORGOTTEN_REASON
     other_row = repo.rule(other)
     assert other_row is not None and other_row.owner_id == OTHER_MEMBER
