@@ -239,6 +239,7 @@ class RuleCommon(StrictModel):
     repeat: bool = True
     cooldown_seconds: int | None = Field(None, ge=0, le=30 * 86400)
     pending_seconds: int = Field(0, ge=0, le=86400)
+    pending_evaluations: int = Field(0, ge=0, le=1000)
     note: str | None = Field(None, max_length=300)
     role_id: int | None = Field(None, gt=0)
     channel_id: int | None = Field(None, gt=0)

@@ -4,9 +4,10 @@ For each rule the engine runs its detector on a point-in-time view of the histor
 conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_id:key``):
 
 * a condition that appears becomes **pending**; it **fires** once it has been active for the rule's
-  ``pending_s`` and the rule's cooldown since its last firing has passed (and no feed it depends on is
-  stale). Firing records an alert event and queues one outbox row per delivery target, in the same
-  transaction as the state change, so a crash can neither lose nor repeat it;
+  ``pending_s`` and seen on ``pending_evaluations`` consecutive evaluations, and the rule's cooldown
+  since its last firing has passed (and no feed it depends on is stale). Firing records an alert event
+  and queues one outbox row per delivery target, in the same transaction as the state change, so a crash
+  can neither lose nor repeat it;
 * a condition that disappears **resolves**: a firing alert records a resolved event (delivered when the
   alert was a state, such as a cascade, whose end people want to know);
 * one-shot rules are disabled after their first firing; expired rules are disabled.
@@ -439,7 +440,7 @@ class Engine:
         self.repo.save_alert_state(state)
 
     def _ready(self, row: RuleRow, state: AlertStateRow, signal: Signal, now: int) -> bool:
-        if now - state.since < row.pending_s * 1000:
+        if now - state.since < row.pending_s * 1000 or state.pending_count < row.pending_evaluations:
             return False
         if state.fired_at is not None and now - state.fired_at < row.cooldown_s * 1000:
             return False
@@ -681,6 +682,7 @@ def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
         "repeat": row.repeat,
         "cooldown_s": row.cooldown_s,
         "pending_s": row.pending_s,
+        "pending_evaluations": row.pending_evaluations,
         # Whose personal alert this was: /privacy deletes its history, digests leave it out.
         "owner_id": row.owner_id,
         "deliver": row.deliver,

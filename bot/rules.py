@@ -50,6 +50,7 @@ def rule_row_from_spec(spec: RuleSpec, config: Config, now: int) -> RuleRow:
         repeat=common.repeat,
         cooldown_s=config.engine.default_cooldown_seconds if cooldown is None else cooldown,
         pending_s=common.pending_seconds,
+        pending_evaluations=common.pending_evaluations,
         enabled=common.enabled,
         status_reason=None if common.enabled else "disabled in the config file",
         created_at=now,

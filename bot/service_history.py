@@ -107,6 +107,7 @@ class RuleSnapshot:
     repeat: bool | None
     cooldown_s: int | None
     pending_s: int | None
+    pending_evaluations: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +340,7 @@ class HistoryService:
             repeat=optional("repeat", bool),
             cooldown_s=optional("cooldown_s", int),
             pending_s=optional("pending_s", int),
+            pending_evaluations=optional("pending_evaluations", int),
         )
 
     def _sources(self, event: AlertEventRow) -> tuple[SourceFreshness, ...]:

@@ -124,6 +124,8 @@ class RuleRow:
     updated_at: int = 0
     # How the end of a state-like alert is told: "edit" its message, "message" (edit and post), "none".
     resolve_notice: str = "edit"
+    # Consecutive evaluations a condition must be seen on before it fires (with pending_s, both must pass).
+    pending_evaluations: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +340,7 @@ ChunkListener = Callable[[str, int], None]
 _RULE_COLUMNS = (
     "id, origin, detector, symbol, settings, guild_id, owner_id, channel_id, role_id, deliver, note, "
     "repeat, cooldown_s, pending_s, expires_at, enabled, status_reason, created_at, updated_at,"
-    " resolve_notice"
+    " resolve_notice, pending_evaluations"
 )
 _EVENT_COLUMNS = (
     "id, dedupe_key, rule_id, detector, symbol, guild_id, state, kind, severity, title, values_json, "
@@ -398,6 +400,7 @@ def _rule(row: Sequence[Any]) -> RuleRow:
         created_at=row[17],
         updated_at=row[18],
         resolve_notice=row[19],
+        pending_evaluations=row[20],
     )
 
 
@@ -1025,14 +1028,15 @@ class Repo:
     def save_rule(self, rule: RuleRow) -> None:
         """Insert or replace a rule (its id is the key)."""
         self.conn.execute(
-            f"INSERT INTO rules ({_RULE_COLUMNS}) VALUES ({','.join('?' * 20)})"
+            f"INSERT INTO rules ({_RULE_COLUMNS}) VALUES ({','.join('?' * 21)})"
             " ON CONFLICT (id) DO UPDATE SET origin=excluded.origin, detector=excluded.detector,"
             " symbol=excluded.symbol, settings=excluded.settings, guild_id=excluded.guild_id,"
             " owner_id=excluded.owner_id, channel_id=excluded.channel_id, role_id=excluded.role_id,"
             " deliver=excluded.deliver, note=excluded.note, repeat=excluded.repeat,"
             " cooldown_s=excluded.cooldown_s, pending_s=excluded.pending_s, expires_at=excluded.expires_at,"
             " enabled=excluded.enabled, status_reason=excluded.status_reason,"
-            " updated_at=excluded.updated_at, resolve_notice=excluded.resolve_notice",
+            " updated_at=excluded.updated_at, resolve_notice=excluded.resolve_notice,"
+            " pending_evaluations=excluded.pending_evaluations",
             (
                 rule.id,
                 rule.origin,
@@ -1054,6 +1058,7 @@ class Repo:
                 rule.created_at,
                 rule.updated_at,
                 rule.resolve_notice,
+                rule.pending_evaluations,
             ),
         )
 

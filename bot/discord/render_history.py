@@ -92,6 +92,8 @@ def why_embed(view: WhyView) -> discord.Embed:
         behaviour.append(f"cooldown {format_duration(rule.cooldown_s)}")
     if rule.pending_s:
         behaviour.append(f"holds {format_duration(rule.pending_s)} before firing")
+    if rule.pending_evaluations and rule.pending_evaluations > 1:
+        behaviour.append(f"needs {rule.pending_evaluations} evaluations in a row")
     then = f"`{rule.id}` ({origin}) · {rule.summary or 'defaults'}"
     if behaviour:
         then += " · " + ", ".join(behaviour)

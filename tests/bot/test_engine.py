@@ -100,6 +100,24 @@ def test_pending_period_requires_the_condition_to_hold(repo: Repo) -> None:
     assert [e.state for e in engine.evaluate(market.close(101))] == ["firing"]
 
 
+def test_pending_evaluations_require_the_condition_on_that_many_evaluations_in_a_row(repo: Repo) -> None:
+    repo.save_rule(rule(pending_evaluations=3))
+    market = Market(repo)
+    engine = make_engine(repo, market)
+    engine.evaluate(market.close(99))
+    assert engine.evaluate(market.close(101)) == []  # seen once
+    assert engine.evaluate(market.close(101)) == []  # twice
+    assert engine.evaluate(market.close(98)) == []  # gone: the count starts again
+    assert engine.evaluate(market.close(101)) == []
+    assert engine.evaluate(market.close(101)) == []
+    engine.flush()
+    restarted = make_engine(repo, market)  # the count is part of the stored alert state
+    (fired,) = restarted.evaluate(market.close(101))
+    assert fired.state == "firing"
+    stored = repo.event(fired.event_id)
+    assert stored is not None and stored.rule["pending_evaluations"] == 3  # what /why shows
+
+
 def test_one_shot_rule_is_disabled_after_firing(repo: Repo) -> None:
     repo.save_rule(rule(repeat=False))
     market = Market(repo)
