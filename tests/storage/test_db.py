@@ -91,6 +91,8 @@ def test_corrupt_sqlite_file_is_refused(tmp_path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
     with pytest.raises(DatabaseError, match="corrupt"):
         open_database(path)
+    assert path.read_bytes() == bytes(data)  # refused untouched: no migration, no repair attempt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.db"]  # and no backup or journal left
 
 
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
