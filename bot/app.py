@@ -26,7 +26,7 @@ from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
 from bot.engine import Engine, make_engine
-from bot.instruments import register_tripwire_metrics
+from bot.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.lifecycle import Shutdown
 from bot.liqfeed import LiquidationFeed, build_liquidation_feed
 from bot.liqfeed_settings import LiqFeedService
@@ -91,6 +91,7 @@ class Parts:
     web: WebServer | None
     liqfeed: LiquidationFeed | None = None
     watchdog: FeedWatchdog | None = None
+    scheduler: AsyncIOScheduler | None = None
 
 
 class App:
@@ -143,12 +144,21 @@ class App:
             if self.discord_enabled
             else (None, None)
         )
+        # The metrics the parts below update as things happen (served only with [http] enabled).
+        registry = Registry()
+        instruments = tripwire_instruments(registry)
         # One scheduler for the bot's own timed jobs: the daily retention prune and the digests.
         scheduler = AsyncIOScheduler(timezone="UTC")
-        schedule_retention(scheduler, config.storage.path, config.storage.retention, self.now_ms)
+        schedule_retention(
+            scheduler,
+            config.storage.path,
+            config.storage.retention,
+            self.now_ms,
+            on_result=instruments.record_retention,
+        )
         digest_jobs, digests = self._build_digests(scheduler, repo)
         bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
-        dispatcher = OutboxDispatcher(repo, self._build_sinks(bot, repo, engine), self.now_ms)
+        dispatcher = OutboxDispatcher(repo, self._build_sinks(bot, repo, engine, instruments), self.now_ms)
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
@@ -156,6 +166,7 @@ class App:
             self.now_ms,
             interval_seconds=config.engine.evaluate_seconds,
             on_recorded=lambda _events: dispatcher.wake(),
+            on_duration=instruments.evaluation_seconds.observe,
         )
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")
@@ -180,7 +191,7 @@ class App:
         self.shutdown.register("scheduled jobs", self._stop_scheduler(scheduler))
         web = None
         if config.http.enabled:
-            web = self._build_web(repo, ingest, health, engine, dispatcher, evaluator, bot)
+            web = self._build_web(registry, repo, ingest, health, engine, dispatcher, evaluator, bot)
             await web.start()
             self.shutdown.register("web server", web.stop)
         self.parts = Parts(
@@ -197,6 +208,7 @@ class App:
             web,
             liqfeed,
             watchdog,
+            scheduler,
         )
         log.info(
             "ready in %.2f s: %d rules, %d symbols, Discord %s",
@@ -250,7 +262,9 @@ class App:
         )
         return jobs, digests
 
-    def _build_sinks(self, bot: Any | None, repo: Repo, engine: Engine) -> list[Sink]:
+    def _build_sinks(
+        self, bot: Any | None, repo: Repo, engine: Engine, instruments: Instruments
+    ) -> list[Sink]:
         """Return where the outbox delivers: the console, and Discord (charts on alerts included)."""
         sinks: list[Sink] = []
         if self.console is not None:
@@ -270,6 +284,7 @@ class App:
                     channel_rate=Rate(*self.config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
+                    on_error=lambda kind: instruments.discord_errors.inc(kind=kind),
                 )
             )
         return sinks
@@ -376,6 +391,7 @@ class App:
 
     def _build_web(
         self,
+        registry: Registry,
         repo: Repo,
         ingest: Ingest,
         health: HealthRegistry,
@@ -384,7 +400,6 @@ class App:
         evaluator: LiveEvaluator,
         bot: Any | None,
     ) -> WebServer:
-        registry = Registry()
         register_tripwire_metrics(
             registry,
             ingested=lambda: ingest.counts,
