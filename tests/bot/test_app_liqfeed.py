@@ -13,8 +13,23 @@ from storage.repo import Repo
 from tests.bot.test_app import live_config, on_emulator
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, OWNER_ID
+from tests.emulators.exchanges import ExchangeEmulator
 from tests.emulators.exchanges.fixtures import EmulatorFactory
 from tests.feeds.helpers import wait_for
+
+
+async def set_feed_and_wait_for_streams(
+    emu: ExchangeEmulator, discord_emu: DiscordEmulator, min_usd: float
+) -> None:
+    """Set the server's feed to #alerts as its owner, then wait until the three liquidation streams listen."""
+    await discord_emu.wait_until(lambda: discord_emu.commands_synced(GUILD_ID) != [], timeout=10)
+    reply = await discord_emu.slash(
+        "liqfeed set", {"channel": ALERTS_CHANNEL_ID, "min_usd": min_usd}, user_id=OWNER_ID
+    )
+    assert reply.embeds[0]["title"] == "Liquidation feed set"
+    await wait_for(lambda: len(emu.ws_connections("binance")) > 0, within=10, what="Binance's stream")
+    await emu.wait_ws("bybit", subscribed="allLiquidation.BTCUSDT", within=10)
+    await emu.wait_ws("okx", subscribed="liquidation-orders:SWAP", within=10)
 
 
 async def test_liquidations_from_all_three_exchanges_reach_the_feed_channel_with_their_position_side(
@@ -26,14 +41,7 @@ async def test_liquidations_from_all_three_exchanges_reach_the_feed_channel_with
     before = set(asyncio.all_tasks())
     await app.start()
     try:
-        await discord_emu.wait_until(lambda: discord_emu.commands_synced(GUILD_ID) != [], timeout=10)
-        reply = await discord_emu.slash(
-            "liqfeed set", {"channel": ALERTS_CHANNEL_ID, "min_usd": 1_000_000}, user_id=OWNER_ID
-        )
-        assert reply.embeds[0]["title"] == "Liquidation feed set"
-        await wait_for(lambda: len(emu.ws_connections("binance")) > 0, within=10, what="Binance's stream")
-        await emu.wait_ws("bybit", subscribed="allLiquidation.BTCUSDT", within=10)
-        await emu.wait_ws("okx", subscribed="liquidation-orders:SWAP", within=10)
+        await set_feed_and_wait_for_streams(emu, discord_emu, min_usd=1_000_000)
         now = int(time.time() * 1000)
         # Binance: a forced SELL of 30 BTC at 94,000 closes a long ($2.82M); a forced BUY of 1 BTC is a
         # short under the threshold.
