@@ -6,12 +6,14 @@ import time
 from decimal import Decimal
 
 import aiohttp
+import pytest
 
 from tests.emulators._helpers import assert_quiet, get, ms, recv, recv_json, rows
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import ExchangeEmulator
 
 OKX_LIQ = {"channel": "liquidation-orders", "instType": "SWAP"}
+COINGLASS = "coinglass_btc_price_liq_funding_oi_1h_2025-12-04_2026-01-20.csv"
 
 
 # -- Bybit websocket ---------------------------------------------------------------------------------------
@@ -119,7 +121,27 @@ async def test_bybit_tickers_errors(exchange_emu: ExchangeEmulator, http: aiohtt
     _, _, bad_symbol = await get(http, url, category="linear", symbol="NOPEUSDT")
     assert bad_symbol["retCode"] == 10001 and bad_symbol["result"] == {}
     _, _, everything = await get(http, url, category="linear")
-    assert [i["symbol"] for i in everything["result"]["list"]] == ["BTCUSDT"]
+    assert [i["symbol"] for i in everything["result"]["list"]] == ["BTCUSDT", "ETHUSDT"]
+
+
+async def test_bybit_eth_ticker_has_eths_price_and_synthetic_funding_and_oi(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    url = exchange_emu.base_url + "/v5/market/tickers"
+    _, _, eth = await get(http, url, category="linear", symbol="ETHUSDT")
+    _, _, btc = await get(http, url, category="linear", symbol="BTCUSDT")
+    (item,) = eth["result"]["list"]
+    assert eth["retCode"] == 0 and item["symbol"] == "ETHUSDT" and set(item) == set(btc["result"]["list"][0])
+    last = rows("binance_spot_ETHUSDT_1h_2026-01-09_2026-01-20.csv")[-1]  # the recording ends 01-20 06:00
+    assert item["lastPrice"] == f"{Decimal(last['close']):.2f}"
+    # SYNTHETIC (no ETH funding or OI was recorded): BTC's funding rate of that hour, and BTC's open
+    # interest in USD times ETH/BTC spot turnover, in ETH at ETH's price.
+    hour = {int(r["timestamp"]): r for r in rows(COINGLASS)}[ms(last["timestamp"].replace(" ", "T"))]
+    assert Decimal(item["fundingRate"]) == Decimal(hour["funding_close"]) / 100
+    assert round(Decimal(item["openInterestValue"]) / Decimal(hour["oi_close"]), 3) == Decimal("0.749")
+    assert Decimal(item["openInterest"]) == pytest.approx(
+        Decimal(item["openInterestValue"]) / Decimal(last["close"]), rel=Decimal("1e-6")
+    )
 
 
 # -- OKX websocket -----------------------------------------------------------------------------------------

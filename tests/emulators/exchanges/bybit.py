@@ -44,7 +44,8 @@ class BybitVenue:
         """Build the linear ticker of a symbol with recorded price, open interest and funding.
 
         The values are Binance's (spot candles for prices, CoinGlass's Binance BTCUSDT open interest and
-        funding) standing in for Bybit's, since no Bybit series was recorded. Mark and index price are
+        funding) standing in for Bybit's, since no Bybit series was recorded; ETHUSDT's open interest and
+        funding are SYNTHETIC, made from BTC's (data.derive_market_hours). Mark and index price are
         the last price. Order-book fields (bid1/ask1) are left out: no order book was recorded.
         """
         data, now = self.ctx.data, self.ctx.clock.recorded_now_ms()
