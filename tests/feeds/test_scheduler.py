@@ -64,6 +64,13 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
         await wait_for(
             lambda: _count(ingest, "liquidations", "source = 'binance'") == 11, what="Binance BTC/ETH"
         )
+        # Bybit's BTC/ETH frames are OKX's recorded events re-expressed (the emulator's stand-in).
+        await wait_for(
+            lambda: (
+                _per_symbol(ingest, "liquidations", "source = 'bybit'") == {"BTCUSDT": 113, "ETHUSDT": 102}
+            ),
+            what="Bybit BTC/ETH",
+        )
         # The first polls ran at start (APScheduler next_run_time = now): current funding and OI.
         await wait_for(lambda: _count(ingest, "funding", "source = 'bybit'") == 2, what="Bybit tickers")
         assert _per_symbol(ingest, "open_interest", "source = 'bybit'") == {"BTCUSDT": 1, "ETHUSDT": 1}
