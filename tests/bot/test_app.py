@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import socket
 import time
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,26 @@ from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
 from tests.feeds.helpers import wait_for
 
 TABLES = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+# Every (table, source, symbol) the feeds of tripwire_feeds_toml store for SYMBOLS (coinbase and kraken
+# are only the spot fallback). Candles are keyed "<symbol> <interval>" and Fear & Greed by "-", as
+# Repo.stats() and `tripwire db stats` name them. What the emulator serves for ETHUSDT funding and open
+# interest and for Bybit's BTC/ETH liquidations is derived from other recordings (see its README).
+EXPECTED_SLICES = frozenset(
+    {("candles", "binance", f"{symbol} 1m") for symbol in SYMBOLS}
+    | {("liquidations", source, symbol) for source in ("binance", "bybit", "okx") for symbol in SYMBOLS}
+    | {(table, source, symbol) for table in ("funding", "open_interest") for source in ("binance", "bybit")
+       for symbol in SYMBOLS}
+    | {("fear_greed", "alternative.me", "-")}
+)  # fmt: skip
 
 
-def live_config(emu: ExchangeEmulator, db: Path, **extra: Any) -> Config:
-    """Return a config for BTCUSDT (the symbol the emulator has every kind of data for) on the emulator."""
+def live_config(
+    emu: ExchangeEmulator, db: Path, symbols: Sequence[str] = ("BTCUSDT",), **extra: Any
+) -> Config:
+    """Return a config for the symbols (BTCUSDT by default) with every feed on the emulator."""
     data: dict[str, Any] = {
-        "symbols": ["BTCUSDT"],
+        "symbols": list(symbols),
         "storage": {"path": str(db)},
         **tomllib.loads(tripwire_feeds_toml(emu.base_url, emu.ws_url)),
         **extra,
@@ -46,34 +62,47 @@ def on_emulator(discord_emu: DiscordEmulator) -> dict[str, Any]:
     return {"guild_ids": [GUILD_ID], "api_base": discord_emu.api_base, "gateway_url": discord_emu.gateway_url}
 
 
-def row_counts(app: App) -> dict[str, int]:
+def missing_slices(app: App) -> set[tuple[str, str, str]]:
+    """Return the expected (table, source, symbol) slices that have no stored row yet."""
     assert app.parts is not None
-    stats = app.parts.repo.stats()
-    return {table: stats.rows_per_table[table] for table in TABLES}
+    stored = {(s.table, s.source, s.symbol) for s in app.parts.repo.stats().spans if s.rows}
+    return set(EXPECTED_SLICES - stored)
 
 
 async def test_run_without_discord_ingests_every_source_and_stops_clean(
     make_emulator: EmulatorFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emu = await make_emulator(shift_to="now", liq_rate=40)
+    # 100 frames/s per venue: Binance's first BTCUSDT liquidation is the 168th event of its recording.
+    emu = await make_emulator(shift_to="now", liq_rate=100)
     db = tmp_path / "live.db"
-    app = App(live_config(emu, db), Secrets(), token=None, console=io.StringIO())
+    app = App(live_config(emu, db, SYMBOLS), Secrets(), token=None, console=io.StringIO())
     before = set(asyncio.all_tasks())
     await app.start()
     try:
-        await wait_for(lambda: all(row_counts(app).values()), within=20, what="rows of every kind")
-        assert app.parts is not None and app.parts.health.stale_kinds("BTCUSDT") == set()
+        try:
+            await wait_for(lambda: not missing_slices(app), within=20, what="rows of every source and symbol")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; none yet from {sorted(missing_slices(app))}") from None
+        assert app.parts is not None
+        for symbol in SYMBOLS:
+            assert app.parts.health.stale_kinds(symbol) == set(), symbol
     finally:
         await app.stop()
     await asyncio.sleep(0)
     leaked = [t for t in asyncio.all_tasks() - before if not t.done()]
     assert not leaked, leaked
-    # The database was closed cleanly and `tripwire db stats` shows what was ingested.
+    # The database was closed cleanly and `tripwire db stats` shows what was ingested, per source and
+    # symbol, and nothing from a source the config does not use.
     assert main(["db", "stats", "--db", str(db)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
     for table in TABLES:
-        line = next(line for line in out.splitlines() if line.strip().startswith(table + " "))
+        line = next(line for line in out if line.strip().startswith(table + " "))
         assert not line.strip().endswith(" 0 rows"), line
+    listed = out[out.index("observations by source and symbol:") + 1 :]
+    slices = [re.fullmatch(r"  (\S+) +(\S+) +(.+?) +([\d,]+) rows  .+", line) for line in listed]
+    assert all(slices), listed
+    shown = {m.group(1, 2, 3): int(m[4].replace(",", "")) for m in slices if m}
+    assert set(shown) == EXPECTED_SLICES and all(shown.values()), listed
 
 
 def free_port() -> int:

@@ -16,6 +16,7 @@ from tests.emulators.exchanges import Dataset, ExchangeEmulator
 from tests.emulators.exchanges.data import Candle
 
 BREAKOUT = ms("2026-01-13T22:00")
+SPOT_ETH = "binance_spot_ETHUSDT_1h_2026-01-09_2026-01-20.csv"
 GEO_MSG = (
     "Service unavailable from a restricted location according to 'b. Eligibility' in "
     "https://www.binance.com/en/terms. Please contact customer service if you believe you received this "
@@ -354,6 +355,48 @@ async def test_open_interest_hist_rows_and_the_30_day_window(
     assert len(default) == 30
     status, _, err = await get(http, url, symbol="BTCUSDT", period="3m")
     assert (status, err["code"]) == (400, -1130)
+
+
+async def test_eth_funding_history_is_btcs_recorded_rate_at_eths_price(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    # ETHUSDT's funding is SYNTHETIC (no ETH funding was recorded): BTC's rate, ETH's real candle open.
+    start, end = ms("2026-01-13T00:00"), ms("2026-01-15T00:00")
+    url = exchange_emu.base_url + "/fapi/v1/fundingRate"
+    _, _, eth = await get(http, url, symbol="ETHUSDT", startTime=start, endTime=end)
+    _, _, btc = await get(http, url, symbol="BTCUSDT", startTime=start, endTime=end)
+    candles = {ms(r["timestamp"].replace(" ", "T")): r for r in rows(SPOT_ETH)}
+    assert [(r["fundingTime"], r["fundingRate"]) for r in eth] == [
+        (r["fundingTime"], r["fundingRate"]) for r in btc
+    ]
+    assert all(r["symbol"] == "ETHUSDT" for r in eth) and len(eth) == 7
+    for item in eth:
+        hour = item["fundingTime"] - item["fundingTime"] % 3_600_000
+        assert item["markPrice"] == f"{Decimal(candles[hour]['open']):.8f}"
+    _, _, everything = await get(http, url, symbol="ETHUSDT", limit=1000)
+    assert everything[0]["fundingTime"] >= ms("2026-01-09T13:00")  # only inside the ETH recording
+
+
+async def test_eth_open_interest_is_synthetic_from_btcs_at_eths_price(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    # ETHUSDT's open interest is SYNTHETIC: BTC's recorded USD value times ETH/BTC spot turnover.
+    url = exchange_emu.base_url + "/futures/data/openInterestHist"
+    _, _, btc = await get(http, url, symbol="BTCUSDT", period="1h", endTime=ms("2026-01-14T12:00"), limit=3)
+    _, _, eth = await get(http, url, symbol="ETHUSDT", period="1h", endTime=ms("2026-01-14T12:00"), limit=3)
+    assert [r["timestamp"] for r in eth] == [r["timestamp"] for r in btc]
+    ratios = {
+        round(Decimal(e["sumOpenInterestValue"]) / Decimal(b["sumOpenInterestValue"]), 3)
+        for e, b in zip(eth, btc, strict=True)
+    }
+    assert ratios == {Decimal("0.749")}
+    candles = {ms(r["timestamp"].replace(" ", "T")): r for r in rows(SPOT_ETH)}
+    for item in eth:
+        price = Decimal(candles[int(item["timestamp"])]["open"])
+        value = Decimal(item["sumOpenInterestValue"])
+        assert Decimal(item["sumOpenInterest"]) == pytest.approx(value / price)
+    _, _, now = await get(http, exchange_emu.base_url + "/fapi/v1/openInterest", symbol="ETHUSDT")
+    assert now["symbol"] == "ETHUSDT" and 1_000_000 < Decimal(now["openInterest"]) < 3_000_000
 
 
 # -- !forceOrder@arr websocket ---------------------------------------------------------------------------

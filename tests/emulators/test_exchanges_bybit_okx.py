@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.emulators._helpers import assert_quiet, get, ms, recv, recv_json, rows
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import ExchangeEmulator
 
+
+def plain(value: Decimal) -> str:
+    """Write a decimal as Bybit does: no exponent, no trailing zeros."""
+    return format(value.normalize(), "f")
+
+
 OKX_LIQ = {"channel": "liquidation-orders", "instType": "SWAP"}
+COINGLASS = "coinglass_btc_price_liq_funding_oi_1h_2025-12-04_2026-01-20.csv"
 
 
 # -- Bybit websocket ---------------------------------------------------------------------------------------
@@ -56,6 +65,38 @@ async def test_bybit_rejects_unknown_and_repeated_topics(
         assert (await recv_json(ws))["success"] is True
         await ws.send_json({"op": "subscribe", "args": ["allLiquidation.BTCUSDT"]})
         assert (await recv_json(ws))["success"] is False
+
+
+async def test_bybit_replays_btc_and_eth_frames_made_from_okxs_recorded_events(
+    make_emulator: EmulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    emu = await make_emulator(liq_rate=200)
+    topics = ["allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"]
+    frames: dict[str, dict[str, Any]] = {}
+    async with http.ws_connect(emu.ws_url + "/v5/public/linear") as ws:
+        await ws.send_json({"op": "subscribe", "args": topics})
+        assert (await recv_json(ws))["success"] is True
+        while set(frames) != set(topics):
+            frame = await recv_json(ws)
+            frames.setdefault(frame["topic"], frame)
+    okx = rows("okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv")
+    # A stand-in: the first BTC and ETH events of the OKX excerpt, in the live Bybit frame's shape.
+    for topic, family, ct_val in ((topics[0], "BTC-USDT", "0.01"), (topics[1], "ETH-USDT", "0.1")):
+        frame = frames[topic]
+        assert set(frame) == {"topic", "type", "ts", "data"} and frame["type"] == "snapshot"
+        first = next(r for r in okx if r["uly"] == family)
+        same = [r for r in okx if r["uly"] == family and r["datetime"] == first["datetime"]]
+        assert frame["data"] == [
+            {
+                "T": ms(first["datetime"].replace(" ", "T")),
+                "s": family.replace("-", ""),
+                "S": "Buy" if r["pos_side"] == "long" else "Sell",  # Bybit's S is the position side
+                "v": plain(Decimal(r["size"]) * Decimal(ct_val)),
+                "p": plain(Decimal(r["price"])),
+            }
+            for r in same
+        ]
+        assert frame["ts"] == frame["data"][0]["T"]
 
 
 async def test_bybit_idle_connection_is_cut(
@@ -119,7 +160,27 @@ async def test_bybit_tickers_errors(exchange_emu: ExchangeEmulator, http: aiohtt
     _, _, bad_symbol = await get(http, url, category="linear", symbol="NOPEUSDT")
     assert bad_symbol["retCode"] == 10001 and bad_symbol["result"] == {}
     _, _, everything = await get(http, url, category="linear")
-    assert [i["symbol"] for i in everything["result"]["list"]] == ["BTCUSDT"]
+    assert [i["symbol"] for i in everything["result"]["list"]] == ["BTCUSDT", "ETHUSDT"]
+
+
+async def test_bybit_eth_ticker_has_eths_price_and_synthetic_funding_and_oi(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    url = exchange_emu.base_url + "/v5/market/tickers"
+    _, _, eth = await get(http, url, category="linear", symbol="ETHUSDT")
+    _, _, btc = await get(http, url, category="linear", symbol="BTCUSDT")
+    (item,) = eth["result"]["list"]
+    assert eth["retCode"] == 0 and item["symbol"] == "ETHUSDT" and set(item) == set(btc["result"]["list"][0])
+    last = rows("binance_spot_ETHUSDT_1h_2026-01-09_2026-01-20.csv")[-1]  # the recording ends 01-20 06:00
+    assert item["lastPrice"] == f"{Decimal(last['close']):.2f}"
+    # SYNTHETIC (no ETH funding or OI was recorded): BTC's funding rate of that hour, and BTC's open
+    # interest in USD times ETH/BTC spot turnover, in ETH at ETH's price.
+    hour = {int(r["timestamp"]): r for r in rows(COINGLASS)}[ms(last["timestamp"].replace(" ", "T"))]
+    assert Decimal(item["fundingRate"]) == Decimal(hour["funding_close"]) / 100
+    assert round(Decimal(item["openInterestValue"]) / Decimal(hour["oi_close"]), 3) == Decimal("0.749")
+    assert Decimal(item["openInterest"]) == pytest.approx(
+        Decimal(item["openInterestValue"]) / Decimal(last["close"]), rel=Decimal("1e-6")
+    )
 
 
 # -- OKX websocket -----------------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ def _count(ingest: Ingest, table: str, where: str = "1") -> int:
     return int(ingest.repo.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0])
 
 
+def _per_symbol(ingest: Ingest, table: str, where: str = "1") -> dict[str, int]:
+    sql = f"SELECT symbol, COUNT(*) FROM {table} WHERE {where} GROUP BY symbol"
+    return {symbol: int(count) for symbol, count in ingest.repo.conn.execute(sql)}
+
+
 async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
     emu: ExchangeEmulator, ingest: Ingest, clock: ManualClock
 ) -> None:
@@ -36,8 +41,13 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
     try:
         # Backfill happened before start() returned.
         assert _count(ingest, "candles", "source = 'binance'") == 49 + 32
-        assert _count(ingest, "funding", "source = 'binance' AND settled = 1") == 6
-        assert _count(ingest, "open_interest", "source = 'binance'") == 576
+        # ETHUSDT's funding and open interest are the emulator's synthetic ones, which end with its
+        # candle recording (at 2026-01-20 07:00): two settlements and 17 hours of 5m points fewer.
+        assert _per_symbol(ingest, "funding", "source = 'binance' AND settled = 1") == {
+            "BTCUSDT": 6,
+            "ETHUSDT": 4,
+        }
+        assert _per_symbol(ingest, "open_interest", "source = 'binance'") == {"BTCUSDT": 576, "ETHUSDT": 372}
         assert _count(ingest, "fear_greed") == 60
         # Streams: the recorded frames replayed on all three venues (only BTC/ETH ones are kept).
         for venue, subscribed in (
@@ -54,8 +64,16 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
         await wait_for(
             lambda: _count(ingest, "liquidations", "source = 'binance'") == 11, what="Binance BTC/ETH"
         )
+        # Bybit's BTC/ETH frames are OKX's recorded events re-expressed (the emulator's stand-in).
+        await wait_for(
+            lambda: (
+                _per_symbol(ingest, "liquidations", "source = 'bybit'") == {"BTCUSDT": 113, "ETHUSDT": 102}
+            ),
+            what="Bybit BTC/ETH",
+        )
         # The first polls ran at start (APScheduler next_run_time = now): current funding and OI.
-        await wait_for(lambda: _count(ingest, "funding", "source = 'bybit'") == 1, what="Bybit tickers")
+        await wait_for(lambda: _count(ingest, "funding", "source = 'bybit'") == 2, what="Bybit tickers")
+        assert _per_symbol(ingest, "open_interest", "source = 'bybit'") == {"BTCUSDT": 1, "ETHUSDT": 1}
         await wait_for(
             lambda: _count(ingest, "funding", "settled = 0 AND source = 'binance'") == 2, what="funding"
         )

@@ -379,7 +379,8 @@ class BinanceVenue:
         hour = self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms())
         if hour is None:
             raise BadParam(binance_error(400, -1121, "Invalid symbol."))
-        # CoinGlass records Binance BTCUSDT open interest in USD; Binance reports base-asset units.
+        # CoinGlass records Binance BTCUSDT open interest in USD (ETHUSDT's is SYNTHETIC, made from it);
+        # Binance reports base-asset units.
         return {
             "symbol": symbol,
             "openInterest": fixed(hour.oi_close_usd / hour.price_close, 3),
@@ -393,8 +394,9 @@ class BinanceVenue:
     def _oi_points(self, symbol: str, period: str) -> list[tuple[int, Decimal, Decimal]]:
         """Return (recorded ts, contracts, usd) points for an openInterestHist period.
 
-        Points on whole hours are CoinGlass's recorded OI at the hour's open. Points for 5m/15m/30m
-        inside an hour are SYNTHETIC: linear between the hour's recorded open and close values.
+        Points on whole hours are the market hour's OI at its open: CoinGlass's recording for BTCUSDT,
+        SYNTHETIC for ETHUSDT (see data.derive_market_hours). Points for 5m/15m/30m inside an hour are
+        SYNTHETIC: linear between the hour's open and close values.
         """
         key = (symbol, period)
         if key not in self._oi_hist:

@@ -3,21 +3,64 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from .context import Context, fixed, json_response
-from .data import DAY_MS, HOUR_MS, plain
+from .data import DAY_MS, HOUR_MS, OkxLiquidation, plain
+from .okx import SWAP_INSTRUMENTS
 from .ws import WsConn, WsVenue
 
 # Topics whose subscription is accepted. Only allLiquidation frames are ever pushed (by replay or by a
 # test); the others are accepted so that a client subscribing to more than liquidations is not refused.
 KNOWN_TOPIC_PREFIXES = ("allLiquidation.", "tickers.", "publicTrade.", "orderbook.", "kline.")
 CATEGORIES = ("spot", "linear", "inverse", "option")
+
+
+# OKX posSide is the position side, as Bybit's S is: a liquidated long is "Buy" on Bybit.
+_BYBIT_POSITION_SIDE = {"long": "Buy", "short": "Sell"}
+
+
+def stand_in_frames(okx_liquidations: Sequence[OkxLiquidation]) -> list[dict[str, Any]]:
+    """Re-express OKX's recorded BTC/ETH liquidations as Bybit allLiquidation frames (a STAND-IN).
+
+    No Bybit liquidation of BTCUSDT or ETHUSDT was recorded: only the two live frames (ICPUSDT,
+    MARSCOINUSDT), so a client watching BTC or ETH would never get one. The events here are OKX's real
+    ones (tests/data/fixtures/okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv) in the live frame's
+    exact shape: s is the OKX family without the dash (BTC-USDT -> BTCUSDT), S is posSide (long ->
+    "Buy"), v is OKX's size in contracts times the contract value (0.01 BTC, 0.1 ETH), p is OKX's
+    bankruptcy price (Bybit's p is a bankruptcy price too), T is OKX's time (whole seconds). Records of
+    the same second and symbol share one frame, whose ts is that second. The same events are what the
+    OKX venue replays, so a consumer adding up venues counts them on both.
+    """
+    ct_val = {i["uly"]: Decimal(i["ctVal"]) for i in SWAP_INSTRUMENTS}
+    frames = []
+    by_second = sorted(okx_liquidations, key=lambda r: (r.ts_ms, r.uly))  # stable: recorded order kept
+    for (ts, uly), group in itertools.groupby(by_second, key=lambda r: (r.ts_ms, r.uly)):
+        symbol = uly.replace("-", "")
+        frames.append(
+            {
+                "topic": f"allLiquidation.{symbol}",
+                "type": "snapshot",
+                "ts": ts,
+                "data": [
+                    {
+                        "T": ts,
+                        "s": symbol,
+                        "S": _BYBIT_POSITION_SIDE[liq.pos_side],
+                        "v": plain(Decimal(liq.sz) * ct_val[uly]),
+                        "p": liq.bk_px,
+                    }
+                    for liq in group
+                ],
+            }
+        )
+    return frames
 
 
 def bybit_envelope(result: Any, ret_code: int = 0, ret_msg: str = "OK", *, now_ms: int) -> dict[str, Any]:
@@ -44,7 +87,8 @@ class BybitVenue:
         """Build the linear ticker of a symbol with recorded price, open interest and funding.
 
         The values are Binance's (spot candles for prices, CoinGlass's Binance BTCUSDT open interest and
-        funding) standing in for Bybit's, since no Bybit series was recorded. Mark and index price are
+        funding) standing in for Bybit's, since no Bybit series was recorded; ETHUSDT's open interest and
+        funding are SYNTHETIC, made from BTC's (data.derive_market_hours). Mark and index price are
         the last price. Order-book fields (bid1/ask1) are left out: no order book was recorded.
         """
         data, now = self.ctx.data, self.ctx.clock.recorded_now_ms()
@@ -145,11 +189,12 @@ class BybitVenue:
         return await self.ws.broadcast(lambda conn: frame if topic in conn.subscriptions else None)
 
     def replay_frames(self) -> Iterator[dict[str, Any]]:
-        """Yield the recorded allLiquidation frames forever, restamped to now when shifted.
+        """Yield allLiquidation frames forever, restamped to now when shifted.
 
-        Only two live Bybit frames were captured (ICPUSDT, MARSCOINUSDT), so replay alternates them.
+        Each round is the two live captured frames (ICPUSDT, MARSCOINUSDT), then the BTCUSDT and
+        ETHUSDT frames made from OKX's recorded events (see stand_in_frames).
         """
-        frames = self.ctx.data.live_frames["bybit"]
+        frames = [*self.ctx.data.live_frames["bybit"], *stand_in_frames(self.ctx.data.okx_liquidations)]
         while True:
             for recorded in frames:
                 frame = copy.deepcopy(recorded)

@@ -2,7 +2,8 @@
 
 Everything here is read from the files described in tests/data/README.md. Where the emulator needs
 a resolution or a field the recordings do not have, the derived value is built in one named function
-below and marked `synthetic` (candles) or said so in the docstring of the function that makes it.
+below and marked `synthetic` (candles, funding rows, market hours) and said so in the docstring of the
+function that makes it.
 """
 
 from __future__ import annotations
@@ -93,16 +94,24 @@ class Candle:
 
 @dataclass(frozen=True, slots=True)
 class FundingRow:
-    """One real Binance /fapi/v1/fundingRate row, fields kept as the strings Binance sent."""
+    """One Binance /fapi/v1/fundingRate row, fields kept as the strings Binance sends.
+
+    Recorded rows have synthetic=False; rows made by derive_funding (ETHUSDT) have synthetic=True.
+    """
 
     funding_time: int
     funding_rate: str
     mark_price: str
+    synthetic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class MarketHour:
-    """One CoinGlass hour for BTC: price, liquidations (USD), Binance funding and open interest (USD)."""
+    """One hour of price, liquidations (USD), Binance funding (percent) and open interest (USD).
+
+    BTCUSDT's hours are CoinGlass's recording (synthetic=False); ETHUSDT's are made by
+    derive_market_hours from them (synthetic=True).
+    """
 
     ts: int
     price_open: Decimal
@@ -114,6 +123,7 @@ class MarketHour:
     funding_close_pct: Decimal
     oi_open_usd: Decimal
     oi_close_usd: Decimal
+    synthetic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +283,77 @@ def select_window(
     return list(rows[max(lo, hi - limit) : hi])
 
 
+def turnover_ratio(candles: Sequence[Candle], reference: Sequence[Candle]) -> Decimal:
+    """Return the quote volume of candles over that of reference, on the hours both have."""
+    ref = {c.open_time: c.quote_volume for c in reference}
+    common = [c for c in candles if c.open_time in ref]
+    total_ref = sum((ref[c.open_time] for c in common), Decimal(0))
+    if not common or not total_ref:
+        raise ValueError("no common hours with turnover to compare")
+    return sum((c.quote_volume for c in common), Decimal(0)) / total_ref
+
+
+def derive_market_hours(
+    candles: Sequence[Candle], btc_candles: Sequence[Candle], btc_hours: Sequence[MarketHour]
+) -> list[MarketHour]:
+    """Make SYNTHETIC hourly funding and open interest for a symbol from BTC's recorded ones.
+
+    Only BTCUSDT's funding and open interest were recorded (tests/data/README.md); a symbol with real
+    hourly candles (ETHUSDT) still needs some so that every feed has something to ingest. Per hour both
+    the symbol's candles and the BTC CoinGlass file have (so CoinGlass's missing hours stay missing):
+
+    - prices are the symbol's real hourly candle;
+    - the funding rate is BTC's recorded Binance rate of that hour, standing in unchanged;
+    - open interest in USD is BTC's recorded Binance open interest of that hour times one constant,
+      the symbol's spot turnover over BTC's on the hours both recordings cover (0.749 for ETHUSDT,
+      whose quote volume is itself an estimate, see load_eth_spot); in base units it is that USD value
+      over the symbol's own price, so it is not BTC's contract count scaled;
+    - liquidations are 0: there is no liquidation series for the symbol, and nothing served reads them.
+
+    Every hour returned has synthetic=True.
+    """
+    scale = turnover_ratio(candles, btc_candles)
+    by_ts = {c.open_time: c for c in candles}
+    return [
+        MarketHour(
+            ts=hour.ts,
+            price_open=candle.open,
+            price_high=candle.high,
+            price_low=candle.low,
+            price_close=candle.close,
+            liq_long_usd=Decimal(0),
+            liq_short_usd=Decimal(0),
+            funding_close_pct=hour.funding_close_pct,
+            oi_open_usd=(hour.oi_open_usd * scale).quantize(Decimal(1)),
+            oi_close_usd=(hour.oi_close_usd * scale).quantize(Decimal(1)),
+            synthetic=True,
+        )
+        for hour in btc_hours
+        if (candle := by_ts.get(hour.ts)) is not None
+    ]
+
+
+def derive_funding(candles: Sequence[Candle], btc_funding: Sequence[FundingRow]) -> list[FundingRow]:
+    """Make a SYNTHETIC funding history for a symbol from BTC's recorded one.
+
+    Each recorded BTCUSDT settlement inside the symbol's candle recording becomes one row at the same
+    time with BTC's rate standing in unchanged (no other symbol's funding was recorded) and, as mark
+    price, the open of the symbol's real hourly candle in which the settlement falls. Every row
+    returned has synthetic=True.
+    """
+    if not candles:
+        return []
+    first, last = candles[0].open_time, candles[-1].open_time + HOUR_MS
+    rows = []
+    for row in btc_funding:
+        if not first <= row.funding_time < last:
+            continue
+        i = bisect.bisect_right(candles, row.funding_time, key=lambda c: c.open_time)
+        mark = candles[i - 1].open
+        rows.append(FundingRow(row.funding_time, row.funding_rate, f"{mark:.8f}", synthetic=True))
+    return rows
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
@@ -424,9 +505,17 @@ class Dataset:
             "BTCUSDT": load_btc_spot(data_dir / SPOT_FILES["BTCUSDT"]),
             "ETHUSDT": load_eth_spot(data_dir / SPOT_FILES["ETHUSDT"]),
         }
-        self.funding: dict[str, list[FundingRow]] = {"BTCUSDT": load_funding(data_dir / FUNDING_FILE)}
+        btc_funding = load_funding(data_dir / FUNDING_FILE)
+        btc_hours = load_market_hours(data_dir / COINGLASS_FILE)
+        btc, eth = self.spot["BTCUSDT"], self.spot["ETHUSDT"]
+        # ETHUSDT's funding and open interest are SYNTHETIC, made from BTC's (see derive_market_hours).
+        self.funding: dict[str, list[FundingRow]] = {
+            "BTCUSDT": btc_funding,
+            "ETHUSDT": derive_funding(eth, btc_funding),
+        }
         self.market_hours: dict[str, list[MarketHour]] = {
-            "BTCUSDT": load_market_hours(data_dir / COINGLASS_FILE)
+            "BTCUSDT": btc_hours,
+            "ETHUSDT": derive_market_hours(eth, btc, btc_hours),
         }
         self.fear_greed = load_fear_greed(data_dir / FNG_LABELLED_FILE, data_dir / FNG_LONG_FILE)
         self.force_orders = load_force_orders(fixtures / FORCE_ORDER_FILE)
