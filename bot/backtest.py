@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.backtest_data import candle_plan, count_candles, stored_timeline
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.chart_spec import Theme
 from bot.config import Config, ConfigError, RuleSpec, parse_rule
@@ -29,7 +30,6 @@ from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
 from bot.rules import rule_row_from_spec
 from detectors.registry import detector_classes
-from feeds.replay import recorded_from_repo
 from storage.db import open_database
 from storage.repo import AlertEventRow, OutboxRow, Repo, RuleRow
 
@@ -225,17 +225,20 @@ async def run_backtest(
         raise UserError(f"rule {row.id} uses the detector {row.detector!r}, which is not installed")
     begin, stop = _window(repo, row, cls.market_wide, start, end, days, limits)
     symbols = [] if cls.market_wide else [row.symbol]
-    candles = sum(c.rows for s in symbols for c in repo.candle_coverage(s, begin, stop))
+    warmup = int(limits.warmup_days * DAY_MS)
+    plan = [span for s in symbols for span in candle_plan(repo, s, begin - warmup, stop)]
+    # Counted as replayed (one interval at a time, one candle per open time), not as stored: a live bot's
+    # window also holds the 1h candles its pruned minutes were folded into, and maybe a second source.
+    candles = count_candles(repo, plan, begin, stop)
     if candles > limits.max_candles:
         raise UserError(
             f"{candles:,} candles of {row.symbol} are stored in that window; a backtest is limited to "
             f"{limits.max_candles:,} (shorten the window)"
         )
-    warmup = int(limits.warmup_days * DAY_MS)
     # A detector that reads Fear & Greed gets every stored value ("highest since October" needs the long
     # past; it is a few thousand rows); for the others, replaying eight years of daily ticks is waste.
     since = 0 if "fear_greed" in cls.uses else begin - warmup
-    data = recorded_from_repo(repo, symbols, begin - warmup, stop, fear_greed_since=since)
+    data = stored_timeline(repo, plan, symbols, begin - warmup, stop, since)
 
     # The engine settings (late threshold) of the caller's config, none of its rules: the sandbox holds
     # only the rule under test.

@@ -355,6 +355,7 @@ def recorded_from_repo(
     end: int | None = None,
     *,
     fear_greed_since: int | None = None,
+    candles: bool = True,
 ) -> RecordedData:
     """Read stored rows of ``symbols`` with start <= time < end into a timeline, as the CSV loader would.
 
@@ -364,11 +365,12 @@ def recorded_from_repo(
     source, is hourly), a single liquidation, funding rate or open-interest point at its own time, a Fear
     & Greed value at 00:00 UTC of its publication day. Fear & Greed rows are read from
     ``fear_greed_since`` (default ``start``), since market-wide detectors compare with a long past.
+    Without ``candles`` every kind but candles is read (for a caller choosing which candles to replay).
     """
     data = RecordedData()
     batches = data.batches
     for symbol in sorted(set(symbols)):
-        for cover in repo.candle_coverage(symbol, start, end):
+        for cover in repo.candle_coverage(symbol, start, end) if candles else ():
             length = interval_ms(cover.interval)
             for candle in repo.candles(symbol, cover.interval, start, end, source=cover.source):
                 if candle.closed:
