@@ -256,8 +256,7 @@ async def run_backtest(
         )
         events = sandbox.events(rule_id=row.id, limit=1_000_000, newest_first=False)
         alerts = tuple(_alert(e, e.id in collector.event_ids) for e in events)
-        evaluated = [t for t in data.batches if begin <= t <= stop]
-        covered = (min(evaluated), max(evaluated)) if evaluated else (begin, stop)
+        covered = data.span(begin, stop) or (begin, stop)
         png = _chart(sandbox, row, events, covered, theme) if chart and not cls.market_wide else None
     finally:
         db.conn.close()

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Protocol
 
 from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
@@ -66,6 +67,14 @@ class Batch:
             + len(self.open_interest)
             + len(self.fear_greed)
         )
+
+
+class Timeline(Protocol):
+    """Rows by the instant they became available: RecordedData, or a backtest's StoredTimeline."""
+
+    def timeline(self) -> Sequence[tuple[int, Batch]]:
+        """Return (available_at, batch) pairs in time order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

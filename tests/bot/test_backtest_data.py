@@ -6,9 +6,11 @@ import pytest
 
 from bot import backtest_data
 from bot.backtest_data import CandleSpan, candle_plan, count_candles, read_candles, stored_timeline
-from feeds.replay import parse_time
+from bot.cli_common import scenario_data_repo
+from feeds.replay import Batch, parse_time, recorded_from_repo
 from storage.repo import Repo
 from storage.rows import Candle, interval_ms
+from tests.conftest import ROOT
 
 T0 = parse_time("2026-01-01")
 HOUR = 3_600_000
@@ -88,6 +90,46 @@ def test_the_timeline_places_each_candle_at_its_close(repo: Repo) -> None:
     assert placed == [(T0 + (i + 1) * HOUR, ["1h"]) for i in range(3)] + [
         (T0 + 3 * HOUR + (i + 1) * MINUTE, ["1m"]) for i in range(5)
     ]
+
+
+def _rows(batch: Batch) -> tuple[object, ...]:
+    return (
+        sorted(batch.candles),
+        batch.liquidations,
+        batch.liquidation_buckets,
+        batch.funding,
+        batch.open_interest,
+        batch.fear_greed,
+    )
+
+
+def test_the_compact_timeline_holds_the_same_instants_and_rows_as_the_stored_data() -> None:
+    # The bundled data has one interval and one source a symbol: the plan replays all of it, so the compact
+    # timeline must be the one recorded_from_repo builds, instant by instant and row by row.
+    repo = scenario_data_repo(ROOT / "bot" / "scenario")
+    start, end = parse_time("2026-01-01"), parse_time("2026-01-21")
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    plan = [span for symbol in symbols for span in candle_plan(repo, symbol, start, end)]
+    compact = stored_timeline(repo, plan, symbols, start, end, start)
+    plain = [(t, b) for t, b in recorded_from_repo(repo, symbols, start, end).timeline() if t <= end]
+    repo.close()
+    assert len(compact) == len(plain) > 400
+    assert [(t, _rows(b)) for t, b in compact] == [(t, _rows(b)) for t, b in plain]
+    assert compact[-1][0] == plain[-1][0] and compact[1:3][0][0] == plain[1][0]
+    assert compact.span(parse_time("2026-01-13"), parse_time("2026-01-14")) == (
+        parse_time("2026-01-13"),
+        parse_time("2026-01-14"),
+    )
+    assert compact.span(end + 1, end + 2) is None
+
+
+def test_a_quote_volume_not_stored_stays_none(repo: Repo) -> None:
+    rows = candles("1m", "binance", T0, 2)
+    rows[1] = rows[1]._replace(quote_volume=12.5)
+    repo.upsert_candles(rows)
+    plan = candle_plan(repo, "BTCUSDT", T0, T0 + HOUR)
+    timeline = stored_timeline(repo, plan, ["BTCUSDT"], T0, T0 + HOUR, T0)
+    assert [c for _, b in timeline for c in b.candles] == rows
 
 
 def test_a_span_is_the_part_of_an_interval_no_finer_one_covers() -> None:
