@@ -47,8 +47,9 @@ class BacktestLimits:
     """Bounds on one backtest, so one asked for from Discord stays a matter of seconds."""
 
     max_days: float = 90.0
-    # About 2 s of replay on one core: 35 days of 1m candles, or 90 days of 1h with room to spare.
-    max_candles: int = 50_000
+    # Replayed candles in the window: 90 days of 1m candles of one symbol (129,600) with room to spare,
+    # about 2 s of replay on one core (bench.charts).
+    max_candles: int = 150_000
     default_days: float = 30.0
     # History ingested before the window, without evaluating, so rolling detectors start warm.
     warmup_days: float = 7.0
