@@ -8,7 +8,9 @@ a simulated clock. What the engine recorded there is the answer.
 
 The source database is only read (a few range queries before the replay starts); all the work happens on
 the private in-memory copy, so a backtest can run in a worker thread beside the live bot. Limits on the
-window and the number of candles keep one asked for from Discord cheap; exceeding them is a ``UserError``.
+window and the number of candles replayed (``[backtest]`` in the config file) keep one asked for from
+Discord cheap; exceeding them is a ``UserError``. Which candles are replayed, and how they are held, is
+``bot.backtest_data``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from bot.backtest_data import candle_plan, count_candles, stored_timeline
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.chart_spec import Theme
-from bot.config import Config, ConfigError, RuleSpec, parse_rule
+from bot.config import BacktestConfig, Config, ConfigError, RuleSpec, parse_rule
 from bot.engine import Target
 from bot.errors import UserError
 from bot.notify.outbox import Delivered, Outcome
@@ -44,7 +46,10 @@ RuleInput = RuleRow | RuleSpec | Mapping[str, Any] | str
 
 @dataclass(frozen=True, slots=True)
 class BacktestLimits:
-    """Bounds on one backtest, so one asked for from Discord stays a matter of seconds."""
+    """Bounds on one backtest, so one asked for from Discord stays a matter of seconds.
+
+    The defaults are those of the config file's ``[backtest]`` section (``from_config`` reads it).
+    """
 
     max_days: float = 90.0
     # Replayed candles in the window: 90 days of 1m candles of one symbol (129,600) with room to spare,
@@ -53,6 +58,11 @@ class BacktestLimits:
     default_days: float = 30.0
     # History ingested before the window, without evaluating, so rolling detectors start warm.
     warmup_days: float = 7.0
+
+    @classmethod
+    def from_config(cls, section: BacktestConfig) -> BacktestLimits:
+        """Return the limits a config file's ``[backtest]`` section sets."""
+        return cls(section.max_days, section.max_candles, section.default_days, section.warmup_days)
 
 
 @dataclass(frozen=True, slots=True)

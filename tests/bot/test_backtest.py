@@ -19,7 +19,7 @@ from bot import rules as rules_module
 from bot.__main__ import main
 from bot.backtest import BacktestLimits, backtest
 from bot.cli_common import scenario_data_repo
-from bot.config import load_config
+from bot.config import BacktestConfig, load_config
 from bot.errors import UserError
 from detectors.base import Detector, DetectorSettings, Signal, Snapshot
 from detectors.registry import detector_classes
@@ -169,6 +169,12 @@ def test_a_window_inside_the_limits_is_accepted(stored: Repo) -> None:
     )
     assert result.end == parse_time("2026-01-21") and result.start == parse_time("2026-01-16")
     assert result.candles == 120
+
+
+def test_limits_default_to_the_config_files_backtest_section() -> None:
+    assert BacktestLimits.from_config(BacktestConfig()) == BacktestLimits()
+    section = BacktestConfig(max_days=180, max_candles=300_000, default_days=14, warmup_days=2)
+    assert BacktestLimits.from_config(section) == BacktestLimits(180, 300_000, 14, 2)
 
 
 # --- 90 days of 1m candles, as a live bot stores them --------------------------------------------------
@@ -346,6 +352,27 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[
     assert main(["-q", "backtest", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(message)
+
+
+def test_cli_takes_its_limits_from_the_config_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    assert "\nmax_days = 90 " in text and "\ndefault_days = 30 " in text
+    short = text.replace("\nmax_days = 90 ", "\nmax_days = 10 ").replace(
+        "\ndefault_days = 30 ", "\ndefault_days = 5 "
+    )
+    path = tmp_path / "short.toml"
+    path.write_text(short)
+    assert main(["-q", "backtest", "--config", str(path), "--rule", "btc-95k", "--days", "20"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "tripwire: days must be more than 0 and at most 10 (20 was asked)"
+    )
+    # Without --days, the file's default: the last 5 days (2026-01-16..21), after the crossing.
+    assert main(["-q", "backtest", "--config", str(path), "--rule", "btc-95k"]) == 0
+    assert "over 2026-01-16 00:00 → 2026-01-21 00:00 UTC, 120 candles: would have fired 0 times" in (
+        capsys.readouterr().out
+    )
 
 
 def test_help_lists_backtest(capsys: pytest.CaptureFixture[str]) -> None:
