@@ -53,7 +53,7 @@ class BacktestLimits:
 
     max_days: float = 90.0
     # Replayed candles in the window: 90 days of 1m candles of one symbol (129,600) with room to spare,
-    # about 2 s of replay on one core (bench.charts).
+    # about 2.4 s of replay with its chart on one core (bench.charts).
     max_candles: int = 150_000
     default_days: float = 30.0
     # History ingested before the window, without evaluating, so rolling detectors start warm.

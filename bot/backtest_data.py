@@ -9,7 +9,7 @@ Why the finest and never a coarser one to save time: the live bot evaluates its 
 every base candle, and a level or percentage rule is decided by those closes. An hourly close hides a
 1m close above $95,000 that fell back within the hour, and it moves a firing by up to an hour, so a
 backtest on coarser candles would report alerts the live bot would not have posted. A 1m candle costs
-about 13 µs to replay (90 days of them, 129,600 candles, about 2 s), so the exact series is affordable
+about 18 µs to replay (90 days of them, 129,600 candles, about 2.4 s), so the exact series is affordable
 within the limits.
 """
 

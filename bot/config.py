@@ -237,8 +237,9 @@ class BacktestConfig(StrictModel):
     # The longest window; /alert test's `period` and `tripwire backtest --days` go up to it.
     max_days: float = Field(90.0, ge=1, le=3650)
     # Candles replayed within the window: the finest interval stored at each moment, one per open time
-    # (90 days of 1m candles of one symbol are 129,600). A backtest costs about 15 µs and 400 bytes per
-    # candle; the ceiling (a year of 1m candles, about 8 s) keeps a typo from stalling a worker for minutes.
+    # (90 days of 1m candles of one symbol are 129,600). A backtest costs about 18 µs and 500 to 750 bytes
+    # a candle (bench.charts); the ceiling (a year of 1m candles: about 9 s and 400 MB) keeps a typo from
+    # stalling a worker for minutes.
     max_candles: int = Field(150_000, ge=1, le=600_000)
     # The window of a backtest asked for without one.
     default_days: float = Field(30.0, gt=0, le=3650)

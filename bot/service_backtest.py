@@ -2,7 +2,7 @@
 
 The backtest itself is ``bot.backtest``: the same detector and engine code as the live bot over the stored
 history, on a private in-memory database. ``run`` is synchronous and meant for ``asyncio.to_thread``: a
-month of 1h candles replays in well under a second, 90 days of 1m candles in about two, and the event
+month of 1h candles replays in well under a second, 90 days of 1m candles in two or three, and the event
 loop must keep answering Discord meanwhile. The limits are the config file's ``[backtest]`` section. No
 ``import discord`` here.
 """
