@@ -3,8 +3,9 @@
 Charts: a week of 1h candles of the bundled scenario (BTCUSDT 2026-01-10..16, replayed so its alerts are
 marked), drawn in both themes. The baseline is the budget issue 7 sets (a week of 1h candles rendered in
 under a second, a PNG well under 1 MB; 200 KB aimed for): each figure is printed with its ratio to it.
-Backtest: one level rule over 50,000 synthetic 1m candles (a made-up sine-shaped price), the most a
-backtest is allowed to read.
+Backtests: one level rule over 50,000 synthetic 1m candles (a made-up sine-shaped price), and over 90 days
+of them (129,600 candles, a week of warm-up before), the most the default limits allow on one symbol,
+with the memory it takes above what the process held before.
 
     python -m bench.charts [--smoke]
 """
@@ -19,7 +20,7 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from bench.common import Figure, machine, parser, report, timer
+from bench.common import Figure, machine, parser, peak_rss_mb, report, reset_peak_rss, rss_mb, timer
 from bot.backtest import BacktestLimits, backtest
 from bot.chart_data import chart_spec_from_repo
 from bot.charts import render_chart
@@ -56,6 +57,39 @@ def minute_repo(count: int) -> Repo:
     return repo
 
 
+def long_backtest(rule: dict[str, object], days: int) -> list[Figure]:
+    """Return the time and the memory of a backtest over ``days`` of 1m candles (and a week of warm-up)."""
+    limits = BacktestLimits()
+    minutes = minute_repo(int((days + limits.warmup_days) * 1440))
+    before = rss_mb()
+    measured = reset_peak_rss() and before is not None
+    with timer() as elapsed:
+        result = backtest(minutes, rule, days=days, chart=True)
+    seconds = elapsed()
+    minutes.close()
+    figures = [
+        Figure(
+            f"backtest over {days} days of 1m ({result.candles:,})",
+            seconds,
+            "s",
+            5.0,
+            note=f"{result.candles / max(limits.max_candles, 1):.2f} of the default limit, "
+            f"{seconds / result.candles * 1e6:.1f} µs a candle, {result.fire_count} firings, with chart",
+        )
+    ]
+    if measured and before is not None:
+        grown = peak_rss_mb() - before
+        figures.append(
+            Figure(
+                f"backtest over {days} days of 1m: peak RSS added",
+                grown,
+                "MB",
+                note=f"{grown * 2**20 / result.candles:.0f} bytes a candle",
+            )
+        )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     args = parser(__doc__ or "").parse_args(argv)
@@ -88,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     figures.append(Figure("spec from the database (week of 1h)", spec_time() / runs * 1000, "ms", 50))
     repo.close()
 
-    candles = 2_000 if args.smoke else BacktestLimits().max_candles
-    minutes = minute_repo(candles)
     rule = {"detector": "level_cross", "symbol": "BTCUSDT", "level": 95_000, "direction": "either"}
+    candles = 2_000 if args.smoke else 50_000
+    minutes = minute_repo(candles)
     with timer() as elapsed:
         result = backtest(minutes, rule, days=candles / 1440 + 1, chart=True)
     figures.append(
@@ -103,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     minutes.close()
+    figures += long_backtest(rule, days=2 if args.smoke else 90)
     print(f"machine: {machine()}")
     ok = report("charts and backtests", figures)
     return 0 if ok or args.smoke else 1

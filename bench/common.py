@@ -75,6 +75,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float | None:
+    """Return this process's resident set size in MB now, or None where /proc is not there."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Make the peak resident set size the current one (Linux 4.0+); return whether it could be reset.
+
+    So the peak of one step is measured, not that of an earlier, larger one in the same process.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def machine() -> str:
     """Describe the machine the figures come from."""
     cores = os.cpu_count()

@@ -8,7 +8,9 @@ a simulated clock. What the engine recorded there is the answer.
 
 The source database is only read (a few range queries before the replay starts); all the work happens on
 the private in-memory copy, so a backtest can run in a worker thread beside the live bot. Limits on the
-window and the number of candles keep one asked for from Discord cheap; exceeding them is a ``UserError``.
+window and the number of candles replayed (``[backtest]`` in the config file) keep one asked for from
+Discord cheap; exceeding them is a ``UserError``. Which candles are replayed, and how they are held, is
+``bot.backtest_data``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.backtest_data import candle_plan, count_candles, stored_timeline
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.chart_spec import Theme
-from bot.config import Config, ConfigError, RuleSpec, parse_rule
+from bot.config import BacktestConfig, Config, ConfigError, RuleSpec, parse_rule
 from bot.engine import Target
 from bot.errors import UserError
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
 from bot.rules import rule_row_from_spec
 from detectors.registry import detector_classes
-from feeds.replay import recorded_from_repo
 from storage.db import open_database
 from storage.repo import AlertEventRow, OutboxRow, Repo, RuleRow
 
@@ -44,14 +46,23 @@ RuleInput = RuleRow | RuleSpec | Mapping[str, Any] | str
 
 @dataclass(frozen=True, slots=True)
 class BacktestLimits:
-    """Bounds on one backtest, so one asked for from Discord stays a matter of seconds."""
+    """Bounds on one backtest, so one asked for from Discord stays a matter of seconds.
+
+    The defaults are those of the config file's ``[backtest]`` section (``from_config`` reads it).
+    """
 
     max_days: float = 90.0
-    # About 2 s of replay on one core: 35 days of 1m candles, or 90 days of 1h with room to spare.
-    max_candles: int = 50_000
+    # Replayed candles in the window: 90 days of 1m candles of one symbol (129,600) with room to spare,
+    # about 2.4 s of replay with its chart on one core (bench.charts).
+    max_candles: int = 150_000
     default_days: float = 30.0
     # History ingested before the window, without evaluating, so rolling detectors start warm.
     warmup_days: float = 7.0
+
+    @classmethod
+    def from_config(cls, section: BacktestConfig) -> BacktestLimits:
+        """Return the limits a config file's ``[backtest]`` section sets."""
+        return cls(section.max_days, section.max_candles, section.default_days, section.warmup_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,17 +236,20 @@ async def run_backtest(
         raise UserError(f"rule {row.id} uses the detector {row.detector!r}, which is not installed")
     begin, stop = _window(repo, row, cls.market_wide, start, end, days, limits)
     symbols = [] if cls.market_wide else [row.symbol]
-    candles = sum(c.rows for s in symbols for c in repo.candle_coverage(s, begin, stop))
+    warmup = int(limits.warmup_days * DAY_MS)
+    plan = [span for s in symbols for span in candle_plan(repo, s, begin - warmup, stop)]
+    # Counted as replayed (one interval at a time, one candle per open time), not as stored: a live bot's
+    # window also holds the 1h candles its pruned minutes were folded into, and maybe a second source.
+    candles = count_candles(repo, plan, begin, stop)
     if candles > limits.max_candles:
         raise UserError(
             f"{candles:,} candles of {row.symbol} are stored in that window; a backtest is limited to "
             f"{limits.max_candles:,} (shorten the window)"
         )
-    warmup = int(limits.warmup_days * DAY_MS)
     # A detector that reads Fear & Greed gets every stored value ("highest since October" needs the long
     # past; it is a few thousand rows); for the others, replaying eight years of daily ticks is waste.
     since = 0 if "fear_greed" in cls.uses else begin - warmup
-    data = recorded_from_repo(repo, symbols, begin - warmup, stop, fear_greed_since=since)
+    data = stored_timeline(repo, plan, symbols, begin - warmup, stop, since)
 
     # The engine settings (late threshold) of the caller's config, none of its rules: the sandbox holds
     # only the rule under test.
@@ -253,8 +267,7 @@ async def run_backtest(
         )
         events = sandbox.events(rule_id=row.id, limit=1_000_000, newest_first=False)
         alerts = tuple(_alert(e, e.id in collector.event_ids) for e in events)
-        evaluated = [t for t in data.batches if begin <= t <= stop]
-        covered = (min(evaluated), max(evaluated)) if evaluated else (begin, stop)
+        covered = data.span(begin, stop) or (begin, stop)
         png = _chart(sandbox, row, events, covered, theme) if chart and not cls.market_wide else None
     finally:
         db.conn.close()

@@ -82,7 +82,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             end=time_option(args.end, "--to", end_of_day=True),
             days=args.days,
             config=config,
-            limits=BacktestLimits(),
+            limits=BacktestLimits.from_config(config.backtest),
             chart=args.chart is not None,
             theme=args.theme,
         )
@@ -107,7 +107,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Run one rule over the stored history through the same detector and engine code as "
         "the live bot, with a simulated clock, and print the alerts it would have raised (like `tripwire "
         "replay`) and a summary. With no --db: the bundled January 2026 data. "
-        f"At most {limits.max_days:g} days and {limits.max_candles:,} candles.",
+        f"At most {limits.max_days:g} days and {limits.max_candles:,} candles, unless the config's "
+        "[backtest] section says otherwise.",
     )
     parser.add_argument(
         "--config", "-c", metavar="PATH", help="config holding the rule (default: config.example.toml)"
@@ -123,7 +124,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--days",
         type=float,
         metavar="N",
-        help=f"without --from: the last N days before --to (default {limits.default_days:g})",
+        help=f"without --from: the last N days before --to (default {limits.default_days:g}, or the "
+        "config's [backtest] default_days)",
     )
     parser.add_argument(
         "--db", metavar="FILE", help="database with the history (default: the bundled scenario)"

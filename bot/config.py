@@ -22,8 +22,10 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
@@ -229,6 +231,34 @@ class HttpConfig(StrictModel):
     port: int = Field(9108, ge=1, le=65535)
 
 
+class BacktestConfig(StrictModel):
+    """Limits on one backtest (`/alert test`, `tripwire backtest`), so each stays a matter of seconds."""
+
+    # The longest window; /alert test's `period` and `tripwire backtest --days` go up to it.
+    max_days: float = Field(90.0, ge=1, le=3650)
+    # Candles replayed within the window: the finest interval stored at each moment, one per open time
+    # (90 days of 1m candles of one symbol are 129,600). A backtest costs about 18 µs and 500 to 750 bytes
+    # a candle (bench.charts); the ceiling (a year of 1m candles: about 9 s and 400 MB) keeps a typo from
+    # stalling a worker for minutes.
+    max_candles: int = Field(150_000, ge=1, le=600_000)
+    # The window of a backtest asked for without one.
+    default_days: float = Field(30.0, gt=0, le=3650)
+    # History replayed before the window without evaluating, so rolling detectors start warm; replayed on
+    # top of max_candles, hence the small ceiling.
+    warmup_days: float = Field(7.0, ge=0, le=30)
+
+    @field_validator("default_days")
+    @classmethod
+    def _default_within_max(cls, value: float, info: ValidationInfo) -> float:
+        longest = info.data.get("max_days")
+        if longest is not None and value > longest:
+            # A default over the longest window allowed would refuse every backtest asked for without one.
+            raise PydanticCustomError(
+                "default_over_max", f"must be at most max_days ({longest:g}); {value:g} was given"
+            )
+        return value
+
+
 class RuleCommon(StrictModel):
     """Options every rule has, whatever its detector."""
 
@@ -271,6 +301,7 @@ class Config(StrictModel):
     discord: DiscordConfig = DiscordConfig()
     http: HttpConfig = HttpConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
+    backtest: BacktestConfig = BacktestConfig()
     routes: list[RouteConfig] = []
     rules: list[dict[str, Any]] = []
 

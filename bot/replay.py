@@ -23,7 +23,7 @@ from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.rules import sync_config_rules
 from detectors.history import MarketHistory
 from feeds.ingest import Ingest
-from feeds.replay import Batch, RecordedData
+from feeds.replay import Batch, Timeline
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _ingest_batch(ingest: Ingest, batch: Batch) -> int:
 
 async def run_replay(
     config: Config,
-    data: RecordedData,
+    data: Timeline,
     repo: Repo,
     sinks: Sequence[Sink],
     router_factory: Callable[[Repo], Router],
@@ -146,7 +146,9 @@ async def run_replay(
     """
     began = time.monotonic()
     timeline = data.timeline()
-    if end is not None:
+    # Cut only a timeline that goes past the end: a backtest's StoredTimeline builds each instant's batch
+    # when it is read, and a list of them all would undo what it saves.
+    if end is not None and timeline and timeline[-1][0] > end:
         timeline = [(t, b) for t, b in timeline if t <= end]
     first_tick = start if start is not None else (timeline[0][0] if timeline else 0)
     # Where an interrupted run of this replay on the same database had got to.

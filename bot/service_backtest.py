@@ -2,8 +2,9 @@
 
 The backtest itself is ``bot.backtest``: the same detector and engine code as the live bot over the stored
 history, on a private in-memory database. ``run`` is synchronous and meant for ``asyncio.to_thread``: a
-month of 1h candles replays in well under a second, a month of 1m candles in a few, and the event loop
-must keep answering Discord meanwhile. No ``import discord`` here.
+month of 1h candles replays in well under a second, 90 days of 1m candles in two or three, and the event
+loop must keep answering Discord meanwhile. The limits are the config file's ``[backtest]`` section. No
+``import discord`` here.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class BacktestService:
 
     def __init__(self, service: Service, limits: BacktestLimits | None = None) -> None:
         self.service = service
-        self.limits = limits or BacktestLimits()
+        self.limits = limits or BacktestLimits.from_config(service.config.backtest)
 
     def check_period(self, period_s: int | None) -> float:
         """Return the days to test for a period in seconds (None: the limits' default), or raise UserError."""

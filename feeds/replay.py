@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Protocol
 
 from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
@@ -66,6 +67,14 @@ class Batch:
             + len(self.open_interest)
             + len(self.fear_greed)
         )
+
+
+class Timeline(Protocol):
+    """Rows by the instant they became available: RecordedData, or a backtest's StoredTimeline."""
+
+    def timeline(self) -> Sequence[tuple[int, Batch]]:
+        """Return (available_at, batch) pairs in time order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +364,7 @@ def recorded_from_repo(
     end: int | None = None,
     *,
     fear_greed_since: int | None = None,
+    candles: bool = True,
 ) -> RecordedData:
     """Read stored rows of ``symbols`` with start <= time < end into a timeline, as the CSV loader would.
 
@@ -364,11 +374,12 @@ def recorded_from_repo(
     source, is hourly), a single liquidation, funding rate or open-interest point at its own time, a Fear
     & Greed value at 00:00 UTC of its publication day. Fear & Greed rows are read from
     ``fear_greed_since`` (default ``start``), since market-wide detectors compare with a long past.
+    Without ``candles`` every kind but candles is read (for a caller choosing which candles to replay).
     """
     data = RecordedData()
     batches = data.batches
     for symbol in sorted(set(symbols)):
-        for cover in repo.candle_coverage(symbol, start, end):
+        for cover in repo.candle_coverage(symbol, start, end) if candles else ():
             length = interval_ms(cover.interval)
             for candle in repo.candles(symbol, cover.interval, start, end, source=cover.source):
                 if candle.closed:

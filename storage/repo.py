@@ -789,6 +789,18 @@ class Repo:
             )
         ]
 
+    def closed_candle_count(self, symbol: str, interval: str, start: int, end: int) -> int:
+        """Count the open times with start <= open_time < end that have a closed candle of ``interval``.
+
+        A minute stored by two sources counts once: it is one candle to whoever reads the series.
+        """
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT open_time) FROM candles WHERE symbol = ? AND interval = ?"
+            " AND open_time >= ? AND open_time < ? AND closed = 1",
+            (symbol, interval, start, end),
+        ).fetchone()
+        return int(row[0])
+
     def liquidations(
         self, symbol: str, start: int | None = None, end: int | None = None
     ) -> list[Liquidation]:

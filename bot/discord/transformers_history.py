@@ -7,7 +7,7 @@ Like ``transformers``, every one accepts any text and raises ``InvalidOption`` s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -15,7 +15,7 @@ from discord.app_commands import Choice
 
 from bot.backtest import BacktestLimits
 from bot.discord.transformers import DurationTransformer, option_input, service_of, suggest, tidy
-from bot.parsing import parse_alert_id, parse_since
+from bot.parsing import parse_alert_id, parse_duration, parse_since
 from bot.service_history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
 from storage.repo import EventScope
 
@@ -108,9 +108,35 @@ ChartWindow = app_commands.Transform[
     int,
     DurationTransformer("window", MIN_CHART_WINDOW_S, MAX_CHART_WINDOW_S, ["24h", "3d", "7d", "30d", "90d"]),
 ]
-BacktestPeriod = app_commands.Transform[
-    int,
-    DurationTransformer(
-        "period", DAY_S, int(BacktestLimits().max_days) * DAY_S, ["7d", "14d", "30d", "60d", "90d"]
-    ),
-]
+
+
+class BacktestPeriodTransformer(DurationTransformer):
+    """A backtest period of a day up to the config's ``[backtest] max_days``, with suggestions within it."""
+
+    usual: ClassVar[tuple[str, ...]] = ("7d", "14d", "30d", "60d", "90d")
+
+    def __init__(self) -> None:
+        super().__init__("period", DAY_S, int(BacktestLimits().max_days * DAY_S), self.usual)
+
+    def bounded(self, interaction: discord.Interaction[Any]) -> DurationTransformer:
+        """Return this transformer bounded by the limits of the bot that got ``interaction``."""
+        # Read at each use, not at import: the limit is in the config file, which the module never sees.
+        longest = int(service_of(interaction).config.backtest.max_days * DAY_S)
+        offered = [s for s in self.usual if parse_duration(s) <= longest]
+        whole_days = f"{longest // DAY_S}d"
+        if longest % DAY_S == 0 and whole_days not in offered:
+            offered.append(whole_days)
+        return DurationTransformer(self.what, self.minimum_s, longest, offered)
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> int:
+        """Return the period in seconds, within the configured limit."""
+        return await self.bounded(interaction).transform(interaction, value)
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer the usual periods the configured limit allows."""
+        return await self.bounded(interaction).autocomplete(interaction, value)
+
+
+BacktestPeriod = app_commands.Transform[int, BacktestPeriodTransformer()]

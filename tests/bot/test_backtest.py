@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from itertools import pairwise
@@ -18,13 +19,14 @@ from bot import rules as rules_module
 from bot.__main__ import main
 from bot.backtest import BacktestLimits, backtest
 from bot.cli_common import scenario_data_repo
-from bot.config import load_config
+from bot.config import BacktestConfig, load_config
 from bot.errors import UserError
 from detectors.base import Detector, DetectorSettings, Signal, Snapshot
 from detectors.registry import detector_classes
 from feeds.replay import load_directory, parse_time, store_recorded
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
+from storage.rows import Candle
 from tests.conftest import ROOT
 
 SCENARIO = ROOT / "bot" / "scenario"
@@ -169,6 +171,66 @@ def test_a_window_inside_the_limits_is_accepted(stored: Repo) -> None:
     assert result.candles == 120
 
 
+def test_limits_default_to_the_config_files_backtest_section() -> None:
+    assert BacktestLimits.from_config(BacktestConfig()) == BacktestLimits()
+    section = BacktestConfig(max_days=180, max_candles=300_000, default_days=14, warmup_days=2)
+    assert BacktestLimits.from_config(section) == BacktestLimits(180, 300_000, 14, 2)
+
+
+# --- 90 days of 1m candles, as a live bot stores them --------------------------------------------------
+
+LIVE_T0 = parse_time("2025-09-01")
+MINUTES_FROM = LIVE_T0 + 30 * 86_400_000  # 1m candles from day 30; before that only 1h ones
+LIVE_END = LIVE_T0 + 127 * 86_400_000
+# One 1m close above $95,000, at 14:37 UTC on day 100, back below the next minute: its hour closes below.
+SPIKE_OPEN = LIVE_T0 + 100 * 86_400_000 + (14 * 60 + 37) * 60_000
+# Another one in the warm-up week before the window: ingested, never evaluated.
+WARMUP_SPIKE_OPEN = LIVE_T0 + 33 * 86_400_000
+
+
+@pytest.fixture(scope="module")
+def live_minutes() -> Iterator[Repo]:
+    """A database shaped like a live bot's: synthetic (made-up) BTCUSDT prices, 97 days of 1m candles
+    (days 30-127) and 1h candles over all 127 days (folded from pruned minutes, or imported)."""
+    repo = Repo(open_database(":memory:"))
+    hours = [
+        Candle("BTCUSDT", "1h", t, "synthetic", 94_000, 94_000, 94_000, 94_000, 60.0)
+        for t in range(LIVE_T0, LIVE_END, 3_600_000)
+    ]
+    minutes = []
+    for i, t in enumerate(range(MINUTES_FROM, LIVE_END, 60_000)):
+        close = 95_120.0 if t in (SPIKE_OPEN, WARMUP_SPIKE_OPEN) else 94_000 + 500 * math.sin(i / 500)
+        minutes.append(Candle("BTCUSDT", "1m", t, "synthetic", 94_000, close + 5, 93_995, close, 1.0))
+    repo.upsert_candles(hours + minutes)
+    yield repo
+    repo.close()
+
+
+def test_90_days_of_1m_candles_are_backtested_and_the_one_minute_crossing_found(live_minutes: Repo) -> None:
+    stored = sum(
+        c.rows for c in live_minutes.candle_coverage("BTCUSDT", LIVE_END - 90 * 86_400_000, LIVE_END)
+    )
+    assert stored == 90 * 1440 + 90 * 24 > 50_000, "what the old limit counted, and refused"
+    result = backtest(live_minutes, BTC_95K_UP, days=90, chart=False)
+    # Only the minutes are replayed and counted: where minutes are stored, the hours are not replayed.
+    assert result.candles == 90 * 1440
+    assert (result.start, result.end) == (LIVE_END - 90 * 86_400_000, LIVE_END)
+    ((at, title, values),) = result.firings()
+    assert at == SPIKE_OPEN + 60_000 and values["price"] == 95_120.0
+    assert title == "BTC broke above $95,000"
+
+
+def test_a_window_over_the_configured_candle_limit_is_still_refused(live_minutes: Repo) -> None:
+    limits = BacktestLimits(max_candles=100_000)
+    with pytest.raises(
+        UserError, match=r"^129,600 candles of BTCUSDT .* limited to 100,000 \(shorten the window\)"
+    ):
+        backtest(live_minutes, BTC_95K_UP, days=90, limits=limits, chart=False)
+    # A window within the limit, over the minutes alone, runs.
+    result = backtest(live_minutes, BTC_95K_UP, days=60, limits=limits, chart=False)
+    assert result.candles == 60 * 1440 and result.fire_count == 1
+
+
 class _GreedSettings(DetectorSettings):
     at_least: int = Field(ge=0, le=100)
 
@@ -290,6 +352,27 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[
     assert main(["-q", "backtest", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(message)
+
+
+def test_cli_takes_its_limits_from_the_config_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    assert "\nmax_days = 90 " in text and "\ndefault_days = 30 " in text
+    short = text.replace("\nmax_days = 90 ", "\nmax_days = 10 ").replace(
+        "\ndefault_days = 30 ", "\ndefault_days = 5 "
+    )
+    path = tmp_path / "short.toml"
+    path.write_text(short)
+    assert main(["-q", "backtest", "--config", str(path), "--rule", "btc-95k", "--days", "20"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "tripwire: days must be more than 0 and at most 10 (20 was asked)"
+    )
+    # Without --days, the file's default: the last 5 days (2026-01-16..21), after the crossing.
+    assert main(["-q", "backtest", "--config", str(path), "--rule", "btc-95k"]) == 0
+    assert "over 2026-01-16 00:00 → 2026-01-21 00:00 UTC, 120 candles: would have fired 0 times" in (
+        capsys.readouterr().out
+    )
 
 
 def test_help_lists_backtest(capsys: pytest.CaptureFixture[str]) -> None:

@@ -183,3 +183,41 @@ def test_a_servers_everyone_role_is_refused_as_an_alert_role() -> None:
     problems = _problems(data)
     assert [p.split(":")[0] for p in problems] == ["routes[0].role_id", "rules[0].role_id"]
     assert all("@everyone" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("section", "problems"),
+    [
+        ({"max_candles": 0}, ["backtest.max_candles: Input should be greater than or equal to 1"]),
+        (
+            {"max_candles": 10_000_000},
+            ["backtest.max_candles: Input should be less than or equal to 600000"],
+        ),
+        ({"max_days": 0}, ["backtest.max_days: Input should be greater than or equal to 1"]),
+        ({"max_days": 5000}, ["backtest.max_days: Input should be less than or equal to 3650"]),
+        ({"warmup_days": -1}, ["backtest.warmup_days: Input should be greater than or equal to 0"]),
+        (
+            {"max_days": 20},
+            ["backtest.default_days: must be at most max_days (20); 30 was given"],
+        ),
+        ({"max_candles": "many"}, ["backtest.max_candles: Input should be a valid integer, unable to parse"]),
+    ],
+)
+def test_backtest_limits_are_checked_with_their_path(section: dict[str, Any], problems: list[str]) -> None:
+    data = _example()
+    data["backtest"] = {**data["backtest"], **section}
+    found = _problems(data)
+    assert [p[: len(want)] for p, want in zip(found, problems, strict=True)] == problems
+
+
+def test_backtest_limits_from_the_file() -> None:
+    data = _example()
+    assert data["backtest"]["max_candles"] == 150_000, "the example documents the default"
+    data["backtest"] = {"max_days": 180, "max_candles": 300_000, "default_days": 14, "warmup_days": 0}
+    section = parse_config(data).backtest
+    assert (section.max_days, section.max_candles, section.default_days, section.warmup_days) == (
+        180,
+        300_000,
+        14,
+        0,
+    )

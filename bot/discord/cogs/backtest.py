@@ -37,11 +37,6 @@ log = logging.getLogger(__name__)
 ENABLE_TIMEOUT_S = 600.0
 # Backtests run at once; more wait their turn (each holds a worker thread and a core for up to seconds).
 MAX_CONCURRENT_BACKTESTS = 2
-PERIOD_OPTION: ExtraOption = (
-    "period",
-    BacktestPeriod,
-    "How much stored history to test over, e.g. 7d or 30d (default 30d, at most 90d)",
-)
 EXISTING = "existing"
 CHART_FILENAME = "backtest.png"
 
@@ -115,6 +110,7 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         group = app_commands.Group(name="test", description="Backtest an alert on stored history first")
         group.add_command(self._existing_command())
         offered = {c.name for c in self.alerts.add_group.commands}
+        period = self.period_option()
         for name, cls in detectors.items():
             if name not in offered:
                 continue  # /alert add has no such subcommand (its options could not be built)
@@ -122,16 +118,26 @@ class AlertTestCog(commands.Cog, name="Backtests"):
                 log.error("/alert test %s is left out (name taken or more than %d)", name, MAX_SUBCOMMANDS)
                 continue
             try:
-                group.add_command(self.alerts.detector_command(cls, self.test_options, [PERIOD_OPTION]))
+                group.add_command(self.alerts.detector_command(cls, self.test_options, [period]))
             except UnsupportedSettings as exc:
                 # `period` pushed the detector's options past a Discord limit: /alert add still works.
                 log.error("detector %s gets no /alert test subcommand: %s", name, exc)
         return group
 
+    def period_option(self) -> ExtraOption:
+        """Return the `period` option, described with the configured limits."""
+        limits = self.tester.limits
+        return (
+            "period",
+            BacktestPeriod,
+            "How much stored history to test over, e.g. 7d or 30d "
+            f"(default {limits.default_days:g}d, at most {limits.max_days:g}d)",
+        )
+
     def _existing_command(self) -> app_commands.Command[Any, ..., None]:
         cog = self
 
-        @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a", period=PERIOD_OPTION[2])
+        @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a", period=self.period_option()[2])
         async def test_existing(
             interaction: discord.Interaction[Any], rule: VisibleRule, period: BacktestPeriod | None = None
         ) -> None:

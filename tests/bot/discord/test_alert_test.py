@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config
+from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
 from detectors.history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo
-from tests.bot.history_support import CROSSING_AT, history_config, load_replayed
+from tests.bot.history_support import CROSSING_AT, history_config, history_config_data, load_replayed
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, InteractionReply
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, MOD_ID, OWNER_ID
@@ -160,3 +160,30 @@ async def test_the_enable_button_is_disabled_when_the_view_times_out(
     await discord_emu.wait_until(
         lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"])
     )
+
+
+def short_backtests() -> Config:
+    """Return the example config with backtests limited to two weeks (default one)."""
+    data = history_config_data()
+    data["backtest"] = {**data["backtest"], "max_days": 14, "default_days": 7}
+    return parse_config(data)
+
+
+@pytest.mark.parametrize("config", [short_backtests()])
+async def test_the_period_is_bounded_by_the_config_files_backtest_limit(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    too_long = await discord_emu.slash(
+        "alert test level_cross", {**CROSS_UP, "period": "30d"}, user_id=OWNER_ID
+    )
+    assert too_long.ephemeral and too_long.content.startswith("The period can be at most 2w; you gave `30d`")
+    offered = await discord_emu.autocomplete(
+        "alert test level_cross", {**CROSS_UP, "period": ""}, "period", user_id=OWNER_ID
+    )
+    assert [c["value"] for c in offered] == ["7d", "14d"]
+    # Two weeks before the clock (Jan 7 to 21) hold the crossing of the 13th.
+    reply = await discord_emu.slash("alert test level_cross", {**CROSS_UP, "period": "14d"}, user_id=OWNER_ID)
+    assert reply.embeds[0]["title"] == "Backtest: this alert would have fired 1 time in 14 days"
+    cog = tripwire.get_cog("Backtests")
+    assert isinstance(cog, AlertTestCog)
+    assert cog.period_option()[2].endswith("(default 7d, at most 14d)")
