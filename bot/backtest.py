@@ -30,7 +30,7 @@ from bot.engine import Target
 from bot.errors import UserError
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
-from bot.rules import rule_row_from_spec
+from bot.rules import instantiate, rule_row_from_spec
 from detectors.registry import detector_classes
 from storage.db import open_database
 from storage.repo import AlertEventRow, OutboxRow, Repo, RuleRow
@@ -235,7 +235,9 @@ async def run_backtest(
     if cls is None:
         raise UserError(f"rule {row.id} uses the detector {row.detector!r}, which is not installed")
     begin, stop = _window(repo, row, cls.market_wide, start, end, days, limits)
-    symbols = [] if cls.market_wide else [row.symbol]
+    # The rule's symbol and any it compares with (correlated_move reads its peers' candles too).
+    peers = instantiate(row).peer_symbols()
+    symbols = [] if cls.market_wide else list(dict.fromkeys([row.symbol, *peers]))
     warmup = int(limits.warmup_days * DAY_MS)
     plan = [span for s in symbols for span in candle_plan(repo, s, begin - warmup, stop)]
     # Counted as replayed (one interval at a time, one candle per open time), not as stored: a live bot's
@@ -243,8 +245,8 @@ async def run_backtest(
     candles = count_candles(repo, plan, begin, stop)
     if candles > limits.max_candles:
         raise UserError(
-            f"{candles:,} candles of {row.symbol} are stored in that window; a backtest is limited to "
-            f"{limits.max_candles:,} (shorten the window)"
+            f"{candles:,} candles of {', '.join(symbols)} are stored in that window; a backtest is limited "
+            f"to {limits.max_candles:,} (shorten the window)"
         )
     # A detector that reads Fear & Greed gets every stored value ("highest since October" needs the long
     # past; it is a few thousand rows); for the others, replaying eight years of daily ticks is waste.

@@ -207,6 +207,10 @@ class Detector(ABC):
         self.symbol = symbol
         self.settings = settings
 
+    def peer_symbols(self) -> tuple[str, ...]:
+        """Return the other symbols this rule reads through ``Snapshot.peer`` (a backtest loads them too)."""
+        return ()
+
     @abstractmethod
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Return the conditions active at ``snapshot.now``, updating ``state`` in place."""

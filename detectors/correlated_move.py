@@ -65,6 +65,12 @@ class CorrelatedMove(Detector):
     Settings: ClassVar[type[DetectorSettings]] = CorrelatedMoveSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
 
+    def peer_symbols(self) -> tuple[str, ...]:
+        """Return the assets compared with the rule's symbol."""
+        s = self.settings
+        assert isinstance(s, CorrelatedMoveSettings)
+        return tuple(s.symbols)
+
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure every asset's move at each of this symbol's candle closes since the last evaluation."""
         s = self.settings

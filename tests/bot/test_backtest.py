@@ -311,7 +311,7 @@ def test_cli_prints_the_same_alerts_as_replay_for_each_example_rule(
 ) -> None:
     assert main(["-q", "replay", "--format", "jsonl", "--no-progress"]) == 0
     replayed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    for rule in ("btc-95k", "btc-95k-daily-close", "eth-3500-close"):
+    for rule in ("btc-95k", "btc-95k-daily-close", "eth-3500-close", "majors-together"):
         assert main(["-q", "backtest", "--rule", rule, "--format", "jsonl"]) == 0
         tested = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert tested == [a for a in replayed if a["rule"] == rule]
