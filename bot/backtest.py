@@ -1,10 +1,10 @@
 """Backtest one rule over stored history: how often would it have fired, and when?
 
-Nothing here evaluates a rule itself. The stored rows of the rule's symbol are turned back into a replay
-timeline (``recorded_from_repo``: each row at the time a live feed would have known it) and played by
-``run_replay`` into a fresh in-memory database that holds only this rule: the same Ingest, history,
-detector and engine code as the live bot, with its cooldown, pending period and one-shot behaviour, under
-a simulated clock. What the engine recorded there is the answer.
+Nothing here evaluates a rule itself. The stored rows of the rule's symbol (and of the peers it compares
+with) are turned back into a replay timeline (``recorded_from_repo``: each row at the time a live feed would
+have known it) and played by ``run_replay`` into a fresh in-memory database that holds only this rule: the
+same Ingest, history, detector and engine code as the live bot, with its cooldown, pending period and
+one-shot behaviour, under a simulated clock. What the engine recorded there is the answer.
 
 The source database is only read (a few range queries before the replay starts); all the work happens on
 the private in-memory copy, so a backtest can run in a worker thread beside the live bot. Limits on the
