@@ -107,8 +107,9 @@ class PrivacyService:
     def forget(self, user_id: int) -> ForgetView:
         """Delete everything stored about ``user_id`` (see the module docstring) and tell the engine."""
         with self.repo.transaction():
-            removed, counts = self.repo.forget_member(user_id, FORGOTTEN_REASON)
-        for rule_id in removed:
+            removed, unowned, counts = self.repo.forget_member(user_id, FORGOTTEN_REASON)
+        # The rules that stay are reloaded too: the engine's copy still names the member.
+        for rule_id in [*removed, *unowned]:
             self.engine.refresh_rule(rule_id)
         log.info("deleted the data of user %s: %s", user_id, counts)
         return ForgetView(user_id, dict(counts), tuple(removed))

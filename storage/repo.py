@@ -1801,16 +1801,22 @@ class Repo:
             ),
         )
 
-    def forget_member(self, user_id: int, replacement_reason: str) -> tuple[list[str], dict[str, int]]:
+    def forget_member(
+        self, user_id: int, replacement_reason: str
+    ) -> tuple[list[str], list[str], dict[str, int]]:
         """Delete a user's personal rules, their history, DMs and notices; clear their id from the rest.
 
         Server rules, digests and silences they created belong to the server and stay, without their id;
-        a pause reason naming them becomes ``replacement_reason``. Returns the removed rule ids and the
-        rows changed per kind. Run it inside ``transaction()``.
+        a pause reason naming them becomes ``replacement_reason``. Returns the removed rule ids, the ids of
+        the rules that stay without their id (whoever holds them in memory must reload them, or the next
+        alert's rule copy names the member again) and the rows changed per kind. Run it inside
+        ``transaction()``.
         """
         events = self.personal_event_ids(user_id)
         target = f"user:{user_id}"
-        removed = [r.id for r in self.rules(owner_id=user_id) if r.deliver == "dm"]
+        owned = self.rules(owner_id=user_id)
+        removed = [r.id for r in owned if r.deliver == "dm"]
+        unowned = [r.id for r in owned if r.deliver != "dm"]
         counts: dict[str, int] = {}
         marks = ",".join("?" * len(events))
         outbox = self.conn.execute("DELETE FROM outbox WHERE target = ?", (target,)).rowcount
@@ -1828,9 +1834,14 @@ class Repo:
         counts["rules_unowned"] = self.conn.execute(
             "UPDATE rules SET owner_id = NULL WHERE owner_id = ?", (user_id,)
         ).rowcount
+        naming = f"%<@{user_id}>%"
+        unowned += [
+            r[0]
+            for r in self.conn.execute("SELECT id FROM rules WHERE status_reason LIKE ?", (naming,))
+            if r[0] not in unowned
+        ]
         self.conn.execute(
-            "UPDATE rules SET status_reason = ? WHERE status_reason LIKE ?",
-            (replacement_reason, f"%<@{user_id}>%"),
+            "UPDATE rules SET status_reason = ? WHERE status_reason LIKE ?", (replacement_reason, naming)
         )
         counts["digests_unowned"] = self.conn.execute(
             "UPDATE digests SET created_by = NULL WHERE created_by = ?", (user_id,)
@@ -1850,7 +1861,7 @@ class Repo:
             (user_id,),
         ).rowcount
         self._guild_settings_rows.clear()  # the cached rows may hold the old "set by"
-        return removed, counts
+        return removed, unowned, counts
 
     def save_notice(self, user_id: int, kind: str, text: str, now: int) -> None:
         """Store (or replace) the notice of one kind owed to a member."""

@@ -206,6 +206,21 @@ def test_privacy_reports_then_deletes_what_is_stored_about_a_member(
     assert other_row is not None and other_row.owner_id == OTHER_MEMBER
 
 
+def test_after_deleting_a_creators_data_the_running_server_alert_no_longer_names_them(
+    service: Service, repo: Repo, engine: Engine
+) -> None:
+    server = service.add_rule(
+        GUILD, MEMBER, "level_cross", "BTCUSDT", {"level": 1}, RuleOptions(ALERTS), is_admin=True
+    ).id
+    engine.load()
+    assert [r.row.owner_id for r in engine.rules() if r.row.id == server] == [MEMBER]
+
+    PrivacyService(repo, engine, service.now_ms).forget(MEMBER)
+
+    # The engine's copy is what the next alert's stored rule copy is made from: it must not bring the id back.
+    assert [r.row.owner_id for r in engine.rules() if r.row.id == server] == [None]
+
+
 def test_notices_are_handed_out_once(service: Service, repo: Repo, engine: Engine) -> None:
     privacy = PrivacyService(repo, engine, service.now_ms)
     personal(service, 95000)
