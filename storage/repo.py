@@ -498,7 +498,8 @@ def _dumps(value: Any) -> str:
 
 # Rows are written with multi-row INSERT statements of power-of-two sizes up to this: a statement per row
 # (executemany) cost 40% more (bench.replay's storage floor), and a few fixed sizes keep every statement in
-# the connection's cache. 1024 rows x 11 columns stays under SQLite's 32766 bound parameters.
+# the connection's cache. 1024 rows x 11 columns stays under the 32766 bound parameters SQLite allows by
+# default since 3.32; an older or stricter build (999 before 3.32) gets smaller statements (see ``run``).
 _ROWS_PER_STATEMENT = 1024
 
 
@@ -508,6 +509,7 @@ class _MultiRowInsert:
     def __init__(self, head: str, columns: int, tail: str = "") -> None:
         self.head = head
         self.tail = tail
+        self.columns = columns
         self.group = "(" + ",".join("?" * columns) + ")"
         self._sql: dict[int, str] = {}
 
@@ -522,8 +524,12 @@ class _MultiRowInsert:
         """Insert ``rows`` in order, in as few statements as the fixed sizes allow; return rows changed."""
         changed = 0
         start, total = 0, len(rows)
+        parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        largest = _ROWS_PER_STATEMENT
+        while largest * self.columns > parameters and largest > 1:
+            largest //= 2
         while start < total:
-            size = _ROWS_PER_STATEMENT
+            size = largest
             while size > total - start:
                 size //= 2
             chunk = rows[start : start + size]

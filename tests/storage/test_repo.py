@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from storage.repo import Repo, RuleRow
@@ -26,6 +28,16 @@ def test_candle_upsert_is_idempotent_and_updates_values(repo: Repo) -> None:
     repo.upsert_candles([Candle("BTCUSDT", "1h", T0 + 2 * H, "binance", 1, 2, 0.5, 1.5, 99.0, None, True)])
     rows = repo.candles("BTCUSDT", "1h")
     assert len(rows) == 3 and rows[-1].c == 1.5 and rows[-1].volume == 99.0
+
+
+def test_writes_fit_a_build_that_allows_only_999_bound_parameters(repo: Repo) -> None:
+    # SQLite before 3.32 (e.g. RHEL 8's 3.26) allows 999 parameters a statement: 1,500 candles of 11 columns
+    # must still go in (in statements of at most 64 rows there), as must 1,500 liquidations.
+    repo.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    repo.upsert_candles(_candles(1500))
+    assert len(repo.candles("BTCUSDT", "1h")) == 1500
+    events = [Liquidation("BTCUSDT", T0 + i, "binance", "long", 95_000.0, 0.1, 9_500.0) for i in range(1500)]
+    assert len(repo.store_liquidations(events)) == 1500
 
 
 def test_candle_reads_honour_range_source_and_limit(repo: Repo) -> None:
