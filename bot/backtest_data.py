@@ -28,6 +28,8 @@ from storage.rows import Candle, interval_ms
 # Candles read per query: enough to amortise the query, few enough that a 90-day window of 1m candles is
 # never held twice in memory (as rows and again in the timeline).
 READ_CHUNK = 10_000
+# A hole in the finest candles shorter than this is left as it is: no coarser candle fits in it anyway.
+HOUR_MS = 3_600_000
 NAN = float("nan")
 
 
@@ -47,8 +49,10 @@ def candle_plan(repo: Repo, symbol: str, start: int, end: int) -> list[CandleSpa
     """Return the spans of each stored interval of ``symbol`` to replay over [start, end), oldest first.
 
     The finest interval is replayed over its whole stored span; a coarser one only where no finer one is
-    stored (typically the 1h candles that pruned 1m candles were folded into, before the 1m span begins).
-    Of several sources of one interval, the one with the most rows is preferred where both have a candle.
+    stored: before the finer span begins (typically the 1h candles that pruned 1m candles were folded into)
+    and in a hole of the finer span over an hour long (a bot down for longer than its backfill reaches),
+    never a coarser candle that would overlap finer ones. Of several sources of one interval, the one with
+    the most rows is preferred where both have a candle.
     """
     spans: dict[str, tuple[int, int]] = {}
     rows: dict[str, dict[str, int]] = {}
@@ -62,10 +66,35 @@ def candle_plan(repo: Repo, symbol: str, start: int, end: int) -> list[CandleSpa
     for interval in sorted(spans, key=interval_ms):
         counts = rows[interval]
         sources = tuple(sorted(counts, key=lambda s: (-counts[s], s)))
-        for lo, hi in _uncovered(spans[interval], taken):
-            plan.append(CandleSpan(symbol, interval, max(lo, start), min(hi, end), sources))
-        taken.append(spans[interval])
+        length = interval_ms(interval)
+        first = spans[interval][0]
+        runs = _split(spans[interval], repo.candle_gaps(symbol, interval, start, end, max(HOUR_MS, length)))
+        for lo, hi in _uncovered_all(runs, taken):
+            # A candle opening before ``hi`` but closing after it would overlap the finer run that begins
+            # there: the piece ends at the last open time on this interval's grid whose candle fits.
+            hi -= (hi - first) % length
+            if max(lo, start) < min(hi, end):
+                plan.append(CandleSpan(symbol, interval, max(lo, start), min(hi, end), sources))
+        taken.extend(runs)
     return sorted(plan, key=lambda s: s.start)
+
+
+def _split(span: tuple[int, int], gaps: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return ``span`` cut into the runs between ``gaps`` (each gap: end of one candle, open of the next)."""
+    runs, lo = [], span[0]
+    for gap_start, gap_end in gaps:
+        runs.append((lo, gap_start))
+        lo = gap_end
+    runs.append((lo, span[1]))
+    return runs
+
+
+def _uncovered_all(
+    runs: Iterable[tuple[int, int]], taken: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Return the parts of every run of ``runs`` outside every span of ``taken``."""
+    taken = list(taken)
+    return [piece for run in runs for piece in _uncovered(run, taken)]
 
 
 def _uncovered(span: tuple[int, int], taken: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

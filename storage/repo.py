@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from storage import hourly
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
 HOUR_MS = 3_600_000
 OBSERVATION_TABLES = (
@@ -792,6 +792,23 @@ class Repo:
                 " WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY interval, source"
                 " ORDER BY interval, source",
                 (symbol, _lo(start), _hi(end)),
+            )
+        ]
+
+    def candle_gaps(
+        self, symbol: str, interval: str, start: int, end: int, longer_than: int
+    ) -> list[tuple[int, int]]:
+        """Return the holes in a symbol's candles of ``interval`` (open times in [start, end)) that last more
+        than ``longer_than`` ms, as (end of the candle before, open of the candle after)."""
+        length = interval_ms(interval)
+        return [
+            (int(before) + length, int(after))
+            for before, after in self.conn.execute(
+                "SELECT open_time, after FROM (SELECT open_time,"
+                " LEAD(open_time) OVER (ORDER BY open_time) AS after FROM candles"
+                " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?)"
+                " WHERE after - open_time - ? > ?",
+                (symbol, interval, start, end, length, longer_than),
             )
         ]
 

@@ -43,6 +43,29 @@ def test_a_live_bots_folded_hours_are_replayed_only_before_its_minutes(repo: Rep
     assert count_candles(repo, plan, T0 + 12 * HOUR, T0 + 25 * HOUR) == 12 + 60
 
 
+def test_hours_fill_a_long_hole_in_the_minutes_but_never_overlap_them(repo: Repo) -> None:
+    # A bot down from 10:17 to 15:42 on day 2, longer than its backfill reached: its minutes have a hole
+    # there, its hours (imported or folded) do not. The hours that fit wholly inside the hole are replayed.
+    repo.upsert_candles(candles("1h", "binance", T0, 72))
+    day2 = T0 + 24 * HOUR
+    repo.upsert_candles(candles("1m", "binance", day2, 10 * 60 + 17))
+    repo.upsert_candles(candles("1m", "binance", day2 + 15 * HOUR + 42 * MINUTE, 8 * 60 + 18))
+    # A hole of under an hour is left as it is (no hour fits there).
+    repo.upsert_candles(candles("1m", "binance", day2 + 24 * HOUR, 30))
+    repo.upsert_candles(candles("1m", "binance", day2 + 24 * HOUR + 50 * MINUTE, 10))
+    plan = candle_plan(repo, "BTCUSDT", T0, T0 + 3 * 24 * HOUR)
+    assert [(s.interval, s.start, s.end) for s in plan] == [
+        ("1h", T0, day2),
+        ("1m", day2, day2 + 10 * HOUR + 17 * MINUTE),
+        ("1h", day2 + 10 * HOUR + 17 * MINUTE, day2 + 15 * HOUR),  # 11:00 .. 14:00 open inside the hole
+        ("1m", day2 + 15 * HOUR + 42 * MINUTE, day2 + 25 * HOUR),
+        ("1h", day2 + 25 * HOUR, T0 + 72 * HOUR),
+    ]
+    replayed = [c.open_time for span in plan for c in read_candles(repo, span) if c.interval == "1h"]
+    inside = [t for t in replayed if day2 <= t < day2 + 25 * HOUR]
+    assert inside == [day2 + h * HOUR for h in (11, 12, 13, 14)]
+
+
 def test_a_coarser_interval_after_the_finest_is_replayed_after_it(repo: Repo) -> None:
     repo.upsert_candles(candles("1m", "binance", T0, 60))
     repo.upsert_candles(candles("5m", "binance", T0, 24))
