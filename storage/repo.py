@@ -491,6 +491,26 @@ def _hi(end: int | None) -> int:
     return end if end is not None else 2**62
 
 
+def _event_matchers(
+    clauses: list[str],
+    params: list[Any],
+    equals: Iterable[tuple[str, Any]],
+    since: int | None,
+    until: int | None,
+) -> None:
+    """Add to an alert-event query ``column = ?`` for each given value and the bounds since <= at < until."""
+    for column, value in equals:
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("at < ?")
+        params.append(until)
+
+
 def _dumps(value: Any) -> str:
     # sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -1306,16 +1326,9 @@ class Repo:
         """Return alert events filtered by symbol, rule, guild and time."""
         clauses: list[str] = []
         params: list[Any] = []
-        for column, value in (("symbol", symbol), ("rule_id", rule_id), ("guild_id", guild_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("at < ?")
-            params.append(until)
+        _event_matchers(
+            clauses, params, (("symbol", symbol), ("rule_id", rule_id), ("guild_id", guild_id)), since, until
+        )
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "DESC" if newest_first else "ASC"
         params += [limit, offset]
@@ -1381,16 +1394,9 @@ class Repo:
     ) -> tuple[str, list[Any]]:
         clause, params = self._scope_clause(scope)
         clauses = [clause]
-        for column, value in (("symbol", symbol), ("rule_id", rule_id), ("state", state)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("at >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("at < ?")
-            params.append(until)
+        _event_matchers(
+            clauses, params, (("symbol", symbol), ("rule_id", rule_id), ("state", state)), since, until
+        )
         if max_id is not None:
             clauses.append("id <= ?")
             params.append(max_id)
