@@ -13,8 +13,8 @@ from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals
 from detectors.pct_move import change_pct
-from detectors.text import HOUR_MS, format_pct, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 

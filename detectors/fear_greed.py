@@ -15,7 +15,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, FearGreedPoint, Quiet, Signal, Snapshot
 from detectors.latch import latched_signals, latches_settled, release_latch, set_latch
-from detectors.text import DAY_MS
+from storage.rows import DAY_MS
 
 
 class FearGreedSettings(DetectorSettings):

@@ -13,7 +13,8 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorSettings, FundingPoint, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
-from detectors.text import HOUR_MS, format_rate, format_window
+from detectors.text import format_rate, format_window
+from storage.rows import HOUR_MS
 
 FLIP_KEYS = ("flip_negative", "flip_positive")
 

@@ -19,7 +19,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals, latches_settled
-from detectors.text import HOUR_MS, MINUTE_MS, format_window
+from detectors.text import format_window
+from storage.rows import HOUR_MS, MINUTE_MS
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
 MAX_CATCH_UP_MS = 7 * 24 * HOUR_MS

@@ -19,7 +19,8 @@ from detectors.base import (
 )
 from detectors.latch import edge, latched_signals, latches_settled
 from detectors.series import point_at
-from detectors.text import HOUR_MS, MINUTE_MS, format_amount, format_pct, format_window
+from detectors.text import format_amount, format_pct, format_window
+from storage.rows import HOUR_MS, MINUTE_MS
 
 
 class OiChange(NamedTuple):

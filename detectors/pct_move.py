@@ -18,8 +18,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals
-from detectors.text import HOUR_MS, format_pct, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 StepInterval = Literal["5m", "15m", "1h", "4h", "1d"]
 

@@ -27,7 +27,8 @@ from detectors.base import (
 )
 from detectors.history import bucket_start
 from detectors.latch import edge, is_armed, latched_signals
-from detectors.text import DAY_MS, format_age, iso_date, with_article
+from detectors.text import format_age, iso_date, with_article
+from storage.rows import DAY_MS
 
 
 class RangeBreakoutSettings(DetectorSettings):

@@ -31,8 +31,8 @@ from detectors.latch import edge, latched_signals
 from detectors.open_interest import OiChange, oi_change
 from detectors.pct_move import change_pct
 from detectors.series import point_at
-from detectors.text import HOUR_MS, format_pct, format_rate, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_rate, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 LABELS: dict[str, str] = {
     "short_squeeze": "mechanical short squeeze",

@@ -48,7 +48,7 @@ from feeds.parse import (
 )
 from feeds.poller import Poller, Sync, each_symbol
 from feeds.stream import WebSocketStream, frame_json
-from storage.rows import Funding, Liquidation, OpenInterest, Side
+from storage.rows import DAY_MS, MINUTE_MS, Funding, Liquidation, OpenInterest, Side
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,14 @@ T = TypeVar("T")
 
 SOURCE = "binance"
 FORCE_ORDER_STREAM = "!forceOrder@arr"
-DAY_MS = 86_400_000
 # Documented: openInterestHist keeps only the latest 30 days; limit max 500. fundingRate limit max 1000.
 OI_HIST_DAYS = 30
 OI_HIST_PERIOD = "5m"
-OI_HIST_PERIOD_MS = 300_000
+OI_HIST_PERIOD_MS = 5 * MINUTE_MS
 OI_HIST_LIMIT = 500
 FUNDING_HISTORY_LIMIT = 1000
 # A settlement shows up in /fapi/v1/fundingRate shortly after the funding time, not at the same instant.
-SETTLEMENT_GRACE_MS = 60_000
+SETTLEMENT_GRACE_MS = MINUTE_MS
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"SELL": "long", "BUY": "short"}
 

@@ -27,7 +27,7 @@ from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
 from feeds.poller import Poller
-from storage.rows import Candle, interval_ms
+from storage.rows import DAY_MS, Candle, interval_ms
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ KLINES_PATH = "/api/v3/klines"
 # Documented: limit max 1000 per request, weight 2 per request whatever the limit.
 KLINES_MAX_LIMIT = 1000
 KLINES_WEIGHT = 2
-DAY_MS = 86_400_000
 
 
 def parse_klines(payload: Any, symbol: str, interval: str, now_ms: int) -> Parsed[Candle]:

@@ -24,12 +24,11 @@ from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, check_ts, envelope, integer, items_list, obj, parse_items, text
 from feeds.poller import Poller
-from storage.rows import FearGreed
+from storage.rows import DAY_MS, FearGreed
 
 log = logging.getLogger(__name__)
 
 SOURCE = "alternative.me"
-DAY_MS = 86_400_000
 
 
 def parse_fng(payload: Any) -> Parsed[FearGreed]:

@@ -51,7 +51,7 @@ from feeds.parse import (
 )
 from feeds.poller import Poller, each_symbol
 from feeds.stream import WS, WebSocketStream, frame_json
-from storage.rows import Liquidation, Side
+from storage.rows import DAY_MS, MINUTE_MS, Liquidation, Side
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,10 @@ SOURCE = "okx"
 CHANNEL = "liquidation-orders"
 REST_PAGE_LIMIT = 100  # documented maximum
 # The REST endpoint keeps roughly the last day [unverified]; older pages are not asked for.
-REST_HISTORY_MS = 86_400_000
+REST_HISTORY_MS = DAY_MS
 # An unknown swap triggers a re-read of the instruments, at most this often; the websocket mode's job
 # checks whether one is due every INSTRUMENTS_CHECK_S.
-INSTRUMENTS_RETRY_MS = 60_000
+INSTRUMENTS_RETRY_MS = MINUTE_MS
 INSTRUMENTS_CHECK_S = 60.0
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"sell": "long", "buy": "short"}
