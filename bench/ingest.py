@@ -29,7 +29,7 @@ import aiohttp
 
 from bench.common import Figure, machine, parser, report, timer
 from bot.config import BinanceFuturesFeedConfig, BybitFeedConfig, OkxFeedConfig
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import Tuning
 from feeds.binance_futures import BinanceFuturesFeed
 from feeds.bybit import BybitFeed

@@ -36,7 +36,7 @@ from bot.config import BybitFeedConfig
 from bot.engine import RecordedEvent, make_engine
 from bot.live import LiveEvaluator
 from bot.routing import AlertRouter
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import Tuning
 from feeds.bybit import BybitFeed
 from feeds.health import HealthRegistry

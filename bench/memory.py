@@ -139,7 +139,7 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
     from bot.routing import AlertRouter
     from bot.service import Service
     from detectors.base import MARKET_SYMBOL
-    from detectors.history import MarketHistory
+    from detectors.market_history import MarketHistory
     from feeds.ingest import Ingest
     from storage.db import open_database
     from storage.repo import GuildSettingsRow, Repo, RuleRow

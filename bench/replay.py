@@ -34,7 +34,7 @@ from bot.replay import ReplaySummary, run_replay
 from bot.routing import AlertRouter
 from bot.rules import instantiate, rule_row_from_spec
 from detectors.base import MARKET_SYMBOL
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from feeds.replay import Batch, RecordedData
 from storage.db import open_database

@@ -28,7 +28,7 @@ from bot.chart_spec import (
 )
 from bot.errors import UserError
 from detectors.base import Bar, short_symbol
-from detectors.history import MarketHistory, bucket_start
+from detectors.market_history import MarketHistory, bucket_start
 from storage.repo import AlertEventRow, CandleCoverage, Repo, RuleRow
 from storage.rows import HOUR_MS, INTERVAL_MS, interval_ms
 

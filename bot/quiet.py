@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Quiet
-from detectors.history import CloseWatch, MarketHistory
+from detectors.market_history import CloseWatch, MarketHistory
 from storage.rows import DAY_MS
 
 # A rule sleeping on its closes staying within a band (Quiet.closes_within) is woken at least this often, so

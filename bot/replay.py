@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.engine import Engine, Router, make_engine
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.rules import sync_config_rules
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from feeds.replay import Batch, Timeline
 from storage.repo import Repo

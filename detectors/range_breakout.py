@@ -25,8 +25,8 @@ from detectors.base import (
     format_price,
     short_symbol,
 )
-from detectors.history import bucket_start
 from detectors.latch import edge, is_armed, latched_signals
+from detectors.market_history import bucket_start
 from detectors.text import format_age, iso_date, with_article
 from storage.rows import DAY_MS
 
