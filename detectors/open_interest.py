@@ -64,7 +64,7 @@ class OpenInterestSettings(DetectorSettings):
     )
 
 
-class OpenInterest(Detector):
+class OpenInterest(Detector[OpenInterestSettings]):
     """Open interest rises or falls by X% within a window."""
 
     name: ClassVar[str] = "open_interest"
@@ -75,7 +75,6 @@ class OpenInterest(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the change at every open-interest point since the last evaluation."""
         s = self.settings
-        assert isinstance(s, OpenInterestSettings)
         last = state.get("ts")
         # The new points (only the newest on the first evaluation), and below the older ones their
         # references can be: a window's worth of points built for every new one was most of this rule's
@@ -115,7 +114,6 @@ class OpenInterest(Detector):
 
     def _payload(self, change: OiChange) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, OpenInterestSettings)
         up = change.pct > 0
         window = format_window(change.end - change.start)
         return {
