@@ -43,7 +43,7 @@ from bot.service import FeedStatusView, Service
 from bot.watchdog import FeedWatchdog, watch
 from bot.web import WebServer
 from detectors.base import MARKET_SYMBOL
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest

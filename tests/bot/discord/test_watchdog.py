@@ -15,7 +15,7 @@ from bot.routing import AlertRouter
 from bot.rules import sync_config_rules
 from bot.service import Service
 from bot.watchdog import FeedWatchdog, watch
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.replay import parse_time
