@@ -34,6 +34,7 @@ class ControlApi:
             web.post("/_control/fault", self.fault),
             web.post("/_control/gateway", self.gateway),
             web.get("/_control/stats", self.stats),
+            web.post("/_control/permissions", self.permissions),
         ]
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
@@ -68,6 +69,30 @@ class ControlApi:
                 "sessions": len([s for s in self.emu.gateway.sessions.values() if s.conn is not None]),
             }
         )
+
+    async def permissions(self, request: web.Request) -> web.Response:
+        """POST {channel_id, target_id, allow?, deny?, member?} sets an overwrite;
+        {guild_id, role_id, permissions} a role's permissions ("bot" as role_id: the bot's role).
+        """
+        data = await self._json(request)
+        try:
+            if "channel_id" in data:
+                self.emu.set_overwrite(
+                    int(data["channel_id"]),
+                    int(data["target_id"]),
+                    allow=int(data.get("allow") or 0),
+                    deny=int(data.get("deny") or 0),
+                    member=bool(data.get("member", False)),
+                )
+            elif data.get("role_id") == "bot":
+                self.emu.set_bot_permissions(int(data["guild_id"]), int(data["permissions"]))
+            else:
+                self.emu.set_role_permissions(
+                    int(data["guild_id"]), int(data["role_id"]), int(data["permissions"])
+                )
+        except (KeyError, TypeError, ValueError, LookupError) as exc:
+            return json_response({"error": f"bad permissions request: {exc!r}"}, 400)
+        return json_response({"ok": True})
 
     async def slash(self, request: web.Request) -> web.Response:
         """POST {name, options, guild_id?, channel_id?, user_id?, permissions?, timeout?}: the reply."""

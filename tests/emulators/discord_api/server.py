@@ -16,11 +16,11 @@ from .driver import Driver, InteractionReply
 from .faults import Fault, FaultInjector
 from .gateway import PRIVILEGED_INTENTS, Gateway
 from .interactions_rest import InteractionApi
-from .payloads import member_payload, user_payload
+from .payloads import member_payload, role_payload, user_payload
 from .ratelimit import RateLimiter
 from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
-from .state import EmulatorConfig, StoredMessage, default_config
+from .state import MEMBER_OVERWRITE, ROLE_OVERWRITE, EmulatorConfig, StoredMessage, default_config
 from .world import ApiError, World
 
 log = logging.getLogger(__name__)
@@ -351,6 +351,28 @@ class DiscordEmulator:
         data = self.world.channel_json(channel)
         channel.deleted = True
         self.gateway.dispatch("CHANNEL_DELETE", data)
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, member: bool = False
+    ) -> None:
+        """Set a channel overwrite for a role (the guild id is @everyone) or a member; CHANNEL_UPDATE.
+
+        allow = deny = 0 removes it. Takes effect at once for REST and for interaction payloads.
+        """
+        kind = MEMBER_OVERWRITE if member else ROLE_OVERWRITE
+        channel = self.world.set_overwrite(channel_id, target_id, allow=allow, deny=deny, kind=kind)
+        self.gateway.dispatch("CHANNEL_UPDATE", self.world.channel_json(channel))
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        """Change a role's permissions (guild id: @everyone) and dispatch GUILD_ROLE_UPDATE."""
+        role = self.world.set_role_permissions(guild_id, role_id, permissions)
+        data = {"guild_id": str(guild_id), "role": role_payload(role, self.config.bot.id)}
+        self.gateway.dispatch("GUILD_ROLE_UPDATE", data)
+
+    def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
+        """Change the permissions of the bot's managed role in a guild (GUILD_ROLE_UPDATE)."""
+        guild = self.world.guilds[guild_id]
+        self.set_role_permissions(guild_id, guild.bot_role().id, permissions)
 
     def user_message(self, channel_id: int, user_id: int, content: str) -> StoredMessage:
         """Post a message as a user (dispatches MESSAGE_CREATE, e.g. for prefix commands)."""

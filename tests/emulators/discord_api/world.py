@@ -16,11 +16,14 @@ from .state import (
     DM,
     EMBED_LINKS,
     MENTION_EVERYONE,
+    ROLE_OVERWRITE,
     VIEW_CHANNEL,
     ChannelRecord,
     EmulatorConfig,
     GuildConfig,
     InteractionRecord,
+    PermissionOverwrite,
+    RoleConfig,
     SnowflakeFactory,
     StoredAttachment,
     StoredMessage,
@@ -222,6 +225,34 @@ class World:
             self.channels[channel_id] = ChannelRecord(id=channel_id, type=DM, recipient_id=user_id)
             self.dm_channels[user_id] = channel_id
         return self.channels[channel_id]
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, kind: int = ROLE_OVERWRITE
+    ) -> ChannelRecord:
+        """Set (or, with allow = deny = 0, remove) a channel's overwrite for a role or member."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            raise LookupError(f"channel {channel_id} is a DM: it has no overwrites")
+        channel.overwrites = [o for o in channel.overwrites if (o.id, o.type) != (target_id, kind)]
+        if allow or deny:
+            channel.overwrites.append(PermissionOverwrite(target_id, kind, allow, deny))
+        return channel
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> RoleConfig:
+        """Change a role's permissions (the guild id names @everyone; the bot's role is bot_permissions)."""
+        guild = self.guilds[guild_id]
+        if role_id == guild.id:
+            role = guild.everyone_role()
+        elif role_id == guild.bot_role().id:
+            guild.bot_permissions = permissions
+            role = guild.bot_role()
+        else:
+            found = guild.role(role_id)
+            if found is None:
+                raise LookupError(f"guild {guild_id} has no role {role_id}")
+            role = found
+        role.permissions = permissions
+        return role
 
     def channel_json(self, channel: ChannelRecord) -> dict[str, Any]:
         """Return the channel object Discord would send for this channel."""
