@@ -153,7 +153,7 @@ class ControlApi:
         return json_response([m.payload for m in self.emu.messages_in(channel_id)])
 
     async def fault(self, request: web.Request) -> web.Response:
-        """POST {method, path, status?, times?, code?, retry_after?, global?, delay?}: queue a REST fault."""
+        """POST {method, path, status?, times?, code?, retry_after?, global?, scope?, delay?}: a fault."""
         data = await self._json(request)
         if data.get("delay") and not data.get("status"):
             self.emu.delay_next(
@@ -168,6 +168,7 @@ class ControlApi:
                 code=_int_or_none(data.get("code")),
                 retry_after=float(data.get("retry_after", 0.5)),
                 is_global=bool(data.get("global", False)),
+                scope=data.get("scope"),
             )
         return json_response({"queued": True})
 
@@ -197,5 +198,6 @@ class ControlApi:
                 "responses_429": self.emu.count_429,
                 "identifies": len(self.emu.gateway.identifies),
                 "resumes": len(self.emu.gateway.resumes),
+                "invalid_request_bans": len(self.emu.invalid_requests.bans),
             }
         )

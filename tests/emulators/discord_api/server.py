@@ -17,7 +17,7 @@ from .faults import Fault, FaultInjector
 from .gateway import PRIVILEGED_INTENTS, Gateway
 from .interactions_rest import InteractionApi
 from .payloads import member_payload, role_payload, user_payload
-from .ratelimit import RateLimiter
+from .ratelimit import CLOUDFLARE_BAN_BODY, InvalidRequestLimiter, RateLimiter
 from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
 from .state import MEMBER_OVERWRITE, ROLE_OVERWRITE, EmulatorConfig, StoredMessage, default_config
@@ -42,6 +42,7 @@ class DiscordEmulator:
         self.recorder = Recorder()
         self.faults = FaultInjector()
         self.ratelimiter = RateLimiter(self.config.rate_limits)
+        self.invalid_requests = InvalidRequestLimiter(self.config.rate_limits)
         self.gateway = Gateway(self)
         self.driver = Driver(self)
         self.served_429: list[RecordedRequest] = []
@@ -166,10 +167,18 @@ class DiscordEmulator:
             at=time.monotonic(),
         )
         self.recorder.add(record)
-        try:
-            response = await self._serve(request, handler, record)
-        except ApiError as error:
-            response = error_response(error)
+        client = request.remote or "unknown"
+        if path != "/" and self.invalid_requests.banned(client):
+            # A banned client reaches nothing under /api/v10 (the gateway is another host on Discord).
+            response = web.Response(status=429, text=CLOUDFLARE_BAN_BODY, content_type="text/html")
+        else:
+            try:
+                response = await self._serve(request, handler, record)
+            except ApiError as error:
+                response = error_response(error)
+            if path != "/":
+                scope = response.headers.get("X-RateLimit-Scope")
+                self.invalid_requests.record(client, response.status, scope)
         record.status = response.status
         record.response_headers = dict(response.headers)
         if response.status == 429:
@@ -291,8 +300,13 @@ class DiscordEmulator:
         is_global: bool = False,
         via: bool = True,
         raw_body: str | None = None,
+        scope: str | None = None,
     ) -> Fault:
-        """Answer the next `times` requests matching method + path pattern with `status`."""
+        """Answer the next `times` requests matching method + path pattern with `status`.
+
+        For a 429, `scope="shared"` makes it a per-resource limit (rate-limits.mdx "Example Exceeded
+        Resource Rate Limit Response"), which is not counted toward the invalid-request limit.
+        """
         return self.faults.add(
             Fault(
                 method=method.upper(),
@@ -305,6 +319,7 @@ class DiscordEmulator:
                 is_global=is_global,
                 via=via,
                 raw_body=raw_body,
+                scope=scope,
             )
         )
 
@@ -456,13 +471,17 @@ def _fault_response(fault: Fault) -> web.Response:
     if fault.raw_body is not None:
         return web.Response(status=status, text=fault.raw_body, content_type="text/html")
     if status == 429:
+        scope = fault.scope or ("global" if fault.is_global else "user")
+        default = (
+            "The resource is being rate limited." if scope == "shared" else "You are being rate limited."
+        )
         body: dict[str, Any] = {
-            "message": fault.message or "You are being rate limited.",
+            "message": fault.message or default,
             "retry_after": fault.retry_after,
             "global": fault.is_global,
         }
         headers["Retry-After"] = str(max(1, int(fault.retry_after + 0.999)))
-        headers["X-RateLimit-Scope"] = "global" if fault.is_global else "user"
+        headers["X-RateLimit-Scope"] = scope
         if fault.is_global:
             headers["X-RateLimit-Global"] = "true"
         if fault.via:

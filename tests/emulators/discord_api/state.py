@@ -214,6 +214,12 @@ class RateLimitConfig:
     routes: dict[str, RateLimitRule] = field(default_factory=dict)
     # Requests per second across all bot-authenticated routes.
     global_per_second: int = 50
+    # rate-limits.mdx "Invalid Request Limit aka Cloudflare bans": 10,000 responses of 401, 403 or 429
+    # (except 429s with X-RateLimit-Scope: shared) per 10 minutes from one IP address earn a temporary ban.
+    invalid_request_limit: int = 10_000
+    invalid_request_window: float = 600.0
+    # How long the ban lasts is not documented ("temporarily restricted"); assumption: one hour.
+    invalid_request_ban: float = 3600.0
 
 
 @dataclass
