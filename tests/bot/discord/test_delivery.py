@@ -32,6 +32,7 @@ from tests.emulators.discord_api.state import (
     MOD_ROLE_ID,
     OWNER_ID,
     PRIVATE_CHANNEL_ID,
+    SEND_MESSAGES,
 )
 
 MakeSink = Callable[..., DiscordSink]
@@ -243,7 +244,8 @@ async def test_missing_permissions_is_permanent_too(
 ) -> None:
     service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
     rule_id = add_rule(service, ALERTS_CHANNEL_ID)
-    discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 403, code=50013, times=1)
+    # The emulator's permission model refuses it as Discord would: the channel is visible, not writable.
+    discord_emu.set_overwrite(ALERTS_CHANNEL_ID, GUILD_ID, deny=SEND_MESSAGES)
     queue_alerts(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
     )
