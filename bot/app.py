@@ -272,7 +272,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink, Rate
+            from bot.notify.discord_sink import DiscordSink
 
             sinks.append(
                 DiscordSink(
@@ -281,7 +281,6 @@ class App:
                     engine,
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
-                    channel_rate=Rate(*self.config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),

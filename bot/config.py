@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -116,9 +116,6 @@ class DiscordConfig(StrictModel):
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None
-    # Messages (and edits) the bot sends per channel within so many seconds: Discord's documented limit is
-    # 5 per 5 s. Only for an emulator configured with other limits.
-    channel_rate: tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[float, Field(gt=0, le=60)]] = (5, 5.0)
 
 
 class WatchdogConfig(StrictModel):
