@@ -9,6 +9,7 @@ file named by ``TRIPWIRE_DISCORD_TOKEN_FILE``) and redacted wherever the config 
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +32,8 @@ from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from storage.config import StrictModel
+
+log = logging.getLogger(__name__)
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -116,6 +120,19 @@ class DiscordConfig(StrictModel):
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_channel_rate(cls, data: Any) -> Any:
+        """Accept and ignore the retired ``channel_rate`` so an older config file still loads."""
+        # Channel pacing now follows the rate-limit headers Discord sends (its documents say not to
+        # hard-code limits); the key was only ever for emulators with other limits.
+        if isinstance(data, dict) and "channel_rate" in data:
+            data = {k: v for k, v in data.items() if k != "channel_rate"}
+            log.warning(
+                "[discord] channel_rate is no longer used (Discord's rate-limit headers pace each channel)"
+            )
+        return data
 
 
 class WatchdogConfig(StrictModel):
