@@ -34,8 +34,14 @@ ConnectBot = Callable[..., AbstractAsyncContextManager[discord.Client]]
 
 @pytest.fixture
 def discord_config() -> EmulatorConfig:
-    """Return the default one-guild world with a 0.5 s heartbeat (fast, yet well under heartbeat_timeout)."""
-    return default_config(heartbeat_interval_ms=500)
+    """Return the default one-guild world with a 0.5 s heartbeat (fast, yet well under heartbeat_timeout).
+
+    IDENTIFYs are limited to one per 0.1 s instead of 5 s (BotRunner's identify hook waits that long
+    before a re-IDENTIFY, as discord.py waits 5 s); every other gateway limit is Discord's.
+    """
+    config = default_config(heartbeat_interval_ms=500)
+    config.gateway.identify_window = 0.1
+    return config
 
 
 def _pending_tasks() -> set[asyncio.Task[object]]:
