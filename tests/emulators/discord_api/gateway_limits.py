@@ -15,15 +15,20 @@ class IdentifyLimits:
     def __init__(self, config: GatewayConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.clock = clock
-        self.remaining = config.session_start_total
+        self.used = 0
         self.period_start = clock()
         self._last_by_key: dict[int, float] = {}
 
     def _roll(self) -> None:
         now = self.clock()
         if now - self.period_start >= self.config.session_start_period:
-            self.remaining = self.config.session_start_total
+            self.used = 0
             self.period_start = now
+
+    @property
+    def remaining(self) -> int:
+        """Return the session starts left in this period (the config's total is read live)."""
+        return max(0, self.config.session_start_total - self.used)
 
     def reset_after_ms(self) -> int:
         """Return the milliseconds until the budget is full again."""
@@ -46,14 +51,14 @@ class IdentifyLimits:
         """Spend one session start for this shard's bucket."""
         self._roll()
         self._last_by_key[shard_id % max(1, self.config.max_concurrency)] = self.clock()
-        self.remaining -= 1
+        self.used += 1
 
     def snapshot(self) -> dict[str, Any]:
         """Return the session_start_limit object of GET /gateway/bot."""
         self._roll()
         return {
             "total": self.config.session_start_total,
-            "remaining": max(0, self.remaining),
+            "remaining": self.remaining,
             "reset_after": self.reset_after_ms(),
             "max_concurrency": self.config.max_concurrency,
         }
