@@ -7,6 +7,7 @@ shrunk through `config.gateway` so nothing waits long.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import time
@@ -20,6 +21,7 @@ import discord
 import pytest
 
 from tests.emulators.discord_api import DiscordEmulator, client_options
+from tests.emulators.discord_api.__main__ import build_config
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import GUILD_ID, EmulatorConfig
 
@@ -523,3 +525,21 @@ async def test_zstd_stream_frames_decompress_with_one_context(discord_emu: Disco
         assert msg.type is aiohttp.WSMsgType.BINARY
         hello = json.loads(decompressor.decompress(msg.data))
         assert hello["op"] == 10
+
+
+def test_the_standalone_emulator_switches_privileged_intents_on_by_name() -> None:
+    args = argparse.Namespace(
+        host="127.0.0.1",
+        port=0,
+        token="emulator-bot-token",
+        heartbeat_ms=41_250,
+        ack_timeout=3.0,
+        no_rate_limits=False,
+        message_rate="5/5",
+        global_rate=50,
+        guild=None,
+        privileged_intent=["members"],
+    )
+    assert build_config(args).gateway.privileged_intents == GUILD_MEMBERS
+    args.privileged_intent = []
+    assert build_config(args).gateway.privileged_intents == 0
