@@ -262,6 +262,7 @@ class Gateway:
             session = self._detach(conn)
             if (
                 session is not None
+                and session.conn is None  # not resumed on another connection meanwhile
                 and conn.server_close_code is None
                 and ws.close_code in _CLIENT_ENDING_CLOSES
             ):
