@@ -287,14 +287,14 @@ async def gateway_bot(emu: DiscordEmulator, token: str | None = None) -> tuple[i
 async def test_an_identify_within_the_concurrency_window_gets_op_9(
     discord_emu: DiscordEmulator, discord_config: EmulatorConfig
 ) -> None:
-    discord_config.gateway.identify_window = 0.5
+    discord_config.gateway.identify_window = 1.5
     async with raw_gateway(discord_emu) as first, raw_gateway(discord_emu) as second:
         await ready(first, discord_emu)
         assert await second.recv() is not None
         await second.send(identify(discord_emu))
         invalid = await second.recv_op(9)
         assert invalid is not None and invalid["d"] is False
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)
         await second.send(identify(discord_emu))
         message = await second.recv_op(0)
         assert message is not None and message["t"] == "READY"
@@ -334,11 +334,11 @@ async def test_each_identify_spends_a_session_start_and_resume_does_not(discord_
 async def test_the_budget_resets_after_its_period(
     discord_emu: DiscordEmulator, discord_config: EmulatorConfig
 ) -> None:
-    discord_config.gateway.session_start_period = 0.3
+    discord_config.gateway.session_start_period = 1.0
     async with raw_gateway(discord_emu) as gw:
         await ready(gw, discord_emu)
     assert (await gateway_bot(discord_emu))[1]["session_start_limit"]["remaining"] == 999
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.05)
     assert (await gateway_bot(discord_emu))[1]["session_start_limit"]["remaining"] == 1000
 
 
@@ -367,9 +367,8 @@ async def test_a_client_that_stops_heartbeating_is_closed_and_may_resume(
     discord_config.gateway.heartbeat_grace = 0.1
     async with raw_gateway(discord_emu) as gw:
         session = (await ready(gw, discord_emu))["session_id"]
-        started = time.monotonic()
-        assert await gw.close_code() == 4000  # no heartbeat was sent at all
-        assert 0.1 <= time.monotonic() - started < 1.5
+        assert await gw.close_code(timeout=3.0) == 4000
+    assert discord_emu.gateway.connections[0].heartbeats == 0  # none was sent at all
     answer = await resume_answer(discord_emu, session)
     assert answer is not None and answer.get("t") == "RESUMED"
 
@@ -378,10 +377,10 @@ async def test_a_client_that_heartbeats_in_time_stays_connected(
     discord_emu: DiscordEmulator, discord_config: EmulatorConfig
 ) -> None:
     discord_emu.gateway.heartbeat_interval_ms = 100
-    discord_config.gateway.heartbeat_grace = 0.1
+    discord_config.gateway.heartbeat_grace = 0.3
     async with raw_gateway(discord_emu) as gw:
         await ready(gw, discord_emu)
-        for _ in range(8):  # 0.8 s, four times interval + grace
+        for _ in range(10):  # 1 s, over twice interval + grace
             await asyncio.sleep(0.1)
             await gw.send({"op": 1, "d": None})
         assert await gw.recv_op(11) is not None
@@ -392,9 +391,9 @@ async def test_discord_py_heartbeats_in_time(
     discord_emu: DiscordEmulator, discord_config: EmulatorConfig, connected_bot: ConnectBot
 ) -> None:
     discord_emu.gateway.heartbeat_interval_ms = 100
-    discord_config.gateway.heartbeat_grace = 0.2
+    discord_config.gateway.heartbeat_grace = 0.4
     async with connected_bot(lambda: discord.Client(intents=discord.Intents.none(), **client_options())):
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.5)
         conn = discord_emu.gateway.connections[0]
         assert conn.heartbeats >= 8 and conn.server_close_code is None
     assert len(discord_emu.gateway.connections) == 1
@@ -409,8 +408,8 @@ async def test_discord_py_answers_a_heartbeat_request_at_once(
         await discord_emu.wait_until(lambda: conn.heartbeats == 1)  # sent on HELLO
         started = time.monotonic()
         discord_emu.gateway_request_heartbeat()
-        await discord_emu.wait_until(lambda: conn.heartbeats == 2, timeout=1.0)
-        assert time.monotonic() - started < 0.5 and conn.heartbeat_requests == 1
+        await discord_emu.wait_until(lambda: conn.heartbeats == 2, timeout=2.0)
+        assert time.monotonic() - started < 2.0 and conn.heartbeat_requests == 1  # not the 30 s interval
 
 
 # -- Sessions: client close codes and idle expiry ("Initiating a Disconnect", "Resuming") -------------
