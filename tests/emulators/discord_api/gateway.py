@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import importlib
 import itertools
 import json
 import logging
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .gateway_config import DEFINED_INTENTS, PRIVILEGED_INTENTS
+from .gateway_config import DEFINED_INTENTS, PRIVILEGED_INTENTS, GatewayConfig
 from .gateway_limits import IdentifyLimits
 from .payloads import guild_create_payload, guild_members, member_payload, user_payload
 from .state import DM, GuildConfig, MemberConfig, StoredMessage
@@ -52,7 +53,7 @@ _SESSION_ENDING_CLOSES = {4007, 4009}
 _CLIENT_ENDING_CLOSES = {1000, 1001}
 
 try:  # zstd-stream needs the zstandard package, as in discord.py (utils._ZSTD_SOURCE)
-    import zstandard
+    zstandard: Any = importlib.import_module("zstandard")
 except ImportError:  # pragma: no cover - depends on the environment
     zstandard = None
 
@@ -213,7 +214,7 @@ class Gateway:
         self.identify_rejections = 0
 
     @property
-    def config(self) -> Any:
+    def config(self) -> GatewayConfig:
         """Return the live gateway limits (emu.config.gateway)."""
         return self.emu.config.gateway
 

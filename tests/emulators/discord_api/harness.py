@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -85,7 +85,7 @@ async def no_identify_delay(shard_id: int | None, *, initial: bool = False) -> N
     return None
 
 
-def identify_delay(seconds: float) -> Callable[..., Awaitable[None]]:
+def identify_delay(seconds: float) -> Callable[..., Coroutine[Any, Any, None]]:
     """Return a before_identify_hook that waits `seconds` before every IDENTIFY but the first.
 
     discord.py waits 5 s, Discord's max_concurrency window (gateway.mdx "Rate Limiting"); an IDENTIFY
@@ -108,12 +108,10 @@ class BotRunner:
         self.bot = bot
         self.token = token or (emu.token if isinstance(emu, RemoteEmulator) else emu.config.token)
         self.task: asyncio.Task[None] | None = None
-        hook = (
-            identify_delay(emu.config.gateway.identify_window)
-            if isinstance(emu, DiscordEmulator)
-            else no_identify_delay
-        )
-        bot.before_identify_hook = hook  # type: ignore[method-assign]
+        if isinstance(emu, DiscordEmulator):
+            bot.before_identify_hook = identify_delay(emu.config.gateway.identify_window)  # type: ignore[method-assign]
+        else:
+            bot.before_identify_hook = no_identify_delay  # type: ignore[method-assign]
 
     async def start(self, *, wait_ready: bool = True, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Log in (GET /users/@me, /oauth2/applications/@me), connect, and wait until ready."""
