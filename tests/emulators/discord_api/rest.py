@@ -171,17 +171,17 @@ class RestApi:
         return json_response({"url": self.emu.gateway_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        """GET /gateway/bot: URL, one shard and the session start limit (AutoShardedClient reads these)."""
+        """GET /gateway/bot: URL, shards and the session start limit (AutoShardedClient reads these).
+
+        `session_start_limit` is the gateway's live budget: `remaining` drops with each IDENTIFY
+        (gateway.mdx "Session Start Limit Object"). Assumption: one recommended shard per 1,000 guilds.
+        """
+        shards = max(1, -(-len(self.world.guilds) // 1000))
         return json_response(
             {
                 "url": self.emu.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
-                },
+                "shards": shards,
+                "session_start_limit": self.emu.gateway.limits.snapshot(),
             }
         )
 

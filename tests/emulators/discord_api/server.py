@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .driver import Driver, InteractionReply
 from .faults import Fault, FaultInjector
-from .gateway import PRIVILEGED_INTENTS, Gateway
+from .gateway import Gateway
 from .interactions_rest import InteractionApi
 from .payloads import member_payload, role_payload, user_payload
 from .ratelimit import CLOUDFLARE_BAN_BODY, InvalidRequestLimiter, RateLimiter
@@ -47,7 +47,8 @@ class DiscordEmulator:
         self.driver = Driver(self)
         self.served_429: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
-        self.allowed_privileged_intents = PRIVILEGED_INTENTS
+        # The Developer Portal's privileged-intent toggles (none by default); tests may change it live.
+        self.allowed_privileged_intents = self.config.gateway.privileged_intents
         self._runner: web.AppRunner | None = None
         self._port = self.config.port
         self._changed: asyncio.Event | None = None
@@ -338,6 +339,10 @@ class DiscordEmulator:
     def gateway_close(self, code: int, reason: str = "") -> None:
         """Close the live gateway connections with a close code (4000, 4004, 4009, ...)."""
         self.gateway.close(code, reason)
+
+    def gateway_request_heartbeat(self) -> None:
+        """Send op 1 (a heartbeat request) on the live connections; the client must heartbeat at once."""
+        self.gateway.request_heartbeat()
 
     def gateway_stop_acking(self) -> None:
         """Stop sending HEARTBEAT_ACK on the live connections."""

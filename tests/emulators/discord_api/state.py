@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .gateway_config import GatewayConfig
+
 # Discord's epoch (2015-01-01T00:00:00Z) in milliseconds; snowflakes encode milliseconds since then.
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
@@ -246,6 +248,8 @@ class EmulatorConfig:
     # Discord drops an interaction not answered within 3 s (callback then gives 404 code 10062).
     # None disables the check.
     interaction_ack_timeout: float | None = 3.0
+    # Gateway limits and timings (gateway_config.py): intents, versions, send rate, identify limits.
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
