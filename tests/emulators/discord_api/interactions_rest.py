@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .interaction_rules import validate_autocomplete, validate_deferred_flags, validate_modal
 from .recording import BodyPart
 from .rest import API_PREFIX, body_of, json_object, json_response
 from .state import InteractionRecord, StoredMessage
@@ -149,7 +150,7 @@ class InteractionApi:
             if record.channel_id is None:
                 raise ApiError(404, 10003)
             # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
-            flags = int(data.get("flags") or 0) & EPHEMERAL
+            flags = validate_deferred_flags(data) & EPHEMERAL
             message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
             message.payload["flags"] = flags | LOADING
             message.loading = True
@@ -165,12 +166,10 @@ class InteractionApi:
                 record.completed = True
             message = target
         elif ctype == AUTOCOMPLETE_RESULT:
-            choices = list(data.get("choices") or [])
-            if len(choices) > 25:
-                raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-            record.choices = choices
+            record.choices = validate_autocomplete(data)
             record.completed = True
         elif ctype == MODAL:
+            validate_modal(data)
             record.modal = data
             record.completed = True
         record.callback = body
