@@ -30,3 +30,10 @@ def _field_error(path: str, code: str, message: str) -> dict[str, Any]:
 def invalid_form(path: str, code: str, message: str) -> ApiError:
     """Return a 400 code 50035 Invalid Form Body error for one field."""
     return ApiError(400, 50035, "Invalid Form Body", _field_error(path, code, message))
+
+
+def under(key: str, error: ApiError) -> ApiError:
+    """Return ``error`` with its field errors moved under ``key`` (a message inside a callback's `data`)."""
+    if not error.errors:
+        return error
+    return ApiError(error.status, error.code, error.message, {key: error.errors})

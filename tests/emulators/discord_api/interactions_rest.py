@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .errors import under
 from .interaction_rules import validate_autocomplete, validate_deferred_flags, validate_modal
 from .recording import BodyPart
 from .rest import API_PREFIX, body_of, json_object, json_response
@@ -142,7 +143,11 @@ class InteractionApi:
         data = body.get("data") or {}
         message: StoredMessage | None = None
         if ctype == CHANNEL_MESSAGE:
-            message = self._new_message(record, data, files, "interaction")
+            try:
+                message = self._new_message(record, data, files, "interaction")
+            except ApiError as exc:
+                # The message is the callback's `data`, so Discord reports its fields under "data".
+                raise under("data", exc) from exc
             record.original_message_id = message.id
             record.completed = True
             self.world.add_message(message)
@@ -162,7 +167,10 @@ class InteractionApi:
                 raise ApiError(404, 10008)
             record.original_message_id = target.id
             if ctype == UPDATE_MESSAGE:
-                self.world.edit_message(target, data, files)
+                try:
+                    self.world.edit_message(target, data, files)
+                except ApiError as exc:
+                    raise under("data", exc) from exc
                 record.completed = True
             message = target
         elif ctype == AUTOCOMPLETE_RESULT:
