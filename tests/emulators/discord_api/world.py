@@ -8,7 +8,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ApiError, invalid_form
+# ApiError and invalid_form are re-exported: the REST modules import them from here.
+from .errors import ApiError as ApiError
+from .errors import invalid_form as invalid_form
 from .message_rules import has_message_content, validate_embed_formats, validate_message_fields
 from .payloads import channel_payload, iso_now, member_payload, snowflake_iso, user_payload
 from .recording import BodyPart
@@ -440,8 +442,8 @@ class World:
         if not isinstance(reference, dict) or not reference:
             return None
         raw_id = reference.get("message_id")
-        target_channel = int(reference.get("channel_id") or channel_id)
-        target = self.messages.get(int(raw_id)) if str(raw_id or "").isdigit() else None
+        target_channel = int(str(reference.get("channel_id") or channel_id))
+        target = self.messages.get(int(str(raw_id))) if str(raw_id or "").isdigit() else None
         if target is None or target.deleted or target.channel_id != target_channel:
             if reference.get("fail_if_not_exists") is False:
                 return None
