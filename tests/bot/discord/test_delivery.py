@@ -161,6 +161,7 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     sessions = len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes)
     delivering = asyncio.create_task(drain(repo, dispatcher, clock))
     await discord_emu.wait_until(lambda: len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) >= 1)
+    back = asyncio.ensure_future(tripwire.wait_for("ready" if fault == "op9" else "resumed"))
     if fault == "op7":
         discord_emu.gateway_reconnect()
     elif fault == "op9":
@@ -177,6 +178,10 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     await discord_emu.wait_until(
         lambda: len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes) > sessions
     )
+    # After a fresh IDENTIFY (op 9) discord.py waits for the GUILD_CREATEs in a task of its own and then
+    # dispatches `ready`; after a RESUME, `resumed`. Wait for it, so the bot is whole and no task outlives
+    # the test.
+    await asyncio.wait_for(back, timeout=10)
     # The bot came back: it still answers commands after the fault.
     reply = await discord_emu.slash("price", {"symbol": "BTCUSDT"})
     assert reply.embeds[0]["title"].startswith("BTC is at $")

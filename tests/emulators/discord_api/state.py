@@ -250,6 +250,13 @@ class EmulatorConfig:
     interaction_ack_timeout: float | None = 3.0
     # Gateway limits and timings (gateway_config.py): intents, versions, send rate, identify limits.
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    # Refuse a command over 8,000 characters (application-commands.mdx "Application Command Size").
+    enforce_command_size: bool = True
+    # application-commands.mdx L177: 200 command creates per day, per guild (None: no limit).
+    command_creates_per_day: int | None = 200
+    command_create_window: float = 86_400.0
+    # message.mdx L1072: a message request is at most 25 MiB (attachment_size_limit is per file).
+    message_request_size_limit: int = 25 * 1024 * 1024
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
