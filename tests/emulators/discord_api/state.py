@@ -193,6 +193,14 @@ class EmulatorConfig:
     # Discord drops an interaction not answered within 3 s (callback then gives 404 code 10062).
     # None disables the check.
     interaction_ack_timeout: float | None = 3.0
+    # Interaction tokens are valid for 15 minutes (interactions/receiving-and-responding.mdx, "Interaction
+    # tokens are valid for **15 minutes**"): later followups and GET/PATCH/DELETE of @original or of a
+    # followup answer 401 code 50027. Seconds from the interaction's creation; None: tokens never expire.
+    interaction_token_ttl: float | None = 15 * 60.0
+    # Create Message's enforce_nonce checks the nonce "for uniqueness in the past few minutes"
+    # (resources/message.mdx); the documents give no figure, 3 minutes is assumed. After the window the
+    # same nonce creates a new message. Seconds; None: the nonce is remembered for ever.
+    nonce_window: float | None = 180.0
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
@@ -312,6 +320,8 @@ class StoredMessage:
     interaction_id: int | None = None
     # True while a deferred ("thinking") response is still waiting for its content.
     loading: bool = False
+    # When the emulator stored it (time.monotonic()), for the nonce window.
+    stored_at: float = field(default_factory=time.monotonic, repr=False)
 
     def __repr__(self) -> str:
         files = [a.filename for a in self.attachment_files]
