@@ -282,6 +282,7 @@ class App:
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
                     channel_rate=Rate(*self.config.discord.channel_rate),
+                    nonce_window_s=self.config.discord.nonce_window_s,
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),

@@ -212,6 +212,10 @@ class DiscordConfig(StrictModel):
     # Messages (and edits) the bot sends per channel within so many seconds: Discord's documented limit is
     # 5 per 5 s. Only for an emulator configured with other limits.
     channel_rate: tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[float, Field(gt=0, le=60)]] = (5, 5.0)
+    # How long Discord is trusted to drop a repeated message nonce (it documents "the past few minutes"):
+    # a message whose first send was interrupted longer ago is looked for in the channel before it is sent
+    # again. Keep it below Discord's window; lower only costs a look-up more often.
+    nonce_window_s: float = Field(60.0, gt=0, le=600)
 
 
 class WatchdogConfig(StrictModel):

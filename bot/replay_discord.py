@@ -97,6 +97,7 @@ async def replay_to_discord(
                     clock,
                     ops_channel_id=config.discord.ops_channel_id,
                     channel_rate=Rate(*config.discord.channel_rate),
+                    nonce_window_s=config.discord.nonce_window_s,
                     grouping=GroupingPolicy.from_config(config.engine),
                 )
 

@@ -219,6 +219,9 @@ class MessageGroupRow:
     created_at: int
     remote_id: str | None
     gone: bool
+    # Wall-clock ms of the first send attempt (None: never tried) and of adopting a message found in Discord.
+    attempted_at: int | None = None
+    adopted_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +353,9 @@ _SILENCE_COLUMNS = (
     "id, guild_id, symbol, detector, rule_id, severity, starts_at, ends_at, recurrence, created_by, reason,"
     " created_at"
 )
-_GROUP_COLUMNS = "id, sink, target, kind, group_key, window_ends_at, created_at, remote_id, gone"
+_GROUP_COLUMNS = (
+    "id, sink, target, kind, group_key, window_ends_at, created_at, remote_id, gone, attempted_at, adopted_at"
+)
 _OUTBOX_COLUMNS = (
     "id, event_id, sink, target, kind, payload, status, attempts, next_attempt_at, created_at, "
     "delivered_at, remote_id, error, group_id"
@@ -456,6 +461,8 @@ def _group(row: Sequence[Any]) -> MessageGroupRow:
         created_at=row[6],
         remote_id=row[7],
         gone=bool(row[8]),
+        attempted_at=row[9],
+        adopted_at=row[10],
     )
 
 
@@ -1660,6 +1667,18 @@ class Repo:
     def set_group_message(self, group_id: int, remote_id: str) -> None:
         """Record the message id Discord confirmed for a group's first send."""
         self.conn.execute("UPDATE message_groups SET remote_id = ? WHERE id = ?", (remote_id, group_id))
+
+    def mark_group_attempted(self, group_id: int, at: int) -> None:
+        """Record (once: the first attempt counts) that a group's first send is about to leave."""
+        self.conn.execute(
+            "UPDATE message_groups SET attempted_at = ? WHERE id = ? AND attempted_at IS NULL", (at, group_id)
+        )
+
+    def adopt_group_message(self, group_id: int, remote_id: str, at: int) -> None:
+        """Record a message found in Discord as the group's (an earlier attempt created it)."""
+        self.conn.execute(
+            "UPDATE message_groups SET remote_id = ?, adopted_at = ? WHERE id = ?", (remote_id, at, group_id)
+        )
 
     def mark_group_gone(self, group_id: int) -> None:
         """Record that a group's message was deleted, so nothing is added to it any more."""
