@@ -2,7 +2,8 @@
 
 discord.py runs a view's timeout as a task of its own and does not stop views when the client closes, so
 each cog keeps its live views in a ``ViewTracker`` and stops them when it is unloaded (``Bot.close``
-removes every cog): a closed bot leaves no task sleeping behind it.
+removes every cog): a closed bot leaves no task sleeping behind it. Every view ends before the token of
+the interaction it answered expires (``TokenBoundView``), so its last edit is never refused.
 """
 
 from __future__ import annotations

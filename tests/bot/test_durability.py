@@ -54,9 +54,10 @@ async def test_a_bot_killed_mid_send_and_down_past_the_nonce_window_neither_repe
         f" adopted: {outcome.adopted}"
     )
     assert outcome.kills == 6 and outcome.messages >= 15, report
-    # Every kill left a message Discord had created but the bot had not recorded; each was found and
-    # taken after the restart (before, each was posted a second time: 6 duplicates in 6 kills).
-    assert outcome.adopted == outcome.kills, report
+    # Every kill left at least one message Discord had created but the bot had not recorded (sometimes two:
+    # the two channels are sent to at once); each was found and taken after the restart (before this, each
+    # was posted a second time: 6 duplicated messages, 18 alert lines, in 6 kills).
+    assert outcome.adopted >= outcome.kills, report
     assert outcome.duplicated == [], report
     assert outcome.lost == [], report
     assert outcome.differing_messages == [], report
