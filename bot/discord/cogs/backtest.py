@@ -25,7 +25,7 @@ from bot.discord.render_history import backtest_embed
 from bot.discord.settings_options import DetectorOption, UnsupportedSettings
 from bot.discord.transformers import is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
-from bot.discord.views import OwnedView, ViewTracker
+from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
 from bot.service import RuleView, Service
 from bot.service_backtest import BacktestPreview, BacktestService, RuleDraft
 from detectors.base import Detector
@@ -33,7 +33,8 @@ from storage.repo import RuleRow
 
 log = logging.getLogger(__name__)
 
-# The Enable button answers this long after the test (an interaction token lives 15 minutes).
+# The Enable button answers this long after the test (and never past MAX_VIEW_LIFETIME_S after the command:
+# an interaction token lives 15 minutes).
 ENABLE_TIMEOUT_S = 600.0
 # Backtests run at once; more wait their turn (each holds a worker thread and a core for up to seconds).
 MAX_CONCURRENT_BACKTESTS = 2
@@ -52,9 +53,10 @@ class EnableRuleView(OwnedView):
         enable: Callable[[discord.Interaction[Any]], RuleView],
         *,
         timeout: float,
+        lifetime: float = MAX_VIEW_LIFETIME_S,
         done: str = "created",
     ) -> None:
-        super().__init__(owner_id, timeout=timeout)
+        super().__init__(owner_id, timeout=timeout, lifetime=lifetime)
         self._enable = enable
         self.done = done
         self._lock = asyncio.Lock()
@@ -90,11 +92,13 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         detectors: Mapping[str, type[Detector]] | None = None,
         *,
         view_timeout_s: float = ENABLE_TIMEOUT_S,
+        view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
     ) -> None:
         self.service = service
         self.alerts = alerts
         self.tester = BacktestService(service)
         self.view_timeout_s = view_timeout_s
+        self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_BACKTESTS)
         self.group = self._build_group(detectors if detectors is not None else service.detectors)
@@ -225,7 +229,14 @@ class AlertTestCog(commands.Cog, name="Backtests"):
             extra["file"] = discord.File(io.BytesIO(png), filename=CHART_FILENAME)
         view: EnableRuleView | None = None
         if enable is not None:
-            view = EnableRuleView(interaction.user.id, enable, timeout=self.view_timeout_s, done=done)
+            # The button's life counts from the command, so the replay's own seconds are part of it.
+            view = EnableRuleView(
+                interaction.user.id,
+                enable,
+                timeout=self.view_timeout_s,
+                lifetime=self.view_lifetime_s,
+                done=done,
+            )
             self.views.add(view)
             view.attach(interaction)
             extra["view"] = view

@@ -162,6 +162,25 @@ async def test_the_enable_button_is_disabled_when_the_view_times_out(
     )
 
 
+async def test_the_enable_button_ends_before_the_commands_token_expires(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    # Tokens live 1.5 s here (Discord: 15 minutes); the button's idle timeout is far longer, so only the
+    # view's life counted from the command (replay time included) can end it while the token still works.
+    discord_emu.config.interaction_token_ttl = 1.5
+    cog = tripwire.get_cog("Backtests")
+    assert isinstance(cog, AlertTestCog)
+    cog.view_timeout_s = 600.0
+    cog.view_lifetime_s = 1.0
+    reply = await discord_emu.slash("alert test level_cross", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
+    message = reply.message_id or 0
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=3.0,
+    )
+    assert discord_emu.requests_matching(status=401) == []
+
+
 def short_backtests() -> Config:
     """Return the example config with backtests limited to two weeks (default one)."""
     data = history_config_data()

@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
+from bot.discord.cogs import privacy as privacy_cog
 from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
 from bot.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
@@ -279,3 +280,21 @@ async def test_privacy_works_in_direct_messages_too(
     async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
         reply = await discord_emu.slash("privacy", in_dm=True, user_id=MEMBER_ID)
         assert reply.embeds[0]["title"] == "Nothing is stored about you"
+
+
+async def test_privacys_delete_button_is_disabled_before_its_token_expires(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the button had no timeout handler: it stayed looking active after it stopped answering.
+    discord_emu.config.interaction_token_ttl = 1.5  # Discord: 15 minutes
+    monkeypatch.setattr(privacy_cog, "CONFIRM_TIMEOUT_S", 0.3)
+    await add_personal(discord_emu, MEMBER_ID)
+    shown = await discord_emu.slash("privacy", user_id=MEMBER_ID)
+    [button] = shown.buttons()
+    assert button["custom_id"] == "privacy:forget" and not button.get("disabled")
+    message = shown.message_id or 0
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=1.2,
+    )
+    assert discord_emu.requests_matching(status=401) == []
