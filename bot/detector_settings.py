@@ -271,7 +271,9 @@ def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -
         if spec.nullable and value.lower() in OFF_WORDS:
             given[key] = None
         elif spec.kind == "list":
-            given[key] = [part for part in _LIST_SPLIT.split(value) if part]
+            # An empty list is shown as "none" (its default in /alert detectors), so it reads back.
+            empty = value.lower() in OFF_WORDS
+            given[key] = [] if empty else [part for part in _LIST_SPLIT.split(value) if part]
         elif spec.values:
             # A choice typed in any case; a number choice (Literal[1, 2]) is not read from text by pydantic.
             typed = [

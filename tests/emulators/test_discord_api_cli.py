@@ -119,7 +119,14 @@ async def test_send_command_reports_unsynced_command(
 
 
 def test_parse_command_splits_path_and_options() -> None:
-    words = ["/alert", "add", "detector:level_cross", "symbol:BTCUSDT", "settings:level=95000", "direction=up"]
+    words = [
+        "/alert",
+        "add",
+        "detector:level_cross",
+        "symbol:BTCUSDT",
+        "settings:level=95000",
+        "direction=up",
+    ]
     assert parse_command(words) == (
         ["alert", "add"],
         {"detector": "level_cross", "symbol": "BTCUSDT", "settings": "level=95000 direction=up"},

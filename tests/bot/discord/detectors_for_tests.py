@@ -81,7 +81,7 @@ def many_detectors(count: int) -> dict[str, type[Detector]]:
         name = f"plugin_detector_{index:02d}"
         attrs = {
             "name": name,
-            "description": f"Synthetic plugin detector number {index} with a description long enough to be cut",
+            "description": f"Synthetic plugin detector number {index}, described at length to be cut short",
             "Settings": ManySettings,
             "market_wide": True,
             "evaluate": lambda self, snapshot, state: [],

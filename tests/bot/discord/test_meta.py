@@ -95,12 +95,16 @@ def detector_option(bot: TripwireBot, path: str) -> dict[str, Any]:
     return option
 
 
-async def test_every_registered_detector_is_a_choice_of_alert_add_test_and_detectors(bot: TripwireBot) -> None:
+async def test_every_registered_detector_is_a_choice_of_alert_add_test_and_detectors(
+    bot: TripwireBot,
+) -> None:
     for path in ("add", "test", "detectors"):
         option = detector_option(bot, path)
         assert [c["value"] for c in option["choices"]] == list(detector_classes()), path
         assert "autocomplete" not in option or not option["autocomplete"]
-        assert all(len(c["name"]) <= 100 and c["name"].startswith(c["value"] + ": ") for c in option["choices"])
+        assert all(
+            len(c["name"]) <= 100 and c["name"].startswith(c["value"] + ": ") for c in option["choices"]
+        )
 
 
 def tree_sizes(bot: TripwireBot) -> dict[str, int]:
