@@ -352,10 +352,11 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
                 for v, h in _values_of(spec)
                 if v.lower().startswith(typed.lower())
             ]
-            if typed and typed.lower() not in [v.lower() for v, _ in values]:
+            complete = typed.lower() in [a.lower() for a in spec.allowed] if spec.allowed else bool(typed)
+            if typed and not spec.allowed and typed.lower() not in [v.lower() for v, _ in values]:
                 values.insert(0, (typed, ""))
             found += [_choice(f"{base}{spec.name}={value}", hint) for value, hint in values]
-            if current.closed and typed:
+            if current.closed and complete:
                 # The value is typed: go on to the next setting after it.
                 more = base + f"{spec.name}={quoted(typed)} "
                 found += _next_settings(specs, used | {spec.name}, more, "")

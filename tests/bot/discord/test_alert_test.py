@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from bot.config import Config, parse_config
+from bot.detector_settings import example_text
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
 from detectors.history import MarketHistory
+from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.history_support import CROSSING_AT, history_config, history_config_data, load_replayed
@@ -186,3 +188,18 @@ async def test_the_period_is_bounded_by_the_config_files_backtest_limit(
     cog = tripwire.get_cog("Backtests")
     assert isinstance(cog, AlertTestCog)
     assert cog.period_description().endswith("(default 7d, at most 14d)")
+
+
+@pytest.mark.parametrize("detector", sorted(detector_classes()))
+async def test_every_built_in_detector_can_be_backtested(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, detector: str
+) -> None:
+    cls = detector_classes()[detector]
+    options = {"detector": detector, "settings": example_text(cls.Settings), "period": "7d"}
+    if not cls.market_wide:
+        options["symbol"] = "BTCUSDT"
+    reply = await discord_emu.slash("alert test", options, user_id=OWNER_ID)
+    assert reply.deferred and reply.ephemeral, reply.content
+    title = reply.embeds[0]["title"]
+    assert title.startswith("Backtest: this alert would have fired ") and title.endswith(" in 7 days"), title
+    assert enable_button(reply)

@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
+from bot.discord.transformers import MAX_SETTINGS_CHARS
 from bot.service import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
@@ -63,7 +64,12 @@ async def test_commands_are_synced_to_the_configured_guild_only(
     assert synced["price"]["default_member_permissions"] is None
     assert synced["alert"]["contexts"] == [0]  # guild only
     add = next(o for o in synced["alert"]["options"] if o["name"] == "add")
-    assert sorted(o["name"] for o in add["options"]) == sorted(detector_classes())
+    [detector] = [o for o in add["options"] if o["name"] == "detector"]
+    assert detector["required"] and sorted(c["value"] for c in detector["choices"]) == sorted(
+        detector_classes()
+    )
+    [settings] = [o for o in add["options"] if o["name"] == "settings"]
+    assert settings["autocomplete"] and settings["max_length"] == MAX_SETTINGS_CHARS
 
 
 async def test_price(tripwire: TripwireBot, discord_emu: DiscordEmulator) -> None:
