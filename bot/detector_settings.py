@@ -288,7 +288,8 @@ def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -
     if missing:
         needed = "; ".join(_describe_missing(s) for s in missing)
         example = " ".join(f"{s.name}={s.example}" for s in missing if s.example)
-        hint = f" Add it to `settings`, e.g. `{example}`." if example else ""
+        them = "it" if len(missing) == 1 else "them"
+        hint = f" Add {them} to `settings`, e.g. `{example}`." if example else ""
         raise UserError(f"{detector} needs {needed}.{hint}")
     return given
 

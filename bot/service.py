@@ -668,18 +668,7 @@ class Service(SilenceCommands):
     ) -> tuple[str, dict[str, Any]]:
         """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
         cls = known_detector(detector, self.detectors)
-        if cls.market_wide:
-            # MARKET is what a stored market-wide rule carries (a drafted rule enabled after /alert test).
-            if symbol is not None and symbol != MARKET_SYMBOL:
-                raise UserError(f"{detector} watches the whole market, not one symbol: leave out `symbol`.")
-            name = MARKET_SYMBOL
-        elif symbol is None:
-            example = self.symbols[0] if self.symbols else "BTCUSDT"
-            raise UserError(
-                f"{detector} needs a symbol, e.g. `symbol:{example}` (watched: {', '.join(self.symbols)})."
-            )
-        else:
-            name = self.resolve_symbol(symbol)
+        name = self.rule_symbol(detector, symbol)
         try:
             validated = cls.Settings.model_validate(dict(settings))
         except ValidationError as exc:
@@ -691,6 +680,22 @@ class Service(SilenceCommands):
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserError(f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number.")
         return name, stored
+
+    def rule_symbol(self, detector: str, symbol: str | None) -> str:
+        """Return the symbol a rule of ``detector`` watches (MARKET for a market-wide one), or raise
+        UserError when one is missing or given to a detector that takes none."""
+        cls = known_detector(detector, self.detectors)
+        if cls.market_wide:
+            # MARKET is what a stored market-wide rule carries (a drafted rule enabled after /alert test).
+            if symbol is not None and symbol != MARKET_SYMBOL:
+                raise UserError(f"{detector} watches the whole market, not one symbol: leave out `symbol`.")
+            return MARKET_SYMBOL
+        if symbol is None:
+            example = self.symbols[0] if self.symbols else "BTCUSDT"
+            raise UserError(
+                f"{detector} needs a symbol, e.g. `symbol:{example}` (watched: {', '.join(self.symbols)})."
+            )
+        return self.resolve_symbol(symbol)
 
     # --- detectors and their settings as members type them -------------------------------------------
 

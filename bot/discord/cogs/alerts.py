@@ -169,6 +169,8 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         self, interaction: discord.Interaction[Any], given: RuleInput
     ) -> tuple[dict[str, Any], RuleOptions]:
         """Read the settings text and the common options of /alert add (or /alert test), checked."""
+        # A missing (or needless) symbol is said before anything about the settings.
+        self.service.rule_symbol(given.detector, given.symbol)
         settings = self.service.parse_settings(given.detector, given.settings)
         return settings, self.rule_options(interaction, given)
 

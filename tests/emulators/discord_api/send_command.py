@@ -1,8 +1,8 @@
 """Send a slash command through a running emulator and print the bot's reply.
 
     python -m tests.emulators.discord_api.send_command --port 8765 /price symbol:BTCUSDT
-    python -m tests.emulators.discord_api.send_command --port 8765 /alert add detector:level_cross symbol:BTCUSDT \
-        settings:level=95000 direction=up
+    python -m tests.emulators.discord_api.send_command --port 8765 /alert add detector:level_cross \
+        symbol:BTCUSDT settings:level=95000 direction=up
     python -m tests.emulators.discord_api.send_command --port 8765 --autocomplete symbol /price symbol:bt
 
 Words before the first `name:value` are the command and its subcommand path; a later word without
