@@ -669,16 +669,22 @@ class Service(SilenceCommands):
         """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
         cls = known_detector(detector, self.detectors)
         name = self.rule_symbol(detector, symbol)
+
+        def check_finite(values: Mapping[str, Any]) -> None:
+            for key, value in values.items():
+                # pydantic accepts inf for a float with gt=0; no market level or threshold is infinite.
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise UserError(
+                        f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number."
+                    )
+
+        check_finite(settings)
         try:
             validated = cls.Settings.model_validate(dict(settings))
         except ValidationError as exc:
             raise settings_error(detector, exc) from None
         stored = validated.model_dump(mode="json")
-        for key, value in stored.items():
-            # pydantic accepts inf (and "inf" typed as text) for a float with gt=0; no market level or
-            # threshold is infinite.
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UserError(f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number.")
+        check_finite(stored)  # "inf" typed as text becomes a float only in validation
         return name, stored
 
     def rule_symbol(self, detector: str, symbol: str | None) -> str:
