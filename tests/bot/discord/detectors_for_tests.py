@@ -51,13 +51,13 @@ class KitchenSink(Detector):
 
 
 class ClashingSettings(DetectorSettings):
-    """A setting named like a common /alert add option."""
+    """A setting named like a common /alert add option (`note`)."""
 
     note: str = "x"
 
 
 class Clashing(Detector):
-    """A detector whose settings cannot be offered as options."""
+    """A detector whose setting shares a name with a common option (it once could not be offered)."""
 
     name: ClassVar[str] = "clashing"
     description: ClassVar[str] = "Clashes with the common options"

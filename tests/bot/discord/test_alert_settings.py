@@ -15,7 +15,13 @@ from detectors.fear_greed import FearGreed
 from detectors.level_cross import LevelCross, LevelCrossSettings
 from detectors.registry import detector_classes
 from storage.repo import Repo
-from tests.bot.discord.detectors_for_tests import Basis, KitchenSink, KitchenSinkSettings, many_detectors
+from tests.bot.discord.detectors_for_tests import (
+    Basis,
+    ClashingSettings,
+    KitchenSink,
+    KitchenSinkSettings,
+    many_detectors,
+)
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
@@ -44,6 +50,11 @@ def test_a_settings_text_becomes_what_the_settings_model_validates() -> None:
     validated = KitchenSinkSettings.model_validate(settings)
     assert (validated.threshold, validated.basis, validated.loud) == (5.0, Basis.WICK, True)
     assert parse_settings("kitchen_sink", KitchenSinkSettings, "threshold=1 peers=none")["peers"] == []
+
+
+def test_a_setting_named_like_a_common_option_is_its_own_word() -> None:
+    # With one option per setting a plugin's `note` clashed with /alert add's `note` and was left out.
+    assert parse_settings("clashing", ClashingSettings, 'note="my own"') == {"note": "my own"}
 
 
 @pytest.mark.parametrize(
