@@ -29,7 +29,7 @@ from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.routing import AlertRouter
 from bot.service import Service
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo
 from tests.bot.discord.support import alert_payload

@@ -14,7 +14,7 @@ from bot.detector_settings import example_text
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo

@@ -10,6 +10,13 @@ from aiohttp import web
 
 from .payloads import application_payload, error_body, member_payload, user_payload
 from .recording import BODY_KEY, ParsedBody
+from .state import (
+    ATTACH_FILES,
+    MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_TTS_MESSAGES,
+)
 from .world import ApiError, invalid_form
 
 if TYPE_CHECKING:
@@ -254,8 +261,14 @@ class RestApi:
         return json_response(self.world.channel_json(channel))
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        """GET /channels/{id}/messages: newest first, honouring limit/before/after."""
+        """GET /channels/{id}/messages: newest first, honouring limit/before/after.
+
+        developers/resources/message.mdx "Get Channel Messages": needs VIEW_CHANNEL; "If the current user
+        is missing the READ_MESSAGE_HISTORY permission in the channel, then no messages will be returned."
+        """
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        if not self.world.bot_permissions_in(channel) & READ_MESSAGE_HISTORY:
+            return json_response([])
         limit = max(1, min(100, int(request.query.get("limit", "50"))))
         before = int(request.query.get("before", "0") or 0)
         after = int(request.query.get("after", "0") or 0)
@@ -267,12 +280,24 @@ class RestApi:
         return json_response([m.payload for m in reversed(selected)])
 
     async def create_message(self, request: web.Request) -> web.Response:
-        """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
-        if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
-            raise ApiError(403, 50007)
+        """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007.
+
+        developers/resources/message.mdx "Create Message" limitations: SEND_MESSAGES in a guild channel,
+        SEND_TTS_MESSAGES for tts, READ_MESSAGE_HISTORY for a reply; ATTACH_FILES for files
+        (permissions.mdx "Allows for uploading images and files"). Missing one: 403 50013.
+        """
         body = body_of(request)
         data = json_object(request)
+        need = SEND_MESSAGES
+        if body.files:
+            need |= ATTACH_FILES
+        if data.get("tts"):
+            need |= SEND_TTS_MESSAGES
+        if data.get("message_reference"):
+            need |= READ_MESSAGE_HISTORY
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003), need)
+        if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
+            raise ApiError(403, 50007)
         # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
         # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
         nonce = data.get("nonce")
@@ -280,31 +305,54 @@ class RestApi:
             earlier = self.world.message_with_nonce(channel.id, str(nonce))
             if earlier is not None:
                 return json_response(earlier.payload)
-        msg = self.world.build_message(channel.id, data, body.files)
+        msg = self.world.build_message(
+            channel.id, data, body.files, permissions=self.world.bot_permissions_in(channel)
+        )
         self.world.add_message(msg)
         self.emu.notify()
         return json_response(msg.payload)
 
     async def get_message(self, request: web.Request) -> web.Response:
-        """GET one message."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        """GET one message: VIEW_CHANNEL and READ_MESSAGE_HISTORY (message.mdx "Get Channel Message").
+
+        Assumption (the document names the permissions, not the error): without READ_MESSAGE_HISTORY the
+        answer is 403 50013 Missing Permissions, as for every other missing permission but VIEW_CHANNEL.
+        """
+        channel = self.world.channel_for_bot(
+            snowflake_param(request, "channel_id", 10003), READ_MESSAGE_HISTORY
+        )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
         return json_response(msg.payload)
 
     async def edit_message(self, request: web.Request) -> web.Response:
-        """PATCH a message the bot sent; editing another user's message gives 403 50005."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        """PATCH a message the bot sent; editing another user's message gives 403 50005.
+
+        Assumption (message.mdx "Edit Message" names no permission for the author): editing one's own
+        message needs only VIEW_CHANNEL, not SEND_MESSAGES; new files need ATTACH_FILES as on create.
+        """
+        files = body_of(request).files
+        channel = self.world.channel_for_bot(
+            snowflake_param(request, "channel_id", 10003), ATTACH_FILES if files else 0
+        )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
         if msg.payload["author"]["id"] != str(self.emu.config.bot.id):
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        self.world.edit_message(msg, json_object(request), body_of(request).files)
+        self.world.edit_message(
+            msg, json_object(request), files, permissions=self.world.bot_permissions_in(channel)
+        )
         self.emu.notify()
         return json_response(msg.payload)
 
     async def delete_message(self, request: web.Request) -> web.Response:
-        """DELETE a message: 204 with no body."""
+        """DELETE a message: 204 with no body; another user's message needs MANAGE_MESSAGES (403 50013).
+
+        developers/resources/message.mdx "Delete Message".
+        """
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
+        others = msg.payload["author"]["id"] != str(self.emu.config.bot.id)
+        if others and not self.world.bot_permissions_in(channel) & MANAGE_MESSAGES:
+            raise ApiError(403, 50013)
         self.world.delete_message(msg)
         self.emu.notify()
         return web.Response(status=204)

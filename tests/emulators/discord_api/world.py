@@ -9,13 +9,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .payloads import channel_payload, iso_now, member_payload, snowflake_iso, user_payload
+from .permissions import channel_permissions, effective
 from .recording import BodyPart
 from .state import (
+    ALL_PERMISSIONS,
     DM,
+    EMBED_LINKS,
+    MENTION_EVERYONE,
+    ROLE_OVERWRITE,
+    VIEW_CHANNEL,
     ChannelRecord,
     EmulatorConfig,
     GuildConfig,
     InteractionRecord,
+    PermissionOverwrite,
+    RoleConfig,
     SnowflakeFactory,
     StoredAttachment,
     StoredMessage,
@@ -36,6 +44,7 @@ MESSAGE_DEFAULT = 0
 MESSAGE_CHAT_INPUT_COMMAND = 20
 
 _MENTION = re.compile(r"<@!?(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -155,7 +164,7 @@ class World:
                     guild_id=guild.id,
                     position=ch.position,
                     topic=ch.topic,
-                    bot_can_view=ch.bot_can_view,
+                    overwrites=list(ch.overwrites),
                 )
 
     # -- lookups -----------------------------------------------------------------------------------
@@ -166,13 +175,31 @@ class World:
             (c for c in self.channels.values() if c.guild_id == guild_id), key=lambda c: (c.position, c.id)
         )
 
-    def channel_for_bot(self, channel_id: int) -> ChannelRecord:
-        """Return a channel the bot may use, or raise 404 10003 / 403 50001 like Discord."""
+    def permissions_in(self, channel: ChannelRecord, user_id: int) -> int:
+        """Return a user's permissions in a channel with overwrites (all of them in a DM)."""
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id is not None else None
+        if guild is None:
+            return ALL_PERMISSIONS
+        return channel_permissions(guild, channel, user_id, self.config.bot.id)
+
+    def bot_permissions_in(self, channel: ChannelRecord) -> int:
+        """Return what the bot may really do in a channel (overwrites and implicit denials applied)."""
+        return effective(self.permissions_in(channel, self.config.bot.id))
+
+    def channel_for_bot(self, channel_id: int, need: int = 0) -> ChannelRecord:
+        """Return a channel the bot may use, or raise 404 10003 / 403 50001 / 403 50013 like Discord.
+
+        Without VIEW_CHANNEL Discord answers 50001 Missing Access; with it but without another permission
+        the route needs (`need`), 50013 Missing Permissions (developers/topics/opcodes-and-status-codes.mdx).
+        """
         channel = self.channels.get(channel_id)
         if channel is None or channel.deleted:
             raise ApiError(404, 10003)
-        if not channel.bot_can_view:
+        allowed = self.bot_permissions_in(channel)
+        if not allowed & VIEW_CHANNEL:
             raise ApiError(403, 50001)
+        if allowed & need != need:
+            raise ApiError(403, 50013)
         return channel
 
     def message_in(self, channel_id: int, message_id: int) -> StoredMessage:
@@ -198,6 +225,34 @@ class World:
             self.channels[channel_id] = ChannelRecord(id=channel_id, type=DM, recipient_id=user_id)
             self.dm_channels[user_id] = channel_id
         return self.channels[channel_id]
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, kind: int = ROLE_OVERWRITE
+    ) -> ChannelRecord:
+        """Set (or, with allow = deny = 0, remove) a channel's overwrite for a role or member."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            raise LookupError(f"channel {channel_id} is a DM: it has no overwrites")
+        channel.overwrites = [o for o in channel.overwrites if (o.id, o.type) != (target_id, kind)]
+        if allow or deny:
+            channel.overwrites.append(PermissionOverwrite(target_id, kind, allow, deny))
+        return channel
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> RoleConfig:
+        """Change a role's permissions (the guild id names @everyone; the bot's role is bot_permissions)."""
+        guild = self.guilds[guild_id]
+        if role_id == guild.id:
+            role = guild.everyone_role()
+        elif role_id == guild.bot_role().id:
+            guild.bot_permissions = permissions
+            role = guild.bot_role()
+        else:
+            found = guild.role(role_id)
+            if found is None:
+                raise LookupError(f"guild {guild_id} has no role {role_id}")
+            role = found
+        role.permissions = permissions
+        return role
 
     def channel_json(self, channel: ChannelRecord) -> dict[str, Any]:
         """Return the channel object Discord would send for this channel."""
@@ -285,6 +340,30 @@ class World:
         users = [self.users[int(m)] for m in _MENTION.findall(content) if int(m) in self.users]
         return [user_payload(u) for u in users]
 
+    @staticmethod
+    def _mentions_everyone(content: str, body: dict[str, Any], permissions: int) -> bool:
+        """Return whether @everyone/@here in the content really mentions everyone.
+
+        developers/resources/message.mdx "Allowed Mentions Object": it needs the MENTION_EVERYONE
+        permission and, when allowed_mentions is sent, "everyone" in its parse list. Without the permission
+        the message is still posted, only without the mention (the document lists it among what decides
+        whether a mention notifies, not as an error).
+        """
+        if not _EVERYONE.search(content) or not permissions & MENTION_EVERYONE:
+            return False
+        allowed = body.get("allowed_mentions")
+        return allowed is None or "everyone" in (allowed.get("parse") or [])
+
+    @staticmethod
+    def _embeds_allowed(embeds: list[dict[str, Any]], permissions: int) -> list[dict[str, Any]]:
+        """Drop embeds the author may not post: Discord keeps the message but shows no embed.
+
+        The documents are silent on rich embeds sent without EMBED_LINKS (permissions.mdx only says links
+        are not auto-embedded). Assumption, as bots meet it on Discord: the request succeeds and the
+        message has no embeds (a message left with nothing else is 400 50006, checked by the caller).
+        """
+        return embeds if permissions & EMBED_LINKS else []
+
     def build_message(
         self,
         channel_id: int,
@@ -297,8 +376,13 @@ class World:
         interaction: InteractionRecord | None = None,
         message_type: int = MESSAGE_DEFAULT,
         allow_empty: bool = False,
+        permissions: int = ALL_PERMISSIONS,
     ) -> StoredMessage:
-        """Validate a create-message body and return the stored message (not yet announced)."""
+        """Validate a create-message body and return the stored message (not yet announced).
+
+        `permissions` are the author's effective ones in the channel: they decide whether embeds are kept
+        and @everyone mentions; REST refuses missing SEND_MESSAGES/ATTACH_FILES before this.
+        """
         content = body.get("content")
         content = "" if content is None else str(content)
         if len(content) > 2000:
@@ -307,6 +391,7 @@ class World:
         if body.get("embed"):
             raw_embeds.append(body["embed"])
         validate_embeds(raw_embeds)
+        raw_embeds = self._embeds_allowed(raw_embeds, permissions)
         components = list(body.get("components") or [])
         if len(components) > 5 and not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
             raise _too_long("components", 5)
@@ -329,7 +414,7 @@ class World:
             "components": components,
             "mentions": self._mentions(content),
             "mention_roles": [],
-            "mention_everyone": False,
+            "mention_everyone": self._mentions_everyone(content, body, permissions),
             "pinned": False,
             "tts": bool(body.get("tts", False)),
             "timestamp": snowflake_iso(message_id),
@@ -390,8 +475,12 @@ class World:
         files: list[BodyPart],
         *,
         record_history: bool = True,
+        permissions: int = ALL_PERMISSIONS,
     ) -> StoredMessage:
-        """Apply an edit body (only keys present change), keeping the previous version in history."""
+        """Apply an edit body (only keys present change), keeping the previous version in history.
+
+        `permissions`: the editor's effective ones (embeds and @everyone as in build_message).
+        """
         before = copy.deepcopy(message.payload)
         payload = message.payload
         if "content" in body:
@@ -400,6 +489,7 @@ class World:
                 raise _too_long("content", 2000)
             payload["content"] = content
             payload["mentions"] = self._mentions(content)
+            payload["mention_everyone"] = self._mentions_everyone(content, body, permissions)
         if "attachments" in body or files:
             message.attachment_files = self._attachments(
                 message.channel_id, body, files, message.attachment_files
@@ -410,7 +500,7 @@ class World:
             if body.get("embed"):
                 raw.append(body["embed"])
             validate_embeds(raw)
-            payload["embeds"] = self._embeds(raw, message.attachment_files)
+            payload["embeds"] = self._embeds(self._embeds_allowed(raw, permissions), message.attachment_files)
         if "components" in body:
             payload["components"] = list(body.get("components") or [])
         if "flags" in body and body["flags"] is not None:
