@@ -32,9 +32,11 @@ from detectors.base import Detector
 
 log = logging.getLogger(__name__)
 
-# Discord: at most 25 choices per option, and an option with choices cannot also autocomplete
-# (application-commands.mdx, Application Command Option Structure). More detectors than that, or labels
-# too long to repeat in the three options listing them (add, test, detectors), are offered by autocomplete.
+# Discord: at most 25 choices per option, and "`autocomplete` may not be set to true if `choices` are
+# present" (application-commands.mdx, Application Command Option Structure). More detectors than that, or
+# labels too long to repeat in the three options listing them (add, test, detectors), are offered by
+# autocomplete: 1,500 characters of labels per option, 4,500 in all, plus the rest of /alert (about 2,400)
+# stays inside the 8,000 a command may have ("Application Command Size").
 MAX_DETECTOR_CHOICES = 25
 DETECTOR_CHOICES_BUDGET = 1500
 

@@ -15,6 +15,7 @@ from discord import app_commands
 from bot.config import Config
 from bot.discord.checks import require_manage_guild
 from bot.discord.client import TripwireBot
+from bot.discord.cogs.alerts import detector_choices
 from bot.service import Service
 from detectors.base import Detector
 from detectors.registry import detector_classes
@@ -150,6 +151,23 @@ async def test_with_many_plugin_detectors_the_tree_still_fits(
             option = detector_option(bot, path)
             # 25 long labels would not fit three times either: past the budget, autocomplete.
             assert option.get("autocomplete") is True and not option.get("choices"), (count, path)
+    finally:
+        await bot.close()
+
+
+async def test_the_most_detectors_listed_as_choices_still_fit(config: Config, service: Service) -> None:
+    # Add plugins while their labels stay within the choices budget: the last such tree is the largest
+    # /alert with choices, and it must fit too.
+    extra = 0
+    while detector_choices({**detector_classes(), **many_detectors(extra + 1)}) is not None:
+        extra += 1
+    assert extra > 0
+    detectors: dict[str, type[Detector]] = {**detector_classes(), **many_detectors(extra)}
+    bot = TripwireBot(config, service, detectors=detectors, sync_commands=False)
+    await bot.setup_hook()
+    try:
+        assert len(detector_option(bot, "add")["choices"]) == len(detectors)
+        assert tree_sizes(bot)["alert"] <= MAX_COMMAND_SIZE
     finally:
         await bot.close()
 
