@@ -62,11 +62,11 @@ async def test_a_replayed_crossing_posts_one_alert_pinging_only_the_rules_role(
 ) -> None:
     await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
     reply = await discord_emu.slash(
-        "alert add level_cross",
+        "alert add",
         {
+            "detector": "level_cross",
             "symbol": "btc",
-            "level": 95000,
-            "direction": "up",
+            "settings": "level=95000 direction=up",
             "role": MOD_ROLE_ID,
             "note": "@everyone @here <@&999> the level analysts watched",
         },

@@ -39,8 +39,8 @@ CROSSING = ("2026-01-13T00:00Z", "2026-01-14T03:00Z")  # BTC closes above $95,00
 async def add_personal(emu: DiscordEmulator, user_id: int, level: float = 95000, **extra: object) -> str:
     """Add a BTC level alert as a member through /alert add (no deliver: a DM for members)."""
     reply = await emu.slash(
-        "alert add level_cross",
-        {"symbol": "btc", "level": level, "direction": "up", **extra},
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": f"level={level} direction=up", **extra},
         user_id=user_id,
     )
     assert reply.ephemeral and reply.embeds, reply.content
@@ -147,13 +147,17 @@ async def test_the_personal_quota_holds(
     for level in range(90000, 95000, 1000):  # the test config allows 5 per member
         await add_personal(discord_emu, MEMBER_ID, level=level)
     over = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 99000}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=99000"},
+        user_id=MEMBER_ID,
     )
     assert over.ephemeral and over.content.startswith("You already have 5 personal alerts")
     assert len(repo.rules(owner_id=MEMBER_ID)) == 5
     # A channel alert is still refused to a member, with the way to get it by DM.
     channel = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 1, "deliver": "channel"}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=1", "deliver": "channel"},
+        user_id=MEMBER_ID,
     )
     assert "use `deliver: dm`" in channel.content
 
