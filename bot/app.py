@@ -22,26 +22,26 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts.engine import Engine, make_engine
+from bot.alerts.live import LiveEvaluator
+from bot.alerts.routing import AlertRouter
+from bot.alerts.rules import sync_config_rules
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
-from bot.engine import Engine, make_engine
-from bot.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
-from bot.lifecycle import Shutdown
-from bot.liqfeed import LiquidationFeed, build_liquidation_feed
-from bot.liqfeed_settings import LiqFeedService
-from bot.live import LiveEvaluator
-from bot.maintenance import schedule_retention
-from bot.metrics import Registry
+from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
+from bot.liqfeed.settings import LiqFeedService
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
-from bot.readiness import Check, database_check, discord_check, feeds_check
-from bot.routing import AlertRouter
-from bot.rules import sync_config_rules
-from bot.service import FeedStatusView, Service
-from bot.watchdog import FeedWatchdog, watch
-from bot.web import WebServer
+from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
+from bot.ops.maintenance import schedule_retention
+from bot.ops.metrics import Registry
+from bot.ops.readiness import Check, database_check, discord_check, feeds_check
+from bot.ops.shutdown import Shutdown
+from bot.ops.watchdog import FeedWatchdog, watch
+from bot.ops.web import WebServer
+from bot.services.base import FeedStatusView, Service
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
@@ -272,7 +272,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink
+            from bot.notify.discord.sink import DiscordSink
 
             sinks.append(
                 DiscordSink(

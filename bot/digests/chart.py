@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.chart_data import chart_spec_from_repo
-from bot.chart_spec import ChartSpec
+from bot.charts.data import chart_spec_from_repo
+from bot.charts.spec import ChartSpec
 from bot.digests.content import Digest
 from bot.errors import UserError
 from storage.repo import Repo

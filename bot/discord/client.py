@@ -34,9 +34,9 @@ from bot.discord.cogs.market import MarketCog
 from bot.discord.cogs.privacy import NoticeTree, PrivacyCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.presence import PresenceTicker
-from bot.liqfeed_settings import LiqFeedService
-from bot.privacy import PrivacyService
-from bot.service import Service
+from bot.liqfeed.settings import LiqFeedService
+from bot.services.base import Service
+from bot.services.privacy import PrivacyService
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)

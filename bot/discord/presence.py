@@ -17,7 +17,7 @@ import aiohttp
 import discord
 
 from bot.errors import UserError
-from bot.service import PriceView, Service
+from bot.services.base import PriceView, Service
 from detectors.base import format_price, short_symbol
 
 log = logging.getLogger(__name__)

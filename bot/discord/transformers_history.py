@@ -13,10 +13,10 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.backtest import BacktestLimits
 from bot.discord.transformers import DurationTransformer, option_input, service_of, suggest, tidy
 from bot.parsing import parse_alert_id, parse_duration, parse_since
-from bot.service_history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
+from bot.replay.backtest import BacktestLimits
+from bot.services.history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
 from storage.repo import EventScope
 
 DAY_S = 86_400

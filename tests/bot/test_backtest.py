@@ -13,14 +13,14 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import Field
 
-from bot import backtest as backtest_module
 from bot import config as config_module
-from bot import rules as rules_module
 from bot.__main__ import main
-from bot.backtest import BacktestLimits, backtest
-from bot.cli_common import scenario_data_repo
+from bot.alerts import rules as rules_module
+from bot.cli.common import scenario_data_repo
 from bot.config import BacktestConfig, load_config
 from bot.errors import UserError
+from bot.replay import backtest as backtest_module
+from bot.replay.backtest import BacktestLimits, backtest
 from detectors.base import Detector, DetectorSettings, Signal, Snapshot
 from detectors.registry import detector_classes
 from feeds.replay import load_directory, parse_time, store_recorded

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import backtest_data
-from bot.backtest_data import CandleSpan, candle_plan, count_candles, read_candles, stored_timeline
-from bot.cli_common import scenario_data_repo
+from bot.cli.common import scenario_data_repo
+from bot.replay import candles as backtest_data
+from bot.replay.candles import CandleSpan, candle_plan, count_candles, read_candles, stored_timeline
 from feeds.replay import Batch, parse_time, recorded_from_repo
 from storage.repo import Repo
 from storage.rows import Candle, interval_ms

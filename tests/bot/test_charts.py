@@ -16,13 +16,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from bot import charts
-from bot.chart_data import chart_spec_from_repo, event_chart_spec, load_candles
-from bot.charts import ChartSpec, build_figure, render_chart, render_png
+from bot.alerts.routing import AlertRouter
+from bot.charts import draw as charts
+from bot.charts.data import chart_spec_from_repo, event_chart_spec, load_candles
+from bot.charts.draw import ChartSpec, build_figure, render_chart, render_png
 from bot.config import load_config
 from bot.errors import UserError
-from bot.replay import run_replay
-from bot.routing import AlertRouter
+from bot.replay.pipeline import run_replay
 from feeds.replay import load_directory, parse_time
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
@@ -36,7 +36,7 @@ WEEK_END = parse_time("2026-01-17")  # 2026-01-10..16 inclusive: 168 hourly cand
 
 
 def utc(*args: int) -> float:
-    """Return matplotlib's own date number for a UTC time (independent of bot.charts.to_x)."""
+    """Return matplotlib's own date number for a UTC time (independent of bot.charts.draw.to_x)."""
     return float(mdates.date2num(datetime(*args, tzinfo=UTC)))
 
 

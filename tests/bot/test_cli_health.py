@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.cli_health import probe_url
+from bot.cli.health import probe_url
 from bot.config import HttpConfig
-from bot.metrics import Registry
-from bot.readiness import CheckResult
-from bot.web import WebServer
+from bot.ops.metrics import Registry
+from bot.ops.readiness import CheckResult
+from bot.ops.web import WebServer
 from storage.db import open_database
 
 

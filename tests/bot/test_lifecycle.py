@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.lifecycle import Shutdown, install_signal_handlers
+from bot.ops.shutdown import Shutdown, install_signal_handlers
 from tests.conftest import ROOT
 
 # --- the coordinator, in process ------------------------------------------------------------------
@@ -55,7 +55,7 @@ async def test_a_slow_or_failing_callback_is_reported_and_the_rest_still_run(
     shutdown.register("outbox", flush_outbox)
     shutdown.register("feeds", stop_feeds)
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="bot.lifecycle"):
+    with caplog.at_level(logging.INFO, logger="bot.ops.shutdown"):
         report = await shutdown.run()
     assert time.monotonic() - started < 1.0
     assert (report.finished, report.timed_out, report.failed) == (["database"], ["outbox"], ["feeds"])

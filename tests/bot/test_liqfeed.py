@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 
 from bot.errors import UserError
-from bot.liqfeed import LIQFEED_KIND, LiquidationFeed, Pacing, Totals, build_liquidation_feed, size_marker
-from bot.liqfeed_settings import FeedSettings, LiqFeedService
+from bot.liqfeed.feed import (
+    LIQFEED_KIND,
+    LiquidationFeed,
+    Pacing,
+    Totals,
+    build_liquidation_feed,
+    size_marker,
+)
+from bot.liqfeed.settings import FeedSettings, LiqFeedService
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo

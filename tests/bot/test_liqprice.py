@@ -15,14 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import UserError
-from bot.liqprice import (
-    BINANCE_TIERS,
-    DEFAULT_MMR,
-    MarginTier,
-    estimate,
-    liquidation_price,
-    solve,
-)
+from bot.services.liqprice import BINANCE_TIERS, DEFAULT_MMR, MarginTier, estimate, liquidation_price, solve
 
 NOW = 1_768_392_000_000
 BTC_NOW = (96_000.0, NOW, "binance")

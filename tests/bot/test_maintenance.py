@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import cli_db
 from bot.__main__ import main
+from bot.cli import db as cli_db
 from bot.config import RetentionConfig
-from bot.maintenance import prune_file, retention_job, schedule_retention
+from bot.ops.maintenance import prune_file, retention_job, schedule_retention
 from storage.db import open_database
 from storage.repo import DAY_MS, PruneResult, Repo
 from storage.rows import Candle, Funding
@@ -76,7 +76,7 @@ async def test_retention_job_logs_a_failure_instead_of_raising(
 ) -> None:
     path = tmp_path / "notes.db"
     path.write_text("not a database\n" * 50)
-    with caplog.at_level(logging.ERROR, logger="bot.maintenance"):
+    with caplog.at_level(logging.ERROR, logger="bot.ops.maintenance"):
         assert await retention_job(path, POLICY, _now) is None
     assert "retention: pruning" in caplog.text and "not a SQLite database" in caplog.text
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.engine import Engine
-from bot.instruments import ingest_counts, register_tripwire_metrics, tripwire_instruments
-from bot.live import LiveEvaluator
-from bot.metrics import Registry, format_value, render
+from bot.alerts.engine import Engine
+from bot.alerts.live import LiveEvaluator
 from bot.notify.outbox import OutboxDispatcher
+from bot.ops.instruments import ingest_counts, register_tripwire_metrics, tripwire_instruments
+from bot.ops.metrics import Registry, format_value, render
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import PruneResult, Repo
@@ -127,7 +127,7 @@ def test_a_failing_collector_is_left_out_not_the_whole_scrape(caplog: pytest.Log
     registry.gauge_from("t_wrong_labels", "Returns the wrong label arity.", ["a", "b"], lambda: {("x",): 1})
     registry.gauge_from("t_fine", "Works.", [], lambda: 1)
     registry.gauge_from("t_absent", "Nothing to report yet.", [], lambda: None)
-    with caplog.at_level(logging.WARNING, logger="bot.metrics"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.metrics"):
         families = parse_strict(registry.render())
     assert set(families) == {"t_fine"}
     assert "database is gone" in caplog.text and "label values" in caplog.text

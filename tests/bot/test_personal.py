@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from bot.backtest import backtest
+from bot.alerts.engine import Engine
+from bot.alerts.personal import (
+    FORGOTTEN_REASON,
+    MEMBER_LEFT_REASON,
+    pause_for_closed_dms,
+    pause_for_departure,
+)
 from bot.config import Config, parse_config
-from bot.engine import Engine
 from bot.errors import UserError
-from bot.liqfeed_settings import LiqFeedService
-from bot.personal import FORGOTTEN_REASON, MEMBER_LEFT_REASON, pause_for_closed_dms, pause_for_departure
-from bot.privacy import PrivacyService
-from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
+from bot.liqfeed.settings import LiqFeedService
+from bot.replay.backtest import backtest
+from bot.services.base import DMS_CLOSED_REASON, RuleOptions, Service
+from bot.services.privacy import PrivacyService
 from feeds.replay import load_directory, parse_time, store_recorded
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON

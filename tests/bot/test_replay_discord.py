@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
+from bot.alerts.routing import AlertRouter
 from bot.config import Secrets
+from bot.discord.replay import replay_to_discord
 from bot.errors import UserError
 from bot.notify.console import ConsoleSink
-from bot.replay_discord import replay_to_discord
-from bot.routing import AlertRouter
 from feeds.replay import parse_time
 from storage.db import open_database
 from storage.repo import Repo

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
-from bot.engine import Engine
 from bot.errors import UserError
-from bot.routing import AlertRouter
-from bot.service import DMS_CLOSED_REASON, FeedStatusView, RuleOptions, Service, next_funding_time
+from bot.services.base import DMS_CLOSED_REASON, FeedStatusView, RuleOptions, Service, next_funding_time
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, FNG_61_DAY, seed

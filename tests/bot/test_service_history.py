@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import RouteConfig
-from bot.engine import Engine
 from bot.errors import UserError
-from bot.routing import AlertRouter
-from bot.service import RuleOptions, Service
-from bot.service_backtest import BacktestService
-from bot.service_history import HistoryQuery, HistoryService
+from bot.services.backtest import BacktestService
+from bot.services.base import RuleOptions, Service
+from bot.services.history import HistoryQuery, HistoryService
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.alerts.engine import silence_matches
+from bot.alerts.silencing import DAY_MS, MAX_SILENCES_PER_GUILD, WEEK_MS, parse_moment, window
 from bot.config import Config, parse_config
-from bot.discord.render import CONTENT_LIMIT
-from bot.engine import silence_matches
+from bot.discord.render.base import CONTENT_LIMIT
 from bot.errors import UserError
-from bot.service import RuleOptions, Service
-from bot.silences import DAY_MS, MAX_SILENCES_PER_GUILD, WEEK_MS, parse_moment, window
+from bot.services.base import RuleOptions, Service
 from feeds.replay import parse_time
 from storage.repo import Repo, RuleRow, SilenceRow
 from tests.bot.scenario import BREAKOUT_DAY_NOON

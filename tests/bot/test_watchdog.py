@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.watchdog import FeedChange, FeedWatchdog, watch
+from bot.ops.watchdog import FeedChange, FeedWatchdog, watch
 from feeds.health import HealthRegistry
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
 
@@ -149,7 +149,7 @@ def test_a_feed_that_keeps_falling_over_needs_longer_each_time_to_count_as_back(
 def test_without_any_ops_channel_the_change_is_logged(repo: Repo, caplog: pytest.LogCaptureFixture) -> None:
     watchdog = FeedWatchdog(repo, lambda: T0, debounce_ms=0)
     watchdog.on_change(change("stale", T0))
-    with caplog.at_level(logging.WARNING, logger="bot.watchdog"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.watchdog"):
         assert watchdog.check(T0) == []
     assert "Feed binance_futures is stale" in caplog.text and "no ops channel" in caplog.text
 

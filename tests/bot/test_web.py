@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from bot.config import HttpConfig
-from bot.instruments import register_tripwire_metrics, tripwire_instruments
-from bot.metrics import Registry
-from bot.readiness import CheckResult, database_check, discord_check, feeds_check
-from bot.web import WebServer, WebServerError
+from bot.ops.instruments import register_tripwire_metrics, tripwire_instruments
+from bot.ops.metrics import Registry
+from bot.ops.readiness import CheckResult, database_check, discord_check, feeds_check
+from bot.ops.web import WebServer, WebServerError
 from storage.db import open_database
 from storage.repo import Repo
 from tests.bot.promtext import parse_strict

@@ -19,7 +19,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import render
 from bot.discord.checks import guild_id_of
 from bot.discord.cogs.alerts import (
     RULE_DESCRIPTIONS,
@@ -29,12 +28,13 @@ from bot.discord.cogs.alerts import (
     RuleInput,
     with_detector_option,
 )
-from bot.discord.render_history import backtest_embed
+from bot.discord.render import base as render
+from bot.discord.render.history import backtest_embed
 from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
-from bot.service import RuleView, Service
-from bot.service_backtest import BacktestPreview, BacktestService, RuleDraft
+from bot.services.backtest import BacktestPreview, BacktestService, RuleDraft
+from bot.services.base import RuleView, Service
 from detectors.base import Detector
 from storage.repo import RuleRow
 

@@ -3,7 +3,7 @@
 
 GUILD_MEMBER_REMOVE only arrives with the privileged Server Members intent (``[discord] members_intent``);
 without it the listener never fires and the Discord sink notices the departure at the next personal alert
-(``bot.notify.member_check``).
+(``bot.notify.discord.member_check``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.errors import TripwireTree
-from bot.discord.privacy_render import forget_embed, privacy_embed
-from bot.discord.render import CONTENT_LIMIT, cut
+from bot.discord.render.base import CONTENT_LIMIT, cut
+from bot.discord.render.privacy import forget_embed, privacy_embed
+from bot.discord.tree import TripwireTree
 from bot.discord.views import TokenBoundView
-from bot.privacy import PrivacyService
+from bot.services.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 

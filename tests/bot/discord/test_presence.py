@@ -14,7 +14,7 @@ import pytest
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.presence import PresenceTicker, presence_text
-from bot.service import PriceView, Service
+from bot.services.base import PriceView, Service
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import parse_config
-from bot.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
-from bot.discord import render
 from bot.discord.client import TripwireBot
-from bot.discord.errors import SOMETHING_WENT_WRONG
-from bot.discord.render import CONTENT_LIMIT
-from bot.engine import Engine
+from bot.discord.render import base as render
+from bot.discord.render.base import CONTENT_LIMIT
+from bot.discord.tree import SOMETHING_WENT_WRONG
 from bot.errors import UserError
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
-from bot.routing import AlertRouter
-from bot.service import RuleOptions, Service
+from bot.services.base import RuleOptions, Service
+from bot.services.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
 from detectors.base import MARKET_SYMBOL, Detector
 from detectors.registry import detector_classes
 from storage.db import open_database

@@ -3,7 +3,7 @@ rule and source in the footer."""
 
 from __future__ import annotations
 
-from bot.discord import render
+from bot.discord.render import base as render
 from tests.bot.discord.support import alert_payload
 
 

@@ -1,0 +1,78 @@
+"""Discord rendering of digests: the posted embed (its chart drawn from ``bot.digests.chart``), and /digest
+list.
+
+The wording comes from ``bot.digests.text`` (the same lines ``tripwire digest`` prints); times are Discord
+timestamps so every reader sees them in their own zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+
+from bot.digests.content import from_payload
+from bot.digests.service import DigestView
+from bot.digests.text import sections, status, title
+from bot.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, WARNING, fit, fit_lines, ts
+
+CHART_FILE = "digest.png"
+
+
+def digest_embed(payload: Mapping[str, Any]) -> discord.Embed:
+    """Render a digest payload from the outbox."""
+    digest = from_payload(payload)
+    lines = [f"{ts(digest.start, 'f')} → {ts(digest.at, 'f')}"]
+    note = status(digest, lambda ms: ts(ms, "f"))
+    if note:
+        lines.insert(0, note)
+    embed = discord.Embed(
+        title=title(digest),
+        description="\n".join(lines),
+        colour=WARNING if digest.late_by_s is not None else NEUTRAL,
+        timestamp=datetime.fromtimestamp(digest.at / 1000, tz=UTC),
+    )
+    for heading, body in sections(digest, lambda ms: ts(ms, "t")):
+        embed.add_field(name=heading, value="\n".join(body), inline=False)
+    if digest.chart_symbol:
+        embed.set_image(url=f"attachment://{CHART_FILE}")
+    digest_id = payload.get("digest_id")
+    embed.set_footer(text=f"digest #{digest_id}" if digest_id is not None else "digest")
+    return fit(embed)
+
+
+def digests_embed(views: Sequence[DigestView]) -> discord.Embed:
+    """Render /digest list."""
+    if not views:
+        return discord.Embed(
+            title="This server's digests: none yet",
+            description="Schedule one with /digest set.",
+            colour=NEUTRAL,
+        )
+    lines = []
+    for view in views:
+        line = f"**#{view.id}** in <#{view.channel_id}> · {view.schedule} · {', '.join(view.contents)}"
+        if view.next_at is not None:
+            line += f" · next {ts(view.next_at)}"
+        if not view.enabled:
+            line += f" · ⚠️ {view.status_reason or 'off'}"
+        lines.append(line)
+    description = "\n".join(fit_lines(lines, DESCRIPTION_LIMIT))
+    return fit(
+        discord.Embed(title=f"This server's digests ({len(views)})", description=description, colour=NEUTRAL)
+    )
+
+
+def digest_set_embed(view: DigestView, heading: str) -> discord.Embed:
+    """Render one digest after /digest set, remove or now."""
+    embed = discord.Embed(
+        title=heading,
+        description=f"In <#{view.channel_id}>, {view.schedule}: {', '.join(view.contents)}.",
+        colour=NEUTRAL if view.enabled else ENDED,
+    )
+    if view.next_at is not None:
+        embed.add_field(name="Next", value=f"{ts(view.next_at)} ({ts(view.next_at, 'f')})")
+    embed.set_footer(text=f"digest #{view.id}")
+    return fit(embed)
