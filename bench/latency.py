@@ -32,8 +32,9 @@ import aiohttp
 
 from bench.common import Figure, machine, parser, report
 from bench.replay import default_config
-from bot.alerts.engine import RecordedEvent, make_engine
+from bot.alerts.engine import make_engine
 from bot.alerts.live import LiveEvaluator
+from bot.alerts.model import RecordedEvent
 from bot.alerts.routing import AlertRouter
 from detectors.market_history import MarketHistory
 from feeds.base import Tuning

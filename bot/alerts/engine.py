@@ -26,76 +26,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
+from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quiet import QuietRules
 from bot.alerts.rules import ActiveRule, instantiate
+from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig
-from detectors.base import MARKET_SYMBOL, SEVERITIES, Quiet, Signal
+from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one alert is delivered: a sink ('discord', 'console', 'webhook') and its address there."""
-
-    sink: str
-    address: str
-    guild_id: int | None = None
-    role_id: int | None = None
-
-
-class Router(Protocol):
-    """Decides where a rule's alerts go."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the delivery targets for an alert of ``rule`` with ``severity``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """What the engine recorded in one evaluation (returned for callers, metrics and tests)."""
-
-    event_id: int
-    rule_id: str
-    dedupe_key: str
-    state: str
-    title: str
-    at: int
-    late: bool
-    silenced: bool
-    queued: int
-
-
-@dataclass(frozen=True, slots=True)
-class Inhibition:
-    """While an ``inhibitors`` alert fires for a symbol, fold new ``inhibited`` alerts of it into it."""
-
-    inhibitors: frozenset[str]
-    inhibited: frozenset[str]
-
-
-def severity_at_least(severity: str, minimum: str) -> bool:
-    """Return True when ``severity`` ranks at or above ``minimum`` (info < warning < critical)."""
-    order: tuple[str, ...] = SEVERITIES
-    return order.index(severity) >= order.index(minimum)
-
-
-def silence_matches(silence: SilenceRow, rule: RuleRow, severity: str, guild_id: int | None) -> bool:
-    """Return True when every matcher the silence sets equals the alert's value."""
-    if silence.guild_id is not None and silence.guild_id != guild_id:
-        return False
-    checks = (
-        (silence.symbol, rule.symbol),
-        (silence.detector, rule.detector),
-        (silence.rule_id, rule.id),
-        (silence.severity, severity),
-    )
-    return all(want is None or want == have for want, have in checks)
 
 
 class Engine:

@@ -14,7 +14,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.alerts.engine import Engine, RecordedEvent
+from bot.alerts.engine import Engine
+from bot.alerts.model import RecordedEvent
 
 log = logging.getLogger(__name__)
 

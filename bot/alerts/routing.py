@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.alerts.engine import Target, severity_at_least
+from bot.alerts.model import Target, severity_at_least
 from bot.config import RouteConfig
 from storage.repo import Repo, RuleRow
 

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.alerts.engine import Engine, Router
+from bot.alerts.engine import Engine
+from bot.alerts.model import Router
 from bot.config import Config, Secrets
 from bot.discord.client import EndpointOverride, bot_intents
 from bot.errors import UserError

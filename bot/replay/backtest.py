@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.alerts.engine import Target
+from bot.alerts.model import Target
 from bot.alerts.rules import instantiate, rule_row_from_spec
 from bot.charts.data import chart_spec_from_repo, stored_span, utc_text
 from bot.charts.spec import Theme

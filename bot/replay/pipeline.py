@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.alerts.engine import Engine, Router, make_engine
+from bot.alerts.engine import Engine, make_engine
+from bot.alerts.model import Router
 from bot.alerts.rules import sync_config_rules
 from bot.config import Config
 from bot.notify.outbox import OutboxDispatcher, Sink

@@ -19,7 +19,6 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from bot.alerts.silencing import SilenceCommands
 from bot.config import RULE_ID_PATTERN, Config
 from bot.errors import UserError
 from bot.parsing import (
@@ -43,6 +42,7 @@ from bot.services.detector_settings import (
     setting_specs,
     shorten,
 )
+from bot.services.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
 from storage.repo import AlertEventRow, Repo, RuleRow

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from bot.alerts.engine import Engine, Target
+from bot.alerts.engine import Engine
+from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from storage.repo import Repo, RuleRow
 from storage.rows import Candle

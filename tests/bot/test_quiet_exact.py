@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from bench.synthetic import synthetic_market
-from bot.alerts.engine import Engine, Target
+from bot.alerts.engine import Engine
+from bot.alerts.model import Target
 from detectors.level_cross import LevelCross
 from detectors.liquidation_cascade import LiquidationCascade
 from detectors.market_history import MarketHistory

@@ -9,14 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts.engine import silence_matches
-from bot.alerts.silencing import DAY_MS, MAX_SILENCES_PER_GUILD, WEEK_MS, parse_moment, window
+from bot.alerts.silencing import silence_matches, window
 from bot.config import Config, parse_config
 from bot.discord.render.base import CONTENT_LIMIT
 from bot.errors import UserError
 from bot.services.base import RuleOptions, Service
+from bot.services.silences import MAX_SILENCES_PER_GUILD, parse_moment
 from feeds.replay import parse_time
 from storage.repo import Repo, RuleRow, SilenceRow
+from storage.rows import DAY_MS, WEEK_MS
 from tests.bot.scenario import BREAKOUT_DAY_NOON
 from tests.bot.support import Clock, discord_engine
 

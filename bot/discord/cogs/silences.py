@@ -9,7 +9,6 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.alerts.silencing import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
 from bot.discord.checks import guild_id_of, manage_guild_only
 from bot.discord.render import silences as render_silences
 from bot.discord.transformers import (
@@ -23,6 +22,7 @@ from bot.discord.transformers import (
     tidy,
 )
 from bot.services.base import Service
+from bot.services.silences import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
 from detectors.base import SEVERITIES
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.alerts.silencing import SilenceView
 from bot.discord.render import base as render
 from bot.parsing import format_duration
+from bot.services.silences import SilenceView
 
 
 def silence_line(view: SilenceView) -> str:

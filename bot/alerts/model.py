@@ -1,0 +1,60 @@
+"""The alert pipeline's shared vocabulary: delivery targets, the router protocol, what an evaluation
+recorded, inhibition, severity order, and the rule-status words every layer reads.
+
+It sits below the engine, the routing, the notifiers and the services, so none of them imports another
+for a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from detectors.base import SEVERITIES
+from storage.repo import RuleRow
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one alert is delivered: a sink ('discord', 'console', 'webhook') and its address there."""
+
+    sink: str
+    address: str
+    guild_id: int | None = None
+    role_id: int | None = None
+
+
+class Router(Protocol):
+    """Decides where a rule's alerts go."""
+
+    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the delivery targets for an alert of ``rule`` with ``severity``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """What the engine recorded in one evaluation (returned for callers, metrics and tests)."""
+
+    event_id: int
+    rule_id: str
+    dedupe_key: str
+    state: str
+    title: str
+    at: int
+    late: bool
+    silenced: bool
+    queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class Inhibition:
+    """While an ``inhibitors`` alert fires for a symbol, fold new ``inhibited`` alerts of it into it."""
+
+    inhibitors: frozenset[str]
+    inhibited: frozenset[str]
+
+
+def severity_at_least(severity: str, minimum: str) -> bool:
+    """Return True when ``severity`` ranks at or above ``minimum`` (info < warning < critical)."""
+    order: tuple[str, ...] = SEVERITIES
+    return order.index(severity) >= order.index(minimum)
