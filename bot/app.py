@@ -222,7 +222,8 @@ class App:
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
         """Open the database (closed last at shutdown), warm the in-memory history from it and store the
-        config file's rules."""
+        config file's rules.
+        """
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.path))

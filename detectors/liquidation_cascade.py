@@ -1,5 +1,6 @@
 """Liquidations pile up: a rolling window's liquidated USD of one position side is over an absolute
-threshold and over M times its recent baseline; the alert lasts until the window calms down."""
+threshold and over M times its recent baseline; the alert lasts until the window calms down.
+"""
 
 from __future__ import annotations
 

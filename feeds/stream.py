@@ -298,7 +298,8 @@ class WebSocketStream(ABC):
 
     async def _drain(self, old: WS) -> None:
         """Keep reading the old connection a moment: events sent to it before the new one was subscribed
-        are still on their way (every later event also reaches the new one; Ingest drops the repeats)."""
+        are still on their way (every later event also reaches the new one; Ingest drops the repeats).
+        """
         loop = asyncio.get_running_loop()
         until = loop.time() + self.tuning.rotate_drain_s
         while (left := until - loop.time()) > 0:

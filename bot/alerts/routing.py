@@ -11,7 +11,8 @@ from storage.repo import Repo, RuleRow
 
 class AlertRouter:
     """Route alerts of Discord rules to their channel (or the guild default, or a DM) and of config rules
-    to every matching ``[[routes]]`` entry; optionally everything to the console too."""
+    to every matching ``[[routes]]`` entry; optionally everything to the console too.
+    """
 
     def __init__(self, repo: Repo, routes: Sequence[RouteConfig], *, console: bool, discord: bool) -> None:
         self.repo = repo

@@ -1,5 +1,6 @@
 """The chart a digest carries: its symbol over the period (at least three days), with the levels and the
-alerts of the digest's server only (never members' personal alerts)."""
+alerts of the digest's server only (never members' personal alerts).
+"""
 
 from __future__ import annotations
 

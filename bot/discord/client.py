@@ -76,7 +76,8 @@ class EndpointOverride:
 
 def bot_intents(*, members: bool = False) -> discord.Intents:
     """Return the intents Tripwire needs: guilds (channels and roles for options), and the privileged
-    members intent only when asked for (to see members leave)."""
+    members intent only when asked for (to see members leave).
+    """
     intents = discord.Intents.none()
     intents.guilds = True
     intents.members = members

@@ -515,7 +515,8 @@ class Service(SilenceCommands):
 
     def liquidations(self, symbol: str | None, window_s: int) -> LiquidationsView:
         """Return long vs short liquidations over the last ``window_s`` (one symbol or all), by source,
-        the largest events, and the average of such a window over the previous week."""
+        the largest events, and the average of such a window over the previous week.
+        """
         name = self.resolve_symbol(symbol) if symbol is not None else None
         if not MIN_WINDOW_S <= window_s <= MAX_WINDOW_S:
             raise UserError(
@@ -562,7 +563,8 @@ class Service(SilenceCommands):
 
     def funding(self, symbol: str | None = None) -> FundingView:
         """Return the current funding rate of ``symbol`` (default: the first configured), its 24h change,
-        7-day average and the next settlement time."""
+        7-day average and the next settlement time.
+        """
         name = self._symbol_or_default(symbol)
         now = self.now_ms()
         rows = self.repo.funding(name, now - 8 * DAY_MS, now + 1)
@@ -624,7 +626,8 @@ class Service(SilenceCommands):
 
     def fear_greed(self) -> FearGreedView:
         """Return today's Fear & Greed Index, its change vs yesterday and last week, and since when it was
-        last this high and this low."""
+        last this high and this low.
+        """
         now = self.now_ms()
         rows = self.repo.fear_greed(None, now + 1)
         if not rows:
@@ -687,7 +690,8 @@ class Service(SilenceCommands):
 
     def rule_symbol(self, detector: str, symbol: str | None) -> str:
         """Return the symbol a rule of ``detector`` watches (MARKET for a market-wide one), or raise
-        UserError when one is missing or given to a detector that takes none."""
+        UserError when one is missing or given to a detector that takes none.
+        """
         cls = known_detector(detector, self.detectors)
         if cls.market_wide:
             # MARKET is what a stored market-wide rule carries (a drafted rule enabled after /alert test).

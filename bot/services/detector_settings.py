@@ -245,7 +245,8 @@ def _describe_missing(spec: SettingSpec) -> str:
 
 def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -> dict[str, Any]:
     """Read ``key=value`` words into the dict ``settings`` validates, or raise UserError saying what is
-    wrong with which setting (an unknown name gets the closest known one)."""
+    wrong with which setting (an unknown name gets the closest known one).
+    """
     specs = {s.name: s for s in setting_specs(settings)}
     given: dict[str, Any] = {}
     for token in tokens(text or ""):
@@ -377,7 +378,8 @@ def _next_settings(
     specs: Sequence[SettingSpec], used: set[str], base: str, prefix: str
 ) -> list[tuple[str, str] | None]:
     """Offer ``name=`` for each setting not given yet whose name starts with ``prefix``, required first;
-    a setting with a few allowed values is offered with each of them instead."""
+    a setting with a few allowed values is offered with each of them instead.
+    """
     offered: list[tuple[str, str] | None] = []
     for spec in specs:
         if spec.name in used or not spec.name.startswith(prefix):

@@ -77,7 +77,8 @@ class SilenceView:
 
 def parse_moment(text: str, now: int) -> int:
     """Parse a UTC time: ``2026-01-14 18:00``, ``2026-01-14T18:00Z``, ``18:00`` or ``sun 03:00`` (the next
-    such time from ``now``), or a date; return epoch ms."""
+    such time from ``now``), or a date; return epoch ms.
+    """
     raw = " ".join(str(text).strip().lower().split())
     clock = _CLOCK.match(raw)
     if clock:

@@ -222,7 +222,8 @@ class AlertsMixin(RepoBase):
         self, guild_id: int | None, start: int, end: int, *, limit: int = 10
     ) -> tuple[list[AlertEventRow], int]:
         """Return the newest firing events in [start, end) posted for a guild (its channel rules and the
-        config file's rules; never members' personal alerts), and how many there were in all."""
+        config file's rules; never members' personal alerts), and how many there were in all.
+        """
         where = (
             "state = 'firing' AND at >= ? AND at < ? AND (guild_id = ? OR guild_id IS NULL)"
             " AND COALESCE(json_extract(rule_json, '$.deliver'), 'channel') != 'dm'"

@@ -57,7 +57,8 @@ class GuildsMixin(RepoBase):
         drop: Iterable[str] = (),
     ) -> GuildSettingsRow:
         """Change part of a guild's settings in one transaction and return them: a channel given replaces
-        the stored one (None keeps it), ``settings`` keys are set and ``drop`` keys removed."""
+        the stored one (None keeps it), ``settings`` keys are set and ``drop`` keys removed.
+        """
         with self.transaction():
             current = self.guild_settings(guild_id)
             merged = {**(current.settings if current else {}), **(settings or {})}

@@ -123,7 +123,8 @@ class ObservationsMixin(RepoBase):
         self, symbol: str, interval: str, start: int, end: int, longer_than: int
     ) -> list[tuple[int, int]]:
         """Return the holes in a symbol's candles of ``interval`` (open times in [start, end)) that last more
-        than ``longer_than`` ms, as (end of the candle before, open of the candle after)."""
+        than ``longer_than`` ms, as (end of the candle before, open of the candle after).
+        """
         length = interval_ms(interval)
         return [
             (int(before) + length, int(after))

@@ -67,7 +67,8 @@ def fit_lines(
     more: Callable[[int], str] = lambda left: f"… and {left} more",
 ) -> list[str]:
     """Return the first ``lines`` (at most ``most``) that fit in ``limit`` characters joined by newlines,
-    then a ``more`` line counting the rest: a list cut at a line, never in the middle of one."""
+    then a ``more`` line counting the rest: a list cut at a line, never in the middle of one.
+    """
     kept: list[str] = []
     used = 0
     for index, line in enumerate(lines):

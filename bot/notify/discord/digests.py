@@ -1,5 +1,6 @@
 """What the Discord sink needs for digest rows: the message (embed and optional chart), and what to do
-when the digest's channel cannot be used any more."""
+when the digest's channel cannot be used any more.
+"""
 
 from __future__ import annotations
 
