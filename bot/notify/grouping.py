@@ -43,11 +43,16 @@ class EngineSettings(Protocol):
     """The ``[engine]`` options grouping reads (``bot.config.EngineConfig`` is one)."""
 
     @property
-    def group_window_seconds(self) -> float: ...
+    def group_window_seconds(self) -> float:
+        """Return the window, in seconds, within which one channel's alerts become one message."""
+
     @property
-    def group_by(self) -> Sequence[str]: ...
+    def group_by(self) -> Sequence[str]:
+        """Return what alerts must share, besides the channel, to join one group."""
+
     @property
-    def channel_max_per_minute(self) -> int: ...
+    def channel_max_per_minute(self) -> int:
+        """Return how many messages one channel gets a minute before alerts are summarised."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,11 +35,16 @@ class FeedHealthView(Protocol):
     """One feed's health as ``feeds.health.HealthSnapshot`` has it."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Return the feed's name."""
+
     @property
-    def state(self) -> str: ...
+    def state(self) -> str:
+        """Return the feed's health state ("ok", "degraded" or "stale")."""
+
     @property
-    def lag_ms(self) -> int | None: ...
+    def lag_ms(self) -> int | None:
+        """Return how far the feed's newest data lags behind now, in ms (None when unknown)."""
 
 
 class EngineCounts(Protocol):

@@ -48,28 +48,44 @@ class StateChangeLike(Protocol):
     """A state change as ``feeds.health.StateChange`` has it."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Return the name of the feed that changed."""
+
     @property
-    def old(self) -> object: ...
+    def old(self) -> object:
+        """Return the state the feed left (None the first time it is checked)."""
+
     @property
-    def new(self) -> object: ...
+    def new(self) -> object:
+        """Return the state the feed entered."""
+
     @property
-    def at(self) -> int: ...
+    def at(self) -> int:
+        """Return when the change happened (UTC ms)."""
+
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """Return why the feed changed state."""
 
 
 class SnapshotLike(Protocol):
     """A feed's health as ``feeds.health.HealthSnapshot`` has it."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Return the feed's name."""
+
     @property
-    def last_success(self) -> int | None: ...
+    def last_success(self) -> int | None:
+        """Return when the feed last succeeded (UTC ms; None if it never has)."""
+
     @property
-    def lag_ms(self) -> int | None: ...
+    def lag_ms(self) -> int | None:
+        """Return how far the feed's newest data lags behind now, in ms (None when unknown)."""
+
     @property
-    def last_error(self) -> str | None: ...
+    def last_error(self) -> str | None:
+        """Return the feed's last error message (None if it has none)."""
 
 
 class HealthSource(Protocol):

@@ -60,6 +60,7 @@ class SimulatedClock:
         self.now = start
 
     def __call__(self) -> int:
+        """Return the simulated time now (UTC ms)."""
         return self.now
 
 
