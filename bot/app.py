@@ -221,8 +221,9 @@ class App:
         return self.parts
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
-        """Open the database (closed last at shutdown), warm the in-memory history from it and store the
-        config file's rules.
+        """Open the database, warm the in-memory history from it and store the config file's rules.
+
+        The database is closed last at shutdown.
         """
         config = self.config
         now = self.now_ms()

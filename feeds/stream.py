@@ -297,8 +297,10 @@ class WebSocketStream(ABC):
         return new
 
     async def _drain(self, old: WS) -> None:
-        """Keep reading the old connection a moment: events sent to it before the new one was subscribed
-        are still on their way (every later event also reaches the new one; Ingest drops the repeats).
+        """Keep reading the old connection a moment, for the events still on their way to it.
+
+        Events sent to it before the new one was subscribed are still arriving (every later event also reaches
+        the new one; Ingest drops the repeats).
         """
         loop = asyncio.get_running_loop()
         until = loop.time() + self.tuning.rotate_drain_s

@@ -1,8 +1,8 @@
-"""The alert pipeline's shared vocabulary: delivery targets, the router protocol, what an evaluation
-recorded, inhibition, severity order, and the rule-status words every layer reads.
+"""The alert pipeline's shared vocabulary: the names every layer of the pipeline reads.
 
-It sits below the engine, the routing, the notifiers and the services, so none of them imports another
-for a name.
+Delivery targets, the router protocol, what an evaluation recorded, inhibition, severity order, and the
+rule-status words. It sits below the engine, the routing, the notifiers and the services, so none of them
+imports another for a name.
 """
 
 from __future__ import annotations

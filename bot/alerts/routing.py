@@ -10,8 +10,10 @@ from storage.repo import Repo, RuleRow
 
 
 class AlertRouter:
-    """Route alerts of Discord rules to their channel (or the guild default, or a DM) and of config rules
-    to every matching ``[[routes]]`` entry; optionally everything to the console too.
+    """Route each alert to its targets: a Discord rule's to its channel or DM, a config rule's by its routes.
+
+    A Discord rule's alert goes to its channel (or the guild default, or a DM), a config rule's to every
+    matching ``[[routes]]`` entry; optionally everything goes to the console too.
     """
 
     def __init__(self, repo: Repo, routes: Sequence[RouteConfig], *, console: bool, discord: bool) -> None:

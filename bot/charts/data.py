@@ -1,5 +1,7 @@
-"""Gather what a chart shows from the database: candles at the asked interval, liquidations per candle,
-the rules' levels and the alerts that fired, into a ``ChartSpec`` for ``bot.charts.draw`` to render.
+"""Gather what a chart shows from the database into a ``ChartSpec`` for ``bot.charts.draw`` to render.
+
+The spec holds candles at the asked interval, liquidations per candle, the rules' levels and the alerts
+that fired.
 
 Stored candles are used as they are when their interval is the one asked for; otherwise the finest stored
 interval that divides it is aggregated through ``MarketHistory`` (the same code detectors read candles

@@ -1,5 +1,7 @@
-"""The chart a digest carries: its symbol over the period (at least three days), with the levels and the
-alerts of the digest's server only (never members' personal alerts).
+"""The chart a digest carries: its symbol over the period, with the levels and alerts of its server.
+
+The period shown is at least three days; only the digest's server's alerts are drawn, never members'
+personal alerts.
 """
 
 from __future__ import annotations

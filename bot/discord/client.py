@@ -75,8 +75,9 @@ class EndpointOverride:
 
 
 def bot_intents(*, members: bool = False) -> discord.Intents:
-    """Return the intents Tripwire needs: guilds (channels and roles for options), and the privileged
-    members intent only when asked for (to see members leave).
+    """Return the intents Tripwire needs: guilds, plus the privileged members intent when asked for.
+
+    Guilds gives the channels and roles for options; the members intent lets the bot see members leave.
     """
     intents = discord.Intents.none()
     intents.guilds = True

@@ -1,5 +1,7 @@
-"""Reusable option parsing (RoboDanny's pattern): each transformer turns raw option text into a value or
-raises ``InvalidOption``, which the error funnel answers ephemerally with the message.
+"""Reusable option parsing (RoboDanny's pattern): transformers that turn raw option text into values.
+
+Each transformer returns a value or raises ``InvalidOption``, which the error funnel answers ephemerally
+with the message.
 
 Discord clients do not validate free text, and a user (or another client) can send anything, so every
 transformer accepts any string without crashing and says what it expected.

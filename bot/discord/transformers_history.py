@@ -1,5 +1,7 @@
-"""Option parsing for /history, /why, /chart and /alert test: a time to look back from, an alert number,
-a rule the server can see, a chart window and a backtest period, each with autocomplete.
+"""Option parsing for /history, /why, /chart and /alert test, each option with autocomplete.
+
+The options are a time to look back from, an alert number, a rule the server can see, a chart window and
+a backtest period.
 
 Like ``transformers``, every one accepts any text and raises ``InvalidOption`` saying what would work.
 """

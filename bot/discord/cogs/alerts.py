@@ -1,5 +1,7 @@
-"""/alert: ``/alert add detector:<name> [symbol] [settings] ...`` for every detector (built-in or plugin),
-``/alert detectors`` to explain them, plus list, remove, pause and resume.
+"""/alert: add, explain, list, remove, pause and resume alerts of every detector (built-in or plugin).
+
+``/alert add detector:<name> [symbol] [settings] ...`` adds one, ``/alert detectors`` explains the
+detectors.
 
 A detector's settings are one `settings` text (``level=95000 direction=up``) read by the service, not one
 option each: with options per setting, /alert counted 24,043 characters against Discord's limit of 8,000

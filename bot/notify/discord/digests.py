@@ -1,5 +1,7 @@
-"""What the Discord sink needs for digest rows: the message (embed and optional chart), and what to do
-when the digest's channel cannot be used any more.
+"""What the Discord sink needs for digest rows: their message, and what to do when the channel is unusable.
+
+The message is an embed with an optional chart; a digest whose channel cannot be used any more is
+switched off.
 """
 
 from __future__ import annotations
