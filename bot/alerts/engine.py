@@ -34,7 +34,7 @@ from bot.alerts.quiet import QuietRules
 from bot.alerts.rules import ActiveRule, instantiate
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig
-from detectors.base import MARKET_SYMBOL, Quiet, Signal
+from detectors.base import MARKET_SYMBOL, Quiet, Signal, Snapshot
 from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
@@ -178,39 +178,7 @@ class Engine:
         self._tx = None
         try:
             for rule in due:
-                row = rule.row
-                market_wide = rule.detector.market_wide
-                if wanted is not None and not market_wide and row.symbol not in wanted:
-                    continue
-                if row.expires_at is not None and now >= row.expires_at:
-                    self._disable(row, "expired", now)
-                    continue
-                stored = self._detector_state.get(row.id)
-                if stored is not None and stored[1] >= now:
-                    continue
-                state: dict[str, Any] = stored[0] if stored is not None else {}
-                view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
-                try:
-                    signals = rule.detector.evaluate(view, state)
-                except Exception:
-                    if row.id not in self._failing:
-                        log.exception(
-                            "detector %s failed on rule %s; it will be retried", row.detector, row.id
-                        )
-                        self._failing.add(row.id)
-                    continue
-                self._failing.discard(row.id)
-                self._detector_state[row.id] = (state, now)
-                self._dirty.add(row.id)
-                # Without signals and without an open alert there is nothing to apply.
-                pending = (
-                    self._apply(rule, signals, now, recorded)
-                    if signals or row.id in self._open_alerts
-                    else False
-                )
-                quiet = rule.detector.quiet(state, now)
-                if quiet is not None and not pending and row.id in self._rules:
-                    self._sleep(rule, quiet, now)
+                self._evaluate_rule(rule, now, wanted, recorded)
             if flush:
                 self.flush()
         except BaseException as exc:
@@ -222,6 +190,48 @@ class Engine:
         if tx is not None:
             tx.__exit__(None, None, None)
         return recorded
+
+    def _evaluate_rule(
+        self, rule: ActiveRule, now: int, wanted: set[str] | None, recorded: list[RecordedEvent]
+    ) -> None:
+        """Evaluate one due rule at ``now``, record what changed and put it to sleep if it may."""
+        row = rule.row
+        market_wide = rule.detector.market_wide
+        if wanted is not None and not market_wide and row.symbol not in wanted:
+            return
+        if row.expires_at is not None and now >= row.expires_at:
+            self._disable(row, "expired", now)
+            return
+        stored = self._detector_state.get(row.id)
+        if stored is not None and stored[1] >= now:
+            return
+        state: dict[str, Any] = stored[0] if stored is not None else {}
+        view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
+        signals = self._run_detector(rule, view, state)
+        if signals is None:
+            return
+        self._detector_state[row.id] = (state, now)
+        self._dirty.add(row.id)
+        # Without signals and without an open alert there is nothing to apply.
+        pending = (
+            self._apply(rule, signals, now, recorded) if signals or row.id in self._open_alerts else False
+        )
+        quiet = rule.detector.quiet(state, now)
+        if quiet is not None and not pending and row.id in self._rules:
+            self._sleep(rule, quiet, now)
+
+    def _run_detector(self, rule: ActiveRule, view: Snapshot, state: dict[str, Any]) -> list[Signal] | None:
+        """Return the rule's detector's signals, or None when it failed (logged once until it recovers)."""
+        row = rule.row
+        try:
+            signals = rule.detector.evaluate(view, state)
+        except Exception:
+            if row.id not in self._failing:
+                log.exception("detector %s failed on rule %s; it will be retried", row.detector, row.id)
+                self._failing.add(row.id)
+            return None
+        self._failing.discard(row.id)
+        return signals
 
     def _active_silences(self) -> list[SilenceRow]:
         """Return the silences active at this evaluation's time, read once, when an alert needs them."""
