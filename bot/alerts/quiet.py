@@ -71,15 +71,33 @@ class QuietRules:
 
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
+        if not self._anything_due(now):
+            return []
+        woke = self._wake_timers(now)
+        for watch in self._watches.values():
+            self._wake_watchers(watch, woke)
+        if self.history.has_tripped():
+            self._wake_tripped(woke)
+        if self._closes:
+            for rule_id in woke:
+                self._unwatch(rule_id)
+        return woke
+
+    def _anything_due(self, now: int) -> bool:
+        """Return whether a timer is due, a close watch tripped or a watched counter moved enough."""
         timers = self._timers
-        if (not timers or timers[0][0] > now) and not self.history.has_tripped():
-            # The usual tick: nothing due, so only the watched counters can have moved.
-            for watch in self._watches.values():
-                mark = watch.mark
-                if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
-                    break
-            else:
-                return []
+        if (timers and timers[0][0] <= now) or self.history.has_tripped():
+            return True
+        # The usual tick: nothing due, so only the watched counters can have moved.
+        for watch in self._watches.values():
+            mark = watch.mark
+            if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
+                return True
+        return False
+
+    def _wake_timers(self, now: int) -> list[str]:
+        """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
+        timers = self._timers
         asleep = self.asleep
         woke: list[str] = []
         while timers and timers[0][0] <= now:
@@ -87,35 +105,38 @@ class QuietRules:
             if asleep.get(rule_id) == generation:
                 del asleep[rule_id]
                 woke.append(rule_id)
-        for watch in self._watches.values():
-            mark = watch.mark
-            changes = mark[0]
-            if changes == watch.checked:
-                continue  # watchers registered since the last check saw this count too
-            watch.checked = changes
-            rules = watch.rules
-            threshold = math.inf
-            for rule_id, (generation, seen, wake_usd) in list(rules.items()):
-                if asleep.get(rule_id) != generation:
-                    del rules[rule_id]  # from an older sleep
-                elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
-                    del rules[rule_id], asleep[rule_id]
-                    woke.append(rule_id)
-                else:
-                    threshold = min(threshold, wake_usd)
-            watch.usd_threshold = threshold
-        if self.history.has_tripped():
-            for tripped in self.history.take_tripped():
-                rule_id, generation = tripped.owner
-                if asleep.get(rule_id) == generation:
-                    del asleep[rule_id]
-                    woke.append(rule_id)
-                if rule_id in self._closes and self._closes[rule_id][1] is tripped:
-                    del self._closes[rule_id]
-        if self._closes:
-            for rule_id in woke:
-                self._unwatch(rule_id)
         return woke
+
+    def _wake_watchers(self, watch: _Watch, woke: list[str]) -> None:
+        """Wake the watchers of one data key whose data changed (appending to ``woke``); drop stale ones."""
+        mark = watch.mark
+        changes = mark[0]
+        if changes == watch.checked:
+            return  # watchers registered since the last check saw this count too
+        watch.checked = changes
+        asleep = self.asleep
+        rules = watch.rules
+        threshold = math.inf
+        for rule_id, (generation, seen, wake_usd) in list(rules.items()):
+            if asleep.get(rule_id) != generation:
+                del rules[rule_id]  # from an older sleep
+            elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
+                del rules[rule_id], asleep[rule_id]
+                woke.append(rule_id)
+            else:
+                threshold = min(threshold, wake_usd)
+        watch.usd_threshold = threshold
+
+    def _wake_tripped(self, woke: list[str]) -> None:
+        """Wake the rules whose close watches tripped (appending to ``woke``) and forget those watches."""
+        asleep = self.asleep
+        for tripped in self.history.take_tripped():
+            rule_id, generation = tripped.owner
+            if asleep.get(rule_id) == generation:
+                del asleep[rule_id]
+                woke.append(rule_id)
+            if rule_id in self._closes and self._closes[rule_id][1] is tripped:
+                del self._closes[rule_id]
 
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
         """Put a rule to sleep as ``quiet`` allows (waking at its expiry at the latest); True if it sleeps."""
