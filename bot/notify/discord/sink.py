@@ -57,7 +57,7 @@ from bot.notify.alert_charts import Attachment, AttachmentHook
 from bot.notify.discord.adoption import DEFAULT_NONCE_WINDOW_S, find_sent, mark
 from bot.notify.discord.digests import digest_message, switch_off_digest
 from bot.notify.discord.member_check import MemberCheck
-from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, message_kind, pinged_role
+from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from bot.services.base import BROKEN_PREFIX, RuleRefresher
 from storage.repo import MessageGroupRow, OutboxRow, Repo
@@ -120,6 +120,13 @@ def _base36(value: int) -> str:
 def group_nonce(group: MessageGroupRow) -> str:
     """Return the nonce of a grouped message's first send: the same for every re-send of that group."""
     return f"twg{group.id}.{_base36(group.created_at)}"[:NONCE_LIMIT]
+
+
+def _fail_bad_target(target: str, rows: Sequence[OutboxRow], results: dict[int, Outcome]) -> None:
+    """Fail every row of a target that is neither ``channel:<id>`` nor ``user:<id>``."""
+    for row in rows:
+        log.error("outbox %d: cannot deliver to %r (expected channel:<id> or user:<id>)", row.id, target)
+        results[row.id] = Failed(row.id, f"bad Discord target {target!r}")
 
 
 def _rows_of(message: Message) -> list[OutboxRow]:
@@ -268,13 +275,10 @@ class DiscordSink:
         results: dict[int, Outcome],
         sources: dict[str, str | None],
     ) -> None:
+        """Deliver one target's rows: check and plan them, send the plan, retry what it left out."""
         kind, _, raw_id = target.partition(":")
         if kind not in ("channel", "user") or not raw_id.isdigit():
-            for row in rows:
-                log.error(
-                    "outbox %d: cannot deliver to %r (expected channel:<id> or user:<id>)", row.id, target
-                )
-                results[row.id] = Failed(row.id, f"bad Discord target {target!r}")
+            _fail_bad_target(target, rows, results)
             return
         ident = int(raw_id)
         due = [row for row in self._current(rows, results) if self._renders(row, sources, results)]
@@ -283,6 +287,22 @@ class DiscordSink:
         plan = self.planner.plan(target, due, self.now_ms())
         for wait in plan.waiting:
             results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS)
+        await self._send_plan(kind, ident, target, plan, results, sources)
+        for row in due:
+            if row.id not in results:
+                log.warning("outbox %d: not placed in any message this pass; retrying", row.id)
+                results[row.id] = Retry(row.id, "not placed in a message", FOLLOW_RETRY_MS)
+
+    async def _send_plan(
+        self,
+        kind: str,
+        ident: int,
+        target: str,
+        plan: Plan,
+        results: dict[int, Outcome],
+        sources: dict[str, str | None],
+    ) -> None:
+        """Send a plan's messages in order; after a dead target or a retry, settle the rest unsent."""
         dead: str | None = None
         waiting: Retry | None = None
         for message in plan.messages:
@@ -304,10 +324,6 @@ class DiscordSink:
                 dead = failure.error if isinstance(failure, Failed) else "target unusable"
             elif isinstance(failure, Retry):
                 waiting = failure
-        for row in due:
-            if row.id not in results:
-                log.warning("outbox %d: not placed in any message this pass; retrying", row.id)
-                results[row.id] = Retry(row.id, "not placed in a message", FOLLOW_RETRY_MS)
 
     def _current(self, rows: Sequence[OutboxRow], results: dict[int, Outcome]) -> list[OutboxRow]:
         """Re-read rows (a pass placed them in groups since they were fetched); settle finished ones."""
