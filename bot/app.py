@@ -41,7 +41,8 @@ from bot.ops.readiness import Check, database_check, discord_check, feeds_check
 from bot.ops.shutdown import Shutdown
 from bot.ops.watchdog import FeedWatchdog, watch
 from bot.ops.web import WebServer
-from bot.services.base import FeedStatusView, Service
+from bot.services import Service
+from bot.services.base import FeedStatusView
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms

@@ -35,7 +35,7 @@ from bot.discord.cogs.privacy import NoticeTree, PrivacyCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.presence import PresenceTicker
 from bot.liqfeed.settings import LiqFeedService
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.privacy import PrivacyService
 from detectors.base import Detector
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 from bot.errors import UserError
 from bot.parsing import echo
-from bot.services.base import Service
+from bot.services import Service
 from detectors.base import format_price, format_usd
 
 Side = Literal["long", "short"]

@@ -10,12 +10,10 @@ marked silenced.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.alerts.silencing import PERIODS, window
-from bot.config import Config
 from bot.errors import UserError
 from bot.parsing import (
     check_length,
@@ -27,8 +25,9 @@ from bot.parsing import (
     optional_text,
     resolve_symbol,
 )
-from detectors.base import SEVERITIES, Detector
-from storage.repo import Repo, SilenceRow
+from bot.services.base import ServiceBase
+from detectors.base import SEVERITIES
+from storage.repo import SilenceRow
 
 MIN_SILENCE_S = 60
 MAX_SILENCE_S = 365 * 86_400
@@ -114,13 +113,8 @@ def _bad_moment(text: str) -> UserError:
     )
 
 
-class SilenceCommands:
-    """The silence part of the Service (mixed into ``bot.services.base.Service``)."""
-
-    repo: Repo
-    config: Config
-    now_ms: Callable[[], int]
-    detectors: Mapping[str, type[Detector]]
+class SilenceCommands(ServiceBase):
+    """The silence part of the Service (mixed into ``bot.services.Service``)."""
 
     def add_silence(
         self,

@@ -33,8 +33,9 @@ from bot.discord.render.history import backtest_embed
 from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
+from bot.services import Service
 from bot.services.backtest import BacktestPreview, BacktestService, RuleDraft
-from bot.services.base import RuleView, Service
+from bot.services.rules import RuleView
 from detectors.base import Detector
 from storage.repo import RuleRow
 

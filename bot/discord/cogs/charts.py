@@ -15,7 +15,7 @@ from bot.charts.spec import ChartSpec
 from bot.discord.render.history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import ChartWindow, guild_scope
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.history import HistoryService
 from storage.rows import INTERVAL_MS
 

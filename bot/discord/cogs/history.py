@@ -13,7 +13,7 @@ from bot.discord.render.history import history_embed, why_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.history import HistoryPage, HistoryQuery, HistoryService
 
 # How long the page buttons answer after the last press (and never past MAX_VIEW_LIFETIME_S after the

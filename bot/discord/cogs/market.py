@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.discord.render import base as render
 from bot.discord.transformers import Symbol, Window
-from bot.services.base import Service
+from bot.services import Service
 
 DEFAULT_WINDOW_S = 86_400
 

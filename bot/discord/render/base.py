@@ -16,18 +16,11 @@ from typing import Any
 
 import discord
 
+from bot.alerts.model import BROKEN_PREFIX
 from bot.parsing import format_duration
-from bot.services.base import (
-    BROKEN_PREFIX,
-    FearGreedView,
-    FundingView,
-    GuildSetupView,
-    LiquidationsView,
-    OpenInterestView,
-    PriceView,
-    RuleView,
-    StatusView,
-)
+from bot.services.admin import GuildSetupView, StatusView
+from bot.services.market import FearGreedView, FundingView, LiquidationsView, OpenInterestView, PriceView
+from bot.services.rules import RuleView
 from detectors.base import format_price, format_usd, short_symbol
 
 TITLE_LIMIT = 256

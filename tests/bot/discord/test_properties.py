@@ -20,8 +20,9 @@ from bot.discord.render.base import CONTENT_LIMIT
 from bot.discord.tree import SOMETHING_WENT_WRONG
 from bot.errors import UserError
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
-from bot.services.base import RuleOptions, Service
+from bot.services import Service
 from bot.services.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
+from bot.services.rules import RuleOptions
 from detectors.base import MARKET_SYMBOL, Detector
 from detectors.registry import detector_classes
 from storage.db import open_database
