@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import check_postable, manage_guild_only
-from bot.discord.render import base as render
+from bot.discord.render import admin as render
 from bot.services import Service
 
 

@@ -24,7 +24,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.discord.checks import check_own_role, check_postable, guild_id_of
-from bot.discord.render import base as render
+from bot.discord.render import rules as render
 from bot.discord.render.detectors import detector_embed, detectors_embed
 from bot.discord.transformers import Cooldown, Expiry, RuleId, SettingsText, Symbol, is_manager, service_of
 from bot.services import Service

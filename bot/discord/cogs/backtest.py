@@ -28,7 +28,7 @@ from bot.discord.cogs.alerts import (
     RuleInput,
     with_detector_option,
 )
-from bot.discord.render import base as render
+from bot.discord.render import rules as render
 from bot.discord.render.history import backtest_embed
 from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope

@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 
+from bot.discord.render import alerts as render_alerts
 from bot.discord.render import base as render
 from bot.parsing import format_duration
 from detectors.base import short_symbol
@@ -83,7 +84,7 @@ def message_embed(
         return _list_embed(lines, f"+{len(lines)} more alerts", _summary_intro(cap), summary=True)
     if kind == "ops":
         if len(lines) == 1:
-            return render.ops_embed(lines[0].row.payload)
+            return render_alerts.ops_embed(lines[0].row.payload)
         return _ops_list(lines)
     if len(lines) == 1:
         return _single(lines[0], source_of)
@@ -92,7 +93,9 @@ def message_embed(
 
 def _single(line: Line, source_of: SourceOf) -> discord.Embed:
     payload = line.row.payload
-    embed = render.alert_embed(payload, source_of(str(payload.get("symbol") or ""), payload), line.folded)
+    embed = render_alerts.alert_embed(
+        payload, source_of(str(payload.get("symbol") or ""), payload), line.folded
+    )
     if line.ended is not None:
         # The alert's own message says it is over, so nobody reads an old cascade as a current one.
         at = int(line.ended.get("at") or 0)

@@ -50,7 +50,7 @@ import discord.abc
 from bot.alerts.model import BROKEN_PREFIX, RuleRefresher
 from bot.alerts.personal import pause_for_closed_dms
 from bot.digests.posting import DIGEST_KIND
-from bot.discord.render import base as render
+from bot.discord.render import alerts as render
 from bot.discord.render import groups as render_groups
 from bot.discord.render import liquidations as render_liq
 from bot.liqfeed.feed import LIQFEED_KIND
