@@ -28,7 +28,7 @@ from bot.discord.client import TripwireBot
 from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
-from bot.services.base import Service
+from bot.services import Service
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo

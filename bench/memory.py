@@ -137,7 +137,7 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
     from bench.replay import default_config
     from bot.alerts.engine import make_engine
     from bot.alerts.routing import AlertRouter
-    from bot.services.base import Service
+    from bot.services import Service
     from detectors.base import MARKET_SYMBOL
     from detectors.market_history import MarketHistory
     from feeds.ingest import Ingest

@@ -41,7 +41,11 @@ from bot.ops.readiness import Check, database_check, discord_check, feeds_check
 from bot.ops.shutdown import Shutdown
 from bot.ops.watchdog import FeedWatchdog, watch
 from bot.ops.web import WebServer
-from bot.services.base import FeedStatusView, Service
+from bot.services import Service
+from bot.services.backtest import BacktestService
+from bot.services.base import FeedStatusView
+from bot.services.history import HistoryService
+from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
@@ -320,6 +324,9 @@ class App:
             secrets=self.secrets,
             liqfeed=liqfeeds,
             digests=digests,
+            privacy=PrivacyService(service.repo, service.engine, service.now_ms),
+            history=HistoryService(service),
+            backtests=BacktestService(service),
             **self.discord_options,
         )
 

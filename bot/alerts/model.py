@@ -13,6 +13,13 @@ from typing import Protocol
 from detectors.base import SEVERITIES
 from storage.repo import RuleRow
 
+# Rule status reasons the delivery side writes, so front ends (and the DM notice) can recognise them.
+BROKEN_PREFIX = "broken: "
+DMS_CLOSED_REASON = "paused: the member's DMs are closed"
+PAUSED_REASON = "paused by "
+# Key of a guild's settings (guild_settings.settings) that attaches a chart to its alerts.
+CHART_ALERTS = "chart_alerts"
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -29,6 +36,13 @@ class Router(Protocol):
 
     def targets(self, rule: RuleRow, severity: str) -> list[Target]:
         """Return the delivery targets for an alert of ``rule`` with ``severity``."""
+
+
+class RuleRefresher(Protocol):
+    """The part of the engine that commands and notifiers need: pick up a changed rule."""
+
+    def refresh_rule(self, rule_id: str) -> None:
+        """Reload one rule from the database."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.services.base import DMS_CLOSED_REASON
+from bot.alerts.model import DMS_CLOSED_REASON
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)

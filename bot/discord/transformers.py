@@ -20,7 +20,9 @@ from discord.app_commands import Choice
 
 from bot.errors import UserError
 from bot.parsing import parse_duration
-from bot.services.base import MAX_COOLDOWN_S, MAX_EXPIRY_S, MAX_WINDOW_S, MIN_WINDOW_S, Service
+from bot.services import Service
+from bot.services.market import MAX_WINDOW_S, MIN_WINDOW_S
+from bot.services.rules import MAX_COOLDOWN_S, MAX_EXPIRY_S
 
 # The longest `settings` text of /alert add: every setting of a detector written out, 20 symbols of a
 # correlated_move included, takes under 400 characters (Discord allows up to 6,000).

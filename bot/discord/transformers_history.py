@@ -31,8 +31,11 @@ def channel_ids(interaction: discord.Interaction[Any]) -> list[int]:
 
 
 def history_of(interaction: discord.Interaction[Any]) -> HistoryService:
-    """Return a HistoryService over the bot's service."""
-    return HistoryService(service_of(interaction))
+    """Return the HistoryService of the bot handling ``interaction``."""
+    history = getattr(interaction.client, "history", None)
+    if not isinstance(history, HistoryService):
+        raise RuntimeError("the Discord client has no history service attached")
+    return history
 
 
 def guild_scope(interaction: discord.Interaction[Any]) -> EventScope | None:

@@ -1,8 +1,10 @@
-"""The one place slash-command errors end up (``CommandTree.on_error``).
+"""The bot's command tree, ``TripwireTree``: the one place slash-command errors end up (``on_error``).
 
 User mistakes (a ``UserError`` from the service, an ``InvalidOption`` from a transformer, a failed check)
 are answered ephemerally with what was wrong. Anything else is a bug or an outage: it is logged with the
-command, the user and the guild, and the user gets a short ephemeral apology instead of silence.
+command, the user and the guild, and the user gets a short ephemeral apology instead of silence. After
+an error, as after a command that worked (the privacy cog's listener), the member is shown the notices owed
+to them (e.g. their DMs are closed), privately, once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from discord import app_commands
 from bot.discord.render.base import CONTENT_LIMIT, cut
 from bot.discord.transformers import InvalidOption
 from bot.errors import UserError
+from bot.services.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +97,31 @@ async def on_app_command_error(
         log.warning("could not answer /%s with its error: %s", command_name(interaction), exc)
 
 
+async def show_notices(privacy: PrivacyService, interaction: discord.Interaction[Any]) -> None:
+    """Send the notices owed to the member who used a command (e.g. their DMs are closed), privately, once.
+
+    Sent as a followup, after the command's own answer; a notice that cannot be sent stays for next time.
+    """
+    notices = privacy.pending_notices(interaction.user.id)
+    if not notices or not interaction.response.is_done():
+        return
+    text = "\n\n".join(body for _, body in notices)
+    try:
+        await interaction.followup.send(cut(text, CONTENT_LIMIT), ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not show %d notice(s) to user %s: %s", len(notices), interaction.user.id, exc)
+        return
+    privacy.notices_shown([notice_id for notice_id, _ in notices])
+
+
 class TripwireTree(app_commands.CommandTree[Any]):
-    """The bot's command tree, with every error going through one funnel."""
+    """The bot's command tree: every error goes through one funnel, then the member's notices are shown."""
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
-        """Send errors to the funnel."""
+        """Answer through the error funnel, then show the member's notices."""
         await on_app_command_error(interaction, error)
+        privacy = getattr(interaction.client, "privacy", None)
+        if isinstance(privacy, PrivacyService):
+            await show_notices(privacy, interaction)

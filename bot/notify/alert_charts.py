@@ -14,10 +14,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.alerts.model import CHART_ALERTS
 from bot.charts.data import event_chart_spec
 from bot.charts.spec import Theme
 from bot.errors import UserError
-from bot.services.base import CHART_ALERTS
 from detectors.base import MARKET_SYMBOL
 from storage.repo import OutboxRow, Repo
 

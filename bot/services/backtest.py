@@ -16,7 +16,8 @@ from typing import Any
 from bot.errors import UserError
 from bot.parsing import format_duration, no_such_rule
 from bot.replay.backtest import UNNAMED_RULE_ID, BacktestLimits, BacktestResult, backtest
-from bot.services.base import RuleOptions, RuleView, Service
+from bot.services import Service
+from bot.services.rules import RuleOptions, RuleView
 from storage.repo import EventScope, RuleRow
 
 DAY_S = 86_400

@@ -1,5 +1,7 @@
-"""Detector settings as members type them: ``level=95000 direction=up``, read into the dict a detector's
-``Settings`` validates, described for the help page, and completed as they are typed.
+"""Detector settings as members type them (``level=95000 direction=up``): read, described, completed.
+
+The text is read into the dict a detector's ``Settings`` validates, described for the help page, and
+completed as it is typed.
 
 One option of text instead of one option per setting keeps ``/alert`` within Discord's 8,000 characters
 per command whatever detectors are installed (built-in or plugin): no setting is part of the command tree.
@@ -244,8 +246,9 @@ def _describe_missing(spec: SettingSpec) -> str:
 
 
 def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -> dict[str, Any]:
-    """Read ``key=value`` words into the dict ``settings`` validates, or raise UserError saying what is
-    wrong with which setting (an unknown name gets the closest known one).
+    """Read ``key=value`` words into the dict ``settings`` validates.
+
+    Raise UserError saying what is wrong with which setting (an unknown name gets the closest known one).
     """
     specs = {s.name: s for s in setting_specs(settings)}
     given: dict[str, Any] = {}
@@ -377,8 +380,9 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
 def _next_settings(
     specs: Sequence[SettingSpec], used: set[str], base: str, prefix: str
 ) -> list[tuple[str, str] | None]:
-    """Offer ``name=`` for each setting not given yet whose name starts with ``prefix``, required first;
-    a setting with a few allowed values is offered with each of them instead.
+    """Offer ``name=`` for each setting not given yet whose name starts with ``prefix``, required first.
+
+    A setting with a few allowed values is offered with each of them instead.
     """
     offered: list[tuple[str, str] | None] = []
     for spec in specs:

@@ -17,7 +17,8 @@ from bot.charts.data import chart_spec_from_repo
 from bot.charts.spec import ChartSpec, Theme
 from bot.errors import UserError
 from bot.parsing import echo, format_duration
-from bot.services.base import Service, describe_settings
+from bot.services import Service
+from bot.services.base import describe_settings
 from detectors.base import MARKET_SYMBOL, SEVERITIES
 from storage.repo import AlertEventRow, EventScope, OutboxRow, RuleRow
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS

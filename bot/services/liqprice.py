@@ -27,7 +27,7 @@ from typing import Literal
 
 from bot.errors import UserError
 from bot.parsing import echo
-from bot.services.base import Service
+from bot.services import Service
 from detectors.base import format_price, format_usd
 
 Side = Literal["long", "short"]
@@ -64,7 +64,8 @@ def _tiers(*rows: tuple[float, float, float, float, int]) -> tuple[MarginTier, .
 # freqtrade/exchange/binance_leverage_tiers.json (commit 3d9514d; unchanged since its 2024-08-31
 # version). The first BTCUSDT bracket (up to 50,000 USDT: 125x, 0.40%) is the one Binance announced on
 # 2021-03-18 ("Updates to Leverage and Margin Tiers of Binance Futures Contracts"), and every cum follows
-# the FAQ's rule cum_n = floor_n * (mmr_n - mmr_n-1) + cum_n-1 (tests/bot/test_liqprice.py checks it).
+# the FAQ's rule cum_n = floor_n * (mmr_n - mmr_n-1) + cum_n-1 (tests/bot/services/test_liqprice.py checks
+# it).
 # Binance changes these tables from time to time; the reply names the date.
 TIERS_AS_OF = "2024-10-24"
 BINANCE_TIERS: dict[str, tuple[MarginTier, ...]] = {

@@ -1,6 +1,6 @@
 """What /privacy does: show a member what Tripwire stores about them, delete it, and hand out notices.
 
-Plain Python (no ``import discord``), returning frozen views like ``bot.services.base``. What is "about" a
+Plain Python (no ``import discord``), returning frozen views like ``bot.services``. What is "about" a
 member:
 their personal (DM) rules with their alert history and direct messages, notices owed to them, and their
 user id on things they created for a server (server alerts and the copies of them their past alerts keep,
@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bot.alerts.model import RuleRefresher
 from bot.alerts.personal import FORGOTTEN_REASON, pause_for_departure
-from bot.services.base import RuleRefresher
 from storage.repo import Repo, RuleRow
 
 log = logging.getLogger(__name__)

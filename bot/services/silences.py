@@ -10,12 +10,10 @@ marked silenced.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.alerts.silencing import PERIODS, window
-from bot.config import Config
 from bot.errors import UserError
 from bot.parsing import (
     check_length,
@@ -27,8 +25,9 @@ from bot.parsing import (
     optional_text,
     resolve_symbol,
 )
-from detectors.base import SEVERITIES, Detector
-from storage.repo import Repo, SilenceRow
+from bot.services.base import ServiceBase
+from detectors.base import SEVERITIES
+from storage.repo import SilenceRow
 
 MIN_SILENCE_S = 60
 MAX_SILENCE_S = 365 * 86_400
@@ -76,8 +75,10 @@ class SilenceView:
 
 
 def parse_moment(text: str, now: int) -> int:
-    """Parse a UTC time: ``2026-01-14 18:00``, ``2026-01-14T18:00Z``, ``18:00`` or ``sun 03:00`` (the next
-    such time from ``now``), or a date; return epoch ms.
+    """Parse a UTC time into epoch ms.
+
+    ``2026-01-14 18:00``, ``2026-01-14T18:00Z``, a date, or ``18:00`` and ``sun 03:00`` (the next such time
+    from ``now``).
     """
     raw = " ".join(str(text).strip().lower().split())
     clock = _CLOCK.match(raw)
@@ -115,13 +116,8 @@ def _bad_moment(text: str) -> UserError:
     )
 
 
-class SilenceCommands:
-    """The silence part of the Service (mixed into ``bot.services.base.Service``)."""
-
-    repo: Repo
-    config: Config
-    now_ms: Callable[[], int]
-    detectors: Mapping[str, type[Detector]]
+class SilenceCommands(ServiceBase):
+    """The silence part of the Service (mixed into ``bot.services.Service``)."""
 
     def add_silence(
         self,

@@ -9,8 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import check_postable, manage_guild_only
-from bot.discord.render import base as render
-from bot.services.base import Service
+from bot.discord.render import admin as render
+from bot.services import Service
 
 
 class AdminCog(commands.Cog, name="Admin"):

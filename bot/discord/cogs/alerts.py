@@ -26,10 +26,12 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.discord.checks import check_own_role, check_postable, guild_id_of
-from bot.discord.render import base as render
+from bot.discord.render import rules as render
 from bot.discord.render.detectors import detector_embed, detectors_embed
 from bot.discord.transformers import Cooldown, Expiry, RuleId, SettingsText, Symbol, is_manager, service_of
-from bot.services.base import MAX_NOTE_CHARS, RuleOptions, RuleView, Service, detector_label
+from bot.services import Service
+from bot.services.detectors import detector_label
+from bot.services.rules import MAX_NOTE_CHARS, RuleOptions, RuleView
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)

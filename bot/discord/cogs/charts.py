@@ -15,7 +15,6 @@ from bot.charts.spec import ChartSpec
 from bot.discord.render.history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import ChartWindow, guild_scope
-from bot.services.base import Service
 from bot.services.history import HistoryService
 from storage.rows import INTERVAL_MS
 
@@ -26,8 +25,8 @@ INTERVAL_CHOICES = [Choice(name=name, value=name) for name in INTERVAL_MS]
 class ChartCog(commands.Cog, name="Charts"):
     """Draw a symbol's recent market with this server's alert levels and alerts."""
 
-    def __init__(self, service: Service) -> None:
-        self.history = HistoryService(service)
+    def __init__(self, history: HistoryService) -> None:
+        self.history = history
 
     @app_commands.command(
         name="chart", description="Price chart: candles, volume, liquidations, the server's levels and alerts"

@@ -13,7 +13,6 @@ from bot.discord.render.history import history_embed, why_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
-from bot.services.base import Service
 from bot.services.history import HistoryPage, HistoryQuery, HistoryService
 
 # How long the page buttons answer after the last press (and never past MAX_VIEW_LIFETIME_S after the
@@ -64,12 +63,12 @@ class HistoryCog(commands.Cog, name="History"):
 
     def __init__(
         self,
-        service: Service,
+        history: HistoryService,
         *,
         page_timeout_s: float = PAGE_TIMEOUT_S,
         view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
     ) -> None:
-        self.history = HistoryService(service)
+        self.history = history
         self.page_timeout_s = page_timeout_s
         self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()

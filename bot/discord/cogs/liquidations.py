@@ -12,7 +12,7 @@ from bot.discord.checks import check_postable, guild_id_of, manage_guild_only
 from bot.discord.render import liquidations as render_liq
 from bot.discord.transformers import Symbol
 from bot.liqfeed.settings import MAX_USD, MIN_USD, LiqFeedService
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
 
 

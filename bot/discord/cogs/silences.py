@@ -21,7 +21,7 @@ from bot.discord.transformers import (
     service_of,
     tidy,
 )
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.silences import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
 from detectors.base import SEVERITIES
 

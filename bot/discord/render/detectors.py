@@ -15,8 +15,8 @@ from bot.discord.render.base import (
     fit,
     fit_lines,
 )
-from bot.services.base import DetectorInfo
 from bot.services.detector_settings import SettingSpec
+from bot.services.detectors import DetectorInfo
 
 
 def detectors_embed(infos: Sequence[DetectorInfo]) -> discord.Embed:

@@ -1,5 +1,6 @@
-"""Discord rendering of digests: the posted embed (its chart drawn from ``bot.digests.chart``), and /digest
-list.
+"""Discord rendering of digests: the posted embed and /digest list.
+
+The embed's chart is drawn by ``bot.digests.chart``.
 
 The wording comes from ``bot.digests.text`` (the same lines ``tripwire digest`` prints); times are Discord
 timestamps so every reader sees them in their own zone.

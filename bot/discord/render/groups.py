@@ -1,5 +1,6 @@
-"""Embeds for grouped messages: one alert with its folded lines, several alerts listed, the channel cap's
-"+N more alerts" summary, and ops notices; alerts that ended are marked with how long they lasted.
+"""Embeds for grouped messages: one alert with its folded lines, several alerts, caps and ops notices.
+
+The channel cap's summary reads "+N more alerts"; alerts that ended are marked with how long they lasted.
 
 A message is a pure function of the outbox rows it holds (and the resolve rows of its alerts), so an edit
 after a crash renders exactly what the interrupted one would have.
@@ -14,6 +15,7 @@ from typing import Any
 
 import discord
 
+from bot.discord.render import alerts as render_alerts
 from bot.discord.render import base as render
 from bot.parsing import format_duration
 from detectors.base import short_symbol
@@ -83,7 +85,7 @@ def message_embed(
         return _list_embed(lines, f"+{len(lines)} more alerts", _summary_intro(cap), summary=True)
     if kind == "ops":
         if len(lines) == 1:
-            return render.ops_embed(lines[0].row.payload)
+            return render_alerts.ops_embed(lines[0].row.payload)
         return _ops_list(lines)
     if len(lines) == 1:
         return _single(lines[0], source_of)
@@ -92,7 +94,9 @@ def message_embed(
 
 def _single(line: Line, source_of: SourceOf) -> discord.Embed:
     payload = line.row.payload
-    embed = render.alert_embed(payload, source_of(str(payload.get("symbol") or ""), payload), line.folded)
+    embed = render_alerts.alert_embed(
+        payload, source_of(str(payload.get("symbol") or ""), payload), line.folded
+    )
     if line.ended is not None:
         # The alert's own message says it is over, so nobody reads an old cascade as a current one.
         at = int(line.ended.get("at") or 0)

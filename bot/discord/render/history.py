@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.charts.spec import ChartSpec
-from bot.discord.render import base as render
+from bot.discord.render import alerts as render_alerts
 from bot.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
@@ -73,14 +73,14 @@ def why_embed(view: WhyView) -> discord.Embed:
         description=(
             f"{ts(view.at, 'f')} ({ts(view.at)}) · `{view.detector}` on {view.symbol} · {view.severity}"
         ),
-        colour=render.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
+        colour=render_alerts.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
     )
     # The alert an end notice belongs to is named under Delivery; nested values do not fit a field.
     shown = [
         (k, v) for k, v in view.values.items() if k != "fired_event_id" and not isinstance(v, dict | list)
     ]
     for key, value in shown[:MAX_VALUE_FIELDS]:
-        name, text = render.value_field(str(key), value)
+        name, text = render_alerts.value_field(str(key), value)
         embed.add_field(name=name, value=text)
     rule = view.rule
     origins = {"config": "config file", "discord": "created in Discord"}

@@ -13,10 +13,10 @@ from typing import Any
 
 import discord
 
+from bot.alerts.model import BROKEN_PREFIX
 from bot.digests.chart import digest_chart_spec
 from bot.digests.content import from_payload
 from bot.discord.render.digests import CHART_FILE, digest_embed
-from bot.services.base import BROKEN_PREFIX
 from storage.repo import OutboxRow, Repo
 
 log = logging.getLogger(__name__)

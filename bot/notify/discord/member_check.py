@@ -18,9 +18,9 @@ from collections.abc import Callable
 import aiohttp
 import discord
 
+from bot.alerts.model import RuleRefresher
 from bot.alerts.personal import pause_for_departure
 from bot.notify.outbox import Failed
-from bot.services.base import RuleRefresher
 from storage.repo import OutboxRow, Repo
 
 log = logging.getLogger(__name__)

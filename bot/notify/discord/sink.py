@@ -47,9 +47,10 @@ import aiohttp
 import discord
 import discord.abc
 
+from bot.alerts.model import BROKEN_PREFIX, RuleRefresher
 from bot.alerts.personal import pause_for_closed_dms
 from bot.digests.posting import DIGEST_KIND
-from bot.discord.render import base as render
+from bot.discord.render import alerts as render
 from bot.discord.render import groups as render_groups
 from bot.discord.render import liquidations as render_liq
 from bot.liqfeed.feed import LIQFEED_KIND
@@ -59,7 +60,6 @@ from bot.notify.discord.digests import digest_message, switch_off_digest
 from bot.notify.discord.member_check import MemberCheck
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
-from bot.services.base import BROKEN_PREFIX, RuleRefresher
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 log = logging.getLogger(__name__)

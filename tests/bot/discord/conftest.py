@@ -13,7 +13,8 @@ from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.notify.discord.sink import DiscordSink
-from bot.services.base import FeedStatusView, Service
+from bot.services import Service
+from bot.services.base import FeedStatusView
 from detectors.market_history import MarketHistory
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed

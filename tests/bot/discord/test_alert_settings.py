@@ -9,7 +9,7 @@ import pytest
 from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.errors import UserError
-from bot.services.base import Service
+from bot.services import Service
 from bot.services.detector_settings import complete_settings, example_text, parse_settings, setting_specs
 from detectors.fear_greed import FearGreed
 from detectors.level_cross import LevelCross, LevelCrossSettings

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.model import CHART_ALERTS
 from bot.charts.spec import ChartSpec
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
 from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.services.base import CHART_ALERTS
 from bot.services.history import HistoryService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory

@@ -9,7 +9,7 @@ import pytest
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.transformers import MAX_SETTINGS_CHARS
-from bot.services.base import Service
+from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo

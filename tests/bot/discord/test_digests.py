@@ -16,7 +16,7 @@ from bot.digests.service import DigestService
 from bot.discord.client import TripwireBot
 from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.services.base import Service
+from bot.services import Service
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.support import bot_messages, drain

@@ -14,8 +14,8 @@ from bot.alerts.routing import AlertRouter
 from bot.discord.client import TripwireBot
 from bot.errors import UserError
 from bot.parsing import parse_alert_id, parse_since
+from bot.services import Service
 from bot.services.backtest import BacktestService
-from bot.services.base import Service
 from bot.services.history import HistoryQuery, HistoryService, span_text
 from detectors.market_history import MarketHistory
 from storage.db import open_database

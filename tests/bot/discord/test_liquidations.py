@@ -20,7 +20,7 @@ from bot.liqfeed.feed import LiquidationFeed, Pacing
 from bot.liqfeed.settings import LiqFeedService
 from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.services.base import Service
+from bot.services import Service
 from detectors.base import format_price, format_usd
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest

@@ -10,6 +10,7 @@ import discord
 import pytest
 
 from bot.alerts.engine import Engine
+from bot.alerts.model import DMS_CLOSED_REASON
 from bot.alerts.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
 from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
@@ -17,7 +18,8 @@ from bot.discord.client import TripwireBot
 from bot.discord.cogs import privacy as privacy_cog
 from bot.notify.discord.sink import DiscordSink
 from bot.replay.pipeline import run_replay
-from bot.services.base import DMS_CLOSED_REASON, RuleOptions, Service
+from bot.services import Service
+from bot.services.rules import RuleOptions
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.scenario import scenario_data

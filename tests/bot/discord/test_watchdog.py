@@ -14,7 +14,7 @@ from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.ops.watchdog import FeedWatchdog, watch
-from bot.services.base import Service
+from bot.services import Service
 from detectors.market_history import MarketHistory
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest

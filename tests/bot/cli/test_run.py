@@ -13,7 +13,7 @@ from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.exchanges.fixtures import EmulatorFactory
 from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def _read_until(stream: asyncio.StreamReader, marker: str, within: float) -> str:

@@ -11,9 +11,10 @@ from bot.alerts.engine import Engine
 from bot.alerts.routing import AlertRouter
 from bot.config import RouteConfig
 from bot.errors import UserError
+from bot.services import Service
 from bot.services.backtest import BacktestService
-from bot.services.base import RuleOptions, Service
 from bot.services.history import HistoryQuery, HistoryService
+from bot.services.rules import RuleOptions
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow

@@ -13,7 +13,8 @@ from bot.alerts.silencing import silence_matches, window
 from bot.config import Config, parse_config
 from bot.discord.render.base import CONTENT_LIMIT
 from bot.errors import UserError
-from bot.services.base import RuleOptions, Service
+from bot.services import Service
+from bot.services.rules import RuleOptions
 from bot.services.silences import MAX_SILENCES_PER_GUILD, parse_moment
 from feeds.replay import parse_time
 from storage.repo import Repo, RuleRow, SilenceRow

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.alerts.engine import Engine
+from bot.alerts.model import DMS_CLOSED_REASON
 from bot.alerts.personal import (
     FORGOTTEN_REASON,
     MEMBER_LEFT_REASON,
@@ -16,8 +17,9 @@ from bot.config import Config, parse_config
 from bot.errors import UserError
 from bot.liqfeed.settings import LiqFeedService
 from bot.replay.backtest import backtest
-from bot.services.base import DMS_CLOSED_REASON, RuleOptions, Service
+from bot.services import Service
 from bot.services.privacy import PrivacyService
+from bot.services.rules import RuleOptions
 from feeds.replay import load_directory, parse_time, store_recorded
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot.alerts.engine import Engine
+from bot.alerts.model import DMS_CLOSED_REASON
 from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.errors import UserError
-from bot.services.base import DMS_CLOSED_REASON, FeedStatusView, RuleOptions, Service, next_funding_time
+from bot.services import Service
+from bot.services.base import FeedStatusView
+from bot.services.market import next_funding_time
+from bot.services.rules import RuleOptions
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, FNG_61_DAY, seed
