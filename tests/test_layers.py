@@ -8,6 +8,7 @@ touched.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,24 @@ def test_importing_discord_inside_a_discord_folder_passes(tmp_path: Path) -> Non
     _add_import(tmp_path / "bot/notify/discord/sink.py", "import discord.ui")
     result = _ruff_check(tmp_path)
     assert not [row for row in result.stdout.splitlines() if "TID251" in row], result.stdout
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_import_contracts_hold_and_fail_when_notify_imports_the_front_end(tmp_path: Path) -> None:
+    _copy_tree(tmp_path)
+    kept = _lint_imports(tmp_path)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    _add_import(tmp_path / "bot/notify/outbox.py", "from bot.discord import checks")
+    broken = _lint_imports(tmp_path)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "bot.notify.outbox -> bot.discord.checks" in broken.stdout

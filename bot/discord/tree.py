@@ -15,9 +15,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord.render.base import CONTENT_LIMIT, cut
 from bot.discord.transformers import InvalidOption
 from bot.errors import UserError
+from bot.notify.discord.render.base import CONTENT_LIMIT, cut
 from bot.services.privacy import PrivacyService
 
 log = logging.getLogger(__name__)

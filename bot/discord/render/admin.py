@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.discord.render.base import NEUTRAL, UP, WARNING, fit, ts
+from bot.notify.discord.render.base import NEUTRAL, UP, WARNING, fit, ts
 from bot.parsing import format_duration
 from bot.services.admin import GuildSetupView, StatusView
 

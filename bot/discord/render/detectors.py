@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.discord.render.base import (
+from bot.notify.discord.render.base import (
     DESCRIPTION_LIMIT,
     FIELD_LIMIT,
     FIELD_VALUE_LIMIT,

@@ -8,40 +8,12 @@ timestamps so every reader sees them in their own zone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
 
 import discord
 
-from bot.digests.content import from_payload
 from bot.digests.service import DigestView
-from bot.digests.text import sections, status, title
-from bot.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, WARNING, fit, fit_lines, ts
-
-CHART_FILE = "digest.png"
-
-
-def digest_embed(payload: Mapping[str, Any]) -> discord.Embed:
-    """Render a digest payload from the outbox."""
-    digest = from_payload(payload)
-    lines = [f"{ts(digest.start, 'f')} → {ts(digest.at, 'f')}"]
-    note = status(digest, lambda ms: ts(ms, "f"))
-    if note:
-        lines.insert(0, note)
-    embed = discord.Embed(
-        title=title(digest),
-        description="\n".join(lines),
-        colour=WARNING if digest.late_by_s is not None else NEUTRAL,
-        timestamp=datetime.fromtimestamp(digest.at / 1000, tz=UTC),
-    )
-    for heading, body in sections(digest, lambda ms: ts(ms, "t")):
-        embed.add_field(name=heading, value="\n".join(body), inline=False)
-    if digest.chart_symbol:
-        embed.set_image(url=f"attachment://{CHART_FILE}")
-    digest_id = payload.get("digest_id")
-    embed.set_footer(text=f"digest #{digest_id}" if digest_id is not None else "digest")
-    return fit(embed)
+from bot.notify.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, fit, fit_lines, ts
 
 
 def digests_embed(views: Sequence[DigestView]) -> discord.Embed:

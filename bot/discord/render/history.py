@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import discord
 
 from bot.charts.spec import ChartSpec
-from bot.discord.render import alerts as render_alerts
-from bot.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview

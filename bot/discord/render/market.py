@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.discord.render.base import DOWN, NEUTRAL, UP, colour_for, fit, rate_pct, signed_pct, ts, when
+from bot.notify.discord.render.base import DOWN, NEUTRAL, UP, colour_for, fit, rate_pct, signed_pct, ts, when
 from bot.parsing import format_duration
 from bot.services.market import FearGreedView, FundingView, LiquidationsView, OpenInterestView, PriceView
 from detectors.base import format_price, format_usd, short_symbol

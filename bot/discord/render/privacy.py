@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.discord.render.base import ENDED, FIELD_VALUE_LIMIT, NEUTRAL, WARNING, fit, fit_lines
+from bot.notify.discord.render.base import ENDED, FIELD_VALUE_LIMIT, NEUTRAL, WARNING, fit, fit_lines
 from bot.services.privacy import ForgetView, PrivacyView, StoredRule
 from detectors.base import short_symbol
 

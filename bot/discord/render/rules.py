@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.alerts.model import BROKEN_PREFIX
-from bot.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, fit, fit_lines, ts
+from bot.notify.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
 from bot.services.rules import RuleView
 from detectors.base import format_price, short_symbol

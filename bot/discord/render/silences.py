@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.discord.render import base as render
+from bot.notify.discord.render import base as render
 from bot.parsing import format_duration
 from bot.services.silences import SilenceView
 

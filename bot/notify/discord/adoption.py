@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import discord
 import discord.abc
 
-from bot.discord.render.base import FOOTER_LIMIT, cut, fit
+from bot.notify.discord.render.base import FOOTER_LIMIT, cut, fit
 
 # The nonce window the sink assumes by default: below Discord's "few minutes", so a re-send the sink
 # trusts to the nonce is always still inside Discord's window.

@@ -16,7 +16,7 @@ import discord
 from bot.alerts.model import BROKEN_PREFIX
 from bot.digests.chart import digest_chart_spec
 from bot.digests.content import from_payload
-from bot.discord.render.digests import CHART_FILE, digest_embed
+from bot.notify.discord.render.digests import CHART_FILE, digest_embed
 from storage.repo import OutboxRow, Repo
 
 log = logging.getLogger(__name__)

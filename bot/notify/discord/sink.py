@@ -50,14 +50,14 @@ import discord.abc
 from bot.alerts.model import BROKEN_PREFIX, RuleRefresher
 from bot.alerts.personal import pause_for_closed_dms
 from bot.digests.posting import DIGEST_KIND
-from bot.discord.render import alerts as render
-from bot.discord.render import groups as render_groups
-from bot.discord.render import liquidations as render_liq
 from bot.liqfeed.feed import LIQFEED_KIND
 from bot.notify.alert_charts import Attachment, AttachmentHook
 from bot.notify.discord.adoption import DEFAULT_NONCE_WINDOW_S, find_sent, mark
 from bot.notify.discord.digests import digest_message, switch_off_digest
 from bot.notify.discord.member_check import MemberCheck
+from bot.notify.discord.render import alerts as render
+from bot.notify.discord.render import groups as render_groups
+from bot.notify.discord.render import liqfeed as render_liq
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
 from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
 from storage.repo import MessageGroupRow, OutboxRow, Repo

@@ -15,11 +15,11 @@ from bot.alerts.engine import Engine
 from bot.alerts.routing import AlertRouter
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
-from bot.discord.render import alerts as render_alerts
-from bot.discord.render import base as render
-from bot.discord.render.base import CONTENT_LIMIT
 from bot.discord.tree import SOMETHING_WENT_WRONG
 from bot.errors import UserError
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render import base as render
+from bot.notify.discord.render.base import CONTENT_LIMIT
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
 from bot.services import Service
 from bot.services.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show

@@ -3,8 +3,8 @@ rule and source in the footer."""
 
 from __future__ import annotations
 
-from bot.discord.render import alerts as render_alerts
-from bot.discord.render import base as render
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render import base as render
 from tests.bot.discord.support import alert_payload
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.discord.render import history as render_history
-from bot.discord.render.base import TOTAL_LIMIT
+from bot.notify.discord.render.base import TOTAL_LIMIT
 from bot.replay.backtest import BacktestAlert, BacktestResult
 from bot.services.backtest import BacktestPreview
 from bot.services.history import (

@@ -241,8 +241,8 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 def test_any_grouped_message_renders_within_discords_limits(
     kind: str, titles: list[str], folds: int, ended: bool
 ) -> None:
-    from bot.discord.render import base as render
-    from bot.discord.render.groups import lines_of, message_embed
+    from bot.notify.discord.render import base as render
+    from bot.notify.discord.render.groups import lines_of, message_embed
 
     rows: list[OutboxRow] = []
     for n, title in enumerate(titles):

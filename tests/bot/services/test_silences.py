@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bot.alerts.silencing import silence_matches, window
 from bot.config import Config, parse_config
-from bot.discord.render.base import CONTENT_LIMIT
 from bot.errors import UserError
+from bot.notify.discord.render.base import CONTENT_LIMIT
 from bot.services import Service
 from bot.services.rules import RuleOptions
 from bot.services.silences import MAX_SILENCES_PER_GUILD, parse_moment

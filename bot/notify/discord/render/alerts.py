@@ -13,7 +13,17 @@ from typing import Any
 
 import discord
 
-from bot.discord.render.base import CRITICAL, DOWN, ENDED, FIELD_VALUE_LIMIT, UP, WARNING, fit, fit_lines, ts
+from bot.notify.discord.render.base import (
+    CRITICAL,
+    DOWN,
+    ENDED,
+    FIELD_VALUE_LIMIT,
+    UP,
+    WARNING,
+    fit,
+    fit_lines,
+    ts,
+)
 from bot.parsing import format_duration
 from detectors.base import format_price, format_usd
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import discord
 
-from bot.discord.render import alerts as render_alerts
-from bot.discord.render import base as render
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render import base as render
 from bot.parsing import format_duration
 from detectors.base import short_symbol
 from storage.repo import OutboxRow
