@@ -18,7 +18,8 @@ from bot.metrics import Counter, Gauge, Histogram, LabelValues, Registry
 from storage.repo import PruneResult
 
 # Feed states as numbers, for alerting rules like `tripwire_feed_state == 2` (the order is the severity).
-FEED_STATE_VALUES = {"ok": 0, "degraded": 1, "stale": 2}
+# A standby feed (an unused fallback) is 0: nothing is wrong with it, and a rule paging on 2 must not fire.
+FEED_STATE_VALUES = {"ok": 0, "standby": 0, "degraded": 1, "stale": 2}
 # Rule evaluations take microseconds to a few hundred milliseconds: finer buckets than the defaults.
 EVALUATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -132,7 +133,9 @@ def register_tripwire_metrics(
         registry.gauge_from(
             "tripwire_feed_lag_seconds", "Age of the newest data each feed delivered.", ["feed"], lags
         )
-        registry.gauge_from("tripwire_feed_state", "Feed state: 0 ok, 1 degraded, 2 stale.", ["feed"], states)
+        registry.gauge_from(
+            "tripwire_feed_state", "Feed state: 0 ok or standby, 1 degraded, 2 stale.", ["feed"], states
+        )
     if engine is not None:
         counts = engine
         registry.counter_from(

@@ -10,7 +10,9 @@ Every poller and stream owns a ``FeedHealth`` entry in one ``HealthRegistry`` an
 
 States: ``ok`` (the last attempt worked and data is current), ``degraded`` (data still current but the
 last attempt failed, the socket is reconnecting, or a fallback is in use), ``stale`` (no success for
-``stale_after``, data older than ``max_lag``, or never a success yet).
+``stale_after``, data older than ``max_lag``, or never a success yet), ``standby`` (not in use: a
+fallback waiting for its primary to fail, or a primary replaced after HTTP 451; it provides nothing, so
+it is never stale and never pages: an unused coinbase fallback used to read "stale" from the first check).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ class FeedState(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     STALE = "stale"
+    STANDBY = "standby"
 
 
-_RANK = {FeedState.OK: 0, FeedState.DEGRADED: 1, FeedState.STALE: 2}
+_RANK = {FeedState.STANDBY: 0, FeedState.OK: 0, FeedState.DEGRADED: 1, FeedState.STALE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,8 @@ class FeedHealth:
         return self._state(self.now_ms() if now is None else now)[0]
 
     def _state(self, now: int) -> tuple[FeedState, str]:
+        if not self.active:
+            return FeedState.STANDBY, self.note or "standby (not in use)"
         if self.last_success is None:
             return FeedState.STALE, "no success yet"
         silent = now - self.last_success
@@ -242,6 +247,10 @@ class HealthRegistry:
             else:
                 states[kind] = FeedState.DEGRADED
         return states
+
+    def providers(self, kind: str, *, exclude: str | None = None) -> list[str]:
+        """Return the names of the active feeds that provide ``kind`` (for any symbol), but ``exclude``."""
+        return [h.name for h in self._feeds.values() if h.active and kind in h.kinds and h.name != exclude]
 
     def stale_kinds(self, symbol: str) -> set[str]:
         """Return the data kinds with no fresh provider for ``symbol`` (hold their alerts back)."""
