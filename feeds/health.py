@@ -103,9 +103,35 @@ class FeedHealth:
         self.newest_data: int | None = None
         self.connected: bool | None = None  # None for pollers; streams set it
         self.note: str | None = None
+        # Set by the registry: the other active feeds providing a kind (for standing by after HTTP 451).
+        self.peers: Callable[[str, str], list[str]] = lambda kind, name: []
+        self.geo_standby = False  # on standby because the venue refuses this location (HTTP 451)
+
+    def stand_by(self, why: str) -> list[str]:
+        """Stand by when the venue refuses us (HTTP 451) and other active feeds provide every kind of this
+        one; return those feeds (empty: nobody else does, so this feed stays active and goes stale)."""
+        if self.geo_standby:
+            return sorted({p for kind in self.kinds for p in self.peers(kind, self.name)})
+        found = {kind: self.peers(kind, self.name) for kind in self.kinds}
+        if not all(found.values()):
+            return []
+        others = sorted({name for names in found.values() for name in names})
+        self.active = False
+        self.geo_standby = True
+        self.note = f"{why}; {', '.join(sorted(self.kinds))} from {', '.join(others)}"
+        return others
+
+    def _resume(self) -> None:
+        if self.geo_standby:
+            # The venue answers again: back in service (its state follows from this success onwards).
+            self.geo_standby = False
+            self.active = True
+            self.note = None
+            log.info("%s: the venue answers again; back from standby", self.name)
 
     def success(self, data_ts: int | None = None) -> None:
         """Record a successful poll or a frame received; ``data_ts`` is the newest data time in it."""
+        self._resume()
         self.last_success = self.now_ms()
         self.consecutive_failures = 0
         if data_ts is not None and (self.newest_data is None or data_ts > self.newest_data):
@@ -124,6 +150,8 @@ class FeedHealth:
     def set_connected(self, connected: bool, error: str | None = None) -> None:
         """Record a stream's connection going up or down (a connect alone does not end a failure streak)."""
         self.connected = connected
+        if connected:
+            self._resume()
         if not connected and error is not None:
             self.failure(error)
 
@@ -214,6 +242,7 @@ class HealthRegistry:
             now_ms=self.now_ms,
             active=active,
         )
+        health.peers = lambda kind, me: self.providers(kind, exclude=me)
         self._feeds[name] = health
         return health
 

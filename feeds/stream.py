@@ -139,7 +139,17 @@ class WebSocketStream(ABC):
                 ws = await self._open()
             except FeedError as exc:
                 self._lost(str(exc))
-                if exc.kind == "geo_blocked":
+                blocked = exc.kind == "geo_blocked"
+                others = self.health.stand_by("HTTP 451 restricted location") if blocked else []
+                if others:
+                    self.failures.once(
+                        f"{self.name}:451-standby",
+                        "%s: the venue refuses this location (HTTP 451); %s now come from %s (standby)",
+                        self.name,
+                        ", ".join(sorted(self.health.kinds)),
+                        ", ".join(others),
+                    )
+                elif blocked:
                     self.failures.once(
                         f"{self.name}:451",
                         "%s: the venue refuses connections from this region (HTTP 451); retrying every %.0fs",

@@ -218,6 +218,10 @@ class ExchangeEmulator:
             Fault(route, "body", times=times, status=status, body=raw, content_type=content_type)
         )
 
+    def flood(self, route: Route, size_bytes: int, *, times: int | None = 1) -> Fault:
+        """Answer with a chunked JSON body of ``size_bytes`` (no Content-Length): a runaway upstream."""
+        return self.faults.add(Fault(route, "flood", times=times, flood_bytes=size_bytes))
+
     def truncate(self, route: Route, *, extra_bytes: int = 100, times: int | None = 1) -> Fault:
         """Send half the real body under a Content-Length `extra_bytes` larger, then close the connection."""
         return self.faults.add(Fault(route, "truncate", times=times, extra_bytes=extra_bytes))
