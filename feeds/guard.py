@@ -22,13 +22,14 @@ Why each bound exists:
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from feeds.base import NowMs
-from feeds.logonce import FailureLog
 from storage.rows import DAY_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,16 @@ class RowGuard:
         max_age_ms: Mapping[str, int] | None = None,
         future_skew_ms: int = DEFAULT_FUTURE_SKEW_MS,
         bounds: RowBounds = DEFAULT_BOUNDS,
-        failures: FailureLog | None = None,
+        log_interval_s: float = 300.0,
     ) -> None:
         # Without a clock only the numbers are checked (a replay of recorded years has no "now" to compare).
         self.now_ms = now_ms
         self.max_age_ms = dict(max_age_ms or {})
         self.future_skew_ms = future_skew_ms
         self.bounds = bounds
-        self.failures = failures or FailureLog(log, now_ms or (lambda: 0), 300.0)
+        self.log_interval_s = log_interval_s
+        self._logged_at: dict[str, float] = {}
+        self._pending: dict[str, Counter[str]] = {}
         self.refused: Counter[str] = Counter()  # "kind:source:reason" -> rows refused, for /metrics and tests
 
     def _window(self, kind: str) -> tuple[int, int]:
@@ -86,23 +89,40 @@ class RowGuard:
         if not any(verdicts):
             return rows  # the usual case: nothing refused, the batch as it came
         kept: list[R] = []
-        reasons: list[str] = []
+        refused: Counter[str] = Counter()
+        example = ""
         for row, reason in zip(rows, verdicts, strict=True):
             if reason is None:
                 kept.append(row)
                 continue
             source = getattr(row, "source", "alternative.me")
             self.refused[f"{kind}:{source}:{reason.split(' ', 1)[0]}"] += 1
-            reasons.append(f"{source} {getattr(row, 'symbol', '')}: {reason}".replace(" :", ":"))
-        self.failures.skipped(f"ingest:{kind}:refused", reasons)
-        log.warning(
-            "ingest: refused %d of %d %s rows (nothing stored for them): %s",
-            len(reasons),
-            len(rows),
-            kind,
-            reasons[0] if len(reasons) == 1 else f"{reasons[0]}; …",
-        )
+            refused[source] += 1
+            example = example or f"{source} {getattr(row, 'symbol', '')}: {reason}".replace(" :", ":")
+        self._log(kind, refused, len(rows), example)
         return kept
+
+    def _log(self, kind: str, refused: Counter[str], batch: int, example: str) -> None:
+        """Log the first refusal of a kind at once, then at most one line per interval with the count."""
+        now = time.monotonic()
+        pending = self._pending.setdefault(kind, Counter())
+        pending.update(refused)
+        last = self._logged_at.get(kind)
+        if last is not None and now - last < self.log_interval_s:
+            return
+        self._logged_at[kind] = now
+        total = sum(pending.values())
+        sources = ", ".join(f"{count} from {source}" for source, count in sorted(pending.items()))
+        since = "" if last is None else f" in the last {now - last:.0f}s"
+        log.warning(
+            "ingest: refused %d %s row(s)%s (%s; nothing stored for them); e.g. %s",
+            total,
+            kind,
+            since,
+            sources if last is not None else f"{total} of {batch} in the batch, {sources}",
+            example,
+        )
+        pending.clear()
 
     def candles(self, rows: Sequence[Candle]) -> Sequence[Candle]:
         """Return the candles with sane prices, volumes and open times."""
@@ -191,4 +211,11 @@ def _number(name: str, value: float) -> str:
 
 def _time(ts: int, low: int, high: int) -> str:
     where = "in the future" if ts > high else "too old"
-    return f"time {ts} is {where} (accepted {low}..{high})"
+    return f"time {_iso(ts)} is {where} (accepted {_iso(low)} .. {_iso(high)})"
+
+
+def _iso(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
