@@ -445,6 +445,8 @@ class App:
         register_tripwire_metrics(
             registry,
             ingested=lambda: ingest.counts,
+            refused=lambda: ingest.guard.refused,
+            clock_offset=lambda: self.venue_clock.offset_ms / 1000,
             feeds=health.snapshots,
             engine=engine,
             dispatcher=dispatcher,

@@ -92,10 +92,21 @@ def ingest_counts(counts: Mapping[str, int]) -> dict[LabelValues, float]:
     return result
 
 
+def refused_counts(counts: Mapping[str, int]) -> dict[LabelValues, float]:
+    """Turn ``RowGuard.refused`` ("kind:source:reason" -> rows) into {(source, kind, reason): rows}."""
+    result: dict[LabelValues, float] = {}
+    for key, rows in counts.items():
+        kind, source, reason = [*key.split(":", 2), "", ""][:3]
+        result[(source, kind, reason)] = float(rows)
+    return result
+
+
 def register_tripwire_metrics(
     registry: Registry,
     *,
     ingested: Callable[[], Mapping[str, int]] | None = None,
+    refused: Callable[[], Mapping[str, int]] | None = None,
+    clock_offset: Callable[[], float] | None = None,
     feeds: Callable[[], Iterable[FeedHealthView]] | None = None,
     engine: EngineCounts | None = None,
     dispatcher: DispatcherCounts | None = None,
@@ -120,6 +131,21 @@ def register_tripwire_metrics(
             "Observation rows stored, by source and kind (candles, liquidations, funding, ...).",
             ["source", "kind"],
             lambda: ingest_counts(read_ingested()),
+        )
+    if refused is not None:
+        read_refused = refused
+        registry.counter_from(
+            "tripwire_rows_refused",
+            "Observation rows refused at ingest (not finite, out of bounds, or outside the time window).",
+            ["source", "kind", "reason"],
+            lambda: refused_counts(read_refused()),
+        )
+    if clock_offset is not None:
+        registry.gauge_from(
+            "tripwire_clock_offset_seconds",
+            "The venues' clock minus the host's, from their Date headers and server times.",
+            [],
+            clock_offset,
         )
     if feeds is not None:
         read_feeds = feeds

@@ -16,7 +16,7 @@ from bot.service import FeedStatusView
 from bot.service_history import HistoryQuery, HistoryService
 from storage.db import open_database
 from storage.repo import Repo
-from tests.bot.test_app import live_config, on_emulator
+from tests.bot.test_app import free_port, live_config, on_emulator, scrape
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 from tests.emulators.exchanges.fixtures import EmulatorFactory
@@ -45,6 +45,7 @@ async def test_poisoned_liquidations_change_no_alert_and_leave_history_working(
         emu,
         tmp_path / "live.db",
         discord=on_emulator(discord_emu),
+        http={"enabled": True, "port": free_port()},
         routes=[{"guild_id": GUILD_ID, "channel_id": ALERTS_CHANNEL_ID, "role_id": MOD_ROLE_ID}],
         rules=[
             {
@@ -79,6 +80,15 @@ async def test_poisoned_liquidations_change_no_alert_and_leave_history_working(
             "liquidations:binance:number": 1,
             "liquidations:binance:time": 1,
         }
+        families = await scrape(app)
+        refused = {
+            (s.labels["source"], s.labels["kind"], s.labels["reason"]): s.value
+            for s in families["tripwire_rows_refused"].samples
+        }
+        assert refused == {
+            ("binance", "liquidations", "number"): 1.0,
+            ("binance", "liquidations", "time"): 1.0,
+        }
         page = HistoryService(app.parts.service).history(HistoryQuery(GUILD_ID, viewer_id=1))
         # /history reads every stored event's JSON (json_extract): one Infinity in it used to fail them all.
         assert page.total == 1 and page.items[0].title == title
@@ -95,6 +105,7 @@ async def test_a_host_ten_minutes_ahead_is_said_once_on_status_and_to_ops(
         tmp_path / "live.db",
         discord=on_emulator(discord_emu) | {"ops_channel_id": GENERAL_CHANNEL_ID},
         watchdog={"debounce_seconds": 0},
+        http={"enabled": True, "port": free_port()},
     )
 
     def host_ms() -> int:
@@ -124,6 +135,11 @@ async def test_a_host_ten_minutes_ahead_is_said_once_on_status_and_to_ops(
             what="every feed ok or standby",
         )
         assert statuses_now(app)["coinbase"].state == "standby"
+        families = await scrape(app)
+        (offset,) = families["tripwire_clock_offset_seconds"].samples
+        assert -601.5 <= offset.value <= -598.5
+        states = {s.labels["feed"]: s.value for s in families["tripwire_feed_state"].samples}
+        assert states and set(states.values()) == {0.0}, states  # the README's paging rule stays quiet
         # Said once, though every answer since has confirmed the offset.
         assert sum("Clock skew" in t for t in ops_texts()) == 1
         assert not any("is stale" in t for t in ops_texts())
