@@ -175,7 +175,7 @@ async def test_the_enable_button_ends_before_the_commands_token_expires(
     assert isinstance(cog, AlertTestCog)
     cog.view_timeout_s = 600.0
     cog.view_lifetime_s = 1.0
-    reply = await discord_emu.slash("alert test level_cross", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
+    reply = await discord_emu.slash("alert test", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
     message = reply.message_id or 0
     await discord_emu.wait_until(
         lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
