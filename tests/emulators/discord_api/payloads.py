@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ def snowflake_iso(snowflake: int) -> str:
 
 def user_payload(user: UserConfig) -> dict[str, Any]:
     """Return a user object (discord/user.py BaseUser._update needs id/username/discriminator/avatar)."""
+    # `flags` and `primary_guild` are required in the OpenAPI document's UserResponse (spec/openapi.json).
     payload: dict[str, Any] = {
         "id": str(user.id),
         "username": user.username,
@@ -37,6 +39,8 @@ def user_payload(user: UserConfig) -> dict[str, Any]:
         "global_name": user.global_name,
         "avatar": None,
         "public_flags": 0,
+        "flags": 0,
+        "primary_guild": None,
     }
     if user.bot:
         payload["bot"] = True
@@ -50,6 +54,7 @@ def member_payload(member: MemberConfig, *, permissions: int | None = None) -> d
         "roles": [str(r) for r in member.roles],
         "nick": member.nick,
         "avatar": None,
+        "banner": None,
         "joined_at": "2025-01-01T00:00:00+00:00",
         "premium_since": None,
         "deaf": False,
@@ -87,10 +92,12 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
         users = config.all_users()
         recipient = users.get(channel.recipient_id)
         recipients = [user_payload(recipient)] if recipient else []
+        # `flags` is required in the OpenAPI document's PrivateChannelResponse (spec/openapi.json).
         return {
             "id": str(channel.id),
             "type": channel.type,
             "last_message_id": None,
+            "flags": 0,
             "recipients": recipients,
         }
     overwrites: list[dict[str, Any]] = []
@@ -182,7 +189,11 @@ def guild_create_payload(
 
 
 def application_payload(config: EmulatorConfig) -> dict[str, Any]:
-    """Return GET /oauth2/applications/@me (discord/appinfo.py AppInfo required keys)."""
+    """Return GET /oauth2/applications/@me (discord/appinfo.py AppInfo required keys).
+
+    The keys from `type` on are required by the OpenAPI document's PrivateApplicationResponse
+    (spec/openapi.json); values as for a new, unverified bot-only application.
+    """
     return {
         "id": str(config.application_id),
         "name": config.application_name,
@@ -198,7 +209,52 @@ def application_payload(config: EmulatorConfig) -> dict[str, Any]:
         "rpc_origins": [],
         "interactions_endpoint_url": None,
         "bot": user_payload(config.bot),
+        "type": None,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "role_connections_verification_url": None,
+        "approximate_guild_count": len(config.guilds),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        # 0 = DISABLED (the document's ApplicationExplicitContentFilterTypes).
+        "explicit_content_filter": 0,
+        "eligible_oauth2_scopes": [],
     }
+
+
+def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return components with every missing or 0 `id` filled in sequentially, as Discord stores them.
+
+    developers/components/reference.mdx: "The `id` must be unique within the message and is generated
+    sequentially if left empty. Generation of `id`s won't use another `id` that exists in the message";
+    an `id` of 0 is "treated as empty". Responses carry it (required in the OpenAPI document's
+    ActionRowComponentResponse, ButtonComponentResponse, ...). Assumption: numbering is depth-first in
+    document order (a row before its children), which the documents do not spell out.
+    """
+    result = copy.deepcopy(components)
+    used: set[int] = set()
+    order: list[dict[str, Any]] = []
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            order.append(item)
+            if isinstance(item.get("id"), int) and item["id"]:
+                used.add(item["id"])
+            for key in ("components", "accessory"):
+                child = item.get(key)
+                walk(child if isinstance(child, list) else [child] if isinstance(child, dict) else [])
+
+    walk(result)
+    next_id = 1
+    for item in order:
+        if not (isinstance(item.get("id"), int) and item["id"]):
+            while next_id in used:
+                next_id += 1
+            item["id"] = next_id
+            used.add(next_id)
+    return result
 
 
 def error_body(code: int, message: str | None = None, errors: dict[str, Any] | None = None) -> dict[str, Any]:

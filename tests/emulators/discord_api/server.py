@@ -172,6 +172,8 @@ class DiscordEmulator:
             response = error_response(error)
         record.status = response.status
         record.response_headers = dict(response.headers)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            record.response_body = response.body
         if response.status == 429:
             self.served_429.append(record)
         self.notify()
@@ -186,6 +188,7 @@ class DiscordEmulator:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status is not None:
+                record.response_faked = True
                 return _fault_response(fault)
         if request.match_info.http_exception is not None:
             self.unhandled.append(record)
