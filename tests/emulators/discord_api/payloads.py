@@ -222,14 +222,17 @@ def application_payload(config: EmulatorConfig) -> dict[str, Any]:
     }
 
 
-def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return components with every missing or 0 `id` filled in sequentially, as Discord stores them.
+def stored_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return components as Discord stores and returns them: every `id` filled in, no null emoji id.
 
     developers/components/reference.mdx: "The `id` must be unique within the message and is generated
     sequentially if left empty. Generation of `id`s won't use another `id` that exists in the message";
     an `id` of 0 is "treated as empty". Responses carry it (required in the OpenAPI document's
     ActionRowComponentResponse, ButtonComponentResponse, ...). Assumption: numbering is depth-first in
     document order (a row before its children), which the documents do not spell out.
+    A unicode emoji arrives as {"id": null, "name": "◀"} (discord.py PartialEmoji.to_dict; the
+    document's ComponentEmojiForRequest allows the null) and comes back without `id`, which the
+    document's ComponentEmojiResponse has as an optional string.
     """
     result = copy.deepcopy(components)
     used: set[int] = set()
@@ -242,6 +245,10 @@ def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
             order.append(item)
             if isinstance(item.get("id"), int) and item["id"]:
                 used.add(item["id"])
+            for holder in [item, *(o for o in item.get("options") or [] if isinstance(o, dict))]:
+                emoji = holder.get("emoji")  # buttons and select-menu options
+                if isinstance(emoji, dict) and emoji.get("id") is None:
+                    emoji.pop("id", None)
             for key in ("components", "accessory"):
                 child = item.get(key)
                 walk(child if isinstance(child, list) else [child] if isinstance(child, dict) else [])

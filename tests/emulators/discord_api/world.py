@@ -12,7 +12,7 @@ from .payloads import (
     channel_payload,
     iso_now,
     member_payload,
-    number_components,
+    stored_components,
     snowflake_iso,
     user_payload,
 )
@@ -333,7 +333,7 @@ class World:
             "author": user_payload(author),
             "embeds": self._embeds(raw_embeds, attachments),
             "attachments": [a.to_payload() for a in attachments],
-            "components": number_components(components),
+            "components": stored_components(components),
             "mentions": self._mentions(content),
             "mention_roles": [],
             "mention_everyone": False,
@@ -419,7 +419,7 @@ class World:
             validate_embeds(raw)
             payload["embeds"] = self._embeds(raw, message.attachment_files)
         if "components" in body:
-            payload["components"] = number_components(list(body.get("components") or []))
+            payload["components"] = stored_components(list(body.get("components") or []))
         if "flags" in body and body["flags"] is not None:
             keep = payload.get("flags", 0) & EPHEMERAL
             payload["flags"] = (int(body["flags"]) & SETTABLE_FLAGS) | keep

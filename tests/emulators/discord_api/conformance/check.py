@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,18 +74,40 @@ def _header(headers: dict[str, str], name: str) -> str:
 
 def _errors(instance: Any, pointer: str, *, request: bool) -> list[str]:
     """Return readable schema errors for an instance against the schema at a pointer."""
-    errors = sorted(
-        validator_at(pointer, request=request).iter_errors(instance), key=lambda e: list(e.absolute_path)
-    )
-    return [_describe(e) for e in errors]
+    # Tests repeat the same bodies (every bot syncs the same command tree): check each one once.
+    return list(_errors_of(json.dumps(instance, sort_keys=True), pointer, request))
+
+
+@functools.lru_cache(maxsize=4096)
+def _errors_of(canonical: str, pointer: str, request: bool) -> tuple[str, ...]:
+    errors = validator_at(pointer, request=request).iter_errors(json.loads(canonical))
+    return tuple(_describe(e) for e in sorted(errors, key=lambda e: list(e.absolute_path)))
+
+
+def _closest(error: ValidationError) -> ValidationError:
+    """Return the most telling error under a failed oneOf/anyOf: in the branch that got furthest.
+
+    A union of object types (message components, command options, callback resources) fails in every
+    branch; the branch whose errors lie deepest in the instance is the one the instance meant to be
+    (its `type` matched), and its first error is the real problem.
+    """
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for inner in error.context:
+            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        furthest = max(
+            branches.values(), key=lambda errs: (min(len(e.relative_path) for e in errs), -len(errs))
+        )
+        error = best_match(furthest)
+    return error
 
 
 def _describe(error: ValidationError) -> str:
     text = f"at {error.json_path}: {_short(error.message)}"
     if error.context:
-        # oneOf/anyOf: the branch that came closest says more than "is not valid under any".
-        inner = best_match(error.context)
-        text += f" (closest branch: at {inner.json_path}: {_short(inner.message)})"
+        inner = _closest(error)
+        text = f"at {error.json_path}: no branch of the union fits; closest: at {inner.json_path}: "
+        text += _short(inner.message)
     return text
 
 
