@@ -12,8 +12,8 @@ from .payloads import (
     channel_payload,
     iso_now,
     member_payload,
-    stored_components,
     snowflake_iso,
+    stored_components,
     user_payload,
 )
 from .recording import BodyPart
