@@ -37,6 +37,7 @@ async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrup
     assert outcome.lost == [], report
     assert outcome.duplicated == [], report
     assert outcome.differing_messages == [], report
+    assert outcome.nonconforming == [], report
 
 
 async def test_the_comparison_sees_a_lost_and_a_repeated_alert() -> None:

@@ -17,14 +17,13 @@ change guilds, rate limits or timings.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 import discord
 import pytest
 
-from .conformance import TALLY, check_requests
+from .conformance import check_and_tally
 from .harness import connected_bot as _connected_bot
 from .harness import patch_discord_py
 from .server import DiscordEmulator
@@ -63,10 +62,8 @@ async def discord_emu(
     leaked = [t for t in _pending_tasks() - before if not t.get_name().startswith("pytest")]
     assert not leaked, f"tasks left running after the test: {leaked}"
     # Every request of the test and every answer must fit Discord's OpenAPI document.
-    started = time.perf_counter()
     expected = request.node.get_closest_marker("discord_invalid_requests") is not None
-    report = check_requests(emu.requests, invalid_requests_expected=expected)
-    TALLY.add(report, time.perf_counter() - started)
+    report = check_and_tally(emu.requests, invalid_requests_expected=expected)
     if report.mismatches:
         pytest.fail(report.describe(), pytrace=False)
 

@@ -9,6 +9,15 @@ each test and adds to `TALLY`, which tests/conftest.py prints in the terminal su
 from __future__ import annotations
 
 from .check import NOT_IN_SPEC, Mismatch, Report, check_record, check_requests
-from .tally import TALLY, Tally
+from .tally import TALLY, Tally, check_and_tally
 
-__all__ = ["NOT_IN_SPEC", "TALLY", "Mismatch", "Report", "Tally", "check_record", "check_requests"]
+__all__ = [
+    "NOT_IN_SPEC",
+    "TALLY",
+    "Mismatch",
+    "Report",
+    "Tally",
+    "check_and_tally",
+    "check_record",
+    "check_requests",
+]

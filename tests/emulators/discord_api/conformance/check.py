@@ -95,8 +95,15 @@ def _closest(error: ValidationError) -> ValidationError:
         branches: dict[Any, list[ValidationError]] = {}
         for inner in error.context:
             branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        # Deepest first; then a branch that failed on more than its type (`null` in a nullable union
+        # says nothing); then the one with fewest errors.
         furthest = max(
-            branches.values(), key=lambda errs: (min(len(e.relative_path) for e in errs), -len(errs))
+            branches.values(),
+            key=lambda errs: (
+                min(len(e.relative_path) for e in errs),
+                any(e.validator != "type" for e in errs),
+                -len(errs),
+            ),
         )
         error = best_match(furthest)
     return error

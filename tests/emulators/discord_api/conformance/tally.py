@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .check import Report
+from ..recording import RecordedRequest
+from .check import Report, check_requests
 
 
 @dataclass
@@ -42,3 +45,11 @@ class Tally:
 
 #: The one tally of this test session (the discord_emu fixture adds to it).
 TALLY = Tally()
+
+
+def check_and_tally(records: Iterable[RecordedRequest], *, invalid_requests_expected: bool = False) -> Report:
+    """Check recorded requests (see check_requests), add the result to TALLY and return it."""
+    started = time.perf_counter()
+    report = check_requests(records, invalid_requests_expected=invalid_requests_expected)
+    TALLY.add(report, time.perf_counter() - started)
+    return report

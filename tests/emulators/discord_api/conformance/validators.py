@@ -30,12 +30,13 @@ def _registry() -> Registry[Any]:
 def _allows_int_snowflake(schema: dict[str, Any], instance: Any) -> bool:
     """Return whether an int stands where SnowflakeType wants a string and would match it as a string.
 
-    The one documented leniency: discord.py 2.7.1 serialises snowflakes it holds as Python ints (e.g.
-    `recipient_id` in POST /users/@me/channels, `message_reference.message_id`, `allowed_mentions.users`)
+    The one documented leniency: discord.py 2.7.1 serialises snowflakes it holds as Python ints
+    (seen in this suite: `recipient_id` of POST /users/@me/channels, `allowed_mentions.roles/users`,
+    `attachments[].id`, which is the file's index, 0 for the first)
     as JSON integers, where the document's SnowflakeType is a string with pattern ^(0|[1-9][0-9]*)$.
-    Discord accepts both (its README, "Spec conventions": int-parseable strings and ints are
-    interchangeable). Only that: an int (not a bool) whose decimal form matches the snowflake pattern,
-    and only in requests; responses from the emulator must carry strings as Discord's do.
+    Discord accepts them (every discord.py bot sends them so); the documents only say snowflakes "are
+    always returned as strings" (developers/reference.mdx, Snowflakes). So: an int (not a bool) whose
+    decimal form matches the pattern, and only in requests; answers must carry strings, as Discord's do.
     """
     if schema.get("format") != "snowflake" or isinstance(instance, bool) or not isinstance(instance, int):
         return False
