@@ -24,7 +24,8 @@ SPEC_URI = "urn:discord:openapi"
 def _registry() -> Registry[Any]:
     """Return a registry holding the whole document, so `#/components/...` refs resolve inside it."""
     resource = Resource.from_contents(load_spec(), default_specification=DRAFT202012)
-    return Registry().with_resource(SPEC_URI, resource).crawl()
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource).crawl()
+    return registry
 
 
 def _allows_int_snowflake(schema: dict[str, Any], instance: Any) -> bool:
