@@ -29,7 +29,7 @@ from bot.config import load_config
 from feeds.replay import parse_time
 from storage.db import open_database
 from storage.repo import Repo
-from storage.rows import Candle
+from storage.rows import MINUTE_MS, Candle
 
 
 def median_seconds(runs: int, work: Callable[[], object]) -> float:
@@ -52,7 +52,7 @@ def minute_repo(count: int) -> Repo:
         before = price
         price = 90_000 + 6_000 * math.sin(i / 3_000) + 300 * math.sin(i / 37)
         high, low = max(before, price) + 5, min(before, price) - 5
-        rows.append(Candle("BTCUSDT", "1m", t0 + i * 60_000, "synthetic", before, high, low, price, 1.0))
+        rows.append(Candle("BTCUSDT", "1m", t0 + i * MINUTE_MS, "synthetic", before, high, low, price, 1.0))
     repo.upsert_candles(rows)
     return repo
 

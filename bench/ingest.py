@@ -28,11 +28,12 @@ from typing import Any, cast
 import aiohttp
 
 from bench.common import Figure, machine, parser, report, timer
-from bot.config import BinanceFuturesFeedConfig, BybitFeedConfig, OkxFeedConfig
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import Tuning
 from feeds.binance_futures import BinanceFuturesFeed
 from feeds.bybit import BybitFeed
+from feeds.config import BinanceFuturesFeedConfig, BybitFeedConfig, OkxFeedConfig
+from feeds.context import FeedContext
 from feeds.health import HealthRegistry
 from feeds.http import HttpClient
 from feeds.ingest import Ingest
@@ -112,10 +113,10 @@ def run_feeds(texts: list[tuple[str, str]], path: Path) -> tuple[float, int, Rep
     failures = FailureLog(logging.getLogger("bench.ingest"), lambda: NOW)
     # No connection is made: only the handlers run, so the HTTP client and session are never used.
     http, session = cast(HttpClient, None), cast(aiohttp.ClientSession, None)
-    args = (SYMBOLS, ingest, http, session, registry, failures, lambda: NOW, Tuning())
-    binance = BinanceFuturesFeed(BinanceFuturesFeedConfig(), *args)
-    bybit = BybitFeed(BybitFeedConfig(), *args)
-    okx = OkxFeed(OkxFeedConfig(), *args)
+    context = FeedContext(SYMBOLS, ingest, session, registry, failures, lambda: NOW, Tuning())
+    binance = BinanceFuturesFeed(BinanceFuturesFeedConfig(), http, context)
+    bybit = BybitFeed(BybitFeedConfig(), http, context)
+    okx = OkxFeed(OkxFeedConfig(), http, context)
     okx.contracts = {
         f"{s.removesuffix('USDT')}-USDT-SWAP": Contract(
             f"{s.removesuffix('USDT')}-USDT-SWAP", f"{s.removesuffix('USDT')}-USDT", 0.01, 1.0, False

@@ -32,13 +32,14 @@ import aiohttp
 
 from bench.common import Figure, machine, parser, report
 from bench.replay import default_config
-from bot.config import BybitFeedConfig
 from bot.engine import RecordedEvent, make_engine
 from bot.live import LiveEvaluator
 from bot.routing import AlertRouter
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import Tuning
 from feeds.bybit import BybitFeed
+from feeds.config import BybitFeedConfig
+from feeds.context import FeedContext
 from feeds.health import HealthRegistry
 from feeds.http import HttpClient
 from feeds.ingest import Ingest
@@ -105,17 +106,16 @@ async def run(
         buffer = None
         if feed_layer:
             http, session = cast(HttpClient, None), cast(aiohttp.ClientSession, None)
-            feed = BybitFeed(
-                BybitFeedConfig(),
+            context = FeedContext(
                 symbols,
                 ingest,
-                http,
                 session,
                 HealthRegistry(wall_ms),
                 FailureLog(logging.getLogger("bench.latency"), wall_ms),
                 wall_ms,
                 tuning or Tuning(),
             )
+            feed = BybitFeed(BybitFeedConfig(), http, context)
             assert feed.stream is not None
             handle, buffer = feed.stream.on_text, feed.buffer
         queue: asyncio.Queue[tuple[float, str, Liquidation]] = asyncio.Queue()

@@ -28,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, machine, parser, peak_rss_mb, report
+from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 NOW = 1_768_435_200_000  # 2026-01-15 00:00 UTC
 DETECTORS = (
     "level_cross",
@@ -141,7 +139,7 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
     from bot.routing import AlertRouter
     from bot.service import Service
     from detectors.base import MARKET_SYMBOL
-    from detectors.history import MarketHistory
+    from detectors.market_history import MarketHistory
     from feeds.ingest import Ingest
     from storage.db import open_database
     from storage.repo import GuildSettingsRow, Repo, RuleRow

@@ -21,8 +21,8 @@ from pathlib import Path
 from bench.common import Figure, machine, parser, report, timer
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS
 
-DAY = 86_400_000
 END = 1_768_435_200_000  # 2026-01-15 00:00 UTC
 SYMBOLS = ["BTCUSDT", "ETHUSDT"] + [f"ALT{i:02d}USDT" for i in range(48)]
 SOURCES = ("binance", "bybit", "okx")
@@ -31,7 +31,7 @@ SOURCES = ("binance", "bybit", "okx")
 def build(repo: Repo, rows: int, events: int, seed: int = 7) -> float:
     """Fill the database with synthetic liquidations and alert events; return seconds taken."""
     rng = random.Random(seed)
-    span = 30 * DAY
+    span = 30 * DAY_MS
     started = time.perf_counter()
     batch: list[tuple[object, ...]] = []
     # BTC and ETH get a third of all events each, the 48 alts share the rest, as on a real venue.
@@ -68,7 +68,7 @@ def build(repo: Repo, rows: int, events: int, seed: int = 7) -> float:
     conn.execute("BEGIN")
     conn.execute(
         "INSERT INTO liquidation_hourly (symbol, hour, source, long_usd, short_usd, events)"
-        " SELECT symbol, ts - ts % 3600000, source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
+        f" SELECT symbol, ts - ts % {HOUR_MS}, source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
         " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*) FROM liquidations GROUP BY 1, 2, 3"
     )
     conn.execute("COMMIT")
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         repo = Repo(db)
         existing = repo.conn.execute("SELECT COUNT(*) FROM liquidations").fetchone()[0]
         built = build(repo, rows, events) if existing < rows else 0.0
-        start, end = END - DAY - 17 * 60_000, END  # not hour-aligned, like "the last 24h" at 00:17
+        start, end = END - DAY_MS - 17 * MINUTE_MS, END  # not hour-aligned, like "the last 24h" at 00:17
         raw_sql = (
             "SELECT source, side, SUM(usd), COUNT(*) FROM liquidations"
             " WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY source, side"
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             # 7-day baseline it compares with.
             repo.liquidation_totals("BTCUSDT", start, end)
             repo.largest_liquidations("BTCUSDT", start, end, limit=5)
-            repo.liquidation_totals("BTCUSDT", end - 7 * DAY, end)
+            repo.liquidation_totals("BTCUSDT", end - 7 * DAY_MS, end)
 
         def all_symbols_command() -> None:
             repo.liquidation_totals(None, start, end)

@@ -34,15 +34,12 @@ from bot.replay import ReplaySummary, run_replay
 from bot.routing import AlertRouter
 from bot.rules import instantiate, rule_row_from_spec
 from detectors.base import MARKET_SYMBOL
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from feeds.replay import Batch, RecordedData
 from storage.db import open_database
 from storage.repo import OutboxRow, Repo
-
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS
 
 
 class CountingSink:

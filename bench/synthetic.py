@@ -17,12 +17,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.replay import RecordedData
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, Side
+from storage.rows import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    Candle,
+    FearGreed,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Side,
+)
 
 SOURCE = "synthetic"
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 START = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 YEAR_MINUTES = 365 * 1440
 FUNDING_EVERY_MS = 8 * HOUR_MS

@@ -43,7 +43,7 @@ from bot.service import FeedStatusView, Service
 from bot.watchdog import FeedWatchdog, watch
 from bot.web import WebServer
 from detectors.base import MARKET_SYMBOL
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
@@ -272,7 +272,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink, Rate
+            from bot.notify.discord_sink import DiscordSink
 
             sinks.append(
                 DiscordSink(
@@ -281,7 +281,6 @@ class App:
                     engine,
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
-                    channel_rate=Rate(*self.config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),

@@ -34,10 +34,10 @@ from bot.rules import instantiate, rule_row_from_spec
 from detectors.registry import detector_classes
 from storage.db import open_database
 from storage.repo import AlertEventRow, OutboxRow, Repo, RuleRow
+from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 # Id given to a rule described only by its options (`/alert test` before the rule has a name).
 UNNAMED_RULE_ID = "backtest"
 

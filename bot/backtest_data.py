@@ -23,13 +23,12 @@ from typing import overload
 
 from feeds.replay import Batch, recorded_from_repo
 from storage.repo import Repo
-from storage.rows import Candle, interval_ms
+from storage.rows import HOUR_MS, Candle, interval_ms
 
 # Candles read per query: enough to amortise the query, few enough that a 90-day window of 1m candles is
 # never held twice in memory (as rows and again in the timeline).
 READ_CHUNK = 10_000
 # A hole in the finest candles shorter than this is left as it is: no coarser candle fits in it anyway.
-HOUR_MS = 3_600_000
 NAN = float("nan")
 
 

@@ -28,11 +28,10 @@ from bot.chart_spec import (
 )
 from bot.errors import UserError
 from detectors.base import Bar, short_symbol
-from detectors.history import MarketHistory, bucket_start
+from detectors.market_history import MarketHistory, bucket_start
 from storage.repo import AlertEventRow, CandleCoverage, Repo, RuleRow
-from storage.rows import INTERVAL_MS, interval_ms
+from storage.rows import HOUR_MS, INTERVAL_MS, interval_ms
 
-HOUR_MS = 3_600_000
 # A chart of more candles than this is unreadable and slow; the error says to pick a coarser interval.
 MAX_CHART_CANDLES = 5000
 # Rule ids listed on one level line before the rest are counted ("+2").

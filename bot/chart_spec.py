@@ -23,7 +23,6 @@ MAX_LABELLED_MARKERS = 12
 # would squash the candles into a thin band.
 LEVEL_REACH = 0.5
 
-DAY_MS = 86_400_000
 
 GID_CANDLE_BODIES = "candle-bodies"
 GID_CANDLE_WICKS = "candle-wicks"

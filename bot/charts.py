@@ -36,7 +36,6 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from bot.chart_spec import (
-    DAY_MS,
     GID_CANDLE_BODIES,
     GID_CANDLE_WICKS,
     GID_LEVEL,
@@ -63,6 +62,7 @@ from bot.chart_spec import (
     Theme,
 )
 from detectors.base import format_usd
+from storage.rows import DAY_MS
 
 
 def to_x(ms: float) -> float:

@@ -8,7 +8,6 @@ from contextlib import ExitStack
 from bot.chart_data import chart_spec_from_repo, stored_span, utc_text
 from bot.chart_spec import PALETTES
 from bot.cli_common import (
-    DAY_MS,
     bundled_scenario,
     check_writable,
     config_or_example,
@@ -18,7 +17,7 @@ from bot.cli_common import (
 )
 from bot.rules import rule_row_from_spec
 from storage.repo import RuleRow
-from storage.rows import INTERVAL_MS
+from storage.rows import DAY_MS, INTERVAL_MS
 
 DEFAULT_DAYS = 7
 

@@ -18,8 +18,8 @@ from bot.routing import AlertRouter
 from feeds.replay import RecordedData, ReplayDataError, load_directory, parse_time, store_recorded
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import DAY_MS
 
-DAY_MS = 86_400_000
 # The bundled scenario: the real data of 2026-01-01..20 (the January 2026 short squeeze).
 SCENARIO_START = "2026-01-01T00:00:00Z"
 EXAMPLE_CONFIG = "config.example.toml"

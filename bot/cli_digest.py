@@ -10,8 +10,7 @@ from bot.digests.content import SECTIONS, build_digest, parse_contents
 from bot.digests.schedule import EVERY_HOURS
 from bot.digests.text import digest_text
 from bot.errors import UserError
-
-HOUR_MS = 3_600_000
+from storage.rows import HOUR_MS
 
 
 def cmd_digest(args: argparse.Namespace) -> int:

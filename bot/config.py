@@ -9,27 +9,31 @@ file named by ``TRIPWIRE_DISCORD_TOKEN_FILE``) and redacted wherever the config 
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
 from detectors.registry import detector_classes
+from feeds.config import FeedsConfig
+from storage.config import StrictModel
+
+log = logging.getLogger(__name__)
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -38,12 +42,6 @@ SPOT_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h")
 # What alerts of one channel may be grouped by, besides the channel (bot.notify.grouping reads them).
 GroupKey = Literal["symbol", "detector", "rule", "severity"]
 SECRET_KEYS = {"token", "discord_token", "bot_token", "secret", "api_key", "api_secret", "password"}
-
-
-class StrictModel(BaseModel):
-    """A config section: unknown keys are errors, values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RetentionConfig(StrictModel):
@@ -69,93 +67,6 @@ class StorageConfig(StrictModel):
 
     path: Path = Path("tripwire.db")
     retention: RetentionConfig = RetentionConfig()
-
-
-class FeedConfig(StrictModel):
-    """Settings every feed shares."""
-
-    enabled: bool = True
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
-    # A feed with no successful poll/message for this long is reported stale (and holds its alerts back).
-    stale_after_seconds: float = Field(300.0, ge=10, le=86400)
-
-
-class BinanceSpotFeedConfig(FeedConfig):
-    """Spot candles from Binance's public market-data REST API."""
-
-    base_url: str = "https://data-api.binance.vision"
-    interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "1m"
-    poll_seconds: float = Field(15.0, ge=5, le=3600)
-    backfill_days: float = Field(7.0, ge=0, le=30)
-    # Where to get candles when Binance answers HTTP 451 (restricted location).
-    fallback: Literal["coinbase", "kraken", "none"] = "coinbase"
-    # Request weight the bot lets itself use per minute (X-MBX-USED-WEIGHT-1M); Binance allows 6,000 per
-    # IP and bans (HTTP 418) an IP that keeps going after a 429, so leave room for other clients.
-    max_weight_per_minute: int = Field(5000, ge=10, le=6000)
-
-
-class CoinbaseFeedConfig(FeedConfig):
-    """Coinbase Exchange candles (spot fallback)."""
-
-    base_url: str = "https://api.exchange.coinbase.com"
-
-
-class KrakenFeedConfig(FeedConfig):
-    """Kraken OHLC (spot fallback)."""
-
-    base_url: str = "https://api.kraken.com"
-
-
-class BinanceFuturesFeedConfig(FeedConfig):
-    """Binance USD-M futures: liquidation stream, funding and open interest."""
-
-    rest_url: str = "https://fapi.binance.com"
-    ws_url: str = "wss://fstream.binance.com/market"
-    liquidations: bool = True
-    funding_poll_seconds: float = Field(60.0, ge=10, le=3600)
-    open_interest_poll_seconds: float = Field(60.0, ge=10, le=3600)
-    backfill_days: float = Field(7.0, ge=0, le=30)
-    # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
-    max_weight_per_minute: int = Field(2000, ge=10, le=2400)
-
-
-class BybitFeedConfig(FeedConfig):
-    """Bybit v5: allLiquidation stream and linear tickers (funding, open interest)."""
-
-    rest_url: str = "https://api.bybit.com"
-    ws_url: str = "wss://stream.bybit.com/v5/public/linear"
-    liquidations: bool = True
-    tickers_poll_seconds: float = Field(60.0, ge=10, le=3600)
-
-
-class OkxFeedConfig(FeedConfig):
-    """OKX v5 liquidation orders (websocket, or REST polling)."""
-
-    rest_url: str = "https://www.okx.com"
-    ws_url: str = "wss://ws.okx.com:8443/ws/v5/public"
-    mode: Literal["websocket", "rest"] = "websocket"
-    rest_poll_seconds: float = Field(30.0, ge=2, le=3600)
-
-
-class FearGreedFeedConfig(FeedConfig):
-    """The Crypto Fear & Greed Index from alternative.me (daily)."""
-
-    base_url: str = "https://api.alternative.me"
-    poll_seconds: float = Field(3600.0, ge=300, le=86400)
-    backfill_days: int = Field(400, ge=0, le=5000)
-    stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
-
-
-class FeedsConfig(StrictModel):
-    """Every market-data source."""
-
-    binance_spot: BinanceSpotFeedConfig = BinanceSpotFeedConfig()
-    coinbase: CoinbaseFeedConfig = CoinbaseFeedConfig()
-    kraken: KrakenFeedConfig = KrakenFeedConfig()
-    binance_futures: BinanceFuturesFeedConfig = BinanceFuturesFeedConfig()
-    bybit: BybitFeedConfig = BybitFeedConfig()
-    okx: OkxFeedConfig = OkxFeedConfig()
-    fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
 
 
 class EngineConfig(StrictModel):
@@ -209,9 +120,19 @@ class DiscordConfig(StrictModel):
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None
-    # Messages (and edits) the bot sends per channel within so many seconds: Discord's documented limit is
-    # 5 per 5 s. Only for an emulator configured with other limits.
-    channel_rate: tuple[Annotated[int, Field(ge=1, le=1000)], Annotated[float, Field(gt=0, le=60)]] = (5, 5.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_channel_rate(cls, data: Any) -> Any:
+        """Accept and ignore the retired ``channel_rate`` so an older config file still loads."""
+        # Channel pacing now follows the rate-limit headers Discord sends (its documents say not to
+        # hard-code limits); the key was only ever for emulators with other limits.
+        if isinstance(data, dict) and "channel_rate" in data:
+            data = {k: v for k, v in data.items() if k != "channel_rate"}
+            log.warning(
+                "[discord] channel_rate is no longer used (Discord's rate-limit headers pace each channel)"
+            )
+        return data
 
 
 class WatchdogConfig(StrictModel):

@@ -33,7 +33,7 @@ from bot.config import EngineConfig
 from bot.quiet import QuietRules
 from bot.rules import ActiveRule, instantiate
 from detectors.base import MARKET_SYMBOL, SEVERITIES, Quiet, Signal
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)

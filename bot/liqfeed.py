@@ -6,8 +6,9 @@ Events are then grouped per server:
 * **Batches.** The first matching event opens a window of ``batch_s`` (2 s); everything arriving in it goes
   into one message listing the largest events, with the total liquidated per side. A lone event is posted
   on its own when its window closes.
-* **Summaries.** Discord takes 5 messages per 5 s in a channel, shared with the alerts posted there, and a
-  channel scrolling every two seconds is unreadable anyway. So the feed allows itself ``max_messages`` (3)
+* **Summaries.** A channel's messages share Discord's per-channel buckets with the alerts posted there
+  (the sink follows them from the rate-limit headers), and a channel scrolling every two seconds is
+  unreadable anyway. So, for readers rather than for Discord, the feed allows itself ``max_messages`` (3)
   messages per ``per_s`` (10 s). A short burst, however large, fits in that; when liquidations keep coming
   so that a window would be one too many, the feed says so once and switches to one summary every
   ``summary_s`` (30 s): count, totals per side, the largest few. It switches back, and says so once, at the

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Quiet
-from detectors.history import CloseWatch, MarketHistory
+from detectors.market_history import CloseWatch, MarketHistory
+from storage.rows import DAY_MS
 
 # A rule sleeping on its closes staying within a band (Quiet.closes_within) is woken at least this often, so
 # the candles it has not read yet are still in memory when it reads them (one-minute ones are kept 2 days).
-CLOSES_WATCH_MAX_MS = 86_400_000
+CLOSES_WATCH_MAX_MS = DAY_MS
 
 
 @dataclass(slots=True)

@@ -21,17 +21,17 @@ from bot.config import Config
 from bot.engine import Engine, Router, make_engine
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.rules import sync_config_rules
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from feeds.replay import Batch, Timeline
 from storage.repo import Repo
+from storage.rows import HOUR_MS
 
 log = logging.getLogger(__name__)
 
 # Commit and deliver at least this often (wall-clock seconds): keeps output flowing on long replays while
 # amortising transaction cost over many ticks.
 COMMIT_EVERY_SECONDS = 0.25
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)

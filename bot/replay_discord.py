@@ -21,7 +21,7 @@ from bot.config import Config, Secrets
 from bot.discord.client import EndpointOverride, bot_intents
 from bot.engine import Engine, Router
 from bot.errors import UserError
-from bot.notify.discord_sink import DiscordSink, Rate
+from bot.notify.discord_sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import Sink
 from bot.replay import ReplaySummary, SimulatedClock, run_replay
@@ -96,7 +96,6 @@ async def replay_to_discord(
                     rules,
                     clock,
                     ops_channel_id=config.discord.ops_channel_id,
-                    channel_rate=Rate(*config.discord.channel_rate),
                     grouping=GroupingPolicy.from_config(config.engine),
                 )
 

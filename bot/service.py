@@ -36,12 +36,10 @@ from bot.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
 from storage.repo import AlertEventRow, Repo, RuleRow
-from storage.rows import INTERVAL_MS, Candle, Funding, OpenInterest
+from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
 log = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
 # Liquidation windows people may ask about: from a few minutes to the week the "usual" is measured over.

@@ -20,10 +20,8 @@ from bot.routing import AlertRouter
 from bot.service import Service, describe_settings
 from detectors.base import MARKET_SYMBOL, SEVERITIES
 from storage.repo import AlertEventRow, EventScope, OutboxRow, RuleRow
-from storage.rows import INTERVAL_MS
+from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 HISTORY_PAGE_SIZE = 8
 # /chart windows: an hour is a handful of 1m candles; 90 days of 1d candles is the longest useful view
 # (and what a backtest covers at most).

@@ -28,10 +28,8 @@ from bot.parsing import (
 )
 from detectors.base import SEVERITIES, Detector
 from storage.repo import Repo, SilenceRow
+from storage.rows import DAY_MS, WEEK_MS
 
-MINUTE_MS = 60_000
-DAY_MS = 86_400_000
-WEEK_MS = 7 * DAY_MS
 PERIODS = {"daily": DAY_MS, "weekly": WEEK_MS}
 MIN_SILENCE_S = 60
 MAX_SILENCE_S = 365 * 86_400

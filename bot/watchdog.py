@@ -23,10 +23,10 @@ from typing import Protocol
 
 from bot.parsing import format_duration
 from storage.repo import Repo
+from storage.rows import HOUR_MS
 
 log = logging.getLogger(__name__)
 
-HOUR_MS = 3_600_000
 STALE = "stale"
 FRESH = "fresh"  # ok or degraded: its data can be used
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 Severity = Literal["info", "warning", "critical"]
 Direction = Literal["up", "down", "neutral"]
@@ -189,7 +190,13 @@ class DetectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Detector(ABC):
+# A detector's Settings type: ``class LevelCross(Detector[LevelCrossSettings])`` types ``self.settings``.
+# Covariant, so every detector class is a ``type[Detector]``; the default keeps a bare ``Detector`` (any
+# detector, as the engine and the registry hold them) meaning ``Detector[DetectorSettings]``.
+SettingsT = TypeVar("SettingsT", bound=DetectorSettings, covariant=True, default=DetectorSettings)
+
+
+class Detector(ABC, Generic[SettingsT]):
     """Base class of every detector plugin; one instance per rule."""
 
     name: ClassVar[str]
@@ -205,7 +212,8 @@ class Detector(ABC):
             raise TypeError(f"{self.name} needs {self.Settings.__name__}, got {type(settings).__name__}")
         self.rule_id = rule_id
         self.symbol = symbol
-        self.settings = settings
+        # Checked just above against the class's Settings, which is the SettingsT it was declared with.
+        self.settings: SettingsT = cast(SettingsT, settings)
 
     def peer_symbols(self) -> tuple[str, ...]:
         """Return the other symbols this rule reads through ``Snapshot.peer`` (a backtest loads them too)."""

@@ -13,8 +13,8 @@ from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals
 from detectors.pct_move import change_pct
-from detectors.text import HOUR_MS, format_pct, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 
@@ -57,7 +57,7 @@ class CorrelatedMoveSettings(DetectorSettings):
         return self
 
 
-class CorrelatedMove(Detector):
+class CorrelatedMove(Detector[CorrelatedMoveSettings]):
     """Two or more watched assets move the same way by X% within a window."""
 
     name: ClassVar[str] = "correlated_move"
@@ -68,13 +68,11 @@ class CorrelatedMove(Detector):
     def peer_symbols(self) -> tuple[str, ...]:
         """Return the assets compared with the rule's symbol."""
         s = self.settings
-        assert isinstance(s, CorrelatedMoveSettings)
         return tuple(s.symbols)
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure every asset's move at each of this symbol's candle closes since the last evaluation."""
         s = self.settings
-        assert isinstance(s, CorrelatedMoveSettings)
         window = int(s.window_hours * HOUR_MS)
         step = new_closed_bars(snapshot, state, s.interval, window // interval_ms(s.interval))
         if step is None:
@@ -112,7 +110,6 @@ class CorrelatedMove(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the rule's interval can close: nothing changes before it."""
         s = self.settings
-        assert isinstance(s, CorrelatedMoveSettings)
         return quiet_until_next_bar(state, s.interval)
 
     def _payload(

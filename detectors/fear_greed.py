@@ -15,7 +15,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, FearGreedPoint, Quiet, Signal, Snapshot
 from detectors.latch import latched_signals, latches_settled, release_latch, set_latch
-from detectors.text import DAY_MS
+from storage.rows import DAY_MS
 
 
 class FearGreedSettings(DetectorSettings):
@@ -61,7 +61,7 @@ def since(points: Sequence[FearGreedPoint], today: FearGreedPoint, higher: bool)
     return Since(None, None, days, first.date if first else None)
 
 
-class FearGreed(Detector):
+class FearGreed(Detector[FearGreedSettings]):
     """Fear & Greed regime changes and multi-week highs/lows."""
 
     name: ClassVar[str] = "fear_greed"
@@ -86,7 +86,6 @@ class FearGreed(Detector):
         if top.ts <= last:
             return latched_signals(self, state)
         s = self.settings
-        assert isinstance(s, FearGreedSettings)
         history = snapshot.fear_greed(since=top.ts - s.lookback_days * DAY_MS)
         for point in history:
             if point.ts > last:
@@ -99,7 +98,6 @@ class FearGreed(Detector):
 
     def _step(self, state: dict[str, Any], point: FearGreedPoint, history: Sequence[FearGreedPoint]) -> None:
         s = self.settings
-        assert isinstance(s, FearGreedSettings)
         for key in list(state.get("latch", {})):
             release_latch(state, key)  # yesterday's news
         previous, regime = int(state["value"]), state.get("regime")

@@ -13,7 +13,8 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorSettings, FundingPoint, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
-from detectors.text import HOUR_MS, format_rate, format_window
+from detectors.text import format_rate, format_window
+from storage.rows import HOUR_MS
 
 FLIP_KEYS = ("flip_negative", "flip_positive")
 
@@ -42,7 +43,7 @@ class FundingSettings(DetectorSettings):
         return self
 
 
-class Funding(Detector):
+class Funding(Detector[FundingSettings]):
     """Funding rate beyond a threshold, and sign flips, at settlement times."""
 
     name: ClassVar[str] = "funding"
@@ -79,7 +80,6 @@ class Funding(Detector):
         if not recent:
             return
         s = self.settings
-        assert isinstance(s, FundingSettings)
         # The sign regime is that of the latest rate clearly off zero (positive, the usual state, if none).
         state["sign"] = 1
         for point in reversed(recent):
@@ -92,7 +92,6 @@ class Funding(Detector):
 
     def _step(self, state: dict[str, Any], point: FundingPoint) -> None:
         s = self.settings
-        assert isinstance(s, FundingSettings)
         period = point.ts - state["ts"]
         self._extremes(state, point, learn=False, period=period)
         if s.flips:
@@ -109,7 +108,6 @@ class Funding(Detector):
 
     def _extremes(self, state: dict[str, Any], point: FundingPoint, *, learn: bool, period: int = 0) -> None:
         s = self.settings
-        assert isinstance(s, FundingSettings)
         pct = point.rate * 100
         for key, limit in (("high", s.high_pct), ("low", s.low_pct)):
             if limit is None:
@@ -129,7 +127,6 @@ class Funding(Detector):
 
     def _extreme(self, key: str, point: FundingPoint, period: int) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, FundingSettings)
         high = key == "high"
         who = "longs paying shorts" if high else "shorts paying longs"
         asset = short_symbol(self.symbol)

@@ -101,7 +101,7 @@ def quiet_closes(state: dict[str, Any], level: float, settings: Any) -> tuple[fl
     return (low, high) if low <= high else None
 
 
-class LevelCross(Detector):
+class LevelCross(Detector[LevelCrossSettings]):
     """Price crosses a level up, down or either way."""
 
     name: ClassVar[str] = "level_cross"
@@ -114,7 +114,6 @@ class LevelCross(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Process the candles closed since the last evaluation and return the latched crossings."""
         settings = self.settings
-        assert isinstance(settings, LevelCrossSettings)
         level = settings.level
         band = level * settings.hysteresis_pct / 100
         interval = settings.confirm
@@ -147,7 +146,6 @@ class LevelCross(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return when evaluating again can change something: a new candle; None when probing wicks."""
         settings = self.settings
-        assert isinstance(settings, LevelCrossSettings)
         last_t = state.get("t")
         if not latches_settled(state):
             return None
@@ -163,7 +161,6 @@ class LevelCross(Detector):
 
     def _latched(self, state: dict[str, Any], snapshot: Snapshot) -> list[Signal]:
         settings = self.settings
-        assert isinstance(settings, LevelCrossSettings)
         signals = []
         for direction, latch in take_latches(state).items():
             if settings.direction not in ("either", direction):
@@ -174,7 +171,6 @@ class LevelCross(Detector):
 
     def _signal(self, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:
         settings = self.settings
-        assert isinstance(settings, LevelCrossSettings)
         asset = short_symbol(self.symbol)
         level_text = format_price(settings.level)
         if settings.confirm:

@@ -19,7 +19,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals, latches_settled
-from detectors.text import HOUR_MS, MINUTE_MS, format_window
+from detectors.text import format_window
+from storage.rows import HOUR_MS, MINUTE_MS
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
 MAX_CATCH_UP_MS = 7 * 24 * HOUR_MS
@@ -53,7 +54,7 @@ class LiquidationCascadeSettings(DetectorSettings):
     )
 
 
-class LiquidationCascade(Detector):
+class LiquidationCascade(Detector[LiquidationCascadeSettings]):
     """Liquidated USD in a rolling window over a threshold and a multiple of its baseline."""
 
     name: ClassVar[str] = "liquidation_cascade"
@@ -67,7 +68,6 @@ class LiquidationCascade(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Evaluate the window ending now (and the windows missed during an outage); return the cascades."""
         s = self.settings
-        assert isinstance(s, LiquidationCascadeSettings)
         window = s.window_minutes * MINUTE_MS
         now = snapshot.now
         last = state.get("now")
@@ -97,7 +97,6 @@ class LiquidationCascade(Detector):
         if state.get("now") != now or not latches_settled(state):
             return None
         s = self.settings
-        assert isinstance(s, LiquidationCascadeSettings)
         last = self._last_window
         if not state.get("off") and last is not None and last[0] == now and max(last[1], last[2]) < s.min_usd:
             # Every side armed and under min_usd: as time passes without new rows the window only loses
@@ -111,7 +110,6 @@ class LiquidationCascade(Detector):
 
     def _step(self, snapshot: Snapshot, end: int, *, learn: bool, state: dict[str, Any]) -> None:
         s = self.settings
-        assert isinstance(s, LiquidationCascadeSettings)
         # The window is the last window_minutes whole minutes plus the minute in progress: liquidations are
         # kept in minute buckets (hourly ones for some sources), and a window starting a few milliseconds
         # past a bucket's start would drop that whole bucket (an evaluation at 16:00:00.009, the time of a
@@ -150,7 +148,6 @@ class LiquidationCascade(Detector):
         self, side: str, usd: float, baseline: float, window: LiquidationWindow, start: int, end: int
     ) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, LiquidationCascadeSettings)
         length = format_window(s.window_minutes * MINUTE_MS)
         other = window.short_usd if side == "long" else window.long_usd
         return {

@@ -19,7 +19,8 @@ from detectors.base import (
 )
 from detectors.latch import edge, latched_signals, latches_settled
 from detectors.series import point_at
-from detectors.text import HOUR_MS, MINUTE_MS, format_amount, format_pct, format_window
+from detectors.text import format_amount, format_pct, format_window
+from storage.rows import HOUR_MS, MINUTE_MS
 
 
 class OiChange(NamedTuple):
@@ -63,7 +64,7 @@ class OpenInterestSettings(DetectorSettings):
     )
 
 
-class OpenInterest(Detector):
+class OpenInterest(Detector[OpenInterestSettings]):
     """Open interest rises or falls by X% within a window."""
 
     name: ClassVar[str] = "open_interest"
@@ -74,7 +75,6 @@ class OpenInterest(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the change at every open-interest point since the last evaluation."""
         s = self.settings
-        assert isinstance(s, OpenInterestSettings)
         last = state.get("ts")
         # The new points (only the newest on the first evaluation), and below the older ones their
         # references can be: a window's worth of points built for every new one was most of this rule's
@@ -114,7 +114,6 @@ class OpenInterest(Detector):
 
     def _payload(self, change: OiChange) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, OpenInterestSettings)
         up = change.pct > 0
         window = format_window(change.end - change.start)
         return {

@@ -18,8 +18,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals
-from detectors.text import HOUR_MS, format_pct, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 StepInterval = Literal["5m", "15m", "1h", "4h", "1d"]
 
@@ -51,7 +51,7 @@ def change_pct(now_price: float, then_price: float) -> float:
     return (now_price / then_price - 1.0) * 100.0
 
 
-class PctMove(Detector):
+class PctMove(Detector[PctMoveSettings]):
     """Price changes by at least X% within a window."""
 
     name: ClassVar[str] = "pct_move"
@@ -64,7 +64,6 @@ class PctMove(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the move at every candle closed since the last evaluation; return the latched moves."""
         s = self.settings
-        assert isinstance(s, PctMoveSettings)
         window_ms = int(s.window_hours * HOUR_MS)
         span = window_ms // interval_ms(s.interval)
         step = new_closed_bars(snapshot, state, s.interval, span)
@@ -88,12 +87,10 @@ class PctMove(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the rule's interval can close: nothing changes before it."""
         s = self.settings
-        assert isinstance(s, PctMoveSettings)
         return quiet_until_next_bar(state, s.interval)
 
     def _step(self, state: dict[str, Any], bar: Bar, ref: Bar, window_ms: int, *, learn: bool) -> None:
         s = self.settings
-        assert isinstance(s, PctMoveSettings)
         change = change_pct(bar.c, ref.c)
         for direction, sign in (("up", 1.0), ("down", -1.0)):
             if s.direction not in ("either", direction):
@@ -110,7 +107,6 @@ class PctMove(Detector):
 
     def _payload(self, bar: Bar, ref: Bar, change: float, window_ms: int) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, PctMoveSettings)
         window = format_window(window_ms)
         up = change > 0
         title = f"{short_symbol(self.symbol)} {format_pct(change)} in {window} (to {format_price(bar.c)})"

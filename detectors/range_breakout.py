@@ -25,9 +25,10 @@ from detectors.base import (
     format_price,
     short_symbol,
 )
-from detectors.history import bucket_start
 from detectors.latch import edge, is_armed, latched_signals
-from detectors.text import DAY_MS, format_age, iso_date, with_article
+from detectors.market_history import bucket_start
+from detectors.text import format_age, iso_date, with_article
+from storage.rows import DAY_MS
 
 
 class RangeBreakoutSettings(DetectorSettings):
@@ -78,7 +79,7 @@ def last_seen(daily: Sequence[Bar], before: int, price: float, high: bool, at: i
     )
 
 
-class RangeBreakout(Detector):
+class RangeBreakout(Detector[RangeBreakoutSettings]):
     """A new N-day high or low, with how long it had been since price was there."""
 
     name: ClassVar[str] = "range_breakout"
@@ -91,7 +92,6 @@ class RangeBreakout(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Check every candle closed since the last evaluation against the N-day range."""
         s = self.settings
-        assert isinstance(s, RangeBreakoutSettings)
         step = new_closed_bars(snapshot, state, s.interval, 0)
         if step is None:
             return latched_signals(self, state)
@@ -106,12 +106,10 @@ class RangeBreakout(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the rule's interval can close: nothing changes before it."""
         s = self.settings
-        assert isinstance(s, RangeBreakoutSettings)
         return quiet_until_next_bar(state, s.interval)
 
     def _new_day(self, snapshot: Snapshot, state: dict[str, Any], day: int, bar: Bar, *, first: bool) -> None:
         s = self.settings
-        assert isinstance(s, RangeBreakoutSettings)
         daily = [b for b in snapshot.candles("1d", since=day - s.days * DAY_MS) if b.open_time < day]
         complete = len(daily) >= s.days and daily[0].open_time == day - s.days * DAY_MS
         state["day"] = day
@@ -125,7 +123,6 @@ class RangeBreakout(Detector):
 
     def _check(self, snapshot: Snapshot, state: dict[str, Any], bar: Bar, *, learn: bool) -> None:
         s = self.settings
-        assert isinstance(s, RangeBreakoutSettings)
         ref, today = state.get("ref"), state.get("today")
         ext: dict[str, dict[str, Any]] = state.setdefault("ext", {})
         for key, high in (("high", True), ("low", False)):
@@ -164,7 +161,6 @@ class RangeBreakout(Detector):
 
     def _payload(self, snapshot: Snapshot, key: str, bar: Bar, price: float, level: float) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, RangeBreakoutSettings)
         high = key == "high"
         day = bucket_start(bar.open_time, DAY_MS)
         seen = last_seen(snapshot.candles("1d"), day, price, high, bar.close_time)

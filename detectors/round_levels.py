@@ -45,7 +45,7 @@ def level_key(level: float) -> str:
     return f"{level:.12g}"
 
 
-class RoundLevels(Detector):
+class RoundLevels(Detector[RoundLevelsSettings]):
     """Price crosses any multiple of a step."""
 
     name: ClassVar[str] = "round_levels"
@@ -58,7 +58,6 @@ class RoundLevels(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Process the candles closed since the last evaluation; return the latched crossings."""
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         last_t = state.get("t")
         bars = snapshot.candles(s.confirm, since=None if last_t is None else last_t + 1)
         if last_t is None:
@@ -121,7 +120,6 @@ class RoundLevels(Detector):
         means that evaluation is still to come.
         """
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         last_t = state.get("t")
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
         if not all(latches_settled(sub) for sub in levels.values()):
@@ -146,7 +144,6 @@ class RoundLevels(Detector):
         a level's value (k * step, or read back from its key). None when the last close is not inside.
         """
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         step = s.step
         close = float(state["close"])
         low, high = -math.inf, math.inf
@@ -178,7 +175,6 @@ class RoundLevels(Detector):
 
     def _band(self, level: float) -> float:
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         return level * s.hysteresis_pct / 100
 
     def _near(self, level: float, close: float) -> bool:
@@ -195,7 +191,6 @@ class RoundLevels(Detector):
         at: int,
     ) -> None:
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         if len(ks) > MAX_LEVELS_PER_CANDLE:
             middle = round(close / s.step)
             ks = range(middle - MAX_LEVELS_PER_CANDLE // 2, middle + MAX_LEVELS_PER_CANDLE // 2 + 1)
@@ -213,7 +208,6 @@ class RoundLevels(Detector):
 
     def _signal(self, level: float, direction: str, latch: dict[str, Any], snapshot: Snapshot) -> Signal:
         s = self.settings
-        assert isinstance(s, RoundLevelsSettings)
         asset = short_symbol(self.symbol)
         above = direction == "up"
         if s.confirm:

@@ -31,8 +31,8 @@ from detectors.latch import edge, latched_signals
 from detectors.open_interest import OiChange, oi_change
 from detectors.pct_move import change_pct
 from detectors.series import point_at
-from detectors.text import HOUR_MS, format_pct, format_rate, format_window
-from storage.rows import interval_ms
+from detectors.text import format_pct, format_rate, format_window
+from storage.rows import HOUR_MS, interval_ms
 
 LABELS: dict[str, str] = {
     "short_squeeze": "mechanical short squeeze",
@@ -108,7 +108,7 @@ def classify(e: Evidence, s: SqueezeSettings) -> str | None:
     return None
 
 
-class Squeeze(Detector):
+class Squeeze(Detector[SqueezeSettings]):
     """Label a sharp move: mechanical squeeze, leveraged build-up, or their mirror cases."""
 
     name: ClassVar[str] = "squeeze"
@@ -121,7 +121,6 @@ class Squeeze(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Label every window ending at a candle closed since the last evaluation; return the active label."""
         s = self.settings
-        assert isinstance(s, SqueezeSettings)
         step = new_closed_bars(snapshot, state, s.interval, s.window)
         if step is None:
             return latched_signals(self, state)
@@ -153,12 +152,9 @@ class Squeeze(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the rule's interval can close: nothing changes before it."""
         s = self.settings
-        assert isinstance(s, SqueezeSettings)
         return quiet_until_next_bar(state, s.interval)
 
     def _payload(self, e: Evidence, label: str) -> dict[str, Any]:
-        s = self.settings
-        assert isinstance(s, SqueezeSettings)
         up = e.change > 0
         window = format_window(e.end - e.start)
         forced_side = "shorts" if up else "longs"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+from storage.rows import HOUR_MS, MINUTE_MS
 
 
 def format_pct(value: float, decimals: int = 1) -> str:

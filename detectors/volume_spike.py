@@ -35,7 +35,7 @@ class VolumeSpikeSettings(DetectorSettings):
     )
 
 
-class VolumeSpike(Detector):
+class VolumeSpike(Detector[VolumeSpikeSettings]):
     """Volume of a candle is a multiple of its trailing average."""
 
     name: ClassVar[str] = "volume_spike"
@@ -46,7 +46,6 @@ class VolumeSpike(Detector):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Compare every candle closed since the last evaluation with its trailing average."""
         s = self.settings
-        assert isinstance(s, VolumeSpikeSettings)
         step = new_closed_bars(snapshot, state, s.interval, s.window)
         if step is None:
             return latched_signals(self, state)
@@ -75,12 +74,10 @@ class VolumeSpike(Detector):
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the rule's interval can close: nothing changes before it."""
         s = self.settings
-        assert isinstance(s, VolumeSpikeSettings)
         return quiet_until_next_bar(state, s.interval)
 
     def _payload(self, bar: Bar, average: float, ratio: float) -> dict[str, Any]:
         s = self.settings
-        assert isinstance(s, VolumeSpikeSettings)
         asset = short_symbol(self.symbol)
         length = format_window(bar.interval_ms)
         move = (bar.c / bar.o - 1.0) * 100.0 if bar.o else 0.0

@@ -1,7 +1,8 @@
 """The feed contract: what every market-data source module provides, and the timings they share.
 
-A feed (one per source module) is built from its config section, the watched symbols, the one
-``Ingest`` it writes through, the shared ``HttpClient``s and the ``HealthRegistry``. It offers:
+A feed (one per source module) is built from its config section (``feeds.config``), its ``HttpClient``
+and a ``FeedContext`` (``feeds.context``: the watched symbols, the one ``Ingest`` it writes through, the
+shared session, the ``HealthRegistry``, the failure log, the clock and ``Tuning``). It offers:
 
 - ``backfill()``: fetch what is missing since the last stored row (bounded by the config), once at start;
 - ``jobs()``: REST pollers, each a ``PollJob`` the scheduler runs every ``interval_s`` seconds;

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from bot.config import BinanceFuturesFeedConfig
 from feeds.backoff import Backoff
-from feeds.base import Feed, NowMs, PollJob, Stream, Tuning
+from feeds.base import Feed, PollJob, Stream, Tuning
 from feeds.batch import LiquidationBuffer
+from feeds.config import BinanceFuturesFeedConfig
+from feeds.context import FeedContext
 from feeds.errors import FeedError, PayloadError
-from feeds.health import FeedHealth, HealthRegistry
+from feeds.health import FeedHealth
 from feeds.http import HttpClient
-from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -48,7 +48,7 @@ from feeds.parse import (
 )
 from feeds.poller import Poller, Sync, each_symbol
 from feeds.stream import WebSocketStream, frame_json
-from storage.rows import Funding, Liquidation, OpenInterest, Side
+from storage.rows import DAY_MS, MINUTE_MS, Funding, Liquidation, OpenInterest, Side
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,14 @@ T = TypeVar("T")
 
 SOURCE = "binance"
 FORCE_ORDER_STREAM = "!forceOrder@arr"
-DAY_MS = 86_400_000
 # Documented: openInterestHist keeps only the latest 30 days; limit max 500. fundingRate limit max 1000.
 OI_HIST_DAYS = 30
 OI_HIST_PERIOD = "5m"
-OI_HIST_PERIOD_MS = 300_000
+OI_HIST_PERIOD_MS = 5 * MINUTE_MS
 OI_HIST_LIMIT = 500
 FUNDING_HISTORY_LIMIT = 1000
 # A settlement shows up in /fapi/v1/fundingRate shortly after the funding time, not at the same instant.
-SETTLEMENT_GRACE_MS = 60_000
+SETTLEMENT_GRACE_MS = MINUTE_MS
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"SELL": "long", "BUY": "short"}
 
@@ -256,15 +255,16 @@ class BinanceFuturesFeed(Feed):
     def __init__(
         self,
         config: BinanceFuturesFeedConfig,
-        symbols: Sequence[str],
-        ingest: Ingest,
         http: HttpClient,
-        session: aiohttp.ClientSession,
-        registry: HealthRegistry,
-        failures: FailureLog,
-        now_ms: NowMs,
-        tuning: Tuning,
+        context: FeedContext,
     ) -> None:
+        symbols, ingest, session = context.symbols, context.ingest, context.session
+        registry, failures, now_ms, tuning = (
+            context.registry,
+            context.failures,
+            context.now_ms,
+            context.tuning,
+        )
         self.config = config
         self.symbols = list(symbols)
         self.watched = frozenset(self.symbols)

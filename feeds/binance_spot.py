@@ -13,21 +13,18 @@ under its own name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from bot.config import BinanceSpotFeedConfig
 from feeds.backoff import Backoff
-from feeds.base import Feed, NowMs, PollJob, Tuning
+from feeds.base import Feed, PollJob
 from feeds.candles import CandleSource, check_ohlc
+from feeds.config import BinanceSpotFeedConfig
+from feeds.context import FeedContext
 from feeds.errors import FeedError
-from feeds.health import HealthRegistry
 from feeds.http import HttpClient
-from feeds.ingest import Ingest
-from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
 from feeds.poller import Poller
-from storage.rows import Candle, interval_ms
+from storage.rows import DAY_MS, Candle, interval_ms
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +33,6 @@ KLINES_PATH = "/api/v3/klines"
 # Documented: limit max 1000 per request, weight 2 per request whatever the limit.
 KLINES_MAX_LIMIT = 1000
 KLINES_WEIGHT = 2
-DAY_MS = 86_400_000
 
 
 def parse_klines(payload: Any, symbol: str, interval: str, now_ms: int) -> Parsed[Candle]:
@@ -84,17 +80,19 @@ class SpotCandleFeed(Feed):
     def __init__(
         self,
         config: BinanceSpotFeedConfig,
-        symbols: Sequence[str],
-        ingest: Ingest,
         primary: CandleSource,
         fallback: CandleSource | None,
-        registry: HealthRegistry,
-        failures: FailureLog,
-        now_ms: NowMs,
-        tuning: Tuning,
+        context: FeedContext,
         *,
         fallback_stale_after_s: float | None = None,
     ) -> None:
+        symbols, ingest = context.symbols, context.ingest
+        registry, failures, now_ms, tuning = (
+            context.registry,
+            context.failures,
+            context.now_ms,
+            context.tuning,
+        )
         self.config = config
         self.symbols = list(symbols)
         self.ingest = ingest

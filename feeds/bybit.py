@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
-from bot.config import BybitFeedConfig
 from feeds.backoff import Backoff
-from feeds.base import Feed, NowMs, PollJob, Stream, Tuning
+from feeds.base import Feed, PollJob, Stream, Tuning
 from feeds.batch import LiquidationBuffer
+from feeds.config import BybitFeedConfig
+from feeds.context import FeedContext
 from feeds.errors import FeedError, PayloadError
-from feeds.health import FeedHealth, HealthRegistry
+from feeds.health import FeedHealth
 from feeds.http import HttpClient
-from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -215,15 +214,16 @@ class BybitFeed(Feed):
     def __init__(
         self,
         config: BybitFeedConfig,
-        symbols: Sequence[str],
-        ingest: Ingest,
         http: HttpClient,
-        session: aiohttp.ClientSession,
-        registry: HealthRegistry,
-        failures: FailureLog,
-        now_ms: NowMs,
-        tuning: Tuning,
+        context: FeedContext,
     ) -> None:
+        symbols, ingest, session = context.symbols, context.ingest, context.session
+        registry, failures, now_ms, tuning = (
+            context.registry,
+            context.failures,
+            context.now_ms,
+            context.tuning,
+        )
         self.config = config
         self.symbols = list(symbols)
         self.watched = frozenset(self.symbols)

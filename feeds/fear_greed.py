@@ -14,22 +14,19 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.config import FearGreedFeedConfig
 from feeds.backoff import Backoff
-from feeds.base import Feed, NowMs, PollJob, Tuning
+from feeds.base import Feed, PollJob
+from feeds.config import FearGreedFeedConfig
+from feeds.context import FeedContext
 from feeds.errors import FeedError
-from feeds.health import HealthRegistry
 from feeds.http import HttpClient
-from feeds.ingest import Ingest
-from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, check_ts, envelope, integer, items_list, obj, parse_items, text
 from feeds.poller import Poller
-from storage.rows import FearGreed
+from storage.rows import DAY_MS, FearGreed
 
 log = logging.getLogger(__name__)
 
 SOURCE = "alternative.me"
-DAY_MS = 86_400_000
 
 
 def parse_fng(payload: Any) -> Parsed[FearGreed]:
@@ -61,13 +58,16 @@ class FearGreedFeed(Feed):
     def __init__(
         self,
         config: FearGreedFeedConfig,
-        ingest: Ingest,
         http: HttpClient,
-        registry: HealthRegistry,
-        failures: FailureLog,
-        now_ms: NowMs,
-        tuning: Tuning,
+        context: FeedContext,
     ) -> None:
+        ingest, registry, failures, now_ms = (
+            context.ingest,
+            context.registry,
+            context.failures,
+            context.now_ms,
+        )
+        tuning = context.tuning
         self.config = config
         self.ingest = ingest
         self.http = http

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from detectors.history import (
+from detectors.market_history import (
     DEFAULT_RETENTION_MS,
     FUNDING_RETENTION_MS,
     LIQUIDATION_RETENTION_MS,

@@ -25,7 +25,7 @@ from feeds.parse import (
     parse_items,
     split_quote,
 )
-from storage.rows import Candle, interval_ms
+from storage.rows import MINUTE_MS, Candle, interval_ms
 
 SOURCE = "kraken"
 MAX_ENTRIES = 720  # documented: the most recent 720 entries
@@ -45,7 +45,7 @@ def pair_name(symbol: str) -> str:
 
 def base_minutes(interval: str) -> int:
     """Return the largest Kraken interval (minutes) that divides ``interval``."""
-    minutes = interval_ms(interval) // 60_000
+    minutes = interval_ms(interval) // MINUTE_MS
     return max(m for m in INTERVALS_MIN if minutes % m == 0)
 
 

@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bot.config import OkxFeedConfig
 from feeds.backoff import Backoff
-from feeds.base import Feed, NowMs, PollJob, Stream, Tuning
+from feeds.base import Feed, PollJob, Stream, Tuning
 from feeds.batch import LiquidationBuffer
+from feeds.config import OkxFeedConfig
+from feeds.context import FeedContext
 from feeds.errors import FeedError, PayloadError
-from feeds.health import FeedHealth, HealthRegistry
+from feeds.health import FeedHealth
 from feeds.http import HttpClient
-from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -51,7 +50,7 @@ from feeds.parse import (
 )
 from feeds.poller import Poller, each_symbol
 from feeds.stream import WS, WebSocketStream, frame_json
-from storage.rows import Liquidation, Side
+from storage.rows import DAY_MS, MINUTE_MS, Liquidation, Side
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,10 @@ SOURCE = "okx"
 CHANNEL = "liquidation-orders"
 REST_PAGE_LIMIT = 100  # documented maximum
 # The REST endpoint keeps roughly the last day [unverified]; older pages are not asked for.
-REST_HISTORY_MS = 86_400_000
+REST_HISTORY_MS = DAY_MS
 # An unknown swap triggers a re-read of the instruments, at most this often; the websocket mode's job
 # checks whether one is due every INSTRUMENTS_CHECK_S.
-INSTRUMENTS_RETRY_MS = 60_000
+INSTRUMENTS_RETRY_MS = MINUTE_MS
 INSTRUMENTS_CHECK_S = 60.0
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"sell": "long", "buy": "short"}
@@ -254,15 +253,16 @@ class OkxFeed(Feed):
     def __init__(
         self,
         config: OkxFeedConfig,
-        symbols: Sequence[str],
-        ingest: Ingest,
         http: HttpClient,
-        session: aiohttp.ClientSession,
-        registry: HealthRegistry,
-        failures: FailureLog,
-        now_ms: NowMs,
-        tuning: Tuning,
+        context: FeedContext,
     ) -> None:
+        symbols, ingest, session = context.symbols, context.ingest, context.session
+        registry, failures, now_ms, tuning = (
+            context.registry,
+            context.failures,
+            context.now_ms,
+            context.tuning,
+        )
         self.config = config
         self.symbols = list(symbols)
         self.watched = frozenset(self.symbols)

@@ -38,9 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 from storage.repo import Repo
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
-
-HOUR_MS = 3_600_000
+from storage.rows import HOUR_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
 
 class ReplayDataError(Exception):

@@ -28,13 +28,14 @@ from datetime import UTC, datetime
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import FeedsConfig
 from feeds.base import Feed, NowMs, PollJob, Stream, Tuning, system_now_ms
 from feeds.binance_futures import BinanceFuturesFeed
 from feeds.binance_spot import BinanceKlines, SpotCandleFeed
 from feeds.bybit import BybitFeed
 from feeds.candles import CandleSource
 from feeds.coinbase import CoinbaseCandles
+from feeds.config import FeedsConfig
+from feeds.context import FeedContext
 from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
 from feeds.http import HttpClient, WeightBudget
@@ -70,6 +71,7 @@ def build_feeds(
             default_retry_after_418_s=tuning.default_retry_after_418_s,
         )
 
+    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning)
     feeds: list[Feed] = []
     spot = config.binance_spot
     if spot.enabled:
@@ -89,39 +91,24 @@ def build_feeds(
             log.warning(
                 "feeds.binance_spot.fallback is %s but feeds.%s is disabled", spot.fallback, spot.fallback
             )
-        feeds.append(
-            SpotCandleFeed(
-                spot,
-                symbols,
-                ingest,
-                primary,
-                fallback,
-                health,
-                failures,
-                now_ms,
-                tuning,
-                fallback_stale_after_s=fallback_stale,
-            )
-        )
+        feeds.append(SpotCandleFeed(spot, primary, fallback, context, fallback_stale_after_s=fallback_stale))
     futures = config.binance_futures
     if futures.enabled:
         budget = WeightBudget(futures.max_weight_per_minute, now_ms, tuning.weight_window_s)
         http = client("binance_futures", futures.rest_url, futures.timeout_seconds, budget)
-        feeds.append(
-            BinanceFuturesFeed(futures, symbols, ingest, http, session, health, failures, now_ms, tuning)
-        )
+        feeds.append(BinanceFuturesFeed(futures, http, context))
     bybit = config.bybit
     if bybit.enabled:
         http = client("bybit", bybit.rest_url, bybit.timeout_seconds)
-        feeds.append(BybitFeed(bybit, symbols, ingest, http, session, health, failures, now_ms, tuning))
+        feeds.append(BybitFeed(bybit, http, context))
     okx = config.okx
     if okx.enabled:
         http = client("okx", okx.rest_url, okx.timeout_seconds)
-        feeds.append(OkxFeed(okx, symbols, ingest, http, session, health, failures, now_ms, tuning))
+        feeds.append(OkxFeed(okx, http, context))
     fng = config.fear_greed
     if fng.enabled:
         http = client("fear_greed", fng.base_url, fng.timeout_seconds)
-        feeds.append(FearGreedFeed(fng, ingest, http, health, failures, now_ms, tuning))
+        feeds.append(FearGreedFeed(fng, http, context))
     return feeds
 
 

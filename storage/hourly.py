@@ -17,9 +17,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from storage.rows import Liquidation
+from storage.rows import HOUR_MS, Liquidation
 
-HOUR_MS = 3_600_000
 Key = tuple[str, int, str]  # (symbol, hour, source)
 PrimaryKey = tuple[str, int, str, str, float, float]  # (symbol, ts, source, side, price, qty)
 

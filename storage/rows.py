@@ -1,12 +1,21 @@
-"""Typed observation rows, in the column order of their tables.
+"""Typed rows, in the column order of their tables, and the one definition of the time units.
 
-They are NamedTuples on purpose: a batch of them goes straight into ``executemany`` with no conversion,
-which is what keeps ingest near SQLite's own speed during a liquidation cascade.
+Observation rows are NamedTuples on purpose: a batch of them goes straight into ``executemany`` with no
+conversion, which is what keeps ingest near SQLite's own speed during a liquidation cascade. The rows the
+repository returns for rules, alerts, deliveries and settings are frozen dataclasses whose field order is
+their table's column order (``storage.repo.mapping`` builds each mapper from it).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+# Time units in milliseconds, the unit of every timestamp Tripwire stores; every layer uses these.
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
 
 Side = Literal["long", "short"]
 
@@ -72,19 +81,19 @@ class FearGreed(NamedTuple):
 
 
 INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "1w": 604_800_000,
+    "1m": MINUTE_MS,
+    "3m": 3 * MINUTE_MS,
+    "5m": 5 * MINUTE_MS,
+    "15m": 15 * MINUTE_MS,
+    "30m": 30 * MINUTE_MS,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "4h": 4 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "8h": 8 * HOUR_MS,
+    "12h": 12 * HOUR_MS,
+    "1d": DAY_MS,
+    "1w": WEEK_MS,
 }
 
 
@@ -94,3 +103,265 @@ def interval_ms(interval: str) -> int:
         return INTERVAL_MS[interval]
     except KeyError:
         raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVAL_MS)}") from None
+
+
+# --- rows the repository returns for reads --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationTotals:
+    """Liquidated USD by position side and source over a window."""
+
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+    count: int = 0
+    by_source: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def total_usd(self) -> float:
+        """Return long plus short."""
+        return self.long_usd + self.short_usd
+
+
+@dataclass(frozen=True, slots=True)
+class SpanStat:
+    """Row count and time span of one (table, source, symbol) slice, for ``tripwire db stats``."""
+
+    table: str
+    source: str
+    symbol: str
+    rows: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CandleCoverage:
+    """How many candles of one (interval, source) a symbol has in a window, and their open-time span."""
+
+    interval: str
+    source: str
+    rows: int
+    first_open: int
+    last_open: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStats:
+    """Rows per table plus time spans per source and symbol."""
+
+    rows_per_table: dict[str, int]
+    spans: list[SpanStat]
+    schema_version: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    """A stored alert rule; ``settings`` are the detector's own options, already validated."""
+
+    id: str
+    origin: str
+    detector: str
+    symbol: str
+    settings: dict[str, Any]
+    guild_id: int | None = None
+    owner_id: int | None = None
+    channel_id: int | None = None
+    role_id: int | None = None
+    deliver: str = "channel"
+    note: str | None = None
+    repeat: bool = True
+    cooldown_s: int = 0
+    pending_s: int = 0
+    expires_at: int | None = None
+    enabled: bool = True
+    status_reason: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+    # How the end of a state-like alert is told: "edit" its message, "message" (edit and post), "none".
+    resolve_notice: str = "edit"
+    # Consecutive evaluations a condition must be seen on before it fires (with pending_s, both must pass).
+    pending_evaluations: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStateRow:
+    """The lifecycle state of one dedupe key."""
+
+    dedupe_key: str
+    rule_id: str
+    status: str
+    since: int
+    pending_count: int = 0
+    fired_at: int | None = None
+    last_seen: int | None = None
+    last_event_id: int | None = None
+    fire_count: int = 0
+    stateful: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEventRow:
+    """One recorded alert event (firing or resolved)."""
+
+    id: int
+    dedupe_key: str
+    rule_id: str
+    detector: str
+    symbol: str
+    guild_id: int | None
+    state: str
+    kind: str
+    severity: str
+    title: str
+    values: dict[str, Any]
+    rule: dict[str, Any]
+    at: int
+    recorded_at: int
+    late: bool
+    silenced_by: int | None
+    inhibited_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One queued delivery."""
+
+    id: int
+    event_id: int | None
+    sink: str
+    target: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: int
+    created_at: int
+    delivered_at: int | None
+    remote_id: str | None
+    error: str | None
+    # The message group (one Discord message) this row is shown in, once the sink placed it.
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    """A silence: alerts matching every non-null matcher between starts_at and ends_at are muted."""
+
+    id: int
+    guild_id: int | None
+    symbol: str | None
+    detector: str | None
+    rule_id: str | None
+    severity: str | None
+    starts_at: int
+    ends_at: int
+    recurrence: str | None
+    created_by: int | None
+    reason: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageGroupRow:
+    """One delivered (or about to be delivered) message holding one or more outbox rows."""
+
+    id: int
+    sink: str
+    target: str
+    kind: str
+    group_key: str
+    window_ends_at: int
+    created_at: int
+    remote_id: str | None
+    gone: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettingsRow:
+    """A guild's default alert and ops channels plus free-form settings."""
+
+    guild_id: int
+    alert_channel_id: int | None
+    ops_channel_id: int | None
+    settings: dict[str, Any]
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventScope:
+    """The alert events one guild may see: its own rules' events and those of config rules routed to it."""
+
+    guild_id: int
+    # Config-file rule id -> the severities of its alerts that are routed to the guild (a route's
+    # min_severity can keep a guild's channel from getting a rule's info alerts).
+    routed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Delivery targets inside the guild ("channel:<id>"): an event queued for one of them was sent there.
+    targets: tuple[str, ...] = ()
+    # Rules whose alerts stay private even in the guild: other members' direct-message alerts.
+    hidden_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """A scheduled market digest of a guild, posted in one channel (see migration 0002 for the schedule)."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    minute_of_day: int
+    every_hours: int
+    weekdays: int
+    contents: tuple[str, ...]
+    last_slot_at: int
+    enabled: bool = True
+    status_reason: str | None = None
+    created_by: int | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberNoticeRow:
+    """Something to tell a member privately the next time they use a command."""
+
+    id: int
+    user_id: int
+    kind: str
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """What the database holds about one Discord user (what /privacy shows)."""
+
+    personal_rules: list[RuleRow]
+    created_rules: list[RuleRow]
+    personal_events: int
+    dm_deliveries: int
+    notices: int
+    digests_created: int
+    silences_created: int
+    liqfeeds_set: int  # servers whose liquidation feed they set up (their id is kept as "set by")
+    server_events_naming: int  # past alerts of server rules they created (the rule copy keeps its owner)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What one prune removed (or, in a dry run, would remove) and what it folded into coarser rows."""
+
+    # Rows deleted per table; in a dry run, rows that would be deleted.
+    deleted: dict[str, int]
+    # Coarse rows written by downsampling ("candles": 1h candles, "liquidations": hourly totals); in a
+    # dry run, hours that would be folded.
+    downsampled: dict[str, int]
+    dry_run: bool
+    # Write transactions used; each held the write lock for at most one chunk.
+    chunks: int
+
+    @property
+    def total_deleted(self) -> int:
+        """Return the number of rows deleted over all tables."""
+        return sum(self.deleted.values())

@@ -10,10 +10,10 @@ from bot.chart_spec import ChartSpec
 from bot.digests.content import Digest
 from bot.errors import UserError
 from storage.repo import Repo
+from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 # A digest's chart shows at least this much history, so a 1-hour digest still shows the trend.
 MIN_CHART_SPAN_MS = 3 * DAY_MS
 

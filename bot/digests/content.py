@@ -19,10 +19,8 @@ from bot.errors import UserError
 from bot.parsing import echo
 from bot.service import pct_change
 from storage.repo import Repo
-from storage.rows import INTERVAL_MS, Candle, Funding, OpenInterest
+from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 SECTIONS = ("prices", "liquidations", "derivatives", "fng", "alerts", "chart")
 DEFAULT_SECTIONS = ("prices", "liquidations", "derivatives", "fng", "alerts")
 SECTION_TITLES = {

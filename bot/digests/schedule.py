@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 from bot.errors import UserError
 from bot.parsing import echo
+from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 EVERY_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALL_DAYS = 0b1111111

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from bot.digests.content import Digest, Liquidations
 from bot.parsing import format_duration
 from detectors.base import format_price, format_usd, short_symbol
+from storage.rows import HOUR_MS
 
-HOUR_MS = 3_600_000
 Moment = Callable[[int], str]
 
 

@@ -10,10 +10,13 @@
   ``enforce_nonce``, so a group re-sent after a crash makes Discord return the message it already created
   instead of posting a second one. Rows added later go in by editing the confirmed message, and a row is
   marked delivered only after the request showing it succeeded.
-* **Paced**: at most one request in flight per channel, no more than Discord's documented 5 messages per
-  5 s per channel, and a global ceiling below Discord's 50 requests/s. discord.py also waits out its
-  buckets when ``X-RateLimit-Remaining`` reaches 0, but only after it has learnt them from a response;
-  pacing here keeps a burst (a cascade across many symbols) from ever meeting a 429.
+* **Paced**: at most one request in flight per channel, so discord.py's per-route buckets, learnt from
+  each response's ``X-RateLimit-*`` headers, pace a channel: a new bucket lets one request through until
+  the first response tells its limit, and an exhausted one is waited out for ``X-RateLimit-Reset-After``.
+  Per-route limits are not hard-coded here: Discord says they change and must be read from the headers
+  (developers/topics/rate-limits.mdx). The global limit has no headers before a 429, so a ceiling below
+  Discord's documented 50 requests/s keeps a burst across many channels (a cascade across many symbols)
+  from meeting one.
 * **Classified**: transient failures (5xx, timeouts, a 429 discord.py gave up on) become ``Retry``;
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
@@ -171,11 +174,10 @@ class SlidingWindow:
 
 
 class _Channel:
-    """Pacing state of one delivery target: one send at a time, within the per-channel rate."""
+    """Pacing state of one delivery target: one request at a time (discord.py's buckets do the rest)."""
 
-    def __init__(self, rate: Rate) -> None:
+    def __init__(self) -> None:
         self.lock = asyncio.Lock()
-        self.window = SlidingWindow(rate)
 
 
 class DiscordSink:
@@ -191,7 +193,6 @@ class DiscordSink:
         now_ms: Callable[[], int],
         *,
         ops_channel_id: int | None = None,
-        channel_rate: Rate = Rate(5, 5.0),
         global_rate: Rate = Rate(40, 1.0),
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
@@ -206,7 +207,6 @@ class DiscordSink:
         self.rules = rules
         self.now_ms = now_ms
         self.ops_channel_id = ops_channel_id
-        self.channel_rate = channel_rate
         self.ready_timeout_s = ready_timeout_s
         self.not_ready_retry_ms = not_ready_retry_ms
         self._global = SlidingWindow(global_rate)
@@ -342,7 +342,7 @@ class DiscordSink:
     def _channel(self, target: str) -> _Channel:
         channel = self._channels.get(target)
         if channel is None:
-            channel = self._channels[target] = _Channel(self.channel_rate)
+            channel = self._channels[target] = _Channel()
         return channel
 
     async def _messageable(self, kind: str, ident: int) -> discord.PartialMessageable | discord.DMChannel:
@@ -576,7 +576,7 @@ class DiscordSink:
     ) -> tuple[Outcome, bool]:
         """Run one request under the target's and the global pacing, and classify how it ended."""
         pacing = self._channel(row.target)
-        async with pacing.lock, pacing.window.slot(), self._global.slot():
+        async with pacing.lock, self._global.slot():
             try:
                 remote_id = await request
             except _REQUEST_ERRORS as exc:

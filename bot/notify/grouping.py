@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from storage.repo import MessageGroupRow, OutboxRow, Repo
+from storage.rows import MINUTE_MS
 
-MINUTE_MS = 60_000
 # A message holding one row that is never grouped: the large-liquidation feed batches its own messages.
 SINGLE = "single"
 # Row kinds the planner groups, folds or edits in; any other kind is a message of its own.

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from storage.repo import OutboxRow, Repo
+from storage.rows import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
-MAX_BACKOFF_MS = 10 * 60_000
+MAX_BACKOFF_MS = 10 * MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)

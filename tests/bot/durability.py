@@ -86,8 +86,6 @@ class Outcome:
 def write_config(directory: Path) -> Path:
     """Write config.example.toml with routes to the emulator's channels; return its path."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    # The emulator takes 50 messages a second per channel (see emulator()); the sink may use that.
-    text = text.replace("[discord]\n", "[discord]\nchannel_rate = [50, 1.0]\n", 1)
     path = directory / "durability.toml"
     path.write_text(text + ROUTES, encoding="utf-8")
     return path

@@ -20,7 +20,7 @@ from bot.config import Config, parse_config
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay import run_replay
 from bot.routing import AlertRouter
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import OutboxRow, Repo
 from tests.bot.scenario import scenario_data

@@ -10,7 +10,7 @@ from typing import Any
 from bot.engine import Engine
 from bot.routing import AlertRouter
 from bot.service import FeedStatusView
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.repo import Repo
 
 

@@ -181,7 +181,7 @@ async def test_a_burst_of_hundreds_through_the_exchange_websockets_is_batched_su
         cascade.okx(after, clock.now, [largest])
         single = await push(after)
         step(2_000)
-        # Delivery is paced (5 messages per 5 s per channel): wait for every message the feed queued.
+        # Delivery follows the emulator's message bucket (5 per 5 s): wait for every message the feed queued.
         queued = feed.queued
         await discord_emu.wait_until(
             lambda: len(discord_emu.messages_in(ALERTS_CHANNEL_ID)) >= queued, timeout=20

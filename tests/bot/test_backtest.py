@@ -235,7 +235,7 @@ class _GreedSettings(DetectorSettings):
     at_least: int = Field(ge=0, le=100)
 
 
-class _Greed(Detector):
+class _Greed(Detector[_GreedSettings]):
     """Test-only market-wide detector: Fear & Greed at or above a value (a state, announced when it ends)."""
 
     name: ClassVar[str] = "test_greed"
@@ -246,7 +246,6 @@ class _Greed(Detector):
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         settings = self.settings
-        assert isinstance(settings, _GreedSettings)
         latest = snapshot.fear_greed(count=1)
         if not latest or latest[-1].value < settings.at_least:
             return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,10 @@ def test_backtest_limits_from_the_file() -> None:
         14,
         0,
     )
+
+
+def test_the_retired_channel_rate_is_accepted_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        config = parse_config({"symbols": ["BTCUSDT"], "discord": {"channel_rate": [5, 5.0]}})
+    assert "channel_rate" not in config.discord.model_dump()
+    assert "channel_rate is no longer used" in caplog.text

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.engine import Engine, Target
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.repo import Repo, RuleRow
 from storage.rows import Candle
 

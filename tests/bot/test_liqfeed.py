@@ -10,7 +10,7 @@ import pytest
 from bot.errors import UserError
 from bot.liqfeed import LIQFEED_KIND, LiquidationFeed, Pacing, Totals, build_liquidation_feed, size_marker
 from bot.liqfeed_settings import FeedSettings, LiqFeedService
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation

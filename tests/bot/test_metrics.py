@@ -13,7 +13,7 @@ from bot.instruments import ingest_counts, register_tripwire_metrics, tripwire_i
 from bot.live import LiveEvaluator
 from bot.metrics import Registry, format_value, render
 from bot.notify.outbox import OutboxDispatcher
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import PruneResult, Repo
 from storage.rows import Candle, Liquidation

@@ -13,9 +13,9 @@ import pytest
 
 from bench.synthetic import synthetic_market
 from bot.engine import Engine, Target
-from detectors.history import MarketHistory
 from detectors.level_cross import LevelCross
 from detectors.liquidation_cascade import LiquidationCascade
+from detectors.market_history import MarketHistory
 from detectors.open_interest import OpenInterest
 from detectors.round_levels import RoundLevels
 from feeds.ingest import Ingest

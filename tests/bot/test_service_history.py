@@ -14,7 +14,7 @@ from bot.routing import AlertRouter
 from bot.service import RuleOptions, Service
 from bot.service_backtest import BacktestService
 from bot.service_history import HistoryQuery, HistoryService
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from tests.bot.history_support import CROSSING_AT, crossing_event_id, history_config, load_replayed

@@ -19,7 +19,7 @@ import pytest
 
 from bot.config import load_config
 from detectors.base import MARKET_SYMBOL, Detector, Signal
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from detectors.registry import get_detector
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 from tests.conftest import DATA, ROOT

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.rows import Liquidation, Side
 from tests.detectors.conftest import HOUR, T0, Run, example_rules, history_of, make, ms, real_history, run
 

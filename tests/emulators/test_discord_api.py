@@ -34,9 +34,12 @@ from tests.emulators.discord_api.state import (
     MOD_ID,
     OWNER_ID,
     PRIVATE_CHANNEL_ID,
+    EmulatorConfig,
+    default_config,
 )
 
 GUILD = discord.Object(GUILD_ID)
+GUILD_MEMBERS_INTENT = 1 << 1
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
 
 
@@ -76,6 +79,15 @@ class PanelView(discord.ui.View):
         """Acknowledge first (callback type 6), then edit the panel through @original."""
         await interaction.response.defer()
         await interaction.edit_original_response(content="Alerts: muted")
+
+
+@pytest.fixture
+def discord_config() -> EmulatorConfig:
+    """The fixture's world with Server Members switched on in its Developer Portal (RecordingBot asks)."""
+    config = default_config(heartbeat_interval_ms=500)
+    config.gateway.identify_window = 0.1
+    config.gateway.privileged_intents = GUILD_MEMBERS_INTENT
+    return config
 
 
 class RecordingBot(commands.Bot):

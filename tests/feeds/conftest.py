@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.base import Tuning
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest

@@ -71,7 +71,7 @@ def emulator_feeds_config(
     """
     import tomllib
 
-    from bot.config import FeedsConfig
+    from feeds.config import FeedsConfig
     from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
 
     data: dict[str, dict[str, Any]] = tomllib.loads(tripwire_feeds_toml(base_url, ws_url))["feeds"]

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bot.config import BinanceSpotFeedConfig
 from feeds.binance_spot import BinanceKlines, SpotCandleFeed, parse_klines
 from feeds.coinbase import CoinbaseCandles
+from feeds.config import BinanceSpotFeedConfig
+from feeds.context import FeedContext
 from feeds.health import FeedState, HealthRegistry
 from feeds.http import HttpClient, WeightBudget
 from feeds.ingest import Ingest
@@ -67,9 +68,8 @@ def make_spot(
     )
     other = HttpClient(session, fallback, fallback_url or url, timeout_s=REQUEST_TIMEOUT_S, now_ms=clock)
     source = {"coinbase": CoinbaseCandles(other), "kraken": KrakenCandles(other)}.get(fallback)
-    return SpotCandleFeed(
-        config, symbols, ingest, BinanceKlines(http), source, registry, failures, clock, FAST
-    )
+    context = FeedContext(symbols, ingest, session, registry, failures, clock, FAST)
+    return SpotCandleFeed(config, BinanceKlines(http), source, context)
 
 
 # --- parser -------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation

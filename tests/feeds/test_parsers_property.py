@@ -17,7 +17,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import BinanceFuturesFeedConfig, BybitFeedConfig
 from feeds.base import Tuning
 from feeds.binance_futures import (
     ForceOrderStream,
@@ -30,6 +29,7 @@ from feeds.binance_futures import (
 from feeds.binance_spot import parse_klines
 from feeds.bybit import BybitLiquidationStream, parse_all_liquidation, parse_tickers
 from feeds.coinbase import parse_candles
+from feeds.config import BinanceFuturesFeedConfig, BybitFeedConfig
 from feeds.errors import FeedError
 from feeds.fear_greed import parse_fng
 from feeds.health import HealthRegistry

@@ -14,7 +14,7 @@ from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
 from bot.routing import AlertRouter
 from bot.service import FeedStatusView, Service
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed
 from tests.bot.support import Clock, FixedFeeds

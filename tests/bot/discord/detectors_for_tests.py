@@ -37,7 +37,7 @@ class KitchenSinkSettings(DetectorSettings):
     )
 
 
-class KitchenSink(Detector):
+class KitchenSink(Detector[KitchenSinkSettings]):
     """A market-wide detector that never fires."""
 
     name: ClassVar[str] = "kitchen_sink"
@@ -56,7 +56,7 @@ class ClashingSettings(DetectorSettings):
     note: str = "x"
 
 
-class Clashing(Detector):
+class Clashing(Detector[ClashingSettings]):
     """A detector whose settings cannot be offered as options."""
 
     name: ClassVar[str] = "clashing"

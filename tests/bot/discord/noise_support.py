@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
-from bot.notify.discord_sink import DiscordSink, Rate
+from bot.notify.discord_sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.replay import ReplaySummary, SimulatedClock, run_replay
 from bot.routing import AlertRouter
@@ -78,7 +78,6 @@ async def replay(
         tripwire.service.engine,
         clock,
         grouping=GroupingPolicy.from_config(config.engine),
-        channel_rate=Rate(50, 1.0),
         **sink_options,
     )
     return await run_replay(

@@ -13,7 +13,7 @@ from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.history_support import CROSSING_AT, history_config, history_config_data, load_replayed

@@ -17,7 +17,7 @@ from bot.notify.outbox import OutboxDispatcher
 from bot.service import CHART_ALERTS
 from bot.service_history import HistoryService
 from detectors.base import MARKET_SYMBOL
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
 from tests.bot.discord.support import alert_payload, bot_messages, drain
 from tests.bot.history_support import (  # noqa: F401 - the replayed_* are this module's fixtures

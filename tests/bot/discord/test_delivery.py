@@ -32,6 +32,7 @@ from tests.emulators.discord_api.state import (
     MOD_ROLE_ID,
     OWNER_ID,
     PRIVATE_CHANNEL_ID,
+    SEND_MESSAGES,
 )
 
 MakeSink = Callable[..., DiscordSink]
@@ -125,9 +126,8 @@ async def test_rest_faults_delay_but_never_lose_or_repeat_an_alert(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES, rule_id="r1", guild_id=GUILD_ID, now=clock.now
     )
     hit = discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", **fault)  # type: ignore[arg-type]
-    # Failed attempts count against the sink's per-channel pacing too; a wider window keeps this quick.
     errors: list[str] = []  # what the sink reports to the tripwire_discord_errors metric
-    sink = make_sink(tripwire, channel_rate=Rate(10, 1.0), on_error=errors.append)
+    sink = make_sink(tripwire, on_error=errors.append)
     dispatcher = OutboxDispatcher(repo, [sink], clock)
 
     await drain(repo, dispatcher, clock)
@@ -152,14 +152,16 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     make_sink: MakeSink,
     fault: str,
 ) -> None:
-    discord_emu.config.rate_limits.message_create = RateLimitRule(50, 1.0)
+    # 2 sends per 0.3 s per channel, which discord.py learns from the headers: the faults land mid-delivery.
+    discord_emu.config.rate_limits.message_create = RateLimitRule(2, 0.3)
     first = [f"{t} (before)" for t in TITLES]
     queue_alerts(repo, f"channel:{ALERTS_CHANNEL_ID}", first, rule_id="r1", guild_id=GUILD_ID, now=clock.now)
-    sink = make_sink(tripwire, channel_rate=Rate(2, 0.3))
+    sink = make_sink(tripwire)
     dispatcher = OutboxDispatcher(repo, [sink], clock)
     sessions = len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes)
     delivering = asyncio.create_task(drain(repo, dispatcher, clock))
     await discord_emu.wait_until(lambda: len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) >= 1)
+    back = asyncio.ensure_future(tripwire.wait_for("ready" if fault == "op9" else "resumed"))
     if fault == "op7":
         discord_emu.gateway_reconnect()
     elif fault == "op9":
@@ -176,6 +178,10 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     await discord_emu.wait_until(
         lambda: len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes) > sessions
     )
+    # After a fresh IDENTIFY (op 9) discord.py waits for the GUILD_CREATEs in a task of its own and then
+    # dispatches `ready`; after a RESUME, `resumed`. Wait for it, so the bot is whole and no task outlives
+    # the test.
+    await asyncio.wait_for(back, timeout=10)
     # The bot came back: it still answers commands after the fault.
     reply = await discord_emu.slash("price", {"symbol": "BTCUSDT"})
     assert reply.embeds[0]["title"].startswith("BTC is at $")
@@ -243,7 +249,8 @@ async def test_missing_permissions_is_permanent_too(
 ) -> None:
     service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
     rule_id = add_rule(service, ALERTS_CHANNEL_ID)
-    discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 403, code=50013, times=1)
+    # The emulator's permission model refuses it as Discord would: the channel is visible, not writable.
+    discord_emu.set_overwrite(ALERTS_CHANNEL_ID, GUILD_ID, deny=SEND_MESSAGES)
     queue_alerts(
         repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id=rule_id, guild_id=GUILD_ID, now=clock.now
     )
@@ -314,19 +321,30 @@ async def test_a_resend_after_a_crash_returns_the_first_message(
     assert [r.json["nonce"] for r in sent if r.json] == [group_nonce(group)] * 2
 
 
+@pytest.mark.parametrize("limit", [RateLimitRule(5, 1.0), RateLimitRule(3, 0.4), RateLimitRule(2, 0.25)])
 async def test_a_burst_to_one_channel_never_meets_a_429(
-    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    limit: RateLimitRule,
 ) -> None:
-    # Discord allows 5 messages per 5 s per channel; the emulator runs that window 5x faster here, and the
-    # sink is told the same limit (its default is Discord's own).
-    discord_emu.config.rate_limits.message_create = RateLimitRule(5, 1.0)
+    # The sink knows no per-channel limit: whatever the emulator's message bucket is (Discord's shape, 5
+    # per 5 s, run faster here, or others), the pace comes from the X-RateLimit headers.
+    discord_emu.config.rate_limits.message_create = limit
     burst = [f"Alert {n}" for n in range(12)]
     queue_alerts(repo, f"channel:{ALERTS_CHANNEL_ID}", burst, rule_id="r1", guild_id=GUILD_ID, now=clock.now)
 
-    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire, channel_rate=Rate(5, 1.0))], clock), clock)
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
 
     assert titles(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) == burst
     assert discord_emu.count_429 == 0
+    sends = discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")
+    assert {r.response_headers["X-RateLimit-Limit"] for r in sends} == {str(limit.limit)}
+    # 12 sends at `limit` per window span at least this many full windows: the bucket was waited out.
+    windows = (len(sends) - 1) // limit.limit
+    assert sends[-1].at - sends[0].at >= windows * limit.per * 0.95
 
 
 @pytest.mark.parametrize("paced", [True, False], ids=["global-pacing", "control-without-pacing"])
@@ -353,9 +371,7 @@ async def test_a_burst_across_channels_stays_under_the_global_limit(
             guild_id=GUILD_ID,
             now=clock.now,
         )
-    sink = make_sink(
-        tripwire, channel_rate=Rate(50, 1.0), global_rate=Rate(5, 1.0) if paced else Rate(1000, 1.0)
-    )
+    sink = make_sink(tripwire, global_rate=Rate(5, 1.0) if paced else Rate(1000, 1.0))
 
     await drain(repo, OutboxDispatcher(repo, [sink], clock), clock)
 

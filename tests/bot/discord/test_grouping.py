@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
-from bot.notify.discord_sink import DiscordSink, Rate
+from bot.notify.discord_sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from storage.repo import Repo
@@ -147,9 +147,7 @@ async def test_the_summary_is_edited_while_the_cap_lasts_then_messages_resume(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
 ) -> None:
     policy = GroupingPolicy(window_ms=0, max_per_minute=3)
-    sink = DiscordSink(
-        tripwire, repo, tripwire.service.engine, clock, grouping=policy, channel_rate=Rate(50, 1)
-    )
+    sink = DiscordSink(tripwire, repo, tripwire.service.engine, clock, grouping=policy)
     dispatcher = OutboxDispatcher(repo, [sink], clock)
     target = f"channel:{ALERTS_CHANNEL_ID}"
     queue_alerts(repo, target, ["a1", "a2", "a3", "a4"], rule_id="r1", guild_id=GUILD_ID, now=clock.now)

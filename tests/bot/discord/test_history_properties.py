@@ -17,7 +17,7 @@ from bot.routing import AlertRouter
 from bot.service import Service
 from bot.service_backtest import BacktestService
 from bot.service_history import HistoryQuery, HistoryService, span_text
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import INTERVAL_MS

@@ -22,7 +22,7 @@ from bot.notify.discord_sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
 from bot.service import Service
 from detectors.base import format_price, format_usd
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo
 from storage.rows import Liquidation

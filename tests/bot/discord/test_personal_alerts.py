@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import discord
+import pytest
+
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.engine import Engine
@@ -195,6 +198,8 @@ async def test_with_the_members_intent_leaving_pauses_at_once(
     config = parse_config(
         {"symbols": ["BTCUSDT", "ETHUSDT"], "discord": {"guild_ids": [GUILD_ID], "members_intent": True}}
     )
+    # The Server Members toggle in the Developer Portal (off by default, like the emulator's).
+    discord_emu.allowed_privileged_intents = 1 << 1
     async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
         assert discord_emu.gateway.identifies[-1]["intents"] & (1 << 1)  # GUILD_MEMBERS asked for
         rule_id = await add_personal(discord_emu, MEMBER_ID)
@@ -202,6 +207,21 @@ async def test_with_the_members_intent_leaving_pauses_at_once(
         await discord_emu.wait_until(lambda: (r := repo.rule(rule_id)) is not None and not r.enabled)
         row = repo.rule(rule_id)
         assert row is not None and row.status_reason == MEMBER_LEFT_REASON
+
+
+async def test_members_intent_without_the_portal_toggle_stops_with_a_clear_error(
+    discord_emu: DiscordEmulator, connected_bot: ConnectBot, service: Service
+) -> None:
+    config = parse_config(
+        {"symbols": ["BTCUSDT", "ETHUSDT"], "discord": {"guild_ids": [GUILD_ID], "members_intent": True}}
+    )
+    # Discord closes with 4014 (gateway.mdx "Gateway Restrictions"); discord.py raises this, naming the
+    # Developer Portal, and the bot's connect task ends with it (app.py logs "Discord connection ended").
+    with pytest.raises(discord.PrivilegedIntentsRequired, match="developer portal"):
+        async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
+            pass
+    assert [c.server_close_code for c in discord_emu.gateway.connections] == [4014]
+    assert discord_emu.gateway.identifies == []
 
 
 async def test_privacy_shows_then_deletes_the_members_rows(

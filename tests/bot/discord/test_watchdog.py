@@ -8,14 +8,14 @@ import pytest
 
 from bot.discord.client import TripwireBot
 from bot.engine import make_engine
-from bot.notify.discord_sink import DiscordSink, Rate
+from bot.notify.discord_sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.routing import AlertRouter
 from bot.rules import sync_config_rules
 from bot.service import Service
 from bot.watchdog import FeedWatchdog, watch
-from detectors.history import MarketHistory
+from detectors.market_history import MarketHistory
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.replay import parse_time
@@ -83,7 +83,6 @@ async def test_a_stale_feed_holds_its_alerts_back_and_is_reported_once_each_way(
         engine,
         clock,
         grouping=GroupingPolicy.from_config(config.engine),
-        channel_rate=Rate(50, 1),
     )
     dispatcher = OutboxDispatcher(repo, [sink], clock)
     recorded: dict[str, list[str]] = {}

@@ -34,6 +34,7 @@ class ControlApi:
             web.post("/_control/fault", self.fault),
             web.post("/_control/gateway", self.gateway),
             web.get("/_control/stats", self.stats),
+            web.post("/_control/permissions", self.permissions),
         ]
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
@@ -68,6 +69,30 @@ class ControlApi:
                 "sessions": len([s for s in self.emu.gateway.sessions.values() if s.conn is not None]),
             }
         )
+
+    async def permissions(self, request: web.Request) -> web.Response:
+        """POST {channel_id, target_id, allow?, deny?, member?} sets an overwrite;
+        {guild_id, role_id, permissions} a role's permissions ("bot" as role_id: the bot's role).
+        """
+        data = await self._json(request)
+        try:
+            if "channel_id" in data:
+                self.emu.set_overwrite(
+                    int(data["channel_id"]),
+                    int(data["target_id"]),
+                    allow=int(data.get("allow") or 0),
+                    deny=int(data.get("deny") or 0),
+                    member=bool(data.get("member", False)),
+                )
+            elif data.get("role_id") == "bot":
+                self.emu.set_bot_permissions(int(data["guild_id"]), int(data["permissions"]))
+            else:
+                self.emu.set_role_permissions(
+                    int(data["guild_id"]), int(data["role_id"]), int(data["permissions"])
+                )
+        except (KeyError, TypeError, ValueError, LookupError) as exc:
+            return json_response({"error": f"bad permissions request: {exc!r}"}, 400)
+        return json_response({"ok": True})
 
     async def slash(self, request: web.Request) -> web.Response:
         """POST {name, options, guild_id?, channel_id?, user_id?, permissions?, timeout?}: the reply."""
@@ -128,7 +153,7 @@ class ControlApi:
         return json_response([m.payload for m in self.emu.messages_in(channel_id)])
 
     async def fault(self, request: web.Request) -> web.Response:
-        """POST {method, path, status?, times?, code?, retry_after?, global?, delay?}: queue a REST fault."""
+        """POST {method, path, status?, times?, code?, retry_after?, global?, scope?, delay?}: a fault."""
         data = await self._json(request)
         if data.get("delay") and not data.get("status"):
             self.emu.delay_next(
@@ -143,11 +168,12 @@ class ControlApi:
                 code=_int_or_none(data.get("code")),
                 retry_after=float(data.get("retry_after", 0.5)),
                 is_global=bool(data.get("global", False)),
+                scope=data.get("scope"),
             )
         return json_response({"queued": True})
 
     async def gateway(self, request: web.Request) -> web.Response:
-        """POST {action: reconnect|invalidate|close|silent|stop_acking, code?, resumable?}."""
+        """POST {action: reconnect|invalidate|close|heartbeat|silent|stop_acking, code?, resumable?}."""
         data = await self._json(request)
         action = data.get("action")
         if action == "reconnect":
@@ -156,6 +182,8 @@ class ControlApi:
             self.emu.gateway_invalidate(bool(data.get("resumable", False)))
         elif action == "close":
             self.emu.gateway_close(int(data.get("code", 4000)))
+        elif action == "heartbeat":
+            self.emu.gateway_request_heartbeat()
         elif action == "silent":
             self.emu.gateway_go_silent()
         elif action == "stop_acking":
@@ -172,5 +200,6 @@ class ControlApi:
                 "responses_429": self.emu.count_429,
                 "identifies": len(self.emu.gateway.identifies),
                 "resumes": len(self.emu.gateway.resumes),
+                "invalid_request_bans": len(self.emu.invalid_requests.bans),
             }
         )

@@ -9,10 +9,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .payloads import member_payload, role_payload, user_payload
+from .permissions import effective
 from .state import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
+    ATTACH_FILES,
     DM,
+    EMBED_LINKS,
+    MENTION_EVERYONE,
+    USE_APPLICATION_COMMANDS,
+    VIEW_CHANNEL,
     ChannelRecord,
     GuildConfig,
     InteractionRecord,
@@ -22,6 +28,9 @@ from .state import (
 
 if TYPE_CHECKING:
     from .server import DiscordEmulator
+
+# app_permissions in a DM (receiving-and-responding.mdx, Interaction Structure note ***).
+_DM_APP_PERMISSIONS = ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE
 
 # Option types (discord/enums.py AppCommandOptionType).
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN = 1, 2, 3, 4, 5
@@ -185,6 +194,7 @@ class Driver:
         guild: GuildConfig | None,
         *,
         focused: str | None = None,
+        context: tuple[ChannelRecord, int] | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Return (options, resolved) nested along a subcommand path, checked against the definition."""
         definitions: list[dict[str, Any]] = list(command.get("options") or [])
@@ -212,7 +222,7 @@ class Driver:
                 option["focused"] = True
             else:
                 option["value"] = _coerce(spec["type"], value, name)
-                self._resolve(spec["type"], option["value"], guild, resolved)
+                self._resolve(spec["type"], option["value"], guild, resolved, context)
             leaf.append(option)
         if focused is None:
             missing = [o["name"] for o in definitions if o.get("required") and o["name"] not in values]
@@ -225,26 +235,46 @@ class Driver:
             options = [{"name": name, "type": kind, "options": options}]
         return options, resolved
 
-    def _resolve(self, kind: int, value: str, guild: GuildConfig | None, resolved: dict[str, Any]) -> None:
-        """Fill `resolved` as Discord does for user/channel/role/mentionable options."""
+    def _resolve(
+        self,
+        kind: int,
+        value: str,
+        guild: GuildConfig | None,
+        resolved: dict[str, Any],
+        context: tuple[ChannelRecord, int] | None = None,
+    ) -> None:
+        """Fill `resolved` as Discord does for user/channel/role/mentionable options.
+
+        `context` is (the interaction's channel, the invoking user): resolved members carry their
+        permissions in that channel; resolved channels carry the invoking user's `permissions` and the
+        bot's `app_permissions` in the resolved channel (guild.mdx, partial channel note **).
+        """
         ident = int(value) if kind in (USER, CHANNEL, ROLE, MENTIONABLE) else 0
         if kind in (USER, MENTIONABLE) and ident in self.world.users:
             resolved.setdefault("users", {})[value] = user_payload(self.world.users[ident])
             member = guild.member(ident) if guild else None
             if member is not None and guild is not None:
-                data = member_payload(member, permissions=guild.permissions_of(ident))
+                perms = (
+                    self.world.permissions_in(context[0], ident)
+                    if context is not None
+                    else guild.permissions_of(ident)
+                )
+                data = member_payload(member, permissions=perms)
                 data.pop("user")
                 resolved.setdefault("members", {})[value] = data
             return
         if kind in (ROLE, MENTIONABLE) and guild is not None:
             role = next((r for r in guild.roles if r.id == ident), None)
             if role is not None:
-                resolved.setdefault("roles", {})[value] = role_payload(role)
+                resolved.setdefault("roles", {})[value] = role_payload(role, self.emu.config.bot.id)
                 return
         if kind == CHANNEL and ident in self.world.channels:
             channel = self.world.channels[ident]
             data = self.world.channel_json(channel)
-            data["permissions"] = str(ALL_PERMISSIONS)
+            invoker = context[1] if context is not None else None
+            perms = ALL_PERMISSIONS if invoker is None else self.world.permissions_in(channel, invoker)
+            data["permissions"] = str(perms)
+            data["app_permissions"] = str(self.world.permissions_in(channel, self.emu.config.bot.id))
             resolved.setdefault("channels", {})[value] = data
 
     # -- dispatch ----------------------------------------------------------------------------------
@@ -285,17 +315,18 @@ class Driver:
         if guild is not None:
             member = guild.member(user_id)
             assert member is not None
-            perms = guild.permissions_of(user_id) if permissions is None else int(permissions)
+            perms = self.world.permissions_in(channel, user_id) if permissions is None else int(permissions)
             payload["guild_id"] = str(guild.id)
             payload["guild"] = {"id": str(guild.id), "locale": "en-US", "features": []}
             payload["guild_locale"] = "en-US"
             payload["member"] = member_payload(member, permissions=perms)
-            payload["app_permissions"] = str(guild.bot_permissions)
+            # "Bitwise set of permissions the app has in the source location of the interaction".
+            payload["app_permissions"] = str(self.world.permissions_in(channel, self.emu.config.bot.id))
             payload["authorizing_integration_owners"] = {"0": str(guild.id)}
             payload["context"] = 0
         else:
             payload["user"] = user_payload(self.world.user(user_id))
-            payload["app_permissions"] = str(ALL_PERMISSIONS)
+            payload["app_permissions"] = str(_DM_APP_PERMISSIONS)
             payload["authorizing_integration_owners"] = {"1": str(user_id)}
             payload["context"] = 1
         if message is not None:
@@ -375,14 +406,11 @@ class Driver:
         path = name.lstrip("/").split() if isinstance(name, str) else list(name)
         guild, channel, uid = self._context(guild_id, channel_id, user_id, in_dm)
         command = self._find_command(path[0], guild.id if guild else None)
-        perms = (
-            (guild.permissions_of(uid) if guild else ALL_PERMISSIONS)
-            if permissions is None
-            else int(permissions)
-        )
+        perms = self.world.permissions_in(channel, uid) if permissions is None else int(permissions)
         if check_permissions:
+            self._check_usable(command, guild, channel, uid)
             self._check_visible(command, guild, perms)
-        built, resolved = self._build_options(command, path[1:], options or {}, guild)
+        built, resolved = self._build_options(command, path[1:], options or {}, guild, context=(channel, uid))
         data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": built}
         if command.get("guild_id"):
             # Without data.guild_id discord.py (tree._get_app_command_options) only searches global commands.
@@ -408,7 +436,9 @@ class Driver:
         path = name.lstrip("/").split() if isinstance(name, str) else list(name)
         guild, channel, uid = self._context(guild_id, channel_id, user_id, in_dm)
         command = self._find_command(path[0], guild.id if guild else None)
-        built, resolved = self._build_options(command, path[1:], options, guild, focused=focused)
+        built, resolved = self._build_options(
+            command, path[1:], options, guild, focused=focused, context=(channel, uid)
+        )
         data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1, "options": built}
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
@@ -465,6 +495,19 @@ class Driver:
         if stored is None or stored.deleted:
             raise LookupError(f"message {message} does not exist")
         return stored
+
+    def _check_usable(
+        self, command: Mapping[str, Any], guild: GuildConfig | None, channel: ChannelRecord, user_id: int
+    ) -> None:
+        """Refuse what the client cannot do: commands in a channel the user cannot see or use them in."""
+        if guild is None:
+            return
+        allowed = effective(self.world.permissions_in(channel, user_id))
+        if not allowed & VIEW_CHANNEL or not allowed & USE_APPLICATION_COMMANDS:
+            raise PermissionError(
+                f"/{command['name']}: user {user_id} cannot view channel {channel.id} or use application "
+                "commands there (pass check_permissions=False to send it anyway)"
+            )
 
     @staticmethod
     def _check_visible(command: Mapping[str, Any], guild: GuildConfig | None, perms: int) -> None:

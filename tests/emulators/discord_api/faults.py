@@ -29,6 +29,9 @@ class Fault:
     message: str | None = None
     retry_after: float = 0.5
     is_global: bool = False
+    # X-RateLimit-Scope of an injected 429: "user", "global" or "shared" (a per-resource limit, which
+    # rate-limits.mdx says does not count toward the invalid-request limit). None: from is_global.
+    scope: str | None = None
     delay: float = 0.0
     # Without a Via header discord.py (http.py HTTPClient.request) takes a 429 for a Cloudflare ban
     # and raises at once instead of retrying.

@@ -17,6 +17,7 @@ change guilds, rate limits or timings.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -35,8 +36,37 @@ ConnectBot = Callable[..., AbstractAsyncContextManager[discord.Client]]
 
 @pytest.fixture
 def discord_config() -> EmulatorConfig:
-    """Return the default one-guild world with a 0.5 s heartbeat (fast, yet well under heartbeat_timeout)."""
-    return default_config(heartbeat_interval_ms=500)
+    """Return the default one-guild world with a 0.5 s heartbeat (fast, yet well under heartbeat_timeout).
+
+    IDENTIFYs are limited to one per 0.1 s instead of 5 s (BotRunner's identify hook waits that long
+    before a re-IDENTIFY, as discord.py waits 5 s); every other gateway limit is Discord's.
+    """
+    config = default_config(heartbeat_interval_ms=500)
+    config.gateway.identify_window = 0.1
+    return config
+
+
+def check_discord_py_compression(emu: DiscordEmulator) -> None:
+    """Fail unless every connection discord.py made used its default transport compression.
+
+    discord.py always asks for zlib-stream (zstd-stream when zstandard imports); this catches a helper
+    that turns it off, and the emulator sending such a client an uncompressed frame. With
+    TRIPWIRE_GATEWAY_FRAME_STATS set to a file, the frame counts are appended to it (one line a test).
+    """
+    expected = discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
+    sent = compressed = 0
+    for conn in emu.gateway.connections:
+        identify = conn.session.identify if conn.session is not None else {}
+        if identify.get("properties", {}).get("browser") != "discord.py":
+            continue  # a raw test client
+        assert conn.query.get("compress") == expected, f"discord.py connected with {conn.query}"
+        assert conn.compressed_frames == conn.frames_sent, f"uncompressed frames sent to discord.py: {conn}"
+        sent += conn.frames_sent
+        compressed += conn.compressed_frames
+    stats = os.environ.get("TRIPWIRE_GATEWAY_FRAME_STATS")
+    if stats:
+        with open(stats, "a", encoding="utf-8") as out:
+            out.write(f"{sent} {compressed} {emu.gateway.frames_sent} {emu.gateway.compressed_frames}\n")
 
 
 def _pending_tasks() -> set[asyncio.Task[object]]:
@@ -57,6 +87,7 @@ async def discord_emu(
     async with DiscordEmulator(discord_config) as emu:
         with patch_discord_py(emu):
             yield emu
+    check_discord_py_compression(emu)
     # Give cancelled tasks one loop turn to finish, then fail on anything the test left running.
     await asyncio.sleep(0)
     leaked = [t for t in _pending_tasks() - before if not t.get_name().startswith("pytest")]

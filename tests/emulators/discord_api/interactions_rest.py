@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .errors import under
+from .interaction_rules import validate_autocomplete, validate_deferred_flags, validate_modal
 from .recording import BodyPart
 from .rest import API_PREFIX, body_of, json_object, json_response
 from .state import InteractionRecord, StoredMessage
@@ -141,7 +143,11 @@ class InteractionApi:
         data = body.get("data") or {}
         message: StoredMessage | None = None
         if ctype == CHANNEL_MESSAGE:
-            message = self._new_message(record, data, files, "interaction")
+            try:
+                message = self._new_message(record, data, files, "interaction")
+            except ApiError as exc:
+                # The message is the callback's `data`, so Discord reports its fields under "data".
+                raise under("data", exc) from exc
             record.original_message_id = message.id
             record.completed = True
             self.world.add_message(message)
@@ -149,7 +155,7 @@ class InteractionApi:
             if record.channel_id is None:
                 raise ApiError(404, 10003)
             # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
-            flags = int(data.get("flags") or 0) & EPHEMERAL
+            flags = validate_deferred_flags(data) & EPHEMERAL
             message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
             message.payload["flags"] = flags | LOADING
             message.loading = True
@@ -161,16 +167,17 @@ class InteractionApi:
                 raise ApiError(404, 10008)
             record.original_message_id = target.id
             if ctype == UPDATE_MESSAGE:
-                self.world.edit_message(target, data, files)
+                try:
+                    self.world.edit_message(target, data, files)
+                except ApiError as exc:
+                    raise under("data", exc) from exc
                 record.completed = True
             message = target
         elif ctype == AUTOCOMPLETE_RESULT:
-            choices = list(data.get("choices") or [])
-            if len(choices) > 25:
-                raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-            record.choices = choices
+            record.choices = validate_autocomplete(data)
             record.completed = True
         elif ctype == MODAL:
+            validate_modal(data)
             record.modal = data
             record.completed = True
         record.callback = body

@@ -8,7 +8,6 @@ from typing import Any
 
 from .state import (
     DISCORD_EPOCH_MS,
-    VIEW_CHANNEL,
     ChannelRecord,
     EmulatorConfig,
     GuildConfig,
@@ -68,9 +67,9 @@ def member_payload(member: MemberConfig, *, permissions: int | None = None) -> d
     return payload
 
 
-def role_payload(role: RoleConfig) -> dict[str, Any]:
-    """Return a role object."""
-    return {
+def role_payload(role: RoleConfig, bot_id: int | None = None) -> dict[str, Any]:
+    """Return a role object (a managed bot role carries tags.bot_id)."""
+    payload: dict[str, Any] = {
         "id": str(role.id),
         "name": role.name,
         "color": role.color,
@@ -80,14 +79,17 @@ def role_payload(role: RoleConfig) -> dict[str, Any]:
         "unicode_emoji": None,
         "position": role.position,
         "permissions": str(role.permissions),
-        "managed": False,
+        "managed": role.managed,
         "mentionable": False,
         "flags": 0,
     }
+    if role.managed and bot_id is not None:
+        payload["tags"] = {"bot_id": str(bot_id)}
+    return payload
 
 
 def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str, Any]:
-    """Return a channel object; a hidden channel carries an overwrite denying the bot VIEW_CHANNEL."""
+    """Return a channel object with its permission_overwrites (a DM has recipients instead)."""
     if channel.recipient_id is not None:
         users = config.all_users()
         recipient = users.get(channel.recipient_id)
@@ -100,9 +102,7 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
             "flags": 0,
             "recipients": recipients,
         }
-    overwrites: list[dict[str, Any]] = []
-    if not channel.bot_can_view:
-        overwrites.append({"id": str(config.bot.id), "type": 1, "allow": "0", "deny": str(VIEW_CHANNEL)})
+    overwrites = [o.to_payload() for o in channel.overwrites]
     payload: dict[str, Any] = {
         "id": str(channel.id),
         "type": channel.type,
@@ -120,16 +120,15 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
     return payload
 
 
-def bot_member(config: EmulatorConfig) -> MemberConfig:
-    """Return the bot's own membership (every guild has it)."""
-    return MemberConfig(user=config.bot)
+def bot_member(config: EmulatorConfig, guild: GuildConfig) -> MemberConfig:
+    """Return the bot's own membership (every guild has it), with its managed role."""
+    return MemberConfig(user=config.bot, roles=guild.roles_of(config.bot.id, config.bot.id))
 
 
 def guild_members(guild: GuildConfig, config: EmulatorConfig) -> list[MemberConfig]:
     """Return the guild's members with the bot included exactly once."""
-    members = list(guild.members)
-    if guild.member(config.bot.id) is None:
-        members.append(bot_member(config))
+    members = [m for m in guild.members if m.user.id != config.bot.id]
+    members.append(bot_member(config, guild))
     return members
 
 
@@ -138,6 +137,7 @@ def guild_create_payload(
 ) -> dict[str, Any]:
     """Return a full GUILD_CREATE guild; member_count equals the members sent, so no chunking starts."""
     guild.everyone_role()
+    guild.bot_role()
     members = guild_members(guild, config)
     return {
         "id": str(guild.id),
@@ -164,7 +164,7 @@ def guild_create_payload(
         "public_updates_channel_id": None,
         "vanity_url_code": None,
         "features": [],
-        "roles": [role_payload(r) for r in guild.roles],
+        "roles": [role_payload(r, config.bot.id) for r in guild.roles],
         "emojis": [],
         "stickers": [],
         "channels": [channel_payload(c, config) for c in channels if not c.deleted],

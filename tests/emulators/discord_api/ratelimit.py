@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .state import RateLimitConfig, RateLimitRule
@@ -114,3 +115,61 @@ class RateLimiter:
         """Forget every bucket (as if a long time had passed)."""
         self._windows.clear()
         self._global = _Window(limit=self.config.global_per_second, per=1.0)
+
+
+# Statuses rate-limits.mdx counts as invalid requests.
+INVALID_STATUSES = (401, 403, 429)
+
+#: What the emulator answers while a client is banned. The document says only that the IP address is
+#: "temporarily restricted from accessing the Discord API" by Cloudflare. Assumption: Cloudflare's own
+#: 1015 page, a 429 with an HTML body and neither a Via header nor X-RateLimit headers; discord.py
+#: (http.py HTTPClient.request) reads exactly that as a Cloudflare ban and raises HTTPException at once.
+CLOUDFLARE_BAN_BODY = (
+    "<!DOCTYPE html><html><head><title>Access denied | discord.com used Cloudflare to restrict access"
+    "</title></head><body><h1>Error 1015</h1><h2>You are being rate limited</h2>"
+    "<p>The owner of this website (discord.com) has banned you temporarily from accessing this website."
+    "</p></body></html>"
+)
+
+
+class InvalidRequestLimiter:
+    """Count a client's 401/403/429 responses in a sliding window and ban it past the limit."""
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        self.config = config
+        self._invalid: dict[str, deque[float]] = {}
+        self._banned_until: dict[str, float] = {}
+        # Clients that were banned, in order (for tests and the stats endpoint).
+        self.bans: list[str] = []
+
+    def banned(self, client: str, now: float | None = None) -> bool:
+        """Return whether a client is banned right now."""
+        now = time.monotonic() if now is None else now
+        return self._banned_until.get(client, 0.0) > now
+
+    def record(self, client: str, status: int, scope: str | None, now: float | None = None) -> None:
+        """Count one response served to a client; start a ban when the window holds too many."""
+        if not self.config.enabled or status not in INVALID_STATUSES:
+            return
+        if status == 429 and scope == "shared":
+            return  # "429 errors returned with X-RateLimit-Scope: shared are not counted against you."
+        now = time.monotonic() if now is None else now
+        times = self._invalid.setdefault(client, deque())
+        times.append(now)
+        while times and now - times[0] >= self.config.invalid_request_window:
+            times.popleft()
+        if len(times) >= self.config.invalid_request_limit and not self.banned(client, now):
+            self._banned_until[client] = now + self.config.invalid_request_ban
+            self.bans.append(client)
+            times.clear()
+
+    def count(self, client: str, now: float | None = None) -> int:
+        """Return how many invalid responses a client has in the current window."""
+        now = time.monotonic() if now is None else now
+        times = self._invalid.get(client, deque())
+        return sum(1 for t in times if now - t < self.config.invalid_request_window)
+
+    def lift(self) -> None:
+        """End every ban and forget the counts."""
+        self._invalid.clear()
+        self._banned_until.clear()

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .command_rules import CommandCreateQuota, check_command_count, validate_command, validate_commands
 from .payloads import application_payload, error_body, member_payload, user_payload
 from .recording import BODY_KEY, ParsedBody
+from .state import (
+    ATTACH_FILES,
+    MANAGE_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_TTS_MESSAGES,
+)
 from .world import ApiError, invalid_form
 
 if TYPE_CHECKING:
@@ -17,8 +25,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v10"
 
-# Command names: 1-32 chars, lowercase letters/digits/-/_ (Discord "Application Command Naming").
-_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+__all__ = ["API_PREFIX", "RestApi", "validate_commands"]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -58,66 +65,13 @@ def snowflake_param(request: web.Request, name: str, not_found_code: int) -> int
     return int(raw)
 
 
-def validate_commands(commands: Any) -> list[dict[str, Any]]:
-    """Check a bulk-overwrite body the way Discord does (400 50035 becomes CommandSyncFailure)."""
-    if not isinstance(commands, list):
-        raise invalid_form("_root", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
-    seen: set[tuple[str, int]] = set()
-    for i, cmd in enumerate(commands):
-        name = str(cmd.get("name") or "")
-        ctype = int(cmd.get("type") or 1)
-        if not _COMMAND_NAME.match(name) or (ctype == 1 and name != name.lower()):
-            raise invalid_form(f"{i}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
-        if (name, ctype) in seen:
-            raise invalid_form(
-                f"{i}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
-            )
-        seen.add((name, ctype))
-        if ctype == 1 and not 1 <= len(str(cmd.get("description") or "")) <= 100:
-            raise invalid_form(
-                f"{i}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-            )
-        _validate_options(cmd.get("options") or [], f"{i}.options")
-    return commands
-
-
-def _validate_options(options: list[dict[str, Any]], path: str) -> None:
-    if len(options) > 25:
-        raise invalid_form(path, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-    required_done = False
-    for j, opt in enumerate(options):
-        name = str(opt.get("name") or "")
-        if not _COMMAND_NAME.match(name) or name != name.lower():
-            raise invalid_form(
-                f"{path}.{j}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if not 1 <= len(str(opt.get("description") or "")) <= 100:
-            raise invalid_form(
-                f"{path}.{j}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-            )
-        if len(opt.get("choices") or []) > 25:
-            raise invalid_form(
-                f"{path}.{j}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-            )
-        # Discord rejects required options after optional ones.
-        if opt.get("required") and required_done:
-            raise invalid_form(
-                f"{path}.{j}.required",
-                "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                "Required options must be placed before non-required options",
-            )
-        if opt.get("type") not in (1, 2) and not opt.get("required"):
-            required_done = True
-        if opt.get("type") in (1, 2):
-            _validate_options(opt.get("options") or [], f"{path}.{j}.options")
-
-
 class RestApi:
     """Route table and handlers for the bot's REST calls."""
 
     def __init__(self, emu: DiscordEmulator) -> None:
         self.emu = emu
         self.world = emu.world
+        self.command_creates = CommandCreateQuota()
 
     def routes(self) -> list[web.RouteDef]:
         """Return the aiohttp routes this class serves."""
@@ -131,8 +85,10 @@ class RestApi:
             web.get(p + "/gateway/bot", self.get_gateway_bot),
             web.get(p + "/applications/{application_id}/commands", self.get_commands),
             web.put(p + "/applications/{application_id}/commands", self.put_commands),
+            web.post(p + "/applications/{application_id}/commands", self.create_command),
             web.get(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
             web.put(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            web.post(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.create_command),
             web.get(p + "/guilds/{guild_id}", self.get_guild),
             web.get(p + "/guilds/{guild_id}/members/{user_id}", self.get_member),
             web.get(p + "/channels/{channel_id}", self.get_channel),
@@ -164,17 +120,17 @@ class RestApi:
         return json_response({"url": self.emu.gateway_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        """GET /gateway/bot: URL, one shard and the session start limit (AutoShardedClient reads these)."""
+        """GET /gateway/bot: URL, shards and the session start limit (AutoShardedClient reads these).
+
+        `session_start_limit` is the gateway's live budget: `remaining` drops with each IDENTIFY
+        (gateway.mdx "Session Start Limit Object"). Assumption: one recommended shard per 1,000 guilds.
+        """
+        shards = max(1, -(-len(self.world.guilds) // 1000))
         return json_response(
             {
                 "url": self.emu.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
-                },
+                "shards": shards,
+                "session_start_limit": self.emu.gateway.limits.snapshot(),
             }
         )
 
@@ -195,37 +151,72 @@ class RestApi:
         """GET the stored global or guild commands."""
         return json_response(self.world.commands.get(self._scope(request), []))
 
+    def _take_creates(self, scope: int | None, count: int) -> None:
+        config = self.emu.config
+        self.command_creates.take(
+            scope,
+            count,
+            limit=config.command_creates_per_day,
+            window=config.command_create_window,
+            now=time.monotonic(),
+        )
+
+    def _stored_command(
+        self, cmd: dict[str, Any], scope: int | None, prev: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Return the command as Discord stores and echoes it; ids stay stable for a name that existed."""
+        item = dict(cmd)
+        item.setdefault("type", 1)
+        item["id"] = prev["id"] if prev else str(self.world.snowflake())
+        item["application_id"] = str(self.emu.config.application_id)
+        item["version"] = str(self.world.snowflake())
+        item.setdefault("description", "")
+        item.setdefault("options", [])
+        # A command sent without integration_types gets "your app's configured contexts"
+        # (developers/interactions/application-commands.mdx); this app is installed to guilds only,
+        # so [0] (GUILD_INSTALL). The response always carries the list (an array, not null, in the
+        # OpenAPI document's ApplicationCommandResponse).
+        if item.get("integration_types") is None:
+            item["integration_types"] = [0]
+        # Discord stores and echoes the bitfield as a string; discord.py sends an int.
+        perms = item.get("default_member_permissions")
+        item["default_member_permissions"] = None if perms is None else str(int(perms))
+        if scope is not None:
+            item["guild_id"] = str(scope)
+        return item
+
     async def put_commands(self, request: web.Request) -> web.Response:
-        """PUT (bulk overwrite) commands; ids stay stable for a name that already existed, as on Discord."""
+        """PUT (bulk overwrite) commands; new names count towards the daily create limit."""
         scope = self._scope(request)
-        commands = validate_commands(body_of(request).json)
+        commands = validate_commands(body_of(request).json, check_size=self.emu.config.enforce_command_size)
         old = {(c["name"], c.get("type", 1)): c for c in self.world.commands.get(scope, [])}
-        stored = []
-        for cmd in commands:
-            item = dict(cmd)
-            item.setdefault("type", 1)
-            prev = old.get((item["name"], item["type"]))
-            item["id"] = prev["id"] if prev else str(self.world.snowflake())
-            item["application_id"] = str(self.emu.config.application_id)
-            item["version"] = str(self.world.snowflake())
-            item.setdefault("description", "")
-            item.setdefault("options", [])
-            # A command sent without integration_types gets "your app's configured contexts"
-            # (developers/interactions/application-commands.mdx); this app is installed to guilds only,
-            # so [0] (GUILD_INSTALL). The response always carries the list (an array, not null, in the
-            # OpenAPI document's ApplicationCommandResponse).
-            if item.get("integration_types") is None:
-                item["integration_types"] = [0]
-            # Discord stores and echoes the bitfield as a string; discord.py sends an int.
-            perms = item.get("default_member_permissions")
-            item["default_member_permissions"] = None if perms is None else str(int(perms))
-            if scope is not None:
-                item["guild_id"] = str(scope)
-            stored.append(item)
+        keys = [(c["name"], c.get("type") or 1) for c in commands]
+        self._take_creates(scope, sum(1 for key in keys if key not in old))
+        stored = [
+            self._stored_command(cmd, scope, old.get(key)) for cmd, key in zip(commands, keys, strict=True)
+        ]
         self.world.commands[scope] = stored
         self.world.command_sync_count[scope] = self.world.command_sync_count.get(scope, 0) + 1
         self.emu.notify()
         return json_response(stored)
+
+    async def create_command(self, request: web.Request) -> web.Response:
+        """POST one command: 201 when new, 200 when it overwrote the same name and type (AC L1207)."""
+        scope = self._scope(request)
+        cmd = validate_command(json_object(request), check_size=self.emu.config.enforce_command_size)
+        key = (cmd["name"], cmd.get("type") or 1)
+        existing = self.world.commands.get(scope, [])
+        prev = next((c for c in existing if (c["name"], c.get("type", 1)) == key), None)
+        others = [c for c in existing if c is not prev]
+        check_command_count([*others, cmd])
+        if prev is None:
+            self._take_creates(scope, 1)
+        item = self._stored_command(cmd, scope, prev)
+        self.world.commands[scope] = (
+            [item if c is prev else c for c in existing] if prev else [*existing, item]
+        )
+        self.emu.notify()
+        return json_response(item, status=200 if prev else 201)
 
     # -- guilds ------------------------------------------------------------------------------------
 
@@ -260,8 +251,14 @@ class RestApi:
         return json_response(self.world.channel_json(channel))
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        """GET /channels/{id}/messages: newest first, honouring limit/before/after."""
+        """GET /channels/{id}/messages: newest first, honouring limit/before/after.
+
+        developers/resources/message.mdx "Get Channel Messages": needs VIEW_CHANNEL; "If the current user
+        is missing the READ_MESSAGE_HISTORY permission in the channel, then no messages will be returned."
+        """
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        if not self.world.bot_permissions_in(channel) & READ_MESSAGE_HISTORY:
+            return json_response([])
         limit = max(1, min(100, int(request.query.get("limit", "50"))))
         before = int(request.query.get("before", "0") or 0)
         after = int(request.query.get("after", "0") or 0)
@@ -273,12 +270,24 @@ class RestApi:
         return json_response([m.payload for m in reversed(selected)])
 
     async def create_message(self, request: web.Request) -> web.Response:
-        """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
-        if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
-            raise ApiError(403, 50007)
+        """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007.
+
+        developers/resources/message.mdx "Create Message" limitations: SEND_MESSAGES in a guild channel,
+        SEND_TTS_MESSAGES for tts, READ_MESSAGE_HISTORY for a reply; ATTACH_FILES for files
+        (permissions.mdx "Allows for uploading images and files"). Missing one: 403 50013.
+        """
         body = body_of(request)
         data = json_object(request)
+        need = SEND_MESSAGES
+        if body.files:
+            need |= ATTACH_FILES
+        if data.get("tts"):
+            need |= SEND_TTS_MESSAGES
+        if data.get("message_reference"):
+            need |= READ_MESSAGE_HISTORY
+        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003), need)
+        if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
+            raise ApiError(403, 50007)
         # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
         # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
         nonce = data.get("nonce")
@@ -286,31 +295,54 @@ class RestApi:
             earlier = self.world.message_with_nonce(channel.id, str(nonce))
             if earlier is not None:
                 return json_response(earlier.payload)
-        msg = self.world.build_message(channel.id, data, body.files)
+        msg = self.world.build_message(
+            channel.id, data, body.files, permissions=self.world.bot_permissions_in(channel)
+        )
         self.world.add_message(msg)
         self.emu.notify()
         return json_response(msg.payload)
 
     async def get_message(self, request: web.Request) -> web.Response:
-        """GET one message."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        """GET one message: VIEW_CHANNEL and READ_MESSAGE_HISTORY (message.mdx "Get Channel Message").
+
+        Assumption (the document names the permissions, not the error): without READ_MESSAGE_HISTORY the
+        answer is 403 50013 Missing Permissions, as for every other missing permission but VIEW_CHANNEL.
+        """
+        channel = self.world.channel_for_bot(
+            snowflake_param(request, "channel_id", 10003), READ_MESSAGE_HISTORY
+        )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
         return json_response(msg.payload)
 
     async def edit_message(self, request: web.Request) -> web.Response:
-        """PATCH a message the bot sent; editing another user's message gives 403 50005."""
-        channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
+        """PATCH a message the bot sent; editing another user's message gives 403 50005.
+
+        Assumption (message.mdx "Edit Message" names no permission for the author): editing one's own
+        message needs only VIEW_CHANNEL, not SEND_MESSAGES; new files need ATTACH_FILES as on create.
+        """
+        files = body_of(request).files
+        channel = self.world.channel_for_bot(
+            snowflake_param(request, "channel_id", 10003), ATTACH_FILES if files else 0
+        )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
         if msg.payload["author"]["id"] != str(self.emu.config.bot.id):
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        self.world.edit_message(msg, json_object(request), body_of(request).files)
+        self.world.edit_message(
+            msg, json_object(request), files, permissions=self.world.bot_permissions_in(channel)
+        )
         self.emu.notify()
         return json_response(msg.payload)
 
     async def delete_message(self, request: web.Request) -> web.Response:
-        """DELETE a message: 204 with no body."""
+        """DELETE a message: 204 with no body; another user's message needs MANAGE_MESSAGES (403 50013).
+
+        developers/resources/message.mdx "Delete Message".
+        """
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003))
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
+        others = msg.payload["author"]["id"] != str(self.emu.config.bot.id)
+        if others and not self.world.bot_permissions_in(channel) & MANAGE_MESSAGES:
+            raise ApiError(403, 50013)
         self.world.delete_message(msg)
         self.emu.notify()
         return web.Response(status=204)

@@ -14,13 +14,13 @@ from aiohttp import web
 
 from .driver import Driver, InteractionReply
 from .faults import Fault, FaultInjector
-from .gateway import PRIVILEGED_INTENTS, Gateway
+from .gateway import Gateway
 from .interactions_rest import InteractionApi
-from .payloads import member_payload, user_payload
-from .ratelimit import RateLimiter
+from .payloads import member_payload, role_payload, user_payload
+from .ratelimit import CLOUDFLARE_BAN_BODY, InvalidRequestLimiter, RateLimiter
 from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
-from .state import EmulatorConfig, StoredMessage, default_config
+from .state import MEMBER_OVERWRITE, ROLE_OVERWRITE, EmulatorConfig, StoredMessage, default_config
 from .world import ApiError, World
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,13 @@ class DiscordEmulator:
         self.recorder = Recorder()
         self.faults = FaultInjector()
         self.ratelimiter = RateLimiter(self.config.rate_limits)
+        self.invalid_requests = InvalidRequestLimiter(self.config.rate_limits)
         self.gateway = Gateway(self)
         self.driver = Driver(self)
         self.served_429: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
-        self.allowed_privileged_intents = PRIVILEGED_INTENTS
+        # The Developer Portal's privileged-intent toggles (none by default); tests may change it live.
+        self.allowed_privileged_intents = self.config.gateway.privileged_intents
         self._runner: web.AppRunner | None = None
         self._port = self.config.port
         self._changed: asyncio.Event | None = None
@@ -166,10 +168,18 @@ class DiscordEmulator:
             at=time.monotonic(),
         )
         self.recorder.add(record)
-        try:
-            response = await self._serve(request, handler, record)
-        except ApiError as error:
-            response = error_response(error)
+        client = request.remote or "unknown"
+        if path != "/" and self.invalid_requests.banned(client):
+            # A banned client reaches nothing under /api/v10 (the gateway is another host on Discord).
+            response = web.Response(status=429, text=CLOUDFLARE_BAN_BODY, content_type="text/html")
+        else:
+            try:
+                response = await self._serve(request, handler, record)
+            except ApiError as error:
+                response = error_response(error)
+            if path != "/":
+                scope = response.headers.get("X-RateLimit-Scope")
+                self.invalid_requests.record(client, response.status, scope)
         record.status = response.status
         record.response_headers = dict(response.headers)
         if isinstance(response, web.Response) and isinstance(response.body, bytes):
@@ -294,8 +304,13 @@ class DiscordEmulator:
         is_global: bool = False,
         via: bool = True,
         raw_body: str | None = None,
+        scope: str | None = None,
     ) -> Fault:
-        """Answer the next `times` requests matching method + path pattern with `status`."""
+        """Answer the next `times` requests matching method + path pattern with `status`.
+
+        For a 429, `scope="shared"` makes it a per-resource limit (rate-limits.mdx "Example Exceeded
+        Resource Rate Limit Response"), which is not counted toward the invalid-request limit.
+        """
         return self.faults.add(
             Fault(
                 method=method.upper(),
@@ -308,6 +323,7 @@ class DiscordEmulator:
                 is_global=is_global,
                 via=via,
                 raw_body=raw_body,
+                scope=scope,
             )
         )
 
@@ -326,6 +342,10 @@ class DiscordEmulator:
     def gateway_close(self, code: int, reason: str = "") -> None:
         """Close the live gateway connections with a close code (4000, 4004, 4009, ...)."""
         self.gateway.close(code, reason)
+
+    def gateway_request_heartbeat(self) -> None:
+        """Send op 1 (a heartbeat request) on the live connections; the client must heartbeat at once."""
+        self.gateway.request_heartbeat()
 
     def gateway_stop_acking(self) -> None:
         """Stop sending HEARTBEAT_ACK on the live connections."""
@@ -354,6 +374,28 @@ class DiscordEmulator:
         data = self.world.channel_json(channel)
         channel.deleted = True
         self.gateway.dispatch("CHANNEL_DELETE", data)
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, member: bool = False
+    ) -> None:
+        """Set a channel overwrite for a role (the guild id is @everyone) or a member; CHANNEL_UPDATE.
+
+        allow = deny = 0 removes it. Takes effect at once for REST and for interaction payloads.
+        """
+        kind = MEMBER_OVERWRITE if member else ROLE_OVERWRITE
+        channel = self.world.set_overwrite(channel_id, target_id, allow=allow, deny=deny, kind=kind)
+        self.gateway.dispatch("CHANNEL_UPDATE", self.world.channel_json(channel))
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        """Change a role's permissions (guild id: @everyone) and dispatch GUILD_ROLE_UPDATE."""
+        role = self.world.set_role_permissions(guild_id, role_id, permissions)
+        data = {"guild_id": str(guild_id), "role": role_payload(role, self.config.bot.id)}
+        self.gateway.dispatch("GUILD_ROLE_UPDATE", data)
+
+    def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
+        """Change the permissions of the bot's managed role in a guild (GUILD_ROLE_UPDATE)."""
+        guild = self.world.guilds[guild_id]
+        self.set_role_permissions(guild_id, guild.bot_role().id, permissions)
 
     def user_message(self, channel_id: int, user_id: int, content: str) -> StoredMessage:
         """Post a message as a user (dispatches MESSAGE_CREATE, e.g. for prefix commands)."""
@@ -437,13 +479,17 @@ def _fault_response(fault: Fault) -> web.Response:
     if fault.raw_body is not None:
         return web.Response(status=status, text=fault.raw_body, content_type="text/html")
     if status == 429:
+        scope = fault.scope or ("global" if fault.is_global else "user")
+        default = (
+            "The resource is being rate limited." if scope == "shared" else "You are being rate limited."
+        )
         body: dict[str, Any] = {
-            "message": fault.message or "You are being rate limited.",
+            "message": fault.message or default,
             "retry_after": fault.retry_after,
             "global": fault.is_global,
         }
         headers["Retry-After"] = str(max(1, int(fault.retry_after + 0.999)))
-        headers["X-RateLimit-Scope"] = "global" if fault.is_global else "user"
+        headers["X-RateLimit-Scope"] = scope
         if fault.is_global:
             headers["X-RateLimit-Global"] = "true"
         if fault.via:

@@ -8,17 +8,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .gateway_config import GatewayConfig
+
 # Discord's epoch (2015-01-01T00:00:00Z) in milliseconds; snowflakes encode milliseconds since then.
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
-# Permission bits, as in discord/permissions.py (Permissions.<name>.flag).
+# Permission bits (developers/topics/permissions.mdx "Bitwise Permission Flags").
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
+SEND_TTS_MESSAGES = 1 << 12
+MANAGE_MESSAGES = 1 << 13
 EMBED_LINKS = 1 << 14
 ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
 USE_APPLICATION_COMMANDS = 1 << 31
 ALL_PERMISSIONS = (1 << 53) - 1
 
@@ -79,19 +84,39 @@ class RoleConfig:
     permissions: int = 0
     position: int = 1
     color: int = 0
+    # A bot's own role, created when it joins (role_payload adds tags.bot_id).
+    managed: bool = False
+
+
+# Overwrite target types (developers/resources/channel.mdx "Overwrite Structure": 0 role, 1 member).
+ROLE_OVERWRITE = 0
+MEMBER_OVERWRITE = 1
+
+
+@dataclass
+class PermissionOverwrite:
+    """A channel permission overwrite for a role (@everyone's id is the guild id) or a member."""
+
+    id: int
+    type: int = ROLE_OVERWRITE
+    allow: int = 0
+    deny: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the overwrite object Discord sends in a channel's permission_overwrites."""
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
 
 
 @dataclass
 class ChannelConfig:
-    """A text channel in a guild."""
+    """A text channel in a guild, with its permission overwrites."""
 
     id: int
     name: str
     type: int = GUILD_TEXT
     position: int = 0
     topic: str | None = None
-    # False models a channel whose overwrites deny the bot VIEW_CHANNEL: REST gives 403 code 50001.
-    bot_can_view: bool = True
+    overwrites: list[PermissionOverwrite] = field(default_factory=list)
 
 
 @dataclass
@@ -114,8 +139,10 @@ class GuildConfig:
     members: list[MemberConfig] = field(default_factory=list)
     roles: list[RoleConfig] = field(default_factory=list)
     everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS
-    # The bot's own computed permissions, sent as app_permissions in interactions.
+    # Permissions of the bot's managed role (what it was invited with); the bot also has @everyone's.
     bot_permissions: int = DEFAULT_EVERYONE_PERMISSIONS
+    # Id of that managed role; None: the guild id + 999 (synthetic, like every id of the default world).
+    bot_role_id: int | None = None
 
     def everyone_role(self) -> RoleConfig:
         """Return the @everyone role (created on demand, id = guild id)."""
@@ -126,20 +153,42 @@ class GuildConfig:
         self.roles.insert(0, role)
         return role
 
+    def bot_role(self) -> RoleConfig:
+        """Return the bot's managed role (created on demand), whose permissions are `bot_permissions`."""
+        role_id = self.id + 999 if self.bot_role_id is None else self.bot_role_id
+        for role in self.roles:
+            if role.id == role_id:
+                role.permissions = self.bot_permissions
+                return role
+        role = RoleConfig(id=role_id, name="Tripwire", permissions=self.bot_permissions, managed=True)
+        self.roles.append(role)
+        return role
+
+    def role(self, role_id: int) -> RoleConfig | None:
+        """Return a role by id, if any."""
+        return next((r for r in self.roles if r.id == role_id), None)
+
     def member(self, user_id: int) -> MemberConfig | None:
         """Return the member with this user id, if any."""
         return next((m for m in self.members if m.user.id == user_id), None)
 
-    def permissions_of(self, user_id: int) -> int:
-        """Compute a member's guild-level permissions the way Discord does (owner and admin get all)."""
+    def roles_of(self, user_id: int, bot_id: int | None = None) -> list[int]:
+        """Return the role ids a member has (the bot has its managed role), without @everyone."""
+        member = self.member(user_id)
+        roles = list(member.roles) if member is not None else []
+        if bot_id is not None and user_id == bot_id:
+            roles.append(self.bot_role().id)
+        return roles
+
+    def permissions_of(self, user_id: int, bot_id: int | None = None) -> int:
+        """Compute a member's base (guild-level) permissions: compute_base_permissions in permissions.mdx."""
         if user_id == self.owner_id:
             return ALL_PERMISSIONS
-        member = self.member(user_id)
         value = self.everyone_role().permissions
-        if member is not None:
-            for role in self.roles:
-                if role.id in member.roles:
-                    value |= role.permissions
+        held = set(self.roles_of(user_id, bot_id))
+        for role in self.roles:
+            if role.id in held:
+                value |= role.permissions
         return ALL_PERMISSIONS if value & ADMINISTRATOR else value
 
 
@@ -167,6 +216,12 @@ class RateLimitConfig:
     routes: dict[str, RateLimitRule] = field(default_factory=dict)
     # Requests per second across all bot-authenticated routes.
     global_per_second: int = 50
+    # rate-limits.mdx "Invalid Request Limit aka Cloudflare bans": 10,000 responses of 401, 403 or 429
+    # (except 429s with X-RateLimit-Scope: shared) per 10 minutes from one IP address earn a temporary ban.
+    invalid_request_limit: int = 10_000
+    invalid_request_window: float = 600.0
+    # How long the ban lasts is not documented ("temporarily restricted"); assumption: one hour.
+    invalid_request_ban: float = 3600.0
 
 
 @dataclass
@@ -193,6 +248,15 @@ class EmulatorConfig:
     # Discord drops an interaction not answered within 3 s (callback then gives 404 code 10062).
     # None disables the check.
     interaction_ack_timeout: float | None = 3.0
+    # Gateway limits and timings (gateway_config.py): intents, versions, send rate, identify limits.
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    # Refuse a command over 8,000 characters (application-commands.mdx "Application Command Size").
+    enforce_command_size: bool = True
+    # application-commands.mdx L177: 200 command creates per day, per guild (None: no limit).
+    command_creates_per_day: int | None = 200
+    command_create_window: float = 86_400.0
+    # message.mdx L1072: a message request is at most 25 MiB (attachment_size_limit is per file).
+    message_request_size_limit: int = 25 * 1024 * 1024
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
@@ -218,7 +282,7 @@ MOD_ID = 1_190_000_000_000_002_004
 
 
 def default_config(**overrides: Any) -> EmulatorConfig:
-    """Return a one-guild world: #alerts, #general, a channel hidden from the bot, four members."""
+    """Return a one-guild world: #alerts, #general, a private #staff-only, four members (synthetic)."""
     owner = UserConfig(id=OWNER_ID, username="alice", global_name="Alice")
     member = UserConfig(id=MEMBER_ID, username="bob", global_name="Bob")
     closed = UserConfig(id=CLOSED_DMS_ID, username="carol", global_name="Carol", dms_closed=True)
@@ -231,7 +295,16 @@ def default_config(**overrides: Any) -> EmulatorConfig:
         channels=[
             ChannelConfig(id=ALERTS_CHANNEL_ID, name="alerts", position=0),
             ChannelConfig(id=GENERAL_CHANNEL_ID, name="general", position=1),
-            ChannelConfig(id=PRIVATE_CHANNEL_ID, name="staff-only", position=2, bot_can_view=False),
+            # Private: @everyone (the bot included) may not view it; the Moderator role may.
+            ChannelConfig(
+                id=PRIVATE_CHANNEL_ID,
+                name="staff-only",
+                position=2,
+                overwrites=[
+                    PermissionOverwrite(GUILD_ID, deny=VIEW_CHANNEL),
+                    PermissionOverwrite(MOD_ROLE_ID, allow=VIEW_CHANNEL),
+                ],
+            ),
         ],
         members=[
             MemberConfig(user=owner),
@@ -257,7 +330,7 @@ class ChannelRecord:
     position: int = 0
     topic: str | None = None
     recipient_id: int | None = None
-    bot_can_view: bool = True
+    overwrites: list[PermissionOverwrite] = field(default_factory=list)
     deleted: bool = False
 
 

@@ -8,6 +8,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+# ApiError and invalid_form are re-exported: the REST modules import them from here.
+from .errors import ApiError as ApiError
+from .errors import invalid_form as invalid_form
+from .message_rules import has_message_content, validate_embed_formats, validate_message_fields
 from .payloads import (
     channel_payload,
     iso_now,
@@ -16,13 +20,21 @@ from .payloads import (
     stored_components,
     user_payload,
 )
+from .permissions import channel_permissions, effective
 from .recording import BodyPart
 from .state import (
+    ALL_PERMISSIONS,
     DM,
+    EMBED_LINKS,
+    MENTION_EVERYONE,
+    ROLE_OVERWRITE,
+    VIEW_CHANNEL,
     ChannelRecord,
     EmulatorConfig,
     GuildConfig,
     InteractionRecord,
+    PermissionOverwrite,
+    RoleConfig,
     SnowflakeFactory,
     StoredAttachment,
     StoredMessage,
@@ -43,33 +55,8 @@ MESSAGE_DEFAULT = 0
 MESSAGE_CHAT_INPUT_COMMAND = 20
 
 _MENTION = re.compile(r"<@!?(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class ApiError(Exception):
-    """An error Discord would answer with: HTTP status plus JSON error code and optional field errors."""
-
-    def __init__(
-        self, status: int, code: int, message: str | None = None, errors: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(f"{status} code {code}: {message or ''}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.errors = errors
-
-
-def _field_error(path: str, code: str, message: str) -> dict[str, Any]:
-    """Build Discord's nested `errors` object for one field path like "embeds.0.title"."""
-    node: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
-    for key in reversed(path.split(".")):
-        node = {key: node}
-    return node
-
-
-def invalid_form(path: str, code: str, message: str) -> ApiError:
-    """Return a 400 code 50035 Invalid Form Body error for one field."""
-    return ApiError(400, 50035, "Invalid Form Body", _field_error(path, code, message))
 
 
 def _too_long(path: str, limit: int) -> ApiError:
@@ -86,8 +73,10 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
         raise _too_long("embeds", 10)
     total = 0
     for i, embed in enumerate(embeds):
+        validate_embed_formats(embed, f"embeds.{i}")
         for key, limit in _EMBED_TEXT_LIMITS:
-            text = embed.get(key) or ""
+            # message.mdx L607: limits count without leading/trailing whitespace (Discord trims).
+            text = str(embed.get(key) or "").strip()
             if len(text) > limit:
                 raise _too_long(f"embeds.{i}.{key}", limit)
             total += len(text)
@@ -96,7 +85,8 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
             raise _too_long(f"embeds.{i}.fields", 25)
         for j, fld in enumerate(fields):
             for key, limit in (("name", 256), ("value", 1024)):
-                text = str(fld.get(key) or "")
+                # message.mdx L607: trimmed, so a name or value of only whitespace is missing.
+                text = str(fld.get(key) or "").strip()
                 if not text:
                     raise invalid_form(
                         f"embeds.{i}.fields.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required"
@@ -104,8 +94,8 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
                 if len(text) > limit:
                     raise _too_long(f"embeds.{i}.fields.{j}.{key}", limit)
                 total += len(text)
-        footer = (embed.get("footer") or {}).get("text") or ""
-        author = (embed.get("author") or {}).get("name") or ""
+        footer = str((embed.get("footer") or {}).get("text") or "").strip()
+        author = str((embed.get("author") or {}).get("name") or "").strip()
         if len(footer) > 2048:
             raise _too_long(f"embeds.{i}.footer.text", 2048)
         if len(author) > 256:
@@ -162,7 +152,7 @@ class World:
                     guild_id=guild.id,
                     position=ch.position,
                     topic=ch.topic,
-                    bot_can_view=ch.bot_can_view,
+                    overwrites=list(ch.overwrites),
                 )
 
     # -- lookups -----------------------------------------------------------------------------------
@@ -173,13 +163,31 @@ class World:
             (c for c in self.channels.values() if c.guild_id == guild_id), key=lambda c: (c.position, c.id)
         )
 
-    def channel_for_bot(self, channel_id: int) -> ChannelRecord:
-        """Return a channel the bot may use, or raise 404 10003 / 403 50001 like Discord."""
+    def permissions_in(self, channel: ChannelRecord, user_id: int) -> int:
+        """Return a user's permissions in a channel with overwrites (all of them in a DM)."""
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id is not None else None
+        if guild is None:
+            return ALL_PERMISSIONS
+        return channel_permissions(guild, channel, user_id, self.config.bot.id)
+
+    def bot_permissions_in(self, channel: ChannelRecord) -> int:
+        """Return what the bot may really do in a channel (overwrites and implicit denials applied)."""
+        return effective(self.permissions_in(channel, self.config.bot.id))
+
+    def channel_for_bot(self, channel_id: int, need: int = 0) -> ChannelRecord:
+        """Return a channel the bot may use, or raise 404 10003 / 403 50001 / 403 50013 like Discord.
+
+        Without VIEW_CHANNEL Discord answers 50001 Missing Access; with it but without another permission
+        the route needs (`need`), 50013 Missing Permissions (developers/topics/opcodes-and-status-codes.mdx).
+        """
         channel = self.channels.get(channel_id)
         if channel is None or channel.deleted:
             raise ApiError(404, 10003)
-        if not channel.bot_can_view:
+        allowed = self.bot_permissions_in(channel)
+        if not allowed & VIEW_CHANNEL:
             raise ApiError(403, 50001)
+        if allowed & need != need:
+            raise ApiError(403, 50013)
         return channel
 
     def message_in(self, channel_id: int, message_id: int) -> StoredMessage:
@@ -206,6 +214,34 @@ class World:
             self.dm_channels[user_id] = channel_id
         return self.channels[channel_id]
 
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, kind: int = ROLE_OVERWRITE
+    ) -> ChannelRecord:
+        """Set (or, with allow = deny = 0, remove) a channel's overwrite for a role or member."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            raise LookupError(f"channel {channel_id} is a DM: it has no overwrites")
+        channel.overwrites = [o for o in channel.overwrites if (o.id, o.type) != (target_id, kind)]
+        if allow or deny:
+            channel.overwrites.append(PermissionOverwrite(target_id, kind, allow, deny))
+        return channel
+
+    def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> RoleConfig:
+        """Change a role's permissions (the guild id names @everyone; the bot's role is bot_permissions)."""
+        guild = self.guilds[guild_id]
+        if role_id == guild.id:
+            role = guild.everyone_role()
+        elif role_id == guild.bot_role().id:
+            guild.bot_permissions = permissions
+            role = guild.bot_role()
+        else:
+            found = guild.role(role_id)
+            if found is None:
+                raise LookupError(f"guild {guild_id} has no role {role_id}")
+            role = found
+        role.permissions = permissions
+        return role
+
     def channel_json(self, channel: ChannelRecord) -> dict[str, Any]:
         """Return the channel object Discord would send for this channel."""
         return channel_payload(channel, self.config)
@@ -217,6 +253,15 @@ class World:
     ) -> list[StoredAttachment]:
         """Turn body `attachments` + files[N] parts into stored attachments (kept ones first by id)."""
         by_index = {idx: part for part in files if (idx := _file_index(part)) is not None}
+        # Spec `files[0..9]`: at most 10 files in one request.
+        if len(by_index) > 10:
+            raise _too_long("files", 10)
+        # message.mdx L1072: a request is at most 25 MiB; reference.mdx L430: the upload limit
+        # (attachment_size_limit, 10 MiB by default) applies to each file.
+        if sum(len(part.data) for part in files) > self.config.message_request_size_limit:
+            raise ApiError(413, 40005)
+        if any(len(part.data) > self.config.attachment_size_limit for part in by_index.values()):
+            raise ApiError(413, 40005)
         described = body.get("attachments")
         result: list[StoredAttachment] = []
         entries: list[dict[str, Any]]
@@ -241,7 +286,6 @@ class World:
                     raise invalid_form(
                         f"attachments.{i}", "ATTACHMENT_NOT_FOUND", "Attachment data not found"
                     )
-        total = 0
         for entry in entries:
             part = by_index[int(entry["id"])]
             filename = str(entry.get("filename") or part.filename or "file")
@@ -259,9 +303,6 @@ class World:
                     height=size[1] if size else None,
                 )
             )
-            total += len(part.data)
-        if total > self.config.attachment_size_limit:
-            raise ApiError(413, 40005)
         return result
 
     @staticmethod
@@ -292,6 +333,30 @@ class World:
         users = [self.users[int(m)] for m in _MENTION.findall(content) if int(m) in self.users]
         return [user_payload(u) for u in users]
 
+    @staticmethod
+    def _mentions_everyone(content: str, body: dict[str, Any], permissions: int) -> bool:
+        """Return whether @everyone/@here in the content really mentions everyone.
+
+        developers/resources/message.mdx "Allowed Mentions Object": it needs the MENTION_EVERYONE
+        permission and, when allowed_mentions is sent, "everyone" in its parse list. Without the permission
+        the message is still posted, only without the mention (the document lists it among what decides
+        whether a mention notifies, not as an error).
+        """
+        if not _EVERYONE.search(content) or not permissions & MENTION_EVERYONE:
+            return False
+        allowed = body.get("allowed_mentions")
+        return allowed is None or "everyone" in (allowed.get("parse") or [])
+
+    @staticmethod
+    def _embeds_allowed(embeds: list[dict[str, Any]], permissions: int) -> list[dict[str, Any]]:
+        """Drop embeds the author may not post: Discord keeps the message but shows no embed.
+
+        The documents are silent on rich embeds sent without EMBED_LINKS (permissions.mdx only says links
+        are not auto-embedded). Assumption, as bots meet it on Discord: the request succeeds and the
+        message has no embeds (a message left with nothing else is 400 50006, checked by the caller).
+        """
+        return embeds if permissions & EMBED_LINKS else []
+
     def build_message(
         self,
         channel_id: int,
@@ -304,8 +369,13 @@ class World:
         interaction: InteractionRecord | None = None,
         message_type: int = MESSAGE_DEFAULT,
         allow_empty: bool = False,
+        permissions: int = ALL_PERMISSIONS,
     ) -> StoredMessage:
-        """Validate a create-message body and return the stored message (not yet announced)."""
+        """Validate a create-message body and return the stored message (not yet announced).
+
+        `permissions` are the author's effective ones in the channel: they decide whether embeds are kept
+        and @everyone mentions; REST refuses missing SEND_MESSAGES/ATTACH_FILES before this.
+        """
         content = body.get("content")
         content = "" if content is None else str(content)
         if len(content) > 2000:
@@ -314,9 +384,10 @@ class World:
         if body.get("embed"):
             raw_embeds.append(body["embed"])
         validate_embeds(raw_embeds)
+        raw_embeds = self._embeds_allowed(raw_embeds, permissions)
         components = list(body.get("components") or [])
-        if len(components) > 5 and not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
-            raise _too_long("components", 5)
+        validate_message_fields(body, flags=int(body.get("flags") or 0))
+        reference = self._reference(channel_id, body.get("message_reference"))
         attachments = self._attachments(channel_id, body, files, [])
         if not allow_empty and not (
             content or raw_embeds or attachments or components or body.get("sticker_ids") or body.get("poll")
@@ -336,7 +407,7 @@ class World:
             "components": stored_components(components),
             "mentions": self._mentions(content),
             "mention_roles": [],
-            "mention_everyone": False,
+            "mention_everyone": self._mentions_everyone(content, body, permissions),
             "pinned": False,
             "tts": bool(body.get("tts", False)),
             "timestamp": snowflake_iso(message_id),
@@ -345,8 +416,8 @@ class World:
         }
         if body.get("nonce") is not None:
             payload["nonce"] = body["nonce"]
-        if body.get("message_reference"):
-            payload["message_reference"] = body["message_reference"]
+        if reference:
+            payload["message_reference"] = reference
         if interaction is not None:
             payload["webhook_id"] = str(self.config.application_id)
             payload["application_id"] = str(self.config.application_id)
@@ -397,16 +468,46 @@ class World:
         files: list[BodyPart],
         *,
         record_history: bool = True,
+        permissions: int = ALL_PERMISSIONS,
     ) -> StoredMessage:
-        """Apply an edit body (only keys present change), keeping the previous version in history."""
+        """Apply an edit body (only keys present change), keeping the previous version in history.
+
+        `permissions`: the editor's effective ones (embeds and @everyone as in build_message).
+        A refused edit leaves the message as it was.
+        """
         before = copy.deepcopy(message.payload)
+        files_before = list(message.attachment_files)
+        try:
+            self._apply_edit(message, body, files, permissions)
+        except ApiError:
+            message.payload, message.attachment_files = before, files_before
+            raise
         payload = message.payload
+        if message.loading:
+            # Filling a deferred "thinking" message is its first content, not an edit.
+            message.loading = False
+            payload["flags"] = int(payload.get("flags", 0)) & ~LOADING
+        elif record_history:
+            message.history.append(before)
+            payload["edited_timestamp"] = iso_now()
+        self._announce("MESSAGE_UPDATE", message)
+        return message
+
+    def _apply_edit(
+        self, message: StoredMessage, body: dict[str, Any], files: list[BodyPart], permissions: int
+    ) -> None:
+        payload = message.payload
+        flags = int(payload.get("flags", 0))
+        if body.get("flags") is not None:
+            flags = int(body["flags"])
+        validate_message_fields(body, flags=flags)
         if "content" in body:
             content = "" if body["content"] is None else str(body["content"])
             if len(content) > 2000:
                 raise _too_long("content", 2000)
             payload["content"] = content
             payload["mentions"] = self._mentions(content)
+            payload["mention_everyone"] = self._mentions_everyone(content, body, permissions)
         if "attachments" in body or files:
             message.attachment_files = self._attachments(
                 message.channel_id, body, files, message.attachment_files
@@ -417,21 +518,34 @@ class World:
             if body.get("embed"):
                 raw.append(body["embed"])
             validate_embeds(raw)
-            payload["embeds"] = self._embeds(raw, message.attachment_files)
+            payload["embeds"] = self._embeds(self._embeds_allowed(raw, permissions), message.attachment_files)
         if "components" in body:
             payload["components"] = stored_components(list(body.get("components") or []))
         if "flags" in body and body["flags"] is not None:
             keep = payload.get("flags", 0) & EPHEMERAL
             payload["flags"] = (int(body["flags"]) & SETTABLE_FLAGS) | keep
-        if message.loading:
-            # Filling a deferred "thinking" message is its first content, not an edit.
-            message.loading = False
-            payload["flags"] = int(payload.get("flags", 0)) & ~LOADING
-        elif record_history:
-            message.history.append(before)
-            payload["edited_timestamp"] = iso_now()
-        self._announce("MESSAGE_UPDATE", message)
-        return message
+        # An edit that leaves nothing to show is an empty message (opcodes-and-status-codes.mdx 50006;
+        # message.mdx "Edit Message" keeps the create rule that one of content/embeds/... is present).
+        if not has_message_content(payload):
+            raise ApiError(400, 50006)
+
+    def _reference(self, channel_id: int, reference: Any) -> dict[str, Any] | None:
+        """Return the reply reference to store, or refuse one whose message does not exist.
+
+        message.mdx L1071: the referenced message must exist; L333 `fail_if_not_exists` (default true):
+        false sends a normal message instead. Assumption: the field code of the error. Forwards (type 1)
+        are not modelled beyond existence either.
+        """
+        if not isinstance(reference, dict) or not reference:
+            return None
+        raw_id = reference.get("message_id")
+        target_channel = int(str(reference.get("channel_id") or channel_id))
+        target = self.messages.get(int(str(raw_id))) if str(raw_id or "").isdigit() else None
+        if target is None or target.deleted or target.channel_id != target_channel:
+            if reference.get("fail_if_not_exists") is False:
+                return None
+            raise invalid_form("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
+        return reference
 
     def delete_message(self, message: StoredMessage) -> None:
         """Mark a message deleted and announce MESSAGE_DELETE."""

@@ -1,6 +1,6 @@
 """The ``[feeds.*]`` tables of a Tripwire config that point every feed at a running emulator.
 
-Keys are those of ``bot.config.FeedsConfig``, so the snippet passes ``tripwire check-config``. The
+Keys are those of ``feeds.config.FeedsConfig``, so the snippet passes ``tripwire check-config``. The
 Binance futures ``ws_url`` is the ``/market`` base: the feed appends ``/ws/!forceOrder@arr`` itself.
 """
 

@@ -15,9 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Bar, FearGreedPoint, FundingPoint, LiquidationWindow, OpenInterestPoint
-from storage.rows import INTERVAL_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
+from storage.rows import (
+    DAY_MS,
+    INTERVAL_MS,
+    MINUTE_MS,
+    Candle,
+    FearGreed,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    interval_ms,
+)
 
-DAY_MS = 86_400_000
 # Binance (and most venues) open weekly candles on Monday 00:00 UTC; the epoch was a Thursday.
 WEEK_OFFSET_MS = 4 * DAY_MS
 
@@ -40,7 +49,6 @@ DEFAULT_RETENTION_MS: dict[str, int] = {
 LIQUIDATION_RETENTION_MS = 8 * DAY_MS
 FUNDING_RETENTION_MS = 120 * DAY_MS
 OPEN_INTEREST_RETENTION_MS = 8 * DAY_MS
-MINUTE_MS = 60_000
 # Data kinds whose changes are counted for rules that wait on them (detectors.base.Quiet.unchanged);
 # Fear & Greed is market-wide, so its changes are counted under one key for every symbol.
 TRACKED_KINDS = frozenset({"candles", "liquidations", "funding", "open_interest", "fear_greed"})

@@ -1,0 +1,100 @@
+"""The config sections of the market-data feeds (``[feeds.*]`` in the TOML file).
+
+``bot.config.Config`` composes ``FeedsConfig`` as its ``feeds`` section; the models live here so that the
+feed modules read their own settings without importing ``bot`` (the layer rule in feeds/ruff.toml).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from storage.config import StrictModel
+
+
+class FeedConfig(StrictModel):
+    """Settings every feed shares."""
+
+    enabled: bool = True
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # A feed with no successful poll/message for this long is reported stale (and holds its alerts back).
+    stale_after_seconds: float = Field(300.0, ge=10, le=86400)
+
+
+class BinanceSpotFeedConfig(FeedConfig):
+    """Spot candles from Binance's public market-data REST API."""
+
+    base_url: str = "https://data-api.binance.vision"
+    interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "1m"
+    poll_seconds: float = Field(15.0, ge=5, le=3600)
+    backfill_days: float = Field(7.0, ge=0, le=30)
+    # Where to get candles when Binance answers HTTP 451 (restricted location).
+    fallback: Literal["coinbase", "kraken", "none"] = "coinbase"
+    # Request weight the bot lets itself use per minute (X-MBX-USED-WEIGHT-1M); Binance allows 6,000 per
+    # IP and bans (HTTP 418) an IP that keeps going after a 429, so leave room for other clients.
+    max_weight_per_minute: int = Field(5000, ge=10, le=6000)
+
+
+class CoinbaseFeedConfig(FeedConfig):
+    """Coinbase Exchange candles (spot fallback)."""
+
+    base_url: str = "https://api.exchange.coinbase.com"
+
+
+class KrakenFeedConfig(FeedConfig):
+    """Kraken OHLC (spot fallback)."""
+
+    base_url: str = "https://api.kraken.com"
+
+
+class BinanceFuturesFeedConfig(FeedConfig):
+    """Binance USD-M futures: liquidation stream, funding and open interest."""
+
+    rest_url: str = "https://fapi.binance.com"
+    ws_url: str = "wss://fstream.binance.com/market"
+    liquidations: bool = True
+    funding_poll_seconds: float = Field(60.0, ge=10, le=3600)
+    open_interest_poll_seconds: float = Field(60.0, ge=10, le=3600)
+    backfill_days: float = Field(7.0, ge=0, le=30)
+    # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
+    max_weight_per_minute: int = Field(2000, ge=10, le=2400)
+
+
+class BybitFeedConfig(FeedConfig):
+    """Bybit v5: allLiquidation stream and linear tickers (funding, open interest)."""
+
+    rest_url: str = "https://api.bybit.com"
+    ws_url: str = "wss://stream.bybit.com/v5/public/linear"
+    liquidations: bool = True
+    tickers_poll_seconds: float = Field(60.0, ge=10, le=3600)
+
+
+class OkxFeedConfig(FeedConfig):
+    """OKX v5 liquidation orders (websocket, or REST polling)."""
+
+    rest_url: str = "https://www.okx.com"
+    ws_url: str = "wss://ws.okx.com:8443/ws/v5/public"
+    mode: Literal["websocket", "rest"] = "websocket"
+    rest_poll_seconds: float = Field(30.0, ge=2, le=3600)
+
+
+class FearGreedFeedConfig(FeedConfig):
+    """The Crypto Fear & Greed Index from alternative.me (daily)."""
+
+    base_url: str = "https://api.alternative.me"
+    poll_seconds: float = Field(3600.0, ge=300, le=86400)
+    backfill_days: int = Field(400, ge=0, le=5000)
+    stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
+
+
+class FeedsConfig(StrictModel):
+    """Every market-data source."""
+
+    binance_spot: BinanceSpotFeedConfig = BinanceSpotFeedConfig()
+    coinbase: CoinbaseFeedConfig = CoinbaseFeedConfig()
+    kraken: KrakenFeedConfig = KrakenFeedConfig()
+    binance_futures: BinanceFuturesFeedConfig = BinanceFuturesFeedConfig()
+    bybit: BybitFeedConfig = BybitFeedConfig()
+    okx: OkxFeedConfig = OkxFeedConfig()
+    fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()

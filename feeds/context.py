@@ -1,0 +1,27 @@
+"""What every feed is built with besides its own config section and HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from feeds.base import NowMs, Tuning
+from feeds.health import HealthRegistry
+from feeds.ingest import Ingest
+from feeds.logonce import FailureLog
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """The parts of the feed layer every feed shares: one per ``FeedManager``, handed to each feed."""
+
+    symbols: Sequence[str]
+    ingest: Ingest
+    # The one aiohttp session every feed's websocket (and HTTP client) shares.
+    session: aiohttp.ClientSession
+    registry: HealthRegistry
+    failures: FailureLog
+    now_ms: NowMs
+    tuning: Tuning

@@ -1,0 +1,84 @@
+"""The connection and transaction every family of the repository works through, and shared helpers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlite_utils
+
+
+def lo(start: int | None) -> int:
+    """Return ``start``, or a time before any stored one when None."""
+    return start if start is not None else -(2**62)
+
+
+def hi(end: int | None) -> int:
+    """Return ``end``, or a time after any stored one when None."""
+    return end if end is not None else 2**62
+
+
+def event_matchers(
+    clauses: list[str],
+    params: list[Any],
+    equals: Iterable[tuple[str, Any]],
+    since: int | None,
+    until: int | None,
+) -> None:
+    """Add to an alert-event query ``column = ?`` for each given value and the bounds since <= at < until."""
+    for column, value in equals:
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("at < ?")
+        params.append(until)
+
+
+class RepoBase:
+    """One database connection and its (nestable) transactions; each table family is a mixin over it."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self._depth = 0
+        # Guild settings as stored, by guild (None: none stored). Every alert routed to a guild's default
+        # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
+        # them: forgotten on every save and on every rollback.
+        self._guild_settings_rows: dict[int, tuple[Any, ...] | None] = {}
+
+    # --- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block atomically; nested calls join the outer transaction through a savepoint."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self._guild_settings_rows.clear()  # they may hold a write that is being undone
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.conn.close()

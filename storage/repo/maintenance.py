@@ -1,0 +1,378 @@
+"""Statistics, retention and upkeep of the database file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from storage.repo.base import RepoBase
+from storage.rows import DAY_MS, HOUR_MS, DatabaseStats, PruneResult, SpanStat
+
+OBSERVATION_TABLES = (
+    "candles",
+    "liquidations",
+    "liquidation_hourly",
+    "funding",
+    "open_interest",
+    "fear_greed",
+)
+STATE_TABLES = (
+    "rules",
+    "detector_state",
+    "alert_state",
+    "alert_events",
+    "outbox",
+    "message_groups",
+    "silences",
+    "guild_settings",
+    "digests",
+    "member_notices",
+)
+# Outbox statuses that are final: such rows are only history and may be pruned.
+FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")
+
+
+class RetentionPolicy(Protocol):
+    """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
+
+    @property
+    def liquidations_days(self) -> int: ...
+    @property
+    def liquidations_hourly_days(self) -> int: ...
+    @property
+    def candles_1m_days(self) -> int: ...
+    @property
+    def candles_other_days(self) -> int: ...
+    @property
+    def funding_days(self) -> int: ...
+    @property
+    def open_interest_days(self) -> int: ...
+    @property
+    def alert_events_days(self) -> int: ...
+    @property
+    def delivered_outbox_days(self) -> int: ...
+    @property
+    def downsample(self) -> bool: ...
+
+
+# Called after every committed chunk with (table, rows deleted in it); the write lock is free then.
+ChunkListener = Callable[[str, int], None]
+
+
+class MaintenanceMixin(RepoBase):
+    """Statistics, retention (prune), vacuum and the health ping."""
+
+    # --- statistics ----------------------------------------------------------------------------------
+
+    def size_bytes(self) -> int:
+        """Return the database size (pages in use times page size; the WAL file is not counted)."""
+        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        return page_count * page_size
+
+    def stats(self) -> DatabaseStats:
+        """Count rows per table and the time span per (table, source, symbol) of observations."""
+        rows_per_table = {
+            table: int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in OBSERVATION_TABLES + STATE_TABLES
+        }
+        spans: list[SpanStat] = []
+        span_queries = {
+            "candles": "SELECT source, symbol || ' ' || interval, COUNT(*), MIN(open_time), MAX(open_time)"
+            " FROM candles GROUP BY source, symbol, interval",
+            "liquidations": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM liquidations"
+            " GROUP BY source, symbol",
+            "funding": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM funding"
+            " GROUP BY source, symbol",
+            "open_interest": "SELECT source, symbol, COUNT(*), MIN(ts), MAX(ts) FROM open_interest"
+            " GROUP BY source, symbol",
+            "fear_greed": "SELECT source, '-', COUNT(*), MIN(ts), MAX(ts) FROM fear_greed GROUP BY source",
+        }
+        for table, sql in span_queries.items():
+            for source, symbol, count, first, last in self.conn.execute(sql):
+                spans.append(SpanStat(table, source, symbol, int(count), first, last))
+        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return DatabaseStats(rows_per_table, spans, version, page_count * page_size)
+
+    # --- retention and maintenance -------------------------------------------------------------------
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: int,
+        *,
+        dry_run: bool = False,
+        chunk_rows: int = 5000,
+        on_chunk: ChunkListener | None = None,
+    ) -> PruneResult:
+        """Delete rows older than the policy allows, in chunks of about ``chunk_rows`` per transaction.
+
+        Rules, detector and alert state, Fear & Greed values (one row a day) and pending deliveries are
+        never touched. Liquidation rows need no folding: the trigger-kept ``liquidation_hourly`` rollup
+        already holds their hourly totals and has its own, longer, retention. With ``policy.downsample``,
+        1m candles are folded into 1h candles in the same transaction that deletes them, so no moment
+        exists where the hour is missing.
+        """
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        if self._depth:
+            # Inside a caller's transaction every chunk would join it and hold the write lock throughout.
+            raise RuntimeError("prune() runs its own short transactions; call it outside transaction()")
+        pruner = _Pruner(self, now, dry_run, chunk_rows, on_chunk)
+        # Whole hours only: liquidation_totals() reads whole hours from the rollup and the partial hours at
+        # a window's ends from raw rows, so an hour must never be half pruned.
+        pruner.delete_per_symbol(
+            "liquidations", "ts < ?", _floor_hour(now - policy.liquidations_days * DAY_MS)
+        )
+        pruner.delete_per_symbol(
+            "liquidation_hourly", "hour < ?", _floor_hour(now - policy.liquidations_hourly_days * DAY_MS)
+        )
+        pruner.fold_candles(_floor_hour(now - policy.candles_1m_days * DAY_MS), policy.downsample)
+        pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
+        pruner.delete_per_symbol("funding", "ts < ?", now - policy.funding_days * DAY_MS)
+        pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
+        # The outbox goes before the events, so an event's delivery rows are gone before the event is.
+        pruner.delete_outbox(now - policy.delivered_outbox_days * DAY_MS)
+        pruner.delete_message_groups(now - policy.delivered_outbox_days * DAY_MS)
+        pruner.delete_events(now - policy.alert_events_days * DAY_MS)
+        if not dry_run and pruner.chunks:
+            # Lets SQLite refresh its planner statistics after large deletions (cheap when nothing to do).
+            self.conn.execute("PRAGMA optimize")
+        return PruneResult(pruner.deleted, pruner.downsampled, dry_run, pruner.chunks)
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rebuild the database file to return free pages to the disk; return (bytes before, after)."""
+        before = self._used_bytes()
+        # VACUUM cannot run inside a transaction; Repo.transaction() is never open here.
+        self.conn.execute("VACUUM")
+        # In WAL mode VACUUM writes the whole new file through the WAL: checkpoint and truncate it, or the
+        # -wal file would keep the size that was just freed.
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, self._used_bytes()
+
+    def free_bytes(self) -> int:
+        """Return the bytes in free pages (reused by new rows; only VACUUM gives them back to the disk)."""
+        free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        return free * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+
+    def _used_bytes(self) -> int:
+        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        return pages * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+
+    def ping(self) -> None:
+        """Run a trivial read, raising sqlite3.Error when the database cannot be read."""
+        self.conn.execute("SELECT 1 FROM rules LIMIT 1").fetchall()
+
+
+def _floor_hour(ts: int) -> int:
+    return ts - ts % HOUR_MS
+
+
+# Primary-key columns of the tables pruned row by row (WITHOUT ROWID tables have no rowid to delete by).
+_KEYS = {
+    "candles": "symbol, interval, open_time, source",
+    "liquidations": "symbol, ts, source, side, price, qty",
+    "liquidation_hourly": "symbol, hour, source",
+    "funding": "symbol, ts, source",
+    "open_interest": "symbol, ts, source",
+}
+
+
+class _Pruner:
+    """One prune pass: chunked deletes and folds, each chunk its own short write transaction."""
+
+    def __init__(
+        self, repo: RepoBase, now: int, dry_run: bool, chunk_rows: int, on_chunk: ChunkListener | None
+    ) -> None:
+        self.repo = repo
+        self.conn = repo.conn
+        self.now = now
+        self.dry_run = dry_run
+        self.chunk_rows = chunk_rows
+        self.on_chunk = on_chunk
+        self.deleted: dict[str, int] = {
+            t: 0
+            for t in (
+                "candles",
+                "liquidations",
+                "liquidation_hourly",
+                "funding",
+                "open_interest",
+                "outbox",
+                "message_groups",
+                "alert_events",
+            )
+        }
+        self.downsampled: dict[str, int] = {"candles": 0}
+        self.chunks = 0
+
+    def _committed(self, table: str, rows: int) -> None:
+        self.chunks += 1
+        self.deleted[table] += rows
+        if self.on_chunk is not None:
+            self.on_chunk(table, rows)
+
+    def _distinct(
+        self, table: str, column: str, where: str = "1 = 1", params: Sequence[Any] = ()
+    ) -> list[str]:
+        """Return the distinct values of a leading key column by index seeks, not a full scan."""
+        values: list[str] = []
+        last = ""
+        while True:
+            row = self.conn.execute(
+                f"SELECT MIN({column}) FROM {table} WHERE {where} AND {column} > ?", (*params, last)
+            ).fetchone()
+            if row[0] is None:
+                return values
+            last = row[0]
+            values.append(last)
+
+    def _delete_limited(self, table: str, where: str, params: Sequence[Any]) -> None:
+        """Delete matching rows ``chunk_rows`` at a time (SQLite here has no DELETE ... LIMIT)."""
+        key = _KEYS.get(table, "id")
+        if self.dry_run:
+            count = self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+            self.deleted[table] += int(count)
+            return
+        sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+        while True:
+            with self.repo.transaction():
+                removed = self.conn.execute(sql, (*params, self.chunk_rows)).rowcount
+            if removed == 0:
+                return
+            self._committed(table, removed)
+            if removed < self.chunk_rows:
+                return
+
+    def delete_per_symbol(self, table: str, where: str, cutoff: int) -> None:
+        """Delete old rows symbol by symbol, so each chunk is a range scan of the primary key."""
+        for symbol in self._distinct(table, "symbol"):
+            self._delete_limited(table, f"symbol = ? AND {where}", (symbol, cutoff))
+
+    def delete_other_candles(self, cutoff: int) -> None:
+        """Delete candles of every interval but 1m older than ``cutoff``."""
+        for symbol in self._distinct("candles", "symbol"):
+            for interval in self._distinct("candles", "interval", "symbol = ?", (symbol,)):
+                if interval != "1m":
+                    self._delete_limited(
+                        "candles", "symbol = ? AND interval = ? AND open_time < ?", (symbol, interval, cutoff)
+                    )
+
+    def _fold_windows(
+        self, table: str, time_col: str, where: str, symbol: str, cutoff: int
+    ) -> Iterator[tuple[int, int]]:
+        """Yield [start, end) windows of whole hours before ``cutoff`` that hold rows, oldest first."""
+        # About chunk_rows one-minute rows per window (more when several sources write the same symbol).
+        span = max(1, self.chunk_rows // 60) * HOUR_MS
+        start_from = -(2**62)
+        while True:
+            first = self.conn.execute(
+                f"SELECT MIN({time_col}) FROM {table} WHERE symbol = ? AND {where}"
+                f" AND {time_col} >= ? AND {time_col} < ?",
+                (symbol, start_from, cutoff),
+            ).fetchone()[0]
+            if first is None:
+                return
+            start = _floor_hour(int(first))
+            end = min(cutoff, start + span)
+            yield start, end
+            start_from = end
+
+    def fold_candles(self, cutoff: int, downsample: bool) -> None:
+        """Delete 1m candles before ``cutoff`` (an hour boundary), first writing their 1h candles."""
+        minute = "symbol = ? AND interval = '1m'"
+        for symbol in self._distinct("candles", "symbol"):
+            if self.dry_run:
+                count = self.conn.execute(
+                    f"SELECT COUNT(*) FROM candles WHERE {minute} AND open_time < ?", (symbol, cutoff)
+                )
+                self.deleted["candles"] += int(count.fetchone()[0])
+                if downsample:
+                    folds = self.conn.execute(_COUNT_CANDLE_FOLDS, (symbol, cutoff)).fetchone()[0]
+                    self.downsampled["candles"] += int(folds)
+                continue
+            delete = f"DELETE FROM candles WHERE {minute} AND open_time >= ? AND open_time < ?"
+            for start, end in list(
+                self._fold_windows("candles", "open_time", "interval = '1m'", symbol, cutoff)
+            ):
+                with self.repo.transaction():
+                    if downsample:
+                        self.downsampled["candles"] += self.conn.execute(
+                            _FOLD_CANDLES, (symbol, start, end)
+                        ).rowcount
+                    removed = self.conn.execute(delete, (symbol, start, end)).rowcount
+                self._committed("candles", removed)
+
+    def delete_outbox(self, cutoff: int) -> None:
+        """Delete final deliveries older than ``cutoff``, keeping pending ones and open alerts' messages."""
+        statuses = ",".join(f"'{s}'" for s in FINAL_OUTBOX_STATUSES)
+        open_alerts = (
+            "SELECT last_event_id FROM alert_state WHERE status != 'resolved' AND last_event_id IS NOT NULL"
+        )
+        self._delete_limited(
+            "outbox",
+            f"status IN ({statuses}) AND COALESCE(delivered_at, created_at) < ?"
+            # A firing alert's message is edited when it resolves: keep the row holding its message id.
+            f" AND (event_id IS NULL OR event_id NOT IN ({open_alerts}))"
+            # An edit re-renders every row a grouped message holds: keep a group's rows while one is kept.
+            " AND (group_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox k WHERE k.group_id = outbox.group_id"
+            f" AND (k.status NOT IN ({statuses}) OR COALESCE(k.delivered_at, k.created_at) >= ?"
+            f" OR k.event_id IN ({open_alerts}))))",
+            (cutoff, cutoff),
+        )
+
+    def delete_message_groups(self, cutoff: int) -> None:
+        """Delete message groups older than ``cutoff`` that no longer hold any outbox row."""
+        self._delete_limited(
+            "message_groups",
+            "created_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.group_id = message_groups.id)",
+            (cutoff,),
+        )
+
+    def delete_events(self, cutoff: int) -> None:
+        """Delete alert events older than ``cutoff``, keeping each alert's last event and undelivered ones."""
+        self._delete_limited(
+            "alert_events",
+            "at < ? AND id NOT IN (SELECT last_event_id FROM alert_state WHERE last_event_id IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = alert_events.id"
+            " AND o.status = 'pending')",
+            (cutoff,),
+        )
+
+
+# One 1h candle per (source, hour) from that hour's 1m candles: first open, last close, extremes, summed
+# volumes. An hour with missing minutes (the bot was down) is folded from what exists. A 1h candle the
+# source already provided is kept as it is (DO NOTHING): the exchange's own bar is the better one.
+_FOLD_CANDLES = f"""
+INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume, quote_volume, closed)
+SELECT g.symbol, '1h', g.hour, g.source,
+    (SELECT o FROM candles f WHERE f.symbol = g.symbol AND f.interval = '1m' AND f.open_time = g.first_t
+        AND f.source = g.source),
+    g.h, g.l,
+    (SELECT c FROM candles f WHERE f.symbol = g.symbol AND f.interval = '1m' AND f.open_time = g.last_t
+        AND f.source = g.source),
+    g.volume, g.quote_volume, 1
+FROM (
+    SELECT symbol, source, open_time - open_time % {HOUR_MS} AS hour, MIN(open_time) AS first_t,
+        MAX(open_time) AS last_t, MAX(h) AS h, MIN(l) AS l, SUM(volume) AS volume,
+        SUM(quote_volume) AS quote_volume
+    FROM candles
+    WHERE symbol = ? AND interval = '1m' AND open_time >= ? AND open_time < ?
+    GROUP BY source, hour
+) AS g
+WHERE true
+ON CONFLICT (symbol, interval, open_time, source) DO NOTHING
+"""
+
+# Dry run: the hours a fold would write (candle hours the source has no 1h candle for yet).
+_COUNT_CANDLE_FOLDS = f"""
+SELECT COUNT(*) FROM (
+    SELECT 1 FROM candles m
+    WHERE m.symbol = ? AND m.interval = '1m' AND m.open_time < ?
+        AND NOT EXISTS (SELECT 1 FROM candles x WHERE x.symbol = m.symbol AND x.interval = '1h'
+            AND x.open_time = m.open_time - m.open_time % {HOUR_MS} AND x.source = m.source)
+    GROUP BY m.source, m.open_time / {HOUR_MS}
+)
+"""

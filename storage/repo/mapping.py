@@ -1,0 +1,104 @@
+"""Row mappers built from a row type's field order: one SELECT list and one converter per table.
+
+A row type's fields are its table's columns, in order (see ``storage.rows``), so the column list a query
+selects and the conversion of each value back (0/1 to bool, JSON text to dict, a comma list to a tuple)
+follow from the type alone; a field stored under another name is the only thing said by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
+
+from storage.rows import (
+    AlertEventRow,
+    AlertStateRow,
+    Candle,
+    DigestRow,
+    Funding,
+    GuildSettingsRow,
+    MemberNoticeRow,
+    MessageGroupRow,
+    OutboxRow,
+    RuleRow,
+    SilenceRow,
+)
+
+T = TypeVar("T")
+
+
+def dumps(value: Any) -> str:
+    """Return ``value`` as the JSON text stored for it."""
+    # sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _split_csv(value: Any) -> tuple[str, ...]:
+    return tuple(part for part in str(value).split(",") if part)
+
+
+def _readers(hint: Any) -> tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None]:
+    """Return (from the column, to the column) for a field's type; None where the value passes as is."""
+    if hint is bool:
+        return bool, int
+    if get_origin(hint) is dict:
+        return json.loads, dumps
+    if get_origin(hint) is tuple and get_args(hint) == (str, ...):
+        return _split_csv, ",".join
+    return None, None
+
+
+def _field_names(cls: type[Any]) -> list[str]:
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+    return list(cls._fields)  # a NamedTuple
+
+
+class RowMapper(Generic[T]):
+    """Reads (and writes) one row type in its field order; ``renamed`` maps a field to its column."""
+
+    def __init__(self, cls: type[T], renamed: Mapping[str, str] | None = None) -> None:
+        names = _field_names(cls)
+        hints = get_type_hints(cls)
+        renamed = renamed or {}
+        self._cls = cls
+        self.names = tuple(renamed.get(name, name) for name in names)
+        # The SELECT (and INSERT) column list, in field order.
+        self.columns = ", ".join(self.names)
+        # One placeholder per column, for an INSERT of every column.
+        self.marks = ",".join("?" * len(self.names))
+        converters = [_readers(hints[name]) for name in names]
+        self._from_db = [(i, c[0]) for i, c in enumerate(converters) if c[0] is not None]
+        self._to_db = [(i, c[1]) for i, c in enumerate(converters) if c[1] is not None]
+        self._attrs = tuple(names)
+
+    def __call__(self, row: Sequence[Any]) -> T:
+        """Return the row type built from one fetched row of ``columns``."""
+        if not self._from_db:
+            return self._cls(*row)
+        values = list(row)
+        for i, convert in self._from_db:
+            values[i] = convert(values[i])
+        return self._cls(*values)
+
+    def values(self, item: T) -> list[Any]:
+        """Return ``item``'s values as stored, in ``columns`` order (the parameters of an INSERT)."""
+        values = [getattr(item, name) for name in self._attrs]
+        for i, convert in self._to_db:
+            values[i] = convert(values[i])
+        return values
+
+
+CANDLES = RowMapper(Candle)
+FUNDING = RowMapper(Funding)
+RULES = RowMapper(RuleRow)
+ALERT_STATES = RowMapper(AlertStateRow)
+EVENTS = RowMapper(AlertEventRow, {"values": "values_json", "rule": "rule_json"})
+OUTBOX = RowMapper(OutboxRow)
+SILENCES = RowMapper(SilenceRow)
+GROUPS = RowMapper(MessageGroupRow)
+GUILD_SETTINGS = RowMapper(GuildSettingsRow)
+DIGESTS = RowMapper(DigestRow)
+NOTICES = RowMapper(MemberNoticeRow)

@@ -1,0 +1,201 @@
+"""The delivery outbox, message groups, and the feed reports queued in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from storage.repo.base import RepoBase
+from storage.repo.mapping import GROUPS, OUTBOX, dumps
+from storage.rows import MessageGroupRow, OutboxRow
+
+
+class OutboxMixin(RepoBase):
+    """Queued deliveries and the message groups (one Discord message) that show them."""
+
+    # --- outbox ----------------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        *,
+        event_id: int | None,
+        sink: str,
+        target: str,
+        kind: str,
+        payload: dict[str, Any],
+        now: int,
+    ) -> int:
+        """Queue one delivery, due now; return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO outbox (event_id, sink, target, kind, payload, next_attempt_at, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (event_id, sink, target, kind, dumps(payload), now, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
+        """Return pending deliveries of a sink that are due, oldest first."""
+        return [
+            OUTBOX(r)
+            for r in self.conn.execute(
+                f"SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
+                " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (sink, now, limit),
+            )
+        ]
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        """Return one outbox row."""
+        row = self.conn.execute(f"SELECT {OUTBOX.columns} FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        return OUTBOX(row) if row else None
+
+    def mark_delivered(self, outbox_id: int, now: int, remote_id: str | None = None) -> None:
+        """Mark a delivery done, remembering the remote message id (for later edits)."""
+        self.conn.execute(
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, remote_id = ?,"
+            " attempts = attempts + 1, error = NULL WHERE id = ?",
+            (now, remote_id, outbox_id),
+        )
+
+    def mark_retry(self, outbox_id: int, next_attempt_at: int, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE id = ?",
+            (next_attempt_at, error[:500], outbox_id),
+        )
+
+    def mark_failed(self, outbox_id: int, error: str, *, status: str = "failed") -> None:
+        """Give up on a delivery ('failed', or 'dropped' when it was deliberately not sent)."""
+        self.conn.execute(
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?",
+            (status, error[:500], outbox_id),
+        )
+
+    def outbox_depth(self, sink: str | None = None) -> int:
+        """Count pending deliveries (of one sink, or all)."""
+        if sink is None:
+            return int(
+                self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+            )
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND sink = ?", (sink,)
+            ).fetchone()[0]
+        )
+
+    def next_outbox_due(self) -> int | None:
+        """Return when the earliest pending delivery is due, or None when nothing is pending."""
+        value = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        ).fetchone()[0]
+        return int(value) if value is not None else None
+
+    def outbox_targets(self, event_id: int) -> set[tuple[str, str]]:
+        """Return the (sink, target) pairs an event was queued for."""
+        return {
+            (r[0], r[1])
+            for r in self.conn.execute("SELECT sink, target FROM outbox WHERE event_id = ?", (event_id,))
+        }
+
+    # --- message groups (one Discord message holding several outbox rows) ----------------------------
+
+    def create_message_group(
+        self, *, sink: str, target: str, kind: str, group_key: str, window_ends_at: int, now: int
+    ) -> int:
+        """Store a new message group and return its id."""
+        cur = self.conn.execute(
+            "INSERT INTO message_groups (sink, target, kind, group_key, window_ends_at, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (sink, target, kind, group_key, window_ends_at, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def message_group(self, group_id: int) -> MessageGroupRow | None:
+        """Return one message group."""
+        row = self.conn.execute(
+            f"SELECT {GROUPS.columns} FROM message_groups WHERE id = ?", (group_id,)
+        ).fetchone()
+        return GROUPS(row) if row else None
+
+    def recent_message_groups(self, sink: str, target: str, since: int) -> list[MessageGroupRow]:
+        """Return a target's message groups created at or after ``since``, oldest first."""
+        return [
+            GROUPS(r)
+            for r in self.conn.execute(
+                f"SELECT {GROUPS.columns} FROM message_groups"
+                " WHERE sink = ? AND target = ? AND created_at >= ? ORDER BY id",
+                (sink, target, since),
+            )
+        ]
+
+    def assign_to_group(self, outbox_ids: Iterable[int], group_id: int | None) -> None:
+        """Place pending outbox rows in a message group (None takes them out of it again)."""
+        self.conn.executemany(
+            "UPDATE outbox SET group_id = ? WHERE id = ? AND status = 'pending'",
+            [(group_id, outbox_id) for outbox_id in outbox_ids],
+        )
+
+    def set_group_message(self, group_id: int, remote_id: str) -> None:
+        """Record the message id Discord confirmed for a group's first send."""
+        self.conn.execute("UPDATE message_groups SET remote_id = ? WHERE id = ?", (remote_id, group_id))
+
+    def mark_group_gone(self, group_id: int) -> None:
+        """Record that a group's message was deleted, so nothing is added to it any more."""
+        self.conn.execute("UPDATE message_groups SET gone = 1 WHERE id = ?", (group_id,))
+
+    def group_rows(self, group_id: int) -> list[OutboxRow]:
+        """Return the pending and delivered outbox rows a group's message shows, oldest first."""
+        return [
+            OUTBOX(r)
+            for r in self.conn.execute(
+                f"SELECT {OUTBOX.columns} FROM outbox WHERE group_id = ?"
+                " AND status IN ('pending', 'delivered') ORDER BY id",
+                (group_id,),
+            )
+        ]
+
+    def event_row(self, event_id: int, sink: str, target: str) -> OutboxRow | None:
+        """Return the row showing an event on a target (its alert, or its line folded into another)."""
+        row = self.conn.execute(
+            f"SELECT {OUTBOX.columns} FROM outbox WHERE event_id = ? AND sink = ? AND target = ?"
+            " AND kind IN ('alert', 'fold') ORDER BY id LIMIT 1",
+            (event_id, sink, target),
+        ).fetchone()
+        return OUTBOX(row) if row else None
+
+    def resolve_rows(self, event_ids: Iterable[int], sink: str, target: str) -> list[OutboxRow]:
+        """Return the pending and delivered resolve rows of a target that end any of ``event_ids``."""
+        wanted = sorted(set(event_ids))
+        if not wanted:
+            return []
+        return [
+            OUTBOX(r)
+            for r in self.conn.execute(
+                f"SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND target = ? AND kind = 'resolve'"
+                " AND status IN ('pending', 'delivered')"
+                f" AND json_extract(payload, '$.fired_event_id') IN ({','.join('?' * len(wanted))})"
+                " ORDER BY id",
+                (sink, target, *wanted),
+            )
+        ]
+
+    def count_feed_reports(self, feed: str, state: str, since: int) -> int:
+        """Count the reports of ``feed`` turning ``state`` queued at or after ``since`` (one per change)."""
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(DISTINCT created_at) FROM outbox WHERE kind = 'ops' AND created_at >= ?"
+                " AND json_extract(payload, '$.feed') = ? AND json_extract(payload, '$.feed_state') = ?",
+                (since, feed, state),
+            ).fetchone()[0]
+        )
+
+    def last_feed_report(self, feed: str) -> str | None:
+        """Return the feed state ('stale' or 'fresh') the last ops message about ``feed`` announced."""
+        row = self.conn.execute(
+            "SELECT json_extract(payload, '$.feed_state') FROM outbox WHERE kind = 'ops'"
+            " AND json_extract(payload, '$.feed') = ? ORDER BY id DESC LIMIT 1",
+            (feed,),
+        ).fetchone()
+        return str(row[0]) if row and row[0] is not None else None

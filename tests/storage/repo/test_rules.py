@@ -1,0 +1,18 @@
+"""Rules: round trip and quota count."""
+
+from __future__ import annotations
+
+from storage.repo import Repo, RuleRow
+
+T0 = 1_768_341_600_000  # 2026-01-13 22:00 UTC
+
+
+def test_rules_round_trip_and_quota_count(repo: Repo) -> None:
+    rule = RuleRow("r1", "discord", "level_cross", "BTCUSDT", {"level": 95000.0}, guild_id=7, owner_id=9)
+    repo.save_rule(rule)
+    assert repo.rule("r1") == rule
+    assert repo.count_rules(guild_id=7, owner_id=9) == 1
+    assert repo.set_rule_enabled("r1", False, "paused by admin", 5)
+    stored = repo.rule("r1")
+    assert stored is not None and not stored.enabled and stored.status_reason == "paused by admin"
+    assert repo.delete_rule("r1") and repo.rule("r1") is None
