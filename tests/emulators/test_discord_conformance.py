@@ -233,3 +233,18 @@ async def test_the_fixture_records_what_the_checker_needs(discord_emu: DiscordEm
     assert report.routes == {"POST /channels/{channel_id}/messages"}
     expected = check_requests(discord_emu.requests, invalid_requests_expected=True)
     assert expected.mismatches == [] and [m.kind for m in expected.expected] == ["request"]
+
+
+def test_only_accepted_requests_need_the_accepted_reason() -> None:
+    accepted = _record("POST", CHANNEL, {"content": 5}, response=_message())
+    assert [m.kind for m in check_requests([accepted], invalid_requests_expected=True).mismatches] == [
+        "request"
+    ]
+    both = check_requests([accepted], invalid_requests_expected=True, even_accepted=True)
+    assert both.mismatches == [] and len(both.expected) == 1
+    # An answer that does not fit is never expected.
+    user = _user()
+    del user["username"]
+    wrong_answer = _record("GET", f"/users/{MEMBER_ID}", response=user)
+    kinds = check_requests([wrong_answer], invalid_requests_expected=True, even_accepted=True).mismatches
+    assert [m.kind for m in kinds] == ["response"]

@@ -81,7 +81,8 @@ async def discord_emu(
 
     At teardown every request of the test and every answer is checked against Discord's OpenAPI
     document (conformance/); any mismatch fails the test. A test that sends bad requests on purpose
-    marks itself `@pytest.mark.discord_invalid_requests`: the ones the emulator refused are then expected.
+    marks itself `@pytest.mark.discord_invalid_requests`: the ones the emulator refused are then expected;
+    `(accepted="page: why")` expects accepted ones too, where the documentation overrules the document.
     """
     before = _pending_tasks()
     async with DiscordEmulator(discord_config) as emu:
@@ -93,8 +94,12 @@ async def discord_emu(
     leaked = [t for t in _pending_tasks() - before if not t.get_name().startswith("pytest")]
     assert not leaked, f"tasks left running after the test: {leaked}"
     # Every request of the test and every answer must fit Discord's OpenAPI document.
-    expected = request.node.get_closest_marker("discord_invalid_requests") is not None
-    report = check_and_tally(emu.requests, invalid_requests_expected=expected)
+    marker = request.node.get_closest_marker("discord_invalid_requests")
+    report = check_and_tally(
+        emu.requests,
+        invalid_requests_expected=marker is not None,
+        even_accepted=marker is not None and bool(marker.kwargs.get("accepted")),
+    )
     if report.mismatches:
         pytest.fail(report.describe(), pytrace=False)
 

@@ -113,6 +113,8 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
         "nsfw": False,
         "rate_limit_per_user": 0,
         "last_message_id": None,
+        # Required in the OpenAPI document's GuildChannelResponse (spec/openapi.json).
+        "flags": 0,
         "permission_overwrites": overwrites,
     }
     if channel.guild_id is not None:
@@ -222,6 +224,10 @@ def application_payload(config: EmulatorConfig) -> dict[str, Any]:
     }
 
 
+# Component types of select menus: string, user, role, mentionable, channel.
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+
+
 def stored_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return components as Discord stores and returns them: every `id` filled in, no null emoji id.
 
@@ -249,6 +255,11 @@ def stored_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 emoji = holder.get("emoji")  # buttons and select-menu options
                 if isinstance(emoji, dict) and emoji.get("id") is None:
                     emoji.pop("id", None)
+            if item.get("type") in _SELECT_TYPES:
+                # min_values/max_values default to 1 (components/reference.mdx, select menus) and are
+                # always returned (required in the OpenAPI document's ...SelectComponentResponse).
+                item.setdefault("min_values", 1)
+                item.setdefault("max_values", 1)
             for key in ("components", "accessory"):
                 child = item.get(key)
                 walk(child if isinstance(child, list) else [child] if isinstance(child, dict) else [])

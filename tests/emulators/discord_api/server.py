@@ -172,6 +172,8 @@ class DiscordEmulator:
         if path != "/" and self.invalid_requests.banned(client):
             # A banned client reaches nothing under /api/v10 (the gateway is another host on Discord).
             response = web.Response(status=429, text=CLOUDFLARE_BAN_BODY, content_type="text/html")
+            # Cloudflare's page, not an API answer: exempt from the OpenAPI check like a fault's body.
+            record.response_faked = True
         else:
             try:
                 response = await self._serve(request, handler, record)

@@ -313,6 +313,11 @@ class World:
         for raw in embeds:
             embed = copy.deepcopy(raw)
             embed.setdefault("type", "rich")
+            # `inline?` (message.mdx L600) comes back as false when not sent (required in the OpenAPI
+            # document's MessageEmbedFieldResponse).
+            for embed_field in embed.get("fields") or []:
+                if isinstance(embed_field, dict):
+                    embed_field.setdefault("inline", False)
             for key in ("image", "thumbnail", "footer", "author"):
                 sub = embed.get(key)
                 if not isinstance(sub, dict):
@@ -545,7 +550,17 @@ class World:
             if reference.get("fail_if_not_exists") is False:
                 return None
             raise invalid_form("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
-        return reference
+        # As stored and echoed: message.mdx L338 "`channel_id` ... will always be present when receiving
+        # an event/response"; `type` defaults to 0 (DEFAULT). Both are required in the OpenAPI
+        # document's MessageReferenceResponse; `fail_if_not_exists` is a sending option only.
+        stored = {k: v for k, v in reference.items() if k != "fail_if_not_exists"}
+        stored.setdefault("type", 0)
+        stored["channel_id"] = str(target_channel)
+        stored["message_id"] = str(raw_id)
+        guild_id = self.channels[target_channel].guild_id if target_channel in self.channels else None
+        if guild_id is not None:
+            stored["guild_id"] = str(guild_id)
+        return stored
 
     def delete_message(self, message: StoredMessage) -> None:
         """Mark a message deleted and announce MESSAGE_DELETE."""
