@@ -52,8 +52,7 @@ async def burst(alerts: int, seconds: float, deadline: float) -> dict[str, float
     engine = Engine(repo, MarketHistory(), AlertRouter(repo, [], console=False, discord=True))
     engine.load()
     service = Service(repo, engine, config, wall_ms)
-    # TEMP until the cmdtree branch lands: the real bot's /alert is over Discord's 8,000 characters.
-    async with DiscordEmulator(default_config(heartbeat_interval_ms=500, enforce_command_size=False)) as emu:
+    async with DiscordEmulator(default_config(heartbeat_interval_ms=500)) as emu:
         with patch_discord_py(emu):
             bot = TripwireBot(config, service, **client_options())
             async with connected_bot(bot, emu):

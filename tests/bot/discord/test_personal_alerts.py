@@ -11,6 +11,7 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
+from bot.discord.cogs import privacy as privacy_cog
 from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
 from bot.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
@@ -38,8 +39,8 @@ CROSSING = ("2026-01-13T00:00Z", "2026-01-14T03:00Z")  # BTC closes above $95,00
 async def add_personal(emu: DiscordEmulator, user_id: int, level: float = 95000, **extra: object) -> str:
     """Add a BTC level alert as a member through /alert add (no deliver: a DM for members)."""
     reply = await emu.slash(
-        "alert add level_cross",
-        {"symbol": "btc", "level": level, "direction": "up", **extra},
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": f"level={level} direction=up", **extra},
         user_id=user_id,
     )
     assert reply.ephemeral and reply.embeds, reply.content
@@ -146,13 +147,17 @@ async def test_the_personal_quota_holds(
     for level in range(90000, 95000, 1000):  # the test config allows 5 per member
         await add_personal(discord_emu, MEMBER_ID, level=level)
     over = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 99000}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=99000"},
+        user_id=MEMBER_ID,
     )
     assert over.ephemeral and over.content.startswith("You already have 5 personal alerts")
     assert len(repo.rules(owner_id=MEMBER_ID)) == 5
     # A channel alert is still refused to a member, with the way to get it by DM.
     channel = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 1, "deliver": "channel"}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=1", "deliver": "channel"},
+        user_id=MEMBER_ID,
     )
     assert "use `deliver: dm`" in channel.content
 
@@ -279,3 +284,21 @@ async def test_privacy_works_in_direct_messages_too(
     async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
         reply = await discord_emu.slash("privacy", in_dm=True, user_id=MEMBER_ID)
         assert reply.embeds[0]["title"] == "Nothing is stored about you"
+
+
+async def test_privacys_delete_button_is_disabled_before_its_token_expires(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the button had no timeout handler: it stayed looking active after it stopped answering.
+    discord_emu.config.interaction_token_ttl = 1.5  # Discord: 15 minutes
+    monkeypatch.setattr(privacy_cog, "CONFIRM_TIMEOUT_S", 0.3)
+    await add_personal(discord_emu, MEMBER_ID)
+    shown = await discord_emu.slash("privacy", user_id=MEMBER_ID)
+    [button] = shown.buttons()
+    assert button["custom_id"] == "privacy:forget" and not button.get("disabled")
+    message = shown.message_id or 0
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=1.2,
+    )
+    assert discord_emu.requests_matching(status=401) == []

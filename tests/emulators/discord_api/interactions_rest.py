@@ -72,10 +72,17 @@ class InteractionApi:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _by_token(self, request: web.Request) -> InteractionRecord:
-        """Return the interaction behind a webhook URL, or 404 10015 Unknown Webhook."""
+        """Return the interaction behind a webhook URL: 404 10015 if unknown, 401 50027 once expired."""
         record = self.world.interactions_by_token.get(request.match_info["webhook_token"])
         if record is None or request.match_info["webhook_id"] != str(self.emu.config.application_id):
             raise ApiError(404, 10015)
+        ttl = self.emu.config.interaction_token_ttl
+        if ttl is not None and time.monotonic() - record.created_at > ttl:
+            # interactions/receiving-and-responding.mdx: "Interaction tokens are valid for 15 minutes".
+            # topics/opcodes-and-status-codes.mdx lists 50027 "Invalid webhook token provided"; the status
+            # (401) and the wire message "Invalid Webhook Token" are what Discord sends for an expired
+            # token (the documents give neither).
+            raise ApiError(401, 50027)
         return record
 
     def _target(self, record: InteractionRecord, raw_id: str) -> StoredMessage:

@@ -303,5 +303,6 @@ ERROR_MESSAGES: dict[int, str] = {
     50006: "Cannot send an empty message",
     50007: "Cannot send messages to this user",
     50013: "Missing Permissions",
+    50027: "Invalid Webhook Token",
     50035: "Invalid Form Body",
 }

@@ -17,6 +17,7 @@ from .state import (
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     SEND_TTS_MESSAGES,
+    StoredMessage,
 )
 from .world import ApiError, invalid_form
 
@@ -63,6 +64,17 @@ def snowflake_param(request: web.Request, name: str, not_found_code: int) -> int
     if not raw.isdigit():
         raise ApiError(404, not_found_code)
     return int(raw)
+
+
+def fetched(message: StoredMessage) -> dict[str, Any]:
+    """Return a message as GET /channels/{id}/messages[/{id}] shows it: without the nonce.
+
+    Assumption: resources/message.mdx says of Create Message's nonce only that its "Value will appear in
+    the Message Create event" (and the create response); nothing says Discord stores it, and messages
+    fetched later from Discord do not carry it. So a fetched message never has a nonce here, and a bot
+    must recognise its own earlier message by what it wrote in it.
+    """
+    return {key: value for key, value in message.payload.items() if key != "nonce"}
 
 
 class RestApi:
@@ -267,7 +279,7 @@ class RestApi:
         ]
         # With `after` Discord returns the oldest `limit` messages after it; otherwise the newest ones.
         selected = msgs[:limit] if after else msgs[-limit:]
-        return json_response([m.payload for m in reversed(selected)])
+        return json_response([fetched(m) for m in reversed(selected)])
 
     async def create_message(self, request: web.Request) -> web.Response:
         """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007.
@@ -288,11 +300,14 @@ class RestApi:
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003), need)
         if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
             raise ApiError(403, 50007)
-        # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
-        # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
+        # Discord (resources/message.mdx, Create Message): with enforce_nonce, a message sent by the same
+        # user with the same nonce in the past few minutes (config.nonce_window) is returned instead of
+        # creating a second one; after the window the same nonce makes a new message.
         nonce = data.get("nonce")
         if data.get("enforce_nonce") and nonce is not None:
-            earlier = self.world.message_with_nonce(channel.id, str(nonce))
+            earlier = self.world.message_with_nonce(
+                channel.id, str(nonce), self.emu.config.bot.id, self.emu.config.nonce_window
+            )
             if earlier is not None:
                 return json_response(earlier.payload)
         msg = self.world.build_message(
@@ -312,7 +327,7 @@ class RestApi:
             snowflake_param(request, "channel_id", 10003), READ_MESSAGE_HISTORY
         )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
-        return json_response(msg.payload)
+        return json_response(fetched(msg))
 
     async def edit_message(self, request: web.Request) -> web.Response:
         """PATCH a message the bot sent; editing another user's message gives 403 50005.

@@ -257,6 +257,14 @@ class EmulatorConfig:
     command_create_window: float = 86_400.0
     # message.mdx L1072: a message request is at most 25 MiB (attachment_size_limit is per file).
     message_request_size_limit: int = 25 * 1024 * 1024
+    # Interaction tokens are valid for 15 minutes (interactions/receiving-and-responding.mdx, "Interaction
+    # tokens are valid for **15 minutes**"): later followups and GET/PATCH/DELETE of @original or of a
+    # followup answer 401 code 50027. Seconds from the interaction's creation; None: tokens never expire.
+    interaction_token_ttl: float | None = 15 * 60.0
+    # Create Message's enforce_nonce checks the nonce "for uniqueness in the past few minutes"
+    # (resources/message.mdx); the documents give no figure, 3 minutes is assumed. After the window the
+    # same nonce creates a new message. Seconds; None: the nonce is remembered for ever.
+    nonce_window: float | None = 180.0
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
@@ -385,6 +393,8 @@ class StoredMessage:
     interaction_id: int | None = None
     # True while a deferred ("thinking") response is still waiting for its content.
     loading: bool = False
+    # When the emulator stored it (time.monotonic()), for the nonce window.
+    stored_at: float = field(default_factory=time.monotonic, repr=False)
 
     def __repr__(self) -> str:
         files = [a.filename for a in self.attachment_files]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import mimetypes
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -452,10 +453,22 @@ class World:
             meta["interacted_message_id"] = str(interaction.component_message_id)
         return meta
 
-    def message_with_nonce(self, channel_id: int, nonce: str) -> StoredMessage | None:
-        """Return the bot's message in a channel that carried ``nonce`` (enforce_nonce deduplication)."""
+    def message_with_nonce(
+        self, channel_id: int, nonce: str, author_id: int, window: float | None
+    ) -> StoredMessage | None:
+        """Return the author's message in a channel that carried ``nonce`` within the last ``window`` s.
+
+        enforce_nonce deduplication (resources/message.mdx, Create Message): "If another message was
+        created by the same author with the same nonce" in "the past few minutes".
+        """
+        oldest = None if window is None else time.monotonic() - window
         for msg in self.messages.values():
-            if msg.channel_id == channel_id and str(msg.payload.get("nonce")) == nonce:
+            if (
+                msg.channel_id == channel_id
+                and str(msg.payload.get("nonce")) == nonce
+                and msg.payload["author"]["id"] == str(author_id)
+                and (oldest is None or msg.stored_at >= oldest)
+            ):
                 return msg
         return None
 
