@@ -1,6 +1,6 @@
-"""What a broken upstream left in the database before the ingest guard: cleaned by migration 6 and prune.
+"""What a broken upstream left in the database before the ingest guard: cleaned by migration 7 and prune.
 
-A v5 database is built by applying the first five migrations and writing the rows an unguarded bot
+A v6 database is built by applying the first six migrations and writing the rows an unguarded bot
 stored (synthetic: usd = inf from an overflowing price x size, an alert payload with Infinity, points
 stamped 2099); the tests check that /history's queries work again and nothing of them is left.
 """
@@ -65,13 +65,13 @@ def test_non_finite_values_are_stored_as_null_so_json_extract_keeps_working(repo
     )
 
 
-def _v5_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     migrations = load_migrations()
-    assert migrations[5].name == "no_infinite_values"
-    monkeypatch.setattr(dbmod, "load_migrations", lambda: migrations[:5])
+    assert migrations[6].name == "no_infinite_values"
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: migrations[:6])
     database = open_database(path)
     conn = database.conn
-    # What an unguarded v5 bot stored: Python's json.dumps writes Infinity, SQLite keeps inf as REAL.
+    # What an unguarded v6 bot stored: Python's json.dumps writes Infinity, SQLite keeps inf as REAL.
     conn.execute(
         "INSERT INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES"
         " ('BTCUSDT', ?, 'bybit', 'long', 1e300, 1e10, 9e999),"
@@ -88,11 +88,11 @@ def _v5_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dbmod, "load_migrations", lambda: migrations)
 
 
-def test_migration_6_removes_infinite_rows_and_repairs_payloads(
+def test_migration_7_removes_infinite_rows_and_repairs_payloads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "v5.db"
-    _v5_database(path, monkeypatch)
+    path = tmp_path / "v6.db"
+    _v6_database(path, monkeypatch)
     with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
         sqlite3.connect(path).execute(
             "SELECT json_extract(values_json, '$.usd') FROM alert_events"

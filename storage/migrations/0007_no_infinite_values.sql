@@ -1,4 +1,4 @@
--- Schema v5 -> v6: remove what a broken upstream could store before the ingest guard (feeds/guard.py)
+-- Schema v6 -> v7: remove what a broken upstream could store before the ingest guard (feeds/guard.py)
 -- refused it. A liquidation whose price x quantity overflowed was stored as usd = Infinity (SQLite keeps
 -- IEEE infinities as REAL; 9e999 is how SQL spells one) and its alert's payload as JSON with Infinity, which
 -- is not JSON: json_extract() then fails on every query scanning that table, and /history broke for every
