@@ -48,6 +48,8 @@ from feeds.okx import OkxFeed
 
 log = logging.getLogger(__name__)
 
+BINANCE_TIME = "serverTime"  # Binance's own clock in exchangeInfo and /time answers (ms)
+
 
 def build_feeds(
     config: FeedsConfig,
@@ -90,7 +92,12 @@ def build_feeds(
     spot = config.binance_spot
     if spot.enabled:
         budget = WeightBudget(spot.max_weight_per_minute, now_ms, tuning.weight_window_s)
-        primary = BinanceKlines(client("binance_spot", spot.base_url, spot.timeout_seconds, budget))
+        # Binance's serverTime comes with exchangeInfo (and /time): a clock sample whenever it is asked for.
+        primary = BinanceKlines(
+            client(
+                "binance_spot", spot.base_url, spot.timeout_seconds, budget, server_time_field="serverTime"
+            )
+        )
         fallback: CandleSource | None = None
         fallback_stale: float | None = None
         if spot.fallback == "coinbase" and config.coinbase.enabled:
@@ -109,7 +116,13 @@ def build_feeds(
     futures = config.binance_futures
     if futures.enabled:
         budget = WeightBudget(futures.max_weight_per_minute, now_ms, tuning.weight_window_s)
-        http = client("binance_futures", futures.rest_url, futures.timeout_seconds, budget)
+        http = client(
+            "binance_futures",
+            futures.rest_url,
+            futures.timeout_seconds,
+            budget,
+            server_time_field="serverTime",
+        )
         feeds.append(BinanceFuturesFeed(futures, http, context))
     bybit = config.bybit
     if bybit.enabled:
