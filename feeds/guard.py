@@ -145,6 +145,21 @@ class RowGuard:
     def liquidations(self, rows: Sequence[Liquidation]) -> Sequence[Liquidation]:
         """Return the liquidations with sane price, quantity, USD value and time."""
         b = self.bounds
+        # The hot path (every liquidation of every venue): one pass of plain comparisons over tuple fields
+        # proves a batch clean; the per-row reasons below run only when something is wrong. A closure call
+        # per row cost a fifth of a liquidation's ingest (bench.ingest).
+        low, high = self._window("liquidations")
+        usd_max, price_max, size_max = b.usd, b.price, b.size
+        for _, ts, _, _, price, qty, usd in rows:
+            if not (
+                low <= ts <= high
+                and 0.0 <= usd <= usd_max
+                and 0.0 <= price <= price_max
+                and 0.0 <= qty <= size_max
+            ):
+                break
+        else:
+            return rows
 
         def why(r: Liquidation, low: int, high: int) -> str | None:
             if not low <= r.ts <= high:
