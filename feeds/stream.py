@@ -285,6 +285,13 @@ class WebSocketStream(ABC):
         if kind is aiohttp.WSMsgType.BINARY:
             return None, False
         if kind is aiohttp.WSMsgType.ERROR:
+            if getattr(msg.data, "code", None) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                # RFC 6455 section 7.4.1, 1009: aiohttp refused a frame over max_msg_size unread.
+                limit = self.tuning.max_frame_bytes
+                return (
+                    f"websocket error: frame refused, over {limit:,} bytes ([feeds.limits] max_frame_mib)",
+                    False,
+                )
             return f"websocket error ({msg.data})", False
         # CLOSE, CLOSING, CLOSED: the server (or the network) ended it.
         extra = f" {msg.extra}" if kind is aiohttp.WSMsgType.CLOSE and msg.extra else ""
