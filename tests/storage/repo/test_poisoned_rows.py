@@ -67,7 +67,7 @@ def test_non_finite_values_are_stored_as_null_so_json_extract_keeps_working(repo
 
 def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     migrations = load_migrations()
-    assert migrations[6].name == "no_infinite_values"
+    assert migrations[6].name == "poisoned_rows"
     monkeypatch.setattr(dbmod, "load_migrations", lambda: migrations[:6])
     database = open_database(path)
     conn = database.conn
@@ -79,6 +79,11 @@ def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (NOW - 1000, NOW - 2000),
     )
     conn.execute(
+        "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume) VALUES"
+        " ('BTCUSDT', '1m', ?, 'binance', 1, 1, 1, 1, 1), ('BTCUSDT', '1m', ?, 'binance', 1, 1, 1, 1, 1)",
+        (NOW, YEAR_2099),
+    )
+    conn.execute(
         "INSERT INTO alert_events (dedupe_key, rule_id, detector, symbol, state, kind, severity, title,"
         " values_json, rule_json, at, recorded_at) VALUES ('k', 'r1', 'liquidation_cascade', 'BTCUSDT',"
         " 'firing', 'cascade', 'warning', 't', '{\"usd\":Infinity,\"low\":-Infinity,\"x\":NaN}', '{}', ?, ?)",
@@ -88,7 +93,7 @@ def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dbmod, "load_migrations", lambda: migrations)
 
 
-def test_migration_7_removes_infinite_rows_and_repairs_payloads(
+def test_migration_7_removes_infinite_and_future_rows_and_repairs_payloads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "v6.db"
@@ -100,6 +105,7 @@ def test_migration_7_removes_infinite_rows_and_repairs_payloads(
     repo = Repo(open_database(path))
     try:
         assert repo.conn.execute("SELECT usd FROM liquidations").fetchall() == [(95_000.0,)]
+        assert repo.last_candle_time("BTCUSDT", "1m", "binance") == NOW  # the 2099 candle is gone
         assert repo.conn.execute(
             "SELECT json_extract(values_json, '$.usd'), json_extract(values_json, '$.low'),"
             " json_extract(values_json, '$.x') FROM alert_events"
