@@ -1,8 +1,9 @@
 """Every real third-party payload in tests/data/ through the parsers, compared with its documented meaning.
 
-The payloads are other projects' live captures (tests/data/fixtures/) and the venues' own documentation
-examples (tests/data/corpus/); both READMEs name each file's source and licence. What a payload *means*
-is taken from the documents, not from our parser: the side of the *position* liquidated (Binance's ``S``
+The payloads are other projects' live captures (tests/data/fixtures/, and cryptofeed's recorded OKX
+instruments in tests/data/corpus/) and the venues' own documentation examples (tests/data/corpus/); both
+READMEs name each file's source and licence. What a payload *means* is taken from the documents, not
+from our parser: the side of the *position* liquidated (Binance's ``S``
 and OKX's ``side`` are the forced order's side, Bybit's ``S`` and OKX's ``posSide`` the position's), the
 USD value (Binance: average price x filled quantity; OKX: contracts x ctVal x bankruptcy price; Bybit:
 size x bankruptcy price), and the time (epoch ms, seconds for alternative.me and Coinbase).
@@ -32,7 +33,7 @@ from feeds.binance_futures import (
 from feeds.binance_spot import parse_klines
 from feeds.bybit import parse_all_liquidation, parse_tickers
 from feeds.fear_greed import parse_fng
-from feeds.okx import Contract, parse_liquidation_items
+from feeds.okx import Contract, parse_instruments, parse_liquidation_items
 from tests.feeds.helpers import FIXTURES, jsonl
 
 CORPUS = FIXTURES.parent / "corpus"
@@ -135,14 +136,38 @@ def okx_items(items: list[Any], contracts: dict[str, Contract]) -> int:
     return len(parsed.rows)
 
 
+OKX_INSTRUMENTS = "okx_public_instruments_swap_cryptofeed_20220513.json"
+
+
+def okx_contracts() -> dict[str, Contract]:
+    """Return the contracts of cryptofeed's recorded /api/v5/public/instruments?instType=SWAP answer."""
+    return {c.inst_id: c for c in parse_instruments(_json(CORPUS / OKX_INSTRUMENTS)).rows}
+
+
+def check_okx_instruments() -> int:
+    payload = _json(CORPUS / OKX_INSTRUMENTS)
+    parsed = parse_instruments(payload)
+    assert parsed.skipped == [] and len(parsed.rows) == len(payload["data"]) == 166
+    for contract, item in zip(parsed.rows, payload["data"], strict=True):
+        # ctVal in ctValCcy: the base coin for linear (USDT) swaps, USD for inverse (coin-margined) ones.
+        assert contract.ct_val == float(item["ctVal"]) and contract.ct_mult == float(item["ctMult"])
+        assert contract.inverse == (item["ctType"] == "inverse")
+    contracts = okx_contracts()
+    assert (contracts["BTC-USDT-SWAP"].ct_val, contracts["BTC-USDT-SWAP"].inverse) == (0.01, False)
+    assert (contracts["BTC-USD-SWAP"].ct_val, contracts["BTC-USD-SWAP"].inverse) == (100.0, True)
+    return len(parsed.rows)
+
+
 def check_okx_docs_liquidation_orders() -> int:
     frame = _json(CORPUS / "okx_docs_liquidation_orders_ws.json")
-    # ctVal 10 IOST is what this check is given (the docs example comes without its instrument); the side
-    # and time do not depend on it. posSide short with order side buy: a short was liquidated.
-    contracts = {"IOST-USDT-SWAP": Contract("IOST-USDT-SWAP", "IOST-USDT", 10.0, 1.0, inverse=False)}
+    # The docs example (2023) comes without its instrument; IOST-USDT-SWAP's ctVal is taken from the
+    # recorded instruments answer (2022: 1000 IOST), assuming OKX did not change it in between. posSide
+    # short with order side buy: a short of 13 contracts x 1000 x 0.007831 = $101.80 was liquidated.
+    contracts = {"IOST-USDT-SWAP": okx_contracts()["IOST-USDT-SWAP"]}
     counted = okx_items(frame["data"], contracts)
     (row,) = parse_liquidation_items(frame["data"], contracts, None)[0].rows
     assert (row.symbol, row.side, row.ts) == ("IOSTUSDT", "short", 1_692_266_434_010)
+    assert row.usd == pytest.approx(101.803)
     return counted
 
 
@@ -311,6 +336,7 @@ CHECKS: dict[str, Check] = {
     "corpus/bybit_docs_tickers_inverse.json": check_bybit_docs_tickers,
     "corpus/okx_docs_liquidation_orders_ws.json": check_okx_docs_liquidation_orders,
     "corpus/alternative_me_fng_sample_brrd_tutorial.json": check_fng_sample,
+    f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
     "fixtures/okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv": check_okx_collector_csv,
@@ -324,8 +350,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (18) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 1_994
+# Payload files (19) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_160
 
 
 def test_every_file_is_covered() -> None:
