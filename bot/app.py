@@ -49,11 +49,14 @@ from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
+from feeds.clock import VenueClock
+from feeds.guard import RowGuard
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +64,30 @@ log = logging.getLogger(__name__)
 class HealthStatuses:
     """Adapt the feed-health registry to what /status shows."""
 
-    def __init__(self, health: HealthRegistry) -> None:
+    def __init__(self, health: HealthRegistry, clock: VenueClock | None = None) -> None:
         self.health = health
+        self.clock = clock
 
     def statuses(self) -> list[FeedStatusView]:
-        """Return every feed's state, last success, lag and last error."""
+        """Return every feed's state, last success, lag and last error, then the clock's offset."""
+        clock = self.clock
+        skewed = clock is not None and abs(clock.offset_ms) > clock.alert_after_ms
+        # The clock as one more line: its offset from the venues is what makes every "stale" believable.
+        clock_line = (
+            []
+            if clock is None
+            else [FeedStatusView(name="clock", state="degraded" if skewed else "ok", detail=clock.describe())]
+        )
         return [
             FeedStatusView(
                 name=snap.name,
-                state=str(snap.state) if snap.active else "disabled",
+                state=str(snap.state),
                 last_success_ms=snap.last_success,
                 lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
                 detail=snap.note or snap.last_error,
             )
             for snap in self.health.snapshots()
-        ]
+        ] + clock_line
 
 
 @dataclass(slots=True)
@@ -116,7 +128,15 @@ class App:
         self.secrets = secrets
         self.token = token
         self.console = console
-        self.now_ms = now_ms
+        limits = config.feeds.limits
+        # Every part reads the venues' time: the host clock corrected by the offset measured from the
+        # venues' answers (feeds.clock), so a host minutes off neither holds alerts back nor delays them.
+        self.venue_clock = VenueClock(
+            now_ms,
+            correct=limits.correct_clock,
+            alert_after_ms=int(limits.clock_skew_alert_seconds * 1000),
+        )
+        self.now_ms: Callable[[], int] = self.venue_clock.now_ms
         self.discord_options = discord_options or {}
         self.shutdown = shutdown or Shutdown()
         self.parts: Parts | None = None
@@ -141,7 +161,7 @@ class App:
         )
         engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
         engine.load()
-        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health))
+        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
             build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
@@ -183,7 +203,11 @@ class App:
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
-        feeds = FeedManager(config.feeds, config.symbols, ingest, None, self.now_ms, health)
+        if watchdog is not None:
+            self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
+        feeds = FeedManager(
+            config.feeds, config.symbols, ingest, None, self.now_ms, health, clock=self.venue_clock
+        )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
@@ -234,7 +258,18 @@ class App:
         repo = Repo(open_database(config.storage.path))
         self.shutdown.register("database", self._close_database(repo))
         history = MarketHistory()
-        ingest = Ingest(repo, history)
+        retention = config.storage.retention
+        guard = RowGuard(
+            self.now_ms,
+            max_age_ms={
+                "candles": retention.candles_other_days * DAY_MS,
+                "liquidations": retention.liquidations_days * DAY_MS,
+                "funding": retention.funding_days * DAY_MS,
+                "open_interest": retention.open_interest_days * DAY_MS,
+            },
+            future_skew_ms=int(config.feeds.limits.future_skew_seconds * 1000),
+        )
+        ingest = Ingest(repo, history, guard=guard)
         loaded = ingest.warm_up([*config.symbols, MARKET_SYMBOL], now)
         added, changed, removed = sync_config_rules(repo, config, now)
         log.info(
@@ -311,6 +346,14 @@ class App:
         )
         watch(health, watchdog)
         return watchdog
+
+    def _tell_clock_skew(self, watchdog: FeedWatchdog) -> None:
+        """Tell the ops channels, once, that the host clock is off from the venues'."""
+        text = (
+            f"{self.venue_clock.describe()}. Feed staleness, detectors and the accepted time window use"
+            " the venues' time; fix the host clock (NTP) to make this go away."
+        )
+        watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -412,6 +455,8 @@ class App:
         register_tripwire_metrics(
             registry,
             ingested=lambda: ingest.counts,
+            refused=lambda: ingest.guard.refused,
+            clock_offset=lambda: self.venue_clock.offset_ms / 1000,
             feeds=health.snapshots,
             engine=engine,
             dispatcher=dispatcher,

@@ -18,7 +18,8 @@ from bot.ops.metrics import Counter, Gauge, Histogram, LabelValues, Registry
 from storage.repo import PruneResult
 
 # Feed states as numbers, for alerting rules like `tripwire_feed_state == 2` (the order is the severity).
-FEED_STATE_VALUES = {"ok": 0, "degraded": 1, "stale": 2}
+# A standby feed (an unused fallback) is 0: nothing is wrong with it, and a rule paging on 2 must not fire.
+FEED_STATE_VALUES = {"ok": 0, "standby": 0, "degraded": 1, "stale": 2}
 # Rule evaluations take microseconds to a few hundred milliseconds: finer buckets than the defaults.
 EVALUATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -96,10 +97,53 @@ def ingest_counts(counts: Mapping[str, int]) -> dict[LabelValues, float]:
     return result
 
 
+def refused_counts(counts: Mapping[str, int]) -> dict[LabelValues, float]:
+    """Turn ``RowGuard.refused`` ("kind:source:reason" -> rows) into {(source, kind, reason): rows}."""
+    result: dict[LabelValues, float] = {}
+    for key, rows in counts.items():
+        kind, source, reason = [*key.split(":", 2), "", ""][:3]
+        result[(source, kind, reason)] = float(rows)
+    return result
+
+
+def _register_ingest_metrics(
+    registry: Registry,
+    ingested: Callable[[], Mapping[str, int]] | None,
+    refused: Callable[[], Mapping[str, int]] | None,
+    clock_offset: Callable[[], float] | None,
+) -> None:
+    """Register the metrics of what the feeds delivered: rows stored, rows refused, the venues' clock."""
+    if ingested is not None:
+        read_ingested = ingested
+        registry.counter_from(
+            "tripwire_events_ingested",
+            "Observation rows stored, by source and kind (candles, liquidations, funding, ...).",
+            ["source", "kind"],
+            lambda: ingest_counts(read_ingested()),
+        )
+    if refused is not None:
+        read_refused = refused
+        registry.counter_from(
+            "tripwire_rows_refused",
+            "Observation rows refused at ingest (not finite, out of bounds, or outside the time window).",
+            ["source", "kind", "reason"],
+            lambda: refused_counts(read_refused()),
+        )
+    if clock_offset is not None:
+        registry.gauge_from(
+            "tripwire_clock_offset_seconds",
+            "The venues' clock minus the host's, from their Date headers and server times.",
+            [],
+            clock_offset,
+        )
+
+
 def register_tripwire_metrics(
     registry: Registry,
     *,
     ingested: Callable[[], Mapping[str, int]] | None = None,
+    refused: Callable[[], Mapping[str, int]] | None = None,
+    clock_offset: Callable[[], float] | None = None,
     feeds: Callable[[], Iterable[FeedHealthView]] | None = None,
     engine: EngineCounts | None = None,
     dispatcher: DispatcherCounts | None = None,
@@ -117,14 +161,7 @@ def register_tripwire_metrics(
     registry.gauge_from(
         "tripwire_start_time_seconds", "When this process started (Unix time).", [], lambda: start
     )
-    if ingested is not None:
-        read_ingested = ingested
-        registry.counter_from(
-            "tripwire_events_ingested",
-            "Observation rows stored, by source and kind (candles, liquidations, funding, ...).",
-            ["source", "kind"],
-            lambda: ingest_counts(read_ingested()),
-        )
+    _register_ingest_metrics(registry, ingested, refused, clock_offset)
     if feeds is not None:
         read_feeds = feeds
 
@@ -137,7 +174,9 @@ def register_tripwire_metrics(
         registry.gauge_from(
             "tripwire_feed_lag_seconds", "Age of the newest data each feed delivered.", ["feed"], lags
         )
-        registry.gauge_from("tripwire_feed_state", "Feed state: 0 ok, 1 degraded, 2 stale.", ["feed"], states)
+        registry.gauge_from(
+            "tripwire_feed_state", "Feed state: 0 ok or standby, 1 degraded, 2 stale.", ["feed"], states
+        )
     if engine is not None:
         counts = engine
         registry.counter_from(

@@ -188,6 +188,19 @@ class FeedWatchdog:
 
     def _report(self, name: str, feed: _Feed, now: int) -> list[int]:
         title, text, severity = _message(name, feed, now)
+        return self.announce(title, text, severity, now, feed=name, feed_state=feed.state)
+
+    def announce(
+        self,
+        title: str,
+        text: str,
+        severity: str,
+        now: int,
+        *,
+        feed: str | None = None,
+        feed_state: str | None = None,
+    ) -> list[int]:
+        """Queue one ops message to every ops channel (also a feed-independent one, e.g. clock skew)."""
         targets = self._targets()
         if not targets:
             log.warning("%s: %s (no ops channel is set, so it is only logged)", title, text)
@@ -207,8 +220,8 @@ class FeedWatchdog:
                             "severity": severity,
                             "guild_id": guild_id,
                             "rule_id": None,
-                            "feed": name,
-                            "feed_state": feed.state,
+                            "feed": feed,
+                            "feed_state": feed_state,
                             "at": now,
                         },
                         now=now,
@@ -216,6 +229,8 @@ class FeedWatchdog:
                 )
         self.reports += 1
         log.info("%s (reported to %d ops channel(s))", title, len(ids))
+        if ids and self.on_queued is not None and feed is None:
+            self.on_queued()
         return ids
 
 

@@ -30,7 +30,7 @@ class FeedStatusView:
     """One feed's health as /status shows it."""
 
     name: str
-    state: str  # "ok", "degraded", "stale" or "disabled"
+    state: str  # "ok", "degraded", "stale", "standby" or "disabled"
     last_success_ms: int | None = None
     lag_s: float | None = None
     detail: str | None = None

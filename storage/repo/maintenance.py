@@ -150,6 +150,15 @@ class MaintenanceMixin(RepoBase):
         pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
         pruner.delete_per_symbol("funding", "ts < ?", now - policy.funding_days * DAY_MS)
         pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
+        # Rows stamped in the future (a broken upstream, or stored before the ingest guard refused them)
+        # would otherwise never be pruned and keep driving "the newest row": the spot poll's start, the
+        # history's retention. A day ahead is past any clock skew the guard lets in.
+        future = now + DAY_MS
+        pruner.delete_per_symbol("candles", "open_time > ?", future)
+        pruner.delete_per_symbol("liquidations", "ts > ?", _floor_hour(future) + HOUR_MS)
+        pruner.delete_per_symbol("liquidation_hourly", "hour > ?", _floor_hour(future) + HOUR_MS)
+        pruner.delete_per_symbol("funding", "ts > ?", future)
+        pruner.delete_per_symbol("open_interest", "ts > ?", future)
         # The outbox goes before the events, so an event's delivery rows are gone before the event is.
         pruner.delete_outbox(now - policy.delivered_outbox_days * DAY_MS)
         pruner.delete_message_groups(now - policy.delivered_outbox_days * DAY_MS)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
+from tests.emulators.discord_api.conformance import check_and_tally
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, default_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,8 @@ class Outcome:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     differing_messages: list[str] = field(default_factory=list)
+    # Requests and answers that do not fit Discord's OpenAPI document (tests/emulators/discord_api/spec).
+    nonconforming: list[str] = field(default_factory=list)
     baseline_seconds: float = 0.0
     killed_seconds: float = 0.0
     adopted: int = 0
@@ -291,6 +294,7 @@ async def run_durability(
         began = time.monotonic()
         await Runner(baseline, directory, config, directory / "baseline.db").complete()
         total.baseline_seconds = time.monotonic() - began
+        total.nonconforming += [str(m) for m in check_and_tally(baseline.requests).mismatches]
         say(f"uninterrupted run: {total.baseline_seconds:.1f} s")
         round_number = 0
         while total.kills < kills:
@@ -303,6 +307,7 @@ async def run_durability(
                 await runner.complete()
                 total.killed_seconds += time.monotonic() - began
                 messages, lines, lost, duplicated, differing = compare(baseline, killed)
+                total.nonconforming += [str(m) for m in check_and_tally(killed.requests).mismatches]
             total.kills += done
             total.kills_in_a_request += in_request
             total.restarts += done + 1
@@ -328,6 +333,7 @@ def describe(outcome: Outcome) -> dict[str, Any]:
         "lost": outcome.lost,
         "duplicated": outcome.duplicated,
         "differing_messages": outcome.differing_messages,
+        "nonconforming": outcome.nonconforming,
     }
 
 

@@ -319,6 +319,7 @@ async def test_tree_sync_stores_guild_commands_with_stable_ids(
     assert sorted(c.name for c in fetched) == sorted(c["name"] for c in stored)
 
 
+@pytest.mark.discord_invalid_requests  # bad on purpose: the emulator must refuse them
 async def test_invalid_command_definition_raises_sync_failure(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
@@ -543,6 +544,7 @@ async def test_unknown_hidden_and_deleted_channels(discord_emu: DiscordEmulator,
     assert deleted.value.code == 10003
 
 
+@pytest.mark.discord_invalid_requests  # bad on purpose: the emulator must refuse them
 async def test_discord_validation_errors_reach_the_bot(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:

@@ -17,6 +17,9 @@ from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.command_size import command_size
 from tests.emulators.discord_api.state import GUILD_ID
 
+# These tests send requests Discord refuses, on purpose (the emulator must refuse them too).
+pytestmark = pytest.mark.discord_invalid_requests
+
 
 def command(name: str = "price", options: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
     """Return a synthetic valid CHAT_INPUT command."""

@@ -30,7 +30,7 @@ def _size(size: int) -> str:
 
 def status_embed(view: StatusView) -> discord.Embed:
     """Render /status."""
-    bad = [f for f in view.feeds if f.state not in ("ok", "disabled")]
+    bad = [f for f in view.feeds if f.state not in ("ok", "standby", "disabled")]
     embed = discord.Embed(
         title="Tripwire is running" + (f"; {len(bad)} feed(s) need attention" if bad else ""),
         colour=WARNING if bad else UP,
@@ -43,7 +43,7 @@ def status_embed(view: StatusView) -> discord.Embed:
     symbols = ", ".join(view.symbols) or "none"
     embed.add_field(name="Symbols", value=symbols)
     if view.feeds:
-        icons = {"ok": "🟢", "degraded": "🟡", "stale": "🔴", "disabled": "⚪"}
+        icons = {"ok": "🟢", "degraded": "🟡", "stale": "🔴", "standby": "⚪", "disabled": "⚪"}
         lines = []
         for feed in view.feeds:
             last = ts(feed.last_success_ms) if feed.last_success_ms else "never"

@@ -38,6 +38,7 @@ async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrup
     assert outcome.lost == [], report
     assert outcome.duplicated == [], report
     assert outcome.differing_messages == [], report
+    assert outcome.nonconforming == [], report
 
 
 async def test_a_bot_killed_mid_send_and_down_past_the_nonce_window_neither_repeats_nor_loses_an_alert(

@@ -24,6 +24,7 @@ from contextlib import AbstractAsyncContextManager
 import discord
 import pytest
 
+from .conformance import check_and_tally
 from .harness import connected_bot as _connected_bot
 from .harness import patch_discord_py
 from .server import DiscordEmulator
@@ -73,8 +74,16 @@ def _pending_tasks() -> set[asyncio.Task[object]]:
 
 
 @pytest.fixture
-async def discord_emu(discord_config: EmulatorConfig) -> AsyncIterator[DiscordEmulator]:
-    """Yield a running emulator with discord.py's REST base and gateway URL patched to it."""
+async def discord_emu(
+    discord_config: EmulatorConfig, request: pytest.FixtureRequest
+) -> AsyncIterator[DiscordEmulator]:
+    """Yield a running emulator with discord.py's REST base and gateway URL patched to it.
+
+    At teardown every request of the test and every answer is checked against Discord's OpenAPI
+    document (conformance/); any mismatch fails the test. A test that sends bad requests on purpose
+    marks itself `@pytest.mark.discord_invalid_requests`: the ones the emulator refused are then expected;
+    `(accepted="page: why")` expects accepted ones too, where the documentation overrules the document.
+    """
     before = _pending_tasks()
     async with DiscordEmulator(discord_config) as emu:
         with patch_discord_py(emu):
@@ -84,6 +93,15 @@ async def discord_emu(discord_config: EmulatorConfig) -> AsyncIterator[DiscordEm
     await asyncio.sleep(0)
     leaked = [t for t in _pending_tasks() - before if not t.get_name().startswith("pytest")]
     assert not leaked, f"tasks left running after the test: {leaked}"
+    # Every request of the test and every answer must fit Discord's OpenAPI document.
+    marker = request.node.get_closest_marker("discord_invalid_requests")
+    report = check_and_tally(
+        emu.requests,
+        invalid_requests_expected=marker is not None,
+        even_accepted=marker is not None and bool(marker.kwargs.get("accepted")),
+    )
+    if report.mismatches:
+        pytest.fail(report.describe(), pytrace=False)
 
 
 @pytest.fixture

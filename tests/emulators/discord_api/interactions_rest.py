@@ -78,9 +78,13 @@ def _callback_response(
         interaction["response_message_id"] = str(message.id)
         interaction["response_message_loading"] = message.loading
         interaction["response_message_ephemeral"] = message.ephemeral
+    # The resource's message is "only present if type is either CHANNEL_MESSAGE_WITH_SOURCE or
+    # UPDATE_MESSAGE" (developers/interactions/receiving-and-responding.mdx, Interaction Callback
+    # Resource Object), and the OpenAPI document's `resource` is one of exactly those two (or
+    # LAUNCH_ACTIVITY). Assumption: for the other types (defer, autocomplete, modal) Discord sends no
+    # `resource`, as `resource?` allows; discord.py then keeps the type it sent.
+    if message is not None and ctype in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
         response["resource"] = {"type": ctype, "message": message.payload}
-    else:
-        response["resource"] = {"type": ctype}
     return response
 
 

@@ -184,6 +184,12 @@ class RestApi:
         item["version"] = str(self.world.snowflake())
         item.setdefault("description", "")
         item.setdefault("options", [])
+        # A command sent without integration_types gets "your app's configured contexts"
+        # (developers/interactions/application-commands.mdx); this app is installed to guilds only,
+        # so [0] (GUILD_INSTALL). The response always carries the list (an array, not null, in the
+        # OpenAPI document's ApplicationCommandResponse).
+        if item.get("integration_types") is None:
+            item["integration_types"] = [0]
         # Discord stores and echoes the bitfield as a string; discord.py sends an int.
         perms = item.get("default_member_permissions")
         item["default_member_permissions"] = None if perms is None else str(int(perms))

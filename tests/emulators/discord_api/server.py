@@ -172,6 +172,8 @@ class DiscordEmulator:
         if path != "/" and self.invalid_requests.banned(client):
             # A banned client reaches nothing under /api/v10 (the gateway is another host on Discord).
             response = web.Response(status=429, text=CLOUDFLARE_BAN_BODY, content_type="text/html")
+            # Cloudflare's page, not an API answer: exempt from the OpenAPI check like a fault's body.
+            record.response_faked = True
         else:
             try:
                 response = await self._serve(request, handler, record)
@@ -182,6 +184,8 @@ class DiscordEmulator:
                 self.invalid_requests.record(client, response.status, scope)
         record.status = response.status
         record.response_headers = dict(response.headers)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            record.response_body = response.body
         if response.status == 429:
             self.served_429.append(record)
         self.notify()
@@ -196,6 +200,7 @@ class DiscordEmulator:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status is not None:
+                record.response_faked = True
                 return _fault_response(fault)
         if request.match_info.http_exception is not None:
             self.unhandled.append(record)

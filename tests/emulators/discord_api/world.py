@@ -13,7 +13,14 @@ from typing import Any
 from .errors import ApiError as ApiError
 from .errors import invalid_form as invalid_form
 from .message_rules import has_message_content, validate_embed_formats, validate_message_fields
-from .payloads import channel_payload, iso_now, member_payload, snowflake_iso, user_payload
+from .payloads import (
+    channel_payload,
+    iso_now,
+    member_payload,
+    snowflake_iso,
+    stored_components,
+    user_payload,
+)
 from .permissions import channel_permissions, effective
 from .recording import BodyPart
 from .state import (
@@ -315,6 +322,11 @@ class World:
         for raw in embeds:
             embed = copy.deepcopy(raw)
             embed.setdefault("type", "rich")
+            # `inline?` (message.mdx L600) comes back as false when not sent (required in the OpenAPI
+            # document's MessageEmbedFieldResponse).
+            for embed_field in embed.get("fields") or []:
+                if isinstance(embed_field, dict):
+                    embed_field.setdefault("inline", False)
             for key in ("image", "thumbnail", "footer", "author"):
                 sub = embed.get(key)
                 if not isinstance(sub, dict):
@@ -406,7 +418,7 @@ class World:
             "author": user_payload(author),
             "embeds": self._embeds(raw_embeds, attachments),
             "attachments": [a.to_payload() for a in attachments],
-            "components": components,
+            "components": stored_components(components),
             "mentions": self._mentions(content),
             "mention_roles": [],
             "mention_everyone": self._mentions_everyone(content, body, permissions),
@@ -534,7 +546,7 @@ class World:
             validate_embeds(raw)
             payload["embeds"] = self._embeds(self._embeds_allowed(raw, permissions), message.attachment_files)
         if "components" in body:
-            payload["components"] = list(body.get("components") or [])
+            payload["components"] = stored_components(list(body.get("components") or []))
         if "flags" in body and body["flags"] is not None:
             keep = payload.get("flags", 0) & EPHEMERAL
             payload["flags"] = (int(body["flags"]) & SETTABLE_FLAGS) | keep
@@ -559,7 +571,17 @@ class World:
             if reference.get("fail_if_not_exists") is False:
                 return None
             raise invalid_form("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
-        return reference
+        # As stored and echoed: message.mdx L338 "`channel_id` ... will always be present when receiving
+        # an event/response"; `type` defaults to 0 (DEFAULT). Both are required in the OpenAPI
+        # document's MessageReferenceResponse; `fail_if_not_exists` is a sending option only.
+        stored = {k: v for k, v in reference.items() if k != "fail_if_not_exists"}
+        stored.setdefault("type", 0)
+        stored["channel_id"] = str(target_channel)
+        stored["message_id"] = str(raw_id)
+        guild_id = self.channels[target_channel].guild_id if target_channel in self.channels else None
+        if guild_id is not None:
+            stored["guild_id"] = str(guild_id)
+        return stored
 
     def delete_message(self, message: StoredMessage) -> None:
         """Mark a message deleted and announce MESSAGE_DELETE."""
