@@ -12,7 +12,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_backtest, cli_chart, cli_db, cli_digest, cli_health, cli_replay, cli_run
+from bot.cli import backtest as cli_backtest
+from bot.cli import chart as cli_chart
+from bot.cli import db as cli_db
+from bot.cli import digest as cli_digest
+from bot.cli import health as cli_health
+from bot.cli import replay as cli_replay
+from bot.cli import run as cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
 from storage.db import DatabaseError

@@ -22,26 +22,30 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts.engine import Engine, make_engine
+from bot.alerts.live import LiveEvaluator
+from bot.alerts.routing import AlertRouter
+from bot.alerts.rules import sync_config_rules
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
-from bot.engine import Engine, make_engine
-from bot.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
-from bot.lifecycle import Shutdown
-from bot.liqfeed import LiquidationFeed, build_liquidation_feed
-from bot.liqfeed_settings import LiqFeedService
-from bot.live import LiveEvaluator
-from bot.maintenance import schedule_retention
-from bot.metrics import Registry
+from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
+from bot.liqfeed.settings import LiqFeedService
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
-from bot.readiness import Check, database_check, discord_check, feeds_check
-from bot.routing import AlertRouter
-from bot.rules import sync_config_rules
-from bot.service import FeedStatusView, Service
-from bot.watchdog import FeedWatchdog, watch
-from bot.web import WebServer
+from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
+from bot.ops.maintenance import schedule_retention
+from bot.ops.metrics import Registry
+from bot.ops.readiness import Check, database_check, discord_check, feeds_check
+from bot.ops.shutdown import Shutdown
+from bot.ops.watchdog import FeedWatchdog, watch
+from bot.ops.web import WebServer
+from bot.services import Service
+from bot.services.backtest import BacktestService
+from bot.services.base import FeedStatusView
+from bot.services.history import HistoryService
+from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
@@ -245,8 +249,10 @@ class App:
         return self.parts
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
-        """Open the database (closed last at shutdown), warm the in-memory history from it and store the
-        config file's rules."""
+        """Open the database, warm the in-memory history from it and store the config file's rules.
+
+        The database is closed last at shutdown.
+        """
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.path))
@@ -307,7 +313,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink
+            from bot.notify.discord.sink import DiscordSink
 
             sinks.append(
                 DiscordSink(
@@ -361,6 +367,9 @@ class App:
             secrets=self.secrets,
             liqfeed=liqfeeds,
             digests=digests,
+            privacy=PrivacyService(service.repo, service.engine, service.now_ms),
+            history=HistoryService(service),
+            backtests=BacktestService(service),
             **self.discord_options,
         )
 

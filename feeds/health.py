@@ -108,8 +108,10 @@ class FeedHealth:
         self.geo_standby = False  # on standby because the venue refuses this location (HTTP 451)
 
     def stand_by(self, why: str) -> list[str]:
-        """Stand by when the venue refuses us (HTTP 451) and other active feeds provide every kind of this
-        one; return those feeds (empty: nobody else does, so this feed stays active and goes stale)."""
+        """Stand by when the venue refuses us (HTTP 451) and other active feeds provide this one's kinds.
+
+        Return those feeds (empty: nobody else does, so this feed stays active and goes stale).
+        """
         if self.geo_standby:
             return sorted({p for kind in self.kinds for p in self.peers(kind, self.name)})
         found = {kind: self.peers(kind, self.name) for kind in self.kinds}

@@ -74,9 +74,11 @@ class Poller:
         return True
 
     def _geo_blocked(self, exc: FeedError) -> None:
-        """Stand by (said once) when other feeds provide this one's kinds: Bybit and OKX serve funding and
-        open interest when Binance futures answers 451. It keeps polling (backing off), and a success
-        brings it back."""
+        """Stand by (said once) when other feeds provide this one's kinds.
+
+        Bybit and OKX serve funding and open interest when Binance futures answers 451. It keeps polling
+        (backing off), and a success brings it back.
+        """
         others = self.health.stand_by("HTTP 451 restricted location")
         if others:
             self.failures.once(

@@ -36,23 +36,40 @@ class RetentionPolicy(Protocol):
     """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
 
     @property
-    def liquidations_days(self) -> int: ...
+    def liquidations_days(self) -> int:
+        """Return how many days liquidation rows are kept."""
+
     @property
-    def liquidations_hourly_days(self) -> int: ...
+    def liquidations_hourly_days(self) -> int:
+        """Return how many days the hourly liquidation totals are kept."""
+
     @property
-    def candles_1m_days(self) -> int: ...
+    def candles_1m_days(self) -> int:
+        """Return how many days 1m candles are kept."""
+
     @property
-    def candles_other_days(self) -> int: ...
+    def candles_other_days(self) -> int:
+        """Return how many days candles of the other intervals are kept."""
+
     @property
-    def funding_days(self) -> int: ...
+    def funding_days(self) -> int:
+        """Return how many days funding rates are kept."""
+
     @property
-    def open_interest_days(self) -> int: ...
+    def open_interest_days(self) -> int:
+        """Return how many days open-interest rows are kept."""
+
     @property
-    def alert_events_days(self) -> int: ...
+    def alert_events_days(self) -> int:
+        """Return how many days alert events are kept."""
+
     @property
-    def delivered_outbox_days(self) -> int: ...
+    def delivered_outbox_days(self) -> int:
+        """Return how many days final outbox rows and message groups are kept."""
+
     @property
-    def downsample(self) -> bool: ...
+    def downsample(self) -> bool:
+        """Return whether 1m candles are folded into 1h candles before they are deleted."""
 
 
 # Called after every committed chunk with (table, rows deleted in it); the write lock is free then.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bot.app import App
 from bot.config import Secrets
-from bot.service import FeedStatusView
-from bot.service_history import HistoryQuery, HistoryService
+from bot.services.base import FeedStatusView
+from bot.services.history import HistoryQuery, HistoryService
 from storage.db import open_database
 from storage.repo import Repo
 from tests.bot.test_app import free_port, live_config, on_emulator, scrape

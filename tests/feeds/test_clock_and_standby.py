@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.instruments import FEED_STATE_VALUES
-from bot.watchdog import FeedWatchdog, watch
+from bot.ops.instruments import FEED_STATE_VALUES
+from bot.ops.watchdog import FeedWatchdog, watch
 from detectors.market_history import MarketHistory
 from feeds.clock import VenueClock, parse_http_date
 from feeds.guard import RowGuard
