@@ -10,6 +10,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from detectors.base import (
+    MAX_PRICE,
+    MIN_PRICE,
     Bar,
     Detector,
     DetectorSettings,
@@ -30,7 +32,14 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class LevelCrossSettings(DetectorSettings):
     """Options of a level_cross rule."""
 
-    level: float = Field(gt=0, examples=[95000], description="Price level in the quote currency (USDT).")
+    # Between MIN_PRICE and MAX_PRICE: a level no asset can trade at is a typo, and a subnormal one breaks
+    # the arithmetic of the hysteresis band (issue 17).
+    level: float = Field(
+        ge=MIN_PRICE,
+        le=MAX_PRICE,
+        examples=[95000],
+        description="Price level in the quote currency (USDT).",
+    )
     direction: Literal["up", "down", "either"] = Field("either", description="Which crossing fires.")
     hysteresis_pct: float = Field(
         0.5, ge=0, le=20, description="Re-arm only after price comes back this far (%) beyond the level."

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from detectors.base import (
+    MAX_PRICE,
+    MIN_PRICE,
     Bar,
     Detector,
     DetectorSettings,
@@ -37,8 +39,11 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class RoundLevelsSettings(DetectorSettings):
     """Options of a round_levels rule."""
 
+    # Between MIN_PRICE and MAX_PRICE: price / step must stay a finite float (a subnormal step overflowed
+    # it and broke every other rule's pass, issue 17), and a step beyond any price has no level to cross.
     step: float = Field(
-        gt=0,
+        ge=MIN_PRICE,
+        le=MAX_PRICE,
         examples=[5000],
         description="Levels are the multiples of this (e.g. 5000 for BTC, 250 for ETH).",
     )
