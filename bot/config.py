@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
+from detectors.base import MARKET_SYMBOL, SEVERITIES, Detector, DetectorSettings, Severity
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from storage.config import StrictModel
@@ -424,14 +424,21 @@ def _check_rules(rules: Any, symbols: list[str], retention: RetentionConfig | No
                     f"unknown symbol {common.symbol!r}; add it to `symbols` ({', '.join(symbols)})",
                 )
             )
-        try:
-            settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
-        except ValidationError as exc:
-            problems += _problems_from(exc, where)
-            continue
-        if retention is not None and (beyond := retention_problem(settings, retention)) is not None:
-            problems.append(Problem(where, beyond))
+        problems += _check_settings(cls, raw, where, retention)
     return problems
+
+
+def _check_settings(
+    cls: type[Detector], raw: Mapping[str, Any], where: str, retention: RetentionConfig | None
+) -> list[Problem]:
+    """Return the problems of a config rule's detector settings, its window against retention included."""
+    try:
+        settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+    except ValidationError as exc:
+        return _problems_from(exc, where)
+    if retention is not None and (beyond := retention_problem(settings, retention)) is not None:
+        return [Problem(where, beyond)]
+    return []
 
 
 def _retention_days(kind: str, retention: RetentionConfig) -> int | None:
