@@ -196,6 +196,13 @@ MAX_USD = 1e12
 MAX_FUNDING_PCT = 100.0
 
 
+def check_price(value: float) -> float:
+    """Return ``value`` if it is a price a rule may name (MIN_PRICE to MAX_PRICE), else raise ValueError."""
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise ValueError(f"must be a price between {MIN_PRICE:g} and {MAX_PRICE:g}")
+    return value
+
+
 class DetectorSettings(BaseModel):
     """Base for detector Settings: unknown keys are errors, values are validated on assignment.
 

@@ -7,17 +7,16 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from detectors.base import (
-    MAX_PRICE,
-    MIN_PRICE,
     Bar,
     Detector,
     DetectorSettings,
     Quiet,
     Signal,
     Snapshot,
+    check_price,
     format_price,
     short_symbol,
 )
@@ -32,14 +31,9 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class LevelCrossSettings(DetectorSettings):
     """Options of a level_cross rule."""
 
-    # Between MIN_PRICE and MAX_PRICE: a level no asset can trade at is a typo, and a subnormal one breaks
-    # the arithmetic of the hysteresis band (issue 17).
-    level: float = Field(
-        ge=MIN_PRICE,
-        le=MAX_PRICE,
-        examples=[95000],
-        description="Price level in the quote currency (USDT).",
-    )
+    # Between MIN_PRICE and MAX_PRICE (check_price, after gt=0 so a negative level keeps its plain message):
+    # a level no asset can trade at is a typo, and a subnormal one breaks the band's arithmetic (issue 17).
+    level: float = Field(gt=0, examples=[95000], description="Price level in the quote currency (USDT).")
     direction: Literal["up", "down", "either"] = Field("either", description="Which crossing fires.")
     hysteresis_pct: float = Field(
         0.5, ge=0, le=20, description="Re-arm only after price comes back this far (%) beyond the level."
@@ -48,6 +42,8 @@ class LevelCrossSettings(DetectorSettings):
         None, description="Fire only on the close of a candle of this interval beyond the level."
     )
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+    _price = field_validator("level")(check_price)
 
 
 def cross_state_step(

@@ -13,17 +13,16 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from detectors.base import (
-    MAX_PRICE,
-    MIN_PRICE,
     Bar,
     Detector,
     DetectorSettings,
     Quiet,
     Signal,
     Snapshot,
+    check_price,
     format_price,
     short_symbol,
 )
@@ -39,11 +38,10 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class RoundLevelsSettings(DetectorSettings):
     """Options of a round_levels rule."""
 
-    # Between MIN_PRICE and MAX_PRICE: price / step must stay a finite float (a subnormal step overflowed
-    # it and broke every other rule's pass, issue 17), and a step beyond any price has no level to cross.
+    # Between MIN_PRICE and MAX_PRICE (check_price): price / step must stay a finite float (a subnormal step
+    # overflowed it and broke every other rule's pass, issue 17), and a step beyond any price has no level.
     step: float = Field(
-        ge=MIN_PRICE,
-        le=MAX_PRICE,
+        gt=0,
         examples=[5000],
         description="Levels are the multiples of this (e.g. 5000 for BTC, 250 for ETH).",
     )
@@ -55,6 +53,8 @@ class RoundLevelsSettings(DetectorSettings):
         None, description="Fire only on the close of a candle of this interval beyond the level."
     )
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+    _price = field_validator("step")(check_price)
 
 
 def level_key(level: float) -> str:

@@ -33,12 +33,11 @@ from typing import Any
 from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
-from bot.alerts.rules import ActiveRule, instantiate
+from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
-from detectors.registry import detector_classes
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)
@@ -115,12 +114,12 @@ class Engine:
     def _activate(self, row: RuleRow) -> None:
         self._order = None
         self._wake_all()
-        if row.detector not in detector_classes():
+        try:
+            detector = instantiate(row, self.retention)
+        except UnknownDetector:
             # An uninstalled plugin: skipped, not quarantined, so reinstalling it brings the rule back.
             log.error("rule %s (%s) cannot run and is skipped: unknown detector", row.id, row.detector)
             return
-        try:
-            detector = instantiate(row, self.retention)
         except Exception as exc:  # settings a new version rejects, or a detector that cannot be built
             # Quarantined, not dropped: the owner and the ops channel learn why, and the row stays.
             now = max(self._now_any, row.updated_at)

@@ -29,7 +29,7 @@ def describe_error(exc: BaseException) -> str:
         parts = []
         for item in exc.errors(include_url=False):
             where = ".".join(str(part) for part in item["loc"]) or "settings"
-            parts.append(f"{where}: {item['msg']}")
+            parts.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
         text = "invalid settings: " + "; ".join(parts)
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

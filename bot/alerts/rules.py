@@ -27,13 +27,19 @@ class ActiveRule:
         return self.row.id
 
 
+class UnknownDetector(KeyError):
+    """A rule names a detector that is not installed (a plugin removed since)."""
+
+
 def instantiate(row: RuleRow, retention: RetentionConfig | None = None) -> Detector:
     """Build the detector instance of a stored rule (its settings are validated again here).
 
-    Raise KeyError for an unknown detector, ValueError (a pydantic ValidationError, or a window longer than
-    ``retention`` keeps its data) for settings that do not validate.
+    Raise UnknownDetector for a detector that is not installed, and ValueError (a pydantic ValidationError,
+    or a window longer than ``retention`` keeps its data) for settings that do not validate.
     """
-    cls = detector_classes()[row.detector]
+    cls = detector_classes().get(row.detector)
+    if cls is None:
+        raise UnknownDetector(row.detector)
     settings = cls.Settings.model_validate(row.settings)
     if retention is not None and (problem := retention_problem(settings, retention)) is not None:
         raise ValueError(problem)

@@ -87,6 +87,9 @@ def settings_error(detector: str, error: ValidationError) -> UserError:
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "is not an option of this alert"
+        if item["type"] == "finite_number":  # allow_inf_nan=False: the words of check_finite below
+            problems.append(f"`{where}` must be a finite number")
+            continue
         problems.append(f"`{where}`: {message}")
     shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
     return UserError(f"Invalid {detector} options: {shown}.")
