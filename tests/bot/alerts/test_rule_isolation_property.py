@@ -189,7 +189,7 @@ def _baseline() -> Iterator[None]:
 
 @pytest.mark.parametrize("checked", [True, False], ids=["stored", "unvalidated"])
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_finding_1_no_detector_settings_change_another_rules_alerts(
     name: str, checked: bool, data: st.DataObject
