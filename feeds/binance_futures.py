@@ -272,6 +272,7 @@ class BinanceFuturesFeed(Feed):
         self.http = http
         self.session = session
         self.failures = failures
+        self.rejections = registry.rejections
         self.now_ms = now_ms
         self.tuning = tuning
         self.marks: dict[str, float] = {}
@@ -332,7 +333,12 @@ class BinanceFuturesFeed(Feed):
         self, what: str, call: Callable[[str], Awaitable[T]], symbols: Sequence[str] | None = None
     ) -> list[T]:
         return await each_symbol(
-            self.symbols if symbols is None else symbols, call, self.failures, f"{self.name}.{what}"
+            self.symbols if symbols is None else symbols,
+            call,
+            self.failures,
+            f"{self.name}.{what}",
+            self.rejections,
+            self.name,
         )
 
     def _bound(self, days: float) -> int:

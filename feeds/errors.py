@@ -21,6 +21,7 @@ ErrorKind = Literal[
     "malformed",  # the body is not the JSON document expected
     "truncated",  # the connection closed before the whole body arrived
     "api",  # a well-formed error envelope (Bybit retCode, OKX code, alternative.me metadata.error)
+    "unknown_symbol",  # the venue says it has no such symbol (Binance -1121, Bybit 10001, OKX 51001)
     "budget",  # our own request-weight budget is spent; nothing was sent
 ]
 

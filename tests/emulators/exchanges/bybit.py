@@ -169,16 +169,25 @@ class BybitVenue:
             reply.update(success=False, ret_msg=f"error:unsupported op {op}")
         await self.ws.send(conn, reply)
 
-    @staticmethod
-    def _topic_error(conn: WsConn, op: str, args: list[str]) -> str:
+    def listed(self) -> frozenset[str]:
+        """Return the linear symbols this emulated Bybit lists: those it has data or captured frames for."""
+        frames = self.ctx.data.live_frames["bybit"]
+        return frozenset(self.ctx.data.market_hours) | {str(f["topic"]).split(".", 1)[1] for f in frames}
+
+    def _topic_error(self, conn: WsConn, op: str, args: list[str]) -> str:
         # Failure texts are Bybit's "error:<reason>,topic:<topic>" form; their exact wording is not in
         # the public docs [unverified]. The retired liquidation.{symbol} topic is refused so that a feed
-        # still using it fails loudly here.
+        # still using it fails loudly here. A symbol-scoped topic of a symbol Bybit does not list is
+        # refused as Bybit does, "Invalid symbol :[<topic>]" (the wording clients report; [unverified]
+        # against the docs, which document only the success:false shape).
         for topic in args:
             if not topic.startswith(KNOWN_TOPIC_PREFIXES):
                 return f"error:handler not found,topic:{topic}"
             if op == "subscribe" and topic in conn.subscriptions:
                 return f"error:already subscribed,topic:{topic}"
+            if op == "subscribe" and topic.startswith("allLiquidation."):
+                if topic.removeprefix("allLiquidation.") not in self.listed():
+                    return f"Invalid symbol :[{topic}]"
         return ""
 
     async def push(self, frame: Any) -> int:
