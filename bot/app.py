@@ -40,7 +40,7 @@ from bot.readiness import Check, database_check, discord_check, feeds_check
 from bot.routing import AlertRouter
 from bot.rules import sync_config_rules
 from bot.service import FeedStatusView, Service
-from bot.watchdog import FeedWatchdog, watch
+from bot.watchdog import FeedWatchdog, watch, watch_rejections
 from bot.web import WebServer
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
@@ -71,6 +71,10 @@ class HealthStatuses:
                 detail=snap.note or snap.last_error,
             )
             for snap in self.health.snapshots()
+        ] + [
+            # A symbol a venue does not list: shown until a restart with a corrected config.
+            FeedStatusView(name=f"{r.venue} {r.symbol}", state="refused", detail=r.reason)
+            for r in self.health.rejections.all()
         ]
 
 
@@ -303,6 +307,7 @@ class App:
             on_queued=dispatcher.wake,
         )
         watch(health, watchdog)
+        watch_rejections(health.rejections, watchdog)
         return watchdog
 
     def _spawn(self, coro: Any, name: str) -> None:

@@ -68,7 +68,7 @@ class FeedStatusView:
     """One feed's health as /status shows it."""
 
     name: str
-    state: str  # "ok", "degraded", "stale" or "disabled"
+    state: str  # "ok", "degraded", "stale", "disabled", or "refused" (a venue does not list a symbol)
     last_success_ms: int | None = None
     lag_s: float | None = None
     detail: str | None = None

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STALE = "stale"
 FRESH = "fresh"  # ok or degraded: its data can be used
+REFUSED = "refused"  # a venue does not list a configured symbol (reported once, ever)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +171,28 @@ class FeedWatchdog:
             found.setdefault(self.ops_channel_id, None)
         return list(found.items())
 
+    def refused(self, venue: str, symbol: str, reason: str, at: int | None = None) -> list[int]:
+        """Tell the ops channels, once ever, that ``venue`` refuses ``symbol`` (it is skipped there)."""
+        name = f"{venue}:{symbol}"
+        if self.repo.last_feed_report(name) == REFUSED:
+            return []  # said before this restart already
+        now = self.now_ms() if at is None else at
+        title = f"{venue} does not list {symbol}"
+        text = (
+            f"`{venue}` refuses `{symbol}` ({reason[:200]}). It is skipped on {venue}; every other symbol"
+            " and venue carries on. Check the symbol in the config (a typo, a delisted or a futures-only"
+            " pair)."
+        )
+        ids = self._enqueue(name, REFUSED, title, text, "warning", now)
+        if ids and self.on_queued is not None:
+            self.on_queued()
+        return ids
+
     def _report(self, name: str, feed: _Feed, now: int) -> list[int]:
         title, text, severity = _message(name, feed, now)
+        return self._enqueue(name, feed.state, title, text, severity, now)
+
+    def _enqueue(self, name: str, state: str, title: str, text: str, severity: str, now: int) -> list[int]:
         targets = self._targets()
         if not targets:
             log.warning("%s: %s (no ops channel is set, so it is only logged)", title, text)
@@ -192,7 +213,7 @@ class FeedWatchdog:
                             "guild_id": guild_id,
                             "rule_id": None,
                             "feed": name,
-                            "feed_state": feed.state,
+                            "feed_state": state,
                             "at": now,
                         },
                         now=now,
@@ -241,3 +262,32 @@ def watch(registry: HealthSource, watchdog: FeedWatchdog) -> None:
         )
 
     registry.subscribe(listener)
+
+
+class RejectionLike(Protocol):
+    """A refused symbol as ``feeds.health.Rejection`` has it."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def at(self) -> int: ...
+
+
+class RejectionSource(Protocol):
+    """The registry's refused symbols (``feeds.health.Rejections``)."""
+
+    def subscribe(self, listener: Callable[[RejectionLike], None]) -> None:
+        """Call ``listener`` once for every newly refused symbol."""
+
+
+def watch_rejections(rejections: RejectionSource, watchdog: FeedWatchdog) -> None:
+    """Report every symbol a venue refuses to the ops channels, once."""
+
+    def listener(rejection: RejectionLike) -> None:
+        watchdog.refused(rejection.venue, rejection.symbol, rejection.reason, rejection.at)
+
+    rejections.subscribe(listener)

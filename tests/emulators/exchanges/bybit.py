@@ -185,9 +185,9 @@ class BybitVenue:
                 return f"error:handler not found,topic:{topic}"
             if op == "subscribe" and topic in conn.subscriptions:
                 return f"error:already subscribed,topic:{topic}"
-            if op == "subscribe" and topic.startswith("allLiquidation."):
-                if topic.removeprefix("allLiquidation.") not in self.listed():
-                    return f"Invalid symbol :[{topic}]"
+            symbol = topic.removeprefix("allLiquidation.")
+            if op == "subscribe" and topic.startswith("allLiquidation.") and symbol not in self.listed():
+                return f"Invalid symbol :[{topic}]"
         return ""
 
     async def push(self, frame: Any) -> int:
