@@ -22,6 +22,7 @@ from feeds.config import BinanceSpotFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.http import HttpClient
+from feeds.instruments import VenueNames
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
 from feeds.poller import Poller, each_symbol
 from storage.rows import DAY_MS, Candle, interval_ms
@@ -94,7 +95,11 @@ class SpotCandleFeed(Feed):
             context.tuning,
         )
         self.config = config
-        self.symbols = list(symbols)
+        # Spot pairs trade under the market's own symbol; a market Binance spot does not list (a
+        # futures-only 1000x contract, a delisted pair) is reported once and left out.
+        names = VenueNames(SOURCE, symbols, context.instruments, "spot")
+        names.reject_unlisted(registry.rejections)
+        self.symbols = names.symbols()
         self.ingest = ingest
         self.primary = primary
         self.fallback = fallback

@@ -25,6 +25,7 @@ from feeds.context import FeedContext
 from feeds.errors import ErrorKind, FeedError, PayloadError
 from feeds.health import FeedHealth, Rejections
 from feeds.http import HttpClient
+from feeds.instruments import VenueNames
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -158,6 +159,7 @@ class BybitLiquidationStream(WebSocketStream):
         tuning: Tuning,
         buffer: LiquidationBuffer,
         rejections: Rejections,
+        names: VenueNames | None = None,
     ) -> None:
         super().__init__(
             "bybit.liquidations",
@@ -174,6 +176,7 @@ class BybitLiquidationStream(WebSocketStream):
         self.watched = watched
         self.topics = [f"{TOPIC_PREFIX}{s}" for s in sorted(watched)]
         self.rejections = rejections
+        self.names = names
 
     async def on_open(self, ws: WS) -> None:
         """Subscribe to every watched symbol's liquidation topic, one request per topic.
@@ -193,7 +196,9 @@ class BybitLiquidationStream(WebSocketStream):
             raise FeedError("api", f"{frame.get('op')} refused: {message}")
         self.topics.remove(req_id)
         # Not resent on reconnect: the symbol is unknown to Bybit until the next restart.
-        self.rejections.reject(SOURCE, req_id.removeprefix(TOPIC_PREFIX), f"subscribe refused: {message}")
+        venue_symbol = req_id.removeprefix(TOPIC_PREFIX)
+        symbol = self.names.canonical(venue_symbol) if self.names is not None else venue_symbol
+        self.rejections.reject(SOURCE, symbol, f"subscribe refused: {message}")
 
     async def send_ping(self, ws: WS) -> None:
         """Send Bybit's JSON ping."""
@@ -215,7 +220,14 @@ class BybitLiquidationStream(WebSocketStream):
         parsed = parse_all_liquidation(frame, self.watched)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         if self.buffer is not None:
-            self.buffer.add(parsed.rows)
+            names = self.names
+            # SHIB1000USDT and 1000PEPEUSDT rows are put back per coin under the market's own symbol.
+            rows = (
+                parsed.rows
+                if names is None or not names.by_venue
+                else [names.liquidation(r) for r in parsed.rows]
+            )
+            self.buffer.add(rows)
         frame_ts = frame.get("ts")
         self.health.success(
             frame_ts if isinstance(frame_ts, int) and not isinstance(frame_ts, bool) else None
@@ -242,8 +254,10 @@ class BybitFeed(Feed):
             context.tuning,
         )
         self.config = config
-        self.symbols = list(symbols)
-        self.watched = frozenset(self.symbols)
+        self.names = VenueNames(SOURCE, symbols, context.instruments, "perp")
+        self.names.reject_unlisted(registry.rejections)
+        self.symbols = self.names.symbols()
+        self.watched = self.names.venue_symbols()
         self.ingest = ingest
         self.http = http
         self.failures = failures
@@ -269,7 +283,15 @@ class BybitFeed(Feed):
                 f"{self.name}.liquidations", {"liquidations"}, self.symbols, stale_after_s=stale
             )
             self.stream = BybitLiquidationStream(
-                config, self.watched, session, health, failures, tuning, self.buffer, self.rejections
+                config,
+                self.watched,
+                session,
+                health,
+                failures,
+                tuning,
+                self.buffer,
+                self.rejections,
+                self.names,
             )
 
     def jobs(self) -> list[PollJob]:
@@ -285,10 +307,16 @@ class BybitFeed(Feed):
         self.buffer.flush()
 
     async def _ticker(self, symbol: str) -> tuple[list[Funding], list[OpenInterest]]:
-        payload = await self.http.get_json("/v5/market/tickers", {"category": "linear", "symbol": symbol})
-        funding, open_interest = parse_tickers(payload, frozenset({symbol}))
+        venue_symbol = self.names.venue_symbol(symbol)
+        payload = await self.http.get_json(
+            "/v5/market/tickers", {"category": "linear", "symbol": venue_symbol}
+        )
+        funding, open_interest = parse_tickers(payload, frozenset({venue_symbol}))
         self.failures.skipped(f"{self.name}.tickers:item", funding.skipped + open_interest.skipped)
-        return funding.rows, open_interest.rows
+        return (
+            [self.names.funding(r) for r in funding.rows],
+            [self.names.open_interest(r) for r in open_interest.rows],
+        )
 
     async def poll_tickers(self) -> int | None:
         """Store funding and open interest of every watched symbol."""

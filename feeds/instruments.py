@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from feeds.health import Rejections
+from storage.rows import Funding, Liquidation, OpenInterest
+
 Kind = Literal["spot", "perp"]
 
 # Quote assets, longest first so that BTCFDUSD splits as BTC/FDUSD (not BTCFD/USD) and BTCTUSD as
@@ -230,3 +233,97 @@ class InstrumentRegistry:
 
 def _key(symbol: str) -> str:
     return symbol.strip().upper()
+
+
+class VenueNames:
+    """One venue's names for the watched markets, and the normalisation of its rows back to them.
+
+    Built from the registry when there is one; without one (an offline first start, tests) every watched
+    symbol is its own venue symbol with a multiplier of 1, as before the registry existed.
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        symbols: Iterable[str],
+        registry: InstrumentRegistry | None = None,
+        kind: Kind | None = None,
+    ) -> None:
+        self.venue = venue
+        self.by_canonical: dict[str, Instrument] = {}
+        self.by_venue: dict[str, Instrument] = {}
+        self.unlisted: list[str] = []  # watched markets this venue's list does not trade
+        self._canonical_of: dict[str, str] = {}
+        self._venue_symbols: set[str] = set()
+        known = registry is not None and venue in registry.fetched_at
+        for symbol in symbols:
+            inst = registry.instrument(venue, symbol, kind) if registry is not None and known else None
+            if inst is None and known:
+                self.unlisted.append(symbol)
+                continue
+            if inst is None:
+                base, quote = split_symbol(symbol) if _splittable(symbol) else (symbol, "")
+                inst = Instrument(venue, kind or "perp", symbol, base, quote)
+            self.by_canonical[symbol] = inst
+            if inst.symbol != symbol or inst.multiplier != 1:
+                self.by_venue[inst.symbol] = inst  # rows of the others need no change
+            self._venue_symbols.add(inst.symbol)
+            self._canonical_of[inst.symbol] = symbol
+
+    def symbols(self) -> list[str]:
+        """Return the canonical symbols this venue trades (in the order given)."""
+        return list(self.by_canonical)
+
+    def venue_symbol(self, canonical: str) -> str:
+        """Return the venue's name for a canonical symbol (itself when unknown)."""
+        inst = self.by_canonical.get(canonical)
+        return inst.symbol if inst is not None else canonical
+
+    def venue_symbols(self) -> frozenset[str]:
+        """Return the venue's names of every watched market (for stream filters and subscriptions)."""
+        return frozenset(self._venue_symbols)
+
+    def reject_unlisted(self, rejections: Rejections) -> None:
+        """Report, once each, the watched markets this venue's instrument list does not trade."""
+        for symbol in self.unlisted:
+            rejections.reject(self.venue, symbol, f"not in {self.venue}'s instrument list")
+
+    def _inst(self, venue_symbol: str) -> Instrument | None:
+        return self.by_venue.get(venue_symbol)
+
+    def canonical(self, venue_symbol: str) -> str:
+        """Return the canonical symbol of a venue symbol (itself when unknown)."""
+        return self._canonical_of.get(venue_symbol, venue_symbol)
+
+    def liquidation(self, row: Liquidation) -> Liquidation:
+        """Return a liquidation per base coin under the canonical symbol (USD unchanged)."""
+        inst = self._inst(row.symbol)
+        if inst is None:
+            return row
+        return row._replace(
+            symbol=self.canonical(row.symbol), price=inst.price(row.price), qty=inst.size(row.qty)
+        )
+
+    def funding(self, row: Funding) -> Funding:
+        """Return a funding row under the canonical symbol with the mark price per base coin."""
+        inst = self._inst(row.symbol)
+        if inst is None:
+            return row
+        mark = inst.price(row.mark_price) if row.mark_price is not None else None
+        return row._replace(symbol=self.canonical(row.symbol), mark_price=mark)
+
+    def open_interest(self, row: OpenInterest) -> OpenInterest:
+        """Return open interest in base coins under the canonical symbol (USD unchanged)."""
+        inst = self._inst(row.symbol)
+        if inst is None:
+            return row
+        contracts = inst.size(row.contracts) if row.contracts is not None else None
+        return row._replace(symbol=self.canonical(row.symbol), contracts=contracts)
+
+
+def _splittable(symbol: str) -> bool:
+    try:
+        split_symbol(symbol)
+    except ValueError:
+        return False
+    return True

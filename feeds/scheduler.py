@@ -40,6 +40,7 @@ from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
 from feeds.http import HttpClient, WeightBudget
 from feeds.ingest import Ingest
+from feeds.instruments import InstrumentRegistry
 from feeds.kraken import KrakenCandles
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
@@ -56,6 +57,7 @@ def build_feeds(
     health: HealthRegistry,
     failures: FailureLog,
     tuning: Tuning,
+    instruments: InstrumentRegistry | None = None,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
 
@@ -71,7 +73,7 @@ def build_feeds(
             default_retry_after_418_s=tuning.default_retry_after_418_s,
         )
 
-    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning)
+    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning, instruments)
     feeds: list[Feed] = []
     spot = config.binance_spot
     if spot.enabled:
