@@ -105,6 +105,24 @@ def interval_ms(interval: str) -> int:
         raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVAL_MS)}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentRow:
+    """One venue instrument as cached in ``instruments`` (``feeds.instruments.Instrument`` plus its time)."""
+
+    venue: str
+    kind: str
+    symbol: str
+    base: str
+    quote: str
+    multiplier: int = 1
+    contract_size: float = 1.0
+    inverse: bool = False
+    funding_interval_h: float | None = None
+    listed: bool = True
+    status: str = ""
+    fetched_at: int = 0
+
+
 def funding_interval_ms(spacing_ms: int) -> int:
     """Return the funding interval two settlements ``spacing_ms`` apart stand for: the nearest whole hour.
 

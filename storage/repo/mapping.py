@@ -19,6 +19,7 @@ from storage.rows import (
     DigestRow,
     Funding,
     GuildSettingsRow,
+    InstrumentRow,
     MemberNoticeRow,
     MessageGroupRow,
     OutboxRow,
@@ -102,3 +103,4 @@ GROUPS = RowMapper(MessageGroupRow)
 GUILD_SETTINGS = RowMapper(GuildSettingsRow)
 DIGESTS = RowMapper(DigestRow)
 NOTICES = RowMapper(MemberNoticeRow)
+INSTRUMENTS = RowMapper(InstrumentRow)

@@ -79,6 +79,7 @@ class BybitVenue:
         """Return the HTTP and websocket routes of Bybit v5."""
         return [
             web.get("/v5/market/tickers", self.tickers),
+            web.get("/v5/market/instruments-info", self.instruments_info),
             web.get("/v5/public/linear", self.ws_linear),
         ]
 
@@ -98,6 +99,8 @@ class BybitVenue:
         if candle is None or hour is None or ago_24h is None or ago_1h is None:
             return None
         window = [c for c in data.spot[symbol] if now - DAY_MS < c.open_time <= now]
+        listing = self.ctx.listings.bybit_linear.get(symbol)
+        interval = listing.interval_ms if listing is not None and listing.interval_ms else 8 * HOUR_MS
         last = candle.close
         return {
             "symbol": symbol,
@@ -114,12 +117,12 @@ class BybitVenue:
             "turnover24h": fixed(sum((c.quote_volume for c in window), Decimal(0)), 4),
             "volume24h": fixed(sum((c.volume for c in window), Decimal(0)), 3),
             "fundingRate": plain(fixed(hour.funding_close_pct / 100, 8)),
-            "nextFundingTime": str(self.ctx.next_funding_ms()),
+            "nextFundingTime": str(self.ctx.next_funding_ms(interval)),
             "predictedDeliveryPrice": "",
             "basisRate": "",
             "deliveryFeeRate": "",
             "deliveryTime": "0",
-            "fundingIntervalHour": "8",
+            "fundingIntervalHour": str(interval // HOUR_MS),
         }
 
     async def tickers(self, request: web.Request) -> web.Response:
@@ -131,11 +134,40 @@ class BybitVenue:
         if category != "linear":
             return json_response(bybit_envelope({"category": category, "list": []}, now_ms=now))
         symbol = request.query.get("symbol")
+        if symbol and not self.ctx.listed(self.ctx.listings.bybit_linear, symbol):
+            return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
         symbols = [symbol] if symbol else sorted(self.ctx.data.market_hours)
         items = [t for t in (self._ticker(s) for s in symbols) if t is not None]
         if symbol and not items:
             return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
         return json_response(bybit_envelope({"category": "linear", "list": items}, now_ms=now))
+
+    async def instruments_info(self, request: web.Request) -> web.Response:
+        """GET /v5/market/instruments-info: Trading symbols by default, 500 a page (limit 1..1000), cursor.
+
+        As documented in docs/v5/market/instrument.mdx: status filters (only Trading by default for
+        linear/inverse), pagination through nextPageCursor; the cursor here is an opaque offset.
+        """
+        now = self.ctx.clock.now_ms()
+        category = request.query.get("category", "")
+        if category not in CATEGORIES:
+            return json_response(bybit_envelope({}, 10001, "Illegal category", now_ms=now))
+        try:
+            limit = int(request.query.get("limit", "500"))
+            offset = int(request.query.get("cursor") or 0)
+        except ValueError:
+            return json_response(bybit_envelope({}, 10001, "params error: limit or cursor", now_ms=now))
+        if not 1 <= limit <= 1000:
+            return json_response(bybit_envelope({}, 10001, "params error: limit", now_ms=now))
+        status = request.query.get("status", "Trading")
+        items = [i for i in self.ctx.listings.bybit_items(category) if i["status"] == status]
+        symbol = request.query.get("symbol")
+        if symbol:
+            items = [i for i in items if i["symbol"] == symbol]
+        page = items[offset : offset + limit]
+        cursor = str(offset + limit) if offset + limit < len(items) else ""
+        result = {"category": category, "list": page, "nextPageCursor": cursor}
+        return json_response(bybit_envelope(result, now_ms=now))
 
     # -- websocket ---------------------------------------------------------------------------------------
     async def ws_linear(self, request: web.Request) -> web.StreamResponse:
@@ -170,9 +202,10 @@ class BybitVenue:
         await self.ws.send(conn, reply)
 
     def listed(self) -> frozenset[str]:
-        """Return the linear symbols this emulated Bybit lists: those it has data or captured frames for."""
+        """Return the linear symbols this emulated Bybit trades: its list, and the captured frames' ones."""
         frames = self.ctx.data.live_frames["bybit"]
-        return frozenset(self.ctx.data.market_hours) | {str(f["topic"]).split(".", 1)[1] for f in frames}
+        trading = {s for s, i in self.ctx.listings.bybit_linear.items() if i.status == "Trading"}
+        return frozenset(trading) | {str(f["topic"]).split(".", 1)[1] for f in frames}
 
     def _topic_error(self, conn: WsConn, op: str, args: list[str]) -> str:
         # Failure texts are Bybit's "error:<reason>,topic:<topic>" form; their exact wording is not in
