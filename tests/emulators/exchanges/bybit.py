@@ -102,16 +102,19 @@ class BybitVenue:
         listing = self.ctx.listings.bybit_linear.get(symbol)
         interval = listing.interval_ms if listing is not None and listing.interval_ms else 8 * HOUR_MS
         last = candle.close
+        # Bybit prints prices to each instrument's priceScale: 2 places for BTC and ETH, more for coins
+        # worth less (1000PEPEUSDT has 7); a stand-in symbol gets enough places to keep its price.
+        places = 2 if last >= 100 else 4 if last >= 1 else 8
         return {
             "symbol": symbol,
-            "lastPrice": fixed(last, 2),
-            "indexPrice": fixed(last, 2),
-            "markPrice": fixed(last, 2),
-            "prevPrice24h": fixed(ago_24h.close, 2),
+            "lastPrice": fixed(last, places),
+            "indexPrice": fixed(last, places),
+            "markPrice": fixed(last, places),
+            "prevPrice24h": fixed(ago_24h.close, places),
             "price24hPcnt": fixed(last / ago_24h.close - 1, 6),
-            "highPrice24h": fixed(max(c.high for c in window), 2),
-            "lowPrice24h": fixed(min(c.low for c in window), 2),
-            "prevPrice1h": fixed(ago_1h.close, 2),
+            "highPrice24h": fixed(max(c.high for c in window), places),
+            "lowPrice24h": fixed(min(c.low for c in window), places),
+            "prevPrice1h": fixed(ago_1h.close, places),
             "openInterest": fixed(hour.oi_close_usd / hour.price_close, 3),
             "openInterestValue": fixed(hour.oi_close_usd, 2),
             "turnover24h": fixed(sum((c.quote_volume for c in window), Decimal(0)), 4),
