@@ -183,9 +183,13 @@ class App:
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
-        feeds = FeedManager(config.feeds, config.symbols, ingest, None, self.now_ms, health)
+        # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
+        # feed asks by the venue's own name for a market; /alert add resolves names against them.
+        feeds = FeedManager(
+            config.feeds, config.symbols, ingest, None, self.now_ms, health, instrument_cache=repo
+        )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
-        self._spawn(self._start_feeds(feeds), "feeds-start")
+        self._spawn(self._start_feeds(feeds, service), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
         scheduler.start()
         if bot is not None:
@@ -347,11 +351,12 @@ class App:
             ready.cancel()
             connection.result()  # re-raise why the gateway connection ended (bad token, 4004, ...)
 
-    async def _start_feeds(self, feeds: FeedManager) -> None:
+    async def _start_feeds(self, feeds: FeedManager, service: Service) -> None:
         try:
             await feeds.start()
         except Exception:
             log.exception("feeds failed to start; alerts will wait for data")
+        service.instruments = feeds.instruments
 
     def _stop_feeds(self, feeds: FeedManager) -> Callable[[], Any]:
         async def stop() -> None:

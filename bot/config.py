@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.markets import canonicalise_config_data
 from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
@@ -463,7 +464,12 @@ def _check_everyone_roles(config: Config) -> list[Problem]:
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    """Validate parsed TOML data into a Config, raising ConfigError with every problem found."""
+    """Validate parsed TOML data into a Config, raising ConfigError with every problem found.
+
+    Market names are made canonical first (``1000PEPEUSDT`` and ``PEPE`` are PEPEUSDT, see
+    ``bot.markets``); ``tripwire check-config`` says which were renamed.
+    """
+    data, _ = canonicalise_config_data(data)
     problems = _find_secrets(data)
     secret_paths = {p.path for p in problems}
     raw_symbols = data.get("symbols")

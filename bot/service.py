@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from bot.config import RULE_ID_PATTERN, Config
 from bot.errors import UserError
+from bot.markets import canonical_symbol, resolve_market
 from bot.parsing import (
     check_length,
     check_quota,
@@ -35,6 +36,7 @@ from bot.parsing import (
 from bot.silences import SilenceCommands
 from detectors.base import MARKET_SYMBOL, Detector, format_price, short_symbol
 from detectors.registry import detector_classes
+from feeds.instruments import InstrumentRegistry
 from storage.repo import AlertEventRow, Repo, RuleRow
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
@@ -412,6 +414,8 @@ class Service(SilenceCommands):
         self.detectors = dict(detectors) if detectors is not None else detector_classes()
         self.started_at = started_at if started_at is not None else now_ms()
         self._new_suffix = new_suffix
+        # The venues' instrument lists once the feeds have read them (None before, and without feeds).
+        self.instruments: InstrumentRegistry | None = None
 
     # --- symbols -------------------------------------------------------------------------------------
 
@@ -422,7 +426,27 @@ class Service(SilenceCommands):
 
     def resolve_symbol(self, text: str) -> str:
         """Return the configured symbol ``text`` names, or raise UserError listing the known ones."""
-        return resolve_symbol(text, self.config.symbols)
+        return self.resolve_market(text)[0]
+
+    def resolve_market(self, text: str) -> tuple[str, str | None]:
+        """Return (watched symbol, what it resolved to on each venue) for a market or venue symbol.
+
+        ``PEPE``, ``1000PEPEUSDT`` and ``PEPE-USDT-SWAP`` all name PEPEUSDT. Raise UserError for a
+        market no venue lists (with the closest ones) or one not watched; without instrument lists, the
+        configured symbols are all that is known.
+        """
+        if self.instruments is None or not self.instruments.venues():
+            try:
+                return resolve_symbol(text, self.config.symbols), None
+            except UserError:
+                symbol = canonical_symbol(text)
+                if symbol not in self.config.symbols:
+                    raise
+                return symbol, f"{text.strip()} -> {symbol}"
+        try:
+            return resolve_market(text, self.config.symbols, self.instruments)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
 
     def symbol_choices(self, current: str) -> list[str]:
         """Return up to 25 configured symbols matching what was typed (for autocomplete)."""

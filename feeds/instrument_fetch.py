@@ -85,6 +85,19 @@ def from_row(row: InstrumentRow) -> Instrument:
     )
 
 
+def load_cached(
+    cache: InstrumentCache, registry: InstrumentRegistry, venues: set[str] | None = None
+) -> InstrumentRegistry:
+    """Fill ``registry`` with the cached lists (of ``venues``, or all), each at the time it was read."""
+    by_venue: dict[str, list[InstrumentRow]] = {}
+    for row in cache.instrument_rows():
+        by_venue.setdefault(row.venue, []).append(row)
+    for venue, rows in by_venue.items():
+        if venues is None or venue in venues:
+            registry.replace(venue, [from_row(r) for r in rows], max(r.fetched_at for r in rows))
+    return registry
+
+
 Fetch = Callable[[], Awaitable[list[Instrument]]]
 
 
@@ -133,15 +146,9 @@ class InstrumentLists:
             self.fetchers["okx"] = lambda: self._okx(okx)
 
     def load_cached(self) -> InstrumentRegistry:
-        """Fill the registry from the cache (each venue at the time its list was read)."""
-        if self.cache is None:
-            return self.registry
-        by_venue: dict[str, list[InstrumentRow]] = {}
-        for row in self.cache.instrument_rows():
-            by_venue.setdefault(row.venue, []).append(row)
-        for venue, rows in by_venue.items():
-            if venue in self.fetchers:
-                self.registry.replace(venue, [from_row(r) for r in rows], max(r.fetched_at for r in rows))
+        """Fill the registry from the cache (each enabled venue at the time its list was read)."""
+        if self.cache is not None:
+            load_cached(self.cache, self.registry, set(self.fetchers))
         return self.registry
 
     async def refresh(self) -> list[str]:
