@@ -289,6 +289,7 @@ class App:
                     engine,
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
+                    nonce_window_s=self.config.discord.nonce_window_s,
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),

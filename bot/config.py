@@ -121,6 +121,10 @@ class DiscordConfig(StrictModel):
     # Only for local testing against the emulator in tests/emulators (also TRIPWIRE_DISCORD_API_BASE).
     api_base: str | None = None
     gateway_url: str | None = None
+    # How long Discord is trusted to drop a repeated message nonce (it documents "the past few minutes"):
+    # a message whose first send was interrupted longer ago is looked for in the channel before it is sent
+    # again. Keep it below Discord's window; lower only costs a look-up more often.
+    nonce_window_s: float = Field(60.0, gt=0, le=600)
 
     @model_validator(mode="before")
     @classmethod

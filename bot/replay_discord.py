@@ -96,6 +96,7 @@ async def replay_to_discord(
                     rules,
                     clock,
                     ops_channel_id=config.discord.ops_channel_id,
+                    nonce_window_s=config.discord.nonce_window_s,
                     grouping=GroupingPolicy.from_config(config.engine),
                 )
 

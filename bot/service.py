@@ -28,6 +28,16 @@ from bot.derivatives import (
     funding_view,
     open_interest_view,
 )
+from bot.detector_settings import (
+    MAX_CHOICE_CHARS,
+    MAX_CHOICES,
+    SettingSpec,
+    complete_settings,
+    example_text,
+    parse_settings,
+    setting_specs,
+    shorten,
+)
 from bot.errors import UserError
 from bot.markets import canonical_symbol, resolve_market
 from bot.parsing import (
@@ -333,6 +343,31 @@ def settings_error(detector: str, error: ValidationError) -> UserError:
     return UserError(f"Invalid {detector} options: {shown}.")
 
 
+# Length a detector's choice label aims at (Discord allows 100).
+LABEL_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorInfo:
+    """A detector as /alert detectors explains it."""
+
+    name: str
+    description: str
+    market_wide: bool
+    settings: tuple[SettingSpec, ...]
+    example: str  # a settings text showing the syntax, e.g. ``level=95000``
+
+
+def detector_label(cls: type[Detector]) -> str:
+    """Return ``name: what it watches``, short (a choice of the `detector` option)."""
+    # The description up to its first parenthesis says what it watches; the rest is for /alert detectors.
+    # Kept to about 64 characters: the label is repeated in three options of /alert (add, test,
+    # detectors), and every character counts towards Discord's 8,000 per command.
+    what = cls.description.split(" (")[0].strip()
+    room = max(LABEL_CHARS - len(cls.name) - 2, 16)
+    return f"{cls.name}: {shorten(what, room)}"[:MAX_CHOICE_CHARS]
+
+
 def describe_settings(settings: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> str:
     """Return a rule's settings compactly (``level=$95,000 direction=up``), leaving out default values."""
     parts = []
@@ -576,21 +611,79 @@ class Service(SilenceCommands):
     ) -> tuple[str, dict[str, Any]]:
         """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
         cls = known_detector(detector, self.detectors)
-        if cls.market_wide:
-            name = MARKET_SYMBOL
-        elif symbol is None:
-            raise UserError(f"A {detector} alert needs a symbol ({', '.join(self.symbols)}).")
-        else:
-            name = self.resolve_symbol(symbol)
-        for key, value in settings.items():
-            # pydantic accepts inf for a float with gt=0; no market level or threshold is infinite.
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UserError(f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number.")
+        name = self.rule_symbol(detector, symbol)
+
+        def check_finite(values: Mapping[str, Any]) -> None:
+            for key, value in values.items():
+                # pydantic accepts inf for a float with gt=0; no market level or threshold is infinite.
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise UserError(
+                        f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number."
+                    )
+
+        check_finite(settings)
         try:
             validated = cls.Settings.model_validate(dict(settings))
         except ValidationError as exc:
             raise settings_error(detector, exc) from None
-        return name, validated.model_dump(mode="json")
+        stored = validated.model_dump(mode="json")
+        check_finite(stored)  # "inf" typed as text becomes a float only in validation
+        return name, stored
+
+    def rule_symbol(self, detector: str, symbol: str | None) -> str:
+        """Return the symbol a rule of ``detector`` watches (MARKET for a market-wide one), or raise
+        UserError when one is missing or given to a detector that takes none."""
+        cls = known_detector(detector, self.detectors)
+        if cls.market_wide:
+            # MARKET is what a stored market-wide rule carries (a drafted rule enabled after /alert test).
+            if symbol is not None and symbol != MARKET_SYMBOL:
+                raise UserError(f"{detector} watches the whole market, not one symbol: leave out `symbol`.")
+            return MARKET_SYMBOL
+        if symbol is None:
+            example = self.symbols[0] if self.symbols else "BTCUSDT"
+            raise UserError(
+                f"{detector} needs a symbol, e.g. `symbol:{example}` (watched: {', '.join(self.symbols)})."
+            )
+        return self.resolve_symbol(symbol)
+
+    # --- detectors and their settings as members type them -------------------------------------------
+
+    def detector_info(self, detector: str) -> DetectorInfo:
+        """Return a detector's help: what it watches, each setting, an example settings text."""
+        cls = known_detector(detector, self.detectors)
+        return DetectorInfo(
+            name=cls.name,
+            description=" ".join(cls.description.split()),
+            market_wide=cls.market_wide,
+            settings=tuple(setting_specs(cls.Settings)),
+            example=example_text(cls.Settings),
+        )
+
+    def detector_infos(self) -> list[DetectorInfo]:
+        """Return the help of every detector, in registration order."""
+        return [self.detector_info(name) for name in self.detectors]
+
+    def parse_settings(self, detector: str, text: str | None) -> dict[str, Any]:
+        """Read a settings text (``level=95000 direction=up``) for ``detector``, or raise UserError."""
+        cls = known_detector(detector, self.detectors)
+        return parse_settings(detector, cls.Settings, text)
+
+    def settings_choices(self, detector: str | None, text: str) -> list[tuple[str, str]]:
+        """Return (name, value) completions of a settings text being typed (none for an unknown detector)."""
+        cls = self.detectors.get(detector or "")
+        return complete_settings(cls.Settings, text) if cls is not None else []
+
+    def detector_choices(self, current: str) -> list[tuple[str, str]]:
+        """Return up to 25 (label, name) detectors whose name or description holds what was typed."""
+        typed = current.strip().lower()
+        found = [
+            (detector_label(cls), name)
+            for name, cls in self.detectors.items()
+            if typed in name.lower() or typed in cls.description.lower()
+        ]
+        # Names starting with what was typed first: the usual way to pick one.
+        found.sort(key=lambda choice: not choice[1].startswith(typed))
+        return found[:MAX_CHOICES]
 
     def check_delivery(self, options: RuleOptions, *, is_admin: bool) -> None:
         """Refuse a channel alert to a member without Manage Server (their alerts come by DM)."""

@@ -23,7 +23,10 @@ class CorrelatedMoveSettings(DetectorSettings):
     """Options of a correlated_move rule (the rule's own symbol is always one of the assets)."""
 
     symbols: list[str] = Field(
-        min_length=1, max_length=20, description="The other symbols moving with the rule's symbol."
+        min_length=1,
+        max_length=20,
+        examples=[["ETHUSDT", "SOLUSDT"]],
+        description="The other symbols moving with the rule's symbol.",
     )
     pct: float = Field(3.0, gt=0, le=1000, description="Each asset must move at least this (%)...")
     window_hours: float = Field(24, gt=0, le=24 * 30, description="...within this window (close to close).")

@@ -30,7 +30,7 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class LevelCrossSettings(DetectorSettings):
     """Options of a level_cross rule."""
 
-    level: float = Field(gt=0, description="Price level in the quote currency (USDT).")
+    level: float = Field(gt=0, examples=[95000], description="Price level in the quote currency (USDT).")
     direction: Literal["up", "down", "either"] = Field("either", description="Which crossing fires.")
     hysteresis_pct: float = Field(
         0.5, ge=0, le=20, description="Re-arm only after price comes back this far (%) beyond the level."

@@ -28,7 +28,9 @@ class RoundLevelsSettings(DetectorSettings):
     """Options of a round_levels rule."""
 
     step: float = Field(
-        gt=0, description="Levels are the multiples of this (e.g. 5000 for BTC, 250 for ETH)."
+        gt=0,
+        examples=[5000],
+        description="Levels are the multiples of this (e.g. 5000 for BTC, 250 for ETH).",
     )
     direction: Literal["up", "down", "either"] = Field("either", description="Which crossings fire.")
     hysteresis_pct: float = Field(

@@ -307,6 +307,9 @@ class MessageGroupRow:
     created_at: int
     remote_id: str | None
     gone: bool
+    # Wall-clock ms of the first send attempt (None: never tried) and of adopting a message found in Discord.
+    attempted_at: int | None = None
+    adopted_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

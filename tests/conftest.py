@@ -9,6 +9,7 @@ import pytest
 
 from storage.db import open_database
 from storage.repo import Repo
+from tests.emulators.discord_api.conformance import TALLY
 from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
 from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
 
@@ -41,3 +42,11 @@ def file_repo(tmp_path: Path) -> Iterator[Repo]:
     db = open_database(tmp_path / "tripwire.db")
     yield Repo(db)
     db.conn.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the Discord conformance totals (requests, operations, mismatches) when any were checked."""
+    if TALLY.tests:
+        terminalreporter.section("Discord OpenAPI conformance")
+        for line in TALLY.summary_lines():
+            terminalreporter.write_line(line)

@@ -136,7 +136,7 @@ class TripwireBot(commands.Bot):
         """Add the cogs and sync the slash commands."""
         await self.add_cog(MarketCog(self.service))
         alerts = AlertCog(self.service, self.detectors)
-        # /alert test lives inside /alert: its group is added before the /alert group is registered.
+        # /alert test and /alert test-rule live inside /alert: they are added before /alert is registered.
         tests = AlertTestCog(self.service, alerts, self.detectors)
         await self.add_cog(alerts)
         await self.add_cog(tests)

@@ -20,6 +20,10 @@ from bot.errors import UserError
 from bot.parsing import parse_duration
 from bot.service import MAX_COOLDOWN_S, MAX_EXPIRY_S, MAX_WINDOW_S, MIN_WINDOW_S, Service
 
+# The longest `settings` text of /alert add: every setting of a detector written out, 20 symbols of a
+# correlated_move included, takes under 400 characters (Discord allows up to 6,000).
+MAX_SETTINGS_CHARS = 500
+
 log = logging.getLogger(__name__)
 
 # Discord shows at most 25 autocomplete choices, each name and value at most 100 characters.
@@ -164,7 +168,34 @@ class NumberTransformer(app_commands.Transformer):
         return [Choice(name=label, value=str(number)) for number, label in found]
 
 
+class SettingsTransformer(app_commands.Transformer):
+    """A detector's settings as ``name=value`` words, completed from the command's `detector` option."""
+
+    @property
+    def min_value(self) -> int:
+        """Return the shortest text Discord accepts (min_length)."""
+        return 1
+
+    @property
+    def max_value(self) -> int:
+        """Return the longest text Discord accepts (max_length)."""
+        return MAX_SETTINGS_CHARS
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        """Return the text as typed (the service reads it once the detector is known)."""
+        return str(value)
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[Choice[str]]:
+        """Offer completions of the text for the detector picked in the same command."""
+        detector = getattr(interaction.namespace, "detector", None)
+        found = service_of(interaction).settings_choices(detector, str(value))
+        return [Choice(name=name, value=text) for name, text in found]
+
+
 Symbol = app_commands.Transform[str, SymbolTransformer]
+SettingsText = app_commands.Transform[str, SettingsTransformer]
 RuleId = app_commands.Transform[str, RuleIdTransformer]
 Window = app_commands.Transform[
     int, DurationTransformer("window", MIN_WINDOW_S, MAX_WINDOW_S, ["1h", "4h", "12h", "24h", "3d", "7d"])

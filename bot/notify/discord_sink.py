@@ -8,8 +8,11 @@
 * **Once**: a message's rows are recorded (``outbox.group_id``) before it is sent and do not change until
   Discord confirmed the send; the send carries a nonce derived from that group and discord.py sets
   ``enforce_nonce``, so a group re-sent after a crash makes Discord return the message it already created
-  instead of posting a second one. Rows added later go in by editing the confirmed message, and a row is
-  marked delivered only after the request showing it succeeded.
+  instead of posting a second one. Discord keeps a nonce only "in the past few minutes": a group whose
+  first attempt was started (``attempted_at``) more than ``nonce_window_s`` ago and never confirmed is
+  first looked for in the channel or DM (``bot.notify.adoption``, by the reference every message shows in
+  its footer) and adopted when found (``adopted_at``). Rows added later go in by editing the confirmed
+  message, and a row is marked delivered only after the request showing it succeeded.
 * **Paced**: at most one request in flight per channel, so discord.py's per-route buckets, learnt from
   each response's ``X-RateLimit-*`` headers, pace a channel: a new bucket lets one request through until
   the first response tells its limit, and an exhausted one is waited out for ``X-RateLimit-Reset-After``.
@@ -46,6 +49,7 @@ import discord.abc
 from bot.digests.posting import DIGEST_KIND
 from bot.discord import render, render_groups, render_liq
 from bot.liqfeed import LIQFEED_KIND
+from bot.notify.adoption import DEFAULT_NONCE_WINDOW_S, find_sent, mark
 from bot.notify.alert_charts import Attachment, AttachmentHook
 from bot.notify.digest_delivery import digest_message, switch_off_digest
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, message_kind, pinged_role
@@ -199,8 +203,14 @@ class DiscordSink:
         grouping: GroupingPolicy | None = None,
         attachments: AttachmentHook | None = None,
         on_error: Callable[[str], None] | None = None,
+        nonce_window_s: float = DEFAULT_NONCE_WINDOW_S,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.client = client
+        # How long Discord is trusted to drop a repeated nonce (below its documented "few minutes"), and
+        # the wall clock that measures it (``now_ms`` is the replay's simulated clock in a replay).
+        self.nonce_window_ms = int(nonce_window_s * 1000)
+        self.wall_ms = wall_ms
         # Told the kind of each Discord error a delivery meets (the tripwire_discord_errors metric).
         self.on_error = on_error
         self.repo = repo
@@ -380,28 +390,74 @@ class DiscordSink:
                 group = self.repo.message_group(group_id)
                 assert group is not None
                 message.group = group
-            members = self.repo.group_rows(group.id)
             first = (message.initial or _rows_of(message))[0]
-            request: Awaitable[str]
-            if message.kind == SINGLE:
-                request = self._send_single(kind, ident, members[0], group_nonce(group))
-            else:
-                content, mentions = self._mentions(message.kind, members)
-                embed = self._embed(message.kind, members, target, sources)
-                # Drawn before taking the channel's turn, so a slow chart never holds up another send.
-                chart = await self._chart(message.kind, members)
-                request = self._send(kind, ident, content, embed, mentions, group_nonce(group), chart)
-            outcome, dead = await self._attempt(first, kind, ident, request)
+            outcome, dead = await self._send_group(kind, ident, target, message, group, first, sources)
             if not isinstance(outcome, Delivered) or outcome.remote_id is None:
                 return self._fail(_rows_of(message), outcome, dead, kind, ident, results), dead
-            with self.repo.transaction():
-                self.repo.set_group_message(group.id, outcome.remote_id)
-            message.group = replace(group, remote_id=outcome.remote_id)
             for row in message.initial:
                 _settle(results, Delivered(row.id, outcome.remote_id))
         if message.needs_edit:
             return await self._extend(kind, ident, target, message, results, sources)
         return None, False
+
+    async def _send_group(
+        self,
+        kind: str,
+        ident: int,
+        target: str,
+        message: Message,
+        group: MessageGroupRow,
+        first: OutboxRow,
+        sources: dict[str, str | None],
+    ) -> tuple[Outcome, bool]:
+        """Post a group's message (or adopt the one an interrupted attempt created); record its id."""
+        nonce = group_nonce(group)
+        now = self.wall_ms()
+        if group.attempted_at is not None and now - group.attempted_at >= self.nonce_window_ms:
+            # An earlier attempt may have created the message and Discord may have forgotten its nonce:
+            # look before posting again.
+            since = group.attempted_at
+            found, dead = await self._attempt(first, kind, ident, self._find(kind, ident, nonce, since))
+            if not isinstance(found, Delivered):
+                return found, dead
+            if found.remote_id:
+                with self.repo.transaction():
+                    self.repo.adopt_group_message(group.id, found.remote_id, now)
+                log.info(
+                    "message group %d (%s): adopted message %s, which an interrupted send created",
+                    group.id,
+                    target,
+                    found.remote_id,
+                )
+                message.group = replace(group, remote_id=found.remote_id, adopted_at=now)
+                return found, False
+        with self.repo.transaction():
+            # Committed before the request leaves: from now on the message may exist in Discord.
+            self.repo.mark_group_attempted(group.id, now)
+        members = self.repo.group_rows(group.id)
+        request: Awaitable[str]
+        if message.kind == SINGLE:
+            request = self._send_single(kind, ident, members[0], nonce)
+        else:
+            content, mentions = self._mentions(message.kind, members)
+            embed = mark(self._embed(message.kind, members, target, sources), nonce)
+            # Drawn before taking the channel's turn, so a slow chart never holds up another send.
+            chart = await self._chart(message.kind, members)
+            request = self._send(kind, ident, content, embed, mentions, nonce, chart)
+        outcome, dead = await self._attempt(first, kind, ident, request)
+        if isinstance(outcome, Delivered) and outcome.remote_id is not None:
+            with self.repo.transaction():
+                self.repo.set_group_message(group.id, outcome.remote_id)
+            message.group = replace(group, remote_id=outcome.remote_id)
+        return outcome, dead
+
+    async def _find(self, kind: str, ident: int, nonce: str, since_ms: int) -> str:
+        """Return the id of the message sent under ``nonce`` since ``since_ms``, or "" when there is none."""
+        destination = await self._messageable(kind, ident)
+        user = self.client.user
+        assert user is not None, "a ready client has its user"
+        found = await find_sent(destination, nonce, since_ms, user.id)
+        return "" if found is None else str(found.id)
 
     async def _attachment(self, row: OutboxRow) -> Attachment | None:
         if self.attachments is None:
@@ -429,7 +485,8 @@ class DiscordSink:
             with self.repo.transaction():
                 self.repo.assign_to_group([r.id for r in message.added], group.id)
         members = self.repo.group_rows(group.id)
-        embed = self._embed(message.kind, members, target, sources)
+        # The reference stays in the footer, so an edit changes nothing but the lines.
+        embed = mark(self._embed(message.kind, members, target, sources), group_nonce(group))
         chart = await self._chart(message.kind, members)
         if chart is not None:
             # The chart uploaded with the first send stays attached; the new embed keeps showing it.
@@ -555,11 +612,16 @@ class DiscordSink:
         if row.kind == DIGEST_KIND:
             embed, files = await digest_message(self.repo, row.payload)
             message = await destination.send(
-                embed=embed, files=files, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+                embed=mark(embed, nonce),
+                files=files,
+                allowed_mentions=discord.AllowedMentions.none(),
+                nonce=nonce,
             )
         else:
             message = await destination.send(
-                embed=self._single(row), allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+                embed=mark(self._single(row), nonce),
+                allowed_mentions=discord.AllowedMentions.none(),
+                nonce=nonce,
             )
         return str(message.id)
 

@@ -13,7 +13,8 @@ A *message group* is one Discord message and the outbox rows it shows (``message
 
 Exactly once rests on one invariant the executor (the Discord sink) keeps: **the rows a group is created
 with never change until Discord confirmed its first send** (``remote_id``). A crash before that re-sends
-the same rows under the same nonce, and Discord returns the message it already created; rows are added
+the same rows under the same nonce, and Discord returns the message it already created (past Discord's
+nonce window the sink first looks for that message and adopts it: ``bot.notify.adoption``); rows are added
 later only by editing the confirmed message, which shows every row of the group and so can be repeated.
 Group membership is committed before each request, and a row is marked delivered only after it.
 """

@@ -4,8 +4,9 @@ The engine writes outbox rows in the same transaction as the alert state; this d
 rows, hands them to the sink named in the row, and records the outcome: delivered (with the remote message
 id, for later edits), retry later (transient error, with backoff), or failed (permanent: the channel is
 gone, the bot lacks access). A row is marked delivered only after the sink confirmed it, so a crash in
-between re-sends it; the Discord sink passes the outbox id as the message nonce with ``enforce_nonce`` so
-Discord itself drops such a repeat.
+between re-sends it; the Discord sink passes its message group's nonce with ``enforce_nonce`` so Discord
+itself drops such a repeat, and past Discord's nonce window looks for the message first
+(``bot.notify.adoption``).
 """
 
 from __future__ import annotations

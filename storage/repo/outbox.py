@@ -141,6 +141,18 @@ class OutboxMixin(RepoBase):
         """Record the message id Discord confirmed for a group's first send."""
         self.conn.execute("UPDATE message_groups SET remote_id = ? WHERE id = ?", (remote_id, group_id))
 
+    def mark_group_attempted(self, group_id: int, at: int) -> None:
+        """Record (once: the first attempt counts) that a group's first send is about to leave."""
+        self.conn.execute(
+            "UPDATE message_groups SET attempted_at = ? WHERE id = ? AND attempted_at IS NULL", (at, group_id)
+        )
+
+    def adopt_group_message(self, group_id: int, remote_id: str, at: int) -> None:
+        """Record a message found in Discord as the group's (an earlier attempt created it)."""
+        self.conn.execute(
+            "UPDATE message_groups SET remote_id = ?, adopted_at = ? WHERE id = ?", (remote_id, at, group_id)
+        )
+
     def mark_group_gone(self, group_id: int) -> None:
         """Record that a group's message was deleted, so nothing is added to it any more."""
         self.conn.execute("UPDATE message_groups SET gone = 1 WHERE id = ?", (group_id,))

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
+from tests.emulators.discord_api.conformance import check_and_tally
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, default_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +73,11 @@ class Outcome:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     differing_messages: list[str] = field(default_factory=list)
+    # Requests and answers that do not fit Discord's OpenAPI document (tests/emulators/discord_api/spec).
+    nonconforming: list[str] = field(default_factory=list)
     baseline_seconds: float = 0.0
     killed_seconds: float = 0.0
+    adopted: int = 0
 
     @property
     def identical(self) -> bool:
@@ -80,17 +85,23 @@ class Outcome:
         return not (self.lost or self.duplicated or self.differing_messages)
 
 
-def write_config(directory: Path) -> Path:
+def write_config(directory: Path, *, nonce_window_s: float | None = None) -> Path:
     """Write config.example.toml with routes to the emulator's channels; return its path."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    path = directory / "durability.toml"
+    settings = ""
+    if nonce_window_s is not None:
+        # The enforce_nonce window the bot assumes, for an emulator whose window is seconds long.
+        settings += f"nonce_window_s = {nonce_window_s}\n"
+    text = text.replace("[discord]\n", "[discord]\n" + settings, 1)
+    name = "durability.toml" if nonce_window_s is None else "durability-nonce.toml"
+    path = directory / name
     path.write_text(text + ROUTES, encoding="utf-8")
     return path
 
 
-def emulator() -> DiscordEmulator:
+def emulator(nonce_window: float | None = 180.0) -> DiscordEmulator:
     """Return an emulator whose rate limits are Discord's shape but roomy, so runs are quick."""
-    config = default_config()
+    config = default_config(nonce_window=nonce_window)
     config.rate_limits.message_create = RateLimitRule(50, 1.0)
     return DiscordEmulator(config)
 
@@ -216,16 +227,16 @@ async def _kill_soon_after_next_answer(
     await asyncio.sleep(rng.uniform(0.0, 0.02))
 
 
-async def _kill_inside_next_request(runner: Runner, process: asyncio.subprocess.Process) -> None:
+async def _kill_inside_next_request(
+    runner: Runner,
+    process: asyncio.subprocess.Process,
+    events: tuple[str, ...] = ("MESSAGE_CREATE", "MESSAGE_UPDATE"),
+) -> None:
     """SIGKILL the process while the emulator handles its next send or edit, before the answer leaves."""
     killed = asyncio.Event()
 
     def kill(event: str, message: StoredMessage) -> None:
-        if (
-            not killed.is_set()
-            and event in ("MESSAGE_CREATE", "MESSAGE_UPDATE")
-            and process.returncode is None
-        ):
+        if not killed.is_set() and event in events and process.returncode is None:
             os.kill(process.pid, signal.SIGKILL)
             killed.set()
 
@@ -283,6 +294,7 @@ async def run_durability(
         began = time.monotonic()
         await Runner(baseline, directory, config, directory / "baseline.db").complete()
         total.baseline_seconds = time.monotonic() - began
+        total.nonconforming += [str(m) for m in check_and_tally(baseline.requests).mismatches]
         say(f"uninterrupted run: {total.baseline_seconds:.1f} s")
         round_number = 0
         while total.kills < kills:
@@ -295,6 +307,7 @@ async def run_durability(
                 await runner.complete()
                 total.killed_seconds += time.monotonic() - began
                 messages, lines, lost, duplicated, differing = compare(baseline, killed)
+                total.nonconforming += [str(m) for m in check_and_tally(killed.requests).mismatches]
             total.kills += done
             total.kills_in_a_request += in_request
             total.restarts += done + 1
@@ -320,4 +333,58 @@ def describe(outcome: Outcome) -> dict[str, Any]:
         "lost": outcome.lost,
         "duplicated": outcome.duplicated,
         "differing_messages": outcome.differing_messages,
+        "nonconforming": outcome.nonconforming,
     }
+
+
+async def run_beyond_nonce_window(
+    directory: Path,
+    kills: int,
+    *,
+    nonce_window: float,
+    assumed_window: float | None,
+    downtime: float,
+    on_progress: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Kill the replay inside ``kills`` sends, each time down longer than the emulator's nonce window.
+
+    Discord drops a repeated nonce only "in the past few minutes" (resources/message.mdx): a bot that
+    restarts after that and sends its unconfirmed message again under the same nonce posts it twice,
+    unless it first looks for the message its killed run created. The emulator here keeps nonces for
+    ``nonce_window`` seconds and the bot assumes ``assumed_window`` (None: the config's default).
+    """
+    say = on_progress or (lambda _text: None)
+    config = write_config(directory, nonce_window_s=assumed_window)
+    total = Outcome(kills=0, kills_in_a_request=0, restarts=0, messages=0, lines=0)
+    async with emulator() as baseline:
+        await Runner(baseline, directory, config, directory / "baseline-nonce.db").complete()
+        async with emulator(nonce_window) as killed:
+            runner = Runner(killed, directory, config, directory / "killed-nonce.db")
+            while total.kills < kills:
+                process = await runner.start(PACE)
+                await _kill_inside_next_request(runner, process, ("MESSAGE_CREATE",))
+                if process.returncode is None:
+                    process.send_signal(signal.SIGKILL)
+                await process.wait()
+                if process.returncode != -signal.SIGKILL:
+                    raise AssertionError(f"replay exited {process.returncode} before kill {total.kills + 1}")
+                total.kills += 1
+                total.kills_in_a_request += 1
+                # Down for longer than Discord remembers the nonce of the send it was killed in.
+                await asyncio.sleep(downtime)
+            await runner.complete()
+            total.restarts = total.kills + 1
+            messages, lines, lost, duplicated, differing = compare(baseline, killed)
+    with sqlite3.connect(directory / "killed-nonce.db") as db:
+        # Messages an interrupted send had created, found in the channel and taken instead of re-posted.
+        total.adopted = db.execute(
+            "SELECT COUNT(*) FROM message_groups WHERE adopted_at IS NOT NULL"
+        ).fetchone()[0]
+    total.messages, total.lines = messages, lines
+    total.lost, total.duplicated, total.differing_messages = lost, duplicated, differing
+    say(
+        f"{total.kills} kills inside a send, each down {downtime:.1f} s (nonce window {nonce_window:.1f} s):"
+        f" {messages} messages and {lines} alert lines compared, {total.adopted} messages adopted,"
+        f" {len(duplicated)} duplicated, {len(lost)} lost"
+    )
+    return total

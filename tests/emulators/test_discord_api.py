@@ -34,9 +34,12 @@ from tests.emulators.discord_api.state import (
     MOD_ID,
     OWNER_ID,
     PRIVATE_CHANNEL_ID,
+    EmulatorConfig,
+    default_config,
 )
 
 GUILD = discord.Object(GUILD_ID)
+GUILD_MEMBERS_INTENT = 1 << 1
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
 
 
@@ -76,6 +79,15 @@ class PanelView(discord.ui.View):
         """Acknowledge first (callback type 6), then edit the panel through @original."""
         await interaction.response.defer()
         await interaction.edit_original_response(content="Alerts: muted")
+
+
+@pytest.fixture
+def discord_config() -> EmulatorConfig:
+    """The fixture's world with Server Members switched on in its Developer Portal (RecordingBot asks)."""
+    config = default_config(heartbeat_interval_ms=500)
+    config.gateway.identify_window = 0.1
+    config.gateway.privileged_intents = GUILD_MEMBERS_INTENT
+    return config
 
 
 class RecordingBot(commands.Bot):
@@ -291,6 +303,7 @@ async def test_tree_sync_stores_guild_commands_with_stable_ids(
     assert sorted(c.name for c in fetched) == sorted(c["name"] for c in stored)
 
 
+@pytest.mark.discord_invalid_requests  # bad on purpose: the emulator must refuse them
 async def test_invalid_command_definition_raises_sync_failure(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:
@@ -515,6 +528,7 @@ async def test_unknown_hidden_and_deleted_channels(discord_emu: DiscordEmulator,
     assert deleted.value.code == 10003
 
 
+@pytest.mark.discord_invalid_requests  # bad on purpose: the emulator must refuse them
 async def test_discord_validation_errors_reach_the_bot(
     discord_emu: DiscordEmulator, bot: RecordingBot
 ) -> None:

@@ -119,13 +119,23 @@ async def test_send_command_reports_unsynced_command(
 
 
 def test_parse_command_splits_path_and_options() -> None:
-    assert parse_command(["/alert", "add", "level", "symbol:BTCUSDT", "price:95000"]) == (
-        ["alert", "add", "level"],
-        {"symbol": "BTCUSDT", "price": "95000"},
+    words = [
+        "/alert",
+        "add",
+        "detector:level_cross",
+        "symbol:BTCUSDT",
+        "settings:level=95000",
+        "direction=up",
+    ]
+    assert parse_command(words) == (
+        ["alert", "add"],
+        {"detector": "level_cross", "symbol": "BTCUSDT", "settings": "level=95000 direction=up"},
     )
     assert parse_command(["/note", "text:a:b"]) == (["note"], {"text": "a:b"})
-    with pytest.raises(ValueError):
-        parse_command(["/alert", "symbol:BTC", "add"])
+    # A word without `name:` after an option continues its value, as typed in Discord.
+    assert parse_command(["/alert", "symbol:BTC", "add"]) == (["alert"], {"symbol": "BTC add"})
+    with pytest.raises(ValueError, match="no command given"):
+        parse_command(["symbol:BTC"])
 
 
 def test_format_reply_shows_what_the_user_sees() -> None:

@@ -170,6 +170,7 @@ async def test_patch_discord_py_sets_and_restores_urls() -> None:
     assert real_gateway == discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
 
 
+@pytest.mark.discord_invalid_requests  # bad on purpose: the emulator must refuse them
 async def test_every_json_response_has_the_exact_content_type(discord_emu: DiscordEmulator) -> None:
     async with aiohttp.ClientSession() as session:
         for path, status in [("/users/@me", 401), ("/nope", 404), ("/gateway", 200)]:

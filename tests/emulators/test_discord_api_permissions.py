@@ -306,6 +306,8 @@ class WhereBot(discord.Client):
 async def test_interaction_permissions_are_computed_per_channel(
     discord_emu: DiscordEmulator, connected_bot: ConnectBot
 ) -> None:
+    # WhereBot asks for the members intent, which a new app has off in the Developer Portal.
+    discord_emu.allowed_privileged_intents |= 1 << 1
     async with connected_bot(WhereBot) as client:
         bot = client
         assert isinstance(bot, WhereBot)

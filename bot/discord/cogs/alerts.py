@@ -1,5 +1,10 @@
-"""/alert: one ``/alert add <detector>`` subcommand per detector, generated from its Settings, plus list,
-remove, pause and resume.
+"""/alert: ``/alert add detector:<name> [symbol] [settings] ...`` for every detector (built-in or plugin),
+``/alert detectors`` to explain them, plus list, remove, pause and resume.
+
+A detector's settings are one `settings` text (``level=95000 direction=up``) read by the service, not one
+option each: with options per setting, /alert counted 24,043 characters against Discord's limit of 8,000
+per command (application-commands.mdx, "Application Command Size"). Now its size does not grow with the
+settings, and the `detector` option's choices switch to autocomplete when there are too many to list.
 
 Every member sees these commands: a member adds, lists and changes their own personal alerts (delivered by
 DM); the server's channel alerts need Manage Server. That is decided when the command runs (the service
@@ -8,43 +13,50 @@ checks who may do what), not by hiding the group, which would hide personal aler
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Optional, Protocol
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
 
 import discord
 from discord import app_commands
+from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.discord import render
 from bot.discord.checks import check_own_role, check_postable, guild_id_of
-from bot.discord.settings_options import (
-    OPTION_NAME,
-    DetectorOption,
-    UnsupportedSettings,
-    detector_options,
-    settings_from_values,
-    shorten,
-)
-from bot.discord.transformers import Cooldown, Expiry, RuleId, Symbol, is_manager
-from bot.service import MAX_NOTE_CHARS, RuleOptions, RuleView, Service
+from bot.discord.render_detectors import detector_embed, detectors_embed
+from bot.discord.transformers import Cooldown, Expiry, RuleId, SettingsText, Symbol, is_manager, service_of
+from bot.service import MAX_NOTE_CHARS, RuleOptions, RuleView, Service, detector_label
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)
 
-# Options every /alert add subcommand has besides the detector's own; a detector setting may not reuse
-# one of these names.
-COMMON_OPTIONS = ("symbol", "deliver", "channel", "role", "note", "repeat", "cooldown", "expires")
-# Discord allows 25 subcommands in a group.
-MAX_SUBCOMMANDS = 25
+# Discord: at most 25 choices per option, and "`autocomplete` may not be set to true if `choices` are
+# present" (application-commands.mdx, Application Command Option Structure). More detectors than that, or
+# labels too long to repeat in the three options listing them (add, test, detectors), are offered by
+# autocomplete: 1,500 characters of labels per option, 4,500 in all, plus the rest of /alert (about 2,400)
+# stays inside the 8,000 a command may have ("Application Command Size").
+MAX_DETECTOR_CHOICES = 25
+DETECTOR_CHOICES_BUDGET = 1500
 
-# What a command built from a detector's options does with them (``AlertCog.add_rule`` for /alert add).
-RuleHandler = Callable[
-    [discord.Interaction[Any], type[Detector], Sequence[DetectorOption], dict[str, Any]], Awaitable[None]
-]
-# An option a command has besides the detector's and the common ones: (name, annotation, description).
-ExtraOption = tuple[str, Any, str]
+Note = app_commands.Range[str, 1, MAX_NOTE_CHARS]
+Deliver = Literal["dm", "channel"]
+# The option descriptions /alert add and /alert test share (Discord: at most 100 characters each).
+RULE_DESCRIPTIONS = {
+    "detector": "What to watch; /alert detectors explains each one and its settings",
+    "symbol": "Trading pair, e.g. BTCUSDT (or just btc); none for market-wide detectors such as fear_greed",
+    "settings": "The detector's settings as name=value, e.g. level=95000 direction=up",
+    "deliver": "dm: to you by direct message (default for members); channel: needs Manage Server",
+    "channel": "Channel to post in (default: the server's alert channel)",
+    "role": "Role to mention with the alert; nothing else is ever pinged",
+    "note": "A note shown with the alert",
+    "repeat": "Fire again after it re-arms (default yes); no: fire once, then stop",
+    "cooldown": "Least time between two alerts, e.g. 15m (default: the server's)",
+    "expires": "Stop watching after this long, e.g. 7d (default: never)",
+}
+
+Callback = TypeVar("Callback", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
 class RuleChange(Protocol):
@@ -54,108 +66,124 @@ class RuleChange(Protocol):
         """Change the rule and return it as it is now."""
 
 
+@dataclass(frozen=True, slots=True)
+class RuleInput:
+    """What /alert add (and /alert test) was given, before the service reads it."""
+
+    detector: str
+    symbol: str | None
+    settings: str | None
+    deliver: Deliver | None = None
+    channel: discord.TextChannel | None = None
+    role: discord.Role | None = None
+    note: str | None = None
+    repeat: bool | None = None
+    cooldown: int | None = None
+    expires: int | None = None
+
+
+async def detector_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[Choice[str]]:
+    """Offer the detectors whose name or description holds what was typed."""
+    found = service_of(interaction).detector_choices(current)
+    return [Choice(name=label, value=name) for label, name in found]
+
+
+def detector_choices(detectors: Mapping[str, type[Detector]]) -> list[Choice[str]] | None:
+    """Return the `detector` option's choices, or None when there are too many to list (autocomplete)."""
+    choices = [Choice(name=detector_label(cls), value=name) for name, cls in detectors.items()]
+    size = sum(len(c.name) + len(c.value) for c in choices)
+    if len(choices) > MAX_DETECTOR_CHOICES or size > DETECTOR_CHOICES_BUDGET:
+        return None
+    return choices
+
+
+def with_detector_option(callback: Callback, detectors: Mapping[str, type[Detector]]) -> Callback:
+    """Give ``callback``'s `detector` parameter the detectors as choices, or autocomplete (never both)."""
+    choices = detector_choices(detectors)
+    if choices is None:
+        return app_commands.autocomplete(detector=detector_autocomplete)(callback)
+    return app_commands.choices(detector=choices)(callback)
+
+
 @app_commands.guild_only()
 class AlertCog(commands.GroupCog, group_name="alert", group_description="Create and manage market alerts"):
-    """Create alerts from any detector, list them, remove, pause and resume them."""
+    """Create alerts from any detector, explain detectors, list alerts, remove, pause and resume them."""
 
     def __init__(self, service: Service, detectors: Mapping[str, type[Detector]] | None = None) -> None:
         self.service = service
-        self.add_group = app_commands.Group(name="add", description="Create an alert; pick what to watch")
-        for name, cls in (detectors if detectors is not None else service.detectors).items():
-            if len(self.add_group.commands) >= MAX_SUBCOMMANDS:
-                log.error("more than %d detectors: /alert add %s is left out", MAX_SUBCOMMANDS, name)
-                continue
-            try:
-                self.add_group.add_command(self.detector_command(cls))
-            except UnsupportedSettings as exc:
-                # A plugin whose settings Discord cannot express must not stop the bot; its rules can still
-                # come from the config file.
-                log.error("detector %s gets no /alert add subcommand: %s", name, exc)
+        self.detectors = dict(detectors if detectors is not None else service.detectors)
         group = self.__cog_app_commands_group__
         assert group is not None, "GroupCog always has its group"
-        group.add_command(self.add_group)
+        group.add_command(self._add_command())
+        group.add_command(self._detectors_command())
         super().__init__()
 
-    def detector_command(
-        self, cls: type[Detector], handler: RuleHandler | None = None, extra: Sequence[ExtraOption] = ()
-    ) -> app_commands.Command[Any, ..., None]:
-        """Build ``/alert add <cls.name>`` with the detector's settings as typed options.
+    def _add_command(self) -> app_commands.Command[Any, ..., None]:
+        cog = self
 
-        With a ``handler`` (and ``extra`` options) it builds another command taking the same options, for
-        the handler to act on instead of creating the rule: ``/alert test <cls.name>``.
-        """
-        if not OPTION_NAME.match(cls.name):
-            raise UnsupportedSettings(f"{cls.name!r} is not a valid Discord command name")
-        specs = detector_options(cls.Settings, [*COMMON_OPTIONS, *(name for name, _, _ in extra)])
-        act = handler or self.add_rule
-
-        async def add_alert(interaction: discord.Interaction[Any], **values: Any) -> None:
-            await act(interaction, cls, specs, values)
-
-        parameters = [
-            inspect.Parameter(
-                "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        @app_commands.describe(**RULE_DESCRIPTIONS)
+        async def add(
+            interaction: discord.Interaction[Any],
+            detector: str,
+            symbol: Symbol | None = None,
+            settings: SettingsText | None = None,
+            deliver: Deliver | None = None,
+            channel: discord.TextChannel | None = None,
+            role: discord.Role | None = None,
+            note: Note | None = None,
+            repeat: bool | None = None,
+            cooldown: Cooldown | None = None,
+            expires: Expiry | None = None,
+        ) -> None:
+            given = RuleInput(
+                detector, symbol, settings, deliver, channel, role, note, repeat, cooldown, expires
             )
-        ]
-        descriptions: dict[str, str] = {}
+            await cog.add_rule(interaction, given)
 
-        def option(name: str, annotation: Any, description: str, required: bool) -> None:
-            parameters.append(
-                inspect.Parameter(
-                    name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    annotation=annotation if required else Optional[annotation],  # noqa: UP045 - runtime use
-                    default=inspect.Parameter.empty if required else None,
-                )
-            )
-            descriptions[name] = description
+        return app_commands.Command(
+            name="add",
+            description="Create an alert: pick what to watch, then its settings",
+            callback=with_detector_option(add, self.detectors),
+        )
 
-        if not cls.market_wide:
-            option("symbol", Symbol, "Trading pair, e.g. BTCUSDT (or just btc)", True)
-        for spec in specs:
-            option(spec.name, spec.annotation, spec.description, spec.required)
-        option(
-            "deliver",
-            Literal["dm", "channel"],
-            "dm: to you by direct message (default for members); channel: needs Manage Server",
-            False,
-        )
-        option(
-            "channel", discord.TextChannel, "Channel to post in (default: the server's alert channel)", False
-        )
-        option("role", discord.Role, "Role to mention with the alert; nothing else is ever pinged", False)
-        option("note", app_commands.Range[str, 1, MAX_NOTE_CHARS], "A note shown with the alert", False)
-        option("repeat", bool, "Fire again after it re-arms (default yes); no: fire once, then stop", False)
-        option("cooldown", Cooldown, "Least time between two alerts, e.g. 15m (default: the server's)", False)
-        option("expires", Expiry, "Stop watching after this long, e.g. 7d (default: never)", False)
-        for name, annotation, description in extra:
-            option(name, annotation, description, False)
-        # discord.py builds the command's options from the callback's signature and these attributes (set
-        # by @describe and @choices on ordinary commands).
-        add_alert.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        add_alert.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
-        add_alert.__discord_app_commands_param_choices__ = {  # type: ignore[attr-defined]
-            spec.name: list(spec.choices) for spec in specs if spec.choices
-        }
-        command: app_commands.Command[Any, ..., None] = app_commands.Command(
-            name=cls.name, description=shorten(cls.description), callback=add_alert
-        )
-        return command
+    def _detectors_command(self) -> app_commands.Command[Any, ..., None]:
+        cog = self
 
-    async def add_rule(
-        self,
-        interaction: discord.Interaction[Any],
-        cls: type[Detector],
-        specs: Sequence[DetectorOption],
-        values: dict[str, Any],
-    ) -> None:
-        """Create the rule the /alert add options describe."""
-        symbol, settings, options = self.described_rule(interaction, specs, values)
+        @app_commands.describe(detector="One detector: every setting, its default and bounds, an example")
+        async def detectors(interaction: discord.Interaction[Any], detector: str | None = None) -> None:
+            await cog.explain(interaction, detector)
+
+        return app_commands.Command(
+            name="detectors",
+            description="What each detector watches, and the settings /alert add takes",
+            callback=with_detector_option(detectors, self.detectors),
+        )
+
+    async def explain(self, interaction: discord.Interaction[Any], detector: str | None) -> None:
+        """Show every detector in a line, or one detector's settings."""
+        if detector is None:
+            embed = detectors_embed(self.service.detector_infos())
+        else:
+            embed = detector_embed(self.service.detector_info(detector))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    def described_rule(
+        self, interaction: discord.Interaction[Any], given: RuleInput
+    ) -> tuple[dict[str, Any], RuleOptions]:
+        """Read the settings text and the common options of /alert add (or /alert test), checked."""
+        # A missing (or needless) symbol is said before anything about the settings.
+        self.service.rule_symbol(given.detector, given.symbol)
+        settings = self.service.parse_settings(given.detector, given.settings)
+        return settings, self.rule_options(interaction, given)
+
+    async def add_rule(self, interaction: discord.Interaction[Any], given: RuleInput) -> None:
+        """Create the rule /alert add describes."""
+        settings, options = self.described_rule(interaction, given)
         view = self.service.add_rule(
             guild_id_of(interaction),
             interaction.user.id,
-            cls.name,
-            symbol,
+            given.detector,
+            given.symbol,
             settings,
             options,
             is_admin=is_manager(interaction),
@@ -163,36 +191,26 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         embed = render.rule_embed(view, f"Alert {view.id} created")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    def described_rule(
-        self, interaction: discord.Interaction[Any], specs: Sequence[DetectorOption], values: dict[str, Any]
-    ) -> tuple[str | None, dict[str, Any], RuleOptions]:
-        """Split the values of an /alert add (or /alert test) command into symbol, settings and options."""
-        options = self.rule_options(interaction, values)
-        symbol = values.pop("symbol", None)
-        return symbol, settings_from_values(specs, values), options
-
-    def rule_options(self, interaction: discord.Interaction[Any], values: dict[str, Any]) -> RuleOptions:
-        """Take the common options (channel, role, note, ...) out of ``values``, checked, as RuleOptions."""
-        asked = values.pop("deliver", None)
+    def rule_options(self, interaction: discord.Interaction[Any], given: RuleInput) -> RuleOptions:
+        """Return the common options (channel, role, note, ...) as RuleOptions, checked."""
         # A member can only have personal alerts, so leaving `deliver` out means a DM for them; asking for a
         # channel anyway gets the service's explanation.
-        deliver: Literal["channel", "dm"] = (
-            "dm" if asked == "dm" or (asked is None and not is_manager(interaction)) else "channel"
+        deliver: Deliver = (
+            "dm"
+            if given.deliver == "dm" or (given.deliver is None and not is_manager(interaction))
+            else "channel"
         )
-        channel = values.pop("channel", None)
-        role = values.pop("role", None)
-        repeat = values.pop("repeat", None)
-        if channel is not None:
-            check_postable(interaction, channel)
-        if role is not None:
-            check_own_role(interaction, role)
+        if given.channel is not None:
+            check_postable(interaction, given.channel)
+        if given.role is not None:
+            check_own_role(interaction, given.role)
         return RuleOptions(
-            channel_id=channel.id if channel is not None else None,
-            role_id=role.id if role is not None else None,
-            note=values.pop("note", None),
-            repeat=True if repeat is None else bool(repeat),
-            cooldown_s=values.pop("cooldown", None),
-            expires_in_s=values.pop("expires", None),
+            channel_id=given.channel.id if given.channel is not None else None,
+            role_id=given.role.id if given.role is not None else None,
+            note=given.note,
+            repeat=True if given.repeat is None else bool(given.repeat),
+            cooldown_s=given.cooldown,
+            expires_in_s=given.expires,
             deliver=deliver,
         )
 

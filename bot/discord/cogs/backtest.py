@@ -1,9 +1,10 @@
 """/alert test: run a rule over the stored history before it goes live, then enable it with one button.
 
-``/alert test <detector>`` takes exactly the options of ``/alert add <detector>`` (built by the same
-``AlertCog.detector_command`` from the detector's Settings, with the same permission checks) plus
-``period``; ``/alert test existing`` backtests a rule the server already has. The replay runs in a worker
-thread, and the answer is private: how often the rule would have fired, when, and its chart.
+``/alert test`` takes exactly the options of ``/alert add`` (read by the same ``AlertCog`` methods, with
+the same checks) plus ``period``; ``/alert test-rule`` backtests a rule the server already has (a name of
+its own: Discord does not let a subcommand group share a level with a leaf of the same name). The replay
+runs in a worker thread, and the answer is private: how often the rule would have fired, when, and its
+chart.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ from discord.ext import commands
 
 from bot.discord import render
 from bot.discord.checks import guild_id_of
-from bot.discord.cogs.alerts import MAX_SUBCOMMANDS, AlertCog, ExtraOption
+from bot.discord.cogs.alerts import (
+    RULE_DESCRIPTIONS,
+    AlertCog,
+    Deliver,
+    Note,
+    RuleInput,
+    with_detector_option,
+)
 from bot.discord.render_history import backtest_embed
-from bot.discord.settings_options import DetectorOption, UnsupportedSettings
-from bot.discord.transformers import is_manager
+from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
-from bot.discord.views import OwnedView, ViewTracker
+from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
 from bot.service import RuleView, Service
 from bot.service_backtest import BacktestPreview, BacktestService, RuleDraft
 from detectors.base import Detector
@@ -33,11 +40,11 @@ from storage.repo import RuleRow
 
 log = logging.getLogger(__name__)
 
-# The Enable button answers this long after the test (an interaction token lives 15 minutes).
+# The Enable button answers this long after the test (and never past MAX_VIEW_LIFETIME_S after the command:
+# an interaction token lives 15 minutes).
 ENABLE_TIMEOUT_S = 600.0
 # Backtests run at once; more wait their turn (each holds a worker thread and a core for up to seconds).
 MAX_CONCURRENT_BACKTESTS = 2
-EXISTING = "existing"
 CHART_FILENAME = "backtest.png"
 
 Check = Callable[[discord.Interaction[Any]], Any]
@@ -52,9 +59,10 @@ class EnableRuleView(OwnedView):
         enable: Callable[[discord.Interaction[Any]], RuleView],
         *,
         timeout: float,
+        lifetime: float = MAX_VIEW_LIFETIME_S,
         done: str = "created",
     ) -> None:
-        super().__init__(owner_id, timeout=timeout)
+        super().__init__(owner_id, timeout=timeout, lifetime=lifetime)
         self._enable = enable
         self.done = done
         self._lock = asyncio.Lock()
@@ -90,86 +98,91 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         detectors: Mapping[str, type[Detector]] | None = None,
         *,
         view_timeout_s: float = ENABLE_TIMEOUT_S,
+        view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
     ) -> None:
         self.service = service
         self.alerts = alerts
         self.tester = BacktestService(service)
         self.view_timeout_s = view_timeout_s
+        self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_BACKTESTS)
-        self.group = self._build_group(detectors if detectors is not None else service.detectors)
         group = alerts.app_command
         assert group is not None, "AlertCog is a GroupCog"
-        group.add_command(self.group)
+        offered = detectors if detectors is not None else alerts.detectors
+        group.add_command(self._test_command(offered))
+        group.add_command(self._existing_command())
 
     async def cog_unload(self) -> None:
         """Stop the Enable buttons' timeouts when the bot closes."""
         self.views.stop_all()
 
-    def _build_group(self, detectors: Mapping[str, type[Detector]]) -> app_commands.Group:
-        group = app_commands.Group(name="test", description="Backtest an alert on stored history first")
-        group.add_command(self._existing_command())
-        offered = {c.name for c in self.alerts.add_group.commands}
-        period = self.period_option()
-        for name, cls in detectors.items():
-            if name not in offered:
-                continue  # /alert add has no such subcommand (its options could not be built)
-            if name == EXISTING or len(group.commands) >= MAX_SUBCOMMANDS:
-                log.error("/alert test %s is left out (name taken or more than %d)", name, MAX_SUBCOMMANDS)
-                continue
-            try:
-                group.add_command(self.alerts.detector_command(cls, self.test_options, [period]))
-            except UnsupportedSettings as exc:
-                # `period` pushed the detector's options past a Discord limit: /alert add still works.
-                log.error("detector %s gets no /alert test subcommand: %s", name, exc)
-        return group
-
-    def period_option(self) -> ExtraOption:
-        """Return the `period` option, described with the configured limits."""
+    def period_description(self) -> str:
+        """Return the `period` option's description, with the configured limits."""
         limits = self.tester.limits
         return (
-            "period",
-            BacktestPeriod,
             "How much stored history to test over, e.g. 7d or 30d "
-            f"(default {limits.default_days:g}d, at most {limits.max_days:g}d)",
+            f"(default {limits.default_days:g}d, at most {limits.max_days:g}d)"
+        )
+
+    def _test_command(self, detectors: Mapping[str, type[Detector]]) -> app_commands.Command[Any, ..., None]:
+        cog = self
+
+        @app_commands.describe(**RULE_DESCRIPTIONS, period=self.period_description())
+        async def test(
+            interaction: discord.Interaction[Any],
+            detector: str,
+            symbol: Symbol | None = None,
+            settings: SettingsText | None = None,
+            deliver: Deliver | None = None,
+            channel: discord.TextChannel | None = None,
+            role: discord.Role | None = None,
+            note: Note | None = None,
+            repeat: bool | None = None,
+            cooldown: Cooldown | None = None,
+            expires: Expiry | None = None,
+            period: BacktestPeriod | None = None,
+        ) -> None:
+            given = RuleInput(
+                detector, symbol, settings, deliver, channel, role, note, repeat, cooldown, expires
+            )
+            await cog.test_options(interaction, given, period)
+
+        return app_commands.Command(
+            name="test",
+            description="Backtest an alert on stored history first, then enable it with a button",
+            callback=with_detector_option(test, detectors),
         )
 
     def _existing_command(self) -> app_commands.Command[Any, ..., None]:
         cog = self
 
-        @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a", period=self.period_option()[2])
+        @app_commands.describe(rule="The alert's id, e.g. btc-level-7f3a", period=self.period_description())
         async def test_existing(
             interaction: discord.Interaction[Any], rule: VisibleRule, period: BacktestPeriod | None = None
         ) -> None:
             await cog.test_existing(interaction, rule, period)
 
-        command: app_commands.Command[Any, ..., None] = app_commands.Command(
-            name=EXISTING, description="Backtest one of this server's alerts", callback=test_existing
+        return app_commands.Command(
+            name="test-rule", description="Backtest one of this server's alerts", callback=test_existing
         )
-        for check in self._add_checks():
-            command.add_check(check)
-        return command
 
-    def _add_checks(self, detector: str | None = None) -> Sequence[Check]:
-        """Return the run-time checks of /alert add (of ``detector``, or of any detector)."""
-        commands_ = [c for c in self.alerts.add_group.commands if detector is None or c.name == detector]
-        found = commands_[0] if commands_ else None
+    def _add_checks(self) -> Sequence[Check]:
+        """Return the run-time checks of /alert add."""
+        group = self.alerts.app_command
+        found = group.get_command("add") if group is not None else None
         return list(found.checks) if isinstance(found, app_commands.Command) else []
 
     async def test_options(
-        self,
-        interaction: discord.Interaction[Any],
-        cls: type[Detector],
-        specs: Sequence[DetectorOption],
-        values: dict[str, Any],
+        self, interaction: discord.Interaction[Any], given: RuleInput, period: int | None
     ) -> None:
         """Backtest the rule /alert test's options describe (those of /alert add)."""
-        days = self.tester.check_period(values.pop("period", None))
-        symbol, settings, options = self.alerts.described_rule(interaction, specs, values)
+        days = self.tester.check_period(period)
+        settings, options = self.alerts.described_rule(interaction, given)
         # Refused now rather than when "Enable this rule" is pressed after a backtest that cannot be used.
         self.service.check_delivery(options, is_admin=is_manager(interaction))
-        draft = self.tester.draft(cls.name, symbol, settings, options)
-        checks = self._add_checks(cls.name)
+        draft = self.tester.draft(given.detector, given.symbol, settings, options)
+        checks = self._add_checks()
         guild_id = guild_id_of(interaction)
 
         def enable(press: discord.Interaction[Any]) -> RuleView:
@@ -225,7 +238,14 @@ class AlertTestCog(commands.Cog, name="Backtests"):
             extra["file"] = discord.File(io.BytesIO(png), filename=CHART_FILENAME)
         view: EnableRuleView | None = None
         if enable is not None:
-            view = EnableRuleView(interaction.user.id, enable, timeout=self.view_timeout_s, done=done)
+            # The button's life counts from the command, so the replay's own seconds are part of it.
+            view = EnableRuleView(
+                interaction.user.id,
+                enable,
+                timeout=self.view_timeout_s,
+                lifetime=self.view_lifetime_s,
+                done=done,
+            )
             self.views.add(view)
             view.attach(interaction)
             extra["view"] = view

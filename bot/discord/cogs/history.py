@@ -12,19 +12,28 @@ from bot.discord.checks import guild_id_of
 from bot.discord.render_history import history_embed, why_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
-from bot.discord.views import OwnedView, ViewTracker
+from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
 from bot.service import Service
 from bot.service_history import HistoryPage, HistoryQuery, HistoryService
 
-# How long the page buttons answer after the last press.
+# How long the page buttons answer after the last press (and never past MAX_VIEW_LIFETIME_S after the
+# command: the token that disables them at the end expires 15 minutes after it).
 PAGE_TIMEOUT_S = 300.0
 
 
 class HistoryPager(OwnedView):
     """Previous/next buttons over a pinned /history list; only its invoker may turn the pages."""
 
-    def __init__(self, history: HistoryService, page: HistoryPage, owner_id: int, *, timeout: float) -> None:
-        super().__init__(owner_id, timeout=timeout)
+    def __init__(
+        self,
+        history: HistoryService,
+        page: HistoryPage,
+        owner_id: int,
+        *,
+        timeout: float,
+        lifetime: float = MAX_VIEW_LIFETIME_S,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout, lifetime=lifetime)
         self.history = history
         self.page = page
         self._sync_buttons()
@@ -36,6 +45,7 @@ class HistoryPager(OwnedView):
     async def _turn(self, interaction: discord.Interaction[Any], step: int) -> None:
         self.page = self.history.history(self.page.query, self.page.page + step, self.page.page_size)
         self._sync_buttons()
+        # The press's own interaction edits the message: its token is fresh whatever the command's age.
         await interaction.response.edit_message(embed=history_embed(self.page), view=self)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
@@ -52,9 +62,16 @@ class HistoryPager(OwnedView):
 class HistoryCog(commands.Cog, name="History"):
     """Look back at the server's alerts and at why one fired."""
 
-    def __init__(self, service: Service, *, page_timeout_s: float = PAGE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        page_timeout_s: float = PAGE_TIMEOUT_S,
+        view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
+    ) -> None:
         self.history = HistoryService(service)
         self.page_timeout_s = page_timeout_s
+        self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()
 
     async def cog_unload(self) -> None:
@@ -88,7 +105,13 @@ class HistoryCog(commands.Cog, name="History"):
         if page.pages <= 1:
             await interaction.response.send_message(embed=history_embed(page))
             return
-        view = HistoryPager(self.history, page, interaction.user.id, timeout=self.page_timeout_s)
+        view = HistoryPager(
+            self.history,
+            page,
+            interaction.user.id,
+            timeout=self.page_timeout_s,
+            lifetime=self.view_lifetime_s,
+        )
         self.views.add(view)
         view.attach(interaction)
         await interaction.response.send_message(embed=history_embed(page), view=view)

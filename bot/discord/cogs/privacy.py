@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.discord.errors import TripwireTree
 from bot.discord.privacy_render import forget_embed, privacy_embed
 from bot.discord.render import CONTENT_LIMIT, cut
+from bot.discord.views import TokenBoundView
 from bot.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,11 @@ class NoticeTree(TripwireTree):
             await show_notices(privacy, interaction)
 
 
-class ForgetMe(discord.ui.View):
-    """The button under /privacy's answer that deletes everything stored about the member."""
+class ForgetMe(TokenBoundView):
+    """The button under /privacy's answer that deletes everything stored about the member.
+
+    Disabled when it times out, before the token of the /privacy interaction expires (``TokenBoundView``).
+    """
 
     def __init__(self, privacy: PrivacyService, user_id: int) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_S)
@@ -90,9 +94,9 @@ class PrivacyCog(commands.Cog, name="Privacy"):
         if view.empty:
             await interaction.response.send_message(embed=embed, ephemeral=True)
             return
-        await interaction.response.send_message(
-            embed=embed, view=ForgetMe(self.privacy, interaction.user.id), ephemeral=True
-        )
+        forget = ForgetMe(self.privacy, interaction.user.id)
+        forget.attach(interaction)
+        await interaction.response.send_message(embed=embed, view=forget, ephemeral=True)
 
     @commands.Cog.listener()
     async def on_app_command_completion(

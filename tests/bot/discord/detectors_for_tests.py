@@ -51,13 +51,13 @@ class KitchenSink(Detector[KitchenSinkSettings]):
 
 
 class ClashingSettings(DetectorSettings):
-    """A setting named like a common /alert add option."""
+    """A setting named like a common /alert add option (`note`)."""
 
     note: str = "x"
 
 
 class Clashing(Detector[ClashingSettings]):
-    """A detector whose settings cannot be offered as options."""
+    """A detector whose setting shares a name with a common option (it once could not be offered)."""
 
     name: ClassVar[str] = "clashing"
     description: ClassVar[str] = "Clashes with the common options"
@@ -66,3 +66,25 @@ class Clashing(Detector[ClashingSettings]):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Return nothing."""
         return []
+
+
+class ManySettings(DetectorSettings):
+    """One required setting, as a plugin among many might have."""
+
+    level: float = Field(gt=0, description="A level.")
+
+
+def many_detectors(count: int) -> dict[str, type[Detector]]:
+    """Return ``count`` synthetic market-wide plugin detectors with long descriptions (test data only)."""
+    made: dict[str, type[Detector]] = {}
+    for index in range(count):
+        name = f"plugin_detector_{index:02d}"
+        attrs = {
+            "name": name,
+            "description": f"Synthetic plugin detector number {index}, described at length to be cut short",
+            "Settings": ManySettings,
+            "market_wide": True,
+            "evaluate": lambda self, snapshot, state: [],
+        }
+        made[name] = type(f"Plugin{index}", (Detector,), attrs)
+    return made

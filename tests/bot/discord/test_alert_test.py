@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from bot.config import Config, parse_config
+from bot.detector_settings import example_text
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
 from detectors.market_history import MarketHistory
+from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.history_support import CROSSING_AT, history_config, history_config_data, load_replayed
@@ -22,7 +24,7 @@ from tests.emulators.discord_api import DiscordEmulator, InteractionReply
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, MOD_ID, OWNER_ID
 
 PNG = b"\x89PNG\r\n\x1a\n"
-CROSS_UP = {"symbol": "BTCUSDT", "level": 95000, "direction": "up"}
+CROSS_UP = {"detector": "level_cross", "symbol": "BTCUSDT", "settings": "level=95000 direction=up"}
 ENABLE = "Enable this rule"
 
 
@@ -64,7 +66,7 @@ def discord_rules(repo: Repo) -> list[tuple[str, float]]:
 async def test_a_backtest_of_btc_crossing_95000_finds_the_13th_and_its_button_creates_the_rule_once(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
 ) -> None:
-    reply = await discord_emu.slash("alert test level_cross", CROSS_UP, user_id=OWNER_ID)
+    reply = await discord_emu.slash("alert test", CROSS_UP, user_id=OWNER_ID)
     assert reply.deferred and reply.ephemeral
     embed = reply.embeds[0]
     assert embed["title"] == "Backtest: this alert would have fired 1 time in 30 days"
@@ -102,23 +104,24 @@ async def test_alert_test_refuses_bad_input_privately_and_members_test_personal_
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
 ) -> None:
     for options, message in [
-        ({**CROSS_UP, "level": -5}, "Invalid level_cross options: `level`: Input should be greater than 0"),
+        (
+            {**CROSS_UP, "settings": "level=-5 direction=up"},
+            "Invalid level_cross options: `level`: Input should be greater than 0",
+        ),
         ({**CROSS_UP, "symbol": "XRPUSDT"}, "Unknown symbol `XRPUSDT`"),
         ({**CROSS_UP, "period": "2h"}, "The period must be at least 1d"),
         ({**CROSS_UP, "period": "120d"}, "The period can be at most"),
         ({**CROSS_UP, "period": "soon"}, "I could not read `soon` as a period"),
         ({**CROSS_UP, "cooldown": "soon"}, "I could not read `soon` as a cooldown"),
     ]:
-        bad = await discord_emu.slash("alert test level_cross", options, user_id=OWNER_ID)
+        bad = await discord_emu.slash("alert test", options, user_id=OWNER_ID)
         assert bad.ephemeral and not bad.deferred and bad.content.startswith(message), (options, bad.content)
     # A member may backtest too (their alerts are personal ones), but not one for a channel.
-    member = await discord_emu.slash("alert test level_cross", CROSS_UP, user_id=MEMBER_ID)
+    member = await discord_emu.slash("alert test", CROSS_UP, user_id=MEMBER_ID)
     assert member.ephemeral and member.embeds[0]["title"].startswith("Backtest:")
-    channel = await discord_emu.slash(
-        "alert test level_cross", {**CROSS_UP, "deliver": "channel"}, user_id=MEMBER_ID
-    )
+    channel = await discord_emu.slash("alert test", {**CROSS_UP, "deliver": "channel"}, user_id=MEMBER_ID)
     assert channel.ephemeral and channel.content.startswith("Alerts in channels need the Manage Server")
-    missing = await discord_emu.slash("alert test existing", {"rule": "nope-1"}, user_id=OWNER_ID)
+    missing = await discord_emu.slash("alert test-rule", {"rule": "nope-1"}, user_id=OWNER_ID)
     assert missing.ephemeral and missing.content.startswith("There is no alert `nope-1` in this server")
     assert repo.rules(guild_id=GUILD_ID) == []
 
@@ -127,18 +130,18 @@ async def test_an_existing_rule_is_backtested_and_a_paused_one_can_be_switched_o
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
 ) -> None:
     config_rule = await discord_emu.slash(
-        "alert test existing", {"rule": "btc-95k", "period": "90d"}, user_id=MOD_ID
+        "alert test-rule", {"rule": "btc-95k", "period": "90d"}, user_id=MOD_ID
     )
     assert config_rule.embeds[0]["title"] == "Backtest: btc-95k would have fired 1 time in 90 days"
     assert not config_rule.buttons(), "a running config rule has nothing to enable"
-    choices = await discord_emu.autocomplete("alert test existing", {"rule": "eth"}, "rule", user_id=MOD_ID)
+    choices = await discord_emu.autocomplete("alert test-rule", {"rule": "eth"}, "rule", user_id=MOD_ID)
     assert "eth-3500-close" in [c["value"] for c in choices]
 
     await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
-    added = await discord_emu.slash("alert add level_cross", CROSS_UP, user_id=OWNER_ID)
+    added = await discord_emu.slash("alert add", CROSS_UP, user_id=OWNER_ID)
     rule_id = added.embeds[0]["footer"]["text"].removeprefix("rule ")
     await discord_emu.slash("alert pause", {"rule": rule_id}, user_id=OWNER_ID)
-    paused = await discord_emu.slash("alert test existing", {"rule": rule_id}, user_id=OWNER_ID)
+    paused = await discord_emu.slash("alert test-rule", {"rule": rule_id}, user_id=OWNER_ID)
     assert paused.embeds[0]["title"] == f"Backtest: {rule_id} would have fired 1 time in 30 days"
     resumed = await discord_emu.click(paused, enable_button(paused)["custom_id"])
     assert enable_button(resumed)["label"] == f"Enabled as {rule_id}"
@@ -153,13 +156,32 @@ async def test_the_enable_button_is_disabled_when_the_view_times_out(
     cog = tripwire.get_cog("Backtests")
     assert isinstance(cog, AlertTestCog)
     cog.view_timeout_s = 0.2
-    reply = await discord_emu.slash("alert test level_cross", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
+    reply = await discord_emu.slash("alert test", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
     # The week before the clock (Jan 14 to 21) has no new crossing: BTC was above $95,000 at its start.
     assert reply.embeds[0]["title"] == "Backtest: this alert would have fired 0 times in 7 days"
     message = reply.message_id or 0
     await discord_emu.wait_until(
         lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"])
     )
+
+
+async def test_the_enable_button_ends_before_the_commands_token_expires(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    # Tokens live 1.5 s here (Discord: 15 minutes); the button's idle timeout is far longer, so only the
+    # view's life counted from the command (replay time included) can end it while the token still works.
+    discord_emu.config.interaction_token_ttl = 1.5
+    cog = tripwire.get_cog("Backtests")
+    assert isinstance(cog, AlertTestCog)
+    cog.view_timeout_s = 600.0
+    cog.view_lifetime_s = 1.0
+    reply = await discord_emu.slash("alert test", {**CROSS_UP, "period": "7d"}, user_id=OWNER_ID)
+    message = reply.message_id or 0
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=3.0,
+    )
+    assert discord_emu.requests_matching(status=401) == []
 
 
 def short_backtests() -> Config:
@@ -173,17 +195,30 @@ def short_backtests() -> Config:
 async def test_the_period_is_bounded_by_the_config_files_backtest_limit(
     tripwire: TripwireBot, discord_emu: DiscordEmulator
 ) -> None:
-    too_long = await discord_emu.slash(
-        "alert test level_cross", {**CROSS_UP, "period": "30d"}, user_id=OWNER_ID
-    )
+    too_long = await discord_emu.slash("alert test", {**CROSS_UP, "period": "30d"}, user_id=OWNER_ID)
     assert too_long.ephemeral and too_long.content.startswith("The period can be at most 2w; you gave `30d`")
     offered = await discord_emu.autocomplete(
-        "alert test level_cross", {**CROSS_UP, "period": ""}, "period", user_id=OWNER_ID
+        "alert test", {**CROSS_UP, "period": ""}, "period", user_id=OWNER_ID
     )
     assert [c["value"] for c in offered] == ["7d", "14d"]
     # Two weeks before the clock (Jan 7 to 21) hold the crossing of the 13th.
-    reply = await discord_emu.slash("alert test level_cross", {**CROSS_UP, "period": "14d"}, user_id=OWNER_ID)
+    reply = await discord_emu.slash("alert test", {**CROSS_UP, "period": "14d"}, user_id=OWNER_ID)
     assert reply.embeds[0]["title"] == "Backtest: this alert would have fired 1 time in 14 days"
     cog = tripwire.get_cog("Backtests")
     assert isinstance(cog, AlertTestCog)
-    assert cog.period_option()[2].endswith("(default 7d, at most 14d)")
+    assert cog.period_description().endswith("(default 7d, at most 14d)")
+
+
+@pytest.mark.parametrize("detector", sorted(detector_classes()))
+async def test_every_built_in_detector_can_be_backtested(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, detector: str
+) -> None:
+    cls = detector_classes()[detector]
+    options = {"detector": detector, "settings": example_text(cls.Settings), "period": "7d"}
+    if not cls.market_wide:
+        options["symbol"] = "BTCUSDT"
+    reply = await discord_emu.slash("alert test", options, user_id=OWNER_ID)
+    assert reply.deferred and reply.ephemeral, reply.content
+    title = reply.embeds[0]["title"]
+    assert title.startswith("Backtest: this alert would have fired ") and title.endswith(" in 7 days"), title
+    assert enable_button(reply)

@@ -104,7 +104,7 @@ async def test_an_alert_carries_its_chart_when_the_server_switched_charts_on(
     assert image.filename == f"alert-{event_id}.png" and image.data.startswith(PNG)
     assert image.size < 1_000_000 and (image.width, image.height) == (1000, 560)
     assert charted.embeds[0]["image"]["url"] == image.url
-    assert charted.embeds[0]["footer"]["text"].endswith(f"/why {event_id}")
+    assert f" · /why {event_id} · ref twg" in charted.embeds[0]["footer"]["text"]
     assert charted.embeds[0]["timestamp"].startswith("2026-01-13T23:00")
 
 

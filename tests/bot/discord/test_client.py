@@ -1,5 +1,5 @@
 """The bot itself: intents, mentions, pointing discord.py at another host, and /alert add for a detector
-with settings of every kind (as a plugin might bring)."""
+with settings of every kind (as a plugin might bring), typed as a settings text."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ async def test_endpoints_come_from_the_config_or_secrets_and_are_restored(
     await unset.close()
 
 
-async def test_a_plugin_detectors_settings_become_a_working_subcommand(
+async def test_a_plugin_detectors_settings_work_through_the_settings_text(
     discord_emu: DiscordEmulator, connected_bot: ConnectBot, config: Config, service: Service, repo: Repo
 ) -> None:
     detectors = {"level_cross": LevelCross, "kitchen_sink": KitchenSink}
@@ -62,8 +62,11 @@ async def test_a_plugin_detectors_settings_become_a_working_subcommand(
     service.setup(GUILD_ID, ALERTS_CHANNEL_ID, None)
     async with connected_bot(lambda: TripwireBot(config, service, detectors=detectors, **client_options())):
         reply = await discord_emu.slash(
-            "alert add kitchen_sink",
-            {"threshold": 5, "peers": "ETHUSDT, BTCUSDT", "ceiling": "off", "mode": "slow", "basis": "wick"},
+            "alert add",
+            {
+                "detector": "kitchen_sink",
+                "settings": 'threshold=5 peers="ETHUSDT, BTCUSDT" ceiling=off mode=slow basis=wick',
+            },
             user_id=OWNER_ID,
         )
         assert reply.embeds, reply.content
@@ -75,7 +78,9 @@ async def test_a_plugin_detectors_settings_become_a_working_subcommand(
         assert stored.settings["mode"] == "slow" and stored.settings["basis"] == "wick"
 
         bad = await discord_emu.slash(
-            "alert add kitchen_sink", {"threshold": 5, "ceiling": "lots", "count": 99}, user_id=OWNER_ID
+            "alert add",
+            {"detector": "kitchen_sink", "settings": "threshold=5 ceiling=lots count=99"},
+            user_id=OWNER_ID,
         )
         assert bad.ephemeral
         assert bad.content.startswith("Invalid kitchen_sink options: `count`: Input should be less than 10")

@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
+from bot.discord.transformers import MAX_SETTINGS_CHARS
 from bot.service import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
@@ -40,7 +41,11 @@ COMMANDS = {
 async def add_btc_rule(emu: DiscordEmulator, level: float = 95000, user_id: int = OWNER_ID) -> str:
     """Set the default channel and add a BTC level rule through /alert add; return the rule id."""
     await emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
-    reply = await emu.slash("alert add level_cross", {"symbol": "BTCUSDT", "level": level}, user_id=user_id)
+    reply = await emu.slash(
+        "alert add",
+        {"detector": "level_cross", "symbol": "BTCUSDT", "settings": f"level={level}"},
+        user_id=user_id,
+    )
     assert reply.embeds, reply.content
     return str(reply.embeds[0]["footer"]["text"]).removeprefix("rule ")
 
@@ -59,7 +64,12 @@ async def test_commands_are_synced_to_the_configured_guild_only(
     assert synced["price"]["default_member_permissions"] is None
     assert synced["alert"]["contexts"] == [0]  # guild only
     add = next(o for o in synced["alert"]["options"] if o["name"] == "add")
-    assert sorted(o["name"] for o in add["options"]) == sorted(detector_classes())
+    [detector] = [o for o in add["options"] if o["name"] == "detector"]
+    assert detector["required"] and sorted(c["value"] for c in detector["choices"]) == sorted(
+        detector_classes()
+    )
+    [settings] = [o for o in add["options"] if o["name"] == "settings"]
+    assert settings["autocomplete"] and settings["max_length"] == MAX_SETTINGS_CHARS
 
 
 async def test_price(tripwire: TripwireBot, discord_emu: DiscordEmulator) -> None:
@@ -146,11 +156,11 @@ async def test_alert_add_valid_and_invalid(
 ) -> None:
     await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
     reply = await discord_emu.slash(
-        "alert add level_cross",
+        "alert add",
         {
+            "detector": "level_cross",
             "symbol": "btc",
-            "level": 95000,
-            "direction": "up",
+            "settings": "level=95000 direction=up",
             "channel": GENERAL_CHANNEL_ID,
             "role": MOD_ROLE_ID,
             "note": "the big one",
@@ -174,29 +184,30 @@ async def test_alert_add_valid_and_invalid(
     assert stored.settings["level"] == 95000 and stored.settings["direction"] == "up"
     assert stored.expires_at == stored.created_at + 7 * 86_400_000
 
+    level_1 = {"detector": "level_cross", "symbol": "BTCUSDT", "settings": "level=1"}
     for options, message in [
         (
-            {"symbol": "BTCUSDT", "level": -5},
+            {**level_1, "settings": "level=-5"},
             "Invalid level_cross options: `level`: Input should be greater than 0",
         ),
         (
-            {"symbol": "BTCUSDT", "level": 0},
+            {**level_1, "settings": "level=0"},
             "Invalid level_cross options: `level`: Input should be greater than 0",
         ),
-        ({"symbol": "XRPUSDT", "level": 1}, "Unknown symbol `XRPUSDT`"),
-        ({"symbol": "BTCUSDT", "level": 1, "cooldown": "soon"}, "I could not read `soon` as a cooldown"),
-        ({"symbol": "BTCUSDT", "level": 1, "expires": "10y"}, "I could not read `10y` as a expiry"),
+        ({**level_1, "symbol": "XRPUSDT"}, "Unknown symbol `XRPUSDT`"),
+        ({**level_1, "cooldown": "soon"}, "I could not read `soon` as a cooldown"),
+        ({**level_1, "expires": "10y"}, "I could not read `10y` as a expiry"),
         (
-            {"symbol": "BTCUSDT", "level": 1, "hysteresis_pct": 50},
+            {**level_1, "settings": "level=1 hysteresis_pct=50"},
             "Invalid level_cross options: `hysteresis_pct`: Input should be less than or equal to 20",
         ),
-        ({"symbol": "BTCUSDT", "level": 1, "role": GUILD_ID}, "Alerts never ping @everyone"),
+        ({**level_1, "role": GUILD_ID}, "Alerts never ping @everyone"),
         (
-            {"symbol": "BTCUSDT", "level": 1, "channel": PRIVATE_CHANNEL_ID},
+            {**level_1, "channel": PRIVATE_CHANNEL_ID},
             f"I cannot post in <#{PRIVATE_CHANNEL_ID}>: I need View Channel, Send Messages, Embed Links",
         ),
     ]:
-        bad = await discord_emu.slash("alert add level_cross", options, user_id=OWNER_ID)
+        bad = await discord_emu.slash("alert add", options, user_id=OWNER_ID)
         assert bad.ephemeral and bad.content.startswith(message), (options, bad.content)
 
 
@@ -204,8 +215,14 @@ async def test_a_channel_alert_without_manage_server_is_refused(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
 ) -> None:
     reply = await discord_emu.slash(
-        "alert add level_cross",
-        {"symbol": "BTCUSDT", "level": 1, "deliver": "channel", "channel": ALERTS_CHANNEL_ID},
+        "alert add",
+        {
+            "detector": "level_cross",
+            "symbol": "BTCUSDT",
+            "settings": "level=1",
+            "deliver": "channel",
+            "channel": ALERTS_CHANNEL_ID,
+        },
         user_id=MEMBER_ID,
     )
     assert reply.ephemeral and reply.content.startswith(

@@ -62,11 +62,11 @@ async def test_a_replayed_crossing_posts_one_alert_pinging_only_the_rules_role(
 ) -> None:
     await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
     reply = await discord_emu.slash(
-        "alert add level_cross",
+        "alert add",
         {
+            "detector": "level_cross",
             "symbol": "btc",
-            "level": 95000,
-            "direction": "up",
+            "settings": "level=95000 direction=up",
             "role": MOD_ROLE_ID,
             "note": "@everyone @here <@&999> the level analysts watched",
         },
@@ -161,6 +161,7 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     sessions = len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes)
     delivering = asyncio.create_task(drain(repo, dispatcher, clock))
     await discord_emu.wait_until(lambda: len(bot_messages(discord_emu, ALERTS_CHANNEL_ID)) >= 1)
+    back = asyncio.ensure_future(tripwire.wait_for("ready" if fault == "op9" else "resumed"))
     if fault == "op7":
         discord_emu.gateway_reconnect()
     elif fault == "op9":
@@ -177,6 +178,10 @@ async def test_gateway_faults_during_delivery_lose_and_repeat_nothing(
     await discord_emu.wait_until(
         lambda: len(discord_emu.gateway.identifies) + len(discord_emu.gateway.resumes) > sessions
     )
+    # After a fresh IDENTIFY (op 9) discord.py waits for the GUILD_CREATEs in a task of its own and then
+    # dispatches `ready`; after a RESUME, `resumed`. Wait for it, so the bot is whole and no task outlives
+    # the test.
+    await asyncio.wait_for(back, timeout=10)
     # The bot came back: it still answers commands after the fault.
     reply = await discord_emu.slash("price", {"symbol": "BTCUSDT"})
     assert reply.embeds[0]["title"].startswith("BTC is at $")
@@ -314,6 +319,74 @@ async def test_a_resend_after_a_crash_returns_the_first_message(
     group = repo.message_group(row.group_id)
     assert group is not None and group.remote_id == str(message.id)
     assert [r.json["nonce"] for r in sent if r.json] == [group_nonce(group)] * 2
+
+
+@pytest.mark.parametrize("where", ["channel", "dm"])
+async def test_a_resend_after_the_nonce_window_adopts_the_first_message_instead_of_posting_again(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    where: str,
+) -> None:
+    # Synthetic timings: Discord keeps a nonce "the past few minutes"; here 0.3 s, the sink trusts 0.2 s.
+    discord_emu.config.nonce_window = 0.3
+    target = f"channel:{ALERTS_CHANNEL_ID}" if where == "channel" else f"user:{MEMBER_ID}"
+    [row_id] = queue_alerts(repo, target, TITLES[:1], rule_id="r1", guild_id=GUILD_ID, now=clock.now)
+    first = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+    # The process died after Discord created the message but before its id was recorded, and came back
+    # after Discord had forgotten the nonce: sent again, the nonce would post a second message.
+    [row] = rows(repo, [row_id])
+    assert isinstance(first[0], Delivered) and row.group_id is not None
+    repo.conn.execute("UPDATE message_groups SET remote_id = NULL WHERE id = ?", (row.group_id,))
+    await asyncio.sleep(0.35)
+    again = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+
+    posted = (
+        bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+        if where == "channel"
+        else [m for m in discord_emu.dm_messages_to(MEMBER_ID) if m.source == "channel"]
+    )
+    [message] = posted
+    assert again == first == [Delivered(row_id, str(message.id))]
+    group = repo.message_group(row.group_id)
+    assert group is not None and group.remote_id == str(message.id) and group.adopted_at is not None
+    assert group.attempted_at is not None and group.attempted_at <= group.adopted_at
+    # Found by the reference in its footer: a fetched message carries no nonce.
+    assert message.embeds[0]["footer"]["text"].endswith(f" · ref {group_nonce(group)}")
+    looked = discord_emu.requests_matching("GET", f"/channels/{message.channel_id}/messages")
+    assert len(looked) == 1 and looked[0].status == 200
+
+
+async def test_a_resend_inside_the_nonce_window_trusts_the_nonce_and_a_lost_send_is_posted(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock, make_sink: MakeSink
+) -> None:
+    discord_emu.config.nonce_window = 0.3
+    [row_id] = queue_alerts(
+        repo, f"channel:{ALERTS_CHANNEL_ID}", TITLES[:1], rule_id="r1", guild_id=GUILD_ID, now=clock.now
+    )
+    # The first attempt never reached Discord (a 500 it did not act on), then the sink was down a while:
+    # the look-up finds nothing and the alert is posted, once.
+    discord_emu.fail_next("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 503)
+    failed = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+    assert not isinstance(failed[0], Delivered)
+    await asyncio.sleep(0.35)
+    posted = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+    [message] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert posted == [Delivered(row_id, str(message.id))]
+    assert len(discord_emu.requests_matching("GET", f"/channels/{ALERTS_CHANNEL_ID}/messages")) == 1
+    group = repo.message_group(rows(repo, [row_id])[0].group_id or 0)
+    assert group is not None and group.adopted_at is None
+    # Inside the window no look-up is made: Discord's nonce check covers the re-send.
+    [row2] = queue_alerts(
+        repo, f"channel:{GENERAL_CHANNEL_ID}", TITLES[1:2], rule_id="r2", guild_id=GUILD_ID, now=clock.now
+    )
+    discord_emu.fail_next("POST", f"/channels/{GENERAL_CHANNEL_ID}/messages", 503)
+    await make_sink(tripwire, nonce_window_s=60.0).deliver(rows(repo, [row2]))
+    await make_sink(tripwire, nonce_window_s=60.0).deliver(rows(repo, [row2]))
+    assert discord_emu.requests_matching("GET", f"/channels/{GENERAL_CHANNEL_ID}/messages") == []
+    assert len(bot_messages(discord_emu, GENERAL_CHANNEL_ID)) == 1
 
 
 @pytest.mark.parametrize("limit", [RateLimitRule(5, 1.0), RateLimitRule(3, 0.4), RateLimitRule(2, 0.25)])

@@ -4,7 +4,9 @@ behind the btc-95k alert."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,6 +118,45 @@ async def test_history_buttons_are_disabled_when_the_view_times_out(
     await discord_emu.wait_until(
         lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"])
     )
+
+
+async def test_paging_for_longer_than_the_token_lives_never_meets_a_401_and_ends_disabled(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    # Tokens live TOKEN_TTL here (Discord: 15 minutes); the view must end, its buttons disabled, inside
+    # that, however recently the member pressed a button (before, its timeout counted from the last press
+    # and its final edit used the command's expired token: 401, buttons left looking active).
+    token_ttl = 1.5
+    discord_emu.config.interaction_token_ttl = token_ttl
+    cog = tripwire.get_cog("History")
+    assert isinstance(cog, HistoryCog)
+    cog.page_timeout_s = 0.8  # idle timeout, longer than the gap between presses
+    cog.view_lifetime_s = 1.0
+    began = time.monotonic()
+    reply = await discord_emu.slash("history", {}, user_id=MEMBER_ID)
+    message = reply.message_id or 0
+    pages = [numbers(reply)]
+    label = "Next"
+    while time.monotonic() - began < 2 * token_ttl:
+        await asyncio.sleep(0.2)
+        buttons = {b["label"]: b for b in discord_emu.message(message).components[0]["components"]}
+        if all(b.get("disabled") for b in buttons.values()):
+            break
+        if buttons[label].get("disabled"):
+            label = "Previous" if label == "Next" else "Next"
+        try:
+            pages.append(numbers(await discord_emu.click(reply, buttons[label]["custom_id"], timeout=1.0)))
+        except PermissionError:
+            break  # disabled between the look and the press, as a Discord client would show it
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=3 * token_ttl,
+    )
+    assert len(pages) >= 4, "the member paged while the view lived"
+    assert discord_emu.requests_matching(status=401) == []
+    # The buttons were disabled by an edit through the command's token, while it still lived.
+    edits = discord_emu.requests_matching("PATCH", "/webhooks/**")
+    assert edits and all(r.status == 200 for r in edits)
 
 
 async def test_why_shows_the_values_the_rule_and_the_data_of_the_btc_95k_alert(

@@ -169,8 +169,8 @@ async def test_alert_test_with_any_period_and_level(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, period: str, level: float
 ) -> None:
     reply = await discord_emu.slash(
-        "alert test level_cross",
-        {"symbol": "BTCUSDT", "level": level, "period": period},
+        "alert test",
+        {"detector": "level_cross", "symbol": "BTCUSDT", "settings": f"level={level!r}", "period": period},
         user_id=OWNER_ID,
     )
     check_reply_content(reply.content, reply.ephemeral, bool(reply.embeds))

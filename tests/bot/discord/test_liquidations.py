@@ -123,7 +123,8 @@ async def test_single_large_liquidations_post_with_the_position_side(
     assert [m.embeds[0]["color"] for m in posted] == [RED, RED, GREEN]
     first = posted[0].embeds[0]
     assert first["description"].startswith("Binance · BTCUSDT · at $95,210.50 · <t:")
-    assert first["footer"]["text"] == "Liquidation feed · ≥ $1.0M"
+    # The footer ends with the reference a restarted bot finds the message by (bot.notify.adoption).
+    assert first["footer"]["text"].startswith("Liquidation feed · ≥ $1.0M · ref twg")
     assert posted[2].embeds[0]["description"].startswith("OKX · BTCUSDT · at $95,400")
     assert not any(m.content for m in posted)  # nobody is pinged
     # Delivered once: another pass posts nothing more.

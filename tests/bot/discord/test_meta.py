@@ -1,9 +1,9 @@
-"""Meta-tests over the command tree: unique names, Discord's limits, permissions, a subcommand for every
-detector, and every command documented in the README's commands table."""
+"""Meta-tests over the command tree: unique names, Discord's limits (the 8,000 characters of a command
+included), permissions, every detector offered by /alert add, and every command documented in the
+README's commands table."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,12 +15,12 @@ from discord import app_commands
 from bot.config import Config
 from bot.discord.checks import require_manage_guild
 from bot.discord.client import TripwireBot
-from bot.discord.cogs.alerts import AlertCog
-from bot.discord.settings_options import detector_options, settings_from_values
+from bot.discord.cogs.alerts import detector_choices
 from bot.service import Service
-from detectors.level_cross import LevelCross
+from detectors.base import Detector
 from detectors.registry import detector_classes
-from tests.bot.discord.detectors_for_tests import Clashing, KitchenSink, KitchenSinkSettings
+from tests.bot.discord.detectors_for_tests import KitchenSink, many_detectors
+from tests.emulators.discord_api.command_size import MAX_COMMAND_SIZE, command_size
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -29,6 +29,10 @@ MANAGE_GUILD = 1 << 5
 # /alert commands are every member's (their personal alerts); the service checks what each may change.
 MANAGING = ("setup", "digest", "liqfeed", "silence")
 MEMBERS = ("alert", "privacy")
+# Discord: at most 100 top-level chat-input commands, 25 subcommands or options on one level
+# (application-commands.mdx, "Registering a Command" and Application Command Option Structure).
+MAX_COMMANDS = 100
+MAX_PER_LEVEL = 25
 
 
 @pytest.fixture
@@ -83,12 +87,101 @@ async def test_every_command_is_documented_in_the_readme(bot: TripwireBot) -> No
     assert not stale, f"README documents commands the bot does not have: {stale} (rows: {slash_rows})"
 
 
-async def test_every_registered_detector_has_an_alert_add_subcommand(bot: TripwireBot) -> None:
-    add = bot.tree.get_command("alert")
-    assert isinstance(add, app_commands.Group)
-    group = add.get_command("add")
-    assert isinstance(group, app_commands.Group)
-    assert sorted(c.name for c in group.commands) == sorted(detector_classes())
+def detector_option(bot: TripwireBot, path: str) -> dict[str, Any]:
+    """Return the `detector` option of an /alert subcommand as synced to Discord."""
+    alert = bot.tree.get_command("alert")
+    assert alert is not None
+    [sub] = [o for o in alert.to_dict(bot.tree)["options"] if o["name"] == path]
+    [option] = [o for o in sub["options"] if o["name"] == "detector"]
+    return option
+
+
+async def test_every_registered_detector_is_a_choice_of_alert_add_test_and_detectors(
+    bot: TripwireBot,
+) -> None:
+    for path in ("add", "test", "detectors"):
+        option = detector_option(bot, path)
+        assert [c["value"] for c in option["choices"]] == list(detector_classes()), path
+        assert "autocomplete" not in option or not option["autocomplete"]
+        assert all(
+            len(c["name"]) <= 100 and c["name"].startswith(c["value"] + ": ") for c in option["choices"]
+        )
+
+
+def tree_sizes(bot: TripwireBot) -> dict[str, int]:
+    """Return the characters Discord counts for each top-level command of the bot."""
+    return {c.name: command_size(c.to_dict(bot.tree)) for c in bot.tree.get_commands()}
+
+
+def check_levels(option: dict[str, Any], where: str) -> None:
+    """Assert that no level of a command holds more than 25 options or subcommands."""
+    children = option.get("options") or []
+    assert len(children) <= MAX_PER_LEVEL, (where, len(children))
+    for child in children:
+        check_levels(child, f"{where} {child['name']}")
+
+
+async def test_every_command_fits_discords_8000_characters_with_every_built_in_detector(
+    bot: TripwireBot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sizes = tree_sizes(bot)
+    largest = max(sizes, key=lambda name: sizes[name])
+    with capsys.disabled():
+        # Printed so the headroom stays visible in the test output (pytest -s or -rA shows it too).
+        print(f"\nlargest command: /{largest}, {sizes[largest]:,} of {MAX_COMMAND_SIZE:,} characters")
+    over = {name: size for name, size in sizes.items() if size > MAX_COMMAND_SIZE}
+    assert not over, f"commands over Discord's {MAX_COMMAND_SIZE:,} characters: {over}"
+    assert len(sizes) <= MAX_COMMANDS
+    for command in bot.tree.get_commands():
+        check_levels(command.to_dict(bot.tree), command.name)
+
+
+@pytest.mark.parametrize("count", [25, 26, 60])
+async def test_with_many_plugin_detectors_the_tree_still_fits(
+    config: Config, service: Service, count: int
+) -> None:
+    detectors: dict[str, type[Detector]] = {**detector_classes(), **many_detectors(count - 11)}
+    assert len(detectors) == count
+    bot = TripwireBot(config, service, detectors=detectors, sync_commands=False)
+    await bot.setup_hook()
+    try:
+        sizes = tree_sizes(bot)
+        assert max(sizes.values()) <= MAX_COMMAND_SIZE, sizes
+        for path in ("add", "test", "detectors"):
+            option = detector_option(bot, path)
+            # 25 long labels would not fit three times either: past the budget, autocomplete.
+            assert option.get("autocomplete") is True and not option.get("choices"), (count, path)
+    finally:
+        await bot.close()
+
+
+async def test_the_most_detectors_listed_as_choices_still_fit(config: Config, service: Service) -> None:
+    # Add plugins while their labels stay within the choices budget: the last such tree is the largest
+    # /alert with choices, and it must fit too.
+    extra = 0
+    while detector_choices({**detector_classes(), **many_detectors(extra + 1)}) is not None:
+        extra += 1
+    assert extra > 0
+    detectors: dict[str, type[Detector]] = {**detector_classes(), **many_detectors(extra)}
+    bot = TripwireBot(config, service, detectors=detectors, sync_commands=False)
+    await bot.setup_hook()
+    try:
+        assert len(detector_option(bot, "add")["choices"]) == len(detectors)
+        assert tree_sizes(bot)["alert"] <= MAX_COMMAND_SIZE
+    finally:
+        await bot.close()
+
+
+async def test_a_few_plugins_keep_choices(config: Config, service: Service) -> None:
+    detectors = {**detector_classes(), "kitchen_sink": KitchenSink}
+    bot = TripwireBot(config, service, detectors=detectors, sync_commands=False)
+    await bot.setup_hook()
+    try:
+        option = detector_option(bot, "add")
+        assert [c["value"] for c in option["choices"]][-1] == "kitchen_sink"
+        assert max(tree_sizes(bot).values()) <= MAX_COMMAND_SIZE
+    finally:
+        await bot.close()
 
 
 async def test_commands_fit_discord_limits(bot: TripwireBot) -> None:
@@ -120,47 +213,3 @@ async def test_managing_commands_need_manage_server_declared_and_at_run_time(bot
     for name in ("price", "liquidations", "funding", "oi", "fng", "status", "liqprice", *MEMBERS):
         command = bot.tree.get_command(name)
         assert command is not None and command.default_permissions is None
-
-
-def test_settings_of_every_kind_become_typed_options() -> None:
-    options = {o.name: o for o in detector_options(KitchenSinkSettings)}
-    assert next(iter(options)) == "threshold" and options["threshold"].required
-    threshold = options["threshold"].annotation
-    assert isinstance(threshold, app_commands.transformers.RangeTransformer)
-    assert (threshold.min_value, threshold.max_value) == (0.0, 1_000_000.0)
-    count = options["count"].annotation
-    assert (count.min_value, count.max_value) == (1, 9)  # exclusive int bounds made inclusive
-    assert [c.value for c in options["mode"].choices or ()] == ["fast", "slow"]
-    assert [c.value for c in options["basis"].choices or ()] == ["close", "wick"]
-    assert options["loud"].annotation is bool
-    assert (
-        options["peers"].parse == "list"
-        and options["peers"].description == "Other symbols watched (comma-separated)"
-    )
-    assert options["ceiling"].parse == "nullable"
-    assert (
-        options["ceiling"].description
-        == "A value that is on unless turned off ('off' to disable; default 0.05)"
-    )
-    assert options["mode"].description == "A literal choice (default fast)"
-    assert options["label"].annotation.max_value == 20
-    assert len(options["window_hours"].description) <= 100 and options["window_hours"].description.endswith(
-        "…"
-    )
-    settings = settings_from_values(
-        list(options.values()),
-        {"threshold": 5.0, "peers": "ETHUSDT, SOLUSDT", "ceiling": "off", "mode": "slow", "label": None},
-    )
-    assert settings == {"threshold": 5.0, "peers": ["ETHUSDT", "SOLUSDT"], "ceiling": None, "mode": "slow"}
-    assert KitchenSinkSettings.model_validate(settings).ceiling is None
-
-
-async def test_a_detector_whose_settings_clash_is_left_out_with_an_error(
-    service: Service, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.ERROR, logger="bot.discord.cogs.alerts"):
-        cog = AlertCog(
-            service, {"level_cross": LevelCross, "clashing": Clashing, "kitchen_sink": KitchenSink}
-        )
-    assert sorted(c.name for c in cog.add_group.commands) == ["kitchen_sink", "level_cross"]
-    assert "detector clashing gets no /alert add subcommand" in caplog.text and "'note'" in caplog.text

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import discord
+import pytest
+
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
+from bot.discord.cogs import privacy as privacy_cog
 from bot.engine import Engine
 from bot.notify.discord_sink import DiscordSink
 from bot.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
@@ -35,8 +39,8 @@ CROSSING = ("2026-01-13T00:00Z", "2026-01-14T03:00Z")  # BTC closes above $95,00
 async def add_personal(emu: DiscordEmulator, user_id: int, level: float = 95000, **extra: object) -> str:
     """Add a BTC level alert as a member through /alert add (no deliver: a DM for members)."""
     reply = await emu.slash(
-        "alert add level_cross",
-        {"symbol": "btc", "level": level, "direction": "up", **extra},
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": f"level={level} direction=up", **extra},
         user_id=user_id,
     )
     assert reply.ephemeral and reply.embeds, reply.content
@@ -143,13 +147,17 @@ async def test_the_personal_quota_holds(
     for level in range(90000, 95000, 1000):  # the test config allows 5 per member
         await add_personal(discord_emu, MEMBER_ID, level=level)
     over = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 99000}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=99000"},
+        user_id=MEMBER_ID,
     )
     assert over.ephemeral and over.content.startswith("You already have 5 personal alerts")
     assert len(repo.rules(owner_id=MEMBER_ID)) == 5
     # A channel alert is still refused to a member, with the way to get it by DM.
     channel = await discord_emu.slash(
-        "alert add level_cross", {"symbol": "btc", "level": 1, "deliver": "channel"}, user_id=MEMBER_ID
+        "alert add",
+        {"detector": "level_cross", "symbol": "btc", "settings": "level=1", "deliver": "channel"},
+        user_id=MEMBER_ID,
     )
     assert "use `deliver: dm`" in channel.content
 
@@ -195,6 +203,8 @@ async def test_with_the_members_intent_leaving_pauses_at_once(
     config = parse_config(
         {"symbols": ["BTCUSDT", "ETHUSDT"], "discord": {"guild_ids": [GUILD_ID], "members_intent": True}}
     )
+    # The Server Members toggle in the Developer Portal (off by default, like the emulator's).
+    discord_emu.allowed_privileged_intents = 1 << 1
     async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
         assert discord_emu.gateway.identifies[-1]["intents"] & (1 << 1)  # GUILD_MEMBERS asked for
         rule_id = await add_personal(discord_emu, MEMBER_ID)
@@ -202,6 +212,21 @@ async def test_with_the_members_intent_leaving_pauses_at_once(
         await discord_emu.wait_until(lambda: (r := repo.rule(rule_id)) is not None and not r.enabled)
         row = repo.rule(rule_id)
         assert row is not None and row.status_reason == MEMBER_LEFT_REASON
+
+
+async def test_members_intent_without_the_portal_toggle_stops_with_a_clear_error(
+    discord_emu: DiscordEmulator, connected_bot: ConnectBot, service: Service
+) -> None:
+    config = parse_config(
+        {"symbols": ["BTCUSDT", "ETHUSDT"], "discord": {"guild_ids": [GUILD_ID], "members_intent": True}}
+    )
+    # Discord closes with 4014 (gateway.mdx "Gateway Restrictions"); discord.py raises this, naming the
+    # Developer Portal, and the bot's connect task ends with it (app.py logs "Discord connection ended").
+    with pytest.raises(discord.PrivilegedIntentsRequired, match="developer portal"):
+        async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
+            pass
+    assert [c.server_close_code for c in discord_emu.gateway.connections] == [4014]
+    assert discord_emu.gateway.identifies == []
 
 
 async def test_privacy_shows_then_deletes_the_members_rows(
@@ -259,3 +284,21 @@ async def test_privacy_works_in_direct_messages_too(
     async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
         reply = await discord_emu.slash("privacy", in_dm=True, user_id=MEMBER_ID)
         assert reply.embeds[0]["title"] == "Nothing is stored about you"
+
+
+async def test_privacys_delete_button_is_disabled_before_its_token_expires(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the button had no timeout handler: it stayed looking active after it stopped answering.
+    discord_emu.config.interaction_token_ttl = 1.5  # Discord: 15 minutes
+    monkeypatch.setattr(privacy_cog, "CONFIRM_TIMEOUT_S", 0.3)
+    await add_personal(discord_emu, MEMBER_ID)
+    shown = await discord_emu.slash("privacy", user_id=MEMBER_ID)
+    [button] = shown.buttons()
+    assert button["custom_id"] == "privacy:forget" and not button.get("disabled")
+    message = shown.message_id or 0
+    await discord_emu.wait_until(
+        lambda: all(b.get("disabled") for b in discord_emu.message(message).components[0]["components"]),
+        timeout=1.2,
+    )
+    assert discord_emu.requests_matching(status=401) == []

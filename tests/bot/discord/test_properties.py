@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bot.config import parse_config
+from bot.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
 from bot.discord import render
 from bot.discord.client import TripwireBot
 from bot.discord.errors import SOMETHING_WENT_WRONG
 from bot.discord.render import CONTENT_LIMIT
-from bot.discord.settings_options import detector_options, settings_from_values
 from bot.engine import Engine
 from bot.errors import UserError
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
@@ -102,49 +102,71 @@ def test_echoed_input_cannot_mention_or_break_out_of_its_code_span(text: str) ->
     assert shown == "(empty)" or (shown.startswith("`") and shown.endswith("`") and shown.count("`") == 2)
 
 
+def symbol_for(detector: str) -> str | None:
+    """Return the symbol a rule of ``detector`` takes: none for a market-wide one."""
+    return None if DETECTORS[detector].market_wide else "BTCUSDT"
+
+
 @given(st.sampled_from(sorted(DETECTORS)), st.data())
 def test_any_settings_become_a_rule_or_one_readable_error(detector: str, data: st.DataObject) -> None:
     # The detector's real setting names (so values reach its validators) mixed with arbitrary keys.
     fields = list(DETECTORS[detector].Settings.model_fields)
     raw = data.draw(st.dictionaries(st.sampled_from(fields) | TEXT, VALUE, max_size=5))
     try:
-        rule = SERVICE.add_rule(GUILD_ID, OWNER_ID, detector, "BTCUSDT", raw, is_admin=True)
+        rule = SERVICE.add_rule(GUILD_ID, OWNER_ID, detector, symbol_for(detector), raw, is_admin=True)
     except UserError as error:
         clear(error)
     else:
         assert rule.detector == detector
 
 
+# A value as a member might type it: a word, a number, a choice, off, a quoted phrase, a list.
+TYPED = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs", "Zs", "Cc")), max_size=12),
+    NUMBER.map(str),
+    st.sampled_from(["up", "down", "either", "yes", "no", "off", "1h", "wick", "ETHUSDT,SOLUSDT"]),
+    TEXT.map(lambda t: '"' + t.replace('"', "") + '"'),
+)
+
+
 @given(st.sampled_from(sorted(DETECTORS)), st.data())
-def test_option_values_of_the_right_discord_type_become_settings_or_one_error(
-    detector: str, data: st.DataObject
-) -> None:
-    options = detector_options(DETECTORS[detector].Settings)
-    values: dict[str, Any] = {}
-    for option in options:
-        if not option.required and data.draw(st.booleans()):
-            continue
-        annotation = option.annotation
-        kind = getattr(annotation, "type", None)
-        if option.choices:
-            values[option.name] = data.draw(st.sampled_from([c.value for c in option.choices]) | TEXT)
-        elif annotation is bool:
-            values[option.name] = data.draw(st.booleans())
-        elif annotation is int or kind == discord.AppCommandOptionType.integer:
-            values[option.name] = data.draw(st.integers(-(2**53), 2**53))
-        elif annotation is float or kind == discord.AppCommandOptionType.number:
-            values[option.name] = data.draw(st.floats(-(2.0**53), 2.0**53))
-        else:
-            values[option.name] = data.draw(TEXT)
+def test_any_settings_text_becomes_a_rule_or_one_readable_error(detector: str, data: st.DataObject) -> None:
+    names = [s.name for s in setting_specs(DETECTORS[detector].Settings)]
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(names) | TEXT, TYPED), max_size=5))
+    text = data.draw(st.sampled_from([" ".join(f"{k}={v}" for k, v in pairs), *(t for t, _ in pairs[:1])]))
     try:
-        rule = SERVICE.add_rule(
-            GUILD_ID, OWNER_ID, detector, "ETHUSDT", settings_from_values(options, values), is_admin=True
-        )
+        settings = SERVICE.parse_settings(detector, text)
+        rule = SERVICE.add_rule(GUILD_ID, OWNER_ID, detector, symbol_for(detector), settings, is_admin=True)
     except UserError as error:
         clear(error)
     else:
-        expected = MARKET_SYMBOL if DETECTORS[detector].market_wide else "ETHUSDT"
+        expected = MARKET_SYMBOL if DETECTORS[detector].market_wide else "BTCUSDT"
         assert (rule.detector, rule.symbol) == (detector, expected)
+
+
+@given(st.sampled_from(sorted(DETECTORS)), TEXT)
+def test_settings_completions_fit_discord_and_never_cut_a_value(detector: str, text: str) -> None:
+    choices = SERVICE.settings_choices(detector, text)
+    assert len(choices) <= MAX_CHOICES
+    for name, value in choices:
+        assert 1 <= len(name) <= MAX_CHOICE_CHARS and 1 <= len(value) <= MAX_CHOICE_CHARS
+        # The typed text is kept up to the word being completed (never rewritten or cut); quotes can make
+        # a word of several, so only texts without them are checked.
+        typing = bool(text.strip()) and not text[-1].isspace()
+        kept = text[: len(text) - len(text.split()[-1])] if typing else text
+        assert value.startswith(kept) or '"' in text or "'" in text, (text, value)
+
+
+@given(st.sampled_from(sorted(DETECTORS)))
+def test_every_default_reads_back_as_itself(detector: str) -> None:
+    model = DETECTORS[detector].Settings
+    specs = [s for s in setting_specs(model) if not s.required and s.default is not None]
+    text = " ".join(f"{s.name}={show(s.default)}" for s in specs)
+    required = " ".join(f"{s.name}={s.example}" for s in setting_specs(model) if s.required)
+    settings = SERVICE.parse_settings(detector, f"{required} {text}")
+    validated = model.model_validate(settings)
+    for spec in specs:
+        assert getattr(validated, spec.name) == spec.default, spec.name
 
 
 @given(st.one_of(st.none(), TEXT), st.integers(-(2**31), 2**31))
@@ -256,11 +278,11 @@ async def test_alert_add_with_any_numbers_and_text(
 ) -> None:
     await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
     reply = await discord_emu.slash(
-        "alert add level_cross",
+        "alert add",
         {
+            "detector": "level_cross",
             "symbol": "BTCUSDT",
-            "level": level,
-            "hysteresis_pct": hysteresis,
+            "settings": f"level={level!r} hysteresis_pct={hysteresis!r}",
             "cooldown": cooldown,
             "note": note,
         },

@@ -27,6 +27,10 @@ from .state import (
 log = logging.getLogger("discord_emulator")
 
 
+# Privileged intents by their Developer Portal names (gateway.mdx "Privileged Intents").
+PRIVILEGED_INTENT_BITS = {"members": 1 << 1, "presences": 1 << 8, "message_content": 1 << 15}
+
+
 def parse_rule(text: str) -> RateLimitRule:
     """Parse "LIMIT/SECONDS" (e.g. "5/5") into a rule."""
     limit, _, per = text.partition("/")
@@ -65,6 +69,8 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
     config.rate_limits.enabled = not args.no_rate_limits
     config.rate_limits.message_create = parse_rule(args.message_rate)
     config.rate_limits.global_per_second = args.global_rate
+    # The Developer Portal's privileged-intent toggles (all off unless named).
+    config.gateway.privileged_intents = sum(PRIVILEGED_INTENT_BITS[name] for name in args.privileged_intent)
     if args.guild:
         template = config.guilds[0]
         config.guilds = [parse_guild(text, template) for text in args.guild]
@@ -135,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--message-rate", default="5/5", help="messages per channel, LIMIT/SECONDS")
     parser.add_argument("--global-rate", type=int, default=50, help="requests per second, all routes")
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument(
+        "--privileged-intent",
+        action="append",
+        default=[],
+        choices=sorted(PRIVILEGED_INTENT_BITS),
+        help="switch on a privileged intent, as in the Developer Portal (members for members_intent = true)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="also log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -173,7 +173,7 @@ class ControlApi:
         return json_response({"queued": True})
 
     async def gateway(self, request: web.Request) -> web.Response:
-        """POST {action: reconnect|invalidate|close|silent|stop_acking, code?, resumable?}."""
+        """POST {action: reconnect|invalidate|close|heartbeat|silent|stop_acking, code?, resumable?}."""
         data = await self._json(request)
         action = data.get("action")
         if action == "reconnect":
@@ -182,6 +182,8 @@ class ControlApi:
             self.emu.gateway_invalidate(bool(data.get("resumable", False)))
         elif action == "close":
             self.emu.gateway_close(int(data.get("code", 4000)))
+        elif action == "heartbeat":
+            self.emu.gateway_request_heartbeat()
         elif action == "silent":
             self.emu.gateway_go_silent()
         elif action == "stop_acking":

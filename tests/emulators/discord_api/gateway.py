@@ -1,18 +1,32 @@
-"""The gateway websocket: HELLO, IDENTIFY/READY, heartbeats, RESUME with replay, dispatches and faults."""
+"""The gateway websocket: HELLO, IDENTIFY/READY, heartbeats, RESUME with replay, dispatches and faults.
+
+It enforces what developers/events/gateway.mdx and topics/opcodes-and-status-codes.mdx document: close
+codes 4002 (undecodable or over 4,096 bytes), 4008 (over 120 events per 60 s), 4010-4014 (shard, sharding,
+version, intents), op 9 for IDENTIFYs over max_concurrency, the daily session-start budget, closing a
+connection that stops heartbeating, sessions ended by a client close with 1000/1001 or by idling, and
+zlib-stream transport compression. The limits live in `config.gateway` (gateway_config.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import importlib
 import itertools
 import json
 import logging
 import secrets
+import time
+import zlib
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .gateway_config import DEFINED_INTENTS, PRIVILEGED_INTENTS, GatewayConfig
+from .gateway_limits import IdentifyLimits
 from .payloads import guild_create_payload, guild_members, member_payload, user_payload
 from .state import DM, GuildConfig, MemberConfig, StoredMessage
 
@@ -31,10 +45,17 @@ GUILD_MEMBERS = 1 << 1
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
-PRIVILEGED_INTENTS = GUILD_MEMBERS | (1 << 8) | MESSAGE_CONTENT
+__all__ = ["PRIVILEGED_INTENTS", "Gateway"]
 
 # Close codes after which Discord will not accept a RESUME of the session.
 _SESSION_ENDING_CLOSES = {4007, 4009}
+# A client closing with these invalidates its session (gateway.mdx "Initiating a Disconnect").
+_CLIENT_ENDING_CLOSES = {1000, 1001}
+
+try:  # zstd-stream needs the zstandard package, as in discord.py (utils._ZSTD_SOURCE)
+    zstandard: Any = importlib.import_module("zstandard")
+except ImportError:  # pragma: no cover - depends on the environment
+    zstandard = None
 
 _EVENT_INTENTS = {
     "GUILD_CREATE": GUILDS,
@@ -87,8 +108,21 @@ class Connection:
         self.acking = True
         self.silent = False
         self.heartbeats = 0
+        self.heartbeat_requests = 0
+        self.last_heartbeat = time.monotonic()
+        self.received_at: deque[float] = deque()
         self.closed = False
+        # The close code the emulator sent, once it decided to close (later frames are ignored).
+        self.server_close_code: int | None = None
         self.client_close_code: int | None = None
+        self.frames_sent = 0
+        self.compressed_frames = 0
+        # Transport compression (gateway.mdx "Transport Compression"): one context per connection.
+        self.compression = query.get("compress")
+        self._zlib = zlib.compressobj() if self.compression == "zlib-stream" else None
+        self._zstd: Any = None
+        if self.compression == "zstd-stream" and zstandard is not None:
+            self._zstd = zstandard.ZstdCompressor().compressobj()
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a JSON frame."""
@@ -97,15 +131,34 @@ class Connection:
 
     def close(self, code: int, reason: str = "") -> None:
         """Queue a close with this code after the frames already queued."""
-        if not self.closed:
+        if not self.closed and self.server_close_code is None:
+            self.server_close_code = code
             self.queue.put_nowait((code, reason))
 
-    async def writer(self) -> None:
-        """Send queued frames as plain TEXT JSON.
+    @property
+    def closing(self) -> bool:
+        """Return whether the emulator has decided to close this connection."""
+        return self.closed or self.server_close_code is not None
 
-        discord.py (gateway.py received_message) only decompresses BINARY frames, so the `compress`
-        query parameter can be ignored.
+    def encode(self, frame: dict[str, Any]) -> str | bytes:
+        """Return a frame as TEXT JSON, or compressed BINARY when the URL asked for it.
+
+        zlib-stream: one zlib context for the whole connection, each message ended by Z_SYNC_FLUSH
+        (`00 00 ff ff`), which is where discord.py (utils._ZlibDecompressionContext) inflates.
+        zstd-stream: one zstd context, each message a flushed block (utils._ZstdDecompressionContext).
         """
+        text = json.dumps(frame)
+        if self._zlib is not None:
+            return self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+        if self._zstd is not None:
+            block = self._zstd.compress(text.encode()) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            return bytes(block)
+        # Assumption: an unknown `compress` value (or zstd-stream without zstandard installed here) gets
+        # plain text frames; the documents do not say what Discord does with one.
+        return text
+
+    async def writer(self) -> None:
+        """Send queued frames in order; close when a close is queued."""
         while True:
             item = await self.queue.get()
             if item is None:
@@ -115,7 +168,13 @@ class Connection:
                     await self.ws.close(code=item[0], message=item[1].encode())
                     return
                 if not self.silent:
-                    await self.ws.send_str(json.dumps(item))
+                    data = self.encode(item)
+                    if isinstance(data, bytes):
+                        await self.ws.send_bytes(data)
+                        self.compressed_frames += 1
+                    else:
+                        await self.ws.send_str(data)
+                    self.frames_sent += 1
             except (ConnectionResetError, RuntimeError) as exc:
                 log.debug("gateway connection %s: send failed: %s", self.number, exc)
                 return
@@ -132,6 +191,8 @@ class Session:
     events: list[GatewayEvent] = field(default_factory=list)
     conn: Connection | None = None
     invalidated: bool = False
+    # When the session lost its last connection (time.monotonic), for the idle timeout.
+    detached_at: float | None = None
 
 
 class Gateway:
@@ -148,6 +209,24 @@ class Gateway:
         self.presence_updates: list[dict[str, Any]] = []
         self.client_close_codes: list[int | None] = []
         self.heartbeat_interval_ms = emu.config.heartbeat_interval_ms
+        self.limits = IdentifyLimits(emu.config.gateway)
+        # IDENTIFYs answered with op 9 because of max_concurrency.
+        self.identify_rejections = 0
+
+    @property
+    def config(self) -> GatewayConfig:
+        """Return the live gateway limits (emu.config.gateway)."""
+        return self.emu.config.gateway
+
+    @property
+    def compressed_frames(self) -> int:
+        """Return how many frames were sent compressed over all connections."""
+        return sum(c.compressed_frames for c in self.connections)
+
+    @property
+    def frames_sent(self) -> int:
+        """Return how many frames were sent over all connections."""
+        return sum(c.frames_sent for c in self.connections)
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -158,14 +237,22 @@ class Gateway:
         conn = Connection(next(self._numbers), ws, dict(request.query))
         self.connections.append(conn)
         writer = asyncio.create_task(conn.writer(), name=f"discord-emu-gateway-writer-{conn.number}")
-        conn.send(
-            {"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
-        )
+        watchdog: asyncio.Task[None] | None = None
+        if self._version_ok(conn):
+            interval_ms = self.heartbeat_interval_ms
+            conn.send({"op": HELLO, "d": {"heartbeat_interval": interval_ms}, "s": None, "t": None})
+            conn.last_heartbeat = time.monotonic()
+            watchdog = asyncio.create_task(
+                self._watch_heartbeats(conn, interval_ms / 1000),
+                name=f"discord-emu-gateway-heartbeat-watch-{conn.number}",
+            )
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     self._on_frame(conn, msg.data)
                 elif msg.type is WSMsgType.BINARY:
+                    # Clients may not send compressed or binary JSON (gateway.mdx "Using ETF Encoding";
+                    # the emulator speaks JSON only).
                     conn.close(4002, "Error while decoding payload.")
                 else:
                     break
@@ -173,8 +260,19 @@ class Gateway:
             conn.closed = True
             conn.client_close_code = ws.close_code
             self.client_close_codes.append(ws.close_code)
-            if conn.session is not None and conn.session.conn is conn:
-                conn.session.conn = None
+            session = self._detach(conn)
+            if (
+                session is not None
+                and session.conn is None  # not resumed on another connection meanwhile
+                and conn.server_close_code is None
+                and ws.close_code in _CLIENT_ENDING_CLOSES
+            ):
+                # gateway.mdx "Initiating a Disconnect": closing with 1000/1001 invalidates the session.
+                session.invalidated = True
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             conn.queue.put_nowait(None)
             try:
                 await asyncio.wait_for(writer, timeout=2)
@@ -183,7 +281,58 @@ class Gateway:
             self.emu.notify()
         return ws
 
+    def _version_ok(self, conn: Connection) -> bool:
+        """Close with 4012 when the `v` query names a version the gateway does not serve."""
+        version = conn.query.get("v")
+        # Assumption: without `v` Discord uses its default version (6, reference.mdx "API Versions").
+        if version is None:
+            return True
+        if not version.isdigit() or int(version) not in self.config.api_versions:
+            conn.close(4012, "Invalid API version.")
+            return False
+        return True
+
+    def _version(self, conn: Connection) -> int:
+        version = conn.query.get("v")
+        return int(version) if version and version.isdigit() else 6
+
+    async def _watch_heartbeats(self, conn: Connection, interval: float) -> None:
+        """Close a connection whose client stops heartbeating (gateway.mdx "Heartbeat Interval").
+
+        The session stays resumable: the document says the client is then "forced to Resume".
+        """
+        while not conn.closing:
+            grace = self.config.heartbeat_grace
+            if grace is None:
+                return
+            left = conn.last_heartbeat + interval + grace - time.monotonic()
+            if left <= 0:
+                log.info("gateway connection %s: heartbeat overdue, closing", conn.number)
+                self._detach(conn)
+                conn.close(self.config.heartbeat_timeout_close_code, "Heartbeat timed out.")
+                return
+            await asyncio.sleep(left)
+
+    def _over_send_limit(self, conn: Connection) -> bool:
+        """Count a client event; return True when it is over 120 per 60 s (gateway.mdx "Rate Limiting")."""
+        now = time.monotonic()
+        window = conn.received_at
+        window.append(now)
+        while window and window[0] <= now - self.config.send_window:
+            window.popleft()
+        return len(window) > self.config.send_limit
+
     def _on_frame(self, conn: Connection, text: str) -> None:
+        if conn.closing:
+            return  # the emulator is closing this connection: Discord reads nothing more from it
+        if self._over_send_limit(conn):
+            self._detach(conn)
+            conn.close(4008, "Rate limited.")
+            return
+        if len(text.encode()) > self.config.max_payload_bytes:
+            # gateway.mdx "Sending Events": a payload over 4096 bytes closes the connection with 4002.
+            conn.close(4002, "Error while decoding payload.")
+            return
         try:
             frame = json.loads(text)
             op = frame.get("op")
@@ -197,6 +346,7 @@ class Gateway:
         self.received.append(ReceivedOp(conn.number, op, logged))
         if op == HEARTBEAT:
             conn.heartbeats += 1
+            conn.last_heartbeat = time.monotonic()
             if conn.acking and not conn.silent:
                 conn.send({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
         elif op == IDENTIFY:
@@ -222,10 +372,22 @@ class Gateway:
         if data.get("token") != self.emu.config.token:
             conn.close(4004, "Authentication failed.")
             return
-        intents = int(data.get("intents") or 0)
-        if intents & PRIVILEGED_INTENTS & ~self.emu.allowed_privileged_intents:
-            conn.close(4014, "Disallowed intent(s).")
+        intents = self._intents(conn, data)
+        if intents is None:
             return
+        shard = self._shard(conn, data)
+        if shard is None:
+            return
+        if not self.limits.concurrency_allows(shard[0]):
+            # gateway.mdx "Rate Limiting": over max_concurrency per 5 s gets op 9. No session exists to
+            # resume, so d is false (assumption: the document does not give d for this case).
+            self.identify_rejections += 1
+            conn.send({"op": INVALIDATE_SESSION, "d": False, "s": None, "t": None})
+            return
+        if self.limits.exhausted():
+            self._session_budget_spent()
+            return
+        self.limits.start_session(shard[0])
         session = Session(id=secrets.token_hex(16), intents=intents, identify=data)
         self.sessions[session.id] = session
         conn.session, session.conn = session, conn
@@ -259,12 +421,80 @@ class Gateway:
         for guild in self.emu.world.guilds.values():
             self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(guild))
 
+    def _intents(self, conn: Connection, data: dict[str, Any]) -> int | None:
+        """Return the IDENTIFY's intents, or close with 4013/4014 (gateway.mdx "Gateway Intents")."""
+        raw = data.get("intents")
+        if raw is None:
+            if self._version(conn) >= 8:  # "intents are mandatory" from API v8
+                conn.close(4013, "Invalid intent(s).")
+                return None
+            raw = 0
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw & ~DEFINED_INTENTS:
+            conn.close(4013, "Invalid intent(s).")
+            return None
+        intents = raw
+        if intents & PRIVILEGED_INTENTS & ~self.emu.allowed_privileged_intents:
+            conn.close(4014, "Disallowed intent(s).")
+            return None
+        return intents
+
+    def _shard(self, conn: Connection, data: dict[str, Any]) -> tuple[int, int] | None:
+        """Return (shard_id, num_shards), (0, 1) unsharded; or close with 4010/4011 ("Sharding")."""
+        raw = data.get("shard", [0, 1])
+        valid = (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in raw)
+            and raw[1] >= 1
+            and 0 <= raw[0] < raw[1]
+        )
+        if not valid:
+            conn.close(4010, "Invalid shard.")
+            return None
+        shard_id, count = raw
+        # Sharding formula: shard_id = (guild_id >> 22) % num_shards.
+        guilds = sum(1 for g in self.emu.world.guilds if (g >> 22) % count == shard_id)
+        if guilds > self.config.guilds_per_shard:
+            conn.close(4011, "Sharding required.")
+            return None
+        return shard_id, count
+
+    def _session_budget_spent(self) -> None:
+        """Do what gateway.mdx says happens at the 1,000-IDENTIFY limit: sessions end, the token is reset.
+
+        Assumption: the connections are closed with 4004 (the token they identified with is no longer
+        valid); the document names no close code. REST calls with the old token then get 401.
+        """
+        log.warning("gateway: session start limit reached; ending all sessions and resetting the token")
+        self.emu.config.token = "reset-" + secrets.token_hex(12)
+        for session in self.sessions.values():
+            session.invalidated = True
+        for live in self._live():
+            self._detach(live)
+            live.close(4004, "Authentication failed.")
+
+    def request_heartbeat(self) -> None:
+        """Send op 1 on the live connections; the client must heartbeat at once ("Heartbeat Requests")."""
+        for conn in self._live():
+            conn.heartbeat_requests += 1
+            conn.send({"op": HEARTBEAT, "d": None, "s": None, "t": None})
+
+    def _expired(self, session: Session) -> bool:
+        """Return whether a session is dead: invalidated, or without a connection for session_timeout."""
+        if session.invalidated:
+            return True
+        idle = session.detached_at
+        timeout = self.config.session_timeout
+        if session.conn is None and idle is not None and time.monotonic() - idle > timeout:
+            session.invalidated = True
+        return session.invalidated
+
     def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
         if data.get("token") != self.emu.config.token:
             conn.close(4004, "Authentication failed.")
             return
         session = self.sessions.get(str(data.get("session_id")))
-        if session is None or session.invalidated:
+        if session is None or self._expired(session):
             # Discord answers a RESUME of a dead session with op 9 d=false; the client then IDENTIFYs.
             conn.send({"op": INVALIDATE_SESSION, "d": False, "s": None, "t": None})
             return
@@ -275,6 +505,7 @@ class Gateway:
         if session.conn is not None and session.conn is not conn:
             session.conn.close(4000, "Session resumed elsewhere.")
         conn.session, session.conn = session, conn
+        session.detached_at = None
         missed = [e for e in session.events if e.seq > seq]
         for event in missed:
             conn.send({"op": DISPATCH, "t": event.t, "s": event.seq, "d": event.d})
@@ -317,7 +548,7 @@ class Gateway:
         needed = _EVENT_INTENTS.get(event, 0) if intent is None else intent
         count = 0
         for session in self.sessions.values():
-            if session.invalidated or (needed and not session.intents & needed):
+            if self._expired(session) or (needed and not session.intents & needed):
                 continue
             self._dispatch_to(session, event, copy.deepcopy(data))
             count += 1
@@ -339,7 +570,7 @@ class Gateway:
             return
         payload = self.emu.world.gateway_message(message)
         for session in self.sessions.values():
-            if session.invalidated or not session.intents & intent:
+            if self._expired(session) or not session.intents & intent:
                 continue
             self._dispatch_to(session, event, self._content_filtered(session, payload, is_dm))
         self.emu.notify()
@@ -357,7 +588,7 @@ class Gateway:
     # -- faults ------------------------------------------------------------------------------------
 
     def _live(self) -> list[Connection]:
-        return [c for c in self.connections if not c.closed]
+        return [c for c in self.connections if not c.closing]
 
     def reconnect(self) -> None:
         """Send op 7 RECONNECT; events dispatched until the client RESUMEs are kept for replay."""
@@ -396,6 +627,7 @@ class Gateway:
         session = conn.session
         if session is not None and session.conn is conn:
             session.conn = None
+            session.detached_at = time.monotonic()
         return session
 
     def shutdown(self) -> None:

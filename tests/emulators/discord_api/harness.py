@@ -6,15 +6,16 @@ Client options tests should use (see `client_options()`):
 - heartbeat_timeout: how long the client waits for *any* frame before closing 4000 and RESUMEing
   (gateway.poll_event); keep it small when a test makes the gateway go silent.
 - chunk_guilds_at_startup=False: the emulator sends every member anyway, but this avoids op 8 waits.
-- before_identify_hook: every IDENTIFY but the first sleeps 5 s (client.py before_identify_hook);
-  `no_identify_delay` replaces it on the bot instance (BotRunner does this).
+- before_identify_hook: every IDENTIFY but the first sleeps 5 s (client.py before_identify_hook), the
+  max_concurrency window; BotRunner replaces it on the bot instance with a wait of the emulator's
+  `config.gateway.identify_window` (none for a RemoteEmulator: `no_identify_delay`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -84,6 +85,20 @@ async def no_identify_delay(shard_id: int | None, *, initial: bool = False) -> N
     return None
 
 
+def identify_delay(seconds: float) -> Callable[..., Coroutine[Any, Any, None]]:
+    """Return a before_identify_hook that waits `seconds` before every IDENTIFY but the first.
+
+    discord.py waits 5 s, Discord's max_concurrency window (gateway.mdx "Rate Limiting"); an IDENTIFY
+    sooner gets op 9 and discord.py tries again at once, so the wait must match the emulator's window.
+    """
+
+    async def hook(shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(seconds)
+
+    return hook
+
+
 class BotRunner:
     """Log a bot in, run connect() in a task, wait for on_ready, and shut it down cleanly."""
 
@@ -93,7 +108,10 @@ class BotRunner:
         self.bot = bot
         self.token = token or (emu.token if isinstance(emu, RemoteEmulator) else emu.config.token)
         self.task: asyncio.Task[None] | None = None
-        bot.before_identify_hook = no_identify_delay  # type: ignore[method-assign]
+        if isinstance(emu, DiscordEmulator):
+            bot.before_identify_hook = identify_delay(emu.config.gateway.identify_window)  # type: ignore[method-assign]
+        else:
+            bot.before_identify_hook = no_identify_delay  # type: ignore[method-assign]
 
     async def start(self, *, wait_ready: bool = True, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Log in (GET /users/@me, /oauth2/applications/@me), connect, and wait until ready."""

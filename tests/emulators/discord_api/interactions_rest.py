@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .errors import under
+from .interaction_rules import validate_autocomplete, validate_deferred_flags, validate_modal
 from .recording import BodyPart
 from .rest import API_PREFIX, body_of, json_object, json_response
 from .state import InteractionRecord, StoredMessage
@@ -70,10 +72,17 @@ class InteractionApi:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _by_token(self, request: web.Request) -> InteractionRecord:
-        """Return the interaction behind a webhook URL, or 404 10015 Unknown Webhook."""
+        """Return the interaction behind a webhook URL: 404 10015 if unknown, 401 50027 once expired."""
         record = self.world.interactions_by_token.get(request.match_info["webhook_token"])
         if record is None or request.match_info["webhook_id"] != str(self.emu.config.application_id):
             raise ApiError(404, 10015)
+        ttl = self.emu.config.interaction_token_ttl
+        if ttl is not None and time.monotonic() - record.created_at > ttl:
+            # interactions/receiving-and-responding.mdx: "Interaction tokens are valid for 15 minutes".
+            # topics/opcodes-and-status-codes.mdx lists 50027 "Invalid webhook token provided"; the status
+            # (401) and the wire message "Invalid Webhook Token" are what Discord sends for an expired
+            # token (the documents give neither).
+            raise ApiError(401, 50027)
         return record
 
     def _target(self, record: InteractionRecord, raw_id: str) -> StoredMessage:
@@ -141,7 +150,11 @@ class InteractionApi:
         data = body.get("data") or {}
         message: StoredMessage | None = None
         if ctype == CHANNEL_MESSAGE:
-            message = self._new_message(record, data, files, "interaction")
+            try:
+                message = self._new_message(record, data, files, "interaction")
+            except ApiError as exc:
+                # The message is the callback's `data`, so Discord reports its fields under "data".
+                raise under("data", exc) from exc
             record.original_message_id = message.id
             record.completed = True
             self.world.add_message(message)
@@ -149,7 +162,7 @@ class InteractionApi:
             if record.channel_id is None:
                 raise ApiError(404, 10003)
             # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
-            flags = int(data.get("flags") or 0) & EPHEMERAL
+            flags = validate_deferred_flags(data) & EPHEMERAL
             message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
             message.payload["flags"] = flags | LOADING
             message.loading = True
@@ -161,16 +174,17 @@ class InteractionApi:
                 raise ApiError(404, 10008)
             record.original_message_id = target.id
             if ctype == UPDATE_MESSAGE:
-                self.world.edit_message(target, data, files)
+                try:
+                    self.world.edit_message(target, data, files)
+                except ApiError as exc:
+                    raise under("data", exc) from exc
                 record.completed = True
             message = target
         elif ctype == AUTOCOMPLETE_RESULT:
-            choices = list(data.get("choices") or [])
-            if len(choices) > 25:
-                raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-            record.choices = choices
+            record.choices = validate_autocomplete(data)
             record.completed = True
         elif ctype == MODAL:
+            validate_modal(data)
             record.modal = data
             record.completed = True
         record.callback = body
@@ -184,9 +198,13 @@ class InteractionApi:
             interaction["response_message_id"] = str(message.id)
             interaction["response_message_loading"] = message.loading
             interaction["response_message_ephemeral"] = message.ephemeral
+        # The resource's message is "only present if type is either CHANNEL_MESSAGE_WITH_SOURCE or
+        # UPDATE_MESSAGE" (developers/interactions/receiving-and-responding.mdx, Interaction Callback
+        # Resource Object), and the OpenAPI document's `resource` is one of exactly those two (or
+        # LAUNCH_ACTIVITY). Assumption: for the other types (defer, autocomplete, modal) Discord sends no
+        # `resource`, as `resource?` allows; discord.py then keeps the type it sent.
+        if message is not None and ctype in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
             response["resource"] = {"type": ctype, "message": message.payload}
-        else:
-            response["resource"] = {"type": ctype}
         return json_response(response)
 
     # -- webhook messages --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ def snowflake_iso(snowflake: int) -> str:
 
 def user_payload(user: UserConfig) -> dict[str, Any]:
     """Return a user object (discord/user.py BaseUser._update needs id/username/discriminator/avatar)."""
+    # `flags` and `primary_guild` are required in the OpenAPI document's UserResponse (spec/openapi.json).
     payload: dict[str, Any] = {
         "id": str(user.id),
         "username": user.username,
@@ -36,6 +38,8 @@ def user_payload(user: UserConfig) -> dict[str, Any]:
         "global_name": user.global_name,
         "avatar": None,
         "public_flags": 0,
+        "flags": 0,
+        "primary_guild": None,
     }
     if user.bot:
         payload["bot"] = True
@@ -49,6 +53,7 @@ def member_payload(member: MemberConfig, *, permissions: int | None = None) -> d
         "roles": [str(r) for r in member.roles],
         "nick": member.nick,
         "avatar": None,
+        "banner": None,
         "joined_at": "2025-01-01T00:00:00+00:00",
         "premium_since": None,
         "deaf": False,
@@ -89,10 +94,12 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
         users = config.all_users()
         recipient = users.get(channel.recipient_id)
         recipients = [user_payload(recipient)] if recipient else []
+        # `flags` is required in the OpenAPI document's PrivateChannelResponse (spec/openapi.json).
         return {
             "id": str(channel.id),
             "type": channel.type,
             "last_message_id": None,
+            "flags": 0,
             "recipients": recipients,
         }
     overwrites = [o.to_payload() for o in channel.overwrites]
@@ -106,6 +113,8 @@ def channel_payload(channel: ChannelRecord, config: EmulatorConfig) -> dict[str,
         "nsfw": False,
         "rate_limit_per_user": 0,
         "last_message_id": None,
+        # Required in the OpenAPI document's GuildChannelResponse (spec/openapi.json).
+        "flags": 0,
         "permission_overwrites": overwrites,
     }
     if channel.guild_id is not None:
@@ -182,7 +191,11 @@ def guild_create_payload(
 
 
 def application_payload(config: EmulatorConfig) -> dict[str, Any]:
-    """Return GET /oauth2/applications/@me (discord/appinfo.py AppInfo required keys)."""
+    """Return GET /oauth2/applications/@me (discord/appinfo.py AppInfo required keys).
+
+    The keys from `type` on are required by the OpenAPI document's PrivateApplicationResponse
+    (spec/openapi.json); values as for a new, unverified bot-only application.
+    """
     return {
         "id": str(config.application_id),
         "name": config.application_name,
@@ -198,7 +211,68 @@ def application_payload(config: EmulatorConfig) -> dict[str, Any]:
         "rpc_origins": [],
         "interactions_endpoint_url": None,
         "bot": user_payload(config.bot),
+        "type": None,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "role_connections_verification_url": None,
+        "approximate_guild_count": len(config.guilds),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        # 0 = DISABLED (the document's ApplicationExplicitContentFilterTypes).
+        "explicit_content_filter": 0,
+        "eligible_oauth2_scopes": [],
     }
+
+
+# Component types of select menus: string, user, role, mentionable, channel.
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+
+
+def stored_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return components as Discord stores and returns them: every `id` filled in, no null emoji id.
+
+    developers/components/reference.mdx: "The `id` must be unique within the message and is generated
+    sequentially if left empty. Generation of `id`s won't use another `id` that exists in the message";
+    an `id` of 0 is "treated as empty". Responses carry it (required in the OpenAPI document's
+    ActionRowComponentResponse, ButtonComponentResponse, ...). Assumption: numbering is depth-first in
+    document order (a row before its children), which the documents do not spell out.
+    A unicode emoji arrives as {"id": null, "name": "◀"} (discord.py PartialEmoji.to_dict; the
+    document's ComponentEmojiForRequest allows the null) and comes back without `id`, which the
+    document's ComponentEmojiResponse has as an optional string.
+    """
+    result = copy.deepcopy(components)
+    used: set[int] = set()
+    order: list[dict[str, Any]] = []
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            order.append(item)
+            if isinstance(item.get("id"), int) and item["id"]:
+                used.add(item["id"])
+            for holder in [item, *(o for o in item.get("options") or [] if isinstance(o, dict))]:
+                emoji = holder.get("emoji")  # buttons and select-menu options
+                if isinstance(emoji, dict) and emoji.get("id") is None:
+                    emoji.pop("id", None)
+            if item.get("type") in _SELECT_TYPES:
+                # min_values/max_values default to 1 (components/reference.mdx, select menus) and are
+                # always returned (required in the OpenAPI document's ...SelectComponentResponse).
+                item.setdefault("min_values", 1)
+                item.setdefault("max_values", 1)
+            for key in ("components", "accessory"):
+                child = item.get(key)
+                walk(child if isinstance(child, list) else [child] if isinstance(child, dict) else [])
+
+    walk(result)
+    next_id = 1
+    for item in order:
+        if not (isinstance(item.get("id"), int) and item["id"]):
+            while next_id in used:
+                next_id += 1
+            item["id"] = next_id
+            used.add(next_id)
+    return result
 
 
 def error_body(code: int, message: str | None = None, errors: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -229,5 +303,6 @@ ERROR_MESSAGES: dict[int, str] = {
     50006: "Cannot send an empty message",
     50007: "Cannot send messages to this user",
     50013: "Missing Permissions",
+    50027: "Invalid Webhook Token",
     50035: "Invalid Form Body",
 }

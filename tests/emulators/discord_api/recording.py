@@ -130,6 +130,18 @@ class RecordedRequest:
     status: int = 0
     injected: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The bytes the emulator answered with, and whether a fault made them up on purpose (`injected`
+    # alone also covers delay-only faults, whose answer is the real one).
+    response_body: bytes = b""
+    response_faked: bool = False
+
+    @property
+    def response(self) -> Any:
+        """Return the response body parsed as JSON (None when empty or not JSON)."""
+        try:
+            return json.loads(self.response_body) if self.response_body else None
+        except ValueError:
+            return None
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .command_rules import CommandCreateQuota, check_command_count, validate_command, validate_commands
 from .payloads import application_payload, error_body, member_payload, user_payload
 from .recording import BODY_KEY, ParsedBody
 from .state import (
@@ -16,6 +17,7 @@ from .state import (
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     SEND_TTS_MESSAGES,
+    StoredMessage,
 )
 from .world import ApiError, invalid_form
 
@@ -24,8 +26,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v10"
 
-# Command names: 1-32 chars, lowercase letters/digits/-/_ (Discord "Application Command Naming").
-_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+__all__ = ["API_PREFIX", "RestApi", "validate_commands"]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -65,58 +66,15 @@ def snowflake_param(request: web.Request, name: str, not_found_code: int) -> int
     return int(raw)
 
 
-def validate_commands(commands: Any) -> list[dict[str, Any]]:
-    """Check a bulk-overwrite body the way Discord does (400 50035 becomes CommandSyncFailure)."""
-    if not isinstance(commands, list):
-        raise invalid_form("_root", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
-    seen: set[tuple[str, int]] = set()
-    for i, cmd in enumerate(commands):
-        name = str(cmd.get("name") or "")
-        ctype = int(cmd.get("type") or 1)
-        if not _COMMAND_NAME.match(name) or (ctype == 1 and name != name.lower()):
-            raise invalid_form(f"{i}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
-        if (name, ctype) in seen:
-            raise invalid_form(
-                f"{i}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"
-            )
-        seen.add((name, ctype))
-        if ctype == 1 and not 1 <= len(str(cmd.get("description") or "")) <= 100:
-            raise invalid_form(
-                f"{i}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-            )
-        _validate_options(cmd.get("options") or [], f"{i}.options")
-    return commands
+def fetched(message: StoredMessage) -> dict[str, Any]:
+    """Return a message as GET /channels/{id}/messages[/{id}] shows it: without the nonce.
 
-
-def _validate_options(options: list[dict[str, Any]], path: str) -> None:
-    if len(options) > 25:
-        raise invalid_form(path, "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
-    required_done = False
-    for j, opt in enumerate(options):
-        name = str(opt.get("name") or "")
-        if not _COMMAND_NAME.match(name) or name != name.lower():
-            raise invalid_form(
-                f"{path}.{j}.name", "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
-            )
-        if not 1 <= len(str(opt.get("description") or "")) <= 100:
-            raise invalid_form(
-                f"{path}.{j}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
-            )
-        if len(opt.get("choices") or []) > 25:
-            raise invalid_form(
-                f"{path}.{j}.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-            )
-        # Discord rejects required options after optional ones.
-        if opt.get("required") and required_done:
-            raise invalid_form(
-                f"{path}.{j}.required",
-                "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                "Required options must be placed before non-required options",
-            )
-        if opt.get("type") not in (1, 2) and not opt.get("required"):
-            required_done = True
-        if opt.get("type") in (1, 2):
-            _validate_options(opt.get("options") or [], f"{path}.{j}.options")
+    Assumption: resources/message.mdx says of Create Message's nonce only that its "Value will appear in
+    the Message Create event" (and the create response); nothing says Discord stores it, and messages
+    fetched later from Discord do not carry it. So a fetched message never has a nonce here, and a bot
+    must recognise its own earlier message by what it wrote in it.
+    """
+    return {key: value for key, value in message.payload.items() if key != "nonce"}
 
 
 class RestApi:
@@ -125,6 +83,7 @@ class RestApi:
     def __init__(self, emu: DiscordEmulator) -> None:
         self.emu = emu
         self.world = emu.world
+        self.command_creates = CommandCreateQuota()
 
     def routes(self) -> list[web.RouteDef]:
         """Return the aiohttp routes this class serves."""
@@ -138,8 +97,10 @@ class RestApi:
             web.get(p + "/gateway/bot", self.get_gateway_bot),
             web.get(p + "/applications/{application_id}/commands", self.get_commands),
             web.put(p + "/applications/{application_id}/commands", self.put_commands),
+            web.post(p + "/applications/{application_id}/commands", self.create_command),
             web.get(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.get_commands),
             web.put(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.put_commands),
+            web.post(p + "/applications/{application_id}/guilds/{guild_id}/commands", self.create_command),
             web.get(p + "/guilds/{guild_id}", self.get_guild),
             web.get(p + "/guilds/{guild_id}/members/{user_id}", self.get_member),
             web.get(p + "/channels/{channel_id}", self.get_channel),
@@ -171,17 +132,17 @@ class RestApi:
         return json_response({"url": self.emu.gateway_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        """GET /gateway/bot: URL, one shard and the session start limit (AutoShardedClient reads these)."""
+        """GET /gateway/bot: URL, shards and the session start limit (AutoShardedClient reads these).
+
+        `session_start_limit` is the gateway's live budget: `remaining` drops with each IDENTIFY
+        (gateway.mdx "Session Start Limit Object"). Assumption: one recommended shard per 1,000 guilds.
+        """
+        shards = max(1, -(-len(self.world.guilds) // 1000))
         return json_response(
             {
                 "url": self.emu.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 86_400_000,
-                    "max_concurrency": 1,
-                },
+                "shards": shards,
+                "session_start_limit": self.emu.gateway.limits.snapshot(),
             }
         )
 
@@ -202,31 +163,72 @@ class RestApi:
         """GET the stored global or guild commands."""
         return json_response(self.world.commands.get(self._scope(request), []))
 
+    def _take_creates(self, scope: int | None, count: int) -> None:
+        config = self.emu.config
+        self.command_creates.take(
+            scope,
+            count,
+            limit=config.command_creates_per_day,
+            window=config.command_create_window,
+            now=time.monotonic(),
+        )
+
+    def _stored_command(
+        self, cmd: dict[str, Any], scope: int | None, prev: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Return the command as Discord stores and echoes it; ids stay stable for a name that existed."""
+        item = dict(cmd)
+        item.setdefault("type", 1)
+        item["id"] = prev["id"] if prev else str(self.world.snowflake())
+        item["application_id"] = str(self.emu.config.application_id)
+        item["version"] = str(self.world.snowflake())
+        item.setdefault("description", "")
+        item.setdefault("options", [])
+        # A command sent without integration_types gets "your app's configured contexts"
+        # (developers/interactions/application-commands.mdx); this app is installed to guilds only,
+        # so [0] (GUILD_INSTALL). The response always carries the list (an array, not null, in the
+        # OpenAPI document's ApplicationCommandResponse).
+        if item.get("integration_types") is None:
+            item["integration_types"] = [0]
+        # Discord stores and echoes the bitfield as a string; discord.py sends an int.
+        perms = item.get("default_member_permissions")
+        item["default_member_permissions"] = None if perms is None else str(int(perms))
+        if scope is not None:
+            item["guild_id"] = str(scope)
+        return item
+
     async def put_commands(self, request: web.Request) -> web.Response:
-        """PUT (bulk overwrite) commands; ids stay stable for a name that already existed, as on Discord."""
+        """PUT (bulk overwrite) commands; new names count towards the daily create limit."""
         scope = self._scope(request)
-        commands = validate_commands(body_of(request).json)
+        commands = validate_commands(body_of(request).json, check_size=self.emu.config.enforce_command_size)
         old = {(c["name"], c.get("type", 1)): c for c in self.world.commands.get(scope, [])}
-        stored = []
-        for cmd in commands:
-            item = dict(cmd)
-            item.setdefault("type", 1)
-            prev = old.get((item["name"], item["type"]))
-            item["id"] = prev["id"] if prev else str(self.world.snowflake())
-            item["application_id"] = str(self.emu.config.application_id)
-            item["version"] = str(self.world.snowflake())
-            item.setdefault("description", "")
-            item.setdefault("options", [])
-            # Discord stores and echoes the bitfield as a string; discord.py sends an int.
-            perms = item.get("default_member_permissions")
-            item["default_member_permissions"] = None if perms is None else str(int(perms))
-            if scope is not None:
-                item["guild_id"] = str(scope)
-            stored.append(item)
+        keys = [(c["name"], c.get("type") or 1) for c in commands]
+        self._take_creates(scope, sum(1 for key in keys if key not in old))
+        stored = [
+            self._stored_command(cmd, scope, old.get(key)) for cmd, key in zip(commands, keys, strict=True)
+        ]
         self.world.commands[scope] = stored
         self.world.command_sync_count[scope] = self.world.command_sync_count.get(scope, 0) + 1
         self.emu.notify()
         return json_response(stored)
+
+    async def create_command(self, request: web.Request) -> web.Response:
+        """POST one command: 201 when new, 200 when it overwrote the same name and type (AC L1207)."""
+        scope = self._scope(request)
+        cmd = validate_command(json_object(request), check_size=self.emu.config.enforce_command_size)
+        key = (cmd["name"], cmd.get("type") or 1)
+        existing = self.world.commands.get(scope, [])
+        prev = next((c for c in existing if (c["name"], c.get("type", 1)) == key), None)
+        others = [c for c in existing if c is not prev]
+        check_command_count([*others, cmd])
+        if prev is None:
+            self._take_creates(scope, 1)
+        item = self._stored_command(cmd, scope, prev)
+        self.world.commands[scope] = (
+            [item if c is prev else c for c in existing] if prev else [*existing, item]
+        )
+        self.emu.notify()
+        return json_response(item, status=200 if prev else 201)
 
     # -- guilds ------------------------------------------------------------------------------------
 
@@ -277,7 +279,7 @@ class RestApi:
         ]
         # With `after` Discord returns the oldest `limit` messages after it; otherwise the newest ones.
         selected = msgs[:limit] if after else msgs[-limit:]
-        return json_response([m.payload for m in reversed(selected)])
+        return json_response([fetched(m) for m in reversed(selected)])
 
     async def create_message(self, request: web.Request) -> web.Response:
         """POST /channels/{id}/messages: JSON or multipart; DMs to a user with closed DMs give 403 50007.
@@ -298,11 +300,14 @@ class RestApi:
         channel = self.world.channel_for_bot(snowflake_param(request, "channel_id", 10003), need)
         if channel.recipient_id is not None and self.world.user(channel.recipient_id).dms_closed:
             raise ApiError(403, 50007)
-        # Discord: with enforce_nonce, a message sent by the same user with the same nonce in the past
-        # few minutes is returned instead of creating a second one (what makes outbox re-sends safe).
+        # Discord (resources/message.mdx, Create Message): with enforce_nonce, a message sent by the same
+        # user with the same nonce in the past few minutes (config.nonce_window) is returned instead of
+        # creating a second one; after the window the same nonce makes a new message.
         nonce = data.get("nonce")
         if data.get("enforce_nonce") and nonce is not None:
-            earlier = self.world.message_with_nonce(channel.id, str(nonce))
+            earlier = self.world.message_with_nonce(
+                channel.id, str(nonce), self.emu.config.bot.id, self.emu.config.nonce_window
+            )
             if earlier is not None:
                 return json_response(earlier.payload)
         msg = self.world.build_message(
@@ -322,7 +327,7 @@ class RestApi:
             snowflake_param(request, "channel_id", 10003), READ_MESSAGE_HISTORY
         )
         msg = self.world.message_in(channel.id, snowflake_param(request, "message_id", 10008))
-        return json_response(msg.payload)
+        return json_response(fetched(msg))
 
     async def edit_message(self, request: web.Request) -> web.Response:
         """PATCH a message the bot sent; editing another user's message gives 403 50005.

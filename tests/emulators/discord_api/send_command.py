@@ -1,17 +1,20 @@
 """Send a slash command through a running emulator and print the bot's reply.
 
     python -m tests.emulators.discord_api.send_command --port 8765 /price symbol:BTCUSDT
-    python -m tests.emulators.discord_api.send_command --port 8765 /alert add level symbol:BTCUSDT price:95000
+    python -m tests.emulators.discord_api.send_command --port 8765 /alert add detector:level_cross \
+        symbol:BTCUSDT settings:level=95000 direction=up
     python -m tests.emulators.discord_api.send_command --port 8765 --autocomplete symbol /price symbol:bt
 
-Words before the first `name:value` are the command and its subcommand path; values are converted to
-the option types the bot synced.
+Words before the first `name:value` are the command and its subcommand path; a later word without
+`name:` continues the previous option's value (`settings:level=95000 direction=up` is one value, as a
+user types it in Discord). Values are converted to the option types the bot synced.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -20,17 +23,23 @@ from typing import Any
 
 from .render import describe_embed
 
+# Discord's option names: 1-32 lower-case letters, digits, - and _ (application-commands.mdx).
+OPTION_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
+
 
 def parse_command(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """Split ["/alert", "add", "symbol:BTC"] into (["alert", "add"], {"symbol": "BTC"})."""
+    """Split ["/alert", "add", "symbol:BTC", "settings:a=1", "b=2"] into (["alert", "add"],
+    {"symbol": "BTC", "settings": "a=1 b=2"})."""
     path: list[str] = []
     options: dict[str, str] = {}
+    last: str | None = None
     for word in words:
         name, sep, value = word.partition(":")
-        if sep and name:
+        if sep and OPTION_NAME.match(name):
             options[name] = value
-        elif options:
-            raise ValueError(f"{word!r}: subcommands must come before options")
+            last = name
+        elif last is not None:
+            options[last] = f"{options[last]} {word}"
         else:
             path.extend(word.lstrip("/").split())
     if not path:

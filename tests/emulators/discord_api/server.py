@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .driver import Driver, InteractionReply
 from .faults import Fault, FaultInjector
-from .gateway import PRIVILEGED_INTENTS, Gateway
+from .gateway import Gateway
 from .interactions_rest import InteractionApi
 from .payloads import member_payload, role_payload, user_payload
 from .ratelimit import CLOUDFLARE_BAN_BODY, InvalidRequestLimiter, RateLimiter
@@ -47,7 +47,8 @@ class DiscordEmulator:
         self.driver = Driver(self)
         self.served_429: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
-        self.allowed_privileged_intents = PRIVILEGED_INTENTS
+        # The Developer Portal's privileged-intent toggles (none by default); tests may change it live.
+        self.allowed_privileged_intents = self.config.gateway.privileged_intents
         self._runner: web.AppRunner | None = None
         self._port = self.config.port
         self._changed: asyncio.Event | None = None
@@ -171,6 +172,8 @@ class DiscordEmulator:
         if path != "/" and self.invalid_requests.banned(client):
             # A banned client reaches nothing under /api/v10 (the gateway is another host on Discord).
             response = web.Response(status=429, text=CLOUDFLARE_BAN_BODY, content_type="text/html")
+            # Cloudflare's page, not an API answer: exempt from the OpenAPI check like a fault's body.
+            record.response_faked = True
         else:
             try:
                 response = await self._serve(request, handler, record)
@@ -181,6 +184,8 @@ class DiscordEmulator:
                 self.invalid_requests.record(client, response.status, scope)
         record.status = response.status
         record.response_headers = dict(response.headers)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            record.response_body = response.body
         if response.status == 429:
             self.served_429.append(record)
         self.notify()
@@ -195,6 +200,7 @@ class DiscordEmulator:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault.status is not None:
+                record.response_faked = True
                 return _fault_response(fault)
         if request.match_info.http_exception is not None:
             self.unhandled.append(record)
@@ -338,6 +344,10 @@ class DiscordEmulator:
     def gateway_close(self, code: int, reason: str = "") -> None:
         """Close the live gateway connections with a close code (4000, 4004, 4009, ...)."""
         self.gateway.close(code, reason)
+
+    def gateway_request_heartbeat(self) -> None:
+        """Send op 1 (a heartbeat request) on the live connections; the client must heartbeat at once."""
+        self.gateway.request_heartbeat()
 
     def gateway_stop_acking(self) -> None:
         """Stop sending HEARTBEAT_ACK on the live connections."""

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .gateway_config import GatewayConfig
+
 # Discord's epoch (2015-01-01T00:00:00Z) in milliseconds; snowflakes encode milliseconds since then.
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
@@ -246,6 +248,23 @@ class EmulatorConfig:
     # Discord drops an interaction not answered within 3 s (callback then gives 404 code 10062).
     # None disables the check.
     interaction_ack_timeout: float | None = 3.0
+    # Gateway limits and timings (gateway_config.py): intents, versions, send rate, identify limits.
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    # Refuse a command over 8,000 characters (application-commands.mdx "Application Command Size").
+    enforce_command_size: bool = True
+    # application-commands.mdx L177: 200 command creates per day, per guild (None: no limit).
+    command_creates_per_day: int | None = 200
+    command_create_window: float = 86_400.0
+    # message.mdx L1072: a message request is at most 25 MiB (attachment_size_limit is per file).
+    message_request_size_limit: int = 25 * 1024 * 1024
+    # Interaction tokens are valid for 15 minutes (interactions/receiving-and-responding.mdx, "Interaction
+    # tokens are valid for **15 minutes**"): later followups and GET/PATCH/DELETE of @original or of a
+    # followup answer 401 code 50027. Seconds from the interaction's creation; None: tokens never expire.
+    interaction_token_ttl: float | None = 15 * 60.0
+    # Create Message's enforce_nonce checks the nonce "for uniqueness in the past few minutes"
+    # (resources/message.mdx); the documents give no figure, 3 minutes is assumed. After the window the
+    # same nonce creates a new message. Seconds; None: the nonce is remembered for ever.
+    nonce_window: float | None = 180.0
 
     def all_users(self) -> dict[int, UserConfig]:
         """Return every user the world knows by id (bot, app owner, members, extra users)."""
@@ -374,6 +393,8 @@ class StoredMessage:
     interaction_id: int | None = None
     # True while a deferred ("thinking") response is still waiting for its content.
     loading: bool = False
+    # When the emulator stored it (time.monotonic()), for the nonce window.
+    stored_at: float = field(default_factory=time.monotonic, repr=False)
 
     def __repr__(self) -> str:
         files = [a.filename for a in self.attachment_files]

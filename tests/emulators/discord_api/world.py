@@ -5,10 +5,22 @@ from __future__ import annotations
 import copy
 import mimetypes
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
-from .payloads import channel_payload, iso_now, member_payload, snowflake_iso, user_payload
+# ApiError and invalid_form are re-exported: the REST modules import them from here.
+from .errors import ApiError as ApiError
+from .errors import invalid_form as invalid_form
+from .message_rules import has_message_content, validate_embed_formats, validate_message_fields
+from .payloads import (
+    channel_payload,
+    iso_now,
+    member_payload,
+    snowflake_iso,
+    stored_components,
+    user_payload,
+)
 from .permissions import channel_permissions, effective
 from .recording import BodyPart
 from .state import (
@@ -48,32 +60,6 @@ _EVERYONE = re.compile(r"@(everyone|here)\b")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class ApiError(Exception):
-    """An error Discord would answer with: HTTP status plus JSON error code and optional field errors."""
-
-    def __init__(
-        self, status: int, code: int, message: str | None = None, errors: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(f"{status} code {code}: {message or ''}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.errors = errors
-
-
-def _field_error(path: str, code: str, message: str) -> dict[str, Any]:
-    """Build Discord's nested `errors` object for one field path like "embeds.0.title"."""
-    node: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
-    for key in reversed(path.split(".")):
-        node = {key: node}
-    return node
-
-
-def invalid_form(path: str, code: str, message: str) -> ApiError:
-    """Return a 400 code 50035 Invalid Form Body error for one field."""
-    return ApiError(400, 50035, "Invalid Form Body", _field_error(path, code, message))
-
-
 def _too_long(path: str, limit: int) -> ApiError:
     return invalid_form(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
 
@@ -88,8 +74,10 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
         raise _too_long("embeds", 10)
     total = 0
     for i, embed in enumerate(embeds):
+        validate_embed_formats(embed, f"embeds.{i}")
         for key, limit in _EMBED_TEXT_LIMITS:
-            text = embed.get(key) or ""
+            # message.mdx L607: limits count without leading/trailing whitespace (Discord trims).
+            text = str(embed.get(key) or "").strip()
             if len(text) > limit:
                 raise _too_long(f"embeds.{i}.{key}", limit)
             total += len(text)
@@ -98,7 +86,8 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
             raise _too_long(f"embeds.{i}.fields", 25)
         for j, fld in enumerate(fields):
             for key, limit in (("name", 256), ("value", 1024)):
-                text = str(fld.get(key) or "")
+                # message.mdx L607: trimmed, so a name or value of only whitespace is missing.
+                text = str(fld.get(key) or "").strip()
                 if not text:
                     raise invalid_form(
                         f"embeds.{i}.fields.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required"
@@ -106,8 +95,8 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
                 if len(text) > limit:
                     raise _too_long(f"embeds.{i}.fields.{j}.{key}", limit)
                 total += len(text)
-        footer = (embed.get("footer") or {}).get("text") or ""
-        author = (embed.get("author") or {}).get("name") or ""
+        footer = str((embed.get("footer") or {}).get("text") or "").strip()
+        author = str((embed.get("author") or {}).get("name") or "").strip()
         if len(footer) > 2048:
             raise _too_long(f"embeds.{i}.footer.text", 2048)
         if len(author) > 256:
@@ -265,6 +254,15 @@ class World:
     ) -> list[StoredAttachment]:
         """Turn body `attachments` + files[N] parts into stored attachments (kept ones first by id)."""
         by_index = {idx: part for part in files if (idx := _file_index(part)) is not None}
+        # Spec `files[0..9]`: at most 10 files in one request.
+        if len(by_index) > 10:
+            raise _too_long("files", 10)
+        # message.mdx L1072: a request is at most 25 MiB; reference.mdx L430: the upload limit
+        # (attachment_size_limit, 10 MiB by default) applies to each file.
+        if sum(len(part.data) for part in files) > self.config.message_request_size_limit:
+            raise ApiError(413, 40005)
+        if any(len(part.data) > self.config.attachment_size_limit for part in by_index.values()):
+            raise ApiError(413, 40005)
         described = body.get("attachments")
         result: list[StoredAttachment] = []
         entries: list[dict[str, Any]]
@@ -289,7 +287,6 @@ class World:
                     raise invalid_form(
                         f"attachments.{i}", "ATTACHMENT_NOT_FOUND", "Attachment data not found"
                     )
-        total = 0
         for entry in entries:
             part = by_index[int(entry["id"])]
             filename = str(entry.get("filename") or part.filename or "file")
@@ -307,9 +304,6 @@ class World:
                     height=size[1] if size else None,
                 )
             )
-            total += len(part.data)
-        if total > self.config.attachment_size_limit:
-            raise ApiError(413, 40005)
         return result
 
     @staticmethod
@@ -320,6 +314,11 @@ class World:
         for raw in embeds:
             embed = copy.deepcopy(raw)
             embed.setdefault("type", "rich")
+            # `inline?` (message.mdx L600) comes back as false when not sent (required in the OpenAPI
+            # document's MessageEmbedFieldResponse).
+            for embed_field in embed.get("fields") or []:
+                if isinstance(embed_field, dict):
+                    embed_field.setdefault("inline", False)
             for key in ("image", "thumbnail", "footer", "author"):
                 sub = embed.get(key)
                 if not isinstance(sub, dict):
@@ -393,8 +392,8 @@ class World:
         validate_embeds(raw_embeds)
         raw_embeds = self._embeds_allowed(raw_embeds, permissions)
         components = list(body.get("components") or [])
-        if len(components) > 5 and not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
-            raise _too_long("components", 5)
+        validate_message_fields(body, flags=int(body.get("flags") or 0))
+        reference = self._reference(channel_id, body.get("message_reference"))
         attachments = self._attachments(channel_id, body, files, [])
         if not allow_empty and not (
             content or raw_embeds or attachments or components or body.get("sticker_ids") or body.get("poll")
@@ -411,7 +410,7 @@ class World:
             "author": user_payload(author),
             "embeds": self._embeds(raw_embeds, attachments),
             "attachments": [a.to_payload() for a in attachments],
-            "components": components,
+            "components": stored_components(components),
             "mentions": self._mentions(content),
             "mention_roles": [],
             "mention_everyone": self._mentions_everyone(content, body, permissions),
@@ -423,8 +422,8 @@ class World:
         }
         if body.get("nonce") is not None:
             payload["nonce"] = body["nonce"]
-        if body.get("message_reference"):
-            payload["message_reference"] = body["message_reference"]
+        if reference:
+            payload["message_reference"] = reference
         if interaction is not None:
             payload["webhook_id"] = str(self.config.application_id)
             payload["application_id"] = str(self.config.application_id)
@@ -454,10 +453,22 @@ class World:
             meta["interacted_message_id"] = str(interaction.component_message_id)
         return meta
 
-    def message_with_nonce(self, channel_id: int, nonce: str) -> StoredMessage | None:
-        """Return the bot's message in a channel that carried ``nonce`` (enforce_nonce deduplication)."""
+    def message_with_nonce(
+        self, channel_id: int, nonce: str, author_id: int, window: float | None
+    ) -> StoredMessage | None:
+        """Return the author's message in a channel that carried ``nonce`` within the last ``window`` s.
+
+        enforce_nonce deduplication (resources/message.mdx, Create Message): "If another message was
+        created by the same author with the same nonce" in "the past few minutes".
+        """
+        oldest = None if window is None else time.monotonic() - window
         for msg in self.messages.values():
-            if msg.channel_id == channel_id and str(msg.payload.get("nonce")) == nonce:
+            if (
+                msg.channel_id == channel_id
+                and str(msg.payload.get("nonce")) == nonce
+                and msg.payload["author"]["id"] == str(author_id)
+                and (oldest is None or msg.stored_at >= oldest)
+            ):
                 return msg
         return None
 
@@ -480,9 +491,34 @@ class World:
         """Apply an edit body (only keys present change), keeping the previous version in history.
 
         `permissions`: the editor's effective ones (embeds and @everyone as in build_message).
+        A refused edit leaves the message as it was.
         """
         before = copy.deepcopy(message.payload)
+        files_before = list(message.attachment_files)
+        try:
+            self._apply_edit(message, body, files, permissions)
+        except ApiError:
+            message.payload, message.attachment_files = before, files_before
+            raise
         payload = message.payload
+        if message.loading:
+            # Filling a deferred "thinking" message is its first content, not an edit.
+            message.loading = False
+            payload["flags"] = int(payload.get("flags", 0)) & ~LOADING
+        elif record_history:
+            message.history.append(before)
+            payload["edited_timestamp"] = iso_now()
+        self._announce("MESSAGE_UPDATE", message)
+        return message
+
+    def _apply_edit(
+        self, message: StoredMessage, body: dict[str, Any], files: list[BodyPart], permissions: int
+    ) -> None:
+        payload = message.payload
+        flags = int(payload.get("flags", 0))
+        if body.get("flags") is not None:
+            flags = int(body["flags"])
+        validate_message_fields(body, flags=flags)
         if "content" in body:
             content = "" if body["content"] is None else str(body["content"])
             if len(content) > 2000:
@@ -502,19 +538,42 @@ class World:
             validate_embeds(raw)
             payload["embeds"] = self._embeds(self._embeds_allowed(raw, permissions), message.attachment_files)
         if "components" in body:
-            payload["components"] = list(body.get("components") or [])
+            payload["components"] = stored_components(list(body.get("components") or []))
         if "flags" in body and body["flags"] is not None:
             keep = payload.get("flags", 0) & EPHEMERAL
             payload["flags"] = (int(body["flags"]) & SETTABLE_FLAGS) | keep
-        if message.loading:
-            # Filling a deferred "thinking" message is its first content, not an edit.
-            message.loading = False
-            payload["flags"] = int(payload.get("flags", 0)) & ~LOADING
-        elif record_history:
-            message.history.append(before)
-            payload["edited_timestamp"] = iso_now()
-        self._announce("MESSAGE_UPDATE", message)
-        return message
+        # An edit that leaves nothing to show is an empty message (opcodes-and-status-codes.mdx 50006;
+        # message.mdx "Edit Message" keeps the create rule that one of content/embeds/... is present).
+        if not has_message_content(payload):
+            raise ApiError(400, 50006)
+
+    def _reference(self, channel_id: int, reference: Any) -> dict[str, Any] | None:
+        """Return the reply reference to store, or refuse one whose message does not exist.
+
+        message.mdx L1071: the referenced message must exist; L333 `fail_if_not_exists` (default true):
+        false sends a normal message instead. Assumption: the field code of the error. Forwards (type 1)
+        are not modelled beyond existence either.
+        """
+        if not isinstance(reference, dict) or not reference:
+            return None
+        raw_id = reference.get("message_id")
+        target_channel = int(str(reference.get("channel_id") or channel_id))
+        target = self.messages.get(int(str(raw_id))) if str(raw_id or "").isdigit() else None
+        if target is None or target.deleted or target.channel_id != target_channel:
+            if reference.get("fail_if_not_exists") is False:
+                return None
+            raise invalid_form("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
+        # As stored and echoed: message.mdx L338 "`channel_id` ... will always be present when receiving
+        # an event/response"; `type` defaults to 0 (DEFAULT). Both are required in the OpenAPI
+        # document's MessageReferenceResponse; `fail_if_not_exists` is a sending option only.
+        stored = {k: v for k, v in reference.items() if k != "fail_if_not_exists"}
+        stored.setdefault("type", 0)
+        stored["channel_id"] = str(target_channel)
+        stored["message_id"] = str(raw_id)
+        guild_id = self.channels[target_channel].guild_id if target_channel in self.channels else None
+        if guild_id is not None:
+            stored["guild_id"] = str(guild_id)
+        return stored
 
     def delete_message(self, message: StoredMessage) -> None:
         """Mark a message deleted and announce MESSAGE_DELETE."""

@@ -1,4 +1,4 @@
--- Schema v5 -> v6: each venue's instrument list as last read (feeds.instruments), so that a start without
+-- Schema v6 -> v7: each venue's instrument list as last read (feeds.instruments), so that a start without
 -- network still knows which instrument trades each market where (1000PEPEUSDT, SHIB1000USDT, ...), its
 -- multiplier, contract size and funding interval. One venue's list is replaced whole on every refresh.
 CREATE TABLE instruments (
