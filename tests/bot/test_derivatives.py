@@ -53,8 +53,13 @@ async def test_funding_and_oi_of_a_4h_symbol_and_btc_per_venue(
     clock = Clock(now)
     failures = FailureLog(logging.getLogger("t"), clock)
     tuning = Tuning(poll_backoff_base_s=0.01)
+    slow = {"timeout_seconds": 10.0}  # stand-in series are built on first request: not a speed test
     feeds_config = emulator_feeds_config(
-        exchange_emu.base_url, exchange_emu.ws_url, only={"binance_futures", "bybit"}
+        exchange_emu.base_url,
+        exchange_emu.ws_url,
+        only={"binance_futures", "bybit"},
+        binance_futures=slow,
+        bybit=slow,
     )
     lists = InstrumentLists(feeds_config, http, clock, failures, repo, tuning)
     await lists.refresh()
