@@ -198,3 +198,20 @@ async def test_alert_symbols_resolve_through_the_venues_lists(
     with pytest.raises(UserError) as delisted:
         service.resolve_symbol("LUNAUSDT")
     assert str(delisted.value).startswith("LUNAUSDT is not trading on any venue: binance spot LUNAUSDT")
+
+
+def test_status_lists_a_refused_symbol_with_its_venue_and_reason() -> None:
+    from bot.app import HealthStatuses
+    from bot.discord.render import status_embed
+    from bot.service import StatusView
+    from feeds.health import HealthRegistry
+
+    health = HealthRegistry(lambda: 1)
+    health.register("binance_spot", {"candles"}, ["BTCUSDT"], stale_after_s=60).success(1)
+    health.rejections.reject("binance", "NOPEUSDT", "binance_spot /api/v3/klines: HTTP 400 (Invalid symbol.)")
+    statuses = HealthStatuses(health).statuses()
+    assert [(s.name, s.state) for s in statuses] == [("binance_spot", "ok"), ("binance NOPEUSDT", "refused")]
+    assert statuses[1].detail == "binance_spot /api/v3/klines: HTTP 400 (Invalid symbol.)"
+    view = StatusView("1", 0.0, 0, 0, tuple(statuses), (), 0, 0, 0)
+    feeds = next(f for f in status_embed(view).fields if f.name == "Feeds")
+    assert "⛔ binance NOPEUSDT: refused" in feeds.value and "Invalid symbol." in feeds.value
