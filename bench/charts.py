@@ -21,11 +21,11 @@ from importlib import resources
 from pathlib import Path
 
 from bench.common import Figure, machine, parser, peak_rss_mb, report, reset_peak_rss, rss_mb, timer
-from bot.backtest import BacktestLimits, backtest
-from bot.chart_data import chart_spec_from_repo
-from bot.charts import render_chart
-from bot.cli_common import scenario_replayed_repo
+from bot.charts.data import chart_spec_from_repo
+from bot.charts.draw import render_chart
+from bot.cli.common import scenario_replayed_repo
 from bot.config import load_config
+from bot.replay.backtest import BacktestLimits, backtest
 from feeds.replay import parse_time
 from storage.db import open_database
 from storage.repo import Repo

@@ -21,14 +21,14 @@ import sys
 import time
 
 from bench.common import Figure, machine, parser, report, timer
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
-from bot.engine import Engine
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
-from bot.routing import AlertRouter
-from bot.service import Service
+from bot.services import Service
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo

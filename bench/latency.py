@@ -32,11 +32,13 @@ import aiohttp
 
 from bench.common import Figure, machine, parser, report
 from bench.replay import default_config
-from bot.engine import RecordedEvent, make_engine
-from bot.live import LiveEvaluator
-from bot.routing import AlertRouter
+from bot.alerts.engine import make_engine
+from bot.alerts.live import LiveEvaluator
+from bot.alerts.model import RecordedEvent
+from bot.alerts.routing import AlertRouter
 from detectors.market_history import MarketHistory
 from feeds.base import Tuning
+from feeds.batch import LiquidationBuffer
 from feeds.bybit import BybitFeed
 from feeds.config import BybitFeedConfig
 from feeds.context import FeedContext
@@ -62,6 +64,106 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+def _save_cascade_rules(repo: Repo, symbols: list[str], now: int) -> None:
+    """Store a liquidation_cascade rule per symbol, with a one-minute window over ``MIN_USD``."""
+    with repo.transaction():
+        for symbol in symbols:
+            settings = {"window_minutes": 1, "min_usd": MIN_USD, "multiple": 1.0, "baseline_hours": 1}
+            repo.save_rule(
+                RuleRow(
+                    f"cascade-{symbol}", "config", "liquidation_cascade", symbol, settings, created_at=now
+                )
+            )
+
+
+def _bybit_handler(
+    symbols: list[str], ingest: Ingest, tuning: Tuning | None
+) -> tuple[Callable[[str], bool], LiquidationBuffer | None]:
+    """Return the real Bybit stream's message handler and its liquidation buffer (no socket, no HTTP)."""
+    http, session = cast(HttpClient, None), cast(aiohttp.ClientSession, None)
+    context = FeedContext(
+        symbols,
+        ingest,
+        session,
+        HealthRegistry(wall_ms),
+        FailureLog(logging.getLogger("bench.latency"), wall_ms),
+        wall_ms,
+        tuning or Tuning(),
+    )
+    feed = BybitFeed(BybitFeedConfig(), http, context)
+    assert feed.stream is not None
+    return feed.stream.on_text, feed.buffer
+
+
+def _liquidation_frame(symbol: str, usd: float) -> tuple[str, Liquidation]:
+    """Return a SYNTHETIC Bybit ``allLiquidation`` frame of one short liquidation, and its row."""
+    ts = wall_ms()
+    row = Liquidation(symbol, ts, "bybit", "short", 100.0, usd / 100.0, usd)
+    item = {"T": ts, "s": symbol, "S": "Sell", "v": f"{usd / 100.0:.10g}", "p": "100"}
+    text = json.dumps({"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": ts, "data": [item]})
+    return text, row
+
+
+Frames = asyncio.Queue[tuple[float, str, Liquidation]]
+
+
+async def _read_frames(
+    frames: Frames,
+    stop: asyncio.Event,
+    handle: Callable[[str], bool] | None,
+    buffer: LiquidationBuffer | None,
+    ingest: Ingest,
+) -> None:
+    """Feed the frames to the handler (or their rows straight to Ingest) until stopped and drained."""
+    # The stream's read loop: wait for a message or for the buffer's flush time, whichever first.
+    loop = asyncio.get_running_loop()
+    while not stop.is_set() or not frames.empty():
+        due = buffer.due() if buffer is not None else None
+        wait = 0.05 if due is None else max(0.001, due - loop.time())
+        try:
+            _, text, row = await asyncio.wait_for(frames.get(), timeout=wait)
+        except TimeoutError:
+            text = ""
+        if text:
+            if handle is not None:
+                handle(text)
+            else:
+                ingest.liquidations([row])
+        if buffer is not None:
+            buffer.flush_if_due()
+
+
+async def _send_frames(
+    frames: Frames,
+    rng: random.Random,
+    symbols: list[str],
+    seconds: float,
+    rate: int,
+    entered: dict[str, float],
+) -> None:
+    """Queue ``rate`` frames a second for ``seconds``; once per symbol, at a random moment, a large one.
+
+    The arrival time of each symbol's large frame goes into ``entered``.
+    """
+    big_at = {s: rng.uniform(0.1, 0.9) * seconds for s in symbols}
+    started = time.perf_counter()
+    sent = 0
+    tick = 0.01
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(int(rate * (elapsed + tick)) - sent):
+            symbol = rng.choice(symbols)
+            big = symbol in big_at and elapsed >= big_at[symbol]
+            usd = MIN_USD * 1.2 if big else rng.uniform(500, 5_000)
+            text, row = _liquidation_frame(symbol, usd)
+            arrival = time.perf_counter()
+            if big:
+                del big_at[symbol]
+                entered[symbol] = arrival
+            frames.put_nowait((arrival, text, row))
+            sent += 1
+        await asyncio.sleep(tick)
+
+
 async def run(
     seconds: float,
     rate: int,
@@ -76,15 +178,7 @@ async def run(
     with tempfile.TemporaryDirectory() as tmp:
         repo = Repo(open_database(Path(tmp) / "latency.db"))
         config = default_config().model_copy(update={"symbols": symbols})
-        now = wall_ms()
-        with repo.transaction():
-            for symbol in symbols:
-                settings = {"window_minutes": 1, "min_usd": MIN_USD, "multiple": 1.0, "baseline_hours": 1}
-                repo.save_rule(
-                    RuleRow(
-                        f"cascade-{symbol}", "config", "liquidation_cascade", symbol, settings, created_at=now
-                    )
-                )
+        _save_cascade_rules(repo, symbols, wall_ms())
         history = MarketHistory()
         ingest = Ingest(repo, history)
         engine = make_engine(config.engine, repo, history, AlertRouter(repo, [], console=True, discord=False))
@@ -103,66 +197,14 @@ async def run(
         ingest.subscribe(evaluator.notify)
         evaluator.evaluate(None)  # every rule learns the quiet market first
         handle: Callable[[str], bool] | None = None
-        buffer = None
+        buffer: LiquidationBuffer | None = None
         if feed_layer:
-            http, session = cast(HttpClient, None), cast(aiohttp.ClientSession, None)
-            context = FeedContext(
-                symbols,
-                ingest,
-                session,
-                HealthRegistry(wall_ms),
-                FailureLog(logging.getLogger("bench.latency"), wall_ms),
-                wall_ms,
-                tuning or Tuning(),
-            )
-            feed = BybitFeed(BybitFeedConfig(), http, context)
-            assert feed.stream is not None
-            handle, buffer = feed.stream.on_text, feed.buffer
-        queue: asyncio.Queue[tuple[float, str, Liquidation]] = asyncio.Queue()
+            handle, buffer = _bybit_handler(symbols, ingest, tuning)
+        frames: Frames = asyncio.Queue()
         stop = asyncio.Event()
         periodic = asyncio.create_task(evaluator.run(stop))
-        big_at = {s: rng.uniform(0.1, 0.9) * seconds for s in symbols}
-
-        async def reader() -> None:
-            # The stream's read loop: wait for a message or for the buffer's flush time, whichever first.
-            loop = asyncio.get_running_loop()
-            while not stop.is_set() or not queue.empty():
-                due = buffer.due() if buffer is not None else None
-                wait = 0.05 if due is None else max(0.001, due - loop.time())
-                try:
-                    _, text, row = await asyncio.wait_for(queue.get(), timeout=wait)
-                except TimeoutError:
-                    text = ""
-                if text:
-                    if handle is not None:
-                        handle(text)
-                    else:
-                        ingest.liquidations([row])
-                if buffer is not None:
-                    buffer.flush_if_due()
-
-        task = asyncio.create_task(reader())
-        started = time.perf_counter()
-        sent = 0
-        tick = 0.01
-        while (elapsed := time.perf_counter() - started) < seconds:
-            for _ in range(int(rate * (elapsed + tick)) - sent):
-                symbol = rng.choice(symbols)
-                big = symbol in big_at and elapsed >= big_at[symbol]
-                usd = MIN_USD * 1.2 if big else rng.uniform(500, 5_000)
-                ts = wall_ms()
-                row = Liquidation(symbol, ts, "bybit", "short", 100.0, usd / 100.0, usd)
-                item = {"T": ts, "s": symbol, "S": "Sell", "v": f"{usd / 100.0:.10g}", "p": "100"}
-                text = json.dumps(
-                    {"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": ts, "data": [item]}
-                )
-                arrival = time.perf_counter()
-                if big:
-                    del big_at[symbol]
-                    entered[symbol] = arrival
-                queue.put_nowait((arrival, text, row))
-                sent += 1
-            await asyncio.sleep(tick)
+        task = asyncio.create_task(_read_frames(frames, stop, handle, buffer, ingest))
+        await _send_frames(frames, rng, symbols, seconds, rate, entered)
         stop.set()
         await task
         if buffer is not None:

@@ -135,9 +135,9 @@ def rule_settings(detector: str, price: float, other: str) -> dict[str, Any]:
 def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> dict[str, float]:
     """Build everything in this process and return its peak RSS before and after, in MB."""
     from bench.replay import default_config
-    from bot.engine import make_engine
-    from bot.routing import AlertRouter
-    from bot.service import Service
+    from bot.alerts.engine import make_engine
+    from bot.alerts.routing import AlertRouter
+    from bot.services import Service
     from detectors.base import MARKET_SYMBOL
     from detectors.market_history import MarketHistory
     from feeds.ingest import Ingest

@@ -1,7 +1,8 @@
 """Replay speed: a year of SYNTHETIC one-minute candles for 2 symbols through the whole pipeline.
 
 The data is made up (``bench.synthetic``: a seeded random walk with liquidations, funding, open interest
-and Fear & Greed, every row labelled ``synthetic``). It is replayed by ``bot.replay.run_replay``, the code
+and Fear & Greed, every row labelled ``synthetic``). It is replayed by ``bot.replay.pipeline.run_replay``,
+the code
 path of ``tripwire replay``: each row is handed to the real Ingest (SQLite file in WAL mode + in-memory
 history) at the time it becomes known, and the engine evaluates every rule of ``config.example.toml`` (all
 eleven detectors) at each of those times, queueing alerts in the outbox that a counting sink drains.
@@ -28,11 +29,11 @@ from pathlib import Path
 
 from bench.common import Figure, machine, parser, report, timer
 from bench.synthetic import synthetic_market
+from bot.alerts.routing import AlertRouter
+from bot.alerts.rules import instantiate, rule_row_from_spec
 from bot.config import Config, load_config
 from bot.notify.outbox import Delivered, Outcome
-from bot.replay import ReplaySummary, run_replay
-from bot.routing import AlertRouter
-from bot.rules import instantiate, rule_row_from_spec
+from bot.replay.pipeline import ReplaySummary, run_replay
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest

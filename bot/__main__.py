@@ -12,10 +12,16 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from bot import cli_backtest, cli_chart, cli_db, cli_digest, cli_health, cli_replay, cli_run
+from bot.cli import backtest as cli_backtest
+from bot.cli import chart as cli_chart
+from bot.cli import check_config as cli_check_config
+from bot.cli import db as cli_db
+from bot.cli import digest as cli_digest
+from bot.cli import health as cli_health
+from bot.cli import replay as cli_replay
+from bot.cli import run as cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
-from bot.markets_check import market_report
 from storage.db import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return EXIT_USAGE
     print(summary(config))
-    report = market_report(args.config, config, fetch=args.fetch)
+    report = cli_check_config.market_report(args.config, config, fetch=args.fetch)
     for line in report.lines():
         print(line)
     if not report.source:

@@ -22,34 +22,41 @@ from typing import Any, TextIO
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts.engine import Engine, make_engine
+from bot.alerts.live import LiveEvaluator
+from bot.alerts.routing import AlertRouter
+from bot.alerts.rules import sync_config_rules
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
-from bot.engine import Engine, make_engine
-from bot.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
-from bot.lifecycle import Shutdown
-from bot.liqfeed import LiquidationFeed, build_liquidation_feed
-from bot.liqfeed_settings import LiqFeedService
-from bot.live import LiveEvaluator
-from bot.maintenance import schedule_retention
-from bot.metrics import Registry
+from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
+from bot.liqfeed.settings import LiqFeedService
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
-from bot.readiness import Check, database_check, discord_check, feeds_check
-from bot.routing import AlertRouter
-from bot.rules import sync_config_rules
-from bot.service import FeedStatusView, Service
-from bot.watchdog import FeedWatchdog, watch, watch_rejections
-from bot.web import WebServer
+from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
+from bot.ops.maintenance import schedule_retention
+from bot.ops.metrics import Registry
+from bot.ops.readiness import Check, database_check, discord_check, feeds_check
+from bot.ops.shutdown import Shutdown
+from bot.ops.watchdog import FeedWatchdog, watch, watch_rejections
+from bot.ops.web import WebServer
+from bot.services import Service
+from bot.services.backtest import BacktestService
+from bot.services.base import FeedStatusView
+from bot.services.history import HistoryService
+from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
+from feeds.clock import VenueClock
+from feeds.guard import RowGuard
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +64,38 @@ log = logging.getLogger(__name__)
 class HealthStatuses:
     """Adapt the feed-health registry to what /status shows."""
 
-    def __init__(self, health: HealthRegistry) -> None:
+    def __init__(self, health: HealthRegistry, clock: VenueClock | None = None) -> None:
         self.health = health
+        self.clock = clock
 
     def statuses(self) -> list[FeedStatusView]:
-        """Return every feed's state, last success, lag and last error."""
-        return [
-            FeedStatusView(
-                name=snap.name,
-                state=str(snap.state) if snap.active else "disabled",
-                last_success_ms=snap.last_success,
-                lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
-                detail=snap.note or snap.last_error,
-            )
-            for snap in self.health.snapshots()
-        ] + [
-            # A symbol a venue does not list: shown until a restart with a corrected config.
-            FeedStatusView(name=f"{r.venue} {r.symbol}", state="refused", detail=r.reason)
-            for r in self.health.rejections.all()
-        ]
+        """Return every feed's state, last success, lag and last error, then the clock's offset."""
+        clock = self.clock
+        skewed = clock is not None and abs(clock.offset_ms) > clock.alert_after_ms
+        # The clock as one more line: its offset from the venues is what makes every "stale" believable.
+        clock_line = (
+            []
+            if clock is None
+            else [FeedStatusView(name="clock", state="degraded" if skewed else "ok", detail=clock.describe())]
+        )
+        return (
+            [
+                FeedStatusView(
+                    name=snap.name,
+                    state=str(snap.state),
+                    last_success_ms=snap.last_success,
+                    lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
+                    detail=snap.note or snap.last_error,
+                )
+                for snap in self.health.snapshots()
+            ]
+            + [
+                # A symbol a venue does not list: shown until a restart with a corrected config.
+                FeedStatusView(name=f"{r.venue} {r.symbol}", state="refused", detail=r.reason)
+                for r in self.health.rejections.all()
+            ]
+            + clock_line
+        )
 
 
 @dataclass(slots=True)
@@ -116,7 +136,15 @@ class App:
         self.secrets = secrets
         self.token = token
         self.console = console
-        self.now_ms = now_ms
+        limits = config.feeds.limits
+        # Every part reads the venues' time: the host clock corrected by the offset measured from the
+        # venues' answers (feeds.clock), so a host minutes off neither holds alerts back nor delays them.
+        self.venue_clock = VenueClock(
+            now_ms,
+            correct=limits.correct_clock,
+            alert_after_ms=int(limits.clock_skew_alert_seconds * 1000),
+        )
+        self.now_ms: Callable[[], int] = self.venue_clock.now_ms
         self.discord_options = discord_options or {}
         self.shutdown = shutdown or Shutdown()
         self.parts: Parts | None = None
@@ -141,7 +169,7 @@ class App:
         )
         engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
         engine.load()
-        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health))
+        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
             build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
@@ -183,10 +211,19 @@ class App:
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
+        if watchdog is not None:
+            self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
         # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
         # feed asks by the venue's own name for a market; /alert add resolves names against them.
         feeds = FeedManager(
-            config.feeds, config.symbols, ingest, None, self.now_ms, health, instrument_cache=repo
+            config.feeds,
+            config.symbols,
+            ingest,
+            None,
+            self.now_ms,
+            health,
+            instrument_cache=repo,
+            clock=self.venue_clock,
         )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")
@@ -229,14 +266,27 @@ class App:
         return self.parts
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
-        """Open the database (closed last at shutdown), warm the in-memory history from it and store the
-        config file's rules."""
+        """Open the database, warm the in-memory history from it and store the config file's rules.
+
+        The database is closed last at shutdown.
+        """
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.path))
         self.shutdown.register("database", self._close_database(repo))
         history = MarketHistory()
-        ingest = Ingest(repo, history)
+        retention = config.storage.retention
+        guard = RowGuard(
+            self.now_ms,
+            max_age_ms={
+                "candles": retention.candles_other_days * DAY_MS,
+                "liquidations": retention.liquidations_days * DAY_MS,
+                "funding": retention.funding_days * DAY_MS,
+                "open_interest": retention.open_interest_days * DAY_MS,
+            },
+            future_skew_ms=int(config.feeds.limits.future_skew_seconds * 1000),
+        )
+        ingest = Ingest(repo, history, guard=guard)
         loaded = ingest.warm_up([*config.symbols, MARKET_SYMBOL], now)
         added, changed, removed = sync_config_rules(repo, config, now)
         log.info(
@@ -280,7 +330,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord_sink import DiscordSink
+            from bot.notify.discord.sink import DiscordSink
 
             sinks.append(
                 DiscordSink(
@@ -315,6 +365,14 @@ class App:
         watch_rejections(health.rejections, watchdog)
         return watchdog
 
+    def _tell_clock_skew(self, watchdog: FeedWatchdog) -> None:
+        """Tell the ops channels, once, that the host clock is off from the venues'."""
+        text = (
+            f"{self.venue_clock.describe()}. Feed staleness, detectors and the accepted time window use"
+            " the venues' time; fix the host clock (NTP) to make this go away."
+        )
+        watchdog.announce("Clock skew", text, "warning", self.now_ms())
+
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
@@ -327,6 +385,9 @@ class App:
             secrets=self.secrets,
             liqfeed=liqfeeds,
             digests=digests,
+            privacy=PrivacyService(service.repo, service.engine, service.now_ms),
+            history=HistoryService(service),
+            backtests=BacktestService(service),
             **self.discord_options,
         )
 
@@ -413,6 +474,8 @@ class App:
         register_tripwire_metrics(
             registry,
             ingested=lambda: ingest.counts,
+            refused=lambda: ingest.guard.refused,
+            clock_offset=lambda: self.venue_clock.offset_ms / 1000,
             feeds=health.snapshots,
             engine=engine,
             dispatcher=dispatcher,

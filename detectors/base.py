@@ -284,3 +284,10 @@ def format_usd(value: float) -> str:
         if magnitude >= size:
             return f"${value / size:,.1f}{unit}"
     return f"${value:,.0f}"
+
+
+def pct_change(new: float | None, old: float | None) -> float | None:
+    """Return the change from ``old`` to ``new`` in percent, or None when either is missing or old is 0."""
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / old * 100

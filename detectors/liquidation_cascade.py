@@ -1,5 +1,8 @@
-"""Liquidations pile up: a rolling window's liquidated USD of one position side is over an absolute
-threshold and over M times its recent baseline; the alert lasts until the window calms down."""
+"""Liquidations pile up: one position side's liquidated USD in a rolling window is far over normal.
+
+The window's liquidated USD of one side is over an absolute threshold and over M times its recent
+baseline; the alert lasts until the window calms down.
+"""
 
 from __future__ import annotations
 

@@ -359,14 +359,7 @@ class MarketHistory:
                     self._check_closes(row.symbol, None)  # the candles detectors read are another series now
             sym.last_source = row.source
             if not row.closed or ms != sym.base_ms:
-                if row.symbol in watched:
-                    self._check_closes(row.symbol, None)
-                if not row.closed:
-                    if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
-                        sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)
-                    continue
-                # A stored higher-interval candle (e.g. fetched 1d history): keep it as-is.
-                self._series(sym, ms).put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
+                self._add_unaggregated(sym, row, ms)
                 continue
             base = self._series(sym, ms)
             is_new = not base.t or row.open_time > base.t[-1]
@@ -377,6 +370,17 @@ class MarketHistory:
                 sym.forming = None
             if is_new:
                 self._aggregate(sym, row.open_time, row.o, row.h, row.l, row.c, row.volume)
+
+    def _add_unaggregated(self, sym: _SymbolHistory, row: Candle, ms: int) -> None:
+        """Add a candle that is not a closed base candle: a forming one, or a coarser stored one."""
+        if row.symbol in self._close_watches:
+            self._check_closes(row.symbol, None)
+        if not row.closed:
+            if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
+                sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)
+            return
+        # A stored higher-interval candle (e.g. fetched 1d history): keep it as-is.
+        self._series(sym, ms).put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
 
     def _series(self, sym: _SymbolHistory, ms: int) -> BarSeries:
         series = sym.series.get(ms)

@@ -9,12 +9,22 @@ comes back, so dropping it loses nothing and the state stays a handful of entrie
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, format_price, short_symbol
+from detectors.base import (
+    Bar,
+    Detector,
+    DetectorSettings,
+    Quiet,
+    Signal,
+    Snapshot,
+    format_price,
+    short_symbol,
+)
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
 from detectors.level_cross import cross_state_step, quiet_closes
 from storage.rows import interval_ms
@@ -68,6 +78,21 @@ class RoundLevels(Detector[RoundLevelsSettings]):
                 state["t"], state["close"] = bars[-1].open_time, bars[-1].c
             return []
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
+        self._step_bars(state, levels, bars)
+        if not levels:
+            state.pop("levels", None)
+            return []
+        state["levels"] = levels
+        signals = self._take_signals(levels, float(state["close"]), snapshot)
+        if not levels:
+            del state["levels"]
+        return signals
+
+    def _step_bars(
+        self, state: dict[str, Any], levels: dict[str, dict[str, Any]], bars: Sequence[Bar]
+    ) -> None:
+        """Step the levels each candle can cross or come near, and move state["t"] and state["close"]."""
+        s = self.settings
         wick = s.use_wicks and s.confirm is None
         step, band_ratio = s.step, s.hysteresis_pct / 100
         # Candles closing where no level's state can move (the band quiet() sleeps on) only move state["t"]
@@ -91,11 +116,13 @@ class RoundLevels(Detector[RoundLevelsSettings]):
             if first <= last or levels:
                 self._step(levels, range(first, last + 1), prev, high, low, bar.c, bar.close_time)
             state["t"], state["close"] = bar.open_time, bar.c
-        if not levels:
-            state.pop("levels", None)
-            return []
-        state["levels"] = levels
-        close = float(state["close"])
+
+    def _take_signals(
+        self, levels: dict[str, dict[str, Any]], close: float, snapshot: Snapshot
+    ) -> list[Signal]:
+        """Return the latched crossings in the rule's direction; release far levels and drop idle ones."""
+        s = self.settings
+        step = s.step
         signals = []
         for key, sub in list(levels.items()):
             level = float(key)
@@ -111,8 +138,6 @@ class RoundLevels(Detector[RoundLevelsSettings]):
                     signals.append(cached_signal(self, f"{direction}:{key}", stamp, build))
             if not sub.get("latch") and not self._near(level, close):
                 del levels[key]  # far from price and nothing to report: its state is the default again
-        if not levels:
-            del state["levels"]
         return signals
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:

@@ -74,6 +74,10 @@ class Tuning:
     # 0.2 s, 19 ms at 0.01 s, 10 ms at 0.005 s) while a cascade's events still share a transaction each.
     flush_interval_s: float = 0.005
     flush_max_events: int = 500
+    # The largest websocket frame accepted (aiohttp's max_msg_size; a larger one ends the connection with
+    # a "message too big" error). A Bybit cascade snapshot can be big, a runaway frame cannot be unbounded.
+    # The FeedManager sets it from [feeds.limits] max_frame_mib.
+    max_frame_bytes: int = 8 * 1024 * 1024
     # Pages one poll may fetch (catching up after an outage); backfill may fetch up to backfill_max_pages.
     poll_max_pages: int = 5
     backfill_max_pages: int = 200

@@ -88,6 +88,24 @@ class FearGreedFeedConfig(FeedConfig):
     stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
 
 
+class FeedLimitsConfig(StrictModel):
+    """Bounds on what an upstream may send, and on the clocks (``[feeds.limits]``)."""
+
+    # A REST body larger than this is refused unread (logged once, counted in the feed's health).
+    max_body_mib: float = Field(4.0, gt=0, le=256)
+    # A websocket frame larger than this ends the connection (aiohttp max_msg_size).
+    max_frame_mib: float = Field(8.0, gt=0, le=256)
+    # Bodies above this many KiB are decoded in a worker thread instead of on the event loop.
+    off_loop_kib: float = Field(64.0, ge=0, le=65536)
+    # A row stamped further ahead of the (skew-corrected) clock than this is refused; venues stamp events
+    # when they happen, so only a broken upstream or a wrong clock goes past a few seconds.
+    future_skew_seconds: float = Field(120.0, ge=1, le=86400)
+    # Host clock off from the venues' (Date headers, server times) by more than this: told once to ops.
+    clock_skew_alert_seconds: float = Field(30.0, ge=1, le=86400)
+    # Correct the clock by the measured offset (staleness, detectors and the row time window use it).
+    correct_clock: bool = True
+
+
 class FeedsConfig(StrictModel):
     """Every market-data source."""
 
@@ -98,3 +116,4 @@ class FeedsConfig(StrictModel):
     bybit: BybitFeedConfig = BybitFeedConfig()
     okx: OkxFeedConfig = OkxFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
+    limits: FeedLimitsConfig = FeedLimitsConfig()

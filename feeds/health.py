@@ -10,7 +10,9 @@ Every poller and stream owns a ``FeedHealth`` entry in one ``HealthRegistry`` an
 
 States: ``ok`` (the last attempt worked and data is current), ``degraded`` (data still current but the
 last attempt failed, the socket is reconnecting, or a fallback is in use), ``stale`` (no success for
-``stale_after``, data older than ``max_lag``, or never a success yet).
+``stale_after``, data older than ``max_lag``, or never a success yet), ``standby`` (not in use: a
+fallback waiting for its primary to fail, or a primary replaced after HTTP 451; it provides nothing, so
+it is never stale and never pages: an unused coinbase fallback used to read "stale" from the first check).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ class FeedState(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     STALE = "stale"
+    STANDBY = "standby"
 
 
-_RANK = {FeedState.OK: 0, FeedState.DEGRADED: 1, FeedState.STALE: 2}
+_RANK = {FeedState.STANDBY: 0, FeedState.OK: 0, FeedState.DEGRADED: 1, FeedState.STALE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,37 @@ class FeedHealth:
         self.newest_data: int | None = None
         self.connected: bool | None = None  # None for pollers; streams set it
         self.note: str | None = None
+        # Set by the registry: the other active feeds providing a kind (for standing by after HTTP 451).
+        self.peers: Callable[[str, str], list[str]] = lambda kind, name: []
+        self.geo_standby = False  # on standby because the venue refuses this location (HTTP 451)
+
+    def stand_by(self, why: str) -> list[str]:
+        """Stand by when the venue refuses us (HTTP 451) and other active feeds provide this one's kinds.
+
+        Return those feeds (empty: nobody else does, so this feed stays active and goes stale).
+        """
+        if self.geo_standby:
+            return sorted({p for kind in self.kinds for p in self.peers(kind, self.name)})
+        found = {kind: self.peers(kind, self.name) for kind in self.kinds}
+        if not all(found.values()):
+            return []
+        others = sorted({name for names in found.values() for name in names})
+        self.active = False
+        self.geo_standby = True
+        self.note = f"{why}; {', '.join(sorted(self.kinds))} from {', '.join(others)}"
+        return others
+
+    def _resume(self) -> None:
+        if self.geo_standby:
+            # The venue answers again: back in service (its state follows from this success onwards).
+            self.geo_standby = False
+            self.active = True
+            self.note = None
+            log.info("%s: the venue answers again; back from standby", self.name)
 
     def success(self, data_ts: int | None = None) -> None:
         """Record a successful poll or a frame received; ``data_ts`` is the newest data time in it."""
+        self._resume()
         self.last_success = self.now_ms()
         self.consecutive_failures = 0
         if data_ts is not None and (self.newest_data is None or data_ts > self.newest_data):
@@ -121,6 +152,8 @@ class FeedHealth:
     def set_connected(self, connected: bool, error: str | None = None) -> None:
         """Record a stream's connection going up or down (a connect alone does not end a failure streak)."""
         self.connected = connected
+        if connected:
+            self._resume()
         if not connected and error is not None:
             self.failure(error)
 
@@ -133,6 +166,8 @@ class FeedHealth:
         return self._state(self.now_ms() if now is None else now)[0]
 
     def _state(self, now: int) -> tuple[FeedState, str]:
+        if not self.active:
+            return FeedState.STANDBY, self.note or "standby (not in use)"
         if self.last_success is None:
             return FeedState.STALE, "no success yet"
         silent = now - self.last_success
@@ -265,6 +300,7 @@ class HealthRegistry:
             now_ms=self.now_ms,
             active=active,
         )
+        health.peers = lambda kind, me: self.providers(kind, exclude=me)
         self._feeds[name] = health
         return health
 
@@ -298,6 +334,10 @@ class HealthRegistry:
             else:
                 states[kind] = FeedState.DEGRADED
         return states
+
+    def providers(self, kind: str, *, exclude: str | None = None) -> list[str]:
+        """Return the names of the active feeds that provide ``kind`` (for any symbol), but ``exclude``."""
+        return [h.name for h in self._feeds.values() if h.active and kind in h.kinds and h.name != exclude]
 
     def stale_kinds(self, symbol: str) -> set[str]:
         """Return the data kinds with no fresh provider for ``symbol`` (hold their alerts back)."""

@@ -6,6 +6,12 @@ says what went wrong. It also enforces, per venue:
 - **Retry-After**: after a 429 or 418 (or a 5xx carrying Retry-After) no request is sent to that venue
   until the time has passed; the call fails at once with the remaining wait instead. Binance bans an IP
   that keeps sending after a 429 (418, from 2 minutes up to 3 days), so honouring it matters.
+- **Bounded bodies**: a body is read in chunks and refused (kind ``oversized``) as soon as it passes
+  ``max_body_bytes`` (``[feeds.limits] max_body_mib``), so a runaway answer never sits in memory whole;
+  it is decoded by ``feeds.jsonlimits`` (off the event loop above ``off_loop_bytes``, depth-bounded).
+- **Clock**: every answer's ``Date`` header, and the venue's server-time field where its envelope has
+  one (Bybit v5 ``time``, Binance ``serverTime``), is a sample for ``feeds.clock.VenueClock``, which
+  estimates how far the host clock is from the venues'.
 - **Request weight** (Binance): every response carries ``X-MBX-USED-WEIGHT-1M``, the weight this IP used
   in the current minute. ``WeightBudget`` refuses a request that would push it over our budget (kept
   below Binance's documented 6,000/min spot, 2,400/min USD-M) until the next window.
@@ -13,7 +19,6 @@ says what went wrong. It also enforces, per venue:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -22,12 +27,19 @@ from typing import Any
 import aiohttp
 
 from feeds.base import NowMs
+from feeds.clock import VenueClock
 from feeds.errors import ErrorKind, FeedError
+from feeds.jsonlimits import decode, decode_async
 
 log = logging.getLogger(__name__)
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 Params = Mapping[str, str | int]
+# Defaults of [feeds.limits]: the largest documented answer we ask for (a 1000-candle klines page, the
+# all-symbols premiumIndex) is about 120 KiB, so 4 MiB leaves room for venues growing their lists.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_OFF_LOOP_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class WeightBudget:
@@ -102,6 +114,10 @@ class HttpClient:
         budget: WeightBudget | None = None,
         default_retry_after_429_s: float = 60.0,
         default_retry_after_418_s: float = 120.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        off_loop_bytes: int = DEFAULT_OFF_LOOP_BYTES,
+        clock: VenueClock | None = None,
+        server_time_field: str | None = None,
     ) -> None:
         self.session = session
         self.venue = venue
@@ -114,6 +130,12 @@ class HttpClient:
         self.blocked_until = 0  # epoch ms before which nothing is sent (Retry-After)
         self._blocked_kind: ErrorKind = "rate_limited"
         self.requests = 0  # requests actually sent, for /metrics and tests
+        self.max_body_bytes = max_body_bytes
+        self.off_loop_bytes = off_loop_bytes
+        self.clock = clock
+        # A top-level epoch-ms field of the venue's envelope giving its own time (a clock sample).
+        self.server_time_field = server_time_field
+        self.oversized = 0  # bodies refused for their size, for /metrics and tests
 
     def _check_gate(self, path: str) -> None:
         now = self.now_ms()
@@ -138,13 +160,15 @@ class HttpClient:
             self.budget.reserve(weight)
         where = f"{self.venue} {path}"
         self.requests += 1
+        clock = self.clock
+        sent = clock.host_now_ms() if clock is not None else 0
         try:
             async with self.session.get(
                 self.base_url + path, params=dict(params or {}), timeout=self.timeout
             ) as response:
-                body = await response.read()
                 status = response.status
                 headers = response.headers
+                body = await self._read_capped(response, where)
         except TimeoutError:
             raise FeedError("timeout", f"{where}: no answer within {self.timeout.total}s") from None
         except aiohttp.ClientPayloadError as exc:
@@ -153,14 +177,44 @@ class HttpClient:
             raise FeedError("connection", f"{where}: cannot connect ({_first_line(exc.os_error)})") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise FeedError("connection", f"{where}: {type(exc).__name__} {_first_line(exc)}") from None
+        received = clock.host_now_ms() if clock is not None else 0
+        date = headers.get("Date")
+        if clock is not None and date is not None:
+            clock.observe_date(self.venue, date, sent, received)
         if self.budget is not None:
             self.budget.observe(headers.get(WEIGHT_HEADER))
         if status != 200:
             self._raise_for_status(where, status, headers, body)
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FeedError("malformed", f"{where}: invalid JSON ({_first_line(exc)})") from None
+        payload = await decode_async(body, where, off_loop_bytes=self.off_loop_bytes)
+        if clock is not None and self.server_time_field is not None and isinstance(payload, dict):
+            server = payload.get(self.server_time_field)
+            if type(server) is int:
+                clock.observe_server_time(self.venue, server, sent, received)
+        return payload
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, where: str) -> bytes:
+        """Read the body in chunks, refusing it (FeedError "oversized") once it passes max_body_bytes."""
+        limit = self.max_body_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            self._refuse_size(where, f"Content-Length {declared:,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                self._refuse_size(where, f"more than {limit:,} bytes read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _refuse_size(self, where: str, seen: str) -> None:
+        # Leaving the `async with` releases the connection without reading the rest (aiohttp closes it).
+        self.oversized += 1
+        raise FeedError(
+            "oversized",
+            f"{where}: body refused, {seen} is over the limit of {self.max_body_bytes:,}"
+            " ([feeds.limits] max_body_mib)",
+        )
 
     def _raise_for_status(self, where: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
         retry_after = parse_retry_after(headers.get("Retry-After"))
@@ -194,8 +248,8 @@ BINANCE_INVALID_SYMBOL = -1121
 def _error_code(body: bytes) -> object:
     """Return the ``code`` of a JSON error body ({"code":-1121,"msg":...} on Binance), else None."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = decode(body, "error body")  # depth-bounded like every other body (feeds.jsonlimits)
+    except FeedError:
         return None
     return data.get("code") if isinstance(data, dict) else None
 
@@ -203,8 +257,8 @@ def _error_code(body: bytes) -> object:
 def _error_detail(body: bytes) -> str:
     """Return the venue's error message from a body ({"code","msg"} on Binance), shortened."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = decode(body, "error body")
+    except FeedError:
         return body[:80].decode("utf-8", "replace").strip() or "empty body"
     if isinstance(data, dict):
         for key in ("msg", "message", "retMsg", "error"):

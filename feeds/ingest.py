@@ -3,6 +3,8 @@
 Every feed (live pollers and streams) and the replay loader hand their normalised rows to an Ingest.
 It writes them to SQLite in one batch per call, adds them to the MarketHistory the detectors read, and
 notifies listeners (the engine, to evaluate affected rules at once instead of waiting for its next tick).
+Before anything, its ``RowGuard`` (``feeds.guard``) refuses rows with non-finite or absurd numbers or
+times outside the accepted window, one row at a time: nothing of theirs is stored, remembered or alerted on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from detectors.market_history import (
     OPEN_INTEREST_RETENTION_MS,
     MarketHistory,
 )
+from feeds.guard import RowGuard
 from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
@@ -52,9 +55,18 @@ class Ingest:
     database while they wait.
     """
 
-    def __init__(self, repo: Repo, history: MarketHistory, *, defer_writes: bool = False) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        history: MarketHistory,
+        *,
+        defer_writes: bool = False,
+        guard: RowGuard | None = None,
+    ) -> None:
         self.repo = repo
         self.history = history
+        # Without a clock the default guard checks numbers only (a replay of recorded years).
+        self.guard = guard or RowGuard()
         self.counts: Counter[str] = Counter()  # rows ingested per "kind:source", for /metrics
         self._count_keys: dict[tuple[str, str], str] = {}
         self._listeners: list[Listener] = []
@@ -136,6 +148,7 @@ class Ingest:
 
     def candles(self, rows: Sequence[Candle]) -> None:
         """Store candles (upsert) and update the history."""
+        rows = self.guard.candles(rows) if rows else rows
         if not rows:
             return
         self._write("candles", self.repo.upsert_candles, rows)
@@ -151,6 +164,7 @@ class Ingest:
         dropped before the history's totals and the row listeners. It used to be a set of the last 200,000
         event keys, 22 MB of a busy bot's memory (bench.memory) that forgot across restarts.
         """
+        rows = self.guard.liquidations(rows) if rows else rows
         if not rows:
             return 0
         if self.defer_writes:
@@ -193,6 +207,7 @@ class Ingest:
 
     def liquidation_buckets(self, rows: Sequence[Liquidation]) -> None:
         """Store aggregated liquidation buckets (one row per side per bucket), replacing earlier totals."""
+        rows = self.guard.liquidations(rows) if rows else rows
         if not rows:
             return
         self._write("liquidations", self.repo.upsert_liquidation_buckets, rows)
@@ -209,6 +224,7 @@ class Ingest:
 
     def funding(self, rows: Sequence[Funding]) -> None:
         """Store funding rates and update the history."""
+        rows = self.guard.funding(rows) if rows else rows
         if not rows:
             return
         self._write("funding", self.repo.upsert_funding, rows)
@@ -218,6 +234,7 @@ class Ingest:
 
     def open_interest(self, rows: Sequence[OpenInterest]) -> None:
         """Store open-interest points and update the history."""
+        rows = self.guard.open_interest(rows) if rows else rows
         if not rows:
             return
         self._write("open_interest", self.repo.upsert_open_interest, rows)
@@ -227,6 +244,7 @@ class Ingest:
 
     def fear_greed(self, rows: Sequence[FearGreed]) -> None:
         """Store Fear & Greed values and update the history."""
+        rows = self.guard.fear_greed(rows) if rows else rows
         if not rows:
             return
         self._write("fear_greed", self.repo.upsert_fear_greed, rows)

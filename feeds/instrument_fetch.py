@@ -15,6 +15,7 @@ from typing import Protocol
 import aiohttp
 
 from feeds.base import NowMs, PollJob, Tuning
+from feeds.clock import VenueClock
 from feeds.config import FeedsConfig
 from feeds.errors import FeedError
 from feeds.http import HttpClient
@@ -112,6 +113,8 @@ class InstrumentLists:
         failures: FailureLog,
         cache: InstrumentCache | None,
         tuning: Tuning,
+        *,
+        clock: VenueClock | None = None,
     ) -> None:
         self.config = config
         self.now_ms = now_ms
@@ -119,7 +122,13 @@ class InstrumentLists:
         self.cache = cache
         self.registry = InstrumentRegistry()
 
-        def client(venue: str, base_url: str, timeout_s: float) -> HttpClient:
+        limits = config.limits
+
+        def client(
+            venue: str, base_url: str, timeout_s: float, server_time_field: str | None = None
+        ) -> HttpClient:
+            # The same body bounds and clock as the feeds' own clients (feeds.scheduler.build_feeds): a list
+            # is the largest answer a venue sends, so it is decoded off the loop above off_loop_kib.
             return HttpClient(
                 session,
                 venue,
@@ -128,18 +137,24 @@ class InstrumentLists:
                 now_ms=now_ms,
                 default_retry_after_429_s=tuning.default_retry_after_429_s,
                 default_retry_after_418_s=tuning.default_retry_after_418_s,
+                max_body_bytes=int(limits.max_body_mib * 1024 * 1024),
+                off_loop_bytes=int(limits.off_loop_kib * 1024),
+                clock=clock,
+                server_time_field=server_time_field,
             )
 
         self.fetchers: dict[str, Fetch] = {}
         if config.binance_spot.enabled:
-            spot = client("binance_spot", config.binance_spot.base_url, config.binance_spot.timeout_seconds)
+            spot_config = config.binance_spot
+            # Binance's serverTime comes with exchangeInfo: a clock sample, as for the feeds.
+            spot = client("binance_spot", spot_config.base_url, spot_config.timeout_seconds, "serverTime")
             self.fetchers["binance"] = lambda: self._binance_spot(spot)
         if config.binance_futures.enabled:
             fut = config.binance_futures
-            futures = client("binance_futures", fut.rest_url, fut.timeout_seconds)
+            futures = client("binance_futures", fut.rest_url, fut.timeout_seconds, "serverTime")
             self.fetchers["binance_futures"] = lambda: self._binance_futures(futures)
         if config.bybit.enabled:
-            bybit = client("bybit", config.bybit.rest_url, config.bybit.timeout_seconds)
+            bybit = client("bybit", config.bybit.rest_url, config.bybit.timeout_seconds, "time")
             self.fetchers["bybit"] = lambda: self._bybit(bybit)
         if config.okx.enabled:
             okx = client("okx", config.okx.rest_url, config.okx.timeout_seconds)

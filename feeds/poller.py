@@ -60,6 +60,8 @@ class Poller:
         except asyncio.CancelledError:
             raise
         except FeedError as exc:
+            if exc.kind == "geo_blocked":
+                self._geo_blocked(exc)
             self._failed(str(exc), exc.retry_after)
             return False
         except Exception as exc:  # a bug or a payload nobody foresaw: report it, keep the loop alive
@@ -70,6 +72,22 @@ class Poller:
         self.not_before = 0
         self.failures.success(self.name)
         return True
+
+    def _geo_blocked(self, exc: FeedError) -> None:
+        """Stand by (said once) when other feeds provide this one's kinds.
+
+        Bybit and OKX serve funding and open interest when Binance futures answers 451. It keeps polling
+        (backing off), and a success brings it back.
+        """
+        others = self.health.stand_by("HTTP 451 restricted location")
+        if others:
+            self.failures.once(
+                f"{self.name}:451-standby",
+                "%s: the venue refuses this location (HTTP 451); %s now from %s (standby until it answers)",
+                self.name,
+                ", ".join(sorted(self.health.kinds)),
+                ", ".join(others),
+            )
 
     def _failed(self, message: str, retry_after: float | None, exc_info: BaseException | None = None) -> None:
         self.health.failure(message)

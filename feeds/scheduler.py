@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from feeds.binance_futures import BinanceFuturesFeed
 from feeds.binance_spot import BinanceKlines, SpotCandleFeed
 from feeds.bybit import BybitFeed
 from feeds.candles import CandleSource
+from feeds.clock import VenueClock
 from feeds.coinbase import CoinbaseCandles
 from feeds.config import FeedsConfig
 from feeds.context import FeedContext
@@ -48,6 +50,8 @@ from feeds.okx import OkxFeed
 
 log = logging.getLogger(__name__)
 
+BINANCE_TIME = "serverTime"  # Binance's own clock in exchangeInfo and /time answers (ms)
+
 
 def build_feeds(
     config: FeedsConfig,
@@ -59,10 +63,18 @@ def build_feeds(
     failures: FailureLog,
     tuning: Tuning,
     instruments: InstrumentRegistry | None = None,
+    clock: VenueClock | None = None,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
+    limits = config.limits
 
-    def client(venue: str, base_url: str, timeout_s: float, budget: WeightBudget | None = None) -> HttpClient:
+    def client(
+        venue: str,
+        base_url: str,
+        timeout_s: float,
+        budget: WeightBudget | None = None,
+        server_time_field: str | None = None,
+    ) -> HttpClient:
         return HttpClient(
             session,
             venue,
@@ -72,6 +84,10 @@ def build_feeds(
             budget=budget,
             default_retry_after_429_s=tuning.default_retry_after_429_s,
             default_retry_after_418_s=tuning.default_retry_after_418_s,
+            max_body_bytes=int(limits.max_body_mib * 1024 * 1024),
+            off_loop_bytes=int(limits.off_loop_kib * 1024),
+            clock=clock,
+            server_time_field=server_time_field,
         )
 
     context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning, instruments)
@@ -79,7 +95,12 @@ def build_feeds(
     spot = config.binance_spot
     if spot.enabled:
         budget = WeightBudget(spot.max_weight_per_minute, now_ms, tuning.weight_window_s)
-        primary = BinanceKlines(client("binance_spot", spot.base_url, spot.timeout_seconds, budget))
+        # Binance's serverTime comes with exchangeInfo (and /time): a clock sample whenever it is asked for.
+        primary = BinanceKlines(
+            client(
+                "binance_spot", spot.base_url, spot.timeout_seconds, budget, server_time_field="serverTime"
+            )
+        )
         fallback: CandleSource | None = None
         fallback_stale: float | None = None
         if spot.fallback == "coinbase" and config.coinbase.enabled:
@@ -98,11 +119,18 @@ def build_feeds(
     futures = config.binance_futures
     if futures.enabled:
         budget = WeightBudget(futures.max_weight_per_minute, now_ms, tuning.weight_window_s)
-        http = client("binance_futures", futures.rest_url, futures.timeout_seconds, budget)
+        http = client(
+            "binance_futures",
+            futures.rest_url,
+            futures.timeout_seconds,
+            budget,
+            server_time_field="serverTime",
+        )
         feeds.append(BinanceFuturesFeed(futures, http, context))
     bybit = config.bybit
     if bybit.enabled:
-        http = client("bybit", bybit.rest_url, bybit.timeout_seconds)
+        # Every Bybit v5 answer carries the server's time in ms ("time") beside retCode.
+        http = client("bybit", bybit.rest_url, bybit.timeout_seconds, server_time_field="time")
         feeds.append(BybitFeed(bybit, http, context))
     okx = config.okx
     if okx.enabled:
@@ -130,6 +158,7 @@ class FeedManager:
         tuning: Tuning | None = None,
         instrument_cache: InstrumentCache | None = None,
         instrument_lists: bool = False,
+        clock: VenueClock | None = None,
     ) -> None:
         self.config = config
         # With instrument lists (``instrument_lists`` or a cache given), each venue's list is read before
@@ -142,9 +171,19 @@ class FeedManager:
         self.ingest = ingest
         self.session = session
         self._owns_session = session is None
-        self.now_ms = now_ms
-        self.health = health if health is not None else HealthRegistry(now_ms)
-        self.tuning = tuning or Tuning()
+        limits = config.limits
+        # The venues' clock: measured from every answer; feeds, health and the row time window read the
+        # corrected time (the app builds it itself, so detectors and the engine share it).
+        self.clock = clock or VenueClock(
+            now_ms,
+            correct=limits.correct_clock,
+            alert_after_ms=int(limits.clock_skew_alert_seconds * 1000),
+        )
+        self.now_ms = self.clock.now_ms
+        self.health = health if health is not None else HealthRegistry(self.now_ms)
+        self.tuning = dataclasses.replace(
+            tuning or Tuning(), max_frame_bytes=int(limits.max_frame_mib * 1024 * 1024)
+        )
         self.failures = FailureLog(logging.getLogger("feeds"), now_ms, self.tuning.log_interval_s)
         self.feeds: list[Feed] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -162,7 +201,13 @@ class FeedManager:
             self.session = aiohttp.ClientSession()
         if self.use_instrument_lists:
             lists = InstrumentLists(
-                self.config, self.session, self.now_ms, self.failures, self.instrument_cache, self.tuning
+                self.config,
+                self.session,
+                self.now_ms,
+                self.failures,
+                self.instrument_cache,
+                self.tuning,
+                clock=self.clock,
             )
             lists.load_cached()  # the floor: a venue that cannot be reached now keeps its cached list
             await lists.refresh()
@@ -176,7 +221,8 @@ class FeedManager:
             self.health,
             self.failures,
             self.tuning,
-            self.instruments,
+            instruments=self.instruments,
+            clock=self.clock,
         )
         log.info("feeds: %s for %s", ", ".join(f.name for f in self.feeds) or "none", ", ".join(self.symbols))
         await asyncio.gather(*(self._backfill(feed) for feed in self.feeds))

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 
 from feeds.backoff import Backoff
 from feeds.base import Tuning
@@ -29,6 +29,7 @@ from feeds.batch import LiquidationBuffer
 from feeds.errors import ErrorKind, FeedError
 from feeds.health import FeedHealth
 from feeds.http import parse_retry_after
+from feeds.jsonlimits import FRAME, decode
 from feeds.logonce import FailureLog
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,17 @@ class _Replace(str):
 
 # A close handshake with a silent server must not hold a reconnect up (aiohttp waits 10 s by default).
 _CLOSE_TIMEOUT_S = 2.0
-# The largest frame accepted; a Bybit cascade snapshot can be big, a runaway frame cannot be unbounded.
-_MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _ReadTimes:
+    """When one connection opened and last received anything, data, or sent a ping (loop time)."""
+
+    opened: float
+    last_rx: float
+    last_data: float
+    last_ping: float
+    stable: bool = False  # up long enough that its failure streak was cleared
 
 
 class WebSocketStream(ABC):
@@ -141,7 +151,17 @@ class WebSocketStream(ABC):
                 ws = await self._open()
             except FeedError as exc:
                 self._lost(str(exc))
-                if exc.kind == "geo_blocked":
+                blocked = exc.kind == "geo_blocked"
+                others = self.health.stand_by("HTTP 451 restricted location") if blocked else []
+                if others:
+                    self.failures.once(
+                        f"{self.name}:451-standby",
+                        "%s: the venue refuses this location (HTTP 451); %s now come from %s (standby)",
+                        self.name,
+                        ", ".join(sorted(self.health.kinds)),
+                        ", ".join(others),
+                    )
+                elif blocked:
                     self.failures.once(
                         f"{self.name}:451",
                         "%s: the venue refuses connections from this region (HTTP 451); retrying every %.0fs",
@@ -163,7 +183,7 @@ class WebSocketStream(ABC):
                     autoping=False,  # pings and pongs are handled here, so a silent socket is noticed
                     heartbeat=None,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT_S),
-                    max_msg_size=_MAX_FRAME_BYTES,
+                    max_msg_size=self.tuning.max_frame_bytes,
                 )
                 await self.on_open(ws)
         except BaseException as exc:
@@ -209,19 +229,12 @@ class WebSocketStream(ABC):
     async def _read(self, ws: WS, rotate_at: float) -> str:
         """Read until the socket ends or must be replaced (at ``rotate_at``, loop time); return why."""
         loop = asyncio.get_running_loop()
-        opened = last_rx = last_data = last_ping = loop.time()
-        stable = False
+        start = loop.time()
+        times = _ReadTimes(opened=start, last_rx=start, last_data=start, last_ping=start)
         await self.send_ping(ws)  # an immediate ping proves the connection end to end
         dead_after = self.ping_interval_s + self.tuning.pong_timeout_s
         while True:
-            now = loop.time()
-            next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
-            deadlines = [next_ping, last_rx + dead_after, last_data + self.data_silence_s, rotate_at]
-            flush_at = self.buffer.due() if self.buffer is not None else None
-            if flush_at is not None:
-                deadlines.append(flush_at)
-            # receive(timeout=0) would mean "no timeout" to aiohttp: never pass less than a millisecond.
-            wait = max(0.001, min(deadlines) - now)
+            wait = self._wait_s(times, dead_after, rotate_at, loop.time())
             try:
                 msg = await ws.receive(timeout=wait)
             except TimeoutError:
@@ -231,29 +244,57 @@ class WebSocketStream(ABC):
                 ended, is_data = await self._handle(ws, msg)
                 if ended is not None:
                     return ended
-                last_rx = now
+                times.last_rx = now
                 if is_data:
-                    last_data = now
+                    times.last_data = now
             if self.buffer is not None:
                 self.buffer.flush_if_due()
-            if not stable and now - opened >= self.tuning.stable_after_s:
-                # Up for a while without trouble: a failure streak is over even if no data came.
-                stable = True
-                self.health.clear_failures()
-                self.failures.success(self.name)
-            if now - last_rx >= dead_after:
-                silent = now - last_rx
-                return f"nothing received for {silent:.1f}s, not even a pong (silent socket)"
-            if now - last_data >= self.data_silence_s:
-                # Pongs still come, so the socket is alive; a lost subscription looks like this, and so
-                # does a quiet market. Replacing the connection (gap-free) covers both at no cost.
-                return _Replace(f"no data for {now - last_data:.1f}s (subscription lost?)")
-            if now >= rotate_at:
-                return _Replace("lifetime")
-            next_ping = (last_rx if self.ping_when_idle else last_ping) + self.ping_interval_s
-            if now >= next_ping:
+            self._note_stable(times, now)
+            ended = self._why_end(times, dead_after, rotate_at, now)
+            if ended is not None:
+                return ended
+            if now >= self._next_ping(times):
                 await self.send_ping(ws)
-                last_ping = now
+                times.last_ping = now
+
+    def _next_ping(self, times: _ReadTimes) -> float:
+        """Return when the next ping is due (loop time): an interval after the last receipt or ping."""
+        return (times.last_rx if self.ping_when_idle else times.last_ping) + self.ping_interval_s
+
+    def _wait_s(self, times: _ReadTimes, dead_after: float, rotate_at: float, now: float) -> float:
+        """Return how long to wait for a message: until the first ping, timeout, flush or rotation due."""
+        deadlines = [
+            self._next_ping(times),
+            times.last_rx + dead_after,
+            times.last_data + self.data_silence_s,
+            rotate_at,
+        ]
+        flush_at = self.buffer.due() if self.buffer is not None else None
+        if flush_at is not None:
+            deadlines.append(flush_at)
+        # receive(timeout=0) would mean "no timeout" to aiohttp: never pass less than a millisecond.
+        return max(0.001, min(deadlines) - now)
+
+    def _note_stable(self, times: _ReadTimes, now: float) -> None:
+        """Clear the failure streak once the connection has been up long enough, once per connection."""
+        if not times.stable and now - times.opened >= self.tuning.stable_after_s:
+            # Up for a while without trouble: a failure streak is over even if no data came.
+            times.stable = True
+            self.health.clear_failures()
+            self.failures.success(self.name)
+
+    def _why_end(self, times: _ReadTimes, dead_after: float, rotate_at: float, now: float) -> str | None:
+        """Return why the connection must end or be replaced now (silent socket, no data, age), or None."""
+        if now - times.last_rx >= dead_after:
+            silent = now - times.last_rx
+            return f"nothing received for {silent:.1f}s, not even a pong (silent socket)"
+        if now - times.last_data >= self.data_silence_s:
+            # Pongs still come, so the socket is alive; a lost subscription looks like this, and so
+            # does a quiet market. Replacing the connection (gap-free) covers both at no cost.
+            return _Replace(f"no data for {now - times.last_data:.1f}s (subscription lost?)")
+        if now >= rotate_at:
+            return _Replace("lifetime")
+        return None
 
     async def _handle(self, ws: WS, msg: aiohttp.WSMessage) -> tuple[str | None, bool]:
         """Handle one message; return (why the connection ended or None, whether it carried data)."""
@@ -277,6 +318,13 @@ class WebSocketStream(ABC):
         if kind is aiohttp.WSMsgType.BINARY:
             return None, False
         if kind is aiohttp.WSMsgType.ERROR:
+            if getattr(msg.data, "code", None) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                # RFC 6455 section 7.4.1, 1009: aiohttp refused a frame over max_msg_size unread.
+                limit = self.tuning.max_frame_bytes
+                return (
+                    f"websocket error: frame refused, over {limit:,} bytes ([feeds.limits] max_frame_mib)",
+                    False,
+                )
             return f"websocket error ({msg.data})", False
         # CLOSE, CLOSING, CLOSED: the server (or the network) ended it.
         extra = f" {msg.extra}" if kind is aiohttp.WSMsgType.CLOSE and msg.extra else ""
@@ -297,8 +345,11 @@ class WebSocketStream(ABC):
         return new
 
     async def _drain(self, old: WS) -> None:
-        """Keep reading the old connection a moment: events sent to it before the new one was subscribed
-        are still on their way (every later event also reaches the new one; Ingest drops the repeats)."""
+        """Keep reading the old connection a moment, for the events still on their way to it.
+
+        Events sent to it before the new one was subscribed are still arriving (every later event also reaches
+        the new one; Ingest drops the repeats).
+        """
         loop = asyncio.get_running_loop()
         until = loop.time() + self.tuning.rotate_drain_s
         while (left := until - loop.time()) > 0:
@@ -335,10 +386,7 @@ class WebSocketStream(ABC):
 
 
 def frame_json(text: str) -> Any:
-    """Decode a text frame, raising FeedError('malformed') for invalid JSON."""
+    """Decode a text frame, raising FeedError('malformed') for invalid or too deeply nested JSON."""
     # orjson: a frame took a third of the time json.loads takes, 11% of a liquidation's ingest
     # (bench.ingest). It is strict JSON: NaN, Infinity or a number beyond a double are malformed frames.
-    try:
-        return orjson.loads(text)
-    except ValueError as exc:
-        raise FeedError("malformed", f"invalid JSON frame ({exc})") from None
+    return decode(text, FRAME)

@@ -115,6 +115,23 @@ def check_version(conn: sqlite3.Connection, where: str) -> int:
     return version
 
 
+def _resume_from(conn: sqlite3.Connection, version: int) -> int:
+    """Return the version to migrate from: the recorded one, unless two branches gave that number out."""
+    # The markets branch (issue 16, first half) shipped the instrument cache as its migration 7 while main's
+    # 7 was poisoned_rows; merged, the cache is 0008_instruments. A database that branch migrated says v7
+    # but has the instruments table and never ran poisoned_rows (main's v7 has no instruments table). It
+    # resumes from 6: poisoned_rows only deletes and repairs bad rows, so it is safe on any v6 data, and
+    # 0008 creates its table only if it is not there yet.
+    if version == 7 and _has_table(conn, "instruments"):
+        return 6
+    return version
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
 def _backup_before_migrating(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     """Copy the database aside before changing an existing schema, so a failed upgrade loses nothing."""
     backup = path.with_name(f"{path.name}.v{version}.bak")
@@ -128,10 +145,11 @@ def migrate(
     conn: sqlite3.Connection, where: str = "database", *, backup_path: Path | None = None
 ) -> list[int]:
     """Apply pending migrations in order and return the versions applied."""
-    current = check_version(conn, where)
+    recorded = check_version(conn, where)
+    current = _resume_from(conn, recorded)
     pending = [m for m in load_migrations() if m.version > current]
-    if pending and current > 0 and backup_path is not None:
-        saved = _backup_before_migrating(conn, backup_path, current)
+    if pending and recorded > 0 and backup_path is not None:
+        saved = _backup_before_migrating(conn, backup_path, recorded)
         log.info("backed up %s (schema v%d) to %s before migrating", where, current, saved)
     applied: list[int] = []
     for migration in pending:

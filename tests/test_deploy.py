@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from bot import cli_health, cli_run
 from bot.__main__ import EXIT_USAGE, build_parser
+from bot.cli import health as cli_health
+from bot.cli import run as cli_run
 from bot.config import Secrets
-from bot.lifecycle import DEFAULT_DEADLINE_S
+from bot.ops.shutdown import DEFAULT_DEADLINE_S
 from tests.conftest import ROOT
 from tests.yaml_subset import SubsetError, parse
 

@@ -1,12 +1,15 @@
-"""The chart a digest carries: its symbol over the period (at least three days), with the levels and the
-alerts of the digest's server only (never members' personal alerts)."""
+"""The chart a digest carries: its symbol over the period, with the levels and alerts of its server.
+
+The period shown is at least three days; only the digest's server's alerts are drawn, never members'
+personal alerts.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from bot.chart_data import chart_spec_from_repo
-from bot.chart_spec import ChartSpec
+from bot.charts.data import chart_spec_from_repo
+from bot.charts.spec import ChartSpec
 from bot.digests.content import Digest
 from bot.errors import UserError
 from storage.repo import Repo

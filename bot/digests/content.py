@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.parsing import echo
-from bot.service import pct_change
+from detectors.base import pct_change
 from storage.repo import Repo
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 

@@ -1,5 +1,8 @@
-"""Queue a digest into the outbox: on schedule, late (once) for a slot missed while the bot was down, or
-on request. The outbox makes it durable and paced like an alert; the Discord sink renders it."""
+"""Queue a digest into the outbox: on schedule, late (once) for a missed slot, or on request.
+
+A slot is missed while the bot was down. The outbox makes the digest durable and paced like an alert; the
+Discord sink renders it.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +35,7 @@ def queue_digest(
     late_by_s: int | None = None,
     on_request: bool = False,
 ) -> int:
-    """Build the digest of the period ending at ``at`` and queue it for the digest's channel; return the
-    outbox id."""
+    """Build the digest of the period ending at ``at``, queue it for its channel and return the outbox id."""
     digest = build_digest(repo, symbols, at, schedule_of(row).period_ms, row.contents, guild_id=row.guild_id)
     payload = {
         **to_payload(replace(digest, late_by_s=late_by_s, on_request=on_request)),

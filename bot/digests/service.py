@@ -1,6 +1,6 @@
 """What the /digest commands do, as plain Python (no ``import discord``): set, list, remove, post now.
 
-Like ``bot.service``: frozen views for a front end to render, ``UserError`` for the person who asked.
+Like ``bot.services``: frozen views for a front end to render, ``UserError`` for the person who asked.
 A change is written to the database and announced to the scheduler (``DigestJobs.refresh``), which
 rebuilds that digest's APScheduler job.
 """

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.digests.content import Digest, Liquidations
+from bot.digests.content import DerivativesLine, Digest, Liquidations
 from bot.parsing import format_duration
 from detectors.base import format_price, format_usd, short_symbol
 from storage.rows import HOUR_MS
 
 Moment = Callable[[int], str]
+# A digest section: its heading and its lines.
+Section = tuple[str, list[str]]
 
 
 def utc(ms: int) -> str:
@@ -87,62 +89,82 @@ def _liquidation_lines(liq: Liquidations, moment: Moment) -> list[str]:
     return lines
 
 
+def _prices(digest: Digest, moment: Moment) -> Section:
+    """Return the prices section: each symbol's close, change over the span and range."""
+    lines = [
+        f"{short_symbol(p.symbol)} {format_price(p.close)} {change(p.change_pct)}"
+        + (f" · range {format_price(p.low)}–{format_price(p.high)}" if p.low and p.high else "")
+        for p in digest.prices
+    ]
+    return (f"Prices ({span(digest)} change)", lines or ["No price data for this period."])
+
+
+def _liquidations(digest: Digest, moment: Moment) -> Section | None:
+    """Return the liquidations section, or None when the digest has no liquidation data."""
+    if digest.liquidations is None:
+        return None
+    return (f"Liquidations ({span(digest)})", _liquidation_lines(digest.liquidations, moment))
+
+
+def _derivatives_line(d: DerivativesLine) -> str:
+    """Return one symbol's funding rate (and the one before) and open interest (and its change)."""
+    parts = []
+    if d.funding_rate is not None:
+        was = f" (was {funding_pct(d.funding_rate_before)})" if d.funding_rate_before is not None else ""
+        parts.append(f"funding {funding_pct(d.funding_rate)}{was}")
+    if d.open_interest is not None:
+        amount = (
+            format_usd(d.open_interest)
+            if d.open_interest_unit == "usd"
+            else f"{d.open_interest:,.0f} contracts"
+        )
+        parts.append(f"open interest {amount} ({change(d.open_interest_change_pct)})")
+    return f"{short_symbol(d.symbol)} " + " · ".join(parts)
+
+
+def _derivatives(digest: Digest, moment: Moment) -> Section:
+    """Return the funding and open-interest section."""
+    lines = [_derivatives_line(d) for d in digest.derivatives]
+    return ("Funding and open interest", lines or ["No funding or open-interest data."])
+
+
+def _fear_greed(digest: Digest, moment: Moment) -> Section:
+    """Return the Fear & Greed section: the value and its change since the day before when known."""
+    fng = digest.fear_greed
+    if fng is None:
+        return ("Fear & Greed", ["No Fear & Greed value yet."])
+    label = f" {fng.classification}" if fng.classification else ""
+    if fng.previous is None or fng.change is None:
+        return ("Fear & Greed", [f"{fng.value}{label} (published {fng.date})"])
+    return ("Fear & Greed", [f"{fng.previous} → {fng.value}{label} ({fng.change:+d} since the day before)"])
+
+
+def _alerts(digest: Digest, moment: Moment) -> Section:
+    """Return the alerts-fired section: the newest alerts, and how many more there were."""
+    lines = [f"{moment(a.at)} · {a.title}" for a in digest.alerts]
+    if digest.alerts_total > len(digest.alerts):
+        lines.append(f"… and {digest.alerts_total - len(digest.alerts)} more")
+    return (f"Alerts fired ({digest.alerts_total})", lines or ["No alerts fired in this period."])
+
+
+# Each section name's builder; a name not listed (the chart) has no lines.
+_SECTION_BUILDERS: dict[str, Callable[[Digest, Moment], Section | None]] = {
+    "prices": _prices,
+    "liquidations": _liquidations,
+    "derivatives": _derivatives,
+    "fng": _fear_greed,
+    "alerts": _alerts,
+}
+
+
 def sections(digest: Digest, moment: Moment) -> list[tuple[str, list[str]]]:
     """Return (heading, lines) for each section the digest has, in order."""
-    covered = span(digest)
-    found: list[tuple[str, list[str]]] = []
+    found: list[Section] = []
     for name in digest.sections:
-        if name == "prices":
-            lines = [
-                f"{short_symbol(p.symbol)} {format_price(p.close)} {change(p.change_pct)}"
-                + (f" · range {format_price(p.low)}–{format_price(p.high)}" if p.low and p.high else "")
-                for p in digest.prices
-            ]
-            found.append((f"Prices ({covered} change)", lines or ["No price data for this period."]))
-        elif name == "liquidations" and digest.liquidations is not None:
-            found.append((f"Liquidations ({covered})", _liquidation_lines(digest.liquidations, moment)))
-        elif name == "derivatives":
-            lines = []
-            for d in digest.derivatives:
-                parts = []
-                if d.funding_rate is not None:
-                    was = (
-                        f" (was {funding_pct(d.funding_rate_before)})"
-                        if d.funding_rate_before is not None
-                        else ""
-                    )
-                    parts.append(f"funding {funding_pct(d.funding_rate)}{was}")
-                if d.open_interest is not None:
-                    amount = (
-                        format_usd(d.open_interest)
-                        if d.open_interest_unit == "usd"
-                        else f"{d.open_interest:,.0f} contracts"
-                    )
-                    parts.append(f"open interest {amount} ({change(d.open_interest_change_pct)})")
-                lines.append(f"{short_symbol(d.symbol)} " + " · ".join(parts))
-            found.append(("Funding and open interest", lines or ["No funding or open-interest data."]))
-        elif name == "fng":
-            fng = digest.fear_greed
-            if fng is None:
-                found.append(("Fear & Greed", ["No Fear & Greed value yet."]))
-                continue
-            label = f" {fng.classification}" if fng.classification else ""
-            if fng.previous is None or fng.change is None:
-                found.append(("Fear & Greed", [f"{fng.value}{label} (published {fng.date})"]))
-            else:
-                found.append(
-                    (
-                        "Fear & Greed",
-                        [f"{fng.previous} → {fng.value}{label} ({fng.change:+d} since the day before)"],
-                    )
-                )
-        elif name == "alerts":
-            lines = [f"{moment(a.at)} · {a.title}" for a in digest.alerts]
-            if digest.alerts_total > len(digest.alerts):
-                lines.append(f"… and {digest.alerts_total - len(digest.alerts)} more")
-            found.append(
-                (f"Alerts fired ({digest.alerts_total})", lines or ["No alerts fired in this period."])
-            )
+        build = _SECTION_BUILDERS.get(name)
+        section = build(digest, moment) if build is not None else None
+        if section is not None:
+            found.append(section)
     return found
 
 

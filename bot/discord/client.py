@@ -31,12 +31,15 @@ from bot.discord.cogs.digests import DigestCog
 from bot.discord.cogs.history import HistoryCog
 from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
-from bot.discord.cogs.privacy import NoticeTree, PrivacyCog
+from bot.discord.cogs.privacy import PrivacyCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.presence import PresenceTicker
-from bot.liqfeed_settings import LiqFeedService
-from bot.privacy import PrivacyService
-from bot.service import Service
+from bot.discord.tree import TripwireTree
+from bot.liqfeed.settings import LiqFeedService
+from bot.services import Service
+from bot.services.backtest import BacktestService
+from bot.services.history import HistoryService
+from bot.services.privacy import PrivacyService
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)
@@ -75,8 +78,10 @@ class EndpointOverride:
 
 
 def bot_intents(*, members: bool = False) -> discord.Intents:
-    """Return the intents Tripwire needs: guilds (channels and roles for options), and the privileged
-    members intent only when asked for (to see members leave)."""
+    """Return the intents Tripwire needs: guilds, plus the privileged members intent when asked for.
+
+    Guilds gives the channels and roles for options; the members intent lets the bot see members leave.
+    """
     intents = discord.Intents.none()
     intents.guilds = True
     intents.members = members
@@ -97,6 +102,8 @@ class TripwireBot(commands.Bot):
         sync_commands: bool = True,
         digests: DigestService | None = None,
         privacy: PrivacyService | None = None,
+        history: HistoryService | None = None,
+        backtests: BacktestService | None = None,
         **options: Any,
     ) -> None:
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
@@ -104,7 +111,7 @@ class TripwireBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=bot_intents(members=config.discord.members_intent),
             help_command=None,
-            tree_cls=NoticeTree,
+            tree_cls=TripwireTree,
             **options,
         )
         self.config = config
@@ -122,6 +129,9 @@ class TripwireBot(commands.Bot):
             max_per_guild=config.discord.max_digests_per_guild,
         )
         self.privacy = privacy or PrivacyService(service.repo, service.engine, service.now_ms)
+        # The cogs are given their services, never build them (the composition root passes its own).
+        self.history = history or HistoryService(service)
+        self.backtests = backtests or BacktestService(service)
         symbol = config.discord.presence_symbol
         self.presence = PresenceTicker(self, service, symbol) if symbol else None
         self._presence_task: asyncio.Task[None] | None = None
@@ -137,15 +147,15 @@ class TripwireBot(commands.Bot):
         await self.add_cog(MarketCog(self.service))
         alerts = AlertCog(self.service, self.detectors)
         # /alert test and /alert test-rule live inside /alert: they are added before /alert is registered.
-        tests = AlertTestCog(self.service, alerts, self.detectors)
+        tests = AlertTestCog(self.backtests, alerts, self.detectors)
         await self.add_cog(alerts)
         await self.add_cog(tests)
         await self.add_cog(AdminCog(self.service))
         await self.add_cog(SilenceCog(self.service))
         await self.add_cog(LiqFeedCog(self.liqfeed))
         await self.add_cog(LiqPriceCog(self.service))
-        await self.add_cog(HistoryCog(self.service))
-        await self.add_cog(ChartCog(self.service))
+        await self.add_cog(HistoryCog(self.history))
+        await self.add_cog(ChartCog(self.history))
         await self.add_cog(DigestCog(self.digests))
         await self.add_cog(PrivacyCog(self.privacy))
         if self.presence is not None:

@@ -17,7 +17,8 @@ import aiohttp
 import discord
 
 from bot.errors import UserError
-from bot.service import PriceView, Service
+from bot.services import Service
+from bot.services.market import PriceView
 from detectors.base import format_price, short_symbol
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,7 @@
-"""Reusable option parsing (RoboDanny's pattern): each transformer turns raw option text into a value or
-raises ``InvalidOption``, which the error funnel answers ephemerally with the message.
+"""Reusable option parsing (RoboDanny's pattern): transformers that turn raw option text into values.
+
+Each transformer returns a value or raises ``InvalidOption``, which the error funnel answers ephemerally
+with the message.
 
 Discord clients do not validate free text, and a user (or another client) can send anything, so every
 transformer accepts any string without crashing and says what it expected.
@@ -18,7 +20,9 @@ from discord.app_commands import Choice
 
 from bot.errors import UserError
 from bot.parsing import parse_duration
-from bot.service import MAX_COOLDOWN_S, MAX_EXPIRY_S, MAX_WINDOW_S, MIN_WINDOW_S, Service
+from bot.services import Service
+from bot.services.market import MAX_WINDOW_S, MIN_WINDOW_S
+from bot.services.rules import MAX_COOLDOWN_S, MAX_EXPIRY_S
 
 # The longest `settings` text of /alert add: every setting of a detector written out, 20 symbols of a
 # correlated_move included, takes under 400 characters (Discord allows up to 6,000).

@@ -1,5 +1,7 @@
-"""Option parsing for /history, /why, /chart and /alert test: a time to look back from, an alert number,
-a rule the server can see, a chart window and a backtest period, each with autocomplete.
+"""Option parsing for /history, /why, /chart and /alert test, each option with autocomplete.
+
+The options are a time to look back from, an alert number, a rule the server can see, a chart window and
+a backtest period.
 
 Like ``transformers``, every one accepts any text and raises ``InvalidOption`` saying what would work.
 """
@@ -13,10 +15,10 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.backtest import BacktestLimits
 from bot.discord.transformers import DurationTransformer, option_input, service_of, suggest, tidy
 from bot.parsing import parse_alert_id, parse_duration, parse_since
-from bot.service_history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
+from bot.replay.backtest import BacktestLimits
+from bot.services.history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
 from storage.repo import EventScope
 
 DAY_S = 86_400
@@ -29,8 +31,11 @@ def channel_ids(interaction: discord.Interaction[Any]) -> list[int]:
 
 
 def history_of(interaction: discord.Interaction[Any]) -> HistoryService:
-    """Return a HistoryService over the bot's service."""
-    return HistoryService(service_of(interaction))
+    """Return the HistoryService of the bot handling ``interaction``."""
+    history = getattr(interaction.client, "history", None)
+    if not isinstance(history, HistoryService):
+        raise RuntimeError("the Discord client has no history service attached")
+    return history
 
 
 def guild_scope(interaction: discord.Interaction[Any]) -> EventScope | None:

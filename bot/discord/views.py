@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from bot.discord.errors import SOMETHING_WENT_WRONG, reply_privately, user_message
+from bot.discord.tree import SOMETHING_WENT_WRONG, reply_privately, user_message
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.chart_data import event_chart_spec
-from bot.chart_spec import Theme
+from bot.alerts.model import CHART_ALERTS
+from bot.charts.data import event_chart_spec
+from bot.charts.spec import Theme
 from bot.errors import UserError
-from bot.service import CHART_ALERTS
 from detectors.base import MARKET_SYMBOL
 from storage.repo import OutboxRow, Repo
 
@@ -85,7 +85,9 @@ class AlertCharts:
             return None
         async with self._slots:
             try:
-                from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+                from bot.charts.draw import (
+                    render_chart,  # matplotlib loads with the first chart, not at start-up
+                )
 
                 png = await asyncio.to_thread(render_chart, spec)
             except Exception:

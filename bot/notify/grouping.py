@@ -14,8 +14,8 @@ A *message group* is one Discord message and the outbox rows it shows (``message
 Exactly once rests on one invariant the executor (the Discord sink) keeps: **the rows a group is created
 with never change until Discord confirmed its first send** (``remote_id``). A crash before that re-sends
 the same rows under the same nonce, and Discord returns the message it already created (past Discord's
-nonce window the sink first looks for that message and adopts it: ``bot.notify.adoption``); rows are added
-later only by editing the confirmed message, which shows every row of the group and so can be repeated.
+nonce window the sink first looks for that message and adopts it: ``bot.notify.discord.adoption``); rows are
+added later only by editing the confirmed message, which shows every row of the group and so can be repeated.
 Group membership is committed before each request, and a row is marked delivered only after it.
 """
 
@@ -43,11 +43,16 @@ class EngineSettings(Protocol):
     """The ``[engine]`` options grouping reads (``bot.config.EngineConfig`` is one)."""
 
     @property
-    def group_window_seconds(self) -> float: ...
+    def group_window_seconds(self) -> float:
+        """Return the window, in seconds, within which one channel's alerts become one message."""
+
     @property
-    def group_by(self) -> Sequence[str]: ...
+    def group_by(self) -> Sequence[str]:
+        """Return what alerts must share, besides the channel, to join one group."""
+
     @property
-    def channel_max_per_minute(self) -> int: ...
+    def channel_max_per_minute(self) -> int:
+        """Return how many messages one channel gets a minute before alerts are summarised."""
 
 
 @dataclass(frozen=True, slots=True)

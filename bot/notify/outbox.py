@@ -6,7 +6,7 @@ id, for later edits), retry later (transient error, with backoff), or failed (pe
 gone, the bot lacks access). A row is marked delivered only after the sink confirmed it, so a crash in
 between re-sends it; the Discord sink passes its message group's nonce with ``enforce_nonce`` so Discord
 itself drops such a repeat, and past Discord's nonce window looks for the message first
-(``bot.notify.adoption``).
+(``bot.notify.discord.adoption``).
 """
 
 from __future__ import annotations

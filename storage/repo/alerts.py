@@ -221,8 +221,11 @@ class AlertsMixin(RepoBase):
     def channel_events(
         self, guild_id: int | None, start: int, end: int, *, limit: int = 10
     ) -> tuple[list[AlertEventRow], int]:
-        """Return the newest firing events in [start, end) posted for a guild (its channel rules and the
-        config file's rules; never members' personal alerts), and how many there were in all."""
+        """Return a guild's newest firing events in [start, end), and how many there were in all.
+
+        The events are those posted for the guild: its channel rules' and the config file's rules', never
+        members' personal alerts.
+        """
         where = (
             "state = 'firing' AND at >= ? AND at < ? AND (guild_id = ? OR guild_id IS NULL)"
             " AND COALESCE(json_extract(rule_json, '$.deliver'), 'channel') != 'dm'"

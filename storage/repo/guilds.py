@@ -56,8 +56,11 @@ class GuildsMixin(RepoBase):
         settings: Mapping[str, Any] | None = None,
         drop: Iterable[str] = (),
     ) -> GuildSettingsRow:
-        """Change part of a guild's settings in one transaction and return them: a channel given replaces
-        the stored one (None keeps it), ``settings`` keys are set and ``drop`` keys removed."""
+        """Change part of a guild's settings in one transaction and return them.
+
+        A channel given replaces the stored one (None keeps it), ``settings`` keys are set and ``drop`` keys
+        removed.
+        """
         with self.transaction():
             current = self.guild_settings(guild_id)
             merged = {**(current.settings if current else {}), **(settings or {})}

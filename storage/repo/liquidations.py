@@ -227,8 +227,11 @@ class LiquidationsMixin(RepoBase):
     def largest_liquidation_buckets(
         self, symbol: str | None, start: int, end: int, limit: int = 5
     ) -> list[Liquidation]:
-        """Return the biggest aggregated buckets (price = qty = 0, one per side) in the window, for sources
-        that only publish totals (CoinGlass hourly), so "the largest" still means something there."""
+        """Return the biggest aggregated buckets in the window, for sources that only publish totals.
+
+        Aggregated buckets (price = qty = 0, one per side) come from sources like CoinGlass hourly, so "the
+        largest" still means something there.
+        """
         where = "ts >= ? AND ts < ? AND qty = 0 AND usd > 0"
         params: list[Any] = [start, end]
         if symbol is not None:

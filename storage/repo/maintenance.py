@@ -37,23 +37,40 @@ class RetentionPolicy(Protocol):
     """How many days each kind of row is kept (``bot.config.RetentionConfig`` is one)."""
 
     @property
-    def liquidations_days(self) -> int: ...
+    def liquidations_days(self) -> int:
+        """Return how many days liquidation rows are kept."""
+
     @property
-    def liquidations_hourly_days(self) -> int: ...
+    def liquidations_hourly_days(self) -> int:
+        """Return how many days the hourly liquidation totals are kept."""
+
     @property
-    def candles_1m_days(self) -> int: ...
+    def candles_1m_days(self) -> int:
+        """Return how many days 1m candles are kept."""
+
     @property
-    def candles_other_days(self) -> int: ...
+    def candles_other_days(self) -> int:
+        """Return how many days candles of the other intervals are kept."""
+
     @property
-    def funding_days(self) -> int: ...
+    def funding_days(self) -> int:
+        """Return how many days funding rates are kept."""
+
     @property
-    def open_interest_days(self) -> int: ...
+    def open_interest_days(self) -> int:
+        """Return how many days open-interest rows are kept."""
+
     @property
-    def alert_events_days(self) -> int: ...
+    def alert_events_days(self) -> int:
+        """Return how many days alert events are kept."""
+
     @property
-    def delivered_outbox_days(self) -> int: ...
+    def delivered_outbox_days(self) -> int:
+        """Return how many days final outbox rows and message groups are kept."""
+
     @property
-    def downsample(self) -> bool: ...
+    def downsample(self) -> bool:
+        """Return whether 1m candles are folded into 1h candles before they are deleted."""
 
 
 # Called after every committed chunk with (table, rows deleted in it); the write lock is free then.
@@ -134,6 +151,15 @@ class MaintenanceMixin(RepoBase):
         pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
         pruner.delete_per_symbol("funding", "ts < ?", now - policy.funding_days * DAY_MS)
         pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
+        # Rows stamped in the future (a broken upstream, or stored before the ingest guard refused them)
+        # would otherwise never be pruned and keep driving "the newest row": the spot poll's start, the
+        # history's retention. A day ahead is past any clock skew the guard lets in.
+        future = now + DAY_MS
+        pruner.delete_per_symbol("candles", "open_time > ?", future)
+        pruner.delete_per_symbol("liquidations", "ts > ?", _floor_hour(future) + HOUR_MS)
+        pruner.delete_per_symbol("liquidation_hourly", "hour > ?", _floor_hour(future) + HOUR_MS)
+        pruner.delete_per_symbol("funding", "ts > ?", future)
+        pruner.delete_per_symbol("open_interest", "ts > ?", future)
         # The outbox goes before the events, so an event's delivery rows are gone before the event is.
         pruner.delete_outbox(now - policy.delivered_outbox_days * DAY_MS)
         pruner.delete_message_groups(now - policy.delivered_outbox_days * DAY_MS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
@@ -31,9 +32,24 @@ T = TypeVar("T")
 
 
 def dumps(value: Any) -> str:
-    """Return ``value`` as the JSON text stored for it."""
+    """Return ``value`` as the JSON text stored for it (a non-finite number becomes null)."""
     # sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        # Python would write Infinity/NaN, which is not JSON: SQLite's json_extract then fails on the whole
+        # query ("malformed JSON"), and one inf in one alert's payload broke /history for every server.
+        return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _split_csv(value: Any) -> tuple[str, ...]:

@@ -122,8 +122,11 @@ class ObservationsMixin(RepoBase):
     def candle_gaps(
         self, symbol: str, interval: str, start: int, end: int, longer_than: int
     ) -> list[tuple[int, int]]:
-        """Return the holes in a symbol's candles of ``interval`` (open times in [start, end)) that last more
-        than ``longer_than`` ms, as (end of the candle before, open of the candle after)."""
+        """Return the holes longer than ``longer_than`` ms in a symbol's candles of ``interval``.
+
+        Only open times in [start, end) count; each hole is (end of the candle before, open of the candle
+        after).
+        """
         length = interval_ms(interval)
         return [
             (int(before) + length, int(after))

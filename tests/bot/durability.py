@@ -8,7 +8,7 @@ one of the process's messages or edits, the moment a crash between Discord's ans
 record of it would repeat or lose a line. Compared per channel: every message's final content and embeds,
 and the alert lines they show (titles and their Discord timestamps).
 
-Used by ``tests/bot/test_durability.py`` (20+ kills) and ``bench/durability.py`` (100+).
+Used by ``tests/bot/notify/test_durability.py`` (20+ kills) and ``bench/durability.py`` (100+).
 """
 
 from __future__ import annotations

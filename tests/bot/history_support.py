@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.notify.outbox import Delivered, Outcome
-from bot.replay import run_replay
-from bot.routing import AlertRouter
+from bot.replay.pipeline import run_replay
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import OutboxRow, Repo

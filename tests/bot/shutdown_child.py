@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 
-from bot.lifecycle import Shutdown
+from bot.ops.shutdown import Shutdown
 
 
 def say(text: str) -> None:

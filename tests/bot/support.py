@@ -7,9 +7,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from bot.engine import Engine
-from bot.routing import AlertRouter
-from bot.service import FeedStatusView
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
+from bot.services.base import FeedStatusView
 from detectors.market_history import MarketHistory
 from storage.repo import Repo
 

@@ -18,7 +18,7 @@ import pytest
 from bot.__main__ import main
 from bot.app import App
 from bot.config import Config, Secrets, parse_config
-from bot.maintenance import JOB_ID as RETENTION_JOB_ID
+from bot.ops.maintenance import JOB_ID as RETENTION_JOB_ID
 from storage.db import open_database
 from storage.repo import Repo
 from tests.bot.promtext import parse_strict

@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Secrets
-from bot.liqfeed import Pacing, size_marker
+from bot.liqfeed.feed import Pacing, size_marker
 from detectors.base import format_usd
 from feeds.base import system_now_ms
 from storage.db import open_database

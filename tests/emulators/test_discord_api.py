@@ -140,6 +140,15 @@ class RecordingBot(commands.Bot):
 
 def install_commands(bot: commands.Bot) -> None:
     """Add /price (autocomplete), /chart (deferred + PNG), /panel (button), /slow and the /alert group."""
+    guild_commands = [*_answer_commands(), _alert_group()]
+    _install_about(bot)
+    command: app_commands.Command[Any, ..., None] | app_commands.Group
+    for command in guild_commands:
+        bot.tree.add_command(command, guild=GUILD)
+
+
+def _answer_commands() -> list[app_commands.Command[Any, ..., None]]:
+    """Return the commands that each answer one way: a message, a defer, a button, too late, edits, a file."""
 
     @app_commands.command(name="price", description="Show the last price of a symbol")
     @app_commands.describe(symbol="Trading pair, e.g. BTCUSDT")
@@ -187,6 +196,11 @@ def install_commands(bot: commands.Bot) -> None:
         await interaction.response.send_message("temporary")
         await interaction.delete_original_response()
 
+    return [price, chart, panel, slow, report, export, oops]
+
+
+def _alert_group() -> app_commands.Group:
+    """Return the /alert group, with the /alert add subgroup."""
     alert = app_commands.Group(
         name="alert", description="Manage alerts", default_permissions=discord.Permissions(manage_guild=True)
     )
@@ -208,14 +222,16 @@ def install_commands(bot: commands.Bot) -> None:
     async def list_alerts(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("No alerts yet.", ephemeral=True)
 
+    return alert
+
+
+def _install_about(bot: commands.Bot) -> None:
+    """Add the global /about, usable in DMs too."""
+
     @bot.tree.command(name="about", description="What this bot does")  # global: usable in DMs too
     async def about(interaction: discord.Interaction) -> None:
         where = type(interaction.channel).__name__
         await interaction.response.send_message(f"Tripwire watches crypto markets ({where}).")
-
-    command: app_commands.Command[Any, ..., None] | app_commands.Group
-    for command in (price, chart, panel, slow, report, export, oops, alert):
-        bot.tree.add_command(command, guild=GUILD)
 
 
 @pytest.fixture

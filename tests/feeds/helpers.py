@@ -85,6 +85,8 @@ def emulator_feeds_config(
         if only is not None and name not in only:
             options["enabled"] = False
         options.update(sections.get(name, {}))
+    for name, options in sections.items():
+        data.setdefault(name, dict(options))  # sections the snippet does not write, e.g. limits
     return FeedsConfig.model_validate(data)
 
 

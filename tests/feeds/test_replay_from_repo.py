@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.alerts.routing import AlertRouter
 from bot.config import load_config
-from bot.replay import run_replay
-from bot.routing import AlertRouter
+from bot.replay.pipeline import run_replay
 from feeds.replay import RecordedData, load_file, parse_time, recorded_from_repo, store_recorded
 from storage.db import open_database
 from storage.repo import Repo

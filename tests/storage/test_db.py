@@ -110,3 +110,61 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'ok'").fetchone() is None
     finally:
         conn.close()
+
+
+FAR_AHEAD_MS = 4_070_908_800_000  # 2099-01-01: a row only a broken upstream could have stamped
+
+
+def _insert_far_ahead_candle(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume)"
+        " VALUES ('BTCUSDT', '1m', ?, 'binance', 1, 1, 1, 1, 1)",
+        (FAR_AHEAD_MS,),
+    )
+    conn.commit()
+
+
+def test_a_v7_database_of_main_gets_the_instrument_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "main.db"
+    all_migrations = load_migrations()
+    assert [m.name for m in all_migrations[6:8]] == ["poisoned_rows", "instruments"]
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations[:7])
+    open_database(path).conn.close()
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations)
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == 8 and "instruments" in db.table_names()
+    finally:
+        db.conn.close()
+
+
+def test_a_v7_database_of_the_markets_branch_runs_poisoned_rows_and_keeps_its_instruments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The markets branch numbered its instrument cache 7 before main's 7 (poisoned_rows) landed: its
+    # databases say v7, have the instruments table, and never ran poisoned_rows.
+    path = tmp_path / "markets.db"
+    all_migrations = load_migrations()
+    cache = all_migrations[7]
+    as_shipped = dbmod.Migration(7, "instruments", cache.sql.replace("IF NOT EXISTS ", ""))
+    assert "CREATE TABLE instruments (" in as_shipped.sql
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: (*all_migrations[:6], as_shipped))
+    db = open_database(path)
+    db.conn.execute(
+        "INSERT INTO instruments (venue, kind, symbol, base, quote, fetched_at)"
+        " VALUES ('bybit', 'perp', 'SHIB1000USDT', 'SHIB', 'USDT', 1)"
+    )
+    _insert_far_ahead_candle(db.conn)
+    db.conn.close()
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations)
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == 8
+        # poisoned_rows ran: the 2099 candle is gone; the cached list is kept.
+        assert db.conn.execute("SELECT count(*) FROM candles").fetchone()[0] == 0
+        assert db.conn.execute("SELECT symbol FROM instruments").fetchall() == [("SHIB1000USDT",)]
+    finally:
+        db.conn.close()
+    assert (tmp_path / "markets.db.v7.bak").exists()  # backed up under the version it said it was

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import render
 from bot.discord.checks import check_postable, manage_guild_only
-from bot.service import Service
+from bot.discord.render import admin as render
+from bot.services import Service
 
 
 class AdminCog(commands.Cog, name="Admin"):

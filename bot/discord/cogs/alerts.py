@@ -1,5 +1,7 @@
-"""/alert: ``/alert add detector:<name> [symbol] [settings] ...`` for every detector (built-in or plugin),
-``/alert detectors`` to explain them, plus list, remove, pause and resume.
+"""/alert: add, explain, list, remove, pause and resume alerts of every detector (built-in or plugin).
+
+``/alert add detector:<name> [symbol] [settings] ...`` adds one, ``/alert detectors`` explains the
+detectors.
 
 A detector's settings are one `settings` text (``level=95000 direction=up``) read by the service, not one
 option each: with options per setting, /alert counted 24,043 characters against Discord's limit of 8,000
@@ -23,11 +25,13 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.discord import render
 from bot.discord.checks import check_own_role, check_postable, guild_id_of
-from bot.discord.render_detectors import detector_embed, detectors_embed
+from bot.discord.render import rules as render
+from bot.discord.render.detectors import detector_embed, detectors_embed
 from bot.discord.transformers import Cooldown, Expiry, RuleId, SettingsText, Symbol, is_manager, service_of
-from bot.service import MAX_NOTE_CHARS, RuleOptions, RuleView, Service, detector_label
+from bot.services import Service
+from bot.services.detectors import detector_label
+from bot.services.rules import MAX_NOTE_CHARS, RuleOptions, RuleView
 from detectors.base import Detector
 
 log = logging.getLogger(__name__)

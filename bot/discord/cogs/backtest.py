@@ -19,7 +19,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import render
 from bot.discord.checks import guild_id_of
 from bot.discord.cogs.alerts import (
     RULE_DESCRIPTIONS,
@@ -29,12 +28,13 @@ from bot.discord.cogs.alerts import (
     RuleInput,
     with_detector_option,
 )
-from bot.discord.render_history import backtest_embed
+from bot.discord.render import rules as render
+from bot.discord.render.history import backtest_embed
 from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
 from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
-from bot.service import RuleView, Service
-from bot.service_backtest import BacktestPreview, BacktestService, RuleDraft
+from bot.services.backtest import BacktestPreview, BacktestService, RuleDraft
+from bot.services.rules import RuleView
 from detectors.base import Detector
 from storage.repo import RuleRow
 
@@ -93,16 +93,16 @@ class AlertTestCog(commands.Cog, name="Backtests"):
 
     def __init__(
         self,
-        service: Service,
+        tester: BacktestService,
         alerts: AlertCog,
         detectors: Mapping[str, type[Detector]] | None = None,
         *,
         view_timeout_s: float = ENABLE_TIMEOUT_S,
         view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
     ) -> None:
-        self.service = service
+        self.service = tester.service
         self.alerts = alerts
-        self.tester = BacktestService(service)
+        self.tester = tester
         self.view_timeout_s = view_timeout_s
         self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()

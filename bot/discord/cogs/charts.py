@@ -11,12 +11,11 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.chart_spec import ChartSpec
-from bot.discord.render_history import chart_embed, chart_filename
+from bot.charts.spec import ChartSpec
+from bot.discord.render.history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import ChartWindow, guild_scope
-from bot.service import Service
-from bot.service_history import HistoryService
+from bot.services.history import HistoryService
 from storage.rows import INTERVAL_MS
 
 # Every stored interval can be asked for (13 of them: within Discord's 25 choices per option).
@@ -26,8 +25,8 @@ INTERVAL_CHOICES = [Choice(name=name, value=name) for name in INTERVAL_MS]
 class ChartCog(commands.Cog, name="Charts"):
     """Draw a symbol's recent market with this server's alert levels and alerts."""
 
-    def __init__(self, service: Service) -> None:
-        self.history = HistoryService(service)
+    def __init__(self, history: HistoryService) -> None:
+        self.history = history
 
     @app_commands.command(
         name="chart", description="Price chart: candles, volume, liquidations, the server's levels and alerts"
@@ -57,7 +56,7 @@ class ChartCog(commands.Cog, name="Charts"):
             # Both halves run in a worker thread so the bot keeps answering meanwhile: reading the window
             # (90 days of stored 1m candles are 130,000 rows to aggregate) and matplotlib's CPU-bound drawing.
             spec = self.history.chart(symbol, interval, window, scope=scope)
-            from bot.charts import render_chart  # matplotlib loads with the first chart, not at start-up
+            from bot.charts.draw import render_chart  # matplotlib loads with the first chart, not at start-up
 
             return spec, render_chart(spec)
 

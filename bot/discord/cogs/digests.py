@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.digests.content import SECTIONS, parse_contents
 from bot.digests.service import DigestService
 from bot.discord.checks import check_postable, guild_id_of, manage_guild_only
-from bot.discord.digest_render import digest_set_embed, digests_embed
+from bot.discord.render.digests import digest_set_embed, digests_embed
 from bot.discord.transformers import NumberTransformer
 from bot.errors import UserError
 

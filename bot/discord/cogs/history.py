@@ -9,12 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import guild_id_of
-from bot.discord.render_history import history_embed, why_embed
+from bot.discord.render.history import history_embed, why_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
-from bot.service import Service
-from bot.service_history import HistoryPage, HistoryQuery, HistoryService
+from bot.services.history import HistoryPage, HistoryQuery, HistoryService
 
 # How long the page buttons answer after the last press (and never past MAX_VIEW_LIFETIME_S after the
 # command: the token that disables them at the end expires 15 minutes after it).
@@ -64,12 +63,12 @@ class HistoryCog(commands.Cog, name="History"):
 
     def __init__(
         self,
-        service: Service,
+        history: HistoryService,
         *,
         page_timeout_s: float = PAGE_TIMEOUT_S,
         view_lifetime_s: float = MAX_VIEW_LIFETIME_S,
     ) -> None:
-        self.history = HistoryService(service)
+        self.history = history
         self.page_timeout_s = page_timeout_s
         self.view_lifetime_s = view_lifetime_s
         self.views = ViewTracker()

@@ -8,12 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import render_liq
 from bot.discord.checks import check_postable, guild_id_of, manage_guild_only
+from bot.discord.render import liquidations as render_liq
 from bot.discord.transformers import Symbol
-from bot.liqfeed_settings import MAX_USD, MIN_USD, LiqFeedService
-from bot.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
-from bot.service import Service
+from bot.liqfeed.settings import MAX_USD, MIN_USD, LiqFeedService
+from bot.services import Service
+from bot.services.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
 
 
 @app_commands.guild_only()

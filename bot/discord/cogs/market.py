@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import render
+from bot.discord.render import market as render
 from bot.discord.transformers import Symbol, Window
-from bot.service import Service
+from bot.services import Service
 
 DEFAULT_WINDOW_S = 86_400
 

@@ -1,9 +1,11 @@
-"""/privacy (what Tripwire stores about you, and a button to delete it), the notices owed to a member
-(shown privately after their next command, once), and pausing personal alerts when a member leaves.
+"""/privacy, the notices owed to a member, and pausing personal alerts when a member leaves.
+
+/privacy shows what Tripwire stores about you, with a button to delete it; a notice owed to a member is
+shown privately after their next command, once.
 
 GUILD_MEMBER_REMOVE only arrives with the privileged Server Members intent (``[discord] members_intent``);
 without it the listener never fires and the Discord sink notices the departure at the next personal alert
-(``bot.notify.member_check``).
+(``bot.notify.discord.member_check``).
 """
 
 from __future__ import annotations
@@ -15,46 +17,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.errors import TripwireTree
-from bot.discord.privacy_render import forget_embed, privacy_embed
-from bot.discord.render import CONTENT_LIMIT, cut
+from bot.discord.render.privacy import forget_embed, privacy_embed
+from bot.discord.tree import show_notices
 from bot.discord.views import TokenBoundView
-from bot.privacy import PrivacyService
+from bot.services.privacy import PrivacyService
 
 log = logging.getLogger(__name__)
 
 # How long the delete button of a /privacy answer works (its message is ephemeral and only its owner sees it).
 CONFIRM_TIMEOUT_S = 300.0
-
-
-async def show_notices(privacy: PrivacyService, interaction: discord.Interaction[Any]) -> None:
-    """Send the notices owed to the member who used a command (e.g. their DMs are closed), privately, once.
-
-    Sent as a followup, after the command's own answer; a notice that cannot be sent stays for next time.
-    """
-    notices = privacy.pending_notices(interaction.user.id)
-    if not notices or not interaction.response.is_done():
-        return
-    text = "\n\n".join(body for _, body in notices)
-    try:
-        await interaction.followup.send(cut(text, CONTENT_LIMIT), ephemeral=True)
-    except discord.HTTPException as exc:
-        log.warning("could not show %d notice(s) to user %s: %s", len(notices), interaction.user.id, exc)
-        return
-    privacy.notices_shown([notice_id for notice_id, _ in notices])
-
-
-class NoticeTree(TripwireTree):
-    """The command tree, also showing a member their notices after a command that ended in an error."""
-
-    async def on_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        """Answer through the error funnel, then show the member's notices."""
-        await super().on_error(interaction, error)
-        privacy = getattr(interaction.client, "privacy", None)
-        if isinstance(privacy, PrivacyService):
-            await show_notices(privacy, interaction)
 
 
 class ForgetMe(TokenBoundView):
@@ -102,7 +73,7 @@ class PrivacyCog(commands.Cog, name="Privacy"):
     async def on_app_command_completion(
         self, interaction: discord.Interaction[Any], _command: app_commands.Command[Any, ..., Any]
     ) -> None:
-        """Show the member their notices after a command that worked (``NoticeTree``: one that failed)."""
+        """Show the member their notices after a command that worked (``TripwireTree``: one that failed)."""
         await show_notices(self.privacy, interaction)
 
     @commands.Cog.listener()

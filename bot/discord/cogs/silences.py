@@ -9,8 +9,8 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.discord import render_silences
 from bot.discord.checks import guild_id_of, manage_guild_only
+from bot.discord.render import silences as render_silences
 from bot.discord.transformers import (
     MAX_CHOICES,
     DurationTransformer,
@@ -21,8 +21,8 @@ from bot.discord.transformers import (
     service_of,
     tidy,
 )
-from bot.service import Service
-from bot.silences import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
+from bot.services import Service
+from bot.services.silences import MAX_REASON_CHARS, MAX_SILENCE_S, MIN_SILENCE_S, parse_moment
 from detectors.base import SEVERITIES
 
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
-from bot.engine import Engine
-from bot.notify.discord_sink import DiscordSink
-from bot.routing import AlertRouter
-from bot.service import FeedStatusView, Service
+from bot.notify.discord.sink import DiscordSink
+from bot.services import Service
+from bot.services.base import FeedStatusView
 from detectors.market_history import MarketHistory
 from storage.repo import Repo
 from tests.bot.scenario import BREAKOUT_DAY_NOON, seed

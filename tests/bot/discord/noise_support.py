@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
-from bot.replay import ReplaySummary, SimulatedClock, run_replay
-from bot.routing import AlertRouter
+from bot.replay.pipeline import ReplaySummary, SimulatedClock, run_replay
 from feeds.replay import parse_time
 from storage.repo import OutboxRow, Repo
 from tests.bot.discord.support import rows

@@ -21,7 +21,7 @@ def alert_payload(
     event_id: int = 0,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """Return an outbox payload with the keys the engine writes (bot/engine.py _payload plus target)."""
+    """Return an outbox payload with the keys the engine writes (bot/alerts/engine.py _payload, target)."""
     return {
         "event_id": event_id,
         "state": "firing",

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Config
-from bot.detector_settings import complete_settings, example_text, parse_settings, setting_specs
 from bot.discord.client import TripwireBot
 from bot.errors import UserError
-from bot.service import Service
+from bot.services import Service
+from bot.services.detector_settings import complete_settings, example_text, parse_settings, setting_specs
 from detectors.fear_greed import FearGreed
 from detectors.level_cross import LevelCross, LevelCrossSettings
 from detectors.registry import detector_classes

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from bot.config import Config, parse_config
-from bot.detector_settings import example_text
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.views import NOT_YOURS
+from bot.services.detector_settings import example_text
 from detectors.market_history import MarketHistory
 from detectors.registry import detector_classes
 from feeds.replay import parse_time

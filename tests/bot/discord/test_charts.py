@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.chart_spec import ChartSpec
+from bot.alerts.model import CHART_ALERTS
+from bot.charts.spec import ChartSpec
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.service import CHART_ALERTS
-from bot.service_history import HistoryService
+from bot.services.history import HistoryService
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
@@ -121,7 +121,7 @@ async def test_an_alert_whose_chart_fails_is_posted_without_it(
 
     dispatcher = OutboxDispatcher(repo, [make_sink(tripwire, attachments=broken)], clock)
     queue_crossing(repo, clock)
-    with caplog.at_level(logging.ERROR, logger="bot.notify.discord_sink"):
+    with caplog.at_level(logging.ERROR, logger="bot.notify.discord.sink"):
         await drain(repo, dispatcher, clock)
     [message] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
     assert message.embeds[0]["title"] == "BTC broke above $95,000" and not message.attachments

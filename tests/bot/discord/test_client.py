@@ -11,7 +11,7 @@ import yarl
 
 from bot.config import Config, Secrets, parse_config
 from bot.discord.client import TripwireBot, bot_intents
-from bot.service import Service
+from bot.services import Service
 from detectors.level_cross import LevelCross
 from storage.repo import Repo
 from tests.bot.discord.detectors_for_tests import KitchenSink

@@ -9,7 +9,7 @@ import pytest
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.transformers import MAX_SETTINGS_CHARS
-from bot.service import Service
+from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
@@ -315,9 +315,9 @@ async def test_an_unexpected_error_is_logged_with_context_and_answered_privately
         raise RuntimeError("feed registry exploded")
 
     feeds.statuses = broken  # type: ignore[method-assign, assignment]
-    with caplog.at_level(logging.ERROR, logger="bot.discord.errors"):
+    with caplog.at_level(logging.ERROR, logger="bot.discord.tree"):
         reply = await discord_emu.slash("status", {}, user_id=MEMBER_ID)
     assert reply.ephemeral and reply.content.startswith("Something went wrong on my side; it has been logged")
-    [record] = [r for r in caplog.records if r.name == "bot.discord.errors"]
+    [record] = [r for r in caplog.records if r.name == "bot.discord.tree"]
     assert record.getMessage() == f"command /status failed for user {MEMBER_ID} in guild {GUILD_ID}"
     assert record.exc_info is not None and "feed registry exploded" in str(record.exc_info[1])

@@ -9,14 +9,16 @@ from collections.abc import Callable
 import discord.http
 import pytest
 
+from bot.alerts.engine import Engine
+from bot.alerts.model import BROKEN_PREFIX, DMS_CLOSED_REASON
+from bot.alerts.routing import AlertRouter
 from bot.config import Config
 from bot.discord.client import TripwireBot
-from bot.engine import Engine
-from bot.notify.discord_sink import DiscordSink, Rate, group_nonce
+from bot.notify.discord.sink import DiscordSink, Rate, group_nonce
 from bot.notify.outbox import Delivered, OutboxDispatcher
-from bot.replay import run_replay
-from bot.routing import AlertRouter
-from bot.service import BROKEN_PREFIX, DMS_CLOSED_REASON, RuleOptions, Service
+from bot.replay.pipeline import run_replay
+from bot.services import Service
+from bot.services.rules import RuleOptions
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.support import alert_payload, bot_messages, drain, queue_alerts, rows, titles

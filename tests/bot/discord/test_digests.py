@@ -14,9 +14,9 @@ from bot.config import Config
 from bot.digests.jobs import DigestJobs, job_id, trigger_of
 from bot.digests.service import DigestService
 from bot.discord.client import TripwireBot
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.service import Service
+from bot.services import Service
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.support import bot_messages, drain

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.discord.client import TripwireBot
 from bot.notify.alert_charts import AlertCharts
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from storage.repo import Repo

@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, time
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.discord.client import TripwireBot
-from bot.engine import Engine
 from bot.errors import UserError
 from bot.parsing import parse_alert_id, parse_since
-from bot.routing import AlertRouter
-from bot.service import Service
-from bot.service_backtest import BacktestService
-from bot.service_history import HistoryQuery, HistoryService, span_text
+from bot.services import Service
+from bot.services.backtest import BacktestService
+from bot.services.history import HistoryQuery, HistoryService, span_text
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo

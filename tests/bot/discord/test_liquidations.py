@@ -16,11 +16,11 @@ import pytest
 
 from bot.config import Config
 from bot.discord.client import TripwireBot
-from bot.liqfeed import LiquidationFeed, Pacing
-from bot.liqfeed_settings import LiqFeedService
-from bot.notify.discord_sink import DiscordSink
+from bot.liqfeed.feed import LiquidationFeed, Pacing
+from bot.liqfeed.settings import LiqFeedService
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.outbox import OutboxDispatcher
-from bot.service import Service
+from bot.services import Service
 from detectors.base import format_price, format_usd
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
@@ -123,7 +123,7 @@ async def test_single_large_liquidations_post_with_the_position_side(
     assert [m.embeds[0]["color"] for m in posted] == [RED, RED, GREEN]
     first = posted[0].embeds[0]
     assert first["description"].startswith("Binance · BTCUSDT · at $95,210.50 · <t:")
-    # The footer ends with the reference a restarted bot finds the message by (bot.notify.adoption).
+    # The footer ends with the reference a restarted bot finds the message by (bot.notify.discord.adoption).
     assert first["footer"]["text"].startswith("Liquidation feed · ≥ $1.0M · ref twg")
     assert posted[2].embeds[0]["description"].startswith("OKX · BTCUSDT · at $95,400")
     assert not any(m.content for m in posted)  # nobody is pinged

@@ -16,7 +16,7 @@ from bot.config import Config
 from bot.discord.checks import require_manage_guild
 from bot.discord.client import TripwireBot
 from bot.discord.cogs.alerts import detector_choices
-from bot.service import Service
+from bot.services import Service
 from detectors.base import Detector
 from detectors.registry import detector_classes
 from tests.bot.discord.detectors_for_tests import KitchenSink, many_detectors

@@ -9,15 +9,17 @@ from collections.abc import Callable
 import discord
 import pytest
 
+from bot.alerts.engine import Engine
+from bot.alerts.model import DMS_CLOSED_REASON
+from bot.alerts.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
+from bot.alerts.routing import AlertRouter
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.cogs import privacy as privacy_cog
-from bot.engine import Engine
-from bot.notify.discord_sink import DiscordSink
-from bot.personal import MEMBER_LEFT_REASON, pause_for_closed_dms
-from bot.replay import run_replay
-from bot.routing import AlertRouter
-from bot.service import DMS_CLOSED_REASON, RuleOptions, Service
+from bot.notify.discord.sink import DiscordSink
+from bot.replay.pipeline import run_replay
+from bot.services import Service
+from bot.services.rules import RuleOptions
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.scenario import scenario_data

@@ -14,7 +14,8 @@ import pytest
 from bot.config import parse_config
 from bot.discord.client import TripwireBot
 from bot.discord.presence import PresenceTicker, presence_text
-from bot.service import PriceView, Service
+from bot.services import Service
+from bot.services.market import PriceView
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.fixtures import ConnectBot

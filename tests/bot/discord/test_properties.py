@@ -11,17 +11,19 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.alerts.engine import Engine
+from bot.alerts.routing import AlertRouter
 from bot.config import parse_config
-from bot.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
-from bot.discord import render
 from bot.discord.client import TripwireBot
-from bot.discord.errors import SOMETHING_WENT_WRONG
-from bot.discord.render import CONTENT_LIMIT
-from bot.engine import Engine
+from bot.discord.tree import SOMETHING_WENT_WRONG
 from bot.errors import UserError
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render import base as render
+from bot.notify.discord.render.base import CONTENT_LIMIT
 from bot.parsing import ECHO_LIMIT, echo, parse_duration, resolve_symbol
-from bot.routing import AlertRouter
-from bot.service import RuleOptions, Service
+from bot.services import Service
+from bot.services.detector_settings import MAX_CHOICE_CHARS, MAX_CHOICES, setting_specs, show
+from bot.services.rules import RuleOptions
 from detectors.base import MARKET_SYMBOL, Detector
 from detectors.registry import detector_classes
 from storage.db import open_database
@@ -232,7 +234,7 @@ def test_fit_keeps_every_embed_within_discords_limits(
 def test_any_alert_payload_renders_within_limits(values: dict[str, Any], title: str, at: Any) -> None:
     assume(not isinstance(at, float) or math.isfinite(at))
     payload = {"title": title, "values": values, "at": int(at) % 2**41, "rule_id": "r", "note": title}
-    embed = render.alert_embed(payload, "binance")
+    embed = render_alerts.alert_embed(payload, "binance")
     assert len(embed) <= render.TOTAL_LIMIT and len(embed.fields) <= render.FIELD_LIMIT
 
 

@@ -3,7 +3,8 @@ rule and source in the footer."""
 
 from __future__ import annotations
 
-from bot.discord import render
+from bot.notify.discord.render import alerts as render_alerts
+from bot.notify.discord.render import base as render
 from tests.bot.discord.support import alert_payload
 
 
@@ -18,7 +19,7 @@ def test_an_alert_embed_has_the_numbers_a_timestamp_and_its_rule_and_source() ->
         "short_usd": 108_990_314.9,
         "duration_s": 5400,
     }
-    embed = render.alert_embed(payload, "binance").to_dict()
+    embed = render_alerts.alert_embed(payload, "binance").to_dict()
     assert embed["title"] == "BTC broke above $95,000"
     assert embed["color"] == render.UP.value
     assert embed["description"].startswith("📝 watch\n<t:1768345200:R> · <t:1768345200:f>")
@@ -38,14 +39,19 @@ def test_an_alert_embed_has_the_numbers_a_timestamp_and_its_rule_and_source() ->
 
 def test_colours_follow_direction_state_and_severity() -> None:
     base = alert_payload("r", "t", guild_id=None)
-    assert render.alert_colour({**base, "direction": "down"}) == render.DOWN
-    assert render.alert_colour({**base, "state": "resolved"}) == render.ENDED
-    assert render.alert_colour({**base, "direction": "neutral", "severity": "critical"}) == render.CRITICAL
-    assert render.alert_colour({**base, "direction": "neutral"}) == render.WARNING
+    assert render_alerts.alert_colour({**base, "direction": "down"}) == render.DOWN
+    assert render_alerts.alert_colour({**base, "state": "resolved"}) == render.ENDED
+    assert (
+        render_alerts.alert_colour({**base, "direction": "neutral", "severity": "critical"})
+        == render.CRITICAL
+    )
+    assert render_alerts.alert_colour({**base, "direction": "neutral"}) == render.WARNING
 
 
 def test_an_ops_embed_names_the_rule() -> None:
-    embed = render.ops_embed({"title": "An alert cannot be delivered", "text": "fix it", "rule_id": "r1"})
+    embed = render_alerts.ops_embed(
+        {"title": "An alert cannot be delivered", "text": "fix it", "rule_id": "r1"}
+    )
     assert (embed.title, embed.description, embed.footer.text) == (
         "An alert cannot be delivered",
         "fix it",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.backtest import BacktestAlert, BacktestResult
-from bot.discord import render_history
-from bot.discord.render import TOTAL_LIMIT
-from bot.service_backtest import BacktestPreview
-from bot.service_history import (
+from bot.discord.render import history as render_history
+from bot.notify.discord.render.base import TOTAL_LIMIT
+from bot.replay.backtest import BacktestAlert, BacktestResult
+from bot.services.backtest import BacktestPreview
+from bot.services.history import (
     AlertLine,
     DeliveryLine,
     HistoryPage,

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.discord.client import TripwireBot
-from bot.service import Service
+from bot.services import Service
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.discord.noise_support import (

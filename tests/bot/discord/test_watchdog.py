@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from bot.alerts.engine import make_engine
+from bot.alerts.routing import AlertRouter
+from bot.alerts.rules import sync_config_rules
 from bot.discord.client import TripwireBot
-from bot.engine import make_engine
-from bot.notify.discord_sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
-from bot.routing import AlertRouter
-from bot.rules import sync_config_rules
-from bot.service import Service
-from bot.watchdog import FeedWatchdog, watch
+from bot.ops.watchdog import FeedWatchdog, watch
+from bot.services import Service
 from detectors.market_history import MarketHistory
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest

@@ -323,32 +323,42 @@ class Gateway:
         return len(window) > self.config.send_limit
 
     def _on_frame(self, conn: Connection, text: str) -> None:
-        if conn.closing:
-            return  # the emulator is closing this connection: Discord reads nothing more from it
-        if self._over_send_limit(conn):
-            self._detach(conn)
-            conn.close(4008, "Rate limited.")
+        frame = self._accept_frame(conn, text)
+        if frame is None:
             return
-        if len(text.encode()) > self.config.max_payload_bytes:
-            # gateway.mdx "Sending Events": a payload over 4096 bytes closes the connection with 4002.
-            conn.close(4002, "Error while decoding payload.")
-            return
-        try:
-            frame = json.loads(text)
-            op = frame.get("op")
-        except (ValueError, AttributeError):
-            conn.close(4002, "Error while decoding payload.")
-            return
-        data = frame.get("d")
+        op, data = frame.get("op"), frame.get("d")
         logged = copy.deepcopy(data)
         if isinstance(logged, dict) and "token" in logged:
             logged["token"] = "<redacted>"
         self.received.append(ReceivedOp(conn.number, op, logged))
+        self._on_op(conn, op, data)
+        self.emu.notify()
+
+    def _accept_frame(self, conn: Connection, text: str) -> dict[str, Any] | None:
+        """Return a client frame decoded, or None when it is ignored or closes the connection."""
+        if conn.closing:
+            return None  # the emulator is closing this connection: Discord reads nothing more from it
+        if self._over_send_limit(conn):
+            self._detach(conn)
+            conn.close(4008, "Rate limited.")
+            return None
+        if len(text.encode()) > self.config.max_payload_bytes:
+            # gateway.mdx "Sending Events": a payload over 4096 bytes closes the connection with 4002.
+            conn.close(4002, "Error while decoding payload.")
+            return None
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):  # not JSON, or JSON that is not an object
+            conn.close(4002, "Error while decoding payload.")
+            return None
+        return frame
+
+    def _on_op(self, conn: Connection, op: object, data: Any) -> None:
+        """Act on one client opcode; before IDENTIFY or RESUME only a heartbeat is allowed."""
         if op == HEARTBEAT:
-            conn.heartbeats += 1
-            conn.last_heartbeat = time.monotonic()
-            if conn.acking and not conn.silent:
-                conn.send({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+            self._heartbeat(conn)
         elif op == IDENTIFY:
             self._identify(conn, data or {})
         elif op == RESUME:
@@ -363,7 +373,13 @@ class Gateway:
             pass
         else:
             conn.close(4001, "Unknown opcode.")
-        self.emu.notify()
+
+    def _heartbeat(self, conn: Connection) -> None:
+        """Note a heartbeat and acknowledge it, unless the test made the connection silent or not acking."""
+        conn.heartbeats += 1
+        conn.last_heartbeat = time.monotonic()
+        if conn.acking and not conn.silent:
+            conn.send({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
 
     def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
         if conn.session is not None:

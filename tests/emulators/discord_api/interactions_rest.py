@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -48,6 +49,43 @@ _ALLOWED_CALLBACKS: dict[int, set[int]] = {
 
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true")
+
+
+# A callback type's handler: (interaction, callback type, data, files) -> the message it made or edited.
+_Responder = Callable[[InteractionRecord, int, dict[str, Any], list[BodyPart]], StoredMessage | None]
+
+
+def _callback_type(body: dict[str, Any], record: InteractionRecord) -> int:
+    """Return the callback's type: 400 50035 if missing, or not one the interaction's type accepts."""
+    try:
+        ctype = int(body["type"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise invalid_form("type", "BASE_TYPE_REQUIRED", "This field is required") from exc
+    if ctype not in _ALLOWED_CALLBACKS.get(record.type, set()):
+        raise invalid_form(
+            "type", "INTERACTION_CALLBACK_TYPE_INVALID", "Interaction callback type is invalid"
+        )
+    return ctype
+
+
+def _callback_response(
+    record: InteractionRecord, ctype: int, message: StoredMessage | None
+) -> dict[str, Any]:
+    """Return the callback's ``with_response`` body: the interaction and the resource the response made."""
+    interaction: dict[str, Any] = {"id": str(record.id), "type": record.type}
+    response: dict[str, Any] = {"interaction": interaction}
+    if message is not None:
+        interaction["response_message_id"] = str(message.id)
+        interaction["response_message_loading"] = message.loading
+        interaction["response_message_ephemeral"] = message.ephemeral
+    # The resource's message is "only present if type is either CHANNEL_MESSAGE_WITH_SOURCE or
+    # UPDATE_MESSAGE" (developers/interactions/receiving-and-responding.mdx, Interaction Callback
+    # Resource Object), and the OpenAPI document's `resource` is one of exactly those two (or
+    # LAUNCH_ACTIVITY). Assumption: for the other types (defer, autocomplete, modal) Discord sends no
+    # `resource`, as `resource?` allows; discord.py then keeps the type it sent.
+    if message is not None and ctype in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
+        response["resource"] = {"type": ctype, "message": message.payload}
+    return response
 
 
 class InteractionApi:
@@ -127,6 +165,22 @@ class InteractionApi:
 
     async def callback(self, request: web.Request) -> web.Response:
         """POST /interactions/{id}/{token}/callback: the one initial response (types 4-9)."""
+        record = self._unanswered(request)
+        body = json_object(request)
+        files = body_of(request).files
+        ctype = _callback_type(body, record)
+        data = body.get("data") or {}
+        respond = self._responders().get(ctype)
+        message = respond(record, ctype, data, files) if respond is not None else None
+        record.callback = body
+        record.callback_type = ctype
+        self.emu.notify()
+        if not _truthy(request.query.get("with_response")):
+            return web.Response(status=204)
+        return json_response(_callback_response(record, ctype, message))
+
+    def _unanswered(self, request: web.Request) -> InteractionRecord:
+        """Return the interaction a callback URL names: 404 10062 if unknown or expired, 400 40060 if done."""
         raw_id = request.match_info["interaction_id"]
         record = self.world.interactions.get(int(raw_id)) if raw_id.isdigit() else None
         if record is None or record.token != request.match_info["interaction_token"]:
@@ -137,75 +191,78 @@ class InteractionApi:
         if timeout is not None and time.monotonic() - record.created_at > timeout:
             # Discord invalidates the token of an interaction not answered within 3 s.
             raise ApiError(404, 10062)
-        body = json_object(request)
-        files = body_of(request).files
+        return record
+
+    def _responders(self) -> dict[int, _Responder]:
+        """Return the handler of each callback type; each returns the message the response made or edited."""
+        return {
+            CHANNEL_MESSAGE: self._reply,
+            DEFERRED_CHANNEL_MESSAGE: self._defer,
+            DEFERRED_UPDATE_MESSAGE: self._update,
+            UPDATE_MESSAGE: self._update,
+            AUTOCOMPLETE_RESULT: self._autocomplete,
+            MODAL: self._modal,
+        }
+
+    def _reply(
+        self, record: InteractionRecord, ctype: int, data: dict[str, Any], files: list[BodyPart]
+    ) -> StoredMessage:
+        """Post the response message (type 4)."""
         try:
-            ctype = int(body["type"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise invalid_form("type", "BASE_TYPE_REQUIRED", "This field is required") from exc
-        if ctype not in _ALLOWED_CALLBACKS.get(record.type, set()):
-            raise invalid_form(
-                "type", "INTERACTION_CALLBACK_TYPE_INVALID", "Interaction callback type is invalid"
-            )
-        data = body.get("data") or {}
-        message: StoredMessage | None = None
-        if ctype == CHANNEL_MESSAGE:
+            message = self._new_message(record, data, files, "interaction")
+        except ApiError as exc:
+            # The message is the callback's `data`, so Discord reports its fields under "data".
+            raise under("data", exc) from exc
+        record.original_message_id = message.id
+        record.completed = True
+        self.world.add_message(message)
+        return message
+
+    def _defer(
+        self, record: InteractionRecord, ctype: int, data: dict[str, Any], files: list[BodyPart]
+    ) -> StoredMessage:
+        """Post the "thinking" placeholder (type 5)."""
+        if record.channel_id is None:
+            raise ApiError(404, 10003)
+        # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
+        flags = validate_deferred_flags(data) & EPHEMERAL
+        message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
+        message.payload["flags"] = flags | LOADING
+        message.loading = True
+        record.original_message_id = message.id
+        self.world.add_message(message)
+        return message
+
+    def _update(
+        self, record: InteractionRecord, ctype: int, data: dict[str, Any], files: list[BodyPart]
+    ) -> StoredMessage:
+        """Acknowledge a component and edit its message now (type 7) or later (type 6)."""
+        target = self.world.messages.get(record.component_message_id or 0)
+        if target is None or target.deleted:
+            raise ApiError(404, 10008)
+        record.original_message_id = target.id
+        if ctype == UPDATE_MESSAGE:
             try:
-                message = self._new_message(record, data, files, "interaction")
+                self.world.edit_message(target, data, files)
             except ApiError as exc:
-                # The message is the callback's `data`, so Discord reports its fields under "data".
                 raise under("data", exc) from exc
-            record.original_message_id = message.id
             record.completed = True
-            self.world.add_message(message)
-        elif ctype == DEFERRED_CHANNEL_MESSAGE:
-            if record.channel_id is None:
-                raise ApiError(404, 10003)
-            # The "thinking" placeholder: empty, LOADING flag, ephemeral if the defer asked for it.
-            flags = validate_deferred_flags(data) & EPHEMERAL
-            message = self._new_message(record, {"flags": flags}, [], "interaction", allow_empty=True)
-            message.payload["flags"] = flags | LOADING
-            message.loading = True
-            record.original_message_id = message.id
-            self.world.add_message(message)
-        elif ctype in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
-            target = self.world.messages.get(record.component_message_id or 0)
-            if target is None or target.deleted:
-                raise ApiError(404, 10008)
-            record.original_message_id = target.id
-            if ctype == UPDATE_MESSAGE:
-                try:
-                    self.world.edit_message(target, data, files)
-                except ApiError as exc:
-                    raise under("data", exc) from exc
-                record.completed = True
-            message = target
-        elif ctype == AUTOCOMPLETE_RESULT:
-            record.choices = validate_autocomplete(data)
-            record.completed = True
-        elif ctype == MODAL:
-            validate_modal(data)
-            record.modal = data
-            record.completed = True
-        record.callback = body
-        record.callback_type = ctype
-        self.emu.notify()
-        if not _truthy(request.query.get("with_response")):
-            return web.Response(status=204)
-        interaction: dict[str, Any] = {"id": str(record.id), "type": record.type}
-        response: dict[str, Any] = {"interaction": interaction}
-        if message is not None:
-            interaction["response_message_id"] = str(message.id)
-            interaction["response_message_loading"] = message.loading
-            interaction["response_message_ephemeral"] = message.ephemeral
-        # The resource's message is "only present if type is either CHANNEL_MESSAGE_WITH_SOURCE or
-        # UPDATE_MESSAGE" (developers/interactions/receiving-and-responding.mdx, Interaction Callback
-        # Resource Object), and the OpenAPI document's `resource` is one of exactly those two (or
-        # LAUNCH_ACTIVITY). Assumption: for the other types (defer, autocomplete, modal) Discord sends no
-        # `resource`, as `resource?` allows; discord.py then keeps the type it sent.
-        if message is not None and ctype in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
-            response["resource"] = {"type": ctype, "message": message.payload}
-        return json_response(response)
+        return target
+
+    def _autocomplete(
+        self, record: InteractionRecord, ctype: int, data: dict[str, Any], files: list[BodyPart]
+    ) -> None:
+        """Store the autocomplete choices (type 8)."""
+        record.choices = validate_autocomplete(data)
+        record.completed = True
+
+    def _modal(
+        self, record: InteractionRecord, ctype: int, data: dict[str, Any], files: list[BodyPart]
+    ) -> None:
+        """Store the modal shown (type 9)."""
+        validate_modal(data)
+        record.modal = data
+        record.completed = True
 
     # -- webhook messages --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from .faults import Fault, FaultInjector
 from .gateway import Gateway
 from .interactions_rest import InteractionApi
 from .payloads import member_payload, role_payload, user_payload
-from .ratelimit import CLOUDFLARE_BAN_BODY, InvalidRequestLimiter, RateLimiter
+from .ratelimit import CLOUDFLARE_BAN_BODY, Decision, InvalidRequestLimiter, RateLimiter
 from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
 from .state import MEMBER_OVERWRITE, ROLE_OVERWRITE, EmulatorConfig, StoredMessage, default_config
@@ -219,20 +219,9 @@ class DiscordEmulator:
                 return json_response({"message": "401: Unauthorized", "code": 0}, 401)
         limit_headers: dict[str, str] = {}
         if record.route not in _UNLIMITED_ROUTES:
-            major = ":".join(request.match_info.get(k, "") for k in _MAJOR_PARAMS)
-            if "webhook_token" in request.match_info:
-                major += ":" + request.match_info["webhook_token"]
-            decision = self.ratelimiter.check(record.route, major, counts_global=record.has_authorization)
+            decision = self._rate_limit(request, record)
             if not decision.allowed:
-                body = {
-                    "message": "You are being rate limited.",
-                    "retry_after": decision.retry_after,
-                    "global": decision.is_global,
-                }
-                if decision.is_global:
-                    body["code"] = 0
-                # discord.py (http.py HTTPClient.request) only treats a 429 with a Via header as a rate limit.
-                return json_response(body, 429, {**decision.headers, "Via": "1.1 google"})
+                return _rate_limited_response(decision)
             limit_headers = decision.headers
         try:
             response = await handler(request)
@@ -240,6 +229,14 @@ class DiscordEmulator:
             response = error_response(error)
         response.headers.update(limit_headers)
         return response
+
+    def _rate_limit(self, request: web.Request, record: RecordedRequest) -> Decision:
+        """Count a request against its route's bucket (per major parameters) and the global limit."""
+        assert record.route is not None
+        major = ":".join(request.match_info.get(k, "") for k in _MAJOR_PARAMS)
+        if "webhook_token" in request.match_info:
+            major += ":" + request.match_info["webhook_token"]
+        return self.ratelimiter.check(record.route, major, counts_global=record.has_authorization)
 
     async def _cdn(self, request: web.Request) -> web.Response:
         """Serve uploaded attachment bytes (Attachment.url points here, so Attachment.read() works)."""
@@ -472,6 +469,19 @@ class DiscordEmulator:
             timeout=timeout,
             wait_for_followup=wait_for_followup,
         )
+
+
+def _rate_limited_response(decision: Decision) -> web.Response:
+    """Return the 429 of a refused request, with its rate-limit headers."""
+    body: dict[str, Any] = {
+        "message": "You are being rate limited.",
+        "retry_after": decision.retry_after,
+        "global": decision.is_global,
+    }
+    if decision.is_global:
+        body["code"] = 0
+    # discord.py (http.py HTTPClient.request) only treats a 429 with a Via header as a rate limit.
+    return json_response(body, 429, {**decision.headers, "Via": "1.1 google"})
 
 
 def _fault_response(fault: Fault) -> web.Response:

@@ -72,38 +72,46 @@ def validate_embeds(embeds: list[dict[str, Any]]) -> None:
     """Raise the 400 Discord gives for embeds over its documented limits."""
     if len(embeds) > 10:
         raise _too_long("embeds", 10)
-    total = 0
-    for i, embed in enumerate(embeds):
-        validate_embed_formats(embed, f"embeds.{i}")
-        for key, limit in _EMBED_TEXT_LIMITS:
-            # message.mdx L607: limits count without leading/trailing whitespace (Discord trims).
-            text = str(embed.get(key) or "").strip()
-            if len(text) > limit:
-                raise _too_long(f"embeds.{i}.{key}", limit)
-            total += len(text)
-        fields = embed.get("fields") or []
-        if len(fields) > 25:
-            raise _too_long(f"embeds.{i}.fields", 25)
-        for j, fld in enumerate(fields):
-            for key, limit in (("name", 256), ("value", 1024)):
-                # message.mdx L607: trimmed, so a name or value of only whitespace is missing.
-                text = str(fld.get(key) or "").strip()
-                if not text:
-                    raise invalid_form(
-                        f"embeds.{i}.fields.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required"
-                    )
-                if len(text) > limit:
-                    raise _too_long(f"embeds.{i}.fields.{j}.{key}", limit)
-                total += len(text)
-        footer = str((embed.get("footer") or {}).get("text") or "").strip()
-        author = str((embed.get("author") or {}).get("name") or "").strip()
-        if len(footer) > 2048:
-            raise _too_long(f"embeds.{i}.footer.text", 2048)
-        if len(author) > 256:
-            raise _too_long(f"embeds.{i}.author.name", 256)
-        total += len(footer) + len(author)
+    total = sum(_embed_size(embed, f"embeds.{i}") for i, embed in enumerate(embeds))
     if total > 6000:
         raise invalid_form("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+
+
+def _embed_size(embed: dict[str, Any], path: str) -> int:
+    """Raise the 400 for one embed over a limit; return the characters it counts towards the 6000."""
+    validate_embed_formats(embed, path)
+    total = 0
+    for key, limit in _EMBED_TEXT_LIMITS:
+        # message.mdx L607: limits count without leading/trailing whitespace (Discord trims).
+        text = str(embed.get(key) or "").strip()
+        if len(text) > limit:
+            raise _too_long(f"{path}.{key}", limit)
+        total += len(text)
+    total += _fields_size(embed.get("fields") or [], f"{path}.fields")
+    footer = str((embed.get("footer") or {}).get("text") or "").strip()
+    author = str((embed.get("author") or {}).get("name") or "").strip()
+    if len(footer) > 2048:
+        raise _too_long(f"{path}.footer.text", 2048)
+    if len(author) > 256:
+        raise _too_long(f"{path}.author.name", 256)
+    return total + len(footer) + len(author)
+
+
+def _fields_size(fields: list[dict[str, Any]], path: str) -> int:
+    """Raise the 400 for embed fields over a limit or missing a name or value; return their characters."""
+    if len(fields) > 25:
+        raise _too_long(path, 25)
+    total = 0
+    for j, fld in enumerate(fields):
+        for key, limit in (("name", 256), ("value", 1024)):
+            # message.mdx L607: trimmed, so a name or value of only whitespace is missing.
+            text = str(fld.get(key) or "").strip()
+            if not text:
+                raise invalid_form(f"{path}.{j}.{key}", "BASE_TYPE_REQUIRED", "This field is required")
+            if len(text) > limit:
+                raise _too_long(f"{path}.{j}.{key}", limit)
+            total += len(text)
+    return total
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-FaultKind = Literal["status", "delay", "body", "truncate", "cut_json", "mangle", "drop", "respond"]
+FaultKind = Literal["status", "delay", "body", "truncate", "cut_json", "mangle", "drop", "respond", "flood"]
 FAULT_KINDS: tuple[str, ...] = (
+    "flood",
     "status",
     "delay",
     "body",
@@ -79,6 +80,7 @@ class Fault:
     retype: Mapping[str | int, Any] = field(default_factory=dict)
     every: int = 2
     extra_bytes: int = 100
+    flood_bytes: int = 8 * 1024 * 1024
     id: int = 0
     hits: int = 0
 
@@ -223,6 +225,28 @@ async def _drop(request: web.Request) -> web.StreamResponse:
     raise AssertionError("unreachable: the dropped connection cancels this handler")
 
 
+async def _flood(fault: Fault, request: web.Request) -> web.StreamResponse:
+    # A runaway upstream: a chunked body (no Content-Length to refuse it by) of `flood_bytes` bytes of a
+    # JSON array that would be valid if it ever ended, written in 64 KiB pieces. A client that stops
+    # reading makes the write fail; that ends this handler.
+    stream = web.StreamResponse(status=200)
+    stream.content_type = "application/json"
+    stream.enable_chunked_encoding()
+    await stream.prepare(request)
+    piece = b"0," * 32768
+    sent = 0
+    try:
+        await stream.write(b"[")
+        while sent < fault.flood_bytes:
+            await stream.write(piece)
+            sent += len(piece)
+        await stream.write(b"0]")
+        await stream.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
+    return stream
+
+
 async def apply_fault(fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer one request through a fault."""
     if fault.kind == "drop":
@@ -231,6 +255,8 @@ async def apply_fault(fault: Fault, request: web.Request, handler: Handler) -> w
         # Longer than the client's timeout: the client gives up, then this handler is cancelled.
         await asyncio.sleep(fault.seconds)
         return await handler(request)
+    if fault.kind == "flood":
+        return await _flood(fault, request)
     if fault.kind in ("status", "body", "respond"):
         response = web.Response(status=fault.status, headers=dict(fault.headers), body=fault.body or b"")
         if fault.body:

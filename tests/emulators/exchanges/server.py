@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 from collections.abc import Mapping, Sequence
+from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 
@@ -76,7 +77,14 @@ class ExchangeEmulator:
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)
+        app.on_response_prepare.append(self._date_header)
         return app
+
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        # Real venues stamp every answer with their own clock (RFC 9110 section 6.6.1 Date, an IMF-fixdate,
+        # one-second resolution); aiohttp would stamp the host's. Serve the emulator's clock instead, so a
+        # client's clock-skew estimate is tested against the emulated "now" (a shifted or frozen clock).
+        response.headers["Date"] = formatdate(self.ctx.clock.now_ms() / 1000, usegmt=True)
 
     async def start(self) -> ExchangeEmulator:
         """Start listening (and replaying recorded liquidations if liq_rate > 0)."""
@@ -209,6 +217,10 @@ class ExchangeEmulator:
         return self.faults.add(
             Fault(route, "body", times=times, status=status, body=raw, content_type=content_type)
         )
+
+    def flood(self, route: Route, size_bytes: int, *, times: int | None = 1) -> Fault:
+        """Answer with a chunked JSON body of ``size_bytes`` (no Content-Length): a runaway upstream."""
+        return self.faults.add(Fault(route, "flood", times=times, flood_bytes=size_bytes))
 
     def truncate(self, route: Route, *, extra_bytes: int = 100, times: int | None = 1) -> Fault:
         """Send half the real body under a Content-Length `extra_bytes` larger, then close the connection."""

@@ -1,0 +1,670 @@
+"""The alert engine: signals in, alert events and outbox rows out, with a lifecycle that survives restarts.
+
+For each rule the engine runs its detector on a point-in-time view of the history and compares the active
+conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_id:key``):
+
+* a condition that appears becomes **pending**; it **fires** once it has been active for the rule's
+  ``pending_s`` and seen on ``pending_evaluations`` consecutive evaluations, and the rule's cooldown
+  since its last firing has passed (and no feed it depends on is stale). Firing records an alert event
+  and queues one outbox row per delivery target, in the same transaction as the state change, so a crash
+  can neither lose nor repeat it;
+* a condition that disappears **resolves**: a firing alert records a resolved event (delivered when the
+  alert was a state, such as a cascade, whose end people want to know);
+* one-shot rules are disabled after their first firing; expired rules are disabled.
+
+Detector state and each rule's ``evaluated_at`` are kept in memory and flushed with the same transaction,
+so a restarted replay skips every tick it had already committed, and a restarted live bot evaluates once
+at ``now`` on the backfilled history: a crossing missed while it was down is reported once, marked late.
+
+A rule whose detector says it is quiet (``Detector.quiet``) is not evaluated again until its time comes or
+the data it reads changes; its ``evaluated_at`` stays that of its last real evaluation, so a restarted
+replay evaluates the skipped ticks again, to the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import Any
+
+from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
+from bot.alerts.quiet import QuietRules
+from bot.alerts.rules import ActiveRule, instantiate
+from bot.alerts.silencing import silence_matches
+from bot.config import EngineConfig
+from detectors.base import MARKET_SYMBOL, Quiet, Signal, Snapshot
+from detectors.market_history import MarketHistory
+from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Evaluate rules against the history and keep alert lifecycles in SQLite."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        history: MarketHistory,
+        router: Router,
+        *,
+        late_after_ms: int = 300_000,
+        stale_kinds: Callable[[str], set[str]] | None = None,
+        inhibition: Inhibition | None = None,
+        report_before_creation: bool = False,
+    ) -> None:
+        self.repo = repo
+        # Live: events older than the rule are not news. Replays and backtests play history on purpose.
+        self.report_before_creation = report_before_creation
+        self.history = history
+        self.router = router
+        self.late_after_ms = late_after_ms
+        self._stale_kinds = stale_kinds
+        self.inhibition = inhibition
+        self._rules: dict[str, ActiveRule] = {}
+        self._order: list[ActiveRule] | None = None
+        self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
+        self._alerts: dict[str, dict[str, AlertStateRow]] = {}
+        self._dirty: set[str] = set()
+        self._failing: set[str] = set()
+        # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
+        self._quiet = QuietRules(history)
+        self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
+        self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
+        self._position: dict[str, int] = {}  # rule id -> place in evaluation order
+        self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
+        # The latest evaluation time of every rule (symbols=None), per symbol, and of any rule: a quiet
+        # rule's clock (Quiet.now_key) is what it would have been evaluated at last, set when it is read.
+        self._now_all = self._now_any = -(2**62)
+        self._now_of: dict[str, int] = {}
+        self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
+        self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
+        self._silences_at = 0
+        self.fired = 0
+        self.silenced = 0
+        self.resolved = 0
+
+    # --- rules -------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load enabled rules, detector states and open alert states from the database."""
+        self._settle_clocks(self._quiet.clocked)
+        self._rules = {}
+        for row in self.repo.rules(enabled_only=True):
+            self._activate(row)
+        self._detector_state = self.repo.all_detector_states()
+        self._alerts = {}
+        self._open_alerts = set()
+        for state in self.repo.alert_states(include_resolved=True):
+            self._alerts.setdefault(state.rule_id, {})[state.dedupe_key] = state
+            if state.status != "resolved":
+                self._open_alerts.add(state.rule_id)
+        self._dirty.clear()
+        self._wake_all()
+
+    def _activate(self, row: RuleRow) -> None:
+        self._order = None
+        self._wake_all()
+        try:
+            self._rules[row.id] = ActiveRule(row, instantiate(row))
+        except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
+            log.error("rule %s (%s) cannot run and is skipped: %s", row.id, row.detector, exc)
+
+    def refresh_rule(self, rule_id: str) -> None:
+        """Pick up a rule that was added, changed, paused or removed in the database."""
+        self._settle_clocks(self._quiet.clocked)
+        self._rules.pop(rule_id, None)
+        self._order = None
+        self._wake_all()
+        row = self.repo.rule(rule_id)
+        if row is None:
+            self._detector_state.pop(rule_id, None)
+            self._alerts.pop(rule_id, None)
+            self._dirty.discard(rule_id)
+            return
+        if row.enabled:
+            self._activate(row)
+        stored = self.repo.detector_state(rule_id)
+        if stored is None:
+            self._detector_state.pop(rule_id, None)
+        self._alerts[rule_id] = {
+            s.dedupe_key: s for s in self.repo.alert_states(rule_id, include_resolved=True)
+        }
+        self._open_alerts.discard(rule_id)
+        if any(s.status != "resolved" for s in self._alerts[rule_id].values()):
+            self._open_alerts.add(rule_id)
+
+    def rules(self) -> list[ActiveRule]:
+        """Return the rules being evaluated, in evaluation order."""
+        if self._order is None:
+            # Inhibitors first, so a cascade firing in the same evaluation as a round-level break is
+            # already known when the lesser alert is recorded and can absorb it.
+            major = self.inhibition.inhibitors if self.inhibition else frozenset()
+            self._order = sorted(self._rules.values(), key=lambda r: (r.row.detector not in major, r.id))
+        return list(self._order)
+
+    def wanted_intervals(self) -> set[str]:
+        """Return candle intervals the rules' settings mention (to pre-aggregate them)."""
+        intervals: set[str] = set()
+        for rule in self._rules.values():
+            for name in ("interval", "confirm"):
+                value = getattr(rule.detector.settings, name, None)
+                if isinstance(value, str):
+                    intervals.add(value)
+        return intervals
+
+    # --- evaluation ----------------------------------------------------------------------------------
+
+    def evaluate(
+        self, now: int, symbols: Iterable[str] | None = None, *, flush: bool = True
+    ) -> list[RecordedEvent]:
+        """Evaluate the rules (of ``symbols``, or all) at ``now`` and record what changed.
+
+        Each rule is evaluated at most once per ``now``; ticks at or before a rule's last evaluation are
+        skipped, which is what makes a restarted replay resume instead of repeating.
+        """
+        due = self._due(now, symbols)
+        if not due:
+            # Every rule asleep: the usual tick of a replay (most of a year's 1.5M, bench.replay).
+            if flush:
+                self.flush()
+            return []
+        wanted = None if symbols is None else set(symbols)
+        recorded: list[RecordedEvent] = []
+        self._silences = None
+        self._silences_at = now
+        self._tx = None
+        try:
+            for rule in due:
+                self._evaluate_rule(rule, now, wanted, recorded)
+            if flush:
+                self.flush()
+        except BaseException as exc:
+            tx, self._tx = self._tx, None
+            if tx is not None:
+                tx.__exit__(type(exc), exc, exc.__traceback__)  # rolls back, and re-raises here
+            raise
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
+        return recorded
+
+    def _evaluate_rule(
+        self, rule: ActiveRule, now: int, wanted: set[str] | None, recorded: list[RecordedEvent]
+    ) -> None:
+        """Evaluate one due rule at ``now``, record what changed and put it to sleep if it may."""
+        row = rule.row
+        market_wide = rule.detector.market_wide
+        if wanted is not None and not market_wide and row.symbol not in wanted:
+            return
+        if row.expires_at is not None and now >= row.expires_at:
+            self._disable(row, "expired", now)
+            return
+        stored = self._detector_state.get(row.id)
+        if stored is not None and stored[1] >= now:
+            return
+        state: dict[str, Any] = stored[0] if stored is not None else {}
+        view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
+        signals = self._run_detector(rule, view, state)
+        if signals is None:
+            return
+        self._detector_state[row.id] = (state, now)
+        self._dirty.add(row.id)
+        # Without signals and without an open alert there is nothing to apply.
+        pending = (
+            self._apply(rule, signals, now, recorded) if signals or row.id in self._open_alerts else False
+        )
+        quiet = rule.detector.quiet(state, now)
+        if quiet is not None and not pending and row.id in self._rules:
+            self._sleep(rule, quiet, now)
+
+    def _run_detector(self, rule: ActiveRule, view: Snapshot, state: dict[str, Any]) -> list[Signal] | None:
+        """Return the rule's detector's signals, or None when it failed (logged once until it recovers)."""
+        row = rule.row
+        try:
+            signals = rule.detector.evaluate(view, state)
+        except Exception:
+            if row.id not in self._failing:
+                log.exception("detector %s failed on rule %s; it will be retried", row.detector, row.id)
+                self._failing.add(row.id)
+            return None
+        self._failing.discard(row.id)
+        return signals
+
+    def _active_silences(self) -> list[SilenceRow]:
+        """Return the silences active at this evaluation's time, read once, when an alert needs them."""
+        if self._silences is None:
+            self._silences = self.repo.active_silences(self._silences_at)
+        return self._silences
+
+    # --- quiet rules -------------------------------------------------------------------------------
+
+    def _wake_all(self) -> None:
+        self._settle_clocks(self._quiet.clocked)
+        self._quiet.clear()
+        self._awake = None
+        self._due_rules = None
+
+    def _due(self, now: int, symbols: Iterable[str] | None) -> list[ActiveRule]:
+        """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
+        quiet = self._quiet
+        woken = quiet.wake(now)
+        if woken and quiet.clocked:
+            self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
+        if now > self._now_any:
+            self._now_any = now
+        if symbols is None:
+            if now > self._now_all:
+                self._now_all = now
+        else:
+            now_of = self._now_of
+            for symbol in symbols:
+                if now_of.get(symbol, -(2**62)) < now:
+                    now_of[symbol] = now
+        if self._awake is None:
+            order = self.rules()
+            self._position = {rule.row.id: i for i, rule in enumerate(order)}
+            self._awake = {rule.row.id for rule in order if rule.row.id not in quiet.asleep}
+            self._due_rules = None
+        if woken:
+            self._awake.update(woken)
+            self._due_rules = None
+        if self._due_rules is None:
+            position, rules = self._position, self._rules
+            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
+        return self._due_rules
+
+    def _settle_clocks(self, rule_ids: Iterable[str]) -> None:
+        """Move the time quiet rules record in their state (Quiet.now_key) to their latest evaluation time.
+
+        Each evaluation used to move every sleeping clock to its own time (1.5 us a tick of a year's replay,
+        bench.replay); the clock is only read when the rule is evaluated again or its state is written, so
+        it is set then, to the same value: the latest evaluation of the rule's symbol since it fell asleep.
+        """
+        clocked = self._quiet.clocked
+        for rule_id in list(rule_ids):
+            entry = clocked.pop(rule_id, None)
+            rule = self._rules.get(rule_id)
+            if entry is None or rule is None:
+                continue
+            if rule.detector.market_wide:
+                clock = self._now_any
+            else:
+                clock = max(self._now_all, self._now_of.get(rule.row.symbol, -(2**62)))
+            stored = self._detector_state[rule_id]
+            if stored[1] < clock:
+                stored[0][entry[1]] = clock
+                self._detector_state[rule_id] = (stored[0], clock)
+                self._dirty.add(rule_id)
+            if self._quiet.asleep.get(rule_id) == entry[0]:
+                clocked[rule_id] = entry  # still asleep: its clock keeps moving
+
+    def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
+        """Put a rule to sleep while evaluating it again would change nothing."""
+        symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
+        if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
+            if self._awake is not None:
+                self._awake.discard(rule.row.id)
+            self._due_rules = None
+
+    def _begin(self) -> None:
+        """Open the evaluation's transaction at its first write: most evaluations write nothing."""
+        if self._tx is None:
+            self._tx = self.repo.transaction()
+            self._tx.__enter__()
+
+    def flush(self) -> None:
+        """Write the detector state of every rule evaluated since the last flush."""
+        if self._quiet.clocked:
+            self._settle_clocks(self._quiet.clocked)
+        if not self._dirty:
+            return
+        with self.repo.transaction():
+            for rule_id in self._dirty:
+                stored = self._detector_state.get(rule_id)
+                if stored is not None and rule_id in self._rules:
+                    self.repo.save_detector_state(rule_id, stored[0], stored[1])
+        self._dirty.clear()
+
+    def _apply(
+        self,
+        rule: ActiveRule,
+        signals: list[Signal],
+        now: int,
+        recorded: list[RecordedEvent],
+    ) -> bool:
+        """Move the rule's alerts to the signals; return True when one of them is left pending."""
+        row = rule.row
+        alerts = self._alerts.setdefault(row.id, {})
+        active: set[str] = set()
+        pending = False
+        for signal in signals:
+            if signal.at < row.created_at and not self.report_before_creation:
+                # Something that happened before the rule existed (history a fresh install backfills, or
+                # data that arrived late) is not news to report; catch-up after downtime still reports
+                # what happened while the bot was down, because the rule existed then.
+                continue
+            key = f"{row.id}:{signal.key}" if signal.key else row.id
+            active.add(key)
+            state = alerts.get(key)
+            if state is None or state.status == "resolved":
+                state = AlertStateRow(
+                    dedupe_key=key,
+                    rule_id=row.id,
+                    status="pending",
+                    since=now,
+                    pending_count=0,
+                    fired_at=state.fired_at if state else None,
+                    last_seen=now,
+                    last_event_id=state.last_event_id if state else None,
+                    fire_count=state.fire_count if state else 0,
+                    stateful=signal.stateful,
+                )
+                self._save_alert_state(state)
+            if state.status == "pending":
+                state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
+                if self._ready(row, state, signal, now):
+                    state = self._fire(rule, state, signal, now, recorded)
+                    if not row.repeat:
+                        self._disable(row, "fired once (one-shot rule)", now)
+                self._save_alert_state(state)
+            alerts[key] = state
+            # A pending alert is counted and may fire as time passes (pending period, cooldown).
+            pending = pending or state.status == "pending"
+        for key, state in list(alerts.items()):
+            if key in active or state.status == "resolved":
+                continue
+            if state.status == "firing":
+                self._resolve(rule, state, now, recorded)
+            state = replace(state, status="resolved", since=now)
+            self._save_alert_state(state)
+            alerts[key] = state
+        # Every alert not active now is resolved; the active ones are pending or firing.
+        if active:
+            self._open_alerts.add(row.id)
+        else:
+            self._open_alerts.discard(row.id)
+        return pending
+
+    def _save_alert_state(self, state: AlertStateRow) -> None:
+        self._begin()
+        self.repo.save_alert_state(state)
+
+    def _ready(self, row: RuleRow, state: AlertStateRow, signal: Signal, now: int) -> bool:
+        if now - state.since < row.pending_s * 1000 or state.pending_count < row.pending_evaluations:
+            return False
+        if state.fired_at is not None and now - state.fired_at < row.cooldown_s * 1000:
+            return False
+        if self._stale_kinds is not None and signal.sources:
+            stale = self._stale_kinds(row.symbol)
+            if stale.intersection(signal.sources):
+                return False  # held back until the feed is fresh again; the watchdog reports the feed
+        return True
+
+    def _targets(self, row: RuleRow, severity: str) -> tuple[list[Target], int | None]:
+        targets = self.router.targets(row, severity)
+        silences = self._active_silences()
+        kept: list[Target] = []
+        silenced_by: int | None = None
+        for target in targets:
+            match = next((s for s in silences if silence_matches(s, row, severity, target.guild_id)), None)
+            if match is None:
+                kept.append(target)
+            elif silenced_by is None:
+                silenced_by = match.id
+        if targets and not kept:
+            return [], silenced_by
+        return kept, None
+
+    def _fire(
+        self,
+        rule: ActiveRule,
+        state: AlertStateRow,
+        signal: Signal,
+        now: int,
+        recorded: list[RecordedEvent],
+    ) -> AlertStateRow:
+        self._begin()
+        row = rule.row
+        late = now - signal.at > self.late_after_ms
+        targets, silenced_by = self._targets(row, signal.severity)
+        parent = self._inhibiting_event(row)
+        parent_targets = self.repo.outbox_targets(parent) if parent is not None else set()
+        folded = {(t.sink, t.address) for t in targets} & parent_targets
+        values = dict(signal.values)
+        event_id = self.repo.insert_event(
+            dedupe_key=state.dedupe_key,
+            rule_id=row.id,
+            detector=row.detector,
+            symbol=signal.symbol,
+            guild_id=row.guild_id,
+            state="firing",
+            kind=signal.kind,
+            severity=signal.severity,
+            title=signal.title,
+            values=values,
+            rule=_rule_snapshot(row),
+            at=signal.at,
+            recorded_at=now,
+            late=late,
+            silenced_by=silenced_by,
+            inhibited_by=parent if folded else None,
+        )
+        fired = replace(state, status="firing", fired_at=now, fire_count=state.fire_count + 1)
+        if event_id is None:
+            # Already recorded (a replay restarted on the same database): keep state, queue nothing.
+            return fired
+        payload = _payload(row, signal, event_id, "firing", signal.title, values, signal.at, late)
+        for target in targets:
+            is_folded = (target.sink, target.address) in folded
+            self.repo.enqueue(
+                event_id=event_id,
+                sink=target.sink,
+                target=target.address,
+                kind="fold" if is_folded else "alert",
+                payload={
+                    **payload,
+                    "guild_id": target.guild_id,
+                    # A folded alert is a line in the parent's message: it mentions nobody itself.
+                    "role_id": None if is_folded else target.role_id,
+                    "parent_event_id": parent if is_folded else None,
+                },
+                now=now,
+            )
+        self.fired += 1
+        if silenced_by is not None:
+            self.silenced += 1
+        recorded.append(
+            RecordedEvent(
+                event_id,
+                row.id,
+                state.dedupe_key,
+                "firing",
+                signal.title,
+                signal.at,
+                late,
+                silenced_by is not None,
+                len(targets),
+            )
+        )
+        return replace(fired, last_event_id=event_id)
+
+    def _resolve(
+        self,
+        rule: ActiveRule,
+        state: AlertStateRow,
+        now: int,
+        recorded: list[RecordedEvent],
+    ) -> None:
+        self._begin()
+        row = rule.row
+        fired = self.repo.event(state.last_event_id) if state.last_event_id is not None else None
+        if fired is None:
+            return
+        duration_s = max(0, (now - (state.fired_at or now)) // 1000)
+        values = {**fired.values, "duration_s": duration_s, "fired_event_id": fired.id}
+        title = f"Ended: {fired.title}"
+        # A rule may ask for no resolve notice at all; the event is still recorded for history.
+        announced = state.stateful and row.resolve_notice != "none"
+        targets, silenced_by = self._targets(row, fired.severity) if announced else ([], None)
+        # Only where the alert itself was shown: the end of a silenced alert is news to nobody.
+        shown = self.repo.outbox_targets(fired.id) if targets else set()
+        targets = [t for t in targets if (t.sink, t.address) in shown]
+        event_id = self.repo.insert_event(
+            dedupe_key=state.dedupe_key,
+            rule_id=row.id,
+            detector=row.detector,
+            symbol=fired.symbol,
+            guild_id=row.guild_id,
+            state="resolved",
+            kind=fired.kind,
+            severity=fired.severity,
+            title=title,
+            values=values,
+            rule=_rule_snapshot(row),
+            at=now,
+            recorded_at=now,
+            silenced_by=silenced_by,
+        )
+        if event_id is None:
+            return
+        payload = {
+            "event_id": event_id,
+            "fired_event_id": fired.id,
+            "state": "resolved",
+            "rule_id": row.id,
+            "detector": row.detector,
+            "symbol": fired.symbol,
+            "kind": fired.kind,
+            "severity": fired.severity,
+            "title": title,
+            "values": values,
+            "at": now,
+            "late": False,
+            "direction": fired.values.get("direction", "neutral"),
+            "note": row.note,
+            "stateful": True,
+            # "edit": the sink edits the alert's message; "message": it also posts a notice.
+            "resolve_notice": row.resolve_notice,
+        }
+        for target in targets:
+            self.repo.enqueue(
+                event_id=event_id,
+                sink=target.sink,
+                target=target.address,
+                kind="resolve",
+                payload={**payload, "guild_id": target.guild_id, "role_id": None},
+                now=now,
+            )
+        self.resolved += 1
+        recorded.append(
+            RecordedEvent(
+                event_id,
+                row.id,
+                state.dedupe_key,
+                "resolved",
+                title,
+                now,
+                False,
+                silenced_by is not None,
+                len(targets),
+            )
+        )
+
+    def _inhibiting_event(self, row: RuleRow) -> int | None:
+        """Return the event id of a firing inhibitor alert for the rule's symbol, if the rule is lesser."""
+        policy = self.inhibition
+        if policy is None or row.detector not in policy.inhibited:
+            return None
+        best: tuple[int, int] | None = None
+        for other in self._rules.values():
+            if other.row.symbol != row.symbol or other.row.detector not in policy.inhibitors:
+                continue
+            for state in self._alerts.get(other.id, {}).values():
+                if state.status == "firing" and state.last_event_id is not None:
+                    candidate = (state.fired_at or 0, state.last_event_id)
+                    best = candidate if best is None or candidate > best else best
+        return best[1] if best else None
+
+    def _disable(self, row: RuleRow, reason: str, now: int) -> None:
+        self._begin()
+        self.repo.set_rule_enabled(row.id, False, reason, now)
+        self._settle_clocks([row.id])
+        self._rules.pop(row.id, None)
+        self._order = None
+        self._quiet.forget(row.id)
+        self._awake = None
+        self._due_rules = None
+        log.info("rule %s disabled: %s", row.id, reason)
+
+
+def make_engine(
+    config: EngineConfig,
+    repo: Repo,
+    history: MarketHistory,
+    router: Router,
+    *,
+    stale_kinds: Callable[[str], set[str]] | None = None,
+    report_before_creation: bool = False,
+) -> Engine:
+    """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays)."""
+    inhibition = None
+    if config.inhibit_lesser_alerts:
+        inhibition = Inhibition(frozenset(config.inhibitors), frozenset(config.inhibited))
+    return Engine(
+        repo,
+        history,
+        router,
+        late_after_ms=int(config.late_after_seconds * 1000),
+        stale_kinds=stale_kinds,
+        inhibition=inhibition,
+        report_before_creation=report_before_creation,
+    )
+
+
+def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
+    """Return the rule as it was when the alert fired (for /why and history)."""
+    return {
+        "id": row.id,
+        "detector": row.detector,
+        "symbol": row.symbol,
+        "settings": row.settings,
+        "origin": row.origin,
+        "repeat": row.repeat,
+        "cooldown_s": row.cooldown_s,
+        "pending_s": row.pending_s,
+        "pending_evaluations": row.pending_evaluations,
+        # Whose personal alert this was: /privacy deletes its history, digests leave it out.
+        "owner_id": row.owner_id,
+        "deliver": row.deliver,
+    }
+
+
+def _payload(
+    row: RuleRow,
+    signal: Signal,
+    event_id: int,
+    state: str,
+    title: str,
+    values: Mapping[str, Any],
+    at: int,
+    late: bool,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "state": state,
+        "rule_id": row.id,
+        "detector": row.detector,
+        "symbol": signal.symbol,
+        "kind": signal.kind,
+        "severity": signal.severity,
+        "title": title,
+        "values": dict(values),
+        "at": at,
+        "late": late,
+        "direction": signal.direction,
+        "note": row.note,
+        "stateful": signal.stateful,
+    }

@@ -1,0 +1,182 @@
+"""Which rules the engine may skip: quiet rules sleep until a time, or until the data they read changes.
+
+A detector says after each evaluation how long evaluating again would change nothing (``Detector.quiet``).
+The engine then puts the rule to sleep here and asks, at each tick, which rules woke: the ones whose time
+came (a heap of timers) and the ones whose watched data changed or became visible (the history's live
+change counters, compared once per watched key and tick). Entries of an older sleep are recognised by their
+generation and dropped. In a year's replay most rules are quiet on most ticks (bench.replay), so a tick
+costs only the rules that can change.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.base import Quiet
+from detectors.market_history import CloseWatch, MarketHistory
+from storage.rows import DAY_MS
+
+# A rule sleeping on its closes staying within a band (Quiet.closes_within) is woken at least this often, so
+# the candles it has not read yet are still in memory when it reads them (one-minute ones are kept 2 days).
+CLOSES_WATCH_MAX_MS = DAY_MS
+
+
+@dataclass(slots=True)
+class _Watch:
+    """The rules waiting for one (symbol, kind) of data to change."""
+
+    mark: list[Any]  # the history's live [changes, newest row time, USD added]
+    checked: int  # mark[0] when the watchers were last compared
+    # rule id -> (generation, changes when it went to sleep, USD added at which it wakes: -inf for any change)
+    rules: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    # No watcher wakes before mark[2] reaches this (-inf when one wakes at any change): a cascade waiting for
+    # a few million USD is not looked at for each of the thousands of liquidations before.
+    usd_threshold: float = math.inf
+
+
+class QuietRules:
+    """Sleeping rules with their timers, data watches and the clocks they keep in their state."""
+
+    def __init__(self, history: MarketHistory) -> None:
+        self.history = history
+        self.asleep: dict[str, int] = {}  # rule id -> generation of its current sleep
+        self.clocked: dict[str, tuple[int, str]] = {}  # rule id -> (generation, Quiet.now_key)
+        self._generation = 0
+        self._timers: list[tuple[int, int, str]] = []  # heap of (wake at, generation, rule id)
+        self._watches: dict[tuple[str, str], _Watch] = {}
+        self._closes: dict[str, tuple[str, CloseWatch]] = {}  # rule id -> (symbol, its close watch)
+
+    def clear(self) -> None:
+        """Wake every rule (the rule set changed)."""
+        self.asleep.clear()
+        self.clocked.clear()
+        self._timers.clear()
+        self._watches.clear()
+        for symbol, watch in self._closes.values():
+            self.history.unwatch_closes(symbol, watch)
+        self._closes.clear()
+
+    def forget(self, rule_id: str) -> None:
+        """Wake one rule (it was disabled)."""
+        self.asleep.pop(rule_id, None)
+        self._unwatch(rule_id)
+
+    def _unwatch(self, rule_id: str) -> None:
+        entry = self._closes.pop(rule_id, None)
+        if entry is not None:
+            self.history.unwatch_closes(*entry)
+
+    def wake(self, now: int) -> list[str]:
+        """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
+        if not self._anything_due(now):
+            return []
+        woke = self._wake_timers(now)
+        for watch in self._watches.values():
+            self._wake_watchers(watch, woke)
+        if self.history.has_tripped():
+            self._wake_tripped(woke)
+        if self._closes:
+            for rule_id in woke:
+                self._unwatch(rule_id)
+        return woke
+
+    def _anything_due(self, now: int) -> bool:
+        """Return whether a timer is due, a close watch tripped or a watched counter moved enough."""
+        timers = self._timers
+        if (timers and timers[0][0] <= now) or self.history.has_tripped():
+            return True
+        # The usual tick: nothing due, so only the watched counters can have moved.
+        for watch in self._watches.values():
+            mark = watch.mark
+            if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
+                return True
+        return False
+
+    def _wake_timers(self, now: int) -> list[str]:
+        """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
+        timers = self._timers
+        asleep = self.asleep
+        woke: list[str] = []
+        while timers and timers[0][0] <= now:
+            _, generation, rule_id = heapq.heappop(timers)
+            if asleep.get(rule_id) == generation:
+                del asleep[rule_id]
+                woke.append(rule_id)
+        return woke
+
+    def _wake_watchers(self, watch: _Watch, woke: list[str]) -> None:
+        """Wake the watchers of one data key whose data changed (appending to ``woke``); drop stale ones."""
+        mark = watch.mark
+        changes = mark[0]
+        if changes == watch.checked:
+            return  # watchers registered since the last check saw this count too
+        watch.checked = changes
+        asleep = self.asleep
+        rules = watch.rules
+        threshold = math.inf
+        for rule_id, (generation, seen, wake_usd) in list(rules.items()):
+            if asleep.get(rule_id) != generation:
+                del rules[rule_id]  # from an older sleep
+            elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
+                del rules[rule_id], asleep[rule_id]
+                woke.append(rule_id)
+            else:
+                threshold = min(threshold, wake_usd)
+        watch.usd_threshold = threshold
+
+    def _wake_tripped(self, woke: list[str]) -> None:
+        """Wake the rules whose close watches tripped (appending to ``woke``) and forget those watches."""
+        asleep = self.asleep
+        for tripped in self.history.take_tripped():
+            rule_id, generation = tripped.owner
+            if asleep.get(rule_id) == generation:
+                del asleep[rule_id]
+                woke.append(rule_id)
+            if rule_id in self._closes and self._closes[rule_id][1] is tripped:
+                del self._closes[rule_id]
+
+    def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
+        """Put a rule to sleep as ``quiet`` allows (waking at its expiry at the latest); True if it sleeps."""
+        until = quiet.until
+        if expires_at is not None:
+            until = expires_at if until is None else min(until, expires_at)  # wake to disable it on time
+        watched: list[tuple[tuple[str, str], list[Any], float | None]] = []
+        closes = None
+        for kind in quiet.unchanged:
+            mark = self.history.change_counter(symbol, kind)
+            if mark is None or mark[1] > now:
+                return False  # an untracked kind, or rows still to become visible: stay awake
+            if kind == "candles" and quiet.closes_within is not None:
+                closes = quiet.closes_within
+                latest = now + CLOSES_WATCH_MAX_MS
+                until = latest if until is None else min(until, latest)
+                continue
+            watched.append(((symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
+        if (until is None and not watched) or (until is not None and until <= now):
+            return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
+        self._generation += 1
+        generation = self._generation
+        self.asleep[rule_id] = generation
+        if quiet.now_key is not None:
+            self.clocked[rule_id] = (generation, quiet.now_key)
+        if until is not None:
+            heapq.heappush(self._timers, (until, generation, rule_id))
+        for key, mark, usd_below in watched:
+            watch = self._watches.get(key)
+            if watch is None:
+                watch = self._watches[key] = _Watch(mark, mark[0])
+            wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
+            if wake_usd != wake_usd:
+                wake_usd = -math.inf  # not a number: any change wakes it
+            watch.rules[rule_id] = (generation, mark[0], wake_usd)
+            watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+        self._unwatch(rule_id)
+        if closes is not None:
+            low, high = closes
+            owner = (rule_id, generation)
+            close_watch = self.history.watch_closes(symbol, low, high, wicks=quiet.wicks, owner=owner)
+            self._closes[rule_id] = (symbol, close_watch)
+        return True

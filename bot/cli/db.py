@@ -1,0 +1,130 @@
+"""``tripwire db ...``: migrate the database, show what it holds, prune it and compact it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from bot.charts.data import utc_text
+from bot.cli.common import unmigrated
+from bot.config import RetentionConfig, load_config
+from bot.errors import UserError
+from bot.ops.maintenance import describe, prune_file
+from storage.db import open_database
+from storage.repo import Repo
+
+
+def _database_path(args: argparse.Namespace) -> Path:
+    if args.db:
+        return Path(args.db)
+    return load_config(args.config).storage.path
+
+
+def _iso(ts: int | None) -> str:
+    return "-" if ts is None else utc_text(ts)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create the database or bring its schema up to date."""
+    path = _database_path(args)
+    repo = Repo(open_database(path))
+    version = repo.stats().schema_version
+    repo.close()
+    print(f"{path}: schema v{version}, up to date")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print rows per table and the time span per source and symbol."""
+    path = _database_path(args)
+    if not path.exists():
+        print(f"{path} does not exist yet; run `tripwire db migrate` or start the bot first")
+        return 2
+    with unmigrated(path) as repo:
+        stats = repo.stats()
+    print(f"{path}: schema v{stats.schema_version}, {stats.size_bytes / 1e6:.1f} MB")
+    width = max(len(t) for t in stats.rows_per_table)
+    for table, count in stats.rows_per_table.items():
+        print(f"  {table:<{width}}  {count:>10,} rows")
+    if stats.spans:
+        print("observations by source and symbol:")
+        for span in stats.spans:
+            print(
+                f"  {span.table:<13} {span.source:<16} {span.symbol:<14} {span.rows:>9,} rows"
+                f"  {_iso(span.first_ts)} .. {_iso(span.last_ts)}"
+            )
+    return 0
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"{path} does not exist; nothing to do")
+    return path
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete rows older than the retention policy (the running bot does this daily)."""
+    if args.db:
+        path, policy = Path(args.db), RetentionConfig()
+        print("retention policy: the defaults (pass --config to use the [storage.retention] of your config)")
+    else:
+        config = load_config(args.config)
+        path, policy = config.storage.path, config.storage.retention
+    now = time.time_ns() // 1_000_000
+    result = prune_file(_existing(path), policy, now, dry_run=args.dry_run)
+    print(f"{path}: {describe(result)}")
+    if args.dry_run:
+        print("dry run: nothing was deleted")
+        return 0
+    with unmigrated(path) as repo:
+        free = repo.free_bytes()
+    if free:
+        print(
+            f"{free / 1e6:.1f} MB are free inside the file and will be reused by new rows; "
+            "`tripwire db vacuum` gives them back to the disk"
+        )
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    """Rebuild the database file so the space freed by pruning goes back to the disk."""
+    path = _existing(_database_path(args))
+    size = path.stat().st_size
+    # VACUUM writes a complete copy of the database (through the WAL) before the old pages are dropped.
+    free_disk = shutil.disk_usage(path.resolve().parent).free
+    if free_disk < size:
+        raise UserError(
+            f"vacuum needs about {size / 1e6:.0f} MB free next to {path} (the size of the database) "
+            f"but only {free_disk / 1e6:.0f} MB are; free some space first"
+        )
+    print(
+        f"vacuuming {path} ({size / 1e6:.1f} MB); this holds the write lock until it is done, "
+        "so on a large database stop the bot first"
+    )
+    with unmigrated(path) as repo:
+        before, after = repo.vacuum()
+    print(f"{path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the `db` command and its subcommands."""
+    db = sub.add_parser("db", help="database maintenance (migrate, stats, prune, vacuum)")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    for name, handler, text in (
+        ("migrate", cmd_migrate, "create the database or upgrade its schema"),
+        ("stats", cmd_stats, "rows per table, time span per source and symbol"),
+        ("prune", cmd_prune, "delete rows older than the retention policy (safe while the bot runs)"),
+        ("vacuum", cmd_vacuum, "give the space freed by pruning back to the disk (stop the bot first)"),
+    ):
+        cmd = db_sub.add_parser(name, help=text)
+        group = cmd.add_mutually_exclusive_group()
+        group.add_argument("--config", "-c", default="tripwire.toml", help="config file naming the database")
+        group.add_argument("--db", help="database file (instead of reading it from the config)")
+        if name == "prune":
+            cmd.add_argument(
+                "--dry-run", action="store_true", help="only count what would be deleted and folded"
+            )
+        cmd.set_defaults(handler=handler)

@@ -1,0 +1,83 @@
+"""Embeds of /setup and /status."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.notify.discord.render.base import NEUTRAL, UP, WARNING, fit, ts
+from bot.parsing import format_duration
+from bot.services.admin import GuildSetupView, StatusView
+
+
+def setup_embed(view: GuildSetupView) -> discord.Embed:
+    """Render /setup."""
+    alert = f"<#{view.alert_channel_id}>" if view.alert_channel_id else "not set"
+    ops = f"<#{view.ops_channel_id}>" if view.ops_channel_id else "not set"
+    title = "Server settings saved" if view.changed else "Server settings"
+    embed = discord.Embed(title=title, colour=NEUTRAL)
+    embed.add_field(name="Default alert channel", value=alert)
+    embed.add_field(name="Ops channel", value=ops)
+    embed.add_field(name="Charts on alerts", value="on" if view.chart_alerts else "off")
+    return fit(embed)
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def status_embed(view: StatusView) -> discord.Embed:
+    """Render /status."""
+    bad = [f for f in view.feeds if f.state not in ("ok", "standby", "disabled")]
+    embed = discord.Embed(
+        title="Tripwire is running" + (f"; {len(bad)} feed(s) need attention" if bad else ""),
+        colour=WARNING if bad else UP,
+    )
+    embed.add_field(name="Version", value=view.version)
+    embed.add_field(name="Up since", value=ts(view.started_at))
+    embed.add_field(name="Database", value=_size(view.db_size_bytes))
+    embed.add_field(name="Alerts", value=f"{view.rules_enabled} active of {view.rules_total}")
+    embed.add_field(name="Queued deliveries", value=str(view.outbox_pending))
+    symbols = ", ".join(view.symbols) or "none"
+    embed.add_field(name="Symbols", value=symbols)
+    if view.feeds:
+        icons = {
+            "ok": "🟢",
+            "degraded": "🟡",
+            "stale": "🔴",
+            "standby": "⚪",
+            "disabled": "⚪",
+            "refused": "⛔",
+        }
+        lines = []
+        for feed in view.feeds:
+            last = ts(feed.last_success_ms) if feed.last_success_ms else "never"
+            lag = f", lag {feed.lag_s:.0f}s" if feed.lag_s is not None else ""
+            detail = f" · {feed.detail}" if feed.detail else ""
+            lines.append(
+                f"{icons.get(feed.state, '⚪')} {feed.name}: {feed.state}, last success {last}{lag}{detail}"
+            )
+        embed.add_field(name="Feeds", value="\n".join(lines), inline=False)
+    else:
+        embed.add_field(name="Feeds", value="no feed health reported", inline=False)
+    if view.last_alerts:
+        lines = [
+            f"{ts(a.at)} `{a.rule_id}` {a.title}"
+            + (" (late)" if a.late else "")
+            + (" (silenced)" if a.silenced else "")
+            for a in view.last_alerts
+        ]
+        embed.add_field(name="Last alerts", value="\n".join(lines), inline=False)
+    else:
+        embed.add_field(name="Last alerts", value="none yet", inline=False)
+    channels = []
+    if view.alert_channel_id:
+        channels.append(f"alerts <#{view.alert_channel_id}>")
+    if view.ops_channel_id:
+        channels.append(f"ops <#{view.ops_channel_id}>")
+    embed.set_footer(text=f"uptime {format_duration(view.uptime_s)}")
+    if channels:
+        embed.add_field(name="Channels", value=" · ".join(channels), inline=False)
+    return fit(embed)

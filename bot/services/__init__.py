@@ -1,0 +1,23 @@
+"""What the slash commands do, as plain Python: no ``import discord`` in this package.
+
+``Service`` is the composite of one mixin per command family over ``ServiceBase`` (Red-DiscordBot composes
+its cogs the same way): market queries, rule commands, detector help, guild settings and status,
+silences. History,
+backtests, liquidation prices and privacy are services of their own, built over a ``Service``.
+"""
+
+from __future__ import annotations
+
+from bot.services.admin import AdminCommands
+from bot.services.base import ServiceBase
+from bot.services.detectors import DetectorHelp
+from bot.services.market import MarketQueries
+from bot.services.rules import RuleCommands
+from bot.services.silences import SilenceCommands
+
+
+class Service(MarketQueries, RuleCommands, DetectorHelp, AdminCommands, SilenceCommands, ServiceBase):
+    """Answer market queries and manage rules, silences and guild settings for the chat front ends."""
+
+
+__all__ = ["Service"]

@@ -1,0 +1,136 @@
+"""The /setup and /status commands' logic and their views."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from bot.alerts.model import CHART_ALERTS
+from bot.services.base import FeedStatusView, ServiceBase
+from storage.repo import AlertEventRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSetupView:
+    """A guild's alert and ops channels after /setup."""
+
+    guild_id: int
+    alert_channel_id: int | None
+    ops_channel_id: int | None
+    changed: bool
+    chart_alerts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSummary:
+    """One recent alert for /status."""
+
+    event_id: int
+    rule_id: str
+    symbol: str
+    title: str
+    at: int
+    late: bool
+    silenced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """The bot's health: feeds, recent alerts, version, uptime, database size and rule counts."""
+
+    version: str
+    uptime_s: float
+    started_at: int
+    db_size_bytes: int
+    feeds: tuple[FeedStatusView, ...]
+    last_alerts: tuple[AlertSummary, ...]
+    rules_enabled: int
+    rules_total: int
+    outbox_pending: int
+    alert_channel_id: int | None = None
+    ops_channel_id: int | None = None
+    symbols: tuple[str, ...] = field(default=())
+
+
+def package_version() -> str:
+    """Return the installed Tripwire version, or "unknown" when running from a bare checkout."""
+    try:
+        return metadata.version("tripwire")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class AdminCommands(ServiceBase):
+    """Set a guild's channels and report the bot's health."""
+
+    def guild_setup(self, guild_id: int) -> GuildSetupView:
+        """Return a guild's current alert and ops channels."""
+        current = self.repo.guild_settings(guild_id)
+        return GuildSetupView(
+            guild_id,
+            current.alert_channel_id if current else None,
+            current.ops_channel_id if current else None,
+            changed=False,
+            chart_alerts=bool(current.settings.get(CHART_ALERTS)) if current else False,
+        )
+
+    def setup(
+        self,
+        guild_id: int,
+        alert_channel_id: int | None = None,
+        ops_channel_id: int | None = None,
+        chart_alerts: bool | None = None,
+    ) -> GuildSetupView:
+        """Set the guild's default alert channel, ops channel and charts on alerts (None keeps each)."""
+        if alert_channel_id is None and ops_channel_id is None and chart_alerts is None:
+            return self.guild_setup(guild_id)
+        row = self.repo.update_guild_settings(
+            guild_id,
+            self.now_ms(),
+            alert_channel_id=alert_channel_id,
+            ops_channel_id=ops_channel_id,
+            settings={CHART_ALERTS: chart_alerts} if chart_alerts is not None else None,
+        )
+        charts = bool(row.settings.get(CHART_ALERTS))
+        log.info(
+            "guild %s set alert channel %s, ops channel %s, charts on alerts %s",
+            guild_id,
+            row.alert_channel_id,
+            row.ops_channel_id,
+            charts,
+        )
+        return GuildSetupView(
+            guild_id, row.alert_channel_id, row.ops_channel_id, changed=True, chart_alerts=charts
+        )
+
+    def status(self, guild_id: int | None = None) -> StatusView:
+        """Return feed health, the last alerts, version, uptime, database size and rule counts."""
+        now = self.now_ms()
+        events: Sequence[AlertEventRow] = (
+            self.repo.guild_events(guild_id, limit=5, before=now + 1)
+            if guild_id is not None
+            else self.repo.events(limit=5, until=now + 1)
+        )
+        rules = self.repo.rules(guild_id=guild_id) if guild_id is not None else self.repo.rules()
+        settings = self.repo.guild_settings(guild_id) if guild_id is not None else None
+        return StatusView(
+            version=package_version(),
+            uptime_s=max(0.0, (now - self.started_at) / 1000),
+            started_at=self.started_at,
+            db_size_bytes=self.repo.size_bytes(),
+            feeds=tuple(self.feeds.statuses()),
+            last_alerts=tuple(
+                AlertSummary(e.id, e.rule_id, e.symbol, e.title, e.at, e.late, e.silenced_by is not None)
+                for e in events
+            ),
+            rules_enabled=sum(1 for r in rules if r.enabled),
+            rules_total=len(rules),
+            outbox_pending=self.repo.outbox_depth(),
+            alert_channel_id=settings.alert_channel_id if settings else None,
+            ops_channel_id=settings.ops_channel_id if settings else None,
+            symbols=tuple(self.config.symbols),
+        )
