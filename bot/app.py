@@ -167,7 +167,15 @@ class App:
         router = AlertRouter(
             repo, config.routes, console=self.console is not None, discord=self.discord_enabled
         )
-        engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
+        engine = make_engine(
+            config.engine,
+            repo,
+            history,
+            router,
+            stale_kinds=health.stale_kinds,
+            retention=config.storage.retention,
+            ops_channel_id=config.discord.ops_channel_id,
+        )
         engine.load()
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
