@@ -465,7 +465,7 @@ class App:
             gateway_latency=(lambda: bot.latency if bot is not None and bot.is_ready() else None),
         )
         checks: dict[str, Check] = {
-            "database": database_check(repo.ping),
+            "database": database_check(repo.ping, repo.file_problem),
             "feeds": feeds_check(health.snapshots),
         }
         if bot is not None:

@@ -49,11 +49,19 @@ async def run_checks(
     return dict(zip(names, results, strict=True))
 
 
-def database_check(ping: Callable[[], object]) -> Check:
-    """Return a check that passes when ``ping()`` (``Repo.ping``) reads the database without error."""
+def database_check(ping: Callable[[], object], file_problem: Callable[[], str | None] | None = None) -> Check:
+    """Return a check that passes when ``ping()`` reads the database and its file is still the one opened.
+
+    A deleted database stays readable through the open descriptor, so reading alone says "ready" while
+    every write is lost at the next start; ``file_problem`` (``Repo.file_problem``) compares the file's
+    device and inode with those at open.
+    """
 
     def check() -> CheckResult:
         ping()
+        problem = file_problem() if file_problem is not None else None
+        if problem is not None:
+            return CheckResult(False, problem)
         return CheckResult(True, "readable")
 
     return check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,23 @@ def event_matchers(
         params.append(until)
 
 
+def _main_file(conn: sqlite3.Connection) -> str:
+    """Return the path of the connection's main database file ("" in memory)."""
+    for _seq, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file or "")
+    return ""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Return (device, inode) of ``path``, or None when there is no file there."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 class RepoBase:
     """One database connection and its (nestable) transactions; each table family is a mixin over it."""
 
@@ -51,6 +69,24 @@ class RepoBase:
         # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
         # them: forgotten on every save and on every rollback.
         self._guild_settings_rows: dict[int, tuple[Any, ...] | None] = {}
+        # The file this connection opened and its identity (device, inode) then: a file deleted or replaced
+        # under a running bot keeps being written through the open descriptor, and is lost at the next
+        # start (issue 17, finding 7). Empty for an in-memory database.
+        self.path = _main_file(self.conn)
+        self._identity = _identity(self.path) if self.path else None
+
+    def file_problem(self) -> str | None:
+        """Return what is wrong with the database file on disk (deleted, replaced), or None if it is ours."""
+        if not self.path or self._identity is None:
+            return None
+        now = _identity(self.path)
+        if now is None:
+            return f"the database file {self.path} was deleted; what is written now is lost at the next start"
+        if now != self._identity:
+            return (
+                f"the database file {self.path} was replaced by another file; this process writes the old one"
+            )
+        return None
 
     # --- transactions ------------------------------------------------------------------------------
 
