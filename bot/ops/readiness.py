@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bot.ops.instruments import FeedHealthView
 
 DEFAULT_TIMEOUT_S = 2.0
+WRITES_STUCK_AFTER_S = 30.0  # a write lock held longer than this by someone else is not a hiccup
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,24 @@ def database_check(ping: Callable[[], object], file_problem: Callable[[], str | 
         if problem is not None:
             return CheckResult(False, problem)
         return CheckResult(True, "readable")
+
+    return check
+
+
+def writes_check(blocked_for: Callable[[], float], stuck_after_s: float = WRITES_STUCK_AFTER_S) -> Check:
+    """Return a check that says writes wait for another connection's lock, failing once that lasts long.
+
+    A short wait is normal (a ``tripwire db prune`` chunk); the bot keeps answering and the writes are
+    applied when the lock is free. A wait past ``stuck_after_s`` means something holds the database:
+    not ready, so an orchestrator or the operator looks.
+    """
+
+    def check() -> CheckResult:
+        waited = blocked_for()
+        if waited <= 0:
+            return CheckResult(True, "writable")
+        detail = f"degraded: writes waiting {waited:.1f} s for another connection's lock"
+        return CheckResult(waited < stuck_after_s, detail)
 
     return check
 

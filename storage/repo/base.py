@@ -72,6 +72,7 @@ class RepoBase:
         # The file this connection opened and its identity (device, inode) then: a file deleted or replaced
         # under a running bot keeps being written through the open descriptor, and is lost at the next
         # start (issue 17, finding 7). Empty for an in-memory database.
+        self._busy_timeout_ms = int(self.conn.execute("PRAGMA busy_timeout").fetchone()[0])
         self.path = _main_file(self.conn)
         self._identity = _identity(self.path) if self.path else None
 
@@ -113,6 +114,46 @@ class RepoBase:
         if self._depth == 0:
             self.conn.execute("COMMIT")
         else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def set_busy_timeout(self, ms: int) -> None:
+        """Set how long a statement waits for another connection's write lock before failing."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(ms):d}")  # PRAGMA takes no bound parameters
+        self._busy_timeout_ms = int(ms)
+
+    def try_begin_write(self) -> bool:
+        """Open a write transaction if no other connection holds the write lock now; never wait for it.
+
+        Returns False when the lock is taken (SQLITE_BUSY), so an async caller can wait for it without
+        blocking its event loop (``storage.writegate``). Inside a transaction already, it joins it.
+        """
+        if self._depth > 0:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+            self._depth += 1
+            return True
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+        self._depth = 1
+        return True
+
+    def end_write(self, commit: bool) -> None:
+        """Commit (or roll back) the transaction ``try_begin_write`` opened."""
+        self._depth -= 1
+        if not commit:
+            self._guild_settings_rows.clear()
+        if self._depth == 0:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
+        elif commit:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+        else:
+            self.conn.execute(f"ROLLBACK TO sp{self._depth}")
             self.conn.execute(f"RELEASE sp{self._depth}")
 
     def close(self) -> None:
