@@ -198,6 +198,7 @@ class App:
             on_recorded=lambda _events: dispatcher.wake(),
             on_duration=instruments.evaluation_seconds.observe,
             gate=WriteGate(repo),
+            before=ingest.flush,
         )
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")

@@ -33,6 +33,7 @@ class LiveEvaluator:
         on_recorded: Callable[[list[RecordedEvent]], None] | None = None,
         on_duration: Callable[[float], None] | None = None,
         gate: WriteGate | None = None,
+        before: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.now_ms = now_ms
@@ -49,6 +50,8 @@ class LiveEvaluator:
         # With a gate each pass waits for the database's write lock off the loop (storage.writegate);
         # without one (tests, embedding) it runs at once, as before.
         self.gate = gate
+        # Run first inside each gated pass: the ingest's rows that met a held lock are written then.
+        self.before = before
         self._passes: set[asyncio.Task[list[RecordedEvent]]] = set()
 
     def notify(self, kind: str, symbols: frozenset[str]) -> None:
@@ -80,13 +83,22 @@ class LiveEvaluator:
     async def _gated_pending(self) -> list[RecordedEvent]:
         assert self.gate is not None
         async with self.gate.writing():
+            self._before()
             return self.evaluate(self._take_pending())
+
+    def _before(self) -> None:
+        if self.before is not None:
+            try:
+                self.before()
+            except Exception:
+                log.exception("writing the rows that waited for the database failed; the next pass retries")
 
     async def evaluate_when_free(self, symbols: set[str] | None = None) -> list[RecordedEvent]:
         """Evaluate once the database's write lock is free, waiting for it without blocking the loop."""
         if self.gate is None:
             return self.evaluate(symbols)
         async with self.gate.writing():
+            self._before()
             return self.evaluate(symbols)
 
     def evaluate(self, symbols: set[str] | None = None) -> list[RecordedEvent]:

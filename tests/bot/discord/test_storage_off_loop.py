@@ -20,8 +20,11 @@ import pytest
 from bot.alerts.engine import Engine
 from bot.alerts.live import LiveEvaluator
 from bot.discord.client import TripwireBot
+from detectors.market_history import MarketHistory
+from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import Candle, Liquidation
 from storage.writegate import WriteGate
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator
@@ -116,3 +119,41 @@ async def test_finding_6_price_answers_and_writes_apply_while_another_process_ho
     assert evaluator.evaluations == 1
     assert evaluator.gate.blocked_for() == 0
     assert _rule_states(repo.path) > before
+
+
+async def test_finding_6_ingest_under_a_held_lock_loses_nothing(
+    repo: Repo, engine: Engine, clock: Clock
+) -> None:
+    # Synthetic rows, an hour after the scenario's last stored minute so they are new.
+    at = clock.now + 3_600_000
+    candle = Candle("BTCUSDT", "1m", at, "binance_spot", 97_000.0, 97_100.0, 96_900.0, 97_050.0, 12.5)
+    event = Liquidation("BTCUSDT", at + 1_000, "binance_futures", "long", 96_950.0, 0.5, 48_475.0)
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    told: list[int] = []
+    ingest.subscribe_rows("liquidations", lambda rows: told.append(len(rows)))
+    evaluator = LiveEvaluator(
+        engine, clock, interval_seconds=60, gate=WriteGate(repo, poll_seconds=0.02), before=ingest.flush
+    )
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, repo.path, "1.0", stdout=asyncio.subprocess.PIPE
+    )
+    assert holder.stdout is not None
+    assert (await holder.stdout.readline()).strip() == b"locked"
+    ingest.candles([candle])  # neither raises nor loses the rows: they wait in memory
+    assert ingest.liquidations([event]) == 0  # only the database can say it is new: wait for it
+    assert ingest.waiting_rows == 2 and told == []
+    assert history.last_time("BTCUSDT") is not None  # the detectors see the candle at once
+    await holder.wait()
+    await asyncio.wait_for(evaluator.evaluate_when_free(), timeout=5)
+    assert ingest.waiting_rows == 0 and told == [1]
+    with sqlite3.connect(repo.path) as conn:
+        stored = conn.execute(
+            "SELECT c FROM candles WHERE symbol = 'BTCUSDT' AND interval = '1m' AND open_time = ?", (at,)
+        ).fetchall()
+        assert stored == [(97_050.0,)]
+        assert (
+            conn.execute("SELECT count(*) FROM liquidations WHERE ts = ?", (at + 1_000,)).fetchone()[0] == 1
+        )
+    # The same event again (a re-poll) is known to the database now: not new.
+    assert ingest.liquidations([event]) == 0 and told == [1]
