@@ -24,6 +24,7 @@ from detectors.market_history import (
     MarketHistory,
 )
 from feeds.guard import RowGuard
+from storage.db import is_busy
 from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
@@ -44,12 +45,6 @@ RECENT_LIQUIDATION_KEYS = 200_000
 # instead of about 250 for a tuple of six objects in an OrderedDict. Equal keys are equal rows, as with the
 # tuple.
 _KEY = struct.Struct("<qddI")
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
-    text = str(exc)
-    return "database is locked" in text or "database is busy" in text
 
 
 class Ingest:

@@ -38,6 +38,12 @@ class Migration:
     sql: str
 
 
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
+
+
 def load_migrations() -> tuple[Migration, ...]:
     """Return every bundled migration, ordered by version, checking the numbering has no gaps."""
     found: list[Migration] = []

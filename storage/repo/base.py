@@ -135,8 +135,8 @@ class RepoBase:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                return False
+            if "database is locked" in str(exc) or "database is busy" in str(exc):
+                return False  # SQLITE_BUSY: another connection holds the write lock
             raise
         finally:
             self.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")

@@ -20,6 +20,7 @@ import pytest
 from bot.alerts.engine import Engine
 from bot.alerts.live import LiveEvaluator
 from bot.discord.client import TripwireBot
+from bot.discord.tree import DATABASE_BUSY
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.db import open_database
@@ -106,6 +107,15 @@ async def test_finding_6_price_answers_and_writes_apply_while_another_process_ho
         asked = time.perf_counter()
         reply = await discord_emu.slash("price", {"symbol": "btc"}, timeout=5)
         answered_in = time.perf_counter() - asked
+        # A command that writes cannot: it says so at once instead of freezing the bot (nothing changed).
+        asked = time.perf_counter()
+        refused = await discord_emu.slash(
+            "alert add",
+            {"detector": "level_cross", "symbol": "BTCUSDT", "settings": "level=99000"},
+            user_id=OWNER_ID,
+            timeout=5,
+        )
+        refused_in = time.perf_counter() - asked
         assert not evaluation.done()  # the lock is still held: the pass has not written yet
         await holder.wait()
         await asyncio.wait_for(evaluation, timeout=5)
@@ -114,6 +124,8 @@ async def test_finding_6_price_answers_and_writes_apply_while_another_process_ho
     )
     assert reply.embeds and reply.embeds[0]["title"].startswith("BTC is at $"), reply.content
     assert answered_in < 1.0
+    assert refused.content == DATABASE_BUSY and refused_in < 1.0, refused.content
+    assert len(repo.rules()) == 1
     assert lag.worst < 0.5
     # The pass ran once the lock was free and its writes are committed (seen by another connection).
     assert evaluator.evaluations == 1
