@@ -589,7 +589,13 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("", f"{file} is not valid TOML: {exc}")]) from None
-    return parse_config(data)
+    except RecursionError:
+        # tomllib parses nested arrays and tables recursively: a few thousand levels exhaust the stack.
+        raise ConfigError([Problem("", f"{file} is nested too deeply to be a Tripwire config")]) from None
+    try:
+        return parse_config(data)
+    except RecursionError:
+        raise ConfigError([Problem("", f"{file} is nested too deeply to be a Tripwire config")]) from None
 
 
 def load_secrets() -> Secrets:
