@@ -21,7 +21,9 @@ import pytest
 from bot.charts.spec import ChartSpec
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
+from bot.services import Service
 from bot.services.history import HistoryService
+from bot.services.rules import RuleOptions
 from storage.repo import Repo
 from tests.bot.history_support import (  # noqa: F401 - replayed_history is this module's fixture
     history_config_data,
@@ -241,3 +243,23 @@ async def test_finding_10_a_chart_that_fails_after_deferring_answers_privately(
     assert error.ephemeral and "has no candles at 1m or finer" in (error.content or "")
     public = [m for m in discord_emu.world.messages.values() if m.channel_id == ALERTS_CHANNEL_ID]
     assert not [m for m in public if not m.deleted and not m.ephemeral and "candles" in (m.content or "")]
+
+
+async def test_finding_5_a_rule_posting_where_the_member_cannot_read_is_not_offered(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, service: Service
+) -> None:
+    staff = service.add_rule(
+        GUILD_ID,
+        OWNER_ID,
+        "level_cross",
+        "BTCUSDT",
+        {"level": 123_456},
+        RuleOptions(channel_id=PRIVATE_CHANNEL_ID),
+        is_admin=True,
+    )
+    for user, offered in ((MOD_ID, True), (MEMBER_ID, False)):
+        choices = await discord_emu.autocomplete("history", {"rule": staff.id}, "rule", user_id=user)
+        assert (staff.id in [c["value"] for c in choices]) is offered
+    tested = await discord_emu.slash("alert test-rule", {"rule": staff.id}, user_id=MEMBER_ID)
+    assert tested.ephemeral and f"`{staff.id}`" in (tested.content or "")
+    assert "no alert" in (tested.content or "")
