@@ -58,7 +58,7 @@ def user_message(error: BaseException) -> str | None:
 
 
 def command_name(interaction: discord.Interaction[Any]) -> str:
-    """Return the full command name of an interaction (``alert add level_cross``)."""
+    """Return the full command name of an interaction (``alert add``, ``silence add``)."""
     command = interaction.command
     return command.qualified_name if command is not None else "?"
 

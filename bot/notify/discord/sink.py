@@ -152,6 +152,11 @@ class Rate:
     per: float
 
 
+# The default ceiling over all channels, ``[discord] global_rate_per_s`` (bot/config.py): below Discord's
+# global limit of 50 requests per second (developers/topics/rate-limits.mdx, "Global Rate Limit").
+DEFAULT_GLOBAL_RATE = Rate(40, 1.0)
+
+
 class SlidingWindow:
     """Allow at most ``rate.limit`` requests in any ``rate.per`` seconds, counting each from when it ended.
 
@@ -207,7 +212,7 @@ class DiscordSink:
         now_ms: Callable[[], int],
         *,
         ops_channel_id: int | None = None,
-        global_rate: Rate = Rate(40, 1.0),
+        global_rate: Rate = DEFAULT_GLOBAL_RATE,
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
         grouping: GroupingPolicy | None = None,
