@@ -39,7 +39,9 @@ async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrup
     assert outcome.duplicated == [], report
     assert outcome.differing_messages == [], report
     assert outcome.nonconforming == [], report
-    assert outcome.compressed_connections >= outcome.kills, report
+    # Every run killed inside a request had connected (a send needs a ready client), as had the
+    # uninterrupted run and the last, completed one; every connection was compressed (checked_traffic).
+    assert outcome.compressed_connections >= outcome.kills_in_a_request + 2, report
 
 
 async def test_a_bot_killed_mid_send_and_down_past_the_nonce_window_neither_repeats_nor_loses_an_alert(
