@@ -24,9 +24,9 @@
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
   instead of retrying forever; so does a channel whose cached permissions lack Embed Links, found before
-  the send (Discord would post the alert without its embed). Closed DMs (50007) pause the member's personal alerts and leave them a
-  notice (``bot.alerts.personal``); a personal alert whose owner left its server is not sent
-  (``member_check``).
+  the send (Discord would post the alert without its embed). Closed DMs (50007) pause the member's
+  personal alerts and leave them a notice (``bot.alerts.personal``); a personal alert whose owner left
+  its server is not sent (``member_check``).
 * Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
