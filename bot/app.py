@@ -349,7 +349,7 @@ class App:
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
-            from bot.notify.discord.sink import DiscordSink
+            from bot.notify.discord.sink import DiscordSink, Rate
 
             sinks.append(
                 DiscordSink(
@@ -359,6 +359,7 @@ class App:
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
                     nonce_window_s=self.config.discord.nonce_window_s,
+                    global_rate=Rate(self.config.discord.global_rate_per_s, 1.0),
                     grouping=GroupingPolicy.from_config(self.config.engine),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),

@@ -127,6 +127,10 @@ class DiscordConfig(StrictModel):
     # a message whose first send was interrupted longer ago is looked for in the channel before it is sent
     # again. Keep it below Discord's window; lower only costs a look-up more often.
     nonce_window_s: float = Field(60.0, gt=0, le=600)
+    # Requests per second the Discord sink allows itself across all channels. Discord's global limit is
+    # 50 requests per second per bot (developers/topics/rate-limits.mdx, "Global Rate Limit") and sends no
+    # headers for it before a 429, so the default stays below it to leave room for command replies.
+    global_rate_per_s: int = Field(40, ge=1, le=50)
 
     @model_validator(mode="before")
     @classmethod

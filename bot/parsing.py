@@ -80,7 +80,7 @@ def known_detector(name: str, detectors: Mapping[str, _T]) -> _T:
     """Return the detector called ``name``, or raise UserError listing the known ones."""
     found = detectors.get(name)
     if found is None:
-        raise UserError(f"Unknown alert type {echo(name)}. Known: {', '.join(detectors)}.")
+        raise UserError(f"Unknown detector {echo(name)}. Known: {', '.join(detectors)}.")
     return found
 
 

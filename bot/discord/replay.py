@@ -22,7 +22,7 @@ from bot.alerts.model import Router
 from bot.config import Config, Secrets
 from bot.discord.client import EndpointOverride, bot_intents
 from bot.errors import UserError
-from bot.notify.discord.sink import DiscordSink
+from bot.notify.discord.sink import DiscordSink, Rate
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import Sink
 from bot.replay.pipeline import ReplaySummary, SimulatedClock, run_replay
@@ -98,6 +98,7 @@ async def replay_to_discord(
                     clock,
                     ops_channel_id=config.discord.ops_channel_id,
                     nonce_window_s=config.discord.nonce_window_s,
+                    global_rate=Rate(config.discord.global_rate_per_s, 1.0),
                     grouping=GroupingPolicy.from_config(config.engine),
                 )
 

@@ -72,7 +72,7 @@ def database_busy(error: BaseException) -> bool:
 
 
 def command_name(interaction: discord.Interaction[Any]) -> str:
-    """Return the full command name of an interaction (``alert add level_cross``)."""
+    """Return the full command name of an interaction (``alert add``, ``silence add``)."""
     command = interaction.command
     return command.qualified_name if command is not None else "?"
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from bot.errors import UserError
 from bot.parsing import echo
@@ -31,6 +32,31 @@ OFF_WORDS = ("off", "none", "no", "null", "-")
 # Discord: at most 25 autocomplete choices, each name and value at most 100 characters.
 MAX_CHOICES = 25
 MAX_CHOICE_CHARS = 100
+# One suggestion that only says something (see ``hint``): no detector picked yet, or every completion past
+# Discord's 100 characters a choice's value may have.
+PICK_DETECTOR_HINT = "Pick a detector first: its settings are suggested here"
+TOO_LONG_HINT = "Too long to suggest more: keep typing"
+# pydantic's type errors as a member reads them (the setting's example follows).
+_TYPE_WORDS = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    # allow_inf_nan=False (detectors.base): inf and nan are numbers pydantic refuses.
+    "finite_number": "a finite number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "yes or no",
+    "bool_type": "yes or no",
+    "string_type": "text",
+    "list_type": "a comma-separated list",
+}
+# pydantic's bound errors: the word before the bound, and the context key holding it.
+_BOUND_WORDS = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
 _LIST_SPLIT = re.compile(r"[,\s]+")
 
 
@@ -306,6 +332,55 @@ def unknown_setting(detector: str, key: str, known: Sequence[str]) -> str:
     return f"{detector} has no setting {echo(key)}.{guess} Its settings: {names}."
 
 
+def problem_text(detector: str, settings: type[BaseModel] | None, item: ErrorDetails) -> str:
+    """Return one pydantic error as a member reads it: ```level` must be a number, e.g. level=95000``."""
+    where = ".".join(str(part) for part in item["loc"])
+    kind = item["type"]
+    ctx = item.get("ctx") or {}
+    spec = None
+    if settings is not None and where in settings.model_fields:
+        spec = spec_for(where, settings.model_fields[where])
+    if kind == "extra_forbidden":
+        return f"`{where}` is not a setting of {detector}"
+    if kind == "missing":
+        return f"`{where}` is needed"
+    if kind in _TYPE_WORDS:
+        example = f", e.g. {where}={quoted(spec.example)}" if spec is not None and spec.example else ""
+        return f"`{where}` must be {_TYPE_WORDS[kind]}{example}"
+    if kind in _BOUND_WORDS and _BOUND_WORDS[kind][1] in ctx:
+        words, key = _BOUND_WORDS[kind]
+        return f"`{where}` must be {words} {show(ctx[key])}"
+    if kind in ("literal_error", "enum") and spec is not None and spec.allowed:
+        return f"`{where}` must be one of {', '.join(spec.allowed)}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        unit = "characters" if kind.startswith("string") else "items"
+        bound = ctx.get("min_length", ctx.get("max_length"))
+        words = "at least" if kind.endswith("short") else "at most"
+        return f"`{where}` must have {words} {bound} {unit}"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if not where:
+        return message  # a check of several settings together words its own message
+    return f"`{where}`: {message.replace('Input should be', 'should be')}"
+
+
+def settings_problem(detector: str, settings: type[BaseModel] | None, error: ValidationError) -> UserError:
+    """Turn a Settings validation error into one message naming the `settings` option and each setting."""
+    problems = [problem_text(detector, settings, item) for item in error.errors(include_url=False)]
+    shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
+    return UserError(f"Invalid `settings` for {detector}: {shown}.")
+
+
+def hint(text: str, message: str) -> list[tuple[str, str]]:
+    """Return one suggestion showing ``message`` that, if picked, leaves the text as typed.
+
+    Discord: a choice's value is at most 100 characters (application-commands.mdx, Application Command
+    Option Choice Structure); past that the typed text cannot be the value, so nothing is offered.
+    """
+    if len(text) > MAX_CHOICE_CHARS:
+        return []
+    return [(message, text)]
+
+
 def _choice(value: str, hint: str = "") -> tuple[str, str] | None:
     """Return an autocomplete (name, value) pair, or None when the value would not fit (never cut)."""
     if len(value) > MAX_CHOICE_CHARS or not value.strip():
@@ -374,6 +449,9 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
     for choice in found:
         if choice is not None and choice[1] not in unique:
             unique[choice[1]] = choice
+    if not unique and None in found:
+        # Every completion was past Discord's 100 characters: say so instead of going silent.
+        return hint(text, TOO_LONG_HINT)
     return list(unique.values())[:MAX_CHOICES]
 
 

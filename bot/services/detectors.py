@@ -10,9 +10,11 @@ from bot.services.base import ServiceBase
 from bot.services.detector_settings import (
     MAX_CHOICE_CHARS,
     MAX_CHOICES,
+    PICK_DETECTOR_HINT,
     SettingSpec,
     complete_settings,
     example_text,
+    hint,
     parse_settings,
     setting_specs,
     shorten,
@@ -68,9 +70,12 @@ class DetectorHelp(ServiceBase):
         return parse_settings(detector, cls.Settings, text)
 
     def settings_choices(self, detector: str | None, text: str) -> list[tuple[str, str]]:
-        """Return (name, value) completions of a settings text being typed (none for an unknown detector)."""
+        """Return (name, value) completions of a settings text being typed (a hint before a detector)."""
         cls = self.detectors.get(detector or "")
-        return complete_settings(cls.Settings, text) if cls is not None else []
+        if cls is None:
+            # One suggestion saying what to do, rather than none; picking it keeps what was typed.
+            return hint(text, PICK_DETECTOR_HINT)
+        return complete_settings(cls.Settings, text)
 
     def detector_choices(self, current: str) -> list[tuple[str, str]]:
         """Return up to 25 (label, name) detectors whose name or description holds what was typed."""

@@ -24,6 +24,7 @@ from bot.parsing import (
     optional_text,
 )
 from bot.services.base import ServiceBase
+from bot.services.detector_settings import settings_problem
 from detectors.base import MARKET_SYMBOL, short_symbol
 from storage.repo import RuleRow
 from storage.rows import HOUR_MS
@@ -79,22 +80,6 @@ class RuleView:
         return not self.enabled and (self.status_reason or "").startswith(BROKEN_PREFIX)
 
 
-def settings_error(detector: str, error: ValidationError) -> UserError:
-    """Turn a detector Settings validation error into one readable message naming each option."""
-    problems: list[str] = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "options"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "is not an option of this alert"
-        if item["type"] == "finite_number":  # allow_inf_nan=False: the words of check_finite below
-            problems.append(f"`{where}` must be a finite number")
-            continue
-        problems.append(f"`{where}`: {message}")
-    shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
-    return UserError(f"Invalid {detector} options: {shown}.")
-
-
 class RuleCommands(ServiceBase):
     """Create, list and change alert rules."""
 
@@ -127,14 +112,14 @@ class RuleCommands(ServiceBase):
                 # pydantic accepts inf for a float with gt=0; no market level or threshold is infinite.
                 if isinstance(value, float) and not math.isfinite(value):
                     raise UserError(
-                        f"Invalid {detector} options: `{echo(key)[1:-1]}` must be a finite number."
+                        f"Invalid `settings` for {detector}: `{echo(key)[1:-1]}` must be a finite number."
                     )
 
         check_finite(settings)
         try:
             validated = cls.Settings.model_validate(dict(settings))
         except ValidationError as exc:
-            raise settings_error(detector, exc) from None
+            raise settings_problem(detector, cls.Settings, exc) from None
         stored = validated.model_dump(mode="json")
         check_finite(stored)  # "inf" typed as text becomes a float only in validation
         beyond = retention_problem(validated, self.config.storage.retention)

@@ -30,6 +30,7 @@ from typing import Any
 
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
 from tests.emulators.discord_api.conformance import check_and_tally
+from tests.emulators.discord_api.fixtures import check_discord_py_compression
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, default_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +79,15 @@ class Outcome:
     baseline_seconds: float = 0.0
     killed_seconds: float = 0.0
     adopted: int = 0
+    # What the OpenAPI and compression checks saw (checked_traffic).
+    requests_checked: int = 0
+    routes_checked: set[str] = field(default_factory=set)
+    compressed_connections: int = 0
+    compressed_frames: int = 0
+    # The control run past the nonce window: a bot that trusts the nonce and never looks.
+    control_kills: int = 0
+    control_adopted: int = 0
+    control_duplicated: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -93,7 +103,7 @@ def write_config(directory: Path, *, nonce_window_s: float | None = None) -> Pat
         # The enforce_nonce window the bot assumes, for an emulator whose window is seconds long.
         settings += f"nonce_window_s = {nonce_window_s}\n"
     text = text.replace("[discord]\n", "[discord]\n" + settings, 1)
-    name = "durability.toml" if nonce_window_s is None else "durability-nonce.toml"
+    name = "durability.toml" if nonce_window_s is None else f"durability-nonce-{nonce_window_s:g}.toml"
     path = directory / name
     path.write_text(text + ROUTES, encoding="utf-8")
     return path
@@ -294,7 +304,6 @@ async def run_durability(
         began = time.monotonic()
         await Runner(baseline, directory, config, directory / "baseline.db").complete()
         total.baseline_seconds = time.monotonic() - began
-        total.nonconforming += [str(m) for m in check_and_tally(baseline.requests).mismatches]
         say(f"uninterrupted run: {total.baseline_seconds:.1f} s")
         round_number = 0
         while total.kills < kills:
@@ -307,7 +316,7 @@ async def run_durability(
                 await runner.complete()
                 total.killed_seconds += time.monotonic() - began
                 messages, lines, lost, duplicated, differing = compare(baseline, killed)
-                total.nonconforming += [str(m) for m in check_and_tally(killed.requests).mismatches]
+            checked_traffic(killed, total)
             total.kills += done
             total.kills_in_a_request += in_request
             total.restarts += done + 1
@@ -320,6 +329,7 @@ async def run_durability(
                 f"round {round_number}: {done} kills, {messages} messages and {lines} alert lines compared, "
                 f"{len(lost)} lost, {len(duplicated)} duplicated ({total.killed_seconds:.1f} s so far)"
             )
+    checked_traffic(baseline, total)
     return total
 
 
@@ -334,7 +344,59 @@ def describe(outcome: Outcome) -> dict[str, Any]:
         "duplicated": outcome.duplicated,
         "differing_messages": outcome.differing_messages,
         "nonconforming": outcome.nonconforming,
+        "requests_checked_against_openapi": outcome.requests_checked,
+        "routes_checked": len(outcome.routes_checked),
+        "compressed_gateway_connections": outcome.compressed_connections,
+        "control_kills": outcome.control_kills,
+        "control_duplicated": len(outcome.control_duplicated),
     }
+
+
+def checked_traffic(emu: DiscordEmulator, outcome: Outcome) -> None:
+    """Check an emulator's traffic: OpenAPI conformance (into ``outcome``) and discord.py's compression.
+
+    The compression check fails at once (an AssertionError) when a discord.py connection of the bot's
+    processes was not compressed; its connections and frames are added to the outcome's figures.
+    """
+    report = check_and_tally(emu.requests)
+    outcome.nonconforming += [str(m) for m in report.mismatches]
+    outcome.requests_checked += report.requests
+    outcome.routes_checked |= report.routes
+    check_discord_py_compression(emu)
+    for conn in emu.gateway.connections:
+        identify = conn.session.identify if conn.session is not None else {}
+        if identify.get("properties", {}).get("browser") == "discord.py":
+            outcome.compressed_connections += 1
+            outcome.compressed_frames += conn.compressed_frames
+
+
+async def _kill_past_window(runner: Runner, kills: int, downtime: float, outcome: Outcome) -> None:
+    """Kill the replay inside ``kills`` sends, staying down ``downtime`` s each time, then let it finish."""
+    done = 0
+    while done < kills:
+        process = await runner.start(PACE)
+        await _kill_inside_next_request(runner, process, ("MESSAGE_CREATE",))
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
+        if process.returncode != -signal.SIGKILL:
+            raise AssertionError(f"replay exited {process.returncode} before kill {done + 1}")
+        done += 1
+        # Down for longer than Discord remembers the nonce of the send it was killed in.
+        await asyncio.sleep(downtime)
+    await runner.complete()
+    outcome.kills += done
+    outcome.kills_in_a_request += done
+    outcome.restarts += done + 1
+
+
+def _adopted(db: Path) -> int:
+    """Return how many messages an interrupted send had created were found and taken instead of re-posted."""
+    with sqlite3.connect(db) as conn:
+        found: int = conn.execute(
+            "SELECT COUNT(*) FROM message_groups WHERE adopted_at IS NOT NULL"
+        ).fetchone()[0]
+    return found
 
 
 async def run_beyond_nonce_window(
@@ -344,6 +406,8 @@ async def run_beyond_nonce_window(
     nonce_window: float,
     assumed_window: float | None,
     downtime: float,
+    control_kills: int = 0,
+    control_window: float = 600.0,
     on_progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Kill the replay inside ``kills`` sends, each time down longer than the emulator's nonce window.
@@ -352,6 +416,11 @@ async def run_beyond_nonce_window(
     restarts after that and sends its unconfirmed message again under the same nonce posts it twice,
     unless it first looks for the message its killed run created. The emulator here keeps nonces for
     ``nonce_window`` seconds and the bot assumes ``assumed_window`` (None: the config's default).
+
+    The control (``control_kills`` > 0) kills a bot that assumes ``control_window`` seconds, far above the
+    emulator's, so it never looks and trusts the nonce: its duplicates (``control_duplicated``) show that
+    the downtime really outlasts the emulator's window. Every emulator's traffic is checked against the
+    OpenAPI document and for discord.py's transport compression (``checked_traffic``).
     """
     say = on_progress or (lambda _text: None)
     config = write_config(directory, nonce_window_s=assumed_window)
@@ -360,31 +429,30 @@ async def run_beyond_nonce_window(
         await Runner(baseline, directory, config, directory / "baseline-nonce.db").complete()
         async with emulator(nonce_window) as killed:
             runner = Runner(killed, directory, config, directory / "killed-nonce.db")
-            while total.kills < kills:
-                process = await runner.start(PACE)
-                await _kill_inside_next_request(runner, process, ("MESSAGE_CREATE",))
-                if process.returncode is None:
-                    process.send_signal(signal.SIGKILL)
-                await process.wait()
-                if process.returncode != -signal.SIGKILL:
-                    raise AssertionError(f"replay exited {process.returncode} before kill {total.kills + 1}")
-                total.kills += 1
-                total.kills_in_a_request += 1
-                # Down for longer than Discord remembers the nonce of the send it was killed in.
-                await asyncio.sleep(downtime)
-            await runner.complete()
-            total.restarts = total.kills + 1
+            await _kill_past_window(runner, kills, downtime, total)
             messages, lines, lost, duplicated, differing = compare(baseline, killed)
-    with sqlite3.connect(directory / "killed-nonce.db") as db:
-        # Messages an interrupted send had created, found in the channel and taken instead of re-posted.
-        total.adopted = db.execute(
-            "SELECT COUNT(*) FROM message_groups WHERE adopted_at IS NOT NULL"
-        ).fetchone()[0]
+        checked_traffic(killed, total)
+        if control_kills:
+            control = Outcome(kills=0, kills_in_a_request=0, restarts=0, messages=0, lines=0)
+            trusting = write_config(directory, nonce_window_s=control_window)
+            async with emulator(nonce_window) as repeated:
+                runner = Runner(repeated, directory, trusting, directory / "control-nonce.db")
+                await _kill_past_window(runner, control_kills, downtime, control)
+                _, _, _, total.control_duplicated, _ = compare(baseline, repeated)
+            checked_traffic(repeated, total)
+            total.control_kills = control.kills
+            total.control_adopted = _adopted(directory / "control-nonce.db")
+    checked_traffic(baseline, total)
+    total.adopted = _adopted(directory / "killed-nonce.db")
     total.messages, total.lines = messages, lines
     total.lost, total.duplicated, total.differing_messages = lost, duplicated, differing
     say(
         f"{total.kills} kills inside a send, each down {downtime:.1f} s (nonce window {nonce_window:.1f} s):"
         f" {messages} messages and {lines} alert lines compared, {total.adopted} messages adopted,"
-        f" {len(duplicated)} duplicated, {len(lost)} lost"
+        f" {len(duplicated)} duplicated, {len(lost)} lost; control (bot assumes {control_window:.0f} s, no"
+        f" look-up): {total.control_kills} kills, {len(total.control_duplicated)} alert lines duplicated;"
+        f" {total.requests_checked} requests on {len(total.routes_checked)} routes checked against the"
+        f" OpenAPI document, {len(total.nonconforming)} mismatches; {total.compressed_connections} gateway"
+        f" connections, {total.compressed_frames} frames, all compressed"
     )
     return total

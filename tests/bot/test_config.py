@@ -229,3 +229,15 @@ def test_the_retired_channel_rate_is_accepted_and_ignored(caplog: pytest.LogCapt
         config = parse_config({"symbols": ["BTCUSDT"], "discord": {"channel_rate": [5, 5.0]}})
     assert "channel_rate" not in config.discord.model_dump()
     assert "channel_rate is no longer used" in caplog.text
+
+
+def test_discord_global_rate_defaults_to_the_sinks_ceiling_and_stays_below_discords_50_per_second() -> None:
+    from bot.notify.discord.sink import DEFAULT_GLOBAL_RATE
+
+    data = _example()
+    assert parse_config(data).discord.global_rate_per_s == DEFAULT_GLOBAL_RATE.limit == 40
+    data["discord"]["global_rate_per_s"] = 25
+    assert parse_config(data).discord.global_rate_per_s == 25
+    # Discord's global limit is 50 requests per second (developers/topics/rate-limits.mdx).
+    data["discord"]["global_rate_per_s"] = 51
+    assert any("global_rate_per_s" in p for p in _problems(data))

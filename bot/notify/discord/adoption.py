@@ -13,6 +13,14 @@ nothing says a message fetched later with GET /channels/{id}/messages carries it
 it there. A fetched nonce is used when present, but the sink does not rely on it: every message it sends
 shows its group's reference (the nonce itself) at the end of its embed's footer, which a fetch returns.
 
+Without Embed Links there is no footer: Discord keeps such a message but not its embed (an assumption, the
+documents are silent; the emulator does the same), so the look-up would find nothing and post again. The
+reference is not put where it would survive instead (the content or a component's custom_id would show in
+every alert, or add a button to it); the sink checks the bot's cached permissions before each send or edit
+to a channel and, when Embed Links is missing, posts nothing and reports the channel to the ops channel as
+it does a 403 50013 (``DiscordSink._lacks_embed_links``). An alert without its embed would be a bare role
+ping anyway. A channel not in discord.py's cache is sent to unchecked and Discord's answer decides.
+
 Limits, written down: the look-up reads at most ``LOOKUP_LIMIT`` messages after the first attempt (a
 channel busier than that in between gets the message again), and without Read Message History Discord
 returns no messages at all ("If the current user is missing the READ_MESSAGE_HISTORY permission in the

@@ -23,9 +23,10 @@
 * **Classified**: transient failures (5xx, timeouts, a 429 discord.py gave up on) become ``Retry``;
   permanent ones become ``Failed``. A channel that is gone (10003) or that the bot may no longer use
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
-  instead of retrying forever. Closed DMs (50007) pause the member's personal alerts and leave them a
-  notice (``bot.alerts.personal``); a personal alert whose owner left its server is not sent
-  (``member_check``).
+  instead of retrying forever; so does a channel whose cached permissions lack Embed Links, found before
+  the send (Discord would post the alert without its embed). Closed DMs (50007) pause the member's
+  personal alerts and leave them a notice (``bot.alerts.personal``); a personal alert whose owner left
+  its server is not sent (``member_check``).
 * Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
@@ -78,6 +79,12 @@ _BROKEN_CODES = {
     MISSING_PERMISSIONS: "Tripwire may not post there (Missing Permissions: it needs Send Messages and "
     "Embed Links)",
 }
+# Checked before a send or edit (see _lacks_embed_links): without Embed Links Discord keeps the message but
+# not its embed, so the alert would show nothing and the adoption look-up could not recognise it.
+NO_EMBED_LINKS = (
+    "Tripwire may not post embeds there (Missing Permissions: it needs Embed Links, without which the "
+    "alert would be posted empty)"
+)
 UNKNOWN_MESSAGE_ERROR = "Unknown Message"
 # A fold or resolve waiting for the alert it belongs to is tried again this soon.
 FOLLOW_RETRY_MS = 2_000
@@ -152,6 +159,11 @@ class Rate:
     per: float
 
 
+# The default ceiling over all channels, ``[discord] global_rate_per_s`` (bot/config.py): below Discord's
+# global limit of 50 requests per second (developers/topics/rate-limits.mdx, "Global Rate Limit").
+DEFAULT_GLOBAL_RATE = Rate(40, 1.0)
+
+
 class SlidingWindow:
     """Allow at most ``rate.limit`` requests in any ``rate.per`` seconds, counting each from when it ended.
 
@@ -207,7 +219,7 @@ class DiscordSink:
         now_ms: Callable[[], int],
         *,
         ops_channel_id: int | None = None,
-        global_rate: Rate = Rate(40, 1.0),
+        global_rate: Rate = DEFAULT_GLOBAL_RATE,
         ready_timeout_s: float = 30.0,
         not_ready_retry_ms: int = 5_000,
         grouping: GroupingPolicy | None = None,
@@ -391,6 +403,13 @@ class DiscordSink:
         sources: dict[str, str | None],
     ) -> tuple[Outcome | None, bool]:
         """Post and/or edit one grouped message; settle its rows; return a failure and if the target died."""
+        if self._lacks_embed_links(kind, ident):
+            # Reported like a 50013 before anything is sent, so no embed-less copy is ever created (one
+            # the adoption look-up could not recognise after a crash: bot.notify.discord.adoption).
+            involved = _rows_of(message)
+            self._mark_broken(involved[0], kind, ident, NO_EMBED_LINKS)
+            failed = Failed(involved[0].id, f"no access ({MISSING_PERMISSIONS}): {NO_EMBED_LINKS}")
+            return self._fail(involved, failed, True, kind, ident, results), True
         if message.needs_send:
             group = message.group
             if group is None:
@@ -418,6 +437,24 @@ class DiscordSink:
         if message.needs_edit:
             return await self._extend(kind, ident, target, message, results, sources)
         return None, False
+
+    def _lacks_embed_links(self, kind: str, ident: int) -> bool:
+        """Tell whether the bot's cached permissions in a channel lack Embed Links (False when unknown).
+
+        DMs always allow embeds; a channel not in discord.py's cache (not visible, or during a reconnect)
+        is sent to as before, and Discord's answer decides.
+        """
+        if kind != "channel":
+            return False
+        channel = self.client.get_channel(ident)
+        if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            return False
+        me = channel.guild.me
+        if me is None:
+            return False
+        allowed = channel.permissions_for(me)
+        # A channel the bot cannot see or post in is left to Discord's own answer (50001, 50013).
+        return allowed.view_channel and allowed.send_messages and not allowed.embed_links
 
     async def _send_group(
         self,

@@ -136,7 +136,7 @@ def test_finding_1_subnormal_step_is_refused_by_alert_add_and_alert_test(service
     with pytest.raises(UserError, match=r"`step`: must be a price between"):
         BacktestService(service).draft("round_levels", "btc", {"step": SUBNORMAL}, RuleOptions())
     for settings in ({"step": float("inf")}, {"step": "nan"}, {"step": 1e300}):
-        with pytest.raises(UserError, match=r"Invalid round_levels options: `step`"):
+        with pytest.raises(UserError, match=r"Invalid `settings` for round_levels: `step`"):
             service.validate_rule("round_levels", "btc", settings)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,14 @@ ROOT = Path(__file__).resolve().parents[3]
 SOMETHING_WENT_WRONG = "Something went wrong on my side"
 # A plausible value for a required string option, by name; anything else gets "x" (a user error is an answer).
 STRING_VALUES = {"symbol": "btc", "detector": "level_cross", "settings": "level=95000", "rule": "btc-level"}
+# The alert paths run for real (a rule created, a backtest answered), not only up to "needs a symbol".
+ALERT_VALUES = {
+    "detector": "level_cross",
+    "symbol": "btc",
+    "settings": "level=95000",
+    "channel": ALERTS_CHANNEL_ID,
+}
+ALERT_PATHS = (["alert", "add"], ["alert", "test"])
 # Required option values by Discord option type: integer, boolean, user, channel, role, number.
 TYPED_VALUES: dict[int, Any] = {4: 1, 5: False, 6: MEMBER_ID, 7: ALERTS_CHANNEL_ID, 8: MOD_ROLE_ID, 10: 1}
 
@@ -110,13 +119,29 @@ async def test_run_serves_slash_commands_on_discord_and_stops_on_sigint(
         # Every command it synced answers (an answer, or a user error: never a timeout, never the funnel's
         # unexpected-error message, never a request the strict emulator refuses).
         answered = []
+        replies = {}
         for command in discord_emu.commands_synced(None):
             for path, options in leaf_commands(command):
-                reply = await discord_emu.slash(path, required_values(options), user_id=OWNER_ID, timeout=15)
+                values = required_values(options) | (ALERT_VALUES if path in ALERT_PATHS else {})
+                reply = await discord_emu.slash(path, values, user_id=OWNER_ID, timeout=15)
                 shown = (reply.content or "") + "".join(str(e) for e in reply.embeds)
                 assert shown and SOMETHING_WENT_WRONG not in shown, (path, shown)
                 answered.append(" ".join(path))
+                replies[" ".join(path)] = reply
         print(f"{len(answered)} commands answered: {', '.join(answered)}")
+        # /alert add created the rule, in the running process's database.
+        created = replies["alert add"]
+        assert created.embeds and created.embeds[0]["title"].startswith("Alert "), created.content
+        rule_id = created.embeds[0]["title"].split()[1]
+        with sqlite3.connect(tmp_path / "live.db") as db:
+            stored = db.execute(
+                "SELECT detector, symbol, channel_id FROM rules WHERE id = ?", (rule_id,)
+            ).fetchall()
+        assert stored == [("level_cross", "BTCUSDT", ALERTS_CHANNEL_ID)], (rule_id, stored)
+        # /alert test replayed the same rule and answered with its backtest.
+        tested = replies["alert test"]
+        assert tested.embeds and tested.embeds[0]["title"].startswith("Backtest: "), tested.content
+        print(f"/alert add: {created.embeds[0]['title']}; /alert test: {tested.embeds[0]['title']}")
         refused = [r for r in discord_emu.requests if r.status >= 400 and not r.injected]
         assert not refused, [(r.method, r.path, r.status) for r in refused]
     finally:

@@ -10,7 +10,14 @@ from bot.config import Config
 from bot.discord.client import TripwireBot
 from bot.errors import UserError
 from bot.services import Service
-from bot.services.detector_settings import complete_settings, example_text, parse_settings, setting_specs
+from bot.services.detector_settings import (
+    PICK_DETECTOR_HINT,
+    TOO_LONG_HINT,
+    complete_settings,
+    example_text,
+    parse_settings,
+    setting_specs,
+)
 from detectors.fear_greed import FearGreed
 from detectors.level_cross import LevelCross, LevelCrossSettings
 from detectors.registry import detector_classes
@@ -84,18 +91,46 @@ def test_a_wrong_settings_text_says_which_setting_and_what_is_wrong(text: str, m
 
 
 def test_bounds_and_types_are_refused_by_pydantic_with_the_settings_name(service: Service) -> None:
+    # Said in a member's words, naming the `settings` option they typed, never pydantic's "Input should be".
     for text, message in [
-        ("level=-5", "Invalid level_cross options: `level`: Input should be greater than 0."),
-        ("level=1 hysteresis_pct=50", "`hysteresis_pct`: Input should be less than or equal to 20"),
-        ("level=lots", "`level`: Input should be a valid number"),
-        ("level=1 direction=sideways", "`direction`: Input should be 'up', 'down' or 'either'"),
-        ("level=inf", "`level` must be a finite number"),
+        ("level=-5", "Invalid `settings` for level_cross: `level` must be greater than 0."),
+        (
+            "level=1 hysteresis_pct=50",
+            "Invalid `settings` for level_cross: `hysteresis_pct` must be at most 20.",
+        ),
+        ("level=lots", "Invalid `settings` for level_cross: `level` must be a number, e.g. level=95000."),
+        ("level=1 direction=sideways", "`direction` must be one of up, down, either."),
+        ("level=1 use_wicks=maybe", "`use_wicks` must be yes or no, e.g. use_wicks=no."),
+        ("level=inf", "`level` must be a finite number, e.g. level=95000."),
     ]:
-        with pytest.raises(UserError, match=r"^Invalid level_cross options: ") as info:
+        with pytest.raises(UserError, match=r"^Invalid `settings` for level_cross: ") as info:
             service.add_rule(
                 GUILD_ID, OWNER_ID, "level_cross", "BTCUSDT", service.parse_settings("level_cross", text)
             )
         assert message in info.value.message, (text, info.value.message)
+        assert "Input should" not in info.value.message and "options" not in info.value.message
+
+
+def test_pydantic_errors_of_every_kind_read_as_a_members_words() -> None:
+    from pydantic import ValidationError
+
+    from bot.services.detector_settings import settings_problem
+
+    for given, message in [
+        ({"threshold": 1, "count": "two"}, "`count` must be a whole number, e.g. count=3"),
+        ({"threshold": 1, "count": 1.5}, "`count` must be a whole number"),
+        ({"threshold": 1, "count": 10}, "`count` must be less than 10"),
+        ({"threshold": 1, "peers": ["A"] * 6}, "`peers` must have at most 5 items"),
+        ({"threshold": 1, "label": "x" * 21}, "`label` must have at most 20 characters"),
+        ({"threshold": 1, "mode": "medium"}, "`mode` must be one of fast, slow"),
+        ({}, "`threshold` is needed"),
+        ({"threshold": 1, "colour": "red"}, "`colour` is not a setting of kitchen_sink"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            KitchenSinkSettings.model_validate(given)
+        text = settings_problem("kitchen_sink", KitchenSinkSettings, info.value).message
+        assert text.startswith("Invalid `settings` for kitchen_sink: ") and message in text, (given, text)
+        assert "Input should" not in text, text
 
 
 def test_a_symbol_is_needed_exactly_when_the_detector_watches_one(service: Service) -> None:
@@ -157,7 +192,12 @@ def test_completion_of_a_value_offers_the_allowed_values() -> None:
 def test_completion_never_cuts_a_value_and_offers_at_most_25() -> None:
     long = "level=95000 " + " ".join(f"hysteresis_pct={i}" for i in range(12))
     assert len(long) > 100
+    # Past 100 typed characters no choice can carry the text (a value is at most 100): nothing at all.
     assert complete_settings(LevelCrossSettings, long) == []
+    # Up to 100, when every completion would pass 100, one hint that leaves the text as typed if picked.
+    near = "level=95000 direction=up hysteresis_pct=0.5" + "0" * 51 + " "
+    assert len(near) == 95  # the shortest completion, confirm=1h, would make it 105
+    assert complete_settings(LevelCrossSettings, near) == [(TOO_LONG_HINT, near)]
     for text in ("", "threshold=5 ", "basis=", "pe"):
         offered = complete_settings(KitchenSinkSettings, text)
         assert 0 < len(offered) <= 25
@@ -181,9 +221,17 @@ async def test_settings_autocomplete_follows_the_chosen_detector(
         "alert test", {"detector": "correlated_move", "settings": ""}, "settings", user_id=MEMBER_ID
     )
     assert tested[0]["value"] == "symbols="
-    # No detector picked yet: nothing to complete.
+    # No detector picked yet: one hint, whose value is what was typed (picking it changes nothing).
+    assert await discord_emu.autocomplete(
+        "alert add", {"settings": "lev"}, "settings", user_id=MEMBER_ID
+    ) == [{"name": PICK_DETECTOR_HINT, "value": "lev"}]
+    assert await discord_emu.autocomplete("alert add", {"settings": ""}, "settings", user_id=MEMBER_ID) == [
+        {"name": PICK_DETECTOR_HINT, "value": ""}
+    ]
+    # Past 100 typed characters the text cannot be a choice's value (at most 100): nothing is offered.
     assert (
-        await discord_emu.autocomplete("alert add", {"settings": "lev"}, "settings", user_id=MEMBER_ID) == []
+        await discord_emu.autocomplete("alert add", {"settings": "x" * 101}, "settings", user_id=MEMBER_ID)
+        == []
     )
 
 
@@ -284,4 +332,4 @@ async def test_with_26_detectors_the_detector_option_autocompletes_and_works(
         unknown = await discord_emu.slash(
             "alert add", {"detector": "nope", "settings": "a=1"}, user_id=OWNER_ID
         )
-        assert unknown.ephemeral and unknown.content.startswith("Unknown alert type `nope`")
+        assert unknown.ephemeral and unknown.content.startswith("Unknown detector `nope`")

@@ -106,7 +106,7 @@ async def test_alert_test_refuses_bad_input_privately_and_members_test_personal_
     for options, message in [
         (
             {**CROSS_UP, "settings": "level=-5 direction=up"},
-            "Invalid level_cross options: `level`: Input should be greater than 0",
+            "Invalid `settings` for level_cross: `level` must be greater than 0",
         ),
         ({**CROSS_UP, "symbol": "XRPUSDT"}, "Unknown symbol `XRPUSDT`"),
         ({**CROSS_UP, "period": "2h"}, "The period must be at least 1d"),

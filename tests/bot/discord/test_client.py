@@ -83,5 +83,5 @@ async def test_a_plugin_detectors_settings_work_through_the_settings_text(
             user_id=OWNER_ID,
         )
         assert bad.ephemeral
-        assert bad.content.startswith("Invalid kitchen_sink options: `count`: Input should be less than 10")
-        assert "`ceiling`: Input should be a valid number" in bad.content
+        assert bad.content.startswith("Invalid `settings` for kitchen_sink: `count` must be less than 10")
+        assert "`ceiling` must be a number, e.g. ceiling=0.05" in bad.content

@@ -188,18 +188,18 @@ async def test_alert_add_valid_and_invalid(
     for options, message in [
         (
             {**level_1, "settings": "level=-5"},
-            "Invalid level_cross options: `level`: Input should be greater than 0",
+            "Invalid `settings` for level_cross: `level` must be greater than 0",
         ),
         (
             {**level_1, "settings": "level=0"},
-            "Invalid level_cross options: `level`: Input should be greater than 0",
+            "Invalid `settings` for level_cross: `level` must be greater than 0",
         ),
         ({**level_1, "symbol": "XRPUSDT"}, "Unknown symbol `XRPUSDT`"),
         ({**level_1, "cooldown": "soon"}, "I could not read `soon` as a cooldown"),
         ({**level_1, "expires": "10y"}, "I could not read `10y` as a expiry"),
         (
             {**level_1, "settings": "level=1 hysteresis_pct=50"},
-            "Invalid level_cross options: `hysteresis_pct`: Input should be less than or equal to 20",
+            "Invalid `settings` for level_cross: `hysteresis_pct` must be at most 20",
         ),
         ({**level_1, "role": GUILD_ID}, "Alerts never ping @everyone"),
         (

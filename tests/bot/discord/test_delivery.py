@@ -14,7 +14,7 @@ from bot.alerts.model import BROKEN_PREFIX, DMS_CLOSED_REASON
 from bot.alerts.routing import AlertRouter
 from bot.config import Config
 from bot.discord.client import TripwireBot
-from bot.notify.discord.sink import DiscordSink, Rate, group_nonce
+from bot.notify.discord.sink import NO_EMBED_LINKS, DiscordSink, Rate, group_nonce
 from bot.notify.outbox import Delivered, OutboxDispatcher
 from bot.replay.pipeline import run_replay
 from bot.services import Service
@@ -28,6 +28,7 @@ from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
 from tests.emulators.discord_api.state import (
     ALERTS_CHANNEL_ID,
     CLOSED_DMS_ID,
+    EMBED_LINKS,
     GENERAL_CHANNEL_ID,
     GUILD_ID,
     MEMBER_ID,
@@ -265,6 +266,97 @@ async def test_missing_permissions_is_permanent_too(
     assert rule is not None and rule.status_reason is not None and "Missing Permissions" in rule.status_reason
     assert len(bot_messages(discord_emu, GENERAL_CHANNEL_ID)) == 1
     assert bot_messages(discord_emu, ALERTS_CHANNEL_ID) == []
+
+
+async def _deny_embed_links(tripwire: TripwireBot, discord_emu: DiscordEmulator, channel_id: int) -> None:
+    """Take Embed Links from everyone in a channel and wait until the bot's cache has seen it."""
+    discord_emu.set_overwrite(channel_id, GUILD_ID, deny=EMBED_LINKS)
+
+    def seen() -> bool:
+        channel = tripwire.get_channel(channel_id)
+        assert isinstance(channel, discord.TextChannel) and channel.guild.me is not None
+        return not channel.permissions_for(channel.guild.me).embed_links
+
+    await discord_emu.wait_until(seen, 5)
+
+
+async def test_a_channel_without_embed_links_is_reported_before_anything_is_sent(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    service: Service,
+    clock: Clock,
+    make_sink: MakeSink,
+) -> None:
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    rule_id = add_rule(service, ALERTS_CHANNEL_ID, role_id=MOD_ROLE_ID)
+    # Without Embed Links the emulator (as Discord, an assumption: the documents are silent) keeps the
+    # message but drops its embed: this alert would be a bare role ping, and one a restarted bot could not
+    # recognise (bot.notify.discord.adoption), so the sink reports the channel instead of posting.
+    await _deny_embed_links(tripwire, discord_emu, ALERTS_CHANNEL_ID)
+    [row_id] = queue_alerts(
+        repo,
+        f"channel:{ALERTS_CHANNEL_ID}",
+        TITLES[:1],
+        rule_id=rule_id,
+        guild_id=GUILD_ID,
+        now=clock.now,
+        role_id=MOD_ROLE_ID,
+    )
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    assert discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages") == []
+    assert [r.status for r in rows(repo, [row_id])] == ["failed"]
+    rule = repo.rule(rule_id)
+    assert rule is not None and not rule.enabled and rule.status_reason == f"{BROKEN_PREFIX}{NO_EMBED_LINKS}"
+    [ops] = bot_messages(discord_emu, GENERAL_CHANNEL_ID)
+    assert f"`{rule_id}`" in ops.embeds[0]["description"] and "Embed Links" in ops.embeds[0]["description"]
+
+
+async def test_past_the_nonce_window_a_channel_that_lost_embed_links_gets_no_second_post(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    service: Service,
+    clock: Clock,
+    make_sink: MakeSink,
+) -> None:
+    # Synthetic timings: Discord keeps a nonce "the past few minutes"; here 0.3 s, the sink trusts 0.2 s.
+    discord_emu.config.nonce_window = 0.3
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    rule_id = add_rule(service, ALERTS_CHANNEL_ID, role_id=MOD_ROLE_ID)
+    [row_id] = queue_alerts(
+        repo,
+        f"channel:{ALERTS_CHANNEL_ID}",
+        TITLES[:1],
+        rule_id=rule_id,
+        guild_id=GUILD_ID,
+        now=clock.now,
+        role_id=MOD_ROLE_ID,
+    )
+    first = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+    assert isinstance(first[0], Delivered)
+    # The channel had no Embed Links when that send reached Discord (the bot's cache had not heard yet):
+    # Discord kept the role ping without the embed, so the message carries no footer reference. The
+    # process was killed before recording the id and came back after Discord forgot the nonce: a look-up
+    # would find nothing to recognise, and a re-send would post a second bare ping.
+    [row] = rows(repo, [row_id])
+    repo.conn.execute("UPDATE message_groups SET remote_id = NULL WHERE id = ?", (row.group_id,))
+    [bare] = bot_messages(discord_emu, ALERTS_CHANNEL_ID)
+    assert bare.content == f"<@&{MOD_ROLE_ID}>"
+    bare.payload["embeds"] = []
+    await _deny_embed_links(tripwire, discord_emu, ALERTS_CHANNEL_ID)
+    await asyncio.sleep(0.35)
+
+    again = await make_sink(tripwire, nonce_window_s=0.2).deliver(rows(repo, [row_id]))
+
+    assert bot_messages(discord_emu, ALERTS_CHANNEL_ID) == [bare]
+    assert len(discord_emu.requests_matching("POST", f"/channels/{ALERTS_CHANNEL_ID}/messages")) == 1
+    assert discord_emu.requests_matching("GET", f"/channels/{ALERTS_CHANNEL_ID}/messages") == []
+    assert not isinstance(again[0], Delivered) and NO_EMBED_LINKS in again[0].error  # type: ignore[union-attr]
+    rule = repo.rule(rule_id)
+    assert rule is not None and rule.status_reason == f"{BROKEN_PREFIX}{NO_EMBED_LINKS}"
 
 
 async def test_closed_dms_pause_the_rule_and_open_ones_get_the_alert(

@@ -72,7 +72,7 @@ async def test_add_list_and_remove_a_silence(
         ({"duration": "soon"}, "I could not read `soon` as a duration"),
         ({"until": "whenever"}, "I could not read `whenever` as a time"),
         ({}, "Give either a duration"),
-        ({"duration": "1h", "detector": "moon_phase"}, "Unknown alert type `moon_phase`"),
+        ({"duration": "1h", "detector": "moon_phase"}, "Unknown detector `moon_phase`"),
         ({"duration": "1h", "rule": "nope"}, "There is no alert `nope` in this server"),
         ({"duration": "1d", "repeat": "daily"}, "A daily mute window must be shorter than 1d"),
     ],

@@ -39,6 +39,9 @@ async def test_a_replay_killed_at_random_points_posts_exactly_what_an_uninterrup
     assert outcome.duplicated == [], report
     assert outcome.differing_messages == [], report
     assert outcome.nonconforming == [], report
+    # Every run killed inside a request had connected (a send needs a ready client), as had the
+    # uninterrupted run and the last, completed one; every connection was compressed (checked_traffic).
+    assert outcome.compressed_connections >= outcome.kills_in_a_request + 2, report
 
 
 async def test_a_bot_killed_mid_send_and_down_past_the_nonce_window_neither_repeats_nor_loses_an_alert(
@@ -46,15 +49,32 @@ async def test_a_bot_killed_mid_send_and_down_past_the_nonce_window_neither_repe
 ) -> None:
     # Synthetic timings: Discord's window is "a few minutes"; here it is 2 s, the bot assumes 1 s (below it,
     # as its default is below Discord's) and stays down 2.5 s after each kill.
+    # The control bot assumes 600 s, far above the emulator's 2 s, so it never looks and trusts the nonce.
     outcome = await run_beyond_nonce_window(
-        tmp_path, 6, nonce_window=2.0, assumed_window=1.0, downtime=2.5, on_progress=print
+        tmp_path,
+        6,
+        nonce_window=2.0,
+        assumed_window=1.0,
+        downtime=2.5,
+        control_kills=2,
+        control_window=600.0,
+        on_progress=print,
     )
     report = json.dumps(describe(outcome), indent=1)
     print(
         f"kills: {outcome.kills}, duplicates: {len(outcome.duplicated)}, lost: {len(outcome.lost)},"
-        f" adopted: {outcome.adopted}"
+        f" adopted: {outcome.adopted}; control: {outcome.control_kills} kills,"
+        f" {len(outcome.control_duplicated)} duplicated alert lines, {outcome.control_adopted} adopted;"
+        f" {outcome.requests_checked} requests on {len(outcome.routes_checked)} routes conform,"
+        f" {outcome.compressed_connections} compressed gateway connections"
     )
     assert outcome.kills == 6 and outcome.messages >= 15, report
+    # The downtime really outlasts the emulator's window: the bot that does not look posts again.
+    assert outcome.control_kills == 2 and outcome.control_adopted == 0, report
+    assert len(outcome.control_duplicated) >= 1, report
+    # Its traffic fits Discord's OpenAPI document, over discord.py's compressed gateway.
+    assert outcome.nonconforming == [], report
+    assert outcome.requests_checked > 0 and outcome.compressed_connections >= outcome.kills + 1, report
     # Every kill left at least one message Discord had created but the bot had not recorded (sometimes two:
     # the two channels are sent to at once); each was found and taken after the restart (before this, each
     # was posted a second time: 6 duplicated messages, 18 alert lines, in 6 kills).

@@ -269,9 +269,12 @@ def test_backtest_of_btc_crossing_95000_up_fires_once_on_the_13th(service: Servi
     assert [(at, title) for at, title, _ in result.firings()] == [(CROSSING_AT, "BTC broke above $95,000")]
     assert result.chart_png is not None and result.chart_png.startswith(b"\x89PNG\r\n\x1a\n")
     for call, message in [
-        (lambda: tester.draft("level_cross", "BTCUSDT", {"level": -1}, RuleOptions()), "Input should be"),
+        (
+            lambda: tester.draft("level_cross", "BTCUSDT", {"level": -1}, RuleOptions()),
+            "must be greater than 0",
+        ),
         (lambda: tester.draft("level_cross", None, {"level": 1}, RuleOptions()), "needs a symbol"),
-        (lambda: tester.draft("nope", "BTCUSDT", {}, RuleOptions()), "Unknown alert type"),
+        (lambda: tester.draft("nope", "BTCUSDT", {}, RuleOptions()), "Unknown detector"),
         (
             lambda: tester.check_period(3600),
             "A backtest covers 1 to 90 days; you asked for 1h",

@@ -152,10 +152,10 @@ def test_add_rule_validates_stores_and_hands_the_rule_to_the_engine(
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"level": -5}, "`level`: Input should be greater than 0"),
-        ({"level": 1, "direction": "sideways"}, "`direction`: Input should be 'up', 'down' or 'either'"),
-        ({}, "`level`: Field required"),
-        ({"level": 1, "colour": "red"}, "`colour`: is not an option of this alert"),
+        ({"level": -5}, "`level` must be greater than 0"),
+        ({"level": 1, "direction": "sideways"}, "`direction` must be one of up, down, either"),
+        ({}, "`level` is needed"),
+        ({"level": 1, "colour": "red"}, "`colour` is not a setting of level_cross"),
         ({"level": float("nan")}, "`level` must be a finite number"),
     ],
 )
@@ -163,7 +163,7 @@ def test_bad_settings_become_one_message_naming_the_option(
     service: Service, settings: dict[str, object], message: str
 ) -> None:
     service.setup(GUILD, ALERTS, None)
-    with pytest.raises(UserError, match="Invalid level_cross options") as caught:
+    with pytest.raises(UserError, match="Invalid `settings` for level_cross") as caught:
         service.add_rule(GUILD, ADMIN, "level_cross", "BTCUSDT", settings, is_admin=True)
     assert message in caught.value.message
 

@@ -117,7 +117,7 @@ def test_a_rule_silence_needs_a_rule_of_this_server_or_of_the_config_file(
         ({"duration_s": 86_400, "recurrence": "daily"}, "shorter than 1d"),
         ({"duration_s": 7 * 86_400, "recurrence": "weekly"}, "shorter than 1w"),
         ({"duration_s": 3600, "recurrence": "monthly"}, "not daily or weekly"),
-        ({"duration_s": 3600, "detector": "moon_phase"}, "Unknown alert type"),
+        ({"duration_s": 3600, "detector": "moon_phase"}, "Unknown detector"),
         ({"duration_s": 3600, "severity": "apocalyptic"}, "Unknown severity"),
         ({"duration_s": 3600, "symbol": "DOGE"}, "Unknown symbol"),
         ({"duration_s": 3600, "reason": "x" * 201}, "at most 200"),
