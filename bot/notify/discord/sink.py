@@ -59,7 +59,7 @@ from bot.notify.discord.render import alerts as render
 from bot.notify.discord.render import groups as render_groups
 from bot.notify.discord.render import liqfeed as render_liq
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
-from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
+from bot.notify.outbox import MAX_BACKOFF_MS, Delivered, Failed, Outcome, Retry, backoff_ms
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 log = logging.getLogger(__name__)
@@ -215,8 +215,11 @@ class DiscordSink:
         on_error: Callable[[str], None] | None = None,
         nonce_window_s: float = DEFAULT_NONCE_WINDOW_S,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        max_backoff_ms: int = MAX_BACKOFF_MS,
     ) -> None:
         self.client = client
+        # The longest wait between two attempts of a row ([outbox] retry_max_backoff_seconds).
+        self.max_backoff_ms = max_backoff_ms
         # How long Discord is trusted to drop a repeated nonce (below its documented "few minutes"), and
         # the wall clock that measures it (``now_ms`` is the replay's simulated clock in a replay).
         self.nonce_window_ms = int(nonce_window_s * 1000)
@@ -246,7 +249,11 @@ class DiscordSink:
     async def deliver(self, rows: Sequence[OutboxRow]) -> list[Outcome]:
         """Send each row to its channel or DM; targets in parallel, each target's rows in order."""
         if not await self._ready():
-            return [Retry(r.id, "Discord is not connected yet", self.not_ready_retry_ms) for r in rows]
+            # Not an attempt: nothing was tried, and a gateway slow to come up must not use up a row.
+            return [
+                Retry(r.id, "Discord is not connected yet", self.not_ready_retry_ms, counted=False)
+                for r in rows
+            ]
         by_target: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_target.setdefault(row.target, []).append(row)
@@ -286,7 +293,7 @@ class DiscordSink:
             due = await self._still_members(due, ident, results)
         plan = self.planner.plan(target, due, self.now_ms())
         for wait in plan.waiting:
-            results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS)
+            results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS, counted=False)
         await self._send_plan(kind, ident, target, plan, results, sources)
         for row in due:
             if row.id not in results:
@@ -317,7 +324,7 @@ class DiscordSink:
                 # (the dispatcher sends due rows oldest first).
                 behind = f"waiting behind outbox {waiting.outbox_id}"
                 for row in involved:
-                    _settle(results, Retry(row.id, behind, waiting.after_ms))
+                    _settle(results, Retry(row.id, behind, waiting.after_ms, counted=False))
                 continue
             failure, target_dead = await self._deliver_message(kind, ident, target, message, results, sources)
             if target_dead:
@@ -541,11 +548,15 @@ class DiscordSink:
         """Give every row of a failed request the request's outcome; return it (with a backoff set)."""
         first = rows[0]
         if isinstance(outcome, Retry) and outcome.after_ms is None:
-            outcome = Retry(first.id, outcome.error, backoff_ms(first.attempts + 1, self._rng))
+            tried = first.attempts + (1 if outcome.counted else 0)
+            outcome = Retry(
+                first.id, outcome.error, backoff_ms(tried, self._rng, self.max_backoff_ms), outcome.counted
+            )
         reported = {first.payload.get("rule_id")}
         for row in rows:
             if isinstance(outcome, Retry):
-                _settle(results, Retry(row.id, outcome.error, outcome.after_ms))
+                # The rows after the first were in the same request: they were tried as much as it was.
+                _settle(results, Retry(row.id, outcome.error, outcome.after_ms, outcome.counted))
             else:
                 assert isinstance(outcome, Failed)
                 _settle(results, Failed(row.id, outcome.error, outcome.dropped))
@@ -665,8 +676,15 @@ class DiscordSink:
                     self.on_error(error_kind(exc))
                 return self._failure(row, kind, ident, exc)
             except Exception as exc:
-                # A bug must not stop the other rows of the pass; the dispatcher gives up on this one after
-                # its retries instead of looping on it.
+                if self.client.is_closed():
+                    # The client was closed under the request (a shutdown that closed Discord first):
+                    # aiohttp says "Session is closed". Not an attempt, and no bug to trace.
+                    log.info("outbox %d: Discord closed during the request; it stays queued", row.id)
+                    return Retry(
+                        row.id, "Discord closed during the request", self.not_ready_retry_ms, False
+                    ), False
+                # A bug must not stop the other rows of the pass; the row is retried with a growing backoff
+                # (it is logged each time, so the bug is seen) rather than looped on.
                 log.exception("outbox %d: unexpected error while delivering to %s", row.id, row.target)
                 return Retry(row.id, f"unexpected error: {type(exc).__name__}: {exc}"), False
         return Delivered(row.id, remote_id), False
@@ -682,7 +700,9 @@ class DiscordSink:
         if isinstance(exc, discord.RateLimited):
             # discord.py raises this instead of sleeping when Discord asks for a long wait.
             wait_ms = int(exc.retry_after * 1000) + 250
-            return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms), False
+            # Waiting out a rate limit is not a failed attempt (developers/topics/rate-limits.mdx: wait
+            # Retry-After, then try again).
+            return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms, counted=False), False
         if isinstance(exc, discord.DiscordServerError):
             return Retry(row.id, f"Discord server error {exc.status}"), False
         if isinstance(exc, discord.HTTPException):
@@ -730,7 +750,7 @@ class DiscordSink:
         if exc.status == 429:
             # discord.py gave up after its retries, or the 429 came without Discord's Via header (a proxy or
             # Cloudflare ban): wait a little and try again later.
-            return Retry(row.id, "rate limited (429) after discord.py's retries", 5_000)
+            return Retry(row.id, "rate limited (429) after discord.py's retries", 5_000, counted=False)
         if exc.status == 401:
             log.error("Discord rejected the bot token (401) while delivering outbox %d", row.id)
             return Retry(row.id, "unauthorized (401): is the token still valid?", 60_000)
