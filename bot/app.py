@@ -187,7 +187,12 @@ class App:
         )
         digest_jobs, digests = self._build_digests(scheduler, repo)
         bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
-        dispatcher = OutboxDispatcher(repo, self._build_sinks(bot, repo, engine, instruments), self.now_ms)
+        dispatcher = OutboxDispatcher(
+            repo,
+            self._build_sinks(bot, repo, engine, instruments),
+            self.now_ms,
+            max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
+        )
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
@@ -331,7 +336,10 @@ class App:
                     self.now_ms,
                     ops_channel_id=self.config.discord.ops_channel_id,
                     nonce_window_s=self.config.discord.nonce_window_s,
-                    grouping=GroupingPolicy.from_config(self.config.engine),
+                    grouping=GroupingPolicy.from_config(
+                        self.config.engine, late_after_ms=int(self.config.outbox.late_after_seconds * 1000)
+                    ),
+                    max_backoff_ms=int(self.config.outbox.retry_max_backoff_seconds * 1000),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),
                 )

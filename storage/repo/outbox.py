@@ -175,6 +175,14 @@ class OutboxMixin(RepoBase):
             "UPDATE message_groups SET remote_id = ?, adopted_at = ? WHERE id = ?", (remote_id, at, group_id)
         )
 
+    def mark_group_late(self, group_id: int) -> None:
+        """Mark the rows of a group's first send as delivered late (its message says so, on every render)."""
+        self.conn.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.delivered_late', json('true'))"
+            " WHERE group_id = ?",
+            (group_id,),
+        )
+
     def mark_group_gone(self, group_id: int) -> None:
         """Record that a group's message was deleted, so nothing is added to it any more."""
         self.conn.execute("UPDATE message_groups SET gone = 1 WHERE id = ?", (group_id,))

@@ -460,13 +460,16 @@ class DiscordSink:
         with self.repo.transaction():
             # Committed before the request leaves: from now on the message may exist in Discord.
             self.repo.mark_group_attempted(group.id, now)
+            if message.kind == "alerts" and self._held_late(group):
+                # Placed before an outage and held by it: said late on every render, pinging nobody.
+                self.repo.mark_group_late(group.id)
         members = self.repo.group_rows(group.id)
         request: Awaitable[str]
         if message.kind == SINGLE:
             request = self._send_single(kind, ident, members[0], nonce)
         else:
             content, mentions = self._mentions(message.kind, members)
-            embed = mark(self._embed(message.kind, members, target, sources), nonce)
+            embed = mark(self._embed(message.render_kind, members, target, sources), nonce)
             # Drawn before taking the channel's turn, so a slow chart never holds up another send.
             chart = await self._chart(message.kind, members)
             request = self._send(kind, ident, content, embed, mentions, nonce, chart)
@@ -476,6 +479,14 @@ class DiscordSink:
                 self.repo.set_group_message(group.id, outcome.remote_id)
             message.group = replace(group, remote_id=outcome.remote_id)
         return outcome, dead
+
+    def _held_late(self, group: MessageGroupRow) -> bool:
+        """Tell whether a group's first send comes so long after its rows were queued that it is late."""
+        late_after = self.grouping.late_after_ms
+        if late_after <= 0 or group.remote_id is not None:
+            return False
+        rows = self.repo.group_rows(group.id)
+        return bool(rows) and self.now_ms() - min(r.created_at for r in rows) >= late_after
 
     async def _find(self, kind: str, ident: int, nonce: str, since_ms: int) -> str:
         """Return the id of the message sent under ``nonce`` since ``since_ms``, or "" when there is none."""
@@ -512,7 +523,7 @@ class DiscordSink:
                 self.repo.assign_to_group([r.id for r in message.added], group.id)
         members = self.repo.group_rows(group.id)
         # The reference stays in the footer, so an edit changes nothing but the lines.
-        embed = mark(self._embed(message.kind, members, target, sources), group_nonce(group))
+        embed = mark(self._embed(message.render_kind, members, target, sources), group_nonce(group))
         chart = await self._chart(message.kind, members)
         if chart is not None:
             # The chart uploaded with the first send stays attached; the new embed keeps showing it.
@@ -570,7 +581,8 @@ class DiscordSink:
         self, group_kind: str, members: Sequence[OutboxRow]
     ) -> tuple[str | None, discord.AllowedMentions]:
         """Return the content and allowed mentions of a group's first send: its alerts' roles only."""
-        if group_kind != "alerts":
+        if group_kind != "alerts" or any(m.payload.get("delivered_late") for m in members):
+            # A late message pings nobody: the moment it was for has passed.
             return None, discord.AllowedMentions.none()
         roles = sorted({r for r in (pinged_role(m) for m in members) if r is not None})
         if not roles:

@@ -9,6 +9,7 @@ are numbered per channel so order and duplicates show.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,14 +18,15 @@ import pytest
 
 from bot.discord.client import TripwireBot
 from bot.notify.discord.sink import DiscordSink
+from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from storage.repo import OutboxRow, Repo
 from storage.rows import HOUR_MS, MINUTE_MS
 from tests.bot.discord.support import bot_messages, queue_alerts, titles
 from tests.bot.support import Clock
-from tests.emulators.discord_api import DiscordEmulator, RateLimitRule
+from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
 from tests.emulators.discord_api.faults import Fault
-from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 
 MakeSink = Callable[..., DiscordSink]
 CHANNELS = (ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
@@ -132,6 +134,7 @@ async def run_through(
     queue_at: list[int],
     *,
     max_passes: int = 5000,
+    role_id: int | None = None,
 ) -> dict[int, list[str]]:
     """Queue an alert per channel at each time of ``queue_at`` while delivering as the live loop would.
 
@@ -146,7 +149,13 @@ async def run_through(
             for channel in CHANNELS:
                 title = f"{channel} alert {len(queued[channel]) + 1}"
                 queue_alerts(
-                    repo, f"channel:{channel}", [title], rule_id="r1", guild_id=GUILD_ID, now=clock.now
+                    repo,
+                    f"channel:{channel}",
+                    [title],
+                    rule_id="r1",
+                    guild_id=GUILD_ID,
+                    now=clock.now,
+                    role_id=role_id,
                 )
                 queued[channel].append(title)
         world.at(clock.now)
@@ -240,3 +249,61 @@ async def test_finding_2_a_gateway_not_ready_for_20_minutes_spends_no_attempt(
 
     assert_every_alert_once_in_order(discord_emu, repo, queued)
     assert max(r.attempts for r in all_rows(repo)) == 1
+
+
+def shown_titles(messages: list[StoredMessage]) -> list[str]:
+    """Return the alert titles messages show, in order: a single alert's title, a list's bold lines."""
+    shown: list[str] = []
+    for message in messages:
+        embed = message.embeds[0]
+        if re.fullmatch(r"\d+ (late )?alerts(: .*)?", embed["title"]):
+            shown += [t for t in re.findall(r"\*\*(.+?)\*\*", embed["description"]) if t != "Delivered late."]
+        else:
+            shown.append(embed["title"])
+    return shown
+
+
+@pytest.mark.usefixtures("fast_channels")
+async def test_finding_2_alerts_held_by_a_6_hour_outage_are_posted_late_in_one_list(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start = clock.now
+    outage = Outage(start + 30 * MINUTE_MS, start + 30 * MINUTE_MS + 6 * HOUR_MS, "503")
+    world = World(discord_emu, monkeypatch, outage)
+    grouping = GroupingPolicy(window_ms=20_000, max_per_minute=10, late_after_ms=10 * MINUTE_MS)
+    dispatcher = OutboxDispatcher(repo, [make_sink(tripwire, grouping=grouping)], clock)
+
+    queued = await run_through(
+        repo,
+        dispatcher,
+        clock,
+        world,
+        list(timeline(start, outage.end + HOUR_MS, 20 * MINUTE_MS)),
+        role_id=MOD_ROLE_ID,
+    )
+
+    assert repo.failed_outbox() == 0 and repo.outbox_depth() == 0
+    for channel in CHANNELS:
+        messages = bot_messages(discord_emu, channel)
+        # Every alert once, in order, whether posted on time or in the late list.
+        assert shown_titles(messages) == queued[channel]
+        late = [m for m in messages if "Delivered late." in m.embeds[0]["description"]]
+        # What the outage held 10 minutes or more (its 18 alerts, one every 20 minutes) is said late: the
+        # first one as the message it was placed in before the outage, the rest in one list.
+        held = [
+            r.payload["title"]
+            for r in all_rows(repo)
+            if r.target == f"channel:{channel}"
+            and r.delivered_at is not None
+            and r.delivered_at - r.created_at >= 10 * MINUTE_MS
+        ]
+        assert len(held) == 18 and shown_titles(late) == held
+        assert [m.embeds[0]["title"] for m in late] == [held[0], "17 late alerts"]
+        assert not any(m.content for m in late)  # their moment has passed: they ping nobody
+        on_time = [m for m in messages if m not in late]
+        assert on_time and all(m.content == f"<@&{MOD_ROLE_ID}>" for m in on_time)
