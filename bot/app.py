@@ -480,6 +480,7 @@ class App:
             dispatcher=dispatcher,
             evaluator=evaluator,
             outbox_depth=repo.outbox_depth,
+            outbox_failed=repo.failed_outbox,
             gateway_latency=(lambda: bot.latency if bot is not None and bot.is_ready() else None),
         )
         checks: dict[str, Check] = {

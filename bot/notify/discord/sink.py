@@ -25,7 +25,9 @@
   (50001, 50013) marks the rule broken (disabled with the reason) and tells the guild's ops channel once,
   instead of retrying forever. Closed DMs (50007) pause the member's personal alerts and leave them a
   notice (``bot.alerts.personal``); a personal alert whose owner left its server is not sent
-  (``member_check``).
+  (``member_check``). Any other row that fails for good (a message Discord refused, a payload that cannot
+  be drawn) is told in the ops channel, one notice per target and pass: nothing fails silently.
+  Waiting out a rate limit or a gateway that is not ready is not counted as an attempt.
 * Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
@@ -235,6 +237,8 @@ class DiscordSink:
         self._global = SlidingWindow(global_rate)
         self._channels: dict[str, _Channel] = {}
         self._reported: set[tuple[str, str]] = set()
+        # Rows of the current pass whose failure another notice already tells (a broken rule, closed DMs).
+        self._covered: set[int] = set()
         self._rng = random.Random()
         # Without a policy every alert is a message of its own and there is no cap (the composition root
         # passes the [engine] one: GroupingPolicy.from_config).
@@ -259,10 +263,33 @@ class DiscordSink:
             by_target.setdefault(row.target, []).append(row)
         results: dict[int, Outcome] = {}
         sources: dict[str, str | None] = {}
+        self._covered = set()
         await asyncio.gather(
             *(self._deliver_target(target, batch, results, sources) for target, batch in by_target.items())
         )
+        self._report_failures(rows, results)
         return [results[row.id] for row in rows]
+
+    def _report_failures(self, rows: Sequence[OutboxRow], results: Mapping[int, Outcome]) -> None:
+        """Tell the ops channel about rows that failed for good and that no other notice covers."""
+        untold: dict[str, list[tuple[OutboxRow, Failed]]] = {}
+        for row in rows:
+            outcome = results.get(row.id)
+            if not isinstance(outcome, Failed) or outcome.dropped or row.id in self._covered:
+                continue
+            if row.kind == "ops":
+                log.error("ops message %d could not be posted in %s: %s", row.id, row.target, outcome.error)
+                continue  # never report a failed report: that could loop
+            untold.setdefault(row.target, []).append((row, outcome))
+        for target, failed in untold.items():
+            kind, _, ident = target.partition(":")
+            # A member's DMs are not named in a server's channel: their alerts are their own.
+            where = f"<#{ident}>" if kind == "channel" else "a member's direct messages"
+            first, outcome = failed[0]
+            count = "An alert" if len(failed) == 1 else f"{len(failed)} alerts"
+            text = f"{count} could not be delivered to {where} and will not be retried: {outcome.error}."
+            with self.repo.transaction():
+                self._tell_ops(first, where, text, None)
 
     async def _ready(self) -> bool:
         if self.client.is_closed():
@@ -318,6 +345,7 @@ class DiscordSink:
                 # The target failed permanently a moment ago: don't knock on the same door again.
                 for row in involved:
                     _settle(results, Failed(row.id, dead))
+                    self._covered.add(row.id)  # the target's notice (its rule switched off) tells it
                 continue
             if waiting is not None:
                 # Keep a channel's alerts in order: the rows behind one that must wait become due with it
@@ -343,6 +371,7 @@ class DiscordSink:
                 results[row.id] = Delivered(row.id, row.remote_id)
             elif row.status != "pending":
                 results[row.id] = Failed(row.id, row.error or row.status, dropped=row.status == "dropped")
+                self._covered.add(row.id)  # settled, and told, by an earlier pass
             else:
                 current.append(row)
         return current
@@ -359,6 +388,7 @@ class DiscordSink:
                 kept.append(row)
             else:
                 results[row.id] = departed
+                self._covered.add(row.id)  # the member left: their personal alerts are paused, not reported
         return kept
 
     def _renders(self, row: OutboxRow, sources: dict[str, str | None], results: dict[int, Outcome]) -> bool:
@@ -571,6 +601,8 @@ class DiscordSink:
             else:
                 assert isinstance(outcome, Failed)
                 _settle(results, Failed(row.id, outcome.error, outcome.dropped))
+                if dead:
+                    self._covered.add(row.id)  # told by the broken rule's notice
                 if dead and row.payload.get("rule_id") not in reported:
                     # Every rule whose alert was in the message is broken by the same cause.
                     reported.add(row.payload.get("rule_id"))
@@ -779,6 +811,7 @@ class DiscordSink:
         return Retry(row.id, f"HTTP {exc.status}: {exc.text}")
 
     def _mark_broken(self, row: OutboxRow, kind: str, ident: int, reason: str) -> None:
+        self._covered.add(row.id)
         where = f"<#{ident}>" if kind == "channel" else f"a direct message to <@{ident}>"
         if row.kind == "ops":
             # Never report a failed report: that could loop. The log is the last resort.
@@ -855,6 +888,7 @@ class DiscordSink:
         )
 
     def _pause_for_closed_dms(self, row: OutboxRow, user_id: int) -> None:
+        self._covered.add(row.id)  # the member is told in the notice their paused alerts leave them
         log.info("user %s does not accept DMs (outbox %d)", user_id, row.id)
         refused = row.payload.get("rule_id")
         paused = pause_for_closed_dms(

@@ -20,13 +20,23 @@ from bot.discord.client import TripwireBot
 from bot.notify.discord.sink import DiscordSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
+from bot.ops.instruments import register_tripwire_metrics
+from bot.ops.metrics import Registry
+from bot.services import Service
 from storage.repo import OutboxRow, Repo
 from storage.rows import HOUR_MS, MINUTE_MS
-from tests.bot.discord.support import bot_messages, queue_alerts, titles
+from tests.bot.discord.support import bot_messages, drain, queue_alerts, titles
+from tests.bot.promtext import parse_strict
 from tests.bot.support import Clock
 from tests.emulators.discord_api import DiscordEmulator, RateLimitRule, StoredMessage
 from tests.emulators.discord_api.faults import Fault
-from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
+from tests.emulators.discord_api.state import (
+    ALERTS_CHANNEL_ID,
+    GENERAL_CHANNEL_ID,
+    GUILD_ID,
+    MOD_ROLE_ID,
+    OWNER_ID,
+)
 
 MakeSink = Callable[..., DiscordSink]
 CHANNELS = (ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
@@ -307,3 +317,38 @@ async def test_finding_2_alerts_held_by_a_6_hour_outage_are_posted_late_in_one_l
         assert not any(m.content for m in late)  # their moment has passed: they ping nobody
         on_time = [m for m in messages if m not in late]
         assert on_time and all(m.content == f"<@&{MOD_ROLE_ID}>" for m in on_time)
+
+
+async def test_finding_2_an_alert_discord_refuses_is_told_in_ops_status_and_metrics(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    clock: Clock,
+    make_sink: MakeSink,
+    service: Service,
+) -> None:
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    target = f"channel:{ALERTS_CHANNEL_ID}"
+    [refused_id] = queue_alerts(repo, target, ["Refused"], rule_id="r1", guild_id=GUILD_ID, now=clock.now)
+    # The one kind of failure no wait can cure besides a broken channel: Discord refuses the message itself.
+    discord_emu.fail_next(
+        "POST", f"/channels/{ALERTS_CHANNEL_ID}/messages", 400, code=50035, message="Invalid Form Body"
+    )
+
+    await drain(repo, OutboxDispatcher(repo, [make_sink(tripwire)], clock), clock)
+
+    refused = repo.outbox_row(refused_id)
+    assert refused is not None and refused.status == "failed"
+    [notice] = bot_messages(discord_emu, GENERAL_CHANNEL_ID)
+    text = notice.embeds[0]["description"]
+    assert f"An alert could not be delivered to <#{ALERTS_CHANNEL_ID}> and will not be retried" in text
+    assert "refused (400, code 50035)" in text
+    assert bot_messages(discord_emu, ALERTS_CHANNEL_ID) == []
+    # /status says so ...
+    reply = await discord_emu.slash("status", {}, user_id=OWNER_ID)
+    fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+    assert fields["Failed deliveries"] == "1 (see the ops channel)"
+    # ... and so does /metrics.
+    registry = Registry()
+    register_tripwire_metrics(registry, outbox_failed=repo.failed_outbox)
+    assert parse_strict(registry.render())["tripwire_outbox_failed"].samples[0].value == 1
