@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from bot.cli import backtest as cli_backtest
 from bot.cli import chart as cli_chart
+from bot.cli import check_config as cli_check_config
 from bot.cli import db as cli_db
 from bot.cli import digest as cli_digest
 from bot.cli import health as cli_health
@@ -59,6 +60,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return EXIT_USAGE
     print(summary(config))
+    report = cli_check_config.market_report(args.config, config, fetch=args.fetch)
+    for line in report.lines():
+        print(line)
+    if not report.source:
+        print(
+            "markets not checked against the venues: no instrument lists cached in"
+            f" {config.storage.path}; `tripwire check-config --fetch` reads them now",
+            file=sys.stderr,
+        )
+    if report.refused:
+        for path, why in report.refused:
+            print(f"{args.config}: {path}: {why}", file=sys.stderr)
+        print(f"{len(report.refused)} problem(s) found", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
@@ -93,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to check")
+    check.add_argument(
+        "--fetch",
+        action="store_true",
+        help="read the venues' instrument lists now to check the symbols (default: the cached ones)",
+    )
     check.set_defaults(handler=cmd_check_config)
 
     show = sub.add_parser("show-config", help="print the effective config (secrets redacted)")

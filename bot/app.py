@@ -44,7 +44,7 @@ from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
 from bot.ops.readiness import Check, database_check, discord_check, feeds_check
 from bot.ops.shutdown import Shutdown
-from bot.ops.watchdog import FeedWatchdog, watch
+from bot.ops.watchdog import FeedWatchdog, watch, watch_rejections
 from bot.ops.web import WebServer
 from bot.services import Service
 from bot.services.backtest import BacktestService
@@ -83,16 +83,24 @@ class HealthStatuses:
             if clock is None
             else [FeedStatusView(name="clock", state="degraded" if skewed else "ok", detail=clock.describe())]
         )
-        return [
-            FeedStatusView(
-                name=snap.name,
-                state=str(snap.state),
-                last_success_ms=snap.last_success,
-                lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
-                detail=snap.note or snap.last_error,
-            )
-            for snap in self.health.snapshots()
-        ] + clock_line
+        return (
+            [
+                FeedStatusView(
+                    name=snap.name,
+                    state=str(snap.state),
+                    last_success_ms=snap.last_success,
+                    lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
+                    detail=snap.note or snap.last_error,
+                )
+                for snap in self.health.snapshots()
+            ]
+            + [
+                # A symbol a venue does not list: shown until a restart with a corrected config.
+                FeedStatusView(name=f"{r.venue} {r.symbol}", state="refused", detail=r.reason)
+                for r in self.health.rejections.all()
+            ]
+            + clock_line
+        )
 
 
 @dataclass(slots=True)
@@ -218,11 +226,20 @@ class App:
             await self._start_discord(bot)
         if watchdog is not None:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
+        # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
+        # feed asks by the venue's own name for a market; /alert add resolves names against them.
         feeds = FeedManager(
-            config.feeds, config.symbols, ingest, None, self.now_ms, health, clock=self.venue_clock
+            config.feeds,
+            config.symbols,
+            ingest,
+            None,
+            self.now_ms,
+            health,
+            instrument_cache=repo,
+            clock=self.venue_clock,
         )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
-        self._spawn(self._start_feeds(feeds), "feeds-start")
+        self._spawn(self._start_feeds(feeds, service), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
         scheduler.start()
         if bot is not None:
@@ -361,6 +378,7 @@ class App:
             on_queued=dispatcher.wake,
         )
         watch(health, watchdog)
+        watch_rejections(health.rejections, watchdog)
         return watchdog
 
     def _tell_clock_skew(self, watchdog: FeedWatchdog) -> None:
@@ -413,11 +431,12 @@ class App:
 
         return close
 
-    async def _start_feeds(self, feeds: FeedManager) -> None:
+    async def _start_feeds(self, feeds: FeedManager, service: Service) -> None:
         try:
             await feeds.start()
         except Exception:
             log.exception("feeds failed to start; alerts will wait for data")
+        service.instruments = feeds.instruments
 
     def _stop_feeds(self, feeds: FeedManager) -> Callable[[], Any]:
         async def stop() -> None:

@@ -9,6 +9,7 @@ file named by ``TRIPWIRE_DISCORD_TOKEN_FILE``) and redacted wherever the config 
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import tomllib
@@ -31,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
+from feeds.markets import canonical_symbol
 from storage.config import StrictModel
 
 log = logging.getLogger(__name__)
@@ -478,8 +480,57 @@ def _check_everyone_roles(config: Config) -> list[Problem]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A name in the config file read as another symbol."""
+
+    path: str
+    written: str
+    symbol: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.written} is read as {self.symbol} (prices and sizes per coin)"
+
+
+def canonicalise_config_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Renamed]]:
+    """Return the config data with every market name made canonical, and what was renamed where.
+
+    The names are made canonical by ``feeds.markets.canonical_symbol`` (no instrument list needed).
+    Covers ``symbols``, each rule's ``symbol``, each route's ``symbols`` and ``discord.presence_symbol``.
+    """
+    out = copy.deepcopy(dict(data))
+    renamed: list[Renamed] = []
+
+    def fix(path: str, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        symbol = canonical_symbol(value)
+        if symbol != value:
+            renamed.append(Renamed(path, value, symbol))
+        return symbol
+
+    symbols = out.get("symbols")
+    if isinstance(symbols, list):
+        out["symbols"] = [fix(f"symbols[{i}]", s) for i, s in enumerate(symbols)]
+    for i, rule in enumerate(out.get("rules") or []):
+        if isinstance(rule, dict) and isinstance(rule.get("symbol"), str) and rule["symbol"] != "*":
+            rule["symbol"] = fix(f"rules[{i}].symbol", rule["symbol"])
+    for i, route in enumerate(out.get("routes") or []):
+        if isinstance(route, dict) and isinstance(route.get("symbols"), list):
+            route["symbols"] = [fix(f"routes[{i}].symbols[{j}]", s) for j, s in enumerate(route["symbols"])]
+    discord = out.get("discord")
+    if isinstance(discord, dict) and isinstance(discord.get("presence_symbol"), str):
+        discord["presence_symbol"] = fix("discord.presence_symbol", discord["presence_symbol"])
+    return out, renamed
+
+
 def parse_config(data: Mapping[str, Any]) -> Config:
-    """Validate parsed TOML data into a Config, raising ConfigError with every problem found."""
+    """Validate parsed TOML data into a Config, raising ConfigError with every problem found.
+
+    Market names are made canonical first (``1000PEPEUSDT`` and ``PEPE`` are PEPEUSDT, see
+    ``canonicalise_config_data``); ``tripwire check-config`` says which were renamed.
+    """
+    data, _ = canonicalise_config_data(data)
     problems = _find_secrets(data)
     secret_paths = {p.path for p in problems}
     raw_symbols = data.get("symbols")

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from detectors.base import Detector, DetectorSettings, FundingPoint, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
 from detectors.text import format_rate, format_window
-from storage.rows import HOUR_MS
+from storage.rows import HOUR_MS, funding_interval_ms
 
 FLIP_KEYS = ("flip_negative", "flip_positive")
 
@@ -92,7 +92,8 @@ class Funding(Detector[FundingSettings]):
 
     def _step(self, state: dict[str, Any], point: FundingPoint) -> None:
         s = self.settings
-        period = point.ts - state["ts"]
+        # The interval the venue means, not the raw spacing of its late-stamped settlements ("per 479m").
+        period = funding_interval_ms(point.ts - state["ts"])
         self._extremes(state, point, learn=False, period=period)
         if s.flips:
             # A flip is news for one funding period: drop the previous one at the next settlement.

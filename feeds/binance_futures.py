@@ -27,6 +27,7 @@ from feeds.context import FeedContext
 from feeds.errors import FeedError, PayloadError
 from feeds.health import FeedHealth
 from feeds.http import HttpClient
+from feeds.instruments import VenueNames
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -203,6 +204,7 @@ class ForceOrderStream(WebSocketStream):
         failures: FailureLog,
         tuning: Tuning,
         buffer: LiquidationBuffer,
+        names: VenueNames | None = None,
     ) -> None:
         super().__init__(
             "binance_futures.liquidations",
@@ -219,6 +221,7 @@ class ForceOrderStream(WebSocketStream):
             buffer=buffer,
         )
         self.watched = watched
+        self.names = names
 
     def on_text(self, text_frame: str) -> bool:
         """Buffer the watched liquidations of one frame."""
@@ -231,7 +234,13 @@ class ForceOrderStream(WebSocketStream):
         parsed = parse_force_order_frame(frame, self.watched)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         if self.buffer is not None:
-            self.buffer.add(parsed.rows)
+            names = self.names
+            # A 1000x contract's price and size are put back per coin under the market's own symbol.
+            self.buffer.add(
+                parsed.rows
+                if names is None or not names.by_venue
+                else [names.liquidation(r) for r in parsed.rows]
+            )
         self.health.success(_event_time(frame))
         return True
 
@@ -266,12 +275,15 @@ class BinanceFuturesFeed(Feed):
             context.tuning,
         )
         self.config = config
-        self.symbols = list(symbols)
-        self.watched = frozenset(self.symbols)
+        self.names = VenueNames(self.name, symbols, context.instruments, "perp")
+        self.names.reject_unlisted(registry.rejections)
+        self.symbols = self.names.symbols()
+        self.watched = self.names.venue_symbols()
         self.ingest = ingest
         self.http = http
         self.session = session
         self.failures = failures
+        self.rejections = registry.rejections
         self.now_ms = now_ms
         self.tuning = tuning
         self.marks: dict[str, float] = {}
@@ -299,7 +311,7 @@ class BinanceFuturesFeed(Feed):
                 f"{self.name}.liquidations", {"liquidations"}, self.symbols, stale_after_s=stale
             )
             self.stream = ForceOrderStream(
-                config, self.watched, session, liq_health, failures, tuning, self.buffer
+                config, self.watched, session, liq_health, failures, tuning, self.buffer, self.names
             )
 
     def _poller(self, name: str, sync: Sync, health: FeedHealth) -> Poller:
@@ -332,7 +344,12 @@ class BinanceFuturesFeed(Feed):
         self, what: str, call: Callable[[str], Awaitable[T]], symbols: Sequence[str] | None = None
     ) -> list[T]:
         return await each_symbol(
-            self.symbols if symbols is None else symbols, call, self.failures, f"{self.name}.{what}"
+            self.symbols if symbols is None else symbols,
+            call,
+            self.failures,
+            f"{self.name}.{what}",
+            self.rejections,
+            self.name,
         )
 
     def _bound(self, days: float) -> int:
@@ -341,12 +358,13 @@ class BinanceFuturesFeed(Feed):
     # --- funding --------------------------------------------------------------------------------------------
 
     async def _premium(self, symbol: str) -> Funding | None:
-        payload = await self.http.get_json("/fapi/v1/premiumIndex", {"symbol": symbol}, weight=1)
-        parsed = parse_premium_index(payload, frozenset({symbol}))
+        venue_symbol = self.names.venue_symbol(symbol)
+        payload = await self.http.get_json("/fapi/v1/premiumIndex", {"symbol": venue_symbol}, weight=1)
+        parsed = parse_premium_index(payload, frozenset({venue_symbol}))
         self.failures.skipped(f"{self.name}.funding:item", parsed.skipped)
         if not parsed.rows:
             return None
-        row = parsed.rows[0]
+        row = self.names.funding(parsed.rows[0])
         if row.mark_price is not None:
             self.marks[symbol] = row.mark_price
         return row
@@ -384,13 +402,14 @@ class BinanceFuturesFeed(Feed):
             last = self._last_settlement(symbol)
             start = self._bound(self.config.backfill_days) if last is None else last + 1
             for _ in range(self.tuning.backfill_max_pages):
+                venue_symbol = self.names.venue_symbol(symbol)
                 payload = await self.http.get_json(
                     "/fapi/v1/fundingRate",
-                    {"symbol": symbol, "startTime": start, "limit": FUNDING_HISTORY_LIMIT},
+                    {"symbol": venue_symbol, "startTime": start, "limit": FUNDING_HISTORY_LIMIT},
                 )
-                parsed = parse_funding_history(payload, symbol)
+                parsed = parse_funding_history(payload, venue_symbol)
                 self.failures.skipped(f"{self.name}.funding:item", parsed.skipped)
-                rows = [r for r in parsed.rows if r.ts >= start]
+                rows = [self.names.funding(r) for r in parsed.rows if r.ts >= start]
                 if not rows:
                     break
                 self.ingest.funding(rows)
@@ -407,11 +426,16 @@ class BinanceFuturesFeed(Feed):
     async def _open_interest(self, symbol: str) -> OpenInterest:
         if symbol not in self.marks:
             await self._premium(symbol)
-        payload = await self.http.get_json("/fapi/v1/openInterest", {"symbol": symbol}, weight=1)
-        row = parse_open_interest(payload, self.marks.get(symbol))
-        if row.symbol != symbol:
-            raise PayloadError(f"openInterest answered for {row.symbol}, asked {symbol}")
-        return row
+        venue_symbol = self.names.venue_symbol(symbol)
+        payload = await self.http.get_json("/fapi/v1/openInterest", {"symbol": venue_symbol}, weight=1)
+        row = parse_open_interest(payload, None)
+        if row.symbol != venue_symbol:
+            raise PayloadError(f"openInterest answered for {row.symbol}, asked {venue_symbol}")
+        row = self.names.open_interest(row)  # in coins under the market's symbol
+        mark = self.marks.get(symbol)  # per coin
+        return row._replace(
+            usd=row.contracts * mark if row.contracts is not None and mark is not None else None
+        )
 
     async def poll_open_interest(self) -> int | None:
         """Store the current open interest per symbol (USD at the latest mark price)."""
@@ -429,13 +453,19 @@ class BinanceFuturesFeed(Feed):
             start = max(stored) + 1 if stored else bound
             newest: int | None = None
             for _ in range(self.tuning.backfill_max_pages):
+                venue_symbol = self.names.venue_symbol(symbol)
                 payload = await self.http.get_json(
                     "/futures/data/openInterestHist",
-                    {"symbol": symbol, "period": OI_HIST_PERIOD, "startTime": start, "limit": OI_HIST_LIMIT},
+                    {
+                        "symbol": venue_symbol,
+                        "period": OI_HIST_PERIOD,
+                        "startTime": start,
+                        "limit": OI_HIST_LIMIT,
+                    },
                 )
-                parsed = parse_open_interest_hist(payload, symbol)
+                parsed = parse_open_interest_hist(payload, venue_symbol)
                 self.failures.skipped(f"{self.name}.open_interest:item", parsed.skipped)
-                rows = [r for r in parsed.rows if r.ts >= start]
+                rows = [self.names.open_interest(r) for r in parsed.rows if r.ts >= start]
                 if not rows:
                     break
                 self.ingest.open_interest(rows)

@@ -22,8 +22,9 @@ from feeds.config import BinanceSpotFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.http import HttpClient
+from feeds.instruments import VenueNames
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
-from feeds.poller import Poller
+from feeds.poller import Poller, each_symbol
 from storage.rows import DAY_MS, Candle, interval_ms
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,18 @@ class SpotCandleFeed(Feed):
             context.tuning,
         )
         self.config = config
-        self.symbols = list(symbols)
+        # Spot pairs trade under the market's own symbol; a market Binance spot does not list (a
+        # futures-only 1000x contract, a delisted pair) is reported once and left out.
+        names = VenueNames(SOURCE, symbols, context.instruments, "spot")
+        names.reject_unlisted(registry.rejections)
+        self.symbols = names.symbols()
         self.ingest = ingest
         self.primary = primary
         self.fallback = fallback
         self.now_ms = now_ms
         self.tuning = tuning
         self.failures = failures
+        self.rejections = registry.rejections
         self.interval = config.interval
         self.step = interval_ms(config.interval)
         max_lag = config.stale_after_seconds + self.step / 1000
@@ -170,15 +176,21 @@ class SpotCandleFeed(Feed):
         self.poller.health = self.fallback_health
 
     async def _sync_all(self, max_pages: int) -> int | None:
-        newest: int | None = None
+        # Per symbol: one the venue refuses (a typo, a delisted or futures-only pair) is skipped and
+        # reported once; it never stops the symbols after it.
         skipped: list[str] = []
-        for symbol in self.symbols:
+
+        async def one(symbol: str) -> int | None:
             latest, bad = await self._sync_symbol(symbol, max_pages)
-            skipped += bad
-            if latest is not None and (newest is None or latest > newest):
-                newest = latest
-        self.failures.skipped(f"{self.active.source}:candles", skipped)
-        return newest
+            skipped.extend(bad)
+            return latest
+
+        source = self.active.source
+        found = await each_symbol(
+            self.symbols, one, self.failures, f"{source}:candles", self.rejections, source
+        )
+        self.failures.skipped(f"{source}:candles", skipped)
+        return max((t for t in found if t is not None), default=None)
 
     def _start(self, symbol: str, now: int) -> int:
         oldest = now - int(self.config.backfill_days * DAY_MS)

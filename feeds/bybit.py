@@ -22,9 +22,10 @@ from feeds.base import Feed, PollJob, Stream, Tuning
 from feeds.batch import LiquidationBuffer
 from feeds.config import BybitFeedConfig
 from feeds.context import FeedContext
-from feeds.errors import FeedError, PayloadError
-from feeds.health import FeedHealth
+from feeds.errors import ErrorKind, FeedError, PayloadError
+from feeds.health import FeedHealth, Rejections
 from feeds.http import HttpClient
+from feeds.instruments import VenueNames
 from feeds.logonce import FailureLog
 from feeds.parse import (
     UNSURE,
@@ -50,9 +51,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "bybit"
 TOPIC_PREFIX = "allLiquidation."
-# Bybit documents at most 10 args per subscribe request for spot; linear is not limited in the docs, but
-# staying within 10 costs nothing.
-SUBSCRIBE_CHUNK = 10
 
 _POSITION_SIDE: dict[str, Side] = {"Buy": "long", "Sell": "short"}
 
@@ -102,7 +100,11 @@ def parse_tickers(
     """Parse a linear tickers response into funding estimates and open interest at the response time."""
     code = envelope(payload, "retCode", "bybit tickers")
     if code != 0:
-        raise FeedError("api", f"bybit tickers: retCode {code} ({str(payload.get('retMsg'))[:80]})")
+        message = str(payload.get("retMsg"))[:80]
+        # 10001 is Bybit's generic parameter error; for tickers of a symbol it does not list it answers
+        # retMsg "Not supported symbols" (docs/v5/error.mdx lists 10001 only as "Request parameter error").
+        kind: ErrorKind = "unknown_symbol" if code == 10001 and "symbol" in message.lower() else "api"
+        raise FeedError(kind, f"bybit tickers: retCode {code} ({message})")
     result = envelope(payload, "result", "bybit tickers")
     items = items_list(envelope(result, "list", "bybit tickers result"), "bybit tickers list")
     try:
@@ -156,6 +158,8 @@ class BybitLiquidationStream(WebSocketStream):
         failures: FailureLog,
         tuning: Tuning,
         buffer: LiquidationBuffer,
+        rejections: Rejections,
+        names: VenueNames | None = None,
     ) -> None:
         super().__init__(
             "bybit.liquidations",
@@ -171,12 +175,30 @@ class BybitLiquidationStream(WebSocketStream):
         )
         self.watched = watched
         self.topics = [f"{TOPIC_PREFIX}{s}" for s in sorted(watched)]
+        self.rejections = rejections
+        self.names = names
 
     async def on_open(self, ws: WS) -> None:
-        """Subscribe to every watched symbol's liquidation topic."""
-        for i in range(0, len(self.topics), SUBSCRIBE_CHUNK):
-            chunk = self.topics[i : i + SUBSCRIBE_CHUNK]
-            await ws.send_str(json.dumps({"op": "subscribe", "req_id": f"liq{i}", "args": chunk}))
+        """Subscribe to every watched symbol's liquidation topic, one request per topic.
+
+        One topic per request, its req_id the topic itself: Bybit answers each request with one
+        ``success`` flag, so a refusal then names the one topic to drop (a symbol Bybit does not list)
+        instead of failing a whole chunk, and the others stay subscribed.
+        """
+        for topic in self.topics:
+            await ws.send_str(json.dumps({"op": "subscribe", "req_id": topic, "args": [topic]}))
+
+    def _refused(self, frame: dict[str, Any]) -> None:
+        """Drop the one topic a refused subscribe named; anything else refused drops the connection."""
+        req_id, message = str(frame.get("req_id")), str(frame.get("ret_msg"))[:160]
+        ours = req_id.startswith(TOPIC_PREFIX) and req_id in self.topics
+        if frame.get("op") != "subscribe" or not ours:
+            raise FeedError("api", f"{frame.get('op')} refused: {message}")
+        self.topics.remove(req_id)
+        # Not resent on reconnect: the symbol is unknown to Bybit until the next restart.
+        venue_symbol = req_id.removeprefix(TOPIC_PREFIX)
+        symbol = self.names.canonical(venue_symbol) if self.names is not None else venue_symbol
+        self.rejections.reject(SOURCE, symbol, f"subscribe refused: {message}")
 
     async def send_ping(self, ws: WS) -> None:
         """Send Bybit's JSON ping."""
@@ -189,7 +211,7 @@ class BybitLiquidationStream(WebSocketStream):
             raise FeedError("malformed", "frame is not an object")
         if "op" in frame:
             if frame.get("success") is False:
-                raise FeedError("api", f"{frame.get('op')} refused: {frame.get('ret_msg')}")
+                self._refused(frame)
             self.health.alive()
             return False
         topic = frame.get("topic")
@@ -198,7 +220,14 @@ class BybitLiquidationStream(WebSocketStream):
         parsed = parse_all_liquidation(frame, self.watched)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         if self.buffer is not None:
-            self.buffer.add(parsed.rows)
+            names = self.names
+            # SHIB1000USDT and 1000PEPEUSDT rows are put back per coin under the market's own symbol.
+            rows = (
+                parsed.rows
+                if names is None or not names.by_venue
+                else [names.liquidation(r) for r in parsed.rows]
+            )
+            self.buffer.add(rows)
         frame_ts = frame.get("ts")
         self.health.success(
             frame_ts if isinstance(frame_ts, int) and not isinstance(frame_ts, bool) else None
@@ -225,11 +254,14 @@ class BybitFeed(Feed):
             context.tuning,
         )
         self.config = config
-        self.symbols = list(symbols)
-        self.watched = frozenset(self.symbols)
+        self.names = VenueNames(SOURCE, symbols, context.instruments, "perp")
+        self.names.reject_unlisted(registry.rejections)
+        self.symbols = self.names.symbols()
+        self.watched = self.names.venue_symbols()
         self.ingest = ingest
         self.http = http
         self.failures = failures
+        self.rejections = registry.rejections
         stale = config.stale_after_seconds
         self.tickers_health = registry.register(
             f"{self.name}.tickers",
@@ -251,7 +283,15 @@ class BybitFeed(Feed):
                 f"{self.name}.liquidations", {"liquidations"}, self.symbols, stale_after_s=stale
             )
             self.stream = BybitLiquidationStream(
-                config, self.watched, session, health, failures, tuning, self.buffer
+                config,
+                self.watched,
+                session,
+                health,
+                failures,
+                tuning,
+                self.buffer,
+                self.rejections,
+                self.names,
             )
 
     def jobs(self) -> list[PollJob]:
@@ -267,14 +307,22 @@ class BybitFeed(Feed):
         self.buffer.flush()
 
     async def _ticker(self, symbol: str) -> tuple[list[Funding], list[OpenInterest]]:
-        payload = await self.http.get_json("/v5/market/tickers", {"category": "linear", "symbol": symbol})
-        funding, open_interest = parse_tickers(payload, frozenset({symbol}))
+        venue_symbol = self.names.venue_symbol(symbol)
+        payload = await self.http.get_json(
+            "/v5/market/tickers", {"category": "linear", "symbol": venue_symbol}
+        )
+        funding, open_interest = parse_tickers(payload, frozenset({venue_symbol}))
         self.failures.skipped(f"{self.name}.tickers:item", funding.skipped + open_interest.skipped)
-        return funding.rows, open_interest.rows
+        return (
+            [self.names.funding(r) for r in funding.rows],
+            [self.names.open_interest(r) for r in open_interest.rows],
+        )
 
     async def poll_tickers(self) -> int | None:
         """Store funding and open interest of every watched symbol."""
-        results = await each_symbol(self.symbols, self._ticker, self.failures, f"{self.name}.tickers")
+        results = await each_symbol(
+            self.symbols, self._ticker, self.failures, f"{self.name}.tickers", self.rejections, self.name
+        )
         funding = [row for rows, _ in results for row in rows]
         open_interest = [row for _, rows in results for row in rows]
         self.ingest.funding(funding)

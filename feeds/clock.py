@@ -24,13 +24,14 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 from feeds.base import NowMs
+from storage.rows import HOUR_MS
 
 log = logging.getLogger(__name__)
 
 # Samples kept per venue; the median of a few rides out one slow answer.
 SAMPLES_PER_VENUE = 5
 # An hour: beyond that the host or a venue is broken, and correcting would be the larger risk.
-DEFAULT_MAX_CORRECTION_MS = 3_600_000
+DEFAULT_MAX_CORRECTION_MS = HOUR_MS
 # Offsets below this are noise (Date headers have one-second resolution): never corrected.
 DEADBAND_MS = 1_000
 

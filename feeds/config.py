@@ -93,6 +93,9 @@ class FeedLimitsConfig(StrictModel):
 
     # A REST body larger than this is refused unread (logged once, counted in the feed's health).
     max_body_mib: float = Field(4.0, gt=0, le=256)
+    # The same for the venues' instrument lists, read at start and daily: the largest answers a venue sends
+    # (Binance spot's exchangeInfo of every pair runs to megabytes), so they get a bound of their own.
+    max_list_body_mib: float = Field(32.0, gt=0, le=256)
     # A websocket frame larger than this ends the connection (aiohttp max_msg_size).
     max_frame_mib: float = Field(8.0, gt=0, le=256)
     # Bodies above this many KiB are decoded in a worker thread instead of on the event loop.

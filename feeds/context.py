@@ -10,6 +10,7 @@ import aiohttp
 from feeds.base import NowMs, Tuning
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
+from feeds.instruments import InstrumentRegistry
 from feeds.logonce import FailureLog
 
 
@@ -25,3 +26,6 @@ class FeedContext:
     failures: FailureLog
     now_ms: NowMs
     tuning: Tuning
+    # Which instrument trades each watched market on each venue; None: ask the venues by the symbols as
+    # configured (an offline first start, or tests of one feed).
+    instruments: InstrumentRegistry | None = None

@@ -22,6 +22,7 @@ ErrorKind = Literal[
     "truncated",  # the connection closed before the whole body arrived
     "oversized",  # the body passed [feeds.limits] max_body_mib and was refused unread
     "api",  # a well-formed error envelope (Bybit retCode, OKX code, alternative.me metadata.error)
+    "unknown_symbol",  # the venue says it has no such symbol (Binance -1121, Bybit 10001, OKX 51001)
     "budget",  # our own request-weight budget is spent; nothing was sent
 ]
 

@@ -213,6 +213,61 @@ class FeedHealth:
 Listener = Callable[[StateChange], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A venue said it has no such symbol: that symbol is skipped on that venue from then on."""
+
+    venue: str
+    symbol: str
+    reason: str
+    at: int
+
+
+RejectionListener = Callable[[Rejection], None]
+
+
+class Rejections:
+    """Symbols each venue refused (unknown, delisted, a typo), each reported once and then skipped.
+
+    One refused symbol never stops another symbol or venue: the feeds skip it and carry on, the log says
+    it once, ``/status`` lists it and the ops channel hears it once (through the listeners).
+    """
+
+    def __init__(self, now_ms: NowMs) -> None:
+        self.now_ms = now_ms
+        self._by_key: dict[tuple[str, str], Rejection] = {}
+        self._listeners: list[RejectionListener] = []
+
+    def reject(self, venue: str, symbol: str, reason: str) -> bool:
+        """Record that ``venue`` refused ``symbol``; return True (and tell listeners) the first time."""
+        key = (venue, symbol)
+        if key in self._by_key:
+            return False
+        rejection = Rejection(venue, symbol, reason, self.now_ms())
+        self._by_key[key] = rejection
+        log.warning(
+            "%s refuses %s (%s): skipped on %s; the other symbols carry on", venue, symbol, reason, venue
+        )
+        for listener in self._listeners:
+            try:
+                listener(rejection)
+            except Exception:
+                log.exception("rejection listener failed on %s", rejection)
+        return True
+
+    def refused(self, venue: str, symbol: str) -> bool:
+        """Tell whether ``venue`` refused ``symbol``."""
+        return (venue, symbol) in self._by_key
+
+    def all(self) -> list[Rejection]:
+        """Return every rejection, oldest first."""
+        return sorted(self._by_key.values(), key=lambda r: (r.at, r.venue, r.symbol))
+
+    def subscribe(self, listener: RejectionListener) -> None:
+        """Call ``listener(rejection)`` once for every new rejection."""
+        self._listeners.append(listener)
+
+
 class HealthRegistry:
     """Every feed's health, queried by /status, the watchdog and the alert engine."""
 
@@ -221,6 +276,7 @@ class HealthRegistry:
         self._feeds: dict[str, FeedHealth] = {}
         self._last: dict[str, FeedState] = {}
         self._listeners: list[Listener] = []
+        self.rejections = Rejections(now_ms)
 
     def register(
         self,

@@ -235,7 +235,23 @@ class HttpClient:
             if retry_after is not None:
                 self._block(retry_after, "rate_limited")
             raise FeedError("server", f"{where}: HTTP {status} ({detail})", retry_after=retry_after)
+        if status == 400 and _error_code(body) == BINANCE_INVALID_SYMBOL:
+            raise FeedError("unknown_symbol", f"{where}: HTTP 400 ({detail})")
         raise FeedError("http", f"{where}: HTTP {status} ({detail})")
+
+
+# Binance's error code for a symbol it does not list (spot and USD-M, docs "Error codes": -1121
+# INVALID_SYMBOL "Invalid symbol."), answered with HTTP 400.
+BINANCE_INVALID_SYMBOL = -1121
+
+
+def _error_code(body: bytes) -> object:
+    """Return the ``code`` of a JSON error body ({"code":-1121,"msg":...} on Binance), else None."""
+    try:
+        data = decode(body, "error body")  # depth-bounded like every other body (feeds.jsonlimits)
+    except FeedError:
+        return None
+    return data.get("code") if isinstance(data, dict) else None
 
 
 def _error_detail(body: bytes) -> str:

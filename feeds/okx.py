@@ -26,7 +26,7 @@ from feeds.base import Feed, PollJob, Stream, Tuning
 from feeds.batch import LiquidationBuffer
 from feeds.config import OkxFeedConfig
 from feeds.context import FeedContext
-from feeds.errors import FeedError, PayloadError
+from feeds.errors import ErrorKind, FeedError, PayloadError
 from feeds.health import FeedHealth
 from feeds.http import HttpClient
 from feeds.logonce import FailureLog
@@ -85,7 +85,9 @@ def okx_data(payload: Any, what: str) -> list[Any]:
     """Return ``data`` of an OKX REST envelope, raising FeedError("api") when ``code`` is not "0"."""
     code = envelope(payload, "code", what)
     if str(code) != "0":
-        raise FeedError("api", f"{what}: code {code} ({str(payload.get('msg'))[:80]})")
+        # 51001 "Instrument ID does not exist" (OKX error codes, REST API, public 51000-series).
+        kind: ErrorKind = "unknown_symbol" if str(code) == "51001" else "api"
+        raise FeedError(kind, f"{what}: code {code} ({str(payload.get('msg'))[:80]})")
     return items_list(envelope(payload, "data", what), f"{what} data")
 
 
@@ -271,6 +273,7 @@ class OkxFeed(Feed):
         self.failures = failures
         self.now_ms = now_ms
         self.tuning = tuning
+        self.rejections = registry.rejections
         self.contracts: dict[str, Contract] = {}
         self._instruments_at: int | None = None
         self._instruments_wanted = False
@@ -382,10 +385,13 @@ class OkxFeed(Feed):
         async def one(symbol: str) -> int | None:
             family = self._family(symbol)
             if family is None:
-                raise FeedError("api", f"okx has no USDT swap for {symbol}")
+                raise FeedError("unknown_symbol", f"okx has no USDT swap for {symbol}")
             return await self._sync_symbol(symbol, family, max_pages)
 
-        newest = [t for t in await each_symbol(self.symbols, one, self.failures, f"{self.name}.rest") if t]
+        found = await each_symbol(
+            self.symbols, one, self.failures, f"{self.name}.rest", self.rejections, self.name
+        )
+        newest = [t for t in found if t]
         return max(newest, default=None)
 
     def _seen_until(self, symbol: str) -> int:

@@ -234,8 +234,11 @@ def okx_symbol(inst_id: str) -> str:
 
 
 def split_quote(symbol: str) -> tuple[str, str] | None:
-    """Split ``BTCUSDT`` into (``BTC``, ``USDT``) for the quotes the spot fallbacks know."""
-    for quote in ("USDT", "USDC", "USD"):
+    """Split ``BTCUSDT`` into (``BTC``, ``USDT``) for the quotes the spot fallbacks know.
+
+    Longest quote first: ``BTCFDUSD`` is BTC/FDUSD and ``BTCTUSD`` BTC/TUSD, not BTCFD/USD or BTCT/USD.
+    """
+    for quote in ("FDUSD", "TUSD", "USDT", "USDC", "USD"):
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)], quote
     return None

@@ -10,7 +10,7 @@ from typing import TypeVar
 from feeds.backoff import Backoff
 from feeds.base import NowMs
 from feeds.errors import FeedError
-from feeds.health import FeedHealth
+from feeds.health import FeedHealth, Rejections
 from feeds.logonce import FailureLog
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,27 @@ async def each_symbol(
     call: Callable[[str], Awaitable[T]],
     failures: FailureLog,
     key: str,
+    rejections: Rejections | None = None,
+    venue: str = "",
 ) -> list[T]:
     """Run ``call(symbol)`` for every symbol; a symbol the venue rejects (HTTP 4xx, an API error) is skipped.
 
     A watched spot pair may have no perpetual on a venue; that is worth a log line (once per interval),
-    not a dead feed. Anything else (timeouts, 5xx, rate limits, garbage) fails the whole poll.
+    not a dead feed. A symbol the venue says it does not list (``unknown_symbol``) is recorded in
+    ``rejections`` under ``venue`` (reported once) and not asked again. Anything else (timeouts, 5xx,
+    rate limits, garbage) fails the whole poll.
     """
     results: list[T] = []
     for symbol in symbols:
+        if rejections is not None and rejections.refused(venue, symbol):
+            continue
         try:
             results.append(await call(symbol))
         except FeedError as exc:
-            if exc.kind not in ("http", "api"):
+            if exc.kind == "unknown_symbol" and rejections is not None:
+                rejections.reject(venue, symbol, exc.message)
+                continue
+            if exc.kind not in ("http", "api", "unknown_symbol"):
                 raise
             failures.failure(f"{key}:{symbol}", str(exc))
         else:

@@ -42,6 +42,8 @@ from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
 from feeds.http import HttpClient, WeightBudget
 from feeds.ingest import Ingest
+from feeds.instrument_fetch import InstrumentCache, InstrumentLists
+from feeds.instruments import InstrumentRegistry
 from feeds.kraken import KrakenCandles
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
@@ -60,6 +62,7 @@ def build_feeds(
     health: HealthRegistry,
     failures: FailureLog,
     tuning: Tuning,
+    instruments: InstrumentRegistry | None = None,
     clock: VenueClock | None = None,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
@@ -87,7 +90,7 @@ def build_feeds(
             server_time_field=server_time_field,
         )
 
-    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning)
+    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning, instruments)
     feeds: list[Feed] = []
     spot = config.binance_spot
     if spot.enabled:
@@ -153,9 +156,17 @@ class FeedManager:
         health: HealthRegistry | None = None,
         *,
         tuning: Tuning | None = None,
+        instrument_cache: InstrumentCache | None = None,
+        instrument_lists: bool = False,
         clock: VenueClock | None = None,
     ) -> None:
         self.config = config
+        # With instrument lists (``instrument_lists`` or a cache given), each venue's list is read before
+        # the feeds are built, so each feed asks by the venue's own name for a market (1000PEPEUSDT).
+        self.instrument_cache = instrument_cache
+        self.use_instrument_lists = instrument_lists or instrument_cache is not None
+        self.instruments: InstrumentRegistry | None = None
+        self.instrument_lists: InstrumentLists | None = None
         self.symbols = list(symbols)
         self.ingest = ingest
         self.session = session
@@ -188,6 +199,19 @@ class FeedManager:
         self.started = True
         if self.session is None:
             self.session = aiohttp.ClientSession()
+        if self.use_instrument_lists:
+            lists = InstrumentLists(
+                self.config,
+                self.session,
+                self.now_ms,
+                self.failures,
+                self.instrument_cache,
+                self.tuning,
+                clock=self.clock,
+            )
+            lists.load_cached()  # the floor: a venue that cannot be reached now keeps its cached list
+            await lists.refresh()
+            self.instrument_lists, self.instruments = lists, lists.registry
         self.feeds = build_feeds(
             self.config,
             self.symbols,
@@ -197,7 +221,8 @@ class FeedManager:
             self.health,
             self.failures,
             self.tuning,
-            self.clock,
+            instruments=self.instruments,
+            clock=self.clock,
         )
         log.info("feeds: %s for %s", ", ".join(f.name for f in self.feeds) or "none", ", ".join(self.symbols))
         await asyncio.gather(*(self._backfill(feed) for feed in self.feeds))
@@ -206,6 +231,9 @@ class FeedManager:
         for feed in self.feeds:
             for job in feed.jobs():
                 self._schedule(job)
+        if self.instrument_lists is not None:
+            for job in self.instrument_lists.jobs():
+                self._schedule(job, first_run_now=False)  # just read: the next read a day from now
         self._schedule(PollJob("health", self.tuning.health_check_s, self._check_health), jitter=False)
         self.scheduler.start()
         for feed in self.feeds:
@@ -225,11 +253,14 @@ class FeedManager:
     async def _check_health(self) -> None:
         self.health.check()
 
-    def _schedule(self, job: PollJob, *, jitter: bool = True) -> None:
+    def _schedule(self, job: PollJob, *, jitter: bool = True, first_run_now: bool = True) -> None:
         assert self.scheduler is not None
         spread = (
             min(job.interval_s * self.tuning.jitter_fraction, self.tuning.jitter_max_s) if jitter else None
         )
+        # The first poll right away, not one interval later (unless it just ran: then one interval on;
+        # APScheduler computes that itself when no next_run_time is given, while None would pause it).
+        first = {"next_run_time": datetime.now(UTC)} if first_run_now else {}
         self.scheduler.add_job(
             self._tracked(job.run),
             "interval",
@@ -239,8 +270,8 @@ class FeedManager:
             name=job.name,
             max_instances=1,
             coalesce=True,
-            next_run_time=datetime.now(UTC),  # the first poll right away, not one interval later
             misfire_grace_time=max(1, int(job.interval_s)),
+            **first,
         )
 
     def _tracked(self, run: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:

@@ -128,10 +128,11 @@ def migrate(
     conn: sqlite3.Connection, where: str = "database", *, backup_path: Path | None = None
 ) -> list[int]:
     """Apply pending migrations in order and return the versions applied."""
-    current = check_version(conn, where)
+    recorded = check_version(conn, where)
+    current = recorded
     pending = [m for m in load_migrations() if m.version > current]
-    if pending and current > 0 and backup_path is not None:
-        saved = _backup_before_migrating(conn, backup_path, current)
+    if pending and recorded > 0 and backup_path is not None:
+        saved = _backup_before_migrating(conn, backup_path, recorded)
         log.info("backed up %s (schema v%d) to %s before migrating", where, current, saved)
     applied: list[int] = []
     for migration in pending:

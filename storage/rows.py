@@ -105,6 +105,37 @@ def interval_ms(interval: str) -> int:
         raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVAL_MS)}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentRow:
+    """One venue instrument as cached in ``instruments`` (``feeds.instruments.Instrument`` plus its time)."""
+
+    venue: str
+    kind: str
+    symbol: str
+    base: str
+    quote: str
+    multiplier: int = 1
+    contract_size: float = 1.0
+    inverse: bool = False
+    funding_interval_h: float | None = None
+    listed: bool = True
+    status: str = ""
+    fetched_at: int = 0
+
+
+def funding_interval_ms(spacing_ms: int) -> int:
+    """Return the funding interval two settlements ``spacing_ms`` apart stand for: the nearest whole hour.
+
+    Venues stamp a settlement a few milliseconds to seconds after the funding time (Binance's recorded
+    BTCUSDT series is 7 h 59 m 5x s apart at times), so the raw spacing reads "479m" where the venue means
+    8 h. Every venue settles on whole hours (1, 2, 4, 8 h), so rounding to the hour is exact; a spacing
+    under half an hour (a duplicate or a catch-up) is returned unchanged.
+    """
+    if spacing_ms < HOUR_MS // 2:
+        return spacing_ms
+    return max(1, round(spacing_ms / HOUR_MS)) * HOUR_MS
+
+
 # --- rows the repository returns for reads --------------------------------------------------------
 
 

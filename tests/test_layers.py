@@ -75,7 +75,14 @@ def test_importing_bot_from_a_lower_layer_fails_ruff(tmp_path: Path, module: str
 
 @pytest.mark.parametrize(
     "module",
-    ["bot/services/base.py", "bot/alerts/engine.py", "bot/notify/outbox.py", "feeds/okx.py", "storage/db.py"],
+    [
+        "bot/services/market.py",
+        "bot/services/base.py",
+        "bot/alerts/engine.py",
+        "bot/notify/outbox.py",
+        "feeds/okx.py",
+        "storage/db.py",
+    ],
 )
 def test_importing_discord_outside_a_discord_folder_fails_ruff(tmp_path: Path, module: str) -> None:
     _copy_tree(tmp_path)

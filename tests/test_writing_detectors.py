@@ -9,9 +9,11 @@ synthetic candles (labelled synthetic below).
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +44,9 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     package = tmp_path_factory.mktemp("tripwire-close-streak")
     (package / "close_streak.py").write_text(code_block("python", '"""Fire when'), encoding="utf-8")
     (package / "pyproject.toml").write_text(code_block("toml", "[build-system]"), encoding="utf-8")
+    (package / "test_close_streak.py").write_text(
+        code_block("python", '"""close_streak fires'), encoding="utf-8"
+    )
     site = tmp_path_factory.mktemp("site")
     subprocess.run(
         [
@@ -81,7 +86,7 @@ def test_the_plugin_is_found_through_its_entry_point(installed_plugin: Path) -> 
 
 
 def test_its_rules_are_checked_like_a_built_in(installed_plugin: Path) -> None:
-    rule = {"id": "btc-streak", "detector": "close_streak", "symbol": "BTCUSDT", "count": 5, "interval": "4h"}
+    [rule] = tomllib.loads(code_block("toml", "[[rules]]"))["rules"]
     config = parse_config({"symbols": ["BTCUSDT"], "rules": [rule]})
     assert [r["detector"] for r in config.rules] == ["close_streak"]
     assert parse_rule(rule).settings.model_dump() == {"count": 5, "interval": "4h", "direction": "up"}
@@ -104,3 +109,20 @@ def test_it_fires_on_a_streak_and_not_before(installed_plugin: Path) -> None:
     [signal] = detector.evaluate(history.view("BTCUSDT", T0 + 5 * HOUR_MS), state)
     assert signal.title == "BTC closed up 3 1h candles in a row"
     assert signal.at == T0 + 5 * HOUR_MS and signal.direction == "up"
+
+
+def test_the_pages_own_tests_pass(installed_plugin: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    package = tmp_path_factory.mktemp("plugin-tests")
+    (package / "test_close_streak.py").write_text(
+        code_block("python", '"""close_streak fires'), encoding="utf-8"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_close_streak.py"],
+        cwd=package,
+        env={**os.environ, "PYTHONPATH": f"{installed_plugin}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

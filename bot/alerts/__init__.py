@@ -1,1 +1,1 @@
-"""alerts."""
+"""The alert pipeline: signals in, alert events and outbox rows out (engine, rules, quiet, routing)."""

@@ -1,0 +1,1 @@
+"""Delivery: the durable outbox, grouping, the console sink, alert charts; the Discord sink in discord/."""

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STALE = "stale"
 FRESH = "fresh"  # ok or degraded: its data can be used
+REFUSED = "refused"  # a venue does not list a configured symbol (reported once, ever)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,24 @@ class FeedWatchdog:
             found.setdefault(self.ops_channel_id, None)
         return list(found.items())
 
+    def refused(self, venue: str, symbol: str, reason: str, at: int | None = None) -> list[int]:
+        """Tell the ops channels, once ever, that ``venue`` refuses ``symbol`` (it is skipped there)."""
+        name = f"{venue}:{symbol}"
+        if self.repo.last_feed_report(name) == REFUSED:
+            return []  # said before this restart already
+        now = self.now_ms() if at is None else at
+        title = f"{venue} does not list {symbol}"
+        text = (
+            f"`{venue}` refuses `{symbol}` ({reason[:200]}). It is skipped on {venue}; every other symbol"
+            " and venue carries on. Check the symbol in the config (a typo, a delisted or a futures-only"
+            " pair)."
+        )
+        # Recorded under the venue:symbol name with the state "refused", so a restart finds it said already.
+        ids = self.announce(title, text, "warning", now, feed=name, feed_state=REFUSED)
+        if ids and self.on_queued is not None:
+            self.on_queued()
+        return ids
+
     def _report(self, name: str, feed: _Feed, now: int) -> list[int]:
         title, text, severity = _message(name, feed, now)
         return self.announce(title, text, severity, now, feed=name, feed_state=feed.state)
@@ -272,3 +291,39 @@ def watch(registry: HealthSource, watchdog: FeedWatchdog) -> None:
         )
 
     registry.subscribe(listener)
+
+
+class RejectionLike(Protocol):
+    """A refused symbol as ``feeds.health.Rejection`` has it."""
+
+    @property
+    def venue(self) -> str:
+        """Return the venue that refused the symbol."""
+
+    @property
+    def symbol(self) -> str:
+        """Return the refused symbol."""
+
+    @property
+    def reason(self) -> str:
+        """Return what the venue answered."""
+
+    @property
+    def at(self) -> int:
+        """Return when it was refused (epoch ms)."""
+
+
+class RejectionSource(Protocol):
+    """The registry's refused symbols (``feeds.health.Rejections``)."""
+
+    def subscribe(self, listener: Callable[[RejectionLike], None]) -> None:
+        """Call ``listener`` once for every newly refused symbol."""
+
+
+def watch_rejections(rejections: RejectionSource, watchdog: FeedWatchdog) -> None:
+    """Report every symbol a venue refuses to the ops channels, once."""
+
+    def listener(rejection: RejectionLike) -> None:
+        watchdog.refused(rejection.venue, rejection.symbol, rejection.reason, rejection.at)
+
+    rejections.subscribe(listener)

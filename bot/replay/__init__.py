@@ -1,1 +1,1 @@
-"""replay."""
+"""Recorded data through the live pipeline: the replay, backtests and the candles they read."""

@@ -2,8 +2,8 @@
 
 ``Service`` is the composite of one mixin per command family over ``ServiceBase`` (Red-DiscordBot composes
 its cogs the same way): market queries, rule commands, detector help, guild settings and status,
-silences. History,
-backtests, liquidation prices and privacy are services of their own, built over a ``Service``.
+silences. History (``HistoryService``), backtests (``BacktestService``) and privacy (``PrivacyService``)
+are services of their own that ``bot.app`` builds beside it; ``liqprice.quote`` reads a ``Service``.
 """
 
 from __future__ import annotations

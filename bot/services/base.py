@@ -16,9 +16,12 @@ from typing import Any, Protocol
 
 from bot.alerts.model import RuleRefresher
 from bot.config import Config
+from bot.errors import UserError
 from bot.parsing import resolve_symbol, symbol_matches
 from detectors.base import Detector, format_price
 from detectors.registry import detector_classes
+from feeds.instruments import InstrumentRegistry
+from feeds.markets import canonical_symbol, resolve_market
 from storage.repo import Repo
 from storage.rows import INTERVAL_MS, Candle
 
@@ -30,7 +33,7 @@ class FeedStatusView:
     """One feed's health as /status shows it."""
 
     name: str
-    state: str  # "ok", "degraded", "stale", "standby" or "disabled"
+    state: str  # "ok", "degraded", "stale", "standby", "disabled", or "refused" (a symbol not listed)
     last_success_ms: int | None = None
     lag_s: float | None = None
     detail: str | None = None
@@ -89,6 +92,8 @@ class ServiceBase:
         self.detectors = dict(detectors) if detectors is not None else detector_classes()
         self.started_at = started_at if started_at is not None else now_ms()
         self._new_suffix = new_suffix
+        # The venues' instrument lists once the feeds have read them (None before, and without feeds).
+        self.instruments: InstrumentRegistry | None = None
 
     # --- symbols -------------------------------------------------------------------------------------
 
@@ -99,7 +104,28 @@ class ServiceBase:
 
     def resolve_symbol(self, text: str) -> str:
         """Return the configured symbol ``text`` names, or raise UserError listing the known ones."""
-        return resolve_symbol(text, self.config.symbols)
+        return self.resolve_market(text)[0]
+
+    def resolve_market(self, text: str) -> tuple[str, str | None]:
+        """Return (watched symbol, what it resolved to on each venue) for a market or venue symbol.
+
+        ``PEPE``, ``1000PEPEUSDT`` and ``PEPE-USDT-SWAP`` all name PEPEUSDT. Raise UserError for a
+        market no venue lists (with the closest ones) or one not watched; without instrument lists, the
+        configured symbols are all that is known. Every command family resolves names here, so /alert add
+        and the market queries read a name the same way.
+        """
+        if self.instruments is None or not self.instruments.venues():
+            try:
+                return resolve_symbol(text, self.config.symbols), None
+            except UserError:
+                symbol = canonical_symbol(text)
+                if symbol not in self.config.symbols:
+                    raise
+                return symbol, f"{text.strip()} -> {symbol}"
+        try:
+            return resolve_market(text, self.config.symbols, self.instruments)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
 
     def symbol_choices(self, current: str) -> list[str]:
         """Return up to 25 configured symbols matching what was typed (for autocomplete)."""

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from bot.errors import UserError
 from bot.parsing import format_duration
 from bot.services.base import ServiceBase
+from bot.services.derivatives import (
+    FundingView,
+    OpenInterestView,
+    funding_view,
+    open_interest_view,
+)
 from detectors.base import pct_change
-from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Funding, OpenInterest
+from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS
 
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -87,57 +93,6 @@ class LiquidationsView:
         if self.usual_usd is None or self.usual_usd <= 0:
             return None
         return self.total_usd / self.usual_usd
-
-
-@dataclass(frozen=True, slots=True)
-class FundingSourceView:
-    """The newest funding rate one source reported."""
-
-    source: str
-    rate: float
-    at: int
-    settled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FundingView:
-    """Current funding of a symbol: rate, change, average and the next settlement."""
-
-    symbol: str
-    rate: float
-    at: int
-    source: str
-    settled: bool
-    rate_24h_ago: float | None
-    average_7d: float | None
-    next_funding_at: int
-    next_funding_estimated: bool
-    by_source: tuple[FundingSourceView, ...]
-
-    @property
-    def change_24h(self) -> float | None:
-        """Return the rate change over 24 hours (decimal), or None."""
-        return None if self.rate_24h_ago is None else self.rate - self.rate_24h_ago
-
-    @property
-    def annualized_pct(self) -> float:
-        """Return the rate as a yearly percentage (three settlements a day)."""
-        return self.rate * 3 * 365 * 100
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInterestView:
-    """Open interest of a symbol with its changes over an hour, a day and a week."""
-
-    symbol: str
-    usd: float | None
-    contracts: float | None
-    at: int
-    source: str
-    change_1h_pct: float | None
-    change_24h_pct: float | None
-    change_7d_pct: float | None
-    next_funding_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,68 +220,35 @@ class MarketQueries(ServiceBase):
         )
 
     def funding(self, symbol: str | None = None) -> FundingView:
-        """Return the current funding rate of ``symbol`` (default: the first configured).
+        """Return funding of ``symbol`` (default: the first configured) per venue, each at its own interval.
 
-        With its 24h change, 7-day average and the next settlement time.
+        Each venue's rate is annualised with its interval and has its next settlement; the 24h change and
+        7-day average come from one venue's settled history (named), with a cross-venue line (see
+        ``bot.services.derivatives``).
         """
         name = self._symbol_or_default(symbol)
         now = self.now_ms()
-        rows = self.repo.funding(name, now - 8 * DAY_MS, now + 1)
-        if not rows:
+        view = funding_view(name, self.repo.funding(name, now - 8 * DAY_MS, now + 1), now, self.instruments)
+        if view is None:
             raise UserError(f"No funding data for {name} yet; the futures feeds have not reported any.")
-        newest_by_source: dict[str, Funding] = {}
-        for row in rows:
-            newest_by_source[row.source] = row
-        current = max(newest_by_source.values(), key=lambda r: (r.ts, r.settled))
-        same = [r for r in rows if r.source == current.source]
-        day_ago = [r for r in same if r.ts <= current.ts - DAY_MS]
-        week = [r.rate for r in same if r.ts > now - 7 * DAY_MS]
-        upcoming = current.next_funding_time
-        estimated = upcoming is None or upcoming <= now
-        return FundingView(
-            symbol=name,
-            rate=current.rate,
-            at=current.ts,
-            source=current.source,
-            settled=current.settled,
-            rate_24h_ago=day_ago[-1].rate if day_ago else None,
-            average_7d=sum(week) / len(week) if week else None,
-            next_funding_at=next_funding_time(now) if estimated or upcoming is None else upcoming,
-            next_funding_estimated=estimated,
-            by_source=tuple(
-                FundingSourceView(r.source, r.rate, r.ts, r.settled)
-                for r in sorted(newest_by_source.values(), key=lambda r: r.source)
-            ),
-        )
+        return view
 
     def open_interest(self, symbol: str | None = None) -> OpenInterestView:
-        """Return the open interest of ``symbol`` (default: the first configured) and its changes."""
+        """Return the open interest of ``symbol`` (default: the first configured) per venue and summed.
+
+        Each venue's figure counts one side of the market; the changes are the sum's.
+        """
         name = self._symbol_or_default(symbol)
         now = self.now_ms()
         rows = self.repo.open_interest(name, now - 8 * DAY_MS, now + 1)
-        if not rows:
-            raise UserError(f"No open-interest data for {name} yet; the futures feeds have not reported any.")
-        current = rows[-1]
-        same = [r for r in rows if r.source == current.source]
-
-        def value(row: OpenInterest) -> float | None:
-            return row.usd if row.usd is not None else row.contracts
-
-        def ago(ms: int) -> float | None:
-            older = [r for r in same if r.ts <= current.ts - ms]
-            return value(older[-1]) if older else None
-
-        return OpenInterestView(
-            symbol=name,
-            usd=current.usd,
-            contracts=current.contracts,
-            at=current.ts,
-            source=current.source,
-            change_1h_pct=pct_change(value(current), ago(HOUR_MS)),
-            change_24h_pct=pct_change(value(current), ago(DAY_MS)),
-            change_7d_pct=pct_change(value(current), ago(7 * DAY_MS)),
-            next_funding_at=next_funding_time(now),
+        funding = funding_view(
+            name, self.repo.funding(name, now - 8 * DAY_MS, now + 1), now, self.instruments
         )
+        upcoming = funding.next_funding_at if funding is not None else next_funding_time(now)
+        view = open_interest_view(name, rows, now, upcoming)
+        if view is None:
+            raise UserError(f"No open-interest data for {name} yet; the futures feeds have not reported any.")
+        return view
 
     def fear_greed(self) -> FearGreedView:
         """Return today's Fear & Greed Index with its changes and since when it was last this high and low.

@@ -15,6 +15,7 @@ from storage.repo.alerts import AlertsMixin
 from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
 from storage.repo.guilds import GuildsMixin
+from storage.repo.instruments import InstrumentsMixin
 from storage.repo.liquidations import LiquidationsMixin
 from storage.repo.maintenance import (
     FINAL_OUTBOX_STATUSES,
@@ -41,6 +42,7 @@ from storage.rows import (
     DigestRow,
     EventScope,
     GuildSettingsRow,
+    InstrumentRow,
     LiquidationTotals,
     MemberData,
     MemberNoticeRow,
@@ -68,6 +70,7 @@ __all__ = [
     "DigestRow",
     "EventScope",
     "GuildSettingsRow",
+    "InstrumentRow",
     "LiquidationTotals",
     "MemberData",
     "MemberNoticeRow",
@@ -93,6 +96,7 @@ class Repo(
     SilencesMixin,
     GuildsMixin,
     DigestsMixin,
+    InstrumentsMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""

@@ -27,6 +27,7 @@ STATE_TABLES = (
     "guild_settings",
     "digests",
     "member_notices",
+    "instruments",
 )
 # Outbox statuses that are final: such rows are only history and may be pruned.
 FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")

@@ -20,6 +20,7 @@ from storage.rows import (
     DigestRow,
     Funding,
     GuildSettingsRow,
+    InstrumentRow,
     MemberNoticeRow,
     MessageGroupRow,
     OutboxRow,
@@ -118,3 +119,4 @@ GROUPS = RowMapper(MessageGroupRow)
 GUILD_SETTINGS = RowMapper(GuildSettingsRow)
 DIGESTS = RowMapper(DigestRow)
 NOTICES = RowMapper(MemberNoticeRow)
+INSTRUMENTS = RowMapper(InstrumentRow)

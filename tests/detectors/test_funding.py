@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from detectors.funding import FundingSettings
-from storage.rows import Funding
+from storage.rows import Funding, funding_interval_ms
 from tests.conftest import DATA
 from tests.detectors.conftest import HOUR, T0, Run, history_of, iso, make, ms, real_history, run
 
@@ -75,6 +75,27 @@ def test_flip_title_and_values() -> None:
     assert signal.title == "BTC funding flipped negative: -0.0100% per 8h (was +0.0100%)"
     assert signal.values["rate_pct"] == -0.01 and signal.values["previous_rate_pct"] == 0.01
     assert signal.values["period_hours"] == 8
+
+
+def test_late_stamped_settlements_read_as_the_whole_hour_interval() -> None:
+    # SYNTHETIC: settlements stamped 3 ms late, 4 h apart; the raw spacing was shown as "239m" / "479m".
+    rows = [
+        Funding("PEPEUSDT", T0 + 3 + k * 4 * HOUR, "binance", pct / 100)
+        for k, pct in enumerate([0.01, -0.01])
+    ]
+    rows[0] = Funding("PEPEUSDT", T0, "binance", 0.0001)  # the settlement before, on time
+    result = run(make("funding", symbol="PEPEUSDT"), history_of(rows), T0 + 3, T0 + 4 * HOUR + 3)
+    signal = next(s for _, s in result.activations)
+    assert signal.title == "PEPE funding flipped negative: -0.0100% per 4h (was +0.0100%)"
+    assert signal.values["period_hours"] == 4
+
+
+@pytest.mark.parametrize(
+    ("spacing", "interval"),
+    [(8 * HOUR - 5_000, 8 * HOUR), (8 * HOUR + 3, 8 * HOUR), (HOUR + 40_000, HOUR), (60_000, 60_000)],
+)
+def test_funding_interval_rounds_to_the_hour(spacing: int, interval: int) -> None:
+    assert funding_interval_ms(spacing) == interval
 
 
 def test_flips_can_be_turned_off_and_thresholds_removed() -> None:

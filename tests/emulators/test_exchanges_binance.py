@@ -327,8 +327,8 @@ async def test_open_interest_converts_recorded_usd_to_contracts(
     last = rows("coinglass_btc_price_liq_funding_oi_1h_2025-12-04_2026-01-20.csv")[-1]
     assert list(body) == ["symbol", "openInterest", "time"]
     assert body["openInterest"] == f"{Decimal(last['oi_close']) / Decimal(last['price_close']):.3f}"
-    status, _, err = await get(http, exchange_emu.base_url + "/fapi/v1/openInterest", symbol="DOGEUSDT")
-    assert (status, err["code"]) == (400, -1121)
+    status, _, err = await get(http, exchange_emu.base_url + "/fapi/v1/openInterest", symbol="NOPEUSDT")
+    assert (status, err["code"], err["msg"]) == (400, -1121, "Invalid symbol.")
 
 
 async def test_open_interest_hist_rows_and_the_30_day_window(

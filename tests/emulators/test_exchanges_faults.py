@@ -128,16 +128,18 @@ async def test_mangle_kline_arrays_by_index(
 async def test_set_rest_overrides_one_query_until_cleared(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
-    # SOLUSDT: a symbol the emulator has no open interest for, until one is set.
-    payload = {"symbol": "SOLUSDT", "openInterest": "1234567.890", "time": 1768953599999}
-    exchange_emu.set_rest("/fapi/v1/openInterest", payload, query={"symbol": "SOLUSDT"})
+    # NOPEUSDT: a symbol the emulator does not list (no open interest) until one is set.
+    payload = {"symbol": "NOPEUSDT", "openInterest": "1234567.890", "time": 1768953599999}
+    exchange_emu.set_rest("/fapi/v1/openInterest", payload, query={"symbol": "NOPEUSDT"})
     for _ in range(2):
-        assert (await get(http, exchange_emu.base_url + "/fapi/v1/openInterest?symbol=SOLUSDT"))[2] == payload
+        assert (await get(http, exchange_emu.base_url + "/fapi/v1/openInterest?symbol=NOPEUSDT"))[
+            2
+        ] == payload
     assert (await get(http, exchange_emu.base_url + "/fapi/v1/openInterest?symbol=BTCUSDT"))[2][
         "symbol"
     ] == "BTCUSDT"
     exchange_emu.clear_faults("/fapi/v1/openInterest")
-    assert (await get(http, exchange_emu.base_url + "/fapi/v1/openInterest?symbol=SOLUSDT"))[0] == 400
+    assert (await get(http, exchange_emu.base_url + "/fapi/v1/openInterest?symbol=NOPEUSDT"))[0] == 400
 
 
 # -- connections -------------------------------------------------------------------------------------------

@@ -205,9 +205,9 @@ async def test_open_interest_backfill_resumes_after_the_last_stored_point(
 async def test_a_symbol_without_a_perpetual_is_skipped_not_fatal(
     emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry
 ) -> None:
-    # The emulator has open interest for BTCUSDT and ETHUSDT only; SOLUSDT answers "Invalid symbol" (400).
-    feed: BinanceFuturesFeed = build("binance_futures", symbols=["SOLUSDT", "BTCUSDT"])
+    # BTCFDUSD is a spot pair only: USD-M answers "Invalid symbol" (400, -1121) for it.
+    feed: BinanceFuturesFeed = build("binance_futures", symbols=["BTCFDUSD", "BTCUSDT"])
     assert await feed.oi_poller.run()
     assert [r.symbol for r in ingest.repo.open_interest("BTCUSDT")] == ["BTCUSDT"]
-    assert ingest.repo.open_interest("SOLUSDT") == []
+    assert ingest.repo.open_interest("BTCFDUSD") == []
     assert registry.get("binance_futures.open_interest").state() is FeedState.OK

@@ -63,3 +63,4 @@ def test_parse_items_keeps_the_good_and_says_why_the_rest_went() -> None:
 def test_symbols() -> None:
     assert okx_symbol("BTC-USDT-SWAP") == "BTCUSDT" and okx_symbol("eth-usdt-swap") == "ETHUSDT"
     assert split_quote("BTCUSDT") == ("BTC", "USDT") and split_quote("USDT") is None
+    assert split_quote("BTCFDUSD") == ("BTC", "FDUSD") and split_quote("BTCTUSD") == ("BTC", "TUSD")

@@ -251,6 +251,7 @@ def test_stream_frames_of_any_text_never_crash_the_handlers(text: str) -> None:
             _NullFailures(),  # type: ignore[arg-type]
             Tuning(),
             _NullBuffer(),  # type: ignore[arg-type]
+            registry.rejections,
         ),
     ]
     for handler in handlers:

@@ -110,3 +110,31 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'ok'").fetchone() is None
     finally:
         conn.close()
+
+
+FAR_AHEAD_MS = 4_070_908_800_000  # 2099-01-01: a row only a broken upstream could have stamped
+
+
+def _insert_far_ahead_candle(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO candles (symbol, interval, open_time, source, o, h, l, c, volume)"
+        " VALUES ('BTCUSDT', '1m', ?, 'binance', 1, 1, 1, 1, 1)",
+        (FAR_AHEAD_MS,),
+    )
+    conn.commit()
+
+
+def test_a_v7_database_of_main_gets_the_instrument_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "main.db"
+    all_migrations = load_migrations()
+    assert [m.name for m in all_migrations[6:8]] == ["poisoned_rows", "instruments"]
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations[:7])
+    open_database(path).conn.close()
+    monkeypatch.setattr(dbmod, "load_migrations", lambda: all_migrations)
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == 8 and "instruments" in db.table_names()
+    finally:
+        db.conn.close()

@@ -1,1 +1,1 @@
-"""render."""
+"""Embeds of the slash commands' replies, one module per command family, mirroring ``bot.services``."""

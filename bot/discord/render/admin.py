@@ -46,7 +46,14 @@ def status_embed(view: StatusView) -> discord.Embed:
     symbols = ", ".join(view.symbols) or "none"
     embed.add_field(name="Symbols", value=symbols)
     if view.feeds:
-        icons = {"ok": "🟢", "degraded": "🟡", "stale": "🔴", "standby": "⚪", "disabled": "⚪"}
+        icons = {
+            "ok": "🟢",
+            "degraded": "🟡",
+            "stale": "🔴",
+            "standby": "⚪",
+            "disabled": "⚪",
+            "refused": "⛔",
+        }
         lines = []
         for feed in view.feeds:
             last = ts(feed.last_success_ms) if feed.last_success_ms else "never"

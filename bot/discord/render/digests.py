@@ -1,8 +1,7 @@
-"""Discord rendering of digests: the posted embed and /digest list.
+"""The /digest replies: the list of a server's digests and what /digest set created.
 
-The embed's chart is drawn by ``bot.digests.chart``.
-
-The wording comes from ``bot.digests.text`` (the same lines ``tripwire digest`` prints); times are Discord
+The posted digest itself is rendered by the Discord sink (``bot.notify.discord.render.digests``). The wording
+comes from ``bot.digests.text`` (the same lines ``tripwire digest`` prints); times are Discord
 timestamps so every reader sees them in their own zone.
 """
 

@@ -6,7 +6,8 @@ import discord
 
 from bot.notify.discord.render.base import DOWN, NEUTRAL, UP, colour_for, fit, rate_pct, signed_pct, ts, when
 from bot.parsing import format_duration
-from bot.services.market import FearGreedView, FundingView, LiquidationsView, OpenInterestView, PriceView
+from bot.services.derivatives import FundingView, OpenInterestView
+from bot.services.market import FearGreedView, LiquidationsView, PriceView
 from detectors.base import format_price, format_usd, short_symbol
 
 
@@ -78,36 +79,70 @@ def liquidations_embed(view: LiquidationsView) -> discord.Embed:
     return fit(embed)
 
 
+def _hours(h: float) -> str:
+    return f"{h:g}h"
+
+
 def funding_embed(view: FundingView) -> discord.Embed:
-    """Render /funding."""
+    """Render /funding: the venue shown with its interval, every venue, and all of them per 8 h."""
     asset = short_symbol(view.symbol)
     payer = "longs pay shorts" if view.rate > 0 else "shorts pay longs" if view.rate < 0 else "nobody pays"
+    per_day = 24 / view.interval_h
     embed = discord.Embed(
-        title=f"{asset} funding is {rate_pct(view.rate)} ({payer})",
-        description=f"{view.symbol} · {view.annualized_pct:+.1f}% a year at this rate",
+        title=f"{asset} funding is {rate_pct(view.rate)} per {_hours(view.interval_h)} ({payer})",
+        description=(
+            f"{view.symbol} on {view.source} · {view.annualized_pct:+.1f}% a year at this rate"
+            f" ({per_day:g} settlements a day)"
+        ),
         colour=UP if view.rate > 0 else DOWN if view.rate < 0 else NEUTRAL,
+    )
+    history = (
+        f"{view.history_source} settlements" if view.history_settlements else f"{view.history_source} rates"
     )
     change = view.change_24h
     embed.add_field(name="Change 24h", value=rate_pct(change) if change is not None else "n/a")
     embed.add_field(
         name="7-day average", value=rate_pct(view.average_7d) if view.average_7d is not None else "n/a"
     )
-    estimated = " (estimated: 8-hourly schedule)" if view.next_funding_estimated else ""
+    embed.add_field(name="From", value=history)
+    estimated = f" (estimated: every {_hours(view.interval_h)})" if view.next_funding_estimated else ""
     embed.add_field(name="Next funding", value=when(view.next_funding_at) + estimated, inline=False)
     for source in view.by_source:
         kind = "settled" if source.settled else "current"
-        embed.add_field(name=source.source, value=f"{rate_pct(source.rate)} ({kind}, {ts(source.at)})")
-    embed.set_footer(text=f"source {view.source}")
+        guess = " (assumed)" if source.interval_from == "assumed" else ""
+        nxt = (
+            ""
+            if source.next_funding_at is None or source.next_funding_estimated
+            else f" · next {ts(source.next_funding_at, 'R')}"
+        )
+        yearly_pct = f"{source.annualized_pct:+.1f}%/yr"
+        embed.add_field(
+            name=f"{source.source} · every {_hours(source.interval_h)}{guess}",
+            value=f"{rate_pct(source.rate)} ({kind}, {ts(source.at)}) · {yearly_pct}{nxt}",
+        )
+    per_8h, yearly = view.cross_venue_per_8h, view.cross_venue_annualized_pct
+    if per_8h is not None and yearly is not None:
+        embed.add_field(
+            name=f"Across {len(view.by_source)} venues",
+            value=f"{rate_pct(per_8h)} per 8h on average ({yearly:+.1f}% a year)",
+            inline=False,
+        )
+    interval_from = {"instrument list": "the venue's instrument list", "settlements": "its settlements"}
+    embed.set_footer(
+        text=f"source {view.source} · interval from {interval_from.get(view.interval_from, 'a guess (8h)')}"
+    )
     return fit(embed)
 
 
 def open_interest_embed(view: OpenInterestView) -> discord.Embed:
-    """Render /oi."""
+    """Render /oi: the sum over venues (one side of the market), then each venue."""
     asset = short_symbol(view.symbol)
-    amount = format_usd(view.usd) if view.usd is not None else f"{view.contracts or 0:,.0f} contracts"
+    amount = format_usd(view.usd) if view.usd is not None else f"{view.contracts or 0:,.0f} {asset}"
+    venues = len(view.by_source)
+    where = f"sum of {venues} venues" if venues > 1 else f"on {view.source}"
     embed = discord.Embed(
         title=f"{asset} open interest is {amount}",
-        description=f"{view.symbol} · 24h {signed_pct(view.change_24h_pct)}",
+        description=f"{view.symbol} · {where} (one side) · 24h {signed_pct(view.change_24h_pct)}",
         colour=colour_for(view.change_24h_pct),
     )
     embed.add_field(name="1h", value=signed_pct(view.change_1h_pct))
@@ -115,6 +150,10 @@ def open_interest_embed(view: OpenInterestView) -> discord.Embed:
     embed.add_field(name="7d", value=signed_pct(view.change_7d_pct))
     if view.contracts is not None and view.usd is not None:
         embed.add_field(name="Contracts", value=f"{view.contracts:,.0f} {asset}")
+    for source in view.by_source:
+        value = format_usd(source.usd) if source.usd is not None else "n/a"
+        coins = f" · {source.contracts:,.0f} {asset}" if source.contracts is not None else ""
+        embed.add_field(name=f"{source.source} ({source.sides})", value=f"{value}{coins} · {ts(source.at)}")
     embed.add_field(name="Next funding", value=when(view.next_funding_at), inline=False)
     embed.add_field(name="As of", value=ts(view.at), inline=False)
     embed.set_footer(text=f"source {view.source}")

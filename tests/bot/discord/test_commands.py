@@ -118,11 +118,21 @@ async def test_liquidations(tripwire: TripwireBot, discord_emu: DiscordEmulator)
 
 async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: DiscordEmulator) -> None:
     funding = await discord_emu.slash("funding", {})
-    assert funding.embeds[0]["title"] == "BTC funding is +0.0077% (longs pay shorts)"
-    next_funding = next(f for f in funding.embeds[0]["fields"] if f["name"] == "Next funding")
-    assert next_funding["value"].startswith(f"<t:{parse_time('2026-01-14T16:00Z') // 1000}:R>")
+    embed = funding.embeds[0]
+    # Binance's settled rate and its 8 h interval (from its settlements), not the newest snapshot.
+    assert embed["title"] == "BTC funding is +0.0025% per 8h (longs pay shorts)"
+    assert embed["description"].startswith(
+        "BTCUSDT on binance · +2.7% a year at this rate (3 settlements a day)"
+    )
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["From"] == "binance settlements"
+    assert fields["Next funding"].startswith(f"<t:{parse_time('2026-01-14T16:00Z') // 1000}:R>")
+    assert fields["binance · every 8h"].startswith("+0.0025% (settled, ")
+    assert fields["coinglass · every 8h (assumed)"].startswith("+0.0077% (current, ")
+    assert fields["Across 2 venues"].startswith("+0.0051% per 8h on average")
     oi = await discord_emu.slash("oi", {"symbol": "btc"})
     assert oi.embeds[0]["title"] == "BTC open interest is $8.9B"
+    assert oi.embeds[0]["description"].startswith("BTCUSDT · on coinglass (one side)")
     for name in ("funding", "oi"):
         bad = await discord_emu.slash(name, {"symbol": "ETHUSDT"})
         assert bad.ephemeral and "data for ETHUSDT yet" in bad.content

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.ops.watchdog import FeedChange, FeedWatchdog, watch
+from bot.ops.watchdog import FeedChange, FeedWatchdog, watch, watch_rejections
 from feeds.health import HealthRegistry
 from storage.repo import GuildSettingsRow, OutboxRow, Repo
 
@@ -198,3 +198,22 @@ async def test_the_watchdog_checks_on_a_timer_and_wakes_delivery_until_stopped(r
     await asyncio.wait_for(running, 1)
     assert woken == [1] and said(repo) == [("binance_futures", "stale")] and watchdog.reports == 1
     assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
+
+
+def test_a_refused_symbol_is_reported_once_ever_to_every_ops_channel(
+    repo: Repo, watchdog: FeedWatchdog
+) -> None:
+    registry = HealthRegistry(lambda: T0)
+    watch_rejections(registry.rejections, watchdog)
+    registry.rejections.reject("binance", "NOPEUSDT", "HTTP 400 (Invalid symbol.)")
+    registry.rejections.reject("binance", "NOPEUSDT", "HTTP 400 (Invalid symbol.)")  # the same: not again
+    assert said(repo) == [("binance:NOPEUSDT", "refused")]
+    assert {r.target for r in reports(repo)} == {"channel:101", f"channel:{CONFIG_OPS}"}
+    payload = reports(repo)[0].payload
+    assert payload["title"] == "binance does not list NOPEUSDT"
+    assert "Invalid symbol." in payload["text"] and "every other symbol" in payload["text"]
+    # After a restart the registry is new, but the outbox remembers it was said.
+    again = HealthRegistry(lambda: T0)
+    watch_rejections(again.rejections, watchdog)
+    again.rejections.reject("binance", "NOPEUSDT", "HTTP 400 (Invalid symbol.)")
+    assert len(reports(repo)) == 2

@@ -79,12 +79,25 @@ def test_liquidation_window_out_of_bounds_is_a_user_error(service: Service, wind
         service.liquidations(None, window)
 
 
-def test_funding_prefers_the_newest_source_and_estimates_the_next_settlement(service: Service) -> None:
+def test_funding_shows_the_venue_with_a_settled_history_and_says_which(
+    service: Service, repo: Repo, clock: Clock
+) -> None:
     view = service.funding()
-    assert view.symbol == "BTCUSDT" and view.source == "coinglass" and not view.settled
+    # Not whichever source wrote last (CoinGlass's hourly snapshots): Binance, whose settlements the
+    # 24h change and 7-day average are computed from.
+    assert view.symbol == "BTCUSDT" and view.source == view.history_source == "binance" and view.settled
+    assert view.interval_h == 8 and view.interval_from == "settlements"  # stamps a few ms late: still 8 h
+    assert view.annualized_pct == pytest.approx(view.rate * 3 * 365 * 100)
     assert {s.source for s in view.by_source} == {"binance", "coinglass"}
     assert view.next_funding_at == parse_time("2026-01-14T16:00Z") and view.next_funding_estimated
-    assert view.change_24h is not None and view.average_7d is not None
+    week = [
+        r.rate
+        for r in repo.funding("BTCUSDT", clock.now - 8 * 86_400_000, clock.now + 1)
+        if r.source == "binance" and r.settled and r.ts > clock.now - 7 * 86_400_000
+    ]
+    assert view.history_settlements >= 21 and view.average_7d == pytest.approx(sum(week) / len(week))
+    assert view.change_24h is not None
+    assert view.cross_venue_per_8h is not None
 
 
 def test_open_interest_changes(service: Service) -> None:

@@ -199,6 +199,9 @@ class BinanceVenue:
         """Return the HTTP and websocket routes of Binance spot and USD-M."""
         return [
             web.get("/api/v3/klines", self.spot_klines),
+            web.get("/api/v3/exchangeInfo", self.spot_exchange_info),
+            web.get("/fapi/v1/exchangeInfo", self.futures_exchange_info),
+            web.get("/fapi/v1/fundingInfo", self.funding_info),
             web.get("/fapi/v1/klines", self.futures_klines),
             web.get("/fapi/v1/premiumIndex", self.premium_index),
             web.get("/fapi/v1/fundingRate", self.funding_rate),
@@ -259,9 +262,11 @@ class BinanceVenue:
             raise BadParam(binance_error(400, -1120, "Invalid interval."))
         start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
         limit = min(_int_param(request, "limit") or default_limit, max_limit)
-        series = self.ctx.data.candles(symbol, interval)
-        if symbol not in self.ctx.data.spot:
+        # A symbol the venue does not list (or no longer trades) is refused as Binance does.
+        listings = self.ctx.listings.futures if futures else self.ctx.listings.spot
+        if not self.ctx.listed(listings, symbol):
             raise BadParam(binance_error(400, -1121, "Invalid symbol."))
+        series = self.ctx.data.candles(symbol, interval)
         if series is None:
             log.warning("binance klines: interval %s is not emulated; answering []", interval)
             return []
@@ -293,6 +298,21 @@ class BinanceVenue:
             _futures_klines_weight(limit),
             lambda: self._klines(request, default_limit=500, max_limit=1500, futures=True),
         )
+
+    # -- instrument lists --------------------------------------------------------------------------------
+    async def spot_exchange_info(self, request: web.Request) -> web.Response:
+        """GET /api/v3/exchangeInfo: every spot symbol (weight 20); see instruments.py for the list."""
+        now = self.ctx.clock.now_ms()
+        return self._answer(self.spot_weight, 20, lambda: self.ctx.listings.binance_spot_payload(now))
+
+    async def futures_exchange_info(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/exchangeInfo: every USD-M contract (weight 1), from the recorded symbol list."""
+        now = self.ctx.clock.now_ms()
+        return self._answer(self.futures_weight, 1, lambda: self.ctx.listings.binance_futures_payload(now))
+
+    async def funding_info(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/fundingInfo: the symbols whose funding interval (or cap) was adjusted from 8 h."""
+        return self._answer(self.futures_weight, 1, self.ctx.listings.binance_funding_info_payload)
 
     # -- premium index -----------------------------------------------------------------------------------
     def _premium_btc(self) -> dict[str, Any]:
@@ -352,7 +372,9 @@ class BinanceVenue:
     # -- funding history ---------------------------------------------------------------------------------
     def _funding(self, request: web.Request) -> list[dict[str, Any]]:
         symbol = request.query.get("symbol") or "BTCUSDT"
-        rows = self.ctx.data.funding.get(symbol)
+        rows = (
+            self.ctx.data.funding.get(symbol) if self.ctx.listed(self.ctx.listings.futures, symbol) else None
+        )
         if rows is None:
             raise BadParam(binance_error(400, -1121, "Invalid symbol."))
         start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
@@ -376,7 +398,8 @@ class BinanceVenue:
     # -- open interest -----------------------------------------------------------------------------------
     def _open_interest(self, request: web.Request) -> dict[str, Any]:
         symbol = _mandatory(request, "symbol")
-        hour = self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms())
+        listed = self.ctx.listed(self.ctx.listings.futures, symbol)
+        hour = self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms()) if listed else None
         if hour is None:
             raise BadParam(binance_error(400, -1121, "Invalid symbol."))
         # CoinGlass records Binance BTCUSDT open interest in USD (ETHUSDT's is SYNTHETIC, made from it);
@@ -418,7 +441,7 @@ class BinanceVenue:
         period = _mandatory(request, "period")
         if period not in OI_HIST_PERIODS:
             raise BadParam(binance_error(400, -1130, "Invalid data sent for a parameter."))
-        if symbol not in self.ctx.data.market_hours:
+        if not self.ctx.listed(self.ctx.listings.futures, symbol) or symbol not in self.ctx.data.market_hours:
             raise BadParam(binance_error(400, -1121, "Invalid symbol."))
         start, end = _int_param(request, "startTime"), _int_param(request, "endTime")
         limit = min(_int_param(request, "limit") or 30, 500)

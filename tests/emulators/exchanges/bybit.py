@@ -79,6 +79,7 @@ class BybitVenue:
         """Return the HTTP and websocket routes of Bybit v5."""
         return [
             web.get("/v5/market/tickers", self.tickers),
+            web.get("/v5/market/instruments-info", self.instruments_info),
             web.get("/v5/public/linear", self.ws_linear),
         ]
 
@@ -98,28 +99,33 @@ class BybitVenue:
         if candle is None or hour is None or ago_24h is None or ago_1h is None:
             return None
         window = [c for c in data.spot[symbol] if now - DAY_MS < c.open_time <= now]
+        listing = self.ctx.listings.bybit_linear.get(symbol)
+        interval = listing.interval_ms if listing is not None and listing.interval_ms else 8 * HOUR_MS
         last = candle.close
+        # Bybit prints prices to each instrument's priceScale: 2 places for BTC and ETH, more for coins
+        # worth less (1000PEPEUSDT has 7); a stand-in symbol gets enough places to keep its price.
+        places = 2 if last >= 100 else 4 if last >= 1 else 8
         return {
             "symbol": symbol,
-            "lastPrice": fixed(last, 2),
-            "indexPrice": fixed(last, 2),
-            "markPrice": fixed(last, 2),
-            "prevPrice24h": fixed(ago_24h.close, 2),
+            "lastPrice": fixed(last, places),
+            "indexPrice": fixed(last, places),
+            "markPrice": fixed(last, places),
+            "prevPrice24h": fixed(ago_24h.close, places),
             "price24hPcnt": fixed(last / ago_24h.close - 1, 6),
-            "highPrice24h": fixed(max(c.high for c in window), 2),
-            "lowPrice24h": fixed(min(c.low for c in window), 2),
-            "prevPrice1h": fixed(ago_1h.close, 2),
+            "highPrice24h": fixed(max(c.high for c in window), places),
+            "lowPrice24h": fixed(min(c.low for c in window), places),
+            "prevPrice1h": fixed(ago_1h.close, places),
             "openInterest": fixed(hour.oi_close_usd / hour.price_close, 3),
             "openInterestValue": fixed(hour.oi_close_usd, 2),
             "turnover24h": fixed(sum((c.quote_volume for c in window), Decimal(0)), 4),
             "volume24h": fixed(sum((c.volume for c in window), Decimal(0)), 3),
             "fundingRate": plain(fixed(hour.funding_close_pct / 100, 8)),
-            "nextFundingTime": str(self.ctx.next_funding_ms()),
+            "nextFundingTime": str(self.ctx.next_funding_ms(interval)),
             "predictedDeliveryPrice": "",
             "basisRate": "",
             "deliveryFeeRate": "",
             "deliveryTime": "0",
-            "fundingIntervalHour": "8",
+            "fundingIntervalHour": str(interval // HOUR_MS),
         }
 
     async def tickers(self, request: web.Request) -> web.Response:
@@ -131,11 +137,40 @@ class BybitVenue:
         if category != "linear":
             return json_response(bybit_envelope({"category": category, "list": []}, now_ms=now))
         symbol = request.query.get("symbol")
+        if symbol and not self.ctx.listed(self.ctx.listings.bybit_linear, symbol):
+            return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
         symbols = [symbol] if symbol else sorted(self.ctx.data.market_hours)
         items = [t for t in (self._ticker(s) for s in symbols) if t is not None]
         if symbol and not items:
             return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
         return json_response(bybit_envelope({"category": "linear", "list": items}, now_ms=now))
+
+    async def instruments_info(self, request: web.Request) -> web.Response:
+        """GET /v5/market/instruments-info: Trading symbols by default, 500 a page (limit 1..1000), cursor.
+
+        As documented in docs/v5/market/instrument.mdx: status filters (only Trading by default for
+        linear/inverse), pagination through nextPageCursor; the cursor here is an opaque offset.
+        """
+        now = self.ctx.clock.now_ms()
+        category = request.query.get("category", "")
+        if category not in CATEGORIES:
+            return json_response(bybit_envelope({}, 10001, "Illegal category", now_ms=now))
+        try:
+            limit = int(request.query.get("limit", "500"))
+            offset = int(request.query.get("cursor") or 0)
+        except ValueError:
+            return json_response(bybit_envelope({}, 10001, "params error: limit or cursor", now_ms=now))
+        if not 1 <= limit <= 1000:
+            return json_response(bybit_envelope({}, 10001, "params error: limit", now_ms=now))
+        status = request.query.get("status", "Trading")
+        items = [i for i in self.ctx.listings.bybit_items(category) if i["status"] == status]
+        symbol = request.query.get("symbol")
+        if symbol:
+            items = [i for i in items if i["symbol"] == symbol]
+        page = items[offset : offset + limit]
+        cursor = str(offset + limit) if offset + limit < len(items) else ""
+        result = {"category": category, "list": page, "nextPageCursor": cursor}
+        return json_response(bybit_envelope(result, now_ms=now))
 
     # -- websocket ---------------------------------------------------------------------------------------
     async def ws_linear(self, request: web.Request) -> web.StreamResponse:
@@ -169,16 +204,26 @@ class BybitVenue:
             reply.update(success=False, ret_msg=f"error:unsupported op {op}")
         await self.ws.send(conn, reply)
 
-    @staticmethod
-    def _topic_error(conn: WsConn, op: str, args: list[str]) -> str:
+    def listed(self) -> frozenset[str]:
+        """Return the linear symbols this emulated Bybit trades: its list, and the captured frames' ones."""
+        frames = self.ctx.data.live_frames["bybit"]
+        trading = {s for s, i in self.ctx.listings.bybit_linear.items() if i.status == "Trading"}
+        return frozenset(trading) | {str(f["topic"]).split(".", 1)[1] for f in frames}
+
+    def _topic_error(self, conn: WsConn, op: str, args: list[str]) -> str:
         # Failure texts are Bybit's "error:<reason>,topic:<topic>" form; their exact wording is not in
         # the public docs [unverified]. The retired liquidation.{symbol} topic is refused so that a feed
-        # still using it fails loudly here.
+        # still using it fails loudly here. A symbol-scoped topic of a symbol Bybit does not list is
+        # refused as Bybit does, "Invalid symbol :[<topic>]" (the wording clients report; [unverified]
+        # against the docs, which document only the success:false shape).
         for topic in args:
             if not topic.startswith(KNOWN_TOPIC_PREFIXES):
                 return f"error:handler not found,topic:{topic}"
             if op == "subscribe" and topic in conn.subscriptions:
                 return f"error:already subscribed,topic:{topic}"
+            symbol = topic.removeprefix("allLiquidation.")
+            if op == "subscribe" and topic.startswith("allLiquidation.") and symbol not in self.listed():
+                return f"Invalid symbol :[{topic}]"
         return ""
 
     async def push(self, frame: Any) -> int:

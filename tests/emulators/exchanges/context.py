@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .clock import Clock, ShiftTo
 from .data import DATA_DIR, HOUR_MS, Dataset, select_window
+from .instruments import Listing, Listings
 from .ws import WsPolicy
 
 T = TypeVar("T")
@@ -60,8 +61,17 @@ class Context:
 
     def __init__(self, config: EmulatorConfig, dataset: Dataset | None = None) -> None:
         self.config = config
-        self.data = dataset if dataset is not None else Dataset(config.data_dir)
+        self.data = (dataset if dataset is not None else Dataset(config.data_dir)).fork()
         self.clock = Clock.create(config.shift_to, self.data.recorded_end_ms, frozen=config.freeze_clock)
+        self.listings = Listings(self.data)
+
+    def listed(self, listings: dict[str, Listing], symbol: str) -> bool:
+        """Tell whether ``symbol`` trades in ``listings``; give it stand-in data if it has none recorded."""
+        listing = self.listings.trading(listings, symbol)
+        if listing is None:
+            return False
+        self.data.stand_in(symbol, listing.price, listing.interval_ms or 8 * HOUR_MS)
+        return True
 
     def window(
         self, rows: Sequence[T], key: Callable[[T], int], *, start: int | None, end: int | None, limit: int

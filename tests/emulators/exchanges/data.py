@@ -9,6 +9,7 @@ function that makes it.
 from __future__ import annotations
 
 import bisect
+import copy
 import csv
 import itertools
 import json
@@ -354,6 +355,53 @@ def derive_funding(candles: Sequence[Candle], btc_funding: Sequence[FundingRow])
     return rows
 
 
+def stand_in_candles(btc: Sequence[Candle], price: Decimal) -> list[Candle]:
+    """Make SYNTHETIC hourly candles for a listed symbol no candle was recorded for.
+
+    BTC's recorded candles, every price scaled so that the last close is ``price`` (the symbol's price in
+    the recorded premiumIndex response), base volume scaled the other way and quote volume set to 1 % of
+    BTC's: the shape of the market is BTC's, the level the symbol's own. Every candle has synthetic=True.
+    """
+    factor = price / btc[-1].close
+    return [
+        Candle(
+            c.open_time,
+            c.open * factor,
+            c.high * factor,
+            c.low * factor,
+            c.close * factor,
+            c.volume / factor / 100,
+            c.quote_volume / 100,
+            c.trades // 100,
+            synthetic=True,
+        )
+        for c in btc
+    ]
+
+
+def stand_in_funding(
+    candles: Sequence[Candle], hours: Sequence[MarketHour], interval_ms: int
+) -> list[FundingRow]:
+    """Make a SYNTHETIC settled-funding history at ``interval_ms`` (1, 2, 4 or 8 h) for a listed symbol.
+
+    One settlement per interval on the UTC grid inside the candle range, each with the rate of that
+    hour in ``hours`` (BTC's recorded Binance funding standing in) and the hour's open as mark price.
+    """
+    if not candles:
+        return []
+    by_ts = {h.ts: h for h in hours}
+    first, last = candles[0].open_time, candles[-1].open_time + HOUR_MS
+    start = first - first % interval_ms + (interval_ms if first % interval_ms else 0)
+    rows = []
+    for t in range(start, last, interval_ms):
+        hour = by_ts.get(t)
+        if hour is None:
+            continue
+        rate = (hour.funding_close_pct / 100).quantize(Decimal("0.00000001"))
+        rows.append(FundingRow(t, plain(rate), f"{hour.price_open:.8f}", synthetic=True))
+    return rows
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
@@ -564,6 +612,35 @@ class Dataset:
         hourly = self.spot.get(symbol, [])
         i = bisect.bisect_right(hourly, recorded_ms, key=lambda c: c.open_time)
         return hourly[i - 1] if i else None
+
+    def fork(self) -> Dataset:
+        """Return a view sharing the loaded series, with series dicts of its own (one per emulator).
+
+        Stand-in series (``stand_in``) and a test's own candles then stay with the emulator that made
+        them instead of leaking into the next test through the session's shared Dataset.
+        """
+        twin = copy.copy(self)
+        twin.spot, twin.funding, twin.market_hours = (
+            dict(self.spot),
+            dict(self.funding),
+            dict(self.market_hours),
+        )
+        twin._derived = dict(self._derived)
+        return twin
+
+    def stand_in(self, symbol: str, price: Decimal, funding_interval_ms: int) -> None:
+        """Give a listed symbol with no recording SYNTHETIC candles, funding and open interest (once).
+
+        See stand_in_candles, derive_market_hours and stand_in_funding; BTCUSDT and ETHUSDT keep their
+        recorded (or already derived) series.
+        """
+        if symbol in self.spot:
+            return
+        btc = self.spot["BTCUSDT"]
+        candles = stand_in_candles(btc, price)
+        self.spot[symbol] = candles
+        self.market_hours[symbol] = derive_market_hours(candles, btc, self.market_hours["BTCUSDT"])
+        self.funding[symbol] = stand_in_funding(candles, self.market_hours[symbol], funding_interval_ms)
 
     def set_candles(self, symbol: str, hourly: list[Candle]) -> None:
         """Replace or add a symbol's hourly candles (tests setting data explicitly); derived ones follow."""

@@ -23,6 +23,7 @@ TABLES = {
     "GUILD_SETTINGS": "guild_settings",
     "DIGESTS": "digests",
     "NOTICES": "member_notices",
+    "INSTRUMENTS": "instruments",
 }
 
 

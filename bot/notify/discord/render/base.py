@@ -1,7 +1,8 @@
 """What every embed shares: Discord's limits, the colours, and the helpers that cut text and fit embeds.
 
-One module per command family renders its views (``market``, ``rules``, ``admin``, ``history``, ...,
-mirroring ``bot.services``), and ``alerts`` renders alert payloads from the outbox. Titles say what
+The Discord sink's embeds are rendered beside it (``alerts``, ``groups``, ``liqfeed``, ``digests``); the
+slash commands' replies in ``bot.discord.render`` (one module per command family, mirroring
+``bot.services``), which take these helpers from here. Titles say what
 happened in plain words, colours follow the direction, key numbers are fields, times are Discord timestamps
 (``<t:unix:R>``: every reader sees them in their own time zone). Every embed passes through ``fit`` so it
 stays within Discord's limits (title 256, description 4096, 25 fields of 256/1024, footer 2048, 6000
