@@ -42,7 +42,7 @@ from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
-from bot.ops.readiness import Check, database_check, discord_check, feeds_check
+from bot.ops.readiness import Check, database_check, discord_check, feeds_check, writes_check
 from bot.ops.shutdown import Shutdown
 from bot.ops.watchdog import FeedWatchdog, watch, watch_rejections
 from bot.ops.web import WebServer
@@ -62,8 +62,14 @@ from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import DAY_MS
+from storage.writegate import WriteGate
 
 log = logging.getLogger(__name__)
+
+# How long a write outside the write gate (a slash command's, the outbox's, an ingest batch's) may wait on
+# the event loop for another process's write lock before it fails and is retried by its caller: the loop
+# stall such a write can cause (it was 5 s, the connection's default busy timeout).
+LIVE_BUSY_TIMEOUT_MS = 250
 
 
 class HealthStatuses:
@@ -172,7 +178,15 @@ class App:
         router = AlertRouter(
             repo, config.routes, console=self.console is not None, discord=self.discord_enabled
         )
-        engine = make_engine(config.engine, repo, history, router, stale_kinds=health.stale_kinds)
+        engine = make_engine(
+            config.engine,
+            repo,
+            history,
+            router,
+            stale_kinds=health.stale_kinds,
+            retention=config.storage.retention,
+            ops_channel_id=config.discord.ops_channel_id,
+        )
         engine.load()
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
@@ -209,6 +223,8 @@ class App:
             interval_seconds=config.engine.evaluate_seconds,
             on_recorded=lambda _events: dispatcher.wake(),
             on_duration=instruments.evaluation_seconds.observe,
+            gate=WriteGate(repo),
+            before=ingest.flush,
         )
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")
@@ -286,6 +302,9 @@ class App:
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.path))
+        # A write that meets another connection's lock may stall the event loop only this long; the
+        # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
+        repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
         self.shutdown.register("database", self._close_database(repo))
         history = MarketHistory()
         retention = config.storage.retention
@@ -503,7 +522,8 @@ class App:
             gateway_latency=(lambda: bot.latency if bot is not None and bot.is_ready() else None),
         )
         checks: dict[str, Check] = {
-            "database": database_check(repo.ping),
+            "database": database_check(repo.ping, repo.file_problem),
+            "database_writes": writes_check(evaluator.gate.blocked_for if evaluator.gate else (lambda: 0.0)),
             "feeds": feeds_check(health.snapshots),
         }
         if bot is not None:

@@ -29,11 +29,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.base import MARKET_SYMBOL, SEVERITIES, DetectorSettings, Severity
+from detectors.base import MARKET_SYMBOL, SEVERITIES, Detector, DetectorSettings, Severity
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
 from storage.config import StrictModel
+from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
 
@@ -392,7 +393,7 @@ def parse_rule(raw: Mapping[str, Any]) -> RuleSpec:
     return RuleSpec(common, settings)
 
 
-def _check_rules(rules: Any, symbols: list[str]) -> list[Problem]:
+def _check_rules(rules: Any, symbols: list[str], retention: RetentionConfig | None = None) -> list[Problem]:
     problems: list[Problem] = []
     if not isinstance(rules, list):
         return problems  # already reported as a type error of `rules`
@@ -437,11 +438,50 @@ def _check_rules(rules: Any, symbols: list[str]) -> list[Problem]:
                     f"unknown symbol {common.symbol!r}; add it to `symbols` ({', '.join(symbols)})",
                 )
             )
-        try:
-            cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
-        except ValidationError as exc:
-            problems += _problems_from(exc, where)
+        problems += _check_settings(cls, raw, where, retention)
     return problems
+
+
+def _check_settings(
+    cls: type[Detector], raw: Mapping[str, Any], where: str, retention: RetentionConfig | None
+) -> list[Problem]:
+    """Return the problems of a config rule's detector settings, its window against retention included."""
+    try:
+        settings = cls.Settings.model_validate({k: v for k, v in raw.items() if k not in _COMMON_KEYS})
+    except ValidationError as exc:
+        return _problems_from(exc, where)
+    if retention is not None and (beyond := retention_problem(settings, retention)) is not None:
+        return [Problem(where, beyond)]
+    return []
+
+
+def _retention_days(kind: str, retention: RetentionConfig) -> int | None:
+    """Return how many days of ``kind`` are kept, or None when it is never pruned."""
+    if kind == "candles":
+        # With downsampling, 1m candles live on as 1h candles for candles_other_days; without it, a window
+        # over the sub-hour candles reaches back only as far as the 1m candles are kept.
+        if retention.downsample:
+            return retention.candles_other_days
+        return min(retention.candles_1m_days, retention.candles_other_days)
+    days: dict[str, int] = {
+        "liquidations": retention.liquidations_days,
+        "funding": retention.funding_days,
+        "open_interest": retention.open_interest_days,
+    }
+    return days.get(kind)
+
+
+def retention_problem(settings: DetectorSettings, retention: RetentionConfig) -> str | None:
+    """Return why a rule's window reaches back further than its data is kept, or None when it does not."""
+    for kind, lookback in settings.lookback_ms().items():
+        days = _retention_days(kind, retention)
+        if days is not None and lookback > days * DAY_MS:
+            name = kind.replace("_", " ")
+            return (
+                f"its window reaches back {lookback / DAY_MS:g} days, but {name} are kept for {days} days "
+                "(storage.retention): the data it reads would be pruned"
+            )
+    return None
 
 
 def _check_routes(config: Config) -> list[Problem]:
@@ -542,7 +582,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         others = [p for p in _problems_from(exc) if p.path not in secret_paths]
         # Rules are checked even when another section is wrong, so one run lists every problem.
         raise ConfigError(problems + others + _check_rules(data.get("rules", []), symbols)) from None
-    problems += _check_rules(config.rules, config.symbols) + _check_routes(config)
+    problems += _check_rules(config.rules, config.symbols, config.storage.retention) + _check_routes(config)
     if problems:
         raise ConfigError(problems)
     return config
@@ -561,7 +601,13 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("", f"{file} is not valid TOML: {exc}")]) from None
-    return parse_config(data)
+    except RecursionError:
+        # tomllib parses nested arrays and tables recursively: a few thousand levels exhaust the stack.
+        raise ConfigError([Problem("", f"{file} is nested too deeply to be a Tripwire config")]) from None
+    try:
+        return parse_config(data)
+    except RecursionError:
+        raise ConfigError([Problem("", f"{file} is nested too deeply to be a Tripwire config")]) from None
 
 
 def load_secrets() -> Secrets:
@@ -604,5 +650,6 @@ __all__ = [
     "parse_config",
     "parse_rule",
     "redacted_dump",
+    "retention_problem",
     "summary",
 ]

@@ -184,10 +184,41 @@ class Snapshot(Protocol):
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""
 
 
-class DetectorSettings(BaseModel):
-    """Base for detector Settings: unknown keys are errors, values are validated on assignment."""
+# Bounds of a price (quote currency, USDT) a rule may name as a level or a step. The cheapest pairs quote
+# near 1e-8 USDT and no asset trades anywhere near 1e9; outside them a value is a typo or an attack: a
+# subnormal step (5e-324 passes gt=0) overflows price / step (issue 17, finding 1).
+MIN_PRICE = 1e-9
+MAX_PRICE = 1e9
+# Bound of a USD amount a rule may name (liquidated, open interest): a trillion dollars is more than every
+# crypto position ever liquidated in a day, many times over; above it the rule can never fire.
+MAX_USD = 1e12
+# Bound of a funding rate in percent per funding interval: venues clamp rates to a few percent.
+MAX_FUNDING_PCT = 100.0
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def check_price(value: float) -> float:
+    """Return ``value`` if it is a price a rule may name (MIN_PRICE to MAX_PRICE), else raise ValueError."""
+    if not MIN_PRICE <= value <= MAX_PRICE:
+        raise ValueError(f"must be a price between {MIN_PRICE:g} and {MAX_PRICE:g}")
+    return value
+
+
+class DetectorSettings(BaseModel):
+    """Base for detector Settings: unknown keys are errors, values are validated on assignment.
+
+    No number may be infinite or NaN (``allow_inf_nan``): pydantic accepts ``inf`` for ``gt=0``, and no market
+    level, threshold or window is infinite.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back (ms) evaluation reads each data kind ("candles", "liquidations", ...).
+
+        The bot refuses a rule that reads further back than the kind's retention keeps (its data would be
+        pruned under it). A detector with no window of its own returns nothing.
+        """
+        return {}
 
 
 # A detector's Settings type: ``class LevelCross(Detector[LevelCrossSettings])`` types ``self.settings``.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -58,6 +58,10 @@ class CorrelatedMoveSettings(DetectorSettings):
         if (self.window_hours * HOUR_MS) % interval_ms(self.interval):
             raise ValueError(f"window_hours must be a whole number of {self.interval} candles")
         return self
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"candles": int(self.window_hours * HOUR_MS) + interval_ms(self.interval)}
 
 
 class CorrelatedMove(Detector[CorrelatedMoveSettings]):

@@ -8,7 +8,7 @@ since the index was this high (or low), with the date of that last time ("61, it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import Field
@@ -38,6 +38,10 @@ class FearGreedSettings(DetectorSettings):
     lookback_days: int = Field(
         3650, ge=30, le=20_000, description="How far back to look for the last time the index was this high."
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"fear_greed": self.lookback_days * DAY_MS}
 
 
 class Since(NamedTuple):

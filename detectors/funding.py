@@ -11,7 +11,16 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorSettings, FundingPoint, Quiet, Signal, Snapshot, short_symbol
+from detectors.base import (
+    MAX_FUNDING_PCT,
+    Detector,
+    DetectorSettings,
+    FundingPoint,
+    Quiet,
+    Signal,
+    Snapshot,
+    short_symbol,
+)
 from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
 from detectors.text import format_rate, format_window
 from storage.rows import HOUR_MS, funding_interval_ms
@@ -22,16 +31,25 @@ FLIP_KEYS = ("flip_negative", "flip_positive")
 class FundingSettings(DetectorSettings):
     """Options of a funding rule (rates in percent per funding interval, as venues show them)."""
 
+    # Within +-MAX_FUNDING_PCT: venues clamp funding to a few percent per interval, so a threshold beyond it
+    # is a typo that never fires.
     high_pct: float | None = Field(
-        0.05, gt=0, description="Fire while the settled rate is at or above this (longs paying); none: off."
+        0.05,
+        gt=0,
+        le=MAX_FUNDING_PCT,
+        description="Fire while the settled rate is at or above this (longs paying); none: off.",
     )
     low_pct: float | None = Field(
-        -0.03, lt=0, description="Fire while the settled rate is at or below this (shorts paying); none: off."
+        -0.03,
+        lt=0,
+        ge=-MAX_FUNDING_PCT,
+        description="Fire while the settled rate is at or below this (shorts paying); none: off.",
     )
     flips: bool = Field(True, description="Also report when the rate changes sign.")
     flip_min_pct: float = Field(
         0.005,
         ge=0,
+        le=MAX_FUNDING_PCT,
         description="A sign change counts once the rate is at least this far (%) past zero, so a rate "
         "hovering around zero does not flip back and forth.",
     )

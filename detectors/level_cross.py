@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from detectors.base import (
     Bar,
@@ -16,6 +16,7 @@ from detectors.base import (
     Quiet,
     Signal,
     Snapshot,
+    check_price,
     format_price,
     short_symbol,
 )
@@ -30,6 +31,8 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class LevelCrossSettings(DetectorSettings):
     """Options of a level_cross rule."""
 
+    # Between MIN_PRICE and MAX_PRICE (check_price, after gt=0 so a negative level keeps its plain message):
+    # a level no asset can trade at is a typo, and a subnormal one breaks the band's arithmetic (issue 17).
     level: float = Field(gt=0, examples=[95000], description="Price level in the quote currency (USDT).")
     direction: Literal["up", "down", "either"] = Field("either", description="Which crossing fires.")
     hysteresis_pct: float = Field(
@@ -39,6 +42,8 @@ class LevelCrossSettings(DetectorSettings):
         None, description="Fire only on the close of a candle of this interval beyond the level."
     )
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+    _price = field_validator("level")(check_price)
 
 
 def cross_state_step(

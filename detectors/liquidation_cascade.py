@@ -6,12 +6,14 @@ baseline; the alert lasts until the window calms down.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from detectors.base import (
+    MAX_USD,
     Detector,
     DetectorSettings,
     LiquidationWindow,
@@ -37,8 +39,9 @@ class LiquidationCascadeSettings(DetectorSettings):
         "either", description="Which liquidated positions to watch (each side is its own alert)."
     )
     window_minutes: int = Field(60, ge=1, le=24 * 60, description="Rolling window summed (minutes).")
+    # At most MAX_USD: above it no window of liquidations ever reaches the threshold.
     min_usd: float = Field(
-        20_000_000, gt=0, description="Liquidated USD of one side in the window needed to fire."
+        20_000_000, gt=0, le=MAX_USD, description="Liquidated USD of one side in the window needed to fire."
     )
     multiple: float = Field(
         5.0,
@@ -55,6 +58,10 @@ class LiquidationCascadeSettings(DetectorSettings):
         le=1,
         description="The cascade is over once the window falls below this fraction of min_usd.",
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"liquidations": self.window_minutes * MINUTE_MS + self.baseline_hours * HOUR_MS}
 
 
 class LiquidationCascade(Detector[LiquidationCascadeSettings]):

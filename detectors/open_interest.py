@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -62,6 +63,10 @@ class OpenInterestSettings(DetectorSettings):
     rearm_ratio: float = Field(
         0.5, ge=0, lt=1, description="Fire again only after the change shrinks below this fraction of pct."
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"open_interest": int(self.window_hours * HOUR_MS)}
 
 
 class OpenInterest(Detector[OpenInterestSettings]):

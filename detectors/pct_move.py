@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -44,6 +45,10 @@ class PctMoveSettings(DetectorSettings):
         if (self.window_hours * HOUR_MS) % interval_ms(self.interval):
             raise ValueError(f"window_hours must be a whole number of {self.interval} candles")
         return self
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"candles": int(self.window_hours * HOUR_MS) + interval_ms(self.interval)}
 
 
 def change_pct(now_price: float, then_price: float) -> float:

@@ -8,7 +8,7 @@ inside the old range (a failed breakout) or after ``rearm_days`` without a new e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -50,6 +50,10 @@ class RangeBreakoutSettings(DetectorSettings):
     rearm_days: float = Field(
         7, gt=0, le=365, description="...or once this many days pass without a new extreme."
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"candles": self.days * DAY_MS}
 
 
 class LastSeen(NamedTuple):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from detectors.base import (
     Bar,
@@ -22,6 +22,7 @@ from detectors.base import (
     Quiet,
     Signal,
     Snapshot,
+    check_price,
     format_price,
     short_symbol,
 )
@@ -37,6 +38,8 @@ _CLOSE_WORDS = {"1h": "the hour", "4h": "a 4h candle", "1d": "the day", "1w": "t
 class RoundLevelsSettings(DetectorSettings):
     """Options of a round_levels rule."""
 
+    # Between MIN_PRICE and MAX_PRICE (check_price): price / step must stay a finite float (a subnormal step
+    # overflowed it and broke every other rule's pass, issue 17), and a step beyond any price has no level.
     step: float = Field(
         gt=0,
         examples=[5000],
@@ -50,6 +53,8 @@ class RoundLevelsSettings(DetectorSettings):
         None, description="Fire only on the close of a candle of this interval beyond the level."
     )
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
+
+    _price = field_validator("step")(check_price)
 
 
 def level_key(level: float) -> str:

@@ -9,7 +9,7 @@ The alert's values state the evidence for its label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -17,6 +17,8 @@ from pydantic import Field
 
 from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import (
+    MAX_FUNDING_PCT,
+    MAX_USD,
     Detector,
     DetectorSettings,
     FundingPoint,
@@ -52,23 +54,35 @@ class SqueezeSettings(DetectorSettings):
     )
     window: int = Field(1, ge=1, le=48, description="How many candles the move is measured over.")
     move_pct: float = Field(1.5, gt=0, le=100, description="Smallest price move (%) worth a label.")
+    # Upper bounds: beyond them the condition can never hold (more USD than any market liquidates, a side a
+    # million times the other is "no other side", open interest does not move 1000 % in a window, funding
+    # rates are clamped to a few percent): such a rule is a typo that would never fire.
     min_liquidated_usd: float = Field(
-        10_000_000, ge=0, description="A squeeze needs at least this much USD of one side liquidated."
+        10_000_000,
+        ge=0,
+        le=MAX_USD,
+        description="A squeeze needs at least this much USD of one side liquidated.",
     )
     dominance: float = Field(
-        2.0, ge=1, description="...and that side at least this × the other side's liquidations."
+        2.0, ge=1, le=1e6, description="...and that side at least this × the other side's liquidations."
     )
     oi_flat_pct: float = Field(
-        1.0, ge=0, description="Open interest rising less than this (%) counts as flat or falling."
+        1.0, ge=0, le=1000, description="Open interest rising less than this (%) counts as flat or falling."
     )
     oi_build_pct: float = Field(
-        2.0, gt=0, description="Open interest rising at least this (%) is a build-up."
+        2.0, gt=0, le=1000, description="Open interest rising at least this (%) is a build-up."
     )
     funding_spike_pct: float = Field(
         0.03,
         gt=0,
+        le=MAX_FUNDING_PCT,
         description="Funding beyond this (% per funding interval, the move's way) counts as spiking.",
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        window = (self.window + 1) * interval_ms(self.interval)
+        return {"candles": window, "liquidations": window, "open_interest": window}
 
 
 class Evidence(NamedTuple):

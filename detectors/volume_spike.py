@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -20,6 +21,7 @@ from detectors.base import (
 )
 from detectors.latch import edge, latched_signals
 from detectors.text import format_amount, format_pct, format_window
+from storage.rows import interval_ms
 
 
 class VolumeSpikeSettings(DetectorSettings):
@@ -33,6 +35,10 @@ class VolumeSpikeSettings(DetectorSettings):
         "1h",
         description="Candle size compared; 1h makes live one-minute data and hourly replays agree.",
     )
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        return {"candles": (self.window + 1) * interval_ms(self.interval)}
 
 
 class VolumeSpike(Detector[VolumeSpikeSettings]):

@@ -10,6 +10,7 @@ times outside the accepted window, one row at a time: nothing of theirs is store
 from __future__ import annotations
 
 import logging
+import sqlite3
 import struct
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from detectors.market_history import (
     MarketHistory,
 )
 from feeds.guard import RowGuard
+from storage.db import is_busy
 from storage.repo import Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
@@ -78,11 +80,26 @@ class Ingest:
         # Queued writes per table, in call order: [write method, rows] runs. Liquidation events and buckets
         # share a table (and its hourly-total trigger), so they share one queue and keep their order.
         self._queued: dict[str, list[tuple[Callable[[Iterable[Any]], int], list[Any]]]] = {}
+        # Live liquidation events that met another connection's write lock, stored by ``flush``: only the
+        # database knows which are new, so the history and listeners get them then, not before.
+        self._locked_out: list[Liquidation] = []
+
+    @property
+    def waiting_rows(self) -> int:
+        """Return how many rows wait in memory for the database (deferred, or locked out)."""
+        return len(self._locked_out) + sum(len(r) for q in self._queued.values() for _m, r in q)
 
     def _write(self, table: str, method: Callable[[Iterable[Any]], int], rows: Sequence[Any]) -> None:
-        if not self.defer_writes:
-            method(rows)
-            return
+        if not self.defer_writes and not self._queued.get(table):
+            try:
+                method(rows)
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                # Another connection holds the write lock: the rows wait in memory (after any already
+                # waiting, so their order holds) for the next ``flush`` (issue 17, finding 6).
+                log.warning("database locked by another connection; %d %s rows wait", len(rows), table)
         queue = self._queued.setdefault(table, [])
         if queue and queue[-1][0] == method:
             queue[-1][1].extend(rows)
@@ -90,14 +107,25 @@ class Ingest:
             queue.append((method, list(rows)))
 
     def flush(self) -> None:
-        """Write the queued rows (with ``defer_writes``), in the order they came per table."""
-        if not self._queued:
-            return
-        queued, self._queued = self._queued, {}
-        with self.repo.transaction():
-            for queue in queued.values():
-                for method, rows in queue:
-                    method(rows)
+        """Write the queued rows (deferred, or locked out by another connection), in order per table."""
+        if self._queued:
+            queued, self._queued = self._queued, {}
+            try:
+                with self.repo.transaction():
+                    for queue in queued.values():
+                        for method, rows in queue:
+                            method(rows)
+            except BaseException:
+                self._queued = queued  # rolled back: nothing of them is stored, so keep them all
+                raise
+        if self._locked_out:
+            waiting, self._locked_out = self._locked_out, []
+            try:
+                fresh = self.repo.store_liquidations(waiting)
+            except BaseException:
+                self._locked_out = waiting + self._locked_out
+                raise
+            self._took_liquidations(fresh)
 
     @property
     def remembered_liquidations(self) -> int:
@@ -172,7 +200,23 @@ class Ingest:
             if fresh:
                 self._write("liquidations", self.repo.insert_liquidations, fresh)
         else:
-            fresh = self.repo.store_liquidations(rows if isinstance(rows, list) else list(rows))
+            fresh = self._store_live_liquidations(rows if isinstance(rows, list) else list(rows))
+        return self._took_liquidations(fresh)
+
+    def _store_live_liquidations(self, rows: list[Liquidation]) -> list[Liquidation]:
+        """Store events and return the new ones; under another connection's lock keep them for ``flush``."""
+        if not self._locked_out:
+            try:
+                return self.repo.store_liquidations(rows)
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                log.warning("database locked by another connection; %d liquidation events wait", len(rows))
+        self._locked_out.extend(rows)
+        return []
+
+    def _took_liquidations(self, fresh: list[Liquidation]) -> int:
+        """Hand newly stored liquidation events to the history and the listeners; return how many."""
         if not fresh:
             return 0
         self.history.add_liquidations(fresh)

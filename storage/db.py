@@ -8,6 +8,7 @@ database, is corrupt, or was written by a newer Tripwire is refused and never mo
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# The database and every copy of it: readable and writable by the bot's user only.
+PRIVATE_MODE = 0o600
 
 
 class DatabaseError(Exception):
@@ -33,6 +36,12 @@ class Migration:
     version: int
     name: str
     sql: str
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
 
 
 def load_migrations() -> tuple[Migration, ...]:
@@ -115,9 +124,36 @@ def check_version(conn: sqlite3.Connection, where: str) -> int:
     return version
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600), unless it exists already.
+
+    The database holds member ids and members' personal alerts: it must not be world-readable whatever
+    the umask (issue 17, finding 12). SQLite creates the WAL and shared-memory files with the database
+    file's own permissions (os_unix.c, findCreateFileMode), so they follow.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.chmod(path, PRIVATE_MODE)  # the umask may have removed bits, never added; this is exact anyway
+
+
+def check_database_path(path: Path) -> None:
+    """Refuse a database path that is a directory or whose directory does not exist, in one line."""
+    if path.is_dir():
+        raise DatabaseError(
+            f"{path} is a directory, not a database file; name a file, e.g. {path / 'tripwire.db'}"
+        )
+    if not path.parent.is_dir():
+        # Creating directories silently would hide a typo in storage.path or --db (issue 17, finding 11).
+        raise DatabaseError(f"cannot create {path}: the directory {path.parent} does not exist")
+
+
 def _backup_before_migrating(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     """Copy the database aside before changing an existing schema, so a failed upgrade loses nothing."""
     backup = path.with_name(f"{path.name}.v{version}.bak")
+    create_private(backup)
     with sqlite3.connect(str(backup)) as dest:
         conn.backup(dest)
     dest.close()
@@ -178,7 +214,8 @@ def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_ut
     """Open (creating if needed) the database at ``path``, migrated to the latest schema."""
     target = Path(path) if str(path) != ":memory:" else None
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        check_database_path(target)
+        create_private(target)
     conn = connect(path)
     where = str(path)
     try:

@@ -24,17 +24,19 @@ replay evaluates the skipped ticks again, to the same result.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
+from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
-from bot.alerts.rules import ActiveRule, instantiate
+from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
 from bot.alerts.silencing import silence_matches
-from bot.config import EngineConfig
-from detectors.base import MARKET_SYMBOL, Quiet, Signal, Snapshot
+from bot.config import EngineConfig, RetentionConfig
+from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
@@ -54,8 +56,14 @@ class Engine:
         stale_kinds: Callable[[str], set[str]] | None = None,
         inhibition: Inhibition | None = None,
         report_before_creation: bool = False,
+        retention: RetentionConfig | None = None,
+        ops_channel_id: int | None = None,
     ) -> None:
         self.repo = repo
+        # A stored rule is validated again on load, its windows against what retention keeps (issue 17).
+        self.retention = retention
+        # Where a quarantined rule is reported when its server has no ops channel of its own.
+        self.ops_channel_id = ops_channel_id
         # Live: events older than the rule are not news. Replays and backtests play history on purpose.
         self.report_before_creation = report_before_creation
         self.history = history
@@ -68,7 +76,6 @@ class Engine:
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
-        self._failing: set[str] = set()
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
@@ -108,9 +115,19 @@ class Engine:
         self._order = None
         self._wake_all()
         try:
-            self._rules[row.id] = ActiveRule(row, instantiate(row))
-        except Exception as exc:  # a rule from an uninstalled plugin or with settings a new version rejects
-            log.error("rule %s (%s) cannot run and is skipped: %s", row.id, row.detector, exc)
+            detector = instantiate(row, self.retention)
+        except UnknownDetector:
+            # An uninstalled plugin: skipped, not quarantined, so reinstalling it brings the rule back.
+            log.error("rule %s (%s) cannot run and is skipped: unknown detector", row.id, row.detector)
+            return
+        except Exception as exc:  # settings a new version rejects, or a detector that cannot be built
+            # Quarantined, not dropped: the owner and the ops channel learn why, and the row stays.
+            now = max(self._now_any, row.updated_at)
+            with self.repo.transaction():
+                reason = f"its settings no longer validate ({describe_error(exc)})"
+                quarantine_rule(self.repo, self.router, row, reason, now, ops_channel_id=self.ops_channel_id)
+            return
+        self._rules[row.id] = ActiveRule(row, detector)
 
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
@@ -178,7 +195,14 @@ class Engine:
         self._tx = None
         try:
             for rule in due:
-                self._evaluate_rule(rule, now, wanted, recorded)
+                try:
+                    self._evaluate_rule(rule, now, wanted, recorded)
+                except sqlite3.Error:
+                    raise  # the database's trouble, not the rule's: the pass is rolled back and retried
+                except Exception as exc:
+                    # One rule's failure (its detector's evaluate or quiet, its signals) never costs another
+                    # rule its alerts: it is quarantined and the pass goes on (issue 17, finding 1).
+                    self._quarantine(rule, exc, now)
             if flush:
                 self.flush()
         except BaseException as exc:
@@ -207,9 +231,7 @@ class Engine:
             return
         state: dict[str, Any] = stored[0] if stored is not None else {}
         view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
-        signals = self._run_detector(rule, view, state)
-        if signals is None:
-            return
+        signals = rule.detector.evaluate(view, state)
         self._detector_state[row.id] = (state, now)
         self._dirty.add(row.id)
         # Without signals and without an open alert there is nothing to apply.
@@ -220,18 +242,22 @@ class Engine:
         if quiet is not None and not pending and row.id in self._rules:
             self._sleep(rule, quiet, now)
 
-    def _run_detector(self, rule: ActiveRule, view: Snapshot, state: dict[str, Any]) -> list[Signal] | None:
-        """Return the rule's detector's signals, or None when it failed (logged once until it recovers)."""
+    def _quarantine(self, rule: ActiveRule, exc: Exception, now: int) -> None:
+        """Switch off a rule whose evaluation raised, keeping its state, and queue its notices."""
         row = rule.row
-        try:
-            signals = rule.detector.evaluate(view, state)
-        except Exception:
-            if row.id not in self._failing:
-                log.exception("detector %s failed on rule %s; it will be retried", row.detector, row.id)
-                self._failing.add(row.id)
-            return None
-        self._failing.discard(row.id)
-        return signals
+        log.error("detector %s failed on rule %s at %d", row.detector, row.id, now, exc_info=exc)
+        self._begin()
+        stored = self._detector_state.get(row.id)
+        if stored is not None:
+            try:
+                self.repo.save_detector_state(row.id, stored[0], stored[1])
+            except (TypeError, ValueError):  # a state the detector broke cannot be stored: keep the last one
+                log.warning(
+                    "rule %s: its detector state cannot be stored; the last stored one is kept", row.id
+                )
+        reason = f"its detector failed ({describe_error(exc)})"
+        quarantine_rule(self.repo, self.router, row, reason, now, ops_channel_id=self.ops_channel_id)
+        self._retire(row.id)
 
     def _active_silences(self) -> list[SilenceRow]:
         """Return the silences active at this evaluation's time, read once, when an alert needs them."""
@@ -591,13 +617,18 @@ class Engine:
     def _disable(self, row: RuleRow, reason: str, now: int) -> None:
         self._begin()
         self.repo.set_rule_enabled(row.id, False, reason, now)
-        self._settle_clocks([row.id])
-        self._rules.pop(row.id, None)
+        self._retire(row.id)
+        log.info("rule %s disabled: %s", row.id, reason)
+
+    def _retire(self, rule_id: str) -> None:
+        """Stop evaluating a rule the database now says is disabled."""
+        self._settle_clocks([rule_id])
+        self._rules.pop(rule_id, None)
+        self._dirty.discard(rule_id)
         self._order = None
-        self._quiet.forget(row.id)
+        self._quiet.forget(rule_id)
         self._awake = None
         self._due_rules = None
-        log.info("rule %s disabled: %s", row.id, reason)
 
 
 def make_engine(
@@ -608,8 +639,13 @@ def make_engine(
     *,
     stale_kinds: Callable[[str], set[str]] | None = None,
     report_before_creation: bool = False,
+    retention: RetentionConfig | None = None,
+    ops_channel_id: int | None = None,
 ) -> Engine:
-    """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays)."""
+    """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
+
+    ``retention`` (``[storage.retention]``) and ``ops_channel_id`` (``[discord]``) are for quarantined rules.
+    """
     inhibition = None
     if config.inhibit_lesser_alerts:
         inhibition = Inhibition(frozenset(config.inhibitors), frozenset(config.inhibited))
@@ -621,6 +657,8 @@ def make_engine(
         stale_kinds=stale_kinds,
         inhibition=inhibition,
         report_before_creation=report_before_creation,
+        retention=retention,
+        ops_channel_id=ops_channel_id,
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from bot.alerts.engine import Engine
 from bot.alerts.model import RecordedEvent
+from storage.writegate import WriteGate
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class LiveEvaluator:
         interval_seconds: float,
         on_recorded: Callable[[list[RecordedEvent]], None] | None = None,
         on_duration: Callable[[float], None] | None = None,
+        gate: WriteGate | None = None,
+        before: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.now_ms = now_ms
@@ -44,6 +47,12 @@ class LiveEvaluator:
         self._scheduled = False
         self._last_now = 0
         self._task: asyncio.Task[None] | None = None
+        # With a gate each pass waits for the database's write lock off the loop (storage.writegate);
+        # without one (tests, embedding) it runs at once, as before.
+        self.gate = gate
+        # Run first inside each gated pass: the ingest's rows that met a held lock are written then.
+        self.before = before
+        self._passes: set[asyncio.Task[list[RecordedEvent]]] = set()
 
     def notify(self, kind: str, symbols: frozenset[str]) -> None:
         """Ingest listener: schedule an evaluation of the rules of ``symbols`` (all rules if empty)."""
@@ -55,12 +64,42 @@ class LiveEvaluator:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._run_pending)
 
-    def _run_pending(self) -> None:
+    def _take_pending(self) -> set[str] | None:
         self._scheduled = False
         symbols = None if self._all_pending else set(self._pending)
         self._pending.clear()
         self._all_pending = False
-        self.evaluate(symbols)
+        return symbols
+
+    def _run_pending(self) -> None:
+        if self.gate is None:
+            self.evaluate(self._take_pending())
+            return
+        # Notifications that arrive while the pass waits for the lock join it (still _scheduled).
+        task = asyncio.get_running_loop().create_task(self._gated_pending(), name="evaluate-pending")
+        self._passes.add(task)
+        task.add_done_callback(self._passes.discard)
+
+    async def _gated_pending(self) -> list[RecordedEvent]:
+        assert self.gate is not None
+        async with self.gate.writing():
+            self._before()
+            return self.evaluate(self._take_pending())
+
+    def _before(self) -> None:
+        if self.before is not None:
+            try:
+                self.before()
+            except Exception:
+                log.exception("writing the rows that waited for the database failed; the next pass retries")
+
+    async def evaluate_when_free(self, symbols: set[str] | None = None) -> list[RecordedEvent]:
+        """Evaluate once the database's write lock is free, waiting for it without blocking the loop."""
+        if self.gate is None:
+            return self.evaluate(symbols)
+        async with self.gate.writing():
+            self._before()
+            return self.evaluate(symbols)
 
     def evaluate(self, symbols: set[str] | None = None) -> list[RecordedEvent]:
         """Evaluate now (the rules of ``symbols``, or all) and hand what was recorded to the callback."""
@@ -85,6 +124,6 @@ class LiveEvaluator:
     async def run(self, stop: asyncio.Event) -> None:
         """Evaluate every rule on the configured interval until ``stop`` is set."""
         while not stop.is_set():
-            self.evaluate(None)
+            await self.evaluate_when_free(None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.config import Config, RuleSpec
+from bot.config import Config, RetentionConfig, RuleSpec, retention_problem
 from detectors.base import Detector
 from detectors.registry import detector_classes
 from storage.repo import Repo, RuleRow
@@ -27,10 +27,22 @@ class ActiveRule:
         return self.row.id
 
 
-def instantiate(row: RuleRow) -> Detector:
-    """Build the detector instance of a stored rule (its settings are validated again here)."""
-    cls = detector_classes()[row.detector]
+class UnknownDetector(KeyError):
+    """A rule names a detector that is not installed (a plugin removed since)."""
+
+
+def instantiate(row: RuleRow, retention: RetentionConfig | None = None) -> Detector:
+    """Build the detector instance of a stored rule (its settings are validated again here).
+
+    Raise UnknownDetector for a detector that is not installed, and ValueError (a pydantic ValidationError,
+    or a window longer than ``retention`` keeps its data) for settings that do not validate.
+    """
+    cls = detector_classes().get(row.detector)
+    if cls is None:
+        raise UnknownDetector(row.detector)
     settings = cls.Settings.model_validate(row.settings)
+    if retention is not None and (problem := retention_problem(settings, retention)) is not None:
+        raise ValueError(problem)
     return cls(row.id, row.symbol, settings)
 
 

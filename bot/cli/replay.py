@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -93,8 +94,15 @@ def _replay(
     return replay_to_discord(config, secrets, token, data, repo, sinks, router, **options)
 
 
+def check_pace(pace: float) -> None:
+    """Refuse a --pace that is not a finite number of seconds, zero or more (inf waits forever)."""
+    if not math.isfinite(pace) or pace < 0:
+        raise UserError(f"--pace: {pace!r} is not a number of seconds (0 or more, finite)")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay recorded data (default: the bundled January 2026 scenario) and print the alerts."""
+    check_pace(args.pace)
     with ExitStack() as stack:
         scenario = bundled_scenario(stack)
         config = config_or_example(args.config, scenario)

@@ -35,6 +35,7 @@ from bot.discord.cogs.privacy import PrivacyCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.presence import PresenceTicker
 from bot.discord.tree import TripwireTree
+from bot.errors import UserError
 from bot.liqfeed.settings import LiqFeedService
 from bot.services import Service
 from bot.services.backtest import BacktestService
@@ -141,6 +142,21 @@ class TripwireBot(commands.Bot):
             discord_config.gateway_url or (secrets.discord_gateway_url if secrets else None),
         )
         self.endpoints.apply()
+
+    async def login(self, token: str) -> None:
+        """Log in, turning Discord's refusal of the token into one line for the operator (exit status 2).
+
+        A refused token cannot be fixed by restarting: the systemd unit's ``RestartPreventExitStatus=2``
+        stops the restart loop only if this exits 2, not with a traceback and 1 (issue 17, finding 11).
+        """
+        try:
+            await super().login(token)
+        except discord.LoginFailure:
+            await self.close()  # the HTTP session it opened, or aiohttp complains at exit
+            raise UserError(
+                "Discord refused the bot token (401 Unauthorized): put the token of your bot from "
+                "https://discord.com/developers/applications in TRIPWIRE_DISCORD_TOKEN (or its file)"
+            ) from None
 
     async def setup_hook(self) -> None:
         """Add the cogs and sync the slash commands."""

@@ -143,7 +143,10 @@ class RuleIdTransformer(app_commands.Transformer):
 
 
 class NumberTransformer(app_commands.Transformer):
-    """One of this server's numbered things (``3`` or ``#3``: a silence, a digest), with autocomplete."""
+    """One of this server's numbered things (``3`` or ``#3``: a silence, a digest), with autocomplete.
+
+    These options belong to Manage Server commands: their autocomplete answers managers only.
+    """
 
     # What to say when the text is not a number, e.g. "Pick a silence from the list ...".
     hint: ClassVar[str]
@@ -165,8 +168,11 @@ class NumberTransformer(app_commands.Transformer):
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], value: str
     ) -> list[Choice[str]]:
-        """Offer the server's things matching what was typed."""
-        if interaction.guild_id is None:
+        """Offer the server's things matching what was typed, to the server's managers only."""
+        # discord.py runs no checks (not even default_permissions, which Discord's client enforces only
+        # for showing the command) before an autocomplete callback: the command's own permission is checked
+        # here first, so a member typing gets nothing (silences' reasons, digests' channels).
+        if interaction.guild_id is None or not is_manager(interaction):
             return []
         found = self.matching(interaction, interaction.guild_id, str(value))
         return [Choice(name=label, value=str(number)) for number, label in found]

@@ -15,10 +15,11 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
-from bot.discord.transformers import DurationTransformer, option_input, service_of, suggest, tidy
+from bot.discord.transformers import DurationTransformer, is_manager, option_input, service_of, suggest, tidy
 from bot.parsing import parse_alert_id, parse_duration, parse_since
 from bot.replay.backtest import BacktestLimits
 from bot.services.history import MAX_CHART_WINDOW_S, MIN_CHART_WINDOW_S, HistoryService
+from bot.services.visibility import Viewer
 from storage.repo import EventScope
 
 DAY_S = 86_400
@@ -39,23 +40,49 @@ def history_of(interaction: discord.Interaction[Any]) -> HistoryService:
 
 
 def guild_scope(interaction: discord.Interaction[Any]) -> EventScope | None:
-    """Return the alerts the invoking member may see in this server, or None outside a server."""
+    """Return the rules the invoking member may name in this server, or None outside a server."""
     if interaction.guild_id is None:
         return None
     return history_of(interaction).scope(interaction.guild_id, interaction.user.id, channel_ids(interaction))
 
 
+def viewer_of(interaction: discord.Interaction[Any]) -> Viewer:
+    """Return who invoked ``interaction``, where, and which of the server's channels they may read.
+
+    Read access is Discord's View Channel as discord.py computes it from the cached roles and channel
+    overwrites (developers/topics/permissions.mdx, "Permission Overwrites"): ``permissions_for`` gives
+    the owner and Administrator every channel, and applies @everyone, role and member overwrites in order.
+    """
+    user = interaction.user
+    guild = interaction.guild
+    if guild is None or not isinstance(user, discord.Member):
+        # A DM (or a server the bot's cache does not hold): no server's channels are readable here.
+        return Viewer(user.id, None, readable=frozenset())
+    channels = [c for c in guild.channels if not isinstance(c, discord.CategoryChannel)]
+    readable = frozenset(c.id for c in channels if c.permissions_for(user).view_channel)
+    everyone = frozenset(c.id for c in channels if c.permissions_for(guild.default_role).view_channel)
+    return Viewer(
+        user.id,
+        guild.id,
+        frozenset(c.id for c in channels),
+        readable,
+        is_admin=is_manager(interaction),
+        here=interaction.channel_id,
+        open_channels=everyone,
+    )
+
+
 def visible_choices(
     interaction: discord.Interaction[Any],
     typed: str,
-    choices: Callable[[HistoryService, EventScope, str], list[tuple[str, str]]],
+    choices: Callable[[HistoryService, Viewer, str], list[tuple[str, str]]],
 ) -> list[Choice[str]]:
     """Offer what ``choices`` finds among what the invoking member may see here (nothing outside a server)."""
-    scope = guild_scope(interaction)
-    if scope is None:
+    viewer = viewer_of(interaction)
+    if viewer.guild_id is None:
         return []
     return [
-        Choice(name=label, value=value) for value, label in choices(history_of(interaction), scope, typed)
+        Choice(name=label, value=value) for value, label in choices(history_of(interaction), viewer, typed)
     ]
 
 

@@ -10,6 +10,7 @@ to them (e.g. their DMs are closed), privately, once.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import discord
@@ -19,9 +20,13 @@ from bot.discord.transformers import InvalidOption
 from bot.errors import UserError
 from bot.notify.discord.render.base import CONTENT_LIMIT, cut
 from bot.services.privacy import PrivacyService
+from storage.db import is_busy
 
 log = logging.getLogger(__name__)
 
+DATABASE_BUSY = (
+    "The database is busy with another program right now; nothing was changed. Try again in a moment."
+)
 SOMETHING_WENT_WRONG = "Something went wrong on my side; it has been logged. Please try again later."
 _PERMISSION_NAMES = {"manage_guild": "Manage Server", "administrator": "Administrator"}
 
@@ -54,7 +59,16 @@ def user_message(error: BaseException) -> str | None:
         return "This command was just updated; please try again in a minute."
     if isinstance(original, app_commands.CheckFailure):
         return str(original) or "You cannot use this command here."
-    return None
+    return DATABASE_BUSY if database_busy(original) else None
+
+
+def database_busy(error: BaseException) -> bool:
+    """Return whether ``error`` is a write that met another program's lock on the database.
+
+    The live connection waits only briefly for that lock (it would freeze the bot, issue 17 finding 6):
+    nothing was changed, and the member may simply try again.
+    """
+    return isinstance(error, sqlite3.OperationalError) and is_busy(error)
 
 
 def command_name(interaction: discord.Interaction[Any]) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bot.ops.instruments import FeedHealthView
 
 DEFAULT_TIMEOUT_S = 2.0
+WRITES_STUCK_AFTER_S = 30.0  # a write lock held longer than this by someone else is not a hiccup
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +50,38 @@ async def run_checks(
     return dict(zip(names, results, strict=True))
 
 
-def database_check(ping: Callable[[], object]) -> Check:
-    """Return a check that passes when ``ping()`` (``Repo.ping``) reads the database without error."""
+def database_check(ping: Callable[[], object], file_problem: Callable[[], str | None] | None = None) -> Check:
+    """Return a check that passes when ``ping()`` reads the database and its file is still the one opened.
+
+    A deleted database stays readable through the open descriptor, so reading alone says "ready" while
+    every write is lost at the next start; ``file_problem`` (``Repo.file_problem``) compares the file's
+    device and inode with those at open.
+    """
 
     def check() -> CheckResult:
         ping()
+        problem = file_problem() if file_problem is not None else None
+        if problem is not None:
+            return CheckResult(False, problem)
         return CheckResult(True, "readable")
+
+    return check
+
+
+def writes_check(blocked_for: Callable[[], float], stuck_after_s: float = WRITES_STUCK_AFTER_S) -> Check:
+    """Return a check that says writes wait for another connection's lock, failing once that lasts long.
+
+    A short wait is normal (a ``tripwire db prune`` chunk); the bot keeps answering and the writes are
+    applied when the lock is free. A wait past ``stuck_after_s`` means something holds the database:
+    not ready, so an orchestrator or the operator looks.
+    """
+
+    def check() -> CheckResult:
+        waited = blocked_for()
+        if waited <= 0:
+            return CheckResult(True, "writable")
+        detail = f"degraded: writes waiting {waited:.1f} s for another connection's lock"
+        return CheckResult(waited < stuck_after_s, detail)
 
     return check
 

@@ -129,6 +129,22 @@ class FeedWatchdog:
         self.on_queued = on_queued
         self.reports = 0
         self._feeds: dict[str, _Feed] = {}
+        self._database_problem: str | None = None  # what was last said about the database file
+
+    def check_database_file(self, now: int | None = None) -> str | None:
+        """Tell the ops channels once when the database file is deleted or replaced; return the problem."""
+        problem = self.repo.file_problem()
+        if problem is not None and problem != self._database_problem:
+            log.error("%s", problem)
+            self.announce(
+                "Database file gone",
+                f"{problem[0].upper()}{problem[1:]}. Tripwire is not ready (/readyz) until it is restarted "
+                "on a database file that is there; restore the file from a backup before restarting.",
+                "critical",
+                self.now_ms() if now is None else now,
+            )
+        self._database_problem = problem
+        return problem
 
     def on_change(self, change: FeedChange) -> None:
         """Take note of a feed's new state (a registry listener); reports come from ``check``."""
@@ -164,6 +180,7 @@ class FeedWatchdog:
         while not stop.is_set():
             try:
                 self.check()
+                self.check_database_file()
             except Exception:
                 log.exception("feed watchdog check failed; trying again shortly")
             with contextlib.suppress(TimeoutError):

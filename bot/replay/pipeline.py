@@ -160,7 +160,14 @@ async def run_replay(
     history = MarketHistory()
     ingest = Ingest(repo, history, defer_writes=True)
     sync_config_rules(repo, config, first_tick)
-    engine = make_engine(config.engine, repo, history, router_factory(repo), report_before_creation=True)
+    engine = make_engine(
+        config.engine,
+        repo,
+        history,
+        router_factory(repo),
+        report_before_creation=True,
+        retention=config.storage.retention,
+    )
     engine.load()
     if on_engine is not None:
         on_engine(engine)

@@ -8,10 +8,16 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from bot.alerts.model import CHART_ALERTS
+from bot.alerts.routing import AlertRouter
 from bot.services.base import FeedStatusView, ServiceBase
+from bot.services.visibility import Viewer, visible_events
 from storage.repo import AlertEventRow
 
 log = logging.getLogger(__name__)
+
+# /status lists the newest five alerts the caller may see among this many of the newest (a member who may
+# read none of the last 200 sees none: the list is a glance, /history is the full answer).
+STATUS_CANDIDATES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +115,10 @@ class AdminCommands(ServiceBase):
             guild_id, row.alert_channel_id, row.ops_channel_id, changed=True, chart_alerts=charts
         )
 
-    def status(self, guild_id: int | None = None) -> StatusView:
-        """Return feed health, the last alerts, version, uptime, database size and rule counts."""
+    def status(self, guild_id: int | None = None, viewer: Viewer | None = None) -> StatusView:
+        """Return feed health, the last alerts ``viewer`` may see, version, uptime, database size, rules."""
         now = self.now_ms()
-        events: Sequence[AlertEventRow] = (
-            self.repo.guild_events(guild_id, limit=5, before=now + 1)
-            if guild_id is not None
-            else self.repo.events(limit=5, until=now + 1)
-        )
+        events: Sequence[AlertEventRow] = self._last_alerts(guild_id, viewer, now)
         rules = self.repo.rules(guild_id=guild_id) if guild_id is not None else self.repo.rules()
         settings = self.repo.guild_settings(guild_id) if guild_id is not None else None
         return StatusView(
@@ -137,3 +139,16 @@ class AdminCommands(ServiceBase):
             symbols=tuple(self.config.symbols),
             outbox_failed=self.repo.failed_outbox(guild_id),
         )
+
+    def _last_alerts(self, guild_id: int | None, viewer: Viewer | None, now: int) -> list[AlertEventRow]:
+        """Return the five newest alerts ``viewer`` may see (all of them for a caller with no viewer)."""
+        wanted = 5 if viewer is None else STATUS_CANDIDATES
+        events = (
+            self.repo.guild_events(guild_id, limit=wanted, before=now + 1)
+            if guild_id is not None
+            else self.repo.events(limit=wanted, until=now + 1)
+        )
+        if viewer is None:
+            return events
+        router = AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+        return [e for e, _ in visible_events(self.repo, router, viewer, events)][:5]

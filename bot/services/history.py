@@ -19,6 +19,15 @@ from bot.errors import UserError
 from bot.parsing import echo, format_duration
 from bot.services import Service
 from bot.services.base import describe_settings
+from bot.services.visibility import (
+    Delivery,
+    Viewer,
+    may_see_rule,
+    may_show_publicly,
+    planned,
+    rule_shows_publicly,
+    visible_events,
+)
 from detectors.base import MARKET_SYMBOL, SEVERITIES
 from storage.repo import AlertEventRow, EventScope, OutboxRow, RuleRow
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS
@@ -52,6 +61,27 @@ class HistoryQuery:
     since: int | None = None
     until: int | None = None
     max_id: int | None = None
+    # Who asks and what they may read (see bot.services.visibility.Viewer); None: every channel.
+    readable: frozenset[int] | None = None
+    is_admin: bool = False
+    here: int | None = None
+    open_channels: frozenset[int] = frozenset()
+    # The ids of the alerts the member may see, newest first, once the first page was read: turning a
+    # page then reads only its own alerts (the visibility rule ran once, over the whole list).
+    pinned: tuple[int, ...] | None = None
+
+    @property
+    def viewer(self) -> Viewer:
+        """Return who asks, as the visibility rule reads it."""
+        return Viewer(
+            self.viewer_id,
+            self.guild_id,
+            self.channel_ids,
+            self.readable,
+            self.is_admin,
+            self.here,
+            self.open_channels,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +111,8 @@ class HistoryPage:
     pages: int
     total: int
     page_size: int
+    # Whether the list holds an alert not everyone reading the channel may see: answer privately.
+    private: bool = False
 
     @property
     def has_previous(self) -> bool:
@@ -155,6 +187,8 @@ class WhyView:
     fired_event_id: int | None
     sources: tuple[SourceFreshness, ...] = field(default=())
     deliveries: tuple[DeliveryLine, ...] = field(default=())
+    # Whether the alert is not for everyone reading the channel: answer privately.
+    private: bool = False
 
     @property
     def delay_s(self) -> float:
@@ -216,61 +250,104 @@ class HistoryService:
         )
         return EventScope(guild_id, routed, targets, hidden)
 
-    def visible_rules(self, scope: EventScope) -> list[RuleRow]:
-        """Return the guild's rules (without others' DM rules) and the config rules routed to it."""
+    def visible_rules(self, scope: EventScope, viewer: Viewer | None = None) -> list[RuleRow]:
+        """Return the guild's rules and the config rules routed to it that ``viewer`` may see."""
         own = [r for r in self.repo.rules(guild_id=scope.guild_id) if r.id not in scope.hidden_rules]
         routed = [r for r in self.repo.rules(origin="config") if r.id in scope.routed]
-        return own + routed
+        found = own + routed
+        if viewer is None:
+            return found
+        router = self._router()
+        return [r for r in found if may_see_rule(viewer, r, self._planned(router, r, SEVERITIES[-1]))]
 
-    def rule_choices(self, scope: EventScope, current: str) -> list[tuple[str, str]]:
-        """Return (rule id, label) pairs of the visible rules matching what was typed, at most 25."""
+    def rule_choices(self, viewer: Viewer, current: str) -> list[tuple[str, str]]:
+        """Return (rule id, label) pairs of the rules ``viewer`` may see that match what was typed."""
+        if viewer.guild_id is None:
+            return []
         typed = current.strip().lower()
-        found = [r for r in self.visible_rules(scope) if typed in r.id or typed in r.symbol.lower()]
+        scope = self.scope(viewer.guild_id, viewer.user_id, viewer.channels)
+        found = [r for r in self.visible_rules(scope, viewer) if typed in r.id or typed in r.symbol.lower()]
         return [(r.id, f"{r.id} · {r.symbol} {r.detector}"[:100]) for r in found[:25]]
 
-    def alert_choices(self, scope: EventScope, current: str) -> list[tuple[str, str]]:
-        """Return (id, label) pairs of the newest visible alerts whose number or title match, at most 25."""
+    def alert_choices(self, viewer: Viewer, current: str) -> list[tuple[str, str]]:
+        """Return (id, label) pairs of the newest alerts ``viewer`` may see whose number or title match."""
+        if viewer.guild_id is None:
+            return []
         typed = current.strip().lstrip("#").lower()
         now = self.service.now_ms()
+        scope = self.scope(viewer.guild_id, viewer.user_id, viewer.channels)
         events = self.repo.scoped_events(scope, until=now + 1, state=None, limit=200)
-        found = [e for e in events if not typed or typed in str(e.id) or typed in e.title.lower()]
+        visible = [e for e, _ in self.visible_events(viewer, events)]
+        found = [e for e in visible if not typed or typed in str(e.id) or typed in e.title.lower()]
         return [(str(e.id), f"#{e.id} · {e.title}"[:100]) for e in found[:25]]
+
+    # --- the one visibility rule, applied to stored events ------------------------------------------
+
+    def _router(self) -> AlertRouter:
+        return AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+
+    @staticmethod
+    def _planned(router: AlertRouter, rule: RuleRow, severity: str) -> list[Delivery]:
+        return planned(router, rule, severity)
+
+    def visible_events(
+        self, viewer: Viewer, events: Iterable[AlertEventRow]
+    ) -> list[tuple[AlertEventRow, list[Delivery]]]:
+        """Return the events ``viewer`` may see (in order), each with where it was delivered."""
+        return visible_events(self.repo, self._router(), viewer, events)
 
     # --- /history ------------------------------------------------------------------------------------
 
     def history(self, query: HistoryQuery, page: int = 0, page_size: int = HISTORY_PAGE_SIZE) -> HistoryPage:
-        """Return one page of the guild's alerts (silenced, folded and late ones too), newest first."""
-        scope = self.scope(query.guild_id, query.viewer_id, query.channel_ids)
-        if query.max_id is None:
-            symbol = self.service.resolve_symbol(query.symbol) if query.symbol is not None else None
-            rule_id = query.rule_id.strip() if query.rule_id is not None else None
-            if rule_id == "":
-                rule_id = None
-            until = self.service.now_ms() + 1
-            _, newest = self.repo.count_scoped_events(
-                scope, symbol=symbol, rule_id=rule_id, since=query.since, until=until
-            )
-            # Pin the list at its newest alert, so alerts arriving while someone pages do not shift it.
-            query = replace(query, symbol=symbol, rule_id=rule_id, until=until, max_id=newest or 0)
-        filters: dict[str, Any] = {
-            "symbol": query.symbol,
-            "rule_id": query.rule_id,
-            "since": query.since,
-            "until": query.until,
-            "max_id": query.max_id,
-        }
-        total, _ = self.repo.count_scoped_events(scope, **filters)
+        """Return one page of the alerts the member may see (silenced, folded and late too), newest first."""
+        private = False
+        if query.pinned is None:
+            query, private = self._pin(query)
+        ids = query.pinned or ()
+        total = len(ids)
         pages = max(1, math.ceil(total / page_size))
         page = min(max(page, 0), pages - 1)
-        events = self.repo.scoped_events(scope, **filters, limit=page_size, offset=page * page_size)
-        return HistoryPage(query, tuple(_line(e) for e in events), page, pages, total, page_size)
+        shown = [self.repo.event(i) for i in ids[page * page_size : (page + 1) * page_size]]
+        items = tuple(_line(e) for e in shown if e is not None)
+        return HistoryPage(query, items, page, pages, total, page_size, private)
+
+    def _pin(self, query: HistoryQuery) -> tuple[HistoryQuery, bool]:
+        """Return the query with its list pinned, and whether the list must be shown privately."""
+        scope = self.scope(query.guild_id, query.viewer_id, query.channel_ids)
+        symbol = self.service.resolve_symbol(query.symbol) if query.symbol is not None else None
+        rule_id = query.rule_id.strip() if query.rule_id is not None else None
+        until = self.service.now_ms() + 1
+        # Visibility depends on each member's channels, so it is decided per event, not in SQL: the server's
+        # candidates are read whole (LIMIT -1: no limit in SQLite) and filtered by the one rule. Pinning the
+        # list keeps pages put while alerts arrive, and makes turning a page cheap.
+        candidates = self.repo.scoped_events(
+            scope, symbol=symbol, rule_id=rule_id or None, since=query.since, until=until, limit=-1
+        )
+        visible = self.visible_events(query.viewer, candidates)
+        private = any(not may_show_publicly(query.viewer, e, d) for e, d in visible)
+        ids = tuple(e.id for e, _ in visible)
+        pinned = replace(
+            query, symbol=symbol, rule_id=rule_id or None, until=until, max_id=max(ids, default=0), pinned=ids
+        )
+        return pinned, private
 
     # --- /why ----------------------------------------------------------------------------------------
 
-    def why(self, guild_id: int, viewer_id: int, event_id: int, channel_ids: Iterable[int] = ()) -> WhyView:
-        """Return the stored evidence of one alert the guild may see, or raise UserError."""
+    def why(
+        self,
+        guild_id: int,
+        viewer_id: int,
+        event_id: int,
+        channel_ids: Iterable[int] = (),
+        *,
+        viewer: Viewer | None = None,
+    ) -> WhyView:
+        """Return the stored evidence of one alert the member may see, or raise UserError."""
         scope = self.scope(guild_id, viewer_id, channel_ids)
-        event = self.repo.scoped_event(event_id, scope)
+        viewer = viewer if viewer is not None else Viewer(viewer_id, guild_id, frozenset(channel_ids))
+        found = self.repo.scoped_event(event_id, scope)
+        visible = self.visible_events(viewer, [found]) if found is not None else []
+        event, deliveries = visible[0] if visible else (None, [])
         if event is None:
             # The same answer whether the alert does not exist or belongs elsewhere: nothing leaks.
             raise UserError(f"There is no alert #{event_id} in this server; /history lists them.")
@@ -313,6 +390,7 @@ class HistoryService:
                 for r in self.repo.event_outbox(event.id)
                 if self._in_guild(r, scope)
             ),
+            private=not may_show_publicly(viewer, event, deliveries),
         )
 
     @staticmethod
@@ -392,20 +470,31 @@ class HistoryService:
         interval: str | None = None,
         window_s: int | None = None,
         *,
-        scope: EventScope | None = None,
+        viewer: Viewer | None = None,
         theme: Theme = "dark",
     ) -> ChartSpec:
         """Return the chart of ``symbol`` over the last ``window_s``: the guild's levels and alerts drawn."""
         name, window = self.check_chart(symbol, interval, window_s)
         end = self.service.now_ms()
         start = end - window * 1000
-        if scope is None:
+        rules: list[RuleRow] = []
+        events: list[AlertEventRow] = []
+        if viewer is not None and viewer.guild_id is not None:
             # Outside a server (a DM): the market alone, no server's rules or alerts.
-            rules: list[RuleRow] = []
-            events: list[AlertEventRow] = []
-        else:
-            rules = [r for r in self.visible_rules(scope) if r.enabled and r.symbol == name]
-            events = self.repo.scoped_events(scope, symbol=name, since=start, until=end + 1, limit=1000)
+            scope = self.scope(viewer.guild_id, viewer.user_id, viewer.channels)
+            router = self._router()
+            # The chart is posted in the channel: it draws what everyone reading there may see, no more.
+            rules = [
+                r
+                for r in self.visible_rules(scope, viewer)
+                if r.enabled
+                and r.symbol == name
+                and rule_shows_publicly(viewer, r, self._planned(router, r, SEVERITIES[-1]))
+            ]
+            candidates = self.repo.scoped_events(scope, symbol=name, since=start, until=end + 1, limit=1000)
+            events = [
+                e for e, d in self.visible_events(viewer, candidates) if may_show_publicly(viewer, e, d)
+            ]
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
         # Name the interval drawn, which chart_data picks when none was asked for.
         return replace(spec, title=f"{name} · {spec.interval} · last {span_text(window)}")

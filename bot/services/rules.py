@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from bot.alerts.model import BROKEN_PREFIX, PAUSED_REASON
-from bot.config import RULE_ID_PATTERN
+from bot.config import RULE_ID_PATTERN, retention_problem
 from bot.errors import UserError
 from bot.parsing import (
     check_length,
@@ -87,6 +87,9 @@ def settings_error(detector: str, error: ValidationError) -> UserError:
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "is not an option of this alert"
+        if item["type"] == "finite_number":  # allow_inf_nan=False: the words of check_finite below
+            problems.append(f"`{where}` must be a finite number")
+            continue
         problems.append(f"`{where}`: {message}")
     shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
     return UserError(f"Invalid {detector} options: {shown}.")
@@ -108,8 +111,16 @@ class RuleCommands(ServiceBase):
         self, detector: str, symbol: str | None, settings: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         """Return the symbol and settings (as stored) of a rule of ``detector``, or raise UserError."""
-        cls = known_detector(detector, self.detectors)
         name = self.rule_symbol(detector, symbol)
+        return name, self.check_settings(detector, settings)
+
+    def check_settings(self, detector: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a rule's settings as stored, or raise UserError.
+
+        Checked: every bound of the detector's Settings, finite numbers, and no window reaching back further
+        than retention keeps its data (issue 17).
+        """
+        cls = known_detector(detector, self.detectors)
 
         def check_finite(values: Mapping[str, Any]) -> None:
             for key, value in values.items():
@@ -126,7 +137,10 @@ class RuleCommands(ServiceBase):
             raise settings_error(detector, exc) from None
         stored = validated.model_dump(mode="json")
         check_finite(stored)  # "inf" typed as text becomes a float only in validation
-        return name, stored
+        beyond = retention_problem(validated, self.config.storage.retention)
+        if beyond is not None:
+            raise UserError(f"Invalid {detector} options: {beyond}.")
+        return stored
 
     def rule_symbol(self, detector: str, symbol: str | None) -> str:
         """Return the symbol a rule of ``detector`` watches (MARKET for a market-wide one).
@@ -309,6 +323,13 @@ class RuleCommands(ServiceBase):
             raise UserError(f"Alert `{row.id}` is already running.")
         if row.expires_at is not None and row.expires_at <= self.now_ms():
             raise UserError(f"Alert `{row.id}` has expired; add it again with a new expiry.")
+        try:
+            # A quarantined rule runs again only with settings that validate today (issue 17).
+            self.check_settings(row.detector, row.settings)
+        except UserError as exc:
+            raise UserError(
+                f"Alert `{row.id}` cannot run with its settings: {exc} Remove it and add it again."
+            ) from None
         return self._set_enabled(row, True, None)
 
     def _set_enabled(self, row: RuleRow, enabled: bool, reason: str | None) -> RuleView:

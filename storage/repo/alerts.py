@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from storage.repo.base import RepoBase, event_matchers, hi
@@ -208,6 +209,23 @@ class AlertsMixin(RepoBase):
             f"SELECT {EVENTS.columns} FROM alert_events WHERE id = ? AND {clause}", [event_id, *params]
         ).fetchone()
         return EVENTS(row) if row else None
+
+    def event_deliveries(self, event_ids: Iterable[int]) -> dict[int, list[tuple[str, int | None]]]:
+        """Return, per event, the (target, guild id) of every delivery queued for it (who may see it)."""
+        found: dict[int, list[tuple[str, int | None]]] = {}
+        ids = sorted(set(event_ids))
+        # SQLite allows 32,766 parameters per statement; a few hundred at a time stays far below.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for event_id, target, guild_id in self.conn.execute(
+                "SELECT event_id, target, json_extract(payload, '$.guild_id') FROM outbox"
+                f" WHERE event_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                chunk,
+            ):
+                found.setdefault(int(event_id), []).append(
+                    (str(target), int(guild_id) if isinstance(guild_id, int) else None)
+                )
+        return found
 
     def event_outbox(self, event_id: int) -> list[OutboxRow]:
         """Return every delivery queued for an event (alerts, folds and resolve notices), oldest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,23 @@ def event_matchers(
         params.append(until)
 
 
+def _main_file(conn: sqlite3.Connection) -> str:
+    """Return the path of the connection's main database file ("" in memory)."""
+    for _seq, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file or "")
+    return ""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Return (device, inode) of ``path``, or None when there is no file there."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 class RepoBase:
     """One database connection and its (nestable) transactions; each table family is a mixin over it."""
 
@@ -51,6 +69,25 @@ class RepoBase:
         # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
         # them: forgotten on every save and on every rollback.
         self._guild_settings_rows: dict[int, tuple[Any, ...] | None] = {}
+        # The file this connection opened and its identity (device, inode) then: a file deleted or replaced
+        # under a running bot keeps being written through the open descriptor, and is lost at the next
+        # start (issue 17, finding 7). Empty for an in-memory database.
+        self._busy_timeout_ms = int(self.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        self.path = _main_file(self.conn)
+        self._identity = _identity(self.path) if self.path else None
+
+    def file_problem(self) -> str | None:
+        """Return what is wrong with the database file on disk (deleted, replaced), or None if it is ours."""
+        if not self.path or self._identity is None:
+            return None
+        now = _identity(self.path)
+        if now is None:
+            return f"the database file {self.path} was deleted; what is written now is lost at the next start"
+        if now != self._identity:
+            return (
+                f"the database file {self.path} was replaced by another file; this process writes the old one"
+            )
+        return None
 
     # --- transactions ------------------------------------------------------------------------------
 
@@ -77,6 +114,46 @@ class RepoBase:
         if self._depth == 0:
             self.conn.execute("COMMIT")
         else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def set_busy_timeout(self, ms: int) -> None:
+        """Set how long a statement waits for another connection's write lock before failing."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(ms):d}")  # PRAGMA takes no bound parameters
+        self._busy_timeout_ms = int(ms)
+
+    def try_begin_write(self) -> bool:
+        """Open a write transaction if no other connection holds the write lock now; never wait for it.
+
+        Returns False when the lock is taken (SQLITE_BUSY), so an async caller can wait for it without
+        blocking its event loop (``storage.writegate``). Inside a transaction already, it joins it.
+        """
+        if self._depth > 0:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+            self._depth += 1
+            return True
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "database is locked" in str(exc) or "database is busy" in str(exc):
+                return False  # SQLITE_BUSY: another connection holds the write lock
+            raise
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+        self._depth = 1
+        return True
+
+    def end_write(self, commit: bool) -> None:
+        """Commit (or roll back) the transaction ``try_begin_write`` opened."""
+        self._depth -= 1
+        if not commit:
+            self._guild_settings_rows.clear()
+        if self._depth == 0:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
+        elif commit:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+        else:
+            self.conn.execute(f"ROLLBACK TO sp{self._depth}")
             self.conn.execute(f"RELEASE sp{self._depth}")
 
     def close(self) -> None:

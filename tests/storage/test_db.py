@@ -12,7 +12,7 @@ from storage.db import DatabaseError, latest_version, load_migrations, open_data
 
 
 def test_fresh_file_is_created_in_wal_mode_at_latest_version(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "t.db"
+    path = tmp_path / "t.db"  # its directory must exist: none is created (issue 17, finding 11)
     db = open_database(path)
     try:
         assert schema_version(db.conn) == latest_version() >= 1

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.discord.checks import check_postable, manage_guild_only
 from bot.discord.render import admin as render
+from bot.discord.transformers_history import viewer_of
 from bot.services import Service
 
 
@@ -57,5 +58,5 @@ class AdminCog(commands.Cog, name="Admin"):
         """Show the bot's health."""
         # Feed health and the database size come from several queries; answer within Discord's 3 s.
         await interaction.response.defer(thinking=True, ephemeral=True)
-        view = self.service.status(interaction.guild_id)
+        view = self.service.status(interaction.guild_id, viewer_of(interaction))
         await interaction.followup.send(embed=render.status_embed(view), ephemeral=True)

@@ -31,8 +31,9 @@ from bot.discord.cogs.alerts import (
 from bot.discord.render import rules as render
 from bot.discord.render.history import backtest_embed
 from bot.discord.transformers import Cooldown, Expiry, SettingsText, Symbol, is_manager
-from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope
+from bot.discord.transformers_history import BacktestPeriod, VisibleRule, guild_scope, history_of, viewer_of
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
+from bot.parsing import no_such_rule
 from bot.services.backtest import BacktestPreview, BacktestService, RuleDraft
 from bot.services.rules import RuleView
 from detectors.base import Detector
@@ -201,6 +202,10 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         if scope is None:
             raise app_commands.NoPrivateMessage()
         row = self.tester.existing(scope, rule_id)
+        viewer = viewer_of(interaction)
+        if row.id not in {r.id for r in history_of(interaction).visible_rules(scope, viewer)}:
+            # A rule posting only where the member cannot read: the same answer as a rule that is not there.
+            raise no_such_rule(rule_id)
         guild_id = scope.guild_id
         checks = self._add_checks()
 

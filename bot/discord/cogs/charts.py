@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from typing import Any
 
@@ -14,12 +15,25 @@ from discord.ext import commands
 from bot.charts.spec import ChartSpec
 from bot.discord.render.history import chart_embed, chart_filename
 from bot.discord.transformers import Symbol
-from bot.discord.transformers_history import ChartWindow, guild_scope
+from bot.discord.transformers_history import ChartWindow, viewer_of
 from bot.services.history import HistoryService
 from storage.rows import INTERVAL_MS
 
 # Every stored interval can be asked for (13 of them: within Discord's 25 choices per option).
 INTERVAL_CHOICES = [Choice(name=name, value=name) for name in INTERVAL_MS]
+
+
+async def withdraw_thinking(interaction: discord.Interaction[Any]) -> None:
+    """Delete a public "thinking" message so the error that follows is answered privately.
+
+    receiving-and-responding.mdx ("Create Followup Message"): the first followup after a deferred response
+    edits the loading message and keeps its visibility, so an error sent then would be public. Deleting
+    the original first leaves nothing to edit: the error's followup is a new message, ephemeral as asked
+    (assumption: the document does not describe a followup after the deferred original was deleted).
+    """
+    # Already gone or the token expired: the funnel's own answer then reports what it can.
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.delete_original_response()
 
 
 class ChartCog(commands.Cog, name="Charts"):
@@ -50,17 +64,21 @@ class ChartCog(commands.Cog, name="Charts"):
         self.history.check_chart(symbol, interval, window)
         # Drawing takes a few hundred milliseconds; answer within Discord's 3 s first.
         await interaction.response.defer(thinking=True)
-        scope = guild_scope(interaction)
+        viewer = viewer_of(interaction)
 
         def draw() -> tuple[ChartSpec, bytes]:
             # Both halves run in a worker thread so the bot keeps answering meanwhile: reading the window
             # (90 days of stored 1m candles are 130,000 rows to aggregate) and matplotlib's CPU-bound drawing.
-            spec = self.history.chart(symbol, interval, window, scope=scope)
+            spec = self.history.chart(symbol, interval, window, viewer=viewer)
             from bot.charts.draw import render_chart  # matplotlib loads with the first chart, not at start-up
 
             return spec, render_chart(spec)
 
-        spec, png = await asyncio.to_thread(draw)
+        try:
+            spec, png = await asyncio.to_thread(draw)
+        except Exception:
+            await withdraw_thinking(interaction)
+            raise  # the tree's error funnel answers, now privately
         filename = chart_filename(spec.symbol, spec.interval)
         await interaction.followup.send(
             embed=chart_embed(spec, filename), file=discord.File(io.BytesIO(png), filename=filename)

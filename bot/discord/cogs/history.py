@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -11,7 +12,7 @@ from discord.ext import commands
 from bot.discord.checks import guild_id_of
 from bot.discord.render.history import history_embed, why_embed
 from bot.discord.transformers import Symbol
-from bot.discord.transformers_history import AlertId, Since, VisibleRule, channel_ids
+from bot.discord.transformers_history import AlertId, Since, VisibleRule, viewer_of
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
 from bot.services.history import HistoryPage, HistoryQuery, HistoryService
 
@@ -42,7 +43,8 @@ class HistoryPager(OwnedView):
         self.next.disabled = not self.page.has_next
 
     async def _turn(self, interaction: discord.Interaction[Any], step: int) -> None:
-        self.page = self.history.history(self.page.query, self.page.page + step, self.page.page_size)
+        turned = self.history.history(self.page.query, self.page.page + step, self.page.page_size)
+        self.page = replace(turned, private=self.page.private)
         self._sync_buttons()
         # The press's own interaction edits the message: its token is fresh whatever the command's age.
         await interaction.response.edit_message(embed=history_embed(self.page), view=self)
@@ -92,17 +94,24 @@ class HistoryCog(commands.Cog, name="History"):
         since: Since | None = None,
     ) -> None:
         """List the server's alerts, silenced, folded and late ones marked, a page at a time."""
+        viewer = viewer_of(interaction)
         query = HistoryQuery(
             guild_id_of(interaction),
-            interaction.user.id,
-            frozenset(channel_ids(interaction)),
+            viewer.user_id,
+            viewer.channels,
             symbol,
             rule,
             since,
+            readable=viewer.readable,
+            is_admin=viewer.is_admin,
+            here=viewer.here,
+            open_channels=viewer.open_channels,
         )
         page = self.history.history(query)
+        # A list holding an alert some readers of this channel may not see is shown to the member alone.
+        private = page.private
         if page.pages <= 1:
-            await interaction.response.send_message(embed=history_embed(page))
+            await interaction.response.send_message(embed=history_embed(page), ephemeral=private)
             return
         view = HistoryPager(
             self.history,
@@ -113,14 +122,15 @@ class HistoryCog(commands.Cog, name="History"):
         )
         self.views.add(view)
         view.attach(interaction)
-        await interaction.response.send_message(embed=history_embed(page), view=view)
+        await interaction.response.send_message(embed=history_embed(page), view=view, ephemeral=private)
 
     @app_commands.command(name="why", description="Why an alert fired: its values, the rule and the data")
     @app_commands.describe(alert_id="The alert's number from /history or its message's footer, e.g. 38")
     @app_commands.guild_only()
     async def why(self, interaction: discord.Interaction[Any], alert_id: AlertId) -> None:
         """Show the stored evidence of one of the server's alerts."""
+        viewer = viewer_of(interaction)
         view = self.history.why(
-            guild_id_of(interaction), interaction.user.id, alert_id, channel_ids(interaction)
+            guild_id_of(interaction), viewer.user_id, alert_id, viewer.channels, viewer=viewer
         )
-        await interaction.response.send_message(embed=why_embed(view))
+        await interaction.response.send_message(embed=why_embed(view), ephemeral=view.private)

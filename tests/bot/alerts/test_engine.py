@@ -185,7 +185,7 @@ def test_catch_up_after_downtime_reports_the_missed_crossing_once_marked_late(re
     assert [e.state for e in engine.evaluate(market.close(97))] == ["resolved"]
 
 
-def test_failing_detector_is_logged_once_and_does_not_stop_others(
+def test_failing_detector_is_quarantined_once_and_does_not_stop_others(
     repo: Repo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     repo.save_rule(rule(id="bad"))
@@ -204,6 +204,11 @@ def test_failing_detector_is_logged_once_and_does_not_stop_others(
     fired = engine.evaluate(market.close(101))
     assert [e.rule_id for e in fired] == ["good"]
     assert sum("failed on rule bad" in r.getMessage() for r in caplog.records) == 1
+    # Quarantined (issue 17): switched off with the error, no longer evaluated, its row kept.
+    stored = repo.rule("bad")
+    assert stored is not None and not stored.enabled
+    assert stored.status_reason == "broken: its detector failed (ZeroDivisionError: synthetic failure)"
+    assert [r.id for r in engine.rules()] == ["good"]
 
 
 def test_unknown_detector_rule_is_skipped_not_fatal(repo: Repo, caplog: pytest.LogCaptureFixture) -> None:

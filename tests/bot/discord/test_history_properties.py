@@ -17,6 +17,7 @@ from bot.parsing import parse_alert_id, parse_since
 from bot.services import Service
 from bot.services.backtest import BacktestService
 from bot.services.history import HistoryQuery, HistoryService, span_text
+from bot.services.visibility import Viewer
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo
@@ -99,7 +100,7 @@ def test_chart_options_give_a_chart_of_that_window_or_one_error(
     symbol: str, interval: str | None, window: int | None
 ) -> None:
     try:
-        spec = HISTORY.chart(symbol, interval, window, scope=HISTORY.scope(GUILD_ID, OWNER_ID))
+        spec = HISTORY.chart(symbol, interval, window, viewer=Viewer(OWNER_ID, GUILD_ID))
     except UserError as error:
         clear(error)
         event("refused")

@@ -119,6 +119,9 @@ async def test_a_silence_mutes_the_breakout_then_alerts_resume_when_it_ends(
         "BTC closed the day above $95,000"
     ]
     clock.now = parse_time("2026-01-13T23:10Z")
+    # The bot routes as the replay did: a muted alert was posted nowhere, so where its rule's route
+    # points decides who sees it (bot.services.visibility).
+    service.config = service.config.model_copy(update={"routes": config.routes})
     status = service.status(GUILD_ID)
     assert status.last_alerts and all(a.silenced for a in status.last_alerts if a.symbol == "BTCUSDT")
     reply = await discord_emu.slash("status", user_id=OWNER_ID)

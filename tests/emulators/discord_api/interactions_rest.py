@@ -274,9 +274,12 @@ class InteractionApi:
         body = json_object(request)
         files = body_of(request).files
         original = self.world.messages.get(record.original_message_id or 0)
-        if original is not None and original.loading and record.callback_type == DEFERRED_CHANNEL_MESSAGE:
+        filling = original is not None and original.loading and not original.deleted
+        if original is not None and filling and record.callback_type == DEFERRED_CHANNEL_MESSAGE:
             # Discord: the first followup after a deferred response replaces the "thinking" message and
-            # keeps the ephemeral choice made at defer time; later followups are independent.
+            # keeps the ephemeral choice made at defer time; later followups are independent. Once the
+            # "thinking" message was deleted there is nothing to replace: the followup is a new message
+            # with its own flags (assumption: RR "Create Followup Message" does not cover this case).
             body = {k: v for k, v in body.items() if k != "flags"}
             self.world.edit_message(original, body, files)
             msg = original
