@@ -1,10 +1,15 @@
 """Composition root: build every part of the live bot from a Config, start it, stop it in order.
 
-Start order (each part registers its stop with the Shutdown coordinator, which stops them in reverse):
-database → in-memory history (warmed from the database) → engine → outbox delivery → evaluation loop →
-Discord (when enabled) → feeds (backfill, then pollers and streams) → scheduled jobs (retention, digests)
-→ web server.
-Stopping reverses it: no new observations arrive while the outbox is flushed, and the database closes last.
+Start order: database → in-memory history (warmed from the database) → engine → outbox delivery →
+evaluation loop → Discord (when enabled) → feeds (backfill, then pollers and streams) → scheduled jobs
+(retention, digests) → web server.
+
+Each part registers its stop with the Shutdown coordinator, which runs them in reverse registration
+order; Discord's stop is registered before the outbox's although it starts after, so shutdown goes (issue
+17, finding 8): web server, scheduled jobs, feeds stop (no new observations) → the evaluation loop ends
+its pass (the engine drains) → the outbox makes its last pass through a still-open Discord session →
+Discord closes → the database closes last. Closing Discord first made the last pass meet "Session is
+closed" and charge every row in flight an attempt.
 
 ``App`` takes its clock, output stream and Discord client options as arguments so tests can run the same
 wiring against the local exchange and Discord emulators.
@@ -204,7 +209,12 @@ class App:
         )
         digest_jobs, digests = self._build_digests(scheduler, repo)
         bot = self._build_bot(service, liqfeeds, digests) if self.discord_enabled else None
-        dispatcher = OutboxDispatcher(repo, self._build_sinks(bot, repo, engine, instruments), self.now_ms)
+        dispatcher = OutboxDispatcher(
+            repo,
+            self._build_sinks(bot, repo, engine, instruments),
+            self.now_ms,
+            max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
+        )
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
         evaluator = LiveEvaluator(
@@ -224,6 +234,9 @@ class App:
             self._spawn(liqfeed.run(self._stop), "liqfeed")
         if watchdog is not None:
             self._spawn(watchdog.run(self._stop), "watchdog")
+        if bot is not None:
+            # Registered before the outbox's stop so it runs after it: the last delivery pass needs Discord.
+            self.shutdown.register("discord", self._close_discord(bot))
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
             await self._start_discord(bot)
@@ -360,7 +373,10 @@ class App:
                     ops_channel_id=self.config.discord.ops_channel_id,
                     nonce_window_s=self.config.discord.nonce_window_s,
                     global_rate=Rate(self.config.discord.global_rate_per_s, 1.0),
-                    grouping=GroupingPolicy.from_config(self.config.engine),
+                    grouping=GroupingPolicy.from_config(
+                        self.config.engine, late_after_ms=int(self.config.outbox.late_after_seconds * 1000)
+                    ),
+                    max_backoff_ms=int(self.config.outbox.retry_max_backoff_seconds * 1000),
                     attachments=AlertCharts(repo),
                     on_error=lambda kind: instruments.discord_errors.inc(kind=kind),
                 )
@@ -420,18 +436,20 @@ class App:
         await bot.login(self.token)
         connection = asyncio.create_task(bot.connect(), name="discord-connect")
         self._tasks.append(connection)
-
-        async def close_discord() -> None:
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await connection
-
-        self.shutdown.register("discord", close_discord)
         ready = asyncio.create_task(bot.wait_until_ready())
         done, _ = await asyncio.wait({ready, connection}, return_when=asyncio.FIRST_COMPLETED)
         if connection in done:
             ready.cancel()
             connection.result()  # re-raise why the gateway connection ended (bad token, 4004, ...)
+
+    def _close_discord(self, bot: Any) -> Callable[[], Any]:
+        async def close() -> None:
+            await bot.close()
+            connection = [t for t in self._tasks if t.get_name() == "discord-connect"]
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.gather(*connection)
+
+        return close
 
     async def _start_feeds(self, feeds: FeedManager, service: Service) -> None:
         try:
@@ -501,6 +519,7 @@ class App:
             dispatcher=dispatcher,
             evaluator=evaluator,
             outbox_depth=repo.outbox_depth,
+            outbox_failed=repo.failed_outbox,
             gateway_latency=(lambda: bot.latency if bot is not None and bot.is_ready() else None),
         )
         checks: dict[str, Check] = {

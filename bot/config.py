@@ -92,6 +92,17 @@ class EngineConfig(StrictModel):
     inhibited: list[str] = ["round_levels", "pct_move", "volume_spike"]
 
 
+class OutboxConfig(StrictModel):
+    """How queued alerts are retried and shown when they could not be delivered for a while."""
+
+    # The longest wait between two attempts of one delivery; there is no attempt cap (an alert is never
+    # dropped for an outage), so this is how soon after Discord comes back every queued alert goes out.
+    retry_max_backoff_seconds: float = Field(600.0, ge=1, le=3600)
+    # An alert still queued this long after it was recorded is posted marked late, and a channel's late
+    # alerts go together in one list (0: never marked).
+    late_after_seconds: float = Field(600.0, ge=0, le=7 * 86400)
+
+
 class RouteConfig(StrictModel):
     """Send alerts of config-file rules matching these filters to a Discord channel."""
 
@@ -231,6 +242,7 @@ class Config(StrictModel):
     feeds: FeedsConfig = FeedsConfig()
     engine: EngineConfig = EngineConfig()
     discord: DiscordConfig = DiscordConfig()
+    outbox: OutboxConfig = OutboxConfig()
     http: HttpConfig = HttpConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
     backtest: BacktestConfig = BacktestConfig()

@@ -9,7 +9,13 @@ A *message group* is one Discord message and the outbox rows it shows (``message
 * **folds** (the engine's inhibition) go into the message of the alert they fold into, and **resolve
   notices** into the message of the alert that ended (``resolve_notice = "message"`` also posts a line);
 * **the cap**: once a target has had ``channel_max_per_minute - 1`` messages in the last minute, further
-  alerts go into one ``+N more alerts`` summary message, edited as more arrive, instead of new messages.
+  alerts go into one ``+N more alerts`` summary message, edited as more arrive, instead of new messages;
+* **late alerts**: an alert row queued ``[outbox] late_after_seconds`` or more before it could be delivered
+  (Discord was unreachable, rate limited, the gateway not ready, the bot down) goes into a *late* message
+  with the target's other late alerts of the pass, up to ``max_lines`` a message, whatever the window or
+  the group key: after an outage of hours a channel gets one message listing what it missed, each alert
+  with the time it fired, instead of a flood. A late message pings nobody: its moment has passed. It is
+  stored as a summary group keyed ``late``, and rendered from its rows like any other.
 
 Exactly once rests on one invariant the executor (the Discord sink) keeps: **the rows a group is created
 with never change until Discord confirmed its first send** (``remote_id``). A crash before that re-sends
@@ -32,6 +38,8 @@ from storage.rows import MINUTE_MS
 SINGLE = "single"
 # Row kinds the planner groups, folds or edits in; any other kind is a message of its own.
 GROUPED_KINDS = ("alert", "fold", "resolve", "ops")
+# The group key of a late message (a summary group: the stored kinds are fixed by the schema).
+LATE_KEY = "late"
 # Alert lines one grouped message lists before a new message starts (a 4096-character embed description
 # holds about this many lines with their folded alerts).
 MAX_LINES = 25
@@ -63,14 +71,17 @@ class GroupingPolicy:
     group_by: tuple[str, ...] = ()
     max_per_minute: int = 10
     max_lines: int = MAX_LINES
+    # An alert row this old (ms since it was queued) when placed goes into a late message; 0: never.
+    late_after_ms: int = 0
 
     @classmethod
-    def from_config(cls, engine: EngineSettings) -> GroupingPolicy:
-        """Build the policy from the ``[engine]`` config section."""
+    def from_config(cls, engine: EngineSettings, *, late_after_ms: int = 0) -> GroupingPolicy:
+        """Build the policy from the ``[engine]`` config section (and ``[outbox] late_after_seconds``)."""
         return cls(
             window_ms=int(engine.group_window_seconds * 1000),
             group_by=tuple(engine.group_by),
             max_per_minute=engine.channel_max_per_minute,
+            late_after_ms=late_after_ms,
         )
 
 
@@ -107,6 +118,11 @@ class Message:
     def sent(self) -> bool:
         """Tell whether Discord already confirmed this message's first send."""
         return self.group is not None and self.group.remote_id is not None
+
+    @property
+    def render_kind(self) -> str:
+        """Return how the message is drawn: its kind, or "late" for a summary of late alerts."""
+        return "late" if self.kind == "summary" and self.key == LATE_KEY else self.kind
 
     @property
     def needs_send(self) -> bool:
@@ -262,6 +278,12 @@ class _PassState:
             # Its own message, whatever the window or the cap (the feed paces and summarises itself).
             self._join(self._new(SINGLE, f"row {row.id}", row.created_at), row, None)
             return
+        if kind == "alerts" and self._late(row):
+            late = self._latest("summary", LATE_KEY)
+            if late is None or not self._summary_joinable(late) or late.lines >= self.policy.max_lines:
+                late = self._new("summary", LATE_KEY, row.created_at)
+            self._join(late, row, None)  # its moment has passed: a late message pings nobody
+            return
         key = group_key(row, self.policy.group_by)
         role = pinged_role(row)
         current = self._latest(kind, key)
@@ -275,6 +297,11 @@ class _PassState:
             self._join(summary, row, None)  # a summary never pings: it stands for what was not posted
             return
         self._join(self._new(kind, key, row.created_at + self.policy.window_ms), row, role)
+
+    def _late(self, row: OutboxRow) -> bool:
+        """Tell whether a row waited so long that it is posted as a late alert."""
+        late_after = self.policy.late_after_ms
+        return late_after > 0 and self.now - row.created_at >= late_after
 
     def _joinable(self, message: Message, row: OutboxRow, role: int | None) -> bool:
         if message.group is not None and message.group.gone:

@@ -3,7 +3,16 @@
 The engine writes outbox rows in the same transaction as the alert state; this dispatcher only reads due
 rows, hands them to the sink named in the row, and records the outcome: delivered (with the remote message
 id, for later edits), retry later (transient error, with backoff), or failed (permanent: the channel is
-gone, the bot lacks access). A row is marked delivered only after the sink confirmed it, so a crash in
+gone, the bot lacks access).
+
+There is no attempt cap: an alert is never dropped because Discord was unreachable for long (a 429 storm,
+an outage of hours, a gateway that is not ready at start). A transient failure is retried with capped
+exponential backoff for as long as it takes; a pass that could not even try (the gateway not ready, a
+rate limit to wait out, a row queued behind one that must wait) is not counted as an attempt and does
+not grow the backoff. How a row that waited long is shown is the sink's business (the Discord sink posts
+alerts older than ``late_after`` marked late, several in one message: ``bot.notify.grouping``). Only a
+permanent failure ends a row, and the sink reports it (the ops channel, ``/status``,
+``tripwire_outbox_failed``). A row is marked delivered only after the sink confirmed it, so a crash in
 between re-sends it; the Discord sink passes its message group's nonce with ``enforce_nonce`` so Discord
 itself drops such a repeat, and past Discord's nonce window looks for the message first
 (``bot.notify.discord.adoption``).
@@ -23,7 +32,8 @@ from storage.rows import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12
+# The longest wait between two attempts of one row ([outbox] retry_max_backoff_seconds): after an outage
+# ends, every queued alert goes out within this long.
 MAX_BACKOFF_MS = 10 * MINUTE_MS
 
 
@@ -37,11 +47,17 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """A transient failure; try again after ``after_ms`` (None: the dispatcher's backoff)."""
+    """A transient failure; try again after ``after_ms`` (None: the dispatcher's backoff).
+
+    ``counted`` is False when the row was not really tried (the gateway was not ready, a rate limit was
+    being waited out, it waited behind another row): such a pass neither adds an attempt nor grows the
+    backoff.
+    """
 
     outbox_id: int
     error: str
     after_ms: int | None = None
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +81,9 @@ class Sink(Protocol):
         """Deliver due rows (all of this sink) and return one outcome per row handled."""
 
 
-def backoff_ms(attempts: int, rng: random.Random) -> int:
-    """Return an exponential backoff with full jitter for the n-th failed attempt, capped."""
-    ceiling = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
+def backoff_ms(attempts: int, rng: random.Random, cap_ms: int = MAX_BACKOFF_MS) -> int:
+    """Return an exponential backoff with jitter for the n-th failed attempt, capped at ``cap_ms``."""
+    ceiling = min(cap_ms, 1000 * 2 ** min(max(attempts, 0), 30))
     return int(ceiling / 2 + rng.random() * ceiling / 2)
 
 
@@ -75,12 +91,19 @@ class OutboxDispatcher:
     """Move due outbox rows to their sinks and record each outcome."""
 
     def __init__(
-        self, repo: Repo, sinks: Sequence[Sink], now_ms: Callable[[], int], *, batch: int = 100
+        self,
+        repo: Repo,
+        sinks: Sequence[Sink],
+        now_ms: Callable[[], int],
+        *,
+        batch: int = 100,
+        max_backoff_ms: int = MAX_BACKOFF_MS,
     ) -> None:
         self.repo = repo
         self.sinks = {sink.name: sink for sink in sinks}
         self.now_ms = now_ms
         self.batch = batch
+        self.max_backoff_ms = max_backoff_ms
         self.delivered = 0
         self.failed = 0
         self.retried = 0
@@ -115,21 +138,13 @@ class OutboxDispatcher:
                     self.repo.mark_delivered(outcome.outbox_id, now, outcome.remote_id)
                     self.delivered += 1
                 elif isinstance(outcome, Retry):
-                    tried = attempts.get(outcome.outbox_id, 0) + 1
-                    if tried >= MAX_ATTEMPTS:
-                        self.repo.mark_failed(
-                            outcome.outbox_id, f"gave up after {tried} attempts: {outcome.error}"
-                        )
-                        self.failed += 1
-                        log.error(
-                            "outbox %d: gave up after %d attempts: %s",
-                            outcome.outbox_id,
-                            tried,
-                            outcome.error,
-                        )
-                        continue
-                    delay = outcome.after_ms if outcome.after_ms is not None else backoff_ms(tried, self._rng)
-                    self.repo.mark_retry(outcome.outbox_id, now + delay, outcome.error)
+                    tried = attempts.get(outcome.outbox_id, 0) + (1 if outcome.counted else 0)
+                    delay = outcome.after_ms
+                    if delay is None:
+                        delay = backoff_ms(tried, self._rng, self.max_backoff_ms)
+                    self.repo.mark_retry(
+                        outcome.outbox_id, now + delay, outcome.error, counted=outcome.counted
+                    )
                     self.retried += 1
                 else:
                     status = "dropped" if outcome.dropped else "failed"

@@ -149,6 +149,7 @@ def register_tripwire_metrics(
     dispatcher: DispatcherCounts | None = None,
     evaluator: EvaluatorCounts | None = None,
     outbox_depth: Callable[[], int] | None = None,
+    outbox_failed: Callable[[], int] | None = None,
     gateway_latency: Callable[[], float | None] | None = None,
     started_at: float | None = None,
 ) -> None:
@@ -214,6 +215,14 @@ def register_tripwire_metrics(
         )
     if outbox_depth is not None:
         registry.gauge_from("tripwire_outbox_depth", "Deliveries waiting in the outbox.", [], outbox_depth)
+    if outbox_failed is not None:
+        # Only a permanent failure ends a delivery (an outage never does); each was told in the ops channel.
+        registry.gauge_from(
+            "tripwire_outbox_failed",
+            "Deliveries that failed for good (channel gone, access removed, refused), kept until pruned.",
+            [],
+            outbox_failed,
+        )
     if gateway_latency is not None:
         read_latency = gateway_latency
 

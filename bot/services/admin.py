@@ -60,6 +60,8 @@ class StatusView:
     alert_channel_id: int | None = None
     ops_channel_id: int | None = None
     symbols: tuple[str, ...] = field(default=())
+    # Deliveries of this server's alerts (all, outside a server) that failed for good, still kept.
+    outbox_failed: int = 0
 
 
 def package_version() -> str:
@@ -135,6 +137,7 @@ class AdminCommands(ServiceBase):
             alert_channel_id=settings.alert_channel_id if settings else None,
             ops_channel_id=settings.ops_channel_id if settings else None,
             symbols=tuple(self.config.symbols),
+            outbox_failed=self.repo.failed_outbox(guild_id),
         )
 
     def _last_alerts(self, guild_id: int | None, viewer: Viewer | None, now: int) -> list[AlertEventRow]:

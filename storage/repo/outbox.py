@@ -35,13 +35,21 @@ class OutboxMixin(RepoBase):
         return cur.lastrowid
 
     def due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
-        """Return pending deliveries of a sink that are due, oldest first."""
+        """Return pending deliveries of a sink that are due, oldest first, each target's in order.
+
+        A row queued behind an older row of its target that is still waiting for a retry is not due yet,
+        so an alert queued as an outage ends cannot overtake the ones queued during it.
+        """
         return [
             OUTBOX(r)
             for r in self.conn.execute(
-                f"SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
-                " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-                (sink, now, limit),
+                "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
+                " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
+                f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
+                " AND next_attempt_at <= ?"
+                " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
+                " ORDER BY id LIMIT ?",
+                (sink, now, sink, now, limit),
             )
         ]
 
@@ -58,11 +66,11 @@ class OutboxMixin(RepoBase):
             (now, remote_id, outbox_id),
         )
 
-    def mark_retry(self, outbox_id: int, next_attempt_at: int, error: str) -> None:
-        """Record a failed attempt and when to try again."""
+    def mark_retry(self, outbox_id: int, next_attempt_at: int, error: str, *, counted: bool = True) -> None:
+        """Record a failed attempt (or, not ``counted``, a pass that could not try) and when to try again."""
         self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE id = ?",
-            (next_attempt_at, error[:500], outbox_id),
+            "UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, error = ? WHERE id = ?",
+            (1 if counted else 0, next_attempt_at, error[:500], outbox_id),
         )
 
     def mark_failed(self, outbox_id: int, error: str, *, status: str = "failed") -> None:
@@ -84,10 +92,24 @@ class OutboxMixin(RepoBase):
             ).fetchone()[0]
         )
 
+    def failed_outbox(self, guild_id: int | None = None) -> int:
+        """Count deliveries that failed for good and are still kept (of one guild's alerts, or all)."""
+        if guild_id is None:
+            return int(self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'failed'"
+                " AND json_extract(payload, '$.guild_id') = ?",
+                (guild_id,),
+            ).fetchone()[0]
+        )
+
     def next_outbox_due(self) -> int | None:
         """Return when the earliest pending delivery is due, or None when nothing is pending."""
+        # A target's rows go in order (due_outbox), so only each target's oldest pending row decides.
         value = self.conn.execute(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE id IN"
+            " (SELECT MIN(id) FROM outbox WHERE status = 'pending' GROUP BY sink, target)"
         ).fetchone()[0]
         return int(value) if value is not None else None
 
@@ -151,6 +173,14 @@ class OutboxMixin(RepoBase):
         """Record a message found in Discord as the group's (an earlier attempt created it)."""
         self.conn.execute(
             "UPDATE message_groups SET remote_id = ?, adopted_at = ? WHERE id = ?", (remote_id, at, group_id)
+        )
+
+    def mark_group_late(self, group_id: int) -> None:
+        """Mark the rows of a group's first send as delivered late (its message says so, on every render)."""
+        self.conn.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.delivered_late', json('true'))"
+            " WHERE group_id = ?",
+            (group_id,),
         )
 
     def mark_group_gone(self, group_id: int) -> None:

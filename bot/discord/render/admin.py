@@ -40,6 +40,9 @@ def status_embed(view: StatusView) -> discord.Embed:
     embed.add_field(name="Database", value=_size(view.db_size_bytes))
     embed.add_field(name="Alerts", value=f"{view.rules_enabled} active of {view.rules_total}")
     embed.add_field(name="Queued deliveries", value=str(view.outbox_pending))
+    if view.outbox_failed:
+        # Only what Discord will never accept ends here (an outage is waited out); the ops channel said why.
+        embed.add_field(name="Failed deliveries", value=f"{view.outbox_failed} (see the ops channel)")
     symbols = ", ".join(view.symbols) or "none"
     embed.add_field(name="Symbols", value=symbols)
     if view.feeds:

@@ -26,7 +26,9 @@
   instead of retrying forever; so does a channel whose cached permissions lack Embed Links, found before
   the send (Discord would post the alert without its embed). Closed DMs (50007) pause the member's
   personal alerts and leave them a notice (``bot.alerts.personal``); a personal alert whose owner left
-  its server is not sent (``member_check``).
+  its server is not sent (``member_check``). Any other row that fails for good (a message Discord refused,
+  a payload that cannot be drawn) is told in the ops channel, one notice per target and pass: nothing
+  fails silently. Waiting out a rate limit or a gateway that is not ready is not counted as an attempt.
 * Digests (kind ``digest``) are posted with their chart; a broken channel switches the digest off.
 * ``Delivered`` carries the Discord message id, so later edits (resolve notices) can find the message.
 """
@@ -60,7 +62,7 @@ from bot.notify.discord.render import alerts as render
 from bot.notify.discord.render import groups as render_groups
 from bot.notify.discord.render import liqfeed as render_liq
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
-from bot.notify.outbox import Delivered, Failed, Outcome, Retry, backoff_ms
+from bot.notify.outbox import MAX_BACKOFF_MS, Delivered, Failed, Outcome, Retry, backoff_ms
 from storage.repo import MessageGroupRow, OutboxRow, Repo
 
 log = logging.getLogger(__name__)
@@ -227,8 +229,11 @@ class DiscordSink:
         on_error: Callable[[str], None] | None = None,
         nonce_window_s: float = DEFAULT_NONCE_WINDOW_S,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        max_backoff_ms: int = MAX_BACKOFF_MS,
     ) -> None:
         self.client = client
+        # The longest wait between two attempts of a row ([outbox] retry_max_backoff_seconds).
+        self.max_backoff_ms = max_backoff_ms
         # How long Discord is trusted to drop a repeated nonce (below its documented "few minutes"), and
         # the wall clock that measures it (``now_ms`` is the replay's simulated clock in a replay).
         self.nonce_window_ms = int(nonce_window_s * 1000)
@@ -244,6 +249,8 @@ class DiscordSink:
         self._global = SlidingWindow(global_rate)
         self._channels: dict[str, _Channel] = {}
         self._reported: set[tuple[str, str]] = set()
+        # Rows of the current pass whose failure another notice already tells (a broken rule, closed DMs).
+        self._covered: set[int] = set()
         self._rng = random.Random()
         # Without a policy every alert is a message of its own and there is no cap (the composition root
         # passes the [engine] one: GroupingPolicy.from_config).
@@ -258,16 +265,43 @@ class DiscordSink:
     async def deliver(self, rows: Sequence[OutboxRow]) -> list[Outcome]:
         """Send each row to its channel or DM; targets in parallel, each target's rows in order."""
         if not await self._ready():
-            return [Retry(r.id, "Discord is not connected yet", self.not_ready_retry_ms) for r in rows]
+            # Not an attempt: nothing was tried, and a gateway slow to come up must not use up a row.
+            return [
+                Retry(r.id, "Discord is not connected yet", self.not_ready_retry_ms, counted=False)
+                for r in rows
+            ]
         by_target: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_target.setdefault(row.target, []).append(row)
         results: dict[int, Outcome] = {}
         sources: dict[str, str | None] = {}
+        self._covered = set()
         await asyncio.gather(
             *(self._deliver_target(target, batch, results, sources) for target, batch in by_target.items())
         )
+        self._report_failures(rows, results)
         return [results[row.id] for row in rows]
+
+    def _report_failures(self, rows: Sequence[OutboxRow], results: Mapping[int, Outcome]) -> None:
+        """Tell the ops channel about rows that failed for good and that no other notice covers."""
+        untold: dict[str, list[tuple[OutboxRow, Failed]]] = {}
+        for row in rows:
+            outcome = results.get(row.id)
+            if not isinstance(outcome, Failed) or outcome.dropped or row.id in self._covered:
+                continue
+            if row.kind == "ops":
+                log.error("ops message %d could not be posted in %s: %s", row.id, row.target, outcome.error)
+                continue  # never report a failed report: that could loop
+            untold.setdefault(row.target, []).append((row, outcome))
+        for target, failed in untold.items():
+            kind, _, ident = target.partition(":")
+            # A member's DMs are not named in a server's channel: their alerts are their own.
+            where = f"<#{ident}>" if kind == "channel" else "a member's direct messages"
+            first, outcome = failed[0]
+            count = "An alert" if len(failed) == 1 else f"{len(failed)} alerts"
+            text = f"{count} could not be delivered to {where} and will not be retried: {outcome.error}."
+            with self.repo.transaction():
+                self._tell_ops(first, where, text, None)
 
     async def _ready(self) -> bool:
         if self.client.is_closed():
@@ -298,7 +332,7 @@ class DiscordSink:
             due = await self._still_members(due, ident, results)
         plan = self.planner.plan(target, due, self.now_ms())
         for wait in plan.waiting:
-            results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS)
+            results[wait.row.id] = Retry(wait.row.id, wait.reason, FOLLOW_RETRY_MS, counted=False)
         await self._send_plan(kind, ident, target, plan, results, sources)
         for row in due:
             if row.id not in results:
@@ -323,13 +357,14 @@ class DiscordSink:
                 # The target failed permanently a moment ago: don't knock on the same door again.
                 for row in involved:
                     _settle(results, Failed(row.id, dead))
+                    self._covered.add(row.id)  # the target's notice (its rule switched off) tells it
                 continue
             if waiting is not None:
                 # Keep a channel's alerts in order: the rows behind one that must wait become due with it
                 # (the dispatcher sends due rows oldest first).
                 behind = f"waiting behind outbox {waiting.outbox_id}"
                 for row in involved:
-                    _settle(results, Retry(row.id, behind, waiting.after_ms))
+                    _settle(results, Retry(row.id, behind, waiting.after_ms, counted=False))
                 continue
             failure, target_dead = await self._deliver_message(kind, ident, target, message, results, sources)
             if target_dead:
@@ -348,6 +383,7 @@ class DiscordSink:
                 results[row.id] = Delivered(row.id, row.remote_id)
             elif row.status != "pending":
                 results[row.id] = Failed(row.id, row.error or row.status, dropped=row.status == "dropped")
+                self._covered.add(row.id)  # settled, and told, by an earlier pass
             else:
                 current.append(row)
         return current
@@ -364,6 +400,7 @@ class DiscordSink:
                 kept.append(row)
             else:
                 results[row.id] = departed
+                self._covered.add(row.id)  # the member left: their personal alerts are paused, not reported
         return kept
 
     def _renders(self, row: OutboxRow, sources: dict[str, str | None], results: dict[int, Outcome]) -> bool:
@@ -490,13 +527,16 @@ class DiscordSink:
         with self.repo.transaction():
             # Committed before the request leaves: from now on the message may exist in Discord.
             self.repo.mark_group_attempted(group.id, now)
+            if message.kind == "alerts" and self._held_late(group):
+                # Placed before an outage and held by it: said late on every render, pinging nobody.
+                self.repo.mark_group_late(group.id)
         members = self.repo.group_rows(group.id)
         request: Awaitable[str]
         if message.kind == SINGLE:
             request = self._send_single(kind, ident, members[0], nonce)
         else:
             content, mentions = self._mentions(message.kind, members)
-            embed = mark(self._embed(message.kind, members, target, sources), nonce)
+            embed = mark(self._embed(message.render_kind, members, target, sources), nonce)
             # Drawn before taking the channel's turn, so a slow chart never holds up another send.
             chart = await self._chart(message.kind, members)
             request = self._send(kind, ident, content, embed, mentions, nonce, chart)
@@ -506,6 +546,14 @@ class DiscordSink:
                 self.repo.set_group_message(group.id, outcome.remote_id)
             message.group = replace(group, remote_id=outcome.remote_id)
         return outcome, dead
+
+    def _held_late(self, group: MessageGroupRow) -> bool:
+        """Tell whether a group's first send comes so long after its rows were queued that it is late."""
+        late_after = self.grouping.late_after_ms
+        if late_after <= 0 or group.remote_id is not None:
+            return False
+        rows = self.repo.group_rows(group.id)
+        return bool(rows) and self.now_ms() - min(r.created_at for r in rows) >= late_after
 
     async def _find(self, kind: str, ident: int, nonce: str, since_ms: int) -> str:
         """Return the id of the message sent under ``nonce`` since ``since_ms``, or "" when there is none."""
@@ -542,7 +590,7 @@ class DiscordSink:
                 self.repo.assign_to_group([r.id for r in message.added], group.id)
         members = self.repo.group_rows(group.id)
         # The reference stays in the footer, so an edit changes nothing but the lines.
-        embed = mark(self._embed(message.kind, members, target, sources), group_nonce(group))
+        embed = mark(self._embed(message.render_kind, members, target, sources), group_nonce(group))
         chart = await self._chart(message.kind, members)
         if chart is not None:
             # The chart uploaded with the first send stays attached; the new embed keeps showing it.
@@ -578,14 +626,20 @@ class DiscordSink:
         """Give every row of a failed request the request's outcome; return it (with a backoff set)."""
         first = rows[0]
         if isinstance(outcome, Retry) and outcome.after_ms is None:
-            outcome = Retry(first.id, outcome.error, backoff_ms(first.attempts + 1, self._rng))
+            tried = first.attempts + (1 if outcome.counted else 0)
+            outcome = Retry(
+                first.id, outcome.error, backoff_ms(tried, self._rng, self.max_backoff_ms), outcome.counted
+            )
         reported = {first.payload.get("rule_id")}
         for row in rows:
             if isinstance(outcome, Retry):
-                _settle(results, Retry(row.id, outcome.error, outcome.after_ms))
+                # The rows after the first were in the same request: they were tried as much as it was.
+                _settle(results, Retry(row.id, outcome.error, outcome.after_ms, outcome.counted))
             else:
                 assert isinstance(outcome, Failed)
                 _settle(results, Failed(row.id, outcome.error, outcome.dropped))
+                if dead:
+                    self._covered.add(row.id)  # told by the broken rule's notice
                 if dead and row.payload.get("rule_id") not in reported:
                     # Every rule whose alert was in the message is broken by the same cause.
                     reported.add(row.payload.get("rule_id"))
@@ -596,7 +650,8 @@ class DiscordSink:
         self, group_kind: str, members: Sequence[OutboxRow]
     ) -> tuple[str | None, discord.AllowedMentions]:
         """Return the content and allowed mentions of a group's first send: its alerts' roles only."""
-        if group_kind != "alerts":
+        if group_kind != "alerts" or any(m.payload.get("delivered_late") for m in members):
+            # A late message pings nobody: the moment it was for has passed.
             return None, discord.AllowedMentions.none()
         roles = sorted({r for r in (pinged_role(m) for m in members) if r is not None})
         if not roles:
@@ -702,8 +757,15 @@ class DiscordSink:
                     self.on_error(error_kind(exc))
                 return self._failure(row, kind, ident, exc)
             except Exception as exc:
-                # A bug must not stop the other rows of the pass; the dispatcher gives up on this one after
-                # its retries instead of looping on it.
+                if self.client.is_closed():
+                    # The client was closed under the request (a shutdown that closed Discord first):
+                    # aiohttp says "Session is closed". Not an attempt, and no bug to trace.
+                    log.info("outbox %d: Discord closed during the request; it stays queued", row.id)
+                    return Retry(
+                        row.id, "Discord closed during the request", self.not_ready_retry_ms, False
+                    ), False
+                # A bug must not stop the other rows of the pass; the row is retried with a growing backoff
+                # (it is logged each time, so the bug is seen) rather than looped on.
                 log.exception("outbox %d: unexpected error while delivering to %s", row.id, row.target)
                 return Retry(row.id, f"unexpected error: {type(exc).__name__}: {exc}"), False
         return Delivered(row.id, remote_id), False
@@ -719,7 +781,9 @@ class DiscordSink:
         if isinstance(exc, discord.RateLimited):
             # discord.py raises this instead of sleeping when Discord asks for a long wait.
             wait_ms = int(exc.retry_after * 1000) + 250
-            return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms), False
+            # Waiting out a rate limit is not a failed attempt (developers/topics/rate-limits.mdx: wait
+            # Retry-After, then try again).
+            return Retry(row.id, f"rate limited for {exc.retry_after:.0f}s", wait_ms, counted=False), False
         if isinstance(exc, discord.DiscordServerError):
             return Retry(row.id, f"Discord server error {exc.status}"), False
         if isinstance(exc, discord.HTTPException):
@@ -767,7 +831,7 @@ class DiscordSink:
         if exc.status == 429:
             # discord.py gave up after its retries, or the 429 came without Discord's Via header (a proxy or
             # Cloudflare ban): wait a little and try again later.
-            return Retry(row.id, "rate limited (429) after discord.py's retries", 5_000)
+            return Retry(row.id, "rate limited (429) after discord.py's retries", 5_000, counted=False)
         if exc.status == 401:
             log.error("Discord rejected the bot token (401) while delivering outbox %d", row.id)
             return Retry(row.id, "unauthorized (401): is the token still valid?", 60_000)
@@ -784,6 +848,7 @@ class DiscordSink:
         return Retry(row.id, f"HTTP {exc.status}: {exc.text}")
 
     def _mark_broken(self, row: OutboxRow, kind: str, ident: int, reason: str) -> None:
+        self._covered.add(row.id)
         where = f"<#{ident}>" if kind == "channel" else f"a direct message to <@{ident}>"
         if row.kind == "ops":
             # Never report a failed report: that could loop. The log is the last resort.
@@ -860,6 +925,7 @@ class DiscordSink:
         )
 
     def _pause_for_closed_dms(self, row: OutboxRow, user_id: int) -> None:
+        self._covered.add(row.id)  # the member is told in the notice their paused alerts leave them
         log.info("user %s does not accept DMs (outbox %d)", user_id, row.id)
         refused = row.payload.get("rule_id")
         paused = pause_for_closed_dms(

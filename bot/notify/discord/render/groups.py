@@ -1,6 +1,8 @@
 """Embeds for grouped messages: one alert with its folded lines, several alerts, caps and ops notices.
 
 The channel cap's summary reads "+N more alerts"; alerts that ended are marked with how long they lasted.
+Late alerts (queued long before they could be delivered: ``bot.notify.grouping``) say so and when they were
+queued; several go in one list.
 
 A message is a pure function of the outbox rows it holds (and the resolve rows of its alerts), so an edit
 after a crash renders exactly what the interrupted one would have.
@@ -83,6 +85,8 @@ def message_embed(
     """Render a grouped message: one alert in full, several as a list, a cap summary, or ops notices."""
     if kind == "summary":
         return _list_embed(lines, f"+{len(lines)} more alerts", _summary_intro(cap), summary=True)
+    if kind == "late" or (kind == "alerts" and any(line.row.payload.get("delivered_late") for line in lines)):
+        return _late(lines, source_of)
     if kind == "ops":
         if len(lines) == 1:
             return render_alerts.ops_embed(lines[0].row.payload)
@@ -90,6 +94,22 @@ def message_embed(
     if len(lines) == 1:
         return _single(lines[0], source_of)
     return _list_embed(lines, _list_title(lines), None, summary=False)
+
+
+def late_note(lines: Sequence[Line]) -> str:
+    """Return the line saying alerts are delivered late: when the oldest was queued."""
+    queued = min(line.row.created_at for line in lines)
+    what = "This alert was" if len(lines) == 1 else "These alerts were"
+    return f"⏱ **Delivered late.** {what} queued {render.ts(queued)} and could not be delivered until now."
+
+
+def _late(lines: Sequence[Line], source_of: SourceOf) -> discord.Embed:
+    """Render late alerts: one in full with the late note, several as one list."""
+    if len(lines) == 1:
+        embed = _single(lines[0], source_of)
+        embed.description = f"{late_note(lines)}\n{embed.description or ''}"
+        return render.fit(embed)
+    return _list_embed(lines, f"{len(lines)} late alerts", late_note(lines), summary=False)
 
 
 def _single(line: Line, source_of: SourceOf) -> discord.Embed:
