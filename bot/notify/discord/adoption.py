@@ -35,6 +35,7 @@ import discord
 import discord.abc
 
 from bot.notify.discord.render.base import FOOTER_LIMIT, cut, fit
+from storage.rows import MINUTE_MS
 
 # The nonce window the sink assumes by default: below Discord's "few minutes", so a re-send the sink
 # trusts to the nonce is always still inside Discord's window.
@@ -42,7 +43,7 @@ DEFAULT_NONCE_WINDOW_S = 60.0
 # How many messages after the first attempt are read looking for it (Discord pages by 100).
 LOOKUP_LIMIT = 500
 # The look-up starts this long before the first attempt, in case the bot's clock runs ahead of Discord's.
-CLOCK_SKEW_MS = 60_000
+CLOCK_SKEW_MS = MINUTE_MS
 _REF = "ref "
 
 

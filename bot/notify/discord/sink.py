@@ -64,6 +64,7 @@ from bot.notify.discord.render import liqfeed as render_liq
 from bot.notify.grouping import SINGLE, GroupingPolicy, GroupPlanner, Message, Plan, message_kind, pinged_role
 from bot.notify.outbox import MAX_BACKOFF_MS, Delivered, Failed, Outcome, Retry, backoff_ms
 from storage.repo import MessageGroupRow, OutboxRow, Repo
+from storage.rows import MINUTE_MS
 
 log = logging.getLogger(__name__)
 
@@ -834,7 +835,7 @@ class DiscordSink:
             return Retry(row.id, "rate limited (429) after discord.py's retries", 5_000, counted=False)
         if exc.status == 401:
             log.error("Discord rejected the bot token (401) while delivering outbox %d", row.id)
-            return Retry(row.id, "unauthorized (401): is the token still valid?", 60_000)
+            return Retry(row.id, "unauthorized (401): is the token still valid?", MINUTE_MS)
         if 400 <= exc.status < 500:
             # Our request was wrong (e.g. an embed over a limit): sending it again cannot help.
             log.error(
