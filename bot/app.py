@@ -29,7 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts.engine import Engine, make_engine
 from bot.alerts.live import LiveEvaluator
-from bot.alerts.routing import AlertRouter
+from bot.alerts.routing import AlertRouter, unrouted
 from bot.alerts.rules import sync_config_rules
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
@@ -175,8 +175,8 @@ class App:
         config = self.config
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
-        router = AlertRouter(
-            repo, config.routes, console=self.console is not None, discord=self.discord_enabled
+        router = AlertRouter.for_config(
+            repo, config, console=self.console is not None, discord=self.discord_enabled
         )
         engine = make_engine(
             config.engine,
@@ -186,8 +186,13 @@ class App:
             stale_kinds=health.stale_kinds,
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
+            warn_unrouted=True,
         )
         engine.load()
+        # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
+        lost = unrouted(router, repo.rules(origin="config"))
+        if lost is not None:
+            log.warning("%s", lost.describe())
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
@@ -285,9 +290,10 @@ class App:
             scheduler,
         )
         log.info(
-            "ready in %.2f s: %d rules, %d symbols, Discord %s",
+            "ready in %.2f s: %d rules (%d without a destination), %d symbols, Discord %s",
             time.monotonic() - started,
             len(engine.rules()),
+            lost.count if lost is not None else 0,
             len(config.symbols),
             "on" if bot is not None else "off (console)",
         )

@@ -1,0 +1,101 @@
+"""Where config-file rules go with and without [[routes]], and how rules with no destination are told.
+
+The rules are the example config's (config.example.toml), stored as ``tripwire run`` stores them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bot.alerts.model import Target
+from bot.alerts.routing import AlertRouter, home_guild, unrouted
+from bot.alerts.rules import sync_config_rules
+from bot.config import Config, parse_config
+from storage.repo import Repo
+
+ROOT = Path(__file__).resolve().parents[3]
+HOME = 1190000000000001000
+OTHER = 1190000000000002000
+ALERTS = 1190000000000001101
+ROUTED = 1190000000000001102
+NOW = 1_768_300_000_000
+
+
+def example(**changes: Any) -> Config:
+    """Return the example config with ``changes`` applied to its top level and [discord]."""
+    data = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    data["discord"] = {**data["discord"], **changes.pop("discord", {})}
+    return parse_config({**data, **changes})
+
+
+def stored(repo: Repo, config: Config) -> AlertRouter:
+    """Store the config's rules and return its router, as ``tripwire run`` with Discord builds it."""
+    sync_config_rules(repo, config, NOW)
+    return AlertRouter.for_config(repo, config, console=False, discord=True)
+
+
+def test_a_one_server_bot_posts_unrouted_config_rules_in_its_alert_channel_once_set(repo: Repo) -> None:
+    config = example(discord={"guild_ids": [HOME]})
+    assert home_guild(config) == HOME
+    router = stored(repo, config)
+    rule = repo.rule("btc-95k")
+    assert rule is not None and router.targets(rule, "warning") == []
+    lost = unrouted(router, repo.rules())
+    assert lost is not None and lost.count == 19 == len(config.rules)
+    assert lost.describe().startswith("19 rules have no destination (btc-30d-range, btc-7d-range, ")
+    assert f"server {HOME} has no alert channel yet. Run /setup alert_channel there" in lost.describe()
+
+    repo.update_guild_settings(HOME, NOW, alert_channel_id=ALERTS)
+    assert router.targets(rule, "info") == [Target("discord", f"channel:{ALERTS}", HOME, None)]
+    assert unrouted(router, repo.rules()) is None
+
+
+def test_a_route_naming_a_rule_wins_and_its_min_severity_is_not_undone_by_the_alert_channel(
+    repo: Repo,
+) -> None:
+    route = {"guild_id": HOME, "channel_id": ROUTED, "detectors": ["liquidation_cascade"]}
+    config = example(discord={"guild_ids": [HOME]}, routes=[{**route, "min_severity": "critical"}])
+    router = stored(repo, config)
+    repo.update_guild_settings(HOME, NOW, alert_channel_id=ALERTS)
+    cascade, level = repo.rule("btc-liquidations"), repo.rule("btc-95k")
+    assert cascade is not None and level is not None
+    assert router.targets(cascade, "critical") == [Target("discord", f"channel:{ROUTED}", HOME, None)]
+    # A warning the route keeps out on purpose goes nowhere, not to the alert channel.
+    assert router.targets(cascade, "warning") == []
+    # A rule no route names goes to the alert channel.
+    assert router.targets(level, "warning") == [Target("discord", f"channel:{ALERTS}", HOME, None)]
+    assert unrouted(router, repo.rules()) is None
+
+
+def test_a_bot_of_several_servers_or_none_listed_sends_config_rules_only_where_routes_say(
+    repo: Repo,
+) -> None:
+    for guilds in ([HOME, OTHER], []):
+        config = example(discord={"guild_ids": guilds})
+        assert home_guild(config) is None
+        router = stored(repo, config)
+        for guild in (HOME, OTHER):
+            repo.update_guild_settings(guild, NOW, alert_channel_id=ALERTS)
+        rule = repo.rule("fear-greed")
+        assert rule is not None and router.targets(rule, "info") == []
+        lost = unrouted(router, repo.rules())
+        assert lost is not None and lost.count == 19
+        assert "only a bot set up for one server ([discord] guild_ids listing exactly one)" in lost.reason
+
+
+def test_without_discord_the_console_is_a_destination_and_with_neither_it_is_said(repo: Repo) -> None:
+    config = example()
+    sync_config_rules(repo, config, NOW)
+    console = AlertRouter.for_config(repo, config, console=True, discord=False)
+    assert unrouted(console, repo.rules()) is None
+    neither = AlertRouter.for_config(repo, config, console=False, discord=False)
+    lost = unrouted(neither, repo.rules())
+    assert lost is not None and lost.reason.startswith("Discord is off")
+    # A disabled rule fires nothing, so it is not counted.
+    rule = repo.rule("fear-greed")
+    assert rule is not None
+    repo.set_rule_enabled(rule.id, False, "disabled in the config file", NOW)
+    after = unrouted(neither, repo.rules())
+    assert after is not None and after.count == 18 and "fear-greed" not in after.rule_ids
