@@ -24,7 +24,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals, latches_settled
-from detectors.text import format_window
+from detectors.text import format_window, iso_time
 from storage.rows import HOUR_MS, MINUTE_MS
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
@@ -139,6 +139,11 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
             baseline = 0.0
             active = False
             if usd >= s.min_usd:
+                if not self._baseline_known(snapshot, start):
+                    # Liquidations before the bot started are unknown, not zero: a window over min_usd one
+                    # minute after a first start is no cascade against a $0 baseline. Held, not learnt, so
+                    # a cascade still under way once the baseline is known fires then (describe_now).
+                    continue
                 # The baseline (a day of minute buckets) only matters once the window is over min_usd:
                 # summing it at every evaluation was most of a year's replay (bench.replay, py-spy).
                 if before is None:
@@ -153,6 +158,46 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
                 build=partial(self._payload, side, usd, baseline, current, start, end),
                 learn=learn,
             )
+
+    def _baseline_known(self, snapshot: Snapshot, window_start: int) -> bool:
+        """Return whether liquidations were known for the whole baseline period before ``window_start``."""
+        since = snapshot.liquidations_since()
+        return since is not None and since <= window_start - self.settings.baseline_hours * HOUR_MS
+
+    def baseline_known_at(self, snapshot: Snapshot) -> int | None:
+        """Return when the baseline of a window becomes known (a minute), or None before any liquidation."""
+        since = snapshot.liquidations_since()
+        if since is None:
+            return None
+        s = self.settings
+        return since + s.baseline_hours * HOUR_MS + s.window_minutes * MINUTE_MS
+
+    def describe_now(self, snapshot: Snapshot, state: Mapping[str, Any]) -> str | None:
+        """Say whether the baseline is still being learnt, or a cascade is under way (waited out)."""
+        s = self.settings
+        asset = short_symbol(self.symbol)
+        known_at = self.baseline_known_at(snapshot)
+        now = snapshot.now
+        if known_at is None:
+            return (
+                f"No {asset} liquidation is known yet: the rule learns the baseline for "
+                f"{format_window(s.baseline_hours * HOUR_MS)} from the first one and cannot fire before."
+            )
+        if known_at > now - now % MINUTE_MS:
+            return (
+                f"Learning the baseline until {iso_time(known_at)} UTC ({asset} liquidations are known "
+                f"from {iso_time(snapshot.liquidations_since() or known_at)} UTC): the rule cannot fire "
+                "before; a cascade still under way then fires it."
+            )
+        off = [side for side in SIDES if side in state.get("off", ())]
+        if not off:
+            return None
+        length = format_window(s.window_minutes * MINUTE_MS)
+        sides = " and ".join(f"{asset} {side}s" for side in off)
+        return (
+            f"A cascade of {sides} is under way (over {format_usd(s.min_usd)} in {length}): this rule "
+            f"fires on the next one, once the window has fallen below {format_usd(s.min_usd * s.calm_ratio)}."
+        )
 
     def _payload(
         self, side: str, usd: float, baseline: float, window: LiquidationWindow, start: int, end: int

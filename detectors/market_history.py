@@ -209,6 +209,9 @@ class _SymbolHistory:
     forming: Bar | None = None
     # Liquidations per source in per-minute buckets: a = long USD, b = short USD.
     liquidations: dict[str, _SourceSeries] = field(default_factory=dict)
+    # The minute of the earliest liquidation ever added (never pruned): what came before is unknown, not
+    # zero, so a baseline reaching back past it is not known yet (Snapshot.liquidations_since).
+    liquidations_since: int | None = None
     # Funding per source: a = rate, b = 1.0 when settled.
     funding: dict[str, _SourceSeries] = field(default_factory=dict)
     # Settled rates only, per source, in the order sources first delivered one: settlement-time detectors
@@ -463,6 +466,8 @@ class MarketHistory:
             if series is None:
                 series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
             minute = ts - ts % MINUTE_MS
+            if sym.liquidations_since is None or minute < sym.liquidations_since:
+                sym.liquidations_since = minute
             # A bucket is visible once its minute began; no window sum can grow by more than |usd|.
             self._mark(symbol, "liquidations", minute + 1, abs(usd))
             t = series.t
@@ -489,6 +494,8 @@ class MarketHistory:
         if series is None:
             series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
         minute = ts - ts % MINUTE_MS
+        if sym.liquidations_since is None or minute < sym.liquidations_since:
+            sym.liquidations_since = minute
         i = bisect_left(series.t, minute)
         old_long, old_short = (
             (series.a[i], series.b[i]) if i < len(series.t) and series.t[i] == minute else (0, 0)
@@ -681,6 +688,11 @@ class SymbolView:
             long_total += long_usd
             short_total += short_usd
         return LiquidationWindow(long_total, short_total, by_source)
+
+    def liquidations_since(self) -> int | None:
+        """Return the minute of the earliest liquidation known for the symbol, or None before any by now."""
+        since = self._sym.liquidations_since if self._sym is not None else None
+        return since if since is not None and since <= self._now else None
 
     def liquidation_buckets(self, bucket_ms: int, start: int) -> list[tuple[int, float, float]]:
         """Return (bucket_start, long_usd, short_usd) per bucket from ``start`` to now, zeros included."""

@@ -159,3 +159,56 @@ def test_an_hourly_bucket_survives_an_evaluation_milliseconds_after_the_hour() -
     assert [s.key for s in result.at(history, START + 6 * HOUR + 9)] == ["short"]
     assert [s.key for s in result.at(history, START + 6 * HOUR + 30_000)] == ["short"]
     assert result.at(history, START + 6 * HOUR + 61_000) == []  # the hour has left the 60-minute window
+
+
+# --- the baseline must be known before the window is compared with it (issue 22) ---------------------
+
+
+def test_a_first_start_learns_the_baseline_before_it_can_fire_and_says_until_when() -> None:
+    # Synthetic: the bot's first liquidation arrives at START (nothing known before), and 12M of shorts
+    # pile up from START + 2h. Against the $0 "baseline" of the unknown day before it fired at once.
+    first = [Liquidation("BTCUSDT", START, "binance", "short", 0.0, 0.0, 10_000.0)]
+    detector = make("liquidation_cascade", min_usd=10 * M, baseline_hours=6)
+    history = history_of(first + burst("short", 12 * M))
+    early = Run(detector).over(history, START, START + 6 * HOUR, 10 * MINUTE)
+    assert early.activations == []
+    # Known once the 6h baseline before a 1h window is covered: from START + 7h.
+    learning = detector.describe_now(history.view("BTCUSDT", START + 3 * HOUR), {})
+    assert learning == (
+        "Learning the baseline until 2026-01-06 07:00 UTC (BTC liquidations are known from 2026-01-06 00:00 "
+        "UTC): the rule cannot fire before; a cascade still under way then fires it."
+    )
+    assert ms("2026-01-06T00:00Z") == START
+    nothing = make("liquidation_cascade").describe_now(MarketHistory().view("BTCUSDT", START), {})
+    assert nothing == (
+        "No BTC liquidation is known yet: the rule learns the baseline for 24h from the first one and "
+        "cannot fire before."
+    )
+
+
+def test_a_cascade_still_under_way_when_the_baseline_becomes_known_fires_then() -> None:
+    # Synthetic: liquidations known from START; a 3-hour, 36M pile of shorts from START + 5h.
+    first = [Liquidation("BTCUSDT", START, "binance", "short", 0.0, 0.0, 10_000.0)]
+    long_burst = burst("short", 36 * M, start=START + 5 * HOUR, minutes=180)
+    detector = make("liquidation_cascade", min_usd=10 * M, baseline_hours=6)
+    result = Run(detector).over(history_of(first + long_burst), START, START + 9 * HOUR, 10 * MINUTE)
+    ((now, signal),) = result.activations
+    assert now == START + 7 * HOUR
+    # The baseline is the 6 known hours before the window: the pile's first hour (12M) and the first event.
+    assert signal.values["baseline_usd"] == pytest.approx((12 * M + 10_000) / 6, abs=0.01)
+
+
+def test_a_rule_created_during_a_cascade_says_it_waits_for_the_next_one() -> None:
+    history = history_of(background(0.1 * M), burst("short", 12 * M))
+    detector = make("liquidation_cascade", min_usd=10 * M)
+    now = START + 2 * HOUR + 40 * MINUTE
+    state: dict[str, Any] = {}
+    assert detector.evaluate(history.view("BTCUSDT", now), state) == []  # learnt, not fired on
+    assert detector.describe_now(history.view("BTCUSDT", now), state) == (
+        "A cascade of BTC shorts is under way (over $10.0M in 1h): this rule fires on the next one, once "
+        "the window has fallen below $5.0M."
+    )
+    calm: dict[str, Any] = {}
+    quiet_time = START + HOUR
+    detector.evaluate(history.view("BTCUSDT", quiet_time), calm)
+    assert detector.describe_now(history.view("BTCUSDT", quiet_time), calm) is None
