@@ -167,10 +167,11 @@ class Snapshot(Protocol):
     def liquidation_buckets(self, bucket_ms: int, start: int) -> Sequence[tuple[int, float, float]]:
         """Return (bucket_start, long_usd, short_usd) for each bucket from ``start`` up to ``now``."""
 
-    def liquidations_since(self) -> int | None:
-        """Return when the liquidations known for the symbol begin (a minute), or None before any.
+    def liquidations_known_from(self) -> Mapping[str, int]:
+        """Return, per source that reported the symbol's liquidations by now, the minute of its first one.
 
-        Liquidations before it are unknown, not zero: a bot started an hour ago knows nothing of yesterday's.
+        What a source saw before its first report is unknown, not zero: a bot started an hour ago knows
+        nothing of yesterday's liquidations, and one venue's backfilled day is not the day's total.
         """
 
     def funding(

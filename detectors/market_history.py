@@ -209,9 +209,9 @@ class _SymbolHistory:
     forming: Bar | None = None
     # Liquidations per source in per-minute buckets: a = long USD, b = short USD.
     liquidations: dict[str, _SourceSeries] = field(default_factory=dict)
-    # The minute of the earliest liquidation ever added (never pruned): what came before is unknown, not
-    # zero, so a baseline reaching back past it is not known yet (Snapshot.liquidations_since).
-    liquidations_since: int | None = None
+    # Per source, the minute of its earliest liquidation ever added (never pruned): what came before is
+    # unknown, not zero, so a baseline reaching back past it is not known (Snapshot.liquidations_known_from).
+    liquidations_first: dict[str, int] = field(default_factory=dict)
     # Funding per source: a = rate, b = 1.0 when settled.
     funding: dict[str, _SourceSeries] = field(default_factory=dict)
     # Settled rates only, per source, in the order sources first delivered one: settlement-time detectors
@@ -466,8 +466,9 @@ class MarketHistory:
             if series is None:
                 series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
             minute = ts - ts % MINUTE_MS
-            if sym.liquidations_since is None or minute < sym.liquidations_since:
-                sym.liquidations_since = minute
+            first = sym.liquidations_first
+            if first.get(source, minute + 1) > minute:
+                first[source] = minute
             # A bucket is visible once its minute began; no window sum can grow by more than |usd|.
             self._mark(symbol, "liquidations", minute + 1, abs(usd))
             t = series.t
@@ -494,8 +495,8 @@ class MarketHistory:
         if series is None:
             series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
         minute = ts - ts % MINUTE_MS
-        if sym.liquidations_since is None or minute < sym.liquidations_since:
-            sym.liquidations_since = minute
+        if sym.liquidations_first.get(source, minute + 1) > minute:
+            sym.liquidations_first[source] = minute
         i = bisect_left(series.t, minute)
         old_long, old_short = (
             (series.a[i], series.b[i]) if i < len(series.t) and series.t[i] == minute else (0, 0)
@@ -689,10 +690,12 @@ class SymbolView:
             short_total += short_usd
         return LiquidationWindow(long_total, short_total, by_source)
 
-    def liquidations_since(self) -> int | None:
-        """Return the minute of the earliest liquidation known for the symbol, or None before any by now."""
-        since = self._sym.liquidations_since if self._sym is not None else None
-        return since if since is not None and since <= self._now else None
+    def liquidations_known_from(self) -> dict[str, int]:
+        """Return, per source that reported the symbol's liquidations by now, the minute of its first one."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        return {source: first for source, first in sym.liquidations_first.items() if first <= self._now}
 
     def liquidation_buckets(self, bucket_ms: int, start: int) -> list[tuple[int, float, float]]:
         """Return (bucket_start, long_usd, short_usd) per bucket from ``start`` to now, zeros included."""
