@@ -17,10 +17,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Secrets, parse_config
-from storage.db import open_database
-from storage.repo import Repo
-from storage.rows import DAY_MS, Liquidation
-from tests.bot.test_app import on_emulator
+from tests.bot.test_app import on_emulator, seed_known_liquidations
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
 from tests.emulators.exchanges import ExchangeEmulator
@@ -74,18 +71,6 @@ async def test_without_routes_or_alert_channel_the_start_log_and_status_count_th
         assert status_fields(reply)[NO_DESTINATION] == warning
     finally:
         await app.stop()
-
-
-def seed_known_liquidations(db: Path, now: int) -> None:
-    """Store one small BTC liquidation two days back: liquidations have been watched since then.
-
-    Synthetic row (not a recording): it only tells the cascade rule its baseline period is covered.
-    """
-    repo = Repo(open_database(db))
-    repo.insert_liquidations(
-        [Liquidation("BTCUSDT", now - 2 * DAY_MS, "binance", "short", 95e3, 0.1, 9_500.0)]
-    )
-    repo.close()
 
 
 async def test_with_setup_alert_channel_the_example_rules_alerts_are_posted_there(
