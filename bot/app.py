@@ -193,7 +193,9 @@ class App:
         lost = unrouted(router, repo.rules(origin="config"))
         if lost is not None:
             log.warning("%s", lost.describe())
-        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
+        service = Service(
+            repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock), history=history
+        )
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
             build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.parsing import resolve_symbol, symbol_matches
 from detectors.base import Detector, format_price
+from detectors.market_history import MarketHistory
 from detectors.registry import detector_classes
 from feeds.instruments import InstrumentRegistry
 from feeds.markets import canonical_symbol, resolve_market
@@ -83,6 +84,7 @@ class ServiceBase:
         detectors: Mapping[str, type[Detector]] | None = None,
         started_at: int | None = None,
         new_suffix: Callable[[], str] = lambda: secrets.token_hex(2),
+        history: MarketHistory | None = None,
     ) -> None:
         self.repo = repo
         self.engine = engine
@@ -94,6 +96,9 @@ class ServiceBase:
         self._new_suffix = new_suffix
         # The venues' instrument lists once the feeds have read them (None before, and without feeds).
         self.instruments: InstrumentRegistry | None = None
+        # The live in-memory history the rules are evaluated on: /alert add says from it what a new rule
+        # will do now (None: not said, e.g. a service without the engine's history).
+        self.history = history
 
     # --- symbols -------------------------------------------------------------------------------------
 

@@ -6,12 +6,13 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from bot.alerts.model import BROKEN_PREFIX, PAUSED_REASON
+from bot.alerts.rules import instantiate
 from bot.config import RULE_ID_PATTERN, retention_problem
 from bot.errors import UserError
 from bot.parsing import (
@@ -73,6 +74,8 @@ class RuleView:
     level: float | None = None
     price: float | None = None
     distance_pct: float | None = None
+    # What a rule just created will do now, when it is not obvious (Detector.describe_now).
+    outlook: str | None = None
 
     @property
     def broken(self) -> bool:
@@ -210,7 +213,25 @@ class RuleCommands(ServiceBase):
             self.repo.save_rule(row)
         self.engine.refresh_rule(row.id)
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
-        return self._view(row, now)
+        return replace(self._view(row, now), outlook=self.outlook(row, now))
+
+    def outlook(self, row: RuleRow, now: int) -> str | None:
+        """Return what ``row`` will do from ``now``, in words, when it is not obvious, or None.
+
+        The rule's detector is evaluated once on the live history, as the engine's first evaluation will
+        (a condition under way is learnt, not fired on), and says what that means (Detector.describe_now).
+        """
+        if self.history is None:
+            return None
+        try:
+            detector = instantiate(row, self.config.storage.retention)
+            view = self.history.view(MARKET_SYMBOL if detector.market_wide else row.symbol, now)
+            state: dict[str, Any] = {}
+            detector.evaluate(view, state)
+            return detector.describe_now(view, state)
+        except Exception:  # a plugin's trouble must not undo the rule just created: the engine reports it
+            log.exception("rule %s: its detector could not say what it will do now", row.id)
+            return None
 
     def _check_user_quota(self, guild_id: int, user_id: int, deliver: str) -> None:
         limit = self.config.discord.max_rules_per_user
