@@ -465,6 +465,19 @@ class App:
         except Exception:
             log.exception("feeds failed to start; alerts will wait for data")
         service.instruments = feeds.instruments
+        self._tell_outlooks(service)
+
+    def _tell_outlooks(self, service: Service) -> None:
+        """Log, once the backfill is in, what each config rule will do when it is not obvious.
+
+        A cascade rule learning its baseline says until when (issue 22): a rule holding back is never silent.
+        """
+        now = self.now_ms()
+        for row in service.repo.rules(origin="config", enabled_only=True):
+            stored = service.repo.detector_state(row.id)
+            said = service.outlook(row, now, stored[0] if stored is not None else None)
+            if said is not None:
+                log.info("rule %s: %s", row.id, said)
 
     def _stop_feeds(self, feeds: FeedManager) -> Callable[[], Any]:
         async def stop() -> None:

@@ -215,19 +215,22 @@ class RuleCommands(ServiceBase):
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
         return replace(self._view(row, now), outlook=self.outlook(row, now))
 
-    def outlook(self, row: RuleRow, now: int) -> str | None:
+    def outlook(self, row: RuleRow, now: int, state: Mapping[str, Any] | None = None) -> str | None:
         """Return what ``row`` will do from ``now``, in words, when it is not obvious, or None.
 
-        The rule's detector is evaluated once on the live history, as the engine's first evaluation will
-        (a condition under way is learnt, not fired on), and says what that means (Detector.describe_now).
+        Without ``state`` (the rule's stored detector state) the rule's detector is evaluated once on the
+        live history, as the engine's first evaluation will (a condition under way is learnt, not fired
+        on); its detector says what that means (Detector.describe_now).
         """
         if self.history is None:
             return None
         try:
             detector = instantiate(row, self.config.storage.retention)
             view = self.history.view(MARKET_SYMBOL if detector.market_wide else row.symbol, now)
-            state: dict[str, Any] = {}
-            detector.evaluate(view, state)
+            if state is None:
+                fresh: dict[str, Any] = {}
+                detector.evaluate(view, fresh)
+                state = fresh
             return detector.describe_now(view, state)
         except Exception:  # a plugin's trouble must not undo the rule just created: the engine reports it
             log.exception("rule %s: its detector could not say what it will do now", row.id)

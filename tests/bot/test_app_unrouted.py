@@ -55,8 +55,8 @@ async def test_without_routes_or_alert_channel_the_start_log_and_status_count_th
 ) -> None:
     emu = await make_emulator(shift_to="now")
     app = example_app(emu, discord_emu, tmp_path / "live.db")
-    with caplog.at_level(logging.INFO, logger="bot.app"):
-        await app.start()
+    caplog.set_level(logging.INFO, logger="bot.app")
+    await app.start()
     try:
         said = [
             r.getMessage() for r in caplog.records if r.name == "bot.app" and r.levelno == logging.WARNING
@@ -69,6 +69,17 @@ async def test_without_routes_or_alert_channel_the_start_log_and_status_count_th
         await discord_emu.wait_until(lambda: discord_emu.commands_synced(GUILD_ID) != [], timeout=10)
         reply = await discord_emu.slash("status", {}, user_id=MEMBER_ID)
         assert status_fields(reply)[NO_DESTINATION] == warning
+
+        # Once the backfill is in, the cascade rules say they learn their baseline first (a fresh database
+        # knows no liquidation from before the start): a rule holding back is never silent either.
+        def told(rule_id: str) -> list[str]:
+            prefix = f"rule {rule_id}: "
+            return [r.getMessage() for r in caplog.records if r.getMessage().startswith(prefix)]
+
+        await wait_for(lambda: told("eth-liquidations"), within=30, what="the cascade rules' outlook")
+        for rule_id in ("btc-liquidations", "eth-liquidations"):
+            [said] = told(rule_id)
+            assert "cannot fire before" in said, said
     finally:
         await app.stop()
 
