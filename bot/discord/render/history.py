@@ -13,6 +13,7 @@ import discord
 from bot.charts.spec import ChartSpec
 from bot.notify.discord.render import alerts as render_alerts
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
+from bot.notify.discord.render.values import value_fields
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview
@@ -75,12 +76,8 @@ def why_embed(view: WhyView) -> discord.Embed:
         ),
         colour=render_alerts.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
     )
-    # The alert an end notice belongs to is named under Delivery; nested values do not fit a field.
-    shown = [
-        (k, v) for k, v in view.values.items() if k != "fired_event_id" and not isinstance(v, dict | list)
-    ]
-    for key, value in shown[:MAX_VALUE_FIELDS]:
-        name, text = render_alerts.value_field(str(key), value)
+    # Each value by its kind and label (the alert an end notice belongs to is named under Delivery).
+    for name, text in value_fields(view.detector, view.values)[:MAX_VALUE_FIELDS]:
         embed.add_field(name=name, value=text)
     rule = view.rule
     origins = {"config": "config file", "discord": "created in Discord"}
