@@ -53,6 +53,7 @@ class ValueKind(StrEnum):
     COUNT = "count"  # a whole number -> 1,402
     RATIO = "ratio"  # how many times another value -> 4.2×, 583×
     AMOUNT = "amount"  # a quantity of the base asset (volume) -> 3,452, 12.50
+    OPEN_INTEREST = "open_interest"  # USD or contracts, as a sibling value says -> $9.3B, 81,200 contracts
     NUMBER = "number"  # any other number -> 20,000,000, 0.3
     TEXT = "text"  # words, shown as they are
     HIDDEN = "hidden"  # bookkeeping for programs (kept in JSON, never shown to people)
@@ -75,6 +76,8 @@ class ValueSpec:
     label: str = ""
     # The unit a DURATION value is stored in (a key of DURATION_UNITS).
     unit: str = "seconds"
+    # OPEN_INTEREST: the sibling value saying what the number counts ("usd", else contracts).
+    basis_key: str = ""
 
     def __post_init__(self) -> None:
         if self.kind is not ValueKind.HIDDEN and (not self.label or "_" in self.label):
@@ -124,6 +127,11 @@ def funding(label: str) -> ValueSpec:
 def duration(label: str, unit: str = "seconds") -> ValueSpec:
     """Declare a length of time stored as a number of ``unit`` (seconds, minutes, hours, days)."""
     return ValueSpec(ValueKind.DURATION, label, unit)
+
+
+def open_interest(label: str, basis_key: str = "basis") -> ValueSpec:
+    """Declare open interest, in USD when the value ``basis_key`` is "usd", else in contracts."""
+    return ValueSpec(ValueKind.OPEN_INTEREST, label, basis_key=basis_key)
 
 
 def count(label: str) -> ValueSpec:
@@ -249,8 +257,8 @@ def format_ratio(value: float) -> str:
 
 
 def format_amount(value: float) -> str:
-    """Format a base-asset amount (volume): 3,452 or 12.5."""
-    return f"{value:,.0f}" if abs(value) >= 100 else _trim(f"{value:,.2f}")
+    """Format a base-asset amount (volume): 3,452 or 12.50."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
 def utc_text(ms: int) -> str:
@@ -281,7 +289,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _format_number_of(spec: ValueSpec, value: float, moment: Moment) -> str:
+def _format_number_of(spec: ValueSpec, value: float, moment: Moment, siblings: Mapping[str, Any]) -> str:
+    if spec.kind is ValueKind.OPEN_INTEREST:
+        return (
+            format_usd(value) if siblings.get(spec.basis_key) == "usd" else f"{format_count(value)} contracts"
+        )
     if spec.kind is ValueKind.TIME:
         return moment(int(value))
     if spec.kind is ValueKind.DATE:
@@ -291,22 +303,25 @@ def _format_number_of(spec: ValueSpec, value: float, moment: Moment) -> str:
     return _NUMBER_FORMATTERS.get(spec.kind, format_number)(value)
 
 
-def format_value(spec: ValueSpec, value: Any, moment: Moment = utc_text) -> str | None:
+def format_value(
+    spec: ValueSpec, value: Any, moment: Moment = utc_text, siblings: Mapping[str, Any] | None = None
+) -> str | None:
     """Write ``value`` as its kind reads, or return None when it is missing or hidden (leave it out).
 
-    A value of an unexpected type is still written readably (words as they are, numbers by
-    ``format_number``); a mapping (a breakdown by symbol) is written entry by entry.
+    ``siblings`` are the alert's other values (a kind may depend on one: open interest's basis). A value
+    of an unexpected type is still written readably (words as they are, numbers by ``format_number``); a
+    mapping (a breakdown by symbol or source) is written entry by entry.
     """
     if spec.kind is ValueKind.HIDDEN or value is None or value == "":
         return None
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        return _format_number_of(spec, value, moment) if _is_number(value) else None
+        return _format_number_of(spec, value, moment, siblings or {}) if _is_number(value) else None
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        parts = [(key, format_value(spec, item, moment)) for key, item in value.items()]
+        parts = [(key, format_value(spec, item, moment, siblings)) for key, item in value.items()]
         shown = [f"{key} {text}" for key, text in parts if text is not None]
         return ", ".join(shown) or None
     return None  # lists and other nested data are for programs
@@ -359,7 +374,12 @@ def _time_like(value: Any) -> bool:
 
 
 def infer_spec(key: str, value: Any) -> ValueSpec:
-    """Describe a value its detector did not declare, from its key's name and its type."""
+    """Describe a value its detector did not declare, from its key's name and its type.
+
+    Nested data nobody declared (a breakdown, a list) is hidden: only a declaration says how it reads.
+    """
+    if isinstance(value, Mapping | list | tuple):
+        return hidden()
     if key in _INFERRED_KEYS:
         kind = _INFERRED_KEYS[key]
         label = {"usd": "Amount"}.get(key, label_from_key(key))
@@ -394,7 +414,7 @@ def shown_values(
     shown: list[tuple[str, str]] = []
     for key in _unique(declared + rest):
         spec = spec_of(key, values[key], specs)
-        text = format_value(spec, values[key], moment)
+        text = format_value(spec, values[key], moment, values)
         if text is not None:
             shown.append((spec.label, text))
     return shown

@@ -26,8 +26,8 @@ def alert_line(payload: dict[str, Any]) -> str:
     marks = []
     if payload.get("late"):
         marks.append("LATE")
-    if payload.get("state") == "resolved":
-        marks.append("resolved")
+    if payload.get("state") == "resolved" and not str(payload.get("title", "")).startswith("Ended"):
+        marks.append("resolved")  # an end notice's title says it already
     if payload.get("parent_event_id") is not None:
         marks.append(f"folded into alert #{payload['parent_event_id']}")
     mark = f" ({', '.join(marks)})" if marks else ""
