@@ -65,6 +65,11 @@ def history_embed(page: HistoryPage) -> discord.Embed:
     return fit(embed)
 
 
+def _settings(summary: str | None) -> str:
+    """Return a rule's settings as members type them, in code (``min_usd=20000000``), or "defaults"."""
+    return f"`{summary}`" if summary else "defaults"
+
+
 def why_embed(view: WhyView) -> discord.Embed:
     """Render /why: the values that made it fire, the rule then and now, the data and the delivery."""
     ended = view.state == "resolved"
@@ -91,13 +96,14 @@ def why_embed(view: WhyView) -> discord.Embed:
         behaviour.append(f"holds {format_duration(rule.pending_s)} before firing")
     if rule.pending_evaluations and rule.pending_evaluations > 1:
         behaviour.append(f"needs {rule.pending_evaluations} evaluations in a row")
-    then = f"`{rule.id}` ({origin}) · {rule.summary or 'defaults'}"
+    # Settings as members type them (``min_usd=20000000``), so in code like the commands that take them.
+    then = f"`{rule.id}` ({origin}) · {_settings(rule.summary)}"
     if behaviour:
         then += " · " + ", ".join(behaviour)
     embed.add_field(name="Rule when it fired", value=then, inline=False)
     now = {
         "unchanged": "unchanged since",
-        "changed": f"changed since: {view.rule_now_summary}",
+        "changed": f"changed since: {_settings(view.rule_now_summary)}",
         "removed": "removed since (its history is kept)",
     }[view.rule_now]
     embed.add_field(name="Rule now", value=now, inline=False)
