@@ -9,6 +9,7 @@ from typing import Any, Literal, TextIO
 
 from bot.notify.outbox import Delivered, Outcome
 from bot.notify.values import values_text
+from detectors.values import utc_text
 from storage.repo import OutboxRow
 
 # Values on an alert's line, the most telling first (their detector's order); /why shows them all.
@@ -22,7 +23,7 @@ def iso_utc(ms: int) -> str:
 
 def alert_line(payload: dict[str, Any]) -> str:
     """Return one readable line for an alert payload."""
-    when = datetime.fromtimestamp(payload["at"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_text(payload["at"])
     marks = []
     if payload.get("late"):
         marks.append("LATE")
