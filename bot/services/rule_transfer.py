@@ -273,15 +273,16 @@ class RuleTransfer(RuleCommands):
         planned: list[PlannedRule] = []
         seen: set[str] = set()
         for table in tables:
+            rule_id = table.raw.get("id")
+            if isinstance(rule_id, str) and rule_id in seen:
+                problems.append(f"{table.path}: the id `{rule_id}` is used by an earlier rule of the file.")
+                continue
+            seen.add(str(rule_id))
             try:
                 row = self._row_from_table(table, guild_id, user_id, now, is_admin=is_admin)
             except UserError as exc:
                 problems.append(f"{table.path}: {exc}")
                 continue
-            if row.id in seen:
-                problems.append(f"{table.path}: the id `{row.id}` is used by an earlier rule of the file.")
-                continue
-            seen.add(row.id)
             planned.append(self._plan_rule(row, guild_id, user_id, is_admin=is_admin))
         if problems:
             raise problems_error(problems)
@@ -293,7 +294,8 @@ class RuleTransfer(RuleCommands):
         self, table: RuleTable, guild_id: int, user_id: int, now: int, *, is_admin: bool
     ) -> RuleRow:
         raw = dict(table.raw)
-        deliver = raw.pop("deliver", "channel" if is_admin else "dm")
+        # A table without `deliver` is a channel rule, as in a config file, whoever imports it.
+        deliver = raw.pop("deliver", "channel")
         expires_value = raw.pop("expires_at", None)
         if deliver not in ("channel", "dm"):
             raise UserError(f"`deliver` is {echo(str(deliver))}; it takes channel or dm.")
