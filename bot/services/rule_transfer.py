@@ -147,7 +147,7 @@ def _expiry(value: Any, now: int) -> int | None:
     if not isinstance(value, datetime):
         raise UserError("`expires_at` must be a date-time such as 2026-12-31T00:00:00Z.")
     moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    at = int(moment.timestamp() * 1000)
+    at = round(moment.timestamp() * 1000)
     if at <= now:
         raise UserError(f"`expires_at` {value.isoformat()} is in the past; remove it or give a later time.")
     return at
