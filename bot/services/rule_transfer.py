@@ -88,7 +88,7 @@ class ImportPlan:
     """Every rule of a file, planned; ``digest`` ties an Apply button to this exact file."""
 
     guild_id: int
-    user_id: int
+    user_id: int | None  # None: the operator, from the command line
     is_admin: bool
     digest: str
     rules: tuple[PlannedRule, ...] = field(default=())
@@ -265,8 +265,11 @@ class RuleTransfer(RuleCommands):
 
     # --- import -----------------------------------------------------------------------------------
 
-    def plan_import(self, guild_id: int, user_id: int, data: bytes, *, is_admin: bool) -> ImportPlan:
-        """Validate every rule of a rules file and return what importing it would do, or raise UserError."""
+    def plan_import(self, guild_id: int, user_id: int | None, data: bytes, *, is_admin: bool) -> ImportPlan:
+        """Validate every rule of a rules file and return what importing it would do, or raise UserError.
+
+        ``user_id`` None is the bot's operator (``tripwire rules import``): the server's channel rules only.
+        """
         tables = read_rules_file(data)
         now = self.now_ms()
         problems: list[str] = []
@@ -291,7 +294,7 @@ class RuleTransfer(RuleCommands):
         return ImportPlan(guild_id, user_id, is_admin, digest, tuple(self._fresh_ids(planned)))
 
     def _row_from_table(
-        self, table: RuleTable, guild_id: int, user_id: int, now: int, *, is_admin: bool
+        self, table: RuleTable, guild_id: int, user_id: int | None, now: int, *, is_admin: bool
     ) -> RuleRow:
         raw = dict(table.raw)
         # A table without `deliver` is a channel rule, as in a config file, whoever imports it.
@@ -299,6 +302,8 @@ class RuleTransfer(RuleCommands):
         expires_value = raw.pop("expires_at", None)
         if deliver not in ("channel", "dm"):
             raise UserError(f"`deliver` is {echo(str(deliver))}; it takes channel or dm.")
+        if deliver == "dm" and user_id is None:
+            raise UserError('a personal alert (deliver = "dm") needs the member it belongs to (--member).')
         detector = raw.get("detector")
         if isinstance(detector, str) and detector in self.detectors:
             _off_to_none(raw, self.detectors[detector].Settings)
@@ -348,7 +353,7 @@ class RuleTransfer(RuleCommands):
             updated_at=now,
         )
 
-    def _changeable(self, existing: RuleRow, guild_id: int, user_id: int, *, is_admin: bool) -> bool:
+    def _changeable(self, existing: RuleRow, guild_id: int, user_id: int | None, *, is_admin: bool) -> bool:
         """Return whether an import by this member may change ``existing`` (else the file's rule is new)."""
         if existing.origin != "discord" or existing.guild_id != guild_id:
             return False
@@ -356,7 +361,7 @@ class RuleTransfer(RuleCommands):
             return existing.owner_id == user_id  # members' personal alerts are theirs alone, admins too
         return is_admin
 
-    def _plan_rule(self, row: RuleRow, guild_id: int, user_id: int, *, is_admin: bool) -> PlannedRule:
+    def _plan_rule(self, row: RuleRow, guild_id: int, user_id: int | None, *, is_admin: bool) -> PlannedRule:
         existing = self.repo.rule(row.id)
         if existing is None:
             return PlannedRule("create", row)
@@ -387,14 +392,30 @@ class RuleTransfer(RuleCommands):
             fresh.append(replace(p, row=replace(p.row, id=new_id)))
         return fresh
 
-    def _check_import_room(self, guild_id: int, user_id: int, planned: Sequence[PlannedRule]) -> None:
-        creates = [p for p in planned if p.action == "create"]
-        for deliver in ("dm", "channel"):
-            adding = sum(1 for p in creates if p.row.deliver == deliver)
-            if adding:
-                self._check_room(guild_id, user_id, deliver, adding)
+    def _check_import_room(self, guild_id: int, user_id: int | None, planned: Sequence[PlannedRule]) -> None:
+        """Refuse a file whose new rules go past the member's personal quota or the server's.
 
-    def apply_import(self, guild_id: int, user_id: int, data: bytes, *, is_admin: bool) -> ImportPlan:
+        The server's channel alerts count against the server's quota only: an import is how a server moves
+        its alerts from another bot, and one admin's own quota would cut that short.
+        """
+        creates = [p.row for p in planned if p.action == "create"]
+        personal = sum(1 for r in creates if r.deliver == "dm")
+        if personal and user_id is not None:
+            have = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            limit = self.config.discord.max_rules_per_user
+            if have + personal > limit:
+                raise UserError(
+                    f"The file would add {personal} personal alerts; you have {have} of the {limit} one "
+                    "member may have. Remove some with /alert remove, or import fewer."
+                )
+        server, most = self.repo.count_rules(guild_id=guild_id), self.config.discord.max_rules_per_guild
+        if creates and server + len(creates) > most:
+            raise UserError(
+                f"The file would add {len(creates)} alerts; this server has {server} of the {most} it may "
+                "have. Remove some with /alert remove, or import fewer."
+            )
+
+    def apply_import(self, guild_id: int, user_id: int | None, data: bytes, *, is_admin: bool) -> ImportPlan:
         """Plan the file again against the database as it is now and write every change in one transaction."""
         plan = self.plan_import(guild_id, user_id, data, is_admin=is_admin)
         now = self.now_ms()

@@ -325,11 +325,37 @@ def test_a_member_imports_personal_alerts_only_and_never_touches_anyone_elses(
 
 
 def test_an_import_past_the_quota_is_refused_whole(service: Service, repo: Repo) -> None:
+    # The server's channel alerts count against the server's quota (10), not the importing admin's (6).
     rules = "".join(
         f'[[rules]]\nid = "l{i}"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = {90000 + i}\n'
         f"channel_id = {ALERTS}\n"
-        for i in range(7)
+        for i in range(11)
     )
-    with pytest.raises(UserError, match="That is 7 alerts; you have 0 of the 6"):
+    with pytest.raises(UserError, match="The file would add 11 alerts; this server has 0 of the 10"):
         service.plan_import(GUILD, ADMIN, rules.encode(), is_admin=True)
     assert repo.rules(guild_id=GUILD) == []
+    ten = rules[: rules.index('id = "l10"')].removesuffix("[[rules]]\n")
+    service.apply_import(GUILD, ADMIN, ten.encode(), is_admin=True)
+    assert len(repo.rules(guild_id=GUILD)) == 10
+    # A member's personal alerts count against their own quota (6).
+    personal = "".join(
+        f'[[rules]]\nid = "p{i}"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = {90000 + i}\n'
+        'deliver = "dm"\n'
+        for i in range(7)
+    )
+    with pytest.raises(UserError, match="The file would add 7 personal alerts; you have 0 of the 6"):
+        service.plan_import(OTHER_GUILD, MEMBER, personal.encode(), is_admin=False)
+
+
+def test_the_operator_imports_channel_rules_without_an_owner(service: Service, repo: Repo) -> None:
+    file = (
+        '[[rules]]\nid = "x"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = 1.5\n'
+        f"channel_id = {ALERTS}\n"
+    )
+    service.apply_import(GUILD, None, file.encode(), is_admin=True)
+    rule = repo.rule("x")
+    assert rule is not None and rule.owner_id is None and rule.deliver == "channel"
+    with pytest.raises(UserError, match="needs the member it belongs to"):
+        service.plan_import(
+            GUILD, None, b'[[rules]]\nid = "y"\ndetector = "fear_greed"\ndeliver = "dm"\n', is_admin=True
+        )
