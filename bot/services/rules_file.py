@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel
 
+from bot.config import RuleCommon
 from bot.errors import UserError
 from detectors.base import MARKET_SYMBOL
 from storage.rows import RuleRow
@@ -27,22 +28,9 @@ from storage.rows import RuleRow
 MAX_FILE_BYTES = 256 * 1024
 MAX_RULES_PER_FILE = 500
 OFF = "off"
-# The keys a rule table has besides its detector's settings (RuleCommon in bot/config.py), plus the file's
-# own two. Written in this order, settings after them.
-COMMON_KEYS = (
-    "id",
-    "detector",
-    "symbol",
-    "enabled",
-    "repeat",
-    "cooldown_seconds",
-    "pending_seconds",
-    "pending_evaluations",
-    "note",
-    "role_id",
-    "channel_id",
-    "resolve_notice",
-)
+# The keys a rule table has besides its detector's settings (written first, in this order), and the file's
+# own two.
+COMMON_KEYS = tuple(RuleCommon.model_fields)
 FILE_KEYS = ("deliver", "expires_at")
 
 
