@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bot.__main__ import main
 from bot.alerts.engine import Engine
 from bot.alerts.routing import AlertRouter
 from bot.discord.render.history import MAX_VALUE_FIELDS, why_embed
@@ -211,3 +212,11 @@ def test_the_replay_fires_most_detectors(replayed: Repo) -> None:
     # The replayed half is not vacuous: the example rules fire all but a few detectors.
     fired = {e.detector for e in replayed.events(limit=100_000) if e.kind != "synthetic"}
     assert {"level_cross", "liquidation_cascade", "squeeze", "open_interest", "fear_greed"} <= fired
+
+
+@pytest.mark.parametrize("at", ["2026-01-14T09:00Z", "2026-01-19T08:52Z"])
+def test_a_digest_reads_in_words(at: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Digests write with the same per-kind formatters (the breakout morning, and a capitulation morning).
+    assert main(["-q", "digest", "--at", at]) == 0
+    text = capsys.readouterr().out
+    assert "Liquidations" in text and unreadable(text) == []
