@@ -1,5 +1,6 @@
 """Every detector's alert reads like a person wrote it, in every medium: the alert embed, /why and the
-replay's line show no raw epoch number, no None, no Python float repr and no snake_case name (issue 22).
+replay's line show no raw epoch number, no None, no Python float repr and no snake_case name (issue 22);
+nor does a digest.
 
 Each detector in the registry is checked, so a detector added later is covered with no change here:
 - its alerts in the bundled January 2026 replay (the example rules routed to the emulator's guild), as
