@@ -25,7 +25,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals, latches_settled
-from detectors.text import format_window, iso_time
+from detectors.text import format_window
 from storage.rows import HOUR_MS, MINUTE_MS
 
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
@@ -186,9 +186,9 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         if known_at > now - now % MINUTE_MS:
             first = min(snapshot.liquidations_known_from().values())
             return (
-                f"Learning the baseline until {iso_time(known_at)} UTC ({asset} liquidations are known "
-                f"from {iso_time(first)} UTC): the rule cannot fire before; a cascade still under way then "
-                "fires it."
+                f"Learning the baseline until {values.utc_text(known_at)} ({asset} liquidations are known "
+                f"from {values.utc_text(first)}): the rule cannot fire before; a cascade still under way "
+                "then fires it."
             )
         off = [side for side in SIDES if side in state.get("off", ())]
         if not off:
