@@ -5,15 +5,21 @@ The rules are the example config's (config.example.toml), stored as ``tripwire r
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.alerts.engine import make_engine
 from bot.alerts.model import Target
 from bot.alerts.routing import AlertRouter, home_guild, unrouted
 from bot.alerts.rules import sync_config_rules
 from bot.config import Config, parse_config
+from feeds.replay import parse_time
 from storage.repo import Repo
+from tests.bot.scenario import seed
 
 ROOT = Path(__file__).resolve().parents[3]
 HOME = 1190000000000001000
@@ -99,3 +105,25 @@ def test_without_discord_the_console_is_a_destination_and_with_neither_it_is_sai
     repo.set_rule_enabled(rule.id, False, "disabled in the config file", NOW)
     after = unrouted(neither, repo.rules())
     assert after is not None and after.count == 18 and "fear-greed" not in after.rule_ids
+
+
+def test_the_live_engine_logs_once_per_rule_that_an_alert_was_recorded_with_nowhere_to_go(
+    repo: Repo, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bundled scenario: BTC closed above $95,000 at 23:00 on 2026-01-13.
+    config = parse_config(
+        {"symbols": ["BTCUSDT"], "rules": [{"id": "btc-95k", "detector": "level_cross", "symbol": "BTCUSDT",
+                                            "level": 95000, "direction": "up"}]}
+    )  # fmt: skip
+    history = seed(repo)
+    sync_config_rules(repo, config, parse_time("2026-01-13T20:00Z"))
+    router = AlertRouter.for_config(repo, config, console=False, discord=True)
+    engine = make_engine(config.engine, repo, history, router, warn_unrouted=True)
+    engine.load()
+    engine.evaluate(parse_time("2026-01-13T22:00Z"))  # learns that BTC is below the level
+    with caplog.at_level(logging.WARNING, logger="bot.alerts.engine"):
+        [fired] = engine.evaluate(parse_time("2026-01-14T00:00Z"))
+        engine.evaluate(parse_time("2026-01-14T01:00Z"))
+    assert fired.state == "firing" and fired.queued == 0  # recorded, delivered nowhere
+    [said] = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.engine"]
+    assert said.startswith(f"rule btc-95k fired (alert #{fired.event_id}) but has no destination")
