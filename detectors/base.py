@@ -220,6 +220,10 @@ class DetectorSettings(BaseModel):
         """
         return {}
 
+    def history_needed(self) -> Mapping[str, int]:
+        """Return {interval: closed candles needed before the rule may fire}; nothing by default."""
+        return {}
+
 
 # A detector's Settings type: ``class LevelCross(Detector[LevelCrossSettings])`` types ``self.settings``.
 # Covariant, so every detector class is a ``type[Detector]``; the default keeps a bare ``Detector`` (any
