@@ -77,15 +77,21 @@ async def test_spot_klines_time_range_is_inclusive_and_ascending(
         ]
 
 
-async def test_spot_klines_limit_defaults_to_500_and_caps_at_1000(
+async def test_spot_klines_limit_defaults_to_500_and_stops_at_1000(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
     url = exchange_emu.base_url + "/api/v3/klines"
     _, _, default = await get(http, url, symbol="BTCUSDT", interval="1m")
-    _, _, capped = await get(http, url, symbol="BTCUSDT", interval="1m", limit=5000)
-    assert len(default) == 500 and len(capped) == 1000
+    _, _, most = await get(http, url, symbol="BTCUSDT", interval="1m", limit=1000)
+    assert len(default) == 500 and len(most) == 1000
     # Without a range, the newest candles: the last recorded minute is 2026-01-20 23:59.
-    assert default[-1][0] == capped[-1][0] == ms("2026-01-20T23:59")
+    assert default[-1][0] == most[-1][0] == ms("2026-01-20T23:59")
+    for bad in (1001, 5000, 0):
+        status, _, err = await get(http, url, symbol="BTCUSDT", interval="1m", limit=bad)
+        assert (status, err) == (400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
+    for interval in ("4H", "2d", "1y", "60m"):  # case-sensitive enum: 4h is valid, 4H is not
+        status, _, err = await get(http, url, symbol="BTCUSDT", interval=interval)
+        assert (status, err) == (400, {"code": -1120, "msg": "Invalid interval."})
 
 
 async def test_synthetic_minutes_aggregate_back_to_the_real_hour(
