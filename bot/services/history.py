@@ -15,6 +15,7 @@ from typing import Any, Literal
 from bot.alerts.routing import AlertRouter
 from bot.alerts.warmup import WarmUp, needed
 from bot.charts.data import chart_spec_from_repo
+from bot.charts.indicator_data import indicator_plots
 from bot.charts.spec import ChartSpec, Theme
 from bot.errors import UserError
 from bot.parsing import echo, format_duration, no_such_rule
@@ -542,5 +543,10 @@ class HistoryService:
                 e for e, d in self.visible_events(viewer, candidates) if may_show_publicly(viewer, e, d)
             ]
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
-        # Name the interval drawn, which chart_data picks when none was asked for.
-        return replace(spec, title=f"{name} · {spec.interval} · last {span_text(window)}")
+        # Name the interval drawn, which chart_data picks when none was asked for; draw the indicators of
+        # the indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        return replace(
+            spec,
+            title=f"{name} · {spec.interval} · last {span_text(window)}",
+            indicators=indicator_plots(self.repo, rules, name, start, end),
+        )
