@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.discord.client import TripwireBot
+from bot.services import Service
+from bot.services.history import HistoryService
+from bot.services.visibility import Viewer
 from storage.repo import Repo
 from storage.rows import DAY_MS
 from tests.bot.scenario import BREAKOUT_DAY_NOON
 from tests.emulators.discord_api import DiscordEmulator
-from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, MEMBER_ID, MOD_ID, OWNER_ID
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, MOD_ID, OWNER_ID
 
 DAY_START = BREAKOUT_DAY_NOON - BREAKOUT_DAY_NOON % DAY_MS
 RSI_1D = {"detector": "rsi", "symbol": "BTCUSDT", "settings": "interval=1d period=14 above=70"}
@@ -108,3 +111,17 @@ async def test_alert_test_says_the_live_rule_is_still_warming_up(
     hourly = {**RSI_1D, "settings": "interval=1h period=14 above=70", "period": "7d"}
     warm = await discord_emu.slash("alert test", hourly, user_id=OWNER_ID, timeout=30)
     assert "Live, it is warming up" not in fields(warm.embeds[0])
+
+
+async def test_chart_draws_the_indicator_of_a_rule_it_shows(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, service: Service
+) -> None:
+    await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
+    rule_id = rule_id_of(await add(discord_emu, {**RSI_1D, "settings": "interval=1h period=14 above=70"}))
+    spec = HistoryService(service).chart("BTCUSDT", "1h", 3 * 86_400, viewer=Viewer(OWNER_ID, GUILD_ID))
+    [plot] = spec.indicators
+    assert (plot.rule_id, plot.placement, plot.levels) == (rule_id, "oscillator", (70.0,))
+    assert [s.name for s in plot.series] == ["RSI(14, 1h)"] and len(plot.series[0].values) == 73
+    reply = await discord_emu.slash("chart", {"symbol": "BTCUSDT", "interval": "1h"}, user_id=OWNER_ID)
+    [image] = reply.attachments  # drawn with its RSI pane, through the bot's own path
+    assert image.data.startswith(b"\x89PNG") and image.filename == "btcusdt-1h.png"
