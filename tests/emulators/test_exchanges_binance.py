@@ -540,3 +540,24 @@ async def test_replay_streams_the_recorded_force_orders(
         o = frame["data"]["o"]
         assert (o["s"], o["S"], Decimal(o["ap"]), Decimal(o["z"]), o["T"]) in recorded
         assert "e" not in o["ap"] and o["X"] == "FILLED"
+
+
+async def test_spot_weekly_klines_open_on_monday_and_hold_the_weeks_hours(
+    make_emulator: EmulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    emu = await make_emulator()  # recorded times: 2026-01-05 and 2026-01-12 are Mondays
+    url = emu.base_url + "/api/v3/klines"
+    _, _, weeks = await get(http, url, symbol="BTCUSDT", interval="1w")
+    hours = rows("binance_spot_BTCUSDT_1h_2026-01-01_2026-01-20.csv")
+    # 2026-01-01 (a Thursday) starts mid-week: that week is left out, as a venue never has half a week.
+    assert [w[0] for w in weeks] == [ms("2026-01-05T00:00"), ms("2026-01-12T00:00"), ms("2026-01-19T00:00")]
+    first = [h for h in hours if "2026-01-05" <= h["timestamp"][:10] <= "2026-01-11"]
+    assert len(first) == 168 and weeks[0][6] == ms("2026-01-12T00:00") - 1
+    assert Decimal(weeks[0][1]) == Decimal(first[0]["open"]) and Decimal(weeks[0][4]) == Decimal(
+        first[-1]["close"]
+    )
+    assert Decimal(weeks[0][2]) == max(Decimal(h["high"]) for h in first)
+    # Served with the clock shifted by whole days, weeks still open on a Monday of the served timeline.
+    shifted = await make_emulator(shift_to=ms("2026-03-04T12:00"))  # a Wednesday
+    _, _, moved = await get(http, shifted.base_url + "/api/v3/klines", symbol="BTCUSDT", interval="1w")
+    assert moved and all(time.gmtime(w[0] / 1000).tm_wday == 0 and w[0] % 86_400_000 == 0 for w in moved)
