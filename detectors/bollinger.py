@@ -73,6 +73,7 @@ class Bollinger(IndicatorDetector):
     description: ClassVar[str] = (
         "A close outside the Bollinger Bands, or a squeeze (narrowest bands in N candles) and its release"
     )
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = BollingerSettings
 
     def build(self) -> Bundle:
@@ -90,12 +91,21 @@ class Bollinger(IndicatorDetector):
             return
         sides = [up for up in (True, False) if s.direction in ("either", "up" if up else "down")]
         if s.watch in ("bands", "both"):
+            closes = bundle.closes
+            before_close = closes[-2] if len(closes) > 1 else None
             for up in sides:
                 outside = bar.c > upper if up else bar.c < lower
+                band_before = bands.previous("upper" if up else "lower")
+                # A close outside that follows one inside (both against their own candle's bands).
+                inside_before = (
+                    before_close is not None
+                    and band_before is not None
+                    and (before_close <= band_before if up else before_close >= band_before)
+                )
                 edge(
                     state,
                     "upper" if up else "lower",
-                    active=outside,
+                    active=outside and inside_before,
                     rearm=not outside,
                     build=partial(self._band_payload, up, bar, bundle),
                     learn=learn,
@@ -147,7 +157,6 @@ class Bollinger(IndicatorDetector):
             "interval": s.interval,
             "close": bar.c,
             "candle_open_time": bar.open_time,
-            "formula": FORMULA,
             **bundle.inputs(),
         }
 

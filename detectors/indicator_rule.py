@@ -5,7 +5,9 @@ keeps its indicators fed through a ``CandleFeed`` (on the instance; the JSON sta
 time of the newest candle decided on, and the arm/latch flags of ``detectors.latch.edge``), calls
 ``decide`` once per new closed candle, and is quiet until the next candle of the interval can close. The
 first evaluation feeds every closed candle in memory and only learns from the newest, so a rule never
-fires on what it was created into; a rule whose indicators are still in their warm-up never fires.
+fires on what it was created into. Until ``candles_needed`` closed candles of the interval are known (the
+longest warm-up of the rule's indicators, and the candle before it) nothing is decided: a rule without
+enough history does not fire.
 """
 
 from __future__ import annotations
@@ -73,7 +75,6 @@ class Bundle:
         return {
             "last_closes": list(self.closes),
             "warmup": max((i.warmup for i in self.indicators), default=0),
-            "candles_fed": max((i.count for i in self.indicators), default=0),
         }
 
 
@@ -81,6 +82,8 @@ class IndicatorDetector(Detector[Any]):
     """Base of the indicator detectors: feed, step candle by candle, return the latched edges."""
 
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    # How the indicator is computed, in one line (for ``/why``; docs/indicators.md has the details).
+    formula: ClassVar[str]
 
     @abstractmethod
     def build(self) -> Bundle:
@@ -105,9 +108,11 @@ class IndicatorDetector(Detector[Any]):
             for bar in bars[:-1]:
                 feed.feed(bar)  # history before the rule existed: warms the indicators, decides nothing
             bars = bars[-1:]
+        needed = settings.candles_needed()
         for bar in bars:
             feed.feed(bar)
-            self.decide(bar, feed.tracker, state, learn=learn)
+            if feed.count >= needed:  # before that some indicator of the rule is still in its warm-up
+                self.decide(bar, feed.tracker, state, learn=learn)
             state["t"] = bar.open_time
         return [] if learn else latched_signals(self, state)
 

@@ -18,6 +18,9 @@ FORMULA = (
 )
 
 
+TIE_DECIMALS = 9
+
+
 class StochRsiSettings(IndicatorSettings):
     """Options of a stoch_rsi rule."""
 
@@ -56,6 +59,7 @@ class StochRsi(IndicatorDetector):
 
     name: ClassVar[str] = "stoch_rsi"
     description: ClassVar[str] = "Stochastic RSI %K crosses %D, from the oversold or overbought zone"
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = StochRsiSettings
 
     def build(self) -> Bundle:
@@ -67,14 +71,12 @@ class StochRsi(IndicatorDetector):
         """Advance the bullish and bearish %K/%D cross edges by one closed candle."""
         s: StochRsiSettings = self.settings
         stoch = bundle.indicators[0]
-        k, d, k_before, d_before = (
-            stoch.value("k"),
-            stoch.value("d"),
-            stoch.previous("k"),
-            stoch.previous("d"),
-        )
-        if k is None or d is None or k_before is None or d_before is None:
+        values = (stoch.value("k"), stoch.value("d"), stoch.previous("k"), stoch.previous("d"))
+        if any(v is None for v in values):
             return
+        # Rounded to 1e-9: at 0 or 100 the oscillator sits flat, and %D (a mean of equal %K values) differs
+        # from %K only by summation noise, which is no cross.
+        k, d, k_before, d_before = (round(float(v), TIE_DECIMALS) for v in values if v is not None)
         for up in (True, False):
             if s.direction not in ("either", "up" if up else "down"):
                 continue
@@ -123,7 +125,6 @@ class StochRsi(IndicatorDetector):
                 "interval": s.interval,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULA,
                 **bundle.inputs(),
             },
             "at": bar.close_time,
