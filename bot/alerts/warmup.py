@@ -59,6 +59,16 @@ def candle_needs(rules: Iterable[ActiveRule]) -> dict[str, dict[str, int]]:
     return result
 
 
+def closed_count(history: MarketHistory, symbol: str, interval: str, now: int) -> int:
+    """Return how many closed candles of ``interval`` a rule on ``symbol`` reads at ``now``.
+
+    The series ``Snapshot.candles(interval)`` slices (the base one for a finer interval), counted by a
+    bisect instead of building its candles: /status asks this of every rule.
+    """
+    series = history.ensure_aggregated(symbol, INTERVAL_MS[interval])
+    return 0 if series is None else series.closed_until(now)
+
+
 def warming(
     settings: DetectorSettings,
     history: MarketHistory,
@@ -71,10 +81,9 @@ def warming(
     ``fetched(interval, need)`` says whether the feeds bring that much history of the interval from the
     exchange (None: they do not).
     """
-    view = history.view(symbol, now)
     short: list[WarmUp] = []
     for interval, need in sorted(needed(settings).items(), key=lambda item: INTERVAL_MS[item[0]]):
-        have = len(view.candles(interval, count=need))
+        have = closed_count(history, symbol, interval, now)
         if have >= need:
             continue
         step = INTERVAL_MS[interval]
