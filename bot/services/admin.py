@@ -152,16 +152,30 @@ class AdminCommands(ServiceBase):
             ops_channel_id=settings.ops_channel_id if settings else None,
             symbols=tuple(self.config.symbols),
             outbox_failed=self.repo.failed_outbox(guild_id),
-            warming=self._warming_rules(viewer, now),
+            warming=self._warming_rules(guild_id, viewer, now),
         )
 
-    def _warming_rules(self, viewer: Viewer | None, now: int) -> tuple[WarmingRule, ...]:
+    def _warming_rules(
+        self, guild_id: int | None, viewer: Viewer | None, now: int
+    ) -> tuple[WarmingRule, ...]:
         """Return the enabled rules ``viewer`` may see (all without one) that are still warming up."""
         router: AlertRouter | None = None
         found: list[WarmingRule] = []
-        for rule in self.repo.rules():
-            if not rule.enabled:
-                continue
+        # A server's own rules and the config file's (routed to it or not: the viewer check decides).
+        candidates = (
+            self.repo.rules(enabled_only=True)
+            if guild_id is None
+            else list(
+                {
+                    r.id: r
+                    for r in (
+                        *self.repo.rules(guild_id=guild_id, enabled_only=True),
+                        *self.repo.rules(origin="config", enabled_only=True),
+                    )
+                }.values()
+            )
+        )
+        for rule in candidates:
             short = self.warming_of(rule.detector, rule.symbol, rule.settings, now)
             if not short:
                 continue
