@@ -7,8 +7,9 @@ at 00:00 UTC and weekly ones on Monday 00:00 UTC, as TradingView's crypto charts
 ``detectors.market_history.bucket_start`` aligns them).
 
 Per watched symbol and needed interval, ``HigherIntervals`` remembers the oldest open time fetched (a
-backfill reaches back far enough for the most demanding rule's warm-up, plus one candle) and when the
-candle forming at the last fetch closes: the refresh is one request after each close, not one per poll.
+backfill reaches back a whole page, or further when the most demanding rule's warm-up needs it, see
+``depth``) and when the candle forming at the last fetch closes: the refresh is one request after each
+close, not one per poll.
 A rule added later with a longer warm-up widens the backfill on the next poll.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from detectors.market_history import bucket_start
+from detectors.market_history import DEFAULT_RETENTION_MS, bucket_start
 from feeds.candles import CandleSource
 from feeds.ingest import Ingest
 from storage.rows import INTERVAL_MS, interval_ms
@@ -27,6 +28,17 @@ CandleNeeds = Callable[[], Mapping[str, Mapping[str, int]]]
 
 # One candle more than the rules ask for: the one closing while the backfill runs is not lost.
 MARGIN_CANDLES = 1
+
+
+def depth(count: int, interval: str, page_limit: int) -> int:
+    """Return how many candles back a backfill asks for: the rule's need, or a whole page when that is more.
+
+    A Binance request weighs the same for 16 candles as for 1000, and the history before a warm-up is
+    what lets an exponential average settle (``Indicator.settle``: 94 more candles for RSI(14), 691 for
+    EMA(200)) so its values match a chart's that started long ago. Never more than memory keeps.
+    """
+    keep = DEFAULT_RETENTION_MS.get(interval, 0) // interval_ms(interval)
+    return max(count + MARGIN_CANDLES, min(page_limit, keep))
 
 
 def no_needs() -> Mapping[str, Mapping[str, int]]:
@@ -61,40 +73,41 @@ class HigherIntervals:
                     result.setdefault(symbol, {})[interval] = count
         return result
 
-    def start_of(self, source: str, symbol: str, interval: str, count: int, now: int) -> int | None:
+    def start_of(self, source: CandleSource, symbol: str, interval: str, count: int, now: int) -> int | None:
         """Return the open time to fetch ``interval`` from now, or None when nothing is due."""
         step = interval_ms(interval)
         forming = bucket_start(now, step)
-        want_from = forming - (count + MARGIN_CANDLES) * step
-        cov = self.coverage.setdefault((source, symbol, interval), Coverage())
+        need_from = forming - (count + MARGIN_CANDLES) * step
+        cov = self.coverage.setdefault((source.source, symbol, interval), Coverage())
         if cov.oldest is None:
-            self._from_database(cov, source, symbol, interval, want_from, forming)
-        if cov.oldest is None or want_from < cov.oldest:
-            return want_from
+            self._from_database(cov, source.source, symbol, interval, need_from, forming)
+        if cov.oldest is None or need_from < cov.oldest:
+            return forming - depth(count, interval, source.page_limit) * step
         if now < cov.due:
             return None
         return cov.oldest if cov.newest is None else cov.newest + step
 
     def _from_database(
-        self, cov: Coverage, source: str, symbol: str, interval: str, want_from: int, forming: int
+        self, cov: Coverage, source: str, symbol: str, interval: str, need_from: int, forming: int
     ) -> None:
         # After a restart the database may already hold the warm-up: then only what closed since is asked.
         step = interval_ms(interval)
-        rows = self.ingest.repo.candles(symbol, interval, want_from, forming, source=source)
+        rows = self.ingest.repo.candles(symbol, interval, need_from, forming, source=source)
         closed = [r for r in rows if r.closed]
-        if closed and closed[0].open_time == want_from and len(closed) == (forming - want_from) // step:
-            cov.oldest, cov.newest = want_from, closed[-1].open_time
+        if closed and closed[0].open_time == need_from and len(closed) == (forming - need_from) // step:
+            cov.oldest, cov.newest = need_from, closed[-1].open_time
 
     async def sync(
         self, source: CandleSource, symbol: str, interval: str, count: int, now: int, max_pages: int
     ) -> list[str]:
         """Fetch what is due of one interval; return the items the venue sent that could not be parsed."""
-        start = self.start_of(source.source, symbol, interval, count, now)
+        start = self.start_of(source, symbol, interval, count, now)
         if start is None:
             return []
         cov = self.coverage[(source.source, symbol, interval)]
         step = interval_ms(interval)
         forming = bucket_start(now, step)
+        need_from = forming - (count + MARGIN_CANDLES) * step
         skipped: list[str] = []
         for _ in range(max_pages):
             page = await source.fetch(symbol, interval, start, now)
@@ -109,6 +122,11 @@ class HigherIntervals:
                 self.ingest.candles(rows)
                 cov.newest = rows[-1].open_time
                 start = rows[-1].open_time + step
+            elif cov.newest is None and start < need_from:
+                # Nothing that far back in a venue paged by time windows (Coinbase): the page of history
+                # before the need was a bonus; the need itself is asked next.
+                start = need_from
+                continue
             if not rows or start >= forming:
                 break
         if start >= forming or cov.newest is None:

@@ -78,11 +78,14 @@ async def test_backfill_covers_each_rules_warm_up_with_the_venues_own_candles(
     needs = {"BTCUSDT": {"4h": 30, "1d": 14, "1h": 500, "1m": 10}}
     feed = _feed(emu, session, ingest, registry, failures, clock, needs, symbols=("BTCUSDT",))
     await feed.backfill()
-    # now is 2026-01-20 23:59:59.999: the 20:00 4h candle and the 20th's day are still forming.
+    # now is 2026-01-20 23:59:59.999: the 20:00 4h candle and the 20th's day are still forming. A request
+    # weighs the same for 31 candles as for 1000, so a whole page is asked (the history before the warm-up
+    # lets exponential averages settle): every 4h candle and day of the recording.
     four = ingest.repo.candles("BTCUSDT", "4h", source="binance")
     days = ingest.repo.candles("BTCUSDT", "1d", source="binance")
-    assert len(four) == 31 and four[-1].open_time == _ms("2026-01-20T16:00") and all(r.closed for r in four)
-    assert len(days) == 15 and days[-1].open_time == _ms("2026-01-19T00:00")
+    assert (four[0].open_time, four[-1].open_time) == (_ms("2026-01-01T00:00"), _ms("2026-01-20T16:00"))
+    assert len(four) == 19 * 6 + 5 and all(r.closed for r in four)
+    assert len(days) == 19 and days[-1].open_time == _ms("2026-01-19T00:00")
     # The venue's 4h candle is its four recorded hours, opening at 00:00/04:00/... UTC.
     hours = _recorded_hours()
     for candle in four:
@@ -90,12 +93,14 @@ async def test_backfill_covers_each_rules_warm_up_with_the_venues_own_candles(
         assert candle.open_time % (4 * H) == 0
         assert (candle.o, candle.c) == (part[0]["open"], part[-1]["close"])
         assert (candle.h, candle.l) == (max(p["high"] for p in part), min(p["low"] for p in part))
-    # What the detectors read: 31 closed 4h candles, more than the warm-up of 30.
+    # What the detectors read: 119 closed 4h candles, more than the warm-up of 30.
     view = ingest.history.view("BTCUSDT", clock())
-    assert len(view.candles("4h", count=100)) >= 31 and len(view.candles("1d", count=100)) >= 15
-    # One page each; the base interval (1h) and finer ones are the base feed's, not fetched again.
-    assert [q["startTime"] for q in _klines(emu, "4h")] == [str(_ms("2026-01-15T16:00"))]
-    assert len(_klines(emu, "1d")) == 1 and not _klines(emu, "1m")
+    assert len(view.candles("4h")) == 119 and len(view.candles("1d")) == 19
+    # One page each, 1000 4h candles and 800 days back (what memory keeps of days); the base interval (1h)
+    # and finer ones are the base feed's, not fetched again.
+    assert [q["startTime"] for q in _klines(emu, "4h")] == [str(_ms("2026-01-20T20:00") - 1000 * 4 * H)]
+    assert [q["startTime"] for q in _klines(emu, "1d")] == [str(_ms("2026-01-20T00:00") - 800 * 24 * H)]
+    assert not _klines(emu, "1m")
     assert all(int(q["limit"]) <= 1000 for q in (r.query for r in emu.requests(KLINES)))
 
 
@@ -137,10 +142,17 @@ async def test_a_rule_needing_more_history_widens_the_backfill(
     needs: dict[str, dict[str, int]] = {"BTCUSDT": {"4h": 10}}
     feed = _feed(emu, session, ingest, registry, failures, clock, needs, symbols=("BTCUSDT",))
     await feed.backfill()
-    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 11
-    needs["BTCUSDT"]["4h"] = 60  # a rule with a longer warm-up was added
     await feed.poller.run()
-    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 61
+    needs["BTCUSDT"]["4h"] = 600  # a rule with a warm-up within the page fetched: nothing more to ask
+    await feed.poller.run()
+    assert len(_klines(emu, "4h")) == 1
+    needs["BTCUSDT"]["4h"] = 1100  # one beyond it: asked from further back
+    await feed.poller.run()
+    forming = _ms("2026-01-20T20:00")
+    assert [q["startTime"] for q in _klines(emu, "4h")] == [
+        str(forming - 1000 * 4 * H),
+        str(forming - 1101 * 4 * H),
+    ]
 
 
 async def test_a_429_on_klines_slows_the_warm_up_and_does_not_abort_it(
@@ -163,7 +175,8 @@ async def test_a_429_on_klines_slows_the_warm_up_and_does_not_abort_it(
     assert len(_klines(emu, "4h")) == 1
     clock.advance(21)
     await feed.poller.run()
-    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 31
+    # The clock passed midnight meanwhile: the 20:00 candle closed too.
+    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 19 * 6 + 6
     assert [r.status for r in emu.requests(KLINES) if r.query.get("interval") == "4h"] == [429, 200]
 
 
@@ -182,10 +195,10 @@ async def test_one_symbols_failure_never_stops_the_others(
     await feed.backfill()
     assert ingest.repo.candles("BTCUSDT", "4h") == []
     eth = ingest.repo.candles("ETHUSDT", "4h", source="binance")
-    # From 2026-01-19 00:00 (11 candles back) to where the ETH recording ends (2026-01-20 06:00).
-    assert eth[0].open_time == _ms("2026-01-19T00:00") and eth[-1].open_time == _ms("2026-01-20T04:00")
+    # From the first whole 4h candle of the ETH recording (it starts 2026-01-09 13:00) to where it ends.
+    assert eth[0].open_time == _ms("2026-01-09T16:00") and eth[-1].open_time == _ms("2026-01-20T04:00")
     await feed.poller.run()  # BTC's warm-up is asked again on the next poll
-    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 11
+    assert len(ingest.repo.candles("BTCUSDT", "4h", source="binance")) == 19 * 6 + 5
 
 
 async def test_a_restart_with_the_warm_up_stored_asks_only_for_what_closed_since(
@@ -231,7 +244,10 @@ async def test_the_fallback_venues_serve_4h_coinbase_builds_them_from_hours(
     with caplog.at_level(logging.INFO, logger="feeds.coinbase"):
         await feed.backfill()
     rows = ingest.repo.candles("BTCUSDT", "4h", source=fallback)
-    assert len(rows) == 13 and rows[-1].open_time == _ms("2026-01-20T16:00")
+    # Kraken answers its newest 720 4h candles (all of the recording); Coinbase answers by 300-hour
+    # windows, and the one a page back (300 4h candles) is before the recording: then the need is asked.
+    assert len(rows) == (19 * 6 + 5 if fallback == "kraken" else 13)
+    assert rows[-1].open_time == _ms("2026-01-20T16:00")
     hours = _recorded_hours()
     # Kraken's prices carry one decimal for XBTUSD: compare to the cent's neighbourhood.
     assert all(abs(r.c - hours[r.open_time + 3 * H]["close"]) < 0.06 for r in rows)
