@@ -9,8 +9,7 @@ at 00:00 UTC and weekly ones on Monday 00:00 UTC, as TradingView's crypto charts
 Per watched symbol and needed interval, ``HigherIntervals`` remembers the oldest open time fetched (a
 backfill reaches back a whole page, or further when the most demanding rule's warm-up needs it, see
 ``depth``) and when the candle forming at the last fetch closes: the refresh is one request after each
-close, not one per poll.
-A rule added later with a longer warm-up widens the backfill on the next poll.
+close, not one per poll. A rule added later with a longer warm-up widens the backfill on the next poll.
 """
 
 from __future__ import annotations
@@ -82,7 +81,12 @@ class HigherIntervals:
         if cov.oldest is None:
             self._from_database(cov, source.source, symbol, interval, need_from, forming)
         if cov.oldest is None or need_from < cov.oldest:
-            return forming - depth(count, interval, source.page_limit) * step
+            deep = forming - depth(count, interval, source.page_limit) * step
+            # Not older than storage accepts (the guard would refuse those rows, and say so).
+            accepted = self.ingest.guard.oldest_accepted("candles")
+            if accepted is not None and deep < accepted:
+                deep = min(need_from, accepted - accepted % step + step)
+            return deep
         if now < cov.due:
             return None
         return cov.oldest if cov.newest is None else cov.newest + step

@@ -14,10 +14,14 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
+from detectors.market_history import MarketHistory
 from feeds.binance_spot import SpotCandleFeed
+from feeds.guard import RowGuard
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
+from storage.repo import Repo
+from storage.rows import DAY_MS
 from tests.conftest import DATA
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.feeds.conftest import ManualClock
@@ -254,3 +258,23 @@ async def test_the_fallback_venues_serve_4h_coinbase_builds_them_from_hours(
     assert all(abs(r.o - hours[r.open_time]["open"]) < 0.06 for r in rows)
     said = "coinbase has no 4h candles; building them from its 1h candles" in caplog.text
     assert said == (fallback == "coinbase")
+
+
+async def test_the_backfill_asks_no_further_back_than_storage_accepts(
+    emu: ExchangeEmulator,
+    session: aiohttp.ClientSession,
+    file_repo: Repo,
+    registry: HealthRegistry,
+    failures: FailureLog,
+    clock: ManualClock,
+) -> None:
+    # Candles kept 10 days (storage.retention): older rows would be refused by the guard, and logged.
+    guard = RowGuard(clock, max_age_ms={"candles": 10 * DAY_MS})
+    ingest = Ingest(file_repo, MarketHistory(), guard=guard)
+    feed = _feed(
+        emu, session, ingest, registry, failures, clock, {"BTCUSDT": {"1d": 5}}, symbols=("BTCUSDT",)
+    )
+    await feed.backfill()
+    [asked] = _klines(emu, "1d")
+    assert int(asked["startTime"]) >= clock() - 10 * DAY_MS
+    assert not guard.refused and len(ingest.repo.candles("BTCUSDT", "1d", source="binance")) == 9
