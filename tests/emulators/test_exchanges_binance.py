@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from tests.emulators._helpers import assert_quiet, get, ms, recv, recv_json, rows
+from tests.emulators._helpers import DATA, assert_quiet, get, ms, recv, recv_json, rows
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import Dataset, ExchangeEmulator
 from tests.emulators.exchanges.data import Candle
@@ -561,3 +561,22 @@ async def test_spot_weekly_klines_open_on_monday_and_hold_the_weeks_hours(
     shifted = await make_emulator(shift_to=ms("2026-03-04T12:00"))  # a Wednesday
     _, _, moved = await get(http, shifted.base_url + "/api/v3/klines", symbol="BTCUSDT", interval="1w")
     assert moved and all(time.gmtime(w[0] / 1000).tm_wday == 0 and w[0] % 86_400_000 == 0 for w in moved)
+
+
+@pytest.mark.parametrize("interval", ["4h", "1d", "1w"])
+async def test_spot_higher_interval_klines_have_the_recorded_payloads_shape(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession, interval: str
+) -> None:
+    # A real /api/v3/klines answer (tests/data/fixtures, see its README): 12 fields per candle, times as
+    # integers, prices and volumes as strings, the trade count an integer.
+    recorded = json.loads(
+        (DATA / "fixtures" / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json").read_text()
+    )
+    _, _, served = await get(
+        http, exchange_emu.base_url + "/api/v3/klines", symbol="BTCUSDT", interval=interval
+    )
+    assert served
+    shape = [type(v) for v in recorded[0]]
+    assert all([type(v) for v in row] == shape for row in served)
+    step = {"4h": 4 * 3_600_000, "1d": 86_400_000, "1w": 7 * 86_400_000}[interval]
+    assert all(row[6] == row[0] + step - 1 for row in served)  # close time: the last millisecond
