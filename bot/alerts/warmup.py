@@ -33,11 +33,6 @@ class WarmUp:
     # The feed fetches this interval's history from the exchange: it should be warm within a poll or two.
     fetched: bool
 
-    @property
-    def missing(self) -> int:
-        """Return how many closed candles are still missing."""
-        return self.need - self.have
-
 
 def needed(settings: DetectorSettings) -> dict[str, int]:
     """Return a rule's {interval: closed candles needed}, empty when its detector fails to say."""
