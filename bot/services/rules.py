@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.alerts.model import BROKEN_PREFIX, PAUSED_REASON
 from bot.alerts.rules import instantiate
+from bot.alerts.warmup import WarmUp
 from bot.config import RULE_ID_PATTERN, retention_problem
 from bot.errors import UserError
 from bot.parsing import (
@@ -74,6 +75,8 @@ class RuleView:
     level: float | None = None
     price: float | None = None
     distance_pct: float | None = None
+    # Intervals it has too few closed candles of to fire yet (its indicators' warm-up).
+    warming: tuple[WarmUp, ...] = ()
     # What a rule just created will do now, when it is not obvious (Detector.describe_now).
     outlook: str | None = None
 
@@ -204,7 +207,11 @@ class RuleCommands(ServiceBase):
             self.repo.save_rule(row)
         self.engine.refresh_rule(row.id)
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
-        return replace(self._view(row, now), outlook=self.outlook(row, now))
+        return replace(
+            self._view(row, now),
+            warming=self.warming_of(detector, name, row.settings, now),
+            outlook=self.outlook(row, now),
+        )
 
     def outlook(self, row: RuleRow, now: int, state: Mapping[str, Any] | None = None) -> str | None:
         """Return what ``row`` will do from ``now``, in words, when it is not obvious, or None.
