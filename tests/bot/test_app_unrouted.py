@@ -26,7 +26,7 @@ from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
 from tests.feeds.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_RULES = 19
+EXAMPLE_RULES = len(tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))["rules"])
 NO_DESTINATION = "⚠️ Alerts with no destination"
 
 

@@ -49,8 +49,8 @@ def test_a_one_server_bot_posts_unrouted_config_rules_in_its_alert_channel_once_
     rule = repo.rule("btc-95k")
     assert rule is not None and router.targets(rule, "warning") == []
     lost = unrouted(router, repo.rules())
-    assert lost is not None and lost.count == 19 == len(config.rules)
-    assert lost.describe().startswith("19 rules have no destination (btc-30d-range, btc-7d-range, ")
+    assert lost is not None and lost.count == len(config.rules)
+    assert lost.describe().startswith(f"{lost.count} rules have no destination (btc-30d-range, btc-7d-")
     assert f"server {HOME} has no alert channel yet. Run /setup alert_channel there" in lost.describe()
 
     repo.update_guild_settings(HOME, NOW, alert_channel_id=ALERTS)
@@ -87,7 +87,7 @@ def test_a_bot_of_several_servers_or_none_listed_sends_config_rules_only_where_r
         rule = repo.rule("fear-greed")
         assert rule is not None and router.targets(rule, "info") == []
         lost = unrouted(router, repo.rules())
-        assert lost is not None and lost.count == 19
+        assert lost is not None and lost.count == len(config.rules)
         assert "only a bot set up for one server ([discord] guild_ids listing exactly one)" in lost.reason
 
 
@@ -104,7 +104,7 @@ def test_without_discord_the_console_is_a_destination_and_with_neither_it_is_sai
     assert rule is not None
     repo.set_rule_enabled(rule.id, False, "disabled in the config file", NOW)
     after = unrouted(neither, repo.rules())
-    assert after is not None and after.count == 18 and "fear-greed" not in after.rule_ids
+    assert after is not None and after.count == len(config.rules) - 1 and "fear-greed" not in after.rule_ids
 
 
 def test_the_live_engine_logs_once_per_rule_that_an_alert_was_recorded_with_nowhere_to_go(
