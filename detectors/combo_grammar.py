@@ -108,7 +108,7 @@ SERIES: dict[str, SeriesSpec] = {
     "bollinger": SeriesSpec(
         "BB",
         (_period(20), Param("stddev", 2, 0.1, 10, whole=False)),
-        ("upper", "mid", "lower"),
+        ("upper", "mid", "lower", "width"),
         "bollinger(20, 2, 1h).upper",
     ),
     "stoch_rsi": SeriesSpec(

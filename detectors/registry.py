@@ -30,6 +30,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.open_interest:OpenInterest",
     "detectors.fear_greed:FearGreed",
     "detectors.correlated_move:CorrelatedMove",
+    "detectors.combo:Combo",
 )
 
 

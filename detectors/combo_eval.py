@@ -1,0 +1,231 @@
+"""Bind a parsed combo rule to streaming indicators, step it through closed candles, and say its values.
+
+Every market value of a rule is computed on closed candles of its own interval: a candle field is the last
+closed candle's, an indicator is one ``detectors.indicators`` object fed each closed candle once (outputs
+of one MACD or one Bollinger share one object). At a time T the rule sees, for each interval, the newest
+candle closed at or before T, as a TradingView chart of that interval shows it once the candle closed
+(never the forming one, so an alert cannot repaint). A value that is not known at T (its indicator is
+still warming up, or its interval's newest candle is missing) makes every comparison reading it unknown;
+``and``/``or`` then follow three-valued logic, and an unknown rule neither fires nor re-arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+
+from detectors.base import Bar, Snapshot
+from detectors.combo_grammar import (
+    ComboSyntaxError,
+    Comparison,
+    Junction,
+    Node,
+    Number,
+    Operand,
+    Series,
+    parse,
+    series_in,
+)
+from detectors.indicators import Indicator, make_indicator
+from detectors.text import format_amount
+from storage.rows import interval_ms
+
+# The grammar's output names (the words members write) and the indicator module's.
+_OUTPUT_NAMES = {"line": "macd", "hist": "histogram", "mid": "middle"}
+_CANDLE_FIELDS = {
+    "close": lambda bar: bar.c,
+    "open": lambda bar: bar.o,
+    "high": lambda bar: bar.h,
+    "low": lambda bar: bar.l,
+    "volume": lambda bar: bar.volume,
+}
+# How values are shown: oscillators with one decimal, prices and their averages like a chart's scale.
+_OSCILLATORS = ("rsi", "stoch_rsi")
+_COMPARE = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@lru_cache(maxsize=512)
+def parsed(text: str) -> Node:
+    """Return the tree of a rule's text (cached: every rule instance and settings check reads it)."""
+    return parse(text)
+
+
+def build_indicator(series: Series, text: str) -> Indicator:
+    """Return a fresh indicator computing ``series``; raise ComboSyntaxError at its position if refused."""
+    args = [int(p) if float(p).is_integer() and series.name != "bollinger" else p for p in series.params]
+    if series.name == "bollinger":
+        args = [int(series.params[0]), float(series.params[1])]
+    try:
+        return make_indicator(series.name, *args)
+    except ValueError as exc:
+        raise ComboSyntaxError(str(exc), series.start, text) from None
+
+
+def warmups(tree: Node, default_interval: str, text: str) -> dict[str, tuple[int, int]]:
+    """Return (warm-up, settle) candles per interval: the most any value at that interval needs."""
+    needed: dict[str, tuple[int, int]] = {}
+    for series in series_in(tree):
+        interval = series.interval or default_interval
+        warm, settle = 1, 0  # a candle field needs its one closed candle
+        if series.name not in _CANDLE_FIELDS:
+            indicator = build_indicator(series, text)
+            warm, settle = indicator.warmup, indicator.settle
+        old = needed.get(interval, (1, 0))
+        needed[interval] = (max(old[0], warm), max(old[1], settle))
+    return needed
+
+
+def step_interval(needed: dict[str, tuple[int, int]]) -> str:
+    """Return the finest interval a rule reads: it is checked at every close of it."""
+    return min(needed, key=interval_ms)
+
+
+class Feed:
+    """Closed candles of one interval, fed in order to the indicators computed on them."""
+
+    def __init__(self, interval: str, history: int) -> None:
+        self.interval = interval
+        self.length = interval_ms(interval)
+        self.history = history  # candles to read before the first step: warm-up plus settling
+        self.indicators: dict[tuple[str, tuple[float, ...]], Indicator] = {}
+        self.last: Bar | None = None
+        self._pending: Sequence[Bar] = ()
+        self._next = 0
+
+    def load(self, snapshot: Snapshot, first_close: int) -> None:
+        """Read the candles not fed yet (on a fresh feed, enough history before ``first_close``)."""
+        if self.last is None:
+            since = first_close - (self.history + 1) * self.length
+        else:
+            since = self.last.open_time + 1
+        self._pending = snapshot.candles(self.interval, since=since)
+        self._next = 0
+
+    def advance(self, until: int) -> None:
+        """Feed every loaded candle closing at or before ``until``."""
+        pending = self._pending
+        while self._next < len(pending) and pending[self._next].close_time <= until:
+            bar = pending[self._next]
+            for indicator in self.indicators.values():
+                indicator.add(bar)
+            self.last = bar
+            self._next += 1
+
+    def current(self, at: int) -> Bar | None:
+        """Return the newest candle fed if it is the one closed last before ``at`` (else it is missing)."""
+        last = self.last
+        if last is None or at - last.close_time >= last.interval_ms:
+            return None
+        return last
+
+
+class BoundRule:
+    """A parsed rule with its feeds: steps through closed candles and evaluates at each step."""
+
+    def __init__(self, text: str, default_interval: str) -> None:
+        self.text = text
+        self.tree = parsed(text)
+        self.default_interval = default_interval
+        needed = warmups(self.tree, default_interval, text)
+        self.step = step_interval(needed)
+        self.feeds = {name: Feed(name, warm + settle) for name, (warm, settle) in needed.items()}
+        for series in series_in(self.tree):
+            if series.name not in _CANDLE_FIELDS:
+                feed = self.feeds[series.interval or default_interval]
+                key = (series.name, series.params)
+                if key not in feed.indicators:
+                    feed.indicators[key] = build_indicator(series, text)
+
+    def load(self, snapshot: Snapshot, first_close: int) -> None:
+        """Read every interval's candles not fed yet, before stepping from ``first_close`` on."""
+        for feed in self.feeds.values():
+            feed.load(snapshot, first_close)
+
+    def advance(self, until: int) -> None:
+        """Feed every interval's candles closing at or before ``until``."""
+        for feed in self.feeds.values():
+            feed.advance(until)
+
+    def value(self, series: Series, at: int) -> float | None:
+        """Return a market value at ``at``, or None when it is not known (warming up, candle missing)."""
+        feed = self.feeds[series.interval or self.default_interval]
+        bar = feed.current(at)
+        if bar is None:
+            return None
+        read = _CANDLE_FIELDS.get(series.name)
+        if read is not None:
+            return float(read(bar))
+        indicator = feed.indicators[(series.name, series.params)]
+        output = _OUTPUT_NAMES.get(series.output or "", series.output)
+        return indicator.value(output)
+
+    def holds(self, at: int, node: Node | None = None) -> bool | None:
+        """Return whether the rule holds at ``at``: True, False, or None when a value it needs is unknown."""
+        node = self.tree if node is None else node
+        if isinstance(node, Comparison):
+            left, right = self._operand(node.left, at), self._operand(node.right, at)
+            if left is None or right is None:
+                return None
+            return bool(_COMPARE[node.op](left, right))
+        results = [self.holds(at, part) for part in node.parts]
+        decisive = node.op == "or"  # True decides an `or`, False decides an `and`
+        if decisive in results:
+            return decisive
+        return None if None in results else not decisive
+
+    def _operand(self, operand: Operand, at: int) -> float | None:
+        return operand.value if isinstance(operand, Number) else self.value(operand, at)
+
+    def describe(self, at: int, node: Node | None = None) -> str:
+        """Return the rule with each value it reads at ``at``: ``RSI(14, 4h) 71.3 > 70 and close ...``."""
+        node = self.tree if node is None else node
+        if isinstance(node, Comparison):
+            return f"{self._shown(node.left, at)} {node.op} {self._shown(node.right, at)}"
+        parts = [self.describe(at, part) for part in node.parts]
+        shown = [
+            f"({text})" if isinstance(part, Junction) else text
+            for part, text in zip(node.parts, parts, strict=True)
+        ]
+        return f" {node.op} ".join(shown)
+
+    def _shown(self, operand: Operand, at: int) -> str:
+        if isinstance(operand, Number):
+            return operand.text
+        value = self.value(operand, at)
+        return f"{operand.label(self.default_interval)} {format_value(operand, value)}"
+
+    def values(self, at: int) -> dict[str, float | None]:
+        """Return each market value the rule reads at ``at``, by its label (for the alert's values)."""
+        return {s.label(self.default_interval): self.value(s, at) for s in self.series()}
+
+    def series(self) -> Iterator[Series]:
+        """Yield every market value the rule reads, left to right, each once."""
+        seen: set[str] = set()
+        for series in series_in(self.tree):
+            label = series.label(self.default_interval)
+            if label not in seen:
+                seen.add(label)
+                yield series
+
+
+def format_value(series: Series, value: float | None) -> str:
+    """Return a value as a chart shows it: RSI 71.3, a price 96,120 or 3,402.89 or 0.04499, a volume 3,452."""
+    if value is None:
+        return "(not known yet)"
+    if series.name in _OSCILLATORS:
+        return f"{value:.1f}"
+    if series.name == "volume":
+        return format_amount(value)
+    if series.output == "width":
+        return f"{value:.4f}"
+    magnitude = abs(value)
+    if magnitude >= 10_000:
+        return f"{value:,.0f}"
+    if magnitude >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.4g}"

@@ -1,0 +1,217 @@
+"""combo: a rule of conditions across intervals fires when they start to hold together.
+
+Synthetic candles (hand-written closes, labelled synthetic by their source) pin the transitions, the
+warm-up and the unknown values; the real January 2026 BTC candles check the fire times against TA-Lib.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import talib
+from pydantic import ValidationError
+
+from detectors.combo import Combo, ComboSettings
+from detectors.combo_eval import BoundRule
+from detectors.market_history import MarketHistory
+from storage.rows import HOUR_MS, Candle
+from tests.detectors.conftest import DAY, HOUR, JANUARY, T0, Run, bars, history_of, iso, make, real_rows, run
+
+
+def closes_run(when: str, closes: list[float], **settings: object) -> Run:
+    """Step a combo rule hourly over SYNTHETIC hourly closes (one candle per hour from T0)."""
+    detector = make("combo", when=when, **settings)
+    return run(detector, history_of(bars(closes)), T0, T0 + len(closes) * HOUR)
+
+
+def test_fires_on_the_check_where_every_condition_starts_to_hold_and_rearms_when_one_stops() -> None:
+    # close vs SMA(3): at 02:00 100 = 100 (learns: not holding), 03:00 101 > 100.33 fires, 04:00 holds
+    # (no repeat), 05:00 99 < 100.67 re-arms, 07:00 103 > 100 fires again.
+    result = closes_run("close > sma(3)", [100, 100, 100, 101, 102, 99, 98, 103])
+    assert result.fired() == [
+        ("2026-01-05 04:00", "combo", "BTC combo: close 101.00 > SMA(3, 1h) 100.33"),
+        ("2026-01-05 08:00", "combo", "BTC combo: close 103.00 > SMA(3, 1h) 100.00"),
+    ]
+    first = result.activations[0][1]
+    assert first.at == T0 + 4 * HOUR  # the close of the 03:00 candle
+    assert first.values == {
+        "when": "close > sma(3)",
+        "checked_every": "1h",
+        "close": 101.0,
+        "SMA(3, 1h)": 100.333333,
+    }
+
+
+def test_every_condition_must_hold_and_an_or_needs_one() -> None:
+    closes = [100, 100, 100, 101, 102, 99, 98, 103]
+    # close > 102 holds only at 07:00 (103): the `and` fires there and not at 03:00.
+    both = closes_run("close > sma(3) and close > 102", closes)
+    assert [when for when, _, _ in both.fired()] == ["2026-01-05 08:00"]
+    # close < 99.5 holds at 06:00 (98): the `or` holds from 03:00 to 07:00 without a break, so it fires once.
+    either = closes_run("close > sma(3) or close < 99.5", closes)
+    assert [when for when, _, _ in either.fired()] == ["2026-01-05 04:00"]
+
+
+def test_never_fires_on_the_state_it_was_created_into_nor_before_its_warm_up() -> None:
+    # RSI(3) needs 4 closes. It is above 60 from the first value it has (a steady climb): no alert; it
+    # fires only after a fall takes it below and a rise brings it back.
+    closes = [100, 101, 102, 103, 104, 105, 100, 95, 96, 99, 103, 107]
+    detector = make("combo", when="rsi(3) > 60")
+    result = run(detector, history_of(bars(closes)), T0, T0 + len(closes) * HOUR)
+    unknown_until = T0 + 4 * HOUR  # the 4th candle closes at 04:00
+    assert all(not signals for now, signals in result.steps if now <= unknown_until + 3 * HOUR)
+    assert [when for when, _, _ in result.fired()] == ["2026-01-05 11:00"]
+    assert result.activations[0][1].title.startswith("BTC combo: RSI(3, 1h) ")
+
+
+def test_a_rule_created_before_enough_history_waits_then_learns() -> None:
+    # Warm-up: SMA(5) is unknown for four checks; the first known check holds, and it is only learnt.
+    closes = [100, 100, 100, 100, 101, 102, 103]
+    result = closes_run("close > sma(5)", closes)
+    assert result.fired() == []
+    assert result.state["known"] is True and "combo" in result.state["off"]
+
+
+def test_higher_intervals_use_their_last_closed_candle() -> None:
+    # Two SYNTHETIC days of hourly closes: 100 all day 1, then 110 all day 2 except its last hour at 90.
+    closes = [100.0] * 24 + [110.0] * 23 + [90.0]
+    # close(1d) is unknown until day 1's candle closes (day 2 00:00); that check learns 100 > 100 does not
+    # hold; the next hour's close 110 > day 1's close 100 fires. Day 1 stays the daily value all day 2.
+    result = closes_run("close > close(1d) and close(1d) >= 100", closes)
+    assert result.fired() == [
+        ("2026-01-06 01:00", "combo", "BTC combo: close 110.00 > 1d close 100.00 and 1d close 100.00 >= 100")
+    ]
+    rule = BoundRule("close > close(1d) and close(1d) >= 100", "1h")
+    history = history_of(bars(closes))
+    end = T0 + 48 * HOUR
+    rule.load(history.view("BTCUSDT", end), T0 + 25 * HOUR)
+    rule.advance(T0 + 25 * HOUR)
+    assert rule.holds(T0 + 25 * HOUR) is True
+    assert rule.describe(T0 + 25 * HOUR) == "close 110.00 > 1d close 100.00 and 1d close 100.00 >= 100"
+    rule.advance(end - HOUR)
+    assert rule.values(end - HOUR) == {"close": 110.0, "1d close": 100.0}  # day 1 still the last closed day
+    rule.advance(end)
+    assert rule.values(end) == {"close": 90.0, "1d close": 90.0}  # day 2 closed with its last hour, at 90
+    assert rule.holds(end) is False
+
+
+def test_the_rule_is_checked_at_every_close_of_its_finest_interval() -> None:
+    detector = make("combo", when="rsi(14, 4h) > 70 and close(1d) > ema(20, 1d)", interval="1h")
+    assert isinstance(detector, Combo)
+    assert detector._step == "4h"  # nothing written without an interval, so the 1h default is unused
+    settings = ComboSettings(when="rsi(14, 4h) > 70 and close > ema(50, 1d)")
+    assert settings.history_needed() == {"4h": 15, "1h": 1, "1d": 50}
+    # EMA(50) settles (seed weight below 1e-3) after 173 more candles: reading that far back is the window.
+    assert settings.lookback_ms() == {"candles": (50 + 173 + 1) * DAY}
+
+
+def test_a_missing_candle_of_an_interval_makes_its_values_unknown_not_stale() -> None:
+    # SYNTHETIC hourly candles with day 2's first hour missing: the day-2 daily candle is never complete,
+    # so on day 3 close(1d) is not known (day 1's close would be stale) and nothing fires or re-arms.
+    closes = [100.0] * 72
+    rows = [row for i, row in enumerate(bars(closes)) if i != 24]
+    history = history_of(rows)
+    rule = BoundRule("close(1d) > 50", "1h")
+    at = T0 + 60 * HOUR
+    rule.load(history.view("BTCUSDT", at), T0 + 2 * HOUR)
+    rule.advance(T0 + 30 * HOUR)
+    assert rule.holds(T0 + 30 * HOUR) is True  # day 1 closed at T0 + 24h: the newest daily candle
+    rule.advance(at)
+    assert rule.holds(at) is None
+    assert rule.describe(at) == "1d close (not known yet) > 50"
+
+
+def test_the_three_valued_logic_of_and_and_or() -> None:
+    history = history_of(bars([100.0, 101.0]))
+    rule = BoundRule("close > 50 and rsi(14) > 50 or close > 500", "1h")
+    rule.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    rule.advance(T0 + 2 * HOUR)
+    assert rule.holds(T0 + 2 * HOUR) is None  # True and unknown, or False: unknown
+    assert BoundRule("close < 50 and rsi(14) > 50", "1h").holds(T0) is None  # nothing fed yet
+    falsy = BoundRule("close < 50 and rsi(14) > 50", "1h")
+    falsy.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    falsy.advance(T0 + 2 * HOUR)
+    assert falsy.holds(T0 + 2 * HOUR) is False  # False decides an `and` whatever the unknown
+    truthy = BoundRule("close > 50 or rsi(14) > 50", "1h")
+    truthy.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    truthy.advance(T0 + 2 * HOUR)
+    assert truthy.holds(T0 + 2 * HOUR) is True  # True decides an `or`
+
+
+def test_a_new_instance_with_the_saved_state_fires_exactly_as_one_that_ran_throughout() -> None:
+    # The indicators live on the instance: a restart (a new instance, the persisted state) feeds them again
+    # from the candles in memory, and the alerts are the same on the real January data.
+    history = _real_btc_history()
+    when = "rsi(14, 4h) > 60 and close > ema(50)"
+    throughout = run(make("combo", when=when), history, *JANUARY)
+    restarted = Run(make("combo", when=when))
+    for now in range(JANUARY[0], JANUARY[1] + 1, HOUR):
+        if now % (29 * HOUR) == 0:
+            restarted.detector = make("combo", when=when)
+        restarted.at(history, now)
+    assert throughout.fired() and restarted.fired() == throughout.fired()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"when": "rsx(14) > 70"}, "unknown name rsx (did you mean rsi?)"),
+        ({"when": "rsi(14, 4x) > 70"}, "unknown interval 4x"),
+        ({"when": ""}, "at least 1 character"),
+        ({"when": "close > 1", "interval": "2d"}, "Input should be"),
+    ],
+)
+def test_settings_refuse_a_bad_rule_with_its_position(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ComboSettings.model_validate(settings)
+
+
+# --- the real data against TA-Lib ----------------------------------------------------------------------
+
+
+def _real_btc_history() -> MarketHistory:
+    history = MarketHistory()
+    history.add_candles(c for c in real_rows()["candles"] if c.symbol == "BTCUSDT")
+    return history
+
+
+def _talib_fire_times(candles: list[Candle]) -> list[int]:
+    """Return when ``rsi(14, 4h) > 60 and close > ema(50)`` starts to hold, from TA-Lib's series alone.
+
+    4h candles are the UTC-aligned groups of four hourly ones (every group complete in this file). At the
+    close of each hour the rule reads the newest 4h candle closed by then; the first hour with both values
+    defined only learns, and a fire is an hour where it holds after an hour where it did not.
+    """
+    closes = np.array([c.c for c in candles])
+    ema = talib.EMA(closes, timeperiod=50)
+    four_hour_closes = np.array([c.c for c in candles if (c.open_time + HOUR_MS) % (4 * HOUR_MS) == 0])
+    assert candles[0].open_time % (4 * HOUR_MS) == 0
+    rsi = talib.RSI(four_hour_closes, timeperiod=14)
+    fires: list[int] = []
+    previous: bool | None = None
+    for i, candle in enumerate(candles):
+        at = candle.open_time + HOUR_MS
+        closed_4h = (i + 1) // 4  # 4h candles closed by ``at``
+        if closed_4h == 0 or np.isnan(rsi[closed_4h - 1]) or np.isnan(ema[i]):
+            continue
+        holds = bool(rsi[closed_4h - 1] > 60 and closes[i] > ema[i])
+        if previous is False and holds:
+            fires.append(at)
+        previous = holds
+    return fires
+
+
+def test_fire_times_equal_the_transitions_of_talibs_series_on_real_btc_candles() -> None:
+    candles = [c for c in real_rows()["candles"] if c.symbol == "BTCUSDT"]
+    expected = _talib_fire_times(candles)
+    result = run(make("combo", when="rsi(14, 4h) > 60 and close > ema(50)"), _real_btc_history(), *JANUARY)
+    assert [iso(signal.at) for _, signal in result.activations] == [iso(t) for t in expected]
+    assert len(expected) == 4  # 2026-01-07 00:00 and 03:00, 01-12 04:00, 01-13 16:00
+    # The values shown are TA-Lib's too, to the rounding the alert keeps.
+    closes = np.array([c.c for c in candles])
+    ema = talib.EMA(closes, timeperiod=50)
+    for _, signal in result.activations:
+        i = next(k for k, c in enumerate(candles) if c.open_time + HOUR_MS == signal.at)
+        assert signal.values["EMA(50, 1h)"] == pytest.approx(ema[i], abs=1e-6)
