@@ -55,14 +55,17 @@ class ComboSyntaxError(ValueError):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        """Return the message with the 1-based character and the text up to it (``rsi(14, 4x``)."""
+        """Return where first, then what: ``at character 9 (`rsi(14, 4x`): unknown interval 4x: ...``.
+
+        The place comes first so a message cut to fit (an autocomplete suggestion) still says where.
+        """
         match = _TOKEN.match(self.text, self.position)
         end = match.end() if match is not None and match.lastgroup != "space" else self.position + 1
         shown = self.text[:end].strip()
         if len(shown) > 40:
             shown = "…" + shown[-39:]
-        where = f"at character {self.position + 1}"
-        return f"{self.message} ({where}: `{shown}`)" if shown else f"{self.message} ({where})"
+        where = f"at character {self.position + 1}" + (f" (`{shown}`)" if shown else "")
+        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +458,9 @@ def _arity(name: str, spec: SeriesSpec) -> str:
 
 
 def _unknown_name(name: str) -> str:
-    close = difflib.get_close_matches(name, list(SERIES), n=1, cutoff=0.6)
+    # A name being typed (``cl``) is most likely the start of one; else the closest spelling.
+    close = [known for known in SERIES if known.startswith(name)][:1]
+    close = close or difflib.get_close_matches(name, list(SERIES), n=1, cutoff=0.6)
     guess = f" (did you mean {close[0]}?)" if close else ""
     return f"unknown name {name}{guess}; known names: {', '.join(SERIES)}"
 
