@@ -71,7 +71,7 @@ def test_a_combo_fires_once_per_start_and_a_restart_neither_repeats_nor_loses(re
     resolved = engine.evaluate(market.hour_at(99))  # 99 < SMA(3) 102.67: re-armed
     assert [e.state for e in resolved] == ["resolved"]
     assert engine.evaluate(market.hour_at(99)) == []
-    # 08:00-09:00 at 104 > SMA(3) 100.67, but the 4h candle closed at 08:00 is 99: it does not hold, until
+    # 09:00-10:00 at 104 > SMA(3) 100.67, but the 4h candle closed at 08:00 is 99: it does not hold, until
     # the next 4h candle closes at 12:00 at 106.
     for price in (104, 106):
         assert engine.evaluate(market.hour_at(price)) == []
