@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
-from detectors.combo_eval import BoundRule, parsed, step_interval, warmups
+from detectors.combo_eval import BoundRule, parsed, warmups
 from detectors.combo_grammar import MAX_TEXT
 from detectors.latch import edge, latched_signals
 from storage.rows import interval_ms
@@ -51,16 +51,13 @@ class ComboSettings(DetectorSettings):
         parsed(value)
         return value
 
-    def _needed(self) -> dict[str, tuple[int, int]]:
-        return warmups(parsed(self.when), self.interval, self.when)
-
     def history_needed(self) -> Mapping[str, int]:
         """Return the closed candles each interval the rule reads needs before it can fire."""
-        return {name: warm for name, (warm, _) in self._needed().items()}
+        return warmups(parsed(self.when), self.interval, self.when)
 
     def lookback_ms(self) -> Mapping[str, int]:
-        """Return how far back evaluation reads candles: each interval's warm-up and settling, the most."""
-        reach = [(warm + settle + 1) * interval_ms(name) for name, (warm, settle) in self._needed().items()]
+        """Return how far back evaluation reads candles: the longest warm-up, and the candle before it."""
+        reach = [(warm + 1) * interval_ms(name) for name, warm in self.history_needed().items()]
         return {"candles": max(reach)}
 
 
@@ -77,10 +74,11 @@ class Combo(Detector[ComboSettings]):
     def __init__(self, rule_id: str, symbol: str, settings: DetectorSettings) -> None:
         super().__init__(rule_id, symbol, settings)
         s = self.settings
-        # The indicators live on the instance, not in ``state`` (they are not JSON): a new instance (a
-        # restart, an edited rule) feeds them again from the candles in memory before its first check.
+        # The indicators live on the instance, not in ``state`` (they are not JSON): ``state["fed"]`` says
+        # which candle each interval got to, and a new instance (a restart, a backtest) rebuilds them from
+        # the candles in memory up to there before its first check.
         self._rule = BoundRule(s.when, s.interval)
-        self._step = step_interval(warmups(self._rule.tree, s.interval, s.when))
+        self._step = self._rule.step
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Check the rule at every close of its finest interval since the last evaluation."""
@@ -89,10 +87,11 @@ class Combo(Detector[ComboSettings]):
             return latched_signals(self, state)
         bars = step.bars
         rule = self._rule
-        rule.load(snapshot, bars[step.first_new].close_time)
+        rule.load(snapshot, state.get("fed", {}))
         for bar in bars[step.first_new :]:
             at = bar.close_time
             rule.advance(at)
+            state["fed"] = rule.fed()
             holds = rule.holds(at)
             state["t"] = bar.open_time
             if holds is None:

@@ -11,8 +11,8 @@ still warming up, or its interval's newest candle is missing) makes every compar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache, partial
 
 from detectors.base import Bar, Snapshot
 from detectors.combo_grammar import (
@@ -26,6 +26,7 @@ from detectors.combo_grammar import (
     parse,
     series_in,
 )
+from detectors.indicator_feed import CandleFeed
 from detectors.indicators import Indicator, make_indicator
 from detectors.text import format_amount
 from storage.rows import interval_ms
@@ -66,55 +67,34 @@ def build_indicator(series: Series, text: str) -> Indicator:
         raise ComboSyntaxError(str(exc), series.start, text) from None
 
 
-def warmups(tree: Node, default_interval: str, text: str) -> dict[str, tuple[int, int]]:
-    """Return (warm-up, settle) candles per interval: the most any value at that interval needs."""
-    needed: dict[str, tuple[int, int]] = {}
+def warmups(tree: Node, default_interval: str, text: str) -> dict[str, int]:
+    """Return the closed candles each interval needs before every value at it is known (its warm-up)."""
+    needed: dict[str, int] = {}
     for series in series_in(tree):
         interval = series.interval or default_interval
-        warm, settle = 1, 0  # a candle field needs its one closed candle
-        if series.name not in _CANDLE_FIELDS:
-            indicator = build_indicator(series, text)
-            warm, settle = indicator.warmup, indicator.settle
-        old = needed.get(interval, (1, 0))
-        needed[interval] = (max(old[0], warm), max(old[1], settle))
+        # A candle field needs its one closed candle; an indicator its documented warm-up.
+        warm = 1 if series.name in _CANDLE_FIELDS else build_indicator(series, text).warmup
+        needed[interval] = max(needed.get(interval, 1), warm)
     return needed
 
 
-def step_interval(needed: dict[str, tuple[int, int]]) -> str:
+def step_interval(needed: Mapping[str, int]) -> str:
     """Return the finest interval a rule reads: it is checked at every close of it."""
     return min(needed, key=interval_ms)
 
 
-class Feed:
-    """Closed candles of one interval, fed in order to the indicators computed on them."""
+class Values:
+    """The indicators of one interval and its newest closed candle (a ``CandleFeed``'s tracker)."""
 
-    def __init__(self, interval: str, history: int) -> None:
-        self.interval = interval
-        self.length = interval_ms(interval)
-        self.history = history  # candles to read before the first step: warm-up plus settling
-        self.indicators: dict[tuple[str, tuple[float, ...]], Indicator] = {}
+    def __init__(self, indicators: dict[tuple[str, tuple[float, ...]], Indicator]) -> None:
+        self.indicators = indicators
         self.last: Bar | None = None
-        self._pending: Sequence[Bar] = ()
-        self._next = 0
 
-    def load(self, snapshot: Snapshot, first_close: int) -> None:
-        """Read the candles not fed yet (on a fresh feed, enough history before ``first_close``)."""
-        if self.last is None:
-            since = first_close - (self.history + 1) * self.length
-        else:
-            since = self.last.open_time + 1
-        self._pending = snapshot.candles(self.interval, since=since)
-        self._next = 0
-
-    def advance(self, until: int) -> None:
-        """Feed every loaded candle closing at or before ``until``."""
-        pending = self._pending
-        while self._next < len(pending) and pending[self._next].close_time <= until:
-            bar = pending[self._next]
-            for indicator in self.indicators.values():
-                indicator.add(bar)
-            self.last = bar
-            self._next += 1
+    def add(self, bar: Bar) -> None:
+        """Feed the candle to every indicator of the interval."""
+        for indicator in self.indicators.values():
+            indicator.add(bar)
+        self.last = bar
 
     def current(self, at: int) -> Bar | None:
         """Return the newest candle fed if it is the one closed last before ``at`` (else it is missing)."""
@@ -125,7 +105,12 @@ class Feed:
 
 
 class BoundRule:
-    """A parsed rule with its feeds: steps through closed candles and evaluates at each step."""
+    """A parsed rule with one ``CandleFeed`` per interval: steps through closed candles, evaluates at each.
+
+    Each interval's feed is ``detectors.indicator_feed.CandleFeed``, as the single-indicator detectors
+    use: a new instance (a restart, a backtest) rebuilds its indicators from every closed candle in memory
+    up to where the state says the rule got, so it decides as the instance that ran throughout.
+    """
 
     def __init__(self, text: str, default_interval: str) -> None:
         self.text = text
@@ -133,34 +118,50 @@ class BoundRule:
         self.default_interval = default_interval
         needed = warmups(self.tree, default_interval, text)
         self.step = step_interval(needed)
-        self.feeds = {name: Feed(name, warm + settle) for name, (warm, settle) in needed.items()}
+        wanted: dict[str, dict[tuple[str, tuple[float, ...]], Series]] = {name: {} for name in needed}
         for series in series_in(self.tree):
             if series.name not in _CANDLE_FIELDS:
-                feed = self.feeds[series.interval or default_interval]
-                key = (series.name, series.params)
-                if key not in feed.indicators:
-                    feed.indicators[key] = build_indicator(series, text)
+                wanted[series.interval or default_interval].setdefault((series.name, series.params), series)
+        self.feeds = {
+            name: CandleFeed(name, partial(self._values, list(of.values()))) for name, of in wanted.items()
+        }
+        self._pending: dict[str, Sequence[Bar]] = {}
+        self._next: dict[str, int] = {}
 
-    def load(self, snapshot: Snapshot, first_close: int) -> None:
-        """Read every interval's candles not fed yet, before stepping from ``first_close`` on."""
-        for feed in self.feeds.values():
-            feed.load(snapshot, first_close)
+    def _values(self, series: list[Series]) -> Values:
+        return Values({(s.name, s.params): build_indicator(s, self.text) for s in series})
+
+    def load(self, snapshot: Snapshot, fed: Mapping[str, int]) -> None:
+        """Read each interval's candles after the one ``fed`` says it got to (rebuilding if need be)."""
+        for name, feed in self.feeds.items():
+            self._pending[name] = feed.new_bars(snapshot, fed.get(name))
+            self._next[name] = 0
 
     def advance(self, until: int) -> None:
-        """Feed every interval's candles closing at or before ``until``."""
-        for feed in self.feeds.values():
-            feed.advance(until)
+        """Feed every interval's loaded candles closing at or before ``until``."""
+        for name, feed in self.feeds.items():
+            pending, index = self._pending.get(name, ()), self._next.get(name, 0)
+            while index < len(pending) and pending[index].close_time <= until:
+                feed.feed(pending[index])
+                index += 1
+            self._next[name] = index
+
+    def fed(self) -> dict[str, int]:
+        """Return the open time of the newest candle fed, by interval (what the state records)."""
+        return {
+            name: feed.last_open_time for name, feed in self.feeds.items() if feed.last_open_time is not None
+        }
 
     def value(self, series: Series, at: int) -> float | None:
         """Return a market value at ``at``, or None when it is not known (warming up, candle missing)."""
-        feed = self.feeds[series.interval or self.default_interval]
-        bar = feed.current(at)
+        values = self.feeds[series.interval or self.default_interval].tracker
+        bar = values.current(at)
         if bar is None:
             return None
         read = _CANDLE_FIELDS.get(series.name)
         if read is not None:
             return float(read(bar))
-        indicator = feed.indicators[(series.name, series.params)]
+        indicator = values.indicators[(series.name, series.params)]
         output = _OUTPUT_NAMES.get(series.output or "", series.output)
         return indicator.value(output)
 

@@ -86,7 +86,7 @@ def test_higher_intervals_use_their_last_closed_candle() -> None:
     rule = BoundRule("close > close(1d) and close(1d) >= 100", "1h")
     history = history_of(bars(closes))
     end = T0 + 48 * HOUR
-    rule.load(history.view("BTCUSDT", end), T0 + 25 * HOUR)
+    rule.load(history.view("BTCUSDT", end), {})
     rule.advance(T0 + 25 * HOUR)
     assert rule.holds(T0 + 25 * HOUR) is True
     assert rule.describe(T0 + 25 * HOUR) == "close 110.00 > 1d close 100.00 and 1d close 100.00 >= 100"
@@ -103,8 +103,7 @@ def test_the_rule_is_checked_at_every_close_of_its_finest_interval() -> None:
     assert detector._step == "4h"  # nothing written without an interval, so the 1h default is unused
     settings = ComboSettings(when="rsi(14, 4h) > 70 and close > ema(50, 1d)")
     assert settings.history_needed() == {"4h": 15, "1h": 1, "1d": 50}
-    # EMA(50) settles (seed weight below 1e-3) after 173 more candles: reading that far back is the window.
-    assert settings.lookback_ms() == {"candles": (50 + 173 + 1) * DAY}
+    assert settings.lookback_ms() == {"candles": (50 + 1) * DAY}  # the longest warm-up and the candle before
 
 
 def test_a_missing_candle_of_an_interval_makes_its_values_unknown_not_stale() -> None:
@@ -115,7 +114,7 @@ def test_a_missing_candle_of_an_interval_makes_its_values_unknown_not_stale() ->
     history = history_of(rows)
     rule = BoundRule("close(1d) > 50", "1h")
     at = T0 + 60 * HOUR
-    rule.load(history.view("BTCUSDT", at), T0 + 2 * HOUR)
+    rule.load(history.view("BTCUSDT", at), {})
     rule.advance(T0 + 30 * HOUR)
     assert rule.holds(T0 + 30 * HOUR) is True  # day 1 closed at T0 + 24h: the newest daily candle
     rule.advance(at)
@@ -126,16 +125,16 @@ def test_a_missing_candle_of_an_interval_makes_its_values_unknown_not_stale() ->
 def test_the_three_valued_logic_of_and_and_or() -> None:
     history = history_of(bars([100.0, 101.0]))
     rule = BoundRule("close > 50 and rsi(14) > 50 or close > 500", "1h")
-    rule.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    rule.load(history.view("BTCUSDT", T0 + 2 * HOUR), {})
     rule.advance(T0 + 2 * HOUR)
     assert rule.holds(T0 + 2 * HOUR) is None  # True and unknown, or False: unknown
     assert BoundRule("close < 50 and rsi(14) > 50", "1h").holds(T0) is None  # nothing fed yet
     falsy = BoundRule("close < 50 and rsi(14) > 50", "1h")
-    falsy.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    falsy.load(history.view("BTCUSDT", T0 + 2 * HOUR), {})
     falsy.advance(T0 + 2 * HOUR)
     assert falsy.holds(T0 + 2 * HOUR) is False  # False decides an `and` whatever the unknown
     truthy = BoundRule("close > 50 or rsi(14) > 50", "1h")
-    truthy.load(history.view("BTCUSDT", T0 + 2 * HOUR), T0 + HOUR)
+    truthy.load(history.view("BTCUSDT", T0 + 2 * HOUR), {})
     truthy.advance(T0 + 2 * HOUR)
     assert truthy.holds(T0 + 2 * HOUR) is True  # True decides an `or`
 
