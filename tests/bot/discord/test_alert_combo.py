@@ -136,3 +136,18 @@ async def test_alert_test_backtests_a_combo_and_says_each_value_when_it_would_ha
         "Invalid `settings` for combo: `when`: at character 14 (`rsi(14, 4h) >`): expected a number or a "
         "market value"
     ), bad.content
+
+
+async def test_alert_detectors_explains_combo_with_a_quoted_example(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    page = await discord_emu.slash("alert detectors", {"detector": "combo"}, user_id=MEMBER_ID)
+    embed = page.embeds[0]
+    assert embed["title"] == "Detector combo"
+    example = (
+        '`/alert add detector:combo symbol:BTCUSDT settings:when="rsi(14, 4h) > 70 and close > ema(50, 1d)"`'
+    )
+    assert example in embed["description"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["when (required)"].startswith("Conditions that must all hold: comparisons (< <= > >=)")
+    assert fields["interval (optional)"].endswith("Default: `1h`.")
