@@ -73,6 +73,7 @@ class Bollinger(IndicatorDetector):
     description: ClassVar[str] = (
         "A close outside the Bollinger Bands, or a squeeze (narrowest bands in N candles) and its release"
     )
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = BollingerSettings
 
     def build(self) -> Bundle:
@@ -156,7 +157,6 @@ class Bollinger(IndicatorDetector):
             "interval": s.interval,
             "close": bar.c,
             "candle_open_time": bar.open_time,
-            "formula": FORMULA,
             **bundle.inputs(),
         }
 

@@ -75,7 +75,6 @@ class Bundle:
         return {
             "last_closes": list(self.closes),
             "warmup": max((i.warmup for i in self.indicators), default=0),
-            "candles_fed": max((i.count for i in self.indicators), default=0),
         }
 
 
@@ -83,6 +82,8 @@ class IndicatorDetector(Detector[Any]):
     """Base of the indicator detectors: feed, step candle by candle, return the latched edges."""
 
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    # How the indicator is computed, in one line (for ``/why``; docs/indicators.md has the details).
+    formula: ClassVar[str]
 
     @abstractmethod
     def build(self) -> Bundle:

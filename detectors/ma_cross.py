@@ -88,6 +88,7 @@ class MaCross(IndicatorDetector):
     description: ClassVar[str] = (
         "Moving averages cross (golden/death), price crosses an MA, or price and MAs line up (alignment)"
     )
+    formula: ClassVar[str] = f"{FORMULAS['sma']}; {FORMULAS['ema']}"
     Settings: ClassVar[type[DetectorSettings]] = MaCrossSettings
 
     def build(self) -> Bundle:
@@ -216,7 +217,6 @@ class MaCross(IndicatorDetector):
                 "kind": s.kind,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULAS[s.kind],
                 **bundle.inputs(),
             },
             "at": bar.close_time,
@@ -247,7 +247,6 @@ class MaCross(IndicatorDetector):
                 "interval": s.interval,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULAS[s.kind],
                 **bundle.inputs(),
             },
             "at": bar.close_time,

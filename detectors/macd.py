@@ -58,6 +58,7 @@ class Macd(IndicatorDetector):
 
     name: ClassVar[str] = "macd"
     description: ClassVar[str] = "MACD crosses its signal line (histogram sign change) or zero; 12/26/9"
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = MacdSettings
 
     def build(self) -> Bundle:
@@ -119,7 +120,6 @@ class Macd(IndicatorDetector):
                 "interval": s.interval,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULA,
                 **bundle.inputs(),
             },
             "at": bar.close_time,

@@ -67,6 +67,7 @@ class Rsi(IndicatorDetector):
 
     name: ClassVar[str] = "rsi"
     description: ClassVar[str] = "Wilder's RSI of an interval crosses above or below a level (e.g. 70, 30)"
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = RsiSettings
 
     def build(self) -> Bundle:
@@ -123,7 +124,6 @@ class Rsi(IndicatorDetector):
                 "hysteresis": s.hysteresis,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULA,
                 **bundle.inputs(),
             },
             "at": bar.close_time,

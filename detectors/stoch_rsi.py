@@ -59,6 +59,7 @@ class StochRsi(IndicatorDetector):
 
     name: ClassVar[str] = "stoch_rsi"
     description: ClassVar[str] = "Stochastic RSI %K crosses %D, from the oversold or overbought zone"
+    formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = StochRsiSettings
 
     def build(self) -> Bundle:
@@ -124,7 +125,6 @@ class StochRsi(IndicatorDetector):
                 "interval": s.interval,
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
-                "formula": FORMULA,
                 **bundle.inputs(),
             },
             "at": bar.close_time,

@@ -53,7 +53,7 @@ def test_the_alert_says_the_interval_and_the_value() -> None:
     assert values["previous_rsi"] <= 70 < values["rsi"] and values["interval"] == "4h"
     assert values["candle_open_time"] == ms("2026-01-13 16:00") and signal.at == ms("2026-01-13 20:00")
     assert len(values["last_closes"]) == 5 and values["last_closes"][-1] == values["close"]
-    assert values["warmup"] == 15 and "RMA" in values["formula"]
+    assert values["warmup"] == 15 and "RMA" in make("rsi", above=70).formula
     assert signal.direction == "up" and result.activations[3][1].direction == "down"
 
 
