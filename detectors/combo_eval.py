@@ -116,9 +116,9 @@ class BoundRule:
         self.text = text
         self.tree = parsed(text)
         self.default_interval = default_interval
-        needed = warmups(self.tree, default_interval, text)
-        self.step = step_interval(needed)
-        wanted: dict[str, dict[tuple[str, tuple[float, ...]], Series]] = {name: {} for name in needed}
+        self.needed = warmups(self.tree, default_interval, text)
+        self.step = step_interval(self.needed)
+        wanted: dict[str, dict[tuple[str, tuple[float, ...]], Series]] = {name: {} for name in self.needed}
         for series in series_in(self.tree):
             if series.name not in _CANDLE_FIELDS:
                 wanted[series.interval or default_interval].setdefault((series.name, series.params), series)
@@ -134,6 +134,10 @@ class BoundRule:
     def load(self, snapshot: Snapshot, fed: Mapping[str, int]) -> None:
         """Read each interval's candles after the one ``fed`` says it got to (rebuilding if need be)."""
         for name, feed in self.feeds.items():
+            if feed.count < self.needed[name]:
+                # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
+                # backfills the venue's own klines a new rule reads), so its short history is read again.
+                feed.last_open_time = None
             self._pending[name] = feed.new_bars(snapshot, fed.get(name))
             self._next[name] = 0
 

@@ -214,3 +214,21 @@ def test_fire_times_equal_the_transitions_of_talibs_series_on_real_btc_candles()
     for _, signal in result.activations:
         i = next(k for k, c in enumerate(candles) if c.open_time + HOUR_MS == signal.at)
         assert signal.values["EMA(50, 1h)"] == pytest.approx(ema[i], abs=1e-6)
+
+
+def test_a_rule_warming_up_reads_the_older_candles_backfilled_since() -> None:
+    # The spot feed fetches a rule's intervals after the rule was added: those SYNTHETIC candles land before
+    # the ones the rule already read, and count toward its warm-up, so its values equal TA-Lib's over all.
+    closes = [100.0 + (i * 7) % 11 - (i * 3) % 5 for i in range(24)]
+    rows = bars(closes)
+    history = history_of(rows[20:23])  # the rule starts with three hours
+    detector = make("combo", when="rsi(5) > 70")
+    state: dict[str, object] = {}
+    detector.evaluate(history.view("BTCUSDT", T0 + 23 * HOUR), state)
+    assert state["fed"] == {"1h": T0 + 22 * HOUR}
+    history.add_candles(rows[:20])  # the backfill: twenty older hours
+    history.add_candles(rows[23:])  # and the next hour closes
+    detector.evaluate(history.view("BTCUSDT", T0 + 24 * HOUR), state)
+    assert isinstance(detector, Combo)
+    [value] = detector._rule.values(T0 + 24 * HOUR).values()
+    assert value == pytest.approx(talib.RSI(np.array(closes), 5)[-1], abs=1e-6)
