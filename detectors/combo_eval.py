@@ -134,7 +134,7 @@ class BoundRule:
     def load(self, snapshot: Snapshot, fed: Mapping[str, int]) -> None:
         """Read each interval's candles after the one ``fed`` says it got to (rebuilding if need be)."""
         for name, feed in self.feeds.items():
-            if feed.count < self.needed[name]:
+            if fed.get(name) is not None and feed.count < self.needed[name]:
                 # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
                 # backfills the venue's own klines a new rule reads), so its short history is read again.
                 feed.last_open_time = None
