@@ -29,18 +29,22 @@ class RsiSettings(IndicatorSettings):
         14, ge=2, le=MAX_PERIOD, description="RSI length in candles (Wilder's, as TradingView)."
     )
     above: float | None = Field(
-        None,
+        70,
         gt=0,
         lt=100,
-        examples=[70],
-        description="Fire when RSI closes above this level, having been at or below it the candle before.",
+        description=(
+            "Fire when RSI closes above this level, having been at or below it the candle before "
+            "(off: never)."
+        ),
     )
     below: float | None = Field(
         None,
         gt=0,
         lt=100,
         examples=[30],
-        description="Fire when RSI closes below this level, having been at or above it the candle before.",
+        description=(
+            "Fire when RSI closes below this level, having been at or above it the candle before (e.g. 30)."
+        ),
     )
     hysteresis: float = Field(
         2.0,
@@ -52,7 +56,7 @@ class RsiSettings(IndicatorSettings):
     @model_validator(mode="after")
     def _a_level(self) -> Self:
         if self.above is None and self.below is None:
-            raise ValueError("set above, below or both (RSI levels, e.g. above=70)")
+            raise ValueError("set above, below or both (RSI levels, e.g. below=30; above is 70 unless off)")
         if self.above is not None and self.below is not None and self.below >= self.above:
             raise ValueError(f"below ({self.below:g}) must be lower than above ({self.above:g})")
         return self

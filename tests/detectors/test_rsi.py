@@ -12,8 +12,9 @@ from tests.detectors.test_indicators_talib import closes, real_bars
 
 
 def test_a_rule_names_a_level_and_below_is_under_above() -> None:
+    assert make("rsi").settings.above == 70 and make("rsi").settings.below is None  # TradingView's level
     with pytest.raises(ValidationError, match="set above, below or both"):
-        make("rsi")
+        make("rsi", above=None)
     with pytest.raises(ValidationError, match=r"below \(70\) must be lower than above \(30\)"):
         make("rsi", above=30, below=70)
     with pytest.raises(ValidationError, match="less than 100"):
