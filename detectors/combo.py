@@ -16,11 +16,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from detectors import values
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.combo_eval import BoundRule, parsed, warmups
 from detectors.combo_grammar import MAX_TEXT
 from detectors.latch import edge, latched_signals
+from detectors.values import ValueSpecs
 from storage.rows import interval_ms
 
 ComboInterval = Literal["1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
@@ -70,6 +72,14 @@ class Combo(Detector[ComboSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = ComboSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    # The values a rule reads depend on its `when`, so they are one text for people ("readings") and one
+    # mapping by label for programs ("numbers"), never keys of their own.
+    value_specs: ClassVar[ValueSpecs] = {
+        "when": values.text("Rule"),
+        "checked_every": values.text("Checked at each close of"),
+        "readings": values.text("Values"),
+        "numbers": values.hidden(),
+    }
 
     def __init__(self, rule_id: str, symbol: str, settings: DetectorSettings) -> None:
         super().__init__(rule_id, symbol, settings)
@@ -114,12 +124,16 @@ class Combo(Detector[ComboSettings]):
 
     def _payload(self, at: int) -> dict[str, Any]:
         rule = self._rule
-        values: dict[str, Any] = {"when": self.settings.when, "checked_every": self._step}
-        values.update({label: None if v is None else round(v, 6) for label, v in rule.values(at).items()})
+        numbers = {label: None if v is None else round(v, 6) for label, v in rule.values(at).items()}
         return {
             "kind": "combo",
             "severity": "info",
             "title": f"{short_symbol(self.symbol)} combo: {rule.describe(at)}",
-            "values": values,
+            "values": {
+                "when": self.settings.when,
+                "checked_every": self._step,
+                "readings": rule.readings(at),
+                "numbers": numbers,
+            },
             "at": at,
         }

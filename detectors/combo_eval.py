@@ -27,8 +27,10 @@ from detectors.combo_grammar import (
     series_in,
 )
 from detectors.indicator_feed import CandleFeed
+from detectors.indicator_rule import format_level
 from detectors.indicators import Indicator, make_indicator
 from detectors.text import format_amount
+from detectors.values import format_number, format_price
 from storage.rows import interval_ms
 
 # The grammar's output names (the words members write) and the indicator module's.
@@ -208,6 +210,12 @@ class BoundRule:
         """Return each market value the rule reads at ``at``, by its label (for the alert's values)."""
         return {s.label(self.default_interval): self.value(s, at) for s in self.series()}
 
+    def readings(self, at: int) -> str:
+        """Return each market value at ``at`` in words: ``RSI(14, 4h) 71.3 · close 96,120 · ...``."""
+        return " · ".join(
+            f"{s.label(self.default_interval)} {format_value(s, self.value(s, at))}" for s in self.series()
+        )
+
     def series(self) -> Iterator[Series]:
         """Yield every market value the rule reads, left to right, each once."""
         seen: set[str] = set()
@@ -223,14 +231,12 @@ def format_value(series: Series, value: float | None) -> str:
     if value is None:
         return "(not known yet)"
     if series.name in _OSCILLATORS:
-        return f"{value:.1f}"
+        return format_level(value)
     if series.name == "volume":
         return format_amount(value)
-    if series.output == "width":
-        return f"{value:.4f}"
-    magnitude = abs(value)
-    if magnitude >= 10_000:
+    if series.name == "macd" or series.output == "width":
+        return format_number(value)
+    if abs(value) >= 10_000:
         return f"{value:,.0f}"
-    if magnitude >= 1:
-        return f"{value:,.2f}"
-    return f"{value:.4g}"
+    # Prices and their averages as traders write them, without the $ the rule's numbers do not have either.
+    return format_price(value).removeprefix("$")

@@ -31,16 +31,16 @@ def test_fires_on_the_check_where_every_condition_starts_to_hold_and_rearms_when
     # (no repeat), 05:00 99 < 100.67 re-arms, 07:00 103 > 100 fires again.
     result = closes_run("close > sma(3)", [100, 100, 100, 101, 102, 99, 98, 103])
     assert result.fired() == [
-        ("2026-01-05 04:00", "combo", "BTC combo: close 101.00 > SMA(3, 1h) 100.33"),
-        ("2026-01-05 08:00", "combo", "BTC combo: close 103.00 > SMA(3, 1h) 100.00"),
+        ("2026-01-05 04:00", "combo", "BTC combo: close 101 > SMA(3, 1h) 100.33"),
+        ("2026-01-05 08:00", "combo", "BTC combo: close 103 > SMA(3, 1h) 100"),
     ]
     first = result.activations[0][1]
     assert first.at == T0 + 4 * HOUR  # the close of the 03:00 candle
     assert first.values == {
         "when": "close > sma(3)",
         "checked_every": "1h",
-        "close": 101.0,
-        "SMA(3, 1h)": 100.333333,
+        "readings": "close 101 · SMA(3, 1h) 100.33",
+        "numbers": {"close": 101.0, "SMA(3, 1h)": 100.333333},
     }
 
 
@@ -81,7 +81,7 @@ def test_higher_intervals_use_their_last_closed_candle() -> None:
     # hold; the next hour's close 110 > day 1's close 100 fires. Day 1 stays the daily value all day 2.
     result = closes_run("close > close(1d) and close(1d) >= 100", closes)
     assert result.fired() == [
-        ("2026-01-06 01:00", "combo", "BTC combo: close 110.00 > 1d close 100.00 and 1d close 100.00 >= 100")
+        ("2026-01-06 01:00", "combo", "BTC combo: close 110 > 1d close 100 and 1d close 100 >= 100")
     ]
     rule = BoundRule("close > close(1d) and close(1d) >= 100", "1h")
     history = history_of(bars(closes))
@@ -89,7 +89,7 @@ def test_higher_intervals_use_their_last_closed_candle() -> None:
     rule.load(history.view("BTCUSDT", end), {})
     rule.advance(T0 + 25 * HOUR)
     assert rule.holds(T0 + 25 * HOUR) is True
-    assert rule.describe(T0 + 25 * HOUR) == "close 110.00 > 1d close 100.00 and 1d close 100.00 >= 100"
+    assert rule.describe(T0 + 25 * HOUR) == "close 110 > 1d close 100 and 1d close 100 >= 100"
     rule.advance(end - HOUR)
     assert rule.values(end - HOUR) == {"close": 110.0, "1d close": 100.0}  # day 1 still the last closed day
     rule.advance(end)
@@ -213,7 +213,7 @@ def test_fire_times_equal_the_transitions_of_talibs_series_on_real_btc_candles()
     ema = talib.EMA(closes, timeperiod=50)
     for _, signal in result.activations:
         i = next(k for k, c in enumerate(candles) if c.open_time + HOUR_MS == signal.at)
-        assert signal.values["EMA(50, 1h)"] == pytest.approx(ema[i], abs=1e-6)
+        assert signal.values["numbers"]["EMA(50, 1h)"] == pytest.approx(ema[i], abs=1e-6)
 
 
 def test_a_rule_warming_up_reads_the_older_candles_backfilled_since() -> None:

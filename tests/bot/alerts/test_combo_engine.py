@@ -62,7 +62,7 @@ def test_a_combo_fires_once_per_start_and_a_restart_neither_repeats_nor_loses(re
         assert engine.evaluate(market.hour_at(101)) == []
     fired = engine.evaluate(market.hour_at(103))  # 04:00-05:00 closes at 103 > SMA(3) 101.67, 4h close 101
     assert [(e.state, e.title) for e in fired] == [
-        ("firing", "BTC combo: close 103.00 > SMA(3, 1h) 101.67 and 4h close 101.00 > 100")
+        ("firing", "BTC combo: close 103 > SMA(3, 1h) 101.67 and 4h close 101 > 100")
     ]
     assert engine.evaluate(market.hour_at(104)) == []  # still holds: no repeat
     # A restart: a new engine (new detector instance, indicators fed again from memory) on the same state.
@@ -77,6 +77,6 @@ def test_a_combo_fires_once_per_start_and_a_restart_neither_repeats_nor_loses(re
         assert engine.evaluate(market.hour_at(price)) == []
     second = engine.evaluate(market.hour_at(106))
     assert [(e.state, e.title) for e in second] == [
-        ("firing", "BTC combo: close 106.00 > SMA(3, 1h) 105.33 and 4h close 106.00 > 100")
+        ("firing", "BTC combo: close 106 > SMA(3, 1h) 105.33 and 4h close 106 > 100")
     ]
     assert len(outbox_titles(repo)) == 2  # a combo's end is not announced
