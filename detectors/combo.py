@@ -49,8 +49,8 @@ class ComboSettings(DetectorSettings):
     @field_validator("when")
     @classmethod
     def _readable(cls, value: str) -> str:
-        """Refuse a rule the grammar refuses, saying what and at which character."""
-        parsed(value)
+        """Refuse a rule the grammar or an indicator refuses, saying what and at which character."""
+        warmups(parsed(value), "1h", value)  # builds each indicator once: its own checks apply too
         return value
 
     def history_needed(self) -> Mapping[str, int]:
