@@ -7,6 +7,8 @@ warm-up and the unknown values; the real January 2026 BTC candles check the fire
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -142,7 +144,7 @@ def test_the_three_valued_logic_of_and_and_or() -> None:
 def test_a_new_instance_with_the_saved_state_fires_exactly_as_one_that_ran_throughout() -> None:
     # The indicators live on the instance: a restart (a new instance, the persisted state) feeds them again
     # from the candles in memory, and the alerts are the same on the real January data.
-    history = _real_btc_history()
+    history = _real_history("BTCUSDT")
     when = "rsi(14, 4h) > 60 and close > ema(50)"
     throughout = run(make("combo", when=when), history, *JANUARY)
     restarted = Run(make("combo", when=when))
@@ -170,50 +172,94 @@ def test_settings_refuse_a_bad_rule_with_its_position(settings: dict[str, str], 
 # --- the real data against TA-Lib ----------------------------------------------------------------------
 
 
-def _real_btc_history() -> MarketHistory:
+def _real_history(symbol: str) -> MarketHistory:
     history = MarketHistory()
-    history.add_candles(c for c in real_rows()["candles"] if c.symbol == "BTCUSDT")
+    history.add_candles(c for c in real_rows()["candles"] if c.symbol == symbol)
     return history
 
 
-def _talib_fire_times(candles: list[Candle]) -> list[int]:
-    """Return when ``rsi(14, 4h) > 60 and close > ema(50)`` starts to hold, from TA-Lib's series alone.
+def _known(*values: float) -> bool:
+    return not any(np.isnan(v) for v in values)
 
-    4h candles are the UTC-aligned groups of four hourly ones (every group complete in this file). At the
-    close of each hour the rule reads the newest 4h candle closed by then; the first hour with both values
-    defined only learns, and a fire is an hour where it holds after an hour where it did not.
+
+def _four_hour(candles: list[Candle]) -> tuple[np.ndarray, list[int]]:
+    """Return the closes and close times of the UTC-aligned 4h candles the hourly ones make up.
+
+    A group starting after its 4h bucket opened (the file's first hours) is no 4h candle, as in the
+    history; every later group is complete in these files.
     """
-    closes = np.array([c.c for c in candles])
-    ema = talib.EMA(closes, timeperiod=50)
-    four_hour_closes = np.array([c.c for c in candles if (c.open_time + HOUR_MS) % (4 * HOUR_MS) == 0])
-    assert candles[0].open_time % (4 * HOUR_MS) == 0
-    rsi = talib.RSI(four_hour_closes, timeperiod=14)
+    closes, times = [], []
+    for candle in candles:
+        close = candle.open_time + HOUR_MS
+        if close % (4 * HOUR_MS) == 0 and close - 4 * HOUR_MS >= candles[0].open_time:
+            closes.append(candle.c)
+            times.append(close)
+    return np.array(closes), times
+
+
+def _transitions(candles: list[Candle], holds: Callable[[int, int], bool | None]) -> list[int]:
+    """Return the close times where ``holds`` starts to hold, from TA-Lib's series alone.
+
+    ``holds(i, j)`` says whether the rule holds at the close of hourly candle ``i``, when ``j`` 4h candles
+    have closed, or None when a value is not defined yet. The first defined hour only learns; a fire is an
+    hour where it holds after a defined hour where it did not.
+    """
+    _, four_hour_times = _four_hour(candles)
     fires: list[int] = []
     previous: bool | None = None
     for i, candle in enumerate(candles):
-        at = candle.open_time + HOUR_MS
-        closed_4h = (i + 1) // 4  # 4h candles closed by ``at``
-        if closed_4h == 0 or np.isnan(rsi[closed_4h - 1]) or np.isnan(ema[i]):
+        close = candle.open_time + HOUR_MS
+        now = holds(i, bisect_right(four_hour_times, close))
+        if now is None:
             continue
-        holds = bool(rsi[closed_4h - 1] > 60 and closes[i] > ema[i])
-        if previous is False and holds:
-            fires.append(at)
-        previous = holds
+        if previous is False and now:
+            fires.append(close)
+        previous = now
     return fires
 
 
 def test_fire_times_equal_the_transitions_of_talibs_series_on_real_btc_candles() -> None:
     candles = [c for c in real_rows()["candles"] if c.symbol == "BTCUSDT"]
-    expected = _talib_fire_times(candles)
-    result = run(make("combo", when="rsi(14, 4h) > 60 and close > ema(50)"), _real_btc_history(), *JANUARY)
+    closes = np.array([c.c for c in candles])
+    ema = talib.EMA(closes, timeperiod=50)
+    rsi = talib.RSI(_four_hour(candles)[0], timeperiod=14)
+
+    def holds(i: int, j: int) -> bool | None:
+        if j == 0 or not _known(rsi[j - 1], ema[i]):
+            return None
+        return bool(rsi[j - 1] > 60 and closes[i] > ema[i])
+
+    expected = _transitions(candles, holds)
+    result = run(
+        make("combo", when="rsi(14, 4h) > 60 and close > ema(50)"), _real_history("BTCUSDT"), *JANUARY
+    )
     assert [iso(signal.at) for _, signal in result.activations] == [iso(t) for t in expected]
     assert len(expected) == 4  # 2026-01-07 00:00 and 03:00, 01-12 04:00, 01-13 16:00
     # The values shown are TA-Lib's too, to the rounding the alert keeps.
-    closes = np.array([c.c for c in candles])
-    ema = talib.EMA(closes, timeperiod=50)
     for _, signal in result.activations:
         i = next(k for k, c in enumerate(candles) if c.open_time + HOUR_MS == signal.at)
         assert signal.values["numbers"]["EMA(50, 1h)"] == pytest.approx(ema[i], abs=1e-6)
+
+
+def test_an_or_of_macd_and_bollinger_fires_where_talibs_series_say_on_real_eth_candles() -> None:
+    # Three-valued as the rule is: a defined true side decides an `or` while the other is still warming.
+    candles = [c for c in real_rows()["candles"] if c.symbol == "ETHUSDT"]
+    closes = np.array([c.c for c in candles])
+    _, _, hist = talib.MACD(closes, fastperiod=12, slowperiod=26, signalperiod=9)
+    upper, _, _ = talib.BBANDS(_four_hour(candles)[0], timeperiod=20, nbdevup=2, nbdevdn=2, matype=0)
+
+    def holds(i: int, j: int) -> bool | None:
+        macd_side = bool(hist[i] > 5) if _known(hist[i]) else None
+        bands_side = bool(closes[i] > upper[j - 1]) if j > 0 and _known(upper[j - 1]) else None
+        if macd_side or bands_side:
+            return True
+        return None if None in (macd_side, bands_side) else False
+
+    expected = _transitions(candles, holds)
+    when = "macd(12, 26, 9).hist > 5 or close > bollinger(20, 2, 4h).upper"
+    result = run(make("combo", symbol="ETHUSDT", when=when), _real_history("ETHUSDT"), *JANUARY)
+    assert [iso(signal.at) for _, signal in result.activations] == [iso(t) for t in expected]
+    assert len(expected) == 5  # 2026-01-13 16:00, 01-14 15:00 and 17:00, 01-18 19:00 and 23:00
 
 
 def test_a_rule_warming_up_reads_the_older_candles_backfilled_since() -> None:
