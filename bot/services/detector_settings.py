@@ -530,7 +530,9 @@ def _value_problem(
     except ValidationError as error:
         mine = [item for item in error.errors(include_url=False) if item["loc"][:1] == (spec.name,)]
         if mine:
-            return list(hint(text, shorten("✗ " + problem_text("", settings, mine[0]), MAX_CHOICE_CHARS)))
+            # A suggestion is plain text: Discord shows backticks there as they are.
+            problem = problem_text("", settings, mine[0]).replace("`", "")
+            return list(hint(text, shorten("✗ " + problem, MAX_CHOICE_CHARS)))
     return []
 
 

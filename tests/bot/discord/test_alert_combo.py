@@ -95,8 +95,8 @@ async def test_the_settings_autocomplete_says_what_is_wrong_while_when_is_typed(
     ]
     typing = await offered('when="rsi(14, 4h) > 70 and cl')
     assert typing[0] == {
-        "name": "✗ `when`: at character 22 (`rsi(14, 4h) > 70 and cl`): unknown name cl "
-        "(did you mean close?)…",
+        "name": "✗ when: at character 22 (rsi(14, 4h) > 70 and cl): unknown name cl (did you mean close?); "
+        "known…",
         "value": 'when="rsi(14, 4h) > 70 and cl',  # picking the hint leaves the text as typed
     }
     assert {"name": 'when="rsi(14, 4h) > 70 and cl"', "value": 'when="rsi(14, 4h) > 70 and cl"'} in typing
