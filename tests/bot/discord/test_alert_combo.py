@@ -103,9 +103,7 @@ async def test_the_settings_autocomplete_says_what_is_wrong_while_when_is_typed(
     # Unquoted and halfway: the mistake is said, and no other setting is offered in the middle of it.
     halfway = await offered("when=rsi(14, ")
     assert [c["value"] for c in halfway] == ["when=rsi(14, "]
-    assert halfway[0]["name"].startswith(
-        "✗ `when`: at character 8 (`rsi(14,`): expected a number or an interval"
-    )
+    assert halfway[0]["name"].startswith("✗ when: at character 8 (rsi(14,): expected a number or an interval")
     # Once it reads, it is offered quoted, then the other settings after it.
     done = await offered("when=close > ema(50, 1d)")
     assert done[0]["value"] == 'when="close > ema(50, 1d)"'
