@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -21,12 +21,10 @@ from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.combo_eval import BoundRule, parsed, warmups
 from detectors.combo_grammar import MAX_TEXT
+from detectors.indicator_rule import Interval
 from detectors.latch import edge, latched_signals
 from detectors.values import ValueSpecs
 from storage.rows import interval_ms
-
-ComboInterval = Literal["1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
-
 
 class ComboSettings(DetectorSettings):
     """Options of a combo rule."""
@@ -42,7 +40,7 @@ class ComboSettings(DetectorSettings):
         ),
         examples=["rsi(14, 4h) > 70 and close > ema(50, 1d)"],
     )
-    interval: ComboInterval = Field(
+    interval: Interval = Field(
         "1h", description="Interval of the values written without one (close, rsi(14))."
     )
 
