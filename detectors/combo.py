@@ -26,6 +26,7 @@ from detectors.latch import edge, latched_signals
 from detectors.values import ValueSpecs
 from storage.rows import interval_ms
 
+
 class ComboSettings(DetectorSettings):
     """Options of a combo rule."""
 
