@@ -60,9 +60,10 @@ def parsed(text: str) -> Node:
 
 def build_indicator(series: Series, text: str) -> Indicator:
     """Return a fresh indicator computing ``series``; raise ComboSyntaxError at its position if refused."""
-    args = [int(p) if float(p).is_integer() and series.name != "bollinger" else p for p in series.params]
+    # Every parameter is a whole number (the grammar checked it) but Bollinger's standard deviations.
+    args: list[float] = [int(p) for p in series.params]
     if series.name == "bollinger":
-        args = [int(series.params[0]), float(series.params[1])]
+        args[1] = float(series.params[1])
     try:
         return make_indicator(series.name, *args)
     except ValueError as exc:
