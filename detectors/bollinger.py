@@ -8,12 +8,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from detectors import values
 from detectors.base import Bar, DetectorSettings, format_price, short_symbol
-from detectors.indicator_rule import Bundle, IndicatorDetector, IndicatorSettings
+from detectors.indicator_rule import COMMON_INDICATOR_VALUES, Bundle, IndicatorDetector, IndicatorSettings
 from detectors.indicators import MAX_PERIOD, Indicator
 from detectors.indicators import Bollinger as BollingerBands
 from detectors.latch import edge, is_armed
-from detectors.text import format_pct
 
 FORMULA = (
     "middle = SMA(close, n); upper/lower = middle ± mult × population standard deviation of the n closes; "
@@ -75,6 +75,14 @@ class Bollinger(IndicatorDetector):
     )
     formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = BollingerSettings
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "middle": values.price("Middle band"),
+        "upper": values.price("Upper band"),
+        "lower": values.price("Lower band"),
+        "width_pct": values.percent("Band width"),
+        "squeeze_lookback": values.count("Narrowest in candles"),
+        **COMMON_INDICATOR_VALUES,
+    }
 
     def build(self) -> Bundle:
         """Return the bands and the window of their widths."""
@@ -153,7 +161,12 @@ class Bollinger(IndicatorDetector):
         bands = bundle.indicators[0]
         return {
             "indicator": self._name(),
-            **{name: round(v, 8) for name in bands.outputs if (v := bands.value(name)) is not None},
+            **{
+                name: round(v, 8)
+                for name in ("middle", "upper", "lower")
+                if (v := bands.value(name)) is not None
+            },
+            "width_pct": round((bands.value("width") or 0.0) * 100, 4),
             "interval": s.interval,
             "close": bar.c,
             "candle_open_time": bar.open_time,
@@ -179,12 +192,12 @@ class Bollinger(IndicatorDetector):
 
     def _squeeze_payload(self, bar: Bar, bundle: Bundle, window: WidthWindow) -> dict[str, Any]:
         s: BollingerSettings = self.settings
-        width = window.widths[-1]
+        width = values.format_percent(window.widths[-1] * 100)
         return {
             "kind": "bollinger_squeeze",
             "severity": "info",
             "title": (
-                f"{short_symbol(self.symbol)} {self._name()} squeeze: bands {format_pct(width * 100, 2)[1:]} "
+                f"{short_symbol(self.symbol)} {self._name()} squeeze: bands {width} "
                 f"wide, the narrowest in {s.squeeze_lookback} candles"
             ),
             "values": {**self._values(bar, bundle), "squeeze_lookback": s.squeeze_lookback},

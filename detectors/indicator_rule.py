@@ -19,12 +19,24 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from detectors import values
 from detectors.bars import quiet_until_next_bar
 from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot
 from detectors.indicator_feed import CandleFeed, Fed
 from detectors.indicators import Indicator
 from detectors.latch import latched_signals
 from storage.rows import interval_ms
+
+# How the values every indicator alert carries read (``detectors.values``); each detector adds its own.
+COMMON_INDICATOR_VALUES: values.ValueSpecs = {
+    "indicator": values.hidden(),  # the title names it
+    "interval": values.text("Interval"),
+    "close": values.price("Close"),
+    "candle_open_time": values.time("Candle opened"),
+    # The inputs /why shows: the last closes fed (a list, for programs) and the warm-up.
+    "last_closes": values.hidden(),
+    "warmup": values.count("Warm-up candles"),
+}
 
 # How many of the newest closes an alert lists among its inputs.
 LAST_CLOSES = 5

@@ -9,8 +9,9 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import Bar, DetectorSettings, format_price, short_symbol
-from detectors.indicator_rule import Bundle, IndicatorDetector, IndicatorSettings
+from detectors.indicator_rule import COMMON_INDICATOR_VALUES, Bundle, IndicatorDetector, IndicatorSettings
 from detectors.indicators import EMA, MAX_PERIOD, SMA, Indicator
 from detectors.latch import edge
 
@@ -90,6 +91,14 @@ class MaCross(IndicatorDetector):
     )
     formula: ClassVar[str] = f"{FORMULAS['sma']}; {FORMULAS['ema']}"
     Settings: ClassVar[type[DetectorSettings]] = MaCrossSettings
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "line": values.price("Crossing line"),
+        "ma": values.price("Moving average"),
+        "kind": values.text("Average"),
+        # The alignment's averages by name, for programs; the title lists them for people.
+        "mas": values.hidden(),
+        **COMMON_INDICATOR_VALUES,
+    }
 
     def build(self) -> Bundle:
         """Return one MA per length the rule uses."""
@@ -214,7 +223,7 @@ class MaCross(IndicatorDetector):
                 "line": round(line_now, 8),
                 "ma": round(ma_now, 8),
                 "interval": s.interval,
-                "kind": s.kind,
+                "kind": s.kind.upper(),
                 "close": bar.c,
                 "candle_open_time": bar.open_time,
                 **bundle.inputs(),

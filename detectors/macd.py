@@ -7,8 +7,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import Bar, DetectorSettings, short_symbol
 from detectors.indicator_rule import (
+    COMMON_INDICATOR_VALUES,
     Bundle,
     IndicatorDetector,
     IndicatorSettings,
@@ -60,6 +62,14 @@ class Macd(IndicatorDetector):
     description: ClassVar[str] = "MACD crosses its signal line (histogram sign change) or zero; 12/26/9"
     formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = MacdSettings
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "macd": values.number("MACD"),
+        "signal": values.number("Signal line"),
+        "histogram": values.number("Histogram"),
+        "previous_macd": values.number("MACD a candle before"),
+        "previous_histogram": values.number("Histogram a candle before"),
+        **COMMON_INDICATOR_VALUES,
+    }
 
     def build(self) -> Bundle:
         """Return the rule's MACD."""

@@ -7,8 +7,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import Bar, DetectorSettings, short_symbol
 from detectors.indicator_rule import (
+    COMMON_INDICATOR_VALUES,
     Bundle,
     IndicatorDetector,
     IndicatorSettings,
@@ -73,6 +75,14 @@ class Rsi(IndicatorDetector):
     description: ClassVar[str] = "Wilder's RSI of an interval crosses above or below a level (e.g. 70, 30)"
     formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = RsiSettings
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "rsi": values.number("RSI"),
+        "previous_rsi": values.number("RSI a candle before"),
+        "level": values.number("Level"),
+        "period": values.count("RSI length"),
+        "hysteresis": values.number("Re-arms past the level by"),
+        **COMMON_INDICATOR_VALUES,
+    }
 
     def build(self) -> Bundle:
         """Return the rule's RSI."""

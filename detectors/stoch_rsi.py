@@ -7,8 +7,15 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import Bar, DetectorSettings, short_symbol
-from detectors.indicator_rule import Bundle, IndicatorDetector, IndicatorSettings, format_level
+from detectors.indicator_rule import (
+    COMMON_INDICATOR_VALUES,
+    Bundle,
+    IndicatorDetector,
+    IndicatorSettings,
+    format_level,
+)
 from detectors.indicators import MAX_PERIOD, StochRSI
 from detectors.latch import edge
 
@@ -61,6 +68,15 @@ class StochRsi(IndicatorDetector):
     description: ClassVar[str] = "Stochastic RSI %K crosses %D, from the oversold or overbought zone"
     formula: ClassVar[str] = FORMULA
     Settings: ClassVar[type[DetectorSettings]] = StochRsiSettings
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "k": values.number("%K"),
+        "d": values.number("%D"),
+        "previous_k": values.number("%K a candle before"),
+        "previous_d": values.number("%D a candle before"),
+        "lower": values.number("Oversold below"),
+        "upper": values.number("Overbought above"),
+        **COMMON_INDICATOR_VALUES,
+    }
 
     def build(self) -> Bundle:
         """Return the rule's Stoch RSI."""

@@ -43,7 +43,8 @@ def test_the_squeeze_before_the_breakout_and_its_release() -> None:
     release = next(s for _, s in result.activations if s.key == "release_up")
     values = release.values
     assert values["close"] > values["upper"] > values["middle"] > values["lower"]
-    assert values["width"] == pytest.approx((values["upper"] - values["lower"]) / values["middle"], rel=1e-6)
+    width = (values["upper"] - values["lower"]) / values["middle"] * 100
+    assert values["width_pct"] == pytest.approx(width, abs=1e-4)
 
 
 def test_watch_and_direction_choose_the_events() -> None:
