@@ -230,7 +230,13 @@ def tokenize(text: str) -> list[Token]:
     return found
 
 
+# Comparison signs a keyboard or a copied formula may bring, with how the rule writes them.
+_SIGNS = {"≥": ">=", "≤": "<=", "≠": "!="}
+
+
 def _stray(char: str) -> str:
+    if char in _SIGNS:
+        return f"unexpected `{char}`: write {_SIGNS[char]}" if char != "≠" else "`≠` is not a comparison"
     if char in "$,_":
         return f"unexpected `{char}`: write numbers without $, commas or underscores (95000)"
     if char in "+-*/":

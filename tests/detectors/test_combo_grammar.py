@@ -79,6 +79,7 @@ def test_negative_and_decimal_numbers() -> None:
         ("rsi(14, 4h) > ", "expected a number or a market value", 15),
         ("close > 96,120", "write numbers without commas", 11),
         ("close > $95000", "unexpected `$`", 9),
+        ("rsi(14) ≥ 70", "unexpected `≥`: write >=", 9),
         ("close > ema(50) * 2", "a rule compares values, it does no arithmetic", 17),
         ("macd(4h) > 0", "macd has several lines: add .line, .signal or .hist", 1),
         ("macd(4h).foo > 0", "macd has the lines line, signal or hist, found `foo`", 10),
