@@ -231,12 +231,12 @@ def tokenize(text: str) -> list[Token]:
 
 
 # Comparison signs a keyboard or a copied formula may bring, with how the rule writes them.
-_SIGNS = {"≥": ">=", "≤": "<=", "≠": "!="}
+_SIGNS = {"≥": ">=", "≤": "<="}
 
 
 def _stray(char: str) -> str:
     if char in _SIGNS:
-        return f"unexpected `{char}`: write {_SIGNS[char]}" if char != "≠" else "`≠` is not a comparison"
+        return f"unexpected `{char}`: write {_SIGNS[char]}"
     if char in "$,_":
         return f"unexpected `{char}`: write numbers without $, commas or underscores (95000)"
     if char in "+-*/":
