@@ -74,7 +74,7 @@ class Funding(Detector[FundingSettings]):
         "previous_rate_pct": values.funding("Previous rate"),
         "threshold_pct": values.funding("Threshold"),
         "period_hours": values.duration("Funding interval", unit="hours"),
-        "settled_at": values.time("Settles"),
+        "settled_at": values.time("Funding time"),
         "source": values.text("Source"),
     }
 

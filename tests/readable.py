@@ -31,6 +31,7 @@ _CHECKS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ("a float repr (long decimals)", re.compile(r"\d\.(\d{10,}|\d*(0{5,}|9{5,})[1-9])"), False),
     ("a float repr (exponent)", re.compile(r"\d[eE][+-]?\d"), False),
     ("a float repr (.0)", re.compile(r"(?<![\d.,])\d+\.0(?![\d%×MkB])"), False),
+    ("a name left empty", re.compile(r"\w : "), False),
     ("a unit for a name", re.compile(r"\b(Usd|Pct|Ms)\b"), False),
     ("a snake_case name", re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9]\b"), False),
 )
