@@ -125,7 +125,7 @@ def parse_text(text: str) -> InboundAlert:
 
 
 def normalise_symbol(raw: str) -> str:
-    """Return a TradingView ticker as a symbol (``BINANCE:BTCUSDT.P`` → ``BTCUSDT``), or raise PayloadError."""
+    """Return a TradingView ticker as a symbol (``BINANCE:BTCUSDT.P`` is ``BTCUSDT``); raise PayloadError."""
     symbol = raw.strip().split(":")[-1].upper()
     if symbol.endswith(".P"):
         symbol = symbol[:-2]

@@ -14,9 +14,18 @@ from bot.services.detectors import DetectorHelp
 from bot.services.market import MarketQueries
 from bot.services.rules import RuleCommands
 from bot.services.silences import SilenceCommands
+from bot.services.webhooks import WebhookCommands
 
 
-class Service(MarketQueries, RuleCommands, DetectorHelp, AdminCommands, SilenceCommands, ServiceBase):
+class Service(
+    MarketQueries,
+    RuleCommands,
+    DetectorHelp,
+    AdminCommands,
+    SilenceCommands,
+    WebhookCommands,
+    ServiceBase,
+):
     """Answer market queries and manage rules, silences and guild settings for the chat front ends."""
 
 
