@@ -37,8 +37,8 @@ RESOLVED = {
 def row(outbox_id: int, payload: dict[str, Any], target: str = "ops") -> OutboxRow:
     return OutboxRow(
         id=outbox_id, event_id=payload["event_id"], sink="webhook", target=target, kind="alert",
-        payload=payload, status="pending", attempts=0, next_attempt_at=0, created_at=0, delivered_at=None, remote_id=None,
-        error=None,
+        payload=payload, status="pending", attempts=0, next_attempt_at=0, created_at=0, delivered_at=None,
+        remote_id=None, error=None,
     )  # fmt: skip
 
 
