@@ -61,6 +61,11 @@ async def test_a_route_is_made_shown_once_listed_without_its_secret_and_removed(
         "webhook add", {"name": "tv-sol", "channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID
     )
     assert full.content.startswith("This server already has 2 webhooks, the most allowed (2)")
+    # Its alert is listed with the server's others, and /alert pause pauses it.
+    alerts = await discord_emu.slash("alert list", user_id=OWNER_ID)
+    assert route.rule_id in str(alerts.embeds) + alerts.content, alerts
+    paused = await discord_emu.slash("alert pause", {"rule": route.rule_id}, user_id=OWNER_ID)
+    assert paused.ephemeral and repo.rule(route.rule_id).enabled is False, paused  # type: ignore[union-attr]
     choices = await discord_emu.autocomplete("webhook remove", {"name": "eth"}, "name", user_id=OWNER_ID)
     assert [c["value"] for c in choices] == ["tv-eth"]
     removed = await discord_emu.slash("webhook remove", {"name": "tv-btc"}, user_id=OWNER_ID)
