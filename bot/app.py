@@ -545,7 +545,15 @@ class App:
             intake = WebhookIntake(
                 repo, engine, self.now_ms, gate=evaluator.gate, on_recorded=dispatcher.wake
             )
-            self.webhooks = WebhookEndpoint(repo, intake.record, self.config.webhooks_in)
+            answered = registry.counter(
+                "tripwire_webhook_requests", "Alerts posted to inbound webhook routes, by answer.", ["status"]
+            )
+            self.webhooks = WebhookEndpoint(
+                repo,
+                intake.record,
+                self.config.webhooks_in,
+                on_answer=lambda status: answered.inc(status=str(status)),
+            )
             extra.append(self.webhooks.install)
         return WebServer.from_config(self.config.http, registry, checks, extra)
 

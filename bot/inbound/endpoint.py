@@ -72,14 +72,15 @@ class WebhookEndpoint:
         config: WebhooksInConfig,
         *,
         wall_s: Callable[[], float] = time.time,
+        on_answer: Callable[[int], None] | None = None,
     ) -> None:
         self.repo = repo
+        # Told the status of every answer (the tripwire_webhook_requests_total{status} counter).
+        self.on_answer = on_answer
         self.record = record
         self.allowed = [ipaddress.ip_network(a, strict=False) for a in config.allowed_ips]
         self.wall_s = wall_s
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.accepted = 0
-        self.refused: dict[int, int] = {}
 
     def install(self, app: web.Application) -> None:
         """Add the webhook routes to the web server's application."""
@@ -94,8 +95,8 @@ class WebhookEndpoint:
             # Logged without the request: its path holds the route's secret.
             log.exception("webhook: recording an alert failed")
             response = _error(500, "the alert could not be recorded; try again")
-        if response.status != 200:
-            self.refused[response.status] = self.refused.get(response.status, 0) + 1
+        if self.on_answer is not None:
+            self.on_answer(response.status)
         return response
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -121,7 +122,6 @@ class WebhookEndpoint:
             event = await self.record(route, alert)
         except RouteGone as exc:
             return _error(409, str(exc))
-        self.accepted += 1
         return web.json_response(_accepted(route, alert, event))
 
     def _sender_allowed(self, remote: str | None) -> bool:

@@ -17,7 +17,7 @@ from bot.app import App
 from bot.config import Secrets
 from storage.repo import Repo
 from tests.bot.discord.support import bot_messages
-from tests.bot.test_app import free_port, live_config, on_emulator
+from tests.bot.test_app import free_port, live_config, on_emulator, scrape
 from tests.conftest import ROOT
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, OWNER_ID
@@ -217,3 +217,6 @@ async def test_a_flood_is_refused_with_429_and_retry_after(
         # The limit is per route: another route of the server is not held back.
         status, _, _ = await post(other, "ETHUSDT Crossing 3,380.00", "text/plain")
         assert status == 200
+        families = await scrape(app)
+        answered = {s.labels["status"]: s.value for s in families["tripwire_webhook_requests"].samples}
+        assert answered == {"200": 4, "429": 3}
