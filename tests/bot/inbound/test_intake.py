@@ -100,3 +100,11 @@ async def test_a_paused_rule_takes_nothing(repo: Repo) -> None:
     with pytest.raises(RouteGone, match="paused or removed"):
         await intake.record(route, parse_body(b"BTCUSDT Crossing 95,000.00"))
     assert repo.events(since=0) == [] and repo.webhook_route("route1").accepted == 0  # type: ignore[union-attr]
+
+
+async def test_forgetting_the_member_who_made_a_route_keeps_the_route_without_their_id(repo: Repo) -> None:
+    setup(repo)
+    with repo.transaction():
+        _, _, counts = repo.forget_member(5, "paused by a member who left")
+    route = repo.webhook_route("route1")
+    assert route is not None and route.created_by is None and counts["webhooks_unowned"] == 1
