@@ -1,9 +1,10 @@
 """What the slash commands do, as plain Python: no ``import discord`` in this package.
 
 ``Service`` is the composite of one mixin per command family over ``ServiceBase`` (Red-DiscordBot composes
-its cogs the same way): market queries, rule commands, detector help, guild settings and status,
-silences. History (``HistoryService``), backtests (``BacktestService``) and privacy (``PrivacyService``)
-are services of their own that ``bot.app`` builds beside it; ``liqprice.quote`` reads a ``Service``.
+its cogs the same way): market queries, rule commands (and their bulk, export and import), detector help,
+guild settings and status, silences. History (``HistoryService``), backtests (``BacktestService``) and
+privacy (``PrivacyService``) are services of their own that ``bot.app`` builds beside it;
+``liqprice.quote`` reads a ``Service``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from bot.services.admin import AdminCommands
 from bot.services.base import ServiceBase
 from bot.services.detectors import DetectorHelp
 from bot.services.market import MarketQueries
+from bot.services.rule_transfer import RuleTransfer
 from bot.services.rules import RuleCommands
 from bot.services.silences import SilenceCommands
 from bot.services.webhooks import WebhookCommands
@@ -19,6 +21,7 @@ from bot.services.webhooks import WebhookCommands
 
 class Service(
     MarketQueries,
+    RuleTransfer,
     RuleCommands,
     DetectorHelp,
     AdminCommands,

@@ -9,6 +9,8 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.discord.client import TripwireBot
+from bot.services import Service
+from bot.services.rules import RuleOptions
 from storage.repo import Repo
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
@@ -96,3 +98,19 @@ async def test_a_bot_with_webhooks_off_says_so(tripwire: TripwireBot, discord_em
         "webhook add", {"name": "tv", "channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID
     )
     assert reply.ephemeral and reply.content.startswith("Webhooks are off on this bot")
+
+
+def test_an_export_of_the_servers_alerts_leaves_webhook_routes_out(service: Service) -> None:
+    made = service.add_webhook(GUILD_ID, OWNER_ID, "tv", ALERTS_CHANNEL_ID)
+    service.add_rule(
+        GUILD_ID,
+        OWNER_ID,
+        "level_cross",
+        "BTCUSDT",
+        {"level": 95000},
+        RuleOptions(channel_id=ALERTS_CHANNEL_ID),
+        is_admin=True,
+    )
+    exported = service.export_rules(GUILD_ID, OWNER_ID, is_admin=True, scope="server")
+    # Its secret cannot be exported and its URL points at this bot: the route stays where it is.
+    assert exported.count == 1 and made.view.rule_id not in exported.text and "level_cross" in exported.text
