@@ -11,12 +11,14 @@ from collections.abc import Sequence
 import discord
 
 from bot.charts.spec import ChartSpec
+from bot.discord.render.warmup import warm_up_text
 from bot.notify.discord.render import alerts as render_alerts
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
+from bot.notify.discord.render.values import value_fields
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview
-from bot.services.history import AlertLine, HistoryPage, WhyView
+from bot.services.history import AlertLine, HistoryPage, WhyRuleView, WhyView
 from detectors.base import MARKET_SYMBOL, short_symbol
 
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -64,6 +66,37 @@ def history_embed(page: HistoryPage) -> discord.Embed:
     return fit(embed)
 
 
+def why_rule_embed(view: WhyRuleView) -> discord.Embed:
+    """Render /why rule: whether the rule can fire yet (its warm-up) and its last alert."""
+    can_fire = view.enabled and not view.warming
+    state = "can fire" if can_fire else "is warming up" if view.enabled else "is paused"
+    embed = discord.Embed(
+        title=f"Why {view.rule_id} {state}".replace("`", ""),
+        description=f"`{view.detector}` on {short_symbol(view.symbol)} · {_settings(view.summary)}",
+        colour=NEUTRAL,
+    )
+    if not view.enabled:
+        embed.add_field(name="Paused", value=view.status_reason or "paused", inline=False)
+    if view.warming:
+        embed.add_field(name="Warming up", value=warm_up_text(view.warming), inline=False)
+    elif view.needs:
+        have = ", ".join(f"{count} closed {interval} candles" for interval, count in view.needs.items())
+        embed.add_field(name="Warm", value=f"It has the {have} its indicators need.", inline=False)
+    last = view.last_alert
+    embed.add_field(
+        name="Last alert",
+        value=f"#{last.event_id} {last.title} {ts(last.at)}" if last is not None else "none yet",
+        inline=False,
+    )
+    embed.set_footer(text=f"rule {view.rule_id}")
+    return fit(embed)
+
+
+def _settings(summary: str | None) -> str:
+    """Return a rule's settings as members type them, in code (``min_usd=20000000``), or "defaults"."""
+    return f"`{summary}`" if summary else "defaults"
+
+
 def why_embed(view: WhyView) -> discord.Embed:
     """Render /why: the values that made it fire, the rule then and now, the data and the delivery."""
     ended = view.state == "resolved"
@@ -75,12 +108,8 @@ def why_embed(view: WhyView) -> discord.Embed:
         ),
         colour=render_alerts.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
     )
-    # The alert an end notice belongs to is named under Delivery; nested values do not fit a field.
-    shown = [
-        (k, v) for k, v in view.values.items() if k != "fired_event_id" and not isinstance(v, dict | list)
-    ]
-    for key, value in shown[:MAX_VALUE_FIELDS]:
-        name, text = render_alerts.value_field(str(key), value)
+    # Each value by its kind and label (the alert an end notice belongs to is named under Delivery).
+    for name, text in value_fields(view.detector, view.values)[:MAX_VALUE_FIELDS]:
         embed.add_field(name=name, value=text)
     rule = view.rule
     origins = {"config": "config file", "discord": "created in Discord"}
@@ -94,13 +123,14 @@ def why_embed(view: WhyView) -> discord.Embed:
         behaviour.append(f"holds {format_duration(rule.pending_s)} before firing")
     if rule.pending_evaluations and rule.pending_evaluations > 1:
         behaviour.append(f"needs {rule.pending_evaluations} evaluations in a row")
-    then = f"`{rule.id}` ({origin}) · {rule.summary or 'defaults'}"
+    # Settings as members type them (``min_usd=20000000``), so in code like the commands that take them.
+    then = f"`{rule.id}` ({origin}) · {_settings(rule.summary)}"
     if behaviour:
         then += " · " + ", ".join(behaviour)
     embed.add_field(name="Rule when it fired", value=then, inline=False)
     now = {
         "unchanged": "unchanged since",
-        "changed": f"changed since: {view.rule_now_summary}",
+        "changed": f"changed since: {_settings(view.rule_now_summary)}",
         "removed": "removed since (its history is kept)",
     }[view.rule_now]
     embed.add_field(name="Rule now", value=now, inline=False)
@@ -190,6 +220,8 @@ def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None)
         embed.add_field(name="When", value=_firings(result.fired), inline=False)
     else:
         embed.add_field(name="When", value="It would not have fired over this period.", inline=False)
+    if preview.warming:
+        embed.add_field(name="Live, it is warming up", value=warm_up_text(preview.warming), inline=False)
     if filename is not None:
         embed.set_image(url=f"attachment://{filename}")
     hint = "Enable this rule creates it" if not preview.existing else f"rule {rule.id}"
