@@ -1,4 +1,6 @@
-"""Decide where each alert goes: the rule's own channel or DM, the config file's routes, the console.
+"""Decide where each alert goes: its rule's channel or DM, the config's routes, console and webhooks.
+
+Webhooks are the config's ``[[webhooks_out]]``.
 
 A config-file rule that no ``[[routes]]`` entry names (and that names no channel of its own) goes to the
 *home server*'s alert channel (``/setup alert_channel``). The home server is the one server of
@@ -15,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.alerts.model import Target, severity_at_least
-from bot.config import Config, RouteConfig
+from bot.alerts.model import WEBHOOK_SINK, Target, severity_at_least
+from bot.config import Config, RouteConfig, WebhookOutConfig
 from detectors.base import SEVERITIES
 from storage.repo import Repo, RuleRow
 
@@ -32,7 +34,7 @@ class AlertRouter:
 
     A Discord rule's alert goes to its channel (or the guild default, or a DM), a config rule's to every
     matching ``[[routes]]`` entry, or to the home server's alert channel when no entry names the rule;
-    optionally everything goes to the console too.
+    optionally everything goes to the console too, and to every matching ``[[webhooks_out]]`` URL.
     """
 
     def __init__(
@@ -43,17 +45,28 @@ class AlertRouter:
         console: bool,
         discord: bool,
         home_guild_id: int | None = None,
+        webhooks: Sequence[WebhookOutConfig] = (),
     ) -> None:
         self.repo = repo
         self.routes = list(routes)
         self.console = console
         self.discord = discord
         self.home_guild_id = home_guild_id
+        self.webhooks = list(webhooks)
 
     @classmethod
-    def for_config(cls, repo: Repo, config: Config, *, console: bool, discord: bool) -> AlertRouter:
-        """Return the router of a config file: its routes and its home server."""
-        return cls(repo, config.routes, console=console, discord=discord, home_guild_id=home_guild(config))
+    def for_config(
+        cls, repo: Repo, config: Config, *, console: bool, discord: bool, webhooks: bool = False
+    ) -> AlertRouter:
+        """Return the router of a config file: its routes, its home server and (``webhooks``) its hooks."""
+        return cls(
+            repo,
+            config.routes,
+            console=console,
+            discord=discord,
+            home_guild_id=home_guild(config),
+            webhooks=config.webhooks_out if webhooks else (),
+        )
 
     def targets(self, rule: RuleRow, severity: str) -> list[Target]:
         """Return the delivery targets for an alert of ``rule``."""
@@ -62,6 +75,7 @@ class AlertRouter:
             found.append(Target("console", "stdout"))
         if self.discord:
             found += self._discord_targets(rule, severity)
+        found += self._webhook_targets(rule, severity)
         unique: dict[tuple[str, str], Target] = {}
         for target in found:
             unique.setdefault((target.sink, target.address), target)
@@ -106,6 +120,22 @@ class AlertRouter:
         settings = self.repo.guild_settings(guild_id)
         return settings.alert_channel_id if settings else None
 
+    def _webhook_targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the outgoing webhooks whose filters the alert passes (the address is the hook's name)."""
+        targets: list[Target] = []
+        for hook in self.webhooks:
+            if rule.deliver == "dm" and not hook.include_personal:
+                continue
+            if hook.guild_ids and rule.guild_id not in hook.guild_ids:
+                continue
+            if hook.symbols and rule.symbol not in hook.symbols:
+                continue
+            if hook.detectors and rule.detector not in hook.detectors:
+                continue
+            if severity_at_least(severity, hook.min_severity):
+                targets.append(Target(WEBHOOK_SINK, hook.name, rule.guild_id, None))
+        return targets
+
 
 @dataclass(frozen=True, slots=True)
 class Unrouted:
@@ -147,7 +177,10 @@ def unrouted(router: AlertRouter, rules: Iterable[RuleRow]) -> Unrouted | None:
 def _reason(router: AlertRouter) -> str:
     """Return why a config rule has no destination under this router, and what would give it one."""
     if not router.discord:
-        return "Discord is off (no token, or --no-discord) and nothing is written to the console."
+        return (
+            "Discord is off (no token, or --no-discord), nothing is written to the console and no "
+            "[[webhooks_out]] entry takes them."
+        )
     home = router.home_guild_id
     if home is None:
         return (

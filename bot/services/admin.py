@@ -157,8 +157,9 @@ class AdminCommands(ServiceBase):
         events: Sequence[AlertEventRow] = self._last_alerts(guild_id, viewer, now)
         rules = self.repo.rules(guild_id=guild_id) if guild_id is not None else self.repo.rules()
         settings = self.repo.guild_settings(guild_id) if guild_id is not None else None
-        router = AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
-        lost = unrouted(router, self.repo.rules(origin="config"))
+        # An outgoing webhook is a destination too (the app's router has them).
+        every = AlertRouter.for_config(self.repo, self.config, console=False, discord=True, webhooks=True)
+        lost = unrouted(every, self.repo.rules(origin="config"))
         return StatusView(
             version=package_version(),
             uptime_s=max(0.0, (now - self.started_at) / 1000),
