@@ -127,3 +127,16 @@ def test_the_live_engine_logs_once_per_rule_that_an_alert_was_recorded_with_nowh
     assert fired.state == "firing" and fired.queued == 0  # recorded, delivered nowhere
     [said] = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.engine"]
     assert said.startswith(f"rule btc-95k fired (alert #{fired.event_id}) but has no destination")
+
+
+def test_an_outgoing_webhook_taking_a_rule_is_a_destination(repo: Repo) -> None:
+    hook = {"name": "ops", "url": "https://hooks.example/tripwire", "secret_env": "HOOK_SECRET"}
+    config = example(webhooks_out=[{**hook, "detectors": ["fear_greed"]}])
+    sync_config_rules(repo, config, NOW)
+    router = AlertRouter.for_config(repo, config, console=False, discord=True, webhooks=True)
+    lost = unrouted(router, repo.rules())
+    assert lost is not None and "fear-greed" not in lost.rule_ids and lost.count == len(config.rules) - 1
+    # Without its webhooks (what /history and /status read for Discord) the rule has no Discord channel.
+    discord_only = AlertRouter.for_config(repo, config, console=False, discord=True)
+    rule = repo.rule("fear-greed")
+    assert rule is not None and discord_only.targets(rule, "info") == []
