@@ -185,6 +185,10 @@ def _draw_levels(ax: Axes, levels: Sequence[LevelLine], palette: Palette) -> Non
         ax.axhline(level.price, color=palette.level, linewidth=1.0, linestyle=(0, (5, 3)), gid=GID_LEVEL)
 
 
+# Half the height of a tick label, in pixels.
+TICK_HALF_PX = 6.0
+
+
 def _tag_levels(ax: Axes, levels: Sequence[LevelLine], palette: Palette, renderer: RendererBase) -> None:
     """Tag each drawn level's price on the price axis, where no candle is; drop the ticks the tags cover.
 
@@ -214,16 +218,22 @@ def _tag_levels(ax: Axes, levels: Sequence[LevelLine], palette: Palette, rendere
         tag.xyann = (4, (shown - wanted) * 72 / ax.figure.dpi)
         lowest_px = shown
         tags.append(tag)
-    if not tags:
-        return
-    boxes = [text_box(tag, renderer).padded(4) for tag in tags]
+    _prune_y_ticks(ax, [text_box(tag, renderer).padded(4) for tag in tags])
+
+
+def _prune_y_ticks(ax: Axes, covered: Sequence[Bbox] = ()) -> None:
+    """Fix the y ticks to those whose label sits inside the panel and off the ``covered`` boxes.
+
+    A label at a panel's top or bottom edge would run into the next panel's tick labels.
+    """
     low, high = ax.get_ylim()
+    panel = ax.get_window_extent()
     kept = []
     for tick in ax.yaxis.get_major_locator().tick_values(low, high):
-        if not low <= tick <= high:
-            continue
         y = ax.transData.transform((0, tick))[1]
-        if not any(box.y0 - 6 <= y <= box.y1 + 6 for box in boxes):
+        if not panel.y0 + TICK_HALF_PX <= y <= panel.y1 - TICK_HALF_PX:
+            continue
+        if not any(box.y0 - TICK_HALF_PX <= y <= box.y1 + TICK_HALF_PX for box in covered):
             kept.append(tick)
     ax.set_yticks(kept)
     ax.set_ylim(low, high)
@@ -495,7 +505,7 @@ def _key(key: KeyLine, spec: ChartSpec, palette: Palette, keyed: bool) -> None:
     low, high = price_range(spec)
     near, far = split_levels(spec, low, high)
     for level in near:
-        key.add(f"- - {level.label}", color=palette.level, fontsize=8, gid=GID_LEVEL_LABEL)
+        key.add(level.label, color=palette.level, fontsize=8, gid=GID_LEVEL_LABEL)
     if far:
         listed = "   ".join(f"{'↑' if lv.price > high else '↓'} {lv.label}" for lv in far)
         key.add(f"off chart: {listed}", color=palette.level, fontsize=8, gid=GID_LEVELS_OFF_CHART)
@@ -567,6 +577,8 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
 
     # Labels last, once every panel has its final limits: each is placed where it overlaps no other.
     _tag_levels(price_ax, near, palette, renderer)
+    for ax in axes[1:]:
+        _prune_y_ticks(ax)
     placer = LabelPlacer(renderer)
     placer.reserve_text(text for ax in axes for text in ax.texts)
     if with_liquidations:

@@ -328,6 +328,13 @@ def _alert(event: AlertEventRow, announced: bool) -> BacktestAlert:
     )
 
 
+def _backtest_subject(row: RuleRow) -> str:
+    """Name the rule tested: its id, or for a rule not created yet (``/alert test``) its detector."""
+    if row.id == UNNAMED_RULE_ID:
+        return f"Backtest: a new {row.detector} alert on {row.symbol}"
+    return f"Backtest: {row.id}"
+
+
 def _chart(
     sandbox: Repo, row: RuleRow, events: list[AlertEventRow], covered: tuple[int, int], theme: Theme
 ) -> bytes | None:
@@ -343,7 +350,7 @@ def _chart(
             [row],
             fired,
             theme=theme,
-            title=f"Backtest of {row.id}: would have fired {len(fired)} {times}",
+            title=f"{_backtest_subject(row)} would have fired {len(fired)} {times}",
             width_px=1000,
             height_px=560,
         )
