@@ -111,8 +111,8 @@ def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return "/slash", payload
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Send the command and print the reply; exit 1 on an error or timeout."""
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line's parser."""
     parser = argparse.ArgumentParser(prog="python -m tests.emulators.discord_api.send_command")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -130,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
     parser.add_argument("command", nargs="*", help="/name [group] [sub] option:value ...")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Send the command (or press the button) and print the reply; exit 1 on an error or timeout."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     base = f"http://{args.host}:{args.port}/_control"
     try:
