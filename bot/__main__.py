@@ -18,6 +18,7 @@ from bot.cli import db as cli_db
 from bot.cli import digest as cli_digest
 from bot.cli import health as cli_health
 from bot.cli import replay as cli_replay
+from bot.cli import rules as cli_rules
 from bot.cli import run as cli_run
 from bot.cli import show_config as cli_show_config
 from bot.config import ConfigError, load_config, summary
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_show_config.add_parser(sub, DEFAULT_CONFIG)
 
     cli_db.add_parser(sub)
+    cli_rules.add_parser(sub)
     cli_health.add_parser(sub)
     _verbosity_anywhere(sub)
     return parser

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
+from detectors import values
 from detectors.base import (
     Detector,
     DetectorSettings,
@@ -76,6 +77,15 @@ class OpenInterest(Detector[OpenInterestSettings]):
     description: ClassVar[str] = "Open interest changes by at least X% within a window"
     Settings: ClassVar[type[DetectorSettings]] = OpenInterestSettings
     uses: ClassVar[tuple[str, ...]] = ("open_interest",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "change_pct": values.change("Change"),
+        "from": values.open_interest("From"),
+        "to": values.open_interest("To"),
+        "from_time": values.time("Since"),
+        "window_hours": values.duration("Window", unit="hours"),
+        # Shown by the amounts themselves ($ or contracts).
+        "basis": values.hidden(),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the change at every open-interest point since the last evaluation."""

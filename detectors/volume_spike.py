@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from detectors import values
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Bar,
@@ -48,6 +49,16 @@ class VolumeSpike(Detector[VolumeSpikeSettings]):
     description: ClassVar[str] = "A candle's volume is at least K× the average of the N candles before it"
     Settings: ClassVar[type[DetectorSettings]] = VolumeSpikeSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "volume": values.amount("Volume"),
+        "ratio": values.ratio("Times the average"),
+        "average_volume": values.amount("Average volume"),
+        "price_change_pct": values.change("Price change"),
+        "open": values.price("Open"),
+        "close": values.price("Close"),
+        "candle_open_time": values.time("Candle opened"),
+        "window": values.count("Candles averaged"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Compare every candle closed since the last evaluation with its trailing average."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -121,8 +122,9 @@ def show(value: Any) -> str:
         value = value.value
     if isinstance(value, list | tuple | set | frozenset):
         return ",".join(str(v) for v in value) or "none"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        # Written out as typed, never Python's repr (20000000.0, 0.30000000000000004, 1e-09).
+        return str(int(value)) if value.is_integer() else f"{value:.10f}".rstrip("0").rstrip(".")
     return str(value)
 
 
@@ -271,10 +273,13 @@ def _describe_missing(spec: SettingSpec) -> str:
     return f"`{spec.name}` ({spec.type_text}): {spec.description.rstrip('.')}"
 
 
-def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -> dict[str, Any]:
+def parse_settings(
+    detector: str, settings: type[BaseModel], text: str | None, given_elsewhere: Collection[str] = ()
+) -> dict[str, Any]:
     """Read ``key=value`` words into the dict ``settings`` validates.
 
-    Raise UserError saying what is wrong with which setting (an unknown name gets the closest known one).
+    A required setting named in ``given_elsewhere`` (``level``, when /alert add has `levels`) may be left
+    out. Raise UserError saying what is wrong with which setting (an unknown name gets the closest known one).
     """
     specs = {s.name: s for s in setting_specs(settings)}
     given: dict[str, Any] = {}
@@ -314,7 +319,9 @@ def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -
             given[key] = typed[0] if typed else value
         else:
             given[key] = value  # pydantic reads numbers, yes/no and choices from text
-    missing = [s for s in specs.values() if s.required and s.name not in given]
+    missing = [
+        s for s in specs.values() if s.required and s.name not in given and s.name not in given_elsewhere
+    ]
     if missing:
         needed = "; ".join(_describe_missing(s) for s in missing)
         example = " ".join(f"{s.name}={s.example}" for s in missing if s.example)
