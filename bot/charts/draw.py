@@ -37,7 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter
 from matplotlib.transforms import Bbox, blended_transform_factory
 
 from bot.charts.layout import KeyLine, LabelPlacer, Offset, text_box
@@ -235,8 +235,8 @@ def _prune_y_ticks(ax: Axes, covered: Sequence[Bbox] = ()) -> None:
             continue
         if not any(box.y0 - TICK_HALF_PX <= y <= box.y1 + TICK_HALF_PX for box in covered):
             kept.append(tick)
-    ax.set_yticks(kept)
-    ax.set_ylim(low, high)
+    # A FixedLocator, not set_yticks: that one builds every tick's artists now, and drawing builds them again.
+    ax.yaxis.set_major_locator(FixedLocator(kept))
 
 
 def _clusters(markers: Sequence[AlertMarker], gap_ms: float) -> list[list[AlertMarker]]:
