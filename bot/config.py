@@ -325,7 +325,8 @@ def _problems_from(error: ValidationError, prefix: str = "") -> list[Problem]:
         path = _loc_to_path(loc)
         if prefix:
             path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
-        message = item["msg"]
+        # A validator's own message (a combo's `when`: what is wrong and at which character) reads as is.
+        message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown option (check the spelling; config.example.toml lists every option)"
         problems.append(Problem(path, message))

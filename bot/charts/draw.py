@@ -40,6 +40,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter
 from matplotlib.transforms import Bbox, blended_transform_factory
 
+from bot.charts.indicators import PANE_RATIO, draw_overlays, draw_pane, pane_plots
 from bot.charts.layout import KeyLine, LabelPlacer, Offset, text_box
 from bot.charts.spec import (
     GID_CANDLE_BODIES,
@@ -120,8 +121,8 @@ def _style_axes(ax: Axes, palette: Palette) -> None:
     ax.yaxis.set_label_position("right")
 
 
-def _draw_price(ax: Axes, spec: ChartSpec, palette: Palette) -> tuple[float, float]:
-    """Draw candles or the close line; return the price range drawn."""
+def _draw_price(ax: Axes, spec: ChartSpec, palette: Palette) -> None:
+    """Draw candles or the close line."""
     bars = spec.candles
     ms = bars[0].interval_ms
     colours = [palette.up if b.c >= b.o else palette.down for b in bars]
@@ -139,7 +140,7 @@ def _draw_price(ax: Axes, spec: ChartSpec, palette: Palette) -> tuple[float, flo
             xs.append(to_x(bar.close_time))
             ys.append(bar.c)
         ax.plot(xs, ys, color=palette.line, linewidth=1.1, gid=GID_PRICE_LINE)
-        return min(b.c for b in bars), max(b.c for b in bars)
+        return
     width = to_x(ms) * 0.7
     centres = [to_x(b.open_time + ms / 2) for b in bars]
     ax.add_collection(
@@ -166,7 +167,6 @@ def _draw_price(ax: Axes, spec: ChartSpec, palette: Palette) -> tuple[float, flo
             gid=GID_CANDLE_BODIES,
         )
     )
-    return low, high
 
 
 def split_levels(spec: ChartSpec, low: float, high: float) -> tuple[list[LevelLine], list[LevelLine]]:
@@ -542,6 +542,8 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
 
     with_liquidations = bool(spec.liquidations)
     ratios = [5.0, 1.2, 1.5] if with_liquidations else [5.0, 1.2]
+    panes = pane_plots(spec)  # the rules' oscillators and MACDs, each in a pane below
+    ratios += [PANE_RATIO] * len(panes)
     top = 1 - (key.bottom_px() + 8) / fig.bbox.height
     grid = fig.add_gridspec(
         len(ratios), 1, height_ratios=ratios, hspace=0.06, left=0.03, right=0.93, top=top, bottom=0.07
@@ -551,6 +553,8 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
     axes = [price_ax, volume_ax]
     if with_liquidations:
         axes.append(fig.add_subplot(grid[2], sharex=price_ax))
+    pane_axes = [fig.add_subplot(grid[len(axes) + i], sharex=price_ax) for i in range(len(panes))]
+    axes += pane_axes
     for ax in axes:
         _style_axes(ax, palette)
     for ax in axes[:-1]:
@@ -558,7 +562,9 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
 
     ms = spec.candles[0].interval_ms
     start, end = spec.window
-    low, high = _draw_price(price_ax, spec, palette)
+    _draw_price(price_ax, spec, palette)
+    draw_overlays(price_ax, spec)  # the rules' moving averages and bands (within price_range)
+    low, high = price_range(spec)
     near, _ = split_levels(spec, low, high)
     _draw_levels(price_ax, near, palette)
     prices = [low, high] + [lv.price for lv in near] + [m.price for m in spec.markers]
@@ -569,6 +575,8 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
     _draw_volume(volume_ax, spec, palette)
     if with_liquidations:
         _draw_liquidations(axes[2], spec, palette)
+    for plot, pane_ax in zip(panes, pane_axes, strict=True):
+        draw_pane(pane_ax, plot, palette)
     _draw_gaps(axes, spec, palette)
 
     # Half a candle of room on the right, so a marker at the last close is not cut in half.
@@ -588,11 +596,14 @@ def _compose(spec: ChartSpec, keyed: bool) -> tuple[Figure, bool]:
 
 
 def price_range(spec: ChartSpec) -> tuple[float, float]:
-    """Return the lowest and highest price drawn: lows and highs of candles, closes of a line."""
+    """Return the lowest and highest price drawn.
+
+    That is the candles' lows and highs (a line's closes) and the moving averages and bands over them.
+    """
     bars = spec.candles
-    if spec.as_line:
-        return min(b.c for b in bars), max(b.c for b in bars)
-    return min(b.l for b in bars), max(b.h for b in bars)
+    prices = [b.c for b in bars] if spec.as_line else [b.l for b in bars] + [b.h for b in bars]
+    prices += [v for p in spec.indicators if p.placement == "price" for s in p.series for v in s.values]
+    return min(prices), max(prices)
 
 
 def _date_axis(ax: Axes) -> None:
