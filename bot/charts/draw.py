@@ -15,6 +15,13 @@ Layout: a price panel (candlesticks up to ``LINE_THRESHOLD`` candles, a close li
 would be thinner than a pixel), a volume panel, and, when the spec carries liquidation data, a panel of
 liquidated USD per candle: shorts liquidated above zero, longs below, in two colours unlike the candles'.
 Every drawn element has a ``gid`` (the ``GID_*`` names) so tests find it among the figure's artists.
+
+Text: nothing is written where it could land on other text. Above the panels, the subtitle and the key
+(``bot.charts.layout.KeyLine``) wrap into rows: the levels' rule ids, levels too far to draw, the rules
+behind numbered alert markers, spans without data. In the panels, each label is placed by measuring it
+(``bot.charts.layout.LabelPlacer``): alert labels by their markers (rule ids when the groups are few and
+all fit, else numbers), the liquidation peaks by their bars. A level's price is tagged on the price axis,
+clear of the candles, and the tick labels it would cover are left out. Spans without candles are shaded.
 """
 
 from __future__ import annotations
