@@ -20,6 +20,7 @@ from bot.ops.web import WebServer
 from storage.db import open_database
 from tests.bot.test_app import live_config
 from tests.emulators.exchanges.fixtures import EmulatorFactory
+from tests.feeds.helpers import wait_for
 
 
 def _free_port() -> int:
@@ -77,6 +78,10 @@ async def test_without_http_healthy_while_the_bot_runs_and_not_after(
     app = App(live_config(emu, db), Secrets(), token=None, console=io.StringIO())
     await app.start()
     try:
+        # The first beat is written by the bot's loop as soon as it runs (off the loop, in a thread).
+        beat_file = heartbeat_path(db)
+        assert beat_file is not None
+        await wait_for(beat_file.exists, within=5, what="the first heartbeat")
         assert await asyncio.to_thread(main, ["healthcheck", "--config", str(config)]) == 0
         assert "healthy: heartbeat 0 s ago" in capsys.readouterr().out
     finally:
