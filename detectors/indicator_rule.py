@@ -112,7 +112,7 @@ class IndicatorDetector(Detector[Any]):
         if last_t is not None and snapshot.now < last_t + 2 * interval_ms(settings.interval):
             return latched_signals(self, state)  # no candle of the interval can have closed since
         feed = self._feed()
-        if last_t is not None and feed.count < settings.candles_needed():
+        if last_t is not None and feed.count < self._needed():
             # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
             # backfills the venue's own klines for this rule), so the history is read again, short as it is.
             feed.last_open_time = None
