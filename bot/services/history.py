@@ -24,6 +24,7 @@ from bot.services.base import describe_settings
 from bot.services.visibility import (
     Delivery,
     Viewer,
+    guild_scope,
     may_see_rule,
     may_show_publicly,
     planned,
@@ -255,22 +256,7 @@ class HistoryService:
 
     def scope(self, guild_id: int, viewer_id: int, channel_ids: Iterable[int] = ()) -> EventScope:
         """Return which alert events ``viewer_id`` may see in a guild whose channels are ``channel_ids``."""
-        targets = tuple(sorted(f"channel:{c}" for c in set(channel_ids)))
-        router = AlertRouter(self.repo, self.config.routes, console=False, discord=True)
-        routed: dict[str, tuple[str, ...]] = {}
-        for rule in self.repo.rules(origin="config"):
-            # The router's own decision per severity: a route's min_severity may keep some alerts out.
-            severities = tuple(
-                severity
-                for severity in SEVERITIES
-                if any(t.guild_id == guild_id or t.address in targets for t in router.targets(rule, severity))
-            )
-            if severities:
-                routed[rule.id] = severities
-        hidden = tuple(
-            r.id for r in self.repo.rules(guild_id=guild_id) if r.deliver == "dm" and r.owner_id != viewer_id
-        )
-        return EventScope(guild_id, routed, targets, hidden)
+        return guild_scope(self.repo, self._router(), guild_id, viewer_id, channel_ids)
 
     def visible_rules(self, scope: EventScope, viewer: Viewer | None = None) -> list[RuleRow]:
         """Return the guild's rules and the config rules routed to it that ``viewer`` may see."""
@@ -306,7 +292,7 @@ class HistoryService:
     # --- the one visibility rule, applied to stored events ------------------------------------------
 
     def _router(self) -> AlertRouter:
-        return AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+        return AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
 
     @staticmethod
     def _planned(router: AlertRouter, rule: RuleRow, severity: str) -> list[Delivery]:
