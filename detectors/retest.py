@@ -70,7 +70,9 @@ class RetestSettings(DetectorSettings):
     touch_pct: float = Field(
         0.2, ge=0, le=20, description="A retest is a low (high) within this far (%) of the level."
     )
-    within: int = Field(24, ge=1, le=1000, description="Candles after the break in which the retest must come.")
+    within: int = Field(
+        24, ge=1, le=1000, description="Candles after the break in which the retest must come."
+    )
     hold: int = Field(3, ge=1, le=100, description="Closes in a row on the new side that make it held.")
 
     @field_validator("level", "step")

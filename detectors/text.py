@@ -57,3 +57,16 @@ def iso_date(ms: int) -> str:
 def iso_time(ms: int) -> str:
     """Return a UTC time in ms as YYYY-MM-DD HH:MM."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def format_span(ms: int) -> str:
+    """Format how long something took, two units at most: 45m, 3h 20m, 1d 12h (the bot's format_duration)."""
+    remaining = max(0, ms // MINUTE_MS)
+    parts = []
+    for unit, size in (("d", 1440), ("h", 60), ("m", 1)):
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts) or "0m"
