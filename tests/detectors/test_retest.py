@@ -44,14 +44,22 @@ CASES = [
     pytest.param([*BELOW, 101.5, (102, 100.1), 101], [(5, "held_up:100")], id="break-touch-held"),
     pytest.param([*BELOW, 101.5, (101, 99.5), 100.5], [(5, "held_up:100")], id="a-wick-through-still-holds"),
     pytest.param([*BELOW, 101.5, (100.5, 99.8), 98.9], [(5, "failed_up:100")], id="lost-again"),
-    pytest.param([*BELOW, 101.5, (99.5, 99.4), 100.2, 100.5], [(6, "held_up:100")], id="a-close-below-restarts"),
+    pytest.param(
+        [*BELOW, 101.5, (99.5, 99.4), 100.2, 100.5], [(6, "held_up:100")], id="a-close-below-restarts"
+    ),
     pytest.param([*BELOW, 101.5, 103, 104, 105, 106, 107, (108, 100)], [], id="ran-away-no-retest"),
-    pytest.param([*BELOW, 101.5, 103, 104, 105, (106, 100.1), 104], [(8, "held_up:100")], id="touch-on-the-last"),
+    pytest.param(
+        [*BELOW, 101.5, 103, 104, 105, (106, 100.1), 104], [(8, "held_up:100")], id="touch-on-the-last"
+    ),
     pytest.param([*BELOW, 99.5, 100.5, 100.9, (100.5, 100), 100.6], [], id="creeping-is-no-break"),
     pytest.param([*BELOW, 101.5, (102, 100.3), 101], [], id="not-near-enough"),
     pytest.param([102.0, 102, 98.9, (98, 99.9), 98.5], [(4, "held_down:100")], id="resistance-held"),
-    pytest.param([*BELOW, 101.5, (100.5, 99.8), 98.9, (99, 99.9), 98], [(5, "failed_up:100"), (7, "held_down:100")], id="failed-then-resistance"),
-]  # fmt: skip
+    pytest.param(
+        [*BELOW, 101.5, (100.5, 99.8), 98.9, (99, 99.9), 98],
+        [(5, "failed_up:100"), (7, "held_down:100")],
+        id="failed-then-resistance",
+    ),
+]
 
 
 @pytest.mark.parametrize(("rows", "expected"), CASES)
