@@ -197,7 +197,7 @@ class OpenInterest(Detector[OpenInterestSettings]):
                 f"now{suffix}": value,
                 "flush_from": f"{iso_time(flush['peak_t'])} UTC",
                 "low_at": f"{iso_time(flush['low_t'])} UTC",
-                "rebuild_seconds": took // 1000,
+                "rebuilt_in": format_span(took),
             },
             "at": at,
             "direction": "up",

@@ -116,7 +116,7 @@ def test_rebuild_title_values_and_how_long_it_took() -> None:
     )
     assert (signal.kind, signal.direction) == ("oi_rebuild", "up")
     assert signal.values["low_usd"] == 8.3e9 and signal.values["before_flush_usd"] == 9.0e9
-    assert signal.values["low_at"] == "2026-01-05 06:00 UTC" and signal.values["rebuild_seconds"] == 3600
+    assert signal.values["low_at"] == "2026-01-05 06:00 UTC" and signal.values["rebuilt_in"] == "1h"
 
 
 def test_rebuild_alongside_the_changes_and_too_late() -> None:

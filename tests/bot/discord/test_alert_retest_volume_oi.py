@@ -1,0 +1,160 @@
+"""/alert test, /alert add and /why for retest, sustained volume and open-interest rebuilds, through the real
+bot and the emulator, on the replayed January 2026 scenario (its example rules include one of each)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.discord.client import TripwireBot
+from feeds.replay import parse_time
+from storage.repo import Repo
+from tests.bot.history_support import replayed_config, replayed_history  # noqa: F401 - fixtures
+from tests.bot.support import Clock
+from tests.emulators.discord_api import DiscordEmulator, InteractionReply
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBER_ID, OWNER_ID
+
+RETEST = {"detector": "retest", "symbol": "BTCUSDT", "settings": "level=95000 direction=up"}
+SUSTAINED = {
+    "detector": "volume_spike",
+    "symbol": "BTCUSDT",
+    "settings": "multiple=3 window=72 consecutive=3",
+}
+REBUILD = {
+    "detector": "open_interest",
+    "symbol": "BTCUSDT",
+    "settings": "pct=5 window_hours=4 rebuild_pct=50 changes=false",
+}
+
+
+@pytest.fixture(autouse=True)
+def after_the_scenario(clock: Clock) -> None:
+    """Move the clock past the scenario's last candle, so a 30-day backtest covers January 1 to 20."""
+    clock.now = parse_time("2026-01-21T00:00Z")
+
+
+def firings(reply: InteractionReply) -> tuple[str, str]:
+    """Return the backtest's title and its When field."""
+    embed = reply.embeds[0]
+    [when] = [f["value"] for f in embed["fields"] if f["name"] == "When"]
+    return embed["title"], when
+
+
+@pytest.mark.parametrize(
+    ("options", "count", "titles"),
+    [
+        (RETEST, 1, ["BTC retested $95,000 as support and held: 3 1h closes above (now $95,245.60)"]),
+        (
+            SUSTAINED,
+            3,
+            [
+                "BTC sustained volume: 3 1h candles in a row at 3.1×+ the 3d average before them",
+                "BTC sustained volume: 3 1h candles in a row at 3.3×+ the 3d average before them",
+                "BTC sustained volume: 3 1h candles in a row at 3.2×+ the 3d average before them",
+            ],
+        ),
+        (REBUILD, 1, ["BTC open interest rebuilt 55% of its -6.7% flush in 17h from the low"]),
+    ],
+    ids=["retest", "sustained-volume", "oi-rebuild"],
+)
+async def test_backtests_tell_the_january_story_and_add_creates_the_rule(
+    tripwire: TripwireBot,
+    discord_emu: DiscordEmulator,
+    repo: Repo,
+    options: dict[str, str],
+    count: int,
+    titles: list[str],
+) -> None:
+    reply = await discord_emu.slash("alert test", options, user_id=OWNER_ID)
+    assert reply.deferred and reply.ephemeral, reply.content
+    title, when = firings(reply)
+    assert title == f"Backtest: this alert would have fired {count} time{'s' if count > 1 else ''} in 30 days"
+    lines = when.splitlines()
+    assert len(lines) == count and all(t in line for t, line in zip(titles, lines, strict=True)), lines
+
+    await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
+    added = await discord_emu.slash("alert add", options, user_id=OWNER_ID)
+    assert added.embeds, added.content
+    rule_id = str(added.embeds[0]["footer"]["text"]).removeprefix("rule ")
+    stored = repo.rule(rule_id)
+    assert stored is not None and stored.detector == options["detector"] and stored.guild_id == GUILD_ID
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {**RETEST, "settings": "level=95000 step=5000"},
+            "Invalid `settings` for retest: give either `level` (one price) or `step` (every multiple of it)",
+        ),
+        (
+            {**RETEST, "settings": "level=95000 hold=0"},
+            "Invalid `settings` for retest: `hold` must be at least 1",
+        ),
+        (
+            {**SUSTAINED, "settings": "consecutive=49"},
+            "Invalid `settings` for volume_spike: `consecutive` must be at most 48",
+        ),
+        (
+            {**REBUILD, "settings": "changes=false"},
+            "Invalid `settings` for open_interest: with `changes = false` set `rebuild_pct`",
+        ),
+    ],
+)
+async def test_bad_settings_are_refused_privately_by_add_and_test(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, options: dict[str, str], message: str
+) -> None:
+    rules_before = repo.rules(guild_id=GUILD_ID)
+    for command in ("alert test", "alert add"):
+        bad = await discord_emu.slash(command, options, user_id=OWNER_ID)
+        assert bad.ephemeral and bad.content.startswith(message), (command, bad.content)
+    assert repo.rules(guild_id=GUILD_ID) == rules_before
+
+
+def event_of(repo: Repo, rule_id: str, at: str) -> int:
+    """Return the id of the rule's alert that fired at ``at``."""
+    [event] = [e for e in repo.events(rule_id=rule_id) if e.state == "firing" and e.at == parse_time(at)]
+    return event.id
+
+
+async def test_why_explains_a_retest(tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo) -> None:
+    event_id = event_of(repo, "btc-95k-retest", "2026-01-14T02:00Z")
+    reply = await discord_emu.slash("why", {"alert_id": f"#{event_id}"}, user_id=MEMBER_ID)
+    embed = reply.embeds[0]
+    assert embed["title"] == (
+        f"Why #{event_id} fired: BTC retested $95,000 as support and held: 3 1h closes above (now $95,245.60)"
+    )
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Level"] == "$95,000" and fields["Outcome"] == "held as support"
+    assert (fields["Break price"], fields["Broke at"]) == ("$95,757.21", "2026-01-13 23:00 UTC")
+    assert (fields["Touch price"], fields["Touched at"]) == ("$95,055.01", "2026-01-14 00:00 UTC")
+    assert (fields["Close"], fields["Candles since break"]) == ("$95,245.60", "3")
+    assert fields["Rule when it fired"].startswith("`btc-95k-retest` (config file) · level=$95,000")
+
+
+async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
+) -> None:
+    volume = event_of(repo, "btc-volume-sustained", "2026-01-14T17:00Z")
+    fields = {
+        f["name"]: f["value"]
+        for f in (await discord_emu.slash("why", {"alert_id": str(volume)}, user_id=MEMBER_ID)).embeds[0][
+            "fields"
+        ]
+    }
+    assert (fields["Candles"], fields["Ratio"], fields["Run started at"]) == (
+        "3",
+        "3.348",
+        "2026-01-14 14:00 UTC",
+    )
+    assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$94,998.20", "$97,293.24", "2.42%")
+
+    rebuild = event_of(repo, "btc-oi-rebuild", "2026-01-20T16:00Z")
+    fields = {
+        f["name"]: f["value"]
+        for f in (await discord_emu.slash("why", {"alert_id": str(rebuild)}, user_id=MEMBER_ID)).embeds[0][
+            "fields"
+        ]
+    }
+    assert (fields["Regained"], fields["Flush"]) == ("54.55%", "-6.73%")
+    assert (fields["Before flush"], fields["Low"], fields["Now"]) == ("$9.3B", "$8.7B", "$9.0B")
+    assert (fields["Low at"], fields["Rebuilt in"]) == ("2026-01-19 23:00 UTC", "17h")
