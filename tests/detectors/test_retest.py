@@ -150,7 +150,7 @@ def test_settings_are_checked(settings: dict[str, Any], message: str) -> None:
 def test_real_btc_retested_95000_as_support_on_the_14th(january: dict[str, Run]) -> None:
     # The break: the 1h candle of Jan 13 22:00 closed at $95,757.21 (+0.8%). The next hour's low, $95,055.01,
     # came within 0.2% of $95,000, and the closes of 23:00, 00:00 and 01:00 all stayed above it.
-    ((now, signal),) = january["btc-95k-retest"].activations
+    ((now, signal),) = january["btc-retest-95k"].activations
     assert now == signal.at == ms("2026-01-14 02:00")
     assert signal.title == "BTC retested $95,000 as support and held: 3 1h closes above (now $95,245.60)"
     assert (signal.values["break_price"], signal.values["touch_price"]) == (95757.21, 95055.01)

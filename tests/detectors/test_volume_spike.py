@@ -130,11 +130,11 @@ def test_consecutive_one_is_the_single_candle_spike() -> None:
 
 
 def test_real_sustained_volume_before_and_after_the_break(january: dict[str, Run]) -> None:
-    fired = [(now, round(s.values["ratio"], 2)) for now, s in january["btc-volume-sustained"].activations]
-    # Three hours at 3x the three-day average as BTC climbed to $93,450 hours before the squeeze, three
-    # more as it pushed to $97,293 on the 14th, and the sell-off of the 19th.
+    fired = [(now, round(s.values["ratio"], 2)) for now, s in january["eth-volume-sustained"].activations]
+    # Three hours at 2.5x+ the three-day average as ETH climbed to $3,184 hours before the squeeze, three
+    # more as it pushed to $3,370 on the 14th, and the sell-off of the 19th.
     assert fired == [
-        (ms("2026-01-13 16:00"), 3.12),
-        (ms("2026-01-14 17:00"), 3.35),
-        (ms("2026-01-19 02:00"), 3.17),
+        (ms("2026-01-13 16:00"), 3.5),
+        (ms("2026-01-14 17:00"), 2.67),
+        (ms("2026-01-19 02:00"), 4.7),
     ]

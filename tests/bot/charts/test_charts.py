@@ -95,8 +95,9 @@ def test_the_95k_level_is_a_labelled_line(week_figure: Figure) -> None:
     assert list(line.get_ydata()) == [95_000, 95_000]
     (label,) = by_gid(week_figure, charts.GID_LEVEL_LABEL)
     assert isinstance(label, Text)
-    # Three rules of the bundled config watch 95,000: one line, their ids merged on its label.
-    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close 95,000"
+    # Four rules of the bundled config watch 95,000 (the three level_cross ones and the retest): one line,
+    # their ids merged on its label, three named.
+    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close +1 95,000"
 
 
 def test_one_rule_gives_the_plain_label(scenario: Repo) -> None:
@@ -126,7 +127,7 @@ def test_alert_markers_sit_where_the_alerts_fired(week_figure: Figure) -> None:
     assert pytest.approx((utc(2026, 1, 13, 23), 95_757.21)) in points
     assert pytest.approx((utc(2026, 1, 14, 0), 95_414.0)) in points
     labels = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)]
-    assert any("btc-95k\n" in text and "btc-95k-daily-close" in text for text in labels)
+    assert any("btc-95k\n" in text and "btc-95k-daily-close" in text for text in labels), labels
 
 
 def test_liquidation_bars_show_the_109m_of_shorts_in_the_breakout_hour(week_figure: Figure) -> None:

@@ -16,8 +16,8 @@ from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MEMBE
 RETEST = {"detector": "retest", "symbol": "BTCUSDT", "settings": "level=95000 direction=up"}
 SUSTAINED = {
     "detector": "volume_spike",
-    "symbol": "BTCUSDT",
-    "settings": "multiple=3 window=72 consecutive=3",
+    "symbol": "ETHUSDT",
+    "settings": "multiple=2.5 window=72 consecutive=3",
 }
 REBUILD = {
     "detector": "open_interest",
@@ -47,9 +47,9 @@ def firings(reply: InteractionReply) -> tuple[str, str]:
             SUSTAINED,
             3,
             [
-                "BTC sustained volume: 3 1h candles in a row at 3.1×+ the 3d average before them",
-                "BTC sustained volume: 3 1h candles in a row at 3.3×+ the 3d average before them",
-                "BTC sustained volume: 3 1h candles in a row at 3.2×+ the 3d average before them",
+                "ETH sustained volume: 3 1h candles in a row at 3.5×+ the 3d average before them",
+                "ETH sustained volume: 3 1h candles in a row at 2.7×+ the 3d average before them",
+                "ETH sustained volume: 3 1h candles in a row at 4.7×+ the 3d average before them",
             ],
         ),
         (REBUILD, 1, ["BTC open interest rebuilt 55% of its -6.7% flush in 17h from the low"]),
@@ -117,7 +117,7 @@ def event_of(repo: Repo, rule_id: str, at: str) -> int:
 
 
 async def test_why_explains_a_retest(tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo) -> None:
-    event_id = event_of(repo, "btc-95k-retest", "2026-01-14T02:00Z")
+    event_id = event_of(repo, "btc-retest-95k", "2026-01-14T02:00Z")
     reply = await discord_emu.slash("why", {"alert_id": f"#{event_id}"}, user_id=MEMBER_ID)
     embed = reply.embeds[0]
     assert embed["title"] == (
@@ -128,13 +128,13 @@ async def test_why_explains_a_retest(tripwire: TripwireBot, discord_emu: Discord
     assert (fields["Break price"], fields["Broke at"]) == ("$95,757.21", "2026-01-13 23:00 UTC")
     assert (fields["Touch price"], fields["Touched at"]) == ("$95,055.01", "2026-01-14 00:00 UTC")
     assert (fields["Close"], fields["Candles since break"]) == ("$95,245.60", "3")
-    assert fields["Rule when it fired"].startswith("`btc-95k-retest` (config file) · level=$95,000")
+    assert fields["Rule when it fired"].startswith("`btc-retest-95k` (config file) · level=$95,000")
 
 
 async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
 ) -> None:
-    volume = event_of(repo, "btc-volume-sustained", "2026-01-14T17:00Z")
+    volume = event_of(repo, "eth-volume-sustained", "2026-01-14T17:00Z")
     fields = {
         f["name"]: f["value"]
         for f in (await discord_emu.slash("why", {"alert_id": str(volume)}, user_id=MEMBER_ID)).embeds[0][
@@ -146,7 +146,7 @@ async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
         "3.348",
         "2026-01-14 14:00 UTC",
     )
-    assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$94,998.20", "$97,293.24", "2.42%")
+    assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$3,302.79", "$3,370.26", "2.04%")
 
     rebuild = event_of(repo, "btc-oi-rebuild", "2026-01-20T16:00Z")
     fields = {

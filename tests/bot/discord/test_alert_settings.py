@@ -306,7 +306,7 @@ async def test_alert_detectors_lists_every_detector_and_explains_one(
 async def test_with_26_detectors_the_detector_option_autocompletes_and_works(
     discord_emu: DiscordEmulator, connected_bot: ConnectBot, config: Config, service: Service, repo: Repo
 ) -> None:
-    detectors = {**detector_classes(), "kitchen_sink": KitchenSink, **many_detectors(14)}
+    detectors = {**detector_classes(), "kitchen_sink": KitchenSink, **many_detectors(13)}
     assert len(detectors) == 26
     service.detectors = dict(detectors)
     service.setup(GUILD_ID, ALERTS_CHANNEL_ID, None)
