@@ -143,7 +143,7 @@ async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
     }
     assert (fields["Candles"], fields["Ratio"], fields["Run started at"]) == (
         "3",
-        "3.348",
+        "2.671",
         "2026-01-14 14:00 UTC",
     )
     assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$3,302.79", "$3,370.26", "2.04%")
