@@ -14,16 +14,19 @@ For a level L, on closed candles of the rule's interval (up-break shown; a down-
    the level as resistance.
 
 The level is given (``level``), or every multiple of ``step`` is one (round numbers, as round_levels): each
-break of any of them starts its own retest. Only levels with a retest under way, or within their band of
-the last close, keep state; any other level is on the side of the last close, which is exactly the state
-it would be re-created with. Each outcome is latched until the level breaks again, so the alert is one
-condition per retest.
+break of any of them starts its own retest. Or it is the old ``range_days`` high (low) that a close broke
+by ``break_pct`` (a range breakout, as range_breakout finds them, on the rule's candles): one such retest
+per side at a time, so a trend making new highs every candle does not start one per candle. Only levels
+with a retest under way, or within their band of the last close, keep state; any other level is on the
+side of the last close, which is exactly the state it would be re-created with. Each outcome is latched
+until the level breaks again, so the alert is one condition per retest.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -42,6 +45,7 @@ from detectors.base import (
 )
 from detectors.latch import latched_signals, release_latch, set_latch
 from detectors.text import iso_time
+from storage.rows import DAY_MS, interval_ms
 
 # A candle crossing more multiples of `step` than this (a step far too small for the asset) tracks only the
 # ones nearest its close: the same cap as round_levels.
@@ -58,6 +62,13 @@ class RetestSettings(DetectorSettings):
     )
     step: float | None = Field(
         None, gt=0, description="Every multiple of this is a level (e.g. 5000 for BTC); instead of `level`."
+    )
+    # 90 days of 15m candles are 8,640 per window: the most a rule reads back on each candle close.
+    range_days: int | None = Field(
+        None,
+        ge=1,
+        le=90,
+        description="The old N-day high (low) a close breaks is the level; instead of `level`.",
     )
     direction: Literal["up", "down", "either"] = Field(
         "either",
@@ -83,10 +94,23 @@ class RetestSettings(DetectorSettings):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        """Require exactly one of level and step."""
-        if (self.level is None) == (self.step is None):
-            raise ValueError("give either `level` (one price) or `step` (every multiple of it), not both")
+        """Require exactly one of level, step and range_days."""
+        if [self.level, self.step, self.range_days].count(None) != 2:
+            raise ValueError(
+                "give one of `level` (one price), `step` (every multiple of it) or `range_days` "
+                "(the N-day high or low a close breaks)"
+            )
         return self
+
+    def range_candles(self) -> int:
+        """Return how many candles of the interval the range covers (0 without range_days)."""
+        return (self.range_days or 0) * DAY_MS // interval_ms(self.interval)
+
+    def lookback_ms(self) -> Mapping[str, int]:
+        """Return how far back evaluation reads each data kind (ms)."""
+        if self.range_days is None:
+            return {}
+        return {"candles": self.range_days * DAY_MS + interval_ms(self.interval)}
 
 
 def level_key(level: float) -> str:
@@ -116,7 +140,8 @@ class Retest(Detector[RetestSettings]):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Step every level near price through the candles closed since the last evaluation."""
         s = self.settings
-        step = new_closed_bars(snapshot, state, s.interval, 0)
+        context = s.range_candles()
+        step = new_closed_bars(snapshot, state, s.interval, context)
         if step is None:
             return latched_signals(self, state)
         if step.learn:
@@ -124,8 +149,11 @@ class Retest(Detector[RetestSettings]):
             state["t"], state["close"] = step.bars[-1].open_time, step.bars[-1].c
             return []
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
+        ranges = rolling_range(step.bars, step.first_new, context) if context else None
         for bar in step.bars[step.first_new :]:
             prev = float(state["close"])
+            if ranges is not None:
+                self._range_break(levels, next(ranges), bar)
             for key, level in self._candidates(levels, prev, bar.c):
                 sub = levels.get(key)
                 if sub is None:
@@ -159,6 +187,8 @@ class Retest(Detector[RetestSettings]):
         s = self.settings
         if s.level is not None:
             return [(level_key(s.level), s.level)]
+        if s.range_days is not None:
+            return sorted(((key, float(key)) for key in levels), key=lambda kv: kv[1])
         step = s.step or 1.0  # the validator makes step set when level is not
         widen = max(prev, close) * s.break_pct / 100
         first = max(1, math.ceil((min(prev, close) - widen) / step))
@@ -170,6 +200,24 @@ class Retest(Detector[RetestSettings]):
         for key in levels:
             found.setdefault(key, float(key))
         return sorted(found.items(), key=lambda kv: kv[1])
+
+    def _range_break(
+        self, levels: dict[str, dict[str, Any]], extremes: tuple[float, float] | None, bar: Bar
+    ) -> None:
+        """Track the old range high (low) a close broke as a level, so ``_step`` starts its retest."""
+        s = self.settings
+        if extremes is None:
+            return  # not yet a whole range of candles: no range to break
+        for high, extreme in zip((True, False), extremes, strict=True):
+            direction = "up" if high else "down"
+            if any(sub.get("range") and sub.get("ep", {}).get("dir") == direction for sub in levels.values()):
+                continue  # one range retest per side at a time
+            band = self._band(extreme)
+            if (bar.c >= extreme + band) if high else (bar.c <= extreme - band):
+                levels[level_key(extreme)] = {
+                    "side": "below" if high else "above",
+                    "range": f"{s.range_days}-day {'high' if high else 'low'}",
+                }
 
     def _step(self, state: dict[str, Any], key: str, level: float, sub: dict[str, Any], bar: Bar) -> None:
         """Advance one level's retest by one closed candle, then see whether the candle broke it."""
@@ -191,6 +239,8 @@ class Retest(Detector[RetestSettings]):
                 "n": 0,
                 "holds": 0,
             }
+            if "range" in sub:
+                sub["ep"]["range"] = sub["range"]
         sub["side"] = side
 
     def _advance(
@@ -234,6 +284,8 @@ class Retest(Detector[RetestSettings]):
             return
         outcome = "held" if held else "failed"
         asset, where = short_symbol(self.symbol), format_price(level)
+        if "range" in episode:
+            where = f"its old {episode['range']} {where}"
         role = "support" if up else "resistance"
         if held:
             title = (
@@ -255,6 +307,7 @@ class Retest(Detector[RetestSettings]):
             "values": {
                 "level": level,
                 "outcome": f"{outcome} as {role}",
+                **({"level_was": f"the {episode['range']}"} if "range" in episode else {}),
                 "break_price": episode["price"],
                 "broke_at": f"{iso_time(episode['at'])} UTC",
                 "touch_price": touch_price,
@@ -269,3 +322,27 @@ class Retest(Detector[RetestSettings]):
             "direction": ("up" if up else "down") if held else ("down" if up else "up"),
         }
         set_latch(state, f"{outcome}_{episode['dir']}:{key}", {"signal": payload})
+
+
+def rolling_range(bars: Sequence[Bar], first: int, count: int) -> Iterator[tuple[float, float] | None]:
+    """Yield for each bar from index ``first`` the highest high and lowest low of the ``count`` before it.
+
+    None while fewer than ``count`` bars precede it. Monotonic queues keep it O(1) per bar, so a catch-up
+    over thousands of candles with a 90-day window stays linear.
+    """
+    highs: deque[int] = deque()
+    lows: deque[int] = deque()
+    start = max(0, first - count)
+    for i in range(start, len(bars)):
+        if i >= first:
+            while highs and highs[0] < i - count:
+                highs.popleft()
+            while lows and lows[0] < i - count:
+                lows.popleft()
+            yield (bars[highs[0]].h, bars[lows[0]].l) if i - start >= count and highs else None
+        while highs and bars[highs[-1]].h <= bars[i].h:
+            highs.pop()
+        highs.append(i)
+        while lows and bars[lows[-1]].l >= bars[i].l:
+            lows.pop()
+        lows.append(i)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from storage.rows import Candle
-from tests.detectors.conftest import HOUR, T0, Run, history_of, make, ms, run
+from tests.detectors.conftest import HOUR, JANUARY, T0, Run, history_of, iso, make, ms, real_history, run
 
 Row = float | tuple[float, float]  # a close, or (close, wick: the low below / high above the body)
 
@@ -132,11 +132,57 @@ def test_only_levels_near_price_keep_state() -> None:
     assert result.activations == []
 
 
+# Synthetic: a day of closes between 98 and 99 (the 1-day high is 99), then the break, the retest, the hold.
+A_DAY = [98.0, 99.0] * 12
+
+
+def test_the_old_range_high_a_close_broke_is_the_level() -> None:
+    rows: list[Row] = [*A_DAY, 98.5, 99.8, (99.9, 99.1), 99.6, 99.7]
+    result = stepped(rows, level=None, range_days=1, break_pct=0.5)
+    assert fired(result) == [(27, "held_up:99")]
+    ((_, signal),) = result.activations
+    assert (
+        signal.title
+        == "BTC retested its old 1-day high $99 as support and held: 2 1h closes above (now $99.60)"
+    )
+    assert signal.values["level_was"] == "the 1-day high"
+
+
+def test_one_range_retest_per_side_at_a_time() -> None:
+    # Each close of the climb breaks the day's high again; the first break's retest (of 99) is the one
+    # followed, and once it ran away (3 candles) the next break (of 102.2, by 103) starts the next.
+    rows: list[Row] = [*A_DAY, 98.5, 99.8, 100.6, 101.4, 102.2, 103, (103, 102.3), 103.5]
+    result = stepped(rows, level=None, range_days=1, break_pct=0.5, within=3)
+    assert fired(result) == [(31, "held_up:102.2")]
+    assert list(result.state.get("levels", {})) == []
+
+
+def test_no_range_before_a_whole_range_of_candles() -> None:
+    rows: list[Row] = [98.0, 99.0, 98.5, 99.8, (99.9, 99.1), 99.6, 99.7]
+    assert stepped(rows, level=None, range_days=1, break_pct=0.5).activations == []
+
+
+def test_real_btc_retested_its_old_7_day_high() -> None:
+    # The 7-day high before the squeeze, $94,507.99 (Jan 13 21:00), was broken by the 22:00 close of
+    # $95,757.21; the low of $94,559.28 at 06:00 on the 14th came within 0.06% of it, and it held.
+    history = real_history()
+    result = run(make("retest", range_days=7), history, *JANUARY)
+    assert [(iso(now), s.title) for now, s in result.activations] == [
+        (
+            "2026-01-14 09:00",
+            "BTC retested its old 7-day high $94,507.99 as support and held: "
+            "3 1h closes above (now $94,900.01)",
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({}, "give either `level`"),
-        ({"level": 95000, "step": 5000}, "give either `level`"),
+        ({}, "give one of `level`"),
+        ({"level": 95000, "step": 5000}, "give one of `level`"),
+        ({"step": 5000, "range_days": 7}, "give one of `level`"),
+        ({"range_days": 91}, "less than or equal to 90"),
         ({"step": 5e-324}, "must be a price between"),
         ({"level": 95000, "hold": 0}, "greater than or equal to 1"),
         ({"level": 95000, "interval": "2h"}, "Input should be"),

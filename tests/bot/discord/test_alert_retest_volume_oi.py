@@ -84,7 +84,7 @@ async def test_backtests_tell_the_january_story_and_add_creates_the_rule(
     [
         (
             {**RETEST, "settings": "level=95000 step=5000"},
-            "Invalid `settings` for retest: give either `level` (one price) or `step` (every multiple of it)",
+            "Invalid `settings` for retest: give one of `level` (one price), `step` (every multiple of it)",
         ),
         (
             {**RETEST, "settings": "level=95000 hold=0"},
