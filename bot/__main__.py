@@ -19,6 +19,7 @@ from bot.cli import db as cli_db
 from bot.cli import digest as cli_digest
 from bot.cli import health as cli_health
 from bot.cli import replay as cli_replay
+from bot.cli import rules as cli_rules
 from bot.cli import run as cli_run
 from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
 from bot.errors import UserError
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_show_config)
 
     cli_db.add_parser(sub)
+    cli_rules.add_parser(sub)
     cli_health.add_parser(sub)
     return parser
 

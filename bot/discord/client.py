@@ -32,6 +32,7 @@ from bot.discord.cogs.history import HistoryCog
 from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
 from bot.discord.cogs.privacy import PrivacyCog
+from bot.discord.cogs.rule_files import RuleFilesCog
 from bot.discord.cogs.silences import SilenceCog
 from bot.discord.presence import PresenceTicker
 from bot.discord.tree import TripwireTree
@@ -162,10 +163,13 @@ class TripwireBot(commands.Bot):
         """Add the cogs and sync the slash commands."""
         await self.add_cog(MarketCog(self.service))
         alerts = AlertCog(self.service, self.detectors)
-        # /alert test and /alert test-rule live inside /alert: they are added before /alert is registered.
+        # /alert test, test-rule, export and import live inside /alert: they are added before /alert is
+        # registered.
         tests = AlertTestCog(self.backtests, alerts, self.detectors)
+        files = RuleFilesCog(self.service, alerts)
         await self.add_cog(alerts)
         await self.add_cog(tests)
+        await self.add_cog(files)
         await self.add_cog(AdminCog(self.service))
         await self.add_cog(SilenceCog(self.service))
         await self.add_cog(LiqFeedCog(self.liqfeed))

@@ -1,9 +1,10 @@
 """What the slash commands do, as plain Python: no ``import discord`` in this package.
 
 ``Service`` is the composite of one mixin per command family over ``ServiceBase`` (Red-DiscordBot composes
-its cogs the same way): market queries, rule commands, detector help, guild settings and status,
-silences. History (``HistoryService``), backtests (``BacktestService``) and privacy (``PrivacyService``)
-are services of their own that ``bot.app`` builds beside it; ``liqprice.quote`` reads a ``Service``.
+its cogs the same way): market queries, rule commands (and their bulk, export and import), detector help,
+guild settings and status, silences. History (``HistoryService``), backtests (``BacktestService``) and
+privacy (``PrivacyService``) are services of their own that ``bot.app`` builds beside it;
+``liqprice.quote`` reads a ``Service``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from bot.services.admin import AdminCommands
 from bot.services.base import ServiceBase
 from bot.services.detectors import DetectorHelp
 from bot.services.market import MarketQueries
+from bot.services.rule_transfer import RuleTransfer
 from bot.services.rules import RuleCommands
 from bot.services.silences import SilenceCommands
 
 
-class Service(MarketQueries, RuleCommands, DetectorHelp, AdminCommands, SilenceCommands, ServiceBase):
+class Service(
+    MarketQueries, RuleTransfer, RuleCommands, DetectorHelp, AdminCommands, SilenceCommands, ServiceBase
+):
     """Answer market queries and manage rules, silences and guild settings for the chat front ends."""
 
 

@@ -15,7 +15,7 @@ import difflib
 import enum
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -271,10 +271,13 @@ def _describe_missing(spec: SettingSpec) -> str:
     return f"`{spec.name}` ({spec.type_text}): {spec.description.rstrip('.')}"
 
 
-def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -> dict[str, Any]:
+def parse_settings(
+    detector: str, settings: type[BaseModel], text: str | None, given_elsewhere: Collection[str] = ()
+) -> dict[str, Any]:
     """Read ``key=value`` words into the dict ``settings`` validates.
 
-    Raise UserError saying what is wrong with which setting (an unknown name gets the closest known one).
+    A required setting named in ``given_elsewhere`` (``level``, when /alert add has `levels`) may be left
+    out. Raise UserError saying what is wrong with which setting (an unknown name gets the closest known one).
     """
     specs = {s.name: s for s in setting_specs(settings)}
     given: dict[str, Any] = {}
@@ -314,7 +317,9 @@ def parse_settings(detector: str, settings: type[BaseModel], text: str | None) -
             given[key] = typed[0] if typed else value
         else:
             given[key] = value  # pydantic reads numbers, yes/no and choices from text
-    missing = [s for s in specs.values() if s.required and s.name not in given]
+    missing = [
+        s for s in specs.values() if s.required and s.name not in given and s.name not in given_elsewhere
+    ]
     if missing:
         needed = "; ".join(_describe_missing(s) for s in missing)
         example = " ".join(f"{s.name}={s.example}" for s in missing if s.example)

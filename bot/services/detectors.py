@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +65,12 @@ class DetectorHelp(ServiceBase):
         """Return the help of every detector, in registration order."""
         return [self.detector_info(name) for name in self.detectors]
 
-    def parse_settings(self, detector: str, text: str | None) -> dict[str, Any]:
+    def parse_settings(
+        self, detector: str, text: str | None, given_elsewhere: Collection[str] = ()
+    ) -> dict[str, Any]:
         """Read a settings text (``level=95000 direction=up``) for ``detector``, or raise UserError."""
         cls = known_detector(detector, self.detectors)
-        return parse_settings(detector, cls.Settings, text)
+        return parse_settings(detector, cls.Settings, text, given_elsewhere)
 
     def settings_choices(self, detector: str | None, text: str) -> list[tuple[str, str]]:
         """Return (name, value) completions of a settings text being typed (a hint before a detector)."""

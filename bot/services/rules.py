@@ -176,16 +176,7 @@ class RuleCommands(ServiceBase):
             "alerts",
             "/alert remove",
         )
-        for existing in self.repo.rules(guild_id=guild_id):
-            if (
-                existing.detector == detector
-                and existing.symbol == name
-                and existing.settings == stored_settings
-                and existing.channel_id == options.channel_id
-                and existing.deliver == options.deliver
-                and (options.deliver == "channel" or existing.owner_id == user_id)
-            ):
-                raise UserError(f"Alert `{existing.id}` already does exactly this.")
+        self.check_not_duplicate(guild_id, user_id, detector, name, stored_settings, options)
         now = self.now_ms()
         cooldown = options.cooldown_s
         row = RuleRow(
@@ -211,6 +202,27 @@ class RuleCommands(ServiceBase):
         self.engine.refresh_rule(row.id)
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
         return self._view(row, now)
+
+    def check_not_duplicate(
+        self,
+        guild_id: int,
+        user_id: int,
+        detector: str,
+        symbol: str,
+        settings: Mapping[str, Any],
+        options: RuleOptions,
+    ) -> None:
+        """Refuse a rule that an existing one of the guild (or the member's, for a DM) already is."""
+        for existing in self.repo.rules(guild_id=guild_id):
+            if (
+                existing.detector == detector
+                and existing.symbol == symbol
+                and existing.settings == settings
+                and existing.channel_id == options.channel_id
+                and existing.deliver == options.deliver
+                and (options.deliver == "channel" or existing.owner_id == user_id)
+            ):
+                raise UserError(f"Alert `{existing.id}` already does exactly this.")
 
     def _check_user_quota(self, guild_id: int, user_id: int, deliver: str) -> None:
         limit = self.config.discord.max_rules_per_user

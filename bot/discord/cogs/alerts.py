@@ -31,6 +31,7 @@ from bot.discord.render.detectors import detector_embed, detectors_embed
 from bot.discord.transformers import Cooldown, Expiry, RuleId, SettingsText, Symbol, is_manager, service_of
 from bot.services import Service
 from bot.services.detectors import detector_label
+from bot.services.rule_transfer import parse_levels
 from bot.services.rules import MAX_NOTE_CHARS, RuleOptions, RuleView
 from detectors.base import Detector
 
@@ -45,6 +46,8 @@ MAX_DETECTOR_CHOICES = 25
 DETECTOR_CHOICES_BUDGET = 1500
 
 Note = app_commands.Range[str, 1, MAX_NOTE_CHARS]
+# Ten prices with separators fit in 200 characters.
+Levels = app_commands.Range[str, 1, 200]
 Deliver = Literal["dm", "channel"]
 # The option descriptions /alert add and /alert test share (Discord: at most 100 characters each).
 RULE_DESCRIPTIONS = {
@@ -59,6 +62,7 @@ RULE_DESCRIPTIONS = {
     "cooldown": "Least time between two alerts, e.g. 15m (default: the server's)",
     "expires": "Stop watching after this long, e.g. 7d (default: never)",
 }
+LEVELS_DESCRIPTION = "Several levels at once, e.g. 95000, 100000, 105000: one alert each (at most 10)"
 
 Callback = TypeVar("Callback", bound=Callable[..., Coroutine[Any, Any, Any]])
 
@@ -84,6 +88,7 @@ class RuleInput:
     repeat: bool | None = None
     cooldown: int | None = None
     expires: int | None = None
+    levels: str | None = None
 
 
 async def detector_autocomplete(interaction: discord.Interaction[Any], current: str) -> list[Choice[str]]:
@@ -125,7 +130,7 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
     def _add_command(self) -> app_commands.Command[Any, ..., None]:
         cog = self
 
-        @app_commands.describe(**RULE_DESCRIPTIONS)
+        @app_commands.describe(**RULE_DESCRIPTIONS, levels=LEVELS_DESCRIPTION)
         async def add(
             interaction: discord.Interaction[Any],
             detector: str,
@@ -138,9 +143,10 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
             repeat: bool | None = None,
             cooldown: Cooldown | None = None,
             expires: Expiry | None = None,
+            levels: Levels | None = None,
         ) -> None:
             given = RuleInput(
-                detector, symbol, settings, deliver, channel, role, note, repeat, cooldown, expires
+                detector, symbol, settings, deliver, channel, role, note, repeat, cooldown, expires, levels
             )
             await cog.add_rule(interaction, given)
 
@@ -177,12 +183,27 @@ class AlertCog(commands.GroupCog, group_name="alert", group_description="Create 
         """Read the settings text and the common options of /alert add (or /alert test), checked."""
         # A missing (or needless) symbol is said before anything about the settings.
         self.service.rule_symbol(given.detector, given.symbol)
-        settings = self.service.parse_settings(given.detector, given.settings)
+        # With `levels`, each rule's `level` comes from there.
+        elsewhere = ("level",) if given.levels is not None else ()
+        settings = self.service.parse_settings(given.detector, given.settings, elsewhere)
         return settings, self.rule_options(interaction, given)
 
     async def add_rule(self, interaction: discord.Interaction[Any], given: RuleInput) -> None:
-        """Create the rule /alert add describes."""
+        """Create the rule /alert add describes (one per level when `levels` is given)."""
         settings, options = self.described_rule(interaction, given)
+        if given.levels is not None:
+            views = self.service.add_rules_at_levels(
+                guild_id_of(interaction),
+                interaction.user.id,
+                given.detector,
+                given.symbol,
+                settings,
+                parse_levels(given.levels),
+                options,
+                is_admin=is_manager(interaction),
+            )
+            await interaction.response.send_message(embed=render.rules_added_embed(views), ephemeral=True)
+            return
         view = self.service.add_rule(
             guild_id_of(interaction),
             interaction.user.id,

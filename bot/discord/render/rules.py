@@ -9,6 +9,8 @@ import discord
 from bot.alerts.model import BROKEN_PREFIX
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
+from bot.services.base import describe_settings
+from bot.services.rule_transfer import ImportPlan, PlannedRule
 from bot.services.rules import RuleView
 from detectors.base import format_price, short_symbol
 
@@ -47,6 +49,14 @@ def rule_embed(rule: RuleView, title: str) -> discord.Embed:
     return fit(embed)
 
 
+def rules_added_embed(rules: Sequence[RuleView]) -> discord.Embed:
+    """Render the alerts one /alert add with `levels` created, one line each."""
+    lines = fit_lines([_rule_line(rule) for rule in rules], DESCRIPTION_LIMIT)
+    embed = discord.Embed(title=f"{len(rules)} alerts created", description="\n".join(lines), colour=NEUTRAL)
+    embed.set_footer(text="Each is a rule of its own: /alert remove, pause and resume take one id.")
+    return fit(embed)
+
+
 def rules_embed(rules: Sequence[RuleView], *, everyone: bool) -> discord.Embed:
     """Render /alert list: one line per rule, as many as fit."""
     whose = "This server's alerts" if everyone else "Your alerts"
@@ -58,4 +68,34 @@ def rules_embed(rules: Sequence[RuleView], *, everyone: bool) -> discord.Embed:
     active = sum(1 for r in rules if r.enabled)
     embed = discord.Embed(title=f"{whose} ({active} active of {len(rules)})", description="\n".join(lines))
     embed.colour = NEUTRAL
+    return fit(embed)
+
+
+def _planned_line(planned: PlannedRule) -> str:
+    row = planned.row
+    what = f"**{short_symbol(row.symbol)}** {row.detector} {describe_settings(row.settings)}".rstrip()
+    where = "DM" if row.deliver == "dm" else f"<#{row.channel_id}>" if row.channel_id else "default channel"
+    if planned.action == "create":
+        renamed = f" (new id: `{planned.renamed_from}` is another alert's)" if planned.renamed_from else ""
+        paused = " · paused" if not row.enabled else ""
+        return f"➕ `{row.id}`{renamed} {what} → {where}{paused}"
+    return f"✏️ `{row.id}` " + "; ".join(planned.changes)
+
+
+def import_embed(plan: ImportPlan, *, applied: bool) -> discord.Embed:
+    """Render an import's plan (before Apply) or what it did (after)."""
+    created, changed, same = len(plan.of("create")), len(plan.of("update")), len(plan.of("unchanged"))
+    counts = f"{created} created, {changed} changed, {same} unchanged"
+    if applied:
+        title = f"Imported: {counts}"
+    elif not plan.changes:
+        title = f"Nothing to import: all {same} alerts of the file are already here as they are"
+    else:
+        title = f"Import: {created} to create, {changed} to change, {same} unchanged"
+    lines = fit_lines([_planned_line(p) for p in plan.rules if p.action != "unchanged"], DESCRIPTION_LIMIT)
+    embed = discord.Embed(title=title, description="\n".join(lines) or None, colour=NEUTRAL)
+    if not applied and plan.changes:
+        embed.set_footer(
+            text="Nothing changes until you press Apply. Alerts not in the file stay as they are."
+        )
     return fit(embed)

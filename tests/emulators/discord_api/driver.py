@@ -243,7 +243,7 @@ class Driver:
         resolved: dict[str, Any],
         context: tuple[ChannelRecord, int] | None = None,
     ) -> None:
-        """Fill `resolved` as Discord does for user/channel/role/mentionable options.
+        """Fill `resolved` as Discord does for user/channel/role/mentionable/attachment options.
 
         `context` is (the interaction's channel, the invoking user): resolved members carry their
         permissions in that channel; resolved channels carry the invoking user's `permissions` and the
@@ -268,6 +268,13 @@ class Driver:
             if role is not None:
                 resolved.setdefault("roles", {})[value] = role_payload(role, self.emu.config.bot.id)
                 return
+        if kind == ATTACHMENT:
+            # interactions/receiving-and-responding.mdx, Resolved Data Structure: `attachments`, a map of
+            # Snowflakes to attachment objects. An id the user never uploaded resolves to nothing.
+            upload = self.world.uploads.get(int(value))
+            if upload is not None:
+                resolved.setdefault("attachments", {})[value] = upload.to_payload()
+            return
         if kind == CHANNEL and ident in self.world.channels:
             channel = self.world.channels[ident]
             data = self.world.channel_json(channel)

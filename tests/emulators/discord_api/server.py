@@ -20,7 +20,14 @@ from .payloads import member_payload, role_payload, user_payload
 from .ratelimit import CLOUDFLARE_BAN_BODY, Decision, InvalidRequestLimiter, RateLimiter
 from .recording import BODY_KEY, RecordedPart, RecordedRequest, Recorder, parse_body
 from .rest import API_PREFIX, RestApi, error_response, json_response
-from .state import MEMBER_OVERWRITE, ROLE_OVERWRITE, EmulatorConfig, StoredMessage, default_config
+from .state import (
+    MEMBER_OVERWRITE,
+    ROLE_OVERWRITE,
+    EmulatorConfig,
+    StoredAttachment,
+    StoredMessage,
+    default_config,
+)
 from .world import ApiError, World
 
 log = logging.getLogger(__name__)
@@ -67,7 +74,11 @@ class DiscordEmulator:
         app.add_routes(InteractionApi(self).routes())
         app.add_routes(ControlApi(self).routes())
         app.add_routes(
-            [web.get("/", self.gateway.handle), web.get("/_cdn/attachments/{c}/{a}/{f}", self._cdn)]
+            [
+                web.get("/", self.gateway.handle),
+                web.get("/_cdn/attachments/{c}/{a}/{f}", self._cdn),
+                web.get("/_cdn/ephemeral-attachments/{c}/{a}/{f}", self._cdn),
+            ]
         )
         return app
 
@@ -241,6 +252,11 @@ class DiscordEmulator:
     async def _cdn(self, request: web.Request) -> web.Response:
         """Serve uploaded attachment bytes (Attachment.url points here, so Attachment.read() works)."""
         att_id = int(request.match_info["a"]) if request.match_info["a"].isdigit() else -1
+        upload = self.world.uploads.get(att_id)
+        if upload is not None:
+            return web.Response(
+                body=upload.data, content_type=upload.content_type or "application/octet-stream"
+            )
         for msg in self.world.messages.values():
             for att in msg.attachment_files:
                 if att.id == att_id:
@@ -433,6 +449,10 @@ class DiscordEmulator:
             wait_for_followup=wait_for_followup,
             check_permissions=check_permissions,
         )
+
+    def upload(self, filename: str, data: bytes, content_type: str | None = None) -> StoredAttachment:
+        """Attach a file as a user does to an ATTACHMENT option; pass the result as the option's value."""
+        return self.world.upload(filename, data, content_type)
 
     async def autocomplete(
         self,

@@ -143,6 +143,8 @@ class World:
         self.channels: dict[int, ChannelRecord] = {}
         self.dm_channels: dict[int, int] = {}
         self.messages: dict[int, StoredMessage] = {}
+        # Files users attached to command options (type 11), served by the CDN route like message files.
+        self.uploads: dict[int, StoredAttachment] = {}
         self.channel_messages: dict[int, list[int]] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.command_sync_count: dict[int | None, int] = {}
@@ -254,6 +256,27 @@ class World:
     def channel_json(self, channel: ChannelRecord) -> dict[str, Any]:
         """Return the channel object Discord would send for this channel."""
         return channel_payload(channel, self.config)
+
+    # -- uploads -----------------------------------------------------------------------------------
+
+    def upload(self, filename: str, data: bytes, content_type: str | None = None) -> StoredAttachment:
+        """Store a file a user attaches to an ATTACHMENT option, as the client uploads it before invoking.
+
+        The client refuses a file over the upload limit (attachment_size_limit, reference.mdx), so a larger
+        one never reaches the bot: ValueError here.
+        """
+        if len(data) > self.config.attachment_size_limit:
+            raise ValueError(f"{filename} is {len(data)} bytes, over the upload limit")
+        att_id = self.snowflake()
+        stored = StoredAttachment(
+            id=att_id,
+            filename=filename,
+            data=data,
+            content_type=content_type or mimetypes.guess_type(filename)[0],
+            url=f"{self.base_url}/_cdn/ephemeral-attachments/0/{att_id}/{filename}",
+        )
+        self.uploads[att_id] = stored
+        return stored
 
     # -- messages ----------------------------------------------------------------------------------
 
