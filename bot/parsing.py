@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from bot.errors import UserError
+from detectors.values import format_duration as format_duration  # its one formatter, re-exported here
 
 # Longest piece of user input echoed back in an error message (Discord shows it in a 2000-char reply).
 ECHO_LIMIT = 40
@@ -122,21 +123,6 @@ def _bad_duration(text: str, what: str) -> UserError:
         f"I could not read {echo(text)} as a {what}. Write a number with a unit, like `15m`, `2h`, "
         "`1d`, `1w` or `1h30m`."
     )
-
-
-def format_duration(seconds: int | float) -> str:
-    """Format seconds compactly for people: ``45s``, ``15m``, ``2h 30m``, ``3d 4h``, ``2w``."""
-    remaining = round(seconds)
-    if remaining <= 0:
-        return "0s"
-    parts: list[str] = []
-    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
 
 
 def resolve_symbol(text: str, known: Sequence[str]) -> str:

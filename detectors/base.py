@@ -23,6 +23,11 @@ from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, cast
 from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
 
+# format_price and format_usd are re-exported: detectors and plugins have imported them from here.
+from detectors.values import ValueSpecs
+from detectors.values import format_price as format_price
+from detectors.values import format_usd as format_usd
+
 Severity = Literal["info", "warning", "critical"]
 Direction = Literal["up", "down", "neutral"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
@@ -237,6 +242,9 @@ class Detector(ABC, Generic[SettingsT]):
     market_wide: ClassVar[bool] = False
     # Data kinds this detector reads; a stale feed of one of them holds its alerts back.
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    # How each key of its signals' values reads (kind and label, ``detectors.values``); a key left out is
+    # described from its name, and a test checks the built-ins declare every key they return.
+    value_specs: ClassVar[ValueSpecs] = {}
 
     def __init__(self, rule_id: str, symbol: str, settings: DetectorSettings) -> None:
         if not isinstance(settings, self.Settings):
@@ -298,23 +306,6 @@ def short_symbol(symbol: str) -> str:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)]
     return symbol
-
-
-def format_price(value: float) -> str:
-    """Format a price the way traders write it: $95,000, $3,402.89, $250 or $0.04499."""
-    if abs(value) >= 1:
-        text = f"{value:,.2f}"
-        return "$" + (text[:-3] if text.endswith(".00") else text)
-    return f"${value:.6g}"
-
-
-def format_usd(value: float) -> str:
-    """Format a USD amount compactly: $109.0M, $2.4B, $950k."""
-    magnitude = abs(value)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if magnitude >= size:
-            return f"${value / size:,.1f}{unit}"
-    return f"${value:,.0f}"
 
 
 def pct_change(new: float | None, old: float | None) -> float | None:

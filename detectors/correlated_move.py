@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from detectors import values
 from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot, short_symbol
 from detectors.latch import edge, latched_signals
@@ -71,6 +72,13 @@ class CorrelatedMove(Detector[CorrelatedMoveSettings]):
     description: ClassVar[str] = "Two or more watched assets move X% the same way within a window (one alert)"
     Settings: ClassVar[type[DetectorSettings]] = CorrelatedMoveSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "assets": values.change("Moves"),
+        "window_hours": values.duration("Window", unit="hours"),
+        "threshold_pct": values.percent("Threshold"),
+        # Every watched symbol's change, the ones that moved included: for programs.
+        "all_changes": values.hidden(),
+    }
 
     def peer_symbols(self) -> tuple[str, ...]:
         """Return the assets compared with the rule's symbol."""

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from pydantic import Field
 
+from detectors import values
 from detectors.base import Detector, DetectorSettings, FearGreedPoint, Quiet, Signal, Snapshot
 from detectors.latch import latched_signals, latches_settled, release_latch, set_latch
 from storage.rows import DAY_MS
@@ -75,6 +76,18 @@ class FearGreed(Detector[FearGreedSettings]):
     Settings: ClassVar[type[DetectorSettings]] = FearGreedSettings
     market_wide: ClassVar[bool] = True
     uses: ClassVar[tuple[str, ...]] = ("fear_greed",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "value": values.count("Index"),
+        "classification": values.text("Classification"),
+        "previous_value": values.count("Previous value"),
+        "previous_regime": values.text("Previous classification"),
+        "highest_since": values.date("Highest since"),
+        "highest_since_value": values.count("Value then"),
+        "lowest_since": values.date("Lowest since"),
+        "lowest_since_value": values.count("Value then"),
+        "days_since": values.count("Days since then"),
+        "date": values.date("Day"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Judge every day published since the last evaluation; return the latest day's alert."""

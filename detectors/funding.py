@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import (
     MAX_FUNDING_PCT,
     Detector,
@@ -68,6 +69,14 @@ class Funding(Detector[FundingSettings]):
     description: ClassVar[str] = "Settled funding rate beyond a threshold (while it lasts), and sign flips"
     Settings: ClassVar[type[DetectorSettings]] = FundingSettings
     uses: ClassVar[tuple[str, ...]] = ("funding",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "rate_pct": values.funding("Rate"),
+        "previous_rate_pct": values.funding("Previous rate"),
+        "threshold_pct": values.funding("Threshold"),
+        "period_hours": values.duration("Funding interval", unit="hours"),
+        "settled_at": values.time("Funding time"),
+        "source": values.text("Source"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Process the settlements since the last evaluation; return extremes and recent flips."""

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from detectors import values
 from detectors.base import (
     Bar,
     Detector,
@@ -115,6 +116,12 @@ class LevelCross(Detector[LevelCrossSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = LevelCrossSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "price": values.price("Price"),
+        "level": values.price("Level"),
+        "basis": values.text("Based on"),
+        "hysteresis_pct": values.percent("Re-arms beyond"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Process the candles closed since the last evaluation and return the latched crossings."""

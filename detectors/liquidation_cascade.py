@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from detectors import values
 from detectors.base import (
     MAX_USD,
     Detector,
@@ -73,6 +74,16 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = LiquidationCascadeSettings
     uses: ClassVar[tuple[str, ...]] = ("liquidations",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "usd": values.usd("Liquidated"),
+        "side": values.text("Positions"),
+        "multiple_of_baseline": values.ratio("Times the usual"),
+        "baseline_usd": values.usd("Usual per window"),
+        "other_side_usd": values.usd("Other side"),
+        "window_minutes": values.duration("Window", unit="minutes"),
+        "window_start": values.time("Window start"),
+        "by_source": values.usd("By source"),
+    }
     _last_window: tuple[int, float, float] | None = None  # (end, long USD, short USD) of the last window
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:

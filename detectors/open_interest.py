@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, Self
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.base import (
     Detector,
     DetectorSettings,
@@ -27,7 +28,7 @@ from detectors.base import (
 )
 from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
 from detectors.series import point_at
-from detectors.text import format_amount, format_pct, format_span, format_window, iso_time
+from detectors.text import format_amount, format_pct, format_window
 from storage.rows import HOUR_MS, MINUTE_MS
 
 
@@ -101,6 +102,24 @@ class OpenInterest(Detector[OpenInterestSettings]):
     description: ClassVar[str] = "Open interest changes by at least X% within a window"
     Settings: ClassVar[type[DetectorSettings]] = OpenInterestSettings
     uses: ClassVar[tuple[str, ...]] = ("open_interest",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "change_pct": values.change("Change"),
+        "from": values.open_interest("From"),
+        "to": values.open_interest("To"),
+        "from_time": values.time("Since"),
+        "window_hours": values.duration("Window", unit="hours"),
+        # Shown by the amounts themselves ($ or contracts).
+        "basis": values.hidden(),
+        # A rebuild after a flush (rebuild_pct).
+        "regained_pct": values.percent("Regained of the drop"),
+        "flush_pct": values.change("Flush"),
+        "before_flush": values.open_interest("Before the flush"),
+        "low": values.open_interest("Low"),
+        "now": values.open_interest("Now"),
+        "flush_from": values.time("Flush began"),
+        "low_at": values.time("Low at"),
+        "rebuilt_in_s": values.duration("Took from the low"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the change at every open-interest point since the last evaluation."""
@@ -180,24 +199,24 @@ class OpenInterest(Detector[OpenInterestSettings]):
         took = at - flush["low_t"]
         usd = flush["basis"] == "usd"
         unit = format_usd if usd else (lambda v: f"{format_amount(v)} contracts")
-        suffix = "_usd" if usd else "_contracts"  # so /why shows $9.3B, not 9.31e+09
         return {
             "kind": "oi_rebuild",
             "severity": "info",
             "title": (
                 f"{asset} open interest rebuilt {regained:.0f}% of its {format_pct(drop_pct)} flush "
-                f"in {format_span(took)} from the low ({unit(flush['low'])} → {unit(value)}, "
-                f"was {unit(flush['peak'])})"
+                f"in {values.format_duration(took / 1000)} from the low "
+                f"({unit(flush['low'])} → {unit(value)}, was {unit(flush['peak'])})"
             ),
             "values": {
                 "regained_pct": round(regained, 2),
                 "flush_pct": round(drop_pct, 3),
-                f"before_flush{suffix}": flush["peak"],
-                f"low{suffix}": flush["low"],
-                f"now{suffix}": value,
-                "flush_from": f"{iso_time(flush['peak_t'])} UTC",
-                "low_at": f"{iso_time(flush['low_t'])} UTC",
-                "rebuilt_in": format_span(took),
+                "before_flush": flush["peak"],
+                "low": flush["low"],
+                "now": value,
+                "basis": flush["basis"],
+                "flush_from": flush["peak_t"],
+                "low_at": flush["low_t"],
+                "rebuilt_in_s": took // 1000,
             },
             "at": at,
             "direction": "up",

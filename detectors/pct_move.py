@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from detectors import values
 from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Bar,
@@ -65,6 +66,15 @@ class PctMove(Detector[PctMoveSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = PctMoveSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "change_pct": values.change("Change"),
+        "price": values.price("Price"),
+        "from_price": values.price("From"),
+        "from_time": values.time("Since"),
+        "window_hours": values.duration("Window", unit="hours"),
+        "threshold_pct": values.percent("Threshold"),
+        "basis": values.text("Based on"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Measure the move at every candle closed since the last evaluation; return the latched moves."""

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
+from detectors import values
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Bar,
@@ -92,6 +93,16 @@ class RangeBreakout(Detector[RangeBreakoutSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = RangeBreakoutSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "price": values.price("Price"),
+        "previous_extreme": values.price("Previous extreme"),
+        "since_date": values.date("Last this far"),
+        "since_price": values.price("Price then"),
+        "days_since": values.duration("Time since", unit="days"),
+        "range_days": values.duration("Range", unit="days"),
+        "history_from": values.date("History from"),
+        "basis": values.text("Based on"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Check every candle closed since the last evaluation against the N-day range."""

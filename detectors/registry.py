@@ -12,6 +12,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from detectors.base import Detector
+from detectors.values import COMMON_VALUE_SPECS, ValueSpecs
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +75,9 @@ def get_detector(name: str) -> type[Detector]:
         return classes[name]
     except KeyError:
         raise KeyError(f"unknown detector {name!r}; known detectors: {', '.join(classes)}") from None
+
+
+def value_specs(name: str) -> ValueSpecs:
+    """Return how the values of detector ``name``'s alerts read (the common ones for an unknown name)."""
+    cls = detector_classes().get(name)
+    return {**COMMON_VALUE_SPECS, **(cls.value_specs if cls is not None else {})}

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from detectors import values
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Bar,
@@ -44,7 +45,6 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import latched_signals, release_latch, set_latch
-from detectors.text import iso_time
 from storage.rows import DAY_MS, interval_ms
 
 # A candle crossing more multiples of `step` than this (a step far too small for the asset) tracks only the
@@ -136,6 +136,20 @@ class Retest(Detector[RetestSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = RetestSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "level": values.price("Level"),
+        "outcome": values.text("Outcome"),
+        "level_was": values.text("Level was"),
+        "break_price": values.price("Break close"),
+        "broke_at": values.time("Broke at"),
+        "touch_price": values.price("Came back to"),
+        "touched_at": values.time("Came back at"),
+        "close": values.price("Close"),
+        "candles_since_break": values.count("Candles since the break"),
+        "interval": values.text("Candle size"),
+        "break_pct": values.percent("Break margin"),
+        "touch_pct": values.percent("Touch margin"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Step every level near price through the candles closed since the last evaluation."""
@@ -309,9 +323,9 @@ class Retest(Detector[RetestSettings]):
                 "outcome": f"{outcome} as {role}",
                 **({"level_was": f"the {episode['range']}"} if "range" in episode else {}),
                 "break_price": episode["price"],
-                "broke_at": f"{iso_time(episode['at'])} UTC",
+                "broke_at": episode["at"],
                 "touch_price": touch_price,
-                "touched_at": f"{iso_time(touched_at)} UTC",
+                "touched_at": touched_at,
                 "close": bar.c,
                 "candles_since_break": episode["n"],
                 "interval": s.interval,

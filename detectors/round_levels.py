@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from detectors import values
 from detectors.base import (
     Bar,
     Detector,
@@ -71,6 +72,13 @@ class RoundLevels(Detector[RoundLevelsSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = RoundLevelsSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "price": values.price("Price"),
+        "level": values.price("Level"),
+        "step": values.price("Levels every"),
+        "basis": values.text("Based on"),
+        "hysteresis_pct": values.percent("Re-arms beyond"),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Process the candles closed since the last evaluation; return the latched crossings."""

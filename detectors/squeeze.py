@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field
 
+from detectors import values
 from detectors.bars import bar_closing_at, new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     MAX_FUNDING_PCT,
@@ -131,6 +132,24 @@ class Squeeze(Detector[SqueezeSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = SqueezeSettings
     uses: ClassVar[tuple[str, ...]] = ("candles", "liquidations", "open_interest", "funding")
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "label": values.text("Reading"),
+        "price_change_pct": values.change("Price change"),
+        "price_from": values.price("From"),
+        "price_to": values.price("To"),
+        "short_liquidated_usd": values.usd("Shorts liquidated"),
+        "long_liquidated_usd": values.usd("Longs liquidated"),
+        "oi_change_pct": values.change("Open interest change"),
+        "oi_from": values.open_interest("Open interest before", basis_key="oi_basis"),
+        "oi_to": values.open_interest("Open interest after", basis_key="oi_basis"),
+        "oi_basis": values.hidden(),
+        "funding_before_pct": values.funding("Funding before"),
+        "funding_after_pct": values.funding("Funding after"),
+        "window_start": values.time("Window start"),
+        "window_end": values.time("Window end"),
+        # The title and the fields above say it in words; the list is for programs.
+        "evidence": values.hidden(),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Label every window ending at a candle closed since the last evaluation; return the active label."""

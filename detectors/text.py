@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from detectors.values import format_amount as format_amount
+from detectors.values import format_change, format_funding, utc_date
 from storage.rows import HOUR_MS, MINUTE_MS
 
 
 def format_pct(value: float, decimals: int = 1) -> str:
     """Format a signed percentage: +5.2%, -0.8%."""
-    return f"{value:+.{decimals}f}%"
+    return format_change(value, decimals)
 
 
 def format_rate(rate: float) -> str:
     """Format a funding rate given as a decimal (0.0001) the way venues show it: +0.0100%."""
-    return f"{rate * 100:+.4f}%"
+    return format_funding(rate * 100)
 
 
 def format_window(ms: int) -> str:
@@ -44,29 +44,6 @@ def with_article(phrase: str) -> str:
     return f"{'an' if spoken_vowel else 'a'} {phrase}"
 
 
-def format_amount(value: float) -> str:
-    """Format a base-asset amount (volume): 3,452 or 12.5."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-
-
 def iso_date(ms: int) -> str:
     """Return the UTC date of a time in ms as YYYY-MM-DD."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
-
-
-def iso_time(ms: int) -> str:
-    """Return a UTC time in ms as YYYY-MM-DD HH:MM."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def format_span(ms: int) -> str:
-    """Format how long something took, two units at most: 45m, 3h 20m, 1d 12h (the bot's format_duration)."""
-    remaining = max(0, ms // MINUTE_MS)
-    parts = []
-    for unit, size in (("d", 1440), ("h", 60), ("m", 1)):
-        if remaining >= size:
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts) or "0m"
+    return utc_date(ms)

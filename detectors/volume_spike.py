@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from detectors import values
 from detectors.bars import new_closed_bars, quiet_until_next_bar
 from detectors.base import (
     Bar,
@@ -26,7 +27,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals
-from detectors.text import format_amount, format_pct, format_window, iso_time
+from detectors.text import format_amount, format_pct, format_window
 from storage.rows import interval_ms
 
 
@@ -64,6 +65,20 @@ class VolumeSpike(Detector[VolumeSpikeSettings]):
     )
     Settings: ClassVar[type[DetectorSettings]] = VolumeSpikeSettings
     uses: ClassVar[tuple[str, ...]] = ("candles",)
+    value_specs: ClassVar[values.ValueSpecs] = {
+        "volume": values.amount("Volume"),
+        "ratio": values.ratio("Times the average"),
+        "average_volume": values.amount("Average volume"),
+        "price_change_pct": values.change("Price change"),
+        "open": values.price("Open"),
+        "close": values.price("Close"),
+        "candle_open_time": values.time("Candle opened"),
+        "window": values.count("Candles averaged"),
+        # Sustained volume (consecutive > 1): the run's candles, its start and each candle's multiple.
+        "candles": values.count("Candles in a row"),
+        "run_started_at": values.time("Run began"),
+        "ratios": values.hidden(),
+    }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Compare every candle closed since the last evaluation with its trailing average."""
@@ -128,7 +143,7 @@ class VolumeSpike(Detector[VolumeSpikeSettings]):
                 "ratio": round(ratio, 3),
                 "ratios": [round(b.volume / average, 3) for b in run],
                 "window": s.window,
-                "run_started_at": f"{iso_time(first.open_time)} UTC",
+                "run_started_at": first.open_time,
                 "open": first.o,
                 "close": last.c,
                 "price_change_pct": round(move, 3),

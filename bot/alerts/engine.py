@@ -92,6 +92,8 @@ class Engine:
         self.fired = 0
         self.silenced = 0
         self.resolved = 0
+        # Ends announced with a notice (a lasting condition's "Ended: ..."); the others end silently.
+        self.ends_announced = 0
 
     # --- rules -------------------------------------------------------------------------------------
 
@@ -585,6 +587,8 @@ class Engine:
                 now=now,
             )
         self.resolved += 1
+        if targets:
+            self.ends_announced += 1
         recorded.append(
             RecordedEvent(
                 event_id,

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import math
 import sys
-import time
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from bot.alerts.routing import AlertRouter
 from bot.cli.common import (
+    EXAMPLE_CONFIG,
     SCENARIO_START,
     add_format_option,
     bundled_scenario,
@@ -26,6 +26,7 @@ from bot.errors import UserError
 from bot.notify.console import ConsoleSink
 from bot.notify.outbox import Sink
 from bot.replay.pipeline import ReplaySummary, run_replay
+from detectors.values import utc_text
 from feeds.replay import RecordedData, parse_time
 from storage.db import open_database
 from storage.repo import Repo
@@ -44,18 +45,51 @@ A file that matches none of these is an error.
 """
 
 
+def header_line(config: Config, data: RecordedData, start: int | None, end: int | None, source: str) -> str:
+    """Return the line a text replay starts with: the span played, the rules, and how to read a line."""
+    span = data.span()
+    first = max(start, span[0]) if span and start is not None else (span[0] if span else start)
+    last = min(end, span[1]) if span and end is not None else (span[1] if span else end)
+    played = f"{utc_text(first)} to {utc_text(last)}" if first is not None and last is not None else "no data"
+    rules = len(config.rules)
+    return (
+        f"Replay of {played}, {rules} rule{'s' if rules != 1 else ''} from {source}. "
+        "One line per alert: market time (UTC), symbol, severity, what happened, <rule>, [its values]."
+    )
+
+
+def _ended(summary: ReplaySummary) -> str:
+    """Say how many alerts ended and which of those ends are printed (only announced ones are)."""
+    silent = summary.resolved - summary.ends_announced
+    if not summary.resolved:
+        return "0 ended"
+    if not silent:
+        return f'{summary.resolved} ended (each shown above as "Ended: ...")'
+    shown = (
+        f'{summary.ends_announced} announced, shown above as "Ended: ...", and '
+        if summary.ends_announced
+        else ""
+    )
+    return (
+        f"{summary.resolved} ended ({shown}{silent} without a notice: an alert on a moment, such as a level "
+        "crossed, ends silently when its detector re-arms; a lasting condition, such as a liquidation "
+        "cascade, announces its end)"
+    )
+
+
 def _summary_line(summary: ReplaySummary) -> str:
+    silenced = f" ({summary.silenced} silenced: recorded, not sent)" if summary.silenced else ""
     line = (
-        f"replayed {summary.rows:,} rows over {summary.ticks:,} steps: {summary.fired} alerts fired, "
-        f"{summary.resolved} resolved, {summary.delivered} delivered, in {summary.seconds:.1f} s"
+        f"replayed {summary.rows:,} rows over {summary.ticks:,} steps: "
+        f"{summary.fired} alerts fired{silenced}, {_ended(summary)}, "
+        f"{summary.delivered} messages delivered, in {summary.seconds:.1f} s"
     )
     if summary.resumed_after is not None:
         # Without this a replay on a database a live bot (or a finished replay) used reports 0 alerts and
         # looks broken.
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(summary.resumed_after / 1000))
         line += (
-            f"\nresumed after {when}: this database had already been played up to there, so nothing "
-            "before it was evaluated again (use another --db, or none, to start over)"
+            f"\nresumed after {utc_text(summary.resumed_after)}: this database had already been played up to "
+            "there, so nothing before it was evaluated again (use another --db, or none, to start over)"
         )
     return line
 
@@ -116,6 +150,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         login = _discord_login() if args.discord else None
         repo = Repo(open_database(args.db or ":memory:"))
         stack.callback(repo.close)
+        source = args.config or f"the bundled {EXAMPLE_CONFIG}"
+        notes = sys.stderr if args.format == "jsonl" else sys.stdout
+        print(header_line(config, data, start, end, source), file=notes, flush=True)
         progress = sys.stderr if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
         summary = asyncio.run(
             _replay(
@@ -130,7 +167,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 pace=args.pace,
             )
         )
-        print(_summary_line(summary), file=sys.stderr if args.format == "jsonl" else sys.stdout)
+        print(_summary_line(summary), file=notes)
     return 0
 
 

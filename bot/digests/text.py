@@ -7,11 +7,18 @@ written differs (a Discord timestamp each reader sees in their own zone, or UTC 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from bot.digests.content import DerivativesLine, Digest, Liquidations
-from bot.parsing import format_duration
-from detectors.base import format_price, format_usd, short_symbol
+from detectors.base import short_symbol
+from detectors.values import (
+    format_change,
+    format_count,
+    format_duration,
+    format_funding,
+    format_price,
+    format_usd,
+    utc_text,
+)
 from storage.rows import HOUR_MS
 
 Moment = Callable[[int], str]
@@ -20,8 +27,8 @@ Section = tuple[str, list[str]]
 
 
 def utc(ms: int) -> str:
-    """Return ``2026-01-14 14:00 UTC``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Return ``2026-01-14 14:00 UTC`` (the one UTC formatter, ``detectors.values.utc_text``)."""
+    return utc_text(ms)
 
 
 def change(value: float | None) -> str:
@@ -29,12 +36,12 @@ def change(value: float | None) -> str:
     if value is None:
         return "n/a"
     arrow = "▲" if value > 0 else "▼" if value < 0 else "•"
-    return f"{arrow} {value:+.1f}%"
+    return f"{arrow} {format_change(value, 1)}"
 
 
 def funding_pct(rate: float) -> str:
     """Return a funding rate (decimal per interval) in percent with four decimals."""
-    return f"{rate * 100:+.4f}%"
+    return format_funding(rate * 100)
 
 
 def span(digest: Digest) -> str:
@@ -116,7 +123,7 @@ def _derivatives_line(d: DerivativesLine) -> str:
         amount = (
             format_usd(d.open_interest)
             if d.open_interest_unit == "usd"
-            else f"{d.open_interest:,.0f} contracts"
+            else f"{format_count(d.open_interest)} contracts"
         )
         parts.append(f"open interest {amount} ({change(d.open_interest_change_pct)})")
     return f"{short_symbol(d.symbol)} " + " · ".join(parts)

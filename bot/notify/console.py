@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from bot.notify.outbox import Delivered, Outcome
+from bot.notify.values import values_text
+from detectors.values import utc_text
 from storage.repo import OutboxRow
+
+# Values on an alert's line, the most telling first (their detector's order); /why shows them all.
+MAX_VALUES_SHOWN = 6
 
 
 def iso_utc(ms: int) -> str:
@@ -16,31 +21,19 @@ def iso_utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if abs(value) >= 1000:
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:.6g}"
-
-
 def alert_line(payload: dict[str, Any]) -> str:
     """Return one readable line for an alert payload."""
-    when = datetime.fromtimestamp(payload["at"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_text(payload["at"])
     marks = []
     if payload.get("late"):
         marks.append("LATE")
-    if payload.get("state") == "resolved":
-        marks.append("resolved")
+    if payload.get("state") == "resolved" and not str(payload.get("title", "")).startswith("Ended"):
+        marks.append("resolved")  # an end notice's title says it already
     if payload.get("parent_event_id") is not None:
         marks.append(f"folded into alert #{payload['parent_event_id']}")
     mark = f" ({', '.join(marks)})" if marks else ""
-    shown = [
-        f"{k}={_number(v)}"
-        for k, v in payload.get("values", {}).items()
-        if not isinstance(v, dict | list) and k not in ("direction", "fired_event_id")
-    ][:6]
-    details = f"  [{', '.join(shown)}]" if shown else ""
+    shown = values_text(str(payload.get("detector", "")), payload.get("values", {}), most=MAX_VALUES_SHOWN)
+    details = f"  [{shown}]" if shown else ""
     return (
         f"{when}  {payload['symbol']:<8} {payload['severity']:<8} {payload['title']}{mark}"
         f"  <{payload['rule_id']}>{details}"

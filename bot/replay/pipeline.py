@@ -45,6 +45,9 @@ class ReplaySummary:
     fired: int
     resolved: int
     delivered: int
+    # Of ``fired``: alerts a silence kept from being sent. Of ``resolved``: ends announced by a notice.
+    silenced: int
+    ends_announced: int
     seconds: float
     first: int | None
     last: int | None
@@ -211,6 +214,8 @@ async def run_replay(
         fired=engine.fired,
         resolved=engine.resolved,
         delivered=dispatcher.delivered,
+        silenced=engine.silenced,
+        ends_announced=engine.ends_announced,
         seconds=time.monotonic() - began,
         first=timeline[0][0] if timeline else None,
         last=timeline[-1][0] if timeline else None,

@@ -18,6 +18,7 @@ from bot.alerts.model import RuleRefresher
 from bot.config import Config
 from bot.errors import UserError
 from bot.parsing import resolve_symbol, symbol_matches
+from bot.services.detector_settings import show
 from detectors.base import Detector, format_price
 from detectors.registry import detector_classes
 from feeds.instruments import InstrumentRegistry
@@ -62,10 +63,8 @@ def describe_settings(settings: Mapping[str, Any], defaults: Mapping[str, Any] |
             continue
         if key == "level" and isinstance(value, int | float):
             parts.append(f"{key}={format_price(float(value))}")
-        elif isinstance(value, list | tuple):
-            parts.append(f"{key}={','.join(str(v) for v in value)}")
         else:
-            parts.append(f"{key}={value}")
+            parts.append(f"{key}={show(value)}")  # as a member types it: min_usd=20000000, not 20000000.0
     return " ".join(parts)
 
 

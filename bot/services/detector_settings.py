@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import re
 import types
 from collections.abc import Collection, Sequence
@@ -121,8 +122,9 @@ def show(value: Any) -> str:
         value = value.value
     if isinstance(value, list | tuple | set | frozenset):
         return ",".join(str(v) for v in value) or "none"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        # Written out as typed, never Python's repr (20000000.0, 0.30000000000000004, 1e-09).
+        return str(int(value)) if value.is_integer() else f"{value:.10f}".rstrip("0").rstrip(".")
     return str(value)
 
 

@@ -49,6 +49,10 @@ SOURCE_LOOKBACK_MS = {
 }
 
 
+# The data kinds whose stored rows carry no detail, in words (/why's Data field).
+_DATA_WORDS = {"funding": "funding rates", "open_interest": "open interest", "fear_greed": "Fear & Greed"}
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:
     """What /history asks for; ``until`` and ``max_id`` pin the list so pages stay put while alerts arrive."""
@@ -439,6 +443,9 @@ class HistoryService:
                     detail = f"{detail} candles"
                 elif kind == "liquidations":
                     detail = "hourly totals" if detail == "hourly" else "liquidation orders"
+                elif not detail:
+                    # Series with no detail of their own are named by what they are ("binance funding rates").
+                    detail = _DATA_WORDS.get(kind, kind.replace("_", " "))
                 found.append(
                     SourceFreshness(kind, source, detail, newest, max(0.0, (event.at - newest) / 1000))
                 )

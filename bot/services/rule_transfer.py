@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from bot.config import ConfigError, parse_rule
 from bot.errors import UserError
 from bot.parsing import echo, known_detector
-from bot.services.detector_settings import OFF_WORDS
+from bot.services.detector_settings import OFF_WORDS, show
 from bot.services.rules import RuleCommands, RuleOptions, RuleView
 from bot.services.rules_file import (
     COMMON_KEYS,
@@ -154,9 +154,10 @@ def _expiry(value: Any, now: int) -> int | None:
 
 
 def _show(value: Any) -> str:
+    # As members type settings (level=95000, use_wicks=no), never a Python repr (95000.0, False).
     if isinstance(value, Mapping):
-        return " ".join(f"{k}={v}" for k, v in value.items()) or "(defaults)"
-    return "none" if value is None else str(value)
+        return " ".join(f"{k}={show(v)}" for k, v in value.items()) or "(defaults)"
+    return "none" if value is None else show(value)
 
 
 def _differences(old: RuleRow, new: RuleRow) -> tuple[str, ...]:

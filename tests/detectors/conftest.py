@@ -23,6 +23,7 @@ from detectors.market_history import MarketHistory
 from detectors.registry import get_detector
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
 from tests.conftest import DATA, ROOT
+from tests.readable import value_problems
 
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -242,6 +243,27 @@ def example_rules() -> list[Detector]:
 
 
 JANUARY = (ms("2026-01-01 00:00"), ms("2026-01-21 00:00"))
+
+
+@pytest.fixture(autouse=True)
+def values_read_in_words(monkeypatch: pytest.MonkeyPatch) -> Iterable[None]:
+    """Fail a detector test whose detector returns a value it does not declare, or one that reads raw.
+
+    Every signal goes through ``Detector.signal``; wrapping it here checks each value against the
+    detector's ``value_specs`` (``detectors.values``), so a detector added later is held to it by its own
+    tests, with no list to keep up to date.
+    """
+    problems: list[str] = []
+    build = Detector.signal
+
+    def checked(self: Detector, **fields: Any) -> Signal:
+        signal = build(self, **fields)
+        problems.extend(value_problems(type(self), signal.values))
+        return signal
+
+    monkeypatch.setattr(Detector, "signal", checked)
+    yield
+    assert not problems, "\n".join(dict.fromkeys(problems))
 
 
 @pytest.fixture(scope="session")

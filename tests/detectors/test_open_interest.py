@@ -115,8 +115,12 @@ def test_rebuild_title_values_and_how_long_it_took() -> None:
         "BTC open interest rebuilt 50% of its -7.8% flush in 1h from the low ($8.3B → $8.7B, was $9.0B)"
     )
     assert (signal.kind, signal.direction) == ("oi_rebuild", "up")
-    assert signal.values["low_usd"] == 8.3e9 and signal.values["before_flush_usd"] == 9.0e9
-    assert signal.values["low_at"] == "2026-01-05 06:00 UTC" and signal.values["rebuilt_in"] == "1h"
+    assert (signal.values["low"], signal.values["before_flush"], signal.values["basis"]) == (
+        8.3e9,
+        9.0e9,
+        "usd",
+    )
+    assert signal.values["low_at"] == T0 + 6 * HOUR and signal.values["rebuilt_in_s"] == 3600
 
 
 def test_rebuild_alongside_the_changes_and_too_late() -> None:
@@ -146,4 +150,4 @@ def test_real_rebuild_after_the_flush_of_the_19th(january: dict[str, Run]) -> No
     ((now, signal),) = january["btc-oi-rebuild"].activations
     # $9.30B at 2026-01-18 21:00, flushed to $8.68B by 23:00 on the 19th; half of it back by 16:00 next day.
     assert now == ms("2026-01-20 16:00")
-    assert round(signal.values["regained_pct"]) == 55 and signal.values["low_at"] == "2026-01-19 23:00 UTC"
+    assert round(signal.values["regained_pct"]) == 55 and signal.values["low_at"] == ms("2026-01-19 23:00")

@@ -79,8 +79,8 @@ def test_held_title_and_values() -> None:
     assert signal.title == "BTC retested $100 as support and held: 2 1h closes above (now $101)"
     assert (signal.kind, signal.severity, signal.direction) == ("retest_held", "info", "up")
     values = signal.values
-    assert values["break_price"] == 101.5 and values["broke_at"] == "2026-01-05 04:00 UTC"
-    assert values["touch_price"] == 100.1 and values["touched_at"] == "2026-01-05 05:00 UTC"
+    assert values["break_price"] == 101.5 and values["broke_at"] == T0 + 4 * HOUR
+    assert values["touch_price"] == 100.1 and values["touched_at"] == T0 + 5 * HOUR
     assert (values["close"], values["candles_since_break"], values["outcome"]) == (101, 2, "held as support")
 
 

@@ -116,7 +116,7 @@ def test_sustained_title_and_values() -> None:
         f"(95.00 BTC in 2h, price +3.0% to {format_price(103)})"
     )
     assert (signal.kind, signal.direction, signal.severity) == ("volume_sustained", "up", "info")
-    assert signal.values["ratios"] == [5.0, 4.5] and signal.values["run_started_at"] == "2026-01-05 05:00 UTC"
+    assert signal.values["ratios"] == [5.0, 4.5] and signal.values["run_started_at"] == T0 + 5 * HOUR
 
 
 def test_consecutive_one_is_the_single_candle_spike() -> None:

@@ -13,6 +13,7 @@ import discord
 from bot.charts.spec import ChartSpec
 from bot.notify.discord.render import alerts as render_alerts
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
+from bot.notify.discord.render.values import value_fields
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview
@@ -64,6 +65,11 @@ def history_embed(page: HistoryPage) -> discord.Embed:
     return fit(embed)
 
 
+def _settings(summary: str | None) -> str:
+    """Return a rule's settings as members type them, in code (``min_usd=20000000``), or "defaults"."""
+    return f"`{summary}`" if summary else "defaults"
+
+
 def why_embed(view: WhyView) -> discord.Embed:
     """Render /why: the values that made it fire, the rule then and now, the data and the delivery."""
     ended = view.state == "resolved"
@@ -75,12 +81,8 @@ def why_embed(view: WhyView) -> discord.Embed:
         ),
         colour=render_alerts.alert_colour({"state": view.state, "direction": view.values.get("direction")}),
     )
-    # The alert an end notice belongs to is named under Delivery; nested values do not fit a field.
-    shown = [
-        (k, v) for k, v in view.values.items() if k != "fired_event_id" and not isinstance(v, dict | list)
-    ]
-    for key, value in shown[:MAX_VALUE_FIELDS]:
-        name, text = render_alerts.value_field(str(key), value)
+    # Each value by its kind and label (the alert an end notice belongs to is named under Delivery).
+    for name, text in value_fields(view.detector, view.values)[:MAX_VALUE_FIELDS]:
         embed.add_field(name=name, value=text)
     rule = view.rule
     origins = {"config": "config file", "discord": "created in Discord"}
@@ -94,13 +96,14 @@ def why_embed(view: WhyView) -> discord.Embed:
         behaviour.append(f"holds {format_duration(rule.pending_s)} before firing")
     if rule.pending_evaluations and rule.pending_evaluations > 1:
         behaviour.append(f"needs {rule.pending_evaluations} evaluations in a row")
-    then = f"`{rule.id}` ({origin}) · {rule.summary or 'defaults'}"
+    # Settings as members type them (``min_usd=20000000``), so in code like the commands that take them.
+    then = f"`{rule.id}` ({origin}) · {_settings(rule.summary)}"
     if behaviour:
         then += " · " + ", ".join(behaviour)
     embed.add_field(name="Rule when it fired", value=then, inline=False)
     now = {
         "unchanged": "unchanged since",
-        "changed": f"changed since: {view.rule_now_summary}",
+        "changed": f"changed since: {_settings(view.rule_now_summary)}",
         "removed": "removed since (its history is kept)",
     }[view.rule_now]
     embed.add_field(name="Rule now", value=now, inline=False)

@@ -168,9 +168,9 @@ async def test_why_shows_the_values_the_rule_and_the_data_of_the_btc_95k_alert(
     embed = reply.embeds[0]
     assert embed["title"] == f"Why #{event_id} fired: BTC broke above $95,000"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert (fields["Price"], fields["Level"], fields["Hysteresis"]) == ("$95,757.21", "$95,000", "0.50%")
+    assert (fields["Price"], fields["Level"], fields["Re-arms beyond"]) == ("$95,757.21", "$95,000", "0.5%")
     assert fields["Rule when it fired"] == (
-        "`btc-95k` (config file) · level=$95,000 direction=up hysteresis_pct=0.5 use_wicks=False"
+        "`btc-95k` (config file) · `level=$95,000 direction=up hysteresis_pct=0.5 use_wicks=no`"
         " · cooldown 15m"
     )
     assert fields["Rule now"] == "unchanged since"

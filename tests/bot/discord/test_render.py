@@ -28,10 +28,10 @@ def test_an_alert_embed_has_the_numbers_a_timestamp_and_its_rule_and_source() ->
     assert fields == {
         "Level": "$95,000",
         "Price": "$95,400.50",
-        "Basis": "1h close",
-        "Hysteresis": "0.50%",
-        "Short": "$109.0M",
-        "Duration": "1h 30m",
+        "Based on": "1h close",
+        "Re-arms beyond": "0.5%",
+        "Short": "$109.0M",  # not declared by level_cross: read from its name's "_usd"
+        "Lasted": "1h 30m",
     }
     assert embed["footer"]["text"] == "rule btc-level-7f3a · level_cross · BTCUSDT · source binance"
     assert embed["timestamp"].startswith("2026-01-13T23:00:00")

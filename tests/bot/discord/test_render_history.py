@@ -78,8 +78,9 @@ def test_why_of_an_ended_alert_names_what_it_ends_and_failed_deliveries() -> Non
     embed = render_history.why_embed(view).to_dict()
     assert embed["title"] == "Why #9 ended: $109.0M of BTC shorts liquidated in 1h"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert list(fields)[:3] == ["Usd", "Duration", "Rule when it fired"]  # no bookkeeping, nothing nested
-    assert (fields["Usd"], fields["Duration"]) == ("$109.0M", "1h")
+    # No bookkeeping, nothing nested.
+    assert list(fields)[:3] == ["Lasted", "Liquidated", "Rule when it fired"]
+    assert (fields["Liquidated"], fields["Lasted"]) == ("$109.0M", "1h")
     assert fields["Rule when it fired"] == (
         "`btc-liq` (origin unknown) · defaults · one-shot, cooldown 0s, holds 2m before firing"
     )

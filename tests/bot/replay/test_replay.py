@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from bot.__main__ import main
+from tests.readable import unreadable
 
 
 def replay_jsonl(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, object]]:
@@ -36,11 +38,35 @@ def test_btc_95k_fires_exactly_once_in_the_breakout_hour(capsys: pytest.CaptureF
     assert not [a for a in alerts if a["rule"] == "eth-3500-close"]
 
 
-def test_text_output_ends_with_summary(capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_has_a_header_readable_lines_and_a_summary_of_what_it_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["-q", "replay", "--no-progress"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert "BTC broke above $95,000" in "\n".join(lines)
-    assert lines[-1].startswith("replayed ") and "alerts fired" in lines[-1]
+    header, alerts, summary = lines[0], lines[1:-1], lines[-1]
+    assert header == (
+        "Replay of 2026-01-01 00:00 UTC to 2026-01-21 00:00 UTC, 19 rules from the bundled "
+        "config.example.toml. One line per alert: market time (UTC), symbol, severity, what happened, "
+        "<rule>, [its values]."
+    )
+    assert "BTC broke above $95,000" in "\n".join(alerts)
+    # The summary's counts are the lines above: every alert fired is printed, and of the alerts that ended,
+    # the announced ends are the "Ended:" lines; it says why the others are not printed.
+    counts = re.match(
+        r"replayed [\d,]+ rows over [\d,]+ steps: (\d+) alerts fired, (\d+) ended \((\d+) announced, "
+        r'shown above as "Ended: \.\.\.", and (\d+) without a notice: an alert on a moment, .*\), '
+        r"(\d+) messages delivered, in [\d.]+ s$",
+        summary,
+    )
+    assert counts is not None, summary
+    fired, ended, announced, silent, delivered = map(int, counts.groups())
+    ends = [line for line in alerts if re.search(r" (info|warning|critical) +Ended: ", line)]
+    assert (fired, announced, delivered) == (len(alerts) - len(ends), len(ends), len(alerts))
+    assert ended == announced + silent and silent > 0
+    # No raw value: each value by its kind, named in words (the rule ids in <...> are names).
+    for line in alerts:
+        assert unreadable(line, re.findall(r"<([^>]+)>", line)) == [], line
+    assert "Liquidated: $109.0M" in "\n".join(alerts)
 
 
 def test_replay_interrupted_and_resumed_on_same_db_matches_one_run(

@@ -213,7 +213,7 @@ def test_an_import_into_the_same_server_updates_by_id_and_says_what_changes(
     plan = service.plan_import(GUILD, ADMIN, edited.encode(), is_admin=True)
     assert sorted(p.action for p in plan.rules) == ["create", "unchanged", "unchanged", "update"]
     [update] = plan.of("update")
-    assert set(update.changes) == {"level: 95000.0 → 96000.0", "note: weekly → w2"}
+    assert set(update.changes) == {"level: 95000 → 96000", "note: weekly → w2"}
     service.apply_import(GUILD, ADMIN, edited.encode(), is_admin=True)
     changed = repo.rule(update.row.id)
     assert changed is not None and changed.settings["level"] == 96000.0 and changed.note == "w2"

@@ -6,7 +6,6 @@ stored evidence behind the alert.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,43 +23,10 @@ from bot.notify.discord.render.base import (
     fit_lines,
     ts,
 )
-from bot.parsing import format_duration
-from detectors.base import format_price, format_usd
+from bot.notify.discord.render.values import value_fields
 
-# Alert values that are bookkeeping rather than news.
-_HIDDEN_VALUES = {"direction", "fired_event_id"}
-
-
-def _label(key: str) -> str:
-    # The unit shows in the value ("0.50%", "$2.1M", "15m"), so the name drops its suffix.
-    for suffix in ("_pct", "_usd", "_s"):
-        if key.endswith(suffix) and len(key) > len(suffix):
-            key = key[: -len(suffix)]
-            break
-    return key.replace("_", " ").strip().capitalize()
-
-
-def _value(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float) and math.isfinite(value):
-        if key == "usd" or key.endswith("_usd"):  # a cascade's own total is plain "usd"
-            return format_usd(float(value))
-        if key.endswith("_pct"):
-            return f"{value:.2f}%"
-        if key == "duration_s" or key.endswith("_seconds"):
-            return format_duration(value)
-        if key in ("price", "level", "high", "low", "open", "close", "step") or key.endswith("_price"):
-            return format_price(float(value))
-        if isinstance(value, int):
-            return f"{value:,}"
-        return f"{value:,.6g}"
-    return str(value)
-
-
-def value_field(key: str, value: Any) -> tuple[str, str]:
-    """Return the (name, value) an alert embed shows for one of the alert's values."""
-    return _label(key), _value(key, value)
+# Value fields an alert embed shows; the rest stay in /why and the stored alert.
+MAX_VALUE_FIELDS = 12
 
 
 def alert_colour(payload: Mapping[str, Any]) -> discord.Colour:
@@ -96,11 +62,8 @@ def alert_embed(
     )
     values = payload.get("values") or {}
     if isinstance(values, Mapping):
-        shown = [
-            (k, v) for k, v in values.items() if k not in _HIDDEN_VALUES and not isinstance(v, dict | list)
-        ]
-        for key, value in shown[:12]:
-            embed.add_field(name=_label(str(key)), value=_value(str(key), value))
+        for name, text in value_fields(str(payload.get("detector", "")), values)[:MAX_VALUE_FIELDS]:
+            embed.add_field(name=name, value=text)
     if folded:
         # Lesser alerts of the symbol while this one fires (engine inhibition): newest last, the oldest
         # dropped first when the 1024-character field limit is reached.

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 import discord
 
+from detectors.values import format_change, format_funding
+
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 25
@@ -110,12 +112,12 @@ def signed_pct(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     arrow = "▲" if value > 0 else "▼" if value < 0 else "•"
-    return f"{arrow} {value:+.{digits}f}%"
+    return f"{arrow} {format_change(value, digits)}"
 
 
 def rate_pct(rate: float) -> str:
     """Format a funding rate (decimal per interval) as a percentage with four decimals."""
-    return f"{rate * 100:+.4f}%"
+    return format_funding(rate * 100)
 
 
 def colour_for(change: float | None) -> discord.Colour:
