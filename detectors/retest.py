@@ -143,7 +143,7 @@ class Retest(Detector[RetestSettings]):
         "break_price": values.price("Break close"),
         "broke_at": values.time("Broke at"),
         "touch_price": values.price("Came back to"),
-        "touched_at": values.time("Came back at"),
+        "touched_at": values.time("Came back by"),  # the close of the candle whose low (high) came back
         "close": values.price("Close"),
         "candles_since_break": values.count("Candles since the break"),
         "interval": values.text("Candle size"),

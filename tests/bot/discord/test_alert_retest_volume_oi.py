@@ -125,10 +125,15 @@ async def test_why_explains_a_retest(tripwire: TripwireBot, discord_emu: Discord
     )
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Level"] == "$95,000" and fields["Outcome"] == "held as support"
-    assert (fields["Break price"], fields["Broke at"]) == ("$95,757.21", "2026-01-13 23:00 UTC")
-    assert (fields["Touch price"], fields["Touched at"]) == ("$95,055.01", "2026-01-14 00:00 UTC")
-    assert (fields["Close"], fields["Candles since break"]) == ("$95,245.60", "3")
-    assert fields["Rule when it fired"].startswith("`btc-retest-95k` (config file) · level=$95,000")
+    broke, touched = parse_time("2026-01-13T23:00Z") // 1000, parse_time("2026-01-14T00:00Z") // 1000
+    assert (fields["Break close"], fields["Broke at"]) == ("$95,757.21", f"<t:{broke}:f>")
+    assert (fields["Came back to"], fields["Came back by"]) == ("$95,055.01", f"<t:{touched}:f>")
+    assert (fields["Close"], fields["Candles since the break"]) == ("$95,245.60", "3")
+    assert (fields["Break margin"], fields["Touch margin"], fields["Candle size"]) == ("0.5%", "0.2%", "1h")
+    assert fields["Rule when it fired"] == (
+        "`btc-retest-95k` (config file) · `level=$95,000 direction=either interval=1h break_pct=0.5 "
+        "touch_pct=0.2 within=24 hold=3` · cooldown 15m"
+    )
 
 
 async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
@@ -141,12 +146,18 @@ async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
             "fields"
         ]
     }
-    assert (fields["Candles"], fields["Ratio"], fields["Run started at"]) == (
+    began = parse_time("2026-01-14T14:00Z") // 1000
+    assert (fields["Candles in a row"], fields["Times the average"], fields["Run began"]) == (
         "3",
-        "2.671",
-        "2026-01-14 14:00 UTC",
+        "2.7×",
+        f"<t:{began}:f>",
     )
-    assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$3,302.79", "$3,370.26", "2.04%")
+    assert (fields["Volume"], fields["Average volume"], fields["Candles averaged"]) == (
+        "136,208",
+        "15,081",
+        "72",
+    )
+    assert (fields["Open"], fields["Close"], fields["Price change"]) == ("$3,302.79", "$3,370.26", "+2.04%")
 
     rebuild = event_of(repo, "btc-oi-rebuild", "2026-01-20T16:00Z")
     fields = {
@@ -155,6 +166,7 @@ async def test_why_explains_sustained_volume_and_an_open_interest_rebuild(
             "fields"
         ]
     }
-    assert (fields["Regained"], fields["Flush"]) == ("54.55%", "-6.73%")
-    assert (fields["Before flush"], fields["Low"], fields["Now"]) == ("$9.3B", "$8.7B", "$9.0B")
-    assert (fields["Low at"], fields["Rebuilt in"]) == ("2026-01-19 23:00 UTC", "17h")
+    low = parse_time("2026-01-19T23:00Z") // 1000
+    assert (fields["Regained of the drop"], fields["Flush"]) == ("54.55%", "-6.73%")
+    assert (fields["Before the flush"], fields["Low"], fields["Now"]) == ("$9.3B", "$8.7B", "$9.0B")
+    assert (fields["Low at"], fields["Took from the low"]) == (f"<t:{low}:f>", "17h")
