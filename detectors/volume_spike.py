@@ -67,6 +67,8 @@ class VolumeSpike(Detector[VolumeSpikeSettings]):
     uses: ClassVar[tuple[str, ...]] = ("candles",)
     value_specs: ClassVar[values.ValueSpecs] = {
         "volume": values.amount("Volume"),
+        # Sustained volume (consecutive > 1): how many candles in a row; the single spike has no such key.
+        "candles": values.count("Candles in a row"),
         "ratio": values.ratio("Times the average"),
         "average_volume": values.amount("Average volume"),
         "price_change_pct": values.change("Price change"),
@@ -74,8 +76,6 @@ class VolumeSpike(Detector[VolumeSpikeSettings]):
         "close": values.price("Close"),
         "candle_open_time": values.time("Candle opened"),
         "window": values.count("Candles averaged"),
-        # Sustained volume (consecutive > 1): the run's candles, its start and each candle's multiple.
-        "candles": values.count("Candles in a row"),
         "run_started_at": values.time("Run began"),
         "ratios": values.hidden(),
     }
