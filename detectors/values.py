@@ -19,6 +19,13 @@ number) is left out, never printed as "None". A key a detector did not declare (
 the declaration, a plugin without one) is described from its name (``_usd``, ``_pct``, ``_time``, ...)
 by ``infer_spec``, so nothing reaches a reader as a raw number or a snake_case name.
 
+Why the declaration is on the class and not inside ``Signal.values`` (say ``{"usd": {"kind": ...}}``):
+the values are stored in every alert event and outbox row, printed as JSONL for programs and asserted in
+tests, all of which keep their plain shape; a value's kind and label do not change from one alert to the
+next, so declaring them once beside the code that fills them is enough, and alerts stored before a
+declaration read with it too. The price: an alert of a plugin no longer installed is described from its
+keys' names only (``infer_spec``).
+
 The kinds are a closed list on purpose: a new kind of number needs one formatter here, and then reads the
 same everywhere.
 """
@@ -27,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -363,7 +370,7 @@ _WORD_SPLIT = re.compile(r"[_\s]+")
 
 
 def label_from_key(key: str) -> str:
-    """Turn a key into a label in words: ``other_side_usd`` -> "Other side", ``usd`` -> "Usd"."""
+    """Turn a key into a label in words: ``previous_regime`` -> "Previous regime"."""
     words = _WORD_SPLIT.sub(" ", key).strip()
     return (words[:1].upper() + words[1:]) if words else "Value"
 
@@ -412,13 +419,9 @@ def shown_values(
     declared = [key for key in specs if key in values]
     rest = [key for key in values if key not in specs]
     shown: list[tuple[str, str]] = []
-    for key in _unique(declared + rest):
+    for key in declared + rest:
         spec = spec_of(key, values[key], specs)
         text = format_value(spec, values[key], moment, values)
         if text is not None:
             shown.append((spec.label, text))
     return shown
-
-
-def _unique(keys: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(keys))

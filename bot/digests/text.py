@@ -11,6 +11,7 @@ from collections.abc import Callable
 from bot.digests.content import DerivativesLine, Digest, Liquidations
 from detectors.base import short_symbol
 from detectors.values import (
+    Moment,
     format_change,
     format_count,
     format_duration,
@@ -21,7 +22,6 @@ from detectors.values import (
 )
 from storage.rows import HOUR_MS
 
-Moment = Callable[[int], str]
 # A digest section: its heading and its lines.
 Section = tuple[str, list[str]]
 

@@ -1,5 +1,6 @@
 """Every detector's alert reads like a person wrote it, in every medium: the alert embed, /why and the
-replay's line show no raw epoch number, no None, no Python float repr and no snake_case name (issue 22).
+replay's line show no raw epoch number, no None, no Python float repr and no snake_case name (issue 22);
+nor does a digest.
 
 Each detector in the registry is checked, so a detector added later is covered with no change here:
 - its alerts in the bundled January 2026 replay (the example rules routed to the emulator's guild), as
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bot.__main__ import main
 from bot.alerts.engine import Engine
 from bot.alerts.routing import AlertRouter
 from bot.discord.render.history import MAX_VALUE_FIELDS, why_embed
@@ -211,3 +213,11 @@ def test_the_replay_fires_most_detectors(replayed: Repo) -> None:
     # The replayed half is not vacuous: the example rules fire all but a few detectors.
     fired = {e.detector for e in replayed.events(limit=100_000) if e.kind != "synthetic"}
     assert {"level_cross", "liquidation_cascade", "squeeze", "open_interest", "fear_greed"} <= fired
+
+
+@pytest.mark.parametrize("at", ["2026-01-14T09:00Z", "2026-01-19T08:52Z"])
+def test_a_digest_reads_in_words(at: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Digests write with the same per-kind formatters (the breakout morning, and a capitulation morning).
+    assert main(["-q", "digest", "--at", at]) == 0
+    text = capsys.readouterr().out
+    assert "Liquidations" in text and unreadable(text) == []
