@@ -31,6 +31,7 @@ from bot.alerts.engine import Engine, make_engine
 from bot.alerts.live import LiveEvaluator
 from bot.alerts.routing import AlertRouter
 from bot.alerts.rules import sync_config_rules
+from bot.alerts.warmup import candle_needs
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
@@ -253,6 +254,8 @@ class App:
             health,
             instrument_cache=repo,
             clock=self.venue_clock,
+            # Each poll asks the loaded rules what history they need (a rule added by /alert add included).
+            candle_needs=lambda: candle_needs(engine.rules()),
         )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")

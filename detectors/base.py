@@ -225,6 +225,16 @@ class DetectorSettings(BaseModel):
         """
         return {}
 
+    def history_needed(self) -> Mapping[str, int]:
+        """Return the closed candles each interval needs before the rule can fire ({"4h": 35}).
+
+        An indicator rule does not fire until that many closed candles of its interval are known (its
+        warm-up, ``detectors.indicators``); the feeds backfill at least this much at start, and
+        ``/alert add``, ``/why`` and ``/status`` say "needs N closed 4h candles" while it is short. A
+        detector that needs no particular history returns nothing.
+        """
+        return {}
+
 
 # A detector's Settings type: ``class LevelCross(Detector[LevelCrossSettings])`` types ``self.settings``.
 # Covariant, so every detector class is a ``type[Detector]``; the default keeps a bare ``Detector`` (any

@@ -32,6 +32,11 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.open_interest:OpenInterest",
     "detectors.fear_greed:FearGreed",
     "detectors.correlated_move:CorrelatedMove",
+    "detectors.rsi:Rsi",
+    "detectors.ma_cross:MaCross",
+    "detectors.macd:Macd",
+    "detectors.bollinger:Bollinger",
+    "detectors.stoch_rsi:StochRsi",
 )
 
 

@@ -5,6 +5,10 @@ most ``backfill_days`` back), so the same code is the start-up backfill, the reg
 catch-up after an outage: a restart leaves no hole. The last candle of a page is usually still forming
 (``closed=False``); it is stored as such and replaced by the closed one on a later poll.
 
+Intervals above the stored one that loaded rules read (a 4h RSI, a 1d moving average) come from the same
+venue's klines at that interval (``feeds.higher_intervals``): backfilled to cover each rule's warm-up, then
+fetched once after each of their candles closes.
+
 When Binance answers HTTP 451 (a restricted location, e.g. a US IP), the feed says so once and switches
 for good to the configured fallback (Coinbase Exchange or Kraken candles), which then reports health
 under its own name.
@@ -21,6 +25,7 @@ from feeds.candles import CandleSource, check_ohlc
 from feeds.config import BinanceSpotFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
+from feeds.higher_intervals import HigherIntervals
 from feeds.http import HttpClient
 from feeds.instruments import VenueNames
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
@@ -109,6 +114,7 @@ class SpotCandleFeed(Feed):
         self.rejections = registry.rejections
         self.interval = config.interval
         self.step = interval_ms(config.interval)
+        self.higher = HigherIntervals(config.interval, context.candle_needs, ingest)
         max_lag = config.stale_after_seconds + self.step / 1000
         self.health = registry.register(
             self.name, {"candles"}, self.symbols, stale_after_s=config.stale_after_seconds, max_lag_s=max_lag
@@ -179,10 +185,16 @@ class SpotCandleFeed(Feed):
         # Per symbol: one the venue refuses (a typo, a delisted or futures-only pair) is skipped and
         # reported once; it never stops the symbols after it.
         skipped: list[str] = []
+        wanted = self.higher.wanted()
 
         async def one(symbol: str) -> int | None:
             latest, bad = await self._sync_symbol(symbol, max_pages)
             skipped.extend(bad)
+            # The base candles first: they make the base interval the others are read beside.
+            for interval, count in wanted.get(symbol, {}).items():
+                skipped.extend(
+                    await self.higher.sync(self.active, symbol, interval, count, self.now_ms(), max_pages)
+                )
             return latest
 
         source = self.active.source

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from detectors.market_history import bucket_start
 from feeds.parse import BadItem, Parsed
 from storage.rows import Candle, interval_ms
 
@@ -30,18 +31,24 @@ def check_ohlc(o: float, h: float, low: float, c: float, volume: float) -> None:
         raise BadItem("candle volume is negative")
 
 
-def aggregate(rows: Iterable[Candle], interval: str, now_ms: int) -> list[Candle]:
-    """Roll finer candles up to ``interval`` (UTC-aligned buckets), oldest first.
+def aggregate(
+    rows: Iterable[Candle], interval: str, now_ms: int, *, complete_from: int | None = None
+) -> list[Candle]:
+    """Roll finer candles up to ``interval`` (UTC-aligned buckets, weeks from Monday), oldest first.
 
     A bucket is closed once its end has passed; venues omit minutes without trades (Coinbase), so a
-    closed bucket is built from whatever finer candles exist in it.
+    closed bucket is built from whatever finer candles exist in it. A bucket starting before
+    ``complete_from`` (where the venue's answer begins) is left out: its first part was never asked for,
+    so its open, high and low would be wrong.
     """
     step = interval_ms(interval)
     buckets: dict[int, list[Candle]] = {}
     for row in sorted(rows, key=lambda r: r.open_time):
-        buckets.setdefault(row.open_time - row.open_time % step, []).append(row)
+        buckets.setdefault(bucket_start(row.open_time, step), []).append(row)
     result: list[Candle] = []
     for start, parts in sorted(buckets.items()):
+        if complete_from is not None and start < complete_from:
+            continue
         first, last = parts[0], parts[-1]
         quotes = [p.quote_volume for p in parts]
         result.append(

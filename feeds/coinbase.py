@@ -3,12 +3,15 @@
 ``GET /products/{BASE}-USD/candles?granularity=&start=&end=`` answers rows of
 ``[time, low, high, open, close, volume]`` (low before high, unlike Binance; ``time`` in seconds), newest
 first, at most 300 per request; a wider start..end span is rejected, so each page asks for 300 buckets.
-Only the granularities 60, 300, 900, 3600, 21600 and 86400 s exist: 3m and 30m candles are built from
-1m and 15m ones. USDT pairs are served from the USD book (USDT taken as USD).
+Only the granularities 60, 300, 900, 3600, 21600 and 86400 s exist, so the other intervals are built from
+the largest of those dividing them: 3m from 1m, 30m from 15m, 2h/**4h**/8h/12h from 1h (Coinbase has no 4h
+candles), 1w from 1d (weeks from Monday 00:00 UTC). A page then asks for whole buckets only. USDT pairs
+are served from the USD book (USDT taken as USD).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +20,8 @@ from feeds.errors import FeedError
 from feeds.http import HttpClient
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items, split_quote
 from storage.rows import Candle, interval_ms
+
+log = logging.getLogger(__name__)
 
 SOURCE = "coinbase"
 MAX_CANDLES = 300  # documented cap per request
@@ -69,17 +74,24 @@ class CoinbaseCandles:
 
     def __init__(self, http: HttpClient) -> None:
         self.http = http
+        self.built: set[str] = set()  # intervals said (once) to be built from finer candles
 
     async def fetch(self, symbol: str, interval: str, start_ms: int, now_ms: int) -> Parsed[Candle]:
         """Return the candles of one 300-bucket window starting at ``start_ms``."""
         granularity = base_granularity(interval)
         base_interval = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 21600: "6h", 86400: "1d"}[granularity]
-        end_ms = min(now_ms, start_ms + (MAX_CANDLES - 1) * granularity * 1000)
+        if base_interval != interval and interval not in self.built:
+            self.built.add(interval)
+            log.info("coinbase has no %s candles; building them from its %s candles", interval, base_interval)
+        # Whole buckets of the wanted interval per page, so none is cut in two at the page's end.
+        per_bucket = interval_ms(interval) // (granularity * 1000)
+        count = max(1, MAX_CANDLES // per_bucket) * per_bucket
+        end_ms = min(now_ms, start_ms + (count - 1) * granularity * 1000)
         payload = await self.http.get_json(
             f"/products/{product_id(symbol)}/candles",
             {"granularity": granularity, "start": _iso(start_ms), "end": _iso(end_ms)},
         )
         parsed = parse_candles(payload, symbol, base_interval, now_ms)
         if base_interval != interval:
-            parsed.rows = aggregate(parsed.rows, interval, now_ms)
+            parsed.rows = aggregate(parsed.rows, interval, now_ms, complete_from=start_ms)
         return parsed

@@ -9,6 +9,7 @@ import aiohttp
 
 from feeds.base import NowMs, Tuning
 from feeds.health import HealthRegistry
+from feeds.higher_intervals import CandleNeeds, no_needs
 from feeds.ingest import Ingest
 from feeds.instruments import InstrumentRegistry
 from feeds.logonce import FailureLog
@@ -29,3 +30,6 @@ class FeedContext:
     # Which instrument trades each watched market on each venue; None: ask the venues by the symbols as
     # configured (an offline first start, or tests of one feed).
     instruments: InstrumentRegistry | None = None
+    # The closed candles the loaded rules need per symbol and interval (the spot feed fetches the intervals
+    # above its own from the venue); the app reads them from the engine's rules.
+    candle_needs: CandleNeeds = no_needs

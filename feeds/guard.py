@@ -76,6 +76,10 @@ class RowGuard:
         self._pending: dict[str, Counter[str]] = {}
         self.refused: Counter[str] = Counter()  # "kind:source:reason" -> rows refused, for /metrics and tests
 
+    def oldest_accepted(self, kind: str) -> int | None:
+        """Return the oldest time a row of ``kind`` is accepted at now (None: no age bound)."""
+        return None if self.now_ms is None else self._window(kind)[0]
+
     def _window(self, kind: str) -> tuple[int, int]:
         if self.now_ms is None:
             return -(2**63), 2**63

@@ -3,8 +3,11 @@
 ``GET /0/public/OHLC?pair=XBTUSD&interval=<minutes>&since=<unix s>`` answers
 ``{"error": [], "result": {"<PAIR>": [[time, open, high, low, close, vwap, volume, count], ...],
 "last": <s>}}``. Errors come with HTTP 200 and a non-empty ``error`` list. Kraken keeps only the 720
-most recent entries per interval, so its backfill reaches back 720 candles at most. Intervals: 1, 5, 15,
-30, 60 minutes (3m candles are built from 1m ones). USDT pairs use the USD book.
+most recent entries per interval, so its backfill reaches back 720 candles at most. Intervals used: 1,
+5, 15, 30, 60, 240 and 1440 minutes; the others are built from the largest of those dividing them (3m
+from 1m, 2h/6h/8h/12h from 1h, 1w from 1d). Kraken's own 10080-minute candles are not used: where its
+weeks start is not documented, and a rule's week must start on Monday 00:00 UTC as Binance's and
+TradingView's do. USDT pairs use the USD book.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from storage.rows import MINUTE_MS, Candle, interval_ms
 
 SOURCE = "kraken"
 MAX_ENTRIES = 720  # documented: the most recent 720 entries
-INTERVALS_MIN = (1, 5, 15, 30, 60)
+INTERVALS_MIN = (1, 5, 15, 30, 60, 240, 1440)
 # Kraken's own names for some bases.
 _BASE_NAMES = {"BTC": "XBT", "DOGE": "XDG"}
 
@@ -91,13 +94,14 @@ class KrakenCandles:
     async def fetch(self, symbol: str, interval: str, start_ms: int, now_ms: int) -> Parsed[Candle]:
         """Return the candles since ``start_ms`` that Kraken still keeps."""
         minutes = base_minutes(interval)
-        base_interval = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h"}[minutes]
+        base_interval = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: "1d"}[minutes]
         # Kraken's `since` is exclusive [unverified]: ask from one second earlier, filter afterwards.
         payload = await self.http.get_json(
             "/0/public/OHLC", {"pair": pair_name(symbol), "interval": minutes, "since": start_ms // 1000 - 1}
         )
         parsed = parse_ohlc(payload, symbol, base_interval, now_ms)
         parsed.rows = [r for r in parsed.rows if r.open_time >= start_ms]
-        if base_interval != interval:
-            parsed.rows = aggregate(parsed.rows, interval, now_ms)
+        if base_interval != interval and parsed.rows:
+            # Kraken keeps 720 entries: a bucket older than the first one it sent is incomplete.
+            parsed.rows = aggregate(parsed.rows, interval, now_ms, complete_from=parsed.rows[0].open_time)
         return parsed

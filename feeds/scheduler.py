@@ -40,6 +40,7 @@ from feeds.config import FeedsConfig
 from feeds.context import FeedContext
 from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
+from feeds.higher_intervals import CandleNeeds, no_needs
 from feeds.http import HttpClient, WeightBudget
 from feeds.ingest import Ingest
 from feeds.instrument_fetch import InstrumentCache, InstrumentLists
@@ -64,6 +65,7 @@ def build_feeds(
     tuning: Tuning,
     instruments: InstrumentRegistry | None = None,
     clock: VenueClock | None = None,
+    candle_needs: CandleNeeds = no_needs,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
     limits = config.limits
@@ -90,7 +92,9 @@ def build_feeds(
             server_time_field=server_time_field,
         )
 
-    context = FeedContext(symbols, ingest, session, health, failures, now_ms, tuning, instruments)
+    context = FeedContext(
+        symbols, ingest, session, health, failures, now_ms, tuning, instruments, candle_needs
+    )
     feeds: list[Feed] = []
     spot = config.binance_spot
     if spot.enabled:
@@ -159,8 +163,11 @@ class FeedManager:
         instrument_cache: InstrumentCache | None = None,
         instrument_lists: bool = False,
         clock: VenueClock | None = None,
+        candle_needs: CandleNeeds = no_needs,
     ) -> None:
         self.config = config
+        # What history the loaded rules need per symbol and interval (read on every spot poll).
+        self.candle_needs = candle_needs
         # With instrument lists (``instrument_lists`` or a cache given), each venue's list is read before
         # the feeds are built, so each feed asks by the venue's own name for a market (1000PEPEUSDT).
         self.instrument_cache = instrument_cache
@@ -223,6 +230,7 @@ class FeedManager:
             self.tuning,
             instruments=self.instruments,
             clock=self.clock,
+            candle_needs=self.candle_needs,
         )
         log.info("feeds: %s for %s", ", ".join(f.name for f in self.feeds) or "none", ", ".join(self.symbols))
         await asyncio.gather(*(self._backfill(feed) for feed in self.feeds))

@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from bot.charts.indicators import PANE_RATIO, draw_overlays, draw_pane, pane_plots
 from bot.charts.spec import (
     GID_CANDLE_BODIES,
     GID_CANDLE_WICKS,
@@ -330,6 +331,8 @@ def build_figure(spec: ChartSpec) -> Figure:
     fig = Figure(figsize=(spec.width_px / dpi, spec.height_px / dpi), dpi=dpi, facecolor=palette.background)
     with_liquidations = bool(spec.liquidations)
     ratios = [5.0, 1.2, 1.5] if with_liquidations else [5.0, 1.2]
+    panes = pane_plots(spec)  # the rules' oscillators and MACDs, each in a pane below
+    ratios += [PANE_RATIO] * len(panes)
     grid = fig.add_gridspec(
         len(ratios), 1, height_ratios=ratios, hspace=0.06, left=0.03, right=0.93, top=0.9, bottom=0.07
     )
@@ -338,6 +341,8 @@ def build_figure(spec: ChartSpec) -> Figure:
     axes = [price_ax, volume_ax]
     if with_liquidations:
         axes.append(fig.add_subplot(grid[2], sharex=price_ax))
+    pane_axes = [fig.add_subplot(grid[len(axes) + i], sharex=price_ax) for i in range(len(panes))]
+    axes += pane_axes
     for ax in axes:
         _style_axes(ax, palette)
     for ax in axes[:-1]:
@@ -347,6 +352,9 @@ def build_figure(spec: ChartSpec) -> Figure:
     start = spec.start if spec.start is not None else spec.candles[0].open_time
     end = spec.end if spec.end is not None else spec.candles[-1].open_time + ms
     low, high = _draw_price(price_ax, spec, palette)
+    overlays = draw_overlays(price_ax, spec)  # the rules' moving averages and bands
+    if overlays is not None:
+        low, high = min(low, overlays[0]), max(high, overlays[1])
     shown_low, shown_high = _draw_levels(price_ax, spec, palette, low, high)
     markers_low = min([m.price for m in spec.markers], default=shown_low)
     markers_high = max([m.price for m in spec.markers], default=shown_high)
@@ -358,6 +366,8 @@ def build_figure(spec: ChartSpec) -> Figure:
     _draw_volume(volume_ax, spec, palette)
     if with_liquidations:
         _draw_liquidations(axes[2], spec, palette, start, end)
+    for plot, pane_ax in zip(panes, pane_axes, strict=True):
+        draw_pane(pane_ax, plot, palette)
 
     # Half a candle of room on the right, so a marker at the last close is not cut in half.
     price_ax.set_xlim(to_x(start), to_x(end + ms / 2))

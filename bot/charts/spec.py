@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.charts.indicator_spec import IndicatorPlot
 from detectors.base import Bar
 
 Theme = Literal["dark", "light"]
@@ -136,6 +137,8 @@ class ChartSpec:
     line_threshold: int = LINE_THRESHOLD
     # Base asset the volume is counted in ("BTC"), shown on the volume panel.
     volume_unit: str = ""
+    # The indicators of the rules shown (``bot.charts.indicators`` draws them).
+    indicators: tuple[IndicatorPlot, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.candles:

@@ -31,10 +31,11 @@ from bot.errors import UserError
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay.candles import candle_plan, count_candles, stored_timeline
 from bot.replay.pipeline import run_replay
+from detectors.base import DetectorSettings
 from detectors.registry import detector_classes
 from storage.db import open_database
 from storage.repo import AlertEventRow, OutboxRow, Repo, RuleRow
-from storage.rows import DAY_MS
+from storage.rows import DAY_MS, interval_ms
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,20 @@ class BacktestLimits:
     def from_config(cls, section: BacktestConfig) -> BacktestLimits:
         """Return the limits a config file's ``[backtest]`` section sets."""
         return cls(section.max_days, section.max_candles, section.default_days, section.warmup_days)
+
+
+def warm_up_span(settings: DetectorSettings) -> int:
+    """Return how far before the window (ms) a rule's indicators need history: their warm-up, one more candle.
+
+    A 1d RSI(14) needs 16 closed days: ingested before the window, it can fire from the window's first day
+    on, as the live rule (whose feed backfilled them) would.
+    """
+    try:
+        needed = settings.history_needed()
+    except Exception:  # a plugin's bug: the default pre-roll, the backtest reports what the rule did
+        log.exception("history_needed of %s failed", type(settings).__name__)
+        return 0
+    return max(((count + 1) * interval_ms(interval) for interval, count in needed.items()), default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +251,10 @@ async def run_backtest(
         raise UserError(f"rule {row.id} uses the detector {row.detector!r}, which is not installed")
     begin, stop = _window(repo, row, cls.market_wide, start, end, days, limits)
     # The rule's symbol and any it compares with (correlated_move reads its peers' candles too).
-    peers = instantiate(row).peer_symbols()
+    detector = instantiate(row)
+    peers = detector.peer_symbols()
     symbols = [] if cls.market_wide else list(dict.fromkeys([row.symbol, *peers]))
-    warmup = int(limits.warmup_days * DAY_MS)
+    warmup = max(int(limits.warmup_days * DAY_MS), warm_up_span(detector.settings))
     plan = [span for s in symbols for span in candle_plan(repo, s, begin - warmup, stop)]
     # Counted as replayed (one interval at a time, one candle per open time), not as stored: a live bot's
     # window also holds the 1h candles its pruned minutes were folded into, and maybe a second source.

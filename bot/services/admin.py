@@ -9,9 +9,11 @@ from importlib import metadata
 
 from bot.alerts.model import CHART_ALERTS
 from bot.alerts.routing import AlertRouter
+from bot.alerts.warmup import WarmUp
 from bot.services.base import FeedStatusView, ServiceBase
-from bot.services.visibility import Viewer, visible_events
-from storage.repo import AlertEventRow
+from bot.services.visibility import Viewer, may_see_rule, planned, visible_events
+from detectors.base import SEVERITIES
+from storage.repo import AlertEventRow, RuleRow
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,16 @@ class GuildSetupView:
     ops_channel_id: int | None
     changed: bool
     chart_alerts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WarmingRule:
+    """A rule that cannot fire yet: too few closed candles for its indicators' warm-up."""
+
+    rule_id: str
+    symbol: str
+    detector: str
+    warming: tuple[WarmUp, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,8 @@ class StatusView:
     symbols: tuple[str, ...] = field(default=())
     # Deliveries of this server's alerts (all, outside a server) that failed for good, still kept.
     outbox_failed: int = 0
+    # Enabled rules the caller may see that are still warming up (they do not fire yet).
+    warming: tuple[WarmingRule, ...] = ()
 
 
 def package_version() -> str:
@@ -138,7 +152,43 @@ class AdminCommands(ServiceBase):
             ops_channel_id=settings.ops_channel_id if settings else None,
             symbols=tuple(self.config.symbols),
             outbox_failed=self.repo.failed_outbox(guild_id),
+            warming=self._warming_rules(guild_id, viewer, now),
         )
+
+    def _warming_rules(
+        self, guild_id: int | None, viewer: Viewer | None, now: int
+    ) -> tuple[WarmingRule, ...]:
+        """Return the enabled rules ``viewer`` may see (all without one) that are still warming up."""
+        router: AlertRouter | None = None
+        found: list[WarmingRule] = []
+        # A server's own rules and the config file's (routed to it or not: the viewer check decides).
+        candidates = (
+            self.repo.rules(enabled_only=True)
+            if guild_id is None
+            else list(
+                {
+                    r.id: r
+                    for r in (
+                        *self.repo.rules(guild_id=guild_id, enabled_only=True),
+                        *self.repo.rules(origin="config", enabled_only=True),
+                    )
+                }.values()
+            )
+        )
+        for rule in candidates:
+            short = self.warming_of(rule.detector, rule.symbol, rule.settings, now)
+            if not short:
+                continue
+            if viewer is not None:
+                router = router or AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+                if not self._visible_rule(viewer, router, rule):
+                    continue
+            found.append(WarmingRule(rule.id, rule.symbol, rule.detector, short))
+        return tuple(found)
+
+    @staticmethod
+    def _visible_rule(viewer: Viewer, router: AlertRouter, rule: RuleRow) -> bool:
+        return may_see_rule(viewer, rule, planned(router, rule, SEVERITIES[-1]))
 
     def _last_alerts(self, guild_id: int | None, viewer: Viewer | None, now: int) -> list[AlertEventRow]:
         """Return the five newest alerts ``viewer`` may see (all of them for a caller with no viewer)."""

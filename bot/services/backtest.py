@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.alerts.warmup import WarmUp
 from bot.errors import UserError
 from bot.parsing import format_duration, no_such_rule
 from bot.replay.backtest import UNNAMED_RULE_ID, BacktestLimits, BacktestResult, backtest
@@ -41,6 +42,8 @@ class BacktestPreview:
     result: BacktestResult
     # The rule to create when someone presses "Enable this rule"; None when an existing rule was tested.
     draft: RuleDraft | None = None
+    # What the live rule still misses of its warm-up now (it would not fire until then).
+    warming: tuple[WarmUp, ...] = ()
 
     @property
     def existing(self) -> bool:
@@ -106,6 +109,10 @@ class BacktestService:
             config=self.service.config,
             limits=self.limits,
         )
+
+    def warming(self, rule: RuleRow, now: int) -> tuple[WarmUp, ...]:
+        """Return what the rule, live, still misses of its warm-up at ``now`` (empty: it is warm)."""
+        return self.service.warming_of(rule.detector, rule.symbol, rule.settings, now)
 
     def enable(self, guild_id: int, user_id: int, draft: RuleDraft, *, is_admin: bool) -> RuleView:
         """Create the drafted rule, with every check and quota of /alert add."""

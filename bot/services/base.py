@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.alerts.model import RuleRefresher
+from bot.alerts.warmup import WarmUp, warming
 from bot.config import Config
 from bot.errors import UserError
 from bot.parsing import resolve_symbol, symbol_matches
 from bot.services.detector_settings import show
 from detectors.base import Detector, format_price
+from detectors.market_history import MarketHistory
 from detectors.registry import detector_classes
 from feeds.instruments import InstrumentRegistry
 from feeds.markets import canonical_symbol, resolve_market
 from storage.repo import Repo
-from storage.rows import INTERVAL_MS, Candle
+from storage.rows import DAY_MS, INTERVAL_MS, Candle
 
 # --- protocols for what the service is given ----------------------------------------------------------
 
@@ -82,9 +84,19 @@ class ServiceBase:
         detectors: Mapping[str, type[Detector]] | None = None,
         started_at: int | None = None,
         new_suffix: Callable[[], str] = lambda: secrets.token_hex(2),
+        history: MarketHistory | None = None,
     ) -> None:
         self.repo = repo
         self.engine = engine
+        # The in-memory history the engine evaluates on (how warm a rule is); the engine's own by default.
+        engine_history = getattr(engine, "history", None)
+        self.history = (
+            history
+            if history is not None
+            else engine_history
+            if isinstance(engine_history, MarketHistory)
+            else None
+        )
         self.config = config
         self.now_ms = now_ms
         self.feeds: FeedHealth = feeds if feeds is not None else NoFeedHealth()
@@ -93,6 +105,36 @@ class ServiceBase:
         self._new_suffix = new_suffix
         # The venues' instrument lists once the feeds have read them (None before, and without feeds).
         self.instruments: InstrumentRegistry | None = None
+
+    # --- warm-up -------------------------------------------------------------------------------------
+
+    def warming_of(
+        self, detector: str, symbol: str, settings: Mapping[str, Any], now: int
+    ) -> tuple[WarmUp, ...]:
+        """Return the intervals a rule has too few closed candles of to fire (empty: warm, or unknown)."""
+        cls = self.detectors.get(detector)
+        if cls is None or self.history is None:
+            return ()
+        try:
+            parsed = cls.Settings.model_validate(dict(settings))
+        except ValueError:
+            return ()  # a rule whose settings no longer validate is reported as broken elsewhere
+        return warming(parsed, self.history, symbol, now, self._history_fetched(symbol))
+
+    def _history_fetched(self, symbol: str) -> Callable[[str, int], bool] | None:
+        """Return whether the spot feed brings ``need`` closed candles of an interval of ``symbol``."""
+        spot = self.config.feeds.binance_spot
+        if not spot.enabled or symbol not in self.config.symbols:
+            return None
+        base = INTERVAL_MS[spot.interval]
+
+        def fetched(interval: str, need: int) -> bool:
+            step = INTERVAL_MS[interval]
+            # Above the base interval: the venue's own klines, backfilled for the rule. The base interval
+            # itself: as far back as the feed's backfill_days reaches.
+            return step > base or (step == base and need * step <= spot.backfill_days * DAY_MS)
+
+        return fetched
 
     # --- symbols -------------------------------------------------------------------------------------
 

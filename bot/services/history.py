@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.alerts.routing import AlertRouter
+from bot.alerts.warmup import WarmUp, needed
 from bot.charts.data import chart_spec_from_repo
+from bot.charts.indicator_data import indicator_plots
 from bot.charts.spec import ChartSpec, Theme
 from bot.errors import UserError
-from bot.parsing import echo, format_duration
+from bot.parsing import echo, format_duration, no_such_rule
 from bot.services import Service
 from bot.services.base import describe_settings
 from bot.services.visibility import (
@@ -165,6 +167,22 @@ class DeliveryLine:
     status: str
     delivered_at: int | None
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WhyRuleView:
+    """What /why shows about a rule itself: whether it can fire yet, and its last alert."""
+
+    rule_id: str
+    detector: str
+    symbol: str
+    summary: str
+    enabled: bool
+    status_reason: str | None
+    # Closed candles per interval the rule needs before it may fire (its indicators' warm-up).
+    needs: Mapping[str, int]
+    warming: tuple[WarmUp, ...]
+    last_alert: AlertLine | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +415,35 @@ class HistoryService:
             private=not may_show_publicly(viewer, event, deliveries),
         )
 
+    def why_rule(self, guild_id: int, viewer: Viewer, rule_id: str) -> WhyRuleView:
+        """Return whether a rule the member may see can fire yet (its warm-up) and its last alert."""
+        scope = self.scope(guild_id, viewer.user_id, viewer.channels)
+        wanted = rule_id.strip()
+        rule = next((r for r in self.visible_rules(scope, viewer) if r.id == wanted), None)
+        if rule is None:
+            raise no_such_rule(rule_id)
+        now = self.service.now_ms()
+        cls = self.service.detectors.get(rule.detector)
+        needs: dict[str, int] = {}
+        if cls is not None:
+            try:
+                needs = needed(cls.Settings.model_validate(rule.settings))
+            except ValueError:
+                needs = {}
+        candidates = self.repo.scoped_events(scope, rule_id=rule.id, since=None, until=now + 1, limit=50)
+        last = next(iter(self.visible_events(viewer, candidates)), None)
+        return WhyRuleView(
+            rule_id=rule.id,
+            detector=rule.detector,
+            symbol=rule.symbol,
+            summary=describe_settings(self.service.ordered_settings(rule.detector, rule.settings)),
+            enabled=rule.enabled,
+            status_reason=rule.status_reason,
+            needs=needs,
+            warming=self.service.warming_of(rule.detector, rule.symbol, rule.settings, now),
+            last_alert=_line(last[0]) if last is not None else None,
+        )
+
     @staticmethod
     def _in_guild(row: OutboxRow, scope: EventScope) -> bool:
         # A config rule routed to several servers: show only this one's deliveries.
@@ -503,5 +550,10 @@ class HistoryService:
                 e for e, d in self.visible_events(viewer, candidates) if may_show_publicly(viewer, e, d)
             ]
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
-        # Name the interval drawn, which chart_data picks when none was asked for.
-        return replace(spec, title=f"{name} · {spec.interval} · last {span_text(window)}")
+        # Name the interval drawn, which chart_data picks when none was asked for; draw the indicators of
+        # the indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        return replace(
+            spec,
+            title=f"{name} · {spec.interval} · last {span_text(window)}",
+            indicators=indicator_plots(self.repo, rules, name, start, end),
+        )

@@ -6,12 +6,13 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from bot.alerts.model import BROKEN_PREFIX, PAUSED_REASON
+from bot.alerts.warmup import WarmUp
 from bot.config import RULE_ID_PATTERN, retention_problem
 from bot.errors import UserError
 from bot.parsing import (
@@ -73,6 +74,8 @@ class RuleView:
     level: float | None = None
     price: float | None = None
     distance_pct: float | None = None
+    # Intervals it has too few closed candles of to fire yet (its indicators' warm-up).
+    warming: tuple[WarmUp, ...] = ()
 
     @property
     def broken(self) -> bool:
@@ -201,7 +204,7 @@ class RuleCommands(ServiceBase):
             self.repo.save_rule(row)
         self.engine.refresh_rule(row.id)
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
-        return self._view(row, now)
+        return replace(self._view(row, now), warming=self.warming_of(detector, name, row.settings, now))
 
     def check_not_duplicate(
         self,

@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from tests.emulators._helpers import assert_quiet, get, ms, recv, recv_json, rows
+from tests.emulators._helpers import DATA, assert_quiet, get, ms, recv, recv_json, rows
 from tests.emulators.conftest import EmulatorFactory
 from tests.emulators.exchanges import Dataset, ExchangeEmulator
 from tests.emulators.exchanges.data import Candle
@@ -77,15 +77,21 @@ async def test_spot_klines_time_range_is_inclusive_and_ascending(
         ]
 
 
-async def test_spot_klines_limit_defaults_to_500_and_caps_at_1000(
+async def test_spot_klines_limit_defaults_to_500_and_stops_at_1000(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
     url = exchange_emu.base_url + "/api/v3/klines"
     _, _, default = await get(http, url, symbol="BTCUSDT", interval="1m")
-    _, _, capped = await get(http, url, symbol="BTCUSDT", interval="1m", limit=5000)
-    assert len(default) == 500 and len(capped) == 1000
+    _, _, most = await get(http, url, symbol="BTCUSDT", interval="1m", limit=1000)
+    assert len(default) == 500 and len(most) == 1000
     # Without a range, the newest candles: the last recorded minute is 2026-01-20 23:59.
-    assert default[-1][0] == capped[-1][0] == ms("2026-01-20T23:59")
+    assert default[-1][0] == most[-1][0] == ms("2026-01-20T23:59")
+    for bad in (1001, 5000, 0):
+        status, _, err = await get(http, url, symbol="BTCUSDT", interval="1m", limit=bad)
+        assert (status, err) == (400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
+    for interval in ("4H", "2d", "1y", "60m"):  # case-sensitive enum: 4h is valid, 4H is not
+        status, _, err = await get(http, url, symbol="BTCUSDT", interval=interval)
+        assert (status, err) == (400, {"code": -1120, "msg": "Invalid interval."})
 
 
 async def test_synthetic_minutes_aggregate_back_to_the_real_hour(
@@ -534,3 +540,43 @@ async def test_replay_streams_the_recorded_force_orders(
         o = frame["data"]["o"]
         assert (o["s"], o["S"], Decimal(o["ap"]), Decimal(o["z"]), o["T"]) in recorded
         assert "e" not in o["ap"] and o["X"] == "FILLED"
+
+
+async def test_spot_weekly_klines_open_on_monday_and_hold_the_weeks_hours(
+    make_emulator: EmulatorFactory, http: aiohttp.ClientSession
+) -> None:
+    emu = await make_emulator()  # recorded times: 2026-01-05 and 2026-01-12 are Mondays
+    url = emu.base_url + "/api/v3/klines"
+    _, _, weeks = await get(http, url, symbol="BTCUSDT", interval="1w")
+    hours = rows("binance_spot_BTCUSDT_1h_2026-01-01_2026-01-20.csv")
+    # 2026-01-01 (a Thursday) starts mid-week: that week is left out, as a venue never has half a week.
+    assert [w[0] for w in weeks] == [ms("2026-01-05T00:00"), ms("2026-01-12T00:00"), ms("2026-01-19T00:00")]
+    first = [h for h in hours if "2026-01-05" <= h["timestamp"][:10] <= "2026-01-11"]
+    assert len(first) == 168 and weeks[0][6] == ms("2026-01-12T00:00") - 1
+    assert Decimal(weeks[0][1]) == Decimal(first[0]["open"]) and Decimal(weeks[0][4]) == Decimal(
+        first[-1]["close"]
+    )
+    assert Decimal(weeks[0][2]) == max(Decimal(h["high"]) for h in first)
+    # Served with the clock shifted by whole days, weeks still open on a Monday of the served timeline.
+    shifted = await make_emulator(shift_to=ms("2026-03-04T12:00"))  # a Wednesday
+    _, _, moved = await get(http, shifted.base_url + "/api/v3/klines", symbol="BTCUSDT", interval="1w")
+    assert moved and all(time.gmtime(w[0] / 1000).tm_wday == 0 and w[0] % 86_400_000 == 0 for w in moved)
+
+
+@pytest.mark.parametrize("interval", ["4h", "1d", "1w"])
+async def test_spot_higher_interval_klines_have_the_recorded_payloads_shape(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession, interval: str
+) -> None:
+    # A real /api/v3/klines answer (tests/data/fixtures, see its README): 12 fields per candle, times as
+    # integers, prices and volumes as strings, the trade count an integer.
+    recorded = json.loads(
+        (DATA / "fixtures" / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json").read_text()
+    )
+    _, _, served = await get(
+        http, exchange_emu.base_url + "/api/v3/klines", symbol="BTCUSDT", interval=interval
+    )
+    assert served
+    shape = [type(v) for v in recorded[0]]
+    assert all([type(v) for v in row] == shape for row in served)
+    step = {"4h": 4 * 3_600_000, "1d": 86_400_000, "1w": 7 * 86_400_000}[interval]
+    assert all(row[6] == row[0] + step - 1 for row in served)  # close time: the last millisecond

@@ -234,7 +234,7 @@ class AlertTestCog(commands.Cog, name="Backtests"):
         async with self._slots:
             # The replay is CPU-bound work on a private in-memory database: off the event loop.
             result = await asyncio.to_thread(self.tester.run, row, days, end)
-        preview = BacktestPreview(days, result, draft)
+        preview = BacktestPreview(days, result, draft, self.tester.warming(row, self.service.now_ms()))
         summary = self.service.summarize(row.detector, row.settings)
         png = result.chart_png
         embed = backtest_embed(preview, summary, CHART_FILENAME if png else None)

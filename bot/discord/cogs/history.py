@@ -10,10 +10,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import guild_id_of
-from bot.discord.render.history import history_embed, why_embed
+from bot.discord.render.history import history_embed, why_embed, why_rule_embed
 from bot.discord.transformers import Symbol
 from bot.discord.transformers_history import AlertId, Since, VisibleRule, viewer_of
 from bot.discord.views import MAX_VIEW_LIFETIME_S, OwnedView, ViewTracker
+from bot.errors import UserError
 from bot.services.history import HistoryPage, HistoryQuery, HistoryService
 
 # How long the page buttons answer after the last press (and never past MAX_VIEW_LIFETIME_S after the
@@ -124,12 +125,29 @@ class HistoryCog(commands.Cog, name="History"):
         view.attach(interaction)
         await interaction.response.send_message(embed=history_embed(page), view=view, ephemeral=private)
 
-    @app_commands.command(name="why", description="Why an alert fired: its values, the rule and the data")
-    @app_commands.describe(alert_id="The alert's number from /history or its message's footer, e.g. 38")
+    @app_commands.command(
+        name="why", description="Why an alert fired (its values, the rule, the data), or whether a rule can"
+    )
+    @app_commands.describe(
+        alert_id="The alert's number from /history or its message's footer, e.g. 38",
+        rule="Or a rule: whether it can fire yet (warming up) and its last alert",
+    )
     @app_commands.guild_only()
-    async def why(self, interaction: discord.Interaction[Any], alert_id: AlertId) -> None:
-        """Show the stored evidence of one of the server's alerts."""
+    async def why(
+        self,
+        interaction: discord.Interaction[Any],
+        alert_id: AlertId | None = None,
+        rule: VisibleRule | None = None,
+    ) -> None:
+        """Show the stored evidence of one of the server's alerts, or whether a rule can fire yet."""
         viewer = viewer_of(interaction)
+        if (alert_id is None) == (rule is None):
+            raise UserError("Give an alert number (`alert_id`) or a rule (`rule`), one of the two.")
+        if rule is not None:
+            rule_view = self.history.why_rule(guild_id_of(interaction), viewer, rule)
+            await interaction.response.send_message(embed=why_rule_embed(rule_view), ephemeral=True)
+            return
+        assert alert_id is not None
         view = self.history.why(
             guild_id_of(interaction), viewer.user_id, alert_id, viewer.channels, viewer=viewer
         )

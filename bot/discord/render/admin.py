@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import discord
 
-from bot.notify.discord.render.base import NEUTRAL, UP, WARNING, fit, ts
+from bot.discord.render.warmup import warm_up_line
+from bot.notify.discord.render.base import FIELD_VALUE_LIMIT, NEUTRAL, UP, WARNING, fit, fit_lines, ts
 from bot.parsing import format_duration
-from bot.services.admin import GuildSetupView, StatusView
+from bot.services.admin import GuildSetupView, StatusView, WarmingRule
+from detectors.base import short_symbol
 
 
 def setup_embed(view: GuildSetupView) -> discord.Embed:
@@ -75,6 +79,8 @@ def status_embed(view: StatusView) -> discord.Embed:
         embed.add_field(name="Last alerts", value="\n".join(lines), inline=False)
     else:
         embed.add_field(name="Last alerts", value="none yet", inline=False)
+    if view.warming:
+        embed.add_field(name="Warming up (not firing yet)", value=_warming(view.warming), inline=False)
     channels = []
     if view.alert_channel_id:
         channels.append(f"alerts <#{view.alert_channel_id}>")
@@ -84,3 +90,13 @@ def status_embed(view: StatusView) -> discord.Embed:
     if channels:
         embed.add_field(name="Channels", value=" · ".join(channels), inline=False)
     return fit(embed)
+
+
+def _warming(rules: Sequence[WarmingRule]) -> str:
+    """Return one line per rule still warming up: what it has and needs, and roughly when it is warm."""
+    lines = [
+        f"`{r.rule_id}` {short_symbol(r.symbol)} {r.detector}: "
+        + "; ".join(warm_up_line(item) for item in r.warming)
+        for r in rules
+    ]
+    return "\n".join(fit_lines(lines, FIELD_VALUE_LIMIT))

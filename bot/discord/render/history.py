@@ -11,13 +11,14 @@ from collections.abc import Sequence
 import discord
 
 from bot.charts.spec import ChartSpec
+from bot.discord.render.warmup import warm_up_text
 from bot.notify.discord.render import alerts as render_alerts
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT, NEUTRAL, fit, fit_lines, ts
 from bot.notify.discord.render.values import value_fields
 from bot.parsing import format_duration
 from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview
-from bot.services.history import AlertLine, HistoryPage, WhyView
+from bot.services.history import AlertLine, HistoryPage, WhyRuleView, WhyView
 from detectors.base import MARKET_SYMBOL, short_symbol
 
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -62,6 +63,32 @@ def history_embed(page: HistoryPage) -> discord.Embed:
     embed.set_footer(
         text=f"page {page.page + 1}/{page.pages} · {page.total} alerts · /why <number> explains one"
     )
+    return fit(embed)
+
+
+def why_rule_embed(view: WhyRuleView) -> discord.Embed:
+    """Render /why rule: whether the rule can fire yet (its warm-up) and its last alert."""
+    can_fire = view.enabled and not view.warming
+    state = "can fire" if can_fire else "is warming up" if view.enabled else "is paused"
+    embed = discord.Embed(
+        title=f"Why {view.rule_id} {state}".replace("`", ""),
+        description=f"`{view.detector}` on {short_symbol(view.symbol)} · {_settings(view.summary)}",
+        colour=NEUTRAL,
+    )
+    if not view.enabled:
+        embed.add_field(name="Paused", value=view.status_reason or "paused", inline=False)
+    if view.warming:
+        embed.add_field(name="Warming up", value=warm_up_text(view.warming), inline=False)
+    elif view.needs:
+        have = ", ".join(f"{count} closed {interval} candles" for interval, count in view.needs.items())
+        embed.add_field(name="Warm", value=f"It has the {have} its indicators need.", inline=False)
+    last = view.last_alert
+    embed.add_field(
+        name="Last alert",
+        value=f"#{last.event_id} {last.title} {ts(last.at)}" if last is not None else "none yet",
+        inline=False,
+    )
+    embed.set_footer(text=f"rule {view.rule_id}")
     return fit(embed)
 
 
@@ -193,6 +220,8 @@ def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None)
         embed.add_field(name="When", value=_firings(result.fired), inline=False)
     else:
         embed.add_field(name="When", value="It would not have fired over this period.", inline=False)
+    if preview.warming:
+        embed.add_field(name="Live, it is warming up", value=warm_up_text(preview.warming), inline=False)
     if filename is not None:
         embed.set_image(url=f"attachment://{filename}")
     hint = "Enable this rule creates it" if not preview.existing else f"rule {rule.id}"

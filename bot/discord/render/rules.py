@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.alerts.model import BROKEN_PREFIX
+from bot.discord.render.warmup import warm_up_text
 from bot.notify.discord.render.base import DESCRIPTION_LIMIT, ENDED, NEUTRAL, fit, fit_lines, ts
 from bot.parsing import format_duration
 from bot.services.base import describe_settings
@@ -44,6 +45,8 @@ def rule_embed(rule: RuleView, title: str) -> discord.Embed:
     )
     if rule.note:
         embed.add_field(name="Note", value=rule.note, inline=False)
+    if rule.warming:
+        embed.add_field(name="Warming up", value=warm_up_text(rule.warming), inline=False)
     embed.add_field(name="Cooldown", value=format_duration(rule.cooldown_s))
     embed.set_footer(text=f"rule {rule.id}")
     return fit(embed)

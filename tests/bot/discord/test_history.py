@@ -76,12 +76,16 @@ async def test_history_filters_mark_folded_alerts_and_disable_buttons_at_the_end
 ) -> None:
     since = parse_time("2026-01-13T00:00Z")
     expected = newest_firings(repo, clock.now, since)
-    assert 8 < len(expected) <= 16, "two pages"
+    assert len(expected) > 8, "more than one page"
     reply = await discord_emu.slash("history", {"since": "2026-01-13"}, user_id=MEMBER_ID)
     assert numbers(reply) == expected[:8]
     assert "📎 folded into #" in reply.embeds[0]["description"]
-    last = await discord_emu.click(reply, button(reply, "Next")["custom_id"])
-    assert numbers(last) == expected[8:]
+    last, seen = reply, numbers(reply)
+    while len(seen) < len(expected):  # page on to the last page (how many depends on the example rules)
+        assert not button(last, "Next").get("disabled"), (len(seen), len(expected))
+        last = await discord_emu.click(reply, button(last, "Next")["custom_id"])
+        seen += numbers(last)
+    assert seen == expected
     assert button(last, "Next")["disabled"] and not button(last, "Previous").get("disabled")
     with pytest.raises(PermissionError, match="disabled"):  # a Discord client cannot press it
         await discord_emu.click(last, button(last, "Next")["custom_id"])

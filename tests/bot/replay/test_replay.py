@@ -45,7 +45,7 @@ def test_text_output_has_a_header_readable_lines_and_a_summary_of_what_it_counts
     lines = capsys.readouterr().out.strip().splitlines()
     header, alerts, summary = lines[0], lines[1:-1], lines[-1]
     assert header == (
-        "Replay of 2026-01-01 00:00 UTC to 2026-01-21 00:00 UTC, 22 rules from the bundled "
+        "Replay of 2026-01-01 00:00 UTC to 2026-01-21 00:00 UTC, 27 rules from the bundled "
         "config.example.toml. One line per alert: market time (UTC), symbol, severity, what happened, "
         "<rule>, [its values]."
     )

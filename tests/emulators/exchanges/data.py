@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import copy
 import csv
+import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ FIXTURES_DIR = DATA_DIR / "fixtures"
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
 
 # Intervals the emulator can serve from hourly recordings. Sub-hour ones are synthetic (see
 # derive_minutes); multi-hour ones are exact aggregates of the real hourly candles.
@@ -597,6 +599,25 @@ class Dataset:
                 self._derived[key] = minutes if step == MINUTE_MS else aggregate(minutes, step)
             else:
                 self._derived[key] = aggregate(hourly, step)
+        return self._derived[key]
+
+    def weekly(self, symbol: str, offset_ms: int) -> list[Candle] | None:
+        """Return weekly candles that open on Monday 00:00 UTC on the served timeline (Binance's ``1w``).
+
+        Exact aggregates of the real hours, like the other multi-hour intervals; the clock shifts the
+        recording by whole days, so which recorded day is a Monday depends on ``offset_ms``. A week the
+        recording starts within is left out (its open would be wrong).
+        """
+        hourly = self.spot.get(symbol)
+        if hourly is None:
+            return None
+        key = (symbol, f"1w{offset_ms:+d}")
+        if key not in self._derived:
+            # Shift so that a served Monday 00:00 lands on a multiple of a week, aggregate, shift back.
+            shift = (offset_ms - 4 * DAY_MS) % WEEK_MS
+            moved = [dataclasses.replace(c, open_time=c.open_time + shift) for c in hourly]
+            weeks = aggregate(moved, WEEK_MS)
+            self._derived[key] = [dataclasses.replace(w, open_time=w.open_time - shift) for w in weeks]
         return self._derived[key]
 
     def market_hour_at(self, symbol: str, recorded_ms: int) -> MarketHour | None:

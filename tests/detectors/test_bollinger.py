@@ -1,0 +1,67 @@
+"""bollinger: a close outside the bands, a squeeze (the narrowest bands in N candles) and its release."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from pydantic import ValidationError
+
+from tests.detectors.conftest import JANUARY, make, real_history, run
+
+
+def test_settings_bounds() -> None:
+    with pytest.raises(ValidationError, match="greater than 0"):
+        make("bollinger", mult=0)
+    with pytest.raises(ValidationError, match="greater than or equal to 2"):
+        make("bollinger", squeeze_lookback=1)
+
+
+def test_the_squeeze_before_the_breakout_and_its_release() -> None:
+    # The real 4h candles: the bands narrowed for days before the 12th and 13th, then price broke out.
+    result = run(make("bollinger", interval="4h", squeeze_lookback=20), real_history(), *JANUARY)
+    fired = result.fired()
+    # (Nothing before the 10th: the rule needs 20 + 20 - 1 candles before it decides anything.)
+    assert fired[:3] == [
+        (
+            "2026-01-10 00:00",
+            "squeeze",
+            "BTC Bollinger(20, 2, 4h) squeeze: bands 4.02% wide, the narrowest in 20 candles",
+        ),
+        (
+            "2026-01-12 04:00",
+            "upper",
+            "BTC closed above the upper Bollinger(20, 2, 4h) band: $91,808.12 vs $91,444.57",
+        ),
+        (
+            "2026-01-12 04:00",
+            "release_up",
+            "BTC Bollinger(20, 2, 4h) squeeze released upward: closed $91,808.12, above the upper band "
+            "$91,444.57",
+        ),
+    ]
+    release = next(s for _, s in result.activations if s.key == "release_up")
+    values = release.values
+    assert values["close"] > values["upper"] > values["middle"] > values["lower"]
+    width = (values["upper"] - values["lower"]) / values["middle"] * 100
+    assert values["width_pct"] == pytest.approx(width, abs=1e-4)
+
+
+def test_watch_and_direction_choose_the_events() -> None:
+    squeeze = run(
+        make("bollinger", interval="4h", watch="squeeze", squeeze_lookback=20), real_history(), *JANUARY
+    )
+    assert {k for _, k, _ in squeeze.fired()} == {"squeeze", "release_up", "release_down"}
+    up = run(make("bollinger", interval="4h", watch="bands", direction="up"), real_history(), *JANUARY)
+    assert {k for _, k, _ in up.fired()} == {"upper"}
+    assert len(up.fired()) == 6  # every close above the upper band after one inside it
+
+
+def test_a_squeeze_is_one_alert_until_its_release() -> None:
+    result = run(make("bollinger", watch="squeeze"), real_history(), *JANUARY)
+    keys = [k for _, k, _ in result.fired()]
+    # Squeeze, release, squeeze, release...: never two squeezes without a release between them.
+    squeezes = [i for i, k in enumerate(keys) if k == "squeeze"]
+    for a, b in itertools.pairwise(squeezes):
+        assert any(k.startswith("release") for k in keys[a:b])
+    assert len(squeezes) >= 3
