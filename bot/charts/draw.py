@@ -217,12 +217,14 @@ def _draw_markers(ax: Axes, spec: ChartSpec, palette: Palette, start: int, end: 
                 zorder=5,
                 gid=GID_MARKERS,
             )
-    if len(spec.markers) > MAX_LABELLED_MARKERS:
-        return
     span = max(end - start, 1)
     # Alerts close together (a cross and its daily-close confirmation an hour later) share one label,
-    # one rule id per line, instead of printing over each other.
-    for group in _clusters(spec.markers, span * 0.04):
+    # one rule id per line, instead of printing over each other; so it is labels that can crowd the chart,
+    # not markers (a busy evening of the 13th is one label however many rules fired in it).
+    clusters = _clusters(spec.markers, span * 0.04)
+    if len(clusters) > MAX_LABELLED_MARKERS:
+        return
+    for group in clusters:
         below = all(m.direction == "down" for m in group)
         anchor = min(group, key=lambda m: m.price) if below else max(group, key=lambda m: m.price)
         labels = list(dict.fromkeys(m.label for m in group))

@@ -18,7 +18,8 @@ MarkerDirection = Literal["up", "down", "neutral"]
 # More candles than this are drawn as a close line: at 1200 px, 200 bodies are ~4 px wide, the least
 # that still shows a body distinct from its wick.
 LINE_THRESHOLD = 200
-# Alert markers beyond this many lose their text labels (they would overlap into a smudge).
+# Alert labels (one per cluster of markers close in time) beyond this many are all dropped: they would
+# overlap into a smudge.
 MAX_LABELLED_MARKERS = 12
 # A level further from the price range than this fraction of the range is listed, not drawn: drawing it
 # would squash the candles into a thin band.
