@@ -20,7 +20,6 @@ from bot.alerts.routing import AlertRouter
 from bot.charts import draw as charts
 from bot.charts.data import chart_spec_from_repo, event_chart_spec, load_candles
 from bot.charts.draw import ChartSpec, build_figure, render_chart, render_png
-from bot.charts.spec import MAX_LABELLED_MARKERS, AlertMarker
 from bot.config import load_config
 from bot.errors import UserError
 from bot.replay.pipeline import run_replay
@@ -96,9 +95,8 @@ def test_the_95k_level_is_a_labelled_line(week_figure: Figure) -> None:
     assert list(line.get_ydata()) == [95_000, 95_000]
     (label,) = by_gid(week_figure, charts.GID_LEVEL_LABEL)
     assert isinstance(label, Text)
-    # Four rules of the bundled config watch 95,000 (the three level_cross ones and the retest): one line,
-    # their ids merged on its label, three named.
-    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close +1 95,000"
+    # Three rules of the bundled config watch 95,000: one line, their ids merged on its label.
+    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close 95,000"
 
 
 def test_one_rule_gives_the_plain_label(scenario: Repo) -> None:
@@ -127,19 +125,14 @@ def test_alert_markers_sit_where_the_alerts_fired(week_figure: Figure) -> None:
     # btc-95k fired at the close of the 22:00 breakout candle; the daily-close rule at the day's close.
     assert pytest.approx((utc(2026, 1, 13, 23), 95_757.21)) in points
     assert pytest.approx((utc(2026, 1, 14, 0), 95_414.0)) in points
-    labels = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)]
-    assert any("btc-95k\n" in text and "btc-95k-daily-close" in text for text in labels), labels
-
-
-def test_labels_are_dropped_when_too_many_clusters_would_crowd_the_chart(week: ChartSpec) -> None:
-    # Synthetic markers over the real week: twenty alerts within one hour make one label; a marker every
-    # twelve hours (fourteen far-apart labels) makes none.
-    start = week.candles[0].open_time
-    bunched = tuple(AlertMarker(start + 86_400_000 + i * 60_000, 94_000.0, f"rule-{i}") for i in range(20))
-    spread = tuple(AlertMarker(start + i * 43_200_000, 94_000.0, f"rule-{i}") for i in range(14))
-    for markers, labels in ((bunched, 1), (spread, 0), (spread[:MAX_LABELLED_MARKERS], MAX_LABELLED_MARKERS)):
-        figure = build_figure(replace(week, markers=markers))
-        assert len(by_gid(figure, charts.GID_MARKER_LABEL)) == labels, len(markers)
+    # Ten rules fired that week: markers carry numbers, the key above names each number's rule.
+    keys = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_KEY) if isinstance(a, Text)]
+    number = {key.split(" ", 1)[1]: key.split(" ", 1)[0] for key in keys}
+    labels = [
+        a.get_text().split(",") for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)
+    ]
+    assert any(number["btc-95k"] in group for group in labels)
+    assert any(number["btc-95k-daily-close"] in group for group in labels)
 
 
 def test_liquidation_bars_show_the_109m_of_shorts_in_the_breakout_hour(week_figure: Figure) -> None:
