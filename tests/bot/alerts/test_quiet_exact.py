@@ -19,7 +19,9 @@ from detectors.level_cross import LevelCross
 from detectors.liquidation_cascade import LiquidationCascade
 from detectors.market_history import MarketHistory
 from detectors.open_interest import OpenInterest
+from detectors.retest import Retest
 from detectors.round_levels import RoundLevels
+from detectors.volume_spike import VolumeSpike
 from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
@@ -34,6 +36,24 @@ RULES = [
     ("btc-cascade", "liquidation_cascade", "BTCUSDT", {"min_usd": 150_000, "window_minutes": 10}),
     ("eth-cascade", "liquidation_cascade", "ETHUSDT", {"min_usd": 100_000, "multiple": 2}),
     ("btc-oi", "open_interest", "BTCUSDT", {"pct": 0.3, "window_hours": 1}),
+    (
+        "btc-oi-rebuild",
+        "open_interest",
+        "BTCUSDT",
+        {"pct": 0.3, "window_hours": 1, "rebuild_pct": 30, "changes": False},
+    ),
+    (
+        "btc-retest",
+        "retest",
+        "BTCUSDT",
+        {"step": 500, "interval": "15m", "break_pct": 0.1, "touch_pct": 0.05, "hold": 2},
+    ),
+    (
+        "eth-volume-run",
+        "volume_spike",
+        "ETHUSDT",
+        {"interval": "5m", "multiple": 1.5, "window": 12, "consecutive": 2},
+    ),
     ("eth-combo", "combo", "ETHUSDT", {"when": "rsi(14, 15m) > 60 and close > ema(20, 1h)"}),
 ]
 
@@ -80,7 +100,7 @@ def test_skipping_quiet_rules_records_the_alerts_evaluating_every_tick_records(
 ) -> None:
     skipped = alerts(3, scoped=scoped)
     assert len({row[2] for row in skipped}) == len(RULES), "every rule fires at least once"
-    for detector in (RoundLevels, LevelCross, LiquidationCascade, OpenInterest, Combo):
+    for detector in (RoundLevels, LevelCross, LiquidationCascade, OpenInterest, Combo, Retest, VolumeSpike):
         monkeypatch.setattr(detector, "quiet", lambda self, state, now: None)
     # round_levels also steps over candles inside that band at once when it catches up: not here.
     monkeypatch.setattr(RoundLevels, "_quiet_closes", lambda self, state, levels: None)
