@@ -3,9 +3,10 @@
 A detector says after each evaluation how long evaluating again would change nothing (``Detector.quiet``).
 The engine then puts the rule to sleep here and asks, at each tick, which rules woke: the ones whose time
 came (a heap of timers) and the ones whose watched data changed or became visible (the history's live
-change counters, compared once per watched key and tick). Entries of an older sleep are recognised by their
-generation and dropped. In a year's replay most rules are quiet on most ticks (bench.replay), so a tick
-costs only the rules that can change.
+change counters, compared for the keys the history says moved since the last tick, never for every watch).
+Entries of an older sleep are recognised by their generation and dropped. In a year's replay most rules are
+quiet on most ticks (bench.replay), and live a poll of one symbol looks at that symbol's watches only
+(bench.live), so a tick costs only the rules that can change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from detectors.base import Quiet
@@ -44,6 +46,9 @@ class QuietRules:
         self.history = history
         self.asleep: dict[str, int] = {}  # rule id -> generation of its current sleep
         self.clocked: dict[str, tuple[int, str]] = {}  # rule id -> (generation, Quiet.now_key)
+        # symbol (MARKET_SYMBOL for market-wide rules) -> ids of rules that may be in ``clocked``: a flush
+        # settles the clocks of the symbols evaluated since the last one, not every clock (issue 24).
+        self._clocked_of: dict[str, set[str]] = {}
         self._generation = 0
         self._timers: list[tuple[int, int, str]] = []  # heap of (wake at, generation, rule id)
         self._watches: dict[tuple[str, str], _Watch] = {}
@@ -53,6 +58,7 @@ class QuietRules:
         """Wake every rule (the rule set changed)."""
         self.asleep.clear()
         self.clocked.clear()
+        self._clocked_of.clear()
         self._timers.clear()
         self._watches.clear()
         for symbol, watch in self._closes.values():
@@ -69,31 +75,37 @@ class QuietRules:
         if entry is not None:
             self.history.unwatch_closes(*entry)
 
+    def clocked_of(self, symbols: Iterable[str]) -> list[str]:
+        """Return the ids of the clocked rules of ``symbols`` (forgetting those no longer clocked)."""
+        clocked, index = self.clocked, self._clocked_of
+        found: list[str] = []
+        for symbol in symbols:
+            ids = index.get(symbol)
+            if not ids:
+                continue
+            gone = [rule_id for rule_id in ids if rule_id not in clocked]
+            ids.difference_update(gone)
+            found.extend(ids)
+        return found
+
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
-        if not self._anything_due(now):
-            return []
-        woke = self._wake_timers(now)
-        for watch in self._watches.values():
-            self._wake_watchers(watch, woke)
+        timers = self._timers
+        woke = self._wake_timers(now) if timers and timers[0][0] <= now else []
+        # Only the watches of the keys that moved: the usual tick moved none, or a symbol's few.
+        changed = self.history.take_changed()
+        if changed and self._watches:
+            watches = self._watches
+            for key in changed:
+                watch = watches.get(key)
+                if watch is not None and not watch.mark[2] < watch.usd_threshold:
+                    self._wake_watchers(watch, woke)
         if self.history.has_tripped():
             self._wake_tripped(woke)
-        if self._closes:
+        if self._closes and woke:
             for rule_id in woke:
                 self._unwatch(rule_id)
         return woke
-
-    def _anything_due(self, now: int) -> bool:
-        """Return whether a timer is due, a close watch tripped or a watched counter moved enough."""
-        timers = self._timers
-        if (timers and timers[0][0] <= now) or self.history.has_tripped():
-            return True
-        # The usual tick: nothing due, so only the watched counters can have moved.
-        for watch in self._watches.values():
-            mark = watch.mark
-            if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
-                return True
-        return False
 
     def _wake_timers(self, now: int) -> list[str]:
         """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
@@ -154,7 +166,7 @@ class QuietRules:
                 latest = now + CLOSES_WATCH_MAX_MS
                 until = latest if until is None else min(until, latest)
                 continue
-            watched.append(((symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
+            watched.append((self.history.change_key(symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
         if (until is None and not watched) or (until is not None and until <= now):
             return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
         self._generation += 1
@@ -162,6 +174,7 @@ class QuietRules:
         self.asleep[rule_id] = generation
         if quiet.now_key is not None:
             self.clocked[rule_id] = (generation, quiet.now_key)
+            self._clocked_of.setdefault(symbol, set()).add(rule_id)
         if until is not None:
             heapq.heappush(self._timers, (until, generation, rule_id))
         for key, mark, usd_below in watched:
