@@ -346,20 +346,9 @@ class Engine:
         woken = quiet.wake(now)
         if woken and quiet.clocked:
             self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
-        if now > self._now_any:
-            self._now_any = now
-        if symbols is None:
-            if now > self._now_all:
-                self._now_all = now
-            self._moved = None
-        else:
-            symbols = symbols if isinstance(symbols, (set, frozenset)) else set(symbols)
-            now_of = self._now_of
-            for symbol in symbols:
-                if now_of.get(symbol, -(2**62)) < now:
-                    now_of[symbol] = now
-            if self._moved is not None:
-                self._moved.update(symbols)
+        if symbols is not None and not isinstance(symbols, (set, frozenset)):
+            symbols = set(symbols)
+        self._advance_clocks(now, symbols)
         if self._awake is None:
             self._collect_awake()
         assert self._awake is not None
@@ -380,6 +369,22 @@ class Engine:
         if self._due_rules is None:
             self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
         return self._due_rules
+
+    def _advance_clocks(self, now: int, symbols: set[str] | frozenset[str] | None) -> None:
+        """Note the evaluation at ``now`` (of ``symbols``, or all) in the clocks quiet rules keep."""
+        if now > self._now_any:
+            self._now_any = now
+        if symbols is None:
+            if now > self._now_all:
+                self._now_all = now
+            self._moved = None
+            return
+        now_of = self._now_of
+        for symbol in symbols:
+            if now_of.get(symbol, -(2**62)) < now:
+                now_of[symbol] = now
+        if self._moved is not None:
+            self._moved.update(symbols)
 
     def _collect_awake(self) -> None:
         """Index the rules not asleep, per symbol, and every rule's place in evaluation order."""

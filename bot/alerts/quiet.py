@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Quiet
@@ -166,7 +166,13 @@ class QuietRules:
                 latest = now + CLOSES_WATCH_MAX_MS
                 until = latest if until is None else min(until, latest)
                 continue
-            watched.append((self.history.change_key(symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
+            watched.append(
+                (
+                    self.history.change_key(symbol, kind),
+                    mark,
+                    quiet.usd_below if kind == "liquidations" else None,
+                )
+            )
         if (until is None and not watched) or (until is not None and until <= now):
             return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
         self._generation += 1
