@@ -43,6 +43,7 @@ from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.notify.webhooks import WebhookSink
+from bot.ops.heartbeat import beat, heartbeat_path
 from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
@@ -242,6 +243,10 @@ class App:
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")
         self._spawn(evaluator.run(self._stop), "evaluate")
+        heartbeat = heartbeat_path(config.storage.path)
+        if heartbeat is not None:
+            # What `tripwire healthcheck` reads when the HTTP server is off.
+            self._spawn(beat(heartbeat, self._stop), "heartbeat")
         if liqfeed is not None:
             liqfeed.on_queued = dispatcher.wake
             self._spawn(liqfeed.run(self._stop), "liqfeed")
@@ -503,7 +508,11 @@ class App:
     def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
         async def stop() -> None:
             self._stop.set()
-            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog")]
+            loops = [
+                t
+                for t in self._tasks
+                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat")
+            ]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
             try:

@@ -228,6 +228,14 @@ def span_text(seconds: int) -> str:
     return format_duration(seconds)
 
 
+def _days_hours(seconds: int) -> str:
+    """Return a span as ``4d 23h`` (days and hours, never weeks: windows are asked for in days)."""
+    days, hours = divmod(seconds // 3600, 24)
+    return (
+        " ".join(part for part in (f"{days}d" if days else "", f"{hours}h" if hours else "") if part) or "0h"
+    )
+
+
 def _line(event: AlertEventRow) -> AlertLine:
     return AlertLine(
         event_id=event.id,
@@ -536,10 +544,17 @@ class HistoryService:
                 e for e, d in self.visible_events(viewer, candidates) if may_show_publicly(viewer, e, d)
             ]
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
-        # Name the interval drawn, which chart_data picks when none was asked for; draw the indicators of
-        # the indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        # Name the interval drawn, which chart_data picks when none was asked for, and the span drawn when
+        # less is stored than was asked for (the subtitle says from when); draw the indicators of the
+        # indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        drawn = (end - (spec.start if spec.start is not None else start)) // 1000
+        span = (
+            f"last {span_text(window)}"
+            if drawn >= window
+            else f"{_days_hours(drawn)} stored of {span_text(window)} asked"
+        )
         return replace(
             spec,
-            title=f"{name} · {spec.interval} · last {span_text(window)}",
+            title=f"{name} · {spec.interval} · {span}",
             indicators=indicator_plots(self.repo, rules, name, start, end),
         )
