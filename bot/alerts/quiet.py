@@ -3,7 +3,8 @@
 A detector says after each evaluation how long evaluating again would change nothing (``Detector.quiet``).
 The engine then puts the rule to sleep here and asks, at each tick, which rules woke: the ones whose time
 came (a heap of timers) and the ones whose watched data changed or became visible (the history's live
-change counters, compared for the keys the history says moved since the last tick, never for every watch).
+change counters, compared for the keys the history says moved since the last tick, never for every watch,
+and within a key only for the watchers whose USD threshold was reached).
 Entries of an older sleep are recognised by their generation and dropped. In a year's replay most rules are
 quiet on most ticks (bench.replay), and live a poll of one symbol looks at that symbol's watches only
 (bench.live), so a tick costs only the rules that can change.
@@ -32,11 +33,14 @@ class _Watch:
 
     mark: list[Any]  # the history's live [changes, newest row time, USD added]
     checked: int  # mark[0] when the watchers were last compared
-    # rule id -> (generation, changes when it went to sleep, USD added at which it wakes: -inf for any change)
-    rules: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    # Heap of (USD added at which it wakes: -inf for any change, generation, rule id, changes when it went to
+    # sleep): a change looks at the watchers whose threshold it reached only, not at every rule waiting on
+    # the symbol's liquidations (issue 24). Entries of an older sleep are dropped when they come up.
+    heap: list[tuple[float, int, str, int]] = field(default_factory=list)
     # No watcher wakes before mark[2] reaches this (-inf when one wakes at any change): a cascade waiting for
     # a few million USD is not looked at for each of the thousands of liquidations before.
     usd_threshold: float = math.inf
+    compacted: int = 0  # the heap's size after stale entries were last removed
 
 
 class QuietRules:
@@ -127,17 +131,47 @@ class QuietRules:
             return  # watchers registered since the last check saw this count too
         watch.checked = changes
         asleep = self.asleep
-        rules = watch.rules
-        threshold = math.inf
-        for rule_id, (generation, seen, wake_usd) in list(rules.items()):
+        heap = watch.heap
+        added = mark[2]
+        kept: list[tuple[float, int, str, int]] = []
+        drain = added != added  # not a number: every watcher wakes, whatever its threshold
+        # The entries whose threshold the USD added reached, lowest first.
+        while heap and (drain or heap[0][0] <= added):
+            entry = heapq.heappop(heap)
+            _, generation, rule_id, seen = entry
             if asleep.get(rule_id) != generation:
-                del rules[rule_id]  # from an older sleep
-            elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
-                del rules[rule_id], asleep[rule_id]
+                continue  # from an older sleep
+            if seen != changes:
+                del asleep[rule_id]
                 woke.append(rule_id)
             else:
-                threshold = min(threshold, wake_usd)
-        watch.usd_threshold = threshold
+                kept.append(entry)  # it went to sleep after this very change
+        for entry in kept:
+            heapq.heappush(heap, entry)
+        watch.usd_threshold = heap[0][0] if heap else math.inf
+
+    def _watch(
+        self, key: tuple[str, str], mark: list[Any], usd_below: float | None, generation: int, rule_id: str
+    ) -> None:
+        """Make a sleeping rule wait on one data key (until ``usd_below`` more USD, if given)."""
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch(mark, mark[0])
+        wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
+        if wake_usd != wake_usd:
+            wake_usd = -math.inf  # not a number: any change wakes it
+        heapq.heappush(watch.heap, (wake_usd, generation, rule_id, mark[0]))
+        watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+        if len(watch.heap) > 2 * watch.compacted + 64:
+            self._compact(watch)
+
+    def _compact(self, watch: _Watch) -> None:
+        """Drop the entries of older sleeps (woken by time or another watch, and asleep again since)."""
+        asleep = self.asleep
+        watch.heap = [entry for entry in watch.heap if asleep.get(entry[2]) == entry[1]]
+        heapq.heapify(watch.heap)
+        watch.compacted = len(watch.heap)
+        watch.usd_threshold = watch.heap[0][0] if watch.heap else math.inf
 
     def _wake_tripped(self, woke: list[str]) -> None:
         """Wake the rules whose close watches tripped (appending to ``woke``) and forget those watches."""
@@ -184,14 +218,7 @@ class QuietRules:
         if until is not None:
             heapq.heappush(self._timers, (until, generation, rule_id))
         for key, mark, usd_below in watched:
-            watch = self._watches.get(key)
-            if watch is None:
-                watch = self._watches[key] = _Watch(mark, mark[0])
-            wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
-            if wake_usd != wake_usd:
-                wake_usd = -math.inf  # not a number: any change wakes it
-            watch.rules[rule_id] = (generation, mark[0], wake_usd)
-            watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+            self._watch(key, mark, usd_below, generation, rule_id)
         self._unwatch(rule_id)
         if closes is not None:
             low, high = closes

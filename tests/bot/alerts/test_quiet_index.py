@@ -192,3 +192,39 @@ def test_a_forming_candle_wakes_only_the_level_rules_whose_band_it_leaves() -> N
     engine.evaluate(START + 30_000, {"AAAUSDT", "BBBUSDT"})
     assert evaluated_at(repo, "AAAUSDT-level") == START + 30_000
     assert evaluated_at(repo, "BBBUSDT-level") == START + 1, "a close of 149 is still inside its band"
+
+
+def test_watchers_of_one_key_wake_in_the_order_of_their_thresholds() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+
+    def liquidate(usd: float, at: int) -> None:
+        history.add_liquidations([Liquidation("AAAUSDT", at, "bybit", "long", 1.0, 1.0, usd)])
+
+    liquidate(1.0, START)
+    for rule_id, usd_below in (("c100", 100.0), ("c500", 500.0), ("c1000", 1_000.0), ("any", None)):
+        assert quiet.sleep(
+            rule_id, Quiet(unchanged=("liquidations",), usd_below=usd_below), "AAAUSDT", None, START + 1
+        )
+    liquidate(100.0, START + 1)
+    assert sorted(quiet.wake(START + 2)) == ["any", "c100"]
+    assert quiet.sleep("any", Quiet(unchanged=("liquidations",)), "AAAUSDT", None, START + 2)
+    assert quiet.wake(START + 3) == [], "asleep again after the change it saw: only a new one wakes it"
+    liquidate(399.0, START + 3)
+    assert quiet.wake(START + 4) == ["any"], "499 USD in all: c500 waits for one more"
+    liquidate(1.0, START + 4)
+    assert quiet.wake(START + 5) == ["c500"]
+    liquidate(float("nan"), START + 5)
+    assert quiet.wake(START + 6) == ["c1000"], "a sum that is not a number wakes every watcher"
+
+
+def test_a_rule_sleeping_again_and_again_keeps_its_watch_small() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    history.add_liquidations([Liquidation("AAAUSDT", START, "bybit", "long", 1.0, 1.0, 1.0)])
+    for i in range(1_000):
+        # Woken by its timer each time, never by the watch: the watch's old entries are dropped on the way.
+        wait = Quiet(until=START + i + 2, unchanged=("liquidations",), usd_below=1e9)
+        assert quiet.sleep("cascade", wait, "AAAUSDT", None, START + i + 1)
+        assert quiet.wake(START + i + 2) == ["cascade"]
+    assert len(quiet._watches[("AAAUSDT", "liquidations")].heap) <= 64 + 1
