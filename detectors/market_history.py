@@ -315,7 +315,11 @@ class MarketHistory:
         return (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
 
     def take_changed(self) -> set[tuple[str, str]]:
-        """Return the (symbol, kind) keys whose change counters moved since the last call."""
+        """Return the (symbol, kind) keys whose change counters moved since the last call.
+
+        Like ``take_tripped`` it has one reader, the engine watching this history: a second reader would
+        take the keys the first one waits for.
+        """
         changed = self._changed
         if changed:
             self._changed = set()
