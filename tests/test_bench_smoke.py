@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import charts, delivery, indicators, ingest, latency, live, memory, queries, replay, startup
 
 BENCHMARKS = {
     "replay": replay.main,
     "ingest": ingest.main,
     "latency": latency.main,
+    "live": live.main,
     "memory": memory.main,
     "queries": queries.main,
     "delivery": delivery.main,

@@ -85,6 +85,9 @@ class Engine:
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
+        # The same per symbol (MARKET_SYMBOL: market-wide rules): an evaluation of a few symbols looks at
+        # their awake rules only, not at every awake rule of every symbol (issue 24).
+        self._awake_of: dict[str, set[str]] = {}
         self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
         self._position: dict[str, int] = {}  # rule id -> place in evaluation order
         self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
@@ -92,6 +95,8 @@ class Engine:
         # rule's clock (Quiet.now_key) is what it would have been evaluated at last, set when it is read.
         self._now_all = self._now_any = -(2**62)
         self._now_of: dict[str, int] = {}
+        # The symbols evaluated since the last flush (None: every rule was): only their clocks can have moved.
+        self._moved: set[str] | None = set()
         self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
         self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
         self._silences_at = 0
@@ -341,28 +346,58 @@ class Engine:
         woken = quiet.wake(now)
         if woken and quiet.clocked:
             self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
+        if symbols is not None and not isinstance(symbols, (set, frozenset)):
+            symbols = set(symbols)
+        self._advance_clocks(now, symbols)
+        if self._awake is None:
+            self._collect_awake()
+        assert self._awake is not None
+        if woken:
+            self._awake.update(woken)
+            rules = self._rules
+            for rule_id in woken:
+                rule = rules.get(rule_id)
+                if rule is not None:
+                    self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule_id)
+            self._due_rules = None
+        position, rules = self._position, self._rules
+        if symbols is not None:
+            # Only the awake rules of these symbols and the market-wide ones, in evaluation order.
+            awake_of = self._awake_of
+            ids = {i for symbol in (*symbols, MARKET_SYMBOL) for i in awake_of.get(symbol, ())}
+            return [rules[i] for i in sorted(ids, key=position.__getitem__) if i in rules]
+        if self._due_rules is None:
+            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
+        return self._due_rules
+
+    def _advance_clocks(self, now: int, symbols: set[str] | frozenset[str] | None) -> None:
+        """Note the evaluation at ``now`` (of ``symbols``, or all) in the clocks quiet rules keep."""
         if now > self._now_any:
             self._now_any = now
         if symbols is None:
             if now > self._now_all:
                 self._now_all = now
-        else:
-            now_of = self._now_of
-            for symbol in symbols:
-                if now_of.get(symbol, -(2**62)) < now:
-                    now_of[symbol] = now
-        if self._awake is None:
-            order = self.rules()
-            self._position = {rule.row.id: i for i, rule in enumerate(order)}
-            self._awake = {rule.row.id for rule in order if rule.row.id not in quiet.asleep}
-            self._due_rules = None
-        if woken:
-            self._awake.update(woken)
-            self._due_rules = None
-        if self._due_rules is None:
-            position, rules = self._position, self._rules
-            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
-        return self._due_rules
+            self._moved = None
+            return
+        now_of = self._now_of
+        for symbol in symbols:
+            if now_of.get(symbol, -(2**62)) < now:
+                now_of[symbol] = now
+        if self._moved is not None:
+            self._moved.update(symbols)
+
+    def _collect_awake(self) -> None:
+        """Index the rules not asleep, per symbol, and every rule's place in evaluation order."""
+        order = self.rules()
+        asleep = self._quiet.asleep
+        self._position = {rule.row.id: i for i, rule in enumerate(order)}
+        self._awake = set()
+        self._awake_of = {}
+        for rule in order:
+            if rule.row.id not in asleep:
+                self._awake.add(rule.row.id)
+                self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule.row.id)
+        self._due_rules = None
 
     def _settle_clocks(self, rule_ids: Iterable[str]) -> None:
         """Move the time quiet rules record in their state (Quiet.now_key) to their latest evaluation time.
@@ -391,10 +426,13 @@ class Engine:
 
     def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
         """Put a rule to sleep while evaluating it again would change nothing."""
-        symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
+        symbol = _sleep_symbol(rule)
         if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
             if self._awake is not None:
                 self._awake.discard(rule.row.id)
+                awake = self._awake_of.get(symbol)
+                if awake is not None:
+                    awake.discard(rule.row.id)
             self._due_rules = None
 
     def _begin(self) -> None:
@@ -405,8 +443,16 @@ class Engine:
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
+        moved, self._moved = self._moved, set()
         if self._quiet.clocked:
-            self._settle_clocks(self._quiet.clocked)
+            # Only the clocks of the symbols evaluated since the last flush can have moved (market-wide
+            # rules' with any evaluation): settling every clock at every flush made a live minute cost the
+            # square of the symbols (issue 24).
+            if moved is None:
+                self._settle_clocks(self._quiet.clocked)
+            else:
+                moved.add(MARKET_SYMBOL)
+                self._settle_clocks(self._quiet.clocked_of(moved))
         if not self._dirty:
             return
         with self.repo.transaction():
@@ -744,6 +790,11 @@ def make_engine(
         ops_channel_id=ops_channel_id,
         warn_unrouted=warn_unrouted,
     )
+
+
+def _sleep_symbol(rule: ActiveRule) -> str:
+    """Return the symbol a rule is filed under while it sleeps: its own, or MARKET_SYMBOL if market-wide."""
+    return MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
 
 
 def _rule_snapshot(row: RuleRow) -> dict[str, Any]:
