@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from storage.db import open_database
+import sqlite_utils
+
+from storage.db import connect, load_migrations, migrate
 from storage.repo import Repo
 from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -23,9 +25,28 @@ FALLBACK = "synthetic-b"
 END = 1_768_435_200_000  # 2026-01-15 00:00 UTC: the newest candle opens just before
 YEARS = 3
 CHUNK = 100_000
+# A venue used for the first week and then dropped: its newest candle is three years back.
+RETIRED = "synthetic-retired"
+# The schema change measured: the database is built one version before it, timed with the old queries,
+# then migrated (timed too) and timed with the new ones.
+INDEX_MIGRATION = "candle_series_index"
 
 
-def _walk(rng: random.Random, start: int, end: int, step: int, price: float) -> Iterator[tuple[object, ...]]:
+def index_version() -> int:
+    """Return the schema version of the migration that adds the candle series index."""
+    return next(m.version for m in load_migrations() if m.name == INDEX_MIGRATION)
+
+
+def open_before_index(path: Path) -> Repo:
+    """Open (creating) a database at ``path`` migrated up to the schema before the candle series index."""
+    conn = connect(path)
+    migrate(conn, str(path), up_to=index_version() - 1)
+    return Repo(sqlite_utils.Database(conn))
+
+
+def _walk(
+    rng: random.Random, start: int, end: int, step: int, price: float
+) -> Iterator[tuple[int, float, float, float, float, float]]:
     """Yield (open_time, o, h, l, c, volume) of a random walk from ``start`` to ``end``."""
     for t in range(start, end, step):
         c = price * (1.0 + rng.gauss(0.0, 0.0006 * (step // MINUTE_MS) ** 0.5))
@@ -60,13 +81,13 @@ def _insert(repo: Repo, sql: str, rows: Iterator[tuple[object, ...]]) -> int:
     return count
 
 
-def build(path: Path, minutes: int = YEARS * 365 * 1440) -> tuple[int, float]:
-    """Write the synthetic history to a new database at ``path``; return (1m candles, seconds taken)."""
+def build(repo: Repo, minutes: int = YEARS * 365 * 1440) -> float:
+    """Write the synthetic history of ``minutes`` one-minute candles into ``repo``; return seconds taken."""
     started = time.perf_counter()
-    repo = Repo(open_database(path))
     start = END - minutes * MINUTE_MS
     candle_sql = "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-    ones = _insert(repo, candle_sql, _candles(SYMBOL, "1m", SOURCE, start, END, MINUTE_MS, 1))
+    _insert(repo, candle_sql, _candles(SYMBOL, "1m", SOURCE, start, END, MINUTE_MS, 1))
+    _insert(repo, candle_sql, _candles(SYMBOL, "1m", RETIRED, start, start + 7 * DAY_MS, MINUTE_MS, 6))
     _insert(repo, candle_sql, _candles(SYMBOL, "1h", SOURCE, start, END, HOUR_MS, 2))
     _insert(repo, candle_sql, _candles(SYMBOL, "1m", FALLBACK, END - 3 * DAY_MS, END, MINUTE_MS, 3))
     _insert(repo, candle_sql, _candles("ETHUSDT", "1m", SOURCE, END - 2 * DAY_MS, END, MINUTE_MS, 4))
@@ -94,8 +115,10 @@ def build(path: Path, minutes: int = YEARS * 365 * 1440) -> tuple[int, float]:
     _insert(
         repo,
         "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
-        ((SYMBOL, t, SOURCE, rng.gauss(1e-4, 5e-5), 95_000.0, t + 8 * HOUR_MS, 1)
-         for t in range(funding_start, END, 8 * HOUR_MS)),
+        (
+            (SYMBOL, t, SOURCE, rng.gauss(1e-4, 5e-5), 95_000.0, t + 8 * HOUR_MS, 1)
+            for t in range(funding_start, END, 8 * HOUR_MS)
+        ),
     )
     _insert(
         repo,
@@ -105,8 +128,9 @@ def build(path: Path, minutes: int = YEARS * 365 * 1440) -> tuple[int, float]:
     _insert(
         repo,
         "INSERT INTO fear_greed VALUES (?,?,?,?,?)",
-        ((time.strftime("%Y-%m-%d", time.gmtime(t / 1000)), t, rng.randrange(101), None, "alternative.me")
-         for t in range(start - start % DAY_MS, END, DAY_MS)),
+        (
+            (time.strftime("%Y-%m-%d", time.gmtime(t / 1000)), t, rng.randrange(101), None, "alternative.me")
+            for t in range(start - start % DAY_MS, END, DAY_MS)
+        ),
     )
-    repo.conn.close()
-    return ones, time.perf_counter() - started
+    return time.perf_counter() - started

@@ -27,7 +27,8 @@ SYMBOLS_SQL = (
 # A symbol's intervals, in order: one seek per interval on the primary key.
 INTERVALS_SQL = (
     "WITH RECURSIVE found(interval) AS (SELECT MIN(interval) FROM candles WHERE symbol = :symbol"
-    " UNION ALL SELECT (SELECT MIN(interval) FROM candles WHERE symbol = :symbol AND interval > found.interval)"
+    " UNION ALL SELECT (SELECT MIN(interval) FROM candles"
+    " WHERE symbol = :symbol AND interval > found.interval)"
     " FROM found WHERE found.interval IS NOT NULL)"
     " SELECT interval FROM found WHERE interval IS NOT NULL"
 )
@@ -177,7 +178,7 @@ class ObservationsMixin(RepoBase):
         return [r[0] for r in self.conn.execute(SYMBOLS_SQL)]
 
     def candle_series(self, symbol: str) -> list[CandleSeries]:
-        """Return each (interval, source) series of a symbol with its first and last open, a few seeks each."""
+        """Return each (interval, source) series of a symbol with its first and last open (a few seeks)."""
         return [
             CandleSeries(interval, source, int(first), int(last))
             for interval, source, first, last in self.conn.execute(SERIES_SQL, {"symbol": symbol})
