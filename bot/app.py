@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -188,7 +189,6 @@ class App:
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
         )
-        engine.load()
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
@@ -243,6 +243,10 @@ class App:
             await self._start_discord(bot)
         if watchdog is not None:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
+        # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
+        # single load held the loop for 22.8 s (issue 24), past Discord's heartbeat.
+        gc.freeze()  # the warmed history: see _first_evaluation
+        await engine.load_gradually(lambda: self._first_evaluation(evaluator))
         # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
         # feed asks by the venue's own name for a market; /alert add resolves names against them.
         feeds = FeedManager(
@@ -296,6 +300,18 @@ class App:
         )
         self.ready.set()
         return self.parts
+
+    @staticmethod
+    async def _first_evaluation(evaluator: LiveEvaluator) -> None:
+        """Evaluate the rules just loaded, then take what loading allocated out of the collector's walks.
+
+        CPython's full collections walk every tracked object; while 50k rules load they ran again and again,
+        each up to 0.8 s on the loop (bench.rule_loading). What start-up loads (the history, the rules) lives
+        as long as the bot, so it is frozen (gc.freeze): still freed by reference counting when a rule goes,
+        only no longer re-walked.
+        """
+        await evaluator.evaluate_when_free(None)
+        gc.freeze()
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
         """Open the database, warm the in-memory history from it and store the config file's rules.

@@ -32,6 +32,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
+from bot.alerts.loading import BatchSizer
 from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
@@ -47,10 +48,12 @@ log = logging.getLogger(__name__)
 # Gradual loading (Engine.load_gradually): rows read a page at a time, and rules made active in batches
 # sized so building and first evaluating one takes about this long: the event loop is never held much
 # longer (a Discord heartbeat, a command, a feed's frames wait at most that).
-LOAD_PAGE = 2_000
+LOAD_PAGE = 500
 LOAD_BUDGET_S = 0.025
-FIRST_BATCH = 32
-MAX_BATCH = 5_000
+# Between batches the loading task sleeps this long rather than sleep(0): a task woken by a timer (a
+# heartbeat, a probe) needs two loop turns (the timer resolves its future, then the task steps), and after
+# sleep(0) the loading task is first in line at both, so another waiter ran only every third batch.
+LOAD_PAUSE_S = 0.001
 
 
 class Engine:
@@ -140,8 +143,9 @@ class Engine:
         a page at a time; the rules are then made active in evaluation order, a batch at a time, and after
         each batch ``evaluate`` (the live evaluator's pass) evaluates what is active, so each batch's rules
         get their first evaluation (and fall asleep when quiet) before the next is built. Batches are sized
-        so one takes about ``budget_s``, and rules already active are not woken. Evaluated at one time, the
-        batches record what ``load`` and one evaluation would (tests/bot/alerts/test_gradual_loading.py).
+        so one takes about ``budget_s`` (bot.alerts.loading), and rules already active are not woken.
+        Evaluated at one time, the batches record what ``load`` and one evaluation would
+        (tests/bot/alerts/test_gradual_loading.py).
         """
         self._settle_clocks(self._quiet.clocked)
         self._rules, self._detector_state, self._alerts = {}, {}, {}
@@ -166,7 +170,7 @@ class Engine:
             for rule_id, state, evaluated_at in states:
                 self._detector_state.setdefault(rule_id, (state, evaluated_at))
             after = states[-1][0]
-            await asyncio.sleep(0)
+            await asyncio.sleep(LOAD_PAUSE_S)
         after = ""
         while alerts := self.repo.alert_states_after(after, page):
             for alert in alerts:
@@ -174,34 +178,40 @@ class Engine:
                 if alert.status != "resolved":
                     self._open_alerts.add(alert.rule_id)
             after = alerts[-1].dedupe_key
-            await asyncio.sleep(0)
+            await asyncio.sleep(LOAD_PAUSE_S)
 
     async def _read_enabled_rules(self, page: int) -> list[RuleRow]:
         """Return the enabled rules, read a page at a time, in evaluation order."""
-        rows: list[RuleRow] = []
-        while batch := self.repo.enabled_rules_after(rows[-1].id if rows else "", page):
-            rows.extend(batch)
-            await asyncio.sleep(0)
-        rows.sort(key=self._order_key)
-        return rows
+        # Pages come in id order, so evaluation order (inhibitors first, then by id) is the inhibitors of
+        # every page, then the others: kept apart as they arrive, no sort of the whole set at the end.
+        major = self.inhibition.inhibitors if self.inhibition else frozenset()
+        first: list[RuleRow] = []
+        rest: list[RuleRow] = []
+        after = ""
+        while rows := self.repo.enabled_rules_after(after, page):
+            for row in rows:
+                (first if row.detector in major else rest).append(row)
+            after = rows[-1].id
+            await asyncio.sleep(LOAD_PAUSE_S)
+        return first + rest
 
     async def _activate_in_batches(
         self, pending: list[RuleRow], evaluate: Callable[[], Awaitable[object]], budget_s: float
     ) -> None:
         """Make ``pending`` active in batches of about ``budget_s`` each, evaluating after each batch."""
-        done, size = 0, FIRST_BATCH
+        sizer = BatchSizer(budget_s)
+        done = 0
         while done < len(pending):
-            began = time.perf_counter()
-            chunk = pending[done : done + size]
+            # CPU time of this thread: what the batch holds the loop for, whatever else the host runs.
+            began = time.thread_time()
+            chunk = pending[done : sizer.next_batch(pending, done)]
             loading = self._loading if self._loading is not None else set()
             self._add_active([row for row in chunk if row.id in loading])
             loading.difference_update(row.id for row in chunk)
             await evaluate()
             done += len(chunk)
-            # Grow (at most doubling) or shrink the next batch toward the budget.
-            took = max(time.perf_counter() - began, 1e-6)
-            size = max(1, min(MAX_BATCH, 2 * size, int(size * budget_s / took)))
-            await asyncio.sleep(0)
+            sizer.measured(chunk, time.thread_time() - began)
+            await asyncio.sleep(LOAD_PAUSE_S)
 
     def _order_key(self, row: RuleRow) -> tuple[bool, str]:
         # Inhibitors first, so a cascade firing in the same evaluation as a round-level break is already

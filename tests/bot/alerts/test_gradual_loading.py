@@ -17,7 +17,8 @@ import sqlite_utils
 
 from bench.memory import rule_settings
 from bench.synthetic import START, synthetic_market
-from bot.alerts.engine import FIRST_BATCH, Engine
+from bot.alerts.engine import Engine
+from bot.alerts.loading import BatchSizer
 from bot.alerts.model import Inhibition, Target
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
@@ -148,8 +149,8 @@ def test_gradual_loading_records_what_loading_at_once_records(market: RecordedDa
     assert loaded == len(whole.rules()) == 330
     assert [r.id for r in batched.rules()] == [r.id for r in whole.rules()]
     if budget_s == 0.0:
-        # The first batch, then one rule a batch: each evaluated after the rules before it fell asleep.
-        assert passes == list(range(FIRST_BATCH, 331))
+        # One rule a batch: each evaluated after the rules before it fell asleep.
+        assert passes == list(range(1, 331))
     expected = outcome(at_once)
     assert expected["events"], "the move between the two evaluations fires something"
     assert outcome(gradual) == expected
@@ -173,3 +174,25 @@ def test_a_rule_changed_while_loading_keeps_its_change(market: RecordedData) -> 
     asyncio.run(batched.load_gradually(evaluate, budget_s=0.0, page=50))
     ids = {r.id for r in batched.rules()}
     assert paused not in ids and len(ids) == 329
+
+
+def test_batches_are_sized_by_each_detectors_own_cost() -> None:
+    sizer = BatchSizer(budget_s=0.025)
+    cheap = [
+        RuleRow(id=f"a{i}", origin="discord", detector="funding", symbol="BTCUSDT", settings={})
+        for i in range(500)
+    ]
+    dear = [
+        RuleRow(id=f"b{i}", origin="discord", detector="level_cross", symbol="BTCUSDT", settings={})
+        for i in range(500)
+    ]
+    pending = cheap + dear
+    assert sizer.next_batch(pending, 0) == 8  # an unmeasured kind: an eighth of the budget a rule
+    sizer.measured(pending[:8], 8 * 0.0001)  # 0.1 ms a funding rule
+    assert sizer.next_batch(pending, 8) == 8 + 250
+    # Where the cheap run ends, the level rules are not taken at the funding rules' price.
+    end = sizer.next_batch(pending, 490)
+    assert end == 500 + 8 - 1  # the last ten cheap ones, then seven unmeasured level rules fill the budget
+    sizer.measured(pending[490:end], 10 * 0.0001 + 7 * 0.002)  # 2 ms a level rule
+    assert 0.0015 < sizer.cost_s["level_cross"] < 0.0025
+    assert sizer.next_batch(pending, 600) - 600 in range(10, 17)
