@@ -10,7 +10,18 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, ingest, latency, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    ingest,
+    latency,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
@@ -22,6 +33,8 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("delivery", delivery.main),
     ("startup", startup.main),
     ("charts", charts.main),
+    ("command_queries", command_queries.main),
+    ("rule_loading", rule_loading.main),
 )
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, ingest, latency, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    ingest,
+    latency,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 
 BENCHMARKS = {
     "replay": replay.main,
@@ -15,6 +26,8 @@ BENCHMARKS = {
     "delivery": delivery.main,
     "startup": startup.main,
     "charts": charts.main,
+    "command_queries": command_queries.main,
+    "rule_loading": rule_loading.main,
 }
 
 
