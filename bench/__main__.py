@@ -14,6 +14,7 @@ from bench import (
     charts,
     command_queries,
     delivery,
+    indicators,
     ingest,
     latency,
     memory,
@@ -33,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("delivery", delivery.main),
     ("startup", startup.main),
     ("charts", charts.main),
+    ("indicators", indicators.main),
     ("command_queries", command_queries.main),
     ("rule_loading", rule_loading.main),
 )

@@ -8,6 +8,7 @@ from bench import (
     charts,
     command_queries,
     delivery,
+    indicators,
     ingest,
     latency,
     memory,
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "delivery": delivery.main,
     "startup": startup.main,
     "charts": charts.main,
+    "indicators": indicators.main,
     "command_queries": command_queries.main,
     "rule_loading": rule_loading.main,
 }

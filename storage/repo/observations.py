@@ -11,7 +11,7 @@ from storage.repo.mapping import CANDLES, FUNDING
 from storage.rows import Candle, CandleCoverage, CandleSeries, FearGreed, Funding, OpenInterest, interval_ms
 
 # Reads that must not walk a symbol's history (issue 24). The candles' primary key is (symbol, interval,
-# open_time, source) and the candles_series index (migration 9) is (symbol, interval, source, open_time,
+# open_time, source) and the candles_series index (migration 10) is (symbol, interval, source, open_time,
 # closed); a question about "which intervals", "which series" or "which symbols" is answered by skipping
 # from one distinct value to the next (each step one seek, SQLite has no skip-scan without ANALYZE
 # statistics), and a question about one series by a range on the index: a few seeks per series, however

@@ -1,4 +1,4 @@
--- Schema v8 -> v9: an index on candles by series (symbol, interval, source) and then time, so the reads
+-- Schema v9 -> v10: an index on candles by series (symbol, interval, source) and then time, so the reads
 -- that name a source or ask which series a symbol has (storage/repo/observations.py: the spot poll's newest
 -- candle of its source, /chart's and /alert test's coverage, /why's newest candle per series) seek instead
 -- of walking a symbol's whole history: the primary key (symbol, interval, open_time, source) puts the
