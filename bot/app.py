@@ -264,7 +264,9 @@ class App:
         # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
         # single load held the loop for 22.8 s (issue 24), past Discord's heartbeat.
         gc.freeze()  # the warmed history: see _first_evaluation
-        await engine.load_gradually(lambda: self._first_evaluation(evaluator))
+        await engine.load_gradually(
+            lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
+        )
         # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
         # feed asks by the venue's own name for a market; /alert add resolves names against them.
         feeds = FeedManager(

@@ -142,6 +142,7 @@ class Engine:
         *,
         budget_s: float = LOAD_BUDGET_S,
         page: int = LOAD_PAGE,
+        stop: Callable[[], bool] | None = None,
     ) -> int:
         """Load what ``load`` loads without holding the event loop; return the rules made active.
 
@@ -152,7 +153,8 @@ class Engine:
         get their first evaluation (and fall asleep when quiet) before the next is built. Batches are sized
         so one takes about ``budget_s`` (bot.alerts.loading), and rules already active are not woken.
         Evaluated at one time, the batches record what ``load`` and one evaluation would
-        (tests/bot/alerts/test_gradual_loading.py).
+        (tests/bot/alerts/test_gradual_loading.py). When ``stop`` returns True (the bot is shutting
+        down), no further batch is made active.
         """
         self._settle_clocks(self._quiet.clocked)
         self._rules, self._detector_state, self._alerts = {}, {}, {}
@@ -166,7 +168,7 @@ class Engine:
             await self._load_states(page)
             pending = await self._read_enabled_rules(page)
             self._loading = {row.id for row in pending}
-            await self._activate_in_batches(pending, evaluate, budget_s)
+            await self._activate_in_batches(pending, evaluate, budget_s, stop or (lambda: False))
         finally:
             self._loading = None
         return len(self._rules)
@@ -204,12 +206,16 @@ class Engine:
         return first + rest
 
     async def _activate_in_batches(
-        self, pending: list[RuleRow], evaluate: Callable[[], Awaitable[object]], budget_s: float
+        self,
+        pending: list[RuleRow],
+        evaluate: Callable[[], Awaitable[object]],
+        budget_s: float,
+        stop: Callable[[], bool],
     ) -> None:
         """Make ``pending`` active in batches of about ``budget_s`` each, evaluating after each batch."""
         sizer = BatchSizer(budget_s)
         done = 0
-        while done < len(pending):
+        while done < len(pending) and not stop():
             # CPU time of this thread: what the batch holds the loop for, whatever else the host runs.
             began = time.thread_time()
             chunk = pending[done : sizer.next_batch(pending, done)]

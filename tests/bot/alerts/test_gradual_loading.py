@@ -196,3 +196,16 @@ def test_batches_are_sized_by_each_detectors_own_cost() -> None:
     sizer.measured(pending[490:end], 10 * 0.0001 + 7 * 0.002)  # 2 ms a level rule
     assert 0.0015 < sizer.cost_s["level_cross"] < 0.0025
     assert sizer.next_batch(pending, 600) - 600 in range(10, 17)
+
+
+def test_loading_stops_between_batches_when_asked(market: RecordedData) -> None:
+    repo = copy(seeded(market))
+    batched = engine(repo, history_until(market, SECOND))
+
+    async def evaluate() -> None:
+        batched.evaluate(SECOND)
+
+    loaded = asyncio.run(
+        batched.load_gradually(evaluate, budget_s=0.0, page=50, stop=lambda: len(batched.rules()) >= 5)
+    )
+    assert loaded == 5  # one rule a batch: the sixth batch was never started
