@@ -10,7 +10,20 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, indicators, ingest, latency, live, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    live,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
@@ -24,6 +37,8 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("startup", startup.main),
     ("charts", charts.main),
     ("indicators", indicators.main),
+    ("command_queries", command_queries.main),
+    ("rule_loading", rule_loading.main),
 )
 
 

@@ -178,6 +178,16 @@ class CandleCoverage:
 
 
 @dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """One (interval, source) series of a symbol's candles and the open times of its first and last."""
+
+    interval: str
+    source: str
+    first_open: int
+    last_open: int
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseStats:
     """Rows per table plus time spans per source and symbol."""
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, indicators, ingest, latency, live, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    live,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 
 BENCHMARKS = {
     "replay": replay.main,
@@ -17,6 +30,8 @@ BENCHMARKS = {
     "startup": startup.main,
     "charts": charts.main,
     "indicators": indicators.main,
+    "command_queries": command_queries.main,
+    "rule_loading": rule_loading.main,
 }
 
 
