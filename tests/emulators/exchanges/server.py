@@ -22,19 +22,24 @@ from .data import Dataset
 from .fallback import FallbackVenue
 from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
+from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
 log = logging.getLogger(__name__)
 
-WS_VENUES = ("binance", "binance-legacy", "bybit", "okx")
+WS_VENUES = ("binance", "binance-legacy", "bybit", "okx", "gate", "htx", "deribit", "hyperliquid")
 # Paths of each venue's websocket handshake, for refusing connections through the fault middleware.
 WS_ROUTES: dict[str, Route] = {
     "binance": "/market/*",
     "binance-legacy": ("/ws", "/ws/*@*", "/stream"),  # not /ws/v5/public, which is OKX's
     "bybit": "/v5/public/*",
     "okx": "/ws/v5/public",
+    "gate": "/v4/ws/usdt",
+    "htx": "/linear-swap-notification",
+    "deribit": "/ws/api/v2",
+    "hyperliquid": "/hyperliquid/ws",
 }
 
 
@@ -63,6 +68,10 @@ class ExchangeEmulator:
         self.binance = BinanceVenue(self.ctx)
         self.bybit = BybitVenue(self.ctx)
         self.okx = OkxVenue(self.ctx)
+        self.gate = GateVenue(self.ctx)
+        self.htx = HtxVenue(self.ctx)
+        self.deribit = DeribitVenue(self.ctx)
+        self.hyperliquid = HyperliquidVenue(self.ctx)
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.replayer: Replayer | None = None
@@ -73,7 +82,8 @@ class ExchangeEmulator:
     def build_app(self) -> web.Application:
         """Build the aiohttp application with every venue's routes and the control endpoints."""
         app = web.Application(middlewares=[self.faults.middleware])
-        for venue in (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback):
+        venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
+        for venue in (*venues, self.gate, self.htx, self.deribit, self.hyperliquid):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)
@@ -292,6 +302,10 @@ class ExchangeEmulator:
             "binance-legacy": self.binance.legacy_ws,
             "bybit": self.bybit.ws,
             "okx": self.okx.ws,
+            "gate": self.gate.ws,
+            "htx": self.htx.ws,
+            "deribit": self.deribit.ws,
+            "hyperliquid": self.hyperliquid.ws,
         }
         if venue not in venues:
             raise KeyError(f"unknown websocket venue {venue!r}; one of {sorted(venues)}")
