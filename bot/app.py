@@ -57,8 +57,9 @@ from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.clock import VenueClock
 from feeds.guard import RowGuard
-from feeds.health import HealthRegistry
+from feeds.health import FeedState, HealthRegistry
 from feeds.ingest import Ingest
+from feeds.liq_coverage import coverage, source_of_feed
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
@@ -98,6 +99,7 @@ class HealthStatuses:
                     last_success_ms=snap.last_success,
                     lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
                     detail=snap.note or snap.last_error,
+                    coverage=_coverage_line(snap.name),
                 )
                 for snap in self.health.snapshots()
             ]
@@ -108,6 +110,23 @@ class HealthStatuses:
             ]
             + clock_line
         )
+
+
+def liquidation_venues_down(health: HealthRegistry) -> list[str]:
+    """Return the liquidation venues whose feed is stale now (their events are missing from totals)."""
+    down = []
+    for snap in health.snapshots():
+        source = source_of_feed(snap.name)
+        if source is not None and snap.state is FeedState.STALE:
+            down.append(source)
+    return down
+
+
+def _coverage_line(feed_name: str) -> str | None:
+    """Return what a liquidation feed's numbers mean, for /status (None for any other feed)."""
+    source = source_of_feed(feed_name)
+    found = coverage(source) if source is not None else None
+    return found.line() if found is not None else None
 
 
 @dataclass(slots=True)
@@ -192,7 +211,9 @@ class App:
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
-            build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
+            build_liquidation_feed(
+                repo, ingest, config.symbols, self.now_ms, venues_down=lambda: liquidation_venues_down(health)
+            )
             if self.discord_enabled
             else (None, None)
         )
