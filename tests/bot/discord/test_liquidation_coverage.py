@@ -95,3 +95,15 @@ async def test_a_venue_down_makes_the_total_say_without_it(
     ]
     again = await discord_emu.slash("liquidations", {"symbol": "BTCUSDT", "window": "4h"}, user_id=MEMBER_ID)
     assert "⚠️ Total without HTX and Deribit: their feeds are down." in again.embeds[0]["description"]
+
+
+def test_a_feed_message_says_which_venues_its_totals_are_without() -> None:
+    from bot.notify.discord.render.liqfeed import liqfeed_embed
+
+    event = {"symbol": "BTCUSDT", "source": "deribit", "side": "short", "usd": 2e6, "price": 95e3, "ts": 1}
+    batch = {"type": "batch", "min_usd": 1e5, "count": 1, "long_usd": 0, "short_usd": 2e6, "events": [event]}
+    embed = liqfeed_embed({**batch, "without": ["htx", "hyperliquid"]})
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Totals without"] == "HTX, Hyperliquid: feed down, its liquidations are missing"
+    assert "Deribit" in (embed.description or "")
+    assert "Totals without" not in {f.name for f in liqfeed_embed(batch).fields}
