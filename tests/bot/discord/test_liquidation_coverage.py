@@ -104,6 +104,6 @@ def test_a_feed_message_says_which_venues_its_totals_are_without() -> None:
     batch = {"type": "batch", "min_usd": 1e5, "count": 1, "long_usd": 0, "short_usd": 2e6, "events": [event]}
     embed = liqfeed_embed({**batch, "without": ["htx", "hyperliquid"]})
     fields = {f.name: f.value for f in embed.fields}
-    assert fields["Totals without"] == "HTX, Hyperliquid: feed down, its liquidations are missing"
+    assert fields["Totals without"] == "HTX, Hyperliquid: feeds down, their liquidations are missing"
     assert "Deribit" in (embed.description or "")
     assert "Totals without" not in {f.name for f in liqfeed_embed(batch).fields}

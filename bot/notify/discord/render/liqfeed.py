@@ -70,7 +70,8 @@ def liqfeed_embed(payload: Mapping[str, Any]) -> discord.Embed:
     without = [exchange_name(str(s)) for s in payload.get("without") or ()]
     if without and kind != "mode":
         names = ", ".join(without)
-        embed.add_field(name="Totals without", value=f"{names}: feed down, its liquidations are missing")
+        what = "feed down, its" if len(without) == 1 else "feeds down, their"
+        embed.add_field(name="Totals without", value=f"{names}: {what} liquidations are missing")
     embed.set_footer(text=threshold)
     return fit(embed)
 
