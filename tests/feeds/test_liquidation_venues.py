@@ -248,3 +248,35 @@ async def test_hyperliquid_keeps_fills_against_the_liquidator_vault(
         ("ETHUSDT", "short", 10.0, 33000.0),
     ]
     assert registry.get("hyperliquid.liquidations").state() is FeedState.OK
+
+
+async def test_gate_reads_contract_sizes_from_the_instrument_registry(
+    emu: ExchangeEmulator,
+    session: object,
+    ingest: Ingest,
+    registry: HealthRegistry,
+    clock: ManualClock,
+) -> None:
+    import logging
+
+    import aiohttp
+
+    from feeds.instrument_fetch import InstrumentLists
+    from feeds.logonce import FailureLog
+    from feeds.scheduler import build_feeds
+    from tests.feeds.conftest import FAST
+    from tests.feeds.helpers import emulator_feeds_config
+
+    assert isinstance(session, aiohttp.ClientSession)
+    config = emulator_feeds_config(emu.base_url, emu.ws_url, only={"gate"})
+    failures = FailureLog(logging.getLogger("tests.gate"), clock)
+    lists = InstrumentLists(config, session, clock, failures, None, FAST)
+    assert await lists.refresh() == ["gate"]
+    (feed,) = build_feeds(
+        config, ["BTCUSDT"], ingest, session, clock, registry, failures, FAST, lists.registry
+    )
+    assert isinstance(feed, GateFeed) and feed.names is not None
+    assert feed.names.venue_symbols() == frozenset({"BTC_USDT"})
+    before = len(emu.requests("/api/v4/futures/usdt/contracts"))
+    await feed.ensure_contracts()  # the registry already had Gate's list: nothing is asked again
+    assert len(emu.requests("/api/v4/futures/usdt/contracts")) == before
