@@ -34,7 +34,7 @@ from feeds.http import HttpClient
 from feeds.instrument_lists import parse_gate
 from feeds.instruments import Instrument, InstrumentRegistry, VenueNames
 from feeds.logonce import FailureLog
-from feeds.parse import BadItem, Parsed, num, obj, parse_items, text, ts_ms
+from feeds.parse import BadItem, Parsed, envelope, num, parse_items, text, ts_ms
 from feeds.stream import WS, WebSocketStream, frame_json
 from storage.rows import Liquidation, Side
 
@@ -50,7 +50,7 @@ def parse_public_liquidates(
 
     Rows keep the venue's contract name as their symbol (the feed puts them under the market's name).
     """
-    result = obj(frame, "frame").get("result")
+    result = envelope(frame, "result", "gate public_liquidates update")
     items = result if isinstance(result, list) else [result]
     unknown: set[str] = set()
 
