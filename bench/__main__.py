@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, ingest, latency, memory, queries, replay, startup
+from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
@@ -22,6 +22,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("delivery", delivery.main),
     ("startup", startup.main),
     ("charts", charts.main),
+    ("indicators", indicators.main),
 )
 
 

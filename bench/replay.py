@@ -4,8 +4,8 @@ The data is made up (``bench.synthetic``: a seeded random walk with liquidations
 and Fear & Greed, every row labelled ``synthetic``). It is replayed by ``bot.replay.pipeline.run_replay``,
 the code
 path of ``tripwire replay``: each row is handed to the real Ingest (SQLite file in WAL mode + in-memory
-history) at the time it becomes known, and the engine evaluates every rule of ``config.example.toml`` (all
-eleven detectors) at each of those times, queueing alerts in the outbox that a counting sink drains.
+history) at the time it becomes known, and the engine evaluates every rule of ``config.example.toml`` (every
+detector) at each of those times, queueing alerts in the outbox that a counting sink drains.
 
 The baseline recomputes each rule from its full window at every candle instead of keeping rolling state: for
 each candle close and each rule, a fresh detector with an empty state learns at the start of the rule's window

@@ -35,11 +35,14 @@ from bot.alerts.warmup import candle_needs
 from bot.config import Config, Secrets
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
+from bot.inbound.endpoint import WebhookEndpoint
+from bot.inbound.intake import WebhookIntake
 from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
 from bot.liqfeed.settings import LiqFeedService
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
+from bot.notify.webhooks import WebhookSink
 from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
@@ -183,6 +186,8 @@ class App:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._dispatcher: OutboxDispatcher | None = None
+        # The inbound webhook route ([webhooks_in]), once the web server is built.
+        self.webhooks: WebhookEndpoint | None = None
 
     @property
     def discord_enabled(self) -> bool:
@@ -196,7 +201,11 @@ class App:
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter(
-            repo, config.routes, console=self.console is not None, discord=self.discord_enabled
+            repo,
+            config.routes,
+            console=self.console is not None,
+            discord=self.discord_enabled,
+            webhooks=config.webhooks_out,
         )
         engine = make_engine(
             config.engine,
@@ -379,10 +388,12 @@ class App:
     def _build_sinks(
         self, bot: Any | None, repo: Repo, engine: Engine, instruments: Instruments
     ) -> list[Sink]:
-        """Return where the outbox delivers: the console, and Discord (charts on alerts included)."""
+        """Return where the outbox delivers: the console, Discord (charts on alerts included), webhooks."""
         sinks: list[Sink] = []
         if self.console is not None:
             sinks.append(ConsoleSink(self.console))
+        if self.config.webhooks_out:
+            sinks.append(WebhookSink.from_config(self.config.webhooks_out))
         if bot is not None:
             # Imported here: a bot without Discord never loads discord.py.
             from bot.notify.alert_charts import AlertCharts
@@ -553,7 +564,22 @@ class App:
         }
         if bot is not None:
             checks["discord"] = discord_check(lambda: bot.is_ready() and not bot.is_closed())
-        return WebServer.from_config(self.config.http, registry, checks)
+        extra = []
+        if self.config.webhooks_in.enabled:
+            intake = WebhookIntake(
+                repo, engine, self.now_ms, gate=evaluator.gate, on_recorded=dispatcher.wake
+            )
+            answered = registry.counter(
+                "tripwire_webhook_requests", "Alerts posted to inbound webhook routes, by answer.", ["status"]
+            )
+            self.webhooks = WebhookEndpoint(
+                repo,
+                intake.record,
+                self.config.webhooks_in,
+                on_answer=lambda status: answered.inc(status=str(status)),
+            )
+            extra.append(self.webhooks.install)
+        return WebServer.from_config(self.config.http, registry, checks, extra)
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT (or a fatal error), then stop in order; return an exit code."""

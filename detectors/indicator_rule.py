@@ -124,7 +124,7 @@ class IndicatorDetector(Detector[Any]):
             for bar in bars[:-1]:
                 feed.feed(bar)  # history before the rule existed: warms the indicators, decides nothing
             bars = bars[-1:]
-        needed = settings.candles_needed()
+        needed = self._needed()
         for bar in bars:
             feed.feed(bar)
             if feed.count >= needed:  # before that some indicator of the rule is still in its warm-up
@@ -136,6 +136,13 @@ class IndicatorDetector(Detector[Any]):
         """Return the time the next candle of the interval can close: nothing changes before it."""
         settings: IndicatorSettings = self.settings
         return quiet_until_next_bar(state, settings.interval)
+
+    def _needed(self) -> int:
+        needed: int | None = self.__dict__.get("_candles_needed")
+        if needed is None:
+            settings: IndicatorSettings = self.settings
+            needed = self.__dict__["_candles_needed"] = settings.candles_needed()
+        return needed
 
     def _feed(self) -> CandleFeed[Bundle]:
         feed: CandleFeed[Bundle] | None = self.__dict__.get("_candle_feed")

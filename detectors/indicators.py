@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 from talipp.indicators import BB as _TalippBB
@@ -62,12 +63,13 @@ from detectors.base import Bar
 
 Source = Literal["open", "high", "low", "close", "volume"]
 SOURCES: tuple[Source, ...] = ("open", "high", "low", "close", "volume")
+# attrgetter reads a field in C: this runs for every candle of every rule.
 _READERS: dict[str, Callable[[Bar], float]] = {
-    "open": lambda bar: bar.o,
-    "high": lambda bar: bar.h,
-    "low": lambda bar: bar.l,
-    "close": lambda bar: bar.c,
-    "volume": lambda bar: bar.volume,
+    "open": attrgetter("o"),
+    "high": attrgetter("h"),
+    "low": attrgetter("l"),
+    "close": attrgetter("c"),
+    "volume": attrgetter("volume"),
 }
 
 # Periods a rule may ask for: a 1000-candle average is already four years of daily candles.
@@ -126,9 +128,10 @@ class Indicator(ABC):
         self.last_open_time = bar.open_time
         self._previous = self._current
         self._current = self._outputs() if self.count >= self.warmup else None
-        for engine in self._engines():
-            if len(engine.input_values) > 2 * self._keep:
-                engine.purge_oldest(len(engine.input_values) - self._keep)
+        if self.count % self._keep == 0:  # amortised: a trim every ``_keep`` candles
+            for engine in self._engines():
+                if len(engine.input_values) > 2 * self._keep:
+                    engine.purge_oldest(len(engine.input_values) - self._keep)
 
     def value(self, output: str | None = None) -> float | None:
         """Return the current value of ``output`` (default: the primary one), None before the warm-up."""
@@ -140,9 +143,11 @@ class Indicator(ABC):
 
     def _pick(self, values: dict[str, float] | None, output: str | None) -> float | None:
         name = self.outputs[0] if output is None else output
+        if values is not None and name in values:
+            return values[name]  # the usual case, first
         if name not in self.outputs:
             raise ValueError(f"{self.label} has no output {name!r}; it has {', '.join(self.outputs)}")
-        return None if values is None else values[name]
+        return None
 
     def _feed(self, x: float) -> None:
         """Pass the candle's value to the talipp indicators doing the arithmetic."""

@@ -107,8 +107,12 @@ class MaCross(IndicatorDetector):
         return Bundle(*(make(p) for p in s.periods()))
 
     def _ma(self, bundle: Bundle, period: int) -> Indicator:
-        s: MaCrossSettings = self.settings
-        return bundle.indicators[s.periods().index(period)]
+        # The bundle holds one MA per length of settings.periods(), in that order.
+        where: dict[int, int] | None = self.__dict__.get("_ma_index")
+        if where is None:
+            s: MaCrossSettings = self.settings
+            where = self.__dict__["_ma_index"] = {p: i for i, p in enumerate(s.periods())}
+        return bundle.indicators[where[period]]
 
     def decide(self, bar: Bar, bundle: Bundle, state: dict[str, Any], *, learn: bool) -> None:
         """Advance the golden/death, price and alignment edges by one closed candle."""

@@ -36,6 +36,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.macd:Macd",
     "detectors.bollinger:Bollinger",
     "detectors.stoch_rsi:StochRsi",
+    "detectors.combo:Combo",
 )
 
 

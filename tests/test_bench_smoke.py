@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, ingest, latency, memory, queries, replay, startup
+from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
 
 BENCHMARKS = {
     "replay": replay.main,
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "delivery": delivery.main,
     "startup": startup.main,
     "charts": charts.main,
+    "indicators": indicators.main,
 }
 
 

@@ -16,7 +16,7 @@ import enum
 import math
 import re
 import types
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -269,6 +269,30 @@ def tokens(text: str) -> list[Token]:
     return found
 
 
+# A word that starts a new setting (``interval=4h``); any other word after a free-text setting's value
+# (``> 70``, ``and``, ``ema(50,``) goes on with that value.
+_SETTING_START = re.compile(r"[A-Za-z_][\w-]*=")
+
+
+def setting_words(text: str, specs: Mapping[str, SettingSpec]) -> list[Token]:
+    """Split a settings text into one word per setting.
+
+    A free-text setting's value may run on unquoted over words that are not ``name=value``: members type
+    ``when=rsi(14, 4h) > 70 and close > ema(50, 1d)`` as they would say it, and every word after the first
+    would otherwise be "not a setting".
+    """
+    merged: list[Token] = []
+    for token in tokens(text):
+        previous = merged[-1] if merged else None
+        spec = specs.get(previous.key) if previous is not None and previous.value is not None else None
+        runs_on = spec is not None and spec.kind == "text" and not _SETTING_START.match(token.text)
+        if previous is not None and previous.closed and runs_on:
+            merged[-1] = Token(previous.start, f"{previous.text} {token.text}", token.closed)
+            continue
+        merged.append(token)
+    return merged
+
+
 def _describe_missing(spec: SettingSpec) -> str:
     return f"`{spec.name}` ({spec.type_text}): {spec.description.rstrip('.')}"
 
@@ -283,7 +307,7 @@ def parse_settings(
     """
     specs = {s.name: s for s in setting_specs(settings)}
     given: dict[str, Any] = {}
-    for token in tokens(text or ""):
+    for token in setting_words(text or "", specs):
         if not token.closed:
             raise UserError(f"A quote in {echo(token.text)} is never closed.")
         value = token.value
@@ -300,9 +324,8 @@ def parse_settings(
             raise UserError(f"`{key}` is given twice.")
         value = value.strip()
         if not value:
-            raise UserError(
-                f"`{key}` has no value: it takes a {spec.type_text}, e.g. `{key}={spec.example}`."
-            )
+            example = quoted(spec.example or "")
+            raise UserError(f"`{key}` has no value: it takes a {spec.type_text}, e.g. `{key}={example}`.")
         if spec.nullable and value.lower() in OFF_WORDS:
             given[key] = None
         elif spec.kind == "list":
@@ -324,7 +347,7 @@ def parse_settings(
     ]
     if missing:
         needed = "; ".join(_describe_missing(s) for s in missing)
-        example = " ".join(f"{s.name}={s.example}" for s in missing if s.example)
+        example = " ".join(f"{s.name}={quoted(s.example)}" for s in missing if s.example)
         them = "it" if len(missing) == 1 else "them"
         hint = f" Add {them} to `settings`, e.g. `{example}`." if example else ""
         raise UserError(f"{detector} needs {needed}.{hint}")
@@ -413,11 +436,13 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
     """Return up to 25 (name, value) completions of a settings text being typed.
 
     After a complete word (or nothing) the settings not given yet are offered, the next required one
-    first; in ``key=`` the values of that setting; in a name being typed the names it starts.
+    first; in ``key=`` the values of that setting; in a name being typed the names it starts. A free-text
+    value the Settings model refuses (a combo's ``when`` half typed) is said first, with where it is wrong,
+    and nothing is offered after it until it reads.
     """
     specs = setting_specs(settings)
     by_name = {s.name: s for s in specs}
-    words = tokens(text)
+    words = setting_words(text, by_name)
     typing = bool(words) and not text[-1:].isspace()
     current = words[-1] if typing else None
     done = words[:-1] if typing else words
@@ -427,31 +452,18 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
         base += " "
     found: list[tuple[str, str] | None] = []
     if current is not None and current.value is not None:
-        spec = by_name.get(current.key)
-        if spec is None:
-            close = difflib.get_close_matches(current.key, list(by_name), n=3, cutoff=0.6)
-            found += [_choice(f"{base}{name}={current.value}", "did you mean") for name in close]
-        else:
-            typed = current.value.strip()
-            # Past the first character a hint such as "e.g." would describe the member's own value.
-            values = [
-                (v, h if not typed or h == "default" else "")
-                for v, h in _values_of(spec)
-                if v.lower().startswith(typed.lower())
-            ]
-            complete = typed.lower() in [a.lower() for a in spec.allowed] if spec.allowed else bool(typed)
-            if typed and not spec.allowed and typed.lower() not in [v.lower() for v, _ in values]:
-                values.insert(0, (typed, ""))
-            found += [_choice(f"{base}{spec.name}={value}", hint) for value, hint in values]
-            if current.closed and complete:
-                # The value is typed: go on to the next setting after it.
-                more = base + f"{spec.name}={quoted(typed)} "
-                found += _next_settings(specs, used | {spec.name}, more, "")
+        found += _complete_value(settings, specs, current, used, base, text)
     else:
+        last = done[-1] if done else None
+        problem = [] if last is None or last.value is None else _last_value_problem(settings, last, text)
+        found += problem
         if current is not None and current.key in by_name and current.key not in used:
-            found += [_choice(f"{base}{current.key}={v}", h) for v, h in _values_of(by_name[current.key])]
+            found += [
+                _choice(f"{base}{current.key}={quoted(v)}", h) for v, h in _values_of(by_name[current.key])
+            ]
         prefix = current.key if current is not None else ""
-        found += _next_settings(specs, used, base, prefix)
+        if not problem:
+            found += _next_settings(specs, used, base, prefix)
     unique: dict[str, tuple[str, str]] = {}
     for choice in found:
         if choice is not None and choice[1] not in unique:
@@ -460,6 +472,68 @@ def complete_settings(settings: type[BaseModel], text: str) -> list[tuple[str, s
         # Every completion was past Discord's 100 characters: say so instead of going silent.
         return hint(text, TOO_LONG_HINT)
     return list(unique.values())[:MAX_CHOICES]
+
+
+def _complete_value(
+    settings: type[BaseModel],
+    specs: Sequence[SettingSpec],
+    current: Token,
+    used: set[str],
+    base: str,
+    text: str,
+) -> list[tuple[str, str] | None]:
+    """Complete ``key=value`` being typed: the setting's values, then (once it is typed) the next settings."""
+    spec = next((s for s in specs if s.name == current.key), None)
+    value = current.value or ""
+    if spec is None:
+        close = difflib.get_close_matches(current.key, [s.name for s in specs], n=3, cutoff=0.6)
+        return [_choice(f"{base}{name}={value}", "did you mean") for name in close]
+    typed = value.strip()
+    # Past the first character a hint such as "e.g." would describe the member's own value.
+    values = [
+        (v, h if not typed or h == "default" else "")
+        for v, h in _values_of(spec)
+        if v.lower().startswith(typed.lower())
+    ]
+    complete = typed.lower() in [a.lower() for a in spec.allowed] if spec.allowed else bool(typed)
+    if typed and not spec.allowed and typed.lower() not in [v.lower() for v, _ in values]:
+        values.insert(0, (typed, ""))
+    problem = _value_problem(settings, spec, typed, text)
+    found = problem + [_choice(f"{base}{spec.name}={quoted(v)}", h) for v, h in values]
+    if current.closed and complete and not problem:
+        # The value is typed: go on to the next setting after it.
+        more = base + f"{spec.name}={quoted(typed)} "
+        found += _next_settings(specs, used | {spec.name}, more, "")
+    return found
+
+
+def _last_value_problem(settings: type[BaseModel], last: Token, text: str) -> list[tuple[str, str] | None]:
+    """Say what is wrong with the last free-text value when the text ends after it (a space typed)."""
+    field = settings.model_fields.get(last.key)
+    if field is None:
+        return []
+    return _value_problem(settings, spec_for(last.key, field), (last.value or "").strip(), text)
+
+
+def _value_problem(
+    settings: type[BaseModel], spec: SettingSpec, typed: str, text: str
+) -> list[tuple[str, str] | None]:
+    """Say what is wrong with a free-text value being typed (a combo's `when`), leaving the text as typed.
+
+    Checked by the Settings model itself, as `/alert add` will check it: for a rule language, the member
+    sees the first mistake and its character while typing, not after sending.
+    """
+    if spec.kind != "text" or not typed:
+        return []
+    try:
+        settings.model_validate({spec.name: typed})
+    except ValidationError as error:
+        mine = [item for item in error.errors(include_url=False) if item["loc"][:1] == (spec.name,)]
+        if mine:
+            # A suggestion is plain text: Discord shows backticks there as they are.
+            problem = problem_text("", settings, mine[0]).replace("`", "")
+            return list(hint(text, shorten("✗ " + problem, MAX_CHOICE_CHARS)))
+    return []
 
 
 def _next_settings(

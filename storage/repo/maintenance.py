@@ -28,6 +28,7 @@ STATE_TABLES = (
     "digests",
     "member_notices",
     "instruments",
+    "webhook_routes",
 )
 # Outbox statuses that are final: such rows are only history and may be pruned.
 FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")

@@ -14,6 +14,7 @@ import pytest
 from bench.synthetic import synthetic_market
 from bot.alerts.engine import Engine
 from bot.alerts.model import Target
+from detectors.combo import Combo
 from detectors.level_cross import LevelCross
 from detectors.liquidation_cascade import LiquidationCascade
 from detectors.market_history import MarketHistory
@@ -33,6 +34,7 @@ RULES = [
     ("btc-cascade", "liquidation_cascade", "BTCUSDT", {"min_usd": 150_000, "window_minutes": 10}),
     ("eth-cascade", "liquidation_cascade", "ETHUSDT", {"min_usd": 100_000, "multiple": 2}),
     ("btc-oi", "open_interest", "BTCUSDT", {"pct": 0.3, "window_hours": 1}),
+    ("eth-combo", "combo", "ETHUSDT", {"when": "rsi(14, 15m) > 60 and close > ema(20, 1h)"}),
 ]
 
 
@@ -78,7 +80,7 @@ def test_skipping_quiet_rules_records_the_alerts_evaluating_every_tick_records(
 ) -> None:
     skipped = alerts(3, scoped=scoped)
     assert len({row[2] for row in skipped}) == len(RULES), "every rule fires at least once"
-    for detector in (RoundLevels, LevelCross, LiquidationCascade, OpenInterest):
+    for detector in (RoundLevels, LevelCross, LiquidationCascade, OpenInterest, Combo):
         monkeypatch.setattr(detector, "quiet", lambda self, state, now: None)
     # round_levels also steps over candles inside that band at once when it catches up: not here.
     monkeypatch.setattr(RoundLevels, "_quiet_closes", lambda self, state, levels: None)

@@ -27,7 +27,7 @@ NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 MANAGE_GUILD = 1 << 5
 # Commands that change server settings: they need Manage Server, declared and checked at run time. The
 # /alert commands are every member's (their personal alerts); the service checks what each may change.
-MANAGING = ("setup", "digest", "liqfeed", "silence")
+MANAGING = ("setup", "digest", "liqfeed", "silence", "webhook")
 MEMBERS = ("alert", "privacy")
 # Discord: at most 100 top-level chat-input commands, 25 subcommands or options on one level
 # (application-commands.mdx, "Registering a Command" and Application Command Option Structure).

@@ -75,13 +75,14 @@ async def test_the_pace_spreads_simulated_hours_over_wall_time(
         )
     took = time.monotonic() - began
     repo.close()
-    # Five simulated hours at 0.2 s each; the console printed every alert Discord got (in two messages
-    # for BTC: the 21:00 run-up and the 23:00 breakout, folds included).
+    # Five simulated hours at 0.2 s each; the console printed every alert Discord got (in four messages
+    # for BTC: the 19:00 golden cross, the 20:00 4h RSI, the 21:00 run-up and the 23:00 breakout, folds
+    # included).
     assert 0.95 <= took < 5.0 and summary.evaluated_ticks == 6
     printed = console.read_text().splitlines()
-    assert len(printed) == summary.fired == 11
+    assert len(printed) == summary.fired == 13
     messages = [m for m in discord_emu.messages_in(ALERTS_CHANNEL_ID) if m.source == "channel"]
-    assert len(messages) == 2 and posted(discord_emu, ALERTS_CHANNEL_ID)[3:] == BTC_LINES
+    assert len(messages) == 4 and posted(discord_emu, ALERTS_CHANNEL_ID)[3:] == BTC_LINES
 
 
 async def test_a_token_discord_refuses_is_a_clear_error(discord_emu: DiscordEmulator) -> None:
