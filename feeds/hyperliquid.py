@@ -29,7 +29,7 @@ from feeds.batch import LiquidationBuffer
 from feeds.config import HyperliquidFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
-from feeds.health import FeedHealth
+from feeds.health import FeedHealth, Rejections
 from feeds.instruments import split_symbol
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, envelope, get, items_list, num, parse_items, text, ts_ms
@@ -76,6 +76,7 @@ class HyperliquidLiquidationStream(WebSocketStream):
         failures: FailureLog,
         tuning: Tuning,
         buffer: LiquidationBuffer,
+        rejections: Rejections,
     ) -> None:
         super().__init__(
             "hyperliquid.liquidations",
@@ -89,7 +90,8 @@ class HyperliquidLiquidationStream(WebSocketStream):
             data_silence_s=tuning.data_silence_s or config.stale_after_seconds,
             buffer=buffer,
         )
-        self.coins = coins  # Hyperliquid coin -> canonical symbol
+        self.coins = dict(coins)  # Hyperliquid coin -> canonical symbol
+        self.rejections = rejections
         self.liquidators = frozenset(a.lower() for a in config.liquidator_addresses)
 
     async def on_open(self, ws: WS) -> None:
@@ -98,6 +100,19 @@ class HyperliquidLiquidationStream(WebSocketStream):
             await ws.send_str(
                 json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": coin}})
             )
+
+    def _refused(self, message: str) -> None:
+        """Drop a coin whose subscription was refused; log any other error once (the others stream on).
+
+        Raising would reconnect and resubscribe the same coin, refused again, for ever: one unknown coin
+        must not stop the others.
+        """
+        coin = next((c for c in self.coins if f'"coin":"{c}"' in message.replace(" ", "")), None)
+        if coin is None:
+            self.failures.failure(f"{self.name}:error", f"hyperliquid: {message[:160]}")
+            return
+        symbol = self.coins.pop(coin)
+        self.rejections.reject(SOURCE, symbol, f"subscribe refused: {message[:120]}")
 
     async def send_ping(self, ws: WS) -> None:
         """Send Hyperliquid's JSON ping."""
@@ -110,7 +125,8 @@ class HyperliquidLiquidationStream(WebSocketStream):
             raise FeedError("malformed", "frame is not an object")
         channel = frame.get("channel")
         if channel == "error":
-            raise FeedError("api", f"hyperliquid: {str(frame.get('data'))[:160]}")
+            self._refused(str(frame.get("data")))
+            return False
         if channel != "trades":
             self.health.alive()  # pong, subscriptionResponse
             return False
@@ -149,7 +165,14 @@ class HyperliquidFeed(Feed):
             stale_after_s=config.stale_after_seconds,
         )
         self.stream = HyperliquidLiquidationStream(
-            config, coins, context.session, health, context.failures, context.tuning, self.buffer
+            config,
+            coins,
+            context.session,
+            health,
+            context.failures,
+            context.tuning,
+            self.buffer,
+            context.registry.rejections,
         )
 
     def jobs(self) -> list[PollJob]:

@@ -280,3 +280,31 @@ async def test_gate_reads_contract_sizes_from_the_instrument_registry(
     before = len(emu.requests("/api/v4/futures/usdt/contracts"))
     await feed.ensure_contracts()  # the registry already had Gate's list: nothing is asked again
     assert len(emu.requests("/api/v4/futures/usdt/contracts")) == before
+
+
+async def test_hyperliquid_drops_a_refused_coin_and_streams_the_others(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry, clock: ManualClock
+) -> None:
+    feed: HyperliquidFeed = build("hyperliquid", symbols=["BTCUSDT", "DOGEUSDT"])  # no DOGE on the emulator
+    async with running(feed.stream):
+        await emu.wait_ws("hyperliquid", subscribed="BTC")
+        await wait_for(lambda: "DOGE" not in feed.stream.coins, what="DOGE dropped")
+        base = {"coin": "BTC", "side": "B", "hash": "0x0", "tid": 1, "time": clock()}
+        await emu.hyperliquid.push([{**base, "px": "95000.0", "sz": "1.0", "users": ["0xabc", VAULT]}])
+        await wait_for(lambda: len(stored(ingest, "hyperliquid")) == 1, what="the BTC row")
+    assert feed.stream.connections == 1  # one refused coin did not cost the connection
+    (rejection,) = registry.rejections.all()
+    assert (rejection.venue, rejection.symbol) == ("hyperliquid", "DOGEUSDT")
+    assert "subscribe refused" in rejection.reason
+
+
+async def test_deribit_rejects_a_market_it_lists_no_perpetual_for(
+    emu: ExchangeEmulator, build: FeedFactory, registry: HealthRegistry
+) -> None:
+    feed: DeribitFeed = build("deribit", symbols=["BTCUSDT", "DOGEUSDT"])
+    async with running(feed.stream):
+        await emu.wait_ws("deribit", subscribed="trades.BTC-PERPETUAL.100ms")
+        await wait_for(lambda: bool(registry.rejections.all()), what="DOGEUSDT rejected")
+    (rejection,) = registry.rejections.all()
+    assert (rejection.venue, rejection.symbol) == ("deribit", "DOGEUSDT")
+    assert set(feed.stream.instruments) == {"BTC-PERPETUAL", "BTC_USDC-PERPETUAL"}

@@ -308,6 +308,7 @@ def test_stream_frames_of_any_text_never_crash_the_handlers(text: str) -> None:
             _NullFailures(),  # type: ignore[arg-type]
             Tuning(),
             _NullBuffer(),  # type: ignore[arg-type]
+            registry.rejections,
         ),
     ]
     for handler in handlers:
@@ -320,6 +321,9 @@ class _NullFailures:
 
     def skipped(self, key: str, reasons: list[str]) -> bool:
         return bool(reasons)
+
+    def failure(self, key: str, message: str) -> bool:
+        return bool(message)
 
 
 class _NullBuffer:
