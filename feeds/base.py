@@ -67,6 +67,8 @@ class Tuning:
     # HTX pings every 5 s itself and drops a client that missed 5 pongs; this is how long the client
     # waits without any frame before it treats the socket as dead.
     htx_silence_s: float = 20.0
+    # HTX drops connections about every 30 s in practice: replace ours before that, gap-free.
+    htx_max_lifetime_s: float = 25.0
     # Nothing at all (not even a pong) for ping interval + this long: the socket is dead, reconnect.
     pong_timeout_s: float = 10.0
     # No data frame for this long: reconnect even though pongs arrive (None: the feed's

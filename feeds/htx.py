@@ -6,7 +6,8 @@
 - Every server frame is **gzip-compressed binary**. The server sends ``{"op": "ping", "ts": ...}`` every
   5 s and drops a client that misses five; the answer is ``{"op": "pong", "ts": <the same ts>}``.
 - The venue drops connections about every 30 s in practice: the stream replaces its connection before
-  that (new one subscribed first, then the old one closed, see ``feeds.stream``), and a drop that still
+  that (``Tuning.htx_max_lifetime_s``, 25 s: new one subscribed first, then the old one closed, see
+  ``feeds.stream``), and a drop that still
   comes is reconnected at once, since a connection up for ``HTX_STABLE_AFTER_S`` counts as healthy.
 - ``notify`` items: ``direction`` is the forced order's side (sell closes a long), ``amount`` the size
   in the base coin, ``trade_turnover`` the USDT value, ``price`` the fill price, ``created_at`` ms.
@@ -39,8 +40,8 @@ from storage.rows import Liquidation, Side
 
 SOURCE = "htx"
 TOPIC = "public.*.liquidation_orders"
-# Replace the connection before HTX's own ~30 s drop; count one up this long as healthy.
-HTX_LIFETIME_S = 25.0
+# A connection up this long counts as healthy (HTX's own drops come at ~30 s; the feed replaces its
+# connection before that, every Tuning.htx_max_lifetime_s).
 HTX_STABLE_AFTER_S = 10.0
 
 _ORDER_SIDE_TO_POSITION: dict[str, Side] = {"sell": "long", "buy": "short"}
@@ -106,7 +107,7 @@ class HtxLiquidationStream(WebSocketStream):
             ping_interval_s=tuning.htx_silence_s,
             ping_when_idle=True,
             data_silence_s=tuning.data_silence_s or config.stale_after_seconds,
-            max_lifetime_s=HTX_LIFETIME_S,
+            max_lifetime_s=tuning.htx_max_lifetime_s,
             buffer=buffer,
         )
         self.stable_after_s = min(self.stable_after_s, HTX_STABLE_AFTER_S)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -21,7 +22,7 @@ from feeds.ingest import Ingest
 from feeds.instrument_lists import parse_gate
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.emulators.exchanges.liq_venues import GATE_CONTRACTS
-from tests.feeds.conftest import FeedFactory, ManualClock
+from tests.feeds.conftest import FAST, FeedFactory, ManualClock
 from tests.feeds.helpers import live_frames, running, wait_for
 
 VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
@@ -264,7 +265,6 @@ async def test_gate_reads_contract_sizes_from_the_instrument_registry(
     from feeds.instrument_fetch import InstrumentLists
     from feeds.logonce import FailureLog
     from feeds.scheduler import build_feeds
-    from tests.feeds.conftest import FAST
     from tests.feeds.helpers import emulator_feeds_config
 
     assert isinstance(session, aiohttp.ClientSession)
@@ -308,3 +308,18 @@ async def test_deribit_rejects_a_market_it_lists_no_perpetual_for(
     (rejection,) = registry.rejections.all()
     assert (rejection.venue, rejection.symbol) == ("deribit", "DOGEUSDT")
     assert set(feed.stream.instruments) == {"BTC-PERPETUAL", "BTC_USDC-PERPETUAL"}
+
+
+async def test_htx_replaces_its_connection_before_the_venue_drops_it(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry, clock: ManualClock
+) -> None:
+    emu.ws_policy("htx").max_lifetime = 2.0  # the venue's drop, shrunk from ~30 s
+    feed: HtxFeed = build("htx", tuning=replace(FAST, htx_max_lifetime_s=0.4))  # ours, from 25 s
+    async with running(feed.stream):
+        await wait_for(lambda: feed.stream.connections >= 4, within=5.0, what="three replacements")
+        frame = htx_frame(clock())
+        assert await emu.htx.push(frame) >= 1
+        await wait_for(lambda: len(stored(ingest, "htx")) == 1, what="a row")
+    # Every switch was a planned replacement (new connection first), never a loss.
+    assert set(feed.stream.reconnect_reasons) == {"lifetime"}
+    assert registry.get("htx.liquidations").snapshot().consecutive_failures == 0
