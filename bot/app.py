@@ -60,9 +60,9 @@ from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.clock import VenueClock
 from feeds.guard import RowGuard
-from feeds.health import FeedState, HealthRegistry
+from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
-from feeds.liq_coverage import coverage, source_of_feed
+from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
@@ -113,16 +113,6 @@ class HealthStatuses:
             ]
             + clock_line
         )
-
-
-def liquidation_venues_down(health: HealthRegistry) -> list[str]:
-    """Return the liquidation venues whose feed is stale now (their events are missing from totals)."""
-    down = []
-    for snap in health.snapshots():
-        source = source_of_feed(snap.name)
-        if source is not None and snap.state is FeedState.STALE:
-            down.append(source)
-    return down
 
 
 def _coverage_line(feed_name: str) -> str | None:
@@ -215,13 +205,18 @@ class App:
             stale_kinds=health.stale_kinds,
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
+            liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
         engine.load()
         service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
             build_liquidation_feed(
-                repo, ingest, config.symbols, self.now_ms, venues_down=lambda: liquidation_venues_down(health)
+                repo,
+                ingest,
+                config.symbols,
+                self.now_ms,
+                venues_down=lambda: [c.source for c in venues_down(health)],
             )
             if self.discord_enabled
             else (None, None)

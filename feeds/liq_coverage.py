@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from feeds.health import FeedState, HealthRegistry
+
 Label = Literal["exact", "lower bound", "partial"]
 
 
@@ -77,3 +79,19 @@ def source_of_feed(feed_name: str) -> str | None:
     if kind != "liquidations":
         return None
     return next((c.source for c in COVERAGE.values() if c.feed == prefix), None)
+
+
+def venues_down(health: HealthRegistry, symbol: str | None = None) -> list[Coverage]:
+    """Return the liquidation venues whose feed is stale now (for ``symbol``, or any), in feed order.
+
+    Their events are missing from every total meanwhile: the totals say they are without them.
+    """
+    down: list[Coverage] = []
+    for snap in health.snapshots():
+        source = source_of_feed(snap.name)
+        stated = coverage(source) if source is not None else None
+        if stated is None or snap.state is not FeedState.STALE:
+            continue
+        if symbol is None or snap.symbols is None or symbol in snap.symbols:
+            down.append(stated)
+    return down

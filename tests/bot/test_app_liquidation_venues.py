@@ -14,8 +14,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bot.app import App, liquidation_venues_down
+from bot.app import App
 from bot.config import Secrets, parse_config
+from feeds.liq_coverage import venues_down
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.emulators.exchanges.fixtures import EmulatorFactory
 from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
@@ -110,7 +111,7 @@ async def test_every_enabled_venue_stores_btc_and_eth_and_a_stopped_one_is_named
         clock.offset_ms += 15_000  # past stale_after_seconds for a feed that hears nothing
         await push_everywhere(emu, ("gate", "deribit", "hyperliquid"))  # the others keep delivering
         await wait_for(
-            lambda: liquidation_venues_down(app.parts.health) == ["htx"] if app.parts else False,
+            lambda: [c.source for c in venues_down(app.parts.health)] == ["htx"] if app.parts else False,
             within=10,
             what="HTX, and only HTX, down",
         )

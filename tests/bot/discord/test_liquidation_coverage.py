@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.discord.client import TripwireBot
+from bot.services import Service
 from bot.services.base import FeedStatusView
 from feeds.liq_coverage import COVERAGE
 from storage.repo import Repo
@@ -107,3 +108,64 @@ def test_a_feed_message_says_which_venues_its_totals_are_without() -> None:
     assert fields["Totals without"] == "HTX, Hyperliquid: feeds down, their liquidations are missing"
     assert "Deribit" in (embed.description or "")
     assert "Totals without" not in {f.name for f in liqfeed_embed(batch).fields}
+
+
+async def test_a_cascade_alert_says_which_venue_its_totals_are_without(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, service: Service, clock: Clock
+) -> None:
+    from bot.alerts.engine import make_engine
+    from bot.alerts.routing import AlertRouter
+    from bot.alerts.rules import sync_config_rules
+    from bot.notify.discord.sink import DiscordSink
+    from bot.notify.outbox import OutboxDispatcher
+    from detectors.market_history import MarketHistory
+    from feeds.health import HealthRegistry
+    from feeds.ingest import Ingest
+    from feeds.liq_coverage import venues_down
+    from feeds.replay import parse_time
+    from tests.bot.discord.noise_support import scenario_config
+    from tests.bot.discord.support import bot_messages, drain
+    from tests.bot.discord.test_watchdog import Replayed
+    from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID
+
+    service.setup(GUILD_ID, ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID)
+    config = scenario_config()
+    config = config.model_copy(update={"routes": [config.routes[0].model_copy(update={"symbols": []})]})
+    health = HealthRegistry(clock)
+    feeds = [
+        health.register("binance_spot", ["candles"], None, stale_after_s=3600),
+        health.register(
+            "binance_futures", ["liquidations", "funding", "open_interest"], None, stale_after_s=3600
+        ),
+    ]
+    htx = health.register("htx.liquidations", ["liquidations"], ["BTCUSDT", "ETHUSDT"], stale_after_s=60)
+    history = MarketHistory()
+    data = Replayed(Ingest(repo, history))
+    sync_config_rules(repo, config, 0)
+    router = AlertRouter(repo, config.routes, console=False, discord=True)
+    engine = make_engine(
+        config.engine,
+        repo,
+        history,
+        router,
+        stale_kinds=health.stale_kinds,
+        report_before_creation=True,
+        liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
+    )
+    engine.load()
+    dispatcher = OutboxDispatcher(repo, [DiscordSink(tripwire, repo, engine, clock)], clock)
+    fired: list[str] = []
+    for moment in ("2026-01-13T22:00Z", "2026-01-13T23:00Z"):  # as the live loop evaluates
+        clock.now = parse_time(moment)
+        for feed in feeds:
+            feed.success(clock.now)
+        if moment.startswith("2026-01-13T22"):
+            htx.success(clock.now)  # HTX delivered at 22:00, then went quiet: stale by 23:00
+        data.until(clock.now)
+        fired += [e.rule_id for e in engine.evaluate(clock.now) if e.state == "firing"]
+        await drain(repo, dispatcher, clock)
+    # Binance's liquidations are fresh, so the cascade is not held back; its totals lack HTX's.
+    assert "btc-liquidations" in fired
+    messages = [m for m in bot_messages(discord_emu, ALERTS_CHANNEL_ID) if m.embeds]
+    text = "\n".join(str(e.get("description")) for m in messages for e in m.embeds)
+    assert "⚠️ Liquidation totals without HTX (feed down)" in text
