@@ -58,9 +58,13 @@ class Engine:
         report_before_creation: bool = False,
         retention: RetentionConfig | None = None,
         ops_channel_id: int | None = None,
+        warn_unrouted: bool = False,
         liquidation_gaps: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.repo = repo
+        # Live: an alert recorded with nowhere to go is logged (once per rule), never dropped in silence.
+        self.warn_unrouted = warn_unrouted
+        self._unrouted_told: set[str] = set()
         # The liquidation venues (display names) whose feed is down for a symbol: an alert computed from
         # liquidations then says its totals are without them (live only; replays have no feeds).
         self._liquidation_gaps = liquidation_gaps
@@ -572,6 +576,8 @@ class Engine:
         self.fired += 1
         if silenced_by is not None:
             self.silenced += 1
+        elif not targets:
+            self._tell_unrouted(row, event_id)
         recorded.append(
             RecordedEvent(
                 event_id,
@@ -675,6 +681,18 @@ class Engine:
             )
         )
 
+    def _tell_unrouted(self, row: RuleRow, event_id: int) -> None:
+        """Log, once per rule, that its alert was recorded with nowhere to deliver it."""
+        if not self.warn_unrouted or row.id in self._unrouted_told:
+            return
+        self._unrouted_told.add(row.id)
+        log.warning(
+            "rule %s fired (alert #%d) but has no destination: it is recorded, not posted. /status says why; "
+            "add [[routes]] for it or run /setup alert_channel",
+            row.id,
+            event_id,
+        )
+
     def _inhibiting_event(self, row: RuleRow) -> int | None:
         """Return the event id of a firing inhibitor alert for the rule's symbol, if the rule is lesser."""
         policy = self.inhibition
@@ -718,6 +736,7 @@ def make_engine(
     report_before_creation: bool = False,
     retention: RetentionConfig | None = None,
     ops_channel_id: int | None = None,
+    warn_unrouted: bool = False,
     liquidation_gaps: Callable[[str], list[str]] | None = None,
 ) -> Engine:
     """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
@@ -737,6 +756,7 @@ def make_engine(
         report_before_creation=report_before_creation,
         retention=retention,
         ops_channel_id=ops_channel_id,
+        warn_unrouted=warn_unrouted,
         liquidation_gaps=liquidation_gaps,
     )
 
