@@ -6,9 +6,9 @@ feed modules read their own settings without importing ``bot`` (the layer rule i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from storage.config import StrictModel
 
@@ -108,7 +108,7 @@ class HyperliquidFeedConfig(FeedConfig):
     ws_url: str = "wss://api.hyperliquid.xyz/ws"
     # HLP's liquidator child vault (listed among HLP's children by Hyperliquid's vaultDetails); a fill
     # against it is a backstop liquidation. Lower case.
-    liquidator_addresses: list[str] = Field(
+    liquidator_addresses: list[Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(
         default_factory=lambda: ["0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"], min_length=1
     )
 

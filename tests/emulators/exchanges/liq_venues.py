@@ -126,6 +126,7 @@ class HtxVenue:
         self.ctx = ctx
         # 30 s: the venue's drops in practice; cut without a close frame.
         self.ws = WsVenue("htx", WsPolicy(max_lifetime=30.0, lifetime_close_code=None))
+        self.missed: dict[WsConn, int] = {}  # pings not answered yet, per connection
 
     def routes(self) -> list[web.RouteDef]:
         """Return HTX's route."""
@@ -148,6 +149,7 @@ class HtxVenue:
         try:
             return await self.ws.serve(request, "notification", self._on_text)
         finally:
+            self.missed = {c: n for c, n in self.missed.items() if c.request is not request}
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pinger
@@ -159,11 +161,12 @@ class HtxVenue:
             conn = next((c for c in self.ws.conns if c.request is request), None)
             if conn is None:
                 continue
-            missed = getattr(conn, "htx_missed", 0)
+            missed = self.missed.get(conn, 0)
             if missed >= HTX_MISSED_PINGS:
+                self.missed.pop(conn, None)
                 await conn.ws.close(code=1000)
                 return
-            conn.htx_missed = missed + 1  # type: ignore[attr-defined]
+            self.missed[conn] = missed + 1
             await self.send(conn, {"op": "ping", "ts": str(int(time.time() * 1000))})
 
     async def _on_text(self, conn: WsConn, text: str) -> None:
@@ -174,7 +177,7 @@ class HtxVenue:
             await self.send(conn, {"op": "error", "ts": int(time.time() * 1000)})
             return
         if op == "pong":
-            conn.htx_missed = 0  # type: ignore[attr-defined]
+            self.missed[conn] = 0
             return
         topic = str(message.get("topic", ""))
         parts = topic.split(".")
