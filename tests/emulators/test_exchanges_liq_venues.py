@@ -92,3 +92,45 @@ async def test_hyperliquid_subscribe_ping_and_invalid_subscription(
         trade = {"coin": "BTC", "side": "A", "px": "1.0", "sz": "1.0", "time": 1, "hash": "0x0", "tid": 1}
         assert await exchange_emu.hyperliquid.push([{**trade, "users": ["0xa", "0xb"]}]) == 1
         assert (await recv_json(ws))["data"][0]["coin"] == "BTC"
+
+
+async def test_the_replay_reaches_every_new_venue(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    async with (
+        http.ws_connect(f"{exchange_emu.ws_url}/v4/ws/usdt") as gate,
+        http.ws_connect(f"{exchange_emu.ws_url}/linear-swap-notification") as htx,
+        http.ws_connect(f"{exchange_emu.ws_url}/ws/api/v2") as deribit,
+        http.ws_connect(f"{exchange_emu.ws_url}/hyperliquid/ws") as hyperliquid,
+    ):
+        await gate.send_str(
+            json.dumps(
+                {"time": 1, "channel": "futures.public_liquidates", "event": "subscribe", "payload": ["!all"]}
+            )
+        )
+        await htx.send_str(json.dumps({"op": "sub", "cid": "t", "topic": "public.*.liquidation_orders"}))
+        channels = ["trades.BTC-PERPETUAL.100ms", "trades.ETH-PERPETUAL.100ms"]
+        await deribit.send_str(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 1, "method": "public/subscribe", "params": {"channels": channels}}
+            )
+        )
+        for coin in ("BTC", "ETH"):
+            sub = {"method": "subscribe", "subscription": {"type": "trades", "coin": coin}}
+            await hyperliquid.send_str(json.dumps(sub))
+        for ws in (gate, deribit, hyperliquid, hyperliquid):
+            await recv_json(ws)  # the acknowledgements (two for Hyperliquid: one per coin)
+        await recv(htx)
+        await exchange_emu.wait_ws("hyperliquid", subscribed="ETH")
+        exchange_emu.start_replay(200.0)
+        try:
+            update = await recv_json(gate)
+            assert update["event"] == "update" and update["result"][0]["contract"] in ("BTC_USDT", "ETH_USDT")
+            first = json.loads(gzip.decompress((await recv(htx)).data))
+            assert first["topic"] == "public.ETH-USDT.liquidation_orders"  # the live captured frame first
+            trades = (await recv_json(deribit))["params"]["data"]
+            assert trades[0]["liquidation"] == "T"
+            fills = (await recv_json(hyperliquid))["data"]
+            assert "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14" in fills[0]["users"]
+        finally:
+            await exchange_emu.stop_replay()

@@ -18,21 +18,46 @@ Each serves what its venue documents and refuses the rest the way the venue does
   ``{"method":"ping"}`` -> ``{"channel":"pong"}``; a connection silent for 60 s is closed.
 
 Frames pushed by tests are the corpus payloads (tests/data/corpus, fixtures) or built from their shape.
+Replayed frames (``start_replay``, ``liq_rate``) are a STAND-IN: no Gate, Deribit or Hyperliquid BTC/ETH
+liquidation was recorded, so each venue re-expresses OKX's recorded BTC/ETH events
+(tests/data/fixtures/okx_liquidation_orders_BTC_ETH_20261002_excerpt.csv, as Bybit's stand-ins do) in
+its own wire format; HTX's round starts with its live captured frame. A consumer adding up venues counts
+the same events on each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gzip
 import json
 import time
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from .context import Context, json_response
+from .data import OkxLiquidation
 from .ws import WsConn, WsPolicy, WsVenue
+
+# OKX's contract values of the recorded excerpt (okx.SWAP_INSTRUMENTS): coins per contract.
+OKX_CT_VAL = {"BTC-USDT": Decimal("0.01"), "ETH-USDT": Decimal("0.1")}
+# A forced order closes the position: a long by selling.
+_ORDER_SIDE = {"long": "sell", "short": "buy"}
+VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+
+
+def _coin_events(ctx: Context) -> Iterator[tuple[OkxLiquidation, str, Decimal, Decimal, int]]:
+    """Yield OKX's recorded BTC/ETH events forever as (event, coin, size in coins, price, ts)."""
+    events = ctx.data.okx_liquidations
+    while True:
+        for liq in events:
+            ts = ctx.clock.now_ms() if ctx.clock.shifted else liq.ts_ms
+            yield liq, liq.uly.split("-")[0], Decimal(liq.sz) * OKX_CT_VAL[liq.uly], Decimal(liq.bk_px), ts
+
 
 GATE_CONTRACTS: list[dict[str, Any]] = [
     {
@@ -118,6 +143,14 @@ class GateVenue:
 
         return await self.ws.broadcast(render)
 
+    def replay_frames(self) -> Iterator[list[dict[str, Any]]]:
+        """Yield one-item updates made from OKX's recorded events (a STAND-IN, see the module)."""
+        multiplier = {c["name"]: Decimal(c["quanto_multiplier"]) for c in GATE_CONTRACTS}
+        for liq, coin, size, price, ts in _coin_events(self.ctx):
+            contracts = max(1, round(size / multiplier[f"{coin}_USDT"]))
+            signed = -contracts if liq.pos_side == "long" else contracts  # a sell closes a long
+            yield [{"price": float(price), "size": signed, "time_ms": ts, "contract": f"{coin}_USDT"}]
+
 
 class HtxVenue:
     """HTX linear-swap order-push websocket: gzip frames, server pings, drops after 30 s."""
@@ -202,6 +235,39 @@ class HtxVenue:
                 sent += 1
         return sent
 
+    def replay_frames(self) -> Iterator[dict[str, Any]]:
+        """Yield the live captured frame, then OKX's recorded events as HTX frames (a STAND-IN)."""
+        live = self.ctx.data.live_frames["htx"]
+        for n, (liq, coin, size, price, ts) in enumerate(_coin_events(self.ctx)):
+            if live and n % 50 == 0:
+                frame = copy.deepcopy(live[0])
+                if self.ctx.clock.shifted:
+                    frame["ts"] = self.ctx.clock.now_ms()
+                    for item in frame["data"]:
+                        item["created_at"] = frame["ts"]
+                yield frame
+            item = {
+                "symbol": coin,
+                "contract_code": f"{coin}-USDT",
+                "direction": _ORDER_SIDE[liq.pos_side],
+                "offset": "close",
+                "volume": int(size / OKX_CT_VAL[liq.uly] * 10),  # HTX counts in its own contracts
+                "price": float(price),
+                "created_at": ts,
+                "amount": float(size),
+                "trade_turnover": float(size * price),
+                "contract_type": "swap",
+                "pair": f"{coin}-USDT",
+                "business_type": "swap",
+                "trade_partition": "USDT",
+            }
+            yield {
+                "op": "notify",
+                "topic": f"public.{coin}-USDT.liquidation_orders",
+                "ts": ts,
+                "data": [item],
+            }
+
 
 class DeribitVenue:
     """Deribit API v2 over one JSON-RPC websocket."""
@@ -248,6 +314,29 @@ class DeribitVenue:
         channel = f"trades.{instrument}.100ms"
         frame = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": trades}}
         return await self.ws.broadcast(lambda conn: frame if channel in conn.subscriptions else None)
+
+    async def push_frame(self, frame: tuple[str, list[dict[str, Any]]]) -> int:
+        """Push one (instrument, trades) pair: the replayer's one-argument form of ``push``."""
+        return await self.push(*frame)
+
+    def replay_frames(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Yield OKX's recorded events as liquidation trades of the inverse perpetuals (a STAND-IN)."""
+        for seq, (liq, coin, size, price, ts) in enumerate(_coin_events(self.ctx), start=1):
+            name = f"{coin}-PERPETUAL"
+            trade = {
+                "trade_seq": seq,
+                "trade_id": f"{coin}-{seq}",
+                "timestamp": ts,
+                "tick_direction": 1,
+                "price": float(price),
+                "mark_price": float(price),
+                "instrument_name": name,
+                "index_price": float(price),
+                "direction": _ORDER_SIDE[liq.pos_side],  # the liquidated taker's order
+                "amount": float(round(size * price, 1)),  # inverse perpetuals count in USD
+                "liquidation": "T",
+            }
+            yield name, [trade]
 
 
 class HyperliquidVenue:
@@ -297,3 +386,14 @@ class HyperliquidVenue:
         coin = trades[0]["coin"]
         frame = {"channel": "trades", "data": trades}
         return await self.ws.broadcast(lambda conn: frame if coin in conn.subscriptions else None)
+
+    def replay_frames(self) -> Iterator[list[dict[str, Any]]]:
+        """Yield OKX's recorded events as fills against the liquidator vault (a STAND-IN)."""
+        for tid, (liq, coin, size, price, ts) in enumerate(_coin_events(self.ctx), start=1):
+            # The vault takes over the position: it buys a liquidated long, sells a liquidated short.
+            users = [VAULT, "0x0000000000000000000000000000000000000001"]
+            if liq.pos_side == "short":
+                users.reverse()
+            side = "A" if liq.pos_side == "long" else "B"
+            yield [{"coin": coin, "side": side, "px": str(price), "sz": str(size), "time": ts, "hash": "0x0",
+                    "tid": tid, "users": users}]  # fmt: skip

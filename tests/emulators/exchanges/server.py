@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.utils import formatdate
 from types import TracebackType
 from typing import Any
@@ -153,7 +153,7 @@ class ExchangeEmulator:
 
     # -- replay ------------------------------------------------------------------------------------------
     def start_replay(self, rate: float) -> Replayer:
-        """Start pushing recorded liquidations to Binance, Bybit and OKX, `rate` frames/s per venue."""
+        """Start pushing recorded liquidations to every liquidation venue, `rate` frames/s per venue."""
         if self.replayer is not None:
             raise RuntimeError("replay already running")
         self.replayer = Replayer(
@@ -161,6 +161,10 @@ class ExchangeEmulator:
                 "binance": (self.binance.push, self.binance.replay_frames()),
                 "bybit": (self.bybit.push, self.bybit.replay_frames()),
                 "okx": (self.okx.push, self.okx.replay_frames()),
+                "gate": (self.gate.push, self.gate.replay_frames()),
+                "htx": (self.htx.push, self.htx.replay_frames()),
+                "deribit": (self.deribit.push_frame, self.deribit.replay_frames()),
+                "hyperliquid": (self.hyperliquid.push, self.hyperliquid.replay_frames()),
             },
             rate,
         )
@@ -323,9 +327,19 @@ class ExchangeEmulator:
         """Push a frame to a venue's subscribed clients; return how many received it.
 
         binance: the raw forceOrder event (wrapped for /market/stream clients); bybit: an allLiquidation
-        frame; okx: a liquidation-orders frame. A str payload is sent verbatim to every connection.
+        frame; okx: a liquidation-orders frame; gate: the items of an update; htx: a notify frame (sent
+        gzipped); deribit: [instrument, trades]; hyperliquid: the trades of one coin. A str payload is sent
+        verbatim to every connection (binance, bybit, okx).
         """
-        pushers = {"binance": self.binance.push, "bybit": self.bybit.push, "okx": self.okx.push}
+        pushers: dict[str, Callable[[Any], Awaitable[int]]] = {
+            "binance": self.binance.push,
+            "bybit": self.bybit.push,
+            "okx": self.okx.push,
+            "gate": self.gate.push,
+            "htx": self.htx.push,
+            "deribit": self.deribit.push_frame,
+            "hyperliquid": self.hyperliquid.push,
+        }
         if venue not in pushers:
             raise KeyError(f"cannot push to {venue!r}; one of {sorted(pushers)}")
         return await pushers[venue](payload)
