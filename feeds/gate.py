@@ -3,12 +3,16 @@
 - One subscription with the payload ``["!all"]`` covers every contract; the watched ones are kept.
   Gate documents "each contract can push up to one liquidate order data every 1 second", so totals
   from it are a lower bound (``feeds.liq_coverage``).
-- An update's ``result`` is an array with one item per contract (``{price, size, time_ms, contract}``);
-  an object on its own is read as a one-item array, should a server still send one.
+- The documentation types an update's ``result`` as an array of ``{price, size, time_ms, contract}``
+  (price a number). Frames captured live on 2026-08-10 (gateio/WebSocket-API issue #132, in
+  tests/data/corpus) carry a bare object instead, its time in ``time`` (ms), its price a string. Both
+  shapes are read: an object is a one-item array, the time is ``time_ms`` or else ``time``, a price a
+  number or a decimal string. Several contracts in one update (the documented array) are several rows.
 - ``size`` is the forced order's size in contracts, signed as Gate signs orders: negative sells, which
-  closes (liquidates) a long; positive buys, closing a short. Coins per contract are the contract's
-  ``quanto_multiplier`` from ``GET /api/v4/futures/usdt/contracts``, read through the instrument
-  registry (or by the feed itself when the registry has no Gate list).
+  closes (liquidates) a long; positive buys, closing a short. [An assumption: the channel's docs do not
+  say, issue #132 asks; Gate's order and trade sizes are signed this way, and so read other clients.]
+  Coins per contract are the contract's ``quanto_multiplier`` from ``GET /api/v4/futures/usdt/contracts``,
+  read through the instrument registry (or by the feed itself when the registry has no Gate list).
 - Keep-alive: Gate pings at the protocol level; the client also sends the application ping
   ``{"time": <s>, "channel": "futures.ping"}``, answered by ``futures.pong``.
 
@@ -69,7 +73,8 @@ def parse_public_liquidates(
         venue_price = num(item, "price", positive=True)
         qty = inst.size(abs(size), contracts=True)
         price = inst.price(venue_price)
-        return Liquidation(contract, ts_ms(item, "time_ms"), SOURCE, side, price, qty, qty * price)
+        at = ts_ms(item, "time_ms" if isinstance(item, dict) and "time_ms" in item else "time")
+        return Liquidation(contract, at, SOURCE, side, price, qty, qty * price)
 
     return parse_items(items, one), unknown
 

@@ -33,7 +33,10 @@ async def test_gate_contracts_subscribe_ping_and_array_updates(
         items = [{"price": 1.0, "size": -1, "time_ms": 1, "contract": "BTC_USDT"}]
         assert await exchange_emu.gate.push(items) == 1
         update = await recv_json(ws)
-        assert update["event"] == "update" and update["result"] == items  # an array, always
+        assert update["event"] == "update" and update["result"] == items[0]  # live: a bare object
+        exchange_emu.gate.arrays = True
+        assert await exchange_emu.gate.push(items) == 1
+        assert (await recv_json(ws))["result"] == items  # the documented shape: an array
 
 
 async def test_htx_frames_are_gzip_pings_are_sent_and_bad_topics_refused(
@@ -125,7 +128,7 @@ async def test_the_replay_reaches_every_new_venue(
         exchange_emu.start_replay(200.0)
         try:
             update = await recv_json(gate)
-            assert update["event"] == "update" and update["result"][0]["contract"] in ("BTC_USDT", "ETH_USDT")
+            assert update["event"] == "update" and update["result"]["contract"] in ("BTC_USDT", "ETH_USDT")
             first = json.loads(gzip.decompress((await recv(htx)).data))
             assert first["topic"] == "public.ETH-USDT.liquidation_orders"  # the live captured frame first
             trades = (await recv_json(deribit))["params"]["data"]

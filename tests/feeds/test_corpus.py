@@ -248,6 +248,26 @@ def check_gate_docs() -> int:
     return 1
 
 
+GATE_LIVE = "gate_public_liquidates_live_frames_gateio_websocket_api_issue132_20260810.jsonl"
+
+
+def check_gate_live_frames() -> int:
+    """Gate's live frames: a bare ``result`` object, its time in ``time`` (ms), the price a string."""
+    frames = jsonl(CORPUS / GATE_LIVE)
+    contracts = {
+        name: Instrument("gate", "perp", name, name.split("_")[0], "USDT")
+        for name in ("HEI_USDT", "LAB_USDT")
+    }
+    rows = [row for frame in frames for row in parse_public_liquidates(frame, contracts, None)[0].rows]
+    # Negative sizes are sells, closing longs; one contract per row here (contract_size 1).
+    assert [(r.symbol, r.side, r.price, r.qty, r.ts) for r in rows] == [
+        ("HEI_USDT", "long", 0.13827, 23.0, 1_786_327_033_531),
+        ("HEI_USDT", "long", 0.13761, 9.0, 1_786_327_035_701),
+        ("LAB_USDT", "long", 0.11824, 9.0, 1_786_327_040_872),
+    ]
+    return len(rows)
+
+
 def check_deribit_capture() -> int:
     """Deribit's live trades carry no ``liquidation`` field: ordinary trades, so no rows."""
     frame = _json(CORPUS / "deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json")
@@ -394,6 +414,7 @@ CHECKS: dict[str, Check] = {
     "corpus/okx_docs_liquidation_orders_ws.json": check_okx_docs_liquidation_orders,
     "corpus/alternative_me_fng_sample_brrd_tutorial.json": check_fng_sample,
     "corpus/gate_docs_public_liquidates.json": check_gate_docs,
+    f"corpus/{GATE_LIVE}": check_gate_live_frames,
     "corpus/deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json": check_deribit_capture,
     "corpus/hyperliquid_trades_BTC_live_probe_20260904.json": check_hyperliquid_capture,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
@@ -410,8 +431,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (22) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_165
+# Payload files (23) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_168
 
 
 def test_every_file_is_covered() -> None:

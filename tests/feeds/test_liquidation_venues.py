@@ -51,10 +51,11 @@ async def test_gate_subscribes_all_and_stores_an_array_of_contracts(
     emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry, clock: ManualClock
 ) -> None:
     feed: GateFeed = build("gate")
+    emu.gate.arrays = True  # the documented shape: one update, an array of every contract's item
     async with running(feed.stream):
         (conn,) = await emu.wait_ws("gate", subscribed="!all")
         now = clock()
-        # One update, one item per contract (Gate's arrays), an unwatched contract among them.
+        # One update, one item per contract, an unwatched contract among them.
         sent = await emu.gate.push(
             [
                 {"price": 95000.0, "size": -2500, "time_ms": now, "contract": "BTC_USDT"},
@@ -323,3 +324,22 @@ async def test_htx_replaces_its_connection_before_the_venue_drops_it(
     # Every switch was a planned replacement (new connection first), never a loss.
     assert set(feed.stream.reconnect_reasons) == {"lifetime"}
     assert registry.get("htx.liquidations").snapshot().consecutive_failures == 0
+
+
+async def test_gate_reads_the_live_shape_a_bare_object_with_time(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
+) -> None:
+    feed: GateFeed = build("gate")
+    assert emu.gate.arrays is False  # as Gate sent it live on 2026-08-10 (gateio/WebSocket-API#132)
+    async with running(feed.stream):
+        await emu.wait_ws("gate", subscribed="!all")
+        items = [
+            {"contract": "BTC_USDT", "price": "95000.5", "time": clock(), "size": 300},
+            {"contract": "ETH_USDT", "price": "3300.25", "time": clock(), "size": -7},
+        ]
+        assert await emu.gate.push(items) == 2  # one frame each
+        await wait_for(lambda: len(stored(ingest, "gate")) == 2, what="both live-shaped rows")
+    assert stored(ingest, "gate") == [
+        ("BTCUSDT", "short", pytest.approx(0.03), pytest.approx(0.03 * 95000.5)),
+        ("ETHUSDT", "long", pytest.approx(0.07), pytest.approx(0.07 * 3300.25)),
+    ]

@@ -3,8 +3,10 @@
 Each serves what its venue documents and refuses the rest the way the venue does:
 
 - Gate ``WS /v4/ws/usdt``: ``futures.public_liquidates`` subscribe with contract names or ``!all`` (an
-  unknown contract: ``error`` code 2), ``futures.ping`` -> ``futures.pong``; updates are **arrays**, one
-  item per contract. ``GET /api/v4/futures/usdt/contracts``: BTC_USDT and ETH_USDT with their
+  unknown contract: ``error`` code 2), ``futures.ping`` -> ``futures.pong``. Updates come as the venue
+  sent them live on 2026-08-10 (gateio/WebSocket-API#132): one frame per item, ``result`` a **bare
+  object**; ``GateVenue.arrays = True`` sends the documented shape instead, one **array** of every
+  contract's item per update. ``GET /api/v4/futures/usdt/contracts``: BTC_USDT and ETH_USDT with their
   ``quanto_multiplier`` (0.0001 BTC, 0.01 ETH, as Gate lists them [values unverified on the live API]).
 - HTX ``WS /linear-swap-notification``: every server frame **gzip** binary; ``{"op":"ping","ts"}`` every
   5 s, five unanswered pings close the connection; ``op: sub`` to ``public.<code|*>.liquidation_orders``
@@ -82,6 +84,8 @@ class GateVenue:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.ws = WsVenue("gate", WsPolicy())
+        # False: the live shape (a bare object per frame); True: the documented one (an array per update).
+        self.arrays = False
 
     def routes(self) -> list[web.RouteDef]:
         """Return Gate's routes."""
@@ -127,21 +131,28 @@ class GateVenue:
         await self.ws.send(conn, {**base, "result": {"status": "success"}})
 
     async def push(self, items: list[dict[str, Any]]) -> int:
-        """Push one update (an array, one item per contract) to subscribers of any of its contracts."""
-        now = time.time()
-        frame = {
-            "channel": "futures.public_liquidates",
-            "event": "update",
-            "time": int(now),
-            "time_ms": int(now * 1000),
-            "result": items,
-        }
+        """Push liquidation items: one array update (``arrays``) or one bare-object frame each (live).
 
-        def render(conn: WsConn) -> Any | None:
-            wanted = "!all" in conn.subscriptions or any(i["contract"] in conn.subscriptions for i in items)
-            return frame if wanted else None
+        Return how many frames reached a subscriber.
+        """
+        sent = 0
+        for result in [items] if self.arrays else items:
+            now = time.time()
+            frame = {
+                "channel": "futures.public_liquidates",
+                "event": "update",
+                "time": int(now),
+                "time_ms": int(now * 1000),
+                "result": result,
+            }
+            contracts = {i["contract"] for i in (result if isinstance(result, list) else [result])}
 
-        return await self.ws.broadcast(render)
+            def render(conn: WsConn, frame: dict[str, Any] = frame, contracts: set[str] = contracts) -> Any:
+                wanted = "!all" in conn.subscriptions or bool(contracts & conn.subscriptions)
+                return frame if wanted else None
+
+            sent += await self.ws.broadcast(render)
+        return sent
 
     def replay_frames(self) -> Iterator[list[dict[str, Any]]]:
         """Yield one-item updates made from OKX's recorded events (a STAND-IN, see the module)."""
@@ -149,7 +160,8 @@ class GateVenue:
         for liq, coin, size, price, ts in _coin_events(self.ctx):
             contracts = max(1, round(size / multiplier[f"{coin}_USDT"]))
             signed = -contracts if liq.pos_side == "long" else contracts  # a sell closes a long
-            yield [{"price": float(price), "size": signed, "time_ms": ts, "contract": f"{coin}_USDT"}]
+            # The live item shape (issue #132): price a string, the time in "time".
+            yield [{"contract": f"{coin}_USDT", "price": str(price), "time": ts, "size": signed}]
 
 
 class HtxVenue:
