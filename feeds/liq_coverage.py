@@ -82,7 +82,7 @@ def source_of_feed(feed_name: str) -> str | None:
 
 
 def venues_down(health: HealthRegistry, symbol: str | None = None) -> list[Coverage]:
-    """Return the liquidation venues whose feed is stale now (for ``symbol``, or any), in feed order.
+    """Return the liquidation venues whose feed delivers nothing now (for ``symbol``, or any), in feed order.
 
     Their events are missing from every total meanwhile: the totals say they are without them.
     """
@@ -90,7 +90,8 @@ def venues_down(health: HealthRegistry, symbol: str | None = None) -> list[Cover
     for snap in health.snapshots():
         source = source_of_feed(snap.name)
         stated = coverage(source) if source is not None else None
-        if stated is None or snap.state is not FeedState.STALE:
+        # Stale, or on standby after HTTP 451: either way none of its liquidations come in.
+        if stated is None or snap.state not in (FeedState.STALE, FeedState.STANDBY):
             continue
         if symbol is None or snap.symbols is None or symbol in snap.symbols:
             down.append(stated)

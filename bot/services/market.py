@@ -66,8 +66,12 @@ class VenueCoverage:
 
     @property
     def down(self) -> bool:
-        """Tell whether the venue's feed delivers nothing now (its numbers are missing from the total)."""
-        return self.state == "stale"
+        """Tell whether the venue's feed delivers nothing now (its numbers are missing from the total).
+
+        Stale, or standing by because the venue refuses this location (HTTP 451): either way its
+        liquidations are not in the total.
+        """
+        return self.state in ("stale", "standby")
 
 
 @dataclass(frozen=True, slots=True)
