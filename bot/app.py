@@ -64,6 +64,7 @@ from feeds.clock import VenueClock
 from feeds.guard import RowGuard
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
+from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
@@ -103,6 +104,7 @@ class HealthStatuses:
                     last_success_ms=snap.last_success,
                     lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
                     detail=snap.note or snap.last_error,
+                    coverage=_coverage_line(snap.name),
                 )
                 for snap in self.health.snapshots()
             ]
@@ -113,6 +115,13 @@ class HealthStatuses:
             ]
             + clock_line
         )
+
+
+def _coverage_line(feed_name: str) -> str | None:
+    """Return what a liquidation feed's numbers mean, for /status (None for any other feed)."""
+    source = source_of_feed(feed_name)
+    found = coverage(source) if source is not None else None
+    return found.line() if found is not None else None
 
 
 @dataclass(slots=True)
@@ -195,6 +204,7 @@ class App:
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
             warn_unrouted=True,
+            liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
@@ -206,7 +216,13 @@ class App:
         )
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
-            build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
+            build_liquidation_feed(
+                repo,
+                ingest,
+                config.symbols,
+                self.now_ms,
+                venues_down=lambda: [c.source for c in venues_down(health)],
+            )
             if self.discord_enabled
             else (None, None)
         )

@@ -72,11 +72,15 @@ class Engine:
         retention: RetentionConfig | None = None,
         ops_channel_id: int | None = None,
         warn_unrouted: bool = False,
+        liquidation_gaps: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.repo = repo
         # Live: an alert recorded with nowhere to go is logged (once per rule), never dropped in silence.
         self.warn_unrouted = warn_unrouted
         self._unrouted_told: set[str] = set()
+        # The liquidation venues (display names) whose feed is down for a symbol: an alert computed from
+        # liquidations then says its totals are without them (live only; replays have no feeds).
+        self._liquidation_gaps = liquidation_gaps
         # A stored rule is validated again on load, its windows against what retention keeps (issue 17).
         self.retention = retention
         # Where a quarantined rule is reported when its server has no ops channel of its own.
@@ -679,6 +683,12 @@ class Engine:
                 return False  # held back until the feed is fresh again; the watchdog reports the feed
         return True
 
+    def _without(self, signal: Signal) -> list[str]:
+        """Return the liquidation venues missing from a liquidation-based signal's totals."""
+        if self._liquidation_gaps is None or "liquidations" not in signal.sources:
+            return []
+        return self._liquidation_gaps(signal.symbol)
+
     def _targets(self, row: RuleRow, severity: str) -> tuple[list[Target], int | None]:
         targets = self.router.targets(row, severity)
         silences = self._active_silences()
@@ -732,6 +742,9 @@ class Engine:
             # Already recorded (a replay restarted on the same database): keep state, queue nothing.
             return fired
         payload = _payload(row, signal, event_id, "firing", signal.title, values, signal.at, late)
+        without = self._without(signal)
+        if without:
+            payload["without"] = without
         for target in targets:
             is_folded = (target.sink, target.address) in folded
             self.repo.enqueue(
@@ -912,6 +925,7 @@ def make_engine(
     retention: RetentionConfig | None = None,
     ops_channel_id: int | None = None,
     warn_unrouted: bool = False,
+    liquidation_gaps: Callable[[str], list[str]] | None = None,
 ) -> Engine:
     """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
 
@@ -931,6 +945,7 @@ def make_engine(
         retention=retention,
         ops_channel_id=ops_channel_id,
         warn_unrouted=warn_unrouted,
+        liquidation_gaps=liquidation_gaps,
     )
 
 

@@ -32,7 +32,8 @@ class LiqFeedCog(
         channel="Where the feed posts",
         min_usd="Smallest liquidated position posted, in USD (at least 10,000)",
         symbols="Only these symbols, comma-separated (all watched symbols when left out)",
-        exchanges="Only these exchanges: binance, bybit, okx, comma-separated (all when left out)",
+        exchanges="Only these exchanges (binance, bybit, okx, gate, htx, deribit, hyperliquid), "
+        "comma-separated",
     )
     @manage_guild_only
     async def set_feed(
