@@ -16,6 +16,7 @@ from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
 from storage.repo.guilds import GuildsMixin
 from storage.repo.instruments import InstrumentsMixin
+from storage.repo.liqmap import LiqMapMixin
 from storage.repo.liquidations import LiquidationsMixin
 from storage.repo.maintenance import (
     FINAL_OUTBOX_STATUSES,
@@ -43,6 +44,7 @@ from storage.rows import (
     EventScope,
     GuildSettingsRow,
     InstrumentRow,
+    LiqMapGrade,
     LiquidationTotals,
     MemberData,
     MemberNoticeRow,
@@ -71,6 +73,7 @@ __all__ = [
     "EventScope",
     "GuildSettingsRow",
     "InstrumentRow",
+    "LiqMapGrade",
     "LiquidationTotals",
     "MemberData",
     "MemberNoticeRow",
@@ -97,6 +100,7 @@ class Repo(
     GuildsMixin,
     DigestsMixin,
     InstrumentsMixin,
+    LiqMapMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""
