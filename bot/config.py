@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.base import MARKET_SYMBOL, SEVERITIES, Detector, DetectorSettings, Severity
 from detectors.registry import detector_classes
+from detectors.liqmap.params import LiqMapParams
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
 from storage.config import StrictModel
@@ -246,6 +247,7 @@ class Config(StrictModel):
     http: HttpConfig = HttpConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
     backtest: BacktestConfig = BacktestConfig()
+    liqmap: LiqMapParams = LiqMapParams()
     routes: list[RouteConfig] = []
     rules: list[dict[str, Any]] = []
 
