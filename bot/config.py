@@ -30,8 +30,8 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.base import MARKET_SYMBOL, SEVERITIES, Detector, DetectorSettings, Severity
-from detectors.registry import detector_classes
 from detectors.liqmap.params import LiqMapParams
+from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
 from storage.config import StrictModel

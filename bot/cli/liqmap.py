@@ -1,4 +1,4 @@
-"""``tripwire liqmap``: draw the liquidation map of a symbol (the one /liqmap posts) and print its clusters."""
+"""``tripwire liqmap``: draw a symbol's liquidation map (the one /liqmap posts) and print its clusters."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def cmd_liqmap(args: argparse.Namespace) -> int:
                 f"({venue.hit_rate:.0%}), typical miss ×{venue.typical_factor:.2f}"
             )
         if args.out:
-            from bot.charts.liqmap import render_liqmap  # matplotlib loads with the first chart
+            from bot.liqmap.chart import render_liqmap  # matplotlib loads with the first chart
 
             png = render_liqmap(view, args.theme)
             write_output(args.out, png)
@@ -64,13 +64,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "January 2026 scenario.",
     )
     parser.add_argument("--symbol", "-s", required=True, help="trading pair, e.g. BTCUSDT")
-    parser.add_argument("--at", metavar="TIME", help="the map as of this UTC time (default: the newest open interest)")
+    parser.add_argument(
+        "--at", metavar="TIME", help="the map as of this UTC time (default: the newest open interest)"
+    )
     parser.add_argument("--out", "-o", metavar="FILE", help="PNG file to write (default: text only)")
     parser.add_argument("--config", "-c", metavar="PATH", help="config whose [liqmap] settings apply")
-    parser.add_argument("--db", metavar="FILE", help="database to read (default: the bundled scenario in memory)")
     parser.add_argument(
-        "--range", type=float, default=None, metavar="PCT", help=f"± %% around the price (default {DEFAULT_RANGE_PCT:g})"
+        "--db", metavar="FILE", help="database to read (default: the bundled scenario in memory)"
+    )
+    parser.add_argument(
+        "--range",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help=f"± %% around the price (default {DEFAULT_RANGE_PCT:g})",
     )
     parser.add_argument("--venue", help="one open-interest source only (default: all, summed)")
-    parser.add_argument("--theme", choices=("dark", "light"), default="dark", help="colour theme (default: dark)")
+    parser.add_argument(
+        "--theme", choices=("dark", "light"), default="dark", help="colour theme (default: dark)"
+    )
     parser.set_defaults(handler=cmd_liqmap)

@@ -90,7 +90,8 @@ def build_map(
         oi = {venue: oi[venue]}
     if not oi:
         raise UserError(
-            f"no open interest of {symbol} is stored before {_utc(end)} UTC: the map is built from its changes"
+            f"no open interest of {symbol} is stored before {_utc(end)} UTC: the map is built from its "
+            "changes"
         )
     bars = [b for b in load_candles(repo, symbol, STEP_INTERVAL, start, end).bars if b.close_time <= end]
     maps = {source: LiqMap(params, symbol, source) for source in oi}

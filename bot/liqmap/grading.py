@@ -31,7 +31,7 @@ FLOOR_RATIO = 1e-3
 
 
 def _realized(repo: Repo, sweep: Sweep) -> dict[str, tuple[float, str]]:
-    """Return realized USD of the sweep's side and the basis, per liquidation source with rows in the window."""
+    """Return the realized USD of the sweep's side and its basis, per source with rows in the window."""
     low, high = sweep.low * (1 - BAND_TOLERANCE), sweep.high * (1 + BAND_TOLERANCE)
     totals: dict[str, list[float]] = {}
     kinds: dict[str, set[str]] = {}

@@ -134,7 +134,9 @@ def _heatmap(build: MapBuild, low: float, high: float) -> HeatmapData:
     grid = build.combined
     first, last = grid.bin_of(low), grid.bin_of(high)
     keys = range(first, last + 1)
-    rows = tuple(tuple(longs.get(k, 0.0) + shorts.get(k, 0.0) for _, longs, shorts in build.columns) for k in keys)
+    rows = tuple(
+        tuple(longs.get(k, 0.0) + shorts.get(k, 0.0) for _, longs, shorts in build.columns) for k in keys
+    )
     edges = tuple(grid.bin_low(k) for k in range(first, last + 2))
     profile = tuple((grid.longs.get(k, 0.0), grid.shorts.get(k, 0.0)) for k in keys)
     return HeatmapData(

@@ -46,7 +46,7 @@ class Cluster(NamedTuple):
 
 
 def _round_price(value: float) -> str:
-    digits = max(0, 4 - int(math.floor(math.log10(value))) - 1) if value > 0 else 0
+    digits = max(0, 4 - math.floor(math.log10(value)) - 1) if value > 0 else 0
     return f"${value:,.{digits}f}"
 
 
@@ -84,7 +84,7 @@ def all_clusters(liqmap: LiqMap, *, min_usd: float | None = None) -> list[Cluste
 
 
 def nearest(clusters: Iterable[Cluster], price: float) -> tuple[Cluster | None, Cluster | None]:
-    """Return the nearest cluster above ``price`` and the nearest below it (a band holding it counts as both)."""
+    """Return the nearest cluster above ``price`` and the nearest below it (a band around it is both)."""
     listed = list(clusters)
     above = [c for c in listed if c.high >= price]
     below = [c for c in listed if c.low <= price]

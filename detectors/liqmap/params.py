@@ -31,7 +31,8 @@ class LiqMapParams(BaseModel):
         ge=0,
         le=1,
         description="Share of an open-interest increase opened as longs (the rest shorts) when no taker "
-        "flow is known. Every open-interest increase has a buyer and a seller; 0.5 says nothing more is known.",
+        "flow is known. Every open-interest increase has a buyer and a seller; 0.5 says nothing more "
+        "is known.",
     )
     entry: Literal["hlc3", "close"] = Field(
         "hlc3", description="Price a candle's new positions are opened at: (high+low+close)/3 or the close."
@@ -111,3 +112,24 @@ class LiqMapParams(BaseModel):
     def tier_venue(self, source: str) -> str:
         """Return the venue whose margin tiers apply to an open-interest source."""
         return self.venue_tiers.get(source, source)
+
+
+class _Active:
+    """The process's map settings: the config's ``[liqmap]``, set once by the composition root."""
+
+    params = LiqMapParams()
+
+
+def use_params(params: LiqMapParams) -> None:
+    """Make ``params`` the settings every liquidation-map detector of this process models with.
+
+    Detectors receive only their rule's settings; the map's assumptions are the bot's, one set per process
+    (bot.app and the CLI commands call this with the loaded config's ``[liqmap]``), so an alert and
+    /liqmap describe the same map.
+    """
+    _Active.params = params
+
+
+def active_params() -> LiqMapParams:
+    """Return the settings the liquidation-map detectors use."""
+    return _Active.params

@@ -63,7 +63,12 @@ def _heatmap(ax: Axes, view: LiqMapView, palette: Palette) -> None:
     current = ax.axhline(view.price, color=palette.marker, linewidth=1.0, linestyle="--")
     current.set_gid(GID_CURRENT)
     ax.text(
-        0.005, view.price, f" {view.price:,.2f}", color=palette.marker, va="bottom", fontsize=8,
+        0.005,
+        view.price,
+        f" {view.price:,.2f}",
+        color=palette.marker,
+        va="bottom",
+        fontsize=8,
         transform=ax.get_yaxis_transform(),
     ).set_gid(GID_CURRENT)
     ax.set_ylim(view.low, view.high)
@@ -78,7 +83,8 @@ def _clusters(ax: Axes, view: LiqMapView, palette: Palette) -> None:
         band = ax.axhspan(cluster.low, cluster.high, xmin=0.985, xmax=1.0, color=colour, alpha=0.9)
         band.set_gid(GID_CLUSTER)
         distance = cluster.distance_pct(view.price)
-        label = f"{cluster.side}s {cluster.low:,.0f}–{cluster.high:,.0f}  {format_usd(cluster.usd)}  {distance:+.1f}%"
+        span = f"{cluster.low:,.0f}–{cluster.high:,.0f}"
+        label = f"{cluster.side}s {span}  {format_usd(cluster.usd)}  {distance:+.1f}%"
         ax.annotate(
             label,
             xy=(0.98, cluster.mid),
@@ -98,7 +104,13 @@ def _profile(ax: Axes, view: LiqMapView, palette: Palette) -> None:
     shorts = np.array([p[1] for p in view.heatmap.profile])
     ax.barh(edges[:-1], longs, height=heights, align="edge", color=palette.longs, gid=GID_PROFILE_LONGS)
     ax.barh(
-        edges[:-1], shorts, left=longs, height=heights, align="edge", color=palette.shorts, gid=GID_PROFILE_SHORTS
+        edges[:-1],
+        shorts,
+        left=longs,
+        height=heights,
+        align="edge",
+        color=palette.shorts,
+        gid=GID_PROFILE_SHORTS,
     )
     ax.axhline(view.price, color=palette.marker, linewidth=1.0, linestyle="--")
     ax.set_title("open now", fontsize=8, color=palette.muted)
@@ -111,12 +123,17 @@ def _profile(ax: Axes, view: LiqMapView, palette: Palette) -> None:
 def _realized(ax: Axes, view: LiqMapView, palette: Palette) -> None:
     hours = [to_x(h + HOUR_MS / 2) for h, _, _ in view.realized]
     width = HOUR_MS / 86_400_000 * 0.9
-    ax.bar(hours, [s for _, _, s in view.realized], width=width, color=palette.shorts, gid=GID_REALIZED_SHORTS)
-    ax.bar(hours, [-lg for _, lg, _ in view.realized], width=width, color=palette.longs, gid=GID_REALIZED_LONGS)
+    ax.bar(
+        hours, [s for _, _, s in view.realized], width=width, color=palette.shorts, gid=GID_REALIZED_SHORTS
+    )
+    ax.bar(
+        hours, [-lg for _, lg, _ in view.realized], width=width, color=palette.longs, gid=GID_REALIZED_LONGS
+    )
     ax.axhline(0, color=palette.grid, linewidth=0.8)
     ax.set_ylabel("realized", fontsize=8, color=palette.muted)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: format_usd(abs(v)) if v else "0"))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d\n%H:%M"))
+    dates = mdates.DateFormatter("%m-%d\n%H:%M")  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(dates)
 
 
 def _style(fig: Figure, axes: list[Axes], palette: Palette) -> None:
