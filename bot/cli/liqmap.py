@@ -15,7 +15,7 @@ from bot.cli.common import (
     write_output,
 )
 from bot.errors import UserError
-from bot.liqmap.grading import accuracy
+from bot.liqmap.grading import accuracy, store_grades
 from bot.liqmap.view import DEFAULT_RANGE_PCT, map_view
 
 
@@ -36,6 +36,7 @@ def cmd_liqmap(args: argparse.Namespace) -> int:
                 raise UserError(f"no open interest of {symbol} is stored: the map is built from its changes")
             at = last[-1].ts
         view = map_view(repo, symbol, config.liqmap, at, range_pct=args.range, venue=args.venue)
+        store_grades(repo, view.grades)
         print(view.text())
         for cluster in view.clusters:
             print(f"  {view.cluster_line(cluster)}")

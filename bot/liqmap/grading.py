@@ -10,7 +10,7 @@ For each sweep of at least ``min_sweep_usd`` and each liquidation source with ro
   The band cannot be checked there; the window is the candles that were consuming the band.
 
 A sweep is a hit when realized USD is within ``hit_factor`` of the modelled USD either way. The grades are
-stored (one row per sweep and source, re-grading updates it) and summarised per venue.
+stored by ``store_grades`` (one row per sweep and source, re-grading updates it) and summarised per venue.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _realized(repo: Repo, sweep: Sweep) -> dict[str, tuple[float, str]]:
 
 
 def grade_build(repo: Repo, build: MapBuild, graded_at: int) -> list[LiqMapGrade]:
-    """Grade every sweep of a build against each liquidation source, store the grades and return them."""
+    """Grade every sweep of a build against each liquidation source and return the grades (not stored)."""
     grades: list[LiqMapGrade] = []
     for sweep in build.sweeps:
         if sweep.modelled_usd < build.params.min_sweep_usd:
@@ -69,10 +69,16 @@ def grade_build(repo: Repo, build: MapBuild, graded_at: int) -> list[LiqMapGrade
                     graded_at,
                 )
             )
-    if grades:
-        with repo.transaction():
-            repo.save_liqmap_grades(grades)
     return grades
+
+
+def store_grades(repo: Repo, grades: Iterable[LiqMapGrade]) -> int:
+    """Store grades (updating those of the same sweeps) in one transaction; return how many."""
+    rows = list(grades)
+    if rows:
+        with repo.transaction():
+            repo.save_liqmap_grades(rows)
+    return len(rows)
 
 
 def is_hit(grade: LiqMapGrade, hit_factor: float) -> bool:

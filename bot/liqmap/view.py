@@ -14,7 +14,7 @@ from bot.liqmap.grading import grade_build
 from detectors.base import format_usd
 from detectors.liqmap.clusters import Cluster, nearest
 from detectors.liqmap.params import LiqMapParams
-from storage.repo import Repo
+from storage.repo import LiqMapGrade, Repo
 
 MIN_RANGE_PCT = 2.0
 MAX_RANGE_PCT = 50.0
@@ -49,7 +49,7 @@ class LiqMapView:
     open_usd: float
     heatmap: HeatmapData
     realized: tuple[tuple[int, float, float], ...]  # (hour, long USD, short USD) over the window
-    graded: int  # sweeps graded while building
+    grades: tuple[LiqMapGrade, ...]  # the sweeps graded while building (not stored yet)
 
     @property
     def low(self) -> float:
@@ -101,12 +101,12 @@ def map_view(
     range_pct: float | None = None,
     venue: str | None = None,
 ) -> LiqMapView:
-    """Build, grade and describe the map of ``symbol`` as of ``at``."""
+    """Build, grade and describe the map of ``symbol`` as of ``at`` (reads only: store ``grades`` after)."""
     shown = check_range(range_pct)
     build = build_map(repo, symbol, params, at, venue=venue)
     if not build.bars:
         raise UserError(f"no closed hourly candle of {symbol} before {_utc(at)} UTC")
-    graded = grade_build(repo, build, at)
+    grades = grade_build(repo, build, at)
     combined = build.combined
     price = build.price
     low, high = price * (1 - shown / 100), price * (1 + shown / 100)
@@ -125,7 +125,7 @@ def map_view(
         open_usd=combined.open_usd,
         heatmap=_heatmap(build, low, high),
         realized=tuple(repo.liquidation_hours(symbol, start, build.bars[-1].close_time)),
-        graded=len(graded),
+        grades=tuple(grades),
     )
 
 
