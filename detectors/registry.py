@@ -37,8 +37,8 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.bollinger:Bollinger",
     "detectors.stoch_rsi:StochRsi",
     "detectors.combo:Combo",
-    "detectors.liq_cluster:LiqClusterNear",
-    "detectors.liq_cluster:LiqClusterSwept",
+    "detectors.liq_cluster_near:LiqClusterNear",
+    "detectors.liq_cluster_swept:LiqClusterSwept",
 )
 
 
