@@ -18,13 +18,16 @@ Open interest is compared in base units (USD / price) so a price rise alone open
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from detectors.base import Bar
 from detectors.liqmap.params import LiqMapParams
 from detectors.liqmap.tiers import MarginTier, Side, liquidation_price, solve, tier_at, venue_tiers
+
+# A bin holding less than this (USD) after a removal is removed whole.
+DUST_USD = 1.0
 
 
 class Step(NamedTuple):
@@ -82,6 +85,30 @@ class LiqMap:
         """Return the modelled USD still open."""
         return sum(self.longs.values()) + sum(self.shorts.values())
 
+    # -- saved in a rule's state ---------------------------------------------------------------------------
+    def to_state(self, fingerprint: str) -> dict[str, Any]:
+        """Return the map as JSON-able data (bins as [index, USD] pairs), stamped with the settings."""
+        return {
+            "p": fingerprint,
+            "v": self.venue,
+            "t": self.last_close_time,
+            "oi": self._last_oi_base,
+            "totals": [self.opened, self.consumed, self.removed],
+            "long": [[k, v] for k, v in self.longs.items()],
+            "short": [[k, v] for k, v in self.shorts.items()],
+        }
+
+    @classmethod
+    def from_state(cls, params: LiqMapParams, symbol: str, saved: Mapping[str, Any]) -> LiqMap:
+        """Return the map ``to_state`` saved."""
+        m = cls(params, symbol, str(saved["v"]))
+        m.last_close_time = saved["t"]
+        m._last_oi_base = saved["oi"]
+        m.opened, m.consumed, m.removed = saved["totals"]
+        m.longs = {int(k): float(v) for k, v in saved["long"]}
+        m.shorts = {int(k): float(v) for k, v in saved["short"]}
+        return m
+
     # -- one candle ---------------------------------------------------------------------------------------
     def step(self, bar: Bar, oi_usd: float | None) -> Step:
         """Apply one closed candle and the open interest (USD) known at its close; return what changed."""
@@ -109,10 +136,15 @@ class LiqMap:
         fraction = min(fraction, 1.0)
         removed = 0.0
         for bins in (self.longs, self.shorts):
-            for key, usd in bins.items():
-                gone = usd * fraction
-                bins[key] = usd - gone
-                removed += gone
+            for key, usd in list(bins.items()):
+                left = usd * (1 - fraction)
+                if left < DUST_USD:
+                    # A bin worn down to dust is removed whole: it bounds the map (and a rule's state).
+                    del bins[key]
+                    left = 0.0
+                else:
+                    bins[key] = left
+                removed += usd - left
         self.removed += removed
         return removed
 

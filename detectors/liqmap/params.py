@@ -6,6 +6,7 @@ model as the ``[liqmap]`` section. docs/liquidation-map.md explains each one.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Literal
 
@@ -103,6 +104,10 @@ class LiqMapParams(BaseModel):
         if self.cluster_width_pct < self.bin_pct:
             raise ValueError("cluster_width_pct must be at least bin_pct")
         return self
+
+    def fingerprint(self) -> str:
+        """Return a short text that changes whenever a setting does (a saved map is only reused with it)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     def leverage_weights(self) -> tuple[tuple[float, float], ...]:
         """Return (leverage, share) pairs with the shares normalised to sum to 1, lowest leverage first."""

@@ -49,14 +49,6 @@ class LiqClusterSettings(DetectorSettings):
         return {"candles": days, "open_interest": days}
 
 
-class MapState:
-    """The detector's map and how far it has read (kept on the instance, rebuilt after a restart)."""
-
-    def __init__(self, liqmap: LiqMap) -> None:
-        self.map = liqmap
-        self.last_close: int | None = None
-
-
 class LiqClusterRule(Detector[LiqClusterSettings]):
     """Advance a modelled map by closed candles; subclasses decide what fires."""
 
@@ -68,21 +60,32 @@ class LiqClusterRule(Detector[LiqClusterSettings]):
             return ("long",)
         return ("short",) if side == "short" else ("long", "short")
 
-    def _new_bars(self, snapshot: Snapshot, params: LiqMapParams) -> tuple[MapState, Sequence[Bar]]:
-        """Return the map (new when there is none or the settings changed) and the candles it has not read."""
-        held: MapState | None = self.__dict__.get("_liqmap")
-        if held is None or held.map.params is not params:
+    def _map(self, snapshot: Snapshot, params: LiqMapParams, state: dict[str, Any]) -> LiqMap:
+        """Return the rule's map as its state last saved it, or a new one when there is none.
+
+        The map is saved in the rule's state after every candle it reads, so a restarted bot (or a replay
+        resumed on its database) goes on from exactly the map it had: rebuilding from the history in
+        memory would start from fewer positions and answer differently. The instance keeps the live
+        object so that reading it back is needed only after a restart.
+        """
+        held: LiqMap | None = self.__dict__.get("_liqmap")
+        saved = state.get("map")
+        fingerprint = params.fingerprint()
+        if saved is not None and saved.get("p") == fingerprint:
+            if held is None or held.params is not params or held.last_close_time != saved.get("t"):
+                held = LiqMap.from_state(params, self.symbol, saved)
+        elif held is None or held.params is not params or saved is None:
             points = snapshot.open_interest(count=1)
-            venue = points[-1].source if points else "unknown"
-            held = MapState(LiqMap(params, self.symbol, venue))
-            self.__dict__["_liqmap"] = held
-        since = snapshot.now - int(params.build_days * DAY_MS) if held.last_close is None else held.last_close
-        bars = [
-            b
-            for b in snapshot.candles(since=since)
-            if held.last_close is None or b.close_time > held.last_close
-        ]
-        return held, bars
+            held = LiqMap(params, self.symbol, points[-1].source if points else "unknown")
+        self.__dict__["_liqmap"] = held
+        return held
+
+    def _new_bars(self, snapshot: Snapshot, liqmap: LiqMap) -> Sequence[Bar]:
+        """Return the closed candles the map has not read (from ``build_days`` back for a new map)."""
+        last = liqmap.last_close_time
+        if last is None:
+            return snapshot.candles(since=snapshot.now - int(liqmap.params.build_days * DAY_MS))
+        return [b for b in snapshot.candles(since=last) if b.close_time > last]
 
     def _oi_at(self, points: Sequence[OpenInterestPoint], times: list[int], close: int) -> float | None:
         at = bisect.bisect_right(times, close) - 1
@@ -91,7 +94,8 @@ class LiqClusterRule(Detector[LiqClusterSettings]):
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Advance the map by the new closed candles, testing each against the clusters."""
         params = active_params()
-        held, bars = self._new_bars(snapshot, params)
+        liqmap = self._map(snapshot, params, state)
+        bars = self._new_bars(snapshot, liqmap)
         first = state.get("ts") is None
         if not bars:
             return [] if first else latched_signals(self, state)
@@ -100,12 +104,12 @@ class LiqClusterRule(Detector[LiqClusterSettings]):
         for bar in bars:
             learn = first or bar.close_time <= state.get("ts", 0)
             before = {
-                side: find_clusters(held.map, side, min_usd=self.settings.min_usd) for side in self._sides()
+                side: find_clusters(liqmap, side, min_usd=self.settings.min_usd) for side in self._sides()
             }
-            held.map.step(bar, self._oi_at(points, times, bar.close_time))
-            held.last_close = bar.close_time
-            self._after_step(snapshot, state, held.map, bar, before, learn)
+            liqmap.step(bar, self._oi_at(points, times, bar.close_time))
+            self._after_step(snapshot, state, liqmap, bar, before, learn)
         state["ts"] = bars[-1].close_time
+        state["map"] = liqmap.to_state(params.fingerprint())
         return [] if first else latched_signals(self, state)
 
     def _after_step(
