@@ -15,7 +15,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, release_latch
-from detectors.liqmap.clusters import Cluster
+from detectors.liqmap.clusters import Cluster, find_clusters
 from detectors.liqmap.model import LiqMap
 from detectors.liqmap.rule import LiqClusterRule, LiqClusterSettings
 from detectors.liqmap.tiers import Side
@@ -36,6 +36,23 @@ class LiqClusterSwept(LiqClusterRule):
         "venues": values.count("Venues"),
         "side": values.text("Side"),
     }
+
+    def _before_step(self, liqmap: LiqMap, bar: Bar) -> dict[Side, list[Cluster]]:
+        """Return the clusters of each side this candle reaches into (only those can be swept by it)."""
+        before: dict[Side, list[Cluster]] = {}
+        for side in self._sides():
+            bins = liqmap.side_bins(side)
+            if not bins:
+                continue
+            # A candle that reaches no bin of a side consumes nothing there and crosses no cluster.
+            reached = (
+                max(bins) >= liqmap.first_bin_reached_below(bar.l)
+                if side == "long"
+                else min(bins) <= liqmap.last_bin_reached_above(bar.h)
+            )
+            if reached:
+                before[side] = find_clusters(liqmap, side, min_usd=self.settings.min_usd)
+        return before
 
     def _after_step(
         self,

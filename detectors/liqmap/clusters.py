@@ -57,23 +57,19 @@ def find_clusters(liqmap: LiqMap, side: Side, *, min_usd: float | None = None) -
     half = max(0, round(params.cluster_width_pct / params.bin_pct) // 2)
     remaining = {k: v for k, v in liqmap.side_bins(side).items() if v > 0}
     found: list[Cluster] = []
-    while remaining and len(found) < params.max_clusters:
-        peak = max(remaining, key=lambda k: (remaining[k], k))
+    # Fullest bin first (ties: the higher price), each taking the bins around it that are still free.
+    for peak in sorted(remaining, key=lambda k: (-remaining[k], -k)):
+        if len(found) >= params.max_clusters:
+            break
+        if peak not in remaining:
+            continue
+        if remaining[peak] * (2 * half + 1) < floor:
+            break  # no band around this bin or a smaller one can reach the floor
         members = [k for k in range(peak - half, peak + half + 1) if k in remaining]
         usd = sum(remaining.pop(k) for k in members)
-        if usd < floor:
-            if remaining and max(remaining.values()) * (2 * half + 1) < floor:
-                break  # no band left can reach the floor
-            continue
-        found.append(
-            Cluster(
-                side,
-                liqmap.bin_low(peak - half),
-                liqmap.bin_low(peak + half + 1),
-                usd,
-                liqmap.bin_center(peak),
-            )
-        )
+        if usd >= floor:
+            low, high = liqmap.bin_low(peak - half), liqmap.bin_low(peak + half + 1)
+            found.append(Cluster(side, low, high, usd, liqmap.bin_center(peak)))
     return found
 
 

@@ -76,6 +76,14 @@ class LiqMap:
         """Return the middle of a bin: the price at which its positions are liquidated."""
         return math.exp((index + 0.5) * self._log_step)
 
+    def first_bin_reached_below(self, low: float) -> int:
+        """Return the lowest bin whose middle a candle falling to ``low`` reaches."""
+        return math.ceil(math.log(low) / self._log_step - 0.5)
+
+    def last_bin_reached_above(self, high: float) -> int:
+        """Return the highest bin whose middle a candle rising to ``high`` reaches."""
+        return math.floor(math.log(high) / self._log_step - 0.5)
+
     def side_bins(self, side: Side) -> dict[int, float]:
         """Return the open bins of one side (bin → USD)."""
         return self.longs if side == "long" else self.shorts
@@ -112,8 +120,10 @@ class LiqMap:
     # -- one candle ---------------------------------------------------------------------------------------
     def step(self, bar: Bar, oi_usd: float | None) -> Step:
         """Apply one closed candle and the open interest (USD) known at its close; return what changed."""
-        consumed_long = _consume(self.longs, lambda b: self.bin_center(b) >= bar.l)
-        consumed_short = _consume(self.shorts, lambda b: self.bin_center(b) <= bar.h)
+        # A bin is reached when the candle trades through its middle: compare indexes, not prices.
+        lowest, highest = self.first_bin_reached_below(bar.l), self.last_bin_reached_above(bar.h)
+        consumed_long = _consume(self.longs, lambda b: b >= lowest)
+        consumed_short = _consume(self.shorts, lambda b: b <= highest)
         liquidated = sum(consumed_long.values()) + sum(consumed_short.values())
         self.consumed += liquidated
         removed = opened = 0.0

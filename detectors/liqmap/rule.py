@@ -26,7 +26,7 @@ from detectors.base import (
     Snapshot,
 )
 from detectors.latch import latched_signals
-from detectors.liqmap.clusters import Cluster, find_clusters
+from detectors.liqmap.clusters import Cluster
 from detectors.liqmap.model import LiqMap
 from detectors.liqmap.params import LiqMapParams, active_params
 from detectors.liqmap.tiers import Side
@@ -103,14 +103,16 @@ class LiqClusterRule(Detector[LiqClusterSettings]):
         times = [p.ts for p in points]
         for bar in bars:
             learn = first or bar.close_time <= state.get("ts", 0)
-            before = {
-                side: find_clusters(liqmap, side, min_usd=self.settings.min_usd) for side in self._sides()
-            }
+            before = self._before_step(liqmap, bar)
             liqmap.step(bar, self._oi_at(points, times, bar.close_time))
             self._after_step(snapshot, state, liqmap, bar, before, learn)
         state["ts"] = bars[-1].close_time
         state["map"] = liqmap.to_state(params.fingerprint())
         return [] if first else latched_signals(self, state)
+
+    def _before_step(self, liqmap: LiqMap, bar: Bar) -> dict[Side, list[Cluster]]:
+        """Return what a rule needs to know about the map before a candle changes it (default: nothing)."""
+        return {}
 
     def _after_step(
         self,
