@@ -18,6 +18,49 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DEFAULT_LEVERAGE = {5.0: 0.15, 10.0: 0.3, 20.0: 0.2, 25.0: 0.15, 50.0: 0.12, 100.0: 0.08}
 
 
+# Hyperliquid's REST allowance per IP and the weight of one clearinghouseState read ("Rate limits and
+# user limits" in Hyperliquid's API docs). The sample's poller lives in feeds/hyperliquid_positions.py.
+IP_WEIGHT_PER_MINUTE = 1200
+CLEARINGHOUSE_STATE_WEIGHT = 2
+
+
+class HyperliquidSample(BaseModel):
+    """How many public accounts to sample and how often (the ``[liqmap.hyperliquid]`` section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        False, description="Sample Hyperliquid accounts for a measured map (off by default)."
+    )
+    max_accounts: int = Field(
+        300, ge=1, le=100_000, description="Accounts polled, the most recently seen trading."
+    )
+    poll_minutes: float = Field(5, ge=1, le=1440, description="Each account's state is read this often.")
+    budget_weight_per_minute: int = Field(
+        120,
+        ge=2,
+        le=IP_WEIGHT_PER_MINUTE,
+        description="Request weight the sample may use a minute (Hyperliquid allows 1,200 per IP in all).",
+    )
+
+    @property
+    def weight_per_minute(self) -> float:
+        """Return the request weight the plan uses a minute."""
+        return CLEARINGHOUSE_STATE_WEIGHT * self.max_accounts / self.poll_minutes
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> HyperliquidSample:
+        if self.weight_per_minute > self.budget_weight_per_minute:
+            most = int(self.budget_weight_per_minute * self.poll_minutes / CLEARINGHOUSE_STATE_WEIGHT)
+            raise ValueError(
+                f"{self.max_accounts} accounts every {self.poll_minutes:g} min use "
+                f"{self.weight_per_minute:g} weight a minute, over the budget of "
+                f"{self.budget_weight_per_minute}: poll at most {most} accounts, less often, or raise the "
+                "budget"
+            )
+        return self
+
+
 class LiqMapParams(BaseModel):
     """How the liquidation map is modelled, drawn, clustered and graded (the ``[liqmap]`` section)."""
 
@@ -78,6 +121,10 @@ class LiqMapParams(BaseModel):
     min_sweep_usd: float = Field(
         2_000_000, ge=0, le=1e12, description="Smallest modelled USD swept in one run that is graded."
     )
+    hyperliquid: HyperliquidSample = Field(
+        default_factory=HyperliquidSample,
+        description="The measured map's sample of Hyperliquid accounts (feeds/hyperliquid_positions.py).",
+    )
     hit_factor: float = Field(
         3.0,
         gt=1,
@@ -107,7 +154,9 @@ class LiqMapParams(BaseModel):
 
     def fingerprint(self) -> str:
         """Return a short text that changes whenever a setting does (a saved map is only reused with it)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        # The Hyperliquid sample does not change the modelled map.
+        text = self.model_dump_json(exclude={"hyperliquid"})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def leverage_weights(self) -> tuple[tuple[float, float], ...]:
         """Return (leverage, share) pairs with the shares normalised to sum to 1, lowest leverage first."""
