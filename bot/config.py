@@ -10,7 +10,9 @@ file named by ``TRIPWIRE_DISCORD_TOKEN_FILE``) and redacted wherever the config 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import logging
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -175,6 +177,78 @@ class HttpConfig(StrictModel):
     port: int = Field(9108, ge=1, le=65535)
 
 
+class WebhooksInConfig(StrictModel):
+    """Alerts posted to the bot (TradingView webhooks), on the ``[http]`` server (docs/webhooks.md)."""
+
+    enabled: bool = False
+    # Where senders reach the bot, e.g. https://alerts.example.com (a reverse proxy on port 443 in front of
+    # [http]: TradingView posts only to ports 80 and 443); /webhook add shows route URLs starting with it.
+    public_url: str = Field("", max_length=200, pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+    # New routes' limits (each route keeps its own): the largest body, and alerts per minute.
+    max_body_bytes: int = Field(4096, ge=256, le=65536)
+    rate_per_minute: int = Field(30, ge=1, le=600)
+    max_routes_per_guild: int = Field(10, ge=1, le=100)
+    # Only these senders (e.g. TradingView's addresses), by the connection's address; empty: anyone with
+    # the secret. Behind a reverse proxy the connection comes from the proxy: allowlist there instead.
+    allowed_ips: list[str] = []
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address or network") from None
+        return value
+
+
+class WebhookOutConfig(StrictModel):
+    """Post every alert event (firing and resolved) as signed JSON to a URL (docs/webhooks.md)."""
+
+    name: str = Field(pattern=RULE_ID_PATTERN)
+    url: str = Field(max_length=2000, pattern=r"^https?://[^\s]+$")
+    # "tripwire": one event per request (docs/webhooks.md); "alertmanager": Alertmanager's webhook_config
+    # payload (version "4"), so receivers written for Alertmanager work unchanged.
+    format: Literal["tripwire", "alertmanager"] = "tripwire"
+    # The signing secret, never in this file: the name of an environment variable holding it, or a file.
+    secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+    secret_file: Path | None = None
+    min_severity: Severity = "info"
+    guild_ids: list[int] = []
+    symbols: list[str] = []
+    detectors: list[str] = []
+    # Members' personal (DM) alerts are theirs; forwarded only when the operator says so.
+    include_personal: bool = False
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookOutConfig:
+        if (self.secret_env is None) == (self.secret_file is None):
+            raise ValueError(
+                "give the signing secret as either secret_env (the name of an environment variable) or "
+                "secret_file (a file holding it), not both and not in this file"
+            )
+        return self
+
+    def secret(self) -> bytes:
+        """Read the signing secret from its environment variable or file; raise ConfigError if absent."""
+        where = f"webhooks_out.{self.name}"
+        if self.secret_env is not None:
+            value = os.environ.get(self.secret_env, "").strip()
+            if not value:
+                raise ConfigError([Problem(where, f"the environment variable {self.secret_env} is not set")])
+            return value.encode("utf-8")
+        assert self.secret_file is not None
+        try:
+            value = self.secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError([Problem(where, f"cannot read {exc.filename}: {exc.strerror}")]) from None
+        if not value:
+            raise ConfigError([Problem(where, f"{self.secret_file} is empty")])
+        return value.encode("utf-8")
+
+
 class BacktestConfig(StrictModel):
     """Limits on one backtest (`/alert test`, `tripwire backtest`), so each stays a matter of seconds."""
 
@@ -249,7 +323,18 @@ class Config(StrictModel):
     backtest: BacktestConfig = BacktestConfig()
     liqmap: LiqMapParams = LiqMapParams()
     routes: list[RouteConfig] = []
+    webhooks_in: WebhooksInConfig = WebhooksInConfig()
+    webhooks_out: list[WebhookOutConfig] = []
     rules: list[dict[str, Any]] = []
+
+    @model_validator(mode="after")
+    def _webhooks_need_http(self) -> Config:
+        if self.webhooks_in.enabled and not self.http.enabled:
+            raise ValueError("webhooks_in needs the [http] server: set [http] enabled = true")
+        names = [hook.name for hook in self.webhooks_out]
+        if len(set(names)) != len(names):
+            raise ValueError("two [[webhooks_out]] have the same name")
+        return self
 
     @field_validator("symbols")
     @classmethod

@@ -317,6 +317,24 @@ class SilenceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookRouteRow:
+    """An inbound webhook route: its public id (in the URL), its rule, the hash of its secret, its limits."""
+
+    id: str
+    guild_id: int
+    rule_id: str
+    name: str
+    secret_sha256: str
+    default_severity: str
+    max_body_bytes: int
+    rate_per_minute: int
+    created_by: int | None
+    created_at: int
+    last_used_at: int | None = None
+    accepted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class MessageGroupRow:
     """One delivered (or about to be delivered) message holding one or more outbox rows."""
 

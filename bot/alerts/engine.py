@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from bot.alerts.model import Inhibition, RecordedEvent, Router, Target
+from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
 from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
@@ -58,8 +58,12 @@ class Engine:
         report_before_creation: bool = False,
         retention: RetentionConfig | None = None,
         ops_channel_id: int | None = None,
+        warn_unrouted: bool = False,
     ) -> None:
         self.repo = repo
+        # Live: an alert recorded with nowhere to go is logged (once per rule), never dropped in silence.
+        self.warn_unrouted = warn_unrouted
+        self._unrouted_told: set[str] = set()
         # A stored rule is validated again on load, its windows against what retention keeps (issue 17).
         self.retention = retention
         # Where a quarantined rule is reported when its server has no ops channel of its own.
@@ -72,6 +76,8 @@ class Engine:
         self._stale_kinds = stale_kinds
         self.inhibition = inhibition
         self._rules: dict[str, ActiveRule] = {}
+        # Rules whose alerts arrive from outside (webhook routes): recorded by receive(), never evaluated.
+        self._external: dict[str, RuleRow] = {}
         self._order: list[ActiveRule] | None = None
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
@@ -101,6 +107,7 @@ class Engine:
         """Load enabled rules, detector states and open alert states from the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules = {}
+        self._external = {}
         for row in self.repo.rules(enabled_only=True):
             self._activate(row)
         self._detector_state = self.repo.all_detector_states()
@@ -116,6 +123,9 @@ class Engine:
     def _activate(self, row: RuleRow) -> None:
         self._order = None
         self._wake_all()
+        if row.detector == WEBHOOK_DETECTOR:
+            self._external[row.id] = row
+            return
         try:
             detector = instantiate(row, self.retention)
         except UnknownDetector:
@@ -135,6 +145,7 @@ class Engine:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
+        self._external.pop(rule_id, None)
         self._order = None
         self._wake_all()
         row = self.repo.rule(rule_id)
@@ -216,6 +227,55 @@ class Engine:
         if tx is not None:
             tx.__exit__(None, None, None)
         return recorded
+
+    def receive(self, rule_id: str, signal: Signal, now: int) -> RecordedEvent | None:
+        """Record an alert that arrived from outside for an external rule (a webhook route's).
+
+        It goes the way a detector's signal goes when it fires: the rule's cooldown per dedupe key, routing,
+        silences (matched on the alert's own symbol), the history and the outbox, in one transaction. Such
+        an alert is an event, not a state: it is closed at once, without a resolved event, so the next one
+        of its key fires again. Return what was recorded, or None when the cooldown held it back.
+        """
+        row = self._external.get(rule_id)
+        if row is None:
+            raise KeyError(f"no enabled webhook rule {rule_id!r}")
+        # The alert's symbol is its own (one route carries many): silences and the history match on it.
+        row = replace(row, symbol=signal.symbol)
+        key = f"{row.id}:{signal.key}" if signal.key else row.id
+        alerts = self._alerts.setdefault(row.id, {})
+        previous = alerts.get(key)
+        fired_at = previous.fired_at if previous is not None else None
+        if fired_at is not None and now - fired_at < row.cooldown_s * 1000:
+            return None
+        state = AlertStateRow(
+            dedupe_key=key,
+            rule_id=row.id,
+            status="pending",
+            since=now,
+            pending_count=1,
+            fired_at=fired_at,
+            last_seen=now,
+            last_event_id=previous.last_event_id if previous is not None else None,
+            fire_count=previous.fire_count if previous is not None else 0,
+        )
+        recorded: list[RecordedEvent] = []
+        self._silences = None
+        self._silences_at = now
+        self._tx = None
+        try:
+            fired = self._fire(row, state, signal, now, recorded)
+            closed = replace(fired, status="resolved", since=now)
+            self._save_alert_state(closed)
+        except BaseException as exc:
+            tx, self._tx = self._tx, None
+            if tx is not None:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
+        alerts[key] = closed
+        return recorded[0] if recorded else None
 
     def _evaluate_rule(
         self, rule: ActiveRule, now: int, wanted: set[str] | None, recorded: list[RecordedEvent]
@@ -394,7 +454,7 @@ class Engine:
             if state.status == "pending":
                 state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
                 if self._ready(row, state, signal, now):
-                    state = self._fire(rule, state, signal, now, recorded)
+                    state = self._fire(row, state, signal, now, recorded)
                     if not row.repeat:
                         self._disable(row, "fired once (one-shot rule)", now)
                 self._save_alert_state(state)
@@ -448,14 +508,13 @@ class Engine:
 
     def _fire(
         self,
-        rule: ActiveRule,
+        row: RuleRow,
         state: AlertStateRow,
         signal: Signal,
         now: int,
         recorded: list[RecordedEvent],
     ) -> AlertStateRow:
         self._begin()
-        row = rule.row
         late = now - signal.at > self.late_after_ms
         targets, silenced_by = self._targets(row, signal.severity)
         parent = self._inhibiting_event(row)
@@ -504,6 +563,8 @@ class Engine:
         self.fired += 1
         if silenced_by is not None:
             self.silenced += 1
+        elif not targets:
+            self._tell_unrouted(row, event_id)
         recorded.append(
             RecordedEvent(
                 event_id,
@@ -538,7 +599,11 @@ class Engine:
         announced = state.stateful and row.resolve_notice != "none"
         targets, silenced_by = self._targets(row, fired.severity) if announced else ([], None)
         # Only where the alert itself was shown: the end of a silenced alert is news to nobody.
-        shown = self.repo.outbox_targets(fired.id) if targets else set()
+        shown = self.repo.outbox_targets(fired.id) if targets or not announced else set()
+        if not announced and any(sink == WEBHOOK_SINK for sink, _ in shown):
+            # A webhook receiver is told every end (Alertmanager's "resolved"): how Discord shows an end
+            # is the rule's resolve_notice, which is Discord's business only.
+            targets = [t for t in self._targets(row, fired.severity)[0] if t.sink == WEBHOOK_SINK]
         targets = [t for t in targets if (t.sink, t.address) in shown]
         event_id = self.repo.insert_event(
             dedupe_key=state.dedupe_key,
@@ -603,6 +668,18 @@ class Engine:
             )
         )
 
+    def _tell_unrouted(self, row: RuleRow, event_id: int) -> None:
+        """Log, once per rule, that its alert was recorded with nowhere to deliver it."""
+        if not self.warn_unrouted or row.id in self._unrouted_told:
+            return
+        self._unrouted_told.add(row.id)
+        log.warning(
+            "rule %s fired (alert #%d) but has no destination: it is recorded, not posted. /status says why; "
+            "add [[routes]] for it or run /setup alert_channel",
+            row.id,
+            event_id,
+        )
+
     def _inhibiting_event(self, row: RuleRow) -> int | None:
         """Return the event id of a firing inhibitor alert for the rule's symbol, if the rule is lesser."""
         policy = self.inhibition
@@ -628,6 +705,7 @@ class Engine:
         """Stop evaluating a rule the database now says is disabled."""
         self._settle_clocks([rule_id])
         self._rules.pop(rule_id, None)
+        self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
         self._order = None
         self._quiet.forget(rule_id)
@@ -645,6 +723,7 @@ def make_engine(
     report_before_creation: bool = False,
     retention: RetentionConfig | None = None,
     ops_channel_id: int | None = None,
+    warn_unrouted: bool = False,
 ) -> Engine:
     """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
 
@@ -663,6 +742,7 @@ def make_engine(
         report_before_creation=report_before_creation,
         retention=retention,
         ops_channel_id=ops_channel_id,
+        warn_unrouted=warn_unrouted,
     )
 
 

@@ -17,6 +17,11 @@ from storage.repo import RuleRow
 BROKEN_PREFIX = "broken: "
 DMS_CLOSED_REASON = "paused: the member's DMs are closed"
 PAUSED_REASON = "paused by "
+# The detector name of rules whose alerts arrive from outside (an inbound webhook route) instead of being
+# computed: the engine records them when they arrive and never evaluates such a rule.
+WEBHOOK_DETECTOR = "webhook"
+# The outbox sink that posts alert events to the operator's [[webhooks_out]] URLs (bot.notify.webhooks).
+WEBHOOK_SINK = "webhook"
 # Key of a guild's settings (guild_settings.settings) that attaches a chart to its alerts.
 CHART_ALERTS = "chart_alerts"
 

@@ -25,6 +25,7 @@ from bot.config import Config, Secrets, load_secrets
 from bot.errors import UserError
 from bot.notify.console import ConsoleSink
 from bot.notify.outbox import Sink
+from bot.notify.webhooks import WebhookSink
 from bot.replay.pipeline import ReplaySummary, run_replay
 from detectors.values import utc_text
 from feeds.replay import RecordedData, parse_time
@@ -117,7 +118,7 @@ def _replay(
     """Return the replay to run: to ``sinks``, and to Discord too when logged in."""
 
     def router(r: Repo) -> AlertRouter:
-        return AlertRouter(r, config.routes, console=True, discord=login is not None)
+        return AlertRouter.for_config(r, config, console=True, discord=login is not None, webhooks=True)
 
     if login is None:
         return run_replay(config, data, repo, sinks, router, **options)
@@ -126,6 +127,14 @@ def _replay(
 
     secrets, token = login
     return replay_to_discord(config, secrets, token, data, repo, sinks, router, **options)
+
+
+def _sinks(config: Config, fmt: Any) -> list[Sink]:
+    """Return the replay's own sinks: the console, and the config's outgoing webhooks if it has any."""
+    sinks: list[Sink] = [ConsoleSink(sys.stdout, fmt)]
+    if config.webhooks_out:
+        sinks.append(WebhookSink.from_config(config.webhooks_out))
+    return sinks
 
 
 def check_pace(pace: float) -> None:
@@ -159,7 +168,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 config,
                 data,
                 repo,
-                [ConsoleSink(sys.stdout, args.format)],
+                _sinks(config, args.format),
                 login,
                 start=start,
                 end=end,

@@ -35,6 +35,7 @@ from bot.discord.cogs.market import MarketCog
 from bot.discord.cogs.privacy import PrivacyCog
 from bot.discord.cogs.rule_files import RuleFilesCog
 from bot.discord.cogs.silences import SilenceCog
+from bot.discord.cogs.webhooks import WebhookCog
 from bot.discord.presence import PresenceTicker
 from bot.discord.tree import TripwireTree
 from bot.errors import UserError
@@ -175,6 +176,7 @@ class TripwireBot(commands.Bot):
         await self.add_cog(files)
         await self.add_cog(AdminCog(self.service))
         await self.add_cog(SilenceCog(self.service))
+        await self.add_cog(WebhookCog(self.service))
         await self.add_cog(LiqFeedCog(self.liqfeed))
         await self.add_cog(LiqPriceCog(self.service, self.liqmaps))
         await self.add_cog(LiqMapCog(self.liqmaps))

@@ -7,13 +7,14 @@ metrics ``Registry`` and readiness checks), so it can be started and tested with
 * ``GET /healthz``: liveness. The process and its event loop answer; JSON, always 200.
 * ``GET /readyz``: readiness. Every check passes: 200, else 503; JSON lists each check's result.
 * ``GET /metrics``: Prometheus text exposition format 0.0.4.
+* ``POST /webhook/...``: inbound alerts, when ``[webhooks_in]`` is on (``bot.inbound.endpoint``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 from aiohttp import web
@@ -44,8 +45,11 @@ class WebServer:
         host: str = "127.0.0.1",
         port: int = 9108,
         check_timeout_s: float = DEFAULT_TIMEOUT_S,
+        extra_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self.registry = registry
+        # More routes (the inbound webhooks), each added by a function given the application.
+        self.extra_routes = list(extra_routes)
         self.checks = dict(checks or {})
         self.check_timeout_s = check_timeout_s
         self.host = host
@@ -55,16 +59,22 @@ class WebServer:
 
     @classmethod
     def from_config(
-        cls, config: HttpConfig, registry: Registry, checks: Mapping[str, Check] | None = None
+        cls,
+        config: HttpConfig,
+        registry: Registry,
+        checks: Mapping[str, Check] | None = None,
+        extra_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> WebServer:
         """Build the server the ``[http]`` section describes (the caller checks ``config.enabled``)."""
-        return cls(registry, checks, host=config.host, port=config.port)
+        return cls(registry, checks, host=config.host, port=config.port, extra_routes=extra_routes)
 
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        for install in self.extra_routes:
+            install(app)
         return app
 
     async def start(self) -> None:
@@ -84,7 +94,11 @@ class WebServer:
             ) from exc
         self._runner = runner
         self._started = time.monotonic()
-        log.info("http: serving /healthz /readyz /metrics on %s", self.url)
+        log.info(
+            "http: serving /healthz /readyz /metrics%s on %s",
+            " /webhook" if self.extra_routes else "",
+            self.url,
+        )
 
     @property
     def port(self) -> int:

@@ -16,10 +16,18 @@ from bot.services.market import MarketQueries
 from bot.services.rule_transfer import RuleTransfer
 from bot.services.rules import RuleCommands
 from bot.services.silences import SilenceCommands
+from bot.services.webhooks import WebhookCommands
 
 
 class Service(
-    MarketQueries, RuleTransfer, RuleCommands, DetectorHelp, AdminCommands, SilenceCommands, ServiceBase
+    MarketQueries,
+    RuleTransfer,
+    RuleCommands,
+    DetectorHelp,
+    AdminCommands,
+    SilenceCommands,
+    WebhookCommands,
+    ServiceBase,
 ):
     """Answer market queries and manage rules, silences and guild settings for the chat front ends."""
 

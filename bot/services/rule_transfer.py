@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from bot.alerts.model import WEBHOOK_DETECTOR
 from bot.config import ConfigError, parse_rule
 from bot.errors import UserError
 from bot.parsing import echo, known_detector
@@ -242,7 +243,9 @@ class RuleTransfer(RuleCommands):
         chosen: Scope = scope or ("server" if is_admin else "mine")
         if chosen == "server" and not is_admin:
             raise UserError("Exporting the server's alerts needs the Manage Server permission; try `mine`.")
-        rows = self.repo.rules(guild_id=guild_id)
+        # A webhook route's alert stays with its route: the route's secret cannot be exported, and its URL
+        # points at this bot (docs/webhooks.md); a file holding it could not be imported anywhere.
+        rows = [r for r in self.repo.rules(guild_id=guild_id) if r.detector != WEBHOOK_DETECTOR]
         if chosen == "server":
             rows = [r for r in rows if r.deliver == "channel"]
         else:

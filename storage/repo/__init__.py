@@ -31,6 +31,7 @@ from storage.repo.observations import ObservationsMixin
 from storage.repo.outbox import OutboxMixin
 from storage.repo.rules import RulesMixin
 from storage.repo.silences import SilencesMixin
+from storage.repo.webhooks import WebhooksMixin
 from storage.rows import (
     DAY_MS,
     HOUR_MS,
@@ -54,6 +55,7 @@ from storage.rows import (
     RuleRow,
     SilenceRow,
     SpanStat,
+    WebhookRouteRow,
 )
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "RuleRow",
     "SilenceRow",
     "SpanStat",
+    "WebhookRouteRow",
 ]
 
 
@@ -97,6 +100,7 @@ class Repo(
     AlertsMixin,
     OutboxMixin,
     SilencesMixin,
+    WebhooksMixin,
     GuildsMixin,
     DigestsMixin,
     InstrumentsMixin,

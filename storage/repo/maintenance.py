@@ -28,6 +28,7 @@ STATE_TABLES = (
     "digests",
     "member_notices",
     "instruments",
+    "webhook_routes",
     "liqmap_grades",
 )
 # Outbox statuses that are final: such rows are only history and may be pruned.

@@ -26,6 +26,7 @@ from storage.rows import (
     OutboxRow,
     RuleRow,
     SilenceRow,
+    WebhookRouteRow,
 )
 
 T = TypeVar("T")
@@ -120,3 +121,4 @@ GUILD_SETTINGS = RowMapper(GuildSettingsRow)
 DIGESTS = RowMapper(DigestRow)
 NOTICES = RowMapper(MemberNoticeRow)
 INSTRUMENTS = RowMapper(InstrumentRow)
+WEBHOOK_ROUTES = RowMapper(WebhookRouteRow)

@@ -104,6 +104,10 @@ class MembersMixin(RulesMixin):
         counts["silences_unowned"] = self.conn.execute(
             "UPDATE silences SET created_by = NULL WHERE created_by = ?", (user_id,)
         ).rowcount
+        # A server's webhook route stays the server's; only the name of who made it goes.
+        counts["webhooks_unowned"] = self.conn.execute(
+            "UPDATE webhook_routes SET created_by = NULL WHERE created_by = ?", (user_id,)
+        ).rowcount
         # The copy of a server rule each of its past alerts keeps (for /why) names its creator too.
         counts["alert_events_unowned"] = self.conn.execute(
             "UPDATE alert_events SET rule_json = json_set(rule_json, '$.owner_id', NULL)"

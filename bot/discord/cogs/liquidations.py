@@ -87,6 +87,7 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
         margin_mode="Isolated (cross margin depends on the whole wallet and is refused)",
         maintenance_margin_rate="Maintenance margin rate in % (default: Binance's tier for BTC/ETH, else 1%)",
         size_usd="Position size (notional) in USD; picks the exchange's margin tier",
+        share="Post the answer in the channel, your entry and leverage included (default: only you see it)",
     )
     async def liqprice(
         self,
@@ -98,8 +99,9 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
         margin_mode: Literal["isolated", "cross"] = "isolated",
         maintenance_margin_rate: app_commands.Range[float, 0.0, 100.0] | None = None,
         size_usd: app_commands.Range[float, 1.0, MAX_SIZE_USD] | None = None,
+        share: bool = False,
     ) -> None:
-        """Show the estimated liquidation price, its distance, and the assumptions."""
+        """Show the estimated liquidation price, its distance, and the assumptions (privately by default)."""
         view = quote(
             self.service,
             symbol,
@@ -116,4 +118,7 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
             on_map = await asyncio.to_thread(
                 self.liqmaps.where_on_map, view.symbol, side, view.liquidation_price
             )
-        await interaction.response.send_message(embed=render_liq.liqprice_embed(view, on_map))
+        # A member's entry, leverage and size are their own business: shown to the channel only on request.
+        await interaction.response.send_message(
+            embed=render_liq.liqprice_embed(view, on_map), ephemeral=not share
+        )

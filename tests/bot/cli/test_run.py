@@ -42,7 +42,11 @@ def leaf_commands(command: dict[str, Any]) -> list[tuple[list[str], list[dict[st
     return [([command["name"], *path], opts) for o in nested for path, opts in leaf_commands(o)]
 
 
-def required_values(options: list[dict[str, Any]]) -> dict[str, Any]:
+# An ATTACHMENT option (type 11, /alert import's file) gets a small rules file the member "uploads".
+RULES_FILE = b'[[rules]]\nid = "btc-file"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = 99000\n'
+
+
+def required_values(options: list[dict[str, Any]], emu: DiscordEmulator) -> dict[str, Any]:
     """Fill every required option: its first choice, a plausible value, or the type's value."""
     values: dict[str, Any] = {}
     for option in options:
@@ -52,6 +56,8 @@ def required_values(options: list[dict[str, Any]]) -> dict[str, Any]:
             values[option["name"]] = option["choices"][0]["value"]
         elif option["type"] == 3:
             values[option["name"]] = STRING_VALUES.get(option["name"], "x")
+        elif option["type"] == 11:
+            values[option["name"]] = emu.upload("rules.toml", RULES_FILE)
         else:
             values[option["name"]] = TYPED_VALUES[option["type"]]
     return values
@@ -122,7 +128,7 @@ async def test_run_serves_slash_commands_on_discord_and_stops_on_sigint(
         replies = {}
         for command in discord_emu.commands_synced(None):
             for path, options in leaf_commands(command):
-                values = required_values(options) | (ALERT_VALUES if path in ALERT_PATHS else {})
+                values = required_values(options, discord_emu) | (ALERT_VALUES if path in ALERT_PATHS else {})
                 reply = await discord_emu.slash(path, values, user_id=OWNER_ID, timeout=15)
                 shown = (reply.content or "") + "".join(str(e) for e in reply.embeds)
                 assert shown and SOMETHING_WENT_WRONG not in shown, (path, shown)

@@ -34,7 +34,7 @@ COMMANDS = {
     *("chart", "history", "why"),
     *("liqfeed", "liqprice"),
     *("digest", "privacy"),
-    "silence",
+    *("silence", "webhook"),
 }
 
 

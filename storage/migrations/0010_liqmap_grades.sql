@@ -1,4 +1,4 @@
--- Schema v8 -> v9: the liquidation map's graded sweeps (bot/liqmap/grading.py). One row per sweep of the
+-- Schema v9 -> v10: the liquidation map's graded sweeps (bot/liqmap/grading.py). One row per sweep of the
 -- modelled map of one venue's open interest, compared with one liquidation source's realized USD of that
 -- side in that window; the key makes grading the same sweep again (another /liqmap, a replay) an update.
 CREATE TABLE IF NOT EXISTS liqmap_grades (
