@@ -168,7 +168,7 @@ def build_liqmap_figure(view: LiqMapView, theme: str = "dark") -> Figure:
         ha="left",
     )
     title.set_gid(GID_TITLE)
-    fig.subplots_adjust(left=0.06, right=0.98, top=0.93, bottom=0.08)
+    fig.subplots_adjust(left=0.075, right=0.98, top=0.93, bottom=0.08)
     return fig
 
 
