@@ -17,6 +17,7 @@ from bench import (
     indicators,
     ingest,
     latency,
+    liqmap,
     live,
     memory,
     queries,
@@ -39,6 +40,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("indicators", indicators.main),
     ("command_queries", command_queries.main),
     ("rule_loading", rule_loading.main),
+    ("liqmap", liqmap.main),
 )
 
 

@@ -58,6 +58,7 @@ from bot.services.base import FeedStatusView
 from bot.services.history import HistoryService
 from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
+from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.clock import VenueClock
@@ -190,6 +191,7 @@ class App:
         """Build and start every part; return them once the bot is ready to serve."""
         started = time.monotonic()
         config = self.config
+        use_params(config.liqmap)  # the liquidation-map detectors model with the config's [liqmap]
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter.for_config(

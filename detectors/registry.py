@@ -38,6 +38,8 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.bollinger:Bollinger",
     "detectors.stoch_rsi:StochRsi",
     "detectors.combo:Combo",
+    "detectors.liq_cluster_near:LiqClusterNear",
+    "detectors.liq_cluster_swept:LiqClusterSwept",
 )
 
 

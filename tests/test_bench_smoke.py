@@ -11,6 +11,7 @@ from bench import (
     indicators,
     ingest,
     latency,
+    liqmap,
     live,
     memory,
     queries,
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "indicators": indicators.main,
     "command_queries": command_queries.main,
     "rule_loading": rule_loading.main,
+    "liqmap": liqmap.main,
 }
 
 

@@ -16,6 +16,7 @@ from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
 from storage.repo.guilds import GuildsMixin
 from storage.repo.instruments import InstrumentsMixin
+from storage.repo.liqmap import LiqMapMixin
 from storage.repo.liquidations import LiquidationsMixin
 from storage.repo.maintenance import (
     FINAL_OUTBOX_STATUSES,
@@ -45,6 +46,7 @@ from storage.rows import (
     EventScope,
     GuildSettingsRow,
     InstrumentRow,
+    LiqMapGrade,
     LiquidationTotals,
     MemberData,
     MemberNoticeRow,
@@ -75,6 +77,7 @@ __all__ = [
     "EventScope",
     "GuildSettingsRow",
     "InstrumentRow",
+    "LiqMapGrade",
     "LiquidationTotals",
     "MemberData",
     "MemberNoticeRow",
@@ -103,6 +106,7 @@ class Repo(
     GuildsMixin,
     DigestsMixin,
     InstrumentsMixin,
+    LiqMapMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""

@@ -254,6 +254,17 @@ class ObservationsMixin(RepoBase):
             )
         ]
 
+    def open_interest_sources(self, symbol: str, start: int, end: int) -> list[str]:
+        """Return the sources with open interest (in USD) of a symbol with start <= ts < end, sorted."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT source FROM open_interest WHERE symbol = ? AND ts >= ? AND ts < ?"
+                " AND usd > 0 ORDER BY source",
+                (symbol, start, end),
+            )
+        ]
+
     def fear_greed(self, start: int | None = None, end: int | None = None) -> list[FearGreed]:
         """Return Fear & Greed rows with start <= ts < end, oldest first."""
         return [
