@@ -103,6 +103,24 @@ class OpenInterestPoint(NamedTuple):
     source: str
 
 
+class LongShortPoint(NamedTuple):
+    """A venue's long/short reading at ``ts``: longs (or taker buys) per short, and the long share if known."""
+
+    ts: int
+    ratio: float
+    long_share: float | None
+    source: str
+    metric: str
+
+
+class ImpliedVolPoint(NamedTuple):
+    """A volatility-index close (annualised %) at ``ts``, for the base currency of the symbol."""
+
+    ts: int
+    close: float
+    source: str
+
+
 class FearGreedPoint(NamedTuple):
     """A daily Fear & Greed value with its published classification."""
 
@@ -191,6 +209,20 @@ class Snapshot(Protocol):
 
     def fear_greed(self, *, count: int | None = None, since: int | None = None) -> Sequence[FearGreedPoint]:
         """Return daily Fear & Greed values published at or before now, oldest first."""
+
+    def open_interest_by_source(
+        self, *, since: int | None = None, until: int | None = None
+    ) -> Mapping[str, Sequence[OpenInterestPoint]]:
+        """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
+
+    def funding_by_source(self, *, since: int | None = None) -> Mapping[str, Sequence[FundingPoint]]:
+        """Return every venue's funding points with since <= ts <= now, per source, oldest first."""
+
+    def long_short(self, metric: str, *, since: int | None = None) -> Sequence[LongShortPoint]:
+        """Return long/short readings of one metric (every venue) with since <= ts <= now, oldest first."""
+
+    def implied_vol(self, *, since: int | None = None) -> Sequence[ImpliedVolPoint]:
+        """Return the volatility index of the symbol's base currency (DVOL) up to now, oldest first."""
 
     def peer(self, symbol: str) -> Snapshot | None:
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""

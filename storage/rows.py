@@ -70,6 +70,38 @@ class OpenInterest(NamedTuple):
     usd: float | None
 
 
+LongShortMetric = Literal["accounts", "top_accounts", "top_positions", "taker_volume"]
+
+
+class LongShort(NamedTuple):
+    """A venue's long/short reading for a market over ``period`` starting at ``ts`` (migration 0010).
+
+    ``ratio`` is longs (or taker buys) per short (or taker sell); ``long_share`` is longs / (longs + shorts)
+    when the venue gives the parts.
+    """
+
+    symbol: str
+    ts: int
+    source: str
+    metric: LongShortMetric
+    period: str
+    ratio: float
+    long_share: float | None = None
+
+
+class ImpliedVol(NamedTuple):
+    """One candle of a volatility index (Deribit DVOL) of ``currency``, in annualised percent."""
+
+    currency: str
+    ts: int
+    source: str
+    resolution: str
+    open: float
+    high: float
+    low: float
+    close: float
+
+
 class FearGreed(NamedTuple):
     """One daily Fear & Greed value, dated by its publication day."""
 

@@ -1,0 +1,215 @@
+"""Positioning across venues: open interest summed in USD, funding weighted by it, and who moved it.
+
+Pure functions over per-venue figures, shared by the detectors (``squeeze``, ``crowding``) and by the
+services behind ``/oi``, ``/funding`` and ``/positioning``, so an alert and a reply compute one number the
+same way:
+
+- open interest: each venue's figure counts one side of the market (a venue that counts both is halved
+  before it gets here), in USD; the market's figure is their sum;
+- funding: each venue's rate is put on one footing (per 8 hours, with that venue's own funding interval)
+  and the market's rate is their average weighted by each venue's USD open interest; a venue without an
+  open-interest figure weighs nothing, and with no weights at all the plain average is used (said so);
+- annualised: rate × settlements a day × 365, with each venue's interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, NamedTuple
+
+from detectors.base import FundingPoint, OpenInterestPoint, Snapshot
+from detectors.series import point_at
+from storage.rows import DAY_MS, HOUR_MS, funding_interval_ms
+
+Basis = Literal["contracts", "usd"]
+
+# Funding is compared per 8 h, the interval most venues settle at.
+BASE_INTERVAL_H = 8.0
+DAYS_A_YEAR = 365
+
+
+class VenueFigure(NamedTuple):
+    """One venue's newest open interest (USD, one side) and funding rate (decimal per its interval)."""
+
+    source: str
+    oi_usd: float | None
+    rate: float | None
+    interval_h: float = BASE_INTERVAL_H
+
+    @property
+    def rate_per_8h(self) -> float | None:
+        """Return the rate scaled to 8 hours (venues settle every 1, 4 or 8 h)."""
+        return None if self.rate is None else self.rate * BASE_INTERVAL_H / self.interval_h
+
+    @property
+    def annualized_pct(self) -> float | None:
+        """Return the rate as a yearly percentage at this venue's settlements a day."""
+        return None if self.rate is None else self.rate * (24 / self.interval_h) * DAYS_A_YEAR * 100
+
+
+class Aggregate(NamedTuple):
+    """The market's open interest and funding over every venue that reported."""
+
+    oi_usd: float | None
+    rate_per_8h: float | None
+    weighted: bool  # True: funding weighted by USD open interest; False: plain mean (no OI known)
+    venues: tuple[VenueFigure, ...]
+
+    @property
+    def annualized_pct(self) -> float | None:
+        """Return the market's funding as a yearly percentage."""
+        if self.rate_per_8h is None:
+            return None
+        return self.rate_per_8h * (24 / BASE_INTERVAL_H) * DAYS_A_YEAR * 100
+
+    def share(self, source: str) -> float | None:
+        """Return a venue's share of the summed open interest (0..1), or None."""
+        for venue in self.venues:
+            if venue.source == source and venue.oi_usd is not None and self.oi_usd:
+                return venue.oi_usd / self.oi_usd
+        return None
+
+
+def aggregate(figures: Iterable[VenueFigure]) -> Aggregate:
+    """Sum open interest and weight funding by it over the venues given."""
+    venues = tuple(sorted(figures, key=lambda f: -(f.oi_usd or 0.0)))
+    with_oi = [f.oi_usd for f in venues if f.oi_usd is not None]
+    total = sum(with_oi) if with_oi else None
+    weights = [(f.rate_per_8h, f.oi_usd) for f in venues if f.rate_per_8h is not None and f.oi_usd]
+    weight = sum(w for _, w in weights if w)
+    if weight > 0:
+        rate: float | None = sum(r * w for r, w in weights if r is not None and w) / weight
+        return Aggregate(total, rate, True, venues)
+    rates = [f.rate_per_8h for f in venues if f.rate_per_8h is not None]
+    rate = sum(rates) / len(rates) if rates else None
+    return Aggregate(total, rate, False, venues)
+
+
+class VenueChange(NamedTuple):
+    """How one venue's open interest moved over a window, and its part of the market's move."""
+
+    source: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        """Return after minus before."""
+        return self.after - self.before
+
+    @property
+    def pct(self) -> float:
+        """Return the venue's own change in percent."""
+        return (self.after / self.before - 1) * 100 if self.before else 0.0
+
+
+class MarketChange(NamedTuple):
+    """The summed open interest of the venues seen at both ends of a window, and each venue's part."""
+
+    before: float
+    after: float
+    venues: tuple[VenueChange, ...]  # largest contribution (absolute) first
+
+    @property
+    def pct(self) -> float:
+        """Return the summed change in percent."""
+        return (self.after / self.before - 1) * 100 if self.before else 0.0
+
+    def drivers(self, share: float = 0.25) -> tuple[VenueChange, ...]:
+        """Return the venues whose move, the market's way, is at least ``share`` of the summed move.
+
+        With a flat market (no net move) the venues with the largest moves either way are named.
+        """
+        net = self.after - self.before
+        if net == 0:
+            return self.venues[:1]
+        return tuple(v for v in self.venues if v.delta * net > 0 and abs(v.delta) >= share * abs(net))
+
+
+def market_change(
+    before: Mapping[str, float | None], after: Mapping[str, float | None]
+) -> MarketChange | None:
+    """Sum the venues known at both ends (a venue missing at one end would read as a jump) and rank them."""
+    both = [
+        VenueChange(s, b, a)
+        for s, b in before.items()
+        if b is not None and (a := after.get(s)) is not None and b > 0
+    ]
+    if not both:
+        return None
+    ranked = tuple(sorted(both, key=lambda v: (-abs(v.delta), v.source)))
+    return MarketChange(sum(v.before for v in both), sum(v.after for v in both), ranked)
+
+
+def describe_drivers(change: MarketChange) -> str:
+    """Return "binance +2.1%, bybit +0.4%" for the venues driving the move (all venues if none stands out)."""
+    named = change.drivers() or change.venues
+    return ", ".join(f"{v.source} {v.pct:+.1f}%" for v in named)
+
+
+def zscore(value: float, history: Sequence[float]) -> float | None:
+    """Return how many standard deviations ``value`` is from the mean of ``history`` (None if undefined)."""
+    n = len(history)
+    if n < 2:
+        return None
+    mean = sum(history) / n
+    var = sum((x - mean) ** 2 for x in history) / (n - 1)
+    if var <= 0:
+        return None
+    return (value - mean) / math.sqrt(var)
+
+
+# --- reading a snapshot ---------------------------------------------------------------------------------
+
+
+def interval_hours(points: Sequence[FundingPoint]) -> float:
+    """Return a venue's funding interval from the spacing of its settled points (8 h when unknown)."""
+    settled = [p.ts for p in points if p.settled]
+    spacings = sorted(b - a for a, b in zip(settled, settled[1:], strict=False) if b > a)
+    if not spacings:
+        return BASE_INTERVAL_H
+    return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS
+
+
+def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
+    """Return each venue's open interest (USD) and funding rate as known at ``t``."""
+    oi = snapshot.open_interest_by_source(since=t - oi_max_age_ms, until=t)
+    funding = snapshot.funding_by_source(since=t - max(funding_max_age_ms, 3 * DAY_MS))
+    figures = []
+    for source in sorted(set(oi) | set(funding)):
+        point = point_at(oi.get(source, ()), t, oi_max_age_ms)
+        rates = funding.get(source, ())
+        rate = point_at(rates, t, funding_max_age_ms)
+        figures.append(
+            VenueFigure(
+                source,
+                point.usd if point is not None else None,
+                rate.rate if rate is not None else None,
+                interval_hours(rates),
+            )
+        )
+    return figures
+
+
+def oi_market_change(
+    snapshot: Snapshot, start: int, end: int, max_age_ms: int
+) -> tuple[MarketChange, Basis] | None:
+    """Return the summed open interest at ``start`` and ``end`` over the venues known at both.
+
+    Contracts (base units) when every such venue has them at both ends (USD moves with price), else USD.
+    """
+    by_source = snapshot.open_interest_by_source(since=start - max_age_ms, until=end)
+    ends = {s: (point_at(p, start, max_age_ms), point_at(p, end, max_age_ms)) for s, p in by_source.items()}
+    known = {s: (a, b) for s, (a, b) in ends.items() if a is not None and b is not None}
+    if not known:
+        return None
+    use_contracts = all(a.contracts and b.contracts for a, b in known.values())
+
+    def value(p: OpenInterestPoint) -> float | None:
+        return p.contracts if use_contracts else p.usd
+
+    change = market_change(
+        {s: value(a) for s, (a, _) in known.items()}, {s: value(b) for s, (_, b) in known.items()}
+    )
+    return None if change is None else (change, "contracts" if use_contracts else "usd")

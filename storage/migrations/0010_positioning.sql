@@ -1,0 +1,32 @@
+-- Schema v9 -> v10: positioning beyond open interest and funding (issue 19). Portable SQL (SQLite and
+-- PostgreSQL): plain types, composite primary keys as the natural key of each upsert.
+--
+-- long_short: one ratio reading of a venue for a market. metric says whose positions it counts:
+--   accounts       (all accounts long / short: Binance globalLongShortAccountRatio, Bybit account-ratio,
+--                   OKX rubik long-short-account-ratio),
+--   top_accounts   (Binance topLongShortAccountRatio), top_positions (Binance topLongShortPositionRatio),
+--   taker_volume   (taker buy / sell volume: Binance takerlongshortRatio, OKX rubik taker-volume).
+-- ratio is long (or buy) per short (or sell); long_share is long / (long + short), 0..1, when the venue
+-- gives the parts. period is the venue's aggregation period ("5m", "1h", ...); ts its start (UTC ms).
+CREATE TABLE long_short (
+    symbol TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    period TEXT NOT NULL,
+    ratio REAL NOT NULL,
+    long_share REAL,
+    PRIMARY KEY (symbol, metric, source, period, ts)
+);
+-- implied_vol: a volatility index candle (Deribit DVOL) per currency ("BTC", "ETH"), in annualised %.
+CREATE TABLE implied_vol (
+    currency TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    PRIMARY KEY (currency, source, resolution, ts)
+);
