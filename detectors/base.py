@@ -104,7 +104,7 @@ class OpenInterestPoint(NamedTuple):
 
 
 class LongShortPoint(NamedTuple):
-    """A venue's long/short reading at ``ts``: longs (or taker buys) per short, and the long share if known."""
+    """A venue's long/short reading at ``ts``: longs (or taker buys) per short, and the long share."""
 
     ts: int
     ratio: float

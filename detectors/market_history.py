@@ -868,7 +868,7 @@ class SymbolView:
         return points
 
     def implied_vol(self, *, since: int | None = None) -> list[ImpliedVolPoint]:
-        """Return the volatility index of the symbol's base currency up to now (first source), oldest first."""
+        """Return the base currency's volatility index (first source) up to now, oldest first."""
         currency = short_symbol(self._symbol)
         for (code, source), series in self._history._implied_vol.items():
             if code == currency:

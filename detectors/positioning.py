@@ -14,6 +14,7 @@ same way:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple
@@ -166,7 +167,7 @@ def zscore(value: float, history: Sequence[float]) -> float | None:
 def interval_hours(points: Sequence[FundingPoint]) -> float:
     """Return a venue's funding interval from the spacing of its settled points (8 h when unknown)."""
     settled = [p.ts for p in points if p.settled]
-    spacings = sorted(b - a for a, b in zip(settled, settled[1:], strict=False) if b > a)
+    spacings = sorted(b - a for a, b in itertools.pairwise(settled) if b > a)
     if not spacings:
         return BASE_INTERVAL_H
     return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS

@@ -11,7 +11,7 @@ known at both ends of the window) and funding is weighted by each venue's USD op
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal, NamedTuple
 
