@@ -88,6 +88,28 @@ class FearGreedFeedConfig(FeedConfig):
     stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
 
 
+class PositioningFeedConfig(FeedConfig):
+    """Positioning from keyless public endpoints (``feeds.positioning``).
+
+    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's open interest and
+    funding.
+    """
+
+    binance_url: str = "https://fapi.binance.com"
+    bybit_url: str = "https://api.bybit.com"
+    deribit_url: str = "https://www.deribit.com"
+    hyperliquid_url: str = "https://api.hyperliquid.xyz"
+    long_short: bool = True
+    implied_vol: bool = True
+    hyperliquid: bool = True
+    # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.
+    period: Literal["5m", "15m", "30m", "1h"] = "5m"
+    poll_seconds: float = Field(300.0, ge=30, le=3600)
+    # Binance keeps 30 days of ratio history; backfilled hourly at start.
+    backfill_days: float = Field(30.0, ge=0, le=30)
+    stale_after_seconds: float = Field(1800.0, ge=60, le=86400)
+
+
 class FeedLimitsConfig(StrictModel):
     """Bounds on what an upstream may send, and on the clocks (``[feeds.limits]``)."""
 
@@ -119,4 +141,5 @@ class FeedsConfig(StrictModel):
     bybit: BybitFeedConfig = BybitFeedConfig()
     okx: OkxFeedConfig = OkxFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
+    positioning: PositioningFeedConfig = PositioningFeedConfig()
     limits: FeedLimitsConfig = FeedLimitsConfig()

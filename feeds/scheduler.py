@@ -48,6 +48,7 @@ from feeds.instruments import InstrumentRegistry
 from feeds.kraken import KrakenCandles
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
+from feeds.positioning import PositioningFeed
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,16 @@ def build_feeds(
     if fng.enabled:
         http = client("fear_greed", fng.base_url, fng.timeout_seconds)
         feeds.append(FearGreedFeed(fng, http, context))
+    pos = config.positioning
+    if pos.enabled:
+        clients = {
+            "binance": client("binance_futures_data", pos.binance_url, pos.timeout_seconds),
+            "deribit": client("deribit", pos.deribit_url, pos.timeout_seconds),
+            "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
+        }
+        if config.bybit.enabled:
+            clients["bybit"] = client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time")
+        feeds.append(PositioningFeed(pos, clients, context))
     return feeds
 
 
