@@ -27,6 +27,9 @@ Basis = Literal["contracts", "usd"]
 
 # Funding is compared per 8 h, the interval most venues settle at.
 BASE_INTERVAL_H = 8.0
+# Venues whose interval is fixed and documented, and that publish no settlements to measure it from:
+# Hyperliquid pays funding every hour (its docs, "Funding": "paid every hour").
+KNOWN_INTERVAL_H = {"hyperliquid": 1.0}
 DAYS_A_YEAR = 365
 
 
@@ -164,8 +167,10 @@ def zscore(value: float, history: Sequence[float]) -> float | None:
 # --- reading a snapshot ---------------------------------------------------------------------------------
 
 
-def interval_hours(points: Sequence[FundingPoint]) -> float:
-    """Return a venue's funding interval from the spacing of its settled points (8 h when unknown)."""
+def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
+    """Return a venue's funding interval: documented, else the spacing of its settlements, else 8 h."""
+    if source in KNOWN_INTERVAL_H:
+        return KNOWN_INTERVAL_H[source]
     settled = [p.ts for p in points if p.settled]
     spacings = sorted(b - a for a, b in itertools.pairwise(settled) if b > a)
     if not spacings:
@@ -187,7 +192,7 @@ def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_m
                 source,
                 point.usd if point is not None else None,
                 rate.rate if rate is not None else None,
-                interval_hours(rates),
+                interval_hours(rates, source),
             )
         )
     return figures

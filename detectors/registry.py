@@ -37,6 +37,8 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.bollinger:Bollinger",
     "detectors.stoch_rsi:StochRsi",
     "detectors.combo:Combo",
+    "detectors.crowding:Crowding",
+    "detectors.dvol:Dvol",
 )
 
 

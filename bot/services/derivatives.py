@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from detectors.positioning import KNOWN_INTERVAL_H
 from feeds.instruments import InstrumentRegistry
 from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, funding_interval_ms
 
@@ -27,7 +28,14 @@ REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx"}
 # openInterestHist, and Bybit /v5/market/tickers openInterest (docs/v5/market/open-interest.mdx:
 # "Returns single side data") count one side: the contracts held long (= held short). A source that
 # counted both sides would be halved before being added up; none of the present ones does.
-OI_SIDES = {"binance": "one side", "bybit": "one side", "okx": "one side", "coinglass": "one side"}
+OI_SIDES = {
+    "binance": "one side",
+    "bybit": "one side",
+    "okx": "one side",
+    "coinglass": "one side",
+    # metaAndAssetCtxs openInterest: the coins held long (= held short) on the venue.
+    "hyperliquid": "one side",
+}
 TWO_SIDED = "both sides"
 
 
@@ -101,6 +109,8 @@ def _interval(
     source: str, symbol: str, rows: Sequence[Funding], registry: InstrumentRegistry | None
 ) -> tuple[float, str]:
     """Return (hours, where from) for one source's funding interval."""
+    if source in KNOWN_INTERVAL_H:
+        return KNOWN_INTERVAL_H[source], "venue documents"
     venue = REGISTRY_VENUE.get(source)
     if registry is not None and venue is not None:
         inst = registry.instrument(venue, symbol, "perp")
