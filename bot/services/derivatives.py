@@ -81,6 +81,14 @@ class FundingView:
     interval_from: str = "assumed"
     history_source: str = ""  # the venue whose settlements the change and average come from
     history_settlements: int = 0
+    # The market's rate per 8 h weighted by each venue's USD open interest (None: no open interest known).
+    oi_weighted_per_8h: float | None = None
+    oi_weighted_venues: int = 0
+
+    @property
+    def oi_weighted_annualized_pct(self) -> float | None:
+        """Return the open-interest-weighted rate as a yearly percentage."""
+        return None if self.oi_weighted_per_8h is None else self.oi_weighted_per_8h * 3 * 365 * 100
 
     @property
     def change_24h(self) -> float | None:
@@ -121,6 +129,13 @@ def _interval(
     if spacings:
         return funding_interval_ms(int(statistics.median(spacings))) / HOUR_MS, "settlements"
     return DEFAULT_INTERVAL_H, "assumed"
+
+
+def funding_interval_of(
+    source: str, symbol: str, rows: Sequence[Funding], registry: InstrumentRegistry | None
+) -> float:
+    """Return one venue's funding interval in hours (documented, instrument list, settlements, else 8)."""
+    return _interval(source, symbol, rows, registry)[0]
 
 
 def _next(row: Funding, interval_h: float, now: int) -> tuple[int, bool]:
