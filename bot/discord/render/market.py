@@ -130,7 +130,8 @@ def funding_embed(view: FundingView) -> discord.Embed:
     weighted, weighted_yearly = view.oi_weighted_per_8h, view.oi_weighted_annualized_pct
     if weighted is not None and weighted_yearly is not None:
         embed.add_field(
-            name=f"Weighted by open interest ({view.oi_weighted_venues} venues)",
+            name=f"Weighted by open interest ({view.oi_weighted_venues} venue"
+            + ("s)" if view.oi_weighted_venues != 1 else ")"),
             value=f"{rate_pct(weighted)} per 8h ({weighted_yearly:+.1f}% a year)",
             inline=False,
         )

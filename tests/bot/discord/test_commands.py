@@ -13,6 +13,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
+from storage.rows import ImpliedVol, LongShort
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -30,7 +31,7 @@ from tests.emulators.discord_api.state import (
 )
 
 COMMANDS = {
-    *("price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"),
+    *("price", "liquidations", "funding", "oi", "positioning", "fng", "alert", "setup", "status"),
     *("chart", "history", "why"),
     *("liqfeed", "liqprice"),
     *("digest", "privacy"),
@@ -136,6 +137,38 @@ async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: Dis
     for name in ("funding", "oi"):
         bad = await discord_emu.slash(name, {"symbol": "ETHUSDT"})
         assert bad.ephemeral and "data for ETHUSDT yet" in bad.content
+
+
+async def test_positioning(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
+) -> None:
+    """/positioning over the bundled data plus SYNTHETIC ratio and DVOL rows written here."""
+    now = clock.now
+    repo.upsert_long_short(
+        [
+            LongShort("BTCUSDT", now - 600_000, "binance", "top_positions", "5m", 2.4, 0.7059),
+            LongShort("BTCUSDT", now - 600_000, "bybit", "accounts", "5m", 1.5, 0.6),
+        ]
+    )
+    repo.upsert_implied_vol(
+        [
+            ImpliedVol("BTC", now - 86_400_000 - 3_600_000, "deribit", "1h", 40.0, 40.0, 40.0, 40.0),
+            ImpliedVol("BTC", now - 3_600_000, "deribit", "1h", 48.0, 48.0, 48.0, 48.0),
+        ]
+    )
+    reply = await discord_emu.slash("positioning", {"symbol": "btc"})
+    embed = reply.embeds[0]
+    # CoinGlass's open interest is the one bundled; funding weighted by it is CoinGlass's rate alone.
+    assert embed["title"] == "BTC positioning: $8.9B open interest, funding +0.0077% per 8h (+8.4%/yr)"
+    assert "funding weighted by open interest" in embed["description"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["coinglass"].startswith("OI $8.9B (100%) · funding +0.0077% per 8h")
+    assert fields["binance"].startswith("funding +0.0025% per 8h")
+    assert fields["top-trader positions"].startswith("binance: 2.40 (71% long)")
+    assert fields["accounts long/short"].startswith("bybit: 1.50 (60% long)")
+    assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
+    bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
+    assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
 
 
 async def test_fear_and_greed(tripwire: TripwireBot, discord_emu: DiscordEmulator, clock: Clock) -> None:
