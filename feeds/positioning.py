@@ -199,22 +199,27 @@ class PositioningFeed(Feed):
         return await self._ratios(now - 6 * PERIOD_MS[self.config.period], now, self.config.period)
 
     async def _ratios(self, start: int, end: int, period: str) -> int | None:
-        async def one(symbol: str) -> list[LongShort]:
+        async def binance(symbol: str) -> list[LongShort]:
             rows: list[LongShort] = []
             for metric, path in BINANCE_RATIOS.items():
                 rows += await self._binance_ratio(path, symbol, metric, period, start, end)
-            rows += await self._bybit_ratio(symbol, period, start, end)
             return rows
 
-        results = await each_symbol(
-            self.symbols,
-            one,
-            self.context.failures,
-            f"{self.name}.long_short",
-            self.context.registry.rejections,
-            self.name,
-        )
-        rows = [row for batch in results for row in batch]
+        async def bybit(symbol: str) -> list[LongShort]:
+            return await self._bybit_ratio(symbol, period, start, end)
+
+        rows: list[LongShort] = []
+        # One venue's trouble with a symbol never costs the other venue's readings of it.
+        for venue, call in (("binance", binance), ("bybit", bybit)):
+            results = await each_symbol(
+                self.symbols,
+                call,
+                self.context.failures,
+                f"{self.name}.long_short.{venue}",
+                self.context.registry.rejections,
+                f"{self.name}.{venue}",
+            )
+            rows += [row for batch in results for row in batch]
         self.context.ingest.long_short(rows)
         return max((r.ts for r in rows), default=None)
 

@@ -151,9 +151,8 @@ def build_feeds(
             "binance": client("binance_futures_data", pos.binance_url, pos.timeout_seconds),
             "deribit": client("deribit", pos.deribit_url, pos.timeout_seconds),
             "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
+            "bybit": client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time"),
         }
-        if config.bybit.enabled:
-            clients["bybit"] = client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time")
         feeds.append(PositioningFeed(pos, clients, context))
     return feeds
 

@@ -34,6 +34,7 @@ from feeds.binance_spot import parse_klines
 from feeds.bybit import parse_all_liquidation, parse_tickers
 from feeds.fear_greed import parse_fng
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
+from feeds.positioning import parse_binance_ratio, parse_bybit_ratio, parse_dvol, parse_hyperliquid
 from tests.feeds.helpers import FIXTURES, jsonl
 
 CORPUS = FIXTURES.parent / "corpus"
@@ -323,6 +324,59 @@ def check_fng_sample() -> int:
     return len(rows)
 
 
+def check_binance_ratio_docs() -> int:
+    rows = parse_binance_ratio(
+        _json(CORPUS / "binance_docs_globalLongShortAccountRatio.json"), "BTCUSDT", "accounts", "5m"
+    ).rows
+    # longShortRatio as published (the example's parts do not divide to it), longAccount the long share.
+    assert [(r.ts, r.ratio, r.long_share) for r in rows] == [
+        (1583139600000, 0.1960, 0.6622),
+        (1583139900000, 1.9559, 0.6617),
+    ]
+    return len(rows)
+
+
+def check_binance_taker_docs() -> int:
+    rows = parse_binance_ratio(
+        _json(CORPUS / "binance_docs_takerlongshortRatio.json"), "BTCUSDT", "taker_volume", "5m"
+    ).rows
+    assert [(r.ts, r.ratio) for r in rows] == [(1585614900000, 1.5586), (1583139900000, 1.3104)]
+    assert rows[0].long_share == pytest.approx(387.33 / (387.33 + 248.503))
+    return len(rows)
+
+
+def check_bybit_account_ratio_docs() -> int:
+    (row,) = parse_bybit_ratio(_json(CORPUS / "bybit_docs_account_ratio.json"), "BTCUSDT", "1d").rows
+    assert (row.ts, row.long_share) == (1695772800000, 0.5777)
+    assert row.ratio == pytest.approx(0.5777 / 0.4223)
+    return 1
+
+
+def check_deribit_dvol_docs() -> int:
+    rows = parse_dvol(_json(CORPUS / "deribit_docs_get_volatility_index_data.json"), "BTC", "1m").rows
+    assert [(r.ts, r.open, r.close) for r in rows] == [
+        (1598019300000, 0.210084879, 0.212860821),
+        (1598019360000, 0.212869011, 0.212987527),
+        (1598019420000, 0.212987723, 0.212992597),
+    ]
+    return len(rows)
+
+
+def check_hyperliquid_asset_contexts_docs() -> int:
+    coins = {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "HPOS": "HPOSUSDT"}
+    funding, interest = parse_hyperliquid(
+        _json(CORPUS / "hyperliquid_docs_metaAndAssetCtxs.json"), coins, NOW
+    )
+    # assetCtxs[i] belongs to universe[i]; openInterest in coins, valued at markPx; funding per hour.
+    assert [(r.symbol, r.contracts, r.usd) for r in interest.rows] == [
+        ("BTCUSDT", 688.11, pytest.approx(688.11 * 14.3161)),
+        ("ETHUSDT", 1882.55, pytest.approx(1882.55 * 6.0436)),
+        ("HPOSUSDT", 2912.05, pytest.approx(2912.05 * 8.4542)),
+    ]
+    assert {r.rate for r in funding.rows} == {0.0000125} and not any(r.settled for r in funding.rows)
+    return len(interest.rows)
+
+
 BINANCE_FRAME = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
 LIVE_FRAMES = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
 CHECKS: dict[str, Check] = {
@@ -336,6 +390,11 @@ CHECKS: dict[str, Check] = {
     "corpus/bybit_docs_tickers_inverse.json": check_bybit_docs_tickers,
     "corpus/okx_docs_liquidation_orders_ws.json": check_okx_docs_liquidation_orders,
     "corpus/alternative_me_fng_sample_brrd_tutorial.json": check_fng_sample,
+    "corpus/binance_docs_globalLongShortAccountRatio.json": check_binance_ratio_docs,
+    "corpus/binance_docs_takerlongshortRatio.json": check_binance_taker_docs,
+    "corpus/bybit_docs_account_ratio.json": check_bybit_account_ratio_docs,
+    "corpus/deribit_docs_get_volatility_index_data.json": check_deribit_dvol_docs,
+    "corpus/hyperliquid_docs_metaAndAssetCtxs.json": check_hyperliquid_asset_contexts_docs,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -350,8 +409,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (19) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_160
+# Payload files (24) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_171
 
 
 def test_every_file_is_covered() -> None:

@@ -23,6 +23,7 @@ from .fallback import FallbackVenue
 from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
 from .okx import OkxVenue
+from .positioning import PositioningVenue
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
@@ -65,6 +66,7 @@ class ExchangeEmulator:
         self.okx = OkxVenue(self.ctx)
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
+        self.positioning = PositioningVenue(self.ctx)
         self.replayer: Replayer | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -73,7 +75,8 @@ class ExchangeEmulator:
     def build_app(self) -> web.Application:
         """Build the aiohttp application with every venue's routes and the control endpoints."""
         app = web.Application(middlewares=[self.faults.middleware])
-        for venue in (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback):
+        venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback, self.positioning)
+        for venue in venues:
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)

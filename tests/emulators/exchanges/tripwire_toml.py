@@ -28,6 +28,12 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
         "bybit": {"rest_url": base_url, "ws_url": f"{ws_url}/v5/public/linear"},
         "okx": {"rest_url": base_url, "ws_url": f"{ws_url}/ws/v5/public"},
         "fear_greed": {"base_url": base_url},
+        "positioning": {
+            "binance_url": base_url,
+            "bybit_url": base_url,
+            "deribit_url": base_url,
+            "hyperliquid_url": base_url,
+        },
     }
 
 
