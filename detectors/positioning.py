@@ -17,11 +17,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from detectors.base import FundingPoint, OpenInterestPoint, Snapshot
 from detectors.series import point_at
-from storage.rows import DAY_MS, HOUR_MS, funding_interval_ms
+from storage.rows import DAY_MS, HOUR_MS, Funding, ImpliedVol, LongShort, OpenInterest, funding_interval_ms
 
 Basis = Literal["contracts", "usd"]
 
@@ -31,6 +32,32 @@ BASE_INTERVAL_H = 8.0
 # Hyperliquid pays funding every hour (its docs, "Funding": "paid every hour").
 KNOWN_INTERVAL_H = {"hyperliquid": 1.0}
 DAYS_A_YEAR = 365
+
+
+# Which side of the market each source's open interest counts. Binance /fapi/v1/openInterest and
+# openInterestHist, and Bybit /v5/market/tickers openInterest (docs/v5/market/open-interest.mdx:
+# "Returns single side data") count one side: the contracts held long (= held short). A source that
+# counted both sides would be halved before being added up; none of the present ones does.
+OI_SIDES = {
+    "binance": "one side",
+    "bybit": "one side",
+    "okx": "one side",
+    "coinglass": "one side",
+    # metaAndAssetCtxs openInterest: the coins held long (= held short) on the venue.
+    "hyperliquid": "one side",
+}
+TWO_SIDED = "both sides"
+
+
+def one_side(source: str, row: OpenInterest) -> OpenInterest:
+    """Return a row counted on one side of the market (halved if its source counts both)."""
+    if OI_SIDES.get(source) != TWO_SIDED:
+        return row
+    half = row._replace(
+        contracts=row.contracts / 2 if row.contracts is not None else None,
+        usd=row.usd / 2 if row.usd is not None else None,
+    )
+    return half
 
 
 class VenueFigure(NamedTuple):
@@ -164,6 +191,81 @@ def zscore(value: float, history: Sequence[float]) -> float | None:
     return (value - mean) / math.sqrt(var)
 
 
+# --- reading stored rows (the services and digests) ------------------------------------------------------
+
+METRIC_ORDER = ("accounts", "top_accounts", "top_positions", "taker_volume")
+
+
+@dataclass(frozen=True, slots=True)
+class LongShortLine:
+    """One venue's newest reading of one long/short kind."""
+
+    source: str
+    metric: str
+    ratio: float
+    long_share: float | None
+    at: int
+    period: str
+
+
+@dataclass(frozen=True, slots=True)
+class DvolLine:
+    """The newest DVOL of a coin and its change over 24 hours."""
+
+    currency: str
+    close: float
+    at: int
+    change_24h_pct: float | None
+    source: str
+
+
+def venue_figures(
+    symbol: str,
+    oi_rows: Sequence[OpenInterest],
+    funding_rows: Sequence[Funding],
+    interval_h: dict[str, float],
+) -> list[VenueFigure]:
+    """Return each venue's newest open interest (one side, USD) and funding rate from stored rows."""
+    newest_oi: dict[str, OpenInterest] = {}
+    for row in sorted(oi_rows, key=lambda r: r.ts):
+        newest_oi[row.source] = one_side(row.source, row)
+    newest_rate: dict[str, Funding] = {}
+    for f in sorted(funding_rows, key=lambda r: (r.ts, r.settled)):
+        newest_rate[f.source] = f
+    return [
+        VenueFigure(
+            source,
+            newest_oi[source].usd if source in newest_oi else None,
+            newest_rate[source].rate if source in newest_rate else None,
+            interval_h.get(source, 8.0),
+        )
+        for source in sorted(set(newest_oi) | set(newest_rate))
+    ]
+
+
+def newest_long_short(rows: Sequence[LongShort]) -> tuple[LongShortLine, ...]:
+    """Return the newest reading per (metric, venue), in a fixed metric order."""
+    newest: dict[tuple[str, str], LongShort] = {}
+    for row in sorted(rows, key=lambda r: r.ts):
+        newest[(row.metric, row.source)] = row
+    order = {m: i for i, m in enumerate(METRIC_ORDER)}
+    return tuple(
+        LongShortLine(r.source, r.metric, r.ratio, r.long_share, r.ts, r.period)
+        for (_, _), r in sorted(newest.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))
+    )
+
+
+def dvol_line(rows: Sequence[ImpliedVol]) -> DvolLine | None:
+    """Return the newest DVOL close with its change from the newest close at least 24 hours older."""
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda r: r.ts)
+    last = ordered[-1]
+    before = [r for r in ordered if r.ts <= last.ts - DAY_MS]
+    change = (last.close / before[-1].close - 1) * 100 if before else None
+    return DvolLine(last.currency, last.close, last.ts, change, last.source)
+
+
 # --- reading a snapshot ---------------------------------------------------------------------------------
 
 
@@ -176,6 +278,11 @@ def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
     if not spacings:
         return BASE_INTERVAL_H
     return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS
+
+
+def interval_hours_of_rows(source: str, rows: Sequence[Funding]) -> float:
+    """Return a venue's funding interval from stored rows (documented, settlements' spacing, or 8 h)."""
+    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source)
 
 
 def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:

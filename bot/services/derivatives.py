@@ -17,26 +17,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from detectors.positioning import KNOWN_INTERVAL_H
+from detectors.positioning import KNOWN_INTERVAL_H, OI_SIDES, one_side
 from feeds.instruments import InstrumentRegistry
 from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, funding_interval_ms
 
 DEFAULT_INTERVAL_H = 8.0
 # The venue name of each source's USD-M perpetual in the instrument registry.
 REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx"}
-# Which side of the market each source's open interest counts. Binance /fapi/v1/openInterest and
-# openInterestHist, and Bybit /v5/market/tickers openInterest (docs/v5/market/open-interest.mdx:
-# "Returns single side data") count one side: the contracts held long (= held short). A source that
-# counted both sides would be halved before being added up; none of the present ones does.
-OI_SIDES = {
-    "binance": "one side",
-    "bybit": "one side",
-    "okx": "one side",
-    "coinglass": "one side",
-    # metaAndAssetCtxs openInterest: the coins held long (= held short) on the venue.
-    "hyperliquid": "one side",
-}
-TWO_SIDED = "both sides"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,17 +207,6 @@ class OpenInterestView:
     change_7d_pct: float | None
     next_funding_at: int
     by_source: tuple[OpenInterestSourceView, ...] = ()
-
-
-def one_side(source: str, row: OpenInterest) -> OpenInterest:
-    """Return a row counted on one side of the market (halved if its source counts both)."""
-    if OI_SIDES.get(source) != TWO_SIDED:
-        return row
-    half = row._replace(
-        contracts=row.contracts / 2 if row.contracts is not None else None,
-        usd=row.usd / 2 if row.usd is not None else None,
-    )
-    return half
 
 
 def _pct(new: float | None, old: float | None) -> float | None:

@@ -11,11 +11,10 @@ from bot.services.derivatives import (
     FundingView,
     OpenInterestView,
     funding_view,
-    one_side,
     open_interest_view,
 )
 from detectors.base import pct_change
-from detectors.positioning import VenueFigure, aggregate
+from detectors.positioning import VenueFigure, aggregate, one_side
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, OpenInterest
 
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import discord
 
 from bot.notify.discord.render.base import DOWN, NEUTRAL, UP, fit, rate_pct, ts
-from bot.services.positioning import LongShortLine, PositioningView
+from bot.services.positioning import PositioningView
 from detectors.base import format_usd, short_symbol
+from detectors.positioning import LongShortLine
 
 METRIC_NAMES = {
     "accounts": "accounts long/short",
