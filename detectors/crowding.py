@@ -134,9 +134,19 @@ class Crowding(Detector[CrowdingSettings]):
         return Quiet(until=int(last) + STEP_MS) if last is not None else None
 
     def read(self, snapshot: Snapshot) -> dict[str, Any] | None:
-        """Return the crowded side with its evidence, or None when the three conditions do not all hold."""
+        """Return the crowded side with its evidence, or None when the three conditions do not all hold.
+
+        The cheap conditions are checked first (a long/short extreme, then the open-interest build-up):
+        the month of funding is read only when both hold.
+        """
         s = self.settings
         now = snapshot.now
+        ratio = self._long_short(snapshot)
+        if ratio is None or 1 / s.long_short_ratio < ratio < s.long_short_ratio:
+            return None
+        summed = oi_market_change(snapshot, now - int(s.oi_hours * HOUR_MS), now, HOUR_MS)
+        if summed is None or summed[0].pct < s.oi_build_pct:
+            return None
         figures = figures_at(snapshot, now, HOUR_MS, FUNDING_MAX_AGE_MS)
         market = aggregate(figures)
         if market.rate_per_8h is None or not market.weighted:
@@ -149,20 +159,14 @@ class Crowding(Detector[CrowdingSettings]):
             now,
         )
         z = zscore(market.rate_per_8h, history)
-        summed = oi_market_change(snapshot, now - int(s.oi_hours * HOUR_MS), now, HOUR_MS)
-        ratio = self._long_short(snapshot)
-        if z is None or summed is None or ratio is None:
-            return None
-        change = summed[0]
-        side = "longs" if z > 0 else "shorts"
-        extreme = ratio >= s.long_short_ratio if side == "longs" else ratio <= 1 / s.long_short_ratio
-        if abs(z) < s.funding_z or change.pct < s.oi_build_pct or not extreme:
+        side = "longs" if ratio >= s.long_short_ratio else "shorts"
+        if z is None or (z if side == "longs" else -z) < s.funding_z:
             return None
         return {
             "side": side,
             "z": z,
             "rate": market.rate_per_8h,
-            "oi_pct": change.pct,
+            "oi_pct": summed[0].pct,
             "ratio": ratio,
             "venues": ", ".join(f.source for f in market.venues if f.rate is not None and f.oi_usd),
             "at": now,

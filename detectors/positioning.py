@@ -288,7 +288,8 @@ def interval_hours_of_rows(source: str, rows: Sequence[Funding]) -> float:
 def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
     """Return each venue's open interest (USD) and funding rate as known at ``t``."""
     oi = snapshot.open_interest_by_source(since=t - oi_max_age_ms, until=t)
-    funding = snapshot.funding_by_source(since=t - max(funding_max_age_ms, 3 * DAY_MS))
+    # A day and an hour holds three 8-hourly settlements: enough to tell the interval from their spacing.
+    funding = snapshot.funding_by_source(since=t - max(funding_max_age_ms, DAY_MS + HOUR_MS))
     figures = []
     for source in sorted(set(oi) | set(funding)):
         point = point_at(oi.get(source, ()), t, oi_max_age_ms)
