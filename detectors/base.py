@@ -227,6 +227,9 @@ class Snapshot(Protocol):
     def peer(self, symbol: str) -> Snapshot | None:
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""
 
+    def market_symbols(self) -> Sequence[str]:
+        """Return every symbol the history holds data of (for rules watching the whole market)."""
+
 
 # Bounds of a price (quote currency, USDT) a rule may name as a level or a step. The cheapest pairs quote
 # near 1e-8 USDT and no asset trades anywhere near 1e9; outside them a value is a typo or an attack: a

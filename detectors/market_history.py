@@ -876,6 +876,10 @@ class SymbolView:
                 return [ImpliedVolPoint(series.t[i], series.a[i], source) for i in range(lo, hi)]
         return []
 
+    def market_symbols(self) -> list[str]:
+        """Return every symbol the history holds data of."""
+        return self._history.symbols()
+
     def peer(self, symbol: str) -> SymbolView | None:
         """Return another symbol's view at the same now, or None if it has no data."""
         if symbol not in self._history._symbols:
