@@ -91,17 +91,19 @@ class FearGreedFeedConfig(FeedConfig):
 class PositioningFeedConfig(FeedConfig):
     """Positioning from keyless public endpoints (``feeds.positioning``).
 
-    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's open interest and
-    funding.
+    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's and OKX's open
+    interest and funding.
     """
 
     binance_url: str = "https://fapi.binance.com"
     bybit_url: str = "https://api.bybit.com"
     deribit_url: str = "https://www.deribit.com"
     hyperliquid_url: str = "https://api.hyperliquid.xyz"
+    okx_url: str = "https://www.okx.com"
     long_short: bool = True
     implied_vol: bool = True
     hyperliquid: bool = True
+    okx: bool = True
     # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.
     period: Literal["5m", "15m", "30m", "1h"] = "5m"
     poll_seconds: float = Field(300.0, ge=30, le=3600)

@@ -7,6 +7,9 @@
   are spelled ``5min``/``15min``/``30min``/``1h``.
 - Deribit ``/api/v2/public/get_volatility_index_data``: DVOL candles ``[ts, open, high, low, close]``
   (annualised %), for BTC and ETH, resolution in seconds.
+- OKX ``/api/v5/public/open-interest?instType=SWAP`` (every swap in one answer: ``oiCcy`` coins, one
+  side, ``oiUsd``) and ``/api/v5/public/funding-rate?instId=`` per watched swap (``fundingRate`` is the
+  rate of the upcoming settlement at ``fundingTime``, stored as an estimate).
 - Hyperliquid ``POST /info {"type": "metaAndAssetCtxs"}``: every perpetual's ``openInterest`` (coins, one
   side), ``markPx`` and ``funding`` (the current hourly rate), in the order of ``universe``. Stored as a
   funding estimate and an open-interest point at the poll time (the answer carries no time).
@@ -29,6 +32,7 @@ from feeds.context import FeedContext
 from feeds.errors import ErrorKind, FeedError, PayloadError
 from feeds.http import HttpClient
 from feeds.instruments import VenueNames
+from feeds.okx import okx_data
 from feeds.parse import BadItem, Parsed, envelope, items_list, num, parse_items, text, ts_ms
 from feeds.poller import Poller, each_symbol
 from storage.rows import (
@@ -114,6 +118,32 @@ def parse_dvol(payload: Any, currency: str, resolution: str) -> Parsed[ImpliedVo
     return parse_items(rows, one)
 
 
+def parse_okx_open_interest(payload: Any, watched: dict[str, str]) -> Parsed[OpenInterest]:
+    """Parse OKX open-interest of every swap for the watched ones (instId -> canonical symbol)."""
+    items = okx_data(payload, "okx open-interest")
+
+    def one(item: Any) -> OpenInterest | None:
+        symbol = watched.get(text(item, "instId"))
+        if symbol is None:
+            return None
+        coins = num(item, "oiCcy", non_negative=True)
+        usd = num(item, "oiUsd", non_negative=True)
+        return OpenInterest(symbol, ts_ms(item, "ts"), "okx", coins, usd)
+
+    return parse_items(items, one)
+
+
+def parse_okx_funding(payload: Any, symbol: str) -> Parsed[Funding]:
+    """Parse OKX funding-rate: the upcoming settlement's rate, an estimate at the answer's ``ts``."""
+    items = okx_data(payload, "okx funding-rate")
+
+    def one(item: Any) -> Funding:
+        upcoming = ts_ms(item, "fundingTime")
+        return Funding(symbol, ts_ms(item, "ts"), "okx", num(item, "fundingRate"), None, upcoming, False)
+
+    return parse_items(items, one)
+
+
 def parse_hyperliquid(
     payload: Any, coins: dict[str, str], at: int
 ) -> tuple[Parsed[Funding], Parsed[OpenInterest]]:
@@ -175,6 +205,8 @@ class PositioningFeed(Feed):
             poller("dvol", {"implied_vol"}, self.poll_dvol, [f"{c}USDT" for c in self.currencies])
         if config.hyperliquid:
             poller("hyperliquid", {"funding", "open_interest"}, self.poll_hyperliquid, self.symbols)
+        if config.okx:
+            poller("okx", {"funding", "open_interest"}, self.poll_okx, self.symbols)
 
     def jobs(self) -> list[PollJob]:
         """Return the positioning polls."""
@@ -287,6 +319,36 @@ class PositioningFeed(Feed):
             rows += parsed.rows
         self.context.ingest.implied_vol(rows)
         return max((r.ts for r in rows), default=None)
+
+    # -- OKX -----------------------------------------------------------------------------------------
+    async def poll_okx(self) -> int | None:
+        """Store every watched swap's open interest (one answer for all) and upcoming funding rate."""
+        swaps = {f"{short_symbol(s)}-USDT-SWAP": s for s in self.symbols if s.endswith("USDT")}
+        client = self.clients["okx"]
+        payload = await client.get_json("/api/v5/public/open-interest", {"instType": "SWAP"})
+        interest = parse_okx_open_interest(payload, swaps)
+        self.context.failures.skipped(f"{self.name}.okx:item", interest.skipped)
+
+        async def funding(symbol: str) -> list[Funding]:
+            inst = f"{short_symbol(symbol)}-USDT-SWAP"
+            parsed = parse_okx_funding(
+                await client.get_json("/api/v5/public/funding-rate", {"instId": inst}), symbol
+            )
+            self.context.failures.skipped(f"{self.name}.okx:item", parsed.skipped)
+            return parsed.rows
+
+        results = await each_symbol(
+            list(swaps.values()),
+            funding,
+            self.context.failures,
+            f"{self.name}.okx",
+            self.context.registry.rejections,
+            f"{self.name}.okx",
+        )
+        rates = [row for rows in results for row in rows]
+        self.context.ingest.open_interest(interest.rows)
+        self.context.ingest.funding(rates)
+        return max((r.ts for r in interest.rows), default=None)
 
     # -- Hyperliquid -----------------------------------------------------------------------------------
     async def poll_hyperliquid(self) -> int | None:

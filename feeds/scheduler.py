@@ -152,6 +152,7 @@ def build_feeds(
             "deribit": client("deribit", pos.deribit_url, pos.timeout_seconds),
             "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
             "bybit": client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time"),
+            "okx": client("okx", pos.okx_url, pos.timeout_seconds),
         }
         feeds.append(PositioningFeed(pos, clients, context))
     return feeds

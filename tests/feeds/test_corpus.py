@@ -34,7 +34,14 @@ from feeds.binance_spot import parse_klines
 from feeds.bybit import parse_all_liquidation, parse_tickers
 from feeds.fear_greed import parse_fng
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
-from feeds.positioning import parse_binance_ratio, parse_bybit_ratio, parse_dvol, parse_hyperliquid
+from feeds.positioning import (
+    parse_binance_ratio,
+    parse_bybit_ratio,
+    parse_dvol,
+    parse_hyperliquid,
+    parse_okx_funding,
+    parse_okx_open_interest,
+)
 from tests.feeds.helpers import FIXTURES, jsonl
 
 CORPUS = FIXTURES.parent / "corpus"
@@ -377,6 +384,26 @@ def check_hyperliquid_asset_contexts_docs() -> int:
     return len(interest.rows)
 
 
+def check_okx_open_interest_docs() -> int:
+    (row,) = parse_okx_open_interest(
+        _json(CORPUS / "okx_docs_open_interest.json"), {"BTC-USDT-SWAP": "BTCUSDT"}
+    ).rows
+    # oiCcy is the coins (one side), oiUsd their value; the contracts (oi) are not what is stored.
+    assert (row.symbol, row.ts, row.contracts, row.usd) == ("BTCUSDT", 1597026383085, 555.55, 50000.0)
+    return 1
+
+
+def check_okx_funding_docs() -> int:
+    (row,) = parse_okx_funding(_json(CORPUS / "okx_docs_funding_rate.json"), "BTCUSDT").rows
+    assert (row.ts, row.rate, row.next_funding_time, row.settled) == (
+        1743588686291,
+        0.0000182221218054,
+        1743609600000,
+        False,
+    )
+    return 1
+
+
 BINANCE_FRAME = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
 LIVE_FRAMES = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
 CHECKS: dict[str, Check] = {
@@ -395,6 +422,8 @@ CHECKS: dict[str, Check] = {
     "corpus/bybit_docs_account_ratio.json": check_bybit_account_ratio_docs,
     "corpus/deribit_docs_get_volatility_index_data.json": check_deribit_dvol_docs,
     "corpus/hyperliquid_docs_metaAndAssetCtxs.json": check_hyperliquid_asset_contexts_docs,
+    "corpus/okx_docs_open_interest.json": check_okx_open_interest_docs,
+    "corpus/okx_docs_funding_rate.json": check_okx_funding_docs,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -409,8 +438,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (24) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_171
+# Payload files (26) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_173
 
 
 def test_every_file_is_covered() -> None:

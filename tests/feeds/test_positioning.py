@@ -62,6 +62,10 @@ async def test_feed_stores_every_kind_for_btc_and_eth(
         hyper_funding = [r for r in ingest.repo.funding(symbol) if r.source == "hyperliquid"]
         assert len(hyper_oi) == len(hyper_funding) == 1
         assert hyper_oi[0].usd == pytest.approx(hyper_oi[0].contracts * hyper_funding[0].mark_price)
+        okx_oi = [r for r in ingest.repo.open_interest(symbol) if r.source == "okx"]
+        okx_funding = [r for r in ingest.repo.funding(symbol) if r.source == "okx"]
+        assert len(okx_oi) == len(okx_funding) == 1 and okx_oi[0].usd and okx_oi[0].contracts
+        assert okx_funding[0].next_funding_time is not None and not okx_funding[0].settled
 
 
 async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) -> None:
@@ -85,3 +89,7 @@ async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) ->
             assert r.status == 400 and (await r.json())["error"]["code"] == -32602
         async with http.post(f"{base}/info", json={"type": "nope"}) as r:
             assert r.status == 422
+        async with http.get(f"{base}/api/v5/public/open-interest") as r:
+            assert (await r.json())["code"] == "50014"
+        async with http.get(f"{base}/api/v5/public/funding-rate", params={"instId": "NOPE-USDT-SWAP"}) as r:
+            assert (await r.json())["code"] == "51001"

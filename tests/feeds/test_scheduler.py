@@ -91,6 +91,8 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             lambda: _count(ingest, "funding", "source = 'hyperliquid'") == 2, what="Hyperliquid contexts"
         )
         assert _per_symbol(ingest, "open_interest", "source = 'hyperliquid'") == {"BTCUSDT": 1, "ETHUSDT": 1}
+        await wait_for(lambda: _count(ingest, "funding", "source = 'okx'") == 2, what="OKX funding")
+        assert _per_symbol(ingest, "open_interest", "source = 'okx'") == {"BTCUSDT": 1, "ETHUSDT": 1}
         assert manager.health.stale_kinds("MARKET") == {
             "candles",
             "liquidations",
@@ -114,6 +116,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "positioning.long_short",
             "positioning.dvol",
             "positioning.hyperliquid",
+            "positioning.okx",
             "health",
         }
         for name, job in jobs.items():

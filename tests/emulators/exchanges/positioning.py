@@ -12,13 +12,17 @@ What each venue documents and this emulator enforces:
   ``end_timestamp`` and ``resolution`` (1, 60, 3600, 43200 or 1D) mandatory; JSON-RPC envelope; at most
   1000 candles, ``continuation`` the ``end_timestamp`` of the next (older) page else null; a bad parameter
   is HTTP 400 with ``error`` code -32602 "Invalid params". [unverified: the page size of 1000.]
+- OKX ``/api/v5/public/open-interest``: ``instType`` mandatory (SWAP, FUTURES, OPTION, EVENTS), optional
+  ``instId``; ``/api/v5/public/funding-rate``: ``instId`` mandatory; errors as HTTP 200 with ``code``
+  50014 (parameter empty), 51000 (parameter error) or 51001 (instrument ID does not exist).
 - Hyperliquid ``POST /info`` with ``{"type": "metaAndAssetCtxs"}``: ``[meta, assetCtxs]`` in universe
   order; a body that is not JSON or names an unknown type is HTTP 422 (the venue's serde error).
 
 The figures are SYNTHETIC, made deterministically from the recorded market hours (no venue's ratio, DVOL
 or Hyperliquid history was recorded): the long share leans with the hour's price move and open-interest
 change, DVOL is the annualised realised volatility of the 24 hours before plus 10 points, Hyperliquid's
-open interest is 12 % of Binance's (in coins) and its hourly funding Binance's 8-hour rate / 8. The
+open interest is 12 % of Binance's (in coins) and its hourly funding Binance's 8-hour rate / 8; OKX's
+open interest is 40 % of Binance's and its upcoming rate Binance's. The
 payload shapes are the documented ones (tests/data/corpus/README.md).
 """
 
@@ -34,6 +38,7 @@ from aiohttp import web
 from .bybit import bybit_envelope
 from .context import Context, fixed, json_response
 from .data import DAY_MS, HOUR_MS, MarketHour
+from .okx import SWAP_INSTRUMENTS
 
 RATIO_PATHS = {
     "globalLongShortAccountRatio": 0.0,
@@ -92,6 +97,8 @@ class PositioningVenue:
             web.get("/v5/market/account-ratio", self.bybit_account_ratio),
             web.get("/api/v2/public/get_volatility_index_data", self.deribit_dvol),
             web.post("/info", self.hyperliquid_info),
+            web.get("/api/v5/public/open-interest", self.okx_open_interest),
+            web.get("/api/v5/public/funding-rate", self.okx_funding_rate),
         ]
 
     # -- Binance ---------------------------------------------------------------------------------------
@@ -280,3 +287,63 @@ class PositioningVenue:
                 }
             )
         return json_response([{"universe": universe}, contexts])
+
+    # -- OKX -------------------------------------------------------------------------------------------
+    def _okx_hour(self, inst_id: str) -> MarketHour | None:
+        """Return the market hour now of a swap the emulator lists (BTC-/ETH-USDT-SWAP)."""
+        if inst_id not in {i["instId"] for i in SWAP_INSTRUMENTS}:
+            return None
+        symbol = inst_id.removesuffix("-SWAP").replace("-", "")
+        return self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms())
+
+    @staticmethod
+    def _okx(data: list[dict[str, Any]], code: str = "0", msg: str = "") -> web.Response:
+        return json_response({"code": code, "msg": msg, "data": data})
+
+    async def okx_open_interest(self, request: web.Request) -> web.Response:
+        """GET /api/v5/public/open-interest: every listed swap (or one), contracts, coins and USD."""
+        inst_type = request.query.get("instType", "")
+        if not inst_type:
+            return self._okx([], "50014", "Parameter instType can not be empty")
+        if inst_type not in ("SWAP", "FUTURES", "OPTION", "EVENTS"):
+            return self._okx([], "51000", "Parameter instType error")
+        wanted = request.query.get("instId")
+        rows = []
+        for inst in SWAP_INSTRUMENTS if inst_type == "SWAP" else []:
+            hour = self._okx_hour(inst["instId"])
+            if hour is None or (wanted and inst["instId"] != wanted):
+                continue
+            coins = hour.oi_close_usd / hour.price_close * Decimal("0.4")
+            rows.append(
+                {
+                    "instType": "SWAP",
+                    "instId": inst["instId"],
+                    "oi": fixed(coins / Decimal(inst["ctVal"]), 2),
+                    "oiCcy": fixed(coins, 4),
+                    "oiUsd": fixed(coins * hour.price_close, 2),
+                    "ts": str(self.ctx.clock.now_ms()),
+                }
+            )
+        return self._okx(rows)
+
+    async def okx_funding_rate(self, request: web.Request) -> web.Response:
+        """GET /api/v5/public/funding-rate?instId=: the upcoming settlement's rate, 8-hourly."""
+        inst_id = request.query.get("instId", "")
+        if not inst_id:
+            return self._okx([], "50014", "Parameter instId can not be empty")
+        hour = self._okx_hour(inst_id)
+        if hour is None:
+            return self._okx([], "51001", "Instrument ID does not exist")
+        upcoming = self.ctx.next_funding_ms()
+        row = {
+            "formulaType": "withRate",
+            "fundingRate": f"{hour.funding_close_pct / 100:.16f}",
+            "fundingTime": str(upcoming),
+            "instId": inst_id,
+            "instType": "SWAP",
+            "method": "current_period",
+            "nextFundingTime": str(upcoming + 8 * HOUR_MS),
+            "settState": "settled",
+            "ts": str(self.ctx.clock.now_ms()),
+        }
+        return self._okx([row])

@@ -33,6 +33,7 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
             "bybit_url": base_url,
             "deribit_url": base_url,
             "hyperliquid_url": base_url,
+            "okx_url": base_url,
         },
     }
 
