@@ -48,7 +48,7 @@ from feeds.instruments import InstrumentRegistry
 from feeds.kraken import KrakenCandles
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
-from feeds.positioning import PositioningFeed
+from feeds.positioning import RATIO_REQUESTS_PER_5_MIN, PositioningFeed, RequestCount
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,12 @@ def build_feeds(
     pos = config.positioning
     if pos.enabled:
         clients = {
-            "binance": client("binance_futures_data", pos.binance_url, pos.timeout_seconds),
+            "binance": client(
+                "binance_futures_data",
+                pos.binance_url,
+                pos.timeout_seconds,
+                RequestCount(RATIO_REQUESTS_PER_5_MIN, now_ms, 300.0),
+            ),
             "deribit": client("deribit", pos.deribit_url, pos.timeout_seconds),
             "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
             "bybit": client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time"),

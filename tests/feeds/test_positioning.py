@@ -7,7 +7,7 @@ import pytest
 from feeds.errors import FeedError, PayloadError
 from feeds.health import FeedState, HealthRegistry
 from feeds.ingest import Ingest
-from feeds.positioning import PositioningFeed, parse_bybit_ratio, parse_dvol, parse_hyperliquid
+from feeds.positioning import PositioningFeed, RequestCount, parse_bybit_ratio, parse_dvol, parse_hyperliquid
 from storage.rows import DAY_MS
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.feeds.conftest import FeedFactory, ManualClock
@@ -93,3 +93,17 @@ async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) ->
             assert (await r.json())["code"] == "50014"
         async with http.get(f"{base}/api/v5/public/funding-rate", params={"instId": "NOPE-USDT-SWAP"}) as r:
             assert (await r.json())["code"] == "51001"
+
+
+def test_ratio_requests_are_counted_against_binances_own_limit() -> None:
+    """1000 requests per 5 minutes on /futures/data, apart from fapi's weight (whose header is ignored)."""
+    now = [0]
+    budget = RequestCount(2, lambda: now[0], 300.0)
+    budget.reserve(1)
+    budget.observe("0")  # fapi's X-MBX-USED-WEIGHT-1M counts another limit
+    budget.reserve(1)
+    with pytest.raises(FeedError) as info:
+        budget.reserve(1)
+    assert info.value.kind == "budget" and info.value.retry_after == 300.0
+    now[0] = 300_000
+    budget.reserve(1)  # a new window
