@@ -104,6 +104,8 @@ class PositioningFeedConfig(FeedConfig):
     implied_vol: bool = True
     hyperliquid: bool = True
     okx: bool = True
+    # Binance and Bybit order-book snapshots summed within ±0.5/1/2 % of the mid (/depth).
+    depth: bool = True
     # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.
     period: Literal["5m", "15m", "30m", "1h"] = "5m"
     poll_seconds: float = Field(300.0, ge=30, le=3600)

@@ -30,7 +30,17 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from feeds.base import NowMs
-from storage.rows import DAY_MS, Candle, FearGreed, Funding, ImpliedVol, Liquidation, LongShort, OpenInterest
+from storage.rows import (
+    DAY_MS,
+    Candle,
+    DepthBand,
+    FearGreed,
+    Funding,
+    ImpliedVol,
+    Liquidation,
+    LongShort,
+    OpenInterest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +233,20 @@ class RowGuard:
             return None
 
         return self._filter("long_short", rows, why)
+
+    def depth(self, rows: Sequence[DepthBand]) -> Sequence[DepthBand]:
+        """Return the depth bands with sane USD sums and time."""
+        b = self.bounds
+
+        def why(r: DepthBand, low: int, high: int) -> str | None:
+            if not low <= r.ts <= high:
+                return _time(r.ts, low, high)
+            for name, value in (("bid usd", r.bid_usd), ("ask usd", r.ask_usd)):
+                if not 0.0 <= value <= b.usd:
+                    return _number(name, value)
+            return None
+
+        return self._filter("depth", rows, why)
 
     def implied_vol(self, rows: Sequence[ImpliedVol]) -> Sequence[ImpliedVol]:
         """Return the volatility-index candles with sane values (annualised %) and time."""

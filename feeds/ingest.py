@@ -30,6 +30,7 @@ from storage.db import is_busy
 from storage.repo import Repo
 from storage.rows import (
     Candle,
+    DepthBand,
     FearGreed,
     Funding,
     ImpliedVol,
@@ -310,6 +311,12 @@ class Ingest:
         self.history.add_long_short(rows)
         self._count("long_short", rows)
         self._notify("long_short", rows)
+
+    def depth(self, rows: Sequence[DepthBand]) -> None:
+        """Store order-book depth bands (read by /depth only: nothing in memory, no listener)."""
+        rows = self.guard.depth(rows) if rows else rows
+        if rows:
+            self._write("depth_bands", self.repo.upsert_depth, rows)
 
     def implied_vol(self, rows: Sequence[ImpliedVol]) -> None:
         """Store volatility-index candles and update the history (market-wide: every symbol may read it)."""

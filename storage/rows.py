@@ -102,6 +102,19 @@ class ImpliedVol(NamedTuple):
     close: float
 
 
+class DepthBand(NamedTuple):
+    """A venue's book summed within ``band_bp`` basis points of the mid, in USD; complete if it reached."""
+
+    symbol: str
+    ts: int
+    source: str
+    band_bp: int
+    bid_usd: float
+    ask_usd: float
+    bid_complete: bool
+    ask_complete: bool
+
+
 class FearGreed(NamedTuple):
     """One daily Fear & Greed value, dated by its publication day."""
 

@@ -30,3 +30,18 @@ CREATE TABLE implied_vol (
     close REAL NOT NULL,
     PRIMARY KEY (currency, source, resolution, ts)
 );
+-- depth_bands: a venue's order book snapshot summed within band_bp basis points of the mid price (50 =
+-- ±0.5 %), bids below and asks above, in USD. complete = 1 when the snapshot reached past the band's edge
+-- on that side; 0 when the venue's snapshot (a few hundred levels) ended inside it: then the figure is
+-- what the snapshot holds, a lower bound.
+CREATE TABLE depth_bands (
+    symbol TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    band_bp INTEGER NOT NULL,
+    bid_usd REAL NOT NULL,
+    ask_usd REAL NOT NULL,
+    bid_complete INTEGER NOT NULL,
+    ask_complete INTEGER NOT NULL,
+    PRIMARY KEY (symbol, source, band_bp, ts)
+);

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from storage.repo.base import RepoBase, hi, lo
-from storage.rows import ImpliedVol, LongShort
+from storage.rows import DepthBand, ImpliedVol, LongShort
 
 
 class PositioningMixin(RepoBase):
@@ -34,6 +34,31 @@ class PositioningMixin(RepoBase):
                 rows,
             )
         return cur.rowcount
+
+    def upsert_depth(self, rows: Iterable[DepthBand]) -> int:
+        """Insert or update depth bands on (symbol, source, band_bp, ts)."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO depth_bands (symbol, ts, source, band_bp, bid_usd, ask_usd, bid_complete,"
+                " ask_complete) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (symbol, source, band_bp, ts)"
+                " DO UPDATE SET bid_usd=excluded.bid_usd, ask_usd=excluded.ask_usd,"
+                " bid_complete=excluded.bid_complete, ask_complete=excluded.ask_complete",
+                rows,
+            )
+        return cur.rowcount
+
+    def latest_depth(self, symbol: str, since: int) -> list[DepthBand]:
+        """Return each venue's newest snapshot (all its bands) taken at or after ``since``."""
+        return [
+            DepthBand(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]))
+            for r in self.conn.execute(
+                "SELECT d.symbol, d.ts, d.source, d.band_bp, d.bid_usd, d.ask_usd, d.bid_complete,"
+                " d.ask_complete FROM depth_bands d JOIN (SELECT source, MAX(ts) AS ts FROM depth_bands"
+                " WHERE symbol = ? AND ts >= ? GROUP BY source) n ON d.source = n.source AND d.ts = n.ts"
+                " WHERE d.symbol = ? ORDER BY d.source, d.band_bp",
+                (symbol, since, symbol),
+            )
+        ]
 
     def long_short(
         self,

@@ -35,7 +35,9 @@ from feeds.bybit import parse_all_liquidation, parse_tickers
 from feeds.fear_greed import parse_fng
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
 from feeds.positioning import (
+    parse_binance_depth,
     parse_binance_ratio,
+    parse_bybit_depth,
     parse_bybit_ratio,
     parse_dvol,
     parse_hyperliquid,
@@ -404,6 +406,24 @@ def check_okx_funding_docs() -> int:
     return 1
 
 
+def check_binance_depth_docs() -> int:
+    bands = parse_binance_depth(_json(CORPUS / "binance_docs_depth.json"), "BTCUSDT")
+    # One level a side, both inside ±0.5 % of the mid: every band holds them, none reaches its edge.
+    assert [(b.band_bp, b.bid_usd, b.ask_usd) for b in bands] == [
+        (bp, 4.0 * 431.0, pytest.approx(4.000002 * 12.0)) for bp in (50, 100, 200)
+    ]
+    assert not any(b.bid_complete or b.ask_complete for b in bands) and bands[0].ts == 1589436922959
+    return 1
+
+
+def check_bybit_orderbook_docs() -> int:
+    bands = parse_bybit_depth(_json(CORPUS / "bybit_docs_orderbook.json"), "BTCUSDT")
+    assert bands[0].bid_usd == pytest.approx(16638.27 * 0.305749)
+    assert bands[0].ask_usd == pytest.approx(16638.64 * 0.008479)
+    assert bands[0].ts == 1672765737733
+    return 1
+
+
 BINANCE_FRAME = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
 LIVE_FRAMES = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
 CHECKS: dict[str, Check] = {
@@ -424,6 +444,8 @@ CHECKS: dict[str, Check] = {
     "corpus/hyperliquid_docs_metaAndAssetCtxs.json": check_hyperliquid_asset_contexts_docs,
     "corpus/okx_docs_open_interest.json": check_okx_open_interest_docs,
     "corpus/okx_docs_funding_rate.json": check_okx_funding_docs,
+    "corpus/binance_docs_depth.json": check_binance_depth_docs,
+    "corpus/bybit_docs_orderbook.json": check_bybit_orderbook_docs,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -438,8 +460,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (26) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_173
+# Payload files (28) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_175
 
 
 def test_every_file_is_covered() -> None:

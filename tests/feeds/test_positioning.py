@@ -62,6 +62,14 @@ async def test_feed_stores_every_kind_for_btc_and_eth(
         hyper_funding = [r for r in ingest.repo.funding(symbol) if r.source == "hyperliquid"]
         assert len(hyper_oi) == len(hyper_funding) == 1
         assert hyper_oi[0].usd == pytest.approx(hyper_oi[0].contracts * hyper_funding[0].mark_price)
+        # Depth: Binance's 1000 synthetic levels reach ±2 %, Bybit's 200 stop at ±1 % (said, not filled in).
+        depth = {(b.source, b.band_bp): b for b in ingest.repo.latest_depth(symbol, 0)}
+        assert set(depth) == {(v, bp) for v in ("binance", "bybit") for bp in (50, 100, 200)}
+        assert all(
+            depth["binance", bp].bid_complete and depth["binance", bp].ask_complete for bp in (50, 100, 200)
+        )
+        assert depth["bybit", 50].bid_complete and not depth["bybit", 200].bid_complete
+        assert depth["binance", 50].bid_usd < depth["binance", 100].bid_usd < depth["binance", 200].bid_usd
         okx_oi = [r for r in ingest.repo.open_interest(symbol) if r.source == "okx"]
         okx_funding = [r for r in ingest.repo.funding(symbol) if r.source == "okx"]
         assert len(okx_oi) == len(okx_funding) == 1 and okx_oi[0].usd and okx_oi[0].contracts

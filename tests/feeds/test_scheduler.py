@@ -117,6 +117,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "positioning.dvol",
             "positioning.hyperliquid",
             "positioning.okx",
+            "positioning.depth",
             "health",
         }
         for name, job in jobs.items():

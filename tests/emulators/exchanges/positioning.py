@@ -15,6 +15,10 @@ What each venue documents and this emulator enforces:
 - OKX ``/api/v5/public/open-interest``: ``instType`` mandatory (SWAP, FUTURES, OPTION, EVENTS), optional
   ``instId``; ``/api/v5/public/funding-rate``: ``instId`` mandatory; errors as HTTP 200 with ``code``
   50014 (parameter empty), 51000 (parameter error) or 51001 (instrument ID does not exist).
+- Binance ``/fapi/v1/depth``: ``symbol`` mandatory, ``limit`` one of 5 10 20 50 100 500 1000 (default 500,
+  else 400 -1130); Bybit ``/v5/market/orderbook``: ``category``, ``symbol``, ``limit`` [1, 200] for linear
+  (default 25). The books are SYNTHETIC: levels one (Binance) or half a (Bybit) basis point apart around the
+  hour's close, so Bybit's 200 levels reach ±1 % and not ±2 %, as a real BTC snapshot stops short.
 - Hyperliquid ``POST /info`` with ``{"type": "metaAndAssetCtxs"}``: ``[meta, assetCtxs]`` in universe
   order; a body that is not JSON or names an unknown type is HTTP 422 (the venue's serde error).
 
@@ -99,6 +103,8 @@ class PositioningVenue:
             web.post("/info", self.hyperliquid_info),
             web.get("/api/v5/public/open-interest", self.okx_open_interest),
             web.get("/api/v5/public/funding-rate", self.okx_funding_rate),
+            web.get("/fapi/v1/depth", self.binance_depth),
+            web.get("/v5/market/orderbook", self.bybit_orderbook),
         ]
 
     # -- Binance ---------------------------------------------------------------------------------------
@@ -347,3 +353,59 @@ class PositioningVenue:
             "ts": str(self.ctx.clock.now_ms()),
         }
         return self._okx([row])
+
+    # -- order books -----------------------------------------------------------------------------------
+    def _book(
+        self, symbol: str, levels: int, step_bp: float
+    ) -> tuple[list[list[str]], list[list[str]]] | None:
+        """Return SYNTHETIC (bids, asks): ``levels`` a side, ``step_bp`` apart, growing with distance."""
+        hour = self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms())
+        if hour is None:
+            return None
+        mid = float(hour.price_close)
+        size = 50_000 / mid  # $50k a level near the mid
+        bids = [
+            [f"{mid * (1 - (k + 0.5) * step_bp / 10_000):.2f}", f"{size * (1 + k / 100):.4f}"]
+            for k in range(levels)
+        ]
+        asks = [
+            [f"{mid * (1 + (k + 0.5) * step_bp / 10_000):.2f}", f"{size * (1 + k / 100):.4f}"]
+            for k in range(levels)
+        ]
+        return bids, asks
+
+    async def binance_depth(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/depth: limit one of the documented sizes, default 500."""
+        symbol = request.query.get("symbol", "")
+        limit = request.query.get("limit", "500")
+        if limit not in ("5", "10", "20", "50", "100", "500", "1000"):
+            return binance_error(400, -1130, "Invalid data sent for a parameter.")
+        book = (
+            self._book(symbol, int(limit), 1.0)
+            if self.ctx.listed(self.ctx.listings.futures, symbol)
+            else None
+        )
+        if book is None:
+            return binance_error(400, -1121, "Invalid symbol.")
+        now = self.ctx.clock.now_ms()
+        return json_response({"lastUpdateId": 1, "E": now, "T": now, "bids": book[0], "asks": book[1]})
+
+    async def bybit_orderbook(self, request: web.Request) -> web.Response:
+        """GET /v5/market/orderbook: linear limit [1, 200], default 25; errors as retCode 10001."""
+        now = self.ctx.clock.now_ms()
+        query = request.query
+        if query.get("category") not in ("spot", "linear", "inverse", "option"):
+            return json_response(bybit_envelope({}, 10001, "Illegal category", now_ms=now))
+        try:
+            limit = int(query.get("limit", "25"))
+        except ValueError:
+            return json_response(bybit_envelope({}, 10001, "params error: limit", now_ms=now))
+        if not 1 <= limit <= 200:
+            return json_response(bybit_envelope({}, 10001, "params error: limit", now_ms=now))
+        symbol = query.get("symbol", "")
+        listed = self.ctx.listed(self.ctx.listings.bybit_linear, symbol)
+        book = self._book(symbol, limit, 0.5) if listed else None
+        if book is None:
+            return json_response(bybit_envelope({}, 10001, "Not supported symbols", now_ms=now))
+        result = {"s": symbol, "b": book[0], "a": book[1], "ts": now, "u": 1, "seq": 1, "cts": now}
+        return json_response(bybit_envelope(result, now_ms=now))
