@@ -13,7 +13,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
-from storage.rows import ImpliedVol, LongShort
+from storage.rows import DepthBand, ImpliedVol, LongShort
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -31,7 +31,7 @@ from tests.emulators.discord_api.state import (
 )
 
 COMMANDS = {
-    *("price", "liquidations", "funding", "oi", "positioning", "fng", "alert", "setup", "status"),
+    *("price", "liquidations", "funding", "oi", "positioning", "depth", "fng", "alert", "setup", "status"),
     *("chart", "history", "why"),
     *("liqfeed", "liqprice"),
     *("digest", "privacy"),
@@ -169,6 +169,32 @@ async def test_positioning(
     assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
     bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
     assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
+
+
+async def test_depth(tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock) -> None:
+    """/depth from SYNTHETIC depth rows: Binance reached every band, Bybit's snapshot stopped before ±2 %."""
+    now = clock.now
+    m = 1_000_000.0
+    repo.upsert_depth(
+        [
+            DepthBand("BTCUSDT", now - 60_000, "binance", 50, 20 * m, 18 * m, True, True),
+            DepthBand("BTCUSDT", now - 60_000, "binance", 200, 90 * m, 80 * m, True, True),
+            DepthBand("BTCUSDT", now - 90_000, "bybit", 50, 10 * m, 9 * m, True, True),
+            DepthBand("BTCUSDT", now - 90_000, "bybit", 200, 30 * m, 25 * m, False, True),
+        ]
+    )
+    reply = await discord_emu.slash("depth", {"symbol": "btc"})
+    embed = reply.embeds[0]
+    assert embed["title"] == "BTC order-book depth across 2 venues"
+    assert embed["description"].splitlines() == [
+        "±0.5%: bids $30.0M · asks $27.0M",
+        "±2%: bids ≥ $120.0M · asks ≥ $105.0M",
+    ]
+    fields = {f["name"].split(" · ")[0]: f["value"] for f in embed["fields"]}
+    assert fields["bybit"].splitlines()[1] == "±2%: bids ≥ $30.0M · asks ≥ $25.0M"
+    assert "ends inside the band" in embed["footer"]["text"]
+    bad = await discord_emu.slash("depth", {"symbol": "ETHUSDT"})
+    assert bad.ephemeral and "No order-book depth for ETHUSDT" in bad.content
 
 
 async def test_fear_and_greed(tripwire: TripwireBot, discord_emu: DiscordEmulator, clock: Clock) -> None:

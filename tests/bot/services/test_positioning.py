@@ -13,7 +13,7 @@ from bot.config import Config, parse_config
 from bot.errors import UserError
 from bot.services import Service
 from storage.repo import Repo
-from storage.rows import DAY_MS, HOUR_MS, Funding, ImpliedVol, LongShort, OpenInterest
+from storage.rows import DAY_MS, HOUR_MS, DepthBand, Funding, ImpliedVol, LongShort, OpenInterest
 from tests.bot.support import Clock, discord_engine
 
 NOW = 1_768_392_000_000  # 2026-01-14 12:00 UTC
@@ -89,3 +89,22 @@ def test_funding_gains_the_open_interest_weighted_line(service: Service) -> None
 def test_no_data_is_a_user_error(service: Service) -> None:
     with pytest.raises(UserError, match="No positioning data for ETHUSDT yet"):
         service.positioning("ETHUSDT")
+
+
+def test_depth_sums_each_venues_newest_snapshot_per_band(service: Service, repo: Repo) -> None:
+    """SYNTHETIC bands: the older Binance snapshot is ignored; a band is complete only if all reached."""
+    m = 1_000_000.0
+    repo.upsert_depth(
+        [
+            DepthBand("BTCUSDT", NOW - 20 * 60_000, "binance", 100, 1 * m, 1 * m, True, True),  # too old
+            DepthBand("BTCUSDT", NOW - 3 * 60_000, "binance", 100, 40 * m, 35 * m, True, True),
+            DepthBand("BTCUSDT", NOW - 2 * 60_000, "bybit", 100, 12 * m, 11 * m, True, False),
+        ]
+    )
+    view = service.depth("btc")
+    assert [(v.source, v.at) for v in view.venues] == [
+        ("binance", NOW - 3 * 60_000),
+        ("bybit", NOW - 2 * 60_000),
+    ]
+    (band,) = view.total
+    assert (band.band_bp, band.bid_usd, band.ask_usd, band.complete) == (100, 52 * m, 46 * m, False)
