@@ -121,6 +121,16 @@ class ImpliedVolPoint(NamedTuple):
     source: str
 
 
+class DepthPoint(NamedTuple):
+    """A venue's order book summed within one band of the mid at ``ts`` (USD)."""
+
+    ts: int
+    bid_usd: float
+    ask_usd: float
+    complete: bool
+    source: str
+
+
 class FearGreedPoint(NamedTuple):
     """A daily Fear & Greed value with its published classification."""
 
@@ -226,6 +236,9 @@ class Snapshot(Protocol):
 
     def peer(self, symbol: str) -> Snapshot | None:
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""
+
+    def depth(self, band_bp: int, *, since: int | None = None) -> Mapping[str, Sequence[DepthPoint]]:
+        """Return each venue's order-book sums within ``band_bp`` of the mid up to now, oldest first."""
 
     def market_symbols(self) -> Sequence[str]:
         """Return every symbol the history holds data of (for rules watching the whole market)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from detectors.base import (
     Bar,
+    DepthPoint,
     FearGreedPoint,
     FundingPoint,
     ImpliedVolPoint,
@@ -29,6 +30,7 @@ from storage.rows import (
     INTERVAL_MS,
     MINUTE_MS,
     Candle,
+    DepthBand,
     FearGreed,
     Funding,
     ImpliedVol,
@@ -66,8 +68,19 @@ POSITIONING_RETENTION_MS = 35 * DAY_MS
 # Data kinds whose changes are counted for rules that wait on them (detectors.base.Quiet.unchanged);
 # Fear & Greed is market-wide, so its changes are counted under one key for every symbol.
 TRACKED_KINDS = frozenset(
-    {"candles", "liquidations", "funding", "open_interest", "fear_greed", "long_short", "implied_vol"}
+    {
+        "candles",
+        "liquidations",
+        "funding",
+        "open_interest",
+        "fear_greed",
+        "long_short",
+        "implied_vol",
+        "depth",
+    }
 )
+# Order-book depth: two days, what the thin-liquidity detector compares a day's average with.
+DEPTH_RETENTION_MS = 2 * DAY_MS
 _MARKET_KEY = "*"
 
 
@@ -240,6 +253,9 @@ class _SymbolHistory:
     open_interest: dict[str, _SourceSeries] = field(default_factory=dict)
     # Long/short readings per (metric, source): a = ratio, b = long share (nan if unknown).
     long_short: dict[tuple[str, str], _SourceSeries] = field(default_factory=dict)
+    # Order-book depth per (source, band_bp): a = bid USD, b = ask USD; completeness per (source, band, ts).
+    depth: dict[tuple[str, int], _SourceSeries] = field(default_factory=dict)
+    depth_incomplete: set[tuple[str, int, int]] = field(default_factory=set)
     last_source: str | None = None
 
 
@@ -573,6 +589,22 @@ class MarketHistory:
             share = row.long_share if row.long_share is not None else NAN
             series.add(row.ts, row.ratio, share, accumulate=False)
 
+    def add_depth(self, rows: Iterable[DepthBand]) -> None:
+        """Add order-book depth bands."""
+        for row in rows:
+            self._mark(row.symbol, "depth", row.ts)
+            sym = self._symbol(row.symbol)
+            key = (row.source, row.band_bp)
+            series = sym.depth.get(key)
+            if series is None:
+                series = sym.depth[key] = _SourceSeries(DEPTH_RETENTION_MS)
+            series.add(row.ts, row.bid_usd, row.ask_usd, accumulate=False)
+            flag = (row.source, row.band_bp, row.ts)
+            if row.bid_complete and row.ask_complete:
+                sym.depth_incomplete.discard(flag)
+            else:
+                sym.depth_incomplete.add(flag)
+
     def add_implied_vol(self, rows: Iterable[ImpliedVol]) -> None:
         """Add volatility-index candles (kept per currency; every symbol of that base reads them)."""
         for row in rows:
@@ -875,6 +907,29 @@ class SymbolView:
                 lo, hi = _bounds(series, since, self._now)
                 return [ImpliedVolPoint(series.t[i], series.a[i], source) for i in range(lo, hi)]
         return []
+
+    def depth(self, band_bp: int, *, since: int | None = None) -> dict[str, list[DepthPoint]]:
+        """Return each venue's order-book sums within ``band_bp`` of the mid up to now, oldest first."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        found: dict[str, list[DepthPoint]] = {}
+        for (source, bp), series in sym.depth.items():
+            if bp != band_bp:
+                continue
+            lo, hi = _bounds(series, since, self._now)
+            if hi > lo:
+                found[source] = [
+                    DepthPoint(
+                        series.t[i],
+                        series.a[i],
+                        series.b[i],
+                        (source, bp, series.t[i]) not in sym.depth_incomplete,
+                        source,
+                    )
+                    for i in range(lo, hi)
+                ]
+        return found
 
     def market_symbols(self) -> list[str]:
         """Return every symbol the history holds data of."""

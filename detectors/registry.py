@@ -39,6 +39,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.combo:Combo",
     "detectors.crowding:Crowding",
     "detectors.dvol:Dvol",
+    "detectors.thin_liquidity:ThinLiquidity",
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from detectors.base import short_symbol
 from detectors.market_history import (
     DEFAULT_RETENTION_MS,
+    DEPTH_RETENTION_MS,
     FUNDING_RETENTION_MS,
     LIQUIDATION_RETENTION_MS,
     OPEN_INTEREST_RETENTION_MS,
@@ -159,7 +160,7 @@ class Ingest:
         self._row_listeners.append(listener)
 
     def _notify(
-        self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest | LongShort]
+        self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest | LongShort | DepthBand]
     ) -> None:
         if not self._listeners:
             return  # a replay listens to nobody: no set of symbols to build per instant
@@ -173,7 +174,9 @@ class Ingest:
     def _count(
         self,
         kind: str,
-        rows: Sequence[Candle | Liquidation | Funding | OpenInterest | FearGreed | LongShort | ImpliedVol],
+        rows: Sequence[
+            Candle | Liquidation | Funding | OpenInterest | FearGreed | LongShort | ImpliedVol | DepthBand
+        ],
     ) -> None:
         # The "kind:source" keys are made once: a string built per row was 2% of ingest (bench.ingest) and
         # a Counter per call 4% of a replay (bench.replay, py-spy).
@@ -313,10 +316,14 @@ class Ingest:
         self._notify("long_short", rows)
 
     def depth(self, rows: Sequence[DepthBand]) -> None:
-        """Store order-book depth bands (read by /depth only: nothing in memory, no listener)."""
+        """Store order-book depth bands and update the history (the thin-liquidity detector reads it)."""
         rows = self.guard.depth(rows) if rows else rows
-        if rows:
-            self._write("depth_bands", self.repo.upsert_depth, rows)
+        if not rows:
+            return
+        self._write("depth_bands", self.repo.upsert_depth, rows)
+        self.history.add_depth(rows)
+        self._count("depth", rows)
+        self._notify("depth", rows)
 
     def implied_vol(self, rows: Sequence[ImpliedVol]) -> None:
         """Store volatility-index candles and update the history (market-wide: every symbol may read it)."""
@@ -364,7 +371,9 @@ class Ingest:
             history.add_open_interest(interest)
             ratios = self.repo.long_short(symbol, now - POSITIONING_RETENTION_MS, now + 1)
             history.add_long_short(ratios)
-            loaded += len(funding) + len(interest) + len(ratios)
+            depth = self.repo.depth(symbol, now - DEPTH_RETENTION_MS, now + 1)
+            history.add_depth(depth)
+            loaded += len(funding) + len(interest) + len(ratios) + len(depth)
         for currency in sorted({short_symbol(s) for s in symbols}):
             vol = self.repo.implied_vol(currency, now - POSITIONING_RETENTION_MS, now + 1)
             history.add_implied_vol(vol)

@@ -287,7 +287,7 @@ class PositioningFeed(Feed):
         if config.okx:
             poller("okx", {"funding", "open_interest"}, self.poll_okx, self.symbols)
         if config.depth:
-            poller("depth", set(), self.poll_depth, self.symbols)
+            poller("depth", {"depth"}, self.poll_depth, self.symbols)
 
     def jobs(self) -> list[PollJob]:
         """Return the positioning polls."""

@@ -47,6 +47,17 @@ class PositioningMixin(RepoBase):
             )
         return cur.rowcount
 
+    def depth(self, symbol: str, start: int | None = None, end: int | None = None) -> list[DepthBand]:
+        """Return depth bands with start <= ts < end, oldest first."""
+        return [
+            DepthBand(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]))
+            for r in self.conn.execute(
+                "SELECT symbol, ts, source, band_bp, bid_usd, ask_usd, bid_complete, ask_complete"
+                " FROM depth_bands WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts, source, band_bp",
+                (symbol, lo(start), hi(end)),
+            )
+        ]
+
     def latest_depth(self, symbol: str, since: int) -> list[DepthBand]:
         """Return each venue's newest snapshot (all its bands) taken at or after ``since``."""
         return [

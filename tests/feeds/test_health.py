@@ -52,7 +52,13 @@ def test_kinds_across_providers() -> None:
     for health in (binance, bybit, fng, fallback):
         health.success()
     # No active provider: stale (the positioning kinds too, with no positioning feed registered).
-    assert registry.stale_kinds("BTCUSDT") == {"candles", "open_interest", "long_short", "implied_vol"}
+    assert registry.stale_kinds("BTCUSDT") == {
+        "candles",
+        "open_interest",
+        "long_short",
+        "implied_vol",
+        "depth",
+    }
     clock.advance(61)
     bybit.success()
     states = registry.kind_states("BTCUSDT")

@@ -100,6 +100,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "open_interest",
             "long_short",
             "implied_vol",
+            "depth",
         }
         await wait_for(
             lambda: {c.name for c in changes if c.new is FeedState.OK} >= {"binance_spot", "fear_greed"},
@@ -200,6 +201,7 @@ async def test_start_with_every_exchange_down_still_starts_and_reports(
             "open_interest",
             "long_short",
             "implied_vol",
+            "depth",
             "fear_greed",
         }
     finally:
