@@ -1,4 +1,4 @@
--- Schema v9 -> v10: positioning beyond open interest and funding (issue 19). Portable SQL (SQLite and
+-- Schema v11 -> v12: positioning beyond open interest and funding (issue 19). Portable SQL (SQLite and
 -- PostgreSQL): plain types, composite primary keys as the natural key of each upsert.
 --
 -- long_short: one ratio reading of a venue for a market. metric says whose positions it counts:
