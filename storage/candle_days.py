@@ -16,7 +16,6 @@ tests/storage/test_candle_days.py checks the counts against ``COUNT(*)`` after r
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,41 +46,62 @@ def day_of(ts: int) -> int:
     return ts - ts % DAY_MS
 
 
-@dataclass
+@dataclass(slots=True)
 class Deltas:
     """How an upsert changes the day counts: new rows per source and day, closed open times per day."""
 
-    rows: Counter[RowsKey] = field(default_factory=Counter)
-    closed: Counter[ClosedKey] = field(default_factory=Counter)
+    rows: dict[RowsKey, int] = field(default_factory=dict)
+    closed: dict[ClosedKey, int] = field(default_factory=dict)
 
 
 def upsert_deltas(conn: sqlite3.Connection, batch: Sequence[Candle]) -> Deltas:
     """Return the count changes writing ``batch`` will make; call before writing it, in its transaction.
 
-    Rows of one key later in the batch overwrite earlier ones, as the multi-row upsert does.
+    Rows of one key later in the batch overwrite earlier ones, as the multi-row upsert does. Runs on every
+    live poll (two candles a symbol): plain dicts and one range read per series keep it to a few µs.
     """
+    deltas = Deltas()
+    if not batch:
+        return deltas
+    symbol, interval = batch[0][0], batch[0][1]
+    if all(row[0] == symbol and row[1] == interval for row in batch):
+        _series_deltas(conn, symbol, interval, batch, deltas)
+        return deltas
     by_series: dict[tuple[str, str], list[Candle]] = {}
     for row in batch:
         by_series.setdefault((row[0], row[1]), []).append(row)
-    deltas = Deltas()
     for (symbol, interval), rows in by_series.items():
-        times = [row[2] for row in rows]
-        stored = {
-            (t, source): bool(closed)
-            for t, source, closed in conn.execute(_STORED, (symbol, interval, min(times), max(times)))
-        }
-        closed_before = {t for (t, _), closed in stored.items() if closed}
-        for row in rows:
-            key = (row[2], row[3])
-            if key not in stored:
-                deltas.rows[(symbol, interval, row[3], day_of(row[2]))] += 1
-            stored[key] = bool(row[10])
-        closed_after = {t for (t, _), closed in stored.items() if closed}
-        for t in closed_after - closed_before:
-            deltas.closed[(symbol, interval, day_of(t))] += 1
-        for t in closed_before - closed_after:
-            deltas.closed[(symbol, interval, day_of(t))] -= 1
+        _series_deltas(conn, symbol, interval, rows, deltas)
     return deltas
+
+
+def _series_deltas(
+    conn: sqlite3.Connection, symbol: str, interval: str, rows: Sequence[Candle], deltas: Deltas
+) -> None:
+    """Add to ``deltas`` what writing ``rows`` (all of one series) changes."""
+    times = [row[2] for row in rows]
+    stored: dict[tuple[int, str], int] = {
+        (t, source): closed
+        for t, source, closed in conn.execute(_STORED, (symbol, interval, min(times), max(times)))
+    }
+    closed_before = {t for (t, _), closed in stored.items() if closed}
+    counts = deltas.rows
+    for row in rows:
+        key = (row[2], row[3])
+        if key not in stored:
+            day_key = (symbol, interval, row[3], key[0] - key[0] % DAY_MS)
+            counts[day_key] = counts.get(day_key, 0) + 1
+        stored[key] = 1 if row[10] else 0
+    closed_after = {t for (t, _), closed in stored.items() if closed}
+    if closed_after == closed_before:
+        return
+    closed_counts = deltas.closed
+    for t in closed_after - closed_before:
+        key = (symbol, interval, t - t % DAY_MS)
+        closed_counts[key] = closed_counts.get(key, 0) + 1
+    for t in closed_before - closed_after:
+        key = (symbol, interval, t - t % DAY_MS)
+        closed_counts[key] = closed_counts.get(key, 0) - 1
 
 
 def apply(conn: sqlite3.Connection, deltas: Deltas) -> None:
