@@ -97,11 +97,11 @@ def _series_deltas(
         return
     closed_counts = deltas.closed
     for t in closed_after - closed_before:
-        key = (symbol, interval, t - t % DAY_MS)
-        closed_counts[key] = closed_counts.get(key, 0) + 1
+        day = (symbol, interval, t - t % DAY_MS)
+        closed_counts[day] = closed_counts.get(day, 0) + 1
     for t in closed_before - closed_after:
-        key = (symbol, interval, t - t % DAY_MS)
-        closed_counts[key] = closed_counts.get(key, 0) - 1
+        day = (symbol, interval, t - t % DAY_MS)
+        closed_counts[day] = closed_counts.get(day, 0) - 1
 
 
 def apply(conn: sqlite3.Connection, deltas: Deltas) -> None:
