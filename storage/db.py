@@ -17,6 +17,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from storage.postgres import PgDatabase, is_postgres_url, open_postgres
+
 log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -44,18 +46,23 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
-def load_migrations() -> tuple[Migration, ...]:
-    """Return every bundled migration, ordered by version, checking the numbering has no gaps."""
-    found: list[Migration] = []
-    for entry in resources.files("storage.migrations").iterdir():
+def migration_files(package: str) -> list[tuple[int, str, str]]:
+    """Return (version, name, SQL) of a package's migrations in order, checking the numbering has no gaps."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files(package).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"migration numbering has a gap or duplicate at {migration.version:04d}")
-    return tuple(found)
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort()
+    for expected, (version, _name, _sql) in enumerate(found, start=1):
+        if version != expected:
+            raise RuntimeError(f"migration numbering has a gap or duplicate at {version:04d} in {package}")
+    return found
+
+
+def load_migrations() -> tuple[Migration, ...]:
+    """Return every bundled SQLite migration, ordered by version, checking the numbering has no gaps."""
+    return tuple(Migration(v, n, sql) for v, n, sql in migration_files("storage.migrations"))
 
 
 def latest_version() -> int:
@@ -210,8 +217,20 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
-def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at ``path``, migrated to the latest schema."""
+def open_database(
+    path: str | Path, *, migrate_schema: bool = True
+) -> sqlite_utils.Database | PgDatabase:
+    """Open (creating if needed) the database at ``path``, migrated to the latest schema.
+
+    ``path`` is a SQLite file (or ":memory:"), or a ``postgresql://`` URL (``storage.postgres``).
+    """
+    if is_postgres_url(path):
+        return open_postgres(str(path), migrate_schema=migrate_schema)
+    return open_sqlite(path, migrate_schema=migrate_schema)
+
+
+def open_sqlite(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the SQLite database at ``path``, migrated to the latest schema."""
     target = Path(path) if str(path) != ":memory:" else None
     if target is not None:
         check_database_path(target)

@@ -10,6 +10,7 @@ import pytest
 from storage.db import open_database
 from storage.repo import Repo
 from tests.emulators.discord_api.conformance import TALLY
+from tests.pg import fresh_schema
 from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
 from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
 
@@ -50,3 +51,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("Discord OpenAPI conformance")
         for line in TALLY.summary_lines():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """Yield the URL of a fresh, empty PostgreSQL schema (skipped when no server answers: tests/pg.py)."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_repo(request: pytest.FixtureRequest) -> Iterator[Repo]:
+    """Yield a Repo at the latest schema on each backend: in-memory SQLite, then a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        db = open_database(":memory:")
+        yield Repo(db)
+        db.conn.close()
+        return
+    with fresh_schema() as url:
+        pg = open_database(url)
+        yield Repo(pg)
+        pg.conn.close()

@@ -99,7 +99,7 @@ class OutboxMixin(RepoBase):
         return int(
             self.conn.execute(
                 "SELECT COUNT(*) FROM outbox WHERE status = 'failed'"
-                " AND json_extract(payload, '$.guild_id') = ?",
+                f" AND {self.dialect.json_number('payload', '$.guild_id')} = ?",
                 (guild_id,),
             ).fetchone()[0]
         )
@@ -178,7 +178,7 @@ class OutboxMixin(RepoBase):
     def mark_group_late(self, group_id: int) -> None:
         """Mark the rows of a group's first send as delivered late (its message says so, on every render)."""
         self.conn.execute(
-            "UPDATE outbox SET payload = json_set(payload, '$.delivered_late', json('true'))"
+            f"UPDATE outbox SET payload = {self.dialect.json_set('payload', '$.delivered_late', 'true')}"
             " WHERE group_id = ?",
             (group_id,),
         )
@@ -217,7 +217,8 @@ class OutboxMixin(RepoBase):
             for r in self.conn.execute(
                 f"SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND target = ? AND kind = 'resolve'"
                 " AND status IN ('pending', 'delivered')"
-                f" AND json_extract(payload, '$.fired_event_id') IN ({','.join('?' * len(wanted))})"
+                f" AND {self.dialect.json_number('payload', '$.fired_event_id')}"
+                f" IN ({','.join('?' * len(wanted))})"
                 " ORDER BY id",
                 (sink, target, *wanted),
             )
@@ -228,7 +229,8 @@ class OutboxMixin(RepoBase):
         return int(
             self.conn.execute(
                 "SELECT COUNT(DISTINCT created_at) FROM outbox WHERE kind = 'ops' AND created_at >= ?"
-                " AND json_extract(payload, '$.feed') = ? AND json_extract(payload, '$.feed_state') = ?",
+                f" AND {self.dialect.json_text('payload', '$.feed')} = ?"
+                f" AND {self.dialect.json_text('payload', '$.feed_state')} = ?",
                 (since, feed, state),
             ).fetchone()[0]
         )
@@ -236,8 +238,8 @@ class OutboxMixin(RepoBase):
     def last_feed_report(self, feed: str) -> str | None:
         """Return the feed state ('stale' or 'fresh') the last ops message about ``feed`` announced."""
         row = self.conn.execute(
-            "SELECT json_extract(payload, '$.feed_state') FROM outbox WHERE kind = 'ops'"
-            " AND json_extract(payload, '$.feed') = ? ORDER BY id DESC LIMIT 1",
+            f"SELECT {self.dialect.json_text('payload', '$.feed_state')} FROM outbox WHERE kind = 'ops'"
+            f" AND {self.dialect.json_text('payload', '$.feed')} = ? ORDER BY id DESC LIMIT 1",
             (feed,),
         ).fetchone()
         return str(row[0]) if row and row[0] is not None else None
