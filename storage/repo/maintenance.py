@@ -401,7 +401,7 @@ FROM (
         SUM(quote_volume) AS quote_volume
     FROM candles
     WHERE symbol = ? AND interval = '1m' AND open_time >= ? AND open_time < ?
-    GROUP BY source, hour
+    GROUP BY symbol, source, hour
 ) AS g
 WHERE true
 ON CONFLICT (symbol, interval, open_time, source) DO NOTHING
@@ -415,5 +415,5 @@ SELECT COUNT(*) FROM (
         AND NOT EXISTS (SELECT 1 FROM candles x WHERE x.symbol = m.symbol AND x.interval = '1h'
             AND x.open_time = m.open_time - m.open_time % {HOUR_MS} AND x.source = m.source)
     GROUP BY m.source, m.open_time / {HOUR_MS}
-)
+) AS folds
 """

@@ -133,7 +133,7 @@ class ObservationsMixin(RepoBase):
             for before, after in self.conn.execute(
                 "SELECT open_time, after FROM (SELECT open_time,"
                 " LEAD(open_time) OVER (ORDER BY open_time) AS after FROM candles"
-                " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?)"
+                " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?) AS spans"
                 " WHERE after - open_time - ? > ?",
                 (symbol, interval, start, end, length, longer_than),
             )
