@@ -9,26 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import sqlite_utils
 
+from storage.migration_files import DatabaseError as DatabaseError  # re-exported: callers catch it from here
+from storage.migration_files import migration_files
 from storage.postgres import PgDatabase, is_postgres_url, open_postgres
 
 log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # The database and every copy of it: readable and writable by the bot's user only.
 PRIVATE_MODE = 0o600
-
-
-class DatabaseError(Exception):
-    """A database file that Tripwire must not use, with a message meant for the operator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +39,6 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
     text = str(exc)
     return "database is locked" in text or "database is busy" in text
-
-
-def migration_files(package: str) -> list[tuple[int, str, str]]:
-    """Return (version, name, SQL) of a package's migrations in order, checking the numbering has no gaps."""
-    found: list[tuple[int, str, str]] = []
-    for entry in resources.files(package).iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, _name, _sql) in enumerate(found, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration numbering has a gap or duplicate at {version:04d} in {package}")
-    return found
 
 
 def load_migrations() -> tuple[Migration, ...]:
@@ -217,9 +198,7 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
-def open_database(
-    path: str | Path, *, migrate_schema: bool = True
-) -> sqlite_utils.Database | PgDatabase:
+def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database | PgDatabase:
     """Open (creating if needed) the database at ``path``, migrated to the latest schema.
 
     ``path`` is a SQLite file (or ":memory:"), or a ``postgresql://`` URL (``storage.postgres``).

@@ -13,12 +13,10 @@ the stored totals are bit for bit what the triggers stored.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from storage.connection import Connection
-
 from storage.rows import HOUR_MS, Liquidation
 
 Key = tuple[str, int, str]  # (symbol, hour, source)

@@ -20,13 +20,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.adapt import Dumper, Loader
 
 from storage.dialect import POSTGRES, PostgresDialect, postgres_sql
+from storage.migration_files import DatabaseError, migration_files
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class PgConnection:
     def execute(self, sql: str, parameters: Any = (), /) -> PgCursor:
         """Run one statement; return its cursor."""
         text, wants_id = postgres_sql(sql)
-        cursor = self.raw.execute(text, _params(parameters))  # type: ignore[call-overload]
+        cursor = self.raw.execute(text, _params(parameters))
         lastrowid = None
         if wants_id:
             row = cursor.fetchone()
@@ -156,11 +156,7 @@ class PgMigration:
 
 def load_pg_migrations() -> tuple[PgMigration, ...]:
     """Return the PostgreSQL migrations, ordered by version."""
-    from storage.db import migration_files  # one numbering rule for both dialects
-
-    return tuple(
-        PgMigration(v, n, text) for v, n, text in migration_files("storage.migrations.postgresql")
-    )
+    return tuple(PgMigration(v, n, text) for v, n, text in migration_files("storage.migrations.postgresql"))
 
 
 def connect(url: str) -> PgConnection:
@@ -188,8 +184,6 @@ def _statements(sql: str) -> Sequence[str]:
 
 def migrate(conn: PgConnection, where: str) -> list[int]:
     """Apply pending PostgreSQL migrations in order; return the versions applied."""
-    from storage.db import DatabaseError
-
     applied: list[int] = []
     for migration in load_pg_migrations():
         with conn.raw.transaction():
@@ -204,7 +198,7 @@ def migrate(conn: PgConnection, where: str) -> list[int]:
             if migration.version <= current:
                 continue
             for statement in _statements(migration.sql):
-                conn.raw.execute(statement.rstrip(";"))  # type: ignore[call-overload]
+                conn.raw.execute(statement.rstrip(";"))
             conn.raw.execute("CREATE TABLE IF NOT EXISTS tripwire_schema (version INTEGER NOT NULL)")
             conn.raw.execute("DELETE FROM tripwire_schema")
             conn.raw.execute("INSERT INTO tripwire_schema (version) VALUES (%s)", (migration.version,))
@@ -215,8 +209,6 @@ def migrate(conn: PgConnection, where: str) -> list[int]:
 
 def open_postgres(url: str, *, migrate_schema: bool = True) -> PgDatabase:
     """Connect to ``url`` and bring its schema up to date (or only check it)."""
-    from storage.db import DatabaseError
-
     where = redact(url)
     try:
         conn = connect(url)

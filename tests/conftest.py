@@ -10,9 +10,9 @@ import pytest
 from storage.db import open_database
 from storage.repo import Repo
 from tests.emulators.discord_api.conformance import TALLY
-from tests.pg import fresh_schema
 from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
 from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
+from tests.pg import fresh_schema
 
 # Emulator fixtures are shared by every test package (feeds and bot end-to-end tests use them too).
 __all__ = [

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from storage import hourly
-from storage.repo.base import RepoBase, hi, lo
 from storage.postgres import REFUSED_ROW
+from storage.repo.base import RepoBase, hi, lo
 from storage.repo.bulk import INSERT_LIQUIDATIONS
 from storage.rows import HOUR_MS, MINUTE_MS, Liquidation, LiquidationTotals
 

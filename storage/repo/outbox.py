@@ -40,18 +40,32 @@ class OutboxMixin(RepoBase):
         A row queued behind an older row of its target that is still waiting for a retry is not due yet,
         so an alert queued as an outage ends cannot overtake the ones queued during it.
         """
-        return [
-            OUTBOX(r)
-            for r in self.conn.execute(
-                "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
-                " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
-                f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
-                " AND next_attempt_at <= ?"
-                " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
-                " ORDER BY id LIMIT ?",
-                (sink, now, sink, now, limit),
-            )
-        ]
+        return [OUTBOX(r) for r in self.conn.execute(self._due_sql(), (sink, now, sink, now, limit))]
+
+    def claim_due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
+        """Return due deliveries like ``due_outbox``, locked until the caller's transaction ends.
+
+        Call it inside ``transaction()``. On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: a
+        second process claiming at the same time gets other rows, never these, and sees them again only if
+        this transaction ends without marking them. Order within a target holds when one process claims a
+        target's rows (a Discord cluster claims its own guilds' targets). On SQLite the transaction's write
+        lock already keeps every other writer out.
+        """
+        if not self._depth:
+            raise RuntimeError("claim_due_outbox() locks rows until the transaction ends; call it in one")
+        lock = " FOR UPDATE OF outbox SKIP LOCKED" if self.is_postgres else ""
+        return [OUTBOX(r) for r in self.conn.execute(self._due_sql() + lock, (sink, now, sink, now, limit))]
+
+    @staticmethod
+    def _due_sql() -> str:
+        return (
+            "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
+            " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
+            f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
+            " AND next_attempt_at <= ?"
+            " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
+            " ORDER BY id LIMIT ?"
+        )
 
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:
         """Return one outbox row."""

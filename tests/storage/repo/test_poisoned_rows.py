@@ -57,10 +57,7 @@ def test_non_finite_values_are_stored_as_null_so_json_extract_keeps_working(repo
     usd = repo.dialect.json_value("values_json", "$.usd")
     assert repo.conn.execute(f"SELECT {usd} FROM alert_events").fetchone() == (None,)
     guild = repo.dialect.json_number("payload", "$.guild_id")
-    assert (
-        repo.conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {guild} = 1").fetchone()[0]
-        == 1
-    )
+    assert repo.conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {guild} = 1").fetchone()[0] == 1
 
 
 def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
