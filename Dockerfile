@@ -35,7 +35,8 @@ VOLUME ["/data"]
 USER tripwire:tripwire
 # Only used when [http] enabled = true with host = "0.0.0.0" in the config.
 EXPOSE 9108
-# `tripwire healthcheck` asks /healthz when [http] is enabled, else checks the database is readable.
+# `tripwire healthcheck` asks /healthz when [http] is enabled, else reads the heartbeat the running bot writes
+# beside the database every 10 s (fresh and database readable: healthy; stopped or stuck: unhealthy).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["tripwire", "healthcheck", "--config", "/config/tripwire.toml"]
 # SIGTERM starts the graceful stop (feeds, outbox flush, database); a second one exits at once.

@@ -48,7 +48,7 @@ from feeds.ingest import Ingest
 from feeds.logonce import FailureLog
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
-from storage.rows import Liquidation
+from storage.rows import HOUR_MS, Liquidation
 
 MIN_USD = 5_000_000.0
 
@@ -180,6 +180,10 @@ async def run(
         config = default_config().model_copy(update={"symbols": symbols})
         _save_cascade_rules(repo, symbols, wall_ms())
         history = MarketHistory()
+        # Bybit has been watched for two hours: a cascade rule holds until its baseline period is known.
+        history.add_liquidations(
+            Liquidation(symbol, wall_ms() - 2 * HOUR_MS, "bybit", "long", 0.0, 0.0, 1.0) for symbol in symbols
+        )
         ingest = Ingest(repo, history)
         engine = make_engine(config.engine, repo, history, AlertRouter(repo, [], console=True, discord=False))
         engine.load()

@@ -7,7 +7,6 @@ and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -21,7 +20,8 @@ from bot.cli import health as cli_health
 from bot.cli import replay as cli_replay
 from bot.cli import rules as cli_rules
 from bot.cli import run as cli_run
-from bot.config import ConfigError, load_config, load_secrets, redacted_dump, summary
+from bot.cli import show_config as cli_show_config
+from bot.config import ConfigError, load_config, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
 
@@ -78,13 +78,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show_config(args: argparse.Namespace) -> int:
-    """Print the effective configuration as JSON with secrets redacted."""
-    config = load_config(args.config)
-    print(json.dumps(redacted_dump(config, load_secrets()), indent=2))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -116,21 +109,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=cmd_check_config)
 
-    show = sub.add_parser("show-config", help="print the effective config (secrets redacted)")
-    show.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="config file to show")
-    show.set_defaults(handler=cmd_show_config)
+    cli_show_config.add_parser(sub, DEFAULT_CONFIG)
 
     cli_db.add_parser(sub)
     cli_rules.add_parser(sub)
     cli_health.add_parser(sub)
+    _verbosity_anywhere(sub)
     return parser
+
+
+def _verbosity_anywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Let ``-v``/``-q`` come after the subcommand too (``tripwire replay -q``), as people type them.
+
+    The subcommands' copies have their own names and no default (SUPPRESS), so they neither replace nor
+    reset the ones given before the subcommand; ``main`` adds both up (``tripwire -v run -v`` is ``-vv``).
+    """
+    for parser in sub.choices.values():
+        group = parser.add_argument_group("log output")
+        group.add_argument(
+            "-v",
+            "--verbose",
+            dest="sub_verbose",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="more log output",
+        )
+        group.add_argument(
+            "-q",
+            "--quiet",
+            dest="sub_quiet",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="less log output",
+        )
+        for action in parser._subparsers._group_actions if parser._subparsers else ():
+            if isinstance(action, argparse._SubParsersAction):
+                _verbosity_anywhere(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tripwire command line and return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose - args.quiet)
+    verbosity = args.verbose + getattr(args, "sub_verbose", 0) - args.quiet - getattr(args, "sub_quiet", 0)
+    setup_logging(verbosity)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

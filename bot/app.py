@@ -29,7 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts.engine import Engine, make_engine
 from bot.alerts.live import LiveEvaluator
-from bot.alerts.routing import AlertRouter
+from bot.alerts.routing import AlertRouter, unrouted
 from bot.alerts.rules import sync_config_rules
 from bot.alerts.warmup import candle_needs
 from bot.config import Config, Secrets, shown_database
@@ -43,6 +43,7 @@ from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.notify.webhooks import WebhookSink
+from bot.ops.heartbeat import beat, heartbeat_path
 from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
@@ -181,12 +182,8 @@ class App:
         config = self.config
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
-        router = AlertRouter(
-            repo,
-            config.routes,
-            console=self.console is not None,
-            discord=self.discord_enabled,
-            webhooks=config.webhooks_out,
+        router = AlertRouter.for_config(
+            repo, config, console=self.console is not None, discord=self.discord_enabled, webhooks=True
         )
         engine = make_engine(
             config.engine,
@@ -196,9 +193,16 @@ class App:
             stale_kinds=health.stale_kinds,
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
+            warn_unrouted=True,
         )
         engine.load()
-        service = Service(repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock))
+        # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
+        lost = unrouted(router, repo.rules(origin="config"))
+        if lost is not None:
+            log.warning("%s", lost.describe())
+        service = Service(
+            repo, engine, config, self.now_ms, feeds=HealthStatuses(health, self.venue_clock), history=history
+        )
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
             build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
@@ -239,6 +243,10 @@ class App:
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")
         self._spawn(evaluator.run(self._stop), "evaluate")
+        heartbeat = heartbeat_path(config.storage.path)
+        if heartbeat is not None:
+            # What `tripwire healthcheck` reads when the HTTP server is off.
+            self._spawn(beat(heartbeat, self._stop), "heartbeat")
         if liqfeed is not None:
             liqfeed.on_queued = dispatcher.wake
             self._spawn(liqfeed.run(self._stop), "liqfeed")
@@ -297,9 +305,10 @@ class App:
             scheduler,
         )
         log.info(
-            "ready in %.2f s: %d rules, %d symbols, Discord %s",
+            "ready in %.2f s: %d rules (%d without a destination), %d symbols, Discord %s",
             time.monotonic() - started,
             len(engine.rules()),
+            lost.count if lost is not None else 0,
             len(config.symbols),
             "on" if bot is not None else "off (console)",
         )
@@ -471,6 +480,19 @@ class App:
         except Exception:
             log.exception("feeds failed to start; alerts will wait for data")
         service.instruments = feeds.instruments
+        self._tell_outlooks(service)
+
+    def _tell_outlooks(self, service: Service) -> None:
+        """Log, once the backfill is in, what each config rule will do when it is not obvious.
+
+        A cascade rule learning its baseline says until when (issue 22): a rule holding back is never silent.
+        """
+        now = self.now_ms()
+        for row in service.repo.rules(origin="config", enabled_only=True):
+            stored = service.repo.detector_state(row.id)
+            said = service.outlook(row, now, stored[0] if stored is not None else None)
+            if said is not None:
+                log.info("rule %s: %s", row.id, said)
 
     def _stop_feeds(self, feeds: FeedManager) -> Callable[[], Any]:
         async def stop() -> None:
@@ -486,7 +508,11 @@ class App:
     def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
         async def stop() -> None:
             self._stop.set()
-            loops = [t for t in self._tasks if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog")]
+            loops = [
+                t
+                for t in self._tasks
+                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat")
+            ]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
             try:

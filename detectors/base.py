@@ -172,6 +172,13 @@ class Snapshot(Protocol):
     def liquidation_buckets(self, bucket_ms: int, start: int) -> Sequence[tuple[int, float, float]]:
         """Return (bucket_start, long_usd, short_usd) for each bucket from ``start`` up to ``now``."""
 
+    def liquidations_known_from(self) -> Mapping[str, int]:
+        """Return, per source that reported the symbol's liquidations by now, the minute of its first one.
+
+        What a source saw before its first report is unknown, not zero: a bot started an hour ago knows
+        nothing of yesterday's liquidations, and one venue's backfilled day is not the day's total.
+        """
+
     def funding(
         self, *, count: int | None = None, since: int | None = None, settled_only: bool = False
     ) -> Sequence[FundingPoint]:
@@ -271,6 +278,22 @@ class Detector(ABC, Generic[SettingsT]):
     @abstractmethod
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Return the conditions active at ``snapshot.now``, updating ``state`` in place."""
+
+    def describe_now(self, snapshot: Snapshot, state: Mapping[str, Any]) -> str | None:
+        """Return, in words, what a rule created at ``snapshot.now`` will do, when it is not obvious.
+
+        ``state`` is what the rule's first evaluation at ``snapshot.now`` left. The default reads the
+        latches of ``detectors.latch.edge``: a condition that already holds is learnt, not fired on, so the
+        rule waits for it to reset and fires the next time. None means the rule simply watches.
+        """
+        off = state.get("off")
+        if not off:
+            return None
+        keys = ", ".join(str(key) for key in off)
+        return (
+            f"The condition already holds now ({keys}): a rule never fires on what was under way when it "
+            "was created, so this one fires the next time it happens, once the condition has reset."
+        )
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return how long evaluating again after ``now`` would return the same and leave ``state`` as it is.

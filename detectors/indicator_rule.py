@@ -12,6 +12,7 @@ enough history does not fire.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Mapping
@@ -112,7 +113,7 @@ class IndicatorDetector(Detector[Any]):
         if last_t is not None and snapshot.now < last_t + 2 * interval_ms(settings.interval):
             return latched_signals(self, state)  # no candle of the interval can have closed since
         feed = self._feed()
-        if last_t is not None and feed.count < settings.candles_needed():
+        if last_t is not None and feed.count < self._needed():
             # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
             # backfills the venue's own klines for this rule), so the history is read again, short as it is.
             feed.last_open_time = None
@@ -175,4 +176,8 @@ def format_signed(value: float) -> str:
         return f"{value:+,.0f}"
     if magnitude >= 1:
         return f"{value:+,.2f}"
-    return f"{value:+.3g}"
+    if magnitude == 0:
+        return "0"
+    # Three significant digits, never an exponent (a cheap coin's MACD is 0.0000123, not 1.23e-05).
+    decimals = min(12, 2 - math.floor(math.log10(magnitude)))
+    return f"{value:+.{decimals}f}"

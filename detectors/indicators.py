@@ -108,9 +108,12 @@ class Indicator(ABC):
         self.last_open_time: int | None = None
         self._current: dict[str, float] | None = None
         self._previous: dict[str, float] | None = None
-        # talipp keeps every input; trimming to a tail several windows long keeps memory bounded while
-        # leaving every sequence its recurrences read (and longer than the windows it checks for seeding).
-        self._keep = 4 * warmup + 64
+        # talipp keeps every input; trimming them to a tail of about two warm-ups keeps memory bounded (a
+        # rule holds at most _keep + _chunk values per sequence) while leaving every sequence what its
+        # recurrences read, and each longer than the window talipp checks to decide it is past its seed
+        # (the sequences fed later, such as Stoch RSI's %K, are shorter by the warm-up before them).
+        self._keep = 2 * warmup + 16
+        self._chunk = max(32, self._keep // 4)
 
     @property
     def ready(self) -> bool:
@@ -128,9 +131,9 @@ class Indicator(ABC):
         self.last_open_time = bar.open_time
         self._previous = self._current
         self._current = self._outputs() if self.count >= self.warmup else None
-        if self.count % self._keep == 0:  # amortised: a trim every ``_keep`` candles
+        if self.count % self._chunk == 0:  # amortised: a trim every ``_chunk`` candles
             for engine in self._engines():
-                if len(engine.input_values) > 2 * self._keep:
+                if len(engine.input_values) > self._keep:
                     engine.purge_oldest(len(engine.input_values) - self._keep)
 
     def value(self, output: str | None = None) -> float | None:

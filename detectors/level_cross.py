@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -170,6 +170,26 @@ class LevelCross(Detector[LevelCrossSettings]):
         # evaluate reads every candle since state["t"] when it runs again). Waking at every candle was a
         # fifth of a year's replay (bench.replay, py-spy).
         return Quiet(unchanged=("candles",), closes_within=quiet_closes(state, settings.level, settings))
+
+    def describe_now(self, snapshot: Snapshot, state: Mapping[str, Any]) -> str | None:
+        """Say when price is already past the level the way the rule watches (it must come back first)."""
+        s = self.settings
+        asset, level = short_symbol(self.symbol), format_price(s.level)
+        if state.get("armed_up") is None:
+            return f"No {asset} candle is stored yet: the rule first learns which side of {level} price is."
+        close = format_price(float(state.get("close", s.level)))
+        band = s.level * s.hysteresis_pct / 100
+        if s.direction == "up" and not state["armed_up"]:
+            return (
+                f"{asset} is at {close}, above {level} already: the rule fires when price crosses up again, "
+                f"once it has been back below {format_price(s.level - band)}."
+            )
+        if s.direction == "down" and not state["armed_down"]:
+            return (
+                f"{asset} is at {close}, below {level} already: the rule fires when price crosses down "
+                f"again, once it has been back above {format_price(s.level + band)}."
+            )
+        return None
 
     def _latched(self, state: dict[str, Any], snapshot: Snapshot) -> list[Signal]:
         settings = self.settings

@@ -141,32 +141,74 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         self._last_window = (end, current.long_usd, current.short_usd)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
-        before: LiquidationWindow | None = None
-        scale = s.window_minutes * MINUTE_MS / (s.baseline_hours * HOUR_MS)
+        baseline = _Baseline(snapshot, start, s.baseline_hours * HOUR_MS, s.window_minutes * MINUTE_MS)
         for side in SIDES:
             if s.side not in ("either", side):
                 continue
             usd = current.long_usd if side == "long" else current.short_usd
-            baseline = 0.0
-            active = False
-            if usd >= s.min_usd:
-                # The baseline (a day of minute buckets) only matters once the window is over min_usd:
-                # summing it at every evaluation was most of a year's replay (bench.replay, py-spy).
-                if before is None:
-                    before = snapshot.liquidations(start - s.baseline_hours * HOUR_MS, start)
-                baseline = (before.long_usd if side == "long" else before.short_usd) * scale
-                active = usd >= s.multiple * baseline
+            # The baseline (a day of minute buckets) only matters once the window is over min_usd: summing
+            # it at every evaluation was most of a year's replay (bench.replay, py-spy).
+            verdict = baseline.compare(side, current, s.multiple) if usd >= s.min_usd else (False, 0.0, None)
+            if verdict is None:
+                # No venue's baseline is known yet (liquidations before the bot started are unknown, not
+                # zero): a window over min_usd one minute after a first start is no cascade against a $0
+                # baseline. Held, not learnt: a cascade still under way once it is known fires then.
+                continue
+            active, base, ratio = verdict
             edge(
                 state,
                 side,
                 active=active,
                 rearm=usd < s.min_usd * s.calm_ratio,
-                build=partial(self._payload, side, usd, baseline, current, start, end),
+                build=partial(self._payload, side, usd, base, ratio, current, start, end),
                 learn=learn,
             )
 
+    def baseline_known_at(self, snapshot: Snapshot) -> int | None:
+        """Return when a window's baseline becomes known (a minute), or None before any liquidation."""
+        known = snapshot.liquidations_known_from()
+        if not known:
+            return None
+        s = self.settings
+        return min(known.values()) + s.baseline_hours * HOUR_MS + s.window_minutes * MINUTE_MS
+
+    def describe_now(self, snapshot: Snapshot, state: Mapping[str, Any]) -> str | None:
+        """Say whether the baseline is still being learnt, or a cascade is under way (waited out)."""
+        s = self.settings
+        asset = short_symbol(self.symbol)
+        known_at = self.baseline_known_at(snapshot)
+        now = snapshot.now
+        if known_at is None:
+            return (
+                f"No {asset} liquidation is known yet: the rule learns the baseline for "
+                f"{format_window(s.baseline_hours * HOUR_MS)} from the first one and cannot fire before."
+            )
+        if known_at > now - now % MINUTE_MS:
+            first = min(snapshot.liquidations_known_from().values())
+            return (
+                f"Learning the baseline until {values.utc_text(known_at)} ({asset} liquidations are known "
+                f"from {values.utc_text(first)}): the rule cannot fire before; a cascade still under way "
+                "then fires it."
+            )
+        off = [side for side in SIDES if side in state.get("off", ())]
+        if not off:
+            return None
+        length = format_window(s.window_minutes * MINUTE_MS)
+        sides = " and ".join(f"{asset} {side}s" for side in off)
+        return (
+            f"A cascade of {sides} is under way (over {format_usd(s.min_usd)} in {length}): this rule "
+            f"fires on the next one, once the window has fallen below {format_usd(s.min_usd * s.calm_ratio)}."
+        )
+
     def _payload(
-        self, side: str, usd: float, baseline: float, window: LiquidationWindow, start: int, end: int
+        self,
+        side: str,
+        usd: float,
+        baseline: float,
+        ratio: float | None,
+        window: LiquidationWindow,
+        start: int,
+        end: int,
     ) -> dict[str, Any]:
         s = self.settings
         length = format_window(s.window_minutes * MINUTE_MS)
@@ -180,7 +222,7 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
                 "usd": round(usd, 2),
                 "other_side_usd": round(other, 2),
                 "baseline_usd": round(baseline, 2),
-                "multiple_of_baseline": round(usd / baseline, 2) if baseline > 0 else None,
+                "multiple_of_baseline": round(ratio, 2) if ratio is not None else None,
                 "window_minutes": s.window_minutes,
                 "window_start": start,
                 "by_source": {
@@ -193,3 +235,39 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
             # Longs liquidated are forced sells (price falling); shorts are forced buys (price rising).
             "direction": "down" if side == "long" else "up",
         }
+
+
+class _Baseline:
+    """One window's baseline, read once and only when a side is over min_usd.
+
+    It is measured on the venues known for the whole baseline period (each from its first report on): the
+    side's window on those venues must be ``multiple`` × their average window. A venue that reported only
+    lately (a first start, a venue added, a quiet one's first event) counts towards min_usd, not the ratio.
+    """
+
+    def __init__(self, snapshot: Snapshot, start: int, baseline_ms: int, window_ms: int) -> None:
+        self.snapshot = snapshot
+        self.start = start
+        self.baseline_ms = baseline_ms
+        self.scale = window_ms / baseline_ms
+        self._known: frozenset[str] | None = None
+        self._before: LiquidationWindow | None = None
+
+    def compare(
+        self, side: str, window: LiquidationWindow, multiple: float
+    ) -> tuple[bool, float, float | None] | None:
+        """Return (over multiple × baseline, baseline, ratio) for ``side``, or None when no venue is known."""
+        if self._known is None:
+            since = self.start - self.baseline_ms
+            firsts = self.snapshot.liquidations_known_from()
+            self._known = frozenset(source for source, first in firsts.items() if first <= since)
+        known = self._known
+        if not known:
+            return None
+        if self._before is None:
+            self._before = self.snapshot.liquidations(self.start - self.baseline_ms, self.start)
+        i = 0 if side == "long" else 1
+        # Summed in the window's own order, so with every venue known these are exactly its totals.
+        base = sum(pair[i] for source, pair in self._before.by_source.items() if source in known) * self.scale
+        usd = sum(pair[i] for source, pair in window.by_source.items() if source in known)
+        return usd >= multiple * base, base, (usd / base if base > 0 else None)

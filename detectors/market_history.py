@@ -209,6 +209,9 @@ class _SymbolHistory:
     forming: Bar | None = None
     # Liquidations per source in per-minute buckets: a = long USD, b = short USD.
     liquidations: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Per source, the minute of its earliest liquidation ever added (never pruned): what came before is
+    # unknown, not zero, so a baseline reaching back past it is not known (Snapshot.liquidations_known_from).
+    liquidations_first: dict[str, int] = field(default_factory=dict)
     # Funding per source: a = rate, b = 1.0 when settled.
     funding: dict[str, _SourceSeries] = field(default_factory=dict)
     # Settled rates only, per source, in the order sources first delivered one: settlement-time detectors
@@ -463,6 +466,9 @@ class MarketHistory:
             if series is None:
                 series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
             minute = ts - ts % MINUTE_MS
+            first = sym.liquidations_first
+            if first.get(source, minute + 1) > minute:
+                first[source] = minute
             # A bucket is visible once its minute began; no window sum can grow by more than |usd|.
             self._mark(symbol, "liquidations", minute + 1, abs(usd))
             t = series.t
@@ -489,6 +495,8 @@ class MarketHistory:
         if series is None:
             series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
         minute = ts - ts % MINUTE_MS
+        if sym.liquidations_first.get(source, minute + 1) > minute:
+            sym.liquidations_first[source] = minute
         i = bisect_left(series.t, minute)
         old_long, old_short = (
             (series.a[i], series.b[i]) if i < len(series.t) and series.t[i] == minute else (0, 0)
@@ -681,6 +689,13 @@ class SymbolView:
             long_total += long_usd
             short_total += short_usd
         return LiquidationWindow(long_total, short_total, by_source)
+
+    def liquidations_known_from(self) -> dict[str, int]:
+        """Return, per source that reported the symbol's liquidations by now, the minute of its first one."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        return {source: first for source, first in sym.liquidations_first.items() if first <= self._now}
 
     def liquidation_buckets(self, bucket_ms: int, start: int) -> list[tuple[int, float, float]]:
         """Return (bucket_start, long_usd, short_usd) per bucket from ``start`` to now, zeros included."""

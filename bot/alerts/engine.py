@@ -58,8 +58,12 @@ class Engine:
         report_before_creation: bool = False,
         retention: RetentionConfig | None = None,
         ops_channel_id: int | None = None,
+        warn_unrouted: bool = False,
     ) -> None:
         self.repo = repo
+        # Live: an alert recorded with nowhere to go is logged (once per rule), never dropped in silence.
+        self.warn_unrouted = warn_unrouted
+        self._unrouted_told: set[str] = set()
         # A stored rule is validated again on load, its windows against what retention keeps (issue 17).
         self.retention = retention
         # Where a quarantined rule is reported when its server has no ops channel of its own.
@@ -559,6 +563,8 @@ class Engine:
         self.fired += 1
         if silenced_by is not None:
             self.silenced += 1
+        elif not targets:
+            self._tell_unrouted(row, event_id)
         recorded.append(
             RecordedEvent(
                 event_id,
@@ -662,6 +668,18 @@ class Engine:
             )
         )
 
+    def _tell_unrouted(self, row: RuleRow, event_id: int) -> None:
+        """Log, once per rule, that its alert was recorded with nowhere to deliver it."""
+        if not self.warn_unrouted or row.id in self._unrouted_told:
+            return
+        self._unrouted_told.add(row.id)
+        log.warning(
+            "rule %s fired (alert #%d) but has no destination: it is recorded, not posted. /status says why; "
+            "add [[routes]] for it or run /setup alert_channel",
+            row.id,
+            event_id,
+        )
+
     def _inhibiting_event(self, row: RuleRow) -> int | None:
         """Return the event id of a firing inhibitor alert for the rule's symbol, if the rule is lesser."""
         policy = self.inhibition
@@ -705,6 +723,7 @@ def make_engine(
     report_before_creation: bool = False,
     retention: RetentionConfig | None = None,
     ops_channel_id: int | None = None,
+    warn_unrouted: bool = False,
 ) -> Engine:
     """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
 
@@ -723,6 +742,7 @@ def make_engine(
         report_before_creation=report_before_creation,
         retention=retention,
         ops_channel_id=ops_channel_id,
+        warn_unrouted=warn_unrouted,
     )
 
 

@@ -216,7 +216,18 @@ def _liquidations(repo: Repo, symbol: str, start: int, end: int, ms: int) -> tup
     )
 
 
-def _subtitle(window: CandleWindow, start: int, end: int, liquidation_sources: list[str]) -> str:
+def fit_start(repo: Repo, symbol: str, start: int, end: int) -> int:
+    """Return ``start``, or the first stored candle's open when nothing is stored before it.
+
+    A 90-day window over 7 days of data would be mostly empty: the chart shows the data and says so.
+    """
+    first, _ = stored_span(repo, symbol)
+    return first if start < first < end else start
+
+
+def _subtitle(
+    window: CandleWindow, start: int, end: int, liquidation_sources: list[str], asked_start: int | None = None
+) -> str:
     bars = window.bars
     change = (bars[-1].c / bars[0].o - 1) * 100 if bars[0].o else 0.0
     source = (
@@ -224,8 +235,10 @@ def _subtitle(window: CandleWindow, start: int, end: int, liquidation_sources: l
         if window.stored_interval == window.interval
         else (f"{window.source} {window.stored_interval}, aggregated")
     )
-    parts = [
-        f"{utc_text(start)} → {utc_text(end)} UTC",
+    parts = [f"{utc_text(start)} → {utc_text(end)} UTC"]
+    if asked_start is not None and asked_start < start:
+        parts.append(f"nothing stored before {utc_text(start)} (asked from {utc_text(asked_start)})")
+    parts += [
         f"last {_level_text(bars[-1].c)} ({change:+.2f}%)",
         f"candles: {source}",
     ]
@@ -254,6 +267,7 @@ def chart_spec_from_repo(
     None draws the levels of every enabled rule of the symbol, and ``events`` None marks every stored
     firing of the symbol in the window; the Discord front end passes a guild's own rules and events.
     """
+    asked_start, start = start, fit_start(repo, symbol, start, end)
     chosen = interval or auto_interval(repo, symbol, start, end)
     window = load_candles(repo, symbol, chosen, start, end)
     ms = interval_ms(chosen)
@@ -268,7 +282,9 @@ def chart_spec_from_repo(
         interval=chosen,
         candles=window.bars,
         title=title or f"{symbol} · {chosen}",
-        subtitle=_subtitle(window, start, end, sorted(repo.liquidation_totals(symbol, first, end).by_source)),
+        subtitle=_subtitle(
+            window, start, end, sorted(repo.liquidation_totals(symbol, first, end).by_source), asked_start
+        ),
         liquidations=liquidations,
         levels=levels_from_rules(rules, symbol),
         markers=markers_from_events((e for e in events if e.symbol == symbol), window.bars, first, end),

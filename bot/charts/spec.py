@@ -6,6 +6,7 @@ chart limits never pays for importing matplotlib: the CLI and the bot start in a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,8 +19,10 @@ MarkerDirection = Literal["up", "down", "neutral"]
 # More candles than this are drawn as a close line: at 1200 px, 200 bodies are ~4 px wide, the least
 # that still shows a body distinct from its wick.
 LINE_THRESHOLD = 200
-# Alert markers beyond this many lose their text labels (they would overlap into a smudge).
-MAX_LABELLED_MARKERS = 12
+# Up to this many groups of alert markers are labelled with their rule ids beside them; past that (or when
+# one of those labels finds no free room) each marker carries a number and the key above the chart names
+# the rule of each number.
+MAX_NAMED_MARKER_GROUPS = 4
 # A level further from the price range than this fraction of the range is listed, not drawn: drawing it
 # would squash the candles into a thin band.
 LEVEL_REACH = 0.5
@@ -37,7 +40,12 @@ GID_LEVEL_LABEL = "level-label"
 GID_LEVELS_OFF_CHART = "levels-off-chart"
 GID_MARKERS = "alert-markers"
 GID_MARKER_LABEL = "alert-label"
+GID_MARKER_KEY = "alert-key"
+GID_LEVEL_TAG = "level-tag"
+GID_GAP = "no-data"
+GID_GAP_LABEL = "no-data-label"
 GID_TITLE = "title"
+GID_SUBTITLE = "subtitle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +160,29 @@ class ChartSpec:
     def as_line(self) -> bool:
         """Return True when the price is drawn as a line instead of candlesticks."""
         return len(self.candles) > self.line_threshold
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """Return the time window shown, (start, end) in UTC ms."""
+        bars = self.candles
+        start = self.start if self.start is not None else bars[0].open_time
+        end = self.end if self.end is not None else bars[-1].close_time
+        return start, end
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Return the spans of the window without candles: between candles, and after the last one.
+
+        A span shorter than one candle is not a gap (the window's end may cut the forming candle).
+        """
+        bars = self.candles
+        found = [
+            (before.close_time, after.open_time)
+            for before, after in itertools.pairwise(bars)
+            if after.open_time - before.close_time >= before.interval_ms
+        ]
+        start, end = self.window
+        if bars[0].open_time - start >= bars[0].interval_ms:
+            found.insert(0, (start, bars[0].open_time))
+        if end - bars[-1].close_time >= bars[-1].interval_ms:
+            found.append((bars[-1].close_time, end))
+        return found

@@ -1,21 +1,24 @@
 """``tripwire healthcheck``: a probe for Docker's HEALTHCHECK and other supervisors (exit 0 healthy, 1 not).
 
 With ``[http] enabled`` it asks the running bot's ``/healthz`` (or ``/readyz`` with ``--ready``), which
-proves the process and its event loop answer. Without the HTTP server there is nothing to ask, so it
-checks what it can from outside: the database file exists and can be read (the volume is mounted, the
-file is not corrupt). That says nothing about a hung process; enable ``[http]`` for a real probe.
+proves the process and its event loop answer. Without the HTTP server it reads the heartbeat the running
+bot's event loop writes beside the database every few seconds (``bot.ops.heartbeat``): healthy while that
+is fresh and the database file can be read. A stopped bot has no heartbeat (a clean stop removes it, a
+killed one leaves a stale one), so the check fails, as it must.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from bot.cli.common import unmigrated
 from bot.config import ConfigError, HttpConfig, load_config
+from bot.ops.heartbeat import STALE_AFTER_S, beat_age, heartbeat_path
 from storage.db import DatabaseError
 
 # Docker reserves exit code 2 for health checks; every failure here is 1.
@@ -61,7 +64,28 @@ def _probe_database(path: Path) -> int:
     except Exception as exc:  # sqlite3.Error and friends: any failure to read is unhealthy
         print(f"unhealthy: cannot read {path}: {exc}", file=sys.stderr)
         return UNHEALTHY
-    print(f"healthy: database {path} is readable (http server disabled, so the process was not asked)")
+    return 0
+
+
+def _probe_heartbeat(database: Path) -> int:
+    path = heartbeat_path(database)
+    if path is None:
+        print("unhealthy: an in-memory database has no heartbeat to check; enable [http]", file=sys.stderr)
+        return UNHEALTHY
+    age = beat_age(path, time.time())
+    if age is None:
+        print(
+            f"unhealthy: no heartbeat in {path}: the bot is not running (or has not started)", file=sys.stderr
+        )
+        return UNHEALTHY
+    if age > STALE_AFTER_S:
+        print(
+            f"unhealthy: the last heartbeat in {path} is {age:.0f} s old (more than {STALE_AFTER_S:.0f} s): "
+            "the bot was killed or its event loop is stuck",
+            file=sys.stderr,
+        )
+        return UNHEALTHY
+    print(f"healthy: heartbeat {age:.0f} s ago, database {database} readable")
     return 0
 
 
@@ -74,7 +98,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         return UNHEALTHY
     if config.http.enabled:
         return _probe_http(probe_url(config.http, args.ready), args.timeout)
-    return _probe_database(config.storage.path)
+    return _probe_database(config.storage.path) or _probe_heartbeat(config.storage.path)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

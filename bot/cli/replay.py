@@ -118,9 +118,7 @@ def _replay(
     """Return the replay to run: to ``sinks``, and to Discord too when logged in."""
 
     def router(r: Repo) -> AlertRouter:
-        return AlertRouter(
-            r, config.routes, console=True, discord=login is not None, webhooks=config.webhooks_out
-        )
+        return AlertRouter.for_config(r, config, console=True, discord=login is not None, webhooks=True)
 
     if login is None:
         return run_replay(config, data, repo, sinks, router, **options)

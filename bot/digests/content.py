@@ -1,10 +1,10 @@
 """What a digest says, built from the stored history as of a given time (no ``import discord``).
 
 ``build_digest(repo, symbols, at, period_ms, sections, guild_id)`` reads only what was known at ``at``:
-candles that had closed, funding settlements up to ``at``, the Fear & Greed value published by then, and
-liquidations, open interest and funding estimates up to the last whole hour (aggregated sources publish
-them per hour, known only once the hour has ended; live rows are cut at the same hour so both kinds of
-source give the same figures). So a digest built late (after a restart) or by ``tripwire digest --at``
+candles that had closed, funding settlements up to ``at``, the Fear & Greed value published by then,
+liquidation events up to ``at`` (the running hour included), and a source's hourly liquidation totals,
+open interest and funding estimates up to the last whole hour (aggregated sources publish them per hour,
+known only once the hour has ended). So a digest built late (after a restart) or by ``tripwire digest --at``
 says what the on-time one would have said. The result is a frozen
 ``Digest``; ``to_payload``/``from_payload`` carry it through the outbox as JSON.
 """
@@ -213,15 +213,26 @@ def whole_hour(at: int) -> int:
 
 
 def liquidations(repo: Repo, symbols: Sequence[str], start: int, at: int) -> Liquidations:
-    """Return the liquidations of the whole hours of [start, at): by side, per symbol, and the largest."""
-    start, at = whole_hour(start), whole_hour(at)
+    """Return the liquidations of [start, at): by side, per symbol, and the largest.
+
+    Liquidation events count up to ``at``, the hour still running included (a digest asked for at 08:52
+    counts the $20M liquidated at 08:40); a source's hourly totals count for the hours that had ended by
+    ``at``, since such a bucket is known only then.
+    """
+    ended = max(start, whole_hour(at))
     per_symbol = []
     sources: set[str] = set()
     for symbol in symbols:
-        totals = repo.liquidation_totals(symbol, start, at)
+        totals = repo.liquidation_totals(symbol, start, ended)
+        running = repo.liquidation_totals(symbol, ended, at, events_only=True)
         sources.update(totals.by_source)
-        if totals.count:
-            per_symbol.append(SymbolLiquidations(symbol, totals.long_usd, totals.short_usd))
+        sources.update(running.by_source)
+        if totals.count or running.count:
+            per_symbol.append(
+                SymbolLiquidations(
+                    symbol, totals.long_usd + running.long_usd, totals.short_usd + running.short_usd
+                )
+            )
     largest = [
         LargeLiquidation(r.symbol, r.ts, r.side, r.usd, r.source, False)
         for r in repo.largest_liquidations(None, start, at, LARGEST)
@@ -230,7 +241,7 @@ def liquidations(repo: Repo, symbols: Sequence[str], start: int, at: int) -> Liq
     if not largest:
         largest = [
             LargeLiquidation(r.symbol, r.ts, r.side, r.usd, r.source, True)
-            for r in repo.largest_liquidation_buckets(None, start, at, LARGEST)
+            for r in repo.largest_liquidation_buckets(None, start, ended, LARGEST)
             if r.symbol in symbols
         ]
     return Liquidations(

@@ -19,6 +19,7 @@ import discord
 
 from bot.alerts.engine import Engine
 from bot.alerts.model import Router
+from bot.alerts.routing import home_guild
 from bot.config import Config, Secrets
 from bot.discord.client import EndpointOverride, bot_intents
 from bot.errors import UserError
@@ -47,8 +48,13 @@ class _EngineRules:
 
 
 def check_discord_targets(config: Config, repo: Repo) -> None:
-    """Refuse a Discord replay that could post nothing: no ``[[routes]]`` and no rules made in Discord."""
-    if config.routes or repo.rules(origin="discord"):
+    """Refuse a Discord replay that could post nothing: no routes, no home alert channel, no Discord rules.
+
+    Routes are the config's ``[[routes]]``; the home server's alert channel is bot.alerts.routing's.
+    """
+    home = home_guild(config)
+    settings = repo.guild_settings(home) if home is not None else None
+    if config.routes or repo.rules(origin="discord") or (settings and settings.alert_channel_id):
         return
     raise UserError(
         "--discord: nothing would be posted; add [[routes]] to the config (a channel for the config's "

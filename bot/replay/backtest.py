@@ -16,6 +16,7 @@ Discord cheap; exceeding them is a ``UserError``. Which candles are replayed, an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Id given to a rule described only by its options (`/alert test` before the rule has a name).
 UNNAMED_RULE_ID = "backtest"
+# How a chart labels the level and alerts of a rule not created yet.
+NEW_RULE_LABEL = "new alert"
 
 RuleInput = RuleRow | RuleSpec | Mapping[str, Any] | str
 
@@ -344,11 +347,22 @@ def _alert(event: AlertEventRow, announced: bool) -> BacktestAlert:
     )
 
 
+def _backtest_subject(row: RuleRow) -> str:
+    """Name the rule tested: its id, or for a rule not created yet (``/alert test``) its detector."""
+    if row.id == NEW_RULE_LABEL:
+        return f"Backtest: a new {row.detector} alert on {row.symbol}"
+    return f"Backtest: {row.id}"
+
+
 def _chart(
     sandbox: Repo, row: RuleRow, events: list[AlertEventRow], covered: tuple[int, int], theme: Theme
 ) -> bytes | None:
     fired = [e for e in events if e.state == "firing"]
     times = "time" if len(fired) == 1 else "times"
+    if row.id == UNNAMED_RULE_ID:
+        # The rule has no id yet: its level and markers are labelled as what it is, not as "backtest".
+        row = dataclasses.replace(row, id=NEW_RULE_LABEL)
+        fired = [dataclasses.replace(e, rule_id=NEW_RULE_LABEL) for e in fired]
     try:
         spec = chart_spec_from_repo(
             sandbox,
@@ -359,7 +373,7 @@ def _chart(
             [row],
             fired,
             theme=theme,
-            title=f"Backtest of {row.id}: would have fired {len(fired)} {times}",
+            title=f"{_backtest_subject(row)} would have fired {len(fired)} {times}",
             width_px=1000,
             height_px=560,
         )

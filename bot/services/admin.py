@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from bot.alerts.model import CHART_ALERTS
-from bot.alerts.routing import AlertRouter
+from bot.alerts.routing import AlertRouter, unrouted
 from bot.alerts.warmup import WarmUp
 from bot.services.base import FeedStatusView, ServiceBase
-from bot.services.visibility import Viewer, may_see_rule, planned, visible_events
+from bot.services.visibility import Viewer, guild_scope, may_see_rule, planned, visible_events
 from detectors.base import SEVERITIES
 from storage.repo import AlertEventRow, RuleRow
 
@@ -31,6 +31,8 @@ class GuildSetupView:
     ops_channel_id: int | None
     changed: bool
     chart_alerts: bool = False
+    # How many config-file rules no [[routes]] entry names post in this alert channel (the home server's).
+    config_rules_here: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class StatusView:
     symbols: tuple[str, ...] = field(default=())
     # Deliveries of this server's alerts (all, outside a server) that failed for good, still kept.
     outbox_failed: int = 0
+    # Config-file rules whose alerts go nowhere, and why (bot.alerts.routing.unrouted); None: none.
+    unrouted: str | None = None
+    unrouted_count: int = 0
     # Enabled rules the caller may see that are still warming up (they do not fire yet).
     warming: tuple[WarmingRule, ...] = ()
 
@@ -118,6 +123,7 @@ class AdminCommands(ServiceBase):
             settings={CHART_ALERTS: chart_alerts} if chart_alerts is not None else None,
         )
         charts = bool(row.settings.get(CHART_ALERTS))
+        here = self._config_rules_posting_in(guild_id, row.alert_channel_id)
         log.info(
             "guild %s set alert channel %s, ops channel %s, charts on alerts %s",
             guild_id,
@@ -126,7 +132,23 @@ class AdminCommands(ServiceBase):
             charts,
         )
         return GuildSetupView(
-            guild_id, row.alert_channel_id, row.ops_channel_id, changed=True, chart_alerts=charts
+            guild_id,
+            row.alert_channel_id,
+            row.ops_channel_id,
+            changed=True,
+            chart_alerts=charts,
+            config_rules_here=here,
+        )
+
+    def _config_rules_posting_in(self, guild_id: int, channel_id: int | None) -> int:
+        """Return how many enabled config-file rules post in the guild's alert channel for want of a route."""
+        router = AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
+        if channel_id is None or router.home_guild_id != guild_id:
+            return 0
+        return sum(
+            1
+            for rule in self.repo.rules(origin="config", enabled_only=True)
+            if not router.named_by_a_route(rule)
         )
 
     def status(self, guild_id: int | None = None, viewer: Viewer | None = None) -> StatusView:
@@ -135,6 +157,9 @@ class AdminCommands(ServiceBase):
         events: Sequence[AlertEventRow] = self._last_alerts(guild_id, viewer, now)
         rules = self.repo.rules(guild_id=guild_id) if guild_id is not None else self.repo.rules()
         settings = self.repo.guild_settings(guild_id) if guild_id is not None else None
+        # An outgoing webhook is a destination too (the app's router has them).
+        every = AlertRouter.for_config(self.repo, self.config, console=False, discord=True, webhooks=True)
+        lost = unrouted(every, self.repo.rules(origin="config"))
         return StatusView(
             version=package_version(),
             uptime_s=max(0.0, (now - self.started_at) / 1000),
@@ -152,6 +177,8 @@ class AdminCommands(ServiceBase):
             ops_channel_id=settings.ops_channel_id if settings else None,
             symbols=tuple(self.config.symbols),
             outbox_failed=self.repo.failed_outbox(guild_id),
+            unrouted=lost.describe() if lost is not None else None,
+            unrouted_count=lost.count if lost is not None else 0,
             warming=self._warming_rules(guild_id, viewer, now),
         )
 
@@ -180,7 +207,7 @@ class AdminCommands(ServiceBase):
             if not short:
                 continue
             if viewer is not None:
-                router = router or AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+                router = router or AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
                 if not self._visible_rule(viewer, router, rule):
                     continue
             found.append(WarmingRule(rule.id, rule.symbol, rule.detector, short))
@@ -193,12 +220,15 @@ class AdminCommands(ServiceBase):
     def _last_alerts(self, guild_id: int | None, viewer: Viewer | None, now: int) -> list[AlertEventRow]:
         """Return the five newest alerts ``viewer`` may see (all of them for a caller with no viewer)."""
         wanted = 5 if viewer is None else STATUS_CANDIDATES
-        events = (
-            self.repo.guild_events(guild_id, limit=wanted, before=now + 1)
-            if guild_id is not None
-            else self.repo.events(limit=wanted, until=now + 1)
-        )
+        router = AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
+        if guild_id is not None:
+            # The server's alerts as /history lists them (issue 22: /status listed a config rule's alert
+            # posted nowhere, or in another server, which /history rightly did not).
+            viewer_id = viewer.user_id if viewer is not None else 0
+            scope = guild_scope(self.repo, router, guild_id, viewer_id, viewer.channels if viewer else ())
+            events = self.repo.scoped_events(scope, until=now + 1, limit=wanted)
+        else:
+            events = self.repo.events(limit=wanted, until=now + 1)
         if viewer is None:
             return events
-        router = AlertRouter(self.repo, self.config.routes, console=False, discord=True)
         return [e for e, _ in visible_events(self.repo, router, viewer, events)][:5]

@@ -105,6 +105,9 @@ class ServiceBase:
         self._new_suffix = new_suffix
         # The venues' instrument lists once the feeds have read them (None before, and without feeds).
         self.instruments: InstrumentRegistry | None = None
+        # The live in-memory history the rules are evaluated on: /alert add says from it what a new rule
+        # will do now (None: not said, e.g. a service without the engine's history).
+        self.history = history
 
     # --- warm-up -------------------------------------------------------------------------------------
 

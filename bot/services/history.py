@@ -24,6 +24,7 @@ from bot.services.base import describe_settings
 from bot.services.visibility import (
     Delivery,
     Viewer,
+    guild_scope,
     may_see_rule,
     may_show_publicly,
     planned,
@@ -227,6 +228,14 @@ def span_text(seconds: int) -> str:
     return format_duration(seconds)
 
 
+def _days_hours(seconds: int) -> str:
+    """Return a span as ``4d 23h`` (days and hours, never weeks: windows are asked for in days)."""
+    days, hours = divmod(seconds // 3600, 24)
+    return (
+        " ".join(part for part in (f"{days}d" if days else "", f"{hours}h" if hours else "") if part) or "0h"
+    )
+
+
 def _line(event: AlertEventRow) -> AlertLine:
     return AlertLine(
         event_id=event.id,
@@ -255,22 +264,7 @@ class HistoryService:
 
     def scope(self, guild_id: int, viewer_id: int, channel_ids: Iterable[int] = ()) -> EventScope:
         """Return which alert events ``viewer_id`` may see in a guild whose channels are ``channel_ids``."""
-        targets = tuple(sorted(f"channel:{c}" for c in set(channel_ids)))
-        router = AlertRouter(self.repo, self.config.routes, console=False, discord=True)
-        routed: dict[str, tuple[str, ...]] = {}
-        for rule in self.repo.rules(origin="config"):
-            # The router's own decision per severity: a route's min_severity may keep some alerts out.
-            severities = tuple(
-                severity
-                for severity in SEVERITIES
-                if any(t.guild_id == guild_id or t.address in targets for t in router.targets(rule, severity))
-            )
-            if severities:
-                routed[rule.id] = severities
-        hidden = tuple(
-            r.id for r in self.repo.rules(guild_id=guild_id) if r.deliver == "dm" and r.owner_id != viewer_id
-        )
-        return EventScope(guild_id, routed, targets, hidden)
+        return guild_scope(self.repo, self._router(), guild_id, viewer_id, channel_ids)
 
     def visible_rules(self, scope: EventScope, viewer: Viewer | None = None) -> list[RuleRow]:
         """Return the guild's rules and the config rules routed to it that ``viewer`` may see."""
@@ -306,7 +300,7 @@ class HistoryService:
     # --- the one visibility rule, applied to stored events ------------------------------------------
 
     def _router(self) -> AlertRouter:
-        return AlertRouter(self.repo, self.config.routes, console=False, discord=True)
+        return AlertRouter.for_config(self.repo, self.config, console=False, discord=True)
 
     @staticmethod
     def _planned(router: AlertRouter, rule: RuleRow, severity: str) -> list[Delivery]:
@@ -550,10 +544,17 @@ class HistoryService:
                 e for e, d in self.visible_events(viewer, candidates) if may_show_publicly(viewer, e, d)
             ]
         spec = chart_spec_from_repo(self.repo, name, interval, start, end, rules, events, theme=theme)
-        # Name the interval drawn, which chart_data picks when none was asked for; draw the indicators of
-        # the indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        # Name the interval drawn, which chart_data picks when none was asked for, and the span drawn when
+        # less is stored than was asked for (the subtitle says from when); draw the indicators of the
+        # indicator rules shown (an RSI pane with its levels, moving averages over the candles).
+        drawn = (end - (spec.start if spec.start is not None else start)) // 1000
+        span = (
+            f"last {span_text(window)}"
+            if drawn >= window
+            else f"{_days_hours(drawn)} stored of {span_text(window)} asked"
+        )
         return replace(
             spec,
-            title=f"{name} · {spec.interval} · last {span_text(window)}",
+            title=f"{name} · {spec.interval} · {span}",
             indicators=indicator_plots(self.repo, rules, name, start, end),
         )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from bot.alerts.model import BROKEN_PREFIX, PAUSED_REASON
+from bot.alerts.rules import instantiate
 from bot.alerts.warmup import WarmUp
 from bot.config import RULE_ID_PATTERN, retention_problem
 from bot.errors import UserError
@@ -76,6 +77,8 @@ class RuleView:
     distance_pct: float | None = None
     # Intervals it has too few closed candles of to fire yet (its indicators' warm-up).
     warming: tuple[WarmUp, ...] = ()
+    # What a rule just created will do now, when it is not obvious (Detector.describe_now).
+    outlook: str | None = None
 
     @property
     def broken(self) -> bool:
@@ -204,7 +207,32 @@ class RuleCommands(ServiceBase):
             self.repo.save_rule(row)
         self.engine.refresh_rule(row.id)
         log.info("rule %s (%s %s) added in guild %s by user %s", row.id, detector, name, guild_id, user_id)
-        return replace(self._view(row, now), warming=self.warming_of(detector, name, row.settings, now))
+        return replace(
+            self._view(row, now),
+            warming=self.warming_of(detector, name, row.settings, now),
+            outlook=self.outlook(row, now),
+        )
+
+    def outlook(self, row: RuleRow, now: int, state: Mapping[str, Any] | None = None) -> str | None:
+        """Return what ``row`` will do from ``now``, in words, when it is not obvious, or None.
+
+        Without ``state`` (the rule's stored detector state) the rule's detector is evaluated once on the
+        live history, as the engine's first evaluation will (a condition under way is learnt, not fired
+        on); its detector says what that means (Detector.describe_now).
+        """
+        if self.history is None:
+            return None
+        try:
+            detector = instantiate(row, self.config.storage.retention)
+            view = self.history.view(MARKET_SYMBOL if detector.market_wide else row.symbol, now)
+            if state is None:
+                fresh: dict[str, Any] = {}
+                detector.evaluate(view, fresh)
+                state = fresh
+            return detector.describe_now(view, state)
+        except Exception:  # a plugin's trouble must not undo the rule just created: the engine reports it
+            log.exception("rule %s: its detector could not say what it will do now", row.id)
+            return None
 
     def check_not_duplicate(
         self,

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.alerts.model import Router
-from storage.repo import AlertEventRow, Repo, RuleRow
+from detectors.base import SEVERITIES
+from storage.repo import AlertEventRow, EventScope, Repo, RuleRow
 
 # (target address, server id) of one delivery, as the outbox stores it: "channel:<id>" or "user:<id>".
 Delivery = tuple[str, int | None]
@@ -149,3 +150,28 @@ def visible_events(
         if may_see(viewer, event, deliveries):
             kept.append((event, deliveries))
     return kept
+
+
+def guild_scope(
+    repo: Repo, router: Router, guild_id: int, viewer_id: int, channel_ids: Iterable[int] = ()
+) -> EventScope:
+    """Return the alert events that may concern a guild: the one list /history, /why, /chart and /status read.
+
+    Its own rules' events, and those of config-file rules routed to it now (by the router's own decision
+    per severity: a route's min_severity may keep some alerts out) or delivered there then; never another
+    member's direct-message rules. ``visible_events`` then narrows it to what one member may read.
+    """
+    targets = tuple(sorted(f"channel:{c}" for c in set(channel_ids)))
+    routed: dict[str, tuple[str, ...]] = {}
+    for rule in repo.rules(origin="config"):
+        severities = tuple(
+            severity
+            for severity in SEVERITIES
+            if any(t.guild_id == guild_id or t.address in targets for t in router.targets(rule, severity))
+        )
+        if severities:
+            routed[rule.id] = severities
+    hidden = tuple(
+        r.id for r in repo.rules(guild_id=guild_id) if r.deliver == "dm" and r.owner_id != viewer_id
+    )
+    return EventScope(guild_id, routed, targets, hidden)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from storage.repo.base import RepoBase, event_matchers, hi
+from storage.repo.base import RepoBase, event_matchers
 from storage.repo.mapping import EVENTS, OUTBOX, dumps
 from storage.rows import AlertEventRow, EventScope, OutboxRow
 
@@ -96,19 +96,6 @@ class AlertsMixin(RepoBase):
                 f"SELECT {EVENTS.columns} FROM alert_events{where}"
                 f" ORDER BY at {order}, id {order} LIMIT ? OFFSET ?",
                 params,
-            )
-        ]
-
-    def guild_events(
-        self, guild_id: int, *, limit: int = 5, before: int | None = None
-    ) -> list[AlertEventRow]:
-        """Return the newest firing events of a guild's rules and of config-file rules (guild NULL)."""
-        return [
-            EVENTS(r)
-            for r in self.conn.execute(
-                f"SELECT {EVENTS.columns} FROM alert_events WHERE (guild_id = ? OR guild_id IS NULL)"
-                " AND state = 'firing' AND at < ? ORDER BY at DESC, id DESC LIMIT ?",
-                (guild_id, hi(before), limit),
             )
         ]
 

@@ -114,22 +114,28 @@ class LiquidationsMixin(RepoBase):
             )
         ]
 
-    def liquidation_totals(self, symbol: str | None, start: int, end: int) -> LiquidationTotals:
+    def liquidation_totals(
+        self, symbol: str | None, start: int, end: int, *, events_only: bool = False
+    ) -> LiquidationTotals:
         """Sum liquidated USD by source and position side over [start, end).
 
         Whole hours come from the trigger-maintained hourly table; only the partial hours at either end
-        read raw rows, so a 7-day window costs the same during a cascade as on a quiet day.
+        read raw rows, so a 7-day window costs the same during a cascade as on a quiet day. ``events_only``
+        leaves out aggregated buckets (qty 0: a source's hourly totals) and reads raw rows only: for the
+        hour still running, whose bucket is not known until it ends.
         """
         first_hour = -(-start // HOUR_MS) * HOUR_MS
         last_hour = end // HOUR_MS * HOUR_MS
         where, params = ("symbol = ? AND ", [symbol]) if symbol is not None else ("", [])
+        if events_only:
+            where += "qty > 0 AND "
         raw_sql = (
             "SELECT source, SUM(CASE WHEN side = 'long' THEN usd ELSE 0 END),"
             " SUM(CASE WHEN side = 'short' THEN usd ELSE 0 END), COUNT(*)"
             f" FROM liquidations WHERE {where}ts >= ? AND ts < ? GROUP BY source"
         )
         parts: list[tuple[str, float, float, int]] = []
-        if first_hour >= last_hour:
+        if first_hour >= last_hour or events_only:
             parts += self.conn.execute(raw_sql, [*params, start, end]).fetchall()
         else:
             parts += self.conn.execute(

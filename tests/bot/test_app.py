@@ -21,6 +21,7 @@ from bot.config import Config, Secrets, parse_config
 from bot.ops.maintenance import JOB_ID as RETENTION_JOB_ID
 from storage.db import open_database
 from storage.repo import Repo
+from storage.rows import DAY_MS, Liquidation
 from tests.bot.promtext import parse_strict
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
@@ -60,6 +61,19 @@ def live_config(
 def on_emulator(discord_emu: DiscordEmulator) -> dict[str, Any]:
     """Return the ``[discord]`` table of a config talking to the Discord emulator's guild."""
     return {"guild_ids": [GUILD_ID], "api_base": discord_emu.api_base, "gateway_url": discord_emu.gateway_url}
+
+
+def seed_known_liquidations(db: Path, now: int) -> None:
+    """Store one small BTC liquidation on Binance two days back: Binance has been watched since then.
+
+    Synthetic row (not a recording): it only tells cascade rules their baseline period is known (a fresh
+    database knows no baseline, and a cascade rule waits a day for one).
+    """
+    repo = Repo(open_database(db))
+    repo.insert_liquidations(
+        [Liquidation("BTCUSDT", now - 2 * DAY_MS, "binance", "short", 95e3, 0.1, 9_500.0)]
+    )
+    repo.close()
 
 
 def missing_slices(app: App) -> set[tuple[str, str, str]]:
@@ -144,6 +158,7 @@ async def test_run_with_discord_posts_a_live_cascade_to_the_routed_channel(
     make_emulator: EmulatorFactory, discord_emu: DiscordEmulator, tmp_path: Path
 ) -> None:
     emu = await make_emulator(shift_to="now")  # no recorded liquidations: only the one pushed below
+    seed_known_liquidations(tmp_path / "live.db", int(time.time() * 1000))
     config = live_config(
         emu,
         tmp_path / "live.db",

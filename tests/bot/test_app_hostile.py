@@ -16,7 +16,7 @@ from bot.services.base import FeedStatusView
 from bot.services.history import HistoryQuery, HistoryService
 from storage.db import open_database
 from storage.repo import Repo
-from tests.bot.test_app import free_port, live_config, on_emulator, scrape
+from tests.bot.test_app import free_port, live_config, on_emulator, scrape, seed_known_liquidations
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GENERAL_CHANNEL_ID, GUILD_ID, MOD_ROLE_ID
 from tests.emulators.exchanges.fixtures import EmulatorFactory
@@ -41,6 +41,7 @@ async def test_poisoned_liquidations_change_no_alert_and_leave_history_working(
     make_emulator: EmulatorFactory, discord_emu: DiscordEmulator, tmp_path: Path
 ) -> None:
     emu = await make_emulator(shift_to="now")
+    seed_known_liquidations(tmp_path / "live.db", int(time.time() * 1000))  # the baseline is known
     config = live_config(
         emu,
         tmp_path / "live.db",
@@ -74,7 +75,9 @@ async def test_poisoned_liquidations_change_no_alert_and_leave_history_working(
         title = message.embeds[0]["title"]
         assert "BTC shorts liquidated" in title and "inf" not in title.lower()
         repo = app.parts.repo
-        usd = repo.conn.execute("SELECT usd, ts FROM liquidations WHERE source = 'binance'").fetchall()
+        usd = repo.conn.execute(
+            "SELECT usd, ts FROM liquidations WHERE source = 'binance' AND ts > ?", (now - 60_000,)
+        ).fetchall()
         assert usd == [(4_750_000.0, now + 1)]
         assert app.parts.ingest.guard.refused == {
             "liquidations:binance:number": 1,

@@ -106,3 +106,16 @@ def test_candle_feed_rebuilds_when_the_state_is_not_where_it_stopped() -> None:
     rest = feed.new_bars(view, T0 + 10 * HOUR)
     assert feed.count == 11 and feed.last_open_time == T0 + 10 * HOUR
     assert [b.open_time for b in rest] == [T0 + i * HOUR for i in range(11, 30)]
+
+
+def test_signed_values_read_without_exponents() -> None:
+    from detectors.indicator_rule import format_level, format_signed
+
+    assert [format_signed(v) for v in (1234.5, -45.213, 0.581, -0.0000123, 0.0)] == [
+        "+1,234",
+        "-45.21",
+        "+0.581",
+        "-0.0000123",
+        "0",
+    ]
+    assert [format_level(v) for v in (70.0, 71.34, 99.96)] == ["70", "71.3", "100"]

@@ -125,12 +125,14 @@ def test_real_btc_short_cascade_of_the_13th(january: dict[str, Run]) -> None:
 
 def test_eth_cascade_from_a_synthetic_series() -> None:
     # There is no ETH liquidation series in the data: this one is SYNTHETIC. $60M of ETH shorts spread over
-    # the real 2026-01-13 22:00 hour on three venues, on a background of $0.5M of each side per hour.
+    # the real 2026-01-13 22:00 hour on three venues, on a background of $0.5M of each side per hour on
+    # the same venues (the baseline is measured on the venues known for the whole day before).
     rows = []
     for hour in range(48):
         ts = ms("2026-01-12 00:00") + hour * HOUR
         for side in SIDES:
-            rows.append(Liquidation("ETHUSDT", ts, "synthetic", side, 0.0, 0.0, 0.5 * M))
+            for source in ("binance", "bybit", "okx"):
+                rows.append(Liquidation("ETHUSDT", ts, source, side, 0.0, 0.0, 0.5 * M / 3))
     for minute in range(60):
         for source, usd in (("binance", 30 * M), ("bybit", 20 * M), ("okx", 10 * M)):
             rows.append(
@@ -149,7 +151,8 @@ def test_eth_cascade_from_a_synthetic_series() -> None:
 
 def test_an_hourly_bucket_survives_an_evaluation_milliseconds_after_the_hour() -> None:
     # SYNTHETIC hourly buckets, like CoinGlass': $30M of shorts in the 15:00 hour on a quiet background.
-    hours = [(START + h * HOUR, 30 * M if h == 5 else 0.1 * M) for h in range(8)]
+    # They start a day before the cascade, so the venue's baseline is known.
+    hours = [(START + h * HOUR, 30 * M if h == 5 else 0.1 * M) for h in range(-24, 8)]
     rows = [Liquidation("BTCUSDT", ts, "coinglass", "short", 0.0, 0.0, usd) for ts, usd in hours]
     detector = make("liquidation_cascade", min_usd=10 * M)
     result = Run(detector)
@@ -159,3 +162,80 @@ def test_an_hourly_bucket_survives_an_evaluation_milliseconds_after_the_hour() -
     assert [s.key for s in result.at(history, START + 6 * HOUR + 9)] == ["short"]
     assert [s.key for s in result.at(history, START + 6 * HOUR + 30_000)] == ["short"]
     assert result.at(history, START + 6 * HOUR + 61_000) == []  # the hour has left the 60-minute window
+
+
+# --- the baseline must be known before the window is compared with it (issue 22) ---------------------
+
+
+def test_a_first_start_learns_the_baseline_before_it_can_fire_and_says_until_when() -> None:
+    # Synthetic: the bot's first liquidation arrives at START (nothing known before), and 12M of shorts
+    # pile up from START + 2h. Against the $0 "baseline" of the unknown day before it fired at once.
+    first = [Liquidation("BTCUSDT", START, "binance", "short", 0.0, 0.0, 10_000.0)]
+    detector = make("liquidation_cascade", min_usd=10 * M, baseline_hours=6)
+    history = history_of(first + burst("short", 12 * M))
+    early = Run(detector).over(history, START, START + 6 * HOUR, 10 * MINUTE)
+    assert early.activations == []
+    # Known once the 6h baseline before a 1h window is covered: from START + 7h.
+    learning = detector.describe_now(history.view("BTCUSDT", START + 3 * HOUR), {})
+    assert learning == (
+        "Learning the baseline until 2026-01-06 07:00 UTC (BTC liquidations are known from 2026-01-06 00:00 "
+        "UTC): the rule cannot fire before; a cascade still under way then fires it."
+    )
+    assert ms("2026-01-06T00:00Z") == START
+    nothing = make("liquidation_cascade").describe_now(MarketHistory().view("BTCUSDT", START), {})
+    assert nothing == (
+        "No BTC liquidation is known yet: the rule learns the baseline for 24h from the first one and "
+        "cannot fire before."
+    )
+
+
+def test_a_cascade_still_under_way_when_the_baseline_becomes_known_fires_then() -> None:
+    # Synthetic: liquidations known from START; a 3-hour, 36M pile of shorts from START + 5h.
+    first = [Liquidation("BTCUSDT", START, "binance", "short", 0.0, 0.0, 10_000.0)]
+    long_burst = burst("short", 36 * M, start=START + 5 * HOUR, minutes=180)
+    detector = make("liquidation_cascade", min_usd=10 * M, baseline_hours=6)
+    result = Run(detector).over(history_of(first + long_burst), START, START + 9 * HOUR, 10 * MINUTE)
+    ((now, signal),) = result.activations
+    assert now == START + 7 * HOUR
+    # The baseline is the 6 known hours before the window: the pile's first hour (12M) and the first event.
+    assert signal.values["baseline_usd"] == pytest.approx((12 * M + 10_000) / 6, abs=0.01)
+
+
+def test_a_rule_created_during_a_cascade_says_it_waits_for_the_next_one() -> None:
+    history = history_of(background(0.1 * M), burst("short", 12 * M))
+    detector = make("liquidation_cascade", min_usd=10 * M)
+    now = START + 2 * HOUR + 40 * MINUTE
+    state: dict[str, Any] = {}
+    assert detector.evaluate(history.view("BTCUSDT", now), state) == []  # learnt, not fired on
+    assert detector.describe_now(history.view("BTCUSDT", now), state) == (
+        "A cascade of BTC shorts is under way (over $10.0M in 1h): this rule fires on the next one, once "
+        "the window has fallen below $5.0M."
+    )
+    calm: dict[str, Any] = {}
+    quiet_time = START + HOUR
+    detector.evaluate(history.view("BTCUSDT", quiet_time), calm)
+    assert detector.describe_now(history.view("BTCUSDT", quiet_time), calm) is None
+
+
+def test_the_ratio_is_measured_on_the_venues_whose_baseline_is_known() -> None:
+    # Synthetic: OKX's REST history reaches back two days; Binance streams from START only, so the day
+    # before a window is known from OKX alone. The window must be over min_usd on all venues and over
+    # multiple × baseline on OKX: Binance's 12M alone is no cascade against OKX's quiet day...
+    okx_days = [
+        Liquidation("BTCUSDT", START + h * HOUR, "okx", "short", 0.0, 0.0, 20_000.0) for h in range(-40, 8)
+    ]
+    binance = [Liquidation("BTCUSDT", START, "binance", "short", 0.0, 0.0, 10_000.0)]
+    history = history_of(okx_days + binance + burst("short", 12 * M))
+    assert history.view("BTCUSDT", START + HOUR).liquidations_known_from() == {
+        "okx": START - 40 * HOUR,
+        "binance": START,
+    }
+    assert stepped(history).activations == []
+    # ...while OKX liquidating 3M of shorts at the same time is (over 5 × its $20k an hour of the day).
+    both = history_of(okx_days + binance + burst("short", 12 * M) + burst("short", 3 * M, source="okx"))
+    ((_, signal),) = stepped(both).activations
+    # At the first 10-minute step over min_usd (all venues): 20 of the 30 minutes of both bursts.
+    assert signal.values["usd"] == pytest.approx(8 * M + 2 * M + 20_000)
+    okx = signal.values["by_source"]["okx"]
+    assert signal.values["baseline_usd"] == pytest.approx(20_000)
+    assert signal.values["multiple_of_baseline"] == pytest.approx(okx / 20_000, abs=0.01)

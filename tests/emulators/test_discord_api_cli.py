@@ -18,7 +18,7 @@ from tests.emulators.discord_api.state import GUILD_ID
 
 
 class PriceBot(discord.Client):
-    """A bot with one guild command, /price symbol."""
+    """A bot with two guild commands: /price symbol, and /mute, which answers with a button."""
 
     def __init__(self) -> None:
         super().__init__(intents=discord.Intents.default(), **client_options())
@@ -28,6 +28,38 @@ class PriceBot(discord.Client):
         async def price(interaction: discord.Interaction, symbol: str) -> None:
             embed = discord.Embed(title=f"{symbol} price", description="Last: 97,900.00")
             await interaction.response.send_message(embed=embed)
+
+        @self.tree.command(name="mute", description="Offer a mute button", guild=discord.Object(GUILD_ID))
+        async def mute(interaction: discord.Interaction) -> None:
+            # No timeout: its timer task would outlive the test's bot.
+            view = MuteView(timeout=None)
+            await interaction.response.send_message("Mute this alert?", view=view, ephemeral=True)
+
+
+class MuteView(discord.ui.View):
+    """One button that, pressed, edits its message to say so."""
+
+    @discord.ui.button(label="Mute", custom_id="mute-1")
+    async def press(self, interaction: discord.Interaction, button: discord.ui.Button[MuteView]) -> None:
+        await interaction.response.edit_message(content="Muted.", view=None)
+        self.stop()
+
+
+async def send_command(port: str, *words: str) -> tuple[int, str, str]:
+    """Run send_command as a developer does; return its exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.emulators.discord_api.send_command",
+        "--port",
+        port,
+        *words,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 async def _read_until(stream: asyncio.StreamReader, pattern: str, timeout: float = 10.0) -> re.Match[str]:  # noqa: ASYNC109
@@ -89,12 +121,38 @@ async def test_standalone_emulator_serves_a_bot_and_send_command(
             )
             out, err = await asyncio.wait_for(send.communicate(), timeout=20)
     assert send.returncode == 0, err.decode()
-    assert out.decode().splitlines() == ["reply (public)", "  embed [BTCUSDT price] | Last: 97,900.00"]
+    first, *rest = out.decode().splitlines()
+    # The reply names its message, so a later call can press its buttons.
+    assert re.fullmatch(r"reply \(public\) message \d+", first), first
+    assert rest == ["  embed [BTCUSDT price] | Last: 97,900.00"]
     proc.terminate()
     assert proc.stdout is not None
     log = (await asyncio.wait_for(proc.stdout.read(), timeout=10)).decode()
     # The emulator logs what the bot posted in readable form.
     assert re.search(r"MESSAGE_CREATE channel=\d+ id=\d+ Tripwire: embed \[BTCUSDT price\]", log), log
+
+
+async def test_send_command_presses_a_button_of_a_reply(
+    emulator_process: tuple[asyncio.subprocess.Process, RemoteEmulator],
+) -> None:
+    _, remote = emulator_process
+    port = remote.api_base.split(":")[2].split("/")[0]
+    with patch_discord_py(remote):
+        async with connected_bot(PriceBot(), remote) as bot:
+            await bot.tree.sync(guild=discord.Object(GUILD_ID))
+            code, out, err = await send_command(port, "/mute")
+            assert code == 0, err
+            message = re.search(r"^reply \(ephemeral\) message (\d+)$", out, re.M)
+            button = re.search(r"^  button \[Mute\] custom_id=(\S+)$", out, re.M)
+            assert message and button, out
+            code, out, err = await send_command(port, "--click", message[1], button[1])
+            assert code == 0, err
+            # The same message, edited by the button's handler, without its button.
+            assert out.splitlines() == [f"reply (ephemeral) message {message[1]}", "  Muted."]
+            code, _, err = await send_command(port, "--click", "not-an-id", "mute-1")
+            assert code == 2 and "is not a message id" in err
+            code, _, err = await send_command(port, "--click", message[1], "mute-1", "/price")
+            assert code == 2 and "give no command with it" in err
 
 
 async def test_send_command_reports_unsynced_command(
@@ -146,11 +204,14 @@ def test_format_reply_shows_what_the_user_sees() -> None:
         "embeds": [{"title": "T", "fields": [{"name": "Level", "value": "95,000"}]}],
         "attachments": [{"filename": "c.png", "size": 10, "content_type": "image/png", "url": "u"}],
         "components": [{"type": 1, "components": [{"type": 2, "label": "Mute", "custom_id": "mute"}]}],
+        "message_id": "1190000000000009001",
+        "followups": [{"id": "1190000000000009002", "content": "more", "embeds": []}],
     }
     assert format_reply(reply).splitlines() == [
-        "reply (ephemeral, deferred)",
+        "reply (ephemeral, deferred) message 1190000000000009001",
         "  done",
         "  embed [T] | Level: 95,000",
         "  file c.png (10 bytes, image/png) u",
         "  button [Mute] custom_id=mute",
+        "  followup message 1190000000000009002: 'more' (0 embeds)",
     ]

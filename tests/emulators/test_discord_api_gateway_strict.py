@@ -537,6 +537,7 @@ def test_the_standalone_emulator_switches_privileged_intents_on_by_name() -> Non
         port=0,
         token="emulator-bot-token",
         heartbeat_ms=41_250,
+        heartbeat_ack_ms=50.0,
         ack_timeout=3.0,
         no_rate_limits=False,
         message_rate="5/5",

@@ -84,6 +84,7 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
         margin_mode="Isolated (cross margin depends on the whole wallet and is refused)",
         maintenance_margin_rate="Maintenance margin rate in % (default: Binance's tier for BTC/ETH, else 1%)",
         size_usd="Position size (notional) in USD; picks the exchange's margin tier",
+        share="Post the answer in the channel, your entry and leverage included (default: only you see it)",
     )
     async def liqprice(
         self,
@@ -95,8 +96,9 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
         margin_mode: Literal["isolated", "cross"] = "isolated",
         maintenance_margin_rate: app_commands.Range[float, 0.0, 100.0] | None = None,
         size_usd: app_commands.Range[float, 1.0, MAX_SIZE_USD] | None = None,
+        share: bool = False,
     ) -> None:
-        """Show the estimated liquidation price, its distance, and the assumptions."""
+        """Show the estimated liquidation price, its distance, and the assumptions (privately by default)."""
         view = quote(
             self.service,
             symbol,
@@ -107,4 +109,5 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
             mmr_pct=maintenance_margin_rate,
             size_usd=size_usd,
         )
-        await interaction.response.send_message(embed=render_liq.liqprice_embed(view))
+        # A member's entry, leverage and size are their own business: shown to the channel only on request.
+        await interaction.response.send_message(embed=render_liq.liqprice_embed(view), ephemeral=not share)

@@ -22,6 +22,13 @@ def setup_embed(view: GuildSetupView) -> discord.Embed:
     embed.add_field(name="Default alert channel", value=alert)
     embed.add_field(name="Ops channel", value=ops)
     embed.add_field(name="Charts on alerts", value="on" if view.chart_alerts else "off")
+    if view.config_rules_here:
+        rules = "rule" if view.config_rules_here == 1 else "rules"
+        embed.add_field(
+            name="Config-file rules",
+            value=f"{view.config_rules_here} config-file {rules} that no [[routes]] entry names post here.",
+            inline=False,
+        )
     return fit(embed)
 
 
@@ -44,6 +51,9 @@ def status_embed(view: StatusView) -> discord.Embed:
     embed.add_field(name="Database", value=_size(view.db_size_bytes))
     embed.add_field(name="Alerts", value=f"{view.rules_enabled} active of {view.rules_total}")
     embed.add_field(name="Queued deliveries", value=str(view.outbox_pending))
+    if view.unrouted:
+        # A rule must never fire into nowhere silently (issue 22): its alerts are recorded, not posted.
+        embed.add_field(name="⚠️ Alerts with no destination", value=view.unrouted, inline=False)
     if view.outbox_failed:
         # Only what Discord will never accept ends here (an outage is waited out); the ops channel said why.
         embed.add_field(name="Failed deliveries", value=f"{view.outbox_failed} (see the ops channel)")

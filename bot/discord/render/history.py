@@ -20,6 +20,7 @@ from bot.replay.backtest import BacktestAlert
 from bot.services.backtest import BacktestPreview
 from bot.services.history import AlertLine, HistoryPage, WhyRuleView, WhyView
 from detectors.base import MARKET_SYMBOL, short_symbol
+from storage.rows import DAY_MS, HOUR_MS
 
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 # Firings listed by /alert test before the rest are counted.
@@ -194,12 +195,22 @@ def _firings(alerts: Sequence[BacktestAlert]) -> str:
     return "\n".join(fit_lines(lines, FIELD_VALUE_LIMIT, most=MAX_FIRINGS_SHOWN))
 
 
+def covered_text(span_ms: int) -> str:
+    """Return a backtest's span in days (``7 days``, ``6.5 days``), or hours under a day."""
+    if span_ms < DAY_MS:
+        hours = round(span_ms / HOUR_MS)
+        return f"{hours} hour" + ("" if hours == 1 else "s")
+    days = f"{span_ms / DAY_MS:.1f}".removesuffix(".0")
+    return f"{days} day" + ("" if days == "1" else "s")
+
+
 def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None) -> discord.Embed:
     """Render /alert test: how often the rule would have fired over the period, when, and its chart."""
     result = preview.result
     count = result.fire_count
     times = "time" if count == 1 else "times"
-    period = f"{preview.days:g} day" + ("" if preview.days == 1 else "s")
+    # The span the stored history actually covered, which can be shorter than the period asked for.
+    period = covered_text(result.end - result.start)
     rule = result.rule
     name = f"`{rule.id}`" if preview.existing else "this alert"
     embed = discord.Embed(
@@ -215,6 +226,9 @@ def backtest_embed(preview: BacktestPreview, summary: str, filename: str | None)
         f"`{rule.detector}` {where} · {summary or 'defaults'}",
         f"{span} · the live bot's detector and engine ({engine})",
     ]
+    asked = covered_text(int(preview.days * DAY_MS))
+    if period != asked:
+        lines.append(f"The stored history covers {period} of the {asked} asked for.")
     embed.description = "\n".join(lines)
     if result.fired:
         embed.add_field(name="When", value=_firings(result.fired), inline=False)

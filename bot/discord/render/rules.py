@@ -43,6 +43,8 @@ def rule_embed(rule: RuleView, title: str) -> discord.Embed:
     embed = discord.Embed(
         title=title, description=_rule_line(rule), colour=NEUTRAL if rule.enabled else ENDED
     )
+    if rule.outlook:
+        embed.add_field(name="Now", value=rule.outlook, inline=False)
     if rule.note:
         embed.add_field(name="Note", value=rule.note, inline=False)
     if rule.warming:

@@ -125,8 +125,14 @@ def test_alert_markers_sit_where_the_alerts_fired(week_figure: Figure) -> None:
     # btc-95k fired at the close of the 22:00 breakout candle; the daily-close rule at the day's close.
     assert pytest.approx((utc(2026, 1, 13, 23), 95_757.21)) in points
     assert pytest.approx((utc(2026, 1, 14, 0), 95_414.0)) in points
-    labels = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)]
-    assert any("btc-95k\n" in text and "btc-95k-daily-close" in text for text in labels)
+    # Ten rules fired that week: markers carry numbers, the key above names each number's rule.
+    keys = [a.get_text() for a in by_gid(week_figure, charts.GID_MARKER_KEY) if isinstance(a, Text)]
+    number = {key.split(" ", 1)[1]: key.split(" ", 1)[0] for key in keys}
+    labels = [
+        a.get_text().split(",") for a in by_gid(week_figure, charts.GID_MARKER_LABEL) if isinstance(a, Text)
+    ]
+    assert any(number["btc-95k"] in group for group in labels)
+    assert any(number["btc-95k-daily-close"] in group for group in labels)
 
 
 def test_liquidation_bars_show_the_109m_of_shorts_in_the_breakout_hour(week_figure: Figure) -> None:

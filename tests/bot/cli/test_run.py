@@ -43,9 +43,7 @@ def leaf_commands(command: dict[str, Any]) -> list[tuple[list[str], list[dict[st
 
 
 # An ATTACHMENT option (type 11, /alert import's file) gets a small rules file the member "uploads".
-RULES_FILE = (
-    b'[[rules]]\nid = "btc-level-file"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = 99000\n'
-)
+RULES_FILE = b'[[rules]]\nid = "btc-file"\ndetector = "level_cross"\nsymbol = "BTCUSDT"\nlevel = 99000\n'
 
 
 def required_values(options: list[dict[str, Any]], emu: DiscordEmulator) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from bot.errors import UserError
 from detectors.base import format_usd
 from feeds.replay import parse_time as at
 from storage.repo import Repo
+from storage.rows import Liquidation
 from tests.bot.scenario import seed
 from tests.bot.support import Clock, record_firing
 from tests.conftest import DATA
@@ -114,6 +115,36 @@ def test_a_digest_reads_only_what_was_known_at_its_time(seeded: Repo) -> None:
     [btc] = digest.prices
     assert btc.closed_at == at("2026-01-14T14:00Z") and btc.close == 94998.19
     assert digest.liquidations is not None and digest.liquidations.largest[0].usd < 24_000_000
+
+
+def test_a_digest_counts_the_hour_still_running(repo: Repo) -> None:
+    # Synthetic rows (issue 22): /digest now at 08:52 said "No liquidations recorded" next to a $20M
+    # liquidation alert of 08:40, because only whole hours were counted.
+    repo.insert_liquidations(
+        [
+            Liquidation("BTCUSDT", at("2026-01-14T08:40Z"), "binance", "short", 95e3, 210.0, 19_950_000.0),
+            Liquidation("BTCUSDT", at("2026-01-14T07:10Z"), "okx", "long", 94_000.0, 10.0, 940_000.0),
+        ]
+    )
+    # An hourly total of a source publishing per hour: the 07:00 hour had ended by 08:52, the 08:00 one
+    # had not (its bucket is known only at 09:00), so only the first counts.
+    repo.upsert_liquidation_buckets(
+        [
+            Liquidation("BTCUSDT", at("2026-01-14T07:00Z"), "coinglass", "short", 0.0, 0.0, 3_000_000.0),
+            Liquidation("BTCUSDT", at("2026-01-14T08:00Z"), "coinglass", "short", 0.0, 0.0, 5_000_000.0),
+        ]
+    )
+    digest = build_digest(repo, SYMBOLS, at("2026-01-14T08:52Z"), DAY, ("liquidations",))
+    liq = digest.liquidations
+    assert liq is not None
+    assert (liq.short_usd, liq.long_usd) == (19_950_000.0 + 3_000_000.0, 940_000.0)
+    assert liq.largest[0].usd == 19_950_000.0 and liq.largest[0].ts == at("2026-01-14T08:40Z")
+    text = digest_text(digest)
+    assert "No liquidations recorded" not in text
+    assert f"Shorts {format_usd(22_950_000.0)} · longs {format_usd(940_000.0)}" in text
+    # A digest of the hour before the liquidation (at 08:39) does not count it: nothing after `at`.
+    earlier = build_digest(repo, SYMBOLS, at("2026-01-14T08:39Z"), DAY, ("liquidations",))
+    assert earlier.liquidations is not None and earlier.liquidations.short_usd == 3_000_000.0
 
 
 def _service(repo: Repo, clock: Clock, jobs: Jobs | None = None, *, limit: int = 3) -> DigestService:

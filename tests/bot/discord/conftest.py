@@ -67,9 +67,11 @@ def feeds(clock: Clock) -> FixedFeeds:
 
 
 @pytest.fixture
-def service(repo: Repo, engine: Engine, config: Config, clock: Clock, feeds: FixedFeeds) -> Service:
-    """Return the service, started an hour before the clock."""
-    return Service(repo, engine, config, clock, feeds, started_at=clock.now - 3_600_000)
+def service(
+    repo: Repo, engine: Engine, config: Config, clock: Clock, feeds: FixedFeeds, history: MarketHistory
+) -> Service:
+    """Return the service, started an hour before the clock, reading the engine's history."""
+    return Service(repo, engine, config, clock, feeds, started_at=clock.now - 3_600_000, history=history)
 
 
 @pytest.fixture

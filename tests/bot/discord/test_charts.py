@@ -49,7 +49,9 @@ async def test_chart_posts_a_png_after_a_deferred_reply(
     assert "candles: binance" in embed["description"]
 
     auto = await discord_emu.slash("chart", {"symbol": "eth", "window": "30d"}, user_id=MEMBER_ID)
-    assert auto.embeds[0]["title"] == "ETHUSDT · 4h · last 30d"
+    # 30 days asked over the 5 days stored: the chart is fitted to the data and says so.
+    assert auto.embeds[0]["title"] == "ETHUSDT · 1h · 4d 23h stored of 30d asked"
+    assert "nothing stored before" in auto.embeds[0]["description"]
 
 
 async def test_chart_refuses_bad_options_privately_before_deferring(

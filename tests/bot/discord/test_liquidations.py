@@ -360,7 +360,8 @@ async def test_liqprice_answers_with_distance_and_assumptions(
     reply = await discord_emu.slash(
         "liqprice", {"symbol": "btc", "side": "long", "entry": 95_000, "leverage": 10}, user_id=MEMBER_ID
     )
-    assert not reply.ephemeral
+    # A member's entry and leverage are theirs: the answer is private unless they share it (issue 22).
+    assert reply.ephemeral
     embed = reply.embeds[0]
     liquidation = 85_500 / 0.996  # isolated, margin 10%, Binance's first-tier 0.40% (see test_liqprice.py)
     assert embed["title"] == f"BTC long 10x from $95,000: liquidation ≈ {format_price(liquidation)}"
@@ -377,3 +378,12 @@ async def test_liqprice_answers_with_distance_and_assumptions(
         user_id=MEMBER_ID,
     )
     assert field(short.embeds[0], "Liquidation price") == format_price(3_432 / 1.005)
+    assert short.ephemeral
+    shared = await discord_emu.slash(
+        "liqprice",
+        {"symbol": "btc", "side": "long", "entry": 95_000, "leverage": 10, "share": True},
+        user_id=MEMBER_ID,
+    )
+    assert not shared.ephemeral and shared.embeds[0]["title"] == embed["title"]
+    assert shared.message_id is not None
+    assert discord_emu.message(shared.message_id).embeds[0] == shared.embeds[0]

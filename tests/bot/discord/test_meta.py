@@ -5,6 +5,7 @@ README's commands table."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from detectors.base import Detector
 from detectors.registry import detector_classes
 from tests.bot.discord.detectors_for_tests import KitchenSink, many_detectors
 from tests.emulators.discord_api.command_size import MAX_COMMAND_SIZE, command_size
+from tests.emulators.discord_api.send_command import build_parser as build_send_command_parser
+from tests.emulators.discord_api.send_command import parse_command
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
@@ -214,3 +217,46 @@ async def test_managing_commands_need_manage_server_declared_and_at_run_time(bot
     for name in ("price", "liquidations", "funding", "oi", "fng", "status", "liqprice", *MEMBERS):
         command = bot.tree.get_command(name)
         assert command is not None and command.default_permissions is None
+
+
+EMULATOR_README = README.parent / "tests" / "emulators" / "discord_api" / "README.md"
+
+
+def send_command_examples() -> list[tuple[str, list[str]]]:
+    """Return each documented ``send_command`` call (README, emulator README) as (where, arguments)."""
+    found = []
+    for path in (README, EMULATOR_README):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "discord_api.send_command " in line and not line.lstrip().startswith("#"):
+                words = shlex.split(line, comments=True)
+                found.append(
+                    (
+                        f"{path.name}: {line.strip()}",
+                        words[words.index("tests.emulators.discord_api.send_command") + 1 :],
+                    )
+                )
+    return found
+
+
+async def test_every_documented_send_command_names_a_real_command(bot: TripwireBot) -> None:
+    commands = {c.qualified_name: c for c in commands_of(bot)}
+    examples = send_command_examples()
+    assert len(examples) >= 8
+    clicks = 0
+    for where, argv in examples:
+        args = build_send_command_parser().parse_args(argv)
+        if args.click:
+            clicks += 1
+            continue
+        path, options = parse_command(args.command)
+        command = commands.get(" ".join(path))
+        assert command is not None, f"{where}: no /{' '.join(path)} command"
+        names = {p.display_name for p in command.parameters}
+        assert set(options) <= names, (
+            f"{where}: /{command.qualified_name} has no option {set(options) - names}"
+        )
+        assert {p.display_name for p in command.parameters if p.required} <= set(options), where
+        if args.autocomplete:
+            (focused,) = [p for p in command.parameters if p.display_name == args.autocomplete]
+            assert focused.autocomplete, f"{where}: {args.autocomplete} does not autocomplete"
+    assert clicks == 2  # one per README: how to press a button

@@ -9,6 +9,7 @@ import pytest
 
 from bot.alerts.engine import Engine
 from bot.alerts.routing import AlertRouter
+from bot.charts.draw import build_figure
 from bot.config import RouteConfig
 from bot.errors import UserError
 from bot.services import Service
@@ -19,6 +20,7 @@ from bot.services.visibility import Viewer
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
+from tests.bot.charts.text_layout import overlapping
 from tests.bot.history_support import CROSSING_AT, crossing_event_id, history_config, load_replayed
 from tests.bot.scenario import BREAKOUT_DAY_NOON
 from tests.bot.support import Clock, record_firing
@@ -287,3 +289,16 @@ def test_backtest_of_btc_crossing_95000_up_fires_once_on_the_13th(service: Servi
     assert tester.existing(scope, "btc-95k").id == "btc-95k"
     with pytest.raises(UserError, match="There is no alert `btc-95k` in this server"):
         tester.existing(HistoryService(service).scope(OTHER_GUILD, OWNER_ID), "btc-95k")
+
+
+def test_the_chart_a_guild_gets_has_no_overlapping_text_and_says_what_it_covers(
+    history: HistoryService,
+) -> None:
+    viewer = Viewer(OWNER_ID, GUILD_ID)
+    week = history.chart("btc", None, 7 * 86_400, viewer=viewer)
+    assert overlapping(build_figure(week)) == []
+    # 90 days asked, about 20 stored before the test's clock: the chart covers what is stored and says so.
+    longest = history.chart("btc", None, 90 * 86_400, viewer=viewer)
+    assert longest.title.endswith("stored of 90d asked")
+    assert "nothing stored before 2026-01-01 00:00" in longest.subtitle
+    assert overlapping(build_figure(longest)) == []

@@ -65,6 +65,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
     """Return the emulator config for the command-line arguments."""
     config = default_config(host=args.host, port=args.port, token=args.token)
     config.heartbeat_interval_ms = args.heartbeat_ms
+    config.gateway.heartbeat_ack_delay = args.heartbeat_ack_ms / 1000
     config.interaction_ack_timeout = None if args.ack_timeout <= 0 else args.ack_timeout
     config.rate_limits.enabled = not args.no_rate_limits
     config.rate_limits.message_create = parse_rule(args.message_rate)
@@ -135,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         "--guild", action="append", help="ID:NAME[:chan1,chan2], repeatable (default: one test guild)"
     )
     parser.add_argument("--heartbeat-ms", type=int, default=41_250)
+    parser.add_argument(
+        "--heartbeat-ack-ms",
+        type=float,
+        default=50.0,
+        help="hold each heartbeat ACK this long, a network round trip (0: at once, which makes discord.py "
+        'log "Can\'t keep up ... behind")',
+    )
     parser.add_argument(
         "--ack-timeout", type=float, default=3.0, help="seconds to answer an interaction; 0=off"
     )

@@ -92,6 +92,7 @@ class InteractionReply:
         """Return a JSON-able summary (attachments as filename/size/content_type)."""
         return {
             "interaction_id": str(self.interaction_id),
+            "message_id": None if self.message_id is None else str(self.message_id),
             "callback_type": self.callback_type,
             "deferred": self.deferred,
             "ephemeral": self.ephemeral,

@@ -375,9 +375,17 @@ class Gateway:
             conn.close(4001, "Unknown opcode.")
 
     def _heartbeat(self, conn: Connection) -> None:
-        """Note a heartbeat and acknowledge it, unless the test made the connection silent or not acking."""
+        """Note a heartbeat and acknowledge it after `heartbeat_ack_delay` (a round trip)."""
         conn.heartbeats += 1
         conn.last_heartbeat = time.monotonic()
+        delay = self.config.heartbeat_ack_delay
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._ack, conn)
+        else:
+            self._ack(conn)
+
+    def _ack(self, conn: Connection) -> None:
+        """Send HEARTBEAT_ACK, unless the test made the connection silent or not acking meanwhile."""
         if conn.acking and not conn.silent:
             conn.send({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
 

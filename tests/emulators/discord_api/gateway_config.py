@@ -47,6 +47,12 @@ class GatewayConfig:
     # so it is 4000 ("Unknown error", reconnect: true), which discord.py answers with a RESUME; 4009 would
     # end the session ("start a new one"), contradicting "forced to Resume".
     heartbeat_timeout_close_code: int = 4000
+    # Seconds before a heartbeat is acknowledged: the network round trip a real ACK takes (tens of ms).
+    # discord.py's keep-alive thread records when it sent a heartbeat only after the event loop reports
+    # the send done; an ACK that arrives sooner, as on loopback with no delay, is measured against the
+    # previous heartbeat and logged as "Can't keep up, shard ID None websocket is 41.3s behind" at every
+    # beat (discord/gateway.py, KeepAliveHandler.run and ack). 0 acknowledges at once.
+    heartbeat_ack_delay: float = 0.05
     # A session left without a connection times out "after a few minutes" ("Initiating a Disconnect");
     # a RESUME after that gets op 9 d=false. 3 minutes is an assumption.
     session_timeout: float = 180.0

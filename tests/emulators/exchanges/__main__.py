@@ -1,4 +1,8 @@
-"""Run the exchange emulator standalone: python -m tests.emulators.exchanges --port 8766 --shift-to-now."""
+"""Run the exchange emulator standalone: python -m tests.emulators.exchanges --port 8766 --shift-to-now.
+
+With ``--write-config live.toml`` the bot's config is written too (from config.example.toml when the
+file does not exist; only the feeds' URLs change in one that does), so nothing is pasted by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 
 from .server import ExchangeEmulator
-from .tripwire_toml import tripwire_feeds_toml
+from .tripwire_toml import tripwire_feeds_toml, write_config
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -30,6 +35,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="recorded liquidation frames per second per venue (0: off)",
     )
     parser.add_argument("--geo-block", action="store_true", help="answer every Binance request with 451")
+    parser.add_argument(
+        "--write-config",
+        metavar="FILE",
+        type=Path,
+        help="point the feeds of this Tripwire config at the emulator (created from config.example.toml "
+        "if missing; in an existing file only the feed URLs change)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,7 +54,15 @@ async def serve(args: argparse.Namespace) -> None:
     await emu.start()
     print(f"exchange emulator on {emu.base_url} (websockets on {emu.ws_url})")
     print(f"fault control: {emu.base_url}/_control/state\n")
-    print(tripwire_feeds_toml(emu.base_url, emu.ws_url), flush=True)
+    if args.write_config is not None:
+        created = write_config(args.write_config, emu.base_url, emu.ws_url)
+        what = "wrote" if created else "pointed the feeds of"
+        print(
+            f"{what} {args.write_config} at the emulator: tripwire run --config {args.write_config}",
+            flush=True,
+        )
+    else:
+        print(tripwire_feeds_toml(emu.base_url, emu.ws_url), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
