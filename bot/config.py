@@ -715,7 +715,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
 
 def shown_database(database: str | Path) -> str:
     """Return how a database is named in messages and logs (a PostgreSQL URL without its password)."""
-    return redact(database) if is_postgres_url(database) else str(database)
+    return redact(str(database)) if is_postgres_url(database) else str(database)
 
 
 def load_config(path: str | Path) -> Config:

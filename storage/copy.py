@@ -71,8 +71,8 @@ def _rows(source: Repo, table: str) -> Iterator[list[Any]]:
     if isinstance(source.conn, PgConnection):
         with source.conn.raw.cursor(name=f"copy_{table}") as cursor:
             cursor.execute(f"SELECT * FROM {table}")
-            while batch := cursor.fetchmany(BATCH_ROWS):
-                yield batch
+            while fetched := cursor.fetchmany(BATCH_ROWS):
+                yield fetched
         return
     batch: list[Any] = []
     for row in source.conn.execute(f"SELECT * FROM {table}"):

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import sqlite_utils
 
 from storage.migration_files import DatabaseError as DatabaseError  # re-exported: callers catch it from here
@@ -20,6 +21,10 @@ from storage.migration_files import migration_files
 from storage.postgres import PgDatabase, is_postgres_url, open_postgres
 
 log = logging.getLogger(__name__)
+
+# What either database raises for its own trouble (locks, lost connections, constraints), as opposed to
+# a bug in the caller: the engine retries a pass that met one instead of blaming a rule.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # The database and every copy of it: readable and writable by the bot's user only.

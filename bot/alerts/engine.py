@@ -24,7 +24,6 @@ replay evaluates the skipped ticks again, to the same result.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -38,6 +37,7 @@ from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
+from storage.db import DATABASE_ERRORS
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class Engine:
             for rule in due:
                 try:
                     self._evaluate_rule(rule, now, wanted, recorded)
-                except sqlite3.Error:
+                except DATABASE_ERRORS:
                     raise  # the database's trouble, not the rule's: the pass is rolled back and retried
                 except Exception as exc:
                     # One rule's failure (its detector's evaluate or quiet, its signals) never costs another

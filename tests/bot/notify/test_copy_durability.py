@@ -8,10 +8,10 @@ run posts: the copy carried each delivery's status, message id, message group an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -59,26 +59,23 @@ async def test_a_bot_moved_to_postgresql_mid_stream_posts_nothing_twice_and_lose
         await _kill(on_sqlite, inside_a_request=False)
         await _kill(on_sqlite, inside_a_request=True)
         posted_on_sqlite = on_sqlite.bot_requests()
-        copy = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "db",
-                "copy",
-                "--from",
-                f"sqlite:{tmp_path / 'live.db'}",
-                "--to",
-                pg_url,
-            ],
+        copy = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "db",
+            "copy",
+            "--from",
+            f"sqlite:{tmp_path / 'live.db'}",
+            "--to",
+            pg_url,
             cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        assert copy.returncode == 0, copy.stderr[-2000:]
-        assert "copied" in copy.stdout and "outbox" in copy.stdout
+        out, err = await asyncio.wait_for(copy.communicate(), 120)
+        assert copy.returncode == 0, err.decode()[-2000:]
+        assert b"copied" in out and b"outbox" in out
         await Runner(moved, tmp_path, moved_config, pg_url).complete()
         messages, lines, lost, duplicated, differing = compare(baseline, moved)
     outcome = Outcome(kills=2, kills_in_a_request=1, restarts=3, messages=messages, lines=lines)
