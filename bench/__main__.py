@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import backends, charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
@@ -23,6 +23,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("startup", startup.main),
     ("charts", charts.main),
     ("indicators", indicators.main),
+    ("backends", backends.main),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import backends, charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
 
 BENCHMARKS = {
     "replay": replay.main,
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "startup": startup.main,
     "charts": charts.main,
     "indicators": indicators.main,
+    "backends": backends.main,
 }
 
 
