@@ -163,7 +163,7 @@ def test_claiming_outside_a_transaction_is_refused(any_repo: Repo) -> None:
         any_repo.claim_due_outbox("discord", 0)
 
 
-def test_claiming_on_sqlite_returns_the_due_rows(repo: Repo) -> None:
+def test_claiming_returns_the_due_rows_on_either_backend(repo: Repo) -> None:
     ids = _queue(repo, 3)
     with repo.transaction():
         assert [row.id for row in repo.claim_due_outbox("discord", 2000)] == ids
