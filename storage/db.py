@@ -40,10 +40,17 @@ class Migration:
     sql: str
 
 
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
+def is_busy(exc: BaseException) -> bool:
+    """Return whether the database failed because another connection holds a lock (it will be free later).
+
+    SQLite: the write lock (``database is locked``); PostgreSQL: a row lock held past ``lock_timeout``.
+    """
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return True
     text = str(exc)
-    return "database is locked" in text or "database is busy" in text
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "database is locked" in text or "database is busy" in text
+    )
 
 
 def load_migrations() -> tuple[Migration, ...]:

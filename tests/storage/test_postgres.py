@@ -8,11 +8,12 @@ import threading
 import psycopg
 import pytest
 
-from storage.db import DatabaseError, load_migrations, open_database
+from storage.db import DatabaseError, is_busy, load_migrations, open_database
 from storage.dialect import postgres_sql
 from storage.lease import AdvisoryLease, lease_key
 from storage.postgres import PgDatabase, load_pg_migrations, redact
 from storage.repo import Repo
+from storage.rows import Candle
 from tests.pg import server_url
 
 
@@ -199,3 +200,20 @@ def test_a_lease_on_an_unreachable_server_is_not_held() -> None:
     lease = AdvisoryLease("postgresql://postgres@127.0.0.1:1/test", "market", connect_timeout=2)
     assert not lease.try_acquire()
     assert not lease.held()
+
+
+def test_a_row_locked_past_the_busy_timeout_is_busy_as_sqlites_write_lock_is(pg_url: str) -> None:
+    holder, waiter = _pg(pg_url), _pg(pg_url)
+    candle = Candle("BTCUSDT", "1m", 60_000, "binance", 1.0, 1.0, 1.0, 1.0, 1.0)
+    holder.upsert_candles([candle])
+    waiter.set_busy_timeout(100)
+    with holder.transaction():
+        holder.upsert_candles([candle._replace(c=2.0)])
+        with pytest.raises(psycopg.Error) as caught:
+            waiter.upsert_candles([candle._replace(c=3.0)])
+    assert is_busy(caught.value)
+    assert not is_busy(psycopg.errors.UniqueViolation("duplicate key"))
+    waiter.upsert_candles([candle._replace(c=3.0)])  # free again: the write goes through
+    assert holder.candles("BTCUSDT", "1m")[0].c == 3.0
+    holder.close()
+    waiter.close()
