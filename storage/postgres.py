@@ -161,7 +161,8 @@ def load_pg_migrations() -> tuple[PgMigration, ...]:
 
 def connect(url: str) -> PgConnection:
     """Open an autocommit connection with the adapters that make PostgreSQL's values read like SQLite's."""
-    raw = psycopg.connect(url, autocommit=True)
+    # Prepared from the first use: the repository repeats a few hundred statements (bench.backends).
+    raw = psycopg.connect(url, autocommit=True, prepare_threshold=0)
     raw.adapters.register_dumper(bool, _BoolAsIntDumper)
     raw.adapters.register_loader("numeric", _NumericLoader)
     return PgConnection(raw)
