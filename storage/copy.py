@@ -40,6 +40,7 @@ COPY_ORDER = (
     "member_notices",
     "instruments",
     "webhook_routes",
+    "liqmap_grades",
 )
 BATCH_ROWS = 2000
 

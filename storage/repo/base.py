@@ -88,6 +88,12 @@ class RepoBase:
         self.path = _main_file(db.conn)
         self._identity = _identity(self.path) if self.path else None
 
+    def sqlite_connection(self) -> sqlite3.Connection:
+        """Return the SQLite connection, for SQLite-only tools (backup, EXPLAIN QUERY PLAN, migrate)."""
+        if not isinstance(self.conn, sqlite3.Connection):
+            raise TypeError("this Repo is on PostgreSQL; the operation needs SQLite")
+        return self.conn
+
     def file_problem(self) -> str | None:
         """Return what is wrong with the database file on disk (deleted, replaced), or None if it is ours."""
         if not self.path or self._identity is None:
