@@ -186,12 +186,13 @@ def _statements(sql: str) -> Sequence[str]:
 def migrate(conn: PgConnection, where: str) -> list[int]:
     """Apply pending PostgreSQL migrations in order; return the versions applied."""
     applied: list[int] = []
-    for migration in load_pg_migrations():
+    migrations = load_pg_migrations()
+    for migration in migrations:
         with conn.raw.transaction():
             # Two processes starting at once: the second waits here, then finds the work done.
             conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             current = schema_version(conn)
-            if current > len(load_pg_migrations()):
+            if current > len(migrations):
                 raise DatabaseError(
                     f"{where} has schema version {current}, newer than this Tripwire understands; "
                     "upgrade Tripwire. The database was not modified."
