@@ -28,6 +28,9 @@ from storage.repo import OBSERVATION_TABLES, STATE_TABLES, Repo
 # the outbox rows naming them, message groups before the outbox rows they hold.
 COPY_ORDER = (
     *OBSERVATION_TABLES,
+    "long_short",
+    "implied_vol",
+    "depth_bands",
     "rules",
     "detector_state",
     "alert_state",
@@ -85,8 +88,21 @@ def _rows(source: Repo, table: str) -> Iterator[list[Any]]:
         yield batch
 
 
+def tables(repo: Repo) -> set[str]:
+    """Return the names of Tripwire's tables in ``repo`` (not the schema version's)."""
+    if isinstance(repo.conn, PgConnection):
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " AND table_name <> 'tripwire_schema'"
+        )
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    return {str(row[0]) for row in repo.conn.execute(sql)}
+
+
 def _check_copyable(source: Repo, target: Repo) -> None:
-    missing = set(OBSERVATION_TABLES + STATE_TABLES) - set(COPY_ORDER)
+    # A table a later migration adds must be named here, or its rows would silently stay behind.
+    missing = (tables(source) | set(OBSERVATION_TABLES + STATE_TABLES)) - set(COPY_ORDER)
     if missing:
         raise RuntimeError(f"tables missing from storage.copy.COPY_ORDER: {sorted(missing)}")
     if source.schema_version() != target.schema_version():
