@@ -1,4 +1,4 @@
-"""Binance spot and USD-M futures: REST market data, weight limits, geo-block, !forceOrder@arr stream."""
+"""Binance spot and USD-M futures: REST market data, weight limits, geo-block, forceOrder and kline streams."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .binance_klines import KlineStreams
 from .context import Context, fixed, json_response
 from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, WEEK_MS, Candle
 from .ws import WsConn, WsVenue
@@ -190,9 +191,13 @@ class BinanceVenue:
         self.futures_weight = WeightLimiter(cfg.futures_weight_limit, cfg.weight_window, cfg.ban_seconds)
         self.geo_block = cfg.geo_block
         self.ws = WsVenue("binance", cfg.binance_ws)
-        # The retired /ws and /stream paths (2026-04-23): they still accept connections but carry only
-        # /public data, so a client that did not migrate sees no liquidations at all.
-        self.legacy_ws = WsVenue("binance-legacy", cfg.binance_ws)
+        # /ws and /stream: the paths of the spot stream host (stream.binance.com, data-stream.binance.vision),
+        # serving kline streams under spot's limits. They are also USD-M's retired paths (2026-04-23): a
+        # futures client that did not migrate connects fine and sees no liquidations at all.
+        self.legacy_ws = WsVenue("binance-spot", cfg.binance_spot_ws)
+        self.klines = KlineStreams(
+            ctx, self.legacy_ws, cfg.kline_push_s, lambda s: ctx.listed(ctx.listings.spot, s)
+        )
         self._oi_hist: dict[tuple[str, str], list[tuple[int, Decimal, Decimal]]] = {}
 
     def routes(self) -> list[web.RouteDef]:
@@ -291,6 +296,9 @@ class BinanceVenue:
         # recorded /fapi/v1/klines fixture. USD-M candles are the spot recording standing in (no
         # futures candles were recorded for January 2026).
         places = (2, 3, 5) if futures else (8, 8, 8)
+        if not futures and interval != "1w":
+            # A live price set for the stream (KlineStreams.set_price) shows in REST's forming candle too.
+            rows = [self.klines.apply_price(symbol, c, interval) for c in rows]
         return [_kline_row(c, step, clock.offset_ms, *places) for c in rows]
 
     async def spot_klines(self, request: web.Request) -> web.Response:
@@ -491,7 +499,17 @@ class BinanceVenue:
             )
             return
         if method == "SUBSCRIBE":
-            conn.subscriptions.update(str(p) for p in params)
+            wanted = conn.subscriptions | {str(p) for p in params}
+            limit = venue.policy.max_streams
+            if limit is not None and len(wanted) > limit:
+                # [unverified] The docs give the limit, not the answer past it: refused with an error
+                # reply in the documented error shape, the connection and its streams kept.
+                await venue.send(
+                    conn,
+                    {"error": {"code": 2, "msg": f"Invalid request: more than {limit} streams"}, "id": req_id},
+                )
+                return
+            conn.subscriptions = wanted
             await venue.send(conn, {"result": None, "id": req_id})
         elif method == "UNSUBSCRIBE":
             conn.subscriptions.difference_update(str(p) for p in params)
@@ -528,18 +546,28 @@ class BinanceVenue:
         )
 
     async def ws_legacy(self, request: web.Request) -> web.StreamResponse:
-        """Serve the retired /ws and /stream paths: the connection works, liquidations never arrive."""
+        """Serve /ws and /stream: spot kline streams; liquidations never arrive there (USD-M retired them)."""
         refused = self._refused()
         if refused is not None:
             return refused
-        log.warning(
-            "binance: client connected to retired path %s; forceOrder is only on /market", request.path
-        )
+        venue = self.legacy_ws
+        if venue.over_connect_limit():
+            # [unverified] "300 connections per attempt every 5 minutes per IP": the status of a refused
+            # handshake is not documented; 429 as for REST rate limits.
+            return binance_error(429, -1003, "Too many connection attempts; try again later.")
         stream = request.match_info.get("stream")
         streams = {stream} if stream else {s for s in request.query.get("streams", "").split("/") if s}
-        return await self.legacy_ws.serve(
-            request, "legacy", lambda c, t: self._on_text(c, t, self.legacy_ws), initial=streams
-        )
+        limit = venue.policy.max_streams
+        if limit is not None and len(streams) > limit:
+            # [unverified] More streams in the URL than one connection may carry: refused at the handshake.
+            return binance_error(400, -1100, f"More than {limit} streams on one connection.")
+        if any("forceOrder" in s for s in streams):
+            log.warning(
+                "binance: client connected to retired path %s; forceOrder is only on /market", request.path
+            )
+        self.klines.start()
+        kind = "combined" if request.path.startswith("/stream") else "legacy"
+        return await venue.serve(request, kind, lambda c, t: self._on_text(c, t, venue), initial=streams)
 
     @staticmethod
     def _stream_for(conn: WsConn, payload: dict[str, Any]) -> str | None:

@@ -24,6 +24,23 @@ def binance_ws_policy() -> WsPolicy:
     return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0, max_incoming_per_s=10)
 
 
+def binance_spot_ws_policy() -> WsPolicy:
+    """Return Binance spot's documented rules (web-socket-streams.md, "WebSocket Limits").
+
+    A ping every 20 s answered within a minute, 24 h lifetime, 5 incoming messages per second (pings,
+    pongs and requests), 1024 streams per connection, 300 connection attempts per 5 minutes per IP.
+    """
+    return WsPolicy(
+        ping_interval=20.0,
+        pong_timeout=60.0,
+        max_lifetime=86_400.0,
+        max_incoming_per_s=5,
+        max_streams=1024,
+        max_connects=300,
+        connects_window=300.0,
+    )
+
+
 def bybit_ws_policy() -> WsPolicy:
     """Return Bybit's rule: a connection with no ping-pong and no data is cut after about 10 min."""
     return WsPolicy(idle_timeout=600.0)
@@ -52,6 +69,9 @@ class EmulatorConfig:
     geo_block: bool = False  # answer every Binance request with 451, as for a US IP
     oi_hist_days: int = 30  # /futures/data/openInterestHist serves only the latest 30 days
     binance_ws: WsPolicy = field(default_factory=binance_ws_policy)
+    # The spot stream host's paths (/ws, /stream): kline streams, under spot's limits.
+    binance_spot_ws: WsPolicy = field(default_factory=binance_spot_ws_policy)
+    kline_push_s: float = 2.0  # "Update Speed: 2000ms" of every kline interval but 1s
     bybit_ws: WsPolicy = field(default_factory=bybit_ws_policy)
     okx_ws: WsPolicy = field(default_factory=okx_ws_policy)
 

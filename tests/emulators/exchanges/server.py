@@ -103,6 +103,7 @@ class ExchangeEmulator:
     async def stop(self) -> None:
         """Stop replay, close websockets (1001 going away) and the server."""
         await self.stop_replay()
+        await self.binance.klines.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -290,6 +291,7 @@ class ExchangeEmulator:
         venues = {
             "binance": self.binance.ws,
             "binance-legacy": self.binance.legacy_ws,
+            "binance-spot": self.binance.legacy_ws,
             "bybit": self.bybit.ws,
             "okx": self.okx.ws,
         }

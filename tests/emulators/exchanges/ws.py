@@ -35,6 +35,11 @@ class WsPolicy:
     idle_close_reason: str = ""
     # Incoming frames (text, ping, pong) allowed per second; more drops the connection (Binance USD-M: 10).
     max_incoming_per_s: int | None = None
+    # Streams one connection may listen to (Binance: 1024); None: no limit.
+    max_streams: int | None = None
+    # Connection attempts allowed per window (Binance spot: 300 per 5 minutes per IP); None: no limit.
+    max_connects: int | None = None
+    connects_window: float = 300.0
 
 
 @dataclass(eq=False)
@@ -70,6 +75,16 @@ class WsVenue:
         self.total_connections = 0
         self._activity = asyncio.Event()
         self._ping_ids = itertools.count(1)
+        self._attempts: deque[float] = deque()
+
+    def over_connect_limit(self) -> bool:
+        """Count one connection attempt; tell whether it is over the policy's attempts per window."""
+        limit = self.policy.max_connects
+        now = time.monotonic()
+        self._attempts.append(now)
+        while self._attempts and self._attempts[0] <= now - self.policy.connects_window:
+            self._attempts.popleft()
+        return limit is not None and len(self._attempts) > limit
 
     # -- serving -------------------------------------------------------------------------------------
     async def serve(
