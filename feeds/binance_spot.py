@@ -25,6 +25,7 @@ under its own name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -189,10 +190,8 @@ class SpotCandleFeed(Feed):
         for task in list(self._repairs):
             task.cancel()
         for task in list(self._repairs):
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
 
     # --- the stream side --------------------------------------------------------------------------------
 

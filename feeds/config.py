@@ -66,6 +66,8 @@ class BinanceFuturesFeedConfig(FeedConfig):
     backfill_days: float = Field(7.0, ge=0, le=30)
     # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
     max_weight_per_minute: int = Field(2000, ge=10, le=2400)
+    # REST requests in flight at once per poll or backfill (weight and each endpoint's own limit still apply).
+    max_concurrent_requests: int = Field(8, ge=1, le=64)
 
 
 class BybitFeedConfig(FeedConfig):

@@ -64,8 +64,10 @@ def parse_kline_event(frame: Any) -> Candle:
     return Candle(text(k, "s").upper(), text(k, "i"), open_time, SOURCE, o, h, low, c, volume, quote, closed)
 
 
-def split_symbols(symbols: Sequence[str], per_connection: int = MAX_STREAMS_PER_CONNECTION) -> list[list[str]]:
-    """Return the symbols in groups of at most ``per_connection`` (one stream each, one group a connection)."""
+def split_symbols(
+    symbols: Sequence[str], per_connection: int = MAX_STREAMS_PER_CONNECTION
+) -> list[list[str]]:
+    """Return the symbols in groups of at most ``per_connection`` (a stream each, a group a connection)."""
     return [list(symbols[i : i + per_connection]) for i in range(0, len(symbols), per_connection)]
 
 

@@ -107,7 +107,7 @@ async def each_symbol(
     *,
     concurrency: int = 1,
 ) -> list[T]:
-    """Run ``call(symbol)`` for every symbol, ``concurrency`` at a time; a symbol the venue rejects is skipped.
+    """Run ``call(symbol)`` per symbol, ``concurrency`` at a time; a symbol the venue rejects is skipped.
 
     A watched spot pair may have no perpetual on a venue; that is worth a log line (once per interval),
     not a dead feed. A symbol the venue says it does not list (``unknown_symbol``) is recorded in

@@ -1,4 +1,4 @@
-"""Binance spot and USD-M futures: REST market data, weight limits, geo-block, forceOrder and kline streams."""
+"""Binance spot and USD-M futures: weight limits, geo-block, liquidation and kline streams."""
 
 from __future__ import annotations
 
@@ -149,6 +149,27 @@ class WeightLimiter:
         return 200, None
 
 
+class RequestWindow:
+    """An endpoint's own request limit per IP (sliding window), beside the weight: 429 past it."""
+
+    def __init__(self, limit: int, window: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._now = now
+        self.sent: list[float] = []
+        self.refused = 0
+
+    def charge(self) -> float | None:
+        """Count one request; return None if allowed, else the seconds until a slot frees (Retry-After)."""
+        now = self._now()
+        self.sent = [t for t in self.sent if t > now - self.window]
+        if len(self.sent) >= self.limit:
+            self.refused += 1
+            return self.sent[0] + self.window - now
+        self.sent.append(now)
+        return None
+
+
 def _kline_row(
     candle: Candle, step: int, offset: int, price_places: int, qty_places: int, quote_places: int
 ) -> list[Any]:
@@ -199,6 +220,8 @@ class BinanceVenue:
             ctx, self.legacy_ws, cfg.kline_push_s, lambda s: ctx.listed(ctx.listings.spot, s)
         )
         self._oi_hist: dict[tuple[str, str], list[tuple[int, Decimal, Decimal]]] = {}
+        self.funding_window = RequestWindow(*cfg.funding_rate_limit)
+        self.oi_hist_window = RequestWindow(*cfg.oi_hist_limit)
 
     def routes(self) -> list[web.RouteDef]:
         """Return the HTTP and websocket routes of Binance spot and USD-M."""
@@ -245,11 +268,30 @@ class BinanceVenue:
         response.headers[WEIGHT_HEADER] = str(limiter.used)
         return response
 
-    def _answer(self, limiter: WeightLimiter, weight: int, build: Callable[[], Any]) -> web.Response:
+    def _answer(
+        self,
+        limiter: WeightLimiter,
+        weight: int,
+        build: Callable[[], Any],
+        endpoint: RequestWindow | None = None,
+    ) -> web.Response:
         # Order as on Binance: the geo-block answers first, weight is charged even for a bad request.
         denied = self._admit(limiter, weight)
         if denied is not None:
             return denied
+        wait = endpoint.charge() if endpoint is not None else None
+        if endpoint is not None and wait is not None:
+            # [unverified] The body of a refusal by an endpoint's own limit is not documented; Binance's
+            # TOO_MANY_REQUESTS code with the limit named, and Retry-After as for the weight's 429.
+            response = binance_error(
+                429,
+                -1003,
+                f"Too many requests; current limit of IP is {endpoint.limit} requests per"
+                f" {endpoint.window:g} seconds for this endpoint.",
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            response.headers[WEIGHT_HEADER] = str(limiter.used)
+            return response
         try:
             response = json_response(build())
         except BadParam as exc:
@@ -334,7 +376,12 @@ class BinanceVenue:
 
     async def funding_info(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/fundingInfo: the symbols whose funding interval (or cap) was adjusted from 8 h."""
-        return self._answer(self.futures_weight, 1, self.ctx.listings.binance_funding_info_payload)
+        return self._answer(
+            self.futures_weight,
+            1,
+            self.ctx.listings.binance_funding_info_payload,
+            endpoint=self.funding_window,  # one 500 per 5 minutes budget with fundingRate
+        )
 
     # -- premium index -----------------------------------------------------------------------------------
     def _premium_btc(self) -> dict[str, Any]:
@@ -415,7 +462,9 @@ class BinanceVenue:
 
     async def funding_rate(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/fundingRate: ascending, endTime inclusive, limit default 100, max 1000."""
-        return self._answer(self.futures_weight, 1, lambda: self._funding(request))
+        return self._answer(
+            self.futures_weight, 1, lambda: self._funding(request), endpoint=self.funding_window
+        )
 
     # -- open interest -----------------------------------------------------------------------------------
     def _open_interest(self, request: web.Request) -> dict[str, Any]:
@@ -484,7 +533,9 @@ class BinanceVenue:
 
     async def open_interest_hist(self, request: web.Request) -> web.Response:
         """GET /futures/data/openInterestHist: period required, limit default 30, max 500, weight 0."""
-        return self._answer(self.futures_weight, 0, lambda: self._oi_hist_rows(request))
+        return self._answer(
+            self.futures_weight, 0, lambda: self._oi_hist_rows(request), endpoint=self.oi_hist_window
+        )
 
     # -- websocket -----------------------------------------------------------------------------------------
     async def _on_text(self, conn: WsConn, text: str, venue: WsVenue) -> None:
@@ -504,10 +555,8 @@ class BinanceVenue:
             if limit is not None and len(wanted) > limit:
                 # [unverified] The docs give the limit, not the answer past it: refused with an error
                 # reply in the documented error shape, the connection and its streams kept.
-                await venue.send(
-                    conn,
-                    {"error": {"code": 2, "msg": f"Invalid request: more than {limit} streams"}, "id": req_id},
-                )
+                error = {"code": 2, "msg": f"Invalid request: more than {limit} streams"}
+                await venue.send(conn, {"error": error, "id": req_id})
                 return
             conn.subscriptions = wanted
             await venue.send(conn, {"result": None, "id": req_id})

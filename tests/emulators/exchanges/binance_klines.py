@@ -74,7 +74,7 @@ class KlineStreams:
         self.prices[symbol.upper()] = LivePrice(price, time.monotonic())
 
     def candle(self, symbol: str, interval: str, recorded_open: int) -> Candle | None:
-        """Return the candle of ``symbol`` opening at ``recorded_open`` as served now (a live price applied)."""
+        """Return the candle of ``symbol`` opening at ``recorded_open`` as served now (live price applied)."""
         series = self.ctx.data.candles(symbol, interval)
         if not series:
             return None
@@ -173,8 +173,8 @@ class KlineStreams:
         previous = self._sent.get(key)
         if previous is not None and previous < forming.open_time:
             closed = self.candle(symbol, interval, previous)
-            if closed is not None and await self._send(conn, name, self.event(symbol, interval, closed, True)):
-                sent += 1
+            if closed is not None:
+                sent += await self._send(conn, name, self.event(symbol, interval, closed, True))
         self._sent[key] = forming.open_time
         if await self._send(conn, name, self.event(symbol, interval, forming, False)):
             sent += 1

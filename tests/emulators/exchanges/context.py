@@ -68,6 +68,10 @@ class EmulatorConfig:
     ban_seconds: float = 120.0  # first 418 ban; Binance doubles it for repeat offenders, up to 3 days
     geo_block: bool = False  # answer every Binance request with 451, as for a US IP
     oi_hist_days: int = 30  # /futures/data/openInterestHist serves only the latest 30 days
+    # USD-M paths' own per-IP limits beside the weight, (requests, window seconds): fundingRate shares
+    # 500 per 5 minutes with fundingInfo; openInterestHist allows 1,000 per 5 minutes.
+    funding_rate_limit: tuple[int, float] = (500, 300.0)
+    oi_hist_limit: tuple[int, float] = (1000, 300.0)
     binance_ws: WsPolicy = field(default_factory=binance_ws_policy)
     # The spot stream host's paths (/ws, /stream): kline streams, under spot's limits.
     binance_spot_ws: WsPolicy = field(default_factory=binance_spot_ws_policy)
