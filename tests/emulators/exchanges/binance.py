@@ -559,6 +559,8 @@ class BinanceVenue:
                 await venue.send(conn, {"error": error, "id": req_id})
                 return
             conn.subscriptions = wanted
+            if venue is self.legacy_ws:
+                self.klines.subscribed(conn, wanted)
             await venue.send(conn, {"result": None, "id": req_id})
         elif method == "UNSUBSCRIBE":
             conn.subscriptions.difference_update(str(p) for p in params)

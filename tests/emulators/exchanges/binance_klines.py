@@ -13,7 +13,8 @@ Documented behaviour (binance-spot-api-docs, web-socket-streams.md) reproduced:
 The candle served is the one REST ``/api/v3/klines`` serves for the same open time (the whole recorded or
 SYNTHETIC minute, see data.derive_minutes), so stream and REST agree, as they do on Binance. A test or
 bench sets a live price with ``set_price``: from then on the forming candle of that symbol closes at it
-(high/low widened to include it) on both the stream and REST, the way a trade moves it on Binance.
+(high/low widened to include it) on both the stream and REST, the way a trade moves it on Binance; the
+candles that open later keep their recorded prices.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class LivePrice:
     """A price set from outside (a trade), and when the stream first carried it (loop-independent clock)."""
 
     price: Decimal
+    recorded_ms: int  # when it traded, on the recorded timeline: the candles containing it close at it
     set_at: float  # time.monotonic() when set
     pushed_at: float | None = None  # time.monotonic() of the first kline event carrying it
 
@@ -71,7 +73,7 @@ class KlineStreams:
     # -- data ------------------------------------------------------------------------------------------
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the live price of ``symbol`` (its forming candle closes at it, on the stream and REST)."""
-        self.prices[symbol.upper()] = LivePrice(price, time.monotonic())
+        self.prices[symbol.upper()] = LivePrice(price, self.ctx.clock.recorded_now_ms(), time.monotonic())
 
     def candle(self, symbol: str, interval: str, recorded_open: int) -> Candle | None:
         """Return the candle of ``symbol`` opening at ``recorded_open`` as served now (live price applied)."""
@@ -84,12 +86,12 @@ class KlineStreams:
         return self.apply_price(symbol, series[i], interval)
 
     def apply_price(self, symbol: str, candle: Candle, interval: str) -> Candle:
-        """Return the candle with the live price applied when it is the one forming now."""
+        """Return the candle with the live price applied when the price traded inside it."""
         live = self.prices.get(symbol)
-        if live is None:
-            return candle
-        now = self.ctx.clock.recorded_now_ms()
-        if not candle.open_time <= now < candle.open_time + INTERVAL_MS[interval]:
+        if (
+            live is None
+            or not candle.open_time <= live.recorded_ms < candle.open_time + INTERVAL_MS[interval]
+        ):
             return candle
         return dataclasses.replace(
             candle, close=live.price, high=max(candle.high, live.price), low=min(candle.low, live.price)
@@ -132,6 +134,16 @@ class KlineStreams:
         }
 
     # -- pushing ---------------------------------------------------------------------------------------
+    def subscribed(self, conn: WsConn, names: set[str]) -> None:
+        """Note the candle forming when streams were subscribed: its close is owed to the connection."""
+        for name in names:
+            parsed = parse_stream(name)
+            if parsed is None:
+                continue
+            step = INTERVAL_MS[parsed[1]]
+            now = self.ctx.clock.recorded_now_ms()
+            self._sent.setdefault((conn.conn_id, name), now - now % step)
+
     def start(self) -> None:
         """Start the push loop (idempotent)."""
         if self._task is None:
