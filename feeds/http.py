@@ -124,8 +124,11 @@ class EndpointGate:
     Time here is the event loop's (monotonic, real): a wait is a real wait whatever clock the feed runs on.
     """
 
-    def __init__(self, limit: EndpointLimit) -> None:
+    def __init__(self, limit: EndpointLimit, margin_s: float = 1.0) -> None:
         self.limit = limit
+        # The venue counts a request when it arrives, we when it leaves: a request sent exactly a window
+        # after the oldest could arrive inside the venue's window. A second's margin keeps clear of that.
+        self.window_s = limit.window_s + margin_s
         self.sent: deque[float] = deque()
         self.blocked_until = 0.0  # loop time
         self.waits = 0  # times a request had to wait, for tests and /metrics
@@ -134,11 +137,11 @@ class EndpointGate:
         """Wait until a request may be sent, then count it."""
         while True:
             now = time.monotonic()
-            while self.sent and self.sent[0] <= now - self.limit.window_s:
+            while self.sent and self.sent[0] <= now - self.window_s:
                 self.sent.popleft()
             wait = self.blocked_until - now
             if len(self.sent) >= self.limit.requests:
-                wait = max(wait, self.sent[0] + self.limit.window_s - now)
+                wait = max(wait, self.sent[0] + self.window_s - now)
             if wait <= 0:
                 self.sent.append(now)
                 return
