@@ -10,13 +10,25 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import (
+    candle_latency,
+    charts,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    memory,
+    queries,
+    replay,
+    startup,
+)
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("replay", replay.main),
     ("ingest", ingest.main),
     ("latency", latency.main),
+    ("candle_latency", candle_latency.main),
     ("memory", memory.main),
     ("queries", queries.main),
     ("delivery", delivery.main),

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import (
+    candle_latency,
+    charts,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    memory,
+    queries,
+    replay,
+    startup,
+)
 
 BENCHMARKS = {
     "replay": replay.main,
     "ingest": ingest.main,
     "latency": latency.main,
+    "candle_latency": candle_latency.main,
     "memory": memory.main,
     "queries": queries.main,
     "delivery": delivery.main,

@@ -616,9 +616,14 @@ class BinanceVenue:
             log.warning(
                 "binance: client connected to retired path %s; forceOrder is only on /market", request.path
             )
-        self.klines.start()
         kind = "combined" if request.path.startswith("/stream") else "legacy"
-        return await venue.serve(request, kind, lambda c, t: self._on_text(c, t, venue), initial=streams)
+        return await venue.serve(
+            request,
+            kind,
+            lambda c, t: self._on_text(c, t, venue),
+            initial=streams,
+            companion=self.klines.serve_conn,
+        )
 
     @staticmethod
     def _stream_for(conn: WsConn, payload: dict[str, Any]) -> str | None:

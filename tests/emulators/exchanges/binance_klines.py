@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import dataclasses
 import logging
 import time
@@ -57,7 +56,7 @@ def parse_stream(name: str) -> tuple[str, str] | None:
 
 
 class KlineStreams:
-    """Push the klines of every subscribed stream on a venue's connections, every ``push_s`` seconds."""
+    """Push the klines of each connection's subscribed streams every ``push_s`` seconds (``serve_conn``)."""
 
     def __init__(self, ctx: Context, venue: WsVenue, push_s: float, listed: Callable[[str], bool]) -> None:
         self.ctx = ctx
@@ -67,7 +66,6 @@ class KlineStreams:
         self.prices: dict[str, LivePrice] = {}
         # (connection, stream) -> open time of the forming candle last sent, to send its close once.
         self._sent: dict[tuple[str, str], int] = {}
-        self._task: asyncio.Task[None] | None = None
         self.events_sent = 0
 
     # -- data ------------------------------------------------------------------------------------------
@@ -144,31 +142,12 @@ class KlineStreams:
             now = self.ctx.clock.recorded_now_ms()
             self._sent.setdefault((conn.conn_id, name), now - now % step)
 
-    def start(self) -> None:
-        """Start the push loop (idempotent)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="binance-kline-push")
-
-    async def stop(self) -> None:
-        """Stop the push loop."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            await self.push_once()
-            await asyncio.sleep(self.push_s)
-
-    async def push_once(self) -> int:
-        """Send every subscribed stream its candle closed since the last push (if any) and the forming one."""
-        sent = 0
-        for conn in list(self.venue.conns):
+    async def serve_conn(self, conn: WsConn) -> None:
+        """Push to one connection's kline streams every ``push_s`` seconds while it is open."""
+        while not conn.ws.closed:
             for name in sorted(conn.subscriptions):
-                sent += await self._push_stream(conn, name)
-        return sent
+                await self._push_stream(conn, name)
+            await asyncio.sleep(self.push_s)
 
     async def _push_stream(self, conn: WsConn, name: str) -> int:
         parsed = parse_stream(name)

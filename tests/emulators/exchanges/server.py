@@ -103,7 +103,6 @@ class ExchangeEmulator:
     async def stop(self) -> None:
         """Stop replay, close websockets (1001 going away) and the server."""
         await self.stop_replay()
-        await self.binance.klines.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
