@@ -154,6 +154,7 @@ class SpotCandleFeed(Feed):
         )
         # The open time of the newest closed candle stored per symbol (stream or REST): the gap check.
         self.last_closed: dict[str, int] = {}
+        self._last_pushed: dict[str, Candle] = {}
         self._sync_lock = asyncio.Lock()
         self._repairs: set[asyncio.Task[bool]] = set()
         self.kline_streams: list[KlineStream] = []
@@ -196,13 +197,20 @@ class SpotCandleFeed(Feed):
     # --- the stream side --------------------------------------------------------------------------------
 
     def on_stream_candle(self, candle: Candle) -> None:
-        """Store a candle from the stream (forming or closed), unless the fallback has taken over."""
+        """Store a candle from the stream (forming or closed), unless the fallback has taken over.
+
+        Binance pushes the forming candle every 2 s whether or not it traded: a push equal to the last one
+        of its symbol changes nothing, so it is neither written nor evaluated again.
+        """
         if self.switched:
             return
+        self.health.success(candle.open_time)
+        if self._last_pushed.get(candle.symbol) == candle:
+            return
+        self._last_pushed[candle.symbol] = candle
         self.ingest.candles([candle])
         if candle.closed:
             self._note_closed(candle.symbol, candle.open_time)
-        self.health.success(candle.open_time)
 
     def _note_closed(self, symbol: str, open_time: int) -> None:
         if open_time > self.last_closed.get(symbol, -1):

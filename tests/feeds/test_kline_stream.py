@@ -226,3 +226,18 @@ async def test_each_symbol_keeps_to_its_concurrency_and_asks_the_first_symbol_al
     assert await each_symbol(symbols, call, failures, "k", concurrency=3) == symbols
     assert most == 3
     assert order[0] == ("S0", 0) and order[1][1] == 0  # S0 alone, then the rest three at a time
+
+
+async def test_a_push_equal_to_the_last_one_is_not_written_again(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
+) -> None:
+    clock.ms = T0 + 30_000
+    feed = _feed(build)
+    written: list[str] = []
+    ingest.subscribe(lambda kind, symbols: written.append(kind))
+    candle = Candle("BTCUSDT", "1m", T0, "binance", 1.0, 2.0, 0.5, 1.5, 3.0, 4.5, False)
+    for _ in range(3):  # Binance pushes the forming candle every 2 s, traded or not
+        feed.on_stream_candle(candle)
+    feed.on_stream_candle(candle._replace(c=1.6))
+    assert written == ["candles", "candles"]
+    assert _stored(ingest, "BTCUSDT", T0) == candle._replace(c=1.6)
