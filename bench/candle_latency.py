@@ -59,10 +59,11 @@ class Run:
     rest_requests: int
 
 
-def spot_symbols(emu: ExchangeEmulator, count: int) -> list[str]:
-    """Return ``count`` USDT pairs the emulated Binance spot lists (BTCUSDT first, then by name).
+def spot_symbols(emu: ExchangeEmulator, count: int) -> dict[str, Decimal]:
+    """Return ``count`` USDT pairs the emulated Binance spot lists, with their price now (BTCUSDT first).
 
-    Pairs priced under a cent are left out: their stand-in candles round to zero at 8 decimals.
+    Pairs priced under a cent are left out (their stand-in candles round to zero at 8 decimals), and so
+    is any pair with no candle now (ETHUSDT's recording ends at 07:00 on its last day).
     """
     listed = sorted(
         s
@@ -72,7 +73,15 @@ def spot_symbols(emu: ExchangeEmulator, count: int) -> list[str]:
         and item.price >= Decimal("0.01")
         and s != "BTCUSDT"
     )
-    return ["BTCUSDT", *listed[: count - 1]]
+    prices: dict[str, Decimal] = {}
+    for symbol in ["BTCUSDT", *listed]:
+        if len(prices) == count:
+            break
+        if emu.ctx.listed(emu.ctx.listings.spot, symbol):
+            candle = emu.binance.klines.forming(symbol, "1m")
+            if candle is not None:
+                prices[symbol] = candle.close
+    return prices
 
 
 def app_config(
@@ -162,13 +171,8 @@ async def run_mode(
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         async with ExchangeEmulator(shift_to="now") as emu, DiscordEmulator(default_config()) as discord:
-            symbols = spot_symbols(emu, symbols_n)
-            prices = {}
-            for s in symbols:
-                assert emu.ctx.listed(emu.ctx.listings.spot, s)
-                candle = emu.binance.klines.forming(s, "1m")
-                assert candle is not None, s
-                prices[s] = candle.close
+            prices = spot_symbols(emu, symbols_n)
+            symbols = list(prices)
             levels = {s: float(p * Decimal("1.05")) for s, p in prices.items()}
             if rtt > 0:
                 emu.delay(KLINES, rtt, times=None)  # the round trip to Binance, on every klines request
