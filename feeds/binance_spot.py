@@ -155,6 +155,8 @@ class SpotCandleFeed(Feed):
         # The open time of the newest closed candle stored per symbol (stream or REST): the gap check.
         self.last_closed: dict[str, int] = {}
         self._last_pushed: dict[str, Candle] = {}
+        self._stream_rows: list[Candle] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._sync_lock = asyncio.Lock()
         self._repairs: set[asyncio.Task[bool]] = set()
         self.kline_streams: list[KlineStream] = []
@@ -187,7 +189,10 @@ class SpotCandleFeed(Feed):
         return list(self.kline_streams)
 
     async def aclose(self) -> None:
-        """Cancel the gap repairs still running."""
+        """Store the candles the stream delivered last; cancel the gap repairs still running."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush_stream()
         for task in list(self._repairs):
             task.cancel()
         for task in list(self._repairs):
@@ -208,9 +213,22 @@ class SpotCandleFeed(Feed):
         if self._last_pushed.get(candle.symbol) == candle:
             return
         self._last_pushed[candle.symbol] = candle
-        self.ingest.candles([candle])
         if candle.closed:
             self._note_closed(candle.symbol, candle.open_time)
+        # At each close every symbol's closing and new candle arrive together: written in one transaction
+        # and evaluated in one pass a few milliseconds later (the liquidations' flush interval), not one
+        # by one, which queued the last of 400 behind the others.
+        self._stream_rows.append(candle)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(self.tuning.flush_interval_s, self.flush_stream)
+
+    def flush_stream(self) -> None:
+        """Store the candles the stream delivered since the last flush."""
+        self._flush_handle = None
+        rows, self._stream_rows = self._stream_rows, []
+        if rows:
+            self.ingest.candles(rows)
 
     def _note_closed(self, symbol: str, open_time: int) -> None:
         if open_time > self.last_closed.get(symbol, -1):

@@ -238,6 +238,23 @@ async def test_a_push_equal_to_the_last_one_is_not_written_again(
     candle = Candle("BTCUSDT", "1m", T0, "binance", 1.0, 2.0, 0.5, 1.5, 3.0, 4.5, False)
     for _ in range(3):  # Binance pushes the forming candle every 2 s, traded or not
         feed.on_stream_candle(candle)
+        feed.flush_stream()
     feed.on_stream_candle(candle._replace(c=1.6))
+    await feed.aclose()  # writes what is buffered
     assert written == ["candles", "candles"]
     assert _stored(ingest, "BTCUSDT", T0) == candle._replace(c=1.6)
+
+
+async def test_candles_arriving_together_are_written_in_one_batch(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, clock: ManualClock
+) -> None:
+    clock.ms = T0 + 30_000
+    feed = _feed(build)
+    batches: list[frozenset[str]] = []
+    ingest.subscribe(lambda kind, symbols: batches.append(symbols))
+    for symbol in ("BTCUSDT", "ETHUSDT"):  # a close: each symbol's candle at once
+        feed.on_stream_candle(Candle(symbol, "1m", T0, "binance", 1.0, 2.0, 0.5, 1.5, 3.0, 4.5, True))
+    assert batches == []  # not yet: within the flush interval
+    await wait_for(lambda: len(batches) == 1, what="the batch")
+    assert batches == [frozenset({"BTCUSDT", "ETHUSDT"})]
+    assert feed.last_closed == {"BTCUSDT": T0, "ETHUSDT": T0}
