@@ -13,13 +13,17 @@ from collections.abc import Callable
 from bench import (
     candle_latency,
     charts,
+    command_queries,
     delivery,
     indicators,
     ingest,
     latency,
+    liqmap,
+    live,
     memory,
     queries,
     replay,
+    rule_loading,
     startup,
 )
 from bench.common import machine, parser
@@ -29,12 +33,16 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("ingest", ingest.main),
     ("latency", latency.main),
     ("candle_latency", candle_latency.main),
+    ("live", live.main),
     ("memory", memory.main),
     ("queries", queries.main),
     ("delivery", delivery.main),
     ("startup", startup.main),
     ("charts", charts.main),
     ("indicators", indicators.main),
+    ("command_queries", command_queries.main),
+    ("rule_loading", rule_loading.main),
+    ("liqmap", liqmap.main),
 )
 
 

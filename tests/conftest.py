@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,21 @@ def file_repo(tmp_path: Path) -> Iterator[Repo]:
     db = open_database(tmp_path / "tripwire.db")
     yield Repo(db)
     db.conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, hand this worker's conformance totals to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["discord_conformance"] = TALLY.as_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the pytest-xdist controller, add a finished worker's conformance totals to the session's."""
+    data = getattr(node, "workeroutput", {}).get("discord_conformance")
+    if data:
+        TALLY.merge(data)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -7,13 +7,17 @@ import pytest
 from bench import (
     candle_latency,
     charts,
+    command_queries,
     delivery,
     indicators,
     ingest,
     latency,
+    liqmap,
+    live,
     memory,
     queries,
     replay,
+    rule_loading,
     startup,
 )
 
@@ -22,12 +26,16 @@ BENCHMARKS = {
     "ingest": ingest.main,
     "latency": latency.main,
     "candle_latency": candle_latency.main,
+    "live": live.main,
     "memory": memory.main,
     "queries": queries.main,
     "delivery": delivery.main,
     "startup": startup.main,
     "charts": charts.main,
     "indicators": indicators.main,
+    "command_queries": command_queries.main,
+    "rule_loading": rule_loading.main,
+    "liqmap": liqmap.main,
 }
 
 

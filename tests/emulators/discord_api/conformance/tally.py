@@ -32,6 +32,25 @@ class Tally:
         self.routes |= report.routes
         self.seconds += seconds
 
+    def as_json(self) -> dict[str, object]:
+        """Return the totals as JSON-able data (a pytest-xdist worker sends them to the controller)."""
+        return {
+            "tests": self.tests,
+            "requests": self.requests,
+            "faked_responses": self.faked_responses,
+            "mismatches": self.mismatches,
+            "expected": self.expected,
+            "routes": sorted(self.routes),
+            "seconds": self.seconds,
+        }
+
+    def merge(self, data: dict[str, object]) -> None:
+        """Fold in the totals a worker sent (``as_json``)."""
+        for name in ("tests", "requests", "faked_responses", "mismatches", "expected"):
+            setattr(self, name, getattr(self, name) + int(data[name]))  # type: ignore[call-overload]
+        self.routes |= set(data["routes"])  # type: ignore[call-overload]
+        self.seconds += float(data["seconds"])  # type: ignore[arg-type]
+
     def summary_lines(self) -> list[str]:
         """Return the lines printed at the end of the run."""
         return [
