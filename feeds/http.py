@@ -231,21 +231,36 @@ class HttpClient:
         A path with a limit of its own waits for its turn, and after its 429 waits and asks again (up to
         ENDPOINT_RETRIES times), so one busy endpoint slows down without failing the others.
         """
+        return await self._gated("GET", path, params, None, weight)
+
+    async def post_json(self, path: str, body: Mapping[str, Any], *, weight: int = 1) -> Any:
+        """Send POST base_url+path with a JSON body (Hyperliquid's /info) and return the decoded JSON."""
+        return await self._gated("POST", path, None, body, weight)
+
+    async def _gated(
+        self, method: str, path: str, params: Params | None, json_body: Mapping[str, Any] | None, weight: int
+    ) -> Any:
         gate = self.gates.get(path)
         if gate is None:
-            return await self._get_json(path, params, weight)
+            return await self._request(method, path, params, json_body, weight)
         for attempt in range(ENDPOINT_RETRIES + 1):
             await gate.acquire()
             try:
-                return await self._get_json(path, params, weight, endpoint=gate)
+                return await self._request(method, path, params, json_body, weight, endpoint=gate)
             except FeedError as exc:
                 if exc.kind != "rate_limited" or exc.scope != "endpoint" or attempt == ENDPOINT_RETRIES:
                     raise
                 log.info("%s %s: endpoint limit; asking again in %.1fs", self.venue, path, exc.retry_after)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _get_json(
-        self, path: str, params: Params | None, weight: int, endpoint: EndpointGate | None = None
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json_body: Mapping[str, Any] | None,
+        weight: int,
+        endpoint: EndpointGate | None = None,
     ) -> Any:
         self._check_gate(path)
         if self.budget is not None:
@@ -255,8 +270,12 @@ class HttpClient:
         clock = self.clock
         sent = clock.host_now_ms() if clock is not None else 0
         try:
-            async with self.session.get(
-                self.base_url + path, params=dict(params or {}), timeout=self.timeout
+            async with self.session.request(
+                method,
+                self.base_url + path,
+                params=dict(params or {}),
+                json=None if json_body is None else dict(json_body),
+                timeout=self.timeout,
             ) as response:
                 status = response.status
                 headers = response.headers
