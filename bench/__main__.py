@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bench import (
     backends,
+    candle_latency,
     charts,
     command_queries,
     delivery,
@@ -32,6 +33,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("replay", replay.main),
     ("ingest", ingest.main),
     ("latency", latency.main),
+    ("candle_latency", candle_latency.main),
     ("live", live.main),
     ("memory", memory.main),
     ("queries", queries.main),

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -334,9 +335,15 @@ class BinanceFuturesFeed(Feed):
         self.buffer.flush()
 
     async def backfill(self) -> None:
-        """Fetch settled funding and open-interest history missing since the last stored rows."""
-        await self.funding_poller.run(self.backfill_funding)
-        await self.oi_poller.run(self.backfill_open_interest)
+        """Fetch settled funding and open-interest history missing since the last stored rows.
+
+        Both at once, each under its own poller: a limit or failure of one endpoint (each has its own
+        request limit besides the weight) never holds up or aborts the other.
+        """
+        await asyncio.gather(
+            self.funding_poller.run(self.backfill_funding),
+            self.oi_poller.run(self.backfill_open_interest),
+        )
 
     # --- per-symbol helpers ---------------------------------------------------------------------------------
 
@@ -350,6 +357,7 @@ class BinanceFuturesFeed(Feed):
             f"{self.name}.{what}",
             self.rejections,
             self.name,
+            concurrency=self.config.max_concurrent_requests,
         )
 
     def _bound(self, days: float) -> int:

@@ -9,6 +9,14 @@ Intervals above the stored one that loaded rules read (a 4h RSI, a 1d moving ave
 venue's klines at that interval (``feeds.higher_intervals``): backfilled to cover each rule's warm-up, then
 fetched once after each of their candles closes.
 
+With ``candles = "stream"`` (the default) the candles come live from the kline websockets
+(``feeds.kline_stream``) and REST only backfills and repairs: after each (re)connection, for the symbols
+of that connection, and every ``poll_seconds`` for a symbol whose last closed candle did not arrive by
+stream (a cheap local check; nothing is asked for a symbol that is up to date). The higher intervals stay
+REST, one request after each of their closes: their candles change nothing a rule reads until they close.
+``candles = "poll"`` keeps the REST poll of every symbol every ``poll_seconds``. Either way at most
+``max_concurrent_requests`` requests are in flight.
+
 When Binance answers HTTP 451 (a restricted location, e.g. a US IP), the feed says so once and switches
 for good to the configured fallback (Coinbase Exchange or Kraken candles), which then reports health
 under its own name.
@@ -16,11 +24,14 @@ under its own name.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from feeds.backoff import Backoff
-from feeds.base import Feed, PollJob
+from feeds.base import Feed, PollJob, Stream
 from feeds.candles import CandleSource, check_ohlc
 from feeds.config import BinanceSpotFeedConfig
 from feeds.context import FeedContext
@@ -28,6 +39,7 @@ from feeds.errors import FeedError
 from feeds.higher_intervals import HigherIntervals
 from feeds.http import HttpClient
 from feeds.instruments import VenueNames
+from feeds.kline_stream import KlineStream, split_symbols
 from feeds.parse import BadItem, Parsed, check_ts, integer, items_list, number, parse_items
 from feeds.poller import Poller, each_symbol
 from storage.rows import DAY_MS, Candle, interval_ms
@@ -39,6 +51,9 @@ KLINES_PATH = "/api/v3/klines"
 # Documented: limit max 1000 per request, weight 2 per request whatever the limit.
 KLINES_MAX_LIMIT = 1000
 KLINES_WEIGHT = 2
+# A candle's closing kline event comes within a push (2 s) of its close; only after this long without it is
+# the symbol behind (a lost event, a connection that is down) and repaired by REST.
+CLOSE_GRACE_MS = 5_000
 
 
 def parse_klines(payload: Any, symbol: str, interval: str, now_ms: int) -> Parsed[Candle]:
@@ -133,11 +148,128 @@ class SpotCandleFeed(Feed):
         self.active: CandleSource = primary
         self.switched = False
         backoff = Backoff(tuning.poll_backoff_base_s, tuning.poll_backoff_cap_s)
-        self.poller = Poller(self.name, self.poll, self.health, failures, now_ms, backoff)
+        self.streaming = config.candles == "stream"
+        self.poller = Poller(
+            self.name, self.repair if self.streaming else self.poll, self.health, failures, now_ms, backoff
+        )
+        # The open time of the newest closed candle stored per symbol (stream or REST): the gap check.
+        self.last_closed: dict[str, int] = {}
+        self._last_pushed: dict[str, Candle] = {}
+        self._stream_rows: list[Candle] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._sync_lock = asyncio.Lock()
+        self._repairs: set[asyncio.Task[bool]] = set()
+        self.kline_streams: list[KlineStream] = []
+        if self.streaming:
+            silence = tuning.data_silence_s or config.stale_after_seconds
+            groups = split_symbols(self.symbols)
+            for number, group in enumerate(groups, 1):
+                self.kline_streams.append(
+                    KlineStream(
+                        f"{self.name}.klines" + (f".{number}" if len(groups) > 1 else ""),
+                        config.ws_url,
+                        group,
+                        self.interval,
+                        context.session,
+                        self.health,
+                        failures,
+                        tuning,
+                        data_silence_s=silence,
+                        on_candle=self.on_stream_candle,
+                        on_subscribed=self.repair_after_connect,
+                    )
+                )
 
     def jobs(self) -> list[PollJob]:
-        """Return the candle poll."""
+        """Return the candle poll (with streams: the gap check and the higher intervals' refresh)."""
         return [PollJob(self.name, self.config.poll_seconds, self.poller.run)]
+
+    def streams(self) -> list[Stream]:
+        """Return the kline websockets (none when polling)."""
+        return list(self.kline_streams)
+
+    async def aclose(self) -> None:
+        """Store the candles the stream delivered last; cancel the gap repairs still running."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush_stream()
+        for task in list(self._repairs):
+            task.cancel()
+        for task in list(self._repairs):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- the stream side --------------------------------------------------------------------------------
+
+    def on_stream_candle(self, candle: Candle) -> None:
+        """Store a candle from the stream (forming or closed), unless the fallback has taken over.
+
+        Binance pushes the forming candle every 2 s whether or not it traded: a push equal to the last one
+        of its symbol changes nothing, so it is neither written nor evaluated again.
+        """
+        if self.switched:
+            return
+        self.health.success(candle.open_time)
+        if self._last_pushed.get(candle.symbol) == candle:
+            return
+        self._last_pushed[candle.symbol] = candle
+        if candle.closed:
+            self._note_closed(candle.symbol, candle.open_time)
+        # At each close every symbol's closing and new candle arrive together: written in one transaction
+        # and evaluated in one pass a few milliseconds later (the liquidations' flush interval), not one
+        # by one, which queued the last of 400 behind the others.
+        self._stream_rows.append(candle)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(self.tuning.flush_interval_s, self.flush_stream)
+
+    def flush_stream(self) -> None:
+        """Store the candles the stream delivered since the last flush."""
+        self._flush_handle = None
+        rows, self._stream_rows = self._stream_rows, []
+        if rows:
+            self.ingest.candles(rows)
+
+    def _note_closed(self, symbol: str, open_time: int) -> None:
+        if open_time > self.last_closed.get(symbol, -1):
+            self.last_closed[symbol] = open_time
+
+    def repair_after_connect(self, symbols: Sequence[str]) -> None:
+        """Fetch by REST what the symbols of a (re)connected stream missed while it was down."""
+        wanted = list(symbols)
+        task = asyncio.get_running_loop().create_task(
+            self.poller.run(lambda: self._sync_locked(self.tuning.backfill_max_pages, wanted)),
+            name=f"{self.name}:gap-repair",
+        )
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    def behind(self, symbol: str, now: int) -> bool:
+        """Tell whether the newest closed candle of ``symbol`` should be stored by now and is not."""
+        expected = now - now % self.step - self.step  # the newest candle that has closed
+        if now - (expected + self.step) < CLOSE_GRACE_MS:
+            expected -= self.step  # its closing event may still be on its way
+        last = self.last_closed.get(symbol)
+        return last is None or last < expected
+
+    async def repair(self) -> int | None:
+        """Fetch the base candles of the symbols the stream left behind, and the higher intervals due."""
+        if self.switched:
+            return await self.sync(self.tuning.poll_max_pages)  # the fallback has no stream: poll it
+        now = self.now_ms()
+        behind = [s for s in self.symbols if self.behind(s, now)]
+        return await self._sync_locked(self.tuning.poll_max_pages, behind)
+
+    async def _sync_locked(self, max_pages: int, base_symbols: Collection[str]) -> int | None:
+        # One sync at a time: a repair after a reconnect and the scheduled check would ask twice.
+        async with self._sync_lock:
+            try:
+                return await self._sync_all(max_pages, base_symbols)
+            except FeedError as exc:
+                if exc.kind != "geo_blocked" or self.switched:
+                    raise
+                self._switch_to_fallback(exc)
+                return await self._sync_all(max_pages)
 
     async def backfill(self) -> None:
         """Fetch what is missing since the last stored candle, at most ``backfill_days`` back."""
@@ -181,15 +313,19 @@ class SpotCandleFeed(Feed):
         self.fallback_health.active = True
         self.poller.health = self.fallback_health
 
-    async def _sync_all(self, max_pages: int) -> int | None:
+    async def _sync_all(self, max_pages: int, base_symbols: Collection[str] | None = None) -> int | None:
         # Per symbol: one the venue refuses (a typo, a delisted or futures-only pair) is skipped and
-        # reported once; it never stops the symbols after it.
+        # reported once; it never stops the symbols after it. ``base_symbols``: the symbols whose base
+        # candles are fetched (default all); the higher intervals are asked for every symbol when due.
         skipped: list[str] = []
         wanted = self.higher.wanted()
+        symbols = [s for s in self.symbols if base_symbols is None or s in base_symbols or s in wanted]
 
         async def one(symbol: str) -> int | None:
-            latest, bad = await self._sync_symbol(symbol, max_pages)
-            skipped.extend(bad)
+            latest = None
+            if base_symbols is None or symbol in base_symbols:
+                latest, bad = await self._sync_symbol(symbol, max_pages)
+                skipped.extend(bad)
             # The base candles first: they make the base interval the others are read beside.
             for interval, count in wanted.get(symbol, {}).items():
                 skipped.extend(
@@ -199,7 +335,13 @@ class SpotCandleFeed(Feed):
 
         source = self.active.source
         found = await each_symbol(
-            self.symbols, one, self.failures, f"{source}:candles", self.rejections, source
+            symbols,
+            one,
+            self.failures,
+            f"{source}:candles",
+            self.rejections,
+            source,
+            concurrency=self.config.max_concurrent_requests,
         )
         self.failures.skipped(f"{source}:candles", skipped)
         return max((t for t in found if t is not None), default=None)
@@ -224,6 +366,9 @@ class SpotCandleFeed(Feed):
                 break
             self.ingest.candles(rows)
             newest = rows[-1].open_time
+            closed = [r.open_time for r in rows if r.closed]
+            if closed:
+                self._note_closed(symbol, closed[-1])
             start = rows[-1].open_time + self.step
             if not rows[-1].closed or start >= now:
                 break  # reached the present

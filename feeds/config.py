@@ -23,9 +23,16 @@ class FeedConfig(StrictModel):
 
 
 class BinanceSpotFeedConfig(FeedConfig):
-    """Spot candles from Binance's public market-data REST API."""
+    """Spot candles from Binance: kline websockets live, the public market-data REST API for history."""
 
     base_url: str = "https://data-api.binance.vision"
+    # "stream": live candles from the <symbol>@kline_<interval> websockets, REST only for the backfill and
+    # to repair gaps (after a reconnect, or a close the stream did not deliver). "poll": every candle
+    # from REST every poll_seconds (a crossing is seen up to a poll late).
+    candles: Literal["stream", "poll"] = "stream"
+    ws_url: str = "wss://data-stream.binance.vision"
+    # REST requests in flight at once (backfill, gap repair, polls); the weight budget still bounds the rate.
+    max_concurrent_requests: int = Field(8, ge=1, le=64)
     interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "1m"
     poll_seconds: float = Field(15.0, ge=5, le=3600)
     backfill_days: float = Field(7.0, ge=0, le=30)
@@ -59,6 +66,8 @@ class BinanceFuturesFeedConfig(FeedConfig):
     backfill_days: float = Field(7.0, ge=0, le=30)
     # Request weight the bot lets itself use per minute on fapi; Binance's USD-M limit is 2,400 per IP.
     max_weight_per_minute: int = Field(2000, ge=10, le=2400)
+    # REST requests in flight at once per poll or backfill (weight and each endpoint's own limit still apply).
+    max_concurrent_requests: int = Field(8, ge=1, le=64)
 
 
 class BybitFeedConfig(FeedConfig):

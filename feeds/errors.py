@@ -30,12 +30,21 @@ ErrorKind = Literal[
 class FeedError(Exception):
     """A classified failure of one request or connection."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: Literal["venue", "endpoint"] = "venue",
+    ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
         # Seconds the venue asked us to wait (Retry-After), or our own wait for a spent weight budget.
         self.retry_after = retry_after
+        # What the wait applies to: every request to the venue, or one endpoint with a limit of its own.
+        self.scope = scope
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"

@@ -15,13 +15,21 @@ says what went wrong. It also enforces, per venue:
 - **Request weight** (Binance): every response carries ``X-MBX-USED-WEIGHT-1M``, the weight this IP used
   in the current minute. ``WeightBudget`` refuses a request that would push it over our budget (kept
   below Binance's documented 6,000/min spot, 2,400/min USD-M) until the next window.
+- **An endpoint's own limit** (Binance USD-M ``/fapi/v1/fundingRate`` 500 and
+  ``/futures/data/openInterestHist`` 1,000 requests per 5 minutes per IP, beside the weight): requests to
+  such a path wait for a free slot (``EndpointGate``) instead of being sent into a 429, and a 429 there
+  slows that path only (wait Retry-After, send again) instead of stopping every request to the venue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import time
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -89,6 +97,62 @@ class WeightBudget:
         self.used = used
 
 
+@dataclass(frozen=True, slots=True)
+class EndpointLimit:
+    """A path's own request limit: ``requests`` per ``window_s`` seconds."""
+
+    requests: int
+    window_s: float
+
+
+# Documented per-IP limits of Binance USD-M paths beside the request weight (BFUT "Get Funding Rate
+# History": 500/5min/IP shared with fundingInfo; "Open Interest Statistics": 1000/5min/IP).
+BINANCE_FUTURES_ENDPOINT_LIMITS = {
+    "/fapi/v1/fundingRate": EndpointLimit(500, 300.0),
+    "/fapi/v1/fundingInfo": EndpointLimit(500, 300.0),
+    "/futures/data/openInterestHist": EndpointLimit(1000, 300.0),
+}
+# fundingRate and fundingInfo count against one budget.
+_SHARED_ENDPOINT = {"/fapi/v1/fundingInfo": "/fapi/v1/fundingRate"}
+# Times one request is sent again after its endpoint answered 429 (each after Retry-After).
+ENDPOINT_RETRIES = 3
+
+
+class EndpointGate:
+    """Keep one endpoint inside its own limit: wait for a free slot, and after a 429 for its Retry-After.
+
+    Time here is the event loop's (monotonic, real): a wait is a real wait whatever clock the feed runs on.
+    """
+
+    def __init__(self, limit: EndpointLimit, margin_s: float = 1.0) -> None:
+        self.limit = limit
+        # The venue counts a request when it arrives, we when it leaves: a request sent exactly a window
+        # after the oldest could arrive inside the venue's window. A second's margin keeps clear of that.
+        self.window_s = limit.window_s + margin_s
+        self.sent: deque[float] = deque()
+        self.blocked_until = 0.0  # loop time
+        self.waits = 0  # times a request had to wait, for tests and /metrics
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent, then count it."""
+        while True:
+            now = time.monotonic()
+            while self.sent and self.sent[0] <= now - self.window_s:
+                self.sent.popleft()
+            wait = self.blocked_until - now
+            if len(self.sent) >= self.limit.requests:
+                wait = max(wait, self.sent[0] + self.window_s - now)
+            if wait <= 0:
+                self.sent.append(now)
+                return
+            self.waits += 1
+            await asyncio.sleep(wait)
+
+    def block(self, seconds: float) -> None:
+        """Send nothing to this endpoint for ``seconds`` (its 429's Retry-After)."""
+        self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Return Retry-After in seconds (Binance sends whole seconds); None if absent or not a number."""
     if value is None:
@@ -118,6 +182,7 @@ class HttpClient:
         off_loop_bytes: int = DEFAULT_OFF_LOOP_BYTES,
         clock: VenueClock | None = None,
         server_time_field: str | None = None,
+        endpoint_limits: Mapping[str, EndpointLimit] | None = None,
     ) -> None:
         self.session = session
         self.venue = venue
@@ -136,6 +201,13 @@ class HttpClient:
         # A top-level epoch-ms field of the venue's envelope giving its own time (a clock sample).
         self.server_time_field = server_time_field
         self.oversized = 0  # bodies refused for their size, for /metrics and tests
+        self.gates: dict[str, EndpointGate] = {}
+        for path, limit in (endpoint_limits or {}).items():
+            key = _SHARED_ENDPOINT.get(path, path)
+            self.gates.setdefault(key, EndpointGate(limit))
+        for path, key in _SHARED_ENDPOINT.items():
+            if key in self.gates:
+                self.gates[path] = self.gates[key]
 
     def _check_gate(self, path: str) -> None:
         now = self.now_ms()
@@ -154,15 +226,41 @@ class HttpClient:
             self._blocked_kind = kind
 
     async def get_json(self, path: str, params: Params | None = None, *, weight: int = 1) -> Any:
-        """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError."""
-        return await self._request("GET", path, params, None, weight)
+        """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError.
+
+        A path with a limit of its own waits for its turn, and after its 429 waits and asks again (up to
+        ENDPOINT_RETRIES times), so one busy endpoint slows down without failing the others.
+        """
+        return await self._gated("GET", path, params, None, weight)
 
     async def post_json(self, path: str, body: Mapping[str, Any], *, weight: int = 1) -> Any:
         """Send POST base_url+path with a JSON body (Hyperliquid's /info) and return the decoded JSON."""
-        return await self._request("POST", path, None, body, weight)
+        return await self._gated("POST", path, None, body, weight)
+
+    async def _gated(
+        self, method: str, path: str, params: Params | None, json_body: Mapping[str, Any] | None, weight: int
+    ) -> Any:
+        gate = self.gates.get(path)
+        if gate is None:
+            return await self._request(method, path, params, json_body, weight)
+        for attempt in range(ENDPOINT_RETRIES + 1):
+            await gate.acquire()
+            try:
+                return await self._request(method, path, params, json_body, weight, endpoint=gate)
+            except FeedError as exc:
+                if exc.kind != "rate_limited" or exc.scope != "endpoint" or attempt == ENDPOINT_RETRIES:
+                    raise
+                log.info("%s %s: endpoint limit; asking again in %.1fs", self.venue, path, exc.retry_after)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _request(
-        self, method: str, path: str, params: Params | None, json_body: Mapping[str, Any] | None, weight: int
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json_body: Mapping[str, Any] | None,
+        weight: int,
+        endpoint: EndpointGate | None = None,
     ) -> Any:
         self._check_gate(path)
         if self.budget is not None:
@@ -197,7 +295,7 @@ class HttpClient:
         if self.budget is not None:
             self.budget.observe(headers.get(WEIGHT_HEADER))
         if status != 200:
-            self._raise_for_status(where, status, headers, body)
+            self._raise_for_status(where, status, headers, body, endpoint)
         payload = await decode_async(body, where, off_loop_bytes=self.off_loop_bytes)
         if clock is not None and self.server_time_field is not None and isinstance(payload, dict):
             server = payload.get(self.server_time_field)
@@ -229,9 +327,22 @@ class HttpClient:
             " ([feeds.limits] max_body_mib)",
         )
 
-    def _raise_for_status(self, where: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
+    def _raise_for_status(
+        self,
+        where: str,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        endpoint: EndpointGate | None = None,
+    ) -> None:
         retry_after = parse_retry_after(headers.get("Retry-After"))
         detail = _error_detail(body)
+        if status == 429 and endpoint is not None and not self._weight_spent():
+            # The weight left is ample: the endpoint's own limit answered, so only it waits.
+            wait = self.default_429 if retry_after is None else retry_after
+            endpoint.block(wait)
+            message = f"{where}: HTTP 429 ({detail}); this endpoint waits {wait:g}s"
+            raise FeedError("rate_limited", message, retry_after=wait, scope="endpoint")
         if status == 429:
             wait = self.default_429 if retry_after is None else retry_after
             self._block(wait, "rate_limited")
@@ -251,6 +362,10 @@ class HttpClient:
         if status == 400 and _error_code(body) == BINANCE_INVALID_SYMBOL:
             raise FeedError("unknown_symbol", f"{where}: HTTP 400 ({detail})")
         raise FeedError("http", f"{where}: HTTP {status} ({detail})")
+
+    def _weight_spent(self) -> bool:
+        """Tell whether the venue's count of weight used has reached our budget (a 429 for the IP)."""
+        return self.budget is not None and self.budget.used >= self.budget.limit
 
 
 # Binance's error code for a symbol it does not list (spot and USD-M, docs "Error codes": -1121

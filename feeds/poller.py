@@ -104,27 +104,52 @@ async def each_symbol(
     key: str,
     rejections: Rejections | None = None,
     venue: str = "",
+    *,
+    concurrency: int = 1,
 ) -> list[T]:
-    """Run ``call(symbol)`` for every symbol; a symbol the venue rejects (HTTP 4xx, an API error) is skipped.
+    """Run ``call(symbol)`` per symbol, ``concurrency`` at a time; a symbol the venue rejects is skipped.
 
     A watched spot pair may have no perpetual on a venue; that is worth a log line (once per interval),
     not a dead feed. A symbol the venue says it does not list (``unknown_symbol``) is recorded in
     ``rejections`` under ``venue`` (reported once) and not asked again. Anything else (timeouts, 5xx,
-    rate limits, garbage) fails the whole poll.
+    rate limits, garbage) fails the whole poll: the first such error is raised once the calls already
+    under way have ended (the ones not started yet are not sent).
+
+    Requests one at a time made a poll of 200 symbols at a 50 ms round trip last 10 s; a few in flight
+    divide that while the venue's weight budget (``feeds.http.WeightBudget``) still bounds the rate.
     """
-    results: list[T] = []
-    for symbol in symbols:
+    found: dict[int, T] = {}
+    fatal: list[FeedError] = []
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(index: int, symbol: str) -> None:
         if rejections is not None and rejections.refused(venue, symbol):
-            continue
-        try:
-            results.append(await call(symbol))
-        except FeedError as exc:
-            if exc.kind == "unknown_symbol" and rejections is not None:
-                rejections.reject(venue, symbol, exc.message)
-                continue
-            if exc.kind not in ("http", "api", "unknown_symbol"):
-                raise
-            failures.failure(f"{key}:{symbol}", str(exc))
-        else:
+            return
+        async with gate:
+            if fatal:
+                return  # the poll has already failed: send nothing more
+            try:
+                result = await call(symbol)
+            except FeedError as exc:
+                if exc.kind == "unknown_symbol" and rejections is not None:
+                    rejections.reject(venue, symbol, exc.message)
+                    return
+                if exc.kind not in ("http", "api", "unknown_symbol"):
+                    fatal.append(exc)
+                    return
+                failures.failure(f"{key}:{symbol}", str(exc))
+                return
+            found[index] = result
             failures.success(f"{key}:{symbol}")
-    return results
+
+    # The first symbol goes alone: a venue refusing everyone (HTTP 451, a ban) is learned from one request.
+    first = 1 if concurrency > 1 else len(symbols)
+    for index, symbol in enumerate(symbols[:first]):
+        await one(index, symbol)
+        if fatal:
+            break
+    if not fatal and first < len(symbols):
+        await asyncio.gather(*(one(i, s) for i, s in enumerate(symbols) if i >= first))
+    if fatal:
+        raise fatal[0]
+    return [found[i] for i in sorted(found)]

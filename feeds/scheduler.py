@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import aiohttp
@@ -41,7 +41,7 @@ from feeds.context import FeedContext
 from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
 from feeds.higher_intervals import CandleNeeds, no_needs
-from feeds.http import HttpClient, WeightBudget
+from feeds.http import BINANCE_FUTURES_ENDPOINT_LIMITS, EndpointLimit, HttpClient, WeightBudget
 from feeds.ingest import Ingest
 from feeds.instrument_fetch import InstrumentCache, InstrumentLists
 from feeds.instruments import InstrumentRegistry
@@ -78,6 +78,7 @@ def build_feeds(
         timeout_s: float,
         budget: WeightBudget | None = None,
         server_time_field: str | None = None,
+        endpoint_limits: Mapping[str, EndpointLimit] | None = None,
     ) -> HttpClient:
         return HttpClient(
             session,
@@ -92,6 +93,7 @@ def build_feeds(
             off_loop_bytes=int(limits.off_loop_kib * 1024),
             clock=clock,
             server_time_field=server_time_field,
+            endpoint_limits=endpoint_limits,
         )
 
     context = FeedContext(
@@ -131,6 +133,7 @@ def build_feeds(
             futures.timeout_seconds,
             budget,
             server_time_field="serverTime",
+            endpoint_limits=BINANCE_FUTURES_ENDPOINT_LIMITS,
         )
         feeds.append(BinanceFuturesFeed(futures, http, context))
     bybit = config.bybit

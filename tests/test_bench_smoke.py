@@ -6,6 +6,7 @@ import pytest
 
 from bench import (
     backends,
+    candle_latency,
     charts,
     command_queries,
     delivery,
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "replay": replay.main,
     "ingest": ingest.main,
     "latency": latency.main,
+    "candle_latency": candle_latency.main,
     "live": live.main,
     "memory": memory.main,
     "queries": queries.main,

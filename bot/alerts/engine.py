@@ -257,6 +257,9 @@ class Engine:
             if self._awake is not None:
                 for i, rule in enumerate(added, start=len(order)):
                     self._position[rule.row.id] = i
+                    # Indexed by symbol too: an evaluation of a symbol's new data reads _awake_of, and a
+                    # rule missing there waited for the next evaluation of every rule (up to 15 s).
+                    self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule.row.id)
                 self._awake.update(rule.row.id for rule in added)
             order.extend(added)
         else:

@@ -1,4 +1,4 @@
-"""Binance spot and USD-M futures: REST market data, weight limits, geo-block, !forceOrder@arr stream."""
+"""Binance spot and USD-M futures: weight limits, geo-block, liquidation and kline streams."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .binance_klines import KlineStreams
 from .context import Context, fixed, json_response
 from .data import DAY_MS, HOUR_MS, INTERVAL_MS, MINUTE_MS, WEEK_MS, Candle
 from .ws import WsConn, WsVenue
@@ -148,6 +149,27 @@ class WeightLimiter:
         return 200, None
 
 
+class RequestWindow:
+    """An endpoint's own request limit per IP (sliding window), beside the weight: 429 past it."""
+
+    def __init__(self, limit: int, window: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._now = now
+        self.sent: list[float] = []
+        self.refused = 0
+
+    def charge(self) -> float | None:
+        """Count one request; return None if allowed, else the seconds until a slot frees (Retry-After)."""
+        now = self._now()
+        self.sent = [t for t in self.sent if t > now - self.window]
+        if len(self.sent) >= self.limit:
+            self.refused += 1
+            return self.sent[0] + self.window - now
+        self.sent.append(now)
+        return None
+
+
 def _kline_row(
     candle: Candle, step: int, offset: int, price_places: int, qty_places: int, quote_places: int
 ) -> list[Any]:
@@ -190,10 +212,16 @@ class BinanceVenue:
         self.futures_weight = WeightLimiter(cfg.futures_weight_limit, cfg.weight_window, cfg.ban_seconds)
         self.geo_block = cfg.geo_block
         self.ws = WsVenue("binance", cfg.binance_ws)
-        # The retired /ws and /stream paths (2026-04-23): they still accept connections but carry only
-        # /public data, so a client that did not migrate sees no liquidations at all.
-        self.legacy_ws = WsVenue("binance-legacy", cfg.binance_ws)
+        # /ws and /stream: the paths of the spot stream host (stream.binance.com, data-stream.binance.vision),
+        # serving kline streams under spot's limits. They are also USD-M's retired paths (2026-04-23): a
+        # futures client that did not migrate connects fine and sees no liquidations at all.
+        self.legacy_ws = WsVenue("binance-spot", cfg.binance_spot_ws)
+        self.klines = KlineStreams(
+            ctx, self.legacy_ws, cfg.kline_push_s, lambda s: ctx.listed(ctx.listings.spot, s)
+        )
         self._oi_hist: dict[tuple[str, str], list[tuple[int, Decimal, Decimal]]] = {}
+        self.funding_window = RequestWindow(*cfg.funding_rate_limit)
+        self.oi_hist_window = RequestWindow(*cfg.oi_hist_limit)
 
     def routes(self) -> list[web.RouteDef]:
         """Return the HTTP and websocket routes of Binance spot and USD-M."""
@@ -240,11 +268,30 @@ class BinanceVenue:
         response.headers[WEIGHT_HEADER] = str(limiter.used)
         return response
 
-    def _answer(self, limiter: WeightLimiter, weight: int, build: Callable[[], Any]) -> web.Response:
+    def _answer(
+        self,
+        limiter: WeightLimiter,
+        weight: int,
+        build: Callable[[], Any],
+        endpoint: RequestWindow | None = None,
+    ) -> web.Response:
         # Order as on Binance: the geo-block answers first, weight is charged even for a bad request.
         denied = self._admit(limiter, weight)
         if denied is not None:
             return denied
+        wait = endpoint.charge() if endpoint is not None else None
+        if endpoint is not None and wait is not None:
+            # [unverified] The body of a refusal by an endpoint's own limit is not documented; Binance's
+            # TOO_MANY_REQUESTS code with the limit named, and Retry-After as for the weight's 429.
+            response = binance_error(
+                429,
+                -1003,
+                f"Too many requests; current limit of IP is {endpoint.limit} requests per"
+                f" {endpoint.window:g} seconds for this endpoint.",
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            response.headers[WEIGHT_HEADER] = str(limiter.used)
+            return response
         try:
             response = json_response(build())
         except BadParam as exc:
@@ -291,6 +338,9 @@ class BinanceVenue:
         # recorded /fapi/v1/klines fixture. USD-M candles are the spot recording standing in (no
         # futures candles were recorded for January 2026).
         places = (2, 3, 5) if futures else (8, 8, 8)
+        if not futures and interval != "1w":
+            # A live price set for the stream (KlineStreams.set_price) shows in REST's forming candle too.
+            rows = [self.klines.apply_price(symbol, c, interval) for c in rows]
         return [_kline_row(c, step, clock.offset_ms, *places) for c in rows]
 
     async def spot_klines(self, request: web.Request) -> web.Response:
@@ -326,7 +376,12 @@ class BinanceVenue:
 
     async def funding_info(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/fundingInfo: the symbols whose funding interval (or cap) was adjusted from 8 h."""
-        return self._answer(self.futures_weight, 1, self.ctx.listings.binance_funding_info_payload)
+        return self._answer(
+            self.futures_weight,
+            1,
+            self.ctx.listings.binance_funding_info_payload,
+            endpoint=self.funding_window,  # one 500 per 5 minutes budget with fundingRate
+        )
 
     # -- premium index -----------------------------------------------------------------------------------
     def _premium_btc(self) -> dict[str, Any]:
@@ -407,7 +462,9 @@ class BinanceVenue:
 
     async def funding_rate(self, request: web.Request) -> web.Response:
         """GET /fapi/v1/fundingRate: ascending, endTime inclusive, limit default 100, max 1000."""
-        return self._answer(self.futures_weight, 1, lambda: self._funding(request))
+        return self._answer(
+            self.futures_weight, 1, lambda: self._funding(request), endpoint=self.funding_window
+        )
 
     # -- open interest -----------------------------------------------------------------------------------
     def _open_interest(self, request: web.Request) -> dict[str, Any]:
@@ -476,7 +533,9 @@ class BinanceVenue:
 
     async def open_interest_hist(self, request: web.Request) -> web.Response:
         """GET /futures/data/openInterestHist: period required, limit default 30, max 500, weight 0."""
-        return self._answer(self.futures_weight, 0, lambda: self._oi_hist_rows(request))
+        return self._answer(
+            self.futures_weight, 0, lambda: self._oi_hist_rows(request), endpoint=self.oi_hist_window
+        )
 
     # -- websocket -----------------------------------------------------------------------------------------
     async def _on_text(self, conn: WsConn, text: str, venue: WsVenue) -> None:
@@ -491,7 +550,17 @@ class BinanceVenue:
             )
             return
         if method == "SUBSCRIBE":
-            conn.subscriptions.update(str(p) for p in params)
+            wanted = conn.subscriptions | {str(p) for p in params}
+            limit = venue.policy.max_streams
+            if limit is not None and len(wanted) > limit:
+                # [unverified] The docs give the limit, not the answer past it: refused with an error
+                # reply in the documented error shape, the connection and its streams kept.
+                error = {"code": 2, "msg": f"Invalid request: more than {limit} streams"}
+                await venue.send(conn, {"error": error, "id": req_id})
+                return
+            conn.subscriptions = wanted
+            if venue is self.legacy_ws:
+                self.klines.subscribed(conn, wanted)
             await venue.send(conn, {"result": None, "id": req_id})
         elif method == "UNSUBSCRIBE":
             conn.subscriptions.difference_update(str(p) for p in params)
@@ -528,17 +597,32 @@ class BinanceVenue:
         )
 
     async def ws_legacy(self, request: web.Request) -> web.StreamResponse:
-        """Serve the retired /ws and /stream paths: the connection works, liquidations never arrive."""
+        """Serve /ws and /stream: spot kline streams; liquidations never arrive there (USD-M retired them)."""
         refused = self._refused()
         if refused is not None:
             return refused
-        log.warning(
-            "binance: client connected to retired path %s; forceOrder is only on /market", request.path
-        )
+        venue = self.legacy_ws
+        if venue.over_connect_limit():
+            # [unverified] "300 connections per attempt every 5 minutes per IP": the status of a refused
+            # handshake is not documented; 429 as for REST rate limits.
+            return binance_error(429, -1003, "Too many connection attempts; try again later.")
         stream = request.match_info.get("stream")
         streams = {stream} if stream else {s for s in request.query.get("streams", "").split("/") if s}
-        return await self.legacy_ws.serve(
-            request, "legacy", lambda c, t: self._on_text(c, t, self.legacy_ws), initial=streams
+        limit = venue.policy.max_streams
+        if limit is not None and len(streams) > limit:
+            # [unverified] More streams in the URL than one connection may carry: refused at the handshake.
+            return binance_error(400, -1100, f"More than {limit} streams on one connection.")
+        if any("forceOrder" in s for s in streams):
+            log.warning(
+                "binance: client connected to retired path %s; forceOrder is only on /market", request.path
+            )
+        kind = "combined" if request.path.startswith("/stream") else "legacy"
+        return await venue.serve(
+            request,
+            kind,
+            lambda c, t: self._on_text(c, t, venue),
+            initial=streams,
+            companion=self.klines.serve_conn,
         )
 
     @staticmethod

@@ -24,6 +24,23 @@ def binance_ws_policy() -> WsPolicy:
     return WsPolicy(ping_interval=180.0, pong_timeout=600.0, max_lifetime=86_400.0, max_incoming_per_s=10)
 
 
+def binance_spot_ws_policy() -> WsPolicy:
+    """Return Binance spot's documented rules (web-socket-streams.md, "WebSocket Limits").
+
+    A ping every 20 s answered within a minute, 24 h lifetime, 5 incoming messages per second (pings,
+    pongs and requests), 1024 streams per connection, 300 connection attempts per 5 minutes per IP.
+    """
+    return WsPolicy(
+        ping_interval=20.0,
+        pong_timeout=60.0,
+        max_lifetime=86_400.0,
+        max_incoming_per_s=5,
+        max_streams=1024,
+        max_connects=300,
+        connects_window=300.0,
+    )
+
+
 def bybit_ws_policy() -> WsPolicy:
     """Return Bybit's rule: a connection with no ping-pong and no data is cut after about 10 min."""
     return WsPolicy(idle_timeout=600.0)
@@ -51,7 +68,14 @@ class EmulatorConfig:
     ban_seconds: float = 120.0  # first 418 ban; Binance doubles it for repeat offenders, up to 3 days
     geo_block: bool = False  # answer every Binance request with 451, as for a US IP
     oi_hist_days: int = 30  # /futures/data/openInterestHist serves only the latest 30 days
+    # USD-M paths' own per-IP limits beside the weight, (requests, window seconds): fundingRate shares
+    # 500 per 5 minutes with fundingInfo; openInterestHist allows 1,000 per 5 minutes.
+    funding_rate_limit: tuple[int, float] = (500, 300.0)
+    oi_hist_limit: tuple[int, float] = (1000, 300.0)
     binance_ws: WsPolicy = field(default_factory=binance_ws_policy)
+    # The spot stream host's paths (/ws, /stream): kline streams, under spot's limits.
+    binance_spot_ws: WsPolicy = field(default_factory=binance_spot_ws_policy)
+    kline_push_s: float = 2.0  # "Update Speed: 2000ms" of every kline interval but 1s
     bybit_ws: WsPolicy = field(default_factory=bybit_ws_policy)
     okx_ws: WsPolicy = field(default_factory=okx_ws_policy)
 

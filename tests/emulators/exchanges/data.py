@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 FIXTURES_DIR = DATA_DIR / "fixtures"
@@ -223,6 +223,50 @@ def derive_minutes(hour: Candle) -> list[Candle]:
             )
         )
     return minutes
+
+
+class PerHourSeries(Sequence[Candle]):
+    """The SYNTHETIC sub-hour candles of an hourly series, made an hour at a time when read.
+
+    Deriving every minute of every symbol up front cost gigabytes at 200 symbols (a Decimal candle per
+    minute of the recording); a client reads a few pages, so only the hours read are derived (the last
+    few kept). Each hour gives exactly ``HOUR_MS // step_ms`` candles (the steps divide an hour), in
+    order, the same as ``aggregate(derive_minutes(...))`` over the whole series.
+    """
+
+    def __init__(self, hourly: Sequence[Candle], step_ms: int) -> None:
+        self.hourly = hourly
+        self.step_ms = step_ms
+        self.per_hour = HOUR_MS // step_ms
+        self._hours: dict[int, list[Candle]] = {}
+
+    def _hour(self, index: int) -> list[Candle]:
+        cached = self._hours.get(index)
+        if cached is None:
+            minutes = derive_minutes(self.hourly[index])
+            cached = minutes if self.step_ms == MINUTE_MS else aggregate(minutes, self.step_ms)
+            if len(self._hours) >= 8:
+                self._hours.pop(next(iter(self._hours)))
+            self._hours[index] = cached
+        return cached
+
+    def __len__(self) -> int:
+        return len(self.hourly) * self.per_hour
+
+    @overload
+    def __getitem__(self, index: int) -> Candle: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Candle]: ...
+
+    def __getitem__(self, index: int | slice) -> Candle | list[Candle]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._hour(index // self.per_hour)[index % self.per_hour]
 
 
 def aggregate(candles: Sequence[Candle], step_ms: int) -> list[Candle]:
@@ -576,14 +620,14 @@ class Dataset:
         self.premium_index_fixture: list[dict[str, Any]] = json.loads(
             (fixtures / PREMIUM_INDEX_FILE).read_text(encoding="utf-8")
         )
-        self._derived: dict[tuple[str, str], list[Candle]] = {}
+        self._derived: dict[tuple[str, str], Sequence[Candle]] = {}
 
     @cached_property
     def recorded_end_ms(self) -> int:
         """Return the last recorded instant: the end of the last BTCUSDT hourly candle, minus 1 ms."""
         return self.spot["BTCUSDT"][-1].open_time + HOUR_MS - 1
 
-    def candles(self, symbol: str, interval: str) -> list[Candle] | None:
+    def candles(self, symbol: str, interval: str) -> Sequence[Candle] | None:
         """Return the candle series for symbol/interval, or None if it cannot be served."""
         hourly = self.spot.get(symbol)
         if hourly is None or interval not in INTERVAL_MS:
@@ -594,11 +638,7 @@ class Dataset:
         if key not in self._derived:
             step = INTERVAL_MS[interval]
             if step < HOUR_MS:
-                minutes = self._derived.get((symbol, "1m"))
-                if minutes is None:
-                    minutes = [m for hour in hourly for m in derive_minutes(hour)]
-                    self._derived[(symbol, "1m")] = minutes
-                self._derived[key] = minutes if step == MINUTE_MS else aggregate(minutes, step)
+                self._derived[key] = PerHourSeries(hourly, step)
             else:
                 self._derived[key] = aggregate(hourly, step)
         return self._derived[key]
@@ -620,7 +660,7 @@ class Dataset:
             moved = [dataclasses.replace(c, open_time=c.open_time + shift) for c in hourly]
             weeks = aggregate(moved, WEEK_MS)
             self._derived[key] = [dataclasses.replace(w, open_time=w.open_time - shift) for w in weeks]
-        return self._derived[key]
+        return list(self._derived[key])
 
     def market_hour_at(self, symbol: str, recorded_ms: int) -> MarketHour | None:
         """Return the latest CoinGlass hour that opened at or before recorded_ms."""

@@ -173,7 +173,7 @@ class Listings:
 
     def binance_futures_payload(self, now_ms: int) -> dict[str, Any]:
         """Return ``/fapi/v1/exchangeInfo`` in Binance's documented shape (filters left empty)."""
-        symbols = []
+        symbols: list[dict[str, Any]] = []
         for s in self.futures.values():
             quarterly = "_" in s.symbol
             base = s.coin if s.multiplier == 1 else f"{s.multiplier}{s.coin}"

@@ -306,6 +306,7 @@ class ExchangeEmulator:
         venues = {
             "binance": self.binance.ws,
             "binance-legacy": self.binance.legacy_ws,
+            "binance-spot": self.binance.legacy_ws,
             "bybit": self.bybit.ws,
             "okx": self.okx.ws,
             "gate": self.gate.ws,

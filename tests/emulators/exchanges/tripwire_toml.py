@@ -21,7 +21,7 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[3] / "config.example.toml"
 def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
     """Return, per feed section, the URL options that point it at the emulator."""
     return {
-        "binance_spot": {"base_url": base_url},
+        "binance_spot": {"base_url": base_url, "ws_url": ws_url},
         "coinbase": {"base_url": base_url},
         "kraken": {"base_url": base_url},
         "binance_futures": {"rest_url": base_url, "ws_url": f"{ws_url}/market"},

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,11 @@ class WsPolicy:
     idle_close_reason: str = ""
     # Incoming frames (text, ping, pong) allowed per second; more drops the connection (Binance USD-M: 10).
     max_incoming_per_s: int | None = None
+    # Streams one connection may listen to (Binance: 1024); None: no limit.
+    max_streams: int | None = None
+    # Connection attempts allowed per window (Binance spot: 300 per 5 minutes per IP); None: no limit.
+    max_connects: int | None = None
+    connects_window: float = 300.0
 
 
 @dataclass(eq=False)
@@ -70,12 +75,30 @@ class WsVenue:
         self.total_connections = 0
         self._activity = asyncio.Event()
         self._ping_ids = itertools.count(1)
+        self._attempts: deque[float] = deque()
+
+    def over_connect_limit(self) -> bool:
+        """Count one connection attempt; tell whether it is over the policy's attempts per window."""
+        limit = self.policy.max_connects
+        now = time.monotonic()
+        self._attempts.append(now)
+        while self._attempts and self._attempts[0] <= now - self.policy.connects_window:
+            self._attempts.popleft()
+        return limit is not None and len(self._attempts) > limit
 
     # -- serving -------------------------------------------------------------------------------------
     async def serve(
-        self, request: web.Request, kind: str, on_text: TextHandler | None, initial: Iterable[str] = ()
+        self,
+        request: web.Request,
+        kind: str,
+        on_text: TextHandler | None,
+        initial: Iterable[str] = (),
+        companion: Callable[[WsConn], Coroutine[Any, Any, None]] | None = None,
     ) -> web.StreamResponse:
-        """Run one websocket connection until either side closes it; `initial` are URL subscriptions."""
+        """Run one websocket connection until either side closes it; `initial` are URL subscriptions.
+
+        ``companion(conn)`` runs beside it (a venue pushing on its own schedule) and ends with it.
+        """
         # autoping=False: the emulator answers pings itself, so "go silent" can stop answering them.
         # timeout bounds how long a close waits for the client's close reply (aiohttp's default is 10 s).
         ws = web.WebSocketResponse(autoping=False, timeout=1.0)
@@ -85,6 +108,9 @@ class WsVenue:
         self.total_connections += 1
         self._poke()
         watchdog = asyncio.create_task(self._watch(conn), name=f"{self.name}-ws-watchdog")
+        pusher: asyncio.Task[None] | None = None
+        if companion is not None:
+            pusher = asyncio.create_task(companion(conn), name=f"{self.name}-ws-push")
         try:
             async for msg in ws:
                 conn.last_rx = time.monotonic()
@@ -113,9 +139,7 @@ class WsVenue:
         except ConnectionResetError:
             pass
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await _cancel(watchdog, pusher)
             self.conns.discard(conn)
             self._poke()
         return ws
@@ -227,3 +251,12 @@ class WsVenue:
         async with asyncio.timeout(within):
             while not predicate():
                 await self._activity.wait()
+
+
+async def _cancel(*tasks: asyncio.Task[None] | None) -> None:
+    """Cancel a connection's helper tasks and wait for them to end."""
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
