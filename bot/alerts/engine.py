@@ -42,6 +42,7 @@ from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
+from storage.repo.state_json import StateEncoder
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Engine:
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
+        self._state_json = StateEncoder()  # keeps latched alerts' text: most states change only in "t"
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
@@ -605,7 +607,8 @@ class Engine:
             for rule_id in self._dirty:
                 stored = self._detector_state.get(rule_id)
                 if stored is not None and rule_id in self._rules:
-                    self.repo.save_detector_state(rule_id, stored[0], stored[1])
+                    text = self._state_json.encode(rule_id, stored[0])
+                    self.repo.save_detector_state(rule_id, stored[0], stored[1], text=text)
         self._dirty.clear()
 
     def _apply(
@@ -908,6 +911,7 @@ class Engine:
         self._rules.pop(rule_id, None)
         self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
+        self._state_json.forget(rule_id)
         self._order = None
         self._quiet.forget(rule_id)
         self._awake = None
