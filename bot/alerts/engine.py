@@ -40,7 +40,7 @@ from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
-from detectors.market_history import MarketHistory
+from detectors.market_history import MarketHistory, SymbolView
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 from storage.repo.state_json import StateEncoder
 
@@ -103,6 +103,8 @@ class Engine:
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
+        # One view per symbol within an evaluation pass, so its rules share what they read (indicator_feed).
+        self._views: dict[str, SymbolView] = {}
         self._state_json = StateEncoder()  # keeps latched alerts' text: most states change only in "t"
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
@@ -359,6 +361,7 @@ class Engine:
         self._silences = None
         self._silences_at = now
         self._tx = None
+        self._views = {}  # history only changes between passes
         try:
             for rule in due:
                 try:
@@ -376,6 +379,8 @@ class Engine:
             if tx is not None:
                 tx.__exit__(type(exc), exc, exc.__traceback__)  # rolls back, and re-raises here
             raise
+        finally:
+            self._views = {}
         tx, self._tx = self._tx, None
         if tx is not None:
             tx.__exit__(None, None, None)
@@ -445,7 +450,10 @@ class Engine:
         if stored is not None and stored[1] >= now:
             return
         state: dict[str, Any] = stored[0] if stored is not None else {}
-        view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
+        symbol = MARKET_SYMBOL if market_wide else row.symbol
+        view = self._views.get(symbol)
+        if view is None:
+            view = self._views[symbol] = self.history.view(symbol, now)
         signals = rule.detector.evaluate(view, state)
         self._detector_state[row.id] = (state, now)
         self._dirty.add(row.id)
