@@ -155,6 +155,15 @@ class HttpClient:
 
     async def get_json(self, path: str, params: Params | None = None, *, weight: int = 1) -> Any:
         """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError."""
+        return await self._request("GET", path, params, None, weight)
+
+    async def post_json(self, path: str, body: Mapping[str, Any], *, weight: int = 1) -> Any:
+        """Send POST base_url+path with a JSON body (Hyperliquid's /info) and return the decoded JSON."""
+        return await self._request("POST", path, None, body, weight)
+
+    async def _request(
+        self, method: str, path: str, params: Params | None, json_body: Mapping[str, Any] | None, weight: int
+    ) -> Any:
         self._check_gate(path)
         if self.budget is not None:
             self.budget.reserve(weight)
@@ -163,8 +172,12 @@ class HttpClient:
         clock = self.clock
         sent = clock.host_now_ms() if clock is not None else 0
         try:
-            async with self.session.get(
-                self.base_url + path, params=dict(params or {}), timeout=self.timeout
+            async with self.session.request(
+                method,
+                self.base_url + path,
+                params=dict(params or {}),
+                json=None if json_body is None else dict(json_body),
+                timeout=self.timeout,
             ) as response:
                 status = response.status
                 headers = response.headers

@@ -24,6 +24,7 @@ from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
 from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
+from .positioning import PositioningVenue
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
@@ -74,6 +75,7 @@ class ExchangeEmulator:
         self.hyperliquid = HyperliquidVenue(self.ctx)
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
+        self.positioning = PositioningVenue(self.ctx)
         self.replayer: Replayer | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -83,7 +85,7 @@ class ExchangeEmulator:
         """Build the aiohttp application with every venue's routes and the control endpoints."""
         app = web.Application(middlewares=[self.faults.middleware])
         venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
-        for venue in (*venues, self.gate, self.htx, self.deribit, self.hyperliquid):
+        for venue in (*venues, self.gate, self.htx, self.deribit, self.hyperliquid, self.positioning):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)
