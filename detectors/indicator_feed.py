@@ -57,13 +57,25 @@ class CandleFeed(Generic[T]):
                 if bar.open_time > last_t:
                     break
                 self.feed(bar)
-        return self._of_interval(snapshot.candles(self.interval, since=last_t + 1))
+        return self._since(snapshot, last_t + 1)
 
     def feed(self, bar: Bar) -> None:
         """Feed one new closed candle."""
         self.tracker.add(bar)
         self.last_open_time = bar.open_time
         self.count += 1
+
+    def _since(self, snapshot: Snapshot, since: int) -> Sequence[Bar]:
+        # The rules of one symbol and interval read the same new candle from one view: read it once.
+        # Nothing here changes the list returned, so the rules can share it.
+        shared: dict[tuple[str, int], Sequence[Bar]] | None = getattr(snapshot, "shared_reads", None)
+        if shared is None:
+            return self._of_interval(snapshot.candles(self.interval, since=since))
+        key = (self.interval, since)
+        bars = shared.get(key)
+        if bars is None:
+            bars = shared[key] = self._of_interval(snapshot.candles(self.interval, since=since))
+        return bars
 
     def _reset(self) -> None:
         self.tracker = self._build()

@@ -7,6 +7,10 @@ once) is still returned once before it is dropped, so a missed event is reported
 
 ``edge`` is the armed/disarmed bookkeeping on top: an armed key fires when its condition becomes active,
 then stays disarmed (and latched) until its re-arm condition holds.
+
+A latched payload (``edge``'s ``build()``, under the latch's ``"signal"``) is never changed in place once
+latched: the engine keeps its JSON by the payload's identity instead of encoding it at every evaluation
+(``storage.repo.state_json``). Latch a new payload to change it.
 """
 
 from __future__ import annotations

@@ -703,13 +703,16 @@ def _interval_name(ms: int) -> str:
 class SymbolView:
     """A read-only view of one symbol's history at ``now`` (implements detectors.base.Snapshot)."""
 
-    __slots__ = ("_history", "_now", "_sym", "_symbol")
+    __slots__ = ("_history", "_now", "_sym", "_symbol", "shared_reads")
 
     def __init__(self, history: MarketHistory, symbol: str, now: int) -> None:
         self._history = history
         self._symbol = symbol
         self._now = now
         self._sym = history._symbols.get(symbol)
+        # What the rules evaluated on this one view (the engine shares a symbol's view within a pass)
+        # read from it and can share: the candles they read, by how they were asked (indicator_feed).
+        self.shared_reads: dict[tuple[str, int], Sequence[Bar]] = {}
 
     @property
     def symbol(self) -> str:

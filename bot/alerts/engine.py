@@ -39,9 +39,10 @@ from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
-from detectors.market_history import MarketHistory
+from detectors.market_history import MarketHistory, SymbolView
 from storage.db import DATABASE_ERRORS
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
+from storage.repo.state_json import StateEncoder
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class Engine:
         self._detector_state: dict[str, tuple[dict[str, Any], int]] = {}
         self._alerts: dict[str, dict[str, AlertStateRow]] = {}
         self._dirty: set[str] = set()
+        # One view per symbol within an evaluation pass, so its rules share what they read (indicator_feed).
+        self._views: dict[str, SymbolView] = {}
+        self._state_json = StateEncoder()  # keeps latched alerts' text: most states change only in "t"
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
@@ -360,6 +364,7 @@ class Engine:
         self._silences = None
         self._silences_at = now
         self._tx = None
+        self._views = {}  # history only changes between passes
         try:
             for rule in due:
                 try:
@@ -377,6 +382,8 @@ class Engine:
             if tx is not None:
                 tx.__exit__(type(exc), exc, exc.__traceback__)  # rolls back, and re-raises here
             raise
+        finally:
+            self._views = {}
         tx, self._tx = self._tx, None
         if tx is not None:
             tx.__exit__(None, None, None)
@@ -446,7 +453,10 @@ class Engine:
         if stored is not None and stored[1] >= now:
             return
         state: dict[str, Any] = stored[0] if stored is not None else {}
-        view = self.history.view(MARKET_SYMBOL if market_wide else row.symbol, now)
+        symbol = MARKET_SYMBOL if market_wide else row.symbol
+        view = self._views.get(symbol)
+        if view is None:
+            view = self._views[symbol] = self.history.view(symbol, now)
         signals = rule.detector.evaluate(view, state)
         self._detector_state[row.id] = (state, now)
         self._dirty.add(row.id)
@@ -608,7 +618,8 @@ class Engine:
             for rule_id in self._dirty:
                 stored = self._detector_state.get(rule_id)
                 if stored is not None and rule_id in self._rules:
-                    self.repo.save_detector_state(rule_id, stored[0], stored[1])
+                    text = self._state_json.encode(rule_id, stored[0])
+                    self.repo.save_detector_state(rule_id, stored[0], stored[1], text=text)
         self._dirty.clear()
 
     def _apply(
@@ -911,6 +922,7 @@ class Engine:
         self._rules.pop(rule_id, None)
         self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
+        self._state_json.forget(rule_id)
         self._order = None
         self._quiet.forget(rule_id)
         self._awake = None

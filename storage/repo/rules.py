@@ -134,12 +134,17 @@ class RulesMixin(RepoBase):
             )
         ]
 
-    def save_detector_state(self, rule_id: str, state: dict[str, Any], evaluated_at: int) -> None:
-        """Store a rule's detector state and the time it was evaluated at."""
+    def save_detector_state(
+        self, rule_id: str, state: dict[str, Any], evaluated_at: int, *, text: str | None = None
+    ) -> None:
+        """Store a rule's detector state and the time it was evaluated at.
+
+        ``text``: the state already encoded as ``dumps`` would (``storage.repo.state_json``).
+        """
         self.conn.execute(
             "INSERT INTO detector_state (rule_id, state, evaluated_at) VALUES (?,?,?)"
             " ON CONFLICT (rule_id) DO UPDATE SET state=excluded.state, evaluated_at=excluded.evaluated_at",
-            (rule_id, dumps(state), evaluated_at),
+            (rule_id, dumps(state) if text is None else text, evaluated_at),
         )
 
     def alert_states(
