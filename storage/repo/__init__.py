@@ -26,6 +26,7 @@ from storage.repo.maintenance import (
     MaintenanceMixin,
     RetentionPolicy,
 )
+from storage.repo.measured import MeasuredMixin, MeasuredRound
 from storage.repo.members import MembersMixin
 from storage.repo.observations import ObservationsMixin
 from storage.repo.outbox import OutboxMixin
@@ -48,6 +49,8 @@ from storage.rows import (
     InstrumentRow,
     LiqMapGrade,
     LiquidationTotals,
+    MeasuredPositionRow,
+    MeasuredSample,
     MemberData,
     MemberNoticeRow,
     MessageGroupRow,
@@ -79,6 +82,9 @@ __all__ = [
     "InstrumentRow",
     "LiqMapGrade",
     "LiquidationTotals",
+    "MeasuredPositionRow",
+    "MeasuredRound",
+    "MeasuredSample",
     "MemberData",
     "MemberNoticeRow",
     "MessageGroupRow",
@@ -107,6 +113,7 @@ class Repo(
     DigestsMixin,
     InstrumentsMixin,
     LiqMapMixin,
+    MeasuredMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""
