@@ -101,7 +101,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class HttpClient:
-    """GET JSON from one venue, with a timeout on everything and every failure classified."""
+    """GET (or POST) JSON from one venue, with a timeout on everything and every failure classified."""
 
     def __init__(
         self,
@@ -155,6 +155,13 @@ class HttpClient:
 
     async def get_json(self, path: str, params: Params | None = None, *, weight: int = 1) -> Any:
         """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError."""
+        return await self._send("GET", path, weight, params=dict(params or {}))
+
+    async def post_json(self, path: str, body: Any, *, weight: int = 1) -> Any:
+        """Send POST base_url+path with a JSON body (Hyperliquid's /info) and return the decoded JSON."""
+        return await self._send("POST", path, weight, json=body)
+
+    async def _send(self, method: str, path: str, weight: int, **request: Any) -> Any:
         self._check_gate(path)
         if self.budget is not None:
             self.budget.reserve(weight)
@@ -163,8 +170,8 @@ class HttpClient:
         clock = self.clock
         sent = clock.host_now_ms() if clock is not None else 0
         try:
-            async with self.session.get(
-                self.base_url + path, params=dict(params or {}), timeout=self.timeout
+            async with self.session.request(
+                method, self.base_url + path, timeout=self.timeout, **request
             ) as response:
                 status = response.status
                 headers = response.headers

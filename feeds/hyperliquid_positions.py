@@ -103,8 +103,14 @@ class MeasuredMap(NamedTuple):
     accounts: int
 
     def coverage(self, open_interest_usd: float) -> float:
-        """Return the share of the venue's open interest the sample holds (0..1)."""
-        return min(1.0, self.sampled_usd / open_interest_usd) if open_interest_usd > 0 else 0.0
+        """Return the share of the venue's open interest the sample holds (0..1).
+
+        Open interest counts one side (every long has a short); the sample holds both sides, so it is
+        compared with twice the open interest.
+        """
+        if open_interest_usd <= 0:
+            return 0.0
+        return min(1.0, self.sampled_usd / (2 * open_interest_usd))
 
 
 def measured_map(coin: str, positions: Iterable[MeasuredPosition], bin_pct: float) -> MeasuredMap:

@@ -25,7 +25,7 @@ from detectors.market_history import (
 )
 from feeds.guard import RowGuard
 from storage.db import is_busy
-from storage.repo import Repo
+from storage.repo import MeasuredRound, Repo
 from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
 
 log = logging.getLogger(__name__)
@@ -285,6 +285,12 @@ class Ingest:
         self.history.add_open_interest(rows)
         self._count("open_interest", rows)
         self._notify("open_interest", rows)
+
+    def measured(self, rounds: Sequence[MeasuredRound]) -> None:
+        """Store sampling rounds of the measured liquidation map (each replaces its hour)."""
+        self._write("measured_positions", self.repo.store_measured, rounds)
+        for sample, _positions in rounds:
+            self.counts[f"measured:{sample.venue}"] += 1
 
     def fear_greed(self, rows: Sequence[FearGreed]) -> None:
         """Store Fear & Greed values and update the history."""

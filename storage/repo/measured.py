@@ -10,9 +10,7 @@ from storage.rows import MeasuredPositionRow, MeasuredSample
 _POSITION_COLUMNS = (
     "venue, symbol, hour, user, side, size, value_usd, entry, liquidation_px, leverage, margin, ts"
 )
-_SAMPLE_COLUMNS = (
-    "venue, symbol, hour, ts, accounts_read, accounts, sampled_usd, open_interest_usd, mark_px"
-)
+_SAMPLE_COLUMNS = "venue, symbol, hour, ts, accounts_read, accounts, sampled_usd, open_interest_usd, mark_px"
 MeasuredRound = tuple[MeasuredSample, Sequence[MeasuredPositionRow]]
 
 

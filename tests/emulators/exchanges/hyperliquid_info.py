@@ -80,7 +80,7 @@ class SlidingWeight:
         self.refused = 0
 
     def charge(self, weight: int) -> bool:
-        """Count a request of this weight and return True, or return False (429) if it would pass the limit."""
+        """Count a request of this weight and return True; False (a 429) if it would pass the limit."""
         now = self._now()
         while self._spent and self._spent[0][0] <= now - self.window:
             self.used -= self._spent.popleft()[1]

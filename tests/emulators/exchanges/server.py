@@ -74,7 +74,9 @@ class ExchangeEmulator:
         self.deribit = DeribitVenue(self.ctx)
         self.hyperliquid = HyperliquidVenue(self.ctx)
         cfg = self.config
-        self.hyperliquid_info = HyperliquidInfo(self.ctx, cfg.hyperliquid_weight_limit, cfg.hyperliquid_weight_window)
+        self.hyperliquid_info = HyperliquidInfo(
+            self.ctx, cfg.hyperliquid_weight_limit, cfg.hyperliquid_weight_window
+        )
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.replayer: Replayer | None = None
