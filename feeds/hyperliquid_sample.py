@@ -87,13 +87,12 @@ def parse_asset_ctxs(payload: Any, coins: Sequence[str]) -> dict[str, tuple[floa
     return out
 
 
-def _position_fields(p: MeasuredPosition) -> tuple[Any, ...]:
-    return (p.user, p.side, p.size, p.value_usd, p.entry, p.liquidation_px, p.leverage, p.margin)
-
-
-def _position_fields(p: MeasuredPosition) -> tuple[Any, ...]:
-    """Return a position's fields in the stored row's order (between the hour and the read time)."""
-    return (p.user, p.side, p.size, p.value_usd, p.entry, p.liquidation_px, p.leverage, p.margin)
+def position_row(p: MeasuredPosition, symbol: str, hour: int, at: int) -> MeasuredPositionRow:
+    """Return a sampled position as stored under the watched symbol and the round's hour."""
+    return MeasuredPositionRow(
+        SOURCE, symbol, hour, p.user, p.side, p.size, p.value_usd, p.entry, p.liquidation_px, p.leverage,
+        p.margin, at,
+    )  # fmt: skip
 
 
 class HyperliquidSampler:
@@ -193,9 +192,7 @@ class HyperliquidSampler:
         for coin, symbol in self.coins.items():
             oi_coins, mark = result.open_interest.get(coin, (0.0, 0.0))
             mine = [p for p in result.positions if p.coin == coin]
-            positions = [
-                MeasuredPositionRow(SOURCE, symbol, hour, *_position_fields(p), result.at) for p in mine
-            ]
+            positions = [position_row(p, symbol, hour, result.at) for p in mine]
             sample = MeasuredSample(
                 SOURCE,
                 symbol,

@@ -159,8 +159,13 @@ def build_liqmap_figure(view: LiqMapView, theme: str = "dark") -> Figure:
     _realized(realized, view, palette)
     heat.tick_params(axis="x", labelbottom=False)
     _style(fig, [heat, profile, realized], palette)
+    how = (
+        f"modelled from open interest: {', '.join(view.venues)}"
+        if view.measured is None
+        else f"{', '.join(view.venues)} {view.coverage_line()}"
+    )
     title = fig.suptitle(
-        f"{view.symbol} liquidation map (modelled from open interest: {', '.join(view.venues)}) · "
+        f"{view.symbol} liquidation map ({how}) · "
         f"{format_usd(view.open_usd)} open · shorts blue, longs orange",
         color=palette.text,
         fontsize=11,
