@@ -7,6 +7,7 @@ every other write of the bot happens.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -80,10 +81,9 @@ class LiqMapService:
         grades: list[LiqMapGrade] = []
         now = self.service.now_ms()
         for symbol in self.service.config.symbols:
-            try:
+            # No open interest or candles of this symbol: nothing modelled to grade.
+            with contextlib.suppress(UserError):
                 grades += grade_build(self.repo, build_map(self.repo, symbol, self.params, now), now)
-            except UserError:
-                pass  # no open interest or candles of this symbol: nothing modelled to grade
             try:
                 measured = build_measured(self.repo, symbol, self.params, now, keep_columns=False)
             except UserError:
