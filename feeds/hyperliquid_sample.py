@@ -234,9 +234,10 @@ class HyperliquidSampleFeed(Feed):
     ) -> None:
         coins = dict(stream.coins)
         plan = SamplePlan.from_settings(settings)
+        # No data kind a rule reads (the engine holds alerts back by kind): the sample's health is its own.
         health = context.registry.register(
             "hyperliquid.positions",
-            {"measured_positions"},
+            set(),
             list(coins.values()),
             # A round takes up to a period; two missed rounds make the sample stale.
             stale_after_s=2 * plan.period_s + 60,
