@@ -165,7 +165,7 @@ async def test_a_429_from_the_venue_is_waited_out_and_a_bad_account_skipped(
             await asyncio.sleep(1.05)
 
     sleeps: list[float] = []
-    sampler, http = make_sampler(
+    sampler, _http = make_sampler(
         emu, session, ingest, registry, failures, clock, SamplePlan(20, 300, budget=1000), sleeps,
         retry_429_s=5.0,
     )  # fmt: skip
