@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = "hyperliquid"
 INFO_PATH = "/info"
+# With no account seen yet (just started, a quiet market), the book is looked at again this soon.
+EMPTY_BOOK_RECHECK_S = 5.0
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -139,8 +141,10 @@ class HyperliquidSampler:
                 self.failures.failure(f"{self.name}:round", f"hyperliquid sample: {exc}")
                 self.health.failure(str(exc))
             else:
-                if result is not None:
-                    self.store(result)
+                if result is None:  # no account seen trading yet: look again soon, not a period later
+                    await self.sleep(min(EMPTY_BOOK_RECHECK_S, self.plan.period_s))
+                    continue
+                self.store(result)
             left = self.plan.period_s - (self.now_ms() - started) / 1000
             await self.sleep(max(left, self.plan.spacing_s(CLEARINGHOUSE_STATE_WEIGHT)))
 
