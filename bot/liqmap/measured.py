@@ -6,6 +6,12 @@ taken before a candle opened is the map that candle meets: the candle consumes t
 (the same rule as the modelled map, ``LiqMap.step`` with no open interest), so a run of candles through
 measured bins is a sweep, graded against the venues' realized liquidations exactly like a modelled one.
 The map "open now" is the newest round.
+
+The sample holds a small share of the venue's open interest (its ``coverage``), so its USD is scaled to the
+venue (÷ coverage) before it is binned: clusters, sweeps and grades then speak of the same whole-venue
+USD as the modelled map and obey the same floors (``min_cluster_usd``, ``min_sweep_usd``); the view says
+both figures, the sample's and the scaled one. The scaling assumes the sampled accounts (the most recently
+seen trading) are placed like the rest of the venue's: the grade is what checks it.
 """
 
 from __future__ import annotations
@@ -42,15 +48,21 @@ def no_sample_message(symbol: str, at: int) -> str:
     )
 
 
+def venue_scale(sample: MeasuredSample) -> float:
+    """Return the factor from the sample's USD to the venue's: 1 / coverage (1 if no open interest)."""
+    return 1 / sample.coverage if sample.coverage > 0 else 1.0
+
+
 def _load(repo: Repo, m: LiqMap, sample: MeasuredSample) -> None:
-    """Replace the map's bins with a round's positions at their liquidation prices."""
+    """Replace the map's bins with a round's positions at their liquidation prices, scaled to the venue."""
     m.longs, m.shorts = {}, {}
+    scale = venue_scale(sample)
     for p in repo.measured_positions(sample.venue, sample.symbol, sample.hour):
         if p.liquidation_px is None or p.liquidation_px <= 0:
             continue  # the account's margin covers any move: no liquidation price to place
         bins = m.side_bins(p.side)
         key = m.bin_of(p.liquidation_px)
-        bins[key] = bins.get(key, 0.0) + p.value_usd
+        bins[key] = bins.get(key, 0.0) + p.value_usd * scale
 
 
 def build_measured(

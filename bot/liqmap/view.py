@@ -84,11 +84,18 @@ class LiqMapView:
         move = cluster.distance_usd(self.price)
         where = "around the price" if distance == 0 else f"{distance:+.2f}% ({'+' if move > 0 else '−'}"
         where += "" if distance == 0 else f"{format_usd(abs(move))})"
+        if self.measured is not None and self.measured.coverage > 0:
+            sampled = format_usd(cluster.usd * self.measured.coverage)
+            return (
+                f"{cluster.describe()}: {sampled} measured (≈{format_usd(cluster.usd)} venue-wide), {where}"
+            )
         return f"{cluster.describe()}: {format_usd(cluster.usd)} {self.kind}, {where}"
 
     def text(self) -> str:
         """Return the nearest clusters above and below, as ``tripwire liqmap`` prints and /liqmap says."""
-        how = "modelled from open interest" if self.measured is None else self.coverage_line()
+        how = "modelled from open interest"
+        if self.measured is not None:
+            how = f"{self.coverage_line()}, sizes scaled to the venue"
         lines = [
             f"{self.symbol} liquidation map at {_utc(self.at)} UTC, price {self.price:,.2f} "
             f"({', '.join(self.venues)}; {how}, {format_usd(self.open_usd)} open)"

@@ -413,7 +413,7 @@ def check_hyperliquid_docs_state() -> int:
 
 
 def check_hyperliquid_cassette_state() -> int:
-    """The SDK's recorded account: 12 cross positions; shorts above entry, longs without a price are covered."""
+    """The SDK's recorded account: 12 cross positions; shorts liquidated above entry, longs covered."""
     positions = parse_clearinghouse_state(
         "0x5e9e", _json(FIXTURES / "hyperliquid_info_clearinghouseState_mainnet_20230327.json")
     )

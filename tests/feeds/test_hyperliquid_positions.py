@@ -59,7 +59,7 @@ def test_the_polling_plan_must_fit_the_budget() -> None:
     # 290 accounts (weight 2 each) and one open-interest read (weight 20) every 5 minutes: 120 a minute.
     assert not default.enabled and default.weight_per_minute == 120
     with pytest.raises(
-        ValidationError, match="1000 accounts every 5 min use 404 weight a minute.*at most 290"
+        ValidationError, match=r"1000 accounts every 5 min use 404 weight a minute.*at most 290"
     ):
         HyperliquidSample(max_accounts=1000)
     assert HyperliquidSample(max_accounts=1000, poll_minutes=20).weight_per_minute == 101

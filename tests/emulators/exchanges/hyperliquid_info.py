@@ -106,13 +106,18 @@ def stand_in_position(user: str, coin: str, price: Decimal) -> dict[str, Any] | 
     long = seed[1] % 2 == 0
     leverage = min(LEVERAGES[seed[2] % len(LEVERAGES)], max_leverage)
     value = Decimal(10) ** (Decimal(3) + Decimal(3) * Decimal(seed[3]) / 255)
-    entry = price * (1 + (Decimal(seed[4]) - 128) / 128 * Decimal("0.04"))
+    sign = 1 if long else -1
+    offset = (Decimal(seed[4]) - 128) / 128 * Decimal("0.04")
+    if offset * sign > Decimal(1) / (2 * leverage):
+        # Entered so far on the losing side that the price would be past its liquidation: the venue would
+        # have closed it. Such an account's entry is on the winning side instead.
+        offset = -offset
+    entry = price * (1 + offset)
     size = (value / price).quantize(Decimal(1).scaleb(-size_places))
     if size == 0:
         return None
     isolated = seed[5] % 2 == 0
     mmr = Decimal(1) / (2 * max_leverage)
-    sign = 1 if long else -1
     # Equity at the liquidation price equals the maintenance margin: entry/L + s(p - entry) = m p.
     liquidation = entry * (sign - Decimal(1) / leverage) / (sign - mmr)
     if not isolated:
