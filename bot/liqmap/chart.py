@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bot.charts.draw import render_png, to_x
 from bot.charts.spec import PALETTES, Palette
+from bot.liqmap.measured import venue_scale
 from bot.liqmap.view import LABELLED_CLUSTERS, LiqMapView
 from detectors.base import format_usd
 from storage.rows import HOUR_MS
@@ -162,7 +163,8 @@ def build_liqmap_figure(view: LiqMapView, theme: str = "dark") -> Figure:
     how = (
         f"modelled from open interest: {', '.join(view.venues)}"
         if view.measured is None
-        else f"{', '.join(view.venues)} {view.coverage_line()}"
+        else f"{view.coverage_line().replace('measured:', 'measured on ' + ', '.join(view.venues) + ':')}; "
+        f"sizes ×{venue_scale(view.measured):,.0f} to the venue"
     )
     title = fig.suptitle(
         f"{view.symbol} liquidation map ({how}) · "

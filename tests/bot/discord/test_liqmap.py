@@ -101,7 +101,7 @@ async def test_liqmap_shows_the_measured_hyperliquid_map_with_its_coverage(
 ) -> None:
     # Rounds every three hours across the break (SYNTHETIC accounts, stand-in states, real prices).
     hours = range(parse_time("2026-01-13T12:00Z"), parse_time("2026-01-14T11:00Z"), 3 * 3_600_000)
-    assert await sample_hours(repo, hours) == 8
+    assert await sample_hours(repo, hours, accounts=150) == 8
     reply = await discord_emu.slash(
         "liqmap show", {"symbol": "btc", "range": 10, "venue": "hyperliquid"}, user_id=MEMBER_ID
     )

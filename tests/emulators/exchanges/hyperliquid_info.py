@@ -21,10 +21,11 @@ What is served:
 - every other account answers a STAND-IN (no state of a 2026 account was recorded): BTC and/or ETH
   positions in the shape of the documented example (tests/data/corpus/
   hyperliquid_info_clearinghouseState_docs_example.json), derived from a hash of the address: side,
-  leverage, size ($1k to $1M), entry within ±4% of the served price, isolated or cross, and the
-  ``liquidationPx`` an isolated position of that leverage has under Hyperliquid's maintenance margin (half
-  the initial margin at the asset's maximum leverage); a third of the cross ones carry ``null``, as the
-  recorded account's well-margined longs do;
+  leverage, size ($1k to $1M), the recorded hour it opened in (entry: that hour's close), isolated or
+  cross, and the ``liquidationPx`` an isolated position of that leverage has under Hyperliquid's
+  maintenance margin (half the initial margin at the asset's maximum leverage); a third of the cross ones
+  carry ``null``, as the recorded account's well-margined longs do. A position opened after "now" is not
+  there yet, one whose liquidation price the recorded prices reached since is gone (liquidated);
 - ``metaAndAssetCtxs``: BTC and ETH (maximum leverage 40 and 25) with the served hourly close as mark
   price and a STAND-IN open interest, a quarter of the recorded Binance open interest of that hour in coins
   (ETH's own Binance series is already synthetic, see data.py).
@@ -32,12 +33,13 @@ What is served:
 
 from __future__ import annotations
 
+import bisect
 import collections
 import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import Context, json_response
+from .data import Candle
 
 IP_WEIGHT_PER_MINUTE = 1200
 WEIGHT_2 = frozenset(
@@ -59,6 +62,9 @@ REFUSED_BODY = "Failed to deserialize the JSON body into the target type"
 # coin -> (served symbol, maximum leverage, size decimals) as Hyperliquid's meta lists BTC and ETH.
 COINS = {"BTC": ("BTCUSDT", 40, 5), "ETH": ("ETHUSDT", 25, 4)}
 LEVERAGES = (3, 5, 10, 20, 25, 40)
+# Hours of each coin's recording a stand-in account may have opened its position in (BTC's starts
+# 2026-01-01, ETH's 2026-01-09; both end 2026-01-20).
+RECORDED_HOURS = {"BTC": 20 * 24, "ETH": 11 * 24}
 # STAND-IN: Hyperliquid's open interest as a share of Binance's recorded one (no Hyperliquid OI recorded).
 OI_SHARE_OF_BINANCE = Decimal("0.25")
 
@@ -97,22 +103,26 @@ def _digits(value: Decimal, places: int) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def stand_in_position(user: str, coin: str, price: Decimal) -> dict[str, Any] | None:
-    """Return the STAND-IN position ``user`` holds in ``coin`` at this mark price (None: no position)."""
+def stand_in_position(user: str, coin: str, hours: Sequence[Candle]) -> dict[str, Any] | None:
+    """Return the STAND-IN position ``user`` holds in ``coin`` after these hours (None: no position).
+
+    ``hours`` are the coin's recorded hourly candles up to now. The account opened its position at the
+    close of one of them (chosen by its address, any hour of the recording): none yet if that hour is still
+    to come, none any more if the price has since reached its liquidation price (the venue closed it).
+    """
     seed = hashlib.sha256(f"{user.lower()}:{coin}".encode()).digest()
-    if seed[0] >= 180:  # about 30% of accounts hold none of this coin
+    if seed[0] >= 180 or not hours:  # about 30% of accounts hold none of this coin
         return None
     _, max_leverage, size_places = COINS[coin]
+    opened = int.from_bytes(seed[7:9], "big") % RECORDED_HOURS[coin]
+    if opened >= len(hours):
+        return None  # opened later in the recording than now
     long = seed[1] % 2 == 0
     leverage = min(LEVERAGES[seed[2] % len(LEVERAGES)], max_leverage)
     value = Decimal(10) ** (Decimal(3) + Decimal(3) * Decimal(seed[3]) / 255)
     sign = 1 if long else -1
-    offset = (Decimal(seed[4]) - 128) / 128 * Decimal("0.04")
-    if offset * sign > Decimal(1) / (2 * leverage):
-        # Entered so far on the losing side that the price would be past its liquidation: the venue would
-        # have closed it. Such an account's entry is on the winning side instead.
-        offset = -offset
-    entry = price * (1 + offset)
+    entry = hours[opened].close * (1 + (Decimal(seed[4]) - 128) / 128 * Decimal("0.002"))
+    price = hours[-1].close
     size = (value / price).quantize(Decimal(1).scaleb(-size_places))
     if size == 0:
         return None
@@ -123,6 +133,13 @@ def stand_in_position(user: str, coin: str, price: Decimal) -> dict[str, Any] | 
     if not isolated:
         # Cross margin backs the position with the whole account: farther away, or none at all.
         liquidation = None if seed[6] < 85 else entry * (1 - sign * Decimal(2) / leverage)
+    since = hours[opened + 1 :]
+    if liquidation is not None and since:
+        reached = (
+            min(c.low for c in since) <= liquidation if long else max(c.high for c in since) >= liquidation
+        )
+        if reached:
+            return None  # liquidated since it opened
     notional = size * price
     pnl = sign * size * (price - entry)
     margin = notional / leverage
@@ -187,11 +204,17 @@ class HyperliquidInfo:
             raise web.HTTPInternalServerError(text=f"no {coin} price recorded before now")
         return candle.close
 
+    def hours(self, coin: str) -> list[Candle]:
+        """Return the coin's recorded hourly candles up to the one open now."""
+        candles = self.ctx.data.spot[COINS[coin][0]]
+        now = self.ctx.clock.recorded_now_ms()
+        return candles[: bisect.bisect_right(candles, now, key=lambda c: c.open_time)]
+
     def state(self, user: str) -> dict[str, Any]:
         """Return a STAND-IN clearinghouseState of ``user`` (see the module)."""
         positions = []
         for coin in COINS:
-            position = stand_in_position(user, coin, self.price(coin))
+            position = stand_in_position(user, coin, self.hours(coin))
             if position is not None:
                 positions.append({"position": position, "type": "oneWay"})
         notional = sum(Decimal(p["position"]["positionValue"]) for p in positions)
