@@ -19,7 +19,7 @@ DEFAULT_LEVERAGE = {5.0: 0.15, 10.0: 0.3, 20.0: 0.2, 25.0: 0.15, 50.0: 0.12, 100
 
 
 # Hyperliquid's REST allowance per IP and the weight of one clearinghouseState read ("Rate limits and
-# user limits" in Hyperliquid's API docs). The sample's poller lives in feeds/hyperliquid_positions.py.
+# user limits" in Hyperliquid's API docs). The sample's poller lives in feeds/hyperliquid_sample.py.
 IP_WEIGHT_PER_MINUTE = 1200
 CLEARINGHOUSE_STATE_WEIGHT = 2
 # Each round also reads the open interest and mark prices once (metaAndAssetCtxs, an "other" info request).
@@ -126,7 +126,7 @@ class LiqMapParams(BaseModel):
     )
     hyperliquid: HyperliquidSample = Field(
         default_factory=HyperliquidSample,
-        description="The measured map's sample of Hyperliquid accounts (feeds/hyperliquid_positions.py).",
+        description="The measured map's sample of Hyperliquid accounts (feeds/hyperliquid_sample.py).",
     )
     hit_factor: float = Field(
         3.0,
