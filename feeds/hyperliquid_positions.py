@@ -9,8 +9,9 @@ The budget. Hyperliquid allows 1,200 request weight per minute per IP for all RE
 ``clearinghouseState`` weighs 2 (docs: "Rate limits and user limits"). Polling N accounts every P minutes
 costs 2·N/P a minute, plus one open-interest read (weight 20) a round. ``HyperliquidSample``
 (``[liqmap.hyperliquid]``, detectors.liqmap.params) refuses a plan above its budget, by default 120 a minute
-(a tenth of the IP's allowance, leaving the rest to the other feeds): 290 accounts every 5 minutes. That is a sample: ``coverage`` says what share of open interest it
-holds, and the sampled map is the measured one only in that proportion. The sample is off by default.
+(a tenth of the IP's allowance, leaving the rest to the other feeds): 290 accounts every 5 minutes. That
+is a sample: ``coverage`` says what share of open interest it holds, and the sampled map is the measured
+one only in that proportion. The sample is off by default.
 
 This module parses, discovers, budgets and bins (pure, tested on recorded payloads);
 feeds/hyperliquid_sample.py runs it against the venue behind ``[liqmap.hyperliquid]``.
