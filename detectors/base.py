@@ -103,6 +103,34 @@ class OpenInterestPoint(NamedTuple):
     source: str
 
 
+class LongShortPoint(NamedTuple):
+    """A venue's long/short reading at ``ts``: longs (or taker buys) per short, and the long share."""
+
+    ts: int
+    ratio: float
+    long_share: float | None
+    source: str
+    metric: str
+
+
+class ImpliedVolPoint(NamedTuple):
+    """A volatility-index close (annualised %) at ``ts``, for the base currency of the symbol."""
+
+    ts: int
+    close: float
+    source: str
+
+
+class DepthPoint(NamedTuple):
+    """A venue's order book summed within one band of the mid at ``ts`` (USD)."""
+
+    ts: int
+    bid_usd: float
+    ask_usd: float
+    complete: bool
+    source: str
+
+
 class FearGreedPoint(NamedTuple):
     """A daily Fear & Greed value with its published classification."""
 
@@ -193,8 +221,28 @@ class Snapshot(Protocol):
     def fear_greed(self, *, count: int | None = None, since: int | None = None) -> Sequence[FearGreedPoint]:
         """Return daily Fear & Greed values published at or before now, oldest first."""
 
+    def open_interest_by_source(
+        self, *, since: int | None = None, until: int | None = None
+    ) -> Mapping[str, Sequence[OpenInterestPoint]]:
+        """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
+
+    def funding_by_source(self, *, since: int | None = None) -> Mapping[str, Sequence[FundingPoint]]:
+        """Return every venue's funding points with since <= ts <= now, per source, oldest first."""
+
+    def long_short(self, metric: str, *, since: int | None = None) -> Sequence[LongShortPoint]:
+        """Return long/short readings of one metric (every venue) with since <= ts <= now, oldest first."""
+
+    def implied_vol(self, *, since: int | None = None) -> Sequence[ImpliedVolPoint]:
+        """Return the volatility index of the symbol's base currency (DVOL) up to now, oldest first."""
+
     def peer(self, symbol: str) -> Snapshot | None:
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""
+
+    def depth(self, band_bp: int, *, since: int | None = None) -> Mapping[str, Sequence[DepthPoint]]:
+        """Return each venue's order-book sums within ``band_bp`` of the mid up to now, oldest first."""
+
+    def market_symbols(self) -> Sequence[str]:
+        """Return every symbol the history holds data of (for rules watching the whole market)."""
 
 
 # Bounds of a price (quote currency, USDT) a rule may name as a level or a step. The cheapest pairs quote

@@ -1,16 +1,18 @@
 """Liquidations pile up: one position side's liquidated USD in a rolling window is far over normal.
 
 The window's liquidated USD of one side is over an absolute threshold and over M times its recent
-baseline; the alert lasts until the window calms down.
+baseline; the alert lasts until the window calms down. With ``markets`` the rule sums a group of markets
+(its own symbol and those listed), or every market with data (``["*"]``): "market-wide: $700M of shorts
+liquidated across 37 coins in 4h, BTC $380M, ETH $250M", which is how a cross-market event is reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from detectors import values
 from detectors.base import (
@@ -31,6 +33,51 @@ from storage.rows import HOUR_MS, MINUTE_MS
 # After an outage, missed windows are replayed at most this far back (liquidations are kept 8 days).
 MAX_CATCH_UP_MS = 7 * 24 * HOUR_MS
 SIDES = ("long", "short")
+ALL_MARKETS = "*"
+# Markets named in a group title ("BTC $380M, ETH $250M"); the rest are counted.
+NAMED_MARKETS = 3
+
+
+class LiquidationSource(Protocol):
+    """What the cascade reads: one market's view, or a group's (``GroupLiquidations``)."""
+
+    def liquidations(self, start: int, end: int | None = None) -> LiquidationWindow:
+        """Sum liquidated USD by position side over [start, min(end, now)), across sources."""
+
+    def liquidations_known_from(self) -> Mapping[str, int]:
+        """Return, per source, the minute of its first reported liquidation."""
+
+
+class GroupLiquidations:
+    """Several markets' liquidations summed per venue, with each market's part of the last window read."""
+
+    def __init__(self, views: Sequence[Snapshot]) -> None:
+        self.views = views
+        self.by_market: dict[str, tuple[float, float]] = {}
+
+    def liquidations(self, start: int, end: int | None = None) -> LiquidationWindow:
+        """Sum every market's window; remember each market's (long, short) of it."""
+        long_usd = short_usd = 0.0
+        by_source: dict[str, tuple[float, float]] = {}
+        self.by_market = {}
+        for view in self.views:
+            window = view.liquidations(start, end)
+            if window.total_usd:
+                self.by_market[view.symbol] = (window.long_usd, window.short_usd)
+            long_usd += window.long_usd
+            short_usd += window.short_usd
+            for source, (a, b) in window.by_source.items():
+                was = by_source.get(source, (0.0, 0.0))
+                by_source[source] = (was[0] + a, was[1] + b)
+        return LiquidationWindow(long_usd, short_usd, by_source)
+
+    def liquidations_known_from(self) -> dict[str, int]:
+        """Return, per venue, the earliest first report over the markets."""
+        known: dict[str, int] = {}
+        for view in self.views:
+            for source, first in view.liquidations_known_from().items():
+                known[source] = min(first, known.get(source, first))
+        return known
 
 
 class LiquidationCascadeSettings(DetectorSettings):
@@ -60,6 +107,23 @@ class LiquidationCascadeSettings(DetectorSettings):
         description="The cascade is over once the window falls below this fraction of min_usd.",
     )
 
+    markets: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description='Also sum these markets (a group with the rule\'s own), or ["*"] for every market.',
+    )
+
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, value: list[str]) -> list[str]:
+        names = [m.strip().upper() for m in value]
+        if ALL_MARKETS in names and len(names) > 1:
+            raise ValueError('"*" (every market) stands alone')
+        for name in names:
+            if name != ALL_MARKETS and not (name.isalnum() and 2 <= len(name) <= 30):
+                raise ValueError(f"{name!r} is not a market name (e.g. ETHUSDT)")
+        return names
+
     def lookback_ms(self) -> Mapping[str, int]:
         """Return how far back evaluation reads each data kind (ms)."""
         return {"liquidations": self.window_minutes * MINUTE_MS + self.baseline_hours * HOUR_MS}
@@ -83,8 +147,22 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         "window_minutes": values.duration("Window", unit="minutes"),
         "window_start": values.time("Window start"),
         "by_source": values.usd("By source"),
+        "by_market": values.usd("By market"),
     }
     _last_window: tuple[int, float, float] | None = None  # (end, long USD, short USD) of the last window
+
+    def peer_symbols(self) -> tuple[str, ...]:
+        """Return the group's other markets (none listed for every market: all are read)."""
+        return tuple(m for m in self.settings.markets if m != ALL_MARKETS)
+
+    def _source(self, snapshot: Snapshot) -> LiquidationSource:
+        """Return what the rule sums: its market, or its group's markets."""
+        markets = self.settings.markets
+        if not markets:
+            return snapshot
+        names = snapshot.market_symbols() if markets == [ALL_MARKETS] else [self.symbol, *markets]
+        views = [v for name in dict.fromkeys(names) if (v := snapshot.peer(name)) is not None]
+        return GroupLiquidations(views)
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Evaluate the window ending now (and the windows missed during an outage); return the cascades."""
@@ -115,9 +193,10 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         the next minute begins, the same rows give the same sums, so evaluating changes nothing but
         ``state["now"]``, which the engine keeps current.
         """
-        if state.get("now") != now or not latches_settled(state):
-            return None
         s = self.settings
+        if state.get("now") != now or not latches_settled(state) or s.markets:
+            # A group's window grows with any of its markets' liquidations: no quiet is exact but "none".
+            return None
         last = self._last_window
         if not state.get("off") and last is not None and last[0] == now and max(last[1], last[2]) < s.min_usd:
             # Every side armed and under min_usd: as time passes without new rows the window only loses
@@ -136,12 +215,14 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         # past a bucket's start would drop that whole bucket (an evaluation at 16:00:00.009, the time of a
         # funding settlement, lost the 15:00 hour).
         start = end - end % MINUTE_MS - s.window_minutes * MINUTE_MS
-        current = snapshot.liquidations(start, end)
+        source = self._source(snapshot)
+        current = source.liquidations(start, end)
+        group = dict(source.by_market) if isinstance(source, GroupLiquidations) else None
         # Kept on the instance, not in the persisted state: only quiet() reads it, for this very evaluation.
         self._last_window = (end, current.long_usd, current.short_usd)
         if current.total_usd == 0 and not state.get("off"):
             return  # nothing liquidated and nothing to re-arm: skip the baseline sum
-        baseline = _Baseline(snapshot, start, s.baseline_hours * HOUR_MS, s.window_minutes * MINUTE_MS)
+        baseline = _Baseline(source, start, s.baseline_hours * HOUR_MS, s.window_minutes * MINUTE_MS)
         for side in SIDES:
             if s.side not in ("either", side):
                 continue
@@ -160,7 +241,7 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
                 side,
                 active=active,
                 rearm=usd < s.min_usd * s.calm_ratio,
-                build=partial(self._payload, side, usd, base, ratio, current, start, end),
+                build=partial(self._payload, side, usd, base, ratio, current, start, end, group),
                 learn=learn,
             )
 
@@ -209,14 +290,21 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
         window: LiquidationWindow,
         start: int,
         end: int,
+        group: dict[str, tuple[float, float]] | None = None,
     ) -> dict[str, Any]:
         s = self.settings
         length = format_window(s.window_minutes * MINUTE_MS)
         other = window.short_usd if side == "long" else window.long_usd
+        title = f"{format_usd(usd)} of {short_symbol(self.symbol)} {side}s liquidated in {length}"
+        markets: dict[str, float] | None = None
+        if group is not None:
+            i = 0 if side == "long" else 1
+            markets = {m: round(pair[i], 2) for m, pair in sorted(group.items(), key=lambda kv: -kv[1][i])}
+            title = self._group_title(side, usd, length, markets)
         return {
             "kind": f"{side}_liquidations",
             "severity": "critical" if usd >= 5 * s.min_usd else "warning",
-            "title": f"{format_usd(usd)} of {short_symbol(self.symbol)} {side}s liquidated in {length}",
+            "title": title,
             "values": {
                 "side": side,
                 "usd": round(usd, 2),
@@ -229,12 +317,25 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
                     src: round(long_usd if side == "long" else short_usd, 2)
                     for src, (long_usd, short_usd) in sorted(window.by_source.items())
                 },
+                "by_market": markets,
             },
             "at": end,
             "stateful": True,
             # Longs liquidated are forced sells (price falling); shorts are forced buys (price rising).
             "direction": "down" if side == "long" else "up",
         }
+
+    def _group_title(self, side: str, usd: float, length: str, markets: Mapping[str, float]) -> str:
+        """Return "market-wide: $700M of shorts liquidated across 37 coins in 4h, BTC $380M, ETH $250M"."""
+        hit = {m: v for m, v in markets.items() if v > 0}
+        named = ", ".join(f"{short_symbol(m)} {format_usd(v)}" for m, v in list(hit.items())[:NAMED_MARKETS])
+        scope = (
+            "market-wide"
+            if self.settings.markets == [ALL_MARKETS]
+            else "+".join(short_symbol(m) for m in dict.fromkeys([self.symbol, *self.settings.markets]))
+        )
+        coins = f"{len(hit)} coin{'s' if len(hit) != 1 else ''}"
+        return f"{scope}: {format_usd(usd)} of {side}s liquidated across {coins} in {length}, {named}"
 
 
 class _Baseline:
@@ -245,7 +346,7 @@ class _Baseline:
     lately (a first start, a venue added, a quiet one's first event) counts towards min_usd, not the ratio.
     """
 
-    def __init__(self, snapshot: Snapshot, start: int, baseline_ms: int, window_ms: int) -> None:
+    def __init__(self, snapshot: LiquidationSource, start: int, baseline_ms: int, window_ms: int) -> None:
         self.snapshot = snapshot
         self.start = start
         self.baseline_ms = baseline_ms

@@ -14,15 +14,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.base import Bar, FearGreedPoint, FundingPoint, LiquidationWindow, OpenInterestPoint
+from detectors.base import (
+    Bar,
+    DepthPoint,
+    FearGreedPoint,
+    FundingPoint,
+    ImpliedVolPoint,
+    LiquidationWindow,
+    LongShortPoint,
+    OpenInterestPoint,
+    short_symbol,
+)
 from storage.rows import (
     DAY_MS,
     INTERVAL_MS,
     MINUTE_MS,
     Candle,
+    DepthBand,
     FearGreed,
     Funding,
+    ImpliedVol,
     Liquidation,
+    LongShort,
     OpenInterest,
     interval_ms,
 )
@@ -49,9 +62,25 @@ DEFAULT_RETENTION_MS: dict[str, int] = {
 LIQUIDATION_RETENTION_MS = 8 * DAY_MS
 FUNDING_RETENTION_MS = 120 * DAY_MS
 OPEN_INTEREST_RETENTION_MS = 8 * DAY_MS
+# Long/short ratios and implied volatility: a month and a bit, what the crowding and dvol detectors compare
+# against (Binance serves 30 days of ratio history).
+POSITIONING_RETENTION_MS = 35 * DAY_MS
 # Data kinds whose changes are counted for rules that wait on them (detectors.base.Quiet.unchanged);
 # Fear & Greed is market-wide, so its changes are counted under one key for every symbol.
-TRACKED_KINDS = frozenset({"candles", "liquidations", "funding", "open_interest", "fear_greed"})
+TRACKED_KINDS = frozenset(
+    {
+        "candles",
+        "liquidations",
+        "funding",
+        "open_interest",
+        "fear_greed",
+        "long_short",
+        "implied_vol",
+        "depth",
+    }
+)
+# Order-book depth: two days, what the thin-liquidity detector compares a day's average with.
+DEPTH_RETENTION_MS = 2 * DAY_MS
 _MARKET_KEY = "*"
 
 
@@ -222,6 +251,11 @@ class _SymbolHistory:
     funding_estimated: dict[str, None] = field(default_factory=dict)
     # Open interest per source: a = USD (nan if unknown), b = contracts (nan if unknown).
     open_interest: dict[str, _SourceSeries] = field(default_factory=dict)
+    # Long/short readings per (metric, source): a = ratio, b = long share (nan if unknown).
+    long_short: dict[tuple[str, str], _SourceSeries] = field(default_factory=dict)
+    # Order-book depth per (source, band_bp): a = bid USD, b = ask USD; completeness per (source, band, ts).
+    depth: dict[tuple[str, int], _SourceSeries] = field(default_factory=dict)
+    depth_incomplete: set[tuple[str, int, int]] = field(default_factory=set)
     last_source: str | None = None
 
 
@@ -261,6 +295,8 @@ class MarketHistory:
             self._retention.update(retention_ms)
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
+        # Volatility-index closes per (currency, source): a = close, b unused.
+        self._implied_vol: dict[tuple[str, str], _SourceSeries] = {}
         # (symbol, kind) -> [rows added or revised, newest row time, USD added] for TRACKED_KINDS: the engine
         # compares them to wake a quiet rule only when what it reads changed or became visible. The third
         # entry bounds how much any liquidation window of the symbol can have grown (a cascade waits on it).
@@ -584,6 +620,44 @@ class MarketHistory:
             contracts = row.contracts if row.contracts is not None else NAN
             series.add(row.ts, usd, contracts, accumulate=False)
 
+    def add_long_short(self, rows: Iterable[LongShort]) -> None:
+        """Add long/short readings."""
+        for row in rows:
+            self._mark(row.symbol, "long_short", row.ts)
+            sym = self._symbol(row.symbol)
+            key = (row.metric, row.source)
+            series = sym.long_short.get(key)
+            if series is None:
+                series = sym.long_short[key] = _SourceSeries(POSITIONING_RETENTION_MS)
+            share = row.long_share if row.long_share is not None else NAN
+            series.add(row.ts, row.ratio, share, accumulate=False)
+
+    def add_depth(self, rows: Iterable[DepthBand]) -> None:
+        """Add order-book depth bands."""
+        for row in rows:
+            self._mark(row.symbol, "depth", row.ts)
+            sym = self._symbol(row.symbol)
+            key = (row.source, row.band_bp)
+            series = sym.depth.get(key)
+            if series is None:
+                series = sym.depth[key] = _SourceSeries(DEPTH_RETENTION_MS)
+            series.add(row.ts, row.bid_usd, row.ask_usd, accumulate=False)
+            flag = (row.source, row.band_bp, row.ts)
+            if row.bid_complete and row.ask_complete:
+                sym.depth_incomplete.discard(flag)
+            else:
+                sym.depth_incomplete.add(flag)
+
+    def add_implied_vol(self, rows: Iterable[ImpliedVol]) -> None:
+        """Add volatility-index candles (kept per currency; every symbol of that base reads them)."""
+        for row in rows:
+            self._mark(_MARKET_KEY, "implied_vol", row.ts)
+            key = (row.currency, row.source)
+            series = self._implied_vol.get(key)
+            if series is None:
+                series = self._implied_vol[key] = _SourceSeries(POSITIONING_RETENTION_MS)
+            series.add(row.ts, row.close, 0.0, accumulate=False)
+
     def add_fear_greed(self, rows: Iterable[FearGreed]) -> None:
         """Add daily Fear & Greed values (kept whole: a few thousand rows)."""
         points = self._fear_greed
@@ -819,8 +893,105 @@ class SymbolView:
             lo = max(lo, hi - count)
         return points[lo:hi]
 
+    def open_interest_by_source(
+        self, *, since: int | None = None, until: int | None = None
+    ) -> dict[str, list[OpenInterestPoint]]:
+        """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        stop = self._now if until is None else min(until, self._now)
+        found: dict[str, list[OpenInterestPoint]] = {}
+        for source, series in sym.open_interest.items():
+            lo, hi = _bounds(series, since, stop)
+            if hi > lo:
+                found[source] = [
+                    OpenInterestPoint(series.t[i], _num(series.a[i]), _num(series.b[i]), source)
+                    for i in range(lo, hi)
+                ]
+        return found
+
+    def funding_by_source(self, *, since: int | None = None) -> dict[str, list[FundingPoint]]:
+        """Return every venue's funding points with since <= ts <= now, per source, oldest first."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        found: dict[str, list[FundingPoint]] = {}
+        for source, series in sym.funding.items():
+            lo, hi = _bounds(series, since, self._now)
+            if hi > lo:
+                found[source] = [
+                    FundingPoint(series.t[i], series.a[i], series.b[i] == 1.0, source) for i in range(lo, hi)
+                ]
+        return found
+
+    def long_short(self, metric: str, *, since: int | None = None) -> list[LongShortPoint]:
+        """Return long/short readings of one metric (every venue) with since <= ts <= now, oldest first."""
+        sym = self._sym
+        if sym is None:
+            return []
+        points: list[LongShortPoint] = []
+        for (kind, source), series in sym.long_short.items():
+            if kind != metric:
+                continue
+            lo, hi = _bounds(series, since, self._now)
+            points.extend(
+                LongShortPoint(series.t[i], series.a[i], _num(series.b[i]), source, metric)
+                for i in range(lo, hi)
+            )
+        points.sort(key=lambda p: (p.ts, p.source))
+        return points
+
+    def implied_vol(self, *, since: int | None = None) -> list[ImpliedVolPoint]:
+        """Return the base currency's volatility index (first source) up to now, oldest first."""
+        currency = short_symbol(self._symbol)
+        for (code, source), series in self._history._implied_vol.items():
+            if code == currency:
+                lo, hi = _bounds(series, since, self._now)
+                return [ImpliedVolPoint(series.t[i], series.a[i], source) for i in range(lo, hi)]
+        return []
+
+    def depth(self, band_bp: int, *, since: int | None = None) -> dict[str, list[DepthPoint]]:
+        """Return each venue's order-book sums within ``band_bp`` of the mid up to now, oldest first."""
+        sym = self._sym
+        if sym is None:
+            return {}
+        found: dict[str, list[DepthPoint]] = {}
+        for (source, bp), series in sym.depth.items():
+            if bp != band_bp:
+                continue
+            lo, hi = _bounds(series, since, self._now)
+            if hi > lo:
+                found[source] = [
+                    DepthPoint(
+                        series.t[i],
+                        series.a[i],
+                        series.b[i],
+                        (source, bp, series.t[i]) not in sym.depth_incomplete,
+                        source,
+                    )
+                    for i in range(lo, hi)
+                ]
+        return found
+
+    def market_symbols(self) -> list[str]:
+        """Return every symbol the history holds data of."""
+        return self._history.symbols()
+
     def peer(self, symbol: str) -> SymbolView | None:
         """Return another symbol's view at the same now, or None if it has no data."""
         if symbol not in self._history._symbols:
             return None
         return SymbolView(self._history, symbol, self._now)
+
+
+def _num(value: float) -> float | None:
+    """Return None for the nan that marks an unknown value."""
+    return None if value != value else value
+
+
+def _bounds(series: _SourceSeries, since: int | None, until: int) -> tuple[int, int]:
+    """Return the index range of a series with since <= ts <= until."""
+    hi = bisect_right(series.t, until)
+    lo = bisect_left(series.t, since, 0, hi) if since is not None else 0
+    return lo, hi

@@ -40,6 +40,9 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.combo:Combo",
     "detectors.liq_cluster_near:LiqClusterNear",
     "detectors.liq_cluster_swept:LiqClusterSwept",
+    "detectors.crowding:Crowding",
+    "detectors.dvol:Dvol",
+    "detectors.thin_liquidity:ThinLiquidity",
 )
 
 

@@ -4,12 +4,14 @@
   spiking (shorts forced out, no new leveraged longs: the January 2026 case);
 - leveraged long build-up: price up while open interest and funding rise (new leveraged longs);
 - long squeeze / capitulation and leveraged short build-up: the mirror cases for falls.
-The alert's values state the evidence for its label.
+The alert's values state the evidence for its label. Open interest is every venue's summed (the venues
+known at both ends of the window) and funding is weighted by each venue's USD open interest
+(``detectors.positioning``); the alert names the venues that drove the open-interest move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -22,7 +24,6 @@ from detectors.base import (
     MAX_USD,
     Detector,
     DetectorSettings,
-    FundingPoint,
     Quiet,
     Signal,
     Snapshot,
@@ -31,9 +32,9 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import edge, latched_signals
-from detectors.open_interest import OiChange, oi_change
+from detectors.open_interest import OiChange
 from detectors.pct_move import change_pct
-from detectors.series import point_at
+from detectors.positioning import aggregate, describe_drivers, figures_at, oi_market_change
 from detectors.text import format_pct, format_rate, format_window
 from storage.rows import HOUR_MS, interval_ms
 
@@ -99,6 +100,9 @@ class Evidence(NamedTuple):
     oi: OiChange | None
     funding_before: float | None
     funding_after: float | None
+    # "binance +2.1%, bybit +0.4%": the venues whose open interest drove the summed move.
+    venues: str = ""
+    funding_venues: tuple[str, ...] = ()
 
 
 def classify(e: Evidence, s: SqueezeSettings) -> str | None:
@@ -145,6 +149,8 @@ class Squeeze(Detector[SqueezeSettings]):
         "oi_basis": values.hidden(),
         "funding_before_pct": values.funding("Funding before"),
         "funding_after_pct": values.funding("Funding after"),
+        "oi_venues": values.text("Open interest by venue"),
+        "funding_venues": values.hidden(),
         "window_start": values.time("Window start"),
         "window_end": values.time("Window end"),
         # The title and the fields above say it in words; the list is for programs.
@@ -198,7 +204,7 @@ class Squeeze(Detector[SqueezeSettings]):
             f"{format_usd(e.short_usd)} of shorts and {format_usd(e.long_usd)} of longs liquidated",
         ]
         if e.oi is not None:
-            evidence.append(f"open interest {format_pct(e.oi.pct)} ({e.oi.describe()})")
+            evidence.append(f"open interest {format_pct(e.oi.pct)} ({e.oi.describe()}; {e.venues})")
         if e.funding_after is not None:
             before = format_rate(e.funding_before) if e.funding_before is not None else "?"
             evidence.append(f"funding {before} → {format_rate(e.funding_after)}")
@@ -225,6 +231,8 @@ class Squeeze(Detector[SqueezeSettings]):
                 "oi_basis": e.oi.basis if e.oi else None,
                 "funding_before_pct": _pct(e.funding_before),
                 "funding_after_pct": _pct(e.funding_after),
+                "oi_venues": e.venues or None,
+                "funding_venues": list(e.funding_venues),
                 "window_start": e.start,
                 "window_end": e.end,
                 "evidence": evidence,
@@ -243,11 +251,15 @@ def gather(snapshot: Snapshot, start: int, end: int, price_from: float, price_to
     """Collect the price, liquidation, open-interest and funding evidence for the window [start, end)."""
     liquidated = snapshot.liquidations(start, end)
     oi_age = max(HOUR_MS, end - start)
-    oi_points = snapshot.open_interest(since=start - oi_age)
-    oi = oi_change(point_at(oi_points, start, oi_age), point_at(oi_points, end, oi_age))
-    funding: Sequence[FundingPoint] = snapshot.funding(since=start - FUNDING_MAX_AGE_MS)
-    before = point_at(funding, start, FUNDING_MAX_AGE_MS)
-    after = point_at(funding, end, FUNDING_MAX_AGE_MS)
+    summed = oi_market_change(snapshot, start, end, oi_age)
+    oi: OiChange | None = None
+    venues = ""
+    if summed is not None:
+        change, basis = summed
+        oi = OiChange(change.before, change.after, change.pct, basis, start, end)
+        venues = describe_drivers(change)
+    before = aggregate(figures_at(snapshot, start, oi_age, FUNDING_MAX_AGE_MS))
+    after = aggregate(figures_at(snapshot, end, oi_age, FUNDING_MAX_AGE_MS))
     return Evidence(
         start=start,
         end=end,
@@ -257,6 +269,8 @@ def gather(snapshot: Snapshot, start: int, end: int, price_from: float, price_to
         long_usd=liquidated.long_usd,
         short_usd=liquidated.short_usd,
         oi=oi,
-        funding_before=before.rate if before is not None else None,
-        funding_after=after.rate if after is not None else None,
+        funding_before=before.rate_per_8h,
+        funding_after=after.rate_per_8h,
+        venues=venues,
+        funding_venues=tuple(v.source for v in after.venues if v.rate is not None),
     )

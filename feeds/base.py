@@ -26,7 +26,16 @@ NowMs = Callable[[], int]
 
 # The data kinds a feed can provide; detectors name the kinds a signal was computed from
 # (Signal.sources) and the engine compares them with HealthRegistry.stale_kinds(symbol).
-KINDS = ("candles", "liquidations", "funding", "open_interest", "fear_greed")
+KINDS = (
+    "candles",
+    "liquidations",
+    "funding",
+    "open_interest",
+    "fear_greed",
+    "long_short",
+    "implied_vol",
+    "depth",
+)
 
 HOUR_S = 3600.0
 

@@ -124,6 +124,32 @@ class FearGreedFeedConfig(FeedConfig):
     stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
 
 
+class PositioningFeedConfig(FeedConfig):
+    """Positioning from keyless public endpoints (``feeds.positioning``).
+
+    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's and OKX's open
+    interest and funding.
+    """
+
+    binance_url: str = "https://fapi.binance.com"
+    bybit_url: str = "https://api.bybit.com"
+    deribit_url: str = "https://www.deribit.com"
+    hyperliquid_url: str = "https://api.hyperliquid.xyz"
+    okx_url: str = "https://www.okx.com"
+    long_short: bool = True
+    implied_vol: bool = True
+    hyperliquid: bool = True
+    okx: bool = True
+    # Binance and Bybit order-book snapshots summed within ±0.5/1/2 % of the mid (/depth).
+    depth: bool = True
+    # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.
+    period: Literal["5m", "15m", "30m", "1h"] = "5m"
+    poll_seconds: float = Field(300.0, ge=30, le=3600)
+    # Binance keeps 30 days of ratio history; backfilled hourly at start.
+    backfill_days: float = Field(30.0, ge=0, le=30)
+    stale_after_seconds: float = Field(1800.0, ge=60, le=86400)
+
+
 class FeedLimitsConfig(StrictModel):
     """Bounds on what an upstream may send, and on the clocks (``[feeds.limits]``)."""
 
@@ -159,4 +185,5 @@ class FeedsConfig(StrictModel):
     deribit: DeribitFeedConfig = DeribitFeedConfig()
     hyperliquid: HyperliquidFeedConfig = HyperliquidFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
+    positioning: PositioningFeedConfig = PositioningFeedConfig()
     limits: FeedLimitsConfig = FeedLimitsConfig()

@@ -30,7 +30,17 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from feeds.base import NowMs
-from storage.rows import DAY_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest
+from storage.rows import (
+    DAY_MS,
+    Candle,
+    DepthBand,
+    FearGreed,
+    Funding,
+    ImpliedVol,
+    Liquidation,
+    LongShort,
+    OpenInterest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +219,48 @@ class RowGuard:
 
         return self._filter("open_interest", rows, why)
 
+    def long_short(self, rows: Sequence[LongShort]) -> Sequence[LongShort]:
+        """Return the long/short readings with a positive ratio, a share in 0..1 and a sane time."""
+
+        def why(r: LongShort, low: int, high: int) -> str | None:
+            if not low <= r.ts <= high:
+                return _time(r.ts, low, high)
+            # A ratio of longs per short: no venue reports 0 (nobody long) or a million longs per short.
+            if not 0.0 < r.ratio <= MAX_LONG_SHORT_RATIO:
+                return _number("ratio", r.ratio)
+            if r.long_share is not None and not 0.0 <= r.long_share <= 1.0:
+                return _number("long share", r.long_share)
+            return None
+
+        return self._filter("long_short", rows, why)
+
+    def depth(self, rows: Sequence[DepthBand]) -> Sequence[DepthBand]:
+        """Return the depth bands with sane USD sums and time."""
+        b = self.bounds
+
+        def why(r: DepthBand, low: int, high: int) -> str | None:
+            if not low <= r.ts <= high:
+                return _time(r.ts, low, high)
+            for name, value in (("bid usd", r.bid_usd), ("ask usd", r.ask_usd)):
+                if not 0.0 <= value <= b.usd:
+                    return _number(name, value)
+            return None
+
+        return self._filter("depth", rows, why)
+
+    def implied_vol(self, rows: Sequence[ImpliedVol]) -> Sequence[ImpliedVol]:
+        """Return the volatility-index candles with sane values (annualised %) and time."""
+
+        def why(r: ImpliedVol, low: int, high: int) -> str | None:
+            if not low <= r.ts <= high:
+                return _time(r.ts, low, high)
+            for name, value in (("open", r.open), ("high", r.high), ("low", r.low), ("close", r.close)):
+                if not 0.0 < value <= MAX_IMPLIED_VOL_PCT:
+                    return _number(name, value)
+            return None
+
+        return self._filter("implied_vol", rows, why)
+
     def fear_greed(self, rows: Sequence[FearGreed]) -> Sequence[FearGreed]:
         """Return the Fear & Greed values in 0..100 and not dated in the future."""
         b = self.bounds
@@ -222,6 +274,12 @@ class RowGuard:
             return None
 
         return self._filter("fear_greed", rows, why)
+
+
+# Bounds of the positioning readings: Binance's ratios run from about 0.2 to 6 and DVOL from about 20 to
+# 200 (%/yr); the bounds only refuse what no market produces.
+MAX_LONG_SHORT_RATIO = 1000.0
+MAX_IMPLIED_VOL_PCT = 2000.0
 
 
 def _number(name: str, value: float) -> str:

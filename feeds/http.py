@@ -101,7 +101,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class HttpClient:
-    """GET (or POST) JSON from one venue, with a timeout on everything and every failure classified."""
+    """GET JSON from one venue, with a timeout on everything and every failure classified."""
 
     def __init__(
         self,
@@ -155,13 +155,15 @@ class HttpClient:
 
     async def get_json(self, path: str, params: Params | None = None, *, weight: int = 1) -> Any:
         """Send GET base_url+path and return the decoded JSON, or raise a classified FeedError."""
-        return await self._send("GET", path, weight, params=dict(params or {}))
+        return await self._request("GET", path, params, None, weight)
 
-    async def post_json(self, path: str, body: Any, *, weight: int = 1) -> Any:
+    async def post_json(self, path: str, body: Mapping[str, Any], *, weight: int = 1) -> Any:
         """Send POST base_url+path with a JSON body (Hyperliquid's /info) and return the decoded JSON."""
-        return await self._send("POST", path, weight, json=body)
+        return await self._request("POST", path, None, body, weight)
 
-    async def _send(self, method: str, path: str, weight: int, **request: Any) -> Any:
+    async def _request(
+        self, method: str, path: str, params: Params | None, json_body: Mapping[str, Any] | None, weight: int
+    ) -> Any:
         self._check_gate(path)
         if self.budget is not None:
             self.budget.reserve(weight)
@@ -171,7 +173,11 @@ class HttpClient:
         sent = clock.host_now_ms() if clock is not None else 0
         try:
             async with self.session.request(
-                method, self.base_url + path, timeout=self.timeout, **request
+                method,
+                self.base_url + path,
+                params=dict(params or {}),
+                json=None if json_body is None else dict(json_body),
+                timeout=self.timeout,
             ) as response:
                 status = response.status
                 headers = response.headers

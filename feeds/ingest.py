@@ -16,17 +16,30 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
+from detectors.base import short_symbol
 from detectors.market_history import (
     DEFAULT_RETENTION_MS,
+    DEPTH_RETENTION_MS,
     FUNDING_RETENTION_MS,
     LIQUIDATION_RETENTION_MS,
     OPEN_INTEREST_RETENTION_MS,
+    POSITIONING_RETENTION_MS,
     MarketHistory,
 )
 from feeds.guard import RowGuard
 from storage.db import is_busy
 from storage.repo import MeasuredRound, Repo
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
+from storage.rows import (
+    Candle,
+    DepthBand,
+    FearGreed,
+    Funding,
+    ImpliedVol,
+    Liquidation,
+    LongShort,
+    OpenInterest,
+    interval_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +159,9 @@ class Ingest:
             raise ValueError(f"rows of kind {kind!r} cannot be subscribed to; only 'liquidations'")
         self._row_listeners.append(listener)
 
-    def _notify(self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest]) -> None:
+    def _notify(
+        self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest | LongShort | DepthBand]
+    ) -> None:
         if not self._listeners:
             return  # a replay listens to nobody: no set of symbols to build per instant
         symbols = frozenset(row.symbol for row in rows)
@@ -157,7 +172,11 @@ class Ingest:
                 log.exception("ingest listener failed for %s %s", kind, sorted(symbols))
 
     def _count(
-        self, kind: str, rows: Sequence[Candle | Liquidation | Funding | OpenInterest | FearGreed]
+        self,
+        kind: str,
+        rows: Sequence[
+            Candle | Liquidation | Funding | OpenInterest | FearGreed | LongShort | ImpliedVol | DepthBand
+        ],
     ) -> None:
         # The "kind:source" keys are made once: a string built per row was 2% of ingest (bench.ingest) and
         # a Counter per call 4% of a replay (bench.replay, py-spy).
@@ -292,6 +311,36 @@ class Ingest:
         for sample, _positions in rounds:
             self.counts[f"measured:{sample.venue}"] += 1
 
+    def long_short(self, rows: Sequence[LongShort]) -> None:
+        """Store long/short readings and update the history."""
+        rows = self.guard.long_short(rows) if rows else rows
+        if not rows:
+            return
+        self._write("long_short", self.repo.upsert_long_short, rows)
+        self.history.add_long_short(rows)
+        self._count("long_short", rows)
+        self._notify("long_short", rows)
+
+    def depth(self, rows: Sequence[DepthBand]) -> None:
+        """Store order-book depth bands and update the history (the thin-liquidity detector reads it)."""
+        rows = self.guard.depth(rows) if rows else rows
+        if not rows:
+            return
+        self._write("depth_bands", self.repo.upsert_depth, rows)
+        self.history.add_depth(rows)
+        self._count("depth", rows)
+        self._notify("depth", rows)
+
+    def implied_vol(self, rows: Sequence[ImpliedVol]) -> None:
+        """Store volatility-index candles and update the history (market-wide: every symbol may read it)."""
+        rows = self.guard.implied_vol(rows) if rows else rows
+        if not rows:
+            return
+        self._write("implied_vol", self.repo.upsert_implied_vol, rows)
+        self.history.add_implied_vol(rows)
+        self._count("implied_vol", rows)
+        self._notify("implied_vol", [])
+
     def fear_greed(self, rows: Sequence[FearGreed]) -> None:
         """Store Fear & Greed values and update the history."""
         rows = self.guard.fear_greed(rows) if rows else rows
@@ -326,7 +375,15 @@ class Ingest:
             history.add_funding(funding)
             interest = self.repo.open_interest(symbol, now - OPEN_INTEREST_RETENTION_MS, now + 1)
             history.add_open_interest(interest)
-            loaded += len(funding) + len(interest)
+            ratios = self.repo.long_short(symbol, now - POSITIONING_RETENTION_MS, now + 1)
+            history.add_long_short(ratios)
+            depth = self.repo.depth(symbol, now - DEPTH_RETENTION_MS, now + 1)
+            history.add_depth(depth)
+            loaded += len(funding) + len(interest) + len(ratios) + len(depth)
+        for currency in sorted({short_symbol(s) for s in symbols}):
+            vol = self.repo.implied_vol(currency, now - POSITIONING_RETENTION_MS, now + 1)
+            history.add_implied_vol(vol)
+            loaded += len(vol)
         fear_greed = self.repo.fear_greed(None, now + 1)
         history.add_fear_greed(fear_greed)
         return loaded + len(fear_greed)

@@ -50,6 +50,7 @@ from feeds.kraken import KrakenCandles
 from feeds.liquidation_venues import liquidation_feeds
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
+from feeds.positioning import RATIO_REQUESTS_PER_5_MIN, PositioningFeed, RequestCount
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,21 @@ def build_feeds(
     if fng.enabled:
         http = client("fear_greed", fng.base_url, fng.timeout_seconds)
         feeds.append(FearGreedFeed(fng, http, context))
+    pos = config.positioning
+    if pos.enabled:
+        clients = {
+            "binance": client(
+                "binance_futures_data",
+                pos.binance_url,
+                pos.timeout_seconds,
+                RequestCount(RATIO_REQUESTS_PER_5_MIN, now_ms, 300.0),
+            ),
+            "deribit": client("deribit", pos.deribit_url, pos.timeout_seconds),
+            "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
+            "bybit": client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time"),
+            "okx": client("okx", pos.okx_url, pos.timeout_seconds),
+        }
+        feeds.append(PositioningFeed(pos, clients, context))
     return feeds
 
 

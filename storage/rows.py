@@ -70,6 +70,51 @@ class OpenInterest(NamedTuple):
     usd: float | None
 
 
+LongShortMetric = Literal["accounts", "top_accounts", "top_positions", "taker_volume"]
+
+
+class LongShort(NamedTuple):
+    """A venue's long/short reading for a market over ``period`` starting at ``ts`` (migration 0012).
+
+    ``ratio`` is longs (or taker buys) per short (or taker sell); ``long_share`` is longs / (longs + shorts)
+    when the venue gives the parts.
+    """
+
+    symbol: str
+    ts: int
+    source: str
+    metric: LongShortMetric
+    period: str
+    ratio: float
+    long_share: float | None = None
+
+
+class ImpliedVol(NamedTuple):
+    """One candle of a volatility index (Deribit DVOL) of ``currency``, in annualised percent."""
+
+    currency: str
+    ts: int
+    source: str
+    resolution: str
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+class DepthBand(NamedTuple):
+    """A venue's book summed within ``band_bp`` basis points of the mid, in USD; complete if it reached."""
+
+    symbol: str
+    ts: int
+    source: str
+    band_bp: int
+    bid_usd: float
+    ask_usd: float
+    bid_complete: bool
+    ask_complete: bool
+
+
 class LiqMapGrade(NamedTuple):
     """A sweep of the modelled liquidation map compared with one venue's realized liquidations."""
 

@@ -194,6 +194,8 @@ def _draw_levels(ax: Axes, levels: Sequence[LevelLine], palette: Palette) -> Non
 
 # Half the height of a tick label, in pixels.
 TICK_HALF_PX = 6.0
+# Where the title and the key lines above the panels end, as a fraction of the figure's width.
+KEY_RIGHT = 0.985
 
 
 def _tag_levels(ax: Axes, levels: Sequence[LevelLine], palette: Palette, renderer: RendererBase) -> None:
@@ -486,7 +488,7 @@ def _when(ms: int) -> str:
 def _header(fig: Figure, spec: ChartSpec, palette: Palette, renderer: RendererBase) -> KeyLine:
     """Write the title, the subtitle (wrapped) and start the key line below them."""
     height = fig.bbox.height
-    fig.text(
+    title = fig.text(
         0.015,
         1 - 26 / height,
         spec.title,
@@ -496,17 +498,38 @@ def _header(fig: Figure, spec: ChartSpec, palette: Palette, renderer: RendererBa
         va="center",
         gid=GID_TITLE,
     )
+    _fit_width(title, KEY_RIGHT * fig.bbox.width, renderer)
     brand = fig.text(
         0.93, 1 - 26 / height, "UTC · Tripwire", color=palette.muted, fontsize=8, va="center", ha="right"
     )
-    title_box = text_box(fig.texts[0], renderer)
+    title_box = text_box(title, renderer)
     if title_box.x1 + 12 > text_box(brand, renderer).x0:
         brand.remove()  # a long title wins over the signature
-    key = KeyLine(fig, renderer, top_px=42, left=0.015, right=0.985)
+    key = KeyLine(fig, renderer, top_px=42, left=0.015, right=KEY_RIGHT)
     for part in filter(None, spec.subtitle.split("  ·  ")):
         key.add(part, color=palette.muted, fontsize=9, gid=GID_SUBTITLE)
     key.newline()
     return key
+
+
+def _fit_width(text: Text, right_px: float, renderer: RendererBase) -> None:
+    """Shorten a one-line text that would run past ``right_px`` to the longest start that fits, with "…".
+
+    An alert chart's title is the alert's title, which can be longer than the picture is wide; cut at the
+    edge it would end mid-letter, while the message above the chart carries it whole.
+    """
+    full = text.get_text()
+    if text_box(text, renderer).x1 <= right_px:
+        return
+    fits, longest = 0, len(full)
+    while fits < longest:  # bisect the longest prefix that fits with its ellipsis
+        middle = (fits + longest + 1) // 2
+        text.set_text(full[:middle].rstrip() + "…")
+        if text_box(text, renderer).x1 <= right_px:
+            fits = middle
+        else:
+            longest = middle - 1
+    text.set_text(full[:fits].rstrip() + "…")
 
 
 def _key(key: KeyLine, spec: ChartSpec, palette: Palette, keyed: bool) -> None:

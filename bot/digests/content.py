@@ -17,16 +17,25 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.parsing import echo
-from detectors.base import pct_change
+from detectors.base import pct_change, short_symbol
+from detectors.crowding import METRIC_WORDS
+from detectors.positioning import (
+    aggregate,
+    dvol_line,
+    interval_hours_of_rows,
+    newest_long_short,
+    venue_figures,
+)
 from storage.repo import Repo
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
-SECTIONS = ("prices", "liquidations", "derivatives", "fng", "alerts", "chart")
+SECTIONS = ("prices", "liquidations", "derivatives", "positioning", "fng", "alerts", "chart")
 DEFAULT_SECTIONS = ("prices", "liquidations", "derivatives", "fng", "alerts")
 SECTION_TITLES = {
     "prices": "prices and change",
     "liquidations": "liquidations by side",
     "derivatives": "funding and open interest",
+    "positioning": "open interest and funding across venues, long/short, implied volatility",
     "fng": "Fear & Greed",
     "alerts": "alerts fired",
     "chart": "a chart",
@@ -129,6 +138,20 @@ class DerivativesLine:
 
 
 @dataclass(frozen=True, slots=True)
+class PositioningLine:
+    """A symbol's positioning at the digest time (bot.services.positioning computes the same figures)."""
+
+    symbol: str
+    oi_usd: float | None
+    venues: int
+    funding_per_8h: float | None
+    weighted: bool
+    long_short: float | None
+    long_short_label: str
+    dvol: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class FearGreedLine:
     """The Fear & Greed Index published by the digest time and the day before's value."""
 
@@ -163,6 +186,7 @@ class Digest:
     prices: tuple[PriceLine, ...] = ()
     liquidations: Liquidations | None = None
     derivatives: tuple[DerivativesLine, ...] = ()
+    positioning: tuple[PositioningLine, ...] = ()
     fear_greed: FearGreedLine | None = None
     alerts: tuple[AlertLine, ...] = ()
     alerts_total: int = 0
@@ -289,6 +313,37 @@ def derivatives_line(repo: Repo, symbol: str, start: int, at: int) -> Derivative
     )
 
 
+def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None:
+    """Return the summed open interest, OI-weighted funding, a long/short reading and DVOL at ``at``."""
+    funding = repo.funding(symbol, at - 8 * DAY_MS, at + 1)
+    intervals = {
+        s: interval_hours_of_rows(s, [r for r in funding if r.source == s])
+        for s in {r.source for r in funding}
+    }
+    fresh = [r for r in funding if r.ts >= at - DAY_MS]
+    market = aggregate(
+        venue_figures(symbol, repo.open_interest(symbol, at - DAY_MS, at + 1), fresh, intervals)
+    )
+    ratios = newest_long_short(repo.long_short(symbol, at - DAY_MS, at + 1))
+    # Top traders' positions when published (Binance), else the first reading there is.
+    chosen = next((r for r in ratios if r.metric == "top_positions"), ratios[0] if ratios else None)
+    dvol = dvol_line(repo.implied_vol(short_symbol(symbol), at - 2 * DAY_MS, at + 1))
+    if not market.venues and chosen is None and dvol is None:
+        return None
+    return PositioningLine(
+        symbol=symbol,
+        oi_usd=market.oi_usd,
+        venues=sum(1 for v in market.venues if v.oi_usd is not None),
+        funding_per_8h=market.rate_per_8h,
+        weighted=market.weighted,
+        long_short=chosen.ratio if chosen else None,
+        long_short_label=f"{chosen.source} {METRIC_WORDS.get(chosen.metric, chosen.metric)}"
+        if chosen
+        else "",
+        dvol=dvol.close if dvol else None,
+    )
+
+
 def fear_greed_line(repo: Repo, at: int) -> FearGreedLine | None:
     """Return the Fear & Greed value published by ``at`` and the value of the day before it."""
     rows = repo.fear_greed(at - 9 * DAY_MS, at + 1)
@@ -321,6 +376,11 @@ def build_digest(
         if "derivatives" in wanted
         else ()
     )
+    positioning = (
+        tuple(line for s in symbols if (line := positioning_line(repo, s, at)))
+        if "positioning" in wanted
+        else ()
+    )
     alerts: tuple[AlertLine, ...] = ()
     total = 0
     if "alerts" in wanted:
@@ -333,6 +393,7 @@ def build_digest(
         prices=prices,
         liquidations=liquidations(repo, symbols, start, at) if "liquidations" in wanted else None,
         derivatives=derivatives,
+        positioning=positioning,
         fear_greed=fear_greed_line(repo, at) if "fng" in wanted else None,
         alerts=alerts,
         alerts_total=total,
@@ -364,6 +425,7 @@ def from_payload(data: Mapping[str, Any]) -> Digest:
         if liq
         else None,
         derivatives=tuple(DerivativesLine(**d) for d in data.get("derivatives") or ()),
+        positioning=tuple(PositioningLine(**p) for p in data.get("positioning") or ()),
         fear_greed=FearGreedLine(**fng) if fng else None,
         alerts=tuple(AlertLine(**a) for a in data.get("alerts") or ()),
         alerts_total=int(data.get("alerts_total") or 0),

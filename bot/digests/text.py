@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.digests.content import DerivativesLine, Digest, Liquidations
+from bot.digests.content import DerivativesLine, Digest, Liquidations, PositioningLine
 from detectors.base import short_symbol
 from detectors.values import (
     Moment,
@@ -135,6 +135,29 @@ def _derivatives(digest: Digest, moment: Moment) -> Section:
     return ("Funding and open interest", lines or ["No funding or open-interest data."])
 
 
+def _positioning_line(p: PositioningLine) -> str:
+    """Return one symbol's summed open interest, weighted funding, long/short reading and DVOL."""
+    parts = []
+    if p.oi_usd is not None:
+        parts.append(
+            f"open interest {format_usd(p.oi_usd)} over {p.venues} venue{'s' if p.venues != 1 else ''}"
+        )
+    if p.funding_per_8h is not None:
+        how = "weighted by open interest" if p.weighted else "venues' mean"
+        parts.append(f"funding {funding_pct(p.funding_per_8h)} per 8h ({how})")
+    if p.long_short is not None:
+        parts.append(f"{p.long_short_label} {p.long_short:.2f} long/short")
+    if p.dvol is not None:
+        parts.append(f"DVOL {p.dvol:.1f}")
+    return f"{short_symbol(p.symbol)} " + " · ".join(parts)
+
+
+def _positioning(digest: Digest, moment: Moment) -> Section:
+    """Return the positioning section."""
+    lines = [_positioning_line(p) for p in digest.positioning]
+    return ("Positioning across venues", lines or ["No positioning data."])
+
+
 def _fear_greed(digest: Digest, moment: Moment) -> Section:
     """Return the Fear & Greed section: the value and its change since the day before when known."""
     fng = digest.fear_greed
@@ -159,6 +182,7 @@ _SECTION_BUILDERS: dict[str, Callable[[Digest, Moment], Section | None]] = {
     "prices": _prices,
     "liquidations": _liquidations,
     "derivatives": _derivatives,
+    "positioning": _positioning,
     "fng": _fear_greed,
     "alerts": _alerts,
 }

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import SEVERITIES, Direction, Severity
+from detectors.values import format_price
 
 TITLE_CHARS = 256  # Discord's embed title limit: the title is shown as one
 MAX_VALUES = 20
@@ -198,7 +199,13 @@ def _default_title(symbol: str, data: dict[str, Any]) -> str:
         (str(data[n]) for n in ("action", "side", "signal_type") if isinstance(data.get(n), str)), "alert"
     )
     price = data.get("price", data.get("close"))
-    return f"{symbol} {action}" + (f" at {price}" if isinstance(price, int | float | str) else "")
+    if isinstance(price, str):
+        price = _number_or_text(price.strip())
+    if isinstance(price, bool) or not isinstance(price, int | float | str) or price == "":
+        return f"{symbol} {action}"
+    # Written as the price values are (format_price), never as the body's number repr (97900.0, 1e-05).
+    shown = format_price(price) if isinstance(price, int | float) and math.isfinite(price) else str(price)
+    return f"{symbol} {action} at {shown}"
 
 
 def _one_line(text: str) -> str:

@@ -28,6 +28,9 @@ from storage.repo import MeasuredSample, Repo
 from storage.rows import DAY_MS, HOUR_MS
 
 MEASURED_VENUE = "hyperliquid"
+# The measured map's name in its sweeps and grades (``model_venue``): apart from a modelled map of
+# Hyperliquid's own open interest (feeds/positioning.py stores it), whose sweeps are named "hyperliquid".
+MEASURED_MODEL = "hyperliquid-measured"
 # Hours drawn before the first round, so a young sample still shows the price it was taken against.
 CONTEXT_HOURS = 24
 
@@ -75,7 +78,7 @@ def build_measured(
         raise UserError(no_sample_message(symbol, end))
     first = min(samples[0].hour, end - CONTEXT_HOURS * HOUR_MS)
     bars = [b for b in load_candles(repo, symbol, STEP_INTERVAL, first, end).bars if b.close_time <= end]
-    m = LiqMap(params, symbol, MEASURED_VENUE)
+    m = LiqMap(params, symbol, MEASURED_MODEL)
     build = MapBuild(symbol, params, end, bars, {MEASURED_VENUE: m})
     tracker = SweepTracker(m)
     loaded: MeasuredSample | None = None

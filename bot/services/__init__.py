@@ -13,6 +13,7 @@ from bot.services.admin import AdminCommands
 from bot.services.base import ServiceBase
 from bot.services.detectors import DetectorHelp
 from bot.services.market import MarketQueries
+from bot.services.positioning import PositioningQueries
 from bot.services.rule_transfer import RuleTransfer
 from bot.services.rules import RuleCommands
 from bot.services.silences import SilenceCommands
@@ -21,6 +22,7 @@ from bot.services.webhooks import WebhookCommands
 
 class Service(
     MarketQueries,
+    PositioningQueries,
     RuleTransfer,
     RuleCommands,
     DetectorHelp,

@@ -17,18 +17,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from detectors.positioning import KNOWN_INTERVAL_H, OI_SIDES, one_side
 from feeds.instruments import InstrumentRegistry
 from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, funding_interval_ms
 
 DEFAULT_INTERVAL_H = 8.0
 # The venue name of each source's USD-M perpetual in the instrument registry.
 REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx"}
-# Which side of the market each source's open interest counts. Binance /fapi/v1/openInterest and
-# openInterestHist, and Bybit /v5/market/tickers openInterest (docs/v5/market/open-interest.mdx:
-# "Returns single side data") count one side: the contracts held long (= held short). A source that
-# counted both sides would be halved before being added up; none of the present ones does.
-OI_SIDES = {"binance": "one side", "bybit": "one side", "okx": "one side", "coinglass": "one side"}
-TWO_SIDED = "both sides"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +68,14 @@ class FundingView:
     interval_from: str = "assumed"
     history_source: str = ""  # the venue whose settlements the change and average come from
     history_settlements: int = 0
+    # The market's rate per 8 h weighted by each venue's USD open interest (None: no open interest known).
+    oi_weighted_per_8h: float | None = None
+    oi_weighted_venues: int = 0
+
+    @property
+    def oi_weighted_annualized_pct(self) -> float | None:
+        """Return the open-interest-weighted rate as a yearly percentage."""
+        return None if self.oi_weighted_per_8h is None else self.oi_weighted_per_8h * 3 * 365 * 100
 
     @property
     def change_24h(self) -> float | None:
@@ -101,6 +104,8 @@ def _interval(
     source: str, symbol: str, rows: Sequence[Funding], registry: InstrumentRegistry | None
 ) -> tuple[float, str]:
     """Return (hours, where from) for one source's funding interval."""
+    if source in KNOWN_INTERVAL_H:
+        return KNOWN_INTERVAL_H[source], "venue documents"
     venue = REGISTRY_VENUE.get(source)
     if registry is not None and venue is not None:
         inst = registry.instrument(venue, symbol, "perp")
@@ -111,6 +116,13 @@ def _interval(
     if spacings:
         return funding_interval_ms(int(statistics.median(spacings))) / HOUR_MS, "settlements"
     return DEFAULT_INTERVAL_H, "assumed"
+
+
+def funding_interval_of(
+    source: str, symbol: str, rows: Sequence[Funding], registry: InstrumentRegistry | None
+) -> float:
+    """Return one venue's funding interval in hours (documented, instrument list, settlements, else 8)."""
+    return _interval(source, symbol, rows, registry)[0]
 
 
 def _next(row: Funding, interval_h: float, now: int) -> tuple[int, bool]:
@@ -195,17 +207,6 @@ class OpenInterestView:
     change_7d_pct: float | None
     next_funding_at: int
     by_source: tuple[OpenInterestSourceView, ...] = ()
-
-
-def one_side(source: str, row: OpenInterest) -> OpenInterest:
-    """Return a row counted on one side of the market (halved if its source counts both)."""
-    if OI_SIDES.get(source) != TWO_SIDED:
-        return row
-    half = row._replace(
-        contracts=row.contracts / 2 if row.contracts is not None else None,
-        usd=row.usd / 2 if row.usd is not None else None,
-    )
-    return half
 
 
 def _pct(new: float | None, old: float | None) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.errors import UserError
 from bot.parsing import format_duration
@@ -14,8 +14,9 @@ from bot.services.derivatives import (
     open_interest_view,
 )
 from detectors.base import pct_change
+from detectors.positioning import VenueFigure, aggregate, one_side
 from feeds.liq_coverage import coverage, source_of_feed
-from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS
+from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, OpenInterest
 
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -276,7 +277,19 @@ class MarketQueries(ServiceBase):
         view = funding_view(name, self.repo.funding(name, now - 8 * DAY_MS, now + 1), now, self.instruments)
         if view is None:
             raise UserError(f"No funding data for {name} yet; the futures feeds have not reported any.")
-        return view
+        # Weighted by each venue's newest USD open interest of the last day (detectors.positioning).
+        newest: dict[str, OpenInterest] = {}
+        for row in self.repo.open_interest(name, now - DAY_MS, now + 1):
+            newest[row.source] = one_side(row.source, row)
+        figures = [
+            VenueFigure(v.source, newest[v.source].usd if v.source in newest else None, v.rate, v.interval_h)
+            for v in view.by_source
+        ]
+        market = aggregate(figures)
+        if not market.weighted:
+            return view
+        weighted = sum(1 for f in figures if f.oi_usd)
+        return replace(view, oi_weighted_per_8h=market.rate_per_8h, oi_weighted_venues=weighted)
 
     def open_interest(self, symbol: str | None = None) -> OpenInterestView:
         """Return the open interest of ``symbol`` (default: the first configured) per venue and summed.

@@ -30,6 +30,7 @@ from storage.repo.measured import MeasuredMixin, MeasuredRound
 from storage.repo.members import MembersMixin
 from storage.repo.observations import ObservationsMixin
 from storage.repo.outbox import OutboxMixin
+from storage.repo.positioning import PositioningMixin
 from storage.repo.rules import RulesMixin
 from storage.repo.silences import SilencesMixin
 from storage.repo.webhooks import WebhooksMixin
@@ -102,6 +103,7 @@ __all__ = [
 
 class Repo(
     ObservationsMixin,
+    PositioningMixin,
     LiquidationsMixin,
     MembersMixin,  # before RulesMixin: a member's data is read through their rules
     RulesMixin,

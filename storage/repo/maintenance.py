@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from storage import candle_days
 from storage.repo.base import RepoBase
 from storage.rows import DAY_MS, HOUR_MS, DatabaseStats, PruneResult, SpanStat
 
@@ -266,9 +267,17 @@ class _Pruner:
             self.deleted[table] += int(count)
             return
         sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {where} LIMIT ?)"
+        if table == "candles":
+            # The days the chunk touched are recounted in its transaction (storage/candle_days.py).
+            sql += " RETURNING symbol, interval, open_time"
         while True:
             with self.repo.transaction():
-                removed = self.conn.execute(sql, (*params, self.chunk_rows)).rowcount
+                if table == "candles":
+                    deleted = self.conn.execute(sql, (*params, self.chunk_rows)).fetchall()
+                    candle_days.recount_deleted(self.conn, deleted)
+                    removed = len(deleted)
+                else:
+                    removed = self.conn.execute(sql, (*params, self.chunk_rows)).rowcount
             if removed == 0:
                 return
             self._committed(table, removed)
@@ -332,6 +341,10 @@ class _Pruner:
                             _FOLD_CANDLES, (symbol, start, end)
                         ).rowcount
                     removed = self.conn.execute(delete, (symbol, start, end)).rowcount
+                    # Whole days around the window are recounted from what is left (1m) and folded (1h).
+                    candle_days.recount(self.conn, symbol, "1m", start, end)
+                    if downsample:
+                        candle_days.recount(self.conn, symbol, "1h", start, end)
                 self._committed("candles", removed)
 
     def delete_outbox(self, cutoff: int) -> None:

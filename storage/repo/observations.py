@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from storage import candle_days
 from storage.repo.base import RepoBase, hi, lo
 from storage.repo.bulk import INSERT_CANDLES, INSERT_FUNDING, INSERT_OPEN_INTEREST
 from storage.repo.mapping import CANDLES, FUNDING
-from storage.rows import Candle, CandleCoverage, CandleSeries, FearGreed, Funding, OpenInterest, interval_ms
+from storage.rows import (
+    DAY_MS,
+    Candle,
+    CandleCoverage,
+    CandleSeries,
+    FearGreed,
+    Funding,
+    OpenInterest,
+    interval_ms,
+)
 
 # Reads that must not walk a symbol's history (issue 24). The candles' primary key is (symbol, interval,
 # open_time, source) and the candles_series index (migration 10) is (symbol, interval, source, open_time,
@@ -52,14 +62,33 @@ SERIES_SQL = (
     f" (SELECT MAX(c.open_time) {_ONE_SERIES}) FROM series s WHERE s.source IS NOT NULL"
     " ORDER BY s.interval, s.source"
 )
-# Per series: candles, first and last open in [start, end). Counting reads the window's index entries
-# (nothing outside it); first and last are a seek each.
+# Per series: candles, first and last open in [start, end). The count sums the window's whole days from
+# candle_days (migration 12) and counts the rows of the partial days at its ends, [start, head_end) and
+# [d2, end), on the index: at most two days of rows however long the window (``_window_parts``). First and
+# last are a seek each.
 _IN_WINDOW = f"{_ONE_SERIES} AND c.open_time >= :start AND c.open_time < :end"
+_WINDOW_ROWS = (
+    f"(SELECT COUNT(*) {_ONE_SERIES} AND c.open_time >= :start AND c.open_time < :head_end)"
+    " + (SELECT COALESCE(SUM(d.rows), 0) FROM candle_days d WHERE d.symbol = :symbol"
+    " AND d.interval = s.interval AND d.source = s.source AND d.day >= :d1 AND d.day < :d2)"
+    f" + (SELECT COUNT(*) {_ONE_SERIES} AND c.open_time >= :d2 AND c.open_time < :end)"
+)
 COVERAGE_SQL = (
     SERIES_CTE + "SELECT interval, source, rows, first, last FROM (SELECT s.interval, s.source,"
-    f" (SELECT COUNT(*) {_IN_WINDOW}) AS rows, (SELECT MIN(c.open_time) {_IN_WINDOW}) AS first,"
+    f" {_WINDOW_ROWS} AS rows, (SELECT MIN(c.open_time) {_IN_WINDOW}) AS first,"
     f" (SELECT MAX(c.open_time) {_IN_WINDOW}) AS last FROM series s WHERE s.source IS NOT NULL)"
     " WHERE rows > 0 ORDER BY interval, source"
+)
+# Open times with a closed candle in [start, end), any source: whole days from candle_closed_days, the
+# partial days at the ends from the index (as COVERAGE_SQL).
+_CLOSED_IN = (
+    "(SELECT COUNT(DISTINCT open_time) FROM candles WHERE symbol = :symbol AND interval = :interval"
+    " AND open_time >= {} AND open_time < {} AND closed = 1)"
+)
+CLOSED_COUNT_SQL = (
+    "SELECT " + _CLOSED_IN.format(":start", ":head_end") + " + (SELECT COALESCE(SUM(open_times), 0)"
+    " FROM candle_closed_days WHERE symbol = :symbol AND interval = :interval AND day >= :d1"
+    " AND day < :d2) + " + _CLOSED_IN.format(":d2", ":end")
 )
 # Per series: the newest open in [since, until], a seek each.
 NEWEST_CANDLES_SQL = (
@@ -83,6 +112,18 @@ GAPS_SQL = (
 )
 
 
+def _window_parts(start: int, end: int) -> dict[str, int]:
+    """Split [start, end) into a partial day [start, head_end), whole days [d1, d2) and a rest [d2, end).
+
+    A window holding no whole day is all head (the days and the rest are empty).
+    """
+    d1 = -(-start // DAY_MS) * DAY_MS
+    d2 = end - end % DAY_MS
+    if d1 >= d2:
+        return {"start": start, "head_end": end, "d1": end, "d2": end, "end": end}
+    return {"start": start, "head_end": d1, "d1": d1, "d2": d2, "end": end}
+
+
 class ObservationsMixin(RepoBase):
     """Candles, funding, open interest and Fear & Greed: idempotent upserts and range reads."""
 
@@ -92,7 +133,11 @@ class ObservationsMixin(RepoBase):
         """Insert or update candles on (symbol, interval, open_time, source); return rows written."""
         batch = rows if isinstance(rows, list) else list(rows)
         with self.transaction():
-            return INSERT_CANDLES.run(self.conn, batch)
+            # Read before writing: only the keys not yet stored are new rows of their day.
+            deltas = candle_days.upsert_deltas(self.conn, batch)
+            written = INSERT_CANDLES.run(self.conn, batch)
+            candle_days.apply(self.conn, deltas)
+            return written
 
     def upsert_funding(self, rows: Iterable[Funding]) -> int:
         """Insert or update funding rates on (symbol, ts, source)."""
@@ -189,14 +234,13 @@ class ObservationsMixin(RepoBase):
     ) -> list[CandleCoverage]:
         """Count a symbol's candles per (interval, source) with start <= open_time < end.
 
-        Counting reads the window's entries of the index; for the first and last open of a whole history
-        ``candle_series`` answers without counting.
+        Counting sums the window's whole days (candle_days) and reads at most a day of the index at each
+        end; for the first and last open of a whole history ``candle_series`` answers without counting.
         """
+        params = {"symbol": symbol, **_window_parts(lo(start), hi(end))}
         return [
             CandleCoverage(interval, source, int(rows), int(first), int(last))
-            for interval, source, rows, first, last in self.conn.execute(
-                COVERAGE_SQL, {"symbol": symbol, "start": lo(start), "end": hi(end)}
-            )
+            for interval, source, rows, first, last in self.conn.execute(COVERAGE_SQL, params)
         ]
 
     def candle_gaps(
@@ -219,12 +263,8 @@ class ObservationsMixin(RepoBase):
 
         A minute stored by two sources counts once: it is one candle to whoever reads the series.
         """
-        row = self.conn.execute(
-            "SELECT COUNT(DISTINCT open_time) FROM candles WHERE symbol = ? AND interval = ?"
-            " AND open_time >= ? AND open_time < ? AND closed = 1",
-            (symbol, interval, start, end),
-        ).fetchone()
-        return int(row[0])
+        params = {"symbol": symbol, "interval": interval, **_window_parts(start, end)}
+        return int(self.conn.execute(CLOSED_COUNT_SQL, params).fetchone()[0])
 
     def candle_intervals(self, symbol: str) -> list[str]:
         """Return the candle intervals stored for a symbol."""

@@ -26,7 +26,10 @@ from tests.emulators.exchanges.tripwire_toml import tripwire_feeds_toml
 from tests.feeds.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_RULES = len(tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))["rules"])
+_EXAMPLE = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))["rules"]
+EXAMPLE_RULES = len(_EXAMPLE)
+# A switched-off rule (the example's liquidation-map ones) never fires: it is not "without a destination".
+ENABLED_EXAMPLE_RULES = sum(1 for rule in _EXAMPLE if rule.get("enabled", True))
 NO_DESTINATION = "⚠️ Alerts with no destination"
 
 
@@ -62,10 +65,11 @@ async def test_without_routes_or_alert_channel_the_start_log_and_status_count_th
             r.getMessage() for r in caplog.records if r.name == "bot.app" and r.levelno == logging.WARNING
         ]
         [warning] = [m for m in said if "no destination" in m]
-        assert warning.startswith(f"{EXAMPLE_RULES} rules have no destination (btc-30d-range, ")
+        assert ENABLED_EXAMPLE_RULES < EXAMPLE_RULES  # the count leaves the switched-off rules out
+        assert warning.startswith(f"{ENABLED_EXAMPLE_RULES} rules have no destination (btc-30d-range, ")
         assert f"server {GUILD_ID} has no alert channel yet. Run /setup alert_channel there" in warning
         ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready in")]
-        assert f"{EXAMPLE_RULES} rules ({EXAMPLE_RULES} without a destination)" in ready[0]
+        assert f"{ENABLED_EXAMPLE_RULES} rules ({ENABLED_EXAMPLE_RULES} without a destination)" in ready[0]
         await discord_emu.wait_until(lambda: discord_emu.commands_synced(GUILD_ID) != [], timeout=10)
         reply = await discord_emu.slash("status", {}, user_id=MEMBER_ID)
         assert status_fields(reply)[NO_DESTINATION] == warning
@@ -97,7 +101,7 @@ async def test_with_setup_alert_channel_the_example_rules_alerts_are_posted_ther
         setup = await discord_emu.slash("setup", {"alert_channel": ALERTS_CHANNEL_ID}, user_id=OWNER_ID)
         fields = status_fields(setup)
         assert fields["Config-file rules"] == (
-            f"{EXAMPLE_RULES} config-file rules that no [[routes]] entry names post here."
+            f"{ENABLED_EXAMPLE_RULES} config-file rules that no [[routes]] entry names post here."
         )
         assert NO_DESTINATION not in status_fields(await discord_emu.slash("status", {}, user_id=MEMBER_ID))
 

@@ -21,7 +21,16 @@ from bot.config import load_config
 from detectors.base import MARKET_SYMBOL, Detector, Signal
 from detectors.market_history import MarketHistory
 from detectors.registry import get_detector
-from storage.rows import Candle, FearGreed, Funding, Liquidation, OpenInterest
+from storage.rows import (
+    Candle,
+    DepthBand,
+    FearGreed,
+    Funding,
+    ImpliedVol,
+    Liquidation,
+    LongShort,
+    OpenInterest,
+)
 from tests.conftest import DATA, ROOT
 from tests.readable import value_problems
 
@@ -89,6 +98,12 @@ def history_of(*row_lists: Iterable[Any]) -> MarketHistory:
             history.add_open_interest(rows)
         elif kind is FearGreed:
             history.add_fear_greed(rows)
+        elif kind is LongShort:
+            history.add_long_short(rows)
+        elif kind is ImpliedVol:
+            history.add_implied_vol(rows)
+        elif kind is DepthBand:
+            history.add_depth(rows)
         else:
             raise TypeError(kind)
     return history

@@ -239,3 +239,38 @@ def test_the_ratio_is_measured_on_the_venues_whose_baseline_is_known() -> None:
     okx = signal.values["by_source"]["okx"]
     assert signal.values["baseline_usd"] == pytest.approx(20_000)
     assert signal.values["multiple_of_baseline"] == pytest.approx(okx / 20_000, abs=0.01)
+
+
+def market_burst(
+    symbol: str, usd: float, start: int = START + 2 * HOUR, minutes: int = 30
+) -> list[Liquidation]:
+    """Return SYNTHETIC short liquidations of one market, ``usd`` over ``minutes``."""
+    return [
+        Liquidation(symbol, start + m * MINUTE, "binance", "short", 0.0, 0.0, usd / minutes)
+        for m in range(minutes)
+    ]
+
+
+def test_a_group_sums_its_markets_and_names_the_largest() -> None:
+    """SYNTHETIC: no single market reaches $10M, the three together do: the group fires, BTC alone not."""
+    rows = background(0.1 * M) + background(0.1 * M, "ETHUSDT") + background(0.1 * M, "SOLUSDT")
+    rows += market_burst("BTCUSDT", 6 * M) + market_burst("ETHUSDT", 4 * M) + market_burst("SOLUSDT", 1 * M)
+    history = history_of(sorted(rows, key=lambda r: r.ts))
+    assert stepped(history).activations == []
+    ((_, signal),) = stepped(history, markets=["ethusdt", "SOLUSDT"]).activations
+    assert signal.key == "short"
+    by_market = signal.values["by_market"]
+    assert list(by_market) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # largest first
+    assert signal.values["usd"] == pytest.approx(sum(by_market.values()))
+    assert signal.title.startswith("BTC+ETH+SOL: $11.")
+    assert "of shorts liquidated across 3 coins in 1h, BTC $6." in signal.title
+    # Every market with data: the same three here, said as market-wide.
+    ((_, everything),) = stepped(history, markets=["*"]).activations
+    assert everything.title.startswith("market-wide: $11.") and "across 3 coins" in everything.title
+
+
+def test_markets_option_is_validated() -> None:
+    with pytest.raises(ValueError, match="stands alone"):
+        make("liquidation_cascade", markets=["*", "ETHUSDT"])
+    with pytest.raises(ValueError, match="is not a market name"):
+        make("liquidation_cascade", markets=["ETH/USDT"])

@@ -14,7 +14,16 @@ import detectors.registry as registry
 from detectors.base import Detector, DetectorSettings, Signal, Snapshot
 from tests.conftest import ROOT
 
-DATA_KINDS = {"candles", "liquidations", "funding", "open_interest", "fear_greed"}
+DATA_KINDS = {
+    "candles",
+    "liquidations",
+    "funding",
+    "open_interest",
+    "fear_greed",
+    "long_short",
+    "implied_vol",
+    "depth",
+}
 
 
 @pytest.fixture
@@ -29,7 +38,7 @@ def test_builtins_and_entry_points_agree() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     published = pyproject["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
     assert published == {registry._load(spec).name: spec for spec in registry.BUILTIN_DETECTORS}
-    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 20
+    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 23
 
 
 @pytest.mark.parametrize("name", list(registry.detector_classes()))

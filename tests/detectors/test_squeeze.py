@@ -128,3 +128,45 @@ def test_real_squeeze_of_2026_01_13(january: dict[str, Run]) -> None:
     assert v["funding_before_pct"] == pytest.approx(-0.0074, abs=0.00005)  # negative, and not spiking
     assert v["funding_after_pct"] == pytest.approx(-0.0039, abs=0.00005)
     assert len(v["evidence"]) == 4
+    # The venues are cited (this fixture files CoinGlass's summed series under "binance"; the replay test
+    # checks the name the replay loader gives it).
+    assert v["oi_venues"] == "binance -0.8%"
+    assert v["funding_venues"] == ["binance"]
+    assert v["evidence"][2].endswith("; binance -0.8%)")
+
+
+def test_sums_venues_weights_funding_by_open_interest_and_names_the_drivers() -> None:
+    """SYNTHETIC: three venues; binance sheds $300M, bybit $20M, okx adds $10M: binance drove it."""
+    candles, liquidations, _, _ = synthetic_market()
+    hours = range(9)
+    sizes = {"binance": 6e9, "bybit": 2e9, "okx": 1e9}
+    drops = {"binance": -0.3e9, "bybit": -0.02e9, "okx": 0.01e9}
+    oi = [
+        OpenInterest("BTCUSDT", T0 + h * HOUR, venue, None, size + (drops[venue] if h > 5 else 0.0))
+        for venue, size in sizes.items()
+        for h in hours
+    ]
+    # bybit settles hourly: -0.0001 an hour is -0.0008 per 8 h.
+    rates = {"binance": (-0.0001, 8), "bybit": (-0.0001, 1), "okx": (0.0002, 8)}
+    funding = [
+        Funding("BTCUSDT", T0 - k * every * HOUR, venue, rate, settled=True)
+        for venue, (rate, every) in rates.items()
+        for k in range(3)
+    ] + [
+        Funding("BTCUSDT", T0 + h * HOUR, venue, rate, settled=False)
+        for venue, (rate, _every) in rates.items()
+        for h in hours
+    ]
+    history = history_of(candles, liquidations, sorted(oi, key=lambda r: r.ts), funding)
+    ((_, signal),) = run(make("squeeze"), history, T0 + HOUR, T0 + 8 * HOUR).activations
+    v = signal.values
+    before, after = sum(sizes.values()), sum(sizes.values()) + sum(drops.values())
+    assert v["oi_from"] == pytest.approx(before) and v["oi_to"] == pytest.approx(after)
+    assert v["oi_change_pct"] == round((after / before - 1) * 100, 3)
+    assert v["oi_venues"] == "binance -5.0%"
+    # OI-weighted funding per 8 h, recomputed by hand from the rows above (weights: USD OI after).
+    weights = {venue: sizes[venue] + drops[venue] for venue in sizes}
+    per_8h = {"binance": -0.0001, "bybit": -0.0008, "okx": 0.0002}
+    expected = sum(per_8h[v_] * w for v_, w in weights.items()) / sum(weights.values())
+    assert v["funding_after_pct"] == round(expected * 100, 6)
+    assert sorted(v["funding_venues"]) == ["binance", "bybit", "okx"]

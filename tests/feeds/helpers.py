@@ -78,6 +78,7 @@ def emulator_feeds_config(
     data["binance_spot"] |= {"interval": "1h", "backfill_days": 2}
     data["binance_futures"] |= {"backfill_days": 2}
     data["fear_greed"] |= {"backfill_days": 60}
+    data["positioning"] |= {"backfill_days": 2}
     for name, options in data.items():
         # Behaviour, not speed: a loaded CI machine must not turn a slow answer into a timeout (the tests of
         # timeouts set their own).

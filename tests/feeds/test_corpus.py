@@ -40,6 +40,16 @@ from feeds.hyperliquid import parse_trades as parse_hyperliquid_trades
 from feeds.hyperliquid_positions import AccountBook, parse_clearinghouse_state
 from feeds.instruments import Instrument
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
+from feeds.positioning import (
+    parse_binance_depth,
+    parse_binance_ratio,
+    parse_bybit_depth,
+    parse_bybit_ratio,
+    parse_dvol,
+    parse_hyperliquid,
+    parse_okx_funding,
+    parse_okx_open_interest,
+)
 from tests.feeds.helpers import FIXTURES, jsonl
 
 CORPUS = FIXTURES.parent / "corpus"
@@ -433,6 +443,97 @@ def check_hyperliquid_trades_parties() -> int:
     return len(frame["data"])
 
 
+def check_binance_ratio_docs() -> int:
+    rows = parse_binance_ratio(
+        _json(CORPUS / "binance_docs_globalLongShortAccountRatio.json"), "BTCUSDT", "accounts", "5m"
+    ).rows
+    # longShortRatio as published (the example's parts do not divide to it), longAccount the long share.
+    assert [(r.ts, r.ratio, r.long_share) for r in rows] == [
+        (1583139600000, 0.1960, 0.6622),
+        (1583139900000, 1.9559, 0.6617),
+    ]
+    return len(rows)
+
+
+def check_binance_taker_docs() -> int:
+    rows = parse_binance_ratio(
+        _json(CORPUS / "binance_docs_takerlongshortRatio.json"), "BTCUSDT", "taker_volume", "5m"
+    ).rows
+    assert [(r.ts, r.ratio) for r in rows] == [(1585614900000, 1.5586), (1583139900000, 1.3104)]
+    assert rows[0].long_share == pytest.approx(387.33 / (387.33 + 248.503))
+    return len(rows)
+
+
+def check_bybit_account_ratio_docs() -> int:
+    (row,) = parse_bybit_ratio(_json(CORPUS / "bybit_docs_account_ratio.json"), "BTCUSDT", "1d").rows
+    assert (row.ts, row.long_share) == (1695772800000, 0.5777)
+    assert row.ratio == pytest.approx(0.5777 / 0.4223)
+    return 1
+
+
+def check_deribit_dvol_docs() -> int:
+    rows = parse_dvol(_json(CORPUS / "deribit_docs_get_volatility_index_data.json"), "BTC", "1m").rows
+    assert [(r.ts, r.open, r.close) for r in rows] == [
+        (1598019300000, 0.210084879, 0.212860821),
+        (1598019360000, 0.212869011, 0.212987527),
+        (1598019420000, 0.212987723, 0.212992597),
+    ]
+    return len(rows)
+
+
+def check_hyperliquid_asset_contexts_docs() -> int:
+    coins = {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "HPOS": "HPOSUSDT"}
+    funding, interest = parse_hyperliquid(
+        _json(CORPUS / "hyperliquid_docs_metaAndAssetCtxs.json"), coins, NOW
+    )
+    # assetCtxs[i] belongs to universe[i]; openInterest in coins, valued at markPx; funding per hour.
+    assert [(r.symbol, r.contracts, r.usd) for r in interest.rows] == [
+        ("BTCUSDT", 688.11, pytest.approx(688.11 * 14.3161)),
+        ("ETHUSDT", 1882.55, pytest.approx(1882.55 * 6.0436)),
+        ("HPOSUSDT", 2912.05, pytest.approx(2912.05 * 8.4542)),
+    ]
+    assert {r.rate for r in funding.rows} == {0.0000125} and not any(r.settled for r in funding.rows)
+    return len(interest.rows)
+
+
+def check_okx_open_interest_docs() -> int:
+    (row,) = parse_okx_open_interest(
+        _json(CORPUS / "okx_docs_open_interest.json"), {"BTC-USDT-SWAP": "BTCUSDT"}
+    ).rows
+    # oiCcy is the coins (one side), oiUsd their value; the contracts (oi) are not what is stored.
+    assert (row.symbol, row.ts, row.contracts, row.usd) == ("BTCUSDT", 1597026383085, 555.55, 50000.0)
+    return 1
+
+
+def check_okx_funding_docs() -> int:
+    (row,) = parse_okx_funding(_json(CORPUS / "okx_docs_funding_rate.json"), "BTCUSDT").rows
+    assert (row.ts, row.rate, row.next_funding_time, row.settled) == (
+        1743588686291,
+        0.0000182221218054,
+        1743609600000,
+        False,
+    )
+    return 1
+
+
+def check_binance_depth_docs() -> int:
+    bands = parse_binance_depth(_json(CORPUS / "binance_docs_depth.json"), "BTCUSDT")
+    # One level a side, both inside ±0.5 % of the mid: every band holds them, none reaches its edge.
+    assert [(b.band_bp, b.bid_usd, b.ask_usd) for b in bands] == [
+        (bp, 4.0 * 431.0, pytest.approx(4.000002 * 12.0)) for bp in (50, 100, 200)
+    ]
+    assert not any(b.bid_complete or b.ask_complete for b in bands) and bands[0].ts == 1589436922959
+    return 1
+
+
+def check_bybit_orderbook_docs() -> int:
+    bands = parse_bybit_depth(_json(CORPUS / "bybit_docs_orderbook.json"), "BTCUSDT")
+    assert bands[0].bid_usd == pytest.approx(16638.27 * 0.305749)
+    assert bands[0].ask_usd == pytest.approx(16638.64 * 0.008479)
+    assert bands[0].ts == 1672765737733
+    return 1
+
+
 BINANCE_FRAME = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
 LIVE_FRAMES = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
 CHECKS: dict[str, Check] = {
@@ -453,6 +554,15 @@ CHECKS: dict[str, Check] = {
     "corpus/hyperliquid_info_clearinghouseState_docs_example.json": check_hyperliquid_docs_state,
     "fixtures/hyperliquid_info_clearinghouseState_mainnet_20230327.json": check_hyperliquid_cassette_state,
     "fixtures/hyperliquid_ws_trades_BTC_first_two_20260728.json": check_hyperliquid_trades_parties,
+    "corpus/binance_docs_globalLongShortAccountRatio.json": check_binance_ratio_docs,
+    "corpus/binance_docs_takerlongshortRatio.json": check_binance_taker_docs,
+    "corpus/bybit_docs_account_ratio.json": check_bybit_account_ratio_docs,
+    "corpus/deribit_docs_get_volatility_index_data.json": check_deribit_dvol_docs,
+    "corpus/hyperliquid_docs_metaAndAssetCtxs.json": check_hyperliquid_asset_contexts_docs,
+    "corpus/okx_docs_open_interest.json": check_okx_open_interest_docs,
+    "corpus/okx_docs_funding_rate.json": check_okx_funding_docs,
+    "corpus/binance_docs_depth.json": check_binance_depth_docs,
+    "corpus/bybit_docs_orderbook.json": check_bybit_orderbook_docs,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -467,8 +577,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (26) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_183
+# Payload files (35) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_198
 
 
 def test_every_file_is_covered() -> None:

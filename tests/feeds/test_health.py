@@ -51,7 +51,14 @@ def test_kinds_across_providers() -> None:
     fallback = registry.register("coinbase", {"candles"}, ["BTCUSDT"], stale_after_s=60, active=False)
     for health in (binance, bybit, fng, fallback):
         health.success()
-    assert registry.stale_kinds("BTCUSDT") == {"candles", "open_interest"}  # no active provider
+    # No active provider: stale (the positioning kinds too, with no positioning feed registered).
+    assert registry.stale_kinds("BTCUSDT") == {
+        "candles",
+        "open_interest",
+        "long_short",
+        "implied_vol",
+        "depth",
+    }
     clock.advance(61)
     bybit.success()
     states = registry.kind_states("BTCUSDT")

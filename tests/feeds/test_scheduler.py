@@ -49,6 +49,15 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
         }
         assert _per_symbol(ingest, "open_interest", "source = 'binance'") == {"BTCUSDT": 576, "ETHUSDT": 372}
         assert _count(ingest, "fear_greed") == 60
+        # Positioning: two days of hourly ratios from Binance (four kinds) and Bybit, and of DVOL, for both.
+        assert _per_symbol(ingest, "long_short", "period = '1h' AND source = 'bybit'") == {
+            "BTCUSDT": 48,
+            "ETHUSDT": 31,
+        }
+        assert {r[0] for r in ingest.repo.conn.execute("SELECT DISTINCT currency FROM implied_vol")} == {
+            "BTC",
+            "ETH",
+        }
         # Streams: the recorded frames replayed on all three venues (only BTC/ETH ones are kept).
         for venue, subscribed in (
             ("binance", "!forceOrder@arr"),
@@ -78,7 +87,21 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             lambda: _count(ingest, "funding", "settled = 0 AND source = 'binance'") == 2, what="funding"
         )
         assert manager.health.stale_kinds("BTCUSDT") == set()
-        assert manager.health.stale_kinds("MARKET") == {"candles", "liquidations", "funding", "open_interest"}
+        await wait_for(
+            lambda: _count(ingest, "funding", "source = 'hyperliquid'") == 2, what="Hyperliquid contexts"
+        )
+        assert _per_symbol(ingest, "open_interest", "source = 'hyperliquid'") == {"BTCUSDT": 1, "ETHUSDT": 1}
+        await wait_for(lambda: _count(ingest, "funding", "source = 'okx'") == 2, what="OKX funding")
+        assert _per_symbol(ingest, "open_interest", "source = 'okx'") == {"BTCUSDT": 1, "ETHUSDT": 1}
+        assert manager.health.stale_kinds("MARKET") == {
+            "candles",
+            "liquidations",
+            "funding",
+            "open_interest",
+            "long_short",
+            "implied_vol",
+            "depth",
+        }
         await wait_for(
             lambda: {c.name for c in changes if c.new is FeedState.OK} >= {"binance_spot", "fear_greed"},
             what="state changes announced",
@@ -91,6 +114,11 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "bybit.tickers",
             "okx.instruments",
             "fear_greed",
+            "positioning.long_short",
+            "positioning.dvol",
+            "positioning.hyperliquid",
+            "positioning.okx",
+            "positioning.depth",
             "health",
         }
         for name, job in jobs.items():
@@ -171,6 +199,9 @@ async def test_start_with_every_exchange_down_still_starts_and_reports(
             "liquidations",
             "funding",
             "open_interest",
+            "long_short",
+            "implied_vol",
+            "depth",
             "fear_greed",
         }
     finally:

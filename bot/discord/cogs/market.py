@@ -1,4 +1,4 @@
-"""Market queries anyone may ask: /price, /liquidations, /funding, /oi, /fng (public answers)."""
+"""Market queries anyone may ask: /price, /liquidations, /funding, /oi, /positioning, /fng (public)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.render import market as render
+from bot.discord.render.depth import depth_embed
+from bot.discord.render.positioning import positioning_embed
 from bot.discord.transformers import Symbol, Window
 from bot.services import Service
 
@@ -61,6 +63,24 @@ class MarketCog(commands.Cog, name="Market"):
         """Show the open interest of a symbol."""
         view = self.service.open_interest(symbol)
         await interaction.response.send_message(embed=render.open_interest_embed(view))
+
+    @app_commands.command(
+        name="positioning", description="Open interest and funding across venues, long/short, implied vol"
+    )
+    @app_commands.describe(symbol="Trading pair (the first configured one when left out)")
+    async def positioning(self, interaction: discord.Interaction[Any], symbol: Symbol | None = None) -> None:
+        """Show the positioning of a symbol across venues."""
+        view = self.service.positioning(symbol)
+        await interaction.response.send_message(embed=positioning_embed(view))
+
+    @app_commands.command(
+        name="depth", description="Order-book liquidity within ±0.5/1/2% of the price, per venue"
+    )
+    @app_commands.describe(symbol="Trading pair (the first configured one when left out)")
+    async def depth(self, interaction: discord.Interaction[Any], symbol: Symbol | None = None) -> None:
+        """Show the order-book depth of a symbol."""
+        view = self.service.depth(symbol)
+        await interaction.response.send_message(embed=depth_embed(view))
 
     @app_commands.command(
         name="fng", description="Crypto Fear & Greed Index: value, change, highest/lowest since"

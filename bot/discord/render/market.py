@@ -155,6 +155,14 @@ def funding_embed(view: FundingView) -> discord.Embed:
             value=f"{rate_pct(per_8h)} per 8h on average ({yearly:+.1f}% a year)",
             inline=False,
         )
+    weighted, weighted_yearly = view.oi_weighted_per_8h, view.oi_weighted_annualized_pct
+    if weighted is not None and weighted_yearly is not None:
+        embed.add_field(
+            name=f"Weighted by open interest ({view.oi_weighted_venues} venue"
+            + ("s)" if view.oi_weighted_venues != 1 else ")"),
+            value=f"{rate_pct(weighted)} per 8h ({weighted_yearly:+.1f}% a year)",
+            inline=False,
+        )
     interval_from = {"instrument list": "the venue's instrument list", "settlements": "its settlements"}
     embed.set_footer(
         text=f"source {view.source} · interval from {interval_from.get(view.interval_from, 'a guess (8h)')}"

@@ -23,7 +23,7 @@ from feeds.replay import parse_time
 from storage.repo import Repo, RuleRow
 from storage.rows import DAY_MS, HOUR_MS
 from tests.bot.charts.test_charts import WEEK_END, WEEK_START, by_gid, scenario
-from tests.bot.charts.text_layout import overlapping
+from tests.bot.charts.text_layout import outside, overlapping
 
 __all__ = ["scenario"]  # the module-scoped fixture, shared with test_charts
 
@@ -110,6 +110,32 @@ def test_alert_charts_have_no_overlapping_text(scenario: Repo) -> None:
     for event in chosen:
         fig = build_figure(event_chart_spec(scenario, event))
         assert overlapping(fig) == [], f"alert {event.id} ({event.rule_id})"
+
+
+def test_every_text_stays_inside_the_picture(scenario: Repo) -> None:
+    events = [
+        e for e in scenario.events(limit=1000) if e.state == "firing" and e.symbol in ("BTCUSDT", "ETHUSDT")
+    ]
+    # The longest alert titles of the bundled replay (ETH's sustained volume: 125 characters) are wider
+    # than an alert chart: they are shortened with an ellipsis, not cut off at the edge.
+    longest = sorted(events, key=lambda e: len(e.title))[-3:]
+    for event in longest:
+        fig = build_figure(event_chart_spec(scenario, event))
+        assert outside(fig) == [], f"alert {event.id} ({event.rule_id})"
+        assert overlapping(fig) == [], f"alert {event.id} ({event.rule_id})"
+        (title,) = by_gid(fig, charts.GID_TITLE)
+        assert isinstance(title, Text)
+        shown = title.get_text()
+        assert shown.endswith("…") and event.title.startswith(shown[:-1]) and len(shown) > 40, shown
+    for spec in (
+        chart_spec_from_repo(scenario, "BTCUSDT", "1h", WEEK_START, WEEK_END),
+        default_chart(scenario),
+    ):
+        assert outside(build_figure(spec)) == []
+    # A control: the measure finds a text running past the right edge.
+    fig = build_figure(default_chart(scenario))
+    fig.text(0.9, 0.5, "a label too long for the space left of the right edge")
+    assert outside(fig) == ["a label too long for the space left of the right edge"]
 
 
 def test_the_alert_test_chart_names_the_new_rule_and_has_no_overlaps(

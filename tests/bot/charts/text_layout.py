@@ -42,3 +42,11 @@ def overlapping(fig: Figure) -> list[tuple[str, str]]:
     """Return the pairs of texts whose boxes overlap."""
     boxes = text_boxes(fig)
     return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2) if box_a.overlaps(box_b)]
+
+
+def outside(fig: Figure) -> list[str]:
+    """Return the texts whose boxes run past the figure's edges (cut off in the PNG)."""
+    width, height = fig.bbox.width, fig.bbox.height
+    return [
+        text for text, box in text_boxes(fig) if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height
+    ]

@@ -98,7 +98,21 @@ def test_the_digest_of_2026_01_14_states_the_recorded_figures(seeded: Repo) -> N
     [derivatives] = digest.derivatives  # ETH has no funding or open-interest data
     assert derivatives.symbol == "BTCUSDT" and derivatives.open_interest_change_pct is not None
 
+    # Positioning: the bundled open interest is CoinGlass's alone, so the sum is its newest figure and the
+    # funding weighted by it is CoinGlass's newest rate (Binance's settlements have no open interest here).
+    [positioning] = digest.positioning  # ETH has none either
+    moment = at("2026-01-15T00:00Z")
+    newest_oi = seeded.open_interest("BTCUSDT", moment - DAY, moment + 1)[-1]
+    newest_rate = [f for f in seeded.funding("BTCUSDT", moment - DAY, moment + 1) if f.source == "coinglass"][
+        -1
+    ]
+    assert (positioning.oi_usd, positioning.venues) == (newest_oi.usd, 1)
+    assert positioning.weighted and positioning.funding_per_8h == pytest.approx(newest_rate.rate)
+    assert positioning.long_short is None and positioning.dvol is None  # nothing bundled for those
+
     text = digest_text(digest)
+    assert "Positioning across venues" in text
+    assert f"BTC open interest {format_usd(newest_oi.usd or 0)} over 1 venue · funding " in text
     assert "Market digest: 24h to 2026-01-15 00:00 UTC" in text
     assert "BTC $96,951.78 ▲ +1.6%" in text
     assert f"Shorts {format_usd(liq.short_usd)} · longs {format_usd(liq.long_usd)}" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
+from storage.rows import DepthBand, ImpliedVol, LongShort
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -30,7 +32,8 @@ from tests.emulators.discord_api.state import (
 )
 
 COMMANDS = {
-    *("price", "liquidations", "funding", "oi", "fng", "alert", "setup", "status"),
+    *("price", "liquidations", "funding", "oi", "positioning", "depth", "fng", "alert", "setup", "status"),
+    "liqmap",
     *("chart", "history", "why"),
     *("liqfeed", "liqprice"),
     *("digest", "privacy"),
@@ -136,6 +139,64 @@ async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: Dis
     for name in ("funding", "oi"):
         bad = await discord_emu.slash(name, {"symbol": "ETHUSDT"})
         assert bad.ephemeral and "data for ETHUSDT yet" in bad.content
+
+
+async def test_positioning(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
+) -> None:
+    """/positioning over the bundled data plus SYNTHETIC ratio and DVOL rows written here."""
+    now = clock.now
+    repo.upsert_long_short(
+        [
+            LongShort("BTCUSDT", now - 600_000, "binance", "top_positions", "5m", 2.4, 0.7059),
+            LongShort("BTCUSDT", now - 600_000, "bybit", "accounts", "5m", 1.5, 0.6),
+        ]
+    )
+    repo.upsert_implied_vol(
+        [
+            ImpliedVol("BTC", now - 86_400_000 - 3_600_000, "deribit", "1h", 40.0, 40.0, 40.0, 40.0),
+            ImpliedVol("BTC", now - 3_600_000, "deribit", "1h", 48.0, 48.0, 48.0, 48.0),
+        ]
+    )
+    reply = await discord_emu.slash("positioning", {"symbol": "btc"})
+    embed = reply.embeds[0]
+    # CoinGlass's open interest is the one bundled; funding weighted by it is CoinGlass's rate alone.
+    assert embed["title"] == "BTC positioning: $8.9B open interest, funding +0.0077% per 8h (+8.4%/yr)"
+    assert "funding weighted by open interest" in embed["description"]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["coinglass"].startswith("OI $8.9B (100%) · funding +0.0077% per 8h")
+    assert fields["binance"].startswith("funding +0.0025% per 8h")
+    assert fields["top-trader positions"].startswith("binance: 2.40 (71% long)")
+    assert fields["accounts long/short"].startswith("bybit: 1.50 (60% long)")
+    assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
+    bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
+    assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
+
+
+async def test_depth(tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock) -> None:
+    """/depth from SYNTHETIC depth rows: Binance reached every band, Bybit's snapshot stopped before ±2 %."""
+    now = clock.now
+    m = 1_000_000.0
+    repo.upsert_depth(
+        [
+            DepthBand("BTCUSDT", now - 60_000, "binance", 50, 20 * m, 18 * m, True, True),
+            DepthBand("BTCUSDT", now - 60_000, "binance", 200, 90 * m, 80 * m, True, True),
+            DepthBand("BTCUSDT", now - 90_000, "bybit", 50, 10 * m, 9 * m, True, True),
+            DepthBand("BTCUSDT", now - 90_000, "bybit", 200, 30 * m, 25 * m, False, True),
+        ]
+    )
+    reply = await discord_emu.slash("depth", {"symbol": "btc"})
+    embed = reply.embeds[0]
+    assert embed["title"] == "BTC order-book depth across 2 venues"
+    assert embed["description"].splitlines() == [
+        "±0.5%: bids $30.0M · asks $27.0M",
+        "±2%: bids ≥ $120.0M · asks ≥ $105.0M",
+    ]
+    fields = {f["name"].split(" · ")[0]: f["value"] for f in embed["fields"]}
+    assert fields["bybit"].splitlines()[1] == "±2%: bids ≥ $30.0M · asks ≥ $25.0M"
+    assert "ends inside the band" in embed["footer"]["text"]
+    bad = await discord_emu.slash("depth", {"symbol": "ETHUSDT"})
+    assert bad.ephemeral and "No order-book depth for ETHUSDT" in bad.content
 
 
 async def test_fear_and_greed(tripwire: TripwireBot, discord_emu: DiscordEmulator, clock: Clock) -> None:
@@ -303,7 +364,8 @@ async def test_status(tripwire: TripwireBot, discord_emu: DiscordEmulator) -> No
     embed = reply.embeds[0]
     assert embed["title"] == "Tripwire is running; 1 feed(s) need attention"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Version"] == "0.1.0" and fields["Database"].endswith("kB")
+    # The seeded database is about a megabyte: its size is shown in kB or MB (new tables cross the line).
+    assert fields["Version"] == "0.1.0" and re.fullmatch(r"[0-9.,]+ (kB|MB)", fields["Database"])
     assert "🔴 binance_futures: stale" in fields["Feeds"] and "no message for 15m" in fields["Feeds"]
     assert embed["footer"]["text"] == "uptime 1h"
 

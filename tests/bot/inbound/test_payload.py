@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bot.inbound.payload import TITLE_CHARS, PayloadError, normalise_symbol, parse_body
 from tests.conftest import ROOT
+from tests.readable import unreadable
 
 DATA = ROOT / "tests" / "data" / "tradingview"
 
@@ -28,6 +29,26 @@ def test_a_filled_template_with_a_line_break_keeps_its_first_line_as_the_title()
     alert = parse_body(body.encode(), "application/json")
     assert alert.title == "⚠️ BREAKOUT ALERT ⚠️ BTCUSDT has broken buy level at 97900"
     assert alert.values["value"] == 97900.0 and alert.values["condition"] == "Support/Resistance Break"
+
+
+@pytest.mark.parametrize(
+    ("body", "title"),
+    [
+        # Synthetic bodies: a template without a title, its {{close}} unquoted (a JSON number) or quoted.
+        (b'{"ticker": "BTCUSDT", "action": "buy", "close": 97900.0}', "BTCUSDT buy at $97,900"),
+        (
+            b'{"ticker": "BTCUSDT", "side": "sell", "price": "95757.21000000001"}',
+            "BTCUSDT sell at $95,757.21",
+        ),
+        (b'{"ticker": "PEPEUSDT", "close": 1e-05}', "PEPEUSDT alert at $0.00001"),
+        (b'{"ticker": "BTCUSDT", "close": "n/a"}', "BTCUSDT alert at n/a"),
+        (b'{"ticker": "BTCUSDT", "close": true}', "BTCUSDT alert"),
+    ],
+)
+def test_a_title_made_for_a_body_without_one_writes_its_price_for_people(body: bytes, title: str) -> None:
+    alert = parse_body(body, "application/json")
+    assert alert.title == title
+    assert unreadable(alert.title) == []
 
 
 def test_text_messages_name_the_symbol_first_and_may_give_a_severity() -> None:

@@ -64,7 +64,7 @@ def test_a_measured_sweep_is_graded_like_a_modelled_one(scenario: Repo) -> None:
     # of the 22:00 hour ($109.0M, Binance + Bybit + OKX) exactly as a modelled sweep is.
     [grade] = view.grades
     assert (grade.model_venue, grade.side, grade.venue, grade.basis) == (
-        "hyperliquid", "short", "coinglass", "hourly totals"
+        "hyperliquid-measured", "short", "coinglass", "hourly totals"
     )  # fmt: skip
     assert grade.start == parse_time("2026-01-13T22:00Z") and grade.end == parse_time("2026-01-13T23:00Z")
     assert grade.band_low <= 95_500 and grade.band_high > 96_000

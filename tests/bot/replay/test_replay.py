@@ -157,6 +157,10 @@ def test_squeeze_labels_the_breakout_hour_mechanical_with_evidence(
     assert values["short_liquidated_usd"] == pytest.approx(109_000_000, rel=0.01)
     assert -1.5 < values["oi_change_pct"] < 0  # open interest slightly down
     assert values["funding_after_pct"] < 0  # funding negative: no new leveraged longs
+    # It names the venues: CoinGlass's open interest (itself summed over exchanges) drove the dip, and
+    # funding is weighted by open interest, so Binance's settlements (no open interest bundled) weigh 0.
+    assert values["oi_venues"] == "coinglass -0.8%"
+    assert sorted(values["funding_venues"]) == ["binance", "coinglass"]
     cascade = fired(scenario_alerts, "liquidation_cascade", "BTCUSDT")
     assert "2026-01-13T23:00:00Z" in [a["at"] for a in cascade]
 

@@ -11,8 +11,9 @@ from bot.alerts.engine import Engine
 from bot.config import parse_config
 from bot.discord.render.market import funding_embed, open_interest_embed
 from bot.services import Service
-from bot.services.derivatives import OI_SIDES, FundingSourceView, one_side
+from bot.services.derivatives import FundingSourceView
 from detectors.market_history import MarketHistory
+from detectors.positioning import OI_SIDES, one_side
 from feeds.base import Tuning
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest

@@ -26,9 +26,7 @@ What is served:
   maintenance margin (half the initial margin at the asset's maximum leverage); a third of the cross ones
   carry ``null``, as the recorded account's well-margined longs do. A position opened after "now" is not
   there yet, one whose liquidation price the recorded prices reached since is gone (liquidated);
-- ``metaAndAssetCtxs``: BTC and ETH (maximum leverage 40 and 25) with the served hourly close as mark
-  price and a STAND-IN open interest, a quarter of the recorded Binance open interest of that hour in coins
-  (ETH's own Binance series is already synthetic, see data.py).
+- ``metaAndAssetCtxs``: positioning.py's answer (BTC and ETH, SYNTHETIC open interest: 12% of Binance's).
 """
 
 from __future__ import annotations
@@ -65,8 +63,6 @@ LEVERAGES = (3, 5, 10, 20, 25, 40)
 # Hours of each coin's recording a stand-in account may have opened its position in (BTC's starts
 # 2026-01-01, ETH's 2026-01-09; both end 2026-01-20).
 RECORDED_HOURS = {"BTC": 20 * 24, "ETH": 11 * 24}
-# STAND-IN: Hyperliquid's open interest as a share of Binance's recorded one (no Hyperliquid OI recorded).
-OI_SHARE_OF_BINANCE = Decimal("0.25")
 
 
 def info_weight(kind: str) -> int:
@@ -164,8 +160,15 @@ def stand_in_position(user: str, coin: str, hours: Sequence[Candle]) -> dict[str
 class HyperliquidInfo:
     """``POST /info``: clearinghouseState and metaAndAssetCtxs, charged against the IP's weight."""
 
-    def __init__(self, ctx: Context, limit: int = IP_WEIGHT_PER_MINUTE, window: float = 60.0) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        asset_ctxs: Callable[[], list[Any]],
+        limit: int = IP_WEIGHT_PER_MINUTE,
+        window: float = 60.0,
+    ) -> None:
         self.ctx = ctx
+        self.asset_ctxs = asset_ctxs  # positioning.py's metaAndAssetCtxs answer
         self.weight = SlidingWeight(limit, window)
         fixtures = Path(ctx.config.data_dir) / "fixtures"
         self.recorded_body = (fixtures / RECORDED_FILE).read_bytes()
@@ -194,7 +197,7 @@ class HyperliquidInfo:
             return json_response(self.state(user))
         if kind == "metaAndAssetCtxs":
             self.served[kind] += 1
-            return json_response(self.meta_and_asset_ctxs())
+            return json_response(self.asset_ctxs())
         return web.Response(status=422, text=REFUSED_BODY)
 
     def price(self, coin: str) -> Decimal:
@@ -234,27 +237,3 @@ class HyperliquidInfo:
             "time": self.ctx.clock.now_ms(),
             "withdrawable": _digits(account - used, 6),
         }
-
-    def meta_and_asset_ctxs(self) -> list[Any]:
-        """Return [meta, asset contexts] for BTC and ETH (the open interest is a STAND-IN)."""
-        universe, ctxs = [], []
-        for coin, (symbol, max_leverage, size_places) in COINS.items():
-            price = self.price(coin)
-            hour = self.ctx.data.market_hour_at(symbol, self.ctx.clock.recorded_now_ms())
-            oi_usd = hour.oi_close_usd * OI_SHARE_OF_BINANCE if hour is not None else Decimal(0)
-            mark = _digits(price, 1)
-            universe.append({"name": coin, "szDecimals": size_places, "maxLeverage": max_leverage})
-            ctxs.append(
-                {
-                    "dayNtlVlm": "0.0",
-                    "funding": "0.0000125",
-                    "impactPxs": [mark, mark],
-                    "markPx": mark,
-                    "midPx": mark,
-                    "openInterest": _digits(oi_usd / price, size_places),
-                    "oraclePx": mark,
-                    "premium": "0.0",
-                    "prevDayPx": mark,
-                }
-            )
-        return [{"universe": universe}, ctxs]

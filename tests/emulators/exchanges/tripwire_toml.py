@@ -33,6 +33,13 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
         "deribit": {"ws_url": f"{ws_url}/ws/api/v2"},
         "hyperliquid": {"rest_url": base_url, "ws_url": f"{ws_url}/hyperliquid/ws"},
         "fear_greed": {"base_url": base_url},
+        "positioning": {
+            "binance_url": base_url,
+            "bybit_url": base_url,
+            "deribit_url": base_url,
+            "hyperliquid_url": base_url,
+            "okx_url": base_url,
+        },
     }
 
 

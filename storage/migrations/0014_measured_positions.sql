@@ -1,4 +1,4 @@
--- Schema v11 -> v12: the measured liquidation map (feeds/hyperliquid_sample.py). Each sampling round of a
+-- Schema v13 -> v14: the measured liquidation map (feeds/hyperliquid_sample.py). Each sampling round of a
 -- venue's public accounts replaces the hour it ended in: one row per account's position in a watched symbol
 -- (with the venue's own liquidation price) and one row saying what the round covered. An hour keeps its
 -- last round, so the stored hours are the measured map's columns over time (bot/liqmap/measured.py).

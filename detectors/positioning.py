@@ -1,0 +1,329 @@
+"""Positioning across venues: open interest summed in USD, funding weighted by it, and who moved it.
+
+Pure functions over per-venue figures, shared by the detectors (``squeeze``, ``crowding``) and by the
+services behind ``/oi``, ``/funding`` and ``/positioning``, so an alert and a reply compute one number the
+same way:
+
+- open interest: each venue's figure counts one side of the market (a venue that counts both is halved
+  before it gets here), in USD; the market's figure is their sum;
+- funding: each venue's rate is put on one footing (per 8 hours, with that venue's own funding interval)
+  and the market's rate is their average weighted by each venue's USD open interest; a venue without an
+  open-interest figure weighs nothing, and with no weights at all the plain average is used (said so);
+- annualised: rate × settlements a day × 365, with each venue's interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from detectors.base import FundingPoint, OpenInterestPoint, Snapshot
+from detectors.series import point_at
+from storage.rows import DAY_MS, HOUR_MS, Funding, ImpliedVol, LongShort, OpenInterest, funding_interval_ms
+
+Basis = Literal["contracts", "usd"]
+
+# Funding is compared per 8 h, the interval most venues settle at.
+BASE_INTERVAL_H = 8.0
+# Venues whose interval is fixed and documented, and that publish no settlements to measure it from:
+# Hyperliquid pays funding every hour (its docs, "Funding": "paid every hour").
+KNOWN_INTERVAL_H = {"hyperliquid": 1.0}
+DAYS_A_YEAR = 365
+
+
+# Which side of the market each source's open interest counts. Binance /fapi/v1/openInterest and
+# openInterestHist, and Bybit /v5/market/tickers openInterest (docs/v5/market/open-interest.mdx:
+# "Returns single side data") count one side: the contracts held long (= held short). A source that
+# counted both sides would be halved before being added up; none of the present ones does.
+OI_SIDES = {
+    "binance": "one side",
+    "bybit": "one side",
+    "okx": "one side",
+    "coinglass": "one side",
+    # metaAndAssetCtxs openInterest: the coins held long (= held short) on the venue.
+    "hyperliquid": "one side",
+}
+TWO_SIDED = "both sides"
+
+
+def one_side(source: str, row: OpenInterest) -> OpenInterest:
+    """Return a row counted on one side of the market (halved if its source counts both)."""
+    if OI_SIDES.get(source) != TWO_SIDED:
+        return row
+    half = row._replace(
+        contracts=row.contracts / 2 if row.contracts is not None else None,
+        usd=row.usd / 2 if row.usd is not None else None,
+    )
+    return half
+
+
+class VenueFigure(NamedTuple):
+    """One venue's newest open interest (USD, one side) and funding rate (decimal per its interval)."""
+
+    source: str
+    oi_usd: float | None
+    rate: float | None
+    interval_h: float = BASE_INTERVAL_H
+
+    @property
+    def rate_per_8h(self) -> float | None:
+        """Return the rate scaled to 8 hours (venues settle every 1, 4 or 8 h)."""
+        return None if self.rate is None else self.rate * BASE_INTERVAL_H / self.interval_h
+
+    @property
+    def annualized_pct(self) -> float | None:
+        """Return the rate as a yearly percentage at this venue's settlements a day."""
+        return None if self.rate is None else self.rate * (24 / self.interval_h) * DAYS_A_YEAR * 100
+
+
+class Aggregate(NamedTuple):
+    """The market's open interest and funding over every venue that reported."""
+
+    oi_usd: float | None
+    rate_per_8h: float | None
+    weighted: bool  # True: funding weighted by USD open interest; False: plain mean (no OI known)
+    venues: tuple[VenueFigure, ...]
+
+    @property
+    def annualized_pct(self) -> float | None:
+        """Return the market's funding as a yearly percentage."""
+        if self.rate_per_8h is None:
+            return None
+        return self.rate_per_8h * (24 / BASE_INTERVAL_H) * DAYS_A_YEAR * 100
+
+    def share(self, source: str) -> float | None:
+        """Return a venue's share of the summed open interest (0..1), or None."""
+        for venue in self.venues:
+            if venue.source == source and venue.oi_usd is not None and self.oi_usd:
+                return venue.oi_usd / self.oi_usd
+        return None
+
+
+def aggregate(figures: Iterable[VenueFigure]) -> Aggregate:
+    """Sum open interest and weight funding by it over the venues given."""
+    venues = tuple(sorted(figures, key=lambda f: -(f.oi_usd or 0.0)))
+    with_oi = [f.oi_usd for f in venues if f.oi_usd is not None]
+    total = sum(with_oi) if with_oi else None
+    weights = [(f.rate_per_8h, f.oi_usd) for f in venues if f.rate_per_8h is not None and f.oi_usd]
+    weight = sum(w for _, w in weights if w)
+    if weight > 0:
+        rate: float | None = sum(r * w for r, w in weights if r is not None and w) / weight
+        return Aggregate(total, rate, True, venues)
+    rates = [f.rate_per_8h for f in venues if f.rate_per_8h is not None]
+    rate = sum(rates) / len(rates) if rates else None
+    return Aggregate(total, rate, False, venues)
+
+
+class VenueChange(NamedTuple):
+    """How one venue's open interest moved over a window, and its part of the market's move."""
+
+    source: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        """Return after minus before."""
+        return self.after - self.before
+
+    @property
+    def pct(self) -> float:
+        """Return the venue's own change in percent."""
+        return (self.after / self.before - 1) * 100 if self.before else 0.0
+
+
+class MarketChange(NamedTuple):
+    """The summed open interest of the venues seen at both ends of a window, and each venue's part."""
+
+    before: float
+    after: float
+    venues: tuple[VenueChange, ...]  # largest contribution (absolute) first
+
+    @property
+    def pct(self) -> float:
+        """Return the summed change in percent."""
+        return (self.after / self.before - 1) * 100 if self.before else 0.0
+
+    def drivers(self, share: float = 0.25) -> tuple[VenueChange, ...]:
+        """Return the venues whose move, the market's way, is at least ``share`` of the summed move.
+
+        With a flat market (no net move) the venues with the largest moves either way are named.
+        """
+        net = self.after - self.before
+        if net == 0:
+            return self.venues[:1]
+        return tuple(v for v in self.venues if v.delta * net > 0 and abs(v.delta) >= share * abs(net))
+
+
+def market_change(
+    before: Mapping[str, float | None], after: Mapping[str, float | None]
+) -> MarketChange | None:
+    """Sum the venues known at both ends (a venue missing at one end would read as a jump) and rank them."""
+    both = [
+        VenueChange(s, b, a)
+        for s, b in before.items()
+        if b is not None and (a := after.get(s)) is not None and b > 0
+    ]
+    if not both:
+        return None
+    ranked = tuple(sorted(both, key=lambda v: (-abs(v.delta), v.source)))
+    return MarketChange(sum(v.before for v in both), sum(v.after for v in both), ranked)
+
+
+def describe_drivers(change: MarketChange) -> str:
+    """Return "binance +2.1%, bybit +0.4%" for the venues driving the move (all venues if none stands out)."""
+    named = change.drivers() or change.venues
+    return ", ".join(f"{v.source} {v.pct:+.1f}%" for v in named)
+
+
+def zscore(value: float, history: Sequence[float]) -> float | None:
+    """Return how many standard deviations ``value`` is from the mean of ``history`` (None if undefined)."""
+    n = len(history)
+    if n < 2:
+        return None
+    mean = sum(history) / n
+    var = sum((x - mean) ** 2 for x in history) / (n - 1)
+    if var <= 0:
+        return None
+    return (value - mean) / math.sqrt(var)
+
+
+# --- reading stored rows (the services and digests) ------------------------------------------------------
+
+METRIC_ORDER = ("accounts", "top_accounts", "top_positions", "taker_volume")
+
+
+@dataclass(frozen=True, slots=True)
+class LongShortLine:
+    """One venue's newest reading of one long/short kind."""
+
+    source: str
+    metric: str
+    ratio: float
+    long_share: float | None
+    at: int
+    period: str
+
+
+@dataclass(frozen=True, slots=True)
+class DvolLine:
+    """The newest DVOL of a coin and its change over 24 hours."""
+
+    currency: str
+    close: float
+    at: int
+    change_24h_pct: float | None
+    source: str
+
+
+def venue_figures(
+    symbol: str,
+    oi_rows: Sequence[OpenInterest],
+    funding_rows: Sequence[Funding],
+    interval_h: dict[str, float],
+) -> list[VenueFigure]:
+    """Return each venue's newest open interest (one side, USD) and funding rate from stored rows."""
+    newest_oi: dict[str, OpenInterest] = {}
+    for row in sorted(oi_rows, key=lambda r: r.ts):
+        newest_oi[row.source] = one_side(row.source, row)
+    newest_rate: dict[str, Funding] = {}
+    for f in sorted(funding_rows, key=lambda r: (r.ts, r.settled)):
+        newest_rate[f.source] = f
+    return [
+        VenueFigure(
+            source,
+            newest_oi[source].usd if source in newest_oi else None,
+            newest_rate[source].rate if source in newest_rate else None,
+            interval_h.get(source, 8.0),
+        )
+        for source in sorted(set(newest_oi) | set(newest_rate))
+    ]
+
+
+def newest_long_short(rows: Sequence[LongShort]) -> tuple[LongShortLine, ...]:
+    """Return the newest reading per (metric, venue), in a fixed metric order."""
+    newest: dict[tuple[str, str], LongShort] = {}
+    for row in sorted(rows, key=lambda r: r.ts):
+        newest[(row.metric, row.source)] = row
+    order = {m: i for i, m in enumerate(METRIC_ORDER)}
+    return tuple(
+        LongShortLine(r.source, r.metric, r.ratio, r.long_share, r.ts, r.period)
+        for (_, _), r in sorted(newest.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))
+    )
+
+
+def dvol_line(rows: Sequence[ImpliedVol]) -> DvolLine | None:
+    """Return the newest DVOL close with its change from the newest close at least 24 hours older."""
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda r: r.ts)
+    last = ordered[-1]
+    before = [r for r in ordered if r.ts <= last.ts - DAY_MS]
+    change = (last.close / before[-1].close - 1) * 100 if before else None
+    return DvolLine(last.currency, last.close, last.ts, change, last.source)
+
+
+# --- reading a snapshot ---------------------------------------------------------------------------------
+
+
+def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
+    """Return a venue's funding interval: documented, else the spacing of its settlements, else 8 h."""
+    if source in KNOWN_INTERVAL_H:
+        return KNOWN_INTERVAL_H[source]
+    settled = [p.ts for p in points if p.settled]
+    spacings = sorted(b - a for a, b in itertools.pairwise(settled) if b > a)
+    if not spacings:
+        return BASE_INTERVAL_H
+    return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS
+
+
+def interval_hours_of_rows(source: str, rows: Sequence[Funding]) -> float:
+    """Return a venue's funding interval from stored rows (documented, settlements' spacing, or 8 h)."""
+    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source)
+
+
+def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
+    """Return each venue's open interest (USD) and funding rate as known at ``t``."""
+    oi = snapshot.open_interest_by_source(since=t - oi_max_age_ms, until=t)
+    # A day and an hour holds three 8-hourly settlements: enough to tell the interval from their spacing.
+    funding = snapshot.funding_by_source(since=t - max(funding_max_age_ms, DAY_MS + HOUR_MS))
+    figures = []
+    for source in sorted(set(oi) | set(funding)):
+        point = point_at(oi.get(source, ()), t, oi_max_age_ms)
+        rates = funding.get(source, ())
+        rate = point_at(rates, t, funding_max_age_ms)
+        figures.append(
+            VenueFigure(
+                source,
+                point.usd if point is not None else None,
+                rate.rate if rate is not None else None,
+                interval_hours(rates, source),
+            )
+        )
+    return figures
+
+
+def oi_market_change(
+    snapshot: Snapshot, start: int, end: int, max_age_ms: int
+) -> tuple[MarketChange, Basis] | None:
+    """Return the summed open interest at ``start`` and ``end`` over the venues known at both.
+
+    Contracts (base units) when every such venue has them at both ends (USD moves with price), else USD.
+    """
+    by_source = snapshot.open_interest_by_source(since=start - max_age_ms, until=end)
+    ends = {s: (point_at(p, start, max_age_ms), point_at(p, end, max_age_ms)) for s, p in by_source.items()}
+    known = {s: (a, b) for s, (a, b) in ends.items() if a is not None and b is not None}
+    if not known:
+        return None
+    use_contracts = all(a.contracts and b.contracts for a, b in known.values())
+
+    def value(p: OpenInterestPoint) -> float | None:
+        return p.contracts if use_contracts else p.usd
+
+    change = market_change(
+        {s: value(a) for s, (a, _) in known.items()}, {s: value(b) for s, (_, b) in known.items()}
+    )
+    return None if change is None else (change, "contracts" if use_contracts else "usd")

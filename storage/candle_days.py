@@ -1,0 +1,150 @@
+"""Keep ``candle_days`` and ``candle_closed_days`` in step with ``candles``, in the writer's transaction.
+
+Migration 0012 explains the tables: candles counted per UTC day, so counting a window sums its whole days
+and reads only the partial days at its ends. Triggers would keep them for any writer but cost three to four
+times a candle's own insert; every writer of candles is in ``storage`` (``Repo.upsert_candles`` and the
+retention prune), and each calls this module inside the transaction that writes the rows:
+
+- an upsert reads the stored keys in its batch's time range first (one range read per series), so only
+  new rows are counted and a candle turning closed (or back) moves the closed count once per open time;
+- a delete or a fold recounts the days it touched from the rows left (whole days: at most a day's rows at
+  each end of the range).
+
+tests/storage/test_candle_days.py checks the counts against ``COUNT(*)`` after random upserts and prunes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from storage.rows import DAY_MS, Candle
+
+RowsKey = tuple[str, str, str, int]  # (symbol, interval, source, day)
+ClosedKey = tuple[str, str, int]  # (symbol, interval, day)
+
+_STORED = (
+    "SELECT open_time, source, closed FROM candles"
+    " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time <= ?"
+)
+_ADD_ROWS = (
+    "INSERT INTO candle_days (symbol, interval, source, day, rows) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (symbol, interval, source, day) DO UPDATE SET rows = rows + excluded.rows"
+)
+_ADD_CLOSED = (
+    "INSERT INTO candle_closed_days (symbol, interval, day, open_times) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (symbol, interval, day) DO UPDATE SET open_times = open_times + excluded.open_times"
+)
+_DROP_EMPTY_CLOSED = (
+    "DELETE FROM candle_closed_days WHERE symbol = ? AND interval = ? AND day = ? AND open_times <= 0"
+)
+
+
+def day_of(ts: int) -> int:
+    """Return the start of the UTC day ``ts`` lies in (as the schema computes it)."""
+    return ts - ts % DAY_MS
+
+
+@dataclass(slots=True)
+class Deltas:
+    """How an upsert changes the day counts: new rows per source and day, closed open times per day."""
+
+    rows: dict[RowsKey, int] = field(default_factory=dict)
+    closed: dict[ClosedKey, int] = field(default_factory=dict)
+
+
+def upsert_deltas(conn: sqlite3.Connection, batch: Sequence[Candle]) -> Deltas:
+    """Return the count changes writing ``batch`` will make; call before writing it, in its transaction.
+
+    Rows of one key later in the batch overwrite earlier ones, as the multi-row upsert does. Runs on every
+    live poll (two candles a symbol): plain dicts and one range read per series keep it to a few µs.
+    """
+    deltas = Deltas()
+    if not batch:
+        return deltas
+    symbol, interval = batch[0][0], batch[0][1]
+    if all(row[0] == symbol and row[1] == interval for row in batch):
+        _series_deltas(conn, symbol, interval, batch, deltas)
+        return deltas
+    by_series: dict[tuple[str, str], list[Candle]] = {}
+    for row in batch:
+        by_series.setdefault((row[0], row[1]), []).append(row)
+    for (symbol, interval), rows in by_series.items():
+        _series_deltas(conn, symbol, interval, rows, deltas)
+    return deltas
+
+
+def _series_deltas(
+    conn: sqlite3.Connection, symbol: str, interval: str, rows: Sequence[Candle], deltas: Deltas
+) -> None:
+    """Add to ``deltas`` what writing ``rows`` (all of one series) changes."""
+    times = [row[2] for row in rows]
+    stored: dict[tuple[int, str], int] = {
+        (t, source): closed
+        for t, source, closed in conn.execute(_STORED, (symbol, interval, min(times), max(times)))
+    }
+    closed_before = {t for (t, _), closed in stored.items() if closed}
+    counts = deltas.rows
+    for row in rows:
+        key = (row[2], row[3])
+        if key not in stored:
+            day_key = (symbol, interval, row[3], key[0] - key[0] % DAY_MS)
+            counts[day_key] = counts.get(day_key, 0) + 1
+        stored[key] = 1 if row[10] else 0
+    closed_after = {t for (t, _), closed in stored.items() if closed}
+    if closed_after == closed_before:
+        return
+    closed_counts = deltas.closed
+    for t in closed_after - closed_before:
+        day = (symbol, interval, t - t % DAY_MS)
+        closed_counts[day] = closed_counts.get(day, 0) + 1
+    for t in closed_before - closed_after:
+        day = (symbol, interval, t - t % DAY_MS)
+        closed_counts[day] = closed_counts.get(day, 0) - 1
+
+
+def apply(conn: sqlite3.Connection, deltas: Deltas) -> None:
+    """Add ``deltas`` to the day counts (in the transaction that wrote the rows)."""
+    if deltas.rows:
+        conn.executemany(_ADD_ROWS, [(*key, n) for key, n in deltas.rows.items() if n])
+    if deltas.closed:
+        conn.executemany(_ADD_CLOSED, [(*key, n) for key, n in deltas.closed.items() if n])
+        # A day whose last closed candle turned forming again holds no closed open time: drop its row.
+        conn.executemany(_DROP_EMPTY_CLOSED, [key for key, n in deltas.closed.items() if n < 0])
+
+
+def recount(conn: sqlite3.Connection, symbol: str, interval: str, start: int, end: int) -> None:
+    """Recount the days overlapping [start, end) of one series from the stored candles (after a delete)."""
+    if end <= start:
+        return
+    first, after = day_of(start), day_of(end - 1) + DAY_MS
+    series = (symbol, interval, first, after)
+    conn.execute("DELETE FROM candle_days WHERE symbol = ? AND interval = ? AND day >= ? AND day < ?", series)
+    conn.execute(
+        "DELETE FROM candle_closed_days WHERE symbol = ? AND interval = ? AND day >= ? AND day < ?", series
+    )
+    day = f"open_time - open_time % {DAY_MS}"
+    where = "symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?"
+    conn.execute(
+        "INSERT INTO candle_days (symbol, interval, source, day, rows)"
+        f" SELECT symbol, interval, source, {day}, COUNT(*) FROM candles WHERE {where}"
+        f" GROUP BY source, {day}",
+        series,
+    )
+    conn.execute(
+        "INSERT INTO candle_closed_days (symbol, interval, day, open_times)"
+        f" SELECT symbol, interval, {day}, COUNT(DISTINCT open_time) FROM candles"
+        f" WHERE {where} AND closed = 1 GROUP BY {day}",
+        series,
+    )
+
+
+def recount_deleted(conn: sqlite3.Connection, deleted: Sequence[tuple[str, str, int]]) -> None:
+    """Recount the days of the (symbol, interval, open_time) rows just deleted."""
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    for symbol, interval, t in deleted:
+        low, high = spans.get((symbol, interval), (t, t))
+        spans[(symbol, interval)] = (min(low, t), max(high, t))
+    for (symbol, interval), (low, high) in spans.items():
+        recount(conn, symbol, interval, low, high + 1)

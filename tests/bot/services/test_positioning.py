@@ -1,0 +1,110 @@
+"""/positioning and /funding's weighted line, recomputed by hand from the rows stored in real SQLite.
+
+The rows are SYNTHETIC (three venues with round figures), written so each number can be checked by hand:
+open interest summed over venues in USD (one side), funding per 8 h at each venue's interval and weighted
+by USD open interest, the newest long/short reading per venue, DVOL and its 24 h change.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Config, parse_config
+from bot.errors import UserError
+from bot.services import Service
+from storage.repo import Repo
+from storage.rows import DAY_MS, HOUR_MS, DepthBand, Funding, ImpliedVol, LongShort, OpenInterest
+from tests.bot.support import Clock, discord_engine
+
+NOW = 1_768_392_000_000  # 2026-01-14 12:00 UTC
+OI_USD = {"binance": 6e9, "bybit": 3e9, "hyperliquid": 1e9}
+# (rate per interval, interval hours): Bybit settles every 8 h here, Hyperliquid every hour (documented).
+RATES = {"binance": (0.0001, 8), "bybit": (0.0002, 8), "hyperliquid": (0.00005, 1)}
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config({"symbols": ["BTCUSDT", "ETHUSDT"]})
+
+
+@pytest.fixture
+def service(repo: Repo, config: Config) -> Service:
+    repo.upsert_open_interest(
+        [OpenInterest("BTCUSDT", NOW - HOUR_MS, v, usd / 95_000, usd) for v, usd in OI_USD.items()]
+        + [OpenInterest("BTCUSDT", NOW - 2 * DAY_MS, "binance", None, 1e9)]  # older than a day: ignored
+    )
+    rows = []
+    for venue, (rate, hours) in RATES.items():
+        if venue != "hyperliquid":  # settlements every `hours` show the interval
+            rows += [
+                Funding("BTCUSDT", NOW - k * hours * HOUR_MS, venue, rate, settled=True) for k in range(1, 4)
+            ]
+        rows.append(Funding("BTCUSDT", NOW - 60_000, venue, rate, settled=False))
+    repo.upsert_funding(rows)
+    repo.upsert_long_short(
+        [
+            LongShort("BTCUSDT", NOW - 2 * 300_000, "binance", "top_positions", "5m", 2.0, 2 / 3),
+            LongShort("BTCUSDT", NOW - 300_000, "binance", "top_positions", "5m", 2.4, 0.7059),
+            LongShort("BTCUSDT", NOW - 300_000, "bybit", "accounts", "5m", 1.5, 0.6),
+        ]
+    )
+    repo.upsert_implied_vol(
+        [
+            ImpliedVol("BTC", NOW - DAY_MS - HOUR_MS, "deribit", "1h", 50, 50, 50, 50.0),
+            ImpliedVol("BTC", NOW - HOUR_MS, "deribit", "1h", 55, 56, 54, 55.0),
+        ]
+    )
+    return Service(repo, discord_engine(repo), config, Clock(NOW))
+
+
+def test_positioning_figures_recompute_from_the_stored_rows(service: Service) -> None:
+    view = service.positioning("btc")
+    market = view.market
+    assert market.oi_usd == sum(OI_USD.values())
+    per_8h = {v: rate * 8 / hours for v, (rate, hours) in RATES.items()}
+    expected = sum(per_8h[v] * OI_USD[v] for v in OI_USD) / sum(OI_USD.values())
+    assert market.weighted and market.rate_per_8h == pytest.approx(expected)
+    assert market.annualized_pct == pytest.approx(expected * 3 * 365 * 100)
+    assert [v.source for v in market.venues] == ["binance", "bybit", "hyperliquid"]  # largest OI first
+    assert market.share("binance") == pytest.approx(0.6)
+    hyper = market.venues[2]
+    assert hyper.interval_h == 1.0 and hyper.annualized_pct == pytest.approx(0.00005 * 24 * 365 * 100)
+    # The newest reading of each (kind, venue), in a fixed order.
+    assert [(r.metric, r.source, r.ratio) for r in view.long_short] == [
+        ("accounts", "bybit", 1.5),
+        ("top_positions", "binance", 2.4),
+    ]
+    assert view.dvol is not None
+    assert view.dvol.close == 55.0 and view.dvol.change_24h_pct == pytest.approx(10.0)
+
+
+def test_funding_gains_the_open_interest_weighted_line(service: Service) -> None:
+    view = service.funding("BTCUSDT")
+    per_8h = {v: rate * 8 / hours for v, (rate, hours) in RATES.items()}
+    expected = sum(per_8h[v] * OI_USD[v] for v in OI_USD) / sum(OI_USD.values())
+    assert view.oi_weighted_per_8h == pytest.approx(expected) and view.oi_weighted_venues == 3
+    assert {s.source: s.interval_h for s in view.by_source}["hyperliquid"] == 1.0
+
+
+def test_no_data_is_a_user_error(service: Service) -> None:
+    with pytest.raises(UserError, match="No positioning data for ETHUSDT yet"):
+        service.positioning("ETHUSDT")
+
+
+def test_depth_sums_each_venues_newest_snapshot_per_band(service: Service, repo: Repo) -> None:
+    """SYNTHETIC bands: the older Binance snapshot is ignored; a band is complete only if all reached."""
+    m = 1_000_000.0
+    repo.upsert_depth(
+        [
+            DepthBand("BTCUSDT", NOW - 20 * 60_000, "binance", 100, 1 * m, 1 * m, True, True),  # too old
+            DepthBand("BTCUSDT", NOW - 3 * 60_000, "binance", 100, 40 * m, 35 * m, True, True),
+            DepthBand("BTCUSDT", NOW - 2 * 60_000, "bybit", 100, 12 * m, 11 * m, True, False),
+        ]
+    )
+    view = service.depth("btc")
+    assert [(v.source, v.at) for v in view.venues] == [
+        ("binance", NOW - 3 * 60_000),
+        ("bybit", NOW - 2 * 60_000),
+    ]
+    (band,) = view.total
+    assert (band.band_bp, band.bid_usd, band.ask_usd, band.complete) == (100, 52 * m, 46 * m, False)

@@ -1,0 +1,59 @@
+"""thin_liquidity: the book within a band of the price X% below its average of the day.
+
+The depth rows are SYNTHETIC (two venues polled every 5 minutes); the real snapshot shapes are covered in
+tests/feeds/test_corpus.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.rows import DepthBand
+from tests.detectors.conftest import HOUR, T0, history_of, make, run
+
+M = 1_000_000.0
+STEP = 5 * 60_000
+
+
+def book(hours: int, thin_from: int, factor: float, *, complete: bool = True) -> list[DepthBand]:
+    """Binance $60M and Bybit $40M (bids + asks) within ±1 %, times ``factor`` from hour ``thin_from``."""
+    rows = []
+    for k in range(hours * 12):
+        ts = T0 + k * STEP
+        scale = factor if ts >= T0 + thin_from * HOUR else 1.0
+        for venue, usd in (("binance", 60 * M), ("bybit", 40 * M)):
+            rows.append(
+                DepthBand("BTCUSDT", ts, venue, 100, usd / 2 * scale, usd / 2 * scale, complete, True)
+            )
+    return rows
+
+
+def test_fires_when_the_book_thins_and_recomputes_from_the_rows() -> None:
+    rows = book(30, 28, 0.4)
+    history = history_of(rows)
+    result = run(make("thin_liquidity", drop_pct=40), history, T0 + 25 * HOUR, T0 + 30 * HOUR, STEP)
+    ((at, signal),) = result.activations
+    assert at == T0 + 28 * HOUR  # the first thin snapshot
+    # Recomputed from the rows: the newest snapshot of each venue against its 24 h average.
+    window = [r for r in rows if at - 24 * HOUR <= r.ts <= at]
+    average = sum(
+        sum(r.bid_usd + r.ask_usd for r in window if r.source == v)
+        / len([r for r in window if r.source == v])
+        for v in ("binance", "bybit")
+    )
+    assert signal.values["usd"] == pytest.approx(40 * M)
+    assert signal.values["average_usd"] == pytest.approx(average)
+    assert signal.values["venues"] == "binance, bybit"
+    assert signal.title.startswith("BTC order book thin: $40.0M of bid and ask liquidity within ±1%, ")
+
+
+def test_a_mild_thinning_and_an_incomplete_snapshot_do_not_fire() -> None:
+    assert (
+        run(
+            make("thin_liquidity"), history_of(book(30, 28, 0.8)), T0 + 25 * HOUR, T0 + 30 * HOUR, STEP
+        ).activations
+        == []
+    )
+    # The venues' snapshots never reached the band's edge: a "thin" book there is fewer levels sent.
+    shallow = history_of(book(30, 28, 0.4, complete=False))
+    assert run(make("thin_liquidity"), shallow, T0 + 25 * HOUR, T0 + 30 * HOUR, STEP).activations == []
