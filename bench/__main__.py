@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from bench import (
+    backends,
     charts,
     command_queries,
     delivery,
@@ -41,6 +42,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("command_queries", command_queries.main),
     ("rule_loading", rule_loading.main),
     ("liqmap", liqmap.main),
+    ("backends", backends.main),
 )
 
 

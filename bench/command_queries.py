@@ -39,7 +39,7 @@ OLD_COVERAGE = (
 OLD_GAPS = (
     "SELECT open_time, after FROM (SELECT open_time,"
     " LEAD(open_time) OVER (ORDER BY open_time) AS after FROM candles"
-    " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?)"
+    " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?) AS spans"
     " WHERE after - open_time - ? > ?"
 )
 OLD_NEWEST_CANDLES = (
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = cases(END)
         before = _measure(repo, todo, "old")
         with timer() as migrating:
-            migrate(repo.conn, str(path))
+            migrate(repo.sqlite_connection(), str(path))
         after = _measure(repo, todo, "new")
         # /alert test's read of its window (the rows it replays): rows, not a lookup; shown for scale.
         plan = candle_plan(repo, SYMBOL, END - 97 * DAY_MS, END)

@@ -134,7 +134,7 @@ def gradually(engine: Engine) -> Callable[[], Coroutine[object, object, None]]:
 def copy_database(repo: Repo, path: Path) -> Repo:
     """Return a Repo on a copy of ``repo``'s database at ``path``."""
     with sqlite3.connect(str(path)) as dest:
-        repo.conn.backup(dest)
+        repo.sqlite_connection().backup(dest)
     dest.close()
     return Repo(open_database(path))
 

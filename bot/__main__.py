@@ -22,7 +22,7 @@ from bot.cli import replay as cli_replay
 from bot.cli import rules as cli_rules
 from bot.cli import run as cli_run
 from bot.cli import show_config as cli_show_config
-from bot.config import ConfigError, load_config, summary
+from bot.config import ConfigError, load_config, shown_database, summary
 from bot.errors import UserError
 from storage.db import DatabaseError
 
@@ -68,7 +68,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if not report.source:
         print(
             "markets not checked against the venues: no instrument lists cached in"
-            f" {config.storage.path}; `tripwire check-config --fetch` reads them now",
+            f" {shown_database(config.storage.database)}; `tripwire check-config --fetch` reads them now",
             file=sys.stderr,
         )
     if report.refused:

@@ -33,7 +33,7 @@ from bot.alerts.live import LiveEvaluator
 from bot.alerts.routing import AlertRouter, unrouted
 from bot.alerts.rules import sync_config_rules
 from bot.alerts.warmup import candle_needs
-from bot.config import Config, Secrets
+from bot.config import Config, Secrets, shown_database
 from bot.digests.jobs import DigestJobs
 from bot.digests.service import DigestService
 from bot.inbound.endpoint import WebhookEndpoint
@@ -235,7 +235,7 @@ class App:
         scheduler = AsyncIOScheduler(timezone="UTC")
         schedule_retention(
             scheduler,
-            config.storage.path,
+            config.storage.database,
             config.storage.retention,
             self.now_ms,
             on_result=instruments.record_retention,
@@ -360,7 +360,7 @@ class App:
         """
         config = self.config
         now = self.now_ms()
-        repo = Repo(open_database(config.storage.path))
+        repo = Repo(open_database(config.storage.database))
         # A write that meets another connection's lock may stall the event loop only this long; the
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
@@ -382,7 +382,7 @@ class App:
         added, changed, removed = sync_config_rules(repo, config, now)
         log.info(
             "database %s: %d rows warmed into memory; config rules: %d added, %d changed, %d removed",
-            config.storage.path,
+            shown_database(config.storage.database),
             loaded,
             added,
             changed,

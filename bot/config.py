@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     Field,
     SecretStr,
@@ -37,6 +39,7 @@ from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
 from storage.config import StrictModel
+from storage.postgres import is_postgres_url, redact
 from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,42 @@ class RetentionConfig(StrictModel):
 
 
 class StorageConfig(StrictModel):
-    """Where the SQLite database lives and what it keeps."""
+    """Which database Tripwire uses (a SQLite file by default, or PostgreSQL) and what it keeps."""
 
     path: Path = Path("tripwire.db")
+    # A SQLite file, or postgresql://user@host:port/dbname (README, "Choosing the database"). Unset: path.
+    url: str | None = None
     retention: RetentionConfig = RetentionConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_the_file(cls, url: str | None) -> str | None:
+        if url is None or not is_postgres_url(url):
+            return url
+        try:
+            parts = conninfo_to_dict(url)
+        except ProgrammingError as exc:
+            raise ValueError(f"not a valid PostgreSQL URL: {str(exc).strip()}") from None
+        if parts.get("password"):
+            # Secrets never live in the config file (it is shared, pasted into issues, checked in).
+            raise ValueError(
+                "the URL holds a password; put it in PGPASSWORD or ~/.pgpass (libpq reads both), "
+                "not in the config file"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _one_database(self) -> StorageConfig:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("give either storage.path or storage.url, not both")
+        return self
+
+    @property
+    def database(self) -> str | Path:
+        """Return what to open: ``url`` when set (a SQLite path or a PostgreSQL URL), else ``path``."""
+        if self.url is None:
+            return self.path
+        return self.url if is_postgres_url(self.url) else Path(self.url)
 
 
 class EngineConfig(StrictModel):
@@ -690,6 +725,11 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     return config
 
 
+def shown_database(database: str | Path) -> str:
+    """Return how a database is named in messages and logs (a PostgreSQL URL without its password)."""
+    return redact(str(database)) if is_postgres_url(database) else str(database)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file, raising ConfigError with every problem found."""
     file = Path(path)
@@ -736,7 +776,7 @@ def summary(config: Config) -> str:
     return (
         f"config OK: {len(config.symbols)} symbols ({', '.join(config.symbols)}), "
         f"{len(config.rules)} rules using {len(detectors)} detectors, {len(config.routes)} routes, "
-        f"feeds: {', '.join(feeds) or 'none'}, database {config.storage.path}"
+        f"feeds: {', '.join(feeds) or 'none'}, database {shown_database(config.storage.database)}"
     )
 
 

@@ -10,7 +10,6 @@ times outside the accepted window, one row at a time: nothing of theirs is store
 from __future__ import annotations
 
 import logging
-import sqlite3
 import struct
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,7 @@ from detectors.market_history import (
     MarketHistory,
 )
 from feeds.guard import RowGuard
-from storage.db import is_busy
+from storage.db import DATABASE_ERRORS, is_busy
 from storage.repo import MeasuredRound, Repo
 from storage.rows import (
     Candle,
@@ -107,7 +106,7 @@ class Ingest:
             try:
                 method(rows)
                 return
-            except sqlite3.OperationalError as exc:
+            except DATABASE_ERRORS as exc:
                 if not is_busy(exc):
                     raise
                 # Another connection holds the write lock: the rows wait in memory (after any already
@@ -227,7 +226,7 @@ class Ingest:
         if not self._locked_out:
             try:
                 return self.repo.store_liquidations(rows)
-            except sqlite3.OperationalError as exc:
+            except DATABASE_ERRORS as exc:
                 if not is_busy(exc):
                     raise
                 log.warning("database locked by another connection; %d liquidation events wait", len(rows))

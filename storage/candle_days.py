@@ -15,10 +15,10 @@ tests/storage/test_candle_days.py checks the counts against ``COUNT(*)`` after r
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from storage.connection import Connection
 from storage.rows import DAY_MS, Candle
 
 RowsKey = tuple[str, str, str, int]  # (symbol, interval, source, day)
@@ -30,11 +30,12 @@ _STORED = (
 )
 _ADD_ROWS = (
     "INSERT INTO candle_days (symbol, interval, source, day, rows) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (symbol, interval, source, day) DO UPDATE SET rows = rows + excluded.rows"
+    " ON CONFLICT (symbol, interval, source, day) DO UPDATE SET rows = candle_days.rows + excluded.rows"
 )
 _ADD_CLOSED = (
     "INSERT INTO candle_closed_days (symbol, interval, day, open_times) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (symbol, interval, day) DO UPDATE SET open_times = open_times + excluded.open_times"
+    " ON CONFLICT (symbol, interval, day)"
+    " DO UPDATE SET open_times = candle_closed_days.open_times + excluded.open_times"
 )
 _DROP_EMPTY_CLOSED = (
     "DELETE FROM candle_closed_days WHERE symbol = ? AND interval = ? AND day = ? AND open_times <= 0"
@@ -54,7 +55,7 @@ class Deltas:
     closed: dict[ClosedKey, int] = field(default_factory=dict)
 
 
-def upsert_deltas(conn: sqlite3.Connection, batch: Sequence[Candle]) -> Deltas:
+def upsert_deltas(conn: Connection, batch: Sequence[Candle]) -> Deltas:
     """Return the count changes writing ``batch`` will make; call before writing it, in its transaction.
 
     Rows of one key later in the batch overwrite earlier ones, as the multi-row upsert does. Runs on every
@@ -76,7 +77,7 @@ def upsert_deltas(conn: sqlite3.Connection, batch: Sequence[Candle]) -> Deltas:
 
 
 def _series_deltas(
-    conn: sqlite3.Connection, symbol: str, interval: str, rows: Sequence[Candle], deltas: Deltas
+    conn: Connection, symbol: str, interval: str, rows: Sequence[Candle], deltas: Deltas
 ) -> None:
     """Add to ``deltas`` what writing ``rows`` (all of one series) changes."""
     times = [row[2] for row in rows]
@@ -104,7 +105,7 @@ def _series_deltas(
         closed_counts[day] = closed_counts.get(day, 0) - 1
 
 
-def apply(conn: sqlite3.Connection, deltas: Deltas) -> None:
+def apply(conn: Connection, deltas: Deltas) -> None:
     """Add ``deltas`` to the day counts (in the transaction that wrote the rows)."""
     if deltas.rows:
         conn.executemany(_ADD_ROWS, [(*key, n) for key, n in deltas.rows.items() if n])
@@ -114,7 +115,7 @@ def apply(conn: sqlite3.Connection, deltas: Deltas) -> None:
         conn.executemany(_DROP_EMPTY_CLOSED, [key for key, n in deltas.closed.items() if n < 0])
 
 
-def recount(conn: sqlite3.Connection, symbol: str, interval: str, start: int, end: int) -> None:
+def recount(conn: Connection, symbol: str, interval: str, start: int, end: int) -> None:
     """Recount the days overlapping [start, end) of one series from the stored candles (after a delete)."""
     if end <= start:
         return
@@ -129,18 +130,18 @@ def recount(conn: sqlite3.Connection, symbol: str, interval: str, start: int, en
     conn.execute(
         "INSERT INTO candle_days (symbol, interval, source, day, rows)"
         f" SELECT symbol, interval, source, {day}, COUNT(*) FROM candles WHERE {where}"
-        f" GROUP BY source, {day}",
+        f" GROUP BY symbol, interval, source, {day}",
         series,
     )
     conn.execute(
         "INSERT INTO candle_closed_days (symbol, interval, day, open_times)"
         f" SELECT symbol, interval, {day}, COUNT(DISTINCT open_time) FROM candles"
-        f" WHERE {where} AND closed = 1 GROUP BY {day}",
+        f" WHERE {where} AND closed = 1 GROUP BY symbol, interval, {day}",
         series,
     )
 
 
-def recount_deleted(conn: sqlite3.Connection, deleted: Sequence[tuple[str, str, int]]) -> None:
+def recount_deleted(conn: Connection, deleted: Sequence[tuple[str, str, int]]) -> None:
     """Recount the days of the (symbol, interval, open_time) rows just deleted."""
     spans: dict[tuple[str, str], tuple[int, int]] = {}
     for symbol, interval, t in deleted:

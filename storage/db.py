@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+import psycopg
 import sqlite_utils
+
+from storage.migration_files import DatabaseError as DatabaseError  # re-exported: callers catch it from here
+from storage.migration_files import migration_files
+from storage.postgres import PgDatabase, is_postgres_url, open_postgres
 
 log = logging.getLogger(__name__)
 
+# What either database raises for its own trouble (locks, lost connections, constraints), as opposed to
+# a bug in the caller: the engine retries a pass that met one instead of blaming a rule.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
 SQLITE_HEADER = b"SQLite format 3\x00"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # The database and every copy of it: readable and writable by the bot's user only.
 PRIVATE_MODE = 0o600
-
-
-class DatabaseError(Exception):
-    """A database file that Tripwire must not use, with a message meant for the operator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,24 +40,22 @@ class Migration:
     sql: str
 
 
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Return whether SQLite failed because another connection holds the lock (it will be free later)."""
+def is_busy(exc: BaseException) -> bool:
+    """Return whether the database failed because another connection holds a lock (it will be free later).
+
+    SQLite: the write lock (``database is locked``); PostgreSQL: a row lock held past ``lock_timeout``.
+    """
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return True
     text = str(exc)
-    return "database is locked" in text or "database is busy" in text
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "database is locked" in text or "database is busy" in text
+    )
 
 
 def load_migrations() -> tuple[Migration, ...]:
-    """Return every bundled migration, ordered by version, checking the numbering has no gaps."""
-    found: list[Migration] = []
-    for entry in resources.files("storage.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"migration numbering has a gap or duplicate at {migration.version:04d}")
-    return tuple(found)
+    """Return every bundled SQLite migration, ordered by version, checking the numbering has no gaps."""
+    return tuple(Migration(v, n, sql) for v, n, sql in migration_files("storage.migrations"))
 
 
 def latest_version() -> int:
@@ -214,8 +214,18 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
-def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at ``path``, migrated to the latest schema."""
+def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database | PgDatabase:
+    """Open (creating if needed) the database at ``path``, migrated to the latest schema.
+
+    ``path`` is a SQLite file (or ":memory:"), or a ``postgresql://`` URL (``storage.postgres``).
+    """
+    if is_postgres_url(path):
+        return open_postgres(str(path), migrate_schema=migrate_schema)
+    return open_sqlite(path, migrate_schema=migrate_schema)
+
+
+def open_sqlite(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the SQLite database at ``path``, migrated to the latest schema."""
     target = Path(path) if str(path) != ":memory:" else None
     if target is not None:
         check_database_path(target)

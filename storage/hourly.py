@@ -13,10 +13,10 @@ the stored totals are bit for bit what the triggers stored.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from storage.connection import Connection
 from storage.rows import HOUR_MS, Liquidation
 
 Key = tuple[str, int, str]  # (symbol, hour, source)
@@ -51,7 +51,7 @@ def primary_key(row: Sequence[Any]) -> PrimaryKey:
     return (row[0], row[1], row[2], row[3], row[4], row[5])
 
 
-def stored_keys(conn: sqlite3.Connection, rows: Sequence[Liquidation]) -> set[PrimaryKey]:
+def stored_keys(conn: Connection, rows: Sequence[Liquidation]) -> set[PrimaryKey]:
     """Return the primary keys already stored among those of ``rows`` (one indexed range read per symbol)."""
     spans: dict[str, list[int]] = {}
     for row in rows:
@@ -78,7 +78,7 @@ def stored_keys(conn: sqlite3.Connection, rows: Sequence[Liquidation]) -> set[Pr
 class HourlyTotals:
     """Hourly totals read once, moved row by row as the triggers did, and written back by ``save``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         # None: no row for that hour (yet); else [long_usd, short_usd, events].
         self._totals: dict[Key, list[Any] | None] = {}

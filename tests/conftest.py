@@ -13,6 +13,7 @@ from storage.repo import Repo
 from tests.emulators.discord_api.conformance import TALLY
 from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
 from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
+from tests.pg import fresh_schema
 
 # Emulator fixtures are shared by every test package (feeds and bot end-to-end tests use them too).
 __all__ = [
@@ -66,3 +67,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("Discord OpenAPI conformance")
         for line in TALLY.summary_lines():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """Yield the URL of a fresh, empty PostgreSQL schema (skipped when no server answers: tests/pg.py)."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_repo(request: pytest.FixtureRequest) -> Iterator[Repo]:
+    """Yield a Repo at the latest schema on each backend: in-memory SQLite, then a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        db = open_database(":memory:")
+        yield Repo(db)
+        db.conn.close()
+        return
+    with fresh_schema() as url:
+        pg = open_database(url)
+        yield Repo(pg)
+        pg.conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import (
+    backends,
     charts,
     command_queries,
     delivery,
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "command_queries": command_queries.main,
     "rule_loading": rule_loading.main,
     "liqmap": liqmap.main,
+    "backends": backends.main,
 }
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -41,6 +40,7 @@ from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory
+from storage.db import DATABASE_ERRORS
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)
@@ -361,7 +361,7 @@ class Engine:
             for rule in due:
                 try:
                     self._evaluate_rule(rule, now, wanted, recorded)
-                except sqlite3.Error:
+                except DATABASE_ERRORS:
                     raise  # the database's trouble, not the rule's: the pass is rolled back and retried
                 except Exception as exc:
                     # One rule's failure (its detector's evaluate or quiet, its signals) never costs another

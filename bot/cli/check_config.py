@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from bot.config import Config, Renamed, canonicalise_config_data
+from bot.config import Config, Renamed, canonicalise_config_data, shown_database
 from feeds.base import Tuning, system_now_ms
 from feeds.instrument_fetch import InstrumentLists, load_cached
 from feeds.instruments import InstrumentRegistry
 from feeds.logonce import FailureLog
 from feeds.markets import check_markets
-from storage.db import DatabaseError, open_database
+from storage.db import DATABASE_ERRORS, DatabaseError, open_database
+from storage.postgres import is_postgres_url
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,18 @@ def renamed_in(path: str | Path) -> list[Renamed]:
 
 def cached_registry(config: Config) -> InstrumentRegistry | None:
     """Return the instrument lists cached in the configured database, or None if there are none."""
-    path = Path(config.storage.path)
-    if not path.exists():
+    path = config.storage.database
+    if not is_postgres_url(path) and not Path(path).exists():
         return None
     try:
         db = open_database(path, migrate_schema=False)
-    except (DatabaseError, sqlite3.Error):
+    except DatabaseError:
         return None  # an older schema (no cache yet) or not a database: nothing to check against
+    except DATABASE_ERRORS:
+        return None  # unreadable (or, on PostgreSQL, unreachable): nothing to check against
     try:
         registry = load_cached(Repo(db), InstrumentRegistry())
-    except sqlite3.Error:
+    except DATABASE_ERRORS:
         return None
     finally:
         db.conn.close()
@@ -83,7 +85,7 @@ def market_report(config_path: str | Path, config: Config, *, fetch: bool) -> Ma
     if registry is None or not registry.venues():
         return report
     report.source = f"the lists of {', '.join(registry.venues())}" + (
-        " read now" if fetch else f" cached in {config.storage.path}"
+        " read now" if fetch else f" cached in {shown_database(config.storage.database)}"
     )
     checked = check_markets(config.symbols, registry)
     report.resolved, report.refused = checked.resolved, checked.refused

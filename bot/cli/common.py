@@ -93,8 +93,8 @@ def open_existing(path: str) -> Repo:
 
 
 @contextmanager
-def unmigrated(path: Path) -> Iterator[Repo]:
-    """Open a database file as it is (its schema left alone) and close it after the block."""
+def unmigrated(path: str | Path) -> Iterator[Repo]:
+    """Open a database (file or URL) as it is (its schema left alone) and close it after the block."""
     repo = Repo(open_database(path, migrate_schema=False))
     try:
         yield repo

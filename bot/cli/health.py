@@ -20,6 +20,7 @@ from bot.cli.common import unmigrated
 from bot.config import ConfigError, HttpConfig, load_config
 from bot.ops.heartbeat import STALE_AFTER_S, beat_age, heartbeat_path
 from storage.db import DatabaseError
+from storage.postgres import is_postgres_url
 
 # Docker reserves exit code 2 for health checks; every failure here is 1.
 UNHEALTHY = 1
@@ -51,8 +52,8 @@ def _probe_http(url: str, timeout: float) -> int:
     return 0
 
 
-def _probe_database(path: Path) -> int:
-    if not path.exists():
+def _probe_database(path: str | Path) -> int:
+    if not is_postgres_url(path) and not Path(path).exists():
         print(f"unhealthy: database {path} does not exist (yet)", file=sys.stderr)
         return UNHEALTHY
     try:
@@ -98,7 +99,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         return UNHEALTHY
     if config.http.enabled:
         return _probe_http(probe_url(config.http, args.ready), args.timeout)
-    return _probe_database(config.storage.path) or _probe_heartbeat(config.storage.path)
+    return _probe_database(config.storage.database) or _probe_heartbeat(config.storage.path)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

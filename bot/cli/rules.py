@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 from bot.cli.common import check_writable, write_output
+from bot.cli.db import database_arg
 from bot.config import load_config
 from bot.errors import UserError
 from bot.services import Service
 from bot.services.rule_transfer import ImportPlan
 from storage.db import open_database
+from storage.postgres import is_postgres_url
 from storage.repo import Repo
 
 
@@ -29,8 +31,8 @@ class RulesReadAtStart:
 
 def _service(args: argparse.Namespace) -> tuple[Service, Repo]:
     config = load_config(args.config)
-    path = Path(args.db) if args.db else config.storage.path
-    if not path.is_file():
+    path = database_arg(args.db) if args.db else config.storage.database
+    if not is_postgres_url(path) and not Path(path).is_file():
         raise UserError(f"database file {path} does not exist")
     repo = Repo(open_database(path))
     return Service(repo, RulesReadAtStart(), config, lambda: time.time_ns() // 1_000_000), repo

@@ -10,7 +10,6 @@ to them (e.g. their DMs are closed), privately, once.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 import discord
@@ -68,7 +67,7 @@ def database_busy(error: BaseException) -> bool:
     The live connection waits only briefly for that lock (it would freeze the bot, issue 17 finding 6):
     nothing was changed, and the member may simply try again.
     """
-    return isinstance(error, sqlite3.OperationalError) and is_busy(error)
+    return is_busy(error)
 
 
 def command_name(interaction: discord.Interaction[Any]) -> str:

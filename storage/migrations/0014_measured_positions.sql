@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS measured_positions (
     venue TEXT NOT NULL,
     symbol TEXT NOT NULL,
     hour INTEGER NOT NULL,          -- UTC ms, the hour the round ended in
-    user TEXT NOT NULL,             -- the account's address, lower case
+    account TEXT NOT NULL,          -- the account's address, lower case (USER is reserved in PostgreSQL)
     side TEXT NOT NULL CHECK (side IN ('long', 'short')),
     size REAL NOT NULL,             -- coins
     value_usd REAL NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS measured_positions (
     leverage REAL NOT NULL,
     margin TEXT NOT NULL CHECK (margin IN ('cross', 'isolated')),
     ts INTEGER NOT NULL,            -- UTC ms, when the account was read
-    PRIMARY KEY (venue, symbol, hour, user)
+    PRIMARY KEY (venue, symbol, hour, account)
 );
 CREATE TABLE IF NOT EXISTS measured_samples (
     venue TEXT NOT NULL,

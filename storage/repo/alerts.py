@@ -115,7 +115,7 @@ class AlertsMixin(RepoBase):
                 f" AND severity IN ({','.join('?' * len(severities))}))"
             )
             params += [*rule_ids, *severities]
-        delivered = "json_extract(payload, '$.guild_id') = ?"
+        delivered = f"{self.dialect.json_number('payload', '$.guild_id')} = ?"
         params.append(scope.guild_id)
         if scope.targets:
             delivered = f"({delivered} OR target IN ({','.join('?' * len(scope.targets))}))"
@@ -205,7 +205,7 @@ class AlertsMixin(RepoBase):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for event_id, target, guild_id in self.conn.execute(
-                "SELECT event_id, target, json_extract(payload, '$.guild_id') FROM outbox"
+                f"SELECT event_id, target, {self.dialect.json_value('payload', '$.guild_id')} FROM outbox"
                 f" WHERE event_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
                 chunk,
             ):
@@ -233,7 +233,7 @@ class AlertsMixin(RepoBase):
         """
         where = (
             "state = 'firing' AND at >= ? AND at < ? AND (guild_id = ? OR guild_id IS NULL)"
-            " AND COALESCE(json_extract(rule_json, '$.deliver'), 'channel') != 'dm'"
+            f" AND COALESCE({self.dialect.json_text('rule_json', '$.deliver')}, 'channel') != 'dm'"
             " AND rule_id NOT IN (SELECT id FROM rules WHERE deliver = 'dm')"
         )
         params: list[Any] = [start, end, guild_id]

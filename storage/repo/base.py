@@ -10,6 +10,10 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.connection import Connection
+from storage.dialect import POSTGRES, SQLITE, Dialect
+from storage.postgres import PgDatabase
+
 
 def lo(start: int | None) -> int:
     """Return ``start``, or a time before any stored one when None."""
@@ -61,9 +65,12 @@ def _identity(path: str) -> tuple[int, int] | None:
 class RepoBase:
     """One database connection and its (nestable) transactions; each table family is a mixin over it."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database | PgDatabase) -> None:
         self.db = db
-        self.conn: sqlite3.Connection = db.conn
+        self.conn: Connection = db.conn
+        # What the queries' dialect-specific fragments are written in (storage.dialect).
+        self.dialect: Dialect = POSTGRES if isinstance(db, PgDatabase) else SQLITE
+        self.is_postgres = isinstance(db, PgDatabase)
         self._depth = 0
         # Guild settings as stored, by guild (None: none stored). Every alert routed to a guild's default
         # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
@@ -72,9 +79,20 @@ class RepoBase:
         # The file this connection opened and its identity (device, inode) then: a file deleted or replaced
         # under a running bot keeps being written through the open descriptor, and is lost at the next
         # start (issue 17, finding 7). Empty for an in-memory database.
+        if isinstance(db, PgDatabase):
+            self._busy_timeout_ms = 0
+            self.path = ""
+            self._identity = None
+            return
         self._busy_timeout_ms = int(self.conn.execute("PRAGMA busy_timeout").fetchone()[0])
-        self.path = _main_file(self.conn)
+        self.path = _main_file(db.conn)
         self._identity = _identity(self.path) if self.path else None
+
+    def sqlite_connection(self) -> sqlite3.Connection:
+        """Return the SQLite connection, for SQLite-only tools (backup, EXPLAIN QUERY PLAN, migrate)."""
+        if not isinstance(self.conn, sqlite3.Connection):
+            raise TypeError("this Repo is on PostgreSQL; the operation needs SQLite")
+        return self.conn
 
     def file_problem(self) -> str | None:
         """Return what is wrong with the database file on disk (deleted, replaced), or None if it is ours."""
@@ -118,6 +136,11 @@ class RepoBase:
 
     def set_busy_timeout(self, ms: int) -> None:
         """Set how long a statement waits for another connection's write lock before failing."""
+        if self.is_postgres:
+            # PostgreSQL locks rows, not the database: this bounds the wait for one of them.
+            self.conn.execute(f"SET lock_timeout = {int(ms):d}")
+            self._busy_timeout_ms = int(ms)
+            return
         self.conn.execute(f"PRAGMA busy_timeout = {int(ms):d}")  # PRAGMA takes no bound parameters
         self._busy_timeout_ms = int(ms)
 
@@ -130,6 +153,11 @@ class RepoBase:
         if self._depth > 0:
             self.conn.execute(f"SAVEPOINT sp{self._depth}")
             self._depth += 1
+            return True
+        if self.is_postgres:
+            # No database-wide write lock to wait for: writers only wait for the rows they both change.
+            self.conn.execute("BEGIN")
+            self._depth = 1
             return True
         self.conn.execute("PRAGMA busy_timeout = 0")
         try:

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from storage.connection import Connection
+from storage.postgres import PgConnection
+
 # Rows are written with multi-row INSERT statements of power-of-two sizes up to this: a statement per row
 # (executemany) cost 40% more (bench.replay's storage floor), and a few fixed sizes keep every statement in
 # the connection's cache. 1024 rows x 11 columns stays under the 32766 bound parameters SQLite allows by
@@ -17,8 +20,10 @@ ROWS_PER_STATEMENT = 1024
 class MultiRowInsert:
     """An INSERT whose VALUES list is repeated for many rows at once, prepared per power-of-two size."""
 
-    def __init__(self, head: str, columns: int, tail: str = "") -> None:
+    def __init__(self, head: str, columns: int, tail: str = "", *, key_columns: int = 0) -> None:
         self.head = head
+        # The leading columns forming the conflict key of an upsert (0: not an upsert).
+        self.key_columns = key_columns
         self.tail = tail
         self.columns = columns
         self.group = "(" + ",".join("?" * columns) + ")"
@@ -31,9 +36,14 @@ class MultiRowInsert:
             text = self._sql[rows] = self.head + ",".join([self.group] * rows) + self.tail
         return text
 
-    def run(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
+    def run(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Insert ``rows`` in order, in as few statements as the fixed sizes allow; return rows changed."""
         changed = 0
+        if self.key_columns and isinstance(conn, PgConnection):
+            # SQLite applies a statement's rows in order (the last of a key wins); PostgreSQL refuses to
+            # update one row twice in a statement, so the last of each key is kept beforehand.
+            last = {tuple(row[: self.key_columns]): row for row in rows}
+            rows = list(last.values())
         start, total = 0, len(rows)
         parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         largest = ROWS_PER_STATEMENT
@@ -56,6 +66,7 @@ INSERT_CANDLES = MultiRowInsert(
     " ON CONFLICT (symbol, interval, open_time, source) DO UPDATE SET o=excluded.o, h=excluded.h,"
     " l=excluded.l, c=excluded.c, volume=excluded.volume, quote_volume=excluded.quote_volume,"
     " closed=excluded.closed",
+    key_columns=4,
 )
 INSERT_LIQUIDATIONS = MultiRowInsert(
     "INSERT OR IGNORE INTO liquidations (symbol, ts, source, side, price, qty, usd) VALUES ", 7
@@ -65,9 +76,11 @@ INSERT_FUNDING = MultiRowInsert(
     7,
     " ON CONFLICT (symbol, ts, source) DO UPDATE SET rate=excluded.rate, mark_price=excluded.mark_price,"
     " next_funding_time=excluded.next_funding_time, settled=excluded.settled",
+    key_columns=3,
 )
 INSERT_OPEN_INTEREST = MultiRowInsert(
     "INSERT INTO open_interest (symbol, ts, source, contracts, usd) VALUES ",
     5,
     " ON CONFLICT (symbol, ts, source) DO UPDATE SET contracts=excluded.contracts, usd=excluded.usd",
+    key_columns=3,
 )

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from storage.repo.base import RepoBase
 from storage.rows import LiqMapGrade
 
+# "end" is quoted: END is a reserved word in PostgreSQL (SQLite accepts it either way).
 _COLUMNS = (
-    "symbol, venue, model_venue, side, band_low, band_high, start, end, modelled_usd, realized_usd, basis,"
-    " graded_at"
+    'symbol, venue, model_venue, side, band_low, band_high, start, "end", modelled_usd, realized_usd,'
+    " basis, graded_at"
 )
 
 
@@ -21,7 +22,7 @@ class LiqMapMixin(RepoBase):
         cur = self.conn.executemany(
             f"INSERT INTO liqmap_grades ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (symbol, venue, model_venue, side, start) DO UPDATE SET"
-            " band_low = excluded.band_low, band_high = excluded.band_high, end = excluded.end,"
+            ' band_low = excluded.band_low, band_high = excluded.band_high, "end" = excluded."end",'
             " modelled_usd = excluded.modelled_usd, realized_usd = excluded.realized_usd,"
             " basis = excluded.basis, graded_at = excluded.graded_at",
             [tuple(row) for row in rows],

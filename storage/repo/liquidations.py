@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from storage import hourly
+from storage.postgres import REFUSED_ROW
 from storage.repo.base import RepoBase, hi, lo
 from storage.repo.bulk import INSERT_LIQUIDATIONS
 from storage.rows import HOUR_MS, MINUTE_MS, Liquidation, LiquidationTotals
@@ -49,7 +50,8 @@ class LiquidationsMixin(RepoBase):
                     raise _AlreadyStored  # undone: which rows are new must be known for the totals
                 self._count_hourly(batch)
             return batch
-        except _AlreadyStored:
+        except (_AlreadyStored, REFUSED_ROW):
+            # PostgreSQL raises where SQLite's INSERT OR IGNORE skipped a refused row (NULL, NaN, bad side).
             pass
         with self.transaction():
             fresh = self._new_liquidations(batch)

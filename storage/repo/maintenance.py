@@ -86,10 +86,14 @@ class MaintenanceMixin(RepoBase):
     # --- statistics ----------------------------------------------------------------------------------
 
     def size_bytes(self) -> int:
-        """Return the database size (pages in use times page size; the WAL file is not counted)."""
-        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
-        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
-        return page_count * page_size
+        """Return the database size (SQLite: pages in use, not the WAL; PostgreSQL: the schema's tables)."""
+        return self._used_bytes()
+
+    def schema_version(self) -> int:
+        """Return the schema version of the database."""
+        if self.is_postgres:
+            return int(self.conn.execute("SELECT version FROM tripwire_schema").fetchone()[0])
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def stats(self) -> DatabaseStats:
         """Count rows per table and the time span per (table, source, symbol) of observations."""
@@ -112,10 +116,7 @@ class MaintenanceMixin(RepoBase):
         for table, sql in span_queries.items():
             for source, symbol, count, first, last in self.conn.execute(sql):
                 spans.append(SpanStat(table, source, symbol, int(count), first, last))
-        page_count = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
-        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
-        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-        return DatabaseStats(rows_per_table, spans, version, page_count * page_size)
+        return DatabaseStats(rows_per_table, spans, self.schema_version(), self._used_bytes())
 
     # --- retention and maintenance -------------------------------------------------------------------
 
@@ -172,7 +173,7 @@ class MaintenanceMixin(RepoBase):
         pruner.delete_events(now - policy.alert_events_days * DAY_MS)
         if not dry_run and pruner.chunks:
             # Lets SQLite refresh its planner statistics after large deletions (cheap when nothing to do).
-            self.conn.execute("PRAGMA optimize")
+            self.conn.execute("ANALYZE" if self.is_postgres else "PRAGMA optimize")
         return PruneResult(pruner.deleted, pruner.downsampled, dry_run, pruner.chunks)
 
     def vacuum(self) -> tuple[int, int]:
@@ -180,6 +181,8 @@ class MaintenanceMixin(RepoBase):
         before = self._used_bytes()
         # VACUUM cannot run inside a transaction; Repo.transaction() is never open here.
         self.conn.execute("VACUUM")
+        if self.is_postgres:
+            return before, self._used_bytes()
         # In WAL mode VACUUM writes the whole new file through the WAL: checkpoint and truncate it, or the
         # -wal file would keep the size that was just freed.
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -187,10 +190,20 @@ class MaintenanceMixin(RepoBase):
 
     def free_bytes(self) -> int:
         """Return the bytes in free pages (reused by new rows; only VACUUM gives them back to the disk)."""
+        if self.is_postgres:
+            return 0  # PostgreSQL reuses dead rows' space itself (autovacuum); measuring it needs pgstattuple
         free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
         return free * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
 
     def _used_bytes(self) -> int:
+        if self.is_postgres:
+            return int(
+                self.conn.execute(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                ).fetchone()[0]
+            )
         pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
         return pages * int(self.conn.execute("PRAGMA page_size").fetchone()[0])
 
@@ -409,7 +422,7 @@ FROM (
         SUM(quote_volume) AS quote_volume
     FROM candles
     WHERE symbol = ? AND interval = '1m' AND open_time >= ? AND open_time < ?
-    GROUP BY source, hour
+    GROUP BY symbol, source, hour
 ) AS g
 WHERE true
 ON CONFLICT (symbol, interval, open_time, source) DO NOTHING
@@ -423,5 +436,5 @@ SELECT COUNT(*) FROM (
         AND NOT EXISTS (SELECT 1 FROM candles x WHERE x.symbol = m.symbol AND x.interval = '1h'
             AND x.open_time = m.open_time - m.open_time % {HOUR_MS} AND x.source = m.source)
     GROUP BY m.source, m.open_time / {HOUR_MS}
-)
+) AS folds
 """

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from storage.repo.base import RepoBase
 from storage.rows import MeasuredPositionRow, MeasuredSample
 
+# The row's ``user`` is the ``account`` column (USER is a reserved word in PostgreSQL).
 _POSITION_COLUMNS = (
-    "venue, symbol, hour, user, side, size, value_usd, entry, liquidation_px, leverage, margin, ts"
+    "venue, symbol, hour, account, side, size, value_usd, entry, liquidation_px, leverage, margin, ts"
 )
 _SAMPLE_COLUMNS = "venue, symbol, hour, ts, accounts_read, accounts, sampled_usd, open_interest_usd, mark_px"
 MeasuredRound = tuple[MeasuredSample, Sequence[MeasuredPositionRow]]
@@ -30,7 +31,11 @@ class MeasuredMixin(RepoBase):
                 [tuple(p) for p in positions],
             )
             self.conn.execute(
-                f"INSERT OR REPLACE INTO measured_samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO measured_samples ({_SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (venue, symbol, hour) DO UPDATE SET ts = excluded.ts,"
+                " accounts_read = excluded.accounts_read, accounts = excluded.accounts,"
+                " sampled_usd = excluded.sampled_usd, open_interest_usd = excluded.open_interest_usd,"
+                " mark_px = excluded.mark_px",
                 tuple(sample),
             )
             stored += len(positions)
@@ -53,7 +58,7 @@ class MeasuredMixin(RepoBase):
             MeasuredPositionRow(*r)
             for r in self.conn.execute(
                 f"SELECT {_POSITION_COLUMNS} FROM measured_positions WHERE venue = ? AND symbol = ?"
-                " AND hour = ? ORDER BY user",
+                " AND hour = ? ORDER BY account",
                 (venue, symbol, hour),
             )
         ]

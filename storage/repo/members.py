@@ -22,8 +22,8 @@ class MembersMixin(RulesMixin):
             for r in self.conn.execute(
                 "SELECT id FROM alert_events WHERE rule_id IN"
                 " (SELECT id FROM rules WHERE owner_id = ? AND deliver = 'dm')"
-                " OR (json_extract(rule_json, '$.owner_id') = ?"
-                " AND json_extract(rule_json, '$.deliver') = 'dm')"
+                f" OR ({self.dialect.json_number('rule_json', '$.owner_id')} = ?"
+                f" AND {self.dialect.json_text('rule_json', '$.deliver')} = 'dm')"
                 " OR id IN (SELECT event_id FROM outbox WHERE target = ? AND event_id IS NOT NULL)"
                 " ORDER BY id",
                 (user_id, user_id, f"user:{user_id}"),
@@ -46,12 +46,14 @@ class MembersMixin(RulesMixin):
             digests_created=count("SELECT COUNT(*) FROM digests WHERE created_by = ?", user_id),
             silences_created=count("SELECT COUNT(*) FROM silences WHERE created_by = ?", user_id),
             liqfeeds_set=count(
-                "SELECT COUNT(*) FROM guild_settings WHERE json_extract(settings, '$.liqfeed.set_by') = ?",
+                "SELECT COUNT(*) FROM guild_settings"
+                f" WHERE {self.dialect.json_number('settings', '$.liqfeed.set_by')} = ?",
                 user_id,
             ),
             server_events_naming=count(
-                "SELECT COUNT(*) FROM alert_events WHERE json_extract(rule_json, '$.owner_id') = ?"
-                " AND json_extract(rule_json, '$.deliver') IS NOT 'dm'",
+                "SELECT COUNT(*) FROM alert_events"
+                f" WHERE {self.dialect.json_number('rule_json', '$.owner_id')} = ?"
+                f" AND {self.dialect.json_text('rule_json', '$.deliver')} IS DISTINCT FROM 'dm'",
                 user_id,
             ),
         )
@@ -110,13 +112,14 @@ class MembersMixin(RulesMixin):
         ).rowcount
         # The copy of a server rule each of its past alerts keeps (for /why) names its creator too.
         counts["alert_events_unowned"] = self.conn.execute(
-            "UPDATE alert_events SET rule_json = json_set(rule_json, '$.owner_id', NULL)"
-            " WHERE json_extract(rule_json, '$.owner_id') = ?",
+            f"UPDATE alert_events SET rule_json = {self.dialect.json_set('rule_json', '$.owner_id', 'null')}"
+            f" WHERE {self.dialect.json_number('rule_json', '$.owner_id')} = ?",
             (user_id,),
         ).rowcount
         counts["liqfeeds_unowned"] = self.conn.execute(
-            "UPDATE guild_settings SET settings = json_set(settings, '$.liqfeed.set_by', NULL)"
-            " WHERE json_extract(settings, '$.liqfeed.set_by') = ?",
+            "UPDATE guild_settings"
+            f" SET settings = {self.dialect.json_set('settings', '$.liqfeed.set_by', 'null')}"
+            f" WHERE {self.dialect.json_number('settings', '$.liqfeed.set_by')} = ?",
             (user_id,),
         ).rowcount
         self._guild_settings_rows.clear()  # the cached rows may hold the old "set by"

@@ -76,7 +76,7 @@ _WINDOW_ROWS = (
 COVERAGE_SQL = (
     SERIES_CTE + "SELECT interval, source, rows, first, last FROM (SELECT s.interval, s.source,"
     f" {_WINDOW_ROWS} AS rows, (SELECT MIN(c.open_time) {_IN_WINDOW}) AS first,"
-    f" (SELECT MAX(c.open_time) {_IN_WINDOW}) AS last FROM series s WHERE s.source IS NOT NULL)"
+    f" (SELECT MAX(c.open_time) {_IN_WINDOW}) AS last FROM series s WHERE s.source IS NOT NULL) AS covered"
     " WHERE rows > 0 ORDER BY interval, source"
 )
 # Open times with a closed candle in [start, end), any source: whole days from candle_closed_days, the

@@ -40,18 +40,32 @@ class OutboxMixin(RepoBase):
         A row queued behind an older row of its target that is still waiting for a retry is not due yet,
         so an alert queued as an outage ends cannot overtake the ones queued during it.
         """
-        return [
-            OUTBOX(r)
-            for r in self.conn.execute(
-                "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
-                " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
-                f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
-                " AND next_attempt_at <= ?"
-                " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
-                " ORDER BY id LIMIT ?",
-                (sink, now, sink, now, limit),
-            )
-        ]
+        return [OUTBOX(r) for r in self.conn.execute(self._due_sql(), (sink, now, sink, now, limit))]
+
+    def claim_due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
+        """Return due deliveries like ``due_outbox``, locked until the caller's transaction ends.
+
+        Call it inside ``transaction()``. On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: a
+        second process claiming at the same time gets other rows, never these, and sees them again only if
+        this transaction ends without marking them. Order within a target holds when one process claims a
+        target's rows (a Discord cluster claims its own guilds' targets). On SQLite the transaction's write
+        lock already keeps every other writer out.
+        """
+        if not self._depth:
+            raise RuntimeError("claim_due_outbox() locks rows until the transaction ends; call it in one")
+        lock = " FOR UPDATE OF outbox SKIP LOCKED" if self.is_postgres else ""
+        return [OUTBOX(r) for r in self.conn.execute(self._due_sql() + lock, (sink, now, sink, now, limit))]
+
+    @staticmethod
+    def _due_sql() -> str:
+        return (
+            "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
+            " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
+            f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
+            " AND next_attempt_at <= ?"
+            " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
+            " ORDER BY id LIMIT ?"
+        )
 
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:
         """Return one outbox row."""
@@ -99,7 +113,7 @@ class OutboxMixin(RepoBase):
         return int(
             self.conn.execute(
                 "SELECT COUNT(*) FROM outbox WHERE status = 'failed'"
-                " AND json_extract(payload, '$.guild_id') = ?",
+                f" AND {self.dialect.json_number('payload', '$.guild_id')} = ?",
                 (guild_id,),
             ).fetchone()[0]
         )
@@ -178,7 +192,7 @@ class OutboxMixin(RepoBase):
     def mark_group_late(self, group_id: int) -> None:
         """Mark the rows of a group's first send as delivered late (its message says so, on every render)."""
         self.conn.execute(
-            "UPDATE outbox SET payload = json_set(payload, '$.delivered_late', json('true'))"
+            f"UPDATE outbox SET payload = {self.dialect.json_set('payload', '$.delivered_late', 'true')}"
             " WHERE group_id = ?",
             (group_id,),
         )
@@ -217,7 +231,8 @@ class OutboxMixin(RepoBase):
             for r in self.conn.execute(
                 f"SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND target = ? AND kind = 'resolve'"
                 " AND status IN ('pending', 'delivered')"
-                f" AND json_extract(payload, '$.fired_event_id') IN ({','.join('?' * len(wanted))})"
+                f" AND {self.dialect.json_number('payload', '$.fired_event_id')}"
+                f" IN ({','.join('?' * len(wanted))})"
                 " ORDER BY id",
                 (sink, target, *wanted),
             )
@@ -228,7 +243,8 @@ class OutboxMixin(RepoBase):
         return int(
             self.conn.execute(
                 "SELECT COUNT(DISTINCT created_at) FROM outbox WHERE kind = 'ops' AND created_at >= ?"
-                " AND json_extract(payload, '$.feed') = ? AND json_extract(payload, '$.feed_state') = ?",
+                f" AND {self.dialect.json_text('payload', '$.feed')} = ?"
+                f" AND {self.dialect.json_text('payload', '$.feed_state')} = ?",
                 (since, feed, state),
             ).fetchone()[0]
         )
@@ -236,8 +252,8 @@ class OutboxMixin(RepoBase):
     def last_feed_report(self, feed: str) -> str | None:
         """Return the feed state ('stale' or 'fresh') the last ops message about ``feed`` announced."""
         row = self.conn.execute(
-            "SELECT json_extract(payload, '$.feed_state') FROM outbox WHERE kind = 'ops'"
-            " AND json_extract(payload, '$.feed') = ? ORDER BY id DESC LIMIT 1",
+            f"SELECT {self.dialect.json_text('payload', '$.feed_state')} FROM outbox WHERE kind = 'ops'"
+            f" AND {self.dialect.json_text('payload', '$.feed')} = ? ORDER BY id DESC LIMIT 1",
             (feed,),
         ).fetchone()
         return str(row[0]) if row and row[0] is not None else None

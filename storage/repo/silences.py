@@ -73,7 +73,8 @@ class SilencesMixin(RepoBase):
         return [
             SILENCES(r)
             for r in self.conn.execute(
-                f"SELECT {SILENCES.columns} FROM silences WHERE guild_id IS ? AND (recurrence IS NOT NULL"
+                f"SELECT {SILENCES.columns} FROM silences WHERE guild_id IS NOT DISTINCT FROM ?"
+                " AND (recurrence IS NOT NULL"
                 " OR ends_at > ?) ORDER BY id",
                 (guild_id, now),
             )
@@ -81,5 +82,7 @@ class SilencesMixin(RepoBase):
 
     def delete_silence(self, silence_id: int, guild_id: int | None) -> bool:
         """Delete a silence of a guild; return False when it does not exist there."""
-        cur = self.conn.execute("DELETE FROM silences WHERE id = ? AND guild_id IS ?", (silence_id, guild_id))
+        cur = self.conn.execute(
+            "DELETE FROM silences WHERE id = ? AND guild_id IS NOT DISTINCT FROM ?", (silence_id, guild_id)
+        )
         return cur.rowcount > 0

@@ -139,7 +139,7 @@ def channel_state(emu: DiscordEmulator) -> dict[int, list[StoredMessage]]:
 class Runner:
     """Start ``tripwire replay --discord`` processes against one emulator and database."""
 
-    def __init__(self, emu: DiscordEmulator, directory: Path, config: Path, db: Path) -> None:
+    def __init__(self, emu: DiscordEmulator, directory: Path, config: Path, db: Path | str) -> None:
         self.emu = emu
         self.directory = directory
         self.config = config

@@ -9,7 +9,6 @@ from importlib import resources
 
 import pytest
 
-from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import Liquidation
 
@@ -70,9 +69,8 @@ def synthetic_batches(seed: int) -> list[tuple[str, list[Liquidation]]]:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_repo_keeps_the_hourly_totals_the_triggers_kept(seed: int) -> None:
+def test_repo_keeps_the_hourly_totals_the_triggers_kept(seed: int, repo: Repo) -> None:
     reference = trigger_database()
-    repo = Repo(open_database(":memory:"))
     for kind, rows in synthetic_batches(seed):
         if kind == "events":
             reference.execute("BEGIN")

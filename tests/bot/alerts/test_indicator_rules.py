@@ -51,9 +51,9 @@ def engine_on(repo: Repo, history: MarketHistory) -> Engine:
     return engine
 
 
-def play(*, restart_at: int | None = None) -> list[tuple[Any, ...]]:
+def play(*, restart_at: int | None = None, database: str = ":memory:") -> list[tuple[Any, ...]]:
     """Feed the real candles hour by hour and evaluate; return (rule, state, at, title) of every event."""
-    repo = Repo(open_database(":memory:"))
+    repo = Repo(open_database(database))
     for rule_id, detector, symbol, settings in RULES:
         repo.save_rule(
             RuleRow(rule_id, "config", detector, symbol, settings, cooldown_s=0, created_at=JANUARY[0])
@@ -95,6 +95,20 @@ def test_a_restarted_engine_neither_repeats_nor_loses_an_alert(
     played: list[tuple[Any, ...]], restart: str
 ) -> None:
     assert play(restart_at=ms(restart)) == played
+
+
+def test_a_restarted_engine_on_postgresql_records_what_one_run_on_sqlite_records(
+    played: list[tuple[Any, ...]], pg_url: str
+) -> None:
+    # Alert state, detector state and the events round-trip through PostgreSQL's types (BIGINT ids and
+    # times, DOUBLE values, JSON text) as through SQLite's: the same events, none repeated or lost.
+    # Known difference: the engine reads alert states back in the table's order, which is insertion order on
+    # SQLite (rowid) and not on PostgreSQL (an updated row moves), so two alerts of one rule ending in the
+    # same evaluation after a restart may be recorded in the other order (2 of 480 events here).
+    on_postgresql = play(restart_at=ms("2026-01-13 20:00"), database=pg_url)
+    assert sorted(on_postgresql) == sorted(played)
+    moved = [i for i, (a, b) in enumerate(zip(on_postgresql, played, strict=True)) if a != b]
+    assert all(on_postgresql[i][1:3] == played[i][1:3] for i in moved)  # only order within one (state, at)
 
 
 def test_skipping_quiet_rules_records_what_evaluating_every_hour_records(

@@ -11,7 +11,7 @@ from bot.__main__ import main
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "config.example.toml"
-GOOD = 'when = "rsi(14, 4h) > 70 and close > ema(50, 4h) and close(1d) > 95000"'
+GOOD = 'when = "rsi(14, 4h) > 70 and close > ema(50, 1h)"'
 
 
 def test_a_mistyped_when_is_listed_with_its_rule_path_and_character(
@@ -22,7 +22,7 @@ def test_a_mistyped_when_is_listed_with_its_rule_path_and_character(
     rules = tomllib.loads(text)["rules"]
     index = next(i for i, rule in enumerate(rules) if rule["detector"] == "combo")
     path = tmp_path / "bad.toml"
-    path.write_text(text.replace(GOOD, 'when = "rsi(14, 4h) > 70 and close > emma(50, 4h)"'))
+    path.write_text(text.replace(GOOD, 'when = "rsi(14, 4h) > 70 and close > emma(50, 1h)"'))
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [

@@ -54,15 +54,10 @@ def test_non_finite_values_are_stored_as_null_so_json_extract_keeps_working(repo
         (event_id, dumps({"guild_id": 1, "values": {"usd": math.inf}}), NOW, NOW),
     )
     # The queries /history and the member purge run over every row: one invalid document failed them all.
-    assert repo.conn.execute("SELECT json_extract(values_json, '$.usd') FROM alert_events").fetchone() == (
-        None,
-    )
-    assert (
-        repo.conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE json_extract(payload, '$.guild_id') = 1"
-        ).fetchone()[0]
-        == 1
-    )
+    usd = repo.dialect.json_value("values_json", "$.usd")
+    assert repo.conn.execute(f"SELECT {usd} FROM alert_events").fetchone() == (None,)
+    guild = repo.dialect.json_number("payload", "$.guild_id")
+    assert repo.conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {guild} = 1").fetchone()[0] == 1
 
 
 def _v6_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

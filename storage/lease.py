@@ -1,0 +1,96 @@
+"""A leadership lease on PostgreSQL: a session advisory lock held on a connection of its own.
+
+Whoever holds the lock leads; PostgreSQL releases it by itself when the holder's session ends (the
+process dies, its connection drops, the server terminates it), so a standby that keeps trying takes over
+without anyone having to notice the death first. The lock is the session's, so it needs a connection that
+nothing else uses: the repository's connection runs transactions and may be replaced, the lease's never.
+
+The key is derived from the schema and the lease's name, so two bots sharing one database in two schemas
+(and tests running in parallel, one schema each) never take each other's lease. Not used by the app yet:
+the market role's leader election (issue 21, processes) builds on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+import psycopg
+
+from storage.postgres import redact
+
+log = logging.getLogger(__name__)
+
+
+def lease_key(schema: str, name: str) -> int:
+    """Return the signed 64-bit advisory-lock key of lease ``name`` in ``schema`` (stable across runs)."""
+    digest = hashlib.blake2b(f"{schema}\x00{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class AdvisoryLease:
+    """Try to take, check and give back one named lease (``pg_try_advisory_lock``), never waiting."""
+
+    def __init__(self, url: str, name: str, *, connect_timeout: int = 5) -> None:
+        self.url = url
+        self.name = name
+        self.connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        self._key: int | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
+            row = self._conn.execute("SELECT current_schema()").fetchone()
+            self._key = lease_key(str(row[0]) if row else "", self.name)
+        return self._conn
+
+    def try_acquire(self) -> bool:
+        """Take the lease if nobody holds it (True also when this lease holds it already)."""
+        if self.held():
+            return True
+        try:
+            conn = self._connection()
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        except psycopg.OperationalError as exc:
+            log.warning("lease %s: cannot reach %s (%s)", self.name, redact(self.url), str(exc).strip())
+            self._drop()
+            return False
+        return bool(row and row[0])
+
+    def held(self) -> bool:
+        """Return whether this lease holds the lock now (False once its session is gone)."""
+        if self._conn is None or self._conn.closed:
+            return False
+        try:
+            row = self._conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND objsubid = 1"
+                # A bigint key is kept as its high and low 32 bits (pg_locks, advisory locks).
+                " AND ((classid::bigint << 32) | objid::bigint) = %s",
+                (self._key,),
+            ).fetchone()
+        except psycopg.OperationalError:
+            self._drop()  # the session is gone, and the lock with it
+            return False
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        """Give the lease back (ending the session releases it too) and close the connection."""
+        if self._conn is not None and not self._conn.closed:
+            with contextlib.suppress(psycopg.OperationalError):  # the session is gone: so is the lock
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        self._drop()
+
+    def backend_pid(self) -> int | None:
+        """Return the server process id of the lease's session (for operators and tests), or None."""
+        if self._conn is None or self._conn.closed:
+            return None
+        return int(self._conn.info.backend_pid)
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
