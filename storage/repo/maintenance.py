@@ -223,7 +223,7 @@ _KEYS = {
     "liquidation_hourly": "symbol, hour, source",
     "funding": "symbol, ts, source",
     "open_interest": "symbol, ts, source",
-    "measured_positions": "venue, symbol, hour, user",
+    "measured_positions": "venue, symbol, hour, account",
     "measured_samples": "venue, symbol, hour",
 }
 
