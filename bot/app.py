@@ -298,6 +298,7 @@ class App:
             clock=self.venue_clock,
             # Each poll asks the loaded rules what history they need (a rule added by /alert add included).
             candle_needs=lambda: candle_needs(engine.rules()),
+            liqmap_sample=config.liqmap.hyperliquid,
         )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")

@@ -371,6 +371,16 @@ class Config(StrictModel):
             raise ValueError("two [[webhooks_out]] have the same name")
         return self
 
+    @model_validator(mode="after")
+    def _sample_needs_trades(self) -> Config:
+        # The measured map finds its accounts in the Hyperliquid trades stream [feeds.hyperliquid] runs.
+        if self.liqmap.hyperliquid.enabled and not self.feeds.hyperliquid.enabled:
+            raise ValueError(
+                "[liqmap.hyperliquid] finds accounts in Hyperliquid's public trades: set "
+                "[feeds.hyperliquid] enabled = true too"
+            )
+        return self
+
     @field_validator("symbols")
     @classmethod
     def _symbols_are_pairs(cls, value: list[str]) -> list[str]:

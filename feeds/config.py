@@ -115,6 +115,8 @@ class HyperliquidFeedConfig(FeedConfig):
 
     enabled: bool = False
     ws_url: str = "wss://api.hyperliquid.xyz/ws"
+    # POST /info: the account states the measured liquidation map samples ([liqmap.hyperliquid]).
+    rest_url: str = "https://api.hyperliquid.xyz"
     # HLP's liquidator child vault (listed among HLP's children by Hyperliquid's vaultDetails); a fill
     # against it is a backstop liquidation. Lower case.
     liquidator_addresses: list[Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(

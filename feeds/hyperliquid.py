@@ -20,6 +20,7 @@ Sources: Hyperliquid API docs, "Websocket: subscriptions" and "Post requests/hea
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -93,6 +94,8 @@ class HyperliquidLiquidationStream(WebSocketStream):
         self.coins = dict(coins)  # Hyperliquid coin -> canonical symbol
         self.rejections = rejections
         self.liquidators = frozenset(a.lower() for a in config.liquidator_addresses)
+        # Who else reads every trades frame: the measured map's account book (feeds.hyperliquid_sample).
+        self.trade_listeners: list[Callable[[dict[str, Any]], object]] = []
 
     async def on_open(self, ws: WS) -> None:
         """Subscribe to every watched coin's trades."""
@@ -130,6 +133,8 @@ class HyperliquidLiquidationStream(WebSocketStream):
         if channel != "trades":
             self.health.alive()  # pong, subscriptionResponse
             return False
+        for listener in self.trade_listeners:
+            listener(frame)
         parsed = parse_trades(frame, self.coins, self.liquidators)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         if self.buffer is not None:

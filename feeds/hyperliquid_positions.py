@@ -7,13 +7,14 @@ from the public ``trades`` websocket channel, whose fills name both parties (``u
 
 The budget. Hyperliquid allows 1,200 request weight per minute per IP for all REST calls together;
 ``clearinghouseState`` weighs 2 (docs: "Rate limits and user limits"). Polling N accounts every P minutes
-costs 2·N/P a minute. ``HyperliquidSample`` (``[liqmap.hyperliquid]``, detectors.liqmap.params) refuses a
-plan above its budget, by default 120 a minute (a tenth of the IP's allowance, leaving the rest to the other
-feeds): 300 accounts every 5 minutes. That is a sample: ``coverage`` says what share of open interest it
-holds, and the sampled map is the measured one only in that proportion. The sample is off by default.
+costs 2·N/P a minute, plus one open-interest read (weight 20) a round. ``HyperliquidSample``
+(``[liqmap.hyperliquid]``, detectors.liqmap.params) refuses a plan above its budget, by default 120 a minute
+(a tenth of the IP's allowance, leaving the rest to the other feeds): 290 accounts every 5 minutes. That
+is a sample: ``coverage`` says what share of open interest it holds, and the sampled map is the measured
+one only in that proportion. The sample is off by default.
 
-This module parses, discovers, budgets and bins (pure, tested on recorded payloads); the poller that would
-run it against the venue is not wired into the bot yet (docs/liquidation-map.md says so).
+This module parses, discovers, budgets and bins (pure, tested on recorded payloads);
+feeds/hyperliquid_sample.py runs it against the venue behind ``[liqmap.hyperliquid]``.
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ class MeasuredMap(NamedTuple):
     accounts: int
 
     def coverage(self, open_interest_usd: float) -> float:
-        """Return the share of the venue's open interest the sample holds (0..1)."""
-        return min(1.0, self.sampled_usd / open_interest_usd) if open_interest_usd > 0 else 0.0
+        """Return the share of the venue's open interest the sample holds (0..1).
+
+        Open interest counts one side (every long has a short); the sample holds both sides, so it is
+        compared with twice the open interest.
+        """
+        if open_interest_usd <= 0:
+            return 0.0
+        return min(1.0, self.sampled_usd / (2 * open_interest_usd))
 
 
 def measured_map(coin: str, positions: Iterable[MeasuredPosition], bin_pct: float) -> MeasuredMap:

@@ -27,7 +27,7 @@ from detectors.market_history import (
 )
 from feeds.guard import RowGuard
 from storage.db import DATABASE_ERRORS, is_busy
-from storage.repo import Repo
+from storage.repo import MeasuredRound, Repo
 from storage.rows import (
     Candle,
     DepthBand,
@@ -303,6 +303,12 @@ class Ingest:
         self.history.add_open_interest(rows)
         self._count("open_interest", rows)
         self._notify("open_interest", rows)
+
+    def measured(self, rounds: Sequence[MeasuredRound]) -> None:
+        """Store sampling rounds of the measured liquidation map (each replaces its hour)."""
+        self._write("measured_positions", self.repo.store_measured, rounds)
+        for sample, _positions in rounds:
+            self.counts[f"measured:{sample.venue}"] += 1
 
     def long_short(self, rows: Sequence[LongShort]) -> None:
         """Store long/short readings and update the history."""

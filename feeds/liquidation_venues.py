@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from detectors.liqmap.params import HyperliquidSample
 from feeds.base import Feed
 from feeds.config import FeedsConfig
 from feeds.context import FeedContext
@@ -12,12 +13,18 @@ from feeds.gate import GateFeed
 from feeds.http import HttpClient
 from feeds.htx import HtxFeed
 from feeds.hyperliquid import HyperliquidFeed
+from feeds.hyperliquid_sample import HyperliquidSampleFeed
 
 ClientFactory = Callable[[str, str, float], HttpClient]
 
 
-def liquidation_feeds(config: FeedsConfig, context: FeedContext, client: ClientFactory) -> list[Feed]:
-    """Return a feed for every enabled liquidation-only venue."""
+def liquidation_feeds(
+    config: FeedsConfig,
+    context: FeedContext,
+    client: ClientFactory,
+    sample: HyperliquidSample | None = None,
+) -> list[Feed]:
+    """Return a feed for every enabled liquidation-only venue (and the Hyperliquid sample if enabled)."""
     feeds: list[Feed] = []
     if config.gate.enabled:
         gate = config.gate
@@ -27,5 +34,10 @@ def liquidation_feeds(config: FeedsConfig, context: FeedContext, client: ClientF
     if config.deribit.enabled:
         feeds.append(DeribitFeed(config.deribit, context))
     if config.hyperliquid.enabled:
-        feeds.append(HyperliquidFeed(config.hyperliquid, context))
+        hyperliquid = HyperliquidFeed(config.hyperliquid, context)
+        feeds.append(hyperliquid)
+        if sample is not None and sample.enabled:
+            # The sample reads account states over REST and finds accounts in this feed's trades stream.
+            http = client("hyperliquid", config.hyperliquid.rest_url, config.hyperliquid.timeout_seconds)
+            feeds.append(HyperliquidSampleFeed(sample, hyperliquid.stream, http, context))
     return feeds

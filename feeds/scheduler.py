@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from detectors.liqmap.params import HyperliquidSample
 from feeds.base import Feed, NowMs, PollJob, Stream, Tuning, system_now_ms
 from feeds.binance_futures import BinanceFuturesFeed
 from feeds.binance_spot import BinanceKlines, SpotCandleFeed
@@ -68,6 +69,7 @@ def build_feeds(
     instruments: InstrumentRegistry | None = None,
     clock: VenueClock | None = None,
     candle_needs: CandleNeeds = no_needs,
+    liqmap_sample: HyperliquidSample | None = None,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
     limits = config.limits
@@ -145,7 +147,7 @@ def build_feeds(
     if okx.enabled:
         http = client("okx", okx.rest_url, okx.timeout_seconds)
         feeds.append(OkxFeed(okx, http, context))
-    feeds += liquidation_feeds(config, context, client)
+    feeds += liquidation_feeds(config, context, client, liqmap_sample)
     fng = config.fear_greed
     if fng.enabled:
         http = client("fear_greed", fng.base_url, fng.timeout_seconds)
@@ -185,8 +187,11 @@ class FeedManager:
         instrument_lists: bool = False,
         clock: VenueClock | None = None,
         candle_needs: CandleNeeds = no_needs,
+        liqmap_sample: HyperliquidSample | None = None,
     ) -> None:
         self.config = config
+        # [liqmap.hyperliquid]: the measured map's account sample, run beside the Hyperliquid feed.
+        self.liqmap_sample = liqmap_sample
         # What history the loaded rules need per symbol and interval (read on every spot poll).
         self.candle_needs = candle_needs
         # With instrument lists (``instrument_lists`` or a cache given), each venue's list is read before
@@ -252,6 +257,7 @@ class FeedManager:
             instruments=self.instruments,
             clock=self.clock,
             candle_needs=self.candle_needs,
+            liqmap_sample=self.liqmap_sample,
         )
         log.info("feeds: %s for %s", ", ".join(f.name for f in self.feeds) or "none", ", ".join(self.symbols))
         await asyncio.gather(*(self._backfill(feed) for feed in self.feeds))

@@ -47,6 +47,8 @@ COPY_ORDER = (
     "instruments",
     "webhook_routes",
     "liqmap_grades",
+    "measured_positions",
+    "measured_samples",
 )
 BATCH_ROWS = 2000
 

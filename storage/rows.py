@@ -137,6 +137,48 @@ class LiqMapGrade(NamedTuple):
         return self.realized_usd / self.modelled_usd if self.modelled_usd > 0 else None
 
 
+class MeasuredPositionRow(NamedTuple):
+    """One sampled account's position with the venue's own liquidation price (the measured map)."""
+
+    venue: str
+    symbol: str
+    hour: int  # the hour the sampling round ended in, UTC ms
+    user: str
+    side: Side
+    size: float
+    value_usd: float
+    entry: float
+    liquidation_px: float | None
+    leverage: float
+    margin: Literal["cross", "isolated"]
+    ts: int
+
+
+class MeasuredSample(NamedTuple):
+    """What one sampling round of a venue's accounts covered of one symbol."""
+
+    venue: str
+    symbol: str
+    hour: int
+    ts: int
+    accounts_read: int
+    accounts: int  # accounts holding a position in the symbol
+    sampled_usd: float  # both sides
+    open_interest_usd: float  # one side, as venues count open interest
+    mark_px: float
+
+    @property
+    def coverage(self) -> float:
+        """Return the share of open interest the sample holds (0..1).
+
+        Open interest counts one side (every long has a short); the sample holds positions of both sides,
+        so it is compared with twice the open interest.
+        """
+        if self.open_interest_usd <= 0:
+            return 0.0
+        return min(1.0, self.sampled_usd / (2 * self.open_interest_usd))
+
+
 class FearGreed(NamedTuple):
     """One daily Fear & Greed value, dated by its publication day."""
 

@@ -16,6 +16,7 @@ from bot.cli.common import (
 )
 from bot.errors import UserError
 from bot.liqmap.grading import accuracy, store_grades
+from bot.liqmap.measured import MEASURED_VENUE
 from bot.liqmap.view import DEFAULT_RANGE_PCT, map_view
 
 
@@ -30,6 +31,11 @@ def cmd_liqmap(args: argparse.Namespace) -> int:
         repo = open_existing(args.db) if args.db else scenario_data_repo(scenario)
         stack.callback(repo.close)
         at = time_option(args.at, "--at")
+        if at is None and args.venue == MEASURED_VENUE:
+            rounds = repo.measured_samples(MEASURED_VENUE, symbol, 0, 2**62)
+            if not rounds:
+                raise UserError(f"no measured Hyperliquid positions of {symbol} are stored")
+            at = rounds[-1].ts
         if at is None:
             last = repo.open_interest(symbol)
             if not last:
@@ -80,7 +86,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PCT",
         help=f"± %% around the price (default {DEFAULT_RANGE_PCT:g})",
     )
-    parser.add_argument("--venue", help="one open-interest source only (default: all, summed)")
+    parser.add_argument(
+        "--venue",
+        help="one open-interest source only (default: all, summed); hyperliquid: the measured map of the "
+        "sampled accounts' real liquidation prices",
+    )
     parser.add_argument(
         "--theme", choices=("dark", "light"), default="dark", help="colour theme (default: dark)"
     )

@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bot.charts.draw import render_png, to_x
 from bot.charts.spec import PALETTES, Palette
+from bot.liqmap.measured import venue_scale
 from bot.liqmap.view import LABELLED_CLUSTERS, LiqMapView
 from detectors.base import format_usd
 from storage.rows import HOUR_MS
@@ -145,6 +146,17 @@ def _style(fig: Figure, axes: list[Axes], palette: Palette) -> None:
             spine.set_color(palette.grid)
 
 
+def _title(view: LiqMapView) -> str:
+    """Return the figure's title: the modelled map's sources, or the measured map's coverage on a line."""
+    open_usd = f"{format_usd(view.open_usd)} open · shorts blue, longs orange"
+    venues = ", ".join(view.venues)
+    if view.measured is None:
+        return f"{view.symbol} liquidation map (modelled from open interest: {venues}) · {open_usd}"
+    coverage = view.coverage_line().replace("measured:", f"measured on {venues}:")
+    scale = f"sizes ×{venue_scale(view.measured):,.0f} to the venue"
+    return f"{view.symbol} liquidation map · {open_usd}\n{coverage}; {scale}"
+
+
 def build_liqmap_figure(view: LiqMapView, theme: str = "dark") -> Figure:
     """Return the map's figure (not drawn yet)."""
     palette = PALETTES[theme]
@@ -159,16 +171,10 @@ def build_liqmap_figure(view: LiqMapView, theme: str = "dark") -> Figure:
     _realized(realized, view, palette)
     heat.tick_params(axis="x", labelbottom=False)
     _style(fig, [heat, profile, realized], palette)
-    title = fig.suptitle(
-        f"{view.symbol} liquidation map (modelled from open interest: {', '.join(view.venues)}) · "
-        f"{format_usd(view.open_usd)} open · shorts blue, longs orange",
-        color=palette.text,
-        fontsize=11,
-        x=0.06,
-        ha="left",
-    )
+    title = fig.suptitle(_title(view), color=palette.text, fontsize=11, x=0.06, ha="left", linespacing=1.5)
     title.set_gid(GID_TITLE)
-    fig.subplots_adjust(left=0.075, right=0.98, top=0.93, bottom=0.08)
+    # The measured map's title has a second line: what the sample covers.
+    fig.subplots_adjust(left=0.075, right=0.98, top=0.93 if view.measured is None else 0.9, bottom=0.08)
     return fig
 
 

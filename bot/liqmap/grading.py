@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.liqmap.build import MapBuild
+from bot.liqmap.measured import MEASURED_MODEL
 from detectors.liqmap.sweeps import Sweep
 from storage.repo import LiqMapGrade, Repo
 
@@ -119,7 +120,9 @@ def accuracy(grades: Iterable[LiqMapGrade], hit_factor: float) -> list[VenueAccu
     """Summarise grades per liquidation venue, most sweeps first."""
     by_venue: dict[str, list[LiqMapGrade]] = {}
     for grade in grades:
-        by_venue.setdefault(grade.venue, []).append(grade)
+        # The measured map's sweeps are graded apart from the model's: two maps, two running grades.
+        key = f"{grade.venue} vs measured" if grade.model_venue == MEASURED_MODEL else grade.venue
+        by_venue.setdefault(key, []).append(grade)
     out = [
         VenueAccuracy(
             venue,

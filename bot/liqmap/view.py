@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from bot.errors import UserError
 from bot.liqmap.build import MapBuild, build_map
 from bot.liqmap.grading import grade_build
+from bot.liqmap.measured import MEASURED_VENUE, build_measured
 from detectors.base import format_usd
 from detectors.liqmap.clusters import Cluster, nearest
 from detectors.liqmap.params import LiqMapParams
-from storage.repo import LiqMapGrade, Repo
+from storage.repo import LiqMapGrade, MeasuredSample, Repo
 
 MIN_RANGE_PCT = 2.0
 MAX_RANGE_PCT = 50.0
@@ -50,6 +51,22 @@ class LiqMapView:
     heatmap: HeatmapData
     realized: tuple[tuple[int, float, float], ...]  # (hour, long USD, short USD) over the window
     grades: tuple[LiqMapGrade, ...]  # the sweeps graded while building (not stored yet)
+    # The round a measured map (venue hyperliquid) ends with; None for the modelled map.
+    measured: MeasuredSample | None = None
+
+    @property
+    def kind(self) -> str:
+        """Return "measured" or "modelled": how the map's USD was obtained."""
+        return "modelled" if self.measured is None else "measured"
+
+    def coverage_line(self) -> str:
+        """Return "measured: N accounts, X% of open interest" (empty for the modelled map)."""
+        sample = self.measured
+        if sample is None:
+            return ""
+        share = sample.coverage * 100
+        shown = f"{share:.2g}%" if share >= 0.01 else "under 0.01%"
+        return f"measured: {sample.accounts:,} accounts, {shown} of open interest"
 
     @property
     def low(self) -> float:
@@ -67,13 +84,21 @@ class LiqMapView:
         move = cluster.distance_usd(self.price)
         where = "around the price" if distance == 0 else f"{distance:+.2f}% ({'+' if move > 0 else '−'}"
         where += "" if distance == 0 else f"{format_usd(abs(move))})"
-        return f"{cluster.describe()}: {format_usd(cluster.usd)} modelled, {where}"
+        if self.measured is not None and self.measured.coverage > 0:
+            sampled = format_usd(cluster.usd * self.measured.coverage)
+            return (
+                f"{cluster.describe()}: {sampled} measured (≈{format_usd(cluster.usd)} venue-wide), {where}"
+            )
+        return f"{cluster.describe()}: {format_usd(cluster.usd)} {self.kind}, {where}"
 
     def text(self) -> str:
         """Return the nearest clusters above and below, as ``tripwire liqmap`` prints and /liqmap says."""
+        how = "modelled from open interest"
+        if self.measured is not None:
+            how = f"{self.coverage_line()}, sizes scaled to the venue"
         lines = [
             f"{self.symbol} liquidation map at {_utc(self.at)} UTC, price {self.price:,.2f} "
-            f"({', '.join(self.venues)}; modelled from open interest, {format_usd(self.open_usd)} open)"
+            f"({', '.join(self.venues)}; {how}, {format_usd(self.open_usd)} open)"
         ]
         lines.append("above: " + (self.cluster_line(self.above) if self.above else "no cluster in range"))
         lines.append("below: " + (self.cluster_line(self.below) if self.below else "no cluster in range"))
@@ -103,7 +128,12 @@ def map_view(
 ) -> LiqMapView:
     """Build, grade and describe the map of ``symbol`` as of ``at`` (reads only: store ``grades`` after)."""
     shown = check_range(range_pct)
-    build = build_map(repo, symbol, params, at, venue=venue)
+    sample: MeasuredSample | None = None
+    if venue == MEASURED_VENUE:
+        measured = build_measured(repo, symbol, params, at)
+        build, sample = measured.build, measured.sample
+    else:
+        build = build_map(repo, symbol, params, at, venue=venue)
     if not build.bars:
         raise UserError(f"no closed hourly candle of {symbol} before {_utc(at)} UTC")
     grades = grade_build(repo, build, at)
@@ -126,6 +156,7 @@ def map_view(
         heatmap=_heatmap(build, low, high),
         realized=tuple(repo.liquidation_hours(symbol, start, build.bars[-1].close_time)),
         grades=tuple(grades),
+        measured=sample,
     )
 
 

@@ -7,12 +7,14 @@ every other write of the bot happens.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.errors import UserError
 from bot.liqmap.build import build_map
 from bot.liqmap.grading import VenueAccuracy, accuracy, grade_build, store_grades
+from bot.liqmap.measured import MEASURED_VENUE, build_measured, no_sample_message
 from bot.liqmap.view import LiqMapView, check_range, map_view
 from bot.services import Service
 from detectors.base import format_price, format_usd
@@ -48,6 +50,11 @@ class LiqMapService:
         check_range(range_pct)
         name = self.service.resolve_symbol(symbol)
         now = self.service.now_ms()
+        if venue == MEASURED_VENUE:
+            since = now - int(self.params.build_days * DAY_MS)
+            if not self.repo.measured_samples(MEASURED_VENUE, name, since, now + 1):
+                raise UserError(no_sample_message(name, now))
+            return name
         sources = self.repo.open_interest_sources(name, now - int(self.params.build_days * DAY_MS), now + 1)
         if not sources:
             raise UserError(
@@ -74,10 +81,14 @@ class LiqMapService:
         grades: list[LiqMapGrade] = []
         now = self.service.now_ms()
         for symbol in self.service.config.symbols:
-            try:
+            # No open interest or candles of this symbol: nothing modelled to grade.
+            with contextlib.suppress(UserError):
                 grades += grade_build(self.repo, build_map(self.repo, symbol, self.params, now), now)
+            try:
+                measured = build_measured(self.repo, symbol, self.params, now, keep_columns=False)
             except UserError:
-                continue  # no open interest or candles of this symbol: nothing to grade
+                continue  # no Hyperliquid sample of this symbol
+            grades += grade_build(self.repo, measured.build, now)
         return grades
 
     def accuracy(self) -> AccuracyView:

@@ -19,9 +19,11 @@ DEFAULT_LEVERAGE = {5.0: 0.15, 10.0: 0.3, 20.0: 0.2, 25.0: 0.15, 50.0: 0.12, 100
 
 
 # Hyperliquid's REST allowance per IP and the weight of one clearinghouseState read ("Rate limits and
-# user limits" in Hyperliquid's API docs). The sample's poller lives in feeds/hyperliquid_positions.py.
+# user limits" in Hyperliquid's API docs). The sample's poller lives in feeds/hyperliquid_sample.py.
 IP_WEIGHT_PER_MINUTE = 1200
 CLEARINGHOUSE_STATE_WEIGHT = 2
+# Each round also reads the open interest and mark prices once (metaAndAssetCtxs, an "other" info request).
+ASSET_CTXS_WEIGHT = 20
 
 
 class HyperliquidSample(BaseModel):
@@ -33,7 +35,7 @@ class HyperliquidSample(BaseModel):
         False, description="Sample Hyperliquid accounts for a measured map (off by default)."
     )
     max_accounts: int = Field(
-        300, ge=1, le=100_000, description="Accounts polled, the most recently seen trading."
+        290, ge=1, le=100_000, description="Accounts polled, the most recently seen trading."
     )
     poll_minutes: float = Field(5, ge=1, le=1440, description="Each account's state is read this often.")
     budget_weight_per_minute: int = Field(
@@ -45,13 +47,14 @@ class HyperliquidSample(BaseModel):
 
     @property
     def weight_per_minute(self) -> float:
-        """Return the request weight the plan uses a minute."""
-        return CLEARINGHOUSE_STATE_WEIGHT * self.max_accounts / self.poll_minutes
+        """Return the request weight the plan uses a minute (the accounts and one open-interest read)."""
+        return (CLEARINGHOUSE_STATE_WEIGHT * self.max_accounts + ASSET_CTXS_WEIGHT) / self.poll_minutes
 
     @model_validator(mode="after")
     def _within_budget(self) -> HyperliquidSample:
         if self.weight_per_minute > self.budget_weight_per_minute:
-            most = int(self.budget_weight_per_minute * self.poll_minutes / CLEARINGHOUSE_STATE_WEIGHT)
+            room = self.budget_weight_per_minute * self.poll_minutes - ASSET_CTXS_WEIGHT
+            most = max(0, int(room / CLEARINGHOUSE_STATE_WEIGHT))
             raise ValueError(
                 f"{self.max_accounts} accounts every {self.poll_minutes:g} min use "
                 f"{self.weight_per_minute:g} weight a minute, over the budget of "
@@ -123,7 +126,7 @@ class LiqMapParams(BaseModel):
     )
     hyperliquid: HyperliquidSample = Field(
         default_factory=HyperliquidSample,
-        description="The measured map's sample of Hyperliquid accounts (feeds/hyperliquid_positions.py).",
+        description="The measured map's sample of Hyperliquid accounts (feeds/hyperliquid_sample.py).",
     )
     hit_factor: float = Field(
         3.0,

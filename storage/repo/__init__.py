@@ -26,6 +26,7 @@ from storage.repo.maintenance import (
     MaintenanceMixin,
     RetentionPolicy,
 )
+from storage.repo.measured import MeasuredMixin, MeasuredRound
 from storage.repo.members import MembersMixin
 from storage.repo.observations import ObservationsMixin
 from storage.repo.outbox import OutboxMixin
@@ -49,6 +50,8 @@ from storage.rows import (
     InstrumentRow,
     LiqMapGrade,
     LiquidationTotals,
+    MeasuredPositionRow,
+    MeasuredSample,
     MemberData,
     MemberNoticeRow,
     MessageGroupRow,
@@ -80,6 +83,9 @@ __all__ = [
     "InstrumentRow",
     "LiqMapGrade",
     "LiquidationTotals",
+    "MeasuredPositionRow",
+    "MeasuredRound",
+    "MeasuredSample",
     "MemberData",
     "MemberNoticeRow",
     "MessageGroupRow",
@@ -109,6 +115,7 @@ class Repo(
     DigestsMixin,
     InstrumentsMixin,
     LiqMapMixin,
+    MeasuredMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""

@@ -155,6 +155,9 @@ class MaintenanceMixin(RepoBase):
         pruner.delete_other_candles(now - policy.candles_other_days * DAY_MS)
         pruner.delete_per_symbol("funding", "ts < ?", now - policy.funding_days * DAY_MS)
         pruner.delete_per_symbol("open_interest", "ts < ?", now - policy.open_interest_days * DAY_MS)
+        # The measured map's rounds (the Hyperliquid sample) are kept as long as open interest is.
+        for table in ("measured_positions", "measured_samples"):
+            pruner.delete_per_symbol(table, "hour < ?", _floor_hour(now - policy.open_interest_days * DAY_MS))
         # Rows stamped in the future (a broken upstream, or stored before the ingest guard refused them)
         # would otherwise never be pruned and keep driving "the newest row": the spot poll's start, the
         # history's retention. A day ahead is past any clock skew the guard lets in.
@@ -220,6 +223,8 @@ _KEYS = {
     "liquidation_hourly": "symbol, hour, source",
     "funding": "symbol, ts, source",
     "open_interest": "symbol, ts, source",
+    "measured_positions": "venue, symbol, hour, account",
+    "measured_samples": "venue, symbol, hour",
 }
 
 
@@ -243,6 +248,8 @@ class _Pruner:
                 "liquidation_hourly",
                 "funding",
                 "open_interest",
+                "measured_positions",
+                "measured_samples",
                 "outbox",
                 "message_groups",
                 "alert_events",

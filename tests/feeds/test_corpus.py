@@ -37,6 +37,7 @@ from feeds.fear_greed import parse_fng
 from feeds.gate import parse_public_liquidates
 from feeds.htx import parse_liquidation_orders
 from feeds.hyperliquid import parse_trades as parse_hyperliquid_trades
+from feeds.hyperliquid_positions import AccountBook, parse_clearinghouse_state
 from feeds.instruments import Instrument
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
 from feeds.positioning import (
@@ -410,6 +411,38 @@ def check_fng_sample() -> int:
     return len(rows)
 
 
+def check_hyperliquid_docs_state() -> int:
+    """The documented clearinghouseState: one isolated 20x ETH long liquidated at 2866.27 (entry 2986.3)."""
+    (position,) = parse_clearinghouse_state(
+        "0x0", _json(CORPUS / "hyperliquid_info_clearinghouseState_docs_example.json")
+    )
+    assert (position.coin, position.side, position.size, position.entry) == ("ETH", "long", 0.0335, 2986.3)
+    assert (position.liquidation_px, position.leverage, position.margin) == (2866.26936529, 20.0, "isolated")
+    assert position.value_usd == 100.02765
+    return 1
+
+
+def check_hyperliquid_cassette_state() -> int:
+    """The SDK's recorded account: 12 cross positions; shorts liquidated above entry, longs covered."""
+    positions = parse_clearinghouse_state(
+        "0x5e9e", _json(FIXTURES / "hyperliquid_info_clearinghouseState_mainnet_20230327.json")
+    )
+    assert len(positions) == 12 and {p.margin for p in positions} == {"cross"}
+    for p in positions:
+        # A short is liquidated above its entry; a long's price is null when its margin covers any fall.
+        assert p.liquidation_px is None or (p.side == "short" and p.liquidation_px > p.entry)
+    return len(positions)
+
+
+def check_hyperliquid_trades_parties() -> int:
+    """Two recorded BTC fills naming [buyer, seller]: three accounts to sample, none a liquidation."""
+    frame = _json(FIXTURES / "hyperliquid_ws_trades_BTC_first_two_20260728.json")
+    vault = frozenset({"0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"})
+    assert parse_hyperliquid_trades(frame, {"BTC": "BTCUSDT"}, vault).rows == []
+    assert AccountBook(10).add_trades(frame) == 3
+    return len(frame["data"])
+
+
 def check_binance_ratio_docs() -> int:
     rows = parse_binance_ratio(
         _json(CORPUS / "binance_docs_globalLongShortAccountRatio.json"), "BTCUSDT", "accounts", "5m"
@@ -518,6 +551,9 @@ CHECKS: dict[str, Check] = {
     f"corpus/{GATE_LIVE}": check_gate_live_frames,
     "corpus/deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json": check_deribit_capture,
     "corpus/hyperliquid_trades_BTC_live_probe_20260904.json": check_hyperliquid_capture,
+    "corpus/hyperliquid_info_clearinghouseState_docs_example.json": check_hyperliquid_docs_state,
+    "fixtures/hyperliquid_info_clearinghouseState_mainnet_20230327.json": check_hyperliquid_cassette_state,
+    "fixtures/hyperliquid_ws_trades_BTC_first_two_20260728.json": check_hyperliquid_trades_parties,
     "corpus/binance_docs_globalLongShortAccountRatio.json": check_binance_ratio_docs,
     "corpus/binance_docs_takerlongshortRatio.json": check_binance_taker_docs,
     "corpus/bybit_docs_account_ratio.json": check_bybit_account_ratio_docs,
@@ -541,8 +577,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (32) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_183
+# Payload files (35) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_198
 
 
 def test_every_file_is_covered() -> None:

@@ -38,7 +38,8 @@ def test_the_sample_is_binned_by_real_liquidation_price_with_its_coverage() -> N
     assert low <= 173198.69592357 < low * 1.002 and usd == 211.64542 and btc.longs == {}
     eth = measured_map("ETH", positions, bin_pct=0.2)
     assert eth.longs == {} and eth.sampled_usd == 227.675114  # sampled, but no liquidation price to bin
-    assert btc.coverage(1_000_000) == pytest.approx(211.64542 / 1e6) and btc.accounts == 1
+    # Open interest counts one side, the sample holds both: compared with twice the open interest.
+    assert btc.coverage(1_000_000) == pytest.approx(211.64542 / 2e6) and btc.accounts == 1
 
 
 def test_accounts_are_discovered_from_public_trades() -> None:
@@ -55,7 +56,10 @@ def test_accounts_are_discovered_from_public_trades() -> None:
 
 def test_the_polling_plan_must_fit_the_budget() -> None:
     default = HyperliquidSample()
-    assert not default.enabled and default.weight_per_minute == 120  # 300 accounts every 5 minutes
-    with pytest.raises(ValidationError, match="1000 accounts every 5 min use 400 weight a minute"):
+    # 290 accounts (weight 2 each) and one open-interest read (weight 20) every 5 minutes: 120 a minute.
+    assert not default.enabled and default.weight_per_minute == 120
+    with pytest.raises(
+        ValidationError, match=r"1000 accounts every 5 min use 404 weight a minute.*at most 290"
+    ):
         HyperliquidSample(max_accounts=1000)
-    assert HyperliquidSample(max_accounts=1000, poll_minutes=20).weight_per_minute == 100
+    assert HyperliquidSample(max_accounts=1000, poll_minutes=20).weight_per_minute == 101

@@ -30,7 +30,7 @@ class LiqMapCog(commands.GroupCog, group_name="liqmap", group_description="The m
     @app_commands.describe(
         symbol="Trading pair, e.g. BTCUSDT (or just btc)",
         range="Price range shown, ± % around the price (2 to 50, default 12)",
-        venue="One open-interest source only, e.g. binance (default: all, summed)",
+        venue="One open-interest source, e.g. binance (default: all, summed); hyperliquid: the measured map",
     )
     async def show(
         self,

@@ -16,6 +16,13 @@ MODEL_NOTE = (
 )
 
 
+MEASURED_NOTE = (
+    "Measured, not modelled: sampled Hyperliquid accounts' positions at the venue's own liquidation "
+    "price ([liqmap.hyperliquid]). Only the sampled share of open interest is on the map; positions whose "
+    "margin covers any move have no liquidation price and are left out."
+)
+
+
 def liqmap_filename(view: LiqMapView) -> str:
     """Return the attachment's file name."""
     return f"liqmap-{view.symbol.lower()}.png"
@@ -26,8 +33,9 @@ def liqmap_embed(view: LiqMapView, filename: str) -> discord.Embed:
     embed = discord.Embed(
         title=f"{view.symbol} liquidation map · ±{view.range_pct:g}%",
         description=(
-            f"Price {view.price:,.2f} at {ts(view.at, 'f')} · {format_usd(view.open_usd)} of modelled "
+            f"Price {view.price:,.2f} at {ts(view.at, 'f')} · {format_usd(view.open_usd)} of {view.kind} "
             f"positions open ({', '.join(view.venues)})"
+            + (f"\n{view.coverage_line()}" if view.measured is not None else "")
         ),
         colour=NEUTRAL,
     )
@@ -38,7 +46,7 @@ def liqmap_embed(view: LiqMapView, filename: str) -> discord.Embed:
     largest = "\n".join(view.cluster_line(c) for c in view.clusters[:5]) or "none in range"
     embed.add_field(name="Largest clusters", value=largest, inline=False)
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=MODEL_NOTE)
+    embed.set_footer(text=MODEL_NOTE if view.measured is None else MEASURED_NOTE)
     return fit(embed)
 
 

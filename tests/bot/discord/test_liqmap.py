@@ -13,6 +13,7 @@ from matplotlib.image import imread
 from bot.discord.client import TripwireBot
 from feeds.replay import parse_time
 from storage.repo import Repo
+from tests.bot.liqmap.sampling import sample_hours
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.state import MEMBER_ID
 
@@ -93,3 +94,39 @@ async def test_liqprice_says_where_the_price_sits_on_the_map(
     )
     below = field(far.embeds[0], "On the liquidation map (/liqmap)")
     assert "below the nearest modelled long cluster" in below and "of modelled long liquidations sit" in below
+
+
+async def test_liqmap_shows_the_measured_hyperliquid_map_with_its_coverage(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo
+) -> None:
+    # Rounds every three hours across the break (SYNTHETIC accounts, stand-in states, real prices).
+    hours = range(parse_time("2026-01-13T12:00Z"), parse_time("2026-01-14T11:00Z"), 3 * 3_600_000)
+    assert await sample_hours(repo, hours, accounts=150) == 8
+    reply = await discord_emu.slash(
+        "liqmap show", {"symbol": "btc", "range": 10, "venue": "hyperliquid"}, user_id=MEMBER_ID
+    )
+    assert reply.deferred and not reply.ephemeral
+    [image] = reply.attachments
+    assert image.data.startswith(PNG) and (image.width, image.height) == (1200, 700)
+    pixels = imread(io.BytesIO(image.data))
+    assert pixels[80:450, 100:900, :3].std() > 0.05  # measured bins drawn over the hours sampled
+    embed = reply.embeds[0]
+    last = repo.measured_samples("hyperliquid", "BTCUSDT", 0, 2**62)[-1]
+    share = f"{last.coverage * 100:.2g}%"
+    assert f"measured: {last.accounts} accounts, {share} of open interest" in embed["description"]
+    assert embed["footer"]["text"].startswith("Measured, not modelled")
+    # Each cluster: the sample's USD, and that scaled to the venue by the coverage.
+    lines = field(embed, "Largest clusters").splitlines()
+    assert lines and all(" measured (≈$" in line and "venue-wide)" in line for line in lines)
+    assert "modelled" not in field(embed, "Nearest above") + field(embed, "Nearest below")
+
+
+async def test_liqmap_says_when_no_measured_map_is_stored(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator
+) -> None:
+    reply = await discord_emu.slash(
+        "liqmap show", {"symbol": "eth", "venue": "hyperliquid"}, user_id=MEMBER_ID
+    )
+    assert reply.ephemeral and not reply.deferred
+    assert reply.content.startswith("no measured Hyperliquid positions of ETHUSDT are stored")
+    assert "[liqmap.hyperliquid] enabled = true" in reply.content

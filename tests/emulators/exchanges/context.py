@@ -67,6 +67,9 @@ class EmulatorConfig:
     weight_window: float = 60.0  # seconds; the header is still called X-MBX-USED-WEIGHT-1M
     ban_seconds: float = 120.0  # first 418 ban; Binance doubles it for repeat offenders, up to 3 days
     geo_block: bool = False  # answer every Binance request with 451, as for a US IP
+    # Hyperliquid: 1,200 REST weight a minute per IP ("Rate limits and user limits").
+    hyperliquid_weight_limit: int = 1200
+    hyperliquid_weight_window: float = 60.0
     oi_hist_days: int = 30  # /futures/data/openInterestHist serves only the latest 30 days
     # USD-M paths' own per-IP limits beside the weight, (requests, window seconds): fundingRate shares
     # 500 per 5 minutes with fundingInfo; openInterestHist allows 1,000 per 5 minutes.

@@ -19,8 +19,9 @@ What each venue documents and this emulator enforces:
   else 400 -1130); Bybit ``/v5/market/orderbook``: ``category``, ``symbol``, ``limit`` [1, 200] for linear
   (default 25). The books are SYNTHETIC: levels one (Binance) or half a (Bybit) basis point apart around the
   hour's close, so Bybit's 200 levels reach ±1 % and not ±2 %, as a real BTC snapshot stops short.
-- Hyperliquid ``POST /info`` with ``{"type": "metaAndAssetCtxs"}``: ``[meta, assetCtxs]`` in universe
-  order; a body that is not JSON or names an unknown type is HTTP 422 (the venue's serde error).
+- Hyperliquid ``{"type": "metaAndAssetCtxs"}``: ``[meta, assetCtxs]`` in universe order, served by the one
+  ``POST /info`` route of hyperliquid_info.py (with clearinghouseState and the IP's weight limit); a body
+  that is not JSON or names an unknown type is HTTP 422 (the venue's serde error).
 
 The figures are SYNTHETIC, made deterministically from the recorded market hours (no venue's ratio, DVOL
 or Hyperliquid history was recorded): the long share leans with the hour's price move and open-interest
@@ -32,7 +33,6 @@ payload shapes are the documented ones (tests/data/corpus/README.md).
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
 from typing import Any
@@ -100,7 +100,6 @@ class PositioningVenue:
             *(web.get(f"/futures/data/{name}", self._binance_handler(name)) for name in RATIO_PATHS),
             web.get("/v5/market/account-ratio", self.bybit_account_ratio),
             web.get("/api/v2/public/get_volatility_index_data", self.deribit_dvol),
-            web.post("/info", self.hyperliquid_info),
             web.get("/api/v5/public/open-interest", self.okx_open_interest),
             web.get("/api/v5/public/funding-rate", self.okx_funding_rate),
             web.get("/fapi/v1/depth", self.binance_depth),
@@ -262,14 +261,8 @@ class PositioningVenue:
         )
 
     # -- Hyperliquid -----------------------------------------------------------------------------------
-    async def hyperliquid_info(self, request: web.Request) -> web.Response:
-        """POST /info {"type": "metaAndAssetCtxs"}: [meta, assetCtxs]; anything else 422."""
-        try:
-            body = json.loads(await request.text())
-        except ValueError:
-            return web.Response(status=422, text="Failed to deserialize the JSON body into the target type")
-        if not isinstance(body, dict) or body.get("type") != "metaAndAssetCtxs":
-            return web.Response(status=422, text="Failed to deserialize the JSON body into the target type")
+    def hyperliquid_asset_ctxs(self) -> list[Any]:
+        """Return the ``metaAndAssetCtxs`` answer, [meta, assetCtxs] (hyperliquid_info.py serves it)."""
         now = self.ctx.clock.recorded_now_ms()
         universe, contexts = [], []
         for coin in HYPERLIQUID_COINS:
@@ -292,7 +285,7 @@ class PositioningVenue:
                     "dayBaseVlm": "0.0",
                 }
             )
-        return json_response([{"universe": universe}, contexts])
+        return [{"universe": universe}, contexts]
 
     # -- OKX -------------------------------------------------------------------------------------------
     def _okx_hour(self, inst_id: str) -> MarketHour | None:

@@ -22,6 +22,7 @@ from .data import Dataset
 from .fallback import FallbackVenue
 from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
+from .hyperliquid_info import HyperliquidInfo
 from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
 from .positioning import PositioningVenue
@@ -76,6 +77,13 @@ class ExchangeEmulator:
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.positioning = PositioningVenue(self.ctx)
+        cfg = self.config
+        self.hyperliquid_info = HyperliquidInfo(
+            self.ctx,
+            self.positioning.hyperliquid_asset_ctxs,
+            cfg.hyperliquid_weight_limit,
+            cfg.hyperliquid_weight_window,
+        )
         self.replayer: Replayer | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -85,7 +93,8 @@ class ExchangeEmulator:
         """Build the aiohttp application with every venue's routes and the control endpoints."""
         app = web.Application(middlewares=[self.faults.middleware])
         venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
-        for venue in (*venues, self.gate, self.htx, self.deribit, self.hyperliquid, self.positioning):
+        hyperliquid = (self.hyperliquid, self.hyperliquid_info)
+        for venue in (*venues, self.gate, self.htx, self.deribit, *hyperliquid, self.positioning):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)

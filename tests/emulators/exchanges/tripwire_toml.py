@@ -31,7 +31,7 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
         "gate": {"rest_url": base_url, "ws_url": f"{ws_url}/v4/ws/usdt"},
         "htx": {"ws_url": f"{ws_url}/linear-swap-notification"},
         "deribit": {"ws_url": f"{ws_url}/ws/api/v2"},
-        "hyperliquid": {"ws_url": f"{ws_url}/hyperliquid/ws"},
+        "hyperliquid": {"rest_url": base_url, "ws_url": f"{ws_url}/hyperliquid/ws"},
         "fear_greed": {"base_url": base_url},
         "positioning": {
             "binance_url": base_url,

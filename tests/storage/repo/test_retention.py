@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.config import RetentionConfig
 from storage.db import open_database
-from storage.repo import DAY_MS, HOUR_MS, AlertStateRow, Repo, RuleRow
+from storage.repo import DAY_MS, HOUR_MS, AlertStateRow, MeasuredPositionRow, MeasuredSample, Repo, RuleRow
 from storage.rows import Candle, Funding, Liquidation, OpenInterest
 
 MIN = 60_000
@@ -120,6 +120,8 @@ def test_rows_older_than_the_policy_go_and_newer_ones_stay(file_repo: Repo) -> N
         "liquidation_hourly": 1,
         "funding": 1,
         "open_interest": 1,
+        "measured_positions": 0,
+        "measured_samples": 0,
         "outbox": 0,
         "message_groups": 0,
         "alert_events": 0,
@@ -387,3 +389,22 @@ def test_pruning_raw_liquidations_keeps_every_dollar_and_every_recent_event(
     raw_left = {r for r in repo.liquidations("BTCUSDT", 0, NOW + 1) if r.qty > 0}
     assert raw_left == {r for r in rows if r.ts >= cutoff}
     db.conn.close()
+
+
+def test_measured_rounds_are_kept_as_long_as_open_interest(file_repo: Repo) -> None:
+    """SYNTHETIC rounds of the Hyperliquid sample, one 4 days old and one 2 days old (open interest: 3)."""
+
+    def round_at(ts: int) -> tuple[MeasuredSample, list[MeasuredPositionRow]]:
+        hour = ts - ts % HOUR_MS
+        position = MeasuredPositionRow(
+            "hyperliquid", "BTCUSDT", hour, "0x01", "short", 1.0, 95_000.0, 94_000.0, 96_000.0, 20.0,
+            "isolated", ts,
+        )  # fmt: skip
+        return MeasuredSample("hyperliquid", "BTCUSDT", hour, ts, 1, 1, 95_000.0, 1e9, 95_000.0), [position]
+
+    old, recent = NOW - 4 * DAY_MS, NOW - 2 * DAY_MS
+    file_repo.store_measured([round_at(old), round_at(recent)])
+    result = file_repo.prune(POLICY, NOW)
+    assert result.deleted["measured_positions"] == 1 and result.deleted["measured_samples"] == 1
+    [kept] = file_repo.measured_samples("hyperliquid", "BTCUSDT", 0, 2**62)
+    assert kept.ts == recent and len(file_repo.measured_positions("hyperliquid", "BTCUSDT", kept.hour)) == 1
