@@ -125,7 +125,7 @@ def stand_in_position(user: str, coin: str, hours: Sequence[Candle]) -> dict[str
     isolated = seed[5] % 2 == 0
     mmr = Decimal(1) / (2 * max_leverage)
     # Equity at the liquidation price equals the maintenance margin: entry/L + s(p - entry) = m p.
-    liquidation = entry * (sign - Decimal(1) / leverage) / (sign - mmr)
+    liquidation: Decimal | None = entry * (sign - Decimal(1) / leverage) / (sign - mmr)
     if not isolated:
         # Cross margin backs the position with the whole account: farther away, or none at all.
         liquidation = None if seed[6] < 85 else entry * (1 - sign * Decimal(2) / leverage)
@@ -139,7 +139,7 @@ def stand_in_position(user: str, coin: str, hours: Sequence[Candle]) -> dict[str
     notional = size * price
     pnl = sign * size * (price - entry)
     margin = notional / leverage
-    position = {
+    position: dict[str, Any] = {
         "coin": coin,
         "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"},
         "entryPx": _digits(entry, 1 if coin == "BTC" else 2),
@@ -215,13 +215,13 @@ class HyperliquidInfo:
 
     def state(self, user: str) -> dict[str, Any]:
         """Return a STAND-IN clearinghouseState of ``user`` (see the module)."""
-        positions = []
+        positions: list[dict[str, Any]] = []
         for coin in COINS:
             position = stand_in_position(user, coin, self.hours(coin))
             if position is not None:
                 positions.append({"position": position, "type": "oneWay"})
-        notional = sum(Decimal(p["position"]["positionValue"]) for p in positions)
-        used = sum(Decimal(p["position"]["marginUsed"]) for p in positions)
+        notional = sum((Decimal(p["position"]["positionValue"]) for p in positions), Decimal(0))
+        used = sum((Decimal(p["position"]["marginUsed"]) for p in positions), Decimal(0))
         account = used * 2 + 1000
         summary = {
             "accountValue": _digits(account, 6),
