@@ -250,6 +250,8 @@ def _quiet_run(timeline: Sequence[tuple[int, Batch]], start: int, engine: Engine
     before the first timer and its symbol's liquidations so far stay within the headroom the sleeping rules
     leave (``Engine.sleep_horizon``). Rows the ingest refuses or drops as repeats only add less.
     """
+    if start + 1 >= len(timeline) or not _only_liquidations(timeline[start + 1][1]):
+        return start  # a run of one instant: nothing to take together (most runs, between two closes)
     horizon = engine.sleep_horizon()
     if horizon is None:
         return start
