@@ -224,10 +224,11 @@ def _ingest(ingest: Ingest, batch: Batch) -> None:
 
 def vectorised_per_candle(
     config: Config, data: RecordedData, warmup_days: float, slice_candles: int
-) -> tuple[float, float]:
-    """Return seconds per candle of the peers' way (``bench.peer_baseline``) on a slice after the warm-up.
+) -> tuple[float, float, float]:
+    """Return wall and CPU seconds per candle of the peers' way (``bench.peer_baseline``) on a slice.
 
-    Also return the sum of the rules' results (printed, so the work is used).
+    The slice starts after the warm-up. Also return the sum of the rules' results (printed, so the work
+    is used).
     """
     market = market_arrays(data)
     start = data.timeline()[0][0]
@@ -239,7 +240,11 @@ def vectorised_per_candle(
             recompute_for(row.detector, settings, row.symbol, rule_window_ms(settings, row.detector))
         )
     first = int(warmup_days * 1440)
-    return time_per_candle(market, rules, first, slice_candles, time.perf_counter)
+    cpu_began = time.process_time()
+    seconds, checksum = time_per_candle(market, rules, first, slice_candles, time.perf_counter)
+    cpu_seconds = time.process_time() - cpu_began
+    candles = min(slice_candles, len(next(iter(market.symbols.values())).t) - first) * len(market.symbols)
+    return seconds, cpu_seconds / max(candles, 1), checksum
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     # Baselines: a slice of candle closes once the rules' windows (30 days for the range rule) are filled.
     warmup = min(31.0, days / 2)
     vectorised_slice = 20 if args.smoke else 3000
-    vectorised, checksum = vectorised_per_candle(config, data, warmup, vectorised_slice)
+    vectorised, vectorised_cpu, checksum = vectorised_per_candle(config, data, warmup, vectorised_slice)
     naive = None if args.no_old_baseline else naive_per_candle(config, data, warmup, 3 if args.smoke else 60)
     ours = seconds / max(candle_count, 1)
+    ours_cpu = cpu_seconds / max(candle_count, 1)
     silent = sorted({r.common.id for r in config.rule_specs()} - set(by_rule))
     figures = [
         Figure(
@@ -301,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
             f"extrapolated: {vectorised * candle_count:,.0f} s for the whole replay",
         ),
     ]
+    figures.append(
+        Figure(
+            "  vectorised recompute / replay, CPU seconds",
+            vectorised_cpu / ours_cpu,
+            "x",
+            note=f"{vectorised_cpu * 1e6:,.1f} us/candle against {ours_cpu * 1e6:,.1f}",
+        )
+    )
     if naive is not None:
         figures.append(
             Figure(
