@@ -364,16 +364,6 @@ class Engine:
             self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
         return self._due_rules
 
-    def sleep_horizon(self) -> tuple[float, dict[str, float]] | None:
-        """Return, while every rule sleeps, the first timer and each symbol's liquidation headroom.
-
-        Until the timer, liquidations adding less than a symbol's headroom wake nothing, so a tick that
-        brings only those evaluates nothing (``QuietRules.horizon``); None when some rule is awake.
-        """
-        if self._awake is None or self._awake:
-            return None
-        return self._quiet.horizon()
-
     def _settle_clocks(self, rule_ids: Iterable[str]) -> None:
         """Move the time quiet rules record in their state (Quiet.now_key) to their latest evaluation time.
 

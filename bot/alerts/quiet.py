@@ -95,29 +95,6 @@ class QuietRules:
                 return True
         return False
 
-    def horizon(self) -> tuple[float, dict[str, float]] | None:
-        """Return what the sleeping rules wait for: the first timer, and each symbol's liquidation headroom.
-
-        The headroom is the USD of new liquidations of the symbol that wakes no rule (math.inf when none
-        watches them, -math.inf when one wakes at any change). None when a close watch has tripped: a rule
-        wakes at the next tick whatever comes. A replay skips the ticks that stay inside (bot.replay).
-        """
-        if self.history.has_tripped():
-            return None
-        timers = self._timers
-        first: float = timers[0][0] if timers else math.inf
-        headroom: dict[str, float] = {}
-        for (symbol, kind), watch in self._watches.items():
-            if kind != "liquidations":
-                continue
-            threshold = watch.usd_threshold
-            # Less a billionth of the threshold: the sums here and the history's running total round apart.
-            room = threshold
-            if math.isfinite(threshold):
-                room = threshold - watch.mark[2] - 1e-9 * abs(threshold)
-            headroom[symbol] = min(headroom.get(symbol, math.inf), room)
-        return first, headroom
-
     def _wake_timers(self, now: int) -> list[str]:
         """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
         timers = self._timers

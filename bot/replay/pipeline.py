@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -193,18 +192,6 @@ async def run_replay(
                 index += 1
                 previous = tick
                 clock.now = tick
-                if pace <= 0 and tick >= first_tick and _only_liquidations(batch):
-                    end = _quiet_run(timeline, index - 1, engine)
-                    if end > index:
-                        # Liquidations that wake no rule: stored and remembered at once, and the engine told
-                        # of the last of those ticks only (its clocks), with the same result as tick by tick.
-                        run = [row for _, b in timeline[index - 1 : end] for row in b.liquidations]
-                        ingest.liquidations(run)
-                        rows += len(run)
-                        evaluated += end - index
-                        index = end
-                        tick = previous = clock.now = timeline[end - 1][0]
-                        batch = Batch()
                 rows += _ingest_batch(ingest, batch)
                 if tick >= first_tick:
                     recorded = engine.evaluate(tick, flush=False)
@@ -234,40 +221,6 @@ async def run_replay(
         last=timeline[-1][0] if timeline else None,
         resumed_after=resumed_at if resumed_at > first_tick else None,
     )
-
-
-def _only_liquidations(batch: Batch) -> bool:
-    """Return whether an instant brings liquidation events and nothing else."""
-    return bool(batch.liquidations) and not (
-        batch.candles or batch.liquidation_buckets or batch.funding or batch.open_interest or batch.fear_greed
-    )
-
-
-def _quiet_run(timeline: Sequence[tuple[int, Batch]], start: int, engine: Engine) -> int:
-    """Return the end of the run of instants from ``start`` that bring only liquidations waking no rule.
-
-    Found before any of them is ingested: while every rule sleeps, an instant wakes none when it comes
-    before the first timer and its symbol's liquidations so far stay within the headroom the sleeping rules
-    leave (``Engine.sleep_horizon``). Rows the ingest refuses or drops as repeats only add less.
-    """
-    if start + 1 >= len(timeline) or not _only_liquidations(timeline[start + 1][1]):
-        return start  # a run of one instant: nothing to take together (most runs, between two closes)
-    horizon = engine.sleep_horizon()
-    if horizon is None:
-        return start
-    first_timer, headroom = horizon
-    added: dict[str, float] = {}
-    end = start
-    while end < len(timeline):
-        at, batch = timeline[end]
-        if at >= first_timer or not _only_liquidations(batch):
-            break
-        for row in batch.liquidations:
-            added[row.symbol] = added.get(row.symbol, 0.0) + abs(row.usd)
-        if any(not usd < headroom.get(symbol, math.inf) for symbol, usd in added.items()):
-            break
-        end += 1
-    return end
 
 
 async def _drain(dispatcher: OutboxDispatcher, clock: SimulatedClock) -> None:
