@@ -10,19 +10,37 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    liqmap,
+    live,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 from bench.common import machine, parser
 
 BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("replay", replay.main),
     ("ingest", ingest.main),
     ("latency", latency.main),
+    ("live", live.main),
     ("memory", memory.main),
     ("queries", queries.main),
     ("delivery", delivery.main),
     ("startup", startup.main),
     ("charts", charts.main),
     ("indicators", indicators.main),
+    ("command_queries", command_queries.main),
+    ("rule_loading", rule_loading.main),
+    ("liqmap", liqmap.main),
 )
 
 

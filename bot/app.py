@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -57,12 +58,14 @@ from bot.services.base import FeedStatusView
 from bot.services.history import HistoryService
 from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
+from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.clock import VenueClock
 from feeds.guard import RowGuard
 from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
+from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
 from storage.db import open_database
 from storage.repo import Repo
@@ -102,6 +105,7 @@ class HealthStatuses:
                     last_success_ms=snap.last_success,
                     lag_s=snap.lag_ms / 1000 if snap.lag_ms is not None else None,
                     detail=snap.note or snap.last_error,
+                    coverage=_coverage_line(snap.name),
                 )
                 for snap in self.health.snapshots()
             ]
@@ -112,6 +116,13 @@ class HealthStatuses:
             ]
             + clock_line
         )
+
+
+def _coverage_line(feed_name: str) -> str | None:
+    """Return what a liquidation feed's numbers mean, for /status (None for any other feed)."""
+    source = source_of_feed(feed_name)
+    found = coverage(source) if source is not None else None
+    return found.line() if found is not None else None
 
 
 @dataclass(slots=True)
@@ -180,6 +191,7 @@ class App:
         """Build and start every part; return them once the bot is ready to serve."""
         started = time.monotonic()
         config = self.config
+        use_params(config.liqmap)  # the liquidation-map detectors model with the config's [liqmap]
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter.for_config(
@@ -194,8 +206,9 @@ class App:
             retention=config.storage.retention,
             ops_channel_id=config.discord.ops_channel_id,
             warn_unrouted=True,
+            liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
-        engine.load()
+        # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
         if lost is not None:
@@ -205,7 +218,13 @@ class App:
         )
         # The large-liquidation feed posts to Discord only: without it there is nowhere to post.
         liqfeed, liqfeeds = (
-            build_liquidation_feed(repo, ingest, config.symbols, self.now_ms)
+            build_liquidation_feed(
+                repo,
+                ingest,
+                config.symbols,
+                self.now_ms,
+                venues_down=lambda: [c.source for c in venues_down(health)],
+            )
             if self.discord_enabled
             else (None, None)
         )
@@ -260,6 +279,12 @@ class App:
             await self._start_discord(bot)
         if watchdog is not None:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
+        # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
+        # single load held the loop for 22.8 s (issue 24), past Discord's heartbeat.
+        gc.freeze()  # the warmed history: see _first_evaluation
+        await engine.load_gradually(
+            lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
+        )
         # Each venue's instrument list is read at feed start (the database's copy is the floor), so each
         # feed asks by the venue's own name for a market; /alert add resolves names against them.
         feeds = FeedManager(
@@ -314,6 +339,18 @@ class App:
         )
         self.ready.set()
         return self.parts
+
+    @staticmethod
+    async def _first_evaluation(evaluator: LiveEvaluator) -> None:
+        """Evaluate the rules just loaded, then take what loading allocated out of the collector's walks.
+
+        CPython's full collections walk every tracked object; while 50k rules load they ran again and again,
+        each up to 0.8 s on the loop (bench.rule_loading). What start-up loads (the history, the rules) lives
+        as long as the bot, so it is frozen (gc.freeze): still freed by reference counting when a rule goes,
+        only no longer re-walked.
+        """
+        await evaluator.evaluate_when_free(None)
+        gc.freeze()
 
     def _open_storage(self) -> tuple[Repo, MarketHistory, Ingest]:
         """Open the database, warm the in-memory history from it and store the config file's rules.

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.base import MARKET_SYMBOL, SEVERITIES, Detector, DetectorSettings, Severity
+from detectors.liqmap.params import LiqMapParams
 from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
@@ -320,6 +321,7 @@ class Config(StrictModel):
     http: HttpConfig = HttpConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
     backtest: BacktestConfig = BacktestConfig()
+    liqmap: LiqMapParams = LiqMapParams()
     routes: list[RouteConfig] = []
     webhooks_in: WebhooksInConfig = WebhooksInConfig()
     webhooks_out: list[WebhookOutConfig] = []

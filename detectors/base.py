@@ -122,10 +122,11 @@ class Quiet(NamedTuple):
 
     Two refinements say which new rows cannot matter either. ``closes_within`` (with "candles" unchanged):
     new closed base candles closing within [low, high] (their high and low too, with ``wicks``) do not wake
-    the rule; any other candle change does. The detector's state may then lag behind the candles it has
-    not read, so it must read every closed candle since the last one it processed when it is evaluated
-    again (they stay in memory for two days; the engine wakes such a rule daily). ``usd_below`` (with
-    "liquidations" unchanged): liquidations of the symbol adding less than this USD in all do not wake it.
+    the rule, nor does a forming base candle within it or a closed one delivered again unchanged; any other
+    candle change does. The detector's state may then lag behind the candles it has not read, so it must
+    read every closed candle since the last one it processed when it is evaluated again (they stay in
+    memory for two days; the engine wakes such a rule daily). ``usd_below`` (with "liquidations"
+    unchanged): liquidations of the symbol adding less than this USD in all do not wake it.
     """
 
     until: int | None = None

@@ -228,6 +228,20 @@ class _SymbolHistory:
 NAN = float("nan")
 
 
+def _same_bar(series: BarSeries, row: Candle) -> bool:
+    """Return True when ``row`` is the series' newest candle delivered again, with the very same values."""
+    t = series.t
+    if not t or t[-1] != row.open_time:
+        return False
+    return (series.o[-1], series.h[-1], series.l[-1], series.c[-1], series.v[-1]) == (
+        row.o,
+        row.h,
+        row.l,
+        row.c,
+        row.volume,
+    )
+
+
 @dataclass(slots=True, eq=False)
 class CloseWatch:
     """A watch on a symbol's closes (``MarketHistory.watch_closes``); ``owner`` is the watcher's own tag."""
@@ -251,6 +265,9 @@ class MarketHistory:
         # compares them to wake a quiet rule only when what it reads changed or became visible. The third
         # entry bounds how much any liquidation window of the symbol can have grown (a cascade waits on it).
         self._marks: dict[tuple[str, str], list[Any]] = {}
+        # The (symbol, kind) keys of the marks moved since ``take_changed``: the engine looks at the watches
+        # of these only, not at every watch of every symbol at every evaluation (issue 24).
+        self._changed: set[tuple[str, str]] = set()
         # symbol -> watches of its closes (``watch_closes``), and the watches tripped since last taken.
         self._close_watches: dict[str, list[CloseWatch]] = {}
         self._tripped: list[CloseWatch] = []
@@ -264,9 +281,11 @@ class MarketHistory:
         return sym
 
     def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
-        mark = self._marks.get((symbol, kind))
+        key = (symbol, kind)
+        self._changed.add(key)
+        mark = self._marks.get(key)
         if mark is None:
-            self._marks[(symbol, kind)] = [1, ts, usd]  # first row of this kind for the symbol
+            self._marks[key] = [1, ts, usd]  # first row of this kind for the symbol
         else:
             mark[0] += 1
             if ts > mark[1]:
@@ -284,17 +303,35 @@ class MarketHistory:
         """
         if kind not in TRACKED_KINDS:
             return None
-        key = (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
+        key = self.change_key(symbol, kind)
         mark = self._marks.get(key)
         if mark is None:
             mark = self._marks[key] = [0, 0, 0.0]
         return mark
 
+    @staticmethod
+    def change_key(symbol: str, kind: str) -> tuple[str, str]:
+        """Return the key of a symbol's change counter of ``kind`` (as ``take_changed`` names it)."""
+        return (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
+
+    def take_changed(self) -> set[tuple[str, str]]:
+        """Return the (symbol, kind) keys whose change counters moved since the last call.
+
+        Like ``take_tripped`` it has one reader, the engine watching this history: a second reader would
+        take the keys the first one waits for.
+        """
+        changed = self._changed
+        if changed:
+            self._changed = set()
+        return changed
+
     def watch_closes(self, symbol: str, low: float, high: float, *, wicks: bool, owner: Any) -> CloseWatch:
         """Watch a symbol's new closed base candles: the watch trips once one closes outside [low, high].
 
-        With ``wicks`` the candle's high and low must stay inside too. Any other change to the symbol's
-        candles (a revised or late candle, a forming one, another interval, a finer base) trips it at once.
+        With ``wicks`` the candle's high and low must stay inside too. The forming base candle trips it the
+        same way, when it leaves the band; a closed candle delivered again unchanged does not. Any other
+        change to the symbol's candles (a revised or late candle, another interval, a finer base) trips it
+        at once.
         A tripped watch is handed out once by ``take_tripped`` and is then gone.
         """
         watch = CloseWatch(low, high, wicks, owner)
@@ -343,16 +380,18 @@ class MarketHistory:
     def add_candles(self, rows: Iterable[Candle]) -> None:
         """Add candles; closed ones extend the series, an open one becomes the forming candle."""
         watched = self._close_watches
-        symbols, marks = self._symbols, self._marks
+        symbols, marks, changed = self._symbols, self._marks, self._changed
         for row in rows:
             sym = symbols.get(row.symbol) or self._symbol(row.symbol)
             ms = INTERVAL_MS.get(row.interval) or interval_ms(row.interval)
             # A closed candle is visible from its close, the forming one from its open.
             visible = row.open_time + ms if row.closed else row.open_time
-            mark = marks.get((row.symbol, "candles"))
+            key = (row.symbol, "candles")
+            mark = marks.get(key)
             if mark is None:
                 self._mark(row.symbol, "candles", visible)
             else:  # _mark inlined (a million calls in a year's replay, bench.replay)
+                changed.add(key)
                 mark[0] += 1
                 if visible > mark[1]:
                     mark[1] = visible
@@ -366,7 +405,8 @@ class MarketHistory:
                 continue
             base = self._series(sym, ms)
             is_new = not base.t or row.open_time > base.t[-1]
-            if row.symbol in watched:
+            # A poll delivers the last closed candle again: unchanged, it changes nothing a watcher reads.
+            if row.symbol in watched and (is_new or not _same_bar(base, row)):
                 self._check_closes(row.symbol, row if is_new else None)
             base.put(row.open_time, row.o, row.h, row.l, row.c, row.volume)
             if sym.forming is not None and sym.forming.open_time <= row.open_time:
@@ -377,7 +417,10 @@ class MarketHistory:
     def _add_unaggregated(self, sym: _SymbolHistory, row: Candle, ms: int) -> None:
         """Add a candle that is not a closed base candle: a forming one, or a coarser stored one."""
         if row.symbol in self._close_watches:
-            self._check_closes(row.symbol, None)
+            # The forming base candle is judged like a close: a poll's forming candle inside every band
+            # wakes nobody (each poll woke every level rule of the symbol, issue 24).
+            forming_base = not row.closed and ms == sym.base_ms
+            self._check_closes(row.symbol, row if forming_base else None)
         if not row.closed:
             if ms == sym.base_ms and (sym.forming is None or row.open_time >= sym.forming.open_time):
                 sym.forming = Bar(row.open_time, row.o, row.h, row.l, row.c, row.volume, ms)

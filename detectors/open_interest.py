@@ -1,12 +1,19 @@
-"""Open interest changes by at least X% within a window (leverage piling in or being flushed out)."""
+"""Open interest changes by at least X% within a window (leverage piling in or being flushed out).
+
+With ``rebuild_pct`` set the rule also watches what follows a flush (open interest down at least ``pct``
+within ``window_hours``): the drop runs from the window's first value to the lowest value after it, and
+once ``rebuild_pct`` percent of it has come back the rule says so, with how long it took from the low.
+A rebuild not seen within ``rebuild_within_hours`` of the flush is forgotten. ``changes = false`` keeps
+only those rebuild alerts. Left unset, the rule is exactly the change alert it always was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from detectors import values
 from detectors.base import (
@@ -19,7 +26,7 @@ from detectors.base import (
     format_usd,
     short_symbol,
 )
-from detectors.latch import edge, latched_signals, latches_settled
+from detectors.latch import edge, latched_signals, latches_settled, release_latch, set_latch
 from detectors.series import point_at
 from detectors.text import format_amount, format_pct, format_window
 from storage.rows import HOUR_MS, MINUTE_MS
@@ -64,6 +71,24 @@ class OpenInterestSettings(DetectorSettings):
     rearm_ratio: float = Field(
         0.5, ge=0, lt=1, description="Fire again only after the change shrinks below this fraction of pct."
     )
+    rebuild_pct: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="After a flush (down pct within window_hours), fire once this % of the drop is back.",
+    )
+    # Leverage that takes longer than a month to come back is a new regime, not a rebuild of that flush.
+    rebuild_within_hours: float = Field(
+        7 * 24, gt=0, le=30 * 24, description="Forget a flush whose rebuild has not come within this long."
+    )
+    changes: bool = Field(True, description="Alert on the changes themselves (false: only rebuilds).")
+
+    @model_validator(mode="after")
+    def _can_fire(self) -> Self:
+        """Refuse a rule that watches neither changes nor rebuilds."""
+        if not self.changes and self.rebuild_pct is None:
+            raise ValueError("with `changes = false` set `rebuild_pct`, or the rule can never fire")
+        return self
 
     def lookback_ms(self) -> Mapping[str, int]:
         """Return how far back evaluation reads each data kind (ms)."""
@@ -85,6 +110,15 @@ class OpenInterest(Detector[OpenInterestSettings]):
         "window_hours": values.duration("Window", unit="hours"),
         # Shown by the amounts themselves ($ or contracts).
         "basis": values.hidden(),
+        # A rebuild after a flush (rebuild_pct).
+        "regained_pct": values.percent("Regained of the drop"),
+        "flush_pct": values.change("Flush"),
+        "before_flush": values.open_interest("Before the flush"),
+        "low": values.open_interest("Low"),
+        "now": values.open_interest("Now"),
+        "flush_from": values.time("Flush began"),
+        "low_at": values.time("Low at"),
+        "rebuilt_in_s": values.duration("Took from the low"),
     }
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
@@ -105,12 +139,14 @@ class OpenInterest(Detector[OpenInterestSettings]):
         references = snapshot.open_interest(since=first - window - max_age, until=top.ts - window)
         for p in points:
             change = oi_change(point_at(references, p.ts - window, max_age), p)
+            if s.rebuild_pct is not None and last is not None:
+                self._follow_flush(state, change, p)
             if change is None:
                 if last is None:
                     return []  # nothing to learn from yet
                 continue
             for direction, sign in (("up", 1.0), ("down", -1.0)):
-                if s.direction not in ("either", direction):
+                if not s.changes or s.direction not in ("either", direction):
                     continue
                 edge(
                     state,
@@ -122,6 +158,69 @@ class OpenInterest(Detector[OpenInterestSettings]):
                 )
         state["ts"] = top.ts
         return [] if last is None else latched_signals(self, state)
+
+    def _follow_flush(self, state: dict[str, Any], change: OiChange | None, point: OpenInterestPoint) -> None:
+        """Start following a flush, move its low, and latch the rebuild once enough of the drop is back."""
+        s = self.settings
+        flush = state.get("flush")
+        if flush is None:
+            if change is not None and change.pct <= -s.pct:
+                release_latch(state, "rebuild")  # a new flush: the last rebuild's news is over
+                state["flush"] = {
+                    "basis": change.basis,
+                    "peak": change.before,
+                    "peak_t": change.start,
+                    "low": change.after,
+                    "low_t": change.end,
+                    "t": change.end,
+                }
+            return
+        value = point.contracts if flush["basis"] == "contracts" else point.usd
+        if not value:
+            return  # this point lacks the flush's unit: wait for one that has it
+        if point.ts - flush["t"] > s.rebuild_within_hours * HOUR_MS:
+            del state["flush"]
+            self._follow_flush(state, change, point)  # it may start the next flush
+            return
+        if value < flush["low"]:
+            flush.update(low=value, low_t=point.ts)
+            return
+        drop = flush["peak"] - flush["low"]
+        regained = (value - flush["low"]) / drop * 100 if drop > 0 else 0.0
+        if regained >= (s.rebuild_pct or 0.0):
+            del state["flush"]
+            set_latch(state, "rebuild", {"signal": self._rebuild_payload(flush, value, point.ts, regained)})
+
+    def _rebuild_payload(
+        self, flush: dict[str, Any], value: float, at: int, regained: float
+    ) -> dict[str, Any]:
+        asset = short_symbol(self.symbol)
+        drop_pct = (flush["low"] / flush["peak"] - 1) * 100
+        took = at - flush["low_t"]
+        usd = flush["basis"] == "usd"
+        unit = format_usd if usd else (lambda v: f"{format_amount(v)} contracts")
+        return {
+            "kind": "oi_rebuild",
+            "severity": "info",
+            "title": (
+                f"{asset} open interest rebuilt {regained:.0f}% of its {format_pct(drop_pct)} flush "
+                f"in {values.format_duration(took / 1000)} from the low "
+                f"({unit(flush['low'])} → {unit(value)}, was {unit(flush['peak'])})"
+            ),
+            "values": {
+                "regained_pct": round(regained, 2),
+                "flush_pct": round(drop_pct, 3),
+                "before_flush": flush["peak"],
+                "low": flush["low"],
+                "now": value,
+                "basis": flush["basis"],
+                "flush_from": flush["peak_t"],
+                "low_at": flush["low_t"],
+                "rebuilt_in_s": took // 1000,
+            },
+            "at": at,
+            "direction": "up",
+        }
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return quiet until new open-interest rows arrive: evaluate reads nothing else."""

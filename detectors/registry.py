@@ -23,6 +23,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.level_cross:LevelCross",
     "detectors.round_levels:RoundLevels",
     "detectors.range_breakout:RangeBreakout",
+    "detectors.retest:Retest",
     "detectors.pct_move:PctMove",
     "detectors.volume_spike:VolumeSpike",
     "detectors.liquidation_cascade:LiquidationCascade",
@@ -37,6 +38,8 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.bollinger:Bollinger",
     "detectors.stoch_rsi:StochRsi",
     "detectors.combo:Combo",
+    "detectors.liq_cluster_near:LiqClusterNear",
+    "detectors.liq_cluster_swept:LiqClusterSwept",
 )
 
 

@@ -59,6 +59,16 @@ class Tuning:
     binance_ping_interval_s: float = 30.0
     bybit_ping_interval_s: float = 20.0
     okx_ping_interval_s: float = 20.0
+    # Gate pings at the protocol level and takes an application ping too; Hyperliquid drops a
+    # connection that sent nothing for 60 s; Deribit's public/test keeps a JSON-RPC session proven.
+    gate_ping_interval_s: float = 15.0
+    hyperliquid_ping_interval_s: float = 30.0
+    deribit_ping_interval_s: float = 30.0
+    # HTX pings every 5 s itself and drops a client that missed 5 pongs; this is how long the client
+    # waits without any frame before it treats the socket as dead.
+    htx_silence_s: float = 20.0
+    # HTX drops connections about every 30 s in practice: replace ours before that, gap-free.
+    htx_max_lifetime_s: float = 25.0
     # Nothing at all (not even a pong) for ping interval + this long: the socket is dead, reconnect.
     pong_timeout_s: float = 10.0
     # No data frame for this long: reconnect even though pongs arrive (None: the feed's

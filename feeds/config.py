@@ -6,9 +6,9 @@ feed modules read their own settings without importing ``bot`` (the layer rule i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from storage.config import StrictModel
 
@@ -79,6 +79,40 @@ class OkxFeedConfig(FeedConfig):
     rest_poll_seconds: float = Field(30.0, ge=2, le=3600)
 
 
+class GateFeedConfig(FeedConfig):
+    """Gate USDT perpetuals: the ``futures.public_liquidates`` stream (``!all``: every contract)."""
+
+    enabled: bool = False
+    rest_url: str = "https://api.gateio.ws"
+    ws_url: str = "wss://fx-ws.gateio.ws/v4/ws/usdt"
+
+
+class HtxFeedConfig(FeedConfig):
+    """HTX USDT-margined swaps: ``public.*.liquidation_orders`` on the notification websocket."""
+
+    enabled: bool = False
+    ws_url: str = "wss://api.hbdm.com/linear-swap-notification"
+
+
+class DeribitFeedConfig(FeedConfig):
+    """Deribit perpetuals: trades flagged ``liquidation`` on ``trades.<instrument>.100ms``."""
+
+    enabled: bool = False
+    ws_url: str = "wss://www.deribit.com/ws/api/v2"
+
+
+class HyperliquidFeedConfig(FeedConfig):
+    """Hyperliquid perpetuals: public trades against the liquidator vault (backstop liquidations only)."""
+
+    enabled: bool = False
+    ws_url: str = "wss://api.hyperliquid.xyz/ws"
+    # HLP's liquidator child vault (listed among HLP's children by Hyperliquid's vaultDetails); a fill
+    # against it is a backstop liquidation. Lower case.
+    liquidator_addresses: list[Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(
+        default_factory=lambda: ["0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"], min_length=1
+    )
+
+
 class FearGreedFeedConfig(FeedConfig):
     """The Crypto Fear & Greed Index from alternative.me (daily)."""
 
@@ -118,5 +152,9 @@ class FeedsConfig(StrictModel):
     binance_futures: BinanceFuturesFeedConfig = BinanceFuturesFeedConfig()
     bybit: BybitFeedConfig = BybitFeedConfig()
     okx: OkxFeedConfig = OkxFeedConfig()
+    gate: GateFeedConfig = GateFeedConfig()
+    htx: HtxFeedConfig = HtxFeedConfig()
+    deribit: DeribitFeedConfig = DeribitFeedConfig()
+    hyperliquid: HyperliquidFeedConfig = HyperliquidFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
     limits: FeedLimitsConfig = FeedLimitsConfig()

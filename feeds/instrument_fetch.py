@@ -24,6 +24,7 @@ from feeds.instrument_lists import (
     parse_binance_futures,
     parse_binance_spot,
     parse_bybit,
+    parse_gate,
     parse_okx,
 )
 from feeds.instruments import Instrument, InstrumentRegistry, Kind
@@ -159,6 +160,9 @@ class InstrumentLists:
         if config.okx.enabled:
             okx = client("okx", config.okx.rest_url, config.okx.timeout_seconds)
             self.fetchers["okx"] = lambda: self._okx(okx)
+        if config.gate.enabled:
+            gate = client("gate", config.gate.rest_url, config.gate.timeout_seconds)
+            self.fetchers["gate"] = lambda: self._gate(gate)
 
     def load_cached(self) -> InstrumentRegistry:
         """Fill the registry from the cache (each enabled venue at the time its list was read)."""
@@ -238,4 +242,9 @@ class InstrumentLists:
     async def _okx(self, http: HttpClient) -> list[Instrument]:
         parsed = parse_okx(await http.get_json("/api/v5/public/instruments", {"instType": "SWAP"}))
         self._skipped("okx", parsed.skipped)
+        return parsed.rows
+
+    async def _gate(self, http: HttpClient) -> list[Instrument]:
+        parsed = parse_gate(await http.get_json("/api/v4/futures/usdt/contracts", None))
+        self._skipped("gate", parsed.skipped)
         return parsed.rows

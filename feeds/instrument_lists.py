@@ -16,6 +16,10 @@
   preopen, test), ``ctType`` (linear/inverse), ``ctVal`` coins per contract in ``ctValCcy``,
   ``ctMult``, ``instFamily``/``uly`` (``PEPE-USDT``), ``baseCcy``/``quoteCcy`` for spot.
 
+- Gate ``GET /api/v4/futures/usdt/contracts``: ``name`` (``BTC_USDT``), ``quanto_multiplier`` (coins per
+  contract, a string), ``funding_interval`` in seconds, ``in_delisting`` and ``status`` (``trading``,
+  ``delisting``, ``delisted``, ``circuit_breaker``).
+
 Sources: developers.binance.com spot "Exchange information" and USD-M "Exchange Information" and
 "Get Funding Rate Info"; bybit-exchange/docs docs/v5/market/instrument.mdx; OKX API v5 "Get instruments".
 Payload excerpts from those documents are under tests/data/instruments/.
@@ -28,7 +32,7 @@ from typing import Any
 from feeds.errors import FeedError
 from feeds.instruments import Instrument, strip_multiplier
 from feeds.okx import okx_data
-from feeds.parse import BadItem, Parsed, envelope, items_list, num, obj, parse_items, text
+from feeds.parse import BadItem, Parsed, envelope, integer, items_list, num, obj, parse_items, text
 
 # Binance USD-M: a perpetual with no fundingInfo entry settles every 8 hours (the documented default).
 BINANCE_DEFAULT_FUNDING_H = 8.0
@@ -169,3 +173,39 @@ def parse_okx(payload: Any) -> Parsed[Instrument]:
         )
 
     return parse_items(okx_data(payload, "okx instruments"), one)
+
+
+def parse_gate(payload: Any) -> Parsed[Instrument]:
+    """Parse Gate's USDT-settled futures contracts into perpetuals (sizes in contracts)."""
+
+    def one(item: Any) -> Instrument:
+        name = text(item, "name").upper()
+        base, _, quote = name.partition("_")
+        if not base or not quote:
+            raise BadItem(f"contract name {name!r} is not BASE_QUOTE")
+        coin, multiplier = strip_multiplier(base)
+        status = str(obj(item).get("status") or "trading")
+        delisting = obj(item).get("in_delisting") is True
+        return Instrument(
+            "gate",
+            "perp",
+            name,
+            coin,
+            quote,
+            multiplier=multiplier,
+            contract_size=num(item, "quanto_multiplier", positive=True),
+            funding_interval_h=_gate_funding_hours(item),
+            listed=status == "trading" and not delisting,
+            status="in_delisting" if delisting else status,
+        )
+
+    return parse_items(items_list(payload, "gate contracts"), one)
+
+
+def _gate_funding_hours(item: Any) -> float | None:
+    """Return a Gate contract's funding interval in hours (``funding_interval`` is in seconds)."""
+    try:
+        seconds = integer(obj(item).get("funding_interval"), "funding_interval")
+    except BadItem:
+        return None
+    return seconds / 3600 if seconds > 0 else None

@@ -46,6 +46,7 @@ from feeds.ingest import Ingest
 from feeds.instrument_fetch import InstrumentCache, InstrumentLists
 from feeds.instruments import InstrumentRegistry
 from feeds.kraken import KrakenCandles
+from feeds.liquidation_venues import liquidation_feeds
 from feeds.logonce import FailureLog
 from feeds.okx import OkxFeed
 
@@ -140,6 +141,7 @@ def build_feeds(
     if okx.enabled:
         http = client("okx", okx.rest_url, okx.timeout_seconds)
         feeds.append(OkxFeed(okx, http, context))
+    feeds += liquidation_feeds(config, context, client)
     fng = config.fear_greed
     if fng.enabled:
         http = client("fear_greed", fng.base_url, fng.timeout_seconds)

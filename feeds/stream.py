@@ -87,6 +87,8 @@ class WebSocketStream(ABC):
         self.max_lifetime_s = max_lifetime_s
         self.buffer = buffer
         self.backoff = Backoff(tuning.reconnect_base_s, tuning.reconnect_cap_s)
+        # A connection up this long ends a failure streak; HTX lowers it, as it drops every ~30 s.
+        self.stable_after_s = tuning.stable_after_s
         self.connections = 0  # connections opened, for tests and /metrics
         self.reconnect_reasons: list[str] = []
 
@@ -99,6 +101,10 @@ class WebSocketStream(ABC):
     async def send_ping(self, ws: WS) -> None:
         """Send a keep-alive (default: a websocket protocol ping)."""
         await ws.ping()
+
+    async def on_binary(self, ws: WS, data: bytes) -> bool:
+        """Handle one binary frame like ``on_text`` (default: ignore it; HTX sends gzip frames)."""
+        return False
 
     @abstractmethod
     def on_text(self, text: str) -> bool:
@@ -134,7 +140,7 @@ class WebSocketStream(ABC):
                 await self._close(ws)
                 ws = None
                 self._lost(outcome)
-                if loop.time() - opened >= self.tuning.stable_after_s:
+                if loop.time() - opened >= self.stable_after_s:
                     self.backoff.reset()
                 await asyncio.sleep(self.backoff.next_delay())
         finally:
@@ -277,7 +283,7 @@ class WebSocketStream(ABC):
 
     def _note_stable(self, times: _ReadTimes, now: float) -> None:
         """Clear the failure streak once the connection has been up long enough, once per connection."""
-        if not times.stable and now - times.opened >= self.tuning.stable_after_s:
+        if not times.stable and now - times.opened >= self.stable_after_s:
             # Up for a while without trouble: a failure streak is over even if no data came.
             times.stable = True
             self.health.clear_failures()
@@ -299,8 +305,10 @@ class WebSocketStream(ABC):
     async def _handle(self, ws: WS, msg: aiohttp.WSMessage) -> tuple[str | None, bool]:
         """Handle one message; return (why the connection ended or None, whether it carried data)."""
         kind = msg.type
-        if kind is aiohttp.WSMsgType.TEXT:
+        if kind is aiohttp.WSMsgType.TEXT or kind is aiohttp.WSMsgType.BINARY:
             try:
+                if kind is aiohttp.WSMsgType.BINARY:
+                    return None, await self.on_binary(ws, bytes(msg.data))
                 return None, self.on_text(str(msg.data))
             except FeedError as exc:
                 if exc.kind != "malformed":
@@ -314,8 +322,6 @@ class WebSocketStream(ABC):
             return None, False
         if kind is aiohttp.WSMsgType.PONG:
             self.health.alive()
-            return None, False
-        if kind is aiohttp.WSMsgType.BINARY:
             return None, False
         if kind is aiohttp.WSMsgType.ERROR:
             if getattr(msg.data, "code", None) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:

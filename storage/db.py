@@ -161,12 +161,16 @@ def _backup_before_migrating(conn: sqlite3.Connection, path: Path, version: int)
 
 
 def migrate(
-    conn: sqlite3.Connection, where: str = "database", *, backup_path: Path | None = None
+    conn: sqlite3.Connection,
+    where: str = "database",
+    *,
+    backup_path: Path | None = None,
+    up_to: int | None = None,
 ) -> list[int]:
-    """Apply pending migrations in order and return the versions applied."""
+    """Apply pending migrations in order (those up to version ``up_to``, if given); return those applied."""
     recorded = check_version(conn, where)
     current = recorded
-    pending = [m for m in load_migrations() if m.version > current]
+    pending = [m for m in load_migrations() if current < m.version and (up_to is None or m.version <= up_to)]
     if pending and recorded > 0 and backup_path is not None:
         saved = _backup_before_migrating(conn, backup_path, recorded)
         log.info("backed up %s (schema v%d) to %s before migrating", where, current, saved)

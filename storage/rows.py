@@ -70,6 +70,28 @@ class OpenInterest(NamedTuple):
     usd: float | None
 
 
+class LiqMapGrade(NamedTuple):
+    """A sweep of the modelled liquidation map compared with one venue's realized liquidations."""
+
+    symbol: str
+    venue: str  # liquidation source of the realized USD
+    model_venue: str  # open-interest source the map was built from
+    side: Side
+    band_low: float
+    band_high: float
+    start: int
+    end: int
+    modelled_usd: float
+    realized_usd: float
+    basis: str
+    graded_at: int
+
+    @property
+    def ratio(self) -> float | None:
+        """Return realized / modelled, or None when nothing was modelled."""
+        return self.realized_usd / self.modelled_usd if self.modelled_usd > 0 else None
+
+
 class FearGreed(NamedTuple):
     """One daily Fear & Greed value, dated by its publication day."""
 
@@ -173,6 +195,16 @@ class CandleCoverage:
     interval: str
     source: str
     rows: int
+    first_open: int
+    last_open: int
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """One (interval, source) series of a symbol's candles and the open times of its first and last."""
+
+    interval: str
+    source: str
     first_open: int
     last_open: int
 

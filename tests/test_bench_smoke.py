@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import pytest
 
-from bench import charts, delivery, indicators, ingest, latency, memory, queries, replay, startup
+from bench import (
+    charts,
+    command_queries,
+    delivery,
+    indicators,
+    ingest,
+    latency,
+    liqmap,
+    live,
+    memory,
+    queries,
+    replay,
+    rule_loading,
+    startup,
+)
 
 BENCHMARKS = {
     "replay": replay.main,
     "ingest": ingest.main,
     "latency": latency.main,
+    "live": live.main,
     "memory": memory.main,
     "queries": queries.main,
     "delivery": delivery.main,
     "startup": startup.main,
     "charts": charts.main,
     "indicators": indicators.main,
+    "command_queries": command_queries.main,
+    "rule_loading": rule_loading.main,
+    "liqmap": liqmap.main,
 }
 
 

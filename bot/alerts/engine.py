@@ -23,13 +23,16 @@ replay evaluates the skipped ticks again, to the same result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
+from bot.alerts.loading import BatchSizer
 from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
@@ -41,6 +44,16 @@ from detectors.market_history import MarketHistory
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 
 log = logging.getLogger(__name__)
+
+# Gradual loading (Engine.load_gradually): rows read a page at a time, and rules made active in batches
+# sized so building and first evaluating one takes about this long: the event loop is never held much
+# longer (a Discord heartbeat, a command, a feed's frames wait at most that).
+LOAD_PAGE = 500
+LOAD_BUDGET_S = 0.025
+# Between batches the loading task sleeps this long rather than sleep(0): a task woken by a timer (a
+# heartbeat, a probe) needs two loop turns (the timer resolves its future, then the task steps), and after
+# sleep(0) the loading task is first in line at both, so another waiter ran only every third batch.
+LOAD_PAUSE_S = 0.001
 
 
 class Engine:
@@ -59,11 +72,15 @@ class Engine:
         retention: RetentionConfig | None = None,
         ops_channel_id: int | None = None,
         warn_unrouted: bool = False,
+        liquidation_gaps: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.repo = repo
         # Live: an alert recorded with nowhere to go is logged (once per rule), never dropped in silence.
         self.warn_unrouted = warn_unrouted
         self._unrouted_told: set[str] = set()
+        # The liquidation venues (display names) whose feed is down for a symbol: an alert computed from
+        # liquidations then says its totals are without them (live only; replays have no feeds).
+        self._liquidation_gaps = liquidation_gaps
         # A stored rule is validated again on load, its windows against what retention keeps (issue 17).
         self.retention = retention
         # Where a quarantined rule is reported when its server has no ops channel of its own.
@@ -76,6 +93,9 @@ class Engine:
         self._stale_kinds = stale_kinds
         self.inhibition = inhibition
         self._rules: dict[str, ActiveRule] = {}
+        # While load_gradually runs: ids of enabled rules read but not yet active (refresh_rule takes one
+        # out, so a rule changed meanwhile is not overwritten by its older row); None otherwise.
+        self._loading: set[str] | None = None
         # Rules whose alerts arrive from outside (webhook routes): recorded by receive(), never evaluated.
         self._external: dict[str, RuleRow] = {}
         self._order: list[ActiveRule] | None = None
@@ -85,6 +105,9 @@ class Engine:
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
+        # The same per symbol (MARKET_SYMBOL: market-wide rules): an evaluation of a few symbols looks at
+        # their awake rules only, not at every awake rule of every symbol (issue 24).
+        self._awake_of: dict[str, set[str]] = {}
         self._due_rules: list[ActiveRule] | None = None  # the awake rules, in evaluation order
         self._position: dict[str, int] = {}  # rule id -> place in evaluation order
         self._open_alerts: set[str] = set()  # ids of rules with an alert pending or firing
@@ -92,6 +115,8 @@ class Engine:
         # rule's clock (Quiet.now_key) is what it would have been evaluated at last, set when it is read.
         self._now_all = self._now_any = -(2**62)
         self._now_of: dict[str, int] = {}
+        # The symbols evaluated since the last flush (None: every rule was): only their clocks can have moved.
+        self._moved: set[str] | None = set()
         self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
         self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
         self._silences_at = 0
@@ -120,31 +145,158 @@ class Engine:
         self._dirty.clear()
         self._wake_all()
 
+    async def load_gradually(
+        self,
+        evaluate: Callable[[], Awaitable[object]],
+        *,
+        budget_s: float = LOAD_BUDGET_S,
+        page: int = LOAD_PAGE,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Load what ``load`` loads without holding the event loop; return the rules made active.
+
+        ``load`` and the first evaluation that follows it held the loop for the whole rule set (0.46 ms a
+        rule, 22.8 s at 50k rules, issue 24). Here detector and alert states, then enabled rules, are read
+        a page at a time; the rules are then made active in evaluation order, a batch at a time, and after
+        each batch ``evaluate`` (the live evaluator's pass) evaluates what is active, so each batch's rules
+        get their first evaluation (and fall asleep when quiet) before the next is built. Batches are sized
+        so one takes about ``budget_s`` (bot.alerts.loading), and rules already active are not woken.
+        Evaluated at one time, the batches record what ``load`` and one evaluation would
+        (tests/bot/alerts/test_gradual_loading.py). When ``stop`` returns True (the bot is shutting
+        down), no further batch is made active.
+        """
+        self._settle_clocks(self._quiet.clocked)
+        self._rules, self._detector_state, self._alerts = {}, {}, {}
+        self._external = {}
+        self._order = None
+        self._open_alerts = set()
+        self._dirty.clear()
+        self._loading = set()
+        self._wake_all()
+        try:
+            await self._load_states(page)
+            pending = await self._read_enabled_rules(page)
+            self._loading = {row.id for row in pending}
+            await self._activate_in_batches(pending, evaluate, budget_s, stop or (lambda: False))
+        finally:
+            self._loading = None
+        return len(self._rules)
+
+    async def _load_states(self, page: int) -> None:
+        """Read every detector state and alert state, a page at a time."""
+        after = ""
+        while states := self.repo.detector_states_after(after, page):
+            for rule_id, state, evaluated_at in states:
+                self._detector_state.setdefault(rule_id, (state, evaluated_at))
+            after = states[-1][0]
+            await asyncio.sleep(LOAD_PAUSE_S)
+        after = ""
+        while alerts := self.repo.alert_states_after(after, page):
+            for alert in alerts:
+                self._alerts.setdefault(alert.rule_id, {}).setdefault(alert.dedupe_key, alert)
+                if alert.status != "resolved":
+                    self._open_alerts.add(alert.rule_id)
+            after = alerts[-1].dedupe_key
+            await asyncio.sleep(LOAD_PAUSE_S)
+
+    async def _read_enabled_rules(self, page: int) -> list[RuleRow]:
+        """Return the enabled rules, read a page at a time, in evaluation order."""
+        # Pages come in id order, so evaluation order (inhibitors first, then by id) is the inhibitors of
+        # every page, then the others: kept apart as they arrive, no sort of the whole set at the end.
+        major = self.inhibition.inhibitors if self.inhibition else frozenset()
+        first: list[RuleRow] = []
+        rest: list[RuleRow] = []
+        after = ""
+        while rows := self.repo.enabled_rules_after(after, page):
+            for row in rows:
+                (first if row.detector in major else rest).append(row)
+            after = rows[-1].id
+            await asyncio.sleep(LOAD_PAUSE_S)
+        return first + rest
+
+    async def _activate_in_batches(
+        self,
+        pending: list[RuleRow],
+        evaluate: Callable[[], Awaitable[object]],
+        budget_s: float,
+        stop: Callable[[], bool],
+    ) -> None:
+        """Make ``pending`` active in batches of about ``budget_s`` each, evaluating after each batch."""
+        sizer = BatchSizer(budget_s)
+        done = 0
+        while done < len(pending) and not stop():
+            # CPU time of this thread: what the batch holds the loop for, whatever else the host runs.
+            began = time.thread_time()
+            chunk = pending[done : sizer.next_batch(pending, done)]
+            loading = self._loading if self._loading is not None else set()
+            self._add_active([row for row in chunk if row.id in loading])
+            loading.difference_update(row.id for row in chunk)
+            await evaluate()
+            done += len(chunk)
+            sizer.measured(chunk, time.thread_time() - began)
+            await asyncio.sleep(LOAD_PAUSE_S)
+
+    def _order_key(self, row: RuleRow) -> tuple[bool, str]:
+        # Inhibitors first, so a cascade firing in the same evaluation as a round-level break is already
+        # known when the lesser alert is recorded and can absorb it.
+        major = self.inhibition.inhibitors if self.inhibition else frozenset()
+        return (row.detector not in major, row.id)
+
+    def _add_active(self, rows: list[RuleRow]) -> None:
+        """Make rules active without waking the sleeping ones; ``rows`` come in evaluation order."""
+        added = [rule for row in rows if (rule := self._build(row)) is not None]
+        if not added:
+            return
+        for rule in added:
+            self._rules[rule.row.id] = rule
+        order = self._order
+        if order is not None and (
+            not order or self._order_key(order[-1].row) < self._order_key(added[0].row)
+        ):
+            # They all sort after every active rule: appended, the order and positions stay valid.
+            if self._awake is not None:
+                for i, rule in enumerate(added, start=len(order)):
+                    self._position[rule.row.id] = i
+                self._awake.update(rule.row.id for rule in added)
+            order.extend(added)
+        else:
+            self._order = None
+            self._awake = None  # recomputed from the order, sleeping rules kept asleep
+        self._due_rules = None
+
     def _activate(self, row: RuleRow) -> None:
         self._order = None
         self._wake_all()
+        rule = self._build(row)
+        if rule is not None:
+            self._rules[row.id] = rule
+
+    def _build(self, row: RuleRow) -> ActiveRule | None:
+        """Return a rule ready to evaluate, or None (an external rule, or one skipped or quarantined)."""
         if row.detector == WEBHOOK_DETECTOR:
             self._external[row.id] = row
-            return
+            return None
         try:
             detector = instantiate(row, self.retention)
         except UnknownDetector:
             # An uninstalled plugin: skipped, not quarantined, so reinstalling it brings the rule back.
             log.error("rule %s (%s) cannot run and is skipped: unknown detector", row.id, row.detector)
-            return
+            return None
         except Exception as exc:  # settings a new version rejects, or a detector that cannot be built
             # Quarantined, not dropped: the owner and the ops channel learn why, and the row stays.
             now = max(self._now_any, row.updated_at)
             with self.repo.transaction():
                 reason = f"its settings no longer validate ({describe_error(exc)})"
                 quarantine_rule(self.repo, self.router, row, reason, now, ops_channel_id=self.ops_channel_id)
-            return
-        self._rules[row.id] = ActiveRule(row, detector)
+            return None
+        return ActiveRule(row, detector)
 
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
+        if self._loading is not None:
+            self._loading.discard(rule_id)  # its newer row is read here; the one read earlier is stale
         self._external.pop(rule_id, None)
         self._order = None
         self._wake_all()
@@ -159,6 +311,8 @@ class Engine:
         stored = self.repo.detector_state(rule_id)
         if stored is None:
             self._detector_state.pop(rule_id, None)
+        elif self._loading is not None:
+            self._detector_state.setdefault(rule_id, stored)  # its page of states may not be read yet
         self._alerts[rule_id] = {
             s.dedupe_key: s for s in self.repo.alert_states(rule_id, include_resolved=True)
         }
@@ -169,10 +323,7 @@ class Engine:
     def rules(self) -> list[ActiveRule]:
         """Return the rules being evaluated, in evaluation order."""
         if self._order is None:
-            # Inhibitors first, so a cascade firing in the same evaluation as a round-level break is
-            # already known when the lesser alert is recorded and can absorb it.
-            major = self.inhibition.inhibitors if self.inhibition else frozenset()
-            self._order = sorted(self._rules.values(), key=lambda r: (r.row.detector not in major, r.id))
+            self._order = sorted(self._rules.values(), key=lambda r: self._order_key(r.row))
         return list(self._order)
 
     def wanted_intervals(self) -> set[str]:
@@ -341,28 +492,58 @@ class Engine:
         woken = quiet.wake(now)
         if woken and quiet.clocked:
             self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
+        if symbols is not None and not isinstance(symbols, (set, frozenset)):
+            symbols = set(symbols)
+        self._advance_clocks(now, symbols)
+        if self._awake is None:
+            self._collect_awake()
+        assert self._awake is not None
+        if woken:
+            self._awake.update(woken)
+            rules = self._rules
+            for rule_id in woken:
+                rule = rules.get(rule_id)
+                if rule is not None:
+                    self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule_id)
+            self._due_rules = None
+        position, rules = self._position, self._rules
+        if symbols is not None:
+            # Only the awake rules of these symbols and the market-wide ones, in evaluation order.
+            awake_of = self._awake_of
+            ids = {i for symbol in (*symbols, MARKET_SYMBOL) for i in awake_of.get(symbol, ())}
+            return [rules[i] for i in sorted(ids, key=position.__getitem__) if i in rules]
+        if self._due_rules is None:
+            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
+        return self._due_rules
+
+    def _advance_clocks(self, now: int, symbols: set[str] | frozenset[str] | None) -> None:
+        """Note the evaluation at ``now`` (of ``symbols``, or all) in the clocks quiet rules keep."""
         if now > self._now_any:
             self._now_any = now
         if symbols is None:
             if now > self._now_all:
                 self._now_all = now
-        else:
-            now_of = self._now_of
-            for symbol in symbols:
-                if now_of.get(symbol, -(2**62)) < now:
-                    now_of[symbol] = now
-        if self._awake is None:
-            order = self.rules()
-            self._position = {rule.row.id: i for i, rule in enumerate(order)}
-            self._awake = {rule.row.id for rule in order if rule.row.id not in quiet.asleep}
-            self._due_rules = None
-        if woken:
-            self._awake.update(woken)
-            self._due_rules = None
-        if self._due_rules is None:
-            position, rules = self._position, self._rules
-            self._due_rules = [rules[i] for i in sorted(self._awake, key=position.__getitem__)]
-        return self._due_rules
+            self._moved = None
+            return
+        now_of = self._now_of
+        for symbol in symbols:
+            if now_of.get(symbol, -(2**62)) < now:
+                now_of[symbol] = now
+        if self._moved is not None:
+            self._moved.update(symbols)
+
+    def _collect_awake(self) -> None:
+        """Index the rules not asleep, per symbol, and every rule's place in evaluation order."""
+        order = self.rules()
+        asleep = self._quiet.asleep
+        self._position = {rule.row.id: i for i, rule in enumerate(order)}
+        self._awake = set()
+        self._awake_of = {}
+        for rule in order:
+            if rule.row.id not in asleep:
+                self._awake.add(rule.row.id)
+                self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule.row.id)
+        self._due_rules = None
 
     def _settle_clocks(self, rule_ids: Iterable[str]) -> None:
         """Move the time quiet rules record in their state (Quiet.now_key) to their latest evaluation time.
@@ -391,10 +572,13 @@ class Engine:
 
     def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
         """Put a rule to sleep while evaluating it again would change nothing."""
-        symbol = MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
+        symbol = _sleep_symbol(rule)
         if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
             if self._awake is not None:
                 self._awake.discard(rule.row.id)
+                awake = self._awake_of.get(symbol)
+                if awake is not None:
+                    awake.discard(rule.row.id)
             self._due_rules = None
 
     def _begin(self) -> None:
@@ -405,8 +589,16 @@ class Engine:
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
+        moved, self._moved = self._moved, set()
         if self._quiet.clocked:
-            self._settle_clocks(self._quiet.clocked)
+            # Only the clocks of the symbols evaluated since the last flush can have moved (market-wide
+            # rules' with any evaluation): settling every clock at every flush made a live minute cost the
+            # square of the symbols (issue 24).
+            if moved is None:
+                self._settle_clocks(self._quiet.clocked)
+            else:
+                moved.add(MARKET_SYMBOL)
+                self._settle_clocks(self._quiet.clocked_of(moved))
         if not self._dirty:
             return
         with self.repo.transaction():
@@ -491,6 +683,12 @@ class Engine:
                 return False  # held back until the feed is fresh again; the watchdog reports the feed
         return True
 
+    def _without(self, signal: Signal) -> list[str]:
+        """Return the liquidation venues missing from a liquidation-based signal's totals."""
+        if self._liquidation_gaps is None or "liquidations" not in signal.sources:
+            return []
+        return self._liquidation_gaps(signal.symbol)
+
     def _targets(self, row: RuleRow, severity: str) -> tuple[list[Target], int | None]:
         targets = self.router.targets(row, severity)
         silences = self._active_silences()
@@ -544,6 +742,9 @@ class Engine:
             # Already recorded (a replay restarted on the same database): keep state, queue nothing.
             return fired
         payload = _payload(row, signal, event_id, "firing", signal.title, values, signal.at, late)
+        without = self._without(signal)
+        if without:
+            payload["without"] = without
         for target in targets:
             is_folded = (target.sink, target.address) in folded
             self.repo.enqueue(
@@ -724,6 +925,7 @@ def make_engine(
     retention: RetentionConfig | None = None,
     ops_channel_id: int | None = None,
     warn_unrouted: bool = False,
+    liquidation_gaps: Callable[[str], list[str]] | None = None,
 ) -> Engine:
     """Build an Engine from the ``[engine]`` config section (``report_before_creation`` for replays).
 
@@ -743,7 +945,13 @@ def make_engine(
         retention=retention,
         ops_channel_id=ops_channel_id,
         warn_unrouted=warn_unrouted,
+        liquidation_gaps=liquidation_gaps,
     )
+
+
+def _sleep_symbol(rule: ActiveRule) -> str:
+    """Return the symbol a rule is filed under while it sleeps: its own, or MARKET_SYMBOL if market-wide."""
+    return MARKET_SYMBOL if rule.detector.market_wide else rule.row.symbol
 
 
 def _rule_snapshot(row: RuleRow) -> dict[str, Any]:

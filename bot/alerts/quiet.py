@@ -3,15 +3,18 @@
 A detector says after each evaluation how long evaluating again would change nothing (``Detector.quiet``).
 The engine then puts the rule to sleep here and asks, at each tick, which rules woke: the ones whose time
 came (a heap of timers) and the ones whose watched data changed or became visible (the history's live
-change counters, compared once per watched key and tick). Entries of an older sleep are recognised by their
-generation and dropped. In a year's replay most rules are quiet on most ticks (bench.replay), so a tick
-costs only the rules that can change.
+change counters, compared for the keys the history says moved since the last tick, never for every watch,
+and within a key only for the watchers whose USD threshold was reached).
+Entries of an older sleep are recognised by their generation and dropped. In a year's replay most rules are
+quiet on most ticks (bench.replay), and live a poll of one symbol looks at that symbol's watches only
+(bench.live), so a tick costs only the rules that can change.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +33,14 @@ class _Watch:
 
     mark: list[Any]  # the history's live [changes, newest row time, USD added]
     checked: int  # mark[0] when the watchers were last compared
-    # rule id -> (generation, changes when it went to sleep, USD added at which it wakes: -inf for any change)
-    rules: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    # Heap of (USD added at which it wakes: -inf for any change, generation, rule id, changes when it went to
+    # sleep): a change looks at the watchers whose threshold it reached only, not at every rule waiting on
+    # the symbol's liquidations (issue 24). Entries of an older sleep are dropped when they come up.
+    heap: list[tuple[float, int, str, int]] = field(default_factory=list)
     # No watcher wakes before mark[2] reaches this (-inf when one wakes at any change): a cascade waiting for
     # a few million USD is not looked at for each of the thousands of liquidations before.
     usd_threshold: float = math.inf
+    compacted: int = 0  # the heap's size after stale entries were last removed
 
 
 class QuietRules:
@@ -44,6 +50,9 @@ class QuietRules:
         self.history = history
         self.asleep: dict[str, int] = {}  # rule id -> generation of its current sleep
         self.clocked: dict[str, tuple[int, str]] = {}  # rule id -> (generation, Quiet.now_key)
+        # symbol (MARKET_SYMBOL for market-wide rules) -> ids of rules that may be in ``clocked``: a flush
+        # settles the clocks of the symbols evaluated since the last one, not every clock (issue 24).
+        self._clocked_of: dict[str, set[str]] = {}
         self._generation = 0
         self._timers: list[tuple[int, int, str]] = []  # heap of (wake at, generation, rule id)
         self._watches: dict[tuple[str, str], _Watch] = {}
@@ -53,6 +62,7 @@ class QuietRules:
         """Wake every rule (the rule set changed)."""
         self.asleep.clear()
         self.clocked.clear()
+        self._clocked_of.clear()
         self._timers.clear()
         self._watches.clear()
         for symbol, watch in self._closes.values():
@@ -69,31 +79,37 @@ class QuietRules:
         if entry is not None:
             self.history.unwatch_closes(*entry)
 
+    def clocked_of(self, symbols: Iterable[str]) -> list[str]:
+        """Return the ids of the clocked rules of ``symbols`` (forgetting those no longer clocked)."""
+        clocked, index = self.clocked, self._clocked_of
+        found: list[str] = []
+        for symbol in symbols:
+            ids = index.get(symbol)
+            if not ids:
+                continue
+            gone = [rule_id for rule_id in ids if rule_id not in clocked]
+            ids.difference_update(gone)
+            found.extend(ids)
+        return found
+
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
-        if not self._anything_due(now):
-            return []
-        woke = self._wake_timers(now)
-        for watch in self._watches.values():
-            self._wake_watchers(watch, woke)
+        timers = self._timers
+        woke = self._wake_timers(now) if timers and timers[0][0] <= now else []
+        # Only the watches of the keys that moved: the usual tick moved none, or a symbol's few.
+        changed = self.history.take_changed()
+        if changed and self._watches:
+            watches = self._watches
+            for key in changed:
+                watch = watches.get(key)
+                if watch is not None and not watch.mark[2] < watch.usd_threshold:
+                    self._wake_watchers(watch, woke)
         if self.history.has_tripped():
             self._wake_tripped(woke)
-        if self._closes:
+        if self._closes and woke:
             for rule_id in woke:
                 self._unwatch(rule_id)
         return woke
-
-    def _anything_due(self, now: int) -> bool:
-        """Return whether a timer is due, a close watch tripped or a watched counter moved enough."""
-        timers = self._timers
-        if (timers and timers[0][0] <= now) or self.history.has_tripped():
-            return True
-        # The usual tick: nothing due, so only the watched counters can have moved.
-        for watch in self._watches.values():
-            mark = watch.mark
-            if mark[0] != watch.checked and not mark[2] < watch.usd_threshold:
-                return True
-        return False
 
     def _wake_timers(self, now: int) -> list[str]:
         """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
@@ -115,17 +131,47 @@ class QuietRules:
             return  # watchers registered since the last check saw this count too
         watch.checked = changes
         asleep = self.asleep
-        rules = watch.rules
-        threshold = math.inf
-        for rule_id, (generation, seen, wake_usd) in list(rules.items()):
+        heap = watch.heap
+        added = mark[2]
+        kept: list[tuple[float, int, str, int]] = []
+        drain = added != added  # not a number: every watcher wakes, whatever its threshold
+        # The entries whose threshold the USD added reached, lowest first.
+        while heap and (drain or heap[0][0] <= added):
+            entry = heapq.heappop(heap)
+            _, generation, rule_id, seen = entry
             if asleep.get(rule_id) != generation:
-                del rules[rule_id]  # from an older sleep
-            elif seen != changes and not mark[2] < wake_usd:  # NaN wakes too
-                del rules[rule_id], asleep[rule_id]
+                continue  # from an older sleep
+            if seen != changes:
+                del asleep[rule_id]
                 woke.append(rule_id)
             else:
-                threshold = min(threshold, wake_usd)
-        watch.usd_threshold = threshold
+                kept.append(entry)  # it went to sleep after this very change
+        for entry in kept:
+            heapq.heappush(heap, entry)
+        watch.usd_threshold = heap[0][0] if heap else math.inf
+
+    def _watch(
+        self, key: tuple[str, str], mark: list[Any], usd_below: float | None, generation: int, rule_id: str
+    ) -> None:
+        """Make a sleeping rule wait on one data key (until ``usd_below`` more USD, if given)."""
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch(mark, mark[0])
+        wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
+        if wake_usd != wake_usd:
+            wake_usd = -math.inf  # not a number: any change wakes it
+        heapq.heappush(watch.heap, (wake_usd, generation, rule_id, mark[0]))
+        watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+        if len(watch.heap) > 2 * watch.compacted + 64:
+            self._compact(watch)
+
+    def _compact(self, watch: _Watch) -> None:
+        """Drop the entries of older sleeps (woken by time or another watch, and asleep again since)."""
+        asleep = self.asleep
+        watch.heap = [entry for entry in watch.heap if asleep.get(entry[2]) == entry[1]]
+        heapq.heapify(watch.heap)
+        watch.compacted = len(watch.heap)
+        watch.usd_threshold = watch.heap[0][0] if watch.heap else math.inf
 
     def _wake_tripped(self, woke: list[str]) -> None:
         """Wake the rules whose close watches tripped (appending to ``woke``) and forget those watches."""
@@ -154,7 +200,13 @@ class QuietRules:
                 latest = now + CLOSES_WATCH_MAX_MS
                 until = latest if until is None else min(until, latest)
                 continue
-            watched.append(((symbol, kind), mark, quiet.usd_below if kind == "liquidations" else None))
+            watched.append(
+                (
+                    self.history.change_key(symbol, kind),
+                    mark,
+                    quiet.usd_below if kind == "liquidations" else None,
+                )
+            )
         if (until is None and not watched) or (until is not None and until <= now):
             return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
         self._generation += 1
@@ -162,17 +214,11 @@ class QuietRules:
         self.asleep[rule_id] = generation
         if quiet.now_key is not None:
             self.clocked[rule_id] = (generation, quiet.now_key)
+            self._clocked_of.setdefault(symbol, set()).add(rule_id)
         if until is not None:
             heapq.heappush(self._timers, (until, generation, rule_id))
         for key, mark, usd_below in watched:
-            watch = self._watches.get(key)
-            if watch is None:
-                watch = self._watches[key] = _Watch(mark, mark[0])
-            wake_usd = -math.inf if usd_below is None else mark[2] + usd_below
-            if wake_usd != wake_usd:
-                wake_usd = -math.inf  # not a number: any change wakes it
-            watch.rules[rule_id] = (generation, mark[0], wake_usd)
-            watch.usd_threshold = min(watch.usd_threshold, wake_usd)
+            self._watch(key, mark, usd_below, generation, rule_id)
         self._unwatch(rule_id)
         if closes is not None:
             low, high = closes

@@ -293,10 +293,12 @@ def _draw_markers(ax: Axes, spec: ChartSpec, palette: Palette) -> None:
 
 def _label_offsets(below: bool, where: float) -> list[Offset]:
     """Return where to try a marker's label, nearest first: its own side, then the other, further out."""
+    # A marker on the panel's very edge (an alert at the window's first or last candle) has its label
+    # wholly inside only when the label starts (ends) a little past the marker: tried last.
     if where > 0.85:
-        sideways = [(4.0, "right"), (0.0, "center")]
+        sideways = [(4.0, "right"), (0.0, "center"), (-4.0, "right")]
     elif where < 0.15:
-        sideways = [(-4.0, "left"), (0.0, "center")]
+        sideways = [(-4.0, "left"), (0.0, "center"), (4.0, "left")]
     else:
         sideways = [(0.0, "center"), (-4.0, "left"), (4.0, "right")]
     offsets: list[Offset] = []

@@ -15,6 +15,7 @@ from bot.alerts.routing import AlertRouter
 from bot.config import Config, load_config
 from bot.errors import UserError
 from bot.replay.pipeline import run_replay
+from detectors.liqmap.params import use_params
 from feeds.replay import RecordedData, ReplayDataError, load_directory, parse_time, store_recorded
 from storage.db import open_database
 from storage.repo import Repo
@@ -32,8 +33,13 @@ def bundled_scenario(stack: ExitStack) -> Path:
 
 
 def config_or_example(path: str | None, scenario: Path) -> Config:
-    """Load the config file at ``path``, or the bundled ``config.example.toml`` when none is given."""
-    return load_config(Path(path) if path else scenario / EXAMPLE_CONFIG)
+    """Load the config file at ``path``, or the bundled ``config.example.toml`` when none is given.
+
+    Its ``[liqmap]`` settings become the process's (the liquidation-map detectors model with them).
+    """
+    config = load_config(Path(path) if path else scenario / EXAMPLE_CONFIG)
+    use_params(config.liqmap)
+    return config
 
 
 def add_format_option(parser: argparse.ArgumentParser) -> None:

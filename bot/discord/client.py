@@ -29,6 +29,7 @@ from bot.discord.cogs.backtest import AlertTestCog
 from bot.discord.cogs.charts import ChartCog
 from bot.discord.cogs.digests import DigestCog
 from bot.discord.cogs.history import HistoryCog
+from bot.discord.cogs.liqmap import LiqMapCog
 from bot.discord.cogs.liquidations import LiqFeedCog, LiqPriceCog
 from bot.discord.cogs.market import MarketCog
 from bot.discord.cogs.privacy import PrivacyCog
@@ -42,6 +43,7 @@ from bot.liqfeed.settings import LiqFeedService
 from bot.services import Service
 from bot.services.backtest import BacktestService
 from bot.services.history import HistoryService
+from bot.services.liqmap import LiqMapService
 from bot.services.privacy import PrivacyService
 from detectors.base import Detector
 
@@ -135,6 +137,7 @@ class TripwireBot(commands.Bot):
         # The cogs are given their services, never build them (the composition root passes its own).
         self.history = history or HistoryService(service)
         self.backtests = backtests or BacktestService(service)
+        self.liqmaps = LiqMapService(service)
         symbol = config.discord.presence_symbol
         self.presence = PresenceTicker(self, service, symbol) if symbol else None
         self._presence_task: asyncio.Task[None] | None = None
@@ -175,7 +178,8 @@ class TripwireBot(commands.Bot):
         await self.add_cog(SilenceCog(self.service))
         await self.add_cog(WebhookCog(self.service))
         await self.add_cog(LiqFeedCog(self.liqfeed))
-        await self.add_cog(LiqPriceCog(self.service))
+        await self.add_cog(LiqPriceCog(self.service, self.liqmaps))
+        await self.add_cog(LiqMapCog(self.liqmaps))
         await self.add_cog(HistoryCog(self.history))
         await self.add_cog(ChartCog(self.history))
         await self.add_cog(DigestCog(self.digests))

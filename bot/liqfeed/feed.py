@@ -155,8 +155,11 @@ class LiquidationFeed:
         pacing: Pacing | None = None,
         on_queued: Callable[[], None] | None = None,
         sink: str = "discord",
+        venues_down: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.repo = repo
+        # The liquidation venues whose feed is down (sources): a total then says it is without them.
+        self.venues_down = venues_down
         self.now_ms = now_ms
         self.pacing = pacing or Pacing()
         self.on_queued = on_queued
@@ -248,7 +251,10 @@ class LiquidationFeed:
         """Advance one server's state to ``now`` and return the messages it posts."""
         pacing = self.pacing
         out: list[dict[str, Any]] = []
-        common = {"min_usd": guild.settings.min_usd}
+        common: dict[str, Any] = {"min_usd": guild.settings.min_usd}
+        without = self._without(guild.settings)
+        if without:
+            common["without"] = without
         if guild.window_end is not None and now >= guild.window_end:
             events, guild.pending, guild.window_end = guild.pending, [], None
             guild.windows.append(now)
@@ -298,6 +304,17 @@ class LiquidationFeed:
                 guild.summary_start, guild.summary_end = now, now + int(pacing.summary_s * 1000)
         return out
 
+    def _without(self, settings: FeedSettings) -> list[str]:
+        """Return the down venues a server's feed would include (sources, sorted)."""
+        if self.venues_down is None:
+            return []
+        try:
+            down = self.venues_down()
+        except Exception:
+            log.exception("could not read the liquidation venues' health")
+            return []
+        return sorted(s for s in down if not settings.exchanges or s in settings.exchanges)
+
     # --- running ---------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
@@ -328,12 +345,13 @@ def build_liquidation_feed(
     *,
     pacing: Pacing | None = None,
     on_queued: Callable[[], None] | None = None,
+    venues_down: Callable[[], Sequence[str]] | None = None,
 ) -> tuple[LiquidationFeed, LiqFeedService]:
     """Build the feed and its /liqfeed service, load every server's stored feed, and listen to ingest.
 
     The composition root then runs ``feed.run(stop)`` and passes the service to ``TripwireBot(liqfeed=...)``.
     """
-    feed = LiquidationFeed(repo, now_ms, pacing=pacing, on_queued=on_queued)
+    feed = LiquidationFeed(repo, now_ms, pacing=pacing, on_queued=on_queued, venues_down=venues_down)
     service = LiqFeedService(repo, symbols, now_ms, runtime=feed)
     feed.load(service.all_settings())
     ingest.subscribe_rows("liquidations", feed.on_rows)

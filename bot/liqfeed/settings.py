@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.errors import UserError
 from bot.parsing import echo, resolve_symbol
 from detectors.base import format_usd
+from feeds.liq_coverage import COVERAGE
 from storage.repo import Repo
 from storage.rows import Liquidation
 
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "liqfeed"
 # The exchanges whose liquidation streams Tripwire reads, by the source name the feeds store
-# (feeds/binance_futures.py, bybit.py and okx.py).
-EXCHANGES = ("binance", "bybit", "okx")
+# (feeds.liq_coverage lists each one with what its numbers count).
+EXCHANGES = tuple(COVERAGE)
 # Below $10k the Binance stream alone delivers several events a second per busy symbol: a threshold that
 # low only ever shows summaries. Above $1B no single liquidation has ever been reported.
 MIN_USD = 10_000.0

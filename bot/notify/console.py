@@ -27,6 +27,8 @@ def alert_line(payload: dict[str, Any]) -> str:
     marks = []
     if payload.get("late"):
         marks.append("LATE")
+    if payload.get("without"):
+        marks.append(f"without {', '.join(str(n) for n in payload['without'])}")
     if payload.get("state") == "resolved" and not str(payload.get("title", "")).startswith("Ended"):
         marks.append("resolved")  # an end notice's title says it already
     if payload.get("parent_event_id") is not None:

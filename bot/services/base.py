@@ -40,6 +40,8 @@ class FeedStatusView:
     last_success_ms: int | None = None
     lag_s: float | None = None
     detail: str | None = None
+    # A liquidation feed's coverage line ("Binance: lower bound (...)", feeds.liq_coverage), else None.
+    coverage: str | None = None
 
 
 class FeedHealth(Protocol):

@@ -29,8 +29,17 @@ from bot.errors import UserError
 from bot.parsing import echo
 from bot.services import Service
 from detectors.base import format_price, format_usd
+from detectors.liqmap.tiers import (
+    BINANCE_TIERS,
+    FORMULA,
+    TIERS_AS_OF,
+    MarginTier,
+    Side,
+    liquidation_price,
+    solve,
+    tier_at,
+)
 
-Side = Literal["long", "short"]
 MarginMode = Literal["isolated", "cross"]
 
 MIN_LEVERAGE = 1.0
@@ -42,99 +51,6 @@ MAX_ENTRY_FACTOR = 5.0
 # Used for symbols without a known table. Binance's first-tier rates for USDT perpetuals run from 0.40%
 # (BTC, ETH) to about 1.5% for small caps; 1% sits between, and the reply says it was assumed.
 DEFAULT_MMR = 0.01
-
-
-@dataclass(frozen=True, slots=True)
-class MarginTier:
-    """One bracket of an exchange's leverage and margin table (USD notional)."""
-
-    floor: float  # the bracket starts above this notional...
-    cap: float  # ...and ends at this one, inclusive
-    mmr: float  # maintenance margin rate, decimal
-    cum: float  # maintenance amount: maintenance margin = notional * mmr - cum
-    max_leverage: int
-
-
-def _tiers(*rows: tuple[float, float, float, float, int]) -> tuple[MarginTier, ...]:
-    return tuple(MarginTier(*row) for row in rows)
-
-
-# Binance USDⓈ-M leverage brackets (GET /fapi/v1/leverageBracket: notionalFloor, notionalCap,
-# maintMarginRatio, cum, initialLeverage) as recorded on 2024-10-24 in freqtrade's
-# freqtrade/exchange/binance_leverage_tiers.json (commit 3d9514d; unchanged since its 2024-08-31
-# version). The first BTCUSDT bracket (up to 50,000 USDT: 125x, 0.40%) is the one Binance announced on
-# 2021-03-18 ("Updates to Leverage and Margin Tiers of Binance Futures Contracts"), and every cum follows
-# the FAQ's rule cum_n = floor_n * (mmr_n - mmr_n-1) + cum_n-1 (tests/bot/services/test_liqprice.py checks
-# it).
-# Binance changes these tables from time to time; the reply names the date.
-TIERS_AS_OF = "2024-10-24"
-BINANCE_TIERS: dict[str, tuple[MarginTier, ...]] = {
-    "BTCUSDT": _tiers(
-        (0, 50_000, 0.004, 0, 125),
-        (50_000, 600_000, 0.005, 50, 100),
-        (600_000, 3_000_000, 0.0065, 950, 75),
-        (3_000_000, 12_000_000, 0.01, 11_450, 50),
-        (12_000_000, 70_000_000, 0.02, 131_450, 25),
-        (70_000_000, 100_000_000, 0.025, 481_450, 20),
-        (100_000_000, 230_000_000, 0.05, 2_981_450, 10),
-        (230_000_000, 480_000_000, 0.1, 14_481_450, 5),
-        (480_000_000, 600_000_000, 0.125, 26_481_450, 4),
-        (600_000_000, 800_000_000, 0.15, 41_481_450, 3),
-        (800_000_000, 1_200_000_000, 0.25, 121_481_450, 2),
-        (1_200_000_000, 1_800_000_000, 0.5, 421_481_450, 1),
-    ),
-    "ETHUSDT": _tiers(
-        (0, 50_000, 0.004, 0, 125),
-        (50_000, 600_000, 0.005, 50, 100),
-        (600_000, 3_000_000, 0.0065, 950, 75),
-        (3_000_000, 12_000_000, 0.01, 11_450, 50),
-        (12_000_000, 50_000_000, 0.02, 131_450, 25),
-        (50_000_000, 65_000_000, 0.025, 381_450, 20),
-        (65_000_000, 150_000_000, 0.05, 2_006_450, 10),
-        (150_000_000, 320_000_000, 0.1, 9_506_450, 5),
-        (320_000_000, 400_000_000, 0.125, 17_506_450, 4),
-        (400_000_000, 530_000_000, 0.15, 27_506_450, 3),
-        (530_000_000, 800_000_000, 0.25, 80_506_450, 2),
-        (800_000_000, 1_200_000_000, 0.5, 280_506_450, 1),
-    ),
-}
-
-FORMULA = (
-    "long: entry × (1 − 1/leverage − cum/size) ÷ (1 − MMR); "
-    "short: entry × (1 + 1/leverage + cum/size) ÷ (1 + MMR)"
-)
-
-
-def liquidation_price(
-    side: Side, entry: float, leverage: float, mmr: float, cum: float = 0.0, notional: float | None = None
-) -> float:
-    """Return the liquidation price for one maintenance margin rate and amount (<= 0: none above zero)."""
-    if cum and not notional:
-        raise ValueError("a maintenance amount needs the position's notional")
-    amount = cum / notional if notional else 0.0
-    if side == "long":
-        return entry * (1 - 1 / leverage - amount) / (1 - mmr)
-    return entry * (1 + 1 / leverage + amount) / (1 + mmr)
-
-
-def tier_at(tiers: tuple[MarginTier, ...], notional: float) -> MarginTier | None:
-    """Return the tier a notional falls in (the first one for zero), or None beyond the table."""
-    for tier in tiers:
-        if notional <= tier.cap:
-            return tier
-    return None
-
-
-def solve(
-    side: Side, entry: float, leverage: float, notional: float, tiers: tuple[MarginTier, ...]
-) -> tuple[float, MarginTier]:
-    """Return the liquidation price and the tier the position's notional is in at that price."""
-    quantity = notional / entry
-    for tier in tiers:
-        price = liquidation_price(side, entry, leverage, tier.mmr, tier.cum, notional)
-        if tier_at(tiers, quantity * max(price, 0.0)) is tier:
-            return price, tier
-    raise ValueError("the position is beyond the largest tier at its liquidation price")
 
 
 @dataclass(frozen=True, slots=True)

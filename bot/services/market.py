@@ -14,6 +14,7 @@ from bot.services.derivatives import (
     open_interest_view,
 )
 from detectors.base import pct_change
+from feeds.liq_coverage import coverage, source_of_feed
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS
 
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.
@@ -54,6 +55,26 @@ class SourceLiquidations:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueCoverage:
+    """One enabled liquidation venue: what its number means and whether its feed delivers now."""
+
+    source: str
+    name: str
+    label: str  # exact, lower bound, partial
+    why: str
+    state: str  # the feed's state: ok, degraded, stale, ...
+
+    @property
+    def down(self) -> bool:
+        """Tell whether the venue's feed delivers nothing now (its numbers are missing from the total).
+
+        Stale, or standing by because the venue refuses this location (HTTP 451): either way its
+        liquidations are not in the total.
+        """
+        return self.state in ("stale", "standby")
+
+
+@dataclass(frozen=True, slots=True)
 class LiquidationEvent:
     """One large liquidation, or one large hourly bucket for sources that only publish totals."""
 
@@ -81,6 +102,17 @@ class LiquidationsView:
     usual_usd: float | None
     usual_days: int
     latest_at: int | None
+    # Every enabled liquidation venue, in the order the feeds run (empty without live feeds: replay).
+    venues: tuple[VenueCoverage, ...] = ()
+
+    @property
+    def without(self) -> tuple[str, ...]:
+        """Return the venues whose feed is down: the total is without them."""
+        return tuple(v.name for v in self.venues if v.down)
+
+    def coverage_of(self, source: str) -> VenueCoverage | None:
+        """Return an enabled venue's coverage by its source name."""
+        return next((v for v in self.venues if v.source == source), None)
 
     @property
     def total_usd(self) -> float:
@@ -217,7 +249,20 @@ class MarketQueries(ServiceBase):
             usual_usd=usual,
             usual_days=USUAL_DAYS,
             latest_at=latest,
+            venues=self.liquidation_venues(),
         )
+
+    def liquidation_venues(self) -> tuple[VenueCoverage, ...]:
+        """Return every enabled liquidation venue with its coverage and its feed's state now."""
+        found: list[VenueCoverage] = []
+        for status in self.feeds.statuses():
+            source = source_of_feed(status.name)
+            stated = coverage(source) if source is not None else None
+            if stated is not None:
+                found.append(
+                    VenueCoverage(stated.source, stated.name, stated.label, stated.why, status.state)
+                )
+        return tuple(found)
 
     def funding(self, symbol: str | None = None) -> FundingView:
         """Return funding of ``symbol`` (default: the first configured) per venue, each at its own interval.

@@ -16,6 +16,7 @@ from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
 from storage.repo.guilds import GuildsMixin
 from storage.repo.instruments import InstrumentsMixin
+from storage.repo.liqmap import LiqMapMixin
 from storage.repo.liquidations import LiquidationsMixin
 from storage.repo.maintenance import (
     FINAL_OUTBOX_STATUSES,
@@ -39,11 +40,13 @@ from storage.rows import (
     AlertEventRow,
     AlertStateRow,
     CandleCoverage,
+    CandleSeries,
     DatabaseStats,
     DigestRow,
     EventScope,
     GuildSettingsRow,
     InstrumentRow,
+    LiqMapGrade,
     LiquidationTotals,
     MemberData,
     MemberNoticeRow,
@@ -67,12 +70,14 @@ __all__ = [
     "AlertEventRow",
     "AlertStateRow",
     "CandleCoverage",
+    "CandleSeries",
     "ChunkListener",
     "DatabaseStats",
     "DigestRow",
     "EventScope",
     "GuildSettingsRow",
     "InstrumentRow",
+    "LiqMapGrade",
     "LiquidationTotals",
     "MemberData",
     "MemberNoticeRow",
@@ -101,6 +106,7 @@ class Repo(
     GuildsMixin,
     DigestsMixin,
     InstrumentsMixin,
+    LiqMapMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""

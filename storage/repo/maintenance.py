@@ -29,6 +29,7 @@ STATE_TABLES = (
     "member_notices",
     "instruments",
     "webhook_routes",
+    "liqmap_grades",
 )
 # Outbox statuses that are final: such rows are only history and may be pruned.
 FINAL_OUTBOX_STATUSES = ("delivered", "failed", "dropped")

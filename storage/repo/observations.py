@@ -8,7 +8,79 @@ from typing import Any
 from storage.repo.base import RepoBase, hi, lo
 from storage.repo.bulk import INSERT_CANDLES, INSERT_FUNDING, INSERT_OPEN_INTEREST
 from storage.repo.mapping import CANDLES, FUNDING
-from storage.rows import Candle, CandleCoverage, FearGreed, Funding, OpenInterest, interval_ms
+from storage.rows import Candle, CandleCoverage, CandleSeries, FearGreed, Funding, OpenInterest, interval_ms
+
+# Reads that must not walk a symbol's history (issue 24). The candles' primary key is (symbol, interval,
+# open_time, source) and the candles_series index (migration 10) is (symbol, interval, source, open_time,
+# closed); a question about "which intervals", "which series" or "which symbols" is answered by skipping
+# from one distinct value to the next (each step one seek, SQLite has no skip-scan without ANALYZE
+# statistics), and a question about one series by a range on the index: a few seeks per series, however
+# many years are stored. tests/storage/repo/test_observation_plans.py checks every plan.
+
+# Every symbol with candles, in order: one seek per symbol on the primary key.
+SYMBOLS_SQL = (
+    "WITH RECURSIVE found(symbol) AS (SELECT MIN(symbol) FROM candles"
+    " UNION ALL SELECT (SELECT MIN(symbol) FROM candles WHERE symbol > found.symbol)"
+    " FROM found WHERE found.symbol IS NOT NULL)"
+    " SELECT symbol FROM found WHERE symbol IS NOT NULL"
+)
+# A symbol's intervals, in order: one seek per interval on the primary key.
+INTERVALS_SQL = (
+    "WITH RECURSIVE found(interval) AS (SELECT MIN(interval) FROM candles WHERE symbol = :symbol"
+    " UNION ALL SELECT (SELECT MIN(interval) FROM candles"
+    " WHERE symbol = :symbol AND interval > found.interval)"
+    " FROM found WHERE found.interval IS NOT NULL)"
+    " SELECT interval FROM found WHERE interval IS NOT NULL"
+)
+# A symbol's (interval, source) series, in order: its intervals, then each interval's sources, one seek each
+# on candles_series. A row-value step ((interval, source) > (?, ?)) would seek on the interval only and walk
+# the rest of it.
+SERIES_CTE = (
+    "WITH RECURSIVE intervals(interval) AS (SELECT MIN(interval) FROM candles WHERE symbol = :symbol"
+    " UNION ALL SELECT (SELECT MIN(interval) FROM candles WHERE symbol = :symbol AND interval > i.interval)"
+    " FROM intervals i WHERE i.interval IS NOT NULL),"
+    " series(interval, source) AS (SELECT i.interval,"
+    " (SELECT MIN(source) FROM candles WHERE symbol = :symbol AND interval = i.interval)"
+    " FROM intervals i WHERE i.interval IS NOT NULL"
+    " UNION ALL SELECT s.interval, (SELECT MIN(source) FROM candles WHERE symbol = :symbol"
+    " AND interval = s.interval AND source > s.source) FROM series s WHERE s.source IS NOT NULL) "
+)
+_ONE_SERIES = "FROM candles c WHERE c.symbol = :symbol AND c.interval = s.interval AND c.source = s.source"
+# Per series: first and last open over the whole history (two seeks each).
+SERIES_SQL = (
+    SERIES_CTE + f"SELECT s.interval, s.source, (SELECT MIN(c.open_time) {_ONE_SERIES}),"
+    f" (SELECT MAX(c.open_time) {_ONE_SERIES}) FROM series s WHERE s.source IS NOT NULL"
+    " ORDER BY s.interval, s.source"
+)
+# Per series: candles, first and last open in [start, end). Counting reads the window's index entries
+# (nothing outside it); first and last are a seek each.
+_IN_WINDOW = f"{_ONE_SERIES} AND c.open_time >= :start AND c.open_time < :end"
+COVERAGE_SQL = (
+    SERIES_CTE + "SELECT interval, source, rows, first, last FROM (SELECT s.interval, s.source,"
+    f" (SELECT COUNT(*) {_IN_WINDOW}) AS rows, (SELECT MIN(c.open_time) {_IN_WINDOW}) AS first,"
+    f" (SELECT MAX(c.open_time) {_IN_WINDOW}) AS last FROM series s WHERE s.source IS NOT NULL)"
+    " WHERE rows > 0 ORDER BY interval, source"
+)
+# Per series: the newest open in [since, until], a seek each.
+NEWEST_CANDLES_SQL = (
+    SERIES_CTE + "SELECT s.interval, s.source, (SELECT MAX(c.open_time) FROM candles c"
+    " WHERE c.symbol = :symbol AND c.interval = s.interval AND c.source = s.source"
+    " AND c.open_time >= :since AND c.open_time <= :until) FROM series s WHERE s.source IS NOT NULL"
+)
+# Holes longer than :reach - interval: from each open time jump to the newest open within :reach after it
+# (no hole can hide between them), and only where there is none, to the next open, which ends a hole. One
+# or two seeks per :reach of history instead of a row per candle (a 97-day window of 1m with holes over an
+# hour: about 2,300 steps instead of 140,000 rows).
+GAPS_SQL = (
+    "WITH RECURSIVE walk(at, before) AS (SELECT MIN(open_time), MIN(open_time) FROM candles"
+    " WHERE symbol = :symbol AND interval = :interval AND open_time >= :start AND open_time < :end"
+    " UNION ALL SELECT COALESCE("
+    "(SELECT MAX(open_time) FROM candles WHERE symbol = :symbol AND interval = :interval"
+    " AND open_time > w.at AND open_time <= w.at + :reach AND open_time < :end),"
+    " (SELECT MIN(open_time) FROM candles WHERE symbol = :symbol AND interval = :interval"
+    " AND open_time > w.at AND open_time < :end)), w.at FROM walk w WHERE w.at IS NOT NULL)"
+    " SELECT before, at FROM walk WHERE at - before > :reach"
+)
 
 
 class ObservationsMixin(RepoBase):
@@ -103,19 +175,27 @@ class ObservationsMixin(RepoBase):
 
     def candle_symbols(self) -> list[str]:
         """Return every symbol that has stored candles, sorted."""
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT symbol FROM candles ORDER BY symbol")]
+        return [r[0] for r in self.conn.execute(SYMBOLS_SQL)]
+
+    def candle_series(self, symbol: str) -> list[CandleSeries]:
+        """Return each (interval, source) series of a symbol with its first and last open (a few seeks)."""
+        return [
+            CandleSeries(interval, source, int(first), int(last))
+            for interval, source, first, last in self.conn.execute(SERIES_SQL, {"symbol": symbol})
+        ]
 
     def candle_coverage(
         self, symbol: str, start: int | None = None, end: int | None = None
     ) -> list[CandleCoverage]:
-        """Count a symbol's candles per (interval, source) with start <= open_time < end."""
+        """Count a symbol's candles per (interval, source) with start <= open_time < end.
+
+        Counting reads the window's entries of the index; for the first and last open of a whole history
+        ``candle_series`` answers without counting.
+        """
         return [
             CandleCoverage(interval, source, int(rows), int(first), int(last))
             for interval, source, rows, first, last in self.conn.execute(
-                "SELECT interval, source, COUNT(*), MIN(open_time), MAX(open_time) FROM candles"
-                " WHERE symbol = ? AND open_time >= ? AND open_time < ? GROUP BY interval, source"
-                " ORDER BY interval, source",
-                (symbol, lo(start), hi(end)),
+                COVERAGE_SQL, {"symbol": symbol, "start": lo(start), "end": hi(end)}
             )
         ]
 
@@ -128,15 +208,10 @@ class ObservationsMixin(RepoBase):
         after).
         """
         length = interval_ms(interval)
+        params = {"symbol": symbol, "interval": interval, "start": start, "end": end}
         return [
             (int(before) + length, int(after))
-            for before, after in self.conn.execute(
-                "SELECT open_time, after FROM (SELECT open_time,"
-                " LEAD(open_time) OVER (ORDER BY open_time) AS after FROM candles"
-                " WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time < ?)"
-                " WHERE after - open_time - ? > ?",
-                (symbol, interval, start, end, length, longer_than),
-            )
+            for before, after in self.conn.execute(GAPS_SQL, {**params, "reach": length + longer_than})
         ]
 
     def closed_candle_count(self, symbol: str, interval: str, start: int, end: int) -> int:
@@ -153,10 +228,7 @@ class ObservationsMixin(RepoBase):
 
     def candle_intervals(self, symbol: str) -> list[str]:
         """Return the candle intervals stored for a symbol."""
-        return [
-            r[0]
-            for r in self.conn.execute("SELECT DISTINCT interval FROM candles WHERE symbol = ?", (symbol,))
-        ]
+        return [r[0] for r in self.conn.execute(INTERVALS_SQL, {"symbol": symbol})]
 
     def funding(self, symbol: str, start: int | None = None, end: int | None = None) -> list[Funding]:
         """Return funding rows with start <= ts < end, oldest first."""
@@ -182,6 +254,17 @@ class ObservationsMixin(RepoBase):
             )
         ]
 
+    def open_interest_sources(self, symbol: str, start: int, end: int) -> list[str]:
+        """Return the sources with open interest (in USD) of a symbol with start <= ts < end, sorted."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT source FROM open_interest WHERE symbol = ? AND ts >= ? AND ts < ?"
+                " AND usd > 0 ORDER BY source",
+                (symbol, start, end),
+            )
+        ]
+
     def fear_greed(self, start: int | None = None, end: int | None = None) -> list[FearGreed]:
         """Return Fear & Greed rows with start <= ts < end, oldest first."""
         return [
@@ -202,8 +285,7 @@ class ObservationsMixin(RepoBase):
         "hourly"), funding, open_interest or fear_greed (symbol ignored).
         """
         queries = {
-            "candles": "SELECT interval, source, MAX(open_time) FROM candles WHERE symbol = :symbol"
-            " AND open_time >= :since AND open_time <= :until GROUP BY interval, source",
+            "candles": NEWEST_CANDLES_SQL,
             "liquidations": "SELECT 'events', source, MAX(ts) FROM liquidations WHERE symbol = :symbol"
             " AND ts >= :since AND ts <= :until GROUP BY source"
             " UNION ALL SELECT 'hourly', source, MAX(hour) FROM liquidation_hourly WHERE symbol = :symbol"

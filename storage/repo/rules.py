@@ -59,6 +59,16 @@ class RulesMixin(RepoBase):
             for r in self.conn.execute(f"SELECT {RULES.columns} FROM rules{where} ORDER BY id", params)
         ]
 
+    def enabled_rules_after(self, after: str, limit: int) -> list[RuleRow]:
+        """Return up to ``limit`` enabled rules with an id above ``after``, in id order (a page of them)."""
+        return [
+            RULES(r)
+            for r in self.conn.execute(
+                f"SELECT {RULES.columns} FROM rules WHERE enabled = 1 AND id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+        ]
+
     def count_rules(self, *, guild_id: int | None = None, owner_id: int | None = None) -> int:
         """Count rules of a guild and/or owner (for quotas)."""
         clauses = ["1 = 1"]
@@ -113,6 +123,17 @@ class RulesMixin(RepoBase):
             for r in self.conn.execute("SELECT rule_id, state, evaluated_at FROM detector_state")
         }
 
+    def detector_states_after(self, after: str, limit: int) -> list[tuple[str, dict[str, Any], int]]:
+        """Return up to ``limit`` (rule id, state, evaluated_at) with a rule id above ``after``, in order."""
+        return [
+            (r[0], json.loads(r[1]), int(r[2]))
+            for r in self.conn.execute(
+                "SELECT rule_id, state, evaluated_at FROM detector_state WHERE rule_id > ?"
+                " ORDER BY rule_id LIMIT ?",
+                (after, limit),
+            )
+        ]
+
     def save_detector_state(self, rule_id: str, state: dict[str, Any], evaluated_at: int) -> None:
         """Store a rule's detector state and the time it was evaluated at."""
         self.conn.execute(
@@ -133,6 +154,17 @@ class RulesMixin(RepoBase):
             sql += " AND rule_id = ?"
             params.append(rule_id)
         return [ALERT_STATES(r) for r in self.conn.execute(sql, params)]
+
+    def alert_states_after(self, after: str, limit: int) -> list[AlertStateRow]:
+        """Return up to ``limit`` alert states (resolved too) with a dedupe key above ``after``, in order."""
+        return [
+            ALERT_STATES(r)
+            for r in self.conn.execute(
+                f"SELECT {ALERT_STATES.columns} FROM alert_state WHERE dedupe_key > ?"
+                " ORDER BY dedupe_key LIMIT ?",
+                (after, limit),
+            )
+        ]
 
     def alert_state(self, dedupe_key: str) -> AlertStateRow | None:
         """Return the state of one dedupe key, resolved ones included."""

@@ -21,10 +21,17 @@ def test_quiet_days_fire_at_most_two_alerts_per_symbol_per_day(january: dict[str
     assert busy["2026-01-13"] >= 10
 
 
+# The liquidation-map rules keep their modelled map in their state (so a restart goes on from the same
+# map): a few hundred [bin, USD] pairs, bounded by dust removal (bench.liqmap: 19 KB for two rules after
+# 21 days of 1m candles). Every other rule keeps a few numbers.
+MAP_STATE_LIMIT = {"liq_cluster_near": 30_000, "liq_cluster_swept": 30_000}
+
+
 def test_every_rule_evaluated_and_kept_its_state_small(january: dict[str, Run]) -> None:
     for rule_id, result in january.items():
         assert len(result.steps) == 20 * 24 + 1, rule_id
-        assert result.largest_state < 2000, (rule_id, result.largest_state)
+        limit = MAP_STATE_LIMIT.get(result.detector.name, 2000)
+        assert result.largest_state < limit, (rule_id, result.largest_state)
 
 
 def test_the_squeeze_hour_is_reported_by_every_kind_of_rule(january: dict[str, Run]) -> None:

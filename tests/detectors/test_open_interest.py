@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from storage.rows import OpenInterest
 from tests.detectors.conftest import HOUR, T0, Run, history_of, make, ms, run
@@ -80,3 +81,73 @@ def test_real_open_interest(january: dict[str, Run]) -> None:
         (now, s.key, round(s.values["change_pct"], 1)) for now, s in january["btc-open-interest"].activations
     ]
     assert fired == [(ms("2026-01-14 17:00"), "up", 5.0), (ms("2026-01-19 01:00"), "down", -6.4)]
+
+
+# Synthetic: 100 for four hours, a flush to 90 (-10% in 4h, lowest 88), then the rebuild.
+FLUSH = [*FLAT, 94, 90, 88]
+
+
+@pytest.mark.parametrize(
+    ("usd", "expected"),
+    [
+        pytest.param([*FLUSH, 92, 94], [(9, 50.0)], id="half-of-the-drop-back"),
+        pytest.param([*FLUSH, 93, 93.9], [], id="not-yet-half"),
+        pytest.param([*FLUSH, 86, 90, 93], [(10, 50.0)], id="the-low-moves-down"),
+        pytest.param([*FLAT, 97, 96, 97, 98, 99], [], id="no-flush-no-rebuild"),
+        pytest.param(
+            [*FLUSH, 94, 94, 94, 94, 94, 100, 100, 100, 100, 88, 88, 94],
+            [(8, 50.0), (19, 50.0)],
+            id="two-flushes",
+        ),
+    ],
+)
+def test_rebuild_table(usd: list[float], expected: list[tuple[int, float]]) -> None:
+    result = stepped(series(usd), len(usd) - 1, rebuild_pct=50, changes=False)
+    got = [((now - T0) // HOUR, s.values["regained_pct"]) for now, s in result.activations]
+    assert got == expected
+
+
+def test_rebuild_title_values_and_how_long_it_took() -> None:
+    rows = series([9.0e9] * 5 + [8.4e9, 8.3e9, 8.65e9])
+    ((now, signal),) = stepped(rows, 7, rebuild_pct=50, changes=False).activations
+    assert now == signal.at == T0 + 7 * HOUR
+    assert signal.title == (
+        "BTC open interest rebuilt 50% of its -7.8% flush in 1h from the low ($8.3B → $8.7B, was $9.0B)"
+    )
+    assert (signal.kind, signal.direction) == ("oi_rebuild", "up")
+    assert (signal.values["low"], signal.values["before_flush"], signal.values["basis"]) == (
+        8.3e9,
+        9.0e9,
+        "usd",
+    )
+    assert signal.values["low_at"] == T0 + 6 * HOUR and signal.values["rebuilt_in_s"] == 3600
+
+
+def test_rebuild_alongside_the_changes_and_too_late() -> None:
+    rows = series([*FLUSH, 92, 94])
+    keys = [s.key for _, s in stepped(rows, 9, rebuild_pct=50).activations]
+    assert keys == ["down", "rebuild"]
+    # Rebuilt only after the flush was forgotten: two hours after the window last showed it (the hour of 88
+    # at 8h is still 12% under 4h before, a flush seen again), nothing.
+    late = stepped(series([*FLUSH, *[88] * 5, 94]), 13, rebuild_pct=50, rebuild_within_hours=2, changes=False)
+    assert late.activations == []
+
+
+def test_rebuild_settings_are_checked() -> None:
+    with pytest.raises(ValidationError, match="with `changes = false` set `rebuild_pct`"):
+        make("open_interest", changes=False)
+    with pytest.raises(ValidationError, match="less than or equal to 100"):
+        make("open_interest", rebuild_pct=150)
+
+
+def test_without_rebuild_the_state_is_what_it_always_was() -> None:
+    rows = series([*FLUSH, 92, 94])
+    assert stepped(rows, 9).state == stepped(rows, 9, direction="either").state
+    assert "flush" not in stepped(rows, 9).state and "flush" in stepped(rows, 8, rebuild_pct=60).state
+
+
+def test_real_rebuild_after_the_flush_of_the_19th(january: dict[str, Run]) -> None:
+    ((now, signal),) = january["btc-oi-rebuild"].activations
+    # $9.30B at 2026-01-18 21:00, flushed to $8.68B by 23:00 on the 19th; half of it back by 16:00 next day.
+    assert now == ms("2026-01-20 16:00")
+    assert round(signal.values["regained_pct"]) == 55 and signal.values["low_at"] == ms("2026-01-19 23:00")

@@ -29,7 +29,7 @@ def test_builtins_and_entry_points_agree() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     published = pyproject["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
     assert published == {registry._load(spec).name: spec for spec in registry.BUILTIN_DETECTORS}
-    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 17
+    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 20
 
 
 @pytest.mark.parametrize("name", list(registry.detector_classes()))

@@ -86,3 +86,55 @@ def test_real_spike_of_the_13th_22h(
     assert signal.values["volume"] == pytest.approx(volume, rel=1e-4)
     assert signal.values["ratio"] == pytest.approx(ratio, abs=0.01)
     assert signal.direction == "up" and signal.title.startswith(f"{symbol} volume spike")
+
+
+# Synthetic: with a window of four and runs of two, the sixth candle is the first the rule can judge.
+SUSTAINED = [
+    pytest.param([*BASE, 40, 40], [(7, 4.0)], id="two-in-a-row"),
+    pytest.param([*BASE, 80, 39], [], id="the-second-falls-short"),
+    pytest.param([*BASE, 80, 10, 80], [], id="not-in-a-row"),
+    # Each candle of the run is measured against the four before the run, not against the run itself:
+    # against its own trailing average the third (200 after 60, 60) would be under 4x.
+    pytest.param([*BASE, 60, 60, 200, 10], [(7, 6.0)], id="the-baseline-is-before-the-run"),
+    pytest.param([*BASE, 50, 50, 50, 10, 10, 10, 10, 50, 50], [(7, 5.0), (14, 5.0)], id="two-runs"),
+]
+
+
+@pytest.mark.parametrize(("volumes", "expected"), SUSTAINED)
+def test_sustained_volume_table(volumes: list[float], expected: list[tuple[int, float]]) -> None:
+    result = hourly_run(volumes, multiple=4, window=4, consecutive=2)
+    assert [((now - T0) // HOUR, s.values["ratio"]) for now, s in result.activations] == expected
+
+
+def test_sustained_title_and_values() -> None:
+    closes = [100.0] * 5 + [101, 103]
+    result = hourly_run([*BASE, 50, 45], closes=closes, multiple=4, window=4, consecutive=2)
+    ((now, signal),) = result.activations
+    assert now == signal.at == T0 + 7 * HOUR
+    assert signal.title == (
+        "BTC sustained volume: 2 1h candles in a row at 4.5×+ the 4h average before them "
+        f"(95.00 BTC in 2h, price +3.0% to {format_price(103)})"
+    )
+    assert (signal.kind, signal.direction, signal.severity) == ("volume_sustained", "up", "info")
+    assert signal.values["ratios"] == [5.0, 4.5] and signal.values["run_started_at"] == T0 + 5 * HOUR
+
+
+def test_consecutive_one_is_the_single_candle_spike() -> None:
+    volumes = [*BASE, 50, 80, 10, 10, 10, 10, 45]
+    plain, one = (
+        hourly_run(volumes, multiple=4, window=4),
+        hourly_run(volumes, multiple=4, window=4, consecutive=1),
+    )
+    assert [(now, s) for now, s in plain.activations] == [(now, s) for now, s in one.activations]
+    assert plain.state == one.state
+
+
+def test_real_sustained_volume_before_and_after_the_break(january: dict[str, Run]) -> None:
+    fired = [(now, round(s.values["ratio"], 2)) for now, s in january["eth-volume-sustained"].activations]
+    # Three hours at 2.5x+ the three-day average as ETH climbed to $3,184 hours before the squeeze, three
+    # more as it pushed to $3,370 on the 14th, and the sell-off of the 19th.
+    assert fired == [
+        (ms("2026-01-13 16:00"), 3.5),
+        (ms("2026-01-14 17:00"), 2.67),
+        (ms("2026-01-19 02:00"), 4.7),
+    ]

@@ -84,8 +84,9 @@ def emulator_feeds_config(
         options.setdefault("timeout_seconds", 5.0)
         if name != "fear_greed":
             options.setdefault("stale_after_seconds", 60)
-        if only is not None and name not in only:
-            options["enabled"] = False
+        if only is not None:
+            # Named sections run, even those off by default (the liquidation-only venues).
+            options["enabled"] = name in only
         options.update(sections.get(name, {}))
     for name, options in sections.items():
         data.setdefault(name, dict(options))  # sections the snippet does not write, e.g. limits

@@ -32,7 +32,12 @@ from feeds.binance_futures import (
 )
 from feeds.binance_spot import parse_klines
 from feeds.bybit import parse_all_liquidation, parse_tickers
+from feeds.deribit import parse_trades as parse_deribit_trades
 from feeds.fear_greed import parse_fng
+from feeds.gate import parse_public_liquidates
+from feeds.htx import parse_liquidation_orders
+from feeds.hyperliquid import parse_trades as parse_hyperliquid_trades
+from feeds.instruments import Instrument
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
 from tests.feeds.helpers import FIXTURES, jsonl
 
@@ -211,14 +216,86 @@ def check_live_frames() -> int:
             }
             counted += okx_items(frame["data"], contracts)
         else:
-            # HTX is no venue of ours: our parsers must refuse its shape, not misread it.
-            assert (
-                parse_all_liquidation(frame, None).rows == [] if isinstance(frame.get("data"), list) else True
-            )
-            assert parse_force_order_frame(frame, None).rows == []
-            counted += 1
+            counted += htx_frame(frame)
     assert counted == len(frames)
     return counted
+
+
+def htx_frame(frame: dict[str, Any]) -> int:
+    """HTX: ``direction`` is the forced order's side, ``amount`` coins, ``trade_turnover`` USDT."""
+    # The other venues' parsers must refuse HTX's shape, not misread it.
+    assert parse_all_liquidation(frame, None).rows == []
+    assert parse_force_order_frame(frame, None).rows == []
+    rows = parse_liquidation_orders(frame, None).rows
+    assert len(rows) == len(frame["data"])
+    for row, item in zip(rows, frame["data"], strict=True):
+        assert row.side == LONG_SIDE_OF_ORDER[item["direction"]]  # buy closes a short
+        assert (row.symbol, row.ts, row.qty) == (item["contract_code"], item["created_at"], item["amount"])
+        assert row.usd == item["trade_turnover"] == pytest.approx(item["amount"] * item["price"])
+    return len(rows)
+
+
+def check_gate_docs() -> int:
+    """Gate's example: size -124 contracts is a sell, closing a **long**, at 215.1."""
+    frame = _json(CORPUS / "gate_docs_public_liquidates.json")
+    # BTC_USD is Gate's BTC-settled contract (the example's URL is /ws/btc); one contract stands for 1
+    # USD there, a size read here per contract (contract_size 1) to check side, time and price.
+    contracts = {"BTC_USD": Instrument("gate", "perp", "BTC_USD", "BTC", "USD")}
+    parsed, unknown = parse_public_liquidates(frame, contracts, None)
+    (row,) = parsed.rows
+    assert (row.side, row.price, row.qty, row.ts) == ("long", 215.1, 124.0, 1_541_486_601_123)
+    assert unknown == set()
+    return 1
+
+
+GATE_LIVE = "gate_public_liquidates_live_frames_gateio_websocket_api_issue132_20260810.jsonl"
+
+
+def check_gate_live_frames() -> int:
+    """Gate's live frames: a bare ``result`` object, its time in ``time`` (ms), the price a string."""
+    frames = jsonl(CORPUS / GATE_LIVE)
+    contracts = {
+        name: Instrument("gate", "perp", name, name.split("_")[0], "USDT")
+        for name in ("HEI_USDT", "LAB_USDT")
+    }
+    rows = [row for frame in frames for row in parse_public_liquidates(frame, contracts, None)[0].rows]
+    # Negative sizes are sells, closing longs; one contract per row here (contract_size 1).
+    assert [(r.symbol, r.side, r.price, r.qty, r.ts) for r in rows] == [
+        ("HEI_USDT", "long", 0.13827, 23.0, 1_786_327_033_531),
+        ("HEI_USDT", "long", 0.13761, 9.0, 1_786_327_035_701),
+        ("LAB_USDT", "long", 0.11824, 9.0, 1_786_327_040_872),
+    ]
+    return len(rows)
+
+
+def check_deribit_capture() -> int:
+    """Deribit's live trades carry no ``liquidation`` field: ordinary trades, so no rows."""
+    frame = _json(CORPUS / "deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json")
+    trades = frame["params"]["data"]
+    parsed = parse_deribit_trades(trades, {"BTC-PERPETUAL": "BTCUSDT"})
+    assert parsed.rows == [] and parsed.skipped == []
+    # The same trades as the documented field would flag them (synthetic: "T" added, "the taker side was
+    # under liquidation"): the taker bought, so a short was closed; the inverse amount is USD.
+    flagged = [dict(t, liquidation="T") for t in trades]
+    rows = parse_deribit_trades(flagged, {"BTC-PERPETUAL": "BTCUSDT"}).rows
+    assert [(r.side, r.usd, r.ts) for r in rows] == [
+        ("short", 5580.0, 1_616_321_478_553),
+        ("short", 60.0, 1_616_321_478_553),
+    ]
+    assert rows[0].qty == pytest.approx(5580.0 / 56168.0)
+    return len(trades)
+
+
+def check_hyperliquid_capture() -> int:
+    """Two live BTC trades between ordinary accounts: no backstop liquidation among them."""
+    frame = _json(CORPUS / "hyperliquid_trades_BTC_live_probe_20260904.json")
+    vault = frozenset({"0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"})
+    assert parse_hyperliquid_trades(frame, {"BTC": "BTCUSDT"}, vault).rows == []
+    # Read as if the first trade's buyer were the liquidator vault: it took over a long.
+    buyer = frozenset({frame["data"][0]["users"][0]})
+    (row,) = parse_hyperliquid_trades(frame, {"BTC": "BTCUSDT"}, buyer).rows
+    assert (row.side, row.price, row.qty) == ("long", 80639.0, 0.00022)
+    return len(frame["data"])
 
 
 # --- funding, open interest, candles, Fear & Greed ----------------------------------------------------------
@@ -336,6 +413,10 @@ CHECKS: dict[str, Check] = {
     "corpus/bybit_docs_tickers_inverse.json": check_bybit_docs_tickers,
     "corpus/okx_docs_liquidation_orders_ws.json": check_okx_docs_liquidation_orders,
     "corpus/alternative_me_fng_sample_brrd_tutorial.json": check_fng_sample,
+    "corpus/gate_docs_public_liquidates.json": check_gate_docs,
+    f"corpus/{GATE_LIVE}": check_gate_live_frames,
+    "corpus/deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json": check_deribit_capture,
+    "corpus/hyperliquid_trades_BTC_live_probe_20260904.json": check_hyperliquid_capture,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -350,8 +431,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (19) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_160
+# Payload files (23) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_168
 
 
 def test_every_file_is_covered() -> None:

@@ -29,10 +29,23 @@ from feeds.binance_futures import (
 from feeds.binance_spot import parse_klines
 from feeds.bybit import BybitLiquidationStream, parse_all_liquidation, parse_tickers
 from feeds.coinbase import parse_candles
-from feeds.config import BinanceFuturesFeedConfig, BybitFeedConfig
+from feeds.config import (
+    BinanceFuturesFeedConfig,
+    BybitFeedConfig,
+    DeribitFeedConfig,
+    HtxFeedConfig,
+    HyperliquidFeedConfig,
+)
+from feeds.deribit import DeribitLiquidationStream
+from feeds.deribit import parse_trades as parse_deribit_trades
 from feeds.errors import FeedError
 from feeds.fear_greed import parse_fng
+from feeds.gate import parse_public_liquidates
 from feeds.health import HealthRegistry
+from feeds.htx import HtxLiquidationStream, parse_liquidation_orders
+from feeds.hyperliquid import HyperliquidLiquidationStream
+from feeds.hyperliquid import parse_trades as parse_hyperliquid_trades
+from feeds.instruments import Instrument
 from feeds.kraken import parse_ohlc
 from feeds.okx import Contract, parse_instruments, parse_liquidation_items
 from feeds.parse import MAX_TS_MS, MIN_TS_MS, Parsed
@@ -41,6 +54,8 @@ from tests.feeds.helpers import FIXTURES, jsonl, live_frames
 
 NOW = 1_768_953_599_999
 CONTRACTS = {"BTC-USDT-SWAP": Contract("BTC-USDT-SWAP", "BTC-USDT", 0.01, 1.0, inverse=False)}
+GATE = {"BTC_USD": Instrument("gate", "perp", "BTC_USD", "BTC", "USD", contract_size=0.0001)}
+VAULT = frozenset({"0xa62b923a112d50d03e1e096bbd53422490dac104"})  # a buyer of the recorded trades
 
 json_values = st.recursive(
     st.none()
@@ -105,6 +120,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "okx_instruments": parse_instruments,
     "okx_liquidations": lambda p: parse_liquidation_items(p if isinstance(p, list) else [p], CONTRACTS, None),
     "fear_greed": parse_fng,
+    "gate": lambda p: parse_public_liquidates(p, GATE, None),
+    "htx": lambda p: parse_liquidation_orders(p, None),
+    "deribit": lambda p: parse_deribit_trades(p, {"BTC-PERPETUAL": "BTCUSDT"}),
+    "hyperliquid": lambda p: parse_hyperliquid_trades(p, {"BTC": "BTCUSDT"}, VAULT),
 }
 
 
@@ -120,7 +139,16 @@ def _real_payloads() -> dict[str, Any]:
     premium = json.loads((FIXTURES / "binance_fapi_v1_premiumIndex_all_symbols_20250617.json").read_text())[
         :3
     ]
+    corpus = FIXTURES.parent / "corpus"
+    deribit = json.loads(
+        (corpus / "deribit_trades_BTC-PERPETUAL_crypto_msg_parser_20210321.json").read_text()
+    )
     return {
+        "gate": json.loads((corpus / "gate_docs_public_liquidates.json").read_text()),
+        "htx": next(f for f in live_frames() if str(f.get("topic", "")).startswith("public.")),
+        # The recorded trades with the documented flag added (synthetic), so that a row comes out.
+        "deribit": [dict(t, liquidation="MT") for t in deribit["params"]["data"]],
+        "hyperliquid": json.loads((corpus / "hyperliquid_trades_BTC_live_probe_20260904.json").read_text()),
         "klines": klines,
         "coinbase": [[1760371200, 64012.5, 64188.0, 64050.1, 64120.9, 12.3456]],  # the reference's example
         "kraken": {
@@ -253,6 +281,35 @@ def test_stream_frames_of_any_text_never_crash_the_handlers(text: str) -> None:
             _NullBuffer(),  # type: ignore[arg-type]
             registry.rejections,
         ),
+        HtxLiquidationStream(
+            HtxFeedConfig(),
+            {"BTC-USDT": "BTCUSDT"},
+            None,  # type: ignore[arg-type]
+            registry.register(f"h{id(text)}", {"liquidations"}, watched, stale_after_s=60),
+            _NullFailures(),  # type: ignore[arg-type]
+            Tuning(),
+            _NullBuffer(),  # type: ignore[arg-type]
+        ),
+        DeribitLiquidationStream(
+            DeribitFeedConfig(),
+            {"BTC-PERPETUAL": "BTCUSDT"},
+            None,  # type: ignore[arg-type]
+            registry.register(f"d{id(text)}", {"liquidations"}, watched, stale_after_s=60),
+            _NullFailures(),  # type: ignore[arg-type]
+            Tuning(),
+            _NullBuffer(),  # type: ignore[arg-type]
+            registry.rejections,
+        ),
+        HyperliquidLiquidationStream(
+            HyperliquidFeedConfig(),
+            {"BTC": "BTCUSDT"},
+            None,  # type: ignore[arg-type]
+            registry.register(f"l{id(text)}", {"liquidations"}, watched, stale_after_s=60),
+            _NullFailures(),  # type: ignore[arg-type]
+            Tuning(),
+            _NullBuffer(),  # type: ignore[arg-type]
+            registry.rejections,
+        ),
     ]
     for handler in handlers:
         with contextlib.suppress(FeedError):  # a whole frame refused is the skip path
@@ -264,6 +321,9 @@ class _NullFailures:
 
     def skipped(self, key: str, reasons: list[str]) -> bool:
         return bool(reasons)
+
+    def failure(self, key: str, message: str) -> bool:
+        return bool(message)
 
 
 class _NullBuffer:

@@ -138,3 +138,28 @@ def test_a_v7_database_of_main_gets_the_instrument_cache(
         assert schema_version(db.conn) == len(all_migrations) and "instruments" in db.table_names()
     finally:
         db.conn.close()
+
+
+def test_a_database_before_the_candle_series_index_gets_it_and_keeps_every_candle(tmp_path: Path) -> None:
+    path = tmp_path / "before.db"
+    index = next(m.version for m in load_migrations() if m.name == "candle_series_index")
+    conn = dbmod.connect(path)
+    dbmod.migrate(conn, str(path), up_to=index - 1)
+    # SYNTHETIC candles: two sources, one still forming.
+    rows = [
+        ("BTCUSDT", "1m", 1_768_435_200_000 + i * 60_000, source, 1.0, 2.0, 0.5, 1.5, 3.0, None, int(i < 99))
+        for i in range(100)
+        for source in ("binance", "bybit")
+    ]
+    conn.executemany("INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.close()
+    db = open_database(path)
+    try:
+        assert schema_version(db.conn) == latest_version()
+        assert (tmp_path / f"before.db.v{index - 1}.bak").exists()  # copied aside before the index was built
+        assert db.conn.execute("SELECT * FROM candles ORDER BY 1, 2, 3, 4").fetchall() == sorted(rows)
+        indexed = db.conn.execute("PRAGMA index_info(candles_series)").fetchall()
+        assert [column[2] for column in indexed] == ["symbol", "interval", "source", "open_time", "closed"]
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.conn.close()

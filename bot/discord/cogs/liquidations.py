@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import discord
@@ -13,6 +14,7 @@ from bot.discord.render import liquidations as render_liq
 from bot.discord.transformers import Symbol
 from bot.liqfeed.settings import MAX_USD, MIN_USD, LiqFeedService
 from bot.services import Service
+from bot.services.liqmap import LiqMapService
 from bot.services.liqprice import MAX_LEVERAGE, MAX_SIZE_USD, MIN_LEVERAGE, quote
 
 
@@ -32,7 +34,8 @@ class LiqFeedCog(
         channel="Where the feed posts",
         min_usd="Smallest liquidated position posted, in USD (at least 10,000)",
         symbols="Only these symbols, comma-separated (all watched symbols when left out)",
-        exchanges="Only these exchanges: binance, bybit, okx, comma-separated (all when left out)",
+        exchanges="Only these exchanges (binance, bybit, okx, gate, htx, deribit, hyperliquid), "
+        "comma-separated",
     )
     @manage_guild_only
     async def set_feed(
@@ -70,8 +73,9 @@ class LiqFeedCog(
 class LiqPriceCog(commands.Cog, name="LiqPrice"):
     """Estimate where a leveraged position is liquidated."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, liqmaps: LiqMapService | None = None) -> None:
         self.service = service
+        self.liqmaps = liqmaps
 
     @app_commands.command(
         name="liqprice", description="Estimated liquidation price of an isolated USDⓈ-M perpetual position"
@@ -109,5 +113,13 @@ class LiqPriceCog(commands.Cog, name="LiqPrice"):
             mmr_pct=maintenance_margin_rate,
             size_usd=size_usd,
         )
+        on_map = None
+        if self.liqmaps is not None and view.liquidation_price is not None:
+            # Building the map reads weeks of rows: off the event loop.
+            on_map = await asyncio.to_thread(
+                self.liqmaps.where_on_map, view.symbol, side, view.liquidation_price
+            )
         # A member's entry, leverage and size are their own business: shown to the channel only on request.
-        await interaction.response.send_message(embed=render_liq.liqprice_embed(view), ephemeral=not share)
+        await interaction.response.send_message(
+            embed=render_liq.liqprice_embed(view, on_map), ephemeral=not share
+        )

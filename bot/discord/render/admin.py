@@ -77,6 +77,10 @@ def status_embed(view: StatusView) -> discord.Embed:
                 f"{icons.get(feed.state, '⚪')} {feed.name}: {feed.state}, last success {last}{lag}{detail}"
             )
         embed.add_field(name="Feeds", value="\n".join(lines), inline=False)
+        covered = [f for f in view.feeds if f.coverage]
+        if covered:
+            value = "\n".join(f"{icons.get(f.state, '⚪')} {f.coverage}" for f in covered)
+            embed.add_field(name="Liquidation coverage", value=value, inline=False)
     else:
         embed.add_field(name="Feeds", value="no feed health reported", inline=False)
     if view.last_alerts:

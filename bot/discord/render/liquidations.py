@@ -47,8 +47,8 @@ def liqfeed_settings_embed(view: LiqFeedView) -> discord.Embed:
     return fit(embed)
 
 
-def liqprice_embed(view: LiqPriceView) -> discord.Embed:
-    """Render /liqprice."""
+def liqprice_embed(view: LiqPriceView, on_map: str | None = None) -> discord.Embed:
+    """Render /liqprice; ``on_map`` says where the liquidation price sits on the modelled map."""
     asset = short_symbol(view.symbol)
     price = view.liquidation_price
     what = f"{asset} {view.side} {view.leverage:g}x from {format_price(view.entry)}"
@@ -86,5 +86,7 @@ def liqprice_embed(view: LiqPriceView) -> discord.Embed:
     if view.notional is not None:
         embed.add_field(name="Size", value=format_usd(view.notional))
     embed.add_field(name="Maintenance margin", value=f"{view.mmr * 100:.2f}% (cum {format_usd(view.cum)})")
+    if on_map is not None:
+        embed.add_field(name="On the liquidation map (/liqmap)", value=on_map, inline=False)
     embed.set_footer(text=view.assumptions)
     return fit(embed)

@@ -33,6 +33,35 @@ def price_embed(view: PriceView) -> discord.Embed:
     return fit(embed)
 
 
+def _names(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _venue_fields(embed: discord.Embed, view: LiquidationsView) -> None:
+    """Add one field per venue (every enabled one, then other stored sources) and what each number means."""
+    totals = {s.source: s for s in view.by_source}
+    shown: list[str] = []
+    for venue in view.venues:
+        found = totals.get(venue.source)
+        value = (
+            f"Longs {format_usd(found.long_usd)}\nShorts {format_usd(found.short_usd)}"
+            if found is not None
+            else "none recorded"
+        )
+        if venue.down:
+            value += "\n⚠️ feed down"
+        embed.add_field(name=f"{venue.name} · {venue.label}", value=value)
+        shown.append(venue.source)
+    for source in [s for s in view.by_source if s.source not in shown][:10]:
+        embed.add_field(
+            name=source.source,
+            value=f"Longs {format_usd(source.long_usd)}\nShorts {format_usd(source.short_usd)}",
+        )
+    if view.venues:
+        meaning = "\n".join(f"**{v.name}** {v.label}: {v.why}" for v in view.venues)
+        embed.add_field(name="What each number counts", value=meaning, inline=False)
+
+
 def liquidations_embed(view: LiquidationsView) -> discord.Embed:
     """Render /liquidations."""
     scope = short_symbol(view.symbol) if view.symbol else "All symbols"
@@ -55,12 +84,11 @@ def liquidations_embed(view: LiquidationsView) -> discord.Embed:
         lines.append("No liquidation data has been recorded yet.")
     else:
         lines.append(f"Not enough history for a {view.usual_days}-day comparison yet.")
+    if view.without:
+        feeds = "its feed is" if len(view.without) == 1 else "their feeds are"
+        lines.append(f"⚠️ Total without {_names(view.without)}: {feeds} down.")
     embed = discord.Embed(title=title, description="\n".join(lines), colour=colour)
-    for source in view.by_source[:10]:
-        embed.add_field(
-            name=source.source,
-            value=f"Longs {format_usd(source.long_usd)}\nShorts {format_usd(source.short_usd)}",
-        )
+    _venue_fields(embed, view)
     if view.largest:
         rows = []
         for event in view.largest:

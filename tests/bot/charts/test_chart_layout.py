@@ -84,7 +84,7 @@ def test_level_prices_are_tagged_on_the_axis_clear_of_the_candles(scenario: Repo
     (key,) = by_gid(fig, charts.GID_LEVEL_LABEL)
     assert (
         isinstance(key, Text)
-        and "btc-95k, btc-95k-daily-close, btc-95k-weekly-close 95,000" in key.get_text()
+        and "btc-95k, btc-95k-daily-close, btc-95k-weekly-close +1 95,000" in key.get_text()
     )
 
 

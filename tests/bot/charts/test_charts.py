@@ -96,7 +96,7 @@ def test_the_95k_level_is_a_labelled_line(week_figure: Figure) -> None:
     (label,) = by_gid(week_figure, charts.GID_LEVEL_LABEL)
     assert isinstance(label, Text)
     # Three rules of the bundled config watch 95,000: one line, their ids merged on its label.
-    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close 95,000"
+    assert label.get_text() == "btc-95k, btc-95k-daily-close, btc-95k-weekly-close +1 95,000"
 
 
 def test_one_rule_gives_the_plain_label(scenario: Repo) -> None:

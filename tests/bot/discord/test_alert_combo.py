@@ -118,7 +118,7 @@ async def test_alert_test_backtests_a_combo_and_says_each_value_when_it_would_ha
     reply = await discord_emu.slash("alert test", options, user_id=OWNER_ID)
     assert reply.deferred and reply.ephemeral, reply.content
     embed = reply.embeds[0]
-    assert embed["title"] == "Backtest: this alert would have fired 2 times in 30 days"
+    assert embed["title"] == "Backtest: this alert would have fired 2 times in 20 days"
     [when] = [f["value"] for f in embed["fields"] if f["name"] == "When"]
     first, second = parse_time("2026-01-14T00:00Z") // 1000, parse_time("2026-01-14T16:00Z") // 1000
     assert f"<t:{first}:f>" in when and f"<t:{second}:f>" in when

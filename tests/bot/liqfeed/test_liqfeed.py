@@ -291,3 +291,22 @@ def test_a_restarted_feed_picks_up_the_stored_settings_and_listens_to_ingest(
     clock.now = T0 + 2_000
     assert feed.tick() == 1 and woken == [1]
     assert [e["usd"] for e in queued(repo)[0]["events"]] == [600_000]
+
+
+def test_totals_say_which_venues_they_are_without(repo: Repo, clock: Clock) -> None:
+    down = ["htx", "gate"]
+    feed = LiquidationFeed(repo, clock, venues_down=lambda: list(down))
+    only_binance = FeedSettings(GUILD + 1, CHANNEL, 100_000.0, exchanges=("binance", "gate"))
+    feed.load([SETTINGS, only_binance])
+    feed.on_rows([liq(1, T0)])
+    clock.now = T0 + 2_000
+    assert feed.tick() == 2
+    payloads = {p["guild_id"]: p for p in queued(repo)}
+    assert payloads[GUILD]["without"] == ["gate", "htx"]
+    # A server reading only some exchanges hears only about those.
+    assert payloads[GUILD + 1]["without"] == ["gate"]
+    down.clear()
+    feed.on_rows([liq(2, clock.now)])
+    clock.now += 2_000
+    feed.tick()
+    assert "without" not in queued(repo)[-1]

@@ -524,11 +524,11 @@ def load_okx_liquidations(path: Path) -> list[OkxLiquidation]:
 
 
 def load_live_frames(*paths: Path) -> dict[str, list[dict[str, Any]]]:
-    """Sort the live captured websocket frames by venue (HTX and Aster frames are not served).
+    """Sort the live captured websocket frames by venue (Aster's are not served).
 
     Binance frames are kept as the raw event; a combined-stream frame contributes its `data`.
     """
-    frames: dict[str, list[dict[str, Any]]] = {"binance": [], "bybit": [], "okx": []}
+    frames: dict[str, list[dict[str, Any]]] = {"binance": [], "bybit": [], "okx": [], "htx": []}
     lines = [line for path in paths for line in path.read_text(encoding="utf-8").splitlines()]
     for line in lines:
         if not line.strip():
@@ -542,6 +542,8 @@ def load_live_frames(*paths: Path) -> dict[str, list[dict[str, Any]]]:
             frames["binance"].append(frame)
         elif frame.get("stream") == "!forceOrder@arr":
             frames["binance"].append(frame["data"])
+        elif str(frame.get("topic", "")).endswith(".liquidation_orders"):
+            frames["htx"].append(frame)
     return frames
 
 

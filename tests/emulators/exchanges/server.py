@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.utils import formatdate
 from types import TracebackType
 from typing import Any
@@ -22,19 +22,24 @@ from .data import Dataset
 from .fallback import FallbackVenue
 from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
+from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
 log = logging.getLogger(__name__)
 
-WS_VENUES = ("binance", "binance-legacy", "bybit", "okx")
+WS_VENUES = ("binance", "binance-legacy", "bybit", "okx", "gate", "htx", "deribit", "hyperliquid")
 # Paths of each venue's websocket handshake, for refusing connections through the fault middleware.
 WS_ROUTES: dict[str, Route] = {
     "binance": "/market/*",
     "binance-legacy": ("/ws", "/ws/*@*", "/stream"),  # not /ws/v5/public, which is OKX's
     "bybit": "/v5/public/*",
     "okx": "/ws/v5/public",
+    "gate": "/v4/ws/usdt",
+    "htx": "/linear-swap-notification",
+    "deribit": "/ws/api/v2",
+    "hyperliquid": "/hyperliquid/ws",
 }
 
 
@@ -63,6 +68,10 @@ class ExchangeEmulator:
         self.binance = BinanceVenue(self.ctx)
         self.bybit = BybitVenue(self.ctx)
         self.okx = OkxVenue(self.ctx)
+        self.gate = GateVenue(self.ctx)
+        self.htx = HtxVenue(self.ctx)
+        self.deribit = DeribitVenue(self.ctx)
+        self.hyperliquid = HyperliquidVenue(self.ctx)
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.replayer: Replayer | None = None
@@ -73,7 +82,8 @@ class ExchangeEmulator:
     def build_app(self) -> web.Application:
         """Build the aiohttp application with every venue's routes and the control endpoints."""
         app = web.Application(middlewares=[self.faults.middleware])
-        for venue in (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback):
+        venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
+        for venue in (*venues, self.gate, self.htx, self.deribit, self.hyperliquid):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)
@@ -143,7 +153,7 @@ class ExchangeEmulator:
 
     # -- replay ------------------------------------------------------------------------------------------
     def start_replay(self, rate: float) -> Replayer:
-        """Start pushing recorded liquidations to Binance, Bybit and OKX, `rate` frames/s per venue."""
+        """Start pushing recorded liquidations to every liquidation venue, `rate` frames/s per venue."""
         if self.replayer is not None:
             raise RuntimeError("replay already running")
         self.replayer = Replayer(
@@ -151,6 +161,10 @@ class ExchangeEmulator:
                 "binance": (self.binance.push, self.binance.replay_frames()),
                 "bybit": (self.bybit.push, self.bybit.replay_frames()),
                 "okx": (self.okx.push, self.okx.replay_frames()),
+                "gate": (self.gate.push, self.gate.replay_frames()),
+                "htx": (self.htx.push, self.htx.replay_frames()),
+                "deribit": (self.deribit.push_frame, self.deribit.replay_frames()),
+                "hyperliquid": (self.hyperliquid.push, self.hyperliquid.replay_frames()),
             },
             rate,
         )
@@ -292,6 +306,10 @@ class ExchangeEmulator:
             "binance-legacy": self.binance.legacy_ws,
             "bybit": self.bybit.ws,
             "okx": self.okx.ws,
+            "gate": self.gate.ws,
+            "htx": self.htx.ws,
+            "deribit": self.deribit.ws,
+            "hyperliquid": self.hyperliquid.ws,
         }
         if venue not in venues:
             raise KeyError(f"unknown websocket venue {venue!r}; one of {sorted(venues)}")
@@ -309,9 +327,19 @@ class ExchangeEmulator:
         """Push a frame to a venue's subscribed clients; return how many received it.
 
         binance: the raw forceOrder event (wrapped for /market/stream clients); bybit: an allLiquidation
-        frame; okx: a liquidation-orders frame. A str payload is sent verbatim to every connection.
+        frame; okx: a liquidation-orders frame; gate: the items of an update; htx: a notify frame (sent
+        gzipped); deribit: [instrument, trades]; hyperliquid: the trades of one coin. A str payload is sent
+        verbatim to every connection (binance, bybit, okx).
         """
-        pushers = {"binance": self.binance.push, "bybit": self.bybit.push, "okx": self.okx.push}
+        pushers: dict[str, Callable[[Any], Awaitable[int]]] = {
+            "binance": self.binance.push,
+            "bybit": self.bybit.push,
+            "okx": self.okx.push,
+            "gate": self.gate.push,
+            "htx": self.htx.push,
+            "deribit": self.deribit.push_frame,
+            "hyperliquid": self.hyperliquid.push,
+        }
         if venue not in pushers:
             raise KeyError(f"cannot push to {venue!r}; one of {sorted(pushers)}")
         return await pushers[venue](payload)

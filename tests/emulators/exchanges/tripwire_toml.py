@@ -27,6 +27,11 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
         "binance_futures": {"rest_url": base_url, "ws_url": f"{ws_url}/market"},
         "bybit": {"rest_url": base_url, "ws_url": f"{ws_url}/v5/public/linear"},
         "okx": {"rest_url": base_url, "ws_url": f"{ws_url}/ws/v5/public"},
+        # Gate, HTX, Deribit and Hyperliquid keep their default (off); a config switches them on.
+        "gate": {"rest_url": base_url, "ws_url": f"{ws_url}/v4/ws/usdt"},
+        "htx": {"ws_url": f"{ws_url}/linear-swap-notification"},
+        "deribit": {"ws_url": f"{ws_url}/ws/api/v2"},
+        "hyperliquid": {"ws_url": f"{ws_url}/hyperliquid/ws"},
         "fear_greed": {"base_url": base_url},
     }
 

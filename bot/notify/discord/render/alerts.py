@@ -54,6 +54,9 @@ def alert_embed(
     if payload.get("late"):
         stamp += " · ⏱ late (found after a gap in the data)"
     lines.append(stamp)
+    without = [str(name) for name in payload.get("without") or ()]
+    if without:
+        lines.append(f"⚠️ Liquidation totals without {', '.join(without)} (feed down)")
     embed = discord.Embed(
         title=str(payload.get("title") or "Alert"),
         description="\n".join(lines),

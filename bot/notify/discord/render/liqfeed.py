@@ -15,8 +15,9 @@ from bot.liqfeed.feed import size_marker
 from bot.notify.discord.render.base import DOWN, ENDED, UP, WARNING, fit, ts
 from bot.parsing import format_duration
 from detectors.base import format_price, format_usd, short_symbol
+from feeds.liq_coverage import COVERAGE
 
-EXCHANGE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
+EXCHANGE_NAMES = {source: c.name for source, c in COVERAGE.items()}
 
 
 def exchange_name(source: str) -> str:
@@ -66,6 +67,11 @@ def liqfeed_embed(payload: Mapping[str, Any]) -> discord.Embed:
         embed = _summary_embed(payload)
     else:
         embed = _batch_embed(payload)
+    without = [exchange_name(str(s)) for s in payload.get("without") or ()]
+    if without and kind != "mode":
+        names = ", ".join(without)
+        what = "feed down, its" if len(without) == 1 else "feeds down, their"
+        embed.add_field(name="Totals without", value=f"{names}: {what} liquidations are missing")
     embed.set_footer(text=threshold)
     return fit(embed)
 

@@ -1,0 +1,230 @@
+"""The engine looks only at rules that can change: clocks settled lazily, watches indexed, forming candles.
+
+A sleeping rule's clock (``Quiet.now_key``) is settled at a flush only for the symbols evaluated since the
+last one, yet every flush stores what settling every clock stored; a watch is looked at only when its key
+moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of closes is not woken by a
+poll's forming candle inside the band, nor by the closed candle the poll delivers again. Data here is
+SYNTHETIC.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.alerts.engine import Engine
+from bot.alerts.model import Target
+from bot.alerts.quiet import QuietRules
+from detectors.base import MARKET_SYMBOL, Quiet
+from detectors.market_history import MarketHistory
+from feeds.ingest import Ingest
+from storage.db import open_database
+from storage.repo import Repo, RuleRow
+from storage.rows import MINUTE_MS, Candle, FearGreed, Liquidation
+
+START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
+
+
+class Console:
+    """Route every alert to the console."""
+
+    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the console."""
+        return [Target("console", "stdout")]
+
+
+def candle(symbol: str, minute: int, close: float, *, closed: bool = True, spread: float = 0.5) -> Candle:
+    """Return a SYNTHETIC one-minute candle ``minute`` minutes after START."""
+    low, high = close - spread, close + spread
+    return Candle(
+        symbol, "1m", START + minute * MINUTE_MS, "synthetic", close, high, low, close, 10.0, closed=closed
+    )
+
+
+def live_engine() -> tuple[Repo, Ingest, Engine]:
+    """Return a repo, ingest and engine with a cascade and a level rule per symbol, warmed on an hour."""
+    repo = Repo(open_database(":memory:"))
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    for symbol in SYMBOLS:
+        repo.save_rule(
+            RuleRow(
+                f"{symbol}-cascade",
+                "config",
+                "liquidation_cascade",
+                symbol,
+                {"min_usd": 1e6},
+                created_at=START,
+            )
+        )
+        repo.save_rule(
+            RuleRow(f"{symbol}-level", "config", "level_cross", symbol, {"level": 150.0}, created_at=START)
+        )
+        ingest.candles([candle(symbol, m - 60, 100.0) for m in range(60)])
+        ingest.liquidations([Liquidation(symbol, START - 3_600_000, "bybit", "long", 1.0, 1.0, 10.0)])
+    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine.load()
+    engine.evaluate(START + 1)
+    return repo, ingest, engine
+
+
+def stored_states(repo: Repo) -> list[tuple[Any, ...]]:
+    """Return every stored detector state."""
+    return repo.conn.execute("SELECT * FROM detector_state ORDER BY rule_id").fetchall()
+
+
+def play(engine_flush_settles_all: bool, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
+    """Evaluate one symbol at a time (a live poll), now and then every rule; return each flush's states.
+
+    With ``engine_flush_settles_all`` every flush settles every sleeping clock, as the engine did before.
+    """
+    if engine_flush_settles_all:
+        flush = Engine.flush
+
+        def settle_all(self: Engine) -> None:
+            self._moved = None  # every symbol counts as evaluated: every clock is settled
+            flush(self)
+
+        monkeypatch.setattr(Engine, "flush", settle_all)
+    repo, ingest, engine = live_engine()
+    snapshots = []
+    now = START + 1
+    for step in range(40):
+        now += 7_001  # crosses minute boundaries at varying offsets
+        symbol = SYMBOLS[step % len(SYMBOLS)]
+        if step % 5 == 0:
+            ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, 5_000.0)])
+        engine.evaluate(now, {symbol} if step % 7 else None)
+        snapshots.append(stored_states(repo))
+    monkeypatch.undo()
+    return snapshots
+
+
+def test_settling_the_evaluated_symbols_clocks_stores_what_settling_every_clock_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lazy = play(False, monkeypatch)
+    eager = play(True, monkeypatch)
+    assert lazy == eager
+    # The cascade clocks did move while asleep (the states are not all the same from start to end).
+    assert lazy[0] != lazy[-1]
+
+
+def test_a_clock_moves_only_with_its_own_symbol() -> None:
+    repo, _, engine = live_engine()
+    state = {row[0]: row for row in stored_states(repo)}
+    assert state["AAAUSDT-cascade"][2] == START + 1
+    engine.evaluate(START + 30_000, {"BBBUSDT"})
+    state = {row[0]: row for row in stored_states(repo)}
+    assert state["AAAUSDT-cascade"][2] == START + 1, "another symbol's evaluation leaves the clock alone"
+    assert state["BBBUSDT-cascade"][2] == START + 30_000, (
+        "its own symbol's evaluation moves it, stored at once"
+    )
+    assert json.loads(state["BBBUSDT-cascade"][1])["now"] == START + 30_000
+    engine.evaluate(START + 40_000)
+    state = {row[0]: row for row in stored_states(repo)}
+    assert {state[f"{s}-cascade"][2] for s in SYMBOLS} == {START + 40_000}, "a pass over every rule moves all"
+
+
+def test_a_quiet_window_ends_exactly_at_its_boundary() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    boundary = START + MINUTE_MS
+    assert quiet.sleep("timer", Quiet(until=boundary, now_key="now"), "AAAUSDT", None, START + 1)
+    assert quiet.clocked_of(["AAAUSDT"]) == ["timer"]
+    assert quiet.wake(boundary - 1) == []
+    assert quiet.wake(boundary) == ["timer"]
+    assert "timer" not in quiet.asleep
+    assert not quiet.sleep("past", Quiet(until=boundary), "AAAUSDT", None, boundary), "a window already over"
+
+
+def test_a_liquidation_watch_wakes_at_its_threshold_exactly_and_only_for_its_own_key() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    history.add_liquidations([Liquidation("AAAUSDT", START, "bybit", "long", 1.0, 1.0, 1.0)])
+    wait = Quiet(unchanged=("liquidations",), usd_below=1_000.0)
+    for symbol in ("AAAUSDT", "BBBUSDT"):
+        history.add_liquidations([Liquidation(symbol, START, "bybit", "long", 1.0, 1.0, 1.0)])
+        assert quiet.sleep(f"{symbol}-cascade", wait, symbol, None, START + 1)
+    history.add_liquidations([Liquidation("AAAUSDT", START + 2, "bybit", "long", 1.0, 1.0, 999.0)])
+    assert quiet.wake(START + 3) == [], "999 USD of the 1,000 it waits for"
+    history.add_liquidations([Liquidation("BBBUSDT", START + 2, "bybit", "long", 1.0, 1.0, 5_000.0)])
+    assert quiet.wake(START + 3) == ["BBBUSDT-cascade"], "the other symbol's watch is its own"
+    history.add_liquidations([Liquidation("AAAUSDT", START + 4, "bybit", "short", 1.0, 1.0, 1.0)])
+    assert quiet.wake(START + 5) == ["AAAUSDT-cascade"], "1,000 USD in all: at the threshold it wakes"
+    assert quiet.wake(START + 6) == []
+
+
+def test_a_market_wide_watch_wakes_on_its_market_key() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    history.add_fear_greed([FearGreed("2026-01-01", START, 40, "Fear")])
+    assert quiet.sleep("fng", Quiet(unchanged=("fear_greed",)), MARKET_SYMBOL, None, START + 1)
+    history.add_candles([candle("AAAUSDT", 0, 100.0)])
+    assert quiet.wake(START + MINUTE_MS) == []
+    history.add_fear_greed([FearGreed("2026-01-02", START + 86_400_000, 45, "Fear")])
+    assert quiet.wake(START + 86_400_001) == ["fng"]
+
+
+def evaluated_at(repo: Repo, rule_id: str) -> int:
+    """Return when a rule was last evaluated (a level rule keeps no clock: only evaluations move it)."""
+    return int(
+        repo.conn.execute("SELECT evaluated_at FROM detector_state WHERE rule_id=?", (rule_id,)).fetchone()[0]
+    )
+
+
+def test_a_forming_candle_wakes_only_the_level_rules_whose_band_it_leaves() -> None:
+    repo, ingest, engine = live_engine()
+    assert "AAAUSDT-level" in engine._quiet.asleep
+    # A poll: the last closed candle again, unchanged, and the forming one, inside the band (below 150).
+    ingest.candles([candle("AAAUSDT", -1, 100.0), candle("AAAUSDT", 0, 101.0, closed=False)])
+    engine.evaluate(START + 15_000, {"AAAUSDT"})
+    assert evaluated_at(repo, "AAAUSDT-level") == START + 1, "nothing it reads changed: not evaluated"
+    # The same closed candle revised: it may have been read, so the rule looks again.
+    ingest.candles([candle("AAAUSDT", -1, 100.5)])
+    engine.evaluate(START + 16_000, {"AAAUSDT"})
+    assert evaluated_at(repo, "AAAUSDT-level") == START + 16_000
+    # A forming candle past the level leaves the band: the rule wakes (its close may cross).
+    ingest.candles([candle("AAAUSDT", 0, 151.0, closed=False), candle("BBBUSDT", 0, 149.0, closed=False)])
+    engine.evaluate(START + 30_000, {"AAAUSDT", "BBBUSDT"})
+    assert evaluated_at(repo, "AAAUSDT-level") == START + 30_000
+    assert evaluated_at(repo, "BBBUSDT-level") == START + 1, "a close of 149 is still inside its band"
+
+
+def test_watchers_of_one_key_wake_in_the_order_of_their_thresholds() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+
+    def liquidate(usd: float, at: int) -> None:
+        history.add_liquidations([Liquidation("AAAUSDT", at, "bybit", "long", 1.0, 1.0, usd)])
+
+    liquidate(1.0, START)
+    for rule_id, usd_below in (("c100", 100.0), ("c500", 500.0), ("c1000", 1_000.0), ("any", None)):
+        assert quiet.sleep(
+            rule_id, Quiet(unchanged=("liquidations",), usd_below=usd_below), "AAAUSDT", None, START + 1
+        )
+    liquidate(100.0, START + 1)
+    assert sorted(quiet.wake(START + 2)) == ["any", "c100"]
+    assert quiet.sleep("any", Quiet(unchanged=("liquidations",)), "AAAUSDT", None, START + 2)
+    assert quiet.wake(START + 3) == [], "asleep again after the change it saw: only a new one wakes it"
+    liquidate(399.0, START + 3)
+    assert quiet.wake(START + 4) == ["any"], "499 USD in all: c500 waits for one more"
+    liquidate(1.0, START + 4)
+    assert quiet.wake(START + 5) == ["c500"]
+    liquidate(float("nan"), START + 5)
+    assert quiet.wake(START + 6) == ["c1000"], "a sum that is not a number wakes every watcher"
+
+
+def test_a_rule_sleeping_again_and_again_keeps_its_watch_small() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    history.add_liquidations([Liquidation("AAAUSDT", START, "bybit", "long", 1.0, 1.0, 1.0)])
+    for i in range(1_000):
+        # Woken by its timer each time, never by the watch: the watch's old entries are dropped on the way.
+        wait = Quiet(until=START + i + 2, unchanged=("liquidations",), usd_below=1e9)
+        assert quiet.sleep("cascade", wait, "AAAUSDT", None, START + i + 1)
+        assert quiet.wake(START + i + 2) == ["cascade"]
+    assert len(quiet._watches[("AAAUSDT", "liquidations")].heap) <= 64 + 1
