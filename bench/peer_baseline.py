@@ -244,7 +244,11 @@ def _fear_greed(name: str, settings: Any, symbol: str, window_ms: int) -> Recomp
 
 
 def _indicator(name: str, settings: Any, symbol: str, window_ms: int) -> Recompute:
-    """Return the TA-Lib recompute of an indicator rule over its window resampled to its interval."""
+    """Return the TA-Lib recompute of an indicator rule over its window resampled to its interval.
+
+    A rule of another detector (the liquidation-map ones) gets an RSI and an EMA over its window instead: a
+    stand-in of the same order of work, not its own model.
+    """
     step = interval_ms(getattr(settings, "interval", "1h") or "1h") // MINUTE_MS
     minutes = max(step * 2, window_ms // MINUTE_MS)
     period = int(getattr(settings, "period", 14) or 14)
