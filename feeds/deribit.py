@@ -177,9 +177,7 @@ class DeribitLiquidationStream(WebSocketStream):
             raise FeedError("malformed", str(exc)) from None
         parsed = parse_trades(data, self.instruments)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
-        if self.buffer is not None:
-            self.buffer.add(parsed.rows)
-        self.health.success(max((r.ts for r in parsed.rows), default=None))
+        self.record(parsed.rows)
         return True
 
 

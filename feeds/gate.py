@@ -131,9 +131,7 @@ class GateLiquidationStream(WebSocketStream):
             self.health.alive()  # futures.pong, the subscribe ack
             return False
         rows = self.feed.parse(frame)
-        if self.buffer is not None:
-            self.buffer.add(rows)
-        self.health.success(max((r.ts for r in rows), default=None))
+        self.record(rows)
         return True
 
 

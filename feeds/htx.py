@@ -148,9 +148,7 @@ class HtxLiquidationStream(WebSocketStream):
         parsed = parse_liquidation_orders(frame, self.watched)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         rows = [r._replace(symbol=self.names[r.symbol]) for r in parsed.rows]
-        if self.buffer is not None:
-            self.buffer.add(rows)
-        self.health.success(max((r.ts for r in rows), default=None))
+        self.record(rows)
         return True
 
 

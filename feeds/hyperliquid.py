@@ -138,10 +138,8 @@ class HyperliquidLiquidationStream(WebSocketStream):
             listener(frame)
         parsed = parse_trades(frame, self.coins, self.liquidators)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
-        if self.buffer is not None:
-            self.buffer.add(parsed.rows)
         # Every trades frame proves the subscription, liquidation or not.
-        self.health.success(max((r.ts for r in parsed.rows), default=None))
+        self.record(parsed.rows)
         return True
 
 
