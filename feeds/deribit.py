@@ -26,13 +26,14 @@ from typing import Any
 
 import aiohttp
 
-from feeds.base import Feed, PollJob, Stream, Tuning
+from feeds.base import Tuning
 from feeds.batch import LiquidationBuffer
 from feeds.config import DeribitFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.health import FeedHealth, Rejections
 from feeds.instruments import split_symbol
+from feeds.liquidation_feed import LiquidationOnlyFeed
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, get, items_list, num, obj, text, ts_ms
 from feeds.stream import WS, WebSocketStream, frame_json
@@ -176,38 +177,21 @@ class DeribitLiquidationStream(WebSocketStream):
             raise FeedError("malformed", str(exc)) from None
         parsed = parse_trades(data, self.instruments)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
-        if self.buffer is not None:
-            self.buffer.add(parsed.rows)
-        self.health.success(max((r.ts for r in parsed.rows), default=None))
+        self.record(parsed.rows)
         return True
 
 
-class DeribitFeed(Feed):
+class DeribitFeed(LiquidationOnlyFeed):
     """Deribit perpetual liquidations (websocket)."""
 
     name = "deribit"
+    stream: DeribitLiquidationStream
 
     def __init__(self, config: DeribitFeedConfig, context: FeedContext) -> None:
         self.config = config
-        instruments: dict[str, str] = {}
-        for symbol in context.symbols:
-            try:
-                for name in deribit_instruments(symbol):
-                    instruments[name] = symbol
-            except ValueError as exc:
-                context.registry.rejections.reject(self.name, symbol, str(exc))
+        instruments = self.venue_names(context, deribit_instruments)
         self.symbols = sorted(set(instruments.values()))
-        self.buffer = LiquidationBuffer(
-            context.ingest,
-            interval_s=context.tuning.flush_interval_s,
-            max_events=context.tuning.flush_max_events,
-        )
-        health = context.registry.register(
-            f"{self.name}.liquidations",
-            {"liquidations"},
-            self.symbols,
-            stale_after_s=config.stale_after_seconds,
-        )
+        health = self.open_buffer(context, config.stale_after_seconds)
         self.stream = DeribitLiquidationStream(
             config,
             instruments,
@@ -218,15 +202,3 @@ class DeribitFeed(Feed):
             self.buffer,
             context.registry.rejections,
         )
-
-    def jobs(self) -> list[PollJob]:
-        """Return nothing to poll."""
-        return []
-
-    def streams(self) -> list[Stream]:
-        """Return the liquidation stream."""
-        return [self.stream]
-
-    async def aclose(self) -> None:
-        """Write buffered liquidations."""
-        self.buffer.flush()

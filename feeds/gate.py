@@ -28,8 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from feeds.base import Feed, PollJob, Stream, Tuning
-from feeds.batch import LiquidationBuffer
+from feeds.base import Tuning
 from feeds.config import GateFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
@@ -37,6 +36,7 @@ from feeds.health import FeedHealth
 from feeds.http import HttpClient
 from feeds.instrument_lists import parse_gate
 from feeds.instruments import Instrument, InstrumentRegistry, VenueNames
+from feeds.liquidation_feed import LiquidationOnlyFeed
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, envelope, num, parse_items, text, ts_ms
 from feeds.stream import WS, WebSocketStream, frame_json
@@ -131,16 +131,15 @@ class GateLiquidationStream(WebSocketStream):
             self.health.alive()  # futures.pong, the subscribe ack
             return False
         rows = self.feed.parse(frame)
-        if self.buffer is not None:
-            self.buffer.add(rows)
-        self.health.success(max((r.ts for r in rows), default=None))
+        self.record(rows)
         return True
 
 
-class GateFeed(Feed):
+class GateFeed(LiquidationOnlyFeed):
     """Gate USDT-perpetual liquidations (websocket)."""
 
     name = "gate"
+    stream: GateLiquidationStream
 
     def __init__(self, config: GateFeedConfig, http: HttpClient, context: FeedContext) -> None:
         self.config = config
@@ -152,17 +151,7 @@ class GateFeed(Feed):
         self.registry = context.instruments
         self.names = self._names(self.registry)
         self.symbols = self.requested
-        self.buffer = LiquidationBuffer(
-            context.ingest,
-            interval_s=context.tuning.flush_interval_s,
-            max_events=context.tuning.flush_max_events,
-        )
-        health = context.registry.register(
-            f"{self.name}.liquidations",
-            {"liquidations"},
-            self.symbols,
-            stale_after_s=config.stale_after_seconds,
-        )
+        health = self.open_buffer(context, config.stale_after_seconds)
         self.stream = GateLiquidationStream(self, context.session, health, self.failures, context.tuning)
 
     def _names(self, registry: InstrumentRegistry | None) -> VenueNames | None:
@@ -191,15 +180,3 @@ class GateFeed(Feed):
         parsed, _ = parse_public_liquidates(frame, contracts, names.venue_symbols())
         self.failures.skipped(f"{self.name}.liquidations:item", parsed.skipped)
         return [row._replace(symbol=names.canonical(row.symbol)) for row in parsed.rows]
-
-    def jobs(self) -> list[PollJob]:
-        """Return nothing to poll: the stream is the whole feed."""
-        return []
-
-    def streams(self) -> list[Stream]:
-        """Return the liquidation stream."""
-        return [self.stream]
-
-    async def aclose(self) -> None:
-        """Write buffered liquidations."""
-        self.buffer.flush()

@@ -26,13 +26,14 @@ from typing import Any
 
 import aiohttp
 
-from feeds.base import Feed, PollJob, Stream, Tuning
+from feeds.base import Tuning
 from feeds.batch import LiquidationBuffer
 from feeds.config import HtxFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.health import FeedHealth
 from feeds.instruments import split_symbol
+from feeds.liquidation_feed import LiquidationOnlyFeed
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, envelope, items_list, num, parse_items, text, ts_ms
 from feeds.stream import WS, WebSocketStream, frame_json
@@ -147,49 +148,21 @@ class HtxLiquidationStream(WebSocketStream):
         parsed = parse_liquidation_orders(frame, self.watched)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
         rows = [r._replace(symbol=self.names[r.symbol]) for r in parsed.rows]
-        if self.buffer is not None:
-            self.buffer.add(rows)
-        self.health.success(max((r.ts for r in rows), default=None))
+        self.record(rows)
         return True
 
 
-class HtxFeed(Feed):
+class HtxFeed(LiquidationOnlyFeed):
     """HTX USDT-swap liquidations (websocket)."""
 
     name = "htx"
+    stream: HtxLiquidationStream
 
     def __init__(self, config: HtxFeedConfig, context: FeedContext) -> None:
         self.config = config
-        names: dict[str, str] = {}
-        for symbol in context.symbols:
-            try:
-                names[htx_contract(symbol)] = symbol
-            except ValueError as exc:
-                context.registry.rejections.reject(self.name, symbol, str(exc))
+        names = self.venue_names(context, lambda symbol: (htx_contract(symbol),))
         self.symbols = list(names.values())
-        self.buffer = LiquidationBuffer(
-            context.ingest,
-            interval_s=context.tuning.flush_interval_s,
-            max_events=context.tuning.flush_max_events,
-        )
-        health = context.registry.register(
-            f"{self.name}.liquidations",
-            {"liquidations"},
-            self.symbols,
-            stale_after_s=config.stale_after_seconds,
-        )
+        health = self.open_buffer(context, config.stale_after_seconds)
         self.stream = HtxLiquidationStream(
             config, names, context.session, health, context.failures, context.tuning, self.buffer
         )
-
-    def jobs(self) -> list[PollJob]:
-        """Return nothing to poll."""
-        return []
-
-    def streams(self) -> list[Stream]:
-        """Return the liquidation stream."""
-        return [self.stream]
-
-    async def aclose(self) -> None:
-        """Write buffered liquidations."""
-        self.buffer.flush()

@@ -25,13 +25,14 @@ from typing import Any
 
 import aiohttp
 
-from feeds.base import Feed, PollJob, Stream, Tuning
+from feeds.base import Tuning
 from feeds.batch import LiquidationBuffer
 from feeds.config import HyperliquidFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.health import FeedHealth, Rejections
 from feeds.instruments import split_symbol
+from feeds.liquidation_feed import LiquidationOnlyFeed
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, envelope, get, items_list, num, parse_items, text, ts_ms
 from feeds.stream import WS, WebSocketStream, frame_json
@@ -137,38 +138,22 @@ class HyperliquidLiquidationStream(WebSocketStream):
             listener(frame)
         parsed = parse_trades(frame, self.coins, self.liquidators)
         self.failures.skipped(f"{self.name}:item", parsed.skipped)
-        if self.buffer is not None:
-            self.buffer.add(parsed.rows)
         # Every trades frame proves the subscription, liquidation or not.
-        self.health.success(max((r.ts for r in parsed.rows), default=None))
+        self.record(parsed.rows)
         return True
 
 
-class HyperliquidFeed(Feed):
+class HyperliquidFeed(LiquidationOnlyFeed):
     """Hyperliquid backstop liquidations (websocket)."""
 
     name = "hyperliquid"
+    stream: HyperliquidLiquidationStream
 
     def __init__(self, config: HyperliquidFeedConfig, context: FeedContext) -> None:
         self.config = config
-        coins: dict[str, str] = {}
-        for symbol in context.symbols:
-            try:
-                coins[split_symbol(symbol)[0]] = symbol
-            except ValueError as exc:
-                context.registry.rejections.reject(self.name, symbol, str(exc))
+        coins = self.venue_names(context, lambda symbol: (split_symbol(symbol)[0],))
         self.symbols = list(coins.values())
-        self.buffer = LiquidationBuffer(
-            context.ingest,
-            interval_s=context.tuning.flush_interval_s,
-            max_events=context.tuning.flush_max_events,
-        )
-        health = context.registry.register(
-            f"{self.name}.liquidations",
-            {"liquidations"},
-            self.symbols,
-            stale_after_s=config.stale_after_seconds,
-        )
+        health = self.open_buffer(context, config.stale_after_seconds)
         self.stream = HyperliquidLiquidationStream(
             config,
             coins,
@@ -179,15 +164,3 @@ class HyperliquidFeed(Feed):
             self.buffer,
             context.registry.rejections,
         )
-
-    def jobs(self) -> list[PollJob]:
-        """Return nothing to poll."""
-        return []
-
-    def streams(self) -> list[Stream]:
-        """Return the liquidation stream."""
-        return [self.stream]
-
-    async def aclose(self) -> None:
-        """Write buffered liquidations."""
-        self.buffer.flush()

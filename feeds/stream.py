@@ -31,6 +31,7 @@ from feeds.health import FeedHealth
 from feeds.http import parse_retry_after
 from feeds.jsonlimits import FRAME, decode
 from feeds.logonce import FailureLog
+from storage.rows import Liquidation
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +370,12 @@ class WebSocketStream(ABC):
                 return
             if ended is not None:
                 return
+
+    def record(self, rows: list[Liquidation]) -> None:
+        """Buffer parsed liquidations and mark the stream healthy as of the newest one (or now, if none)."""
+        if self.buffer is not None:
+            self.buffer.add(rows)
+        self.health.success(max((r.ts for r in rows), default=None))
 
     def _lost(self, reason: str) -> None:
         self.reconnect_reasons.append(reason)

@@ -2,7 +2,9 @@
 
 Each open-interest source is a venue with its own map (its own margin tiers); the combined map is their
 sum. The build walks hourly candles from ``build_days`` before ``end``; each step's open interest is the
-newest point of that source at or before the candle's close. Every step can be kept as a column of the
+newest point of that source at or before the candle's close, and the long/short split of what it opens is
+the newest stored long/short ratio at or before the candle's close (``long_shares``; the configured
+``long_share`` when none is stored). Every step can be kept as a column of the
 heatmap (``columns``) and is fed to the sweep trackers.
 """
 
@@ -19,11 +21,17 @@ from detectors.liqmap.model import LiqMap
 from detectors.liqmap.params import LiqMapParams
 from detectors.liqmap.sweeps import Sweep, SweepTracker
 from storage.repo import Repo
-from storage.rows import DAY_MS, OpenInterest
+from storage.rows import DAY_MS, LongShort, LongShortMetric, OpenInterest
 
 # The map steps hourly: the open interest the bundled data and the venues' history endpoints give, and
 # 24 columns a day draw a readable heatmap.
 STEP_INTERVAL = "1h"
+# Which stored ratio splits opened positions, best first: the top traders' *position* ratio weighs
+# positions by size, as the map's USD does; the global *account* ratio counts accounts whatever their
+# size, so it is the fallback. Taker volume is a flow of fills, not who holds the positions.
+LONG_SHORT_METRICS: tuple[LongShortMetric, ...] = ("top_positions", "accounts")
+# Binance publishes both ratios for every USDⓈ-M market; another venue's series is used only without it.
+PREFERRED_RATIO_SOURCE = "binance"
 
 
 @dataclass
@@ -71,6 +79,32 @@ def _oi_by_source(rows: list[OpenInterest]) -> dict[str, list[OpenInterest]]:
     return by_source
 
 
+class LongShares:
+    """The long share of new positions at any time, from one stored long/short series (or none)."""
+
+    def __init__(self, rows: list[LongShort]) -> None:
+        series = _ratio_series(rows)
+        self.times = [r.ts for r in series]
+        self.shares = [r.ratio / (1 + r.ratio) for r in series]
+
+    def at(self, ts: int) -> float | None:
+        """Return the long share of the newest reading at or before ``ts`` (None when there is none)."""
+        at = bisect.bisect_right(self.times, ts) - 1
+        return self.shares[at] if at >= 0 else None
+
+
+def _ratio_series(rows: list[LongShort]) -> list[LongShort]:
+    """Return the one series (metric, source) to use, oldest first: see ``LONG_SHORT_METRICS``."""
+    usable = [r for r in rows if r.ratio >= 0 and r.metric in LONG_SHORT_METRICS]
+    if not usable:
+        return []
+    best = min(
+        {(r.metric, r.source) for r in usable},
+        key=lambda k: (LONG_SHORT_METRICS.index(k[0]), k[1] != PREFERRED_RATIO_SOURCE, k[1]),
+    )
+    return sorted((r for r in usable if (r.metric, r.source) == best), key=lambda r: r.ts)
+
+
 def build_map(
     repo: Repo,
     symbol: str,
@@ -98,10 +132,13 @@ def build_map(
     build = MapBuild(symbol, params, end, bars, maps)
     trackers = {source: SweepTracker(m) for source, m in maps.items()}
     times = {source: [r.ts for r in rows] for source, rows in oi.items()}
+    # A reading from before the window still tells the split of the window's first hours.
+    long_shares = LongShares(repo.long_short(symbol, start - DAY_MS, end + 1))
     for bar in bars:
+        long_share = long_shares.at(bar.close_time)
         for source, m in maps.items():
             at = bisect.bisect_right(times[source], bar.close_time) - 1
-            step = m.step(bar, oi[source][at].usd if at >= 0 else None)
+            step = m.step(bar, oi[source][at].usd if at >= 0 else None, long_share)
             build.sweeps += trackers[source].add(step)
         if keep_columns:
             build.columns.append((bar.close_time, *_column(maps)))

@@ -8,8 +8,9 @@ Per closed candle, in this order:
    interest closed voluntarily, and the same fraction of every bin is removed (proportional: nothing says
    which positions closed);
 3. **opened**: when open interest rose, the increase is opened at the candle's price, split into longs and
-   shorts (``long_share``) and over the leverage distribution; each part lands in the price bin of its
-   liquidation price, computed with the venue's maintenance-margin tier for a typical position.
+   shorts (the share a stored long/short ratio gives when the caller passes one, else ``long_share``) and
+   over the leverage distribution; each part lands in the price bin of its liquidation price, computed
+   with the venue's maintenance-margin tier for a typical position.
 
 Open interest is compared in base units (USD / price) so a price rise alone opens nothing. Totals obey
 ``opened == open + consumed + removed`` (tests/detectors/test_liqmap_model.py checks it with hypothesis).
@@ -118,8 +119,12 @@ class LiqMap:
         return m
 
     # -- one candle ---------------------------------------------------------------------------------------
-    def step(self, bar: Bar, oi_usd: float | None) -> Step:
-        """Apply one closed candle and the open interest (USD) known at its close; return what changed."""
+    def step(self, bar: Bar, oi_usd: float | None, long_share: float | None = None) -> Step:
+        """Apply one closed candle and the open interest (USD) known at its close; return what changed.
+
+        ``long_share`` is the share of new positions opened as longs when a stored long/short ratio gives
+        it; without one the configured ``long_share`` applies.
+        """
         # A bin is reached when the candle trades through its middle: compare indexes, not prices.
         lowest, highest = self.first_bin_reached_below(bar.l), self.last_bin_reached_above(bar.h)
         consumed_long = _consume(self.longs, lambda b: b >= lowest)
@@ -133,7 +138,7 @@ class LiqMap:
             if change_usd < 0:
                 removed = self._remove((-change_usd - liquidated) / (self._last_oi_base * bar.c))
             elif change_usd > 0:
-                opened = self._open(bar, change_usd)
+                opened = self._open(bar, change_usd, long_share)
         if oi_base is not None:
             self._last_oi_base = oi_base
         self.last_close_time = bar.close_time
@@ -158,10 +163,11 @@ class LiqMap:
         self.removed += removed
         return removed
 
-    def _open(self, bar: Bar, usd: float) -> float:
+    def _open(self, bar: Bar, usd: float, long_share: float | None) -> float:
         """Open ``usd`` of new positions at the candle's price; return the USD opened."""
         entry = (bar.h + bar.l + bar.c) / 3 if self.params.entry == "hlc3" else bar.c
-        share = {"long": self.params.long_share, "short": 1 - self.params.long_share}
+        longs = self.params.long_share if long_share is None else long_share
+        share = {"long": longs, "short": 1 - longs}
         opened = 0.0
         for side, factor, weight in self.factors(entry):
             part = usd * share[side] * weight

@@ -40,6 +40,10 @@ def test_btc_95k_fires_exactly_once_in_the_breakout_hour(capsys: pytest.CaptureF
     assert not [a for a in alerts if a["rule"] == "eth-3500-close"]
 
 
+# Messages the bundled replay delivered before issue 18's example rules (the previous closing note).
+MESSAGES_BEFORE_INDICATOR_RULES = 57
+
+
 def test_text_output_has_a_header_readable_lines_and_a_summary_of_what_it_counts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -71,6 +75,17 @@ def test_text_output_has_a_header_readable_lines_and_a_summary_of_what_it_counts
     for line in alerts:
         assert unreadable(line, re.findall(r"<([^>]+)>", line)) == [], line
     assert "Liquidated: $109.0M" in "\n".join(alerts)
+    # Issue 18: the example rules added for indicators must not drown the scenario. At most 30% more
+    # messages than the 57 the bundled replay delivered before them, and the breakout hour still opens
+    # with the cascade, the squeeze and the $95,000 break, in that order.
+    assert delivered <= MESSAGES_BEFORE_INDICATOR_RULES * 1.3, delivered
+    breakout = [line for line in alerts if line.startswith("2026-01-13 23:00 UTC  BTCUSDT")]
+    said = [re.sub(r"^.*?(critical|warning|info) +", "", line) for line in breakout[:3]]
+    assert [line.split("  <")[0] for line in said] == [
+        "$109.0M of BTC shorts liquidated in 1h",
+        "BTC: mechanical short squeeze (+1.8% in 1h, $109.0M of shorts liquidated)",
+        "BTC broke above $95,000",
+    ]
 
 
 def test_replay_interrupted_and_resumed_on_same_db_matches_one_run(
