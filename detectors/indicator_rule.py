@@ -34,8 +34,8 @@ COMMON_INDICATOR_VALUES: values.ValueSpecs = {
     "interval": values.text("Interval"),
     "close": values.price("Close"),
     "candle_open_time": values.time("Candle opened"),
-    # The inputs /why shows: the last closes fed (a list, for programs) and the warm-up.
-    "last_closes": values.hidden(),
+    # The inputs /why shows: the last closes fed (a list of prices, oldest first) and the warm-up.
+    "last_closes": values.price("Last closes"),
     "warmup": values.count("Warm-up candles"),
 }
 

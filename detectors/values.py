@@ -317,7 +317,8 @@ def format_value(
 
     ``siblings`` are the alert's other values (a kind may depend on one: open interest's basis). A value
     of an unexpected type is still written readably (words as they are, numbers by ``format_number``); a
-    mapping (a breakdown by symbol or source) is written entry by entry.
+    mapping (a breakdown by symbol or source) is written entry by entry, a list of plain values item by
+    item (nested lists and mappings inside it are left out).
     """
     if spec.kind is ValueKind.HIDDEN or value is None or value == "":
         return None
@@ -331,7 +332,12 @@ def format_value(
         parts = [(key, format_value(spec, item, moment, siblings)) for key, item in value.items()]
         shown = [f"{key} {text}" for key, text in parts if text is not None]
         return ", ".join(shown) or None
-    return None  # lists and other nested data are for programs
+    if isinstance(value, list | tuple):
+        # A declared list of plain values (the last closes an indicator read) reads item by item, in order.
+        flat = [item for item in value if not isinstance(item, Mapping | list | tuple)]
+        items = [format_value(spec, item, moment, siblings) for item in flat]
+        return ", ".join(text for text in items if text is not None) or None
+    return None  # other nested data is for programs
 
 
 # --- values without a declaration ----------------------------------------------------------------------

@@ -212,6 +212,8 @@ class WhyView:
     deliveries: tuple[DeliveryLine, ...] = field(default=())
     # Whether the alert is not for everyone reading the channel: answer privately.
     private: bool = False
+    # How the detector computes what it decided on, in one line (indicator detectors declare one).
+    formula: str | None = None
 
     @property
     def delay_s(self) -> float:
@@ -407,7 +409,13 @@ class HistoryService:
                 if self._in_guild(r, scope)
             ),
             private=not may_show_publicly(viewer, event, deliveries),
+            formula=self._formula(event.detector),
         )
+
+    def _formula(self, detector: str) -> str | None:
+        """Return the one-line formula the detector declares (indicator detectors do), or None."""
+        formula = getattr(self.service.detectors.get(detector), "formula", None)
+        return formula if isinstance(formula, str) and formula else None
 
     def why_rule(self, guild_id: int, viewer: Viewer, rule_id: str) -> WhyRuleView:
         """Return whether a rule the member may see can fire yet (its warm-up) and its last alert."""

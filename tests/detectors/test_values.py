@@ -50,6 +50,7 @@ AT = 1_768_345_200_000  # 2026-01-13 23:00 UTC
         (values.text("Side"), "short", "short"),
         (values.text("Armed"), True, "yes"),
         (values.usd("By source"), {"binance": 2_100_000.0, "okx": 950_000.0}, "binance $2.1M, okx $950.0k"),
+        (values.price("Last closes"), [95_010.5, 95_757.21, 96_000.0], "$95,010.50, $95,757.21, $96,000"),
     ],
 )
 def test_each_kind_reads_as_people_write_it(spec: ValueSpec, value: object, reads: str) -> None:
@@ -60,7 +61,8 @@ def test_missing_hidden_and_non_finite_values_are_left_out() -> None:
     for value in (None, math.nan, math.inf, ""):
         assert format_value(values.usd("Liquidated"), value) is None
     assert format_value(values.hidden(), 42) is None
-    assert format_value(values.text("Evidence"), ["a list", "for programs"]) is None
+    # Nested data inside a list is for programs.
+    assert format_value(values.text("Evidence"), [{"a": 1}, ["for programs"]]) is None
 
 
 def test_a_medium_writes_moments_its_own_way() -> None:

@@ -112,6 +112,8 @@ def why_embed(view: WhyView) -> discord.Embed:
     # Each value by its kind and label (the alert an end notice belongs to is named under Delivery).
     for name, text in value_fields(view.detector, view.values)[:MAX_VALUE_FIELDS]:
         embed.add_field(name=name, value=text)
+    if view.formula:
+        embed.add_field(name="Formula", value=f"`{view.formula}`", inline=False)
     rule = view.rule
     origins = {"config": "config file", "discord": "created in Discord"}
     origin = origins.get(rule.origin or "", "origin unknown")

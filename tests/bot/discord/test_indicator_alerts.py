@@ -8,6 +8,8 @@ import pytest
 from bot.config import Config
 from bot.discord.client import TripwireBot
 from detectors.market_history import MarketHistory
+from detectors.rsi import FORMULA as RSI_FORMULA
+from detectors.values import format_number, format_price
 from feeds.replay import parse_time
 from storage.repo import Repo
 from tests.bot.history_support import history_config, load_replayed
@@ -177,3 +179,26 @@ async def test_bad_indicator_settings_are_answered_privately(
         bad = await discord_emu.slash(command, options, user_id=OWNER_ID)
         assert bad.ephemeral and not bad.deferred and bad.content == message, (command, bad.content)
     assert repo.rules(guild_id=GUILD_ID) == []
+
+
+async def test_why_on_an_rsi_alert_shows_its_inputs_formula_and_warm_up(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, history: MarketHistory
+) -> None:
+    # btc-rsi-4h of the example config on the replayed data: RSI(14, 4h) crossed above 70 on the 13th.
+    firings = [e for e in repo.events(rule_id="btc-rsi-4h") if e.state == "firing"]
+    [event] = [e for e in firings if e.title.endswith("crossed above 70: 71.9")]
+    closes = event.values["last_closes"]
+    assert len(closes) == 5 and closes[-1] == event.values["close"]
+    reply = await discord_emu.slash("why", {"alert_id": f"#{event.id}"}, user_id=OWNER_ID)
+    embed = reply.embeds[0]
+    assert embed["title"] == f"Why #{event.id} fired: {event.title}"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    # The inputs: the last five 4h closes as prices, oldest first, and the RSI a candle before.
+    assert fields["Last closes"] == ", ".join(format_price(c) for c in closes)
+    assert fields["Last closes"].count("$") == 5
+    assert fields["RSI a candle before"] == format_number(event.values["previous_rsi"])
+    assert float(fields["RSI a candle before"]) <= 70 < float(fields["RSI"])
+    # How RSI is computed, and the candles it needs before its values are trusted (its warm-up).
+    assert fields["Formula"] == f"`{RSI_FORMULA}`"
+    assert fields["Warm-up candles"] == str(event.values["warmup"])
+    assert event.values["warmup"] >= 14
