@@ -216,7 +216,7 @@ class RuleTransfer(RuleCommands):
         """Refuse ``adding`` rules that would go past the member's or the server's quota, before any."""
         limit = self.config.discord.max_rules_per_user
         if deliver == "dm":
-            have = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            have = self.personal_alert_count(user_id)
         else:
             have = self.repo.count_rules(guild_id=guild_id, owner_id=user_id)
         if have + adding > limit:
@@ -224,11 +224,15 @@ class RuleTransfer(RuleCommands):
                 f"That is {adding} alerts; you have {have} of the {limit} one member may have. "
                 "Remove some with /alert remove, or add fewer."
             )
+        self._check_server_room(guild_id, adding, f"That is {adding} alerts", "add fewer")
+
+    def _check_server_room(self, guild_id: int, adding: int, what: str, fewer: str) -> None:
+        """Refuse ``adding`` rules past the server's quota; ``what`` and ``fewer`` word the refusal."""
         server, most = self.repo.count_rules(guild_id=guild_id), self.config.discord.max_rules_per_guild
         if server + adding > most:
             raise UserError(
-                f"That is {adding} alerts; this server has {server} of the {most} it may have. "
-                "Remove some with /alert remove, or add fewer."
+                f"{what}; this server has {server} of the {most} it may have. "
+                f"Remove some with /alert remove, or {fewer}."
             )
 
     # --- export -----------------------------------------------------------------------------------
@@ -405,18 +409,16 @@ class RuleTransfer(RuleCommands):
         creates = [p.row for p in planned if p.action == "create"]
         personal = sum(1 for r in creates if r.deliver == "dm")
         if personal and user_id is not None:
-            have = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            have = self.personal_alert_count(user_id)
             limit = self.config.discord.max_rules_per_user
             if have + personal > limit:
                 raise UserError(
                     f"The file would add {personal} personal alerts; you have {have} of the {limit} one "
                     "member may have. Remove some with /alert remove, or import fewer."
                 )
-        server, most = self.repo.count_rules(guild_id=guild_id), self.config.discord.max_rules_per_guild
-        if creates and server + len(creates) > most:
-            raise UserError(
-                f"The file would add {len(creates)} alerts; this server has {server} of the {most} it may "
-                "have. Remove some with /alert remove, or import fewer."
+        if creates:
+            self._check_server_room(
+                guild_id, len(creates), f"The file would add {len(creates)} alerts", "import fewer"
             )
 
     def apply_import(self, guild_id: int, user_id: int | None, data: bytes, *, is_admin: bool) -> ImportPlan:

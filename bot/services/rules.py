@@ -255,11 +255,15 @@ class RuleCommands(ServiceBase):
             ):
                 raise UserError(f"Alert `{existing.id}` already does exactly this.")
 
+    def personal_alert_count(self, user_id: int) -> int:
+        """Return a member's personal (DM) alerts across every server: one inbox, one quota."""
+        return sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+
     def _check_user_quota(self, guild_id: int, user_id: int, deliver: str) -> None:
         limit = self.config.discord.max_rules_per_user
         if deliver == "dm":
             # One inbox however many servers: personal alerts count across all of them.
-            personal = sum(1 for r in self.repo.rules(owner_id=user_id) if r.deliver == "dm")
+            personal = self.personal_alert_count(user_id)
             if personal >= limit:
                 raise UserError(
                     f"You already have {personal} personal alerts, the most one member may have ({limit}). "
