@@ -214,17 +214,22 @@ async def kill_at_random(
             await _kill_soon_after_next_answer(runner, process, rng)
         else:
             await asyncio.sleep(rng.uniform(0.1, 1.2))
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-        await process.wait()
-        assert process.stderr is not None
-        err = await process.stderr.read()
-        if process.returncode == 0:
-            raise AssertionError(f"the replay ended before kill {done + 1}; make it longer or slower")
-        if process.returncode != -signal.SIGKILL:
-            raise AssertionError(f"replay exited {process.returncode}: {err.decode()[-2000:]}")
+        await reap_killed(process, f"the replay ended before kill {done + 1}; make it longer or slower")
         done += 1
     return done, in_request
+
+
+async def reap_killed(process: asyncio.subprocess.Process, ended: str) -> None:
+    """SIGKILL the replay if it still runs and check it died of that (else fail with ``ended`` or its stderr)."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGKILL)
+    await process.wait()
+    assert process.stderr is not None
+    err = await process.stderr.read()
+    if process.returncode == 0:
+        raise AssertionError(ended)
+    if process.returncode != -signal.SIGKILL:
+        raise AssertionError(f"replay exited {process.returncode}: {err.decode()[-2000:]}")
 
 
 async def _kill_soon_after_next_answer(

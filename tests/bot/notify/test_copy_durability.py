@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import signal
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.bot.durability import (
     compare,
     describe,
     emulator,
+    reap_killed,
     write_config,
 )
 
@@ -37,10 +37,7 @@ async def _kill(runner: Runner, inside_a_request: bool) -> None:
         await _kill_inside_next_request(runner, process)
     else:
         await _kill_soon_after_next_answer(runner, process, random.Random(7))
-    if process.returncode is None:
-        process.send_signal(signal.SIGKILL)
-    await process.wait()
-    assert process.returncode == -signal.SIGKILL, "the replay ended before it was killed"
+    await reap_killed(process, "the replay ended before it was killed")
 
 
 async def test_a_bot_moved_to_postgresql_mid_stream_posts_nothing_twice_and_loses_nothing(
