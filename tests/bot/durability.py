@@ -220,7 +220,7 @@ async def kill_at_random(
 
 
 async def reap_killed(process: asyncio.subprocess.Process, ended: str) -> None:
-    """SIGKILL the replay if it still runs and check it died of that (else fail with ``ended`` or its stderr)."""
+    """SIGKILL the replay if still running; fail with ``ended`` if it had finished, else with its stderr."""
     if process.returncode is None:
         process.send_signal(signal.SIGKILL)
     await process.wait()
