@@ -30,7 +30,8 @@ class EtfMixin(RepoBase):
         return [
             EtfFlow(*r)
             for r in self.conn.execute(
-                f"SELECT {_COLUMNS} FROM etf_flows WHERE asset = ? AND ts >= ? AND ts < ? ORDER BY ts, source",
+                f"SELECT {_COLUMNS} FROM etf_flows WHERE asset = ? AND ts >= ? AND ts < ?"
+                " ORDER BY ts, source",
                 (asset, lo(start), hi(end)),
             )
         ]
