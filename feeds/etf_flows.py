@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -48,6 +49,7 @@ KEY_HEADER: Final = "x-soso-api-key"
 ETF_TYPES: Final = {"BTC": "us-btc-spot", "ETH": "us-eth-spot"}
 # The four daily totals the docs list for every day; a day missing one of them is a changed format.
 REQUIRED: Final = ("date", "totalNetInflow", "totalValueTraded", "totalNetAssets", "cumNetInflow")
+DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # No fund family's daily flow or assets comes near a trillion dollars: a larger figure is not a reading.
 MAX_USD: Final = 1e12
 
@@ -68,7 +70,7 @@ def _number(item: dict[str, Any], name: str, where: str, *, nullable: bool) -> f
 def _day(item: dict[str, Any], where: str) -> tuple[str, int]:
     """Return the trading day and its 00:00 UTC (ms), refusing anything but a real YYYY-MM-DD date."""
     date = item["date"]
-    if not isinstance(date, str) or len(date) != 10:
+    if not isinstance(date, str) or DATE.fullmatch(date) is None:
         raise PayloadError(f"{where}: date {str(date)[:30]!r} is not YYYY-MM-DD")
     try:
         day = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC)
