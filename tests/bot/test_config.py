@@ -34,8 +34,29 @@ def test_example_config_loads() -> None:
     assert {s.common.detector for s in specs} <= set(detector_classes())
 
 
+def _commented_rules() -> list[dict[str, Any]]:
+    """Return the example rules left commented out (their feed is off by default), uncommented."""
+    blocks = EXAMPLE.read_text().split("# [[rules]]\n")[1:]
+    rules = []
+    for block in blocks:
+        lines = []
+        for line in block.splitlines():
+            if not line.startswith("# ") or line.startswith("# [[") or not line[2:3].isalpha():
+                break
+            lines.append(line[2:])
+        rules.append(tomllib.loads("\n".join(lines)))
+    return rules
+
+
+def test_commented_example_rules_are_valid_rules() -> None:
+    commented = _commented_rules()
+    assert {r["detector"] for r in commented} >= {"etf_flow"}
+    config = parse_config({**_example(), "rules": _example()["rules"] + commented})
+    assert len(config.rule_specs()) == len(_example()["rules"]) + len(commented)
+
+
 def test_example_documents_every_detector() -> None:
-    used = {rule["detector"] for rule in _example()["rules"]}
+    used = {rule["detector"] for rule in _example()["rules"] + _commented_rules()}
     assert set(detector_classes()) <= used, "every detector needs an example rule in config.example.toml"
     text = EXAMPLE.read_text()
     for name in detector_classes():
