@@ -173,9 +173,7 @@ async def test_positioning(
     assert fields["top-trader positions"].startswith("binance: 2.40 (71% long)")
     assert fields["accounts long/short"].startswith("bybit: 1.50 (60% long)")
     assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
-    assert fields["BTC spot ETFs (US), last day"].startswith(
-        f"+$646.0M net on {date} · sosovalue, read <t:"
-    )
+    assert fields["BTC spot ETFs (US), last day"].startswith(f"+$646.0M net on {date} · sosovalue, read <t:")
     bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
     assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
 
