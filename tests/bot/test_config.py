@@ -262,3 +262,30 @@ def test_discord_global_rate_defaults_to_the_sinks_ceiling_and_stays_below_disco
     # Discord's global limit is 50 requests per second (developers/topics/rate-limits.mdx).
     data["discord"]["global_rate_per_s"] = 51
     assert any("global_rate_per_s" in p for p in _problems(data))
+
+
+def test_the_etf_key_comes_from_the_environment_or_its_file_and_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY", raising=False)
+    assert load_secrets().etf_key() is None
+    key_file = tmp_path / "etf_key"
+    key_file.write_text("from-file\n")
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY_FILE", str(key_file))
+    assert load_secrets().etf_key() == "from-file"
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY", "etf-secret-key")
+    secrets = load_secrets()
+    assert secrets.etf_key() == "etf-secret-key"  # the variable first, as for the Discord token
+    dumped = redacted_dump(load_config(EXAMPLE), secrets)
+    assert "etf-secret-key" not in repr(dumped)
+    assert dumped["secrets"]["TRIPWIRE_ETF_API_KEY"] == "<set, redacted>"
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY")
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="TRIPWIRE_ETF_API_KEY_FILE: cannot read"):
+        load_secrets().etf_key()
+
+
+def test_an_etf_key_in_the_toml_file_is_refused() -> None:
+    problems = _problems({**_example(), "feeds": {"etf": {"enabled": True, "api_key": "x"}}})
+    assert any(p.startswith("feeds.etf.api_key") for p in problems), problems
