@@ -1,4 +1,4 @@
-"""The engine over an etf_flow rule fed as the live bot is: days stored through Ingest, evaluated hourly.
+"""The engine over an etf_flow rule (and a dvol one) fed as the live bot is: rows stored through Ingest.
 
 SYNTHETIC daily flows. The rule sleeps between days (its detector says nothing changes until new flow rows
 come) and must wake for each new day, though a day's rows are the coin's, not the rule's market's.
@@ -11,7 +11,7 @@ from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo, RuleRow
-from storage.rows import DAY_MS, HOUR_MS, EtfFlow
+from storage.rows import DAY_MS, HOUR_MS, EtfFlow, ImpliedVol
 
 MONDAY = 1_767_571_200_000  # 2026-01-05 00:00 UTC
 
@@ -56,3 +56,17 @@ def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_th
     engine.load()
     assert engine.evaluate(MONDAY + 4 * DAY_MS + 23 * HOUR_MS) == []
     assert len(titles(repo)) == 2
+
+
+def test_a_sleeping_dvol_rule_wakes_for_new_dvol_rows_too(repo: Repo) -> None:
+    """DVOL is the coin's like the ETF flows: its rows wake the rules of every market of that coin."""
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    repo.save_rule(RuleRow("dvol", "config", "dvol", "BTCUSDT", {"pct": 15}, created_at=MONDAY))
+    engine = Engine(repo, history, ConsoleOnly())
+    engine.load()
+    for hour, close in enumerate([40.0] * 30 + [48.0]):
+        at = MONDAY + hour * HOUR_MS
+        ingest.implied_vol([ImpliedVol("BTC", at, "deribit", "1h", close, close, close, close)])
+        engine.evaluate(at + 60_000)
+    assert titles(repo) == ["BTC implied volatility jumped: DVOL 40.0 → 48.0 (+20.0% in 24h)"]
