@@ -181,3 +181,24 @@ def test_off_by_default() -> None:
     from feeds.config import FeedsConfig
 
     assert FeedsConfig().etf.enabled is False
+
+
+async def test_the_feed_manager_passes_the_key_and_stores_both_assets(
+    emu: ExchangeEmulator, ingest: Ingest, clock: ManualClock
+) -> None:
+    from feeds.scheduler import FeedManager
+
+    config = emulator_feeds_config(emu.base_url, emu.ws_url, only={"etf"})
+    manager = FeedManager(
+        config, ["BTCUSDT", "ETHUSDT"], ingest, None, clock, tuning=FAST, etf_api_key=API_KEY
+    )
+    await manager.start()  # the backfill reads both assets before start returns
+    try:
+        assert {r.asset for r in ingest.repo.etf_flows("BTC") + ingest.repo.etf_flows("ETH")} == {
+            "BTC",
+            "ETH",
+        }
+        jobs = {job.id for job in manager.scheduler.get_jobs()}  # type: ignore[union-attr]
+        assert {"etf.btc", "etf.eth"} <= jobs
+    finally:
+        await manager.stop()
