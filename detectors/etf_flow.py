@@ -43,7 +43,11 @@ class EtfFlowSettings(DetectorSettings):
     """Options of an etf_flow rule: at least one of above_usd, below_usd and streak_days."""
 
     above_usd: float | None = Field(
-        None, gt=0, le=MAX_USD, description="Fire on a day's net inflow of at least this many USD."
+        None,
+        gt=0,
+        le=MAX_USD,
+        description="Fire on a day's net inflow of at least this many USD.",
+        examples=[500_000_000],
     )
     below_usd: float | None = Field(
         None,
@@ -95,8 +99,10 @@ class EtfFlows(Detector[EtfFlowSettings]):
     """A day's ETF net flow beyond a threshold, or a streak of inflow or outflow days."""
 
     name: ClassVar[str] = "etf_flow"
+    # The label of /alert's detector choices is the description up to " (": kept short, as the choices
+    # of every detector share one size budget.
     description: ClassVar[str] = (
-        "US spot ETF daily net flow (BTC, ETH) beyond a threshold, or N inflow/outflow days in a row"
+        "ETF net flow (US spot BTC, ETH) beyond a threshold, or N inflow/outflow days in a row"
     )
     Settings: ClassVar[type[DetectorSettings]] = EtfFlowSettings
     uses: ClassVar[tuple[str, ...]] = ("etf_flow",)
