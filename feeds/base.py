@@ -35,6 +35,7 @@ KINDS = (
     "long_short",
     "implied_vol",
     "depth",
+    "predicted_funding",  # a forecast of the next funding rate (Hyperliquid's predictedFundings)
 )
 
 HOUR_S = 3600.0

@@ -34,6 +34,7 @@ COPY_ORDER = (
     "long_short",
     "implied_vol",
     "depth_bands",
+    "predicted_funding",
     "rules",
     "detector_state",
     "alert_state",

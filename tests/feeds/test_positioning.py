@@ -7,7 +7,21 @@ import pytest
 from feeds.errors import FeedError, PayloadError
 from feeds.health import FeedState, HealthRegistry
 from feeds.ingest import Ingest
-from feeds.positioning import PositioningFeed, RequestCount, parse_bybit_ratio, parse_dvol, parse_hyperliquid
+from feeds.positioning import (
+    Pacer,
+    PositioningFeed,
+    RequestCount,
+    parse_bybit_ratio,
+    parse_dvol,
+    parse_hyperliquid,
+)
+from feeds.positioning_venues import (
+    parse_deribit_book_summary,
+    parse_gate_tickers,
+    parse_okx_long_short,
+    parse_okx_taker_volume,
+    parse_predicted_fundings,
+)
 from storage.rows import DAY_MS
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.feeds.conftest import FeedFactory, ManualClock
@@ -47,6 +61,8 @@ async def test_feed_stores_every_kind_for_btc_and_eth(
             ("binance", "top_positions"),
             ("binance", "taker_volume"),
             ("bybit", "accounts"),
+            ("okx", "accounts"),
+            ("okx", "taker_volume"),
         }, symbol
         # Two days of hourly backfill, then the polled 5-minute readings; the emulator's ETHUSDT series
         # (derived from recorded ETH candles) ends 18 hours before BTC's, so it has no recent 5 minutes.
@@ -74,6 +90,26 @@ async def test_feed_stores_every_kind_for_btc_and_eth(
         okx_funding = [r for r in ingest.repo.funding(symbol) if r.source == "okx"]
         assert len(okx_oi) == len(okx_funding) == 1 and okx_oi[0].usd and okx_oi[0].contracts
         assert okx_funding[0].next_funding_time is not None and not okx_funding[0].settled
+        # OKX rubik: hourly backfill (its 1H period) and the newest 5-minute readings, per coin.
+        okx_ratios = [r for r in rows if r.source == "okx"]
+        assert {r.period for r in okx_ratios} == ({"1h", "5m"} if symbol == "BTCUSDT" else {"1h"})
+        # Gate (contracts x quanto_multiplier) and Deribit (USD over the mark) join the venues summed.
+        for venue in ("gate", "deribit"):
+            (oi,) = [r for r in ingest.repo.open_interest(symbol) if r.source == venue]
+            (rate,) = [r for r in ingest.repo.funding(symbol) if r.source == venue]
+            assert oi.usd == pytest.approx(oi.contracts * rate.mark_price), venue
+            assert not rate.settled, venue
+        gate_oi = next(r for r in ingest.repo.open_interest(symbol) if r.source == "gate")
+        # The emulator's Gate holds 15 % of Binance's coins and Hyperliquid 12 %: contracts read without
+        # their quanto_multiplier (0.0001 BTC, 0.01 ETH) would be 100 to 10,000 times off.
+        assert gate_oi.contracts / hyper_oi[0].contracts == pytest.approx(0.15 / 0.12, rel=0.01)
+        predicted = ingest.repo.latest_predicted_funding(symbol, 0)
+        assert {(p.source, p.venue) for p in predicted} == {
+            ("hyperliquid", "hyperliquid"),
+            ("hyperliquid", "binance"),
+            ("hyperliquid", "bybit"),
+        }
+        assert {p.interval_h for p in predicted} == {1.0, 8.0}
 
 
 async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) -> None:
@@ -101,6 +137,86 @@ async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) ->
             assert (await r.json())["code"] == "50014"
         async with http.get(f"{base}/api/v5/public/funding-rate", params={"instId": "NOPE-USDT-SWAP"}) as r:
             assert (await r.json())["code"] == "51001"
+        async with http.get(f"{base}/api/v4/futures/eur/tickers") as r:
+            assert r.status == 400 and (await r.json())["label"] == "INVALID_PARAM_VALUE"
+        async with http.get(f"{base}/api/v4/futures/usdt/tickers", params={"contract": "NOPE_USDT"}) as r:
+            assert r.status == 400 and (await r.json())["label"] == "CONTRACT_NOT_FOUND"
+        book = f"{base}/api/v2/public/get_book_summary_by_currency"
+        async with http.get(book, params={"currency": "DOGE", "kind": "future"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == -32602
+        async with http.get(book, params={"currency": "BTC", "kind": "perpetual"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["data"]["param"] == "kind"
+        rubik = f"{base}/api/v5/rubik/stat/contracts/long-short-account-ratio"
+        async with http.get(rubik) as r:
+            assert (await r.json())["code"] == "50014"
+        async with http.get(rubik, params={"ccy": "BTC", "period": "15m"}) as r:
+            assert (await r.json())["code"] == "51000"
+        taker = f"{base}/api/v5/rubik/stat/taker-volume"
+        async with http.get(taker, params={"ccy": "BTC", "instType": "SWAP"}) as r:
+            assert (await r.json())["code"] == "51000"
+
+
+async def test_emulator_enforces_okx_rubik_and_gate_rate_limits(emu: ExchangeEmulator) -> None:
+    """OKX rubik: 5 requests per 2 s per endpoint (then 429, code 50011); Gate: 200 per 10 s per endpoint."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        rubik = f"{emu.base_url}/api/v5/rubik/stat/contracts/long-short-account-ratio"
+        codes = []
+        for _ in range(6):
+            async with http.get(rubik, params={"ccy": "BTC"}) as r:
+                codes.append((r.status, (await r.json())["code"]))
+        assert codes[:5] == [(200, "0")] * 5 and codes[5] == (429, "50011")
+        # The taker-volume endpoint counts apart.
+        async with http.get(
+            f"{emu.base_url}/api/v5/rubik/stat/taker-volume", params={"ccy": "BTC", "instType": "CONTRACTS"}
+        ) as r:
+            assert r.status == 200
+        statuses = []
+        for _ in range(201):
+            async with http.get(f"{emu.base_url}/api/v4/futures/usdt/tickers") as r:
+                statuses.append(r.status)
+        assert statuses[:200] == [200] * 200 and statuses[200] == 429
+
+
+async def test_pacer_spreads_requests_over_the_window() -> None:
+    """Past the limit a request waits for the oldest to leave the window instead of being refused."""
+    now = [0.0]
+    slept: list[float] = []
+    pacer = Pacer(2, 2.0, clock=lambda: now[0])
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    import feeds.positioning as module
+
+    original = module.asyncio.sleep
+    module.asyncio.sleep = fake_sleep  # type: ignore[assignment]
+    try:
+        await pacer.turn()
+        now[0] = 0.5
+        await pacer.turn()
+        await pacer.turn()  # third in the window [0, 2): waits until the first leaves at t=2
+    finally:
+        module.asyncio.sleep = original  # type: ignore[assignment]
+    assert slept == [1.5] and now[0] == 2.0
+
+
+def test_gate_and_okx_refusals_are_feed_errors() -> None:
+    with pytest.raises(FeedError) as gate:
+        parse_gate_tickers({"label": "CONTRACT_NOT_FOUND", "message": "x"}, {}, 1)
+    assert gate.value.kind == "api"
+    with pytest.raises(FeedError) as ccy:
+        parse_okx_long_short({"code": "51000", "msg": "Parameter ccy error", "data": []}, "XUSDT", "5m")
+    assert ccy.value.kind == "unknown_symbol"  # a coin OKX keeps no statistics of: skipped, not fatal
+    with pytest.raises(FeedError) as limit:
+        parse_okx_taker_volume({"code": "50011", "msg": "Too Many Requests", "data": []}, "BTCUSDT", "5m")
+    assert limit.value.kind == "api"
+    with pytest.raises(FeedError):
+        parse_deribit_book_summary({"jsonrpc": "2.0", "error": {"code": -32602}}, {})
+    with pytest.raises(PayloadError, match="not \\[coin, venues\\]"):
+        parse_predicted_fundings([["BTC"]], {"BTC": "BTCUSDT"}, 1)
 
 
 def test_ratio_requests_are_counted_against_binances_own_limit() -> None:

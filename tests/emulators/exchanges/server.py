@@ -26,6 +26,7 @@ from .hyperliquid_info import HyperliquidInfo
 from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
 from .positioning import PositioningVenue
+from .positioning_venues import OiFundingVenues
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
@@ -77,12 +78,14 @@ class ExchangeEmulator:
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.positioning = PositioningVenue(self.ctx)
+        self.oi_funding = OiFundingVenues(self.ctx)
         cfg = self.config
         self.hyperliquid_info = HyperliquidInfo(
             self.ctx,
             self.positioning.hyperliquid_asset_ctxs,
             cfg.hyperliquid_weight_limit,
             cfg.hyperliquid_weight_window,
+            predicted=self.oi_funding.hyperliquid_predicted_fundings,
         )
         self.replayer: Replayer | None = None
         self._runner: web.AppRunner | None = None
@@ -94,7 +97,15 @@ class ExchangeEmulator:
         app = web.Application(middlewares=[self.faults.middleware])
         venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
         hyperliquid = (self.hyperliquid, self.hyperliquid_info)
-        for venue in (*venues, self.gate, self.htx, self.deribit, *hyperliquid, self.positioning):
+        for venue in (
+            *venues,
+            self.gate,
+            self.htx,
+            self.deribit,
+            *hyperliquid,
+            self.positioning,
+            self.oi_funding,
+        ):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)

@@ -39,6 +39,7 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
             "deribit_url": base_url,
             "hyperliquid_url": base_url,
             "okx_url": base_url,
+            "gate_url": base_url,
         },
     }
 
