@@ -58,6 +58,7 @@ def test_kinds_across_providers() -> None:
         "long_short",
         "implied_vol",
         "depth",
+        "predicted_funding",
     }
     clock.advance(61)
     bybit.success()
