@@ -151,7 +151,7 @@ async def test_funding_shows_hyperliquids_forecasts_apart(
         [
             PredictedFunding("BTCUSDT", now - 60_000, "hyperliquid", "binance", 0.0001, next_8h, 8.0),
             PredictedFunding(
-                "BTCUSDT", now - 60_000, "hyperliquid", "hyperliquid", -0.00002, now - 1_000, 1.0
+                "BTCUSDT", now - 60_000, "hyperliquid", "hyperliquid", -0.00002, now - 120_000, 1.0
             ),
             # Made three hours ago: about a settlement already past, not shown.
             PredictedFunding("BTCUSDT", now - 3 * 3_600_000, "hyperliquid", "bybit", 0.0003, next_8h, 8.0),
