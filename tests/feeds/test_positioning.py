@@ -203,6 +203,28 @@ async def test_pacer_spreads_requests_over_the_window() -> None:
     assert slept == [1.5] and now[0] == 2.0
 
 
+async def test_emulator_spends_deribits_credits_across_both_routes(emu: ExchangeEmulator) -> None:
+    """100 requests drain the 50,000 credits (500 each) of one IP, DVOL and book summaries alike."""
+    import aiohttp
+
+    clock = [0.0]
+    credits = emu.positioning.deribit_credits
+    credits.now, credits.at, credits.credits = (lambda: clock[0]), 0.0, float(credits.most)
+    book = f"{emu.base_url}/api/v2/public/get_book_summary_by_currency"
+    dvol = f"{emu.base_url}/api/v2/public/get_volatility_index_data"
+    window = {"currency": "BTC", "start_timestamp": "1", "end_timestamp": "2", "resolution": "60"}
+    async with aiohttp.ClientSession() as http:
+        for i in range(100):
+            url, params = (book, {"currency": "BTC", "kind": "future"}) if i % 2 else (dvol, window)
+            async with http.get(url, params=params) as r:
+                assert r.status == 200, i
+        async with http.get(book, params={"currency": "ETH", "kind": "future"}) as r:
+            assert r.status == 429 and (await r.json())["error"]["code"] == 10028
+        clock[0] = 0.05  # 500 credits back
+        async with http.get(dvol, params=window) as r:
+            assert r.status == 200
+
+
 def test_gate_and_okx_refusals_are_feed_errors() -> None:
     with pytest.raises(FeedError) as gate:
         parse_gate_tickers({"label": "CONTRACT_NOT_FOUND", "message": "x"}, {}, 1)

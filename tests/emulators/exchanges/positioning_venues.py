@@ -9,7 +9,9 @@ What each venue documents and this emulator enforces:
   of liq_venues.GATE_CONTRACTS' ``quanto_multiplier``.
 - Deribit ``GET /api/v2/public/get_book_summary_by_currency``: ``currency`` one of BTC ETH USDC USDT EURR,
   ``kind`` (optional) one of future option spot future_combo option_combo; else HTTP 400 JSON-RPC error
-  -32602 "Invalid params". A perpetual's ``open_interest`` is in USD. Only the BTC and ETH perpetuals are
+  -32602 "Invalid params"; one credit pool with the DVOL route (positioning.CreditBucket: 500 credits a
+  request, 50,000 at most, 10,000 a second back; past it 429 ``too_many_requests``, code 10028). A
+  perpetual's ``open_interest`` is in USD. Only the BTC and ETH perpetuals are
   listed (no dated future, option or USDC market is served).
 - OKX ``GET /api/v5/rubik/stat/contracts/long-short-account-ratio`` and ``/api/v5/rubik/stat/taker-volume``:
   ``ccy`` mandatory (empty: code 50014; one without statistics: 51000 "Parameter ccy error"
@@ -39,7 +41,7 @@ from .context import Context, fixed, json_response
 from .data import DAY_MS, HOUR_MS, MarketHour
 from .hyperliquid_info import SlidingWeight
 from .liq_venues import GATE_CONTRACTS
-from .positioning import long_share
+from .positioning import CreditBucket, deribit_too_many, long_share
 
 GATE_REQUESTS_PER_10_S = 200
 OKX_RUBIK_REQUESTS_PER_2_S = 5
@@ -54,8 +56,9 @@ PREDICTED_COINS = ("BTC", "ETH")
 class OiFundingVenues:
     """Gate, Deribit and OKX routes of aggregated open interest, funding and long/short (one host)."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, deribit_credits: CreditBucket | None = None) -> None:
         self.ctx = ctx
+        self.deribit_credits = deribit_credits or CreditBucket()
         self.gate_weight = SlidingWeight(GATE_REQUESTS_PER_10_S, 10.0)
         self.rubik_weight = {
             "long_short": SlidingWeight(OKX_RUBIK_REQUESTS_PER_2_S, 2.0),
@@ -135,6 +138,8 @@ class OiFundingVenues:
 
     async def deribit_book_summary(self, request: web.Request) -> web.Response:
         """GET /api/v2/public/get_book_summary_by_currency: the currency's perpetual (kind future or all)."""
+        if not self.deribit_credits.charge():
+            return deribit_too_many()
         currency = request.query.get("currency", "")
         if currency not in DERIBIT_CURRENCIES:
             return self._deribit_error("currency")

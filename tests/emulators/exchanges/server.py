@@ -78,7 +78,7 @@ class ExchangeEmulator:
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.positioning = PositioningVenue(self.ctx)
-        self.oi_funding = OiFundingVenues(self.ctx)
+        self.oi_funding = OiFundingVenues(self.ctx, self.positioning.deribit_credits)
         cfg = self.config
         self.hyperliquid_info = HyperliquidInfo(
             self.ctx,
