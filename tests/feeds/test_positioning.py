@@ -24,6 +24,7 @@ from feeds.positioning_venues import (
 )
 from storage.rows import DAY_MS
 from tests.emulators.exchanges import ExchangeEmulator
+from tests.emulators.exchanges.faults import Fault
 from tests.feeds.conftest import FeedFactory, ManualClock
 
 
@@ -110,6 +111,25 @@ async def test_feed_stores_every_kind_for_btc_and_eth(
             ("hyperliquid", "bybit"),
         }
         assert {p.interval_h for p in predicted} == {1.0, 8.0}
+
+
+async def test_one_venue_down_never_stops_the_others(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry
+) -> None:
+    """Gate's tickers answer 503 and OKX's rubik a garbled body: their polls fail, every other one stores."""
+    emu.faults.add(Fault("/api/v4/futures/usdt/tickers", "status", times=None, status=503))
+    emu.faults.add(Fault("/api/v5/rubik/stat/*", "body", times=None, body=b'{"code":"0","data":"nope"}'))
+    feed: PositioningFeed = build("positioning", positioning={"backfill_days": 0})
+    failed = set()
+    for poller, _ in feed.pollers:
+        if not await poller.run():
+            failed.add(poller.name)
+    assert failed == {"positioning.gate", "positioning.okx_rubik"}
+    assert registry.get("positioning.gate").last_error
+    sources = {r.source for r in ingest.repo.funding("BTCUSDT")}
+    assert sources == {"hyperliquid", "okx", "deribit"}  # Gate's missing, nobody else's
+    assert {r.source for r in ingest.repo.long_short("BTCUSDT")} == {"binance", "bybit"}
+    assert ingest.repo.latest_predicted_funding("BTCUSDT", 0)
 
 
 async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) -> None:
