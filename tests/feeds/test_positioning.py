@@ -132,6 +132,20 @@ async def test_one_venue_down_never_stops_the_others(
     assert ingest.repo.latest_predicted_funding("BTCUSDT", 0)
 
 
+async def test_a_coin_okx_keeps_no_statistics_of_is_skipped_not_fatal(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry
+) -> None:
+    """OKX answers 51000 "Parameter ccy error" for SOL here: SOL is set aside, BTC's readings stored."""
+    feed: PositioningFeed = build(
+        "positioning", symbols=("SOLUSDT", "BTCUSDT"), positioning={"backfill_days": 0}
+    )
+    (rubik,) = [p for p, _ in feed.pollers if p.name == "positioning.okx_rubik"]
+    assert await rubik.run()
+    assert {r.source for r in ingest.repo.long_short("BTCUSDT")} == {"okx"}
+    assert ingest.repo.long_short("SOLUSDT") == []
+    assert registry.rejections.refused("positioning.okx_rubik", "SOLUSDT")
+
+
 async def test_emulator_refuses_what_the_venues_refuse(emu: ExchangeEmulator) -> None:
     import aiohttp
 
