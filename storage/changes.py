@@ -9,8 +9,9 @@ connection of its own (psycopg 3's ``AsyncConnection.notifies()``) and hands eac
 
 The channel is named after the schema, like the lease's key (storage.lease), so two bots sharing a database
 in two schemas never hear each other. A process hears its own changes too; acting on one twice is a
-reload, harmless, and cheaper than telling its connections apart. A listener that loses its connection reconnects and
-reports ``Change("resync")``: whatever changed meanwhile was not heard, so the consumer reloads everything.
+reload, harmless, and cheaper than telling its connections apart. A listener that loses its connection
+reconnects and reports ``Change("resync")``: whatever changed meanwhile was not heard, so the consumer
+reloads everything.
 On SQLite (one process) nothing is published and nothing needs to listen.
 """
 
@@ -31,8 +32,9 @@ from storage.postgres import redact
 
 log = logging.getLogger(__name__)
 
-# What a notification is about: the key is a rule id, a silence id or a guild id.
-RULE, SILENCE, SETTINGS, RESYNC = "rule", "silence", "settings", "resync"
+# What a notification is about: the key is a rule id, a silence id or a guild id. OUTBOX_QUEUED (no key):
+# rows were queued, so a delivering process looks now instead of at its next idle poll.
+RULE, SILENCE, SETTINGS, RESYNC, OUTBOX_QUEUED = "rule", "silence", "settings", "resync", "outbox"
 
 
 def channel_name(schema: str) -> str:

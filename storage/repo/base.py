@@ -10,8 +10,8 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.connection import Connection
 from storage.changes import PUBLISH_SQL, channel_name, publish_args
+from storage.connection import Connection
 from storage.dialect import POSTGRES, SQLITE, Dialect
 from storage.postgres import PgDatabase
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from storage.changes import OUTBOX_QUEUED
 from storage.repo.base import RepoBase
 from storage.repo.mapping import GROUPS, OUTBOX, dumps
 from storage.rows import MessageGroupRow, OutboxRow
@@ -33,6 +34,8 @@ class OutboxMixin(RepoBase):
             (event_id, sink, target, kind, dumps(payload), now, now),
         )
         assert cur.lastrowid is not None
+        # Wakes the Discord clusters' delivery at once (PostgreSQL sends one per transaction: same payload).
+        self.publish_change(OUTBOX_QUEUED, None)
         return cur.lastrowid
 
     def due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:

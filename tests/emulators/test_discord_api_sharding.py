@@ -62,7 +62,9 @@ async def test_ready_and_guild_create_carry_only_the_shards_guilds(discord_emu: 
     assert {g["id"] for g in ready_one["guilds"]} == created_one == guild_ids(discord_emu, 1)
 
 
-async def test_a_guilds_events_reach_only_its_shard_and_dms_only_shard_0(discord_emu: DiscordEmulator) -> None:
+async def test_a_guilds_events_reach_only_its_shard_and_dms_only_shard_0(
+    discord_emu: DiscordEmulator,
+) -> None:
     on_one = next(g for g in discord_emu.world.guilds if shard_of(g, 2) == 1)
     async with raw_gateway(discord_emu) as zero, raw_gateway(discord_emu) as one:
         await ready(zero, discord_emu, shard=[0, 2], intents=INTENTS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
@@ -76,7 +75,11 @@ async def test_a_rolled_back_change_is_never_heard_and_a_committed_one_is(pg_url
         except RuntimeError:
             pass
         with writer.transaction():
-            writer.save_guild_settings(GuildSettingsRow(guild_id=7, alert_channel_id=8, ops_channel_id=None, settings={}, updated_at=0))
+            writer.save_guild_settings(
+                GuildSettingsRow(
+                    guild_id=7, alert_channel_id=8, ops_channel_id=None, settings={}, updated_at=0
+                )
+            )
         await heard.wait_for(Change(SETTINGS, "7"), within=1.0)
         assert [c.kind for c in heard.changes] == [SETTINGS]  # the silence was rolled back: no news
     finally:
@@ -94,7 +97,8 @@ async def test_a_listener_that_lost_its_connection_comes_back_and_asks_for_a_res
         await asyncio.wait_for(listener.listening.wait(), 5)
         channel = channel_name(str(admin.conn.execute("SELECT current_schema()").fetchone()[0]))
         admin.conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE ?", (f"LISTEN {channel}%",)
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE ?",
+            (f"LISTEN {channel}%",),
         )
         await heard.wait_for(Change(RESYNC), within=5.0)
         with admin.transaction():
