@@ -194,9 +194,13 @@ async def test_a_second_cluster_for_the_same_shards_waits_for_the_first(
     async with running(discord_emu, pg_url, ShardSlice(0, 0, 1)) as first:
         assert first.parts is not None
         second = DiscordCluster(
-            cluster_config(discord_emu, pg_url), Secrets(), ShardSlice(0, 0, 1), token=discord_emu.config.token,
-            discord_options=client_options(), lease_wait_seconds=0.1,
-        )  # fmt: skip
+            cluster_config(discord_emu, pg_url),
+            Secrets(),
+            ShardSlice(0, 0, 1),
+            token=discord_emu.config.token,
+            discord_options=client_options(),
+            lease_wait_seconds=0.1,
+        )
         waiting = asyncio.create_task(second.start())
         await asyncio.sleep(0.5)
         assert not waiting.done()  # shard 0's lease is the first cluster's
