@@ -33,7 +33,9 @@ def test_bad_cluster_arguments_say_what_is_wrong(
     assert message in capsys.readouterr().err
 
 
-def test_shards_without_the_discord_role_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_shards_without_the_discord_role_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_config(tmp_path, f'path = "{tmp_path / "t.db"}"')
     assert main(["run", "--config", str(config), "--shards", "0-1", "--shard-count", "2"]) != 0
     assert "--shards and --shard-count go with --role discord" in capsys.readouterr().err
@@ -44,6 +46,8 @@ def test_a_cluster_on_sqlite_is_refused_before_connecting(
 ) -> None:
     monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN", "test-token")
     config = write_config(tmp_path, f'path = "{tmp_path / "t.db"}"')
-    code = main(["run", "--config", str(config), "--role", "discord", "--shards", "0-1", "--shard-count", "2"])
+    code = main(
+        ["run", "--config", str(config), "--role", "discord", "--shards", "0-1", "--shard-count", "2"]
+    )
     assert code != 0
     assert "--role discord needs PostgreSQL" in capsys.readouterr().err
