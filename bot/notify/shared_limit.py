@@ -36,14 +36,15 @@ _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+-- Times are whole milliseconds: a request leaves the window 2 ms late, never early.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - window - 2))
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window * 2)
   return 0
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+return math.max(1, tonumber(oldest[2]) + window + 2 - now)
 """
 
 # Move a request's score to when it ended (only if it is still in the window).
