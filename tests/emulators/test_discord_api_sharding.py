@@ -10,12 +10,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.emulators.discord_api import DiscordEmulator
 from tests.emulators.discord_api.sharding import alerts_channel_of, shard_of, sharded_config
-from tests.emulators.discord_api.state import GUILD_ID, MEMBER_ID, EmulatorConfig
-from tests.emulators.test_discord_api_gateway_strict import GUILDS, RawGateway, raw_gateway, ready
+from tests.emulators.discord_api.state import GUILD_ID, MEMBER_ID, EmulatorConfig, GuildConfig
+from tests.emulators.test_discord_api_gateway_strict import (
+    GUILDS,
+    RawGateway,
+    gateway_bot,
+    raw_gateway,
+    ready,
+)
 
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
@@ -113,3 +120,23 @@ async def test_two_sessions_of_one_shard_both_get_its_events(discord_emu: Discor
         discord_emu.set_role_permissions(on_one, on_one, 0)
         got = await asyncio.gather(dispatched(first), dispatched(second))
     assert [[t for t, _ in events] for events in got] == [["GUILD_ROLE_UPDATE"]] * 2
+
+
+async def test_gateway_bot_answers_with_the_documented_fields_and_recommends_more_shards_with_more_guilds(
+    discord_emu: DiscordEmulator,
+) -> None:
+    status, body = await gateway_bot(discord_emu)
+    # "Get Gateway Bot": url, shards, session_start_limit {total, remaining, reset_after, max_concurrency}.
+    assert status == 200 and set(body) == {"url", "shards", "session_start_limit"}
+    assert set(body["session_start_limit"]) == {"total", "remaining", "reset_after", "max_concurrency"}
+    assert body["shards"] == 1 and body["session_start_limit"]["max_concurrency"] == 2
+    # The recommendation is not documented; the emulator's assumption is one shard per 1,000 guilds.
+    for index in range(1000):
+        guild_id = (index + 1) << 40
+        discord_emu.world.guilds[guild_id] = GuildConfig(
+            id=guild_id, name=f"filler {index}", owner_id=MEMBER_ID
+        )
+    assert (await gateway_bot(discord_emu))[1]["shards"] == 2
+    # Without the bot token the route is refused ("This endpoint requires authentication").
+    async with aiohttp.ClientSession() as http, http.get(discord_emu.api_base + "/gateway/bot") as r:
+        assert r.status == 401
