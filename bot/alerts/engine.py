@@ -658,7 +658,7 @@ class Engine:
                     fire_count=state.fire_count if state else 0,
                     stateful=signal.stateful,
                 )
-                self._save_alert_state(state)
+                # Not saved here: a new alert is pending, and the pending branch below saves it.
             if state.status == "pending":
                 state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
                 if self._ready(row, state, signal, now):
