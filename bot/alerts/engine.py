@@ -619,7 +619,7 @@ class Engine:
             stored = self._detector_state.get(rule_id)
             if stored is not None and rule_id in self._rules:
                 rows.append((rule_id, self._state_json.encode(rule_id, stored[0]), stored[1]))
-        # One statement for all of them: a statement per rule was a sixth of a 1m indicator rule's cost.
+        # One statement for all, not one per rule: 200 symbols' 1m indicator rules write 1,000 a minute.
         with self.repo.transaction():
             self.repo.save_detector_states(rows)
         self._dirty.clear()

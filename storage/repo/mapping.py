@@ -40,8 +40,8 @@ _OPTIONS: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "defaul
 def _make_encode() -> Callable[[Any], str]:
     """Return a function encoding a value exactly as ``json.dumps(value, **_OPTIONS, allow_nan=False)``.
 
-    ``json.dumps`` with options builds a new encoder, and the encoder a new C encoder, at every call: half
-    the cost of encoding a small detector state, which the engine does for every rule after every
+    ``json.dumps`` with options builds a new encoder, and the encoder a new C encoder, at every call: more
+    than half the cost of encoding a small detector state, which the engine does for every rule after every
     evaluation (issue 18's indicator rules, every minute). The C encoder ``json`` itself uses is built once
     here with the same arguments, so the text is the same; it keeps no state between calls (no circular
     reference markers: a state cannot refer to itself, and such a value fails either way).
