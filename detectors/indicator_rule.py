@@ -136,6 +136,29 @@ class IndicatorDetector(Detector[Any]):
         """Return the time the next candle of the interval can close: nothing changes before it."""
         return quiet_until_next_bar(state, self._feed().interval)
 
+    def lasting_state(self, state: dict[str, Any]) -> object | None:
+        """Return the edges' flags and latches: ``t`` is progress a restart redoes from candles it keeps.
+
+        Its indicators are rebuilt from the candles up to a written ``t`` and decide the later ones again,
+        from the same flags, to the same decisions; so only a change of the flags or latches needs writing.
+        """
+        lasting: list[Any] = []
+        for key, value in state.items():
+            if key == "t":
+                continue
+            if key == "off" and isinstance(value, list):
+                lasting.append((key, tuple(value)))
+            elif key == "latch" and isinstance(value, dict):
+                # A latch's payload is never changed in place (detectors.latch): held as it is.
+                latches = tuple(
+                    (name, tuple(latch.items()) if isinstance(latch, dict) else latch)
+                    for name, latch in value.items()
+                )
+                lasting.append((key, latches))
+            else:
+                return None  # a key this base does not know: write the state every time
+        return tuple(lasting)
+
     def _needed(self) -> int:
         needed: int | None = self.__dict__.get("_candles_needed")
         if needed is None:
