@@ -142,22 +142,19 @@ class IndicatorDetector(Detector[Any]):
         Its indicators are rebuilt from the candles up to a written ``t`` and decide the later ones again,
         from the same flags, to the same decisions; so only a change of the flags or latches needs writing.
         """
-        lasting: list[Any] = []
-        for key, value in state.items():
-            if key == "t":
-                continue
-            if key == "off" and isinstance(value, list):
-                lasting.append((key, tuple(value)))
-            elif key == "latch" and isinstance(value, dict):
-                # A latch's payload is never changed in place (detectors.latch): held as it is.
-                latches = tuple(
-                    (name, tuple(latch.items()) if isinstance(latch, dict) else latch)
-                    for name, latch in value.items()
-                )
-                lasting.append((key, latches))
-            else:
-                return None  # a key this base does not know: write the state every time
-        return tuple(lasting)
+        off, latches = state.get("off"), state.get("latch")
+        if len(state) > ("t" in state) + (off is not None) + (latches is not None):
+            return None  # a key this base does not know: write the state every time
+        if not latches:  # the usual case, at every candle: keep it cheap
+            return (tuple(off) if off else (), ())
+        # A latch's payload is never changed in place (detectors.latch): held as it is.
+        return (
+            tuple(off) if off else (),
+            tuple(
+                (key, tuple(latch.items()) if isinstance(latch, dict) else latch)
+                for key, latch in latches.items()
+            ),
+        )
 
     def _needed(self) -> int:
         needed: int | None = self.__dict__.get("_candles_needed")

@@ -35,7 +35,7 @@ class StateSaves:
         if lasting is None:
             return True
         written = self._written.get(rule_id)
-        if written is not None and written[0] == lasting and now - written[1] < MAX_UNSAVED_MS:
+        if written is not None and now - written[1] < MAX_UNSAVED_MS and written[0] == lasting:
             return False
         self._written[rule_id] = (lasting, now)
         return True
