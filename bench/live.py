@@ -168,7 +168,15 @@ def delivered(candle: Candle) -> Candle:
     cache; the same objects built a minute ahead (for every symbol at once) would charge the large counts
     cache misses the live path does not have.
     """
-    return Candle(*(float(repr(value)) if isinstance(value, float) else value for value in candle))
+
+    def parsed(value: float) -> float:
+        return float(repr(value))
+
+    quote = None if candle.quote_volume is None else parsed(candle.quote_volume)
+    o, h, low, c, volume = (
+        parsed(value) for value in (candle.o, candle.h, candle.l, candle.c, candle.volume)
+    )
+    return candle._replace(o=o, h=h, l=low, c=c, volume=volume, quote_volume=quote)
 
 
 def play_polls(
