@@ -20,7 +20,12 @@ candle woke every level rule of its symbol), measured in the same run: this scri
 commit's code (``git archive``) in a child process. Where git or the commit is missing (an installed
 copy), the figures recorded on the development machine (``RECORDED``) are printed instead, labelled so.
 
-    python -m bench.live [--smoke] [--no-baseline] [--json]
+With ``--instructions`` the polled minutes are also played under ``valgrind --tool=callgrind`` (20 symbols for
+10 minutes, 500 for one), counting the instructions and the misses of a simulated 2 MiB cache per
+symbol-minute. Flat instructions with growing misses say the work is linear and what grows is the cost of
+reaching per-symbol state that no longer fits in the cache, not an O(symbols) scan.
+
+    python -m bench.live [--smoke] [--no-baseline] [--json] [--instructions]
 """
 
 from __future__ import annotations
