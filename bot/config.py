@@ -66,6 +66,13 @@ class RetentionConfig(StrictModel):
     open_interest_days: int = Field(90, ge=1, le=3650)
     alert_events_days: int = Field(365, ge=1, le=36500)
     delivered_outbox_days: int = Field(14, ge=1, le=3650)
+    # Positioning ([feeds.positioning]). The minimums keep what the detectors read: the market history
+    # loads 35 days of long/short readings, dvol's window reaches 30 days, thin_liquidity averages up to
+    # 48 hours of depth. Predicted funding is about the next settlement only.
+    long_short_days: int = Field(90, ge=35, le=3650)
+    implied_vol_days: int = Field(365, ge=31, le=3650)
+    depth_days: int = Field(30, ge=3, le=3650)
+    predicted_funding_days: int = Field(7, ge=1, le=3650)
     # Fold 1m candles into 1h candles before deleting them, so charts and long-range detectors keep
     # working after the minutes are gone.
     downsample: bool = True
@@ -180,6 +187,12 @@ class DiscordConfig(StrictModel):
     # 50 requests per second per bot (developers/topics/rate-limits.mdx, "Global Rate Limit") and sends no
     # headers for it before a 429, so the default stays below it to leave room for command replies.
     global_rate_per_s: int = Field(40, ge=1, le=50)
+    # With Discord clusters (`tripwire run --role discord`): a Redis server through which every process
+    # shares the bot's one global limit of 50 requests/s (bot/notify/shared_limit.py). Unset: each process
+    # keeps its own window, so several clusters could exceed Discord's limit together.
+    shared_rate_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    # What the shared limit allows all processes together (below Discord's 50, as global_rate_per_s).
+    shared_rate_per_s: int = Field(45, ge=1, le=50)
 
     @model_validator(mode="before")
     @classmethod
@@ -406,19 +419,32 @@ class Secrets(BaseSettings):
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
 
+    # The ETF flow source's free API key ([feeds.etf], feeds/etf_flows.py), the same two ways.
+    etf_api_key: SecretStr | None = None
+    etf_api_key_file: Path | None = None
+
     def token(self) -> str | None:
         """Return the Discord token from the environment or the secrets file it names."""
-        if self.discord_token is not None and self.discord_token.get_secret_value().strip():
-            return self.discord_token.get_secret_value().strip()
-        if self.discord_token_file is not None:
-            try:
-                text = self.discord_token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    [Problem("TRIPWIRE_DISCORD_TOKEN_FILE", f"cannot read {exc.filename}: {exc.strerror}")]
-                ) from None
-            return text or None
-        return None
+        return _secret(self.discord_token, self.discord_token_file, "TRIPWIRE_DISCORD_TOKEN_FILE")
+
+    def etf_key(self) -> str | None:
+        """Return the ETF flow API key from the environment or the secrets file it names."""
+        return _secret(self.etf_api_key, self.etf_api_key_file, "TRIPWIRE_ETF_API_KEY_FILE")
+
+
+def _secret(value: SecretStr | None, file: Path | None, file_variable: str) -> str | None:
+    """Return a secret given directly (first) or in a file, stripped; None when neither holds one."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                [Problem(file_variable, f"cannot read {exc.filename}: {exc.strerror}")]
+            ) from None
+        return text or None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -765,7 +791,14 @@ def redacted_dump(config: Config, secrets: Secrets) -> dict[str, Any]:
         token = secrets.token()
     except ConfigError:
         token = None
-    data["secrets"] = {"TRIPWIRE_DISCORD_TOKEN": "<set, redacted>" if token else "<unset>"}
+    try:
+        etf_key = secrets.etf_key()
+    except ConfigError:
+        etf_key = None
+    data["secrets"] = {
+        "TRIPWIRE_DISCORD_TOKEN": "<set, redacted>" if token else "<unset>",
+        "TRIPWIRE_ETF_API_KEY": "<set, redacted>" if etf_key else "<unset>",
+    }
     return data
 
 

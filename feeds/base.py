@@ -35,6 +35,8 @@ KINDS = (
     "long_short",
     "implied_vol",
     "depth",
+    "etf_flow",
+    "predicted_funding",  # a forecast of the next funding rate (Hyperliquid's predictedFundings)
 )
 
 HOUR_S = 3600.0

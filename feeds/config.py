@@ -136,8 +136,8 @@ class FearGreedFeedConfig(FeedConfig):
 class PositioningFeedConfig(FeedConfig):
     """Positioning from keyless public endpoints (``feeds.positioning``).
 
-    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's and OKX's open
-    interest and funding.
+    Long/short ratios (Binance, Bybit, OKX rubik), Deribit's DVOL for BTC and ETH, Hyperliquid's, OKX's,
+    Gate's and Deribit's open interest and funding, Hyperliquid's predicted funding.
     """
 
     binance_url: str = "https://fapi.binance.com"
@@ -145,10 +145,19 @@ class PositioningFeedConfig(FeedConfig):
     deribit_url: str = "https://www.deribit.com"
     hyperliquid_url: str = "https://api.hyperliquid.xyz"
     okx_url: str = "https://www.okx.com"
+    gate_url: str = "https://api.gateio.ws"
     long_short: bool = True
     implied_vol: bool = True
     hyperliquid: bool = True
+    # Hyperliquid's forecast of its own, Binance's and Bybit's next funding rate (shown as a forecast).
+    hyperliquid_predicted: bool = True
     okx: bool = True
+    # OKX rubik: accounts net long per net short and taker buy/sell volume, per currency (long/short rows).
+    okx_rubik: bool = True
+    # Gate USDT futures tickers: every contract's open interest and funding in one answer.
+    gate: bool = True
+    # Deribit book summaries: the BTC and ETH perpetuals' open interest (USD) and 8-hour funding.
+    deribit_book: bool = True
     # Binance and Bybit order-book snapshots summed within ±0.5/1/2 % of the mid (/depth).
     depth: bool = True
     # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.
@@ -157,6 +166,27 @@ class PositioningFeedConfig(FeedConfig):
     # Binance keeps 30 days of ratio history; backfilled hourly at start.
     backfill_days: float = Field(30.0, ge=0, le=30)
     stale_after_seconds: float = Field(1800.0, ge=60, le=86400)
+
+
+EtfAsset = Literal["BTC", "ETH"]
+ETF_ASSETS: tuple[EtfAsset, ...] = ("BTC", "ETH")
+
+
+class EtfFeedConfig(FeedConfig):
+    """US spot BTC and ETH ETF daily net flows (``feeds.etf_flows``): SoSoValue's open API, off by default.
+
+    The API needs a free key, read from the environment (``TRIPWIRE_ETF_API_KEY``, or a file named by
+    ``TRIPWIRE_ETF_API_KEY_FILE``), never from this file.
+    """
+
+    enabled: bool = False
+    base_url: str = "https://api.sosovalue.xyz"
+    assets: list[EtfAsset] = Field(default_factory=lambda: list(ETF_ASSETS), min_length=1)
+    # The funds report once per US trading day; the free plan allows 1000 calls a month (two a poll).
+    poll_seconds: float = Field(6 * 3600.0, ge=3600, le=86400)
+    # No successful poll for this long: stale. A weekend plus a holiday leaves four days without a new day.
+    stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
+    max_lag_seconds: float = Field(5 * 86400.0, ge=86400, le=30 * 86400)
 
 
 class FeedLimitsConfig(StrictModel):
@@ -195,4 +225,5 @@ class FeedsConfig(StrictModel):
     hyperliquid: HyperliquidFeedConfig = HyperliquidFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
     positioning: PositioningFeedConfig = PositioningFeedConfig()
+    etf: EtfFeedConfig = EtfFeedConfig()
     limits: FeedLimitsConfig = FeedLimitsConfig()

@@ -34,6 +34,8 @@ COPY_ORDER = (
     "long_short",
     "implied_vol",
     "depth_bands",
+    "etf_flows",
+    "predicted_funding",
     "rules",
     "detector_state",
     "alert_state",

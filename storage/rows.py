@@ -89,6 +89,22 @@ class LongShort(NamedTuple):
     long_share: float | None = None
 
 
+class PredictedFunding(NamedTuple):
+    """A forecast of ``venue``'s next funding rate made by ``source`` at ``ts`` (migration 0016).
+
+    Hyperliquid's ``predictedFundings`` names the rate its own and two other venues will settle next: a
+    prediction, never a realised rate, so it is kept apart from ``funding`` and never aggregated.
+    """
+
+    symbol: str
+    ts: int
+    source: str
+    venue: str
+    rate: float
+    next_funding_time: int
+    interval_h: float | None = None
+
+
 class ImpliedVol(NamedTuple):
     """One candle of a volatility index (Deribit DVOL) of ``currency``, in annualised percent."""
 
@@ -100,6 +116,25 @@ class ImpliedVol(NamedTuple):
     high: float
     low: float
     close: float
+
+
+class EtfFlow(NamedTuple):
+    """One US trading day's net flow into the spot ETFs of ``asset`` ("BTC", "ETH"), as a source read it.
+
+    ``net_usd`` is negative for a net outflow. ``ts`` is the trading day at 00:00 UTC (the day the flow is
+    about, not when it was published); ``fetched_at`` is when Tripwire read it from ``source``. The other
+    figures are stored as the source gave them (None when it gave none).
+    """
+
+    asset: str
+    date: str
+    ts: int
+    source: str
+    net_usd: float
+    value_traded_usd: float | None
+    net_assets_usd: float | None
+    cum_net_usd: float | None
+    fetched_at: int
 
 
 class DepthBand(NamedTuple):

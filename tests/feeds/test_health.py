@@ -58,6 +58,8 @@ def test_kinds_across_providers() -> None:
         "long_short",
         "implied_vol",
         "depth",
+        "etf_flow",  # no ETF feed registered
+        "predicted_funding",
     }
     clock.advance(61)
     bybit.success()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
-from storage.rows import DepthBand, ImpliedVol, LongShort
+from storage.rows import DepthBand, EtfFlow, ImpliedVol, LongShort, PredictedFunding
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -141,11 +142,40 @@ async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: Dis
         assert bad.ephemeral and "data for ETHUSDT yet" in bad.content
 
 
+async def test_funding_shows_hyperliquids_forecasts_apart(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
+) -> None:
+    """SYNTHETIC predicted rows: listed as a forecast, the realised rates and their averages unchanged."""
+    now = clock.now
+    next_8h = now - now % (8 * 3_600_000) + 8 * 3_600_000
+    repo.upsert_predicted_funding(
+        [
+            PredictedFunding("BTCUSDT", now - 60_000, "hyperliquid", "binance", 0.0001, next_8h, 8.0),
+            PredictedFunding(
+                "BTCUSDT", now - 60_000, "hyperliquid", "hyperliquid", -0.00002, now - 120_000, 1.0
+            ),
+            # Made three hours ago: about a settlement already past, not shown.
+            PredictedFunding("BTCUSDT", now - 3 * 3_600_000, "hyperliquid", "bybit", 0.0003, next_8h, 8.0),
+        ]
+    )
+    embed = (await discord_emu.slash("funding", {})).embeds[0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    forecast = fields["Next settlement, forecast by hyperliquid (not a paid rate)"]
+    assert forecast.splitlines() == [
+        f"binance: +0.0100% per 8h, due <t:{next_8h // 1000}:R>",
+        "hyperliquid: -0.0020% per 1h",  # its stated boundary is past: no due time claimed
+    ]
+    assert fields["Across 2 venues"].startswith("+0.0051% per 8h on average")  # forecasts not averaged in
+
+
 async def test_positioning(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
 ) -> None:
-    """/positioning over the bundled data plus SYNTHETIC ratio and DVOL rows written here."""
+    """/positioning over the bundled data plus SYNTHETIC ratio, DVOL and ETF flow rows written here."""
     now = clock.now
+    day = now // 86_400_000 * 86_400_000 - 86_400_000  # yesterday: its figure is known now
+    date = time.strftime("%Y-%m-%d", time.gmtime(day / 1000))
+    repo.upsert_etf_flows([EtfFlow("BTC", date, day, "sosovalue", 646e6, None, None, None, now - 60_000)])
     repo.upsert_long_short(
         [
             LongShort("BTCUSDT", now - 600_000, "binance", "top_positions", "5m", 2.4, 0.7059),
@@ -169,6 +199,7 @@ async def test_positioning(
     assert fields["top-trader positions"].startswith("binance: 2.40 (71% long)")
     assert fields["accounts long/short"].startswith("bybit: 1.50 (60% long)")
     assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
+    assert fields["BTC spot ETFs (US), last day"].startswith(f"+$646.0M net on {date} · sosovalue, read <t:")
     bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
     assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
 
