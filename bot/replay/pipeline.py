@@ -2,10 +2,11 @@
 
 Nothing here is replay-specific but the clock and the door rows come in by: at the time each would have
 become known, a row goes through the same guard into the same in-memory history the live feeds fill (by
-``bot.replay.feed.ReplayFeed``, which stores the rows in one batch per chunk), the engine evaluates at each
-of those times, and the outbox is delivered by the same dispatcher and sinks. Work is committed in chunks; the engine's per-rule
-``evaluated_at`` is committed with each chunk, so a replay killed and restarted on the same database skips
-what it had already committed and neither repeats nor loses an alert.
+``bot.replay.feed.ReplayFeed``, which stores the rows in one batch per chunk), the engine evaluates at
+each of those times, and the outbox is delivered by the same dispatcher and sinks. Work is committed in
+chunks; the engine's per-rule ``evaluated_at`` is committed with each chunk (and the chunk's rows with it),
+so a replay killed and restarted on the same database skips what it had already committed and neither
+repeats nor loses an alert.
 """
 
 from __future__ import annotations
