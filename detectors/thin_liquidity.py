@@ -5,7 +5,7 @@ furthest. The rule reads each venue's newest snapshot (``[feeds.positioning] dep
 ``band_pct`` of the mid, bids, asks or both, against that venue's average over ``average_hours``, summed
 over the venues that have both. A snapshot that stopped inside the band is a lower bound: the rule never
 compares a band that is not complete in the snapshot read now (it would read a thin book where the venue
-only sent fewer levels).
+only sent fewer levels), and averages only the complete ones.
 """
 
 from __future__ import annotations
@@ -114,10 +114,13 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         venues = []
         for source, points in sorted(by_source.items()):
             newest = points[-1]
-            if now - newest.ts > FRESH_MS or not newest.complete or len(points) < 2:
+            # A snapshot that stopped inside the band holds a floor, not the book: it is no part of the
+            # average either (shallow snapshots earlier in the day would pull it down and hide a thinning).
+            complete = [p for p in points if p.complete]
+            if now - newest.ts > FRESH_MS or not newest.complete or len(complete) < 2:
                 continue
             usd += _side_usd(newest, s.side)
-            average += sum(_side_usd(p, s.side) for p in points) / len(points)
+            average += sum(_side_usd(p, s.side) for p in complete) / len(complete)
             venues.append(source)
         self._venues_read = bool(venues)
         return (usd, average, tuple(venues)) if venues and average > 0 else None

@@ -79,3 +79,31 @@ def test_quiet_until_new_depth_only_while_no_venue_can_be_read() -> None:
     assert run_state.get("latch")
     fresh.evaluate(thin.view("BTCUSDT", T0 + 40 * HOUR), run_state)
     assert fresh.quiet(run_state, T0 + 40 * HOUR) is None
+
+
+def test_the_average_leaves_out_snapshots_that_stopped_inside_the_band() -> None:
+    """SYNTHETIC: Bybit's snapshots reached ±1 % only in the last 12 hours; before, they held $10M (a floor).
+
+    The book then thins to 40 % of its complete level on both venues: a 60 % drop against the book as it
+    was, which an average pulled down by the shallow snapshots (lower bounds, not the book) would hide.
+    """
+    rows = []
+    for k in range(24 * 12):
+        ts = T0 + k * STEP
+        thin = 0.4 if k == 24 * 12 - 1 else 1.0
+        shallow = ts < T0 + 12 * HOUR
+        rows.append(DepthBand("BTCUSDT", ts, "binance", 100, 30 * M * thin, 30 * M * thin, True, True))
+        bybit = 5 * M if shallow else 20 * M * thin
+        rows.append(DepthBand("BTCUSDT", ts, "bybit", 100, bybit, bybit, not shallow, True))
+    now = rows[-1].ts
+    detector = make("thin_liquidity", drop_pct=40)
+    reading = detector.read(history_of(rows).view("BTCUSDT", now))  # type: ignore[attr-defined]
+    assert reading is not None
+    usd, average, venues = reading
+    assert venues == ("binance", "bybit")
+    assert usd == pytest.approx(100 * M * 0.4)
+    complete = [r for r in rows if r.source == "bybit" and r.bid_complete]
+    bybit_average = sum(r.bid_usd + r.ask_usd for r in complete) / len(complete)
+    binance = [r for r in rows if r.source == "binance"]
+    binance_average = sum(r.bid_usd + r.ask_usd for r in binance) / len(binance)
+    assert average == pytest.approx(binance_average + bybit_average)
