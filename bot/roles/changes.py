@@ -117,7 +117,7 @@ def market_handler(
     digests: DigestJobs | None = None,
     liqfeed: tuple[LiqFeedService, FeedRuntime] | None = None,
 ) -> Handler:
-    """Return everything the market role applies: rules (``engine_handler``), digests' jobs, liquidation feeds.
+    """Return all the market role applies: rules (``engine_handler``), digests' jobs, liquidation feeds.
 
     ``digests`` is the scheduler's ``DigestJobs`` and ``liqfeed`` the /liqfeed service with the running
     feed (``build_liquidation_feed``'s pair, feed first there); leave either out where that part is off.

@@ -15,6 +15,8 @@ the cluster only reads and writes the database as commands ask, and posts.
 - **What a command changes** (a rule, a silence, a setting) is written to the database, whose NOTIFY tells
   the market role's engine and the other clusters (storage.changes); ``refresh_rule`` here has nothing of
   its own to reload.
+- **Feed health** in /status is the market role's latest report in the database, shown with its age and
+  writer (bot.services.feed_report): the feeds run there.
 - **The market history** the services read for warm-up lines is rebuilt from the database
   (bot.roles.history_follower says why that is enough).
 - **The global REST limit** is shared through Redis when ``[discord] shared_rate_url`` is set
@@ -43,6 +45,7 @@ from bot.ops.shutdown import Shutdown
 from bot.roles.changes import cluster_handler
 from bot.roles.history_follower import HistoryFollower
 from bot.services import Service
+from bot.services.feed_report import StoredFeedHealth
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from storage.changes import ChangeListener
@@ -132,7 +135,15 @@ class DiscordCluster:
         leases = await self._take_leases()
         repo = Repo(open_database(self.url))
         self.shutdown.register("database", self._close(repo, leases))
-        service = Service(repo, RemoteRules(), self.config, self.now_ms, history=MarketHistory())
+        # Feed health is the market role's report from the database (bot.services.feed_report), with its age.
+        service = Service(
+            repo,
+            RemoteRules(),
+            self.config,
+            self.now_ms,
+            feeds=StoredFeedHealth(repo, self.now_ms),
+            history=MarketHistory(),
+        )
         follower = HistoryFollower(
             lambda: Repo(open_database(self.url, migrate_schema=False)),
             self.config.symbols,

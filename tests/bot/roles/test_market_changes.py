@@ -130,7 +130,8 @@ async def test_after_a_resync_every_digest_job_and_liquidation_feed_is_rebuilt(
     other = _pg(pg_url)
     try:
         clock = Clock(at("2026-01-14T10:00Z"))
-        kept = DigestService(other, SYMBOLS, clock, max_per_guild=5).set_digest(GUILD, ADMIN, CHANNEL, "08:00")
+        digests = DigestService(other, SYMBOLS, clock, max_per_guild=5)
+        kept = digests.set_digest(GUILD, ADMIN, CHANNEL, "08:00")
         LiqFeedService(other, SYMBOLS, clock).set(GUILD, ADMIN, CHANNEL, 250_000.0)
         await until(lambda: market.scheduler.get_job(job_id(kept.id)) is not None, within=1.0)
         await until(lambda: market.feed.mode(GUILD) == "live", within=1.0)
@@ -141,8 +142,9 @@ async def test_after_a_resync_every_digest_job_and_liquidation_feed_is_rebuilt(
         with other.transaction():
             other.conn.execute("DELETE FROM digests")
         other.update_guild_settings(GUILD, 0, settings={"liqfeed": None})
-        other.update_guild_settings(GUILD + 2, 0, settings={"liqfeed": FeedSettings(GUILD + 2, 7, 5e5).to_json()})
-        added = DigestService(other, SYMBOLS, clock, max_per_guild=5).set_digest(GUILD, ADMIN, CHANNEL + 5, "12:00")
+        stored = FeedSettings(GUILD + 2, 7, 500_000.0).to_json()
+        other.update_guild_settings(GUILD + 2, 0, settings={"liqfeed": stored})
+        added = digests.set_digest(GUILD, ADMIN, CHANNEL + 5, "12:00")
         market.handle(Change(RESYNC))
         digest_jobs = sorted(j.id for j in market.scheduler.get_jobs() if j.id.startswith("digest-"))
         assert digest_jobs == [job_id(added.id)]
