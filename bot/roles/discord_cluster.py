@@ -17,8 +17,9 @@ the cluster only reads and writes the database as commands ask, and posts.
   its own to reload.
 - **Feed health** in /status is the market role's latest report in the database, shown with its age and
   writer (bot.services.feed_report): the feeds run there.
-- **The market history** the services read for warm-up lines is rebuilt from the database
-  (bot.roles.history_follower says why that is enough).
+- **The market history** the services read for warm-up lines, and the venues' instrument lists by which
+  commands read a venue's own name for a market, are rebuilt from the database (bot.roles.history_follower
+  says why that is enough).
 - **The global REST limit** is shared through Redis when ``[discord] shared_rate_url`` is set
   (bot.notify.shared_limit); without it each cluster keeps its own window of ``global_rate_per_s``.
 - **Slash commands** are registered by the cluster holding shard 0 only: they are the application's, not a
@@ -48,6 +49,7 @@ from bot.services import Service
 from bot.services.feed_report import StoredFeedHealth
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
+from feeds.instrument_fetch import list_venues
 from storage.changes import ChangeListener
 from storage.db import open_database
 from storage.lease import AdvisoryLease
@@ -149,6 +151,8 @@ class DiscordCluster:
             self.config.symbols,
             self.now_ms,
             lambda history: setattr(service, "history", history),
+            instrument_venues=list_venues(self.config.feeds),
+            on_instruments=lambda registry: setattr(service, "instruments", registry),
         )
         await follower.refresh()
         bot = self._build_bot(service)
