@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.app import LIVE_BUSY_TIMEOUT_MS
 from bot.config import Config, Secrets, shown_database
 from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
@@ -136,6 +137,9 @@ class DiscordCluster:
         started = time.monotonic()
         leases = await self._take_leases()
         repo = Repo(open_database(self.url))
+        # As in the single process: a command's or a delivery's write waiting on a row the market role
+        # holds may stall the event loop (and the gateway heartbeats) only this long; its caller retries.
+        repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
         self.shutdown.register("database", self._close(repo, leases))
         # Feed health is the market role's report from the database (bot.services.feed_report), with its age.
         service = Service(

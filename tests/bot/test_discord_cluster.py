@@ -171,6 +171,10 @@ class TestOneClusterOfTwoShards:
             feeds = {f["name"]: f["value"] for f in after.embeds[0]["fields"]}["Feeds"]
             assert "market role: ok" in feeds and "from market leader market-host:4242" in feeds
             assert "bybit.liquidations: ok" in feeds
+            # A write waiting on a row another process holds stalls the loop no longer than the single
+            # process lets it (bot.app.LIVE_BUSY_TIMEOUT_MS).
+            assert cluster.parts is not None
+            assert cluster.parts.repo.conn.execute("SHOW lock_timeout").fetchone()[0] == "250ms"
 
 
 class TestTwoClustersOfFourShards:
