@@ -48,6 +48,7 @@ from bot.roles.changes import cluster_handler
 from bot.roles.history_follower import HistoryFollower
 from bot.services import Service
 from bot.services.feed_report import StoredFeedHealth
+from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.instrument_fetch import list_venues
@@ -135,6 +136,8 @@ class DiscordCluster:
     async def start(self) -> ClusterParts:
         """Take the shards' leases, then build and connect the cluster; return its parts once ready."""
         started = time.monotonic()
+        # /liqmap models with the config's [liqmap], as the market role's detectors do (and bot.app).
+        use_params(self.config.liqmap)
         leases = await self._take_leases()
         repo = Repo(open_database(self.url))
         # As in the single process: a command's or a delivery's write waiting on a row the market role

@@ -21,6 +21,7 @@ from bot.errors import UserError
 from bot.roles.discord_cluster import DiscordCluster
 from bot.services.base import FeedStatusView
 from bot.services.feed_report import FeedReportWriter
+from detectors.liqmap.params import LiqMapParams, _Active, active_params
 from storage.db import open_database
 from storage.repo import Repo
 from storage.shards import ShardSlice
@@ -32,10 +33,11 @@ from tests.emulators.discord_api.sharding import alerts_channel_of, shard_of, sh
 from tests.emulators.discord_api.state import GUILD_ID, OWNER_ID, EmulatorConfig
 
 
-def cluster_config(emu: DiscordEmulator, url: str) -> Config:
+def cluster_config(emu: DiscordEmulator, url: str, **sections: Any) -> Config:
     """Return a config on PostgreSQL whose commands are synced to every guild of the emulator."""
     return parse_config(
         {
+            **sections,
             "symbols": ["BTCUSDT"],
             "storage": {"url": url},
             # Each alert a message of its own, so the emulator's count is the alerts' count.
@@ -60,10 +62,16 @@ def quick_identify(monkeypatch: pytest.MonkeyPatch, discord_config: EmulatorConf
 
 
 @asynccontextmanager
-async def running(emu: DiscordEmulator, url: str, shards: ShardSlice) -> AsyncIterator[DiscordCluster]:
-    """Run one cluster until the block ends."""
+async def running(
+    emu: DiscordEmulator, url: str, shards: ShardSlice, **sections: Any
+) -> AsyncIterator[DiscordCluster]:
+    """Run one cluster until the block ends (``sections``: more config sections)."""
     cluster = DiscordCluster(
-        cluster_config(emu, url), Secrets(), shards, token=emu.config.token, discord_options=client_options()
+        cluster_config(emu, url, **sections),
+        Secrets(),
+        shards,
+        token=emu.config.token,
+        discord_options=client_options(),
     )
     await cluster.start()
     try:
@@ -149,10 +157,13 @@ class TestOneClusterOfTwoShards:
             market.close()
 
     async def test_status_in_a_cluster_shows_the_market_roles_feed_report_with_its_age(
-        self, discord_emu: DiscordEmulator, pg_url: str
+        self, discord_emu: DiscordEmulator, pg_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         guild = next(g for g in discord_emu.world.guilds if g != GUILD_ID)
-        async with running(discord_emu, pg_url, ShardSlice(0, 1, 2)) as cluster:
+        monkeypatch.setattr(_Active, "params", LiqMapParams())  # restored after the test
+        async with running(discord_emu, pg_url, ShardSlice(0, 1, 2), liqmap={"long_share": 0.6}) as cluster:
+            # /liqmap here models with the config's [liqmap], as the market role's detectors do.
+            assert active_params().long_share == 0.6
             await discord_emu.wait_until(lambda: discord_emu.commands_synced(guild), timeout=10)
             channel = alerts_channel_of(guild)
             before = await discord_emu.slash(
