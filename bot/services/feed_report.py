@@ -79,6 +79,14 @@ class FeedReportWriter:
             return False
         return True
 
+    async def run(self) -> None:
+        """Write the report (the scheduled job): a coroutine, run on the loop like the Repo's other users.
+
+        APScheduler's asyncio executor runs a plain function in a worker thread, where it would share the
+        process's database connection with the event loop.
+        """
+        self.write()
+
 
 def schedule_feed_report(
     scheduler: Any,
@@ -99,7 +107,7 @@ def schedule_feed_report(
     if scheduler.get_job(JOB_ID) is not None:
         scheduler.remove_job(JOB_ID)
     scheduler.add_job(
-        writer.write,
+        writer.run,
         IntervalTrigger(seconds=every_seconds),
         id=JOB_ID,
         name="feed-health report",

@@ -6,6 +6,7 @@ The feed lines are synthetic."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -88,8 +89,20 @@ class _NoEngine:
         """Nothing to reload: /status reads no rule from the engine."""
 
 
+class _ThreadNoted(FixedFeeds):
+    """Feed health that notes the thread it is read on."""
+
+    def __init__(self, statuses: list[FeedStatusView]) -> None:
+        super().__init__(statuses)
+        self.threads: set[int] = set()
+
+    def statuses(self) -> list[FeedStatusView]:
+        self.threads.add(threading.get_ident())
+        return super().statuses()
+
+
 async def test_the_scheduled_report_is_written_at_once_and_again_every_interval(any_repo: Repo) -> None:
-    feeds = FixedFeeds(LINES)
+    feeds = _ThreadNoted(LINES)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.start()
     try:
@@ -98,6 +111,8 @@ async def test_the_scheduled_report_is_written_at_once_and_again_every_interval(
         await until(lambda: any_repo.feed_health("market") is not None, within=1.0)
         feeds.list = LINES[:1]
         await until(lambda: len(any_repo.feed_health("market").statuses) == 1, within=2.0)  # type: ignore[union-attr]
+        # On the event loop's thread, which the process's database connection belongs to.
+        assert feeds.threads == {threading.get_ident()}
     finally:
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0)
