@@ -1,5 +1,6 @@
 """A digest or a liquidation feed set through one process is scheduled or applied by the market role's
-handler in another within a second (real PostgreSQL, LISTEN/NOTIFY); after a resync everything is rebuilt."""
+handler in another within a second (real PostgreSQL, LISTEN/NOTIFY); after a resync everything is rebuilt;
+a member forgotten in one process is forgotten by the others' engine and caches."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from bot.digests.jobs import DigestJobs, job_id
 from bot.digests.service import DigestService
 from bot.liqfeed.feed import LiquidationFeed
 from bot.liqfeed.settings import FeedSettings, LiqFeedService
-from bot.roles.changes import market_handler
+from bot.roles.changes import cluster_handler, market_handler
+from bot.roles.discord_cluster import RemoteRules
+from bot.services.privacy import PrivacyService
 from detectors.market_history import MarketHistory
 from feeds.replay import parse_time as at
 from storage.changes import RESYNC, Change, ChangeListener
 from storage.repo import Repo
+from storage.rows import RuleRow
 from tests.bot.alerts.test_engine_retests_and_rebuilds import ConsoleOnly
 from tests.bot.roles.test_changes import until
 from tests.bot.support import Clock
@@ -40,6 +44,7 @@ class Market:
     liqfeeds: LiqFeedService
     handle: Callable[[Change], None]
     listener: ChangeListener
+    loaded: Callable[[], list[str]]
 
 
 @pytest.fixture
@@ -53,10 +58,14 @@ async def market(pg_url: str) -> AsyncIterator[Market]:
     feed = LiquidationFeed(repo, clock)
     liqfeeds = LiqFeedService(repo, SYMBOLS, clock, runtime=feed)
     engine = Engine(repo, MarketHistory(), ConsoleOnly())
+
+    def loaded() -> list[str]:
+        return [r.row.id for r in engine.rules()]
+
     handle = market_handler(
         repo,
         engine,
-        lambda: [r.row.id for r in engine.rules()],
+        loaded,
         digests=jobs,
         liqfeed=(liqfeeds, feed),
     )
@@ -65,7 +74,7 @@ async def market(pg_url: str) -> AsyncIterator[Market]:
     task = asyncio.create_task(listener.run(stop))
     await asyncio.wait_for(listener.listening.wait(), 5)
     try:
-        yield Market(repo, scheduler, jobs, feed, liqfeeds, handle, listener)
+        yield Market(repo, scheduler, jobs, feed, liqfeeds, handle, listener, loaded)
     finally:
         stop.set()
         await task
@@ -151,3 +160,39 @@ async def test_after_a_resync_every_digest_job_and_liquidation_feed_is_rebuilt(
         assert market.feed.guilds() == [GUILD + 2]
     finally:
         other.close()
+
+
+async def test_a_member_forgotten_through_a_cluster_is_forgotten_by_the_market_role_and_other_clusters(
+    market: Market, pg_url: str
+) -> None:
+    member = 4004
+    cluster, other_cluster = _pg(pg_url), _pg(pg_url)
+    stop = asyncio.Event()
+    other_listener = ChangeListener(pg_url, cluster_handler(other_cluster, lambda: None))
+    task = asyncio.create_task(other_listener.run(stop))
+    try:
+        await asyncio.wait_for(other_listener.listening.wait(), 5)
+        personal = RuleRow(
+            "btc-dm", "discord", "level_cross", "BTCUSDT", {"level": 95000}, GUILD, member, deliver="dm"
+        )
+        with cluster.transaction():
+            cluster.save_rule(personal)
+        await until(lambda: "btc-dm" in market.loaded(), within=1.0)
+        LiqFeedService(cluster, SYMBOLS, Clock(at("2026-01-14T10:00Z"))).set(
+            GUILD, member, CHANNEL, 250_000.0
+        )
+
+        def shown_set_by() -> int | None:
+            settings = LiqFeedService(other_cluster, SYMBOLS, Clock(0)).settings(GUILD)
+            return settings.set_by if settings is not None else None
+
+        await until(lambda: shown_set_by() == member, within=1.0)  # now cached by the other cluster
+        # /privacy forget in a cluster, whose engine is the market role's (RemoteRules: nothing local).
+        PrivacyService(cluster, RemoteRules(), Clock(0)).forget(member)
+        await until(lambda: "btc-dm" not in market.loaded(), within=1.0)
+        await until(lambda: shown_set_by() is None, within=1.0)
+    finally:
+        stop.set()
+        await task
+        cluster.close()
+        other_cluster.close()
