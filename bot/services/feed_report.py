@@ -5,7 +5,8 @@ leader writes its feeds' /status lines to ``feed_health`` every few seconds (``s
 a cluster's /status shows the latest report with its age and writer ("as of 12s ago, from market leader
 host:pid"), and says so plainly when the report is old or missing: the market role may be down, and a stale
 report must not read as healthy feeds. A standby runs no feeds and writes nothing; the leader that takes
-over writes its own.
+over writes its own. The age is the reader's clock minus the writer's (its venue-corrected time): on two
+hosts it is as right as their clocks agree (NTP), which the market role's own "clock" line reports.
 """
 
 from __future__ import annotations
