@@ -205,6 +205,11 @@ def save_rules(repo: Repo, rules: Sequence[RuleRow]) -> None:
         )
 
 
+def progress(text: str) -> None:
+    """Say where a long run is (its phases take minutes at full size on a small machine)."""
+    print(f"  {time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
 def wall_ms() -> int:
     """Return the wall clock in epoch ms (the clock the engine and the dispatchers use live)."""
     return int(time.time() * 1000)
@@ -237,14 +242,22 @@ def start_market(database: str, plan: Plan) -> Market:
     return Market(repo, engine, history, (rss_mb() or 0.0) - before, load_s)
 
 
-async def play(market: Market, plan: Plan) -> int:
-    """Play the price path's steps, ``step_seconds`` apart; return the alerts the engine recorded."""
+async def play(market: Market, plan: Plan, dispatcher: OutboxDispatcher | None = None) -> int:
+    """Play the price path's steps, ``step_seconds`` apart; return the alerts the engine recorded.
+
+    Without a dispatcher (the clusters' run) the engine evaluates in a thread, as if in its own process:
+    the emulator shares this event loop, and the clusters are woken by the outbox's NOTIFY. With one (the
+    single-process baseline) it evaluates on the loop and wakes the dispatcher, as ``tripwire run`` does.
+    """
     fired = 0
     for step in range(1, plan.size.steps + 1):
         began = time.monotonic()
         market.history.add_candles(plan.candles(step))
-        # In a thread: the emulator and (for the baseline) the bot share this process's event loop.
-        fired += len(await asyncio.to_thread(market.engine.evaluate, wall_ms()))
+        if dispatcher is None:
+            fired += len(await asyncio.to_thread(market.engine.evaluate, wall_ms()))
+        else:
+            fired += len(market.engine.evaluate(wall_ms()))
+            dispatcher.wake()
         await asyncio.sleep(max(0.0, plan.size.step_seconds - (time.monotonic() - began)))
     return fired
 
@@ -427,6 +440,7 @@ async def scaled_out(size: Size, pg_url: str, redis_url: str, deadline_s: float)
     plan = make_plan(size, wall_ms())
     with scratch_schema(pg_url) as (schema, url), tempfile.TemporaryDirectory() as tmp:
         market = await asyncio.to_thread(start_market, url, plan)
+        progress(f"PostgreSQL: {size.rules:,} rules stored and loaded in {market.load_s:.1f} s")
         seen = Seen()
         async with DiscordEmulator(world(plan, range(size.guilds), size.clusters)) as emu:
             emu.world.message_listeners.append(seen)
@@ -438,8 +452,10 @@ async def scaled_out(size: Size, pg_url: str, redis_url: str, deadline_s: float)
             try:
                 await wait_ready(clusters, within_s=max(120.0, size.guilds / 20))
                 start_s = time.monotonic() - began
+                progress(f"{size.clusters} clusters ready in {start_s:.1f} s")
                 fired = await play(market, plan)
                 await wait_delivered(market.repo, fired, deadline_s)
+                progress(f"{fired} alerts recorded and delivered")
                 found, missing = latencies(market.repo, seen)
                 memory = {f"cluster of shard {c.shard}": memory_of(c.process.pid) for c in clusters}
             finally:
@@ -456,6 +472,7 @@ async def single_process(size: Size, deadline_s: float) -> Result:
     receiving = sorted({plan.guild_ids.index(r.guild_id) for r in plan.rules if r.id in plan.fire_step})  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
         market = await asyncio.to_thread(start_market, str(Path(tmp) / "bench.db"), plan)
+        progress(f"baseline: SQLite, {size.rules:,} rules stored and loaded in {market.load_s:.1f} s")
         config = parse_config({"symbols": ["BTCUSDT"], "engine": {"group_window_seconds": 0}})
         service = Service(market.repo, market.engine, config, wall_ms)
         seen = Seen()
@@ -474,8 +491,9 @@ async def single_process(size: Size, deadline_s: float) -> Result:
                     dispatcher = OutboxDispatcher(market.repo, [sink], wall_ms)
                     stop = asyncio.Event()
                     runner = asyncio.create_task(dispatcher.run(stop, idle_seconds=0.05))
-                    fired = await play_waking(market, plan, dispatcher)
+                    fired = await play(market, plan, dispatcher)
                     await wait_delivered(market.repo, fired, deadline_s)
+                    progress(f"baseline: {fired} alerts recorded and delivered")
                     stop.set()
                     runner.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -483,18 +501,6 @@ async def single_process(size: Size, deadline_s: float) -> Result:
         found, missing = latencies(market.repo, seen)
         market.repo.close()
     return Result(found, missing, fired, load_rss_mb=market.load_rss_mb, load_s=market.load_s)
-
-
-async def play_waking(market: Market, plan: Plan, dispatcher: OutboxDispatcher) -> int:
-    """Play the price path, waking the dispatcher after each step as the single-process bot's engine does."""
-    fired = 0
-    for step in range(1, plan.size.steps + 1):
-        began = time.monotonic()
-        market.history.add_candles(plan.candles(step))
-        fired += len(await asyncio.to_thread(market.engine.evaluate, wall_ms()))
-        dispatcher.wake()
-        await asyncio.sleep(max(0.0, plan.size.step_seconds - (time.monotonic() - began)))
-    return fired
 
 
 def figures(size: Size, scaled: Result, single: Result) -> list[Figure]:
