@@ -224,6 +224,8 @@ class Market:
     history: MarketHistory
     load_rss_mb: float
     load_s: float
+    # Each step's evaluation time (written on its outbox rows) -> wall ms when its transaction had committed.
+    committed: dict[int, int] = field(default_factory=dict)
 
 
 def start_market(database: str, plan: Plan) -> Market:
@@ -253,11 +255,13 @@ async def play(market: Market, plan: Plan, dispatcher: OutboxDispatcher | None =
     for step in range(1, plan.size.steps + 1):
         began = time.monotonic()
         market.history.add_candles(plan.candles(step))
+        now = wall_ms()
         if dispatcher is None:
-            fired += len(await asyncio.to_thread(market.engine.evaluate, wall_ms()))
+            fired += len(await asyncio.to_thread(market.engine.evaluate, now))
         else:
-            fired += len(market.engine.evaluate(wall_ms()))
+            fired += len(market.engine.evaluate(now))
             dispatcher.wake()
+        market.committed[now] = wall_ms()
         await asyncio.sleep(max(0.0, plan.size.step_seconds - (time.monotonic() - began)))
     return fired
 
@@ -274,20 +278,33 @@ class Seen:
             self.at.setdefault(message.id, wall_ms())
 
 
-def latencies(repo: Repo, seen: Seen) -> tuple[list[float], int]:
-    """Return the delivered alerts' latencies (ms) and how many alert rows are not delivered."""
-    rows = repo.conn.execute(
-        "SELECT status, created_at, remote_id FROM outbox WHERE kind = 'alert'"
+@dataclass(slots=True)
+class Latencies:
+    """Alert-to-message times (ms) of the delivered alerts, and how many alerts were not delivered."""
+
+    total: list[float] = field(default_factory=list)  # the engine's evaluation time -> message stored
+    after_commit: list[float] = field(default_factory=list)  # the step's commit -> message stored
+    dm: list[float] = field(default_factory=list)  # total, direct messages only
+    channel: list[float] = field(default_factory=list)  # total, guild channels only
+    missing: int = 0
+
+
+def latencies(market: Market, seen: Seen) -> Latencies:
+    """Match each alert row to the message the emulator stored for it; return the times."""
+    rows = market.repo.conn.execute(
+        "SELECT status, target, created_at, remote_id FROM outbox WHERE kind = 'alert'"
     ).fetchall()
-    found: list[float] = []
-    missing = 0
-    for status, created_at, remote_id in rows:
+    found = Latencies()
+    for status, target, created_at, remote_id in rows:
         message_id = int(str(remote_id).rsplit("/", 1)[-1]) if remote_id else None
         if status != "delivered" or message_id not in seen.at:
-            missing += 1
+            found.missing += 1
             continue
-        found.append(float(seen.at[message_id] - created_at))
-    return found, missing
+        at = seen.at[message_id]
+        found.total.append(float(at - created_at))
+        found.after_commit.append(float(at - market.committed.get(created_at, created_at)))
+        (found.dm if str(target).startswith("user:") else found.channel).append(float(at - created_at))
+    return found
 
 
 async def wait_delivered(repo: Repo, expected: int, deadline_s: float) -> None:
@@ -424,8 +441,7 @@ def database_size_mb(url: str, schema: str) -> tuple[float, list[tuple[str, floa
 class Result:
     """What one run measured."""
 
-    latencies_ms: list[float]
-    missing: int
+    latency: Latencies
     fired: int
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)  # process -> (rss, peak) MB
     db_mb: float = 0.0
@@ -456,14 +472,14 @@ async def scaled_out(size: Size, pg_url: str, redis_url: str, deadline_s: float)
                 fired = await play(market, plan)
                 await wait_delivered(market.repo, fired, deadline_s)
                 progress(f"{fired} alerts recorded and delivered")
-                found, missing = latencies(market.repo, seen)
+                found = latencies(market, seen)
                 memory = {f"cluster of shard {c.shard}": memory_of(c.process.pid) for c in clusters}
             finally:
                 await stop_clusters(clusters)
             memory["engine + emulator (bench process)"] = memory_of(os.getpid())
         market.repo.close()
         db_mb, largest = database_size_mb(url, schema)
-    return Result(found, missing, fired, memory, db_mb, largest, market.load_rss_mb, market.load_s, start_s)
+    return Result(found, fired, memory, db_mb, largest, market.load_rss_mb, market.load_s, start_s)
 
 
 async def single_process(size: Size, deadline_s: float) -> Result:
@@ -498,31 +514,56 @@ async def single_process(size: Size, deadline_s: float) -> Result:
                     runner.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await runner
-        found, missing = latencies(market.repo, seen)
+        found = latencies(market, seen)
         market.repo.close()
-    return Result(found, missing, fired, load_rss_mb=market.load_rss_mb, load_s=market.load_s)
+    return Result(found, fired, load_rss_mb=market.load_rss_mb, load_s=market.load_s)
 
 
 def figures(size: Size, scaled: Result, single: Result) -> list[Figure]:
     """Return the figures of both runs and their ratios."""
-    p50, p99 = percentile(scaled.latencies_ms, 0.5), percentile(scaled.latencies_ms, 0.99)
-    b50, b99 = percentile(single.latencies_ms, 0.5), percentile(single.latencies_ms, 0.99)
-    delivered = len(scaled.latencies_ms)
+    lat, base = scaled.latency, single.latency
+    p50, p99 = percentile(lat.total, 0.5), percentile(lat.total, 0.99)
+    b50, b99 = percentile(base.total, 0.5), percentile(base.total, 0.99)
+    where = f"{size.clusters} clusters on PostgreSQL"
     out = [
         Figure(
             f"alerts delivered (of {size.alerts})",
-            delivered,
+            len(lat.total),
             "alerts",
             float(size.alerts),
             better="higher",
-            note=f"engine recorded {scaled.fired}; {scaled.missing} not delivered",
+            note=f"engine recorded {scaled.fired}; {lat.missing} not delivered",
         ),
-        Figure(f"alert-to-message p50, {size.clusters} clusters on PostgreSQL", p50, "ms"),
-        Figure(f"alert-to-message p99, {size.clusters} clusters on PostgreSQL", p99, "ms"),
+        Figure(f"alert-to-message p50, {where}", p50, "ms"),
+        Figure(f"alert-to-message p99, {where}", p99, "ms"),
         Figure("alert-to-message p50, one SQLite process (baseline)", b50, "ms"),
         Figure("alert-to-message p99, one SQLite process (baseline)", b99, "ms"),
         Figure("  ratio p50: clusters / one process", p50 / b50 if b50 else 0.0, "x"),
         Figure("  ratio p99: clusters / one process", p99 / b99 if b99 else 0.0, "x"),
+        Figure(
+            f"  from the step's commit, p50, {where}",
+            percentile(lat.after_commit, 0.5),
+            "ms",
+            note=f"p99 {percentile(lat.after_commit, 0.99):,.0f} ms",
+        ),
+        Figure(
+            "  from the step's commit, p50, one process",
+            percentile(base.after_commit, 0.5),
+            "ms",
+            note=f"p99 {percentile(base.after_commit, 0.99):,.0f} ms",
+        ),
+        Figure(
+            f"  direct messages ({len(lat.dm)}, all by shard 0) p50",
+            percentile(lat.dm, 0.5),
+            "ms",
+            note=f"p99 {percentile(lat.dm, 0.99):,.0f} ms",
+        ),
+        Figure(
+            f"  guild channels ({len(lat.channel)}) p50",
+            percentile(lat.channel, 0.5),
+            "ms",
+            note=f"p99 {percentile(lat.channel, 0.99):,.0f} ms",
+        ),
     ]
     for name, (rss, peak) in scaled.memory.items():
         out.append(Figure(f"memory: {name}", rss, "MB", note=f"peak {peak:,.0f} MB"))
