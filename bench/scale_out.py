@@ -287,6 +287,7 @@ class Latencies:
     dm: list[float] = field(default_factory=list)  # total, direct messages only
     channel: list[float] = field(default_factory=list)  # total, guild channels only
     missing: int = 0
+    messages: int = 0  # every message the emulator stored: more than the alerts would be one posted twice
 
 
 def latencies(market: Market, seen: Seen) -> Latencies:
@@ -294,7 +295,7 @@ def latencies(market: Market, seen: Seen) -> Latencies:
     rows = market.repo.conn.execute(
         "SELECT status, target, created_at, remote_id FROM outbox WHERE kind = 'alert'"
     ).fetchall()
-    found = Latencies()
+    found = Latencies(messages=len(seen.at))
     for status, target, created_at, remote_id in rows:
         message_id = int(str(remote_id).rsplit("/", 1)[-1]) if remote_id else None
         if status != "delivered" or message_id not in seen.at:
@@ -534,6 +535,7 @@ def figures(size: Size, scaled: Result, single: Result) -> list[Figure]:
             better="higher",
             note=f"engine recorded {scaled.fired}; {lat.missing} not delivered",
         ),
+        Figure("  messages the emulator stored (none twice)", lat.messages, "messages", float(size.alerts)),
         Figure(f"alert-to-message p50, {where}", p50, "ms"),
         Figure(f"alert-to-message p99, {where}", p99, "ms"),
         Figure("alert-to-message p50, one SQLite process (baseline)", b50, "ms"),
