@@ -109,7 +109,7 @@ class Size:
 
 
 FULL = Size(guilds=10_000, rules=50_000, symbols=200, clusters=4, alerts=400, steps=8, step_seconds=2.0)
-SMOKE = Size(guilds=8, rules=24, symbols=4, clusters=2, alerts=4, steps=2, step_seconds=0.5)
+SMOKE = Size(guilds=8, rules=24, symbols=4, clusters=2, alerts=4, steps=2, step_seconds=0.5, dm_share=0.5)
 
 
 @dataclass(slots=True)
