@@ -71,6 +71,8 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         "drop_pct": values.change("Change"),
         "venues": values.text("Venues"),
     }
+    # Whether the last read found a venue to compare (``quiet``); True until a read says otherwise.
+    _venues_read: bool = True
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Compare the newest snapshots with their average; latch while the book stays thin."""
@@ -92,8 +94,16 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         return [] if learn else latched_signals(self, state)
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
-        """Return None: the day's average slides with the clock, so no quiet is exact."""
-        return None
+        """Sleep until new depth while no venue could be read and nothing is latched; else return None.
+
+        With a venue read, the day's average slides with the clock, so no quiet is exact. With none, time
+        alone never makes one readable (its newest snapshot only grows staler, its window only loses
+        points), so only new depth rows can change the outcome: without them a rule evaluated at every
+        tick of a replay that has no depth was a tenth of its engine's time (bench.replay).
+        """
+        if self._venues_read or state.get("latch"):
+            return None
+        return Quiet(unchanged=("depth",), now_key="t")
 
     def read(self, snapshot: Snapshot) -> tuple[float, float, tuple[str, ...]] | None:
         """Return (liquidity now, its average, venues) over venues with a fresh complete snapshot."""
@@ -109,6 +119,7 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
             usd += _side_usd(newest, s.side)
             average += sum(_side_usd(p, s.side) for p in points) / len(points)
             venues.append(source)
+        self._venues_read = bool(venues)
         return (usd, average, tuple(venues)) if venues and average > 0 else None
 
     def _payload(

@@ -57,3 +57,25 @@ def test_a_mild_thinning_and_an_incomplete_snapshot_do_not_fire() -> None:
     # The venues' snapshots never reached the band's edge: a "thin" book there is fewer levels sent.
     shallow = history_of(book(30, 28, 0.4, complete=False))
     assert run(make("thin_liquidity"), shallow, T0 + 25 * HOUR, T0 + 30 * HOUR, STEP).activations == []
+
+
+def test_quiet_until_new_depth_only_while_no_venue_can_be_read() -> None:
+    detector = make("thin_liquidity")
+    state: dict[str, object] = {}
+    # No depth at all: only a new depth row can change the outcome, and the engine keeps "t" current.
+    detector.evaluate(history_of(book(1, 99, 1.0)).view("BTCUSDT", T0 + 5 * HOUR), state)
+    quiet = detector.quiet(state, T0 + 5 * HOUR)
+    assert quiet is not None and quiet.until is None
+    assert quiet.unchanged == ("depth",) and quiet.now_key == "t"
+    # A venue read: the day's average slides with the clock, so it stays awake.
+    detector.evaluate(history_of(book(30, 99, 1.0)).view("BTCUSDT", T0 + 29 * HOUR), state)
+    assert detector.quiet(state, T0 + 29 * HOUR) is None
+    # A latched thin book stays awake too, even once no venue is fresh any more.
+    thin = history_of(book(30, 28, 0.4))
+    run_state: dict[str, object] = {}
+    fresh = make("thin_liquidity")
+    for at in range(T0 + 25 * HOUR, T0 + 30 * HOUR, STEP):
+        fresh.evaluate(thin.view("BTCUSDT", at), run_state)
+    assert run_state.get("latch")
+    fresh.evaluate(thin.view("BTCUSDT", T0 + 40 * HOUR), run_state)
+    assert fresh.quiet(run_state, T0 + 40 * HOUR) is None
