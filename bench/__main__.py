@@ -25,6 +25,7 @@ from bench import (
     queries,
     replay,
     rule_loading,
+    scale_out,
     startup,
 )
 from bench.common import machine, parser
@@ -45,6 +46,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("rule_loading", rule_loading.main),
     ("liqmap", liqmap.main),
     ("backends", backends.main),
+    ("scale_out", scale_out.main),
 )
 
 

@@ -19,6 +19,7 @@ from bench import (
     queries,
     replay,
     rule_loading,
+    scale_out,
     startup,
 )
 
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "rule_loading": rule_loading.main,
     "liqmap": liqmap.main,
     "backends": backends.main,
+    "scale_out": scale_out.main,
 }
 
 
