@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-discord", action="store_true", help="print alerts to the console instead of Discord"
     )
+    cli_run.add_role_arguments(run)
     run.set_defaults(handler=cli_run.cmd_run)
 
     cli_replay.add_parser(sub)

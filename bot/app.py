@@ -13,6 +13,12 @@ closed" and charge every row in flight an attempt.
 
 ``App`` takes its clock, output stream and Discord client options as arguments so tests can run the same
 wiring against the local exchange and Discord emulators.
+
+Roles (issue 21): ``all`` (the default) is the whole bot in one process. ``market`` is the feeds, the
+engine and what they queue, with no Discord gateway: alerts, the liquidation feed, feed reports and
+digests are queued in the outbox for the Discord clusters to deliver (``tripwire run --role discord``),
+and only the non-Discord sinks (webhooks) are delivered here. A market process runs only while it holds
+the market lease (``bot.ops.leadership``); ``fence`` is checked before each of its commits.
 """
 
 from __future__ import annotations
@@ -158,8 +164,14 @@ class App:
         now_ms: Callable[[], int] = system_now_ms,
         discord_options: dict[str, Any] | None = None,
         shutdown: Shutdown | None = None,
+        role: str = "all",
+        fence: Callable[[], None] | None = None,
     ) -> None:
+        if role not in ("all", "market"):
+            raise ValueError(f"unknown role {role!r}")
         self.config = config
+        self.role = role
+        self.fence = fence
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -184,8 +196,13 @@ class App:
 
     @property
     def discord_enabled(self) -> bool:
-        """Return True when alerts go to Discord (a token is set and Discord is enabled)."""
-        return self.token is not None and self.config.discord.enabled
+        """Return True when this process connects to Discord (a token is set and Discord is enabled)."""
+        return self.token is not None and self.role == "all" and self.config.discord.enabled
+
+    @property
+    def queues_for_discord(self) -> bool:
+        """Return True when alerts are queued for Discord (delivered here, or by the Discord clusters)."""
+        return self.discord_enabled or (self.role == "market" and self.config.discord.enabled)
 
     async def start(self) -> Parts:
         """Build and start every part; return them once the bot is ready to serve."""
@@ -195,7 +212,7 @@ class App:
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter.for_config(
-            repo, config, console=self.console is not None, discord=self.discord_enabled, webhooks=True
+            repo, config, console=self.console is not None, discord=self.queues_for_discord, webhooks=True
         )
         engine = make_engine(
             config.engine,
@@ -225,7 +242,7 @@ class App:
                 self.now_ms,
                 venues_down=lambda: [c.source for c in venues_down(health)],
             )
-            if self.discord_enabled
+            if self.queues_for_discord
             else (None, None)
         )
         # The metrics the parts below update as things happen (served only with [http] enabled).
@@ -249,7 +266,7 @@ class App:
             max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
         )
         self._dispatcher = dispatcher
-        watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
+        watchdog = self._build_watchdog(repo, health, dispatcher) if self.queues_for_discord else None
         evaluator = LiveEvaluator(
             engine,
             self.now_ms,
@@ -304,7 +321,7 @@ class App:
         self._spawn(self._start_feeds(feeds, service), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
         scheduler.start()
-        if bot is not None:
+        if self.queues_for_discord:
             # Restores every stored digest as a job and posts, once and marked late, one that fell due
             # while the bot was down.
             digest_jobs.start()
@@ -336,7 +353,9 @@ class App:
             len(engine.rules()),
             lost.count if lost is not None else 0,
             len(config.symbols),
-            "on" if bot is not None else "off (console)",
+            "on"
+            if bot is not None
+            else ("queued for the Discord clusters" if self.queues_for_discord else "off (console)"),
         )
         self.ready.set()
         return self.parts
@@ -361,6 +380,7 @@ class App:
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.database))
+        repo.fence = self.fence  # before the first write: the config rules are stored below
         # A write that meets another connection's lock may stall the event loop only this long; the
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
