@@ -138,7 +138,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     commands = layout.commands(args.config)
     print(
         f"{layout.shard_count} shards in {len(layout.clusters)} clusters "
-        f"({', '.join(f'{a}-{b}' for a, b in layout.clusters)}), {layout.market_processes} market processes"
+        f"({', '.join(f'{a}-{b}' for a, b in layout.clusters)}), {layout.market_processes} market processes, "
+        f"IDENTIFY max_concurrency {layout.max_concurrency}"
     )
     if args.dry_run:
         for name, _group, argv in commands:

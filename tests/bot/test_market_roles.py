@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.__main__ import main
+from bot.__main__ import build_parser
+from bot.errors import UserError
 from bot.ops.leadership import Leadership, LeaseLost
 from storage.db import open_database
 from storage.repo import Repo
@@ -118,9 +119,12 @@ def test_the_market_role_refuses_sqlite_with_directions(
 ) -> None:
     config = tmp_path / "t.toml"
     config.write_text(f'symbols = ["BTCUSDT"]\n[storage]\npath = "{tmp_path / "t.db"}"\n')
-    assert main(["run", "--role", "market", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "--role market needs PostgreSQL" in err and 'url = "postgresql://' in err, err
+    args = build_parser().parse_args(["run", "--role", "market", "--config", str(config)])
+    with pytest.raises(UserError) as refused:
+        args.handler(args)  # `tripwire` prints it and exits 2 (bot.__main__)
+    assert "--role market needs PostgreSQL" in str(refused.value) and 'url = "postgresql://' in str(
+        refused.value
+    )
     assert not (tmp_path / "t.db").exists()  # refused before anything was opened
 
 

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.__main__ import build_parser
 from bot.cli.launch import split_shards
+from bot.errors import UserError
 from bot.ops.supervisor import Child, Supervisor
 from tests.emulators.discord_api import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parents[3]
 PG_CONFIG = 'symbols = ["BTCUSDT"]\n[storage]\nurl = "postgresql://tripwire@127.0.0.1:5432/tripwire"\n'
+
+
+def launch(argv: list[str]) -> int:
+    """Run ``tripwire launch`` as the CLI does, without touching the process's logging."""
+    args = build_parser().parse_args(["launch", *argv])
+    return int(args.handler(args))
 
 
 def fake(journal: Path, name: str, behaviour: str, group: int) -> Child:
@@ -50,21 +57,23 @@ async def test_launch_asks_the_emulators_gateway_bot_for_the_shards(
     config.write_text(PG_CONFIG)
     monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN", discord_emu.config.token)
     monkeypatch.setenv("TRIPWIRE_DISCORD_API_BASE", discord_emu.api_base)
-    assert await asyncio.to_thread(main, ["launch", "--config", str(config), "--dry-run"]) == 0
+    assert await asyncio.to_thread(launch, ["--config", str(config), "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     asked = [r for r in discord_emu.requests if r.path.endswith("/gateway/bot")]
     assert len(asked) == 1 and asked[0].status == 200
     recommended = asked[0].response["shards"]
-    assert out[0] == f"{recommended} shards in 1 clusters (0-{recommended - 1}), 2 market processes", out
+    assert out[0] == (
+        f"{recommended} shards in 1 clusters (0-{recommended - 1}), 2 market processes,"
+        " IDENTIFY max_concurrency 2"
+    ), out
     assert [line.split(":")[0] for line in out[1:]] == [
         "market-1",
         "market-2",
         f"discord-0-{recommended - 1}",
     ]
     assert out[3].endswith(f"--role discord --shards 0-{recommended - 1} --shard-count {recommended}")
-    # Overrides: no question asked of Discord for the count, the clusters as given.
+    # Overrides: the count and the clusters as given (Discord still asked: its concurrency paces starts).
     argv = [
-        "launch",
         "--config",
         str(config),
         "--dry-run",
@@ -75,12 +84,12 @@ async def test_launch_asks_the_emulators_gateway_bot_for_the_shards(
         "--market-processes",
         "1",
     ]
-    assert await asyncio.to_thread(main, argv) == 0
+    assert await asyncio.to_thread(launch, argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "4 shards in 2 clusters (0-1, 2-3), 1 market processes", out
-    assert (
-        len([r for r in discord_emu.requests if r.path.endswith("/gateway/bot")]) == 2
-    )  # concurrency still read
+    assert out[0] == ("4 shards in 2 clusters (0-1, 2-3), 1 market processes, IDENTIFY max_concurrency 2"), (
+        out
+    )
+    assert len([r for r in discord_emu.requests if r.path.endswith("/gateway/bot")]) == 2
 
 
 async def test_a_bad_token_is_said_so(
@@ -93,15 +102,15 @@ async def test_a_bad_token_is_said_so(
     config.write_text(PG_CONFIG)
     monkeypatch.setenv("TRIPWIRE_DISCORD_TOKEN", "not-the-token")
     monkeypatch.setenv("TRIPWIRE_DISCORD_API_BASE", discord_emu.api_base)
-    assert await asyncio.to_thread(main, ["launch", "--config", str(config), "--dry-run"]) == 2
-    assert "Discord refused the bot token (401 on /gateway/bot)" in capsys.readouterr().err
+    with pytest.raises(UserError, match=r"Discord refused the bot token \(401 on /gateway/bot\)"):
+        await asyncio.to_thread(launch, ["--config", str(config), "--dry-run"])
 
 
 def test_launch_refuses_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "t.toml"
     config.write_text('symbols = ["BTCUSDT"]\n')
-    assert main(["launch", "--config", str(config), "--shard-count", "1", "--dry-run"]) == 2
-    assert "share a PostgreSQL database" in capsys.readouterr().err
+    with pytest.raises(UserError, match="share a PostgreSQL database"):
+        launch(["--config", str(config), "--shard-count", "1", "--dry-run"])
 
 
 def started(journal: Path) -> bool:
