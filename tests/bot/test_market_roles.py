@@ -17,8 +17,9 @@ import pytest
 
 from bot.__main__ import build_parser
 from bot.errors import UserError
-from bot.ops.leadership import Leadership, LeaseLost
+from bot.ops.leadership import EXIT_LEASE_LOST, LEASE_NAME, Leadership, LeaseLost
 from storage.db import open_database
+from storage.lease import lease_key
 from storage.repo import Repo
 from tests.bot.roles_support import Process, market_config, price_path, write_config
 from tests.emulators.exchanges.fixtures import EmulatorFactory
@@ -151,3 +152,34 @@ def test_the_lease_session_asks_the_server_for_short_keepalives(pg_url: str) -> 
     conn = leadership.lease._connection()
     assert conn.execute("SHOW tcp_keepalives_idle").fetchone() == ("3",)  # seconds; the server default is 2 h
     leadership.release()
+
+
+async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
+    make_emulator: EmulatorFactory, pg_url: str, tmp_path: Path
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    path = price_path(emu)
+    config = write_config(tmp_path / "market.toml", market_config(emu, pg_url, path.levels, POLL_S))
+    leader = Process("market-1", ["run", "--role", "market", "--config", str(config)], tmp_path / "m.log")
+    leader.start(tmp_path)
+    try:
+        await wait_for(lambda: leader.logged("ready in"), within=30, what="the market process to lead")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            (schema,) = admin.execute("SELECT current_schema()").fetchone() or ("",)
+            key = lease_key(str(schema), LEASE_NAME)
+            # The server ends the lease's session (as when the leader's connection drops): the lock goes.
+            (terminated,) = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = %s",
+                (key,),
+            ).fetchone() or (0,)
+        assert terminated == 1
+        await wait_for(
+            lambda: leader.popen.poll() is not None, within=TAKEOVER_BOUND_S, what="the leader to stop"
+        )
+        assert leader.popen.returncode == EXIT_LEASE_LOST, leader.text()
+        assert "the lease is lost" in leader.text()
+    finally:
+        if leader.popen.poll() is None:
+            leader.popen.kill()
+            leader.popen.wait(timeout=10)
