@@ -193,8 +193,11 @@ class KlineStreams:
 
 
 def _scripted(script: list[tuple[int, Decimal]], candle: Candle, step_ms: int) -> Candle:
-    """Return ``candle`` as a scripted market makes it: opening at the last trade before it, spanning the
-    trades inside it (a candle before the first trade stays as recorded)."""
+    """Return ``candle`` as a scripted market makes it, from the trades alone.
+
+    It opens at the last trade before it and spans the trades inside it; a candle that closed before the
+    first scripted trade stays as recorded.
+    """
     start, end = candle.open_time, candle.open_time + step_ms
     if end <= script[0][0]:
         return candle
