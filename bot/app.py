@@ -316,6 +316,7 @@ class App:
             # Each poll asks the loaded rules what history they need (a rule added by /alert add included).
             candle_needs=lambda: candle_needs(engine.rules()),
             liqmap_sample=config.liqmap.hyperliquid,
+            etf_api_key=self.secrets.etf_key() if config.feeds.etf.enabled else None,
         )
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")

@@ -415,19 +415,32 @@ class Secrets(BaseSettings):
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
 
+    # The ETF flow source's free API key ([feeds.etf], feeds/etf_flows.py), the same two ways.
+    etf_api_key: SecretStr | None = None
+    etf_api_key_file: Path | None = None
+
     def token(self) -> str | None:
         """Return the Discord token from the environment or the secrets file it names."""
-        if self.discord_token is not None and self.discord_token.get_secret_value().strip():
-            return self.discord_token.get_secret_value().strip()
-        if self.discord_token_file is not None:
-            try:
-                text = self.discord_token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    [Problem("TRIPWIRE_DISCORD_TOKEN_FILE", f"cannot read {exc.filename}: {exc.strerror}")]
-                ) from None
-            return text or None
-        return None
+        return _secret(self.discord_token, self.discord_token_file, "TRIPWIRE_DISCORD_TOKEN_FILE")
+
+    def etf_key(self) -> str | None:
+        """Return the ETF flow API key from the environment or the secrets file it names."""
+        return _secret(self.etf_api_key, self.etf_api_key_file, "TRIPWIRE_ETF_API_KEY_FILE")
+
+
+def _secret(value: SecretStr | None, file: Path | None, file_variable: str) -> str | None:
+    """Return a secret given directly (first) or in a file, stripped; None when neither holds one."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                [Problem(file_variable, f"cannot read {exc.filename}: {exc.strerror}")]
+            ) from None
+        return text or None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -774,7 +787,14 @@ def redacted_dump(config: Config, secrets: Secrets) -> dict[str, Any]:
         token = secrets.token()
     except ConfigError:
         token = None
-    data["secrets"] = {"TRIPWIRE_DISCORD_TOKEN": "<set, redacted>" if token else "<unset>"}
+    try:
+        etf_key = secrets.etf_key()
+    except ConfigError:
+        etf_key = None
+    data["secrets"] = {
+        "TRIPWIRE_DISCORD_TOKEN": "<set, redacted>" if token else "<unset>",
+        "TRIPWIRE_ETF_API_KEY": "<set, redacted>" if etf_key else "<unset>",
+    }
     return data
 
 

@@ -121,6 +121,24 @@ class ImpliedVolPoint(NamedTuple):
     source: str
 
 
+class EtfFlowPoint(NamedTuple):
+    """One US trading day's net flow into the spot ETFs of the symbol's base currency (USD).
+
+    ``ts`` is the trading day at 00:00 UTC; the point is visible from the end of that day (``known_at``),
+    never before: the funds report after the US close.
+    """
+
+    ts: int
+    date: str
+    net_usd: float
+    source: str
+
+    @property
+    def known_at(self) -> int:
+        """Return when the day's figure can first be known (the end of its UTC day)."""
+        return self.ts + 86_400_000
+
+
 class DepthPoint(NamedTuple):
     """A venue's order book summed within one band of the mid at ``ts`` (USD)."""
 
@@ -234,6 +252,12 @@ class Snapshot(Protocol):
 
     def implied_vol(self, *, since: int | None = None) -> Sequence[ImpliedVolPoint]:
         """Return the volatility index of the symbol's base currency (DVOL) up to now, oldest first."""
+
+    def etf_flows(self, *, since: int | None = None) -> Sequence[EtfFlowPoint]:
+        """Return the daily ETF net flows of the symbol's base currency known by now, oldest first.
+
+        ``since`` bounds the trading day (``EtfFlowPoint.ts``); one source, the first that reported.
+        """
 
     def peer(self, symbol: str) -> Snapshot | None:
         """Return the view of another symbol at the same ``now`` (for cross-asset detectors)."""

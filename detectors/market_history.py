@@ -12,11 +12,13 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from detectors.base import (
     Bar,
     DepthPoint,
+    EtfFlowPoint,
     FearGreedPoint,
     FundingPoint,
     ImpliedVolPoint,
@@ -31,6 +33,7 @@ from storage.rows import (
     MINUTE_MS,
     Candle,
     DepthBand,
+    EtfFlow,
     FearGreed,
     Funding,
     ImpliedVol,
@@ -77,8 +80,13 @@ TRACKED_KINDS = frozenset(
         "long_short",
         "implied_vol",
         "depth",
+        "etf_flow",
     }
 )
+# Kinds that are not one symbol's: their rows are counted under one key that every symbol's rules read.
+_MARKET_KINDS = frozenset({"fear_greed", "implied_vol", "etf_flow"})
+# ETF flows: the streaks and thresholds of the etf_flow detector look back days, not months.
+ETF_FLOW_RETENTION_MS = 60 * DAY_MS
 # Order-book depth: two days, what the thin-liquidity detector compares a day's average with.
 DEPTH_RETENTION_MS = 2 * DAY_MS
 _MARKET_KEY = "*"
@@ -297,6 +305,9 @@ class MarketHistory:
         self._fear_greed: list[FearGreedPoint] = []
         # Volatility-index closes per (currency, source): a = close, b unused.
         self._implied_vol: dict[tuple[str, str], _SourceSeries] = {}
+        # Daily ETF net flows per (asset, source), keyed by the end of the trading day (when it can be
+        # known): a = net USD, b unused.
+        self._etf_flows: dict[tuple[str, str], _SourceSeries] = {}
         # (symbol, kind) -> [rows added or revised, newest row time, USD added] for TRACKED_KINDS: the engine
         # compares them to wake a quiet rule only when what it reads changed or became visible. The third
         # entry bounds how much any liquidation window of the symbol can have grown (a cascade waits on it).
@@ -348,7 +359,7 @@ class MarketHistory:
     @staticmethod
     def change_key(symbol: str, kind: str) -> tuple[str, str]:
         """Return the key of a symbol's change counter of ``kind`` (as ``take_changed`` names it)."""
-        return (_MARKET_KEY if kind == "fear_greed" else symbol, kind)
+        return (_MARKET_KEY if kind in _MARKET_KINDS else symbol, kind)
 
     def take_changed(self) -> set[tuple[str, str]]:
         """Return the (symbol, kind) keys whose change counters moved since the last call.
@@ -658,6 +669,17 @@ class MarketHistory:
                 series = self._implied_vol[key] = _SourceSeries(POSITIONING_RETENTION_MS)
             series.add(row.ts, row.close, 0.0, accumulate=False)
 
+    def add_etf_flows(self, rows: Iterable[EtfFlow]) -> None:
+        """Add daily ETF flows (kept per asset; every symbol of that base reads them)."""
+        for row in rows:
+            known_at = row.ts + DAY_MS
+            self._mark(_MARKET_KEY, "etf_flow", known_at)
+            key = (row.asset, row.source)
+            series = self._etf_flows.get(key)
+            if series is None:
+                series = self._etf_flows[key] = _SourceSeries(ETF_FLOW_RETENTION_MS)
+            series.add(known_at, row.net_usd, 0.0, accumulate=False)
+
     def add_fear_greed(self, rows: Iterable[FearGreed]) -> None:
         """Add daily Fear & Greed values (kept whole: a few thousand rows)."""
         points = self._fear_greed
@@ -954,6 +976,18 @@ class SymbolView:
                 return [ImpliedVolPoint(series.t[i], series.a[i], source) for i in range(lo, hi)]
         return []
 
+    def etf_flows(self, *, since: int | None = None) -> list[EtfFlowPoint]:
+        """Return the base currency's daily ETF flows (first source) known by now, oldest first."""
+        asset = short_symbol(self._symbol)
+        for (code, source), series in self._history._etf_flows.items():
+            if code == asset:
+                lo, hi = _bounds(series, None if since is None else since + DAY_MS, self._now)
+                return [
+                    EtfFlowPoint(t - DAY_MS, _day_text(t - DAY_MS), series.a[i], source)
+                    for i, t in ((i, series.t[i]) for i in range(lo, hi))
+                ]
+        return []
+
     def depth(self, band_bp: int, *, since: int | None = None) -> dict[str, list[DepthPoint]]:
         """Return each venue's order-book sums within ``band_bp`` of the mid up to now, oldest first."""
         sym = self._sym
@@ -991,6 +1025,11 @@ class SymbolView:
 def _num(value: float) -> float | None:
     """Return None for the nan that marks an unknown value."""
     return None if value != value else value
+
+
+def _day_text(ts: int) -> str:
+    """Return the UTC date of ``ts`` as YYYY-MM-DD."""
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _bounds(series: _SourceSeries, since: int | None, until: int) -> tuple[int, int]:

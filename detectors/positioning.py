@@ -20,9 +20,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from detectors.base import FundingPoint, OpenInterestPoint, Snapshot
+from detectors.base import EtfFlowPoint, FundingPoint, OpenInterestPoint, Snapshot
+from detectors.etf_flow import streak
 from detectors.series import point_at
-from storage.rows import DAY_MS, HOUR_MS, Funding, ImpliedVol, LongShort, OpenInterest, funding_interval_ms
+from storage.rows import (
+    DAY_MS,
+    HOUR_MS,
+    EtfFlow,
+    Funding,
+    ImpliedVol,
+    LongShort,
+    OpenInterest,
+    funding_interval_ms,
+)
 
 Basis = Literal["contracts", "usd"]
 
@@ -217,6 +227,40 @@ class DvolLine:
     at: int
     change_24h_pct: float | None
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class EtfLine:
+    """The newest known day of an asset's US spot ETF net flows, as read from its source."""
+
+    asset: str
+    date: str
+    net_usd: float
+    source: str
+    fetched_at: int
+    days_in_a_row: int  # trading days in a row with this day's sign (0 for a flat day)
+
+
+# The ETF flows /positioning and the digest show: US spot funds exist for these coins only.
+ETF_ASSETS = ("BTC", "ETH")
+# An ETF day older than this is not "the last flow" any more (the feed has stopped).
+ETF_FRESH_MS = 10 * DAY_MS
+
+
+def etf_window(at: int) -> tuple[int, int]:
+    """Return the [start, end) of trading days whose figures are known at ``at`` (a day ends first)."""
+    return at - ETF_FRESH_MS, at - DAY_MS + 1
+
+
+def etf_line(rows: Sequence[EtfFlow]) -> EtfLine | None:
+    """Return the newest day of the rows (its source's), with how many days in a row share its sign."""
+    if not rows:
+        return None
+    last = max(rows, key=lambda r: (r.ts, r.fetched_at))
+    same = sorted((r for r in rows if r.source == last.source), key=lambda r: r.ts)
+    points = [EtfFlowPoint(r.ts, r.date, r.net_usd, r.source) for r in same]
+    run = streak(points, len(points) - 1)
+    return EtfLine(last.asset, last.date, last.net_usd, last.source, last.fetched_at, run)
 
 
 def venue_figures(

@@ -43,6 +43,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "detectors.crowding:Crowding",
     "detectors.dvol:Dvol",
     "detectors.thin_liquidity:ThinLiquidity",
+    "detectors.etf_flow:EtfFlows",
 )
 
 

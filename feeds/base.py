@@ -35,6 +35,7 @@ KINDS = (
     "long_short",
     "implied_vol",
     "depth",
+    "etf_flow",
 )
 
 HOUR_S = 3600.0

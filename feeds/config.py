@@ -159,6 +159,27 @@ class PositioningFeedConfig(FeedConfig):
     stale_after_seconds: float = Field(1800.0, ge=60, le=86400)
 
 
+EtfAsset = Literal["BTC", "ETH"]
+ETF_ASSETS: tuple[EtfAsset, ...] = ("BTC", "ETH")
+
+
+class EtfFeedConfig(FeedConfig):
+    """US spot BTC and ETH ETF daily net flows (``feeds.etf_flows``): SoSoValue's open API, off by default.
+
+    The API needs a free key, read from the environment (``TRIPWIRE_ETF_API_KEY``, or a file named by
+    ``TRIPWIRE_ETF_API_KEY_FILE``), never from this file.
+    """
+
+    enabled: bool = False
+    base_url: str = "https://api.sosovalue.xyz"
+    assets: list[EtfAsset] = Field(default_factory=lambda: list(ETF_ASSETS), min_length=1)
+    # The funds report once per US trading day; the free plan allows 1000 calls a month (two a poll).
+    poll_seconds: float = Field(6 * 3600.0, ge=3600, le=86400)
+    # No successful poll for this long: stale. A weekend plus a holiday leaves four days without a new day.
+    stale_after_seconds: float = Field(2 * 86400.0, ge=3600, le=30 * 86400)
+    max_lag_seconds: float = Field(5 * 86400.0, ge=86400, le=30 * 86400)
+
+
 class FeedLimitsConfig(StrictModel):
     """Bounds on what an upstream may send, and on the clocks (``[feeds.limits]``)."""
 
@@ -195,4 +216,5 @@ class FeedsConfig(StrictModel):
     hyperliquid: HyperliquidFeedConfig = HyperliquidFeedConfig()
     fear_greed: FearGreedFeedConfig = FearGreedFeedConfig()
     positioning: PositioningFeedConfig = PositioningFeedConfig()
+    etf: EtfFeedConfig = EtfFeedConfig()
     limits: FeedLimitsConfig = FeedLimitsConfig()

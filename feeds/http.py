@@ -183,8 +183,11 @@ class HttpClient:
         clock: VenueClock | None = None,
         server_time_field: str | None = None,
         endpoint_limits: Mapping[str, EndpointLimit] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.session = session
+        # Sent with every request (an API key header); never part of a message or a log line.
+        self.headers = dict(headers or {})
         self.venue = venue
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -275,6 +278,7 @@ class HttpClient:
                 self.base_url + path,
                 params=dict(params or {}),
                 json=None if json_body is None else dict(json_body),
+                headers=self.headers,
                 timeout=self.timeout,
             ) as response:
                 status = response.status

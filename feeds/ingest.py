@@ -19,6 +19,7 @@ from detectors.base import short_symbol
 from detectors.market_history import (
     DEFAULT_RETENTION_MS,
     DEPTH_RETENTION_MS,
+    ETF_FLOW_RETENTION_MS,
     FUNDING_RETENTION_MS,
     LIQUIDATION_RETENTION_MS,
     OPEN_INTEREST_RETENTION_MS,
@@ -31,6 +32,7 @@ from storage.repo import MeasuredRound, Repo
 from storage.rows import (
     Candle,
     DepthBand,
+    EtfFlow,
     FearGreed,
     Funding,
     ImpliedVol,
@@ -340,6 +342,15 @@ class Ingest:
         self._count("implied_vol", rows)
         self._notify("implied_vol", [])
 
+    def etf_flows(self, rows: Sequence[EtfFlow]) -> None:
+        """Store daily ETF flows as read and update the history (market-wide: per asset, not per symbol)."""
+        if not rows:
+            return
+        self._write("etf_flows", self.repo.upsert_etf_flows, rows)
+        self.history.add_etf_flows(rows)
+        self.counts[f"etf_flow:{rows[0].source}"] += len(rows)
+        self._notify("etf_flow", [])
+
     def fear_greed(self, rows: Sequence[FearGreed]) -> None:
         """Store Fear & Greed values and update the history."""
         rows = self.guard.fear_greed(rows) if rows else rows
@@ -383,6 +394,9 @@ class Ingest:
             vol = self.repo.implied_vol(currency, now - POSITIONING_RETENTION_MS, now + 1)
             history.add_implied_vol(vol)
             loaded += len(vol)
+            flows = self.repo.etf_flows(currency, now - ETF_FLOW_RETENTION_MS, now + 1)
+            history.add_etf_flows(flows)
+            loaded += len(flows)
         fear_greed = self.repo.fear_greed(None, now + 1)
         history.add_fear_greed(fear_greed)
         return loaded + len(fear_greed)

@@ -37,8 +37,19 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
+from detectors.base import short_symbol
 from storage.repo import Repo
-from storage.rows import HOUR_MS, Candle, FearGreed, Funding, Liquidation, OpenInterest, interval_ms
+from storage.rows import (
+    DAY_MS,
+    HOUR_MS,
+    Candle,
+    EtfFlow,
+    FearGreed,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    interval_ms,
+)
 
 
 class ReplayDataError(Exception):
@@ -55,6 +66,7 @@ class Batch:
     funding: list[Funding] = field(default_factory=list)
     open_interest: list[OpenInterest] = field(default_factory=list)
     fear_greed: list[FearGreed] = field(default_factory=list)
+    etf_flows: list[EtfFlow] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (
@@ -64,6 +76,7 @@ class Batch:
             + len(self.funding)
             + len(self.open_interest)
             + len(self.fear_greed)
+            + len(self.etf_flows)
         )
 
 
@@ -370,8 +383,9 @@ def recorded_from_repo(
     at its close (a candle stored while still forming is left out: what it looked like then is not
     stored), an aggregated liquidation bucket at the end of its hour (CoinGlass, the only bucketed
     source, is hourly), a single liquidation, funding rate or open-interest point at its own time, a Fear
-    & Greed value at 00:00 UTC of its publication day. Fear & Greed rows are read from
-    ``fear_greed_since`` (default ``start``), since market-wide detectors compare with a long past.
+    & Greed value at 00:00 UTC of its publication day, an ETF flow day at its end (00:00 UTC the day
+    after; the flows of the symbols' base coins). Fear & Greed rows are read from ``fear_greed_since``
+    (default ``start``), since market-wide detectors compare with a long past.
     Without ``candles`` every kind but candles is read (for a caller choosing which candles to replay).
     """
     data = RecordedData()
@@ -395,6 +409,9 @@ def recorded_from_repo(
             batches[point.ts].open_interest.append(point)
     for value in repo.fear_greed(fear_greed_since if fear_greed_since is not None else start, end):
         batches[value.ts].fear_greed.append(value)
+    for asset in sorted({short_symbol(s) for s in symbols}):
+        for flow in repo.etf_flows(asset, start, end):
+            batches[flow.ts + DAY_MS].etf_flows.append(flow)  # a trading day's flow is known once it ended
     return data
 
 
@@ -409,5 +426,6 @@ def store_recorded(repo: Repo, data: RecordedData) -> int:
             repo.upsert_funding(batch.funding)
             repo.upsert_open_interest(batch.open_interest)
             repo.upsert_fear_greed(batch.fear_greed)
+            repo.upsert_etf_flows(batch.etf_flows)
             written += len(batch)
     return written

@@ -37,8 +37,9 @@ from feeds.bybit import BybitFeed
 from feeds.candles import CandleSource
 from feeds.clock import VenueClock
 from feeds.coinbase import CoinbaseCandles
-from feeds.config import FeedsConfig
+from feeds.config import EtfFeedConfig, FeedsConfig
 from feeds.context import FeedContext
+from feeds.etf_flows import KEY_HEADER, EtfFlowFeed
 from feeds.fear_greed import FearGreedFeed
 from feeds.health import HealthRegistry
 from feeds.higher_intervals import CandleNeeds, no_needs
@@ -70,6 +71,7 @@ def build_feeds(
     clock: VenueClock | None = None,
     candle_needs: CandleNeeds = no_needs,
     liqmap_sample: HyperliquidSample | None = None,
+    etf_api_key: str | None = None,
 ) -> list[Feed]:
     """Return a feed for every enabled source, all sharing ``session``."""
     limits = config.limits
@@ -81,6 +83,7 @@ def build_feeds(
         budget: WeightBudget | None = None,
         server_time_field: str | None = None,
         endpoint_limits: Mapping[str, EndpointLimit] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpClient:
         return HttpClient(
             session,
@@ -96,6 +99,7 @@ def build_feeds(
             clock=clock,
             server_time_field=server_time_field,
             endpoint_limits=endpoint_limits,
+            headers=headers,
         )
 
     context = FeedContext(
@@ -167,7 +171,20 @@ def build_feeds(
             "okx": client("okx", pos.okx_url, pos.timeout_seconds),
         }
         feeds.append(PositioningFeed(pos, clients, context))
+    if config.etf.enabled:
+        feeds.append(etf_feed(config.etf, etf_api_key, client, context))
     return feeds
+
+
+def etf_feed(
+    config: EtfFeedConfig, api_key: str | None, client: Callable[..., HttpClient], context: FeedContext
+) -> Feed:
+    """Return the ETF flow feed, its client sending the key in the header the API reads."""
+    if not api_key:
+        # `tripwire run` refuses to start so; a feed without its key would only collect 401s.
+        raise ValueError("[feeds.etf] is enabled but TRIPWIRE_ETF_API_KEY (or _FILE) is not set")
+    http = client("etf", config.base_url, config.timeout_seconds, headers={KEY_HEADER: api_key})
+    return EtfFlowFeed(config, http, context)
 
 
 class FeedManager:
@@ -188,8 +205,11 @@ class FeedManager:
         clock: VenueClock | None = None,
         candle_needs: CandleNeeds = no_needs,
         liqmap_sample: HyperliquidSample | None = None,
+        etf_api_key: str | None = None,
     ) -> None:
         self.config = config
+        # [feeds.etf]'s key (from the environment, never the TOML file), handed to its client only.
+        self._etf_api_key = etf_api_key
         # [liqmap.hyperliquid]: the measured map's account sample, run beside the Hyperliquid feed.
         self.liqmap_sample = liqmap_sample
         # What history the loaded rules need per symbol and interval (read on every spot poll).
@@ -258,6 +278,7 @@ class FeedManager:
             clock=self.clock,
             candle_needs=self.candle_needs,
             liqmap_sample=self.liqmap_sample,
+            etf_api_key=self._etf_api_key,
         )
         log.info("feeds: %s for %s", ", ".join(f.name for f in self.feeds) or "none", ", ".join(self.symbols))
         await asyncio.gather(*(self._backfill(feed) for feed in self.feeds))

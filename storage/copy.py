@@ -34,6 +34,7 @@ COPY_ORDER = (
     "long_short",
     "implied_vol",
     "depth_bands",
+    "etf_flows",
     "rules",
     "detector_state",
     "alert_state",

@@ -102,6 +102,25 @@ class ImpliedVol(NamedTuple):
     close: float
 
 
+class EtfFlow(NamedTuple):
+    """One US trading day's net flow into the spot ETFs of ``asset`` ("BTC", "ETH"), as a source read it.
+
+    ``net_usd`` is negative for a net outflow. ``ts`` is the trading day at 00:00 UTC (the day the flow is
+    about, not when it was published); ``fetched_at`` is when Tripwire read it from ``source``. The other
+    figures are stored as the source gave them (None when it gave none).
+    """
+
+    asset: str
+    date: str
+    ts: int
+    source: str
+    net_usd: float
+    value_traded_usd: float | None
+    net_assets_usd: float | None
+    cum_net_usd: float | None
+    fetched_at: int
+
+
 class DepthBand(NamedTuple):
     """A venue's book summed within ``band_bp`` basis points of the mid, in USD; complete if it reached."""
 

@@ -28,6 +28,11 @@ def add_role_arguments(run: argparse.ArgumentParser) -> None:
         "at a time through a PostgreSQL lease, the others standing by",
     )
 
+NO_ETF_KEY_HELP = (
+    "[feeds.etf] is enabled but no API key is set: put SoSoValue's free key in TRIPWIRE_ETF_API_KEY (or a "
+    "file named by TRIPWIRE_ETF_API_KEY_FILE), or set [feeds.etf] enabled = false."
+)
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the live bot (or one of its roles) and serve until SIGTERM/SIGINT."""
@@ -40,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         token = secrets.token()
         if token is None:
             raise UserError(NO_TOKEN_HELP)
+    if config.feeds.etf.enabled and secrets.etf_key() is None:
+        raise UserError(NO_ETF_KEY_HELP)
     # Imported here so `tripwire --help` and the other commands do not pay for discord.py and aiohttp.
     from bot.app import App
 

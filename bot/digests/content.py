@@ -20,8 +20,12 @@ from bot.parsing import echo
 from detectors.base import pct_change, short_symbol
 from detectors.crowding import METRIC_WORDS
 from detectors.positioning import (
+    ETF_ASSETS,
+    EtfLine,
     aggregate,
     dvol_line,
+    etf_line,
+    etf_window,
     interval_hours_of_rows,
     newest_long_short,
     venue_figures,
@@ -35,7 +39,7 @@ SECTION_TITLES = {
     "prices": "prices and change",
     "liquidations": "liquidations by side",
     "derivatives": "funding and open interest",
-    "positioning": "open interest and funding across venues, long/short, implied volatility",
+    "positioning": "open interest and funding across venues, long/short, implied volatility, ETF flows",
     "fng": "Fear & Greed",
     "alerts": "alerts fired",
     "chart": "a chart",
@@ -149,6 +153,7 @@ class PositioningLine:
     long_short: float | None
     long_short_label: str
     dvol: float | None
+    etf: EtfLine | None = None  # BTC and ETH: the last US spot ETF day known at the digest time
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +333,9 @@ def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None
     # Top traders' positions when published (Binance), else the first reading there is.
     chosen = next((r for r in ratios if r.metric == "top_positions"), ratios[0] if ratios else None)
     dvol = dvol_line(repo.implied_vol(short_symbol(symbol), at - 2 * DAY_MS, at + 1))
-    if not market.venues and chosen is None and dvol is None:
+    asset = short_symbol(symbol)
+    etf = etf_line(repo.etf_flows(asset, *etf_window(at))) if asset in ETF_ASSETS else None
+    if not market.venues and chosen is None and dvol is None and etf is None:
         return None
     return PositioningLine(
         symbol=symbol,
@@ -341,6 +348,7 @@ def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None
         if chosen
         else "",
         dvol=dvol.close if dvol else None,
+        etf=etf,
     )
 
 
@@ -406,6 +414,12 @@ def to_payload(digest: Digest) -> dict[str, Any]:
     return asdict(digest)
 
 
+def _positioning_from(data: Mapping[str, Any]) -> PositioningLine:
+    """Rebuild a positioning line, its ETF day included (a payload from before it has none)."""
+    etf = data.get("etf")
+    return PositioningLine(**{**data, "etf": EtfLine(**etf) if etf else None})
+
+
 def from_payload(data: Mapping[str, Any]) -> Digest:
     """Rebuild a digest from ``to_payload`` data."""
     liq = data.get("liquidations")
@@ -425,7 +439,7 @@ def from_payload(data: Mapping[str, Any]) -> Digest:
         if liq
         else None,
         derivatives=tuple(DerivativesLine(**d) for d in data.get("derivatives") or ()),
-        positioning=tuple(PositioningLine(**p) for p in data.get("positioning") or ()),
+        positioning=tuple(_positioning_from(p) for p in data.get("positioning") or ()),
         fear_greed=FearGreedLine(**fng) if fng else None,
         alerts=tuple(AlertLine(**a) for a in data.get("alerts") or ()),
         alerts_total=int(data.get("alerts_total") or 0),

@@ -136,7 +136,7 @@ def _derivatives(digest: Digest, moment: Moment) -> Section:
 
 
 def _positioning_line(p: PositioningLine) -> str:
-    """Return one symbol's summed open interest, weighted funding, long/short reading and DVOL."""
+    """Return one symbol's summed open interest, weighted funding, long/short reading, DVOL and ETF flow."""
     parts = []
     if p.oi_usd is not None:
         parts.append(
@@ -149,6 +149,9 @@ def _positioning_line(p: PositioningLine) -> str:
         parts.append(f"{p.long_short_label} {p.long_short:.2f} long/short")
     if p.dvol is not None:
         parts.append(f"DVOL {p.dvol:.1f}")
+    if p.etf is not None:
+        sign = "+" if p.etf.net_usd >= 0 else "-"
+        parts.append(f"spot ETFs {sign}{format_usd(abs(p.etf.net_usd))} on {p.etf.date} ({p.etf.source})")
     return f"{short_symbol(p.symbol)} " + " · ".join(parts)
 
 

@@ -257,6 +257,7 @@ class StoredTimeline(Sequence[tuple[int, Batch]]):
             funding=other.funding,
             open_interest=other.open_interest,
             fear_greed=other.fear_greed,
+            etf_flows=other.etf_flows,
         )
 
     def span(self, start: int, end: int) -> tuple[int, int] | None:

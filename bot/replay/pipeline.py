@@ -123,6 +123,9 @@ def _ingest_batch(ingest: Ingest, batch: Batch) -> int:
     if batch.fear_greed:
         ingest.fear_greed(batch.fear_greed)
         rows += len(batch.fear_greed)
+    if batch.etf_flows:
+        ingest.etf_flows(batch.etf_flows)
+        rows += len(batch.etf_flows)
     return rows
 
 

@@ -4,7 +4,8 @@ Every figure is computed from the stored rows (``storage.repo``) by the same fun
 (``detectors.positioning``): each venue's newest open interest (one side, USD) within the last day, its
 newest funding rate put per 8 h with its own interval, the market's rate weighted by USD open interest;
 each venue's newest long/short reading of every kind within the last day; the newest DVOL of the symbol's
-base coin with its change over 24 hours. /depth: each venue's newest order-book snapshot of the last 15
+base coin with its change over 24 hours; for BTC and ETH the last day of US spot ETF net flows known (its
+date, net USD, source and read time).  /depth: each venue's newest order-book snapshot of the last 15
 minutes summed within ±0.5/1/2 % of the mid, and their sum; a band is complete only when every snapshot in
 it reached past its edge.
 """
@@ -19,11 +20,15 @@ from bot.services.base import ServiceBase
 from bot.services.derivatives import funding_interval_of
 from detectors.base import short_symbol
 from detectors.positioning import (
+    ETF_ASSETS,
     Aggregate,
     DvolLine,
+    EtfLine,
     LongShortLine,
     aggregate,
     dvol_line,
+    etf_line,
+    etf_window,
     newest_long_short,
     venue_figures,
 )
@@ -45,6 +50,7 @@ class PositioningView:
     market: Aggregate
     long_short: tuple[LongShortLine, ...]
     dvol: DvolLine | None
+    etf: EtfLine | None = None  # BTC and ETH: the last US spot ETF day known ([feeds.etf])
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +141,10 @@ class PositioningQueries(ServiceBase):
         market = aggregate(venue_figures(name, oi, fresh_funding, intervals))
         ratios = newest_long_short(self.repo.long_short(name, now - FRESH_MS, now + 1))
         dvol = dvol_line(self.repo.implied_vol(short_symbol(name), now - 2 * DAY_MS, now + 1))
-        if not market.venues and not ratios and dvol is None:
+        asset = short_symbol(name)
+        etf = etf_line(self.repo.etf_flows(asset, *etf_window(now))) if asset in ETF_ASSETS else None
+        if not market.venues and not ratios and dvol is None and etf is None:
             raise UserError(
                 f"No positioning data for {name} yet; the futures and positioning feeds have sent none."
             )
-        return PositioningView(name, now, market, ratios, dvol)
+        return PositioningView(name, now, market, ratios, dvol, etf)

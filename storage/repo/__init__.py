@@ -14,6 +14,7 @@ from __future__ import annotations
 from storage.repo.alerts import AlertsMixin
 from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
+from storage.repo.etf import EtfMixin
 from storage.repo.guilds import GuildsMixin
 from storage.repo.instruments import InstrumentsMixin
 from storage.repo.liqmap import LiqMapMixin
@@ -104,6 +105,7 @@ __all__ = [
 class Repo(
     ObservationsMixin,
     PositioningMixin,
+    EtfMixin,
     LiquidationsMixin,
     MembersMixin,  # before RulesMixin: a member's data is read through their rules
     RulesMixin,

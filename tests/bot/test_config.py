@@ -34,8 +34,29 @@ def test_example_config_loads() -> None:
     assert {s.common.detector for s in specs} <= set(detector_classes())
 
 
+def _commented_rules() -> list[dict[str, Any]]:
+    """Return the example rules left commented out (their feed is off by default), uncommented."""
+    blocks = EXAMPLE.read_text().split("# [[rules]]\n")[1:]
+    rules = []
+    for block in blocks:
+        lines = []
+        for line in block.splitlines():
+            if not line.startswith("# ") or line.startswith("# [[") or not line[2:3].isalpha():
+                break
+            lines.append(line[2:])
+        rules.append(tomllib.loads("\n".join(lines)))
+    return rules
+
+
+def test_commented_example_rules_are_valid_rules() -> None:
+    commented = _commented_rules()
+    assert {r["detector"] for r in commented} >= {"etf_flow"}
+    config = parse_config({**_example(), "rules": _example()["rules"] + commented})
+    assert len(config.rule_specs()) == len(_example()["rules"]) + len(commented)
+
+
 def test_example_documents_every_detector() -> None:
-    used = {rule["detector"] for rule in _example()["rules"]}
+    used = {rule["detector"] for rule in _example()["rules"] + _commented_rules()}
     assert set(detector_classes()) <= used, "every detector needs an example rule in config.example.toml"
     text = EXAMPLE.read_text()
     for name in detector_classes():
@@ -241,3 +262,30 @@ def test_discord_global_rate_defaults_to_the_sinks_ceiling_and_stays_below_disco
     # Discord's global limit is 50 requests per second (developers/topics/rate-limits.mdx).
     data["discord"]["global_rate_per_s"] = 51
     assert any("global_rate_per_s" in p for p in _problems(data))
+
+
+def test_the_etf_key_comes_from_the_environment_or_its_file_and_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY", raising=False)
+    assert load_secrets().etf_key() is None
+    key_file = tmp_path / "etf_key"
+    key_file.write_text("from-file\n")
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY_FILE", str(key_file))
+    assert load_secrets().etf_key() == "from-file"
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY", "etf-secret-key")
+    secrets = load_secrets()
+    assert secrets.etf_key() == "etf-secret-key"  # the variable first, as for the Discord token
+    dumped = redacted_dump(load_config(EXAMPLE), secrets)
+    assert "etf-secret-key" not in repr(dumped)
+    assert dumped["secrets"]["TRIPWIRE_ETF_API_KEY"] == "<set, redacted>"
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY")
+    monkeypatch.setenv("TRIPWIRE_ETF_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="TRIPWIRE_ETF_API_KEY_FILE: cannot read"):
+        load_secrets().etf_key()
+
+
+def test_an_etf_key_in_the_toml_file_is_refused() -> None:
+    problems = _problems({**_example(), "feeds": {"etf": {"enabled": True, "api_key": "x"}}})
+    assert any(p.startswith("feeds.etf.api_key") for p in problems), problems

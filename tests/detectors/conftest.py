@@ -24,6 +24,7 @@ from detectors.registry import get_detector
 from storage.rows import (
     Candle,
     DepthBand,
+    EtfFlow,
     FearGreed,
     Funding,
     ImpliedVol,
@@ -104,6 +105,8 @@ def history_of(*row_lists: Iterable[Any]) -> MarketHistory:
             history.add_implied_vol(rows)
         elif kind is DepthBand:
             history.add_depth(rows)
+        elif kind is EtfFlow:
+            history.add_etf_flows(rows)
         else:
             raise TypeError(kind)
     return history

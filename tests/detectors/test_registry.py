@@ -23,6 +23,7 @@ DATA_KINDS = {
     "long_short",
     "implied_vol",
     "depth",
+    "etf_flow",
 }
 
 
@@ -38,7 +39,7 @@ def test_builtins_and_entry_points_agree() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     published = pyproject["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
     assert published == {registry._load(spec).name: spec for spec in registry.BUILTIN_DETECTORS}
-    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 23
+    assert len(registry.detector_classes()) == len(registry.BUILTIN_DETECTORS) == 24
 
 
 @pytest.mark.parametrize("name", list(registry.detector_classes()))

@@ -83,7 +83,7 @@ def emulator_feeds_config(
         # Behaviour, not speed: a loaded CI machine must not turn a slow answer into a timeout (the tests of
         # timeouts set their own).
         options.setdefault("timeout_seconds", 5.0)
-        if name != "fear_greed":
+        if name not in ("fear_greed", "etf"):  # daily sources keep their day-long stale bound
             options.setdefault("stale_after_seconds", 60)
         if only is not None:
             # Named sections run, even those off by default (the liquidation-only venues).

@@ -33,6 +33,7 @@ from feeds.binance_futures import (
 from feeds.binance_spot import parse_klines
 from feeds.bybit import parse_all_liquidation, parse_tickers
 from feeds.deribit import parse_trades as parse_deribit_trades
+from feeds.etf_flows import parse_inflow_chart
 from feeds.fear_greed import parse_fng
 from feeds.gate import parse_public_liquidates
 from feeds.htx import parse_liquidation_orders
@@ -481,6 +482,36 @@ def check_deribit_dvol_docs() -> int:
     return len(rows)
 
 
+def check_sosovalue_docs() -> int:
+    read = 1_700_000_000_000 * 2  # any time after the days: the read time is stored, never a day's time
+    rows = parse_inflow_chart(_json(CORPUS / "sosovalue_docs_historicalInflowChart_btc.json"), "BTC", read)
+    # Oldest first, the docs' figures as published (2024-04-12 an outflow), each with its source.
+    assert [(r.date, r.net_usd, r.cum_net_usd) for r in rows] == [
+        ("2024-04-11", 91269283.0, 12581438056.095),
+        ("2024-04-12", -55066297.0, 13534833596.095),
+    ]
+    assert rows[1].ts == 1712880000000 and {(r.source, r.fetched_at) for r in rows} == {("sosovalue", read)}
+    return len(rows)
+
+
+def check_sosovalue_live_shape() -> int:
+    payload = _json(CORPUS / "sosovalue_live_direct_list_btc_third_party_2026.json")
+    rows = parse_inflow_chart(payload, "BTC", 1_900_000_000_000)
+    assert [(r.date, r.net_usd) for r in rows] == [
+        ("2026-06-01", -483760871.6),
+        ("2026-06-02", -519190448.94),
+        ("2026-07-31", -265372778.16),
+    ]
+    return len(rows)
+
+
+def check_sosovalue_synthetic_eth() -> int:
+    payload = _json(CORPUS / "sosovalue_synthetic_historicalInflowChart_eth.json")
+    rows = parse_inflow_chart(payload, "ETH", 1_900_000_000_000)
+    assert (rows[0].asset, rows[0].date, rows[0].net_usd) == ("ETH", "2026-01-12", -5300000.0)
+    return len(rows)
+
+
 def check_hyperliquid_asset_contexts_docs() -> int:
     coins = {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "HPOS": "HPOSUSDT"}
     funding, interest = parse_hyperliquid(
@@ -559,6 +590,9 @@ CHECKS: dict[str, Check] = {
     "corpus/bybit_docs_account_ratio.json": check_bybit_account_ratio_docs,
     "corpus/deribit_docs_get_volatility_index_data.json": check_deribit_dvol_docs,
     "corpus/hyperliquid_docs_metaAndAssetCtxs.json": check_hyperliquid_asset_contexts_docs,
+    "corpus/sosovalue_docs_historicalInflowChart_btc.json": check_sosovalue_docs,
+    "corpus/sosovalue_live_direct_list_btc_third_party_2026.json": check_sosovalue_live_shape,
+    "corpus/sosovalue_synthetic_historicalInflowChart_eth.json": check_sosovalue_synthetic_eth,
     "corpus/okx_docs_open_interest.json": check_okx_open_interest_docs,
     "corpus/okx_docs_funding_rate.json": check_okx_funding_docs,
     "corpus/binance_docs_depth.json": check_binance_depth_docs,
@@ -577,8 +611,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (35) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_198
+# Payload files (38) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_206
 
 
 def test_every_file_is_covered() -> None:

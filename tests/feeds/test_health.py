@@ -58,6 +58,7 @@ def test_kinds_across_providers() -> None:
         "long_short",
         "implied_vol",
         "depth",
+        "etf_flow",  # no ETF feed registered
     }
     clock.advance(61)
     bybit.success()

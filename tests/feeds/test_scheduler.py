@@ -86,7 +86,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
         await wait_for(
             lambda: _count(ingest, "funding", "settled = 0 AND source = 'binance'") == 2, what="funding"
         )
-        assert manager.health.stale_kinds("BTCUSDT") == set()
+        assert manager.health.stale_kinds("BTCUSDT") == {"etf_flow"}  # [feeds.etf] is off by default
         await wait_for(
             lambda: _count(ingest, "funding", "source = 'hyperliquid'") == 2, what="Hyperliquid contexts"
         )
@@ -101,6 +101,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "long_short",
             "implied_vol",
             "depth",
+            "etf_flow",  # [feeds.etf] is off by default: nothing provides it
         }
         await wait_for(
             lambda: {c.name for c in changes if c.new is FeedState.OK} >= {"binance_spot", "fear_greed"},
@@ -203,6 +204,7 @@ async def test_start_with_every_exchange_down_still_starts_and_reports(
             "implied_vol",
             "depth",
             "fear_greed",
+            "etf_flow",  # [feeds.etf] is off by default: nothing provides it
         }
     finally:
         await manager.stop()

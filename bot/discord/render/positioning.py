@@ -1,4 +1,4 @@
-"""Render /positioning: open interest and funding across venues, long/short readings, DVOL."""
+"""Render /positioning: open interest and funding across venues, long/short readings, DVOL, ETF flows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import discord
 from bot.notify.discord.render.base import DOWN, NEUTRAL, UP, fit, rate_pct, ts
 from bot.services.positioning import PositioningView
 from detectors.base import format_usd, short_symbol
-from detectors.positioning import LongShortLine
+from detectors.etf_flow import ordinal
+from detectors.positioning import EtfLine, LongShortLine
 
 METRIC_NAMES = {
     "accounts": "accounts long/short",
@@ -20,6 +21,16 @@ METRIC_NAMES = {
 def _ratio_line(line: LongShortLine) -> str:
     share = f" ({line.long_share * 100:.0f}% long)" if line.long_share is not None else ""
     return f"{line.source}: {line.ratio:.2f}{share} · {line.period} to {ts(line.at)}"
+
+
+def etf_text(line: EtfLine) -> str:
+    """Return "+$646.0M net on 2026-01-14, third inflow day in a row · sosovalue, read <time>"."""
+    sign = "+" if line.net_usd >= 0 else "-"
+    text = f"{sign}{format_usd(abs(line.net_usd))} net on {line.date}"
+    if line.days_in_a_row >= 2:
+        word = "inflow" if line.net_usd > 0 else "outflow"
+        text += f", {ordinal(line.days_in_a_row)} {word} day in a row"
+    return f"{text} · {line.source}, read {ts(line.fetched_at)}"
 
 
 def positioning_embed(view: PositioningView) -> discord.Embed:
@@ -56,6 +67,10 @@ def positioning_embed(view: PositioningView) -> discord.Embed:
             name=f"{d.currency} implied volatility (DVOL)",
             value=f"{d.close:.1f}%/yr{change} · {d.source} {ts(d.at)}",
             inline=False,
+        )
+    if view.etf is not None:
+        embed.add_field(
+            name=f"{view.etf.asset} spot ETFs (US), last day", value=etf_text(view.etf), inline=False
         )
     embed.set_footer(text="venues: " + (", ".join(v.source for v in market.venues) or "none"))
     return fit(embed)

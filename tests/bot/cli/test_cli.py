@@ -98,3 +98,19 @@ def test_db_stats_on_newer_schema_is_refused(tmp_path: Path, capsys: pytest.Capt
     conn.close()
     assert main(["db", "stats", "--db", str(path)]) == 2
     assert "newer than this Tripwire" in capsys.readouterr().err
+
+
+def test_run_with_the_etf_feed_on_and_no_key_explains(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY", raising=False)
+    monkeypatch.delenv("TRIPWIRE_ETF_API_KEY_FILE", raising=False)
+    config = tmp_path / "tripwire.toml"
+    config.write_text(
+        Path(EXAMPLE).read_text().replace("[feeds.etf]\nenabled = false", "[feeds.etf]\nenabled = true")
+    )
+    assert "[feeds.etf]\nenabled = true" in config.read_text()
+    assert main(["run", "--no-discord", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "TRIPWIRE_ETF_API_KEY" in err and "enabled = false" in err and "Traceback" not in err

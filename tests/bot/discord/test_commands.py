@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -14,7 +15,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
-from storage.rows import DepthBand, ImpliedVol, LongShort
+from storage.rows import DepthBand, EtfFlow, ImpliedVol, LongShort
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -144,8 +145,11 @@ async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: Dis
 async def test_positioning(
     tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
 ) -> None:
-    """/positioning over the bundled data plus SYNTHETIC ratio and DVOL rows written here."""
+    """/positioning over the bundled data plus SYNTHETIC ratio, DVOL and ETF flow rows written here."""
     now = clock.now
+    day = now // 86_400_000 * 86_400_000 - 86_400_000  # yesterday: its figure is known now
+    date = time.strftime("%Y-%m-%d", time.gmtime(day / 1000))
+    repo.upsert_etf_flows([EtfFlow("BTC", date, day, "sosovalue", 646e6, None, None, None, now - 60_000)])
     repo.upsert_long_short(
         [
             LongShort("BTCUSDT", now - 600_000, "binance", "top_positions", "5m", 2.4, 0.7059),
@@ -169,6 +173,7 @@ async def test_positioning(
     assert fields["top-trader positions"].startswith("binance: 2.40 (71% long)")
     assert fields["accounts long/short"].startswith("bybit: 1.50 (60% long)")
     assert fields["BTC implied volatility (DVOL)"].startswith("48.0%/yr (+20.0% in 24h)")
+    assert fields["BTC spot ETFs (US), last day"].startswith(f"+$646.0M net on {date} · sosovalue, read <t:")
     bad = await discord_emu.slash("positioning", {"symbol": "ETHUSDT"})
     assert bad.ephemeral and "No positioning data for ETHUSDT yet" in bad.content
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Config, parse_config
+from bot.digests.content import positioning_line
+from bot.digests.text import _positioning_line
+from bot.discord.render.positioning import etf_text
 from bot.errors import UserError
 from bot.services import Service
+from detectors.positioning import EtfLine
 from storage.repo import Repo
-from storage.rows import DAY_MS, HOUR_MS, DepthBand, Funding, ImpliedVol, LongShort, OpenInterest
+from storage.rows import DAY_MS, HOUR_MS, DepthBand, EtfFlow, Funding, ImpliedVol, LongShort, OpenInterest
 from tests.bot.support import Clock, discord_engine
 
 NOW = 1_768_392_000_000  # 2026-01-14 12:00 UTC
@@ -108,3 +112,40 @@ def test_depth_sums_each_venues_newest_snapshot_per_band(service: Service, repo:
     ]
     (band,) = view.total
     assert (band.band_bp, band.bid_usd, band.ask_usd, band.complete) == (100, 52 * m, 46 * m, False)
+
+
+def etf_days(asset: str = "BTC") -> list[EtfFlow]:
+    """SYNTHETIC days: Friday 9th, Monday 12th and Tuesday 13th in, Wednesday 14th not known at NOW."""
+    read = NOW - HOUR_MS
+    return [
+        EtfFlow(asset, date, ts, "sosovalue", net, None, None, None, read)
+        for date, ts, net in (
+            ("2026-01-08", 1_767_830_400_000, -20e6),
+            ("2026-01-09", 1_767_916_800_000, 50e6),
+            ("2026-01-12", 1_768_176_000_000, 100e6),
+            ("2026-01-13", 1_768_262_400_000, 646e6),
+            ("2026-01-14", 1_768_348_800_000, 1e9),  # its day has not ended at NOW: not known yet
+        )
+    ]
+
+
+def test_positioning_shows_the_last_etf_day_known_with_its_source(service: Service, repo: Repo) -> None:
+    repo.upsert_etf_flows(etf_days())
+    etf = service.positioning("BTCUSDT").etf
+    assert etf == EtfLine("BTC", "2026-01-13", 646e6, "sosovalue", NOW - HOUR_MS, 3)
+    assert etf_text(etf).startswith(
+        "+$646.0M net on 2026-01-13, third inflow day in a row · sosovalue, read <t:"
+    )
+    # ETH shows its own flows (and answers with nothing else stored); other coins have no US spot ETFs here.
+    repo.upsert_etf_flows(etf_days("ETH")[:2])
+    eth = service.positioning("ETHUSDT")
+    assert eth.etf is not None and (eth.etf.asset, eth.etf.net_usd, eth.etf.days_in_a_row) == ("ETH", 50e6, 1)
+
+
+def test_the_digest_positioning_line_gains_the_etf_day(repo: Repo, service: Service) -> None:
+    repo.upsert_etf_flows(etf_days())
+    line = positioning_line(repo, "BTCUSDT", NOW)
+    assert line is not None and line.etf is not None and line.etf.date == "2026-01-13"
+    assert _positioning_line(line).endswith("· spot ETFs +$646.0M on 2026-01-13 (sosovalue)")
+    # A day older than ten days is not "the last flow" any more.
+    assert positioning_line(repo, "BTCUSDT", NOW + 11 * DAY_MS) is None

@@ -19,6 +19,7 @@ from .clock import Clock
 from .context import Context, EmulatorConfig
 from .control import control_routes
 from .data import Dataset
+from .etf import EtfVenue
 from .fallback import FallbackVenue
 from .faults import Fault, FaultInjector, RequestLog, RequestRecord, Route
 from .fear_greed import FearGreedVenue
@@ -77,6 +78,7 @@ class ExchangeEmulator:
         self.fear_greed = FearGreedVenue(self.ctx)
         self.fallback = FallbackVenue(self.ctx)
         self.positioning = PositioningVenue(self.ctx)
+        self.etf = EtfVenue(self.ctx)
         cfg = self.config
         self.hyperliquid_info = HyperliquidInfo(
             self.ctx,
@@ -94,7 +96,7 @@ class ExchangeEmulator:
         app = web.Application(middlewares=[self.faults.middleware])
         venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
         hyperliquid = (self.hyperliquid, self.hyperliquid_info)
-        for venue in (*venues, self.gate, self.htx, self.deribit, *hyperliquid, self.positioning):
+        for venue in (*venues, self.gate, self.htx, self.deribit, *hyperliquid, self.positioning, self.etf):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)

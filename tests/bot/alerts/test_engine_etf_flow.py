@@ -1,0 +1,72 @@
+"""The engine over an etf_flow rule (and a dvol one) fed as the live bot is: rows stored through Ingest.
+
+SYNTHETIC daily flows. The rule sleeps between days (its detector says nothing changes until new flow rows
+come) and must wake for each new day, though a day's rows are the coin's, not the rule's market's.
+"""
+
+from __future__ import annotations
+
+from bot.alerts.engine import Engine
+from bot.alerts.model import Target
+from detectors.market_history import MarketHistory
+from feeds.ingest import Ingest
+from storage.repo import Repo, RuleRow
+from storage.rows import DAY_MS, HOUR_MS, EtfFlow, ImpliedVol
+
+MONDAY = 1_767_571_200_000  # 2026-01-05 00:00 UTC
+
+
+class ConsoleOnly:
+    """Route every alert to one console target."""
+
+    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the console."""
+        return [Target("console", "stdout")]
+
+
+def day(n: int, musd: float) -> EtfFlow:
+    """Return the flow of the n-th day from MONDAY, read at the end of it."""
+    ts = MONDAY + n * DAY_MS
+    return EtfFlow("BTC", f"2026-01-{5 + n:02d}", ts, "sosovalue", musd * 1e6, None, None, None, ts + DAY_MS)
+
+
+def titles(repo: Repo) -> list[str]:
+    """Return the titles queued for delivery, oldest first."""
+    return [row.payload["title"] for row in repo.due_outbox("console", 2**62)]
+
+
+def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_the_next(repo: Repo) -> None:
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    repo.save_rule(RuleRow("etf", "config", "etf_flow", "BTCUSDT", {"above_usd": 5e8}, created_at=MONDAY))
+    engine = Engine(repo, history, ConsoleOnly())
+    engine.load()
+    flows = [100.0, 646.0, 50.0, 700.0]
+    for n, musd in enumerate(flows):
+        ingest.etf_flows([day(n, musd)])  # read just after the day ended
+        for hour in range(24):
+            engine.evaluate(MONDAY + (n + 1) * DAY_MS + hour * HOUR_MS)
+    assert titles(repo) == [
+        "BTC ETFs: +$646.0M on 2026-01-06, second inflow day in a row",
+        "BTC ETFs: +$700.0M on 2026-01-08, fourth inflow day in a row",
+    ]
+    assert repo.etf_flows("BTC")[-1].net_usd == 700e6  # stored with its source as the live feed does
+    # A restart on the same database does not send the last day again.
+    engine = Engine(repo, history, ConsoleOnly())
+    engine.load()
+    assert engine.evaluate(MONDAY + 4 * DAY_MS + 23 * HOUR_MS) == []
+    assert len(titles(repo)) == 2
+
+
+def test_a_sleeping_dvol_rule_wakes_for_new_dvol_rows_too(repo: Repo) -> None:
+    """DVOL is the coin's like the ETF flows: its rows wake the rules of every market of that coin."""
+    history = MarketHistory()
+    ingest = Ingest(repo, history)
+    repo.save_rule(RuleRow("dvol", "config", "dvol", "BTCUSDT", {"pct": 15}, created_at=MONDAY))
+    engine = Engine(repo, history, ConsoleOnly())
+    engine.load()
+    for hour, close in enumerate([40.0] * 30 + [48.0]):
+        at = MONDAY + hour * HOUR_MS
+        ingest.implied_vol([ImpliedVol("BTC", at, "deribit", "1h", close, close, close, close)])
+        engine.evaluate(at + 60_000)
+    assert titles(repo) == ["BTC implied volatility jumped: DVOL 40.0 → 48.0 (+20.0% in 24h)"]
