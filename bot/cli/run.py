@@ -15,6 +15,10 @@ NO_TOKEN_HELP = (
     "https://discord.com/developers/applications to get one. To see Tripwire work without Discord, try "
     "`tripwire replay` (the January 2026 squeeze on bundled data) or `tripwire run --no-discord`."
 )
+NO_ETF_KEY_HELP = (
+    "[feeds.etf] is enabled but no API key is set: put SoSoValue's free key in TRIPWIRE_ETF_API_KEY (or a "
+    "file named by TRIPWIRE_ETF_API_KEY_FILE), or set [feeds.etf] enabled = false."
+)
 ROLES = ("all", "market")
 
 
@@ -28,31 +32,32 @@ def add_role_arguments(run: argparse.ArgumentParser) -> None:
         "at a time through a PostgreSQL lease, the others standing by",
     )
 
-NO_ETF_KEY_HELP = (
-    "[feeds.etf] is enabled but no API key is set: put SoSoValue's free key in TRIPWIRE_ETF_API_KEY (or a "
-    "file named by TRIPWIRE_ETF_API_KEY_FILE), or set [feeds.etf] enabled = false."
-)
-
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the live bot (or one of its roles) and serve until SIGTERM/SIGINT."""
     config = load_config(args.config)
     secrets = load_secrets()
     if getattr(args, "role", "all") == "market":
+        _check_feed_keys(config, secrets)  # the market role runs the feeds
         return run_market(config, secrets)
     token = None
     if not args.no_discord and config.discord.enabled:
         token = secrets.token()
         if token is None:
             raise UserError(NO_TOKEN_HELP)
-    if config.feeds.etf.enabled and secrets.etf_key() is None:
-        raise UserError(NO_ETF_KEY_HELP)
+    _check_feed_keys(config, secrets)
     # Imported here so `tripwire --help` and the other commands do not pay for discord.py and aiohttp.
     from bot.app import App
 
     # Without Discord the alerts go to the console, or nobody would see them.
     app = App(config, secrets, token=token, console=sys.stdout if token is None else None)
     return asyncio.run(app.run())
+
+
+def _check_feed_keys(config: Config, secrets: Secrets) -> None:
+    """Refuse to start feeds whose API key is missing."""
+    if config.feeds.etf.enabled and secrets.etf_key() is None:
+        raise UserError(NO_ETF_KEY_HELP)
 
 
 def run_market(config: Config, secrets: Secrets) -> int:
