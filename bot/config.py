@@ -66,6 +66,13 @@ class RetentionConfig(StrictModel):
     open_interest_days: int = Field(90, ge=1, le=3650)
     alert_events_days: int = Field(365, ge=1, le=36500)
     delivered_outbox_days: int = Field(14, ge=1, le=3650)
+    # Positioning ([feeds.positioning]). The minimums keep what the detectors read: the market history
+    # loads 35 days of long/short readings, dvol's window reaches 30 days, thin_liquidity averages up to
+    # 48 hours of depth. Predicted funding is about the next settlement only.
+    long_short_days: int = Field(90, ge=35, le=3650)
+    implied_vol_days: int = Field(365, ge=31, le=3650)
+    depth_days: int = Field(30, ge=3, le=3650)
+    predicted_funding_days: int = Field(7, ge=1, le=3650)
     # Fold 1m candles into 1h candles before deleting them, so charts and long-range detectors keep
     # working after the minutes are gone.
     downsample: bool = True
@@ -180,6 +187,12 @@ class DiscordConfig(StrictModel):
     # 50 requests per second per bot (developers/topics/rate-limits.mdx, "Global Rate Limit") and sends no
     # headers for it before a 429, so the default stays below it to leave room for command replies.
     global_rate_per_s: int = Field(40, ge=1, le=50)
+    # With Discord clusters (`tripwire run --role discord`): a Redis server through which every process
+    # shares the bot's one global limit of 50 requests/s (bot/notify/shared_limit.py). Unset: each process
+    # keeps its own window, so several clusters could exceed Discord's limit together.
+    shared_rate_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    # What the shared limit allows all processes together (below Discord's 50, as global_rate_per_s).
+    shared_rate_per_s: int = Field(45, ge=1, le=50)
 
     @model_validator(mode="before")
     @classmethod

@@ -39,8 +39,9 @@ Basis = Literal["contracts", "usd"]
 # Funding is compared per 8 h, the interval most venues settle at.
 BASE_INTERVAL_H = 8.0
 # Venues whose interval is fixed and documented, and that publish no settlements to measure it from:
-# Hyperliquid pays funding every hour (its docs, "Funding": "paid every hour").
-KNOWN_INTERVAL_H = {"hyperliquid": 1.0}
+# Hyperliquid pays funding every hour (its docs, "Funding": "paid every hour"); Deribit's funding accrues
+# continuously and its book summary states it per 8 hours ("funding_8h").
+KNOWN_INTERVAL_H = {"hyperliquid": 1.0, "deribit": 8.0}
 DAYS_A_YEAR = 365
 
 
@@ -55,6 +56,11 @@ OI_SIDES = {
     "coinglass": "one side",
     # metaAndAssetCtxs openInterest: the coins held long (= held short) on the venue.
     "hyperliquid": "one side",
+    # Gate tickers total_size ("Contract total size"): the contracts open, one side; its contract_stats
+    # open_interest_usd is that times quanto_multiplier times the mark price (feeds.positioning_venues).
+    "gate": "one side",
+    # Deribit book summary open_interest: "the total amount of outstanding contracts" (USD for a perpetual).
+    "deribit": "one side",
 }
 TWO_SIDED = "both sides"
 

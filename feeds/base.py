@@ -36,6 +36,7 @@ KINDS = (
     "implied_vol",
     "depth",
     "etf_flow",
+    "predicted_funding",  # a forecast of the next funding rate (Hyperliquid's predictedFundings)
 )
 
 HOUR_S = 3600.0

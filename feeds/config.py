@@ -136,8 +136,8 @@ class FearGreedFeedConfig(FeedConfig):
 class PositioningFeedConfig(FeedConfig):
     """Positioning from keyless public endpoints (``feeds.positioning``).
 
-    Long/short ratios (Binance, Bybit), Deribit's DVOL for BTC and ETH, Hyperliquid's and OKX's open
-    interest and funding.
+    Long/short ratios (Binance, Bybit, OKX rubik), Deribit's DVOL for BTC and ETH, Hyperliquid's, OKX's,
+    Gate's and Deribit's open interest and funding, Hyperliquid's predicted funding.
     """
 
     binance_url: str = "https://fapi.binance.com"
@@ -145,10 +145,19 @@ class PositioningFeedConfig(FeedConfig):
     deribit_url: str = "https://www.deribit.com"
     hyperliquid_url: str = "https://api.hyperliquid.xyz"
     okx_url: str = "https://www.okx.com"
+    gate_url: str = "https://api.gateio.ws"
     long_short: bool = True
     implied_vol: bool = True
     hyperliquid: bool = True
+    # Hyperliquid's forecast of its own, Binance's and Bybit's next funding rate (shown as a forecast).
+    hyperliquid_predicted: bool = True
     okx: bool = True
+    # OKX rubik: accounts net long per net short and taker buy/sell volume, per currency (long/short rows).
+    okx_rubik: bool = True
+    # Gate USDT futures tickers: every contract's open interest and funding in one answer.
+    gate: bool = True
+    # Deribit book summaries: the BTC and ETH perpetuals' open interest (USD) and 8-hour funding.
+    deribit_book: bool = True
     # Binance and Bybit order-book snapshots summed within ±0.5/1/2 % of the mid (/depth).
     depth: bool = True
     # Ratios are published per period (Binance: 5m..1d); the poll reads the newest few of this period.

@@ -40,6 +40,7 @@ from storage.rows import (
     Liquidation,
     LongShort,
     OpenInterest,
+    PredictedFunding,
 )
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,19 @@ class RowGuard:
             return None
 
         return self._filter("long_short", rows, why)
+
+    def predicted_funding(self, rows: Sequence[PredictedFunding]) -> Sequence[PredictedFunding]:
+        """Return the predicted funding rates with a sane rate and time (bounded as realised rates are)."""
+        b = self.bounds
+
+        def why(r: PredictedFunding, low: int, high: int) -> str | None:
+            if not low <= r.ts <= high:
+                return _time(r.ts, low, high)
+            if not -b.funding_rate <= r.rate <= b.funding_rate:
+                return _number("rate", r.rate)
+            return None
+
+        return self._filter("predicted_funding", rows, why)
 
     def depth(self, rows: Sequence[DepthBand]) -> Sequence[DepthBand]:
         """Return the depth bands with sane USD sums and time."""

@@ -39,6 +39,7 @@ from storage.rows import (
     Liquidation,
     LongShort,
     OpenInterest,
+    PredictedFunding,
     interval_ms,
 )
 
@@ -321,6 +322,14 @@ class Ingest:
         self.history.add_long_short(rows)
         self._count("long_short", rows)
         self._notify("long_short", rows)
+
+    def predicted_funding(self, rows: Sequence[PredictedFunding]) -> None:
+        """Store predicted funding rates (forecasts: no detector or aggregate reads them)."""
+        rows = self.guard.predicted_funding(rows) if rows else rows
+        if not rows:
+            return
+        self._write("predicted_funding", self.repo.upsert_predicted_funding, rows)
+        self.counts["predicted_funding:hyperliquid"] += len(rows)
 
     def depth(self, rows: Sequence[DepthBand]) -> None:
         """Store order-book depth bands and update the history (the thin-liquidity detector reads it)."""

@@ -18,13 +18,19 @@
   side), ``markPx`` and ``funding`` (the current hourly rate), in the order of ``universe``. Stored as a
   funding estimate and an open-interest point at the poll time (the answer carries no time).
 
+- Gate tickers, Deribit book summaries, OKX rubik ratios and Hyperliquid's predicted funding: parsed in
+  ``feeds.positioning_venues`` (what each venue documents is said there).
+
 Every row names its venue (``source``), so the aggregated figures (``detectors.positioning``) can say which
 venues they sum and which drove a move.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,10 +41,19 @@ from feeds.config import PositioningFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import ErrorKind, FeedError, PayloadError
 from feeds.http import HttpClient, WeightBudget
-from feeds.instruments import VenueNames
+from feeds.instrument_lists import parse_gate
+from feeds.instruments import Instrument, VenueNames
 from feeds.okx import okx_data
 from feeds.parse import BadItem, Parsed, envelope, items_list, num, parse_items, text, ts_ms
 from feeds.poller import Poller, each_symbol
+from feeds.positioning_venues import (
+    OKX_RUBIK_PERIODS,
+    parse_deribit_book_summary,
+    parse_gate_tickers,
+    parse_okx_long_short,
+    parse_okx_taker_volume,
+    parse_predicted_fundings,
+)
 from storage.rows import (
     DAY_MS,
     HOUR_MS,
@@ -53,6 +68,10 @@ from storage.rows import (
 
 log = logging.getLogger(__name__)
 
+OKX_RUBIK_PATHS: dict[LongShortMetric, str] = {
+    "accounts": "/api/v5/rubik/stat/contracts/long-short-account-ratio",
+    "taker_volume": "/api/v5/rubik/stat/taker-volume",
+}
 BINANCE_RATIOS: dict[LongShortMetric, str] = {
     "accounts": "/futures/data/globalLongShortAccountRatio",
     "top_accounts": "/futures/data/topLongShortAccountRatio",
@@ -67,6 +86,39 @@ DVOL_CURRENCIES = ("BTC", "ETH")
 # Binance's /futures/data endpoints allow 1000 requests per 5 minutes per IP (their docs: "IP rate limit
 # 1000 requests/5min"), counted apart from fapi's request weight: the feed keeps under 900.
 RATIO_REQUESTS_PER_5_MIN = 900
+
+
+# OKX rubik: "5 requests per 2 seconds", per IP, for each trading-statistics endpoint.
+OKX_RUBIK_REQUESTS, OKX_RUBIK_WINDOW_S = 5, 2.0
+GATE_CONTRACTS_PATH = "/api/v4/futures/usdt/contracts"
+GATE_TICKERS_PATH = "/api/v4/futures/usdt/tickers"
+# Gate's contract list (coins per contract) changes when a contract is listed: read again daily.
+GATE_CONTRACTS_MAX_AGE_MS = DAY_MS
+
+
+class Pacer:
+    """At most ``limit`` requests in any ``window_s`` seconds: a request past it waits for its turn.
+
+    OKX's rubik endpoints allow 5 requests per 2 s; a poll of ten coins needs 20, so it is spread out
+    rather than refused halfway (which would lose the readings already fetched).
+    """
+
+    def __init__(self, limit: int, window_s: float, clock: Any = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self.sent: deque[float] = deque()
+
+    async def turn(self) -> None:
+        """Wait until one more request fits in the window, and count it."""
+        while True:
+            now = self.clock()
+            while self.sent and self.sent[0] <= now - self.window_s:
+                self.sent.popleft()
+            if len(self.sent) < self.limit:
+                self.sent.append(now)
+                return
+            await asyncio.sleep(self.sent[0] + self.window_s - now)
 
 
 class RequestCount(WeightBudget):
@@ -288,13 +340,28 @@ class PositioningFeed(Feed):
             poller("okx", {"funding", "open_interest"}, self.poll_okx, self.symbols)
         if config.depth:
             poller("depth", {"depth"}, self.poll_depth, self.symbols)
+        self.coins = {short_symbol(s): s for s in self.symbols if s.endswith("USDT")}
+        if config.okx_rubik:
+            self.rubik_pacers = {
+                path: Pacer(OKX_RUBIK_REQUESTS, OKX_RUBIK_WINDOW_S) for path in OKX_RUBIK_PATHS.values()
+            }
+            poller("okx_rubik", {"long_short"}, self.poll_okx_rubik, list(self.coins.values()))
+        self.gate_contracts: dict[str, Instrument] = {}
+        self.gate_contracts_at: int | None = None
+        if config.gate:
+            poller("gate", {"funding", "open_interest"}, self.poll_gate, self.symbols)
+        if config.deribit_book and self.currencies:
+            books = [f"{c}USDT" for c in self.currencies]
+            poller("deribit_book", {"funding", "open_interest"}, self.poll_deribit_book, books)
+        if config.hyperliquid_predicted:
+            poller("hyperliquid_predicted", {"predicted_funding"}, self.poll_predicted, self.symbols)
 
     def jobs(self) -> list[PollJob]:
         """Return the positioning polls."""
         return [PollJob(p.name, every, p.run) for p, every in self.pollers]
 
     async def backfill(self) -> None:
-        """Fetch the ratio and DVOL history Binance and Deribit keep (30 days), hourly."""
+        """Fetch the ratio and DVOL history Binance, OKX and Deribit keep (30 days), hourly."""
         now = self.context.now_ms()
         start = now - int(self.config.backfill_days * DAY_MS)
         if start >= now:
@@ -304,6 +371,9 @@ class PositioningFeed(Feed):
                 await poll.run(lambda: self._ratios(start, now, "1h"))
             elif poll.name.endswith("dvol"):
                 await poll.run(lambda: self._dvol(start, now, "3600", "1h"))
+            elif poll.name.endswith("okx_rubik"):
+                # OKX keeps 30 days of its hourly readings (and two days of 5-minute ones).
+                await poll.run(lambda: self._okx_rubik(max(start, now - 30 * DAY_MS), now, "1H"))
 
     # -- long/short ------------------------------------------------------------------------------------
     async def poll_long_short(self) -> int | None:
@@ -479,3 +549,92 @@ class PositioningFeed(Feed):
         self.context.ingest.funding(funding.rows)
         self.context.ingest.open_interest(interest.rows)
         return at if funding.rows else None
+
+    # -- OKX rubik -------------------------------------------------------------------------------------
+    async def poll_okx_rubik(self) -> int | None:
+        """Store the newest OKX accounts long/short and taker buy/sell readings of every watched coin."""
+        now = self.context.now_ms()
+        period = OKX_RUBIK_PERIODS[self.config.period]
+        step = PERIOD_MS["1h"] if period == "1H" else PERIOD_MS["5m"]
+        return await self._okx_rubik(now - 6 * step, now, period)
+
+    async def _okx_rubik(self, start: int, end: int, period: str) -> int | None:
+        client = self.clients["okx"]
+
+        async def one(symbol: str) -> list[LongShort]:
+            ccy = short_symbol(symbol)
+            rows: list[LongShort] = []
+            for metric, path in OKX_RUBIK_PATHS.items():
+                params: dict[str, str | int] = {"ccy": ccy, "period": period, "begin": start, "end": end}
+                if metric == "taker_volume":
+                    params["instType"] = "CONTRACTS"
+                await self.rubik_pacers[path].turn()
+                payload = await client.get_json(path, params)
+                parse = parse_okx_long_short if metric == "accounts" else parse_okx_taker_volume
+                parsed = parse(payload, symbol, period)
+                self.context.failures.skipped(f"{self.name}.okx_rubik:item", parsed.skipped)
+                rows += parsed.rows
+            return rows
+
+        results = await each_symbol(
+            list(self.coins.values()),
+            one,
+            self.context.failures,
+            f"{self.name}.okx_rubik",
+            self.context.registry.rejections,
+            f"{self.name}.okx_rubik",
+        )
+        rows = [row for batch in results for row in batch]
+        self.context.ingest.long_short(rows)
+        return max((r.ts for r in rows), default=None)
+
+    # -- Gate ------------------------------------------------------------------------------------------
+    async def _gate_watched(self) -> dict[str, Instrument]:
+        """Return the watched Gate contracts by name, reading Gate's contract list once a day."""
+        now = self.context.now_ms()
+        if self.gate_contracts_at is None or now - self.gate_contracts_at >= GATE_CONTRACTS_MAX_AGE_MS:
+            listed = parse_gate(await self.clients["gate"].get_json(GATE_CONTRACTS_PATH, None))
+            self.context.failures.skipped(f"{self.name}.gate:contract", listed.skipped)
+            watched = set(self.symbols)
+            self.gate_contracts = {i.symbol: i for i in listed.rows if i.canonical in watched and i.listed}
+            self.gate_contracts_at = now
+        return self.gate_contracts
+
+    async def poll_gate(self) -> int | None:
+        """Store every watched Gate contract's open interest (coins and USD) and running funding rate."""
+        watched = await self._gate_watched()
+        at = self.context.now_ms()
+        payload = await self.clients["gate"].get_json(GATE_TICKERS_PATH, None)
+        funding, interest = parse_gate_tickers(payload, watched, at)
+        self.context.failures.skipped(f"{self.name}.gate:item", funding.skipped)
+        self.context.ingest.funding(funding.rows)
+        self.context.ingest.open_interest(interest.rows)
+        return at if funding.rows else None
+
+    # -- Deribit book summaries ------------------------------------------------------------------------
+    async def poll_deribit_book(self) -> int | None:
+        """Store the BTC and ETH perpetuals' open interest (USD, one side) and 8-hour funding."""
+        funding: list[Funding] = []
+        interest: list[OpenInterest] = []
+        for currency in self.currencies:
+            params: dict[str, str | int] = {"currency": currency, "kind": "future"}
+            payload = await self.clients["deribit"].get_json(
+                "/api/v2/public/get_book_summary_by_currency", params
+            )
+            rates, oi = parse_deribit_book_summary(payload, {f"{currency}-PERPETUAL": f"{currency}USDT"})
+            self.context.failures.skipped(f"{self.name}.deribit_book:item", rates.skipped)
+            funding += rates.rows
+            interest += oi.rows
+        self.context.ingest.funding(funding)
+        self.context.ingest.open_interest(interest)
+        return max((r.ts for r in interest), default=None)
+
+    # -- Hyperliquid predicted funding -----------------------------------------------------------------
+    async def poll_predicted(self) -> int | None:
+        """Store Hyperliquid's forecast of the next funding rate on itself, Binance and Bybit."""
+        at = self.context.now_ms()
+        payload = await self.clients["hyperliquid"].post_json("/info", {"type": "predictedFundings"})
+        parsed = parse_predicted_fundings(payload, self.coins, at)
+        self.context.failures.skipped(f"{self.name}.hyperliquid_predicted:item", parsed.skipped)
+        self.context.ingest.predicted_funding(parsed.rows)
+        return at if parsed.rows else None

@@ -169,6 +169,7 @@ def build_feeds(
             "hyperliquid": client("hyperliquid", pos.hyperliquid_url, pos.timeout_seconds),
             "bybit": client("bybit", pos.bybit_url, pos.timeout_seconds, server_time_field="time"),
             "okx": client("okx", pos.okx_url, pos.timeout_seconds),
+            "gate": client("gate", pos.gate_url, pos.timeout_seconds),
         }
         feeds.append(PositioningFeed(pos, clients, context))
     if config.etf.enabled:

@@ -35,6 +35,7 @@ COPY_ORDER = (
     "implied_vol",
     "depth_bands",
     "etf_flows",
+    "predicted_funding",
     "rules",
     "detector_state",
     "alert_state",

@@ -89,6 +89,22 @@ class LongShort(NamedTuple):
     long_share: float | None = None
 
 
+class PredictedFunding(NamedTuple):
+    """A forecast of ``venue``'s next funding rate made by ``source`` at ``ts`` (migration 0016).
+
+    Hyperliquid's ``predictedFundings`` names the rate its own and two other venues will settle next: a
+    prediction, never a realised rate, so it is kept apart from ``funding`` and never aggregated.
+    """
+
+    symbol: str
+    ts: int
+    source: str
+    venue: str
+    rate: float
+    next_funding_time: int
+    interval_h: float | None = None
+
+
 class ImpliedVol(NamedTuple):
     """One candle of a volatility index (Deribit DVOL) of ``currency``, in annualised percent."""
 

@@ -1,4 +1,4 @@
-"""``tripwire run``: the live bot, whole (``--role all``) or as the market role of a multi-process bot."""
+"""``tripwire run``: the live bot, whole (``--role all``) or as one role of a multi-process bot."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 from bot.config import Config, Secrets, load_config, load_secrets
 from bot.errors import UserError
+from storage.shards import ShardSlice
 
 NO_TOKEN_HELP = (
     "no Discord bot token: set TRIPWIRE_DISCORD_TOKEN in the environment (or in a .env file here, or point "
@@ -15,21 +16,29 @@ NO_TOKEN_HELP = (
     "https://discord.com/developers/applications to get one. To see Tripwire work without Discord, try "
     "`tripwire replay` (the January 2026 squeeze on bundled data) or `tripwire run --no-discord`."
 )
+
 NO_ETF_KEY_HELP = (
     "[feeds.etf] is enabled but no API key is set: put SoSoValue's free key in TRIPWIRE_ETF_API_KEY (or a "
     "file named by TRIPWIRE_ETF_API_KEY_FILE), or set [feeds.etf] enabled = false."
 )
-ROLES = ("all", "market")
+ROLES = ("all", "market", "discord")
 
 
 def add_role_arguments(run: argparse.ArgumentParser) -> None:
-    """Add ``--role`` to ``tripwire run``."""
+    """Add ``--role`` and the Discord cluster's ``--shards``/``--shard-count`` to ``tripwire run``."""
     run.add_argument(
         "--role",
         choices=ROLES,
         default="all",
-        help="all (default): the whole bot in this process; market: feeds and the engine only, one leader "
-        "at a time through a PostgreSQL lease, the others standing by",
+        help="all: one process does everything (default). market: feeds and the engine only, one leader at"
+        " a time through a PostgreSQL lease, the others standing by. discord: a cluster of gateway shards"
+        " answering its servers' commands and posting their alerts (market and discord: PostgreSQL only)",
+    )
+    run.add_argument(
+        "--shards", metavar="A-B", help="with --role discord: the shards of this cluster, e.g. 0-1"
+    )
+    run.add_argument(
+        "--shard-count", type=int, metavar="N", help="with --role discord: how many shards the bot has in all"
     )
 
 
@@ -37,6 +46,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the live bot (or one of its roles) and serve until SIGTERM/SIGINT."""
     config = load_config(args.config)
     secrets = load_secrets()
+    if getattr(args, "role", "all") == "discord":
+        return _run_discord_cluster(args, config, secrets)
+    if args.shards is not None or args.shard_count is not None:
+        raise UserError("--shards and --shard-count go with --role discord")
     if getattr(args, "role", "all") == "market":
         _check_feed_keys(config, secrets)  # the market role runs the feeds
         return run_market(config, secrets)
@@ -65,3 +78,24 @@ def run_market(config: Config, secrets: Secrets) -> int:
     from bot.roles.market import MarketRole
 
     return asyncio.run(MarketRole(config, secrets).run())
+
+
+def _run_discord_cluster(args: argparse.Namespace, config: Config, secrets: Secrets) -> int:
+    """Run one Discord cluster (bot.roles.discord_cluster) after checking its arguments."""
+    if args.no_discord:
+        raise UserError("--role discord is the Discord front end: it cannot run with --no-discord")
+    if args.shards is None or args.shard_count is None:
+        raise UserError(
+            "--role discord needs --shards A-B and --shard-count N (e.g. --shards 0-1 --shard-count 4)"
+        )
+    try:
+        shards = ShardSlice.parse(args.shards, args.shard_count)
+    except ValueError as exc:
+        raise UserError(f"--shards/--shard-count: {exc}") from None
+    token = secrets.token()
+    if token is None:
+        raise UserError(NO_TOKEN_HELP)
+    from bot.roles.discord_cluster import DiscordCluster
+
+    cluster = DiscordCluster(config, secrets, shards, token=token)
+    return asyncio.run(cluster.run())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from detectors.positioning import KNOWN_INTERVAL_H, OI_SIDES, one_side
 from feeds.instruments import InstrumentRegistry
-from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, funding_interval_ms
+from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, PredictedFunding, funding_interval_ms
 
 DEFAULT_INTERVAL_H = 8.0
 # The venue name of each source's USD-M perpetual in the instrument registry.
@@ -71,6 +71,9 @@ class FundingView:
     # The market's rate per 8 h weighted by each venue's USD open interest (None: no open interest known).
     oi_weighted_per_8h: float | None = None
     oi_weighted_venues: int = 0
+    # Forecasts of each venue's next settlement (Hyperliquid's predictedFundings): shown as forecasts,
+    # never counted in the rates above.
+    predicted: tuple[PredictedFunding, ...] = ()
 
     @property
     def oi_weighted_annualized_pct(self) -> float | None:

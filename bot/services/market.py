@@ -18,6 +18,8 @@ from detectors.positioning import VenueFigure, aggregate, one_side
 from feeds.liq_coverage import coverage, source_of_feed
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, OpenInterest
 
+PREDICTED_FRESH_MS = 2 * HOUR_MS
+
 # Binance, Bybit and OKX settle USD-M perpetual funding every 8 hours at 00:00, 08:00 and 16:00 UTC.
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
 # Liquidation windows people may ask about: from a few minutes to the week the "usual" is measured over.
@@ -286,10 +288,14 @@ class MarketQueries(ServiceBase):
             for v in view.by_source
         ]
         market = aggregate(figures)
+        # A forecast is for the next settlement: one made more than two hours ago is about a past one.
+        predicted = tuple(self.repo.latest_predicted_funding(name, now - PREDICTED_FRESH_MS))
         if not market.weighted:
-            return view
+            return replace(view, predicted=predicted)
         weighted = sum(1 for f in figures if f.oi_usd)
-        return replace(view, oi_weighted_per_8h=market.rate_per_8h, oi_weighted_venues=weighted)
+        return replace(
+            view, oi_weighted_per_8h=market.rate_per_8h, oi_weighted_venues=weighted, predicted=predicted
+        )
 
     def open_interest(self, symbol: str | None = None) -> OpenInterestView:
         """Return the open interest of ``symbol`` (default: the first configured) per venue and summed.

@@ -72,6 +72,22 @@ class RetentionPolicy(Protocol):
         """Return how many days final outbox rows and message groups are kept."""
 
     @property
+    def long_short_days(self) -> int:
+        """Return how many days long/short readings are kept."""
+
+    @property
+    def implied_vol_days(self) -> int:
+        """Return how many days volatility-index candles are kept."""
+
+    @property
+    def depth_days(self) -> int:
+        """Return how many days order-book depth bands are kept."""
+
+    @property
+    def predicted_funding_days(self) -> int:
+        """Return how many days predicted funding rates are kept."""
+
+    @property
     def downsample(self) -> bool:
         """Return whether 1m candles are folded into 1h candles before they are deleted."""
 
@@ -158,6 +174,11 @@ class MaintenanceMixin(RepoBase):
         # The measured map's rounds (the Hyperliquid sample) are kept as long as open interest is.
         for table in ("measured_positions", "measured_samples"):
             pruner.delete_per_symbol(table, "hour < ?", _floor_hour(now - policy.open_interest_days * DAY_MS))
+        # Positioning: each table by its own leading key column (implied volatility is per currency).
+        pruner.delete_per_symbol("long_short", "ts < ?", now - policy.long_short_days * DAY_MS)
+        pruner.delete_per_symbol("implied_vol", "ts < ?", now - policy.implied_vol_days * DAY_MS, "currency")
+        pruner.delete_per_symbol("depth_bands", "ts < ?", now - policy.depth_days * DAY_MS)
+        pruner.delete_per_symbol("predicted_funding", "ts < ?", now - policy.predicted_funding_days * DAY_MS)
         # Rows stamped in the future (a broken upstream, or stored before the ingest guard refused them)
         # would otherwise never be pruned and keep driving "the newest row": the spot poll's start, the
         # history's retention. A day ahead is past any clock skew the guard lets in.
@@ -225,6 +246,10 @@ _KEYS = {
     "open_interest": "symbol, ts, source",
     "measured_positions": "venue, symbol, hour, account",
     "measured_samples": "venue, symbol, hour",
+    "long_short": "symbol, metric, source, period, ts",
+    "implied_vol": "currency, source, resolution, ts",
+    "depth_bands": "symbol, source, band_bp, ts",
+    "predicted_funding": "symbol, source, venue, ts",
 }
 
 
@@ -250,6 +275,10 @@ class _Pruner:
                 "open_interest",
                 "measured_positions",
                 "measured_samples",
+                "long_short",
+                "implied_vol",
+                "depth_bands",
+                "predicted_funding",
                 "outbox",
                 "message_groups",
                 "alert_events",
@@ -304,10 +333,10 @@ class _Pruner:
             if removed < self.chunk_rows:
                 return
 
-    def delete_per_symbol(self, table: str, where: str, cutoff: int) -> None:
-        """Delete old rows symbol by symbol, so each chunk is a range scan of the primary key."""
-        for symbol in self._distinct(table, "symbol"):
-            self._delete_limited(table, f"symbol = ? AND {where}", (symbol, cutoff))
+    def delete_per_symbol(self, table: str, where: str, cutoff: int, column: str = "symbol") -> None:
+        """Delete old rows symbol by symbol (``column``), so each chunk reads one key prefix."""
+        for symbol in self._distinct(table, column):
+            self._delete_limited(table, f"{column} = ? AND {where}", (symbol, cutoff))
 
     def delete_other_candles(self, cutoff: int) -> None:
         """Delete candles of every interval but 1m older than ``cutoff``."""

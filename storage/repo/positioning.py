@@ -1,4 +1,4 @@
-"""Positioning tables beyond funding and open interest: long/short ratios and implied volatility."""
+"""Positioning tables beyond funding and open interest: long/short, implied volatility, depth, predictions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from storage.repo.base import RepoBase, hi, lo
-from storage.rows import DepthBand, ImpliedVol, LongShort
+from storage.rows import DepthBand, ImpliedVol, LongShort, PredictedFunding
 
 
 class PositioningMixin(RepoBase):
@@ -103,5 +103,31 @@ class PositioningMixin(RepoBase):
                 "SELECT currency, ts, source, resolution, open, high, low, close FROM implied_vol"
                 " WHERE currency = ? AND ts >= ? AND ts < ? ORDER BY ts, source",
                 (currency, lo(start), hi(end)),
+            )
+        ]
+
+    def upsert_predicted_funding(self, rows: Iterable[PredictedFunding]) -> int:
+        """Insert or update predicted funding rates on (symbol, source, venue, ts)."""
+        with self.transaction():
+            cur = self.conn.executemany(
+                "INSERT INTO predicted_funding (symbol, ts, source, venue, rate, next_funding_time,"
+                " interval_h) VALUES (?,?,?,?,?,?,?) ON CONFLICT (symbol, source, venue, ts)"
+                " DO UPDATE SET rate=excluded.rate, next_funding_time=excluded.next_funding_time,"
+                " interval_h=excluded.interval_h",
+                rows,
+            )
+        return cur.rowcount
+
+    def latest_predicted_funding(self, symbol: str, since: int) -> list[PredictedFunding]:
+        """Return each (source, venue)'s newest prediction made at or after ``since``, by venue."""
+        return [
+            PredictedFunding(*r)
+            for r in self.conn.execute(
+                "SELECT p.symbol, p.ts, p.source, p.venue, p.rate, p.next_funding_time, p.interval_h"
+                " FROM predicted_funding p JOIN (SELECT source, venue, MAX(ts) AS ts FROM predicted_funding"
+                " WHERE symbol = ? AND ts >= ? GROUP BY source, venue) n"
+                " ON p.source = n.source AND p.venue = n.venue AND p.ts = n.ts"
+                " WHERE p.symbol = ? ORDER BY p.source, p.venue",
+                (symbol, since, symbol),
             )
         ]

@@ -42,8 +42,8 @@ EXPECTED_SLICES = frozenset(
     | {(table, source, symbol) for table in ("funding", "open_interest") for source in ("binance", "bybit")
        for symbol in SYMBOLS}
     # The positioning feed's cross-venue open interest and funding (issue 19).
-    | {(table, source, symbol) for table in ("funding", "open_interest") for source in ("okx", "hyperliquid")
-       for symbol in SYMBOLS}
+    | {(table, source, symbol) for table in ("funding", "open_interest")
+       for source in ("okx", "hyperliquid", "gate", "deribit") for symbol in SYMBOLS}
     | {("fear_greed", "alternative.me", "-")}
 )  # fmt: skip
 

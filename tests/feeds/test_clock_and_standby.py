@@ -115,7 +115,7 @@ async def test_ten_minutes_of_skew_is_measured_reported_once_and_corrected(
         await wait_for(none_stale, what="no stale feed")
         # Kinds no running feed provides count as stale: liquidations (their streams are off here) and the
         # positioning feed's (not started here), and the ETF flows ([feeds.etf] is off by default).
-        off = {"liquidations", "depth", "long_short", "implied_vol", "etf_flow"}
+        off = {"liquidations", "depth", "long_short", "implied_vol", "predicted_funding", "etf_flow"}
         assert manager.health.stale_kinds("BTCUSDT") == off
         assert sum(ingest.guard.refused.values()) == 0
     finally:

@@ -51,6 +51,13 @@ from feeds.positioning import (
     parse_okx_funding,
     parse_okx_open_interest,
 )
+from feeds.positioning_venues import (
+    parse_deribit_book_summary,
+    parse_gate_tickers,
+    parse_okx_long_short,
+    parse_okx_taker_volume,
+    parse_predicted_fundings,
+)
 from tests.feeds.helpers import FIXTURES, jsonl
 
 CORPUS = FIXTURES.parent / "corpus"
@@ -565,6 +572,77 @@ def check_bybit_orderbook_docs() -> int:
     return 1
 
 
+GATE_TICKERS = "gate_futures_tickers_BTC_USDT_crypto_msg_parser_20220602.json"
+DERIBIT_BOOK = "deribit_book_summary_BTC_crypto_msg_parser_20220604.jsonl"
+PREDICTED = "hyperliquid_predictedFundings_BTC_ETH_live_20260903.json"
+
+
+def check_gate_tickers_capture() -> int:
+    # The ticker item of Gate's live futures.tickers frame has the REST tickers' fields; total_size is in
+    # contracts of 0.0001 BTC (BTC_USDT's quanto_multiplier), "funding_rate" the running period's rate.
+    frame = _json(CORPUS / GATE_TICKERS)
+    btc = Instrument("gate", "perp", "BTC_USDT", "BTC", "USDT", contract_size=0.0001)
+    funding, interest = parse_gate_tickers(frame["result"], {"BTC_USDT": btc}, 1654162715000)
+    ((oi,), (rate,)) = interest.rows, funding.rows
+    assert oi.symbol == "BTCUSDT" and oi.contracts == pytest.approx(75441.3619)
+    assert oi.usd == pytest.approx(75441.3619 * 29908)
+    assert (rate.rate, rate.mark_price, rate.settled, rate.ts) == (-0.00004, 29908.0, False, 1654162715000)
+    return 1
+
+
+def check_deribit_book_summary_capture() -> int:
+    perpetual, dated = jsonl(CORPUS / DERIBIT_BOOK)
+    watched = {"BTC-PERPETUAL": "BTCUSDT"}
+    funding, interest = parse_deribit_book_summary(perpetual, watched)
+    ((oi,), (rate,)) = interest.rows, funding.rows
+    # An inverse perpetual's open interest is in USD; its coins are that over the mark price.
+    assert (oi.ts, oi.usd) == (1654340303741, 560105870.0)
+    assert oi.contracts == pytest.approx(560105870 / 29700.53)
+    assert (rate.rate, rate.mark_price, rate.settled) == (0.00000214, 29700.53, False)
+    # A dated future (BTC-24JUN22) is not the perpetual: no row.
+    none_funding, none_oi = parse_deribit_book_summary(dated, watched)
+    assert not none_funding.rows and not none_oi.rows and not none_funding.skipped
+    return 2
+
+
+def check_okx_rubik_long_short_docs() -> int:
+    (row,) = parse_okx_long_short(
+        _json(CORPUS / "okx_docs_rubik_long_short_account_ratio.json"), "BTCUSDT", "5m"
+    ).rows
+    assert (row.ts, row.source, row.metric, row.period, row.ratio) == (
+        1630502100000,
+        "okx",
+        "accounts",
+        "5m",
+        1.25,
+    )
+    assert row.long_share == pytest.approx(1.25 / 2.25)
+    return 1
+
+
+def check_okx_rubik_taker_docs() -> int:
+    (row,) = parse_okx_taker_volume(_json(CORPUS / "okx_docs_rubik_taker_volume.json"), "BTCUSDT", "1D").rows
+    # [ts, sellVol, buyVol]: sells first.
+    assert (row.ts, row.metric, row.period) == (1630425600000, "taker_volume", "1d")
+    assert row.ratio == pytest.approx(7149.4855 / 7596.2651)
+    assert row.long_share == pytest.approx(7149.4855 / (7149.4855 + 7596.2651))
+    return 1
+
+
+def check_predicted_fundings_capture() -> int:
+    rows = parse_predicted_fundings(
+        _json(CORPUS / PREDICTED), {"BTC": "BTCUSDT", "ETH": "ETHUSDT"}, 1788460183896
+    ).rows
+    got = {(r.symbol, r.venue): (r.rate, r.next_funding_time, r.interval_h) for r in rows}
+    assert got == {
+        ("BTCUSDT", "binance"): (0.00009858, 1788480000000, 8.0),
+        ("BTCUSDT", "hyperliquid"): (0.0012026746, 1788458400000, 1.0),
+        ("ETHUSDT", "hyperliquid"): (-0.0010026023, 1788458400000, 1.0),
+    }
+    assert {r.source for r in rows} == {"hyperliquid"}
+    return 3
+
+
 BINANCE_FRAME = "binance_forceOrder_arr_combined_stream_frame_20261007.jsonl"
 LIVE_FRAMES = "live_liquidation_ws_frames_bybit_okx_htx_aster_binancetestnet_20260917.jsonl"
 CHECKS: dict[str, Check] = {
@@ -597,6 +675,11 @@ CHECKS: dict[str, Check] = {
     "corpus/okx_docs_funding_rate.json": check_okx_funding_docs,
     "corpus/binance_docs_depth.json": check_binance_depth_docs,
     "corpus/bybit_docs_orderbook.json": check_bybit_orderbook_docs,
+    f"corpus/{GATE_TICKERS}": check_gate_tickers_capture,
+    f"corpus/{DERIBIT_BOOK}": check_deribit_book_summary_capture,
+    "corpus/okx_docs_rubik_long_short_account_ratio.json": check_okx_rubik_long_short_docs,
+    "corpus/okx_docs_rubik_taker_volume.json": check_okx_rubik_taker_docs,
+    f"corpus/{PREDICTED}": check_predicted_fundings_capture,
     f"corpus/{OKX_INSTRUMENTS}": check_okx_instruments,
     f"fixtures/{BINANCE_FRAME}": check_binance_combined_stream_frame,
     "fixtures/binance_forceOrder_liquidations_allsymbols_20251022_excerpt.csv": check_binance_collector_csv,
@@ -611,8 +694,8 @@ CHECKS: dict[str, Check] = {
         FIXTURES / "binance_api_v3_klines_1m_20241116_symbol_unrecorded.json"
     ),
 }
-# Payload files (38) and the items in them the checks compare one by one (tests/data/corpus/README.md).
-EXPECTED_ITEMS = 2_206
+# Payload files (43) and the items in them the checks compare one by one (tests/data/corpus/README.md).
+EXPECTED_ITEMS = 2_214
 
 
 def test_every_file_is_covered() -> None:

@@ -177,7 +177,9 @@ async def test_timeout(
     registry: HealthRegistry,
     clock: ManualClock,
 ) -> None:
-    feed = case.build(build, emu, timeout=0.2)
+    # 1 s, not less: the recovery poll must get its answer in time on a loaded 2-core CI machine (at 0.2 s
+    # a healthy answer came late under load and the test failed); the injected delay stays far beyond it.
+    feed = case.build(build, emu, timeout=1.0)
     emu.delay(case.route, 5.0)
     await _fails_then_recovers(
         case, case.poller(feed), emu, ingest, registry, clock, kind="timeout", wait_s=10

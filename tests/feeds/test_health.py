@@ -59,6 +59,7 @@ def test_kinds_across_providers() -> None:
         "implied_vol",
         "depth",
         "etf_flow",  # no ETF feed registered
+        "predicted_funding",
     }
     clock.advance(61)
     bybit.success()

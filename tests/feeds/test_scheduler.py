@@ -93,6 +93,13 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
         assert _per_symbol(ingest, "open_interest", "source = 'hyperliquid'") == {"BTCUSDT": 1, "ETHUSDT": 1}
         await wait_for(lambda: _count(ingest, "funding", "source = 'okx'") == 2, what="OKX funding")
         assert _per_symbol(ingest, "open_interest", "source = 'okx'") == {"BTCUSDT": 1, "ETHUSDT": 1}
+        for venue in ("gate", "deribit"):
+            await wait_for(lambda v=venue: _count(ingest, "funding", f"source = '{v}'") == 2, what=venue)
+            assert _per_symbol(ingest, "open_interest", f"source = '{venue}'") == {"BTCUSDT": 1, "ETHUSDT": 1}
+        await wait_for(lambda: _count(ingest, "long_short", "source = 'okx'") > 0, what="OKX rubik")
+        await wait_for(lambda: _count(ingest, "predicted_funding") >= 6, what="predicted funding")
+        venues = ingest.repo.conn.execute("SELECT DISTINCT symbol, venue FROM predicted_funding").fetchall()
+        assert len(venues) == 6  # BTC and ETH on Hyperliquid, Binance and Bybit
         assert manager.health.stale_kinds("MARKET") == {
             "candles",
             "liquidations",
@@ -102,6 +109,7 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "implied_vol",
             "depth",
             "etf_flow",  # [feeds.etf] is off by default: nothing provides it
+            "predicted_funding",
         }
         await wait_for(
             lambda: {c.name for c in changes if c.new is FeedState.OK} >= {"binance_spot", "fear_greed"},
@@ -120,6 +128,10 @@ async def test_every_source_lands_in_sqlite_and_stop_leaves_nothing_running(
             "positioning.hyperliquid",
             "positioning.okx",
             "positioning.depth",
+            "positioning.okx_rubik",
+            "positioning.gate",
+            "positioning.deribit_book",
+            "positioning.hyperliquid_predicted",
             "health",
         }
         for name, job in jobs.items():
@@ -205,6 +217,7 @@ async def test_start_with_every_exchange_down_still_starts_and_reports(
             "depth",
             "fear_greed",
             "etf_flow",  # [feeds.etf] is off by default: nothing provides it
+            "predicted_funding",
         }
     finally:
         await manager.stop()

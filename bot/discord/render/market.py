@@ -9,6 +9,7 @@ from bot.parsing import format_duration
 from bot.services.derivatives import FundingView, OpenInterestView
 from bot.services.market import FearGreedView, LiquidationsView, PriceView
 from detectors.base import format_price, format_usd, short_symbol
+from storage.rows import PredictedFunding
 
 
 def price_embed(view: PriceView) -> discord.Embed:
@@ -111,6 +112,17 @@ def _hours(h: float) -> str:
     return f"{h:g}h"
 
 
+def _predicted_line(p: PredictedFunding) -> str:
+    """Return "binance: +0.0099% per 8h, due in 3 hours" for one forecast.
+
+    Hyperliquid's row for itself names a boundary already past when the forecast was made (a live
+    capture, tests/data/corpus/README.md): no due time is claimed then.
+    """
+    per = f" per {_hours(p.interval_h)}" if p.interval_h else ""
+    due = f", due {ts(p.next_funding_time, 'R')}" if p.next_funding_time > p.ts else ""
+    return f"{p.venue}: {rate_pct(p.rate)}{per}{due}"
+
+
 def funding_embed(view: FundingView) -> discord.Embed:
     """Render /funding: the venue shown with its interval, every venue, and all of them per 8 h."""
     asset = short_symbol(view.symbol)
@@ -161,6 +173,12 @@ def funding_embed(view: FundingView) -> discord.Embed:
             name=f"Weighted by open interest ({view.oi_weighted_venues} venue"
             + ("s)" if view.oi_weighted_venues != 1 else ")"),
             value=f"{rate_pct(weighted)} per 8h ({weighted_yearly:+.1f}% a year)",
+            inline=False,
+        )
+    if view.predicted:
+        embed.add_field(
+            name=f"Next settlement, forecast by {view.predicted[0].source} (not a paid rate)",
+            value="\n".join(_predicted_line(p) for p in view.predicted),
             inline=False,
         )
     interval_from = {"instrument list": "the venue's instrument list", "settlements": "its settlements"}

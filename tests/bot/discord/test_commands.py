@@ -15,7 +15,7 @@ from bot.services import Service
 from detectors.registry import detector_classes
 from feeds.replay import parse_time
 from storage.repo import Repo
-from storage.rows import DepthBand, EtfFlow, ImpliedVol, LongShort
+from storage.rows import DepthBand, EtfFlow, ImpliedVol, LongShort, PredictedFunding
 from tests.bot.scenario import FNG_61_DAY
 from tests.bot.support import Clock, FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
@@ -140,6 +140,32 @@ async def test_funding_and_open_interest(tripwire: TripwireBot, discord_emu: Dis
     for name in ("funding", "oi"):
         bad = await discord_emu.slash(name, {"symbol": "ETHUSDT"})
         assert bad.ephemeral and "data for ETHUSDT yet" in bad.content
+
+
+async def test_funding_shows_hyperliquids_forecasts_apart(
+    tripwire: TripwireBot, discord_emu: DiscordEmulator, repo: Repo, clock: Clock
+) -> None:
+    """SYNTHETIC predicted rows: listed as a forecast, the realised rates and their averages unchanged."""
+    now = clock.now
+    next_8h = now - now % (8 * 3_600_000) + 8 * 3_600_000
+    repo.upsert_predicted_funding(
+        [
+            PredictedFunding("BTCUSDT", now - 60_000, "hyperliquid", "binance", 0.0001, next_8h, 8.0),
+            PredictedFunding(
+                "BTCUSDT", now - 60_000, "hyperliquid", "hyperliquid", -0.00002, now - 120_000, 1.0
+            ),
+            # Made three hours ago: about a settlement already past, not shown.
+            PredictedFunding("BTCUSDT", now - 3 * 3_600_000, "hyperliquid", "bybit", 0.0003, next_8h, 8.0),
+        ]
+    )
+    embed = (await discord_emu.slash("funding", {})).embeds[0]
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    forecast = fields["Next settlement, forecast by hyperliquid (not a paid rate)"]
+    assert forecast.splitlines() == [
+        f"binance: +0.0100% per 8h, due <t:{next_8h // 1000}:R>",
+        "hyperliquid: -0.0020% per 1h",  # its stated boundary is past: no due time claimed
+    ]
+    assert fields["Across 2 venues"].startswith("+0.0051% per 8h on average")  # forecasts not averaged in
 
 
 async def test_positioning(

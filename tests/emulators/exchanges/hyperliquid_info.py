@@ -26,7 +26,8 @@ What is served:
   maintenance margin (half the initial margin at the asset's maximum leverage); a third of the cross ones
   carry ``null``, as the recorded account's well-margined longs do. A position opened after "now" is not
   there yet, one whose liquidation price the recorded prices reached since is gone (liquidated);
-- ``metaAndAssetCtxs``: positioning.py's answer (BTC and ETH, SYNTHETIC open interest: 12% of Binance's).
+- ``metaAndAssetCtxs``: positioning.py's answer (BTC and ETH, SYNTHETIC open interest: 12% of Binance's);
+- ``predictedFundings`` (weight 20): positioning_venues.py's answer (SYNTHETIC forecasts for BTC and ETH).
 """
 
 from __future__ import annotations
@@ -166,9 +167,12 @@ class HyperliquidInfo:
         asset_ctxs: Callable[[], list[Any]],
         limit: int = IP_WEIGHT_PER_MINUTE,
         window: float = 60.0,
+        *,
+        predicted: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.asset_ctxs = asset_ctxs  # positioning.py's metaAndAssetCtxs answer
+        self.predicted = predicted  # positioning_venues.py's predictedFundings answer
         self.weight = SlidingWeight(limit, window)
         fixtures = Path(ctx.config.data_dir) / "fixtures"
         self.recorded_body = (fixtures / RECORDED_FILE).read_bytes()
@@ -198,6 +202,9 @@ class HyperliquidInfo:
         if kind == "metaAndAssetCtxs":
             self.served[kind] += 1
             return json_response(self.asset_ctxs())
+        if kind == "predictedFundings" and self.predicted is not None:
+            self.served[kind] += 1
+            return json_response(self.predicted())
         return web.Response(status=422, text=REFUSED_BODY)
 
     def price(self, coin: str) -> Decimal:

@@ -11,7 +11,8 @@ What each venue documents and this emulator enforces:
 - Deribit ``/api/v2/public/get_volatility_index_data``: ``currency`` (BTC, ETH here), ``start_timestamp``,
   ``end_timestamp`` and ``resolution`` (1, 60, 3600, 43200 or 1D) mandatory; JSON-RPC envelope; at most
   1000 candles, ``continuation`` the ``end_timestamp`` of the next (older) page else null; a bad parameter
-  is HTTP 400 with ``error`` code -32602 "Invalid params". [unverified: the page size of 1000.]
+  is HTTP 400 with ``error`` code -32602 "Invalid params". [unverified: the page size of 1000.] Every
+  Deribit request draws on one credit pool (``CreditBucket``): past it ``too_many_requests`` (10028).
 - OKX ``/api/v5/public/open-interest``: ``instType`` mandatory (SWAP, FUTURES, OPTION, EVENTS), optional
   ``instId``; ``/api/v5/public/funding-rate``: ``instId`` mandatory; errors as HTTP 200 with ``code``
   50014 (parameter empty), 51000 (parameter error) or 51001 (instrument ID does not exist).
@@ -34,6 +35,7 @@ payload shapes are the documented ones (tests/data/corpus/README.md).
 from __future__ import annotations
 
 import math
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -79,6 +81,40 @@ def binance_error(status: int, code: int, msg: str) -> web.Response:
     return json_response({"code": code, "msg": msg}, status=status)
 
 
+class CreditBucket:
+    """Deribit's credit-based limit of non-matching-engine requests, a leaky bucket per IP.
+
+    Deribit's *Rate Limits* article: each request costs credits, refilled continuously; with none left the
+    request is refused with ``too_many_requests`` (code 10028). The default figures for a public caller
+    (500 credits a request, 50,000 at most, 10,000 refilled a second: ~20 a second, bursts of 100) are
+    those client libraries quote from it [unverified against the page itself]; the HTTP status of the
+    refusal (429 here) is not stated there [unverified].
+    """
+
+    def __init__(
+        self, cost: int = 500, most: int = 50_000, refill_per_s: int = 10_000, now: Any = time.monotonic
+    ) -> None:
+        self.cost, self.most, self.refill_per_s, self.now = cost, most, refill_per_s, now
+        self.credits = float(most)
+        self.at = now()
+
+    def charge(self) -> bool:
+        """Spend one request's credits and return True, or False (refused) when too few are left."""
+        t = self.now()
+        self.credits = min(self.most, self.credits + (t - self.at) * self.refill_per_s)
+        self.at = t
+        if self.credits < self.cost:
+            return False
+        self.credits -= self.cost
+        return True
+
+
+def deribit_too_many() -> web.Response:
+    """Return Deribit's ``too_many_requests`` refusal."""
+    body = {"jsonrpc": "2.0", "error": {"message": "too_many_requests", "code": 10028}}
+    return json_response(body, status=429)
+
+
 def deribit_error(reason: str, param: str) -> web.Response:
     """Return Deribit's JSON-RPC "Invalid params" error."""
     body = {
@@ -93,6 +129,8 @@ class PositioningVenue:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # Shared with positioning_venues.py's book summaries: one IP's Deribit requests draw on one pool.
+        self.deribit_credits = CreditBucket()
 
     def routes(self) -> list[web.RouteDef]:
         """Return the routes."""
@@ -222,6 +260,8 @@ class PositioningVenue:
 
     async def deribit_dvol(self, request: web.Request) -> web.Response:
         """GET /api/v2/public/get_volatility_index_data: [ts, o, h, l, c] ascending, 1000 a page."""
+        if not self.deribit_credits.charge():
+            return deribit_too_many()
         query = request.query
         currency = query.get("currency", "")
         if currency not in ("BTC", "ETH"):

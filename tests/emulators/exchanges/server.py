@@ -27,6 +27,7 @@ from .hyperliquid_info import HyperliquidInfo
 from .liq_venues import DeribitVenue, GateVenue, HtxVenue, HyperliquidVenue
 from .okx import OkxVenue
 from .positioning import PositioningVenue
+from .positioning_venues import OiFundingVenues
 from .replay import Replayer
 from .ws import WsConn, WsPolicy, WsVenue
 
@@ -79,12 +80,14 @@ class ExchangeEmulator:
         self.fallback = FallbackVenue(self.ctx)
         self.positioning = PositioningVenue(self.ctx)
         self.etf = EtfVenue(self.ctx)
+        self.oi_funding = OiFundingVenues(self.ctx, self.positioning.deribit_credits)
         cfg = self.config
         self.hyperliquid_info = HyperliquidInfo(
             self.ctx,
             self.positioning.hyperliquid_asset_ctxs,
             cfg.hyperliquid_weight_limit,
             cfg.hyperliquid_weight_window,
+            predicted=self.oi_funding.hyperliquid_predicted_fundings,
         )
         self.replayer: Replayer | None = None
         self._runner: web.AppRunner | None = None
@@ -96,7 +99,16 @@ class ExchangeEmulator:
         app = web.Application(middlewares=[self.faults.middleware])
         venues = (self.binance, self.bybit, self.okx, self.fear_greed, self.fallback)
         hyperliquid = (self.hyperliquid, self.hyperliquid_info)
-        for venue in (*venues, self.gate, self.htx, self.deribit, *hyperliquid, self.positioning, self.etf):
+        for venue in (
+            *venues,
+            self.gate,
+            self.htx,
+            self.deribit,
+            *hyperliquid,
+            self.positioning,
+            self.oi_funding,
+            self.etf,
+        ):
             app.add_routes(venue.routes())
         app.add_routes(control_routes(self))
         app.on_shutdown.append(self._close_websockets)

@@ -39,6 +39,7 @@ def feed_urls(base_url: str, ws_url: str) -> dict[str, dict[str, str]]:
             "deribit_url": base_url,
             "hyperliquid_url": base_url,
             "okx_url": base_url,
+            "gate_url": base_url,
         },
         # Off by default (it needs TRIPWIRE_ETF_API_KEY: the emulator's is etf.API_KEY).
         "etf": {"base_url": base_url},

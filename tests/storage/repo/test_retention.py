@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from bot.config import RetentionConfig
 from storage.db import open_database
 from storage.repo import DAY_MS, HOUR_MS, AlertStateRow, MeasuredPositionRow, MeasuredSample, Repo, RuleRow
-from storage.rows import Candle, Funding, Liquidation, OpenInterest
+from storage.rows import (
+    Candle,
+    DepthBand,
+    Funding,
+    ImpliedVol,
+    Liquidation,
+    LongShort,
+    OpenInterest,
+    PredictedFunding,
+)
 
 MIN = 60_000
 # 2026-01-20 00:30 UTC: half past an hour, so the hour boundaries of the cutoffs matter.
@@ -122,6 +131,10 @@ def test_rows_older_than_the_policy_go_and_newer_ones_stay(file_repo: Repo) -> N
         "open_interest": 1,
         "measured_positions": 0,
         "measured_samples": 0,
+        "long_short": 0,
+        "implied_vol": 0,
+        "depth_bands": 0,
+        "predicted_funding": 0,
         "outbox": 0,
         "message_groups": 0,
         "alert_events": 0,
@@ -408,3 +421,40 @@ def test_measured_rounds_are_kept_as_long_as_open_interest(file_repo: Repo) -> N
     assert result.deleted["measured_positions"] == 1 and result.deleted["measured_samples"] == 1
     [kept] = file_repo.measured_samples("hyperliquid", "BTCUSDT", 0, 2**62)
     assert kept.ts == recent and len(file_repo.measured_positions("hyperliquid", "BTCUSDT", kept.hour)) == 1
+
+
+def test_positioning_tables_keep_their_own_days(file_repo: Repo) -> None:
+    """SYNTHETIC rows one millisecond either side of each positioning table's cutoff, on both backends."""
+    policy = RetentionConfig(long_short_days=40, implied_vol_days=60, depth_days=5, predicted_funding_days=2)
+    cuts = {"long_short": 40, "implied_vol": 60, "depth_bands": 5, "predicted_funding": 2}
+    rows: dict[str, list[int]] = {t: [NOW - d * DAY_MS - 1, NOW - d * DAY_MS] for t, d in cuts.items()}
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        file_repo.upsert_long_short(
+            LongShort(symbol, ts, "binance", "accounts", "1h", 1.2, 0.55) for ts in rows["long_short"]
+        )
+        file_repo.upsert_depth(
+            DepthBand(symbol, ts, "bybit", 100, 1e6, 1e6, True, True) for ts in rows["depth_bands"]
+        )
+        file_repo.upsert_predicted_funding(
+            PredictedFunding(symbol, ts, "hyperliquid", "binance", 0.0001, ts + HOUR_MS, 8.0)
+            for ts in rows["predicted_funding"]
+        )
+    file_repo.upsert_implied_vol(
+        ImpliedVol("BTC", ts, "deribit", "1h", 50.0, 51.0, 49.0, 50.0) for ts in rows["implied_vol"]
+    )
+    dry = file_repo.prune(policy, NOW, dry_run=True)
+    result = file_repo.prune(policy, NOW, chunk_rows=1)
+    for table in cuts:
+        expected = 1 if table == "implied_vol" else 2  # one old row per symbol (per currency: BTC only)
+        assert dry.deleted[table] == result.deleted[table] == expected, table
+        kept = {int(r[0]) for r in file_repo.conn.execute(f"SELECT ts FROM {table}").fetchall()}
+        assert kept == {rows[table][1]}, table
+    # The other tables' defaults are untouched by these (nothing else was stored).
+    assert result.deleted["funding"] == result.deleted["open_interest"] == 0
+
+
+def test_positioning_retention_refuses_less_than_the_detectors_read() -> None:
+    with pytest.raises(ValueError, match="long_short_days"):
+        RetentionConfig(long_short_days=10)
+    with pytest.raises(ValueError, match="depth_days"):
+        RetentionConfig(depth_days=1)
