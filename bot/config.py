@@ -180,6 +180,12 @@ class DiscordConfig(StrictModel):
     # 50 requests per second per bot (developers/topics/rate-limits.mdx, "Global Rate Limit") and sends no
     # headers for it before a 429, so the default stays below it to leave room for command replies.
     global_rate_per_s: int = Field(40, ge=1, le=50)
+    # With Discord clusters (`tripwire run --role discord`): a Redis server through which every process
+    # shares the bot's one global limit of 50 requests/s (bot/notify/shared_limit.py). Unset: each process
+    # keeps its own window, so several clusters could exceed Discord's limit together.
+    shared_rate_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    # What the shared limit allows all processes together (below Discord's 50, as global_rate_per_s).
+    shared_rate_per_s: int = Field(45, ge=1, le=50)
 
     @model_validator(mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import sys
 from bot.config import Config, Secrets, load_config, load_secrets
 from bot.errors import UserError
 from storage.postgres import is_postgres_url
+from storage.shards import ShardSlice
 
 NO_TOKEN_HELP = (
     "no Discord bot token: set TRIPWIRE_DISCORD_TOKEN in the environment (or in a .env file here, or point "
@@ -21,17 +22,24 @@ MARKET_NEEDS_POSTGRES = (
     'is one process\'s. Set [storage] url = "postgresql://…" (README, "Scaling out"; `tripwire db copy` '
     "moves an existing bot), or run the whole bot in one process with `tripwire run` (--role all)."
 )
-ROLES = ("all", "market")
+ROLES = ("all", "market", "discord")
 
 
 def add_role_arguments(run: argparse.ArgumentParser) -> None:
-    """Add ``--role`` to ``tripwire run``."""
+    """Add ``--role`` and the Discord cluster's ``--shards``/``--shard-count`` to ``tripwire run``."""
     run.add_argument(
         "--role",
         choices=ROLES,
         default="all",
-        help="all (default): the whole bot in this process; market: feeds and the engine only, one leader "
-        "at a time through a PostgreSQL lease, the others standing by",
+        help="all: one process does everything (default). market: feeds and the engine only, one leader at"
+        " a time through a PostgreSQL lease, the others standing by. discord: a cluster of gateway shards"
+        " answering its servers' commands and posting their alerts (market and discord: PostgreSQL only)",
+    )
+    run.add_argument(
+        "--shards", metavar="A-B", help="with --role discord: the shards of this cluster, e.g. 0-1"
+    )
+    run.add_argument(
+        "--shard-count", type=int, metavar="N", help="with --role discord: how many shards the bot has in all"
     )
 
 
@@ -39,6 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the live bot (or one of its roles) and serve until SIGTERM/SIGINT."""
     config = load_config(args.config)
     secrets = load_secrets()
+    if getattr(args, "role", "all") == "discord":
+        return _run_discord_cluster(args, config, secrets)
+    if args.shards is not None or args.shard_count is not None:
+        raise UserError("--shards and --shard-count go with --role discord")
     if getattr(args, "role", "all") == "market":
         return run_market(config, secrets)
     token = None
@@ -102,3 +114,24 @@ async def _market(config: Config, secrets: Secrets, url: str) -> int:
         waiting.cancel()
         uninstall()
         await asyncio.to_thread(leadership.release)
+
+
+def _run_discord_cluster(args: argparse.Namespace, config: Config, secrets: Secrets) -> int:
+    """Run one Discord cluster (bot.roles.discord_cluster) after checking its arguments."""
+    if args.no_discord:
+        raise UserError("--role discord is the Discord front end: it cannot run with --no-discord")
+    if args.shards is None or args.shard_count is None:
+        raise UserError(
+            "--role discord needs --shards A-B and --shard-count N (e.g. --shards 0-1 --shard-count 4)"
+        )
+    try:
+        shards = ShardSlice.parse(args.shards, args.shard_count)
+    except ValueError as exc:
+        raise UserError(f"--shards/--shard-count: {exc}") from None
+    token = secrets.token()
+    if token is None:
+        raise UserError(NO_TOKEN_HELP)
+    from bot.roles.discord_cluster import DiscordCluster
+
+    cluster = DiscordCluster(config, secrets, shards, token=token)
+    return asyncio.run(cluster.run())

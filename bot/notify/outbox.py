@@ -29,6 +29,7 @@ from typing import Protocol
 
 from storage.repo import OutboxRow, Repo
 from storage.rows import MINUTE_MS
+from storage.shards import ShardSlice
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,11 @@ class OutboxDispatcher:
         *,
         batch: int = 100,
         max_backoff_ms: int = MAX_BACKOFF_MS,
+        shards: ShardSlice | None = None,
     ) -> None:
         self.repo = repo
+        # A Discord cluster delivers only its shards' rows, claimed (storage.shards, claim_due_outbox).
+        self.shards = shards
         self.sinks = {sink.name: sink for sink in sinks}
         self.now_ms = now_ms
         self.batch = batch
@@ -119,7 +123,7 @@ class OutboxDispatcher:
         handled = 0
         for name, sink in self.sinks.items():
             while True:
-                rows = self.repo.due_outbox(name, self.now_ms(), self.batch)
+                rows = self._due(name)
                 if not rows:
                     break
                 outcomes = await sink.deliver(rows)
@@ -128,6 +132,18 @@ class OutboxDispatcher:
                 if not outcomes or len(rows) < self.batch:
                     break
         return handled
+
+    def _due(self, sink: str) -> list[OutboxRow]:
+        """Return the due rows of a sink: all of them, or this cluster's shards' (claimed SKIP LOCKED).
+
+        The claim's row locks end with its transaction, before the rows are sent: what keeps a second
+        process off them while they are sent is the shards' leases (bot.roles.discord_cluster), and what
+        makes a re-send after a crash harmless is the sink's nonce and adopt-before-resend rule.
+        """
+        if self.shards is None:
+            return self.repo.due_outbox(sink, self.now_ms(), self.batch)
+        with self.repo.transaction():
+            return self.repo.claim_due_outbox(sink, self.now_ms(), self.batch, shards=self.shards)
 
     def _record(self, rows: Sequence[OutboxRow], outcomes: Sequence[Outcome]) -> None:
         attempts = {row.id: row.attempts for row in rows}

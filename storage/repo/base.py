@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.changes import PUBLISH_SQL, channel_name, publish_args
 from storage.connection import Connection
 from storage.dialect import POSTGRES, SQLITE, Dialect
 from storage.postgres import PgDatabase
@@ -82,7 +83,11 @@ class RepoBase:
         # The file this connection opened and its identity (device, inode) then: a file deleted or replaced
         # under a running bot keeps being written through the open descriptor, and is lost at the next
         # start (issue 17, finding 7). Empty for an in-memory database.
+        # The NOTIFY channel other processes listen on (storage.changes); None on SQLite (one process).
+        self._changes_channel: str | None = None
         if isinstance(db, PgDatabase):
+            row = self.conn.execute("SELECT current_schema()").fetchone()
+            self._changes_channel = channel_name(str(row[0]) if row else "")
             self._busy_timeout_ms = 0
             self.path = ""
             self._identity = None
@@ -109,6 +114,14 @@ class RepoBase:
                 f"the database file {self.path} was replaced by another file; this process writes the old one"
             )
         return None
+
+    def publish_change(self, kind: str, key: str | int | None) -> None:
+        """Tell the bot's other processes that a rule, silence or setting changed (storage.changes).
+
+        Inside a transaction PostgreSQL delivers it at commit, and drops it on a rollback. No-op on SQLite.
+        """
+        if self._changes_channel is not None:
+            self.conn.execute(PUBLISH_SQL, publish_args(self._changes_channel, kind, key))
 
     # --- transactions ------------------------------------------------------------------------------
 

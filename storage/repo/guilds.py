@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from storage.changes import SETTINGS
 from storage.repo.base import RepoBase
 from storage.repo.mapping import GUILD_SETTINGS
 from storage.rows import GuildSettingsRow
@@ -35,6 +36,13 @@ class GuildsMixin(RepoBase):
             for r in self.conn.execute(f"SELECT {GUILD_SETTINGS.columns} FROM guild_settings")
         ]
 
+    def forget_guild_settings(self, guild_id: int | None = None) -> None:
+        """Drop the cached settings of a guild (None: of all) that another process changed."""
+        if guild_id is None:
+            self._guild_settings_rows.clear()
+        else:
+            self._guild_settings_rows.pop(guild_id, None)
+
     def save_guild_settings(self, row: GuildSettingsRow) -> None:
         """Insert or replace a guild's settings."""
         self.conn.execute(
@@ -45,6 +53,7 @@ class GuildsMixin(RepoBase):
             GUILD_SETTINGS.values(row),
         )
         self._guild_settings_rows.pop(row.guild_id, None)
+        self.publish_change(SETTINGS, row.guild_id)
 
     def update_guild_settings(
         self,

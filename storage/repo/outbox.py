@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from storage.changes import OUTBOX_QUEUED
 from storage.repo.base import RepoBase
 from storage.repo.mapping import GROUPS, OUTBOX, dumps
 from storage.rows import MessageGroupRow, OutboxRow
+from storage.shards import ShardSlice
 
 
 class OutboxMixin(RepoBase):
@@ -32,6 +34,8 @@ class OutboxMixin(RepoBase):
             (event_id, sink, target, kind, dumps(payload), now, now),
         )
         assert cur.lastrowid is not None
+        # Wakes the Discord clusters' delivery at once (PostgreSQL sends one per transaction: same payload).
+        self.publish_change(OUTBOX_QUEUED, None)
         return cur.lastrowid
 
     def due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
@@ -42,29 +46,35 @@ class OutboxMixin(RepoBase):
         """
         return [OUTBOX(r) for r in self.conn.execute(self._due_sql(), (sink, now, sink, now, limit))]
 
-    def claim_due_outbox(self, sink: str, now: int, limit: int = 100) -> list[OutboxRow]:
+    def claim_due_outbox(
+        self, sink: str, now: int, limit: int = 100, *, shards: ShardSlice | None = None
+    ) -> list[OutboxRow]:
         """Return due deliveries like ``due_outbox``, locked until the caller's transaction ends.
 
         Call it inside ``transaction()``. On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: a
         second process claiming at the same time gets other rows, never these, and sees them again only if
         this transaction ends without marking them. Order within a target holds when one process claims a
         target's rows (a Discord cluster claims its own guilds' targets). On SQLite the transaction's write
-        lock already keeps every other writer out.
+        lock already keeps every other writer out. With ``shards`` only the rows of those shards' guilds
+        (and, for shard 0, direct messages) are claimed (storage.shards).
         """
         if not self._depth:
             raise RuntimeError("claim_due_outbox() locks rows until the transaction ends; call it in one")
         lock = " FOR UPDATE OF outbox SKIP LOCKED" if self.is_postgres else ""
-        return [OUTBOX(r) for r in self.conn.execute(self._due_sql() + lock, (sink, now, sink, now, limit))]
+        where, extra = ("", ()) if shards is None else shards.outbox_predicate(self.dialect)
+        sql = self._due_sql(f" AND {where}" if where else "") + lock
+        params = (sink, now, sink, now, *extra, limit)
+        return [OUTBOX(r) for r in self.conn.execute(sql, params)]
 
     @staticmethod
-    def _due_sql() -> str:
+    def _due_sql(also: str = "") -> str:
         return (
             "WITH waiting AS (SELECT target, MIN(id) AS first FROM outbox"
             " WHERE sink = ? AND status = 'pending' AND next_attempt_at > ? GROUP BY target)"
             f" SELECT {OUTBOX.columns} FROM outbox WHERE sink = ? AND status = 'pending'"
             " AND next_attempt_at <= ?"
             " AND id < coalesce((SELECT first FROM waiting WHERE waiting.target = outbox.target), 1e18)"
-            " ORDER BY id LIMIT ?"
+            f"{also} ORDER BY id LIMIT ?"
         )
 
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:

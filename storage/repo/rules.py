@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from storage.changes import RULE
 from storage.repo.base import RepoBase
 from storage.repo.mapping import ALERT_STATES, RULES, dumps
 from storage.rows import AlertStateRow, RuleRow
@@ -30,6 +31,7 @@ class RulesMixin(RepoBase):
             " pending_evaluations=excluded.pending_evaluations",
             RULES.values(rule),
         )
+        self.publish_change(RULE, rule.id)
 
     def rule(self, rule_id: str) -> RuleRow | None:
         """Return one rule by id."""
@@ -91,11 +93,14 @@ class RulesMixin(RepoBase):
             "UPDATE rules SET enabled = ?, status_reason = ?, updated_at = ? WHERE id = ?",
             (int(enabled), reason, now, rule_id),
         )
+        self.publish_change(RULE, rule_id)
         return cur.rowcount > 0
 
     def delete_rule(self, rule_id: str) -> bool:
         """Delete a rule and (by cascade) its detector and alert state; keep its history."""
-        return self.conn.execute("DELETE FROM rules WHERE id = ?", (rule_id,)).rowcount > 0
+        deleted = self.conn.execute("DELETE FROM rules WHERE id = ?", (rule_id,)).rowcount > 0
+        self.publish_change(RULE, rule_id)
+        return deleted
 
     def delete_config_rules_except(self, keep_ids: Iterable[str]) -> int:
         """Delete config-file rules that are no longer in the file; return how many went."""

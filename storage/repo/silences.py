@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.changes import SILENCE
 from storage.repo.base import RepoBase
 from storage.repo.mapping import SILENCES
 from storage.rows import DAY_MS, WEEK_MS, SilenceRow
@@ -48,6 +49,7 @@ class SilencesMixin(RepoBase):
             ),
         )
         assert cur.lastrowid is not None
+        self.publish_change(SILENCE, cur.lastrowid)
         return cur.lastrowid
 
     def active_silences(self, now: int, guild_id: int | None = None) -> list[SilenceRow]:
@@ -85,4 +87,5 @@ class SilencesMixin(RepoBase):
         cur = self.conn.execute(
             "DELETE FROM silences WHERE id = ? AND guild_id IS NOT DISTINCT FROM ?", (silence_id, guild_id)
         )
+        self.publish_change(SILENCE, silence_id)
         return cur.rowcount > 0

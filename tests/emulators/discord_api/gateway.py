@@ -5,6 +5,12 @@ codes 4002 (undecodable or over 4,096 bytes), 4008 (over 120 events per 60 s), 4
 version, intents), op 9 for IDENTIFYs over max_concurrency, the daily session-start budget, closing a
 connection that stops heartbeating, sessions ended by a client close with 1000/1001 or by idling, and
 zlib-stream transport compression. The limits live in `config.gateway` (gateway_config.py).
+
+Sharding ("Sharding"): a session identified with `shard: [shard_id, num_shards]` holds the guilds whose
+`(guild_id >> 22) % num_shards` is its shard_id. READY lists only those guilds, GUILD_CREATE follows for
+them only, and every guild event (interactions, messages, channel, role and member changes) goes only to
+the sessions holding its guild; an event without a guild (a DM, a DM interaction) goes to shard 0 only.
+Several sessions may hold the same shard (the document allows it): each gets the events.
 """
 
 from __future__ import annotations
@@ -67,6 +73,18 @@ _EVENT_INTENTS = {
     "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
     "GUILD_MEMBER_REMOVE": GUILD_MEMBERS,
 }
+
+
+def event_guild(event: str, data: Any) -> int | None:
+    """Return the guild an event belongs to (None: it has none, so it goes to shard 0).
+
+    A guild object's own id is the guild (GUILD_CREATE/UPDATE/DELETE); any other event names it in
+    `guild_id` when it has one (gateway-events.mdx).
+    """
+    if not isinstance(data, dict):
+        return None
+    raw = data.get("id") if event.startswith("GUILD_") and "guild_id" not in data else data.get("guild_id")
+    return int(raw) if raw is not None else None
 
 
 @dataclass
@@ -193,6 +211,15 @@ class Session:
     invalidated: bool = False
     # When the session lost its last connection (time.monotonic), for the idle timeout.
     detached_at: float | None = None
+    # (shard_id, num_shards) from IDENTIFY; (0, 1) for an unsharded session, which holds every guild.
+    shard: tuple[int, int] = (0, 1)
+
+    def holds(self, guild_id: int | None) -> bool:
+        """Return whether this session gets a guild's events (None: an event without a guild, shard 0's)."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % count == shard_id
 
 
 class Gateway:
@@ -412,7 +439,7 @@ class Gateway:
             self._session_budget_spent()
             return
         self.limits.start_session(shard[0])
-        session = Session(id=secrets.token_hex(16), intents=intents, identify=data)
+        session = Session(id=secrets.token_hex(16), intents=intents, identify=data, shard=shard)
         self.sessions[session.id] = session
         conn.session, session.conn = session, conn
         logged = dict(data, token="<redacted>")
@@ -422,10 +449,11 @@ class Gateway:
         config = self.emu.config
         me = user_payload(config.bot)
         me.update({"verified": True, "mfa_enabled": False, "flags": 0, "email": None})
+        held = [g for g in self.emu.world.guilds.values() if session.holds(g.id)]
         ready: dict[str, Any] = {
             "v": 10,
             "user": me,
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.emu.world.guilds.values()],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in held],
             "session_id": session.id,
             "session_type": "normal",
             # discord.py (gateway.received_message) reconnects for RESUME to this URL.
@@ -442,7 +470,7 @@ class Gateway:
             # AutoShardedConnectionState.parse_ready reads data['shard'][0].
             ready["shard"] = data["shard"]
         self._dispatch_to(session, "READY", ready)
-        for guild in self.emu.world.guilds.values():
+        for guild in held:
             self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(guild))
 
     def _intents(self, conn: Connection, data: dict[str, Any]) -> int | None:
@@ -538,8 +566,8 @@ class Gateway:
 
     def _members_chunk(self, session: Session, data: dict[str, Any]) -> None:
         guild = self.emu.world.guilds.get(int(data.get("guild_id") or 0))
-        if guild is None:
-            return
+        if guild is None or not session.holds(guild.id):
+            return  # a guild of another shard: this session has no say in it
         members = [member_payload(m) for m in self._members(guild)]
         chunk = {
             "guild_id": str(guild.id),
@@ -568,11 +596,17 @@ class Gateway:
             session.conn.send({"op": DISPATCH, "t": event, "s": session.seq, "d": data})
 
     def dispatch(self, event: str, data: Any, *, intent: int | None = None) -> int:
-        """Dispatch an event to every live session whose intents include it; return how many got it."""
+        """Dispatch an event to every live session that holds its guild and whose intents include it.
+
+        Return how many sessions got it.
+        """
         needed = _EVENT_INTENTS.get(event, 0) if intent is None else intent
+        guild_id = event_guild(event, data)
         count = 0
         for session in self.sessions.values():
             if self._expired(session) or (needed and not session.intents & needed):
+                continue
+            if not session.holds(guild_id):
                 continue
             self._dispatch_to(session, event, copy.deepcopy(data))
             count += 1
@@ -593,8 +627,9 @@ class Gateway:
             self.dispatch(event, data, intent=intent)
             return
         payload = self.emu.world.gateway_message(message)
+        guild_id = None if channel is None else channel.guild_id
         for session in self.sessions.values():
-            if self._expired(session) or not session.intents & intent:
+            if self._expired(session) or not session.intents & intent or not session.holds(guild_id):
                 continue
             self._dispatch_to(session, event, self._content_filtered(session, payload, is_dm))
         self.emu.notify()

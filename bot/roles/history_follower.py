@@ -1,0 +1,72 @@
+"""The in-memory market history of a process that runs no feeds (a Discord cluster), kept from the database.
+
+What the services read from ``detectors.market_history`` is little: ``/alert add`` and a rule's view say
+how warm a new rule is (closed candles per interval, ``ServiceBase.warming_of``) and what it will do now
+(its detector evaluated once, ``RuleCommands.outlook``). Everything else a command shows (prices, history,
+/why, charts, rules) is read from the database. A cluster has no feed to fill the history, so it warms one
+from the database at start and builds a fresh one every ``refresh_seconds`` in a worker thread on a
+connection of its own, then swaps it in: the statements it backs are about closed candles and conditions
+under way, for which a view a minute old says the same; the alerts themselves are decided by the market
+role's engine on its live history, never here. Following the feeds' writes row by row (a NOTIFY per
+batch) would cost the market role a notification per ingest for lines that do not need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from detectors.base import MARKET_SYMBOL
+from detectors.market_history import MarketHistory
+from feeds.ingest import Ingest
+from storage.repo import Repo
+
+log = logging.getLogger(__name__)
+
+
+class HistoryFollower:
+    """Warm a ``MarketHistory`` from the database and rebuild it periodically; ``on_new`` gets each one."""
+
+    def __init__(
+        self,
+        open_repo: Callable[[], Repo],
+        symbols: Sequence[str],
+        now_ms: Callable[[], int],
+        on_new: Callable[[MarketHistory], None],
+        *,
+        refresh_seconds: float = 60.0,
+    ) -> None:
+        self.open_repo = open_repo
+        self.symbols = [*symbols, MARKET_SYMBOL]
+        self.now_ms = now_ms
+        self.on_new = on_new
+        self.refresh_seconds = refresh_seconds
+        self.builds = 0
+
+    def build(self) -> MarketHistory:
+        """Return a history warmed from the database now (blocking: call it off the event loop)."""
+        repo = self.open_repo()
+        try:
+            history = MarketHistory()
+            Ingest(repo, history).warm_up(self.symbols, self.now_ms())
+        finally:
+            repo.close()
+        self.builds += 1
+        return history
+
+    async def refresh(self) -> None:
+        """Build a fresh history in a worker thread and hand it over."""
+        self.on_new(await asyncio.to_thread(self.build))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh every ``refresh_seconds`` until ``stop`` is set (a failed build keeps the last one)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.refresh_seconds)
+                return
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("could not rebuild the market history from the database; keeping the last")
