@@ -225,6 +225,8 @@ class App:
             warn_unrouted=True,
             liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
+        if self.role == "market":
+            self._listen_for_changes(repo, engine)
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
@@ -490,6 +492,14 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
+    def _listen_for_changes(self, repo: Repo, engine: Engine) -> None:
+        """Reload what the Discord clusters change (a rule, a server's settings) as soon as they commit it."""
+        from bot.roles.changes import engine_handler
+        from storage.changes import ChangeListener
+
+        handler = engine_handler(repo, engine, lambda: [rule.row.id for rule in engine.rules()])
+        self._spawn(ChangeListener(str(self.config.storage.database), handler).run(self._stop), "changes")
+
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
@@ -569,7 +579,7 @@ class App:
             loops = [
                 t
                 for t in self._tasks
-                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat")
+                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat", "changes")
             ]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.
