@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -74,7 +75,8 @@ class Leadership:
             if await asyncio.to_thread(self.lease.try_acquire):
                 self.leading_since = self.clock()
                 log.info(
-                    "market role: leading (lease taken after %.1f s standing by, session %s)",
+                    "market role: leading (pid %d; lease taken after %.1f s standing by, session %s)",
+                    os.getpid(),
                     self.leading_since - waited,
                     self.lease.backend_pid(),
                 )
