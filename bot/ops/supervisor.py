@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,18 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
+# prctl(2) option: the signal the kernel sends a child when its parent dies (Linux only).
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the launcher dies, even by SIGKILL (in the child, before exec).
+
+    Otherwise the children of a killed launcher run on unsupervised, and a launcher started again would
+    start a second set beside them.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -94,7 +108,8 @@ class Supervisor:
         child.process = await asyncio.create_subprocess_exec(
             *child.argv,
             env=self.env,
-            start_new_session=True,  # a Ctrl-C reaches the launcher only
+            start_new_session=True,  # a Ctrl-C reaches the launcher only, which stops them in order
+            preexec_fn=_die_with_parent,
         )
         child.starts += 1
         log.info("launch: %s started (pid %d): %s", child.name, child.process.pid, " ".join(child.argv[-6:]))

@@ -7,6 +7,7 @@ SIGTERM), ``crash-twice`` (exit 1 at its first two starts, then run), ``usage`` 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -34,6 +35,8 @@ def main() -> int:
         else 0
     )
     note(journal, f"{name} start")
+    with journal.with_suffix(".pids").open("a") as pids:  # so a failed test can end what it started
+        pids.write(f"{os.getpid()}\n")
     if behaviour == "usage":
         return 2
     if behaviour == "crash-twice" and starts < 2:

@@ -4,7 +4,10 @@ restarting a crashed child with backoff and stopping the market role before the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -166,3 +169,41 @@ async def test_a_child_with_a_usage_error_stops_them_all_with_exit_2(tmp_path: P
     assert events(journal).count("discord-0-0 start") == 1  # not restarted: a restart cannot fix it
     # The other child was stopped too (SIGTERM may come before its handler is set: -15 then).
     assert children[0].process is not None and children[0].process.returncode in (0, -15)
+
+
+LAUNCHER = """
+import asyncio, sys
+from bot.ops.supervisor import Child, Supervisor
+journal = sys.argv[1]
+children = [
+    Child(name, [sys.executable, "-m", "tests.bot.launch_child", journal, name, "run"], group)
+    for name, group in (("market-1", 0), ("discord-0-0", 1))
+]
+asyncio.run(Supervisor(children).run())
+"""
+
+
+async def test_the_children_of_a_killed_launcher_are_stopped_too(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    launcher = await asyncio.create_subprocess_exec(sys.executable, "-c", LAUNCHER, str(journal), cwd=ROOT)
+    try:
+        async with asyncio.timeout(20):
+            while not journal.exists() or len(events(journal)) < 2:  # noqa: ASYNC110 - a file is polled
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # their SIGTERM handlers are set
+        launcher.kill()  # SIGKILL: the launcher cannot stop them itself
+        await launcher.wait()
+        async with asyncio.timeout(10):
+            while sorted(e for e in events(journal) if e.endswith(" term")) != [  # noqa: ASYNC110
+                "discord-0-0 term",
+                "market-1 term",
+            ]:
+                await asyncio.sleep(0.05)
+    finally:
+        if launcher.returncode is None:
+            launcher.kill()
+        for pid in (
+            journal.with_suffix(".pids").read_text().split() if journal.with_suffix(".pids").exists() else []
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)  # only if the test failed: they are gone otherwise
