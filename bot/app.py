@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 # the event loop for another process's write lock before it fails and is retried by its caller: the loop
 # stall such a write can cause (it was 5 s, the connection's default busy timeout).
 LIVE_BUSY_TIMEOUT_MS = 250
+# How long a market process waits at start for its LISTEN for the clusters' changes to be in place.
+LISTEN_TIMEOUT_S = 10.0
 
 
 class HealthStatuses:
@@ -226,7 +228,7 @@ class App:
             liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
         if self.role == "market":
-            self._listen_for_changes(repo, engine)
+            await self._listen_for_changes(repo, engine)
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
@@ -492,13 +494,27 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
-    def _listen_for_changes(self, repo: Repo, engine: Engine) -> None:
-        """Reload what the Discord clusters change (a rule, a server's settings) as soon as they commit it."""
+    async def _listen_for_changes(self, repo: Repo, engine: Engine) -> None:
+        """Reload what the Discord clusters change (a rule, a server's settings) as soon as they commit it.
+
+        Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
+        """
         from bot.roles.changes import engine_handler
-        from storage.changes import ChangeListener
+        from storage.changes import RESYNC, Change, ChangeListener
 
         handler = engine_handler(repo, engine, lambda: [rule.row.id for rule in engine.rules()])
-        self._spawn(ChangeListener(str(self.config.storage.database), handler).run(self._stop), "changes")
+        listener = ChangeListener(str(self.config.storage.database), handler)
+        self._spawn(listener.run(self._stop), "changes")
+        try:
+            await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("not yet listening for the other processes' changes: every rule reloads once it is")
+
+            async def resync_when_listening() -> None:
+                await listener.listening.wait()
+                handler(Change(RESYNC))  # whatever changed before the LISTEN was not heard
+
+            self._spawn(resync_when_listening(), "changes-resync")
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))

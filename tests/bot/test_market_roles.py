@@ -16,6 +16,8 @@ import psycopg
 import pytest
 
 from bot.__main__ import build_parser
+from bot.app import App
+from bot.config import Secrets, parse_config
 from bot.errors import UserError
 from bot.ops.leadership import EXIT_LEASE_LOST, LEASE_NAME, Leadership, LeaseLost
 from storage.db import open_database
@@ -183,3 +185,26 @@ async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
         if leader.popen.poll() is None:
             leader.popen.kill()
             leader.popen.wait(timeout=10)
+
+
+async def test_the_market_engine_hears_a_rule_another_process_changes(
+    make_emulator: EmulatorFactory, pg_url: str
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    path = price_path(emu)
+    config = parse_config(market_config(emu, pg_url, path.levels, POLL_S))
+    app = App(config, Secrets(), token=None, role="market")
+    await app.start()
+    try:
+        assert app.parts is not None
+        engine = app.parts.engine
+        assert "level-00" in {rule.row.id for rule in engine.rules()}
+        # A Discord cluster pauses the rule (/alert pause): its own connection, its own process's write.
+        other = Repo(open_database(pg_url))
+        other.set_rule_enabled("level-00", False, "paused by a member", int(time.time() * 1000))
+        other.close()
+        await wait_for(
+            lambda: "level-00" not in {rule.row.id for rule in engine.rules()}, within=5, what="the engine"
+        )
+    finally:
+        await app.stop()
