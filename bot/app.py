@@ -73,6 +73,7 @@ from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
+from storage.changes import RESYNC, Change, ChangeHandler, ChangeListener
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import DAY_MS
@@ -168,12 +169,15 @@ class App:
         shutdown: Shutdown | None = None,
         role: str = "all",
         fence: Callable[[], None] | None = None,
+        on_changes: Callable[[Repo, Engine], ChangeHandler] | None = None,
     ) -> None:
         if role not in ("all", "market"):
             raise ValueError(f"unknown role {role!r}")
         self.config = config
         self.role = role
         self.fence = fence
+        # What to do when another process commits a change (storage.changes); None: nobody to listen to.
+        self.on_changes = on_changes
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -227,8 +231,8 @@ class App:
             warn_unrouted=True,
             liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
-        if self.role == "market":
-            await self._listen_for_changes(repo, engine)
+        if self.on_changes is not None:
+            await self._listen_for_changes(self.on_changes(repo, engine))
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
@@ -494,15 +498,11 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
-    async def _listen_for_changes(self, repo: Repo, engine: Engine) -> None:
-        """Reload what the Discord clusters change (a rule, a server's settings) as soon as they commit it.
+    async def _listen_for_changes(self, handler: ChangeHandler) -> None:
+        """Hear what the other processes change (a rule, a server's settings) as soon as they commit it.
 
         Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
         """
-        from bot.roles.changes import engine_handler
-        from storage.changes import RESYNC, Change, ChangeListener
-
-        handler = engine_handler(repo, engine, lambda: [rule.row.id for rule in engine.rules()])
         listener = ChangeListener(str(self.config.storage.database), handler)
         self._spawn(listener.run(self._stop), "changes")
         try:
@@ -512,7 +512,9 @@ class App:
 
             async def resync_when_listening() -> None:
                 await listener.listening.wait()
-                handler(Change(RESYNC))  # whatever changed before the LISTEN was not heard
+                result = handler(Change(RESYNC))  # whatever changed before the LISTEN was not heard
+                if result is not None:
+                    await result
 
             self._spawn(resync_when_listening(), "changes-resync")
 

@@ -8,7 +8,6 @@ import sys
 
 from bot.config import Config, Secrets, load_config, load_secrets
 from bot.errors import UserError
-from storage.postgres import is_postgres_url
 from storage.shards import ShardSlice
 
 NO_TOKEN_HELP = (
@@ -16,11 +15,6 @@ NO_TOKEN_HELP = (
     "TRIPWIRE_DISCORD_TOKEN_FILE at a file holding it). Create a bot at "
     "https://discord.com/developers/applications to get one. To see Tripwire work without Discord, try "
     "`tripwire replay` (the January 2026 squeeze on bundled data) or `tripwire run --no-discord`."
-)
-MARKET_NEEDS_POSTGRES = (
-    "--role market needs PostgreSQL: the processes of a multi-process bot share one database, and SQLite "
-    'is one process\'s. Set [storage] url = "postgresql://…" (README, "Scaling out"; `tripwire db copy` '
-    "moves an existing bot), or run the whole bot in one process with `tripwire run` (--role all)."
 )
 ROLES = ("all", "market", "discord")
 
@@ -67,53 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_market(config: Config, secrets: Secrets) -> int:
-    """Run the market role: stand by for the lease, then lead until stopped or the lease is lost."""
-    url = config.storage.database
-    if not isinstance(url, str) or not is_postgres_url(url):
-        raise UserError(MARKET_NEEDS_POSTGRES)
-    return asyncio.run(_market(config, secrets, url))
+    """Run the market role (bot.roles.market): stand by for the lease, then lead until stopped or unfit."""
+    from bot.roles.market import MarketRole
 
-
-async def _market(config: Config, secrets: Secrets, url: str) -> int:
-    # Hot standby: everything a start needs that does not depend on the leader's latest writes is done
-    # before the lease is free (code imported, config validated, schema migrated, the server reached).
-    from bot.app import App
-    from bot.ops.leadership import EXIT_LEASE_LOST, Leadership, LeaseLost
-    from bot.ops.shutdown import Shutdown
-    from storage.db import open_database
-
-    await asyncio.to_thread(lambda: open_database(url).conn.close())
-    shutdown = Shutdown()
-    uninstall = shutdown.install_signal_handlers(asyncio.get_running_loop())
-    leadership = Leadership.for_url(url, config.roles.lease_poll_seconds)
-    stop = asyncio.Event()
-
-    async def stop_on_shutdown() -> None:
-        await shutdown.wait()
-        stop.set()
-
-    waiting = asyncio.create_task(stop_on_shutdown())
-    try:
-        if not await leadership.acquire(stop):
-            return 0
-        leadership.on_lost(lambda: shutdown.request("market lease lost"))
-        # The history, the rules and the engine's state are read now, from what the last leader committed:
-        # read earlier, they would miss its last alerts and fire them again.
-        app = App(config, secrets, token=None, shutdown=shutdown, role="market", fence=leadership.fence)
-        watcher = asyncio.create_task(leadership.watch(stop), name="lease-watch")
-        uninstall()  # App.run installs the same handlers on the same Shutdown
-        try:
-            code = await app.run()
-        except LeaseLost:
-            code = EXIT_LEASE_LOST  # lost while starting: the write that found it out was rolled back
-        finally:
-            stop.set()
-            await watcher
-        return EXIT_LEASE_LOST if leadership.lost else code
-    finally:
-        waiting.cancel()
-        uninstall()
-        await asyncio.to_thread(leadership.release)
+    return asyncio.run(MarketRole(config, secrets).run())
 
 
 def _run_discord_cluster(args: argparse.Namespace, config: Config, secrets: Secrets) -> int:

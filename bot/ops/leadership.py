@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable
 
+from storage.db import DATABASE_ERRORS
 from storage.lease import AdvisoryLease
 from storage.postgres import redact
 
@@ -93,30 +94,40 @@ class Leadership:
     def fence(self) -> None:
         """Raise LeaseLost unless the lease is held now (called before each commit of the leader)."""
         if self.lost or not self.lease.held():
-            self._lose()
+            self._lose("the lease is lost (its database session ended)")
             raise LeaseLost("the market lease was lost: this write is rolled back and the process stops")
 
-    async def watch(self, stop: asyncio.Event) -> None:
-        """Check the lease every poll interval until ``stop`` is set or the lease is lost."""
+    async def watch(self, stop: asyncio.Event, *, database_ping: Callable[[], None] | None = None) -> None:
+        """Check the lease (and, with ``database_ping``, the leader's own connection) every poll interval.
+
+        Ends when ``stop`` is set or leading is lost: a leader that cannot write gives the lead away too.
+        """
         while not stop.is_set() and not self.lost:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
             if stop.is_set():
                 return
             if not await asyncio.to_thread(self.lease.held):
-                self._lose()
+                self._lose("the lease is lost (its database session ended)")
+                return
+            if database_ping is not None:
+                try:
+                    database_ping()
+                except DATABASE_ERRORS as exc:
+                    self._lose(f"its database connection is gone ({str(exc).strip() or type(exc).__name__})")
 
     def release(self) -> None:
         """Give the lease back (a clean stop: the standby takes over at its next poll)."""
         self.lease.release()
 
-    def _lose(self) -> None:
+    def _lose(self, why: str) -> None:
         if self.lost:
             return
         self.lost = True
         log.error(
-            "market role: the lease is lost (its database session ended); no further write is committed and"
-            " the process stops (exit %d) so its supervisor starts it again as a standby",
+            "market role: %s; no further write is committed and the process stops (exit %d) so its"
+            " supervisor starts it again as a standby",
+            why,
             EXIT_LEASE_LOST,
         )
         if self._on_lost is not None and self._loop is not None:

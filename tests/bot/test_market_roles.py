@@ -16,12 +16,13 @@ import psycopg
 import pytest
 
 from bot.__main__ import build_parser
-from bot.app import App
 from bot.config import Secrets, parse_config
 from bot.errors import UserError
 from bot.ops.leadership import EXIT_LEASE_LOST, LEASE_NAME, Leadership, LeaseLost
+from bot.roles.market import MarketRole
 from storage.db import open_database
-from storage.lease import lease_key
+from storage.lease import AdvisoryLease, lease_key
+from storage.postgres import PgConnection
 from storage.repo import Repo
 from tests.bot.roles_support import Process, market_config, price_path, write_config
 from tests.emulators.exchanges.fixtures import EmulatorFactory
@@ -191,15 +192,15 @@ async def test_the_market_engine_hears_a_rule_another_process_changes(
     make_emulator: EmulatorFactory, pg_url: str
 ) -> None:
     emu = await make_emulator(shift_to="now")
-    path = price_path(emu)
-    config = parse_config(market_config(emu, pg_url, path.levels, POLL_S))
-    app = App(config, Secrets(), token=None, role="market")
-    await app.start()
+    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
     try:
-        assert app.parts is not None
-        engine = app.parts.engine
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        assert role.app is not None and role.app.parts is not None
+        engine = role.app.parts.engine
         assert "level-00" in {rule.row.id for rule in engine.rules()}
-        # A Discord cluster pauses the rule (/alert pause): its own connection, its own process's write.
+        # A Discord cluster pauses the rule (/alert pause): another connection, another process's write.
         other = Repo(open_database(pg_url))
         other.set_rule_enabled("level-00", False, "paused by a member", int(time.time() * 1000))
         other.close()
@@ -207,4 +208,30 @@ async def test_the_market_engine_hears_a_rule_another_process_changes(
             lambda: "level-00" not in {rule.row.id for rule in engine.rules()}, within=5, what="the engine"
         )
     finally:
-        await app.stop()
+        role.shutdown.request("test")
+        assert await asyncio.wait_for(running, 30) == 0
+
+
+async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_away(
+    make_emulator: EmulatorFactory, pg_url: str
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        assert role.app is not None and role.app.parts is not None
+        repo_conn = role.app.parts.repo.conn
+        assert isinstance(repo_conn, PgConnection)
+        # The server ends the repository's session; the lease's own session is untouched.
+        with psycopg.connect(server_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (repo_conn.raw.info.backend_pid,))
+        assert await asyncio.wait_for(running, TAKEOVER_BOUND_S + 20) == EXIT_LEASE_LOST
+        standby = AdvisoryLease(pg_url, LEASE_NAME)
+        assert standby.try_acquire()  # given back: a standby leads at its next try
+        standby.release()
+    finally:
+        if not running.done():
+            role.shutdown.request("test")
+            await asyncio.wait_for(running, 30)
