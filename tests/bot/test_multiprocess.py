@@ -65,10 +65,15 @@ def pid_of(log: str, pattern: str) -> int:
     return int(found[-1])
 
 
-def outbox_rows(pg_url: str) -> list[tuple[str, str]]:
-    """Return (target, status) of every outbox row."""
+def outbox_rows(pg_url: str) -> list[tuple[str, str, int, int]]:
+    """Return (target, status, queued at, delivered at) of every outbox row."""
     with psycopg.connect(pg_url) as conn:
-        return [(str(t), str(s)) for t, s in conn.execute("SELECT target, status FROM outbox ORDER BY id")]
+        return [
+            (str(t), str(s), int(c), int(d or 0))
+            for t, s, c, d in conn.execute(
+                "SELECT target, status, created_at, delivered_at FROM outbox ORDER BY id"
+            )
+        ]
 
 
 def firing(pg_url: str) -> int:
@@ -113,7 +118,7 @@ async def test_launch_survives_killing_the_market_leader_and_a_cluster_and_deliv
         )
         await asyncio.sleep(1.0)
         kills: dict[str, float] = {}
-        seen: dict[str, asyncio.Task[float]] = {}
+        seen: dict[str, asyncio.Task[tuple[float, float]]] = {}
         for price in path.prices:
             emu.binance.klines.script_price("BTCUSDT", price)
             await asyncio.sleep(STEP_S)
@@ -125,11 +130,13 @@ async def test_launch_survives_killing_the_market_leader_and_a_cluster_and_deliv
             elif "market" in kills and "cluster" not in kills and events >= 6:
                 os.kill(pid_of(launcher.text(), r"launch: discord-2-3 started \(pid (\d+)"), signal.SIGKILL)
                 kills["cluster"] = time.monotonic()
+                cluster_killed_ms = int(time.time() * 1000)
                 seen["cluster"] = asyncio.create_task(_logged_after(launcher, "Discord cluster of"))
         assert set(kills) == {"market", "cluster"}, (
             f"the path ended before both kills: {firing(pg_url)} alerts"
         )
-        took = {what: await seen[what] - kills[what] for what in kills}
+        took = {what: (await seen[what])[0] - kills[what] for what in kills}
+        replacement_ready_ms = int((await seen["cluster"])[1] * 1000)
         # Every alert reaches every server once the replacement cluster delivers what queued for its shards.
         channels = [alerts_channel_of(g) for g in servers()]
         await wait_for(
@@ -141,14 +148,20 @@ async def test_launch_survives_killing_the_market_leader_and_a_cluster_and_deliv
         counts = {c: delivered(discord_emu, c, notes) for c in channels}
         assert all(n == 1 for per in counts.values() for n in per.values()), counts
         rows = outbox_rows(pg_url)
-        assert len(rows) == len(notes) * len(channels) and {s for _, s in rows} == {"delivered"}, rows
+        assert len(rows) == len(notes) * len(channels) and {r[1] for r in rows} == {"delivered"}, rows
+        # Alerts of the killed cluster's servers were queued while it was down, and its replacement sent them.
+        killed_targets = {f"channel:{alerts_channel_of(g)}" for g in servers() if shard_of(g, SHARDS) >= 2}
+        waited = [
+            r for r in rows if r[0] in killed_targets and cluster_killed_ms < r[2] < replacement_ready_ms
+        ]
+        assert waited and all(r[3] >= replacement_ready_ms for r in waited), (waited, replacement_ready_ms)
         assert "launch: discord-2-3 exited -9" in launcher.text()
         print(
             f"{len(notes)} alerts x {len(channels)} servers delivered exactly once ({len(rows)} outbox rows,"
             f" {sum(len(discord_emu.messages_in(c)) for c in channels)} messages); after SIGKILL the standby"
             f" market process led in {took['market']:.2f} s (lease polled every {POLL_S} s) and the"
             f" replacement of cluster 2-3 was ready in {took['cluster']:.2f} s (the launcher restarted it"
-            " after its 1 s backoff)"
+            f" after its 1 s backoff) and delivered the {len(waited)} alerts queued for its servers meanwhile"
         )
         assert took["market"] <= TAKEOVER_BOUND_S, took
     finally:
@@ -161,8 +174,8 @@ async def test_launch_survives_killing_the_market_leader_and_a_cluster_and_deliv
     assert [name.split("-")[0] for name in stopped] == ["market", "market", "discord", "discord"], stopped
 
 
-async def _logged_after(process: Process, marker: str) -> float:
-    """Return the monotonic time ``marker`` is first logged after now (polled every 5 ms)."""
+async def _logged_after(process: Process, marker: str) -> tuple[float, float]:
+    """Return the monotonic and wall times ``marker`` is first logged after now (polled every 5 ms)."""
     start = len(process.text())
     await wait_for(lambda: marker in process.text()[start:], within=40, what=f"{process.name}: {marker}")
-    return time.monotonic()
+    return time.monotonic(), time.time()
