@@ -180,16 +180,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], default
         "--config", "-c", default=default_config, help=f"config file (default {default_config})"
     )
     launch.add_argument(
-        "--shard-count", type=positive, help="total shards (default: what Discord's /gateway/bot recommends)"
+        "--shard-count",
+        type=positive,
+        metavar="N",
+        help="total shards (default: what Discord's /gateway/bot recommends)",
     )
     launch.add_argument(
         "--clusters",
         type=positive,
+        metavar="N",
         help=f"Discord processes the shards are split into (default: one per {SHARDS_PER_CLUSTER} shards)",
     )
     launch.add_argument(
         "--market-processes",
         type=positive,
+        metavar="N",
         default=2,
         help="market role processes: one leads, the others stand by (default 2)",
     )
