@@ -73,6 +73,7 @@ from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
+from storage.changes import RESYNC, Change, ChangeHandler, ChangeListener
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import DAY_MS
@@ -84,6 +85,8 @@ log = logging.getLogger(__name__)
 # the event loop for another process's write lock before it fails and is retried by its caller: the loop
 # stall such a write can cause (it was 5 s, the connection's default busy timeout).
 LIVE_BUSY_TIMEOUT_MS = 250
+# How long a market process waits at start for its LISTEN for the clusters' changes to be in place.
+LISTEN_TIMEOUT_S = 10.0
 
 
 class HealthStatuses:
@@ -166,12 +169,15 @@ class App:
         shutdown: Shutdown | None = None,
         role: str = "all",
         fence: Callable[[], None] | None = None,
+        on_changes: Callable[[Repo, Engine], ChangeHandler] | None = None,
     ) -> None:
         if role not in ("all", "market"):
             raise ValueError(f"unknown role {role!r}")
         self.config = config
         self.role = role
         self.fence = fence
+        # What to do when another process commits a change (storage.changes); None: nobody to listen to.
+        self.on_changes = on_changes
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -225,6 +231,8 @@ class App:
             warn_unrouted=True,
             liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
+        if self.on_changes is not None:
+            await self._listen_for_changes(self.on_changes(repo, engine))
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
@@ -491,6 +499,26 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
+    async def _listen_for_changes(self, handler: ChangeHandler) -> None:
+        """Hear what the other processes change (a rule, a server's settings) as soon as they commit it.
+
+        Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
+        """
+        listener = ChangeListener(str(self.config.storage.database), handler)
+        self._spawn(listener.run(self._stop), "changes")
+        try:
+            await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("not yet listening for the other processes' changes: every rule reloads once it is")
+
+            async def resync_when_listening() -> None:
+                await listener.listening.wait()
+                result = handler(Change(RESYNC))  # whatever changed before the LISTEN was not heard
+                if result is not None:
+                    await result
+
+            self._spawn(resync_when_listening(), "changes-resync")
+
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
@@ -570,7 +598,7 @@ class App:
             loops = [
                 t
                 for t in self._tasks
-                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat")
+                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat", "changes")
             ]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.

@@ -188,6 +188,30 @@ async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
             leader.popen.wait(timeout=10)
 
 
+async def test_the_market_engine_hears_a_rule_another_process_changes(
+    make_emulator: EmulatorFactory, pg_url: str
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        assert role.app is not None and role.app.parts is not None
+        engine = role.app.parts.engine
+        assert "level-00" in {rule.row.id for rule in engine.rules()}
+        # A Discord cluster pauses the rule (/alert pause): another connection, another process's write.
+        other = Repo(open_database(pg_url))
+        other.set_rule_enabled("level-00", False, "paused by a member", int(time.time() * 1000))
+        other.close()
+        await wait_for(
+            lambda: "level-00" not in {rule.row.id for rule in engine.rules()}, within=5, what="the engine"
+        )
+    finally:
+        role.shutdown.request("test")
+        assert await asyncio.wait_for(running, 30) == 0
+
+
 async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_away(
     make_emulator: EmulatorFactory, pg_url: str
 ) -> None:
