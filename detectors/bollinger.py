@@ -53,17 +53,30 @@ class WidthWindow:
     def __init__(self, bands: Indicator, size: int) -> None:
         self.bands = bands
         self.widths: deque[float] = deque(maxlen=size)
+        # The window's minimum, kept as it slides: (number of the width, width) of every width lower than
+        # all after it, oldest first, so the first is the lowest. min() over the window at every candle
+        # cost a 1m rule with a 120-candle lookback more than its bands did (issue 18's bench).
+        self._lows: deque[tuple[int, float]] = deque()
+        self._added = 0
 
     def add(self, bar: Bar) -> None:
         """Record the width the bands (fed just before) have after ``bar``."""
         width = self.bands.value("width")
-        if width is not None:
-            self.widths.append(width)
+        if width is None:
+            return
+        self.widths.append(width)
+        lows = self._lows
+        while lows and lows[-1][1] > width:
+            lows.pop()
+        lows.append((self._added, width))
+        self._added += 1
+        if lows[0][0] <= self._added - len(self.widths) - 1:  # slid out of the window
+            lows.popleft()
 
     def narrowest(self) -> bool:
         """Return whether the newest width is the lowest of a full window."""
         widths = self.widths
-        return len(widths) == widths.maxlen and widths[-1] <= min(widths)
+        return len(widths) == widths.maxlen and widths[-1] <= self._lows[0][1]
 
 
 class Bollinger(IndicatorDetector):

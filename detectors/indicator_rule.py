@@ -108,11 +108,10 @@ class IndicatorDetector(Detector[Any]):
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Decide on every candle of the interval closed since the last evaluation; return the latches."""
-        settings: IndicatorSettings = self.settings
-        last_t = state.get("t")
-        if last_t is not None and snapshot.now < last_t + 2 * interval_ms(settings.interval):
-            return latched_signals(self, state)  # no candle of the interval can have closed since
         feed = self._feed()
+        last_t = state.get("t")
+        if last_t is not None and snapshot.now < last_t + 2 * feed.length_ms:
+            return latched_signals(self, state)  # no candle of the interval can have closed since
         if last_t is not None and feed.count < self._needed():
             # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
             # backfills the venue's own klines for this rule), so the history is read again, short as it is.
@@ -135,8 +134,7 @@ class IndicatorDetector(Detector[Any]):
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the interval can close: nothing changes before it."""
-        settings: IndicatorSettings = self.settings
-        return quiet_until_next_bar(state, settings.interval)
+        return quiet_until_next_bar(state, self._feed().interval)
 
     def _needed(self) -> int:
         needed: int | None = self.__dict__.get("_candles_needed")

@@ -614,12 +614,14 @@ class Engine:
                 self._settle_clocks(self._quiet.clocked_of(moved))
         if not self._dirty:
             return
+        rows: list[tuple[str, str, int]] = []
+        for rule_id in self._dirty:
+            stored = self._detector_state.get(rule_id)
+            if stored is not None and rule_id in self._rules:
+                rows.append((rule_id, self._state_json.encode(rule_id, stored[0]), stored[1]))
+        # One statement for all, not one per rule: 200 symbols' 1m indicator rules write 1,000 a minute.
         with self.repo.transaction():
-            for rule_id in self._dirty:
-                stored = self._detector_state.get(rule_id)
-                if stored is not None and rule_id in self._rules:
-                    text = self._state_json.encode(rule_id, stored[0])
-                    self.repo.save_detector_state(rule_id, stored[0], stored[1], text=text)
+            self.repo.save_detector_states(rows)
         self._dirty.clear()
 
     def _apply(
@@ -656,7 +658,7 @@ class Engine:
                     fire_count=state.fire_count if state else 0,
                     stateful=signal.stateful,
                 )
-                self._save_alert_state(state)
+                # Not saved here: a new alert is pending, and the pending branch below saves it.
             if state.status == "pending":
                 state = replace(state, pending_count=state.pending_count + 1, last_seen=now)
                 if self._ready(row, state, signal, now):

@@ -1,4 +1,4 @@
-"""Multi-row INSERT statements for observation batches (the ingest hot path)."""
+"""Multi-row INSERT statements for observation batches (the ingest hot path) and detector states."""
 
 from __future__ import annotations
 
@@ -83,4 +83,12 @@ INSERT_OPEN_INTEREST = MultiRowInsert(
     5,
     " ON CONFLICT (symbol, ts, source) DO UPDATE SET contracts=excluded.contracts, usd=excluded.usd",
     key_columns=3,
+)
+# Detector states, written in one statement per flush rather than one per rule (issue 18's indicator rules
+# write every rule's state every minute).
+INSERT_DETECTOR_STATES = MultiRowInsert(
+    "INSERT INTO detector_state (rule_id, state, evaluated_at) VALUES ",
+    3,
+    " ON CONFLICT (rule_id) DO UPDATE SET state=excluded.state, evaluated_at=excluded.evaluated_at",
+    key_columns=1,
 )

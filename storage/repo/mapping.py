@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 from storage.rows import (
@@ -32,15 +33,53 @@ from storage.rows import (
 T = TypeVar("T")
 
 
+# sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
+_OPTIONS: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "default": str}
+
+
+def _make_encode() -> Callable[[Any], str]:
+    """Return a function encoding a value exactly as ``json.dumps(value, **_OPTIONS, allow_nan=False)``.
+
+    ``json.dumps`` with options builds a new encoder, and the encoder a new C encoder, at every call: more
+    than half the cost of encoding a small detector state, which the engine does for every rule after every
+    evaluation (issue 18's indicator rules, every minute). The C encoder ``json`` itself uses is built once
+    here with the same arguments, so the text is the same; it keeps no state between calls (no circular
+    reference markers: a state cannot refer to itself, and such a value fails either way).
+    """
+    encoder = json.JSONEncoder(**_OPTIONS, allow_nan=False)
+    if c_make_encoder is None:  # an interpreter without the C accelerator: the pure-Python path
+        return encoder.encode
+    iterencode = c_make_encoder(
+        None,
+        str,
+        encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,
+        False,
+        False,  # sort_keys, !skipkeys, !nan
+    )
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return encode_basestring_ascii(value)
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _make_encode()
+
+
 def dumps(value: Any) -> str:
     """Return ``value`` as the JSON text stored for it (a non-finite number becomes null)."""
-    # sort_keys makes stored JSON stable, so two runs of the same replay produce identical rows.
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+        return _encode(value)
     except ValueError:
         # Python would write Infinity/NaN, which is not JSON: SQLite's json_extract then fails on the whole
         # query ("malformed JSON"), and one inf in one alert's payload broke /history for every server.
-        return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
+        return json.dumps(_finite(value), **_OPTIONS)
 
 
 def _finite(value: Any) -> Any:

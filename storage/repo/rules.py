@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from storage.changes import RULE
 from storage.repo.base import RepoBase
+from storage.repo.bulk import INSERT_DETECTOR_STATES
 from storage.repo.mapping import ALERT_STATES, RULES, dumps
 from storage.rows import AlertStateRow, RuleRow
 
@@ -151,6 +152,10 @@ class RulesMixin(RepoBase):
             " ON CONFLICT (rule_id) DO UPDATE SET state=excluded.state, evaluated_at=excluded.evaluated_at",
             (rule_id, dumps(state) if text is None else text, evaluated_at),
         )
+
+    def save_detector_states(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Store many rules' detector states at once: (rule id, state encoded as ``dumps`` would, time)."""
+        INSERT_DETECTOR_STATES.run(self.conn, rows)
 
     def alert_states(
         self, rule_id: str | None = None, *, include_resolved: bool = False

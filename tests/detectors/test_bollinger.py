@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import random
+from collections import deque
 
 import pytest
 from pydantic import ValidationError
 
+from detectors.base import Bar
+from detectors.bollinger import WidthWindow
 from tests.detectors.conftest import JANUARY, make, real_history, run
 
 
@@ -65,3 +69,34 @@ def test_a_squeeze_is_one_alert_until_its_release() -> None:
     for a, b in itertools.pairwise(squeezes):
         assert any(k.startswith("release") for k in keys[a:b])
     assert len(squeezes) >= 3
+
+
+class _Widths:
+    """Bands stand-in whose width is set by the test (WidthWindow reads only ``value("width")``)."""
+
+    def __init__(self) -> None:
+        self.width: float | None = None
+
+    def value(self, output: str | None = None) -> float | None:
+        assert output == "width"
+        return self.width
+
+
+def test_the_width_window_finds_the_narrowest_as_min_over_the_window_does() -> None:
+    # The window keeps its minimum as it slides; compared here with min() over the same last N widths,
+    # with ties (widths drawn from few values) and the warm-up (no width yet) included.
+    rng = random.Random(18)
+    for size in (2, 3, 7, 20):
+        bands = _Widths()
+        window = WidthWindow(bands, size)  # type: ignore[arg-type]
+        expected: deque[float] = deque(maxlen=size)
+        answers = []
+        for i in range(500):
+            bands.width = None if i < 5 else float(rng.choice((1, 2, 3, 4, 5)))
+            window.add(Bar(i * 60_000, 1.0, 1.0, 1.0, 1.0, 1.0, 60_000))
+            if bands.width is not None:
+                expected.append(bands.width)
+            want = len(expected) == size and expected[-1] <= min(expected)
+            assert window.narrowest() is want, (size, i)
+            answers.append(want)
+        assert any(answers) and not all(answers)  # both answers were checked

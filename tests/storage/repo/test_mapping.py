@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -66,3 +68,34 @@ def test_named_tuple_rows_map_by_field_order_and_renamed_fields_keep_their_colum
     assert candle.closed is True
     assert "values_json" in mapping.EVENTS.names and "values" not in mapping.EVENTS.names
     assert mapping.EVENTS.marks == ",".join("?" * len(mapping.EVENTS.names))
+
+
+class _Named:
+    """A value JSON cannot encode: stored as its str() (``default=str``)."""
+
+    def __str__(self) -> str:
+        return "named \u00e9"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"t": 1767245340000, "off": ["above", "below"], "latch": {}},
+        {"b": 1, "a": [1.5, 2e-7, 1e22, -0.0, True, None, 'é\n"\u2603', {"z": {}, "y": []}], "c": _Named()},
+        {3: "int keys sort too", 1: (1, "tuple")},
+        "a string alone",
+        12.5,
+        [],
+    ],
+)
+def test_dumps_writes_what_json_dumps_writes(value: object) -> None:
+    # dumps builds its C encoder once; the text must stay byte for byte json.dumps's with the same options.
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    assert mapping.dumps(value) == expected
+
+
+def test_dumps_writes_non_finite_numbers_as_null_and_refuses_unsortable_keys() -> None:
+    assert mapping.dumps({"b": [math.inf], "a": math.nan}) == '{"a":null,"b":[null]}'
+    assert mapping.dumps({"ok": 1}) == '{"ok":1}'  # nothing left behind by the failed attempt
+    with pytest.raises(TypeError):
+        mapping.dumps({"a": 1, 2: 3})  # as json.dumps with sort_keys

@@ -16,3 +16,18 @@ def test_rules_round_trip_and_quota_count(repo: Repo) -> None:
     stored = repo.rule("r1")
     assert stored is not None and not stored.enabled and stored.status_reason == "paused by admin"
     assert repo.delete_rule("r1") and repo.rule("r1") is None
+
+
+def test_detector_states_saved_together_insert_and_update(repo: Repo) -> None:
+    # The engine's flush writes every evaluated rule's state in one go: new rows and changed ones.
+    for i in range(5):
+        repo.save_rule(RuleRow(f"r{i}", "config", "rsi", "BTCUSDT", {}))
+    repo.save_detector_state("r0", {"t": 1}, T0)
+    with repo.transaction():
+        repo.save_detector_states([(f"r{i}", f'{{"t":{i + 10}}}', T0 + i) for i in range(5)])
+    assert repo.all_detector_states() == {f"r{i}": ({"t": i + 10}, T0 + i) for i in range(5)}
+    with repo.transaction():
+        repo.save_detector_states([("r3", '{"off":["above"],"t":20}', T0 + 60_000)])
+        repo.save_detector_states([])  # nothing evaluated: nothing written
+    assert repo.detector_state("r3") == ({"off": ["above"], "t": 20}, T0 + 60_000)
+    assert repo.detector_state("r4") == ({"t": 14}, T0 + 4)
