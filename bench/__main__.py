@@ -26,6 +26,7 @@ from bench import (
     replay,
     rule_loading,
     startup,
+    takeover,
 )
 from bench.common import machine, parser
 
@@ -45,6 +46,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("rule_loading", rule_loading.main),
     ("liqmap", liqmap.main),
     ("backends", backends.main),
+    ("takeover", takeover.main),
 )
 
 

@@ -20,6 +20,7 @@ from bench import (
     replay,
     rule_loading,
     startup,
+    takeover,
 )
 
 BENCHMARKS = {
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "rule_loading": rule_loading.main,
     "liqmap": liqmap.main,
     "backends": backends.main,
+    "takeover": takeover.main,
 }
 
 
