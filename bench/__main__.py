@@ -25,6 +25,7 @@ from bench import (
     queries,
     replay,
     rule_loading,
+    scale_out,
     startup,
     takeover,
 )
@@ -46,6 +47,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("rule_loading", rule_loading.main),
     ("liqmap", liqmap.main),
     ("backends", backends.main),
+    ("scale_out", scale_out.main),
     ("takeover", takeover.main),
 )
 

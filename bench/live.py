@@ -20,13 +20,19 @@ candle woke every level rule of its symbol), measured in the same run: this scri
 commit's code (``git archive``) in a child process. Where git or the commit is missing (an installed
 copy), the figures recorded on the development machine (``RECORDED``) are printed instead, labelled so.
 
-    python -m bench.live [--smoke] [--no-baseline] [--json]
+With ``--instructions`` the polled minutes are also played under ``valgrind --tool=callgrind`` (20 symbols for
+10 minutes, 500 for one), counting the instructions and the misses of a simulated 2 MiB cache per
+symbol-minute. Flat instructions with growing misses say the work is linear and what grows is the cost of
+reaching per-symbol state that no longer fits in the cache, not an O(symbols) scan.
+
+    python -m bench.live [--smoke] [--no-baseline] [--json] [--instructions]
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import shutil
 import statistics
@@ -35,7 +41,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,12 +166,35 @@ def market(count: int) -> Iterator[tuple[Repo, MarketHistory, Ingest, Engine, li
             repo.close()
 
 
-def play_polls(count: int, minutes: int, warm_up: int = 2) -> tuple[float, float]:
+def delivered(candle: Candle) -> Candle:
+    """Return ``candle`` as the feed hands it over: a new object with new numbers in it.
+
+    A feed parses each answer just before ingesting it, so its candles are new objects still in the CPU's
+    cache; the same objects built a minute ahead (for every symbol at once) would charge the large counts
+    cache misses the live path does not have.
+    """
+    fresh = 1.0  # a product is a new float object, as parsing one is
+    quote = None if candle.quote_volume is None else candle.quote_volume * fresh
+    return candle._replace(
+        o=candle.o * fresh,
+        h=candle.h * fresh,
+        l=candle.l * fresh,
+        c=candle.c * fresh,
+        volume=candle.volume * fresh,
+        quote_volume=quote,
+    )
+
+
+def play_polls(
+    count: int, minutes: int, warm_up: int = 2, measuring: Callable[[bool], None] | None = None
+) -> tuple[float, float]:
     """Play the live candle polls for ``count`` symbols after a warm-up.
 
     Return the CPU ms per simulated minute of the whole path (ingest and engine) and of the engine alone,
     each the median over the minutes measured: the machine is shared, and one minute slowed by a neighbour
-    would otherwise move the small counts' figures (a few ms) most.
+    would otherwise move the small counts' figures (a few ms) most. Building the answers (the exchange's
+    side and the feed's parsing) is not counted. ``measuring`` is told when the measured minutes start
+    (True) and end (False).
     """
     clock = time.process_time
     with market(count) as (_, _, ingest, engine, walks):
@@ -173,29 +202,35 @@ def play_polls(count: int, minutes: int, warm_up: int = 2) -> tuple[float, float
         used: list[float] = []
         in_engine: list[float] = []
         for minute in range(warm_up + minutes):
+            if minute == warm_up and measuring is not None:
+                measuring(True)
             minute_start = START + minute * MINUTE_MS
             upcoming = {w.symbol: w.minute(minute_start) for w in walks}
-            polls = [
-                [forming(upcoming[w.symbol], (poll * POLL_MS + 1) / MINUTE_MS) for w in walks]
-                for poll in range(MINUTE_MS // POLL_MS)
-            ]
-            evaluating = 0.0
-            began = clock()
-            for poll, answers in enumerate(polls):
+            ingesting = evaluating = 0.0
+            for poll in range(MINUTE_MS // POLL_MS):
                 now = minute_start + poll * POLL_MS + 1
-                for walk, answer in zip(walks, answers, strict=True):
+                fraction = (poll * POLL_MS + 1) / MINUTE_MS
+                for walk in walks:
                     now += 1
-                    ingest.candles([last[walk.symbol], answer])
+                    answer = [
+                        delivered(last[walk.symbol]),
+                        delivered(forming(upcoming[walk.symbol], fraction)),
+                    ]
                     started = clock()
+                    ingest.candles(answer)
+                    ingested = clock()
                     engine.evaluate(now, {walk.symbol})
-                    evaluating += clock() - started
+                    ingesting += ingested - started
+                    evaluating += clock() - ingested
                 started = clock()
                 engine.evaluate(now + 1)  # the timer's pass over every rule
                 evaluating += clock() - started
             if minute >= warm_up:
-                used.append(clock() - began)
+                used.append(ingesting + evaluating)
                 in_engine.append(evaluating)
             last = upcoming
+        if measuring is not None:
+            measuring(False)
         return statistics.median(used) * 1000, statistics.median(in_engine) * 1000
 
 
@@ -239,6 +274,77 @@ def play_liquidations(symbols: int, seconds: float, rate: int) -> tuple[float, f
                 evaluations += 1
             used += time.process_time() - began
         return used / seconds * 100, used * 1000 / max(evaluations, 1), evaluations
+
+
+# The simulated last-level cache of the instruction counts: this machine's L2 (2 MiB a core, 16-way); its L3
+# holds every count's working set, so misses of the L2 are the ones that cost more as the symbols grow.
+SIMULATED_CACHE = "2097152,16,64"
+
+
+def counted(count: int, minutes: int) -> dict[str, float] | None:
+    """Count the instructions and simulated cache misses of ``minutes`` polled minutes of ``count`` symbols.
+
+    The minutes are played in a child process under ``valgrind --tool=callgrind``, counting only the
+    measured minutes (the market is built and warmed uncounted). None when valgrind is missing.
+    """
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--cache-sim=yes",
+            f"--LL={SIMULATED_CACHE}",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "bench.live",
+            "--counted-child",
+            f"{count},{minutes}",
+        ]
+        root = Path(__file__).resolve().parent.parent
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not out.exists():
+            print(f"instruction count could not run: {done.stderr.strip()[-500:]}")
+            return None
+        events: list[str] = []
+        totals: list[int] = []
+        for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                totals = [int(value) for value in line.split()[1:]]
+    found = dict(zip(events, totals, strict=False))
+    misses = found.get("ILmr", 0) + found.get("DLmr", 0) + found.get("DLmw", 0)
+    return {"instructions": found.get("Ir", 0), "misses": misses, "symbol_minutes": count * minutes}
+
+
+def counted_child(spec: str) -> None:
+    """Play the minutes of ``spec`` ("count,minutes") with callgrind counting only the measured ones."""
+    count, minutes = (int(part) for part in spec.split(","))
+    pid = str(os.getpid())
+
+    def measuring(on: bool) -> None:
+        subprocess.run(
+            ["callgrind_control", "-i", "on" if on else "off", pid], capture_output=True, check=True
+        )
+
+    play_polls(count, minutes, measuring=measuring)
+
+
+def count_instructions(smoke: bool) -> dict[str, float]:
+    """Return the instruction and miss counts per symbol-minute at a small and a large symbol count."""
+    runs = [(2, 1), (10, 1)] if smoke else [(20, 10), (500, 1)]
+    figures: dict[str, float] = {}
+    for count, minutes in runs:
+        found = counted(count, minutes)
+        if found is None:
+            return {}
+        figures[f"ir_{count}"] = found["instructions"] / found["symbol_minutes"]
+        figures[f"miss_{count}"] = found["misses"] / found["symbol_minutes"]
+    return figures
 
 
 def measure(smoke: bool) -> dict[str, float]:
@@ -288,7 +394,16 @@ def main(argv: list[str] | None = None) -> int:
     args_parser = parser(__doc__ or "")
     args_parser.add_argument("--no-baseline", action="store_true", help="skip replaying the old engine")
     args_parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    args_parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions and cache misses per symbol-minute under valgrind (minutes)",
+    )
+    args_parser.add_argument("--counted-child", help="internal: play minutes under callgrind")
     args = args_parser.parse_args(argv)
+    if args.counted_child:
+        counted_child(args.counted_child)
+        return 0
     now = measure(args.smoke)
     if args.json:
         print(json.dumps(now))
@@ -301,7 +416,14 @@ def main(argv: list[str] | None = None) -> int:
     print("SYNTHETIC candles polled every 15 s (closed + forming), 10 rules per symbol")
     if old is not None:
         print(f"before: {label}")
-    report_ok = report("live", figures(now, old, args.smoke))
+    lines = figures(now, old, args.smoke)
+    if args.instructions:
+        counts = count_instructions(args.smoke)
+        if counts:
+            lines += instruction_figures(counts, args.smoke)
+        else:
+            print("valgrind (callgrind) not found: instructions not counted")
+    report_ok = report("live", lines)
     return 0 if report_ok or args.smoke else 1
 
 
@@ -350,6 +472,35 @@ def figures(now: dict[str, float], old: dict[str, float] | None, smoke: bool) ->
             "ms",
             note=f"{now['liq_evaluations']:,.0f} evaluations; {before('liq_ms', 'ms')}",
         ),
+    ]
+    return lines
+
+
+def instruction_figures(counts: dict[str, float], smoke: bool) -> list[Figure]:
+    """Return the instructions and simulated cache misses per symbol-minute, and their growth."""
+    sizes = sorted(int(key[3:]) for key in counts if key.startswith("ir_"))
+    small, big = sizes[0], sizes[-1]
+    lines = [
+        Figure(f"instructions per symbol-minute, {size} symbols", counts[f"ir_{size}"], "instr")
+        for size in sizes
+    ]
+    lines.append(
+        Figure(
+            f"  instructions per minute, {big} / {small} symbols",
+            counts[f"ir_{big}"] * big / (counts[f"ir_{small}"] * small),
+            "x",
+            None if smoke else 25.0,
+            note=f"linear: x{big / small:g}; callgrind",
+        )
+    )
+    lines += [
+        Figure(
+            f"  cache misses per symbol-minute, {size} symbols",
+            counts[f"miss_{size}"],
+            "misses",
+            note="simulated 2 MiB last-level cache (this machine's L2)",
+        )
+        for size in sizes
     ]
     return lines
 

@@ -61,6 +61,7 @@ from bot.ops.web import WebServer
 from bot.services import Service
 from bot.services.backtest import BacktestService
 from bot.services.base import FeedStatusView
+from bot.services.feed_report import schedule_feed_report
 from bot.services.history import HistoryService
 from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
@@ -80,6 +81,12 @@ from storage.rows import DAY_MS
 from storage.writegate import WriteGate
 
 log = logging.getLogger(__name__)
+
+# What a process does with another one's change, given the parts that keep state in memory: the repository,
+# the engine, the digests' jobs and the liquidation feed with its service (None where that part is off).
+OnChanges = Callable[
+    [Repo, Engine, DigestJobs | None, tuple[LiqFeedService, LiquidationFeed] | None], ChangeHandler
+]
 
 # How long a write outside the write gate (a slash command's, the outbox's, an ingest batch's) may wait on
 # the event loop for another process's write lock before it fails and is retried by its caller: the loop
@@ -169,7 +176,7 @@ class App:
         shutdown: Shutdown | None = None,
         role: str = "all",
         fence: Callable[[], None] | None = None,
-        on_changes: Callable[[Repo, Engine], ChangeHandler] | None = None,
+        on_changes: OnChanges | None = None,
     ) -> None:
         if role not in ("all", "market"):
             raise ValueError(f"unknown role {role!r}")
@@ -231,8 +238,6 @@ class App:
             warn_unrouted=True,
             liquidation_gaps=lambda symbol: [c.name for c in venues_down(health, symbol)],
         )
-        if self.on_changes is not None:
-            await self._listen_for_changes(self.on_changes(repo, engine))
         # Rules are loaded later, a batch at a time (load_gradually, once Discord is up).
         # A rule must never fire into nowhere silently (issue 22): say at start which rules would.
         lost = unrouted(router, repo.rules(origin="config"))
@@ -306,6 +311,11 @@ class App:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
         # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
         # single load held the loop for 22.8 s (issue 24), past Discord's heartbeat.
+        if self.on_changes is not None:
+            # Listening before the rules are read: no change can fall between the read and the LISTEN.
+            pair = (liqfeeds, liqfeed) if liqfeed is not None and liqfeeds is not None else None
+            jobs = digest_jobs if self.queues_for_discord else None
+            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair))
         gc.freeze()  # the warmed history: see _first_evaluation
         await engine.load_gradually(
             lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
@@ -329,6 +339,9 @@ class App:
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
+        if self.role == "market":
+            # The Discord clusters run no feeds: their /status shows the feed lines this leader writes.
+            schedule_feed_report(scheduler, repo, service.feeds, self.now_ms)
         scheduler.start()
         if self.queues_for_discord:
             # Restores every stored digest as a job and posts, once and marked late, one that fell due

@@ -63,6 +63,10 @@ OI_SIDES = {
     "deribit": "one side",
 }
 TWO_SIDED = "both sides"
+# Venues whose open interest is a count of USD contracts (inverse perpetuals): their coin worth, usd/mark,
+# falls as the price rises with no position changed. Deribit's BTC/ETH-PERPETUAL are inverse ($10 a
+# contract, the book summary's open_interest in USD).
+INVERSE_OI = frozenset({"deribit"})
 
 
 def one_side(source: str, row: OpenInterest) -> OpenInterest:
@@ -362,6 +366,7 @@ def oi_market_change(
     """Return the summed open interest at ``start`` and ``end`` over the venues known at both.
 
     Contracts (base units) when every such venue has them at both ends (USD moves with price), else USD.
+    An inverse venue's USD contracts are counted in coins at the end's price at both ends.
     """
     by_source = snapshot.open_interest_by_source(since=start - max_age_ms, until=end)
     ends = {s: (point_at(p, start, max_age_ms), point_at(p, end, max_age_ms)) for s, p in by_source.items()}
@@ -370,10 +375,15 @@ def oi_market_change(
         return None
     use_contracts = all(a.contracts and b.contracts for a, b in known.values())
 
-    def value(p: OpenInterestPoint) -> float | None:
-        return p.contracts if use_contracts else p.usd
+    def value(source: str, p: OpenInterestPoint, end: OpenInterestPoint) -> float | None:
+        if not use_contracts:
+            return p.usd
+        if source in INVERSE_OI and p.usd is not None and end.usd and end.contracts:
+            # USD contracts in coins at one price (the window's end), so only positions move the figure.
+            return p.usd * end.contracts / end.usd
+        return p.contracts
 
     change = market_change(
-        {s: value(a) for s, (a, _) in known.items()}, {s: value(b) for s, (_, b) in known.items()}
+        {s: value(s, a, b) for s, (a, b) in known.items()}, {s: value(s, b, b) for s, (_, b) in known.items()}
     )
     return None if change is None else (change, "contracts" if use_contracts else "usd")

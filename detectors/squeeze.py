@@ -258,8 +258,17 @@ def gather(snapshot: Snapshot, start: int, end: int, price_from: float, price_to
         change, basis = summed
         oi = OiChange(change.before, change.after, change.pct, basis, start, end)
         venues = describe_drivers(change)
-    before = aggregate(figures_at(snapshot, start, oi_age, FUNDING_MAX_AGE_MS))
-    after = aggregate(figures_at(snapshot, end, oi_age, FUNDING_MAX_AGE_MS))
+    at_start = figures_at(snapshot, start, oi_age, FUNDING_MAX_AGE_MS)
+    at_end = figures_at(snapshot, end, oi_age, FUNDING_MAX_AGE_MS)
+    # Funding is compared over the venues with a rate at both ends, as open interest is: a venue that
+    # joins in between (a feed switched on, a poll back) would otherwise read as a funding move.
+    both = {f.source for f in at_start if f.rate is not None} & {
+        f.source for f in at_end if f.rate is not None
+    }
+    if both:
+        at_start = [f for f in at_start if f.source in both]
+        at_end = [f for f in at_end if f.source in both]
+    before, after = aggregate(at_start), aggregate(at_end)
     return Evidence(
         start=start,
         end=end,

@@ -5,7 +5,7 @@ furthest. The rule reads each venue's newest snapshot (``[feeds.positioning] dep
 ``band_pct`` of the mid, bids, asks or both, against that venue's average over ``average_hours``, summed
 over the venues that have both. A snapshot that stopped inside the band is a lower bound: the rule never
 compares a band that is not complete in the snapshot read now (it would read a thin book where the venue
-only sent fewer levels).
+only sent fewer levels), and averages only the complete ones.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         "drop_pct": values.change("Change"),
         "venues": values.text("Venues"),
     }
+    # Whether the last read found a venue to compare (``quiet``); True until a read says otherwise.
+    _venues_read: bool = True
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Compare the newest snapshots with their average; latch while the book stays thin."""
@@ -92,8 +94,16 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         return [] if learn else latched_signals(self, state)
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
-        """Return None: the day's average slides with the clock, so no quiet is exact."""
-        return None
+        """Sleep until new depth while no venue could be read and nothing is latched; else return None.
+
+        With a venue read, the day's average slides with the clock, so no quiet is exact. With none, time
+        alone never makes one readable (its newest snapshot only grows staler, its window only loses
+        points), so only new depth rows can change the outcome: without them a rule evaluated at every
+        tick of a replay that has no depth was a tenth of its engine's time (bench.replay).
+        """
+        if self._venues_read or state.get("latch"):
+            return None
+        return Quiet(unchanged=("depth",), now_key="t")
 
     def read(self, snapshot: Snapshot) -> tuple[float, float, tuple[str, ...]] | None:
         """Return (liquidity now, its average, venues) over venues with a fresh complete snapshot."""
@@ -104,11 +114,15 @@ class ThinLiquidity(Detector[ThinLiquiditySettings]):
         venues = []
         for source, points in sorted(by_source.items()):
             newest = points[-1]
-            if now - newest.ts > FRESH_MS or not newest.complete or len(points) < 2:
+            # A snapshot that stopped inside the band holds a floor, not the book: it is no part of the
+            # average either (shallow snapshots earlier in the day would pull it down and hide a thinning).
+            complete = [p for p in points if p.complete]
+            if now - newest.ts > FRESH_MS or not newest.complete or len(complete) < 2:
                 continue
             usd += _side_usd(newest, s.side)
-            average += sum(_side_usd(p, s.side) for p in points) / len(points)
+            average += sum(_side_usd(p, s.side) for p in complete) / len(complete)
             venues.append(source)
+        self._venues_read = bool(venues)
         return (usd, average, tuple(venues)) if venues and average > 0 else None
 
     def _payload(

@@ -142,6 +142,23 @@ class RowGuard:
     def candles(self, rows: Sequence[Candle]) -> Sequence[Candle]:
         """Return the candles with sane prices, volumes and open times."""
         b = self.bounds
+        # The hot path, as for liquidations: one pass of plain comparisons proves a batch clean (a closure
+        # call per candle was a tenth of a replay's ingest, bench.replay); the reasons run only on failure.
+        low, high = self._window("candles")
+        price_max, size_max, usd_max = b.price, b.size, b.usd
+        for _, _, open_time, _, o, h, lo, c, volume, quote, _ in rows:
+            if not (
+                low <= open_time <= high
+                and 0.0 < o <= price_max
+                and 0.0 < h <= price_max
+                and 0.0 < lo <= price_max
+                and 0.0 < c <= price_max
+                and 0.0 <= volume <= size_max
+                and (quote is None or 0.0 <= quote <= usd_max)
+            ):
+                break
+        else:
+            return rows
 
         def why(r: Candle, low: int, high: int) -> str | None:
             if not low <= r.open_time <= high:

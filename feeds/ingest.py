@@ -276,14 +276,7 @@ class Ingest:
         if not rows:
             return
         self._write("liquidations", self.repo.upsert_liquidation_buckets, rows)
-        # A bucket's total is set, not added: the same bucket may come twice in one batch (two files of
-        # the same provider, a revised total), and the last value is the one the database keeps too.
-        latest = {(row.symbol, row.source, row.ts, row.side): row.usd for row in rows}
-        totals: dict[tuple[str, str, int], list[float]] = {}
-        for (symbol, source, ts, side), usd in latest.items():
-            totals.setdefault((symbol, source, ts), [0.0, 0.0])[0 if side == "long" else 1] = usd
-        for (symbol, source, ts), (long_usd, short_usd) in totals.items():
-            self.history.set_liquidation_bucket(symbol, source, ts, long_usd, short_usd)
+        set_liquidation_buckets(self.history, rows)
         self._count("liquidations", rows)
         self._notify("liquidations", rows)
 
@@ -409,3 +402,15 @@ class Ingest:
         fear_greed = self.repo.fear_greed(None, now + 1)
         history.add_fear_greed(fear_greed)
         return loaded + len(fear_greed)
+
+
+def set_liquidation_buckets(history: MarketHistory, rows: Iterable[Liquidation]) -> None:
+    """Set the totals of aggregated liquidation buckets (one row per side per bucket) in the history."""
+    # A bucket's total is set, not added: the same bucket may come twice in one batch (two files of the
+    # same provider, a revised total), and the last value is the one the database keeps too.
+    latest = {(row.symbol, row.source, row.ts, row.side): row.usd for row in rows}
+    totals: dict[tuple[str, str, int], list[float]] = {}
+    for (symbol, source, ts, side), usd in latest.items():
+        totals.setdefault((symbol, source, ts), [0.0, 0.0])[0 if side == "long" else 1] = usd
+    for (symbol, source, ts), (long_usd, short_usd) in totals.items():
+        history.set_liquidation_bucket(symbol, source, ts, long_usd, short_usd)

@@ -100,6 +100,21 @@ def load_cached(
     return registry
 
 
+def list_venues(config: FeedsConfig) -> set[str]:
+    """Return the venues whose lists ``InstrumentLists`` reads with ``config`` (the keys of its fetchers).
+
+    For a process that reads no list itself (a Discord cluster) and takes the cached ones of those venues.
+    """
+    sections = {
+        "binance": config.binance_spot,
+        "binance_futures": config.binance_futures,
+        "bybit": config.bybit,
+        "okx": config.okx,
+        "gate": config.gate,
+    }
+    return {venue for venue, section in sections.items() if section.enabled}
+
+
 Fetch = Callable[[], Awaitable[list[Instrument]]]
 
 

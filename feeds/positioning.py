@@ -447,6 +447,18 @@ class PositioningFeed(Feed):
         self.context.failures.skipped(f"{self.name}.long_short:item", parsed.skipped)
         return parsed.rows
 
+    async def _each_currency(self, poll: str, call: Any) -> list[Any]:
+        """Run ``call`` per watched Deribit currency (as BTCUSDT, ETHUSDT); one failing keeps the other."""
+        key = f"{self.name}.{poll}"
+        return await each_symbol(
+            [f"{c}USDT" for c in self.currencies],
+            call,
+            self.context.failures,
+            key,
+            self.context.registry.rejections,
+            key,
+        )
+
     # -- DVOL ------------------------------------------------------------------------------------------
     async def poll_dvol(self) -> int | None:
         """Store the last hour of DVOL at one-minute resolution for BTC and ETH."""
@@ -454,8 +466,8 @@ class PositioningFeed(Feed):
         return await self._dvol(now - HOUR_MS, now, "60", "1m")
 
     async def _dvol(self, start: int, end: int, resolution: str, name: str) -> int | None:
-        rows: list[ImpliedVol] = []
-        for currency in self.currencies:
+        async def one(symbol: str) -> list[ImpliedVol]:
+            currency = short_symbol(symbol)
             params: dict[str, str | int] = {
                 "currency": currency,
                 "start_timestamp": start,
@@ -467,7 +479,9 @@ class PositioningFeed(Feed):
             )
             parsed = parse_dvol(payload, currency, name)
             self.context.failures.skipped(f"{self.name}.dvol:item", parsed.skipped)
-            rows += parsed.rows
+            return parsed.rows
+
+        rows = [row for batch in await self._each_currency("dvol", one) for row in batch]
         self.context.ingest.implied_vol(rows)
         return max((r.ts for r in rows), default=None)
 
@@ -614,17 +628,20 @@ class PositioningFeed(Feed):
     # -- Deribit book summaries ------------------------------------------------------------------------
     async def poll_deribit_book(self) -> int | None:
         """Store the BTC and ETH perpetuals' open interest (USD, one side) and 8-hour funding."""
-        funding: list[Funding] = []
-        interest: list[OpenInterest] = []
-        for currency in self.currencies:
+
+        async def one(symbol: str) -> tuple[list[Funding], list[OpenInterest]]:
+            currency = short_symbol(symbol)
             params: dict[str, str | int] = {"currency": currency, "kind": "future"}
             payload = await self.clients["deribit"].get_json(
                 "/api/v2/public/get_book_summary_by_currency", params
             )
-            rates, oi = parse_deribit_book_summary(payload, {f"{currency}-PERPETUAL": f"{currency}USDT"})
+            rates, oi = parse_deribit_book_summary(payload, {f"{currency}-PERPETUAL": symbol})
             self.context.failures.skipped(f"{self.name}.deribit_book:item", rates.skipped)
-            funding += rates.rows
-            interest += oi.rows
+            return rates.rows, oi.rows
+
+        results = await self._each_currency("deribit_book", one)
+        funding = [row for rates, _ in results for row in rates]
+        interest = [row for _, oi in results for row in oi]
         self.context.ingest.funding(funding)
         self.context.ingest.open_interest(interest)
         return max((r.ts for r in interest), default=None)

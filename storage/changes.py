@@ -1,4 +1,4 @@
-"""Tell the other processes of a bot at once that a rule, a silence or a server's settings changed.
+"""Tell the other processes of a bot at once that a rule, a silence, a setting or a digest changed.
 
 On PostgreSQL several processes share one database (issue 21: the market role and the Discord clusters):
 each keeps what it read in memory (the engine its rules, the repository the servers' settings), so a change
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # What a notification is about: the key is a rule id, a silence id or a guild id. OUTBOX_QUEUED (no key):
 # rows were queued, so a delivering process looks now instead of at its next idle poll.
 RULE, SILENCE, SETTINGS, RESYNC, OUTBOX_QUEUED = "rule", "silence", "settings", "resync", "outbox"
+# A scheduled digest was set, removed or switched off (key: its id): the scheduler rebuilds its job. A
+# server's large-liquidation feed was set or switched off (key: the guild id): the running feed reloads it.
+DIGEST, LIQFEED = "digest", "liqfeed"
 
 
 def channel_name(schema: str) -> str:

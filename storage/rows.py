@@ -510,6 +510,16 @@ class EventScope:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedHealthReport:
+    """The feeds' states a role last reported (``feed_health``): who wrote it, when, and each feed's line."""
+
+    role: str
+    writer: str  # "host:pid" of the process that wrote it
+    written_at: int  # UTC ms
+    statuses: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRow:
     """A scheduled market digest of a guild, posted in one channel (see migration 0002 for the schedule)."""
 

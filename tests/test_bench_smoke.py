@@ -19,6 +19,7 @@ from bench import (
     queries,
     replay,
     rule_loading,
+    scale_out,
     startup,
     takeover,
 )
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "rule_loading": rule_loading.main,
     "liqmap": liqmap.main,
     "backends": backends.main,
+    "scale_out": scale_out.main,
     "takeover": takeover.main,
 }
 

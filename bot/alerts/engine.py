@@ -615,7 +615,9 @@ class Engine:
         if not self._dirty:
             return
         rows: list[tuple[str, str, int]] = []
-        for rule_id in self._dirty:
+        # In key order: the timer's pass writes every clocked rule's state, and in the set's hash order
+        # each write landed on another page of the table, none still in a cache at 500 symbols.
+        for rule_id in sorted(self._dirty):
             stored = self._detector_state.get(rule_id)
             if stored is not None and rule_id in self._rules:
                 rows.append((rule_id, self._state_json.encode(rule_id, stored[0]), stored[1]))

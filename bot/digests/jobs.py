@@ -77,6 +77,21 @@ class DigestJobs:
         if row is not None:
             self._schedule(row)
 
+    def resync(self) -> list[int]:
+        """Rebuild every digest's job from the database, then post what fell due; return the outbox ids.
+
+        For a scheduler that may have missed changes (its change listener reconnected, issue 21): a job
+        whose digest is gone or off is dropped, every stored one rebuilt.
+        """
+        rows = self.repo.digests()
+        stored = {job_id(row.id) for row in rows}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest-") and job.id not in stored:
+                self.scheduler.remove_job(job.id)
+        for row in rows:
+            self.refresh(row.id)
+        return self.catch_up()
+
     def _schedule(self, row: DigestRow) -> None:
         if not row.enabled:
             return

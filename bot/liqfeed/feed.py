@@ -191,6 +191,10 @@ class LiquidationFeed:
         guild = self._guilds.get(guild_id)
         return guild.mode if guild is not None else None
 
+    def guilds(self) -> list[int]:
+        """Return the servers whose feed runs."""
+        return sorted(self._guilds)
+
     # --- the ingest side -------------------------------------------------------------------------------
 
     def on_rows(self, rows: Sequence[Liquidation]) -> None:

@@ -2,7 +2,9 @@
 
 A server has at most one feed: a channel, a USD threshold, and optional symbol and exchange filters. It is
 kept in ``guild_settings.settings["liqfeed"]`` (no table of its own: it is one small record per server), and
-every change is handed to the running feed (``FeedRuntime``) so it applies to the next liquidation.
+every change is handed to the running feed (``FeedRuntime``) so it applies to the next liquidation; when the
+feed runs in another process (issue 21: the market role), the change is published (storage.changes) and
+``bot.roles.changes.liqfeed_handler`` applies it there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bot.errors import UserError
 from bot.parsing import echo, resolve_symbol
 from detectors.base import format_usd
 from feeds.liq_coverage import COVERAGE
+from storage.changes import LIQFEED
 from storage.repo import Repo
 from storage.rows import Liquidation
 
@@ -93,6 +96,9 @@ class FeedRuntime(Protocol):
 
     def mode(self, guild_id: int) -> str | None:
         """Return "live" or "summary" for a server's running feed, None when it has none."""
+
+    def guilds(self) -> list[int]:
+        """Return the servers whose feed runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +201,15 @@ class LiqFeedService:
         return self.runtime.mode(guild_id) if self.runtime is not None and settings is not None else None
 
     def _store(self, guild_id: int, settings: FeedSettings | None) -> None:
-        if settings is None:
-            self.repo.update_guild_settings(guild_id, self.now_ms(), drop=[SETTINGS_KEY])
-        else:
-            self.repo.update_guild_settings(
-                guild_id, self.now_ms(), settings={SETTINGS_KEY: settings.to_json()}
-            )
+        with self.repo.transaction():
+            if settings is None:
+                self.repo.update_guild_settings(guild_id, self.now_ms(), drop=[SETTINGS_KEY])
+            else:
+                self.repo.update_guild_settings(
+                    guild_id, self.now_ms(), settings={SETTINGS_KEY: settings.to_json()}
+                )
+            # The feed may run in another process (the market role): it reloads this server's settings.
+            self.repo.publish_change(LIQFEED, guild_id)
         if self.runtime is not None:
             self.runtime.feed_changed(guild_id, settings)
 

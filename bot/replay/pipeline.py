@@ -1,10 +1,12 @@
 """Play recorded data through the live pipeline (ingest → history → detectors → engine → outbox → sinks).
 
-Nothing here is replay-specific except the clock: rows are handed to the same Ingest the live feeds use at
-the time they would have become known, the engine evaluates at each of those times, and the outbox is
-delivered by the same dispatcher and sinks. Work is committed in chunks; the engine's per-rule
-``evaluated_at`` is committed with each chunk, so a replay killed and restarted on the same database skips
-what it had already committed and neither repeats nor loses an alert.
+Nothing here is replay-specific but the clock and the door rows come in by: at the time each would have
+become known, a row goes through the same guard into the same in-memory history the live feeds fill (by
+``bot.replay.feed.ReplayFeed``, which stores the rows in one batch per chunk), the engine evaluates at
+each of those times, and the outbox is delivered by the same dispatcher and sinks. Work is committed in
+chunks; the engine's per-rule ``evaluated_at`` is committed with each chunk (and the chunk's rows with it),
+so a replay killed and restarted on the same database skips what it had already committed and neither
+repeats nor loses an alert.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from bot.alerts.model import Router
 from bot.alerts.rules import sync_config_rules
 from bot.config import Config
 from bot.notify.outbox import OutboxDispatcher, Sink
+from bot.replay.feed import ReplayFeed
 from detectors.market_history import MarketHistory
-from feeds.ingest import Ingest
-from feeds.replay import Batch, Timeline
+from feeds.replay import Timeline
 from storage.repo import Repo
 from storage.rows import HOUR_MS
 
@@ -98,37 +100,6 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _ingest_batch(ingest: Ingest, batch: Batch) -> int:
-    """Hand an instant's rows to Ingest, kind by kind; return how many there were.
-
-    Only the kinds present are called: six calls per instant, most with nothing, were a tenth of a year's
-    replay (bench.replay, py-spy).
-    """
-    rows = 0
-    if batch.candles:
-        ingest.candles(batch.candles)
-        rows += len(batch.candles)
-    if batch.liquidation_buckets:
-        ingest.liquidation_buckets(batch.liquidation_buckets)
-        rows += len(batch.liquidation_buckets)
-    if batch.liquidations:
-        ingest.liquidations(batch.liquidations)
-        rows += len(batch.liquidations)
-    if batch.funding:
-        ingest.funding(batch.funding)
-        rows += len(batch.funding)
-    if batch.open_interest:
-        ingest.open_interest(batch.open_interest)
-        rows += len(batch.open_interest)
-    if batch.fear_greed:
-        ingest.fear_greed(batch.fear_greed)
-        rows += len(batch.fear_greed)
-    if batch.etf_flows:
-        ingest.etf_flows(batch.etf_flows)
-        rows += len(batch.etf_flows)
-    return rows
-
-
 async def run_replay(
     config: Config,
     data: Timeline,
@@ -164,7 +135,7 @@ async def run_replay(
     clock = clock if clock is not None else SimulatedClock(first_tick)
     clock.now = max(first_tick, resumed_at)
     history = MarketHistory()
-    ingest = Ingest(repo, history, defer_writes=True)
+    feed = ReplayFeed(repo, history)
     sync_config_rules(repo, config, first_tick)
     engine = make_engine(
         config.engine,
@@ -195,7 +166,7 @@ async def run_replay(
                 index += 1
                 previous = tick
                 clock.now = tick
-                rows += _ingest_batch(ingest, batch)
+                rows += feed.take(batch)
                 if tick >= first_tick:
                     recorded = engine.evaluate(tick, flush=False)
                     evaluated += 1
@@ -203,7 +174,7 @@ async def run_replay(
                         break  # commit now so the alert is delivered promptly (or the pace is kept)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_SECONDS:
                     break
-            ingest.flush()
+            feed.store()
             engine.flush()
         last_commit = time.monotonic()
         await dispatcher.run_once()

@@ -15,8 +15,11 @@ the cluster only reads and writes the database as commands ask, and posts.
 - **What a command changes** (a rule, a silence, a setting) is written to the database, whose NOTIFY tells
   the market role's engine and the other clusters (storage.changes); ``refresh_rule`` here has nothing of
   its own to reload.
-- **The market history** the services read for warm-up lines is rebuilt from the database
-  (bot.roles.history_follower says why that is enough).
+- **Feed health** in /status is the market role's latest report in the database, shown with its age and
+  writer (bot.services.feed_report): the feeds run there.
+- **The market history** the services read for warm-up lines, and the venues' instrument lists by which
+  commands read a venue's own name for a market, are rebuilt from the database (bot.roles.history_follower
+  says why that is enough).
 - **The global REST limit** is shared through Redis when ``[discord] shared_rate_url`` is set
   (bot.notify.shared_limit); without it each cluster keeps its own window of ``global_rate_per_s``.
 - **Slash commands** are registered by the cluster holding shard 0 only: they are the application's, not a
@@ -35,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.app import LIVE_BUSY_TIMEOUT_MS
 from bot.config import Config, Secrets, shown_database
 from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
@@ -43,8 +47,11 @@ from bot.ops.shutdown import Shutdown
 from bot.roles.changes import cluster_handler
 from bot.roles.history_follower import HistoryFollower
 from bot.services import Service
+from bot.services.feed_report import StoredFeedHealth
+from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
+from feeds.instrument_fetch import list_venues
 from storage.changes import ChangeListener
 from storage.db import open_database
 from storage.lease import AdvisoryLease
@@ -129,15 +136,30 @@ class DiscordCluster:
     async def start(self) -> ClusterParts:
         """Take the shards' leases, then build and connect the cluster; return its parts once ready."""
         started = time.monotonic()
+        # /liqmap models with the config's [liqmap], as the market role's detectors do (and bot.app).
+        use_params(self.config.liqmap)
         leases = await self._take_leases()
         repo = Repo(open_database(self.url))
+        # As in the single process: a command's or a delivery's write waiting on a row the market role
+        # holds may stall the event loop (and the gateway heartbeats) only this long; its caller retries.
+        repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
         self.shutdown.register("database", self._close(repo, leases))
-        service = Service(repo, RemoteRules(), self.config, self.now_ms, history=MarketHistory())
+        # Feed health is the market role's report from the database (bot.services.feed_report), with its age.
+        service = Service(
+            repo,
+            RemoteRules(),
+            self.config,
+            self.now_ms,
+            feeds=StoredFeedHealth(repo, self.now_ms),
+            history=MarketHistory(),
+        )
         follower = HistoryFollower(
             lambda: Repo(open_database(self.url, migrate_schema=False)),
             self.config.symbols,
             self.now_ms,
             lambda history: setattr(service, "history", history),
+            instrument_venues=list_venues(self.config.feeds),
+            on_instruments=lambda registry: setattr(service, "instruments", registry),
         )
         await follower.refresh()
         bot = self._build_bot(service)

@@ -9,6 +9,10 @@ connection of its own, then swaps it in: the statements it backs are about close
 under way, for which a view a minute old says the same; the alerts themselves are decided by the market
 role's engine on its live history, never here. Following the feeds' writes row by row (a NOTIFY per
 batch) would cost the market role a notification per ingest for lines that do not need it.
+
+The venues' instrument lists, by which commands read a venue's own name for a market (``1000PEPEUSDT``,
+``PEPE-USDT-SWAP``), are read the same way: the market role's feeds keep them in the database (the
+``instruments`` cache), and each rebuild hands over a registry filled from it (``on_instruments``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections.abc import Callable, Sequence
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
+from feeds.instrument_fetch import load_cached
+from feeds.instruments import InstrumentRegistry
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -37,28 +43,43 @@ class HistoryFollower:
         on_new: Callable[[MarketHistory], None],
         *,
         refresh_seconds: float = 60.0,
+        instrument_venues: set[str] | None = None,
+        on_instruments: Callable[[InstrumentRegistry], None] | None = None,
     ) -> None:
         self.open_repo = open_repo
         self.symbols = [*symbols, MARKET_SYMBOL]
         self.now_ms = now_ms
         self.on_new = on_new
         self.refresh_seconds = refresh_seconds
+        self.instrument_venues = instrument_venues
+        self.on_instruments = on_instruments
         self.builds = 0
 
-    def build(self) -> MarketHistory:
-        """Return a history warmed from the database now (blocking: call it off the event loop)."""
+    def build(self) -> tuple[MarketHistory, InstrumentRegistry | None]:
+        """Return a history warmed from the database now, and the cached instrument lists when wanted.
+
+        Blocking: call it off the event loop.
+        """
         repo = self.open_repo()
         try:
             history = MarketHistory()
             Ingest(repo, history).warm_up(self.symbols, self.now_ms())
+            registry = (
+                load_cached(repo, InstrumentRegistry(), self.instrument_venues)
+                if self.on_instruments is not None
+                else None
+            )
         finally:
             repo.close()
         self.builds += 1
-        return history
+        return history, registry
 
     async def refresh(self) -> None:
-        """Build a fresh history in a worker thread and hand it over."""
-        self.on_new(await asyncio.to_thread(self.build))
+        """Build a fresh history (and instrument registry) in a worker thread and hand them over."""
+        history, registry = await asyncio.to_thread(self.build)
+        self.on_new(history)
+        if registry is not None and self.on_instruments is not None:
+            self.on_instruments(registry)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh every ``refresh_seconds`` until ``stop`` is set (a failed build keeps the last one)."""

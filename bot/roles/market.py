@@ -22,7 +22,7 @@ from bot.config import Config, Secrets
 from bot.errors import UserError
 from bot.ops.leadership import EXIT_LEASE_LOST, Leadership, LeaseLost
 from bot.ops.shutdown import Shutdown
-from bot.roles.changes import engine_handler
+from bot.roles.changes import market_handler
 from storage.db import open_database
 from storage.postgres import is_postgres_url
 
@@ -87,9 +87,14 @@ class MarketRole:
             shutdown=self.shutdown,
             role="market",
             fence=self.leadership.fence,
-            # What the Discord clusters change reaches the engine at once (a rule reloaded).
-            on_changes=lambda repo, engine: engine_handler(
-                repo, engine, lambda: [rule.row.id for rule in engine.rules()]
+            # What the Discord clusters change reaches this process at once: a rule reloaded by the engine,
+            # a digest's job rebuilt, a server's liquidation feed reloaded (bot.roles.changes).
+            on_changes=lambda repo, engine, digests, liqfeed: market_handler(
+                repo,
+                engine,
+                lambda: [rule.row.id for rule in engine.rules()],
+                digests=digests,
+                liqfeed=liqfeed,
             ),
         )
         self.app = app

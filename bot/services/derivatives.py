@@ -22,8 +22,9 @@ from feeds.instruments import InstrumentRegistry
 from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, PredictedFunding, funding_interval_ms
 
 DEFAULT_INTERVAL_H = 8.0
-# The venue name of each source's USD-M perpetual in the instrument registry.
-REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx"}
+# The venue name of each source's USD-M perpetual in the instrument registry (Gate's list states each
+# contract's funding_interval; its ticker rows are estimates, never settlements to measure it from).
+REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx", "gate": "gate"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from storage.repo.alerts import AlertsMixin
 from storage.repo.base import RepoBase
 from storage.repo.digests import DigestsMixin
 from storage.repo.etf import EtfMixin
+from storage.repo.feed_health import FeedHealthMixin
 from storage.repo.guilds import GuildsMixin
 from storage.repo.instruments import InstrumentsMixin
 from storage.repo.liqmap import LiqMapMixin
@@ -47,6 +48,7 @@ from storage.rows import (
     DatabaseStats,
     DigestRow,
     EventScope,
+    FeedHealthReport,
     GuildSettingsRow,
     InstrumentRow,
     LiqMapGrade,
@@ -80,6 +82,7 @@ __all__ = [
     "DatabaseStats",
     "DigestRow",
     "EventScope",
+    "FeedHealthReport",
     "GuildSettingsRow",
     "InstrumentRow",
     "LiqMapGrade",
@@ -118,6 +121,7 @@ class Repo(
     InstrumentsMixin,
     LiqMapMixin,
     MeasuredMixin,
+    FeedHealthMixin,
     MaintenanceMixin,
 ):
     """Typed access to one Tripwire database."""

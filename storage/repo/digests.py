@@ -1,7 +1,13 @@
-"""Scheduled market digests."""
+"""Scheduled market digests.
+
+Every change a scheduler must hear of (set, removed, switched off) is published (storage.changes) so the
+process running the digests' jobs (the market role) rebuilds the job; claiming a slot is the scheduler's own
+write and is not published.
+"""
 
 from __future__ import annotations
 
+from storage.changes import DIGEST
 from storage.repo.base import RepoBase
 from storage.repo.mapping import DIGESTS
 from storage.rows import DigestRow
@@ -39,6 +45,7 @@ class DigestsMixin(RepoBase):
         found = self.conn.execute(
             "SELECT id FROM digests WHERE guild_id = ? AND channel_id = ?", (row.guild_id, row.channel_id)
         ).fetchone()
+        self.publish_change(DIGEST, int(found[0]))
         return int(found[0])
 
     def digest(self, digest_id: int) -> DigestRow | None:
@@ -60,7 +67,10 @@ class DigestsMixin(RepoBase):
 
     def delete_digest(self, digest_id: int) -> bool:
         """Delete a digest; return False when it does not exist."""
-        return self.conn.execute("DELETE FROM digests WHERE id = ?", (digest_id,)).rowcount > 0
+        deleted = self.conn.execute("DELETE FROM digests WHERE id = ?", (digest_id,)).rowcount > 0
+        if deleted:
+            self.publish_change(DIGEST, digest_id)
+        return deleted
 
     def claim_digest_slot(self, digest_id: int, slot: int, now: int) -> bool:
         """Record that the digest of ``slot`` is being queued; False when it (or a later one) already was.
@@ -80,4 +90,6 @@ class DigestsMixin(RepoBase):
             "UPDATE digests SET enabled = ?, status_reason = ?, updated_at = ? WHERE id = ?",
             (int(enabled), reason, now, digest_id),
         )
+        if cur.rowcount > 0:
+            self.publish_change(DIGEST, digest_id)
         return cur.rowcount > 0

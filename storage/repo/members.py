@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from storage.changes import RULE, SETTINGS
 from storage.repo.mapping import NOTICES
 from storage.repo.rules import RulesMixin
 from storage.rows import MemberData, MemberNoticeRow
@@ -116,13 +117,24 @@ class MembersMixin(RulesMixin):
             f" WHERE {self.dialect.json_number('rule_json', '$.owner_id')} = ?",
             (user_id,),
         ).rowcount
+        set_by_them = f"{self.dialect.json_number('settings', '$.liqfeed.set_by')} = ?"
+        guilds = [
+            int(r[0])
+            for r in self.conn.execute(f"SELECT guild_id FROM guild_settings WHERE {set_by_them}", (user_id,))
+        ]
         counts["liqfeeds_unowned"] = self.conn.execute(
             "UPDATE guild_settings"
             f" SET settings = {self.dialect.json_set('settings', '$.liqfeed.set_by', 'null')}"
-            f" WHERE {self.dialect.json_number('settings', '$.liqfeed.set_by')} = ?",
+            f" WHERE {set_by_them}",
             (user_id,),
         ).rowcount
         self._guild_settings_rows.clear()  # the cached rows may hold the old "set by"
+        # The other processes (issue 21) hold the same rules and settings in memory: the market role's
+        # engine would keep running the deleted personal rules, a cluster keep showing "set by" them.
+        for rule_id in [*removed, *unowned]:
+            self.publish_change(RULE, rule_id)
+        for guild_id in guilds:
+            self.publish_change(SETTINGS, guild_id)
         return removed, unowned, counts
 
     def save_notice(self, user_id: int, kind: str, text: str, now: int) -> None:

@@ -19,20 +19,25 @@ from bot.config import Config, Secrets, parse_config
 from bot.discord.sharded import ShardedTripwireBot
 from bot.errors import UserError
 from bot.roles.discord_cluster import DiscordCluster
+from bot.services.base import FeedStatusView
+from bot.services.feed_report import FeedReportWriter
+from detectors.liqmap.params import LiqMapParams, _Active, active_params
 from storage.db import open_database
 from storage.repo import Repo
 from storage.shards import ShardSlice
 from tests.bot.discord.support import bot_messages, queue_alerts
+from tests.bot.support import FixedFeeds
 from tests.emulators.discord_api import DiscordEmulator, client_options
 from tests.emulators.discord_api.harness import identify_delay
 from tests.emulators.discord_api.sharding import alerts_channel_of, shard_of, sharded_config
 from tests.emulators.discord_api.state import GUILD_ID, OWNER_ID, EmulatorConfig
 
 
-def cluster_config(emu: DiscordEmulator, url: str) -> Config:
+def cluster_config(emu: DiscordEmulator, url: str, **sections: Any) -> Config:
     """Return a config on PostgreSQL whose commands are synced to every guild of the emulator."""
     return parse_config(
         {
+            **sections,
             "symbols": ["BTCUSDT"],
             "storage": {"url": url},
             # Each alert a message of its own, so the emulator's count is the alerts' count.
@@ -57,10 +62,16 @@ def quick_identify(monkeypatch: pytest.MonkeyPatch, discord_config: EmulatorConf
 
 
 @asynccontextmanager
-async def running(emu: DiscordEmulator, url: str, shards: ShardSlice) -> AsyncIterator[DiscordCluster]:
-    """Run one cluster until the block ends."""
+async def running(
+    emu: DiscordEmulator, url: str, shards: ShardSlice, **sections: Any
+) -> AsyncIterator[DiscordCluster]:
+    """Run one cluster until the block ends (``sections``: more config sections)."""
     cluster = DiscordCluster(
-        cluster_config(emu, url), Secrets(), shards, token=emu.config.token, discord_options=client_options()
+        cluster_config(emu, url, **sections),
+        Secrets(),
+        shards,
+        token=emu.config.token,
+        discord_options=client_options(),
     )
     await cluster.start()
     try:
@@ -144,6 +155,37 @@ class TestOneClusterOfTwoShards:
             # Marked delivered once Discord confirmed each post (just after the emulator stored it).
             await discord_emu.wait_until(lambda: market.outbox_depth() == 0, timeout=5)
             market.close()
+
+    async def test_status_in_a_cluster_shows_the_market_roles_feed_report_with_its_age(
+        self, discord_emu: DiscordEmulator, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        guild = next(g for g in discord_emu.world.guilds if g != GUILD_ID)
+        monkeypatch.setattr(_Active, "params", LiqMapParams())  # restored after the test
+        async with running(discord_emu, pg_url, ShardSlice(0, 1, 2), liqmap={"long_share": 0.6}) as cluster:
+            # /liqmap here models with the config's [liqmap], as the market role's detectors do.
+            assert active_params().long_share == 0.6
+            await discord_emu.wait_until(lambda: discord_emu.commands_synced(guild), timeout=10)
+            channel = alerts_channel_of(guild)
+            before = await discord_emu.slash(
+                "status", {}, guild_id=guild, channel_id=channel, user_id=OWNER_ID
+            )
+            feeds = {f["name"]: f["value"] for f in before.embeds[0]["fields"]}["Feeds"]
+            assert "market role: stale" in feeds and "is `tripwire run --role market` running?" in feeds
+            # The market role's leader reports (synthetic feed line), in another process in production.
+            market = Repo(open_database(pg_url))
+            line = FeedStatusView("bybit.liquidations", "ok", cluster.now_ms(), 0.2)
+            FeedReportWriter(market, FixedFeeds([line]), cluster.now_ms, writer="market-host:4242").write()
+            market.close()
+            after = await discord_emu.slash(
+                "status", {}, guild_id=guild, channel_id=channel, user_id=OWNER_ID
+            )
+            feeds = {f["name"]: f["value"] for f in after.embeds[0]["fields"]}["Feeds"]
+            assert "market role: ok" in feeds and "from market leader market-host:4242" in feeds
+            assert "bybit.liquidations: ok" in feeds
+            # A write waiting on a row another process holds stalls the loop no longer than the single
+            # process lets it (bot.app.LIVE_BUSY_TIMEOUT_MS).
+            assert cluster.parts is not None
+            assert cluster.parts.repo.conn.execute("SHOW lock_timeout").fetchone()[0] == "250ms"
 
 
 class TestTwoClustersOfFourShards:

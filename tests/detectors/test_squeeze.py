@@ -8,7 +8,7 @@ import pytest
 
 from detectors.base import format_price
 from detectors.open_interest import OiChange
-from detectors.squeeze import Evidence, SqueezeSettings, classify
+from detectors.squeeze import Evidence, SqueezeSettings, classify, gather
 from storage.rows import Funding, Liquidation, OpenInterest
 from tests.detectors.conftest import HOUR, T0, Run, bars, history_of, make, ms, run
 
@@ -170,3 +170,23 @@ def test_sums_venues_weights_funding_by_open_interest_and_names_the_drivers() ->
     expected = sum(per_8h[v_] * w for v_, w in weights.items()) / sum(weights.values())
     assert v["funding_after_pct"] == round(expected * 100, 6)
     assert sorted(v["funding_venues"]) == ["binance", "bybit", "okx"]
+
+
+def test_funding_before_and_after_compare_the_same_venues() -> None:
+    """SYNTHETIC: Binance steady at +0.01 % per 8 h; Hyperliquid (+0.05 % an hour) first reports mid-window.
+
+    Nobody's funding moved: a venue that joined the aggregate between the window's ends must not read as
+    a funding spike (the open interest's change already sums only the venues known at both ends).
+    """
+    end = T0 + 8 * HOUR
+    oi = [OpenInterest("BTCUSDT", T0 + h * HOUR, "binance", None, 6e9) for h in range(9)] + [
+        OpenInterest("BTCUSDT", T0 + h * HOUR, "hyperliquid", None, 1e9) for h in range(5, 9)
+    ]
+    funding = [
+        Funding("BTCUSDT", T0 - k * 8 * HOUR, "binance", 0.0001, settled=True) for k in range(-1, 4)
+    ] + [Funding("BTCUSDT", T0 + h * HOUR, "hyperliquid", 0.0005, settled=False) for h in range(5, 9)]
+    history = history_of(sorted(oi, key=lambda r: r.ts), sorted(funding, key=lambda r: r.ts))
+    e = gather(history.view("BTCUSDT", end), T0, end, 100.0, 102.0)
+    assert e.funding_before == pytest.approx(0.0001)
+    assert e.funding_after == pytest.approx(0.0001)
+    assert e.funding_venues == ("binance",)

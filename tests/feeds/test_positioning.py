@@ -132,6 +132,28 @@ async def test_one_venue_down_never_stops_the_others(
     assert ingest.repo.latest_predicted_funding("BTCUSDT", 0)
 
 
+async def test_one_deribit_currency_failing_never_costs_the_other(
+    emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deribit refuses BTC's book summary and DVOL only (its JSON-RPC error, HTTP 400): ETH's are stored.
+
+    A 5xx stays a venue-wide failure (``feeds.poller.each_symbol``); an error about one request is not.
+    """
+    refusal = b'{"jsonrpc":"2.0","error":{"message":"Invalid params","code":-32602},"testnet":false}'
+    for path in ("/api/v2/public/get_book_summary_by_currency", "/api/v2/public/get_volatility_index_data"):
+        emu.faults.add(Fault(path, "body", times=None, query={"currency": "BTC"}, status=400, body=refusal))
+    feed: PositioningFeed = build("positioning", positioning={"backfill_days": 2})
+    await feed.backfill()  # DVOL's hourly history (the emulator's ETH series ends before the last hour)
+    for poller, _ in feed.pollers:
+        if poller.name == "positioning.deribit_book":
+            await poller.run()
+    assert [r.source for r in ingest.repo.open_interest("ETHUSDT")] == ["deribit"]
+    assert ingest.repo.implied_vol("ETH")
+    assert not ingest.repo.open_interest("BTCUSDT") and not ingest.repo.implied_vol("BTC")
+    for key in ("positioning.deribit_book:BTCUSDT", "positioning.dvol:BTCUSDT"):
+        assert key in caplog.text  # the failing currency is said, once, with its poll's name
+
+
 async def test_a_coin_okx_keeps_no_statistics_of_is_skipped_not_fatal(
     emu: ExchangeEmulator, build: FeedFactory, ingest: Ingest, registry: HealthRegistry
 ) -> None:

@@ -3,7 +3,9 @@ the Discord emulator; a venue whose feed is down makes the total say it is witho
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 from bot.discord.client import TripwireBot
 from bot.services import Service
@@ -169,3 +171,10 @@ async def test_a_cascade_alert_says_which_venue_its_totals_are_without(
     messages = [m for m in bot_messages(discord_emu, ALERTS_CHANNEL_ID) if m.embeds]
     text = "\n".join(str(e.get("description")) for m in messages for e in m.embeds)
     assert "⚠️ Liquidation totals without HTX (feed down)" in text
+
+
+def test_the_readme_states_every_venues_coverage_as_the_table_does() -> None:
+    """The README's coverage table is written by hand: it must name every venue with its label."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\s*\| ([A-Za-z]+) \| (exact|lower bound|partial) \| ", readme, re.MULTILINE)
+    assert sorted(rows) == sorted((c.name, c.label) for c in COVERAGE.values())

@@ -14,7 +14,7 @@ import pytest
 
 from bot.config import Config, parse_config
 from bot.services import Service
-from feeds.instruments import Instrument
+from feeds.instruments import Instrument, InstrumentRegistry
 from feeds.positioning_venues import parse_deribit_book_summary, parse_gate_tickers
 from storage.repo import Repo
 from storage.rows import HOUR_MS, Funding, LongShort, OpenInterest
@@ -85,3 +85,18 @@ def test_okx_rubik_readings_are_long_short_lines(service: Service) -> None:
         ("taker_volume", "okx", 0.94),
     ]
     assert lines[0].long_share == pytest.approx(5 / 9)
+
+
+def test_gates_funding_interval_comes_from_its_contract_list(service: Service) -> None:
+    """SYNTHETIC interval: a Gate contract settling every 4 h (its list's funding_interval: 14400 s).
+
+    Gate's ticker rows are running-period estimates, never settlements, so without its contract list
+    the interval would be the assumed 8 h and the rate annualised at half its pace.
+    """
+    btc = Instrument("gate", "perp", "BTC_USDT", "BTC", "USDT", contract_size=0.0001, funding_interval_h=4.0)
+    service.instruments = InstrumentRegistry([btc])
+    gate = {s.source: s for s in service.funding("BTCUSDT").by_source}["gate"]
+    assert (gate.interval_h, gate.interval_from) == (4.0, "instrument list")
+    assert gate.annualized_pct == pytest.approx(-0.00004 * 6 * 365 * 100)
+    market = service.positioning("btc").market
+    assert {v.source: v.rate_per_8h for v in market.venues}["gate"] == pytest.approx(-0.00008)
