@@ -1,6 +1,6 @@
 """Market-role takeover: from SIGKILL of the leading ``tripwire run --role market`` to the standby's "ready".
 
-Two market processes run on a PostgreSQL schema of their own holding 30 days of SYNTHETIC data for both
+Two market processes run on a PostgreSQL schema of their own holding 30 days (``--days``) of SYNTHETIC data for both
 symbols (``bench.synthetic``) and the rules of config.example.toml, with every exchange feed switched off
 (nothing may leave this machine) and ``[roles] lease_poll_seconds`` at its default. Once the first leads
 and the second stands by, the leader is killed with SIGKILL; the figure is the time until the standby logs
@@ -11,7 +11,7 @@ it leads (the lease alone). The baseline is the first leader's own start, from s
 Needs a PostgreSQL server (``TRIPWIRE_TEST_PG_URL``, default the tests' 127.0.0.1:5432/test); without one
 it says so and exits 0.
 
-    python -m bench.takeover [--smoke] [--runs N]
+    python -m bench.takeover [--smoke] [--runs N] [--days N]
 """
 
 from __future__ import annotations
@@ -129,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     """Kill the leader a few times on a filled database; print the takeover figures."""
     args_parser = parser(__doc__ or "")
     args_parser.add_argument("--runs", type=int, default=5)
+    args_parser.add_argument("--days", type=int, default=30, help="days of synthetic history stored")
     args = args_parser.parse_args(argv)
     runs = 1 if args.smoke else args.runs
-    days = 1 if args.smoke else 30
+    days = 1 if args.smoke else args.days
     try:
         psycopg.connect(SERVER, connect_timeout=3).close()
     except psycopg.Error as exc:
