@@ -1,12 +1,13 @@
 """Market-role takeover: from SIGKILL of the leading ``tripwire run --role market`` to the standby's "ready".
 
-Two market processes run on a PostgreSQL schema of their own holding 30 days (``--days``) of SYNTHETIC data for both
-symbols (``bench.synthetic``) and the rules of config.example.toml, with every exchange feed switched off
-(nothing may leave this machine) and ``[roles] lease_poll_seconds`` at its default. Once the first leads
-and the second stands by, the leader is killed with SIGKILL; the figure is the time until the standby logs
-"ready in" (lease taken, history warmed, rules and the engine's state read), and, apart, until it logs that
-it leads (the lease alone). The baseline is the first leader's own start, from spawning the process to its
-"ready": a takeover should cost about that plus the wait for the next poll.
+Two market processes run on a PostgreSQL schema of their own holding 30 days (``--days``) of
+SYNTHETIC data for both symbols (``bench.synthetic``) and the rules of config.example.toml, with every
+exchange feed switched off (nothing may leave this machine) and ``[roles] lease_poll_seconds`` at its
+default. Once the first leads and the second stands by, the leader is killed with SIGKILL; the figure is
+the time until the standby logs "ready in" (lease taken, history warmed, rules and the engine's state
+read), and, apart, until it logs that it leads (the lease alone). The baseline is the first leader's own
+start, from spawning the process to its "ready": a takeover should cost about that plus the wait for the
+next poll.
 
 Needs a PostgreSQL server (``TRIPWIRE_TEST_PG_URL``, default the tests' 127.0.0.1:5432/test); without one
 it says so and exits 0.
