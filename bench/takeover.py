@@ -114,7 +114,7 @@ def one_takeover(config: Path, directory: Path, run: int) -> tuple[float, float,
         start_s = leader.wait_for("ready in") - leader.started
         standby = Market(config, directory / f"standby-{run}.log")
         standby.wait_for("standing by")
-        time.sleep(DEFAULT_POLL_S * 1.5)  # the kill lands anywhere in the standby's poll interval
+        time.sleep(DEFAULT_POLL_S * 1.5)  # the kill lands half-way between two of the standby's polls
         killed = time.perf_counter()
         leader.process.kill()
         leads = standby.wait_for("market role: leading") - killed
