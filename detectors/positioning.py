@@ -273,6 +273,21 @@ def etf_line(rows: Sequence[EtfFlow]) -> EtfLine | None:
     return EtfLine(last.asset, last.date, last.net_usd, last.source, last.fetched_at, run)
 
 
+# A venue's open interest older than this is not the market now: twice the longest poll any feed may be
+# configured to (an hour), so one late poll is not a gap. /positioning and the digest both leave such a
+# venue out of the sum and name it ("without gate"), rather than add a figure from hours ago.
+OI_FRESH_MS = 2 * HOUR_MS
+
+
+def fresh_open_interest(
+    rows: Sequence[OpenInterest], now: int, fresh_ms: int = OI_FRESH_MS
+) -> tuple[list[OpenInterest], tuple[str, ...]]:
+    """Return the rows of the last ``fresh_ms`` and the venues (sorted) whose newest row is older."""
+    fresh = [r for r in rows if r.ts >= now - fresh_ms]
+    seen = {r.source for r in fresh}
+    return fresh, tuple(sorted({r.source for r in rows} - seen))
+
+
 def venue_figures(
     symbol: str,
     oi_rows: Sequence[OpenInterest],

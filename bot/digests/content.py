@@ -26,6 +26,7 @@ from detectors.positioning import (
     dvol_line,
     etf_line,
     etf_window,
+    fresh_open_interest,
     interval_hours_of_rows,
     newest_long_short,
     venue_figures,
@@ -154,6 +155,7 @@ class PositioningLine:
     long_short_label: str
     dvol: float | None
     etf: EtfLine | None = None  # BTC and ETH: the last US spot ETF day known at the digest time
+    without: tuple[str, ...] = ()  # venues whose open interest stopped (as /positioning says it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,9 +328,9 @@ def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None
         for s in {r.source for r in funding}
     }
     fresh = [r for r in funding if r.ts >= at - DAY_MS]
-    market = aggregate(
-        venue_figures(symbol, repo.open_interest(symbol, at - DAY_MS, at + 1), fresh, intervals)
-    )
+    # Each venue's open interest of the last two hours, as /positioning sums it; one that stopped is named.
+    oi, without = fresh_open_interest(repo.open_interest(symbol, at - DAY_MS, at + 1), at)
+    market = aggregate(venue_figures(symbol, oi, fresh, intervals))
     ratios = newest_long_short(repo.long_short(symbol, at - DAY_MS, at + 1))
     # Top traders' positions when published (Binance), else the first reading there is.
     chosen = next((r for r in ratios if r.metric == "top_positions"), ratios[0] if ratios else None)
@@ -349,6 +351,7 @@ def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None
         else "",
         dvol=dvol.close if dvol else None,
         etf=etf,
+        without=without,
     )
 
 

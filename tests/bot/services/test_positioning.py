@@ -12,7 +12,7 @@ import pytest
 from bot.config import Config, parse_config
 from bot.digests.content import positioning_line
 from bot.digests.text import _positioning_line
-from bot.discord.render.positioning import etf_text
+from bot.discord.render.positioning import etf_text, positioning_embed
 from bot.errors import UserError
 from bot.services import Service
 from detectors.positioning import EtfLine
@@ -149,3 +149,17 @@ def test_the_digest_positioning_line_gains_the_etf_day(repo: Repo, service: Serv
     assert _positioning_line(line).endswith("· spot ETFs +$646.0M on 2026-01-13 (sosovalue)")
     # A day older than ten days is not "the last flow" any more.
     assert positioning_line(repo, "BTCUSDT", NOW + 11 * DAY_MS) is None
+
+
+def test_a_venue_whose_open_interest_stopped_is_left_out_and_named(service: Service, repo: Repo) -> None:
+    # Gate's last open interest 20 h ago: within the day, but not the market now.
+    repo.upsert_open_interest([OpenInterest("BTCUSDT", NOW - 20 * HOUR_MS, "gate", None, 5e9)])
+    view = service.positioning("btc")
+    assert view.market.oi_usd == sum(OI_USD.values()) and view.without == ("gate",)
+    line = positioning_line(repo, "BTCUSDT", NOW)
+    assert line is not None
+    # The digest sums the same venues as /positioning and says which one is missing.
+    assert (line.oi_usd, line.venues, line.without) == (view.market.oi_usd, 3, ("gate",))
+    assert "over 3 venues (without gate)" in _positioning_line(line)
+    footer = positioning_embed(view).footer.text or ""
+    assert footer.endswith("without gate (its open interest stopped)")
