@@ -114,7 +114,7 @@ class LongShortPoint(NamedTuple):
 
 
 class ImpliedVolPoint(NamedTuple):
-    """A volatility-index close (annualised %) at ``ts``, for the base currency of the symbol."""
+    """A volatility-index close (annualised %) holding at ``ts`` (its candle's end), for the symbol's base."""
 
     ts: int
     close: float

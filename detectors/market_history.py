@@ -27,6 +27,7 @@ from detectors.base import (
     OpenInterestPoint,
     short_symbol,
 )
+from detectors.positioning import closed_at
 from storage.rows import (
     DAY_MS,
     INTERVAL_MS,
@@ -660,14 +661,20 @@ class MarketHistory:
                 sym.depth_incomplete.add(flag)
 
     def add_implied_vol(self, rows: Iterable[ImpliedVol]) -> None:
-        """Add volatility-index candles (kept per currency; every symbol of that base reads them)."""
+        """Add volatility-index candles (kept per currency; every symbol of that base reads them).
+
+        Each close is kept at the time it holds, the candle's end: the series mixes hourly candles (the
+        backfill) and minute ones (the live poll), and an hourly candle keyed by its start would give the
+        index an hour before it had that value.
+        """
         for row in rows:
-            self._mark(_MARKET_KEY, "implied_vol", row.ts)
+            at = closed_at(row)
+            self._mark(_MARKET_KEY, "implied_vol", at)
             key = (row.currency, row.source)
             series = self._implied_vol.get(key)
             if series is None:
                 series = self._implied_vol[key] = _SourceSeries(POSITIONING_RETENTION_MS)
-            series.add(row.ts, row.close, 0.0, accumulate=False)
+            series.add(at, row.close, 0.0, accumulate=False)
 
     def add_etf_flows(self, rows: Iterable[EtfFlow]) -> None:
         """Add daily ETF flows (kept per asset; every symbol of that base reads them)."""

@@ -26,6 +26,7 @@ from detectors.series import point_at
 from storage.rows import (
     DAY_MS,
     HOUR_MS,
+    INTERVAL_MS,
     EtfFlow,
     Funding,
     ImpliedVol,
@@ -325,14 +326,23 @@ def newest_long_short(rows: Sequence[LongShort]) -> tuple[LongShortLine, ...]:
 
 
 def dvol_line(rows: Sequence[ImpliedVol]) -> DvolLine | None:
-    """Return the newest DVOL close with its change from the newest close at least 24 hours older."""
+    """Return the newest DVOL close with its change from the newest close at least 24 hours older.
+
+    Closes are compared at the times they hold, their candles' ends: the stored rows mix hourly candles
+    (the backfill) and minute ones (the live poll), keyed by their starts.
+    """
     if not rows:
         return None
-    ordered = sorted(rows, key=lambda r: r.ts)
-    last = ordered[-1]
-    before = [r for r in ordered if r.ts <= last.ts - DAY_MS]
+    ordered = sorted((closed_at(r), r) for r in rows)
+    at, last = ordered[-1]
+    before = [r for t, r in ordered if t <= at - DAY_MS]
     change = (last.close / before[-1].close - 1) * 100 if before else None
-    return DvolLine(last.currency, last.close, last.ts, change, last.source)
+    return DvolLine(last.currency, last.close, at, change, last.source)
+
+
+def closed_at(row: ImpliedVol) -> int:
+    """Return when a volatility-index candle's close held: its end (its start for an unknown resolution)."""
+    return row.ts + INTERVAL_MS.get(row.resolution, 0)
 
 
 # --- reading a snapshot ---------------------------------------------------------------------------------
