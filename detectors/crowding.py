@@ -73,10 +73,18 @@ class CrowdingSettings(DetectorSettings):
 
 
 def funding_history(
-    by_source: Mapping[str, Sequence[FundingPoint]], weights: Mapping[str, float], start: int, end: int
+    by_source: Mapping[str, Sequence[FundingPoint]],
+    weights: Mapping[str, float],
+    start: int,
+    end: int,
+    stated: Mapping[str, float | None] | None = None,
 ) -> list[float]:
-    """Return the weighted rate per 8 h every SAMPLE_MS in [start, end), venues weighted by ``weights``."""
-    hours = {s: interval_hours(points, s) for s, points in by_source.items()}
+    """Return the weighted rate per 8 h every SAMPLE_MS in [start, end), venues weighted by ``weights``.
+
+    ``stated``: each venue's funding interval as its instrument list gives it (Snapshot.funding_interval_h).
+    """
+    given = stated or {}
+    hours = {s: interval_hours(points, s, given.get(s)) for s, points in by_source.items()}
     samples: list[float] = []
     for t in range(start, end, SAMPLE_MS):
         total = weight = 0.0
@@ -164,11 +172,13 @@ class Crowding(Detector[CrowdingSettings]):
         if market.rate_per_8h is None or not market.weighted:
             return None
         weights = {f.source: f.oi_usd for f in figures if f.oi_usd}
+        by_source = snapshot.funding_by_source(since=now - s.history_days * DAY_MS - FUNDING_MAX_AGE_MS)
         history = funding_history(
-            snapshot.funding_by_source(since=now - s.history_days * DAY_MS - FUNDING_MAX_AGE_MS),
+            by_source,
             weights,
             now - s.history_days * DAY_MS,
             now,
+            {source: snapshot.funding_interval_h(source) for source in by_source},
         )
         z = zscore(market.rate_per_8h, history)
         side = "longs" if ratio >= s.long_short_ratio else "shorts"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -319,6 +319,9 @@ class MarketHistory:
         # symbol -> watches of its closes (``watch_closes``), and the watches tripped since last taken.
         self._close_watches: dict[str, list[CloseWatch]] = {}
         self._tripped: list[CloseWatch] = []
+        # (source, symbol) -> the funding interval the venue's instrument list states, or None. Set by the
+        # process that holds the instrument registry (feeds.scheduler); None in a replay.
+        self.stated_funding_interval: Callable[[str, str], float | None] | None = None
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -942,6 +945,11 @@ class SymbolView:
                     for i in range(lo, hi)
                 ]
         return found
+
+    def funding_interval_h(self, source: str) -> float | None:
+        """Return the funding interval a venue's instrument list states for this symbol (None if unknown)."""
+        stated = self._history.stated_funding_interval
+        return stated(source, self._symbol) if stated is not None else None
 
     def funding_by_source(self, *, since: int | None = None) -> dict[str, list[FundingPoint]]:
         """Return every venue's funding points with since <= ts <= now, per source, oldest first."""

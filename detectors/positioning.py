@@ -348,10 +348,16 @@ def closed_at(row: ImpliedVol) -> int:
 # --- reading a snapshot ---------------------------------------------------------------------------------
 
 
-def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
-    """Return a venue's funding interval: documented, else the spacing of its settlements, else 8 h."""
+def interval_hours(points: Sequence[FundingPoint], source: str = "", stated: float | None = None) -> float:
+    """Return a venue's funding interval, in the order /funding and /positioning read it.
+
+    Documented for the venue, else ``stated`` by its instrument list for the market, else the spacing of
+    its settlements, else 8 h.
+    """
     if source in KNOWN_INTERVAL_H:
         return KNOWN_INTERVAL_H[source]
+    if stated:
+        return stated
     settled = [p.ts for p in points if p.settled]
     spacings = sorted(b - a for a, b in itertools.pairwise(settled) if b > a)
     if not spacings:
@@ -359,9 +365,9 @@ def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
     return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS
 
 
-def interval_hours_of_rows(source: str, rows: Sequence[Funding]) -> float:
-    """Return a venue's funding interval from stored rows (documented, settlements' spacing, or 8 h)."""
-    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source)
+def interval_hours_of_rows(source: str, rows: Sequence[Funding], stated: float | None = None) -> float:
+    """Return a venue's funding interval from stored rows (documented, stated, settlements, or 8 h)."""
+    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source, stated)
 
 
 def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
@@ -379,7 +385,7 @@ def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_m
                 source,
                 point.usd if point is not None else None,
                 rate.rate if rate is not None else None,
-                interval_hours(rates, source),
+                interval_hours(rates, source, snapshot.funding_interval_h(source)),
             )
         )
     return figures

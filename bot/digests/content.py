@@ -31,6 +31,8 @@ from detectors.positioning import (
     newest_long_short,
     venue_figures,
 )
+from feeds.instrument_fetch import load_cached
+from feeds.instruments import FUNDING_LIST_VENUE, InstrumentRegistry, stated_funding_interval
 from storage.repo import Repo
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
@@ -320,11 +322,24 @@ def derivatives_line(repo: Repo, symbol: str, start: int, at: int) -> Derivative
     )
 
 
-def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None:
-    """Return the summed open interest, OI-weighted funding, a long/short reading and DVOL at ``at``."""
+def funding_lists(repo: Repo) -> InstrumentRegistry:
+    """Return the cached instrument lists that state funding intervals (what /positioning reads live)."""
+    return load_cached(repo, InstrumentRegistry(), set(FUNDING_LIST_VENUE.values()))
+
+
+def positioning_line(
+    repo: Repo, symbol: str, at: int, lists: InstrumentRegistry | None = None
+) -> PositioningLine | None:
+    """Return the summed open interest, OI-weighted funding, a long/short reading and DVOL at ``at``.
+
+    Each venue's funding is put per 8 h at the interval ``lists`` state for it (Gate's and OKX's running
+    rates have no settlements to measure it from), as /positioning does.
+    """
     funding = repo.funding(symbol, at - 8 * DAY_MS, at + 1)
     intervals = {
-        s: interval_hours_of_rows(s, [r for r in funding if r.source == s])
+        s: interval_hours_of_rows(
+            s, [r for r in funding if r.source == s], stated_funding_interval(lists, s, symbol)
+        )
         for s in {r.source for r in funding}
     }
     fresh = [r for r in funding if r.ts >= at - DAY_MS]
@@ -387,11 +402,10 @@ def build_digest(
         if "derivatives" in wanted
         else ()
     )
-    positioning = (
-        tuple(line for s in symbols if (line := positioning_line(repo, s, at)))
-        if "positioning" in wanted
-        else ()
-    )
+    positioning: tuple[PositioningLine, ...] = ()
+    if "positioning" in wanted:
+        lists = funding_lists(repo)
+        positioning = tuple(line for s in symbols if (line := positioning_line(repo, s, at, lists)))
     alerts: tuple[AlertLine, ...] = ()
     total = 0
     if "alerts" in wanted:

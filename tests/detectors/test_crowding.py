@@ -111,3 +111,12 @@ def test_venues_disagreeing_symmetrically_are_not_an_extreme() -> None:
     result.at(calm, NOW - HOUR)
     result.at(crowded, NOW)
     assert result.activations == []
+
+
+def test_the_month_of_funding_is_put_per_8h_at_the_interval_the_list_states() -> None:
+    # Gate's running rates (no settlements): 8 h assumed without a list, 4 h as its list states.
+    points = [FundingPoint(NOW - 30 * DAY + k * 8 * HOUR, 0.0001, False, "gate") for k in range(90)]
+    start, end = NOW - 30 * DAY, NOW
+    assumed = funding_history({"gate": points}, {"gate": 1.0}, start, end)
+    stated = funding_history({"gate": points}, {"gate": 1.0}, start, end, {"gate": 4.0})
+    assert assumed[0] == pytest.approx(0.0001) and stated[0] == pytest.approx(0.0002)

@@ -63,3 +63,23 @@ def test_dvol_line_compares_hourly_and_minute_closes_at_the_times_they_hold() ->
     line = dvol_line(rows)
     assert line is not None and line.at == now + MINUTE_MS
     assert line.change_24h_pct == pytest.approx(10.0)  # 50 -> 55; keyed by starts it read 45 -> 55
+
+
+def test_figures_read_each_venues_funding_interval_from_its_instrument_list() -> None:
+    # SYNTHETIC: Gate's running rate of an alt that settles every 4 h, no settlements to measure it from.
+    from detectors.positioning import aggregate, figures_at
+    from storage.rows import Funding
+
+    now = T0 + 2 * DAY_MS
+    history = history_of(
+        [Funding("PEPEUSDT", now - HOUR_MS, "gate", 0.0004, settled=False)],
+        [OpenInterest("PEPEUSDT", now - 60_000, "gate", None, 1e8)],
+    )
+    (assumed,) = figures_at(history.view("PEPEUSDT", now), now, HOUR_MS, 9 * HOUR_MS)
+    assert assumed.interval_h == 8.0  # nothing says otherwise: 8 h, as in a replay
+    history.stated_funding_interval = lambda source, symbol: (
+        4.0 if (source, symbol) == ("gate", "PEPEUSDT") else None
+    )
+    (stated,) = figures_at(history.view("PEPEUSDT", now), now, HOUR_MS, 9 * HOUR_MS)
+    assert stated.interval_h == 4.0 and stated.rate_per_8h == pytest.approx(0.0008)
+    assert aggregate([stated]).rate_per_8h == pytest.approx(0.0008)
