@@ -27,6 +27,7 @@ from bench import (
     rule_loading,
     scale_out,
     startup,
+    takeover,
 )
 from bench.common import machine, parser
 
@@ -47,6 +48,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[list[str] | None], int]], ...] = (
     ("liqmap", liqmap.main),
     ("backends", backends.main),
     ("scale_out", scale_out.main),
+    ("takeover", takeover.main),
 )
 
 

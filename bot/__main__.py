@@ -17,6 +17,7 @@ from bot.cli import check_config as cli_check_config
 from bot.cli import db as cli_db
 from bot.cli import digest as cli_digest
 from bot.cli import health as cli_health
+from bot.cli import launch as cli_launch
 from bot.cli import liqmap as cli_liqmap
 from bot.cli import replay as cli_replay
 from bot.cli import rules as cli_rules
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_run.add_role_arguments(run)
     run.set_defaults(handler=cli_run.cmd_run)
 
+    cli_launch.add_parser(sub, DEFAULT_CONFIG)
     cli_replay.add_parser(sub)
     cli_chart.add_parser(sub)
     cli_liqmap.add_parser(sub)

@@ -13,6 +13,12 @@ closed" and charge every row in flight an attempt.
 
 ``App`` takes its clock, output stream and Discord client options as arguments so tests can run the same
 wiring against the local exchange and Discord emulators.
+
+Roles (issue 21): ``all`` (the default) is the whole bot in one process. ``market`` is the feeds, the
+engine and what they queue, with no Discord gateway: alerts, the liquidation feed, feed reports and
+digests are queued in the outbox for the Discord clusters to deliver (``tripwire run --role discord``),
+and only the non-Discord sinks (webhooks) are delivered here. A market process runs only while it holds
+the market lease (``bot.ops.leadership``); ``fence`` is checked before each of its commits.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from bot.ops.web import WebServer
 from bot.services import Service
 from bot.services.backtest import BacktestService
 from bot.services.base import FeedStatusView
+from bot.services.feed_report import schedule_feed_report
 from bot.services.history import HistoryService
 from bot.services.privacy import PrivacyService
 from detectors.base import MARKET_SYMBOL
@@ -67,6 +74,7 @@ from feeds.health import HealthRegistry
 from feeds.ingest import Ingest
 from feeds.liq_coverage import coverage, source_of_feed, venues_down
 from feeds.scheduler import FeedManager
+from storage.changes import RESYNC, Change, ChangeHandler, ChangeListener
 from storage.db import open_database
 from storage.repo import Repo
 from storage.rows import DAY_MS
@@ -74,10 +82,18 @@ from storage.writegate import WriteGate
 
 log = logging.getLogger(__name__)
 
+# What a process does with another one's change, given the parts that keep state in memory: the repository,
+# the engine, the digests' jobs and the liquidation feed with its service (None where that part is off).
+OnChanges = Callable[
+    [Repo, Engine, DigestJobs | None, tuple[LiqFeedService, LiquidationFeed] | None], ChangeHandler
+]
+
 # How long a write outside the write gate (a slash command's, the outbox's, an ingest batch's) may wait on
 # the event loop for another process's write lock before it fails and is retried by its caller: the loop
 # stall such a write can cause (it was 5 s, the connection's default busy timeout).
 LIVE_BUSY_TIMEOUT_MS = 250
+# How long a market process waits at start for its LISTEN for the clusters' changes to be in place.
+LISTEN_TIMEOUT_S = 10.0
 
 
 class HealthStatuses:
@@ -158,8 +174,17 @@ class App:
         now_ms: Callable[[], int] = system_now_ms,
         discord_options: dict[str, Any] | None = None,
         shutdown: Shutdown | None = None,
+        role: str = "all",
+        fence: Callable[[], None] | None = None,
+        on_changes: OnChanges | None = None,
     ) -> None:
+        if role not in ("all", "market"):
+            raise ValueError(f"unknown role {role!r}")
         self.config = config
+        self.role = role
+        self.fence = fence
+        # What to do when another process commits a change (storage.changes); None: nobody to listen to.
+        self.on_changes = on_changes
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -184,8 +209,13 @@ class App:
 
     @property
     def discord_enabled(self) -> bool:
-        """Return True when alerts go to Discord (a token is set and Discord is enabled)."""
-        return self.token is not None and self.config.discord.enabled
+        """Return True when this process connects to Discord (a token is set and Discord is enabled)."""
+        return self.token is not None and self.role == "all" and self.config.discord.enabled
+
+    @property
+    def queues_for_discord(self) -> bool:
+        """Return True when alerts are queued for Discord (delivered here, or by the Discord clusters)."""
+        return self.discord_enabled or (self.role == "market" and self.config.discord.enabled)
 
     async def start(self) -> Parts:
         """Build and start every part; return them once the bot is ready to serve."""
@@ -195,7 +225,7 @@ class App:
         repo, history, ingest = self._open_storage()
         health = HealthRegistry(self.now_ms)
         router = AlertRouter.for_config(
-            repo, config, console=self.console is not None, discord=self.discord_enabled, webhooks=True
+            repo, config, console=self.console is not None, discord=self.queues_for_discord, webhooks=True
         )
         engine = make_engine(
             config.engine,
@@ -225,7 +255,7 @@ class App:
                 self.now_ms,
                 venues_down=lambda: [c.source for c in venues_down(health)],
             )
-            if self.discord_enabled
+            if self.queues_for_discord
             else (None, None)
         )
         # The metrics the parts below update as things happen (served only with [http] enabled).
@@ -249,7 +279,7 @@ class App:
             max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
         )
         self._dispatcher = dispatcher
-        watchdog = self._build_watchdog(repo, health, dispatcher) if bot is not None else None
+        watchdog = self._build_watchdog(repo, health, dispatcher) if self.queues_for_discord else None
         evaluator = LiveEvaluator(
             engine,
             self.now_ms,
@@ -281,6 +311,11 @@ class App:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
         # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
         # single load held the loop for 22.8 s (issue 24), past Discord's heartbeat.
+        if self.on_changes is not None:
+            # Listening before the rules are read: no change can fall between the read and the LISTEN.
+            pair = (liqfeeds, liqfeed) if liqfeed is not None and liqfeeds is not None else None
+            jobs = digest_jobs if self.queues_for_discord else None
+            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair))
         gc.freeze()  # the warmed history: see _first_evaluation
         await engine.load_gradually(
             lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
@@ -304,8 +339,11 @@ class App:
         # Backfill can take a while on a cold start; the bot answers commands meanwhile.
         self._spawn(self._start_feeds(feeds, service), "feeds-start")
         self.shutdown.register("feeds", self._stop_feeds(feeds))
+        if self.role == "market":
+            # The Discord clusters run no feeds: their /status shows the feed lines this leader writes.
+            schedule_feed_report(scheduler, repo, service.feeds, self.now_ms)
         scheduler.start()
-        if bot is not None:
+        if self.queues_for_discord:
             # Restores every stored digest as a job and posts, once and marked late, one that fell due
             # while the bot was down.
             digest_jobs.start()
@@ -337,7 +375,9 @@ class App:
             len(engine.rules()),
             lost.count if lost is not None else 0,
             len(config.symbols),
-            "on" if bot is not None else "off (console)",
+            "on"
+            if bot is not None
+            else ("queued for the Discord clusters" if self.queues_for_discord else "off (console)"),
         )
         self.ready.set()
         return self.parts
@@ -362,6 +402,7 @@ class App:
         config = self.config
         now = self.now_ms()
         repo = Repo(open_database(config.storage.database))
+        repo.fence = self.fence  # before the first write: the config rules are stored below
         # A write that meets another connection's lock may stall the event loop only this long; the
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
@@ -471,6 +512,26 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
+    async def _listen_for_changes(self, handler: ChangeHandler) -> None:
+        """Hear what the other processes change (a rule, a server's settings) as soon as they commit it.
+
+        Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
+        """
+        listener = ChangeListener(str(self.config.storage.database), handler)
+        self._spawn(listener.run(self._stop), "changes")
+        try:
+            await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("not yet listening for the other processes' changes: every rule reloads once it is")
+
+            async def resync_when_listening() -> None:
+                await listener.listening.wait()
+                result = handler(Change(RESYNC))  # whatever changed before the LISTEN was not heard
+                if result is not None:
+                    await result
+
+            self._spawn(resync_when_listening(), "changes-resync")
+
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
@@ -550,7 +611,7 @@ class App:
             loops = [
                 t
                 for t in self._tasks
-                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat")
+                if t.get_name() in ("outbox", "evaluate", "liqfeed", "watchdog", "heartbeat", "changes")
             ]
             await asyncio.gather(*loops, return_exceptions=True)
             # One last pass so what the final evaluation queued is delivered before the database closes.

@@ -208,6 +208,14 @@ class DiscordConfig(StrictModel):
         return data
 
 
+class RolesConfig(StrictModel):
+    """How the processes of a multi-process bot (``tripwire run --role``, PostgreSQL only) coordinate."""
+
+    # How often a standby market process tries the lease (and the leader checks it holds it): a standby
+    # takes over within about this long plus its start-up after the leader dies or loses its connection.
+    lease_poll_seconds: float = Field(2.0, ge=0.1, le=10)
+
+
 class WatchdogConfig(StrictModel):
     """Feed-health reports in the ops channels."""
 
@@ -368,6 +376,7 @@ class Config(StrictModel):
     outbox: OutboxConfig = OutboxConfig()
     http: HttpConfig = HttpConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
+    roles: RolesConfig = RolesConfig()
     backtest: BacktestConfig = BacktestConfig()
     liqmap: LiqMapParams = LiqMapParams()
     routes: list[RouteConfig] = []

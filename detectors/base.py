@@ -114,7 +114,7 @@ class LongShortPoint(NamedTuple):
 
 
 class ImpliedVolPoint(NamedTuple):
-    """A volatility-index close (annualised %) at ``ts``, for the base currency of the symbol."""
+    """A volatility-index close (annualised %) holding at ``ts`` (its candle's end), for the symbol's base."""
 
     ts: int
     close: float
@@ -246,6 +246,13 @@ class Snapshot(Protocol):
 
     def funding_by_source(self, *, since: int | None = None) -> Mapping[str, Sequence[FundingPoint]]:
         """Return every venue's funding points with since <= ts <= now, per source, oldest first."""
+
+    def funding_interval_h(self, source: str) -> float | None:
+        """Return the hours between a venue's settlements its instrument list states for the symbol.
+
+        None when no list says (no registry, as in a replay, or a venue without one): the detectors then
+        measure the interval from settlements, or assume 8 h, as before.
+        """
 
     def long_short(self, metric: str, *, since: int | None = None) -> Sequence[LongShortPoint]:
         """Return long/short readings of one metric (every venue) with since <= ts <= now, oldest first."""

@@ -8,11 +8,14 @@ alone is common; all three together describe leverage piling onto one side, the 
   ``history_days`` (today's weights over the month: open interest is kept in memory for days, funding for
   months, and a weighting that changed with the sample would mix two questions);
 - open interest: the venues' sum now against ``oi_hours`` ago (the venues known at both ends);
-- long/short: the newest reading of ``metric`` on each venue that publishes it, averaged.
+- long/short: the newest reading of ``metric`` on each venue that publishes it, averaged geometrically
+  (2.0 on one venue and 0.5 on another balance at 1.0, as 2 longs per short and 2 shorts per long do;
+  an arithmetic mean would call that 1.25, longs ahead).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
@@ -70,10 +73,18 @@ class CrowdingSettings(DetectorSettings):
 
 
 def funding_history(
-    by_source: Mapping[str, Sequence[FundingPoint]], weights: Mapping[str, float], start: int, end: int
+    by_source: Mapping[str, Sequence[FundingPoint]],
+    weights: Mapping[str, float],
+    start: int,
+    end: int,
+    stated: Mapping[str, float | None] | None = None,
 ) -> list[float]:
-    """Return the weighted rate per 8 h every SAMPLE_MS in [start, end), venues weighted by ``weights``."""
-    hours = {s: interval_hours(points, s) for s, points in by_source.items()}
+    """Return the weighted rate per 8 h every SAMPLE_MS in [start, end), venues weighted by ``weights``.
+
+    ``stated``: each venue's funding interval as its instrument list gives it (Snapshot.funding_interval_h).
+    """
+    given = stated or {}
+    hours = {s: interval_hours(points, s, given.get(s)) for s, points in by_source.items()}
     samples: list[float] = []
     for t in range(start, end, SAMPLE_MS):
         total = weight = 0.0
@@ -87,6 +98,15 @@ def funding_history(
         if weight > 0:
             samples.append(total / weight)
     return samples
+
+
+def long_short_mean(ratios: Sequence[float]) -> float | None:
+    """Return the geometric mean of long/short ratios: symmetric, so 2.0 and 0.5 make 1.0.
+
+    A ratio of 0 or less (no longs at all) or not finite has no logarithm and is left out.
+    """
+    logs = [math.log(r) for r in ratios if 0 < r < math.inf]
+    return math.exp(math.fsum(logs) / len(logs)) if logs else None
 
 
 class Crowding(Detector[CrowdingSettings]):
@@ -152,11 +172,13 @@ class Crowding(Detector[CrowdingSettings]):
         if market.rate_per_8h is None or not market.weighted:
             return None
         weights = {f.source: f.oi_usd for f in figures if f.oi_usd}
+        by_source = snapshot.funding_by_source(since=now - s.history_days * DAY_MS - FUNDING_MAX_AGE_MS)
         history = funding_history(
-            snapshot.funding_by_source(since=now - s.history_days * DAY_MS - FUNDING_MAX_AGE_MS),
+            by_source,
             weights,
             now - s.history_days * DAY_MS,
             now,
+            {source: snapshot.funding_interval_h(source) for source in by_source},
         )
         z = zscore(market.rate_per_8h, history)
         side = "longs" if ratio >= s.long_short_ratio else "shorts"
@@ -176,7 +198,7 @@ class Crowding(Detector[CrowdingSettings]):
         newest: dict[str, float] = {}
         for point in snapshot.long_short(self.settings.metric, since=snapshot.now - 2 * HOUR_MS):
             newest[point.source] = point.ratio
-        return sum(newest.values()) / len(newest) if newest else None
+        return long_short_mean(list(newest.values()))
 
     def _payload(self, r: dict[str, Any]) -> dict[str, Any]:
         s = self.settings

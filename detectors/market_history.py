@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from detectors.base import (
     OpenInterestPoint,
     short_symbol,
 )
+from detectors.positioning import closed_at
 from storage.rows import (
     DAY_MS,
     INTERVAL_MS,
@@ -318,6 +319,9 @@ class MarketHistory:
         # symbol -> watches of its closes (``watch_closes``), and the watches tripped since last taken.
         self._close_watches: dict[str, list[CloseWatch]] = {}
         self._tripped: list[CloseWatch] = []
+        # (source, symbol) -> the funding interval the venue's instrument list states, or None. Set by the
+        # process that holds the instrument registry (feeds.scheduler); None in a replay.
+        self.stated_funding_interval: Callable[[str, str], float | None] | None = None
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -660,14 +664,20 @@ class MarketHistory:
                 sym.depth_incomplete.add(flag)
 
     def add_implied_vol(self, rows: Iterable[ImpliedVol]) -> None:
-        """Add volatility-index candles (kept per currency; every symbol of that base reads them)."""
+        """Add volatility-index candles (kept per currency; every symbol of that base reads them).
+
+        Each close is kept at the time it holds, the candle's end: the series mixes hourly candles (the
+        backfill) and minute ones (the live poll), and an hourly candle keyed by its start would give the
+        index an hour before it had that value.
+        """
         for row in rows:
-            self._mark(_MARKET_KEY, "implied_vol", row.ts)
+            at = closed_at(row)
+            self._mark(_MARKET_KEY, "implied_vol", at)
             key = (row.currency, row.source)
             series = self._implied_vol.get(key)
             if series is None:
                 series = self._implied_vol[key] = _SourceSeries(POSITIONING_RETENTION_MS)
-            series.add(row.ts, row.close, 0.0, accumulate=False)
+            series.add(at, row.close, 0.0, accumulate=False)
 
     def add_etf_flows(self, rows: Iterable[EtfFlow]) -> None:
         """Add daily ETF flows (kept per asset; every symbol of that base reads them)."""
@@ -935,6 +945,11 @@ class SymbolView:
                     for i in range(lo, hi)
                 ]
         return found
+
+    def funding_interval_h(self, source: str) -> float | None:
+        """Return the funding interval a venue's instrument list states for this symbol (None if unknown)."""
+        stated = self._history.stated_funding_interval
+        return stated(source, self._symbol) if stated is not None else None
 
     def funding_by_source(self, *, since: int | None = None) -> dict[str, list[FundingPoint]]:
         """Return every venue's funding points with since <= ts <= now, per source, oldest first."""

@@ -26,6 +26,7 @@ from detectors.series import point_at
 from storage.rows import (
     DAY_MS,
     HOUR_MS,
+    INTERVAL_MS,
     EtfFlow,
     Funding,
     ImpliedVol,
@@ -273,6 +274,21 @@ def etf_line(rows: Sequence[EtfFlow]) -> EtfLine | None:
     return EtfLine(last.asset, last.date, last.net_usd, last.source, last.fetched_at, run)
 
 
+# A venue's open interest older than this is not the market now: twice the longest poll any feed may be
+# configured to (an hour), so one late poll is not a gap. /positioning and the digest both leave such a
+# venue out of the sum and name it ("without gate"), rather than add a figure from hours ago.
+OI_FRESH_MS = 2 * HOUR_MS
+
+
+def fresh_open_interest(
+    rows: Sequence[OpenInterest], now: int, fresh_ms: int = OI_FRESH_MS
+) -> tuple[list[OpenInterest], tuple[str, ...]]:
+    """Return the rows of the last ``fresh_ms`` and the venues (sorted) whose newest row is older."""
+    fresh = [r for r in rows if r.ts >= now - fresh_ms]
+    seen = {r.source for r in fresh}
+    return fresh, tuple(sorted({r.source for r in rows} - seen))
+
+
 def venue_figures(
     symbol: str,
     oi_rows: Sequence[OpenInterest],
@@ -310,23 +326,38 @@ def newest_long_short(rows: Sequence[LongShort]) -> tuple[LongShortLine, ...]:
 
 
 def dvol_line(rows: Sequence[ImpliedVol]) -> DvolLine | None:
-    """Return the newest DVOL close with its change from the newest close at least 24 hours older."""
+    """Return the newest DVOL close with its change from the newest close at least 24 hours older.
+
+    Closes are compared at the times they hold, their candles' ends: the stored rows mix hourly candles
+    (the backfill) and minute ones (the live poll), keyed by their starts.
+    """
     if not rows:
         return None
-    ordered = sorted(rows, key=lambda r: r.ts)
-    last = ordered[-1]
-    before = [r for r in ordered if r.ts <= last.ts - DAY_MS]
+    ordered = sorted((closed_at(r), r) for r in rows)
+    at, last = ordered[-1]
+    before = [r for t, r in ordered if t <= at - DAY_MS]
     change = (last.close / before[-1].close - 1) * 100 if before else None
-    return DvolLine(last.currency, last.close, last.ts, change, last.source)
+    return DvolLine(last.currency, last.close, at, change, last.source)
+
+
+def closed_at(row: ImpliedVol) -> int:
+    """Return when a volatility-index candle's close held: its end (its start for an unknown resolution)."""
+    return row.ts + INTERVAL_MS.get(row.resolution, 0)
 
 
 # --- reading a snapshot ---------------------------------------------------------------------------------
 
 
-def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
-    """Return a venue's funding interval: documented, else the spacing of its settlements, else 8 h."""
+def interval_hours(points: Sequence[FundingPoint], source: str = "", stated: float | None = None) -> float:
+    """Return a venue's funding interval, in the order /funding and /positioning read it.
+
+    Documented for the venue, else ``stated`` by its instrument list for the market, else the spacing of
+    its settlements, else 8 h.
+    """
     if source in KNOWN_INTERVAL_H:
         return KNOWN_INTERVAL_H[source]
+    if stated:
+        return stated
     settled = [p.ts for p in points if p.settled]
     spacings = sorted(b - a for a, b in itertools.pairwise(settled) if b > a)
     if not spacings:
@@ -334,9 +365,9 @@ def interval_hours(points: Sequence[FundingPoint], source: str = "") -> float:
     return funding_interval_ms(spacings[len(spacings) // 2]) / HOUR_MS
 
 
-def interval_hours_of_rows(source: str, rows: Sequence[Funding]) -> float:
-    """Return a venue's funding interval from stored rows (documented, settlements' spacing, or 8 h)."""
-    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source)
+def interval_hours_of_rows(source: str, rows: Sequence[Funding], stated: float | None = None) -> float:
+    """Return a venue's funding interval from stored rows (documented, stated, settlements, or 8 h)."""
+    return interval_hours([FundingPoint(r.ts, r.rate, r.settled, r.source) for r in rows], source, stated)
 
 
 def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
@@ -354,7 +385,7 @@ def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_m
                 source,
                 point.usd if point is not None else None,
                 rate.rate if rate is not None else None,
-                interval_hours(rates, source),
+                interval_hours(rates, source, snapshot.funding_interval_h(source)),
             )
         )
     return figures

@@ -9,7 +9,9 @@ closed by market orders on the book carry no public mark and are **not** seen. S
 - Subscribe per coin: ``{"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}}``;
   acknowledged by ``channel: subscriptionResponse``; a refusal comes as ``channel: error``.
 - Trades: ``{"channel": "trades", "data": [{coin, side, px, sz, time, hash, tid, users}]}``, ``sz`` in
-  coins. The vault buying means it took over a long (a long was liquidated); selling, a short.
+  coins, or in thousands of coins for a 1000-unit coin (``kPEPE``: see ``feeds.hyperliquid_names``, which
+  also says which name each watched market is subscribed under). The vault buying means it took over
+  a long (a long was liquidated); selling, a short.
 - Keep-alive: ``{"method": "ping"}`` → ``{"channel": "pong"}``; the server closes a connection that sent
   nothing for 60 s.
 
@@ -31,7 +33,7 @@ from feeds.config import HyperliquidFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import FeedError
 from feeds.health import FeedHealth, Rejections
-from feeds.instruments import split_symbol
+from feeds.hyperliquid_names import listed_names, per_coin, subscription_name
 from feeds.liquidation_feed import LiquidationOnlyFeed
 from feeds.logonce import FailureLog
 from feeds.parse import BadItem, Parsed, envelope, get, items_list, num, parse_items, text, ts_ms
@@ -42,7 +44,10 @@ SOURCE = "hyperliquid"
 
 
 def parse_trades(frame: Any, coins: dict[str, str], liquidators: frozenset[str]) -> Parsed[Liquidation]:
-    """Return the backstop liquidations of a trades frame under the markets' symbols."""
+    """Return the backstop liquidations of a trades frame under the markets' symbols, per coin.
+
+    ``coins`` maps each Hyperliquid name (``kPEPE``) to its watched symbol (PEPEUSDT).
+    """
 
     def one(trade: Any) -> Liquidation | None:
         symbol = coins.get(text(trade, "coin"))
@@ -59,8 +64,8 @@ def parse_trades(frame: Any, coins: dict[str, str], liquidators: frozenset[str])
             side = "short"
         else:
             return None
-        price = num(trade, "px", positive=True)
-        qty = num(trade, "sz", positive=True)
+        px, sz = num(trade, "px", positive=True), num(trade, "sz", positive=True)
+        price, qty = per_coin(text(trade, "coin"), px, sz)
         return Liquidation(symbol, ts_ms(trade, "time"), SOURCE, side, price, qty, price * qty)
 
     return parse_items(items_list(envelope(frame, "data", "hyperliquid trades"), "trades data"), one)
@@ -92,7 +97,7 @@ class HyperliquidLiquidationStream(WebSocketStream):
             data_silence_s=tuning.data_silence_s or config.stale_after_seconds,
             buffer=buffer,
         )
-        self.coins = dict(coins)  # Hyperliquid coin -> canonical symbol
+        self.coins = dict(coins)  # Hyperliquid name (BTC, kPEPE) -> canonical symbol
         self.rejections = rejections
         self.liquidators = frozenset(a.lower() for a in config.liquidator_addresses)
         # Who else reads every trades frame: the measured map's account book (feeds.hyperliquid_sample).
@@ -151,7 +156,8 @@ class HyperliquidFeed(LiquidationOnlyFeed):
 
     def __init__(self, config: HyperliquidFeedConfig, context: FeedContext) -> None:
         self.config = config
-        coins = self.venue_names(context, lambda symbol: (split_symbol(symbol)[0],))
+        listed = listed_names(context.instruments)  # kPEPE for PEPEUSDT, from Hyperliquid's own list
+        coins = self.venue_names(context, lambda symbol: (subscription_name(symbol, listed),))
         self.symbols = list(coins.values())
         health = self.open_buffer(context, config.stale_after_seconds)
         self.stream = HyperliquidLiquidationStream(

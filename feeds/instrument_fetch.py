@@ -25,6 +25,7 @@ from feeds.instrument_lists import (
     parse_binance_spot,
     parse_bybit,
     parse_gate,
+    parse_hyperliquid_meta,
     parse_okx,
 )
 from feeds.instruments import Instrument, InstrumentRegistry, Kind
@@ -112,7 +113,15 @@ def list_venues(config: FeedsConfig) -> set[str]:
         "okx": config.okx,
         "gate": config.gate,
     }
-    return {venue for venue, section in sections.items() if section.enabled}
+    venues = {venue for venue, section in sections.items() if section.enabled}
+    if hyperliquid_listed(config):
+        venues.add("hyperliquid")
+    return venues
+
+
+def hyperliquid_listed(config: FeedsConfig) -> bool:
+    """Tell whether Hyperliquid's list is read: its liquidation feed names its 1000-unit coins from it."""
+    return config.hyperliquid.enabled
 
 
 Fetch = Callable[[], Awaitable[list[Instrument]]]
@@ -178,6 +187,10 @@ class InstrumentLists:
         if config.gate.enabled:
             gate = client("gate", config.gate.rest_url, config.gate.timeout_seconds)
             self.fetchers["gate"] = lambda: self._gate(gate)
+        if hyperliquid_listed(config):
+            hl = config.hyperliquid
+            hyperliquid = client("hyperliquid", hl.rest_url, hl.timeout_seconds)
+            self.fetchers["hyperliquid"] = lambda: self._hyperliquid(hyperliquid)
 
     def load_cached(self) -> InstrumentRegistry:
         """Fill the registry from the cache (each enabled venue at the time its list was read)."""
@@ -262,4 +275,10 @@ class InstrumentLists:
     async def _gate(self, http: HttpClient) -> list[Instrument]:
         parsed = parse_gate(await http.get_json("/api/v4/futures/usdt/contracts", None))
         self._skipped("gate", parsed.skipped)
+        return parsed.rows
+
+    async def _hyperliquid(self, http: HttpClient) -> list[Instrument]:
+        # "meta" weighs 20 of the IP's 1,200 a minute, like every info request but a few.
+        parsed = parse_hyperliquid_meta(await http.post_json("/info", {"type": "meta"}, weight=20))
+        self._skipped("hyperliquid", parsed.skipped)
         return parsed.rows

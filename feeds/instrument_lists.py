@@ -19,6 +19,9 @@
 - Gate ``GET /api/v4/futures/usdt/contracts``: ``name`` (``BTC_USDT``), ``quanto_multiplier`` (coins per
   contract, a string), ``funding_interval`` in seconds, ``in_delisting`` and ``status`` (``trading``,
   ``delisting``, ``delisted``, ``circuit_breaker``).
+- Hyperliquid ``POST /info {"type": "meta"}``: ``universe[]`` with ``name`` (``BTC``; ``kPEPE`` is 1,000
+  PEPE, see ``feeds.hyperliquid_names``), ``szDecimals``, ``maxLeverage`` and ``isDelisted`` (only when
+  true). Perpetuals quoted in USD (USDC collateral), funding every hour.
 
 Sources: developers.binance.com spot "Exchange information" and USD-M "Exchange Information" and
 "Get Funding Rate Info"; bybit-exchange/docs docs/v5/market/instrument.mdx; OKX API v5 "Get instruments".
@@ -30,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from feeds.errors import FeedError
+from feeds.hyperliquid_names import hyperliquid_coin
 from feeds.instruments import Instrument, strip_multiplier
 from feeds.okx import okx_data
 from feeds.parse import BadItem, Parsed, envelope, integer, items_list, num, obj, parse_items, text
@@ -209,3 +213,30 @@ def _gate_funding_hours(item: Any) -> float | None:
     except BadItem:
         return None
     return seconds / 3600 if seconds > 0 else None
+
+
+# Hyperliquid settles funding every hour on every perpetual (its docs, "Funding").
+HYPERLIQUID_FUNDING_H = 1.0
+
+
+def parse_hyperliquid_meta(payload: Any) -> Parsed[Instrument]:
+    """Parse Hyperliquid's ``meta`` universe into perpetuals (``kPEPE``: PEPE with a multiplier of 1,000)."""
+
+    def one(item: Any) -> Instrument:
+        name = text(item, "name")
+        coin, multiplier = hyperliquid_coin(name)
+        delisted = obj(item).get("isDelisted") is True
+        return Instrument(
+            "hyperliquid",
+            "perp",
+            name,
+            coin,
+            "USD",
+            multiplier=multiplier,
+            funding_interval_h=HYPERLIQUID_FUNDING_H,
+            listed=not delisted,
+            status="delisted" if delisted else "",
+        )
+
+    universe = envelope(payload, "universe", "hyperliquid meta")
+    return parse_items(items_list(universe, "hyperliquid universe"), one)

@@ -231,6 +231,24 @@ class InstrumentRegistry:
         return tuple(difflib.get_close_matches(text.upper(), sorted(names), n=n, cutoff=0.6))
 
 
+# Tripwire's source names of the venues whose instrument list states each perpetual's funding interval,
+# and the names of those lists in the registry.
+FUNDING_LIST_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx", "gate": "gate"}
+
+
+def stated_funding_interval(registry: InstrumentRegistry | None, source: str, symbol: str) -> float | None:
+    """Return the hours between settlements a venue's instrument list states for a market, if it does.
+
+    Gate's and OKX's rows are running rates with no settlements to measure the interval from, and an alt
+    may settle every 4, 2 or 1 hours where BTC settles every 8: the list is the only place that says so.
+    """
+    venue = FUNDING_LIST_VENUE.get(source)
+    if registry is None or venue is None:
+        return None
+    inst = registry.instrument(venue, symbol, "perp")
+    return inst.funding_interval_h if inst is not None and inst.funding_interval_h else None
+
+
 def _key(symbol: str) -> str:
     return symbol.strip().upper()
 

@@ -41,6 +41,7 @@ from feeds.config import PositioningFeedConfig
 from feeds.context import FeedContext
 from feeds.errors import ErrorKind, FeedError, PayloadError
 from feeds.http import HttpClient, WeightBudget
+from feeds.hyperliquid_names import per_coin, symbol_of, watched_by_coin
 from feeds.instrument_lists import parse_gate
 from feeds.instruments import Instrument, VenueNames
 from feeds.okx import okx_data
@@ -278,7 +279,10 @@ def parse_bybit_depth(payload: Any, symbol: str) -> list[DepthBand]:
 def parse_hyperliquid(
     payload: Any, coins: dict[str, str], at: int
 ) -> tuple[Parsed[Funding], Parsed[OpenInterest]]:
-    """Parse ``metaAndAssetCtxs`` ([meta, ctxs]) for the watched coins (coin -> canonical symbol)."""
+    """Parse ``metaAndAssetCtxs`` ([meta, ctxs]) for the watched coins (coin -> canonical symbol).
+
+    A 1000-unit coin (``kPEPE``) counts for its coin (PEPE): mark price per coin, open interest in coins.
+    """
     pair = items_list(payload, "hyperliquid metaAndAssetCtxs")
     if len(pair) != 2:
         raise PayloadError(f"hyperliquid metaAndAssetCtxs: expected [meta, ctxs], got {len(pair)} items")
@@ -290,11 +294,13 @@ def parse_hyperliquid(
     interest: Parsed[OpenInterest] = Parsed()
     for meta, ctx in zip(universe, contexts, strict=True):
         try:
-            symbol = coins.get(text(meta, "name"))
+            name = text(meta, "name")
+            symbol = symbol_of(name, coins)
             if symbol is None:
                 continue
-            mark = num(ctx, "markPx", positive=True)
-            coins_open = num(ctx, "openInterest", non_negative=True)
+            mark, coins_open = per_coin(
+                name, num(ctx, "markPx", positive=True), num(ctx, "openInterest", non_negative=True)
+            )
             rate = num(ctx, "funding")
         except BadItem as exc:
             funding.skipped.append(str(exc))
@@ -557,8 +563,7 @@ class PositioningFeed(Feed):
         """Store every watched coin's open interest (USD at the mark price) and hourly funding."""
         at = self.context.now_ms()
         payload = await self.clients["hyperliquid"].post_json("/info", {"type": "metaAndAssetCtxs"})
-        coins = {short_symbol(s): s for s in self.symbols}
-        funding, interest = parse_hyperliquid(payload, coins, at)
+        funding, interest = parse_hyperliquid(payload, watched_by_coin(self.symbols), at)
         self.context.failures.skipped(f"{self.name}.hyperliquid:item", funding.skipped)
         self.context.ingest.funding(funding.rows)
         self.context.ingest.open_interest(interest.rows)

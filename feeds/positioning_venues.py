@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from feeds.errors import FeedError, PayloadError
+from feeds.hyperliquid_names import symbol_of
 from feeds.instruments import Instrument
 from feeds.okx import okx_data
 from feeds.parse import BadItem, Parsed, envelope, items_list, num, parse_items, text, ts_ms
@@ -144,14 +145,17 @@ def parse_okx_taker_volume(payload: Any, symbol: str, period: str) -> Parsed[Lon
 
 
 def parse_predicted_fundings(payload: Any, coins: Mapping[str, str], at: int) -> Parsed[PredictedFunding]:
-    """Parse ``predictedFundings`` for the watched coins (coin -> canonical symbol), read at ``at``."""
+    """Parse ``predictedFundings`` for the watched coins (coin -> canonical symbol), read at ``at``.
+
+    A 1000-unit coin (``kPEPE``) counts for its coin (PEPE); a rate needs no conversion.
+    """
     parsed: Parsed[PredictedFunding] = Parsed()
     for entry in items_list(payload, "hyperliquid predictedFundings"):
         if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str):
             raise PayloadError(
                 f"hyperliquid predictedFundings: entry is not [coin, venues]: {str(entry)[:60]}"
             )
-        symbol = coins.get(entry[0])
+        symbol = symbol_of(entry[0], coins)
         if symbol is None:
             continue
         for venue_entry in items_list(entry[1], f"hyperliquid predictedFundings {entry[0]}"):

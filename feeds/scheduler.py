@@ -25,6 +25,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -46,7 +47,7 @@ from feeds.higher_intervals import CandleNeeds, no_needs
 from feeds.http import BINANCE_FUTURES_ENDPOINT_LIMITS, EndpointLimit, HttpClient, WeightBudget
 from feeds.ingest import Ingest
 from feeds.instrument_fetch import InstrumentCache, InstrumentLists
-from feeds.instruments import InstrumentRegistry
+from feeds.instruments import InstrumentRegistry, stated_funding_interval
 from feeds.kraken import KrakenCandles
 from feeds.liquidation_venues import liquidation_feeds
 from feeds.logonce import FailureLog
@@ -266,6 +267,9 @@ class FeedManager:
             lists.load_cached()  # the floor: a venue that cannot be reached now keeps its cached list
             await lists.refresh()
             self.instrument_lists, self.instruments = lists, lists.registry
+            # The detectors read each venue's funding interval from the lists, as /positioning does.
+            registry = lists.registry
+            self.ingest.history.stated_funding_interval = partial(stated_funding_interval, registry)
         self.feeds = build_feeds(
             self.config,
             self.symbols,

@@ -6,8 +6,13 @@ without anyone having to notice the death first. The lock is the session's, so i
 nothing else uses: the repository's connection runs transactions and may be replaced, the lease's never.
 
 The key is derived from the schema and the lease's name, so two bots sharing one database in two schemas
-(and tests running in parallel, one schema each) never take each other's lease. Not used by the app yet:
-the market role's leader election (issue 21, processes) builds on it.
+(and tests running in parallel, one schema each) never take each other's lease. The market role's leader
+election (``bot.ops.leadership``) is built on it.
+
+A holder whose host vanishes (power, network) sends no FIN: the server only ends its session once TCP
+keepalive gives up on it. The lease's session asks the server for short keepalives (``SERVER_KEEPALIVES``:
+about 6 s to notice a silent peer) instead of the server's default of two hours, so a standby can take
+over within seconds of the network going, not hours.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ import psycopg
 from storage.postgres import redact
 
 log = logging.getLogger(__name__)
+
+# Session settings of the lease's connection: the server probes an idle holder after 3 s, every 1 s, and
+# drops it after 3 unanswered probes (PostgreSQL's tcp_keepalives_*; a user may set them for a session).
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": 3, "tcp_keepalives_interval": 1, "tcp_keepalives_count": 3}
 
 
 def lease_key(schema: str, name: str) -> int:
@@ -43,6 +52,9 @@ class AdvisoryLease:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
+            for name, value in SERVER_KEEPALIVES.items():
+                # No-ops on a Unix-socket connection; SET takes no bound parameters.
+                self._conn.execute(f"SET {name} = {int(value):d}")
             row = self._conn.execute("SELECT current_schema()").fetchone()
             self._key = lease_key(str(row[0]) if row else "", self.name)
         return self._conn

@@ -21,6 +21,7 @@ from bench import (
     rule_loading,
     scale_out,
     startup,
+    takeover,
 )
 
 BENCHMARKS = {
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "liqmap": liqmap.main,
     "backends": backends.main,
     "scale_out": scale_out.main,
+    "takeover": takeover.main,
 }
 
 

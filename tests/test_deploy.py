@@ -22,6 +22,7 @@ from bot.__main__ import EXIT_USAGE, build_parser
 from bot.cli import health as cli_health
 from bot.cli import run as cli_run
 from bot.config import Secrets
+from bot.ops.leadership import EXIT_LEASE_LOST
 from bot.ops.shutdown import DEFAULT_DEADLINE_S
 from tests.conftest import ROOT
 from tests.yaml_subset import SubsetError, parse
@@ -198,12 +199,14 @@ def test_the_yaml_reader_refuses_what_it_does_not_understand() -> None:
 # --- systemd unit ----------------------------------------------------------------------------------
 
 UNIT = ROOT / "deploy" / "tripwire.service"
+MARKET_UNIT = ROOT / "deploy" / "tripwire-market@.service"
+DISCORD_UNIT = ROOT / "deploy" / "tripwire-discord@.service"
 
 
-def _unit() -> dict[str, dict[str, list[str]]]:
+def _unit(path: Path = UNIT) -> dict[str, dict[str, list[str]]]:
     sections: dict[str, dict[str, list[str]]] = {}
     current: dict[str, list[str]] | None = None
-    for line in UNIT.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue
         if line.startswith("["):
@@ -273,6 +276,101 @@ def test_systemd_accepts_every_line_of_the_unit(tmp_path: Path) -> None:
     )
     problems = "\n".join(_verify(broken))
     assert "Unknown key" in problems and "strictest" in problems
+
+
+# --- the multi-process layout: compose.multiprocess.yaml and the systemd template units ---------------
+
+MULTI = ROOT / "compose.multiprocess.yaml"
+
+
+def _role(argv: list[str]) -> Any:
+    """Parse a ``tripwire run`` command line with the real CLI, skipping visibly a role not built here."""
+    if "discord" in argv and "discord" not in cli_run.ROLES:
+        pytest.skip("the Discord cluster role (--role discord) is not in this tree yet")
+    run = _parse_cli(argv)
+    assert run.handler is cli_run.cmd_run, argv
+    return run
+
+
+def _covers(ranges: list[str], shard_count: int) -> bool:
+    """Return whether inclusive ranges "A-B" cover shards 0..shard_count-1 once each, in order."""
+    bounds = [tuple(int(x) for x in r.split("-")) for r in ranges]
+    expected = 0
+    for first, last in bounds:
+        if first != expected or last < first:
+            return False
+        expected = last + 1
+    return expected == shard_count
+
+
+def test_the_multiprocess_compose_runs_two_market_processes_and_clusters_covering_every_shard() -> None:
+    compose = parse(MULTI.read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:") and services["redis"]["image"].startswith(
+        "redis:"
+    )
+    market = services["market"]
+    assert int(market["deploy"]["replicas"]) >= 2, "a standby market process"
+    assert _role(market["command"]).role == "market"
+    assert "discord_token" not in market["secrets"], "the market role never talks to Discord"
+    clusters = {name: s for name, s in services.items() if name.startswith("discord-")}
+    parsed = {name: _role(s["command"]) for name, s in clusters.items()}
+    assert {run.role for run in parsed.values()} == {"discord"}
+    (count,) = {run.shard_count for run in parsed.values()}
+    assert _covers(
+        [run.shards for run in sorted(parsed.values(), key=lambda r: int(r.shards.split("-")[0]))], count
+    )
+    for name, service in [("market", market), *clusters.items()]:
+        assert service["restart"] == "unless-stopped", name
+        assert _duration_s(service["stop_grace_period"]) > DEFAULT_DEADLINE_S, name
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
+        assert (
+            service["environment"]["PGPASSFILE"] == "/run/secrets/pgpass" and "pgpass" in service["secrets"]
+        )
+        assert "./tripwire.toml:/config/tripwire.toml:ro" in service["volumes"], name
+        assert service["read_only"] == "true", name
+    for name, service in clusters.items():
+        assert service["environment"][TOKEN_FILE_VAR] == "/run/secrets/discord_token", name
+    assert set(compose["secrets"]) == {"discord_token", "pgpass", "pg_password"}
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/pg_password"
+
+
+def _multiprocess_unit_basics(service: dict[str, list[str]]) -> None:
+    assert service["User"][0] not in ("root", "0")
+    assert _duration_s(service["TimeoutStopSec"][0]) > DEFAULT_DEADLINE_S
+    assert "PGPASSFILE=%d/pgpass" in service["Environment"]
+    assert any(c.startswith("pgpass:/etc/") for c in service["LoadCredential"])
+    assert service["ProtectSystem"] == ["strict"] and service["NoNewPrivileges"] == ["yes"]
+    assert service["Restart"] == ["on-failure"]
+    assert service["RestartPreventExitStatus"][0].split() == [str(EXIT_USAGE)]
+
+
+def test_the_market_template_unit_runs_the_market_role_and_restarts_it_after_a_lost_lease() -> None:
+    market = _unit(MARKET_UNIT)["Service"]
+    run = _role(market["ExecStart"][0].replace("%i", "1").split())
+    assert run.role == "market" and run.config.startswith("/etc/")
+    _multiprocess_unit_basics(market)
+    # Losing the lease (exit 3) restarts it as a standby; only a configuration error (2) does not.
+    assert str(EXIT_LEASE_LOST) not in market["RestartPreventExitStatus"][0].split()
+    assert not any(c.startswith("discord_token") for c in market["LoadCredential"])
+
+
+def test_the_discord_template_unit_runs_the_shard_range_of_its_instance() -> None:
+    discord = _unit(DISCORD_UNIT)["Service"]
+    _multiprocess_unit_basics(discord)
+    assert f"{TOKEN_FILE_VAR}=%d/discord_token" in discord["Environment"]
+    assert discord["EnvironmentFile"] == ["/etc/tripwire/shards.env"]
+    argv = discord["ExecStart"][0].replace("%i", "0-3").replace("${TRIPWIRE_SHARD_COUNT}", "8").split()
+    run = _role(argv)
+    assert (run.role, run.shards, run.shard_count) == ("discord", "0-3", 8)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_accepts_every_line_of_the_template_units(tmp_path: Path) -> None:
+    for template, instance in ((MARKET_UNIT, "1"), (DISCORD_UNIT, "0-3")):
+        unit = tmp_path / template.name.replace("@.", f"@{instance}.")
+        unit.write_text(template.read_text())
+        assert _verify(unit) == [], template.name
 
 
 # --- docker build (only where an engine answers) -------------------------------------------------------

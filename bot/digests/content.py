@@ -26,10 +26,13 @@ from detectors.positioning import (
     dvol_line,
     etf_line,
     etf_window,
+    fresh_open_interest,
     interval_hours_of_rows,
     newest_long_short,
     venue_figures,
 )
+from feeds.instrument_fetch import load_cached
+from feeds.instruments import FUNDING_LIST_VENUE, InstrumentRegistry, stated_funding_interval
 from storage.repo import Repo
 from storage.rows import DAY_MS, HOUR_MS, INTERVAL_MS, Candle, Funding, OpenInterest
 
@@ -154,6 +157,7 @@ class PositioningLine:
     long_short_label: str
     dvol: float | None
     etf: EtfLine | None = None  # BTC and ETH: the last US spot ETF day known at the digest time
+    without: tuple[str, ...] = ()  # venues whose open interest stopped (as /positioning says it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,17 +322,30 @@ def derivatives_line(repo: Repo, symbol: str, start: int, at: int) -> Derivative
     )
 
 
-def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None:
-    """Return the summed open interest, OI-weighted funding, a long/short reading and DVOL at ``at``."""
+def funding_lists(repo: Repo) -> InstrumentRegistry:
+    """Return the cached instrument lists that state funding intervals (what /positioning reads live)."""
+    return load_cached(repo, InstrumentRegistry(), set(FUNDING_LIST_VENUE.values()))
+
+
+def positioning_line(
+    repo: Repo, symbol: str, at: int, lists: InstrumentRegistry | None = None
+) -> PositioningLine | None:
+    """Return the summed open interest, OI-weighted funding, a long/short reading and DVOL at ``at``.
+
+    Each venue's funding is put per 8 h at the interval ``lists`` state for it (Gate's and OKX's running
+    rates have no settlements to measure it from), as /positioning does.
+    """
     funding = repo.funding(symbol, at - 8 * DAY_MS, at + 1)
     intervals = {
-        s: interval_hours_of_rows(s, [r for r in funding if r.source == s])
+        s: interval_hours_of_rows(
+            s, [r for r in funding if r.source == s], stated_funding_interval(lists, s, symbol)
+        )
         for s in {r.source for r in funding}
     }
     fresh = [r for r in funding if r.ts >= at - DAY_MS]
-    market = aggregate(
-        venue_figures(symbol, repo.open_interest(symbol, at - DAY_MS, at + 1), fresh, intervals)
-    )
+    # Each venue's open interest of the last two hours, as /positioning sums it; one that stopped is named.
+    oi, without = fresh_open_interest(repo.open_interest(symbol, at - DAY_MS, at + 1), at)
+    market = aggregate(venue_figures(symbol, oi, fresh, intervals))
     ratios = newest_long_short(repo.long_short(symbol, at - DAY_MS, at + 1))
     # Top traders' positions when published (Binance), else the first reading there is.
     chosen = next((r for r in ratios if r.metric == "top_positions"), ratios[0] if ratios else None)
@@ -349,6 +366,7 @@ def positioning_line(repo: Repo, symbol: str, at: int) -> PositioningLine | None
         else "",
         dvol=dvol.close if dvol else None,
         etf=etf,
+        without=without,
     )
 
 
@@ -384,11 +402,10 @@ def build_digest(
         if "derivatives" in wanted
         else ()
     )
-    positioning = (
-        tuple(line for s in symbols if (line := positioning_line(repo, s, at)))
-        if "positioning" in wanted
-        else ()
-    )
+    positioning: tuple[PositioningLine, ...] = ()
+    if "positioning" in wanted:
+        lists = funding_lists(repo)
+        positioning = tuple(line for s in symbols if (line := positioning_line(repo, s, at, lists)))
     alerts: tuple[AlertLine, ...] = ()
     total = 0
     if "alerts" in wanted:

@@ -141,7 +141,10 @@ def _positioning_line(p: PositioningLine) -> str:
     if p.oi_usd is not None:
         parts.append(
             f"open interest {format_usd(p.oi_usd)} over {p.venues} venue{'s' if p.venues != 1 else ''}"
+            + (f" (without {', '.join(p.without)})" if p.without else "")
         )
+    elif p.without:
+        parts.append(f"no open interest (without {', '.join(p.without)})")
     if p.funding_per_8h is not None:
         how = "weighted by open interest" if p.weighted else "venues' mean"
         parts.append(f"funding {funding_pct(p.funding_per_8h)} per 8h ({how})")

@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from feeds.instrument_fetch import load_cached
-from feeds.instruments import InstrumentRegistry
+from feeds.instruments import InstrumentRegistry, stated_funding_interval
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class HistoryFollower:
                 if self.on_instruments is not None
                 else None
             )
+            if registry is not None:  # each venue's funding interval, as the feed process reads it
+                history.stated_funding_interval = partial(stated_funding_interval, registry)
         finally:
             repo.close()
         self.builds += 1

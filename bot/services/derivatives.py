@@ -18,13 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from detectors.positioning import KNOWN_INTERVAL_H, OI_SIDES, one_side
-from feeds.instruments import InstrumentRegistry
+from feeds.instruments import InstrumentRegistry, stated_funding_interval
 from storage.rows import DAY_MS, HOUR_MS, Funding, OpenInterest, PredictedFunding, funding_interval_ms
 
 DEFAULT_INTERVAL_H = 8.0
-# The venue name of each source's USD-M perpetual in the instrument registry (Gate's list states each
-# contract's funding_interval; its ticker rows are estimates, never settlements to measure it from).
-REGISTRY_VENUE = {"binance": "binance_futures", "bybit": "bybit", "okx": "okx", "gate": "gate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +107,9 @@ def _interval(
     """Return (hours, where from) for one source's funding interval."""
     if source in KNOWN_INTERVAL_H:
         return KNOWN_INTERVAL_H[source], "venue documents"
-    venue = REGISTRY_VENUE.get(source)
-    if registry is not None and venue is not None:
-        inst = registry.instrument(venue, symbol, "perp")
-        if inst is not None and inst.funding_interval_h:
-            return inst.funding_interval_h, "instrument list"
+    stated = stated_funding_interval(registry, source, symbol)
+    if stated is not None:
+        return stated, "instrument list"
     settled = sorted(r.ts for r in rows if r.settled)
     spacings = [b - a for a, b in itertools.pairwise(settled) if b > a]
     if spacings:

@@ -29,6 +29,7 @@ from detectors.positioning import (
     dvol_line,
     etf_line,
     etf_window,
+    fresh_open_interest,
     newest_long_short,
     venue_figures,
 )
@@ -51,6 +52,7 @@ class PositioningView:
     long_short: tuple[LongShortLine, ...]
     dvol: DvolLine | None
     etf: EtfLine | None = None  # BTC and ETH: the last US spot ETF day known ([feeds.etf])
+    without: tuple[str, ...] = ()  # venues whose open interest stopped (seen in the day, not in OI_FRESH_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,7 @@ class PositioningQueries(ServiceBase):
         name = self._symbol_or_default(symbol)
         now = self.now_ms()
         funding = self.repo.funding(name, now - 8 * DAY_MS, now + 1)
-        oi = self.repo.open_interest(name, now - FRESH_MS, now + 1)
+        oi, without = fresh_open_interest(self.repo.open_interest(name, now - FRESH_MS, now + 1), now)
         intervals = {
             source: funding_interval_of(
                 source, name, [r for r in funding if r.source == source], self.instruments
@@ -147,4 +149,4 @@ class PositioningQueries(ServiceBase):
             raise UserError(
                 f"No positioning data for {name} yet; the futures and positioning feeds have sent none."
             )
-        return PositioningView(name, now, market, ratios, dvol, etf)
+        return PositioningView(name, now, market, ratios, dvol, etf, without)

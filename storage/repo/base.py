@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,6 +73,9 @@ class RepoBase:
         self.dialect: Dialect = POSTGRES if isinstance(db, PgDatabase) else SQLITE
         self.is_postgres = isinstance(db, PgDatabase)
         self._depth = 0
+        # Called before every outermost COMMIT; raising rolls the transaction back. A market leader sets it
+        # to check its lease (bot.ops.leadership), so a process that lost the lease commits nothing more.
+        self.fence: Callable[[], None] | None = None
         # Guild settings as stored, by guild (None: none stored). Every alert routed to a guild's default
         # channel and every alert delivery (charts on alerts?) asks for them, and only this Repo writes
         # them: forgotten on every save and on every rollback.
@@ -132,6 +135,8 @@ class RepoBase:
         self._depth += 1
         try:
             yield
+            if self._depth == 1 and self.fence is not None:
+                self.fence()
         except BaseException:
             self._depth -= 1
             self._guild_settings_rows.clear()  # they may hold a write that is being undone
@@ -186,6 +191,12 @@ class RepoBase:
 
     def end_write(self, commit: bool) -> None:
         """Commit (or roll back) the transaction ``try_begin_write`` opened."""
+        if commit and self._depth == 1 and self.fence is not None:
+            try:
+                self.fence()
+            except BaseException:
+                self.end_write(commit=False)
+                raise
         self._depth -= 1
         if not commit:
             self._guild_settings_rows.clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from detectors.base import FundingPoint, Signal
-from detectors.crowding import Crowding, funding_history
+from detectors.crowding import Crowding, funding_history, long_short_mean
 from detectors.positioning import zscore
 from storage.rows import Funding, LongShort, OpenInterest
 from tests.detectors.conftest import DAY, HOUR, T0, Run, history_of, make
@@ -91,3 +91,32 @@ def test_shorts_crowded_mirror() -> None:
 
 def test_registered() -> None:
     assert isinstance(make("crowding"), Crowding)
+
+
+def test_long_short_ratios_average_geometrically() -> None:
+    assert long_short_mean([2.0, 0.5]) == pytest.approx(1.0)  # arithmetically 1.25: longs ahead
+    assert long_short_mean([4.0, 1.0]) == pytest.approx(2.0)
+    assert long_short_mean([3.0, 0.0]) == pytest.approx(3.0)  # no logarithm of 0: left out
+    assert long_short_mean([]) is None
+
+
+def test_venues_disagreeing_symmetrically_are_not_an_extreme() -> None:
+    # Binance 2.5 longs per short, Bybit 2.5 shorts per long: balanced, not longs crowded. The arithmetic
+    # mean (1.45) would not fire either at 2.0, so the threshold is lowered to 1.4 to tell them apart.
+    calm = history_of(month_of_funding(0.0001), open_interest(0.0), ratios(1.0))
+    bybit = LongShort("BTCUSDT", NOW - 30 * 60_000, "bybit", "top_positions", "5m", 0.4, 0.4 / 1.4)
+    split = [*ratios(2.5), bybit]
+    crowded = history_of(month_of_funding(0.0006), open_interest(8.0), split)
+    result = Run(make("crowding", long_short_ratio=1.4))
+    result.at(calm, NOW - HOUR)
+    result.at(crowded, NOW)
+    assert result.activations == []
+
+
+def test_the_month_of_funding_is_put_per_8h_at_the_interval_the_list_states() -> None:
+    # Gate's running rates (no settlements): 8 h assumed without a list, 4 h as its list states.
+    points = [FundingPoint(NOW - 30 * DAY + k * 8 * HOUR, 0.0001, False, "gate") for k in range(90)]
+    start, end = NOW - 30 * DAY, NOW
+    assumed = funding_history({"gate": points}, {"gate": 1.0}, start, end)
+    stated = funding_history({"gate": points}, {"gate": 1.0}, start, end, {"gate": 4.0})
+    assert assumed[0] == pytest.approx(0.0001) and stated[0] == pytest.approx(0.0002)

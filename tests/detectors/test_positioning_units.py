@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.positioning import oi_market_change
-from storage.rows import OpenInterest
+from detectors.positioning import dvol_line, oi_market_change
+from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS, ImpliedVol, OpenInterest
 from tests.detectors.conftest import HOUR, T0, history_of
 
 
@@ -47,3 +47,39 @@ def test_an_inverse_venue_adding_contracts_is_counted_at_the_windows_end_price()
     # In coins at the end price: binance 10 -> 10, deribit 1e6/110e3 -> 1.2e6/110e3.
     assert change.before == pytest.approx(10.0 + 1e6 / 110_000)
     assert change.after == pytest.approx(10.0 + 1.2e6 / 110_000)
+
+
+def test_dvol_line_compares_hourly_and_minute_closes_at_the_times_they_hold() -> None:
+    # SYNTHETIC: the hour that ended a day before now closed at 50, the one that started then at 45. The
+    # newest reading is the minute opened now (its close holds a minute later). A day before that the
+    # index stood at 50 (the hour that had ended), not at 45 (the close of the hour that had just begun).
+    now = 1_768_392_000_000
+    rows = [
+        ImpliedVol("BTC", now - DAY_MS - 2 * HOUR_MS, "deribit", "1h", 40, 40, 40, 40.0),
+        ImpliedVol("BTC", now - DAY_MS - HOUR_MS, "deribit", "1h", 50, 50, 50, 50.0),
+        ImpliedVol("BTC", now - DAY_MS, "deribit", "1h", 45, 45, 45, 45.0),
+        ImpliedVol("BTC", now, "deribit", "1m", 55, 55, 55, 55.0),
+    ]
+    line = dvol_line(rows)
+    assert line is not None and line.at == now + MINUTE_MS
+    assert line.change_24h_pct == pytest.approx(10.0)  # 50 -> 55; keyed by starts it read 45 -> 55
+
+
+def test_figures_read_each_venues_funding_interval_from_its_instrument_list() -> None:
+    # SYNTHETIC: Gate's running rate of an alt that settles every 4 h, no settlements to measure it from.
+    from detectors.positioning import aggregate, figures_at
+    from storage.rows import Funding
+
+    now = T0 + 2 * DAY_MS
+    history = history_of(
+        [Funding("PEPEUSDT", now - HOUR_MS, "gate", 0.0004, settled=False)],
+        [OpenInterest("PEPEUSDT", now - 60_000, "gate", None, 1e8)],
+    )
+    (assumed,) = figures_at(history.view("PEPEUSDT", now), now, HOUR_MS, 9 * HOUR_MS)
+    assert assumed.interval_h == 8.0  # nothing says otherwise: 8 h, as in a replay
+    history.stated_funding_interval = lambda source, symbol: (
+        4.0 if (source, symbol) == ("gate", "PEPEUSDT") else None
+    )
+    (stated,) = figures_at(history.view("PEPEUSDT", now), now, HOUR_MS, 9 * HOUR_MS)
+    assert stated.interval_h == 4.0 and stated.rate_per_8h == pytest.approx(0.0008)
+    assert aggregate([stated]).rate_per_8h == pytest.approx(0.0008)

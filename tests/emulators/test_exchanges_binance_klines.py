@@ -167,3 +167,41 @@ async def test_more_than_300_connection_attempts_in_5_minutes_are_refused(
             raise AssertionError("connected")
     except aiohttp.WSServerHandshakeError as exc:
         assert exc.status == 429
+
+
+async def test_a_scripted_market_makes_its_candles_of_the_scripted_trades_alone(
+    exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
+) -> None:
+    klines = exchange_emu.binance.klines
+
+    async def rest(start: int, limit: int) -> list[list[object]]:
+        _, _, body = await get(
+            http,
+            exchange_emu.base_url + "/api/v3/klines",
+            symbol="BTCUSDT",
+            interval="1m",
+            startTime=start,
+            limit=limit,
+        )
+        assert isinstance(body, list)
+        return body
+
+    recorded = (await rest(T0 - MINUTE, 1))[0]
+    exchange_emu.clock.anchor_ms = T0 + 10_000
+    klines.script_price("BTCUSDT", Decimal("100000"))
+    exchange_emu.clock.anchor_ms = T0 + 20_000
+    klines.script_price("BTCUSDT", Decimal("100500"))
+    exchange_emu.clock.anchor_ms = T0 + MINUTE + 5_000  # the next minute: no trade in it yet
+    before, first, second = await rest(T0 - MINUTE, 3)
+    assert before == recorded  # a candle before the first scripted trade stays as recorded
+    # open, high, low, close: the trades alone, not the recorded minute's walk around them.
+    assert first[1:5] == ["100000.00000000", "100500.00000000", "100000.00000000", "100500.00000000"]
+    # A candle with no trade yet opens, and stays, where the last one traded (a recorded walk would be
+    # a fall back to the recorded price).
+    assert second[1:5] == ["100500.00000000"] * 4
+    exchange_emu.binance.klines.push_s = 0.02
+    async with http.ws_connect(exchange_emu.ws_url + "/stream") as ws:
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": 1})
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        k = _kline(await recv_json(ws))
+        assert (k["t"], k["o"], k["c"]) == (T0 + MINUTE, "100500.00000000", "100500.00000000")

@@ -231,3 +231,20 @@ async def test_stop_twice_and_start_twice(emu: ExchangeEmulator, ingest: Ingest,
         await manager.start()
     await manager.stop()
     await manager.stop()
+
+
+async def test_the_detectors_history_reads_funding_intervals_from_the_instrument_lists(
+    emu: ExchangeEmulator, ingest: Ingest, clock: ManualClock
+) -> None:
+    config = emulator_feeds_config(emu.base_url, emu.ws_url, only={"gate"})
+    assert ingest.history.stated_funding_interval is None  # nothing read yet: 8 h assumed, as in a replay
+    manager = FeedManager(config, SYMBOLS, ingest, None, clock, tuning=FAST, instrument_lists=True)
+    await manager.start()
+    try:
+        stated = ingest.history.stated_funding_interval
+        assert stated is not None
+        # Gate's contract list on the emulator: BTC_USDT's funding_interval is 28,800 s.
+        assert stated("gate", "BTCUSDT") == 8.0 and stated("hyperliquid", "BTCUSDT") is None
+        assert ingest.history.view("BTCUSDT", clock()).funding_interval_h("gate") == 8.0
+    finally:
+        await manager.stop()

@@ -72,5 +72,6 @@ def positioning_embed(view: PositioningView) -> discord.Embed:
         embed.add_field(
             name=f"{view.etf.asset} spot ETFs (US), last day", value=etf_text(view.etf), inline=False
         )
-    embed.set_footer(text="venues: " + (", ".join(v.source for v in market.venues) or "none"))
+    stopped = f" · without {', '.join(view.without)} (its open interest stopped)" if view.without else ""
+    embed.set_footer(text="venues: " + (", ".join(v.source for v in market.venues) or "none") + stopped)
     return fit(embed)

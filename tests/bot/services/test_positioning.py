@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Config, parse_config
-from bot.digests.content import positioning_line
+from bot.digests.content import build_digest, funding_lists, positioning_line
 from bot.digests.text import _positioning_line
-from bot.discord.render.positioning import etf_text
+from bot.discord.render.positioning import etf_text, positioning_embed
 from bot.errors import UserError
 from bot.services import Service
 from detectors.positioning import EtfLine
@@ -149,3 +149,42 @@ def test_the_digest_positioning_line_gains_the_etf_day(repo: Repo, service: Serv
     assert _positioning_line(line).endswith("· spot ETFs +$646.0M on 2026-01-13 (sosovalue)")
     # A day older than ten days is not "the last flow" any more.
     assert positioning_line(repo, "BTCUSDT", NOW + 11 * DAY_MS) is None
+
+
+def test_a_venue_whose_open_interest_stopped_is_left_out_and_named(service: Service, repo: Repo) -> None:
+    # Gate's last open interest 20 h ago: within the day, but not the market now.
+    repo.upsert_open_interest([OpenInterest("BTCUSDT", NOW - 20 * HOUR_MS, "gate", None, 5e9)])
+    view = service.positioning("btc")
+    assert view.market.oi_usd == sum(OI_USD.values()) and view.without == ("gate",)
+    line = positioning_line(repo, "BTCUSDT", NOW)
+    assert line is not None
+    # The digest sums the same venues as /positioning and says which one is missing.
+    assert (line.oi_usd, line.venues, line.without) == (view.market.oi_usd, 3, ("gate",))
+    assert "over 3 venues (without gate)" in _positioning_line(line)
+    footer = positioning_embed(view).footer.text or ""
+    assert footer.endswith("without gate (its open interest stopped)")
+
+
+def test_the_digest_reads_gates_funding_interval_from_its_list_as_positioning_does(
+    service: Service, repo: Repo
+) -> None:
+    from feeds.instrument_fetch import to_row
+    from feeds.instruments import Instrument, InstrumentRegistry
+
+    # SYNTHETIC: Gate's running rate, no settlements; its contract list says it settles every 4 hours.
+    repo.upsert_funding([Funding("BTCUSDT", NOW - 60_000, "gate", 0.0001, settled=False)])
+    repo.upsert_open_interest([OpenInterest("BTCUSDT", NOW - HOUR_MS, "gate", None, 2e9)])
+    contract = Instrument("gate", "perp", "BTC_USDT", "BTC", "USDT", funding_interval_h=4.0)
+    repo.save_instruments("gate", [to_row(contract, NOW - DAY_MS)])
+    registry = InstrumentRegistry()
+    registry.replace("gate", [contract], NOW - DAY_MS)
+    service.instruments = registry
+    view = service.positioning("btc")
+    gate = next(v for v in view.market.venues if v.source == "gate")
+    assert gate.interval_h == 4.0 and gate.rate_per_8h == pytest.approx(0.0002)
+    line = positioning_line(repo, "BTCUSDT", NOW, funding_lists(repo))
+    assert line is not None and line.funding_per_8h == pytest.approx(view.market.rate_per_8h)
+    (built,) = build_digest(repo, ["BTCUSDT"], NOW, DAY_MS, ("positioning",)).positioning
+    assert built.funding_per_8h == pytest.approx(view.market.rate_per_8h)  # the digest reads the lists
+    unlisted = positioning_line(repo, "BTCUSDT", NOW)  # no list: Gate read per 8 h, a different figure
+    assert unlisted is not None and unlisted.funding_per_8h != pytest.approx(view.market.rate_per_8h)

@@ -14,7 +14,9 @@ The candle served is the one REST ``/api/v3/klines`` serves for the same open ti
 SYNTHETIC minute, see data.derive_minutes), so stream and REST agree, as they do on Binance. A test or
 bench sets a live price with ``set_price``: from then on the forming candle of that symbol closes at it
 (high/low widened to include it) on both the stream and REST, the way a trade moves it on Binance; the
-candles that open later keep their recorded prices.
+candles that open later keep their recorded prices. ``script_price`` instead makes a scripted market (a
+multi-process test streaming a price path): from the symbol's first scripted trade on, every candle is made
+of the scripted trades alone, each opening where the last one traded, on the stream and REST alike.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class KlineStreams:
         self.push_s = push_s
         self.listed = listed
         self.prices: dict[str, LivePrice] = {}
+        # Scripted markets: symbol -> (recorded time, price) of each scripted trade, in time order.
+        self.scripts: dict[str, list[tuple[int, Decimal]]] = {}
         # (connection, stream) -> open time of the forming candle last sent, to send its close once.
         self._sent: dict[tuple[str, str], int] = {}
         self.events_sent = 0
@@ -72,6 +76,10 @@ class KlineStreams:
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the live price of ``symbol`` (its forming candle closes at it, on the stream and REST)."""
         self.prices[symbol.upper()] = LivePrice(price, self.ctx.clock.recorded_now_ms(), time.monotonic())
+
+    def script_price(self, symbol: str, price: Decimal) -> None:
+        """Trade ``symbol`` at ``price`` now in a scripted market (its candles follow these trades alone)."""
+        self.scripts.setdefault(symbol.upper(), []).append((self.ctx.clock.recorded_now_ms(), price))
 
     def candle(self, symbol: str, interval: str, recorded_open: int) -> Candle | None:
         """Return the candle of ``symbol`` opening at ``recorded_open`` as served now (live price applied)."""
@@ -85,6 +93,9 @@ class KlineStreams:
 
     def apply_price(self, symbol: str, candle: Candle, interval: str) -> Candle:
         """Return the candle with the live price applied when the price traded inside it."""
+        script = self.scripts.get(symbol)
+        if script:
+            return _scripted(script, candle, INTERVAL_MS[interval])
         live = self.prices.get(symbol)
         if (
             live is None
@@ -179,3 +190,18 @@ class KlineStreams:
         ok = await self.venue.send(conn, wrapped)
         self.events_sent += ok
         return ok
+
+
+def _scripted(script: list[tuple[int, Decimal]], candle: Candle, step_ms: int) -> Candle:
+    """Return ``candle`` as a scripted market makes it, from the trades alone.
+
+    It opens at the last trade before it and spans the trades inside it; a candle that closed before the
+    first scripted trade stays as recorded.
+    """
+    start, end = candle.open_time, candle.open_time + step_ms
+    if end <= script[0][0]:
+        return candle
+    before = bisect.bisect_left(script, start, key=lambda trade: trade[0]) - 1
+    inside = [price for at, price in script[before + 1 :] if at < end]
+    prices = ([script[before][1]] if before >= 0 else []) + inside
+    return dataclasses.replace(candle, open=prices[0], close=prices[-1], high=max(prices), low=min(prices))

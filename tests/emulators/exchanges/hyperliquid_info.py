@@ -27,6 +27,7 @@ What is served:
   carry ``null``, as the recorded account's well-margined longs do. A position opened after "now" is not
   there yet, one whose liquidation price the recorded prices reached since is gone (liquidated);
 - ``metaAndAssetCtxs``: positioning.py's answer (BTC and ETH, SYNTHETIC open interest: 12% of Binance's);
+- ``meta`` (weight 20): that answer's first half, the universe (the instrument list Tripwire reads);
 - ``predictedFundings`` (weight 20): positioning_venues.py's answer (SYNTHETIC forecasts for BTC and ETH).
 """
 
@@ -202,6 +203,9 @@ class HyperliquidInfo:
         if kind == "metaAndAssetCtxs":
             self.served[kind] += 1
             return json_response(self.asset_ctxs())
+        if kind == "meta":
+            self.served[kind] += 1
+            return json_response(self.asset_ctxs()[0])
         if kind == "predictedFundings" and self.predicted is not None:
             self.served[kind] += 1
             return json_response(self.predicted())
