@@ -125,9 +125,8 @@ async def wait_delivered(emu: DiscordEmulator, guilds: list[int], each: int) -> 
 class TestOneClusterOfTwoShards:
     @pytest.fixture
     def discord_config(self) -> EmulatorConfig:
-        config = sharded_config([0, 1, 1], 2)  # three servers over two shards, plus the default one
-        config.gateway.max_concurrency = 2
-        return config
+        # Three servers over two shards, plus the default one.
+        return sharded_config([0, 1, 1], 2, max_concurrency=2)
 
     async def test_each_guilds_command_is_answered_and_its_alert_posted(
         self, discord_emu: DiscordEmulator, pg_url: str
@@ -191,9 +190,7 @@ class TestOneClusterOfTwoShards:
 class TestTwoClustersOfFourShards:
     @pytest.fixture
     def discord_config(self) -> EmulatorConfig:
-        config = sharded_config([0, 1, 2, 3, 3], 4)
-        config.gateway.max_concurrency = 4
-        return config
+        return sharded_config([0, 1, 2, 3, 3], 4, max_concurrency=4)
 
     async def test_each_cluster_delivers_only_its_guilds_rows_and_nothing_twice(
         self, discord_emu: DiscordEmulator, pg_url: str
