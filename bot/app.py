@@ -55,7 +55,7 @@ from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
 from bot.ops.readiness import Check, database_check, discord_check, feeds_check, writes_check
-from bot.ops.shutdown import Shutdown
+from bot.ops.shutdown import Shutdown, cancel_and_wait
 from bot.ops.watchdog import FeedWatchdog, watch, watch_rejections
 from bot.ops.web import WebServer
 from bot.services import Service
@@ -611,10 +611,7 @@ class App:
 
     def _close_database(self, repo: Repo) -> Callable[[], Any]:
         async def close() -> None:
-            for task in self._tasks:
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             repo.close()
 
         return close

@@ -44,7 +44,7 @@ from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
 from bot.ops.gateway import close_discord, connect_discord, run_until_stopped, serve_until_stopped
-from bot.ops.shutdown import Shutdown
+from bot.ops.shutdown import Shutdown, cancel_and_wait
 from bot.roles.changes import cluster_handler
 from bot.roles.history_follower import HistoryFollower
 from bot.services import Service
@@ -269,10 +269,7 @@ class DiscordCluster:
 
     def _close(self, repo: Repo, leases: list[AdvisoryLease]) -> Callable[[], Any]:
         async def close() -> None:
-            for task in self._tasks:
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             repo.close()
             for lease in leases:  # last: the rows are ours until nothing here can send any more
                 lease.release()
