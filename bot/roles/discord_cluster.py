@@ -169,6 +169,9 @@ class DiscordCluster:
             self.now_ms,
             max_backoff_ms=int(self.config.outbox.retry_max_backoff_seconds * 1000),
             shards=self.shards,
+            # Before each batch: the watcher below looks only every few seconds, and a replacement holding
+            # a lost lease may already be sending the same rows.
+            may_send=lambda: self._leases_held(leases),
         )
         listener = ChangeListener(self.url, cluster_handler(repo, dispatcher.wake))
         self.shutdown.register("discord", self._close_discord(bot))
@@ -193,6 +196,17 @@ class DiscordCluster:
                     raise UserError(f"stopped while waiting for {lease.name}")
                 await asyncio.sleep(self.lease_wait_seconds)
         return leases
+
+    def _leases_held(self, leases: list[AdvisoryLease]) -> bool:
+        """Return whether every shard lease is still this cluster's (False also once one was found lost)."""
+        if self.lost_lease:
+            return False
+        if all(lease.held() for lease in leases):
+            return True
+        log.error("a shard lease is lost (its database session ended); nothing more is sent, stopping")
+        self.lost_lease = True
+        self.shutdown.request()
+        return False
 
     async def _watch_leases(self, leases: list[AdvisoryLease]) -> None:
         """Stop the cluster (exit 1) when a shard's lease is lost: another cluster may be taking over."""

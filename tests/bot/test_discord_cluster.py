@@ -164,7 +164,7 @@ class TestOneClusterOfTwoShards:
         async with running(discord_emu, pg_url, ShardSlice(0, 1, 2), liqmap={"long_share": 0.6}) as cluster:
             # /liqmap here models with the config's [liqmap], as the market role's detectors do.
             assert active_params().long_share == 0.6
-            await discord_emu.wait_until(lambda: discord_emu.commands_synced(guild), timeout=10)
+            await discord_emu.wait_until(lambda: bool(discord_emu.commands_synced(guild)), timeout=10)
             channel = alerts_channel_of(guild)
             before = await discord_emu.slash(
                 "status", {}, guild_id=guild, channel_id=channel, user_id=OWNER_ID
@@ -256,3 +256,41 @@ def test_a_cluster_on_sqlite_is_refused_with_the_reason(tmp_path: Any) -> None:
     config = parse_config({"symbols": ["BTCUSDT"], "storage": {"path": str(tmp_path / "t.db")}})
     with pytest.raises(UserError, match="needs PostgreSQL"):
         DiscordCluster(config, Secrets(), ShardSlice(0, 0, 1), token="t")
+
+
+class TestALostShardLease:
+    @pytest.fixture
+    def discord_config(self) -> EmulatorConfig:
+        return sharded_config([0], 1)
+
+    async def test_a_cluster_whose_shard_lease_is_gone_sends_nothing_more(
+        self, discord_emu: DiscordEmulator, pg_url: str
+    ) -> None:
+        # The lease watcher looks only every 60 s here: what stops the sends is the check before each batch.
+        cluster = DiscordCluster(
+            cluster_config(discord_emu, pg_url),
+            Secrets(),
+            ShardSlice(0, 0, 1),
+            token=discord_emu.config.token,
+            discord_options=client_options(),
+            lease_wait_seconds=60,
+        )
+        parts = await cluster.start()
+        market = Repo(open_database(pg_url))
+        guild = next(g for g in discord_emu.world.guilds if g != GUILD_ID)
+        try:
+            await discord_emu.wait_until(lambda: bool(discord_emu.commands_synced(guild)), timeout=10)
+            rule_id = await add_rule(discord_emu, guild)
+            target = f"channel:{alerts_channel_of(guild)}"
+            queue_alerts(market, target, ["before"], rule_id=rule_id, guild_id=guild, now=cluster.now_ms())
+            await wait_delivered(discord_emu, [guild], 1)
+            # The lease's session ends (as when its connection drops): a replacement may hold shard 0 now.
+            market.conn.execute("SELECT pg_terminate_backend(?)", (parts.leases[0].backend_pid(),))
+            queue_alerts(market, target, ["after"], rule_id=rule_id, guild_id=guild, now=cluster.now_ms())
+            await asyncio.sleep(2.0)  # the NOTIFY wakes the dispatcher at once: a pass would have sent it
+            assert posted(discord_emu, [guild]) == {guild: ["before"]}
+            assert market.outbox_depth() == 1  # left for the cluster that holds the lease now
+            assert cluster.lost_lease and cluster.shutdown.requested
+        finally:
+            await cluster.stop()
+            market.close()
