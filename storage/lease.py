@@ -106,3 +106,81 @@ class AdvisoryLease:
         if self._conn is not None:
             self._conn.close()
         self._conn = None
+
+
+class SharedCountLease(AdvisoryLease):
+    """Hold a shared lock saying "``count`` is in use under ``name``", refused while another count is.
+
+    Discord clusters split the guilds by ``(guild_id >> 22) % shard_count``, and each shard's lease is named
+    after its count: clusters started with two different counts (one host relaunched after Discord
+    recommended more shards, the others still on the old count) would take different leases and each
+    deliver the rows of guilds they both hold. Every cluster holds this lock with its count; shared locks
+    never conflict, so the count in use is read from ``pg_locks`` and a cluster with another count waits.
+
+    The lock is the two-key form ``(class, count)``: ``pg_locks`` shows the count itself as ``objid``
+    (``objsubid`` 2), which the single 64-bit key's hash would hide.
+    """
+
+    def __init__(self, url: str, name: str, count: int, *, connect_timeout: int = 5) -> None:
+        if not 0 <= count < 2**31:
+            raise ValueError(f"a shared count must fit in 31 bits, not {count}")
+        super().__init__(url, name, connect_timeout=connect_timeout)
+        self.count = count
+        self.other_counts: list[int] = []  # what try_acquire found in use instead, for the caller's message
+
+    def _class_key(self) -> int:
+        self._connection()
+        assert self._key is not None
+        return self._key & 0x7FFFFFFF  # non-negative: pg_locks shows it as an oid (unsigned)
+
+    def try_acquire(self) -> bool:
+        """Hold the lock with this count unless another count is held (True also when held already)."""
+        if self.held():
+            return True
+        try:
+            conn = self._connection()
+            key = self._class_key()
+            conn.execute(
+                "SELECT pg_advisory_lock_shared(%s::int, %s::int)", (key, self.count)
+            )  # only shared: never waits
+            self.other_counts = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND objsubid = 2 AND classid = %s::bigint::oid AND objid <> %s::bigint::oid"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    (key, self.count),
+                )
+            ]
+            if self.other_counts:
+                conn.execute("SELECT pg_advisory_unlock_shared(%s::int, %s::int)", (key, self.count))
+                return False
+        except psycopg.OperationalError as exc:
+            log.warning("lease %s: cannot reach %s (%s)", self.name, redact(self.url), str(exc).strip())
+            self._drop()
+            return False
+        return True
+
+    def held(self) -> bool:
+        """Return whether this lease holds its shared lock now (False once its session is gone)."""
+        if self._conn is None or self._conn.closed:
+            return False
+        try:
+            row = self._conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+                " AND pid = pg_backend_pid() AND classid = %s::bigint::oid AND objid = %s::bigint::oid",
+                (self._class_key(), self.count),
+            ).fetchone()
+        except psycopg.OperationalError:
+            self._drop()
+            return False
+        return bool(row and row[0])
+
+    def release(self) -> None:
+        """Give the shared lock back and close the connection."""
+        if self._conn is not None and not self._conn.closed:
+            with contextlib.suppress(psycopg.OperationalError):
+                self._conn.execute(
+                    "SELECT pg_advisory_unlock_shared(%s::int, %s::int)", (self._class_key(), self.count)
+                )
+        self._drop()

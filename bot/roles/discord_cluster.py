@@ -54,7 +54,7 @@ from feeds.base import system_now_ms
 from feeds.instrument_fetch import list_venues
 from storage.changes import ChangeListener
 from storage.db import open_database
-from storage.lease import AdvisoryLease
+from storage.lease import AdvisoryLease, SharedCountLease
 from storage.postgres import is_postgres_url
 from storage.repo import Repo
 from storage.shards import ShardSlice
@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 SHARED_RATE_KEY = "tripwire:discord:global-rate"
 # How often the shard leases are checked while running, and retried while another cluster holds one.
 LEASE_CHECK_SECONDS = 2.0
+# Held shared by every cluster with its shard count: clusters of two counts never run at once.
+SHARD_COUNT_LEASE = "discord-shard-count"
 
 
 class RemoteRules:
@@ -188,8 +190,21 @@ class DiscordCluster:
 
     async def _take_leases(self) -> list[AdvisoryLease]:
         """Hold every shard's lease, waiting while another cluster holds one (it may be dying)."""
-        leases = [AdvisoryLease(self.url, shard_lease_name(i, self.shards.count)) for i in self.shards.ids]
-        for lease in leases:
+        count = SharedCountLease(self.url, SHARD_COUNT_LEASE, self.shards.count)
+        while not await asyncio.to_thread(count.try_acquire):
+            log.warning(
+                "clusters of another shard count (%s) hold this database's rows; this one (%d shards) waits"
+                " until they stop, as both would deliver the guilds they share",
+                ", ".join(map(str, count.other_counts)) or "unreachable database",
+                self.shards.count,
+            )
+            if self.shutdown.requested:
+                count.release()
+                raise UserError(f"stopped while clusters of another shard count than {self.shards.count} ran")
+            await asyncio.sleep(self.lease_wait_seconds)
+        leases: list[AdvisoryLease] = [count]
+        leases += [AdvisoryLease(self.url, shard_lease_name(i, self.shards.count)) for i in self.shards.ids]
+        for lease in leases[1:]:
             while not await asyncio.to_thread(lease.try_acquire):
                 log.warning("%s is held by another cluster; waiting for it to end", lease.name)
                 if self.shutdown.requested:

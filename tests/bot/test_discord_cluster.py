@@ -294,3 +294,20 @@ class TestALostShardLease:
         finally:
             await cluster.stop()
             market.close()
+
+
+async def test_a_cluster_of_another_shard_count_waits_for_the_running_ones(pg_url: str) -> None:
+    config = parse_config({"symbols": ["BTCUSDT"], "storage": {"url": pg_url}})
+    four = DiscordCluster(config, Secrets(), ShardSlice(0, 1, 4), token="t", lease_wait_seconds=0.1)
+    # Shards 0-3 of 8 hold guilds that shards 0-1 of 4 hold too: both would deliver their rows.
+    eight = DiscordCluster(config, Secrets(), ShardSlice(0, 3, 8), token="t", lease_wait_seconds=0.1)
+    held = await four._take_leases()
+    waiting = asyncio.create_task(eight._take_leases())
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    for lease in held:
+        lease.release()  # the clusters of 4 shards stopped
+    taken = await asyncio.wait_for(waiting, 5)
+    assert all(lease.held() for lease in taken)
+    for lease in taken:
+        lease.release()
