@@ -98,3 +98,8 @@ def test_storage_url_names_postgresql_or_a_sqlite_file_and_never_holds_a_passwor
         load_config(_config(tmp_path, 'url = "postgresql://tripwire:hunter2@db/tripwire"'))
     with pytest.raises(ConfigError, match=r"either storage\.path or storage\.url"):
         load_config(_config(tmp_path, f'path = "x.db"\nurl = "{url}"'))
+    # Another scheme (a typo, SQLAlchemy's spelling) is refused, not opened as a SQLite file of that name.
+    for other in ("postgresql+psycopg://tripwire:hunter2@db/t", "postgress://db/t", "sqlite:///bot.db"):
+        with pytest.raises(ConfigError, match=r"storage\.url: .*:// is not a database") as refused:
+            load_config(_config(tmp_path, f'url = "{other}"'))
+        assert "hunter2" not in str(refused.value)
