@@ -75,10 +75,9 @@ async def test_a_redis_outage_is_logged_once_however_many_requests_wait(
         async with dead.slot():
             pytest.fail("a request went out without the limiter")
 
-    with caplog.at_level(logging.WARNING, logger="bot.notify.shared_limit"):
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3):
-                await asyncio.gather(*(request() for _ in range(10)))
+    with caplog.at_level(logging.WARNING, logger="bot.notify.shared_limit"), pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await asyncio.gather(*(request() for _ in range(10)))
     await dead.close()
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1 and "Redis did not answer" in messages[0], messages
