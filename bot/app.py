@@ -277,6 +277,9 @@ class App:
             self._build_sinks(bot, repo, engine, instruments),
             self.now_ms,
             max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
+            # A market leader sends (webhooks) only while it leads: once its lease is gone the new leader
+            # sends the same pending rows, and this one's record of them would be rolled back by the fence.
+            may_send=self._leading if self.fence is not None else None,
         )
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if self.queues_for_discord else None
@@ -503,6 +506,15 @@ class App:
         watch(health, watchdog)
         watch_rejections(health.rejections, watchdog)
         return watchdog
+
+    def _leading(self) -> bool:
+        """Return whether the fence lets this process write now (a market leader still holding its lease)."""
+        assert self.fence is not None
+        try:
+            self.fence()
+        except Exception:  # the fence's own error (LeaseLost) or its session's: not leading either way
+            return False
+        return True
 
     def _tell_clock_skew(self, watchdog: FeedWatchdog) -> None:
         """Tell the ops channels, once, that the host clock is off from the venues'."""

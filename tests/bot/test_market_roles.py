@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from aiohttp import web
 
 from bot.__main__ import build_parser
 from bot.config import Secrets, parse_config
@@ -235,3 +236,75 @@ async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_aw
         if not running.done():
             role.shutdown.request("test")
             await asyncio.wait_for(running, 30)
+
+
+async def test_a_leader_whose_lease_is_gone_sends_no_more_webhooks(
+    make_emulator: EmulatorFactory, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append(await request.read())
+        return web.Response(status=204)
+
+    site = web.Application()
+    site.router.add_post("/hook", hook)
+    runner = web.AppRunner(site, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    monkeypatch.setenv("TRIPWIRE_TEST_HOOK_SECRET", "synthetic-test-secret")
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(
+        market_config(emu, pg_url, price_path(emu).levels, POLL_S)
+        | {
+            "webhooks_out": [
+                {
+                    "name": "ops",
+                    "url": f"http://127.0.0.1:{runner.addresses[0][1]}/hook",
+                    "secret_env": "TRIPWIRE_TEST_HOOK_SECRET",
+                }
+            ]
+        }
+    )
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    other = Repo(open_database(pg_url))
+    # An engine payload as the outbox holds it (synthetic values, tests/bot/notify/test_webhooks.py's shape).
+    payload = {
+        "event_id": 7, "state": "firing", "rule_id": "level-00", "detector": "level_cross",
+        "symbol": "BTCUSDT", "kind": "level_cross", "severity": "warning", "title": "synthetic",
+        "values": {"level": 1}, "at": int(time.time() * 1000), "late": False, "direction": "up",
+        "note": None, "stateful": False, "guild_id": None, "role_id": None, "parent_event_id": None,
+    }  # fmt: skip
+
+    def queue(at: int) -> None:
+        now = int(time.time() * 1000)
+        with other.transaction():
+            event_id = other.insert_event(
+                dedupe_key="level-00", rule_id="level-00", detector="level_cross", symbol="BTCUSDT",
+                guild_id=None, state="firing", kind="level_cross", severity="warning", title="synthetic",
+                values={"level": 1}, rule={}, at=at, recorded_at=now,
+            )  # fmt: skip
+            other.enqueue(
+                event_id=event_id, sink="webhook", target="ops", kind="alert",
+                payload={**payload, "event_id": event_id, "at": at}, now=now,
+            )  # fmt: skip
+
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        queue(1)
+        await wait_for(lambda: len(seen) == 1, within=5, what="the leader's webhook")
+        await wait_for(lambda: other.outbox_depth("webhook") == 0, within=5, what="it recorded as sent")
+        # The server ends the lease's session: a standby may lead now and send what is pending.
+        with psycopg.connect(server_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (role.leadership.lease.backend_pid(),))
+        queue(2)
+        assert await asyncio.wait_for(running, TAKEOVER_BOUND_S + 20) == EXIT_LEASE_LOST
+        assert len(seen) == 1  # the second row is the next leader's to send
+        assert other.outbox_depth("webhook") == 1
+    finally:
+        other.close()
+        if not running.done():
+            role.shutdown.request("test")
+            await asyncio.wait_for(running, 30)
+        await runner.cleanup()
