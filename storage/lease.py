@@ -24,13 +24,9 @@ from typing import Any
 
 import psycopg
 
-from storage.postgres import redact
+from storage.postgres import ask_for_short_keepalives, redact
 
 log = logging.getLogger(__name__)
-
-# Session settings of the lease's connection: the server probes an idle holder after 3 s, every 1 s, and
-# drops it after 3 unanswered probes (PostgreSQL's tcp_keepalives_*; a user may set them for a session).
-SERVER_KEEPALIVES = {"tcp_keepalives_idle": 3, "tcp_keepalives_interval": 1, "tcp_keepalives_count": 3}
 
 
 def lease_key(schema: str, name: str) -> int:
@@ -52,9 +48,7 @@ class AdvisoryLease:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
-            for name, value in SERVER_KEEPALIVES.items():
-                # No-ops on a Unix-socket connection; SET takes no bound parameters.
-                self._conn.execute(f"SET {name} = {int(value):d}")
+            ask_for_short_keepalives(self._conn)
             row = self._conn.execute("SELECT current_schema()").fetchone()
             self._key = lease_key(str(row[0]) if row else "", self.name)
         return self._conn

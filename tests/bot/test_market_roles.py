@@ -158,6 +158,14 @@ def test_the_lease_session_asks_the_server_for_short_keepalives(pg_url: str) -> 
     leadership.release()
 
 
+def test_the_repositorys_session_asks_for_short_keepalives_too(pg_url: str) -> None:
+    # A leader whose host vanished inside a transaction keeps its row locks until the server drops its
+    # session: with the system's default keepalive, two hours of the new leader's writes waiting on them.
+    repo = Repo(open_database(pg_url))
+    assert repo.conn.execute("SHOW tcp_keepalives_idle").fetchone() == ("3",)
+    repo.close()
+
+
 async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
     make_emulator: EmulatorFactory, pg_url: str, tmp_path: Path
 ) -> None:
