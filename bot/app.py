@@ -177,6 +177,7 @@ class App:
         role: str = "all",
         fence: Callable[[], None] | None = None,
         on_changes: OnChanges | None = None,
+        on_repo: Callable[[Repo], None] | None = None,
     ) -> None:
         if role not in ("all", "market"):
             raise ValueError(f"unknown role {role!r}")
@@ -185,6 +186,9 @@ class App:
         self.fence = fence
         # What to do when another process commits a change (storage.changes); None: nobody to listen to.
         self.on_changes = on_changes
+        # Called with the repository before its first write (a market leader names its session, so the
+        # leader after it can end it: bot.ops.leadership).
+        self.on_repo = on_repo
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -406,6 +410,8 @@ class App:
         now = self.now_ms()
         repo = Repo(open_database(config.storage.database))
         repo.fence = self.fence  # before the first write: the config rules are stored below
+        if self.on_repo is not None:
+            self.on_repo(repo)
         # A write that meets another connection's lock may stall the event loop only this long; the
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)

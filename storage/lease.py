@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -89,6 +90,31 @@ class AdvisoryLease:
             with contextlib.suppress(psycopg.OperationalError):  # the session is gone: so is the lock
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
         self._drop()
+
+    @property
+    def key(self) -> int | None:
+        """Return the lock's key (None until the lease first reached the server)."""
+        return self._key
+
+    def end_sessions_named(self, application_name: str, *, within_s: float = 10.0) -> int:
+        """End every other session of this database named ``application_name``; return how many were ended.
+
+        Waits (up to ``within_s``) until they are gone: a transaction of theirs is rolled back, and a
+        COMMIT they send afterwards fails.
+        """
+        conn = self._connection()
+        where = " FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
+        ended = conn.execute(
+            f"SELECT count(pg_terminate_backend(pid)){where} AND pid <> pg_backend_pid()", (application_name,)
+        ).fetchone()
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            left = conn.execute(f"SELECT count(*){where} AND pid <> pg_backend_pid()", (application_name,))
+            row = left.fetchone()
+            if not row or not row[0]:
+                break
+            time.sleep(0.02)
+        return int(ended[0]) if ended else 0
 
     def backend_pid(self) -> int | None:
         """Return the server process id of the lease's session (for operators and tests), or None."""

@@ -316,3 +316,30 @@ async def test_a_leader_whose_lease_is_gone_sends_no_more_webhooks(
             role.shutdown.request("test")
             await asyncio.wait_for(running, 30)
         await runner.cleanup()
+
+
+async def test_a_new_leader_ends_the_old_leaders_session_so_its_late_commit_fails(pg_url: str) -> None:
+    stop = asyncio.Event()
+    old = Leadership.for_url(pg_url, 0.1)
+    assert await old.acquire(stop)
+    old_repo = Repo(open_database(pg_url))
+    old.name_session(old_repo)
+    # The old leader is inside its evaluation's transaction, past its fence check, about to COMMIT ...
+    old_repo.conn.execute("BEGIN")
+    old_repo.enqueue(event_id=None, sink="discord", target="user:7", kind="ops", payload={}, now=1)
+    # ... when its lease's session ends (its connection dropped) and a standby takes the lease.
+    with psycopg.connect(server_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (old.lease.backend_pid(),))
+    new = Leadership.for_url(pg_url, 0.1)
+    assert await asyncio.wait_for(new.acquire(stop), 10)
+    with pytest.raises(psycopg.OperationalError):
+        old_repo.conn.execute("COMMIT")  # too late: the row is not written after the new leader read
+    reader = Repo(open_database(pg_url))
+    assert reader.outbox_depth() == 0
+    # The new leader's own session is named the same, for the leader after it.
+    new_repo = Repo(open_database(pg_url))
+    new.name_session(new_repo)
+    assert new_repo.conn.execute("SHOW application_name").fetchone() == (new.session_name(),)
+    for repo in (reader, new_repo):
+        repo.close()
+    new.release()
