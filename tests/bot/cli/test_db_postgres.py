@@ -83,6 +83,23 @@ def test_copy_goes_to_postgresql_and_back_and_refuses_a_target_holding_rows(
     assert "exists" in capsys.readouterr().err
 
 
+def test_a_database_argument_of_another_scheme_or_holding_a_password_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "bot.db"
+    open_database(source).conn.close()
+    copy = ["db", "copy", "--from", str(source), "--to"]
+    assert main([*copy, "postgresql://tripwire:hunter2@127.0.0.1/test"]) == 2
+    err = capsys.readouterr().err
+    assert "PGPASSWORD" in err and "hunter2" not in err
+    assert main([*copy, "postgresql+psycopg://tripwire@127.0.0.1/test"]) == 2
+    assert "postgresql+psycopg:// is not a database" in capsys.readouterr().err
+    assert main(["db", "stats", "--db", "mysql://tripwire@127.0.0.1/test"]) == 2
+    assert "mysql:// is not a database" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.db"]  # no SQLite file of an odd name
+
+
 def _config(tmp_path: Path, storage: str) -> Path:
     path = tmp_path / "t.toml"
     path.write_text(f'symbols = ["BTCUSDT"]\n[storage]\n{storage}\n', encoding="utf-8")
