@@ -45,7 +45,7 @@ from bot.digests.service import DigestService
 from bot.inbound.endpoint import WebhookEndpoint
 from bot.inbound.intake import WebhookIntake
 from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
-from bot.liqfeed.settings import LiqFeedService
+from bot.liqfeed.settings import LiqFeedService, reload_feeds
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
@@ -322,7 +322,7 @@ class App:
             # Listening before the rules are read: no change can fall between the read and the LISTEN.
             pair = (liqfeeds, liqfeed) if liqfeed is not None and liqfeeds is not None else None
             jobs = digest_jobs if self.queues_for_discord else None
-            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair))
+            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair), reread=pair)
         gc.freeze()  # the warmed history: see _first_evaluation
         await engine.load_gradually(
             lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
@@ -530,7 +530,9 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
-    async def _listen_for_changes(self, handler: ChangeHandler) -> None:
+    async def _listen_for_changes(
+        self, handler: ChangeHandler, *, reread: tuple[LiqFeedService, LiquidationFeed] | None = None
+    ) -> None:
         """Hear what the other processes change (a rule, a server's settings) as soon as they commit it.
 
         Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
@@ -539,6 +541,10 @@ class App:
         self._spawn(listener.run(self._stop), "changes")
         try:
             await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+            if reread is not None:
+                # The servers' liquidation feeds were read when the feed was built, before the LISTEN: one
+                # set or switched off in between was not heard, so they are read again now.
+                reload_feeds(*reread)
         except TimeoutError:
             log.warning("not yet listening for the other processes' changes: every rule reloads once it is")
 

@@ -11,14 +11,17 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from aiohttp import web
 
 from bot.__main__ import build_parser
+from bot.app import App
 from bot.config import Secrets, parse_config
 from bot.errors import UserError
+from bot.liqfeed.settings import LiqFeedService
 from bot.ops.leadership import EXIT_LEASE_LOST, LEASE_NAME, Leadership, LeaseLost
 from bot.roles.market import MarketRole
 from storage.db import open_database
@@ -26,6 +29,7 @@ from storage.lease import AdvisoryLease, lease_key
 from storage.postgres import PgConnection
 from storage.repo import Repo
 from tests.bot.roles_support import Process, market_config, price_path, write_config
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID
 from tests.emulators.exchanges.fixtures import EmulatorFactory
 from tests.feeds.helpers import wait_for
 from tests.pg import server_url
@@ -343,3 +347,31 @@ async def test_a_new_leader_ends_the_old_leaders_session_so_its_late_commit_fail
     for repo in (reader, new_repo):
         repo.close()
     new.release()
+
+
+async def test_a_liquidation_feed_set_while_the_leader_starts_is_not_missed(
+    make_emulator: EmulatorFactory, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
+    listen = App._listen_for_changes
+
+    async def set_before_listening(app: App, *args: Any, **kwargs: Any) -> None:
+        # A cluster sets a server's feed after the leader read the feeds and before its LISTEN.
+        cluster = Repo(open_database(pg_url))
+        LiqFeedService(cluster, ["BTCUSDT"], lambda: int(time.time() * 1000)).set(
+            GUILD_ID, 2001, ALERTS_CHANNEL_ID, 250_000.0, symbols="BTC"
+        )
+        cluster.close()
+        await listen(app, *args, **kwargs)
+
+    monkeypatch.setattr(App, "_listen_for_changes", set_before_listening)
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        assert role.app is not None and role.app.parts is not None and role.app.parts.liqfeed is not None
+        assert role.app.parts.liqfeed.guilds() == [GUILD_ID]
+    finally:
+        role.shutdown.request("test")
+        assert await asyncio.wait_for(running, 30) == 0
