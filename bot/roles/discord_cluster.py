@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import LIVE_BUSY_TIMEOUT_MS
+from bot.app import LISTEN_TIMEOUT_S, LIVE_BUSY_TIMEOUT_MS
 from bot.config import Config, Secrets, shown_database
 from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
@@ -52,7 +52,7 @@ from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.instrument_fetch import list_venues
-from storage.changes import ChangeListener
+from storage.changes import RESYNC, Change, ChangeListener
 from storage.db import open_database
 from storage.lease import AdvisoryLease, SharedCountLease
 from storage.postgres import is_postgres_url
@@ -175,18 +175,37 @@ class DiscordCluster:
             # a lost lease may already be sending the same rows.
             may_send=lambda: self._leases_held(leases),
         )
-        listener = ChangeListener(self.url, cluster_handler(repo, dispatcher.wake))
+        handler = cluster_handler(repo, dispatcher.wake)
+        listener = ChangeListener(self.url, handler)
+        # Listening before the gateway connects, so no command reads a server's settings (and caches them)
+        # before a change another process makes to them can be heard.
+        self._spawn(listener.run(self._stop), "changes")
+        await self._until_listening(listener, handler)
         self.shutdown.register("discord", self._close_discord(bot))
         self.shutdown.register("outbox", self._stop_loops(dispatcher))
         await self._connect(bot)
         self._spawn(dispatcher.run(self._stop), "outbox")
-        self._spawn(listener.run(self._stop), "changes")
         self._spawn(follower.run(self._stop), "history")
         self._spawn(self._watch_leases(leases), "leases")
         self.parts = ClusterParts(repo, service, bot, dispatcher, listener, leases)
         log.info("Discord cluster of %s ready in %.2f s", self.shards, time.monotonic() - started)
         self.ready.set()
         return self.parts
+
+    async def _until_listening(self, listener: ChangeListener, handler: Callable[[Change], None]) -> None:
+        """Wait for the LISTEN; past ``LISTEN_TIMEOUT_S`` go on, forgetting what was read once it listens."""
+        try:
+            await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "not yet listening for the other processes' changes: cached settings are dropped once it is"
+            )
+
+            async def resync_when_listening() -> None:
+                await listener.listening.wait()
+                handler(Change(RESYNC))
+
+            self._spawn(resync_when_listening(), "changes-resync")
 
     async def _take_leases(self) -> list[AdvisoryLease]:
         """Hold every shard's lease, waiting while another cluster holds one (it may be dying)."""

@@ -22,6 +22,7 @@ from bot.roles.discord_cluster import DiscordCluster
 from bot.services.base import FeedStatusView
 from bot.services.feed_report import FeedReportWriter
 from detectors.liqmap.params import LiqMapParams, _Active, active_params
+from storage.changes import ChangeListener
 from storage.db import open_database
 from storage.repo import Repo
 from storage.shards import ShardSlice
@@ -262,6 +263,21 @@ class TestALostShardLease:
     @pytest.fixture
     def discord_config(self) -> EmulatorConfig:
         return sharded_config([0], 1)
+
+    async def test_a_cluster_is_ready_only_once_it_hears_the_other_processes_changes(
+        self, discord_emu: DiscordEmulator, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        listen = ChangeListener._listen
+
+        async def slow_listen(listener: ChangeListener, *args: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(1.0)  # a slow server: the LISTEN comes a second late
+            await listen(listener, *args, **kwargs)
+
+        monkeypatch.setattr(ChangeListener, "_listen", slow_listen)
+        async with running(discord_emu, pg_url, ShardSlice(0, 0, 1)) as cluster:
+            assert cluster.parts is not None
+            # Commands are answered from here on, each reading (and caching) its server's settings.
+            assert cluster.parts.listener.listening.is_set()
 
     async def test_a_cluster_whose_shard_lease_is_gone_sends_nothing_more(
         self, discord_emu: DiscordEmulator, pg_url: str
