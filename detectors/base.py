@@ -385,6 +385,18 @@ class Detector(ABC, Generic[SettingsT]):
         """
         return None
 
+    def lasting_state(self, state: dict[str, Any]) -> object | None:
+        """Return the part of ``state`` that evaluating the same data again could not rebuild, or None.
+
+        The engine compares it (==) between evaluations and writes the state only when it changed, or
+        when the state written last is older than a bound (``bot.alerts.saving``): the rest, such as an
+        indicator rule's ``t``, is progress that a restart redoes from the state written last, to the
+        same decisions, as a restarted replay redoes the ticks a quiet rule slept through. The answer
+        must hold no object the detector changes in place later (copy lists and dicts into tuples).
+        None (the default) means "all of it": the state is written after every evaluation.
+        """
+        return None
+
     def signal(
         self,
         *,

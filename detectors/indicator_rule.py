@@ -136,6 +136,26 @@ class IndicatorDetector(Detector[Any]):
         """Return the time the next candle of the interval can close: nothing changes before it."""
         return quiet_until_next_bar(state, self._feed().interval)
 
+    def lasting_state(self, state: dict[str, Any]) -> object | None:
+        """Return the edges' flags and latches: ``t`` is progress a restart redoes from candles it keeps.
+
+        Its indicators are rebuilt from the candles up to a written ``t`` and decide the later ones again,
+        from the same flags, to the same decisions; so only a change of the flags or latches needs writing.
+        """
+        off, latches = state.get("off"), state.get("latch")
+        if len(state) > ("t" in state) + (off is not None) + (latches is not None):
+            return None  # a key this base does not know: write the state every time
+        if not latches:  # the usual case, at every candle: keep it cheap
+            return (tuple(off) if off else (), ())
+        # A latch's payload is never changed in place (detectors.latch): held as it is.
+        return (
+            tuple(off) if off else (),
+            tuple(
+                (key, tuple(latch.items()) if isinstance(latch, dict) else latch)
+                for key, latch in latches.items()
+            ),
+        )
+
     def _needed(self) -> int:
         needed: int | None = self.__dict__.get("_candles_needed")
         if needed is None:

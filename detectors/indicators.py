@@ -163,7 +163,11 @@ class Indicator(ABC):
 
     @abstractmethod
     def _outputs(self) -> dict[str, float]:
-        """Return every output of the newest candle (called only once warm)."""
+        """Return every output of the newest candle (called only once warm).
+
+        Read talipp's ``output_values`` list, not its ``__getitem__``: that is a Python call per value, for
+        every output of every rule at every candle.
+        """
 
     def __repr__(self) -> str:
         return f"<{self.label} n={self.count} value={self.value()}>"
@@ -183,7 +187,7 @@ class SMA(Indicator):
         return (self._ta,)
 
     def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta[-1])}
+        return {"value": float(self._ta.output_values[-1])}
 
 
 class EMA(Indicator):
@@ -200,7 +204,7 @@ class EMA(Indicator):
         return (self._ta,)
 
     def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta[-1])}
+        return {"value": float(self._ta.output_values[-1])}
 
 
 class RSI(Indicator):
@@ -217,7 +221,7 @@ class RSI(Indicator):
         return (self._ta,)
 
     def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta[-1])}
+        return {"value": float(self._ta.output_values[-1])}
 
 
 class MACD(Indicator):
@@ -251,11 +255,11 @@ class MACD(Indicator):
             self._fast.add(x)
         self._slow.add(x)
         if self.count >= self.slow - 1:
-            self._line = float(self._fast[-1]) - float(self._slow[-1])
+            self._line = float(self._fast.output_values[-1]) - float(self._slow.output_values[-1])
             self._signal.add(self._line)
 
     def _outputs(self) -> dict[str, float]:
-        signal = float(self._signal[-1])
+        signal = float(self._signal.output_values[-1])
         return {"macd": self._line, "signal": signal, "histogram": self._line - signal}
 
 
@@ -276,7 +280,7 @@ class Bollinger(Indicator):
         return (self._ta,)
 
     def _outputs(self) -> dict[str, float]:
-        out = self._ta[-1]
+        out = self._ta.output_values[-1]
         middle, upper, lower = float(out.cb), float(out.ub), float(out.lb)
         width = (upper - lower) / middle if middle else 0.0
         return {"middle": middle, "upper": upper, "lower": lower, "width": width}
@@ -303,7 +307,7 @@ class StochRSI(Indicator):
         return (self._ta,)
 
     def _outputs(self) -> dict[str, float]:
-        out = self._ta[-1]
+        out = self._ta.output_values[-1]
         return {"k": float(out.k), "d": float(out.d)}
 
 

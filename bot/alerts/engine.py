@@ -15,6 +15,9 @@ conditions with the alert state it keeps per dedupe key (``rule_id`` or ``rule_i
 Detector state and each rule's ``evaluated_at`` are kept in memory and flushed with the same transaction,
 so a restarted replay skips every tick it had already committed, and a restarted live bot evaluates once
 at ``now`` on the backfilled history: a crossing missed while it was down is reported once, marked late.
+A state whose lasting part did not change (``Detector.lasting_state``: an indicator rule's flags, not its
+``t``) is written at most every ``bot.alerts.saving.MAX_UNSAVED_MS``: a restart redoes its evaluations
+since the one written, to the same result.
 
 A rule whose detector says it is quiet (``Detector.quiet``) is not evaluated again until its time comes or
 the data it reads changes; its ``evaluated_at`` stays that of its last real evaluation, so a restarted
@@ -36,6 +39,7 @@ from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, Recorde
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
 from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
+from bot.alerts.saving import StateSaves
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
@@ -106,6 +110,8 @@ class Engine:
         # One view per symbol within an evaluation pass, so its rules share what they read (indicator_feed).
         self._views: dict[str, SymbolView] = {}
         self._state_json = StateEncoder()  # keeps latched alerts' text: most states change only in "t"
+        # Which evaluated rules' states need writing: not an indicator rule's whose flags did not change.
+        self._saves = StateSaves()
         # Quiet rules (Detector.quiet) sleep in ``_quiet``: a tick only costs the rules that can change.
         self._quiet = QuietRules(history)
         self._awake: set[str] | None = None  # ids of the rules not asleep (None: every rule)
@@ -140,6 +146,7 @@ class Engine:
         for row in self.repo.rules(enabled_only=True):
             self._activate(row)
         self._detector_state = self.repo.all_detector_states()
+        self._saves = StateSaves()
         self._alerts = {}
         self._open_alerts = set()
         for state in self.repo.alert_states(include_resolved=True):
@@ -171,6 +178,7 @@ class Engine:
         """
         self._settle_clocks(self._quiet.clocked)
         self._rules, self._detector_state, self._alerts = {}, {}, {}
+        self._saves = StateSaves()
         self._external = {}
         self._order = None
         self._open_alerts = set()
@@ -302,6 +310,7 @@ class Engine:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
+        self._saves.forget(rule_id)
         if self._loading is not None:
             self._loading.discard(rule_id)  # its newer row is read here; the one read earlier is stale
         self._external.pop(rule_id, None)
@@ -459,7 +468,8 @@ class Engine:
             view = self._views[symbol] = self.history.view(symbol, now)
         signals = rule.detector.evaluate(view, state)
         self._detector_state[row.id] = (state, now)
-        self._dirty.add(row.id)
+        if self._saves.worth_writing(row.id, rule.detector, state, now):
+            self._dirty.add(row.id)
         # Without signals and without an open alert there is nothing to apply.
         pending = (
             self._apply(rule, signals, now, recorded) if signals or row.id in self._open_alerts else False
@@ -927,6 +937,7 @@ class Engine:
         self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
         self._state_json.forget(rule_id)
+        self._saves.forget(rule_id)
         self._order = None
         self._quiet.forget(rule_id)
         self._awake = None

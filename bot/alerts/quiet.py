@@ -2,7 +2,7 @@
 
 A detector says after each evaluation how long evaluating again would change nothing (``Detector.quiet``).
 The engine then puts the rule to sleep here and asks, at each tick, which rules woke: the ones whose time
-came (a heap of timers) and the ones whose watched data changed or became visible (the history's live
+came (a heap of wake times) and the ones whose watched data changed or became visible (the history's live
 change counters, compared for the keys the history says moved since the last tick, never for every watch,
 and within a key only for the watchers whose USD threshold was reached).
 Entries of an older sleep are recognised by their generation and dropped. In a year's replay most rules are
@@ -54,7 +54,11 @@ class QuietRules:
         # settles the clocks of the symbols evaluated since the last one, not every clock (issue 24).
         self._clocked_of: dict[str, set[str]] = {}
         self._generation = 0
-        self._timers: list[tuple[int, int, str]] = []  # heap of (wake at, generation, rule id)
+        # Timers, by the time they wake at: a heap of those times, and the (generation, rule id) sleeping
+        # until each. Rules on one interval's candles all wake at its next close (1,000 one-minute indicator
+        # rules every minute, issue 18): one heap entry for them, not a push and a pop of each.
+        self._timers: list[int] = []
+        self._timed: dict[int, list[tuple[int, str]]] = {}
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._closes: dict[str, tuple[str, CloseWatch]] = {}  # rule id -> (symbol, its close watch)
 
@@ -64,6 +68,7 @@ class QuietRules:
         self.clocked.clear()
         self._clocked_of.clear()
         self._timers.clear()
+        self._timed.clear()
         self._watches.clear()
         for symbol, watch in self._closes.values():
             self.history.unwatch_closes(symbol, watch)
@@ -95,7 +100,7 @@ class QuietRules:
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
         timers = self._timers
-        woke = self._wake_timers(now) if timers and timers[0][0] <= now else []
+        woke = self._wake_timers(now) if timers and timers[0] <= now else []
         # Only the watches of the keys that moved: the usual tick moved none, or a symbol's few.
         changed = self.history.take_changed()
         if changed and self._watches:
@@ -113,14 +118,14 @@ class QuietRules:
 
     def _wake_timers(self, now: int) -> list[str]:
         """Pop the timers due by ``now``; return the rules they wake (skipping those of older sleeps)."""
-        timers = self._timers
+        timers, timed = self._timers, self._timed
         asleep = self.asleep
         woke: list[str] = []
-        while timers and timers[0][0] <= now:
-            _, generation, rule_id = heapq.heappop(timers)
-            if asleep.get(rule_id) == generation:
-                del asleep[rule_id]
-                woke.append(rule_id)
+        while timers and timers[0] <= now:
+            for generation, rule_id in timed.pop(heapq.heappop(timers)):
+                if asleep.get(rule_id) == generation:
+                    del asleep[rule_id]
+                    woke.append(rule_id)
         return woke
 
     def _wake_watchers(self, watch: _Watch, woke: list[str]) -> None:
@@ -216,7 +221,11 @@ class QuietRules:
             self.clocked[rule_id] = (generation, quiet.now_key)
             self._clocked_of.setdefault(symbol, set()).add(rule_id)
         if until is not None:
-            heapq.heappush(self._timers, (until, generation, rule_id))
+            sleeping = self._timed.get(until)
+            if sleeping is None:
+                sleeping = self._timed[until] = []
+                heapq.heappush(self._timers, until)
+            sleeping.append((generation, rule_id))
         for key, mark, usd_below in watched:
             self._watch(key, mark, usd_below, generation, rule_id)
         self._unwatch(rule_id)

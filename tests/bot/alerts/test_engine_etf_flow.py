@@ -68,5 +68,6 @@ def test_a_sleeping_dvol_rule_wakes_for_new_dvol_rows_too(repo: Repo) -> None:
     for hour, close in enumerate([40.0] * 30 + [48.0]):
         at = MONDAY + hour * HOUR_MS
         ingest.implied_vol([ImpliedVol("BTC", at, "deribit", "1h", close, close, close, close)])
-        engine.evaluate(at + 60_000)
+        # An hourly DVOL candle's close holds at the hour's end: evaluate just after it, as a live poll would.
+        engine.evaluate(at + HOUR_MS + 60_000)
     assert titles(repo) == ["BTC implied volatility jumped: DVOL 40.0 → 48.0 (+20.0% in 24h)"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.alerts import saving
 from bot.alerts.engine import Engine
 from bot.alerts.model import Target
 from detectors.indicator_rule import IndicatorDetector
@@ -129,3 +130,38 @@ def test_skipping_quiet_rules_records_what_evaluating_every_hour_records(
     assert play() == played
     # The 4h rules sleep three hours of four; the hourly ones are woken by every candle.
     assert skipping < calls["n"] * 0.9
+
+
+@pytest.mark.parametrize("restart", ["2026-01-09 05:00", "2026-01-13 20:00", "2026-01-14 16:00"])
+def test_a_restart_from_states_written_days_before_neither_repeats_nor_loses_an_alert(
+    played: list[tuple[Any, ...]], restart: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An indicator rule's state is written when its flags or latches change, not at every candle: the
+    # restarted engine reads states whose ``t`` is up to days old and decides those candles again.
+    monkeypatch.setattr(saving, "MAX_UNSAVED_MS", 30 * 24 * HOUR)
+    assert play(restart_at=ms(restart)) == played
+
+
+def test_an_indicator_rule_writes_its_state_when_its_flags_change_not_at_every_candle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(saving, "MAX_UNSAVED_MS", 30 * 24 * HOUR)
+    repo = Repo(open_database(":memory:"))
+    repo.save_rule(
+        RuleRow("btc-rsi", "config", "rsi", "BTCUSDT", RULES[0][3], cooldown_s=0, created_at=JANUARY[0])
+    )
+    history = MarketHistory()
+    engine = engine_on(repo, history)
+    written: list[int] = []  # the candle (t) of every state written
+    for now, candles in hours():
+        history.add_candles(candles)
+        engine.evaluate(now)
+        stored = repo.detector_state("btc-rsi")
+        t = stored[0].get("t") if stored is not None else None
+        if t is not None and (not written or t != written[-1]):
+            written.append(t)
+    fired = repo.conn.execute("SELECT count(*) FROM alert_events WHERE state = 'firing'").fetchone()[0]
+    repo.close()
+    candles = (JANUARY[1] - JANUARY[0]) // HOUR
+    assert fired >= 2  # each crossing changes its flags, and so is written
+    assert fired <= len(written) < candles / 4
