@@ -276,6 +276,15 @@ class DiscordCluster:
             )
             share_global_limit(bot, window)
             self.shutdown.register("shared rate limit", window.close)
+        elif len(self.shards.ids) < self.shards.count:
+            # Said once at start, since nothing else would: each cluster then keeps its own 50/s window,
+            # and several of them together can exceed the bot's global limit and get it 429s.
+            log.warning(
+                "no [discord] shared_rate_url: this cluster holds %d of %d shards and keeps its own global"
+                " request window; the other clusters' requests are not counted against it",
+                len(self.shards.ids),
+                self.shards.count,
+            )
         return bot
 
     def _build_sink(self, bot: Any, repo: Repo) -> Any:

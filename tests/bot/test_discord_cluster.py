@@ -197,7 +197,7 @@ class TestTwoClustersOfFourShards:
         return config
 
     async def test_each_cluster_delivers_only_its_guilds_rows_and_nothing_twice(
-        self, discord_emu: DiscordEmulator, pg_url: str
+        self, discord_emu: DiscordEmulator, pg_url: str, caplog: pytest.LogCaptureFixture
     ) -> None:
         guilds = [g for g in discord_emu.world.guilds if g != GUILD_ID]
         market = Repo(open_database(pg_url))
@@ -206,6 +206,9 @@ class TestTwoClustersOfFourShards:
             running(discord_emu, pg_url, ShardSlice(2, 3, 4)) as high,
         ):
             assert sorted(shard_sessions(discord_emu)) == [0, 1, 2, 3]
+            # Without [discord] shared_rate_url, each cluster of 2 of 4 shards says its window is its own.
+            unshared = [r.getMessage() for r in caplog.records if "shared_rate_url" in r.getMessage()]
+            assert len(unshared) == 2 and all("holds 2 of 4 shards" in m for m in unshared), unshared
             await discord_emu.wait_until(
                 lambda: all(discord_emu.commands_synced(g) for g in guilds), timeout=10
             )
