@@ -44,7 +44,7 @@ from bot.digests.service import DigestService
 from bot.inbound.endpoint import WebhookEndpoint
 from bot.inbound.intake import WebhookIntake
 from bot.liqfeed.feed import LiquidationFeed, build_liquidation_feed
-from bot.liqfeed.settings import LiqFeedService
+from bot.liqfeed.settings import LiqFeedService, reload_feeds
 from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
@@ -177,6 +177,7 @@ class App:
         role: str = "all",
         fence: Callable[[], None] | None = None,
         on_changes: OnChanges | None = None,
+        on_repo: Callable[[Repo], None] | None = None,
     ) -> None:
         if role not in ("all", "market"):
             raise ValueError(f"unknown role {role!r}")
@@ -185,6 +186,9 @@ class App:
         self.fence = fence
         # What to do when another process commits a change (storage.changes); None: nobody to listen to.
         self.on_changes = on_changes
+        # Called with the repository before its first write (a market leader names its session, so the
+        # leader after it can end it: bot.ops.leadership).
+        self.on_repo = on_repo
         self.secrets = secrets
         self.token = token
         self.console = console
@@ -277,6 +281,9 @@ class App:
             self._build_sinks(bot, repo, engine, instruments),
             self.now_ms,
             max_backoff_ms=int(config.outbox.retry_max_backoff_seconds * 1000),
+            # A market leader sends (webhooks) only while it leads: once its lease is gone the new leader
+            # sends the same pending rows, and this one's record of them would be rolled back by the fence.
+            may_send=self._leading if self.fence is not None else None,
         )
         self._dispatcher = dispatcher
         watchdog = self._build_watchdog(repo, health, dispatcher) if self.queues_for_discord else None
@@ -316,7 +323,7 @@ class App:
             # Listening before the rules are read: no change can fall between the read and the LISTEN.
             pair = (liqfeeds, liqfeed) if liqfeed is not None and liqfeeds is not None else None
             jobs = digest_jobs if self.queues_for_discord else None
-            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair))
+            await self._listen_for_changes(self.on_changes(repo, engine, jobs, pair), reread=pair)
         gc.freeze()  # the warmed history: see _first_evaluation
         await engine.load_gradually(
             lambda: self._first_evaluation(evaluator), stop=lambda: self.shutdown.requested
@@ -404,6 +411,8 @@ class App:
         now = self.now_ms()
         repo = Repo(open_database(config.storage.database))
         repo.fence = self.fence  # before the first write: the config rules are stored below
+        if self.on_repo is not None:
+            self.on_repo(repo)
         # A write that meets another connection's lock may stall the event loop only this long; the
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
@@ -505,6 +514,15 @@ class App:
         watch_rejections(health.rejections, watchdog)
         return watchdog
 
+    def _leading(self) -> bool:
+        """Return whether the fence lets this process write now (a market leader still holding its lease)."""
+        assert self.fence is not None
+        try:
+            self.fence()
+        except Exception:  # the fence's own error (LeaseLost) or its session's: not leading either way
+            return False
+        return True
+
     def _tell_clock_skew(self, watchdog: FeedWatchdog) -> None:
         """Tell the ops channels, once, that the host clock is off from the venues'."""
         text = (
@@ -513,7 +531,9 @@ class App:
         )
         watchdog.announce("Clock skew", text, "warning", self.now_ms())
 
-    async def _listen_for_changes(self, handler: ChangeHandler) -> None:
+    async def _listen_for_changes(
+        self, handler: ChangeHandler, *, reread: tuple[LiqFeedService, LiquidationFeed] | None = None
+    ) -> None:
         """Hear what the other processes change (a rule, a server's settings) as soon as they commit it.
 
         Listening starts before the rules are read, so no change can fall between the read and the LISTEN.
@@ -522,6 +542,10 @@ class App:
         self._spawn(listener.run(self._stop), "changes")
         try:
             await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+            if reread is not None:
+                # The servers' liquidation feeds were read when the feed was built, before the LISTEN: one
+                # set or switched off in between was not heard, so they are read again now.
+                reload_feeds(*reread)
         except TimeoutError:
             log.warning("not yet listening for the other processes' changes: every rule reloads once it is")
 

@@ -89,6 +89,13 @@ class StorageConfig(StrictModel):
     @field_validator("url")
     @classmethod
     def _no_password_in_the_file(cls, url: str | None) -> str | None:
+        if url is not None and not is_postgres_url(url) and "://" in url:
+            # Read as a file name it would be a SQLite database at an odd path ("postgresql+psycopg:/…").
+            scheme = url.split("://", 1)[0]
+            raise ValueError(
+                f"{scheme}:// is not a database Tripwire opens: give postgresql://user@host:port/dbname or a"
+                " SQLite file's path (no scheme)"
+            )
         if url is None or not is_postgres_url(url):
             return url
         try:

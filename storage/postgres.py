@@ -39,6 +39,20 @@ REFUSED_ROW = psycopg.errors.IntegrityError
 MAX_PARAMETERS = 65535
 
 
+# Session settings of every Tripwire connection: the server probes an idle peer after 3 s, every 1 s, and
+# ends its session after 3 unanswered probes (PostgreSQL's tcp_keepalives_*; a user may set them for a
+# session), instead of the two hours of the usual system default. For the lease (storage.lease) it bounds
+# a takeover after the leader's host vanished; for the repository's connection it bounds how long such a
+# leader's session, caught inside a transaction, keeps the rows it locked from the leader that follows.
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": 3, "tcp_keepalives_interval": 1, "tcp_keepalives_count": 3}
+
+
+def ask_for_short_keepalives(conn: psycopg.Connection[Any]) -> None:
+    """Set ``SERVER_KEEPALIVES`` on an autocommit connection's session (no-ops over a Unix socket)."""
+    for name, value in SERVER_KEEPALIVES.items():
+        conn.execute(f"SET {name} = {int(value):d}")  # SET takes no bound parameters
+
+
 def is_postgres_url(target: object) -> bool:
     """Return whether ``target`` names a PostgreSQL database rather than a SQLite file."""
     return isinstance(target, str) and target.startswith(URL_SCHEMES)
@@ -163,6 +177,7 @@ def connect(url: str) -> PgConnection:
     """Open an autocommit connection with the adapters that make PostgreSQL's values read like SQLite's."""
     # Prepared from the first use: the repository repeats a few hundred statements (bench.backends).
     raw = psycopg.connect(url, autocommit=True, prepare_threshold=0)
+    ask_for_short_keepalives(raw)
     raw.adapters.register_dumper(bool, _BoolAsIntDumper)
     raw.adapters.register_loader("numeric", _NumericLoader)
     return PgConnection(raw)

@@ -11,6 +11,9 @@ import shutil
 import time
 from pathlib import Path
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+
 from bot.charts.data import utc_text
 from bot.cli.common import unmigrated
 from bot.config import RetentionConfig, load_config, shown_database
@@ -25,9 +28,29 @@ Database = str | Path  # a SQLite file or a postgresql:// URL
 
 
 def database_arg(text: str) -> Database:
-    """Return a --db/--from/--to value as a URL or a path (``sqlite:`` before a path is allowed)."""
+    """Return a --db/--from/--to value as a URL or a path (``sqlite:`` before a path is allowed).
+
+    Raises UserError for a URL of another scheme (it would be opened as a SQLite file of that odd name)
+    and for a PostgreSQL URL holding a password (a command line is seen by every user of the host in
+    ``ps`` and is kept in the shell's history).
+    """
     if is_postgres_url(text):
+        try:
+            password = conninfo_to_dict(text).get("password")
+        except ProgrammingError as exc:
+            raise UserError(f"not a valid PostgreSQL URL: {str(exc).strip()}") from None
+        if password:
+            raise UserError(
+                "the PostgreSQL URL holds a password, which every user of this host can read in `ps` and"
+                " the shell keeps in its history: put it in PGPASSWORD or ~/.pgpass (libpq reads both)"
+            )
         return text
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise UserError(
+            f"{scheme}:// is not a database Tripwire opens: give postgresql://user@host:port/dbname or a"
+            " SQLite file (sqlite:FILE or FILE)"
+        )
     return Path(text.removeprefix("sqlite:"))
 
 

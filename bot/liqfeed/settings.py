@@ -214,6 +214,20 @@ class LiqFeedService:
             self.runtime.feed_changed(guild_id, settings)
 
 
+def reload_feeds(service: LiqFeedService, feed: FeedRuntime) -> None:
+    """Read every server's stored feed again: start the new ones, apply changes, stop those switched off.
+
+    For a process that may have missed a change another process made (it was not listening yet, or its
+    listener reconnected: storage.changes).
+    """
+    service.repo.forget_guild_settings()
+    stored = {settings.guild_id: settings for settings in service.all_settings()}
+    for guild_id in set(feed.guilds()) - stored.keys():
+        feed.feed_changed(guild_id, None)
+    for guild_id, settings in stored.items():
+        feed.feed_changed(guild_id, settings)
+
+
 def _parts(text: str | None) -> list[str]:
     return [p for p in _SEPARATORS.split(text or "") if p]
 

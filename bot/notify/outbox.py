@@ -100,10 +100,15 @@ class OutboxDispatcher:
         batch: int = 100,
         max_backoff_ms: int = MAX_BACKOFF_MS,
         shards: ShardSlice | None = None,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         self.repo = repo
         # A Discord cluster delivers only its shards' rows, claimed (storage.shards, claim_due_outbox).
         self.shards = shards
+        # Asked after each claim, before its rows are sent: a cluster whose shard leases are gone must not
+        # send (the replacement that took them sends the same rows); its lease watcher only looks every
+        # few seconds, and a backlog is drained in one pass.
+        self.may_send = may_send
         self.sinks = {sink.name: sink for sink in sinks}
         self.now_ms = now_ms
         self.batch = batch
@@ -126,6 +131,11 @@ class OutboxDispatcher:
                 rows = self._due(name)
                 if not rows:
                     break
+                if self.may_send is not None and not self.may_send():
+                    log.warning(
+                        "outbox: %d claimed row(s) left unsent: this process may not send now", len(rows)
+                    )
+                    return handled
                 outcomes = await sink.deliver(rows)
                 self._record(rows, outcomes)
                 handled += len(outcomes)

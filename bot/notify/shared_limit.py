@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -72,6 +73,7 @@ class RedisWindow:
         self._take = client.register_script(_TAKE)
         self._done = client.register_script(_DONE)
         self.waits = 0
+        self.down_since: float | None = None  # when Redis stopped answering (None: it answers)
 
     @classmethod
     def from_url(cls, url: str, key: str, limit: int, per: float = 1.0) -> RedisWindow:
@@ -86,9 +88,16 @@ class RedisWindow:
             try:
                 wait_ms = int(await self._take(keys=[self.key], args=[self.limit, self.window_ms, member]))
             except (RedisError, OSError) as exc:
-                log.warning("shared rate limit: Redis did not answer (%s); waiting", exc)
+                if self.down_since is None:  # once per outage: every waiting request retries twice a second
+                    self.down_since = time.monotonic()
+                    log.warning("shared rate limit: Redis did not answer (%s); requests wait for it", exc)
                 await asyncio.sleep(self.retry_seconds)
                 continue
+            if self.down_since is not None:
+                log.warning(
+                    "shared rate limit: Redis answers again after %.1f s", time.monotonic() - self.down_since
+                )
+                self.down_since = None
             if wait_ms == 0:
                 break
             self.waits += 1

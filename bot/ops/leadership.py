@@ -6,15 +6,17 @@ the feeds, the engine and the outbox rows they queue; any other stands by, tryin
 died, its connection dropped, or its host went silent past the lease session's keepalives), so a standby
 takes over within about one poll interval plus its start-up.
 
-Fencing: a leader that lost its lease must not write, or two engines would fire the same alert. Every
+Fencing: a leader that lost its lease must not write, or two engines would fire the same alert. A leader
+names its repository's session after the lease (``name_session``), and the next leader, once it holds the
+lease and before it reads anything, ends every session of that name (``AdvisoryLease.end_sessions_named``):
+a transaction the old leader still has in flight is rolled back by the server, and its COMMIT fails, so
+whatever the new leader reads is all the old one will ever have written. Besides, every
 outermost transaction of the leader's repository asks the lease first (``Repo.fence`` → ``fence``): the
 lease's session is queried and, when it is gone, the transaction is rolled back and the process stops
 (exit status ``EXIT_LEASE_LOST``; its supervisor starts it again, as a standby). A watcher does the same
-every poll interval when nothing is being written. The window left is between that query's answer and the
-COMMIT that follows it on the repository's connection (one round trip): a write can only land after a
-standby took over if the lease is lost inside that window and the standby has acquired it, started and
-read the stored state before the COMMIT arrives, which its start-up (hundreds of milliseconds at least)
-makes far longer than the window.
+every poll interval when nothing is being written. That check alone would leave a window between its
+answer and the COMMIT that follows on the repository's connection (one round trip), in which a lost
+lease, a standby's takeover and its first read could all fit; ending the old leader's sessions closes it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from storage.db import DATABASE_ERRORS
 from storage.lease import AdvisoryLease
 from storage.postgres import redact
+from storage.repo.base import RepoBase
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,17 @@ class Leadership:
         )
         while not stop.is_set():
             if await asyncio.to_thread(self.lease.try_acquire):
+                # The last leader's repository session may still be open (its host cut off, its process
+                # not yet aware): end it, so a write of its still in flight is rolled back, not committed
+                # after this leader read the state.
+                try:
+                    ended = await asyncio.to_thread(self.lease.end_sessions_named, self.session_name())
+                except DATABASE_ERRORS as exc:
+                    log.warning("market role: cannot end the previous leader's sessions (%s); retrying", exc)
+                    await asyncio.to_thread(self.lease.release)
+                    continue
+                if ended:
+                    log.warning("market role: ended %d session(s) of the previous leader", ended)
                 self.leading_since = self.clock()
                 log.info(
                     "market role: leading (pid %d; lease taken after %.1f s standing by, session %s)",
@@ -85,6 +99,17 @@ class Leadership:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
         return False
+
+    def session_name(self) -> str:
+        """Return the application_name of the leader's repository session (per schema, like the lease)."""
+        key = self.lease.key
+        assert key is not None, "the lease reached the server before a session is named after it"
+        return f"tripwire-market-leader-{key & 0xFFFFFFFFFFFFFFFF:016x}"
+
+    def name_session(self, repo: RepoBase) -> None:
+        """Name the leader's repository session, so the next leader can end it (``acquire``)."""
+        # SET takes no bound parameters; the name is hex digits.
+        repo.conn.execute(f"SET application_name = '{self.session_name()}'")
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on this event loop once the lease is found lost (from any thread)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from bot.alerts.model import RuleRefresher
 from bot.digests.jobs import DigestJobs
-from bot.liqfeed.settings import FeedRuntime, LiqFeedService
+from bot.liqfeed.settings import FeedRuntime, LiqFeedService, reload_feeds
 from storage.changes import DIGEST, LIQFEED, OUTBOX_QUEUED, RESYNC, RULE, SETTINGS, Change
 from storage.repo import Repo
 
@@ -86,12 +86,7 @@ def liqfeed_handler(service: LiqFeedService, feed: FeedRuntime) -> Handler:
             service.repo.forget_guild_settings(guild_id)
             feed.feed_changed(guild_id, service.settings(guild_id))
         elif change.kind == RESYNC:
-            service.repo.forget_guild_settings()
-            stored = {settings.guild_id: settings for settings in service.all_settings()}
-            for guild_id in set(feed.guilds()) - stored.keys():
-                feed.feed_changed(guild_id, None)
-            for guild_id, settings in stored.items():
-                feed.feed_changed(guild_id, settings)
+            reload_feeds(service, feed)
 
     return handle
 

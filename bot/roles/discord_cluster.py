@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import LIVE_BUSY_TIMEOUT_MS
+from bot.app import LISTEN_TIMEOUT_S, LIVE_BUSY_TIMEOUT_MS
 from bot.config import Config, Secrets, shown_database
 from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
@@ -53,9 +53,9 @@ from detectors.liqmap.params import use_params
 from detectors.market_history import MarketHistory
 from feeds.base import system_now_ms
 from feeds.instrument_fetch import list_venues
-from storage.changes import ChangeListener
+from storage.changes import RESYNC, Change, ChangeListener
 from storage.db import open_database
-from storage.lease import AdvisoryLease
+from storage.lease import AdvisoryLease, SharedCountLease
 from storage.postgres import is_postgres_url
 from storage.repo import Repo
 from storage.shards import ShardSlice
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 SHARED_RATE_KEY = "tripwire:discord:global-rate"
 # How often the shard leases are checked while running, and retried while another cluster holds one.
 LEASE_CHECK_SECONDS = 2.0
+# Held shared by every cluster with its shard count: clusters of two counts never run at once.
+SHARD_COUNT_LEASE = "discord-shard-count"
 
 
 class RemoteRules:
@@ -170,13 +172,20 @@ class DiscordCluster:
             self.now_ms,
             max_backoff_ms=int(self.config.outbox.retry_max_backoff_seconds * 1000),
             shards=self.shards,
+            # Before each batch: the watcher below looks only every few seconds, and a replacement holding
+            # a lost lease may already be sending the same rows.
+            may_send=lambda: self._leases_held(leases),
         )
-        listener = ChangeListener(self.url, cluster_handler(repo, dispatcher.wake))
+        handler = cluster_handler(repo, dispatcher.wake)
+        listener = ChangeListener(self.url, handler)
+        # Listening before the gateway connects, so no command reads a server's settings (and caches them)
+        # before a change another process makes to them can be heard.
+        self._spawn(listener.run(self._stop), "changes")
+        await self._until_listening(listener, handler)
         self.shutdown.register("discord", close_discord(bot, self._tasks))
         self.shutdown.register("outbox", self._stop_loops(dispatcher))
         await connect_discord(bot, self.token, self._tasks)
         self._spawn(dispatcher.run(self._stop), "outbox")
-        self._spawn(listener.run(self._stop), "changes")
         self._spawn(follower.run(self._stop), "history")
         self._spawn(self._watch_leases(leases), "leases")
         self.parts = ClusterParts(repo, service, bot, dispatcher, listener, leases)
@@ -184,16 +193,55 @@ class DiscordCluster:
         self.ready.set()
         return self.parts
 
+    async def _until_listening(self, listener: ChangeListener, handler: Callable[[Change], None]) -> None:
+        """Wait for the LISTEN; past ``LISTEN_TIMEOUT_S`` go on, forgetting what was read once it listens."""
+        try:
+            await asyncio.wait_for(listener.listening.wait(), timeout=LISTEN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "not yet listening for the other processes' changes: cached settings are dropped once it is"
+            )
+
+            async def resync_when_listening() -> None:
+                await listener.listening.wait()
+                handler(Change(RESYNC))
+
+            self._spawn(resync_when_listening(), "changes-resync")
+
     async def _take_leases(self) -> list[AdvisoryLease]:
         """Hold every shard's lease, waiting while another cluster holds one (it may be dying)."""
-        leases = [AdvisoryLease(self.url, shard_lease_name(i, self.shards.count)) for i in self.shards.ids]
-        for lease in leases:
+        count = SharedCountLease(self.url, SHARD_COUNT_LEASE, self.shards.count)
+        while not await asyncio.to_thread(count.try_acquire):
+            log.warning(
+                "clusters of another shard count (%s) hold this database's rows; this one (%d shards) waits"
+                " until they stop, as both would deliver the guilds they share",
+                ", ".join(map(str, count.other_counts)) or "unreachable database",
+                self.shards.count,
+            )
+            if self.shutdown.requested:
+                count.release()
+                raise UserError(f"stopped while clusters of another shard count than {self.shards.count} ran")
+            await asyncio.sleep(self.lease_wait_seconds)
+        leases: list[AdvisoryLease] = [count]
+        leases += [AdvisoryLease(self.url, shard_lease_name(i, self.shards.count)) for i in self.shards.ids]
+        for lease in leases[1:]:
             while not await asyncio.to_thread(lease.try_acquire):
                 log.warning("%s is held by another cluster; waiting for it to end", lease.name)
                 if self.shutdown.requested:
                     raise UserError(f"stopped while waiting for {lease.name}")
                 await asyncio.sleep(self.lease_wait_seconds)
         return leases
+
+    def _leases_held(self, leases: list[AdvisoryLease]) -> bool:
+        """Return whether every shard lease is still this cluster's (False also once one was found lost)."""
+        if self.lost_lease:
+            return False
+        if all(lease.held() for lease in leases):
+            return True
+        log.error("a shard lease is lost (its database session ended); nothing more is sent, stopping")
+        self.lost_lease = True
+        self.shutdown.request()
+        return False
 
     async def _watch_leases(self, leases: list[AdvisoryLease]) -> None:
         """Stop the cluster (exit 1) when a shard's lease is lost: another cluster may be taking over."""
@@ -229,6 +277,15 @@ class DiscordCluster:
             )
             share_global_limit(bot, window)
             self.shutdown.register("shared rate limit", window.close)
+        elif len(self.shards.ids) < self.shards.count:
+            # Said once at start, since nothing else would: each cluster then keeps its own 50/s window,
+            # and several of them together can exceed the bot's global limit and get it 429s.
+            log.warning(
+                "no [discord] shared_rate_url: this cluster holds %d of %d shards and keeps its own global"
+                " request window; the other clusters' requests are not counted against it",
+                len(self.shards.ids),
+                self.shards.count,
+            )
         return bot
 
     def _build_sink(self, bot: Any, repo: Repo) -> Any:

@@ -87,6 +87,7 @@ class MarketRole:
             shutdown=self.shutdown,
             role="market",
             fence=self.leadership.fence,
+            on_repo=self.leadership.name_session,
             # What the Discord clusters change reaches this process at once: a rule reloaded by the engine,
             # a digest's job rebuilt, a server's liquidation feed reloaded (bot.roles.changes).
             on_changes=lambda repo, engine, digests, liqfeed: market_handler(

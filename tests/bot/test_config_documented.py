@@ -42,3 +42,13 @@ def test_every_option_is_in_the_example() -> None:
         if name != "rules" and not re.search(rf"(^|[#\s/]){name}\b", _section(section), re.M)
     ]
     assert missing == [], f"document these options in config.example.toml: {missing}"
+
+
+def test_no_option_is_documented_twice_in_its_section() -> None:
+    # A block pasted twice (a merge) leaves two descriptions to keep in step, and a reader wondering why.
+    twice = [
+        f"{section}{name}"
+        for section, name in _options(Config)
+        if name != "rules" and len(re.findall(rf"^# ?{name} = ", _section(section), re.M)) > 1
+    ]
+    assert twice == [], f"these options are described twice in config.example.toml: {twice}"

@@ -22,6 +22,7 @@ from bot.roles.discord_cluster import DiscordCluster
 from bot.services.base import FeedStatusView
 from bot.services.feed_report import FeedReportWriter
 from detectors.liqmap.params import LiqMapParams, _Active, active_params
+from storage.changes import ChangeListener
 from storage.db import open_database
 from storage.repo import Repo
 from storage.shards import ShardSlice
@@ -163,7 +164,7 @@ class TestOneClusterOfTwoShards:
         async with running(discord_emu, pg_url, ShardSlice(0, 1, 2), liqmap={"long_share": 0.6}) as cluster:
             # /liqmap here models with the config's [liqmap], as the market role's detectors do.
             assert active_params().long_share == 0.6
-            await discord_emu.wait_until(lambda: discord_emu.commands_synced(guild), timeout=10)
+            await discord_emu.wait_until(lambda: bool(discord_emu.commands_synced(guild)), timeout=10)
             channel = alerts_channel_of(guild)
             before = await discord_emu.slash(
                 "status", {}, guild_id=guild, channel_id=channel, user_id=OWNER_ID
@@ -193,7 +194,7 @@ class TestTwoClustersOfFourShards:
         return sharded_config([0, 1, 2, 3, 3], 4, max_concurrency=4)
 
     async def test_each_cluster_delivers_only_its_guilds_rows_and_nothing_twice(
-        self, discord_emu: DiscordEmulator, pg_url: str
+        self, discord_emu: DiscordEmulator, pg_url: str, caplog: pytest.LogCaptureFixture
     ) -> None:
         guilds = [g for g in discord_emu.world.guilds if g != GUILD_ID]
         market = Repo(open_database(pg_url))
@@ -202,6 +203,9 @@ class TestTwoClustersOfFourShards:
             running(discord_emu, pg_url, ShardSlice(2, 3, 4)) as high,
         ):
             assert sorted(shard_sessions(discord_emu)) == [0, 1, 2, 3]
+            # Without [discord] shared_rate_url, each cluster of 2 of 4 shards says its window is its own.
+            unshared = [r.getMessage() for r in caplog.records if "shared_rate_url" in r.getMessage()]
+            assert len(unshared) == 2 and all("holds 2 of 4 shards" in m for m in unshared), unshared
             await discord_emu.wait_until(
                 lambda: all(discord_emu.commands_synced(g) for g in guilds), timeout=10
             )
@@ -253,3 +257,73 @@ def test_a_cluster_on_sqlite_is_refused_with_the_reason(tmp_path: Any) -> None:
     config = parse_config({"symbols": ["BTCUSDT"], "storage": {"path": str(tmp_path / "t.db")}})
     with pytest.raises(UserError, match="needs PostgreSQL"):
         DiscordCluster(config, Secrets(), ShardSlice(0, 0, 1), token="t")
+
+
+class TestALostShardLease:
+    @pytest.fixture
+    def discord_config(self) -> EmulatorConfig:
+        return sharded_config([0], 1)
+
+    async def test_a_cluster_is_ready_only_once_it_hears_the_other_processes_changes(
+        self, discord_emu: DiscordEmulator, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        listen = ChangeListener._listen
+
+        async def slow_listen(listener: ChangeListener, *args: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(1.0)  # a slow server: the LISTEN comes a second late
+            await listen(listener, *args, **kwargs)
+
+        monkeypatch.setattr(ChangeListener, "_listen", slow_listen)
+        async with running(discord_emu, pg_url, ShardSlice(0, 0, 1)) as cluster:
+            assert cluster.parts is not None
+            # Commands are answered from here on, each reading (and caching) its server's settings.
+            assert cluster.parts.listener.listening.is_set()
+
+    async def test_a_cluster_whose_shard_lease_is_gone_sends_nothing_more(
+        self, discord_emu: DiscordEmulator, pg_url: str
+    ) -> None:
+        # The lease watcher looks only every 60 s here: what stops the sends is the check before each batch.
+        cluster = DiscordCluster(
+            cluster_config(discord_emu, pg_url),
+            Secrets(),
+            ShardSlice(0, 0, 1),
+            token=discord_emu.config.token,
+            discord_options=client_options(),
+            lease_wait_seconds=60,
+        )
+        parts = await cluster.start()
+        market = Repo(open_database(pg_url))
+        guild = next(g for g in discord_emu.world.guilds if g != GUILD_ID)
+        try:
+            await discord_emu.wait_until(lambda: bool(discord_emu.commands_synced(guild)), timeout=10)
+            rule_id = await add_rule(discord_emu, guild)
+            target = f"channel:{alerts_channel_of(guild)}"
+            queue_alerts(market, target, ["before"], rule_id=rule_id, guild_id=guild, now=cluster.now_ms())
+            await wait_delivered(discord_emu, [guild], 1)
+            # The lease's session ends (as when its connection drops): a replacement may hold shard 0 now.
+            market.conn.execute("SELECT pg_terminate_backend(?)", (parts.leases[0].backend_pid(),))
+            queue_alerts(market, target, ["after"], rule_id=rule_id, guild_id=guild, now=cluster.now_ms())
+            await asyncio.sleep(2.0)  # the NOTIFY wakes the dispatcher at once: a pass would have sent it
+            assert posted(discord_emu, [guild]) == {guild: ["before"]}
+            assert market.outbox_depth() == 1  # left for the cluster that holds the lease now
+            assert cluster.lost_lease and cluster.shutdown.requested
+        finally:
+            await cluster.stop()
+            market.close()
+
+
+async def test_a_cluster_of_another_shard_count_waits_for_the_running_ones(pg_url: str) -> None:
+    config = parse_config({"symbols": ["BTCUSDT"], "storage": {"url": pg_url}})
+    four = DiscordCluster(config, Secrets(), ShardSlice(0, 1, 4), token="t", lease_wait_seconds=0.1)
+    # Shards 0-3 of 8 hold guilds that shards 0-1 of 4 hold too: both would deliver their rows.
+    eight = DiscordCluster(config, Secrets(), ShardSlice(0, 3, 8), token="t", lease_wait_seconds=0.1)
+    held = await four._take_leases()
+    waiting = asyncio.create_task(eight._take_leases())
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    for lease in held:
+        lease.release()  # the clusters of 4 shards stopped
+    taken = await asyncio.wait_for(waiting, 5)
+    assert all(lease.held() for lease in taken)
+    for lease in taken:
+        lease.release()

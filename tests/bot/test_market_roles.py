@@ -13,14 +13,17 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from aiohttp import web
 
 from bot.__main__ import build_parser
-from bot.app import Parts
+from bot.app import App, Parts
 from bot.config import Secrets, parse_config
 from bot.errors import UserError
+from bot.liqfeed.settings import LiqFeedService
 from bot.ops.leadership import EXIT_LEASE_LOST, LEASE_NAME, Leadership, LeaseLost
 from bot.roles.market import MarketRole
 from storage.db import open_database
@@ -28,6 +31,7 @@ from storage.lease import AdvisoryLease, lease_key
 from storage.postgres import PgConnection
 from storage.repo import Repo
 from tests.bot.roles_support import Process, market_config, price_path, write_config
+from tests.emulators.discord_api.state import ALERTS_CHANNEL_ID, GUILD_ID
 from tests.emulators.exchanges.fixtures import EmulatorFactory
 from tests.feeds.helpers import wait_for
 from tests.pg import server_url
@@ -160,6 +164,14 @@ def test_the_lease_session_asks_the_server_for_short_keepalives(pg_url: str) -> 
     leadership.release()
 
 
+def test_the_repositorys_session_asks_for_short_keepalives_too(pg_url: str) -> None:
+    # A leader whose host vanished inside a transaction keeps its row locks until the server drops its
+    # session: with the system's default keepalive, two hours of the new leader's writes waiting on them.
+    repo = Repo(open_database(pg_url))
+    assert repo.conn.execute("SHOW tcp_keepalives_idle").fetchone() == ("3",)
+    repo.close()
+
+
 async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
     make_emulator: EmulatorFactory, pg_url: str, tmp_path: Path
 ) -> None:
@@ -247,3 +259,130 @@ async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_aw
     standby = AdvisoryLease(pg_url, LEASE_NAME)
     assert standby.try_acquire()  # given back: a standby leads at its next try
     standby.release()
+
+
+async def test_a_leader_whose_lease_is_gone_sends_no_more_webhooks(
+    make_emulator: EmulatorFactory, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append(await request.read())
+        return web.Response(status=204)
+
+    site = web.Application()
+    site.router.add_post("/hook", hook)
+    runner = web.AppRunner(site, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    monkeypatch.setenv("TRIPWIRE_TEST_HOOK_SECRET", "synthetic-test-secret")
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(
+        market_config(emu, pg_url, price_path(emu).levels, POLL_S)
+        | {
+            "webhooks_out": [
+                {
+                    "name": "ops",
+                    "url": f"http://127.0.0.1:{runner.addresses[0][1]}/hook",
+                    "secret_env": "TRIPWIRE_TEST_HOOK_SECRET",
+                }
+            ]
+        }
+    )
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    other = Repo(open_database(pg_url))
+    # An engine payload as the outbox holds it (synthetic values, tests/bot/notify/test_webhooks.py's shape).
+    payload = {
+        "event_id": 7, "state": "firing", "rule_id": "level-00", "detector": "level_cross",
+        "symbol": "BTCUSDT", "kind": "level_cross", "severity": "warning", "title": "synthetic",
+        "values": {"level": 1}, "at": int(time.time() * 1000), "late": False, "direction": "up",
+        "note": None, "stateful": False, "guild_id": None, "role_id": None, "parent_event_id": None,
+    }  # fmt: skip
+
+    def queue(at: int) -> None:
+        now = int(time.time() * 1000)
+        with other.transaction():
+            event_id = other.insert_event(
+                dedupe_key="level-00", rule_id="level-00", detector="level_cross", symbol="BTCUSDT",
+                guild_id=None, state="firing", kind="level_cross", severity="warning", title="synthetic",
+                values={"level": 1}, rule={}, at=at, recorded_at=now,
+            )  # fmt: skip
+            other.enqueue(
+                event_id=event_id, sink="webhook", target="ops", kind="alert",
+                payload={**payload, "event_id": event_id, "at": at}, now=now,
+            )  # fmt: skip
+
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        queue(1)
+        await wait_for(lambda: len(seen) == 1, within=5, what="the leader's webhook")
+        await wait_for(lambda: other.outbox_depth("webhook") == 0, within=5, what="it recorded as sent")
+        # The server ends the lease's session: a standby may lead now and send what is pending.
+        with psycopg.connect(server_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (role.leadership.lease.backend_pid(),))
+        queue(2)
+        assert await asyncio.wait_for(running, TAKEOVER_BOUND_S + 20) == EXIT_LEASE_LOST
+        assert len(seen) == 1  # the second row is the next leader's to send
+        assert other.outbox_depth("webhook") == 1
+    finally:
+        other.close()
+        if not running.done():
+            role.shutdown.request("test")
+            await asyncio.wait_for(running, 30)
+        await runner.cleanup()
+
+
+async def test_a_new_leader_ends_the_old_leaders_session_so_its_late_commit_fails(pg_url: str) -> None:
+    stop = asyncio.Event()
+    old = Leadership.for_url(pg_url, 0.1)
+    assert await old.acquire(stop)
+    old_repo = Repo(open_database(pg_url))
+    old.name_session(old_repo)
+    # The old leader is inside its evaluation's transaction, past its fence check, about to COMMIT ...
+    old_repo.conn.execute("BEGIN")
+    old_repo.enqueue(event_id=None, sink="discord", target="user:7", kind="ops", payload={}, now=1)
+    # ... when its lease's session ends (its connection dropped) and a standby takes the lease.
+    with psycopg.connect(server_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (old.lease.backend_pid(),))
+    new = Leadership.for_url(pg_url, 0.1)
+    assert await asyncio.wait_for(new.acquire(stop), 10)
+    with pytest.raises(psycopg.OperationalError):
+        old_repo.conn.execute("COMMIT")  # too late: the row is not written after the new leader read
+    reader = Repo(open_database(pg_url))
+    assert reader.outbox_depth() == 0
+    # The new leader's own session is named the same, for the leader after it.
+    new_repo = Repo(open_database(pg_url))
+    new.name_session(new_repo)
+    assert new_repo.conn.execute("SHOW application_name").fetchone() == (new.session_name(),)
+    for repo in (reader, new_repo):
+        repo.close()
+    new.release()
+
+
+async def test_a_liquidation_feed_set_while_the_leader_starts_is_not_missed(
+    make_emulator: EmulatorFactory, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await make_emulator(shift_to="now")
+    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
+    listen = App._listen_for_changes
+
+    async def set_before_listening(app: App, *args: Any, **kwargs: Any) -> None:
+        # A cluster sets a server's feed after the leader read the feeds and before its LISTEN.
+        cluster = Repo(open_database(pg_url))
+        LiqFeedService(cluster, ["BTCUSDT"], lambda: int(time.time() * 1000)).set(
+            GUILD_ID, 2001, ALERTS_CHANNEL_ID, 250_000.0, symbols="BTC"
+        )
+        cluster.close()
+        await listen(app, *args, **kwargs)
+
+    monkeypatch.setattr(App, "_listen_for_changes", set_before_listening)
+    role = MarketRole(config, Secrets(), install_signals=False)
+    running = asyncio.create_task(role.run())
+    try:
+        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
+        assert role.app is not None and role.app.parts is not None and role.app.parts.liqfeed is not None
+        assert role.app.parts.liqfeed.guilds() == [GUILD_ID]
+    finally:
+        role.shutdown.request("test")
+        assert await asyncio.wait_for(running, 30) == 0

@@ -10,7 +10,7 @@ import pytest
 
 from storage.db import DatabaseError, is_busy, load_migrations, open_database
 from storage.dialect import postgres_sql
-from storage.lease import AdvisoryLease, lease_key
+from storage.lease import AdvisoryLease, SharedCountLease, lease_key
 from storage.postgres import PgDatabase, load_pg_migrations, redact
 from storage.repo import Repo
 from storage.rows import Candle
@@ -188,6 +188,24 @@ def test_one_lease_holder_at_a_time_and_a_dead_holders_lease_is_taken_over(pg_ur
     assert leader.try_acquire()
     for lease in (leader, standby, other_name):
         lease.release()
+
+
+def test_one_shared_count_at_a_time_and_a_dead_holders_count_is_forgotten(pg_url: str) -> None:
+    four, four_too = SharedCountLease(pg_url, "shards", 4), SharedCountLease(pg_url, "shards", 4)
+    eight = SharedCountLease(pg_url, "shards", 8)
+    assert four.try_acquire() and four.held()
+    assert four_too.try_acquire() and four_too.held()  # the same count: shared
+    assert not eight.try_acquire() and not eight.held()
+    assert eight.other_counts == [4]
+    assert SharedCountLease(pg_url, "other name", 8).try_acquire()  # another name is another lock
+    four.release()
+    assert not eight.try_acquire()  # four_too still holds 4
+    with psycopg.connect(server_url(), autocommit=True) as admin:  # its process is killed
+        admin.execute("SELECT pg_terminate_backend(%s)", (four_too.backend_pid(),))
+    assert not four_too.held()
+    assert eight.try_acquire() and eight.held()
+    assert not four.try_acquire() and four.other_counts == [8]
+    eight.release()
 
 
 def test_lease_keys_differ_by_schema_and_name_and_are_stable() -> None:

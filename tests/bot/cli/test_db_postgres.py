@@ -83,6 +83,23 @@ def test_copy_goes_to_postgresql_and_back_and_refuses_a_target_holding_rows(
     assert "exists" in capsys.readouterr().err
 
 
+def test_a_database_argument_of_another_scheme_or_holding_a_password_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "bot.db"
+    open_database(source).conn.close()
+    copy = ["db", "copy", "--from", str(source), "--to"]
+    assert main([*copy, "postgresql://tripwire:hunter2@127.0.0.1/test"]) == 2
+    err = capsys.readouterr().err
+    assert "PGPASSWORD" in err and "hunter2" not in err
+    assert main([*copy, "postgresql+psycopg://tripwire@127.0.0.1/test"]) == 2
+    assert "postgresql+psycopg:// is not a database" in capsys.readouterr().err
+    assert main(["db", "stats", "--db", "mysql://tripwire@127.0.0.1/test"]) == 2
+    assert "mysql:// is not a database" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.db"]  # no SQLite file of an odd name
+
+
 def _config(tmp_path: Path, storage: str) -> Path:
     path = tmp_path / "t.toml"
     path.write_text(f'symbols = ["BTCUSDT"]\n[storage]\n{storage}\n', encoding="utf-8")
@@ -98,3 +115,8 @@ def test_storage_url_names_postgresql_or_a_sqlite_file_and_never_holds_a_passwor
         load_config(_config(tmp_path, 'url = "postgresql://tripwire:hunter2@db/tripwire"'))
     with pytest.raises(ConfigError, match=r"either storage\.path or storage\.url"):
         load_config(_config(tmp_path, f'path = "x.db"\nurl = "{url}"'))
+    # Another scheme (a typo, SQLAlchemy's spelling) is refused, not opened as a SQLite file of that name.
+    for other in ("postgresql+psycopg://tripwire:hunter2@db/t", "postgress://db/t", "sqlite:///bot.db"):
+        with pytest.raises(ConfigError, match=r"storage\.url: .*:// is not a database") as refused:
+            load_config(_config(tmp_path, f'url = "{other}"'))
+        assert "hunter2" not in str(refused.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -63,6 +64,23 @@ async def test_redis_not_answering_holds_requests_back_instead_of_letting_them_t
         async with asyncio.timeout(0.3), dead.slot():
             pytest.fail("a request went out without the limiter")
     await dead.close()
+
+
+async def test_a_redis_outage_is_logged_once_however_many_requests_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = RedisWindow(aioredis.from_url("redis://127.0.0.1:1/0"), fresh_key(), 5, retry_seconds=0.02)
+
+    async def request() -> None:
+        async with dead.slot():
+            pytest.fail("a request went out without the limiter")
+
+    with caplog.at_level(logging.WARNING, logger="bot.notify.shared_limit"), pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await asyncio.gather(*(request() for _ in range(10)))
+    await dead.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "Redis did not answer" in messages[0], messages
 
 
 def test_a_limit_below_one_is_refused() -> None:
