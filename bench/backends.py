@@ -14,16 +14,13 @@ import asyncio
 import os
 import statistics
 import tempfile
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 
-from bench.common import Figure, machine, parser, report, timer
+from bench.common import Figure, fresh_schema, machine, parser, report, timer
 from bench.replay import CountingSink
 from bot.alerts.routing import AlertRouter
 from bot.cli.common import SCENARIO_START, bundled_scenario, config_or_example, load_recorded
@@ -35,20 +32,6 @@ from storage.repo import Repo
 from storage.rows import DAY_MS
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def fresh_schema(url: str) -> Iterator[str]:
-    """Create an empty schema, yield a URL using it, drop it afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        joiner = "&" if "?" in url else "?"
-        yield f"{url}{joiner}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def replay_into(

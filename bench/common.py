@@ -1,4 +1,7 @@
-"""Shared benchmark plumbing: timing, figure lines with targets, and the machine they ran on."""
+"""Shared benchmark plumbing: timing, figure lines with targets, the machine, the setups several start from.
+
+The setups: a config with the example rules and every feed off, a PostgreSQL schema of their own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,17 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
+
+# Every exchange feed a benchmark's config switches off: nothing may leave this machine.
+FEEDS = ("binance_spot", "coinbase", "kraken", "binance_futures", "bybit", "okx", "fear_greed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +136,34 @@ def report(title: str, figures: list[Figure]) -> bool:
     for fig in figures:
         print(fig.line())
     return all(f.passed is not False for f in figures)
+
+
+def write_example_config(directory: Path, settings: Sequence[str]) -> Path:
+    """Write ``directory``/tripwire.toml: both symbols, ``settings``, every feed off, the example rules.
+
+    Return its path.
+    """
+    example = (resources.files("bot.scenario") / "config.example.toml").read_text(encoding="utf-8")
+    rules = example[example.index("\n[[rules]]\n") :]
+    head = ['symbols = ["BTCUSDT", "ETHUSDT"]', *settings]
+    for feed in FEEDS:
+        head += [f"[feeds.{feed}]", "enabled = false"]
+    path = directory / "tripwire.toml"
+    path.write_text("\n".join(head) + "\n\n" + rules, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def fresh_schema(url: str) -> Iterator[str]:
+    """Create an empty schema on the server at ``url``, yield a URL using it, drop it afterwards."""
+    import psycopg  # here: most benchmarks need no PostgreSQL, and some measure what they import
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        joiner = "&" if "?" in url else "?"
+        yield f"{url}{joiner}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

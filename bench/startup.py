@@ -22,34 +22,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
-from bench.common import Figure, machine, parser, report
+from bench.common import Figure, machine, parser, report, write_example_config
 from bench.synthetic import synthetic_market
 from feeds.replay import store_recorded
 from storage.db import open_database
 from storage.repo import Repo
 
-FEEDS = ("binance_spot", "coinbase", "kraken", "binance_futures", "bybit", "okx", "fear_greed")
-
 
 def write_config(directory: Path) -> Path:
     """Write a config with the example rules, no feeds and no Discord; return its path."""
-    example = (resources.files("bot.scenario") / "config.example.toml").read_text(encoding="utf-8")
-    rules = example[example.index("\n[[rules]]\n") :]
-    head = [
-        'symbols = ["BTCUSDT", "ETHUSDT"]',
-        "[storage]",
-        f'path = "{directory / "tripwire.db"}"',
-        "[discord]",
-        "enabled = false",
-    ]
-    for feed in FEEDS:
-        head += [f"[feeds.{feed}]", "enabled = false"]
-    path = directory / "tripwire.toml"
-    path.write_text("\n".join(head) + "\n\n" + rules, encoding="utf-8")
-    return path
+    settings = ["[storage]", f'path = "{directory / "tripwire.db"}"', "[discord]", "enabled = false"]
+    return write_example_config(directory, settings)
 
 
 def time_to_ready(config: Path, timeout: float = 60.0) -> float:

@@ -24,50 +24,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 
-from bench.common import Figure, machine, parser, report
+from bench.common import Figure, fresh_schema, machine, parser, report, write_example_config
 from bench.synthetic import synthetic_market
 from feeds.replay import store_recorded
 from storage.db import open_database
 from storage.repo import Repo
 
 SERVER = os.environ.get("TRIPWIRE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-FEEDS = ("binance_spot", "coinbase", "kraken", "binance_futures", "bybit", "okx", "fear_greed")
 DEFAULT_POLL_S = 2.0  # [roles] lease_poll_seconds' default: the bench runs with it
-
-
-@contextmanager
-def fresh_schema() -> Iterator[str]:
-    """Create a schema, yield a URL whose connections use it, drop it afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        joiner = "&" if "?" in SERVER else "?"
-        yield f"{SERVER}{joiner}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def write_config(directory: Path, url: str) -> Path:
     """Write a config with the example rules, no feeds, alerts queued for Discord; return its path."""
-    example = (resources.files("bot.scenario") / "config.example.toml").read_text(encoding="utf-8")
-    rules = example[example.index("\n[[rules]]\n") :]
-    head = ['symbols = ["BTCUSDT", "ETHUSDT"]', "[storage]", f'url = "{url}"']
-    for feed in FEEDS:
-        head += [f"[feeds.{feed}]", "enabled = false"]
-    path = directory / "tripwire.toml"
-    path.write_text("\n".join(head) + "\n\n" + rules, encoding="utf-8")
-    return path
+    return write_example_config(directory, ["[storage]", f'url = "{url}"'])
 
 
 class Market:
@@ -139,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except psycopg.Error as exc:
         print(f"takeover: skipped, no PostgreSQL at {SERVER} ({str(exc).strip().splitlines()[0]})")
         return 0
-    with fresh_schema() as url, tempfile.TemporaryDirectory() as tmp:
+    with fresh_schema(SERVER) as url, tempfile.TemporaryDirectory() as tmp:
         repo = Repo(open_database(url))
         rows = store_recorded(repo, synthetic_market(days * 1440))
         repo.close()

@@ -24,7 +24,6 @@ the market lease (``bot.ops.leadership``); ``fence`` is checked before each of i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -50,12 +49,13 @@ from bot.notify.console import ConsoleSink
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher, Sink
 from bot.notify.webhooks import WebhookSink
+from bot.ops.gateway import close_discord, connect_discord, run_until_stopped, serve_until_stopped
 from bot.ops.heartbeat import beat, heartbeat_path
 from bot.ops.instruments import Instruments, register_tripwire_metrics, tripwire_instruments
 from bot.ops.maintenance import schedule_retention
 from bot.ops.metrics import Registry
 from bot.ops.readiness import Check, database_check, discord_check, feeds_check, writes_check
-from bot.ops.shutdown import Shutdown
+from bot.ops.shutdown import Shutdown, cancel_and_wait
 from bot.ops.watchdog import FeedWatchdog, watch, watch_rejections
 from bot.ops.web import WebServer
 from bot.services import Service
@@ -310,10 +310,11 @@ class App:
             self._spawn(watchdog.run(self._stop), "watchdog")
         if bot is not None:
             # Registered before the outbox's stop so it runs after it: the last delivery pass needs Discord.
-            self.shutdown.register("discord", self._close_discord(bot))
+            self.shutdown.register("discord", close_discord(bot, self._tasks))
         self.shutdown.register("outbox and evaluation", self._stop_loops(dispatcher))
         if bot is not None:
-            await self._start_discord(bot)
+            assert self.token is not None
+            await connect_discord(bot, self.token, self._tasks)
         if watchdog is not None:
             self.venue_clock.subscribe(lambda _offset, _venues: self._tell_clock_skew(watchdog))
         # Rules load (and get their first evaluation) a batch at a time once Discord is up: at 50k rules a
@@ -578,26 +579,6 @@ class App:
         if self._dispatcher is not None:
             self._dispatcher.wake()
 
-    async def _start_discord(self, bot: Any) -> None:
-        assert self.token is not None
-        await bot.login(self.token)
-        connection = asyncio.create_task(bot.connect(), name="discord-connect")
-        self._tasks.append(connection)
-        ready = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait({ready, connection}, return_when=asyncio.FIRST_COMPLETED)
-        if connection in done:
-            ready.cancel()
-            connection.result()  # re-raise why the gateway connection ended (bad token, 4004, ...)
-
-    def _close_discord(self, bot: Any) -> Callable[[], Any]:
-        async def close() -> None:
-            await bot.close()
-            connection = [t for t in self._tasks if t.get_name() == "discord-connect"]
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.gather(*connection)
-
-        return close
-
     async def _start_feeds(self, feeds: FeedManager, service: Service) -> None:
         try:
             await feeds.start()
@@ -654,10 +635,7 @@ class App:
 
     def _close_database(self, repo: Repo) -> Callable[[], Any]:
         async def close() -> None:
-            for task in self._tasks:
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             repo.close()
 
         return close
@@ -712,29 +690,11 @@ class App:
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT (or a fatal error), then stop in order; return an exit code."""
-        loop = asyncio.get_running_loop()
-        uninstall = self.shutdown.install_signal_handlers(loop)
-        code = 0
-        try:
-            await self.start()
-            code = await self._serve()
-        finally:
-            report = await self.shutdown.run()
-            uninstall()
-        return code if report.clean else max(code, 1)
+        return await run_until_stopped(self.shutdown, self.start, self._serve)
 
     async def _serve(self) -> int:
         """Wait for a shutdown request, or for the Discord connection to end on its own (exit 1)."""
-        waiting = asyncio.create_task(self.shutdown.wait(), name="shutdown-wait")
-        connection = next((t for t in self._tasks if t.get_name() == "discord-connect"), None)
-        watched: set[asyncio.Task[Any]] = {waiting} if connection is None else {waiting, connection}
-        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if connection is not None and connection in done and not self.shutdown.requested:
-            exc = None if connection.cancelled() else connection.exception()
-            log.error("Discord connection ended: %s", exc or "closed by Discord")
-            return 1
-        return 0
+        return await serve_until_stopped(self.shutdown, self._tasks)
 
     async def stop(self) -> None:
         """Stop everything (for tests and embedding)."""

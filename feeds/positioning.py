@@ -31,8 +31,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from detectors.base import short_symbol
 from feeds.backoff import Backoff
@@ -68,6 +68,7 @@ from storage.rows import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OKX_RUBIK_PATHS: dict[LongShortMetric, str] = {
     "accounts": "/api/v5/rubik/stat/contracts/long-short-account-ratio",
@@ -400,13 +401,8 @@ class PositioningFeed(Feed):
         rows: list[LongShort] = []
         # One venue's trouble with a symbol never costs the other venue's readings of it.
         for venue, call in (("binance", binance), ("bybit", bybit)):
-            results = await each_symbol(
-                self.symbols,
-                call,
-                self.context.failures,
-                f"{self.name}.long_short.{venue}",
-                self.context.registry.rejections,
-                f"{self.name}.{venue}",
+            results = await self._each(
+                self.symbols, call, f"{self.name}.long_short.{venue}", venue=f"{self.name}.{venue}"
             )
             rows += [row for batch in results for row in batch]
         self.context.ingest.long_short(rows)
@@ -453,17 +449,19 @@ class PositioningFeed(Feed):
         self.context.failures.skipped(f"{self.name}.long_short:item", parsed.skipped)
         return parsed.rows
 
+    async def _each(
+        self, symbols: Sequence[str], call: Callable[[str], Awaitable[T]], key: str, venue: str | None = None
+    ) -> list[T]:
+        """Run ``call`` per symbol; failures are logged under ``key``, rejections counted under ``venue``.
+
+        ``venue`` defaults to ``key``.
+        """
+        rejections = self.context.registry.rejections
+        return await each_symbol(symbols, call, self.context.failures, key, rejections, venue or key)
+
     async def _each_currency(self, poll: str, call: Any) -> list[Any]:
         """Run ``call`` per watched Deribit currency (as BTCUSDT, ETHUSDT); one failing keeps the other."""
-        key = f"{self.name}.{poll}"
-        return await each_symbol(
-            [f"{c}USDT" for c in self.currencies],
-            call,
-            self.context.failures,
-            key,
-            self.context.registry.rejections,
-            key,
-        )
+        return await self._each([f"{c}USDT" for c in self.currencies], call, f"{self.name}.{poll}")
 
     # -- DVOL ------------------------------------------------------------------------------------------
     async def poll_dvol(self) -> int | None:
@@ -516,14 +514,7 @@ class PositioningFeed(Feed):
 
         rows: list[DepthBand] = []
         for venue, call in (("binance", binance), ("bybit", bybit)):
-            results = await each_symbol(
-                self.symbols,
-                call,
-                self.context.failures,
-                f"{self.name}.depth.{venue}",
-                self.context.registry.rejections,
-                f"{self.name}.depth.{venue}",
-            )
+            results = await self._each(self.symbols, call, f"{self.name}.depth.{venue}")
             rows += [row for batch in results for row in batch]
         self.context.ingest.depth(rows)
         return max((r.ts for r in rows), default=None)
@@ -545,14 +536,7 @@ class PositioningFeed(Feed):
             self.context.failures.skipped(f"{self.name}.okx:item", parsed.skipped)
             return parsed.rows
 
-        results = await each_symbol(
-            list(swaps.values()),
-            funding,
-            self.context.failures,
-            f"{self.name}.okx",
-            self.context.registry.rejections,
-            f"{self.name}.okx",
-        )
+        results = await self._each(list(swaps.values()), funding, f"{self.name}.okx")
         rates = [row for rows in results for row in rows]
         self.context.ingest.open_interest(interest.rows)
         self.context.ingest.funding(rates)
@@ -595,14 +579,7 @@ class PositioningFeed(Feed):
                 rows += parsed.rows
             return rows
 
-        results = await each_symbol(
-            list(self.coins.values()),
-            one,
-            self.context.failures,
-            f"{self.name}.okx_rubik",
-            self.context.registry.rejections,
-            f"{self.name}.okx_rubik",
-        )
+        results = await self._each(list(self.coins.values()), one, f"{self.name}.okx_rubik")
         rows = [row for batch in results for row in batch]
         self.context.ingest.long_short(rows)
         return max((r.ts for r in rows), default=None)

@@ -14,7 +14,8 @@ in the same instant's rows, and that instant is the only place to look for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from detectors.market_history import MarketHistory
 from feeds.guard import RowGuard
@@ -22,6 +23,8 @@ from feeds.ingest import set_liquidation_buckets
 from feeds.replay import Batch
 from storage.repo import Repo
 from storage.rows import Candle, EtfFlow, FearGreed, Funding, Liquidation, OpenInterest
+
+Row = TypeVar("Row")
 
 
 class ReplayFeed:
@@ -58,23 +61,11 @@ class ReplayFeed:
         history, guard = self.history, self.guard
         rows = 0
         if batch.candles:
-            rows += len(batch.candles)
-            candles = guard.candles(batch.candles)
-            if candles:
-                history.add_candles(candles)
-                self._candles.extend(candles)
+            rows += _accept(batch.candles, guard.candles, history.add_candles, self._candles)
         if batch.liquidation_buckets:
-            rows += len(batch.liquidation_buckets)
-            buckets = guard.liquidations(batch.liquidation_buckets)
-            if buckets:
-                set_liquidation_buckets(history, buckets)
-                self._buckets.extend(buckets)
+            rows += _accept(batch.liquidation_buckets, guard.liquidations, self._set_buckets, self._buckets)
         if batch.liquidations:
-            rows += len(batch.liquidations)
-            events = _without_repeats(guard.liquidations(batch.liquidations))
-            if events:
-                history.add_liquidations(events)
-                self._events.extend(events)
+            rows += _accept(batch.liquidations, self._new_events, history.add_liquidations, self._events)
         if batch.funding or batch.open_interest or batch.fear_greed or batch.etf_flows:
             rows += self._take_others(batch)
         return rows
@@ -84,29 +75,25 @@ class ReplayFeed:
         history, guard = self.history, self.guard
         rows = 0
         if batch.funding:
-            rows += len(batch.funding)
-            funding = guard.funding(batch.funding)
-            if funding:
-                history.add_funding(funding)
-                self._funding.extend(funding)
+            rows += _accept(batch.funding, guard.funding, history.add_funding, self._funding)
         if batch.open_interest:
-            rows += len(batch.open_interest)
-            points = guard.open_interest(batch.open_interest)
-            if points:
-                history.add_open_interest(points)
-                self._open_interest.extend(points)
+            rows += _accept(
+                batch.open_interest, guard.open_interest, history.add_open_interest, self._open_interest
+            )
         if batch.fear_greed:
-            rows += len(batch.fear_greed)
-            values = guard.fear_greed(batch.fear_greed)
-            if values:
-                history.add_fear_greed(values)
-                self._fear_greed.extend(values)
+            rows += _accept(batch.fear_greed, guard.fear_greed, history.add_fear_greed, self._fear_greed)
         if batch.etf_flows:
             # Taken as read, as Ingest does: a changed format is refused whole by the feed that reads them.
             rows += len(batch.etf_flows)
             history.add_etf_flows(batch.etf_flows)
             self._etf_flows.extend(batch.etf_flows)
         return rows
+
+    def _set_buckets(self, rows: Sequence[Liquidation]) -> None:
+        set_liquidation_buckets(self.history, rows)
+
+    def _new_events(self, rows: Sequence[Liquidation]) -> Sequence[Liquidation]:
+        return _without_repeats(self.guard.liquidations(rows))
 
     def store(self) -> None:
         """Write the rows taken since the last call, one statement run per kind (in the caller's transaction).
@@ -132,6 +119,20 @@ class ReplayFeed:
             repo.upsert_etf_flows(self._etf_flows)
         self._candles, self._buckets, self._events = [], [], []
         self._funding, self._open_interest, self._fear_greed, self._etf_flows = [], [], [], []
+
+
+def _accept(
+    rows: Sequence[Row],
+    check: Callable[[Sequence[Row]], Sequence[Row]],
+    add: Callable[[Sequence[Row]], None],
+    kept: list[Row],
+) -> int:
+    """Add the rows ``check`` accepts to the history with ``add``, keep them; return how many were given."""
+    accepted = check(rows)
+    if accepted:
+        add(accepted)
+        kept.extend(accepted)
+    return len(rows)
 
 
 def _without_repeats(rows: Sequence[Liquidation]) -> Sequence[Liquidation]:

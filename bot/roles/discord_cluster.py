@@ -43,7 +43,8 @@ from bot.config import Config, Secrets, shown_database
 from bot.errors import UserError
 from bot.notify.grouping import GroupingPolicy
 from bot.notify.outbox import OutboxDispatcher
-from bot.ops.shutdown import Shutdown
+from bot.ops.gateway import close_discord, connect_discord, run_until_stopped, serve_until_stopped
+from bot.ops.shutdown import Shutdown, cancel_and_wait
 from bot.roles.changes import cluster_handler
 from bot.roles.history_follower import HistoryFollower
 from bot.services import Service
@@ -181,9 +182,9 @@ class DiscordCluster:
         # before a change another process makes to them can be heard.
         self._spawn(listener.run(self._stop), "changes")
         await self._until_listening(listener, handler)
-        self.shutdown.register("discord", self._close_discord(bot))
+        self.shutdown.register("discord", close_discord(bot, self._tasks))
         self.shutdown.register("outbox", self._stop_loops(dispatcher))
-        await self._connect(bot)
+        await connect_discord(bot, self.token, self._tasks)
         self._spawn(dispatcher.run(self._stop), "outbox")
         self._spawn(follower.run(self._stop), "history")
         self._spawn(self._watch_leases(leases), "leases")
@@ -310,25 +311,6 @@ class DiscordCluster:
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
-    async def _connect(self, bot: Any) -> None:
-        await bot.login(self.token)
-        connection = asyncio.create_task(bot.connect(), name="discord-connect")
-        self._tasks.append(connection)
-        ready = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait({ready, connection}, return_when=asyncio.FIRST_COMPLETED)
-        if connection in done:
-            ready.cancel()
-            connection.result()  # why the gateway connection ended (bad token, 4004, 4011, ...)
-
-    def _close_discord(self, bot: Any) -> Callable[[], Any]:
-        async def close() -> None:
-            await bot.close()
-            connection = [t for t in self._tasks if t.get_name() == "discord-connect"]
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.gather(*connection)
-
-        return close
-
     def _stop_loops(self, dispatcher: OutboxDispatcher) -> Callable[[], Any]:
         async def stop() -> None:
             self._stop.set()
@@ -344,10 +326,7 @@ class DiscordCluster:
 
     def _close(self, repo: Repo, leases: list[AdvisoryLease]) -> Callable[[], Any]:
         async def close() -> None:
-            for task in self._tasks:
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             repo.close()
             for lease in leases:  # last: the rows are ours until nothing here can send any more
                 lease.release()
@@ -356,29 +335,11 @@ class DiscordCluster:
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT or the gateway ends, then stop in order; return an exit code."""
-        loop = asyncio.get_running_loop()
-        uninstall = self.shutdown.install_signal_handlers(loop)
-        code = 0
-        try:
-            await self.start()
-            code = await self._serve()
-        finally:
-            report = await self.shutdown.run()
-            uninstall()
-        if self.lost_lease:
-            code = 1
-        return code if report.clean else max(code, 1)
+        code = await run_until_stopped(self.shutdown, self.start, self._serve)
+        return 1 if self.lost_lease else code
 
     async def _serve(self) -> int:
-        waiting = asyncio.create_task(self.shutdown.wait(), name="shutdown-wait")
-        connection = next(t for t in self._tasks if t.get_name() == "discord-connect")
-        done, _ = await asyncio.wait({waiting, connection}, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if connection in done and not self.shutdown.requested:
-            exc = None if connection.cancelled() else connection.exception()
-            log.error("Discord connection ended: %s", exc or "closed by Discord")
-            return 1
-        return 0
+        return await serve_until_stopped(self.shutdown, self._tasks)
 
     async def stop(self) -> None:
         """Stop everything (for tests and embedding)."""

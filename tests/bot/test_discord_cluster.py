@@ -18,7 +18,7 @@ import pytest
 from bot.config import Config, Secrets, parse_config
 from bot.discord.sharded import ShardedTripwireBot
 from bot.errors import UserError
-from bot.roles.discord_cluster import DiscordCluster
+from bot.roles.discord_cluster import LEASE_CHECK_SECONDS, DiscordCluster
 from bot.services.base import FeedStatusView
 from bot.services.feed_report import FeedReportWriter
 from detectors.liqmap.params import LiqMapParams, _Active, active_params
@@ -62,18 +62,30 @@ def quick_identify(monkeypatch: pytest.MonkeyPatch, discord_config: EmulatorConf
     )
 
 
-@asynccontextmanager
-async def running(
-    emu: DiscordEmulator, url: str, shards: ShardSlice, **sections: Any
-) -> AsyncIterator[DiscordCluster]:
-    """Run one cluster until the block ends (``sections``: more config sections)."""
-    cluster = DiscordCluster(
+def new_cluster(
+    emu: DiscordEmulator,
+    url: str,
+    shards: ShardSlice,
+    lease_wait_seconds: float = LEASE_CHECK_SECONDS,
+    **sections: Any,
+) -> DiscordCluster:
+    """Return a cluster of ``shards`` connecting to the emulator (``sections``: more config sections)."""
+    return DiscordCluster(
         cluster_config(emu, url, **sections),
         Secrets(),
         shards,
         token=emu.config.token,
         discord_options=client_options(),
+        lease_wait_seconds=lease_wait_seconds,
     )
+
+
+@asynccontextmanager
+async def running(
+    emu: DiscordEmulator, url: str, shards: ShardSlice, **sections: Any
+) -> AsyncIterator[DiscordCluster]:
+    """Run one cluster until the block ends (``sections``: more config sections)."""
+    cluster = new_cluster(emu, url, shards, **sections)
     await cluster.start()
     try:
         yield cluster
@@ -126,9 +138,8 @@ async def wait_delivered(emu: DiscordEmulator, guilds: list[int], each: int) -> 
 class TestOneClusterOfTwoShards:
     @pytest.fixture
     def discord_config(self) -> EmulatorConfig:
-        config = sharded_config([0, 1, 1], 2)  # three servers over two shards, plus the default one
-        config.gateway.max_concurrency = 2
-        return config
+        # Three servers over two shards, plus the default one.
+        return sharded_config([0, 1, 1], 2, max_concurrency=2)
 
     async def test_each_guilds_command_is_answered_and_its_alert_posted(
         self, discord_emu: DiscordEmulator, pg_url: str
@@ -192,9 +203,7 @@ class TestOneClusterOfTwoShards:
 class TestTwoClustersOfFourShards:
     @pytest.fixture
     def discord_config(self) -> EmulatorConfig:
-        config = sharded_config([0, 1, 2, 3, 3], 4)
-        config.gateway.max_concurrency = 4
-        return config
+        return sharded_config([0, 1, 2, 3, 3], 4, max_concurrency=4)
 
     async def test_each_cluster_delivers_only_its_guilds_rows_and_nothing_twice(
         self, discord_emu: DiscordEmulator, pg_url: str, caplog: pytest.LogCaptureFixture
@@ -239,14 +248,7 @@ async def test_a_second_cluster_for_the_same_shards_waits_for_the_first(
 ) -> None:
     async with running(discord_emu, pg_url, ShardSlice(0, 0, 1)) as first:
         assert first.parts is not None
-        second = DiscordCluster(
-            cluster_config(discord_emu, pg_url),
-            Secrets(),
-            ShardSlice(0, 0, 1),
-            token=discord_emu.config.token,
-            discord_options=client_options(),
-            lease_wait_seconds=0.1,
-        )
+        second = new_cluster(discord_emu, pg_url, ShardSlice(0, 0, 1), lease_wait_seconds=0.1)
         waiting = asyncio.create_task(second.start())
         await asyncio.sleep(0.5)
         assert not waiting.done()  # shard 0's lease is the first cluster's
@@ -286,14 +288,7 @@ class TestALostShardLease:
         self, discord_emu: DiscordEmulator, pg_url: str
     ) -> None:
         # The lease watcher looks only every 60 s here: what stops the sends is the check before each batch.
-        cluster = DiscordCluster(
-            cluster_config(discord_emu, pg_url),
-            Secrets(),
-            ShardSlice(0, 0, 1),
-            token=discord_emu.config.token,
-            discord_options=client_options(),
-            lease_wait_seconds=60,
-        )
+        cluster = new_cluster(discord_emu, pg_url, ShardSlice(0, 0, 1), lease_wait_seconds=60)
         parts = await cluster.start()
         market = Repo(open_database(pg_url))
         guild = next(g for g in discord_emu.world.guilds if g != GUILD_ID)

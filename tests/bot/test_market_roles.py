@@ -10,6 +10,8 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.__main__ import build_parser
-from bot.app import App
+from bot.app import App, Parts
 from bot.config import Secrets, parse_config
 from bot.errors import UserError
 from bot.liqfeed.settings import LiqFeedService
@@ -201,53 +203,62 @@ async def test_a_leader_whose_lease_session_is_terminated_stops_with_exit_3(
             leader.popen.wait(timeout=10)
 
 
-async def test_the_market_engine_hears_a_rule_another_process_changes(
-    make_emulator: EmulatorFactory, pg_url: str
-) -> None:
+@dataclass
+class Leading:
+    """A market role running in this process, once it leads (its app is ready), and the task running it."""
+
+    role: MarketRole
+    running: asyncio.Task[int]
+
+    @property
+    def parts(self) -> Parts:
+        """Return the leading app's parts."""
+        assert self.role.app is not None and self.role.app.parts is not None
+        return self.role.app.parts
+
+
+@pytest.fixture
+async def leading(make_emulator: EmulatorFactory, pg_url: str) -> AsyncIterator[Leading]:
+    """Run a market role in this process until it leads; stop it after the test if it still runs."""
     emu = await make_emulator(shift_to="now")
     config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
     role = MarketRole(config, Secrets(), install_signals=False)
     running = asyncio.create_task(role.run())
     try:
         await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
-        assert role.app is not None and role.app.parts is not None
-        engine = role.app.parts.engine
-        assert "level-00" in {rule.row.id for rule in engine.rules()}
-        # A Discord cluster pauses the rule (/alert pause): another connection, another process's write.
-        other = Repo(open_database(pg_url))
-        other.set_rule_enabled("level-00", False, "paused by a member", int(time.time() * 1000))
-        other.close()
-        await wait_for(
-            lambda: "level-00" not in {rule.row.id for rule in engine.rules()}, within=5, what="the engine"
-        )
-    finally:
-        role.shutdown.request("test")
-        assert await asyncio.wait_for(running, 30) == 0
-
-
-async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_away(
-    make_emulator: EmulatorFactory, pg_url: str
-) -> None:
-    emu = await make_emulator(shift_to="now")
-    config = parse_config(market_config(emu, pg_url, price_path(emu).levels, POLL_S))
-    role = MarketRole(config, Secrets(), install_signals=False)
-    running = asyncio.create_task(role.run())
-    try:
-        await wait_for(lambda: role.app is not None and role.app.ready.is_set(), within=20, what="leading")
-        assert role.app is not None and role.app.parts is not None
-        repo_conn = role.app.parts.repo.conn
-        assert isinstance(repo_conn, PgConnection)
-        # The server ends the repository's session; the lease's own session is untouched.
-        with psycopg.connect(server_url(), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (repo_conn.raw.info.backend_pid,))
-        assert await asyncio.wait_for(running, TAKEOVER_BOUND_S + 20) == EXIT_LEASE_LOST
-        standby = AdvisoryLease(pg_url, LEASE_NAME)
-        assert standby.try_acquire()  # given back: a standby leads at its next try
-        standby.release()
+        yield Leading(role, running)
     finally:
         if not running.done():
             role.shutdown.request("test")
             await asyncio.wait_for(running, 30)
+
+
+async def test_the_market_engine_hears_a_rule_another_process_changes(leading: Leading, pg_url: str) -> None:
+    engine = leading.parts.engine
+    assert "level-00" in {rule.row.id for rule in engine.rules()}
+    # A Discord cluster pauses the rule (/alert pause): another connection, another process's write.
+    other = Repo(open_database(pg_url))
+    other.set_rule_enabled("level-00", False, "paused by a member", int(time.time() * 1000))
+    other.close()
+    await wait_for(
+        lambda: "level-00" not in {rule.row.id for rule in engine.rules()}, within=5, what="the engine"
+    )
+    leading.role.shutdown.request("test")
+    assert await asyncio.wait_for(leading.running, 30) == 0
+
+
+async def test_a_leader_that_loses_its_own_database_connection_gives_the_lead_away(
+    leading: Leading, pg_url: str
+) -> None:
+    repo_conn = leading.parts.repo.conn
+    assert isinstance(repo_conn, PgConnection)
+    # The server ends the repository's session; the lease's own session is untouched.
+    with psycopg.connect(server_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (repo_conn.raw.info.backend_pid,))
+    assert await asyncio.wait_for(leading.running, TAKEOVER_BOUND_S + 20) == EXIT_LEASE_LOST
+    standby = AdvisoryLease(pg_url, LEASE_NAME)
+    assert standby.try_acquire()  # given back: a standby leads at its next try
+    standby.release()
 
 
 async def test_a_leader_whose_lease_is_gone_sends_no_more_webhooks(

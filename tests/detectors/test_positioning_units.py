@@ -4,45 +4,44 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.positioning import dvol_line, oi_market_change
+from detectors.positioning import Basis, MarketChange, dvol_line, oi_market_change
 from storage.rows import DAY_MS, HOUR_MS, MINUTE_MS, ImpliedVol, OpenInterest
 from tests.detectors.conftest import HOUR, T0, history_of
 
 
-def test_an_inverse_venue_holding_its_contracts_does_not_move_the_summed_change() -> None:
-    """SYNTHETIC: price +10 %, nobody opens or closes anything, on a linear and an inverse venue.
+def summed_change(deribit_usd_after: float) -> tuple[MarketChange, Basis]:
+    """SYNTHETIC: price 100,000 -> 110,000 in an hour; Binance holds 10 BTC (linear: its open interest is
+    coins); Deribit's perpetual is inverse, a count of USD contracts: $1M before, ``deribit_usd_after`` after.
 
-    Binance's linear open interest is coins (10 BTC before and after). Deribit's perpetual is inverse: its
-    open interest is a count of USD contracts ($1M before and after), whose coin worth usd/mark falls
-    when the price rises. A summed change in coins must read 0 %, not Deribit "-9.1 %".
+    Return the summed open interest's change over that hour.
     """
     rows = [
         OpenInterest("BTCUSDT", T0, "binance", 10.0, 10.0 * 100_000),
         OpenInterest("BTCUSDT", T0 + HOUR, "binance", 10.0, 10.0 * 110_000),
         OpenInterest("BTCUSDT", T0, "deribit", 1e6 / 100_000, 1e6),
-        OpenInterest("BTCUSDT", T0 + HOUR, "deribit", 1e6 / 110_000, 1e6),
+        OpenInterest("BTCUSDT", T0 + HOUR, "deribit", deribit_usd_after / 110_000, deribit_usd_after),
     ]
     snapshot = history_of(rows).view("BTCUSDT", T0 + HOUR)
     found = oi_market_change(snapshot, T0, T0 + HOUR, HOUR)
     assert found is not None
-    change, basis = found
+    return found
+
+
+def test_an_inverse_venue_holding_its_contracts_does_not_move_the_summed_change() -> None:
+    """Price +10 %, nobody opens or closes anything, on a linear and an inverse venue.
+
+    Binance's open interest stays 10 BTC; Deribit's stays $1M of contracts, whose coin worth usd/mark
+    falls when the price rises. A summed change in coins must read 0 %, not Deribit "-9.1 %".
+    """
+    change, basis = summed_change(deribit_usd_after=1e6)
     assert basis == "contracts"
     assert change.pct == pytest.approx(0.0, abs=1e-9)
     assert {v.source: v.pct for v in change.venues} == pytest.approx({"binance": 0.0, "deribit": 0.0})
 
 
 def test_an_inverse_venue_adding_contracts_is_counted_at_the_windows_end_price() -> None:
-    """SYNTHETIC: Deribit's USD contracts grow 20 % while the price rises 10 %: its own change is +20 %."""
-    rows = [
-        OpenInterest("BTCUSDT", T0, "binance", 10.0, 10.0 * 100_000),
-        OpenInterest("BTCUSDT", T0 + HOUR, "binance", 10.0, 10.0 * 110_000),
-        OpenInterest("BTCUSDT", T0, "deribit", 1e6 / 100_000, 1e6),
-        OpenInterest("BTCUSDT", T0 + HOUR, "deribit", 1.2e6 / 110_000, 1.2e6),
-    ]
-    snapshot = history_of(rows).view("BTCUSDT", T0 + HOUR)
-    found = oi_market_change(snapshot, T0, T0 + HOUR, HOUR)
-    assert found is not None
-    change, _ = found
+    """Deribit's USD contracts grow 20 % while the price rises 10 %: its own change is +20 %."""
+    change, _ = summed_change(deribit_usd_after=1.2e6)
     assert {v.source: v.pct for v in change.venues}["deribit"] == pytest.approx(20.0)
     # In coins at the end price: binance 10 -> 10, deribit 1e6/110e3 -> 1.2e6/110e3.
     assert change.before == pytest.approx(10.0 + 1e6 / 110_000)

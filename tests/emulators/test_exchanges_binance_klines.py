@@ -23,6 +23,17 @@ def _kline(frame: dict[str, object]) -> dict[str, object]:
     return k
 
 
+async def minute_klines(
+    emu: ExchangeEmulator, http: aiohttp.ClientSession, start: int, limit: int
+) -> list[list[object]]:
+    """GET the emulator's spot BTCUSDT 1m klines from ``start`` (REST), ``limit`` of them."""
+    _, _, body = await get(
+        http, emu.base_url + "/api/v3/klines", symbol="BTCUSDT", interval="1m", startTime=start, limit=limit
+    )
+    assert isinstance(body, list)
+    return body
+
+
 async def test_a_subscribed_stream_gets_the_forming_candle_then_its_close_as_rest_serves_it(
     exchange_emu: ExchangeEmulator, http: aiohttp.ClientSession
 ) -> None:
@@ -36,14 +47,7 @@ async def test_a_subscribed_stream_gets_the_forming_candle_then_its_close_as_res
         forming = _kline(frame)
         assert (forming["t"], forming["T"], forming["i"], forming["x"]) == (T0, T0 + MINUTE - 1, "1m", False)
         # The same candle as REST's, field for field.
-        _, _, body = await get(
-            http,
-            exchange_emu.base_url + "/api/v3/klines",
-            symbol="BTCUSDT",
-            interval="1m",
-            startTime=T0,
-            limit=1,
-        )
+        body = await minute_klines(exchange_emu, http, T0, 1)
         (row,) = body
         assert [forming[k] for k in ("o", "h", "l", "c", "v", "q")] == [row[i] for i in (1, 2, 3, 4, 5, 7)]
         # A trade moves the forming candle on both.
@@ -51,14 +55,7 @@ async def test_a_subscribed_stream_gets_the_forming_candle_then_its_close_as_res
         while (k := _kline(await recv_json(ws)))["c"] != "99999.50000000":
             pass
         assert k["h"] == "99999.50000000" and k["x"] is False
-        _, _, body = await get(
-            http,
-            exchange_emu.base_url + "/api/v3/klines",
-            symbol="BTCUSDT",
-            interval="1m",
-            startTime=T0,
-            limit=1,
-        )
+        body = await minute_klines(exchange_emu, http, T0, 1)
         assert body[0][4] == "99999.50000000"
         # The minute ends: its close comes once, with x true, then the next minute forms.
         exchange_emu.clock.anchor_ms = T0 + MINUTE + 500
@@ -174,25 +171,13 @@ async def test_a_scripted_market_makes_its_candles_of_the_scripted_trades_alone(
 ) -> None:
     klines = exchange_emu.binance.klines
 
-    async def rest(start: int, limit: int) -> list[list[object]]:
-        _, _, body = await get(
-            http,
-            exchange_emu.base_url + "/api/v3/klines",
-            symbol="BTCUSDT",
-            interval="1m",
-            startTime=start,
-            limit=limit,
-        )
-        assert isinstance(body, list)
-        return body
-
-    recorded = (await rest(T0 - MINUTE, 1))[0]
+    recorded = (await minute_klines(exchange_emu, http, T0 - MINUTE, 1))[0]
     exchange_emu.clock.anchor_ms = T0 + 10_000
     klines.script_price("BTCUSDT", Decimal("100000"))
     exchange_emu.clock.anchor_ms = T0 + 20_000
     klines.script_price("BTCUSDT", Decimal("100500"))
     exchange_emu.clock.anchor_ms = T0 + MINUTE + 5_000  # the next minute: no trade in it yet
-    before, first, second = await rest(T0 - MINUTE, 3)
+    before, first, second = await minute_klines(exchange_emu, http, T0 - MINUTE, 3)
     assert before == recorded  # a candle before the first scripted trade stays as recorded
     # open, high, low, close: the trades alone, not the recorded minute's walk around them.
     assert first[1:5] == ["100000.00000000", "100500.00000000", "100000.00000000", "100500.00000000"]

@@ -164,7 +164,8 @@ def build(
 ) -> FeedFactory:
     """Build one feed the way the FeedManager does, pointed at the emulator, on the test's clock.
 
-    ``build("okx", okx={"mode": "rest"})``; ``also`` enables more sections (a spot fallback).
+    ``build("okx", okx={"mode": "rest"})``; ``also`` enables more sections (a spot fallback); ``etf_api_key``
+    is the key the ETF feed gets from the secrets.
     """
     from feeds.scheduler import build_feeds
     from tests.feeds.helpers import emulator_feeds_config
@@ -175,10 +176,13 @@ def build(
         symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
         also: Sequence[str] = (),
         tuning: Tuning = FAST,
+        etf_api_key: str | None = None,
         **sections: Any,
     ) -> Any:
         config = emulator_feeds_config(emu.base_url, emu.ws_url, only={name, *also}, **sections)
-        (feed,) = build_feeds(config, symbols, ingest, session, clock, registry, failures, tuning)
+        (feed,) = build_feeds(
+            config, symbols, ingest, session, clock, registry, failures, tuning, etf_api_key=etf_api_key
+        )
         return feed
 
     return make

@@ -7,18 +7,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
 from feeds.errors import FeedError, PayloadError
 from feeds.etf_flows import EtfFlowFeed, parse_inflow_chart
 from feeds.health import FeedState, HealthRegistry
 from feeds.ingest import Ingest
-from feeds.logonce import FailureLog
 from feeds.scheduler import build_feeds
 from tests.emulators.exchanges import ExchangeEmulator
 from tests.emulators.exchanges.etf import API_KEY, KEY_HEADER, PATH
-from tests.feeds.conftest import FAST, ManualClock
+from tests.feeds.conftest import FAST, FeedFactory, ManualClock
 from tests.feeds.helpers import emulator_feeds_config
 
 DOCS = {
@@ -96,21 +94,11 @@ def test_a_failure_code_is_an_api_error_and_nulls_are_kept_as_absent() -> None:
 
 
 @pytest.fixture
-def build_etf(
-    emu: ExchangeEmulator,
-    session: aiohttp.ClientSession,
-    ingest: Ingest,
-    registry: HealthRegistry,
-    failures: FailureLog,
-    clock: ManualClock,
-) -> Callable[..., EtfFlowFeed]:
+def build_etf(build: FeedFactory) -> Callable[..., EtfFlowFeed]:
     """Build the ETF feed as the FeedManager does, with a key, pointed at the emulator."""
 
     def make(key: str | None = API_KEY, **options: Any) -> EtfFlowFeed:
-        config = emulator_feeds_config(emu.base_url, emu.ws_url, only={"etf"}, etf=options)
-        (feed,) = build_feeds(
-            config, ["BTCUSDT"], ingest, session, clock, registry, failures, FAST, etf_api_key=key
-        )
+        feed = build("etf", symbols=("BTCUSDT",), etf=options, etf_api_key=key)
         assert isinstance(feed, EtfFlowFeed)
         return feed
 

@@ -35,12 +35,18 @@ def titles(repo: Repo) -> list[str]:
     return [row.payload["title"] for row in repo.due_outbox("console", 2**62)]
 
 
-def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_the_next(repo: Repo) -> None:
+def engine_over(repo: Repo, rule: RuleRow) -> tuple[Ingest, Engine]:
+    """Store ``rule`` and return an Ingest and a loaded Engine sharing one in-memory history."""
     history = MarketHistory()
-    ingest = Ingest(repo, history)
-    repo.save_rule(RuleRow("etf", "config", "etf_flow", "BTCUSDT", {"above_usd": 5e8}, created_at=MONDAY))
+    repo.save_rule(rule)
     engine = Engine(repo, history, ConsoleOnly())
     engine.load()
+    return Ingest(repo, history), engine
+
+
+def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_the_next(repo: Repo) -> None:
+    rule = RuleRow("etf", "config", "etf_flow", "BTCUSDT", {"above_usd": 5e8}, created_at=MONDAY)
+    ingest, engine = engine_over(repo, rule)
     flows = [100.0, 646.0, 50.0, 700.0]
     for n, musd in enumerate(flows):
         ingest.etf_flows([day(n, musd)])  # read just after the day ended
@@ -52,7 +58,7 @@ def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_th
     ]
     assert repo.etf_flows("BTC")[-1].net_usd == 700e6  # stored with its source as the live feed does
     # A restart on the same database does not send the last day again.
-    engine = Engine(repo, history, ConsoleOnly())
+    engine = Engine(repo, ingest.history, ConsoleOnly())
     engine.load()
     assert engine.evaluate(MONDAY + 4 * DAY_MS + 23 * HOUR_MS) == []
     assert len(titles(repo)) == 2
@@ -60,11 +66,8 @@ def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_th
 
 def test_a_sleeping_dvol_rule_wakes_for_new_dvol_rows_too(repo: Repo) -> None:
     """DVOL is the coin's like the ETF flows: its rows wake the rules of every market of that coin."""
-    history = MarketHistory()
-    ingest = Ingest(repo, history)
-    repo.save_rule(RuleRow("dvol", "config", "dvol", "BTCUSDT", {"pct": 15}, created_at=MONDAY))
-    engine = Engine(repo, history, ConsoleOnly())
-    engine.load()
+    rule = RuleRow("dvol", "config", "dvol", "BTCUSDT", {"pct": 15}, created_at=MONDAY)
+    ingest, engine = engine_over(repo, rule)
     for hour, close in enumerate([40.0] * 30 + [48.0]):
         at = MONDAY + hour * HOUR_MS
         ingest.implied_vol([ImpliedVol("BTC", at, "deribit", "1h", close, close, close, close)])

@@ -223,7 +223,7 @@ async def test_members_intent_without_the_portal_toggle_stops_with_a_clear_error
         {"symbols": ["BTCUSDT", "ETHUSDT"], "discord": {"guild_ids": [GUILD_ID], "members_intent": True}}
     )
     # Discord closes with 4014 (gateway.mdx "Gateway Restrictions"); discord.py raises this, naming the
-    # Developer Portal, and the bot's connect task ends with it (app.py logs "Discord connection ended").
+    # Developer Portal, and the bot's connect task ends with it (bot/ops/gateway.py logs it).
     with pytest.raises(discord.PrivilegedIntentsRequired, match="developer portal"):
         async with connected_bot(lambda: TripwireBot(config, service, **client_options())):
             pass

@@ -28,14 +28,15 @@ def alerts_channel_of(guild_id: int) -> int:
     return guild_id + 101
 
 
-def sharded_config(shards: Sequence[int], num_shards: int) -> EmulatorConfig:
+def sharded_config(shards: Sequence[int], num_shards: int, *, max_concurrency: int = 1) -> EmulatorConfig:
     """Return the default world plus one guild per entry of `shards`, on that shard of num_shards.
 
     Each added guild has an #alerts channel and the default guild's owner and member (its owner is the
-    default owner, so they may manage it).
+    default owner, so they may manage it). ``max_concurrency`` shards may IDENTIFY together.
     """
     config = default_config(heartbeat_interval_ms=500)
     config.gateway.identify_window = 0.1
+    config.gateway.max_concurrency = max_concurrency
     base = config.guilds[0]
     for index, shard in enumerate(shards):
         guild_id = guild_id_on_shard(shard, num_shards, index)

@@ -124,6 +124,20 @@ def deribit_error(reason: str, param: str) -> web.Response:
     return json_response(body, status=400)
 
 
+def deribit_result(result: Any, now_ms: int) -> web.Response:
+    """Return a Deribit JSON-RPC answer holding ``result``, timed as the venue times it (microseconds)."""
+    now_us = now_ms * 1000
+    body = {
+        "jsonrpc": "2.0",
+        "result": result,
+        "usIn": now_us,
+        "usOut": now_us + 150,
+        "usDiff": 150,
+        "testnet": False,
+    }
+    return json_response(body)
+
+
 class PositioningVenue:
     """Binance and Bybit long/short ratios, Deribit DVOL and Hyperliquid asset contexts on one host."""
 
@@ -288,17 +302,7 @@ class PositioningVenue:
             if value is not None:
                 data.append([self.ctx.clock.served(t), value, value, value, value])
         result = {"data": data, "continuation": continuation}
-        now_us = self.ctx.clock.now_ms() * 1000
-        return json_response(
-            {
-                "jsonrpc": "2.0",
-                "result": result,
-                "usIn": now_us,
-                "usOut": now_us + 150,
-                "usDiff": 150,
-                "testnet": False,
-            }
-        )
+        return deribit_result(result, self.ctx.clock.now_ms())
 
     # -- Hyperliquid -----------------------------------------------------------------------------------
     def hyperliquid_asset_ctxs(self) -> list[Any]:

@@ -41,7 +41,7 @@ from .context import Context, fixed, json_response
 from .data import DAY_MS, HOUR_MS, MarketHour
 from .hyperliquid_info import SlidingWeight
 from .liq_venues import GATE_CONTRACTS
-from .positioning import CreditBucket, deribit_too_many, long_share
+from .positioning import CreditBucket, deribit_error, deribit_result, deribit_too_many, long_share
 
 GATE_REQUESTS_PER_10_S = 200
 OKX_RUBIK_REQUESTS_PER_2_S = 5
@@ -124,28 +124,16 @@ class OiFundingVenues:
         return json_response(rows)
 
     # -- Deribit ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _deribit_error(param: str) -> web.Response:
-        body = {
-            "jsonrpc": "2.0",
-            "error": {
-                "message": "Invalid params",
-                "data": {"reason": "wrong format", "param": param},
-                "code": -32602,
-            },
-        }
-        return json_response(body, status=400)
-
     async def deribit_book_summary(self, request: web.Request) -> web.Response:
         """GET /api/v2/public/get_book_summary_by_currency: the currency's perpetual (kind future or all)."""
         if not self.deribit_credits.charge():
             return deribit_too_many()
         currency = request.query.get("currency", "")
         if currency not in DERIBIT_CURRENCIES:
-            return self._deribit_error("currency")
+            return deribit_error("wrong format", "currency")
         kind = request.query.get("kind")
         if kind is not None and kind not in DERIBIT_KINDS:
-            return self._deribit_error("kind")
+            return deribit_error("wrong format", "kind")
         result = []
         hour = self._hour(currency) if currency in ("BTC", "ETH") else None
         now = self.ctx.clock.now_ms()
@@ -174,17 +162,7 @@ class OiFundingVenues:
                     "ask_price": float(hour.price_close),
                 }
             )
-        now_us = now * 1000
-        return json_response(
-            {
-                "jsonrpc": "2.0",
-                "result": result,
-                "usIn": now_us,
-                "usOut": now_us + 150,
-                "usDiff": 150,
-                "testnet": False,
-            }
-        )
+        return deribit_result(result, now)
 
     # -- OKX rubik -------------------------------------------------------------------------------------
     @staticmethod
