@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -248,6 +249,14 @@ def test_values_equal_talib_over_the_long_eth_history(
     print(f"largest difference {name} ETHUSDT long {interval}: {largest:.3g} over {compared} values")
     assert compared >= len(bars) - 60
     assert largest <= TOLERANCE
+
+
+def test_the_long_eth_file_is_whole_and_equals_the_january_one_where_they_overlap() -> None:
+    hours = long_eth_bars("1h")
+    assert all(b.open_time - a.open_time == HOUR for a, b in pairwise(hours))
+    assert all(b.l <= min(b.o, b.c) and b.h >= max(b.o, b.c) and b.volume > 0 for b in hours)
+    january = real_bars("ETHUSDT", "1h")
+    assert len(january) == 258 and hours[-len(january) :] == january
 
 
 @pytest.mark.parametrize(
