@@ -3,14 +3,18 @@
 Every value is equal to TA-Lib's (``ta-lib``, the reference implementation) to 1e-6 from the first candle
 TA-Lib gives one (its documented lookback, read from ``talib.abstract``), and the detectors fire at
 exactly the candles where TA-Lib's series cross. The 4h candles are aggregated from the real hourly ones
-by ``MarketHistory`` (UTC-aligned, as Binance's 4h klines). Run with ``-s`` to see the largest difference
-found for each indicator.
+by ``MarketHistory`` (UTC-aligned, as Binance's 4h klines). ETH is also compared over a longer real history
+(871 hours from 2025-12-15, ``tests/data/history/``), where the slow averages have hundreds of values after
+their warm-up instead of a dozen. Run with ``-s`` to see how many values were compared and the largest
+difference found for each indicator.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Sequence
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,7 +25,9 @@ from talib import abstract
 
 from detectors.base import Bar
 from detectors.indicators import EMA, MACD, RSI, SMA, Bollinger, Indicator, StochRSI, make_indicator
-from tests.detectors.conftest import JANUARY, history_of, iso, make, real_rows, run
+from storage.rows import Candle
+from tests.conftest import DATA
+from tests.detectors.conftest import HOUR, JANUARY, history_of, iso, make, ms, real_rows, run
 
 TOLERANCE = 1e-6
 SERIES = [(symbol, interval) for symbol in ("BTCUSDT", "ETHUSDT") for interval in ("1h", "4h")]
@@ -33,6 +39,33 @@ def real_bars(symbol: str, interval: str) -> tuple[Bar, ...]:
     """Return the real closed candles of ``symbol`` at ``interval`` (4h aggregated from the hourly file)."""
     rows = [c for c in real_rows()["candles"] if c.symbol == symbol]
     view = history_of(rows).view(symbol, JANUARY[1] + 86_400_000)
+    return tuple(view.candles(interval))
+
+
+# Real ETH hourly candles from 2025-12-15 (source and checks in tests/data/README.md); kept out of DATA's top
+# level so the replay and the emulators, which read every CSV there, still see one ETH file.
+LONG_ETH = DATA / "history" / "binance_spot_ETHUSDT_1h_2025-12-15_2026-01-20.csv"
+
+
+@cache
+def long_eth_bars(interval: str) -> tuple[Bar, ...]:
+    """Return the closed candles of the long real ETH history at ``interval`` (4h aggregated from hourly)."""
+    with LONG_ETH.open(newline="") as f:
+        rows = [
+            Candle(
+                "ETHUSDT",
+                "1h",
+                ms(r["timestamp"]),
+                "binance",
+                float(r["open"]),
+                float(r["high"]),
+                float(r["low"]),
+                float(r["close"]),
+                float(r["volume"]),
+            )
+            for r in csv.DictReader(f)
+        ]
+    view = history_of(rows).view("ETHUSDT", rows[-1].open_time + HOUR)
     return tuple(view.candles(interval))
 
 
@@ -155,6 +188,29 @@ CASES: list[tuple[str, Callable[[], Indicator], str | None, Callable[[Array], Ar
 ]
 
 
+def _compare(
+    bars: Sequence[Bar],
+    build: Callable[[], Indicator],
+    output: str | None,
+    reference: Callable[[Array], Array],
+    lookback: int,
+) -> tuple[int, float]:
+    """Stream ``bars`` through a fresh indicator; return how many values were compared with TA-Lib's and the
+    largest absolute difference."""
+    indicator = build()
+    ours = stream(indicator, bars, output)
+    theirs = np.asarray(reference(np.array([bar.c for bar in bars], dtype=float)), dtype=float)
+    assert len(bars) > lookback + 10, "enough real candles to compare"
+    # TA-Lib's first value is at its lookback; ours come together once every output is defined (Stoch RSI's
+    # %K waits for %D, two candles later), and never before TA-Lib's.
+    first = indicator.warmup - 1
+    assert first >= lookback
+    assert np.isnan(theirs[:lookback]).all() and not np.isnan(theirs[lookback:]).any()
+    assert np.isnan(ours[:first]).all() and not np.isnan(ours[first:]).any()
+    difference = np.abs(ours[first:] - theirs[first:])
+    return len(difference), float(difference.max())
+
+
 @pytest.mark.parametrize(("symbol", "interval"), SERIES)
 @pytest.mark.parametrize(
     ("name", "build", "output", "reference", "lookback"), CASES, ids=[c[0] for c in CASES]
@@ -168,21 +224,39 @@ def test_values_equal_talib_after_its_lookback(
     reference: Callable[[Array], Array],
     lookback: int,
 ) -> None:
-    bars = real_bars(symbol, interval)
-    indicator = build()
-    ours = stream(indicator, bars, output)
-    theirs = np.asarray(reference(closes(symbol, interval)), dtype=float)
-    assert len(bars) > lookback + 10, "enough real candles to compare"
-    # TA-Lib's first value is at its lookback; ours come together once every output is defined (Stoch RSI's
-    # %K waits for %D, two candles later), and never before TA-Lib's.
-    first = indicator.warmup - 1
-    assert first >= lookback
-    assert np.isnan(theirs[:lookback]).all() and not np.isnan(theirs[lookback:]).any()
-    assert np.isnan(ours[:first]).all() and not np.isnan(ours[first:]).any()
-    difference = np.abs(ours[first:] - theirs[first:])
-    largest = float(difference.max())
-    print(f"largest difference {name} {symbol} {interval}: {largest:.3g}")
+    compared, largest = _compare(real_bars(symbol, interval), build, output, reference, lookback)
+    print(f"largest difference {name} {symbol} {interval}: {largest:.3g} over {compared} values")
     assert largest <= TOLERANCE
+
+
+@pytest.mark.parametrize("interval", ["1h", "4h"])
+@pytest.mark.parametrize(
+    ("name", "build", "output", "reference", "lookback"), CASES, ids=[c[0] for c in CASES]
+)
+def test_values_equal_talib_over_the_long_eth_history(
+    interval: str,
+    name: str,
+    build: Callable[[], Indicator],
+    output: str | None,
+    reference: Callable[[Array], Array],
+    lookback: int,
+) -> None:
+    bars = long_eth_bars(interval)
+    # The long file really is longer: every 4h indicator, SMA(50) included, has well over 100 values to
+    # compare (the January file gives SMA(50) at 4h only 14).
+    assert len(bars) >= (850 if interval == "1h" else 210)
+    compared, largest = _compare(bars, build, output, reference, lookback)
+    print(f"largest difference {name} ETHUSDT long {interval}: {largest:.3g} over {compared} values")
+    assert compared >= len(bars) - 60
+    assert largest <= TOLERANCE
+
+
+def test_the_long_eth_file_is_whole_and_equals_the_january_one_where_they_overlap() -> None:
+    hours = long_eth_bars("1h")
+    assert all(b.open_time - a.open_time == HOUR for a, b in pairwise(hours))
+    assert all(b.l <= min(b.o, b.c) and b.h >= max(b.o, b.c) and b.volume > 0 for b in hours)
+    january = real_bars("ETHUSDT", "1h")
+    assert len(january) == 258 and hours[-len(january) :] == january
 
 
 @pytest.mark.parametrize(
