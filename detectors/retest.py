@@ -45,11 +45,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import latched_signals, release_latch, set_latch
+from detectors.round_levels import MAX_LEVELS_PER_CANDLE
 from storage.rows import DAY_MS, interval_ms
-
-# A candle crossing more multiples of `step` than this (a step far too small for the asset) tracks only the
-# ones nearest its close: the same cap as round_levels.
-MAX_LEVELS_PER_CANDLE = 20
 
 
 class RetestSettings(DetectorSettings):
@@ -207,7 +204,7 @@ class Retest(Detector[RetestSettings]):
         widen = max(prev, close) * s.break_pct / 100
         first = max(1, math.ceil((min(prev, close) - widen) / step))
         last = math.floor((max(prev, close) + widen) / step)
-        if last - first >= MAX_LEVELS_PER_CANDLE:
+        if last - first >= MAX_LEVELS_PER_CANDLE:  # a step far too small: round_levels' cap, near the close
             middle = round(close / step)
             first, last = middle - MAX_LEVELS_PER_CANDLE // 2, middle + MAX_LEVELS_PER_CANDLE // 2
         found = {level_key(k * step): k * step for k in range(max(1, first), last + 1)}
