@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import sqlite_utils
 
 from storage.migration_files import DatabaseError as DatabaseError  # re-exported: callers catch it from here
 from storage.migration_files import migration_files
 from storage.postgres import PgDatabase, is_postgres_url, open_postgres
+from storage.sqlite_utils_lib import sqlite_utils
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,15 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from storage.changes import PUBLISH_SQL, channel_name, publish_args
 from storage.connection import Connection
 from storage.dialect import POSTGRES, SQLITE, Dialect
 from storage.postgres import PgDatabase
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def lo(start: int | None) -> int:
