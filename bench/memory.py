@@ -135,7 +135,13 @@ def rule_settings(detector: str, price: float, other: str) -> dict[str, Any]:
 
 def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> dict[str, float]:
     """Build everything in this process and return its peak RSS before and after, in MB."""
-    from bench.replay import default_config
+    # What ``tripwire run`` imports: the composition root and the Discord front end and sink (the rules
+    # are Discord rules of 100 servers). Not bench.replay: its peer baseline's numpy and TA-Lib are the
+    # bench's, not the bot's.
+    import bot.app
+    import bot.discord.client
+    import bot.notify.discord.sink  # noqa: F401
+    from bench.common import default_config
     from bot.alerts.engine import make_engine
     from bot.alerts.routing import AlertRouter
     from bot.services import Service
