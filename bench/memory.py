@@ -157,7 +157,7 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
     config = config.model_copy(update={"symbols": symbols})
     with tempfile.TemporaryDirectory() as tmp:
         repo = Repo(open_database(Path(tmp) / "memory.db"))
-        history = MarketHistory()
+        history = MarketHistory(bounded=True)  # as bot.app builds it
         ingest = Ingest(repo, history)
         with repo.transaction():
             rows = fill(ingest, symbols, scale)

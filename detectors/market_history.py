@@ -8,9 +8,10 @@ an evaluation costs a bisect and a short slice, never a rescan of history.
 
 from __future__ import annotations
 
+import copy
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +29,10 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.positioning import closed_at
+from detectors.read_bounds import BASE, EVERY_SYMBOL, EVERYTHING, ReadBounds
 from storage.rows import (
     DAY_MS,
+    HOUR_MS,
     INTERVAL_MS,
     MINUTE_MS,
     Candle,
@@ -91,6 +94,15 @@ ETF_FLOW_RETENTION_MS = 60 * DAY_MS
 # Order-book depth: two days, what the thin-liquidity detector compares a day's average with.
 DEPTH_RETENTION_MS = 2 * DAY_MS
 _MARKET_KEY = "*"
+# A bounded history (``MarketHistory(bounded=True)``) keeps at least this much of every series no loaded rule
+# reads (two candles of a coarser interval): the newest price, and a little for a rule added next.
+FLOOR_MS = HOUR_MS
+# The kinds a bounded history keeps as long as the rules read, with what an unbounded one keeps of them.
+_KIND_RETENTION_MS = {
+    "liquidations": LIQUIDATION_RETENTION_MS,
+    "funding": FUNDING_RETENTION_MS,
+    "open_interest": OPEN_INTEREST_RETENTION_MS,
+}
 
 
 def bucket_start(ts: int, length_ms: int) -> int:
@@ -142,6 +154,24 @@ class BarSeries:
         self.l.insert(i, low)
         self.c.insert(i, c)
         self.v.insert(i, v)
+
+    def prepend(self, rows: Sequence[Candle]) -> None:
+        """Add stored candles older than every one held (sorted by open time), in one splice per column."""
+        first = self.t[0] if self.t else None
+        # One candle per open time (several sources: the last one read wins, as ``put`` would have it).
+        latest = {r.open_time: r for r in rows if first is None or r.open_time < first}
+        rows = [latest[t] for t in sorted(latest)]
+        if not rows:
+            return
+        self.t[0:0] = array("q", [r.open_time for r in rows])
+        for column, values in (
+            (self.o, [r.o for r in rows]),
+            (self.h, [r.h for r in rows]),
+            (self.l, [r.l for r in rows]),
+            (self.c, [r.c for r in rows]),
+            (self.v, [r.volume for r in rows]),
+        ):
+            column[0:0] = array("d", values)
 
     def _prune(self, newest: int) -> None:
         # Prune in chunks (not on every append) so the cost of deleting from the front stays amortised.
@@ -239,6 +269,7 @@ class _SourceSeries:
 class _SymbolHistory:
     """Everything kept in memory for one symbol."""
 
+    name: str = ""
     base_ms: int | None = None
     series: dict[int, BarSeries] = field(default_factory=dict)
     partial: dict[int, _Partial] = field(default_factory=dict)
@@ -298,10 +329,17 @@ class CloseWatch:
 class MarketHistory:
     """Rolling in-memory history of every watched symbol, fed with observation rows."""
 
-    def __init__(self, retention_ms: dict[str, int] | None = None) -> None:
+    def __init__(self, retention_ms: dict[str, int] | None = None, *, bounded: bool = False) -> None:
         self._retention = dict(DEFAULT_RETENTION_MS)
         if retention_ms:
             self._retention.update(retention_ms)
+        # Bounded (the live bot): each series keeps what the loaded rules read of it (``require``), at
+        # most the retention above, at least FLOOR_MS; the database keeps the rest for the commands.
+        # Unbounded (replays, backtests, charts): the retention above, whatever the rules.
+        self._bounds = ReadBounds() if bounded else None
+        # Reads stored rows of (symbol, interval or kind, start, end) back into the history when a rule
+        # reads further back than what is held (``Ingest`` sets it: the history never reads the database).
+        self.loader: Callable[[str, str, int, int], None] | None = None
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
         # Volatility-index closes per (currency, source): a = close, b unused.
@@ -323,13 +361,140 @@ class MarketHistory:
         # process that holds the instrument registry (feeds.scheduler); None in a replay.
         self.stated_funding_interval: Callable[[str, str], float | None] | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> MarketHistory:
+        """Copy the history without its loader: the copy reads nothing back from the original's database."""
+        clone = MarketHistory.__new__(MarketHistory)
+        memo[id(self)] = clone
+        for name, value in vars(self).items():
+            setattr(clone, name, None if name == "loader" else copy.deepcopy(value, memo))
+        return clone
+
     # --- writing ---------------------------------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> _SymbolHistory:
         sym = self._symbols.get(symbol)
         if sym is None:
-            sym = self._symbols[symbol] = _SymbolHistory()
+            sym = self._symbols[symbol] = _SymbolHistory(name=symbol)
         return sym
+
+    # --- what the loaded rules read (bounded history) ------------------------------------------------
+
+    @property
+    def bounded(self) -> bool:
+        """Return whether each series keeps what the loaded rules read rather than the fixed retention."""
+        return self._bounds is not None
+
+    def require(self, rule_id: str, symbols: Iterable[str], reads: Mapping[str, int] | None) -> None:
+        """Keep what a rule reads of ``symbols`` (None: everything), loading older rows it now needs."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.add(rule_id, symbols, reads))
+
+    def release(self, rule_id: str) -> None:
+        """Stop keeping history for a rule that is no longer loaded (pruned as new rows come)."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.remove(rule_id))
+
+    def release_all(self) -> None:
+        """Stop keeping history for every rule (before the rules are loaded again)."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.clear())
+
+    def _rebound_all(self, symbols: set[str]) -> None:
+        """Rebound the symbols whose rules' reads changed (every held one for a read of every symbol)."""
+        for symbol in list(self._symbols) if EVERY_SYMBOL in symbols else symbols:
+            self._rebound(symbol)
+
+    def kept_ms(self, symbol: str, key: str) -> int:
+        """Return how far back the history keeps a candle interval or kind of ``symbol`` (ms)."""
+        if key in _KIND_RETENTION_MS:
+            return self._kind_keep(symbol, key)
+        sym = self._symbols.get(symbol) or _SymbolHistory(name=symbol)
+        return self._candle_keep(sym, interval_ms(key))
+
+    def _candle_keep(self, sym: _SymbolHistory, ms: int) -> int:
+        """Return the retention of a symbol's candle series of interval ``ms``."""
+        default = self._retention.get(_interval_name(ms), 70 * DAY_MS)
+        reads = self._bounds.of(sym.name) if self._bounds is not None else None
+        if reads is None or EVERYTHING in reads:
+            return default
+        need = max(2 * ms, FLOOR_MS)
+        is_base = sym.base_ms is None or ms <= sym.base_ms
+        for key, window in reads.items():
+            length = INTERVAL_MS.get(key, 0) if key != BASE else 0
+            if not is_base:
+                if length == ms:
+                    need = max(need, window)
+            elif key == BASE or (length and length <= ms):
+                need = max(need, window)
+            elif length:
+                # Read as a coarser interval aggregated from this base: its current bucket (the forming
+                # candle, the partial one). Its closed candles older than that are the coarser series' own
+                # (stored, read back on growth), as they are past the base's retention when unbounded.
+                need = max(need, length)
+        return min(need, default)
+
+    def _kind_keep(self, symbol: str, kind: str) -> int:
+        """Return the retention of a symbol's liquidations, funding or open interest."""
+        default = _KIND_RETENTION_MS[kind]
+        reads = self._bounds.of(symbol) if self._bounds is not None else None
+        if reads is None or EVERYTHING in reads:
+            return default
+        return min(default, max(FLOOR_MS, reads.get(kind, 0)))
+
+    def _rebound(self, symbol: str) -> None:
+        """Set the retention of a symbol's series to what its rules read, loading what they now miss."""
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            return  # nothing held yet: its series are created with the bounds
+        grown: list[tuple[str, int, int]] = []
+        for ms, series in sym.series.items():
+            keep = self._candle_keep(sym, ms)
+            if keep > series.retention_ms and series.t:
+                grown.append((_interval_name(ms), series.t[-1] - keep, series.t[0]))
+            series.retention_ms = keep
+        for kind, tables in (
+            ("liquidations", (sym.liquidations,)),
+            ("funding", (sym.funding, sym.funding_settled)),
+            ("open_interest", (sym.open_interest,)),
+        ):
+            keep = self._kind_keep(symbol, kind)
+            held = [s for table in tables for s in table.values()]
+            if held and keep > max(s.retention_ms for s in held):
+                times = [s.t for s in held if s.t]
+                if times:
+                    grown.append((kind, max(t[-1] for t in times) - keep, min(t[0] for t in times)))
+            for source_series in held:
+                source_series.retention_ms = keep
+        if self.loader is not None:
+            for key, start, end in grown:
+                if start < end:
+                    self.loader(symbol, key, start, end)
+
+    def add_older_candles(self, rows: Sequence[Candle]) -> None:
+        """Add stored closed candles older than what the history holds (a rule now reads further back).
+
+        What is held wins: only candles older than a series' first are added. Older base candles reset the
+        aggregated intervals, rebuilt from the longer base at their next read as at their first.
+        """
+        by_series: dict[tuple[str, int], list[Candle]] = {}
+        for row in rows:
+            sym = self._symbols.get(row.symbol)
+            ms = interval_ms(row.interval)
+            if row.closed and sym is not None and sym.base_ms is not None and ms >= sym.base_ms:
+                by_series.setdefault((row.symbol, ms), []).append(row)
+        for (symbol, ms), found in by_series.items():
+            sym = self._symbols[symbol]
+            series = self._series(sym, ms)
+            before = len(series)
+            series.prepend(found)
+            if len(series) == before:
+                continue
+            self._mark(symbol, "candles", found[-1].open_time + ms)
+            if symbol in self._close_watches:
+                self._check_closes(symbol, None)  # any change but a new close trips the watches
+            if ms == sym.base_ms:
+                sym.partial = {}
+                sym.aggregated = set()
 
     def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
         key = (symbol, kind)
@@ -482,8 +647,7 @@ class MarketHistory:
     def _series(self, sym: _SymbolHistory, ms: int) -> BarSeries:
         series = sym.series.get(ms)
         if series is None:
-            name = _interval_name(ms)
-            series = sym.series[ms] = BarSeries(ms, self._retention.get(name, 70 * DAY_MS))
+            series = sym.series[ms] = BarSeries(ms, self._candle_keep(sym, ms))
         return series
 
     def _rebase(self, sym: _SymbolHistory, ms: int) -> None:
@@ -492,6 +656,9 @@ class MarketHistory:
         sym.base_ms = ms
         sym.partial = {}
         sym.aggregated = set()
+        if self._bounds is not None:
+            for length, series in sym.series.items():
+                series.retention_ms = self._candle_keep(sym, length)  # another series is the base now
 
     def _aggregate(
         self, sym: _SymbolHistory, open_time: int, o: float, h: float, low: float, c: float, v: float
@@ -558,7 +725,7 @@ class MarketHistory:
                 sym = self._symbol(symbol)
             series = sym.liquidations.get(source)
             if series is None:
-                series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+                series = sym.liquidations[source] = _SourceSeries(self._kind_keep(symbol, "liquidations"))
             minute = ts - ts % MINUTE_MS
             first = sym.liquidations_first
             if first.get(source, minute + 1) > minute:
@@ -587,7 +754,7 @@ class MarketHistory:
         sym = self._symbol(symbol)
         series = sym.liquidations.get(source)
         if series is None:
-            series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+            series = sym.liquidations[source] = _SourceSeries(self._kind_keep(symbol, "liquidations"))
         minute = ts - ts % MINUTE_MS
         if sym.liquidations_first.get(source, minute + 1) > minute:
             sym.liquidations_first[source] = minute
@@ -610,11 +777,12 @@ class MarketHistory:
             sym = self._symbol(row.symbol)
             series = sym.funding.get(row.source)
             if series is None:
-                series = sym.funding[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+                series = sym.funding[row.source] = _SourceSeries(self._kind_keep(row.symbol, "funding"))
             if row.settled:
                 settled = sym.funding_settled.get(row.source)
                 if settled is None:
-                    settled = sym.funding_settled[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+                    keep = self._kind_keep(row.symbol, "funding")
+                    settled = sym.funding_settled[row.source] = _SourceSeries(keep)
                 settled.add(row.ts, row.rate, 1.0, accumulate=False)
             else:
                 sym.funding_estimated.setdefault(row.source, None)
@@ -630,7 +798,8 @@ class MarketHistory:
             sym = self._symbol(row.symbol)
             series = sym.open_interest.get(row.source)
             if series is None:
-                series = sym.open_interest[row.source] = _SourceSeries(OPEN_INTEREST_RETENTION_MS)
+                keep = self._kind_keep(row.symbol, "open_interest")
+                series = sym.open_interest[row.source] = _SourceSeries(keep)
             usd = row.usd if row.usd is not None else NAN
             contracts = row.contracts if row.contracts is not None else NAN
             series.add(row.ts, usd, contracts, accumulate=False)

@@ -34,6 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
+from bot.alerts import history_reads
 from bot.alerts.loading import BatchSizer
 from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
@@ -142,6 +143,7 @@ class Engine:
         """Load enabled rules, detector states and open alert states from the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules = {}
+        self.history.release_all()  # each rule built below says again what it reads
         self._external = {}
         for row in self.repo.rules(enabled_only=True):
             self._activate(row)
@@ -178,6 +180,7 @@ class Engine:
         """
         self._settle_clocks(self._quiet.clocked)
         self._rules, self._detector_state, self._alerts = {}, {}, {}
+        self.history.release_all()  # each rule built below says again what it reads
         self._saves = StateSaves()
         self._external = {}
         self._order = None
@@ -304,12 +307,14 @@ class Engine:
                 reason = f"its settings no longer validate ({describe_error(exc)})"
                 quarantine_rule(self.repo, self.router, row, reason, now, ops_channel_id=self.ops_channel_id)
             return None
+        history_reads.require(self.history, row.id, detector)  # the history keeps what it reads
         return ActiveRule(row, detector)
 
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
+        self.history.release(rule_id)
         self._saves.forget(rule_id)
         if self._loading is not None:
             self._loading.discard(rule_id)  # its newer row is read here; the one read earlier is stale
@@ -934,6 +939,7 @@ class Engine:
         """Stop evaluating a rule the database now says is disabled."""
         self._settle_clocks([rule_id])
         self._rules.pop(rule_id, None)
+        self.history.release(rule_id)
         self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
         self._state_json.forget(rule_id)
