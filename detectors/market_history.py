@@ -337,9 +337,9 @@ class MarketHistory:
         # most the retention above, at least FLOOR_MS; the database keeps the rest for the commands.
         # Unbounded (replays, backtests, charts): the retention above, whatever the rules.
         self._bounds = ReadBounds() if bounded else None
-        # Reads stored rows of (symbol, interval or kind, start, end) back into the history when a rule
-        # reads further back than what is held (``Ingest`` sets it: the history never reads the database).
-        self.loader: Callable[[str, str, int, int], None] | None = None
+        # Returns the stored rows of (symbol, interval or kind) in [start, end), for a rule that reads further
+        # back than what is held (``Ingest`` sets it: the history never reads the database itself).
+        self.reader: Callable[[str, str, int, int], Sequence[Any]] | None = None
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
         # Volatility-index closes per (currency, source): a = close, b unused.
@@ -362,11 +362,11 @@ class MarketHistory:
         self.stated_funding_interval: Callable[[str, str], float | None] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MarketHistory:
-        """Copy the history without its loader: the copy reads nothing back from the original's database."""
+        """Copy the history without its reader: the copy reads nothing back from the original's database."""
         clone = MarketHistory.__new__(MarketHistory)
         memo[id(self)] = clone
         for name, value in vars(self).items():
-            setattr(clone, name, None if name == "loader" else copy.deepcopy(value, memo))
+            setattr(clone, name, None if name == "reader" else copy.deepcopy(value, memo))
         return clone
 
     # --- writing ---------------------------------------------------------------------------------------
@@ -442,16 +442,17 @@ class MarketHistory:
         return min(default, max(FLOOR_MS, reads.get(kind, 0)))
 
     def _rebound(self, symbol: str) -> None:
-        """Set the retention of a symbol's series to what its rules read, loading what they now miss."""
+        """Set the retention of a symbol's series to what its rules read, reading back what they now miss."""
         sym = self._symbols.get(symbol)
         if sym is None:
             return  # nothing held yet: its series are created with the bounds
-        grown: list[tuple[str, int, int]] = []
+        grown: list[tuple[int, int, int]] = []
         for ms, series in sym.series.items():
             keep = self._candle_keep(sym, ms)
             if keep > series.retention_ms and series.t:
-                grown.append((_interval_name(ms), series.t[-1] - keep, series.t[0]))
+                grown.append((ms, series.t[-1] - keep, series.t[0]))
             series.retention_ms = keep
+        kinds: list[tuple[str, int, int]] = []
         for kind, tables in (
             ("liquidations", (sym.liquidations,)),
             ("funding", (sym.funding, sym.funding_settled)),
@@ -459,42 +460,74 @@ class MarketHistory:
         ):
             keep = self._kind_keep(symbol, kind)
             held = [s for table in tables for s in table.values()]
-            if held and keep > max(s.retention_ms for s in held):
-                times = [s.t for s in held if s.t]
-                if times:
-                    grown.append((kind, max(t[-1] for t in times) - keep, min(t[0] for t in times)))
+            times = [s.t for s in held if s.t]
+            if times and keep > max(s.retention_ms for s in held):
+                kinds.append((kind, max(t[-1] for t in times) - keep, min(t[0] for t in times)))
             for source_series in held:
                 source_series.retention_ms = keep
-        if self.loader is not None:
-            for key, start, end in grown:
-                if start < end:
-                    self.loader(symbol, key, start, end)
+        reader = self.reader
+        if reader is None:
+            return
+        for ms, start, end in grown:
+            if start < end:
+                self._add_older_candles(sym, ms, reader(symbol, _interval_name(ms), start, end))
+        self._aggregate_older(sym, reader)
+        for kind, start, end in kinds:
+            if start < end:
+                self._add_older(symbol, kind, reader(symbol, kind, start, end))
 
-    def add_older_candles(self, rows: Sequence[Candle]) -> None:
-        """Add stored closed candles older than what the history holds (a rule now reads further back).
+    def _add_older(self, symbol: str, kind: str, rows: Sequence[Any]) -> None:
+        """Add rows of a kind read back from the database (older than every one held)."""
+        if kind == "liquidations":
+            for source, minute, long_usd, short_usd in rows:
+                self.set_liquidation_bucket(symbol, source, minute, long_usd, short_usd)
+        elif kind == "funding":
+            self.add_funding(rows)
+        else:
+            self.add_open_interest(rows)
 
-        What is held wins: only candles older than a series' first are added. Older base candles reset the
-        aggregated intervals, rebuilt from the longer base at their next read as at their first.
+    def _add_older_candles(self, sym: _SymbolHistory, ms: int, rows: Sequence[Candle]) -> None:
+        """Add stored closed candles of one series older than its first (what is held wins)."""
+        series = sym.series[ms]
+        before = len(series)
+        series.prepend([row for row in rows if row.closed])
+        if len(series) == before:
+            return
+        self._mark(sym.name, "candles", series.t[0] + ms)
+        if sym.name in self._close_watches:
+            self._check_closes(sym.name, None)  # any change but a new close trips the watches
+        if ms == sym.base_ms:
+            # Aggregated intervals are rebuilt from the longer base at their next read, as at their first.
+            sym.partial = {}
+            sym.aggregated = set()
+
+    def _aggregate_older(
+        self, sym: _SymbolHistory, reader: Callable[[str, str, int, int], Sequence[Any]]
+    ) -> None:
+        """Aggregate stored base candles into the coarser intervals the rules read, past the base held.
+
+        An unbounded history aggregates a coarser interval at its first read from all the base it keeps;
+        a bounded one keeps less base, so the candles the rules read within that reach are aggregated here
+        from the database's base rows, as they would have been.
         """
-        by_series: dict[tuple[str, int], list[Candle]] = {}
-        for row in rows:
-            sym = self._symbols.get(row.symbol)
-            ms = interval_ms(row.interval)
-            if row.closed and sym is not None and sym.base_ms is not None and ms >= sym.base_ms:
-                by_series.setdefault((row.symbol, ms), []).append(row)
-        for (symbol, ms), found in by_series.items():
-            sym = self._symbols[symbol]
-            series = self._series(sym, ms)
-            before = len(series)
-            series.prepend(found)
-            if len(series) == before:
+        base_ms = sym.base_ms
+        base = sym.series.get(base_ms) if base_ms is not None else None
+        if base_ms is None or base is None or not base.t or self._bounds is None:
+            return
+        reach = self._retention.get(_interval_name(base_ms), 70 * DAY_MS)
+        for key, window in self._bounds.of(sym.name).items():
+            ms = INTERVAL_MS.get(key, 0)
+            if ms <= base_ms:
                 continue
-            self._mark(symbol, "candles", found[-1].open_time + ms)
-            if symbol in self._close_watches:
-                self._check_closes(symbol, None)  # any change but a new close trips the watches
-            if ms == sym.base_ms:
-                sym.partial = {}
-                sym.aggregated = set()
+            target = self._series(sym, ms)
+            start = max(base.t[-1] - min(window, reach), target.t[0] if target.t else -(2**62))
+            # Up to the end of the bucket holding the base's first candle: that bucket is whole here.
+            end = bucket_start(base.t[0], ms) + ms
+            if start < base.t[0]:
+                rows = [r for r in reader(sym.name, _interval_name(base_ms), start, end) if r.closed]
+                _aggregate_into(
+                    target, base_ms, ms, ((r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows)
+                )
 
     def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
         key = (symbol, kind)
@@ -701,16 +734,9 @@ class MarketHistory:
         base = sym.series.get(sym.base_ms)
         part: _Partial | None = None
         if base is not None:
-            for i in range(len(base)):
-                t = base.t[i]
-                start = bucket_start(t, ms)
-                if part is None or part.start != start:
-                    part = _Partial(start)
-                part.add(t, base.o[i], base.h[i], base.l[i], base.c[i], base.v[i])
-                if t + sym.base_ms >= start + ms:
-                    if part.complete_from_start:
-                        target.put(start, part.o, part.h, part.low, part.c, part.v)
-                    part = None
+            part = _aggregate_into(
+                target, sym.base_ms, ms, zip(base.t, base.o, base.h, base.l, base.c, base.v, strict=True)
+            )
         if part is not None:
             sym.partial[ms] = part
         sym.aggregated.add(ms)
@@ -899,6 +925,26 @@ def _interval_name(ms: int) -> str:
         if length == ms:
             return name
     return f"{ms}ms"
+
+
+def _aggregate_into(
+    target: BarSeries, base_ms: int, ms: int, bars: Iterable[tuple[int, float, float, float, float, float]]
+) -> _Partial | None:
+    """Put the buckets of ``ms`` that base ``bars`` (oldest first) fill from their start into ``target``.
+
+    Return the bucket still accumulating at the end (None when the last bar closed one).
+    """
+    part: _Partial | None = None
+    for t, o, h, low, c, v in bars:
+        start = bucket_start(t, ms)
+        if part is None or part.start != start:
+            part = _Partial(start)
+        part.add(t, o, h, low, c, v)
+        if t + base_ms >= start + ms:
+            if part.complete_from_start:
+                target.put(start, part.o, part.h, part.low, part.c, part.v)
+            part = None
+    return part
 
 
 class SymbolView:

@@ -99,7 +99,7 @@ class Ingest:
         # database knows which are new, so the history and listeners get them then, not before.
         self._locked_out: list[Liquidation] = []
         # A bounded history reads back what a newly loaded rule reads further back than it holds.
-        history.loader = self.load_older
+        history.reader = self.read_older
 
     @property
     def waiting_rows(self) -> int:
@@ -365,21 +365,19 @@ class Ingest:
         self._count("fear_greed", rows)
         self._notify("fear_greed", [])
 
-    def load_older(self, symbol: str, key: str, start: int, end: int) -> None:
-        """Read a symbol's stored rows of a candle interval or kind in [start, end) into the history.
+    def read_older(self, symbol: str, key: str, start: int, end: int) -> Sequence[Any]:
+        """Return a symbol's stored rows of a candle interval or kind in [start, end), oldest first.
 
-        The history asks when a rule now reads further back than it holds (``MarketHistory.require``).
+        The history asks when a rule now reads further back than it holds (``MarketHistory.require``);
+        liquidations come as per-minute sums, (source, minute, long USD, short USD).
         """
-        history = self.history
         if key == "liquidations":
-            for source, minute, long_usd, short_usd in self.repo.liquidation_minutes(symbol, start, end):
-                history.set_liquidation_bucket(symbol, source, minute, long_usd, short_usd)
-        elif key == "funding":
-            history.add_funding(self.repo.funding(symbol, start, end))
-        elif key == "open_interest":
-            history.add_open_interest(self.repo.open_interest(symbol, start, end))
-        else:
-            history.add_older_candles(self.repo.candles(symbol, key, start, end))
+            return self.repo.liquidation_minutes(symbol, start, end)
+        if key == "funding":
+            return self.repo.funding(symbol, start, end)
+        if key == "open_interest":
+            return self.repo.open_interest(symbol, start, end)
+        return self.repo.candles(symbol, key, start, end)
 
     def warm_up(self, symbols: Sequence[str], now: int) -> int:
         """Load what the in-memory history keeps from the database (at start), returning rows loaded.
@@ -387,7 +385,7 @@ class Ingest:
         Only the windows the history retains are read, and liquidations are read as per-minute sums, so
         start-up stays fast however large the database has grown. A bounded history reads the same windows
         and keeps, as they arrive in time order, what the rules loaded by then read of them (at least its
-        floor; what rules loaded later read is read back by ``load_older``).
+        floor; what rules loaded later read is read back through ``read_older``).
         """
         loaded = 0
         history = self.history
