@@ -14,6 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from detectors.base import (
@@ -426,11 +427,8 @@ class MarketHistory:
                     need = max(need, window)
             elif key == BASE or (length and length <= ms):
                 need = max(need, window)
-            elif length:
-                # Read as a coarser interval aggregated from this base: its current bucket (the forming
-                # candle, the partial one). Its closed candles older than that are the coarser series' own
-                # (stored, read back on growth), as they are past the base's retention when unbounded.
-                need = max(need, length)
+            # A coarser interval aggregated from this base keeps its own candles; its first read (and the
+            # bucket still filling) aggregates the stored base rows it needs (``ensure_aggregated``).
         return min(need, default)
 
     def _kind_keep(self, symbol: str, kind: str) -> int:
@@ -471,7 +469,9 @@ class MarketHistory:
         for ms, start, end in grown:
             if start < end:
                 self._add_older_candles(sym, ms, reader(symbol, _interval_name(ms), start, end))
-        self._aggregate_older(sym, reader)
+            # Aggregated again at its next read, over the longer window the rules now read.
+            sym.aggregated.discard(ms)
+            sym.partial.pop(ms, None)
         for kind, start, end in kinds:
             if start < end:
                 self._add_older(symbol, kind, reader(symbol, kind, start, end))
@@ -500,34 +500,6 @@ class MarketHistory:
             # Aggregated intervals are rebuilt from the longer base at their next read, as at their first.
             sym.partial = {}
             sym.aggregated = set()
-
-    def _aggregate_older(
-        self, sym: _SymbolHistory, reader: Callable[[str, str, int, int], Sequence[Any]]
-    ) -> None:
-        """Aggregate stored base candles into the coarser intervals the rules read, past the base held.
-
-        An unbounded history aggregates a coarser interval at its first read from all the base it keeps;
-        a bounded one keeps less base, so the candles the rules read within that reach are aggregated here
-        from the database's base rows, as they would have been.
-        """
-        base_ms = sym.base_ms
-        base = sym.series.get(base_ms) if base_ms is not None else None
-        if base_ms is None or base is None or not base.t or self._bounds is None:
-            return
-        reach = self._retention.get(_interval_name(base_ms), 70 * DAY_MS)
-        for key, window in self._bounds.of(sym.name).items():
-            ms = INTERVAL_MS.get(key, 0)
-            if ms <= base_ms:
-                continue
-            target = self._series(sym, ms)
-            start = max(base.t[-1] - min(window, reach), target.t[0] if target.t else -(2**62))
-            # Up to the end of the bucket holding the base's first candle: that bucket is whole here.
-            end = bucket_start(base.t[0], ms) + ms
-            if start < base.t[0]:
-                rows = [r for r in reader(sym.name, _interval_name(base_ms), start, end) if r.closed]
-                _aggregate_into(
-                    target, base_ms, ms, ((r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows)
-                )
 
     def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
         key = (symbol, kind)
@@ -721,6 +693,28 @@ class MarketHistory:
                     self._series(sym, ms).put(part.start, part.o, part.h, part.low, part.c, part.v)
                 del partial[ms]
 
+    def _stored_base(
+        self, sym: _SymbolHistory, ms: int, base: BarSeries
+    ) -> list[tuple[int, float, float, float, float, float]]:
+        """Return the stored base candles a bounded history lacks to aggregate ``ms`` at its first read.
+
+        An unbounded history aggregates from all the base it keeps (its retention); a bounded one keeps
+        less base, so it reads from the database the base candles before its first one, as far back as the
+        rules read the coarser interval (at most that retention) and at least from the start of the bucket
+        still filling: the same candles, aggregated the same way.
+        """
+        if self._bounds is None or self.reader is None or not base.t:
+            return []
+        reach = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        window = min(self._bounds.of(sym.name).get(_interval_name(ms), 0), reach)
+        start = min(base.t[-1] - window, bucket_start(base.t[-1], ms))
+        if start >= base.t[0]:
+            return []
+        rows = self.reader(sym.name, _interval_name(base.interval_ms), start, base.t[0])
+        return [
+            (r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows if r.closed and r.open_time < base.t[0]
+        ]
+
     def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
         """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""
         sym = self._symbols.get(symbol)
@@ -734,9 +728,10 @@ class MarketHistory:
         base = sym.series.get(sym.base_ms)
         part: _Partial | None = None
         if base is not None:
-            part = _aggregate_into(
-                target, sym.base_ms, ms, zip(base.t, base.o, base.h, base.l, base.c, base.v, strict=True)
+            bars: Iterable[tuple[int, float, float, float, float, float]] = zip(
+                base.t, base.o, base.h, base.l, base.c, base.v, strict=True
             )
+            part = _aggregate_into(target, sym.base_ms, ms, chain(self._stored_base(sym, ms, base), bars))
         if part is not None:
             sym.partial[ms] = part
         sym.aggregated.add(ms)

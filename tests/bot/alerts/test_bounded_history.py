@@ -31,7 +31,12 @@ RULES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("btc-oi", "open_interest", "BTCUSDT", {"pct": 0.3, "window_hours": 1}),
     ("eth-volume", "volume_spike", "ETHUSDT", {"interval": "5m", "multiple": 1.5, "window": 12}),
     ("btc-move", "pct_move", "BTCUSDT", {"pct": 0.4, "window_hours": 2, "interval": "15m"}),
-    ("eth-squeeze", "squeeze", "ETHUSDT", {"interval": "15m", "window": 2, "move_pct": 0.3}),
+    (
+        "eth-squeeze",
+        "squeeze",
+        "ETHUSDT",
+        {"interval": "15m", "window": 2, "move_pct": 0.2, "min_liquidated_usd": 20_000, "dominance": 1.2},
+    ),
     ("btc-funding", "funding", "BTCUSDT", {}),
     (
         "both-move",
@@ -92,11 +97,11 @@ def test_a_bounded_history_records_the_alerts_an_unbounded_one_records() -> None
     assert len({row[2] for row in unbounded}) >= 8, "most rules fire"
     assert {row[2] for row in unbounded} & {rule[0] for rule in LATER}, "a rule added half-way fires"
     assert bounded == unbounded
-    # And it holds less: ETH's one-minute candles as far back as its rules read (a 4h candle, the
-    # volume rule's hour), not the two days an unbounded history keeps.
+    # And it holds less: ETH's one-minute candles as far back as its rules read them (the level rule's
+    # hour: the others read coarser candles, aggregated), not the two days an unbounded history keeps.
     eth = history.view("ETHUSDT", START + int(DAYS * DAY_MS))
-    assert len(eth.candles("1m")) <= 5 * 60
-    assert history.kept_ms("ETHUSDT", "1m") == 4 * HOUR_MS
+    assert len(eth.candles("1m")) <= 2 * 60
+    assert history.kept_ms("ETHUSDT", "1m") == HOUR_MS
 
 
 def test_rules_that_do_not_say_what_they_read_keep_everything() -> None:
