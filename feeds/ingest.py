@@ -27,7 +27,7 @@ from detectors.market_history import (
     MarketHistory,
 )
 from feeds.guard import RowGuard
-from storage.db import DATABASE_ERRORS, is_busy
+from storage.db import database_errors, is_busy
 from storage.repo import MeasuredRound, Repo
 from storage.rows import (
     Candle,
@@ -111,7 +111,7 @@ class Ingest:
             try:
                 method(rows)
                 return
-            except DATABASE_ERRORS as exc:
+            except database_errors() as exc:
                 if not is_busy(exc):
                     raise
                 # Another connection holds the write lock: the rows wait in memory (after any already
@@ -231,7 +231,7 @@ class Ingest:
         if not self._locked_out:
             try:
                 return self.repo.store_liquidations(rows)
-            except DATABASE_ERRORS as exc:
+            except database_errors() as exc:
                 if not is_busy(exc):
                     raise
                 log.warning("database locked by another connection; %d liquidation events wait", len(rows))

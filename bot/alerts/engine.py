@@ -45,7 +45,7 @@ from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory, SymbolView
-from storage.db import DATABASE_ERRORS
+from storage.db import database_errors
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 from storage.repo.state_json import StateEncoder
 
@@ -383,7 +383,7 @@ class Engine:
             for rule in due:
                 try:
                     self._evaluate_rule(rule, now, wanted, recorded)
-                except DATABASE_ERRORS:
+                except database_errors():
                     raise  # the database's trouble, not the rule's: the pass is rolled back and retried
                 except Exception as exc:
                     # One rule's failure (its detector's evaluate or quiet, its signals) never costs another
