@@ -8,10 +8,13 @@ candles (the history's retention per interval), eight days of liquidations (abou
 majors, one every 20 minutes on the others), 120 days of funding settlements and eight days of open
 interest every 5 minutes, plus eight years of daily Fear & Greed values. It then stores the Discord rules
 over every detector, loads the engine, evaluates every rule once (so detector state and aggregated candle
-series exist) and constructs the service the slash commands use.
+series exist) and constructs the service the slash commands use. The history is bounded as the app builds
+it (``MarketHistory(bounded=True)``): every row goes through it, it keeps of each series what the loaded
+rules read, and reads back from the database what a rule loaded after the fill reads further.
 
-The baseline is the child's peak after importing everything and before loading anything: the ratio shows
-what the data, rules and engine add to the interpreter and libraries.
+The baseline is the child's peak after importing what ``tripwire run`` imports (the composition root, the
+Discord front end and sink) and before loading anything: the ratio shows what the data, rules and engine
+add to the interpreter and libraries.
 
     python -m bench.memory [--smoke]
 """
