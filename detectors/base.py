@@ -72,6 +72,15 @@ class Bar(NamedTuple):
         return self.open_time + self.interval_ms
 
 
+class CandleColumns(NamedTuple):
+    """Closed candles as columns (open times, highs, lows, closes), oldest first: no Bar built per candle."""
+
+    t: Sequence[int]
+    h: Sequence[float]
+    l: Sequence[float]  # noqa: E741 - OHLC letter
+    c: Sequence[float]
+
+
 class LiquidationWindow(NamedTuple):
     """Liquidated USD by position side over a window, with a per-source breakdown."""
 
@@ -205,6 +214,13 @@ class Snapshot(Protocol):
 
         An interval finer than the base interval returns base candles (check ``Bar.interval_ms``).
         ``count`` keeps the newest N; ``since`` keeps candles opening at or after it.
+        """
+
+    def candle_columns(self, interval: str | None = None, *, since: int | None = None) -> CandleColumns:
+        """Return the candles ``candles(interval, since=since)`` returns, as columns.
+
+        For a detector scanning many candles for the first one that matters (a level rule woken after a
+        day of closes inside its band): the candles it passes over cost no Bar each.
         """
 
     def forming(self, interval: str | None = None) -> Bar | None:

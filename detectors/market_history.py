@@ -17,6 +17,7 @@ from typing import Any
 
 from detectors.base import (
     Bar,
+    CandleColumns,
     DepthPoint,
     EtfFlowPoint,
     FearGreedPoint,
@@ -778,6 +779,17 @@ class SymbolView:
         if series is None:
             return []
         return series.slice(series.closed_until(self._now), count, since)
+
+    def candle_columns(self, interval: str | None = None, *, since: int | None = None) -> CandleColumns:
+        """Return closed candles as columns, oldest first (see Snapshot.candle_columns)."""
+        series = self._series_for(interval)
+        if series is None:
+            return CandleColumns((), (), (), ())
+        end = series.closed_until(self._now)
+        start = bisect_left(series.t, since, 0, end) if since is not None else 0
+        return CandleColumns(
+            series.t[start:end], series.h[start:end], series.l[start:end], series.c[start:end]
+        )
 
     def forming(self, interval: str | None = None) -> Bar | None:
         """Return the candle still open at now, aggregated from what is known (see Snapshot.forming)."""
