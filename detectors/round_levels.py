@@ -111,9 +111,10 @@ class RoundLevels(Detector[RoundLevelsSettings]):
         settled = all(latches_settled(sub) for sub in levels.values())
         skip = self._quiet_closes(state, levels) if settled and s.confirm is None else None
         if skip is not None:
-            since = self._skip_inside(state, snapshot, since, skip, wick)
-            if since is None:
+            rest = self._skip_inside(state, snapshot, since, skip, wick)
+            if rest is None:
                 return
+            since = rest
         for bar in snapshot.candles(s.confirm, since=since):
             prev = float(state["close"])
             high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
