@@ -256,9 +256,12 @@ class Snapshot(Protocol):
         """Return daily Fear & Greed values published at or before now, oldest first."""
 
     def open_interest_by_source(
-        self, *, since: int | None = None, until: int | None = None
+        self, *, since: int | None = None, until: int | None = None, count: int | None = None
     ) -> Mapping[str, Sequence[OpenInterestPoint]]:
-        """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
+        """Return every venue's open-interest points with since <= ts <= min(until, now), per source.
+
+        ``count`` keeps each venue's newest N of them.
+        """
 
     def funding_by_source(self, *, since: int | None = None) -> Mapping[str, Sequence[FundingPoint]]:
         """Return every venue's funding points with since <= ts <= now, per source, oldest first."""

@@ -941,7 +941,7 @@ class SymbolView:
         return points[lo:hi]
 
     def open_interest_by_source(
-        self, *, since: int | None = None, until: int | None = None
+        self, *, since: int | None = None, until: int | None = None, count: int | None = None
     ) -> dict[str, list[OpenInterestPoint]]:
         """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
         sym = self._sym
@@ -951,6 +951,8 @@ class SymbolView:
         found: dict[str, list[OpenInterestPoint]] = {}
         for source, series in sym.open_interest.items():
             lo, hi = _bounds(series, since, stop)
+            if count is not None:
+                lo = max(lo, hi - count)
             if hi > lo:
                 found[source] = [
                     OpenInterestPoint(series.t[i], _num(series.a[i]), _num(series.b[i]), source)
