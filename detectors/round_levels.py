@@ -26,7 +26,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
-from detectors.level_cross import cross_state_step, quiet_closes
+from detectors.level_cross import cross_state_step, pass_closes_inside, quiet_closes
 from storage.rows import interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
@@ -111,7 +111,7 @@ class RoundLevels(Detector[RoundLevelsSettings]):
         settled = all(latches_settled(sub) for sub in levels.values())
         skip = self._quiet_closes(state, levels) if settled and s.confirm is None else None
         if skip is not None:
-            rest = self._skip_inside(state, snapshot, since, skip, wick)
+            rest = pass_closes_inside(state, snapshot, since, skip, wick=wick)
             if rest is None:
                 return
             since = rest
@@ -127,31 +127,6 @@ class RoundLevels(Detector[RoundLevelsSettings]):
             if first <= last or levels:
                 self._step(levels, range(first, last + 1), prev, high, low, bar.c, bar.close_time)
             state["t"], state["close"] = bar.open_time, bar.c
-
-    @staticmethod
-    def _skip_inside(
-        state: dict[str, Any], snapshot: Snapshot, since: int, band: tuple[float, float], wick: bool
-    ) -> int | None:
-        """Pass over the candles since ``since`` that stay inside ``band``; return where the rest begin.
-
-        Read as columns: a day of one-minute candles after a long sleep, each built as a Bar to be passed
-        over, was most of this rule's cost in a year's replay (bench.replay). None when all stay inside.
-        """
-        low, high = band
-        cols = snapshot.candle_columns(None, since=since)
-        t, c = cols.t, cols.c
-        n = len(t)
-        k = 0
-        if wick:
-            lows, highs = cols.l, cols.h
-            while k < n and low <= c[k] <= high and low <= lows[k] and highs[k] <= high:
-                k += 1
-        else:
-            while k < n and low <= c[k] <= high:
-                k += 1
-        if k:
-            state["t"], state["close"] = t[k - 1], c[k - 1]
-        return t[k] if k < n else None
 
     def _take_signals(
         self, levels: dict[str, dict[str, Any]], close: float, snapshot: Snapshot
