@@ -172,7 +172,7 @@ def test_passing_over_closes_inside_the_band_decides_as_stepping_each(
     # withheld) must leave the same state and return the same signals at every evaluation.
     history = history_of(bars(closes, spread=0.2 if wicks else 0.0))
     times = range(T0 + min(first, len(closes)) * HOUR, T0 + len(closes) * HOUR + 1, every * HOUR)
-    options = {"level": 100, "hysteresis_pct": 0.5, "use_wicks": wicks}
+    options: dict[str, Any] = {"level": 100, "hysteresis_pct": 0.5, "use_wicks": wicks}
     passing = run_at(Run(make("level_cross", **options)), history, times)
     with patch.object(level_cross, "quiet_closes", lambda *_: None):
         stepping = run_at(Run(make("level_cross", **options)), history, times)
