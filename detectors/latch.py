@@ -101,6 +101,27 @@ def edge(
     return False
 
 
+def advance_edge(
+    state: dict[str, Any],
+    key: str,
+    active: bool,
+    rearm: bool,
+    learn: bool,
+    build: Callable[..., dict[str, Any]],
+    *args: Any,
+) -> bool:
+    """Advance ``edge`` by one observation, building its payload (``build(*args)``) only if it fires.
+
+    For detectors that step every closed candle of every rule: most observations change nothing (an armed
+    key not active, a disarmed one not re-arming), and telling so from the state is cheaper than building
+    the payload's callable and calling ``edge`` (issue 18's bench). The same result as ``edge``.
+    """
+    off: list[str] | None = state.get("off")
+    if off is not None and not learn and not (rearm if key in off else active):
+        return False
+    return edge(state, key, active=active, rearm=rearm, build=partial(build, *args), learn=learn)
+
+
 def is_armed(state: dict[str, Any], key: str) -> bool:
     """Return whether ``key`` can fire (it is not waiting to re-arm)."""
     return key not in state.get("off", ())
