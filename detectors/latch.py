@@ -66,7 +66,10 @@ def latches_settled(state: dict[str, Any]) -> bool:
     latches: dict[str, dict[str, Any]] | None = state.get("latch")
     if not latches:
         return True
-    return all(latch.get("seen") and not latch.get("release") for latch in latches.values())
+    for latch in latches.values():  # noqa: SIM110 - a loop, not all() over a generator: asked at every candle
+        if not latch.get("seen") or latch.get("release"):
+            return False
+    return True
 
 
 def edge(
