@@ -16,6 +16,7 @@ import math
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -141,9 +142,9 @@ class IndicatorDetector(Detector[Any]):
         ``quiet_until_next_bar``'s answer, without looking the interval's length up again.
         """
         last_t = state.get("t")
-        if last_t is None or not latches_settled(state):
+        if last_t is None or ("latch" in state and not latches_settled(state)):
             return quiet_until_next_bar(state, self._feed().interval)
-        return Quiet(until=int(last_t) + 2 * self._feed().length_ms)
+        return _quiet_until(int(last_t) + 2 * self._feed().length_ms)
 
     def lasting_state(self, state: dict[str, Any]) -> object | None:
         """Return the edges' flags and latches: ``t`` is progress a restart redoes from candles it keeps.
@@ -155,7 +156,7 @@ class IndicatorDetector(Detector[Any]):
         if len(state) > ("t" in state) + (off is not None) + (latches is not None):
             return None  # a key this base does not know: write the state every time
         if not latches:  # the usual case, at every candle: keep it cheap
-            return (tuple(off) if off else (), ())
+            return (tuple(off), ()) if off else _NO_FLAGS
         # A latch's payload is never changed in place (detectors.latch): held as it is. (A list, not a
         # generator: this runs at every candle of a latched rule.)
         return (
@@ -181,6 +182,20 @@ class IndicatorDetector(Detector[Any]):
             settings: IndicatorSettings = self.settings
             feed = self.__dict__["_candle_feed"] = CandleFeed(settings.interval, self.build)
         return feed
+
+
+# lasting_state of a rule with no flag and no latch.
+_NO_FLAGS: tuple[tuple[str, ...], tuple[Any, ...]] = ((), ())
+
+
+@lru_cache(maxsize=256)
+def _quiet_until(until: int) -> Quiet:
+    """Return Quiet(until=until), one object per time.
+
+    The rules of an interval all sleep until its next close, and building a NamedTuple from keywords at
+    every candle of each cost more than the rest of ``quiet``; it is immutable, so they share it.
+    """
+    return Quiet(until=until)
 
 
 def crossed_above(previous: float | None, current: float | None, level: float) -> bool:
