@@ -109,8 +109,9 @@ class IndicatorDetector(Detector[Any]):
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Decide on every candle of the interval closed since the last evaluation; return the latches."""
-        feed = self._feed()
-        needed = self._needed()
+        # Read where _feed() and _needed() keep them (a call each saved, at every candle of every rule).
+        feed: CandleFeed[Bundle] = self.__dict__.get("_candle_feed") or self._feed()
+        needed: int = self.__dict__.get("_candles_needed") or self._needed()
         last_t = state.get("t")
         if last_t is not None:
             if snapshot.now < last_t + 2 * feed.length_ms:
@@ -134,7 +135,7 @@ class IndicatorDetector(Detector[Any]):
             if feed.count >= needed:  # before that some indicator of the rule is still in its warm-up
                 self.decide(bar, tracker, state, learn=learn)
             state["t"] = bar.open_time
-        return [] if learn else latched_signals(self, state)
+        return [] if learn or "latch" not in state else latched_signals(self, state)
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
         """Return the time the next candle of the interval can close: nothing changes before it.
@@ -142,9 +143,10 @@ class IndicatorDetector(Detector[Any]):
         ``quiet_until_next_bar``'s answer, without looking the interval's length up again.
         """
         last_t = state.get("t")
+        feed: CandleFeed[Bundle] = self.__dict__.get("_candle_feed") or self._feed()
         if last_t is None or ("latch" in state and not latches_settled(state)):
-            return quiet_until_next_bar(state, self._feed().interval)
-        return _quiet_until(int(last_t) + 2 * self._feed().length_ms)
+            return quiet_until_next_bar(state, feed.interval)
+        return _quiet_until(int(last_t) + 2 * feed.length_ms)
 
     def lasting_state(self, state: dict[str, Any]) -> object | None:
         """Return the edges' flags and latches: ``t`` is progress a restart redoes from candles it keeps.
