@@ -159,5 +159,10 @@ def latched_signals(detector: Detector, state: dict[str, Any]) -> list[Signal]:
         payload = latch.get("signal")
         if payload is not None:
             stamp = (payload["at"], payload["kind"], payload["title"])
-            signals.append(cached_signal(detector, key, stamp, partial(detector.signal, key=key, **payload)))
+            # The payload is spread into keywords only when the Signal is built, not at every cache hit.
+            signals.append(cached_signal(detector, key, stamp, partial(_signal_of, detector, key, payload)))
     return signals
+
+
+def _signal_of(detector: Detector, key: str, payload: dict[str, Any]) -> Signal:
+    return detector.signal(key=key, **payload)
