@@ -1,10 +1,11 @@
 """The engine looks only at rules that can change: clocks settled lazily, watches indexed, forming candles.
 
 A sleeping rule's clock (``Quiet.now_key``) is settled at a flush only for the symbols evaluated since the
-last one, yet every flush stores what settling every clock stored; a watch is looked at only when its key
-moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of closes is not woken by a
-poll's forming candle inside the band, nor by the closed candle the poll delivers again. Data here is
-SYNTHETIC.
+last one, yet every flush stores what settling every clock stored; a clock that alone moved is written
+once per ``MAX_UNSAVED_MS``, and a restart from the older clock records the same alerts; a watch is looked
+at only when its key moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of
+closes is not woken by a poll's forming candle inside the band, nor by the closed candle the poll delivers
+again. Data here is SYNTHETIC.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from bot.alerts.engine import Engine
 from bot.alerts.model import Target
 from bot.alerts.quiet import QuietRules
+from bot.alerts.saving import MAX_UNSAVED_MS
 from detectors.base import MARKET_SYMBOL, Quiet
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
@@ -44,7 +46,7 @@ def candle(symbol: str, minute: int, close: float, *, closed: bool = True, sprea
     )
 
 
-def live_engine() -> tuple[Repo, Ingest, Engine]:
+def live_engine(cascade: dict[str, Any] | None = None) -> tuple[Repo, Ingest, Engine]:
     """Return a repo, ingest and engine with a cascade and a level rule per symbol, warmed on an hour."""
     repo = Repo(open_database(":memory:"))
     history = MarketHistory()
@@ -56,7 +58,7 @@ def live_engine() -> tuple[Repo, Ingest, Engine]:
                 "config",
                 "liquidation_cascade",
                 symbol,
-                {"min_usd": 1e6},
+                cascade or {"min_usd": 1e6},
                 created_at=START,
             )
         )
@@ -93,7 +95,7 @@ def play(engine_flush_settles_all: bool, monkeypatch: pytest.MonkeyPatch) -> lis
     snapshots = []
     now = START + 1
     for step in range(40):
-        now += 7_001  # crosses minute boundaries at varying offsets
+        now += 37_001  # crosses minute boundaries at varying offsets, and MAX_UNSAVED_MS ones
         symbol = SYMBOLS[step % len(SYMBOLS)]
         if step % 5 == 0:
             ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, 5_000.0)])
@@ -113,20 +115,63 @@ def test_settling_the_evaluated_symbols_clocks_stores_what_settling_every_clock_
     assert lazy[0] != lazy[-1]
 
 
-def test_a_clock_moves_only_with_its_own_symbol() -> None:
+def test_a_clock_moves_only_with_its_own_symbol_and_is_written_once_per_max_unsaved() -> None:
     repo, _, engine = live_engine()
+
+    def clock(symbol: str) -> int:
+        engine.flush()  # settles the clocks of the symbols evaluated since the last flush
+        return engine._detector_state[f"{symbol}-cascade"][1]
+
     state = {row[0]: row for row in stored_states(repo)}
     assert state["AAAUSDT-cascade"][2] == START + 1
     engine.evaluate(START + 30_000, {"BBBUSDT"})
+    assert clock("AAAUSDT") == START + 1, "another symbol's evaluation leaves the clock alone"
+    assert clock("BBBUSDT") == START + 30_000, "its own symbol's evaluation moves it"
     state = {row[0]: row for row in stored_states(repo)}
-    assert state["AAAUSDT-cascade"][2] == START + 1, "another symbol's evaluation leaves the clock alone"
-    assert state["BBBUSDT-cascade"][2] == START + 30_000, (
-        "its own symbol's evaluation moves it, stored at once"
-    )
-    assert json.loads(state["BBBUSDT-cascade"][1])["now"] == START + 30_000
+    assert state["BBBUSDT-cascade"][2] == START + 1, "a clock that alone moved is not written at each flush"
     engine.evaluate(START + 40_000)
+    assert {clock(s) for s in SYMBOLS} == {START + 40_000}, "a pass over every rule moves all"
+    # Once the clock enters another MAX_UNSAVED_MS it is written, with the state that says it.
+    later = START + MAX_UNSAVED_MS + 5_000
+    engine.evaluate(later, {"BBBUSDT"})
     state = {row[0]: row for row in stored_states(repo)}
-    assert {state[f"{s}-cascade"][2] for s in SYMBOLS} == {START + 40_000}, "a pass over every rule moves all"
+    assert state["BBBUSDT-cascade"][2] == later
+    assert json.loads(state["BBBUSDT-cascade"][1])["now"] == later
+    assert state["AAAUSDT-cascade"][2] == START + 1, "its symbol was not evaluated since"
+
+
+def cascade_minutes(restart_at: int | None) -> list[tuple[Any, ...]]:
+    """Play 40 minutes of small liquidations, then a cascade; return the alert events recorded.
+
+    With ``restart_at`` the engine is replaced there by a new one that reads the stored states (the
+    clocks written up to MAX_UNSAVED_MS before) and goes on from the same history.
+    """
+    # A baseline known after 5 minutes (liquidations are known from an hour before START), so it can fire.
+    repo, ingest, engine = live_engine({"min_usd": 1e6, "window_minutes": 5, "baseline_hours": 1})
+    now = START + 1
+    for step in range(160):
+        now += 15_000
+        if restart_at is not None and now >= restart_at:
+            running_clock = engine._detector_state["AAAUSDT-cascade"][1]
+            engine = Engine(repo, engine.history, Console(), report_before_creation=True)
+            engine.load()
+            assert engine._detector_state["AAAUSDT-cascade"][1] < running_clock - MINUTE_MS, "an older clock"
+            restart_at = None
+        symbol = SYMBOLS[step % len(SYMBOLS)]
+        usd = 700_000.0 if step in (150, 153) else 2_000.0  # AAAUSDT's cascade comes at the end
+        ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, usd)])
+        engine.evaluate(now, {symbol} if step % 4 else None)
+    return repo.conn.execute(
+        "SELECT rule_id, state, at, recorded_at, values_json FROM alert_events ORDER BY id"
+    ).fetchall()
+
+
+def test_a_restart_from_the_written_clock_records_what_the_running_engine_records() -> None:
+    running = cascade_minutes(None)
+    assert any(event[0] == "AAAUSDT-cascade" for event in running), "the cascade fires"
+    for restart_at in (START + 20 * MINUTE_MS, START + 37 * MINUTE_MS + 1):
+        stored_clocks = cascade_minutes(restart_at)
+        assert stored_clocks == running
 
 
 def test_a_quiet_window_ends_exactly_at_its_boundary() -> None:
