@@ -1,8 +1,7 @@
 """The engine looks only at rules that can change: clocks settled lazily, watches indexed, forming candles.
 
-A sleeping rule's clock (``Quiet.now_key``) is settled at a flush only for the symbols evaluated since the
-last one, yet every flush stores what settling every clock stored; a clock that alone moved is written
-once per ``MAX_UNSAVED_MS``, and a restart from the older clock records the same alerts; a watch is looked
+A sleeping rule's clock (``Quiet.now_key``) moves only with its own symbol's evaluations and is written once
+per ``MAX_UNSAVED_MS``, and a restart from the older clock records the same alerts; a watch is looked
 at only when its key moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of
 closes is not woken by a poll's forming candle inside the band, nor by the closed candle the poll delivers
 again. Data here is SYNTHETIC.
@@ -12,8 +11,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-
-import pytest
 
 from bot.alerts.engine import Engine
 from bot.alerts.model import Target
@@ -78,66 +75,48 @@ def stored_states(repo: Repo) -> list[tuple[Any, ...]]:
     return repo.conn.execute("SELECT * FROM detector_state ORDER BY rule_id").fetchall()
 
 
-def play(engine_flush_settles_all: bool, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
-    """Evaluate one symbol at a time (a live poll), now and then every rule; return each flush's states.
-
-    With ``engine_flush_settles_all`` every flush settles every sleeping clock, as the engine did before.
-    """
-    if engine_flush_settles_all:
-        flush = Engine.flush
-
-        def settle_all(self: Engine) -> None:
-            self._moved = None  # every symbol counts as evaluated: every clock is settled
-            flush(self)
-
-        monkeypatch.setattr(Engine, "flush", settle_all)
+def test_a_clock_that_alone_moved_is_written_at_the_first_pass_over_every_rule_of_each_period() -> None:
     repo, ingest, engine = live_engine()
-    snapshots = []
     now = START + 1
+    clocks = [{row[0]: row[2] for row in stored_states(repo) if row[0].endswith("-cascade")}]
+    passes: list[int] = []
     for step in range(40):
         now += 37_001  # crosses minute boundaries at varying offsets, and MAX_UNSAVED_MS ones
         symbol = SYMBOLS[step % len(SYMBOLS)]
-        if step % 5 == 0:
+        if step % 5 == 0:  # liquidations far below what the cascades miss: they sleep on
             ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, 5_000.0)])
-        engine.evaluate(now, {symbol} if step % 7 else None)
-        snapshots.append(stored_states(repo))
-    monkeypatch.undo()
-    return snapshots
+        every = step % 7 == 0
+        engine.evaluate(now, None if every else {symbol})
+        clocks.append({row[0]: row[2] for row in stored_states(repo) if row[0].endswith("-cascade")})
+        if clocks[-1] != clocks[-2]:
+            assert every, "written at a pass over every rule, not at a poll of one symbol"
+            assert set(clocks[-1].values()) == {now}, "every clock, set to that pass"
+            passes.append(now)
+    # START begins a period: the clocks are written once, in the second one, not at each pass in it.
+    assert [(p - START) // MAX_UNSAVED_MS for p in passes] == [1]
 
 
-def test_settling_the_evaluated_symbols_clocks_stores_what_settling_every_clock_stored(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    lazy = play(False, monkeypatch)
-    eager = play(True, monkeypatch)
-    assert lazy == eager
-    # The cascade clocks did move while asleep (the states are not all the same from start to end).
-    assert lazy[0] != lazy[-1]
+def settled_clock(engine: Engine, rule_id: str) -> int:
+    """Return the clock a sleeping rule would wake with now (its symbol's latest evaluation)."""
+    engine._settle_clocks([rule_id])
+    return engine._detector_state[rule_id][1]
 
 
-def test_a_clock_moves_only_with_its_own_symbol_and_is_written_once_per_max_unsaved() -> None:
+def test_a_clock_moves_only_with_its_own_symbol() -> None:
     repo, _, engine = live_engine()
-
-    def clock(symbol: str) -> int:
-        engine.flush()  # settles the clocks of the symbols evaluated since the last flush
-        return engine._detector_state[f"{symbol}-cascade"][1]
-
-    state = {row[0]: row for row in stored_states(repo)}
-    assert state["AAAUSDT-cascade"][2] == START + 1
     engine.evaluate(START + 30_000, {"BBBUSDT"})
-    assert clock("AAAUSDT") == START + 1, "another symbol's evaluation leaves the clock alone"
-    assert clock("BBBUSDT") == START + 30_000, "its own symbol's evaluation moves it"
+    assert settled_clock(engine, "AAAUSDT-cascade") == START + 1, "another symbol's evaluation leaves it"
+    assert settled_clock(engine, "BBBUSDT-cascade") == START + 30_000, "its own symbol's evaluation moves it"
     state = {row[0]: row for row in stored_states(repo)}
     assert state["BBBUSDT-cascade"][2] == START + 1, "a clock that alone moved is not written at each flush"
     engine.evaluate(START + 40_000)
-    assert {clock(s) for s in SYMBOLS} == {START + 40_000}, "a pass over every rule moves all"
-    # Once the clock enters another MAX_UNSAVED_MS it is written, with the state that says it.
+    assert {settled_clock(engine, f"{s}-cascade") for s in SYMBOLS} == {START + 40_000}, "a pass moves all"
+    # Once a pass over every rule enters another MAX_UNSAVED_MS the clocks are written, with the states.
     later = START + MAX_UNSAVED_MS + 5_000
-    engine.evaluate(later, {"BBBUSDT"})
+    engine.evaluate(later)
     state = {row[0]: row for row in stored_states(repo)}
-    assert state["BBBUSDT-cascade"][2] == later
+    assert {state[f"{s}-cascade"][2] for s in SYMBOLS} == {later}
     assert json.loads(state["BBBUSDT-cascade"][1])["now"] == later
-    assert state["AAAUSDT-cascade"][2] == START + 1, "its symbol was not evaluated since"
 
 
 def cascade_minutes(restart_at: int | None) -> list[tuple[Any, ...]]:
@@ -152,10 +131,11 @@ def cascade_minutes(restart_at: int | None) -> list[tuple[Any, ...]]:
     for step in range(160):
         now += 15_000
         if restart_at is not None and now >= restart_at:
-            running_clock = engine._detector_state["AAAUSDT-cascade"][1]
             engine = Engine(repo, engine.history, Console(), report_before_creation=True)
             engine.load()
-            assert engine._detector_state["AAAUSDT-cascade"][1] < running_clock - MINUTE_MS, "an older clock"
+            assert engine._detector_state["AAAUSDT-cascade"][1] < now - MINUTE_MS, (
+                "it restarts from an older clock"
+            )
             restart_at = None
         symbol = SYMBOLS[step % len(SYMBOLS)]
         usd = 700_000.0 if step in (150, 153) else 2_000.0  # AAAUSDT's cascade comes at the end
@@ -179,7 +159,7 @@ def test_a_quiet_window_ends_exactly_at_its_boundary() -> None:
     quiet = QuietRules(history)
     boundary = START + MINUTE_MS
     assert quiet.sleep("timer", Quiet(until=boundary, now_key="now"), "AAAUSDT", None, START + 1)
-    assert quiet.clocked_of(["AAAUSDT"]) == ["timer"]
+    assert quiet.clocked["timer"][1] == "now"
     assert quiet.wake(boundary - 1) == []
     assert quiet.wake(boundary) == ["timer"]
     assert "timer" not in quiet.asleep
