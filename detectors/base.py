@@ -72,6 +72,15 @@ class Bar(NamedTuple):
         return self.open_time + self.interval_ms
 
 
+class CandleColumns(NamedTuple):
+    """Closed candles as columns (open times, highs, lows, closes), oldest first: no Bar built per candle."""
+
+    t: Sequence[int]
+    h: Sequence[float]
+    l: Sequence[float]  # noqa: E741 - OHLC letter
+    c: Sequence[float]
+
+
 class LiquidationWindow(NamedTuple):
     """Liquidated USD by position side over a window, with a per-source breakdown."""
 
@@ -207,6 +216,13 @@ class Snapshot(Protocol):
         ``count`` keeps the newest N; ``since`` keeps candles opening at or after it.
         """
 
+    def candle_columns(self, interval: str | None = None, *, since: int | None = None) -> CandleColumns:
+        """Return the candles ``candles(interval, since=since)`` returns, as columns.
+
+        For a detector scanning many candles for the first one that matters (a level rule woken after a
+        day of closes inside its band): the candles it passes over cost no Bar each.
+        """
+
     def forming(self, interval: str | None = None) -> Bar | None:
         """Return the candle still open at ``now`` (built from what is known so far), or None."""
 
@@ -240,9 +256,12 @@ class Snapshot(Protocol):
         """Return daily Fear & Greed values published at or before now, oldest first."""
 
     def open_interest_by_source(
-        self, *, since: int | None = None, until: int | None = None
+        self, *, since: int | None = None, until: int | None = None, count: int | None = None
     ) -> Mapping[str, Sequence[OpenInterestPoint]]:
-        """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
+        """Return every venue's open-interest points with since <= ts <= min(until, now), per source.
+
+        ``count`` keeps each venue's newest N of them.
+        """
 
     def funding_by_source(self, *, since: int | None = None) -> Mapping[str, Sequence[FundingPoint]]:
         """Return every venue's funding points with since <= ts <= now, per source, oldest first."""

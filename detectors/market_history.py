@@ -17,6 +17,7 @@ from typing import Any
 
 from detectors.base import (
     Bar,
+    CandleColumns,
     DepthPoint,
     EtfFlowPoint,
     FearGreedPoint,
@@ -779,6 +780,17 @@ class SymbolView:
             return []
         return series.slice(series.closed_until(self._now), count, since)
 
+    def candle_columns(self, interval: str | None = None, *, since: int | None = None) -> CandleColumns:
+        """Return closed candles as columns, oldest first (see Snapshot.candle_columns)."""
+        series = self._series_for(interval)
+        if series is None:
+            return CandleColumns((), (), (), ())
+        end = series.closed_until(self._now)
+        start = bisect_left(series.t, since, 0, end) if since is not None else 0
+        return CandleColumns(
+            series.t[start:end], series.h[start:end], series.l[start:end], series.c[start:end]
+        )
+
     def forming(self, interval: str | None = None) -> Bar | None:
         """Return the candle still open at now, aggregated from what is known (see Snapshot.forming)."""
         sym = self._sym
@@ -929,7 +941,7 @@ class SymbolView:
         return points[lo:hi]
 
     def open_interest_by_source(
-        self, *, since: int | None = None, until: int | None = None
+        self, *, since: int | None = None, until: int | None = None, count: int | None = None
     ) -> dict[str, list[OpenInterestPoint]]:
         """Return every venue's open-interest points with since <= ts <= min(until, now), per source."""
         sym = self._sym
@@ -939,6 +951,8 @@ class SymbolView:
         found: dict[str, list[OpenInterestPoint]] = {}
         for source, series in sym.open_interest.items():
             lo, hi = _bounds(series, since, stop)
+            if count is not None:
+                lo = max(lo, hi - count)
             if hi > lo:
                 found[source] = [
                     OpenInterestPoint(series.t[i], _num(series.a[i]), _num(series.b[i]), source)

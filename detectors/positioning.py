@@ -372,7 +372,9 @@ def interval_hours_of_rows(source: str, rows: Sequence[Funding], stated: float |
 
 def figures_at(snapshot: Snapshot, t: int, oi_max_age_ms: int, funding_max_age_ms: int) -> list[VenueFigure]:
     """Return each venue's open interest (USD) and funding rate as known at ``t``."""
-    oi = snapshot.open_interest_by_source(since=t - oi_max_age_ms, until=t)
+    # Each venue's newest point at t within the age is all point_at reads: the window's others cost a
+    # point object each (a squeeze rule reads three such windows an hour, bench.replay).
+    oi = snapshot.open_interest_by_source(since=t - oi_max_age_ms, until=t, count=1)
     # A day and an hour holds three 8-hourly settlements: enough to tell the interval from their spacing.
     funding = snapshot.funding_by_source(since=t - max(funding_max_age_ms, DAY_MS + HOUR_MS))
     figures = []
@@ -399,9 +401,11 @@ def oi_market_change(
     Contracts (base units) when every such venue has them at both ends (USD moves with price), else USD.
     An inverse venue's USD contracts are counted in coins at the end's price at both ends.
     """
-    by_source = snapshot.open_interest_by_source(since=start - max_age_ms, until=end)
-    ends = {s: (point_at(p, start, max_age_ms), point_at(p, end, max_age_ms)) for s, p in by_source.items()}
-    known = {s: (a, b) for s, (a, b) in ends.items() if a is not None and b is not None}
+    # The newest point of each venue at each end within the age, read as one point each (point_at of the
+    # whole window read every point in between); venues in the order the snapshot gives them, as before.
+    at_start = snapshot.open_interest_by_source(since=start - max_age_ms, until=start, count=1)
+    at_end = snapshot.open_interest_by_source(since=end - max_age_ms, until=end, count=1)
+    known = {s: (at_start[s][-1], p[-1]) for s, p in at_end.items() if s in at_start}
     if not known:
         return None
     use_contracts = all(a.contracts and b.contracts for a, b in known.values())

@@ -9,7 +9,6 @@ comes back, so dropping it loses nothing and the state stays a handful of entrie
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -17,7 +16,6 @@ from pydantic import Field, field_validator
 
 from detectors import values
 from detectors.base import (
-    Bar,
     Detector,
     DetectorSettings,
     Quiet,
@@ -28,7 +26,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
-from detectors.level_cross import cross_state_step, quiet_closes
+from detectors.level_cross import cross_state_step, pass_closes_inside, quiet_closes
 from storage.rows import interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
@@ -84,14 +82,14 @@ class RoundLevels(Detector[RoundLevelsSettings]):
         """Process the candles closed since the last evaluation; return the latched crossings."""
         s = self.settings
         last_t = state.get("t")
-        bars = snapshot.candles(s.confirm, since=None if last_t is None else last_t + 1)
         if last_t is None:
+            bars = snapshot.candles(s.confirm, count=1)
             if bars:
                 # First evaluation: only learn where price is; no level fires on what it was created into.
                 state["t"], state["close"] = bars[-1].open_time, bars[-1].c
             return []
         levels: dict[str, dict[str, Any]] = state.get("levels") or {}
-        self._step_bars(state, levels, bars)
+        self._step_bars(state, levels, snapshot, int(last_t) + 1)
         if not levels:
             state.pop("levels", None)
             return []
@@ -102,9 +100,9 @@ class RoundLevels(Detector[RoundLevelsSettings]):
         return signals
 
     def _step_bars(
-        self, state: dict[str, Any], levels: dict[str, dict[str, Any]], bars: Sequence[Bar]
+        self, state: dict[str, Any], levels: dict[str, dict[str, Any]], snapshot: Snapshot, since: int
     ) -> None:
-        """Step the levels each candle can cross or come near, and move state["t"] and state["close"]."""
+        """Step the levels each candle since ``since`` can cross or come near; move state["t"], ["close"]."""
         s = self.settings
         wick = s.use_wicks and s.confirm is None
         step, band_ratio = s.step, s.hysteresis_pct / 100
@@ -112,12 +110,12 @@ class RoundLevels(Detector[RoundLevelsSettings]):
         # and state["close"]: skip their steps until one leaves it (a day of them after a long sleep).
         settled = all(latches_settled(sub) for sub in levels.values())
         skip = self._quiet_closes(state, levels) if settled and s.confirm is None else None
-        for bar in bars:
-            if skip is not None:
-                if skip[0] <= bar.c <= skip[1] and (not wick or (skip[0] <= bar.l and bar.h <= skip[1])):
-                    state["t"], state["close"] = bar.open_time, bar.c
-                    continue
-                skip = None
+        if skip is not None:
+            rest = pass_closes_inside(state, snapshot, since, skip, wick=wick)
+            if rest is None:
+                return
+            since = rest
+        for bar in snapshot.candles(s.confirm, since=since):
             prev = float(state["close"])
             high, low = (bar.h, bar.l) if wick else (bar.c, bar.c)
             lo, hi = min(prev, low, bar.c), max(prev, high, bar.c)

@@ -58,14 +58,30 @@ class ReplayFeed:
 
     def take(self, batch: Batch) -> int:
         """Add an instant's rows to the history and keep them for ``store``; return how many there were."""
-        history, guard = self.history, self.guard
+        # The two kinds of nearly every instant (a year's replay has 1.5M) are taken inline, without a helper
+        # call per kind per instant (7% of this method's cost, 30 synthetic days).
         rows = 0
-        if batch.candles:
-            rows += _accept(batch.candles, guard.candles, history.add_candles, self._candles)
+        candles = batch.candles
+        if candles:
+            accepted = self.guard.candles(candles)
+            if accepted:
+                self.history.add_candles(accepted)
+                self._candles.extend(accepted)
+            rows = len(candles)
+        # Buckets before events, as before (both go into the same per-minute sums).
         if batch.liquidation_buckets:
-            rows += _accept(batch.liquidation_buckets, guard.liquidations, self._set_buckets, self._buckets)
-        if batch.liquidations:
-            rows += _accept(batch.liquidations, self._new_events, history.add_liquidations, self._events)
+            rows += _accept(
+                batch.liquidation_buckets, self.guard.liquidations, self._set_buckets, self._buckets
+            )
+        events = batch.liquidations
+        if events:
+            accepted_events = self.guard.liquidations(events)
+            if len(accepted_events) > 1:
+                accepted_events = _without_repeats(accepted_events)
+            if accepted_events:
+                self.history.add_liquidations(accepted_events)
+                self._events.extend(accepted_events)
+            rows += len(events)
         if batch.funding or batch.open_interest or batch.fear_greed or batch.etf_flows:
             rows += self._take_others(batch)
         return rows
@@ -91,9 +107,6 @@ class ReplayFeed:
 
     def _set_buckets(self, rows: Sequence[Liquidation]) -> None:
         set_liquidation_buckets(self.history, rows)
-
-    def _new_events(self, rows: Sequence[Liquidation]) -> Sequence[Liquidation]:
-        return _without_repeats(self.guard.liquidations(rows))
 
     def store(self) -> None:
         """Write the rows taken since the last call, one statement run per kind (in the caller's transaction).

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors import level_cross
 from detectors.base import format_price
+from detectors.market_history import MarketHistory
 from storage.rows import Candle
 from tests.detectors.conftest import DAY, HOUR, T0, Run, bars, history_of, make, ms, run
 
@@ -152,3 +155,33 @@ def test_real_eth_never_closes_above_3500(january: dict[str, Run]) -> None:
     result = january["eth-3500-close"]
     assert result.activations == []
     assert result.state["armed_up"] is True  # it did evaluate ETH candles, and stayed armed below
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(98.5, 101.5, allow_nan=False), min_size=3, max_size=80),
+    st.booleans(),
+    st.integers(1, 79),
+    st.integers(1, 40),
+)
+def test_passing_over_closes_inside_the_band_decides_as_stepping_each(
+    closes: list[float], wicks: bool, first: int, every: int
+) -> None:
+    # An evaluation reading many candles passes over those inside the band its flags cannot move in as
+    # columns (pass_closes_inside). Stepping every candle through cross_state_step instead (the band
+    # withheld) must leave the same state and return the same signals at every evaluation.
+    history = history_of(bars(closes, spread=0.2 if wicks else 0.0))
+    times = range(T0 + min(first, len(closes)) * HOUR, T0 + len(closes) * HOUR + 1, every * HOUR)
+    options: dict[str, Any] = {"level": 100, "hysteresis_pct": 0.5, "use_wicks": wicks}
+    passing = run_at(Run(make("level_cross", **options)), history, times)
+    with patch.object(level_cross, "quiet_closes", lambda *_: None):
+        stepping = run_at(Run(make("level_cross", **options)), history, times)
+    assert passing.state == stepping.state
+    assert passing.steps == stepping.steps
+
+
+def run_at(rule: Run, history: MarketHistory, times: Iterable[int]) -> Run:
+    """Evaluate ``rule`` at each of ``times``."""
+    for now in times:
+        rule.at(history, now)
+    return rule

@@ -1,11 +1,11 @@
-"""MarketHistory fixes made for the detectors: settled funding kept apart from estimates."""
+"""MarketHistory fixes made for the detectors: settled funding kept apart from estimates; column reads."""
 
 from __future__ import annotations
 
 import pytest
 
-from storage.rows import Funding
-from tests.detectors.conftest import HOUR, T0, history_of
+from storage.rows import Funding, OpenInterest
+from tests.detectors.conftest import HOUR, T0, bars, history_of
 
 # Synthetic funding: a settlement every 8h and an hourly estimate in between, all from one source.
 SETTLED = [Funding("BTCUSDT", T0 + k * 8 * HOUR, "binance", 0.0001 * (k + 1)) for k in range(3)]
@@ -61,3 +61,41 @@ def test_all_points_come_from_the_source_with_estimates() -> None:
     assert {p.source for p in view.funding(settled_only=True)} == {"binance"}
     only_settled = history_of(SETTLED).view("BTCUSDT", T0 + 16 * HOUR)
     assert len(only_settled.funding()) == 3  # no estimates anywhere: the settlements are all there is
+
+
+@pytest.mark.parametrize("interval", [None, "1m", "5m", "1h"])
+@pytest.mark.parametrize("since", [None, T0, T0 + 7 * 60_000 + 1, T0 + 2 * HOUR])
+def test_candle_columns_are_the_candles_as_columns(interval: str | None, since: int | None) -> None:
+    # Synthetic one-minute candles over 3.5 hours; 5m and 1h are aggregated from them.
+    closes = [100 + (i % 17) - (i % 5) * 0.5 for i in range(210)]
+    view = history_of(bars(closes, interval="1m", spread=0.3)).view("BTCUSDT", T0 + 200 * 60_000 + 30_000)
+    candles = view.candles(interval, since=since)
+    columns = view.candle_columns(interval, since=since)
+    assert candles  # every case reads some
+    assert list(columns.t) == [b.open_time for b in candles]
+    assert list(columns.h) == [b.h for b in candles]
+    assert list(columns.l) == [b.l for b in candles]
+    assert list(columns.c) == [b.c for b in candles]
+
+
+def test_candle_columns_of_a_symbol_without_candles_are_empty() -> None:
+    assert history_of(SETTLED).view("BTCUSDT", T0 + HOUR).candle_columns().t == ()
+
+
+# Synthetic open interest: two venues every 5 minutes for two hours, the second starting an hour later.
+OI = [
+    OpenInterest("BTCUSDT", T0 + m * 60_000, venue, float(m), float(m) * 1e5)
+    for m in range(0, 121, 5)
+    for venue in ("binance", "bybit")
+    if venue == "binance" or m >= 60
+]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_open_interest_by_source_count_keeps_each_venues_newest(count: int) -> None:
+    view = history_of(OI).view("BTCUSDT", T0 + 2 * HOUR)
+    every = view.open_interest_by_source(since=T0 + 50 * 60_000, until=T0 + 70 * 60_000)
+    newest = view.open_interest_by_source(since=T0 + 50 * 60_000, until=T0 + 70 * 60_000, count=count)
+    assert list(newest) == list(every) == ["binance", "bybit"]
+    assert {venue: points[-count:] for venue, points in every.items()} == newest
+    assert [p.ts for p in newest["bybit"]] == [T0 + m * 60_000 for m in (60, 65, 70)][-count:]
