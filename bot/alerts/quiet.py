@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +49,6 @@ class QuietRules:
         self.history = history
         self.asleep: dict[str, int] = {}  # rule id -> generation of its current sleep
         self.clocked: dict[str, tuple[int, str]] = {}  # rule id -> (generation, Quiet.now_key)
-        # symbol (MARKET_SYMBOL for market-wide rules) -> ids of rules that may be in ``clocked``: a flush
-        # settles the clocks of the symbols evaluated since the last one, not every clock (issue 24).
-        self._clocked_of: dict[str, set[str]] = {}
         self._generation = 0
         # Timers, by the time they wake at: a heap of those times, and the (generation, rule id) sleeping
         # until each. Rules on one interval's candles all wake at its next close (1,000 one-minute indicator
@@ -66,7 +62,6 @@ class QuietRules:
         """Wake every rule (the rule set changed)."""
         self.asleep.clear()
         self.clocked.clear()
-        self._clocked_of.clear()
         self._timers.clear()
         self._timed.clear()
         self._watches.clear()
@@ -83,19 +78,6 @@ class QuietRules:
         entry = self._closes.pop(rule_id, None)
         if entry is not None:
             self.history.unwatch_closes(*entry)
-
-    def clocked_of(self, symbols: Iterable[str]) -> list[str]:
-        """Return the ids of the clocked rules of ``symbols`` (forgetting those no longer clocked)."""
-        clocked, index = self.clocked, self._clocked_of
-        found: list[str] = []
-        for symbol in symbols:
-            ids = index.get(symbol)
-            if not ids:
-                continue
-            gone = [rule_id for rule_id in ids if rule_id not in clocked]
-            ids.difference_update(gone)
-            found.extend(ids)
-        return found
 
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
@@ -241,7 +223,6 @@ class QuietRules:
         self.asleep[rule_id] = generation
         if quiet.now_key is not None:
             self.clocked[rule_id] = (generation, quiet.now_key)
-            self._clocked_of.setdefault(symbol, set()).add(rule_id)
         if until is not None:
             sleeping = self._timed.get(until)
             if sleeping is None:
