@@ -526,11 +526,15 @@ class Engine:
         assert self._awake is not None
         if woken:
             self._awake.update(woken)
-            rules = self._rules
-            for rule_id in woken:
+            rules, awake_of = self._rules, self._awake_of
+            for rule_id in woken:  # every 1m indicator rule, every minute (issue 18): no set built per rule
                 rule = rules.get(rule_id)
                 if rule is not None:
-                    self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule_id)
+                    symbol = _sleep_symbol(rule)
+                    ids = awake_of.get(symbol)
+                    if ids is None:
+                        ids = awake_of[symbol] = set()
+                    ids.add(rule_id)
             self._due_rules = None
         position, rules = self._position, self._rules
         if symbols is not None:

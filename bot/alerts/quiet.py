@@ -171,11 +171,33 @@ class QuietRules:
             if rule_id in self._closes and self._closes[rule_id][1] is tripped:
                 del self._closes[rule_id]
 
+    def _sleep_until(self, rule_id: str, until: int | None, now: int) -> bool:
+        """Put a rule to sleep on a timer alone: ``sleep`` for a Quiet with nothing to watch.
+
+        The one kind of sleep of the rules that wake at every closed candle of their interval (1,000 1m
+        indicator rules every minute, issue 18), so it skips the watches' bookkeeping.
+        """
+        if until is None or until <= now:
+            return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
+        self._generation += 1
+        generation = self._generation
+        self.asleep[rule_id] = generation
+        sleeping = self._timed.get(until)
+        if sleeping is None:
+            sleeping = self._timed[until] = []
+            heapq.heappush(self._timers, until)
+        sleeping.append((generation, rule_id))
+        if self._closes:
+            self._unwatch(rule_id)
+        return True
+
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
         """Put a rule to sleep as ``quiet`` allows (waking at its expiry at the latest); True if it sleeps."""
         until = quiet.until
         if expires_at is not None:
             until = expires_at if until is None else min(until, expires_at)  # wake to disable it on time
+        if not quiet.unchanged and quiet.now_key is None:
+            return self._sleep_until(rule_id, until, now)
         watched: list[tuple[tuple[str, str], list[Any], float | None]] = []
         closes = None
         for kind in quiet.unchanged:
