@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -13,7 +12,7 @@ from detectors.base import Bar, DetectorSettings, format_price, short_symbol
 from detectors.indicator_rule import COMMON_INDICATOR_VALUES, Bundle, IndicatorDetector, IndicatorSettings
 from detectors.indicators import MAX_PERIOD, Indicator
 from detectors.indicators import Bollinger as BollingerBands
-from detectors.latch import edge, is_armed
+from detectors.latch import advance_edge, is_armed
 
 FORMULA = (
     "middle = SMA(close, n); upper/lower = middle ± mult × population standard deviation of the n closes; "
@@ -45,6 +44,10 @@ class BollingerSettings(IndicatorSettings):
         if self.watch == "bands":
             return self.period + 1
         return self.period + self.squeeze_lookback - 1
+
+
+# The sides (up: True) each ``direction`` watches, up first.
+_SIDES: dict[str, tuple[bool, ...]] = {"either": (True, False), "up": (True,), "down": (False,)}
 
 
 class WidthWindow:
@@ -110,7 +113,7 @@ class Bollinger(IndicatorDetector):
         upper, lower = bands.value("upper"), bands.value("lower")
         if upper is None or lower is None:
             return
-        sides = [up for up in (True, False) if s.direction in ("either", "up" if up else "down")]
+        sides = _SIDES[s.direction]
         if s.watch in ("bands", "both"):
             closes = bundle.closes
             before_close = closes[-2] if len(closes) > 1 else None
@@ -123,47 +126,34 @@ class Bollinger(IndicatorDetector):
                     and band_before is not None
                     and (before_close <= band_before if up else before_close >= band_before)
                 )
-                edge(
-                    state,
-                    "upper" if up else "lower",
-                    active=outside and inside_before,
-                    rearm=not outside,
-                    build=partial(self._band_payload, up, bar, bundle),
-                    learn=learn,
-                )
+                key = "upper" if up else "lower"
+                active = outside and inside_before
+                advance_edge(state, key, active, not outside, learn, self._band_payload, up, bar, bundle)
         if s.watch in ("squeeze", "both"):
-            self._squeeze(bar, bundle, state, learn, sides)
+            self._squeeze(bar, bundle, state, learn, sides, upper, lower)
 
     def _squeeze(
-        self, bar: Bar, bundle: Bundle, state: dict[str, Any], learn: bool, sides: list[bool]
+        self,
+        bar: Bar,
+        bundle: Bundle,
+        state: dict[str, Any],
+        learn: bool,
+        sides: tuple[bool, ...],
+        upper: float,
+        lower: float,
     ) -> None:
         """Fire on a squeeze; while squeezed, fire on the first close outside the bands (its release)."""
-        bands = bundle.indicators[0]
-        upper, lower = bands.value("upper"), bands.value("lower")
-        assert upper is not None and lower is not None
         window = bundle.extra[0]
         assert isinstance(window, WidthWindow)
         squeezed = not is_armed(state, "squeeze")
         broke = "up" if bar.c > upper else "down" if bar.c < lower else None
         released = squeezed and broke is not None
         for up in sides:
-            side = "up" if up else "down"
-            edge(
-                state,
-                f"release_{side}",
-                active=released and broke == side,
-                rearm=broke != side,
-                build=partial(self._release_payload, up, bar, bundle),
-                learn=learn,
-            )
-        edge(
-            state,
-            "squeeze",
-            active=window.narrowest() and not released,
-            rearm=released,
-            build=partial(self._squeeze_payload, bar, bundle, window),
-            learn=learn,
-        )
+            side, key = ("up", "release_up") if up else ("down", "release_down")
+            active = released and broke == side
+            advance_edge(state, key, active, broke != side, learn, self._release_payload, up, bar, bundle)
+        active = window.narrowest() and not released
+        advance_edge(state, "squeeze", active, released, learn, self._squeeze_payload, bar, bundle, window)
 
     def _name(self) -> str:
         s: BollingerSettings = self.settings

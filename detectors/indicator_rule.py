@@ -16,6 +16,7 @@ import math
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -25,7 +26,7 @@ from detectors.bars import quiet_until_next_bar
 from detectors.base import Bar, Detector, DetectorSettings, Quiet, Signal, Snapshot
 from detectors.indicator_feed import CandleFeed, Fed
 from detectors.indicators import Indicator
-from detectors.latch import latched_signals
+from detectors.latch import latched_signals, latches_settled
 from storage.rows import interval_ms
 
 # How the values every indicator alert carries read (``detectors.values``); each detector adds its own.
@@ -108,14 +109,18 @@ class IndicatorDetector(Detector[Any]):
 
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:
         """Decide on every candle of the interval closed since the last evaluation; return the latches."""
-        feed = self._feed()
+        # Read where _feed() and _needed() keep them (a call each saved, at every candle of every rule).
+        feed: CandleFeed[Bundle] = self.__dict__.get("_candle_feed") or self._feed()
+        needed: int = self.__dict__.get("_candles_needed") or self._needed()
         last_t = state.get("t")
-        if last_t is not None and snapshot.now < last_t + 2 * feed.length_ms:
-            return latched_signals(self, state)  # no candle of the interval can have closed since
-        if last_t is not None and feed.count < self._needed():
-            # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
-            # backfills the venue's own klines for this rule), so the history is read again, short as it is.
-            feed.last_open_time = None
+        if last_t is not None:
+            if snapshot.now < last_t + 2 * feed.length_ms:
+                return latched_signals(self, state)  # no candle of the interval can have closed since
+            if feed.count < needed:
+                # Still in its warm-up: older candles of the interval may have arrived since (the spot feed
+                # backfills the venue's own klines for this rule), so the history is read again, short as
+                # it is.
+                feed.last_open_time = None
         bars = feed.new_bars(snapshot, last_t)
         if not bars:
             return latched_signals(self, state)
@@ -124,17 +129,24 @@ class IndicatorDetector(Detector[Any]):
             for bar in bars[:-1]:
                 feed.feed(bar)  # history before the rule existed: warms the indicators, decides nothing
             bars = bars[-1:]
-        needed = self._needed()
+        tracker = feed.tracker
         for bar in bars:
             feed.feed(bar)
             if feed.count >= needed:  # before that some indicator of the rule is still in its warm-up
-                self.decide(bar, feed.tracker, state, learn=learn)
+                self.decide(bar, tracker, state, learn=learn)
             state["t"] = bar.open_time
-        return [] if learn else latched_signals(self, state)
+        return [] if learn or "latch" not in state else latched_signals(self, state)
 
     def quiet(self, state: dict[str, Any], now: int) -> Quiet | None:
-        """Return the time the next candle of the interval can close: nothing changes before it."""
-        return quiet_until_next_bar(state, self._feed().interval)
+        """Return the time the next candle of the interval can close: nothing changes before it.
+
+        ``quiet_until_next_bar``'s answer, without looking the interval's length up again.
+        """
+        last_t = state.get("t")
+        feed: CandleFeed[Bundle] = self.__dict__.get("_candle_feed") or self._feed()
+        if last_t is None or ("latch" in state and not latches_settled(state)):
+            return quiet_until_next_bar(state, feed.interval)
+        return _quiet_until(int(last_t) + 2 * feed.length_ms)
 
     def lasting_state(self, state: dict[str, Any]) -> object | None:
         """Return the edges' flags and latches: ``t`` is progress a restart redoes from candles it keeps.
@@ -146,13 +158,16 @@ class IndicatorDetector(Detector[Any]):
         if len(state) > ("t" in state) + (off is not None) + (latches is not None):
             return None  # a key this base does not know: write the state every time
         if not latches:  # the usual case, at every candle: keep it cheap
-            return (tuple(off) if off else (), ())
-        # A latch's payload is never changed in place (detectors.latch): held as it is.
+            return (tuple(off), ()) if off else _NO_FLAGS
+        # A latch's payload is never changed in place (detectors.latch): held as it is. (A list, not a
+        # generator: this runs at every candle of a latched rule.)
         return (
             tuple(off) if off else (),
             tuple(
-                (key, tuple(latch.items()) if isinstance(latch, dict) else latch)
-                for key, latch in latches.items()
+                [
+                    (key, tuple(latch.items()) if isinstance(latch, dict) else latch)
+                    for key, latch in latches.items()
+                ]
             ),
         )
 
@@ -169,6 +184,20 @@ class IndicatorDetector(Detector[Any]):
             settings: IndicatorSettings = self.settings
             feed = self.__dict__["_candle_feed"] = CandleFeed(settings.interval, self.build)
         return feed
+
+
+# lasting_state of a rule with no flag and no latch.
+_NO_FLAGS: tuple[tuple[str, ...], tuple[Any, ...]] = ((), ())
+
+
+@lru_cache(maxsize=256)
+def _quiet_until(until: int) -> Quiet:
+    """Return Quiet(until=until), one object per time.
+
+    The rules of an interval all sleep until its next close, and building a NamedTuple from keywords at
+    every candle of each cost more than the rest of ``quiet``; it is immutable, so they share it.
+    """
+    return Quiet(until=until)
 
 
 def crossed_above(previous: float | None, current: float | None, level: float) -> bool:

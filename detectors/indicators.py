@@ -1,9 +1,13 @@
 """Streaming technical indicators on closed candles, computed the way TA-Lib and TradingView do.
 
-Each indicator is fed one closed candle at a time (``add(bar)``, O(1) per candle: the arithmetic is
-talipp's, a maintained streaming library, chosen over hand-written recurrences so the formulas are the
-ones a community already checks) and keeps only a bounded tail of its inputs. The interface, stable for
-the detectors and the ``combo`` grammar built on it:
+Each indicator is fed one closed candle at a time (``add(bar)``, O(1) per candle). The arithmetic is
+TA-Lib's own streaming API (``talib.stream``, TA-Lib 0.8.1 and later): the reference implementation the
+values are checked against, maintained, and its streams are bit-identical to its Function API over the
+whole series, in C at about 0.1 us a value. (talipp, the pure-Python streaming library used before, cost
+2 to 5 us per indicator and candle, half of a 1m indicator rule's evaluation: see ``bench.indicators``.)
+A stream is opened on its first ``lookback + 1`` values, which are kept until then; after that TA-Lib
+holds what its recurrence needs, so memory stays bounded. The interface, stable for the detectors and the
+``combo`` grammar built on it:
 
 ``Indicator`` (abstract base)
     ``label``      "RSI(14)", "EMA(50)", "MACD(12, 26, 9)": how an alert names it.
@@ -28,7 +32,8 @@ Indicators (``source`` is the candle field read: "close" by default, or "open", 
                                  warm-up ``period``.
 ``RSI(period=14)``               Wilder's RSI: gains and losses smoothed with RMA (alpha 1/period), seeded
                                  with their plain mean over the first ``period`` changes; warm-up
-                                 ``period + 1``.
+                                 ``period + 1``. With no change at all since the first candle it is 100,
+                                 as TradingView's ``ta.rsi`` (TA-Lib says 0).
 ``MACD(fast=12, slow=26, signal=9)``  outputs "macd" (EMA fast − EMA slow, both first defined on
                                  candle ``slow``, as TA-Lib's MACD), "signal" (EMA of the line, seeded
                                  with its SMA), "histogram" (line − signal); warm-up ``slow + signal − 1``.
@@ -38,6 +43,8 @@ Indicators (``source`` is the candle field read: "close" by default, or "open", 
 ``StochRSI(rsi_period=14, stoch_period=14, k=3, d=3)``  outputs "k" (SMA over ``k`` of the stochastic of
                                  RSI over ``stoch_period``, in 0..100) and "d" (SMA over ``d`` of k), as
                                  TradingView's Stoch RSI; warm-up ``rsi_period + stoch_period + k + d − 2``.
+                                 An RSI flat over the whole window gives a raw value of 100 (TradingView
+                                 leaves it undefined, TA-Lib's STOCHRSI says 0).
 
 ``make_indicator(name, *args)`` builds one by its lower-case name ("rsi", "sma", "ema", "macd",
 "bollinger", "stoch_rsi") and raises ValueError with a readable message for a bad name or argument.
@@ -52,12 +59,10 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
-from talipp.indicators import BB as _TalippBB
-from talipp.indicators import EMA as _TalippEMA
-from talipp.indicators import RSI as _TalippRSI
-from talipp.indicators import SMA as _TalippSMA
-from talipp.indicators import StochRSI as _TalippStochRSI
-from talipp.indicators.Indicator import Indicator as _TalippIndicator
+import numpy as np
+from numpy.typing import NDArray
+from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
+from talib import stream as ta
 
 from detectors.base import Bar
 
@@ -91,6 +96,41 @@ def _settle_for(alpha: float) -> int:
     return math.ceil(math.log(_SETTLED_WEIGHT) / math.log(1 - alpha))
 
 
+class _Stream:
+    """One TA-Lib stream fed a value at a time from the first: its values, None until TA-Lib has one.
+
+    TA-Lib opens a stream on history (at least its lookback plus one values) and then takes one value per
+    candle. The values before that are kept here; ``update`` is this warm-up step first and the stream's
+    own method once it is open, so a warm indicator calls TA-Lib's C code directly.
+    """
+
+    __slots__ = ("_history", "_needed", "_open", "update")
+
+    def __init__(self, open_stream: Callable[[NDArray[np.float64]], Any], needed: int) -> None:
+        self._open = open_stream
+        self._needed = needed
+        self._history: list[float] = []
+        self.update: Callable[[float], Any] = self._warm_up
+
+    @property
+    def buffered(self) -> int:
+        """Return how many values are kept here, waiting for the stream to open (0 once it is)."""
+        return len(self._history)
+
+    def _warm_up(self, x: float) -> Any:
+        history = self._history
+        history.append(x)
+        if len(history) < self._needed:
+            return None
+        try:
+            opened = self._open(np.array(history, dtype=np.float64))
+        except InsufficientHistory:  # where a function's seeding wants more than its lookback + 1
+            return None
+        self._history = []
+        self.update = opened.update
+        return opened.value
+
+
 class Indicator(ABC):
     """A streaming indicator over closed candles (see the module docstring for the interface)."""
 
@@ -104,16 +144,12 @@ class Indicator(ABC):
         self.settle = settle
         self.source: Source = source
         self._read = _READERS[source]
+        self._index = {name: i for i, name in enumerate(self.outputs)}
         self.count = 0
         self.last_open_time: int | None = None
-        self._current: dict[str, float] | None = None
-        self._previous: dict[str, float] | None = None
-        # talipp keeps every input; trimming them to a tail of about two warm-ups keeps memory bounded (a
-        # rule holds at most _keep + _chunk values per sequence) while leaving every sequence what its
-        # recurrences read, and each longer than the window talipp checks to decide it is past its seed
-        # (the sequences fed later, such as Stoch RSI's %K, are shorter by the warm-up before them).
-        self._keep = 2 * warmup + 16
-        self._chunk = max(32, self._keep // 4)
+        # The outputs of the newest candle and of the one before, in ``outputs`` order (None in warm-up).
+        self._current: tuple[float, ...] | None = None
+        self._previous: tuple[float, ...] | None = None
 
     @property
     def ready(self) -> bool:
@@ -122,19 +158,16 @@ class Indicator(ABC):
 
     def add(self, bar: Bar) -> None:
         """Feed the next closed candle."""
-        if self.last_open_time is not None and bar.open_time <= self.last_open_time:
+        open_time = bar.open_time
+        if self.last_open_time is not None and open_time <= self.last_open_time:
             raise ValueError(
-                f"{self.label}: candle {bar.open_time} is not after the last one fed ({self.last_open_time})"
+                f"{self.label}: candle {open_time} is not after the last one fed ({self.last_open_time})"
             )
-        self._feed(self._read(bar))
+        outputs = self._step(self._read(bar))
         self.count += 1
-        self.last_open_time = bar.open_time
+        self.last_open_time = open_time
         self._previous = self._current
-        self._current = self._outputs() if self.count >= self.warmup else None
-        if self.count % self._chunk == 0:  # amortised: a trim every ``_chunk`` candles
-            for engine in self._engines():
-                if len(engine.input_values) > self._keep:
-                    engine.purge_oldest(len(engine.input_values) - self._keep)
+        self._current = outputs if self.count >= self.warmup else None
 
     def value(self, output: str | None = None) -> float | None:
         """Return the current value of ``output`` (default: the primary one), None before the warm-up."""
@@ -144,30 +177,21 @@ class Indicator(ABC):
         """Return the value of ``output`` one closed candle ago, None if that candle was in the warm-up."""
         return self._pick(self._previous, output)
 
-    def _pick(self, values: dict[str, float] | None, output: str | None) -> float | None:
-        name = self.outputs[0] if output is None else output
-        if values is not None and name in values:
-            return values[name]  # the usual case, first
-        if name not in self.outputs:
-            raise ValueError(f"{self.label} has no output {name!r}; it has {', '.join(self.outputs)}")
-        return None
-
-    def _feed(self, x: float) -> None:
-        """Pass the candle's value to the talipp indicators doing the arithmetic."""
-        for engine in self._engines():
-            engine.add(x)
+    def _pick(self, values: tuple[float, ...] | None, output: str | None) -> float | None:
+        if output is None:
+            return values[0] if values is not None else None  # the usual case, first
+        i = self._index.get(output)
+        if i is None:
+            raise ValueError(f"{self.label} has no output {output!r}; it has {', '.join(self.outputs)}")
+        return values[i] if values is not None else None
 
     @abstractmethod
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        """Return the talipp indicators doing the arithmetic."""
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        """Feed the candle's value to the streams; return every output (``outputs`` order) once defined."""
 
     @abstractmethod
-    def _outputs(self) -> dict[str, float]:
-        """Return every output of the newest candle (called only once warm).
-
-        Read talipp's ``output_values`` list, not its ``__getitem__``: that is a Python call per value, for
-        every output of every rule at every candle.
-        """
+    def _streams(self) -> tuple[_Stream, ...]:
+        """Return the TA-Lib streams doing the arithmetic."""
 
     def __repr__(self) -> str:
         return f"<{self.label} n={self.count} value={self.value()}>"
@@ -181,13 +205,14 @@ class SMA(Indicator):
     def __init__(self, period: int, source: Source = "close") -> None:
         self.period = _check_period("SMA period", period)
         super().__init__(f"SMA({period})", period, 0, source)
-        self._ta = _TalippSMA(period)
+        self._sma = _Stream(lambda h: ta.SMA(h, timeperiod=period), period)
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._ta,)
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        value = self._sma.update(x)
+        return None if value is None else (value,)
 
-    def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta.output_values[-1])}
+    def _streams(self) -> tuple[_Stream, ...]:
+        return (self._sma,)
 
 
 class EMA(Indicator):
@@ -198,13 +223,44 @@ class EMA(Indicator):
     def __init__(self, period: int, source: Source = "close") -> None:
         self.period = _check_period("EMA period", period)
         super().__init__(f"EMA({period})", period, _settle_for(2 / (period + 1)), source)
-        self._ta = _TalippEMA(period)
+        self._ema = _ema(period)
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._ta,)
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        value = self._ema.update(x)
+        return None if value is None else (value,)
 
-    def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta.output_values[-1])}
+    def _streams(self) -> tuple[_Stream, ...]:
+        return (self._ema,)
+
+
+def _ema(period: int) -> _Stream:
+    return _Stream(lambda h: ta.EMA(h, timeperiod=period), period)
+
+
+class _WilderRsi:
+    """TA-Lib's RSI stream, with TradingView's value for a series that has not moved at all: 100.
+
+    TradingView's ``ta.rsi`` is 100 when the average loss is 0 and TA-Lib's is 100·gain/(gain + loss), which
+    agree except when both averages are 0: nothing has moved since the first value, where TA-Lib says 0.
+    """
+
+    __slots__ = ("_first", "_moved", "_rsi")
+
+    def __init__(self, period: int) -> None:
+        self._rsi = _Stream(lambda h: ta.RSI(h, timeperiod=period), period + 1)
+        self._first: float | None = None
+        self._moved = False
+
+    def update(self, x: float) -> float | None:
+        if not self._moved:
+            if self._first is None:
+                self._first = x
+            elif x != self._first:
+                self._moved = True
+        value: float | None = self._rsi.update(x)
+        if value == 0.0 and not self._moved:
+            return 100.0
+        return value
 
 
 class RSI(Indicator):
@@ -215,13 +271,14 @@ class RSI(Indicator):
     def __init__(self, period: int = 14, source: Source = "close") -> None:
         self.period = _check_period("RSI period", period, 2)
         super().__init__(f"RSI({period})", period + 1, _settle_for(1 / period), source)
-        self._ta = _TalippRSI(period)
+        self._rsi = _WilderRsi(period)
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._ta,)
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        value = self._rsi.update(x)
+        return None if value is None else (value,)
 
-    def _outputs(self) -> dict[str, float]:
-        return {"value": float(self._ta.output_values[-1])}
+    def _streams(self) -> tuple[_Stream, ...]:
+        return (self._rsi._rsi,)
 
 
 class MACD(Indicator):
@@ -230,7 +287,8 @@ class MACD(Indicator):
     The fast EMA starts ``slow - fast`` candles late, so both averages give their first value on the same
     candle: TA-Lib's ``TA_MACD`` does this, and after the warm-up its values are equal to ours. (Started on
     the first candle, as TradingView's chart does over years of history, the two differ by a seed weight
-    that decays as (1 - 2/(fast+1))^n: see ``settle``.)
+    that decays as (1 - 2/(fast+1))^n: see ``settle``.) Built from three EMA streams rather than TA-Lib's
+    MACD stream, which refuses a fast period of 1 (an EMA(1) is the close itself, a setting rules allow).
     """
 
     outputs: ClassVar[tuple[str, ...]] = ("macd", "signal", "histogram")
@@ -243,24 +301,20 @@ class MACD(Indicator):
             raise ValueError(f"MACD fast period ({fast}) must be shorter than the slow one ({slow})")
         settle = max(_settle_for(2 / (slow + 1)), _settle_for(2 / (signal + 1)))
         super().__init__(f"MACD({fast}, {slow}, {signal})", slow + signal - 1, settle, source)
-        self._fast, self._slow, self._signal = _TalippEMA(fast), _TalippEMA(slow), _TalippEMA(signal)
-        self._line = 0.0
+        self._fast, self._slow, self._signal = _ema(fast), _ema(slow), _ema(signal)
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._fast, self._slow, self._signal)
-
-    def _feed(self, x: float) -> None:
+    def _step(self, x: float) -> tuple[float, ...] | None:
         # self.count is the number of candles fed before this one.
-        if self.count >= self.slow - self.fast:
-            self._fast.add(x)
-        self._slow.add(x)
-        if self.count >= self.slow - 1:
-            self._line = float(self._fast.output_values[-1]) - float(self._slow.output_values[-1])
-            self._signal.add(self._line)
+        fast = self._fast.update(x) if self.count >= self.slow - self.fast else None
+        slow = self._slow.update(x)
+        if fast is None or slow is None:
+            return None
+        line: float = fast - slow
+        signal = self._signal.update(line)
+        return None if signal is None else (line, signal, line - signal)
 
-    def _outputs(self) -> dict[str, float]:
-        signal = float(self._signal.output_values[-1])
-        return {"macd": self._line, "signal": signal, "histogram": self._line - signal}
+    def _streams(self) -> tuple[_Stream, ...]:
+        return (self._fast, self._slow, self._signal)
 
 
 class Bollinger(Indicator):
@@ -274,20 +328,29 @@ class Bollinger(Indicator):
             raise ValueError(f"Bollinger multiplier must be a number above 0 and at most 10, not {mult!r}")
         self.mult = float(mult)
         super().__init__(f"BB({period}, {self.mult:g})", period, 0, source)
-        self._ta = _TalippBB(period, self.mult)
+        m = self.mult
+        self._bands = _Stream(
+            lambda h: ta.BBANDS(h, timeperiod=period, nbdevup=m, nbdevdn=m, matype=0), period
+        )
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._ta,)
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        bands = self._bands.update(x)
+        if bands is None:
+            return None
+        upper, middle, lower = bands
+        return (middle, upper, lower, (upper - lower) / middle if middle else 0.0)
 
-    def _outputs(self) -> dict[str, float]:
-        out = self._ta.output_values[-1]
-        middle, upper, lower = float(out.cb), float(out.ub), float(out.lb)
-        width = (upper - lower) / middle if middle else 0.0
-        return {"middle": middle, "upper": upper, "lower": lower, "width": width}
+    def _streams(self) -> tuple[_Stream, ...]:
+        return (self._bands,)
 
 
 class StochRSI(Indicator):
-    """Stochastic RSI as TradingView draws it: %K (smoothed) and %D, 0 to 100."""
+    """Stochastic RSI as TradingView draws it: %K (smoothed) and %D, 0 to 100.
+
+    TA-Lib's streams of RSI, its lowest and highest over the window (MINMAX) and two SMAs: TA-Lib's own
+    STOCHRSI stream gives %K (its fastd) but not TradingView's %D, and a raw 0 where the RSI is flat over the
+    window, where this indicator has always given 100.
+    """
 
     outputs: ClassVar[tuple[str, ...]] = ("k", "d")
 
@@ -301,14 +364,38 @@ class StochRSI(Indicator):
         warmup = rsi_period + stoch_period + k + d - 2
         label = f"StochRSI({rsi_period}, {stoch_period}, {k}, {d})"
         super().__init__(label, warmup, _settle_for(1 / rsi_period), source)
-        self._ta = _TalippStochRSI(rsi_period, stoch_period, k, d)
+        self._rsi = _WilderRsi(rsi_period)
+        # A window of one RSI value has no range (TA-Lib's MINMAX refuses it): the raw value is always 100.
+        self._range = (
+            _Stream(lambda h: ta.MINMAX(h, timeperiod=stoch_period), stoch_period)
+            if stoch_period > 1
+            else None
+        )
+        self._k = _Stream(lambda h: ta.SMA(h, timeperiod=k), k)
+        self._d = _Stream(lambda h: ta.SMA(h, timeperiod=d), d)
 
-    def _engines(self) -> tuple[_TalippIndicator, ...]:
-        return (self._ta,)
+    def _step(self, x: float) -> tuple[float, ...] | None:
+        rsi = self._rsi.update(x)
+        if rsi is None:
+            return None
+        if self._range is None:
+            raw = 100.0
+        else:
+            window = self._range.update(rsi)
+            if window is None:
+                return None
+            lowest, highest = window
+            # As TA-Lib's STOCHF computes it, so the values are TA-Lib's to the last bit.
+            raw = 100.0 if highest == lowest else 100.0 * ((rsi - lowest) / (highest - lowest))
+        k = self._k.update(raw)
+        if k is None:
+            return None
+        d = self._d.update(k)
+        return None if d is None else (k, d)
 
-    def _outputs(self) -> dict[str, float]:
-        out = self._ta.output_values[-1]
-        return {"k": float(out.k), "d": float(out.d)}
+    def _streams(self) -> tuple[_Stream, ...]:
+        opened = (self._rsi._rsi, self._k, self._d)
+        return opened if self._range is None else (*opened, self._range)
 
 
 INDICATORS: dict[str, Callable[..., Indicator]] = {
@@ -322,7 +409,7 @@ INDICATORS: dict[str, Callable[..., Indicator]] = {
 
 
 def make_indicator(name: str, *args: Any, **kwargs: Any) -> Indicator:
-    """Build the indicator called ``name`` (see INDICATORS) or raise ValueError saying what is wrong."""
+    """Build the indicator called ``name`` (see INDICATORS) or raise ValueError with a readable message."""
     factory = INDICATORS.get(name)
     if factory is None:
         raise ValueError(f"unknown indicator {name!r}; known: {', '.join(INDICATORS)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from itertools import pairwise
 from typing import Any, ClassVar, Literal, Self
 
@@ -13,7 +12,7 @@ from detectors import values
 from detectors.base import Bar, DetectorSettings, format_price, short_symbol
 from detectors.indicator_rule import COMMON_INDICATOR_VALUES, Bundle, IndicatorDetector, IndicatorSettings
 from detectors.indicators import EMA, MAX_PERIOD, SMA, Indicator
-from detectors.latch import edge
+from detectors.latch import advance_edge
 
 FORMULAS = {
     "sma": "SMA(n) = mean of the last n closes",
@@ -145,17 +144,39 @@ class MaCross(IndicatorDetector):
         ma_before, ma_now = ma.previous(), ma.value()
         if before is None or now is None or ma_before is None or ma_now is None:
             return
-        for key, up in ((keys[0], True), (keys[1], False)):
-            crossed = (before <= ma_before and now > ma_now) if up else (before >= ma_before and now < ma_now)
-            if self._wanted(up):
-                edge(
-                    state,
-                    key,
-                    active=crossed,
-                    rearm=(now <= ma_now) if up else (now >= ma_now),
-                    build=partial(self._cross_payload, key, up, now, period, bar, bundle),
-                    learn=learn,
-                )
+        direction = self.settings.direction
+        if direction != "down":
+            key, crossed = keys[0], before <= ma_before and now > ma_now
+            advance_edge(
+                state,
+                key,
+                crossed,
+                now <= ma_now,
+                learn,
+                self._cross_payload,
+                key,
+                True,
+                now,
+                period,
+                bar,
+                bundle,
+            )
+        if direction != "up":
+            key, crossed = keys[1], before >= ma_before and now < ma_now
+            advance_edge(
+                state,
+                key,
+                crossed,
+                now >= ma_now,
+                learn,
+                self._cross_payload,
+                key,
+                False,
+                now,
+                period,
+                bar,
+                bundle,
+            )
 
     def _alignment(self, state: dict[str, Any], bar: Bar, bundle: Bundle, learn: bool) -> None:
         s: MaCrossSettings = self.settings
@@ -172,22 +193,16 @@ class MaCross(IndicatorDetector):
             is_ = _aligned(bar.c, now_v, up)
             side = "up" if up else "down"
             if self._wanted(up):
-                edge(
-                    state,
-                    f"aligned_{side}",
-                    active=is_ and not was,
-                    rearm=not is_,
-                    build=partial(self._alignment_payload, up, True, now_v, bar, bundle),
-                    learn=learn,
+                active = is_ and not was
+                payload = self._alignment_payload
+                advance_edge(
+                    state, f"aligned_{side}", active, not is_, learn, payload, up, True, now_v, bar, bundle
                 )
             if self._wanted(not up):
-                edge(
-                    state,
-                    f"lost_{side}",
-                    active=was and not is_,
-                    rearm=is_,
-                    build=partial(self._alignment_payload, up, False, now_v, bar, bundle),
-                    learn=learn,
+                active = was and not is_
+                payload = self._alignment_payload
+                advance_edge(
+                    state, f"lost_{side}", active, is_, learn, payload, up, False, now_v, bar, bundle
                 )
 
     def _wanted(self, up: bool) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -19,12 +18,23 @@ from detectors.indicator_rule import (
     format_signed,
 )
 from detectors.indicators import MACD, MAX_PERIOD
-from detectors.latch import edge
+from detectors.latch import advance_edge
 
 FORMULA = (
     "MACD = EMA(fast) − EMA(slow); signal = EMA(MACD, signal); histogram = MACD − signal "
     "(EMAs seeded with the SMA of their first values)"
 )
+
+
+# What each ``watch`` steps, in this order: (output, what crosses, its up and down edge keys).
+_WATCHED: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "signal": (("histogram", "signal", "signal_up", "signal_down"),),
+    "zero": (("macd", "zero", "zero_up", "zero_down"),),
+    "both": (
+        ("histogram", "signal", "signal_up", "signal_down"),
+        ("macd", "zero", "zero_up", "zero_down"),
+    ),
+}
 
 
 class MacdSettings(IndicatorSettings):
@@ -80,25 +90,18 @@ class Macd(IndicatorDetector):
         """Advance the signal-line and zero-line edges by one closed candle."""
         s: MacdSettings = self.settings
         macd = bundle.indicators[0]
-        watched = []
-        if s.watch in ("signal", "both"):
-            watched.append(("histogram", "signal"))
-        if s.watch in ("zero", "both"):
-            watched.append(("macd", "zero"))
-        for output, what in watched:
+        direction = s.direction
+        for output, what, key_up, key_down in _WATCHED[s.watch]:
             now, before = macd.value(output), macd.previous(output)
             if now is None:
                 continue
-            for up in (True, False):
-                if s.direction not in ("either", "up" if up else "down"):
-                    continue
-                edge(
-                    state,
-                    f"{what}_{'up' if up else 'down'}",
-                    active=crossed_above(before, now, 0.0) if up else crossed_below(before, now, 0.0),
-                    rearm=now <= 0 if up else now >= 0,
-                    build=partial(self._payload, what, up, bar, bundle),
-                    learn=learn,
+            if direction != "down":
+                active = crossed_above(before, now, 0.0)
+                advance_edge(state, key_up, active, now <= 0, learn, self._payload, what, True, bar, bundle)
+            if direction != "up":
+                active = crossed_below(before, now, 0.0)
+                advance_edge(
+                    state, key_down, active, now >= 0, learn, self._payload, what, False, bar, bundle
                 )
 
     def _payload(self, what: str, up: bool, bar: Bar, bundle: Bundle) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -19,7 +18,7 @@ from detectors.indicator_rule import (
     format_level,
 )
 from detectors.indicators import MAX_PERIOD, RSI
-from detectors.latch import edge
+from detectors.latch import advance_edge
 
 FORMULA = "RSI = 100 − 100 / (1 + RMA(gains, n) / RMA(losses, n)), RMA seeded with the mean of the first n"
 
@@ -96,23 +95,13 @@ class Rsi(IndicatorDetector):
         if current is None:
             return
         if s.above is not None:
-            edge(
-                state,
-                "above",
-                active=crossed_above(previous, current, s.above),
-                rearm=current <= s.above - s.hysteresis,
-                build=partial(self._payload, "above", s.above, bar, bundle),
-                learn=learn,
-            )
+            active = crossed_above(previous, current, s.above)
+            rearm = current <= s.above - s.hysteresis
+            advance_edge(state, "above", active, rearm, learn, self._payload, "above", s.above, bar, bundle)
         if s.below is not None:
-            edge(
-                state,
-                "below",
-                active=crossed_below(previous, current, s.below),
-                rearm=current >= s.below + s.hysteresis,
-                build=partial(self._payload, "below", s.below, bar, bundle),
-                learn=learn,
-            )
+            active = crossed_below(previous, current, s.below)
+            rearm = current >= s.below + s.hysteresis
+            advance_edge(state, "below", active, rearm, learn, self._payload, "below", s.below, bar, bundle)
 
     def _payload(
         self, side: Literal["above", "below"], level: float, bar: Bar, bundle: Bundle

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -17,7 +16,7 @@ from detectors.indicator_rule import (
     format_level,
 )
 from detectors.indicators import MAX_PERIOD, StochRSI
-from detectors.latch import edge
+from detectors.latch import advance_edge
 
 FORMULA = (
     "%K = SMA(100·(RSI − lowest RSI) / (highest RSI − lowest RSI) over the stochastic length, k); "
@@ -26,6 +25,8 @@ FORMULA = (
 
 
 TIE_DECIMALS = 9
+# Closer than this, two values may compare otherwise once rounded to TIE_DECIMALS.
+_NEAR = 2 * 10**-TIE_DECIMALS
 
 
 class StochRsiSettings(IndicatorSettings):
@@ -87,27 +88,29 @@ class StochRsi(IndicatorDetector):
         """Advance the bullish and bearish %K/%D cross edges by one closed candle."""
         s: StochRsiSettings = self.settings
         stoch = bundle.indicators[0]
-        values = (stoch.value("k"), stoch.value("d"), stoch.previous("k"), stoch.previous("d"))
-        if any(v is None for v in values):
+        k, d = stoch.value("k"), stoch.value("d")
+        k_before, d_before = stoch.previous("k"), stoch.previous("d")
+        if k is None or d is None or k_before is None or d_before is None:
             return
         # Rounded to 1e-9: at 0 or 100 the oscillator sits flat, and %D (a mean of equal %K values) differs
-        # from %K only by summation noise, which is no cross.
-        k, d, k_before, d_before = (round(float(v), TIE_DECIMALS) for v in values if v is not None)
-        for up in (True, False):
-            if s.direction not in ("either", "up" if up else "down"):
-                continue
-            if up:
-                crossed = k_before <= d_before and k > d and (not s.zones or d_before <= s.lower)
-            else:
-                crossed = k_before >= d_before and k < d and (not s.zones or d_before >= s.upper)
-            edge(
-                state,
-                "up" if up else "down",
-                active=crossed,
-                rearm=k <= d if up else k >= d,
-                build=partial(self._payload, up, bar, bundle),
-                learn=learn,
-            )
+        # from %K only by summation noise, which is no cross. round() costs more than the rest of the
+        # decision, and values further apart than rounding can move them (half of 1e-9 each) compare alike
+        # rounded or not: only near a tie are they rounded.
+        if (
+            abs(k - d) <= _NEAR
+            or abs(k_before - d_before) <= _NEAR
+            or abs(d_before - s.lower) <= _NEAR
+            or abs(d_before - s.upper) <= _NEAR
+        ):
+            k, d = round(k, TIE_DECIMALS), round(d, TIE_DECIMALS)
+            k_before, d_before = round(k_before, TIE_DECIMALS), round(d_before, TIE_DECIMALS)
+        direction = s.direction
+        if direction != "down":
+            crossed = k_before <= d_before and k > d and (not s.zones or d_before <= s.lower)
+            advance_edge(state, "up", crossed, k <= d, learn, self._payload, True, bar, bundle)
+        if direction != "up":
+            crossed = k_before >= d_before and k < d and (not s.zones or d_before >= s.upper)
+            advance_edge(state, "down", crossed, k >= d, learn, self._payload, False, bar, bundle)
 
     def _payload(self, up: bool, bar: Bar, bundle: Bundle) -> dict[str, Any]:
         s: StochRsiSettings = self.settings

@@ -21,7 +21,10 @@ since the one written, to the same result.
 
 A rule whose detector says it is quiet (``Detector.quiet``) is not evaluated again until its time comes or
 the data it reads changes; its ``evaluated_at`` stays that of its last real evaluation, so a restarted
-replay evaluates the skipped ticks again, to the same result.
+replay evaluates the skipped ticks again, to the same result. A quiet rule that keeps a clock in its state
+(``Quiet.now_key``) has it set, when it wakes, to its symbol's latest evaluation, and written once per
+``MAX_UNSAVED_MS`` (at the first pass over every rule in it) or with its next real evaluation: a restart
+redoes the ticks since, to the same state.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, Recorde
 from bot.alerts.quarantine import describe_error, quarantine_rule
 from bot.alerts.quiet import QuietRules
 from bot.alerts.rules import ActiveRule, UnknownDetector, instantiate
-from bot.alerts.saving import StateSaves
+from bot.alerts.saving import MAX_UNSAVED_MS, StateSaves
 from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
@@ -126,8 +129,8 @@ class Engine:
         # rule's clock (Quiet.now_key) is what it would have been evaluated at last, set when it is read.
         self._now_all = self._now_any = -(2**62)
         self._now_of: dict[str, int] = {}
-        # The symbols evaluated since the last flush (None: every rule was): only their clocks can have moved.
-        self._moved: set[str] | None = set()
+        # The MAX_UNSAVED_MS period of the last pass over every rule whose flush settled every clock.
+        self._clocks_period: int | None = None
         self._tx: AbstractContextManager[None] | None = None  # the evaluation's transaction, once it writes
         self._silences: list[SilenceRow] | None = None  # read at the first alert that needs them
         self._silences_at = 0
@@ -528,11 +531,15 @@ class Engine:
         assert self._awake is not None
         if woken:
             self._awake.update(woken)
-            rules = self._rules
-            for rule_id in woken:
+            rules, awake_of = self._rules, self._awake_of
+            for rule_id in woken:  # every 1m indicator rule, every minute (issue 18): no set built per rule
                 rule = rules.get(rule_id)
                 if rule is not None:
-                    self._awake_of.setdefault(_sleep_symbol(rule), set()).add(rule_id)
+                    symbol = _sleep_symbol(rule)
+                    ids = awake_of.get(symbol)
+                    if ids is None:
+                        ids = awake_of[symbol] = set()
+                    ids.add(rule_id)
             self._due_rules = None
         position, rules = self._position, self._rules
         if symbols is not None:
@@ -551,14 +558,11 @@ class Engine:
         if symbols is None:
             if now > self._now_all:
                 self._now_all = now
-            self._moved = None
             return
         now_of = self._now_of
         for symbol in symbols:
             if now_of.get(symbol, -(2**62)) < now:
                 now_of[symbol] = now
-        if self._moved is not None:
-            self._moved.update(symbols)
 
     def _collect_awake(self) -> None:
         """Index the rules not asleep, per symbol, and every rule's place in evaluation order."""
@@ -593,8 +597,13 @@ class Engine:
             stored = self._detector_state[rule_id]
             if stored[1] < clock:
                 stored[0][entry[1]] = clock
+                if clock // MAX_UNSAVED_MS != stored[1] // MAX_UNSAVED_MS:
+                    # Only the clock moved, which a restart redoes to the same state (the rule is quiet):
+                    # written once per MAX_UNSAVED_MS, not at each flush of its symbol and each pass over
+                    # every rule, which made a live minute at 500 symbols write 2,000 states that said
+                    # nothing new and cost a third of the engine's time (issue 24, bench.live).
+                    self._dirty.add(rule_id)
                 self._detector_state[rule_id] = (stored[0], clock)
-                self._dirty.add(rule_id)
             if self._quiet.asleep.get(rule_id) == entry[0]:
                 clocked[rule_id] = entry  # still asleep: its clock keeps moving
 
@@ -617,16 +626,15 @@ class Engine:
 
     def flush(self) -> None:
         """Write the detector state of every rule evaluated since the last flush."""
-        moved, self._moved = self._moved, set()
-        if self._quiet.clocked:
-            # Only the clocks of the symbols evaluated since the last flush can have moved (market-wide
-            # rules' with any evaluation): settling every clock at every flush made a live minute cost the
-            # square of the symbols (issue 24).
-            if moved is None:
-                self._settle_clocks(self._quiet.clocked)
-            else:
-                moved.add(MARKET_SYMBOL)
-                self._settle_clocks(self._quiet.clocked_of(moved))
+        period = self._now_all // MAX_UNSAVED_MS
+        if self._quiet.clocked and period != self._clocks_period:
+            # A sleeping rule's clock is settled when it is read (the rule wakes), and settled and written
+            # here once per MAX_UNSAVED_MS, at the first pass over every rule in it. Settling the clocks of
+            # the symbols just evaluated at every flush touched each one's rule state at each poll (most of
+            # the engine's cache misses per poll at 500 symbols, bench.live --instructions, issue 24);
+            # settling every clock at every flush made a live minute cost the square of the symbols.
+            self._clocks_period = period
+            self._settle_clocks(self._quiet.clocked)
         if not self._dirty:
             return
         rows: list[tuple[str, str, int]] = []

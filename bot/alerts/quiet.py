@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +49,6 @@ class QuietRules:
         self.history = history
         self.asleep: dict[str, int] = {}  # rule id -> generation of its current sleep
         self.clocked: dict[str, tuple[int, str]] = {}  # rule id -> (generation, Quiet.now_key)
-        # symbol (MARKET_SYMBOL for market-wide rules) -> ids of rules that may be in ``clocked``: a flush
-        # settles the clocks of the symbols evaluated since the last one, not every clock (issue 24).
-        self._clocked_of: dict[str, set[str]] = {}
         self._generation = 0
         # Timers, by the time they wake at: a heap of those times, and the (generation, rule id) sleeping
         # until each. Rules on one interval's candles all wake at its next close (1,000 one-minute indicator
@@ -66,7 +62,6 @@ class QuietRules:
         """Wake every rule (the rule set changed)."""
         self.asleep.clear()
         self.clocked.clear()
-        self._clocked_of.clear()
         self._timers.clear()
         self._timed.clear()
         self._watches.clear()
@@ -83,19 +78,6 @@ class QuietRules:
         entry = self._closes.pop(rule_id, None)
         if entry is not None:
             self.history.unwatch_closes(*entry)
-
-    def clocked_of(self, symbols: Iterable[str]) -> list[str]:
-        """Return the ids of the clocked rules of ``symbols`` (forgetting those no longer clocked)."""
-        clocked, index = self.clocked, self._clocked_of
-        found: list[str] = []
-        for symbol in symbols:
-            ids = index.get(symbol)
-            if not ids:
-                continue
-            gone = [rule_id for rule_id in ids if rule_id not in clocked]
-            ids.difference_update(gone)
-            found.extend(ids)
-        return found
 
     def wake(self, now: int) -> list[str]:
         """Wake the rules whose time came or whose data changed by ``now``; return their ids."""
@@ -189,11 +171,33 @@ class QuietRules:
             if rule_id in self._closes and self._closes[rule_id][1] is tripped:
                 del self._closes[rule_id]
 
+    def _sleep_until(self, rule_id: str, until: int | None, now: int) -> bool:
+        """Put a rule to sleep on a timer alone: ``sleep`` for a Quiet with nothing to watch.
+
+        The one kind of sleep of the rules that wake at every closed candle of their interval (1,000 1m
+        indicator rules every minute, issue 18), so it skips the watches' bookkeeping.
+        """
+        if until is None or until <= now:
+            return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
+        self._generation += 1
+        generation = self._generation
+        self.asleep[rule_id] = generation
+        sleeping = self._timed.get(until)
+        if sleeping is None:
+            sleeping = self._timed[until] = []
+            heapq.heappush(self._timers, until)
+        sleeping.append((generation, rule_id))
+        if self._closes:
+            self._unwatch(rule_id)
+        return True
+
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
         """Put a rule to sleep as ``quiet`` allows (waking at its expiry at the latest); True if it sleeps."""
         until = quiet.until
         if expires_at is not None:
             until = expires_at if until is None else min(until, expires_at)  # wake to disable it on time
+        if not quiet.unchanged and quiet.now_key is None:
+            return self._sleep_until(rule_id, until, now)
         watched: list[tuple[tuple[str, str], list[Any], float | None]] = []
         closes = None
         for kind in quiet.unchanged:
@@ -219,7 +223,6 @@ class QuietRules:
         self.asleep[rule_id] = generation
         if quiet.now_key is not None:
             self.clocked[rule_id] = (generation, quiet.now_key)
-            self._clocked_of.setdefault(symbol, set()).add(rule_id)
         if until is not None:
             sleeping = self._timed.get(until)
             if sleeping is None:

@@ -1,6 +1,6 @@
 """The indicators of the rules a chart shows, computed from the database like the rules compute them.
 
-Each rule's own indicators (``IndicatorDetector.build``: the same talipp-backed objects the detector feeds)
+Each rule's own indicators (``IndicatorDetector.build``: the same TA-Lib-backed objects the detector feeds)
 are fed the closed candles of the rule's interval, starting early enough before the window for their
 warm-up and settling (``warmup + settle`` candles), so the drawn values are the ones the rule decides on.
 A value is drawn under the candle it was computed on (its middle), as charting sites draw indicators; a

@@ -111,6 +111,17 @@ GAPS_SQL = (
     " SELECT before, at FROM walk WHERE at - before > :reach"
 )
 
+# A stored candle's values, its closed flag unchanged: candles_series (which carries the flag) is left alone.
+UPDATE_CANDLE = (
+    "UPDATE candles SET o = ?, h = ?, l = ?, c = ?, volume = ?, quote_volume = ?"
+    " WHERE symbol = ? AND interval = ? AND open_time = ? AND source = ?"
+)
+
+
+def _update_parameters(row: Candle) -> tuple[Any, ...]:
+    """Return UPDATE_CANDLE's parameters for ``row``."""
+    return (row[4], row[5], row[6], row[7], row[8], row[9], row[0], row[1], row[2], row[3])
+
 
 def _window_parts(start: int, end: int) -> dict[str, int]:
     """Split [start, end) into a partial day [start, head_end), whole days [d1, d2) and a rest [d2, end).
@@ -130,13 +141,21 @@ class ObservationsMixin(RepoBase):
     # --- observation writes ------------------------------------------------------------------------
 
     def upsert_candles(self, rows: Iterable[Candle]) -> int:
-        """Insert or update candles on (symbol, interval, open_time, source); return rows written."""
+        """Insert or update candles on (symbol, interval, open_time, source); return rows written.
+
+        A row equal to the stored one is not written again (nor counted).
+        """
         batch = rows if isinstance(rows, list) else list(rows)
         with self.transaction():
-            # Read before writing: only the keys not yet stored are new rows of their day.
-            deltas = candle_days.upsert_deltas(self.conn, batch)
-            written = INSERT_CANDLES.run(self.conn, batch)
-            candle_days.apply(self.conn, deltas)
+            # Read before writing: only the keys not yet stored are new rows of their day, and only the rows
+            # that differ from the stored ones are written.
+            plan = candle_days.plan_upsert(self.conn, batch)
+            written = INSERT_CANDLES.run(self.conn, plan.upsert) if plan.upsert else 0
+            if plan.update:
+                written += self.conn.executemany(
+                    UPDATE_CANDLE, [_update_parameters(r) for r in plan.update]
+                ).rowcount
+            candle_days.apply(self.conn, plan.deltas)
             return written
 
     def upsert_funding(self, rows: Iterable[Funding]) -> int:

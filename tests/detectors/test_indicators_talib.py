@@ -289,19 +289,45 @@ def test_previous_is_the_value_one_candle_earlier() -> None:
 
 
 def test_a_long_stream_stays_equal_to_talib_with_bounded_memory() -> None:
-    # Synthetic: 5,000 candles of a noisy sine wave; talipp would keep every one without trimming, and the
-    # trimming must never cut what a recurrence or a seed check reads.
+    # Synthetic: 5,000 candles of a noisy sine wave. Each TA-Lib stream keeps the values before it opens,
+    # and none after: once warm, an indicator holds no candle of its own.
     rng = np.random.default_rng(18)
     closes_ = 100 + 10 * np.sin(np.arange(5000) / 7) + rng.normal(0, 1, 5000)
     bars = [Bar(i * 60_000, 0, 0, 0, float(c), 1, 60_000) for i, c in enumerate(closes_)]
     for name, build, output, reference, _ in CASES:
         indicator = build()
-        ours = stream(indicator, bars, output)
+        ours = stream(indicator, bars[: indicator.warmup - 1], output)
+        assert sum(s.buffered for s in indicator._streams()) > 0, name  # still warming up: values kept
+        ours = np.concatenate([ours, stream(indicator, bars[indicator.warmup - 1 :], output)])
         theirs = np.asarray(reference(closes_), dtype=float)
         first = indicator.warmup - 1
         assert float(np.abs(ours[first:] - theirs[first:]).max()) <= TOLERANCE, name
-        for engine in indicator._engines():
-            assert len(engine.input_values) <= indicator._keep + indicator._chunk, name
+        assert [s.buffered for s in indicator._streams()] == [0] * len(indicator._streams()), name
+
+
+def test_an_unmoving_series_reads_as_tradingview_does_not_as_talib() -> None:
+    # Synthetic: a market that has not traded (one close repeated), then one that stops moving. TradingView's
+    # ta.rsi is 100 when the average loss is 0; TA-Lib says 0 when gains and losses are both 0, the one case
+    # where the two differ. Stoch RSI's raw value over an RSI flat for the whole window is 100.
+    flat = [Bar(i * 60_000, 0, 0, 0, 5.0, 1, 60_000) for i in range(40)]
+    rsi, stoch = RSI(14), StochRSI()
+    for bar in flat:
+        rsi.add(bar)
+        stoch.add(bar)
+    assert talib.RSI(np.full(40, 5.0), 14)[-1] == 0.0
+    assert rsi.value() == 100.0 and rsi.previous() == 100.0
+    assert stoch.value("k") == 100.0 and stoch.value("d") == 100.0
+    # A rise, then no change: RSI stays where the rise left it (both averages decay alike), flat over the
+    # window, so Stoch RSI's %K and %D go to 100; TA-Lib's fastd goes to 0 there.
+    closes_ = np.concatenate([np.linspace(1, 2, 30), np.full(30, 2.0)])
+    bars = [Bar(i * 60_000, 0, 0, 0, float(c), 1, 60_000) for i, c in enumerate(closes_)]
+    rsi, stoch = RSI(14), StochRSI()
+    for bar in bars:
+        rsi.add(bar)
+        stoch.add(bar)
+    assert rsi.value() == pytest.approx(talib.RSI(closes_, 14)[-1], abs=TOLERANCE)
+    assert stoch.value("k") == 100.0 and stoch.value("d") == 100.0
+    assert talib.STOCHRSI(closes_, 14, 14, 3, 0)[1][-1] == 0.0
 
 
 def test_bad_arguments_are_readable_errors() -> None:

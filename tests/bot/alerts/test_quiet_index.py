@@ -1,10 +1,10 @@
 """The engine looks only at rules that can change: clocks settled lazily, watches indexed, forming candles.
 
-A sleeping rule's clock (``Quiet.now_key``) is settled at a flush only for the symbols evaluated since the
-last one, yet every flush stores what settling every clock stored; a watch is looked at only when its key
-moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of closes is not woken by a
-poll's forming candle inside the band, nor by the closed candle the poll delivers again. Data here is
-SYNTHETIC.
+A sleeping rule's clock (``Quiet.now_key``) moves only with its own symbol's evaluations and is written once
+per ``MAX_UNSAVED_MS``, and a restart from the older clock records the same alerts; a watch is looked
+at only when its key moved, and wakes at its USD threshold exactly; a level rule sleeping on a band of
+closes is not woken by a poll's forming candle inside the band, nor by the closed candle the poll delivers
+again. Data here is SYNTHETIC.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from bot.alerts.engine import Engine
 from bot.alerts.model import Target
 from bot.alerts.quiet import QuietRules
+from bot.alerts.saving import MAX_UNSAVED_MS
 from detectors.base import MARKET_SYMBOL, Quiet
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
@@ -44,7 +43,7 @@ def candle(symbol: str, minute: int, close: float, *, closed: bool = True, sprea
     )
 
 
-def live_engine() -> tuple[Repo, Ingest, Engine]:
+def live_engine(cascade: dict[str, Any] | None = None) -> tuple[Repo, Ingest, Engine]:
     """Return a repo, ingest and engine with a cascade and a level rule per symbol, warmed on an hour."""
     repo = Repo(open_database(":memory:"))
     history = MarketHistory()
@@ -56,7 +55,7 @@ def live_engine() -> tuple[Repo, Ingest, Engine]:
                 "config",
                 "liquidation_cascade",
                 symbol,
-                {"min_usd": 1e6},
+                cascade or {"min_usd": 1e6},
                 created_at=START,
             )
         )
@@ -76,57 +75,83 @@ def stored_states(repo: Repo) -> list[tuple[Any, ...]]:
     return repo.conn.execute("SELECT * FROM detector_state ORDER BY rule_id").fetchall()
 
 
-def play(engine_flush_settles_all: bool, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
-    """Evaluate one symbol at a time (a live poll), now and then every rule; return each flush's states.
-
-    With ``engine_flush_settles_all`` every flush settles every sleeping clock, as the engine did before.
-    """
-    if engine_flush_settles_all:
-        flush = Engine.flush
-
-        def settle_all(self: Engine) -> None:
-            self._moved = None  # every symbol counts as evaluated: every clock is settled
-            flush(self)
-
-        monkeypatch.setattr(Engine, "flush", settle_all)
+def test_a_clock_that_alone_moved_is_written_at_the_first_pass_over_every_rule_of_each_period() -> None:
     repo, ingest, engine = live_engine()
-    snapshots = []
     now = START + 1
+    clocks = [{row[0]: row[2] for row in stored_states(repo) if row[0].endswith("-cascade")}]
+    passes: list[int] = []
     for step in range(40):
-        now += 7_001  # crosses minute boundaries at varying offsets
+        now += 37_001  # crosses minute boundaries at varying offsets, and MAX_UNSAVED_MS ones
         symbol = SYMBOLS[step % len(SYMBOLS)]
-        if step % 5 == 0:
+        if step % 5 == 0:  # liquidations far below what the cascades miss: they sleep on
             ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, 5_000.0)])
-        engine.evaluate(now, {symbol} if step % 7 else None)
-        snapshots.append(stored_states(repo))
-    monkeypatch.undo()
-    return snapshots
+        every = step % 7 == 0
+        engine.evaluate(now, None if every else {symbol})
+        clocks.append({row[0]: row[2] for row in stored_states(repo) if row[0].endswith("-cascade")})
+        if clocks[-1] != clocks[-2]:
+            assert every, "written at a pass over every rule, not at a poll of one symbol"
+            assert set(clocks[-1].values()) == {now}, "every clock, set to that pass"
+            passes.append(now)
+    # START begins a period: the clocks are written once, in the second one, not at each pass in it.
+    assert [(p - START) // MAX_UNSAVED_MS for p in passes] == [1]
 
 
-def test_settling_the_evaluated_symbols_clocks_stores_what_settling_every_clock_stored(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    lazy = play(False, monkeypatch)
-    eager = play(True, monkeypatch)
-    assert lazy == eager
-    # The cascade clocks did move while asleep (the states are not all the same from start to end).
-    assert lazy[0] != lazy[-1]
+def settled_clock(engine: Engine, rule_id: str) -> int:
+    """Return the clock a sleeping rule would wake with now (its symbol's latest evaluation)."""
+    engine._settle_clocks([rule_id])
+    return engine._detector_state[rule_id][1]
 
 
 def test_a_clock_moves_only_with_its_own_symbol() -> None:
     repo, _, engine = live_engine()
-    state = {row[0]: row for row in stored_states(repo)}
-    assert state["AAAUSDT-cascade"][2] == START + 1
     engine.evaluate(START + 30_000, {"BBBUSDT"})
+    assert settled_clock(engine, "AAAUSDT-cascade") == START + 1, "another symbol's evaluation leaves it"
+    assert settled_clock(engine, "BBBUSDT-cascade") == START + 30_000, "its own symbol's evaluation moves it"
     state = {row[0]: row for row in stored_states(repo)}
-    assert state["AAAUSDT-cascade"][2] == START + 1, "another symbol's evaluation leaves the clock alone"
-    assert state["BBBUSDT-cascade"][2] == START + 30_000, (
-        "its own symbol's evaluation moves it, stored at once"
-    )
-    assert json.loads(state["BBBUSDT-cascade"][1])["now"] == START + 30_000
+    assert state["BBBUSDT-cascade"][2] == START + 1, "a clock that alone moved is not written at each flush"
     engine.evaluate(START + 40_000)
+    assert {settled_clock(engine, f"{s}-cascade") for s in SYMBOLS} == {START + 40_000}, "a pass moves all"
+    # Once a pass over every rule enters another MAX_UNSAVED_MS the clocks are written, with the states.
+    later = START + MAX_UNSAVED_MS + 5_000
+    engine.evaluate(later)
     state = {row[0]: row for row in stored_states(repo)}
-    assert {state[f"{s}-cascade"][2] for s in SYMBOLS} == {START + 40_000}, "a pass over every rule moves all"
+    assert {state[f"{s}-cascade"][2] for s in SYMBOLS} == {later}
+    assert json.loads(state["BBBUSDT-cascade"][1])["now"] == later
+
+
+def cascade_minutes(restart_at: int | None) -> list[tuple[Any, ...]]:
+    """Play 40 minutes of small liquidations, then a cascade; return the alert events recorded.
+
+    With ``restart_at`` the engine is replaced there by a new one that reads the stored states (the
+    clocks written up to MAX_UNSAVED_MS before) and goes on from the same history.
+    """
+    # A baseline known after 5 minutes (liquidations are known from an hour before START), so it can fire.
+    repo, ingest, engine = live_engine({"min_usd": 1e6, "window_minutes": 5, "baseline_hours": 1})
+    now = START + 1
+    for step in range(160):
+        now += 15_000
+        if restart_at is not None and now >= restart_at:
+            engine = Engine(repo, engine.history, Console(), report_before_creation=True)
+            engine.load()
+            assert engine._detector_state["AAAUSDT-cascade"][1] < now - MINUTE_MS, (
+                "it restarts from an older clock"
+            )
+            restart_at = None
+        symbol = SYMBOLS[step % len(SYMBOLS)]
+        usd = 700_000.0 if step in (150, 153) else 2_000.0  # AAAUSDT's cascade comes at the end
+        ingest.liquidations([Liquidation(symbol, now, "bybit", "short", 1.0, 1.0, usd)])
+        engine.evaluate(now, {symbol} if step % 4 else None)
+    return repo.conn.execute(
+        "SELECT rule_id, state, at, recorded_at, values_json FROM alert_events ORDER BY id"
+    ).fetchall()
+
+
+def test_a_restart_from_the_written_clock_records_what_the_running_engine_records() -> None:
+    running = cascade_minutes(None)
+    assert any(event[0] == "AAAUSDT-cascade" for event in running), "the cascade fires"
+    for restart_at in (START + 20 * MINUTE_MS, START + 37 * MINUTE_MS + 1):
+        stored_clocks = cascade_minutes(restart_at)
+        assert stored_clocks == running
 
 
 def test_a_quiet_window_ends_exactly_at_its_boundary() -> None:
@@ -134,7 +159,7 @@ def test_a_quiet_window_ends_exactly_at_its_boundary() -> None:
     quiet = QuietRules(history)
     boundary = START + MINUTE_MS
     assert quiet.sleep("timer", Quiet(until=boundary, now_key="now"), "AAAUSDT", None, START + 1)
-    assert quiet.clocked_of(["AAAUSDT"]) == ["timer"]
+    assert quiet.clocked["timer"][1] == "now"
     assert quiet.wake(boundary - 1) == []
     assert quiet.wake(boundary) == ["timer"]
     assert "timer" not in quiet.asleep

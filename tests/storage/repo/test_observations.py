@@ -30,6 +30,24 @@ def test_candle_upsert_is_idempotent_and_updates_values(repo: Repo) -> None:
     assert len(rows) == 3 and rows[-1].c == 1.5 and rows[-1].volume == 99.0
 
 
+def test_a_poll_writes_only_the_candles_that_changed(repo: Repo) -> None:
+    closed = Candle("BTCUSDT", "1m", T0, "binance", 1.0, 2.0, 0.5, 1.5, 10.0, 15.0, True)
+    forming = Candle("BTCUSDT", "1m", T0 + 60_000, "binance", 1.5, 1.6, 1.4, 1.55, 2.0, None, False)
+    assert repo.upsert_candles([closed, forming]) == 2
+    changes = repo.conn.total_changes
+    # The next poll: the closed candle again, unchanged, and the forming one, moved on.
+    moved = forming._replace(h=1.7, c=1.65, volume=3.0)
+    assert repo.upsert_candles([closed, moved]) == 1, "the unchanged closed candle is not written again"
+    assert repo.conn.total_changes - changes == 1
+    assert repo.upsert_candles([closed, moved]) == 0, "nothing changed: nothing written"
+    assert repo.candles("BTCUSDT", "1m") == [closed, moved]
+    # The forming candle closes: its flag changes with its values, and the closed count of its day.
+    final = moved._replace(c=1.66, quote_volume=5.0, closed=True)
+    assert repo.upsert_candles([final]) == 1
+    assert repo.candles("BTCUSDT", "1m") == [closed, final]
+    assert repo.closed_candle_count("BTCUSDT", "1m", T0, T0 + 120_000) == 2
+
+
 def test_writes_fit_a_build_that_allows_only_999_bound_parameters(repo: Repo) -> None:
     # SQLite before 3.32 (e.g. RHEL 8's 3.26) allows 999 parameters a statement: 1,500 candles of 11 columns
     # must still go in (in statements of at most 64 rows there), as must 1,500 liquidations.
