@@ -57,14 +57,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, ClassVar, Literal
-
-import numpy as np
-from numpy.typing import NDArray
-from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
-from talib import stream as ta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from detectors.base import Bar
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 Source = Literal["open", "high", "low", "close", "volume"]
 SOURCES: tuple[Source, ...] = ("open", "high", "low", "close", "volume")
@@ -81,6 +80,17 @@ _READERS: dict[str, Callable[[Bar], float]] = {
 MAX_PERIOD = 1000
 # The seed's weight below which an exponential average counts as settled (see ``settle``).
 _SETTLED_WEIGHT = 1e-3
+
+
+def _ta() -> Any:
+    """Return TA-Lib's streaming functions, imported when the first stream opens.
+
+    TA-Lib brings numpy (about 16 MB resident together): a bot without indicator rules never loads them
+    (``bench.memory``, issue 24).
+    """
+    from talib import stream
+
+    return stream
 
 
 def _check_period(what: str, value: int, low: int = 1) -> int:
@@ -122,6 +132,9 @@ class _Stream:
         history.append(x)
         if len(history) < self._needed:
             return None
+        import numpy as np
+        from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
+
         try:
             opened = self._open(np.array(history, dtype=np.float64))
         except InsufficientHistory:  # where a function's seeding wants more than its lookback + 1
@@ -205,7 +218,7 @@ class SMA(Indicator):
     def __init__(self, period: int, source: Source = "close") -> None:
         self.period = _check_period("SMA period", period)
         super().__init__(f"SMA({period})", period, 0, source)
-        self._sma = _Stream(lambda h: ta.SMA(h, timeperiod=period), period)
+        self._sma = _Stream(lambda h: _ta().SMA(h, timeperiod=period), period)
 
     def _step(self, x: float) -> tuple[float, ...] | None:
         value = self._sma.update(x)
@@ -234,7 +247,7 @@ class EMA(Indicator):
 
 
 def _ema(period: int) -> _Stream:
-    return _Stream(lambda h: ta.EMA(h, timeperiod=period), period)
+    return _Stream(lambda h: _ta().EMA(h, timeperiod=period), period)
 
 
 class _WilderRsi:
@@ -247,7 +260,7 @@ class _WilderRsi:
     __slots__ = ("_first", "_moved", "_rsi")
 
     def __init__(self, period: int) -> None:
-        self._rsi = _Stream(lambda h: ta.RSI(h, timeperiod=period), period + 1)
+        self._rsi = _Stream(lambda h: _ta().RSI(h, timeperiod=period), period + 1)
         self._first: float | None = None
         self._moved = False
 
@@ -330,7 +343,7 @@ class Bollinger(Indicator):
         super().__init__(f"BB({period}, {self.mult:g})", period, 0, source)
         m = self.mult
         self._bands = _Stream(
-            lambda h: ta.BBANDS(h, timeperiod=period, nbdevup=m, nbdevdn=m, matype=0), period
+            lambda h: _ta().BBANDS(h, timeperiod=period, nbdevup=m, nbdevdn=m, matype=0), period
         )
 
     def _step(self, x: float) -> tuple[float, ...] | None:
@@ -367,12 +380,12 @@ class StochRSI(Indicator):
         self._rsi = _WilderRsi(rsi_period)
         # A window of one RSI value has no range (TA-Lib's MINMAX refuses it): the raw value is always 100.
         self._range = (
-            _Stream(lambda h: ta.MINMAX(h, timeperiod=stoch_period), stoch_period)
+            _Stream(lambda h: _ta().MINMAX(h, timeperiod=stoch_period), stoch_period)
             if stoch_period > 1
             else None
         )
-        self._k = _Stream(lambda h: ta.SMA(h, timeperiod=k), k)
-        self._d = _Stream(lambda h: ta.SMA(h, timeperiod=d), d)
+        self._k = _Stream(lambda h: _ta().SMA(h, timeperiod=k), k)
+        self._d = _Stream(lambda h: _ta().SMA(h, timeperiod=d), d)
 
     def _step(self, x: float) -> tuple[float, ...] | None:
         rsi = self._rsi.update(x)
