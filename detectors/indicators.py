@@ -57,14 +57,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, ClassVar, Literal
-
-import numpy as np
-from numpy.typing import NDArray
-from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
-from talib import stream as ta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from detectors.base import Bar
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 Source = Literal["open", "high", "low", "close", "volume"]
 SOURCES: tuple[Source, ...] = ("open", "high", "low", "close", "volume")
@@ -96,6 +95,13 @@ def _settle_for(alpha: float) -> int:
     return math.ceil(math.log(_SETTLED_WEIGHT) / math.log(1 - alpha))
 
 
+def _ta() -> Any:
+    """Return TA-Lib's streaming functions, imported when the first stream opens (see ``_Stream``)."""
+    from talib import stream
+
+    return stream
+
+
 class _Stream:
     """One TA-Lib stream fed a value at a time from the first: its values, None until TA-Lib has one.
 
@@ -122,8 +128,13 @@ class _Stream:
         history.append(x)
         if len(history) < self._needed:
             return None
+        # Imported here, at the first stream opened: TA-Lib brings numpy (about 15 MB resident together),
+        # which a bot without indicator rules need not carry (bench.memory).
+        import numpy
+        from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
+
         try:
-            opened = self._open(np.array(history, dtype=np.float64))
+            opened = self._open(numpy.array(history, dtype=numpy.float64))
         except InsufficientHistory:  # where a function's seeding wants more than its lookback + 1
             return None
         self._history = []
@@ -205,7 +216,7 @@ class SMA(Indicator):
     def __init__(self, period: int, source: Source = "close") -> None:
         self.period = _check_period("SMA period", period)
         super().__init__(f"SMA({period})", period, 0, source)
-        self._sma = _Stream(lambda h: ta.SMA(h, timeperiod=period), period)
+        self._sma = _Stream(lambda h: _ta().SMA(h, timeperiod=period), period)
 
     def _step(self, x: float) -> tuple[float, ...] | None:
         value = self._sma.update(x)
@@ -234,7 +245,7 @@ class EMA(Indicator):
 
 
 def _ema(period: int) -> _Stream:
-    return _Stream(lambda h: ta.EMA(h, timeperiod=period), period)
+    return _Stream(lambda h: _ta().EMA(h, timeperiod=period), period)
 
 
 class _WilderRsi:
@@ -247,7 +258,7 @@ class _WilderRsi:
     __slots__ = ("_first", "_moved", "_rsi")
 
     def __init__(self, period: int) -> None:
-        self._rsi = _Stream(lambda h: ta.RSI(h, timeperiod=period), period + 1)
+        self._rsi = _Stream(lambda h: _ta().RSI(h, timeperiod=period), period + 1)
         self._first: float | None = None
         self._moved = False
 
@@ -330,7 +341,7 @@ class Bollinger(Indicator):
         super().__init__(f"BB({period}, {self.mult:g})", period, 0, source)
         m = self.mult
         self._bands = _Stream(
-            lambda h: ta.BBANDS(h, timeperiod=period, nbdevup=m, nbdevdn=m, matype=0), period
+            lambda h: _ta().BBANDS(h, timeperiod=period, nbdevup=m, nbdevdn=m, matype=0), period
         )
 
     def _step(self, x: float) -> tuple[float, ...] | None:
@@ -367,12 +378,12 @@ class StochRSI(Indicator):
         self._rsi = _WilderRsi(rsi_period)
         # A window of one RSI value has no range (TA-Lib's MINMAX refuses it): the raw value is always 100.
         self._range = (
-            _Stream(lambda h: ta.MINMAX(h, timeperiod=stoch_period), stoch_period)
+            _Stream(lambda h: _ta().MINMAX(h, timeperiod=stoch_period), stoch_period)
             if stoch_period > 1
             else None
         )
-        self._k = _Stream(lambda h: ta.SMA(h, timeperiod=k), k)
-        self._d = _Stream(lambda h: ta.SMA(h, timeperiod=d), d)
+        self._k = _Stream(lambda h: _ta().SMA(h, timeperiod=k), k)
+        self._d = _Stream(lambda h: _ta().SMA(h, timeperiod=d), d)
 
     def _step(self, x: float) -> tuple[float, ...] | None:
         rsi = self._rsi.update(x)
