@@ -82,17 +82,6 @@ MAX_PERIOD = 1000
 _SETTLED_WEIGHT = 1e-3
 
 
-def _ta() -> Any:
-    """Return TA-Lib's streaming functions, imported when the first stream opens.
-
-    TA-Lib brings numpy (about 16 MB resident together): a bot without indicator rules never loads them
-    (``bench.memory``, issue 24).
-    """
-    from talib import stream
-
-    return stream
-
-
 def _check_period(what: str, value: int, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_PERIOD:
         raise ValueError(f"{what} must be a whole number from {low} to {MAX_PERIOD}, not {value!r}")
@@ -104,6 +93,13 @@ def _settle_for(alpha: float) -> int:
     if alpha >= 1:
         return 0
     return math.ceil(math.log(_SETTLED_WEIGHT) / math.log(1 - alpha))
+
+
+def _ta() -> Any:
+    """Return TA-Lib's streaming functions, imported when the first stream opens (see ``_Stream``)."""
+    from talib import stream
+
+    return stream
 
 
 class _Stream:
@@ -132,11 +128,13 @@ class _Stream:
         history.append(x)
         if len(history) < self._needed:
             return None
-        import numpy as np
+        # Imported here, at the first stream opened: TA-Lib brings numpy (about 15 MB resident together),
+        # which a bot without indicator rules need not carry (bench.memory).
+        import numpy
         from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
 
         try:
-            opened = self._open(np.array(history, dtype=np.float64))
+            opened = self._open(numpy.array(history, dtype=numpy.float64))
         except InsufficientHistory:  # where a function's seeding wants more than its lookback + 1
             return None
         self._history = []
