@@ -16,8 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 # Every exchange feed a benchmark's config switches off: nothing may leave this machine.
 FEEDS = ("binance_spot", "coinbase", "kraken", "binance_futures", "bybit", "okx", "fear_greed")
@@ -167,3 +170,11 @@ def fresh_schema(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def default_config() -> Config:
+    """Return the configuration with the default rules (config.example.toml, as bundled)."""
+    from bot.config import load_config  # here, not at the top: bench.common is imported by every bench
+
+    with resources.as_file(resources.files("bot.scenario") / "config.example.toml") as path:
+        return load_config(Path(path))

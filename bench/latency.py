@@ -30,8 +30,7 @@ from typing import cast
 
 import aiohttp
 
-from bench.common import Figure, machine, parser, report
-from bench.replay import default_config
+from bench.common import Figure, default_config, machine, parser, report
 from bot.alerts.engine import make_engine
 from bot.alerts.live import LiveEvaluator
 from bot.alerts.model import RecordedEvent

@@ -8,10 +8,13 @@ candles (the history's retention per interval), eight days of liquidations (abou
 majors, one every 20 minutes on the others), 120 days of funding settlements and eight days of open
 interest every 5 minutes, plus eight years of daily Fear & Greed values. It then stores the Discord rules
 over every detector, loads the engine, evaluates every rule once (so detector state and aggregated candle
-series exist) and constructs the service the slash commands use.
+series exist) and constructs the service the slash commands use. The history is bounded as the app builds
+it (``MarketHistory(bounded=True)``): every row goes through it, it keeps of each series what the loaded
+rules read, and reads back from the database what a rule loaded after the fill reads further.
 
-The baseline is the child's peak after importing everything and before loading anything: the ratio shows
-what the data, rules and engine add to the interpreter and libraries.
+The baseline is the child's peak after importing what ``tripwire run`` imports (the composition root, the
+Discord front end and sink) and before loading anything: the ratio shows what the data, rules and engine
+add to the interpreter and libraries.
 
     python -m bench.memory [--smoke]
 """
@@ -135,7 +138,13 @@ def rule_settings(detector: str, price: float, other: str) -> dict[str, Any]:
 
 def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> dict[str, float]:
     """Build everything in this process and return its peak RSS before and after, in MB."""
-    from bench.replay import default_config
+    # What ``tripwire run`` imports: the composition root and the Discord front end and sink (the rules
+    # are Discord rules of 100 servers). Not bench.replay: its peer baseline's numpy and TA-Lib are the
+    # bench's, not the bot's.
+    import bot.app
+    import bot.discord.client
+    import bot.notify.discord.sink  # noqa: F401
+    from bench.common import default_config
     from bot.alerts.engine import make_engine
     from bot.alerts.routing import AlertRouter
     from bot.services import Service
@@ -151,7 +160,7 @@ def child(scale: float, symbols_count: int, rules_count: int, guilds: int) -> di
     config = config.model_copy(update={"symbols": symbols})
     with tempfile.TemporaryDirectory() as tmp:
         repo = Repo(open_database(Path(tmp) / "memory.db"))
-        history = MarketHistory()
+        history = MarketHistory(bounded=True)  # as bot.app builds it
         ingest = Ingest(repo, history)
         with repo.transaction():
             rows = fill(ingest, symbols, scale)

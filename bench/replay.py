@@ -40,15 +40,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from bench.common import Figure, machine, parser, report, timer
+from bench.common import Figure, default_config, machine, parser, report, timer
 from bench.peer_baseline import market_arrays, recompute_for, time_per_candle
 from bench.synthetic import synthetic_market
 from bot.alerts.routing import AlertRouter
 from bot.alerts.rules import instantiate, rule_row_from_spec
-from bot.config import Config, load_config
+from bot.config import Config
 from bot.notify.outbox import Delivered, Outcome
 from bot.replay.pipeline import ReplaySummary, run_replay
 from detectors.base import MARKET_SYMBOL, DetectorSettings
@@ -73,12 +72,6 @@ class CountingSink:
         for row in rows:
             self.by_rule[str(row.payload["rule_id"])] += 1
         return [Delivered(row.id) for row in rows]
-
-
-def default_config() -> Config:
-    """Return the configuration with the default rules (config.example.toml, as bundled)."""
-    with resources.as_file(resources.files("bot.scenario") / "config.example.toml") as path:
-        return load_config(Path(path))
 
 
 # The digest of the alert events of the 365-day synthetic replay (``alerts_digest``) as the per-instant replay

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     symbols = symbol_names(5 if args.smoke else 20)
     with tempfile.TemporaryDirectory() as tmp:
         repo = Repo(open_database(Path(tmp) / "rules.db"))
-        history = MarketHistory()
+        history = MarketHistory(bounded=True)  # as bot.app builds it: loading rules reads history back
         with repo.transaction():
             fill(Ingest(repo, history), symbols, 0.05 if args.smoke else 1.0)
         save_rules(repo, history, symbols, 0, memory_rules)

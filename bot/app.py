@@ -417,7 +417,8 @@ class App:
         # evaluation pass waits for the lock off the loop instead (storage.writegate, issue 17 finding 6).
         repo.set_busy_timeout(LIVE_BUSY_TIMEOUT_MS)
         self.shutdown.register("database", self._close_database(repo))
-        history = MarketHistory()
+        # Bounded: each series keeps what the loaded rules read of it, the database the rest (issue 24).
+        history = MarketHistory(bounded=True)
         retention = config.storage.retention
         guard = RowGuard(
             self.now_ms,

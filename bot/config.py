@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from psycopg import ProgrammingError
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     Field,
     SecretStr,
@@ -39,7 +37,7 @@ from detectors.registry import detector_classes
 from feeds.config import FeedsConfig
 from feeds.markets import canonical_symbol
 from storage.config import StrictModel
-from storage.postgres import is_postgres_url, redact
+from storage.pg_url import is_postgres_url, redact
 from storage.rows import DAY_MS
 
 log = logging.getLogger(__name__)
@@ -98,6 +96,9 @@ class StorageConfig(StrictModel):
             )
         if url is None or not is_postgres_url(url):
             return url
+        from psycopg import ProgrammingError  # here: a bot on SQLite never loads psycopg (issue 24)
+        from psycopg.conninfo import conninfo_to_dict
+
         try:
             parts = conninfo_to_dict(url)
         except ProgrammingError as exc:

@@ -331,6 +331,18 @@ class DetectorSettings(BaseModel):
         """
         return {}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return how far back (ms) evaluation reads each series of its symbol, or None when not said.
+
+        Keys are candle intervals ("1h": the 1h candles, as ``Snapshot.candles("1h")`` returns them;
+        "base": the finest interval, ``candles()`` and ``forming()``) and the kinds "liquidations",
+        "funding" and "open_interest"; a window counts back from the newest row. The live bot's in-memory
+        history keeps of each series what its loaded rules read (``MarketHistory.require``), so a read
+        further back than said would find the candles gone. None (the default) keeps everything the
+        history's retention keeps of the rule's symbols: a detector that does not say stays correct.
+        """
+        return None
+
     def history_needed(self) -> Mapping[str, int]:
         """Return the closed candles each interval needs before the rule can fire ({"4h": 35}).
 
@@ -373,6 +385,10 @@ class Detector(ABC, Generic[SettingsT]):
     def peer_symbols(self) -> tuple[str, ...]:
         """Return the other symbols this rule reads through ``Snapshot.peer`` (a backtest loads them too)."""
         return ()
+
+    def reads_every_symbol(self) -> bool:
+        """Return whether evaluation reads every symbol's history (``Snapshot.market_symbols``)."""
+        return False
 
     @abstractmethod
     def evaluate(self, snapshot: Snapshot, state: dict[str, Any]) -> list[Signal]:

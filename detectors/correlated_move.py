@@ -64,6 +64,11 @@ class CorrelatedMoveSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"candles": int(self.window_hours * HOUR_MS) + interval_ms(self.interval)}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads of its symbol and each peer: the window and two candles before it."""
+        reach = int(self.window_hours * HOUR_MS) + 3 * max(interval_ms(self.interval), HOUR_MS)
+        return {self.interval: reach}
+
 
 class CorrelatedMove(Detector[CorrelatedMoveSettings]):
     """Two or more watched assets move the same way by X% within a window."""

@@ -44,6 +44,10 @@ class FearGreedSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"fear_greed": self.lookback_days * DAY_MS}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads of a symbol's series: nothing (the index is kept whole)."""
+        return {}
+
 
 class Since(NamedTuple):
     """The last earlier day the index was at least as high (or as low) as today."""

@@ -6,6 +6,7 @@ so that is what this detector looks at (an extreme lasts as long as settlements 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -60,6 +61,10 @@ class FundingSettings(DetectorSettings):
         if self.high_pct is None and self.low_pct is None and not self.flips:
             raise ValueError("set high_pct, low_pct or flips, or the rule watches nothing")
         return self
+
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the last 12 settlements (8h apart at most), then each new one."""
+        return {"funding": 13 * 8 * HOUR_MS}
 
 
 class Funding(Detector[FundingSettings]):

@@ -22,7 +22,7 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import cached_signal, latches_settled, release_latch, set_latch, take_latches
-from storage.rows import interval_ms
+from storage.rows import HOUR_MS, interval_ms
 
 __all__ = ["LevelCross", "LevelCrossSettings", "cross_state_step", "take_latches"]
 
@@ -45,6 +45,12 @@ class LevelCrossSettings(DetectorSettings):
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
 
     _price = field_validator("level")(check_price)
+
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the candles closed since the last evaluation, and the forming one."""
+        if self.confirm is None:
+            return {"base": HOUR_MS}
+        return {self.confirm: 2 * interval_ms(self.confirm)}
 
 
 def cross_state_step(

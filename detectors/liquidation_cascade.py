@@ -128,6 +128,10 @@ class LiquidationCascadeSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"liquidations": self.window_minutes * MINUTE_MS + self.baseline_hours * HOUR_MS}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads of each market it sums: the window, its baseline, an hour of slack."""
+        return {"liquidations": (self.window_minutes + 60) * MINUTE_MS + self.baseline_hours * HOUR_MS}
+
 
 class LiquidationCascade(Detector[LiquidationCascadeSettings]):
     """Liquidated USD in a rolling window over a threshold and a multiple of its baseline."""
@@ -154,6 +158,10 @@ class LiquidationCascade(Detector[LiquidationCascadeSettings]):
     def peer_symbols(self) -> tuple[str, ...]:
         """Return the group's other markets (none listed for every market: all are read)."""
         return tuple(m for m in self.settings.markets if m != ALL_MARKETS)
+
+    def reads_every_symbol(self) -> bool:
+        """Return whether the rule sums every market (``markets = ["*"]``)."""
+        return ALL_MARKETS in self.settings.markets
 
     def _source(self, snapshot: Snapshot) -> LiquidationSource:
         """Return what the rule sums: its market, or its group's markets."""

@@ -8,11 +8,13 @@ an evaluation costs a bisect and a short slice, never a rescan of history.
 
 from __future__ import annotations
 
+import copy
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from detectors.base import (
@@ -29,8 +31,10 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.positioning import closed_at
+from detectors.read_bounds import BASE, EVERY_SYMBOL, EVERYTHING, ReadBounds
 from storage.rows import (
     DAY_MS,
+    HOUR_MS,
     INTERVAL_MS,
     MINUTE_MS,
     Candle,
@@ -92,6 +96,15 @@ ETF_FLOW_RETENTION_MS = 60 * DAY_MS
 # Order-book depth: two days, what the thin-liquidity detector compares a day's average with.
 DEPTH_RETENTION_MS = 2 * DAY_MS
 _MARKET_KEY = "*"
+# A bounded history (``MarketHistory(bounded=True)``) keeps at least this much of every series no loaded rule
+# reads (two candles of a coarser interval): the newest price, and a little for a rule added next.
+FLOOR_MS = HOUR_MS
+# The kinds a bounded history keeps as long as the rules read, with what an unbounded one keeps of them.
+_KIND_RETENTION_MS = {
+    "liquidations": LIQUIDATION_RETENTION_MS,
+    "funding": FUNDING_RETENTION_MS,
+    "open_interest": OPEN_INTEREST_RETENTION_MS,
+}
 
 
 def bucket_start(ts: int, length_ms: int) -> int:
@@ -143,6 +156,24 @@ class BarSeries:
         self.l.insert(i, low)
         self.c.insert(i, c)
         self.v.insert(i, v)
+
+    def prepend(self, rows: Sequence[Candle]) -> None:
+        """Add stored candles older than every one held (sorted by open time), in one splice per column."""
+        first = self.t[0] if self.t else None
+        # One candle per open time (several sources: the last one read wins, as ``put`` would have it).
+        latest = {r.open_time: r for r in rows if first is None or r.open_time < first}
+        rows = [latest[t] for t in sorted(latest)]
+        if not rows:
+            return
+        self.t[0:0] = array("q", [r.open_time for r in rows])
+        for column, values in (
+            (self.o, [r.o for r in rows]),
+            (self.h, [r.h for r in rows]),
+            (self.l, [r.l for r in rows]),
+            (self.c, [r.c for r in rows]),
+            (self.v, [r.volume for r in rows]),
+        ):
+            column[0:0] = array("d", values)
 
     def _prune(self, newest: int) -> None:
         # Prune in chunks (not on every append) so the cost of deleting from the front stays amortised.
@@ -240,6 +271,7 @@ class _SourceSeries:
 class _SymbolHistory:
     """Everything kept in memory for one symbol."""
 
+    name: str = ""
     base_ms: int | None = None
     series: dict[int, BarSeries] = field(default_factory=dict)
     partial: dict[int, _Partial] = field(default_factory=dict)
@@ -299,10 +331,17 @@ class CloseWatch:
 class MarketHistory:
     """Rolling in-memory history of every watched symbol, fed with observation rows."""
 
-    def __init__(self, retention_ms: dict[str, int] | None = None) -> None:
+    def __init__(self, retention_ms: dict[str, int] | None = None, *, bounded: bool = False) -> None:
         self._retention = dict(DEFAULT_RETENTION_MS)
         if retention_ms:
             self._retention.update(retention_ms)
+        # Bounded (the live bot): each series keeps what the loaded rules read of it (``require``), at
+        # most the retention above, at least FLOOR_MS; the database keeps the rest for the commands.
+        # Unbounded (replays, backtests, charts): the retention above, whatever the rules.
+        self._bounds = ReadBounds() if bounded else None
+        # Returns the stored rows of (symbol, interval or kind) in [start, end), for a rule that reads further
+        # back than what is held (``Ingest`` sets it: the history never reads the database itself).
+        self.reader: Callable[[str, str, int, int], Sequence[Any]] | None = None
         self._symbols: dict[str, _SymbolHistory] = {}
         self._fear_greed: list[FearGreedPoint] = []
         # Volatility-index closes per (currency, source): a = close, b unused.
@@ -324,13 +363,144 @@ class MarketHistory:
         # process that holds the instrument registry (feeds.scheduler); None in a replay.
         self.stated_funding_interval: Callable[[str, str], float | None] | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> MarketHistory:
+        """Copy the history without its reader: the copy reads nothing back from the original's database."""
+        clone = MarketHistory.__new__(MarketHistory)
+        memo[id(self)] = clone
+        for name, value in vars(self).items():
+            setattr(clone, name, None if name == "reader" else copy.deepcopy(value, memo))
+        return clone
+
     # --- writing ---------------------------------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> _SymbolHistory:
         sym = self._symbols.get(symbol)
         if sym is None:
-            sym = self._symbols[symbol] = _SymbolHistory()
+            sym = self._symbols[symbol] = _SymbolHistory(name=symbol)
         return sym
+
+    # --- what the loaded rules read (bounded history) ------------------------------------------------
+
+    @property
+    def bounded(self) -> bool:
+        """Return whether each series keeps what the loaded rules read rather than the fixed retention."""
+        return self._bounds is not None
+
+    def require(self, rule_id: str, symbols: Iterable[str], reads: Mapping[str, int] | None) -> None:
+        """Keep what a rule reads of ``symbols`` (None: everything), loading older rows it now needs."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.add(rule_id, symbols, reads))
+
+    def release(self, rule_id: str) -> None:
+        """Stop keeping history for a rule that is no longer loaded (pruned as new rows come)."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.remove(rule_id))
+
+    def release_all(self) -> None:
+        """Stop keeping history for every rule (before the rules are loaded again)."""
+        if self._bounds is not None:
+            self._rebound_all(self._bounds.clear())
+
+    def _rebound_all(self, symbols: set[str]) -> None:
+        """Rebound the symbols whose rules' reads changed (every held one for a read of every symbol)."""
+        for symbol in list(self._symbols) if EVERY_SYMBOL in symbols else symbols:
+            self._rebound(symbol)
+
+    def kept_ms(self, symbol: str, key: str) -> int:
+        """Return how far back the history keeps a candle interval or kind of ``symbol`` (ms)."""
+        if key in _KIND_RETENTION_MS:
+            return self._kind_keep(symbol, key)
+        sym = self._symbols.get(symbol) or _SymbolHistory(name=symbol)
+        return self._candle_keep(sym, interval_ms(key))
+
+    def _candle_keep(self, sym: _SymbolHistory, ms: int) -> int:
+        """Return the retention of a symbol's candle series of interval ``ms``."""
+        default = self._retention.get(_interval_name(ms), 70 * DAY_MS)
+        reads = self._bounds.of(sym.name) if self._bounds is not None else None
+        if reads is None or EVERYTHING in reads:
+            return default
+        need = max(2 * ms, FLOOR_MS)
+        is_base = sym.base_ms is None or ms <= sym.base_ms
+        for key, window in reads.items():
+            length = INTERVAL_MS.get(key, 0) if key != BASE else 0
+            if not is_base:
+                if length == ms:
+                    need = max(need, window)
+            elif key == BASE or (length and length <= ms):
+                need = max(need, window)
+            # A coarser interval aggregated from this base keeps its own candles; its first read (and the
+            # bucket still filling) aggregates the stored base rows it needs (``ensure_aggregated``).
+        return min(need, default)
+
+    def _kind_keep(self, symbol: str, kind: str) -> int:
+        """Return the retention of a symbol's liquidations, funding or open interest."""
+        default = _KIND_RETENTION_MS[kind]
+        reads = self._bounds.of(symbol) if self._bounds is not None else None
+        if reads is None or EVERYTHING in reads:
+            return default
+        return min(default, max(FLOOR_MS, reads.get(kind, 0)))
+
+    def _rebound(self, symbol: str) -> None:
+        """Set the retention of a symbol's series to what its rules read, reading back what they now miss."""
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            return  # nothing held yet: its series are created with the bounds
+        grown: list[tuple[int, int, int]] = []
+        for ms, series in sym.series.items():
+            keep = self._candle_keep(sym, ms)
+            if keep > series.retention_ms and series.t:
+                grown.append((ms, series.t[-1] - keep, series.t[0]))
+            series.retention_ms = keep
+        kinds: list[tuple[str, int, int]] = []
+        for kind, tables in (
+            ("liquidations", (sym.liquidations,)),
+            ("funding", (sym.funding, sym.funding_settled)),
+            ("open_interest", (sym.open_interest,)),
+        ):
+            keep = self._kind_keep(symbol, kind)
+            held = [s for table in tables for s in table.values()]
+            times = [s.t for s in held if s.t]
+            if times and keep > max(s.retention_ms for s in held):
+                kinds.append((kind, max(t[-1] for t in times) - keep, min(t[0] for t in times)))
+            for source_series in held:
+                source_series.retention_ms = keep
+        reader = self.reader
+        if reader is None:
+            return
+        for ms, start, end in grown:
+            if start < end:
+                self._add_older_candles(sym, ms, reader(symbol, _interval_name(ms), start, end))
+            # Aggregated again at its next read, over the longer window the rules now read.
+            sym.aggregated.discard(ms)
+            sym.partial.pop(ms, None)
+        for kind, start, end in kinds:
+            if start < end:
+                self._add_older(symbol, kind, reader(symbol, kind, start, end))
+
+    def _add_older(self, symbol: str, kind: str, rows: Sequence[Any]) -> None:
+        """Add rows of a kind read back from the database (older than every one held)."""
+        if kind == "liquidations":
+            for source, minute, long_usd, short_usd in rows:
+                self.set_liquidation_bucket(symbol, source, minute, long_usd, short_usd)
+        elif kind == "funding":
+            self.add_funding(rows)
+        else:
+            self.add_open_interest(rows)
+
+    def _add_older_candles(self, sym: _SymbolHistory, ms: int, rows: Sequence[Candle]) -> None:
+        """Add stored closed candles of one series older than its first (what is held wins)."""
+        series = sym.series[ms]
+        before = len(series)
+        series.prepend([row for row in rows if row.closed])
+        if len(series) == before:
+            return
+        self._mark(sym.name, "candles", series.t[0] + ms)
+        if sym.name in self._close_watches:
+            self._check_closes(sym.name, None)  # any change but a new close trips the watches
+        if ms == sym.base_ms:
+            # Aggregated intervals are rebuilt from the longer base at their next read, as at their first.
+            sym.partial = {}
+            sym.aggregated = set()
 
     def _mark(self, symbol: str, kind: str, ts: int, usd: float = 0.0) -> None:
         key = (symbol, kind)
@@ -483,8 +653,7 @@ class MarketHistory:
     def _series(self, sym: _SymbolHistory, ms: int) -> BarSeries:
         series = sym.series.get(ms)
         if series is None:
-            name = _interval_name(ms)
-            series = sym.series[ms] = BarSeries(ms, self._retention.get(name, 70 * DAY_MS))
+            series = sym.series[ms] = BarSeries(ms, self._candle_keep(sym, ms))
         return series
 
     def _rebase(self, sym: _SymbolHistory, ms: int) -> None:
@@ -493,6 +662,9 @@ class MarketHistory:
         sym.base_ms = ms
         sym.partial = {}
         sym.aggregated = set()
+        if self._bounds is not None:
+            for length, series in sym.series.items():
+                series.retention_ms = self._candle_keep(sym, length)  # another series is the base now
 
     def _aggregate(
         self, sym: _SymbolHistory, open_time: int, o: float, h: float, low: float, c: float, v: float
@@ -522,6 +694,28 @@ class MarketHistory:
                     self._series(sym, ms).put(part.start, part.o, part.h, part.low, part.c, part.v)
                 del partial[ms]
 
+    def _stored_base(
+        self, sym: _SymbolHistory, ms: int, base: BarSeries
+    ) -> list[tuple[int, float, float, float, float, float]]:
+        """Return the stored base candles a bounded history lacks to aggregate ``ms`` at its first read.
+
+        An unbounded history aggregates from all the base it keeps (its retention); a bounded one keeps
+        less base, so it reads from the database the base candles before its first one, as far back as the
+        rules read the coarser interval (at most that retention) and at least from the start of the bucket
+        still filling: the same candles, aggregated the same way.
+        """
+        if self._bounds is None or self.reader is None or not base.t:
+            return []
+        reach = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        window = min(self._bounds.of(sym.name).get(_interval_name(ms), 0), reach)
+        start = min(base.t[-1] - window, bucket_start(base.t[-1], ms))
+        if start >= base.t[0]:
+            return []
+        rows = self.reader(sym.name, _interval_name(base.interval_ms), start, base.t[0])
+        return [
+            (r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows if r.closed and r.open_time < base.t[0]
+        ]
+
     def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
         """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""
         sym = self._symbols.get(symbol)
@@ -535,16 +729,10 @@ class MarketHistory:
         base = sym.series.get(sym.base_ms)
         part: _Partial | None = None
         if base is not None:
-            for i in range(len(base)):
-                t = base.t[i]
-                start = bucket_start(t, ms)
-                if part is None or part.start != start:
-                    part = _Partial(start)
-                part.add(t, base.o[i], base.h[i], base.l[i], base.c[i], base.v[i])
-                if t + sym.base_ms >= start + ms:
-                    if part.complete_from_start:
-                        target.put(start, part.o, part.h, part.low, part.c, part.v)
-                    part = None
+            bars: Iterable[tuple[int, float, float, float, float, float]] = zip(
+                base.t, base.o, base.h, base.l, base.c, base.v, strict=True
+            )
+            part = _aggregate_into(target, sym.base_ms, ms, chain(self._stored_base(sym, ms, base), bars))
         if part is not None:
             sym.partial[ms] = part
         sym.aggregated.add(ms)
@@ -559,7 +747,7 @@ class MarketHistory:
                 sym = self._symbol(symbol)
             series = sym.liquidations.get(source)
             if series is None:
-                series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+                series = sym.liquidations[source] = _SourceSeries(self._kind_keep(symbol, "liquidations"))
             minute = ts - ts % MINUTE_MS
             first = sym.liquidations_first
             if first.get(source, minute + 1) > minute:
@@ -588,7 +776,7 @@ class MarketHistory:
         sym = self._symbol(symbol)
         series = sym.liquidations.get(source)
         if series is None:
-            series = sym.liquidations[source] = _SourceSeries(LIQUIDATION_RETENTION_MS)
+            series = sym.liquidations[source] = _SourceSeries(self._kind_keep(symbol, "liquidations"))
         minute = ts - ts % MINUTE_MS
         if sym.liquidations_first.get(source, minute + 1) > minute:
             sym.liquidations_first[source] = minute
@@ -611,11 +799,12 @@ class MarketHistory:
             sym = self._symbol(row.symbol)
             series = sym.funding.get(row.source)
             if series is None:
-                series = sym.funding[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+                series = sym.funding[row.source] = _SourceSeries(self._kind_keep(row.symbol, "funding"))
             if row.settled:
                 settled = sym.funding_settled.get(row.source)
                 if settled is None:
-                    settled = sym.funding_settled[row.source] = _SourceSeries(FUNDING_RETENTION_MS)
+                    keep = self._kind_keep(row.symbol, "funding")
+                    settled = sym.funding_settled[row.source] = _SourceSeries(keep)
                 settled.add(row.ts, row.rate, 1.0, accumulate=False)
             else:
                 sym.funding_estimated.setdefault(row.source, None)
@@ -631,7 +820,8 @@ class MarketHistory:
             sym = self._symbol(row.symbol)
             series = sym.open_interest.get(row.source)
             if series is None:
-                series = sym.open_interest[row.source] = _SourceSeries(OPEN_INTEREST_RETENTION_MS)
+                keep = self._kind_keep(row.symbol, "open_interest")
+                series = sym.open_interest[row.source] = _SourceSeries(keep)
             usd = row.usd if row.usd is not None else NAN
             contracts = row.contracts if row.contracts is not None else NAN
             series.add(row.ts, usd, contracts, accumulate=False)
@@ -731,6 +921,26 @@ def _interval_name(ms: int) -> str:
         if length == ms:
             return name
     return f"{ms}ms"
+
+
+def _aggregate_into(
+    target: BarSeries, base_ms: int, ms: int, bars: Iterable[tuple[int, float, float, float, float, float]]
+) -> _Partial | None:
+    """Put the buckets of ``ms`` that base ``bars`` (oldest first) fill from their start into ``target``.
+
+    Return the bucket still accumulating at the end (None when the last bar closed one).
+    """
+    part: _Partial | None = None
+    for t, o, h, low, c, v in bars:
+        start = bucket_start(t, ms)
+        if part is None or part.start != start:
+            part = _Partial(start)
+        part.add(t, o, h, low, c, v)
+        if t + base_ms >= start + ms:
+            if part.complete_from_start:
+                target.put(start, part.o, part.h, part.low, part.c, part.v)
+            part = None
+    return part
 
 
 class SymbolView:

@@ -94,6 +94,11 @@ class OpenInterestSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"open_interest": int(self.window_hours * HOUR_MS)}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the window before each new point, its tolerance, an hour of slack."""
+        window = int(self.window_hours * HOUR_MS)
+        return {"open_interest": window + max(window // 4, 10 * MINUTE_MS) + HOUR_MS}
+
 
 class OpenInterest(Detector[OpenInterestSettings]):
     """Open interest rises or falls by X% within a window."""

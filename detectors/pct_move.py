@@ -51,6 +51,10 @@ class PctMoveSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"candles": int(self.window_hours * HOUR_MS) + interval_ms(self.interval)}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the window before each new candle, and a few candles of slack."""
+        return {self.interval: int(self.window_hours * HOUR_MS) + 3 * interval_ms(self.interval)}
+
 
 def change_pct(now_price: float, then_price: float) -> float:
     """Return the change from ``then_price`` to ``now_price`` in percent."""

@@ -29,7 +29,7 @@ from detectors.base import (
 from detectors.latch import edge, is_armed, latched_signals
 from detectors.market_history import bucket_start
 from detectors.text import format_age, iso_date, with_article
-from storage.rows import DAY_MS
+from storage.rows import DAY_MS, interval_ms
 
 
 class RangeBreakoutSettings(DetectorSettings):
@@ -55,6 +55,11 @@ class RangeBreakoutSettings(DetectorSettings):
     def lookback_ms(self) -> Mapping[str, int]:
         """Return how far back evaluation reads each data kind (ms)."""
         return {"candles": self.days * DAY_MS}
+
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: every daily candle kept (when price was last as far), and today's."""
+        # An alert says when price was last this high in all the daily history kept (``last_seen``).
+        return {"1d": 3650 * DAY_MS, self.interval: DAY_MS + 2 * interval_ms(self.interval)}
 
 
 class LastSeen(NamedTuple):

@@ -9,6 +9,7 @@ comes back, so dropping it loses nothing and the state stays a handful of entrie
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal
 
@@ -27,7 +28,7 @@ from detectors.base import (
 )
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
 from detectors.level_cross import cross_state_step, pass_closes_inside, quiet_closes
-from storage.rows import interval_ms
+from storage.rows import HOUR_MS, interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
 MAX_LEVELS_PER_CANDLE = 20
@@ -54,6 +55,12 @@ class RoundLevelsSettings(DetectorSettings):
     use_wicks: bool = Field(False, description="Evaluate highs/lows (wicks) instead of closes.")
 
     _price = field_validator("step")(check_price)
+
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the candles closed since the last evaluation."""
+        if self.confirm is None:
+            return {"base": HOUR_MS}
+        return {self.confirm: 2 * interval_ms(self.confirm)}
 
 
 def level_key(level: float) -> str:

@@ -86,6 +86,18 @@ class SqueezeSettings(DetectorSettings):
         window = (self.window + 1) * interval_ms(self.interval)
         return {"candles": window, "liquidations": window, "open_interest": window}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the window's candles, liquidations, open interest and funding."""
+        length = interval_ms(self.interval)
+        span = (self.window + 2) * length
+        # ``gather``: open interest up to max(1h, window) before the window, funding 25 hours before it.
+        return {
+            self.interval: span,
+            "liquidations": span,
+            "open_interest": span + max(HOUR_MS, self.window * length),
+            "funding": span + max(FUNDING_MAX_AGE_MS, 25 * HOUR_MS),
+        }
+
 
 class Evidence(NamedTuple):
     """What the window shows."""

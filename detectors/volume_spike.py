@@ -55,6 +55,10 @@ class VolumeSpikeSettings(DetectorSettings):
         """Return how far back evaluation reads each data kind (ms)."""
         return {"candles": (self.window + self.consecutive) * interval_ms(self.interval)}
 
+    def history_reads(self) -> Mapping[str, int] | None:
+        """Return what evaluation reads: the average's candles before the run, and a few of slack."""
+        return {self.interval: (self.window + self.consecutive + 3) * interval_ms(self.interval)}
+
 
 class VolumeSpike(Detector[VolumeSpikeSettings]):
     """Volume of a candle is a multiple of its trailing average."""

@@ -27,7 +27,7 @@ from detectors.market_history import (
     MarketHistory,
 )
 from feeds.guard import RowGuard
-from storage.db import DATABASE_ERRORS, is_busy
+from storage.db import database_errors, is_busy
 from storage.repo import MeasuredRound, Repo
 from storage.rows import (
     Candle,
@@ -98,6 +98,8 @@ class Ingest:
         # Live liquidation events that met another connection's write lock, stored by ``flush``: only the
         # database knows which are new, so the history and listeners get them then, not before.
         self._locked_out: list[Liquidation] = []
+        # A bounded history reads back what a newly loaded rule reads further back than it holds.
+        history.reader = self.read_older
 
     @property
     def waiting_rows(self) -> int:
@@ -109,7 +111,7 @@ class Ingest:
             try:
                 method(rows)
                 return
-            except DATABASE_ERRORS as exc:
+            except database_errors() as exc:
                 if not is_busy(exc):
                     raise
                 # Another connection holds the write lock: the rows wait in memory (after any already
@@ -229,7 +231,7 @@ class Ingest:
         if not self._locked_out:
             try:
                 return self.repo.store_liquidations(rows)
-            except DATABASE_ERRORS as exc:
+            except database_errors() as exc:
                 if not is_busy(exc):
                     raise
                 log.warning("database locked by another connection; %d liquidation events wait", len(rows))
@@ -363,11 +365,27 @@ class Ingest:
         self._count("fear_greed", rows)
         self._notify("fear_greed", [])
 
+    def read_older(self, symbol: str, key: str, start: int, end: int) -> Sequence[Any]:
+        """Return a symbol's stored rows of a candle interval or kind in [start, end), oldest first.
+
+        The history asks when a rule now reads further back than it holds (``MarketHistory.require``);
+        liquidations come as per-minute sums, (source, minute, long USD, short USD).
+        """
+        if key == "liquidations":
+            return self.repo.liquidation_minutes(symbol, start, end)
+        if key == "funding":
+            return self.repo.funding(symbol, start, end)
+        if key == "open_interest":
+            return self.repo.open_interest(symbol, start, end)
+        return self.repo.candles(symbol, key, start, end)
+
     def warm_up(self, symbols: Sequence[str], now: int) -> int:
         """Load what the in-memory history keeps from the database (at start), returning rows loaded.
 
         Only the windows the history retains are read, and liquidations are read as per-minute sums, so
-        start-up stays fast however large the database has grown.
+        start-up stays fast however large the database has grown. A bounded history reads the same windows
+        and keeps, as they arrive in time order, what the rules loaded by then read of them (at least its
+        floor; what rules loaded later read is read back through ``read_older``).
         """
         loaded = 0
         history = self.history

@@ -24,11 +24,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+from storage.pg_url import redact
 
-from storage.postgres import redact
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class ChangeListener:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen (reconnecting after a lost connection, then reporting a resync) until ``stop`` is set."""
+        import psycopg  # here: only a bot on PostgreSQL listens (storage.db.database_errors)
+
         first = True
         while not stop.is_set():
             try:
@@ -104,6 +107,8 @@ class ChangeListener:
                 await asyncio.wait_for(stop.wait(), self.retry_seconds)
 
     async def _listen(self, stop: asyncio.Event, *, resync: bool) -> None:
+        import psycopg
+
         conn = await psycopg.AsyncConnection.connect(
             self.url, autocommit=True, connect_timeout=self.connect_timeout
         )

@@ -10,21 +10,32 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import psycopg
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from storage.migration_files import DatabaseError as DatabaseError  # re-exported: callers catch it from here
 from storage.migration_files import migration_files
-from storage.postgres import PgDatabase, is_postgres_url, open_postgres
+from storage.pg_url import is_postgres_url
+from storage.sqlite_utils_lib import sqlite_utils
+
+if TYPE_CHECKING:
+    from storage.postgres import PgDatabase
 
 log = logging.getLogger(__name__)
 
-# What either database raises for its own trouble (locks, lost connections, constraints), as opposed to
-# a bug in the caller: the engine retries a pass that met one instead of blaming a rule.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """Return what either database raises for its own trouble, as opposed to a bug in the caller.
+
+    Locks, lost connections, constraints: the engine retries a pass that met one instead of blaming a rule.
+    psycopg's errors are among them once psycopg is loaded (it is, by opening a PostgreSQL database):
+    a bot on SQLite never imports it (``bench.memory``, issue 24), and then none can be raised.
+    """
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
+
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # The database and every copy of it: readable and writable by the bot's user only.
@@ -45,7 +56,8 @@ def is_busy(exc: BaseException) -> bool:
 
     SQLite: the write lock (``database is locked``); PostgreSQL: a row lock held past ``lock_timeout``.
     """
-    if isinstance(exc, psycopg.errors.LockNotAvailable):
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.errors.LockNotAvailable):
         return True
     text = str(exc)
     return isinstance(exc, sqlite3.OperationalError) and (
@@ -220,6 +232,8 @@ def open_database(path: str | Path, *, migrate_schema: bool = True) -> sqlite_ut
     ``path`` is a SQLite file (or ":memory:"), or a ``postgresql://`` URL (``storage.postgres``).
     """
     if is_postgres_url(path):
+        from storage.postgres import open_postgres  # psycopg, loaded only for PostgreSQL
+
         return open_postgres(str(path), migrate_schema=migrate_schema)
     return open_sqlite(path, migrate_schema=migrate_schema)
 

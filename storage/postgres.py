@@ -27,10 +27,12 @@ from psycopg.adapt import Dumper, Loader
 
 from storage.dialect import POSTGRES, PostgresDialect, postgres_sql
 from storage.migration_files import DatabaseError, migration_files
+from storage.pg_url import URL_SCHEMES as URL_SCHEMES  # re-exported
+from storage.pg_url import is_postgres_url as is_postgres_url
+from storage.pg_url import redact as redact
 
 log = logging.getLogger(__name__)
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 # pg_advisory_xact_lock key held while migrating (any constant; "TRIPWIRE" in ASCII).
 MIGRATION_LOCK = 0x5452495057495245
 # What PostgreSQL raises for a row a constraint refuses (SQLite's INSERT OR IGNORE skips it instead).
@@ -51,19 +53,6 @@ def ask_for_short_keepalives(conn: psycopg.Connection[Any]) -> None:
     """Set ``SERVER_KEEPALIVES`` on an autocommit connection's session (no-ops over a Unix socket)."""
     for name, value in SERVER_KEEPALIVES.items():
         conn.execute(f"SET {name} = {int(value):d}")  # SET takes no bound parameters
-
-
-def is_postgres_url(target: object) -> bool:
-    """Return whether ``target`` names a PostgreSQL database rather than a SQLite file."""
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """Return ``url`` without its password, for messages and logs."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    host = info.get("host", "")
-    port = f":{info['port']}" if "port" in info else ""
-    return f"postgresql://{info.get('user', '')}@{host}{port}/{info.get('dbname', '')}"
 
 
 class _BoolAsIntDumper(Dumper):

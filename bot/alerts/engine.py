@@ -37,6 +37,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
+from bot.alerts import history_reads
 from bot.alerts.loading import BatchSizer
 from bot.alerts.model import WEBHOOK_DETECTOR, WEBHOOK_SINK, Inhibition, RecordedEvent, Router, Target
 from bot.alerts.quarantine import describe_error, quarantine_rule
@@ -47,7 +48,7 @@ from bot.alerts.silencing import silence_matches
 from bot.config import EngineConfig, RetentionConfig
 from detectors.base import MARKET_SYMBOL, Quiet, Signal
 from detectors.market_history import MarketHistory, SymbolView
-from storage.db import DATABASE_ERRORS
+from storage.db import database_errors
 from storage.repo import AlertStateRow, Repo, RuleRow, SilenceRow
 from storage.repo.state_json import StateEncoder
 
@@ -145,6 +146,7 @@ class Engine:
         """Load enabled rules, detector states and open alert states from the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules = {}
+        self.history.release_all()  # each rule built below says again what it reads
         self._external = {}
         for row in self.repo.rules(enabled_only=True):
             self._activate(row)
@@ -181,6 +183,7 @@ class Engine:
         """
         self._settle_clocks(self._quiet.clocked)
         self._rules, self._detector_state, self._alerts = {}, {}, {}
+        self.history.release_all()  # each rule built below says again what it reads
         self._saves = StateSaves()
         self._external = {}
         self._order = None
@@ -307,12 +310,14 @@ class Engine:
                 reason = f"its settings no longer validate ({describe_error(exc)})"
                 quarantine_rule(self.repo, self.router, row, reason, now, ops_channel_id=self.ops_channel_id)
             return None
+        history_reads.require(self.history, row.id, detector)  # the history keeps what it reads
         return ActiveRule(row, detector)
 
     def refresh_rule(self, rule_id: str) -> None:
         """Pick up a rule that was added, changed, paused or removed in the database."""
         self._settle_clocks(self._quiet.clocked)
         self._rules.pop(rule_id, None)
+        self.history.release(rule_id)
         self._saves.forget(rule_id)
         if self._loading is not None:
             self._loading.discard(rule_id)  # its newer row is read here; the one read earlier is stale
@@ -381,7 +386,7 @@ class Engine:
             for rule in due:
                 try:
                     self._evaluate_rule(rule, now, wanted, recorded)
-                except DATABASE_ERRORS:
+                except database_errors():
                     raise  # the database's trouble, not the rule's: the pass is rolled back and retried
                 except Exception as exc:
                     # One rule's failure (its detector's evaluate or quiet, its signals) never costs another
@@ -942,6 +947,7 @@ class Engine:
         """Stop evaluating a rule the database now says is disabled."""
         self._settle_clocks([rule_id])
         self._rules.pop(rule_id, None)
+        self.history.release(rule_id)
         self._external.pop(rule_id, None)
         self._dirty.discard(rule_id)
         self._state_json.forget(rule_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from bot.config import Config, RetentionConfig, RuleSpec, retention_problem
-from detectors.base import Detector
+from detectors.base import Detector, DetectorSettings
 from detectors.registry import detector_classes
 from storage.repo import Repo, RuleRow
 
@@ -40,10 +42,21 @@ def instantiate(row: RuleRow, retention: RetentionConfig | None = None) -> Detec
     cls = detector_classes().get(row.detector)
     if cls is None:
         raise UnknownDetector(row.detector)
-    settings = cls.Settings.model_validate(row.settings)
+    settings = _validated(cls.Settings, json.dumps(row.settings, sort_keys=True))
     if retention is not None and (problem := retention_problem(settings, retention)) is not None:
         raise ValueError(problem)
     return cls(row.id, row.symbol, settings)
+
+
+@lru_cache(maxsize=4096)
+def _validated(model: type[DetectorSettings], settings_json: str) -> DetectorSettings:
+    """Return the validated settings of a rule, one shared object per distinct settings.
+
+    Settings are frozen models, so rules with the same settings (many keep a detector's defaults) share
+    one instead of holding a copy each (about 0.5 KB a rule, bench.memory, issue 24). A failure is not
+    cached: it raises again for the next rule.
+    """
+    return model.model_validate(json.loads(settings_json))
 
 
 def rule_row_from_spec(spec: RuleSpec, config: Config, now: int) -> RuleRow:

@@ -22,8 +22,8 @@ from feeds.instrument_fetch import InstrumentLists, load_cached
 from feeds.instruments import InstrumentRegistry
 from feeds.logonce import FailureLog
 from feeds.markets import check_markets
-from storage.db import DATABASE_ERRORS, DatabaseError, open_database
-from storage.postgres import is_postgres_url
+from storage.db import DatabaseError, database_errors, open_database
+from storage.pg_url import is_postgres_url
 from storage.repo import Repo
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ def cached_registry(config: Config) -> InstrumentRegistry | None:
         db = open_database(path, migrate_schema=False)
     except DatabaseError:
         return None  # an older schema (no cache yet) or not a database: nothing to check against
-    except DATABASE_ERRORS:
+    except database_errors():
         return None  # unreadable (or, on PostgreSQL, unreachable): nothing to check against
     try:
         registry = load_cached(Repo(db), InstrumentRegistry())
-    except DATABASE_ERRORS:
+    except database_errors():
         return None
     finally:
         db.conn.close()

@@ -21,7 +21,7 @@ from bot.errors import UserError
 from bot.ops.maintenance import describe, prune_file
 from storage.copy import copy_database
 from storage.db import DatabaseError, open_database
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 from storage.repo import Repo
 
 Database = str | Path  # a SQLite file or a postgresql:// URL

@@ -20,7 +20,7 @@ from bot.cli.common import unmigrated
 from bot.config import ConfigError, HttpConfig, load_config
 from bot.ops.heartbeat import STALE_AFTER_S, beat_age, heartbeat_path
 from storage.db import DatabaseError
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 
 # Docker reserves exit code 2 for health checks; every failure here is 1.
 UNHEALTHY = 1

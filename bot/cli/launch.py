@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.config import Config, load_config, load_secrets
 from bot.errors import UserError
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 
 DISCORD_API = "https://discord.com/api/v10"
 # Shards per cluster when --clusters is not given: discord.py runs many shards on one event loop, and 8

@@ -18,7 +18,7 @@ from bot.errors import UserError
 from bot.services import Service
 from bot.services.rule_transfer import ImportPlan
 from storage.db import open_database
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 from storage.repo import Repo
 
 

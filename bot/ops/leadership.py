@@ -28,9 +28,9 @@ import os
 import time
 from collections.abc import Callable
 
-from storage.db import DATABASE_ERRORS
+from storage.db import database_errors
 from storage.lease import AdvisoryLease
-from storage.postgres import redact
+from storage.pg_url import redact
 from storage.repo.base import RepoBase
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Leadership:
                 # after this leader read the state.
                 try:
                     ended = await asyncio.to_thread(self.lease.end_sessions_named, self.session_name())
-                except DATABASE_ERRORS as exc:
+                except database_errors() as exc:
                     log.warning("market role: cannot end the previous leader's sessions (%s); retrying", exc)
                     await asyncio.to_thread(self.lease.release)
                     continue
@@ -138,7 +138,7 @@ class Leadership:
             if database_ping is not None:
                 try:
                     database_ping()
-                except DATABASE_ERRORS as exc:
+                except database_errors() as exc:
                     self._lose(f"its database connection is gone ({str(exc).strip() or type(exc).__name__})")
 
     def release(self) -> None:

@@ -56,7 +56,7 @@ from feeds.instrument_fetch import list_venues
 from storage.changes import RESYNC, Change, ChangeListener
 from storage.db import open_database
 from storage.lease import AdvisoryLease, SharedCountLease
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 from storage.repo import Repo
 from storage.shards import ShardSlice
 

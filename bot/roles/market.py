@@ -24,7 +24,7 @@ from bot.ops.leadership import EXIT_LEASE_LOST, Leadership, LeaseLost
 from bot.ops.shutdown import Shutdown
 from bot.roles.changes import market_handler
 from storage.db import open_database
-from storage.postgres import is_postgres_url
+from storage.pg_url import is_postgres_url
 
 log = logging.getLogger(__name__)
 

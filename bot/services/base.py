@@ -9,11 +9,13 @@ history. Rule changes are written through the repo and then announced to the eng
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.alerts import history_reads
 from bot.alerts.model import RuleRefresher
 from bot.alerts.warmup import WarmUp, warming
 from bot.config import Config
@@ -27,6 +29,8 @@ from feeds.instruments import InstrumentRegistry
 from feeds.markets import canonical_symbol, resolve_market
 from storage.repo import Repo
 from storage.rows import DAY_MS, INTERVAL_MS, Candle
+
+log = logging.getLogger(__name__)
 
 # --- protocols for what the service is given ----------------------------------------------------------
 
@@ -124,7 +128,17 @@ class ServiceBase:
             parsed = cls.Settings.model_validate(dict(settings))
         except ValueError:
             return ()  # a rule whose settings no longer validate is reported as broken elsewhere
-        return warming(parsed, self.history, symbol, now, self._history_fetched(symbol))
+        # A bounded history holds what the loaded rules read: a draft (/alert test) is counted on what it
+        # would read once loaded, the older rows read back from the database for the count.
+        probe = f"\0warming {detector} {symbol}"  # no rule id starts with NUL
+        try:
+            history_reads.require(self.history, probe, cls(probe, symbol, parsed))
+        except Exception:  # a detector that cannot be built counts on what is held, as before
+            log.exception("warming of %s: its detector could not be built", detector)
+        try:
+            return warming(parsed, self.history, symbol, now, self._history_fetched(symbol))
+        finally:
+            self.history.release(probe)
 
     def _history_fetched(self, symbol: str) -> Callable[[str, int], bool] | None:
         """Return whether the spot feed brings ``need`` closed candles of an interval of ``symbol``."""

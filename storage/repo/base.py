@@ -6,14 +6,15 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from storage.changes import PUBLISH_SQL, channel_name, publish_args
 from storage.connection import Connection
 from storage.dialect import POSTGRES, SQLITE, Dialect
-from storage.postgres import PgDatabase
+from storage.sqlite_utils_lib import sqlite_utils
+
+if TYPE_CHECKING:
+    from storage.postgres import PgDatabase
 
 
 def lo(start: int | None) -> int:
@@ -70,8 +71,9 @@ class RepoBase:
         self.db = db
         self.conn: Connection = db.conn
         # What the queries' dialect-specific fragments are written in (storage.dialect).
-        self.dialect: Dialect = POSTGRES if isinstance(db, PgDatabase) else SQLITE
-        self.is_postgres = isinstance(db, PgDatabase)
+        # Either a SQLite database or a PostgreSQL one (storage.postgres, not imported on SQLite).
+        self.is_postgres = not isinstance(db, sqlite_utils.Database)
+        self.dialect: Dialect = POSTGRES if self.is_postgres else SQLITE
         self._depth = 0
         # Called before every outermost COMMIT; raising rolls the transaction back. A market leader sets it
         # to check its lease (bot.ops.leadership), so a process that lost the lease commits nothing more.
@@ -85,7 +87,7 @@ class RepoBase:
         # start (issue 17, finding 7). Empty for an in-memory database.
         # The NOTIFY channel other processes listen on (storage.changes); None on SQLite (one process).
         self._changes_channel: str | None = None
-        if isinstance(db, PgDatabase):
+        if not isinstance(db, sqlite_utils.Database):
             row = self.conn.execute("SELECT current_schema()").fetchone()
             self._changes_channel = channel_name(str(row[0]) if row else "")
             self._busy_timeout_ms = 0

@@ -8,7 +8,6 @@ from itertools import chain
 from typing import Any
 
 from storage.connection import Connection
-from storage.postgres import PgConnection
 
 # Rows are written with multi-row INSERT statements of power-of-two sizes up to this: a statement per row
 # (executemany) cost 40% more (bench.replay's storage floor), and a few fixed sizes keep every statement in
@@ -39,7 +38,7 @@ class MultiRowInsert:
     def run(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Insert ``rows`` in order, in as few statements as the fixed sizes allow; return rows changed."""
         changed = 0
-        if self.key_columns and isinstance(conn, PgConnection):
+        if self.key_columns and not isinstance(conn, sqlite3.Connection):  # PostgreSQL (storage.postgres)
             # SQLite applies a statement's rows in order (the last of a key wins); PostgreSQL refuses to
             # update one row twice in a statement, so the last of each key is kept beforehand.
             last = {tuple(row[: self.key_columns]): row for row in rows}

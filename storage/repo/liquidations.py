@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 from storage import hourly
-from storage.postgres import REFUSED_ROW
 from storage.repo.base import RepoBase, hi, lo
 from storage.repo.bulk import INSERT_LIQUIDATIONS
 from storage.rows import HOUR_MS, MINUTE_MS, Liquidation, LiquidationTotals
@@ -50,7 +50,7 @@ class LiquidationsMixin(RepoBase):
                     raise _AlreadyStored  # undone: which rows are new must be known for the totals
                 self._count_hourly(batch)
             return batch
-        except (_AlreadyStored, REFUSED_ROW):
+        except _stored_or_refused():
             # PostgreSQL raises where SQLite's INSERT OR IGNORE skipped a refused row (NULL, NaN, bad side).
             pass
         with self.transaction():
@@ -266,3 +266,9 @@ class LiquidationsMixin(RepoBase):
                 "SELECT MAX(ts) FROM liquidations WHERE symbol = ? AND ts < ?", (symbol, before)
             ).fetchone()[0]
         return int(value) if value is not None else None
+
+
+def _stored_or_refused() -> tuple[type[Exception], ...]:
+    """Return _AlreadyStored and what PostgreSQL raises for a row it refuses (psycopg, once loaded)."""
+    psycopg = sys.modules.get("psycopg")
+    return (_AlreadyStored,) if psycopg is None else (_AlreadyStored, psycopg.errors.IntegrityError)

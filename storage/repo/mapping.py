@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
@@ -114,9 +115,15 @@ def _field_names(cls: type[Any]) -> list[str]:
 
 
 class RowMapper(Generic[T]):
-    """Reads (and writes) one row type in its field order; ``renamed`` maps a field to its column."""
+    """Reads (and writes) one row type in its field order; ``renamed`` maps a field to its column.
 
-    def __init__(self, cls: type[T], renamed: Mapping[str, str] | None = None) -> None:
+    ``interned`` names text fields whose few distinct values repeat across rows (a rule's detector, symbol,
+    origin): read, each is the one shared string (``sys.intern``), not a copy per row.
+    """
+
+    def __init__(
+        self, cls: type[T], renamed: Mapping[str, str] | None = None, *, interned: tuple[str, ...] = ()
+    ) -> None:
         names = _field_names(cls)
         hints = get_type_hints(cls)
         renamed = renamed or {}
@@ -126,7 +133,7 @@ class RowMapper(Generic[T]):
         self.columns = ", ".join(self.names)
         # One placeholder per column, for an INSERT of every column.
         self.marks = ",".join("?" * len(self.names))
-        converters = [_readers(hints[name]) for name in names]
+        converters = [(sys.intern, None) if name in interned else _readers(hints[name]) for name in names]
         self._from_db = [(i, c[0]) for i, c in enumerate(converters) if c[0] is not None]
         self._to_db = [(i, c[1]) for i, c in enumerate(converters) if c[1] is not None]
         self._attrs = tuple(names)
@@ -150,7 +157,8 @@ class RowMapper(Generic[T]):
 
 CANDLES = RowMapper(Candle)
 FUNDING = RowMapper(Funding)
-RULES = RowMapper(RuleRow)
+# 20,000 loaded rules hold 5 strings each that a few values repeat (bench.memory, issue 24).
+RULES = RowMapper(RuleRow, interned=("origin", "detector", "symbol", "deliver", "resolve_notice"))
 ALERT_STATES = RowMapper(AlertStateRow)
 EVENTS = RowMapper(AlertEventRow, {"values": "values_json", "rule": "rule_json"})
 OUTBOX = RowMapper(OutboxRow)

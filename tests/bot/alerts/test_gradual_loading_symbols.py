@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.replay import default_config
+from bench.common import default_config
 from bot.alerts.engine import make_engine
 from bot.alerts.routing import AlertRouter
 from detectors.market_history import MarketHistory
