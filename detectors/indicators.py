@@ -18,7 +18,8 @@ holds what its recurrence needs, so memory stays bounded. The interface, stable 
     ``settle``     further candles after which the seed's weight in an exponential average is below 1e-3
                    (0 for windowed indicators): with ``warmup + settle`` candles of history a value agrees
                    with a chart that started much earlier (TradingView's) to about 0.1% of its range.
-    ``add(bar)``   feed the next closed candle (a ``detectors.base.Bar``, oldest first, no repeats).
+    ``add(bar)``   feed the next closed candle (a ``detectors.base.Bar``, oldest first, no repeats, the value
+                   read finite): ValueError otherwise, the indicator left as it was.
     ``count``      candles fed so far; ``ready`` is ``count >= warmup``.
     ``last_open_time``  open time of the last candle fed (None before any).
     ``value(output=None)``     the current value of ``output`` (default: primary), None before the warm-up.
@@ -124,12 +125,16 @@ class _Stream:
         return len(self._history)
 
     def _warm_up(self, x: float) -> Any:
+        if not math.isfinite(x):
+            # Refused as the open stream's update refuses it: a value that is not finite in the history a
+            # stream opens on is undefined behaviour in TA-Lib (an RSI stuck at 0, an SMA NaN for ever).
+            raise ValueError(f"{x!r} is not a finite number")
         history = self._history
         history.append(x)
         if len(history) < self._needed:
             return None
-        # Imported here, at the first stream opened: TA-Lib brings numpy (about 15 MB resident together),
-        # which a bot without indicator rules need not carry (bench.memory).
+        # Imported here, at the first stream opened: TA-Lib's extension is about 5 MB resident, which a bot
+        # without indicator rules need not carry (bench.memory; numpy is loaded anyway, by sqlite-utils).
         import numpy
         from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
 
@@ -174,7 +179,17 @@ class Indicator(ABC):
             raise ValueError(
                 f"{self.label}: candle {open_time} is not after the last one fed ({self.last_open_time})"
             )
-        outputs = self._step(self._read(bar))
+        x = self._read(bar)
+        try:
+            outputs = self._step(x)
+        except Exception:
+            if math.isfinite(x):
+                raise
+            # TA-Lib's open streams refuse it with a bare Exception ("Bad Parameter"), leaving each as it
+            # was, and so does a stream still warming up: say which candle and value, as for a repeat.
+            raise ValueError(
+                f"{self.label}: the {self.source} of candle {open_time} is {x!r}, not a finite number"
+            ) from None
         self.count += 1
         self.last_open_time = open_time
         self._previous = self._current
@@ -263,12 +278,12 @@ class _WilderRsi:
         self._moved = False
 
     def update(self, x: float) -> float | None:
+        value: float | None = self._rsi.update(x)  # first: a value it refuses must leave no trace here
         if not self._moved:
             if self._first is None:
                 self._first = x
             elif x != self._first:
                 self._moved = True
-        value: float | None = self._rsi.update(x)
         if value == 0.0 and not self._moved:
             return 100.0
         return value

@@ -346,6 +346,39 @@ def test_bad_arguments_are_readable_errors() -> None:
         sma.add(bar)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    ("name", "build", "output", "reference", "lookback"), CASES, ids=[c[0] for c in CASES]
+)
+def test_a_value_that_is_not_finite_is_a_clear_error_and_leaves_no_trace(
+    bad: float,
+    name: str,
+    build: Callable[[], Indicator],
+    output: str | None,
+    reference: Callable[[Array], Array],
+    lookback: int,
+) -> None:
+    # SYNTHETIC bad values put in real candles: one in the warm-up (where TA-Lib would open its stream on
+    # it, undefined behaviour: an RSI stuck at 0, an SMA NaN for ever) and one after it (where TA-Lib's own
+    # error says nothing useful).
+    bars = real_bars("BTCUSDT", "1h")
+    indicator = build()
+    refused = (3, indicator.warmup + 20)
+    for before, where in pairwise((-1, *refused)):
+        for bar in bars[before + 1 : where]:
+            indicator.add(bar)
+        with pytest.raises(ValueError, match=r"the close of candle \d+ is .*, not a finite number"):
+            indicator.add(bars[where]._replace(c=bad))
+        assert indicator.last_open_time == bars[where - 1].open_time
+    # The refused candles left no trace: the values are TA-Lib's over the closes without them.
+    kept = [bar for i, bar in enumerate(bars) if i not in refused]
+    ours = stream(indicator, bars[refused[-1] + 1 :], output)
+    assert indicator.count == len(kept)
+    theirs = np.asarray(reference(np.array([bar.c for bar in kept], dtype=float)), dtype=float)
+    assert len(ours) > 100
+    assert float(np.abs(ours - theirs[-len(ours) :]).max()) <= TOLERANCE, name
+
+
 # --- alert times against TA-Lib's crossings ----------------------------------------------------------
 
 
