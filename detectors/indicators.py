@@ -44,8 +44,9 @@ Indicators (``source`` is the candle field read: "close" by default, or "open", 
 ``StochRSI(rsi_period=14, stoch_period=14, k=3, d=3)``  outputs "k" (SMA over ``k`` of the stochastic of
                                  RSI over ``stoch_period``, in 0..100) and "d" (SMA over ``d`` of k), as
                                  TradingView's Stoch RSI; warm-up ``rsi_period + stoch_period + k + d − 2``.
-                                 An RSI flat over the whole window gives a raw value of 100 (TradingView
-                                 leaves it undefined, TA-Lib's STOCHRSI says 0).
+                                 An RSI flat over the whole window (to within 1e-14 of its level, as
+                                 TA-Lib tells it) gives a raw value of 100 (TradingView leaves it
+                                 undefined, TA-Lib's STOCHRSI says 0).
 
 ``make_indicator(name, *args)`` builds one by its lower-case name ("rsi", "sma", "ema", "macd",
 "bollinger", "stoch_rsi") and raises ValueError with a readable message for a bad name or argument.
@@ -81,6 +82,9 @@ _READERS: dict[str, Callable[[Bar], float]] = {
 MAX_PERIOD = 1000
 # The seed's weight below which an exponential average counts as settled (see ``settle``).
 _SETTLED_WEIGHT = 1e-3
+# A window no wider than this times the size of its ends is flat: TA-Lib's scaled zero test (its
+# TA_EPSILON), which its STOCHF applies to the range (see ``StochRSI``).
+_FLAT_RANGE = 1e-14
 
 
 def _check_period(what: str, value: int, low: int = 1) -> int:
@@ -411,8 +415,14 @@ class StochRSI(Indicator):
             if window is None:
                 return None
             lowest, highest = window
-            # As TA-Lib's STOCHF computes it, so the values are TA-Lib's to the last bit.
-            raw = 100.0 if highest == lowest else 100.0 * ((rsi - lowest) / (highest - lowest))
+            # As TA-Lib's STOCHF computes it, so the values are TA-Lib's to the last bit; like it, a range
+            # within 1e-14 of the values' size is none. An RSI whose market stopped moving keeps its level
+            # only to rounding (its gains and losses decay alike, each rounded), and that noise divided by
+            # itself would swing %K anywhere in 0..100 and cross %D with no trade.
+            if highest - lowest <= _FLAT_RANGE * (highest + lowest):  # RSI is never negative
+                raw = 100.0
+            else:
+                raw = 100.0 * ((rsi - lowest) / (highest - lowest))
         k = self._k.update(raw)
         if k is None:
             return None

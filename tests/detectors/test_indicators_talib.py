@@ -330,6 +330,31 @@ def test_an_unmoving_series_reads_as_tradingview_does_not_as_talib() -> None:
     assert talib.STOCHRSI(closes_, 14, 14, 3, 0)[1][-1] == 0.0
 
 
+def test_a_market_that_stops_moving_reads_flat_to_stoch_rsi_not_rounding_noise() -> None:
+    # Real BTC hourly candles, then SYNTHETIC ones: 40 hours at the last close, as an illiquid pair's 1m
+    # candles do. The RSI keeps its level only to rounding (gains and losses decay alike, each rounded).
+    bars = list(real_bars("BTCUSDT", "1h"))
+    last = bars[-1]
+    flat = [
+        last._replace(open_time=last.open_time + (i + 1) * HOUR, o=last.c, h=last.c, l=last.c)
+        for i in range(40)
+    ]
+    closes_ = np.array([bar.c for bar in bars + flat])
+    rsi = talib.RSI(closes_, 14)
+    assert len(set(rsi[len(bars) :])) > 1 and np.ptp(rsi[len(bars) :]) < 1e-12
+    # From the first window of 14 RSI values from the last move on (the level the RSI keeps), TA-Lib's raw
+    # stochastic reads it as flat (0) and ours does too (100): %K, and %D two candles later, sit at 100 (to
+    # the sums' rounding, which the stoch_rsi rule's 1e-9 tie leaves uncrossed).
+    first_flat = len(bars) + 12
+    assert (np.asarray(talib.STOCHRSI(closes_, 14, 14, 1, 0)[0])[first_flat:] == 0.0).all()
+    k, d = stream(StochRSI(), bars + flat, "k"), stream(StochRSI(), bars + flat, "d")
+    assert np.abs(k[first_flat + 2 :] - 100.0).max() < 1e-9
+    assert np.abs(d[first_flat + 4 :] - 100.0).max() < 1e-9
+    # Before it, where a window still holds a move, ours are TA-Lib's.
+    assert np.nanmax(np.abs(k[:first_flat] - _stoch_k(closes_)[:first_flat])) <= TOLERANCE
+    assert np.nanmax(np.abs(d[:first_flat] - _stoch_d(closes_)[:first_flat])) <= TOLERANCE
+
+
 def test_bad_arguments_are_readable_errors() -> None:
     with pytest.raises(ValueError, match="unknown indicator 'rsx'; known: sma, ema, rsi"):
         make_indicator("rsx", 14)
