@@ -19,6 +19,13 @@ FORMULA = (
     "width = (upper − lower) / middle"
 )
 
+# A close is outside a band only by more than this fraction of the band: less is rounding. TA-Lib keeps its
+# middle band as a running sum, a few units in the last place off the mean (5.8e-11 on BTC's $88,427), and
+# the deviation of a window of equal closes as exactly 0; so the close of a market that stopped moving read
+# above its upper band at every candle, a squeeze released and fired again every second candle. Far below
+# any venue's tick (BTC's $0.01 is 1e-7 of it).
+_ON_BAND = 1e-9
+
 
 class BollingerSettings(IndicatorSettings):
     """Options of a bollinger rule."""
@@ -113,6 +120,8 @@ class Bollinger(IndicatorDetector):
         upper, lower = bands.value("upper"), bands.value("lower")
         if upper is None or lower is None:
             return
+        # The bands as far as a close must pass to be outside them (see _ON_BAND).
+        upper, lower = upper + _ON_BAND * abs(upper), lower - _ON_BAND * abs(lower)
         sides = _SIDES[s.direction]
         if s.watch in ("bands", "both"):
             closes = bundle.closes
@@ -124,7 +133,11 @@ class Bollinger(IndicatorDetector):
                 inside_before = (
                     before_close is not None
                     and band_before is not None
-                    and (before_close <= band_before if up else before_close >= band_before)
+                    and (
+                        before_close <= band_before + _ON_BAND * abs(band_before)
+                        if up
+                        else before_close >= band_before - _ON_BAND * abs(band_before)
+                    )
                 )
                 key = "upper" if up else "lower"
                 active = outside and inside_before

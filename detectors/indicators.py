@@ -18,7 +18,8 @@ holds what its recurrence needs, so memory stays bounded. The interface, stable 
     ``settle``     further candles after which the seed's weight in an exponential average is below 1e-3
                    (0 for windowed indicators): with ``warmup + settle`` candles of history a value agrees
                    with a chart that started much earlier (TradingView's) to about 0.1% of its range.
-    ``add(bar)``   feed the next closed candle (a ``detectors.base.Bar``, oldest first, no repeats).
+    ``add(bar)``   feed the next closed candle (a ``detectors.base.Bar``, oldest first, no repeats, the value
+                   read finite): ValueError otherwise, the indicator left as it was.
     ``count``      candles fed so far; ``ready`` is ``count >= warmup``.
     ``last_open_time``  open time of the last candle fed (None before any).
     ``value(output=None)``     the current value of ``output`` (default: primary), None before the warm-up.
@@ -43,8 +44,9 @@ Indicators (``source`` is the candle field read: "close" by default, or "open", 
 ``StochRSI(rsi_period=14, stoch_period=14, k=3, d=3)``  outputs "k" (SMA over ``k`` of the stochastic of
                                  RSI over ``stoch_period``, in 0..100) and "d" (SMA over ``d`` of k), as
                                  TradingView's Stoch RSI; warm-up ``rsi_period + stoch_period + k + d − 2``.
-                                 An RSI flat over the whole window gives a raw value of 100 (TradingView
-                                 leaves it undefined, TA-Lib's STOCHRSI says 0).
+                                 An RSI flat over the whole window (to within 1e-14 of its level, as
+                                 TA-Lib tells it) gives a raw value of 100 (TradingView leaves it
+                                 undefined, TA-Lib's STOCHRSI says 0).
 
 ``make_indicator(name, *args)`` builds one by its lower-case name ("rsi", "sma", "ema", "macd",
 "bollinger", "stoch_rsi") and raises ValueError with a readable message for a bad name or argument.
@@ -80,6 +82,9 @@ _READERS: dict[str, Callable[[Bar], float]] = {
 MAX_PERIOD = 1000
 # The seed's weight below which an exponential average counts as settled (see ``settle``).
 _SETTLED_WEIGHT = 1e-3
+# A window no wider than this times the size of its ends is flat: TA-Lib's scaled zero test (its
+# TA_EPSILON), which its STOCHF applies to the range (see ``StochRSI``).
+_FLAT_RANGE = 1e-14
 
 
 def _check_period(what: str, value: int, low: int = 1) -> int:
@@ -124,12 +129,16 @@ class _Stream:
         return len(self._history)
 
     def _warm_up(self, x: float) -> Any:
+        if not math.isfinite(x):
+            # Refused as the open stream's update refuses it: a value that is not finite in the history a
+            # stream opens on is undefined behaviour in TA-Lib (an RSI stuck at 0, an SMA NaN for ever).
+            raise ValueError(f"{x!r} is not a finite number")
         history = self._history
         history.append(x)
         if len(history) < self._needed:
             return None
-        # Imported here, at the first stream opened: TA-Lib brings numpy (about 15 MB resident together),
-        # which a bot without indicator rules need not carry (bench.memory).
+        # Imported here, at the first stream opened: TA-Lib's extension is about 5 MB resident, which a bot
+        # without indicator rules need not carry (bench.memory; numpy is loaded anyway, by sqlite-utils).
         import numpy
         from talib import InsufficientHistory  # type: ignore[attr-defined]  # in talib's __all__, built at run time
 
@@ -174,7 +183,17 @@ class Indicator(ABC):
             raise ValueError(
                 f"{self.label}: candle {open_time} is not after the last one fed ({self.last_open_time})"
             )
-        outputs = self._step(self._read(bar))
+        x = self._read(bar)
+        try:
+            outputs = self._step(x)
+        except Exception:
+            if math.isfinite(x):
+                raise
+            # TA-Lib's open streams refuse it with a bare Exception ("Bad Parameter"), leaving each as it
+            # was, and so does a stream still warming up: say which candle and value, as for a repeat.
+            raise ValueError(
+                f"{self.label}: the {self.source} of candle {open_time} is {x!r}, not a finite number"
+            ) from None
         self.count += 1
         self.last_open_time = open_time
         self._previous = self._current
@@ -263,12 +282,12 @@ class _WilderRsi:
         self._moved = False
 
     def update(self, x: float) -> float | None:
+        value: float | None = self._rsi.update(x)  # first: a value it refuses must leave no trace here
         if not self._moved:
             if self._first is None:
                 self._first = x
             elif x != self._first:
                 self._moved = True
-        value: float | None = self._rsi.update(x)
         if value == 0.0 and not self._moved:
             return 100.0
         return value
@@ -396,8 +415,14 @@ class StochRSI(Indicator):
             if window is None:
                 return None
             lowest, highest = window
-            # As TA-Lib's STOCHF computes it, so the values are TA-Lib's to the last bit.
-            raw = 100.0 if highest == lowest else 100.0 * ((rsi - lowest) / (highest - lowest))
+            # As TA-Lib's STOCHF computes it, so the values are TA-Lib's to the last bit; like it, a range
+            # within 1e-14 of the values' size is none. An RSI whose market stopped moving keeps its level
+            # only to rounding (its gains and losses decay alike, each rounded), and that noise divided by
+            # itself would swing %K anywhere in 0..100 and cross %D with no trade.
+            if highest - lowest <= _FLAT_RANGE * (highest + lowest):  # RSI is never negative
+                raw = 100.0
+            else:
+                raw = 100.0 * ((rsi - lowest) / (highest - lowest))
         k = self._k.update(raw)
         if k is None:
             return None

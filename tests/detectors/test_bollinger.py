@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from detectors.base import Bar
 from detectors.bollinger import WidthWindow
-from tests.detectors.conftest import JANUARY, make, real_history, run
+from tests.detectors.conftest import HOUR, JANUARY, history_of, make, real_history, real_rows, run
 
 
 def test_settings_bounds() -> None:
@@ -100,3 +100,27 @@ def test_the_width_window_finds_the_narrowest_as_min_over_the_window_does() -> N
             assert window.narrowest() is want, (size, i)
             answers.append(want)
         assert any(answers) and not all(answers)  # both answers were checked
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT"])
+def test_a_market_that_stops_moving_is_one_squeeze_not_a_close_outside_every_other_candle(
+    symbol: str,
+) -> None:
+    # Real hourly candles to January 20, then SYNTHETIC ones: 80 hours without a trade at the last close (an
+    # illiquid pair's 1m candles do this). TA-Lib's middle band is then a few units in the last place off
+    # the close and its deviation exactly 0: the close read above (BTC) or below (ETH) the band at every
+    # candle, and the squeeze fired every second candle, some thirty times.
+    rows = [c for c in real_rows()["candles"] if c.symbol == symbol]
+    last = rows[-1]
+    flat = [
+        last._replace(open_time=last.open_time + (i + 1) * HOUR, o=last.c, h=last.c, l=last.c, volume=0.0)
+        for i in range(80)
+    ]
+    result = run(
+        make("bollinger", symbol=symbol, interval="1h", watch="both"),
+        history_of(rows + flat),
+        last.open_time + HOUR,
+        flat[-1].open_time + HOUR,
+    )
+    # The bands narrow to nothing (the narrowest in 50 candles: one squeeze) and no close leaves them.
+    assert [signal.key for _, signal in result.activations] == ["squeeze"]

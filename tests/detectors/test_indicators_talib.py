@@ -330,6 +330,31 @@ def test_an_unmoving_series_reads_as_tradingview_does_not_as_talib() -> None:
     assert talib.STOCHRSI(closes_, 14, 14, 3, 0)[1][-1] == 0.0
 
 
+def test_a_market_that_stops_moving_reads_flat_to_stoch_rsi_not_rounding_noise() -> None:
+    # Real BTC hourly candles, then SYNTHETIC ones: 40 hours at the last close, as an illiquid pair's 1m
+    # candles do. The RSI keeps its level only to rounding (gains and losses decay alike, each rounded).
+    bars = list(real_bars("BTCUSDT", "1h"))
+    last = bars[-1]
+    flat = [
+        last._replace(open_time=last.open_time + (i + 1) * HOUR, o=last.c, h=last.c, l=last.c)
+        for i in range(40)
+    ]
+    closes_ = np.array([bar.c for bar in bars + flat])
+    rsi = talib.RSI(closes_, 14)
+    assert len(set(rsi[len(bars) :])) > 1 and np.ptp(rsi[len(bars) :]) < 1e-12
+    # From the first window of 14 RSI values from the last move on (the level the RSI keeps), TA-Lib's raw
+    # stochastic reads it as flat (0) and ours does too (100): %K, and %D two candles later, sit at 100 (to
+    # the sums' rounding, which the stoch_rsi rule's 1e-9 tie leaves uncrossed).
+    first_flat = len(bars) + 12
+    assert (np.asarray(talib.STOCHRSI(closes_, 14, 14, 1, 0)[0])[first_flat:] == 0.0).all()
+    k, d = stream(StochRSI(), bars + flat, "k"), stream(StochRSI(), bars + flat, "d")
+    assert np.abs(k[first_flat + 2 :] - 100.0).max() < 1e-9
+    assert np.abs(d[first_flat + 4 :] - 100.0).max() < 1e-9
+    # Before it, where a window still holds a move, ours are TA-Lib's.
+    assert np.nanmax(np.abs(k[:first_flat] - _stoch_k(closes_)[:first_flat])) <= TOLERANCE
+    assert np.nanmax(np.abs(d[:first_flat] - _stoch_d(closes_)[:first_flat])) <= TOLERANCE
+
+
 def test_bad_arguments_are_readable_errors() -> None:
     with pytest.raises(ValueError, match="unknown indicator 'rsx'; known: sma, ema, rsi"):
         make_indicator("rsx", 14)
@@ -344,6 +369,39 @@ def test_bad_arguments_are_readable_errors() -> None:
         bar = real_bars("BTCUSDT", "1h")[0]
         sma.add(bar)
         sma.add(bar)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    ("name", "build", "output", "reference", "lookback"), CASES, ids=[c[0] for c in CASES]
+)
+def test_a_value_that_is_not_finite_is_a_clear_error_and_leaves_no_trace(
+    bad: float,
+    name: str,
+    build: Callable[[], Indicator],
+    output: str | None,
+    reference: Callable[[Array], Array],
+    lookback: int,
+) -> None:
+    # SYNTHETIC bad values put in real candles: one in the warm-up (where TA-Lib would open its stream on
+    # it, undefined behaviour: an RSI stuck at 0, an SMA NaN for ever) and one after it (where TA-Lib's own
+    # error says nothing useful).
+    bars = real_bars("BTCUSDT", "1h")
+    indicator = build()
+    refused = (3, indicator.warmup + 20)
+    for before, where in pairwise((-1, *refused)):
+        for bar in bars[before + 1 : where]:
+            indicator.add(bar)
+        with pytest.raises(ValueError, match=r"the close of candle \d+ is .*, not a finite number"):
+            indicator.add(bars[where]._replace(c=bad))
+        assert indicator.last_open_time == bars[where - 1].open_time
+    # The refused candles left no trace: the values are TA-Lib's over the closes without them.
+    kept = [bar for i, bar in enumerate(bars) if i not in refused]
+    ours = stream(indicator, bars[refused[-1] + 1 :], output)
+    assert indicator.count == len(kept)
+    theirs = np.asarray(reference(np.array([bar.c for bar in kept], dtype=float)), dtype=float)
+    assert len(ours) > 100
+    assert float(np.abs(ours - theirs[-len(ours) :]).max()) <= TOLERANCE, name
 
 
 # --- alert times against TA-Lib's crossings ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.detectors.conftest import JANUARY, make, real_history, run
+from tests.detectors.conftest import HOUR, JANUARY, history_of, iso, make, real_history, real_rows, run
 
 
 def test_lower_must_be_below_upper() -> None:
@@ -37,3 +37,23 @@ def test_direction_down_keeps_the_overbought_crosses() -> None:
     assert down.fired()[1][2] == (
         "BTC Stoch RSI(14, 14, 3, 3, 4h) %K crossed below %D from overbought (>80): 94 vs 98"
     )
+
+
+def test_a_market_that_stops_moving_crosses_once_as_the_oscillator_goes_flat_not_on_rounding_noise() -> None:
+    # Real BTC hourly candles to January 20, then SYNTHETIC ones: 60 hours without a trade at the last close
+    # (an illiquid pair's 1m candles do this). The RSI keeps its level to rounding only; its stochastic is
+    # flat (100, docs/indicators.md) once its window holds no move: one bullish cross as %K rises to it,
+    # then nothing, where the noise divided by itself crossed %D nine times.
+    rows = [c for c in real_rows()["candles"] if c.symbol == "BTCUSDT"]
+    last = rows[-1]
+    flat = [
+        last._replace(open_time=last.open_time + (i + 1) * HOUR, o=last.c, h=last.c, l=last.c, volume=0.0)
+        for i in range(60)
+    ]
+    result = run(
+        make("stoch_rsi", interval="1h", zones=False),
+        history_of(rows + flat),
+        last.open_time + HOUR,
+        flat[-1].open_time + HOUR,
+    )
+    assert [(iso(signal.at), signal.key) for _, signal in result.activations] == [("2026-01-21 13:00", "up")]
