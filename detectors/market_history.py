@@ -491,14 +491,7 @@ class MarketHistory:
         for ms, series in sym.series.items():
             keep = self._candle_keep(sym, ms)
             if keep > series.retention_ms and series.t:
-                start = series.t[-1] - keep
-                records = series.records
-                if records is not None:
-                    # Records are rebuilt whole: every stored day they cover, or of their retention.
-                    start = series.t[-1] - records.retention_ms
-                    if records.first is not None:
-                        start = min(start, records.first)
-                grown.append((ms, start, series.t[0]))
+                grown.append((ms, _read_back_from(series, keep), series.t[0]))
             series.retention_ms = keep
         kinds: list[tuple[str, int, int]] = []
         for kind, tables in (
@@ -968,6 +961,18 @@ class MarketHistory:
         if base is None or not base.t:
             return None
         return base.t[-1] + sym.base_ms
+
+
+def _read_back_from(series: BarSeries, keep: int) -> int:
+    """Return the open time from which a series grown to ``keep`` reads stored candles back."""
+    start = series.t[-1] - keep
+    records = series.records
+    if records is not None:
+        # Records are rebuilt whole: every stored day they cover, or of their retention.
+        start = series.t[-1] - records.retention_ms
+        if records.first is not None:
+            start = min(start, records.first)
+    return start
 
 
 def _interval_name(ms: int) -> str:

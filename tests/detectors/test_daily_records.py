@@ -62,7 +62,7 @@ def test_records_answer_as_a_scan_of_every_dropped_day(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_bounded_daily_reach_equals_the_unbounded_scan(seed: int) -> None:
-    """A bounded history keeping 10 days answers as an unbounded one keeping 200 (chunked pruning included)."""
+    """A bounded history keeping 10 days answers as an unbounded one keeping 200 (its chunked pruning too)."""
     rng = random.Random(seed)
     rows = synthetic_days(rng, 700)
     stored: list[Candle] = []
