@@ -712,9 +712,10 @@ class MarketHistory:
         if start >= base.t[0]:
             return []
         rows = self.reader(sym.name, _interval_name(base.interval_ms), start, base.t[0])
-        return [
-            (r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows if r.closed and r.open_time < base.t[0]
-        ]
+        # One candle per open time, the last read winning, as ``put`` and ``prepend`` keep them: the database
+        # holds every source's, and two sources of a minute folded in twice would double its volume.
+        latest = {r.open_time: r for r in rows if r.closed and r.open_time < base.t[0]}
+        return [(t, r.o, r.h, r.l, r.c, r.volume) for t, r in sorted(latest.items())]
 
     def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
         """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""
