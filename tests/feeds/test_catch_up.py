@@ -19,7 +19,7 @@ from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
-from storage.rows import HOUR_MS, MINUTE_MS, Candle
+from storage.rows import HOUR_MS, MINUTE_MS, Candle, OpenInterest
 
 START = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
@@ -75,3 +75,37 @@ def test_a_crossing_in_a_backfilled_gap_is_reported_by_a_bounded_history(
     assert bounded == unbounded
     # Evaluated: the hold is gone, the rule's hour of base candles is what is kept again.
     assert ingest.history.kept_ms("BTCUSDT", "1m") == HOUR_MS
+
+
+def play_open_interest(*, bounded: bool) -> tuple[Events, Ingest]:
+    """Play two evaluated hours of SYNTHETIC open interest, then a six-hour gap in one batch."""
+    repo = Repo(open_database(":memory:"))
+    history = MarketHistory(bounded=bounded)
+    ingest = Ingest(repo, history)
+    settings = {"pct": 5, "window_hours": 1, "direction": "up"}
+    repo.save_rule(RuleRow("rule", "config", "open_interest", "BTCUSDT", settings, created_at=START))
+    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine.load()
+    clock = [START]
+    evaluator = LiveEvaluator(engine, lambda: clock[0], interval_seconds=60, after=ingest.caught_up)
+
+    def point(step: int, usd: float) -> OpenInterest:
+        return OpenInterest("BTCUSDT", START + step * 5 * MINUTE_MS, "synthetic", None, usd)
+
+    for step in range(24):
+        ingest.open_interest([point(step, 1e9)])
+        clock[0] = START + (step + 1) * 5 * MINUTE_MS
+        evaluator.evaluate({"BTCUSDT"})
+    # Six hours down: open interest up 10% for the gap's first hour, then back where it was.
+    ingest.open_interest([point(s, 1.1e9 if 26 <= s < 38 else 1e9) for s in range(24, 96)])
+    clock[0] = START + 96 * 5 * MINUTE_MS
+    evaluator.evaluate({"BTCUSDT"})
+    return repo.conn.execute("SELECT rule_id, kind, at FROM alert_events ORDER BY id").fetchall(), ingest
+
+
+def test_an_open_interest_jump_in_a_backfilled_gap_is_reported_by_a_bounded_history() -> None:
+    bounded, ingest = play_open_interest(bounded=True)
+    unbounded, _ = play_open_interest(bounded=False)
+    assert unbounded, "the jump in the gap is reported late"
+    assert bounded == unbounded
+    assert ingest.history.kept_ms("BTCUSDT", "open_interest") < 3 * HOUR_MS  # the hold is gone
