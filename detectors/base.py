@@ -192,6 +192,14 @@ class Quiet(NamedTuple):
     usd_below: float | None = None
 
 
+class DailyReach(NamedTuple):
+    """When price last reached a level in the daily candles kept (``Snapshot.daily_reach``)."""
+
+    open_time: int | None  # the last daily candle that reached it; None: none before ``before`` did
+    extreme: float | None  # that candle's high (low)
+    first_open_time: int | None  # the first daily candle kept, if it opens before ``before``
+
+
 class Snapshot(Protocol):
     """A read-only view of one symbol's recent history as it was known at ``now``."""
 
@@ -221,6 +229,13 @@ class Snapshot(Protocol):
 
         For a detector scanning many candles for the first one that matters (a level rule woken after a
         day of closes inside its band): the candles it passes over cost no Bar each.
+        """
+
+    def daily_reach(self, price: float, *, high: bool, before: int) -> DailyReach:
+        """Return the last closed daily candle opening before ``before`` whose high reached ``price``.
+
+        With ``high`` False, whose low fell to it. Searched in all the daily history kept, which a bounded
+        history holds as the days its rules read plus the record highs and lows of the older ones.
         """
 
     def forming(self, interval: str | None = None) -> Bar | None:

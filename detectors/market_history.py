@@ -20,6 +20,7 @@ from typing import Any
 from detectors.base import (
     Bar,
     CandleColumns,
+    DailyReach,
     DepthPoint,
     EtfFlowPoint,
     FearGreedPoint,
@@ -30,6 +31,7 @@ from detectors.base import (
     OpenInterestPoint,
     short_symbol,
 )
+from detectors.daily_records import DailyRecords
 from detectors.positioning import closed_at
 from detectors.read_bounds import BASE, EVERY_SYMBOL, EVERYTHING, ReadBounds
 from storage.rows import (
@@ -117,11 +119,16 @@ def bucket_start(ts: int, length_ms: int) -> int:
 class BarSeries:
     """Closed candles of one interval in parallel arrays, sorted by open time."""
 
-    __slots__ = ("c", "h", "interval_ms", "l", "o", "retention_ms", "t", "v")
+    __slots__ = ("c", "h", "interval_ms", "l", "o", "records", "retention_ms", "t", "v")
 
-    def __init__(self, interval_length_ms: int, retention_ms: int) -> None:
+    def __init__(
+        self, interval_length_ms: int, retention_ms: int, records: DailyRecords | None = None
+    ) -> None:
         self.interval_ms = interval_length_ms
         self.retention_ms = retention_ms
+        # The candles dropped for being older than ``retention_ms`` but within the records' own retention,
+        # folded into their record highs and lows (a bounded history's daily series: ``DailyRecords``).
+        self.records = records
         self.t = array("q")
         self.o = array("d")
         self.h = array("d")
@@ -158,11 +165,23 @@ class BarSeries:
         self.v.insert(i, v)
 
     def prepend(self, rows: Sequence[Candle]) -> None:
-        """Add stored candles older than every one held (sorted by open time), in one splice per column."""
+        """Add stored candles older than every one held (sorted by open time), in one splice per column.
+
+        With records, the rows are every stored candle of the records' retention: those older than the
+        series' own retention become the records (read again whole, as they were first built).
+        """
         first = self.t[0] if self.t else None
         # One candle per open time (several sources: the last one read wins, as ``put`` would have it).
         latest = {r.open_time: r for r in rows if first is None or r.open_time < first}
         rows = [latest[t] for t in sorted(latest)]
+        records = self.records
+        if records is not None and rows:
+            records.clear()
+            keep_from = (self.t[-1] if self.t else rows[-1].open_time) - self.retention_ms
+            older = bisect_left([r.open_time for r in rows], keep_from)
+            for r in rows[:older]:
+                records.add(r.open_time, r.h, r.l)
+            rows = rows[older:]
         if not rows:
             return
         self.t[0:0] = array("q", [r.open_time for r in rows])
@@ -178,8 +197,31 @@ class BarSeries:
     def _prune(self, newest: int) -> None:
         # Prune in chunks (not on every append) so the cost of deleting from the front stays amortised.
         cutoff = newest - self.retention_ms
-        if len(self.t) > 64 and self.t[0] < cutoff - self.retention_ms // 8:
-            k = bisect_left(self.t, cutoff)
+        t = self.t
+        if len(t) > 64 and t[0] < cutoff - self.retention_ms // 8:
+            k = bisect_left(t, cutoff)
+            if self.records is not None:
+                for i in range(k):
+                    self.records.add(t[i], self.h[i], self.l[i])
+            self._drop(k)
+        if self.records is not None:
+            self._prune_records(newest)
+
+    def _prune_records(self, newest: int) -> None:
+        """Forget what the series and its records hold beyond the records' retention, as one series would."""
+        records, t = self.records, self.t
+        assert records is not None
+        first = records.first if records.count else (t[0] if t else None)
+        keep = records.retention_ms
+        cutoff = newest - keep
+        # The condition ``_prune`` applies to a series of that retention holding all of them.
+        if first is not None and records.count + len(t) > 64 and first < cutoff - keep // 8:
+            records.expire(cutoff)
+            self._drop(bisect_left(t, cutoff))
+
+    def _drop(self, k: int) -> None:
+        """Delete the ``k`` oldest candles."""
+        if k:
             for arr in (self.t, self.o, self.h, self.l, self.c, self.v):
                 del arr[:k]
 
@@ -449,7 +491,7 @@ class MarketHistory:
         for ms, series in sym.series.items():
             keep = self._candle_keep(sym, ms)
             if keep > series.retention_ms and series.t:
-                grown.append((ms, series.t[-1] - keep, series.t[0]))
+                grown.append((ms, _read_back_from(series, keep), series.t[0]))
             series.retention_ms = keep
         kinds: list[tuple[str, int, int]] = []
         for kind, tables in (
@@ -490,9 +532,10 @@ class MarketHistory:
     def _add_older_candles(self, sym: _SymbolHistory, ms: int, rows: Sequence[Candle]) -> None:
         """Add stored closed candles of one series older than its first (what is held wins)."""
         series = sym.series[ms]
-        before = len(series)
+        records = series.records
+        before = (len(series), records.count if records is not None else 0)
         series.prepend([row for row in rows if row.closed])
-        if len(series) == before:
+        if (len(series), records.count if records is not None else 0) == before:
             return
         self._mark(sym.name, "candles", series.t[0] + ms)
         if sym.name in self._close_watches:
@@ -653,7 +696,11 @@ class MarketHistory:
     def _series(self, sym: _SymbolHistory, ms: int) -> BarSeries:
         series = sym.series.get(ms)
         if series is None:
-            series = sym.series[ms] = BarSeries(ms, self._candle_keep(sym, ms))
+            # A bounded daily series folds the days it drops into their records: when price was last as
+            # far (range_breakout) is answered from all the days an unbounded one keeps.
+            retention = self._retention.get(_interval_name(ms), 70 * DAY_MS)
+            records = DailyRecords(ms, retention) if self._bounds is not None and ms == DAY_MS else None
+            series = sym.series[ms] = BarSeries(ms, self._candle_keep(sym, ms), records)
         return series
 
     def _rebase(self, sym: _SymbolHistory, ms: int) -> None:
@@ -917,6 +964,18 @@ class MarketHistory:
         return base.t[-1] + sym.base_ms
 
 
+def _read_back_from(series: BarSeries, keep: int) -> int:
+    """Return the open time from which a series grown to ``keep`` reads stored candles back."""
+    start = series.t[-1] - keep
+    records = series.records
+    if records is not None:
+        # Records are rebuilt whole: every stored day they cover, or of their retention.
+        start = series.t[-1] - records.retention_ms
+        if records.first is not None:
+            start = min(start, records.first)
+    return start
+
+
 def _interval_name(ms: int) -> str:
     for name, length in INTERVAL_MS.items():
         if length == ms:
@@ -1001,6 +1060,24 @@ class SymbolView:
         return CandleColumns(
             series.t[start:end], series.h[start:end], series.l[start:end], series.c[start:end]
         )
+
+    def daily_reach(self, price: float, *, high: bool, before: int) -> DailyReach:
+        """Return when a daily high (low) last reached ``price`` before ``before`` (Snapshot.daily_reach)."""
+        series = self._series_for("1d")
+        if series is None:
+            return DailyReach(None, None, None)
+        t = series.t
+        end = min(series.closed_until(self._now), bisect_left(t, before))
+        records = series.records if series.records is not None and series.records.count else None
+        first = records.first if records is not None else (t[0] if end else None)
+        values = series.h if high else series.l
+        for i in range(end - 1, -1, -1):
+            if (values[i] >= price) if high else (values[i] <= price):
+                return DailyReach(t[i], values[i], first)
+        found = records.last_reaching(price, high=high, before=before) if records is not None else None
+        if found is not None:
+            return DailyReach(found[0], found[1], first)
+        return DailyReach(None, None, first if first is not None and first < before else None)
 
     def forming(self, interval: str | None = None) -> Bar | None:
         """Return the candle still open at now, aggregated from what is known (see Snapshot.forming)."""
