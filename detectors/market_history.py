@@ -753,7 +753,10 @@ class MarketHistory:
         """
         if self._bounds is None or self.reader is None or not base.t:
             return []
-        reach = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        retention = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        # An unbounded history prunes in chunks (``BarSeries._prune``): it holds up to an eighth more than its
+        # retention, and a first day's bucket it still holds complete must not be missing here.
+        reach = retention + retention // 8
         window = min(self._bounds.of(sym.name).get(_interval_name(ms), 0), reach)
         start = min(base.t[-1] - window, bucket_start(base.t[-1], ms))
         if start >= base.t[0]:

@@ -44,8 +44,12 @@ class CatchUpHolds:
         for (symbol, interval), span in spans.items():
             step = interval_ms(interval)
             if span > STEPS * step:
-                # Coarser intervals are aggregated from this one: their candles over the gap are read too.
-                self._hold(symbol, {n: span for n, ms in INTERVAL_MS.items() if ms >= step})
+                # Coarser intervals are aggregated from this one: those with more than a couple of candles in
+                # the gap are held too (the others' declared slack covers it, and a daily series grown would
+                # rebuild its records from the database for nothing).
+                self._hold(
+                    symbol, {n: span for n, ms in INTERVAL_MS.items() if step <= ms and STEPS * ms < span}
+                )
 
     def points(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
         """Hold the symbols of a batch of (symbol, time) points of ``kind`` spanning a gap."""

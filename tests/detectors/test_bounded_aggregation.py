@@ -43,3 +43,24 @@ def test_a_minute_two_sources_delivered_is_aggregated_once() -> None:
     assert len(bounded) == 8
     assert bounded == [unbounded[bar[0]] for bar in bounded]
     assert {bar[4] for bar in bounded} == {15.0}  # fifteen one-minute candles of volume 1
+
+
+def daily_after_restart(*, bounded: bool) -> list[tuple[int, float, float, float, float]]:
+    """Return the 1d candles a rule reads first six hours after a restart two days into SYNTHETIC candles."""
+    repo = Repo(open_database(":memory:"))
+    Ingest(repo, MarketHistory()).candles([candle(m, "binance", 100.0 + m % 11) for m in range(2 * 1440)])
+    history = MarketHistory(bounded=bounded)
+    ingest = Ingest(repo, history)
+    restart = START + 2 * 1440 * MINUTE_MS
+    ingest.warm_up(["BTCUSDT"], restart)
+    history.require("range", ["BTCUSDT"], {"1d": 4 * 24 * HOUR_MS})
+    ingest.candles([candle(m, "binance", 100.0) for m in range(2 * 1440, 2 * 1440 + 360)])
+    view = history.view("BTCUSDT", restart + 6 * HOUR_MS)
+    return [(b.open_time, b.h, b.l, b.c, b.volume) for b in view.candles("1d")]
+
+
+def test_a_first_daily_read_after_a_restart_has_the_days_an_unbounded_history_holds() -> None:
+    # The unbounded history still holds the first day's first minute (it prunes in chunks): so must this.
+    unbounded = daily_after_restart(bounded=False)
+    assert [bar[0] for bar in unbounded] == [START, START + 24 * HOUR_MS]
+    assert daily_after_restart(bounded=True) == unbounded
