@@ -7,9 +7,9 @@ one (a crossing missed while the bot was down is reported once, marked late; bot
 backfill after a restart or a gap repair brings hours of rows in one batch, and the history would drop the
 oldest of them as the newest arrive, before any rule has read them: the crossings in them were lost.
 
-So a batch that moves a series forward by more than a couple of its steps holds that symbol's series
-longer by the batch's span (older rows read back from the database as for a new rule), under a hold id of
-its own, until the evaluator has evaluated the symbol's rules (``release``).
+So a batch that moves a series more than a couple of its steps past the newest row held holds that
+symbol's series longer by that gap (older rows read back from the database as for a new rule), under a
+hold id of its own, until the evaluator has evaluated the symbol's rules (``release``).
 """
 
 from __future__ import annotations
@@ -40,23 +40,36 @@ class CatchUpHolds:
 
     def candles(self, rows: Iterable[tuple[str, str, int]]) -> None:
         """Hold the symbols of a batch of (symbol, interval, open time) spanning a gap, before it is added."""
-        spans = _spans((symbol, interval, t) for symbol, interval, t in rows)
-        for (symbol, interval), span in spans.items():
+        for (symbol, interval), newest in _newest(
+            (symbol, interval, t) for symbol, interval, t in rows
+        ).items():
             step = interval_ms(interval)
-            if span > STEPS * step:
+            gap = self._gap(symbol, "candles", newest + step)  # a closed candle is seen from its close
+            if gap > STEPS * step:
                 # Coarser intervals are aggregated from this one: those with more than a couple of candles in
                 # the gap are held too (the others' declared slack covers it, and a daily series grown would
                 # rebuild its records from the database for nothing).
                 self._hold(
-                    symbol, {n: span for n, ms in INTERVAL_MS.items() if step <= ms and STEPS * ms < span}
+                    symbol, {n: gap for n, ms in INTERVAL_MS.items() if step <= ms and STEPS * ms < gap}
                 )
 
     def points(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
         """Hold the symbols of a batch of (symbol, time) points of ``kind`` spanning a gap."""
-        spans = _spans((symbol, kind, t) for symbol, t in rows)
-        for (symbol, _), span in spans.items():
-            if span > STEPS * KIND_STEP_MS[kind]:
-                self._hold(symbol, {kind: span})
+        for (symbol, _), newest in _newest((symbol, kind, t) for symbol, t in rows).items():
+            gap = self._gap(symbol, kind, newest)
+            if gap > STEPS * KIND_STEP_MS[kind]:
+                self._hold(symbol, {kind: gap})
+
+    def _gap(self, symbol: str, kind: str, newest: int) -> int:
+        """Return how far a batch moves a symbol's ``kind`` past the newest row held (0: nothing held).
+
+        Nothing held (a cold start, a new symbol) means no rule has read the series yet: nothing to catch
+        up on, and a first backfill is not held (bench.memory fills the history that way).
+        """
+        held = self.history.change_counter(symbol, kind)
+        if held is None or not held[0]:
+            return 0
+        return newest - int(held[1])
 
     def release(self, symbols: Iterable[str] | None) -> None:
         """Let the history drop what it held for ``symbols`` (all: None), their rules evaluated."""
@@ -78,14 +91,11 @@ class CatchUpHolds:
         self._held[symbol] = reads
 
 
-def _spans(rows: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
-    """Return the time each (symbol, series) of a batch spans, newest minus oldest."""
-    low: dict[tuple[str, str], int] = {}
-    high: dict[tuple[str, str], int] = {}
+def _newest(rows: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
+    """Return the newest time of each (symbol, series) of a batch."""
+    newest: dict[tuple[str, str], int] = {}
     for symbol, key, t in rows:
         k = (symbol, key)
-        if t < low.get(k, t + 1):
-            low[k] = t
-        if t > high.get(k, t - 1):
-            high[k] = t
-    return {k: high[k] - low[k] for k in low}
+        if t > newest.get(k, t - 1):
+            newest[k] = t
+    return newest
