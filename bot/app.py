@@ -295,6 +295,7 @@ class App:
             on_duration=instruments.evaluation_seconds.observe,
             gate=WriteGate(repo),
             before=ingest.flush,
+            after=ingest.caught_up,
         )
         ingest.subscribe(evaluator.notify)
         self._spawn(dispatcher.run(self._stop), "outbox")

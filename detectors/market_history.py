@@ -753,15 +753,19 @@ class MarketHistory:
         """
         if self._bounds is None or self.reader is None or not base.t:
             return []
-        reach = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        retention = self._retention.get(_interval_name(base.interval_ms), 70 * DAY_MS)
+        # An unbounded history prunes in chunks (``BarSeries._prune``): it holds up to an eighth more than its
+        # retention, and a first day's bucket it still holds complete must not be missing here.
+        reach = retention + retention // 8
         window = min(self._bounds.of(sym.name).get(_interval_name(ms), 0), reach)
         start = min(base.t[-1] - window, bucket_start(base.t[-1], ms))
         if start >= base.t[0]:
             return []
         rows = self.reader(sym.name, _interval_name(base.interval_ms), start, base.t[0])
-        return [
-            (r.open_time, r.o, r.h, r.l, r.c, r.volume) for r in rows if r.closed and r.open_time < base.t[0]
-        ]
+        # One candle per open time, the last read winning, as ``put`` and ``prepend`` keep them: the database
+        # holds every source's, and two sources of a minute folded in twice would double its volume.
+        latest = {r.open_time: r for r in rows if r.closed and r.open_time < base.t[0]}
+        return [(t, r.o, r.h, r.l, r.c, r.volume) for t, r in sorted(latest.items())]
 
     def ensure_aggregated(self, symbol: str, ms: int) -> BarSeries | None:
         """Return a symbol's series of interval ``ms``, aggregating it from base candles on first use."""

@@ -26,6 +26,7 @@ from detectors.market_history import (
     POSITIONING_RETENTION_MS,
     MarketHistory,
 )
+from feeds.catch_up import CatchUpHolds
 from feeds.guard import RowGuard
 from storage.db import database_errors, is_busy
 from storage.repo import MeasuredRound, Repo
@@ -100,6 +101,8 @@ class Ingest:
         self._locked_out: list[Liquidation] = []
         # A bounded history reads back what a newly loaded rule reads further back than it holds.
         history.reader = self.read_older
+        # A bounded history keeps what a batch spanning a gap brings until the rules have read it.
+        self._holds = CatchUpHolds(history) if history.bounded else None
 
     @property
     def waiting_rows(self) -> int:
@@ -203,6 +206,8 @@ class Ingest:
         if not rows:
             return
         self._write("candles", self.repo.upsert_candles, rows)
+        if self._holds is not None:
+            self._holds.candles((r.symbol, r.interval, r.open_time) for r in rows)
         self.history.add_candles(rows)
         self._count("candles", rows)
         self._notify("candles", rows)
@@ -288,6 +293,8 @@ class Ingest:
         if not rows:
             return
         self._write("funding", self.repo.upsert_funding, rows)
+        if self._holds is not None:
+            self._holds.points("funding", ((r.symbol, r.ts) for r in rows if r.settled))
         self.history.add_funding(rows)
         self._count("funding", rows)
         self._notify("funding", rows)
@@ -298,6 +305,8 @@ class Ingest:
         if not rows:
             return
         self._write("open_interest", self.repo.upsert_open_interest, rows)
+        if self._holds is not None:
+            self._holds.points("open_interest", ((r.symbol, r.ts) for r in rows))
         self.history.add_open_interest(rows)
         self._count("open_interest", rows)
         self._notify("open_interest", rows)
@@ -364,6 +373,11 @@ class Ingest:
         self.history.add_fear_greed(rows)
         self._count("fear_greed", rows)
         self._notify("fear_greed", [])
+
+    def caught_up(self, symbols: Iterable[str] | None) -> None:
+        """Let the history drop what it held over a gap for ``symbols`` (all: None), now evaluated."""
+        if self._holds is not None:
+            self._holds.release(symbols)
 
     def read_older(self, symbol: str, key: str, start: int, end: int) -> Sequence[Any]:
         """Return a symbol's stored rows of a candle interval or kind in [start, end), oldest first.

@@ -34,6 +34,7 @@ class LiveEvaluator:
         on_duration: Callable[[float], None] | None = None,
         gate: WriteGate | None = None,
         before: Callable[[], None] | None = None,
+        after: Callable[[set[str] | None], None] | None = None,
     ) -> None:
         self.engine = engine
         self.now_ms = now_ms
@@ -52,6 +53,8 @@ class LiveEvaluator:
         self.gate = gate
         # Run first inside each gated pass: the ingest's rows that met a held lock are written then.
         self.before = before
+        # Told the symbols of each pass that evaluated (all: None): a gap's rows held for it can go.
+        self.after = after
         self._passes: set[asyncio.Task[list[RecordedEvent]]] = set()
 
     def notify(self, kind: str, symbols: frozenset[str]) -> None:
@@ -115,6 +118,8 @@ class LiveEvaluator:
             return []
         self.last_duration_s = time.perf_counter() - started
         self.evaluations += 1
+        if self.after is not None:
+            self.after(symbols)
         if self.on_duration is not None:
             self.on_duration(self.last_duration_s)
         if recorded and self.on_recorded is not None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from storage import candle_days
+from storage.db import is_busy
 from storage.repo.base import RepoBase
 from storage.rows import DAY_MS, HOUR_MS, DatabaseStats, PruneResult, SpanStat
+
+log = logging.getLogger(__name__)
 
 OBSERVATION_TABLES = (
     "candles",
@@ -193,9 +198,26 @@ class MaintenanceMixin(RepoBase):
         pruner.delete_message_groups(now - policy.delivered_outbox_days * DAY_MS)
         pruner.delete_events(now - policy.alert_events_days * DAY_MS)
         if not dry_run and pruner.chunks:
-            # Lets SQLite refresh its planner statistics after large deletions (cheap when nothing to do).
-            self.conn.execute("ANALYZE" if self.is_postgres else "PRAGMA optimize")
+            self._refresh_statistics()
         return PruneResult(pruner.deleted, pruner.downsampled, dry_run, pruner.chunks)
+
+    def _refresh_statistics(self) -> None:
+        """Let the planner refresh its statistics after large deletions; on SQLite, skip it while busy.
+
+        The deletions are committed by then, and statistics are an optimisation the next daily run refreshes.
+        SQLite's ``PRAGMA optimize`` reads the schema and then writes ``sqlite_stat1``: when the live bot
+        commits in between, the upgrade to a write fails at once with "database is locked", whatever the
+        busy timeout, and that must not turn a successful prune into a failed one.
+        """
+        if self.is_postgres:
+            self.conn.execute("ANALYZE")  # takes no lock a writer of rows waits for
+            return
+        try:
+            self.conn.execute("PRAGMA optimize")
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            log.info("retention: planner statistics not refreshed (%s); the next run will", exc)
 
     def vacuum(self) -> tuple[int, int]:
         """Rebuild the database file to return free pages to the disk; return (bytes before, after)."""
