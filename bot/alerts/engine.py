@@ -370,7 +370,11 @@ class Engine:
         Each rule is evaluated at most once per ``now``; ticks at or before a rule's last evaluation are
         skipped, which is what makes a restarted replay resume instead of repeating.
         """
-        due = self._due(now, symbols)
+        awake = self._awake
+        if symbols is None and awake is not None and not awake:
+            due = self._due_when_all_asleep(now)
+        else:
+            due = self._due(now, symbols)
         if not due:
             # Every rule asleep: the usual tick of a replay (most of a year's 1.5M, bench.replay).
             if flush:
@@ -484,7 +488,7 @@ class Engine:
         )
         quiet = rule.detector.quiet(state, now)
         if quiet is not None and not pending and row.id in self._rules:
-            self._sleep(rule, quiet, now)
+            self._sleep(row, symbol, quiet, now)
 
     def _quarantine(self, rule: ActiveRule, exc: Exception, now: int) -> None:
         """Switch off a rule whose evaluation raised, keeping its state, and queue its notices."""
@@ -517,10 +521,31 @@ class Engine:
         self._awake = None
         self._due_rules = None
 
-    def _due(self, now: int, symbols: Iterable[str] | None) -> list[ActiveRule]:
-        """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order."""
+    def _due_when_all_asleep(self, now: int) -> list[ActiveRule]:
+        """Return ``_due(now, None)`` when every rule was asleep before ``now``.
+
+        Unless one wakes now, nothing else is looked at: most of a year's 1.5M instants (bench.replay),
+        where the full walk of ``_due`` cost 1.9 us each.
+        """
+        woken = self._quiet.wake(now)
+        if woken:
+            return self._due(now, None, woken)
+        if now > self._now_all:  # _advance_clocks(now, None), inlined
+            self._now_all = now
+            if now > self._now_any:
+                self._now_any = now
+        return []
+
+    def _due(
+        self, now: int, symbols: Iterable[str] | None, woken: list[str] | None = None
+    ) -> list[ActiveRule]:
+        """Wake the sleeping rules whose time came or whose data changed; return the awake ones in order.
+
+        ``woken``: the rules ``QuietRules.wake`` already woke at ``now``, when the caller asked it.
+        """
         quiet = self._quiet
-        woken = quiet.wake(now)
+        if woken is None:
+            woken = quiet.wake(now)
         if woken and quiet.clocked:
             self._settle_clocks(woken)  # at the evaluations before this one, as if advanced at each
         if symbols is not None and not isinstance(symbols, (set, frozenset)):
@@ -607,15 +632,16 @@ class Engine:
             if self._quiet.asleep.get(rule_id) == entry[0]:
                 clocked[rule_id] = entry  # still asleep: its clock keeps moving
 
-    def _sleep(self, rule: ActiveRule, quiet: Quiet, now: int) -> None:
-        """Put a rule to sleep while evaluating it again would change nothing."""
-        symbol = _sleep_symbol(rule)
-        if self._quiet.sleep(rule.row.id, quiet, symbol, rule.row.expires_at, now):
-            if self._awake is not None:
-                self._awake.discard(rule.row.id)
-                awake = self._awake_of.get(symbol)
-                if awake is not None:
-                    awake.discard(rule.row.id)
+    def _sleep(self, row: RuleRow, symbol: str, quiet: Quiet, now: int) -> None:
+        """Put a rule to sleep while evaluating it again would change nothing (``symbol``: _sleep_symbol)."""
+        rule_id = row.id
+        if self._quiet.sleep(rule_id, quiet, symbol, row.expires_at, now):
+            awake = self._awake
+            if awake is not None:
+                awake.discard(rule_id)
+                of_symbol = self._awake_of.get(symbol)
+                if of_symbol is not None:
+                    of_symbol.discard(rule_id)
             self._due_rules = None
 
     def _begin(self) -> None:

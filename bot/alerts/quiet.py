@@ -57,6 +57,9 @@ class QuietRules:
         self._timed: dict[int, list[tuple[int, str]]] = {}
         self._watches: dict[tuple[str, str], _Watch] = {}
         self._closes: dict[str, tuple[str, CloseWatch]] = {}  # rule id -> (symbol, its close watch)
+        # (symbol, kind) -> (its change key, the history's live change counter): looked up once, not at each
+        # sleep (an open-interest rule sleeps at every one of its rows). The history never replaces a counter.
+        self._counters: dict[tuple[str, str], tuple[tuple[str, str], list[Any]]] = {}
 
     def clear(self) -> None:
         """Wake every rule (the rule set changed)."""
@@ -68,6 +71,7 @@ class QuietRules:
         for symbol, watch in self._closes.values():
             self.history.unwatch_closes(symbol, watch)
         self._closes.clear()
+        self._counters.clear()
 
     def forget(self, rule_id: str) -> None:
         """Wake one rule (it was disabled)."""
@@ -182,14 +186,26 @@ class QuietRules:
         self._generation += 1
         generation = self._generation
         self.asleep[rule_id] = generation
+        self._add_timer(until, generation, rule_id)
+        if self._closes:
+            self._unwatch(rule_id)
+        return True
+
+    def _add_timer(self, until: int, generation: int, rule_id: str) -> None:
+        """Wake the rule of this sleep at ``until`` (one heap entry per time, shared by its sleepers)."""
         sleeping = self._timed.get(until)
         if sleeping is None:
             sleeping = self._timed[until] = []
             heapq.heappush(self._timers, until)
         sleeping.append((generation, rule_id))
-        if self._closes:
-            self._unwatch(rule_id)
-        return True
+
+    def _counter(self, symbol: str, kind: str) -> tuple[tuple[str, str], list[Any]] | None:
+        """Look up and keep the change key and live counter of a symbol's kind; None if it is untracked."""
+        mark = self.history.change_counter(symbol, kind)
+        if mark is None:
+            return None
+        counter = self._counters[(symbol, kind)] = (self.history.change_key(symbol, kind), mark)
+        return counter
 
     def sleep(self, rule_id: str, quiet: Quiet, symbol: str, expires_at: int | None, now: int) -> bool:
         """Put a rule to sleep as ``quiet`` allows (waking at its expiry at the latest); True if it sleeps."""
@@ -200,22 +216,20 @@ class QuietRules:
             return self._sleep_until(rule_id, until, now)
         watched: list[tuple[tuple[str, str], list[Any], float | None]] = []
         closes = None
+        counters = self._counters
         for kind in quiet.unchanged:
-            mark = self.history.change_counter(symbol, kind)
-            if mark is None or mark[1] > now:
-                return False  # an untracked kind, or rows still to become visible: stay awake
+            counter = counters.get((symbol, kind)) or self._counter(symbol, kind)
+            if counter is None:
+                return False  # an untracked kind: stay awake
+            key, mark = counter
+            if mark[1] > now:
+                return False  # rows still to become visible: stay awake
             if kind == "candles" and quiet.closes_within is not None:
                 closes = quiet.closes_within
                 latest = now + CLOSES_WATCH_MAX_MS
                 until = latest if until is None else min(until, latest)
                 continue
-            watched.append(
-                (
-                    self.history.change_key(symbol, kind),
-                    mark,
-                    quiet.usd_below if kind == "liquidations" else None,
-                )
-            )
+            watched.append((key, mark, quiet.usd_below if kind == "liquidations" else None))
         if (until is None and not watched) or (until is not None and until <= now):
             return False  # "quiet for ever" is not a claim to act on; a past time is no sleep
         self._generation += 1
@@ -224,11 +238,7 @@ class QuietRules:
         if quiet.now_key is not None:
             self.clocked[rule_id] = (generation, quiet.now_key)
         if until is not None:
-            sleeping = self._timed.get(until)
-            if sleeping is None:
-                sleeping = self._timed[until] = []
-                heapq.heappush(self._timers, until)
-            sleeping.append((generation, rule_id))
+            self._add_timer(until, generation, rule_id)
         for key, mark, usd_below in watched:
             self._watch(key, mark, usd_below, generation, rule_id)
         self._unwatch(rule_id)
