@@ -253,3 +253,35 @@ def test_a_rule_sleeping_again_and_again_keeps_its_watch_small() -> None:
         assert quiet.sleep("cascade", wait, "AAAUSDT", None, START + i + 1)
         assert quiet.wake(START + i + 2) == ["cascade"]
     assert len(quiet._watches[("AAAUSDT", "liquidations")].heap) <= 64 + 1
+
+
+def test_a_closed_candle_delivered_again_unchanged_wakes_no_rule_waiting_on_the_candles() -> None:
+    history = MarketHistory()
+    quiet = QuietRules(history)
+    history.add_candles([candle("AAAUSDT", -1, 100.0)])
+    assert quiet.sleep("bars", Quiet(unchanged=("candles",)), "AAAUSDT", None, START + 1)
+    history.add_candles([candle("AAAUSDT", -1, 100.0)])
+    assert quiet.wake(START + 2) == [], "the same candle again is no new row"
+    history.add_candles([candle("AAAUSDT", -1, 100.5)])
+    assert quiet.wake(START + 3) == ["bars"], "a revised candle is"
+
+
+def test_a_candle_trips_exactly_the_close_watches_it_leaves() -> None:
+    history = MarketHistory()
+    history.add_candles([candle("AAAUSDT", -1, 100.0)])
+    closes = history.watch_closes("AAAUSDT", 90.0, 110.0, wicks=False, owner="closes")
+    wicks = history.watch_closes("AAAUSDT", 95.0, 120.0, wicks=True, owner="wicks")
+    # Inside both bands, its close and its wicks: nothing trips.
+    history.add_candles([candle("AAAUSDT", 0, 100.0, closed=False, spread=4.0)])
+    assert not history.has_tripped()
+    # A close at 109 is inside both, but its high of 121 leaves the band of the watch on wicks.
+    history.add_candles([candle("AAAUSDT", 0, 109.0, closed=False, spread=12.0)])
+    assert [watch.owner for watch in history.take_tripped()] == ["wicks"]
+    # The watch left alone now decides: 109.5 with wide wicks is inside its band.
+    history.add_candles([candle("AAAUSDT", 0, 109.5, closed=False, spread=30.0)])
+    assert not history.has_tripped()
+    history.add_candles([candle("AAAUSDT", 0, 110.5, closed=False)])
+    assert history.take_tripped() == [closes]
+    history.add_candles([candle("AAAUSDT", 1, 200.0, closed=False)])
+    assert not history.has_tripped(), "no watch left"
+    history.unwatch_closes("AAAUSDT", wicks)  # already gone: nothing to drop
