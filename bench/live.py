@@ -159,6 +159,12 @@ def market(count: int) -> Iterator[tuple[Repo, MarketHistory, Ingest, Engine, li
             ingest.candles([walk.minute(first + m * MINUTE_MS) for m in range(HISTORY_MINUTES)])
         engine = Engine(repo, history, Nowhere())
         engine.load()
+        loaded, saved = len(engine.rules()), count * len(rules_of(walks[0].symbol, walks[0].price))
+        if loaded != saved:
+            # A rule the engine parks (a detector whose library is missing, as the baseline's talipp in a
+            # venv made after it left) costs nothing: the figures would flatter whatever code runs here.
+            missing = saved - loaded
+            raise SystemExit(f"{missing} of {saved} rules did not load: the figures would measure less")
         engine.evaluate(START)
         try:
             yield repo, history, ingest, engine, walks
