@@ -367,8 +367,11 @@ def measure(smoke: bool) -> dict[str, float]:
     return figures
 
 
-def baseline(smoke: bool) -> dict[str, float] | None:
-    """Play this script on the ``BASELINE`` commit's code in a child process; None when it cannot run."""
+def baseline(smoke: bool) -> dict[str, float] | dict[str, str] | None:
+    """Play this script on the ``BASELINE`` commit's code in a child process.
+
+    Return its figures, None without git or the commit, or {"could not run": its error} when it failed.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         archive = subprocess.run(
@@ -389,8 +392,8 @@ def baseline(smoke: bool) -> dict[str, float] | None:
             [*command, *(["--smoke"] if smoke else [])], cwd=tmp, capture_output=True, text=True, check=False
         )
     if done.returncode != 0:
-        print(f"baseline could not run: {done.stderr.strip()[-500:]}")
-        return None
+        # Said after the machine line, where the reader looks for what the figures are compared with.
+        return {"could not run": done.stderr.strip()[-500:]}
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
@@ -414,11 +417,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(now))
         return 0
-    old = None if args.no_baseline else baseline(args.smoke)
+    played = None if args.no_baseline else baseline(args.smoke)
+    failure = played.get("could not run") if played is not None else None
+    old = None if played is None or failure is not None else {k: float(v) for k, v in played.items()}
     label = f"baseline {BASELINE[:7]}, same run"
     if old is None and not args.smoke and not args.no_baseline:
         old, label = RECORDED, "baseline recorded on the development machine"
     print(f"machine: {machine()}")
+    if failure is not None:
+        print(f"baseline could not run: {failure}")
     print("SYNTHETIC candles polled every 15 s (closed + forming), 10 rules per symbol")
     if old is not None:
         print(f"before: {label}")
