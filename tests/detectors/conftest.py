@@ -179,9 +179,9 @@ def real_rows() -> dict[str, tuple[Any, ...]]:
     """Return the real January 2026 rows, parsed once, by kind."""
     candles: list[Candle] = []
     for r in _rows("binance_spot_BTCUSDT_1h_2026-01-01_2026-01-20.csv"):
-        candles.append(_candle("BTCUSDT", r))
+        candles.append(csv_candle("BTCUSDT", r))
     for r in _rows("binance_spot_ETHUSDT_1h_2026-01-09_2026-01-20.csv"):
-        candles.append(_candle("ETHUSDT", r))
+        candles.append(csv_candle("ETHUSDT", r))
     liquidations: list[Liquidation] = []
     for r in _rows("coinglass_btc_liquidations_1h_2025-11-23_2026-01-20.csv"):
         ts = int(r["timestamp"])
@@ -218,7 +218,8 @@ def real_rows() -> dict[str, tuple[Any, ...]]:
     }
 
 
-def _candle(symbol: str, r: dict[str, str]) -> Candle:
+def csv_candle(symbol: str, r: dict[str, str]) -> Candle:
+    """Return the hourly Binance candle of one row of a bundled CSV (timestamp, open ... volume)."""
     return Candle(
         symbol,
         "1h",

@@ -25,9 +25,8 @@ from talib import abstract
 
 from detectors.base import Bar
 from detectors.indicators import EMA, MACD, RSI, SMA, Bollinger, Indicator, StochRSI, make_indicator
-from storage.rows import Candle
 from tests.conftest import DATA
-from tests.detectors.conftest import HOUR, JANUARY, history_of, iso, make, ms, real_rows, run
+from tests.detectors.conftest import HOUR, JANUARY, csv_candle, history_of, iso, make, real_rows, run
 
 TOLERANCE = 1e-6
 SERIES = [(symbol, interval) for symbol in ("BTCUSDT", "ETHUSDT") for interval in ("1h", "4h")]
@@ -51,20 +50,7 @@ LONG_ETH = DATA / "history" / "binance_spot_ETHUSDT_1h_2025-12-15_2026-01-20.csv
 def long_eth_bars(interval: str) -> tuple[Bar, ...]:
     """Return the closed candles of the long real ETH history at ``interval`` (4h aggregated from hourly)."""
     with LONG_ETH.open(newline="") as f:
-        rows = [
-            Candle(
-                "ETHUSDT",
-                "1h",
-                ms(r["timestamp"]),
-                "binance",
-                float(r["open"]),
-                float(r["high"]),
-                float(r["low"]),
-                float(r["close"]),
-                float(r["volume"]),
-            )
-            for r in csv.DictReader(f)
-        ]
+        rows = [csv_candle("ETHUSDT", r) for r in csv.DictReader(f)]
     view = history_of(rows).view("ETHUSDT", rows[-1].open_time + HOUR)
     return tuple(view.candles(interval))
 
