@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from bot.alerts.model import Target
 from storage.db import open_database
-from storage.repo import Repo
+from storage.repo import Repo, RuleRow
 from tests.emulators.discord_api.conformance import TALLY
 from tests.emulators.discord_api.fixtures import connected_bot, discord_config, discord_emu
 from tests.emulators.exchanges.fixtures import exchange_emu, http, make_emulator, recorded_data
@@ -88,3 +89,11 @@ def any_repo(request: pytest.FixtureRequest) -> Iterator[Repo]:
         pg = open_database(url)
         yield Repo(pg)
         pg.conn.close()
+
+
+class ConsoleRouter:
+    """Route every alert to one console target (the engine's router, for tests that only record alerts)."""
+
+    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
+        """Return the console."""
+        return [Target("console", "stdout")]

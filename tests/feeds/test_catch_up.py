@@ -14,22 +14,14 @@ import pytest
 
 from bot.alerts.engine import Engine
 from bot.alerts.live import LiveEvaluator
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import HOUR_MS, MINUTE_MS, Candle, OpenInterest
+from tests.conftest import ConsoleRouter
 
 START = 1_735_689_600_000  # 2025-01-01 00:00 UTC
-
-
-class Console:
-    """Route every alert to the console."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
 
 
 def candle(minute: int, price: float) -> Candle:
@@ -47,7 +39,7 @@ def play(detector: str, settings: dict[str, Any], *, bounded: bool) -> tuple[Eve
     history = MarketHistory(bounded=bounded)
     ingest = Ingest(repo, history)
     repo.save_rule(RuleRow("rule", "config", detector, "BTCUSDT", settings, created_at=START))
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     clock = [START]
     evaluator = LiveEvaluator(engine, lambda: clock[0], interval_seconds=60, after=ingest.caught_up)
@@ -84,7 +76,7 @@ def play_open_interest(*, bounded: bool) -> tuple[Events, Ingest]:
     ingest = Ingest(repo, history)
     settings = {"pct": 5, "window_hours": 1, "direction": "up"}
     repo.save_rule(RuleRow("rule", "config", "open_interest", "BTCUSDT", settings, created_at=START))
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     clock = [START]
     evaluator = LiveEvaluator(engine, lambda: clock[0], interval_seconds=60, after=ingest.caught_up)

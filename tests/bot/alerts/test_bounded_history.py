@@ -13,12 +13,12 @@ from typing import Any
 
 from bench.synthetic import synthetic_market
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import DAY_MS, HOUR_MS
+from tests.conftest import ConsoleRouter
 
 START = 1_735_689_600_000  # 2025-01-01 00:00 UTC, where bench.synthetic starts
 DAYS = 3.0
@@ -55,14 +55,6 @@ LATER: list[tuple[str, str, str, dict[str, Any]]] = [
 ]
 
 
-class Console:
-    """Route every alert to the console."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
-
-
 def play(*, bounded: bool) -> tuple[list[tuple[object, ...]], MarketHistory]:
     """Play SYNTHETIC days through Ingest and the engine; return the alert events and the history."""
     repo = Repo(open_database(":memory:"))
@@ -70,7 +62,7 @@ def play(*, bounded: bool) -> tuple[list[tuple[object, ...]], MarketHistory]:
     ingest = Ingest(repo, history)
     for rule_id, detector, symbol, settings in RULES:
         repo.save_rule(RuleRow(rule_id, "config", detector, symbol, settings, created_at=START))
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     later_at = START + int(DAYS / 2 * DAY_MS)
     for tick, batch in synthetic_market(int(DAYS * 1440)).timeline():

@@ -7,21 +7,13 @@ a live bot on one-minute data does.
 from __future__ import annotations
 
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from storage.repo import Repo, RuleRow
 from storage.rows import HOUR_MS, MINUTE_MS, Candle
+from tests.conftest import ConsoleRouter
 
 T0 = 1_768_262_400_000  # 2026-01-13 00:00 UTC
 WHEN = "close > sma(3) and close(4h) > 100"
-
-
-class ConsoleOnly:
-    """Route every alert to one console target."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
 
 
 class Market:
@@ -43,7 +35,7 @@ class Market:
 
 
 def engine_for(repo: Repo, market: Market) -> Engine:
-    engine = Engine(repo, market.history, ConsoleOnly())
+    engine = Engine(repo, market.history, ConsoleRouter())
     engine.load()
     return engine
 

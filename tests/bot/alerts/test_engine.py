@@ -7,20 +7,13 @@ import logging
 import pytest
 
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from storage.repo import Repo, RuleRow
 from storage.rows import Candle
+from tests.conftest import ConsoleRouter
 
 M = 60_000
 T0 = 1_768_341_600_000  # 2026-01-13 22:00 UTC
-
-
-class ConsoleOnly:
-    """Route every alert to one console target."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        return [Target("console", "stdout")]
 
 
 def rule(**changes: object) -> RuleRow:
@@ -54,7 +47,7 @@ class Market:
 
 
 def make_engine(repo: Repo, market: Market, **kwargs: int) -> Engine:
-    engine = Engine(repo, market.history, ConsoleOnly(), **kwargs)
+    engine = Engine(repo, market.history, ConsoleRouter(), **kwargs)
     engine.load()
     return engine
 

@@ -7,21 +7,13 @@ come) and must wake for each new day, though a day's rows are the coin's, not th
 from __future__ import annotations
 
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from feeds.ingest import Ingest
 from storage.repo import Repo, RuleRow
 from storage.rows import DAY_MS, HOUR_MS, EtfFlow, ImpliedVol
+from tests.conftest import ConsoleRouter
 
 MONDAY = 1_767_571_200_000  # 2026-01-05 00:00 UTC
-
-
-class ConsoleOnly:
-    """Route every alert to one console target."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
 
 
 def day(n: int, musd: float) -> EtfFlow:
@@ -39,7 +31,7 @@ def engine_over(repo: Repo, rule: RuleRow) -> tuple[Ingest, Engine]:
     """Store ``rule`` and return an Ingest and a loaded Engine sharing one in-memory history."""
     history = MarketHistory()
     repo.save_rule(rule)
-    engine = Engine(repo, history, ConsoleOnly())
+    engine = Engine(repo, history, ConsoleRouter())
     engine.load()
     return Ingest(repo, history), engine
 
@@ -58,7 +50,7 @@ def test_each_day_over_the_threshold_fires_once_and_a_sleeping_rule_wakes_for_th
     ]
     assert repo.etf_flows("BTC")[-1].net_usd == 700e6  # stored with its source as the live feed does
     # A restart on the same database does not send the last day again.
-    engine = Engine(repo, ingest.history, ConsoleOnly())
+    engine = Engine(repo, ingest.history, ConsoleRouter())
     engine.load()
     assert engine.evaluate(MONDAY + 4 * DAY_MS + 23 * HOUR_MS) == []
     assert len(titles(repo)) == 2

@@ -8,20 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.market_history import MarketHistory
 from storage.repo import Repo, RuleRow
 from storage.rows import HOUR_MS, Candle, OpenInterest
+from tests.conftest import ConsoleRouter
 
 T0 = 1_767_571_200_000  # 2026-01-05 00:00 UTC
-
-
-class ConsoleOnly:
-    """Route every alert to one console target."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
 
 
 class Hours:
@@ -51,7 +43,7 @@ class Hours:
 def engine_with(repo: Repo, hours: Hours, rule_id: str, detector: str, settings: dict[str, Any]) -> Engine:
     """Save one rule and return an engine over ``hours`` that reports to the console."""
     repo.save_rule(RuleRow(rule_id, "config", detector, "BTCUSDT", settings, created_at=T0))
-    engine = Engine(repo, hours.history, ConsoleOnly())
+    engine = Engine(repo, hours.history, ConsoleRouter())
     engine.load()
     return engine
 
@@ -76,7 +68,7 @@ def test_a_held_retest_fires_once_survives_a_restart_and_ends_at_the_next_break(
     (fired,) = engine.evaluate(hours.add(101))
     assert fired.state == "firing" and fired.dedupe_key.endswith("held_up:100")
     # A restart on the same database carries on: no second alert while the outcome stands.
-    engine = Engine(repo, hours.history, ConsoleOnly())
+    engine = Engine(repo, hours.history, ConsoleRouter())
     engine.load()
     assert engine.evaluate(hours.add(103)) == []
     # The next break (down through the band) ends it, quietly: a retest's end is no news of its own.

@@ -19,13 +19,14 @@ from bench.memory import rule_settings
 from bench.synthetic import START, synthetic_market
 from bot.alerts.engine import Engine
 from bot.alerts.loading import BatchSizer
-from bot.alerts.model import Inhibition, Target
+from bot.alerts.model import Inhibition
 from detectors.base import MARKET_SYMBOL
 from detectors.market_history import MarketHistory
 from feeds.replay import RecordedData
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import DAY_MS, HOUR_MS
+from tests.conftest import ConsoleRouter
 
 DETECTORS = (
     "level_cross",
@@ -42,13 +43,6 @@ DETECTORS = (
 )
 FIRST = START + 2 * DAY_MS
 SECOND = FIRST + 6 * HOUR_MS
-
-
-class ConsoleOnly:
-    """Route every alert to one console target."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        return [Target("console", "stdout")]
 
 
 def history_until(data: RecordedData, until: int) -> MarketHistory:
@@ -69,7 +63,7 @@ def engine(repo: Repo, history: MarketHistory) -> Engine:
     inhibition = Inhibition(
         frozenset({"liquidation_cascade", "squeeze"}), frozenset({"level_cross", "round_levels"})
     )
-    return Engine(repo, history, ConsoleOnly(), inhibition=inhibition)
+    return Engine(repo, history, ConsoleRouter(), inhibition=inhibition)
 
 
 def seeded(data: RecordedData) -> Repo:

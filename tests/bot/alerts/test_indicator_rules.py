@@ -11,12 +11,12 @@ import pytest
 
 from bot.alerts import saving
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.indicator_rule import IndicatorDetector
 from detectors.market_history import MarketHistory
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import Candle
+from tests.conftest import ConsoleRouter
 from tests.detectors.conftest import HOUR, JANUARY, iso, make, ms, real_history, real_rows, run
 
 RULES: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -29,14 +29,6 @@ RULES: list[tuple[str, str, str, dict[str, Any]]] = [
 ]
 
 
-class Console:
-    """Route every alert to the console."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
-
-
 def hours() -> Iterator[tuple[int, list[Candle]]]:
     """Yield each hour of January with the real candles that closed at it."""
     by_close: dict[int, list[Candle]] = {}
@@ -47,7 +39,7 @@ def hours() -> Iterator[tuple[int, list[Candle]]]:
 
 
 def engine_on(repo: Repo, history: MarketHistory) -> Engine:
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     return engine
 

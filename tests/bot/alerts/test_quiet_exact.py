@@ -13,7 +13,6 @@ import pytest
 
 from bench.synthetic import synthetic_market
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from detectors.combo import Combo
 from detectors.level_cross import LevelCross
 from detectors.liquidation_cascade import LiquidationCascade
@@ -26,6 +25,7 @@ from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import Candle
+from tests.conftest import ConsoleRouter
 
 START = 1_735_689_600_000  # 2025-01-01 00:00 UTC, where bench.synthetic starts
 
@@ -59,14 +59,6 @@ RULES = [
 ]
 
 
-class Console:
-    """Route every alert to the console."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
-
-
 def polled(candles: list[Candle], previous: dict[str, Candle]) -> list[Candle]:
     """Return what a live poll delivers with each closed candle: the one before it again, and a forming one.
 
@@ -98,7 +90,7 @@ def alerts(days: float, *, scoped: bool, polls: bool = False) -> list[tuple[obje
     ingest = Ingest(repo, history)
     for rule_id, detector, symbol, settings in RULES:
         repo.save_rule(RuleRow(rule_id, "config", detector, symbol, settings, created_at=START))
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     previous: dict[str, Candle] = {}
     for tick, batch in synthetic_market(int(days * 1440)).timeline():

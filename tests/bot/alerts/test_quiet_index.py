@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from bot.alerts.engine import Engine
-from bot.alerts.model import Target
 from bot.alerts.quiet import QuietRules
 from bot.alerts.saving import MAX_UNSAVED_MS
 from detectors.base import MARKET_SYMBOL, Quiet
@@ -22,17 +21,10 @@ from feeds.ingest import Ingest
 from storage.db import open_database
 from storage.repo import Repo, RuleRow
 from storage.rows import MINUTE_MS, Candle, FearGreed, Liquidation
+from tests.conftest import ConsoleRouter
 
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
-
-
-class Console:
-    """Route every alert to the console."""
-
-    def targets(self, rule: RuleRow, severity: str) -> list[Target]:
-        """Return the console."""
-        return [Target("console", "stdout")]
 
 
 def candle(symbol: str, minute: int, close: float, *, closed: bool = True, spread: float = 0.5) -> Candle:
@@ -64,7 +56,7 @@ def live_engine(cascade: dict[str, Any] | None = None) -> tuple[Repo, Ingest, En
         )
         ingest.candles([candle(symbol, m - 60, 100.0) for m in range(60)])
         ingest.liquidations([Liquidation(symbol, START - 3_600_000, "bybit", "long", 1.0, 1.0, 10.0)])
-    engine = Engine(repo, history, Console(), report_before_creation=True)
+    engine = Engine(repo, history, ConsoleRouter(), report_before_creation=True)
     engine.load()
     engine.evaluate(START + 1)
     return repo, ingest, engine
@@ -131,7 +123,7 @@ def cascade_minutes(restart_at: int | None) -> list[tuple[Any, ...]]:
     for step in range(160):
         now += 15_000
         if restart_at is not None and now >= restart_at:
-            engine = Engine(repo, engine.history, Console(), report_before_creation=True)
+            engine = Engine(repo, engine.history, ConsoleRouter(), report_before_creation=True)
             engine.load()
             assert engine._detector_state["AAAUSDT-cascade"][1] < now - MINUTE_MS, (
                 "it restarts from an older clock"
