@@ -48,9 +48,17 @@ class LevelCrossSettings(DetectorSettings):
 
     def history_reads(self) -> Mapping[str, int] | None:
         """Return what evaluation reads: the candles closed since the last evaluation, and the forming one."""
-        if self.confirm is None:
-            return {"base": HOUR_MS}
-        return {self.confirm: 2 * interval_ms(self.confirm)}
+        return crossing_reads(self.confirm)
+
+
+def crossing_reads(confirm: str | None) -> Mapping[str, int]:
+    """Return what a crossing rule reads: an hour of base candles, or two candles of ``confirm``.
+
+    Shared with round_levels, which steps the same candles through ``cross_state_step``.
+    """
+    if confirm is None:
+        return {"base": HOUR_MS}
+    return {confirm: 2 * interval_ms(confirm)}
 
 
 def cross_state_step(

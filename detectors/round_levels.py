@@ -27,8 +27,8 @@ from detectors.base import (
     short_symbol,
 )
 from detectors.latch import cached_signal, latches_settled, release_latch, take_latches
-from detectors.level_cross import cross_state_step, pass_closes_inside, quiet_closes
-from storage.rows import HOUR_MS, interval_ms
+from detectors.level_cross import cross_state_step, crossing_reads, pass_closes_inside, quiet_closes
+from storage.rows import interval_ms
 
 # A candle crossing more levels than this (a step far too small for the asset) reports only the nearest.
 MAX_LEVELS_PER_CANDLE = 20
@@ -58,9 +58,7 @@ class RoundLevelsSettings(DetectorSettings):
 
     def history_reads(self) -> Mapping[str, int] | None:
         """Return what evaluation reads: the candles closed since the last evaluation."""
-        if self.confirm is None:
-            return {"base": HOUR_MS}
-        return {self.confirm: 2 * interval_ms(self.confirm)}
+        return crossing_reads(self.confirm)
 
 
 def level_key(level: float) -> str:
