@@ -11,7 +11,7 @@ from bot.roles.changes import cluster_handler, engine_handler
 from detectors.market_history import MarketHistory
 from storage.changes import ChangeListener
 from storage.rows import GuildSettingsRow, RuleRow
-from tests.bot.alerts.test_engine_retests_and_rebuilds import ConsoleOnly
+from tests.conftest import ConsoleRouter
 from tests.storage.test_postgres import _pg
 
 
@@ -26,7 +26,7 @@ async def until(predicate: Callable[[], bool], within: float) -> float:
 
 async def test_a_rule_added_elsewhere_is_evaluated_by_the_market_engine_within_a_second(pg_url: str) -> None:
     market, front = _pg(pg_url), _pg(pg_url)  # the market role's connection and a cluster's
-    engine = Engine(market, MarketHistory(), ConsoleOnly())
+    engine = Engine(market, MarketHistory(), ConsoleRouter())
     stop = asyncio.Event()
     handler = engine_handler(market, engine, lambda: [r.row.id for r in engine.rules()])
     listener = ChangeListener(pg_url, handler)

@@ -24,9 +24,9 @@ from feeds.replay import parse_time as at
 from storage.changes import RESYNC, Change, ChangeListener
 from storage.repo import Repo
 from storage.rows import RuleRow
-from tests.bot.alerts.test_engine_retests_and_rebuilds import ConsoleOnly
 from tests.bot.roles.test_changes import until
 from tests.bot.support import Clock
+from tests.conftest import ConsoleRouter
 from tests.storage.test_postgres import _pg
 
 GUILD, ADMIN, CHANNEL = 1001, 2001, 3001
@@ -65,7 +65,7 @@ async def market(pg_url: str) -> AsyncIterator[Market]:
     jobs = DigestJobs(scheduler, repo, SYMBOLS, clock, late_after_ms=300_000)
     feed = LiquidationFeed(repo, clock)
     liqfeeds = LiqFeedService(repo, SYMBOLS, clock, runtime=feed)
-    engine = Engine(repo, MarketHistory(), ConsoleOnly())
+    engine = Engine(repo, MarketHistory(), ConsoleRouter())
 
     def loaded() -> list[str]:
         return [r.row.id for r in engine.rules()]
